@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { addCertsCommand } from './certs-command.ts';
+import { addDemoCommand } from './demo.ts';
+import { addNetworkCommands } from './network-commands.ts';
+import { addNodeCommand } from './node-command.ts';
+import { EXIT_USAGE, reportError } from './common.ts';
+
+const program = new Command('cohort')
+  .description('Run one web application across many inexpensive servers')
+  .version('0.1.0')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+addDemoCommand(program);
+addNodeCommand(program);
+addCertsCommand(program);
+addNetworkCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    // --help and --version end here with exit code 0; usage errors were already printed.
+    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else {
+    process.exitCode = reportError(err);
+  }
+}

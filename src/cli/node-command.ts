@@ -1,0 +1,29 @@
+import { Option, type Command } from 'commander';
+import { findNode } from '../config/host-table.ts';
+import { createLogger, LOG_LEVELS, type LogLevel } from '../log.ts';
+import { CohortNode } from '../node/node.ts';
+import { configOption, loadTable } from './common.ts';
+
+export function addNodeCommand(program: Command): void {
+  program
+    .command('node')
+    .description('run one node in the foreground (JSON logs on stdout; stops cleanly on SIGTERM/SIGINT)')
+    .addOption(configOption())
+    .requiredOption('-i, --id <node>', 'which node of the host table this is')
+    .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).env('COHORT_LOG_LEVEL').default('info'))
+    .action(async (opts: { config: string; id: string; logLevel: LogLevel }) => {
+      const table = loadTable(opts.config);
+      findNode(table, opts.id);
+      const log = createLogger({ node: opts.id }, opts.logLevel);
+      const node = new CohortNode(table, opts.id, log);
+      await node.start();
+      await new Promise<void>((resolve) => {
+        const shutdown = (signal: string) => {
+          log.info({ event: 'signal', signal }, 'stopping');
+          node.stop().then(resolve, resolve);
+        };
+        process.once('SIGTERM', () => shutdown('SIGTERM'));
+        process.once('SIGINT', () => shutdown('SIGINT'));
+      });
+    });
+}

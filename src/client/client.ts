@@ -1,0 +1,61 @@
+import { createConnection } from 'node:net';
+import { localSocketPath, type HostTable } from '../config/host-table.ts';
+import { CohortError } from '../errors.ts';
+import { Channel } from '../net/channel.ts';
+
+export interface ClientOptions {
+  /** A call without a reply after this long fails with con_lost. */
+  timeoutMs?: number;
+  maxFrameBytes?: number;
+}
+
+/**
+ * What an app process uses to talk to the network (seed 000's lonnet): one cheap
+ * connection to its node's local socket, over which it can reach any node.
+ * Calls resolve with the reply's data or reject with a CohortError whose code says why.
+ */
+export class CohortClient {
+  private readonly channel: Channel;
+
+  private constructor(channel: Channel) {
+    this.channel = channel;
+  }
+
+  static connect(socketPath: string, opts: ClientOptions = {}): Promise<CohortClient> {
+    return new Promise((resolve, reject) => {
+      const socket = createConnection(socketPath);
+      socket.once('error', (err) => reject(new CohortError('con_lost', `cannot reach the node at ${socketPath}: ${err.message}`)));
+      socket.once('connect', () => {
+        socket.removeAllListeners('error');
+        const channel = new Channel(socket, {
+          label: `node socket ${socketPath}`,
+          maxFrameBytes: opts.maxFrameBytes ?? 16 * 1024 * 1024,
+          requestTimeoutMs: opts.timeoutMs ?? 15_000,
+        });
+        resolve(new CohortClient(channel));
+      });
+    });
+  }
+
+  /** Connects to the local socket of node `id` of this host table. */
+  static forNode(table: HostTable, id: string, opts: ClientOptions = {}): Promise<CohortClient> {
+    return CohortClient.connect(localSocketPath(table, id), { maxFrameBytes: table.link.maxFrameBytes, ...opts });
+  }
+
+  /** Runs `command` on node `to` (this node itself, or any peer) and returns its reply. */
+  call(to: string, command: string, args?: unknown): Promise<unknown> {
+    return this.channel.request(command, args, to);
+  }
+
+  ping(to: string): Promise<{ node: string }> {
+    return this.call(to, 'ping') as Promise<{ node: string }>;
+  }
+
+  get closed(): boolean {
+    return this.channel.closed;
+  }
+
+  close(): void {
+    this.channel.close();
+  }
+}

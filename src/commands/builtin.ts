@@ -1,0 +1,52 @@
+import { loadavg } from 'node:os';
+import { z } from 'zod';
+import type { CommandRegistry } from './registry.ts';
+import type { PeerStatus } from '../net/peer.ts';
+
+export interface BuiltinDeps {
+  self: string;
+  /** The load average this node counts as 100% (seed 000). */
+  loadFullAt: number;
+  peers: () => PeerStatus[];
+  inboundPeers: () => string[];
+  reconnectAll: () => string[];
+}
+
+const noArgs = z.strictObject({});
+
+export function registerBuiltins(registry: CommandRegistry, deps: BuiltinDeps): void {
+  registry.register({
+    name: 'ping',
+    summary: 'answers with the node id',
+    args: noArgs,
+    scope: 'any',
+    run: () => ({ node: deps.self }),
+  });
+  registry.register({
+    name: 'load',
+    summary: 'the 1-minute load average as a percentage of the configured 100% value',
+    args: noArgs,
+    scope: 'any',
+    run: () => {
+      const avg = loadavg()[0];
+      return { node: deps.self, loadavg: avg, fullAt: deps.loadFullAt, percent: Math.round((avg / deps.loadFullAt) * 1000) / 10 };
+    },
+  });
+  registry.register({
+    name: 'peers',
+    summary: "this node's links: outbound state per peer, and which peers link to it",
+    args: noArgs,
+    scope: 'any',
+    run: () => {
+      const inbound = new Set(deps.inboundPeers());
+      return { node: deps.self, peers: deps.peers().map((p) => ({ ...p, inbound: inbound.has(p.id) })) };
+    },
+  });
+  registry.register({
+    name: 'reconnect',
+    summary: 'redial every peer whose link is down now, without waiting out the back-off (seed: USR1)',
+    args: noArgs,
+    scope: 'local',
+    run: () => ({ node: deps.self, redialed: deps.reconnectAll() }),
+  });
+}

@@ -1,0 +1,45 @@
+import type { z } from 'zod';
+import { CohortError } from '../errors.ts';
+
+/** Who sent a command: an app process on this node ('local'), or a peer node by id. */
+export interface CommandContext {
+  from: string;
+}
+
+export const LOCAL = 'local';
+
+export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
+  name: string;
+  /** What it does, for `cohort call --help` style listings. */
+  summary: string;
+  args: S;
+  /** 'local': only this node's own processes may run it; 'any': peers too. */
+  scope: 'local' | 'any';
+  run: (args: z.output<S>, ctx: CommandContext) => unknown | Promise<unknown>;
+}
+
+/** Named commands with validated arguments (seed 000's lond command set). */
+export class CommandRegistry {
+  private readonly commands = new Map<string, CommandDefinition>();
+
+  register<S extends z.ZodType>(def: CommandDefinition<S>): void {
+    if (this.commands.has(def.name)) throw new Error(`command '${def.name}' registered twice`);
+    this.commands.set(def.name, def as unknown as CommandDefinition);
+  }
+
+  names(): string[] {
+    return [...this.commands.keys()].sort();
+  }
+
+  execute(name: string, args: unknown, ctx: CommandContext): unknown | Promise<unknown> {
+    const def = this.commands.get(name);
+    if (!def) throw new CohortError('unknown_cmd', `no command '${name}' (known: ${this.names().join(', ')})`);
+    if (def.scope === 'local' && ctx.from !== LOCAL) throw new CohortError('refused', `'${name}' may only be run by this node's own processes`);
+    const parsed = def.args.safeParse(args ?? {});
+    if (!parsed.success) {
+      const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'args'}: ${i.message}`).join('; ');
+      throw new CohortError('bad_args', `${name}: ${why}`);
+    }
+    return def.run(parsed.data, ctx);
+  }
+}

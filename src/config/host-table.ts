@@ -1,0 +1,86 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve, join } from 'node:path';
+import { cpus } from 'node:os';
+import { parseDocument } from 'yaml';
+import { hostTableSchema, type LinkSettings, type NodeEntry } from './schema.ts';
+
+/** A config file that cannot be used; the message names the file, the field and the fault. */
+export class ConfigError extends Error {
+  readonly file: string;
+  readonly problems: string[];
+  constructor(file: string, problems: string[]) {
+    super(`${file}: invalid configuration\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.file = file;
+    this.problems = problems;
+  }
+}
+
+export interface HostTable {
+  file: string;
+  cluster: string;
+  /** Absolute; node X keeps its files under dataDir/X. */
+  dataDir: string;
+  /** Absolute folder of the cluster CA and node certificates. */
+  tlsDir: string;
+  domains: string[];
+  link: LinkSettings;
+  nodes: NodeEntry[];
+  /** The load average a node counts as 100% unless its own entry says otherwise. */
+  loadFullAt: number;
+}
+
+export function parseHostTable(file: string, text: string): HostTable {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(file, doc.errors.map((e) => `YAML: ${e.message.split('\n')[0]}`));
+  }
+  const parsed = hostTableSchema.safeParse(doc.toJS());
+  if (!parsed.success) {
+    throw new ConfigError(
+      file,
+      parsed.error.issues.map((issue) => `${formatPath(issue.path) || '(top level)'}: ${issue.message}`),
+    );
+  }
+  const t = parsed.data;
+  const base = dirname(resolve(file));
+  return {
+    file: resolve(file),
+    cluster: t.cluster,
+    dataDir: resolve(base, t.dataDir),
+    tlsDir: resolve(base, t.tls.dir),
+    domains: t.domains,
+    link: t.link,
+    nodes: t.nodes,
+    loadFullAt: t.load.fullAt ?? cpus().length,
+  };
+}
+
+export function loadHostTable(file: string): HostTable {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read: ${(err as Error).message}`]);
+  }
+  return parseHostTable(file, text);
+}
+
+export function findNode(table: HostTable, id: string): NodeEntry {
+  const node = table.nodes.find((n) => n.id === id);
+  if (!node) throw new ConfigError(table.file, [`no node '${id}' in the host table (nodes: ${table.nodes.map((n) => n.id).join(', ')})`]);
+  return node;
+}
+
+export function nodeDataDir(table: HostTable, id: string): string {
+  return join(table.dataDir, id);
+}
+
+/** The node's UNIX-domain socket, where local processes send commands. */
+export function localSocketPath(table: HostTable, id: string): string {
+  return join(nodeDataDir(table, id), 'cohort.sock');
+}
+
+function formatPath(path: PropertyKey[]): string {
+  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
+}

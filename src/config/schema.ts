@@ -1,0 +1,80 @@
+import { z } from 'zod';
+
+// The host table (seed 000's hosts.tab) as validated data. Every object is strict:
+// an unknown field is a typo the operator wants to hear about, not something to ignore.
+
+const name = (what: string) =>
+  z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, `${what} must be 1-32 letters, digits, '_' or '-', starting with a letter or digit`);
+
+const port = z.number().int().min(1).max(65535);
+const ms = z.number().int().positive();
+
+export const linkSettingsSchema = z.strictObject({
+  /** An idle link sends a heartbeat this often. */
+  heartbeatMs: ms.default(1000),
+  /** A link that has heard nothing for this long is declared dead and closed. */
+  deadAfterMs: ms.default(3000),
+  connectTimeoutMs: ms.default(3000),
+  /** A command without a reply after this long answers con_lost. */
+  requestTimeoutMs: ms.default(10_000),
+  backoffMinMs: ms.default(100),
+  backoffMaxMs: ms.default(30_000),
+  maxFrameBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
+});
+
+export const nodeSchema = z.strictObject({
+  id: name('node id'),
+  domain: name('domain'),
+  role: z.enum(['library', 'access']),
+  host: z.string().min(1).max(253),
+  linkPort: port,
+  httpPort: port,
+  /** The load average this node counts as 100% (seed 000); defaults to the cluster's value. */
+  loadFullAt: z.number().positive().optional(),
+});
+
+export const hostTableSchema = z
+  .strictObject({
+    cluster: name('cluster name'),
+    dataDir: z.string().min(1),
+    tls: z.strictObject({ dir: z.string().min(1) }),
+    domains: z.array(name('domain')).min(1),
+    load: z.strictObject({ fullAt: z.number().positive().optional() }).default({}),
+    link: linkSettingsSchema.default(linkSettingsSchema.parse({})),
+    nodes: z.array(nodeSchema).min(1),
+  })
+  .superRefine((table, ctx) => {
+    const seenDomains = new Set<string>();
+    table.domains.forEach((d, i) => {
+      if (seenDomains.has(d)) ctx.addIssue({ code: 'custom', path: ['domains', i], message: `duplicate domain '${d}'` });
+      seenDomains.add(d);
+    });
+    const ids = new Map<string, number>();
+    const ports = new Map<string, string>();
+    table.nodes.forEach((node, i) => {
+      const prev = ids.get(node.id);
+      if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id '${node.id}' (also nodes[${prev}])` });
+      ids.set(node.id, i);
+      if (!seenDomains.has(node.domain)) {
+        ctx.addIssue({ code: 'custom', path: ['nodes', i, 'domain'], message: `unknown domain '${node.domain}' (declared: ${table.domains.join(', ')})` });
+      }
+      for (const field of ['linkPort', 'httpPort'] as const) {
+        const key = `${node.host}:${node[field]}`;
+        const owner = ports.get(key);
+        if (owner) ctx.addIssue({ code: 'custom', path: ['nodes', i, field], message: `port ${key} is already used by ${owner}` });
+        ports.set(key, `nodes[${i}].${field}`);
+      }
+    });
+    if (table.link.deadAfterMs <= table.link.heartbeatMs) {
+      ctx.addIssue({ code: 'custom', path: ['link', 'deadAfterMs'], message: 'must be greater than heartbeatMs' });
+    }
+    if (table.link.backoffMaxMs < table.link.backoffMinMs) {
+      ctx.addIssue({ code: 'custom', path: ['link', 'backoffMaxMs'], message: 'must be at least backoffMinMs' });
+    }
+  });
+
+export type HostTableInput = z.input<typeof hostTableSchema>;
+export type LinkSettings = z.output<typeof linkSettingsSchema>;
+export type NodeEntry = z.output<typeof nodeSchema>;

@@ -1,0 +1,32 @@
+// Every error a caller may test carries a stable code. Codes cross the wire as-is,
+// so they are the contract between nodes, the client library and the CLI.
+export const ERROR_CODES = [
+  'unknown_cmd', // no command of that name on the target node
+  'no_such_host', // the target node is not in the host table
+  'con_lost', // the peer could not be reached, or the link dropped before a reply
+  'refused', // not allowed: wrong scope, wrong domain, identity mismatch
+  'bad_args', // the command's arguments did not validate
+  'bad_frame', // a frame that could not be decoded
+  'internal', // a bug or an unexpected failure on the executing node
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class CohortError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'CohortError';
+    this.code = code;
+  }
+}
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+/** Turns anything thrown into a code and a message fit for a reply. */
+export function toReplyError(err: unknown): { code: ErrorCode; message: string } {
+  if (err instanceof CohortError) return { code: err.code, message: err.message };
+  return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
+}

@@ -1,0 +1,81 @@
+import { chmodSync, existsSync, unlinkSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { Channel, type RequestHandler } from './channel.ts';
+
+// Linux limits a UNIX socket path to 107 bytes; say so instead of failing obscurely.
+const MAX_SOCKET_PATH = 107;
+
+export interface LocalServerOptions {
+  path: string;
+  maxFrameBytes: number;
+  requestTimeoutMs: number;
+  log: Logger;
+  onRequest: RequestHandler;
+}
+
+/**
+ * The node's UNIX-domain socket (seed 000's lonc socket): local processes connect
+ * cheaply and send commands that the node runs or forwards over its links.
+ * Mode 0600: only the node's own user may talk to it.
+ */
+export class LocalServer {
+  private readonly opts: LocalServerOptions;
+  private readonly server: Server;
+  private readonly channels = new Set<Channel>();
+  private nextClient = 1;
+
+  constructor(opts: LocalServerOptions) {
+    this.opts = opts;
+    this.server = createServer((socket) => this.accept(socket));
+  }
+
+  async listen(): Promise<void> {
+    const { path } = this.opts;
+    if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
+      throw new Error(`local socket path is ${Buffer.byteLength(path)} bytes, over the limit of ${MAX_SOCKET_PATH}: ${path} (choose a shorter dataDir)`);
+    }
+    if (existsSync(path)) {
+      if (await isAlive(path)) throw new Error(`another node is already listening on ${path}`);
+      unlinkSync(path); // left behind by a node that was killed
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(path, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    chmodSync(path, 0o600);
+  }
+
+  close(): Promise<void> {
+    for (const channel of this.channels) channel.close();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: Socket): void {
+    const channel = new Channel(socket, {
+      label: `local client ${this.nextClient++}`,
+      maxFrameBytes: this.opts.maxFrameBytes,
+      requestTimeoutMs: this.opts.requestTimeoutMs,
+      onRequest: this.opts.onRequest,
+    });
+    this.channels.add(channel);
+    channel.once('close', (reason?: Error) => {
+      this.channels.delete(channel);
+      if (reason) this.opts.log.warn({ event: 'local_client_dropped', client: channel.label, err: reason.message }, 'local client dropped');
+    });
+  }
+}
+
+function isAlive(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createConnection(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+}

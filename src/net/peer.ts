@@ -1,0 +1,137 @@
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { CohortError } from '../errors.ts';
+import type { Channel } from './channel.ts';
+import { Backoff } from './backoff.ts';
+import { dialPeer, type DialOptions } from './dial.ts';
+
+export type PeerState = 'down' | 'connecting' | 'up';
+
+export interface PeerStatus {
+  id: string;
+  state: PeerState;
+  /** When the current state began (ms since the epoch). */
+  since: number;
+  /** Failed dials since the link was last up. */
+  attempts: number;
+  lastError?: string;
+  inFlight: number;
+}
+
+/**
+ * Our outbound link to one peer (seed 000's lonc child): dials, keeps the link up, and
+ * redials with capped, jittered back-off. reconnectNow() skips the wait, which is what a
+ * peer's announcement (seed: USR1) triggers. Events: 'state' (PeerState).
+ */
+export class Peer extends EventEmitter {
+  readonly id: string;
+  private readonly dialOpts: DialOptions;
+  private readonly log: Logger;
+  private readonly backoff: Backoff;
+  private channel: Channel | undefined;
+  private dialing: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private status: PeerStatus;
+
+  constructor(dialOpts: DialOptions, log: Logger) {
+    super();
+    this.id = dialOpts.peer.id;
+    this.dialOpts = dialOpts;
+    this.log = log.child({ peer: this.id });
+    this.backoff = new Backoff(dialOpts.link.backoffMinMs, dialOpts.link.backoffMaxMs);
+    this.status = { id: this.id, state: 'down', since: Date.now(), attempts: 0, inFlight: 0 };
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  get state(): PeerState {
+    return this.status.state;
+  }
+
+  snapshot(): PeerStatus {
+    return { ...this.status, attempts: this.status.state === 'up' ? 0 : this.backoff.attempts, inFlight: this.channel?.inFlight ?? 0 };
+  }
+
+  /** One honest try: sent on the live link, or con_lost at once. A dial under way is awaited. */
+  async request(cmd: string, args?: unknown): Promise<unknown> {
+    if (!this.channel && this.dialing) await this.dialing;
+    const channel = this.channel;
+    if (!channel) throw new CohortError('con_lost', `no link to ${this.id}${this.status.lastError ? ` (${this.status.lastError})` : ''}`);
+    return channel.request(cmd, args);
+  }
+
+  /** Dial now, even if we had backed off for a long time (the peer said it is back). */
+  reconnectNow(): void {
+    if (this.stopped || this.channel || this.dialing) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.backoff.reset();
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.channel?.close();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.setState('connecting');
+    this.dialing = dialPeer(this.dialOpts).then(
+      (channel) => {
+        this.dialing = undefined;
+        if (this.stopped) return void channel.close();
+        this.channel = channel;
+        this.status.lastError = undefined;
+        channel.once('close', (reason?: Error) => this.onLinkClosed(reason));
+        this.setState('up');
+        this.log.info({ event: 'link_up' }, `link to ${this.id} up`);
+      },
+      (err: Error) => {
+        this.dialing = undefined;
+        this.status.lastError = err.message;
+        this.scheduleRetry();
+        // Identity faults are the operator's business; refused connections are routine.
+        const level = err instanceof CohortError && err.code === 'refused' ? 'warn' : 'debug';
+        this.log[level]({ event: 'dial_failed', err: err.message, attempts: this.backoff.attempts }, `cannot link to ${this.id}`);
+      },
+    );
+  }
+
+  private onLinkClosed(reason?: Error): void {
+    this.channel = undefined;
+    this.status.lastError = reason?.message ?? 'link closed';
+    this.log.warn({ event: 'link_down', reason: this.status.lastError }, `link to ${this.id} down`);
+    if (this.stopped) return this.setState('down');
+    // A link that lived a while redials at once, so a blip heals without a wait; one that
+    // dies right after its welcome backs off, so a flapping peer is not hammered.
+    if (Date.now() - this.status.since >= 1000) {
+      this.backoff.reset();
+      this.connect();
+    } else {
+      this.scheduleRetry();
+    }
+  }
+
+  private scheduleRetry(): void {
+    this.setState('down');
+    if (this.stopped) return;
+    const delay = this.backoff.next();
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.connect();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private setState(state: PeerState): void {
+    if (this.status.state === state) return;
+    this.status.state = state;
+    this.status.since = Date.now();
+    this.emit('state', state);
+  }
+}

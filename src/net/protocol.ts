@@ -1,0 +1,55 @@
+import { CohortError, type ErrorCode, isErrorCode } from '../errors.ts';
+
+// The messages that travel in frames, on links between nodes and on the local socket.
+// A link opens with hello (dialer) and welcome or refuse (acceptor); then requests and
+// replies flow, matched by id, many in flight at once; hb keeps an idle link honest.
+
+export const PROTOCOL_VERSION = 1;
+
+export interface HelloMessage { t: 'hello'; v: number; cluster: string; node: string }
+export interface WelcomeMessage { t: 'welcome'; v: number; node: string }
+export interface RefuseMessage { t: 'refuse'; code: ErrorCode; message: string }
+export interface RequestMessage { t: 'req'; id: number; cmd: string; args?: unknown; to?: string }
+export type ReplyMessage =
+  | { t: 'res'; id: number; ok: true; data?: unknown }
+  | { t: 'res'; id: number; ok: false; code: ErrorCode; message: string };
+export interface HeartbeatMessage { t: 'hb' }
+
+export type Message = HelloMessage | WelcomeMessage | RefuseMessage | RequestMessage | ReplyMessage | HeartbeatMessage;
+
+const MAX_NAME = 64;
+
+function isName(v: unknown): v is string {
+  return typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME;
+}
+
+/** Checks the shape of a decoded frame; anything else is a bad_frame. */
+export function validateMessage(m: unknown): Message {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new CohortError('bad_frame', 'frame is not a JSON object');
+  const msg = m as Record<string, unknown>;
+  switch (msg.t) {
+    case 'req':
+      if (!Number.isSafeInteger(msg.id)) throw new CohortError('bad_frame', 'req.id must be an integer');
+      if (!isName(msg.cmd)) throw new CohortError('bad_frame', `req.cmd must be a string of 1-${MAX_NAME} characters`);
+      if (msg.to !== undefined && !isName(msg.to)) throw new CohortError('bad_frame', `req.to must be a string of 1-${MAX_NAME} characters`);
+      return msg as unknown as RequestMessage;
+    case 'res':
+      if (!Number.isSafeInteger(msg.id)) throw new CohortError('bad_frame', 'res.id must be an integer');
+      if (msg.ok === true) return msg as unknown as ReplyMessage;
+      if (msg.ok === false && isErrorCode(msg.code) && typeof msg.message === 'string') return msg as unknown as ReplyMessage;
+      throw new CohortError('bad_frame', 'res must have ok: true, or ok: false with a known code and a message');
+    case 'hb':
+      return msg as unknown as HeartbeatMessage;
+    case 'hello':
+      if (!Number.isInteger(msg.v) || !isName(msg.cluster) || !isName(msg.node)) throw new CohortError('bad_frame', 'hello needs v, cluster and node');
+      return msg as unknown as HelloMessage;
+    case 'welcome':
+      if (!Number.isInteger(msg.v) || !isName(msg.node)) throw new CohortError('bad_frame', 'welcome needs v and node');
+      return msg as unknown as WelcomeMessage;
+    case 'refuse':
+      if (!isErrorCode(msg.code) || typeof msg.message !== 'string') throw new CohortError('bad_frame', 'refuse needs a code and a message');
+      return msg as unknown as RefuseMessage;
+    default:
+      throw new CohortError('bad_frame', `unknown frame type ${JSON.stringify(msg.t)}`);
+  }
+}

@@ -1,0 +1,21 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export const CLI_PATH = fileURLToPath(new URL('../cli/main.ts', import.meta.url));
+
+/**
+ * Starts `cohort node` as its own process with the same Node binary, its JSON log
+ * appended to logFile. Used by the demo and by the cluster tests.
+ */
+export function spawnNodeProcess(config: string, id: string, logFile: string, extraArgs: string[] = []): ChildProcess {
+  const fd = openSync(logFile, 'a');
+  try {
+    return spawn(process.execPath, [CLI_PATH, 'node', '--config', config, '--id', id, ...extraArgs], {
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+    });
+  } finally {
+    closeSync(fd);
+  }
+}
