@@ -1,0 +1,154 @@
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { initClusterCerts } from '../../src/certs/cluster-certs.ts';
+import { CohortClient } from '../../src/client/client.ts';
+import { loadHostTable, type HostTable } from '../../src/config/host-table.ts';
+import type { HostTableInput } from '../../src/config/schema.ts';
+import type { PeerStatus } from '../../src/net/peer.ts';
+import { spawnNodeProcess } from '../../src/node/spawn.ts';
+import { freePorts } from './ports.ts';
+import { waitFor } from './wait.ts';
+
+export interface ClusterNodeSpec {
+  id: string;
+  domain?: string;
+  role?: 'library' | 'access';
+}
+
+/**
+ * A cluster of real `cohort node` processes on 127.0.0.1, each with its own ports, data
+ * folder and log, under one temporary folder. Faults are real: kill -9, restart.
+ */
+export class TestCluster {
+  readonly dir: string;
+  readonly config: string;
+  readonly table: HostTable;
+  private readonly procs = new Map<string, ChildProcess>();
+  private readonly clients = new Map<string, CohortClient>();
+
+  private constructor(dir: string, config: string) {
+    this.dir = dir;
+    this.config = config;
+    this.table = loadHostTable(config);
+  }
+
+  static async create(nodes: ClusterNodeSpec[], extra: Partial<HostTableInput> = {}): Promise<TestCluster> {
+    const dir = mkdtempSync(join(tmpdir(), 'cohort-'));
+    const ports = await freePorts(nodes.length * 2);
+    const domains = [...new Set(nodes.map((n) => n.domain ?? 'msu'))];
+    const table: HostTableInput = {
+      cluster: 'test',
+      dataDir: './data',
+      tls: { dir: './tls' },
+      domains,
+      nodes: nodes.map((n, i) => ({
+        id: n.id,
+        domain: n.domain ?? 'msu',
+        role: n.role ?? (i === 0 ? 'library' : 'access'),
+        host: '127.0.0.1',
+        linkPort: ports[2 * i],
+        httpPort: ports[2 * i + 1],
+      })),
+      ...extra,
+    };
+    const config = join(dir, 'hosts.yaml');
+    writeFileSync(config, stringify(table));
+    const cluster = new TestCluster(dir, config);
+    initClusterCerts(cluster.table.tlsDir, cluster.table.cluster, nodes.map((n) => n.id));
+    return cluster;
+  }
+
+  get ids(): string[] {
+    return this.table.nodes.map((n) => n.id);
+  }
+
+  logFile(id: string): string {
+    return join(this.dir, `${id}.log`);
+  }
+
+  log(id: string): string {
+    return readFileSync(this.logFile(id), 'utf8');
+  }
+
+  /** Starts node `id` and resolves once its local socket answers. */
+  async start(id: string): Promise<void> {
+    const proc = spawnNodeProcess(this.config, id, this.logFile(id), ['--log-level', 'debug']);
+    this.procs.set(id, proc);
+    await waitFor(`node ${id} to answer on its local socket`, async () => {
+      if (proc.exitCode !== null) throw new Error(`node ${id} exited with ${proc.exitCode}:\n${this.log(id).slice(-2000)}`);
+      return (await this.freshClient(id)).ping(id);
+    }, 15_000, 25);
+  }
+
+  async startAll(): Promise<void> {
+    await Promise.all(this.ids.map((id) => this.start(id)));
+  }
+
+  /** kill -9 (or another signal) and wait until the process is gone. */
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    const proc = this.procs.get(id);
+    this.dropClient(id);
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+    await new Promise<void>((resolve) => {
+      // A node that ignores SIGTERM is a bug the test should see in the log, not a hang.
+      const force = setTimeout(() => proc.kill('SIGKILL'), 5000);
+      proc.once('exit', () => {
+        clearTimeout(force);
+        resolve();
+      });
+      proc.kill(signal);
+    });
+  }
+
+  /** Sends a signal without waiting (SIGSTOP / SIGCONT to freeze and thaw a node). */
+  signal(id: string, signal: NodeJS.Signals): void {
+    this.procs.get(id)?.kill(signal);
+  }
+
+  exitCode(id: string): number | null {
+    return this.procs.get(id)?.exitCode ?? null;
+  }
+
+  /** A client on node `id`'s local socket, reused between calls. */
+  async client(id: string): Promise<CohortClient> {
+    const existing = this.clients.get(id);
+    if (existing && !existing.closed) return existing;
+    const client = await CohortClient.forNode(this.table, id, { timeoutMs: 5000 });
+    this.clients.set(id, client);
+    return client;
+  }
+
+  async peers(id: string): Promise<PeerStatus[]> {
+    const reply = (await (await this.client(id)).call(id, 'peers')) as { peers: PeerStatus[] };
+    return reply.peers;
+  }
+
+  /** True when every running node in `ids` has its outbound link to every other one up. */
+  async linksUp(ids: string[] = this.ids): Promise<boolean> {
+    for (const id of ids) {
+      const peers = await this.peers(id);
+      if (!peers.filter((p) => ids.includes(p.id)).every((p) => p.state === 'up')) return false;
+    }
+    return true;
+  }
+
+  async destroy(): Promise<void> {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+    await Promise.all(this.ids.map((id) => this.kill(id, 'SIGTERM')));
+    if (!process.env.COHORT_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  private async freshClient(id: string): Promise<CohortClient> {
+    this.dropClient(id);
+    return this.client(id);
+  }
+
+  private dropClient(id: string): void {
+    this.clients.get(id)?.close();
+    this.clients.delete(id);
+  }
+}
