@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { Channel, type RequestHandler } from './channel.ts';
+import { encodeFrame } from './framing.ts';
 import { PROTOCOL_VERSION, type Message } from './protocol.ts';
 import { identityMismatch, type TlsMaterial } from './tls-material.ts';
 
@@ -40,7 +41,8 @@ export class LinkServer extends EventEmitter {
       cert: opts.tls.cert,
       key: opts.tls.key,
       requestCert: true,
-      rejectUnauthorized: true,
+      // Checked in accept() instead, so the refusal is logged and told with its reason.
+      rejectUnauthorized: false,
       minVersion: 'TLSv1.3',
       handshakeTimeout: link.connectTimeoutMs,
     });
@@ -73,6 +75,13 @@ export class LinkServer extends EventEmitter {
   private accept(socket: TLSSocket): void {
     const { table, self } = this.opts;
     const remote = socket.remoteAddress ?? '?';
+    if (!socket.authorized) {
+      const reason = `client certificate not accepted: ${String(socket.authorizationError ?? 'none presented')}`;
+      this.log.warn({ event: 'link_rejected', remote, err: reason }, 'TLS peer refused');
+      socket.end(encodeFrame({ t: 'refuse', code: 'refused', message: reason }));
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
     socket.setNoDelay(true);
     this.handshaking.add(socket);
     const channel = new Channel(socket, {
