@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { runCli } from '../harness/cli.ts';
+import { freePorts } from '../harness/ports.ts';
+
+describe('cohort demo', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cohort-demo-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('writes the host table and certificates, starts six nodes, shows every link up, and stops them', async () => {
+    // A base port whose block of six (and +1000) the kernel just saw free.
+    const [probe] = await freePorts(1);
+    const base = 20_000 + (probe % 20_000);
+    const result = await runCli(['demo', '--dir', dir, '--base-port', String(base), '--until-ready'], { timeoutMs: 60_000 });
+    assert.equal(result.code, 0, result.stderr + result.stdout);
+    assert.match(result.stdout, /all 30 links up in \d+ ms/);
+    const matrix = result.stdout.split('\n').filter((l) => /^[ACDEIJ] /.test(l));
+    assert.equal(matrix.length, 6);
+    for (const row of matrix) assert.equal(row.split(/\s+/).filter((c) => c === 'up').length, 5, row);
+    assert.ok(existsSync(join(dir, 'hosts.yaml')));
+    assert.equal(statSync(join(dir, 'tls', 'A.key')).mode & 0o777, 0o600);
+    assert.equal(statSync(join(dir, 'tls', 'ca.key')).mode & 0o777, 0o600);
+    assert.equal(existsSync(join(dir, 'data', 'A', 'cohort.sock')), false, 'the socket file is removed on a clean stop');
+  });
+});

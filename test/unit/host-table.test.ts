@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ConfigError, parseHostTable } from '../../src/config/host-table.ts';
+
+const good = `
+cluster: demo
+dataDir: ./data
+tls: { dir: ./tls }
+domains: [msu, rice]
+nodes:
+  - { id: A, domain: msu, role: library, host: 127.0.0.1, linkPort: 7101, httpPort: 8101 }
+  - { id: C, domain: rice, role: access, host: 127.0.0.1, linkPort: 7103, httpPort: 8103 }
+`;
+
+function problems(text: string): string[] {
+  try {
+    parseHostTable('/etc/cohort/hosts.yaml', text);
+  } catch (err) {
+    assert.ok(err instanceof ConfigError);
+    assert.match(err.message, /^\/etc\/cohort\/hosts\.yaml: invalid configuration/);
+    return err.problems;
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('host table', () => {
+  it('loads a valid table, resolving folders against the file and filling link defaults', () => {
+    const t = parseHostTable('/etc/cohort/hosts.yaml', good);
+    assert.equal(t.dataDir, '/etc/cohort/data');
+    assert.equal(t.tlsDir, '/etc/cohort/tls');
+    assert.deepEqual(t.nodes.map((n) => n.id), ['A', 'C']);
+    assert.equal(t.link.heartbeatMs, 1000);
+    assert.ok(t.loadFullAt > 0);
+  });
+
+  const cases: [string, string, RegExp][] = [
+    ['an unknown top-level field', good + 'colour: blue\n', /\(top level\): Unrecognized key: "colour"/],
+    ['an unknown node field', good.replace('httpPort: 8101 }', 'httpPort: 8101, weight: 3 }'), /nodes\[0\]: Unrecognized key: "weight"/],
+    ['a duplicate node id', good.replace('id: C', 'id: A'), /nodes\[1\]\.id: duplicate node id 'A' \(also nodes\[0\]\)/],
+    ['a duplicate port', good.replace('linkPort: 7103', 'linkPort: 7101'), /nodes\[1\]\.linkPort: port 127\.0\.0\.1:7101 is already used by nodes\[0\]\.linkPort/],
+    ['an unknown domain', good.replace('domain: rice', 'domain: mit'), /nodes\[1\]\.domain: unknown domain 'mit' \(declared: msu, rice\)/],
+    ['an unknown role', good.replace('role: access', 'role: cache'), /nodes\[1\]\.role: Invalid option: expected one of "library"\|"access"/],
+    ['a missing field', good.replace(', httpPort: 8103', ''), /nodes\[1\]\.httpPort: Invalid input: expected number, received undefined/],
+    ['a port out of range', good.replace('7103', '70000'), /nodes\[1\]\.linkPort: Too big/],
+    ['a node id with a path in it', good.replace('id: C', 'id: ../C'), /nodes\[1\]\.id: node id must be 1-32 letters/],
+    ['a YAML syntax error', good + 'nodes: [\n', /YAML:/],
+    ['a repeated YAML key', good + 'cluster: other\n', /YAML: Map keys must be unique/],
+    ['link timings that contradict each other', good + 'link: { heartbeatMs: 5000, deadAfterMs: 1000 }\n', /link\.deadAfterMs: must be greater than heartbeatMs/],
+    ['an empty file', '', /\(top level\): Invalid input: expected object/],
+  ];
+  for (const [what, text, message] of cases) {
+    it(`rejects ${what} with the field and the fault`, () => {
+      const found = problems(text);
+      assert.ok(found.some((p) => message.test(p)), `expected ${message} in:\n${found.join('\n')}`);
+    });
+  }
+});

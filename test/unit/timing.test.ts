@@ -1,0 +1,30 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Backoff } from '../../src/net/backoff.ts';
+import { Heartbeat } from '../../src/net/heartbeat.ts';
+
+describe('heartbeat (fake clock)', () => {
+  it('sends when quiet, stays quiet while traffic flows, declares dead when nothing is heard', () => {
+    const hb = new Heartbeat(1000, 3000, 0);
+    assert.equal(hb.tick(500), 'none');
+    assert.equal(hb.tick(1000), 'send');
+    hb.sent(1000);
+    hb.heard(1200);
+    assert.equal(hb.tick(1500), 'none');
+    assert.equal(hb.tick(2000), 'send');
+    hb.sent(2000);
+    assert.equal(hb.tick(4199), 'send');
+    assert.equal(hb.tick(4200), 'dead');
+  });
+});
+
+describe('back-off', () => {
+  it('grows exponentially up to the cap, with jitter within bounds', () => {
+    const top = new Backoff(100, 2000, () => 1);
+    assert.deepEqual(Array.from({ length: 7 }, () => top.next()), [100, 200, 400, 800, 1600, 2000, 2000]);
+    const bottom = new Backoff(100, 2000, () => 0);
+    assert.deepEqual(Array.from({ length: 3 }, () => bottom.next()), [50, 50, 50]);
+    top.reset();
+    assert.equal(top.next(), 100);
+  });
+});
