@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { statSync } from 'node:fs';
+import { localSocketPath } from '../../src/config/host-table.ts';
 import { CohortError } from '../../src/errors.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { timed, waitFor } from '../harness/wait.ts';
@@ -24,6 +26,14 @@ describe('links between real node processes', () => {
       for (const to of cluster.ids) {
         assert.deepEqual(await client.ping(to), { node: to }, `${from} -> ${to}`);
       }
+    }
+  });
+
+  it('each local socket lives in its node\'s data folder with mode 0600', () => {
+    for (const id of cluster.ids) {
+      const st = statSync(localSocketPath(cluster.table, id));
+      assert.ok(st.isSocket());
+      assert.equal(st.mode & 0o777, 0o600, id);
     }
   });
 
