@@ -119,6 +119,8 @@ export class Channel extends EventEmitter {
   };
 
   private readonly onData = (chunk: Buffer): void => {
+    // Bytes still buffered on a channel we closed (e.g. a replaced link) must not be acted on.
+    if (this.closed) return;
     this.heartbeat?.heard(Date.now());
     try {
       this.decoder.push(chunk, this.onFrame);
@@ -128,6 +130,7 @@ export class Channel extends EventEmitter {
   };
 
   private readonly onFrame = (raw: unknown): void => {
+    if (this.closed) return;
     const msg = validateMessage(raw);
     switch (msg.t) {
       case 'res':
