@@ -4,6 +4,7 @@ import { addCertsCommand } from './certs-command.ts';
 import { addDemoCommand } from './demo.ts';
 import { addNetworkCommands } from './network-commands.ts';
 import { addNodeCommand } from './node-command.ts';
+import { addOutboxCommand } from './outbox-command.ts';
 import { EXIT_USAGE, reportError } from './common.ts';
 
 const program = new Command('cohort')
@@ -16,6 +17,7 @@ addDemoCommand(program);
 addNodeCommand(program);
 addCertsCommand(program);
 addNetworkCommands(program);
+addOutboxCommand(program);
 
 try {
   await program.parseAsync(process.argv);

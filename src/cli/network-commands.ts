@@ -41,8 +41,14 @@ export function addNetworkCommands(program: Command): void {
     .argument('[args_json]', 'arguments as a JSON object')
     .addOption(configOption())
     .addOption(fromOption())
-    .action(async (node: string, command: string, argsJson: string | undefined, opts: { config: string; from: string }) => {
+    .option('--critical', "send as a critical message: prints 'ok' and the reply, or 'delayed' and the message id")
+    .action(async (node: string, command: string, argsJson: string | undefined, opts: { config: string; from: string; critical?: boolean }) => {
       const args = parseArgsJson(argsJson);
+      if (opts.critical) {
+        const result = await withClient(opts, (client) => client.critical(node, command, args));
+        const detail = result.status === 'ok' ? JSON.stringify(result.reply ?? null) : result.id;
+        return void process.stdout.write(`${result.status} ${detail}\n`);
+      }
       const reply = await withClient(opts, (client) => client.call(node, command, args));
       process.stdout.write(JSON.stringify(reply ?? null) + '\n');
     });

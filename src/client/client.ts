@@ -3,6 +3,8 @@ import { localSocketPath, type HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { Channel } from '../net/channel.ts';
 
+export type CriticalResult = { status: 'ok'; id: string; reply: unknown } | { status: 'delayed'; id: string };
+
 export interface ClientOptions {
   /** A call without a reply after this long fails with con_lost. */
   timeoutMs?: number;
@@ -44,7 +46,16 @@ export class CohortClient {
 
   /** Runs `command` on node `to` (this node itself, or any peer) and returns its reply. */
   call(to: string, command: string, args?: unknown): Promise<unknown> {
-    return this.channel.request(command, args, to);
+    return this.channel.request(command, args, { to });
+  }
+
+  /**
+   * Sends a critical message: resolves with status 'ok' (applied by the target, with its
+   * reply) or 'delayed' (stored durably on our node, delivered when the target is back).
+   * Rejects only when the target refused it for good (it then sits in the dead letters).
+   */
+  critical(to: string, command: string, args?: unknown): Promise<CriticalResult> {
+    return this.channel.request(command, args, { to, crit: true }) as Promise<CriticalResult>;
   }
 
   ping(to: string): Promise<{ node: string }> {

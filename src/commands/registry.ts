@@ -15,6 +15,11 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
   args: S;
   /** 'local': only this node's own processes may run it; 'any': peers too. */
   scope: 'local' | 'any';
+  /**
+   * May arrive as a critical message. Such a command must be synchronous: it runs inside
+   * the receiver's transaction, together with the record of the message id.
+   */
+  critical?: boolean;
   run: (args: z.output<S>, ctx: CommandContext) => unknown | Promise<unknown>;
 }
 
@@ -32,8 +37,26 @@ export class CommandRegistry {
   }
 
   execute(name: string, args: unknown, ctx: CommandContext): unknown | Promise<unknown> {
+    return this.run(this.lookup(name), args, ctx);
+  }
+
+  /** Runs a command that arrived as a critical message: only commands made for it. */
+  executeCritical(name: string, args: unknown, ctx: CommandContext): unknown {
+    const def = this.lookup(name);
+    if (!def.critical) throw new CohortError('refused', `'${name}' cannot be sent as a critical message`);
+    const result = this.run(def, args, ctx);
+    if (result instanceof Promise) throw new CohortError('internal', `critical command '${name}' must be synchronous`);
+    return result;
+  }
+
+  private lookup(name: string): CommandDefinition {
     const def = this.commands.get(name);
     if (!def) throw new CohortError('unknown_cmd', `no command '${name}' (known: ${this.names().join(', ')})`);
+    return def;
+  }
+
+  private run(def: CommandDefinition, args: unknown, ctx: CommandContext): unknown | Promise<unknown> {
+    const name = def.name;
     if (def.scope === 'local' && ctx.from !== LOCAL) throw new CohortError('refused', `'${name}' may only be run by this node's own processes`);
     const parsed = def.args.safeParse(args ?? {});
     if (!parsed.success) {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import { cpus } from 'node:os';
 import { parseDocument } from 'yaml';
-import { hostTableSchema, type LinkSettings, type NodeEntry } from './schema.ts';
+import { hostTableSchema, type CriticalSettings, type LinkSettings, type NodeEntry } from './schema.ts';
 
 /** A config file that cannot be used; the message names the file, the field and the fault. */
 export class ConfigError extends Error {
@@ -25,6 +25,7 @@ export interface HostTable {
   tlsDir: string;
   domains: string[];
   link: LinkSettings;
+  critical: CriticalSettings;
   nodes: NodeEntry[];
   /** The load average a node counts as 100% unless its own entry says otherwise. */
   loadFullAt: number;
@@ -51,6 +52,7 @@ export function parseHostTable(file: string, text: string): HostTable {
     tlsDir: resolve(base, t.tls.dir),
     domains: t.domains,
     link: t.link,
+    critical: t.critical,
     nodes: t.nodes,
     loadFullAt: t.load.fullAt ?? cpus().length,
   };

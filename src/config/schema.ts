@@ -24,12 +24,26 @@ export const linkSettingsSchema = z.strictObject({
   maxFrameBytes: z.number().int().min(1024).max(256 * 1024 * 1024).default(16 * 1024 * 1024),
 });
 
+export const criticalSettingsSchema = z.strictObject({
+  /** Critical messages in flight to one peer at once. */
+  window: z.number().int().min(1).max(100_000).default(512),
+  /** How long a sender waits for the peer's ack before it hears 'delayed'. */
+  waitMs: ms.default(2000),
+  /** Redials of a down peer while senders wait, retryDelayMs apart, doubling. */
+  retries: z.number().int().min(0).max(20).default(3),
+  retryDelayMs: ms.default(200),
+  /** How long a receiver remembers applied message ids. */
+  inboxRetentionHours: z.number().positive().default(168),
+});
+
 export const nodeSchema = z.strictObject({
   id: name('node id'),
   domain: name('domain'),
   role: z.enum(['library', 'access']),
   host: z.string().min(1).max(253),
   linkPort: port,
+  /** The port the node binds when a forwarder sits in front of linkPort (default: linkPort). */
+  bindLinkPort: port.optional(),
   httpPort: port,
   /** The load average this node counts as 100% (seed 000); defaults to the cluster's value. */
   loadFullAt: z.number().positive().optional(),
@@ -43,6 +57,7 @@ export const hostTableSchema = z
     domains: z.array(name('domain')).min(1),
     load: z.strictObject({ fullAt: z.number().positive().optional() }).default({}),
     link: linkSettingsSchema.default(linkSettingsSchema.parse({})),
+    critical: criticalSettingsSchema.default(criticalSettingsSchema.parse({})),
     nodes: z.array(nodeSchema).min(1),
   })
   .superRefine((table, ctx) => {
@@ -60,7 +75,8 @@ export const hostTableSchema = z
       if (!seenDomains.has(node.domain)) {
         ctx.addIssue({ code: 'custom', path: ['nodes', i, 'domain'], message: `unknown domain '${node.domain}' (declared: ${table.domains.join(', ')})` });
       }
-      for (const field of ['linkPort', 'httpPort'] as const) {
+      for (const field of ['linkPort', 'httpPort', 'bindLinkPort'] as const) {
+        if (node[field] === undefined) continue;
         const key = `${node.host}:${node[field]}`;
         const owner = ports.get(key);
         if (owner) ctx.addIssue({ code: 'custom', path: ['nodes', i, field], message: `port ${key} is already used by ${owner}` });
@@ -77,4 +93,5 @@ export const hostTableSchema = z
 
 export type HostTableInput = z.input<typeof hostTableSchema>;
 export type LinkSettings = z.output<typeof linkSettingsSchema>;
+export type CriticalSettings = z.output<typeof criticalSettingsSchema>;
 export type NodeEntry = z.output<typeof nodeSchema>;

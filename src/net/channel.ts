@@ -17,6 +17,9 @@ export interface ChannelOptions {
   onRequest?: RequestHandler;
 }
 
+/** Optional request fields: the target node (local socket), critical delivery. */
+export type RequestExtras = Pick<RequestMessage, 'to' | 'crit' | 'mid'>;
+
 interface Pending {
   resolve: (data: unknown) => void;
   reject: (err: CohortError) => void;
@@ -66,12 +69,12 @@ export class Channel extends EventEmitter {
   }
 
   /** Sends a request and resolves with the reply's data, or rejects with a CohortError. */
-  request(cmd: string, args?: unknown, to?: string): Promise<unknown> {
+  request(cmd: string, args?: unknown, extra?: RequestExtras): Promise<unknown> {
     if (this.closed) return Promise.reject(new CohortError('con_lost', `${this.label} is closed`));
     const id = this.nextId++;
     const msg: RequestMessage = { t: 'req', id, cmd };
     if (args !== undefined) msg.args = args;
-    if (to !== undefined) msg.to = to;
+    if (extra) Object.assign(msg, extra);
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, deadline: Date.now() + this.requestTimeoutMs });
       this.send(msg);

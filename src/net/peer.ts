@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
-import type { Channel } from './channel.ts';
+import type { Channel, RequestExtras } from './channel.ts';
 import { Backoff } from './backoff.ts';
 import { dialPeer, type DialOptions } from './dial.ts';
 
@@ -56,11 +56,11 @@ export class Peer extends EventEmitter {
   }
 
   /** One honest try: sent on the live link, or con_lost at once. A dial under way is awaited. */
-  async request(cmd: string, args?: unknown): Promise<unknown> {
+  async request(cmd: string, args?: unknown, extra?: RequestExtras): Promise<unknown> {
     if (!this.channel && this.dialing) await this.dialing;
     const channel = this.channel;
     if (!channel) throw new CohortError('con_lost', `no link to ${this.id}${this.status.lastError ? ` (${this.status.lastError})` : ''}`);
-    return channel.request(cmd, args);
+    return channel.request(cmd, args, extra);
   }
 
   /** Dial now, even if we had backed off for a long time (the peer said it is back). */

@@ -9,7 +9,11 @@ export const PROTOCOL_VERSION = 1;
 export interface HelloMessage { t: 'hello'; v: number; cluster: string; node: string }
 export interface WelcomeMessage { t: 'welcome'; v: number; node: string }
 export interface RefuseMessage { t: 'refuse'; code: ErrorCode; message: string }
-export interface RequestMessage { t: 'req'; id: number; cmd: string; args?: unknown; to?: string }
+/**
+ * to: the target node (local socket only). crit: send as a critical message (local socket
+ * only). mid: a critical message's id on a link; the receiver applies it once.
+ */
+export interface RequestMessage { t: 'req'; id: number; cmd: string; args?: unknown; to?: string; crit?: boolean; mid?: string }
 export type ReplyMessage =
   | { t: 'res'; id: number; ok: true; data?: unknown }
   | { t: 'res'; id: number; ok: false; code: ErrorCode; message: string };
@@ -32,6 +36,8 @@ export function validateMessage(m: unknown): Message {
       if (!Number.isSafeInteger(msg.id)) throw new CohortError('bad_frame', 'req.id must be an integer');
       if (!isName(msg.cmd)) throw new CohortError('bad_frame', `req.cmd must be a string of 1-${MAX_NAME} characters`);
       if (msg.to !== undefined && !isName(msg.to)) throw new CohortError('bad_frame', `req.to must be a string of 1-${MAX_NAME} characters`);
+      if (msg.crit !== undefined && typeof msg.crit !== 'boolean') throw new CohortError('bad_frame', 'req.crit must be a boolean');
+      if (msg.mid !== undefined && !isName(msg.mid)) throw new CohortError('bad_frame', `req.mid must be a string of 1-${MAX_NAME} characters`);
       return msg as unknown as RequestMessage;
     case 'res':
       if (!Number.isSafeInteger(msg.id)) throw new CohortError('bad_frame', 'res.id must be an integer');

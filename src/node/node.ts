@@ -1,5 +1,13 @@
 import { mkdirSync } from 'node:fs';
+import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
+import { registerOutboxCommands } from '../critical/commands.ts';
+import { CriticalService } from '../critical/critical-service.ts';
+import { CriticalInbox } from '../critical/inbox.ts';
+import { registerJournalCommands } from '../journal/commands.ts';
+import { Journal } from '../journal/journal.ts';
+import { openNodeDatabase, quickCheck } from '../store/database.ts';
+import { GroupCommit } from '../store/group-commit.ts';
 import { findNode, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
 import { registerBuiltins } from '../commands/builtin.ts';
@@ -23,6 +31,11 @@ export class CohortNode {
   private readonly linkServer: LinkServer;
   private readonly localServer: LocalServer;
   private readonly router: Router;
+  private readonly db: DatabaseSync;
+  readonly inbox: CriticalInbox;
+  readonly critical: CriticalService;
+  private readonly commit: GroupCommit;
+  private pruneTimer: NodeJS.Timeout | undefined;
 
   constructor(table: HostTable, id: string, log: Logger) {
     this.id = id;
@@ -30,6 +43,9 @@ export class CohortNode {
     this.log = log;
     const self = findNode(table, id);
     const tls = loadTlsMaterial(table.tlsDir, table.cluster, id);
+    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    this.db = openNodeDatabase(this.dataDir);
+    const commit = (this.commit = new GroupCommit(this.db));
     for (const entry of table.nodes) {
       if (entry.id === id) continue;
       const peer = new Peer({ self: id, cluster: table.cluster, peer: entry, tls, link: table.link }, log);
@@ -43,12 +59,17 @@ export class CohortNode {
       inboundPeers: () => this.linkServer.connectedPeers(),
       reconnectAll: () => this.reconnectAll(),
     });
+    registerJournalCommands(this.registry, new Journal(this.db));
+    this.inbox = new CriticalInbox(this.db, this.registry, commit);
+    this.critical = new CriticalService({ self: id, db: this.db, commit, inbox: this.inbox, peers: this.peers, settings: table.critical, log });
+    registerOutboxCommands(this.registry, this.critical);
     this.linkServer = new LinkServer({
       self: id,
       table,
       tls,
       log,
-      onRequest: (from) => (req) => this.registry.execute(req.cmd, req.args, { from }),
+      // A request with a message id is critical: applied once, in a transaction.
+      onRequest: (from) => (req) => (req.mid ? this.inbox.apply(from, req.mid, req.cmd, req.args) : this.registry.execute(req.cmd, req.args, { from })),
     });
     // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
     this.linkServer.on('hello', (peerId: string) => this.peers.get(peerId)?.reconnectNow());
@@ -57,7 +78,7 @@ export class CohortNode {
       maxFrameBytes: table.link.maxFrameBytes,
       requestTimeoutMs: table.link.requestTimeoutMs + table.link.connectTimeoutMs,
       log,
-      onRequest: (req) => this.router.route(req.to ?? id, req.cmd, req.args, { from: LOCAL }),
+      onRequest: (req) => (req.crit ? this.critical.send(req.to ?? id, req.cmd, req.args) : this.router.route(req.to ?? id, req.cmd, req.args, { from: LOCAL })),
     });
   }
 
@@ -67,8 +88,15 @@ export class CohortNode {
 
   async start(): Promise<void> {
     const self = findNode(this.table, this.id);
-    mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
-    await this.linkServer.listen(self.host, self.linkPort);
+    const problems = quickCheck(this.db);
+    if (problems.length) this.log.error({ event: 'database_damaged', problems }, 'SQLite quick_check found problems');
+    await this.critical.start();
+    const retentionMs = this.table.critical.inboxRetentionHours * 3_600_000;
+    const prune = () => this.inbox.prune(Date.now() - retentionMs);
+    prune();
+    this.pruneTimer = setInterval(prune, Math.min(retentionMs, 3_600_000));
+    this.pruneTimer.unref();
+    await this.linkServer.listen(self.host, self.bindLinkPort ?? self.linkPort);
     await this.localServer.listen();
     // Dialing every peer is also our announcement: each one that hears our hello dials back.
     for (const peer of this.peers.values()) peer.start();
@@ -87,8 +115,12 @@ export class CohortNode {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.pruneTimer);
+    this.critical.stop();
     for (const peer of this.peers.values()) peer.stop();
     await Promise.all([this.linkServer.close(), this.localServer.close()]);
+    await this.commit.run(() => undefined); // what was queued before is committed too
+    this.db.close();
     this.log.info({ event: 'node_stopped' }, `node ${this.id} stopped`);
   }
 }

@@ -1,0 +1,102 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { Logger } from 'pino';
+import { CohortError } from '../errors.ts';
+import type { Peer } from '../net/peer.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+import { crashPoint, crashPointsEnabled } from './crash-points.ts';
+import type { CriticalInbox } from './inbox.ts';
+import { OutboxStore, type DeadLetter } from './outbox-store.ts';
+import { PeerDelivery, type CriticalOutcome, type DeliverySettings } from './peer-delivery.ts';
+
+export interface OutboxPeerStatus {
+  peer: string;
+  link: string;
+  depth: number;
+  inFlight: number;
+  oldestAgeMs: number | null;
+  delivered: number;
+}
+
+/**
+ * Critical messages on the sending node (seed 000: "connection deferred" and the buffer
+ * of delayed messages). Every message is written to the outbox before it is sent, so a
+ * sender that dies at any point still has it; one PeerDelivery per peer drains it in order.
+ */
+export class CriticalService {
+  private readonly self: string;
+  private readonly store: OutboxStore;
+  private readonly commit: GroupCommit;
+  private readonly inbox: CriticalInbox;
+  private readonly log: Logger;
+  private readonly deliveries = new Map<string, PeerDelivery>();
+  private localCounter = 0;
+
+  constructor(opts: { self: string; db: DatabaseSync; commit: GroupCommit; inbox: CriticalInbox; peers: Map<string, Peer>; settings: DeliverySettings; log: Logger }) {
+    this.self = opts.self;
+    this.store = new OutboxStore(opts.db);
+    this.commit = opts.commit;
+    this.inbox = opts.inbox;
+    this.log = opts.log;
+    for (const [id, peer] of opts.peers) this.deliveries.set(id, new PeerDelivery(peer, this.store, opts.commit, opts.settings, opts.log));
+  }
+
+  /** Loads what an earlier run left in the outbox; damaged rows are reported and set aside. */
+  async start(): Promise<{ queued: number; corrupt: number }> {
+    const { entries, corrupt } = this.store.load();
+    for (const bad of corrupt) {
+      this.log.error({ event: 'outbox_corrupt', seq: bad.seq, peer: bad.peer, why: bad.why }, `outbox row ${bad.seq} is damaged (${bad.why}); moved to dead letters`);
+    }
+    const orphans = entries.filter((e) => !this.deliveries.has(e.peer));
+    await this.commit.run(() => {
+      for (const bad of corrupt) this.store.bury(bad.seq, 'bad_frame', `damaged on disk: ${bad.why}`);
+      for (const o of orphans) this.store.bury(o.seq, 'no_such_host', `node '${o.peer}' is no longer in the host table`);
+    });
+    for (const entry of entries) this.deliveries.get(entry.peer)?.add(entry);
+    const queued = entries.length - orphans.length;
+    if (queued || corrupt.length) this.log.info({ event: 'outbox_loaded', queued, corrupt: corrupt.length, orphans: orphans.length }, `outbox: ${queued} messages to deliver`);
+    return { queued, corrupt: corrupt.length };
+  }
+
+  /** ok once the target applied it; delayed once it is durable here and the target is out of reach. */
+  async send(to: string, cmd: string, args: unknown): Promise<CriticalOutcome> {
+    if (to === this.self) {
+      const id = `${this.store.incarnation}.self.${Date.now()}.${this.localCounter++}`;
+      return { status: 'ok', id, reply: await this.inbox.apply(this.self, id, cmd, args) };
+    }
+    const delivery = this.deliveries.get(to);
+    if (!delivery) throw new CohortError('no_such_host', `no node '${to}' in the host table`);
+    const entry = await this.commit.run(() => this.store.add(to, cmd, args));
+    if (crashPointsEnabled) crashPoint('outbox_written');
+    return new Promise((resolve, reject) => delivery.add(entry, { resolve, reject }));
+  }
+
+  status(): { peers: OutboxPeerStatus[]; dead: number } {
+    const now = Date.now();
+    const peers = [...this.deliveries].map(([peer, d]) => {
+      const oldest = d.oldestCreated();
+      return { peer, link: d.linkState, depth: d.depth, inFlight: d.inFlight, oldestAgeMs: oldest === undefined ? null : now - oldest, delivered: d.delivered };
+    });
+    return { peers, dead: this.store.deadCount() };
+  }
+
+  deadLetters(limit: number): DeadLetter[] {
+    return this.store.deadLetters(limit);
+  }
+
+  /** Queues a dead letter again, at the tail, as a new message. */
+  async retry(seq: number): Promise<{ requeued: string; peer: string }> {
+    const entry = await this.commit.run(() => {
+      const dead = this.store.resurrect(seq);
+      if (!dead) throw new CohortError('bad_args', `no dead letter ${seq}`);
+      if (!this.deliveries.has(dead.peer)) throw new CohortError('no_such_host', `node '${dead.peer}' is not in the host table`);
+      return this.store.add(dead.peer, dead.cmd, dead.args);
+    });
+    this.deliveries.get(entry.peer)!.add(entry);
+    this.log.info({ event: 'dead_letter_retried', seq, mid: entry.mid }, `dead letter ${seq} queued again as ${entry.mid}`);
+    return { requeued: entry.mid, peer: entry.peer };
+  }
+
+  stop(): void {
+    for (const d of this.deliveries.values()) d.stop();
+  }
+}

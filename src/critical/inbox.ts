@@ -1,0 +1,53 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { CommandRegistry } from '../commands/registry.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
+
+/**
+ * The receiving side of critical messages: applies each message id once. The command's
+ * effect and the record of its id commit in the same transaction, so a message sent
+ * again (its ack was lost) is answered with the first result and not applied again.
+ */
+export class CriticalInbox {
+  private readonly registry: CommandRegistry;
+  private readonly commit: GroupCommit;
+  private readonly seen: StatementSync;
+  private readonly record: StatementSync;
+  private readonly prune_: StatementSync;
+  applied = 0;
+  replayed = 0;
+
+  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit) {
+    this.registry = registry;
+    this.commit = commit;
+    db.exec(`CREATE TABLE IF NOT EXISTS inbox (
+      sender TEXT NOT NULL,
+      mid TEXT NOT NULL,
+      result TEXT NOT NULL,
+      applied_at INTEGER NOT NULL,
+      PRIMARY KEY (sender, mid)
+    ) WITHOUT ROWID`);
+    this.seen = db.prepare('SELECT result FROM inbox WHERE sender = ? AND mid = ?');
+    this.record = db.prepare('INSERT INTO inbox (sender, mid, result, applied_at) VALUES (?, ?, ?, ?)');
+    this.prune_ = db.prepare('DELETE FROM inbox WHERE applied_at < ?');
+  }
+
+  /** Resolves once the effect and the id are durable; rejects (nothing applied) if the command fails. */
+  apply(from: string, mid: string, cmd: string, args: unknown): Promise<unknown> {
+    return this.commit.run(() => {
+      const previous = this.seen.get(from, mid) as { result: string } | undefined;
+      if (previous) {
+        this.replayed++;
+        return JSON.parse(previous.result);
+      }
+      const result = this.registry.executeCritical(cmd, args, { from }) ?? null;
+      this.record.run(from, mid, JSON.stringify(result), Date.now());
+      this.applied++;
+      return result;
+    });
+  }
+
+  /** Forgets ids applied before `before`: a sender re-sends only until its ack arrives. */
+  prune(before: number): number {
+    return Number(this.prune_.run(before).changes);
+  }
+}
