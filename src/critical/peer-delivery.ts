@@ -86,7 +86,11 @@ export class PeerDelivery {
   /** Queues a message (already durable); with a waiter, its sender hears ok / delayed / the rejection. */
   add(entry: OutboxEntry, waiter?: Waiter): void {
     const item: Item = { entry, done: false, waiter };
-    if (waiter) {
+    if (waiter && this.peer.state === 'down' && this.pokes >= this.settings.retries) {
+      // This outage already had its redials: say so now instead of making every sender wait.
+      item.waiter = undefined;
+      waiter.resolve({ status: 'delayed', id: entry.mid });
+    } else if (waiter) {
       waiter.timer = setTimeout(() => {
         item.waiter = undefined;
         waiter.resolve({ status: 'delayed', id: entry.mid });

@@ -8,12 +8,12 @@ export const CLI_PATH = fileURLToPath(new URL('../cli/main.ts', import.meta.url)
  * Starts `cohort node` as its own process with the same Node binary, its JSON log
  * appended to logFile. Used by the demo and by the cluster tests.
  */
-export function spawnNodeProcess(config: string, id: string, logFile: string, extraArgs: string[] = []): ChildProcess {
+export function spawnNodeProcess(config: string, id: string, logFile: string, extraArgs: string[] = [], env: Record<string, string> = {}): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
     return spawn(process.execPath, [CLI_PATH, 'node', '--config', config, '--id', id, ...extraArgs], {
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, NODE_NO_WARNINGS: '1' },
+      env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
     });
   } finally {
     closeSync(fd);

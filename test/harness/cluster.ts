@@ -9,6 +9,7 @@ import { loadHostTable, type HostTable } from '../../src/config/host-table.ts';
 import type { HostTableInput } from '../../src/config/schema.ts';
 import type { PeerStatus } from '../../src/net/peer.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
+import { FaultProxy } from './fault-proxy.ts';
 import { freePorts } from './ports.ts';
 import { waitFor } from './wait.ts';
 
@@ -16,6 +17,8 @@ export interface ClusterNodeSpec {
   id: string;
   domain?: string;
   role?: 'library' | 'access';
+  /** Put a fault proxy in front of this node's link port (peers dial the proxy). */
+  proxied?: boolean;
 }
 
 /**
@@ -28,6 +31,7 @@ export class TestCluster {
   readonly table: HostTable;
   private readonly procs = new Map<string, ChildProcess>();
   private readonly clients = new Map<string, CohortClient>();
+  private readonly proxies = new Map<string, FaultProxy>();
 
   private constructor(dir: string, config: string) {
     this.dir = dir;
@@ -37,7 +41,7 @@ export class TestCluster {
 
   static async create(nodes: ClusterNodeSpec[], extra: Partial<HostTableInput> = {}): Promise<TestCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'cohort-'));
-    const ports = await freePorts(nodes.length * 2);
+    const ports = await freePorts(nodes.length * 3);
     const domains = [...new Set(nodes.map((n) => n.domain ?? 'msu'))];
     const table: HostTableInput = {
       cluster: 'test',
@@ -49,8 +53,9 @@ export class TestCluster {
         domain: n.domain ?? 'msu',
         role: n.role ?? (i === 0 ? 'library' : 'access'),
         host: '127.0.0.1',
-        linkPort: ports[2 * i],
-        httpPort: ports[2 * i + 1],
+        linkPort: ports[3 * i],
+        httpPort: ports[3 * i + 1],
+        ...(n.proxied ? { bindLinkPort: ports[3 * i + 2] } : {}),
       })),
       ...extra,
     };
@@ -58,6 +63,9 @@ export class TestCluster {
     writeFileSync(config, stringify(table));
     const cluster = new TestCluster(dir, config);
     initClusterCerts(cluster.table.tlsDir, cluster.table.cluster, nodes.map((n) => n.id));
+    for (const n of cluster.table.nodes) {
+      if (n.bindLinkPort) cluster.proxies.set(n.id, await FaultProxy.start(n.linkPort, n.bindLinkPort));
+    }
     return cluster;
   }
 
@@ -73,9 +81,16 @@ export class TestCluster {
     return readFileSync(this.logFile(id), 'utf8');
   }
 
+  /** The fault proxy in front of node `id`'s link port. */
+  proxy(id: string): FaultProxy {
+    const p = this.proxies.get(id);
+    if (!p) throw new Error(`node ${id} has no fault proxy`);
+    return p;
+  }
+
   /** Starts node `id` and resolves once its local socket answers. */
-  async start(id: string): Promise<void> {
-    const proc = spawnNodeProcess(this.config, id, this.logFile(id), ['--log-level', 'debug']);
+  async start(id: string, env: Record<string, string> = {}): Promise<void> {
+    const proc = spawnNodeProcess(this.config, id, this.logFile(id), ['--log-level', 'debug'], env);
     this.procs.set(id, proc);
     await waitFor(`node ${id} to answer on its local socket`, async () => {
       if (proc.exitCode !== null) throw new Error(`node ${id} exited with ${proc.exitCode}:\n${this.log(id).slice(-2000)}`);
@@ -112,6 +127,25 @@ export class TestCluster {
     return this.procs.get(id)?.exitCode ?? null;
   }
 
+  /** Is node `id`'s process still running? */
+  running(id: string): boolean {
+    const proc = this.procs.get(id);
+    return !!proc && proc.exitCode === null && proc.signalCode === null;
+  }
+
+  /** Resolves when node `id`'s process has exited by itself (or after timeoutMs, false). */
+  exited(id: string, timeoutMs: number): Promise<boolean> {
+    const proc = this.procs.get(id);
+    if (!proc || !this.running(id)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      proc.once('exit', () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
   /** A client on node `id`'s local socket, reused between calls. */
   async client(id: string): Promise<CohortClient> {
     const existing = this.clients.get(id);
@@ -139,6 +173,7 @@ export class TestCluster {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
     await Promise.all(this.ids.map((id) => this.kill(id, 'SIGTERM')));
+    await Promise.all([...this.proxies.values()].map((p) => p.close()));
     if (!process.env.COHORT_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
   }
 
