@@ -1,6 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { CommandRegistry } from '../commands/registry.ts';
-import type { GroupCommit } from '../store/group-commit.ts';
+import { CohortError } from '../errors.ts';
+import { CommitFailed, type GroupCommit } from '../store/group-commit.ts';
 
 /**
  * The receiving side of critical messages: applies each message id once. The command's
@@ -33,6 +34,15 @@ export class CriticalInbox {
 
   /** Resolves once the effect and the id are durable; rejects (nothing applied) if the command fails. */
   apply(from: string, mid: string, cmd: string, args: unknown): Promise<unknown> {
+    return this.applyOnce(from, mid, cmd, args).catch((err: unknown) => {
+      // A failed commit applied nothing: the sender must keep the message and try again,
+      // so it hears a transport-class error rather than a rejection for good.
+      if (err instanceof CommitFailed) throw new CohortError('con_lost', `not applied: ${err.message}`);
+      throw err;
+    });
+  }
+
+  private applyOnce(from: string, mid: string, cmd: string, args: unknown): Promise<unknown> {
     return this.commit.run(() => {
       const previous = this.seen.get(from, mid) as { result: string } | undefined;
       if (previous) {

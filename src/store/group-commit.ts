@@ -1,5 +1,13 @@
 import type { DatabaseSync } from 'node:sqlite';
 
+/** The batch as a whole could not commit: nothing in it was applied; trying again is safe. */
+export class CommitFailed extends Error {
+  constructor(cause: unknown) {
+    super(`transaction failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    this.name = 'CommitFailed';
+  }
+}
+
 interface Job {
   work: () => unknown;
   resolve: (value: unknown) => void;
@@ -52,7 +60,8 @@ export class GroupCommit {
       this.db.exec('COMMIT');
     } catch (err) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      for (const job of jobs) job.reject(err);
+      const failed = new CommitFailed(err);
+      for (const job of jobs) job.reject(failed);
       return;
     }
     jobs.forEach((job, i) => {
