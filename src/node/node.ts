@@ -6,7 +6,7 @@ import { CriticalService } from '../critical/critical-service.ts';
 import { CriticalInbox } from '../critical/inbox.ts';
 import { registerJournalCommands } from '../journal/commands.ts';
 import { Journal } from '../journal/journal.ts';
-import { openNodeDatabase, quickCheck } from '../store/database.ts';
+import { inspectWal, nodeDatabasePath, openNodeDatabase, quickCheck } from '../store/database.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { findNode, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
@@ -44,6 +44,10 @@ export class CohortNode {
     const self = findNode(table, id);
     const tls = loadTlsMaterial(table.tlsDir, table.cluster, id);
     mkdirSync(this.dataDir, { recursive: true, mode: 0o700 });
+    const torn = inspectWal(nodeDatabasePath(this.dataDir));
+    if (torn) {
+      log.error({ event: 'wal_torn_tail', bytes: torn.tornBytes }, `the database's write-ahead log ends ${torn.tornBytes} bytes into an incomplete frame; SQLite drops that tail, what came before is kept`);
+    }
     this.db = openNodeDatabase(this.dataDir);
     const commit = (this.commit = new GroupCommit(this.db));
     for (const entry of table.nodes) {

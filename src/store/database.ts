@@ -1,13 +1,43 @@
+import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
+
+const WAL_HEADER_BYTES = 32;
+const WAL_FRAME_HEADER_BYTES = 24;
+
+/**
+ * Looks at the write-ahead log a crashed process left behind, before SQLite opens it:
+ * a file that ends inside a frame was cut short (a torn write, a truncated disk image).
+ * SQLite itself then drops the incomplete frames silently; this lets the node say so.
+ */
+export function inspectWal(dbFile: string): { tornBytes: number } | undefined {
+  const wal = `${dbFile}-wal`;
+  if (!existsSync(wal)) return undefined;
+  const size = statSync(wal).size;
+  if (size < WAL_HEADER_BYTES) return size === 0 ? undefined : { tornBytes: size };
+  const header = Buffer.alloc(WAL_HEADER_BYTES);
+  const fd = openSync(wal, 'r');
+  try {
+    readSync(fd, header, 0, WAL_HEADER_BYTES, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const pageSize = header.readUInt32BE(8) || 65536;
+  const tornBytes = (size - WAL_HEADER_BYTES) % (WAL_FRAME_HEADER_BYTES + pageSize);
+  return tornBytes ? { tornBytes } : undefined;
+}
 
 /**
  * The node's one SQLite database (outbox, inbox ids, journal, and later records).
  * WAL with synchronous=FULL: a committed transaction is on disk before we say so.
  * One connection, used from the event loop only; each module creates its own tables.
  */
+export function nodeDatabasePath(dataDir: string): string {
+  return join(dataDir, 'node.db');
+}
+
 export function openNodeDatabase(dataDir: string): DatabaseSync {
-  const db = new DatabaseSync(join(dataDir, 'node.db'));
+  const db = new DatabaseSync(nodeDatabasePath(dataDir));
   db.exec(`
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync, truncateSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -172,6 +172,21 @@ describe('critical messages across real node processes', () => {
     const replies = outcome.frames.filter((f) => f.t === 'res');
     assert.deepEqual(replies.map((r) => r.data), [{ stream: 'replay', seq: 1 }, { stream: 'replay', seq: 1 }]);
     assert.deepEqual((await journal('C', 'replay')).map((e) => e.entry), [{ n: 1 }]);
+  });
+
+  it('a truncated outbox tail (torn write-ahead log) is reported; the records before it are delivered', async () => {
+    await cluster.kill('B');
+    for (let n = 1; n <= 5; n++) assert.equal((await append('A', 'B', 'torn', { n })).status, 'delayed');
+    await cluster.kill('A');
+    const wal = join(cluster.table.dataDir, 'A', 'node.db-wal');
+    const size = statSync(wal).size;
+    truncateSync(wal, size - 100); // the last frame (the fifth message's commit) is cut short
+    await cluster.start('A');
+    await cluster.start('B');
+    await waitFor('A drained', () => drained('A'));
+    await waitFor('the records before the cut delivered', async () => (await journal('B', 'torn')).length === 4);
+    assert.deepEqual((await journal('B', 'torn')).map((e) => e.entry), [{ n: 1 }, { n: 2 }, { n: 3 }, { n: 4 }]);
+    assert.match(cluster.log('A'), /"event":"wal_torn_tail","bytes":\d+/);
   });
 
   it('a damaged outbox row is detected by its checksum and reported; the rows before it are delivered', async () => {
