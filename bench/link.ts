@@ -8,17 +8,14 @@ import { certPaths } from '../src/certs/cluster-certs.ts';
 import { FrameDecoder, encodeFrame } from '../src/net/framing.ts';
 import { TestCluster } from '../test/harness/cluster.ts';
 import { waitFor } from '../test/harness/wait.ts';
+import { percentile, progress as report, sequentialLatencies } from './stats.ts';
 
 const LATENCY_N = Number(process.env.BENCH_LATENCY_N ?? 5000);
 const CONNECT_N = Number(process.env.BENCH_CONNECT_N ?? 500);
 const PIPELINE_N = Number(process.env.BENCH_PIPELINE_N ?? 300_000);
 const WINDOW = Number(process.env.BENCH_WINDOW ?? 512);
 
-const progress = (msg: string) => process.stderr.write(`bench:link: ${msg}\n`);
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
+const progress = (msg: string) => report('bench:link', msg);
 
 /** One command on a fresh TLS connection: handshake, hello/welcome, ping, close. */
 function pingOnNewConnection(port: number, creds: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<void> {
@@ -54,26 +51,14 @@ try {
   for (let i = 0; i < 2000; i++) await client.ping('B'); // warm-up: JIT, buffers
 
   progress(`${LATENCY_N} sequential pings A -> B over the persistent link`);
-  const link: number[] = [];
-  for (let i = 0; i < LATENCY_N; i++) {
-    const t = process.hrtime.bigint();
-    await client.ping('B');
-    link.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  link.sort((a, b) => a - b);
+  const link = await sequentialLatencies(LATENCY_N, () => client.ping('B'));
 
   progress(`${CONNECT_N} pings to B, each on a new TLS connection`);
   const p = certPaths(cluster.table.tlsDir, 'X');
   const creds = { ca: readFileSync(p.ca), cert: readFileSync(p.cert), key: readFileSync(p.key) };
   const portB = cluster.table.nodes[1].linkPort;
   for (let i = 0; i < 20; i++) await pingOnNewConnection(portB, creds);
-  const fresh: number[] = [];
-  for (let i = 0; i < CONNECT_N; i++) {
-    const t = process.hrtime.bigint();
-    await pingOnNewConnection(portB, creds);
-    fresh.push(Number(process.hrtime.bigint() - t) / 1e6);
-  }
-  fresh.sort((a, b) => a - b);
+  const fresh = await sequentialLatencies(CONNECT_N, () => pingOnNewConnection(portB, creds));
 
   const pipeClient = await cluster.client('A');
   progress(`${PIPELINE_N} pipelined pings A -> B, ${WINDOW} in flight`);

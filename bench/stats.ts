@@ -1,0 +1,19 @@
+/** The p-th percentile of already sorted samples (nearest rank). */
+export function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+/** Times `fn` n times in a row; returns the sorted durations in milliseconds. */
+export async function sequentialLatencies(n: number, fn: () => Promise<unknown>): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - t) / 1e6);
+  }
+  return samples.sort((a, b) => a - b);
+}
+
+export function progress(bench: string, msg: string): void {
+  process.stderr.write(`${bench}: ${msg}\n`);
+}
