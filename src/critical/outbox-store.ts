@@ -13,13 +13,8 @@ export interface OutboxEntry {
   created: number;
 }
 
-export interface DeadLetter {
-  seq: number;
-  mid: string;
-  peer: string;
-  cmd: string;
-  args: unknown;
-  created: number;
+/** A critical message a peer rejected for good, kept with the reason. */
+export interface DeadLetter extends OutboxEntry {
   failedAt: number;
   code: string;
   reason: string;
