@@ -7,6 +7,8 @@ export const ERROR_CODES = [
   'refused', // not allowed: wrong scope, wrong domain, identity mismatch
   'bad_args', // the command's arguments did not validate
   'bad_frame', // a frame that could not be decoded
+  'no_such_user', // no library node of the domain knows the user
+  'rate_limited', // too many recent failures (logins); try again later
   'internal', // a bug or an unexpected failure on the executing node
 ] as const;
 

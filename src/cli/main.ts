@@ -5,6 +5,7 @@ import { addDemoCommand } from './demo.ts';
 import { addNetworkCommands } from './network-commands.ts';
 import { addNodeCommand } from './node-command.ts';
 import { addOutboxCommand } from './outbox-command.ts';
+import { addUserCommand } from './user-command.ts';
 import { EXIT_USAGE, reportError } from './common.ts';
 
 const program = new Command('cohort')
@@ -18,6 +19,7 @@ addNodeCommand(program);
 addCertsCommand(program);
 addNetworkCommands(program);
 addOutboxCommand(program);
+addUserCommand(program);
 
 try {
   await program.parseAsync(process.argv);

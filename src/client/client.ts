@@ -2,6 +2,7 @@ import { createConnection } from 'node:net';
 import { localSocketPath, type HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { Channel } from '../net/channel.ts';
+import { AuthApi, RecordsApi } from './records.ts';
 
 export type CriticalResult = { status: 'ok'; id: string; reply: unknown } | { status: 'delayed'; id: string };
 
@@ -18,9 +19,16 @@ export interface ClientOptions {
  */
 export class CohortClient {
   private readonly channel: Channel;
+  /** Users' records, through this node to her home node. */
+  readonly records: RecordsApi;
+  /** Logins and users, checked at her home node. */
+  readonly auth: AuthApi;
 
   private constructor(channel: Channel) {
     this.channel = channel;
+    const local = (cmd: string, args: unknown) => this.channel.request(cmd, args);
+    this.records = new RecordsApi(local);
+    this.auth = new AuthApi(local);
   }
 
   static connect(socketPath: string, opts: ClientOptions = {}): Promise<CohortClient> {

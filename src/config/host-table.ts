@@ -27,6 +27,8 @@ export interface HostTable {
   link: LinkSettings;
   critical: CriticalSettings;
   nodes: NodeEntry[];
+  /** Domain -> the other domains whose nodes may use its users' records. */
+  trust: Record<string, string[]>;
   /** The load average a node counts as 100% unless its own entry says otherwise. */
   loadFullAt: number;
 }
@@ -54,6 +56,7 @@ export function parseHostTable(file: string, text: string): HostTable {
     link: t.link,
     critical: t.critical,
     nodes: t.nodes,
+    trust: t.trust,
     loadFullAt: t.load.fullAt ?? cpus().length,
   };
 }

@@ -59,6 +59,8 @@ export const hostTableSchema = z
     link: linkSettingsSchema.default(linkSettingsSchema.parse({})),
     critical: criticalSettingsSchema.default(criticalSettingsSchema.parse({})),
     nodes: z.array(nodeSchema).min(1),
+    /** Domain X: [Y, ...] lets nodes of Y read and write the records of X's users (seed 000's domains). */
+    trust: z.record(z.string(), z.array(name('domain'))).default({}),
   })
   .superRefine((table, ctx) => {
     const seenDomains = new Set<string>();
@@ -83,6 +85,12 @@ export const hostTableSchema = z
         ports.set(key, `nodes[${i}].${field}`);
       }
     });
+    for (const [owner, trusted] of Object.entries(table.trust)) {
+      if (!seenDomains.has(owner)) ctx.addIssue({ code: 'custom', path: ['trust', owner], message: `unknown domain '${owner}'` });
+      trusted.forEach((d, i) => {
+        if (!seenDomains.has(d)) ctx.addIssue({ code: 'custom', path: ['trust', owner, i], message: `unknown domain '${d}'` });
+      });
+    }
     if (table.link.deadAfterMs <= table.link.heartbeatMs) {
       ctx.addIssue({ code: 'custom', path: ['link', 'deadAfterMs'], message: 'must be greater than heartbeatMs' });
     }

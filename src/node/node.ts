@@ -5,6 +5,13 @@ import { registerOutboxCommands } from '../critical/commands.ts';
 import { CriticalService } from '../critical/critical-service.ts';
 import { CriticalInbox } from '../critical/inbox.ts';
 import { registerJournalCommands } from '../journal/commands.ts';
+import { registerAccessCommands } from '../records/access-commands.ts';
+import { DomainPolicy } from '../records/domain-policy.ts';
+import { registerHomeCommands } from '../records/home-commands.ts';
+import { HomeLookup } from '../records/home-lookup.ts';
+import { FailureLimiter } from '../records/rate-limit.ts';
+import { RecordStore } from '../records/record-store.ts';
+import { UserStore } from '../records/user-store.ts';
 import { Journal } from '../journal/journal.ts';
 import { inspectWal, nodeDatabasePath, openNodeDatabase, quickCheck } from '../store/database.ts';
 import { GroupCommit } from '../store/group-commit.ts';
@@ -67,6 +74,7 @@ export class CohortNode {
     this.inbox = new CriticalInbox(this.db, this.registry, commit);
     this.critical = new CriticalService({ self: id, db: this.db, commit, inbox: this.inbox, peers: this.peers, settings: table.critical, log });
     registerOutboxCommands(this.registry, this.critical);
+    this.registerRecords(log);
     this.linkServer = new LinkServer({
       self: id,
       table,
@@ -83,6 +91,28 @@ export class CohortNode {
       requestTimeoutMs: table.link.requestTimeoutMs + table.link.connectTimeoutMs,
       log,
       onRequest: (req) => (req.crit ? this.critical.send(req.to ?? id, req.cmd, req.args) : this.router.route(req.to ?? id, req.cmd, req.args, { from: LOCAL })),
+    });
+  }
+
+  /** Users and records: the home side (library nodes) and the access side (every node). */
+  private registerRecords(log: Logger): void {
+    const call = async (to: string, cmd: string, args: unknown) => this.router.route(to, cmd, args, { from: LOCAL });
+    registerHomeCommands(this.registry, {
+      self: this.id,
+      table: this.table,
+      users: new UserStore(this.db),
+      records: new RecordStore(this.db),
+      policy: new DomainPolicy(this.table, this.id),
+      limiter: new FailureLimiter(5, 5 * 60_000),
+      log,
+    });
+    registerAccessCommands(this.registry, {
+      self: this.id,
+      table: this.table,
+      homes: new HomeLookup(this.table, this.db, call),
+      critical: this.critical,
+      call,
+      log,
     });
   }
 

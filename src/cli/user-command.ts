@@ -1,0 +1,41 @@
+import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
+import type { Command } from 'commander';
+import { findNode } from '../config/host-table.ts';
+import { CliError, EXIT_USAGE, configOption, loadTable, withClient } from './common.ts';
+
+/** Reads the password from a prompt (no echo) on a terminal, or the first line of stdin otherwise. */
+async function readPassword(prompt: string): Promise<string> {
+  if (process.stdin.isTTY) {
+    const muted = new Writable({ write: (_chunk, _enc, done) => done() });
+    process.stderr.write(prompt);
+    const rl = createInterface({ input: process.stdin, output: muted, terminal: true });
+    const line = await new Promise<string>((resolve) => rl.once('line', resolve));
+    rl.close();
+    process.stderr.write('\n');
+    return line;
+  }
+  let text = '';
+  for await (const chunk of process.stdin) text += chunk;
+  return text.split(/\r?\n/)[0];
+}
+
+export function addUserCommand(program: Command): void {
+  const user = program.command('user').description("users: created on their home library node");
+  user
+    .command('add')
+    .description('create user NAME in DOMAIN with home node HOME; the password comes from stdin or a prompt, never the command line')
+    .argument('<name>', 'user name')
+    .requiredOption('--domain <domain>', 'her domain')
+    .requiredOption('--home <node>', 'her home: a library node of the domain')
+    .addOption(configOption())
+    .option('-f, --from <node>', 'the node whose local socket to use (default: the home node)')
+    .action(async (name: string, opts: { domain: string; home: string; config: string; from?: string }) => {
+      const table = loadTable(opts.config);
+      findNode(table, opts.home);
+      const password = await readPassword(`password for ${name}@${opts.domain}: `);
+      if (!password) throw new CliError('no password given (type it at the prompt or pipe it on stdin)', EXIT_USAGE);
+      await withClient({ config: opts.config, from: opts.from ?? opts.home }, (client) => client.auth.addUser({ domain: opts.domain, user: name }, opts.home, password));
+      process.stdout.write(`created ${name}@${opts.domain} on ${opts.home}\n`);
+    });
+}

@@ -1,0 +1,101 @@
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import type { CommandRegistry } from '../commands/registry.ts';
+import { LOCAL } from '../commands/registry.ts';
+import type { HostTable } from '../config/host-table.ts';
+import type { CriticalService } from '../critical/critical-service.ts';
+import { CohortError } from '../errors.ts';
+import type { Call, HomeLookup } from './home-lookup.ts';
+import { password, RECORD_WRITES, recordArgs, userName, userRef, type RecordOp } from './names.ts';
+import { dummyHash, verifyPassword } from './password.ts';
+
+export interface AccessDeps {
+  self: string;
+  table: HostTable;
+  homes: HomeLookup;
+  critical: CriticalService;
+  /** A plain command to any node, this one included. */
+  call: Call;
+  log: Logger;
+}
+
+/**
+ * What apps on any node use for users and records (seed 000's lonnet side): find her
+ * home, then read there (con_lost if it is unreachable) or write there as a critical
+ * message (ok, or delayed until it is back). Local processes only.
+ */
+export function registerAccessCommands(registry: CommandRegistry, deps: AccessDeps): void {
+  const { homes } = deps;
+
+  // A home that says she does not live there any more makes us ask again next time.
+  const atHome = async <T>(domain: string, user: string, fn: (home: string) => Promise<T>): Promise<T> => {
+    const home = await homes.find(domain, user);
+    try {
+      return await fn(home);
+    } catch (err) {
+      if (err instanceof CohortError && err.code === 'no_such_user') homes.forget(domain, user);
+      throw err;
+    }
+  };
+
+  for (const op of Object.keys(recordArgs) as RecordOp[]) {
+    const write = RECORD_WRITES.includes(op);
+    registry.register({
+      name: `records.${op}`,
+      summary: write ? `rec.${op} on the user's home node, as a critical message (ok or delayed)` : `rec.${op} on the user's home node`,
+      args: recordArgs[op] as z.ZodType<{ domain: string; user: string }>,
+      scope: 'local',
+      run: (a) => atHome(a.domain, a.user, (home) => (write ? deps.critical.send(home, `rec.${op}`, a) : deps.call(home, `rec.${op}`, a))),
+    });
+  }
+
+  registry.register({
+    name: 'home.find',
+    summary: "the id of a user's home node",
+    args: z.strictObject(userRef),
+    scope: 'local',
+    run: async (a) => ({ home: await homes.find(a.domain, a.user) }),
+  });
+
+  registry.register({
+    name: 'auth.login',
+    summary: "check a user's password at her home node, from any node",
+    args: z.strictObject({ ...userRef, password }),
+    scope: 'local',
+    run: async (a) => {
+      let home: string;
+      try {
+        home = await homes.find(a.domain, a.user);
+      } catch (err) {
+        if (!(err instanceof CohortError) || err.code !== 'no_such_user') throw err;
+        // Unknown users fail like wrong passwords, after the same amount of work.
+        await verifyPassword(a.password, await dummyHash());
+        throw new CohortError('refused', 'bad user name or password');
+      }
+      return deps.call(home, 'auth.check', a);
+    },
+  });
+
+  registry.register({
+    name: 'user.add',
+    summary: 'create a user on her home library node, once per domain',
+    args: z.strictObject({ domain: userRef.domain, user: userName, home: z.string().min(1), password }),
+    scope: 'local',
+    run: async (a) => {
+      const home = deps.table.nodes.find((n) => n.id === a.home);
+      if (!home || home.role !== 'library' || home.domain !== a.domain) {
+        const libraries = deps.table.nodes.filter((n) => n.role === 'library' && n.domain === a.domain).map((n) => n.id);
+        throw new CohortError('bad_args', `home must be a library node of domain '${a.domain}' (${libraries.join(', ') || 'none'}), not '${a.home}'`);
+      }
+      try {
+        const existing = await homes.find(a.domain, a.user);
+        throw new CohortError('refused', `${a.user}@${a.domain} exists already (home ${existing})`);
+      } catch (err) {
+        if (!(err instanceof CohortError) || err.code !== 'no_such_user') throw err;
+      }
+      const reply = await deps.call(a.home, 'user.create', { domain: a.domain, user: a.user, password: a.password });
+      deps.log.info({ event: 'user_added', domain: a.domain, user: a.user, home: a.home, from: LOCAL }, `user ${a.user}@${a.domain} added on ${a.home}`);
+      return reply;
+    },
+  });
+}

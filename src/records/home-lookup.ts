@@ -1,0 +1,60 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { HostTable } from '../config/host-table.ts';
+import { CohortError } from '../errors.ts';
+
+/** Sends a command to a node (this one or a peer) and returns the reply. */
+export type Call = (to: string, cmd: string, args: unknown) => Promise<unknown>;
+
+/**
+ * Finds a user's home node (seed 000, step D2): asks every library node of her domain at
+ * once and takes the one that says yes. Answers are cached in memory and in the node's
+ * database, so writes keep flowing (as critical messages) while her home is down.
+ */
+export class HomeLookup {
+  private readonly table: HostTable;
+  private readonly call: Call;
+  private readonly memory = new Map<string, string>();
+  private readonly get_: StatementSync;
+  private readonly put_: StatementSync;
+  private readonly del_: StatementSync;
+
+  constructor(table: HostTable, db: DatabaseSync, call: Call) {
+    this.table = table;
+    this.call = call;
+    db.exec(`CREATE TABLE IF NOT EXISTS homes (
+      domain TEXT NOT NULL, user TEXT NOT NULL, home TEXT NOT NULL, found INTEGER NOT NULL,
+      PRIMARY KEY (domain, user)
+    ) WITHOUT ROWID`);
+    this.get_ = db.prepare('SELECT home FROM homes WHERE domain = ? AND user = ?');
+    this.put_ = db.prepare('INSERT OR REPLACE INTO homes (domain, user, home, found) VALUES (?, ?, ?, ?)');
+    this.del_ = db.prepare('DELETE FROM homes WHERE domain = ? AND user = ?');
+  }
+
+  async find(domain: string, user: string): Promise<string> {
+    const key = `${domain}/${user}`;
+    const cached = this.memory.get(key) ?? (this.get_.get(domain, user) as { home: string } | undefined)?.home;
+    if (cached && this.table.nodes.some((n) => n.id === cached)) {
+      this.memory.set(key, cached);
+      return cached;
+    }
+    const libraries = this.table.nodes.filter((n) => n.domain === domain && n.role === 'library').map((n) => n.id);
+    if (!libraries.length) throw new CohortError('no_such_user', `domain '${domain}' has no library nodes`);
+    const answers = await Promise.allSettled(libraries.map((id) => this.call(id, 'home.query', { domain, user })));
+    const home = libraries.find((_id, i) => answers[i].status === 'fulfilled' && (answers[i].value as { home: boolean }).home);
+    if (home) {
+      this.memory.set(key, home);
+      this.put_.run(domain, user, home, Date.now());
+      return home;
+    }
+    const failed = answers.flatMap((a, i) => (a.status === 'rejected' ? [{ id: libraries[i], err: a.reason as CohortError }] : []));
+    if (failed.length === 0) throw new CohortError('no_such_user', `no library node of domain '${domain}' knows ${user}`);
+    const refused = failed.find((f) => f.err.code === 'refused');
+    if (refused) throw new CohortError('refused', refused.err.message);
+    throw new CohortError('con_lost', `cannot tell where ${user}@${domain} lives: ${failed.map((f) => `${f.id}: ${f.err.message}`).join('; ')}`);
+  }
+
+  forget(domain: string, user: string): void {
+    this.memory.delete(`${domain}/${user}`);
+    this.del_.run(domain, user);
+  }
+}
