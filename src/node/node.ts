@@ -102,7 +102,7 @@ export class CohortNode {
       table: this.table,
       users: new UserStore(this.db),
       records: new RecordStore(this.db),
-      policy: new DomainPolicy(this.table, this.id),
+      policy: new DomainPolicy(this.table, this.id, log),
       limiter: new FailureLimiter(5, 5 * 60_000),
       log,
     });

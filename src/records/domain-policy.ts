@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { LOCAL } from '../commands/registry.ts';
@@ -9,10 +10,12 @@ import { LOCAL } from '../commands/registry.ts';
 export class DomainPolicy {
   private readonly table: HostTable;
   private readonly selfDomain: string;
+  private readonly log: Logger;
 
-  constructor(table: HostTable, self: string) {
+  constructor(table: HostTable, self: string, log: Logger) {
     this.table = table;
     this.selfDomain = table.nodes.find((n) => n.id === self)!.domain;
+    this.log = log;
   }
 
   domainOf(from: string): string | undefined {
@@ -27,6 +30,7 @@ export class DomainPolicy {
   /** Throws refused unless `from` may use records of `userDomain`. */
   check(from: string, userDomain: string, what: string): void {
     if (!this.allows(from, userDomain)) {
+      this.log.warn({ event: 'domain_refused', from, fromDomain: this.domainOf(from), domain: userDomain, what }, `${what} refused: ${from} is outside domain ${userDomain}`);
       throw new CohortError('refused', `${what}: domain '${userDomain}' does not share records with node ${from} of domain '${this.domainOf(from)}'`);
     }
   }

@@ -1,0 +1,154 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, before, describe, it } from 'node:test';
+import type { CohortClient } from '../../src/client/client.ts';
+import { runCli } from '../harness/cli.ts';
+import { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
+
+// msu: library nodes A and E, access node J. rice: library node R, access node C.
+// rice trusts msu (msu nodes may use rice users' records); msu does not trust rice.
+describe('users and records on their home library nodes', () => {
+  let cluster: TestCluster;
+  const alice = { domain: 'msu', user: 'alice' };
+  const carol = { domain: 'rice', user: 'carol' };
+  const client = (id: string): Promise<CohortClient> => cluster.client(id);
+
+  before(async () => {
+    cluster = await TestCluster.create(
+      [
+        { id: 'A', domain: 'msu', role: 'library' },
+        { id: 'E', domain: 'msu', role: 'library' },
+        { id: 'J', domain: 'msu', role: 'access' },
+        { id: 'R', domain: 'rice', role: 'library' },
+        { id: 'C', domain: 'rice', role: 'access' },
+      ],
+      { trust: { rice: ['msu'] }, critical: { waitMs: 500, retries: 1, retryDelayMs: 100 }, link: { backoffMinMs: 100, backoffMaxMs: 1000 } },
+    );
+    await cluster.startAll();
+    await waitFor('links up', () => cluster.linksUp());
+  });
+  after(() => cluster.destroy());
+
+  function rowsOn(node: string, sql: string, ...params: string[]): Record<string, unknown>[] {
+    const db = new DatabaseSync(join(cluster.table.dataDir, node, 'node.db'), { readOnly: true });
+    try {
+      return db.prepare(sql).all(...params).map((r) => ({ ...r }));
+    } finally {
+      db.close();
+    }
+  }
+
+  it('creates users on their home node, once per domain; the password comes on stdin', async () => {
+    const created = await runCli(['user', 'add', 'alice', '--domain', 'msu', '--home', 'E', '--config', cluster.config, '--from', 'J'], { input: 'wonderland\n' });
+    assert.equal(created.code, 0, created.stderr);
+    assert.match(created.stdout, /created alice@msu on E/);
+    const again = await runCli(['user', 'add', 'alice', '--domain', 'msu', '--home', 'A', '--config', cluster.config, '--from', 'J'], { input: 'x\n' });
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /refused: alice@msu exists already \(home E\)/);
+    const noPassword = await runCli(['user', 'add', 'zed', '--domain', 'msu', '--home', 'A', '--config', cluster.config], { input: '' });
+    assert.equal(noPassword.code, 2);
+    assert.match(noPassword.stderr, /no password given/);
+    await (await client('R')).auth.addUser(carol, 'R', 'rice-pw');
+    assert.deepEqual(rowsOn('E', 'SELECT domain, name FROM users'), [{ domain: 'msu', name: 'alice' }]);
+    assert.deepEqual(rowsOn('A', 'SELECT domain, name FROM users'), []);
+    assert.match(String(rowsOn('E', 'SELECT password FROM users')[0].password), /^scrypt\$32768\$8\$1\$/);
+    await assert.rejects((await client('J')).auth.addUser({ domain: 'msu', user: 'bob' }, 'J', 'x'), { code: 'bad_args', message: /home must be a library node of domain 'msu' \(A, E\)/ });
+  });
+
+  it('a record written through access node J lands on home node E', async () => {
+    const j = await client('J');
+    const put = await j.records.put(alice, 'hw1', { q1: 42, q2: { answer: 'x', tries: 2 } });
+    assert.equal(put.status, 'ok');
+    assert.deepEqual(rowsOn('E', 'SELECT ns, key, value FROM records ORDER BY key'), [
+      { ns: 'hw1', key: 'q1', value: '42' },
+      { ns: 'hw1', key: 'q2', value: '{"answer":"x","tries":2}' },
+    ]);
+    for (const other of ['A', 'J', 'R', 'C']) assert.deepEqual(rowsOn(other, 'SELECT * FROM records'), [], `nothing on ${other}`);
+    assert.deepEqual(await j.records.get(alice, 'hw1', ['q1', 'missing']), { q1: 42 });
+    assert.deepEqual(await j.records.keys(alice, 'hw1'), ['q1', 'q2']);
+    assert.equal((await j.records.del(alice, 'hw1', ['q2'])).status, 'ok');
+    assert.deepEqual(await j.records.dump(alice), { hw1: { q1: 42 } });
+    assert.equal((await j.records.store(alice, 'hw1.submissions', { q1: 41 })).status, 'ok');
+    assert.equal((await j.records.store(alice, 'hw1.submissions', { q1: 42 })).status, 'ok');
+    assert.deepEqual((await j.records.restore(alice, 'hw1.submissions')).map((h) => [h.seq, h.data]), [[1, { q1: 41 }], [2, { q1: 42 }]]);
+  });
+
+  it('written while E is down, the record is there after E restarts; reads answer con_lost meanwhile', async () => {
+    const j = await client('J');
+    await cluster.kill('E');
+    const put = await j.records.put(alice, 'hw2', { q1: 'late' });
+    assert.equal(put.status, 'delayed');
+    const stored = await j.records.store(alice, 'hw2.submissions', { q1: 'late' });
+    assert.equal(stored.status, 'delayed');
+    await assert.rejects(j.records.get(alice, 'hw2', ['q1']), { code: 'con_lost' });
+    await cluster.start('E');
+    await waitFor('the delayed write applied on E', async () => (await j.records.get(alice, 'hw2', ['q1'])).q1 === 'late');
+    assert.deepEqual((await j.records.restore(alice, 'hw2.submissions')).map((h) => h.data), [{ q1: 'late' }]);
+  });
+
+  it('login on any node checks the password at her home node; failures do not tell whether she exists', async () => {
+    for (const node of ['J', 'A', 'E']) assert.deepEqual(await (await client(node)).auth.login(alice, 'wonderland'), { ok: true, home: 'E' });
+    const j = await client('J');
+    await assert.rejects(j.auth.login(alice, 'wrong'), { code: 'refused', message: 'bad user name or password' });
+    await assert.rejects(j.auth.login({ domain: 'msu', user: 'nobody' }, 'wrong'), { code: 'refused', message: 'bad user name or password' });
+    await cluster.kill('E');
+    await assert.rejects(j.auth.login(alice, 'wonderland'), { code: 'con_lost' }, 'the home node is the one that checks');
+    await cluster.start('E');
+    await waitFor('links up', () => cluster.linksUp());
+    assert.equal((await j.auth.login(alice, 'wonderland')).ok, true);
+  });
+
+  it('repeated failures are rate-limited per user, even for the right password afterwards', async () => {
+    const j = await client('J');
+    const mallory = { domain: 'rice', user: 'carol' };
+    for (let i = 0; i < 5; i++) await assert.rejects(j.auth.login(mallory, `guess${i}`), { code: 'refused' });
+    await assert.rejects(j.auth.login(mallory, 'rice-pw'), { code: 'rate_limited', message: /try again in \d+ s/ });
+    assert.equal((await j.auth.login(alice, 'wonderland')).ok, true, 'other users are not affected');
+    assert.match(cluster.log('R'), /"event":"login_failed","domain":"rice","user":"carol","from":"J"/);
+  });
+
+  it('a cross-domain read is refused unless the host table declares trust', async () => {
+    // rice trusts msu: an msu node may use carol's records.
+    const j = await client('J');
+    assert.equal((await j.records.put(carol, 'profile', { lang: 'en' })).status, 'ok');
+    assert.deepEqual(await j.records.get(carol, 'profile', ['lang']), { lang: 'en' });
+    // msu does not trust rice: C may not read alice's records, nor write them.
+    const c = await client('C');
+    await assert.rejects(c.records.get(alice, 'hw1', ['q1']), { code: 'refused', message: /domain 'msu' does not share records with node C of domain 'rice'/ });
+    await assert.rejects(c.records.put(alice, 'hw1', { q1: 0 }), { code: 'refused' });
+    await assert.rejects(c.auth.login(alice, 'wonderland'), { code: 'refused' });
+    // A record command sent straight to her home by a node of another domain: refused there, dead-lettered here.
+    await assert.rejects(c.critical('E', 'rec.put', { ...alice, ns: 'hw1', values: { q1: 0 } }), { code: 'refused' });
+    await assert.rejects(c.call('E', 'rec.get', { ...alice, ns: 'hw1', keys: ['q1'] }), { code: 'refused' });
+    assert.match(cluster.log('C'), /"event":"critical_dead_letter".*"cmd":"rec.put","code":"refused"/);
+    assert.match(cluster.log('E'), /"event":"domain_refused","from":"C","fromDomain":"rice","domain":"msu","what":"rec.put"/);
+    assert.deepEqual(await j.records.get(alice, 'hw1', ['q1']), { q1: 42 }, 'nothing changed');
+  });
+
+  it('the home lookup survives one library node down; no_such_user when no library node knows her', async () => {
+    await (await client('E')).auth.addUser({ domain: 'msu', user: 'erin' }, 'E', 'pw');
+    await cluster.kill('A');
+    const j = await client('J');
+    assert.equal(await j.auth.home({ domain: 'msu', user: 'erin' }), 'E');
+    await assert.rejects(j.auth.home({ domain: 'msu', user: 'nobody' }), { code: 'con_lost', message: /A: / }, 'with A down nobody can say she does not exist');
+    await cluster.start('A');
+    await waitFor('links up', () => cluster.linksUp());
+    await assert.rejects(j.auth.home({ domain: 'msu', user: 'nobody' }), { code: 'no_such_user' });
+  });
+
+  it('bad input: names with /, .., NUL or 10 KB; oversized keys and values; nothing stored', async () => {
+    const j = await client('J');
+    for (const user of ['a/b', '..', 'a..b', 'nul\u0000x', 'x'.repeat(10_240)]) {
+      await assert.rejects(j.auth.addUser({ domain: 'msu', user }, 'E', 'pw'), { code: 'bad_args' }, JSON.stringify(user.slice(0, 20)));
+      await assert.rejects(j.records.get({ domain: 'msu', user }, 'ns', ['k']), { code: 'bad_args' });
+    }
+    await assert.rejects(j.records.put(alice, '../etc', { k: 1 }), { code: 'bad_args' });
+    await assert.rejects(j.records.put(alice, 'big', { ['k'.repeat(300)]: 1 }), { code: 'bad_args', message: /keys are 1-256 bytes/ });
+    await assert.rejects(j.records.put(alice, 'big', { k: 'v'.repeat(70_000) }), { code: 'bad_args', message: /values are at most 65536 bytes/ });
+    await assert.rejects(j.records.store(alice, 'big', 'v'.repeat(70_000)), { code: 'bad_args' });
+    assert.deepEqual(await j.records.dump(alice, 'big'), {});
+    assert.equal(rowsOn('E', "SELECT COUNT(*) AS n FROM users WHERE name LIKE '%/%' OR name LIKE '%..%'")[0].n, 0);
+  });
+});
