@@ -4,7 +4,7 @@ import type { CommandContext, CommandRegistry } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import type { DomainPolicy } from './domain-policy.ts';
-import { password, recordArgs, userRef } from './names.ts';
+import { password, RECORD_WRITES, recordArgs, userRef, type RecordOp } from './names.ts';
 import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
 import type { RecordStore } from './record-store.ts';
@@ -35,79 +35,30 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     if (!users.exists(args.domain, args.user)) throw new CohortError('no_such_user', `${args.user}@${args.domain} does not live on ${deps.self}`);
   };
 
-  registry.register({
-    name: 'rec.put',
-    summary: "set keys in a namespace of a user's records (on her home node)",
-    args: recordArgs.put,
-    scope: 'any',
-    critical: true,
-    run: (a, ctx) => {
-      resident(a, ctx, 'rec.put');
-      return { stored: records.put(a.domain, a.user, a.ns, a.values) };
-    },
-  });
-  registry.register({
-    name: 'rec.get',
-    summary: "read keys from a namespace of a user's records",
-    args: recordArgs.get,
-    scope: 'any',
-    run: (a, ctx) => {
-      resident(a, ctx, 'rec.get');
-      return { values: records.get(a.domain, a.user, a.ns, a.keys) };
-    },
-  });
-  registry.register({
-    name: 'rec.del',
-    summary: "delete keys from a namespace of a user's records",
-    args: recordArgs.del,
-    scope: 'any',
-    critical: true,
-    run: (a, ctx) => {
-      resident(a, ctx, 'rec.del');
-      return { deleted: records.del(a.domain, a.user, a.ns, a.keys) };
-    },
-  });
-  registry.register({
-    name: 'rec.keys',
-    summary: 'list the keys of a namespace',
-    args: recordArgs.keys,
-    scope: 'any',
-    run: (a, ctx) => {
-      resident(a, ctx, 'rec.keys');
-      return { keys: records.keys(a.domain, a.user, a.ns) };
-    },
-  });
-  registry.register({
-    name: 'rec.dump',
-    summary: "every namespace of a user's records (or one)",
-    args: recordArgs.dump,
-    scope: 'any',
-    run: (a, ctx) => {
-      resident(a, ctx, 'rec.dump');
-      return { records: records.dump(a.domain, a.user, a.ns) };
-    },
-  });
-  registry.register({
-    name: 'rec.store',
-    summary: "append a transaction to a namespace's history (a submission)",
-    args: recordArgs.store,
-    scope: 'any',
-    critical: true,
-    run: (a, ctx) => {
-      resident(a, ctx, 'rec.store');
-      return { seq: records.store(a.domain, a.user, a.ns, a.data) };
-    },
-  });
-  registry.register({
-    name: 'rec.restore',
-    summary: "read a namespace's history after a sequence number",
-    args: recordArgs.restore,
-    scope: 'any',
-    run: (a, ctx) => {
-      resident(a, ctx, 'rec.restore');
-      return { history: records.restore(a.domain, a.user, a.ns, a.after, a.limit) };
-    },
-  });
+  type Args<K extends RecordOp> = z.output<(typeof recordArgs)[K]>;
+  const operations: { [K in RecordOp]: { summary: string; run: (a: Args<K>) => unknown } } = {
+    put: { summary: "set keys in a namespace of a user's records", run: (a) => ({ stored: records.put(a.domain, a.user, a.ns, a.values) }) },
+    get: { summary: "read keys from a namespace of a user's records", run: (a) => ({ values: records.get(a.domain, a.user, a.ns, a.keys) }) },
+    del: { summary: "delete keys from a namespace of a user's records", run: (a) => ({ deleted: records.del(a.domain, a.user, a.ns, a.keys) }) },
+    keys: { summary: 'list the keys of a namespace', run: (a) => ({ keys: records.keys(a.domain, a.user, a.ns) }) },
+    dump: { summary: "every namespace of a user's records (or one)", run: (a) => ({ records: records.dump(a.domain, a.user, a.ns) }) },
+    store: { summary: "append a transaction to a namespace's history (a submission)", run: (a) => ({ seq: records.store(a.domain, a.user, a.ns, a.data) }) },
+    restore: { summary: "read a namespace's history after a sequence number", run: (a) => ({ history: records.restore(a.domain, a.user, a.ns, a.after, a.limit) }) },
+  };
+  for (const op of Object.keys(operations) as RecordOp[]) {
+    const { summary, run } = operations[op] as { summary: string; run: (a: unknown) => unknown };
+    registry.register({
+      name: `rec.${op}`,
+      summary: `${summary} (on her home node)`,
+      args: recordArgs[op] as z.ZodType<{ domain: string; user: string }>,
+      scope: 'any',
+      critical: RECORD_WRITES.includes(op),
+      run: (a, ctx) => {
+        resident(a, ctx, `rec.${op}`);
+        return run(a);
+      },
+    });
+  }
   registry.register({
     name: 'home.query',
     summary: 'is this node the home of the user? (asked of the library nodes of her domain)',
