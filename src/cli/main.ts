@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { addCertsCommand } from './certs-command.ts';
 import { addDemoCommand } from './demo.ts';
 import { addNetworkCommands } from './network-commands.ts';
+import { addFrontCommand } from './front-command.ts';
 import { addNodeCommand } from './node-command.ts';
 import { addOutboxCommand } from './outbox-command.ts';
 import { addUserCommand } from './user-command.ts';
@@ -20,6 +21,7 @@ addCertsCommand(program);
 addNetworkCommands(program);
 addOutboxCommand(program);
 addUserCommand(program);
+addFrontCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import { cpus } from 'node:os';
 import { parseDocument } from 'yaml';
+import type { FrontConfig } from '../front/config.ts';
 import { hostTableSchema, type CriticalSettings, type LinkSettings, type NodeEntry } from './schema.ts';
 
 /** A config file that cannot be used; the message names the file, the field and the fault. */
@@ -29,6 +30,7 @@ export interface HostTable {
   nodes: NodeEntry[];
   /** Domain -> the other domains whose nodes may use its users' records. */
   trust: Record<string, string[]>;
+  front: FrontConfig | undefined;
   /** The load average a node counts as 100% unless its own entry says otherwise. */
   loadFullAt: number;
 }
@@ -57,6 +59,7 @@ export function parseHostTable(file: string, text: string): HostTable {
     critical: t.critical,
     nodes: t.nodes,
     trust: t.trust,
+    front: t.front,
     loadFullAt: t.load.fullAt ?? cpus().length,
   };
 }

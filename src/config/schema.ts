@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { frontSchema } from '../front/config.ts';
 
 // The host table (seed 000's hosts.tab) as validated data. Every object is strict:
 // an unknown field is a typo the operator wants to hear about, not something to ignore.
@@ -61,6 +62,8 @@ export const hostTableSchema = z
     nodes: z.array(nodeSchema).min(1),
     /** Domain X: [Y, ...] lets nodes of Y read and write the records of X's users (seed 000's domains). */
     trust: z.record(z.string(), z.array(name('domain'))).default({}),
+    /** The HTTP front (`cohort front`). */
+    front: frontSchema.optional(),
   })
   .superRefine((table, ctx) => {
     const seenDomains = new Set<string>();
@@ -89,6 +92,17 @@ export const hostTableSchema = z
       if (!seenDomains.has(owner)) ctx.addIssue({ code: 'custom', path: ['trust', owner], message: `unknown domain '${owner}'` });
       trusted.forEach((d, i) => {
         if (!seenDomains.has(d)) ctx.addIssue({ code: 'custom', path: ['trust', owner, i], message: `unknown domain '${d}'` });
+      });
+    }
+    if (table.front?.backends === 'access' && !table.nodes.some((n) => n.role === 'access')) {
+      ctx.addIssue({ code: 'custom', path: ['front', 'backends'], message: "'access' needs at least one access node" });
+    }
+    if (table.front?.node !== undefined && !ids.has(table.front.node)) {
+      ctx.addIssue({ code: 'custom', path: ['front', 'node'], message: `no node '${table.front.node}' in the host table` });
+    }
+    if (Array.isArray(table.front?.backends)) {
+      table.front.backends.forEach((b, i) => {
+        if (b.node !== undefined && !ids.has(b.node)) ctx.addIssue({ code: 'custom', path: ['front', 'backends', i, 'node'], message: `no node '${b.node}' in the host table` });
       });
     }
     if (table.link.deadAfterMs <= table.link.heartbeatMs) {

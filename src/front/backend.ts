@@ -1,0 +1,170 @@
+import type { BackendConfig, FrontConfig } from './config.ts';
+import { UpstreamPool, type PoolOptions } from './upstream/pool.ts';
+
+export type AdminState = 'ready' | 'draining';
+
+export interface HealthEvent {
+  at: number;
+  ok: boolean;
+  /** Where the check failed: 'L4' (connect), 'L7' (HTTP), 'passive' (live traffic). */
+  layer: string;
+  detail: string;
+}
+
+const HISTORY = 20;
+
+/**
+ * One back-end as the front sees it: its connection pool, health (debounced by rise /
+ * fall, plus passive ejection), admin state, and live counters. "Ready" is healthy AND
+ * not ejected AND not draining; a draining back-end still serves its existing sessions.
+ */
+export class Backend {
+  readonly id: string;
+  readonly host: string;
+  readonly port: number;
+  weight: number;
+  node: string | undefined;
+  readonly pool: UpstreamPool;
+  admin: AdminState = 'ready';
+  healthy = true;
+  ejectedUntil = 0;
+  /** When it last became usable again: slow start ramps its weight from here. */
+  upSince = 0;
+  active = 0;
+  requests = 0;
+  errors = 0;
+  readonly history: HealthEvent[] = [];
+  /** Sticky sessions seen on it: token -> last seen (ms). */
+  readonly sessions = new Map<string, number>();
+  private streak = 0;
+  private recentErrors: number[] = [];
+  private cfg: FrontConfig;
+
+  constructor(def: BackendConfig, cfg: FrontConfig) {
+    this.id = def.id;
+    this.host = def.host;
+    this.port = def.port;
+    this.weight = def.weight;
+    this.node = def.node;
+    this.cfg = cfg;
+    this.pool = new UpstreamPool(def.host, def.port, poolOptions(cfg));
+  }
+
+  configure(def: BackendConfig, cfg: FrontConfig): void {
+    this.weight = def.weight;
+    this.node = def.node;
+    this.cfg = cfg;
+    this.pool.configure(poolOptions(cfg));
+  }
+
+  /** Usable at all (sticky sessions may still use a draining one). */
+  usable(now: number): boolean {
+    return this.healthy && now >= this.ejectedUntil;
+  }
+
+  ready(now: number): boolean {
+    return this.admin === 'ready' && this.usable(now);
+  }
+
+  /** Weight scaled down during slow start, so a returning back-end is not flooded. */
+  effectiveWeight(now: number): number {
+    const ramp = this.cfg.health.slowStartMs;
+    const since = now - this.upSince;
+    if (ramp === 0 || since >= ramp) return this.weight;
+    return Math.max(this.weight * 0.05, (this.weight * since) / ramp);
+  }
+
+  /** An active check's result; state flips only after `rise` or `fall` results in a row. */
+  checked(ok: boolean, layer: string, detail: string, now = Date.now()): void {
+    this.note({ at: now, ok, layer, detail });
+    if (ok) this.streak = this.streak > 0 ? this.streak + 1 : 1;
+    else this.streak = this.streak < 0 ? this.streak - 1 : -1;
+    if (!this.healthy && ok && this.streak >= this.cfg.health.rise) {
+      this.healthy = true;
+      this.upSince = now;
+    } else if (this.healthy && !ok && -this.streak >= this.cfg.health.fall) {
+      this.healthy = false;
+    }
+  }
+
+  /** Live traffic's verdict: a burst of connection errors or 5xx ejects it for a while. */
+  served(ok: boolean, detail: string, now = Date.now()): void {
+    if (ok) return;
+    this.errors++;
+    const { windowMs, errorsToEject, ejectMs } = this.cfg.health;
+    this.recentErrors = this.recentErrors.filter((t) => t > now - windowMs);
+    this.recentErrors.push(now);
+    if (this.recentErrors.length >= errorsToEject && now >= this.ejectedUntil) {
+      this.ejectedUntil = now + ejectMs;
+      this.upSince = this.ejectedUntil;
+      this.recentErrors = [];
+      this.note({ at: now, ok: false, layer: 'passive', detail: `ejected for ${ejectMs} ms after ${errorsToEject} errors: ${detail}` });
+    }
+  }
+
+  /** A connection failure is certain news: eject at once, the health check brings it back. */
+  unreachable(detail: string, now = Date.now()): void {
+    this.errors++;
+    this.ejectedUntil = now + this.cfg.health.ejectMs;
+    this.upSince = this.ejectedUntil;
+    this.note({ at: now, ok: false, layer: 'passive', detail });
+  }
+
+  /** The active check saw it answer again: lift a passive ejection early. */
+  recovered(now = Date.now()): void {
+    if (this.ejectedUntil > now) {
+      this.ejectedUntil = now;
+      this.upSince = now;
+    }
+  }
+
+  liveSessions(now: number): number {
+    const idle = this.cfg.sticky.sessionIdleS * 1000;
+    let n = 0;
+    for (const [token, seen] of this.sessions) {
+      if (now - seen > idle) this.sessions.delete(token);
+      else n++;
+    }
+    return n;
+  }
+
+  status(now: number) {
+    return {
+      id: this.id,
+      address: `${this.host}:${this.port}`,
+      node: this.node ?? null,
+      weight: this.weight,
+      effectiveWeight: Math.round(this.effectiveWeight(now) * 100) / 100,
+      state: this.ready(now) ? 'ready' : this.admin === 'draining' ? 'draining' : !this.healthy ? 'down' : 'ejected',
+      admin: this.admin,
+      healthy: this.healthy,
+      ejectedForMs: Math.max(0, this.ejectedUntil - now),
+      active: this.active,
+      requests: this.requests,
+      errors: this.errors,
+      connections: { open: this.pool.open, inUse: this.pool.inUse, queued: this.pool.queued },
+      liveSessions: this.liveSessions(now),
+      history: this.history,
+    };
+  }
+
+  close(): void {
+    this.pool.close();
+  }
+
+  private note(event: HealthEvent): void {
+    this.history.push(event);
+    if (this.history.length > HISTORY) this.history.shift();
+  }
+}
+
+function poolOptions(cfg: FrontConfig): PoolOptions {
+  return {
+    maxConns: cfg.limits.maxConnsPerBackend,
+    queueSize: cfg.limits.queueSize,
+    queueTimeoutMs: cfg.limits.queueTimeoutMs,
+    connectTimeoutMs: cfg.timeouts.connectMs,
+    idleTimeoutMs: cfg.timeouts.idleMs,
+    maxHeaderBytes: Math.max(cfg.limits.maxHeaderBytes, 65_536),
+  };
+}

@@ -1,0 +1,80 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Backend } from './backend.ts';
+import type { Exchange, UpstreamConnection } from './upstream/connection.ts';
+
+/** The response phases, implemented by the proxy. */
+export interface ResponsePhases {
+  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[]): void;
+  upstreamBody(ctx: RequestContext, chunk: Buffer): void;
+  upstreamEnd(ctx: RequestContext): void;
+  upstreamError(ctx: RequestContext, err: Error, started: boolean): void;
+}
+
+/**
+ * Everything the front knows about one client request as it moves through the phases
+ * (Pingora's per-request CTX). It is also the upstream exchange: the connection calls
+ * its onHead / onBody / onEnd / onError directly, with no closure per request.
+ */
+export class RequestContext implements Exchange {
+  readonly phases: ResponsePhases;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly target: string;
+  readonly clientIp: string;
+  readonly method: string;
+  readonly start: number;
+  /** May be sent again after a failure before the first response byte. */
+  replayable: boolean;
+  /** The whole request body, when held for replay. */
+  body: Buffer | null = null;
+  /** The body streams to the back-end (too large to hold, or not replayable). */
+  streaming = false;
+  /** A byte of the body went out: from here on the request is never replayed. */
+  bodySent = false;
+  backend: Backend | undefined;
+  conn: UpstreamConnection | undefined;
+  readonly tried: Backend[] = [];
+  retries = 0;
+  /** The back-end the sticky cookie names, if it is valid and usable. */
+  stickyBackend: Backend | undefined;
+  /** Set a (new or renewed) sticky cookie on the response. */
+  setSticky = false;
+  stickyToken: string | undefined;
+  /** The request's Cookie header with the sticky cookie taken out. */
+  cookieRest: string | undefined;
+  /** Why the back-end was chosen, for the explanation header and debug logs. */
+  reason = '';
+  candidates: string[] = [];
+  explain = false;
+  status = 0;
+  aborted = false;
+  /** Counted in its back-end's active requests until done. */
+  holding = false;
+
+  constructor(phases: ResponsePhases, req: IncomingMessage, res: ServerResponse, target: string, replayable: boolean) {
+    this.phases = phases;
+    this.req = req;
+    this.res = res;
+    this.target = target;
+    this.clientIp = req.socket.remoteAddress ?? '';
+    this.method = req.method ?? 'GET';
+    this.start = Date.now();
+    this.replayable = replayable;
+  }
+
+  onHead(status: number, reason: string, headers: string[]): void {
+    this.phases.upstreamHead(this, status, reason, headers);
+  }
+
+  onBody(chunk: Buffer): void {
+    this.phases.upstreamBody(this, chunk);
+  }
+
+  onEnd(): void {
+    this.phases.upstreamEnd(this);
+  }
+
+  onError(err: Error, started: boolean): void {
+    this.phases.upstreamError(this, err, started);
+  }
+}

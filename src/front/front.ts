@@ -1,0 +1,226 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { loadHostTable, type HostTable } from '../config/host-table.ts';
+import { Backend } from './backend.ts';
+import type { BackendConfig, FrontConfig } from './config.ts';
+import { HealthChecker } from './health.ts';
+import { checkTarget } from './http/request-checks.ts';
+import { LoadSource } from './load-source.ts';
+import { createPolicy } from './policies/index.ts';
+import { Proxy, reject, type FrontState } from './proxy.ts';
+import { RetryBudget } from './retry-budget.ts';
+import { StickyTokens } from './sticky.ts';
+import { tunnel } from './websocket.ts';
+
+/** The back-ends a front config names: its list, or every access node's HTTP port. */
+export function backendDefs(table: HostTable, cfg: FrontConfig): BackendConfig[] {
+  if (cfg.backends !== 'access') return cfg.backends;
+  return table.nodes.filter((n) => n.role === 'access').map((n) => ({ id: n.id, host: n.host, port: n.httpPort, weight: 1, node: n.id }));
+}
+
+export function frontConfig(table: HostTable): FrontConfig {
+  if (!table.front) throw new Error(`${table.file}: no 'front:' section`);
+  return table.front;
+}
+
+/**
+ * The HTTP front (`cohort front`): a listener, the proxy, back-ends with health checks,
+ * and an admin listener for status, draining and reloads. A reload builds the whole new
+ * state first and swaps it in one assignment; connections in flight are not touched.
+ */
+export class Front {
+  private table: HostTable;
+  private readonly log: Logger;
+  private readonly proxy: Proxy;
+  private readonly budget: RetryBudget;
+  private readonly server: Server;
+  private admin: Server | undefined;
+  private readonly health: HealthChecker;
+  private loads: LoadSource | undefined;
+  private readonly started = Date.now();
+  private readonly loadFigures = new Map<string, number>();
+  tunnels = 0;
+  reloads = 0;
+
+  constructor(table: HostTable, log: Logger) {
+    this.table = table;
+    this.log = log;
+    const cfg = frontConfig(table);
+    this.budget = new RetryBudget(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
+    this.proxy = new Proxy(this.buildState(table, new Map()), this.budget, log);
+    this.health = new HealthChecker(() => this.proxy.state.list, () => this.proxy.state.cfg);
+    this.server = createServer(
+      {
+        maxHeaderSize: cfg.limits.maxHeaderBytes,
+        headersTimeout: cfg.timeouts.headersMs,
+        requestTimeout: Math.max(cfg.timeouts.headersMs, 300_000),
+        keepAliveTimeout: cfg.timeouts.idleMs,
+        connectionsCheckingInterval: Math.min(1000, cfg.timeouts.headersMs),
+        requireHostHeader: true,
+        joinDuplicateHeaders: false,
+      },
+      this.proxy.handle,
+    );
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (this.log.isLevelEnabled('debug')) this.log.debug({ event: 'client_error', code: err.code, err: err.message }, 'bad request from client');
+      if (!socket.writable) return void socket.destroy();
+      const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+      const status = timeout ? '408 Request Timeout' : tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      socket.destroy();
+    });
+  }
+
+  get config(): FrontConfig {
+    return this.proxy.state.cfg;
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    await listen(this.server, cfg.listen.host, cfg.listen.port);
+    if (cfg.admin) {
+      this.admin = createServer((req, res) => void this.adminRequest(req, res));
+      await listen(this.admin, cfg.admin.host, cfg.admin.port);
+    }
+    this.health.start();
+    this.startLoads();
+    this.log.info({ event: 'front_ready', listen: `${cfg.listen.host}:${cfg.listen.port}`, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');
+  }
+
+  /** Applies a new host table whole, or nothing: an invalid one throws before any change. */
+  reload(table: HostTable): void {
+    const cfg = frontConfig(table);
+    const old = this.proxy.state;
+    if (cfg.listen.host !== old.cfg.listen.host || cfg.listen.port !== old.cfg.listen.port) throw new Error('front.listen cannot change on reload; restart the front');
+    if (JSON.stringify(cfg.admin) !== JSON.stringify(old.cfg.admin)) throw new Error('front.admin cannot change on reload; restart the front');
+    const state = this.buildState(table, old.byId);
+    for (const b of old.list) if (!state.byId.has(b.id)) b.close();
+    this.table = table;
+    this.proxy.state = state;
+    this.budget.configure(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
+    this.health.restart();
+    this.loads?.stop();
+    this.startLoads();
+    this.reloads++;
+    this.log.info({ event: 'front_reloaded', policy: cfg.policy, backends: state.list.map((b) => b.id) }, 'configuration reloaded');
+  }
+
+  setAdmin(id: string, admin: 'ready' | 'draining'): Backend {
+    const b = this.proxy.state.byId.get(id);
+    if (!b) throw new Error(`no back-end '${id}' (back-ends: ${this.proxy.state.list.map((x) => x.id).join(', ')})`);
+    if (b.admin !== admin) this.log.info({ event: admin === 'draining' ? 'backend_draining' : 'backend_ready', backend: id, by: 'admin' }, `${id} ${admin}`);
+    b.admin = admin;
+    return b;
+  }
+
+  async status() {
+    const now = Date.now();
+    const { cfg, list } = this.proxy.state;
+    return {
+      listen: `${cfg.listen.host}:${cfg.listen.port}`,
+      policy: cfg.policy,
+      sticky: cfg.sticky.mode,
+      uptimeS: Math.round((now - this.started) / 1000),
+      reloads: this.reloads,
+      tunnels: this.tunnels,
+      connections: await new Promise<number>((resolve) => this.server.getConnections((_err, n) => resolve(n ?? 0))),
+      backends: list.map((b) => ({ ...b.status(now), load: b.node === undefined ? null : (this.loads?.get(b.node) ?? null) })),
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.health.stop();
+    this.loads?.stop();
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeIdleConnections();
+    setTimeout(() => this.server.closeAllConnections(), 5000).unref();
+    this.admin?.close();
+    this.admin?.closeAllConnections();
+    await closed;
+    for (const b of this.proxy.state.list) b.close();
+    this.log.info({ event: 'front_stopped' }, 'front stopped');
+  }
+
+  private buildState(table: HostTable, previous: Map<string, Backend>): FrontState {
+    const cfg = frontConfig(table);
+    const list: Backend[] = [];
+    for (const def of backendDefs(table, cfg)) {
+      const old = previous.get(def.id);
+      // Same address: keep its health, counters and connections; otherwise start afresh.
+      if (old && old.host === def.host && old.port === def.port) {
+        old.configure(def, cfg);
+        list.push(old);
+      } else {
+        list.push(new Backend(def, cfg));
+      }
+    }
+    const byId = new Map(list.map((b) => [b.id, b]));
+    const sticky = cfg.sticky.mode === 'cookie' ? new StickyTokens(cfg.sticky.keys, cfg.sticky.maxAgeS, list.map((b) => b.id)) : undefined;
+    const policy = createPolicy(cfg.sticky.mode === 'source_ip' ? { ...cfg, policy: 'source_ip' } : cfg, (node) => this.loads?.get(node));
+    return { cfg, list, byId, policy, sticky, explainToken: cfg.admin?.token };
+  }
+
+  private startLoads(): void {
+    const cfg = this.config;
+    this.loads = undefined;
+    if (cfg.policy !== 'least_load') return;
+    if (!cfg.node) {
+      this.log.warn({ event: 'no_load_source' }, "least_load without front.node: no load figures, falling back to fewest requests in flight");
+      return;
+    }
+    this.loads = new LoadSource(this.table, cfg.node, () => this.proxy.state.list.flatMap((b) => (b.node ? [b.node] : [])), this.log);
+    this.loads.start();
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const checked = checkTarget(req);
+    if ('error' in checked) return void socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    const { list, policy, cfg } = this.proxy.state;
+    const now = Date.now();
+    const backend = policy.pick(list.filter((b) => b.ready(now)), { target: checked.target, clientIp: req.socket.remoteAddress ?? '', now });
+    if (!backend) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    this.tunnels++;
+    backend.active++;
+    tunnel(req, socket, head, backend, checked.target, cfg.timeouts.connectMs, () => {
+      this.tunnels--;
+      backend.active--;
+    });
+  }
+
+  private async adminRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(body) + '\n');
+    };
+    const token = this.config.admin?.token;
+    if (token && req.headers.authorization !== `Bearer ${token}`) return send(401, { error: 'admin token required (Authorization: Bearer ...)' });
+    const url = req.url ?? '/';
+    try {
+      if (req.method === 'GET' && url === '/status') return send(200, await this.status());
+      const m = /^\/backends\/([^/]+)\/(drain|ready)$/.exec(url);
+      if (req.method === 'POST' && m) return send(200, this.setAdmin(decodeURIComponent(m[1]), m[2] === 'drain' ? 'draining' : 'ready').status(Date.now()));
+      if (req.method === 'POST' && url === '/reload') {
+        this.reload(loadHostTable(this.table.file));
+        return send(200, { reloaded: true, reloads: this.reloads });
+      }
+      send(404, { error: `no admin route ${req.method} ${url}` });
+    } catch (err) {
+      send(400, { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export { reject };

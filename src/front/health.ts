@@ -1,0 +1,88 @@
+import { connect } from 'node:net';
+import type { Backend } from './backend.ts';
+import type { FrontConfig } from './config.ts';
+import { ResponseParser } from './http/response-parser.ts';
+
+/** Result of one active check: which layer failed and how. */
+export interface CheckResult {
+  ok: boolean;
+  layer: 'L4' | 'L7';
+  detail: string;
+}
+
+/** One HTTP GET of the health path on a fresh connection: 2xx or 3xx within the timeout is healthy. */
+export function checkOnce(backend: Backend, cfg: FrontConfig): Promise<CheckResult> {
+  const { path, timeoutMs } = cfg.health;
+  return new Promise((resolve) => {
+    let settled = false;
+    const finish = (r: CheckResult) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(r);
+    };
+    const socket = connect({ host: backend.host, port: backend.port, noDelay: true });
+    const timer = setTimeout(() => finish({ ok: false, layer: socket.connecting ? 'L4' : 'L7', detail: `timeout after ${timeoutMs} ms` }), timeoutMs);
+    const parser = new ResponseParser(65_536);
+    let status = 0;
+    parser.expect({ onHead: (s) => (status = s), onBody: () => {}, onEnd: () => finish(status < 400 ? { ok: true, layer: 'L7', detail: `status ${status}` } : { ok: false, layer: 'L7', detail: `bad status ${status}` }) }, false);
+    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nhost: ${backend.host}:${backend.port}\r\nuser-agent: cohort-health\r\nconnection: close\r\n\r\n`));
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        parser.push(chunk);
+      } catch (err) {
+        finish({ ok: false, layer: 'L7', detail: (err as Error).message });
+      }
+    });
+    socket.once('error', (err) => finish({ ok: false, layer: socket.connecting ? 'L4' : 'L7', detail: `connect failed: ${err.message}` }));
+    socket.once('close', () => {
+      try {
+        parser.close();
+      } catch (err) {
+        finish({ ok: false, layer: 'L7', detail: (err as Error).message });
+      }
+    });
+  });
+}
+
+/** Runs the active checks of every back-end on its interval. */
+export class HealthChecker {
+  private timer: NodeJS.Timeout | undefined;
+  private running = false;
+
+  private readonly backends: () => Backend[];
+  private readonly cfg: () => FrontConfig;
+
+  constructor(backends: () => Backend[], cfg: () => FrontConfig) {
+    this.backends = backends;
+    this.cfg = cfg;
+  }
+
+  start(): void {
+    const tick = async () => {
+      if (this.running) return;
+      this.running = true;
+      try {
+        await Promise.all(this.backends().map(async (b) => {
+          const r = await checkOnce(b, this.cfg());
+          b.checked(r.ok, r.layer, r.detail);
+          if (r.ok) b.recovered();
+        }));
+      } finally {
+        this.running = false;
+      }
+    };
+    void tick();
+    this.timer = setInterval(tick, this.cfg().health.intervalMs);
+  }
+
+  restart(): void {
+    this.stop();
+    this.start();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,210 @@
+// A strict HTTP/1.1 response parser for the front's upstream connections (RFC 9112).
+// Pure state machine: bytes in, events out, a ProtocolError on anything malformed.
+// It decodes chunked bodies (the front re-frames them for the client) and decides
+// whether the connection can carry another request afterwards.
+
+export class UpstreamProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UpstreamProtocolError';
+  }
+}
+
+export interface ResponseEvents {
+  /** Status, reason and headers as a flat [name, value, ...] list (hop-by-hop ones included). */
+  onHead(status: number, reason: string, headers: string[]): void;
+  onBody(chunk: Buffer): void;
+  onEnd(): void;
+}
+
+type BodyMode = 'none' | 'length' | 'chunked' | 'close';
+type State = 'head' | 'body' | 'chunk_size' | 'chunk_data' | 'chunk_crlf' | 'trailers' | 'done';
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const BAD_VALUE = /[\0\r\n]/;
+
+export class ResponseParser {
+  private readonly maxHeaderBytes: number;
+  private events: ResponseEvents | undefined;
+  private headRequest = false;
+  private state: State = 'done';
+  private pending: Buffer | null = null;
+  private remaining = 0;
+  private mode: BodyMode = 'none';
+  /** Whether the connection may carry another request once this response ends. */
+  keepAlive = true;
+  /** True once any byte of the response arrived: from then on a request is not replayed. */
+  started = false;
+
+  constructor(maxHeaderBytes: number) {
+    this.maxHeaderBytes = maxHeaderBytes;
+  }
+
+  /** Arms the parser for the response to one request. */
+  expect(events: ResponseEvents, headRequest: boolean): void {
+    this.events = events;
+    this.headRequest = headRequest;
+    this.state = 'head';
+    this.started = false;
+    this.pending = null;
+  }
+
+  get idle(): boolean {
+    return this.state === 'done';
+  }
+
+  push(chunk: Buffer): void {
+    if (this.state === 'done') {
+      if (chunk.length) throw new UpstreamProtocolError('bytes from upstream with no request outstanding');
+      return;
+    }
+    this.started = true;
+    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    this.pending = null;
+    let pos = 0;
+    while (pos < buf.length && (this.state as State) !== 'done') {
+      switch (this.state) {
+        case 'head': {
+          const end = buf.indexOf('\r\n\r\n', pos, 'latin1');
+          if (end < 0) {
+            if (buf.length - pos > this.maxHeaderBytes) throw new UpstreamProtocolError('response head too large');
+            this.pending = buf.subarray(pos);
+            return;
+          }
+          if (end - pos > this.maxHeaderBytes) throw new UpstreamProtocolError('response head too large');
+          this.parseHead(buf.toString('latin1', pos, end));
+          pos = end + 4;
+          break;
+        }
+        case 'body': {
+          if (this.mode === 'close') {
+            this.events!.onBody(pos === 0 ? buf : buf.subarray(pos));
+            return;
+          }
+          const take = Math.min(this.remaining, buf.length - pos);
+          this.events!.onBody(take === buf.length ? buf : buf.subarray(pos, pos + take));
+          pos += take;
+          this.remaining -= take;
+          if (this.remaining === 0) this.finish();
+          break;
+        }
+        case 'chunk_size':
+        case 'trailers':
+        case 'chunk_crlf': {
+          const eol = buf.indexOf('\r\n', pos, 'latin1');
+          if (eol < 0) {
+            if (buf.length - pos > 8192) throw new UpstreamProtocolError('chunk line too long');
+            this.pending = buf.subarray(pos);
+            return;
+          }
+          const line = buf.toString('latin1', pos, eol);
+          pos = eol + 2;
+          if (this.state === 'chunk_crlf') {
+            if (line !== '') throw new UpstreamProtocolError('missing CRLF after chunk data');
+            this.state = 'chunk_size';
+          } else if (this.state === 'trailers') {
+            if (line === '') this.finish();
+          } else {
+            const semi = line.indexOf(';');
+            const hex = (semi < 0 ? line : line.slice(0, semi)).trim();
+            if (!/^[0-9A-Fa-f]{1,12}$/.test(hex)) throw new UpstreamProtocolError(`invalid chunk size ${JSON.stringify(hex.slice(0, 20))}`);
+            this.remaining = parseInt(hex, 16);
+            this.state = this.remaining === 0 ? 'trailers' : 'chunk_data';
+          }
+          break;
+        }
+        case 'chunk_data': {
+          const take = Math.min(this.remaining, buf.length - pos);
+          this.events!.onBody(buf.subarray(pos, pos + take));
+          pos += take;
+          this.remaining -= take;
+          if (this.remaining === 0) this.state = 'chunk_crlf';
+          break;
+        }
+      }
+    }
+    if (pos < buf.length) throw new UpstreamProtocolError('bytes after the end of the response');
+  }
+
+  /** The upstream closed the connection: ends a close-delimited body, else it is an error. */
+  close(): void {
+    if (this.state === 'body' && this.mode === 'close') return this.finish();
+    if (this.state !== 'done') throw new UpstreamProtocolError(this.started ? 'upstream closed in the middle of the response' : 'upstream closed before responding');
+  }
+
+  private parseHead(head: string): void {
+    const lines = head.split('\r\n');
+    const statusLine = lines[0];
+    const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
+    if (!m) throw new UpstreamProtocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 60))}`);
+    const http10 = m[1] === '0';
+    const status = Number(m[2]);
+    const headers: string[] = [];
+    let contentLength = -1;
+    let chunked = false;
+    let transferEncoding = false;
+    let connectionClose = http10;
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i];
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw new UpstreamProtocolError(`bad header line ${JSON.stringify(line.slice(0, 60))}`);
+      const name = line.slice(0, colon);
+      if (!TOKEN.test(name)) throw new UpstreamProtocolError(`bad header name ${JSON.stringify(name.slice(0, 60))}`);
+      const value = line.slice(colon + 1).trim();
+      if (BAD_VALUE.test(value)) throw new UpstreamProtocolError(`bad value for header ${name}`);
+      const lower = name.toLowerCase();
+      if (lower === 'content-length') {
+        if (!/^\d{1,15}$/.test(value)) throw new UpstreamProtocolError(`bad content-length ${JSON.stringify(value)}`);
+        const n = Number(value);
+        if (contentLength >= 0 && contentLength !== n) throw new UpstreamProtocolError('conflicting content-length headers');
+        contentLength = n;
+      } else if (lower === 'transfer-encoding') {
+        transferEncoding = true;
+        chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
+      } else if (lower === 'connection') {
+        const tokens = value.toLowerCase();
+        if (/(?:^|,)\s*close\s*(?:,|$)/.test(tokens)) connectionClose = true;
+        if (http10 && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(tokens)) connectionClose = false;
+      }
+      headers.push(name, value);
+    }
+    if (status >= 100 && status < 200) {
+      // Interim responses (100 Continue, 103 Early Hints) are dropped; the final one follows.
+      if (status === 101) throw new UpstreamProtocolError('unexpected 101 on a plain request');
+      this.state = 'head';
+      return;
+    }
+    this.keepAlive = !connectionClose;
+    this.events!.onHead(status, m[3] ?? '', headers);
+    if (this.headRequest || status === 204 || status === 304) {
+      this.mode = 'none';
+      return this.finish();
+    }
+    if (transferEncoding) {
+      if (chunked) {
+        this.mode = 'chunked';
+        this.state = 'chunk_size';
+      } else {
+        this.mode = 'close';
+        this.keepAlive = false;
+        this.state = 'body';
+      }
+    } else if (contentLength >= 0) {
+      this.mode = 'length';
+      this.remaining = contentLength;
+      if (contentLength === 0) return this.finish();
+      this.state = 'body';
+    } else {
+      this.mode = 'close';
+      this.keepAlive = false;
+      this.state = 'body';
+    }
+  }
+
+  private finish(): void {
+    this.state = 'done';
+    const events = this.events!;
+    this.events = undefined;
+    events.onEnd();
+  }
+}

@@ -1,0 +1,38 @@
+import type { Backend } from '../backend.ts';
+
+/** What a policy may look at besides the candidates. */
+export interface PickContext {
+  /** The request target (path and query): what content-aware policies hash. */
+  target: string;
+  clientIp: string;
+  now: number;
+}
+
+/**
+ * A balancing policy (HAProxy's lb_*.c, Caddy's Select): picks one of the candidates,
+ * which the proxy has already filtered to ready back-ends not yet tried for this request.
+ */
+export interface Policy {
+  readonly name: string;
+  pick(candidates: Backend[], ctx: PickContext): Backend | undefined;
+}
+
+/** FNV-1a, 32 bits: fast and well spread for short keys. */
+export function hash32(text: string, seed = 0x811c9dc5): number {
+  let h = seed >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  // final avalanche (murmur3 fmix32), so near keys land far apart
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Load per unit of weight: what least-connections style policies compare. */
+export function loadPerWeight(b: Backend, now: number): number {
+  return (b.active + 1) / b.effectiveWeight(now);
+}

@@ -1,0 +1,292 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { Backend } from './backend.ts';
+import type { FrontConfig } from './config.ts';
+import { RequestContext, type ResponsePhases } from './context.ts';
+import { checkTarget, connectionListed, IDEMPOTENT, isHopByHop } from './http/request-checks.ts';
+import type { Policy } from './policies/policy.ts';
+import type { RetryBudget } from './retry-budget.ts';
+import { takeCookie, type StickyTokens } from './sticky.ts';
+import { UpstreamError, type UpstreamConnection } from './upstream/connection.ts';
+
+/** What one configuration generation gives the proxy; a reload swaps it whole. */
+export interface FrontState {
+  cfg: FrontConfig;
+  list: Backend[];
+  byId: Map<string, Backend>;
+  policy: Policy;
+  sticky: StickyTokens | undefined;
+  explainToken: string | undefined;
+}
+
+/** An app response header that sets its back-end draining (seed 001's DYING). */
+const DRAIN_HEADER = 'x-cohort-drain';
+const EXPLAIN_HEADER = 'x-cohort-explain';
+
+/**
+ * The request path, in phases (see docs/front.md):
+ *   check → context → sticky → pick → connect → send → response head → body → end → log
+ * A failure before the first response byte loops back to pick, without the back-ends
+ * already tried, if the request may be replayed and the retry budget allows.
+ */
+export class Proxy implements ResponsePhases {
+  state: FrontState;
+  private readonly budget: RetryBudget;
+  private readonly log: Logger;
+  private readonly debug: boolean;
+
+  constructor(state: FrontState, budget: RetryBudget, log: Logger) {
+    this.state = state;
+    this.budget = budget;
+    this.log = log;
+    this.debug = log.isLevelEnabled('debug');
+  }
+
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    // check: what Node's parser lets through but a proxy must refuse
+    const checked = checkTarget(req);
+    if ('error' in checked) return reject(res, 400, checked.error);
+    const state = this.state;
+    const headers = req.headers;
+    const method = req.method ?? 'GET';
+    const replayable = IDEMPOTENT.has(method) || headers['idempotency-key'] !== undefined;
+    const ctx = new RequestContext(this, req, res, checked.target, replayable);
+    this.budget.request(ctx.start);
+    res.on('close', () => this.clientClosed(ctx));
+    if (state.explainToken !== undefined && headers[EXPLAIN_HEADER] === state.explainToken) ctx.explain = true;
+
+    // sticky: a valid cookie names a usable back-end (a draining one still serves its sessions)
+    const sticky = state.sticky;
+    if (sticky) {
+      const { value, rest } = takeCookie(headers.cookie, state.cfg.sticky.cookie);
+      if (value !== undefined) {
+        ctx.cookieRest = rest;
+        const verdict = sticky.verify(value, ctx.start);
+        const b = verdict && state.byId.get(verdict.backendId);
+        if (b && b.usable(ctx.start)) {
+          ctx.stickyBackend = b;
+          ctx.stickyToken = value;
+          ctx.setSticky = verdict.renew;
+        }
+      }
+    }
+
+    // body: held (up to a limit) when a retry may need to replay it, else streamed
+    const length = headers['content-length'];
+    const chunked = headers['transfer-encoding'] !== undefined;
+    if (!chunked && (length === undefined || length === '0')) return this.route(ctx);
+    const size = chunked ? Infinity : Number(length);
+    if (replayable && size <= state.cfg.limits.replayBodyBytes) {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.once('end', () => {
+        ctx.body = Buffer.concat(parts);
+        this.route(ctx);
+      });
+      return;
+    }
+    ctx.streaming = true;
+    this.route(ctx);
+  };
+
+  /** pick: sticky back-end first, else the policy among ready back-ends not yet tried. */
+  private route(ctx: RequestContext): void {
+    if (ctx.aborted) return;
+    const state = this.state;
+    const now = Date.now();
+    let backend: Backend | undefined;
+    const sticky = ctx.stickyBackend;
+    if (sticky && !ctx.tried.includes(sticky) && sticky.usable(now)) {
+      backend = sticky;
+      ctx.reason = 'sticky cookie';
+    } else {
+      const candidates: Backend[] = [];
+      for (const b of state.list) if (b.ready(now) && !ctx.tried.includes(b)) candidates.push(b);
+      if (ctx.explain || this.debug) ctx.candidates = candidates.map((b) => b.id);
+      backend = state.policy.pick(candidates, { target: ctx.target, clientIp: ctx.clientIp, now });
+      ctx.reason = `policy ${state.policy.name}`;
+      if (backend && state.sticky) ctx.setSticky = true; // a new session, or its server went away
+    }
+    if (!backend) {
+      const why = ctx.tried.length ? `no other back-end after ${ctx.tried.map((b) => b.id).join(', ')} failed` : 'no back-end is ready';
+      return this.fail(ctx, 503, why);
+    }
+    ctx.backend = backend;
+    ctx.holding = true;
+    backend.active++;
+    backend.requests++;
+    backend.pool.acquire((err, conn) => this.connected(ctx, backend, err, conn));
+  }
+
+  /** connect → send: the request head, then the body (whole, or streamed). */
+  private connected(ctx: RequestContext, backend: Backend, err: Error | null, conn?: UpstreamConnection): void {
+    if (err || !conn) {
+      const code = err instanceof UpstreamError ? err.code : 'error';
+      if (code === 'connect_failed' || code === 'connect_timeout') backend.unreachable(err!.message);
+      return this.upstreamError(ctx, err ?? new Error('no connection'), false);
+    }
+    if (ctx.aborted) {
+      conn.release();
+      return this.done(ctx, true, 'client left while queued');
+    }
+    ctx.conn = conn;
+    conn.setTimeout(this.state.cfg.timeouts.upstreamMs);
+    conn.send(this.requestHead(ctx, backend), ctx.body, ctx, ctx.method === 'HEAD', ctx.streaming);
+    if (ctx.streaming) this.streamBody(ctx, conn);
+  }
+
+  private streamBody(ctx: RequestContext, conn: UpstreamConnection): void {
+    const req = ctx.req;
+    const chunked = req.headers['transfer-encoding'] !== undefined;
+    req.on('data', (chunk: Buffer) => {
+      ctx.bodySent = true;
+      const ok = chunked ? conn.writeBody(`${chunk.length.toString(16)}\r\n`) && conn.writeBody(chunk) && conn.writeBody('\r\n') : conn.writeBody(chunk);
+      if (!ok) {
+        req.pause();
+        conn.socket.once('drain', () => req.resume());
+      }
+    });
+    req.once('end', () => conn.endBody(chunked ? '0\r\n\r\n' : undefined));
+  }
+
+  /** The upstream request head: the client's headers less hop-by-hop ones, plus X-Forwarded-*. */
+  private requestHead(ctx: RequestContext, backend: Backend): string {
+    const raw = ctx.req.rawHeaders;
+    const listed = connectionListed(ctx.req.headers.connection);
+    let head = `${ctx.method} ${ctx.target} HTTP/1.1\r\n`;
+    let forwardedFor = '';
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i];
+      const lower = name.toLowerCase();
+      if (isHopByHop(lower, listed)) continue;
+      if (lower === 'x-forwarded-for') {
+        forwardedFor = forwardedFor ? `${forwardedFor}, ${raw[i + 1]}` : raw[i + 1];
+        continue;
+      }
+      if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host' || lower === EXPLAIN_HEADER) continue;
+      if (lower === 'cookie' && ctx.cookieRest !== undefined) {
+        if (ctx.cookieRest) head += `cookie: ${ctx.cookieRest}\r\n`;
+        continue;
+      }
+      head += `${name}: ${raw[i + 1]}\r\n`;
+    }
+    head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ` : ''}${ctx.clientIp}\r\nx-forwarded-proto: http\r\n`;
+    if (ctx.req.headers.host) head += `x-forwarded-host: ${ctx.req.headers.host}\r\n`;
+    if (ctx.req.headers['transfer-encoding'] !== undefined) head += 'transfer-encoding: chunked\r\n';
+    void backend;
+    return `${head}\r\n`;
+  }
+
+  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[]): void {
+    const backend = ctx.backend!;
+    const res = ctx.res;
+    ctx.status = status;
+    let listed: Set<string> | undefined;
+    for (let i = 0; i < headers.length; i += 2) if (headers[i].length === 10 && headers[i].toLowerCase() === 'connection') listed = connectionListed(headers[i + 1]);
+    const out: string[] = [];
+    let cacheControl = -1;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i];
+      const lower = name.toLowerCase();
+      if (isHopByHop(lower, listed)) continue;
+      if (lower === DRAIN_HEADER) {
+        if (backend.admin !== 'draining') this.log.info({ event: 'backend_draining', backend: backend.id, by: 'app header' }, `${backend.id} asked to drain`);
+        backend.admin = 'draining';
+        continue;
+      }
+      if (lower === 'cache-control') cacheControl = out.length;
+      out.push(name, headers[i + 1]);
+    }
+    const state = this.state;
+    if (ctx.setSticky && state.sticky) {
+      const token = state.sticky.issue(backend.id);
+      ctx.stickyToken = token;
+      out.push('set-cookie', `${state.cfg.sticky.cookie}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${state.cfg.sticky.maxAgeS}`);
+      // A shared cache must not hand one client's session cookie to another.
+      if (cacheControl < 0) out.push('cache-control', 'private');
+      else if (!/private|no-store/i.test(out[cacheControl + 1])) out[cacheControl + 1] = `private, ${out[cacheControl + 1].replace(/\bpublic\b,?\s*/i, '')}`.replace(/,\s*$/, '');
+    }
+    if (ctx.stickyToken) backend.sessions.set(ctx.stickyToken, ctx.start);
+    if (ctx.explain) out.push('x-cohort-route', JSON.stringify(this.explanation(ctx)));
+    res.writeHead(status, reason, out);
+  }
+
+  upstreamBody(ctx: RequestContext, chunk: Buffer): void {
+    if (!ctx.res.write(chunk)) {
+      const socket = ctx.conn!.socket;
+      socket.pause();
+      ctx.res.once('drain', () => socket.resume());
+    }
+  }
+
+  upstreamEnd(ctx: RequestContext): void {
+    ctx.res.end();
+    this.done(ctx, ctx.status < 500, `status ${ctx.status}`);
+  }
+
+  upstreamError(ctx: RequestContext, err: Error, started: boolean): void {
+    const backend = ctx.backend!;
+    ctx.conn = undefined;
+    this.done(ctx, false, err.message);
+    if (ctx.aborted) return;
+    const cfg = this.state.cfg;
+    if (!started && ctx.replayable && !ctx.bodySent && ctx.retries < cfg.retries.max && !ctx.res.headersSent) {
+      if (this.budget.tryRetry(Date.now())) {
+        ctx.tried.push(backend);
+        ctx.retries++;
+        if (this.debug) this.log.debug({ event: 'retry', backend: backend.id, err: err.message, retries: ctx.retries }, 'retrying on another back-end');
+        return this.route(ctx);
+      }
+      err = new Error(`${err.message} (retry budget exhausted)`);
+    }
+    if (!ctx.res.headersSent) this.fail(ctx, err instanceof UpstreamError && err.code === 'timeout' ? 504 : 502, `${backend.id}: ${err.message}`);
+    else ctx.res.destroy(); // mid-response: the client must see a broken response, not a short one
+  }
+
+  /** Bookkeeping once a back-end is done with the request (successfully or not). */
+  private done(ctx: RequestContext, ok: boolean, detail: string): void {
+    const backend = ctx.backend;
+    if (!backend || !ctx.holding) return;
+    ctx.holding = false;
+    backend.active--;
+    backend.served(ok, detail);
+    if (this.debug && ok) this.log.debug({ event: 'request', method: ctx.method, target: ctx.target, ...this.explanation(ctx), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');
+  }
+
+  private explanation(ctx: RequestContext) {
+    return {
+      policy: this.state.policy.name,
+      chose: ctx.backend?.id ?? null,
+      reason: ctx.reason,
+      candidates: ctx.candidates,
+      tried: ctx.tried.map((b) => b.id),
+      retries: ctx.retries,
+    };
+  }
+
+  private fail(ctx: RequestContext, status: number, why: string): void {
+    this.log.warn({ event: 'request_failed', method: ctx.method, target: ctx.target, status, why, retries: ctx.retries }, why);
+    ctx.status = status;
+    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
+    if (status === 503) headers['retry-after'] = '5';
+    if (ctx.explain) headers['x-cohort-route'] = JSON.stringify(this.explanation(ctx));
+    ctx.res.writeHead(status, headers);
+    ctx.res.end(`${status === 503 ? 'no server available' : 'bad gateway'}: ${why}\n`);
+  }
+
+  /** The client went away before its response was complete: abandon the upstream side too. */
+  private clientClosed(ctx: RequestContext): void {
+    if (ctx.res.writableFinished) return;
+    ctx.aborted = true;
+    const conn = ctx.conn;
+    if (conn) {
+      ctx.conn = undefined;
+      conn.destroy();
+    }
+  }
+}
+
+export function reject(res: ServerResponse, status: number, why: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
+  res.end(`${why}\n`);
+}

@@ -1,0 +1,149 @@
+import { connect, type Socket } from 'node:net';
+import { ResponseParser, type ResponseEvents } from '../http/response-parser.ts';
+
+/** One request/response on an upstream connection, from the proxy's side. */
+export interface Exchange extends ResponseEvents {
+  /** The connection failed; `started` says whether any response byte had arrived. */
+  onError(err: Error, started: boolean): void;
+}
+
+export class UpstreamError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'UpstreamError';
+    this.code = code;
+  }
+}
+
+/**
+ * A keep-alive HTTP/1.1 connection to one back-end, carrying one request at a time.
+ * When a response ends it tells its pool whether it can be reused.
+ */
+export class UpstreamConnection {
+  readonly socket: Socket;
+  private readonly parser: ResponseParser;
+  private readonly onFree: (conn: UpstreamConnection, reusable: boolean) => void;
+  private exchange: Exchange | undefined;
+  private bodyDone = true;
+  requests = 0;
+  lastUsed = Date.now();
+  closed = false;
+
+  private constructor(socket: Socket, maxHeaderBytes: number, onFree: (conn: UpstreamConnection, reusable: boolean) => void) {
+    this.socket = socket;
+    this.parser = new ResponseParser(maxHeaderBytes);
+    this.onFree = onFree;
+    socket.on('data', this.onData);
+    socket.on('error', () => {}); // 'close' follows and reports
+    socket.on('close', this.onClose);
+    socket.on('timeout', this.onTimeout);
+  }
+
+  /** No byte either way for this long fails the exchange under way (or closes an idle connection). */
+  setTimeout(ms: number): void {
+    this.socket.setTimeout(ms);
+  }
+
+  /** Gives back a connection that was acquired but never used. */
+  release(): void {
+    if (!this.exchange) this.onFree(this, !this.closed);
+  }
+
+  static open(host: string, port: number, timeoutMs: number, maxHeaderBytes: number, onFree: (conn: UpstreamConnection, reusable: boolean) => void): Promise<UpstreamConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host, port, noDelay: true });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new UpstreamError('connect_timeout', `no connection to ${host}:${port} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once('error', (err) => {
+        clearTimeout(timer);
+        reject(new UpstreamError('connect_failed', `cannot connect to ${host}:${port}: ${err.message}`));
+      });
+      socket.once('connect', () => {
+        clearTimeout(timer);
+        socket.removeAllListeners('error');
+        resolve(new UpstreamConnection(socket, maxHeaderBytes, onFree));
+      });
+    });
+  }
+
+  /** Sends a request head (and a whole body, if given); the response goes to `exchange`. */
+  send(head: string, body: Buffer | null, exchange: Exchange, headRequest: boolean, bodyFollows = false): void {
+    this.exchange = exchange;
+    this.requests++;
+    this.bodyDone = !bodyFollows;
+    this.parser.expect(exchange, headRequest);
+    if (body && body.length) {
+      this.socket.cork();
+      this.socket.write(head, 'latin1');
+      this.socket.write(body);
+      this.socket.uncork();
+    } else {
+      this.socket.write(head, 'latin1');
+    }
+  }
+
+  /** Streams a piece of the request body (already framed by the caller). */
+  writeBody(chunk: Buffer | string): boolean {
+    return this.socket.write(chunk);
+  }
+
+  endBody(trailer?: string): void {
+    if (trailer) this.socket.write(trailer);
+    this.bodyDone = true;
+  }
+
+  get responseStarted(): boolean {
+    return this.parser.started;
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private readonly onTimeout = (): void => {
+    if (this.exchange) this.fail(new UpstreamError('timeout', 'the back-end sent nothing in time'));
+    else this.socket.destroy();
+  };
+
+  private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.parser.push(chunk);
+    } catch (err) {
+      this.fail(err as Error);
+      return;
+    }
+    if (this.exchange && this.parser.idle) this.complete();
+  };
+
+  private complete(): void {
+    this.exchange = undefined;
+    this.lastUsed = Date.now();
+    const reusable = this.parser.keepAlive && this.bodyDone && !this.closed;
+    if (!reusable) this.socket.destroy();
+    this.onFree(this, reusable);
+  }
+
+  private readonly onClose = (): void => {
+    this.closed = true;
+    const exchange = this.exchange;
+    if (!exchange) return;
+    try {
+      this.parser.close(); // a close-delimited body ends here
+      if (this.parser.idle) return void this.complete();
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  };
+
+  private fail(err: Error): void {
+    const exchange = this.exchange;
+    this.exchange = undefined;
+    this.closed = true;
+    this.socket.destroy();
+    if (exchange) exchange.onError(err, this.parser.started);
+    this.onFree(this, false);
+  }
+}

@@ -1,0 +1,123 @@
+import { UpstreamConnection, UpstreamError } from './connection.ts';
+
+export interface PoolOptions {
+  maxConns: number;
+  queueSize: number;
+  queueTimeoutMs: number;
+  connectTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxHeaderBytes: number;
+}
+
+type Waiter = { cb: (err: Error | null, conn?: UpstreamConnection) => void; deadline: number };
+
+/**
+ * Keep-alive connections to one back-end: idle ones are reused newest first, at most
+ * maxConns are open, and callers beyond that wait in a bounded queue (a full queue or a
+ * wait past queueTimeoutMs is an error the proxy turns into another back-end or a 503).
+ */
+export class UpstreamPool {
+  readonly host: string;
+  readonly port: number;
+  private opts: PoolOptions;
+  private readonly idle: UpstreamConnection[] = [];
+  private readonly busy = new Set<UpstreamConnection>();
+  private readonly waiters: Waiter[] = [];
+  private connecting = 0;
+  private readonly sweeper: NodeJS.Timeout;
+  private closed = false;
+
+  constructor(host: string, port: number, opts: PoolOptions) {
+    this.host = host;
+    this.port = port;
+    this.opts = opts;
+    this.sweeper = setInterval(() => this.sweep(), 1000);
+    this.sweeper.unref();
+  }
+
+  configure(opts: PoolOptions): void {
+    this.opts = opts;
+  }
+
+  get open(): number {
+    return this.idle.length + this.busy.size + this.connecting;
+  }
+
+  get inUse(): number {
+    return this.busy.size;
+  }
+
+  get queued(): number {
+    return this.waiters.length;
+  }
+
+  /** Whether a request would have to queue here. */
+  get full(): boolean {
+    return this.idle.length === 0 && this.busy.size + this.connecting >= this.opts.maxConns;
+  }
+
+  acquire(cb: (err: Error | null, conn?: UpstreamConnection) => void): void {
+    if (this.closed) return cb(new UpstreamError('closed', 'pool closed'));
+    let conn = this.idle.pop();
+    while (conn?.closed) conn = this.idle.pop(); // the back-end closed it while idle
+    if (conn) {
+      this.busy.add(conn);
+      return cb(null, conn);
+    }
+    if (this.busy.size + this.connecting < this.opts.maxConns) return this.dial(cb);
+    if (this.waiters.length >= this.opts.queueSize) return cb(new UpstreamError('queue_full', `${this.host}:${this.port}: ${this.waiters.length} requests already waiting`));
+    this.waiters.push({ cb, deadline: Date.now() + this.opts.queueTimeoutMs });
+  }
+
+  /** Closes every connection; idle ones at once, busy ones as they finish. */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const c of this.idle.splice(0)) c.destroy();
+    for (const w of this.waiters.splice(0)) w.cb(new UpstreamError('closed', 'pool closed'));
+  }
+
+  private dial(cb: (err: Error | null, conn?: UpstreamConnection) => void): void {
+    this.connecting++;
+    UpstreamConnection.open(this.host, this.port, this.opts.connectTimeoutMs, this.opts.maxHeaderBytes, this.release).then(
+      (conn) => {
+        this.connecting--;
+        this.busy.add(conn);
+        cb(null, conn);
+      },
+      (err: Error) => {
+        this.connecting--;
+        cb(err);
+        this.serveWaiter();
+      },
+    );
+  }
+
+  private readonly release = (conn: UpstreamConnection, reusable: boolean): void => {
+    if (!this.busy.delete(conn)) return;
+    if (reusable && !this.closed) {
+      const waiter = this.waiters.shift();
+      if (waiter) {
+        this.busy.add(conn);
+        return waiter.cb(null, conn);
+      }
+      this.idle.push(conn);
+    }
+    this.serveWaiter();
+  };
+
+  private serveWaiter(): void {
+    if (this.waiters.length && this.busy.size + this.connecting < this.opts.maxConns) this.dial(this.waiters.shift()!.cb);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    while (this.waiters.length && this.waiters[0].deadline <= now) {
+      this.waiters.shift()!.cb(new UpstreamError('queue_timeout', `${this.host}:${this.port}: waited ${this.opts.queueTimeoutMs} ms for a connection`));
+    }
+    for (let i = this.idle.length - 1; i >= 0; i--) {
+      const c = this.idle[i];
+      if (c.closed || now - c.lastUsed > this.opts.idleTimeoutMs) this.idle.splice(i, 1)[0].destroy();
+    }
+  }
+}

@@ -1,0 +1,42 @@
+import { connect, type Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Backend } from './backend.ts';
+
+/**
+ * An upgrade (WebSocket) is passed through as a byte tunnel: the request head goes to
+ * the back-end, and from then on bytes flow both ways untouched until either side
+ * closes, which closes the other.
+ */
+export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, backend: Backend, target: string, connectMs: number, onEnd: () => void): void {
+  const upstream: Socket = connect({ host: backend.host, port: backend.port, noDelay: true });
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(timer);
+    client.destroy();
+    upstream.destroy();
+    onEnd();
+  };
+  const timer = setTimeout(end, connectMs);
+  upstream.once('connect', () => {
+    clearTimeout(timer);
+    const raw = req.rawHeaders;
+    let text = `${req.method} ${target} HTTP/1.1\r\n`;
+    let forwardedFor = '';
+    for (let i = 0; i < raw.length; i += 2) {
+      if (raw[i].toLowerCase() === 'x-forwarded-for') forwardedFor = raw[i + 1];
+      else text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+    }
+    text += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ` : ''}${req.socket.remoteAddress}\r\n\r\n`;
+    upstream.write(text, 'latin1');
+    if (head.length) upstream.write(head);
+    upstream.pipe(client);
+    client.pipe(upstream);
+  });
+  upstream.on('error', end);
+  upstream.on('close', end);
+  client.on('error', end);
+  client.on('close', end);
+}
