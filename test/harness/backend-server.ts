@@ -1,0 +1,56 @@
+// A back-end for the front's tests, run as its own process: every response names the
+// back-end that produced it (HAProxy's regression tests do the same), so a test can
+// assert which one answered. Routes:
+//   /healthz            200, or 503 while the file given by --unhealthy exists
+//   /echo               the request line, headers and body back as JSON
+//   /status/NNN         that status
+//   /slow?ms=N          answers after N ms
+//   /drain              answers with X-Cohort-Drain: 1 (the app asks to be drained)
+//   /hang               reads the request, never answers, closes after 200 ms
+//   anything else       {"backend": name, "path": ...}
+// and WebSocket upgrades on any path echo each message prefixed with the name.
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { parseArgs } from 'node:util';
+import { WebSocketServer } from 'ws';
+
+const { values } = parseArgs({ options: { name: { type: 'string' }, port: { type: 'string' }, unhealthy: { type: 'string' } } });
+const name = values.name!;
+let requests = 0;
+
+const server = createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://x');
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    if (url.pathname === '/healthz') {
+      const sick = values.unhealthy && existsSync(values.unhealthy);
+      res.writeHead(sick ? 503 : 200, { 'content-type': 'text/plain' });
+      return res.end(sick ? 'sick\n' : 'ok\n');
+    }
+    requests++;
+    const json = (status: number, body: unknown, extra: Record<string, string> = {}) => {
+      const text = JSON.stringify(body);
+      res.writeHead(status, { 'content-type': 'application/json', 'x-backend': name, 'content-length': Buffer.byteLength(text), ...extra });
+      res.end(text);
+    };
+    if (url.pathname === '/echo') return json(200, { backend: name, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
+    const status = /^\/status\/(\d{3})$/.exec(url.pathname);
+    if (status) return json(Number(status[1]), { backend: name });
+    if (url.pathname === '/slow') return void setTimeout(() => json(200, { backend: name }), Number(url.searchParams.get('ms') ?? 100));
+    if (url.pathname === '/drain') return json(200, { backend: name }, { 'x-cohort-drain': '1' });
+    if (url.pathname === '/hang') return void setTimeout(() => req.socket.destroy(), 200);
+    if (url.pathname === '/count') return json(200, { backend: name, requests });
+    if (url.pathname === '/chunked') {
+      res.writeHead(200, { 'content-type': 'text/plain', 'x-backend': name });
+      res.write(`${name}:`);
+      return void setTimeout(() => res.end('done'), 10);
+    }
+    json(200, { backend: name, path: url.pathname });
+  });
+});
+const wss = new WebSocketServer({ server });
+wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`${name}:${data.toString()}`)));
+server.keepAliveTimeout = 60_000;
+server.listen(Number(values.port), '127.0.0.1', () => process.stdout.write(`listening ${name}\n`));
+process.on('SIGTERM', () => process.exit(0));
