@@ -71,22 +71,28 @@ export class Proxy implements ResponsePhases {
       }
     }
 
-    // body: held (up to a limit) when a retry may need to replay it, else streamed
+    // body: held whole up to a limit (so it can be replayed, and so a malformed body is
+    // refused before any back-end sees the request), streamed beyond it
     const length = headers['content-length'];
-    const chunked = headers['transfer-encoding'] !== undefined;
-    if (!chunked && (length === undefined || length === '0')) return this.route(ctx);
-    const size = chunked ? Infinity : Number(length);
-    if (replayable && size <= state.cfg.limits.replayBodyBytes) {
-      const parts: Buffer[] = [];
-      req.on('data', (c: Buffer) => parts.push(c));
-      req.once('end', () => {
-        ctx.body = Buffer.concat(parts);
-        this.route(ctx);
-      });
-      return;
-    }
-    ctx.streaming = true;
-    this.route(ctx);
+    if (headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return this.route(ctx);
+    const limit = state.cfg.limits.replayBodyBytes;
+    const parts: Buffer[] = [];
+    let held = 0;
+    const onData = (chunk: Buffer) => {
+      parts.push(chunk);
+      held += chunk.length;
+      if (held <= limit) return;
+      req.off('data', onData).off('end', onEnd);
+      req.pause();
+      ctx.body = Buffer.concat(parts);
+      ctx.streaming = true;
+      this.route(ctx);
+    };
+    const onEnd = () => {
+      ctx.body = Buffer.concat(parts);
+      this.route(ctx);
+    };
+    req.on('data', onData).once('end', onEnd);
   };
 
   /** pick: sticky back-end first, else the policy among ready back-ends not yet tried. */
@@ -131,22 +137,31 @@ export class Proxy implements ResponsePhases {
     }
     ctx.conn = conn;
     conn.setTimeout(this.state.cfg.timeouts.upstreamMs);
-    conn.send(this.requestHead(ctx, backend), ctx.body, ctx, ctx.method === 'HEAD', ctx.streaming);
-    if (ctx.streaming) this.streamBody(ctx, conn);
+    if (ctx.streaming) {
+      conn.send(this.requestHead(ctx, backend), null, ctx, ctx.method === 'HEAD', true);
+      this.streamBody(ctx, conn);
+    } else {
+      conn.send(this.requestHead(ctx, backend), ctx.body, ctx, ctx.method === 'HEAD');
+    }
   }
 
+  /** Sends the held part of a large body, then the rest as it arrives (re-chunked if it came chunked). */
   private streamBody(ctx: RequestContext, conn: UpstreamConnection): void {
     const req = ctx.req;
     const chunked = req.headers['transfer-encoding'] !== undefined;
-    req.on('data', (chunk: Buffer) => {
+    const write = (chunk: Buffer) => {
       ctx.bodySent = true;
       const ok = chunked ? conn.writeBody(`${chunk.length.toString(16)}\r\n`) && conn.writeBody(chunk) && conn.writeBody('\r\n') : conn.writeBody(chunk);
       if (!ok) {
         req.pause();
         conn.socket.once('drain', () => req.resume());
       }
-    });
+    };
+    write(ctx.body!);
+    ctx.body = null;
+    req.on('data', write);
     req.once('end', () => conn.endBody(chunked ? '0\r\n\r\n' : undefined));
+    req.resume();
   }
 
   /** The upstream request head: the client's headers less hop-by-hop ones, plus X-Forwarded-*. */
@@ -172,7 +187,8 @@ export class Proxy implements ResponsePhases {
     }
     head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ` : ''}${ctx.clientIp}\r\nx-forwarded-proto: http\r\n`;
     if (ctx.req.headers.host) head += `x-forwarded-host: ${ctx.req.headers.host}\r\n`;
-    if (ctx.req.headers['transfer-encoding'] !== undefined) head += 'transfer-encoding: chunked\r\n';
+    // A body held whole goes with its length; one still streaming keeps chunked framing.
+    if (ctx.req.headers['transfer-encoding'] !== undefined) head += ctx.streaming ? 'transfer-encoding: chunked\r\n' : `content-length: ${ctx.body?.length ?? 0}\r\n`;
     void backend;
     return `${head}\r\n`;
   }
