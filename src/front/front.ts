@@ -199,7 +199,12 @@ export class Front {
     if (token && req.headers.authorization !== `Bearer ${token}`) return send(401, { error: 'admin token required (Authorization: Bearer ...)' });
     const url = req.url ?? '/';
     try {
-      if (req.method === 'GET' && url === '/status') return send(200, await this.status());
+      if (req.method === 'GET' && (url === '/status' || url === '/status?gc=1')) {
+        // With node --expose-gc, ?gc=1 collects first so memory figures compare (the leak test uses it).
+        if (url.endsWith('gc=1')) (globalThis as { gc?: () => void }).gc?.();
+        const memory = process.memoryUsage();
+        return send(200, { ...(await this.status()), memory: { rss: memory.rss, heapUsed: memory.heapUsed } });
+      }
       const m = /^\/backends\/([^/]+)\/(drain|ready)$/.exec(url);
       if (req.method === 'POST' && m) return send(200, this.setAdmin(decodeURIComponent(m[1]), m[2] === 'drain' ? 'draining' : 'ready').status(Date.now()));
       if (req.method === 'POST' && url === '/reload') {

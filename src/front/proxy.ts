@@ -133,7 +133,7 @@ export class Proxy implements ResponsePhases {
     }
     if (ctx.aborted) {
       conn.release();
-      return this.done(ctx, true, 'client left while queued');
+      return this.done(ctx, 'abandoned', 'client left while queued');
     }
     ctx.conn = conn;
     conn.setTimeout(this.state.cfg.timeouts.upstreamMs);
@@ -237,13 +237,14 @@ export class Proxy implements ResponsePhases {
 
   upstreamEnd(ctx: RequestContext): void {
     ctx.res.end();
-    this.done(ctx, ctx.status < 500, `status ${ctx.status}`);
+    this.done(ctx, ctx.status < 500 ? 'ok' : 'failed', `status ${ctx.status}`);
   }
 
   upstreamError(ctx: RequestContext, err: Error, started: boolean): void {
     const backend = ctx.backend!;
     ctx.conn = undefined;
-    this.done(ctx, false, err.message);
+    // A client that went away is not the back-end's fault.
+    this.done(ctx, ctx.aborted ? 'abandoned' : 'failed', err.message);
     if (ctx.aborted) return;
     const cfg = this.state.cfg;
     if (!started && ctx.replayable && !ctx.bodySent && ctx.retries < cfg.retries.max && !ctx.res.headersSent) {
@@ -260,13 +261,13 @@ export class Proxy implements ResponsePhases {
   }
 
   /** Bookkeeping once a back-end is done with the request (successfully or not). */
-  private done(ctx: RequestContext, ok: boolean, detail: string): void {
+  private done(ctx: RequestContext, verdict: 'ok' | 'failed' | 'abandoned', detail: string): void {
     const backend = ctx.backend;
     if (!backend || !ctx.holding) return;
     ctx.holding = false;
     backend.active--;
-    backend.served(ok, detail);
-    if (this.debug && ok) this.log.debug({ event: 'request', method: ctx.method, target: ctx.target, ...this.explanation(ctx), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');
+    if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
+    if (this.debug && verdict === 'ok') this.log.debug({ event: 'request', method: ctx.method, target: ctx.target, ...this.explanation(ctx), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');
   }
 
   private explanation(ctx: RequestContext) {
