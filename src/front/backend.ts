@@ -165,6 +165,7 @@ function poolOptions(cfg: FrontConfig): PoolOptions {
     queueTimeoutMs: cfg.limits.queueTimeoutMs,
     connectTimeoutMs: cfg.timeouts.connectMs,
     idleTimeoutMs: cfg.timeouts.idleMs,
+    upstreamTimeoutMs: cfg.timeouts.upstreamMs,
     maxHeaderBytes: Math.max(cfg.limits.maxHeaderBytes, 65_536),
   };
 }

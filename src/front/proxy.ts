@@ -136,7 +136,6 @@ export class Proxy implements ResponsePhases {
       return this.done(ctx, 'abandoned', 'client left while queued');
     }
     ctx.conn = conn;
-    conn.setTimeout(this.state.cfg.timeouts.upstreamMs);
     if (ctx.streaming) {
       conn.send(this.requestHead(ctx, backend), null, ctx, ctx.method === 'HEAD', true);
       this.streamBody(ctx, conn);

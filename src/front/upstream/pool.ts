@@ -6,6 +6,8 @@ export interface PoolOptions {
   queueTimeoutMs: number;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  /** No byte from the back-end for this long fails the request under way (504). */
+  upstreamTimeoutMs: number;
   maxHeaderBytes: number;
 }
 
@@ -82,6 +84,7 @@ export class UpstreamPool {
     UpstreamConnection.open(this.host, this.port, this.opts.connectTimeoutMs, this.opts.maxHeaderBytes, this.release).then(
       (conn) => {
         this.connecting--;
+        conn.setTimeout(this.opts.upstreamTimeoutMs);
         this.busy.add(conn);
         cb(null, conn);
       },
