@@ -4,7 +4,7 @@ import type { Exchange, UpstreamConnection } from './upstream/connection.ts';
 
 /** The response phases, implemented by the proxy. */
 export interface ResponsePhases {
-  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[]): void;
+  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[], lowerNames: string[]): void;
   upstreamBody(ctx: RequestContext, chunk: Buffer): void;
   upstreamEnd(ctx: RequestContext): void;
   upstreamError(ctx: RequestContext, err: Error, started: boolean): void;
@@ -62,8 +62,8 @@ export class RequestContext implements Exchange {
     this.replayable = replayable;
   }
 
-  onHead(status: number, reason: string, headers: string[]): void {
-    this.phases.upstreamHead(this, status, reason, headers);
+  onHead(status: number, reason: string, headers: string[], lowerNames: string[]): void {
+    this.phases.upstreamHead(this, status, reason, headers, lowerNames);
   }
 
   onBody(chunk: Buffer): void {

@@ -62,6 +62,7 @@ export class Front {
       },
       this.proxy.handle,
     );
+    this.server.on('connection', this.proxy.trackConnection);
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (this.log.isLevelEnabled('debug')) this.log.debug({ event: 'client_error', code: err.code, err: err.message }, 'bad request from client');

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { Backend } from './backend.ts';
 import type { FrontConfig } from './config.ts';
@@ -18,6 +19,9 @@ export interface FrontState {
   sticky: StickyTokens | undefined;
   explainToken: string | undefined;
 }
+
+const CURRENT = Symbol('cohort.request');
+type TrackedSocket = Socket & { [CURRENT]?: RequestContext };
 
 /** An app response header that sets its back-end draining (seed 001's DYING). */
 const DRAIN_HEADER = 'x-cohort-drain';
@@ -52,7 +56,7 @@ export class Proxy implements ResponsePhases {
     const replayable = IDEMPOTENT.has(method) || headers['idempotency-key'] !== undefined;
     const ctx = new RequestContext(this, req, res, checked.target, replayable);
     this.budget.request(ctx.start);
-    res.on('close', () => this.clientClosed(ctx));
+    (req.socket as TrackedSocket)[CURRENT] = ctx;
     if (state.explainToken !== undefined && headers[EXPLAIN_HEADER] === state.explainToken) ctx.explain = true;
 
     // sticky: a valid cookie names a usable back-end (a draining one still serves its sessions)
@@ -192,17 +196,17 @@ export class Proxy implements ResponsePhases {
     return `${head}\r\n`;
   }
 
-  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[]): void {
+  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[], lowerNames: string[]): void {
     const backend = ctx.backend!;
     const res = ctx.res;
     ctx.status = status;
-    let listed: Set<string> | undefined;
-    for (let i = 0; i < headers.length; i += 2) if (headers[i].length === 10 && headers[i].toLowerCase() === 'connection') listed = connectionListed(headers[i + 1]);
+    const connection = lowerNames.indexOf('connection');
+    const listed = connection < 0 ? undefined : connectionListed(headers[2 * connection + 1]);
     const out: string[] = [];
     let cacheControl = -1;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i];
-      const lower = name.toLowerCase();
+      const lower = lowerNames[i >> 1];
       if (isHopByHop(lower, listed)) continue;
       if (lower === DRAIN_HEADER) {
         if (backend.admin !== 'draining') this.log.info({ event: 'backend_draining', backend: backend.id, by: 'app header' }, `${backend.id} asked to drain`);
@@ -223,7 +227,16 @@ export class Proxy implements ResponsePhases {
     }
     if (ctx.stickyToken) backend.sessions.set(ctx.stickyToken, ctx.start);
     if (ctx.explain) out.push('x-cohort-route', JSON.stringify(this.explanation(ctx)));
-    res.writeHead(status, reason, out);
+    try {
+      res.writeHead(status, reason, out);
+    } catch (err) {
+      // Node refuses a header name or value that is not valid HTTP: the back-end is at fault.
+      const conn = ctx.conn;
+      ctx.conn = undefined;
+      conn?.destroy();
+      this.done(ctx, 'failed', `invalid response head: ${(err as Error).message}`);
+      this.fail(ctx, 502, `${backend.id} sent an invalid response head`);
+    }
   }
 
   upstreamBody(ctx: RequestContext, chunk: Buffer): void {
@@ -289,6 +302,15 @@ export class Proxy implements ResponsePhases {
     ctx.res.writeHead(status, headers);
     ctx.res.end(`${status === 503 ? 'no server available' : 'bad gateway'}: ${why}\n`);
   }
+
+  /** Called once per client connection: its close aborts the request in progress, if any. */
+  readonly trackConnection = (socket: TrackedSocket): void => {
+    socket.once('close', () => {
+      const ctx = socket[CURRENT];
+      socket[CURRENT] = undefined;
+      if (ctx) this.clientClosed(ctx);
+    });
+  };
 
   /** The client went away before its response was complete: abandon the upstream side too. */
   private clientClosed(ctx: RequestContext): void {

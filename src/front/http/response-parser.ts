@@ -11,8 +11,12 @@ export class UpstreamProtocolError extends Error {
 }
 
 export interface ResponseEvents {
-  /** Status, reason and headers as a flat [name, value, ...] list (hop-by-hop ones included). */
-  onHead(status: number, reason: string, headers: string[]): void;
+  /**
+   * Status, reason, headers as a flat [name, value, ...] list (hop-by-hop ones included),
+   * and the header names in lower case, one per pair. Names and values are checked again
+   * by Node when they are written to the client (token / invalid-character checks).
+   */
+  onHead(status: number, reason: string, headers: string[], lowerNames: string[]): void;
   onBody(chunk: Buffer): void;
   onEnd(): void;
 }
@@ -20,8 +24,6 @@ export interface ResponseEvents {
 type BodyMode = 'none' | 'length' | 'chunked' | 'close';
 type State = 'head' | 'body' | 'chunk_size' | 'chunk_data' | 'chunk_crlf' | 'trailers' | 'done';
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const BAD_VALUE = /[\0\r\n]/;
 
 export class ResponseParser {
   private readonly maxHeaderBytes: number;
@@ -140,6 +142,7 @@ export class ResponseParser {
     const http10 = m[1] === '0';
     const status = Number(m[2]);
     const headers: string[] = [];
+    const lowerNames: string[] = [];
     let contentLength = -1;
     let chunked = false;
     let transferEncoding = false;
@@ -149,9 +152,7 @@ export class ResponseParser {
       const colon = line.indexOf(':');
       if (colon <= 0) throw new UpstreamProtocolError(`bad header line ${JSON.stringify(line.slice(0, 60))}`);
       const name = line.slice(0, colon);
-      if (!TOKEN.test(name)) throw new UpstreamProtocolError(`bad header name ${JSON.stringify(name.slice(0, 60))}`);
       const value = line.slice(colon + 1).trim();
-      if (BAD_VALUE.test(value)) throw new UpstreamProtocolError(`bad value for header ${name}`);
       const lower = name.toLowerCase();
       if (lower === 'content-length') {
         if (!/^\d{1,15}$/.test(value)) throw new UpstreamProtocolError(`bad content-length ${JSON.stringify(value)}`);
@@ -167,6 +168,7 @@ export class ResponseParser {
         if (http10 && /(?:^|,)\s*keep-alive\s*(?:,|$)/.test(tokens)) connectionClose = false;
       }
       headers.push(name, value);
+      lowerNames.push(lower);
     }
     if (status >= 100 && status < 200) {
       // Interim responses (100 Continue, 103 Early Hints) are dropped; the final one follows.
@@ -175,7 +177,7 @@ export class ResponseParser {
       return;
     }
     this.keepAlive = !connectionClose;
-    this.events!.onHead(status, m[3] ?? '', headers);
+    this.events!.onHead(status, m[3] ?? '', headers, lowerNames);
     if (this.headRequest || status === 204 || status === 304) {
       this.mode = 'none';
       return this.finish();
