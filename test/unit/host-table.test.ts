@@ -47,6 +47,11 @@ describe('host table', () => {
     ['a repeated YAML key', good + 'cluster: other\n', /YAML: Map keys must be unique/],
     ['link timings that contradict each other', good + 'link: { heartbeatMs: 5000, deadAfterMs: 1000 }\n', /link\.deadAfterMs: must be greater than heartbeatMs/],
     ['an empty file', '', /\(top level\): Invalid input: expected object/],
+    ['cookie stickiness without keys', good + 'front: { listen: { port: 80 }, sticky: { mode: cookie } }\n', /front\.sticky\.keys: cookie stickiness needs at least one key/],
+    ['an unknown front policy', good + 'front: { listen: { port: 80 }, policy: fastest }\n', /front\.policy: Invalid option/],
+    ['a short admin token', good + 'front: { listen: { port: 80 }, admin: { port: 81, token: abc } }\n', /front\.admin\.token: admin tokens are at least 16 characters/],
+    ['duplicate back-end ids', good + 'front: { listen: { port: 80 }, backends: [{ id: w, host: h, port: 1 }, { id: w, host: h, port: 2 }] }\n', /front\.backends\[1\]\.id: duplicate back-end id 'w'/],
+    ['an unknown trusted domain', good + 'trust: { msu: [mit] }\n', /trust\.msu\[0\]: unknown domain 'mit'/],
   ];
   for (const [what, text, message] of cases) {
     it(`rejects ${what} with the field and the fault`, () => {
