@@ -8,7 +8,7 @@ import { HealthChecker } from './health.ts';
 import { checkTarget } from './http/request-checks.ts';
 import { LoadSource } from './load-source.ts';
 import { createPolicy } from './policies/index.ts';
-import { Proxy, reject, type FrontState } from './proxy.ts';
+import { Proxy, type FrontState } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { StickyTokens } from './sticky.ts';
 import { tunnel } from './websocket.ts';
@@ -228,5 +228,3 @@ function listen(server: Server, host: string, port: number): Promise<void> {
     });
   });
 }
-
-export { reject };

@@ -141,10 +141,10 @@ export class Proxy implements ResponsePhases {
     }
     ctx.conn = conn;
     if (ctx.streaming) {
-      conn.send(this.requestHead(ctx, backend), null, ctx, ctx.method === 'HEAD', true);
+      conn.send(this.requestHead(ctx), null, ctx, ctx.method === 'HEAD', true);
       this.streamBody(ctx, conn);
     } else {
-      conn.send(this.requestHead(ctx, backend), ctx.body, ctx, ctx.method === 'HEAD');
+      conn.send(this.requestHead(ctx), ctx.body, ctx, ctx.method === 'HEAD');
     }
   }
 
@@ -168,7 +168,7 @@ export class Proxy implements ResponsePhases {
   }
 
   /** The upstream request head: the client's headers less hop-by-hop ones, plus X-Forwarded-*. */
-  private requestHead(ctx: RequestContext, backend: Backend): string {
+  private requestHead(ctx: RequestContext): string {
     const raw = ctx.req.rawHeaders;
     const listed = connectionListed(ctx.req.headers.connection);
     let head = `${ctx.method} ${ctx.target} HTTP/1.1\r\n`;
@@ -192,7 +192,6 @@ export class Proxy implements ResponsePhases {
     if (ctx.req.headers.host) head += `x-forwarded-host: ${ctx.req.headers.host}\r\n`;
     // A body held whole goes with its length; one still streaming keeps chunked framing.
     if (ctx.req.headers['transfer-encoding'] !== undefined) head += ctx.streaming ? 'transfer-encoding: chunked\r\n' : `content-length: ${ctx.body?.length ?? 0}\r\n`;
-    void backend;
     return `${head}\r\n`;
   }
 

@@ -13,7 +13,7 @@ export class ConsistentHash implements Policy {
   readonly name = 'chash';
   private readonly loadFactor: number;
   private ring: { point: number; backend: Backend }[] = [];
-  private members = '';
+  private readonly members = new Set<Backend>();
 
   constructor(loadFactor: number) {
     this.loadFactor = loadFactor;
@@ -37,9 +37,8 @@ export class ConsistentHash implements Policy {
   private build(candidates: Backend[]): void {
     // The ring holds every candidate ever offered: a back-end's points stay put while it
     // is briefly out, so its URLs come back to it.
-    const key = candidates.map((b) => `${b.id}*${b.weight}`).sort().join(',');
-    if (key === this.members || candidates.every((b) => this.ring.some((r) => r.backend === b))) return;
-    this.members = key;
+    if (candidates.every((b) => this.members.has(b))) return;
+    for (const b of candidates) this.members.add(b);
     const known = new Map(this.ring.map((r) => [r.backend.id, r.backend]));
     for (const b of candidates) known.set(b.id, b);
     this.ring = [...known.values()]
