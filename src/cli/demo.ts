@@ -159,7 +159,8 @@ function allUp(states: States): boolean {
 
 function summary(states: States): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [id, peers] of states) out[id] = peers ? peers.map((p) => `${p.id}:${p.state}`).join(',') : 'unreachable';
+  // Sorted: the map fills in whatever order the nodes answer.
+  for (const [id, peers] of [...states].sort(([a], [b]) => a.localeCompare(b))) out[id] = peers ? peers.map((p) => `${p.id}:${p.state}`).join(',') : 'unreachable';
   return out;
 }
 
