@@ -72,7 +72,7 @@ describe(`critical messages under chaos (seed ${SEED}, ${CYCLES} fault cycles, >
         case 'crash_acked': {
           // The node kills itself (SIGKILL) at that point in its sending path.
           await cluster.kill(node);
-          await cluster.start(node, { COHORT_CRASH_POINTS: `${fault.slice('crash_'.length)}:0.05` });
+          await cluster.start(node, { COHORT_CRASH_POINTS: `${fault.slice('crash_'.length)}:0.05` }, { mayDie: true });
           if (!(await cluster.exited(node, 4000))) await cluster.kill(node);
           await cluster.start(node);
           break;

@@ -88,12 +88,18 @@ export class TestCluster {
     return p;
   }
 
-  /** Starts node `id` and resolves once its local socket answers. */
-  async start(id: string, env: Record<string, string> = {}): Promise<void> {
+  /**
+   * Starts node `id` and resolves once its local socket answers. With mayDie (a node told
+   * to crash at some point), it also resolves if the process dies first.
+   */
+  async start(id: string, env: Record<string, string> = {}, opts: { mayDie?: boolean } = {}): Promise<void> {
     const proc = spawnNodeProcess(this.config, id, this.logFile(id), ['--log-level', 'debug'], env);
     this.procs.set(id, proc);
     await waitFor(`node ${id} to answer on its local socket`, async () => {
-      if (proc.exitCode !== null) throw new Error(`node ${id} exited with ${proc.exitCode}:\n${this.log(id).slice(-2000)}`);
+      if (proc.exitCode !== null || proc.signalCode !== null) {
+        if (opts.mayDie) return true;
+        throw new Error(`node ${id} exited (${proc.signalCode ?? proc.exitCode}):\n${this.log(id).slice(-2000)}`);
+      }
       return (await this.freshClient(id)).ping(id);
     }, 15_000, 25);
   }
