@@ -7,6 +7,8 @@ export interface Exchange extends ResponseEvents {
   onError(err: Error, started: boolean): void;
 }
 
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export class UpstreamError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
@@ -34,7 +36,6 @@ export class UpstreamConnection {
     this.socket = socket;
     this.parser = new ResponseParser(maxHeaderBytes);
     this.onFree = onFree;
-    socket.on('data', this.onData);
     socket.on('error', () => {}); // 'close' follows and reports
     socket.on('close', this.onClose);
     socket.on('timeout', this.onTimeout);
@@ -52,7 +53,21 @@ export class UpstreamConnection {
 
   static open(host: string, port: number, timeoutMs: number, maxHeaderBytes: number, onFree: (conn: UpstreamConnection, reusable: boolean) => void): Promise<UpstreamConnection> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host, port, noDelay: true });
+      let conn: UpstreamConnection | undefined;
+      // Reads land in one shared buffer and reach the parser without the stream machinery
+      // (net's onread); each read is copied out before the next one can happen.
+      const socket = connect({
+        host,
+        port,
+        noDelay: true,
+        onread: {
+          buffer: READ_BUFFER,
+          callback: (n: number, buf: Uint8Array) => {
+            conn?.onData(Buffer.from(buf.subarray(0, n)));
+            return true;
+          },
+        },
+      });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new UpstreamError('connect_timeout', `no connection to ${host}:${port} within ${timeoutMs} ms`));
@@ -64,7 +79,8 @@ export class UpstreamConnection {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve(new UpstreamConnection(socket, maxHeaderBytes, onFree));
+        conn = new UpstreamConnection(socket, maxHeaderBytes, onFree);
+        resolve(conn);
       });
     });
   }
@@ -108,7 +124,7 @@ export class UpstreamConnection {
     else this.socket.destroy();
   };
 
-  private readonly onData = (chunk: Buffer): void => {
+  private onData(chunk: Buffer): void {
     try {
       this.parser.push(chunk);
     } catch (err) {
@@ -116,7 +132,7 @@ export class UpstreamConnection {
       return;
     }
     if (this.exchange && this.parser.idle) this.complete();
-  };
+  }
 
   private complete(): void {
     this.exchange = undefined;
