@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ResponseParser, UpstreamProtocolError } from '../../src/front/http/response-parser.ts';
+
+interface Seen { status: number; reason: string; headers: string[]; lower: string[]; body: string; ended: boolean }
+
+/** Feeds `wire` in pieces of `size` bytes; returns what the parser reported. */
+function parse(wire: string, size = wire.length, head = false, close = false): Seen & { keepAlive: boolean } {
+  const p = new ResponseParser(1024);
+  const seen: Seen = { status: 0, reason: '', headers: [], lower: [], body: '', ended: false };
+  p.expect({
+    onHead: (status, reason, headers, lower) => Object.assign(seen, { status, reason, headers, lower }),
+    onBody: (chunk) => (seen.body += chunk.toString('latin1')),
+    onEnd: () => (seen.ended = true),
+  }, head);
+  const bytes = Buffer.from(wire, 'latin1');
+  for (let i = 0; i < bytes.length; i += size) p.push(bytes.subarray(i, i + size));
+  if (close) p.close();
+  return { ...seen, keepAlive: p.keepAlive };
+}
+
+describe('upstream response parser', () => {
+  const chunked = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-A: 1\r\n\r\n5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nTrailer: x\r\n\r\n';
+  const sized = 'HTTP/1.1 201 Created\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello';
+
+  it('parses length-delimited and chunked bodies however the bytes are split', () => {
+    for (let size = 1; size <= chunked.length; size++) {
+      const c = parse(chunked, size);
+      assert.deepEqual([c.status, c.body, c.ended, c.keepAlive], [200, 'hello world', true, true], `chunked, pieces of ${size}`);
+      const s = parse(sized, size);
+      assert.deepEqual([s.status, s.reason, s.body, s.ended], [201, 'Created', 'hello', true], `sized, pieces of ${size}`);
+    }
+    assert.deepEqual(parse(sized).headers, ['Content-Length', '5', 'Content-Type', 'text/plain']);
+    assert.deepEqual(parse(sized).lower, ['content-length', 'content-type']);
+  });
+
+  it('reads to the close when there is no length, and then the connection is not reusable', () => {
+    const r = parse('HTTP/1.1 200 OK\r\nX: y\r\n\r\nall of it', undefined, false, true);
+    assert.deepEqual([r.body, r.ended, r.keepAlive], ['all of it', true, false]);
+  });
+
+  it('knows bodies that are not there: HEAD, 204, 304; skips 100 and 103', () => {
+    assert.deepEqual([parse('HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n', undefined, true).ended], [true]);
+    assert.equal(parse('HTTP/1.1 204 No Content\r\n\r\n').ended, true);
+    assert.equal(parse('HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n').ended, true);
+    const r = parse('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: x\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+    assert.deepEqual([r.status, r.body], [200, 'ok']);
+  });
+
+  it('honours Connection: close and HTTP/1.0 without keep-alive', () => {
+    assert.equal(parse('HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 0\r\n\r\n').keepAlive, false);
+    assert.equal(parse('HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n').keepAlive, false);
+    assert.equal(parse('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n').keepAlive, true);
+  });
+
+  for (const [what, wire] of [
+    ['a bad status line', 'HTTP/2 200 OK\r\n\r\n'],
+    ['conflicting Content-Lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'],
+    ['a non-numeric Content-Length', 'HTTP/1.1 200 OK\r\nContent-Length: 5x\r\n\r\nhello'],
+    ['a bad chunk size', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n'],
+    ['a header line without a colon', 'HTTP/1.1 200 OK\r\nBroken\r\n\r\n'],
+    ['a head over the limit', `HTTP/1.1 200 OK\r\nX: ${'a'.repeat(2000)}\r\n\r\n`],
+    ['bytes after the response', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA'],
+  ] as const) {
+    it(`refuses ${what}`, () => assert.throws(() => parse(wire), UpstreamProtocolError));
+  }
+
+  it('a close before the end of a sized body is an error', () => {
+    assert.throws(() => parse('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort', undefined, false, true), /closed in the middle/);
+  });
+});
