@@ -135,25 +135,39 @@ export class ResponseParser {
   }
 
   private parseHead(head: string): void {
-    const lines = head.split('\r\n');
-    const statusLine = lines[0];
-    const m = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/.exec(statusLine);
-    if (!m) throw new UpstreamProtocolError(`bad status line ${JSON.stringify(statusLine.slice(0, 60))}`);
-    const http10 = m[1] === '0';
-    const status = Number(m[2]);
+    // Scanned by hand (no split, no regex per line): this runs once per proxied response.
+    let eol = head.indexOf('\r\n');
+    if (eol < 0) eol = head.length;
+    // "HTTP/1.x SSS reason"
+    if (eol < 12 || !head.startsWith('HTTP/1.') || head.charCodeAt(8) !== 32 || (eol > 12 && head.charCodeAt(12) !== 32)) {
+      throw new UpstreamProtocolError(`bad status line ${JSON.stringify(head.slice(0, Math.min(eol, 60)))}`);
+    }
+    const minor = head.charCodeAt(7);
+    const d0 = head.charCodeAt(9) - 48;
+    const d1 = head.charCodeAt(10) - 48;
+    const d2 = head.charCodeAt(11) - 48;
+    if ((minor !== 48 && minor !== 49) || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) {
+      throw new UpstreamProtocolError(`bad status line ${JSON.stringify(head.slice(0, Math.min(eol, 60)))}`);
+    }
+    const http10 = minor === 48;
+    const status = d0 * 100 + d1 * 10 + d2;
+    const reason = eol > 13 ? head.slice(13, eol) : '';
     const headers: string[] = [];
     const lowerNames: string[] = [];
     let contentLength = -1;
     let chunked = false;
     let transferEncoding = false;
     let connectionClose = http10;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i];
-      const colon = line.indexOf(':');
-      if (colon <= 0) throw new UpstreamProtocolError(`bad header line ${JSON.stringify(line.slice(0, 60))}`);
-      const name = line.slice(0, colon);
-      const value = line.slice(colon + 1).trim();
+    let pos = eol + 2;
+    while (pos < head.length) {
+      let end = head.indexOf('\r\n', pos);
+      if (end < 0) end = head.length;
+      const colon = head.indexOf(':', pos);
+      if (colon <= pos || colon > end) throw new UpstreamProtocolError(`bad header line ${JSON.stringify(head.slice(pos, Math.min(end, pos + 60)))}`);
+      const name = head.slice(pos, colon);
+      const value = head.slice(colon + 1, end).trim();
       const lower = name.toLowerCase();
+      pos = end + 2;
       if (lower === 'content-length') {
         if (!/^\d{1,15}$/.test(value)) throw new UpstreamProtocolError(`bad content-length ${JSON.stringify(value)}`);
         const n = Number(value);
@@ -177,7 +191,7 @@ export class ResponseParser {
       return;
     }
     this.keepAlive = !connectionClose;
-    this.events!.onHead(status, m[3] ?? '', headers, lowerNames);
+    this.events!.onHead(status, reason, headers, lowerNames);
     if (this.headRequest || status === 204 || status === 304) {
       this.mode = 'none';
       return this.finish();
