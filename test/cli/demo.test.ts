@@ -11,10 +11,15 @@ describe('cohort demo', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('writes the host table and certificates, starts six nodes, shows every link up, and stops them', async () => {
-    // A base port whose block of six (and +1000) the kernel just saw free.
-    const [probe] = await freePorts(1);
-    const base = 20_000 + (probe % 20_000);
-    const result = await runCli(['demo', '--dir', dir, '--base-port', String(base), '--until-ready'], { timeoutMs: 60_000 });
+    // Below the kernel's ephemeral range (32768 and up), so no client socket of another test
+    // sits on the block; the demo refuses a busy block, and then we try another.
+    let result;
+    for (let attempt = 0; ; attempt++) {
+      const [probe] = await freePorts(1);
+      const base = 20_000 + (probe % 11_000);
+      result = await runCli(['demo', '--dir', dir, '--base-port', String(base), '--until-ready'], { timeoutMs: 60_000 });
+      if (!/are in use/.test(result.stderr) || attempt === 4) break;
+    }
     assert.equal(result.code, 0, result.stderr + result.stdout);
     assert.match(result.stdout, /all 30 links up in \d+ ms/);
     const matrix = result.stdout.split('\n').filter((l) => /^[ACDEIJ] /.test(l));
