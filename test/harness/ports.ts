@@ -1,15 +1,26 @@
 import { createServer } from 'node:net';
 
-/** Ports the kernel just handed out as free on 127.0.0.1 (all distinct). */
+// Test servers take ports below Linux's ephemeral range (32768-60999). A port the kernel
+// hands out for outgoing connections could be taken by a client socket while a node is
+// down between kill and restart; a port below the range never is.
+const LOW = 20_000;
+const HIGH = 32_000;
+
+function tryListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+/** `count` distinct ports that were free on 127.0.0.1 a moment ago. */
 export async function freePorts(count: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from({ length: count }, () => new Promise<ReturnType<typeof createServer>>((resolve, reject) => {
-      const s = createServer();
-      s.once('error', reject);
-      s.listen(0, '127.0.0.1', () => resolve(s));
-    })),
-  );
-  const ports = servers.map((s) => (s.address() as { port: number }).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
+  const ports = new Set<number>();
+  for (let tries = 0; ports.size < count; tries++) {
+    if (tries > count * 50) throw new Error(`cannot find ${count} free ports between ${LOW} and ${HIGH}`);
+    const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
+    if (!ports.has(port) && (await tryListen(port))) ports.add(port);
+  }
+  return [...ports];
 }
