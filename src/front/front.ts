@@ -181,11 +181,14 @@ export class Front {
     if ('error' in checked) return void socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     const { list, policy, cfg } = this.proxy.state;
     const now = Date.now();
-    const backend = policy.pick(list.filter((b) => b.ready(now)), { target: checked.target, clientIp: req.socket.remoteAddress ?? '', now });
+    // A WebSocket of a sticky session goes to the session's back-end, like its requests.
+    const sticky = this.proxy.resolveSticky(req.headers.cookie, now);
+    const backend = sticky?.backend ?? policy.pick(list.filter((b) => b.ready(now)), { target: checked.target, clientIp: req.socket.remoteAddress ?? '', now });
     if (!backend) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     this.tunnels++;
     backend.active++;
-    tunnel(req, socket, head, backend, checked.target, cfg.timeouts.connectMs, () => {
+    if (sticky?.token) backend.sessions.set(sticky.token, now);
+    tunnel(req, socket, head, backend, checked.target, sticky?.rest, cfg.timeouts.connectMs, () => {
       this.tunnels--;
       backend.active--;
     });

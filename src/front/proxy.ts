@@ -60,18 +60,13 @@ export class Proxy implements ResponsePhases {
     if (state.explainToken !== undefined && headers[EXPLAIN_HEADER] === state.explainToken) ctx.explain = true;
 
     // sticky: a valid cookie names a usable back-end (a draining one still serves its sessions)
-    const sticky = state.sticky;
-    if (sticky) {
-      const { value, rest } = takeCookie(headers.cookie, state.cfg.sticky.cookie);
-      if (value !== undefined) {
-        ctx.cookieRest = rest;
-        const verdict = sticky.verify(value, ctx.start);
-        const b = verdict && state.byId.get(verdict.backendId);
-        if (b && b.usable(ctx.start)) {
-          ctx.stickyBackend = b;
-          ctx.stickyToken = value;
-          ctx.setSticky = verdict.renew;
-        }
+    if (state.sticky) {
+      const sticky = this.resolveSticky(headers.cookie, ctx.start);
+      if (sticky) {
+        ctx.cookieRest = sticky.rest;
+        ctx.stickyBackend = sticky.backend;
+        ctx.stickyToken = sticky.token;
+        ctx.setSticky = sticky.renew;
       }
     }
 
@@ -98,6 +93,21 @@ export class Proxy implements ResponsePhases {
     };
     req.on('data', onData).once('end', onEnd);
   };
+
+  /**
+   * The sticky cookie of a request: the Cookie header without it (undefined if it was not
+   * there), and the usable back-end it names if it is valid (forged, stale or unknown: none).
+   */
+  resolveSticky(cookieHeader: string | undefined, now: number): { rest: string; backend?: Backend; token?: string; renew: boolean } | undefined {
+    const state = this.state;
+    if (!state.sticky) return undefined;
+    const { value, rest } = takeCookie(cookieHeader, state.cfg.sticky.cookie);
+    if (value === undefined) return undefined;
+    const verdict = state.sticky.verify(value, now);
+    const backend = verdict && state.byId.get(verdict.backendId);
+    if (!verdict || !backend || !backend.usable(now)) return { rest, renew: false };
+    return { rest, backend, token: value, renew: verdict.renew };
+  }
 
   /** pick: sticky back-end first, else the policy among ready back-ends not yet tried. */
   private route(ctx: RequestContext): void {

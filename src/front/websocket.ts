@@ -4,11 +4,12 @@ import type { Duplex } from 'node:stream';
 import type { Backend } from './backend.ts';
 
 /**
- * An upgrade (WebSocket) is passed through as a byte tunnel: the request head goes to
+ * An upgrade (WebSocket) is passed through as a byte tunnel: the request head (less the
+ * sticky cookie) goes to
  * the back-end, and from then on bytes flow both ways untouched until either side
  * closes, which closes the other.
  */
-export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, backend: Backend, target: string, connectMs: number, onEnd: () => void): void {
+export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, backend: Backend, target: string, cookieRest: string | undefined, connectMs: number, onEnd: () => void): void {
   const upstream: Socket = connect({ host: backend.host, port: backend.port, noDelay: true });
   let ended = false;
   const end = () => {
@@ -26,8 +27,11 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, backe
     let text = `${req.method} ${target} HTTP/1.1\r\n`;
     let forwardedFor = '';
     for (let i = 0; i < raw.length; i += 2) {
-      if (raw[i].toLowerCase() === 'x-forwarded-for') forwardedFor = raw[i + 1];
-      else text += `${raw[i]}: ${raw[i + 1]}\r\n`;
+      const lower = raw[i].toLowerCase();
+      if (lower === 'x-forwarded-for') forwardedFor = raw[i + 1];
+      else if (lower === 'cookie' && cookieRest !== undefined) {
+        if (cookieRest) text += `cookie: ${cookieRest}\r\n`; // the sticky cookie stays with the front
+      } else text += `${raw[i]}: ${raw[i + 1]}\r\n`;
     }
     text += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ` : ''}${req.socket.remoteAddress}\r\n\r\n`;
     upstream.write(text, 'latin1');

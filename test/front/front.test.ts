@@ -103,6 +103,23 @@ describe('the HTTP front against real back-end processes', () => {
     ws.close();
   });
 
+  it('a WebSocket with a sticky cookie goes to its session\'s back-end, without the cookie', async () => {
+    const first = await http(`${fc.url}/`);
+    const cookie = cookieFrom(first, COOKIE)!;
+    const home = first.json().backend;
+    for (let i = 0; i < 5; i++) {
+      const ws = new WebSocket(`ws://127.0.0.1:${fc.port}/chat`, { headers: { cookie } });
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
+      const reply = new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())));
+      ws.send('hi');
+      assert.equal(await reply, `${home}:hi`);
+      ws.close();
+    }
+  });
+
   it('a non-idempotent request is never replayed; an idempotent one moves to another back-end', async () => {
     const before = await Promise.all(['b1', 'b2', 'b3'].map(async (b) => (await http(`http://127.0.0.1:${fc.backendPorts.get(b)}/count`)).json().requests as number));
     const post = await http(`${fc.url}/hang`, { method: 'POST', body: 'pay once' });
