@@ -47,6 +47,17 @@ export class Proxy implements ResponsePhases {
   }
 
   readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    try {
+      this.accept(req, res);
+    } catch (err) {
+      // A bug must cost one request, not the whole front.
+      this.log.error({ event: 'proxy_bug', err: (err as Error).stack }, 'request failed inside the front');
+      if (!res.headersSent) reject(res, 500, 'internal error in the front');
+      else res.destroy();
+    }
+  };
+
+  private accept(req: IncomingMessage, res: ServerResponse): void {
     // check: what Node's parser lets through but a proxy must refuse
     const checked = checkTarget(req);
     if ('error' in checked) return reject(res, 400, checked.error);
@@ -92,7 +103,7 @@ export class Proxy implements ResponsePhases {
       this.route(ctx);
     };
     req.on('data', onData).once('end', onEnd);
-  };
+  }
 
   /**
    * The sticky cookie of a request: the Cookie header without it (undefined if it was not
