@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { initClusterCerts } from '../certs/cluster-certs.ts';
-import { configOption, loadTable } from './common.ts';
+import { loadHostTable } from '../config/host-table.ts';
+import { configOption } from './common.ts';
 
 export function addCertsCommand(program: Command): void {
   const certs = program.command('certs').description('the cluster CA and node certificates');
@@ -10,7 +11,7 @@ export function addCertsCommand(program: Command): void {
     .addOption(configOption())
     .option('--force', 'make everything anew, CA included')
     .action((opts: { config: string; force?: boolean }) => {
-      const table = loadTable(opts.config);
+      const table = loadHostTable(opts.config);
       const result = initClusterCerts(table.tlsDir, table.cluster, table.nodes.map((n) => n.id), { force: opts.force });
       if (result.createdCa) process.stdout.write(`created cluster CA in ${table.tlsDir}\n`);
       if (result.created.length) process.stdout.write(`created certificates for ${result.created.join(', ')}\n`);

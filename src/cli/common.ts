@@ -22,12 +22,8 @@ export class CliError extends Error {
   }
 }
 
-export function loadTable(file: string): HostTable {
-  return loadHostTable(file);
-}
-
 export async function withClient<T>(opts: { config: string; from: string }, fn: (client: CohortClient, table: HostTable) => Promise<T>): Promise<T> {
-  const table = loadTable(opts.config);
+  const table = loadHostTable(opts.config);
   findNode(table, opts.from);
   const client = await CohortClient.forNode(table, opts.from);
   try {

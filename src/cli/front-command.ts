@@ -2,11 +2,11 @@ import { Option, type Command } from 'commander';
 import { loadHostTable } from '../config/host-table.ts';
 import { Front, frontConfig } from '../front/front.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.ts';
-import { CliError, EXIT_ERROR, EXIT_USAGE, configOption, formatTable, loadTable } from './common.ts';
+import { CliError, EXIT_ERROR, EXIT_USAGE, configOption, formatTable } from './common.ts';
 
 /** Calls the running front's admin API (its address and token come from the host table). */
 async function admin(configFile: string, method: string, path: string): Promise<unknown> {
-  const cfg = frontConfig(loadTable(configFile));
+  const cfg = frontConfig(loadHostTable(configFile));
   if (!cfg.admin) throw new CliError("the host table's front has no 'admin:' listener to talk to", EXIT_USAGE);
   const headers: Record<string, string> = cfg.admin.token ? { authorization: `Bearer ${cfg.admin.token}` } : {};
   let res: Response;
@@ -29,7 +29,7 @@ export function addFrontCommand(program: Command): void {
     .addOption(configOption())
     .addOption(new Option('--log-level <level>', 'log level (debug logs every routing decision)').choices(LOG_LEVELS).env('COHORT_LOG_LEVEL').default('info'))
     .action(async (opts: { config: string; logLevel: LogLevel }) => {
-      const table = loadTable(opts.config);
+      const table = loadHostTable(opts.config);
       const log = createLogger({ front: table.cluster }, opts.logLevel);
       const instance = new Front(table, log);
       await instance.start();

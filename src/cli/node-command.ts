@@ -1,8 +1,8 @@
 import { Option, type Command } from 'commander';
-import { findNode } from '../config/host-table.ts';
+import { findNode, loadHostTable } from '../config/host-table.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.ts';
 import { CohortNode } from '../node/node.ts';
-import { configOption, loadTable } from './common.ts';
+import { configOption } from './common.ts';
 
 export function addNodeCommand(program: Command): void {
   program
@@ -12,7 +12,7 @@ export function addNodeCommand(program: Command): void {
     .requiredOption('-i, --id <node>', 'which node of the host table this is')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).env('COHORT_LOG_LEVEL').default('info'))
     .action(async (opts: { config: string; id: string; logLevel: LogLevel }) => {
-      const table = loadTable(opts.config);
+      const table = loadHostTable(opts.config);
       findNode(table, opts.id);
       const log = createLogger({ node: opts.id }, opts.logLevel);
       const node = new CohortNode(table, opts.id, log);

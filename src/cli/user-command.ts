@@ -1,8 +1,8 @@
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
-import { findNode } from '../config/host-table.ts';
-import { CliError, EXIT_USAGE, configOption, loadTable, withClient } from './common.ts';
+import { findNode, loadHostTable } from '../config/host-table.ts';
+import { CliError, EXIT_USAGE, configOption, withClient } from './common.ts';
 
 /** Reads the password from a prompt (no echo) on a terminal, or the first line of stdin otherwise. */
 async function readPassword(prompt: string): Promise<string> {
@@ -31,7 +31,7 @@ export function addUserCommand(program: Command): void {
     .addOption(configOption())
     .option('-f, --from <node>', 'the node whose local socket to use (default: the home node)')
     .action(async (name: string, opts: { domain: string; home: string; config: string; from?: string }) => {
-      const table = loadTable(opts.config);
+      const table = loadHostTable(opts.config);
       findNode(table, opts.home);
       const password = await readPassword(`password for ${name}@${opts.domain}: `);
       if (!password) throw new CliError('no password given (type it at the prompt or pipe it on stdin)', EXIT_USAGE);

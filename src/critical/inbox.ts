@@ -14,8 +14,6 @@ export class CriticalInbox {
   private readonly seen: StatementSync;
   private readonly record: StatementSync;
   private readonly prune_: StatementSync;
-  applied = 0;
-  replayed = 0;
 
   constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit) {
     this.registry = registry;
@@ -45,13 +43,9 @@ export class CriticalInbox {
   private applyOnce(from: string, mid: string, cmd: string, args: unknown): Promise<unknown> {
     return this.commit.run(() => {
       const previous = this.seen.get(from, mid) as { result: string } | undefined;
-      if (previous) {
-        this.replayed++;
-        return JSON.parse(previous.result);
-      }
+      if (previous) return JSON.parse(previous.result);
       const result = this.registry.executeCritical(cmd, args, { from }) ?? null;
       this.record.run(from, mid, JSON.stringify(result), Date.now());
-      this.applied++;
       return result;
     });
   }

@@ -39,7 +39,6 @@ export class Front {
   private readonly health: HealthChecker;
   private loads: LoadSource | undefined;
   private readonly started = Date.now();
-  private readonly loadFigures = new Map<string, number>();
   tunnels = 0;
   reloads = 0;
 

@@ -32,7 +32,8 @@ export class Peer extends EventEmitter {
   private dialing: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
-  private status: PeerStatus;
+  /** What is not derived: failed dials and in-flight requests are read when asked. */
+  private status: Pick<PeerStatus, 'state' | 'since' | 'lastError'>;
 
   constructor(dialOpts: DialOptions, log: Logger) {
     super();
@@ -40,7 +41,7 @@ export class Peer extends EventEmitter {
     this.dialOpts = dialOpts;
     this.log = log.child({ peer: this.id });
     this.backoff = new Backoff(dialOpts.link.backoffMinMs, dialOpts.link.backoffMaxMs);
-    this.status = { id: this.id, state: 'down', since: Date.now(), attempts: 0, inFlight: 0 };
+    this.status = { state: 'down', since: Date.now() };
   }
 
   start(): void {
@@ -52,7 +53,7 @@ export class Peer extends EventEmitter {
   }
 
   snapshot(): PeerStatus {
-    return { ...this.status, attempts: this.status.state === 'up' ? 0 : this.backoff.attempts, inFlight: this.channel?.inFlight ?? 0 };
+    return { id: this.id, ...this.status, attempts: this.status.state === 'up' ? 0 : this.backoff.attempts, inFlight: this.channel?.inFlight ?? 0 };
   }
 
   /** One honest try: sent on the live link, or con_lost at once. A dial under way is awaited. */

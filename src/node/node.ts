@@ -107,7 +107,6 @@ export class CohortNode {
       log,
     });
     registerAccessCommands(this.registry, {
-      self: this.id,
       table: this.table,
       homes: new HomeLookup(this.table, this.db, call),
       critical: this.critical,

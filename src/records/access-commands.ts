@@ -10,7 +10,6 @@ import { password, RECORD_WRITES, recordArgs, userName, userRef, type RecordOp }
 import { dummyHash, verifyPassword } from './password.ts';
 
 export interface AccessDeps {
-  self: string;
   table: HostTable;
   homes: HomeLookup;
   critical: CriticalService;

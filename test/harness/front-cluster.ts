@@ -133,6 +133,6 @@ export class FrontCluster {
       });
     }
     await Promise.all([...this.backends.keys()].map((n) => this.killBackend(n, 'SIGTERM')));
-    rmSync(this.dir, { recursive: true, force: true });
+    if (!process.env.COHORT_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -28,7 +28,6 @@ export class UpstreamConnection {
   private readonly onFree: (conn: UpstreamConnection, reusable: boolean) => void;
   private exchange: Exchange | undefined;
   private bodyDone = true;
-  requests = 0;
   lastUsed = Date.now();
   closed = false;
 
@@ -88,7 +87,6 @@ export class UpstreamConnection {
   /** Sends a request head (and a whole body, if given); the response goes to `exchange`. */
   send(head: string, body: Buffer | null, exchange: Exchange, headRequest: boolean, bodyFollows = false): void {
     this.exchange = exchange;
-    this.requests++;
     this.bodyDone = !bodyFollows;
     this.parser.expect(exchange, headRequest);
     if (body && body.length) {
