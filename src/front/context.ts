@@ -1,5 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Backend } from './backend.ts';
+import type { ClientExchange } from './http/client-exchange.ts';
 import type { Exchange, UpstreamConnection } from './upstream/connection.ts';
 
 /** The response phases, implemented by the proxy. */
@@ -17,8 +17,8 @@ export interface ResponsePhases {
  */
 export class RequestContext implements Exchange {
   readonly phases: ResponsePhases;
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
+  /** The client's request and the writer of its response. */
+  readonly ex: ClientExchange;
   readonly target: string;
   readonly clientIp: string;
   readonly method: string;
@@ -51,13 +51,12 @@ export class RequestContext implements Exchange {
   /** Counted in its back-end's active requests until done. */
   holding = false;
 
-  constructor(phases: ResponsePhases, req: IncomingMessage, res: ServerResponse, target: string, replayable: boolean) {
+  constructor(phases: ResponsePhases, ex: ClientExchange, target: string, replayable: boolean) {
     this.phases = phases;
-    this.req = req;
-    this.res = res;
+    this.ex = ex;
     this.target = target;
-    this.clientIp = req.socket.remoteAddress ?? '';
-    this.method = req.method ?? 'GET';
+    this.clientIp = ex.clientIp;
+    this.method = ex.method;
     this.start = Date.now();
     this.replayable = replayable;
   }

@@ -1,11 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { Backend } from './backend.ts';
 import type { BackendConfig, FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
+import type { ClientExchange } from './http/client-exchange.ts';
 import { checkTarget } from './http/request-checks.ts';
+import { HttpServer } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
 import { createPolicy } from './policies/index.ts';
 import { Proxy, type FrontState } from './proxy.ts';
@@ -34,7 +36,7 @@ export class Front {
   private readonly log: Logger;
   private readonly proxy: Proxy;
   private readonly budget: RetryBudget;
-  private readonly server: Server;
+  private readonly server: HttpServer;
   private admin: Server | undefined;
   private readonly health: HealthChecker;
   private loads: LoadSource | undefined;
@@ -49,29 +51,17 @@ export class Front {
     this.budget = new RetryBudget(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.proxy = new Proxy(this.buildState(table, new Map()), this.budget, log);
     this.health = new HealthChecker(() => this.proxy.state.list, () => this.proxy.state.cfg);
-    this.server = createServer(
+    // Listen settings (timeouts, header size) are fixed at start, like the address.
+    this.server = new HttpServer(
+      { maxHeaderBytes: cfg.limits.maxHeaderBytes, headersMs: cfg.timeouts.headersMs, bodyMs: Math.max(cfg.timeouts.headersMs, 300_000), idleMs: cfg.timeouts.idleMs },
       {
-        maxHeaderSize: cfg.limits.maxHeaderBytes,
-        headersTimeout: cfg.timeouts.headersMs,
-        requestTimeout: Math.max(cfg.timeouts.headersMs, 300_000),
-        keepAliveTimeout: cfg.timeouts.idleMs,
-        connectionsCheckingInterval: Math.min(1000, cfg.timeouts.headersMs),
-        requireHostHeader: true,
-        joinDuplicateHeaders: false,
+        request: this.proxy.handle,
+        upgrade: (ex, socket, head) => this.upgrade(ex, socket, head),
+        clientError: (code, reason, remoteAddress) => {
+          if (this.log.isLevelEnabled('debug')) this.log.debug({ event: 'client_error', code, reason, client: remoteAddress }, 'bad request from client');
+        },
       },
-      this.proxy.handle,
     );
-    this.server.on('connection', this.proxy.trackConnection);
-    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
-    this.server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      if (this.log.isLevelEnabled('debug')) this.log.debug({ event: 'client_error', code: err.code, err: err.message }, 'bad request from client');
-      if (!socket.writable) return void socket.destroy();
-      const timeout = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
-      const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
-      const status = timeout ? '408 Request Timeout' : tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-      socket.destroy();
-    });
   }
 
   get config(): FrontConfig {
@@ -80,7 +70,7 @@ export class Front {
 
   async start(): Promise<void> {
     const cfg = this.config;
-    await listen(this.server, cfg.listen.host, cfg.listen.port);
+    await this.server.listen(cfg.listen.port, cfg.listen.host);
     if (cfg.admin) {
       this.admin = createServer((req, res) => void this.adminRequest(req, res));
       await listen(this.admin, cfg.admin.host, cfg.admin.port);
@@ -126,7 +116,7 @@ export class Front {
       uptimeS: Math.round((now - this.started) / 1000),
       reloads: this.reloads,
       tunnels: this.tunnels,
-      connections: await new Promise<number>((resolve) => this.server.getConnections((_err, n) => resolve(n ?? 0))),
+      connections: this.server.connectionCount,
       backends: list.map((b) => ({ ...b.status(now), load: b.node === undefined ? null : (this.loads?.get(b.node) ?? null) })),
     };
   }
@@ -134,9 +124,7 @@ export class Front {
   async stop(): Promise<void> {
     this.health.stop();
     this.loads?.stop();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    this.server.closeIdleConnections();
-    setTimeout(() => this.server.closeAllConnections(), 5000).unref();
+    const closed = this.server.close(5000);
     this.admin?.close();
     this.admin?.closeAllConnections();
     await closed;
@@ -175,19 +163,20 @@ export class Front {
     this.loads.start();
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const checked = checkTarget(req);
+  private upgrade(ex: ClientExchange, socket: Socket, head: Buffer): void {
+    const checked = checkTarget(ex);
     if ('error' in checked) return void socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    if (ex.method === 'CONNECT') return void socket.end(`HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
     const { list, policy, cfg } = this.proxy.state;
     const now = Date.now();
     // A WebSocket of a sticky session goes to the session's back-end, like its requests.
-    const sticky = this.proxy.resolveSticky(req.headers.cookie, now);
-    const backend = sticky?.backend ?? policy.pick(list.filter((b) => b.ready(now)), { target: checked.target, clientIp: req.socket.remoteAddress ?? '', now });
+    const sticky = this.proxy.resolveSticky(ex.header('cookie'), now);
+    const backend = sticky?.backend ?? policy.pick(list.filter((b) => b.ready(now)), { target: checked.target, clientIp: ex.clientIp, now });
     if (!backend) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     this.tunnels++;
     backend.active++;
     if (sticky?.token) backend.sessions.set(sticky.token, now);
-    tunnel(req, socket, head, backend, checked.target, sticky?.rest, cfg.timeouts.connectMs, () => {
+    tunnel(ex, socket, head, backend, checked.target, sticky?.rest, cfg.timeouts.connectMs, () => {
       this.tunnels--;
       backend.active--;
     });

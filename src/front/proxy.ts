@@ -1,9 +1,9 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { STATUS_CODES } from 'node:http';
 import type { Logger } from 'pino';
 import type { Backend } from './backend.ts';
 import type { FrontConfig } from './config.ts';
 import { RequestContext, type ResponsePhases } from './context.ts';
+import type { ClientExchange } from './http/client-exchange.ts';
 import { checkTarget, connectionListed, IDEMPOTENT, isHopByHop } from './http/request-checks.ts';
 import type { Policy } from './policies/policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
@@ -19,9 +19,6 @@ export interface FrontState {
   sticky: StickyTokens | undefined;
   explainToken: string | undefined;
 }
-
-const CURRENT = Symbol('cohort.request');
-type TrackedSocket = Socket & { [CURRENT]?: RequestContext };
 
 /** An app response header that sets its back-end draining (seed 001's DYING). */
 const DRAIN_HEADER = 'x-cohort-drain';
@@ -46,33 +43,32 @@ export class Proxy implements ResponsePhases {
     this.debug = log.isLevelEnabled('debug');
   }
 
-  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+  readonly handle = (ex: ClientExchange): void => {
     try {
-      this.accept(req, res);
+      this.accept(ex);
     } catch (err) {
       // A bug must cost one request, not the whole front.
       this.log.error({ event: 'proxy_bug', err: (err as Error).stack }, 'request failed inside the front');
-      if (!res.headersSent) reject(res, 500, 'internal error in the front');
-      else res.destroy();
+      if (!ex.headersSent && !ex.finished) reject(ex, 500, 'internal error in the front');
+      else ex.destroy();
     }
   };
 
-  private accept(req: IncomingMessage, res: ServerResponse): void {
-    // check: what Node's parser lets through but a proxy must refuse
-    const checked = checkTarget(req);
-    if ('error' in checked) return reject(res, 400, checked.error);
+  private accept(ex: ClientExchange): void {
+    // check: what llhttp lets through but a proxy must refuse
+    const checked = checkTarget(ex);
+    if ('error' in checked) return reject(ex, 400, checked.error);
     const state = this.state;
-    const headers = req.headers;
-    const method = req.method ?? 'GET';
-    const replayable = IDEMPOTENT.has(method) || headers['idempotency-key'] !== undefined;
-    const ctx = new RequestContext(this, req, res, checked.target, replayable);
+    const method = ex.method;
+    const replayable = IDEMPOTENT.has(method) || ex.header('idempotency-key') !== undefined;
+    const ctx = new RequestContext(this, ex, checked.target, replayable);
     this.budget.request(ctx.start);
-    (req.socket as TrackedSocket)[CURRENT] = ctx;
-    if (state.explainToken !== undefined && headers[EXPLAIN_HEADER] === state.explainToken) ctx.explain = true;
+    ex.onAbort = () => this.clientClosed(ctx);
+    if (state.explainToken !== undefined && ex.header(EXPLAIN_HEADER) === state.explainToken) ctx.explain = true;
 
     // sticky: a valid cookie names a usable back-end (a draining one still serves its sessions)
     if (state.sticky) {
-      const sticky = this.resolveSticky(headers.cookie, ctx.start);
+      const sticky = this.resolveSticky(ex.header('cookie'), ctx.start);
       if (sticky) {
         ctx.cookieRest = sticky.rest;
         ctx.stickyBackend = sticky.backend;
@@ -83,26 +79,27 @@ export class Proxy implements ResponsePhases {
 
     // body: held whole up to a limit (so it can be replayed, and so a malformed body is
     // refused before any back-end sees the request), streamed beyond it
-    const length = headers['content-length'];
-    if (headers['transfer-encoding'] === undefined && (length === undefined || length === '0')) return this.route(ctx);
+    if (ex.bodyComplete) return this.route(ctx);
+    // A client that waits for 100 Continue gets it now: the front takes the body itself.
+    if (ex.versionMinor >= 1 && ex.header('expect')?.toLowerCase() === '100-continue') ex.connection.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
     const limit = state.cfg.limits.replayBodyBytes;
     const parts: Buffer[] = [];
     let held = 0;
-    const onData = (chunk: Buffer) => {
+    const onChunk = (chunk: Buffer) => {
       parts.push(chunk);
       held += chunk.length;
       if (held <= limit) return;
-      req.off('data', onData).off('end', onEnd);
-      req.pause();
+      // Too large to hold: what comes next waits in the exchange until the back-end is connected.
+      ex.holdBody();
+      ex.pause();
       ctx.body = Buffer.concat(parts);
       ctx.streaming = true;
       this.route(ctx);
     };
-    const onEnd = () => {
+    ex.readBody(onChunk, () => {
       ctx.body = Buffer.concat(parts);
       this.route(ctx);
-    };
-    req.on('data', onData).once('end', onEnd);
+    });
   }
 
   /**
@@ -171,32 +168,38 @@ export class Proxy implements ResponsePhases {
 
   /** Sends the held part of a large body, then the rest as it arrives (re-chunked if it came chunked). */
   private streamBody(ctx: RequestContext, conn: UpstreamConnection): void {
-    const req = ctx.req;
-    const chunked = req.headers['transfer-encoding'] !== undefined;
+    const ex = ctx.ex;
+    const chunked = ex.header('transfer-encoding') !== undefined;
     const write = (chunk: Buffer) => {
+      if (chunk.length === 0) return;
       ctx.bodySent = true;
       const ok = chunked ? conn.writeBody(`${chunk.length.toString(16)}\r\n`) && conn.writeBody(chunk) && conn.writeBody('\r\n') : conn.writeBody(chunk);
       if (!ok) {
-        req.pause();
-        conn.socket.once('drain', () => req.resume());
+        ex.pause();
+        conn.socket.once('drain', () => ex.resume());
       }
     };
     write(ctx.body!);
     ctx.body = null;
-    req.on('data', write);
-    req.once('end', () => conn.endBody(chunked ? '0\r\n\r\n' : undefined));
-    req.resume();
+    ex.readBody(write, () => conn.endBody(chunked ? '0\r\n\r\n' : undefined));
+    ex.resume();
   }
 
   /** The upstream request head: the client's headers less hop-by-hop ones, plus X-Forwarded-*. */
   private requestHead(ctx: RequestContext): string {
-    const raw = ctx.req.rawHeaders;
-    const listed = connectionListed(ctx.req.headers.connection);
+    const ex = ctx.ex;
+    const raw = ex.rawHeaders;
+    const lowerNames = ex.lowerNames;
+    const listed = connectionListed(ex.header('connection'));
     let head = `${ctx.method} ${ctx.target} HTTP/1.1\r\n`;
     let forwardedFor = '';
+    let host: string | undefined;
+    let chunked = false;
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
-      const lower = name.toLowerCase();
+      const lower = lowerNames[i >> 1];
+      if (lower === 'host') host = raw[i + 1];
+      else if (lower === 'transfer-encoding') chunked = true;
       if (isHopByHop(lower, listed)) continue;
       if (lower === 'x-forwarded-for') {
         forwardedFor = forwardedFor ? `${forwardedFor}, ${raw[i + 1]}` : raw[i + 1];
@@ -210,15 +213,14 @@ export class Proxy implements ResponsePhases {
       head += `${name}: ${raw[i + 1]}\r\n`;
     }
     head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ` : ''}${ctx.clientIp}\r\nx-forwarded-proto: http\r\n`;
-    if (ctx.req.headers.host) head += `x-forwarded-host: ${ctx.req.headers.host}\r\n`;
+    if (host) head += `x-forwarded-host: ${host}\r\n`;
     // A body held whole goes with its length; one still streaming keeps chunked framing.
-    if (ctx.req.headers['transfer-encoding'] !== undefined) head += ctx.streaming ? 'transfer-encoding: chunked\r\n' : `content-length: ${ctx.body?.length ?? 0}\r\n`;
+    if (chunked) head += ctx.streaming ? 'transfer-encoding: chunked\r\n' : `content-length: ${ctx.body?.length ?? 0}\r\n`;
     return `${head}\r\n`;
   }
 
   upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[], lowerNames: string[]): void {
     const backend = ctx.backend!;
-    const res = ctx.res;
     ctx.status = status;
     const connection = lowerNames.indexOf('connection');
     const listed = connection < 0 ? undefined : connectionListed(headers[2 * connection + 1]);
@@ -248,9 +250,9 @@ export class Proxy implements ResponsePhases {
     if (ctx.stickyToken) backend.sessions.set(ctx.stickyToken, ctx.start);
     if (ctx.explain) out.push('x-cohort-route', JSON.stringify(this.explanation(ctx)));
     try {
-      res.writeHead(status, reason, out);
+      ctx.ex.writeHead(status, reason, out);
     } catch (err) {
-      // Node refuses a header name or value that is not valid HTTP: the back-end is at fault.
+      // The writer refuses a header name or value that is not valid HTTP: the back-end is at fault.
       const conn = ctx.conn;
       ctx.conn = undefined;
       conn?.destroy();
@@ -260,15 +262,15 @@ export class Proxy implements ResponsePhases {
   }
 
   upstreamBody(ctx: RequestContext, chunk: Buffer): void {
-    if (!ctx.res.write(chunk)) {
+    if (!ctx.ex.write(chunk)) {
       const socket = ctx.conn!.socket;
       socket.pause();
-      ctx.res.once('drain', () => socket.resume());
+      ctx.ex.onDrain(() => socket.resume());
     }
   }
 
   upstreamEnd(ctx: RequestContext): void {
-    ctx.res.end();
+    ctx.ex.end();
     this.done(ctx, ctx.status < 500 ? 'ok' : 'failed', `status ${ctx.status}`);
   }
 
@@ -279,7 +281,7 @@ export class Proxy implements ResponsePhases {
     this.done(ctx, ctx.aborted ? 'abandoned' : 'failed', err.message);
     if (ctx.aborted) return;
     const cfg = this.state.cfg;
-    if (!started && ctx.replayable && !ctx.bodySent && ctx.retries < cfg.retries.max && !ctx.res.headersSent) {
+    if (!started && ctx.replayable && !ctx.bodySent && ctx.retries < cfg.retries.max && !ctx.ex.headersSent) {
       if (this.budget.tryRetry(Date.now())) {
         ctx.tried.push(backend);
         ctx.retries++;
@@ -288,8 +290,8 @@ export class Proxy implements ResponsePhases {
       }
       err = new Error(`${err.message} (retry budget exhausted)`);
     }
-    if (!ctx.res.headersSent) this.fail(ctx, err instanceof UpstreamError && err.code === 'timeout' ? 504 : 502, `${backend.id}: ${err.message}`);
-    else ctx.res.destroy(); // mid-response: the client must see a broken response, not a short one
+    if (!ctx.ex.headersSent) this.fail(ctx, err instanceof UpstreamError && err.code === 'timeout' ? 504 : 502, `${backend.id}: ${err.message}`);
+    else ctx.ex.destroy(); // mid-response: the client must see a broken response, not a short one
   }
 
   /** Bookkeeping once a back-end is done with the request (successfully or not). */
@@ -316,25 +318,14 @@ export class Proxy implements ResponsePhases {
   private fail(ctx: RequestContext, status: number, why: string): void {
     this.log.warn({ event: 'request_failed', method: ctx.method, target: ctx.target, status, why, retries: ctx.retries }, why);
     ctx.status = status;
-    const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' };
-    if (status === 503) headers['retry-after'] = '5';
-    if (ctx.explain) headers['x-cohort-route'] = JSON.stringify(this.explanation(ctx));
-    ctx.res.writeHead(status, headers);
-    ctx.res.end(`${status === 503 ? 'no server available' : 'bad gateway'}: ${why}\n`);
+    const headers = ['content-type', 'text/plain; charset=utf-8'];
+    if (status === 503) headers.push('retry-after', '5');
+    if (ctx.explain) headers.push('x-cohort-route', JSON.stringify(this.explanation(ctx)));
+    ctx.ex.respond(status, STATUS_CODES[status] ?? '', headers, `${status === 503 ? 'no server available' : 'bad gateway'}: ${why}\n`);
   }
-
-  /** Called once per client connection: its close aborts the request in progress, if any. */
-  readonly trackConnection = (socket: TrackedSocket): void => {
-    socket.once('close', () => {
-      const ctx = socket[CURRENT];
-      socket[CURRENT] = undefined;
-      if (ctx) this.clientClosed(ctx);
-    });
-  };
 
   /** The client went away before its response was complete: abandon the upstream side too. */
   private clientClosed(ctx: RequestContext): void {
-    if (ctx.res.writableFinished) return;
     ctx.aborted = true;
     const conn = ctx.conn;
     if (conn) {
@@ -344,7 +335,8 @@ export class Proxy implements ResponsePhases {
   }
 }
 
-export function reject(res: ServerResponse, status: number, why: string): void {
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', connection: 'close' });
-  res.end(`${why}\n`);
+/** Refuses a request with a short explanation, and closes the connection after it. */
+export function reject(ex: ClientExchange, status: number, why: string): void {
+  ex.connection.closing = true;
+  ex.respond(status, STATUS_CODES[status] ?? '', ['content-type', 'text/plain; charset=utf-8'], `${why}\n`);
 }

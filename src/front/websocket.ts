@@ -1,7 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import type { IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
 import type { Backend } from './backend.ts';
+import type { ClientExchange } from './http/client-exchange.ts';
 
 /**
  * An upgrade (WebSocket) is passed through as a byte tunnel: the request head (less the
@@ -9,7 +8,7 @@ import type { Backend } from './backend.ts';
  * the back-end, and from then on bytes flow both ways untouched until either side
  * closes, which closes the other.
  */
-export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, backend: Backend, target: string, cookieRest: string | undefined, connectMs: number, onEnd: () => void): void {
+export function tunnel(ex: ClientExchange, client: Socket, head: Buffer, backend: Backend, target: string, cookieRest: string | undefined, connectMs: number, onEnd: () => void): void {
   const upstream: Socket = connect({ host: backend.host, port: backend.port, noDelay: true });
   let ended = false;
   const end = () => {
@@ -23,17 +22,17 @@ export function tunnel(req: IncomingMessage, client: Duplex, head: Buffer, backe
   const timer = setTimeout(end, connectMs);
   upstream.once('connect', () => {
     clearTimeout(timer);
-    const raw = req.rawHeaders;
-    let text = `${req.method} ${target} HTTP/1.1\r\n`;
+    const raw = ex.rawHeaders;
+    let text = `${ex.method} ${target} HTTP/1.1\r\n`;
     let forwardedFor = '';
     for (let i = 0; i < raw.length; i += 2) {
-      const lower = raw[i].toLowerCase();
+      const lower = ex.lowerNames[i >> 1];
       if (lower === 'x-forwarded-for') forwardedFor = raw[i + 1];
       else if (lower === 'cookie' && cookieRest !== undefined) {
         if (cookieRest) text += `cookie: ${cookieRest}\r\n`; // the sticky cookie stays with the front
       } else text += `${raw[i]}: ${raw[i + 1]}\r\n`;
     }
-    text += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ` : ''}${req.socket.remoteAddress}\r\n\r\n`;
+    text += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ` : ''}${ex.clientIp}\r\n\r\n`;
     upstream.write(text, 'latin1');
     if (head.length) upstream.write(head);
     upstream.pipe(client);

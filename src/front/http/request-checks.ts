@@ -1,18 +1,17 @@
-import type { IncomingMessage } from 'node:http';
+import type { ClientExchange } from './client-exchange.ts';
 
 /**
- * What Node's parser lets through and a proxy must not (RFC 9112 §3.2): two Host headers,
- * and an absolute-form target whose authority differs from Host. Returns the reason to
- * refuse with 400, or the origin-form target to forward.
+ * What llhttp lets through and a proxy must not (RFC 9112 §3.2): a missing Host header
+ * (HTTP/1.1), two Host headers, and an absolute-form target whose authority differs from
+ * Host. Returns the reason to refuse with 400, or the origin-form target to forward.
  */
-export function checkTarget(req: IncomingMessage): { error: string } | { target: string } {
-  const raw = req.rawHeaders;
-  let hosts = 0;
-  for (let i = 0; i < raw.length; i += 2) if (raw[i].length === 4 && raw[i].toLowerCase() === 'host') hosts++;
+export function checkTarget(ex: ClientExchange): { error: string } | { target: string } {
+  const hosts = ex.headerCount('host');
   if (hosts > 1) return { error: 'more than one Host header' };
-  const url = req.url ?? '';
+  if (hosts === 0 && ex.versionMinor >= 1) return { error: 'an HTTP/1.1 request needs a Host header' };
+  const url = ex.url;
   if (url.charCodeAt(0) === 47 /* '/' */) return { target: url };
-  if (url === '*' && req.method === 'OPTIONS') return { target: url };
+  if (url === '*' && ex.method === 'OPTIONS') return { target: url };
   if (!/^https?:\/\//i.test(url)) return { error: 'request target must be origin-form or absolute-form' };
   let parsed: URL;
   try {
@@ -21,8 +20,9 @@ export function checkTarget(req: IncomingMessage): { error: string } | { target:
     return { error: 'malformed absolute-form target' };
   }
   if (parsed.username || parsed.password) return { error: 'credentials in the request target' };
-  if (parsed.host.toLowerCase() !== (req.headers.host ?? '').toLowerCase()) {
-    return { error: `absolute-form authority '${parsed.host}' differs from Host '${req.headers.host ?? ''}'` };
+  const host = ex.header('host') ?? '';
+  if (parsed.host.toLowerCase() !== host.toLowerCase()) {
+    return { error: `absolute-form authority '${parsed.host}' differs from Host '${host}'` };
   }
   return { target: `${parsed.pathname}${parsed.search}` };
 }

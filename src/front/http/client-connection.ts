@@ -1,0 +1,229 @@
+import type { Socket } from 'node:net';
+import { ClientExchange } from './client-exchange.ts';
+import { createRequestParser, METHODS, type ParseError, type RequestParser } from './llhttp.ts';
+
+/** What a connection needs from its server. */
+export interface ConnectionOwner {
+  readonly maxHeaderBytes: number;
+  request(exchange: ClientExchange): void;
+  upgrade(exchange: ClientExchange, socket: Socket, head: Buffer): void;
+  clientError(connection: ClientConnection, code: string, reason: string): void;
+  closed(connection: ClientConnection): void;
+}
+
+type PauseReason = 'body' | 'queue';
+
+/**
+ * One client connection: llhttp reads the socket directly and calls back here. Requests are
+ * answered in order, one at a time; pipelined ones wait in a short queue (reading stops
+ * while any wait, so a client cannot make the front buffer without bound).
+ */
+export class ClientConnection {
+  readonly socket: Socket;
+  readonly remoteAddress: string;
+  private readonly owner: ConnectionOwner;
+  private readonly parser: RequestParser;
+  /** The exchange being answered. */
+  private current: ClientExchange | undefined;
+  private readonly queue: ClientExchange[] = [];
+  /** The exchange whose body the parser is reading (the current one or a queued one). */
+  private parsing: ClientExchange | undefined;
+  private upgrading: ClientExchange | undefined;
+  private pendingHeaders: string[] = [];
+  private pendingUrl = '';
+  private readonly paused = new Set<PauseReason>();
+  private consumed = true;
+  /** When the head now being received began (ms), 0 if none is. For the header timeout. */
+  headStart = 0;
+  /** When the body now being received began (ms), 0 if none is. */
+  bodyStart = 0;
+  /** When the connection last became idle (ms), 0 while busy. For the idle timeout. */
+  idleSince = Date.now();
+  /** Close once the current response is written (the front is stopping, or the client half-closed). */
+  closing = false;
+
+  constructor(socket: Socket, owner: ConnectionOwner) {
+    this.socket = socket;
+    this.remoteAddress = socket.remoteAddress ?? '';
+    this.owner = owner;
+    socket.setNoDelay(true);
+    this.parser = createRequestParser(owner.maxHeaderBytes, this);
+    // The parser reads from the handle in C++; the JS side of the socket only sees
+    // EOF and errors. resume() lets 'end' be emitted.
+    this.parser.consume((socket as unknown as { _handle: object })._handle);
+    socket.resume();
+    socket.on('error', () => {}); // 'close' follows
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+  }
+
+  get busy(): boolean {
+    return this.current !== undefined || this.headStart !== 0;
+  }
+
+  // ---- parser callbacks (this object is the parser's callback table) --------------
+
+  readonly onMessageBegin = (): void => {
+    this.headStart = Date.now();
+    this.idleSince = 0;
+  };
+
+  readonly onHeaders = (headers: string[], url: string): void => {
+    // Heads of more than 32 fields arrive in parts; trailers arrive here too (and are dropped).
+    if (this.headStart === 0) return;
+    this.pendingHeaders.push(...headers);
+    this.pendingUrl += url;
+  };
+
+  readonly onHeadersComplete = (_major: number, minor: number, headers: string[] | undefined, method: number, url: string | undefined, _status: number, _message: string, upgrade: boolean, keepAlive: boolean): number => {
+    if (!headers) {
+      headers = this.pendingHeaders;
+      this.pendingHeaders = [];
+    }
+    if (!url) {
+      url = this.pendingUrl;
+      this.pendingUrl = '';
+    }
+    const exchange = new ClientExchange(this, METHODS[method] ?? 'GET', url, minor, headers, keepAlive, upgrade);
+    const now = Date.now();
+    this.headStart = 0;
+    if (upgrade) {
+      this.upgrading = exchange; // handed over in onExecute, with the bytes after the head
+      return 0;
+    }
+    this.parsing = exchange;
+    this.bodyStart = now;
+    if (this.current) {
+      this.queue.push(exchange);
+      this.pauseReading('queue');
+    } else {
+      this.current = exchange;
+      this.owner.request(exchange);
+    }
+    return 0;
+  };
+
+  readonly onBody = (chunk: Buffer): void => {
+    this.parsing?.bodyChunk(chunk);
+  };
+
+  readonly onMessageComplete = (): void => {
+    const exchange = this.parsing;
+    this.parsing = undefined;
+    this.bodyStart = 0;
+    this.pendingHeaders = []; // trailers, if any
+    exchange?.bodyEnd();
+  };
+
+  readonly onExecute = (result: number | ParseError): void => {
+    if (typeof result !== 'number') {
+      // Bytes after a request that said Connection: close are ignored; it is answered, then the connection closes.
+      if (result.code === 'HPE_CLOSED_CONNECTION') {
+        this.closing = true;
+        if (!this.current) this.socket.destroySoon();
+        return;
+      }
+      return this.protocolError(result.code, result.reason);
+    }
+    const exchange = this.upgrading;
+    if (!exchange) return;
+    this.upgrading = undefined;
+    if (this.current) return void this.socket.destroy(); // an upgrade behind a pipelined request
+    const buffer = this.parser.getCurrentBuffer();
+    const head = Buffer.from(buffer.subarray(result));
+    this.release();
+    // From here the socket is a byte stream of the tunnel's: paused until it pipes it.
+    this.socket.pause();
+    this.socket.off('end', this.onEnd).off('close', this.onClose);
+    this.owner.closed(this);
+    this.owner.upgrade(exchange, this.socket, head);
+  };
+
+  // ---- reading ------------------------------------------------------------------
+
+  pauseReading(reason: PauseReason): void {
+    if (this.paused.size === 0 && this.consumed) (this.socket as unknown as { _handle: { readStop(): void } | null })._handle?.readStop();
+    this.paused.add(reason);
+  }
+
+  resumeReading(reason: PauseReason): void {
+    if (!this.paused.delete(reason) || this.paused.size > 0 || !this.consumed) return;
+    (this.socket as unknown as { _handle: { readStart(): void } | null })._handle?.readStart();
+  }
+
+  // ---- the response side --------------------------------------------------------
+
+  /** From the exchange: its response is complete. The next request (if any) goes on. */
+  responseDone(exchange: ClientExchange): void {
+    if (exchange !== this.current) return;
+    this.current = undefined;
+    if (exchange.aborted) return;
+    if (exchange.closeAfter || (this.closing && this.queue.length === 0)) {
+      this.closing = true;
+      this.queue.length = 0;
+      this.socket.destroySoon();
+      return;
+    }
+    const next = this.queue.shift();
+    if (next) {
+      this.current = next;
+      if (this.queue.length === 0) this.resumeReading('queue');
+      this.owner.request(next);
+      return;
+    }
+    if (this.headStart === 0) this.idleSince = Date.now();
+  }
+
+  /** Stops taking requests: an idle connection closes now, a busy one after its response. */
+  close(): void {
+    this.closing = true;
+    if (!this.busy) this.socket.destroy();
+  }
+
+  private protocolError(code: string, reason: string): void {
+    this.owner.clientError(this, code, reason);
+    const current = this.current;
+    this.closing = true;
+    this.queue.length = 0;
+    if (current && current.headersSent) return void this.socket.destroy();
+    current?.abort();
+    this.current = undefined;
+    const status = code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    this.answerAndClose(status);
+  }
+
+  /** A bare error answer outside any exchange (bad request, header timeout). */
+  answerAndClose(status: string): void {
+    this.headStart = 0;
+    if (this.current) return void this.socket.destroy(); // mid-response: no room for an answer
+    if (this.socket.writable) this.socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`, 'latin1');
+    this.socket.destroySoon();
+  }
+
+  private readonly onEnd = (): void => {
+    // The client will send nothing more: answer what it asked for whole, then close. A
+    // request whose body is cut short can never be answered: that is the client leaving.
+    this.closing = true;
+    if (!this.current || this.parsing) this.socket.destroy();
+  };
+
+  private readonly onClose = (): void => {
+    const current = this.current;
+    this.current = undefined;
+    this.queue.length = 0;
+    current?.abort();
+    if (this.parsing !== current) this.parsing?.abort();
+    this.release();
+    this.owner.closed(this);
+  };
+
+  /** Detaches and frees the parser (once: on close, or when the socket becomes a tunnel). */
+  private release(): void {
+    if (!this.consumed) return;
+    this.consumed = false;
+    const parser = this.parser;
+    parser.unconsume();
+    // Not while a parser callback may be on the stack.
+    setImmediate(() => parser.close());
+  }
+}

@@ -1,0 +1,101 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { ClientConnection, type ConnectionOwner } from './client-connection.ts';
+import type { ClientExchange } from './client-exchange.ts';
+
+export interface HttpServerOptions {
+  maxHeaderBytes: number;
+  /** A request head must arrive whole within this (slow-loris). */
+  headersMs: number;
+  /** A request body must arrive whole within this. */
+  bodyMs: number;
+  /** A keep-alive connection with no request for this long is closed. */
+  idleMs: number;
+}
+
+export interface HttpHandlers {
+  request(exchange: ClientExchange): void;
+  upgrade(exchange: ClientExchange, socket: Socket, head: Buffer): void;
+  clientError?(code: string, reason: string, remoteAddress: string): void;
+}
+
+/**
+ * The front's HTTP/1.1 listener: TCP connections, each parsed by llhttp (see llhttp.ts),
+ * and one timer for the whole server that enforces the header, body and idle timeouts
+ * (a timer per connection would cost more than the requests it watches).
+ */
+export class HttpServer implements ConnectionOwner {
+  readonly maxHeaderBytes: number;
+  private readonly options: HttpServerOptions;
+  private readonly handlers: HttpHandlers;
+  private readonly server: Server;
+  private readonly connections = new Set<ClientConnection>();
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(options: HttpServerOptions, handlers: HttpHandlers) {
+    this.options = options;
+    this.maxHeaderBytes = options.maxHeaderBytes;
+    this.handlers = handlers;
+    // allowHalfOpen: a client that half-closes after its request still gets the answer.
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.connections.add(new ClientConnection(socket, this)));
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  listen(port: number, host: string): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const o = this.options;
+        this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(1000, o.headersMs / 4, o.idleMs / 4)));
+        this.sweeper.unref();
+        resolve();
+      });
+    });
+  }
+
+  /** Stops accepting; idle connections close now, busy ones after their response; all by graceMs. */
+  close(graceMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const c of this.connections) c.close();
+    setTimeout(() => {
+      for (const c of this.connections) c.socket.destroy();
+    }, graceMs).unref();
+    return closed.finally(() => clearInterval(this.sweeper));
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    const { headersMs, bodyMs, idleMs } = this.options;
+    for (const c of this.connections) {
+      if (c.headStart !== 0 && now - c.headStart > headersMs) {
+        this.handlers.clientError?.('HEADERS_TIMEOUT', `no whole request head within ${headersMs} ms`, c.remoteAddress);
+        c.answerAndClose('408 Request Timeout');
+      } else if (c.bodyStart !== 0 && now - c.bodyStart > bodyMs) {
+        c.socket.destroy();
+      } else if (c.idleSince !== 0 && now - c.idleSince > idleMs) {
+        c.socket.destroy();
+      }
+    }
+  }
+
+  // ---- ConnectionOwner ----------------------------------------------------------
+
+  request(exchange: ClientExchange): void {
+    this.handlers.request(exchange);
+  }
+
+  upgrade(exchange: ClientExchange, socket: Socket, head: Buffer): void {
+    this.handlers.upgrade(exchange, socket, head);
+  }
+
+  clientError(connection: ClientConnection, code: string, reason: string): void {
+    this.handlers.clientError?.(code, reason, connection.remoteAddress);
+  }
+
+  closed(connection: ClientConnection): void {
+    this.connections.delete(connection);
+  }
+}
