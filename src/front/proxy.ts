@@ -79,7 +79,7 @@ export class Proxy implements ResponsePhases {
 
     // body: held whole up to a limit (so it can be replayed, and so a malformed body is
     // refused before any back-end sees the request), streamed beyond it
-    if (ex.bodyComplete) return this.route(ctx);
+    if (!ex.hasBody) return this.route(ctx);
     // A client that waits for 100 Continue gets it now: the front takes the body itself.
     if (ex.versionMinor >= 1 && ex.header('expect')?.toLowerCase() === '100-continue') ex.connection.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
     const limit = state.cfg.limits.replayBodyBytes;

@@ -3,28 +3,8 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FrontCluster } from '../harness/front-cluster.ts';
 import { http } from '../harness/http-client.ts';
+import { rawExchange as raw } from '../harness/raw-http.ts';
 import { waitFor } from '../harness/wait.ts';
-
-/** Sends raw bytes; resolves with everything the front answered before it closed (or 2 s passed). */
-function raw(port: number, bytes: string, waitMs = 2000): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    let text = '';
-    let closed = false;
-    const timer = setTimeout(() => {
-      s.destroy();
-      resolve({ text, closed });
-    }, waitMs);
-    s.on('data', (d) => (text += d.toString('latin1')));
-    s.on('error', () => {});
-    s.on('close', () => {
-      closed = true;
-      clearTimeout(timer);
-      resolve({ text, closed });
-    });
-    s.write(bytes, 'latin1');
-  });
-}
 
 // Each one is answered 400 (or the connection closed) and never reaches a back-end.
 const SMUGGLING: [string, string][] = [

@@ -43,8 +43,15 @@ export class ClientExchange {
     this.versionMinor = versionMinor;
     this.rawHeaders = rawHeaders;
     const lowerNames = new Array<string>(rawHeaders.length >> 1);
-    for (let i = 0; i < rawHeaders.length; i += 2) lowerNames[i >> 1] = rawHeaders[i].toLowerCase();
+    // A request has a body only with a Content-Length above 0 or a Transfer-Encoding (RFC 9112 §6.3).
+    let body = false;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const lower = rawHeaders[i].toLowerCase();
+      lowerNames[i >> 1] = lower;
+      if ((lower === 'content-length' && rawHeaders[i + 1] !== '0') || lower === 'transfer-encoding') body = true;
+    }
     this.lowerNames = lowerNames;
+    this.bodyComplete = !body;
     this.keepAlive = keepAlive;
     this.upgrade = upgrade;
   }
@@ -67,6 +74,11 @@ export class ClientExchange {
   }
 
   // ---- request body -------------------------------------------------------------
+
+  /** Body bytes are held or may still come (false: the request is all head). */
+  get hasBody(): boolean {
+    return !this.bodyComplete || this.bodyHeld !== null;
+  }
 
   /** Delivers the body: what is held at once, the rest as it comes, then onEnd. */
   readBody(onChunk: (chunk: Buffer) => void, onEnd: () => void): void {

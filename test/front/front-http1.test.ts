@@ -1,0 +1,110 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FrontCluster } from '../harness/front-cluster.ts';
+import { RawHttp } from '../harness/raw-http.ts';
+import { waitFor } from '../harness/wait.ts';
+
+// The front's client side is its own (llhttp read straight from the socket), so the parts
+// of HTTP/1.x that node:http used to do for it are checked here, byte by byte.
+describe('the front speaks HTTP/1.x to clients', () => {
+  let fc: FrontCluster;
+  const conns: RawHttp[] = [];
+  const open = async () => {
+    const c = await RawHttp.open(fc.port);
+    conns.push(c);
+    return c;
+  };
+
+  before(async () => {
+    fc = await FrontCluster.create(['b1', 'b2']);
+    await fc.startFront();
+    await waitFor('every back-end ready', () => fc.allReady());
+  });
+  after(async () => {
+    for (const c of conns) c.destroy();
+    await fc.destroy();
+  });
+
+  it('answers pipelined requests in order, each whole', async () => {
+    const c = await open();
+    // One write, three requests: a slow one first, so the others must wait their turn.
+    c.write('GET /slow?ms=150 HTTP/1.1\r\nHost: x\r\n\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /third HTTP/1.1\r\nHost: x\r\n\r\n');
+    const [a, b, c3] = await c.responses(3);
+    assert.equal(a.status, 200);
+    assert.match(a.body, /"backend":"b\d"/);
+    assert.equal(JSON.parse(b.body).body, 'hello');
+    assert.equal(JSON.parse(c3.body).path, '/third');
+    assert.equal(c.closed, false, 'the connection stays open');
+  });
+
+  it('HTTP/1.0: a chunked upstream body reaches the client delimited by the close', async () => {
+    const c = await open();
+    c.write('GET /chunked HTTP/1.0\r\nHost: x\r\n\r\n');
+    await c.waitClosed();
+    const [r] = await c.responses(1);
+    assert.equal(r.headers['transfer-encoding'], undefined, 'no chunked framing for an HTTP/1.0 client');
+    assert.equal(r.headers.connection, 'close');
+    assert.match(r.body, /^b\d:done$/);
+  });
+
+  it('HTTP/1.0 with Connection: keep-alive keeps the connection for the next request', async () => {
+    const c = await open();
+    c.write('GET /one HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+    const [r1] = await c.responses(1);
+    assert.equal(r1.headers.connection, 'keep-alive');
+    c.write('GET /two HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n');
+    const [, r2] = await c.responses(2);
+    assert.equal(JSON.parse(r2.body).path, '/two');
+    assert.equal(c.closed, false);
+  });
+
+  it('a head of 40 fields and a long target reach the back-end whole', async () => {
+    const c = await open();
+    const fields = Array.from({ length: 40 }, (_, i) => `X-Field-${i}: value-${i}\r\n`).join('');
+    const target = `/echo?${'q'.repeat(3000)}`;
+    c.write(`GET ${target} HTTP/1.1\r\nHost: x\r\n${fields}\r\n`);
+    const [r] = await c.responses(1);
+    const echo = JSON.parse(r.body);
+    assert.equal(echo.url, target);
+    for (let i = 0; i < 40; i++) assert.equal(echo.headers[`x-field-${i}`], `value-${i}`);
+  });
+
+  it('Expect: 100-continue is answered before the body is sent', async () => {
+    const c = await open();
+    c.write('POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n');
+    const [interim] = await c.responses(1);
+    assert.equal(interim.status, 100);
+    c.write('ping');
+    const [, final] = await c.responses(2);
+    assert.equal(final.status, 200);
+    assert.equal(JSON.parse(final.body).body, 'ping');
+  });
+
+  it('a chunked request body with trailers reaches the back-end as a whole body', async () => {
+    const c = await open();
+    c.write('POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Trailer: t\r\n\r\n');
+    const [r] = await c.responses(1);
+    const echo = JSON.parse(r.body);
+    assert.equal(echo.body, 'abcdefg');
+    assert.equal(echo.headers['content-length'], '7');
+    assert.equal(echo.headers['transfer-encoding'], undefined);
+  });
+
+  it('a client that half-closes after its request still gets the answer', async () => {
+    const c = await open();
+    c.write('GET /slow?ms=100 HTTP/1.1\r\nHost: x\r\n\r\n');
+    c.end();
+    await c.waitClosed();
+    const [r] = await c.responses(1);
+    assert.equal(r.status, 200);
+  });
+
+  it('HEAD gets the head only, and the connection goes on', async () => {
+    const c = await open();
+    c.write('HEAD /chunked HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor('both answers', () => (c.text.match(/HTTP\/1\.1 200/g) ?? []).length === 2 && c.text.includes('"path":"/after"'), 5000, 10);
+    const [headAnswer] = c.text.split('\r\n\r\n');
+    assert.doesNotMatch(headAnswer, /transfer-encoding/i);
+    assert.match(c.text, /\r\n\r\nHTTP\/1\.1 200/, 'the second answer follows the first head directly');
+  });
+});
