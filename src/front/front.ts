@@ -58,7 +58,8 @@ export class Front {
         request: this.proxy.handle,
         upgrade: (ex, socket, head) => this.upgrade(ex, socket, head),
         clientError: (code, reason, remoteAddress) => {
-          if (this.log.isLevelEnabled('debug')) this.log.debug({ event: 'client_error', code, reason, client: remoteAddress }, 'bad request from client');
+          if (code === 'INTERNAL') this.log.error({ event: 'front_bug', err: reason, client: remoteAddress }, 'connection dropped by an error inside the front');
+          else if (this.log.isLevelEnabled('debug')) this.log.debug({ event: 'client_error', code, reason, client: remoteAddress }, 'bad request from client');
         },
       },
     );

@@ -63,4 +63,12 @@ describe('the front refuses malformed and smuggling requests', () => {
     clearInterval(drip);
     assert.ok(closedAt - opened < 3500, `cut off after ${closedAt - opened} ms (headersMs is 1000)`);
   });
+
+  it('a connection that never sends a request is closed by the header timeout', async () => {
+    const opened = Date.now();
+    const { text, closed } = await raw(fc.port, '', 4000);
+    assert.ok(closed, 'closed by the front');
+    assert.ok(Date.now() - opened < 3500, `closed after ${Date.now() - opened} ms (headersMs is 1000)`);
+    assert.match(text, /^(HTTP\/1\.1 408 |$)/);
+  });
 });

@@ -33,12 +33,15 @@ export class ClientConnection {
   private pendingUrl = '';
   private readonly paused = new Set<PauseReason>();
   private consumed = true;
-  /** When the head now being received began (ms), 0 if none is. For the header timeout. */
-  headStart = 0;
+  /**
+   * When the head now being received began (ms), 0 if none is. For the header timeout,
+   * which also covers a new connection that sends nothing.
+   */
+  headStart = Date.now();
   /** When the body now being received began (ms), 0 if none is. */
   bodyStart = 0;
-  /** When the connection last became idle (ms), 0 while busy. For the idle timeout. */
-  idleSince = Date.now();
+  /** When the connection last became idle between requests (ms), 0 otherwise. For the idle timeout. */
+  idleSince = 0;
   /** Close once the current response is written (the front is stopping, or the client half-closed). */
   closing = false;
 
@@ -98,7 +101,7 @@ export class ClientConnection {
       this.pauseReading('queue');
     } else {
       this.current = exchange;
-      this.owner.request(exchange);
+      this.dispatch(exchange);
     }
     return 0;
   };
@@ -136,8 +139,26 @@ export class ClientConnection {
     this.socket.pause();
     this.socket.off('end', this.onEnd).off('close', this.onClose);
     this.owner.closed(this);
-    this.owner.upgrade(exchange, this.socket, head);
+    try {
+      this.owner.upgrade(exchange, this.socket, head);
+    } catch (err) {
+      this.internalError(err);
+    }
   };
+
+  private dispatch(exchange: ClientExchange): void {
+    try {
+      this.owner.request(exchange);
+    } catch (err) {
+      this.internalError(err);
+    }
+  }
+
+  /** A bug below must cost this connection, never the process (an exception would cross llhttp). */
+  private internalError(err: unknown): void {
+    this.owner.clientError(this, 'INTERNAL', err instanceof Error ? (err.stack ?? err.message) : String(err));
+    this.socket.destroy();
+  }
 
   // ---- reading ------------------------------------------------------------------
 
@@ -168,7 +189,7 @@ export class ClientConnection {
     if (next) {
       this.current = next;
       if (this.queue.length === 0) this.resumeReading('queue');
-      this.owner.request(next);
+      this.dispatch(next);
       return;
     }
     if (this.headStart === 0) this.idleSince = Date.now();
