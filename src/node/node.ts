@@ -8,6 +8,7 @@ import { registerJournalCommands } from '../journal/commands.ts';
 import { registerAccessCommands } from '../records/access-commands.ts';
 import { DomainPolicy } from '../records/domain-policy.ts';
 import { registerHomeCommands } from '../records/home-commands.ts';
+import { NameClaims } from '../records/name-claims.ts';
 import { HomeLookup } from '../records/home-lookup.ts';
 import { FailureLimiter } from '../records/rate-limit.ts';
 import { RecordStore } from '../records/record-store.ts';
@@ -101,7 +102,9 @@ export class CohortNode {
       self: this.id,
       table: this.table,
       users: new UserStore(this.db),
+      claims: new NameClaims(this.db),
       records: new RecordStore(this.db),
+      call,
       policy: new DomainPolicy(this.table, this.id, log),
       limiter: new FailureLimiter(5, 5 * 60_000),
       log,

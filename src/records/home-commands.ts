@@ -4,6 +4,8 @@ import type { CommandContext, CommandRegistry } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import type { DomainPolicy } from './domain-policy.ts';
+import type { Call } from './home-lookup.ts';
+import type { NameClaims } from './name-claims.ts';
 import { password, RECORD_WRITES, recordArgs, userRef, type RecordOp } from './names.ts';
 import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
@@ -14,7 +16,10 @@ export interface HomeDeps {
   self: string;
   table: HostTable;
   users: UserStore;
+  claims: NameClaims;
   records: RecordStore;
+  /** Commands to the other library nodes of a domain (name claims). */
+  call: Call;
   policy: DomainPolicy;
   limiter: FailureLimiter;
   log: Logger;
@@ -27,8 +32,33 @@ export interface HomeDeps {
  * critical messages and commit with their message id.
  */
 export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps): void {
-  const { users, records, policy } = deps;
+  const { users, claims, records, policy } = deps;
   const selfEntry = deps.table.nodes.find((n) => n.id === deps.self)!;
+
+  /**
+   * Holds the name's claim here and on every other library node of the domain, or throws
+   * (refused: taken or being created elsewhere; con_lost: a library node cannot be asked, so
+   * uniqueness cannot be checked) after dropping what it claimed.
+   */
+  const claimEverywhere = async (domain: string, user: string): Promise<void> => {
+    if (users.exists(domain, user)) throw new CohortError('refused', `${user}@${domain} exists already`);
+    const holder = claims.claim(domain, user, deps.self);
+    if (holder) throw new CohortError('refused', `${user}@${domain} is being created on ${holder}; try again`);
+    const others = deps.table.nodes.filter((n) => n.role === 'library' && n.domain === domain && n.id !== deps.self).map((n) => n.id);
+    const args = { domain, user, home: deps.self };
+    const answers = await Promise.allSettled(others.map((id) => deps.call(id, 'user.claim', args)));
+    const failed = answers.flatMap((r, i) => (r.status === 'rejected' ? [{ id: others[i], err: r.reason as Error }] : []));
+    if (failed.length === 0) {
+      // The user now exists here, which answers every later claim; the remote claims can go.
+      for (const id of others) deps.call(id, 'user.unclaim', args).catch(() => {});
+      return;
+    }
+    claims.release(domain, user, deps.self);
+    answers.forEach((r, i) => r.status === 'fulfilled' && deps.call(others[i], 'user.unclaim', args).catch(() => {}));
+    const refused = failed.find((f) => f.err instanceof CohortError && f.err.code === 'refused');
+    if (refused) throw new CohortError('refused', refused.err.message);
+    throw new CohortError('con_lost', `cannot check that ${user}@${domain} is unique: ${failed.map((f) => `${f.id}: ${f.err.message}`).join('; ')}`);
+  };
 
   const resident = (args: { domain: string; user: string }, ctx: CommandContext, what: string) => {
     policy.check(ctx.from, args.domain, what);
@@ -79,10 +109,38 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       if (selfEntry.role !== 'library' || selfEntry.domain !== a.domain) {
         throw new CohortError('refused', `${deps.self} is not a library node of domain '${a.domain}'`);
       }
-      const created = users.create(a.domain, a.user, await hashPassword(a.password));
+      const hash = await hashPassword(a.password);
+      await claimEverywhere(a.domain, a.user);
+      const created = users.create(a.domain, a.user, hash);
+      claims.release(a.domain, a.user, deps.self);
       if (!created) throw new CohortError('refused', `${a.user}@${a.domain} exists already`);
       deps.log.info({ event: 'user_created', domain: a.domain, user: a.user }, `user ${a.user}@${a.domain} created`);
       return { created: true, home: deps.self };
+    },
+  });
+  registry.register({
+    name: 'user.claim',
+    summary: 'a library node of the domain claims a user name it is about to create',
+    args: z.strictObject({ ...userRef, home: z.string().min(1) }),
+    scope: 'any',
+    run: (a, ctx) => {
+      policy.check(ctx.from, a.domain, 'user.claim');
+      if (ctx.from !== a.home) throw new CohortError('refused', `${ctx.from} cannot claim a name for ${a.home}`);
+      if (users.exists(a.domain, a.user)) throw new CohortError('refused', `${a.user}@${a.domain} exists already (home ${deps.self})`);
+      const holder = claims.claim(a.domain, a.user, a.home);
+      if (holder) throw new CohortError('refused', `${a.user}@${a.domain} is being created on ${holder}; try again`);
+      return { claimed: true };
+    },
+  });
+  registry.register({
+    name: 'user.unclaim',
+    summary: 'drops a name claim (its creator gave up, or is done)',
+    args: z.strictObject({ ...userRef, home: z.string().min(1) }),
+    scope: 'any',
+    run: (a, ctx) => {
+      if (ctx.from !== a.home) throw new CohortError('refused', `${ctx.from} cannot drop a claim of ${a.home}`);
+      claims.release(a.domain, a.user, a.home);
+      return { released: true };
     },
   });
   registry.register({

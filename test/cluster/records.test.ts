@@ -138,6 +138,24 @@ describe('users and records on their home library nodes', () => {
     await assert.rejects(j.auth.home({ domain: 'msu', user: 'nobody' }), { code: 'no_such_user' });
   });
 
+  it('one name added at once on two library nodes (through two access points) exists on at most one; claims do not linger', async () => {
+    const [j, e] = [await client('J'), await client('E')];
+    const names = Array.from({ length: 8 }, (_, i) => `twin${i}`);
+    const outcomes = await Promise.all(names.map((user) => Promise.allSettled([
+      j.auth.addUser({ domain: 'msu', user }, 'A', 'pw-a'),
+      e.auth.addUser({ domain: 'msu', user }, 'E', 'pw-e'),
+    ])));
+    for (const [i, user] of names.entries()) {
+      const won = outcomes[i].filter((o) => o.status === 'fulfilled').length;
+      const homes = ['A', 'E'].filter((id) => rowsOn(id, 'SELECT name FROM users WHERE domain = ? AND name = ?', 'msu', user).length > 0);
+      assert.ok(won <= 1 && homes.length === won, `${user}: ${won} adds succeeded, stored on [${homes.join(', ')}]`);
+      for (const o of outcomes[i]) if (o.status === 'rejected') assert.match(String(o.reason.message), /exists already|being created on/);
+      // A name whose add lost both ways is free again at once.
+      if (won === 0) assert.equal((await j.auth.addUser({ domain: 'msu', user }, 'A', 'pw-a')).home, 'A');
+    }
+    await waitFor('no claim of a finished add to linger', () => rowsOn('A', 'SELECT * FROM user_claims').length + rowsOn('E', 'SELECT * FROM user_claims').length === 0);
+  });
+
   it('bad input: names with /, .., NUL or 10 KB; oversized keys and values; nothing stored', async () => {
     const j = await client('J');
     for (const user of ['a/b', '..', 'a..b', 'nul\u0000x', 'x'.repeat(10_240)]) {
