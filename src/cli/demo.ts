@@ -1,13 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import { initClusterCerts } from '../certs/cluster-certs.ts';
 import { CohortClient } from '../client/client.ts';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import type { PeerStatus } from '../net/peer.ts';
-import { spawnNodeProcess } from '../node/spawn.ts';
+import { CLI_PATH, spawnLogged, spawnNodeProcess } from '../node/spawn.ts';
 import { CliError, EXIT_ERROR, EXIT_USAGE, formatTable } from './common.ts';
 
 // The cluster of seed 000's figure: library nodes A and E, access nodes C, D, I and J.
@@ -20,10 +22,18 @@ const DEMO_NODES = [
   { id: 'J', domain: 'rice', role: 'access' },
 ];
 
-export function demoHostTable(basePort: number): string {
+const DEMO_APP = fileURLToPath(new URL('../../examples/demo-app.ts', import.meta.url));
+
+/** The demo's ports from its base: links at base.., app servers at base+1000.., the front at base+2000 (admin +1). */
+export function demoPorts(basePort: number): { links: number[]; apps: number[]; front: number; admin: number } {
+  return { links: DEMO_NODES.map((_n, i) => basePort + i), apps: DEMO_NODES.map((_n, i) => basePort + 1000 + i), front: basePort + 2000, admin: basePort + 2001 };
+}
+
+export function demoHostTable(basePort: number, secrets = { adminToken: randomBytes(16).toString('hex'), stickyKey: randomBytes(24).toString('hex') }): string {
+  const ports = demoPorts(basePort);
   const lines = DEMO_NODES.map(
     (n, i) =>
-      `  - { id: ${n.id}, domain: ${n.domain}, role: ${n.role.padEnd(7)}, host: 127.0.0.1, linkPort: ${basePort + i}, httpPort: ${basePort + 1000 + i} }`,
+      `  - { id: ${n.id}, domain: ${n.domain}, role: ${n.role.padEnd(7)}, host: 127.0.0.1, linkPort: ${ports.links[i]}, httpPort: ${ports.apps[i]} }`,
   );
   return [
     '# Cohort demo cluster, written by `cohort demo`. Every node runs on this machine.',
@@ -33,6 +43,13 @@ export function demoHostTable(basePort: number): string {
     'domains: [msu, rice]',
     'nodes:',
     ...lines,
+    'front:                     # `cohort front`: the HTTP front before the access nodes\' app servers',
+    `  listen: { port: ${ports.front} }`,
+    `  admin: { port: ${ports.admin}, token: ${secrets.adminToken} }`,
+    '  backends: access         # every access node\'s httpPort',
+    '  policy: least_conn',
+    `  sticky: { mode: cookie, keys: [${secrets.stickyKey}] }`,
+    '  health: { path: /healthz, intervalMs: 1000 }',
     '',
   ].join('\n');
 }
@@ -46,10 +63,10 @@ function port(value: string): number {
 export function addDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('write a host table for a six-node cluster on 127.0.0.1, create its certificates, start every node, show the links; Ctrl-C stops all')
+    .description('write a host table for a six-node cluster on 127.0.0.1, create its certificates, start every node, an example app server on each access node and the HTTP front before them, show the links; Ctrl-C stops all')
     .option('-d, --dir <dir>', 'working folder for the host table, certificates, data and logs', '.cohort-demo')
-    .option('--base-port <port>', 'first link port; link ports are base..base+5, HTTP ports base+1000..', port, 7101)
-    .option('--until-ready', 'stop the cluster and exit 0 as soon as every link is up')
+    .option('--base-port <port>', 'first link port; link ports are base..base+5, app servers base+1000.., the front base+2000 (admin base+2001)', port, 7101)
+    .option('--until-ready', 'stop everything and exit 0 as soon as every link is up and a request went through the front')
     .action((opts: { dir: string; basePort: number; untilReady?: boolean }) => runDemo(opts));
 }
 
@@ -59,33 +76,36 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   mkdirSync(join(dir, 'logs'), { recursive: true });
   writeFileSync(config, demoHostTable(opts.basePort));
   const table = loadHostTable(config);
-  const busy = (await Promise.all(table.nodes.map(async (n) => ((await isFree(n.linkPort)) ? null : n.linkPort)))).filter((p) => p !== null);
+  const ports = demoPorts(opts.basePort);
+  const wanted = [...ports.links, ...ports.apps, ports.front, ports.admin];
+  const busy = (await Promise.all(wanted.map(async (p) => ((await isFree(p)) ? null : p)))).filter((p) => p !== null);
   if (busy.length) throw new CliError(`ports ${busy.join(', ')} are in use; pick others with --base-port`, EXIT_USAGE);
 
   const certs = initClusterCerts(table.tlsDir, table.cluster, table.nodes.map((n) => n.id));
   say(`host table ${relative(process.cwd(), config)}; certificates ${certs.created.length ? 'created' : 'reused'} in ${relative(process.cwd(), table.tlsDir)}`);
 
-  const children = new Map<string, ChildProcess>();
+  // Started in this order, stopped in the reverse one: nodes, app servers, the front.
+  const children: { name: string; child: ChildProcess }[] = [];
   let stopping = false;
-  for (const n of table.nodes) {
-    const child = spawnNodeProcess(config, n.id, join(dir, 'logs', `${n.id}.log`));
-    children.set(n.id, child);
+  const watch = (name: string, child: ChildProcess, log: string) => {
+    children.push({ name, child });
     child.once('exit', (code, signal) => {
-      if (!stopping) say(`node ${n.id} exited (${signal ?? `code ${code}`}); see ${relative(process.cwd(), join(dir, 'logs', `${n.id}.log`))}`);
+      if (!stopping) say(`${name} exited (${signal ?? `code ${code}`}); see ${relative(process.cwd(), log)}`);
     });
+  };
+  for (const n of table.nodes) {
+    const log = join(dir, 'logs', `${n.id}.log`);
+    watch(`node ${n.id}`, spawnNodeProcess(config, n.id, log), log);
   }
   const stopAll = async () => {
     stopping = true;
-    await Promise.all(
-      [...children.values()].map(
-        (c) =>
-          new Promise<void>((res) => {
-            if (c.exitCode !== null || c.signalCode !== null) return res();
-            c.once('exit', () => res());
-            c.kill('SIGTERM');
-          }),
-      ),
-    );
+    for (const { child } of [...children].reverse()) {
+      await new Promise<void>((res) => {
+        if (child.exitCode !== null || child.signalCode !== null) return res();
+        child.once('exit', () => res());
+        child.kill('SIGTERM');
+      });
+    }
   };
   say(`starting ${table.nodes.map((n) => `${n.id} (${n.role}, ${n.domain})`).join(', ')}`);
 
@@ -101,12 +121,33 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
     throw new CliError(`not every link came up within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
   }
   say(`all ${table.nodes.length * (table.nodes.length - 1)} links up in ${Date.now() - started} ms`);
+
+  // An example app server on each access node, and the front before them.
+  const access = table.nodes.filter((n) => n.role === 'access');
+  for (const n of access) {
+    const log = join(dir, 'logs', `app-${n.id}.log`);
+    watch(`app server on ${n.id}`, spawnLogged([DEMO_APP, '--config', config, '--node', n.id], log), log);
+  }
+  const frontLog = join(dir, 'logs', 'front.log');
+  watch('the front', spawnLogged([CLI_PATH, 'front', '--config', config], frontLog), frontLog);
+  const front = table.front!;
+  const frontUrl = `http://127.0.0.1:${front.listen.port}/`;
+  const ready = await waitForFront(table);
+  if (!ready) {
+    await stopAll();
+    throw new CliError(`the front did not see every app server ready within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
+  }
+  say(`front ready on ${frontUrl}: app servers on ${access.map((n) => n.id).join(', ')} (${front.policy}, sticky cookie)`);
+  const first = await fetch(frontUrl);
+  say(`through the front: ${(await first.text()).split('\n')[0]}`);
   if (opts.untilReady) {
     await stopAll();
     say('stopped');
     return;
   }
-  say(`try: npm run cohort -- ping E --config ${relative(process.cwd(), config)} --from C`);
+  say(`try: open ${frontUrl} in a browser (reload: your visits stay on one app server), or curl -i ${frontUrl}`);
+  say(`     npm run cohort -- front status --config ${relative(process.cwd(), config)}`);
+  say(`     npm run cohort -- ping E --config ${relative(process.cwd(), config)} --from C`);
   say('watching links; Ctrl-C stops the cluster');
 
   // Print the matrix again whenever a link changes state.
@@ -122,7 +163,7 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   await new Promise<void>((res) => {
     const onSignal = () => {
       clearInterval(watcher);
-      say('stopping every node');
+      say('stopping the front, the app servers and every node');
       stopAll().then(res, res);
     };
     process.once('SIGINT', onSignal);
@@ -171,6 +212,23 @@ export function formatMatrix(table: HostTable, states: States): string {
     return [from, ...ids.map((to) => (to === from ? '·' : peers ? (peers.find((p) => p.id === to)?.state ?? '?') : 'no node'))];
   });
   return `links (row dials column), ${new Date().toISOString()}:\n` + formatTable(['FROM', ...ids], rows);
+}
+
+/** True once the front's status shows every back-end ready (false after 20 s). */
+async function waitForFront(table: HostTable): Promise<boolean> {
+  const admin = table.front!.admin!;
+  const until = Date.now() + 20_000;
+  while (Date.now() < until) {
+    try {
+      const res = await fetch(`http://${admin.host}:${admin.port}/status`, { headers: { authorization: `Bearer ${admin.token}` } });
+      const status = (await res.json()) as { backends: { state: string }[] };
+      if (status.backends.length > 0 && status.backends.every((b) => b.state === 'ready')) return true;
+    } catch {
+      // not listening yet
+    }
+    await delay(100);
+  }
+  return false;
 }
 
 function isFree(port: number): Promise<boolean> {

@@ -9,12 +9,14 @@ export const CLI_PATH = fileURLToPath(new URL('../cli/main.ts', import.meta.url)
  * appended to logFile. Used by the demo and by the cluster tests.
  */
 export function spawnNodeProcess(config: string, id: string, logFile: string, extraArgs: string[] = [], env: Record<string, string> = {}): ChildProcess {
+  return spawnLogged([CLI_PATH, 'node', '--config', config, '--id', id, ...extraArgs], logFile, env);
+}
+
+/** Runs a script with this process's Node binary, its stdout and stderr appended to logFile. */
+export function spawnLogged(args: string[], logFile: string, env: Record<string, string> = {}): ChildProcess {
   const fd = openSync(logFile, 'a');
   try {
-    return spawn(process.execPath, [CLI_PATH, 'node', '--config', config, '--id', id, ...extraArgs], {
-      stdio: ['ignore', fd, fd],
-      env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
-    });
+    return spawn(process.execPath, args, { stdio: ['ignore', fd, fd], env: { ...process.env, NODE_NO_WARNINGS: '1', ...env } });
   } finally {
     closeSync(fd);
   }
