@@ -36,6 +36,8 @@ export class Backend {
   readonly history: HealthEvent[] = [];
   /** Sticky sessions seen on it: token -> last seen (ms). */
   readonly sessions = new Map<string, number>();
+  /** Sticky sessions with WebSockets open to it (token -> how many): live however long since their last request. */
+  private readonly tunnelled = new Map<string, number>();
   private streak = 0;
   private recentErrors: number[] = [];
   private cfg: FrontConfig;
@@ -118,10 +120,23 @@ export class Backend {
     }
   }
 
+  tunnelOpened(token: string): void {
+    this.tunnelled.set(token, (this.tunnelled.get(token) ?? 0) + 1);
+  }
+
+  tunnelClosed(token: string, now: number): void {
+    const n = this.tunnelled.get(token) ?? 0;
+    if (n <= 1) this.tunnelled.delete(token);
+    else this.tunnelled.set(token, n - 1);
+    this.sessions.set(token, now);
+  }
+
+  /** Sessions seen within sticky.sessionIdleS, or with a WebSocket open: what draining waits for. */
   liveSessions(now: number): number {
     const idle = this.cfg.sticky.sessionIdleS * 1000;
-    let n = 0;
+    let n = this.tunnelled.size;
     for (const [token, seen] of this.sessions) {
+      if (this.tunnelled.has(token)) continue;
       if (now - seen > idle) this.sessions.delete(token);
       else n++;
     }

@@ -176,10 +176,12 @@ export class Front {
     if (!backend) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     this.tunnels++;
     backend.active++;
-    if (sticky?.token) backend.sessions.set(sticky.token, now);
+    const token = sticky?.token;
+    if (token) backend.tunnelOpened(token);
     tunnel(ex, socket, head, backend, checked.target, sticky?.rest, cfg.timeouts.connectMs, () => {
       this.tunnels--;
       backend.active--;
+      if (token) backend.tunnelClosed(token, Date.now());
     });
   }
 

@@ -216,6 +216,31 @@ describe('the HTTP front against real back-end processes', () => {
     ws.close();
   });
 
+  it('draining counts a session live while its WebSocket is open, however long since its last request', async () => {
+    fc.writeConfig({ sticky: { mode: 'cookie', keys: [STICKY_KEY], sessionIdleS: 1 } });
+    assert.equal((await runCli(['front', 'reload', '--config', fc.config])).code, 0);
+    // Two sessions on one back-end: one only makes a request, the other also opens a WebSocket.
+    const cookies = new Map<string, string[]>();
+    let home = '';
+    while (!home) {
+      const r = await http(`${fc.url}/`);
+      const b = r.json().backend as string;
+      cookies.set(b, [...(cookies.get(b) ?? []), cookieFrom(r, COOKIE)!]);
+      if (cookies.get(b)!.length === 2) home = b;
+    }
+    const ws = new WebSocket(`ws://127.0.0.1:${fc.port}/chat`, { headers: { cookie: cookies.get(home)![1] } });
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    // The request-only session is seen last, after the WebSocket opened.
+    assert.equal((await http(`${fc.url}/`, { headers: { cookie: cookies.get(home)![0] } })).json().backend, home);
+    const lastRequest = Date.now();
+    const live = async () => (await fc.status()).backends.find((b) => b.id === home)!.liveSessions;
+    await waitFor('the request-only session to go idle while the WebSocket one stays live', async () => Date.now() - lastRequest > 1500 && (await live()) === 1, 5000, 100);
+    ws.close();
+    await waitFor('the WebSocket session to go idle after its close', async () => (await live()) === 0, 5000, 100);
+    fc.writeConfig({ sticky: { mode: 'cookie', keys: [STICKY_KEY] } });
+    assert.equal((await runCli(['front', 'reload', '--config', fc.config])).code, 0);
+  });
+
   it('no back-end up: 503 with Retry-After', async () => {
     for (const b of ['b1', 'b2', 'b3']) writeFileSync(fc.unhealthyFlag(b), '');
     await waitFor('all down', async () => (await fc.status()).backends.every((b) => b.state === 'down'));
