@@ -106,7 +106,7 @@ export class CohortNode {
       records: new RecordStore(this.db),
       call,
       policy: new DomainPolicy(this.table, this.id, log),
-      limiter: new FailureLimiter(5, 5 * 60_000),
+      limiter: new FailureLimiter(this.db, 5, 5 * 60_000),
       log,
     });
     registerAccessCommands(this.registry, {

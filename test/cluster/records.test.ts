@@ -107,6 +107,11 @@ describe('users and records on their home library nodes', () => {
     await assert.rejects(j.auth.login(mallory, 'rice-pw'), { code: 'rate_limited', message: /try again in \d+ s/ });
     assert.equal((await j.auth.login(alice, 'wonderland')).ok, true, 'other users are not affected');
     assert.match(cluster.log('R'), /"event":"login_failed","domain":"rice","user":"carol","from":"J"/);
+    // Restarting her home node gives the guesser no fresh allowance.
+    await cluster.kill('R');
+    await cluster.start('R');
+    await waitFor('links up', () => cluster.linksUp());
+    await assert.rejects(j.auth.login(mallory, 'rice-pw'), { code: 'rate_limited' });
   });
 
   it('a cross-domain read is refused unless the host table declares trust', async () => {
