@@ -4,6 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { FrontCluster } from '../harness/front-cluster.ts';
 import { http } from '../harness/http-client.ts';
 import { rawExchange as raw } from '../harness/raw-http.ts';
+import { pick, seededRandom } from '../harness/random.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // Each one is answered 400 (or the connection closed) and never reaches a back-end.
@@ -62,6 +63,39 @@ describe('the front refuses malformed and smuggling requests', () => {
     await waitFor('the slow client to be cut off', () => closedAt > 0, 5000);
     clearInterval(drip);
     assert.ok(closedAt - opened < 3500, `cut off after ${closedAt - opened} ms (headersMs is 1000)`);
+  });
+
+  it('mangled requests (seeded: bytes flipped, cut, repeated, in odd pieces) never take the front down', async () => {
+    const seed = Number(process.env.FRONT_FUZZ_SEED ?? Date.now() % 100_000);
+    const random = seededRandom(seed);
+    const valid = [
+      'GET /echo?a=1 HTTP/1.1\r\nHost: x\r\nX-A: b\r\n\r\n',
+      'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello world',
+      'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+      'GET / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n',
+      'GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    ];
+    const mangle = (text: string): string => {
+      const bytes = [...text];
+      for (let n = Math.floor(random() * 4); n > 0; n--) {
+        const at = Math.floor(random() * bytes.length);
+        const op = Math.floor(random() * 4);
+        if (op === 0) bytes[at] = String.fromCharCode(Math.floor(random() * 256));
+        else if (op === 1) bytes.splice(at, Math.floor(random() * 8));
+        else if (op === 2) bytes.splice(at, 0, ...bytes.slice(at, at + Math.floor(random() * 16)));
+        else bytes.splice(at, 0, pick(random, ['\r', '\n', '\r\n', '\0', ' ', ':', '\t']));
+      }
+      return bytes.join('');
+    };
+    await Promise.all(Array.from({ length: 8 }, async () => {
+      for (let i = 0; i < 40; i++) {
+        const text = Array.from({ length: 1 + Math.floor(random() * 3) }, () => mangle(pick(random, valid))).join('');
+        await raw(fc.port, text, 300);
+      }
+    }));
+    const after = await http(`${fc.url}/`);
+    assert.equal(after.status, 200, `still serving (FRONT_FUZZ_SEED=${seed}): ${after.body} ${JSON.stringify((await fc.status()).backends)}`);
+    assert.doesNotMatch(fc.frontLog, /"event":"(front_bug|proxy_bug)"/, `no internal error (FRONT_FUZZ_SEED=${seed})`);
   });
 
   it('a connection that never sends a request is closed by the header timeout', async () => {

@@ -19,7 +19,14 @@ const name = values.name!;
 let requests = 0;
 
 const server = createServer((req, res) => {
-  const url = new URL(req.url ?? '/', 'http://x');
+  // Parsed against a fixed origin, so a target like '//' stays a path and not a host.
+  let url: URL;
+  try {
+    url = new URL(`http://x${req.url ?? '/'}`);
+  } catch {
+    res.writeHead(400, { 'x-backend': name });
+    return void res.end();
+  }
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', () => {
@@ -50,7 +57,8 @@ const server = createServer((req, res) => {
   });
 });
 const wss = new WebSocketServer({ server });
-wss.on('connection', (ws) => ws.on('message', (data) => ws.send(`${name}:${data.toString()}`)));
+// A malformed frame from a client (tunnelled as is by the front) closes that socket, not this process.
+wss.on('connection', (ws) => ws.on('error', () => ws.terminate()).on('message', (data) => ws.send(`${name}:${data.toString()}`)));
 server.keepAliveTimeout = 60_000;
 server.listen(Number(values.port), '127.0.0.1', () => process.stdout.write(`listening ${name}\n`));
 process.on('SIGTERM', () => process.exit(0));
