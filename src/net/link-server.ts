@@ -1,5 +1,6 @@
+import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
@@ -30,6 +31,12 @@ export class LinkServer extends EventEmitter {
   private readonly server: Server;
   private readonly inbound = new Map<string, Channel>();
   private readonly handshaking = new Set<TLSSocket>();
+  /** The addresses peers may connect from (null: a host name did not resolve, so no screening). */
+  private allowed: Map<string, number> | null = null;
+  /** Open connections per remote address, welcomed or not. */
+  private readonly perAddress = new Map<string, number>();
+  /** When each turned-away address was last logged (one line a minute each, not one a connection). */
+  private readonly loggedRefusals = new Map<string, number>();
 
   constructor(opts: LinkServerOptions) {
     super();
@@ -46,13 +53,17 @@ export class LinkServer extends EventEmitter {
       minVersion: 'TLSv1.3',
       handshakeTimeout: link.connectTimeoutMs,
     });
+    // Screened as plain TCP, before any TLS work: only the host table's addresses, and
+    // only a few connections at a time from each, so strangers cannot burn handshakes.
+    this.server.on('connection', (raw: Socket) => this.screen(raw));
     this.server.on('secureConnection', (socket) => this.accept(socket));
     this.server.on('tlsClientError', (err, socket) => {
       this.log.warn({ event: 'link_rejected', remote: socket.remoteAddress, err: err.message }, 'TLS handshake refused');
     });
   }
 
-  listen(host: string, port: number): Promise<void> {
+  async listen(host: string, port: number): Promise<void> {
+    this.allowed = await peerAddresses(this.opts.table, this.log);
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
@@ -70,6 +81,31 @@ export class LinkServer extends EventEmitter {
     for (const channel of this.inbound.values()) channel.close();
     for (const socket of this.handshaking) socket.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private screen(raw: Socket): void {
+    const ip = normalizeIp(raw.remoteAddress ?? '');
+    const nodesThere = this.allowed?.get(ip);
+    if (this.allowed && nodesThere === undefined) return this.turnAway(raw, ip, 'not a node address in the host table');
+    // Each node there keeps one link to us; reconnects overlap for a moment.
+    const cap = 8 + 2 * (nodesThere ?? 1);
+    const open = (this.perAddress.get(ip) ?? 0) + 1;
+    if (open > cap) return this.turnAway(raw, ip, `more than ${cap} connections at once from one address`);
+    this.perAddress.set(ip, open);
+    raw.once('close', () => {
+      const n = (this.perAddress.get(ip) ?? 1) - 1;
+      if (n > 0) this.perAddress.set(ip, n);
+      else this.perAddress.delete(ip);
+    });
+  }
+
+  private turnAway(raw: Socket, ip: string, why: string): void {
+    raw.destroy();
+    const now = Date.now();
+    if (now - (this.loggedRefusals.get(ip) ?? 0) < 60_000) return;
+    if (this.loggedRefusals.size > 10_000) this.loggedRefusals.clear();
+    this.loggedRefusals.set(ip, now);
+    this.log.warn({ event: 'link_turned_away', remote: ip, why }, `connection from ${ip} closed before TLS: ${why} (logged once a minute per address)`);
   }
 
   private accept(socket: TLSSocket): void {
@@ -135,4 +171,24 @@ export class LinkServer extends EventEmitter {
 
 function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+}
+
+/** Every address a peer of the host table may connect from, with how many nodes share it. */
+async function peerAddresses(table: HostTable, log: Logger): Promise<Map<string, number> | null> {
+  const counts = new Map<string, number>();
+  for (const node of table.nodes) {
+    let addresses: string[];
+    if (isIP(node.host)) {
+      addresses = [node.host];
+    } else {
+      try {
+        addresses = (await lookup(node.host, { all: true })).map((a) => a.address);
+      } catch (err) {
+        log.warn({ event: 'link_screening_off', host: node.host, err: (err as Error).message }, `cannot resolve ${node.host}; links are not screened by address`);
+        return null;
+      }
+    }
+    for (const a of new Set(addresses.map(normalizeIp))) counts.set(a, (counts.get(a) ?? 0) + 1);
+  }
+  return counts;
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect as netConnect } from 'node:net';
 import { createServer } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { certPaths, initClusterCerts } from '../../src/certs/cluster-certs.ts';
@@ -96,6 +97,35 @@ describe('bad input on links and the local socket', () => {
     const outcome = await collect(socket);
     assert.ok(outcome.closed);
     assert.equal(outcome.frames.length, 0);
+    await stillServing();
+  });
+
+  it('closes a connection from an address outside the host table before any TLS', async () => {
+    // Every node of this cluster is at 127.0.0.1; 127.0.0.2 is another loopback address.
+    const socket = netConnect({ host: '127.0.0.1', port: linkPortA, localAddress: '127.0.0.2' });
+    let bytes = 0;
+    socket.on('data', (d) => (bytes += d.length));
+    socket.on('error', () => {});
+    socket.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5])); // the start of a TLS hello
+    await new Promise((r) => socket.once('close', r));
+    assert.equal(bytes, 0, 'no TLS answer at all');
+    await waitFor('the refusal in the log', () => /"event":"link_turned_away","remote":"127\.0\.0\.2"/.test(cluster.log('A')));
+    await stillServing();
+  });
+
+  it('lets one address hold only a few connections at once', async () => {
+    const sockets = await Promise.all(Array.from({ length: 40 }, () => rawTcp(linkPortA).catch(() => null)));
+    const closed = await Promise.all(sockets.map((s) => (s ? new Promise<boolean>((r) => {
+      const timer = setTimeout(() => r(false), 1000);
+      s.on('error', () => {});
+      s.once('close', () => {
+        clearTimeout(timer);
+        r(true);
+      });
+    }) : true)));
+    const cut = closed.filter(Boolean).length;
+    assert.ok(cut >= 20, `${cut} of 40 connections cut at once`);
+    for (const s of sockets) s?.destroy();
     await stillServing();
   });
 
