@@ -61,13 +61,15 @@ export const frontSchema = z
     limits: z
       .strictObject({
         maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16_384),
+        /** Client connections held at once; more are closed as they arrive (HAProxy's maxconn). */
+        maxClientConnections: z.number().int().min(1).default(10_000),
         maxConnsPerBackend: z.number().int().min(1).default(256),
         queueSize: z.number().int().min(0).default(1024),
         queueTimeoutMs: ms.default(5000),
         /** Bodies up to this size are held so a retry can replay them. */
         replayBodyBytes: z.number().int().min(0).default(65_536),
       })
-      .default({ maxHeaderBytes: 16_384, maxConnsPerBackend: 256, queueSize: 1024, queueTimeoutMs: 5000, replayBodyBytes: 65_536 }),
+      .default({ maxHeaderBytes: 16_384, maxClientConnections: 10_000, maxConnsPerBackend: 256, queueSize: 1024, queueTimeoutMs: 5000, replayBodyBytes: 65_536 }),
     retries: z
       .strictObject({
         max: z.number().int().min(0).max(10).default(2),

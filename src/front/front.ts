@@ -7,7 +7,7 @@ import type { BackendConfig, FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
 import type { ClientExchange } from './http/client-exchange.ts';
 import { checkTarget } from './http/request-checks.ts';
-import { HttpServer } from './http/server.ts';
+import { HttpServer, type HttpServerOptions } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
 import { createPolicy } from './policies/index.ts';
 import { Proxy, type FrontState } from './proxy.ts';
@@ -43,6 +43,7 @@ export class Front {
   private readonly started = Date.now();
   tunnels = 0;
   reloads = 0;
+  private lastDropLog = 0;
 
   constructor(table: HostTable, log: Logger) {
     this.table = table;
@@ -51,12 +52,18 @@ export class Front {
     this.budget = new RetryBudget(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.proxy = new Proxy(this.buildState(table, new Map()), this.budget, log);
     this.health = new HealthChecker(() => this.proxy.state.list, () => this.proxy.state.cfg);
-    // Listen settings (timeouts, header size) are fixed at start, like the address.
     this.server = new HttpServer(
-      { maxHeaderBytes: cfg.limits.maxHeaderBytes, headersMs: cfg.timeouts.headersMs, bodyMs: Math.max(cfg.timeouts.headersMs, 300_000), idleMs: cfg.timeouts.idleMs },
+      serverOptions(cfg),
       {
         request: this.proxy.handle,
         upgrade: (ex, socket, head) => this.upgrade(ex, socket, head),
+        dropped: (remoteAddress) => {
+          const now = Date.now();
+          // One line a second at most: a flood must not become a log flood.
+          if (now - this.lastDropLog < 1000) return;
+          this.lastDropLog = now;
+          this.log.warn({ event: 'client_dropped', client: remoteAddress, max: this.config.limits.maxClientConnections }, 'connection closed on arrival: maxClientConnections are open');
+        },
         clientError: (code, reason, remoteAddress) => {
           if (code === 'INTERNAL') this.log.error({ event: 'front_bug', err: reason, client: remoteAddress }, 'connection dropped by an error inside the front');
           else if (this.log.isLevelEnabled('debug')) this.log.debug({ event: 'client_error', code, reason, client: remoteAddress }, 'bad request from client');
@@ -91,6 +98,7 @@ export class Front {
     for (const b of old.list) if (!state.byId.has(b.id)) b.close();
     this.table = table;
     this.proxy.state = state;
+    this.server.configure(serverOptions(cfg));
     this.budget.configure(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.health.restart();
     this.loads?.stop();
@@ -211,6 +219,11 @@ export class Front {
       send(400, { error: err instanceof Error ? err.message : String(err) });
     }
   }
+}
+
+function serverOptions(cfg: FrontConfig): HttpServerOptions {
+  const { limits, timeouts } = cfg;
+  return { maxHeaderBytes: limits.maxHeaderBytes, maxConnections: limits.maxClientConnections, headersMs: timeouts.headersMs, bodyMs: Math.max(timeouts.headersMs, 300_000), idleMs: timeouts.idleMs };
 }
 
 function listen(server: Server, host: string, port: number): Promise<void> {

@@ -3,7 +3,8 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { FrontCluster } from '../harness/front-cluster.ts';
 import { http } from '../harness/http-client.ts';
-import { rawExchange as raw } from '../harness/raw-http.ts';
+import { rawExchange as raw, RawHttp } from '../harness/raw-http.ts';
+import { runCli } from '../harness/cli.ts';
 import { pick, seededRandom } from '../harness/random.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -96,6 +97,21 @@ describe('the front refuses malformed and smuggling requests', () => {
     const after = await http(`${fc.url}/`);
     assert.equal(after.status, 200, `still serving (FRONT_FUZZ_SEED=${seed}): ${after.body} ${JSON.stringify((await fc.status()).backends)}`);
     assert.doesNotMatch(fc.frontLog, /"event":"(front_bug|proxy_bug)"/, `no internal error (FRONT_FUZZ_SEED=${seed})`);
+  });
+
+  it('past limits.maxClientConnections, new connections are closed on arrival (and the limit reloads)', async () => {
+    const timeouts = { headersMs: 1000, idleMs: 60_000, connectMs: 2000, upstreamMs: 30_000 };
+    fc.writeConfig({ timeouts, limits: { maxClientConnections: 3 } });
+    assert.equal((await runCli(['front', 'reload', '--config', fc.config])).code, 0);
+    const held = await Promise.all(Array.from({ length: 3 }, () => RawHttp.open(fc.port)));
+    await waitFor('three connections held', async () => (await fc.status()).connections === 3);
+    const { text, closed } = await raw(fc.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 2000);
+    assert.ok(closed && text === '', `the fourth was closed unanswered (${JSON.stringify(text.slice(0, 40))})`);
+    await waitFor('the drop in the log', () => fc.frontLog.includes('"event":"client_dropped"'));
+    for (const c of held) c.destroy();
+    fc.writeConfig({ timeouts });
+    assert.equal((await runCli(['front', 'reload', '--config', fc.config])).code, 0);
+    assert.equal((await http(`${fc.url}/`)).status, 200);
   });
 
   it('a connection that never sends a request is closed by the header timeout', async () => {

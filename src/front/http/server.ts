@@ -4,6 +4,8 @@ import type { ClientExchange } from './client-exchange.ts';
 
 export interface HttpServerOptions {
   maxHeaderBytes: number;
+  /** Connections held at once; more are closed as they arrive. */
+  maxConnections: number;
   /** A request head must arrive whole within this (slow-loris). */
   headersMs: number;
   /** A request body must arrive whole within this. */
@@ -16,6 +18,8 @@ export interface HttpHandlers {
   request(exchange: ClientExchange): void;
   upgrade(exchange: ClientExchange, socket: Socket, head: Buffer): void;
   clientError?(code: string, reason: string, remoteAddress: string): void;
+  /** A connection was closed on arrival: maxConnections are open. */
+  dropped?(remoteAddress: string): void;
 }
 
 /**
@@ -24,8 +28,7 @@ export interface HttpHandlers {
  * (a timer per connection would cost more than the requests it watches).
  */
 export class HttpServer implements ConnectionOwner {
-  readonly maxHeaderBytes: number;
-  private readonly options: HttpServerOptions;
+  private options: HttpServerOptions;
   private readonly handlers: HttpHandlers;
   private readonly server: Server;
   private readonly connections = new Set<ClientConnection>();
@@ -33,10 +36,22 @@ export class HttpServer implements ConnectionOwner {
 
   constructor(options: HttpServerOptions, handlers: HttpHandlers) {
     this.options = options;
-    this.maxHeaderBytes = options.maxHeaderBytes;
     this.handlers = handlers;
     // allowHalfOpen: a client that half-closes after its request still gets the answer.
     this.server = createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.connections.add(new ClientConnection(socket, this)));
+    this.server.maxConnections = options.maxConnections;
+    this.server.on('drop', (info?: { remoteAddress?: string }) => handlers.dropped?.(info?.remoteAddress ?? ''));
+  }
+
+  /** For new connections (header size) and for all (timeouts, the connection cap): a reload. */
+  configure(options: HttpServerOptions): void {
+    this.options = options;
+    this.server.maxConnections = options.maxConnections;
+    if (this.sweeper) this.startSweeper();
+  }
+
+  get maxHeaderBytes(): number {
+    return this.options.maxHeaderBytes;
   }
 
   get connectionCount(): number {
@@ -48,9 +63,7 @@ export class HttpServer implements ConnectionOwner {
       this.server.once('error', reject);
       this.server.listen(port, host, () => {
         this.server.off('error', reject);
-        const o = this.options;
-        this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(1000, o.headersMs / 4, o.idleMs / 4)));
-        this.sweeper.unref();
+        this.startSweeper();
         resolve();
       });
     });
@@ -64,6 +77,13 @@ export class HttpServer implements ConnectionOwner {
       for (const c of this.connections) c.socket.destroy();
     }, graceMs).unref();
     return closed.finally(() => clearInterval(this.sweeper));
+  }
+
+  private startSweeper(): void {
+    clearInterval(this.sweeper);
+    const o = this.options;
+    this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(1000, o.headersMs / 4, o.idleMs / 4)));
+    this.sweeper.unref();
   }
 
   private sweep(): void {
