@@ -61,7 +61,8 @@ export class HttpServer implements ConnectionOwner {
   listen(port: number, host: string): Promise<void> {
     return new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, host, () => {
+      // A deep accept queue: a burst of new clients waits in it instead of in SYN retries.
+      this.server.listen({ port, host, backlog: Math.min(this.options.maxConnections, 4096) }, () => {
         this.server.off('error', reject);
         this.startSweeper();
         resolve();
