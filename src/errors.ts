@@ -14,14 +14,18 @@ export const ERROR_CODES = [
 
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
-export class CohortError extends Error {
-  readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
+/** An error with a stable code a caller may test; each family of errors names its codes. */
+export class CodedError<C extends string = string> extends Error {
+  readonly code: C;
+  constructor(code: C, message: string) {
     super(message);
-    this.name = 'CohortError';
+    this.name = new.target.name;
     this.code = code;
   }
 }
+
+/** The network's errors: their codes cross the wire. */
+export class CohortError extends CodedError<ErrorCode> {}
 
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);

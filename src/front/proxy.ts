@@ -8,7 +8,8 @@ import { checkTarget, connectionListed, IDEMPOTENT, isHopByHop } from './http/re
 import type { Policy } from './policies/policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
 import { takeCookie, type StickyTokens } from './sticky.ts';
-import { UpstreamError, type UpstreamConnection } from './upstream/connection.ts';
+import type { UpstreamConnection } from './upstream/connection.ts';
+import { UpstreamError } from './upstream/upstream-error.ts';
 
 /** What one configuration generation gives the proxy; a reload swaps it whole. */
 export interface FrontState {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ResponseParser, UpstreamProtocolError } from '../../src/front/http/response-parser.ts';
+import { ResponseParser } from '../../src/front/http/response-parser.ts';
+import { UpstreamError } from '../../src/front/upstream/upstream-error.ts';
 
 interface Seen { status: number; reason: string; headers: string[]; lower: string[]; body: string; ended: boolean }
 
@@ -62,7 +63,7 @@ describe('upstream response parser', () => {
     ['a head over the limit', `HTTP/1.1 200 OK\r\nX: ${'a'.repeat(2000)}\r\n\r\n`],
     ['bytes after the response', 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA'],
   ] as const) {
-    it(`refuses ${what}`, () => assert.throws(() => parse(wire), UpstreamProtocolError));
+    it(`refuses ${what}`, () => assert.throws(() => parse(wire), (err) => err instanceof UpstreamError && err.code === 'protocol'));
   }
 
   it('a close before the end of a sized body is an error', () => {

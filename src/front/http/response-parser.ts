@@ -1,14 +1,11 @@
 // A strict HTTP/1.1 response parser for the front's upstream connections (RFC 9112).
-// Pure state machine: bytes in, events out, a ProtocolError on anything malformed.
+// Pure state machine: bytes in, events out, an UpstreamError (code protocol) on anything malformed.
 // It decodes chunked bodies (the front re-frames them for the client) and decides
 // whether the connection can carry another request afterwards.
 
-export class UpstreamProtocolError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UpstreamProtocolError';
-  }
-}
+import { UpstreamError } from '../upstream/upstream-error.ts';
+
+const protocolError = (message: string) => new UpstreamError('protocol', message);
 
 export interface ResponseEvents {
   /**
@@ -57,7 +54,7 @@ export class ResponseParser {
 
   push(chunk: Buffer): void {
     if (this.state === 'done') {
-      if (chunk.length) throw new UpstreamProtocolError('bytes from upstream with no request outstanding');
+      if (chunk.length) throw protocolError('bytes from upstream with no request outstanding');
       return;
     }
     this.started = true;
@@ -69,11 +66,11 @@ export class ResponseParser {
         case 'head': {
           const end = buf.indexOf('\r\n\r\n', pos, 'latin1');
           if (end < 0) {
-            if (buf.length - pos > this.maxHeaderBytes) throw new UpstreamProtocolError('response head too large');
+            if (buf.length - pos > this.maxHeaderBytes) throw protocolError('response head too large');
             this.pending = buf.subarray(pos);
             return;
           }
-          if (end - pos > this.maxHeaderBytes) throw new UpstreamProtocolError('response head too large');
+          if (end - pos > this.maxHeaderBytes) throw protocolError('response head too large');
           this.parseHead(buf.toString('latin1', pos, end));
           pos = end + 4;
           break;
@@ -95,21 +92,21 @@ export class ResponseParser {
         case 'chunk_crlf': {
           const eol = buf.indexOf('\r\n', pos, 'latin1');
           if (eol < 0) {
-            if (buf.length - pos > 8192) throw new UpstreamProtocolError('chunk line too long');
+            if (buf.length - pos > 8192) throw protocolError('chunk line too long');
             this.pending = buf.subarray(pos);
             return;
           }
           const line = buf.toString('latin1', pos, eol);
           pos = eol + 2;
           if (this.state === 'chunk_crlf') {
-            if (line !== '') throw new UpstreamProtocolError('missing CRLF after chunk data');
+            if (line !== '') throw protocolError('missing CRLF after chunk data');
             this.state = 'chunk_size';
           } else if (this.state === 'trailers') {
             if (line === '') this.finish();
           } else {
             const semi = line.indexOf(';');
             const hex = (semi < 0 ? line : line.slice(0, semi)).trim();
-            if (!/^[0-9A-Fa-f]{1,12}$/.test(hex)) throw new UpstreamProtocolError(`invalid chunk size ${JSON.stringify(hex.slice(0, 20))}`);
+            if (!/^[0-9A-Fa-f]{1,12}$/.test(hex)) throw protocolError(`invalid chunk size ${JSON.stringify(hex.slice(0, 20))}`);
             this.remaining = parseInt(hex, 16);
             this.state = this.remaining === 0 ? 'trailers' : 'chunk_data';
           }
@@ -125,13 +122,13 @@ export class ResponseParser {
         }
       }
     }
-    if (pos < buf.length) throw new UpstreamProtocolError('bytes after the end of the response');
+    if (pos < buf.length) throw protocolError('bytes after the end of the response');
   }
 
   /** The upstream closed the connection: ends a close-delimited body, else it is an error. */
   close(): void {
     if (this.state === 'body' && this.mode === 'close') return this.finish();
-    if (this.state !== 'done') throw new UpstreamProtocolError(this.started ? 'upstream closed in the middle of the response' : 'upstream closed before responding');
+    if (this.state !== 'done') throw protocolError(this.started ? 'upstream closed in the middle of the response' : 'upstream closed before responding');
   }
 
   private parseHead(head: string): void {
@@ -140,14 +137,14 @@ export class ResponseParser {
     if (eol < 0) eol = head.length;
     // "HTTP/1.x SSS reason"
     if (eol < 12 || !head.startsWith('HTTP/1.') || head.charCodeAt(8) !== 32 || (eol > 12 && head.charCodeAt(12) !== 32)) {
-      throw new UpstreamProtocolError(`bad status line ${JSON.stringify(head.slice(0, Math.min(eol, 60)))}`);
+      throw protocolError(`bad status line ${JSON.stringify(head.slice(0, Math.min(eol, 60)))}`);
     }
     const minor = head.charCodeAt(7);
     const d0 = head.charCodeAt(9) - 48;
     const d1 = head.charCodeAt(10) - 48;
     const d2 = head.charCodeAt(11) - 48;
     if ((minor !== 48 && minor !== 49) || d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) {
-      throw new UpstreamProtocolError(`bad status line ${JSON.stringify(head.slice(0, Math.min(eol, 60)))}`);
+      throw protocolError(`bad status line ${JSON.stringify(head.slice(0, Math.min(eol, 60)))}`);
     }
     const http10 = minor === 48;
     const status = d0 * 100 + d1 * 10 + d2;
@@ -163,15 +160,15 @@ export class ResponseParser {
       let end = head.indexOf('\r\n', pos);
       if (end < 0) end = head.length;
       const colon = head.indexOf(':', pos);
-      if (colon <= pos || colon > end) throw new UpstreamProtocolError(`bad header line ${JSON.stringify(head.slice(pos, Math.min(end, pos + 60)))}`);
+      if (colon <= pos || colon > end) throw protocolError(`bad header line ${JSON.stringify(head.slice(pos, Math.min(end, pos + 60)))}`);
       const name = head.slice(pos, colon);
       const value = head.slice(colon + 1, end).trim();
       const lower = name.toLowerCase();
       pos = end + 2;
       if (lower === 'content-length') {
-        if (!/^\d{1,15}$/.test(value)) throw new UpstreamProtocolError(`bad content-length ${JSON.stringify(value)}`);
+        if (!/^\d{1,15}$/.test(value)) throw protocolError(`bad content-length ${JSON.stringify(value)}`);
         const n = Number(value);
-        if (contentLength >= 0 && contentLength !== n) throw new UpstreamProtocolError('conflicting content-length headers');
+        if (contentLength >= 0 && contentLength !== n) throw protocolError('conflicting content-length headers');
         contentLength = n;
       } else if (lower === 'transfer-encoding') {
         transferEncoding = true;
@@ -186,7 +183,7 @@ export class ResponseParser {
     }
     if (status >= 100 && status < 200) {
       // Interim responses (100 Continue, 103 Early Hints) are dropped; the final one follows.
-      if (status === 101) throw new UpstreamProtocolError('unexpected 101 on a plain request');
+      if (status === 101) throw protocolError('unexpected 101 on a plain request');
       this.state = 'head';
       return;
     }

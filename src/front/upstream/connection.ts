@@ -1,5 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { ResponseParser, type ResponseEvents } from '../http/response-parser.ts';
+import { UpstreamError } from './upstream-error.ts';
 
 /** One request/response on an upstream connection, from the proxy's side. */
 export interface Exchange extends ResponseEvents {
@@ -8,15 +9,6 @@ export interface Exchange extends ResponseEvents {
 }
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
-
-export class UpstreamError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'UpstreamError';
-    this.code = code;
-  }
-}
 
 /**
  * A keep-alive HTTP/1.1 connection to one back-end, carrying one request at a time.

@@ -1,4 +1,5 @@
-import { UpstreamConnection, UpstreamError } from './connection.ts';
+import { UpstreamConnection } from './connection.ts';
+import { UpstreamError } from './upstream-error.ts';
 
 export interface PoolOptions {
   maxConns: number;
