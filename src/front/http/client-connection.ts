@@ -49,7 +49,6 @@ export class ClientConnection {
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress ?? '';
     this.owner = owner;
-    socket.setNoDelay(true);
     this.parser = createRequestParser(owner.maxHeaderBytes, this);
     // The parser reads from the handle in C++; the JS side of the socket only sees
     // EOF and errors. resume() lets 'end' be emitted.
@@ -107,7 +106,11 @@ export class ClientConnection {
   };
 
   readonly onBody = (chunk: Buffer): void => {
-    this.parsing?.bodyChunk(chunk);
+    try {
+      this.parsing?.bodyChunk(chunk);
+    } catch (err) {
+      this.internalError(err);
+    }
   };
 
   readonly onMessageComplete = (): void => {
@@ -115,7 +118,11 @@ export class ClientConnection {
     this.parsing = undefined;
     this.bodyStart = 0;
     this.pendingHeaders = []; // trailers, if any
-    exchange?.bodyEnd();
+    try {
+      exchange?.bodyEnd();
+    } catch (err) {
+      this.internalError(err);
+    }
   };
 
   readonly onExecute = (result: number | ParseError): void => {
