@@ -7,6 +7,7 @@
 // Needs: apt-get install -y wrk nginx-light haproxy (installed here when missing, as root).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +63,31 @@ function wrk(url: string, pids: number[]): Run {
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out);
   if (errors) throw new Error(`${url}: ${errors[1]} error responses\n${out}`);
   return { rps, p99, cpuUs: pids.length ? ((after - before) * 1e6) / total : NaN };
+}
+
+/** Median time to the first response byte of 5 new connections, made while wrk -c1000 saturates the port. */
+async function firstByteUnderLoad(port: number): Promise<number> {
+  const load = spawn('wrk', ['-t1', '-c1000', '-d30s', `http://127.0.0.1:${port}/1k.txt`], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 1500)); // let the load build up
+    const times: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const started = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        const s = netConnect(port, '127.0.0.1', () => s.write('GET /1k.txt HTTP/1.1\r\nHost: x\r\n\r\n'));
+        s.once('data', () => {
+          s.destroy();
+          resolve();
+        });
+        s.once('error', reject);
+      });
+      times.push(performance.now() - started);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    return median(times);
+  } finally {
+    load.kill('SIGKILL');
+  }
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -125,6 +151,12 @@ try {
       runs.get(t.name)!.push(wrk(`http://127.0.0.1:${t.port}/1k.txt`, t.pids()));
     }
   }
+  // A new client while the proxy is saturated by 1000 others: how long until its first byte?
+  const newClient: Record<string, number> = {};
+  for (const t of targets.filter((x) => x.name === 'front' || x.name === 'haproxy')) {
+    progress(`${t.label}: 5 new clients, one by one, under wrk -c1000`);
+    newClient[t.name] = await firstByteUnderLoad(t.port);
+  }
   const fig = Object.fromEntries([...runs].map(([name, rs]) => [name, { rps: median(rs.map((r) => r.rps)), p99: median(rs.map((r) => r.p99)), cpuUs: median(rs.map((r) => r.cpuUs)) }]));
   const ha = fig.haproxy;
   console.log(`1 KiB GET, wrk -t1 -c${CONNECTIONS}, median of ${REPS} runs of ${SECONDS} s, two nginx back-ends`);
@@ -135,12 +167,14 @@ try {
     const cpuRatio = Number.isNaN(f.cpuUs) ? '-' : (f.cpuUs / ha.cpuUs).toFixed(2);
     console.log(`${t.label.padEnd(36)}${f.rps.toFixed(0).padStart(10)}${(f.rps / ha.rps).toFixed(2).padStart(11)}${f.p99.toFixed(2).padStart(9)}${(f.p99 / ha.p99).toFixed(2).padStart(11)}${cpu.padStart(12)}${cpuRatio.padStart(11)}`);
   }
+  console.log(`a new client's first byte under wrk -c1000 (median of 5): front ${newClient.front.toFixed(1)} ms, HAProxy ${newClient.haproxy.toFixed(1)} ms`);
   if (!only) {
   console.log(`front vs http-proxy: ${(fig.front.rps / fig.http_proxy.rps).toFixed(2)}× the requests/s`);
   console.log(JSON.stringify({
     direct_rps: Math.round(fig.direct.rps), front_rps: Math.round(fig.front.rps), http_proxy_rps: Math.round(fig.http_proxy.rps), nginx_rps: Math.round(fig.nginx.rps), haproxy_rps: Math.round(fig.haproxy.rps),
     front_p99_ms: fig.front.p99, haproxy_p99_ms: fig.haproxy.p99, front_cpu_us: +fig.front.cpuUs.toFixed(2), haproxy_cpu_us: +fig.haproxy.cpuUs.toFixed(2),
     nginx_cpu_us: +fig.nginx.cpuUs.toFixed(2), http_proxy_cpu_us: +fig.http_proxy.cpuUs.toFixed(2),
+    front_new_client_ms: +newClient.front.toFixed(1), haproxy_new_client_ms: +newClient.haproxy.toFixed(1),
   }));
   }
 } finally {
