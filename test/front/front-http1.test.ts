@@ -99,6 +99,16 @@ describe('the front speaks HTTP/1.x to clients', () => {
     assert.equal(r.status, 200);
   });
 
+  it('a response without a Date gets one on the way (RFC 9110 §6.6.1); one with a Date keeps it', async () => {
+    const c = await open();
+    c.write('GET /nodate HTTP/1.1\r\nHost: x\r\n\r\nGET /dated HTTP/1.1\r\nHost: x\r\n\r\n');
+    const [added, kept] = await c.responses(2);
+    // Repeated fields come joined with ', ', and one IMF-fixdate holds one comma.
+    assert.equal(added.headers.date.split(',').length, 2, `one Date: ${added.headers.date}`);
+    assert.ok(Math.abs(Date.parse(added.headers.date) - Date.now()) < 5000, `added: ${added.headers.date}`);
+    assert.equal(kept.headers.date.split(',').length, 2, `the back-end's own Date, once: ${kept.headers.date}`);
+  });
+
   it('HEAD gets the head only, and the connection goes on', async () => {
     const c = await open();
     c.write('HEAD /chunked HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n');

@@ -7,6 +7,7 @@
 //   /slow?ms=N          answers after N ms
 //   /drain              answers with X-Cohort-Drain: 1 (the app asks to be drained)
 //   /hang               reads the request, never answers, closes after 200 ms
+//   /nodate             answers without a Date header
 //   anything else       {"backend": name, "path": ...}
 // and WebSocket upgrades on any path echo each message prefixed with the name.
 import { existsSync } from 'node:fs';
@@ -48,6 +49,10 @@ const server = createServer((req, res) => {
     if (url.pathname === '/drain') return json(200, { backend: name }, { 'x-cohort-drain': '1' });
     if (url.pathname === '/hang') return void setTimeout(() => req.socket.destroy(), 200);
     if (url.pathname === '/count') return json(200, { backend: name, requests });
+    if (url.pathname === '/nodate') {
+      res.sendDate = false;
+      return json(200, { backend: name });
+    }
     if (url.pathname === '/chunked') {
       res.writeHead(200, { 'content-type': 'text/plain', 'x-backend': name });
       res.write(`${name}:`);

@@ -1,4 +1,5 @@
 import type { ClientConnection } from './client-connection.ts';
+import { httpDate } from './http-date.ts';
 import { hasInvalidHeaderChar, isToken } from './llhttp.ts';
 
 /**
@@ -130,14 +131,18 @@ export class ClientExchange {
     if (hasInvalidHeaderChar(reason)) throw new Error('invalid reason phrase');
     let head = `HTTP/1.1 ${status} ${reason}\r\n`;
     let hasLength = false;
+    let hasDate = false;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i];
       const value = headers[i + 1];
       if (!isToken(name)) throw new Error(`invalid header name ${JSON.stringify(name)}`);
       if (hasInvalidHeaderChar(value)) throw new Error(`invalid character in header ${name}`);
       if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
+      else if (name.length === 4 && name.toLowerCase() === 'date') hasDate = true;
       head += `${name}: ${value}\r\n`;
     }
+    // A response forwarded without a Date gets one (RFC 9110 §6.6.1), as do the front's own.
+    if (!hasDate) head += `date: ${httpDate()}\r\n`;
     this.noBody = this.method === 'HEAD' || status === 204 || status === 304 || status < 200;
     // A body still arriving when the answer starts cannot be skipped safely: close after.
     let close = !this.keepAlive || this.connection.closing || !this.bodyComplete;
