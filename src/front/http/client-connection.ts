@@ -189,6 +189,8 @@ export class ClientConnection {
     if (exchange.closeAfter || (this.closing && this.queue.length === 0)) {
       this.closing = true;
       this.queue.length = 0;
+      // Closes once the client has taken the rest; one that never reads goes at the idle timeout.
+      this.idleSince = Date.now();
       this.socket.destroySoon();
       return;
     }
