@@ -47,7 +47,10 @@ export class RequestContext implements Exchange {
   candidates: string[] = [];
   explain = false;
   status = 0;
-  aborted = false;
+  /** The client left (or broke the protocol) before its response ended. */
+  get aborted(): boolean {
+    return this.ex.aborted;
+  }
   /** Counted in its back-end's active requests until done. */
   holding = false;
 

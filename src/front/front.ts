@@ -2,9 +2,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
+import { listenOn } from '../net/listen.ts';
 import { Backend } from './backend.ts';
 import type { BackendConfig, FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
+import { bareAnswer } from './http/client-connection.ts';
 import type { ClientExchange } from './http/client-exchange.ts';
 import { checkTarget } from './http/request-checks.ts';
 import { HttpServer, type HttpServerOptions } from './http/server.ts';
@@ -81,7 +83,7 @@ export class Front {
     await this.server.listen(cfg.listen.port, cfg.listen.host);
     if (cfg.admin) {
       this.admin = createServer((req, res) => void this.adminRequest(req, res));
-      await listen(this.admin, cfg.admin.host, cfg.admin.port);
+      await listenOn(this.admin, { port: cfg.admin.port, host: cfg.admin.host });
     }
     this.health.start();
     this.startLoads();
@@ -174,14 +176,14 @@ export class Front {
 
   private upgrade(ex: ClientExchange, socket: Socket, head: Buffer): void {
     const checked = checkTarget(ex);
-    if ('error' in checked) return void socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
-    if (ex.method === 'CONNECT') return void socket.end(`HTTP/1.1 405 Method Not Allowed\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    if ('error' in checked) return void socket.end(bareAnswer('400 Bad Request'));
+    if (ex.method === 'CONNECT') return void socket.end(bareAnswer('405 Method Not Allowed'));
     const { list, policy, cfg } = this.proxy.state;
     const now = Date.now();
     // A WebSocket of a sticky session goes to the session's back-end, like its requests.
     const sticky = this.proxy.resolveSticky(ex.header('cookie'), now);
     const backend = sticky?.backend ?? policy.pick(list.filter((b) => b.ready(now)), { target: checked.target, clientIp: ex.clientIp, now });
-    if (!backend) return void socket.end('HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    if (!backend) return void socket.end(bareAnswer('503 Service Unavailable', 'retry-after: 5\r\n'));
     this.tunnels++;
     backend.active++;
     const token = sticky?.token;
@@ -224,14 +226,4 @@ export class Front {
 function serverOptions(cfg: FrontConfig): HttpServerOptions {
   const { limits, timeouts } = cfg;
   return { maxHeaderBytes: limits.maxHeaderBytes, maxConnections: limits.maxClientConnections, headersMs: timeouts.headersMs, bodyMs: Math.max(timeouts.headersMs, 300_000), idleMs: timeouts.idleMs };
-}
-
-function listen(server: Server, host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

@@ -82,7 +82,7 @@ export class Proxy implements ResponsePhases {
     // refused before any back-end sees the request), streamed beyond it
     if (!ex.hasBody) return this.route(ctx);
     // A client that waits for 100 Continue gets it now: the front takes the body itself.
-    if (ex.versionMinor >= 1 && ex.header('expect')?.toLowerCase() === '100-continue') ex.connection.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
+    if (ex.header('expect')?.toLowerCase() === '100-continue') ex.writeContinue();
     const limit = state.cfg.limits.replayBodyBytes;
     const parts: Buffer[] = [];
     let held = 0;
@@ -327,7 +327,6 @@ export class Proxy implements ResponsePhases {
 
   /** The client went away before its response was complete: abandon the upstream side too. */
   private clientClosed(ctx: RequestContext): void {
-    ctx.aborted = true;
     const conn = ctx.conn;
     if (conn) {
       ctx.conn = undefined;

@@ -9,6 +9,7 @@ import { Channel, type RequestHandler } from './channel.ts';
 import { encodeFrame } from './framing.ts';
 import { PROTOCOL_VERSION, type Message } from './protocol.ts';
 import { identityMismatch, type TlsMaterial } from './tls-material.ts';
+import { listenOn } from './listen.ts';
 
 export interface LinkServerOptions {
   self: string;
@@ -64,13 +65,7 @@ export class LinkServer extends EventEmitter {
 
   async listen(host: string, port: number): Promise<void> {
     this.allowed = await peerAddresses(this.opts.table, this.log);
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(this.server, { port, host });
   }
 
   connectedPeers(): string[] {

@@ -2,6 +2,7 @@ import { chmodSync, existsSync, unlinkSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { Channel, type RequestHandler } from './channel.ts';
+import { listenOn } from './listen.ts';
 
 // Linux limits a UNIX socket path to 107 bytes; say so instead of failing obscurely.
 const MAX_SOCKET_PATH = 107;
@@ -39,13 +40,7 @@ export class LocalServer {
       if (await isAlive(path)) throw new Error(`another node is already listening on ${path}`);
       unlinkSync(path); // left behind by a node that was killed
     }
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(path, () => {
-        this.server.off('error', reject);
-        resolve();
-      });
-    });
+    await listenOn(this.server, { path });
     chmodSync(path, 0o600);
   }
 

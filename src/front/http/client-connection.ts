@@ -13,6 +13,11 @@ export interface ConnectionOwner {
 
 type PauseReason = 'body' | 'queue';
 
+/** A whole answer with no body that closes the connection (refusals outside any exchange). */
+export function bareAnswer(status: string, extraHeaders = ''): string {
+  return `HTTP/1.1 ${status}\r\n${extraHeaders}connection: close\r\ncontent-length: 0\r\n\r\n`;
+}
+
 /**
  * One client connection: llhttp reads the socket directly and calls back here. Requests are
  * answered in order, one at a time; pipelined ones wait in a short queue (reading stops
@@ -52,11 +57,16 @@ export class ClientConnection {
     this.parser = createRequestParser(owner.maxHeaderBytes, this);
     // The parser reads from the handle in C++; the JS side of the socket only sees
     // EOF and errors. resume() lets 'end' be emitted.
-    this.parser.consume((socket as unknown as { _handle: object })._handle);
+    this.parser.consume(this.handle!);
     socket.resume();
     socket.on('error', () => {}); // 'close' follows
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
+  }
+
+  /** The socket's libuv handle (net's internal `_handle`): the parser reads it, and it stops and starts reads. */
+  private get handle(): { readStart(): void; readStop(): void } | null {
+    return (this.socket as unknown as { _handle: { readStart(): void; readStop(): void } | null })._handle;
   }
 
   get busy(): boolean {
@@ -86,7 +96,7 @@ export class ClientConnection {
       url = this.pendingUrl;
       this.pendingUrl = '';
     }
-    const exchange = new ClientExchange(this, METHODS[method] ?? 'GET', url, minor, headers, keepAlive, upgrade);
+    const exchange = new ClientExchange(this, METHODS[method] ?? 'GET', url, minor, headers, keepAlive);
     const now = Date.now();
     this.headStart = 0;
     if (upgrade) {
@@ -170,13 +180,13 @@ export class ClientConnection {
   // ---- reading ------------------------------------------------------------------
 
   pauseReading(reason: PauseReason): void {
-    if (this.paused.size === 0 && this.consumed) (this.socket as unknown as { _handle: { readStop(): void } | null })._handle?.readStop();
+    if (this.paused.size === 0 && this.consumed) this.handle?.readStop();
     this.paused.add(reason);
   }
 
   resumeReading(reason: PauseReason): void {
     if (!this.paused.delete(reason) || this.paused.size > 0 || !this.consumed) return;
-    (this.socket as unknown as { _handle: { readStart(): void } | null })._handle?.readStart();
+    this.handle?.readStart();
   }
 
   // ---- the response side --------------------------------------------------------
@@ -226,7 +236,7 @@ export class ClientConnection {
   answerAndClose(status: string): void {
     this.headStart = 0;
     if (this.current) return void this.socket.destroy(); // mid-response: no room for an answer
-    if (this.socket.writable) this.socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`, 'latin1');
+    if (this.socket.writable) this.socket.end(bareAnswer(status), 'latin1');
     this.socket.destroySoon();
   }
 

@@ -19,7 +19,6 @@ export class ClientExchange {
   readonly lowerNames: string[];
   /** The client lets the connection carry another request after this one. */
   readonly keepAlive: boolean;
-  readonly upgrade: boolean;
   /** Called once if the client goes away, or breaks the protocol, before the response ended. */
   onAbort: (() => void) | undefined;
   aborted = false;
@@ -37,7 +36,7 @@ export class ClientExchange {
   private onChunk: ((chunk: Buffer) => void) | undefined;
   private onBodyEnd: (() => void) | undefined;
 
-  constructor(connection: ClientConnection, method: string, url: string, versionMinor: number, rawHeaders: string[], keepAlive: boolean, upgrade: boolean) {
+  constructor(connection: ClientConnection, method: string, url: string, versionMinor: number, rawHeaders: string[], keepAlive: boolean) {
     this.connection = connection;
     this.method = method;
     this.url = url;
@@ -54,7 +53,6 @@ export class ClientExchange {
     this.lowerNames = lowerNames;
     this.bodyComplete = !body;
     this.keepAlive = keepAlive;
-    this.upgrade = upgrade;
   }
 
   get clientIp(): string {
@@ -205,6 +203,11 @@ export class ClientExchange {
     this.writeHead(status, reason, [...headers, 'content-length', String(bytes.length)]);
     this.write(bytes);
     this.end();
+  }
+
+  /** Tells a client that sent Expect: 100-continue to go on with its body. */
+  writeContinue(): void {
+    if (this.versionMinor >= 1 && !this.headersSent) this.connection.socket.write('HTTP/1.1 100 Continue\r\n\r\n', 'latin1');
   }
 
   /** Calls back once the client has taken what was written. */

@@ -101,10 +101,6 @@ export class UpstreamConnection {
     this.bodyDone = true;
   }
 
-  get responseStarted(): boolean {
-    return this.parser.started;
-  }
-
   destroy(): void {
     this.socket.destroy();
   }

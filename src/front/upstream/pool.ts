@@ -54,11 +54,6 @@ export class UpstreamPool {
     return this.waiters.length;
   }
 
-  /** Whether a request would have to queue here. */
-  get full(): boolean {
-    return this.idle.length === 0 && this.busy.size + this.connecting >= this.opts.maxConns;
-  }
-
   acquire(cb: (err: Error | null, conn?: UpstreamConnection) => void): void {
     if (this.closed) return cb(new UpstreamError('closed', 'pool closed'));
     let conn = this.idle.pop();
