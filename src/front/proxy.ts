@@ -174,7 +174,11 @@ export class Proxy implements ResponsePhases {
     const write = (chunk: Buffer) => {
       if (chunk.length === 0) return;
       ctx.bodySent = true;
-      const ok = chunked ? conn.writeBody(`${chunk.length.toString(16)}\r\n`) && conn.writeBody(chunk) && conn.writeBody('\r\n') : conn.writeBody(chunk);
+      // All three pieces of a chunk go out; only then does back-pressure count (a `&&` chain
+      // would drop the data after a size line that filled the socket's buffer).
+      if (chunked) conn.writeBody(`${chunk.length.toString(16)}\r\n`);
+      let ok = conn.writeBody(chunk);
+      if (chunked) ok = conn.writeBody('\r\n');
       if (!ok) {
         ex.pause();
         conn.socket.once('drain', () => ex.resume());

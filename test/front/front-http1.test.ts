@@ -90,6 +90,19 @@ describe('the front speaks HTTP/1.x to clients', () => {
     assert.equal(echo.headers['transfer-encoding'], undefined);
   });
 
+  it('a large chunked upload streams through whole, under back-pressure', async () => {
+    const c = await open();
+    const piece = 'abcdefghijklmnop'.repeat(512); // 8 KiB a chunk, 1024 chunks: 8 MiB
+    // The back-end reads nothing for 300 ms: the front's writes to it fill up and must wait.
+    c.write('POST /echo?stall=300 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n');
+    for (let i = 0; i < 1024; i++) c.write(`${piece.length.toString(16)}\r\n${piece}\r\n`);
+    c.write('0\r\n\r\n');
+    const [r] = await c.responses(1, 30_000);
+    const body = JSON.parse(r.body).body as string;
+    assert.equal(body.length, piece.length * 1024);
+    assert.ok(body === piece.repeat(1024), 'every byte in order');
+  });
+
   it('a client that half-closes after its request still gets the answer', async () => {
     const c = await open();
     c.write('GET /slow?ms=100 HTTP/1.1\r\nHost: x\r\n\r\n');

@@ -2,7 +2,7 @@
 // back-end that produced it (HAProxy's regression tests do the same), so a test can
 // assert which one answered. Routes:
 //   /healthz            200, or 503 while the file given by --unhealthy exists
-//   /echo               the request line, headers and body back as JSON
+//   /echo               the request line, headers and body back as JSON (?stall=MS: read the body late)
 //   /status/NNN         that status
 //   /slow?ms=N          answers after N ms
 //   /drain              answers with X-Cohort-Drain: 1 (the app asks to be drained)
@@ -30,6 +30,12 @@ const server = createServer((req, res) => {
   }
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));
+  // ?stall=MS: read nothing of the body for that long, so the sender meets back-pressure.
+  const stall = Number(url.searchParams.get('stall') ?? 0);
+  if (stall > 0) {
+    req.pause();
+    setTimeout(() => req.resume(), Math.min(stall, 5000));
+  }
   req.on('end', () => {
     if (url.pathname === '/healthz') {
       const sick = values.unhealthy && existsSync(values.unhealthy);
