@@ -1,4 +1,5 @@
 import type { BackendConfig, FrontConfig } from './config.ts';
+import { SessionTracker } from './session-tracker.ts';
 import { UpstreamPool, type PoolOptions } from './upstream/pool.ts';
 
 export type AdminState = 'ready' | 'draining';
@@ -34,10 +35,8 @@ export class Backend {
   requests = 0;
   errors = 0;
   readonly history: HealthEvent[] = [];
-  /** Sticky sessions seen on it: token -> last seen (ms). */
-  readonly sessions = new Map<string, number>();
-  /** Sticky sessions with WebSockets open to it (token -> how many): live however long since their last request. */
-  private readonly tunnelled = new Map<string, number>();
+  /** Its sticky sessions, live or not, for draining (bounded: see SessionTracker). */
+  readonly sessions: SessionTracker;
   private streak = 0;
   private recentErrors: number[] = [];
   private cfg: FrontConfig;
@@ -50,6 +49,7 @@ export class Backend {
     this.node = def.node;
     this.cfg = cfg;
     this.pool = new UpstreamPool(def.host, def.port, poolOptions(cfg));
+    this.sessions = new SessionTracker(cfg.sticky.sessionIdleS * 1000, cfg.limits.maxTrackedSessions);
   }
 
   configure(def: BackendConfig, cfg: FrontConfig): void {
@@ -57,6 +57,7 @@ export class Backend {
     this.node = def.node;
     this.cfg = cfg;
     this.pool.configure(poolOptions(cfg));
+    this.sessions.configure(cfg.sticky.sessionIdleS * 1000, cfg.limits.maxTrackedSessions);
   }
 
   /** Usable at all (sticky sessions may still use a draining one). */
@@ -120,29 +121,6 @@ export class Backend {
     }
   }
 
-  tunnelOpened(token: string): void {
-    this.tunnelled.set(token, (this.tunnelled.get(token) ?? 0) + 1);
-  }
-
-  tunnelClosed(token: string, now: number): void {
-    const n = this.tunnelled.get(token) ?? 0;
-    if (n <= 1) this.tunnelled.delete(token);
-    else this.tunnelled.set(token, n - 1);
-    this.sessions.set(token, now);
-  }
-
-  /** Sessions seen within sticky.sessionIdleS, or with a WebSocket open: what draining waits for. */
-  liveSessions(now: number): number {
-    const idle = this.cfg.sticky.sessionIdleS * 1000;
-    let n = this.tunnelled.size;
-    for (const [token, seen] of this.sessions) {
-      if (this.tunnelled.has(token)) continue;
-      if (now - seen > idle) this.sessions.delete(token);
-      else n++;
-    }
-    return n;
-  }
-
   status(now: number) {
     return {
       id: this.id,
@@ -158,7 +136,9 @@ export class Backend {
       requests: this.requests,
       errors: this.errors,
       connections: { open: this.pool.open, inUse: this.pool.inUse, queued: this.pool.queued },
-      liveSessions: this.liveSessions(now),
+      liveSessions: this.sessions.live(now),
+      trackedSessions: this.sessions.tracked,
+      sessionsEvicted: this.sessions.evicted,
       history: this.history,
     };
   }

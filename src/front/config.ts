@@ -56,8 +56,17 @@ export const frontSchema = z
       })
       .default({ path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, errorsToEject: 5, windowMs: 10_000, ejectMs: 10_000, slowStartMs: 10_000 }),
     timeouts: z
-      .strictObject({ headersMs: ms.default(10_000), idleMs: ms.default(60_000), connectMs: ms.default(2000), upstreamMs: ms.default(30_000) })
-      .default({ headersMs: 10_000, idleMs: 60_000, connectMs: 2000, upstreamMs: 30_000 }),
+      .strictObject({
+        headersMs: ms.default(10_000),
+        idleMs: ms.default(60_000),
+        connectMs: ms.default(2000),
+        upstreamMs: ms.default(30_000),
+        /** A tunnel (WebSocket) with no byte either way for this long is closed (HAProxy's `timeout tunnel`). */
+        tunnelIdleMs: ms.default(3_600_000),
+      })
+      .default({ headersMs: 10_000, idleMs: 60_000, connectMs: 2000, upstreamMs: 30_000, tunnelIdleMs: 3_600_000 }),
+    /** Upgrade protocols forwarded (RFC 9110 §7.8); an Upgrade naming none of these is dropped. */
+    upgrades: z.array(z.string().regex(/^[a-z0-9!#$%&'*+.^_`|~-]{1,64}$/, 'upgrade protocols are lower-case tokens, without a version')).default(['websocket']),
     limits: z
       .strictObject({
         maxHeaderBytes: z.number().int().min(1024).max(1024 * 1024).default(16_384),
@@ -68,18 +77,25 @@ export const frontSchema = z
         queueTimeoutMs: ms.default(5000),
         /** Bodies up to this size are held so a retry can replay them. */
         replayBodyBytes: z.number().int().min(0).default(65_536),
+        /** Sticky sessions remembered per back-end for draining (least recently seen forgotten first). */
+        maxTrackedSessions: z.number().int().min(1).default(50_000),
       })
-      .default({ maxHeaderBytes: 16_384, maxClientConnections: 10_000, maxConnsPerBackend: 256, queueSize: 1024, queueTimeoutMs: 5000, replayBodyBytes: 65_536 }),
+      .default({ maxHeaderBytes: 16_384, maxClientConnections: 10_000, maxConnsPerBackend: 256, queueSize: 1024, queueTimeoutMs: 5000, replayBodyBytes: 65_536, maxTrackedSessions: 50_000 }),
     retries: z
       .strictObject({
         max: z.number().int().min(0).max(10).default(2),
         /** Retries may add at most this share of recent requests (plus minPerSecond). */
         budgetRatio: z.number().min(0).max(1).default(0.2),
         minPerSecond: z.number().min(0).default(5),
+        /** The app honours Idempotency-Key: a request carrying one may be replayed like an idempotent one. */
+        idempotencyKey: z.boolean().default(false),
       })
-      .default({ max: 2, budgetRatio: 0.2, minPerSecond: 5 }),
+      .default({ max: 2, budgetRatio: 0.2, minPerSecond: 5, idempotencyKey: false }),
   })
   .superRefine((f, ctx) => {
+    if (f.admin && f.admin.token === undefined && !isLoopback(f.admin.host)) {
+      ctx.addIssue({ code: 'custom', path: ['admin', 'token'], message: `an admin listener on ${f.admin.host} (beyond loopback) needs a token: status, drain and reload would be open to anyone who reaches it` });
+    }
     if (f.sticky.mode === 'cookie' && f.sticky.keys.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['sticky', 'keys'], message: 'cookie stickiness needs at least one key' });
     }
@@ -94,3 +110,8 @@ export const frontSchema = z
 
 export type FrontConfig = z.output<typeof frontSchema>;
 export type BackendConfig = z.output<typeof backendSchema>;
+
+/** 127.0.0.0/8, ::1 and localhost: reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}

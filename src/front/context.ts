@@ -1,10 +1,12 @@
 import type { Backend } from './backend.ts';
 import type { ClientExchange } from './http/client-exchange.ts';
+import type { Switch } from './http/response-parser.ts';
 import type { Exchange, UpstreamConnection } from './upstream/connection.ts';
 
 /** The response phases, implemented by the proxy. */
 export interface ResponsePhases {
-  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[], lowerNames: string[]): void;
+  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[], lowerNames: string[], closeAfter: boolean): void;
+  upstreamSwitch(ctx: RequestContext, conn: UpstreamConnection, response: Switch): void;
   upstreamBody(ctx: RequestContext, chunk: Buffer): void;
   upstreamEnd(ctx: RequestContext): void;
   upstreamError(ctx: RequestContext, err: Error, started: boolean): void;
@@ -20,6 +22,8 @@ export class RequestContext implements Exchange {
   /** The client's request and the writer of its response. */
   readonly ex: ClientExchange;
   readonly target: string;
+  /** The upgrade protocols forwarded (Connection: upgrade), if the request asks for one the config allows. */
+  readonly upgrade: string | undefined;
   readonly clientIp: string;
   readonly method: string;
   readonly start: number;
@@ -40,6 +44,8 @@ export class RequestContext implements Exchange {
   /** Set a (new or renewed) sticky cookie on the response. */
   setSticky = false;
   stickyToken: string | undefined;
+  /** When the request's sticky cookie was issued (undefined for none, or a new one). */
+  stickyIssued: number | undefined;
   /** The request's Cookie header with the sticky cookie taken out. */
   cookieRest: string | undefined;
   /** Why the back-end was chosen, for the explanation header and debug logs. */
@@ -54,18 +60,23 @@ export class RequestContext implements Exchange {
   /** Counted in its back-end's active requests until done. */
   holding = false;
 
-  constructor(phases: ResponsePhases, ex: ClientExchange, target: string, replayable: boolean) {
+  constructor(phases: ResponsePhases, ex: ClientExchange, target: string, upgrade: string | undefined, replayable: boolean) {
     this.phases = phases;
     this.ex = ex;
     this.target = target;
+    this.upgrade = upgrade;
     this.clientIp = ex.clientIp;
     this.method = ex.method;
     this.start = Date.now();
     this.replayable = replayable;
   }
 
-  onHead(status: number, reason: string, headers: string[], lowerNames: string[]): void {
-    this.phases.upstreamHead(this, status, reason, headers, lowerNames);
+  onHead(status: number, reason: string, headers: string[], lowerNames: string[], closeAfter: boolean): void {
+    this.phases.upstreamHead(this, status, reason, headers, lowerNames, closeAfter);
+  }
+
+  onSwitch(conn: UpstreamConnection, response: Switch): void {
+    this.phases.upstreamSwitch(this, conn, response);
   }
 
   onBody(chunk: Buffer): void {

@@ -6,16 +6,13 @@ import { listenOn } from '../net/listen.ts';
 import { Backend } from './backend.ts';
 import type { BackendConfig, FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
-import { bareAnswer } from './http/client-connection.ts';
-import type { ClientExchange } from './http/client-exchange.ts';
-import { checkTarget } from './http/request-checks.ts';
 import { HttpServer, type HttpServerOptions } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
 import { createPolicy } from './policies/index.ts';
 import { Proxy, type FrontState } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
+import { secretMatches } from './secret.ts';
 import { StickyTokens } from './sticky.ts';
-import { tunnel } from './websocket.ts';
 
 /** The back-ends a front config names: its list, or every access node's HTTP port. */
 export function backendDefs(table: HostTable, cfg: FrontConfig): BackendConfig[] {
@@ -43,7 +40,6 @@ export class Front {
   private readonly health: HealthChecker;
   private loads: LoadSource | undefined;
   private readonly started = Date.now();
-  tunnels = 0;
   reloads = 0;
   private lastDropLog = 0;
 
@@ -58,7 +54,6 @@ export class Front {
       serverOptions(cfg),
       {
         request: this.proxy.handle,
-        upgrade: (ex, socket, head) => this.upgrade(ex, socket, head),
         dropped: (remoteAddress) => {
           const now = Date.now();
           // One line a second at most: a flood must not become a log flood.
@@ -126,7 +121,7 @@ export class Front {
       sticky: cfg.sticky.mode,
       uptimeS: Math.round((now - this.started) / 1000),
       reloads: this.reloads,
-      tunnels: this.tunnels,
+      tunnels: this.proxy.tunnels,
       connections: this.server.connectionCount,
       backends: list.map((b) => ({ ...b.status(now), load: b.node === undefined ? null : (this.loads?.get(b.node) ?? null) })),
     };
@@ -174,34 +169,13 @@ export class Front {
     this.loads.start();
   }
 
-  private upgrade(ex: ClientExchange, socket: Socket, head: Buffer): void {
-    const checked = checkTarget(ex);
-    if ('error' in checked) return void socket.end(bareAnswer('400 Bad Request'));
-    if (ex.method === 'CONNECT') return void socket.end(bareAnswer('405 Method Not Allowed'));
-    const { list, policy, cfg } = this.proxy.state;
-    const now = Date.now();
-    // A WebSocket of a sticky session goes to the session's back-end, like its requests.
-    const sticky = this.proxy.resolveSticky(ex.header('cookie'), now);
-    const backend = sticky?.backend ?? policy.pick(list.filter((b) => b.ready(now)), { target: checked.target, clientIp: ex.clientIp, now });
-    if (!backend) return void socket.end(bareAnswer('503 Service Unavailable', 'retry-after: 5\r\n'));
-    this.tunnels++;
-    backend.active++;
-    const token = sticky?.token;
-    if (token) backend.tunnelOpened(token);
-    tunnel(ex, socket, head, backend, checked.target, sticky?.rest, cfg.timeouts.connectMs, () => {
-      this.tunnels--;
-      backend.active--;
-      if (token) backend.tunnelClosed(token, Date.now());
-    });
-  }
-
   private async adminRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const send = (status: number, body: unknown) => {
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body) + '\n');
     };
     const token = this.config.admin?.token;
-    if (token && req.headers.authorization !== `Bearer ${token}`) return send(401, { error: 'admin token required (Authorization: Bearer ...)' });
+    if (token && !secretMatches(req.headers.authorization, `Bearer ${token}`)) return send(401, { error: 'admin token required (Authorization: Bearer ...)' });
     const url = req.url ?? '/';
     try {
       if (req.method === 'GET' && (url === '/status' || url === '/status?gc=1')) {

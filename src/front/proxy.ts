@@ -4,12 +4,21 @@ import type { Backend } from './backend.ts';
 import type { FrontConfig } from './config.ts';
 import { RequestContext, type ResponsePhases } from './context.ts';
 import type { ClientExchange } from './http/client-exchange.ts';
-import { checkTarget, connectionListed, IDEMPOTENT, isHopByHop } from './http/request-checks.ts';
+import { connectionOptions, isFrontHeader, isHopByHop } from './http/hop-by-hop.ts';
+import { checkRequest } from './http/request-checks.ts';
+import type { Switch } from './http/response-parser.ts';
+import { checkSwitch } from './http/switch-checks.ts';
 import type { Policy } from './policies/policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
+import { secretMatches } from './secret.ts';
 import { takeCookie, type StickyTokens } from './sticky.ts';
+import { Tunnel } from './tunnel.ts';
 import type { UpstreamConnection } from './upstream/connection.ts';
+import { upstreamRequestHead } from './upstream/request-head.ts';
 import { UpstreamError } from './upstream/upstream-error.ts';
+
+/** Methods a retry may repeat (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
 /** What one configuration generation gives the proxy; a reload swaps it whole. */
 export interface FrontState {
@@ -23,6 +32,7 @@ export interface FrontState {
 
 /** An app response header that sets its back-end draining (seed 001's DYING). */
 const DRAIN_HEADER = 'x-cohort-drain';
+/** A request header with the admin token: the response explains the routing (X-Cohort-Route). */
 const EXPLAIN_HEADER = 'x-cohort-explain';
 
 /**
@@ -36,6 +46,8 @@ export class Proxy implements ResponsePhases {
   private readonly budget: RetryBudget;
   private readonly log: Logger;
   private readonly debug: boolean;
+  /** Switched connections (WebSockets) open now. */
+  tunnels = 0;
 
   constructor(state: FrontState, budget: RetryBudget, log: Logger) {
     this.state = state;
@@ -57,15 +69,17 @@ export class Proxy implements ResponsePhases {
 
   private accept(ex: ClientExchange): void {
     // check: what llhttp lets through but a proxy must refuse
-    const checked = checkTarget(ex);
-    if ('error' in checked) return reject(ex, 400, checked.error);
     const state = this.state;
+    const checked = checkRequest(ex, state.cfg.upgrades);
+    if ('error' in checked) return reject(ex, checked.status, checked.error, checked.headers);
+    if (checked.closeAfter) ex.connection.closing = true;
     const method = ex.method;
-    const replayable = IDEMPOTENT.has(method) || ex.header('idempotency-key') !== undefined;
-    const ctx = new RequestContext(this, ex, checked.target, replayable);
+    // Idempotency-Key makes a request replayable only where the app is known to honour it.
+    const replayable = IDEMPOTENT.has(method) || (state.cfg.retries.idempotencyKey && ex.header('idempotency-key') !== undefined);
+    const ctx = new RequestContext(this, ex, checked.target, checked.upgrade, replayable);
     this.budget.request(ctx.start);
     ex.onAbort = () => this.clientClosed(ctx);
-    if (state.explainToken !== undefined && ex.header(EXPLAIN_HEADER) === state.explainToken) ctx.explain = true;
+    if (state.explainToken !== undefined && secretMatches(ex.header(EXPLAIN_HEADER), state.explainToken)) ctx.explain = true;
 
     // sticky: a valid cookie names a usable back-end (a draining one still serves its sessions)
     if (state.sticky) {
@@ -74,6 +88,7 @@ export class Proxy implements ResponsePhases {
         ctx.cookieRest = sticky.rest;
         ctx.stickyBackend = sticky.backend;
         ctx.stickyToken = sticky.token;
+        ctx.stickyIssued = sticky.issuedMs;
         ctx.setSticky = sticky.renew;
       }
     }
@@ -107,7 +122,7 @@ export class Proxy implements ResponsePhases {
    * The sticky cookie of a request: the Cookie header without it (undefined if it was not
    * there), and the usable back-end it names if it is valid (forged, stale or unknown: none).
    */
-  resolveSticky(cookieHeader: string | undefined, now: number): { rest: string; backend?: Backend; token?: string; renew: boolean } | undefined {
+  private resolveSticky(cookieHeader: string | undefined, now: number): { rest: string; backend?: Backend; token?: string; issuedMs?: number; renew: boolean } | undefined {
     const state = this.state;
     if (!state.sticky) return undefined;
     const { value, rest } = takeCookie(cookieHeader, state.cfg.sticky.cookie);
@@ -115,7 +130,7 @@ export class Proxy implements ResponsePhases {
     const verdict = state.sticky.verify(value, now);
     const backend = verdict && state.byId.get(verdict.backendId);
     if (!verdict || !backend || !backend.usable(now)) return { rest, renew: false };
-    return { rest, backend, token: value, renew: verdict.renew };
+    return { rest, backend, token: value, issuedMs: verdict.issuedMs, renew: verdict.renew };
   }
 
   /** pick: sticky back-end first, else the policy among ready back-ends not yet tried. */
@@ -160,10 +175,10 @@ export class Proxy implements ResponsePhases {
     }
     ctx.conn = conn;
     if (ctx.streaming) {
-      conn.send(this.requestHead(ctx), null, ctx, ctx.method === 'HEAD', true);
+      conn.send(upstreamRequestHead(ctx), null, ctx, true);
       this.streamBody(ctx, conn);
     } else {
-      conn.send(this.requestHead(ctx), ctx.body, ctx, ctx.method === 'HEAD');
+      conn.send(upstreamRequestHead(ctx), ctx.body, ctx);
     }
   }
 
@@ -190,54 +205,69 @@ export class Proxy implements ResponsePhases {
     ex.resume();
   }
 
-  /** The upstream request head: the client's headers less hop-by-hop ones, plus X-Forwarded-*. */
-  private requestHead(ctx: RequestContext): string {
-    const ex = ctx.ex;
-    const raw = ex.rawHeaders;
-    const lowerNames = ex.lowerNames;
-    const listed = connectionListed(ex.header('connection'));
-    let head = `${ctx.method} ${ctx.target} HTTP/1.1\r\n`;
-    let forwardedFor = '';
-    let host: string | undefined;
-    let chunked = false;
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i];
-      const lower = lowerNames[i >> 1];
-      if (lower === 'host') host = raw[i + 1];
-      else if (lower === 'transfer-encoding') chunked = true;
-      if (isHopByHop(lower, listed)) continue;
-      if (lower === 'x-forwarded-for') {
-        forwardedFor = forwardedFor ? `${forwardedFor}, ${raw[i + 1]}` : raw[i + 1];
-        continue;
-      }
-      if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host' || lower === EXPLAIN_HEADER) continue;
-      if (lower === 'cookie' && ctx.cookieRest !== undefined) {
-        if (ctx.cookieRest) head += `cookie: ${ctx.cookieRest}\r\n`;
-        continue;
-      }
-      head += `${name}: ${raw[i + 1]}\r\n`;
+  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[], lowerNames: string[], closeAfter: boolean): void {
+    ctx.status = status;
+    // An HTTP/1.0 response with Transfer-Encoding has faulty framing: the client's connection closes after it.
+    if (closeAfter) ctx.ex.connection.closing = true;
+    try {
+      ctx.ex.writeHead(status, reason, this.responseFields(ctx, headers, lowerNames));
+    } catch (err) {
+      // The writer refuses a header name or value that is not valid HTTP: the back-end is at fault.
+      this.refuseResponse(ctx, `invalid response head: ${(err as Error).message}`);
     }
-    head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ` : ''}${ctx.clientIp}\r\nx-forwarded-proto: http\r\n`;
-    if (host) head += `x-forwarded-host: ${host}\r\n`;
-    // A body held whole goes with its length; one still streaming keeps chunked framing.
-    if (chunked) head += ctx.streaming ? 'transfer-encoding: chunked\r\n' : `content-length: ${ctx.body?.length ?? 0}\r\n`;
-    return `${head}\r\n`;
   }
 
-  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[], lowerNames: string[]): void {
+  /**
+   * The back-end answered an upgrade request with 101: checked (it must switch to a protocol
+   * the request offered, and answer a WebSocket key), then the client gets the 101 and both
+   * connections become one tunnel. The back-end stays busy with it until it closes.
+   */
+  upstreamSwitch(ctx: RequestContext, conn: UpstreamConnection, response: Switch): void {
+    if (ctx.aborted) {
+      conn.destroy();
+      return this.done(ctx, 'abandoned', 'client left before the switch');
+    }
+    ctx.conn = conn;
+    const checked = checkSwitch(ctx.upgrade!, ctx.ex.header('sec-websocket-key'), response.headers, response.lowerNames);
+    if ('fault' in checked) return this.refuseResponse(ctx, checked.fault);
+    ctx.status = 101;
+    try {
+      ctx.ex.writeHead(101, response.reason, [...this.responseFields(ctx, response.headers, response.lowerNames), 'connection', 'upgrade', 'upgrade', checked.protocol]);
+    } catch (err) {
+      return this.refuseResponse(ctx, `invalid response head: ${(err as Error).message}`);
+    }
+    ctx.conn = undefined;
+    const { socket, rest } = ctx.ex.switchProtocols();
     const backend = ctx.backend!;
-    ctx.status = status;
-    const connection = lowerNames.indexOf('connection');
-    const listed = connection < 0 ? undefined : connectionListed(headers[2 * connection + 1]);
+    const token = ctx.stickyToken;
+    if (token) backend.sessions.tunnelOpened(token);
+    this.tunnels++;
+    new Tunnel(socket, rest, conn, response.rest, this.state.cfg.timeouts.tunnelIdleMs, () => {
+      this.tunnels--;
+      if (token) backend.sessions.tunnelClosed(token, Date.now());
+      this.done(ctx, 'ok', 'tunnel closed');
+    });
+  }
+
+  /**
+   * The response fields the client gets: the back-end's less hop-by-hop ones and the front's
+   * own (X-Cohort-Drain is acted on here), plus the sticky cookie of a new session (with
+   * Cache-Control: private) and, for the admin, the routing explanation.
+   */
+  private responseFields(ctx: RequestContext, headers: string[], lowerNames: string[]): string[] {
+    const backend = ctx.backend!;
+    const options = connectionOptions(headers, lowerNames);
     const out: string[] = [];
     let cacheControl = -1;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i];
       const lower = lowerNames[i >> 1];
-      if (isHopByHop(lower, listed)) continue;
-      if (lower === DRAIN_HEADER) {
-        if (backend.admin !== 'draining') this.log.info({ event: 'backend_draining', backend: backend.id, by: 'app header' }, `${backend.id} asked to drain`);
-        backend.admin = 'draining';
+      if (isHopByHop(lower, options)) continue;
+      if (isFrontHeader(lower)) {
+        if (lower === DRAIN_HEADER && backend.admin !== 'draining') {
+          this.log.info({ event: 'backend_draining', backend: backend.id, by: 'app header' }, `${backend.id} asked to drain`);
+          backend.admin = 'draining';
+        }
         continue;
       }
       if (lower === 'cache-control') cacheControl = out.length;
@@ -247,23 +277,25 @@ export class Proxy implements ResponsePhases {
     if (ctx.setSticky && state.sticky) {
       const token = state.sticky.issue(backend.id);
       ctx.stickyToken = token;
+      ctx.stickyIssued = undefined;
+      backend.sessions.issued(ctx.start);
       out.push('set-cookie', `${state.cfg.sticky.cookie}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${state.cfg.sticky.maxAgeS}`);
       // A shared cache must not hand one client's session cookie to another.
       if (cacheControl < 0) out.push('cache-control', 'private');
       else if (!/private|no-store/i.test(out[cacheControl + 1])) out[cacheControl + 1] = `private, ${out[cacheControl + 1].replace(/\bpublic\b,?\s*/i, '')}`.replace(/,\s*$/, '');
     }
-    if (ctx.stickyToken) backend.sessions.set(ctx.stickyToken, ctx.start);
+    if (ctx.stickyToken && ctx.stickyIssued !== undefined) backend.sessions.seenNow(ctx.stickyToken, ctx.stickyIssued, ctx.start);
     if (ctx.explain) out.push('x-cohort-route', JSON.stringify(this.explanation(ctx)));
-    try {
-      ctx.ex.writeHead(status, reason, out);
-    } catch (err) {
-      // The writer refuses a header name or value that is not valid HTTP: the back-end is at fault.
-      const conn = ctx.conn;
-      ctx.conn = undefined;
-      conn?.destroy();
-      this.done(ctx, 'failed', `invalid response head: ${(err as Error).message}`);
-      this.fail(ctx, 502, `${backend.id} sent an invalid response head`);
-    }
+    return out;
+  }
+
+  /** A response the client must not get: the upstream connection goes, the client hears 502. */
+  private refuseResponse(ctx: RequestContext, why: string): void {
+    const conn = ctx.conn;
+    ctx.conn = undefined;
+    conn?.destroy();
+    this.done(ctx, 'failed', why);
+    this.fail(ctx, 502, `${ctx.backend!.id}: ${why}`);
   }
 
   upstreamBody(ctx: RequestContext, chunk: Buffer): void {
@@ -340,7 +372,7 @@ export class Proxy implements ResponsePhases {
 }
 
 /** Refuses a request with a short explanation, and closes the connection after it. */
-export function reject(ex: ClientExchange, status: number, why: string): void {
+export function reject(ex: ClientExchange, status: number, why: string, headers: string[] = []): void {
   ex.connection.closing = true;
-  ex.respond(status, STATUS_CODES[status] ?? '', ['content-type', 'text/plain; charset=utf-8'], `${why}\n`);
+  ex.respond(status, STATUS_CODES[status] ?? '', ['content-type', 'text/plain; charset=utf-8', ...headers], `${why}\n`);
 }

@@ -22,8 +22,8 @@ export class StickyTokens {
     return `${body}.${mac(this.keys[0], body)}`;
   }
 
-  /** The back-end a token names, and whether it should be re-issued (old key); undefined if forged, stale or unknown. */
-  verify(token: string, now = Date.now()): { backendId: string; renew: boolean } | undefined {
+  /** The back-end a token names, when it was issued, and whether it should be re-issued (old key); undefined if forged, stale or unknown. */
+  verify(token: string, now = Date.now()): { backendId: string; issuedMs: number; renew: boolean } | undefined {
     const parts = token.split('.');
     if (parts.length !== 3 || token.length > 100) return undefined;
     const [issued, server, sig] = parts;
@@ -35,7 +35,7 @@ export class StickyTokens {
       const given = Buffer.from(sig);
       if (expected.length !== given.length || !timingSafeEqual(expected, given)) continue;
       const backendId = this.tags[i].get(server);
-      return backendId === undefined ? undefined : { backendId, renew: i > 0 || now - issuedMs > this.maxAgeMs / 2 };
+      return backendId === undefined ? undefined : { backendId, issuedMs, renew: i > 0 || now - issuedMs > this.maxAgeMs / 2 };
     }
     return undefined;
   }

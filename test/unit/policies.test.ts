@@ -108,13 +108,14 @@ describe('sticky tokens', () => {
   it('verify what they issue, reveal nothing of the id, and accept old keys while renewing', () => {
     const old = new StickyTokens(['old-key-0123456789abcdef'], 3600, ids);
     const rotated = new StickyTokens(['new-key-0123456789abcdef', 'old-key-0123456789abcdef'], 3600, ids);
-    const t = old.issue('web2');
+    const now = 1_800_000_000_000;
+    const t = old.issue('web2', now);
     assert.ok(!t.includes('web'));
-    assert.deepEqual(old.verify(t), { backendId: 'web2', renew: false });
-    assert.deepEqual(rotated.verify(t), { backendId: 'web2', renew: true });
+    assert.deepEqual(old.verify(t, now), { backendId: 'web2', issuedMs: now, renew: false });
+    assert.deepEqual(rotated.verify(t, now), { backendId: 'web2', issuedMs: now, renew: true });
     assert.equal(new StickyTokens(['other-key-0123456789abc'], 3600, ids).verify(t), undefined);
-    assert.equal(old.verify(t, Date.now() + 3_700_000), undefined, 'stale');
-    assert.equal(old.verify(t.slice(0, -1) + (t.endsWith('A') ? 'B' : 'A')), undefined, 'tampered');
+    assert.equal(old.verify(t, now + 3_700_000), undefined, 'stale');
+    assert.equal(old.verify(t.slice(0, -1) + (t.endsWith('A') ? 'B' : 'A'), now), undefined, 'tampered');
   });
   it('the cookie is taken out of the Cookie header', () => {
     assert.deepEqual(takeCookie('a=1; cohort_srv=tok; b=2', 'cohort_srv'), { value: 'tok', rest: 'a=1; b=2' });

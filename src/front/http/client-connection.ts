@@ -6,12 +6,11 @@ import { createRequestParser, METHODS, type ParseError, type RequestParser } fro
 export interface ConnectionOwner {
   readonly maxHeaderBytes: number;
   request(exchange: ClientExchange): void;
-  upgrade(exchange: ClientExchange, socket: Socket, head: Buffer): void;
   clientError(connection: ClientConnection, code: string, reason: string): void;
   closed(connection: ClientConnection): void;
 }
 
-type PauseReason = 'body' | 'queue';
+type PauseReason = 'body' | 'queue' | 'upgrade';
 
 /** A whole answer with no body that closes the connection (refusals outside any exchange). */
 export function bareAnswer(status: string, extraHeaders = ''): string {
@@ -22,6 +21,11 @@ export function bareAnswer(status: string, extraHeaders = ''): string {
  * One client connection: llhttp reads the socket directly and calls back here. Requests are
  * answered in order, one at a time; pipelined ones wait in a short queue (reading stops
  * while any wait, so a client cannot make the front buffer without bound).
+ *
+ * An upgrade request is an ordinary exchange until its back-end answers 101: llhttp stops
+ * after it, reading stops, and what the client sent after it is kept. On 101 the socket
+ * becomes a tunnel with those bytes first (startTunnel); on any other answer they are
+ * parsed as HTTP and reading resumes, so nothing reaches a back-end unchecked.
  */
 export class ClientConnection {
   readonly socket: Socket;
@@ -33,7 +37,11 @@ export class ClientConnection {
   private readonly queue: ClientExchange[] = [];
   /** The exchange whose body the parser is reading (the current one or a queued one). */
   private parsing: ClientExchange | undefined;
-  private upgrading: ClientExchange | undefined;
+  /** The upgrade request after which llhttp stopped, and the bytes that followed it. */
+  private stoppedAt: ClientExchange | undefined;
+  private afterUpgrade: Buffer | undefined;
+  /** The socket is a tunnel now (counted by the server until it closes). */
+  tunnelled = false;
   private pendingHeaders: string[] = [];
   private pendingUrl = '';
   private readonly paused = new Set<PauseReason>();
@@ -96,13 +104,9 @@ export class ClientConnection {
       url = this.pendingUrl;
       this.pendingUrl = '';
     }
-    const exchange = new ClientExchange(this, METHODS[method] ?? 'GET', url, minor, headers, keepAlive);
+    const exchange = new ClientExchange(this, METHODS[method] ?? 'GET', url, minor, headers, keepAlive, upgrade);
     const now = Date.now();
     this.headStart = 0;
-    if (upgrade) {
-      this.upgrading = exchange; // handed over in onExecute, with the bytes after the head
-      return 0;
-    }
     this.parsing = exchange;
     this.bodyStart = now;
     if (this.current) {
@@ -128,6 +132,7 @@ export class ClientConnection {
     this.parsing = undefined;
     this.bodyStart = 0;
     this.pendingHeaders = []; // trailers, if any
+    if (exchange?.upgrade) this.stoppedAt = exchange; // llhttp stops here (onExecute keeps the rest)
     try {
       exchange?.bodyEnd();
     } catch (err) {
@@ -135,7 +140,7 @@ export class ClientConnection {
     }
   };
 
-  readonly onExecute = (result: number | ParseError): void => {
+  readonly onExecute = (result: number | ParseError, buffer?: Buffer): void => {
     if (typeof result !== 'number') {
       // Bytes after a request that said Connection: close are ignored; it is answered, then the connection closes.
       if (result.code === 'HPE_CLOSED_CONNECTION') {
@@ -145,21 +150,10 @@ export class ClientConnection {
       }
       return this.protocolError(result.code, result.reason);
     }
-    const exchange = this.upgrading;
-    if (!exchange) return;
-    this.upgrading = undefined;
-    if (this.current) return void this.socket.destroy(); // an upgrade behind a pipelined request
-    const buffer = this.parser.getCurrentBuffer();
-    const head = Buffer.from(buffer.subarray(result));
-    this.release();
-    // From here the socket is a byte stream of the tunnel's: paused until it pipes it.
-    this.socket.pause();
-    this.socket.off('end', this.onEnd).off('close', this.onClose);
-    this.owner.closed(this);
-    try {
-      this.owner.upgrade(exchange, this.socket, head);
-    } catch (err) {
-      this.internalError(err);
+    if (this.stoppedAt && this.afterUpgrade === undefined) {
+      // llhttp stopped after an upgrade request: keep the rest, read nothing more until its answer.
+      this.afterUpgrade = Buffer.from((buffer ?? this.parser.getCurrentBuffer()).subarray(result));
+      this.pauseReading('upgrade');
     }
   };
 
@@ -204,6 +198,12 @@ export class ClientConnection {
       this.socket.destroySoon();
       return;
     }
+    if (exchange === this.stoppedAt) {
+      // Answered without a switch: what followed it is HTTP again (after this call returns).
+      this.idleSince = Date.now();
+      queueMicrotask(this.resumeAfterUpgrade);
+      return;
+    }
     const next = this.queue.shift();
     if (next) {
       this.current = next;
@@ -212,6 +212,34 @@ export class ClientConnection {
       return;
     }
     if (this.headStart === 0) this.idleSince = Date.now();
+  }
+
+  private readonly resumeAfterUpgrade = (): void => {
+    const rest = this.afterUpgrade;
+    this.stoppedAt = this.afterUpgrade = undefined;
+    if (!this.consumed) return;
+    if (rest && rest.length) this.onExecute(this.parser.execute(rest), rest);
+    if (!this.stoppedAt) this.resumeReading('upgrade');
+  };
+
+  /**
+   * The back-end switched protocols: writes the 101 head and hands the socket over, with
+   * the bytes the client sent after its request. The connection stays counted (and capped)
+   * by the server until the socket closes.
+   */
+  startTunnel(exchange: ClientExchange, head: string): { socket: Socket; rest: Buffer } {
+    if (exchange !== this.current || exchange !== this.stoppedAt) throw new Error('only the upgrade request being answered can switch protocols');
+    const rest = this.afterUpgrade ?? Buffer.alloc(0);
+    this.stoppedAt = this.afterUpgrade = undefined;
+    this.current = undefined;
+    this.tunnelled = true;
+    this.socket.off('end', this.onEnd);
+    this.release();
+    // Reads were stopped on the handle, behind net's back: start them again for the stream.
+    this.paused.clear();
+    this.handle?.readStart();
+    this.socket.write(head, 'latin1');
+    return { socket: this.socket, rest };
   }
 
   /** Stops taking requests: an idle connection closes now, a busy one after its response. */

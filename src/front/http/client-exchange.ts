@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import type { ClientConnection } from './client-connection.ts';
 import { httpDate } from './http-date.ts';
 import { hasInvalidHeaderChar, isToken } from './llhttp.ts';
@@ -19,6 +20,8 @@ export class ClientExchange {
   readonly lowerNames: string[];
   /** The client lets the connection carry another request after this one. */
   readonly keepAlive: boolean;
+  /** llhttp saw an upgrade (Connection: upgrade with Upgrade, or CONNECT): it stops parsing after this request. */
+  readonly upgrade: boolean;
   /** Called once if the client goes away, or breaks the protocol, before the response ended. */
   onAbort: (() => void) | undefined;
   aborted = false;
@@ -36,7 +39,7 @@ export class ClientExchange {
   private onChunk: ((chunk: Buffer) => void) | undefined;
   private onBodyEnd: (() => void) | undefined;
 
-  constructor(connection: ClientConnection, method: string, url: string, versionMinor: number, rawHeaders: string[], keepAlive: boolean) {
+  constructor(connection: ClientConnection, method: string, url: string, versionMinor: number, rawHeaders: string[], keepAlive: boolean, upgrade: boolean) {
     this.connection = connection;
     this.method = method;
     this.url = url;
@@ -53,6 +56,7 @@ export class ClientExchange {
     this.lowerNames = lowerNames;
     this.bodyComplete = !body;
     this.keepAlive = keepAlive;
+    this.upgrade = upgrade;
   }
 
   get clientIp(): string {
@@ -141,6 +145,11 @@ export class ClientExchange {
     }
     // A response forwarded without a Date gets one (RFC 9110 §6.6.1), as do the front's own.
     if (!hasDate) head += `date: ${httpDate()}\r\n`;
+    if (status === 101) {
+      // Switching protocols: the caller names the protocol (Connection, Upgrade); no body framing.
+      this.head = `${head}\r\n`;
+      return;
+    }
     this.noBody = this.method === 'HEAD' || status === 204 || status === 304 || status < 200;
     // A body still arriving when the answer starts cannot be skipped safely: close after.
     let close = !this.keepAlive || this.connection.closing || !this.bodyComplete;
@@ -203,6 +212,16 @@ export class ClientExchange {
     this.writeHead(status, reason, [...headers, 'content-length', String(bytes.length)]);
     this.write(bytes);
     this.end();
+  }
+
+  /**
+   * Sends the 101 head prepared by writeHead and hands the socket over to another protocol,
+   * with the bytes the client sent after its request.
+   */
+  switchProtocols(): { socket: Socket; rest: Buffer } {
+    this.headersSent = true;
+    this.finished = true;
+    return this.connection.startTunnel(this, this.head);
   }
 
   /** Tells a client that sent Expect: 100-continue to go on with its body. */

@@ -1,7 +1,9 @@
 // A strict HTTP/1.1 response parser for the front's upstream connections (RFC 9112).
 // Pure state machine: bytes in, events out, an UpstreamError (code protocol) on anything malformed.
 // It decodes chunked bodies (the front re-frames them for the client) and decides
-// whether the connection can carry another request afterwards.
+// whether the connection can carry another request afterwards. The only transfer coding it
+// frames is chunked, once (RFC 9112 §7): a body in any other coding is refused rather than
+// forwarded without the header that states its coding.
 
 import { UpstreamError } from '../upstream/upstream-error.ts';
 
@@ -13,19 +15,28 @@ export interface ResponseEvents {
    * and the header names in lower case, one per pair. Names and values are checked again
    * by Node when they are written to the client (token / invalid-character checks).
    */
-  onHead(status: number, reason: string, headers: string[], lowerNames: string[]): void;
+  onHead(status: number, reason: string, headers: string[], lowerNames: string[], closeAfter: boolean): void;
   onBody(chunk: Buffer): void;
   onEnd(): void;
 }
 
+/** A 101 to an upgrade request: the connection carries another protocol from `rest` on. */
+export interface Switch {
+  reason: string;
+  headers: string[];
+  lowerNames: string[];
+  rest: Buffer;
+}
+
 type BodyMode = 'none' | 'length' | 'chunked' | 'close';
-type State = 'head' | 'body' | 'chunk_size' | 'chunk_data' | 'chunk_crlf' | 'trailers' | 'done';
+type State = 'head' | 'body' | 'chunk_size' | 'chunk_data' | 'chunk_crlf' | 'trailers' | 'done' | 'upgraded';
 
 
 export class ResponseParser {
   private readonly maxHeaderBytes: number;
   private events: ResponseEvents | undefined;
   private headRequest = false;
+  private upgradeRequest = false;
   private state: State = 'done';
   private pending: Buffer | null = null;
   private remaining = 0;
@@ -34,17 +45,24 @@ export class ResponseParser {
   keepAlive = true;
   /** True once any byte of the response arrived: from then on a request is not replayed. */
   started = false;
+  /** Bytes came after the end of the response: the connection is out of step and must go. */
+  overrun = false;
+  /** Set when a 101 answered an upgrade request; the caller takes the connection from here. */
+  switched: Switch | undefined;
 
   constructor(maxHeaderBytes: number) {
     this.maxHeaderBytes = maxHeaderBytes;
   }
 
-  /** Arms the parser for the response to one request. */
-  expect(events: ResponseEvents, headRequest: boolean): void {
+  /** Arms the parser for the response to one request (a HEAD; one that asks for an upgrade). */
+  expect(events: ResponseEvents, headRequest: boolean, upgradeRequest = false): void {
     this.events = events;
     this.headRequest = headRequest;
+    this.upgradeRequest = upgradeRequest;
     this.state = 'head';
     this.started = false;
+    this.overrun = false;
+    this.switched = undefined;
     this.pending = null;
   }
 
@@ -53,7 +71,7 @@ export class ResponseParser {
   }
 
   push(chunk: Buffer): void {
-    if (this.state === 'done') {
+    if (this.state === 'done' || this.state === 'upgraded') {
       if (chunk.length) throw protocolError('bytes from upstream with no request outstanding');
       return;
     }
@@ -71,8 +89,14 @@ export class ResponseParser {
             return;
           }
           if (end - pos > this.maxHeaderBytes) throw protocolError('response head too large');
-          this.parseHead(buf.toString('latin1', pos, end));
+          const upgrade = this.parseHead(buf.toString('latin1', pos, end));
           pos = end + 4;
+          if (upgrade) {
+            this.state = 'upgraded';
+            this.events = undefined;
+            this.switched = { ...upgrade, rest: buf.subarray(pos) };
+            return;
+          }
           break;
         }
         case 'body': {
@@ -122,7 +146,8 @@ export class ResponseParser {
         }
       }
     }
-    if (pos < buf.length) throw protocolError('bytes after the end of the response');
+    // The response is whole and answered; what follows it belongs to no request.
+    if (pos < buf.length) this.overrun = true;
   }
 
   /** The upstream closed the connection: ends a close-delimited body, else it is an error. */
@@ -131,7 +156,8 @@ export class ResponseParser {
     if (this.state !== 'done') throw protocolError(this.started ? 'upstream closed in the middle of the response' : 'upstream closed before responding');
   }
 
-  private parseHead(head: string): void {
+  /** Parses a response head; returns a 101 to an upgrade request instead of announcing it. */
+  private parseHead(head: string): { reason: string; headers: string[]; lowerNames: string[] } | undefined {
     // Scanned by hand (no split, no regex per line): this runs once per proxied response.
     let eol = head.indexOf('\r\n');
     if (eol < 0) eol = head.length;
@@ -152,8 +178,7 @@ export class ResponseParser {
     const headers: string[] = [];
     const lowerNames: string[] = [];
     let contentLength = -1;
-    let chunked = false;
-    let transferEncoding = false;
+    let codings = '';
     let connectionClose = http10;
     let pos = eol + 2;
     while (pos < head.length) {
@@ -171,8 +196,7 @@ export class ResponseParser {
         if (contentLength >= 0 && contentLength !== n) throw protocolError('conflicting content-length headers');
         contentLength = n;
       } else if (lower === 'transfer-encoding') {
-        transferEncoding = true;
-        chunked = /(?:^|,)\s*chunked\s*$/i.test(value);
+        codings = codings ? `${codings},${value}` : value;
       } else if (lower === 'connection') {
         const tokens = value.toLowerCase();
         if (/(?:^|,)\s*close\s*(?:,|$)/.test(tokens)) connectionClose = true;
@@ -181,37 +205,45 @@ export class ResponseParser {
       headers.push(name, value);
       lowerNames.push(lower);
     }
+    if (status === 101) {
+      if (!this.upgradeRequest) throw protocolError('unexpected 101 on a plain request');
+      return { reason, headers, lowerNames };
+    }
     if (status >= 100 && status < 200) {
       // Interim responses (100 Continue, 103 Early Hints) are dropped; the final one follows.
-      if (status === 101) throw protocolError('unexpected 101 on a plain request');
       this.state = 'head';
-      return;
+      return undefined;
     }
-    this.keepAlive = !connectionClose;
-    this.events!.onHead(status, reason, headers, lowerNames);
-    if (this.headRequest || status === 204 || status === 304) {
+    const transferEncoding = codings !== '';
+    // With Transfer-Encoding the length is not the body's (RFC 9112 §6.3): it must not be forwarded.
+    if (transferEncoding && contentLength >= 0) dropField(headers, lowerNames, 'content-length');
+    // An HTTP/1.0 message with Transfer-Encoding has faulty framing: close after it (RFC 9112 §6.1).
+    const faulty = transferEncoding && http10;
+    this.keepAlive = !connectionClose && !faulty;
+    const bodiless = this.headRequest || status === 204 || status === 304;
+    if (transferEncoding && !bodiless && !/^\s*chunked\s*$/i.test(codings)) {
+      throw protocolError(`transfer coding '${codings.slice(0, 60)}' cannot be forwarded (only chunked, once)`);
+    }
+    this.events!.onHead(status, reason, headers, lowerNames, faulty);
+    if (bodiless) {
       this.mode = 'none';
-      return this.finish();
+      this.finish();
+      return undefined;
     }
     if (transferEncoding) {
-      if (chunked) {
-        this.mode = 'chunked';
-        this.state = 'chunk_size';
-      } else {
-        this.mode = 'close';
-        this.keepAlive = false;
-        this.state = 'body';
-      }
+      this.mode = 'chunked';
+      this.state = 'chunk_size';
     } else if (contentLength >= 0) {
       this.mode = 'length';
       this.remaining = contentLength;
-      if (contentLength === 0) return this.finish();
-      this.state = 'body';
+      if (contentLength === 0) this.finish();
+      else this.state = 'body';
     } else {
       this.mode = 'close';
       this.keepAlive = false;
       this.state = 'body';
     }
+    return undefined;
   }
 
   private finish(): void {
@@ -219,5 +251,13 @@ export class ResponseParser {
     const events = this.events!;
     this.events = undefined;
     events.onEnd();
+  }
+}
+
+function dropField(headers: string[], lowerNames: string[], lowerName: string): void {
+  for (let i = lowerNames.length - 1; i >= 0; i--) {
+    if (lowerNames[i] !== lowerName) continue;
+    lowerNames.splice(i, 1);
+    headers.splice(2 * i, 2);
   }
 }

@@ -20,7 +20,6 @@ export interface HttpServerOptions {
 
 export interface HttpHandlers {
   request(exchange: ClientExchange): void;
-  upgrade(exchange: ClientExchange, socket: Socket, head: Buffer): void;
   clientError?(code: string, reason: string, remoteAddress: string): void;
   /** A connection was closed on arrival: maxConnections are open. */
   dropped?(remoteAddress: string): void;
@@ -130,10 +129,6 @@ export class HttpServer implements ConnectionOwner {
 
   request(exchange: ClientExchange): void {
     this.handlers.request(exchange);
-  }
-
-  upgrade(exchange: ClientExchange, socket: Socket, head: Buffer): void {
-    this.handlers.upgrade(exchange, socket, head);
   }
 
   clientError(connection: ClientConnection, code: string, reason: string): void {

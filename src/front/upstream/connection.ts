@@ -1,11 +1,16 @@
 import { connect, type Socket } from 'node:net';
-import { ResponseParser, type ResponseEvents } from '../http/response-parser.ts';
+import { ResponseParser, type ResponseEvents, type Switch } from '../http/response-parser.ts';
 import { UpstreamError } from './upstream-error.ts';
 
 /** One request/response on an upstream connection, from the proxy's side. */
 export interface Exchange extends ResponseEvents {
+  readonly method: string;
+  /** The protocols the request asks to upgrade to, if it does. */
+  readonly upgrade: string | undefined;
   /** The connection failed; `started` says whether any response byte had arrived. */
   onError(err: Error, started: boolean): void;
+  /** The back-end switched protocols; the connection has left its pool and is the exchange's now. */
+  onSwitch(conn: UpstreamConnection, response: Switch): void;
 }
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
@@ -20,6 +25,8 @@ export class UpstreamConnection {
   private readonly onFree: (conn: UpstreamConnection, reusable: boolean) => void;
   private exchange: Exchange | undefined;
   private bodyDone = true;
+  /** Once the connection is a tunnel: where its bytes go. */
+  private tunnelSink: ((chunk: Buffer) => void) | undefined;
   lastUsed = Date.now();
   closed = false;
 
@@ -76,11 +83,11 @@ export class UpstreamConnection {
     });
   }
 
-  /** Sends a request head (and a whole body, if given); the response goes to `exchange`. */
-  send(head: string, body: Buffer | null, exchange: Exchange, headRequest: boolean, bodyFollows = false): void {
+  /** Sends a request head (and a whole body, if given, else one that follows); the response goes to `exchange`. */
+  send(head: string, body: Buffer | null, exchange: Exchange, bodyFollows = false): void {
     this.exchange = exchange;
     this.bodyDone = !bodyFollows;
-    this.parser.expect(exchange, headRequest);
+    this.parser.expect(exchange, exchange.method === 'HEAD', exchange.upgrade !== undefined);
     if (body && body.length) {
       this.socket.cork();
       this.socket.write(head, 'latin1');
@@ -111,19 +118,42 @@ export class UpstreamConnection {
   };
 
   private onData(chunk: Buffer): void {
+    if (this.tunnelSink) return this.tunnelSink(chunk);
     try {
       this.parser.push(chunk);
     } catch (err) {
       this.fail(err as Error);
       return;
     }
-    if (this.exchange && this.parser.idle) this.complete();
+    if (this.parser.switched) this.switchProtocols(this.parser.switched);
+    else if (this.exchange && this.parser.idle) this.complete();
+  }
+
+  /**
+   * A 101 arrived. It counts only once the whole request went out (RFC 9110 §15.2.2: the
+   * switch happens after the request); then the connection leaves the pool for the exchange.
+   */
+  private switchProtocols(response: Switch): void {
+    const exchange = this.exchange!;
+    if (!this.bodyDone) return this.fail(new UpstreamError('protocol', '101 before the request body was sent'));
+    this.exchange = undefined;
+    this.socket.setTimeout(0);
+    this.socket.off('timeout', this.onTimeout);
+    this.onFree(this, false);
+    exchange.onSwitch(this, response);
+  }
+
+  /** From now on every byte from the back-end goes to `sink` (the connection is a tunnel). */
+  tunnelTo(sink: (chunk: Buffer) => void): void {
+    this.tunnelSink = sink;
   }
 
   private complete(): void {
     this.exchange = undefined;
     this.lastUsed = Date.now();
-    const reusable = this.parser.keepAlive && this.bodyDone && !this.closed;
+    // Bytes after the end of a response (a body after a response to HEAD, say) answer no
+    // request of ours: the connection goes, the client's exchange is already complete.
+    const reusable = this.parser.keepAlive && this.bodyDone && !this.closed && !this.parser.overrun;
     if (!reusable) this.socket.destroy();
     this.onFree(this, reusable);
   }

@@ -1,0 +1,106 @@
+/** Buckets of the issued-sessions counter over one idle window. */
+const BUCKETS = 60;
+
+/**
+ * The sticky sessions one back-end holds, for draining ("DYING: wait until its sessions are
+ * gone"). A session is live while it was seen within the idle window, or has a WebSocket open.
+ *
+ * Memory follows live sessions, never requests, whatever clients do:
+ * - a session only issued (its cookie has not come back) is counted in a ring of buckets,
+ *   not stored: a client that never returns its cookie costs a counter, not an entry;
+ * - a session whose cookie came back is kept by token with its last sighting, in a Map in
+ *   that order (re-inserted when seen), so expiry walks only the expired head;
+ * - at most `maxTracked` tokens are kept (the least recently seen go first): a client that
+ *   collects valid cookies to replay cannot grow the map past that;
+ * - tunnels are counted per token, at most one entry per open tunnel (capped by the
+ *   front's connection limit).
+ */
+export class SessionTracker {
+  private readonly seen = new Map<string, number>();
+  private readonly tunnels = new Map<string, number>();
+  private readonly issuedCount = new Int32Array(BUCKETS);
+  private readonly issuedEpoch = new Float64Array(BUCKETS).fill(-1);
+  private idleMs: number;
+  private maxTracked: number;
+  private width: number;
+  private lastPrune = 0;
+  /** Tokens forgotten because of the cap: while above 0, the live count is a lower bound. */
+  evicted = 0;
+
+  constructor(idleMs: number, maxTracked: number) {
+    this.idleMs = idleMs;
+    this.maxTracked = maxTracked;
+    this.width = Math.max(1, idleMs / BUCKETS);
+  }
+
+  configure(idleMs: number, maxTracked: number): void {
+    if (idleMs !== this.idleMs) {
+      this.idleMs = idleMs;
+      this.width = Math.max(1, idleMs / BUCKETS);
+      this.issuedEpoch.fill(-1);
+    }
+    this.maxTracked = maxTracked;
+  }
+
+  /** A new session's cookie went out. */
+  issued(now: number): void {
+    const epoch = Math.floor(now / this.width);
+    const i = epoch % BUCKETS;
+    if (this.issuedEpoch[i] !== epoch) {
+      this.issuedEpoch[i] = epoch;
+      this.issuedCount[i] = 0;
+    }
+    this.issuedCount[i]++;
+  }
+
+  /** A request came with a valid cookie issued at `issuedAt`. */
+  seenNow(token: string, issuedAt: number, now: number): void {
+    if (!this.seen.delete(token)) {
+      // First sighting: it moves from the issued counter to the map.
+      const epoch = Math.floor(issuedAt / this.width);
+      const i = epoch % BUCKETS;
+      if (this.issuedEpoch[i] === epoch && this.issuedCount[i] > 0) this.issuedCount[i]--;
+      if (this.seen.size >= this.maxTracked) {
+        this.seen.delete(this.seen.keys().next().value!);
+        this.evicted++;
+      }
+    }
+    this.seen.set(token, now);
+    if (now - this.lastPrune >= 1000) this.prune(now);
+  }
+
+  tunnelOpened(token: string): void {
+    this.tunnels.set(token, (this.tunnels.get(token) ?? 0) + 1);
+  }
+
+  tunnelClosed(token: string, now: number): void {
+    const n = this.tunnels.get(token) ?? 0;
+    if (n <= 1) this.tunnels.delete(token);
+    else this.tunnels.set(token, n - 1);
+    this.seen.delete(token);
+    this.seen.set(token, now);
+  }
+
+  /** Sessions seen (or issued) within the idle window, or with a WebSocket open. */
+  live(now: number): number {
+    this.prune(now);
+    let n = this.seen.size + this.tunnels.size;
+    for (const token of this.tunnels.keys()) if (this.seen.has(token)) n--;
+    const current = Math.floor(now / this.width);
+    for (let i = 0; i < BUCKETS; i++) if (this.issuedEpoch[i] > current - BUCKETS) n += this.issuedCount[i];
+    return n;
+  }
+
+  /** Entries held (for the bound's tests and the status page). */
+  get tracked(): number {
+    return this.seen.size + this.tunnels.size;
+  }
+
+  private prune(now: number): void {
+    this.lastPrune = now;
+    for (const [token, at] of this.seen) {
+      if (now - at <= this.idleMs) break;
+      this.seen.delete(token);
+    }
+  }
+}
