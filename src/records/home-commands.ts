@@ -150,18 +150,23 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     scope: 'any',
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'auth.check');
-      const key = `${a.domain}/${a.user}`;
-      const wait = deps.limiter.retryAfter(key);
-      if (wait > 0) throw new CohortError('rate_limited', `too many failed logins; try again in ${Math.ceil(wait / 1000)} s`);
-      // A user who does not exist costs the same check, and fails the same way.
-      const stored = users.passwordHash(a.domain, a.user);
-      const ok = await verifyPassword(a.password, stored ?? (await dummyHash()));
-      if (!ok || !stored) {
-        deps.limiter.fail(key);
+      // Counted before the check is awaited (and in the same synchronous step as the limit
+      // check), so concurrent guesses cannot all pass the limit while the first are hashing.
+      const reservation = deps.limiter.reserve(`${a.domain}/${a.user}`);
+      if (!reservation.ok) throw new CohortError('rate_limited', `too many failed logins; try again in ${Math.ceil(reservation.retryAfterMs / 1000)} s`);
+      let ok = false;
+      try {
+        // A user who does not exist costs the same check, and fails the same way.
+        const stored = users.passwordHash(a.domain, a.user);
+        ok = (await verifyPassword(a.password, stored ?? (await dummyHash()))) && stored !== undefined;
+      } finally {
+        if (ok) reservation.attempt.succeed();
+        else reservation.attempt.fail();
+      }
+      if (!ok) {
         deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from }, 'login failed');
         throw new CohortError('refused', 'bad user name or password');
       }
-      deps.limiter.succeed(key);
       return { ok: true, home: deps.self };
     },
   });

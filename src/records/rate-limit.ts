@@ -1,41 +1,96 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
+/** An attempt the limiter has let through and already counted; say how it ended. */
+export interface Attempt {
+  /** The password was right: the key's finished failures are forgotten (attempts still in flight stay counted). */
+  succeed(): void;
+  /** The password was wrong (or could not be checked): the attempt stays counted as a failure. */
+  fail(): void;
+}
+
+export type Reservation = { ok: true; attempt: Attempt } | { ok: false; retryAfterMs: number };
+
 /**
- * Counts failures per key in a sliding window; past the limit, the key is blocked until
- * its oldest failure in the window ages out. Kept in the node's database, so restarting
- * the home node does not hand a password guesser a fresh allowance.
+ * Counts attempts per key in a sliding window; at the limit, the key is blocked until its
+ * oldest attempt in the window ages out. Kept in the node's database, so restarting the home
+ * node does not hand a password guesser a fresh allowance.
+ *
+ * An attempt is counted when it is let through, before the (slow, asynchronous) password
+ * check: reserve() checks and inserts its row in one synchronous step, so no other request
+ * can run in between, and N concurrent guesses get at most `limit` checks. A failure keeps
+ * its row; a success deletes the key's rows except those of other attempts still in flight
+ * (which count until they end). Rows of attempts in flight when the node stops stay, and
+ * count as failures after a restart.
+ *
+ * Bound: keys are client-controlled (any user name, existing or not), so the table holds
+ * at most `maxRows` rows: each insert deletes the rows inserted more than `maxRows` inserts
+ * ago (by rowid, which only grows), besides the rows older than the window. Counting unknown
+ * names under one shared key would bound it too, but would tell a guesser which names exist
+ * (an unknown one would be rate_limited while a real one was not), which login must not tell.
+ * Pushing a user's failures out early takes `maxRows` attempts in one window, each of which
+ * queues a full scrypt check ahead of the guesser's next guesses, far slower than waiting the
+ * window out. A key is at most 97 bytes, so a row with its two index entries is some 250
+ * bytes: the cap is about 25 MB of disk at most.
  */
 export class FailureLimiter {
   private readonly limit: number;
   private readonly windowMs: number;
+  private readonly maxRows: number;
+  /** Rowid -> key of each attempt let through whose check has not ended (as many as checks in flight). */
+  private readonly inFlight = new Map<number, string>();
   private readonly recent_: StatementSync;
   private readonly add_: StatementSync;
   private readonly clear_: StatementSync;
   private readonly prune_: StatementSync;
+  private readonly cap_: StatementSync;
 
-  constructor(db: DatabaseSync, limit: number, windowMs: number) {
+  constructor(db: DatabaseSync, limit: number, windowMs: number, maxRows = 100_000) {
     this.limit = limit;
     this.windowMs = windowMs;
+    this.maxRows = maxRows;
     db.exec('CREATE TABLE IF NOT EXISTS login_failures (key TEXT NOT NULL, at INTEGER NOT NULL)');
     db.exec('CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at)');
+    db.exec('CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at)');
     this.recent_ = db.prepare('SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at LIMIT ?');
     this.add_ = db.prepare('INSERT INTO login_failures (key, at) VALUES (?, ?)');
-    this.clear_ = db.prepare('DELETE FROM login_failures WHERE key = ?');
+    this.clear_ = db.prepare('DELETE FROM login_failures WHERE key = ? AND rowid NOT IN (SELECT value FROM json_each(?))');
     this.prune_ = db.prepare('DELETE FROM login_failures WHERE at <= ?');
+    this.cap_ = db.prepare('DELETE FROM login_failures WHERE rowid <= ?');
   }
 
   /** Milliseconds until `key` may try again; 0 when it may now. */
   retryAfter(key: string, now = Date.now()): number {
     const recent = this.recent_.all(key, now - this.windowMs, this.limit) as { at: number }[];
-    return recent.length < this.limit ? 0 : recent[0].at + this.windowMs - now;
+    return recent.length < this.limit ? 0 : Math.max(1, recent[0].at + this.windowMs - now);
   }
 
-  fail(key: string, now = Date.now()): void {
+  /**
+   * Lets an attempt for `key` through and counts it at once, or says how long to wait.
+   * Synchronous on purpose: the check and the count must not be split by an await.
+   */
+  reserve(key: string, now = Date.now()): Reservation {
+    const wait = this.retryAfter(key, now);
+    if (wait > 0) return { ok: false, retryAfterMs: wait };
     this.prune_.run(now - this.windowMs);
-    this.add_.run(key, now);
-  }
-
-  succeed(key: string): void {
-    this.clear_.run(key);
+    const id = Number(this.add_.run(key, now).lastInsertRowid);
+    if (id > this.maxRows) this.cap_.run(id - this.maxRows);
+    this.inFlight.set(id, key);
+    let ended = false;
+    return {
+      ok: true,
+      attempt: {
+        succeed: () => {
+          if (ended) return;
+          ended = true;
+          this.inFlight.delete(id);
+          const stillChecking = [...this.inFlight].flatMap(([other, k]) => (k === key ? [other] : []));
+          this.clear_.run(key, JSON.stringify(stillChecking));
+        },
+        fail: () => {
+          ended = true;
+          this.inFlight.delete(id);
+        },
+      },
+    };
   }
 }

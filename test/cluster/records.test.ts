@@ -114,6 +114,38 @@ describe('users and records on their home library nodes', () => {
     await assert.rejects(j.auth.login(mallory, 'rice-pw'), { code: 'rate_limited' });
   });
 
+  it('20 concurrent wrong passwords for one user: at most 5 (the limit) are evaluated, the rest are rate_limited', async () => {
+    const dora = { domain: 'msu', user: 'dora' };
+    await (await client('A')).auth.addUser(dora, 'A', 'explorer');
+    const j = await client('J');
+    const outcomes = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => j.auth.login(dora, `guess${i}`)));
+    const codes = outcomes.map((o) => (o.status === 'rejected' ? String(o.reason.code) : 'ok'));
+    const evaluated = codes.filter((c) => c === 'refused').length;
+    assert.equal(codes.filter((c) => c === 'rate_limited').length, 20 - evaluated, `answers: ${codes.join(' ')}`);
+    assert.ok(evaluated >= 1 && evaluated <= 5, `${evaluated} of 20 concurrent wrong passwords were evaluated (limit 5); answers: ${codes.join(' ')}`);
+    // The home node logs every password it evaluated and found wrong: no more than the limit.
+    const failedLines = () => cluster.log('A').split('\n').filter((l) => l.includes('"event":"login_failed","domain":"msu","user":"dora"')).length;
+    await waitFor('a login_failed line for each refused answer', () => failedLines() >= evaluated);
+    assert.equal(failedLines(), evaluated);
+    // Even her right password waits out the window now.
+    await assert.rejects(j.auth.login(dora, 'explorer'), { code: 'rate_limited' });
+  });
+
+  it('a right password after 3 concurrent failures (or alongside 4 in flight) still logs in, and clears the count', async () => {
+    const eve = { domain: 'msu', user: 'eve' };
+    await (await client('A')).auth.addUser(eve, 'A', 'apple');
+    const j = await client('J');
+    const wrong = (n: number) => Promise.allSettled(Array.from({ length: n }, (_, i) => j.auth.login(eve, `nope${i}`)));
+    for (const o of await wrong(3)) assert.equal(o.status === 'rejected' && o.reason.code, 'refused');
+    assert.deepEqual(await j.auth.login(eve, 'apple'), { ok: true, home: 'A' });
+    // 4 wrong ones in flight with the right one: 5 attempts, within the allowance.
+    const [right, ...rest] = await Promise.allSettled([j.auth.login(eve, 'apple'), ...Array.from({ length: 4 }, (_, i) => j.auth.login(eve, `nope${i}`))]);
+    assert.equal(right.status, 'fulfilled', right.status === 'rejected' ? String(right.reason) : '');
+    for (const o of rest) assert.equal(o.status === 'rejected' && o.reason.code, 'refused');
+    // Her success cleared what had failed before it; whatever failed after it still counts.
+    assert.deepEqual(await j.auth.login(eve, 'apple'), { ok: true, home: 'A' });
+  });
+
   it('a cross-domain read is refused unless the host table declares trust', async () => {
     // rice trusts msu: an msu node may use carol's records.
     const j = await client('J');
