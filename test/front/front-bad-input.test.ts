@@ -8,21 +8,9 @@ import { runCli } from '../harness/cli.ts';
 import { pick, seededRandom } from '../harness/random.ts';
 import { waitFor } from '../harness/wait.ts';
 
-// Each one is answered 400 (or the connection closed) and never reaches a back-end.
-const SMUGGLING: [string, string][] = [
-  ['Content-Length with Transfer-Encoding', 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n'],
-  ['two different Content-Lengths', 'POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!'],
-  ['an invalid chunk size', 'POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'],
-  ['obs-fold', 'GET / HTTP/1.1\r\nHost: x\r\nX-Folded: a\r\n  b\r\n\r\n'],
-  ['a bare CR in a header value', 'GET / HTTP/1.1\r\nHost: x\r\nX-Bad: a\rb\r\n\r\n'],
-  ['a bare LF in a header value', 'GET / HTTP/1.1\r\nHost: x\r\nX-Bad: a\nb: c\r\n\r\n'],
-  ['over-long headers', `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`],
-  ['two Host headers', 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n'],
-  ['an absolute-form target whose authority differs from Host', 'GET http://evil.example/ HTTP/1.1\r\nHost: good.example\r\n\r\n'],
-  ['no Host header', 'GET / HTTP/1.1\r\n\r\n'],
-];
-
-describe('the front refuses malformed and smuggling requests', () => {
+// Request framing, targets, Connection and Upgrade rules are rows of the conformance table
+// (front-conformance.test.ts); here: timeouts, limits and fuzzing.
+describe('the front holds against slow, mangled and too many clients', () => {
   let fc: FrontCluster;
 
   before(async () => {
@@ -31,25 +19,6 @@ describe('the front refuses malformed and smuggling requests', () => {
     await waitFor('ready', () => fc.allReady());
   });
   after(() => fc.destroy());
-
-  const forwarded = async () => (await fc.status()).backends[0].requests;
-
-  for (const [what, bytes] of SMUGGLING) {
-    it(`${what}: 400 or closed, never forwarded`, async () => {
-      const before = await forwarded();
-      const { text, closed } = await raw(fc.port, bytes);
-      assert.ok(/^HTTP\/1\.1 4\d\d /.test(text) || (text === '' && closed), `answered ${JSON.stringify(text.slice(0, 80))}`);
-      assert.ok(!/^HTTP\/1\.1 [235]/.test(text));
-      assert.ok(!text.includes('"backend"'), 'no back-end answered');
-      assert.equal(await forwarded(), before, 'nothing reached a back-end');
-    });
-  }
-
-  it('an absolute-form target that matches Host is forwarded in origin-form', async () => {
-    const { text } = await raw(fc.port, `GET http://127.0.0.1:${fc.port}/echo?q=1 HTTP/1.1\r\nHost: 127.0.0.1:${fc.port}\r\nConnection: close\r\n\r\n`);
-    assert.match(text, /^HTTP\/1\.1 200/);
-    assert.match(text, /"url":"\/echo\?q=1"/);
-  });
 
   it('a slow-loris client is cut off by the header timeout without holding the front', async () => {
     const s = connect(fc.port, '127.0.0.1');

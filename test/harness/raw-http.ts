@@ -55,10 +55,10 @@ export class RawHttp {
     this.socket.destroy();
   }
 
-  /** Waits until `n` whole responses have arrived, and returns them. */
-  async responses(n: number, timeoutMs = 5000): Promise<ParsedResponse[]> {
+  /** Waits until `n` whole responses have arrived, and returns them (`heads`: which answer HEAD requests). */
+  async responses(n: number, timeoutMs = 5000, heads: number[] = []): Promise<ParsedResponse[]> {
     return waitFor(`${n} responses`, () => {
-      const parsed = parseResponses(this.text, this.closed);
+      const parsed = parseResponses(this.text, this.closed, heads);
       return parsed.length >= n ? parsed : null;
     }, timeoutMs, 10);
   }
@@ -77,9 +77,11 @@ export interface ParsedResponse {
 
 /**
  * The whole responses in `text` (bodies framed by length, chunked, or by the close when
- * `closed`). A strict little parser of its own, so the test does not trust the front's.
+ * `closed`; none for the responses whose index is in `heads`, which answer HEAD). After a
+ * 101 the bytes are another protocol's. A strict little parser of its own, so the test does
+ * not trust the front's.
  */
-export function parseResponses(text: string, closed: boolean): ParsedResponse[] {
+export function parseResponses(text: string, closed: boolean, heads: number[] = []): ParsedResponse[] {
   const out: ParsedResponse[] = [];
   let pos = 0;
   for (;;) {
@@ -98,11 +100,14 @@ export function parseResponses(text: string, closed: boolean): ParsedResponse[] 
     let bodyStart = headEnd + 4;
     if (status >= 100 && status < 200) {
       out.push({ status, headers, body: '' });
+      if (status === 101) return out;
       pos = bodyStart;
       continue;
     }
     let body = '';
-    if (headers['transfer-encoding'] === 'chunked') {
+    if (heads.includes(out.length)) {
+      pos = bodyStart;
+    } else if (headers['transfer-encoding'] === 'chunked') {
       let p = bodyStart;
       for (;;) {
         const eol = text.indexOf('\r\n', p);
