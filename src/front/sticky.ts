@@ -1,9 +1,11 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /**
- * Sticky-session tokens (seed 001's opaque cookie): `<issued>.<server>.<mac>`, where
+ * Sticky-session tokens (seed 001's opaque cookie): `<issued>-<nonce>.<server>.<mac>`, where
  * <server> is an HMAC of the back-end id (it reveals no address, port or even the id) and
- * <mac> signs both. Keys rotate: any listed key verifies, the first one signs.
+ * <mac> signs both. The nonce makes each session's token its own, so sessions can be
+ * counted (draining); tokens without one (issued before it existed) still verify.
+ * Keys rotate: any listed key verifies, the first one signs.
  */
 export class StickyTokens {
   private readonly keys: Buffer[];
@@ -18,7 +20,7 @@ export class StickyTokens {
   }
 
   issue(backendId: string, now = Date.now()): string {
-    const body = `${Math.floor(now / 1000).toString(36)}.${tag(this.keys[0], backendId)}`;
+    const body = `${Math.floor(now / 1000).toString(36)}-${randomBytes(6).toString('base64url')}.${tag(this.keys[0], backendId)}`;
     return `${body}.${mac(this.keys[0], body)}`;
   }
 
@@ -28,7 +30,8 @@ export class StickyTokens {
     if (parts.length !== 3 || token.length > 100) return undefined;
     const [issued, server, sig] = parts;
     const body = `${issued}.${server}`;
-    const issuedMs = parseInt(issued, 36) * 1000;
+    const dash = issued.indexOf('-');
+    const issuedMs = parseInt(dash < 0 ? issued : issued.slice(0, dash), 36) * 1000;
     if (!Number.isFinite(issuedMs) || now - issuedMs > this.maxAgeMs || issuedMs > now + 60_000) return undefined;
     for (let i = 0; i < this.keys.length; i++) {
       const expected = Buffer.from(mac(this.keys[i], body));

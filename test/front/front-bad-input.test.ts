@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { FrontCluster } from '../harness/front-cluster.ts';
 import { http } from '../harness/http-client.ts';
 import { rawExchange as raw, RawHttp } from '../harness/raw-http.ts';
@@ -81,6 +82,32 @@ describe('the front holds against slow, mangled and too many clients', () => {
     fc.writeConfig({ timeouts });
     assert.equal((await runCli(['front', 'reload', '--config', fc.config])).code, 0);
     assert.equal((await http(`${fc.url}/`)).status, 200);
+  });
+
+  it('tunnels count against limits.maxClientConnections and close after timeouts.tunnelIdleMs', async () => {
+    const timeouts = { headersMs: 1000, idleMs: 60_000, connectMs: 2000, upstreamMs: 30_000 };
+    fc.writeConfig({ timeouts: { ...timeouts, tunnelIdleMs: 1500 }, limits: { maxClientConnections: 2 } });
+    assert.equal((await runCli(['front', 'reload', '--config', fc.config])).code, 0);
+    const open = () => new Promise<WebSocket>((resolve, reject) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${fc.port}/chat`);
+      ws.once('open', () => resolve(ws)).once('error', reject);
+    });
+    const tunnels = [await open(), await open()];
+    await waitFor('two tunnels counted', async () => (await fc.status()).connections === 2);
+    const { text, closed } = await raw(fc.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n', 2000);
+    assert.ok(closed && text === '', `a third connection was closed on arrival (${JSON.stringify(text.slice(0, 40))})`);
+    // One tunnel stays busy, the other idles: only the idle one is closed.
+    const opened = Date.now();
+    const closedAt = new Promise<number>((resolve) => tunnels[1].once('close', () => resolve(Date.now())));
+    const busy = setInterval(() => tunnels[0].send('tick'), 200);
+    const idleFor = (await closedAt) - opened;
+    clearInterval(busy);
+    assert.ok(idleFor >= 1200 && idleFor < 4000, `the idle tunnel closed after ${idleFor} ms (tunnelIdleMs 1500)`);
+    assert.equal(tunnels[0].readyState, WebSocket.OPEN, 'the busy tunnel is still open');
+    tunnels[0].close();
+    await waitFor('no connection left', async () => (await fc.status()).connections === 0);
+    fc.writeConfig({ timeouts });
+    assert.equal((await runCli(['front', 'reload', '--config', fc.config])).code, 0);
   });
 
   it('a connection that never sends a request is closed by the header timeout', async () => {

@@ -83,3 +83,71 @@ describe(`the front leaks nothing (${N} WebSockets dropped, ${N} requests aborte
     assert.ok(growth < 0.1, `heap grew by ${(growth * 100).toFixed(1)}%`);
   });
 });
+
+const COOKIELESS = Number(process.env.FRONT_COOKIELESS_N ?? 200_000);
+
+/** Sends `total` GETs pipelined in batches over `conns` connections; resolves when all were answered 200. */
+async function pipelined(port: number, total: number, conns = 32, batch = 50): Promise<void> {
+  let left = total;
+  await Promise.all(Array.from({ length: conns }, () => new Promise<void>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1');
+    let pending = 0;
+    let text = '';
+    const send = () => {
+      const n = Math.min(batch, left);
+      left -= n;
+      if (n === 0) return void s.end(resolve);
+      pending = n;
+      s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(n));
+    };
+    s.setEncoding('latin1');
+    s.on('data', (d: string) => {
+      text += d;
+      let at: number;
+      while ((at = text.indexOf('HTTP/1.1 ', 1)) > 0) {
+        if (!text.startsWith('HTTP/1.1 200 ')) return reject(new Error(`answered ${text.slice(0, 40)}`));
+        text = text.slice(at);
+        pending--;
+      }
+      // The last response of a batch has no successor to end it: its body closes with '}'.
+      if (pending === 1 && text.startsWith('HTTP/1.1 200 ') && text.endsWith('}')) {
+        text = '';
+        pending = 0;
+      }
+      if (pending === 0) send();
+    });
+    s.on('error', reject);
+    s.once('connect', send);
+  })));
+}
+
+describe(`the front's memory follows live sessions, not requests (${COOKIELESS} requests that never return their sticky cookie)`, () => {
+  let fc: FrontCluster;
+
+  before(async () => {
+    fc = await FrontCluster.create(['b1', 'b2'], { sticky: { mode: 'cookie', keys: ['sticky-key-0123456789abcdef'] } });
+    await fc.startFront({ NODE_OPTIONS: '--expose-gc' });
+    await waitFor('ready', () => fc.allReady());
+  });
+  after(() => fc.destroy());
+
+  const heap = async () => {
+    const res = await fetch(`http://127.0.0.1:${fc.adminPort}/status?gc=1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    return (await res.json()) as { memory: { heapUsed: number }; backends: { liveSessions: number; trackedSessions: number }[] };
+  };
+
+  it('stays flat (within 10%), while every new session still counts as live', async () => {
+    await pipelined(fc.port, 20_000);
+    const before = await heap();
+    const started = Date.now();
+    await pipelined(fc.port, COOKIELESS);
+    const after = await heap();
+    const growth = (after.memory.heapUsed - before.memory.heapUsed) / before.memory.heapUsed;
+    const live = after.backends.reduce((a, b) => a + b.liveSessions, 0);
+    const tracked = after.backends.reduce((a, b) => a + b.trackedSessions, 0);
+    console.log(`cookieless: ${COOKIELESS} requests in ${Date.now() - started} ms; heap ${before.memory.heapUsed} -> ${after.memory.heapUsed} (${(growth * 100).toFixed(1)}%); live sessions ${live}, entries ${tracked}`);
+    assert.ok(growth < 0.1, `heap grew by ${(growth * 100).toFixed(1)}%`);
+    assert.equal(tracked, 0, 'no entry for a session whose cookie never came back');
+    assert.ok(live >= COOKIELESS, `every issued session counts as live within sessionIdleS (${live})`);
+  });
+});

@@ -50,9 +50,17 @@ describe('host table', () => {
     ['cookie stickiness without keys', good + 'front: { listen: { port: 80 }, sticky: { mode: cookie } }\n', /front\.sticky\.keys: cookie stickiness needs at least one key/],
     ['an unknown front policy', good + 'front: { listen: { port: 80 }, policy: fastest }\n', /front\.policy: Invalid option/],
     ['a short admin token', good + 'front: { listen: { port: 80 }, admin: { port: 81, token: abc } }\n', /front\.admin\.token: admin tokens are at least 16 characters/],
+    ['an admin listener beyond loopback without a token', good + 'front: { listen: { port: 80 }, admin: { host: 0.0.0.0, port: 81 } }\n', /front\.admin\.token: an admin listener on 0\.0\.0\.0 \(beyond loopback\) needs a token/],
+    ['an upgrade protocol with a version', good + 'front: { listen: { port: 80 }, upgrades: [websocket/13] }\n', /front\.upgrades\[0\]: upgrade protocols are lower-case tokens/],
     ['duplicate back-end ids', good + 'front: { listen: { port: 80 }, backends: [{ id: w, host: h, port: 1 }, { id: w, host: h, port: 2 }] }\n', /front\.backends\[1\]\.id: duplicate back-end id 'w'/],
     ['an unknown trusted domain', good + 'trust: { msu: [mit] }\n', /trust\.msu\[0\]: unknown domain 'mit'/],
   ];
+  it('accepts an admin listener without a token on loopback only', () => {
+    for (const host of ['127.0.0.1', 'localhost', '::1']) {
+      assert.ok(parseHostTable('/etc/cohort/hosts.yaml', good + `front: { listen: { port: 80 }, admin: { host: "${host}", port: 81 } }\n`).front?.admin);
+    }
+  });
+
   for (const [what, text, message] of cases) {
     it(`rejects ${what} with the field and the fault`, () => {
       const found = problems(text);
