@@ -15,6 +15,7 @@ import { RecordStore } from '../records/record-store.ts';
 import { UserStore } from '../records/user-store.ts';
 import { Journal } from '../journal/journal.ts';
 import { inspectWal, nodeDatabasePath, openNodeDatabase, quickCheck } from '../store/database.ts';
+import { armCommitFaults } from '../store/commit-faults.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { findNode, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
@@ -136,6 +137,7 @@ export class CohortNode {
     await this.localServer.listen();
     // Dialing every peer is also our announcement: each one that hears our hello dials back.
     for (const peer of this.peers.values()) peer.start();
+    armCommitFaults();
     this.log.info({ event: 'node_ready', linkPort: self.linkPort, socket: localSocketPath(this.table, this.id) }, `node ${this.id} ready`);
   }
 
