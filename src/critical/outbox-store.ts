@@ -29,6 +29,12 @@ interface OutboxRow {
   crc: number;
 }
 
+/** Sender's incarnation and outbox sequence number of a message id made by mid(); else undefined. */
+export function parseMid(mid: string): { incarnation: string; seq: number } | undefined {
+  const m = /^([0-9a-f]{12})\.(\d{1,15})$/.exec(mid);
+  return m ? { incarnation: m[1], seq: Number(m[2]) } : undefined;
+}
+
 function checksum(peer: string, cmd: string, args: string, created: number): number {
   return crc32(`${peer}\n${cmd}\n${created}\n${args}`);
 }

@@ -73,7 +73,7 @@ export class CohortNode {
       reconnectAll: () => this.reconnectAll(),
     });
     registerJournalCommands(this.registry, new Journal(this.db));
-    this.inbox = new CriticalInbox(this.db, this.registry, commit);
+    this.inbox = new CriticalInbox(this.db, this.registry, commit, log);
     this.critical = new CriticalService({ self: id, db: this.db, commit, inbox: this.inbox, peers: this.peers, settings: table.critical, log });
     registerOutboxCommands(this.registry, this.critical);
     this.registerRecords(log);
