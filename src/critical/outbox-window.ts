@@ -79,10 +79,10 @@ export class OutboxWindow {
   }
 
   private fill(): void {
-    if (!this.onDisk) return;
+    // A page at a time, so the copy in compact() is paid once per page, not per message.
+    const room = this.cap - (this.items.length - this.head);
+    if (!this.onDisk || room < this.pageSize) return;
     this.compact();
-    const room = this.cap - this.items.length;
-    if (room <= 0) return;
     const { entries, corrupt, lastSeq } = this.store.page(this.peer, this.loadedThrough, room);
     for (const entry of entries) this.items.push({ entry, done: false });
     for (const bad of corrupt) this.onCorrupt(bad);
