@@ -33,6 +33,18 @@ export function registerBuiltins(registry: CommandRegistry, deps: BuiltinDeps): 
     },
   });
   registry.register({
+    name: 'memory',
+    summary: "this node's process memory in bytes (heap used and total, resident set, external); gc: collect first, if node runs with --expose-gc",
+    args: z.strictObject({ gc: z.boolean().default(false) }),
+    scope: 'any',
+    run: (args) => {
+      const collect = (globalThis as { gc?: () => void }).gc;
+      if (args.gc) collect?.();
+      const { heapUsed, heapTotal, rss, external } = process.memoryUsage();
+      return { node: deps.self, collected: args.gc && collect !== undefined, heapUsed, heapTotal, rss, external };
+    },
+  });
+  registry.register({
     name: 'peers',
     summary: "this node's links: outbound state per peer, and which peers link to it",
     args: noArgs,

@@ -40,20 +40,29 @@ export class CriticalService {
     for (const [id, peer] of opts.peers) this.deliveries.set(id, new PeerDelivery(peer, this.store, opts.commit, opts.settings, opts.log));
   }
 
-  /** Loads what an earlier run left in the outbox; damaged rows are reported and set aside. */
+  /**
+   * Checks what an earlier run left in the outbox (one pass that keeps no rows): damaged
+   * rows and rows for nodes gone from the host table are reported and set aside; each
+   * peer's delivery then reads its queue from disk a page at a time.
+   */
   async start(): Promise<{ queued: number; corrupt: number }> {
-    const { entries, corrupt } = this.store.load();
+    const { counts, corrupt } = this.store.scan();
     for (const bad of corrupt) {
       this.log.error({ event: 'outbox_corrupt', seq: bad.seq, peer: bad.peer, why: bad.why }, `outbox row ${bad.seq} is damaged (${bad.why}); moved to dead letters`);
     }
-    const orphans = entries.filter((e) => !this.deliveries.has(e.peer));
+    const orphans = [...counts.keys()].filter((peer) => !this.deliveries.has(peer));
+    let orphaned = 0;
     await this.commit.run(() => {
       for (const bad of corrupt) this.store.bury(bad.seq, 'bad_frame', `damaged on disk: ${bad.why}`);
-      for (const o of orphans) this.store.bury(o.seq, 'no_such_host', `node '${o.peer}' is no longer in the host table`);
+      for (const peer of orphans) orphaned += this.store.buryPeer(peer, 'no_such_host', `node '${peer}' is no longer in the host table`);
     });
-    for (const entry of entries) this.deliveries.get(entry.peer)?.add(entry);
-    const queued = entries.length - orphans.length;
-    if (queued || corrupt.length) this.log.info({ event: 'outbox_loaded', queued, corrupt: corrupt.length, orphans: orphans.length }, `outbox: ${queued} messages to deliver`);
+    let queued = 0;
+    for (const [peer, delivery] of this.deliveries) {
+      const n = counts.get(peer) ?? 0;
+      delivery.resume(n);
+      queued += n;
+    }
+    if (queued || corrupt.length) this.log.info({ event: 'outbox_loaded', queued, corrupt: corrupt.length, orphans: orphaned }, `outbox: ${queued} messages to deliver`);
     return { queued, corrupt: corrupt.length };
   }
 

@@ -1,12 +1,15 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { Logger } from 'pino';
 import type { CommandRegistry } from '../commands/registry.ts';
 import { CohortError } from '../errors.ts';
 import { CommitFailed, type GroupCommit } from '../store/group-commit.ts';
+import { InboxHolds } from './inbox-holds.ts';
 
 /**
  * The receiving side of critical messages: applies each message id once. The command's
  * effect and the record of its id commit in the same transaction, so a message sent
  * again (its ack was lost) is answered with the first result and not applied again.
+ * After a failed commit, a sender's later messages wait for the failed ones (InboxHolds).
  */
 export class CriticalInbox {
   private readonly registry: CommandRegistry;
@@ -14,10 +17,12 @@ export class CriticalInbox {
   private readonly seen: StatementSync;
   private readonly record: StatementSync;
   private readonly prune_: StatementSync;
+  private readonly holds: InboxHolds;
 
-  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit) {
+  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit, log: Logger) {
     this.registry = registry;
     this.commit = commit;
+    this.holds = new InboxHolds(log);
     db.exec(`CREATE TABLE IF NOT EXISTS inbox (
       sender TEXT NOT NULL,
       mid TEXT NOT NULL,
@@ -35,7 +40,10 @@ export class CriticalInbox {
     return this.applyOnce(from, mid, cmd, args).catch((err: unknown) => {
       // A failed commit applied nothing: the sender must keep the message and try again,
       // so it hears a transport-class error rather than a rejection for good.
-      if (err instanceof CommitFailed) throw new CohortError('con_lost', `not applied: ${err.message}`);
+      if (err instanceof CommitFailed) {
+        this.holds.failed(from, mid);
+        throw new CohortError('con_lost', `not applied: ${err.message}`);
+      }
       throw err;
     });
   }
@@ -44,9 +52,14 @@ export class CriticalInbox {
     return this.commit.run(() => {
       const previous = this.seen.get(from, mid) as { result: string } | undefined;
       if (previous) return JSON.parse(previous.result);
-      const result = this.registry.executeCritical(cmd, args, { from }) ?? null;
-      this.record.run(from, mid, JSON.stringify(result), Date.now());
-      return result;
+      this.holds.admit(from, mid, (held) => this.seen.get(from, held) !== undefined);
+      try {
+        const result = this.registry.executeCritical(cmd, args, { from }) ?? null;
+        this.record.run(from, mid, JSON.stringify(result), Date.now());
+        return result;
+      } finally {
+        this.holds.settled(from, mid); // applied, or rejected for good (the sender buries it)
+      }
     });
   }
 

@@ -20,6 +20,13 @@ export interface DeadLetter extends OutboxEntry {
   reason: string;
 }
 
+/** A queued row whose checksum or content is wrong: it is never sent. */
+export interface CorruptRow {
+  seq: number;
+  peer: string;
+  why: string;
+}
+
 interface OutboxRow {
   seq: number;
   peer: string;
@@ -27,6 +34,12 @@ interface OutboxRow {
   args: string;
   created: number;
   crc: number;
+}
+
+/** Sender's incarnation and outbox sequence number of a message id made by mid(); else undefined. */
+export function parseMid(mid: string): { incarnation: string; seq: number } | undefined {
+  const m = /^([0-9a-f]{12})\.(\d{1,15})$/.exec(mid);
+  return m ? { incarnation: m[1], seq: Number(m[2]) } : undefined;
 }
 
 function checksum(peer: string, cmd: string, args: string, created: number): number {
@@ -45,6 +58,9 @@ export class OutboxStore {
   private readonly delete_: StatementSync;
   private readonly get_: StatementSync;
   private readonly all_: StatementSync;
+  private readonly page_: StatementSync;
+  private readonly deadPeer_: StatementSync;
+  private readonly deletePeer_: StatementSync;
   private readonly dead_: StatementSync;
   private readonly deadList_: StatementSync;
   private readonly deadGet_: StatementSync;
@@ -81,6 +97,10 @@ export class OutboxStore {
     this.delete_ = db.prepare('DELETE FROM outbox WHERE seq = ?');
     this.get_ = db.prepare('SELECT seq, peer, cmd, args, created, crc FROM outbox WHERE seq = ?');
     this.all_ = db.prepare('SELECT seq, peer, cmd, args, created, crc FROM outbox ORDER BY seq');
+    this.page_ = db.prepare('SELECT seq, peer, cmd, args, created, crc FROM outbox WHERE peer = ? AND seq > ? ORDER BY seq LIMIT ?');
+    this.deadPeer_ = db.prepare(`INSERT OR REPLACE INTO dead_letters (seq, mid, peer, cmd, args, created, failed_at, code, reason)
+      SELECT seq, ?1 || '.' || seq, peer, cmd, args, created, ?2, ?3, ?4 FROM outbox WHERE peer = ?5`);
+    this.deletePeer_ = db.prepare('DELETE FROM outbox WHERE peer = ?');
     this.dead_ = db.prepare('INSERT OR REPLACE INTO dead_letters (seq, mid, peer, cmd, args, created, failed_at, code, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.deadList_ = db.prepare('SELECT * FROM dead_letters ORDER BY seq LIMIT ?');
     this.deadGet_ = db.prepare('SELECT * FROM dead_letters WHERE seq = ?');
@@ -103,16 +123,39 @@ export class OutboxStore {
     this.delete_.run(seq);
   }
 
-  /** Every queued row in order; rows whose checksum fails come back separately. */
-  load(): { entries: OutboxEntry[]; corrupt: { seq: number; peer: string; why: string }[] } {
+  /** Up to `limit` of `peer`'s rows after `afterSeq`, in order (keyset paging); damaged rows come back apart. */
+  page(peer: string, afterSeq: number, limit: number): { entries: OutboxEntry[]; corrupt: CorruptRow[]; lastSeq: number } {
     const entries: OutboxEntry[] = [];
-    const corrupt: { seq: number; peer: string; why: string }[] = [];
-    for (const row of this.all_.iterate() as Iterable<OutboxRow>) {
+    const corrupt: CorruptRow[] = [];
+    let lastSeq = afterSeq;
+    for (const row of this.page_.iterate(peer, afterSeq, limit) as Iterable<OutboxRow>) {
+      lastSeq = row.seq;
       const parsed = this.verify(row);
-      if (typeof parsed === 'string') corrupt.push({ seq: row.seq, peer: String(row.peer), why: parsed });
+      if (typeof parsed === 'string') corrupt.push({ seq: row.seq, peer, why: parsed });
       else entries.push(parsed);
     }
-    return { entries, corrupt };
+    return { entries, corrupt, lastSeq };
+  }
+
+  /**
+   * Checks every queued row without keeping any: sound rows counted per peer, damaged
+   * ones listed (their seq and why). One pass at start, in constant memory but for those.
+   */
+  scan(): { counts: Map<string, number>; corrupt: CorruptRow[] } {
+    const counts = new Map<string, number>();
+    const corrupt: CorruptRow[] = [];
+    for (const row of this.all_.iterate() as Iterable<OutboxRow>) {
+      const why = this.verify(row);
+      if (typeof why === 'string') corrupt.push({ seq: row.seq, peer: String(row.peer), why });
+      else counts.set(why.peer, (counts.get(why.peer) ?? 0) + 1);
+    }
+    return { counts, corrupt };
+  }
+
+  /** Moves every queued message to `peer` to the dead letters at once (a node gone from the host table). */
+  buryPeer(peer: string, code: string, reason: string): number {
+    this.deadPeer_.run(this.incarnation, Date.now(), code, reason, peer);
+    return Number(this.deletePeer_.run(peer).changes);
   }
 
   /** Moves a queued message to the dead letters with the reason it can never be delivered. */

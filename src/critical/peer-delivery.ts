@@ -3,7 +3,8 @@ import { CohortError } from '../errors.ts';
 import type { Peer } from '../net/peer.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import { crashPoint, crashPointsEnabled } from './crash-points.ts';
-import type { OutboxEntry, OutboxStore } from './outbox-store.ts';
+import type { CorruptRow, OutboxEntry, OutboxStore } from './outbox-store.ts';
+import { OutboxWindow, type WindowItem } from './outbox-window.ts';
 
 export interface DeliverySettings {
   /** Critical messages in flight to one peer at once. */
@@ -23,18 +24,13 @@ interface Waiter {
   timer?: NodeJS.Timeout;
 }
 
-interface Item {
-  entry: OutboxEntry;
-  done: boolean;
-  waiter?: Waiter;
-}
-
 /**
  * Sends one peer's critical messages in outbox order, many in flight, and removes each
  * row only after the peer acknowledged it. When the link drops, sending starts again
  * from the oldest unacknowledged message once the link is back: the receiver applies
  * a message once and answers repeats from its record, so a resend is harmless and
  * order per peer holds. A message the peer rejects for good goes to the dead letters.
+ * Only a bounded window of the queue is in memory (OutboxWindow); the rest is on disk.
  */
 export class PeerDelivery {
   private readonly peer: Peer;
@@ -42,13 +38,13 @@ export class PeerDelivery {
   private readonly commit: GroupCommit;
   private readonly settings: DeliverySettings;
   private readonly log: Logger;
-  private items: Item[] = [];
-  /** Index of the oldest item not yet done; `next` is the next one to send. */
-  private head = 0;
-  private next = 0;
+  private readonly window: OutboxWindow;
+  /** Senders still waiting to hear ok, by outbox seq (each for waitMs at most). */
+  private readonly waiters = new Map<number, Waiter>();
   private inflight = 0;
   /** Bumped whenever sending restarts from the head; replies of older rounds are ignored. */
   private generation = 0;
+  /** Messages queued for this peer and not yet done, on disk or in memory. */
   private live = 0;
   private pokes = 0;
   private pokeTimer: NodeJS.Timeout | undefined;
@@ -61,6 +57,7 @@ export class PeerDelivery {
     this.commit = commit;
     this.settings = settings;
     this.log = log.child({ peer: peer.id });
+    this.window = new OutboxWindow(store, peer.id, settings.window, (bad) => this.buryDamaged(bad));
     peer.on('state', (state: string) => {
       if (state === 'up') this.restart();
     });
@@ -79,24 +76,30 @@ export class PeerDelivery {
   }
 
   oldestCreated(): number | undefined {
-    for (let i = this.head; i < this.items.length; i++) if (!this.items[i].done) return this.items[i].entry.created;
-    return undefined;
+    return this.live > 0 ? this.window.oldestCreated() : undefined;
+  }
+
+  /** At start: `queued` messages from an earlier run wait on disk. */
+  resume(queued: number): void {
+    if (queued === 0) return;
+    this.live += queued;
+    this.window.resume();
+    this.pump();
   }
 
   /** Queues a message (already durable); with a waiter, its sender hears ok / delayed / the rejection. */
   add(entry: OutboxEntry, waiter?: Waiter): void {
-    const item: Item = { entry, done: false, waiter };
     if (waiter && this.peer.state === 'down' && this.pokes >= this.settings.retries) {
       // This outage already had its redials: say so now instead of making every sender wait.
-      item.waiter = undefined;
       waiter.resolve({ status: 'delayed', id: entry.mid });
     } else if (waiter) {
       waiter.timer = setTimeout(() => {
-        item.waiter = undefined;
+        this.waiters.delete(entry.seq);
         waiter.resolve({ status: 'delayed', id: entry.mid });
       }, this.settings.waitMs);
+      this.waiters.set(entry.seq, waiter);
     }
-    this.items.push(item);
+    this.window.add(entry);
     this.live++;
     this.pump();
   }
@@ -104,14 +107,14 @@ export class PeerDelivery {
   stop(): void {
     clearTimeout(this.pokeTimer);
     clearTimeout(this.retryTimer);
-    for (const item of this.items) if (item.waiter) clearTimeout(item.waiter.timer);
+    for (const waiter of this.waiters.values()) clearTimeout(waiter.timer);
   }
 
   private restart(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.generation++;
-    this.next = this.head;
+    this.window.rewind();
     this.inflight = 0;
     this.pokes = 0;
     this.pump();
@@ -119,14 +122,14 @@ export class PeerDelivery {
 
   private pump(): void {
     if (this.peer.state !== 'up') return this.pokeLater();
-    if (this.next < this.head) this.next = this.head;
-    while (this.inflight < this.settings.window && this.next < this.items.length) {
-      const item = this.items[this.next++];
-      if (!item.done) this.send(item);
+    while (this.inflight < this.settings.window) {
+      const item = this.window.takeNext();
+      if (!item) break;
+      this.send(item);
     }
   }
 
-  private send(item: Item): void {
+  private send(item: WindowItem): void {
     const gen = this.generation;
     this.inflight++;
     this.peer.request(item.entry.cmd, item.entry.args, { mid: item.entry.mid }).then(
@@ -136,20 +139,19 @@ export class PeerDelivery {
     if (crashPointsEnabled) setImmediate(() => crashPoint('sent'));
   }
 
-  private onAck(item: Item, reply: unknown, gen: number): void {
+  private onAck(item: WindowItem, reply: unknown, gen: number): void {
     if (gen === this.generation) this.inflight--;
     if (!item.done) {
       if (crashPointsEnabled) crashPoint('acked');
-      this.finish(item);
+      const { seq, mid } = item.entry;
+      this.finish(item)?.resolve({ status: 'ok', id: mid, reply });
       this.delivered++;
-      const { seq } = item.entry;
       this.commit.run(() => this.store.remove(seq)).catch((err) => this.log.error({ event: 'outbox_remove_failed', seq, err: String(err) }, 'cannot remove an acknowledged message'));
-      item.waiter?.resolve({ status: 'ok', id: item.entry.mid, reply });
     }
     this.pump();
   }
 
-  private onFail(item: Item, err: unknown, gen: number): void {
+  private onFail(item: WindowItem, err: unknown, gen: number): void {
     const error = err instanceof CohortError ? err : new CohortError('internal', String(err));
     if (error.code !== 'con_lost') {
       // The peer heard it and said no: retrying would only repeat the answer.
@@ -160,7 +162,7 @@ export class PeerDelivery {
     if (gen !== this.generation) return; // that round was already abandoned
     this.generation++;
     this.inflight = 0;
-    this.next = this.head;
+    this.window.rewind();
     if (this.peer.state === 'up') {
       // The link is up but a reply did not come in time: try again after a pause.
       this.retryTimer ??= setTimeout(() => this.restart(), this.settings.retryDelayMs);
@@ -169,24 +171,30 @@ export class PeerDelivery {
     }
   }
 
-  private reject(item: Item, error: CohortError): void {
-    this.finish(item);
+  private reject(item: WindowItem, error: CohortError): void {
     const { seq, mid, cmd } = item.entry;
+    const waiter = this.finish(item);
     this.log.error({ event: 'critical_dead_letter', seq, mid, cmd, code: error.code, err: error.message }, `critical message ${mid} to ${this.peer.id} rejected; moved to dead letters`);
     this.commit.run(() => this.store.bury(seq, error.code, error.message)).catch((e) => this.log.error({ event: 'bury_failed', seq, err: String(e) }, 'cannot move to dead letters'));
-    item.waiter?.reject(error);
+    waiter?.reject(error);
   }
 
-  private finish(item: Item): void {
-    item.done = true;
+  /** A row found damaged while paging in (start-up checks the rest): never sent, set aside. */
+  private buryDamaged(bad: CorruptRow): void {
     this.live--;
-    if (item.waiter) clearTimeout(item.waiter.timer);
-    while (this.head < this.items.length && this.items[this.head].done) this.head++;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.next = Math.max(0, this.next - this.head);
-      this.head = 0;
-    }
+    this.log.error({ event: 'outbox_corrupt', seq: bad.seq, peer: bad.peer, why: bad.why }, `outbox row ${bad.seq} is damaged (${bad.why}); moved to dead letters`);
+    this.commit.run(() => this.store.bury(bad.seq, 'bad_frame', `damaged on disk: ${bad.why}`)).catch((e) => this.log.error({ event: 'bury_failed', seq: bad.seq, err: String(e) }, 'cannot move to dead letters'));
+  }
+
+  /** Marks the item done; returns its waiting sender, if one still waits. */
+  private finish(item: WindowItem): Waiter | undefined {
+    this.window.finish(item);
+    this.live--;
+    const waiter = this.waiters.get(item.entry.seq);
+    if (!waiter) return undefined;
+    clearTimeout(waiter.timer);
+    this.waiters.delete(item.entry.seq);
+    return waiter;
   }
 
   /** While messages wait and the peer is down, redial a few times instead of waiting out the back-off. */

@@ -15,6 +15,7 @@ import { RecordStore } from '../records/record-store.ts';
 import { UserStore } from '../records/user-store.ts';
 import { Journal } from '../journal/journal.ts';
 import { inspectWal, nodeDatabasePath, openNodeDatabase, quickCheck } from '../store/database.ts';
+import { armCommitFaults } from '../store/commit-faults.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { findNode, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
@@ -72,7 +73,7 @@ export class CohortNode {
       reconnectAll: () => this.reconnectAll(),
     });
     registerJournalCommands(this.registry, new Journal(this.db));
-    this.inbox = new CriticalInbox(this.db, this.registry, commit);
+    this.inbox = new CriticalInbox(this.db, this.registry, commit, log);
     this.critical = new CriticalService({ self: id, db: this.db, commit, inbox: this.inbox, peers: this.peers, settings: table.critical, log });
     registerOutboxCommands(this.registry, this.critical);
     this.registerRecords(log);
@@ -136,6 +137,7 @@ export class CohortNode {
     await this.localServer.listen();
     // Dialing every peer is also our announcement: each one that hears our hello dials back.
     for (const peer of this.peers.values()) peer.start();
+    armCommitFaults();
     this.log.info({ event: 'node_ready', linkPort: self.linkPort, socket: localSocketPath(this.table, this.id) }, `node ${this.id} ready`);
   }
 

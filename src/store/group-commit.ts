@@ -1,4 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite';
+import { injectedCommitFault } from './commit-faults.ts';
 
 /** The batch as a whole could not commit: nothing in it was applied; trying again is safe. */
 export class CommitFailed extends Error {
@@ -57,6 +58,7 @@ export class GroupCommit {
           outcomes.push({ ok: false, err });
         }
       }
+      injectedCommitFault();
       this.db.exec('COMMIT');
     } catch (err) {
       if (this.db.isTransaction) this.db.exec('ROLLBACK');
