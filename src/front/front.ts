@@ -95,6 +95,7 @@ export class Front {
     for (const b of old.list) if (!state.byId.has(b.id)) b.close();
     this.table = table;
     this.proxy.state = state;
+    for (const t of this.proxy.tunnels) t.setIdle(cfg.timeouts.tunnelIdleMs);
     this.server.configure(serverOptions(cfg));
     this.budget.configure(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.health.restart();
@@ -121,7 +122,7 @@ export class Front {
       sticky: cfg.sticky.mode,
       uptimeS: Math.round((now - this.started) / 1000),
       reloads: this.reloads,
-      tunnels: this.proxy.tunnels,
+      tunnels: this.proxy.tunnels.size,
       connections: this.server.connectionCount,
       backends: list.map((b) => ({ ...b.status(now), load: b.node === undefined ? null : (this.loads?.get(b.node) ?? null) })),
     };

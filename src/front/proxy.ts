@@ -47,7 +47,7 @@ export class Proxy implements ResponsePhases {
   private readonly log: Logger;
   private readonly debug: boolean;
   /** Switched connections (WebSockets) open now. */
-  tunnels = 0;
+  readonly tunnels = new Set<Tunnel>();
 
   constructor(state: FrontState, budget: RetryBudget, log: Logger) {
     this.state = state;
@@ -83,7 +83,9 @@ export class Proxy implements ResponsePhases {
 
     // sticky: a valid cookie names a usable back-end (a draining one still serves its sessions)
     if (state.sticky) {
-      const sticky = this.resolveSticky(ex.header('cookie'), ctx.start);
+      // Cookie may come split over several fields (RFC 9113 §8.2.3 gateways): read them as one.
+      const cookies = ex.values('cookie');
+      const sticky = this.resolveSticky(cookies.length > 1 ? cookies.join('; ') : cookies[0], ctx.start);
       if (sticky) {
         ctx.cookieRest = sticky.rest;
         ctx.stickyBackend = sticky.backend;
@@ -241,12 +243,12 @@ export class Proxy implements ResponsePhases {
     const backend = ctx.backend!;
     const token = ctx.stickyToken;
     if (token) backend.sessions.tunnelOpened(token);
-    this.tunnels++;
-    new Tunnel(socket, rest, conn, response.rest, this.state.cfg.timeouts.tunnelIdleMs, () => {
-      this.tunnels--;
+    const tunnel = new Tunnel(socket, rest, conn, response.rest, this.state.cfg.timeouts.tunnelIdleMs, () => {
+      this.tunnels.delete(tunnel);
       if (token) backend.sessions.tunnelClosed(token, Date.now());
       this.done(ctx, 'ok', 'tunnel closed');
     });
+    this.tunnels.add(tunnel);
   }
 
   /**
@@ -275,7 +277,9 @@ export class Proxy implements ResponsePhases {
     }
     const state = this.state;
     if (ctx.setSticky && state.sticky) {
-      const token = state.sticky.issue(backend.id);
+      const token = state.sticky.issue(backend.id, ctx.start);
+      // A renewed session keeps counting once: under its new token, not also its old one.
+      if (ctx.stickyToken && ctx.stickyIssued !== undefined) ctx.stickyBackend?.sessions.forget(ctx.stickyToken);
       ctx.stickyToken = token;
       ctx.stickyIssued = undefined;
       backend.sessions.issued(ctx.start);

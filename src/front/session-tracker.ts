@@ -42,9 +42,9 @@ export class SessionTracker {
     this.maxTracked = maxTracked;
   }
 
-  /** A new session's cookie went out. */
-  issued(now: number): void {
-    const epoch = Math.floor(now / this.width);
+  /** A new session's cookie went out, issued at `issuedAt` (the token's own time). */
+  issued(issuedAt: number): void {
+    const epoch = this.epoch(issuedAt);
     const i = epoch % BUCKETS;
     if (this.issuedEpoch[i] !== epoch) {
       this.issuedEpoch[i] = epoch;
@@ -55,18 +55,18 @@ export class SessionTracker {
 
   /** A request came with a valid cookie issued at `issuedAt`. */
   seenNow(token: string, issuedAt: number, now: number): void {
-    if (!this.seen.delete(token)) {
+    if (!this.seen.has(token)) {
       // First sighting: it moves from the issued counter to the map.
-      const epoch = Math.floor(issuedAt / this.width);
+      const epoch = this.epoch(issuedAt);
       const i = epoch % BUCKETS;
       if (this.issuedEpoch[i] === epoch && this.issuedCount[i] > 0) this.issuedCount[i]--;
-      if (this.seen.size >= this.maxTracked) {
-        this.seen.delete(this.seen.keys().next().value!);
-        this.evicted++;
-      }
     }
-    this.seen.set(token, now);
-    if (now - this.lastPrune >= 1000) this.prune(now);
+    this.touch(token, now);
+  }
+
+  /** A session's token was replaced by a new one (renewal): the old one no longer counts. */
+  forget(token: string): void {
+    this.seen.delete(token);
   }
 
   tunnelOpened(token: string): void {
@@ -77,8 +77,22 @@ export class SessionTracker {
     const n = this.tunnels.get(token) ?? 0;
     if (n <= 1) this.tunnels.delete(token);
     else this.tunnels.set(token, n - 1);
-    this.seen.delete(token);
+    this.touch(token, now);
+  }
+
+  /** Marks a token seen now: moved to the end (newest), under the cap, expired ones pruned. */
+  private touch(token: string, now: number): void {
+    if (!this.seen.delete(token) && this.seen.size >= this.maxTracked) {
+      this.seen.delete(this.seen.keys().next().value!);
+      this.evicted++;
+    }
     this.seen.set(token, now);
+    if (now - this.lastPrune >= 1000) this.prune(now);
+  }
+
+  /** The bucket of a time, at the tokens' resolution (whole seconds). */
+  private epoch(ms: number): number {
+    return Math.floor((Math.floor(ms / 1000) * 1000) / this.width);
   }
 
   /** Sessions seen (or issued) within the idle window, or with a WebSocket open. */
@@ -86,7 +100,7 @@ export class SessionTracker {
     this.prune(now);
     let n = this.seen.size + this.tunnels.size;
     for (const token of this.tunnels.keys()) if (this.seen.has(token)) n--;
-    const current = Math.floor(now / this.width);
+    const current = this.epoch(now);
     for (let i = 0; i < BUCKETS; i++) if (this.issuedEpoch[i] > current - BUCKETS) n += this.issuedCount[i];
     return n;
   }

@@ -35,7 +35,14 @@ export class Tunnel {
       socket.on('error', this.end);
       socket.on('close', this.end);
     }
-    if (client.destroyed || upstream.destroyed) this.end();
+    // A side already gone ends it, once the caller holds the tunnel.
+    if (client.destroyed || upstream.destroyed) queueMicrotask(this.end);
+  }
+
+  /** A reload's timeouts.tunnelIdleMs applies to open tunnels too. */
+  setIdle(ms: number): void {
+    this.client.setTimeout(ms);
+    this.upstream.setTimeout(ms);
   }
 
   readonly end = (): void => {

@@ -27,6 +27,8 @@ export interface Row {
   responses?: number;
   /** Which responses answer HEAD requests (they have no body). */
   heads?: number[];
+  /** The back-end is drained for this row: the front answers 503 itself. */
+  drained?: boolean;
   /** Wait for the front to close the connection. */
   closes?: boolean;
   check(o: Outcome): void;
@@ -206,6 +208,18 @@ export const ROWS: Row[] = [
   },
   {
     section: 'RFC 9110 §7.8',
+    rule: 'an upgrade the front answers itself (503: no back-end ready) leaves what follows under HTTP parsing',
+    send: ['GET /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n'],
+    drained: true,
+    responses: 2,
+    check: (o) => {
+      status(o, 503, 503);
+      assert.equal(o.got.length, 0);
+      assert.equal(o.closed, false);
+    },
+  },
+  {
+    section: 'RFC 9110 §7.8',
     rule: 'an upgrade to a protocol not in front.upgrades (h2c) is forwarded as a plain request',
     send: ['GET /h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n'],
     check: (o) => {
@@ -325,6 +339,33 @@ export const ROWS: Row[] = [
       assert.equal(o.closed, false);
       assert.match(o.text, /after$/);
       assert.ok(!o.text.includes('body-that-must-not-be'));
+    },
+  },
+  {
+    section: 'RFC 9110 §9.3.2',
+    rule: 'a body sent late after a response to HEAD reaches no other request: that connection is not reused',
+    send: ['HEAD /head HTTP/1.1\r\nHost: x\r\n\r\n', 'GET /after HTTP/1.1\r\nHost: x\r\n\r\n'],
+    backend: (req, conn) => {
+      if (req.method !== 'HEAD') return conn.write(reply('200 OK', '', 'after'));
+      conn.write('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+      setTimeout(() => conn.write('hello'), 30); // a broken back-end: the body comes in a later packet
+    },
+    responses: 2,
+    heads: [0],
+    check: (o) => {
+      status(o, 200, 200);
+      assert.equal(o.responses[1].body, 'after');
+      assert.notEqual(o.got[0].conn, o.got[1].conn);
+    },
+  },
+  {
+    section: 'RFC 9110 §8.6',
+    rule: 'a response that repeats the same Content-Length reaches the client with one',
+    send: ['GET /cl2 HTTP/1.1\r\nHost: x\r\n\r\n'],
+    backend: (req, conn) => conn.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok'),
+    check: (o) => {
+      status(o, 200);
+      assert.deepEqual([o.responses[0].headers['content-length'], o.responses[0].body], ['2', 'ok']);
     },
   },
   {

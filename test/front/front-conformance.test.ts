@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { FrontCluster } from '../harness/front-cluster.ts';
+import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
 import { RawBackend } from '../harness/raw-backend.ts';
 import { parseResponses, RawHttp } from '../harness/raw-http.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -29,9 +29,15 @@ describe('the front conforms to HTTP/1.1 (RFC 9110, 9112, 6455), row by row', ()
     await backend.close();
   });
 
+  const admin = async (method: string, path: string) => {
+    const res = await fetch(`http://127.0.0.1:${fc.adminPort}${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(res.status, 200, await res.text());
+  };
+
   for (const row of ROWS) {
     it(`${row.section}: ${row.rule}`, async () => {
       backend.reset(row.backend, row.early);
+      if (row.drained) await admin('POST', '/backends/raw/drain');
       const c = await RawHttp.open(fc.port);
       try {
         const want = row.responses ?? 1;
@@ -46,6 +52,7 @@ describe('the front conforms to HTTP/1.1 (RFC 9110, 9112, 6455), row by row', ()
         row.check({ responses: parseResponses(c.text, c.closed, row.heads), text: c.text, closed: c.closed, got: [...backend.requests], tunnelled: backend.tunnelled });
       } finally {
         c.destroy();
+        if (row.drained) await admin('POST', '/backends/raw/ready');
       }
     });
   }

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { runCli } from '../harness/cli.ts';
 import { ADMIN_TOKEN, FrontCluster, STICKY_KEY } from '../harness/front-cluster.ts';
 import { cookieFrom, http, keepAliveAgent } from '../harness/http-client.ts';
+import { RawHttp } from '../harness/raw-http.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const COOKIE = 'cohort_srv';
@@ -117,6 +118,23 @@ describe('the HTTP front against real back-end processes', () => {
       ws.send('hi');
       assert.equal(await reply, `${home}:hi`);
       ws.close();
+    }
+  });
+
+  it('a sticky cookie in a second Cookie field is honoured and taken out; the other cookies reach the app once', async () => {
+    const first = await http(`${fc.url}/`);
+    const home = first.json().backend as string;
+    const sticky = cookieFrom(first, COOKIE)!;
+    const c = await RawHttp.open(fc.port);
+    try {
+      for (let i = 1; i <= 6; i++) {
+        c.write(`GET /echo HTTP/1.1\r\nHost: x\r\nCookie: a=1\r\nCookie: ${sticky}; b=2\r\n\r\n`);
+        const echo = JSON.parse((await c.responses(i))[i - 1].body);
+        assert.equal(echo.backend, home);
+        assert.equal(echo.headers.cookie, 'a=1; b=2');
+      }
+    } finally {
+      c.destroy();
     }
   });
 

@@ -124,6 +124,7 @@ export function parseResponses(text: string, closed: boolean, heads: number[] = 
       }
       pos = p;
     } else if (headers['content-length'] !== undefined) {
+      if (!/^\d+$/.test(headers['content-length'])) throw new Error(`not one Content-Length: ${JSON.stringify(headers['content-length'])}`);
       const n = Number(headers['content-length']);
       if (text.length < bodyStart + n) return out;
       body = text.slice(bodyStart, bodyStart + n);

@@ -40,8 +40,7 @@ export class ClientConnection {
   /** The upgrade request after which llhttp stopped, and the bytes that followed it. */
   private stoppedAt: ClientExchange | undefined;
   private afterUpgrade: Buffer | undefined;
-  /** The socket is a tunnel now (counted by the server until it closes). */
-  tunnelled = false;
+  private resumeQueued = false;
   private pendingHeaders: string[] = [];
   private pendingUrl = '';
   private readonly paused = new Set<PauseReason>();
@@ -154,6 +153,8 @@ export class ClientConnection {
       // llhttp stopped after an upgrade request: keep the rest, read nothing more until its answer.
       this.afterUpgrade = Buffer.from((buffer ?? this.parser.getCurrentBuffer()).subarray(result));
       this.pauseReading('upgrade');
+      // The front may have answered it already, before llhttp stopped (a refusal, a 503).
+      this.maybeResume();
     }
   };
 
@@ -201,7 +202,7 @@ export class ClientConnection {
     if (exchange === this.stoppedAt) {
       // Answered without a switch: what followed it is HTTP again (after this call returns).
       this.idleSince = Date.now();
-      queueMicrotask(this.resumeAfterUpgrade);
+      this.maybeResume();
       return;
     }
     const next = this.queue.shift();
@@ -214,7 +215,19 @@ export class ClientConnection {
     if (this.headStart === 0) this.idleSince = Date.now();
   }
 
+  /**
+   * Parsing resumes once both have happened, in either order: llhttp stopped after the upgrade
+   * request (its rest is kept), and the request was answered without a switch.
+   */
+  private maybeResume(): void {
+    const stopped = this.stoppedAt;
+    if (!stopped || this.afterUpgrade === undefined || !stopped.finished || stopped === this.current || this.closing || this.resumeQueued) return;
+    this.resumeQueued = true;
+    queueMicrotask(this.resumeAfterUpgrade);
+  }
+
   private readonly resumeAfterUpgrade = (): void => {
+    this.resumeQueued = false;
     const rest = this.afterUpgrade;
     this.stoppedAt = this.afterUpgrade = undefined;
     if (!this.consumed) return;
@@ -232,7 +245,6 @@ export class ClientConnection {
     const rest = this.afterUpgrade ?? Buffer.alloc(0);
     this.stoppedAt = this.afterUpgrade = undefined;
     this.current = undefined;
-    this.tunnelled = true;
     this.socket.off('end', this.onEnd);
     this.release();
     // Reads were stopped on the handle, behind net's back: start them again for the stream.

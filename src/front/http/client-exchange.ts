@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { ClientConnection } from './client-connection.ts';
+import { fieldValues } from './hop-by-hop.ts';
 import { httpDate } from './http-date.ts';
 import { hasInvalidHeaderChar, isToken } from './llhttp.ts';
 
@@ -68,6 +69,11 @@ export class ClientExchange {
     const names = this.lowerNames;
     for (let i = 0; i < names.length; i++) if (names[i] === lowerName) return this.rawHeaders[2 * i + 1];
     return undefined;
+  }
+
+  /** Every value of a header (by lower-case name), as received. */
+  values(lowerName: string): string[] {
+    return fieldValues(this.rawHeaders, this.lowerNames, lowerName);
   }
 
   headerCount(lowerName: string): number {

@@ -54,6 +54,13 @@ export function isHopByHop(lowerName: string, options: Set<string> | undefined):
   return HOP_BY_HOP.has(lowerName) || (options !== undefined && options.has(lowerName));
 }
 
+/** The values of every field named `lowerName`, as received. */
+export function fieldValues(rawHeaders: string[], lowerNames: string[], lowerName: string): string[] {
+  const values: string[] = [];
+  for (let i = 0; i < lowerNames.length; i++) if (lowerNames[i] === lowerName) values.push(rawHeaders[2 * i + 1]);
+  return values;
+}
+
 /** The comma-separated list items of every field named `lowerName`, trimmed and in lower case. */
 export function listValues(rawHeaders: string[], lowerNames: string[], lowerName: string): string[] {
   const items: string[] = [];

@@ -107,14 +107,8 @@ function chooseUpgrade(ex: ClientExchange, allowed: readonly string[]): string |
   const chosen = listValues(raw, names, 'upgrade').filter((p) => allowed.includes(p.split('/')[0]));
   if (chosen.length === 0) return undefined;
   if (chosen.some((p) => p.split('/')[0] === 'websocket')) {
-    const fault = checkWebSocketRequest(ex.method, valuesOf(ex, 'sec-websocket-key'), valuesOf(ex, 'sec-websocket-version'));
+    const fault = checkWebSocketRequest(ex.method, ex.values('sec-websocket-key'), ex.values('sec-websocket-version'));
     if (fault) return fault;
   }
   return chosen.join(', ');
-}
-
-function valuesOf(ex: ClientExchange, lowerName: string): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < ex.lowerNames.length; i++) if (ex.lowerNames[i] === lowerName) out.push(ex.rawHeaders[2 * i + 1]);
-  return out;
 }

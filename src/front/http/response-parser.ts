@@ -75,6 +75,9 @@ export class ResponseParser {
       if (chunk.length) throw protocolError('bytes from upstream with no request outstanding');
       return;
     }
+    // The first bytes of a response must be one: anything else means the connection is out of
+    // step (stray bytes from an earlier answer), and the request was never answered.
+    if (this.state === 'head' && !this.started && !startsLikeResponse(chunk)) throw protocolError('bytes that are not an HTTP response: the connection was out of step');
     this.started = true;
     let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     this.pending = null;
@@ -193,7 +196,10 @@ export class ResponseParser {
       if (lower === 'content-length') {
         if (!/^\d{1,15}$/.test(value)) throw protocolError(`bad content-length ${JSON.stringify(value)}`);
         const n = Number(value);
-        if (contentLength >= 0 && contentLength !== n) throw protocolError('conflicting content-length headers');
+        if (contentLength >= 0) {
+          if (contentLength !== n) throw protocolError('conflicting content-length headers');
+          continue; // the same length again: forwarded once (RFC 9110 §8.6)
+        }
         contentLength = n;
       } else if (lower === 'transfer-encoding') {
         codings = codings ? `${codings},${value}` : value;
@@ -221,6 +227,9 @@ export class ResponseParser {
     const faulty = transferEncoding && http10;
     this.keepAlive = !connectionClose && !faulty;
     const bodiless = this.headRequest || status === 204 || status === 304;
+    // A body announced where none may follow (HEAD, 204) may still come, later: that
+    // connection cannot be trusted with another request. So with any non-101 answer to an upgrade.
+    if ((bodiless && status !== 304 && (transferEncoding || contentLength > 0)) || this.upgradeRequest) this.keepAlive = false;
     if (transferEncoding && !bodiless && !/^\s*chunked\s*$/i.test(codings)) {
       throw protocolError(`transfer coding '${codings.slice(0, 60)}' cannot be forwarded (only chunked, once)`);
     }
@@ -260,4 +269,12 @@ function dropField(headers: string[], lowerNames: string[], lowerName: string): 
     lowerNames.splice(i, 1);
     headers.splice(2 * i, 2);
   }
+}
+
+const PREFIX = Buffer.from('HTTP/1.');
+
+/** Whether a response's first bytes can begin a status line ("HTTP/1."), as far as they go. */
+function startsLikeResponse(chunk: Buffer): boolean {
+  const n = Math.min(chunk.length, PREFIX.length);
+  return chunk.compare(PREFIX, 0, n, 0, n) === 0;
 }

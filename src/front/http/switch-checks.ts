@@ -1,4 +1,4 @@
-import { listValues } from './hop-by-hop.ts';
+import { fieldValues, listValues } from './hop-by-hop.ts';
 import { webSocketAccept } from './websocket-handshake.ts';
 
 /**
@@ -17,7 +17,7 @@ export function checkSwitch(offered: string, clientKey: string | undefined, head
   }
   if (!listValues(headers, lowerNames, 'connection').includes('upgrade')) return { fault: 'a 101 without Connection: upgrade' };
   if (name === 'websocket') {
-    const accepts = headers.filter((_, i) => i % 2 === 1 && lowerNames[i >> 1] === 'sec-websocket-accept');
+    const accepts = fieldValues(headers, lowerNames, 'sec-websocket-accept');
     if (clientKey === undefined || accepts.length !== 1 || accepts[0].trim() !== webSocketAccept(clientKey)) {
       return { fault: 'a WebSocket 101 whose Sec-WebSocket-Accept does not answer the client\'s key' };
     }

@@ -108,7 +108,9 @@ export class UpstreamConnection {
     this.bodyDone = true;
   }
 
+  /** Closes it for good: whatever the parser still reports, it never goes back to the pool. */
   destroy(): void {
+    this.closed = true;
     this.socket.destroy();
   }
 
@@ -119,14 +121,14 @@ export class UpstreamConnection {
 
   private onData(chunk: Buffer): void {
     if (this.tunnelSink) return this.tunnelSink(chunk);
+    // Nothing thrown here may cross net's onread callback: it fails this connection only.
     try {
       this.parser.push(chunk);
+      if (this.parser.switched) this.switchProtocols(this.parser.switched);
+      else if (this.exchange && this.parser.idle) this.complete();
     } catch (err) {
       this.fail(err as Error);
-      return;
     }
-    if (this.parser.switched) this.switchProtocols(this.parser.switched);
-    else if (this.exchange && this.parser.idle) this.complete();
   }
 
   /**
@@ -140,7 +142,12 @@ export class UpstreamConnection {
     this.socket.setTimeout(0);
     this.socket.off('timeout', this.onTimeout);
     this.onFree(this, false);
-    exchange.onSwitch(this, response);
+    try {
+      exchange.onSwitch(this, response);
+    } catch (err) {
+      this.socket.destroy();
+      exchange.onError(err as Error, true);
+    }
   }
 
   /** From now on every byte from the back-end goes to `sink` (the connection is a tunnel). */

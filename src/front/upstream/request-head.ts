@@ -17,6 +17,7 @@ export function upstreamRequestHead(ctx: RequestContext): string {
   let forwardedFor = '';
   let host: string | undefined;
   let chunked = false;
+  let cookieSent = false;
   for (let i = 0; i < raw.length; i += 2) {
     const lower = lowerNames[i >> 1];
     if (lower === 'host') host = raw[i + 1];
@@ -28,7 +29,9 @@ export function upstreamRequestHead(ctx: RequestContext): string {
     }
     if (lower === 'x-forwarded-proto' || lower === 'x-forwarded-host') continue;
     if (lower === 'cookie' && ctx.cookieRest !== undefined) {
-      if (ctx.cookieRest) head += `cookie: ${ctx.cookieRest}\r\n`;
+      // Every Cookie field was read as one, less the sticky cookie: it goes once, in one field.
+      if (ctx.cookieRest && !cookieSent) head += `cookie: ${ctx.cookieRest}\r\n`;
+      cookieSent = true;
       continue;
     }
     head += `${raw[i]}: ${raw[i + 1]}\r\n`;
