@@ -24,7 +24,7 @@ export type Reservation = { ok: true; attempt: Attempt } | { ok: false; retryAft
  *
  * Bound: keys are client-controlled (any user name, existing or not), so the table holds
  * at most `maxRows` rows: each insert deletes the rows inserted more than `maxRows` inserts
- * ago (by rowid, which only grows), besides the rows older than the window. Counting unknown
+ * ago (by rowid: a new row's is above every row present), besides those older than the window. Counting unknown
  * names under one shared key would bound it too, but would tell a guesser which names exist
  * (an unknown one would be rate_limited while a real one was not), which login must not tell.
  * Pushing a user's failures out early takes `maxRows` attempts in one window, each of which

@@ -96,6 +96,17 @@ describe('upstream response parser', () => {
     assert.deepEqual([plain.status, plain.body, plain.switched], [400, 'no', undefined], 'any other answer is an ordinary response');
   });
 
+  it('bytes that do not start like a response: out of step, and the request counts as unanswered', () => {
+    const p = new ResponseParser(1024);
+    p.expect({ onHead: () => {}, onBody: () => {}, onEnd: () => {} }, false);
+    assert.throws(() => p.push(Buffer.from('helloHTTP/1.1 200 OK\r\n\r\n')), /out of step/);
+    assert.equal(p.started, false, 'a replayable request may go elsewhere');
+    const q = new ResponseParser(1024);
+    q.expect({ onHead: () => {}, onBody: () => {}, onEnd: () => {} }, false);
+    q.push(Buffer.from('HT'));
+    assert.equal(q.started, true, 'a status line in pieces is a response');
+  });
+
   it('a close before the end of a sized body is an error', () => {
     assert.throws(() => parse('HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort', undefined, false, true), /closed in the middle/);
   });
