@@ -2,6 +2,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Logger } from 'pino';
 import type { CommandRegistry } from '../commands/registry.ts';
 import { CohortError } from '../errors.ts';
+import { injectedJobFault } from '../store/commit-faults.ts';
 import { CommitFailed, type GroupCommit } from '../store/group-commit.ts';
 import { InboxHolds } from './inbox-holds.ts';
 
@@ -56,6 +57,7 @@ export class CriticalInbox {
       try {
         const result = this.registry.executeCritical(cmd, args, { from }) ?? null;
         this.record.run(from, mid, JSON.stringify(result), Date.now());
+        injectedJobFault(); // tests only: as if that write had failed
         return result;
       } finally {
         this.holds.settled(from, mid); // applied, or rejected for good (the sender buries it)
