@@ -16,7 +16,9 @@ interface Hold {
  * con_lost until that one is settled: applied, or rejected for good (the sender then
  * buries it). The sender resends from its oldest unacknowledged message, so the held one
  * comes first. Only ids made by a sender's outbox (`<incarnation>.<seq>`) are ordered; a
- * new incarnation (a wiped sender) lifts the hold.
+ * new incarnation (a wiped sender) lifts the hold. So does a message whose `oldest` (the
+ * sender's oldest message still pending for us) is past the held one: the sender set that
+ * one aside (a damaged row, a dead letter) and will never send it again.
  *
  * Called from inside the group commit's jobs and from their rejections, which run before
  * the next batch starts (microtasks drain between two setImmediate callbacks).
@@ -31,13 +33,20 @@ export class InboxHolds {
 
   /**
    * In the job, before the effect: throws con_lost while an earlier message from `from`
-   * is unsettled. `applied(mid)` says whether the held one is in the inbox after all.
+   * is unsettled. `oldest` is the sender's oldest message still pending for us (undefined
+   * from a sender that does not say); `applied(mid)` says whether the held one is in the
+   * inbox after all.
    */
-  admit(from: string, mid: string, applied: (mid: string) => boolean): void {
+  admit(from: string, mid: string, oldest: number | undefined, applied: (mid: string) => boolean): void {
     const hold = this.holds.get(from);
     const id = hold && parseMid(mid);
-    if (!hold || !id || id.seq <= hold.seq) return;
-    if (id.incarnation !== hold.incarnation || applied(hold.mid)) return this.lift(from, 'settled');
+    if (!hold || !id) return;
+    if (id.incarnation !== hold.incarnation) return this.lift(from, 'new_incarnation');
+    // The sender is past the held message (set aside as damaged, or buried): it will never
+    // come again, and waiting for it would refuse everything after it for good.
+    if (oldest !== undefined && oldest > hold.seq) return this.lift(from, 'sender_moved_on');
+    if (id.seq <= hold.seq) return;
+    if (applied(hold.mid)) return this.lift(from, 'settled');
     throw new CohortError('con_lost', `held: message ${hold.mid} from ${from} is not applied yet, and ${mid} comes after it`);
   }
 

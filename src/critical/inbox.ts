@@ -40,9 +40,12 @@ export class CriticalInbox {
     this.prune_ = db.prepare('DELETE FROM inbox WHERE applied_at < ?');
   }
 
-  /** Resolves once the effect and the id are durable; rejects (nothing applied) if the command fails. */
-  apply(from: string, mid: string, cmd: string, args: unknown): Promise<unknown> {
-    return this.applyOnce(from, mid, cmd, args).catch((err: unknown) => {
+  /**
+   * Resolves once the effect and the id are durable; rejects (nothing applied) if the command
+   * fails. `oldest`: the sender's oldest outbox seq still pending for us, if it said.
+   */
+  apply(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {
+    return this.applyOnce(from, mid, cmd, args, oldest).catch((err: unknown) => {
       // A failed commit applied nothing: the sender must keep the message and try again,
       // so it hears a transport-class error rather than a rejection for good.
       if (err instanceof CommitFailed) {
@@ -53,12 +56,12 @@ export class CriticalInbox {
     });
   }
 
-  private applyOnce(from: string, mid: string, cmd: string, args: unknown): Promise<unknown> {
+  private applyOnce(from: string, mid: string, cmd: string, args: unknown, oldest: number | undefined): Promise<unknown> {
     return this.commit.run(() => {
       try {
         const previous = this.seen.get(from, mid) as { result: string } | undefined;
         if (previous) return JSON.parse(previous.result);
-        this.holds.admit(from, mid, (held) => this.seen.get(from, held) !== undefined);
+        this.holds.admit(from, mid, oldest, (held) => this.seen.get(from, held) !== undefined);
         const result = this.registry.executeCritical(cmd, args, { from }) ?? null;
         this.record.run(from, mid, JSON.stringify(result), Date.now());
         injectedJobFault(); // tests only: as if that write had failed
