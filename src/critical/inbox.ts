@@ -2,14 +2,17 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { Logger } from 'pino';
 import type { CommandRegistry } from '../commands/registry.ts';
 import { CohortError } from '../errors.ts';
+import { injectedJobFault } from '../store/commit-faults.ts';
 import { CommitFailed, type GroupCommit } from '../store/group-commit.ts';
+import { isStorageFault } from '../store/storage-faults.ts';
 import { InboxHolds } from './inbox-holds.ts';
 
 /**
  * The receiving side of critical messages: applies each message id once. The command's
  * effect and the record of its id commit in the same transaction, so a message sent
  * again (its ack was lost) is answered with the first result and not applied again.
- * After a failed commit, a sender's later messages wait for the failed ones (InboxHolds).
+ * After a failed commit, or a storage error inside the job (a full or failing disk, not the
+ * command's fault), a sender's later messages wait for the failed ones (InboxHolds).
  */
 export class CriticalInbox {
   private readonly registry: CommandRegistry;
@@ -18,11 +21,13 @@ export class CriticalInbox {
   private readonly record: StatementSync;
   private readonly prune_: StatementSync;
   private readonly holds: InboxHolds;
+  private readonly log: Logger;
 
   constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit, log: Logger) {
     this.registry = registry;
     this.commit = commit;
     this.holds = new InboxHolds(log);
+    this.log = log;
     db.exec(`CREATE TABLE IF NOT EXISTS inbox (
       sender TEXT NOT NULL,
       mid TEXT NOT NULL,
@@ -35,9 +40,12 @@ export class CriticalInbox {
     this.prune_ = db.prepare('DELETE FROM inbox WHERE applied_at < ?');
   }
 
-  /** Resolves once the effect and the id are durable; rejects (nothing applied) if the command fails. */
-  apply(from: string, mid: string, cmd: string, args: unknown): Promise<unknown> {
-    return this.applyOnce(from, mid, cmd, args).catch((err: unknown) => {
+  /**
+   * Resolves once the effect and the id are durable; rejects (nothing applied) if the command
+   * fails. `oldest`: the sender's oldest outbox seq still pending for us, if it said.
+   */
+  apply(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {
+    return this.applyOnce(from, mid, cmd, args, oldest).catch((err: unknown) => {
       // A failed commit applied nothing: the sender must keep the message and try again,
       // so it hears a transport-class error rather than a rejection for good.
       if (err instanceof CommitFailed) {
@@ -48,17 +56,29 @@ export class CriticalInbox {
     });
   }
 
-  private applyOnce(from: string, mid: string, cmd: string, args: unknown): Promise<unknown> {
+  private applyOnce(from: string, mid: string, cmd: string, args: unknown, oldest: number | undefined): Promise<unknown> {
     return this.commit.run(() => {
-      const previous = this.seen.get(from, mid) as { result: string } | undefined;
-      if (previous) return JSON.parse(previous.result);
-      this.holds.admit(from, mid, (held) => this.seen.get(from, held) !== undefined);
       try {
+        const previous = this.seen.get(from, mid) as { result: string } | undefined;
+        if (previous) return JSON.parse(previous.result);
+        this.holds.admit(from, mid, oldest, (held) => this.seen.get(from, held) !== undefined);
         const result = this.registry.executeCritical(cmd, args, { from }) ?? null;
         this.record.run(from, mid, JSON.stringify(result), Date.now());
+        injectedJobFault(); // tests only: as if that write had failed
+        this.holds.settled(from, mid);
         return result;
-      } finally {
-        this.holds.settled(from, mid); // applied, or rejected for good (the sender buries it)
+      } catch (err) {
+        if (isStorageFault(err)) {
+          // The disk failed, not the message: its savepoint rolls back, and it is treated
+          // as a failed commit. The hold is set here, inside the batch, so a later message
+          // from the same sender further down this batch is refused instead of applied first.
+          this.log.warn({ event: 'critical_storage_fault', peer: from, mid, err: String(err) }, `cannot apply ${mid} from ${from} now: ${(err as Error).message}`);
+          this.holds.failed(from, mid);
+          throw new CohortError('con_lost', `not applied: ${(err as Error).message}`);
+        }
+        // Rejected for good (the sender buries it), unless admit() held it back.
+        if (!(err instanceof CohortError && err.code === 'con_lost')) this.holds.settled(from, mid);
+        throw err;
       }
     });
   }

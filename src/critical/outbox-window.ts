@@ -72,6 +72,11 @@ export class OutboxWindow {
     if (this.head >= this.pageSize) this.compact();
   }
 
+  /** The seq of the oldest entry not done; everything before it is acknowledged or set aside. */
+  headSeq(): number | undefined {
+    return this.items[this.head]?.entry.seq;
+  }
+
   oldestCreated(): number | undefined {
     for (let i = this.head; i < this.items.length; i++) if (!this.items[i].done) return this.items[i].entry.created;
     if (this.onDisk) return this.store.page(this.peer, this.loadedThrough, 1).entries[0]?.created;

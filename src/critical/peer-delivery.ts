@@ -132,7 +132,8 @@ export class PeerDelivery {
   private send(item: WindowItem): void {
     const gen = this.generation;
     this.inflight++;
-    this.peer.request(item.entry.cmd, item.entry.args, { mid: item.entry.mid }).then(
+    // oldest tells the peer which earlier messages it will never see again (InboxHolds).
+    this.peer.request(item.entry.cmd, item.entry.args, { mid: item.entry.mid, oldest: this.window.headSeq() }).then(
       (reply) => this.onAck(item, reply, gen),
       (err: unknown) => this.onFail(item, err, gen),
     );

@@ -11,9 +11,11 @@ export interface WelcomeMessage { t: 'welcome'; v: number; node: string }
 export interface RefuseMessage { t: 'refuse'; code: ErrorCode; message: string }
 /**
  * to: the target node (local socket only). crit: send as a critical message (local socket
- * only). mid: a critical message's id on a link; the receiver applies it once.
+ * only). mid: a critical message's id on a link; the receiver applies it once. oldest: with
+ * mid, the outbox seq of the sender's oldest message to this peer not yet done (acknowledged
+ * or set aside); any of its messages before that one will never be sent again.
  */
-export interface RequestMessage { t: 'req'; id: number; cmd: string; args?: unknown; to?: string; crit?: boolean; mid?: string }
+export interface RequestMessage { t: 'req'; id: number; cmd: string; args?: unknown; to?: string; crit?: boolean; mid?: string; oldest?: number }
 export type ReplyMessage =
   | { t: 'res'; id: number; ok: true; data?: unknown }
   | { t: 'res'; id: number; ok: false; code: ErrorCode; message: string };
@@ -38,6 +40,7 @@ export function validateMessage(m: unknown): Message {
       if (msg.to !== undefined && !isName(msg.to)) throw new CohortError('bad_frame', `req.to must be a string of 1-${MAX_NAME} characters`);
       if (msg.crit !== undefined && typeof msg.crit !== 'boolean') throw new CohortError('bad_frame', 'req.crit must be a boolean');
       if (msg.mid !== undefined && !isName(msg.mid)) throw new CohortError('bad_frame', `req.mid must be a string of 1-${MAX_NAME} characters`);
+      if (msg.oldest !== undefined && !(Number.isSafeInteger(msg.oldest) && (msg.oldest as number) >= 0)) throw new CohortError('bad_frame', 'req.oldest must be a non-negative integer');
       return msg as unknown as RequestMessage;
     case 'res':
       if (!Number.isSafeInteger(msg.id)) throw new CohortError('bad_frame', 'res.id must be an integer');

@@ -83,7 +83,7 @@ export class CohortNode {
       tls,
       log,
       // A request with a message id is critical: applied once, in a transaction.
-      onRequest: (from) => (req) => (req.mid ? this.inbox.apply(from, req.mid, req.cmd, req.args) : this.registry.execute(req.cmd, req.args, { from })),
+      onRequest: (from) => (req) => (req.mid ? this.inbox.apply(from, req.mid, req.cmd, req.args, req.oldest) : this.registry.execute(req.cmd, req.args, { from })),
     });
     // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
     this.linkServer.on('hello', (peerId: string) => this.peers.get(peerId)?.reconnectNow());

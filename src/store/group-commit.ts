@@ -53,6 +53,9 @@ export class GroupCommit {
           outcomes.push({ ok: true, value: job.work() });
           this.db.exec('RELEASE job');
         } catch (err) {
+          // SQLITE_FULL, _IOERR, _BUSY, _NOMEM may roll back the whole transaction, not
+          // just the statement: then the batch is lost, and this error says why.
+          if (!this.db.isTransaction) throw err;
           this.db.exec('ROLLBACK TO job');
           this.db.exec('RELEASE job');
           outcomes.push({ ok: false, err });
