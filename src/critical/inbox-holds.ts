@@ -43,8 +43,9 @@ export class InboxHolds {
     if (!hold || !id) return;
     if (id.incarnation !== hold.incarnation) return this.lift(from, 'new_incarnation');
     // The sender is past the held message (set aside as damaged, or buried): it will never
-    // come again, and waiting for it would refuse everything after it for good.
-    if (oldest !== undefined && oldest > hold.seq) return this.lift(from, 'sender_moved_on');
+    // come again, and waiting for it would refuse everything after it for good. An honest
+    // sender's oldest pending message is never after the one it sends: a claim beyond it is ignored.
+    if (oldest !== undefined && oldest > hold.seq && oldest <= id.seq) return this.lift(from, 'sender_moved_on');
     if (id.seq <= hold.seq) return;
     if (applied(hold.mid)) return this.lift(from, 'settled');
     throw new CohortError('con_lost', `held: message ${hold.mid} from ${from} is not applied yet, and ${mid} comes after it`);

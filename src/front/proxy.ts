@@ -320,7 +320,8 @@ export class Proxy implements ResponsePhases {
     ctx.conn = undefined;
     // A client that went away is not the back-end's fault.
     this.done(ctx, ctx.aborted ? 'abandoned' : 'failed', err.message);
-    if (ctx.aborted) return;
+    // Nothing more to tell a client that left, or that already has its whole answer.
+    if (ctx.aborted || ctx.ex.finished) return;
     const cfg = this.state.cfg;
     if (!started && ctx.replayable && !ctx.bodySent && ctx.retries < cfg.retries.max && !ctx.ex.headersSent) {
       if (this.budget.tryRetry(Date.now())) {
@@ -371,6 +372,7 @@ export class Proxy implements ResponsePhases {
     if (conn) {
       ctx.conn = undefined;
       conn.destroy();
+      this.done(ctx, 'abandoned', 'client left');
     }
   }
 }

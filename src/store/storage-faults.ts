@@ -9,8 +9,7 @@
  * doing, and repeating it would fail the same way.
  */
 const STORAGE_CODES = new Set([
-  5, // SQLITE_BUSY
-  6, // SQLITE_LOCKED
+  5, // SQLITE_BUSY (SQLITE_LOCKED, 6, is left out: on one connection it is a bug, not the disk)
   7, // SQLITE_NOMEM
   8, // SQLITE_READONLY (a file or file system turned read-only)
   10, // SQLITE_IOERR and its extended codes (_FSYNC, _WRITE, ...)

@@ -359,6 +359,22 @@ export const ROWS: Row[] = [
     },
   },
   {
+    section: 'RFC 9110 §5.5',
+    rule: 'a response field with a control character: 502, and the client keeps its connection for the next request',
+    send: ['GET /bad HTTP/1.1\r\nHost: x\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n'],
+    backend: (req, conn) => {
+      if (req.target !== '/bad') return conn.write(reply('200 OK', '', 'next'));
+      conn.write('HTTP/1.1 200 OK\r\nX-Bad: a\x01b\r\nContent-Length: 5\r\n\r\n');
+      setTimeout(() => conn.write('hello'), 30); // the body in a later packet, after the front refused the head
+    },
+    responses: 2,
+    check: (o) => {
+      status(o, 502, 200);
+      assert.equal(o.responses[1].body, 'next');
+      assert.equal(o.closed, false);
+    },
+  },
+  {
     section: 'RFC 9110 §8.6',
     rule: 'a response that repeats the same Content-Length reaches the client with one',
     send: ['GET /cl2 HTTP/1.1\r\nHost: x\r\n\r\n'],

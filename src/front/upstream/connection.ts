@@ -108,10 +108,17 @@ export class UpstreamConnection {
     this.bodyDone = true;
   }
 
-  /** Closes it for good: whatever the parser still reports, it never goes back to the pool. */
+  /**
+   * Closes it for good, for the proxy (a refused response, a client gone): the exchange under
+   * way hears nothing more from it (its close is no error of the back-end's), and the pool
+   * forgets it at once.
+   */
   destroy(): void {
     this.closed = true;
+    const busy = this.exchange !== undefined;
+    this.exchange = undefined;
     this.socket.destroy();
+    if (busy) this.onFree(this, false);
   }
 
   private readonly onTimeout = (): void => {
@@ -120,9 +127,9 @@ export class UpstreamConnection {
   };
 
   private onData(chunk: Buffer): void {
-    if (this.tunnelSink) return this.tunnelSink(chunk);
     // Nothing thrown here may cross net's onread callback: it fails this connection only.
     try {
+      if (this.tunnelSink) return this.tunnelSink(chunk);
       this.parser.push(chunk);
       if (this.parser.switched) this.switchProtocols(this.parser.switched);
       else if (this.exchange && this.parser.idle) this.complete();
