@@ -3,13 +3,15 @@
 // the same machine, NATS JetStream's publish-with-ack latency (if nats-server is here),
 // with its default sync and with `sync_interval: always` (an fsync per message, as Cohort).
 // Sizes: BENCH_CRITICAL_N (round trips), BENCH_DRAIN_N (queued messages, default 10,000).
-// NATS_SERVER: the nats-server binary (sync_interval needs 2.10+; Debian bookworm has 2.9).
+// NATS_SERVER: the nats-server binary (sync_interval needs 2.10+; Debian bookworm has 2.9,
+// so by default the bench takes Debian trixie's into a cache: bench/peers/nats-server.ts).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { OutboxPeerStatus } from '../src/critical/critical-service.ts';
 import { TestCluster } from '../test/harness/cluster.ts';
+import { natsServer } from './peers/nats-server.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { percentile, progress as report, sequentialLatencies } from './stats.ts';
@@ -18,7 +20,7 @@ const N = Number(process.env.BENCH_CRITICAL_N ?? 2000);
 const DRAIN_N = Number(process.env.BENCH_DRAIN_N ?? 10_000);
 const progress = (msg: string) => report('bench:critical', msg);
 
-const NATS_SERVER = process.env.NATS_SERVER ?? 'nats-server';
+const NATS_SERVER = natsServer(progress);
 
 /**
  * Publish-with-ack latencies on a nats-server of our own, on a free port, with its file
