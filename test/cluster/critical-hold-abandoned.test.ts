@@ -15,7 +15,8 @@ describe('a held message the sender gave up on', () => {
 
   before(async () => {
     cluster = await TestCluster.create([{ id: 'A' }, { id: 'B' }], {
-      link: { heartbeatMs: 300, deadAfterMs: 1000, backoffMinMs: 100, backoffMaxMs: 1000 },
+      // A generous dead-after: a stall must not drop the link (A would resend early) before the kill.
+      link: { heartbeatMs: 1000, deadAfterMs: 10_000, backoffMinMs: 100, backoffMaxMs: 1000 },
       // A long retry pause: A must not resend the failed message before the test kills it.
       critical: { waitMs: 300, retries: 2, retryDelayMs: 60_000 },
     });
