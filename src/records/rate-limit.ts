@@ -2,7 +2,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 /** An attempt the limiter has let through and already counted; say how it ended. */
 export interface Attempt {
-  /** The password was right: the key's finished failures are forgotten (attempts still in flight stay counted). */
+  /** The password was right: the key's failures before it are forgotten (attempts still in flight, or begun since, stay counted). */
   succeed(): void;
   /** The password was wrong (or could not be checked): the attempt stays counted as a failure. */
   fail(): void;
@@ -36,8 +36,12 @@ export class FailureLimiter {
   private readonly limit: number;
   private readonly windowMs: number;
   private readonly maxRows: number;
-  /** Rowid -> key of each attempt let through whose check has not ended (as many as checks in flight). */
-  private readonly inFlight = new Map<number, string>();
+  /**
+   * The attempts let through whose check has not ended, by a key of their own (a rowid can be
+   * reused once the table empties): their key and row. As many as checks in flight.
+   */
+  private readonly inFlight = new Map<number, { key: string; row: number }>();
+  private attempts = 0;
   private readonly recent_: StatementSync;
   private readonly add_: StatementSync;
   private readonly clear_: StatementSync;
@@ -51,16 +55,17 @@ export class FailureLimiter {
     db.exec('CREATE TABLE IF NOT EXISTS login_failures (key TEXT NOT NULL, at INTEGER NOT NULL)');
     db.exec('CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at)');
     db.exec('CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (at)');
-    this.recent_ = db.prepare('SELECT at FROM login_failures WHERE key = ? AND at > ? ORDER BY at LIMIT ?');
+    // Rows stamped ahead of the clock (it was set back) count for no more than one window.
+    this.recent_ = db.prepare('SELECT min(at, ?) AS at FROM login_failures WHERE key = ? AND at > ? ORDER BY at LIMIT ?');
     this.add_ = db.prepare('INSERT INTO login_failures (key, at) VALUES (?, ?)');
-    this.clear_ = db.prepare('DELETE FROM login_failures WHERE key = ? AND rowid NOT IN (SELECT value FROM json_each(?))');
-    this.prune_ = db.prepare('DELETE FROM login_failures WHERE at <= ?');
+    this.clear_ = db.prepare('DELETE FROM login_failures WHERE key = ? AND rowid <= ? AND rowid NOT IN (SELECT value FROM json_each(?))');
+    this.prune_ = db.prepare('DELETE FROM login_failures WHERE at <= ? OR at > ?');
     this.cap_ = db.prepare('DELETE FROM login_failures WHERE rowid <= ?');
   }
 
   /** Milliseconds until `key` may try again; 0 when it may now. */
   retryAfter(key: string, now = Date.now()): number {
-    const recent = this.recent_.all(key, now - this.windowMs, this.limit) as { at: number }[];
+    const recent = this.recent_.all(now, key, now - this.windowMs, this.limit) as { at: number }[];
     return recent.length < this.limit ? 0 : Math.max(1, recent[0].at + this.windowMs - now);
   }
 
@@ -71,10 +76,11 @@ export class FailureLimiter {
   reserve(key: string, now = Date.now()): Reservation {
     const wait = this.retryAfter(key, now);
     if (wait > 0) return { ok: false, retryAfterMs: wait };
-    this.prune_.run(now - this.windowMs);
-    const id = Number(this.add_.run(key, now).lastInsertRowid);
-    if (id > this.maxRows) this.cap_.run(id - this.maxRows);
-    this.inFlight.set(id, key);
+    this.prune_.run(now - this.windowMs, now + this.windowMs);
+    const row = Number(this.add_.run(key, now).lastInsertRowid);
+    if (row > this.maxRows) this.cap_.run(row - this.maxRows);
+    const id = ++this.attempts;
+    this.inFlight.set(id, { key, row });
     let ended = false;
     return {
       ok: true,
@@ -83,8 +89,9 @@ export class FailureLimiter {
           if (ended) return;
           ended = true;
           this.inFlight.delete(id);
-          const stillChecking = [...this.inFlight].flatMap(([other, k]) => (k === key ? [other] : []));
-          this.clear_.run(key, JSON.stringify(stillChecking));
+          // Only failures before this attempt are forgiven; guesses made while it was checked stay.
+          const stillChecking = [...this.inFlight.values()].flatMap((a) => (a.key === key ? [a.row] : []));
+          this.clear_.run(key, row, JSON.stringify(stillChecking));
         },
         fail: () => {
           ended = true;

@@ -114,6 +114,19 @@ describe('users and records on their home library nodes', () => {
     await assert.rejects(j.auth.login(mallory, 'rice-pw'), { code: 'rate_limited' });
   });
 
+  it('an unknown name is rate-limited like a real one: neither answers nor the limit tell which names exist', async () => {
+    const j = await client('J');
+    const answers = async (user: string) => {
+      const codes: string[] = [];
+      for (let i = 0; i < 6; i++) codes.push(await j.auth.login({ domain: 'rice', user }, `guess${i}`).then(() => 'ok', (err: { code: string }) => err.code));
+      return codes;
+    };
+    await (await client('R')).auth.addUser({ domain: 'rice', user: 'dave' }, 'R', 'dave-pw');
+    const real = await answers('dave');
+    assert.deepEqual(real, ['refused', 'refused', 'refused', 'refused', 'refused', 'rate_limited']);
+    assert.deepEqual(await answers('nobody-at-all'), real);
+  });
+
   it('20 concurrent wrong passwords for one user: at most 5 (the limit) are evaluated, the rest are rate_limited', async () => {
     const dora = { domain: 'msu', user: 'dora' };
     await (await client('A')).auth.addUser(dora, 'A', 'explorer');

@@ -30,6 +30,27 @@ describe('FailureLimiter', () => {
     slow.fail();
   });
 
+  it('a success does not forgive guesses made while it was being checked', () => {
+    const limiter = new FailureLimiter(new DatabaseSync(':memory:'), 3, 60_000);
+    const right = let_(limiter.reserve('k', 1));
+    let_(limiter.reserve('k', 2)).fail();
+    let_(limiter.reserve('k', 3)).fail();
+    right.succeed();
+    assert.ok(limiter.reserve('k', 4).ok, 'one more is allowed: the two later failures still count');
+    assert.ok(!limiter.reserve('k', 5).ok);
+  });
+
+  it('a clock set back does not lock a key out for longer than one window', () => {
+    const limiter = new FailureLimiter(new DatabaseSync(':memory:'), 2, 60_000);
+    const dayAhead = 86_400_000 + 1_000_000;
+    let_(limiter.reserve('k', dayAhead)).fail();
+    let_(limiter.reserve('k', dayAhead)).fail();
+    const blocked = limiter.reserve('k', 1_000_000);
+    assert.ok(!blocked.ok && blocked.retryAfterMs <= 60_000, `waits at most a window (${JSON.stringify(blocked)})`);
+    assert.ok(limiter.reserve('other', 1_000_000).ok, 'and the first reservation after the step prunes the future rows');
+    assert.ok(limiter.reserve('k', 1_000_001).ok);
+  });
+
   it('keeps at most maxRows rows, however many distinct keys come, oldest out', () => {
     const db = new DatabaseSync(':memory:');
     const limiter = new FailureLimiter(db, 5, 60_000, 100);
