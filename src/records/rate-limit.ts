@@ -33,6 +33,7 @@ export type Reservation = { ok: true; attempt: Attempt } | { ok: false; retryAft
  * bytes: the cap is about 25 MB of disk at most.
  */
 export class FailureLimiter {
+  private readonly db: DatabaseSync;
   private readonly limit: number;
   private readonly windowMs: number;
   private readonly maxRows: number;
@@ -49,6 +50,7 @@ export class FailureLimiter {
   private readonly cap_: StatementSync;
 
   constructor(db: DatabaseSync, limit: number, windowMs: number, maxRows = 100_000) {
+    this.db = db;
     this.limit = limit;
     this.windowMs = windowMs;
     this.maxRows = maxRows;
@@ -76,9 +78,19 @@ export class FailureLimiter {
   reserve(key: string, now = Date.now()): Reservation {
     const wait = this.retryAfter(key, now);
     if (wait > 0) return { ok: false, retryAfterMs: wait };
-    this.prune_.run(now - this.windowMs, now + this.windowMs);
-    const row = Number(this.add_.run(key, now).lastInsertRowid);
-    if (row > this.maxRows) this.cap_.run(row - this.maxRows);
+    // One transaction, one fsync: prune, count, cap (nothing else holds one between turns).
+    const own = !this.db.isTransaction;
+    if (own) this.db.exec('BEGIN');
+    let row: number;
+    try {
+      this.prune_.run(now - this.windowMs, now + this.windowMs);
+      row = Number(this.add_.run(key, now).lastInsertRowid);
+      if (row > this.maxRows) this.cap_.run(row - this.maxRows);
+      if (own) this.db.exec('COMMIT');
+    } catch (err) {
+      if (own && this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
     const id = ++this.attempts;
     this.inFlight.set(id, { key, row });
     let ended = false;
