@@ -3,7 +3,7 @@
 // (test/harness/raw-backend.ts) and answers as scripted, malformed answers included.
 import assert from 'node:assert/strict';
 import type { ParsedResponse } from '../harness/raw-http.ts';
-import { answerOk, type RawRequest, type Script } from '../harness/raw-backend.ts';
+import type { RawRequest, Script } from '../harness/raw-backend.ts';
 
 export interface Outcome {
   responses: ParsedResponse[];
@@ -403,4 +403,3 @@ export const ROWS: Row[] = [
   },
 ];
 
-export { answerOk };
