@@ -1,5 +1,4 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { listenOn } from '../net/listen.ts';

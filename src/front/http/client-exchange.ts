@@ -76,12 +76,6 @@ export class ClientExchange {
     return fieldValues(this.rawHeaders, this.lowerNames, lowerName);
   }
 
-  headerCount(lowerName: string): number {
-    let n = 0;
-    for (const name of this.lowerNames) if (name === lowerName) n++;
-    return n;
-  }
-
   // ---- request body -------------------------------------------------------------
 
   /** Body bytes are held or may still come (false: the request is all head). */

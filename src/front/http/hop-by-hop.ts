@@ -34,13 +34,8 @@ const PROTECTED = new Set([
  */
 export function connectionOptions(rawHeaders: string[], lowerNames: string[]): Set<string> | undefined {
   let set: Set<string> | undefined;
-  for (let i = 0; i < lowerNames.length; i++) {
-    if (lowerNames[i] !== 'connection') continue;
-    for (const token of rawHeaders[2 * i + 1].split(',')) {
-      const t = token.trim().toLowerCase();
-      if (!t || t === 'close' || t === 'keep-alive' || t === 'upgrade' || PROTECTED.has(t)) continue;
-      (set ??= new Set()).add(t);
-    }
+  for (const t of listValues(rawHeaders, lowerNames, 'connection')) {
+    if (t !== 'close' && t !== 'keep-alive' && t !== 'upgrade' && !PROTECTED.has(t)) (set ??= new Set()).add(t);
   }
   return set;
 }

@@ -26,10 +26,10 @@ export interface Refusal {
 export function checkRequest(ex: ClientExchange, upgrades: readonly string[]): CheckedRequest | Refusal {
   const raw = ex.rawHeaders;
   const names = ex.lowerNames;
-  const hosts = ex.headerCount('host');
-  if (hosts > 1) return refuse(400, 'more than one Host header');
-  if (hosts === 0 && ex.versionMinor >= 1) return refuse(400, 'an HTTP/1.1 request needs a Host header');
-  const host = ex.header('host');
+  const hosts = ex.values('host');
+  if (hosts.length > 1) return refuse(400, 'more than one Host header');
+  if (hosts.length === 0 && ex.versionMinor >= 1) return refuse(400, 'an HTTP/1.1 request needs a Host header');
+  const host = hosts[0];
   if (host !== undefined && !AUTHORITY.test(host)) return refuse(400, 'the Host header is not a valid host[:port]');
   const target = originForm(ex.url, ex.method, host);
   if (typeof target !== 'string') return target;
