@@ -3,6 +3,7 @@ import { dirname, resolve, join } from 'node:path';
 import { cpus } from 'node:os';
 import { parseDocument } from 'yaml';
 import type { FrontConfig } from '../front/config.ts';
+import { mergeAppSettings, type AppSection, type AppSettings } from '../supervisor/app-config.ts';
 import { hostTableSchema, type CriticalSettings, type LinkSettings, type NodeEntry } from './schema.ts';
 
 /** A config file that cannot be used; the message names the file, the field and the fault. */
@@ -31,6 +32,8 @@ export interface HostTable {
   /** Domain -> the other domains whose nodes may use its users' records. */
   trust: Record<string, string[]>;
   front: FrontConfig | undefined;
+  /** The cluster-wide `app:` section (each node's own overrides sit in its entry). */
+  app: AppSection | undefined;
   /** The load average a node counts as 100% unless its own entry says otherwise. */
   loadFullAt: number;
 }
@@ -60,6 +63,7 @@ export function parseHostTable(file: string, text: string): HostTable {
     nodes: t.nodes,
     trust: t.trust,
     front: t.front,
+    app: t.app,
     loadFullAt: t.load.fullAt ?? cpus().length,
   };
 }
@@ -78,6 +82,12 @@ export function findNode(table: HostTable, id: string): NodeEntry {
   const node = table.nodes.find((n) => n.id === id);
   if (!node) throw new ConfigError(table.file, [`no node '${id}' in the host table (nodes: ${table.nodes.map((n) => n.id).join(', ')})`]);
   return node;
+}
+
+/** Node `id`'s app pool settings (cluster section, its own on top), or undefined if it runs none. */
+export function appSettingsFor(table: HostTable, id: string): AppSettings | undefined {
+  const node = findNode(table, id);
+  return mergeAppSettings(table.app, node.app, node.role, dirname(table.file)).settings;
 }
 
 export function nodeDataDir(table: HostTable, id: string): string {

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { frontSchema } from '../front/config.ts';
+import { appSectionSchema, mergeAppSettings } from '../supervisor/app-config.ts';
 
 // The host table (seed 000's hosts.tab) as validated data. Every object is strict:
 // an unknown field is a typo the operator wants to hear about, not something to ignore.
@@ -48,9 +49,11 @@ export const nodeSchema = z.strictObject({
   httpPort: port,
   /** The load average this node counts as 100% (seed 000); defaults to the cluster's value. */
   loadFullAt: z.number().positive().optional(),
+  /** This node's overrides of the cluster's `app:` section (a library node runs a pool only with one). */
+  app: appSectionSchema.optional(),
 });
 
-export const hostTableSchema = z
+const hostTableBaseSchema = z
   .strictObject({
     cluster: name('cluster name'),
     dataDir: z.string().min(1),
@@ -64,7 +67,11 @@ export const hostTableSchema = z
     trust: z.record(z.string(), z.array(name('domain'))).default({}),
     /** The HTTP front (`cohort front`). */
     front: frontSchema.optional(),
-  })
+    /** The web application every access node runs as a pool of instances (the supervisor). */
+    app: appSectionSchema.optional(),
+  });
+
+export const hostTableSchema = hostTableBaseSchema
   .superRefine((table, ctx) => {
     const seenDomains = new Set<string>();
     table.domains.forEach((d, i) => {
@@ -88,6 +95,7 @@ export const hostTableSchema = z
         ports.set(key, `nodes[${i}].${field}`);
       }
     });
+    checkAppPools(table, ctx, ports);
     for (const [owner, trusted] of Object.entries(table.trust)) {
       if (!seenDomains.has(owner)) ctx.addIssue({ code: 'custom', path: ['trust', owner], message: `unknown domain '${owner}'` });
       trusted.forEach((d, i) => {
@@ -112,6 +120,33 @@ export const hostTableSchema = z
       ctx.addIssue({ code: 'custom', path: ['link', 'backoffMaxMs'], message: 'must be at least backoffMinMs' });
     }
   });
+
+type Ctx = z.core.$RefinementCtx<z.output<typeof hostTableBaseSchema>>;
+
+/** Each node's merged app section is valid, and its port range meets no other port of that host. */
+function checkAppPools(table: z.output<typeof hostTableBaseSchema>, ctx: Ctx, ports: Map<string, string>): void {
+  const ranges: { host: string; from: number; to: number; owner: string }[] = [];
+  table.nodes.forEach((node, i) => {
+    const { settings, issues } = mergeAppSettings(table.app, node.app, node.role, '.');
+    for (const issue of issues ?? []) {
+      // A field missing everywhere is the cluster section's fault; an override's fault is the node's.
+      const where = node.app && issue.path[0] !== undefined && issue.path[0] in node.app ? ['nodes', i, 'app'] : table.app ? ['app'] : ['nodes', i, 'app'];
+      ctx.addIssue({ code: 'custom', path: [...where, ...issue.path], message: `${issue.message}${where[0] === 'app' ? ` (for node ${node.id})` : ''}` });
+    }
+    if (!settings) return;
+    const from = settings.basePort;
+    const to = settings.basePort + settings.portSpan - 1;
+    const owner = `nodes[${i}] (${node.id}) app ports ${from}-${to}`;
+    for (const [key, other] of ports) {
+      const [host, p] = [key.slice(0, key.lastIndexOf(':')), Number(key.slice(key.lastIndexOf(':') + 1))];
+      if (host === node.host && p >= from && p <= to) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'app', 'basePort'], message: `${owner} include port ${p} of ${other}; set this node's app.basePort or app.portSpan` });
+    }
+    for (const r of ranges) {
+      if (r.host === node.host && from <= r.to && r.from <= to) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'app', 'basePort'], message: `${owner} overlap ${r.owner} on ${node.host}; give each node its own app.basePort` });
+    }
+    ranges.push({ host: node.host, from, to, owner });
+  });
+}
 
 export type HostTableInput = z.input<typeof hostTableSchema>;
 export type LinkSettings = z.output<typeof linkSettingsSchema>;

@@ -1,0 +1,87 @@
+import { randomBytes } from 'node:crypto';
+
+// The registry of a node's app instances (seed 001's address.text): the node is its only
+// writer; anyone reads it with the `app.registry` command, and may wait for its next change.
+
+export type InstanceState = 'starting' | 'ready' | 'dying' | 'stopped';
+
+export interface InstanceRecord {
+  /** `<node>.<slot>.<generation>`: one process, never reused while the node runs. */
+  id: string;
+  slot: number;
+  state: InstanceState;
+  host: string;
+  /** Null while the slot waits out a crash-loop back-off. */
+  port: number | null;
+  pid: number | null;
+  startedAt: number | null;
+  /** Requests the fronts report having sent it. */
+  requests: number;
+  /** How often this slot's process has been replaced (crash, hang, recycle, reload). */
+  restarts: number;
+  /** Live sessions, as the app reports them (X-Cohort-Sessions), or null. */
+  sessions: number | null;
+  rssBytes: number | null;
+  /** Why the slot's last process ended, or why it could not start. */
+  lastError: string | null;
+  /** When a slot in back-off tries again. */
+  retryAt: number | null;
+}
+
+export interface RegistrySnapshot {
+  node: string;
+  /** Changes whenever the node restarts: versions of different boots do not compare. */
+  boot: string;
+  version: number;
+  /** The command line the pool runs. */
+  command: string[];
+  /** A pool-wide problem the operator must see (a command that cannot start), or null. */
+  problem: string | null;
+  reload: { state: 'idle' | 'running' | 'done' | 'failed'; replaced: number; total: number; error: string | null };
+  instances: InstanceRecord[];
+}
+
+/** Waiters on the next version are bounded: past this, a caller gets the current snapshot at once. */
+const MAX_WAITERS = 1024;
+
+/** A value with a version, and callers waiting for the version after the one they have. */
+export class Versioned<T> {
+  readonly boot = randomBytes(6).toString('base64url');
+  version = 1;
+  private waiters = new Set<() => void>();
+  private readonly read: () => T;
+
+  constructor(read: () => T) {
+    this.read = read;
+  }
+
+  /** Something changed: wake every waiter. */
+  bump(): void {
+    this.version++;
+    const waiting = this.waiters;
+    this.waiters = new Set();
+    for (const wake of waiting) wake();
+  }
+
+  /** The value now if its version is not `after` (or a boot other than `boot`), else at its next change or after waitMs. */
+  async next(after: number | undefined, boot: string | undefined, waitMs: number): Promise<T> {
+    if (after === undefined || after !== this.version || (boot !== undefined && boot !== this.boot) || waitMs <= 0 || this.waiters.size >= MAX_WAITERS) return this.read();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(wake);
+        resolve();
+      }, waitMs);
+      const wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      this.waiters.add(wake);
+    });
+    return this.read();
+  }
+
+  /** Wakes every waiter now (the node stops). */
+  close(): void {
+    this.bump();
+  }
+}
