@@ -17,7 +17,10 @@ import { Journal } from '../journal/journal.ts';
 import { inspectWal, nodeDatabasePath, openNodeDatabase, quickCheck } from '../store/database.ts';
 import { armCommitFaults } from '../store/commit-faults.ts';
 import { GroupCommit } from '../store/group-commit.ts';
-import { findNode, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
+import { AppPool } from '../supervisor/pool.ts';
+import { registerAppCommands } from '../supervisor/commands.ts';
+import { pdeathsigAvailable } from '../supervisor/app-process.ts';
+import { appSettingsFor, findNode, loadHostTable, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
 import { registerBuiltins } from '../commands/builtin.ts';
 import { LinkServer } from '../net/link-server.ts';
@@ -45,6 +48,8 @@ export class CohortNode {
   readonly critical: CriticalService;
   private readonly commit: GroupCommit;
   private pruneTimer: NodeJS.Timeout | undefined;
+  /** The app servers this node supervises (seed 001), if the host table gives it any. */
+  readonly apps: AppPool | undefined;
 
   constructor(table: HostTable, id: string, log: Logger) {
     this.id = id;
@@ -77,6 +82,9 @@ export class CohortNode {
     this.critical = new CriticalService({ self: id, db: this.db, commit, inbox: this.inbox, peers: this.peers, settings: table.critical, log });
     registerOutboxCommands(this.registry, this.critical);
     this.registerRecords(log);
+    const appSettings = appSettingsFor(table, id);
+    this.apps = appSettings && new AppPool(self, appSettings, table.file, log);
+    registerAppCommands(this.registry, { self: id, pool: this.apps, readSettings: () => appSettingsFor(loadHostTable(table.file), id), log });
     this.linkServer = new LinkServer({
       self: id,
       table,
@@ -138,6 +146,10 @@ export class CohortNode {
     // Dialing every peer is also our announcement: each one that hears our hello dials back.
     for (const peer of this.peers.values()) peer.start();
     armCommitFaults();
+    if (this.apps) {
+      if (!pdeathsigAvailable) this.log.warn({ event: 'no_pdeathsig' }, 'setpriv (util-linux) not found: app instances would outlive a node killed with kill -9');
+      this.apps.start();
+    }
     this.log.info({ event: 'node_ready', linkPort: self.linkPort, socket: localSocketPath(this.table, this.id) }, `node ${this.id} ready`);
   }
 
@@ -154,6 +166,7 @@ export class CohortNode {
 
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
+    await this.apps?.close();
     this.critical.stop();
     for (const peer of this.peers.values()) peer.stop();
     await Promise.all([this.linkServer.close(), this.localServer.close()]);

@@ -80,6 +80,20 @@ export class Versioned<T> {
     return this.read();
   }
 
+  /** How many callers wait for the next version now. */
+  get waiting(): number {
+    return this.waiters.size;
+  }
+
+  /**
+   * After a bump: resolves once `count` callers wait again (each has read the new version
+   * and asked for the next), or after timeoutMs. Followers poll only through this wait.
+   */
+  async rejoined(count: number, timeoutMs: number): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (this.waiters.size < count && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  }
+
   /** Wakes every waiter now (the node stops). */
   close(): void {
     this.bump();

@@ -9,6 +9,7 @@ import { loadHostTable, type HostTable } from '../../src/config/host-table.ts';
 import type { HostTableInput } from '../../src/config/schema.ts';
 import type { PeerStatus } from '../../src/net/peer.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
+import type { AppSection } from '../../src/supervisor/app-config.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import { freePorts } from './ports.ts';
 import { waitFor } from './wait.ts';
@@ -19,6 +20,8 @@ export interface ClusterNodeSpec {
   role?: 'library' | 'access';
   /** Put a fault proxy in front of this node's link port (peers dial the proxy). */
   proxied?: boolean;
+  /** This node's own `app:` section (the supervisor's pool). */
+  app?: AppSection;
 }
 
 /**
@@ -56,6 +59,7 @@ export class TestCluster {
         linkPort: ports[3 * i],
         httpPort: ports[3 * i + 1],
         ...(n.proxied ? { bindLinkPort: ports[3 * i + 2] } : {}),
+        ...(n.app ? { app: n.app } : {}),
       })),
       ...extra,
     };

@@ -24,3 +24,14 @@ export async function freePorts(count: number): Promise<number[]> {
   }
   return [...ports];
 }
+
+/** `span` consecutive ports that were all free a moment ago (an app pool's range); returns the first. */
+export async function freePortRange(span: number): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const base = LOW + Math.floor(Math.random() * (HIGH - LOW - span));
+    let free = true;
+    for (let p = base; p < base + span && free; p++) free = await tryListen(p);
+    if (free) return base;
+  }
+  throw new Error(`cannot find ${span} consecutive free ports between ${LOW} and ${HIGH}`);
+}

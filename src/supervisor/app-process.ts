@@ -1,0 +1,107 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Logger } from 'pino';
+
+// One app-server process. It is started through `setpriv --pdeathsig KILL` where that exists
+// (util-linux): the kernel kills it when the node dies, even by kill -9, so no instance
+// outlives its node. It leads its own process group, so a stop reaches what it forked too.
+
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+/** A line of app output longer than this is cut: a runaway app must not become a runaway log. */
+const MAX_LINE = 8192;
+
+export interface SpawnSpec {
+  id: string;
+  command: string[];
+  cwd: string;
+  env: Record<string, string>;
+}
+
+export class AppProcess {
+  readonly id: string;
+  readonly child: ChildProcess;
+  readonly startedAt = Date.now();
+  /** Resolves with how it ended; set once, whichever comes first: spawn failure or exit. */
+  readonly ended: Promise<string>;
+  exited = false;
+  /** Its last line on stderr: why a failed start failed, in its own words. */
+  private lastError = '';
+
+  constructor(spec: SpawnSpec, log: Logger) {
+    this.id = spec.id;
+    const [program, ...args] = spec.command;
+    const argv = SETPRIV ? [SETPRIV, ['--pdeathsig', 'KILL', '--', program, ...args]] as const : [program, args] as const;
+    this.child = spawn(argv[0], [...argv[1]], { cwd: spec.cwd, env: spec.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.ended = new Promise((resolve) => {
+      this.child.once('error', (err) => {
+        this.exited = true;
+        resolve(`cannot start ${program}: ${err.message}`);
+      });
+      this.child.once('exit', async (code, signal) => {
+        this.exited = true;
+        // Its last words may still be in the pipe: wait for them, but not for a grandchild holding it.
+        await new Promise((r) => {
+          const t = setTimeout(r, 200);
+          this.child.once('close', () => r(clearTimeout(t)));
+        });
+        const said = code !== 0 && this.lastError ? `: ${this.lastError.slice(0, 300)}` : '';
+        resolve(signal ? `killed by ${signal}` : `exited with code ${code}${said}`);
+      });
+    });
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const lines = createInterface({ input: this.child[stream]!, crlfDelay: Infinity });
+      lines.on('line', (line) => {
+        if (stream === 'stderr' && line.trim()) this.lastError = line.trim();
+        log.info({ event: 'app_output', instance: spec.id, stream, line: line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line }, 'app output');
+      });
+    }
+  }
+
+  get pid(): number | null {
+    return this.child.pid ?? null;
+  }
+
+  /** Its resident set (Linux /proc), or null when it cannot be read. */
+  rssBytes(): number | null {
+    if (this.pid === null || this.exited) return null;
+    try {
+      const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** SIGTERM to its group, SIGKILL after killTimeoutMs; resolves once it has exited. */
+  async stop(killTimeoutMs: number): Promise<string> {
+    this.signal('SIGTERM');
+    const timer = setTimeout(() => this.signal('SIGKILL'), killTimeoutMs);
+    try {
+      return await this.ended;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** kill -9 at once (a hung instance). */
+  kill(): Promise<string> {
+    this.signal('SIGKILL');
+    return this.ended;
+  }
+
+  private signal(sig: NodeJS.Signals): void {
+    if (this.exited || this.pid === null) return;
+    try {
+      process.kill(-this.pid, sig);
+    } catch {
+      try {
+        this.child.kill(sig);
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+export const pdeathsigAvailable = SETPRIV !== undefined;

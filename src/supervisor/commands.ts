@@ -1,0 +1,69 @@
+import { z } from 'zod';
+import type { CommandRegistry } from '../commands/registry.ts';
+import { CohortError } from '../errors.ts';
+import type { AppSettings } from './app-config.ts';
+import type { AppPool } from './pool.ts';
+import { rollingReload } from './rolling-reload.ts';
+import type { Logger } from 'pino';
+
+/** A long poll answers within this long, well inside a link's request timeout. */
+const MAX_WAIT_MS = 8000;
+/** A front reports at most this many instances at once. */
+const MAX_REPORTED = 4096;
+
+export interface AppCommandDeps {
+  self: string;
+  pool: AppPool | undefined;
+  /** The app settings the host table on disk gives this node now (throws a ConfigError). */
+  readSettings: () => AppSettings | undefined;
+  log: Logger;
+}
+
+export function registerAppCommands(registry: CommandRegistry, deps: AppCommandDeps): void {
+  const pool = () => {
+    if (!deps.pool) throw new CohortError('refused', `node ${deps.self} runs no app pool (no app: section applies to it)`);
+    return deps.pool;
+  };
+  registry.register({
+    name: 'app.registry',
+    summary: "this node's app instances; with `after` (a version) it answers at the next change, or after waitMs",
+    args: z.strictObject({
+      after: z.number().int().min(0).optional(),
+      boot: z.string().max(64).optional(),
+      waitMs: z.number().int().min(0).max(MAX_WAIT_MS).default(0),
+    }),
+    scope: 'any',
+    run: (args) => pool().registry.next(args.after, args.boot, args.waitMs),
+  });
+  registry.register({
+    name: 'app.served',
+    summary: 'a front reports how many requests it sent each instance since its last report',
+    args: z.strictObject({
+      counts: z.record(z.string().max(100), z.number().int().min(0).max(1e9)).refine((c) => Object.keys(c).length <= MAX_REPORTED, `at most ${MAX_REPORTED} instances`),
+    }),
+    scope: 'any',
+    run: (args) => {
+      pool().served(args.counts);
+      return { ok: true };
+    },
+  });
+  registry.register({
+    name: 'app.reload',
+    summary: 'rolling reload of this node\'s pool with the app settings of the host table on disk; follow it in app.registry',
+    args: z.strictObject({}),
+    scope: 'any',
+    run: () => {
+      const p = pool();
+      if (p.reloadState.state === 'running') throw new CohortError('refused', `a reload of ${deps.self}'s pool is already running`);
+      let next: AppSettings | undefined;
+      try {
+        next = deps.readSettings();
+      } catch (err) {
+        throw new CohortError('bad_args', `the host table on disk is not valid; nothing was changed: ${(err as Error).message}`);
+      }
+      if (!next) throw new CohortError('refused', `the host table on disk gives ${deps.self} no app pool any more; stop the node to stop its pool`);
+      void rollingReload(p, next, deps.log);
+      return { started: true, instances: next.instances, version: p.registry.version, boot: p.registry.boot };
+    },
+  });
+}

@@ -1,0 +1,45 @@
+import { request } from 'node:http';
+import { createServer } from 'node:net';
+
+/** What one health probe learned: answered (status < 400), and what the app said of itself. */
+export interface ProbeResult {
+  ok: boolean;
+  detail: string;
+  /** The app declared itself DYING (an `X-Cohort-Drain` field on the answer). */
+  dying: boolean;
+  /** Its live sessions (`X-Cohort-Sessions: N`), or null when it does not say. */
+  sessions: number | null;
+}
+
+/** One GET of the health path on a fresh connection, within timeoutMs. */
+export function probe(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (r: ProbeResult) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve(r);
+    };
+    const fail = (detail: string) => finish({ ok: false, detail, dying: false, sessions: null });
+    const req = request({ host, port, path, method: 'GET', agent: false, headers: { 'user-agent': 'cohort-supervisor', connection: 'close' } }, (res) => {
+      const status = res.statusCode ?? 0;
+      const sessions = /^\d{1,9}$/.test(String(res.headers['x-cohort-sessions'] ?? '')) ? Number(res.headers['x-cohort-sessions']) : null;
+      res.resume();
+      finish({ ok: status < 400, detail: `status ${status}`, dying: res.headers['x-cohort-drain'] !== undefined, sessions });
+    });
+    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
+    req.once('error', (err) => fail(err.message));
+    req.end();
+  });
+}
+
+/** Whether host:port can be bound now (seed 001: a port that is taken is skipped). */
+export function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}

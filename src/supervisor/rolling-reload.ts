@@ -1,0 +1,39 @@
+import type { Logger } from 'pino';
+import type { AppSettings } from './app-config.ts';
+import type { AppPool } from './pool.ts';
+
+/**
+ * A rolling update of one node's pool: each instance in turn is replaced by one running the
+ * new settings, and retired (drained) only once its replacement is ready. A replacement that
+ * fails stops the reload: the instances not yet replaced keep serving.
+ */
+export async function rollingReload(pool: AppPool, next: AppSettings, log: Logger): Promise<void> {
+  const since = Date.now();
+  pool.settings = next;
+  pool.resize(next.instances);
+  const slots = [...pool.slotList];
+  pool.reloadState = { state: 'running', replaced: 0, total: slots.length, error: null };
+  pool.registry.bump();
+  log.info({ event: 'app_reload_started', instances: slots.length, command: next.command }, `rolling reload of ${slots.length} instances`);
+  for (const slot of slots) {
+    let inst = slot.current;
+    // A slot still starting finishes first; one in back-off starts on the new settings anyway.
+    if (inst?.state === 'starting' && !(await inst.outcome)) inst = undefined;
+    inst = slot.current;
+    if (inst && inst.proc.startedAt < since) {
+      const ok = await pool.replace(inst, 'rolling reload');
+      if (!ok) {
+        const error = `the replacement of ${inst.id} did not become ready: ${slot.lastError ?? 'unknown'}; the instances not yet replaced keep serving`;
+        pool.reloadState = { ...pool.reloadState, state: 'failed', error };
+        pool.registry.bump();
+        log.error({ event: 'app_reload_failed', instance: inst.id, error }, error);
+        return;
+      }
+    }
+    pool.reloadState = { ...pool.reloadState, replaced: pool.reloadState.replaced + 1 };
+    pool.registry.bump();
+  }
+  pool.reloadState = { ...pool.reloadState, state: 'done' };
+  pool.registry.bump();
+  log.info({ event: 'app_reload_done', instances: slots.length, ms: Date.now() - since }, 'rolling reload done');
+}
