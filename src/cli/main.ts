@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { addAppCommand } from './app-command.ts';
 import { addCertsCommand } from './certs-command.ts';
 import { addDemoCommand } from './demo.ts';
 import { addNetworkCommands } from './network-commands.ts';
@@ -22,6 +23,7 @@ addNetworkCommands(program);
 addOutboxCommand(program);
 addUserCommand(program);
 addFrontCommand(program);
+addAppCommand(program);
 
 try {
   await program.parseAsync(process.argv);

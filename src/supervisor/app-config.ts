@@ -7,7 +7,7 @@ import { z } from 'zod';
 
 const ms = z.number().int().positive();
 const port = z.number().int().min(1).max(65535);
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,127}$/, 'environment variable names are letters, digits and _, not starting with a digit');
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 
 const appFields = {
   /** The program and its arguments (no shell): ["node", "server.js"], ["python3", "-m", "app"]. */
@@ -21,7 +21,11 @@ const appFields = {
   /** How many ports from basePort the pool may use (at least `instances`). */
   portSpan: z.number().int().min(1).max(10_000),
   /** Added to the node's own environment; PORT, HOST, COHORT_* are set by the node. */
-  env: z.record(envName, z.string().max(65_536)),
+  env: z.record(z.string(), z.string().max(65_536)).superRefine((env, ctx) => {
+    for (const key of Object.keys(env)) {
+      if (!ENV_NAME.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'environment variable names are letters, digits and _, not starting with a digit' });
+    }
+  }),
   health: z.strictObject({
     path: z.string().regex(/^\/[\x21-\x7e]*$/, 'a path starting with / (visible ASCII only)').max(2048),
     intervalMs: ms,

@@ -39,6 +39,15 @@ describe('cohort node with a bad configuration', () => {
     ['unknown role', (g) => g.replace('role: access', 'role: proxy'), /nodes\[1\]\.role: Invalid option/],
     ['broken YAML', (g) => g.replace('nodes:', 'nodes: {'), /YAML:/],
     ['node missing from the table', (g) => g.replace('id: A', 'id: Z'), /no node 'A' in the host table/],
+    ['app: no command', (g) => g + 'app: { basePort: 9500 }\n', /app\.command: .*\(for node B\)/],
+    ['app: command not a list', (g) => g + 'app: { command: "node app.js", basePort: 9500 }\n', /app\.command: Invalid input: expected array/],
+    ['app: unknown field', (g) => g + 'app: { command: [node], basePort: 9500, instancez: 3 }\n', /app: Unrecognized key: "instancez"/],
+    ['app: port range past 65535', (g) => g + 'app: { command: [node], basePort: 65500, portSpan: 100 }\n', /app\.portSpan: basePort \+ portSpan runs past port 65535/],
+    ['app: range over a node port', (g) => g + `app: { command: [node], basePort: ${port}, portSpan: 10 }\n`, /nodes\[1\]\.app\.basePort: nodes\[1\] \(B\) app ports \d+-\d+ include port \d+ of nodes\[0\]\.linkPort/],
+    ['app: two nodes, one range', (g) => g.replace('role: library,', 'role: library, app: {},') + 'app: { command: [node], basePort: 9500 }\n', /nodes\[1\]\.app\.basePort: .* overlap nodes\[0\] \(A\) app ports 9500-9599/],
+    ['app: bad env name', (g) => g + 'app: { command: [node], basePort: 9500, env: { "1X": "y" } }\n', /app\.env\.1X: environment variable names/],
+    ['app: timeout over interval', (g) => g + 'app: { command: [node], basePort: 9500, health: { intervalMs: 100, timeoutMs: 500 } }\n', /app\.health\.timeoutMs: must not exceed health\.intervalMs/],
+    ['app: node override wrong', (g) => g.replace('role: access,', 'role: access, app: { instances: -1 },') + 'app: { command: [node], basePort: 9500 }\n', /nodes\[1\]\.app\.instances: Too small/],
     ['no certificates yet', (g) => g, /tls\/A\.crt: invalid configuration\n.*cannot read TLS files for node A \(run 'cohort certs init'\)/],
   ];
   for (const [what, mutate, message] of cases) {
