@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { NodeEntry } from '../config/schema.ts';
 import type { AppSettings } from './app-config.ts';
@@ -90,6 +91,11 @@ export class AppPool {
     if (port === undefined) {
       const end = this.settings.basePort + this.settings.portSpan - 1;
       this.failed(slot, `every port of ${this.node.host}:${this.settings.basePort}-${end} is taken`);
+      return undefined;
+    }
+    // spawn() would blame the program for a missing working directory: say what is missing.
+    if (!existsSync(this.settings.cwd)) {
+      this.failed(slot, `working directory ${this.settings.cwd} does not exist`);
       return undefined;
     }
     const id = `${this.node.id}.${slot.n}.${++this.generation}`;
