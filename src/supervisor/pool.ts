@@ -4,11 +4,12 @@ import type { NodeEntry } from '../config/schema.ts';
 import type { AppSettings } from './app-config.ts';
 import { AppProcess } from './app-process.ts';
 import { Instance } from './instance.ts';
-import { portFree, probe } from './probe.ts';
+import { HealthWatch, START_PROBE_MS } from './health-watch.ts';
+import { choosePort } from './probe.ts';
 import { Versioned, type InstanceRecord, type RegistrySnapshot } from './registry.ts';
 
 /** A place in the pool: at most one current instance, plus its replacement while that starts. */
-interface Slot {
+export interface Slot {
   n: number;
   current: Instance | undefined;
   restarts: number;
@@ -19,9 +20,6 @@ interface Slot {
   retryAt: number | null;
   retryTimer: NodeJS.Timeout | undefined;
 }
-
-/** How a starting instance is probed: often, so a replacement is in service soon. */
-const START_PROBE_MS = 100;
 
 /**
  * The node's pool of app servers (seed 001's monitor): starts them on successive ports,
@@ -34,8 +32,9 @@ export class AppPool {
   readonly registry: Versioned<RegistrySnapshot>;
   private readonly node: NodeEntry;
   private readonly tableFile: string;
-  private readonly log: Logger;
+  readonly log: Logger;
   private slots: Slot[] = [];
+  private readonly watch = new HealthWatch(this);
   /** DYING instances (and replaced ones being stopped), no longer any slot's current. */
   private readonly retiring = new Set<Instance>();
   private readonly byId = new Map<string, Instance>();
@@ -86,7 +85,7 @@ export class AppPool {
   async launch(slot: Slot, replaces?: Instance): Promise<Instance | undefined> {
     if (this.closed) return undefined;
     slot.retryAt = null;
-    const port = await this.choosePort(slot);
+    const port = await choosePort(this.node.host, this.settings, slot.lastPort, new Set([...this.byId.values()].map((i) => i.port)));
     if (this.closed || !this.slots.includes(slot)) return undefined;
     if (port === undefined) {
       const end = this.settings.basePort + this.settings.portSpan - 1;
@@ -120,7 +119,7 @@ export class AppPool {
     }
     this.log.info({ event: 'app_started', instance: id, pid: proc.pid, port, replaces: replaces?.id }, `${id} started on port ${port}`);
     void proc.ended.then((reason) => this.ended(slot, inst, reason));
-    this.scheduleProbe(inst, START_PROBE_MS);
+    this.watch.schedule(inst, START_PROBE_MS);
     this.registry.bump();
     return inst;
   }
@@ -151,7 +150,7 @@ export class AppPool {
     this.checkDrained(inst);
   }
 
-  private checkDrained(inst: Instance): void {
+  checkDrained(inst: Instance): void {
     if (inst.state !== 'dying') return;
     const waited = Date.now() - inst.dyingSince;
     if (!inst.sessions) return void this.stop(inst, inst.sessions === 0 ? 'its sessions ended' : 'it reports no sessions');
@@ -163,7 +162,7 @@ export class AppPool {
     if (inst.stopping) return;
     inst.stopping = true;
     inst.state = 'stopped';
-    clearTimeout(inst.probeTimer);
+    this.watch.cancel(inst);
     const watchers = this.registry.waiting;
     this.registry.bump();
     // Give the fronts that follow the registry a moment to hear it before the port closes.
@@ -174,7 +173,7 @@ export class AppPool {
   }
 
   private ended(slot: Slot, inst: Instance, reason: string): void {
-    clearTimeout(inst.probeTimer);
+    this.watch.cancel(inst);
     inst.settle(false);
     this.byId.delete(inst.id);
     this.retiring.delete(inst);
@@ -213,42 +212,7 @@ export class AppPool {
     this.registry.bump();
   }
 
-  private scheduleProbe(inst: Instance, delay: number): void {
-    clearTimeout(inst.probeTimer);
-    inst.probeTimer = setTimeout(() => void this.probe(inst), delay);
-  }
-
-  private async probe(inst: Instance): Promise<void> {
-    if (inst.stopping || inst.proc.exited) return;
-    const { path, timeoutMs, intervalMs, fails } = this.settings.health;
-    const r = await probe(inst.host, inst.port, path, timeoutMs);
-    if (inst.stopping || inst.proc.exited) return;
-    inst.rss = inst.proc.rssBytes();
-    const sessionsChanged = r.sessions !== inst.sessions;
-    if (r.ok) inst.sessions = r.sessions;
-    if (inst.state === 'starting') {
-      if (r.ok) this.becameReady(inst);
-      else if (Date.now() - inst.proc.startedAt >= this.settings.startTimeoutMs) {
-        this.log.warn({ event: 'app_start_timeout', instance: inst.id, detail: r.detail }, `${inst.id} did not answer ${path} within ${this.settings.startTimeoutMs} ms: killing it`);
-        void inst.proc.kill();
-        return;
-      }
-    } else if (r.ok) {
-      inst.failedProbes = 0;
-      this.stableCheck(inst);
-      if (r.dying && inst.state === 'ready') this.retire(inst, 'the app declared itself DYING');
-      else this.limitCheck(inst);
-      if (sessionsChanged) this.registry.bump();
-    } else if (inst.state === 'ready' && ++inst.failedProbes >= fails) {
-      this.log.warn({ event: 'app_unresponsive', instance: inst.id, detail: r.detail, failedProbes: inst.failedProbes }, `${inst.id} failed ${inst.failedProbes} probes (${r.detail}): killing it`);
-      void inst.proc.kill();
-      return;
-    }
-    this.checkDrained(inst);
-    if (!inst.stopping) this.scheduleProbe(inst, inst.state === 'starting' ? START_PROBE_MS : intervalMs);
-  }
-
-  private becameReady(inst: Instance): void {
+  becameReady(inst: Instance): void {
     inst.state = 'ready';
     inst.readyAt = Date.now();
     this.log.info({ event: 'app_ready', instance: inst.id, port: inst.port, startMs: inst.readyAt - inst.proc.startedAt }, `${inst.id} ready`);
@@ -262,32 +226,13 @@ export class AppPool {
     this.registry.bump();
   }
 
-  private stableCheck(inst: Instance): void {
+  /** Up and answering for stableMs: its slot's crash loop, if any, is over. */
+  stable(inst: Instance): void {
     const slot = this.slots.find((s) => s.current === inst);
     if (!slot || slot.failures === 0 || Date.now() - inst.readyAt < this.settings.stableMs) return;
     slot.failures = 0;
     if (!this.slots.some((s) => s.failures >= 3)) this.problem = null;
     this.registry.bump();
-  }
-
-  private limitCheck(inst: Instance): void {
-    const { maxMemoryMb } = this.settings.recycle;
-    if (maxMemoryMb > 0 && inst.rss !== null && inst.rss > maxMemoryMb * 1024 * 1024 && inst.state === 'ready' && !inst.replacedBy) {
-      void this.replace(inst, `resident set ${Math.round(inst.rss / 1048576)} MiB over ${maxMemoryMb} MiB`);
-    }
-  }
-
-  /** The slot's previous port if free, else the lowest free one of the range (seed 001). */
-  private async choosePort(slot: Slot): Promise<number | undefined> {
-    const taken = new Set([...this.byId.values()].map((i) => i.port));
-    const { basePort, portSpan } = this.settings;
-    const candidates = slot.lastPort !== undefined && slot.lastPort >= basePort && slot.lastPort < basePort + portSpan ? [slot.lastPort] : [];
-    for (let p = basePort; p < basePort + portSpan; p++) candidates.push(p);
-    for (const p of candidates) {
-      if (taken.has(p)) continue;
-      if (await portFree(this.node.host, p)) return p;
-    }
-    return undefined;
   }
 
   get slotList(): readonly Slot[] {
@@ -313,7 +258,7 @@ export class AppPool {
     for (const slot of this.slots) clearTimeout(slot.retryTimer);
     const all = [...this.byId.values()];
     for (const inst of all) {
-      clearTimeout(inst.probeTimer);
+      this.watch.cancel(inst);
       inst.stopping = true;
       inst.state = 'stopped';
     }

@@ -1,5 +1,6 @@
 import { request } from 'node:http';
 import { createServer } from 'node:net';
+import type { AppSettings } from './app-config.ts';
 
 /** What one health probe learned: answered (status < 400), and what the app said of itself. */
 export interface ProbeResult {
@@ -42,4 +43,15 @@ export function portFree(host: string, port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
   });
+}
+
+/** The slot's previous port if free, else the lowest free one of the range (seed 001). */
+export async function choosePort(host: string, settings: AppSettings, previous: number | undefined, taken: Set<number>): Promise<number | undefined> {
+  const { basePort, portSpan } = settings;
+  const candidates = previous !== undefined && previous >= basePort && previous < basePort + portSpan ? [previous] : [];
+  for (let p = basePort; p < basePort + portSpan; p++) candidates.push(p);
+  for (const p of candidates) {
+    if (!taken.has(p) && (await portFree(host, p))) return p;
+  }
+  return undefined;
 }
