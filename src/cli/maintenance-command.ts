@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { MAX_MESSAGE_CHARS, type MaintenanceSnapshot } from '../supervisor/maintenance.ts';
-import { CliError, EXIT_ERROR, EXIT_USAGE, configOption, formatTable, fromOption, withClient } from './common.ts';
+import { EXIT_ERROR, configOption, formatTable, fromOption, withClient } from './common.ts';
 import { setMaintenance } from './set-maintenance.ts';
 
 type Opts = { config: string; from: string; message?: string; json?: boolean };
@@ -21,7 +21,6 @@ export function formatMaintenance(rows: NodeStatus[]): string {
 
 async function set(opts: Opts, on: boolean): Promise<void> {
   const message = opts.message ?? '';
-  if (message.length > MAX_MESSAGE_CHARS) throw new CliError(`--message is ${message.length} characters; at most ${MAX_MESSAGE_CHARS}`, EXIT_USAGE);
   const progress = (line: string) => process.stderr.write(`${line}\n`);
   const outcomes = await withClient(opts, (client, table) => setMaintenance(client, table, on, message, progress));
   if (opts.json) process.stdout.write(JSON.stringify(outcomes) + '\n');
@@ -39,7 +38,7 @@ export function addMaintenanceCommand(program: Command): void {
 
   maintenance
     .command('on')
-    .description('turn maintenance mode on on every node (a critical message each: a node that is down gets it when it is back)')
+    .description('turn maintenance mode on for every node (a critical message each: a node that is down gets it when it is back)')
     .addOption(configOption())
     .addOption(fromOption())
     .option('-m, --message <text>', `plain text for the maintenance page (at most ${MAX_MESSAGE_CHARS} characters)`)
@@ -48,7 +47,7 @@ export function addMaintenanceCommand(program: Command): void {
 
   maintenance
     .command('off')
-    .description('turn maintenance mode off on every node')
+    .description('turn maintenance mode off for every node')
     .addOption(configOption())
     .addOption(fromOption())
     .option('--json', 'print each node\'s outcome as JSON')

@@ -1,6 +1,7 @@
 import type { CohortClient } from '../client/client.ts';
 import type { HostTable } from '../config/host-table.ts';
-import type { MaintenanceState } from '../supervisor/maintenance.ts';
+import { setArgs, type MaintenanceState } from '../supervisor/maintenance.ts';
+import { CliError, EXIT_USAGE } from './common.ts';
 
 /** What one node made of a maintenance setting. */
 export type MaintenanceOutcome =
@@ -15,7 +16,8 @@ export type MaintenanceOutcome =
  * Turns maintenance mode on or off on every node of the host table, as critical messages
  * through `client`'s node: a node that is down gets it when it comes back, and, because the
  * newest `at` wins, a late delivery never undoes a newer setting. One `at` for all nodes.
- * Used by `cohort maintenance on|off` and `cohort app reload --all --maintenance`.
+ * Used by `cohort maintenance on|off` and `cohort app reload --all --maintenance`. Throws a
+ * CliError (usage) before sending anything when the message is not acceptable.
  */
 export async function setMaintenance(
   client: CohortClient,
@@ -24,8 +26,10 @@ export async function setMaintenance(
   message: string,
   progress: (line: string) => void,
 ): Promise<MaintenanceOutcome[]> {
-  const at = Date.now();
-  const args = { on, message, at };
+  // Checked here with the nodes' own rules: a message they would refuse is sent to none.
+  const parsed = setArgs.safeParse({ on, message, at: Date.now() });
+  if (!parsed.success) throw new CliError(`--message: ${parsed.error.issues.map((i) => i.message).join('; ')}`, EXIT_USAGE);
+  const args = parsed.data;
   return Promise.all(
     table.nodes.map(async ({ id: node }): Promise<MaintenanceOutcome> => {
       let outcome: MaintenanceOutcome;

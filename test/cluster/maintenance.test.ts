@@ -105,6 +105,9 @@ describe('cluster-wide maintenance mode across real node processes', () => {
     await assert.rejects(a.call('B', 'maintenance.get', { waitMs: 60_000 }), { code: 'bad_args' });
     const long = await runCli(['maintenance', 'on', '--message', 'y'.repeat(2001), '--config', cluster.config, '--from', 'A']);
     assert.equal(long.code, 2, long.stderr);
+    const bell = await runCli(['maintenance', 'on', '--message', 'ring\u0007', '--config', cluster.config, '--from', 'A']);
+    assert.equal(bell.code, 2, bell.stderr);
+    assert.match(bell.stderr, /plain text/);
     assert.deepEqual(await get('B'), before);
   });
 
