@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { CohortClient } from '../client/client.ts';
 import { appSettingsFor, findNode, type HostTable } from '../config/host-table.ts';
 import type { RegistrySnapshot } from '../supervisor/registry.ts';
+import { setMaintenance } from './set-maintenance.ts';
 import { CliError, EXIT_ERROR, EXIT_USAGE, configOption, formatTable, fromOption, withClient } from './common.ts';
 
 type Opts = { config: string; from: string; on?: string; all?: boolean; json?: boolean; maintenance?: boolean; message?: string };
@@ -44,11 +45,10 @@ async function reloadNode(client: CohortClient, node: string, progress: (line: s
   }
 }
 
-/** Maintenance mode on or off on every node, as critical messages (a node that is down hears it on return). */
-async function setMaintenance(client: CohortClient, table: HostTable, on: boolean, message: string, progress: (line: string) => void): Promise<void> {
-  const at = Date.now();
-  const results = await Promise.all(table.nodes.map(async (n) => `${n.id} ${(await client.critical(n.id, 'maintenance.set', on ? { on, message, at } : { on, at })).status}`));
-  progress(`maintenance ${on ? 'on' : 'off'}: ${results.join(', ')}`);
+/** Maintenance on or off everywhere; a node that refused or failed stops the reload before it changes anything more. */
+async function maintenance(client: CohortClient, table: HostTable, on: boolean, message: string, progress: (line: string) => void): Promise<void> {
+  const failed = (await setMaintenance(client, table, on, message, progress)).filter((o) => o.status === 'error');
+  if (failed.length) throw new CliError(`maintenance ${on ? 'on' : 'off'} failed on ${failed.map((o) => o.node).join(', ')}${on ? '; nothing was reloaded' : ''}`, EXIT_ERROR);
 }
 
 export function addAppCommand(program: Command): void {
@@ -95,7 +95,7 @@ export function addAppCommand(program: Command): void {
       const progress = (line: string) => process.stderr.write(`${line}\n`);
       const results = await withClient(opts, async (client, table) => {
         const nodes = targets(table, opts, true);
-        if (opts.maintenance) await setMaintenance(client, table, true, opts.message!, progress);
+        if (opts.maintenance) await maintenance(client, table, true, opts.message!, progress);
         const done: RegistrySnapshot[] = [];
         for (const node of nodes) {
           const r = await reloadNode(client, node, progress);
@@ -103,7 +103,7 @@ export function addAppCommand(program: Command): void {
           // Half the cluster on the new version: maintenance stays on until the operator decides.
           if (r.reload.state === 'failed') throw new CliError(`reload of ${node} failed: ${r.reload.error}${opts.maintenance ? '; maintenance mode stays on (cohort maintenance off when the cluster is consistent)' : ''}`, EXIT_ERROR);
         }
-        if (opts.maintenance) await setMaintenance(client, table, false, '', progress);
+        if (opts.maintenance) await maintenance(client, table, false, '', progress);
         return done;
       });
       if (opts.json) process.stdout.write(JSON.stringify(results) + '\n');

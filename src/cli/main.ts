@@ -5,6 +5,7 @@ import { addCertsCommand } from './certs-command.ts';
 import { addDemoCommand } from './demo.ts';
 import { addNetworkCommands } from './network-commands.ts';
 import { addFrontCommand } from './front-command.ts';
+import { addMaintenanceCommand } from './maintenance-command.ts';
 import { addNodeCommand } from './node-command.ts';
 import { addOutboxCommand } from './outbox-command.ts';
 import { addUserCommand } from './user-command.ts';
@@ -24,6 +25,7 @@ addOutboxCommand(program);
 addUserCommand(program);
 addFrontCommand(program);
 addAppCommand(program);
+addMaintenanceCommand(program);
 
 try {
   await program.parseAsync(process.argv);

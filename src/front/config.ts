@@ -81,6 +81,10 @@ export const frontSchema = z
         maxTrackedSessions: z.number().int().min(1).default(50_000),
       })
       .default({ maxHeaderBytes: 16_384, maxClientConnections: 10_000, maxConnsPerBackend: 256, queueSize: 1024, queueTimeoutMs: 5000, replayBodyBytes: 65_536, maxTrackedSessions: 50_000 }),
+    /** Cluster-wide maintenance mode (`cohort maintenance on`), heard through front.node: new sessions get a 503 page. */
+    maintenance: z
+      .strictObject({ retryAfterS: z.number().int().min(1).max(86_400).default(120) })
+      .default({ retryAfterS: 120 }),
     retries: z
       .strictObject({
         max: z.number().int().min(0).max(10).default(2),

@@ -8,6 +8,7 @@ import type { BackendConfig, FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
 import { HttpServer, type HttpServerOptions } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
+import { MaintenanceWatch } from './maintenance-watch.ts';
 import { NodeCaller } from './node-caller.ts';
 import { createPolicy } from './policies/index.ts';
 import { Proxy, type FrontState } from './proxy.ts';
@@ -45,6 +46,8 @@ export class Front {
   /** backends: apps — the registries followed, and the request counts reported back. */
   private apps: AppRegistries | undefined;
   private served: ServedReporter | undefined;
+  /** Cluster-wide maintenance mode, followed through front.node. */
+  private readonly maintenance: MaintenanceWatch | undefined;
   private readonly started = Date.now();
   reloads = 0;
   private lastDropLog = 0;
@@ -56,6 +59,11 @@ export class Front {
     if (cfg.node) this.caller = new NodeCaller(table, cfg.node);
     this.budget = new RetryBudget(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.proxy = new Proxy(this.buildState(table, new Map()), this.budget, log);
+    if (this.caller) {
+      this.maintenance = new MaintenanceWatch(this.caller.call, this.caller.node, log);
+      this.maintenance.onChange = (now) => log.warn({ event: 'maintenance', on: now.on, message: now.message, at: now.at }, `maintenance mode ${now.on ? 'on: new sessions get the maintenance page' : 'off'}`);
+      this.proxy.maintenance = this.maintenance;
+    }
     this.health = new HealthChecker(() => this.proxy.state.list, () => this.proxy.state.cfg);
     this.server = new HttpServer(
       serverOptions(cfg),
@@ -89,6 +97,8 @@ export class Front {
     }
     this.health.start();
     this.startLoads();
+    this.maintenance?.start();
+    if (!this.caller) this.log.warn({ event: 'no_front_node' }, 'front.node is not set: this front does not hear maintenance mode');
     await this.followApps(this.table);
     this.log.info({ event: 'front_ready', listen: `${cfg.listen.host}:${cfg.listen.port}`, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');
   }
@@ -161,6 +171,7 @@ export class Front {
       tunnels: this.proxy.tunnels.size,
       connections: this.server.connectionCount,
       apps: this.apps?.status() ?? null,
+      maintenance: this.maintenance ? { ...this.maintenance.state, pagesServed: this.proxy.maintenancePages } : null,
       backends: list.map((b) => ({ ...b.status(now), load: b.node === undefined ? null : (this.loads?.get(b.node) ?? null) })),
     };
   }
@@ -170,6 +181,7 @@ export class Front {
     this.loads?.stop();
     this.apps?.stop();
     this.served?.stop();
+    this.maintenance?.stop();
     this.caller?.close();
     const closed = this.server.close(5000);
     this.admin?.close();
@@ -204,7 +216,7 @@ export class Front {
     }
     const sticky = cfg.sticky.mode === 'cookie' ? new StickyTokens(cfg.sticky.keys, cfg.sticky.maxAgeS, list.map((b) => b.id)) : undefined;
     const policy = createPolicy(cfg.sticky.mode === 'source_ip' ? { ...cfg, policy: 'source_ip' } : cfg, (node) => this.loads?.get(node));
-    return { cfg, list, byId, policy, sticky, explainToken: cfg.admin?.token };
+    return { cfg, list, byId, policy, sticky, adminToken: cfg.admin?.token };
   }
 
   private startLoads(): void {

@@ -11,6 +11,7 @@ import { checkSwitch } from './http/switch-checks.ts';
 import type { Policy } from './policies/policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
 import { secretMatches } from './secret.ts';
+import { maintenanceHeaders, maintenancePage } from './maintenance-page.ts';
 import { takeCookie, type StickyTokens } from './sticky.ts';
 import { Tunnel } from './tunnel.ts';
 import type { UpstreamConnection } from './upstream/connection.ts';
@@ -27,13 +28,21 @@ export interface FrontState {
   byId: Map<string, Backend>;
   policy: Policy;
   sticky: StickyTokens | undefined;
-  explainToken: string | undefined;
+  /** front.admin.token: unlocks X-Cohort-Explain, and passes maintenance mode (X-Cohort-Admin). */
+  adminToken: string | undefined;
+}
+
+/** What the proxy needs of maintenance mode: whether it is on, and the page's message. */
+export interface MaintenanceView {
+  readonly state: { on: boolean; message: string };
 }
 
 /** An app response header that sets its back-end draining (seed 001's DYING). */
 const DRAIN_HEADER = 'x-cohort-drain';
 /** A request header with the admin token: the response explains the routing (X-Cohort-Route). */
 const EXPLAIN_HEADER = 'x-cohort-explain';
+/** A request header with the admin token: passes maintenance mode (an operator checks the site). */
+const ADMIN_HEADER = 'x-cohort-admin';
 
 /**
  * The request path, in phases (see docs/front.md):
@@ -48,6 +57,10 @@ export class Proxy implements ResponsePhases {
   private readonly debug: boolean;
   /** Switched connections (WebSockets) open now. */
   readonly tunnels = new Set<Tunnel>();
+  /** Cluster-wide maintenance mode, when the front follows it. */
+  maintenance: MaintenanceView | undefined;
+  /** Maintenance pages served. */
+  maintenancePages = 0;
 
   constructor(state: FrontState, budget: RetryBudget, log: Logger) {
     this.state = state;
@@ -79,7 +92,7 @@ export class Proxy implements ResponsePhases {
     const ctx = new RequestContext(this, ex, checked.target, checked.upgrade, replayable);
     this.budget.request(ctx.start);
     ex.onAbort = () => this.clientClosed(ctx);
-    if (state.explainToken !== undefined && secretMatches(ex.header(EXPLAIN_HEADER), state.explainToken)) ctx.explain = true;
+    if (state.adminToken !== undefined && secretMatches(ex.header(EXPLAIN_HEADER), state.adminToken)) ctx.explain = true;
 
     // sticky: a valid cookie names a usable back-end (a draining one still serves its sessions)
     if (state.sticky) {
@@ -93,6 +106,15 @@ export class Proxy implements ResponsePhases {
         ctx.stickyIssued = sticky.issuedMs;
         ctx.setSticky = sticky.renew;
       }
+    }
+
+    // maintenance: only existing sessions (a cookie naming a usable back-end) and the admin pass
+    const maintenance = this.maintenance?.state;
+    if (maintenance?.on && !ctx.stickyBackend && !(state.adminToken !== undefined && secretMatches(ex.header(ADMIN_HEADER), state.adminToken))) {
+      this.maintenancePages++;
+      // The body is not read: the connection cannot carry another request after it.
+      if (ex.hasBody) ex.connection.closing = true;
+      return ex.respond(503, 'Service Unavailable', maintenanceHeaders(state.cfg.maintenance.retryAfterS), maintenancePage(maintenance.message).toString());
     }
 
     // body: held whole up to a limit (so it can be replayed, and so a malformed body is

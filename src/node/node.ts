@@ -19,6 +19,7 @@ import { armCommitFaults } from '../store/commit-faults.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { AppPool } from '../supervisor/pool.ts';
 import { registerAppCommands } from '../supervisor/commands.ts';
+import { MaintenanceStore, registerMaintenanceCommands } from '../supervisor/maintenance.ts';
 import { pdeathsigAvailable } from '../supervisor/app-process.ts';
 import { appSettingsFor, findNode, loadHostTable, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
@@ -50,6 +51,7 @@ export class CohortNode {
   private pruneTimer: NodeJS.Timeout | undefined;
   /** The app servers this node supervises (seed 001), if the host table gives it any. */
   readonly apps: AppPool | undefined;
+  readonly maintenance: MaintenanceStore;
 
   constructor(table: HostTable, id: string, log: Logger) {
     this.id = id;
@@ -85,6 +87,9 @@ export class CohortNode {
     const appSettings = appSettingsFor(table, id);
     this.apps = appSettings && new AppPool(self, appSettings, table.file, log);
     registerAppCommands(this.registry, { self: id, pool: this.apps, readSettings: () => appSettingsFor(loadHostTable(table.file), id), log });
+    // Every node keeps the cluster's maintenance mode (fronts may follow any node).
+    this.maintenance = new MaintenanceStore(this.db, id);
+    registerMaintenanceCommands(this.registry, this.maintenance);
     this.linkServer = new LinkServer({
       self: id,
       table,
@@ -167,6 +172,7 @@ export class CohortNode {
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
     await this.apps?.close();
+    this.maintenance.close(); // answers the long polls waiting on it
     this.critical.stop();
     for (const peer of this.peers.values()) peer.stop();
     await Promise.all([this.linkServer.close(), this.localServer.close()]);

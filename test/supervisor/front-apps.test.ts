@@ -133,5 +133,49 @@ test('DYING with a live session: only that session reaches it; it stops once the
   assert.equal((await registry('A')).instances.find((i) => i.id === inst.id)?.state, 'dying');
   await http(`http://127.0.0.1:${inst.port}/sessions?n=0`, { method: 'POST' });
   await waitFor('it to be gone from the registry and the front', async () => !(await registry('A')).instances.some((i) => i.id === inst.id) && !(await frontStatus()).backends.some((b) => b.id === inst.id));
-  assert.equal((await readyOf('A')).length, 2, 'a fresh instance took its place');
+  await waitFor('a fresh instance in its place', async () => (await readyOf('A')).length === 2);
+});
+
+test('maintenance mode: new sessions get the 503 page, existing sessions and the admin pass; app reload --maintenance wraps a reload in it', async () => {
+  const frontMaintenance = async () => ((await (await fetch(`http://127.0.0.1:${adminPort}/status`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as { maintenance: { on: boolean; message: string; pagesServed: number } }).maintenance;
+  const session = await http(`${url}/`);
+  const cookie = cookieFrom(session, 'cohort_srv')!;
+  const on = await runCli(['maintenance', 'on', '--message', 'Back at <b>noon</b>', '--config', c.config, '--from', 'A']);
+  assert.equal(on.code, 0, on.stderr);
+  await waitFor('the front to hear it', async () => (await frontMaintenance()).on);
+
+  const page = await http(`${url}/`);
+  assert.equal(page.status, 503);
+  assert.equal(page.headers['retry-after'], '120');
+  assert.equal(page.headers['cache-control'], 'no-store');
+  assert.match(page.body, /Back at &lt;b&gt;noon&lt;\/b&gt;/, 'the message, escaped');
+  assert.equal(page.headers['set-cookie'], undefined, 'no session is started');
+  const head = await http(`${url}/`, { method: 'HEAD' });
+  assert.equal(head.status, 503);
+  assert.equal(head.body, '');
+  const post = await http(`${url}/`, { method: 'POST', body: 'x=1' });
+  assert.equal(post.status, 503);
+  assert.equal((await http(`${url}/`, { headers: { cookie } })).headers['x-instance'], session.headers['x-instance'], 'an existing session still passes');
+  assert.equal((await http(`${url}/`, { headers: { 'x-cohort-admin': TOKEN } })).status, 200, 'the admin passes');
+  assert.equal((await http(`${url}/`, { headers: { 'x-cohort-admin': 'not-the-token-0123456789' } })).status, 503, 'a wrong admin token does not');
+
+  const off = await runCli(['maintenance', 'off', '--config', c.config, '--from', 'B']);
+  assert.equal(off.code, 0, off.stderr);
+  await waitFor('the front to hear it', async () => !(await frontMaintenance()).on);
+  assert.equal((await http(`${url}/`)).status, 200);
+
+  // A cluster-wide reload in maintenance mode: cookie-less clients see the page during it, not after.
+  const before = (await frontMaintenance()).pagesServed;
+  const probe = new SteadyLoad(url, 2);
+  const reload = await runCli(['app', 'reload', '--all', '--maintenance', '--message', 'Updating', '--config', c.config, '--from', 'L'], { timeoutMs: 60_000 });
+  assert.equal(reload.code, 0, reload.stderr);
+  assert.match(reload.stderr, /maintenance on/);
+  await waitFor('the front to hear it is off', async () => !(await frontMaintenance()).on);
+  const during = probe.failures.length;
+  await waitFor('pages served again', () => probe.ok > 20);
+  await probe.stop();
+  assert.ok((await frontMaintenance()).pagesServed > before, 'the page was served during the reload');
+  assert.ok(during > 0 && probe.failures.every((f) => f.startsWith('status 503')), probe.failures.slice(0, 3).join('\n'));
+  const refusedNoFlag = await runCli(['app', 'reload', '--on', 'A', '--maintenance', '--config', c.config, '--from', 'L']);
+  assert.equal(refusedNoFlag.code, 2, 'maintenance wraps only a cluster-wide reload');
 });
