@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { BackendConfig } from './config.ts';
+import { followLongPoll } from './long-poll.ts';
 import type { CallNode } from './node-caller.ts';
 
 // `backends: apps`: the front follows the app registry of every node that runs a pool,
@@ -107,50 +108,26 @@ export class AppRegistries {
   }
 
   private run(node: string): { stop: () => void; first: Promise<void> } {
-    let stopped = false;
-    let answered!: () => void;
-    const first = new Promise<void>((resolve) => (answered = resolve));
-    let timer: NodeJS.Timeout | undefined;
-    let wake: (() => void) | undefined;
-    const pause = (ms: number) => new Promise<void>((resolve) => {
-      wake = resolve;
-      timer = setTimeout(resolve, ms);
-    });
-    void (async () => {
-      let delay = this.backoff.minMs;
-      while (!stopped) {
+    return followLongPoll({
+      call: this.call,
+      node,
+      command: 'app.registry',
+      schema: snapshotSchema,
+      waitMs: this.waitMs,
+      backoff: this.backoff,
+      answer: (snap) => {
+        if (snap.node !== node) throw new Error(`node ${node} answered with the registry of '${snap.node}'`);
+        this.errors.delete(node);
         const known = this.snapshots.get(node);
-        try {
-          const answer = await this.call(node, 'app.registry', known ? { after: known.version, boot: known.boot, waitMs: this.waitMs } : {});
-          if (stopped) return;
-          const snap = snapshotSchema.parse(answer);
-          if (snap.node !== node) throw new Error(`node ${node} answered with the registry of '${snap.node}'`);
-          delay = this.backoff.minMs;
-          if (this.errors.delete(node)) this.log.info({ event: 'app_registry_back', node }, `following ${node}'s app registry again`);
-          if (!known || known.boot !== snap.boot || known.version !== snap.version) {
-            this.snapshots.set(node, snap);
-            this.changed();
-          }
-          answered();
-        } catch (err) {
-          if (stopped) return;
-          const message = err instanceof z.ZodError ? `a malformed registry: ${err.issues[0]?.message}` : (err as Error).message;
-          if (this.errors.get(node) !== message) this.log.warn({ event: 'app_registry_unavailable', node, err: message }, `cannot read ${node}'s app registry; keeping its last known instances`);
-          this.errors.set(node, message);
-          answered();
-          await pause(delay);
-          delay = Math.min(delay * 2, this.backoff.maxMs);
-        }
-      }
-    })();
-    return {
-      first,
-      stop: () => {
-        stopped = true;
-        clearTimeout(timer);
-        wake?.();
-        answered();
+        if (known && known.boot === snap.boot && known.version === snap.version) return;
+        this.snapshots.set(node, snap);
+        this.changed();
       },
-    };
+      failed: (message, first) => {
+        this.errors.set(node, message);
+        if (first) this.log.warn({ event: 'app_registry_unavailable', node, err: message }, `cannot read ${node}'s app registry; keeping its last known instances`);
+      },
+      recovered: () => this.log.info({ event: 'app_registry_back', node }, `following ${node}'s app registry again`),
+    });
   }
 }

@@ -1,5 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { followLongPoll } from './long-poll.ts';
+import type { CallNode } from './node-caller.ts';
 
 export interface WatchedMaintenance {
   on: boolean;
@@ -28,17 +30,13 @@ const reply = z.object({
 export class MaintenanceWatch {
   /** Called after each change of `state` (its on, message or at). */
   onChange: ((state: WatchedMaintenance, previous: WatchedMaintenance) => void) | undefined;
-  private readonly call: (to: string, command: string, args: unknown) => Promise<unknown>;
+  private readonly call: CallNode;
   private readonly node: string;
   private readonly log: Logger;
   private current: WatchedMaintenance = { on: false, message: '', at: 0 };
-  private running = false;
-  /** A loop from before a stop() and start() must not run on beside the new one. */
-  private generation = 0;
-  private timer: NodeJS.Timeout | undefined;
-  private wakeBackoff: (() => void) | undefined;
+  private loop: { stop: () => void } | undefined;
 
-  constructor(call: (to: string, command: string, args: unknown) => Promise<unknown>, node: string, log: Logger) {
+  constructor(call: CallNode, node: string, log: Logger) {
     this.call = call;
     this.node = node;
     this.log = log;
@@ -49,48 +47,26 @@ export class MaintenanceWatch {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    void this.loop(++this.generation);
+    if (this.loop) return;
+    this.loop = followLongPoll({
+      call: this.call,
+      node: this.node,
+      command: 'maintenance.get',
+      schema: reply,
+      waitMs: WAIT_MS,
+      backoff: { minMs: BACKOFF_MIN_MS, maxMs: BACKOFF_MAX_MS },
+      answer: (r) => this.update(r.state),
+      failed: (message, first) => {
+        if (first) this.log.warn({ event: 'maintenance_watch_failed', node: this.node, err: message }, `cannot follow ${this.node}'s maintenance mode; keeping the last state (${this.current.on ? 'on' : 'off'})`);
+      },
+      recovered: () => this.log.info({ event: 'maintenance_watch_recovered', node: this.node }, `following ${this.node}'s maintenance mode again`),
+    });
   }
 
-  /** Ends the loop: clears its back-off timer now; an answer still in flight is ignored. */
+  /** Ends the loop, without a timer left; an answer still in flight is ignored. */
   stop(): void {
-    this.running = false;
-    clearTimeout(this.timer);
-    this.timer = undefined;
-    this.wakeBackoff?.();
-  }
-
-  private live(generation: number): boolean {
-    return this.running && this.generation === generation;
-  }
-
-  private async loop(generation: number): Promise<void> {
-    let after: number | undefined;
-    let boot: string | undefined;
-    let backoff = BACKOFF_MIN_MS;
-    let failing = false;
-    while (this.live(generation)) {
-      try {
-        const raw = await this.call(this.node, 'maintenance.get', after === undefined ? {} : { after, boot, waitMs: WAIT_MS });
-        if (!this.live(generation)) return;
-        const r = reply.parse(raw);
-        if (failing) this.log.info({ event: 'maintenance_watch_recovered', node: this.node }, `following ${this.node}'s maintenance mode again`);
-        failing = false;
-        backoff = BACKOFF_MIN_MS;
-        after = r.version;
-        boot = r.boot;
-        this.update(r.state);
-      } catch (err) {
-        if (!this.live(generation)) return;
-        if (!failing) this.log.warn({ event: 'maintenance_watch_failed', node: this.node, err: String(err) }, `cannot follow ${this.node}'s maintenance mode; keeping the last state (${this.current.on ? 'on' : 'off'})`);
-        failing = true;
-        after = undefined; // ask for the state at once when the node answers again
-        await this.sleep(backoff);
-        backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
-      }
-    }
+    this.loop?.stop();
+    this.loop = undefined;
   }
 
   private update(next: WatchedMaintenance): void {
@@ -103,17 +79,5 @@ export class MaintenanceWatch {
     } catch (err) {
       this.log.error({ event: 'maintenance_onchange_failed', err: String(err) }, 'maintenance onChange callback threw');
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.wakeBackoff = () => {
-        clearTimeout(this.timer);
-        this.timer = undefined;
-        this.wakeBackoff = undefined;
-        resolve();
-      };
-      this.timer = setTimeout(this.wakeBackoff, ms);
-    });
   }
 }

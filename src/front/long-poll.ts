@@ -1,0 +1,80 @@
+import type { z } from 'zod';
+import type { CallNode } from './node-caller.ts';
+
+/** Every versioned value a node serves by long poll (`Versioned` in src/supervisor/registry.ts). */
+export interface VersionedAnswer {
+  boot: string;
+  version: number;
+}
+
+export interface LongPollOptions<T extends VersionedAnswer> {
+  call: CallNode;
+  node: string;
+  command: string;
+  /** The answer is checked like any input; one that does not parse counts as a failure. */
+  schema: z.ZodType<T>;
+  /** How long the node may hold one poll (its cap is 8 s). */
+  waitMs: number;
+  backoff: { minMs: number; maxMs: number };
+  /** Each answer, a new version or not. */
+  answer: (value: T) => void;
+  /** A failed poll: `first` is true for the first of a run of failures (log it once). */
+  failed: (message: string, first: boolean) => void;
+  /** The node answered again after failures. */
+  recovered: () => void;
+}
+
+/**
+ * Follows a versioned value on a node: asks for it, then for the version after the one it
+ * has, which the node answers at the next change (or after waitMs). A failure is retried
+ * with back-off doubling from min to max, and then asks for the value afresh.
+ * `first` settles after the first answer or failure; `stop` ends it without a timer left.
+ */
+export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>): { first: Promise<void>; stop: () => void } {
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  let wake: (() => void) | undefined;
+  let settleFirst!: () => void;
+  const first = new Promise<void>((resolve) => (settleFirst = resolve));
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+  void (async () => {
+    let known: VersionedAnswer | undefined;
+    let delay = o.backoff.minMs;
+    let failing = false;
+    while (!stopped) {
+      try {
+        const raw = await o.call(o.node, o.command, known ? { after: known.version, boot: known.boot, waitMs: o.waitMs } : {});
+        if (stopped) return;
+        const value = o.schema.parse(raw);
+        known = { boot: value.boot, version: value.version };
+        delay = o.backoff.minMs;
+        if (failing) o.recovered();
+        failing = false;
+        o.answer(value);
+      } catch (err) {
+        if (stopped) return;
+        const message = (err as Error).name === 'ZodError' ? `a malformed answer: ${(err as z.ZodError).issues[0]?.message}` : (err as Error).message;
+        o.failed(message, !failing);
+        failing = true;
+        known = undefined;
+        settleFirst();
+        await pause(delay);
+        delay = Math.min(delay * 2, o.backoff.maxMs);
+      }
+      settleFirst();
+    }
+  })();
+  return {
+    first,
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+      wake?.();
+      settleFirst();
+    },
+  };
+}
