@@ -56,7 +56,7 @@ test('the pool starts on successive ports, and an instance killed with -9 is rep
   assert.equal(after.restarts, 1);
   assert.equal(after.port, victim.port, 'the slot keeps its port when it is free');
   assert.match(await get(after), /\d+/);
-  assert.match(c.log('A'), /"event":"app_exited".*killed by SIGKILL/);
+  await waitFor('app_exited (killed by SIGKILL) in the log', () => /"event":"app_exited".*killed by SIGKILL/.test(c.log('A')));
 });
 
 test('kill -9 of the node leaves no app process behind', async () => {
@@ -81,7 +81,7 @@ test('a command that cannot start is reported with back-off, and the node keeps 
   assert.equal(r.instances[0].state, 'stopped');
   assert.match(r.instances[0].lastError!, /No such file|nonexistent/);
   assert.ok(await (await c.client('A')).ping('A'));
-  assert.match(c.log('A'), /"event":"app_crash_loop"/);
+  await waitFor('app_crash_loop in the log', () => /"event":"app_crash_loop"/.test(c.log('A')));
 });
 
 test('an app that exits at once backs off: fewer starts than a tight loop would make', async () => {
@@ -126,7 +126,7 @@ test('an instance whose health endpoint hangs is killed and replaced', async () 
   });
   assert.ok(!alive(first.pid!));
   assert.equal(next.restarts, 1);
-  assert.match(c.log('A'), /"event":"app_unresponsive"/);
+  await waitFor('app_unresponsive in the log', () => /"event":"app_unresponsive"/.test(c.log('A')));
 });
 
 test('a slot whose port was taken while it was down moves to the next free port', async () => {
@@ -178,7 +178,7 @@ test('DYING: a fresh instance takes its place at once; the dying one is stopped 
   assert.ok(alive(first.pid!));
   await post(first, '/sessions?n=0');
   await waitFor('the dying instance to stop once its sessions ended', () => !alive(first.pid!), 10_000);
-  assert.match(c.log('A'), /"event":"app_stopping".*its sessions ended/);
+  await waitFor('app_stopping (its sessions ended) in the log', () => /"event":"app_stopping".*its sessions ended/.test(c.log('A')));
 });
 
 test('DYING past drainTimeoutMs is stopped although sessions remain', async () => {
@@ -188,7 +188,8 @@ test('DYING past drainTimeoutMs is stopped although sessions remain', async () =
   await post(first, '/dying?sessions=5');
   await waitFor('the dying instance to stop', () => !alive(first.pid!), 10_000);
   assert.ok(Date.now() - t0 >= 1400, `stopped after ${Date.now() - t0} ms`);
-  assert.match(c.log('A'), /"event":"app_stopping".*drain timeout \(5 sessions left\)/);
+  // The node's log reaches its file a moment after the fact: wait for the line, not a sleep.
+  await waitFor('the reason in the log', () => /"event":"app_stopping".*drain timeout \(5 sessions left\)/.test(c.log('A')));
 });
 
 test('memory recycling starts the replacement first and lets a request in flight finish', async () => {
@@ -200,6 +201,7 @@ test('memory recycling starts the replacement first and lets a request in flight
   assert.equal(answered.status, 200);
   assert.match(answered.body, new RegExp(`^${first.id.replace(/\./g, '\\.')} `));
   await waitFor('the old instance to be gone', () => !alive(first.pid!), 10_000);
+  await waitFor('the recycling in the log', () => /"event":"app_recycle"/.test(c.log('A')) && /"event":"app_dying"/.test(c.log('A')));
   const log = c.log('A');
   const readyAt = log.search(/"event":"app_ready","instance":"A\.1\.2"/);
   const dyingAt = log.search(new RegExp(`"event":"app_dying","instance":"${first.id.replace(/\./g, '\\.')}"`));
