@@ -27,6 +27,8 @@ export class Backend {
   node: string | undefined;
   readonly pool: UpstreamPool;
   admin: AdminState = 'ready';
+  /** The app itself said X-Cohort-Drain on an answer (not an operator's drain): its supervisor hears of it. */
+  appDraining = false;
   healthy = true;
   ejectedUntil = 0;
   /** When it last became usable again: slow start ramps its weight from here. */

@@ -291,6 +291,7 @@ export class Proxy implements ResponsePhases {
         if (lower === DRAIN_HEADER && backend.admin !== 'draining') {
           this.log.info({ event: 'backend_draining', backend: backend.id, by: 'app header' }, `${backend.id} asked to drain`);
           backend.admin = 'draining';
+          backend.appDraining = true;
         }
         continue;
       }

@@ -4,11 +4,13 @@ import type { CallNode } from './node-caller.ts';
 
 /**
  * Tells each node how many requests this front sent its app instances (`app.served`), so
- * the supervisor can recycle an instance past its request limit. Counts not delivered are
- * sent with the next report; an instance that left the list is forgotten.
+ * the supervisor can recycle an instance past its request limit, and which of them answered
+ * with X-Cohort-Drain (the supervisor then makes it DYING for every front). What is not
+ * delivered is sent with the next report; an instance that left the list is forgotten.
  */
 export class ServedReporter {
   private readonly reported = new Map<Backend, number>();
+  private readonly drainReported = new Set<Backend>();
   private timer: NodeJS.Timeout | undefined;
   private sending = false;
   private readonly call: CallNode;
@@ -37,16 +39,24 @@ export class ServedReporter {
     try {
       const list = this.backends();
       for (const b of this.reported.keys()) if (!list.includes(b)) this.reported.delete(b);
-      const byNode = new Map<string, { backend: Backend; count: number }[]>();
+      for (const b of this.drainReported) if (!list.includes(b)) this.drainReported.delete(b);
+      const byNode = new Map<string, { backend: Backend; count: number; drain: boolean }[]>();
       for (const b of list) {
         const count = b.requests - (this.reported.get(b) ?? 0);
-        if (count <= 0 || b.node === undefined) continue;
-        byNode.set(b.node, [...(byNode.get(b.node) ?? []), { backend: b, count }]);
+        const drain = b.appDraining && !this.drainReported.has(b);
+        if ((count <= 0 && !drain) || b.node === undefined) continue;
+        byNode.set(b.node, [...(byNode.get(b.node) ?? []), { backend: b, count, drain }]);
       }
       await Promise.all([...byNode].map(async ([node, entries]) => {
         try {
-          await this.call(node, 'app.served', { counts: Object.fromEntries(entries.map((e) => [e.backend.id, e.count])) });
-          for (const e of entries) this.reported.set(e.backend, (this.reported.get(e.backend) ?? 0) + e.count);
+          await this.call(node, 'app.served', {
+            counts: Object.fromEntries(entries.filter((e) => e.count > 0).map((e) => [e.backend.id, e.count])),
+            draining: entries.filter((e) => e.drain).map((e) => e.backend.id),
+          });
+          for (const e of entries) {
+            this.reported.set(e.backend, (this.reported.get(e.backend) ?? 0) + Math.max(0, e.count));
+            if (e.drain) this.drainReported.add(e.backend);
+          }
         } catch (err) {
           this.log.debug({ event: 'app_served_unreported', node, err: (err as Error).message }, 'request counts kept for the next report');
         }

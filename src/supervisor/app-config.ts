@@ -8,12 +8,14 @@ import { z } from 'zod';
 const ms = z.number().int().positive();
 const port = z.number().int().min(1).max(65535);
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** What exec() can carry: no NUL byte (YAML can write one as "\0"). */
+const noNul = (max: number) => z.string().max(max).regex(/^[^\0]*$/, 'a NUL byte cannot be passed to a program');
 
 const appFields = {
   /** The program and its arguments (no shell): ["node", "server.js"], ["python3", "-m", "app"]. */
-  command: z.array(z.string().min(1).max(4096)).min(1, 'command needs at least the program').max(256),
+  command: z.array(noNul(4096).min(1)).min(1, 'command needs at least the program').max(256),
   /** Working directory of the instances, relative to the host table (default: its folder). */
-  cwd: z.string().min(1).optional(),
+  cwd: noNul(4096).min(1).optional(),
   /** Instances on this node; 0 turns the pool off. */
   instances: z.number().int().min(0).max(256),
   /** Instances listen on basePort and up; a port that is taken is skipped (seed 001). */
@@ -21,7 +23,7 @@ const appFields = {
   /** How many ports from basePort the pool may use (at least `instances`). */
   portSpan: z.number().int().min(1).max(10_000),
   /** Added to the node's own environment; PORT, HOST, COHORT_* are set by the node. */
-  env: z.record(z.string(), z.string().max(65_536)).superRefine((env, ctx) => {
+  env: z.record(z.string(), noNul(65_536)).superRefine((env, ctx) => {
     for (const key of Object.keys(env)) {
       if (!ENV_NAME.test(key)) ctx.addIssue({ code: 'custom', path: [key], message: 'environment variable names are letters, digits and _, not starting with a digit' });
     }

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 
 // One app-server process. It is started through `setpriv --pdeathsig KILL` where that exists
@@ -40,6 +40,8 @@ export class AppProcess {
       });
       this.child.once('exit', async (code, signal) => {
         this.exited = true;
+        // What it forked and left behind (its process group) goes with it.
+        this.signal('SIGKILL', true);
         // Its last words may still be in the pipe: wait for them, but not for a grandchild holding it.
         await new Promise((r) => {
           const t = setTimeout(r, 200);
@@ -50,10 +52,9 @@ export class AppProcess {
       });
     });
     for (const stream of ['stdout', 'stderr'] as const) {
-      const lines = createInterface({ input: this.child[stream]!, crlfDelay: Infinity });
-      lines.on('line', (line) => {
-        if (stream === 'stderr' && line.trim()) this.lastError = line.trim();
-        log.info({ event: 'app_output', instance: spec.id, stream, line: line.length > MAX_LINE ? `${line.slice(0, MAX_LINE)}…` : line }, 'app output');
+      eachLine(this.child[stream]!, (line) => {
+        if (stream === 'stderr' && line.trim()) this.lastError = printable(line.trim());
+        log.info({ event: 'app_output', instance: spec.id, stream, line }, 'app output');
       });
     }
   }
@@ -90,11 +91,13 @@ export class AppProcess {
     return this.ended;
   }
 
-  private signal(sig: NodeJS.Signals): void {
-    if (this.exited || this.pid === null) return;
+  /** To its whole process group; `evenIfExited` reaches what the leader left behind. */
+  private signal(sig: NodeJS.Signals, evenIfExited = false): void {
+    if ((this.exited && !evenIfExited) || this.pid === null) return;
     try {
       process.kill(-this.pid, sig);
     } catch {
+      if (this.exited) return;
       try {
         this.child.kill(sig);
       } catch {
@@ -102,6 +105,32 @@ export class AppProcess {
       }
     }
   }
+}
+
+/**
+ * Calls back with each line of the stream, a line longer than MAX_LINE cut into pieces of
+ * that size: an app that writes without newlines costs the node MAX_LINE, not its output.
+ */
+function eachLine(stream: Readable, line: (text: string) => void): void {
+  let pending = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    pending += chunk;
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0 || pending.length >= MAX_LINE) {
+      const end = nl >= 0 && nl < MAX_LINE ? nl : MAX_LINE;
+      line(pending.slice(0, end).replace(/\r$/, ''));
+      pending = pending.slice(end === nl ? end + 1 : end);
+    }
+  });
+  stream.on('end', () => {
+    if (pending) line(pending);
+  });
+}
+
+/** Control characters out: an app's words end up in an operator's terminal (cohort app status). */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '?');
 }
 
 export const pdeathsigAvailable = SETPRIV !== undefined;

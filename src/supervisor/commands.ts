@@ -37,13 +37,14 @@ export function registerAppCommands(registry: CommandRegistry, deps: AppCommandD
   });
   registry.register({
     name: 'app.served',
-    summary: 'a front reports how many requests it sent each instance since its last report',
+    summary: 'a front reports how many requests it sent each instance since its last report, and which answered with X-Cohort-Drain',
     args: z.strictObject({
       counts: z.record(z.string().max(100), z.number().int().min(0).max(1e9)).refine((c) => Object.keys(c).length <= MAX_REPORTED, `at most ${MAX_REPORTED} instances`),
+      draining: z.array(z.string().max(100)).max(MAX_REPORTED).default([]),
     }),
     scope: 'any',
     run: (args) => {
-      pool().served(args.counts);
+      pool().served(args.counts, args.draining);
       return { ok: true };
     },
   });

@@ -28,13 +28,15 @@ export class HealthWatch {
   private async probe(inst: Instance): Promise<void> {
     if (inst.stopping || inst.proc.exited) return;
     const { pool } = this;
-    const settings = pool.settings;
+    const { settings } = inst;
     const { path, timeoutMs, intervalMs, fails } = settings.health;
     const r = await probe(inst.host, inst.port, path, timeoutMs);
     if (inst.stopping || inst.proc.exited) return;
     inst.rss = inst.proc.rssBytes();
-    const sessionsChanged = r.sessions !== inst.sessions;
-    if (r.ok) inst.sessions = r.sessions;
+    // An answer that says X-Cohort-Drain is alive whatever its status (a DYING app may say 503).
+    const alive = r.ok || r.dying;
+    const sessionsChanged = alive && r.sessions !== inst.sessions;
+    if (alive) inst.sessions = r.sessions;
     if (inst.state === 'starting') {
       if (r.ok) pool.becameReady(inst);
       else if (Date.now() - inst.proc.startedAt >= settings.startTimeoutMs) {
@@ -42,13 +44,13 @@ export class HealthWatch {
         void inst.proc.kill();
         return;
       }
-    } else if (r.ok) {
+    } else if (alive) {
       inst.failedProbes = 0;
       pool.stable(inst);
       if (r.dying && inst.state === 'ready') pool.retire(inst, 'the app declared itself DYING');
       else this.limitCheck(inst);
       if (sessionsChanged) pool.registry.bump();
-    } else if (inst.state === 'ready' && ++inst.failedProbes >= fails) {
+    } else if (++inst.failedProbes >= fails && (inst.state === 'ready' || inst.state === 'dying')) {
       pool.log.warn({ event: 'app_unresponsive', instance: inst.id, detail: r.detail, failedProbes: inst.failedProbes }, `${inst.id} failed ${inst.failedProbes} probes (${r.detail}): killing it`);
       void inst.proc.kill();
       return;
@@ -59,8 +61,8 @@ export class HealthWatch {
 
   /** Past its memory limit: recycled, replacement first. */
   private limitCheck(inst: Instance): void {
-    const { maxMemoryMb } = this.pool.settings.recycle;
-    if (maxMemoryMb > 0 && inst.rss !== null && inst.rss > maxMemoryMb * 1024 * 1024 && inst.state === 'ready' && !inst.replacedBy) {
+    const { maxMemoryMb } = inst.settings.recycle;
+    if (maxMemoryMb > 0 && inst.rss !== null && inst.rss > maxMemoryMb * 1024 * 1024 && inst.state === 'ready') {
       void this.pool.replace(inst, `resident set ${Math.round(inst.rss / 1048576)} MiB over ${maxMemoryMb} MiB`);
     }
   }

@@ -1,3 +1,4 @@
+import type { AppSettings } from './app-config.ts';
 import type { AppProcess } from './app-process.ts';
 import type { InstanceRecord, InstanceState } from './registry.ts';
 
@@ -8,6 +9,8 @@ export class Instance {
   readonly port: number;
   readonly host: string;
   readonly proc: AppProcess;
+  /** The settings it was started with: a reload changes them for its replacements only. */
+  readonly settings: AppSettings;
   state: InstanceState = 'starting';
   requests = 0;
   sessions: number | null = null;
@@ -17,17 +20,14 @@ export class Instance {
   dyingSince = 0;
   /** We are stopping it: its exit is not a crash. */
   stopping = false;
-  /** Set when it started as the replacement of a running instance (recycle, reload). */
-  replaces: Instance | undefined;
-  /** Its replacement while that one starts. */
-  replacedBy: Instance | undefined;
   probeTimer: NodeJS.Timeout | undefined;
   /** true once ready, false if it ended first. */
   readonly outcome: Promise<boolean>;
   settle!: (ready: boolean) => void;
 
-  constructor(id: string, slot: number, host: string, port: number, proc: AppProcess) {
+  constructor(id: string, slot: number, host: string, port: number, proc: AppProcess, settings: AppSettings) {
     this.id = id;
+    this.settings = settings;
     this.slot = slot;
     this.host = host;
     this.port = port;

@@ -49,6 +49,8 @@ describe('cohort node with a bad configuration', () => {
     ['app: timeout over interval', (g) => g + 'app: { command: [node], basePort: 9500, health: { intervalMs: 100, timeoutMs: 500 } }\n', /app\.health\.timeoutMs: must not exceed health\.intervalMs/],
     ['front: apps without front.node', (g) => g + 'app: { command: [node], basePort: 9500 }\nfront: { listen: { port: 9400 }, backends: apps }\n', /front\.node: 'backends: apps' follows the app registries through a node/],
     ['front: apps without any pool', (g) => g + 'front: { listen: { port: 9400 }, backends: apps, node: A }\n', /front\.backends: 'apps' needs an app: section/],
+    ['app: NUL in the command', (g) => g + 'app: { command: [node, "a\\0b"], basePort: 9500 }\n', /app\.command\.1: a NUL byte cannot be passed to a program/],
+    ['app: NUL in an env value', (g) => g + 'app: { command: [node], basePort: 9500, env: { X: "a\\0" } }\n', /app\.env\.X: a NUL byte/],
     ['app: node override wrong', (g) => g.replace('role: access,', 'role: access, app: { instances: -1 },') + 'app: { command: [node], basePort: 9500 }\n', /nodes\[1\]\.app\.instances: Too small/],
     ['no certificates yet', (g) => g, /tls\/A\.crt: invalid configuration\n.*cannot read TLS files for node A \(run 'cohort certs init'\)/],
   ];

@@ -53,6 +53,11 @@ test('cohort app status and app reload, and a reload whose new command fails cha
   assert.equal(failed.code, 1, failed.stdout + failed.stderr);
   assert.match(failed.stderr, /reload of A failed: the replacement of A\.\d\.\d+ did not become ready: exited with code 3: test-app: told to fail at start/);
   assert.deepEqual(await readyPids('A'), serving);
+  // What starts after a failed reload starts as before it: a crash of an old instance is not a crash loop.
+  process.kill(serving[0]!, 'SIGKILL');
+  await waitFor('its replacement, on the old command', async () => (await readyPids('A')).filter((p) => p !== serving[0]).length === 2, 10_000);
+  const shown = await runCli(['app', 'status', '--config', c.config, '--from', 'L', '--on', 'A']);
+  assert.match(shown.stdout, /killed by SIGKILL/, 'the last error is shown');
 
   // An invalid host table on disk: refused, nothing changes.
   // (the CLI reads a valid copy; the node re-reads its own file)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -26,10 +27,11 @@ async function registry(c: TestCluster, id = 'A'): Promise<RegistrySnapshot> {
 }
 
 const ready = (r: RegistrySnapshot) => r.instances.filter((i) => i.state === 'ready');
+/** Running: there, and not a zombie (an orphan's parent here may be slow to reap it). */
 const alive = (pid: number) => {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
@@ -69,6 +71,48 @@ test('kill -9 of the node leaves no app process behind', async () => {
   assert.ok(pids.every(alive));
   await c.kill('A', 'SIGKILL');
   await waitFor('every app process to be gone', () => pids.every((p) => !alive(p)), 5000);
+});
+
+test('what an app forks goes with it: when it exits, and (left by a node killed with -9) when the node is back', async () => {
+  // sh is the instance; the server is its child, which the kernel's pdeathsig does not reach.
+  const c = await poolCluster({ instances: 2, command: ['/bin/sh', '-c', `"${process.execPath}" "${TEST_APP}" & wait`] });
+  const r = await waitFor('two ready instances', async () => {
+    const r = await registry(c);
+    return ready(r).length === 2 ? r : undefined;
+  });
+  const servers = await Promise.all(ready(r).map(async (i) => Number((await get(i)).split(' ')[1])));
+  assert.ok(servers.every(alive) && !servers.some((p) => ready(r).some((i) => i.pid === p)), 'the servers are grandchildren');
+  process.kill(ready(r)[0].pid!, 'SIGKILL');
+  await waitFor('the first one\'s server to go with its shell', () => !alive(servers[0]), 5000);
+  await c.kill('A', 'SIGKILL');
+  assert.ok(alive(servers[1]), 'the kernel does not reach a grandchild');
+  await c.start('A');
+  await waitFor('the orphan to be killed when the node is back', () => !alive(servers[1]), 5000);
+  await waitFor('app_orphan_killed in the log', () => /"event":"app_orphan_killed"/.test(c.log('A')));
+});
+
+test('a replacement takes the slot even when its predecessor went away while it started (DYING, or killed)', async () => {
+  // Each instance answers its probes only after 1.5 s: there is time to act while one starts.
+  const c = await poolCluster({ instances: 1, env: { TEST_APP_MODE: 'slow-start' }, recycle: { maxRequests: 10 } });
+  const client = await c.client('A');
+  for (const act of ['dying', 'kill'] as const) {
+    const old = await waitFor('one ready', async () => {
+      const r = await registry(c);
+      return ready(r).length === 1 && r.instances.length === 1 ? ready(r)[0] : undefined;
+    }, 15_000);
+    await client.call('A', 'app.served', { counts: { [old.id]: 10 } });
+    const next = await waitFor('its replacement starting', async () => (await registry(c)).instances.find((i) => i.state === 'starting'));
+    if (act === 'dying') await post(old, '/dying?sessions=0');
+    else process.kill(old.pid!, 'SIGKILL');
+    await waitFor('the replacement to serve the slot, alone', async () => {
+      const r = await registry(c);
+      return r.instances.length === 1 && r.instances[0].id === next.id && r.instances[0].state === 'ready';
+    }, 15_000);
+    assert.ok(!alive(old.pid!) || act === 'dying', 'the killed one is gone');
+    await waitFor('the old one to be gone', () => !alive(old.pid!), 10_000);
+  }
+  // No instance was started beside them: one start per replacement.
+  assert.equal(c.log('A').match(/"event":"app_started"/g)?.length, 3);
 });
 
 test('a command that cannot start is reported with back-off, and the node keeps serving', async () => {
