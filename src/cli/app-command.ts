@@ -4,7 +4,7 @@ import { appSettingsFor, findNode, type HostTable } from '../config/host-table.t
 import type { RegistrySnapshot } from '../supervisor/registry.ts';
 import { CliError, EXIT_ERROR, EXIT_USAGE, configOption, formatTable, fromOption, withClient } from './common.ts';
 
-type Opts = { config: string; from: string; on?: string; all?: boolean; json?: boolean };
+type Opts = { config: string; from: string; on?: string; all?: boolean; json?: boolean; maintenance?: boolean; message?: string };
 
 /** The nodes an `app` subcommand is about: --on NODE, or every node that runs a pool. */
 function targets(table: HostTable, opts: Opts, needOne: boolean): string[] {
@@ -44,6 +44,13 @@ async function reloadNode(client: CohortClient, node: string, progress: (line: s
   }
 }
 
+/** Maintenance mode on or off on every node, as critical messages (a node that is down hears it on return). */
+async function setMaintenance(client: CohortClient, table: HostTable, on: boolean, message: string, progress: (line: string) => void): Promise<void> {
+  const at = Date.now();
+  const results = await Promise.all(table.nodes.map(async (n) => `${n.id} ${(await client.critical(n.id, 'maintenance.set', on ? { on, message, at } : { on, at })).status}`));
+  progress(`maintenance ${on ? 'on' : 'off'}: ${results.join(', ')}`);
+}
+
 export function addAppCommand(program: Command): void {
   const app = program.command('app').description("the app servers each node supervises (the host table's app: section)");
 
@@ -80,16 +87,23 @@ export function addAppCommand(program: Command): void {
     .addOption(fromOption())
     .option('--on <node>', 'the node whose pool to reload')
     .option('--all', 'every node that runs a pool, one after another')
+    .option('--maintenance', 'with --all: maintenance mode on for the whole cluster during the reload (seed 004: a consistent update), off once every node is done')
+    .option('--message <text>', 'the maintenance page\'s message', 'This site is being updated. Please try again in a minute.')
     .option('--json', 'print the final registries as JSON')
     .action(async (opts: Opts) => {
+      if (opts.maintenance && !opts.all) throw new CliError('--maintenance wraps a cluster-wide reload: use it with --all', EXIT_USAGE);
       const progress = (line: string) => process.stderr.write(`${line}\n`);
       const results = await withClient(opts, async (client, table) => {
+        const nodes = targets(table, opts, true);
+        if (opts.maintenance) await setMaintenance(client, table, true, opts.message!, progress);
         const done: RegistrySnapshot[] = [];
-        for (const node of targets(table, opts, true)) {
+        for (const node of nodes) {
           const r = await reloadNode(client, node, progress);
           done.push(r);
-          if (r.reload.state === 'failed') throw new CliError(`reload of ${node} failed: ${r.reload.error}`, EXIT_ERROR);
+          // Half the cluster on the new version: maintenance stays on until the operator decides.
+          if (r.reload.state === 'failed') throw new CliError(`reload of ${node} failed: ${r.reload.error}${opts.maintenance ? '; maintenance mode stays on (cohort maintenance off when the cluster is consistent)' : ''}`, EXIT_ERROR);
         }
+        if (opts.maintenance) await setMaintenance(client, table, false, '', progress);
         return done;
       });
       if (opts.json) process.stdout.write(JSON.stringify(results) + '\n');

@@ -24,16 +24,28 @@ const DEMO_NODES = [
 
 const DEMO_APP = fileURLToPath(new URL('../../examples/demo-app.ts', import.meta.url));
 
-/** The demo's ports from its base: links at base.., app servers at base+1000.., the front at base+2000 (admin +1). */
-export function demoPorts(basePort: number): { links: number[]; apps: number[]; front: number; admin: number } {
-  return { links: DEMO_NODES.map((_n, i) => basePort + i), apps: DEMO_NODES.map((_n, i) => basePort + 1000 + i), front: basePort + 2000, admin: basePort + 2001 };
+/** App instances per access node in the demo. */
+const DEMO_INSTANCES = 2;
+
+/**
+ * The demo's ports from its base: links at base.., each node's own HTTP port at base+1000..,
+ * the app instances of node i at base+1100+10i.., the front at base+2000 (admin +1).
+ */
+export function demoPorts(basePort: number): { links: number[]; http: number[]; apps: number[]; front: number; admin: number } {
+  return {
+    links: DEMO_NODES.map((_n, i) => basePort + i),
+    http: DEMO_NODES.map((_n, i) => basePort + 1000 + i),
+    apps: DEMO_NODES.map((_n, i) => basePort + 1100 + 10 * i),
+    front: basePort + 2000,
+    admin: basePort + 2001,
+  };
 }
 
 export function demoHostTable(basePort: number, secrets = { adminToken: randomBytes(16).toString('hex'), stickyKey: randomBytes(24).toString('hex') }): string {
   const ports = demoPorts(basePort);
   const lines = DEMO_NODES.map(
     (n, i) =>
-      `  - { id: ${n.id}, domain: ${n.domain}, role: ${n.role.padEnd(7)}, host: 127.0.0.1, linkPort: ${ports.links[i]}, httpPort: ${ports.apps[i]} }`,
+      `  - { id: ${n.id}, domain: ${n.domain}, role: ${n.role.padEnd(7)}, host: 127.0.0.1, linkPort: ${ports.links[i]}, httpPort: ${ports.http[i]}${n.role === 'access' ? `, app: { basePort: ${ports.apps[i]} }` : ''} }`,
   );
   return [
     '# Cohort demo cluster, written by `cohort demo`. Every node runs on this machine.',
@@ -43,10 +55,17 @@ export function demoHostTable(basePort: number, secrets = { adminToken: randomBy
     'domains: [msu, rice]',
     'nodes:',
     ...lines,
-    'front:                     # `cohort front`: the HTTP front before the access nodes\' app servers',
+    'app:                       # the example app: each access node supervises its instances (docs/supervisor.md)',
+    `  command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(DEMO_APP)}]`,
+    `  instances: ${DEMO_INSTANCES}`,
+    '  portSpan: 10',
+    '  health: { path: /healthz, intervalMs: 1000 }',
+    '  killTimeoutMs: 5000',
+    'front:                     # `cohort front`: the HTTP front before the app instances',
     `  listen: { port: ${ports.front} }`,
     `  admin: { port: ${ports.admin}, token: ${secrets.adminToken} }`,
-    '  backends: access         # every access node\'s httpPort',
+    '  backends: apps           # every instance in the access nodes\' registries, followed live',
+    '  node: C                  # the node whose local socket the front talks through',
     '  policy: least_conn',
     `  sticky: { mode: cookie, keys: [${secrets.stickyKey}] }`,
     '  health: { path: /healthz, intervalMs: 1000 }',
@@ -63,9 +82,9 @@ function port(value: string): number {
 export function addDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('write a host table for a six-node cluster on 127.0.0.1, create its certificates, start every node, an example app server on each access node and the HTTP front before them, show the links; Ctrl-C stops all')
+    .description('write a host table for a six-node cluster on 127.0.0.1, create its certificates, start every node (each access node supervises two instances of an example app) and the HTTP front before them, show the links; Ctrl-C stops all')
     .option('-d, --dir <dir>', 'working folder for the host table, certificates, data and logs', '.cohort-demo')
-    .option('--base-port <port>', 'first link port; link ports are base..base+5, app servers base+1000.., the front base+2000 (admin base+2001)', port, 7101)
+    .option('--base-port <port>', 'first link port; link ports are base..base+5, node HTTP ports base+1000.., app instances base+1100.., the front base+2000 (admin base+2001)', port, 7101)
     .option('--until-ready', 'stop everything and exit 0 as soon as every link is up and a request went through the front')
     .action((opts: { dir: string; basePort: number; untilReady?: boolean }) => runDemo(opts));
 }
@@ -77,14 +96,15 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   writeFileSync(config, demoHostTable(opts.basePort));
   const table = loadHostTable(config);
   const ports = demoPorts(opts.basePort);
-  const wanted = [...ports.links, ...ports.apps, ports.front, ports.admin];
+  // App instances skip a taken port by themselves; the ports the host table fixes must be free.
+  const wanted = [...ports.links, ...ports.http, ports.front, ports.admin];
   const busy = (await Promise.all(wanted.map(async (p) => ((await isFree(p)) ? null : p)))).filter((p) => p !== null);
   if (busy.length) throw new CliError(`ports ${busy.join(', ')} are in use; pick others with --base-port`, EXIT_USAGE);
 
   const certs = initClusterCerts(table.tlsDir, table.cluster, table.nodes.map((n) => n.id));
   say(`host table ${relative(process.cwd(), config)}; certificates ${certs.created.length ? 'created' : 'reused'} in ${relative(process.cwd(), table.tlsDir)}`);
 
-  // Started in this order, stopped in the reverse one: nodes, app servers, the front.
+  // Started in this order, stopped in the reverse one: nodes (with their app instances), the front.
   const children: { name: string; child: ChildProcess }[] = [];
   let stopping = false;
   const watch = (name: string, child: ChildProcess, log: string) => {
@@ -122,22 +142,18 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   }
   say(`all ${table.nodes.length * (table.nodes.length - 1)} links up in ${Date.now() - started} ms`);
 
-  // An example app server on each access node, and the front before them.
+  // Each access node supervises its app instances; the front follows their registries.
   const access = table.nodes.filter((n) => n.role === 'access');
-  for (const n of access) {
-    const log = join(dir, 'logs', `app-${n.id}.log`);
-    watch(`app server on ${n.id}`, spawnLogged([DEMO_APP, '--config', config, '--node', n.id], log), log);
-  }
   const frontLog = join(dir, 'logs', 'front.log');
   watch('the front', spawnLogged([CLI_PATH, 'front', '--config', config], frontLog), frontLog);
   const front = table.front!;
   const frontUrl = `http://127.0.0.1:${front.listen.port}/`;
-  const ready = await waitForFront(table);
+  const ready = await waitForFront(table, access.length * DEMO_INSTANCES);
   if (!ready) {
     await stopAll();
-    throw new CliError(`the front did not see every app server ready within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
+    throw new CliError(`the front did not see every app instance ready within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
   }
-  say(`front ready on ${frontUrl}: app servers on ${access.map((n) => n.id).join(', ')} (${front.policy}, sticky cookie)`);
+  say(`front ready on ${frontUrl}: ${DEMO_INSTANCES} app instances on each of ${access.map((n) => n.id).join(', ')} (${front.policy}, sticky cookie)`);
   const first = await fetch(frontUrl);
   say(`through the front: ${(await first.text()).split('\n')[0]}`);
   if (opts.untilReady) {
@@ -147,6 +163,8 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   }
   say(`try: open ${frontUrl} in a browser (reload: your visits stay on one app server), or curl -i ${frontUrl}`);
   say(`     npm run cohort -- front status --config ${relative(process.cwd(), config)}`);
+  say(`     npm run cohort -- app status --config ${relative(process.cwd(), config)} --from C`);
+  say(`     npm run cohort -- app reload --all --config ${relative(process.cwd(), config)} --from C`);
   say(`     npm run cohort -- ping E --config ${relative(process.cwd(), config)} --from C`);
   say('watching links; Ctrl-C stops the cluster');
 
@@ -163,7 +181,7 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   await new Promise<void>((res) => {
     const onSignal = () => {
       clearInterval(watcher);
-      say('stopping the front, the app servers and every node');
+      say('stopping the front and every node (each stops its app instances)');
       stopAll().then(res, res);
     };
     process.once('SIGINT', onSignal);
@@ -214,15 +232,15 @@ export function formatMatrix(table: HostTable, states: States): string {
   return `links (row dials column), ${new Date().toISOString()}:\n` + formatTable(['FROM', ...ids], rows);
 }
 
-/** True once the front's status shows every back-end ready (false after 20 s). */
-async function waitForFront(table: HostTable): Promise<boolean> {
+/** True once the front's status shows `count` back-ends, all ready (false after 20 s). */
+async function waitForFront(table: HostTable, count: number): Promise<boolean> {
   const admin = table.front!.admin!;
   const until = Date.now() + 20_000;
   while (Date.now() < until) {
     try {
       const res = await fetch(`http://${admin.host}:${admin.port}/status`, { headers: { authorization: `Bearer ${admin.token}` } });
       const status = (await res.json()) as { backends: { state: string }[] };
-      if (status.backends.length > 0 && status.backends.every((b) => b.state === 'ready')) return true;
+      if (status.backends.length === count && status.backends.every((b) => b.state === 'ready')) return true;
     } catch {
       // not listening yet
     }

@@ -95,7 +95,7 @@ export const hostTableSchema = hostTableBaseSchema
         ports.set(key, `nodes[${i}].${field}`);
       }
     });
-    checkAppPools(table, ctx, ports);
+    const pools = checkAppPools(table, ctx, ports);
     for (const [owner, trusted] of Object.entries(table.trust)) {
       if (!seenDomains.has(owner)) ctx.addIssue({ code: 'custom', path: ['trust', owner], message: `unknown domain '${owner}'` });
       trusted.forEach((d, i) => {
@@ -104,6 +104,12 @@ export const hostTableSchema = hostTableBaseSchema
     }
     if (table.front?.backends === 'access' && !table.nodes.some((n) => n.role === 'access')) {
       ctx.addIssue({ code: 'custom', path: ['front', 'backends'], message: "'access' needs at least one access node" });
+    }
+    if (table.front?.backends === 'apps' && table.front.node === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['front', 'node'], message: "'backends: apps' follows the app registries through a node: name this machine's node in front.node" });
+    }
+    if (table.front?.backends === 'apps' && pools.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['front', 'backends'], message: "'apps' needs an app: section that gives some node a pool (instances > 0)" });
     }
     if (table.front?.node !== undefined && !ids.has(table.front.node)) {
       ctx.addIssue({ code: 'custom', path: ['front', 'node'], message: `no node '${table.front.node}' in the host table` });
@@ -123,8 +129,9 @@ export const hostTableSchema = hostTableBaseSchema
 
 type Ctx = z.core.$RefinementCtx<z.output<typeof hostTableBaseSchema>>;
 
-/** Each node's merged app section is valid, and its port range meets no other port of that host. */
-function checkAppPools(table: z.output<typeof hostTableBaseSchema>, ctx: Ctx, ports: Map<string, string>): void {
+/** Each node's merged app section is valid, and its port range meets no other port of that host. Returns the nodes with a pool. */
+function checkAppPools(table: z.output<typeof hostTableBaseSchema>, ctx: Ctx, ports: Map<string, string>): string[] {
+  const pools: string[] = [];
   const ranges: { host: string; from: number; to: number; owner: string }[] = [];
   table.nodes.forEach((node, i) => {
     const { settings, issues } = mergeAppSettings(table.app, node.app, node.role, '.');
@@ -134,6 +141,7 @@ function checkAppPools(table: z.output<typeof hostTableBaseSchema>, ctx: Ctx, po
       ctx.addIssue({ code: 'custom', path: [...where, ...issue.path], message: `${issue.message}${where[0] === 'app' ? ` (for node ${node.id})` : ''}` });
     }
     if (!settings) return;
+    pools.push(node.id);
     const from = settings.basePort;
     const to = settings.basePort + settings.portSpan - 1;
     const owner = `nodes[${i}] (${node.id}) app ports ${from}-${to}`;
@@ -146,6 +154,7 @@ function checkAppPools(table: z.output<typeof hostTableBaseSchema>, ctx: Ctx, po
     }
     ranges.push({ host: node.host, from, to, owner });
   });
+  return pools;
 }
 
 export type HostTableInput = z.input<typeof hostTableSchema>;

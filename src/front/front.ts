@@ -1,22 +1,24 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import { loadHostTable, type HostTable } from '../config/host-table.ts';
+import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
 import { listenOn } from '../net/listen.ts';
+import { AppRegistries } from './app-backends.ts';
 import { Backend } from './backend.ts';
 import type { BackendConfig, FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
 import { HttpServer, type HttpServerOptions } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
+import { NodeCaller } from './node-caller.ts';
 import { createPolicy } from './policies/index.ts';
 import { Proxy, type FrontState } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { secretMatches } from './secret.ts';
+import { ServedReporter } from './served-reporter.ts';
 import { StickyTokens } from './sticky.ts';
 
-/** The back-ends a front config names: its list, or every access node's HTTP port. */
-export function backendDefs(table: HostTable, cfg: FrontConfig): BackendConfig[] {
-  if (cfg.backends !== 'access') return cfg.backends;
-  return table.nodes.filter((n) => n.role === 'access').map((n) => ({ id: n.id, host: n.host, port: n.httpPort, weight: 1, node: n.id }));
+/** The nodes that run an app pool: the registries `backends: apps` follows. */
+export function poolNodes(table: HostTable): string[] {
+  return table.nodes.filter((n) => appSettingsFor(table, n.id) !== undefined).map((n) => n.id);
 }
 
 export function frontConfig(table: HostTable): FrontConfig {
@@ -38,6 +40,11 @@ export class Front {
   private admin: Server | undefined;
   private readonly health: HealthChecker;
   private loads: LoadSource | undefined;
+  /** The front's link into the node network (front.node): load figures, app registries. */
+  private readonly caller: NodeCaller | undefined;
+  /** backends: apps — the registries followed, and the request counts reported back. */
+  private apps: AppRegistries | undefined;
+  private served: ServedReporter | undefined;
   private readonly started = Date.now();
   reloads = 0;
   private lastDropLog = 0;
@@ -46,6 +53,7 @@ export class Front {
     this.table = table;
     this.log = log;
     const cfg = frontConfig(table);
+    if (cfg.node) this.caller = new NodeCaller(table, cfg.node);
     this.budget = new RetryBudget(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.proxy = new Proxy(this.buildState(table, new Map()), this.budget, log);
     this.health = new HealthChecker(() => this.proxy.state.list, () => this.proxy.state.cfg);
@@ -81,6 +89,7 @@ export class Front {
     }
     this.health.start();
     this.startLoads();
+    await this.followApps(this.table);
     this.log.info({ event: 'front_ready', listen: `${cfg.listen.host}:${cfg.listen.port}`, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');
   }
 
@@ -90,18 +99,46 @@ export class Front {
     const old = this.proxy.state;
     if (cfg.listen.host !== old.cfg.listen.host || cfg.listen.port !== old.cfg.listen.port) throw new Error('front.listen cannot change on reload; restart the front');
     if (JSON.stringify(cfg.admin) !== JSON.stringify(old.cfg.admin)) throw new Error('front.admin cannot change on reload; restart the front');
-    const state = this.buildState(table, old.byId);
-    for (const b of old.list) if (!state.byId.has(b.id)) b.close();
+    if (cfg.node !== old.cfg.node) throw new Error('front.node cannot change on reload; restart the front');
     this.table = table;
-    this.proxy.state = state;
+    this.swap();
     for (const t of this.proxy.tunnels) t.setIdle(cfg.timeouts.tunnelIdleMs);
     this.server.configure(serverOptions(cfg));
     this.budget.configure(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.health.restart();
     this.loads?.stop();
     this.startLoads();
+    void this.followApps(table);
     this.reloads++;
-    this.log.info({ event: 'front_reloaded', policy: cfg.policy, backends: state.list.map((b) => b.id) }, 'configuration reloaded');
+    this.log.info({ event: 'front_reloaded', policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'configuration reloaded');
+  }
+
+  /**
+   * Builds the state for the current table and back-ends and swaps it in whole: a reload,
+   * or an app registry that changed. Back-ends that stay keep their health and connections.
+   */
+  private swap(): void {
+    const old = this.proxy.state;
+    const state = this.buildState(this.table, old.byId);
+    for (const b of old.list) if (!state.byId.has(b.id)) b.close();
+    this.proxy.state = state;
+  }
+
+  /** backends: apps follows every pool's registry (and reports request counts back); otherwise nothing. */
+  private async followApps(table: HostTable): Promise<void> {
+    if (frontConfig(table).backends !== 'apps' || !this.caller) {
+      this.apps?.stop();
+      this.served?.stop();
+      this.apps = this.served = undefined;
+      return;
+    }
+    if (!this.apps) {
+      this.apps = new AppRegistries(this.caller.call, this.log, () => this.swap());
+      this.served = new ServedReporter(this.caller.call, () => this.proxy.state.list, this.log);
+      this.served.start();
+    }
+    // At start, wait (briefly) for the first answers so the front does not open with no back-ends.
+    await this.apps.follow(poolNodes(table), 3000);
   }
 
   setAdmin(id: string, admin: 'ready' | 'draining'): Backend {
@@ -123,6 +160,7 @@ export class Front {
       reloads: this.reloads,
       tunnels: this.proxy.tunnels.size,
       connections: this.server.connectionCount,
+      apps: this.apps?.status() ?? null,
       backends: list.map((b) => ({ ...b.status(now), load: b.node === undefined ? null : (this.loads?.get(b.node) ?? null) })),
     };
   }
@@ -130,6 +168,9 @@ export class Front {
   async stop(): Promise<void> {
     this.health.stop();
     this.loads?.stop();
+    this.apps?.stop();
+    this.served?.stop();
+    this.caller?.close();
     const closed = this.server.close(5000);
     this.admin?.close();
     this.admin?.closeAllConnections();
@@ -141,7 +182,9 @@ export class Front {
   private buildState(table: HostTable, previous: Map<string, Backend>): FrontState {
     const cfg = frontConfig(table);
     const list: Backend[] = [];
-    for (const def of backendDefs(table, cfg)) {
+    const apps = cfg.backends === 'apps' ? (this.apps?.backends() ?? []) : [];
+    const defs = cfg.backends === 'access' ? accessBackends(table) : cfg.backends === 'apps' ? apps.map((a) => a.def) : cfg.backends;
+    for (const def of defs) {
       const old = previous.get(def.id);
       // Same address: keep its health, counters and connections; otherwise start afresh.
       if (old && old.host === def.host && old.port === def.port) {
@@ -152,6 +195,13 @@ export class Front {
       }
     }
     const byId = new Map(list.map((b) => [b.id, b]));
+    // A DYING instance (its registry says so) takes only the requests of its sessions.
+    for (const { def, dying } of apps) {
+      const b = byId.get(def.id)!;
+      if (!dying || b.admin === 'draining') continue;
+      b.admin = 'draining';
+      this.log.info({ event: 'backend_draining', backend: b.id, by: 'app registry' }, `${b.id} is dying: its sessions only`);
+    }
     const sticky = cfg.sticky.mode === 'cookie' ? new StickyTokens(cfg.sticky.keys, cfg.sticky.maxAgeS, list.map((b) => b.id)) : undefined;
     const policy = createPolicy(cfg.sticky.mode === 'source_ip' ? { ...cfg, policy: 'source_ip' } : cfg, (node) => this.loads?.get(node));
     return { cfg, list, byId, policy, sticky, explainToken: cfg.admin?.token };
@@ -165,7 +215,7 @@ export class Front {
       this.log.warn({ event: 'no_load_source' }, "least_load without front.node: no load figures, falling back to fewest requests in flight");
       return;
     }
-    this.loads = new LoadSource(this.table, cfg.node, () => this.proxy.state.list.flatMap((b) => (b.node ? [b.node] : [])), this.log);
+    this.loads = new LoadSource(this.caller!.call, () => this.proxy.state.list.flatMap((b) => (b.node ? [b.node] : [])), this.log);
     this.loads.start();
   }
 
@@ -195,6 +245,11 @@ export class Front {
       send(400, { error: err instanceof Error ? err.message : String(err) });
     }
   }
+}
+
+/** backends: access — every access node's own HTTP port. */
+function accessBackends(table: HostTable): BackendConfig[] {
+  return table.nodes.filter((n) => n.role === 'access').map((n) => ({ id: n.id, host: n.host, port: n.httpPort, weight: 1, node: n.id }));
 }
 
 function serverOptions(cfg: FrontConfig): HttpServerOptions {

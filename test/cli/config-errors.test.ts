@@ -47,6 +47,8 @@ describe('cohort node with a bad configuration', () => {
     ['app: two nodes, one range', (g) => g.replace('role: library,', 'role: library, app: {},') + 'app: { command: [node], basePort: 9500 }\n', /nodes\[1\]\.app\.basePort: .* overlap nodes\[0\] \(A\) app ports 9500-9599/],
     ['app: bad env name', (g) => g + 'app: { command: [node], basePort: 9500, env: { "1X": "y" } }\n', /app\.env\.1X: environment variable names/],
     ['app: timeout over interval', (g) => g + 'app: { command: [node], basePort: 9500, health: { intervalMs: 100, timeoutMs: 500 } }\n', /app\.health\.timeoutMs: must not exceed health\.intervalMs/],
+    ['front: apps without front.node', (g) => g + 'app: { command: [node], basePort: 9500 }\nfront: { listen: { port: 9400 }, backends: apps }\n', /front\.node: 'backends: apps' follows the app registries through a node/],
+    ['front: apps without any pool', (g) => g + 'front: { listen: { port: 9400 }, backends: apps, node: A }\n', /front\.backends: 'apps' needs an app: section/],
     ['app: node override wrong', (g) => g.replace('role: access,', 'role: access, app: { instances: -1 },') + 'app: { command: [node], basePort: 9500 }\n', /nodes\[1\]\.app\.instances: Too small/],
     ['no certificates yet', (g) => g, /tls\/A\.crt: invalid configuration\n.*cannot read TLS files for node A \(run 'cohort certs init'\)/],
   ];

@@ -1,0 +1,156 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { BackendConfig } from './config.ts';
+import type { CallNode } from './node-caller.ts';
+
+// `backends: apps`: the front follows the app registry of every node that runs a pool,
+// through the node network (a long poll per node on `app.registry`), so instances that
+// start, move to another port or go away are picked up without a restart.
+
+/** What the front reads of a registry; a peer's answer is checked like any input. */
+const snapshotSchema = z.object({
+  node: z.string(),
+  boot: z.string().max(64),
+  version: z.number().int().min(0),
+  problem: z.string().nullable(),
+  instances: z
+    .array(
+      z.object({
+        id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/),
+        state: z.enum(['starting', 'ready', 'dying', 'stopped']),
+        host: z.string().min(1).max(253),
+        port: z.number().int().min(1).max(65535).nullable(),
+        requests: z.number(),
+      }),
+    )
+    .max(4096),
+});
+type Snapshot = z.output<typeof snapshotSchema>;
+
+export interface AppBackendOptions {
+  /** How long one long poll may wait at the node (its cap is 8 s). */
+  waitMs?: number;
+  /** Retry after a failed poll: doubling from min to max. */
+  backoff?: { minMs: number; maxMs: number };
+}
+
+export class AppRegistries {
+  private readonly snapshots = new Map<string, Snapshot>();
+  private readonly errors = new Map<string, string>();
+  private readonly loops = new Map<string, { stop: () => void }>();
+  private readonly call: CallNode;
+  private readonly log: Logger;
+  private readonly changed: () => void;
+  private readonly waitMs: number;
+  private readonly backoff: { minMs: number; maxMs: number };
+
+  constructor(call: CallNode, log: Logger, changed: () => void, opts: AppBackendOptions = {}) {
+    this.call = call;
+    this.log = log;
+    this.changed = changed;
+    this.waitMs = opts.waitMs ?? 8000;
+    this.backoff = opts.backoff ?? { minMs: 250, maxMs: 5000 };
+  }
+
+  /**
+   * Follows exactly these nodes: new ones start, dropped ones stop and their instances go.
+   * Resolves once every new node has answered (or failed) once, or after firstWaitMs.
+   */
+  async follow(nodes: string[], firstWaitMs = 0): Promise<void> {
+    for (const [node, loop] of this.loops) {
+      if (nodes.includes(node)) continue;
+      loop.stop();
+      this.loops.delete(node);
+      this.errors.delete(node);
+      if (this.snapshots.delete(node)) this.changed();
+    }
+    const firsts: Promise<void>[] = [];
+    for (const node of nodes) {
+      if (this.loops.has(node)) continue;
+      const loop = this.run(node);
+      this.loops.set(node, loop);
+      firsts.push(loop.first);
+    }
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(firsts), new Promise((resolve) => (timer = setTimeout(resolve, firstWaitMs)))]);
+    clearTimeout(timer);
+  }
+
+  /**
+   * Every instance that takes requests: ready ones, and dying ones (their sessions only).
+   * A node that cannot be reached keeps its last known instances: they are health-checked
+   * like any back-end, and an unreachable node's apps are gone with it anyway.
+   */
+  backends(): { def: BackendConfig; dying: boolean }[] {
+    const out: { def: BackendConfig; dying: boolean }[] = [];
+    for (const [node, snap] of this.snapshots) {
+      for (const inst of snap.instances) {
+        if (inst.port === null || (inst.state !== 'ready' && inst.state !== 'dying')) continue;
+        out.push({ def: { id: inst.id, host: inst.host, port: inst.port, weight: 1, node }, dying: inst.state === 'dying' });
+      }
+    }
+    return out;
+  }
+
+  status(): Record<string, { version: number | null; instances: number; problem: string | null; error: string | null }> {
+    const out: Record<string, { version: number | null; instances: number; problem: string | null; error: string | null }> = {};
+    for (const node of this.loops.keys()) {
+      const snap = this.snapshots.get(node);
+      out[node] = { version: snap?.version ?? null, instances: snap?.instances.length ?? 0, problem: snap?.problem ?? null, error: this.errors.get(node) ?? null };
+    }
+    return out;
+  }
+
+  stop(): void {
+    for (const loop of this.loops.values()) loop.stop();
+    this.loops.clear();
+  }
+
+  private run(node: string): { stop: () => void; first: Promise<void> } {
+    let stopped = false;
+    let answered!: () => void;
+    const first = new Promise<void>((resolve) => (answered = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    let wake: (() => void) | undefined;
+    const pause = (ms: number) => new Promise<void>((resolve) => {
+      wake = resolve;
+      timer = setTimeout(resolve, ms);
+    });
+    void (async () => {
+      let delay = this.backoff.minMs;
+      while (!stopped) {
+        const known = this.snapshots.get(node);
+        try {
+          const answer = await this.call(node, 'app.registry', known ? { after: known.version, boot: known.boot, waitMs: this.waitMs } : {});
+          if (stopped) return;
+          const snap = snapshotSchema.parse(answer);
+          if (snap.node !== node) throw new Error(`node ${node} answered with the registry of '${snap.node}'`);
+          delay = this.backoff.minMs;
+          if (this.errors.delete(node)) this.log.info({ event: 'app_registry_back', node }, `following ${node}'s app registry again`);
+          if (!known || known.boot !== snap.boot || known.version !== snap.version) {
+            this.snapshots.set(node, snap);
+            this.changed();
+          }
+          answered();
+        } catch (err) {
+          if (stopped) return;
+          const message = err instanceof z.ZodError ? `a malformed registry: ${err.issues[0]?.message}` : (err as Error).message;
+          if (this.errors.get(node) !== message) this.log.warn({ event: 'app_registry_unavailable', node, err: message }, `cannot read ${node}'s app registry; keeping its last known instances`);
+          this.errors.set(node, message);
+          answered();
+          await pause(delay);
+          delay = Math.min(delay * 2, this.backoff.maxMs);
+        }
+      }
+    })();
+    return {
+      first,
+      stop: () => {
+        stopped = true;
+        clearTimeout(timer);
+        wake?.();
+        answered();
+      },
+    };
+  }
+}

@@ -1,0 +1,137 @@
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { CLI_PATH, spawnLogged } from '../../src/node/spawn.ts';
+import type { InstanceRecord, RegistrySnapshot } from '../../src/supervisor/registry.ts';
+import { runCli } from '../harness/cli.ts';
+import { TestCluster } from '../harness/cluster.ts';
+import { cookieFrom, http } from '../harness/http-client.ts';
+import { freePortRange, freePorts } from '../harness/ports.ts';
+import { SteadyLoad } from '../harness/steady-load.ts';
+import { waitFor } from '../harness/wait.ts';
+
+// The supervisor and the front together, all real processes: nodes L (library), A and B
+// (access, two test-app instances each), and `cohort front` following their registries.
+const TEST_APP = fileURLToPath(new URL('../harness/test-app.ts', import.meta.url));
+const TOKEN = 'front-apps-admin-token-0123';
+let c: TestCluster;
+let front: ChildProcess;
+let url: string;
+let adminPort: number;
+
+before(async () => {
+  const [listen, admin] = await freePorts(2);
+  adminPort = admin;
+  url = `http://127.0.0.1:${listen}`;
+  c = await TestCluster.create(
+    [{ id: 'L', role: 'library' }, { id: 'A', app: { basePort: await freePortRange(10) } }, { id: 'B', app: { basePort: await freePortRange(10) } }],
+    {
+      app: { command: [process.execPath, TEST_APP], instances: 2, portSpan: 10, health: { intervalMs: 200, timeoutMs: 200, fails: 2 }, backoff: { minMs: 200, maxMs: 1000 }, killTimeoutMs: 3000 },
+      front: {
+        listen: { host: '127.0.0.1', port: listen },
+        admin: { host: '127.0.0.1', port: admin, token: TOKEN },
+        backends: 'apps',
+        node: 'L',
+        policy: 'round_robin',
+        sticky: { mode: 'cookie', keys: ['front-apps-sticky-key-0123456789'] },
+        health: { path: '/healthz', intervalMs: 200, timeoutMs: 200, rise: 1, fall: 2, slowStartMs: 0 },
+      },
+    },
+  );
+  await c.startAll();
+  front = spawnLogged([CLI_PATH, 'front', '--config', c.config], join(c.dir, 'front.log'));
+  await waitFor('the front to route to all four instances', async () => (await frontStatus()).backends.filter((b) => b.state === 'ready').length === 4, 20_000);
+});
+after(async () => {
+  front?.kill('SIGTERM');
+  await c?.destroy();
+});
+
+type FrontBackend = { id: string; address: string; state: string; node: string | null };
+async function frontStatus(): Promise<{ backends: FrontBackend[] }> {
+  const res = await fetch(`http://127.0.0.1:${adminPort}/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  return (await res.json()) as { backends: FrontBackend[] };
+}
+async function registry(id: string): Promise<RegistrySnapshot> {
+  return (await (await c.client(id)).call(id, 'app.registry')) as RegistrySnapshot;
+}
+const readyOf = async (id: string) => (await registry(id)).instances.filter((i) => i.state === 'ready');
+async function frontRoutesExactly(ids: string[]): Promise<boolean> {
+  const b = (await frontStatus()).backends.filter((x) => x.state === 'ready').map((x) => x.id).sort();
+  return JSON.stringify(b) === JSON.stringify([...ids].sort());
+}
+
+test('kill -9 of an instance under load: replaced, and the client sees no failed request', async () => {
+  const load = new SteadyLoad(url, 8);
+  await waitFor('some traffic', () => load.ok > 200);
+  const [victim] = await readyOf('A');
+  process.kill(victim.pid!, 'SIGKILL');
+  const replacement = await waitFor('a replacement', async () => (await readyOf('A')).find((i) => i.slot === victim.slot && i.pid !== victim.pid));
+  await waitFor('the front to route to it', async () => (await frontStatus()).backends.some((b) => b.id === replacement.id && b.state === 'ready'));
+  await waitFor('traffic on the replacement', () => (load.servedBy.get(replacement.id) ?? 0) > 10);
+  await load.stop();
+  assert.deepEqual(load.failures.slice(0, 5), [], `${load.failures.length} of ${load.total} failed`);
+  assert.ok(!(await frontStatus()).backends.some((b) => b.id === victim.id), 'the dead instance is gone from the front');
+});
+
+test('app reload of 4 instances on two nodes under load: zero failed requests', async () => {
+  const before = [...(await readyOf('A')), ...(await readyOf('B'))];
+  assert.equal(before.length, 4);
+  const load = new SteadyLoad(url, 8);
+  await waitFor('some traffic', () => load.ok > 200);
+  const reload = await runCli(['app', 'reload', '--all', '--config', c.config, '--from', 'L'], { timeoutMs: 60_000 });
+  assert.equal(reload.code, 0, reload.stderr);
+  const now = [...(await readyOf('A')), ...(await readyOf('B'))];
+  assert.equal(now.length, 4);
+  assert.ok(now.every((i) => !before.some((b) => b.pid === i.pid)), 'every instance replaced');
+  await waitFor('the front to route to exactly the new instances', () => frontRoutesExactly(now.map((i) => i.id)));
+  await waitFor('traffic on the new ones', () => now.every((i) => (load.servedBy.get(i.id) ?? 0) > 0));
+  await load.stop();
+  assert.deepEqual(load.failures.slice(0, 5), [], `${load.failures.length} of ${load.total} failed`);
+  // Every answer came from an instance of the pools (each stamps its id).
+  const known = new Set([...before, ...now].map((i) => i.id));
+  for (const id of load.servedBy.keys()) assert.ok(known.has(id), `answered by ${id}`);
+});
+
+test('the front follows an instance that moved to another port because its own was taken', async () => {
+  const [victim] = await readyOf('B');
+  process.kill(victim.pid!, 'SIGKILL');
+  const squatter = createServer();
+  await waitFor('its port to be free for the squatter', () => new Promise<boolean>((res) => {
+    squatter.once('error', () => res(false));
+    squatter.listen(victim.port!, '127.0.0.1', () => res(true));
+  }), 5000, 5);
+  try {
+    const moved = await waitFor('a replacement', async () => (await readyOf('B')).find((i) => i.slot === victim.slot && i.pid !== victim.pid));
+    assert.notEqual(moved.port, victim.port);
+    await waitFor('the front to route to the new address', async () => (await frontStatus()).backends.some((b) => b.id === moved.id && b.address === `127.0.0.1:${moved.port}` && b.state === 'ready'));
+    const load = new SteadyLoad(url, 4);
+    await waitFor('traffic on the moved instance', () => (load.servedBy.get(moved.id) ?? 0) > 5);
+    await load.stop();
+    assert.deepEqual(load.failures.slice(0, 5), []);
+  } finally {
+    squatter.close();
+  }
+});
+
+test('DYING with a live session: only that session reaches it; it stops once the session ends', async () => {
+  // A sticky session on some instance of A.
+  const first = await waitFor('a session on A', async () => {
+    const r = await http(`${url}/`);
+    const id = String(r.headers['x-instance']);
+    return id.startsWith('A.') ? { id, cookie: cookieFrom(r, 'cohort_srv')! } : undefined;
+  });
+  const inst = (await registry('A')).instances.find((i) => i.id === first.id) as InstanceRecord;
+  await http(`http://127.0.0.1:${inst.port}/dying?sessions=1`, { method: 'POST' });
+  await waitFor('the front to drain it', async () => (await frontStatus()).backends.find((b) => b.id === inst.id)?.state === 'draining');
+  // New sessions go elsewhere; the existing one still lands on it.
+  for (let i = 0; i < 20; i++) assert.notEqual(String((await http(`${url}/`)).headers['x-instance']), inst.id);
+  for (let i = 0; i < 5; i++) assert.equal(String((await http(`${url}/`, { headers: { cookie: first.cookie } })).headers['x-instance']), inst.id);
+  assert.equal((await registry('A')).instances.find((i) => i.id === inst.id)?.state, 'dying');
+  await http(`http://127.0.0.1:${inst.port}/sessions?n=0`, { method: 'POST' });
+  await waitFor('it to be gone from the registry and the front', async () => !(await registry('A')).instances.some((i) => i.id === inst.id) && !(await frontStatus()).backends.some((b) => b.id === inst.id));
+  assert.equal((await readyOf('A')).length, 2, 'a fresh instance took its place');
+});
