@@ -38,7 +38,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { frontSchema } from '../src/front/config.ts';
 import { CLI_PATH, spawnNodeProcess } from '../src/node/spawn.ts';
-import type { HostTableInput } from '../src/config/schema.ts';
 import type { RegistrySnapshot } from '../src/supervisor/registry.ts';
 import { TestCluster } from '../test/harness/cluster.ts';
 import { freePortRange, freePorts } from '../test/harness/ports.ts';
@@ -231,12 +230,11 @@ async function cohortSide(dir: string, appFile: string): Promise<Side> {
   const basePort = await freePortRange(20);
   const [frontPort] = await freePorts(1);
   // The front that follows every node's app registry through the node network.
-  const front = { listen: { port: frontPort }, backends: 'apps', node: 'A', policy: 'least_conn' };
+  const front = { listen: { port: frontPort }, backends: 'apps' as const, node: 'A', policy: 'least_conn' as const };
   const frontReady = frontSchema.safeParse(front).success;
   const cluster = await TestCluster.create(
     [{ id: 'A', role: 'access', app: { command: [process.execPath, appFile], cwd: dir, instances: INSTANCES, basePort, portSpan: 20, health: { path: '/healthz' }, killTimeoutMs: KILL_TIMEOUT_MS, stableMs: STABLE_MS } }],
-    // `backends: 'apps'` is a shape this build's types may not know yet.
-    frontReady ? ({ front } as unknown as Partial<HostTableInput>) : {},
+    frontReady ? { front } : {},
   );
   const procs: ChildProcess[] = [];
   try {
