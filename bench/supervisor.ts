@@ -5,11 +5,13 @@
 // `Connection: close` and exits (server.close); it calls process.send('ready') once listening
 // (PM2's wait_ready). Cohort gives each instance its own $PORT; PM2's cluster module shares one.
 //   1. Failed requests during rolling reloads under wrk load (-t1 -c32): Cohort through its
-//      front (`backends: apps`, following the node's app registry) while `cohort app reload
-//      --all` runs, back to back; PM2 on its shared port while `pm2 reload app` runs.
+//      front (`backends: apps`, `node: A`, `policy: least_conn`, every other front setting at
+//      its default; it follows the node's app registry) while `cohort app reload --all` runs,
+//      back to back; PM2 on its shared port while `pm2 reload app` runs.
 //      failed = non-2xx + socket errors (connect, read, write, timeout) from wrk's output.
 //   2. Restart: kill -9 of one instance, time until the supervisor lists a replacement
-//      (Cohort: the registry shows it `ready`; PM2: `pm2 jlist` shows a new pid `online`) AND
+//      (Cohort: the registry shows it `ready`; PM2: its list, `pm2 jlist`'s data read through
+//      PM2's API, shows a new pid `online`) AND
 //      the replacement itself answers HTTP (PM2: a fresh connection to the shared port gets an
 //      answer from the new pid). p50 of BENCH_SUPERVISOR_KILLS.
 //   3. The supervisor's own memory (VmRSS of the `cohort node` process; of PM2's God daemon,
