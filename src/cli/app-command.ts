@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CohortClient } from '../client/client.ts';
-import { appSettingsFor, findNode, type HostTable } from '../config/host-table.ts';
+import { appSettingsDigest, appSettingsFor, findNode, type HostTable } from '../config/host-table.ts';
 import type { RegistrySnapshot } from '../supervisor/registry.ts';
 import { setMaintenance } from './set-maintenance.ts';
 import { CliError, EXIT_ERROR, EXIT_USAGE, configOption, formatTable, fromOption, withClient } from './common.ts';
@@ -31,8 +31,9 @@ export function formatPool(r: RegistrySnapshot, now = Date.now()): string {
 }
 
 /** Starts a rolling reload on `node` and follows its registry until it is done or failed. */
-async function reloadNode(client: CohortClient, node: string, progress: (line: string) => void): Promise<RegistrySnapshot> {
-  const started = (await client.call(node, 'app.reload', {})) as { version: number; boot: string; instances: number };
+async function reloadNode(client: CohortClient, table: HostTable, node: string, progress: (line: string) => void): Promise<RegistrySnapshot> {
+  // The node reloads from its own copy of the host table; it must say the same as ours.
+  const started = (await client.call(node, 'app.reload', { expect: appSettingsDigest(table, node) })) as { version: number; boot: string; instances: number };
   progress(`${node}: rolling reload of ${started.instances} instances`);
   let after = started.version;
   let shown = -1;
@@ -45,10 +46,20 @@ async function reloadNode(client: CohortClient, node: string, progress: (line: s
   }
 }
 
-/** Maintenance on or off everywhere; a node that refused or failed stops the reload before it changes anything more. */
-async function maintenance(client: CohortClient, table: HostTable, on: boolean, message: string, progress: (line: string) => void): Promise<void> {
-  const failed = (await setMaintenance(client, table, on, message, progress)).filter((o) => o.status === 'error');
+/**
+ * Maintenance on (returns its `at`) or, given that `at`, off again: only where the setting is
+ * still the reload's own, so an operator's "on" made meanwhile stays. A node that refused or
+ * failed stops the reload before it changes anything more.
+ */
+async function maintenance(client: CohortClient, table: HostTable, message: string, progress: (line: string) => void, offAfter?: number): Promise<number> {
+  const on = offAfter === undefined;
+  const at = on ? Date.now() : Math.max(Date.now(), offAfter + 1);
+  const outcomes = await setMaintenance(client, table, on, message, progress, { at, ifAt: offAfter });
+  const failed = outcomes.filter((o) => o.status === 'error');
   if (failed.length) throw new CliError(`maintenance ${on ? 'on' : 'off'} failed on ${failed.map((o) => o.node).join(', ')}${on ? '; nothing was reloaded' : ''}`, EXIT_ERROR);
+  const kept = outcomes.filter((o) => o.status === 'ok' && !o.applied).map((o) => o.node);
+  if (kept.length) progress(`maintenance was set again meanwhile on ${kept.join(', ')}: left as it is`);
+  return at;
 }
 
 export function addAppCommand(program: Command): void {
@@ -95,15 +106,15 @@ export function addAppCommand(program: Command): void {
       const progress = (line: string) => process.stderr.write(`${line}\n`);
       const results = await withClient(opts, async (client, table) => {
         const nodes = targets(table, opts, true);
-        if (opts.maintenance) await maintenance(client, table, true, opts.message!, progress);
+        const maintenanceAt = opts.maintenance ? await maintenance(client, table, opts.message!, progress) : undefined;
         const done: RegistrySnapshot[] = [];
         for (const node of nodes) {
-          const r = await reloadNode(client, node, progress);
+          const r = await reloadNode(client, table, node, progress);
           done.push(r);
           // Half the cluster on the new version: maintenance stays on until the operator decides.
           if (r.reload.state === 'failed') throw new CliError(`reload of ${node} failed: ${r.reload.error}${opts.maintenance ? '; maintenance mode stays on (cohort maintenance off when the cluster is consistent)' : ''}`, EXIT_ERROR);
         }
-        if (opts.maintenance) await maintenance(client, table, false, '', progress);
+        if (maintenanceAt !== undefined) await maintenance(client, table, '', progress, maintenanceAt);
         return done;
       });
       if (opts.json) process.stdout.write(JSON.stringify(results) + '\n');

@@ -16,6 +16,7 @@ export type MaintenanceOutcome =
  * Turns maintenance mode on or off on every node of the host table, as critical messages
  * through `client`'s node: a node that is down gets it when it comes back, and, because the
  * newest `at` wins, a late delivery never undoes a newer setting. One `at` for all nodes.
+ * With `ifAt`, a node applies it only while its setting is still the one of that `at`.
  * Used by `cohort maintenance on|off` and `cohort app reload --all --maintenance`. Throws a
  * CliError (usage) before sending anything when the message is not acceptable.
  */
@@ -25,9 +26,10 @@ export async function setMaintenance(
   on: boolean,
   message: string,
   progress: (line: string) => void,
+  opts: { at?: number; ifAt?: number } = {},
 ): Promise<MaintenanceOutcome[]> {
   // Checked here with the nodes' own rules: a message they would refuse is sent to none.
-  const parsed = setArgs.safeParse({ on, message, at: Date.now() });
+  const parsed = setArgs.safeParse({ on, message, at: opts.at ?? Date.now(), ...(opts.ifAt === undefined ? {} : { ifAt: opts.ifAt }) });
   if (!parsed.success) throw new CliError(`--message: ${parsed.error.issues.map((i) => i.message).join('; ')}`, EXIT_USAGE);
   const args = parsed.data;
   return Promise.all(

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import { cpus } from 'node:os';
@@ -82,6 +83,16 @@ export function findNode(table: HostTable, id: string): NodeEntry {
   const node = table.nodes.find((n) => n.id === id);
   if (!node) throw new ConfigError(table.file, [`no node '${id}' in the host table (nodes: ${table.nodes.map((n) => n.id).join(', ')})`]);
   return node;
+}
+
+/**
+ * A digest of node `id`'s app settings as written (before paths are resolved against the file's
+ * folder): two copies of a host table that agree on it start the same app the same way.
+ */
+export function appSettingsDigest(table: HostTable, id: string): string {
+  const node = findNode(table, id);
+  const settings = mergeAppSettings(table.app, node.app, node.role, '.').settings ?? null;
+  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
 }
 
 /** Node `id`'s app pool settings (cluster section, its own on top), or undefined if it runs none. */

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { BackendConfig } from './config.ts';
-import { followLongPoll } from './long-poll.ts';
+import { bounded, followLongPoll } from './long-poll.ts';
 import type { CallNode } from './node-caller.ts';
 
 // `backends: apps`: the front follows the app registry of every node that runs a pool,
@@ -40,13 +40,16 @@ export class AppRegistries {
   private readonly errors = new Map<string, string>();
   private readonly loops = new Map<string, { stop: () => void }>();
   private readonly call: CallNode;
+  /** The host table's address of a node: its instances must be there. */
+  private readonly hostOf: (node: string) => string | undefined;
   private readonly log: Logger;
   private readonly changed: () => void;
   private readonly waitMs: number;
   private readonly backoff: { minMs: number; maxMs: number };
 
-  constructor(call: CallNode, log: Logger, changed: () => void, opts: AppBackendOptions = {}) {
+  constructor(call: CallNode, hostOf: (node: string) => string | undefined, log: Logger, changed: () => void, opts: AppBackendOptions = {}) {
     this.call = call;
+    this.hostOf = hostOf;
     this.log = log;
     this.changed = changed;
     this.waitMs = opts.waitMs ?? 8000;
@@ -72,9 +75,7 @@ export class AppRegistries {
       this.loops.set(node, loop);
       firsts.push(loop.first);
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([Promise.all(firsts), new Promise((resolve) => (timer = setTimeout(resolve, firstWaitMs)))]);
-    clearTimeout(timer);
+    await bounded(Promise.all(firsts), firstWaitMs);
   }
 
   /**
@@ -117,6 +118,10 @@ export class AppRegistries {
       backoff: this.backoff,
       answer: (snap) => {
         if (snap.node !== node) throw new Error(`node ${node} answered with the registry of '${snap.node}'`);
+        // A node names only its own instances, on its own host: the front connects to nothing else.
+        const host = this.hostOf(node);
+        const stray = snap.instances.find((i) => !i.id.startsWith(`${node}.`) || i.host !== host);
+        if (stray) throw new Error(`node ${node}'s registry names ${stray.id} at ${stray.host}, not one of its own on ${host}`);
         this.errors.delete(node);
         const known = this.snapshots.get(node);
         if (known && known.boot === snap.boot && known.version === snap.version) return;

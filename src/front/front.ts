@@ -8,6 +8,7 @@ import type { BackendConfig, FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
 import { HttpServer, type HttpServerOptions } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
+import { bounded } from './long-poll.ts';
 import { MaintenanceWatch } from './maintenance-watch.ts';
 import { NodeCaller } from './node-caller.ts';
 import { createPolicy } from './policies/index.ts';
@@ -90,6 +91,9 @@ export class Front {
 
   async start(): Promise<void> {
     const cfg = this.config;
+    // Before the first request: whether maintenance is on, and (backends: apps) where the instances are.
+    if (!this.caller) this.log.warn({ event: 'no_front_node' }, 'front.node is not set: this front does not hear maintenance mode');
+    await Promise.all([bounded(this.maintenance?.start(), 3000), this.followApps(this.table)]);
     await this.server.listen(cfg.listen.port, cfg.listen.host);
     if (cfg.admin) {
       this.admin = createServer((req, res) => void this.adminRequest(req, res));
@@ -97,9 +101,6 @@ export class Front {
     }
     this.health.start();
     this.startLoads();
-    this.maintenance?.start();
-    if (!this.caller) this.log.warn({ event: 'no_front_node' }, 'front.node is not set: this front does not hear maintenance mode');
-    await this.followApps(this.table);
     this.log.info({ event: 'front_ready', listen: `${cfg.listen.host}:${cfg.listen.port}`, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');
   }
 
@@ -143,7 +144,7 @@ export class Front {
       return;
     }
     if (!this.apps) {
-      this.apps = new AppRegistries(this.caller.call, this.log, () => this.swap());
+      this.apps = new AppRegistries(this.caller.call, (node) => this.table.nodes.find((n) => n.id === node)?.host, this.log, () => this.swap());
       this.served = new ServedReporter(this.caller.call, () => this.proxy.state.list, this.log);
       this.served.start();
     }

@@ -24,6 +24,13 @@ export interface LongPollOptions<T extends VersionedAnswer> {
   recovered: () => void;
 }
 
+/** Waits for `p`, but not longer than ms (a first answer the front would rather not start without). */
+export async function bounded(p: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
+}
+
 /**
  * Follows a versioned value on a node: asks for it, then for the version after the one it
  * has, which the node answers at the next change (or after waitMs). A failure is retried

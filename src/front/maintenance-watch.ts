@@ -34,7 +34,7 @@ export class MaintenanceWatch {
   private readonly node: string;
   private readonly log: Logger;
   private current: WatchedMaintenance = { on: false, message: '', at: 0 };
-  private loop: { stop: () => void } | undefined;
+  private loop: { stop: () => void; first: Promise<void> } | undefined;
 
   constructor(call: CallNode, node: string, log: Logger) {
     this.call = call;
@@ -46,8 +46,9 @@ export class MaintenanceWatch {
     return { ...this.current };
   }
 
-  start(): void {
-    if (this.loop) return;
+  /** Resolves once the node has answered (or failed) for the first time. */
+  start(): Promise<void> {
+    if (this.loop) return this.loop.first;
     this.loop = followLongPoll({
       call: this.call,
       node: this.node,
@@ -61,6 +62,7 @@ export class MaintenanceWatch {
       },
       recovered: () => this.log.info({ event: 'maintenance_watch_recovered', node: this.node }, `following ${this.node}'s maintenance mode again`),
     });
+    return this.loop.first;
   }
 
   /** Ends the loop, without a timer left; an answer still in flight is ignored. */

@@ -9,7 +9,8 @@ export type CallNode = (to: string, command: string, args?: unknown) => Promise<
  * maintenance) shares it, so the front holds one connection to its node.
  */
 export class NodeCaller {
-  private client: Promise<CohortClient> | undefined;
+  private current: CohortClient | undefined;
+  private pending: Promise<CohortClient> | undefined;
   private closed = false;
   private readonly table: HostTable;
   private readonly via: string;
@@ -32,21 +33,26 @@ export class NodeCaller {
     return client.call(to, command, args);
   };
 
-  private async connect(): Promise<CohortClient> {
-    const current = this.client && (await this.client.catch(() => undefined));
-    if (current && !current.closed) return current;
-    const next = CohortClient.forNode(this.table, this.via, { timeoutMs: this.timeoutMs });
-    this.client = next;
-    next.catch(() => {
-      if (this.client === next) this.client = undefined;
-    });
-    const client = await next;
-    if (this.closed) client.close();
-    return client;
+  /** The open connection, or the one being opened: one at a time, whoever asks. */
+  private connect(): Promise<CohortClient> {
+    if (this.current && !this.current.closed) return Promise.resolve(this.current);
+    this.pending ??= CohortClient.forNode(this.table, this.via, { timeoutMs: this.timeoutMs }).then(
+      (client) => {
+        this.pending = undefined;
+        if (this.closed) client.close();
+        this.current = client;
+        return client;
+      },
+      (err: unknown) => {
+        this.pending = undefined;
+        throw err;
+      },
+    );
+    return this.pending;
   }
 
   close(): void {
     this.closed = true;
-    void this.client?.then((c) => c.close(), () => undefined);
+    this.current?.close();
   }
 }

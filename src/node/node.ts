@@ -21,7 +21,7 @@ import { AppPool } from '../supervisor/pool.ts';
 import { registerAppCommands } from '../supervisor/commands.ts';
 import { MaintenanceStore, registerMaintenanceCommands } from '../supervisor/maintenance.ts';
 import { pdeathsigAvailable } from '../supervisor/app-process.ts';
-import { appSettingsFor, findNode, loadHostTable, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
+import { appSettingsDigest, appSettingsFor, findNode, loadHostTable, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
 import { registerBuiltins } from '../commands/builtin.ts';
 import { LinkServer } from '../net/link-server.ts';
@@ -86,7 +86,10 @@ export class CohortNode {
     this.registerRecords(log);
     const appSettings = appSettingsFor(table, id);
     this.apps = appSettings && new AppPool(self, appSettings, table.file, log);
-    registerAppCommands(this.registry, { self: id, pool: this.apps, readSettings: () => appSettingsFor(loadHostTable(table.file), id), log });
+    registerAppCommands(this.registry, { self: id, pool: this.apps, readSettings: () => {
+        const onDisk = loadHostTable(table.file);
+        return { settings: appSettingsFor(onDisk, id), digest: appSettingsDigest(onDisk, id) };
+      }, log });
     // Every node keeps the cluster's maintenance mode (fronts may follow any node).
     this.maintenance = new MaintenanceStore(this.db, id);
     registerMaintenanceCommands(this.registry, this.maintenance);

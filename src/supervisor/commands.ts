@@ -14,8 +14,8 @@ const MAX_REPORTED = 4096;
 export interface AppCommandDeps {
   self: string;
   pool: AppPool | undefined;
-  /** The app settings the host table on disk gives this node now (throws a ConfigError). */
-  readSettings: () => AppSettings | undefined;
+  /** The app settings the host table on disk gives this node now, and their digest (throws a ConfigError). */
+  readSettings: () => { settings: AppSettings | undefined; digest: string };
   log: Logger;
 }
 
@@ -51,17 +51,24 @@ export function registerAppCommands(registry: CommandRegistry, deps: AppCommandD
   registry.register({
     name: 'app.reload',
     summary: 'rolling reload of this node\'s pool with the app settings of the host table on disk; follow it in app.registry',
-    args: z.strictObject({}),
+    args: z.strictObject({
+      /** The digest of the app settings in the caller's copy of the host table (appSettingsDigest): the node refuses to reload other ones. */
+      expect: z.string().regex(/^[0-9a-f]{16}$/).optional(),
+    }),
     scope: 'any',
-    run: () => {
+    run: (args) => {
       const p = pool();
       if (p.reloadState.state === 'running') throw new CohortError('refused', `a reload of ${deps.self}'s pool is already running`);
-      let next: AppSettings | undefined;
+      let read: { settings: AppSettings | undefined; digest: string };
       try {
-        next = deps.readSettings();
+        read = deps.readSettings();
       } catch (err) {
         throw new CohortError('bad_args', `the host table on disk is not valid; nothing was changed: ${(err as Error).message}`);
       }
+      if (args.expect !== undefined && args.expect !== read.digest) {
+        throw new CohortError('bad_args', `${deps.self}'s host table on disk gives other app settings than yours; copy your host table to every node first (nothing was changed)`);
+      }
+      const next = read.settings;
       if (!next) throw new CohortError('refused', `the host table on disk gives ${deps.self} no app pool any more; stop the node to stop its pool`);
       void rollingReload(p, next, deps.log);
       return { started: true, instances: next.instances, version: p.registry.version, boot: p.registry.boot };

@@ -44,6 +44,8 @@ export const setArgs = z.strictObject({
   on: z.boolean(),
   message: z.string().max(MAX_MESSAGE_CHARS).refine((m) => !CONTROL.test(m), 'message must be plain text (no control characters but tab and newline)').default(''),
   at: z.number().int().min(1).refine((at) => at <= Date.now() + MAX_FUTURE_MS, `at must not be more than ${MAX_FUTURE_MS / 60_000} minutes ahead of this node's clock`),
+  /** Compare-and-set: applied only while the stored setting is the one of this `at` (a reload's own "off" must not undo an operator's later "on"). */
+  ifAt: z.number().int().min(0).optional(),
 });
 
 export const getArgs = z.strictObject({
@@ -70,10 +72,13 @@ export class MaintenanceStore {
       by_node TEXT
     )`);
     this.select = db.prepare('SELECT on_, message, at, by_node FROM maintenance WHERE id = 1');
-    // Last writer wins by `at`, decided in SQL so the check and the write are one statement.
-    this.upsert = db.prepare(`INSERT INTO maintenance (id, on_, message, at, by_node) VALUES (1, ?, ?, ?, ?)
+    // Last writer wins by `at` (ties by on, then message: every node picks the same one),
+    // decided in SQL so the check and the write are one statement.
+    this.upsert = db.prepare(`INSERT INTO maintenance (id, on_, message, at, by_node) SELECT 1, :on, :message, :at, :by
+      WHERE :ifAt IS NULL OR :ifAt = 0 OR EXISTS (SELECT 1 FROM maintenance WHERE id = 1)
       ON CONFLICT (id) DO UPDATE SET on_ = excluded.on_, message = excluded.message, at = excluded.at, by_node = excluded.by_node
-      WHERE excluded.at > maintenance.at`);
+      WHERE (excluded.at, excluded.on_, excluded.message) > (maintenance.at, maintenance.on_, maintenance.message)
+        AND (:ifAt IS NULL OR maintenance.at = :ifAt)`);
     this.current = this.load();
     this.versioned = new Versioned(() => ({ node: this.node, boot: this.versioned.boot, version: this.versioned.version, state: { ...this.current } }));
   }
@@ -87,8 +92,8 @@ export class MaintenanceStore {
    * inbox's transaction: the cache and the version follow only once that has committed (or
    * rolled back), by reading the row again after the current job.
    */
-  set(next: MaintenanceState): { applied: boolean; state: MaintenanceState } {
-    const applied = Number(this.upsert.run(next.on ? 1 : 0, next.message, next.at, next.by ?? null).changes) > 0;
+  set(next: MaintenanceState, ifAt?: number): { applied: boolean; state: MaintenanceState } {
+    const applied = Number(this.upsert.run({ on: next.on ? 1 : 0, message: next.message, at: next.at, by: next.by ?? null, ifAt: ifAt ?? null }).changes) > 0;
     queueMicrotask(() => this.refresh());
     return { applied, state: applied ? { ...next } : this.state };
   }
@@ -119,7 +124,7 @@ export function registerMaintenanceCommands(registry: CommandRegistry, store: Ma
     args: setArgs,
     scope: 'any',
     critical: true,
-    run: (args, ctx) => store.set({ on: args.on, message: args.message, at: args.at, by: ctx.from }),
+    run: (args, ctx) => store.set({ on: args.on, message: args.message, at: args.at, by: ctx.from }, args.ifAt),
   });
   registry.register({
     name: 'maintenance.get',

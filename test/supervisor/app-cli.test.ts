@@ -48,7 +48,7 @@ test('cohort app status and app reload, and a reload whose new command fails cha
   const failing = parse(text);
   failing.nodes[1].app.env = { TEST_APP_MODE: 'exit' };
   writeFileSync(c.config, stringify(failing));
-  const serving = await readyPids('A');
+  let serving = await readyPids('A');
   const failed = await runCli(['app', 'reload', '--on', 'A', '--config', c.config, '--from', 'L'], { timeoutMs: 60_000 });
   assert.equal(failed.code, 1, failed.stdout + failed.stderr);
   assert.match(failed.stderr, /reload of A failed: the replacement of A\.\d\.\d+ did not become ready: exited with code 3: test-app: told to fail at start/);
@@ -58,6 +58,7 @@ test('cohort app status and app reload, and a reload whose new command fails cha
   await waitFor('its replacement, on the old command', async () => (await readyPids('A')).filter((p) => p !== serving[0]).length === 2, 10_000);
   const shown = await runCli(['app', 'status', '--config', c.config, '--from', 'L', '--on', 'A']);
   assert.match(shown.stdout, /killed by SIGKILL/, 'the last error is shown');
+  serving = await readyPids('A');
 
   // An invalid host table on disk: refused, nothing changes.
   // (the CLI reads a valid copy; the node re-reads its own file)
@@ -69,4 +70,13 @@ test('cohort app status and app reload, and a reload whose new command fails cha
   assert.match(invalid.stderr, /bad_args: the host table on disk is not valid; nothing was changed: .*\n.*Unrecognized key: "bogus"/);
   assert.deepEqual(await readyPids('A'), serving);
   writeFileSync(c.config, text);
+
+  // The operator's copy says something else than the node's: refused, nothing changes.
+  const other = parse(text);
+  other.nodes[1].app.env = { GREETING: 'new version' };
+  writeFileSync(copy, stringify(other));
+  const differs = await runCli(['app', 'reload', '--on', 'A', '--config', copy, '--from', 'L']);
+  assert.equal(differs.code, 1);
+  assert.match(differs.stderr, /A's host table on disk gives other app settings than yours; copy your host table to every node first/);
+  assert.deepEqual(await readyPids('A'), serving);
 });

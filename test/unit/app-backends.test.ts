@@ -25,7 +25,7 @@ function scripted(replies: Record<string, unknown[]>) {
 
 test('ready and dying instances with a port become back-ends; starting, stopped and portless ones do not', async () => {
   const { call, calls } = scripted({ A: [snap('A', 3, [inst('A.0.1', 'ready', 9001), inst('A.1.1', 'dying', 9002), inst('A.2.1', 'starting', 9003), inst('A.3.1', 'stopped', 9004), inst('A.4.1', 'ready', null)])] });
-  const r = new AppRegistries(call, log, () => {});
+  const r = new AppRegistries(call, () => '127.0.0.1', log, () => {});
   await r.follow(['A'], 1000);
   assert.deepEqual(r.backends().map((b) => [b.def.id, b.def.port, b.dying]), [['A.0.1', 9001, false], ['A.1.1', 9002, true]]);
   await waitFor('the long poll for the next version', () => calls.length === 2);
@@ -33,10 +33,10 @@ test('ready and dying instances with a port become back-ends; starting, stopped 
   r.stop();
 });
 
-test('a malformed or foreign answer is refused and the last known instances stay', async () => {
-  const { call } = scripted({ A: [snap('A', 1, [inst('A.0.1', 'ready', 9001)]), snap('A', 2, [inst('A.0.1; rm -rf', 'ready', 9001)]), snap('B', 3, []), new Error('con_lost')] });
+test('a malformed or foreign answer (the registry of another node, an instance of another node or on another host) is refused and the last known instances stay', async () => {
+  const { call } = scripted({ A: [snap('A', 1, [inst('A.0.1', 'ready', 9001)]), snap('A', 2, [inst('A.0.1; rm -rf', 'ready', 9001)]), snap('B', 3, []), snap('A', 4, [inst('B.0.1', 'ready', 9001)]), snap('A', 5, [{ ...inst('A.0.2', 'ready', 22), host: '10.0.0.9' }]), new Error('con_lost')] });
   let changes = 0;
-  const r = new AppRegistries(call, log, () => changes++, { backoff: { minMs: 1, maxMs: 2 } });
+  const r = new AppRegistries(call, () => '127.0.0.1', log, () => changes++, { backoff: { minMs: 1, maxMs: 2 } });
   await r.follow(['A'], 1000);
   await waitFor('the error to be reported', () => r.status().A.error === 'con_lost');
   assert.equal(changes, 1);
@@ -47,7 +47,7 @@ test('a malformed or foreign answer is refused and the last known instances stay
 test('a node no longer followed takes its instances with it', async () => {
   const { call } = scripted({ A: [snap('A', 1, [inst('A.0.1', 'ready', 9001)])], B: [snap('B', 1, [inst('B.0.1', 'ready', 9101)])] });
   let changes = 0;
-  const r = new AppRegistries(call, log, () => changes++);
+  const r = new AppRegistries(call, () => '127.0.0.1', log, () => changes++);
   await r.follow(['A', 'B'], 1000);
   assert.equal(r.backends().length, 2);
   await r.follow(['B']);
