@@ -56,6 +56,27 @@ describe('MaintenanceStore', () => {
     assert.equal(store.state.on, true);
   });
 
+  it('ties go the same way on every node, in any order of arrival; ifAt applies only over that setting', async () => {
+    const a = { on: true, message: 'x', at: 5000 };
+    const b = { on: false, message: '', at: 5000 };
+    const one = open();
+    const two = open();
+    one.registry.executeCritical('maintenance.set', a, { from: 'B' });
+    one.registry.executeCritical('maintenance.set', b, { from: 'C' });
+    two.registry.executeCritical('maintenance.set', b, { from: 'C' });
+    two.registry.executeCritical('maintenance.set', a, { from: 'B' });
+    await tick();
+    assert.deepEqual(one.store.state, two.store.state);
+    // A reload's "off" over its own "on" (at 5000): refused once an operator set it again meanwhile.
+    one.registry.executeCritical('maintenance.set', { on: true, message: 'operator', at: 6000 }, { from: 'D' });
+    const off = one.registry.executeCritical('maintenance.set', { on: false, at: 7000, ifAt: 5000 }, { from: 'B' }) as { applied: boolean };
+    assert.equal(off.applied, false);
+    await tick();
+    assert.equal(one.store.state.message, 'operator');
+    const own = two.registry.executeCritical('maintenance.set', { on: false, at: 7000, ifAt: 5000 }, { from: 'B' }) as { applied: boolean };
+    assert.equal(own.applied, true);
+  });
+
   it('refuses bad input and changes nothing', async () => {
     const { store, registry } = open();
     const bad: unknown[] = [
