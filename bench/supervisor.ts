@@ -175,8 +175,8 @@ interface Supervised {
   name: string;
   /** Where wrk goes during reloads (Cohort's front, PM2's shared port). */
   port: number;
-  /** Why the reload phase cannot run, if it cannot. */
-  skip?: string;
+  /** The supervisor's JavaScript heap after a collection, where it can be read (Cohort's `memory` command). */
+  heapMb?(): Promise<number>;
   /** One rolling reload of every instance, to its end. */
   reload(): Promise<void>;
   /** The ready instances by slot key (Cohort's slot, PM2's pm_id). */
@@ -224,12 +224,13 @@ async function killTimings(s: Supervised): Promise<number[]> {
   return restartMs.sort((a, b) => a - b);
 }
 
-interface Memory { rssBefore: number; rssAfter: number; restartsCounted: number; trend: number[] }
+interface Memory { rssBefore: number; rssAfter: number; heapBefore?: number; heapAfter?: number; restartsCounted: number; trend: number[] }
 
 /** RESTARTS restarts: kill -9 of every ready instance, waiting for all replacements, over and over; the supervisor's RSS around it. */
 async function restartLoop(s: Supervised): Promise<Memory> {
   await allReady(s);
   const rssBefore = rssMb(s.supervisorPid());
+  const heapBefore = await s.heapMb?.();
   const countedBefore = await s.restartCount();
   const trend = [rssBefore];
   let done = 0;
@@ -250,8 +251,9 @@ async function restartLoop(s: Supervised): Promise<Memory> {
   const restartsCounted = (await s.restartCount()) - countedBefore;
   await sleep(2000); // let what was freed be freed
   const rssAfter = rssMb(s.supervisorPid());
-  progress(`${s.name}: supervisor RSS ${rssBefore.toFixed(1)} MiB before ${RESTARTS} restarts, ${rssAfter.toFixed(1)} MiB after`);
-  return { rssBefore, rssAfter, restartsCounted, trend };
+  const heapAfter = await s.heapMb?.();
+  progress(`${s.name}: supervisor RSS ${rssBefore.toFixed(1)} MiB before ${RESTARTS} restarts, ${rssAfter.toFixed(1)} MiB after${heapAfter === undefined ? '' : `; heap after a collection ${heapBefore!.toFixed(1)} → ${heapAfter.toFixed(1)} MiB`}`);
+  return { rssBefore, rssAfter, heapBefore, heapAfter, restartsCounted, trend };
 }
 
 async function startCohort(dir: string, appFile: string): Promise<Supervised> {
@@ -259,10 +261,9 @@ async function startCohort(dir: string, appFile: string): Promise<Supervised> {
   const [frontPort] = await freePorts(1);
   // The front that follows every node's app registry through the node network.
   const front = { listen: { port: frontPort }, backends: 'apps' as const, node: 'A', policy: 'least_conn' as const };
-  const frontReady = frontSchema.safeParse(front).success;
   const cluster = await TestCluster.create(
     [{ id: 'A', role: 'access', app: { command: [process.execPath, appFile], cwd: dir, instances: INSTANCES, basePort, portSpan: 20, health: { path: '/healthz' }, killTimeoutMs: KILL_TIMEOUT_MS, stableMs: STABLE_MS } }],
-    frontReady ? { front } : {},
+    { front },
   );
   const procs: ChildProcess[] = [];
   const close = async () => {
@@ -274,9 +275,10 @@ async function startCohort(dir: string, appFile: string): Promise<Supervised> {
     await cluster.destroy();
   };
   try {
-    progress(`Cohort: starting a node with ${INSTANCES} app instances${frontReady ? ' and a front (backends: apps)' : ''}`);
-    // As in production: info-level log (the test harness's start() logs at debug).
-    const node = spawnNodeProcess(cluster.config, 'A', cluster.logFile('A'), ['--log-level', 'info']);
+    progress(`Cohort: starting a node with ${INSTANCES} app instances and a front (backends: apps)`);
+    // As in production: info-level log (the test harness's start() logs at debug); with
+    // --expose-gc so its heap can be measured after a collection (the `memory` command).
+    const node = spawnNodeProcess(cluster.config, 'A', cluster.logFile('A'), ['--log-level', 'info'], { NODE_OPTIONS: '--expose-gc' });
     procs.push(node);
     await waitFor('the node to answer on its local socket', async () => {
       if (node.exitCode !== null) throw new Error(`the node exited:\n${cluster.log('A').slice(-2000)}`);
@@ -287,14 +289,14 @@ async function startCohort(dir: string, appFile: string): Promise<Supervised> {
     const ready = async () => new Map((await registry()).instances.filter((i) => i.state === 'ready').map((i) => [String(i.slot), { pid: i.pid!, since: i.startedAt! }]));
     const first = await waitFor('Cohort: 4 ready instances', async () => ((await ready()).size === INSTANCES ? ready() : undefined), 30_000);
     const nodePid = parentPid([...first.values()][0].pid);
-    if (frontReady) {
+    {
       procs.push(spawn(process.execPath, [CLI_PATH, 'front', '--config', cluster.config, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] }));
       await waitFor("Cohort's front to serve the app", async () => (await fetch(`http://127.0.0.1:${frontPort}/`)).status === 200, 15_000, 100);
     }
     return {
       name: 'Cohort',
       port: frontPort,
-      skip: frontReady ? undefined : "this build's front has no `backends: apps` (it cannot follow the app registry)",
+      heapMb: async () => ((await client.call('A', 'memory', { gc: true })) as { heapUsed: number }).heapUsed / 1048576,
       reload: async () => void (await run(process.execPath, [CLI_PATH, 'app', 'reload', '--config', cluster.config, '--from', 'A', '--all', '--json'])),
       ready,
       answers: async (key, pid) => {
@@ -374,10 +376,6 @@ try {
   const pm2S = await startPm2(dir, appFile);
   sides.push(pm2S);
   const reloadPhase = async (s: Supervised): Promise<Reload> => {
-    if (s.skip) {
-      progress(`${s.name}: reload under load skipped: ${s.skip}`);
-      return s.skip;
-    }
     progress(`${s.name}: wrk -t1 -c${CONNECTIONS} for ${SECONDS} s on ${s.name === 'Cohort' ? 'the front' : 'the shared port'}, with rolling reloads of all ${INSTANCES} back to back`);
     return reloadsUnderLoad(s.name, s.port, () => s.reload());
   };
@@ -404,6 +402,7 @@ try {
   row('supervisor RSS before (MiB)', fmt(cohort.rssBefore), fmt(pm2.rssBefore), (cohort.rssBefore / pm2.rssBefore).toFixed(2));
   row(`supervisor RSS after ${RESTARTS} restarts (MiB)`, fmt(cohort.rssAfter), fmt(pm2.rssAfter), (cohort.rssAfter / pm2.rssAfter).toFixed(2));
   row(`  every 200 restarts (MiB)`, cohort.trend.map((x) => x.toFixed(0)).join(' '), pm2.trend.map((x) => x.toFixed(0)).join(' '), '-');
+  row('  heap after a collection, before → after (MiB)', `${fmt(cohort.heapBefore!)} → ${fmt(cohort.heapAfter!)}`, '-', '-');
   row('  restarts the supervisor counted', String(cohort.restartsCounted), String(pm2.restartsCounted), '-');
   console.log('Cohort: the `cohort node` process; PM2: its God daemon (also the cluster master)');
   console.log(`run time ${((performance.now() - started) / 1000).toFixed(0)} s`);
@@ -416,6 +415,7 @@ try {
     restart_ms: r2(p50(cohort.restartMs)), pm2_restart_ms: r2(p50(pm2.restartMs)),
     supervisor_rss_mb_before: r2(cohort.rssBefore), supervisor_rss_mb_after: r2(cohort.rssAfter),
     pm2_rss_mb_before: r2(pm2.rssBefore), pm2_rss_mb_after: r2(pm2.rssAfter),
+    supervisor_heap_mb_before: r2(cohort.heapBefore!), supervisor_heap_mb_after: r2(cohort.heapAfter!),
     supervisor_rss_mb_trend: cohort.trend.map(r2), pm2_rss_mb_trend: pm2.trend.map(r2),
     restarts: RESTARTS, kills: KILLS, seconds: SECONDS, connections: CONNECTIONS, pm2_version: PM2_VERSION,
   }));

@@ -53,12 +53,17 @@ async function reloadNode(client: CohortClient, table: HostTable, node: string, 
  */
 async function maintenance(client: CohortClient, table: HostTable, message: string, progress: (line: string) => void, offAfter?: number): Promise<number> {
   const on = offAfter === undefined;
-  const at = on ? Date.now() : Math.max(Date.now(), offAfter + 1);
+  // "off" is at+1 over the reload's own "on": whatever order the nodes hear it in, an
+  // operator's setting made meanwhile (a later at) wins over it everywhere alike.
+  const at = on ? Date.now() : offAfter + 1;
   const outcomes = await setMaintenance(client, table, on, message, progress, { at, ifAt: offAfter });
   const failed = outcomes.filter((o) => o.status === 'error');
   if (failed.length) throw new CliError(`maintenance ${on ? 'on' : 'off'} failed on ${failed.map((o) => o.node).join(', ')}${on ? '; nothing was reloaded' : ''}`, EXIT_ERROR);
-  const kept = outcomes.filter((o) => o.status === 'ok' && !o.applied).map((o) => o.node);
-  if (kept.length) progress(`maintenance was set again meanwhile on ${kept.join(', ')}: left as it is`);
+  const kept = outcomes.filter((o) => o.status === 'ok' && !o.applied);
+  // A newer "off" where we asked for "on": that node would take new sessions during the update.
+  const stillOff = kept.filter((o) => o.status === 'ok' && !o.state.on).map((o) => o.node);
+  if (on && stillOff.length) throw new CliError(`maintenance stays off on ${stillOff.join(', ')} (a newer setting there); nothing was reloaded`, EXIT_ERROR);
+  if (kept.length) progress(`maintenance was set again meanwhile on ${kept.map((o) => o.node).join(', ')}: left as it is`);
   return at;
 }
 

@@ -91,8 +91,9 @@ export function findNode(table: HostTable, id: string): NodeEntry {
  */
 export function appSettingsDigest(table: HostTable, id: string): string {
   const node = findNode(table, id);
-  const settings = mergeAppSettings(table.app, node.app, node.role, '.').settings ?? null;
-  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
+  // Resolved against '/', not the caller's folder; keys sorted, so YAML's order does not count.
+  const settings = mergeAppSettings(table.app, node.app, node.role, '/').settings ?? null;
+  return createHash('sha256').update(JSON.stringify(settings, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v))).digest('hex').slice(0, 16);
 }
 
 /** Node `id`'s app pool settings (cluster section, its own on top), or undefined if it runs none. */

@@ -94,10 +94,15 @@ export class Front {
     // Before the first request: whether maintenance is on, and (backends: apps) where the instances are.
     if (!this.caller) this.log.warn({ event: 'no_front_node' }, 'front.node is not set: this front does not hear maintenance mode');
     await Promise.all([bounded(this.maintenance?.start(), 3000), this.followApps(this.table)]);
-    await this.server.listen(cfg.listen.port, cfg.listen.host);
-    if (cfg.admin) {
-      this.admin = createServer((req, res) => void this.adminRequest(req, res));
-      await listenOn(this.admin, { port: cfg.admin.port, host: cfg.admin.host });
+    try {
+      await this.server.listen(cfg.listen.port, cfg.listen.host);
+      if (cfg.admin) {
+        this.admin = createServer((req, res) => void this.adminRequest(req, res));
+        await listenOn(this.admin, { port: cfg.admin.port, host: cfg.admin.host });
+      }
+    } catch (err) {
+      await this.stop();
+      throw err;
     }
     this.health.start();
     this.startLoads();

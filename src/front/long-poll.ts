@@ -57,11 +57,11 @@ export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>)
         const raw = await o.call(o.node, o.command, known ? { after: known.version, boot: known.boot, waitMs: o.waitMs } : {});
         if (stopped) return;
         const value = o.schema.parse(raw);
+        o.answer(value);
         known = { boot: value.boot, version: value.version };
         delay = o.backoff.minMs;
         if (failing) o.recovered();
         failing = false;
-        o.answer(value);
       } catch (err) {
         if (stopped) return;
         const message = (err as Error).name === 'ZodError' ? `a malformed answer: ${(err as z.ZodError).issues[0]?.message}` : (err as Error).message;

@@ -79,7 +79,8 @@ export const appSectionSchema = z.strictObject({
 export const appSettingsSchema = z
   .strictObject(appFields)
   .superRefine((a, ctx) => {
-    if (a.portSpan < a.instances) ctx.addIssue({ code: 'custom', path: ['portSpan'], message: `must be at least instances (${a.instances})` });
+    // A replacement starts beside the instance it replaces (recycle, reload): it needs a port of its own.
+    if (a.portSpan <= a.instances) ctx.addIssue({ code: 'custom', path: ['portSpan'], message: `must be more than instances (${a.instances}): a replacement starts beside the instance it replaces` });
     if (a.basePort + a.portSpan - 1 > 65535) ctx.addIssue({ code: 'custom', path: ['portSpan'], message: `basePort + portSpan runs past port 65535` });
     if (a.health.timeoutMs > a.health.intervalMs) ctx.addIssue({ code: 'custom', path: ['health', 'timeoutMs'], message: 'must not exceed health.intervalMs' });
     if (a.backoff.maxMs < a.backoff.minMs) ctx.addIssue({ code: 'custom', path: ['backoff', 'maxMs'], message: 'must be at least backoff.minMs' });

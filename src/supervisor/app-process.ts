@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 /** A line of app output longer than this is cut: a runaway app must not become a runaway log. */
-const MAX_LINE = 8192;
+export const MAX_LINE = 8192;
 
 export interface SpawnSpec {
   id: string;
@@ -111,20 +111,32 @@ export class AppProcess {
  * Calls back with each line of the stream, a line longer than MAX_LINE cut into pieces of
  * that size: an app that writes without newlines costs the node MAX_LINE, not its output.
  */
-function eachLine(stream: Readable, line: (text: string) => void): void {
+export function eachLine(stream: Readable, line: (text: string) => void): void {
   let pending = '';
-  stream.setEncoding('utf8');
+  /** The last piece was cut at MAX_LINE: a newline right after it ends that line, not an empty one. */
+  let cut = false;
+  stream.setEncoding('utf8'); // decodes characters split across chunks
   stream.on('data', (chunk: string) => {
     pending += chunk;
+    if (cut && pending.startsWith('\n')) pending = pending.slice(1);
+    cut = false;
     let nl: number;
     while ((nl = pending.indexOf('\n')) >= 0 || pending.length >= MAX_LINE) {
-      const end = nl >= 0 && nl < MAX_LINE ? nl : MAX_LINE;
-      line(pending.slice(0, end).replace(/\r$/, ''));
-      pending = pending.slice(end === nl ? end + 1 : end);
+      if (nl >= 0 && nl <= MAX_LINE) {
+        line(pending.slice(0, nl).replace(/\r$/, ''));
+        pending = pending.slice(nl + 1);
+        continue;
+      }
+      // Not inside a surrogate pair: a character is not cut in two.
+      const end = /[\ud800-\udbff]/.test(pending[MAX_LINE - 1]) ? MAX_LINE - 1 : MAX_LINE;
+      line(pending.slice(0, end));
+      pending = pending.slice(end);
+      cut = pending.length === 0;
+      if (pending.startsWith('\n')) pending = pending.slice(1);
     }
   });
   stream.on('end', () => {
-    if (pending) line(pending);
+    if (pending) line(pending.replace(/\r$/, ''));
   });
 }
 

@@ -1,12 +1,10 @@
-import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { NodeEntry } from '../config/schema.ts';
 import type { AppSettings } from './app-config.ts';
-import { AppProcess } from './app-process.ts';
-import { Instance } from './instance.ts';
+import type { Instance } from './instance.ts';
+import { InstanceStarter } from './instance-starter.ts';
 import { HealthWatch, START_PROBE_MS } from './health-watch.ts';
 import { reapOrphans } from './orphans.ts';
-import { choosePort } from './probe.ts';
 import { Versioned, type RegistrySnapshot } from './registry.ts';
 import { newSlot, slotRecords, type Slot } from './slot.ts';
 
@@ -28,9 +26,7 @@ export class AppPool {
   /** DYING instances (and replaced ones being stopped), no longer in any slot. */
   private readonly retiring = new Set<Instance>();
   private readonly byId = new Map<string, Instance>();
-  private generation = 0;
-  /** Port choices one at a time: two starts must not both find the same port free. */
-  private portTurn: Promise<unknown> = Promise.resolve();
+  private readonly starter: InstanceStarter;
   private closed = false;
   problem: string | null = null;
   reloadState: RegistrySnapshot['reload'] = { state: 'idle', replaced: 0, total: 0, error: null };
@@ -41,6 +37,7 @@ export class AppPool {
     this.tableFile = tableFile;
     this.log = log.child({ component: 'supervisor' });
     this.registry = new Versioned(() => this.snapshot());
+    this.starter = new InstanceStarter(node, tableFile, this.log);
   }
 
   start(): void {
@@ -86,43 +83,32 @@ export class AppPool {
     return this.slots.find((s) => s.current === inst || s.next === inst);
   }
 
-  /** Starts an instance in the slot: its current one, or with `asNext` the one to take its place. */
-  async launch(slot: Slot, asNext = false): Promise<Instance | undefined> {
-    if (this.closed) return undefined;
+  /**
+   * Starts an instance in the slot: its current one, or with `asNext` the one to take its
+   * place. The slot is taken from the call on, so a second start cannot slip in meanwhile.
+   */
+  launch(slot: Slot, asNext = false): Promise<Instance | undefined> {
+    if (this.closed || slot.launching || slot.next || (!asNext && slot.current)) return Promise.resolve(undefined);
+    clearTimeout(slot.retryTimer);
+    const launching = this.spawnInto(slot, asNext).finally(() => {
+      if (slot.launching === launching) slot.launching = undefined;
+    });
+    slot.launching = launching;
+    return launching;
+  }
+
+  private async spawnInto(slot: Slot, asNext: boolean): Promise<Instance | undefined> {
     slot.retryAt = null;
-    const settings = this.settings;
-    const turn = this.portTurn.then(() => choosePort(this.node.host, settings, slot.lastPort, new Set([...this.byId.values()].map((i) => i.port))));
-    this.portTurn = turn.catch(() => undefined);
-    const port = await turn;
-    if (this.closed || !this.slots.includes(slot)) return undefined;
-    if (port === undefined) {
-      const end = settings.basePort + settings.portSpan - 1;
-      this.failed(slot, `every port of ${this.node.host}:${settings.basePort}-${end} is taken`, asNext);
+    const started = await this.starter.start(slot.n, this.settings, slot.lastPort, () => !this.closed && this.slots.includes(slot));
+    if (!started) return undefined;
+    // The one it was to replace went away meanwhile: it starts as the slot's current one.
+    if (asNext && !slot.current) asNext = false;
+    if ('error' in started) {
+      this.failed(slot, started.error, { restart: !asNext, replacement: asNext });
       return undefined;
     }
-    // spawn() would blame the program for a missing working directory: say what is missing.
-    if (!existsSync(settings.cwd)) {
-      this.failed(slot, `working directory ${settings.cwd} does not exist`, asNext);
-      return undefined;
-    }
-    const id = `${this.node.id}.${slot.n}.${++this.generation}`;
-    const env: Record<string, string> = {
-      ...(process.env as Record<string, string>),
-      ...settings.env,
-      PORT: String(port),
-      HOST: this.node.host,
-      COHORT_NODE: this.node.id,
-      COHORT_CONFIG: this.tableFile,
-      COHORT_INSTANCE: id,
-    };
-    let proc: AppProcess;
-    try {
-      proc = new AppProcess({ id, command: settings.command, cwd: settings.cwd, env }, this.log);
-    } catch (err) {
-      this.failed(slot, `cannot start ${settings.command[0]}: ${(err as Error).message}`, asNext);
-      return undefined;
-    }
-    const inst = new Instance(id, slot.n, this.node.host, port, proc, settings);
+    const inst = started;
+    const { id, port, proc } = inst;
     this.byId.set(id, inst);
     slot.lastPort = port;
     if (asNext) slot.next = inst;
@@ -139,8 +125,9 @@ export class AppPool {
     const slot = this.slotOf(inst);
     if (!slot || slot.current !== inst || inst.state !== 'ready') return Promise.resolve(false);
     if (slot.next) return slot.next.outcome;
+    if (slot.launching) return slot.launching.then((next) => next?.outcome ?? false);
     // Replacements that keep failing back off like any crash loop.
-    if (slot.retryAt !== null && Date.now() < slot.retryAt) return Promise.resolve(false);
+    if (slot.replaceFailures > 0 && slot.retryAt !== null && Date.now() < slot.retryAt) return Promise.resolve(false);
     this.log.info({ event: 'app_recycle', instance: inst.id, why }, `${inst.id}: replacing it (${why})`);
     return this.launch(slot, true).then((next) => next?.outcome ?? false);
   }
@@ -158,7 +145,7 @@ export class AppPool {
     this.log.info({ event: 'app_dying', instance: inst.id, why, sessions: inst.sessions }, `${inst.id} is DYING (${why})`);
     this.registry.bump();
     // The app declared itself DYING: its slot gets a fresh instance now, unless one is starting.
-    if (slot && wasCurrent && !slot.next) void this.launch(slot);
+    if (slot && wasCurrent) void this.launch(slot);
     this.checkDrained(inst);
   }
 
@@ -199,26 +186,29 @@ export class AppPool {
       slot.restarts++;
       if (inst.readyAt > 0 && lived >= inst.settings.stableMs) slot.failures = 0;
       // Another instance of the slot still serves or is starting: count the failure, start none.
-      this.failed(slot, reason, slot.current !== undefined || slot.next !== undefined);
+      this.failed(slot, reason, { restart: !slot.current && !slot.next && !slot.launching, replacement: !wasCurrent });
     } else if (!inst.stopping && !this.closed) {
       this.log.info({ event: 'app_exited', instance: inst.id, reason, state: 'dying' }, `${inst.id} ${reason} while DYING`);
     }
     this.registry.bump();
   }
 
-  /** A start failed or an instance crashed: start again, at once the first time, then backing off. */
-  private failed(slot: Slot, reason: string, noRestart = false): void {
-    slot.failures++;
+  /**
+   * A start failed or an instance crashed: start again (if `restart`), at once the first time,
+   * then backing off. A failed replacement counts on its own: its slot's current one serves on.
+   */
+  private failed(slot: Slot, reason: string, how: { restart: boolean; replacement: boolean }): void {
+    const failures = how.replacement ? ++slot.replaceFailures : ++slot.failures;
     slot.lastError = reason;
     const { minMs, maxMs } = this.settings.backoff;
-    const delay = slot.failures <= 1 ? 0 : Math.min(maxMs, minMs * 2 ** (slot.failures - 2));
-    if (slot.failures >= 3) {
-      this.problem = `slot ${slot.n}: ${reason} (${slot.failures} failed starts in a row; next try in ${delay} ms)`;
-      this.log.error({ event: 'app_crash_loop', slot: slot.n, failures: slot.failures, reason, retryInMs: delay, command: this.settings.command }, `app keeps failing: ${reason}; retrying in ${delay} ms`);
+    const delay = failures <= 1 ? 0 : Math.min(maxMs, minMs * 2 ** (failures - 2));
+    if (failures >= 3) {
+      this.problem = `slot ${slot.n}: ${reason} (${failures} failed ${how.replacement ? 'replacements' : 'starts'} in a row; next try in ${delay} ms)`;
+      this.log.error({ event: 'app_crash_loop', slot: slot.n, failures, replacement: how.replacement, reason, retryInMs: delay, command: this.settings.command }, `app keeps failing: ${reason}; retrying in ${delay} ms`);
     }
     slot.retryAt = Date.now() + delay;
     this.registry.bump();
-    if (noRestart) return;
+    if (!how.restart) return;
     clearTimeout(slot.retryTimer);
     slot.retryTimer = setTimeout(() => void this.launch(slot), delay);
   }
@@ -233,6 +223,7 @@ export class AppPool {
       const old = slot.current;
       slot.current = inst;
       slot.next = undefined;
+      slot.replaceFailures = 0;
       if (old) this.retire(old, 'replaced');
     }
     inst.settle(true);
@@ -244,7 +235,7 @@ export class AppPool {
     const slot = this.slotOf(inst);
     if (!slot || slot.current !== inst || slot.failures === 0 || Date.now() - inst.readyAt < inst.settings.stableMs) return;
     slot.failures = 0;
-    if (!this.slots.some((s) => s.failures >= 3)) this.problem = null;
+    if (!this.slots.some((s) => s.failures >= 3 || s.replaceFailures >= 3)) this.problem = null;
     this.registry.bump();
   }
 

@@ -44,6 +44,7 @@ export async function rollingReload(pool: AppPool, next: AppSettings, log: Logge
 /** Waits for what the slot is starting now (a recycle's replacement, a restart), a few in a row at most. */
 async function startsSettled(slot: Slot): Promise<void> {
   for (let i = 0; i < 3; i++) {
+    if (slot.launching) await slot.launching;
     const starting = slot.next ?? (slot.current?.state === 'starting' ? slot.current : undefined);
     if (!starting) return;
     await starting.outcome;

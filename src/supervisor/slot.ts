@@ -10,9 +10,13 @@ export interface Slot {
   n: number;
   current: Instance | undefined;
   next: Instance | undefined;
+  /** A start between its call and its process (choosing a port): the slot is taken for it. */
+  launching: Promise<Instance | undefined> | undefined;
   restarts: number;
   /** Starts in a row that ended before the instance was stable (crash loop). */
   failures: number;
+  /** Replacements in a row that did not become ready (they back off on their own: the current one stays stable). */
+  replaceFailures: number;
   lastError: string | null;
   lastPort: number | undefined;
   retryAt: number | null;
@@ -20,7 +24,7 @@ export interface Slot {
 }
 
 export function newSlot(n: number): Slot {
-  return { n, current: undefined, next: undefined, restarts: 0, failures: 0, lastError: null, lastPort: undefined, retryAt: null, retryTimer: undefined };
+  return { n, current: undefined, next: undefined, launching: undefined, restarts: 0, failures: 0, replaceFailures: 0, lastError: null, lastPort: undefined, retryAt: null, retryTimer: undefined };
 }
 
 /** The slot's lines in the registry: its instances, or one `stopped` line while it has none. */

@@ -115,6 +115,18 @@ test('a replacement takes the slot even when its predecessor went away while it 
   assert.equal(c.log('A').match(/"event":"app_started"/g)?.length, 3);
 });
 
+test('two fronts reporting the request limit at once start one replacement, not two', async () => {
+  const c = await poolCluster({ instances: 1, recycle: { maxRequests: 10 } });
+  const old = await waitFor('one ready', async () => ready(await registry(c))[0]);
+  const client = await c.client('A');
+  await Promise.all([client.call('A', 'app.served', { counts: { [old.id]: 10 } }), client.call('A', 'app.served', { counts: { [old.id]: 5 } })]);
+  await waitFor('the replacement alone, and the old one gone', async () => {
+    const r = await registry(c);
+    return r.instances.length === 1 && r.instances[0].id !== old.id && r.instances[0].state === 'ready' && !alive(old.pid!);
+  }, 10_000);
+  assert.equal(c.log('A').match(/"event":"app_started"/g)?.length, 2, 'one start for the pool, one for the replacement');
+});
+
 test('a command that cannot start is reported with back-off, and the node keeps serving', async () => {
   const c = await poolCluster({ instances: 1, command: ['/nonexistent/app-server'] });
   const r = await waitFor('the problem reported', async () => {
