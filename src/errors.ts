@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   'bad_frame', // a frame that could not be decoded
   'no_such_user', // no library node of the domain knows the user
   'rate_limited', // too many recent failures (logins); try again later
+  'too_large', // a value over its bound (a session past its size limit)
   'internal', // a bug or an unexpected failure on the executing node
 ] as const;
 
