@@ -3,6 +3,7 @@ import { localSocketPath, type HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { Channel } from '../net/channel.ts';
 import { AuthApi, RecordsApi } from './records.ts';
+import { SessionsApi } from './sessions.ts';
 
 export type CriticalResult = { status: 'ok'; id: string; reply: unknown } | { status: 'delayed'; id: string };
 
@@ -23,12 +24,15 @@ export class CohortClient {
   readonly records: RecordsApi;
   /** Logins and users, checked at her home node. */
   readonly auth: AuthApi;
+  /** Sessions any app instance on any node can serve. */
+  readonly sessions: SessionsApi;
 
   private constructor(channel: Channel) {
     this.channel = channel;
     const local = (cmd: string, args: unknown) => this.channel.request(cmd, args);
     this.records = new RecordsApi(local);
     this.auth = new AuthApi(local);
+    this.sessions = new SessionsApi(local);
   }
 
   static connect(socketPath: string, opts: ClientOptions = {}): Promise<CohortClient> {

@@ -20,6 +20,8 @@ import { GroupCommit } from '../store/group-commit.ts';
 import { AppPool } from '../supervisor/pool.ts';
 import { registerAppCommands } from '../supervisor/commands.ts';
 import { MaintenanceStore, registerMaintenanceCommands } from '../supervisor/maintenance.ts';
+import { registerSessionCommands } from '../sessions/commands.ts';
+import { SessionStore } from '../sessions/session-store.ts';
 import { pdeathsigAvailable } from '../supervisor/app-process.ts';
 import { appSettingsDigest, appSettingsFor, findNode, loadHostTable, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
@@ -49,6 +51,9 @@ export class CohortNode {
   readonly critical: CriticalService;
   private readonly commit: GroupCommit;
   private pruneTimer: NodeJS.Timeout | undefined;
+  private sessionPruneTimer: NodeJS.Timeout | undefined;
+  /** This node's copies of sessions. */
+  private readonly sessions: SessionStore;
   /** The app servers this node supervises (seed 001), if the host table gives it any. */
   readonly apps: AppPool | undefined;
   readonly maintenance: MaintenanceStore;
@@ -93,6 +98,8 @@ export class CohortNode {
     // Every node keeps the cluster's maintenance mode (fronts may follow any node).
     this.maintenance = new MaintenanceStore(this.db, id);
     registerMaintenanceCommands(this.registry, this.maintenance);
+    this.sessions = new SessionStore(this.db);
+    registerSessionCommands(this.registry, { self: id, table, store: this.sessions, commit, critical: this.critical, call: async (to, cmd, args) => this.router.route(to, cmd, args, { from: LOCAL }), log });
     this.linkServer = new LinkServer({
       self: id,
       table,
@@ -149,6 +156,9 @@ export class CohortNode {
     prune();
     this.pruneTimer = setInterval(prune, Math.min(retentionMs, 3_600_000));
     this.pruneTimer.unref();
+    // Expired sessions go a thousand a minute at most: a short write each time, never a long one.
+    this.sessionPruneTimer = setInterval(() => this.sessions.pruneExpired(), 60_000);
+    this.sessionPruneTimer.unref();
     await this.linkServer.listen(self.host, self.bindLinkPort ?? self.linkPort);
     await this.localServer.listen();
     // Dialing every peer is also our announcement: each one that hears our hello dials back.
@@ -174,6 +184,7 @@ export class CohortNode {
 
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
+    clearInterval(this.sessionPruneTimer);
     await this.apps?.close();
     this.maintenance.close(); // answers the long polls waiting on it
     this.critical.stop();

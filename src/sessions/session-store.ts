@@ -1,0 +1,51 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { applyWrite, EMPTY, type SessionState, type SessionWrite } from './session-state.ts';
+
+/** Expired sessions are kept this long past their expiry (late writes still find their tombstones), then dropped. */
+const KEEP_EXPIRED_MS = 3_600_000;
+
+/** This node's copies of sessions, one row each, in the node's database. */
+export class SessionStore {
+  private readonly select: StatementSync;
+  private readonly upsert: StatementSync;
+  private readonly prune: StatementSync;
+  private readonly countSince: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    db.exec(`CREATE TABLE IF NOT EXISTS sessions (
+      id TEXT PRIMARY KEY,
+      state TEXT NOT NULL,
+      expires INTEGER NOT NULL,
+      touched INTEGER NOT NULL
+    )`);
+    db.exec('CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires)');
+    this.select = db.prepare('SELECT state FROM sessions WHERE id = ?');
+    this.upsert = db.prepare(`INSERT INTO sessions (id, state, expires, touched) VALUES (?, ?, ?, ?)
+      ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires = excluded.expires, touched = excluded.touched`);
+    this.prune = db.prepare('DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires < ? LIMIT ?)');
+    this.countSince = db.prepare('SELECT count(*) AS n FROM sessions WHERE touched >= ? AND expires > ?');
+  }
+
+  /** This copy's state of a session (empty if it has none). */
+  state(id: string): SessionState {
+    const row = this.select.get(id) as { state: string } | undefined;
+    return row ? (JSON.parse(row.state) as SessionState) : { ...EMPTY, fields: {} };
+  }
+
+  /** Applies a write; synchronous, so it can run inside a critical message's transaction. */
+  apply(id: string, w: SessionWrite, now = Date.now()): SessionState {
+    const next = applyWrite(this.state(id), w);
+    this.upsert.run(id, JSON.stringify(next), next.expires, now);
+    return next;
+  }
+
+  /** Drops sessions expired long enough ago; at most `limit` a call. */
+  pruneExpired(now = Date.now(), limit = 1000): number {
+    return Number(this.prune.run(now - KEEP_EXPIRED_MS, limit).changes);
+  }
+
+  /** Sessions written since `since` and not expired: the user load. */
+  activeSince(since: number, now = Date.now()): number {
+    return (this.countSince.get(since, now) as { n: number }).n;
+  }
+}
