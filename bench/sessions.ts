@@ -1,0 +1,126 @@
+// Benchmark: session read+write round trips per second through express-session, in one run,
+// with the same app (examples/session-app.ts: each request reads the session, counts a visit
+// and saves it before answering) on three stores:
+//   embedded, local:  Cohort's store, the session's first copy on the app's own node (C);
+//   embedded, remote: Cohort's store, a session made on node D whose copies are on D and E,
+//                     none on C (every read and write crosses a link);
+//   connect-redis:    on a local redis-server (no persistence) the bench starts on a free port.
+// Three access nodes C, D, E (real processes, TLS links). A closed loop of BENCH_SESSIONS_CONNECTIONS
+// keep-alive clients, each on its own existing session, for BENCH_SESSIONS_SECONDS per run,
+// BENCH_SESSIONS_REPS repetitions with the order rotated; each figure is the median.
+// Every answer is checked: 200 and the session's count one more than the last.
+// Needs redis-server (apt-get install -y redis-server; REDIS_SERVER=/path picks one).
+import type { ChildProcess } from 'node:child_process';
+import { Agent, request } from 'node:http';
+import { placement } from '../src/sessions/placement.ts';
+import { TestCluster } from '../test/harness/cluster.ts';
+import { freePorts } from '../test/harness/ports.ts';
+import { waitFor } from '../test/harness/wait.ts';
+import { redisServerBinary, startRedis, startSessionApp, stopProcess } from '../test/sessions/processes.ts';
+import { progress as report } from './stats.ts';
+
+const SECONDS = Number(process.env.BENCH_SESSIONS_SECONDS ?? 5);
+const REPS = Number(process.env.BENCH_SESSIONS_REPS ?? 3);
+const CONNECTIONS = Number(process.env.BENCH_SESSIONS_CONNECTIONS ?? 16);
+const progress = (msg: string) => report('bench:sessions', msg);
+
+interface Reply { status: number; body: string; setCookie?: string }
+
+function get(agent: Agent, port: number, cookie: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/visit', agent, headers: cookie ? { cookie } : {} }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode!, body, setCookie: res.headers['set-cookie']?.[0]?.split(';')[0] }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+interface Target { name: string; key: string; port: number; sessions: { cookie: string; visits: number }[] }
+
+/** Makes one session per connection; `keep` says whether a new session's id is one to use. */
+async function makeSessions(agent: Agent, port: number, keep: (id: string) => boolean): Promise<{ cookie: string; visits: number }[]> {
+  const out: { cookie: string; visits: number }[] = [];
+  for (let tries = 0; out.length < CONNECTIONS; tries++) {
+    if (tries > CONNECTIONS * 50) throw new Error('cannot make the sessions');
+    const r = await get(agent, port, '');
+    if (r.status !== 200 || !r.setCookie) throw new Error(`new session: ${r.status} ${r.body}`);
+    const { id, visits } = JSON.parse(r.body) as { id: string; visits: number };
+    if (keep(id)) out.push({ cookie: r.setCookie, visits });
+  }
+  return out;
+}
+
+/** Closed loop: each connection sends its session's next visit as soon as the last one is answered. */
+async function drive(agent: Agent, t: Target, seconds = SECONDS): Promise<number> {
+  let count = 0;
+  const deadline = performance.now() + seconds * 1000;
+  const started = performance.now();
+  await Promise.all(t.sessions.map(async (s) => {
+    while (performance.now() < deadline) {
+      const r = await get(agent, t.port, s.cookie);
+      if (r.status !== 200) throw new Error(`${t.name}: ${r.status} ${r.body}`);
+      const { visits } = JSON.parse(r.body) as { visits: number };
+      if (visits !== s.visits + 1) throw new Error(`${t.name}: a lost update (count ${visits} after ${s.visits})`);
+      s.visits = visits;
+      count++;
+    }
+  }));
+  return Math.round(count / ((performance.now() - started) / 1000));
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const binary = redisServerBinary();
+if (!binary) {
+  process.stderr.write('bench:sessions: no redis-server; run: apt-get install -y redis-server (or set REDIS_SERVER)\n');
+  process.exit(2);
+}
+const cluster = await TestCluster.create([{ id: 'C', role: 'access' }, { id: 'D', role: 'access' }, { id: 'E', role: 'access' }]);
+const procs: ChildProcess[] = [];
+const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS * 2 });
+try {
+  progress('starting access nodes C, D, E and redis-server');
+  const [redisPort, localPort, remotePort, redisAppPort] = await freePorts(4);
+  await cluster.startAll();
+  await waitFor('links up', () => cluster.linksUp(), 20_000);
+  procs.push(await startRedis(binary, redisPort));
+  const cohortEnv = { COHORT_NODE: 'C', COHORT_CONFIG: cluster.config };
+  const apps = await Promise.all([
+    startSessionApp(localPort, cohortEnv),
+    startSessionApp(remotePort, { ...cohortEnv, SESSION_NODE: 'D' }),
+    startSessionApp(redisAppPort, { SESSION_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${redisPort}` }),
+  ]);
+  procs.push(...apps.map((a) => a.proc));
+
+  progress(`making ${CONNECTIONS} sessions per store`);
+  const targets: Target[] = [
+    { name: 'embedded, session on this node (C)', key: 'embedded_local_per_s', port: localPort, sessions: await makeSessions(agent, localPort, (id) => placement(cluster.table, id)[0] === 'C') },
+    { name: 'embedded, session on other nodes (D, E)', key: 'embedded_remote_per_s', port: remotePort, sessions: await makeSessions(agent, remotePort, (id) => !placement(cluster.table, id).includes('C')) },
+    { name: 'connect-redis, local redis-server', key: 'connect_redis_per_s', port: redisAppPort, sessions: await makeSessions(agent, redisAppPort, () => true) },
+  ];
+  const runs = new Map<string, number[]>(targets.map((t) => [t.key, []]));
+  for (let rep = 0; rep < REPS; rep++) {
+    for (let i = 0; i < targets.length; i++) {
+      const t = targets[(rep + i) % targets.length];
+      await drive(agent, t, 0.5); // warm-up: connections, JIT
+      progress(`rep ${rep + 1}/${REPS}: ${t.name}, ${CONNECTIONS} connections, ${SECONDS} s`);
+      const rate = await drive(agent, t);
+      runs.get(t.key)!.push(rate);
+      progress(`  ${rate} round trips/s`);
+    }
+  }
+  const result = Object.fromEntries(targets.map((t) => [t.key, median(runs.get(t.key)!)])) as Record<string, number>;
+  const redis = result.connect_redis_per_s;
+  console.log(`session read+write round trips per second through express-session (${CONNECTIONS} keep-alive clients, each on its own session; median of ${REPS})`);
+  console.log(`${'store'.padEnd(42)}${'per s'.padStart(10)}${'÷ connect-redis'.padStart(18)}`);
+  for (const t of targets) console.log(`${t.name.padEnd(42)}${String(result[t.key]).padStart(10)}${(result[t.key] / redis).toFixed(2).padStart(18)}`);
+  console.log(JSON.stringify({ ...result, connections: CONNECTIONS, seconds: SECONDS, reps: REPS }));
+} finally {
+  agent.destroy();
+  for (const p of procs) await stopProcess(p);
+  await cluster.destroy();
+}
