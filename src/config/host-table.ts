@@ -37,6 +37,9 @@ export interface HostTable {
   app: AppSection | undefined;
   /** The load average a node counts as 100% unless its own entry says otherwise. */
   loadFullAt: number;
+  /** Active sessions that count as 100% user load (0: none). */
+  loadUserLimit: number;
+  loadSessionWindowMs: number;
 }
 
 export function parseHostTable(file: string, text: string): HostTable {
@@ -66,6 +69,8 @@ export function parseHostTable(file: string, text: string): HostTable {
     front: t.front,
     app: t.app,
     loadFullAt: t.load.fullAt ?? cpus().length,
+    loadUserLimit: t.load.userLimit,
+    loadSessionWindowMs: t.load.sessionWindowMin * 60_000,
   };
 }
 

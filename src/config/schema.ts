@@ -49,6 +49,8 @@ export const nodeSchema = z.strictObject({
   httpPort: port,
   /** The load average this node counts as 100% (seed 000); defaults to the cluster's value. */
   loadFullAt: z.number().positive().optional(),
+  /** The active sessions this node counts as 100% user load; defaults to the cluster's value. */
+  loadUserLimit: z.number().int().min(0).optional(),
   /** This node's overrides of the cluster's `app:` section (a library node runs a pool only with one). */
   app: appSectionSchema.optional(),
 });
@@ -59,7 +61,15 @@ const hostTableBaseSchema = z
     dataDir: z.string().min(1),
     tls: z.strictObject({ dir: z.string().min(1) }),
     domains: z.array(name('domain')).min(1),
-    load: z.strictObject({ fullAt: z.number().positive().optional() }).default({}),
+    load: z
+      .strictObject({
+        /** The 1-minute load average that counts as 100% (default: the CPU count). */
+        fullAt: z.number().positive().optional(),
+        /** Sessions active within sessionWindowMin that count as 100% (seed 000's user limit); 0: no user load. */
+        userLimit: z.number().int().min(0).default(0),
+        sessionWindowMin: z.number().int().min(1).max(1440).default(10),
+      })
+      .default({ userLimit: 0, sessionWindowMin: 10 }),
     link: linkSettingsSchema.default(linkSettingsSchema.parse({})),
     critical: criticalSettingsSchema.default(criticalSettingsSchema.parse({})),
     nodes: z.array(nodeSchema).min(1),

@@ -22,6 +22,7 @@ import { registerAppCommands } from '../supervisor/commands.ts';
 import { MaintenanceStore, registerMaintenanceCommands } from '../supervisor/maintenance.ts';
 import { registerSessionCommands } from '../sessions/commands.ts';
 import { SessionStore } from '../sessions/session-store.ts';
+import { loadFigures } from '../sessions/load.ts';
 import { pdeathsigAvailable } from '../supervisor/app-process.ts';
 import { appSettingsDigest, appSettingsFor, findNode, loadHostTable, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
@@ -79,7 +80,7 @@ export class CohortNode {
     this.router = new Router(id, table, this.registry, this.peers);
     registerBuiltins(this.registry, {
       self: id,
-      loadFullAt: self.loadFullAt ?? table.loadFullAt,
+      load: () => loadFigures({ self: id, fullAt: self.loadFullAt ?? table.loadFullAt, userLimit: self.loadUserLimit ?? table.loadUserLimit, windowMs: table.loadSessionWindowMs, activeSessions: (since) => this.sessions.madeHereActiveSince(id, since) }),
       peers: () => [...this.peers.values()].map((p) => p.snapshot()),
       inboundPeers: () => this.linkServer.connectedPeers(),
       reconnectAll: () => this.reconnectAll(),
