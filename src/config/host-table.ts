@@ -40,6 +40,8 @@ export interface HostTable {
   /** Active sessions that count as 100% user load (0: none). */
   loadUserLimit: number;
   loadSessionWindowMs: number;
+  /** How long a login handed over to another node may wait to be taken up. */
+  handoverTtlMs: number;
 }
 
 export function parseHostTable(file: string, text: string): HostTable {
@@ -71,6 +73,7 @@ export function parseHostTable(file: string, text: string): HostTable {
     loadFullAt: t.load.fullAt ?? cpus().length,
     loadUserLimit: t.load.userLimit,
     loadSessionWindowMs: t.load.sessionWindowMin * 60_000,
+    handoverTtlMs: t.load.handoverTtlS * 1000,
   };
 }
 
