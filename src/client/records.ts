@@ -51,6 +51,16 @@ export class RecordsApi {
   }
 }
 
+/** Where a login's session goes: this node (token null), or another with a hand-over token. */
+export interface LoginPlace {
+  node: string;
+  home: string;
+  token: string | null;
+  /** The node's publicUrl (clients that reach nodes directly), or null. */
+  url: string | null;
+  why: string;
+}
+
 export class AuthApi {
   private readonly call: LocalCall;
 
@@ -61,6 +71,22 @@ export class AuthApi {
   /** Resolves when the password is right; rejects with refused (wrong name or password) or rate_limited. */
   login(who: UserRef, password: string): Promise<{ ok: true; home: string }> {
     return this.call('auth.login', { ...who, password }) as Promise<{ ok: true; home: string }>;
+  }
+
+  /**
+   * Load-aware login (seed 000): checks the password, then says where her session goes. `node`
+   * is this node while it is under 100%; else a spare (or, all access nodes over 100%, a library
+   * node), with a single-use `token` the app sends her on with (`?cohort_handover=<token>`, to
+   * `url` when clients reach nodes directly, else through the front, which routes it to that
+   * node's app); there `takeHandover(token)` says who she is, without her password again.
+   */
+  placeLogin(who: UserRef, password: string, data: Record<string, unknown> = {}): Promise<LoginPlace> {
+    return this.call('login.place', { ...who, password, data }) as Promise<LoginPlace>;
+  }
+
+  /** Takes up a login handed over to this node: good once, for load.handoverTtlS; refused otherwise. */
+  takeHandover(token: string): Promise<UserRef & { data: Record<string, unknown> }> {
+    return this.call('login.handover.take', { token }) as Promise<UserRef & { data: Record<string, unknown> }>;
   }
 
   /** Creates her on her home library node; refused if she exists in the domain already. */

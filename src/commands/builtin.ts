@@ -1,12 +1,12 @@
-import { loadavg } from 'node:os';
 import { z } from 'zod';
 import type { CommandRegistry } from './registry.ts';
 import type { PeerStatus } from '../net/peer.ts';
+import type { LoadFigures } from '../sessions/load.ts';
 
 export interface BuiltinDeps {
   self: string;
-  /** The load average this node counts as 100% (seed 000). */
-  loadFullAt: number;
+  /** This node's load figures (src/sessions/load.ts). */
+  load: () => LoadFigures;
   peers: () => PeerStatus[];
   inboundPeers: () => string[];
   reconnectAll: () => string[];
@@ -24,13 +24,10 @@ export function registerBuiltins(registry: CommandRegistry, deps: BuiltinDeps): 
   });
   registry.register({
     name: 'load',
-    summary: 'the 1-minute load average as a percentage of the configured 100% value',
+    summary: "this node's load: the 1-minute load average and the active sessions, each as a percentage of its 100% value, and the larger (percent)",
     args: noArgs,
     scope: 'any',
-    run: () => {
-      const avg = loadavg()[0];
-      return { node: deps.self, loadavg: avg, fullAt: deps.loadFullAt, percent: Math.round((avg / deps.loadFullAt) * 1000) / 10 };
-    },
+    run: () => deps.load(),
   });
   registry.register({
     name: 'memory',

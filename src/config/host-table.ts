@@ -37,6 +37,11 @@ export interface HostTable {
   app: AppSection | undefined;
   /** The load average a node counts as 100% unless its own entry says otherwise. */
   loadFullAt: number;
+  /** Active sessions that count as 100% user load (0: none). */
+  loadUserLimit: number;
+  loadSessionWindowMs: number;
+  /** How long a login handed over to another node may wait to be taken up. */
+  handoverTtlMs: number;
 }
 
 export function parseHostTable(file: string, text: string): HostTable {
@@ -66,6 +71,9 @@ export function parseHostTable(file: string, text: string): HostTable {
     front: t.front,
     app: t.app,
     loadFullAt: t.load.fullAt ?? cpus().length,
+    loadUserLimit: t.load.userLimit,
+    loadSessionWindowMs: t.load.sessionWindowMin * 60_000,
+    handoverTtlMs: t.load.handoverTtlS * 1000,
   };
 }
 

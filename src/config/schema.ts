@@ -49,6 +49,12 @@ export const nodeSchema = z.strictObject({
   httpPort: port,
   /** The load average this node counts as 100% (seed 000); defaults to the cluster's value. */
   loadFullAt: z.number().positive().optional(),
+  /** The active sessions this node counts as 100% user load; defaults to the cluster's value. */
+  loadUserLimit: z.number().int().min(0).optional(),
+  /** Where this node sends logins when it is over 100% (seed 000's spare servers): the least loaded one under 100%. */
+  spares: z.array(name('node id')).max(64).default([]),
+  /** The URL at which clients reach this node's app directly (no front): where a login handed over to it continues. */
+  publicUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** This node's overrides of the cluster's `app:` section (a library node runs a pool only with one). */
   app: appSectionSchema.optional(),
 });
@@ -59,7 +65,17 @@ const hostTableBaseSchema = z
     dataDir: z.string().min(1),
     tls: z.strictObject({ dir: z.string().min(1) }),
     domains: z.array(name('domain')).min(1),
-    load: z.strictObject({ fullAt: z.number().positive().optional() }).default({}),
+    load: z
+      .strictObject({
+        /** The 1-minute load average that counts as 100% (default: the CPU count). */
+        fullAt: z.number().positive().optional(),
+        /** Sessions active within sessionWindowMin that count as 100% (seed 000's user limit); 0: no user load. */
+        userLimit: z.number().int().min(0).default(0),
+        sessionWindowMin: z.number().int().min(1).max(1440).default(10),
+        /** How long a login handed over to a spare may wait to be taken up there. */
+        handoverTtlS: z.number().int().min(1).max(600).default(30),
+      })
+      .default({ userLimit: 0, sessionWindowMin: 10, handoverTtlS: 30 }),
     link: linkSettingsSchema.default(linkSettingsSchema.parse({})),
     critical: criticalSettingsSchema.default(criticalSettingsSchema.parse({})),
     nodes: z.array(nodeSchema).min(1),
@@ -96,6 +112,12 @@ export const hostTableSchema = hostTableBaseSchema
       }
     });
     const pools = checkAppPools(table, ctx, ports);
+    table.nodes.forEach((node, i) => {
+      node.spares.forEach((spare, j) => {
+        if (!ids.has(spare)) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'spares', j], message: `no node '${spare}' in the host table` });
+        else if (spare === node.id) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'spares', j], message: 'a node is not its own spare' });
+      });
+    });
     for (const [owner, trusted] of Object.entries(table.trust)) {
       if (!seenDomains.has(owner)) ctx.addIssue({ code: 'custom', path: ['trust', owner], message: `unknown domain '${owner}'` });
       trusted.forEach((d, i) => {

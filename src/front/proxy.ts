@@ -41,6 +41,8 @@ export interface MaintenanceView {
 const DRAIN_HEADER = 'x-cohort-drain';
 /** A request header with the admin token: the response explains the routing (X-Cohort-Route). */
 const EXPLAIN_HEADER = 'x-cohort-explain';
+/** A login handed over to another node (load-aware login): the request goes to that node's app. */
+const HANDOVER = /[?&]cohort_handover=([A-Za-z0-9][A-Za-z0-9_-]{0,31})\.[A-Za-z0-9_-]{43}(?:&|#|$)/;
 /** A request header with the admin token: passes maintenance mode (an operator checks the site). */
 const ADMIN_HEADER = 'x-cohort-admin';
 
@@ -108,6 +110,8 @@ export class Proxy implements ResponsePhases {
       }
     }
 
+    ctx.handoverNode = HANDOVER.exec(checked.target)?.[1];
+
     // maintenance: only existing sessions (a cookie naming a usable back-end) and the admin pass
     const maintenance = this.maintenance?.state;
     if (maintenance?.on && !ctx.stickyBackend && !(state.adminToken !== undefined && secretMatches(ex.header(ADMIN_HEADER), state.adminToken))) {
@@ -164,7 +168,14 @@ export class Proxy implements ResponsePhases {
     const now = Date.now();
     let backend: Backend | undefined;
     const sticky = ctx.stickyBackend;
-    if (sticky && !ctx.tried.includes(sticky) && sticky.usable(now)) {
+    const handover = ctx.handoverNode;
+    const onHandoverNode = handover === undefined ? [] : state.list.filter((b) => b.node === handover && b.ready(now) && !ctx.tried.includes(b));
+    if (onHandoverNode.length) {
+      // A login handed over to a node lands on its app (a new session there, with its cookie).
+      backend = state.policy.pick(onHandoverNode, { target: ctx.target, clientIp: ctx.clientIp, now });
+      ctx.reason = `login handed over to ${handover}`;
+      if (backend && state.sticky) ctx.setSticky = true;
+    } else if (sticky && !ctx.tried.includes(sticky) && sticky.usable(now)) {
       backend = sticky;
       ctx.reason = 'sticky cookie';
     } else {

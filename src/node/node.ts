@@ -22,6 +22,8 @@ import { registerAppCommands } from '../supervisor/commands.ts';
 import { MaintenanceStore, registerMaintenanceCommands } from '../supervisor/maintenance.ts';
 import { registerSessionCommands } from '../sessions/commands.ts';
 import { SessionStore } from '../sessions/session-store.ts';
+import { loadFigures } from '../sessions/load.ts';
+import { registerLoginCommands } from '../sessions/login-commands.ts';
 import { pdeathsigAvailable } from '../supervisor/app-process.ts';
 import { appSettingsDigest, appSettingsFor, findNode, loadHostTable, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
@@ -79,7 +81,7 @@ export class CohortNode {
     this.router = new Router(id, table, this.registry, this.peers);
     registerBuiltins(this.registry, {
       self: id,
-      loadFullAt: self.loadFullAt ?? table.loadFullAt,
+      load: () => loadFigures({ self: id, fullAt: self.loadFullAt ?? table.loadFullAt, userLimit: self.loadUserLimit ?? table.loadUserLimit, windowMs: table.loadSessionWindowMs, activeSessions: (since) => this.sessions.madeHereActiveSince(id, since) }),
       peers: () => [...this.peers.values()].map((p) => p.snapshot()),
       inboundPeers: () => this.linkServer.connectedPeers(),
       reconnectAll: () => this.reconnectAll(),
@@ -99,6 +101,7 @@ export class CohortNode {
     this.maintenance = new MaintenanceStore(this.db, id);
     registerMaintenanceCommands(this.registry, this.maintenance);
     this.sessions = new SessionStore(this.db);
+    registerLoginCommands(this.registry, { self: id, table, call: async (to, cmd, args) => this.router.route(to, cmd, args, { from: LOCAL }), log });
     registerSessionCommands(this.registry, { self: id, table, store: this.sessions, commit, critical: this.critical, call: async (to, cmd, args) => this.router.route(to, cmd, args, { from: LOCAL }), log });
     this.linkServer = new LinkServer({
       self: id,

@@ -23,7 +23,8 @@ export class SessionStore {
     this.upsert = db.prepare(`INSERT INTO sessions (id, state, expires, touched) VALUES (?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires = excluded.expires, touched = excluded.touched`);
     this.prune = db.prepare('DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires < ? LIMIT ?)');
-    this.countSince = db.prepare('SELECT count(*) AS n FROM sessions WHERE touched >= ? AND expires > ?');
+    // Ids a node made start with `<node>~` (newSessionId): a range scan of the primary key.
+    this.countSince = db.prepare('SELECT count(*) AS n FROM sessions WHERE id >= ? AND id < ? AND touched >= ? AND expires > ?');
   }
 
   /** This copy's state of a session (empty if it has none). */
@@ -44,8 +45,8 @@ export class SessionStore {
     return Number(this.prune.run(now - KEEP_EXPIRED_MS, limit).changes);
   }
 
-  /** Sessions written since `since` and not expired: the user load. */
-  activeSince(since: number, now = Date.now()): number {
-    return (this.countSince.get(since, now) as { n: number }).n;
+  /** Sessions node `node` made, written since `since` and not expired: its user load. */
+  madeHereActiveSince(node: string, since: number, now = Date.now()): number {
+    return (this.countSince.get(`${node}~`, `${node}~\x7f`, since, now) as { n: number }).n;
   }
 }

@@ -51,6 +51,9 @@ describe('cohort node with a bad configuration', () => {
     ['front: apps without any pool', (g) => g + 'front: { listen: { port: 9400 }, backends: apps, node: A }\n', /front\.backends: 'apps' needs an app: section/],
     ['app: NUL in the command', (g) => g + 'app: { command: [node, "a\\0b"], basePort: 9500 }\n', /app\.command\[1\]: a NUL byte cannot be passed to a program/],
     ['app: NUL in an env value', (g) => g + 'app: { command: [node], basePort: 9500, env: { X: "a\\0" } }\n', /app\.env\.X: a NUL byte/],
+    ['spares: unknown node', (g) => g.replace('role: access,', 'role: access, spares: [Q],'), /nodes\[1\]\.spares\[0\]: no node 'Q' in the host table/],
+    ['spares: itself', (g) => g.replace('role: access,', 'role: access, spares: [B],'), /nodes\[1\]\.spares\[0\]: a node is not its own spare/],
+    ['publicUrl: not http', (g) => g.replace('role: access,', 'role: access, publicUrl: "ftp://x",'), /nodes\[1\]\.publicUrl/],
     ['app: node override wrong', (g) => g.replace('role: access,', 'role: access, app: { instances: -1 },') + 'app: { command: [node], basePort: 9500 }\n', /nodes\[1\]\.app\.instances: Too small/],
     ['no certificates yet', (g) => g, /tls\/A\.crt: invalid configuration\n.*cannot read TLS files for node A \(run 'cohort certs init'\)/],
   ];

@@ -22,6 +22,8 @@ export interface ClusterNodeSpec {
   proxied?: boolean;
   /** This node's own `app:` section (the supervisor's pool). */
   app?: AppSection;
+  /** Where it sends logins when over 100%. */
+  spares?: string[];
 }
 
 /**
@@ -60,6 +62,7 @@ export class TestCluster {
         httpPort: ports[3 * i + 1],
         ...(n.proxied ? { bindLinkPort: ports[3 * i + 2] } : {}),
         ...(n.app ? { app: n.app } : {}),
+        ...(n.spares ? { spares: n.spares } : {}),
       })),
       ...extra,
     };

@@ -179,3 +179,17 @@ test('maintenance mode: new sessions get the 503 page, existing sessions and the
   const refusedNoFlag = await runCli(['app', 'reload', '--on', 'A', '--maintenance', '--config', c.config, '--from', 'L']);
   assert.equal(refusedNoFlag.code, 2, 'maintenance wraps only a cluster-wide reload');
 });
+
+test('a login handed over to a node (?cohort_handover=<node>.<token>) lands on that node\'s app, whatever the cookie', async () => {
+  const onA = await waitFor('a session on A', async () => {
+    const r = await http(`${url}/`);
+    return String(r.headers['x-instance']).startsWith('A.') ? cookieFrom(r, 'cohort_srv') : undefined;
+  });
+  for (let i = 0; i < 5; i++) {
+    const r = await http(`${url}/welcome?x=1&cohort_handover=B.${'Q'.repeat(43)}`, { headers: { cookie: onA! } });
+    assert.match(String(r.headers['x-instance']), /^B\./);
+    assert.ok(cookieFrom(r, 'cohort_srv'), 'a new session cookie, for the B instance');
+  }
+  // Not a token: routed as usual (the cookie's instance).
+  assert.match(String((await http(`${url}/?cohort_handover=B.short`, { headers: { cookie: onA! } })).headers['x-instance']), /^A\./);
+});

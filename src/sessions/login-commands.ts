@@ -1,0 +1,77 @@
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { CommandRegistry } from '../commands/registry.ts';
+import { LOCAL } from '../commands/registry.ts';
+import type { HostTable } from '../config/host-table.ts';
+import { CohortError } from '../errors.ts';
+import { Handovers } from './handovers.ts';
+import { placeLogin } from './login-placement.ts';
+
+const userRef = { domain: z.string().min(1).max(64), user: z.string().min(1).max(64) };
+const token = z.string().regex(/^[A-Za-z0-9_.-]{1,64}\.[A-Za-z0-9_-]{43}$/, 'a hand-over token is <node>.<43 characters>');
+const data = z.record(z.string().max(256), z.unknown()).refine((d) => JSON.stringify(d).length <= 16_384, 'at most 16 KiB of session data');
+
+export interface LoginDeps {
+  self: string;
+  table: HostTable;
+  call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
+  log: Logger;
+}
+
+/** Load-aware login: `login.place` checks the password and says where the session goes; the other node takes it up once. */
+export function registerLoginCommands(registry: CommandRegistry, deps: LoginDeps): void {
+  const handovers = new Handovers(deps.table.handoverTtlMs);
+  const loads = async (nodes: string[]) => {
+    const out = new Map<string, number>();
+    await Promise.all(nodes.map(async (n) => {
+      try {
+        out.set(n, ((await deps.call(n, 'load', {})) as { percent: number }).percent);
+      } catch {
+        // unreachable: not a place for a login
+      }
+    }));
+    return out;
+  };
+
+  registry.register({
+    name: 'login.place',
+    summary: "check a user's password, then say where her session goes: here, or (this node over 100%) a spare, with a hand-over token",
+    args: z.strictObject({ ...userRef, password: z.string().max(1024), data: data.default({}) }),
+    scope: 'local',
+    run: async (a) => {
+      const checked = (await deps.call(deps.self, 'auth.login', { domain: a.domain, user: a.user, password: a.password })) as { home: string };
+      const place = await placeLogin(deps.table, deps.self, loads);
+      if (place.node === deps.self) return { node: deps.self, home: checked.home, token: null, url: null, why: place.why };
+      const t = Handovers.newToken(place.node);
+      await deps.call(place.node, 'login.handover.offer', { token: t, domain: a.domain, user: a.user, data: a.data });
+      deps.log.info({ event: 'login_handed_over', user: `${a.domain}/${a.user}`, to: place.node, why: place.why }, `login of ${a.domain}/${a.user} handed over to ${place.node}`);
+      const publicUrl = deps.table.nodes.find((n) => n.id === place.node)?.publicUrl;
+      return { node: place.node, home: checked.home, token: t, url: publicUrl ?? null, why: place.why };
+    },
+  });
+  registry.register({
+    name: 'login.handover.offer',
+    summary: 'a peer that checked a password hands the login over to this node (peers only)',
+    args: z.strictObject({ token, ...userRef, data }),
+    scope: 'any',
+    run: (a, ctx) => {
+      // Only a node that checked the password may offer a login: never a local process.
+      if (ctx.from === LOCAL) throw new CohortError('refused', 'a hand-over is offered by the node that checked the password, not by a local process');
+      if (tokenNode(a.token) !== deps.self) throw new CohortError('refused', `this token is for node ${tokenNode(a.token)}, not ${deps.self}`);
+      handovers.offer(a.token, { domain: a.domain, user: a.user, data: a.data });
+      return { ok: true };
+    },
+  });
+  registry.register({
+    name: 'login.handover.take',
+    summary: 'take up a login handed over to this node: who she is and her session data; good once',
+    args: z.strictObject({ token }),
+    scope: 'local',
+    run: (a) => handovers.take(a.token),
+  });
+}
+
+/** The node a hand-over token is for: all before its last 44 characters ('.' and the random part). */
+export function tokenNode(t: string): string {
+  return t.slice(0, -44);
+}

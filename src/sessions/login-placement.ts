@@ -1,0 +1,30 @@
+import type { HostTable } from '../config/host-table.ts';
+
+type Loads = (nodes: string[]) => Promise<Map<string, number>>;
+
+/**
+ * Where a login goes (seed 000, "Load Balancing"): here while this node is under 100%; else
+ * the least loaded of its spares that is under 100%; when every access node is over 100%,
+ * the least loaded library node. A node whose load cannot be read counts as over.
+ */
+export async function placeLogin(table: HostTable, self: string, loads: Loads): Promise<{ node: string; why: string }> {
+  const mine = (await loads([self])).get(self) ?? 0;
+  if (mine < 100) return { node: self, why: `${self} is at ${mine}%` };
+  const spares = table.nodes.find((n) => n.id === self)?.spares ?? [];
+  const spare = least(await loads(spares), (p) => p < 100);
+  if (spare) return { node: spare[0], why: `${self} is at ${mine}%; spare ${spare[0]} at ${spare[1]}%` };
+  const access = table.nodes.filter((n) => n.role === 'access').map((n) => n.id);
+  const accessLoads = await loads(access.filter((n) => n !== self));
+  const allOver = access.every((n) => n === self || (accessLoads.get(n) ?? Infinity) >= 100);
+  if (allOver) {
+    const library = least(await loads(table.nodes.filter((n) => n.role === 'library').map((n) => n.id)), () => true);
+    if (library) return { node: library[0], why: `every access node is over 100%; library node ${library[0]} at ${library[1]}%` };
+  }
+  return { node: self, why: `${self} is at ${mine}% and no spare is under 100%` };
+}
+
+function least(loads: Map<string, number>, ok: (percent: number) => boolean): [string, number] | undefined {
+  let best: [string, number] | undefined;
+  for (const [n, p] of loads) if (ok(p) && (!best || p < best[1])) best = [n, p];
+  return best;
+}

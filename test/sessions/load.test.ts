@@ -1,0 +1,31 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { newSessionId } from '../../src/client/sessions.ts';
+import type { LoadFigures } from '../../src/sessions/load.ts';
+import { TestCluster } from '../harness/cluster.ts';
+
+// A node's load through its `load` command: system load (the knob: COHORT_LOADAVG_FILE, read
+// by the same code that reads /proc/loadavg) and user load (sessions it made, lately).
+let c: TestCluster | undefined;
+after(async () => c?.destroy());
+
+test('load: the larger of the load average against fullAt and the active sessions against userLimit', async () => {
+  c = await TestCluster.create([{ id: 'A' }], { load: { fullAt: 2, userLimit: 4, sessionWindowMin: 10 } });
+  const loadFile = join(c.dir, 'loadavg');
+  writeFileSync(loadFile, '1.00 0.50 0.20 1/100 123\n');
+  await c.start('A', { COHORT_LOADAVG_FILE: loadFile });
+  const client = await c.client('A');
+  const load = async () => (await client.call('A', 'load')) as LoadFigures;
+  assert.deepEqual(await load(), { node: 'A', loadavg: 1, fullAt: 2, systemPercent: 50, sessions: 0, userLimit: 4, userPercent: 0, percent: 50 });
+  for (let i = 0; i < 3; i++) await client.sessions.write(newSessionId('A'), { set: { i }, expires: Date.now() + 60_000 });
+  assert.equal((await load()).userPercent, 75);
+  assert.equal((await load()).percent, 75);
+  // Sessions another node made, or expired ones, do not count.
+  await client.sessions.write(newSessionId('Z'), { set: { x: 1 }, expires: Date.now() + 60_000 });
+  await client.sessions.write(newSessionId('A'), { set: { x: 1 }, expires: Date.now() - 1 });
+  assert.equal((await load()).sessions, 3);
+  writeFileSync(loadFile, '5.00 0.50 0.20 1/100 123\n');
+  assert.equal((await load()).percent, 250);
+});

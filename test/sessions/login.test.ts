@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { LoginPlace } from '../../src/client/records.ts';
+import { TestCluster } from '../harness/cluster.ts';
+
+// Load-aware login with real nodes: L (library, home of ann), access nodes A, B and C; A's
+// spares are B and C. Each node's load average comes from its own file (COHORT_LOADAVG_FILE).
+let c: TestCluster;
+const ann = { domain: 'msu', user: 'ann' };
+const setLoad = (id: string, avg: number) => writeFileSync(join(c.dir, `loadavg-${id}`), `${avg} 0 0 1/1 1\n`);
+
+before(async () => {
+  c = await TestCluster.create([{ id: 'L', role: 'library' }, { id: 'A', spares: ['B', 'C'] }, { id: 'B' }, { id: 'C' }], { load: { fullAt: 1, userLimit: 0, sessionWindowMin: 10, handoverTtlS: 2 } });
+  for (const id of ['L', 'A', 'B', 'C']) {
+    setLoad(id, 0.1);
+    await c.start(id, { COHORT_LOADAVG_FILE: join(c.dir, `loadavg-${id}`) });
+  }
+  await (await c.client('A')).auth.addUser(ann, 'L', 'correct horse');
+});
+after(async () => c?.destroy());
+
+const place = async (password = 'correct horse', data: Record<string, unknown> = {}) => (await (await c.client('A')).auth.placeLogin(ann, password, data)) as LoginPlace;
+
+test('under 100%, a login stays; over, it goes to the least loaded spare under 100%, once, with its session data', async () => {
+  assert.equal((await place()).node, 'A');
+  setLoad('A', 1.5);
+  setLoad('B', 0.8);
+  setLoad('C', 0.4);
+  const p = await place('correct horse', { cart: [7] });
+  assert.equal(p.node, 'C');
+  assert.match(p.token!, /^C\.[A-Za-z0-9_-]{43}$/);
+  const c1 = await c.client('C');
+  assert.deepEqual(await c1.auth.takeHandover(p.token!), { domain: 'msu', user: 'ann', data: { cart: [7] } });
+  // Replayed, or taken on another node: refused.
+  await assert.rejects(c1.auth.takeHandover(p.token!), (e: Error & { code?: string }) => e.code === 'refused');
+  const q = await place();
+  await assert.rejects((await c.client('B')).auth.takeHandover(q.token!), (e: Error & { code?: string }) => e.code === 'refused');
+  // A wrong password is refused before any placement.
+  await assert.rejects(place('wrong'), (e: Error & { code?: string }) => e.code === 'refused');
+});
+
+test('a forged or expired token is refused; a local process cannot offer one', async () => {
+  const c1 = await c.client('C');
+  await assert.rejects(c1.auth.takeHandover(`C.${'A'.repeat(43)}`), (e: Error & { code?: string }) => e.code === 'refused');
+  await assert.rejects(c1.auth.takeHandover('C.short'), (e: Error & { code?: string }) => e.code === 'bad_args');
+  await assert.rejects(c1.call('C', 'login.handover.offer', { token: `C.${'B'.repeat(43)}`, domain: 'msu', user: 'ann', data: {} }), (e: Error & { code?: string }) => e.code === 'refused');
+  setLoad('A', 1.5);
+  const p = await place();
+  const until = Date.now() + 2500;
+  while (Date.now() < until) await new Promise((r) => setTimeout(r, 100)); // the token's life (2 s) is the thing under test
+  await assert.rejects((await c.client(p.node)).auth.takeHandover(p.token!), (e: Error & { code?: string }) => e.code === 'refused');
+});
+
+test('every access node over 100%: a library node takes the login', async () => {
+  for (const id of ['A', 'B', 'C']) setLoad(id, 2);
+  setLoad('L', 0.3);
+  const p = await place();
+  assert.equal(p.node, 'L');
+  assert.match(p.why, /every access node is over 100%/);
+  assert.equal((await (await c.client('L')).auth.takeHandover(p.token!)).user, 'ann');
+  for (const id of ['A', 'B', 'C']) setLoad(id, 0.1);
+});
