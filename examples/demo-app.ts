@@ -1,15 +1,23 @@
 // The demo's web application, run by each access node's supervisor (the host table's app:
-// section) on ports of its own, behind Cohort's front. Each page says which node and instance
-// served it, counts the visits of the browser's session (kept in this process's memory, so the
-// count only grows if the front's sticky cookie brings the browser back here), and asks its own
-// node, through the client library, for its load and links.
-// The supervisor sets PORT, HOST, COHORT_NODE, COHORT_CONFIG and COHORT_INSTANCE.
-import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
+// section) on ports of its own, behind Cohort's front. express + express-session on Cohort's
+// embedded session store (docs/sessions.md): new sessions live first on the node that made them
+// (genid), and any node reads them through the links, so the visit count kept in the session
+// survives this instance's death and a move to another node.
+// Each page names the node and instance that served it (and the header x-served-by), the node's
+// load, the session's visits and the logged-in user. Login is load-aware (client.auth.placeLogin):
+// while this node is under 100% the session is made here; else the login is handed to another
+// node and the browser goes on with ?cohort_handover=<token>, which the front routes to that
+// node's app, where takeHandover says who she is without her password again. Either way the
+// session id changes at login (req.session.regenerate): no session fixation.
+// The supervisor sets PORT, HOST, COHORT_NODE, COHORT_CONFIG and COHORT_INSTANCE; SESSION_SECRET
+// signs the cookie (the demo's default is for the demo only).
+import express from 'express';
+import session from 'express-session';
 import { CohortClient } from '../src/client/client.ts';
-import { loadHostTable } from '../src/config/host-table.ts';
+import { appSettingsFor, loadHostTable } from '../src/config/host-table.ts';
+import { CohortSessionStore } from '../src/sessions/express-store.ts';
 
-const { PORT, HOST, COHORT_NODE, COHORT_CONFIG, COHORT_INSTANCE } = process.env;
+const { PORT, HOST, COHORT_NODE, COHORT_CONFIG, COHORT_INSTANCE, SESSION_SECRET } = process.env;
 if (!PORT || !COHORT_NODE || !COHORT_CONFIG) {
   process.stderr.write('demo-app: run me under a Cohort node (app: section): PORT, COHORT_NODE and COHORT_CONFIG are not set\n');
   process.exit(2);
@@ -17,48 +25,192 @@ if (!PORT || !COHORT_NODE || !COHORT_CONFIG) {
 const table = loadHostTable(COHORT_CONFIG);
 const nodeId = COHORT_NODE;
 const instance = COHORT_INSTANCE ?? nodeId;
+const log = (msg: string) => process.stderr.write(`demo-app ${instance}: ${msg}\n`);
 
-const visits = new Map<string, number>();
-let client: CohortClient | undefined;
+// One connection to this node's local socket, opened again if the node restarts.
+let clientP: Promise<CohortClient> | undefined;
+async function client(): Promise<CohortClient> {
+  const c = await (clientP ??= CohortClient.forNode(table, nodeId, { timeoutMs: 5000 }).catch((err) => {
+    clientP = undefined;
+    throw err;
+  }));
+  if (c.closed) {
+    clientP = undefined;
+    return client();
+  }
+  return c;
+}
+const sessions = {
+  get: async (id: string) => (await client()).sessions.get(id),
+  write: async (id: string, patch: Parameters<CohortClient['sessions']['write']>[1]) => (await client()).sessions.write(id, patch),
+  touch: async (id: string, expires: number) => (await client()).sessions.touch(id, expires),
+  destroy: async (id: string) => (await client()).sessions.destroy(id),
+};
+const store = new CohortSessionStore({ client: { sessions }, node: nodeId });
 
-async function nodeFacts(): Promise<string> {
+/** What the demo keeps in a session (top-level keys, each written on its own). */
+interface DemoSession {
+  visits?: number;
+  user?: { domain: string; user: string };
+  loggedInOn?: string;
+}
+const demo = (req: express.Request) => req.session as unknown as DemoSession;
+
+const esc = (v: unknown) =>
+  String(v).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+function page(res: express.Response, status: number, title: string, body: string[]): void {
+  res
+    .status(status)
+    .type('text/html; charset=utf-8')
+    .send(
+      [
+        '<!doctype html>',
+        `<html><head><meta charset="utf-8"><title>${esc(title)}</title></head><body>`,
+        ...body,
+        '</body></html>',
+        '',
+      ].join('\n'),
+    );
+}
+
+async function nodeLoad(): Promise<string> {
   try {
-    client ??= await CohortClient.forNode(table, nodeId, { timeoutMs: 1000 });
-    const load = (await client.call(nodeId, 'load')) as { percent: number };
-    const peers = (await client.call(nodeId, 'peers')) as { peers: { state: string }[] };
-    const up = peers.peers.filter((p) => p.state === 'up').length;
-    return `node ${nodeId}: load ${load.percent}%, ${up} of ${peers.peers.length} links up`;
+    const load = (await (await client()).call(nodeId, 'load')) as { percent: number };
+    return `node ${nodeId} is at ${load.percent}% load`;
   } catch (err) {
-    client?.close();
-    client = undefined;
-    return `node ${nodeId} cannot be asked right now (${(err as Error).message})`;
+    return `node ${nodeId} cannot be asked for its load right now (${(err as Error).message})`;
   }
 }
 
-const server = createServer(async (req, res) => {
-  if (req.url === '/healthz') {
-    res.writeHead(200, { 'content-type': 'text/plain' });
-    return res.end('ok\n');
-  }
-  const sid = /(?:^|;\s*)demo_sid=([0-9a-f]{32})/.exec(req.headers.cookie ?? '')?.[1] ?? randomBytes(16).toString('hex');
-  const count = (visits.get(sid) ?? 0) + 1;
-  visits.delete(sid);
-  visits.set(sid, count);
-  // Bounded: a client picks its own sid, so the least recently seen are forgotten first.
-  if (visits.size > 10_000) visits.delete(visits.keys().next().value!);
-  const body = [
-    `Hello from the app on node ${nodeId}, instance ${instance} (pid ${process.pid}).`,
-    `Visits in this session: ${count}${count > 1 ? ` (the front's sticky cookie brought you back to ${instance})` : ''}`,
-    await nodeFacts(),
-    '',
-  ].join('\n');
-  res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'set-cookie': `demo_sid=${sid}; Path=/; HttpOnly; SameSite=Lax`, 'x-served-by': instance });
-  res.end(body);
+/** Ends the old session, starts a new one (a new id: no fixation) holding her, saved before the answer. */
+function startLoggedIn(req: express.Request, who: { domain: string; user: string }, visits: number, next: express.NextFunction, done: () => void): void {
+  req.session.regenerate((err) => {
+    if (err) return next(err);
+    const s = demo(req);
+    s.user = { domain: who.domain, user: who.user };
+    s.loggedInOn = nodeId;
+    s.visits = visits;
+    req.session.save((err2) => (err2 ? next(err2) : done()));
+  });
+}
+
+const app = express();
+app.disable('x-powered-by');
+app.use((_req, res, next) => {
+  res.setHeader('x-served-by', instance);
+  next();
 });
-server.listen(Number(PORT), HOST ?? '127.0.0.1', () => process.stdout.write(`demo-app: ${instance} serving on ${HOST ?? '127.0.0.1'}:${PORT}\n`));
+app.get('/healthz', (_req, res) => {
+  res.type('text/plain').send('ok\n');
+});
+app.use(
+  session({
+    store,
+    genid: store.genid, // sessions live first on the node that made them
+    name: 'demo_sid',
+    secret: SESSION_SECRET ?? 'cohort demo secret: set SESSION_SECRET',
+    resave: false,
+    saveUninitialized: false,
+    cookie: { httpOnly: true, sameSite: 'lax', maxAge: 86_400_000 },
+  }),
+);
+
+const HANDOVER_TOKEN = /^[A-Za-z0-9_.-]{1,64}\.[A-Za-z0-9_-]{43}$/;
+
+app.get('/', async (req, res, next) => {
+  try {
+    const token = req.query.cohort_handover;
+    if (token !== undefined) {
+      // A login handed over to this node: take it up (good once), then a new session here.
+      if (typeof token !== 'string' || !HANDOVER_TOKEN.test(token)) return page(res, 400, 'Bad hand-over', ['<p>That is not a login hand-over token. <a href="/">Start again</a>.</p>']);
+      let taken;
+      try {
+        taken = await (await client()).auth.takeHandover(token);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'refused') throw err;
+        return page(res, 401, 'Log in again', [`<p>This login hand-over is not good here (used, expired, or for another node): ${esc((err as Error).message)}.</p>`, '<p><a href="/">Log in again</a>.</p>']);
+      }
+      const carried = Number(taken.data.visits);
+      log(`login of ${taken.user}@${taken.domain} handed over to ${nodeId}, taken up`);
+      return startLoggedIn(req, taken, Number.isSafeInteger(carried) && carried >= 0 ? carried : 0, next, () => res.redirect(303, '/'));
+    }
+    const s = demo(req);
+    s.visits = (s.visits ?? 0) + 1;
+    // Saved before the answer: a write the store refused is the answer (503), never a count that was not kept.
+    await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+    const lives = req.sessionID.split('~')[0];
+    const user = s.user;
+    page(res, 200, `Cohort demo: ${instance}`, [
+      `<p>Hello from the app on node ${esc(nodeId)}, instance ${esc(instance)} (pid ${process.pid}).</p>`,
+      `<p>Visits in this session: ${esc(s.visits)} (the session is kept in Cohort's store and lives first on node ${esc(lives)}, so the count survives this instance's death and a move to another node).</p>`,
+      `<p>${esc(await nodeLoad())}.</p>`,
+      user
+        ? `<p>Logged in as <b>${esc(user.user)}</b> (domain ${esc(user.domain)}, logged in on node ${esc(s.loggedInOn ?? '?')}).</p>\n<form method="post" action="/logout"><button>Log out</button></form>`
+        : [
+            '<form method="post" action="/login">',
+            '<label>name <input name="user" autocomplete="username"></label>',
+            '<label>domain <input name="domain" value="msu"></label>',
+            '<label>password <input name="password" type="password" autocomplete="current-password"></label>',
+            '<button>Log in</button>',
+            '</form>',
+          ].join('\n'),
+    ]);
+  } catch (err) {
+    next(err);
+  }
+});
+
+app.post('/login', express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 }), async (req, res, next) => {
+  try {
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const user = typeof body.user === 'string' ? body.user.trim() : '';
+    const domain = typeof body.domain === 'string' && body.domain.trim() ? body.domain.trim() : 'msu';
+    const password = typeof body.password === 'string' ? body.password : '';
+    if (!user || !password) return page(res, 400, 'Log in', ['<p>Give a name and a password. <a href="/">Back</a>.</p>']);
+    const visits = demo(req).visits ?? 0;
+    let place;
+    try {
+      place = await (await client()).auth.placeLogin({ domain, user }, password, { visits });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      // bad_args: a name or domain no user can have; told like a wrong one.
+      if (code === 'refused' || code === 'bad_args') return page(res, 401, 'Log in', ['<p>Wrong name or password. <a href="/">Try again</a>.</p>']);
+      if (code === 'rate_limited') return page(res, 429, 'Log in', [`<p>Too many failed logins: ${esc((err as Error).message)}. <a href="/">Back</a>.</p>`]);
+      throw err;
+    }
+    // The demo runs apps on access nodes only: a login placed on a node without app instances
+    // (a library node, when every access node is over 100%) could not be taken up there.
+    const runsApp = (appSettingsFor(table, place.node)?.instances ?? 0) > 0;
+    if (place.node !== nodeId && place.token && runsApp) {
+      log(`login of ${user}@${domain} handed over to ${place.node} (${place.why})`);
+      const to = place.url ? new URL(place.url) : new URL('/', 'http://front');
+      to.searchParams.set('cohort_handover', place.token);
+      return res.redirect(303, place.url ? to.href : `${to.pathname}${to.search}`);
+    }
+    if (place.node !== nodeId) log(`login of ${user}@${domain} placed on ${place.node} (${place.why}), which runs no app instances: kept on ${nodeId}`);
+    startLoggedIn(req, { domain, user }, visits, next, () => res.redirect(303, '/'));
+  } catch (err) {
+    next(err);
+  }
+});
+
+app.post('/logout', (req, res, next) => {
+  req.session.destroy((err) => (err ? next(err) : res.redirect(303, '/')));
+});
+
+// A store error (unreachable, refused) is the request's answer: 503 and the reason, never a crash.
+app.use((err: Error & { code?: string; status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
+  if (res.headersSent) return void res.end();
+  if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) return page(res, err.status, 'Bad request', [`<p>${esc(err.message)}</p>`]);
+  log(`session store error: ${err.message}`);
+  page(res, err.code === 'too_large' ? 413 : 503, 'Unavailable', [`<p>The session store cannot be used right now${err.code ? ` (${esc(err.code)})` : ''}: ${esc(err.message)}.</p>`, '<p>Try again in a moment.</p>']);
+});
+
+const server = app.listen(Number(PORT), HOST ?? '127.0.0.1', () => process.stdout.write(`demo-app: ${instance} serving on ${HOST ?? '127.0.0.1'}:${PORT}\n`));
 // Graceful: finish the requests in flight, then exit (the supervisor's reloads rely on it).
 const stop = () => {
-  client?.close();
+  void clientP?.then((c) => c.close(), () => {});
   server.close(() => process.exit(0));
   server.closeIdleConnections();
 };

@@ -27,6 +27,12 @@ const DEMO_APP = fileURLToPath(new URL('../../examples/demo-app.ts', import.meta
 /** App instances per access node in the demo. */
 const DEMO_INSTANCES = 2;
 
+/** Where an access node sends logins when it is over 100% (load-aware login): the other access node of its domain. */
+const DEMO_SPARES: Record<string, string> = { C: 'D', D: 'C', I: 'J', J: 'I' };
+
+/** The demo's user, made once in its folder: she logs in on the example app. The password is for the demo only. */
+export const DEMO_USER = { domain: 'msu', user: 'ann', home: 'A', password: 'demo-password' };
+
 /**
  * The demo's ports from its base: links at base.., each node's own HTTP port at base+1000..,
  * the app instances of node i at base+1100+10i.., the front at base+2000 (admin +1).
@@ -45,7 +51,7 @@ export function demoHostTable(basePort: number, secrets = { adminToken: randomBy
   const ports = demoPorts(basePort);
   const lines = DEMO_NODES.map(
     (n, i) =>
-      `  - { id: ${n.id}, domain: ${n.domain}, role: ${n.role.padEnd(7)}, host: 127.0.0.1, linkPort: ${ports.links[i]}, httpPort: ${ports.http[i]}${n.role === 'access' ? `, app: { basePort: ${ports.apps[i]} }` : ''} }`,
+      `  - { id: ${n.id}, domain: ${n.domain}, role: ${n.role.padEnd(7)}, host: 127.0.0.1, linkPort: ${ports.links[i]}, httpPort: ${ports.http[i]}${n.role === 'access' ? `, spares: [${DEMO_SPARES[n.id]}], app: { basePort: ${ports.apps[i]} }` : ''} }`,
   );
   return [
     '# Cohort demo cluster, written by `cohort demo`. Every node runs on this machine.',
@@ -141,6 +147,7 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
     throw new CliError(`not every link came up within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
   }
   say(`all ${table.nodes.length * (table.nodes.length - 1)} links up in ${Date.now() - started} ms`);
+  say(await ensureDemoUser(table));
 
   // Each access node supervises its app instances; the front follows their registries.
   const access = table.nodes.filter((n) => n.role === 'access');
@@ -155,13 +162,14 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   }
   say(`front ready on ${frontUrl}: ${DEMO_INSTANCES} app instances on each of ${access.map((n) => n.id).join(', ')} (${front.policy}, sticky cookie)`);
   const first = await fetch(frontUrl);
-  say(`through the front: ${(await first.text()).split('\n')[0]}`);
+  say(`through the front: ${firstLine(await first.text())}`);
   if (opts.untilReady) {
     await stopAll();
     say('stopped');
     return;
   }
-  say(`try: open ${frontUrl} in a browser (reload: your visits stay on one app server), or curl -i ${frontUrl}`);
+  say(`try: open ${frontUrl} in a browser (reload: the sticky cookie keeps you on one app instance; the visit count lives in the session store), or curl -i ${frontUrl}`);
+  say(`     log in there as ${DEMO_USER.user} (domain ${DEMO_USER.domain}), password ${DEMO_USER.password}`);
   say(`     npm run cohort -- front status --config ${relative(process.cwd(), config)}`);
   say(`     npm run cohort -- app status --config ${relative(process.cwd(), config)} --from C`);
   say(`     npm run cohort -- app reload --all --config ${relative(process.cwd(), config)} --from C`);
@@ -188,6 +196,28 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
     process.once('SIGTERM', onSignal);
   });
   say('stopped');
+}
+
+/** Makes the demo user on her home library node; one who exists already (the folder reused) is fine. */
+async function ensureDemoUser(table: HostTable): Promise<string> {
+  const { domain, user, home, password } = DEMO_USER;
+  let client: CohortClient | undefined;
+  try {
+    client = await CohortClient.forNode(table, 'C', { timeoutMs: 10_000 });
+    await client.auth.addUser({ domain, user }, home, password);
+    return `user ${user}@${domain} created (home ${home})`;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'refused' && /exists already/.test((err as Error).message)) return `user ${user}@${domain} exists already (home ${home})`;
+    return `could not create the demo user ${user}@${domain}: ${(err as Error).message}`;
+  } finally {
+    client?.close();
+  }
+}
+
+/** The first line of text of a page (tags dropped). */
+function firstLine(html: string): string {
+  const lines = html.replace(/<[^>]*>/g, '').split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.find((l) => l.startsWith('Hello')) ?? lines[0] ?? '';
 }
 
 type States = Map<string, PeerStatus[] | null>;

@@ -1,10 +1,35 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runCli } from '../harness/cli.ts';
 import { freePorts } from '../harness/ports.ts';
+import { CLI_PATH } from '../../src/node/spawn.ts';
+
+/** A browser's cookies, by hand: name -> value, from each answer's Set-Cookie. */
+class Jar {
+  readonly cookies = new Map<string, string>();
+  take(res: Response): void {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair.indexOf('=');
+      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+  }
+  header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+}
+
+async function browse(jar: Jar, url: string, init: RequestInit = {}): Promise<{ res: Response; text: string }> {
+  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.header() } });
+  jar.take(res);
+  return { res, text: await res.text() };
+}
+
+const visitsOf = (text: string) => Number(/Visits in this session: (\d+)/.exec(text)?.[1]);
 
 describe('cohort demo', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cohort-demo-'));
@@ -21,6 +46,7 @@ describe('cohort demo', () => {
     }
     assert.equal(result.code, 0, result.stderr + result.stdout);
     assert.match(result.stdout, /all 30 links up in \d+ ms/);
+    assert.match(result.stdout, /user ann@msu created \(home A\)/);
     const matrix = result.stdout.split('\n').filter((l) => /^[ACDEIJ] /.test(l));
     assert.equal(matrix.length, 6);
     for (const row of matrix) assert.equal(row.split(/\s+/).filter((c) => c === 'up').length, 5, row);
@@ -30,5 +56,99 @@ describe('cohort demo', () => {
     assert.equal(statSync(join(dir, 'tls', 'A.key')).mode & 0o777, 0o600);
     assert.equal(statSync(join(dir, 'tls', 'ca.key')).mode & 0o777, 0o600);
     assert.equal(existsSync(join(dir, 'data', 'A', 'cohort.sock')), false, 'the socket file is removed on a clean stop');
+  });
+
+  it('logs the demo user in through the front (a new session id), keeps the visit count in the session across requests and an instance\'s death, and reuses the folder', async () => {
+    let child;
+    let out = '';
+    let err = '';
+    let front: string | undefined;
+    for (let attempt = 0; !front; attempt++) {
+      const [base] = await freePorts(1);
+      const c = spawn(process.execPath, [CLI_PATH, 'demo', '--dir', dir, '--base-port', String(base)], { env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+      out = '';
+      err = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.stderr.on('data', (d) => (err += d));
+      const exited = new Promise<number | null>((res) => c.once('exit', (code) => res(code)));
+      const until = Date.now() + 60_000;
+      while (!/watching links/.test(out) && c.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      if (/watching links/.test(out)) {
+        child = { c, exited };
+        front = /front ready on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1];
+      } else {
+        c.kill('SIGTERM');
+        await exited;
+        if (!/are in use/.test(err) || attempt === 4) assert.fail(`the demo did not get ready\n${out}\n${err}`);
+      }
+    }
+    try {
+      assert.match(out, /user ann@msu exists already \(home A\)/, 'the folder is reused: the user is there');
+      assert.match(out, /log in there as ann \(domain msu\), password demo-password/);
+      const jar = new Jar();
+      let page = await browse(jar, front);
+      assert.equal(page.res.status, 200);
+      assert.equal(visitsOf(page.text), 1);
+      assert.match(page.text, /<form method="post" action="\/login">/);
+      assert.match(page.text, /Hello from the app on node [CDIJ], instance [CDIJ]\.\d+\.\d+/);
+      assert.match(page.res.headers.get('x-served-by') ?? '', /^[CDIJ]\.\d+\.\d+$/);
+      const before = jar.cookies.get('demo_sid');
+      assert.ok(before, 'a session cookie');
+      assert.match(page.res.headers.getSetCookie().find((c) => c.startsWith('demo_sid='))!, /HttpOnly.*SameSite=Lax/i);
+      page = await browse(jar, front);
+      assert.equal(visitsOf(page.text), 2);
+
+      // A wrong password: 401, no session change.
+      const wrong = await browse(jar, `${front}login`, { method: 'POST', body: new URLSearchParams({ user: 'ann', domain: 'msu', password: 'nope' }) });
+      assert.equal(wrong.res.status, 401);
+      assert.match(wrong.text, /Wrong name or password/);
+      assert.equal(jar.cookies.get('demo_sid'), before);
+
+      // Login: 303, to / here, or on with a hand-over to another node's app, which answers 303 to /.
+      let login = await browse(jar, `${front}login`, { method: 'POST', body: new URLSearchParams({ user: 'ann', domain: 'msu', password: 'demo-password' }) });
+      assert.equal(login.res.status, 303, login.text);
+      let location = login.res.headers.get('location')!;
+      if (/cohort_handover=/.test(location)) {
+        login = await browse(jar, new URL(location, front).href);
+        assert.equal(login.res.status, 303, login.text);
+        location = login.res.headers.get('location')!;
+      }
+      assert.equal(location, '/');
+      const after = jar.cookies.get('demo_sid');
+      assert.ok(after && after !== before, 'the session id changes at login');
+      page = await browse(jar, front);
+      assert.equal(page.res.status, 200);
+      assert.match(page.text, /Logged in as <b>ann<\/b> \(domain msu/);
+      assert.equal(visitsOf(page.text), 3, 'the count carried into the new session');
+      page = await browse(jar, front);
+      assert.equal(visitsOf(page.text), 4);
+
+      // The old session id is gone: a browser still holding it starts afresh.
+      const old = new Jar();
+      old.cookies.set('demo_sid', before);
+      const stale = await browse(old, front);
+      assert.equal(visitsOf(stale.text), 1);
+      assert.doesNotMatch(stale.text, /Logged in as/);
+
+      // The instance that served her dies: the next one keeps counting, and she is still in.
+      const pid = Number(/\(pid (\d+)\)/.exec(page.text)![1]);
+      const served = page.res.headers.get('x-served-by');
+      process.kill(pid, 'SIGKILL');
+      page = await browse(jar, front);
+      assert.equal(page.res.status, 200, page.text);
+      assert.notEqual(page.res.headers.get('x-served-by'), served);
+      assert.equal(visitsOf(page.text), 5);
+      assert.match(page.text, /Logged in as <b>ann<\/b>/);
+
+      const logout = await browse(jar, `${front}logout`, { method: 'POST' });
+      assert.equal(logout.res.status, 303);
+      page = await browse(jar, front);
+      assert.doesNotMatch(page.text, /Logged in as/);
+      assert.equal(visitsOf(page.text), 1);
+    } finally {
+      child!.c.kill('SIGTERM');
+      const code = await child!.exited;
+      assert.equal(code, 0, out + err);
+    }
   });
 });
