@@ -85,7 +85,7 @@ const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS * 2 });
 try {
   progress('starting access nodes C, D, E and redis-server');
   const [redisPort, localPort, remotePort, redisAppPort] = await freePorts(4);
-  await cluster.startAll();
+  await cluster.startAll({ logLevel: 'info' }); // as in production (tests log at debug)
   await waitFor('links up', () => cluster.linksUp(), 20_000);
   procs.push(await startRedis(binary, redisPort));
   const cohortEnv = { COHORT_NODE: 'C', COHORT_CONFIG: cluster.config };

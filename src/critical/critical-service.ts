@@ -79,18 +79,6 @@ export class CriticalService {
     return new Promise((resolve, reject) => delivery.add(entry, { resolve, reject }));
   }
 
-  /**
-   * Runs `work` (a write on this node) and queues `cmd` for `to` in the same transaction: both
-   * are durable together, and delivery follows without the caller waiting for it.
-   */
-  async alongside<T>(work: () => T, to: string, cmd: string, args: unknown): Promise<T> {
-    const delivery = this.deliveries.get(to);
-    if (!delivery) throw new CohortError('no_such_host', `no node '${to}' in the host table`);
-    const { value, entry } = await this.commit.run(() => ({ value: work(), entry: this.store.add(to, cmd, args) }));
-    delivery.add(entry);
-    return value;
-  }
-
   status(): { peers: OutboxPeerStatus[]; dead: number } {
     const now = Date.now();
     const peers = [...this.deliveries].map(([peer, d]) => {

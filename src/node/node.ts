@@ -14,13 +14,14 @@ import { FailureLimiter } from '../records/rate-limit.ts';
 import { RecordStore } from '../records/record-store.ts';
 import { UserStore } from '../records/user-store.ts';
 import { Journal } from '../journal/journal.ts';
-import { inspectWal, nodeDatabasePath, openNodeDatabase, quickCheck } from '../store/database.ts';
+import { inspectWal, nodeDatabasePath, openNodeDatabase, openSessionsDatabase, quickCheck } from '../store/database.ts';
 import { armCommitFaults } from '../store/commit-faults.ts';
 import { GroupCommit } from '../store/group-commit.ts';
 import { AppPool } from '../supervisor/pool.ts';
 import { registerAppCommands } from '../supervisor/commands.ts';
 import { MaintenanceStore, registerMaintenanceCommands } from '../supervisor/maintenance.ts';
-import { registerSessionCommands } from '../sessions/commands.ts';
+import { registerSessionCommands, stampClock } from '../sessions/commands.ts';
+import { SessionCopies } from '../sessions/copies.ts';
 import { SessionStore } from '../sessions/session-store.ts';
 import { loadFigures } from '../sessions/load.ts';
 import { registerLoginCommands } from '../sessions/login-commands.ts';
@@ -56,6 +57,8 @@ export class CohortNode {
   private sessionPruneTimer: NodeJS.Timeout | undefined;
   /** This node's copies of sessions. */
   private readonly sessions: SessionStore;
+  private readonly sessionsDb: DatabaseSync;
+  private readonly sessionCopies: SessionCopies;
   /** The app servers this node supervises (seed 001), if the host table gives it any. */
   readonly apps: AppPool | undefined;
   readonly maintenance: MaintenanceStore;
@@ -100,9 +103,12 @@ export class CohortNode {
     // Every node keeps the cluster's maintenance mode (fronts may follow any node).
     this.maintenance = new MaintenanceStore(this.db, id);
     registerMaintenanceCommands(this.registry, this.maintenance);
-    this.sessions = new SessionStore(this.db);
-    registerLoginCommands(this.registry, { self: id, table, call: async (to, cmd, args) => this.router.route(to, cmd, args, { from: LOCAL }), log });
-    registerSessionCommands(this.registry, { self: id, table, store: this.sessions, commit, critical: this.critical, call: async (to, cmd, args) => this.router.route(to, cmd, args, { from: LOCAL }), log });
+    this.sessionsDb = openSessionsDatabase(this.dataDir);
+    this.sessions = new SessionStore(this.sessionsDb);
+    const callAsApp = async (to: string, cmd: string, args: unknown) => this.router.route(to, cmd, args, { from: LOCAL });
+    this.sessionCopies = new SessionCopies({ self: id, table, store: this.sessions, call: callAsApp, log });
+    registerLoginCommands(this.registry, { self: id, table, call: callAsApp, log });
+    registerSessionCommands(this.registry, { store: this.sessions, copies: this.sessionCopies, clock: stampClock(table.nodes.findIndex((n) => n.id === id)) });
     this.linkServer = new LinkServer({
       self: id,
       table,
@@ -162,6 +168,7 @@ export class CohortNode {
     // Expired sessions go a thousand a minute at most: a short write each time, never a long one.
     this.sessionPruneTimer = setInterval(() => this.sessions.pruneExpired(), 60_000);
     this.sessionPruneTimer.unref();
+    this.sessionCopies.start();
     await this.linkServer.listen(self.host, self.bindLinkPort ?? self.linkPort);
     await this.localServer.listen();
     // Dialing every peer is also our announcement: each one that hears our hello dials back.
@@ -188,6 +195,7 @@ export class CohortNode {
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
     clearInterval(this.sessionPruneTimer);
+    this.sessionCopies.stop();
     await this.apps?.close();
     this.maintenance.close(); // answers the long polls waiting on it
     this.critical.stop();
@@ -195,6 +203,7 @@ export class CohortNode {
     await Promise.all([this.linkServer.close(), this.localServer.close()]);
     await this.commit.run(() => undefined); // what was queued before is committed too
     this.db.close();
+    this.sessionsDb.close();
     this.log.info({ event: 'node_stopped' }, `node ${this.id} stopped`);
   }
 }

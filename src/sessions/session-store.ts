@@ -1,15 +1,18 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { applyWrite, EMPTY, type SessionState, type SessionWrite } from './session-state.ts';
+import { applyWrite, EMPTY, mergeStates, type SessionState, type SessionWrite } from './session-state.ts';
 
 /** Expired sessions are kept this long past their expiry (late writes still find their tombstones), then dropped. */
 const KEEP_EXPIRED_MS = 3_600_000;
 
-/** This node's copies of sessions, one row each, in the node's database. */
+/** This node's copies of sessions, one row each, in its sessions database (openSessionsDatabase). */
 export class SessionStore {
   private readonly select: StatementSync;
   private readonly upsert: StatementSync;
   private readonly prune: StatementSync;
   private readonly countSince: StatementSync;
+  private readonly addMissed: StatementSync;
+  private readonly listMissed: StatementSync;
+  private readonly dropMissed: StatementSync;
 
   constructor(db: DatabaseSync) {
     db.exec(`CREATE TABLE IF NOT EXISTS sessions (
@@ -19,6 +22,11 @@ export class SessionStore {
       touched INTEGER NOT NULL
     )`);
     db.exec('CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires)');
+    // Copies elsewhere that missed a write (their node was down): brought up to date when back.
+    db.exec('CREATE TABLE IF NOT EXISTS sessions_missed (id TEXT NOT NULL, node TEXT NOT NULL, PRIMARY KEY (id, node))');
+    this.addMissed = db.prepare('INSERT OR IGNORE INTO sessions_missed (id, node) VALUES (?, ?)');
+    this.listMissed = db.prepare('SELECT id, node FROM sessions_missed LIMIT ?');
+    this.dropMissed = db.prepare('DELETE FROM sessions_missed WHERE id = ? AND node = ?');
     this.select = db.prepare('SELECT state FROM sessions WHERE id = ?');
     this.upsert = db.prepare(`INSERT INTO sessions (id, state, expires, touched) VALUES (?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires = excluded.expires, touched = excluded.touched`);
@@ -38,6 +46,24 @@ export class SessionStore {
     const next = applyWrite(this.state(id), w);
     this.upsert.run(id, JSON.stringify(next), next.expires, now);
     return next;
+  }
+
+  /** Merges another copy's state into this one (a copy catching up). */
+  merge(id: string, other: SessionState, now = Date.now()): void {
+    const next = mergeStates(this.state(id), other);
+    this.upsert.run(id, JSON.stringify(next), next.expires, now);
+  }
+
+  missed(id: string, node: string): void {
+    this.addMissed.run(id, node);
+  }
+
+  missedList(limit: number): { id: string; node: string }[] {
+    return this.listMissed.all(limit) as { id: string; node: string }[];
+  }
+
+  caughtUp(id: string, node: string): void {
+    this.dropMissed.run(id, node);
   }
 
   /** Drops sessions expired long enough ago; at most `limit` a call. */

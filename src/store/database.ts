@@ -47,6 +47,22 @@ export function openNodeDatabase(dataDir: string): DatabaseSync {
   return db;
 }
 
+/**
+ * The node's sessions (src/sessions/): WAL with synchronous=NORMAL, a file of its own. A commit
+ * is in the OS's hands at once, so it survives the node's death (kill -9), not the machine's;
+ * the session's other copy covers that. Without an fsync per write, a session write costs
+ * what a Redis one does.
+ */
+export function openSessionsDatabase(dataDir: string): DatabaseSync {
+  const db = new DatabaseSync(join(dataDir, 'sessions.db'));
+  db.exec(`
+    PRAGMA journal_mode = WAL;
+    PRAGMA synchronous = NORMAL;
+    PRAGMA busy_timeout = 5000;
+  `);
+  return db;
+}
+
 /** SQLite's own consistency check; returns the problems it found (empty when sound). */
 export function quickCheck(db: DatabaseSync): string[] {
   const rows = db.prepare('PRAGMA quick_check').all() as { quick_check: string }[];

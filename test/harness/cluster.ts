@@ -99,8 +99,9 @@ export class TestCluster {
    * Starts node `id` and resolves once its local socket answers. With mayDie (a node told
    * to crash at some point), it also resolves if the process dies first.
    */
-  async start(id: string, env: Record<string, string> = {}, opts: { mayDie?: boolean } = {}): Promise<void> {
-    const proc = spawnNodeProcess(this.config, id, this.logFile(id), ['--log-level', 'debug'], env);
+  /** Tests log at debug (what a failure needs); benchmarks pass `logLevel: 'info'`, as in production. */
+  async start(id: string, env: Record<string, string> = {}, opts: { mayDie?: boolean; logLevel?: string } = {}): Promise<void> {
+    const proc = spawnNodeProcess(this.config, id, this.logFile(id), ['--log-level', opts.logLevel ?? 'debug'], env);
     this.procs.set(id, proc);
     await waitFor(`node ${id} to answer on its local socket`, async () => {
       if (proc.exitCode !== null || proc.signalCode !== null) {
@@ -111,8 +112,8 @@ export class TestCluster {
     }, 15_000, 25);
   }
 
-  async startAll(): Promise<void> {
-    await Promise.all(this.ids.map((id) => this.start(id)));
+  async startAll(opts: { logLevel?: string } = {}): Promise<void> {
+    await Promise.all(this.ids.map((id) => this.start(id, {}, opts)));
   }
 
   /** kill -9 (or another signal) and wait until the process is gone. */

@@ -1,0 +1,119 @@
+import type { Logger } from 'pino';
+import type { HostTable } from '../config/host-table.ts';
+import { CohortError } from '../errors.ts';
+import { placement } from './placement.ts';
+import { mergeStates, visible, type SessionState, type SessionWrite } from './session-state.ts';
+import type { SessionStore } from './session-store.ts';
+
+/** Refusals are the same at every copy: no point trying the other one. */
+const REFUSALS = new Set(['bad_args', 'too_large', 'refused']);
+/** Missed writes brought to a copy that is back, this many sessions a round. */
+const CATCH_UP_BATCH = 200;
+
+export interface CopiesDeps {
+  self: string;
+  table: HostTable;
+  store: SessionStore;
+  call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
+  log: Logger;
+}
+
+/**
+ * A session's two copies (placement.ts) as one: writes go to both, reads come from the first
+ * (this node's own copy when it is the first; else both, merged). A copy that misses a write
+ * (its node is down) is noted, and given the merged state once it answers again: copies
+ * converge because each key's newest write wins in any order (session-state.ts).
+ */
+export class SessionCopies {
+  private readonly deps: CopiesDeps;
+  private timer: NodeJS.Timeout | undefined;
+  private catchingUp = false;
+
+  constructor(deps: CopiesDeps) {
+    this.deps = deps;
+  }
+
+  async read(id: string): Promise<ReturnType<typeof visible>> {
+    const { self, table, store } = this.deps;
+    const copies = placement(table, id);
+    if (copies[0] === self) return visible(store.state(id), Date.now());
+    const answers = await Promise.allSettled(copies.map((n) => this.stateAt(n, id)));
+    const states = answers.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    if (!states.length) throw (answers[0] as PromiseRejectedResult).reason;
+    return visible(states.reduce(mergeStates), Date.now());
+  }
+
+  /** Resolves once a copy has the write (this node's own first copy: at once, the other in the background). */
+  async write(id: string, w: SessionWrite): Promise<void> {
+    const { self, table } = this.deps;
+    const [first, second] = placement(table, id);
+    const firstDone = this.applyAt(first, id, w);
+    // A refusal here (too_large) refuses the write everywhere: the other copy is not asked.
+    if (first === self) await firstDone;
+    const secondDone = second === undefined ? undefined : this.applyAt(second, id, w);
+    secondDone?.catch((err: unknown) => this.missedBy(second!, id, err));
+    try {
+      await firstDone;
+    } catch (err) {
+      if (isRefusal(err) || !secondDone) throw err;
+      await secondDone; // the first copy is out of reach: the write stands on the second
+      this.missedBy(first, id, err);
+    }
+  }
+
+  /** Copies that missed writes get the merged state, every second while any is owed. */
+  start(): void {
+    this.timer = setInterval(() => void this.catchUp(), 1000);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  private async catchUp(): Promise<void> {
+    if (this.catchingUp) return;
+    this.catchingUp = true;
+    try {
+      const { store, table } = this.deps;
+      for (const { id, node } of store.missedList(CATCH_UP_BATCH)) {
+        const others = placement(table, id).filter((n) => n !== node);
+        try {
+          const states = await Promise.all(others.map((n) => this.stateAt(n, id)));
+          await this.deps.call(node, 'session.merge', { id, state: states.reduce(mergeStates) });
+          store.caughtUp(id, node);
+        } catch {
+          // still out of reach (or its source is): next round
+        }
+      }
+    } finally {
+      this.catchingUp = false;
+    }
+  }
+
+  private missedBy(node: string, id: string, err: unknown): void {
+    if (isRefusal(err)) return;
+    this.deps.store.missed(id, node);
+    this.deps.log.debug({ event: 'session_copy_missed', node, err: (err as Error).message }, `${node} missed a session write; it gets it when back`);
+  }
+
+  private applyAt(node: string, id: string, w: SessionWrite): Promise<unknown> {
+    if (node === this.deps.self) {
+      try {
+        return Promise.resolve(this.deps.store.apply(id, w));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    }
+    return this.deps.call(node, 'session.apply', { id, ...w });
+  }
+
+  private stateAt(node: string, id: string): Promise<SessionState> {
+    if (node === this.deps.self) return Promise.resolve(this.deps.store.state(id));
+    return this.deps.call(node, 'session.read', { id }) as Promise<SessionState>;
+  }
+}
+
+function isRefusal(err: unknown): boolean {
+  return err instanceof CohortError && REFUSALS.has(err.code);
+}
