@@ -129,7 +129,7 @@ app.get('/', async (req, res, next) => {
         taken = await (await client()).auth.takeHandover(token);
       } catch (err) {
         if ((err as { code?: string }).code !== 'refused') throw err;
-        return page(res, 401, 'Log in again', [`<p>This login hand-over is not good here (used, expired, or for another node): ${esc((err as Error).message)}.</p>`, '<p><a href="/">Log in again</a>.</p>']);
+        return page(res, 401, 'Log in again', [`<p>This login hand-over cannot be taken up here (${esc((err as Error).message)}).</p>`, '<p><a href="/">Log in again</a>.</p>']);
       }
       const carried = Number(taken.data.visits);
       log(`login of ${taken.user}@${taken.domain} handed over to ${nodeId}, taken up`);

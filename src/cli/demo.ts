@@ -59,6 +59,7 @@ export function demoHostTable(basePort: number, secrets = { adminToken: randomBy
     'dataDir: ./data            # node X keeps its files under dataDir/X',
     'tls: { dir: ./tls }        # cluster CA and node certificates',
     'domains: [msu, rice]',
+    'trust: { msu: [rice] }     # rice\'s nodes may use msu users\' records: the demo user logs in on any app',
     'nodes:',
     ...lines,
     'app:                       # the example app: each access node supervises its instances (docs/supervisor.md)',
