@@ -33,10 +33,15 @@ export class SessionCopies {
     this.deps = deps;
   }
 
-  async read(id: string): Promise<ReturnType<typeof visible>> {
+  /** A session from this node's own first copy at once (no promise), else from both copies. */
+  read(id: string): ReturnType<typeof visible> | Promise<ReturnType<typeof visible>> {
     const { self, table, store } = this.deps;
     const copies = placement(table, id);
     if (copies[0] === self) return visible(store.state(id), Date.now());
+    return this.readBoth(id, copies);
+  }
+
+  private async readBoth(id: string, copies: string[]): Promise<ReturnType<typeof visible>> {
     const answers = await Promise.allSettled(copies.map((n) => this.stateAt(n, id)));
     const states = answers.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     if (!states.length) throw (answers[0] as PromiseRejectedResult).reason;
