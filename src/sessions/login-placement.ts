@@ -1,11 +1,12 @@
-import type { HostTable } from '../config/host-table.ts';
+import { appSettingsFor, type HostTable } from '../config/host-table.ts';
 
 type Loads = (nodes: string[]) => Promise<Map<string, number>>;
 
 /**
  * Where a login goes (seed 000, "Load Balancing"): here while this node is under 100%; else
  * the least loaded of its spares that is under 100%; when every access node is over 100%,
- * the least loaded library node. A node whose load cannot be read counts as over.
+ * the least loaded library node that can serve her (an app pool, or a publicUrl). A node
+ * whose load cannot be read counts as over.
  */
 export async function placeLogin(table: HostTable, self: string, loads: Loads): Promise<{ node: string; why: string }> {
   const mine = (await loads([self])).get(self) ?? 0;
@@ -17,7 +18,9 @@ export async function placeLogin(table: HostTable, self: string, loads: Loads): 
   const accessLoads = await loads(access.filter((n) => n !== self));
   const allOver = access.every((n) => n === self || (accessLoads.get(n) ?? Infinity) >= 100);
   if (allOver) {
-    const library = least(await loads(table.nodes.filter((n) => n.role === 'library').map((n) => n.id)), () => true);
+    // Only a library node that can serve the user: it runs the app, or clients reach it directly.
+    const serving = table.nodes.filter((n) => n.role === 'library' && (appSettingsFor(table, n.id) !== undefined || n.publicUrl !== undefined));
+    const library = least(await loads(serving.map((n) => n.id)), () => true);
     if (library) return { node: library[0], why: `every access node is over 100%; library node ${library[0]} at ${library[1]}%` };
   }
   return { node: self, why: `${self} is at ${mine}% and no spare is under 100%` };

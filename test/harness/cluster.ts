@@ -24,6 +24,7 @@ export interface ClusterNodeSpec {
   app?: AppSection;
   /** Where it sends logins when over 100%. */
   spares?: string[];
+  publicUrl?: string;
 }
 
 /**
@@ -63,6 +64,7 @@ export class TestCluster {
         ...(n.proxied ? { bindLinkPort: ports[3 * i + 2] } : {}),
         ...(n.app ? { app: n.app } : {}),
         ...(n.spares ? { spares: n.spares } : {}),
+        ...(n.publicUrl ? { publicUrl: n.publicUrl } : {}),
       })),
       ...extra,
     };

@@ -12,8 +12,9 @@ const ann = { domain: 'msu', user: 'ann' };
 const setLoad = (id: string, avg: number) => writeFileSync(join(c.dir, `loadavg-${id}`), `${avg} 0 0 1/1 1\n`);
 
 before(async () => {
-  c = await TestCluster.create([{ id: 'L', role: 'library' }, { id: 'A', spares: ['B', 'C'] }, { id: 'B' }, { id: 'C' }], { load: { fullAt: 1, userLimit: 0, sessionWindowMin: 10, handoverTtlS: 2 } });
-  for (const id of ['L', 'A', 'B', 'C']) {
+  // L can serve users (clients reach it at its publicUrl); M, a library node too, cannot.
+  c = await TestCluster.create([{ id: 'L', role: 'library', publicUrl: 'https://l.example.org' }, { id: 'M', role: 'library' }, { id: 'A', spares: ['B', 'C'] }, { id: 'B' }, { id: 'C' }], { load: { fullAt: 1, userLimit: 0, sessionWindowMin: 10, handoverTtlS: 2 } });
+  for (const id of ['L', 'M', 'A', 'B', 'C']) {
     setLoad(id, 0.1);
     await c.start(id, { COHORT_LOADAVG_FILE: join(c.dir, `loadavg-${id}`) });
   }
@@ -53,11 +54,13 @@ test('a forged or expired token is refused; a local process cannot offer one', a
   await assert.rejects((await c.client(p.node)).auth.takeHandover(p.token!), (e: Error & { code?: string }) => e.code === 'refused');
 });
 
-test('every access node over 100%: a library node takes the login', async () => {
+test('every access node over 100%: a library node that can serve her takes the login', async () => {
   for (const id of ['A', 'B', 'C']) setLoad(id, 2);
   setLoad('L', 0.3);
+  setLoad('M', 0.1);
   const p = await place();
-  assert.equal(p.node, 'L');
+  assert.equal(p.node, 'L', 'not M: it runs no app and has no publicUrl');
+  assert.equal(p.url, 'https://l.example.org');
   assert.match(p.why, /every access node is over 100%/);
   assert.equal((await (await c.client('L')).auth.takeHandover(p.token!)).user, 'ann');
   for (const id of ['A', 'B', 'C']) setLoad(id, 0.1);
