@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CommandRegistry } from '../commands/registry.ts';
+import { LOCAL, type CommandContext, type CommandRegistry } from '../commands/registry.ts';
 import { CohortError } from '../errors.ts';
 import type { SessionCopies } from './copies.ts';
 import { MAX_SESSION_BYTES, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
@@ -25,6 +25,7 @@ const stateSchema = z.strictObject({
   fields: z.record(key, z.union([z.tuple([stamp, z.unknown()]), z.tuple([stamp])])),
   expires: z.number().int().min(0),
   expiresAt: stamp,
+  clearedAt: stamp,
   destroyedAt: stamp,
 });
 
@@ -45,10 +46,13 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
 
   registry.register({
     name: 'session.apply',
-    summary: "apply a write to this node's copy of a session (each key: the newest write wins)",
+    summary: "apply a write to this node's copy of a session (each key: the newest write wins); peers only",
     args: applyArgs,
     scope: 'any',
-    run: (a) => {
+    run: (a, ctx) => {
+      peersOnly(ctx, 'session.apply');
+      // A stamp far ahead would fix a key against every later write.
+      if (a.at > (Date.now() + MAX_AHEAD_MS) * 1000 + 999) throw new CohortError('refused', 'a session write stamped more than a minute ahead of this node\'s clock');
       const { id: sid, ...w } = a;
       store.apply(sid, w);
       return { ok: true };
@@ -56,17 +60,21 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
   });
   registry.register({
     name: 'session.read',
-    summary: "this node's copy of a session, with the time of each key's last write",
+    summary: "this node's copy of a session, with the time of each key's last write; peers only",
     args: z.strictObject({ id }),
     scope: 'any',
-    run: (a) => store.state(a.id),
+    run: (a, ctx) => {
+      peersOnly(ctx, 'session.read');
+      return store.state(a.id);
+    },
   });
   registry.register({
     name: 'session.merge',
-    summary: "merge another copy's state into this node's (a copy catching up on writes it missed)",
+    summary: "merge another copy's state into this node's (a copy catching up on writes it missed); peers only",
     args: z.strictObject({ id, state: stateSchema }),
     scope: 'any',
-    run: (a) => {
+    run: (a, ctx) => {
+      peersOnly(ctx, 'session.merge');
       store.merge(a.id, a.state as SessionState);
       return { ok: true };
     },
@@ -108,6 +116,14 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
     scope: 'local',
     run: (a) => write(a.id, { at: clock(), destroy: true }),
   });
+}
+
+/** How far ahead of this node's clock a peer's stamp may be. */
+const MAX_AHEAD_MS = 60_000;
+
+/** Between copies only: an app goes through sessions.* (its own node's stamps, both copies). */
+function peersOnly(ctx: CommandContext, name: string): void {
+  if (ctx.from === LOCAL) throw new CohortError('refused', `'${name}' is for the nodes that keep a session's copies; apps use sessions.*`);
 }
 
 /** Stamps that grow on this node and never equal another node's (its index in the low digits). */

@@ -9,6 +9,8 @@ import type { SessionStore } from './session-store.ts';
 const REFUSALS = new Set(['bad_args', 'too_large', 'refused']);
 /** Missed writes brought to a copy that is back, this many sessions a round. */
 const CATCH_UP_BATCH = 200;
+/** After a start, reads merge both copies this long (a few catch-up rounds). */
+const CATCH_UP_WINDOW_MS = 10_000;
 
 export interface CopiesDeps {
   self: string;
@@ -28,6 +30,9 @@ export class SessionCopies {
   private readonly deps: CopiesDeps;
   private timer: NodeJS.Timeout | undefined;
   private catchingUp = false;
+  private cursor = 0;
+  /** Until then this node's own copies may lack writes made while it was down: read both. */
+  private readBothUntil = 0;
 
   constructor(deps: CopiesDeps) {
     this.deps = deps;
@@ -37,7 +42,7 @@ export class SessionCopies {
   read(id: string): ReturnType<typeof visible> | Promise<ReturnType<typeof visible>> {
     const { self, table, store } = this.deps;
     const copies = placement(table, id);
-    if (copies[0] === self) return visible(store.state(id), Date.now());
+    if (copies[0] === self && Date.now() >= this.readBothUntil) return visible(store.state(id), Date.now());
     return this.readBoth(id, copies);
   }
 
@@ -56,7 +61,7 @@ export class SessionCopies {
     // A refusal here (too_large) refuses the write everywhere: the other copy is not asked.
     if (first === self) await firstDone;
     const secondDone = second === undefined ? undefined : this.applyAt(second, id, w);
-    secondDone?.catch((err: unknown) => this.missedBy(second!, id, err));
+    secondDone?.catch((err: unknown) => this.missedBy(second!, id, err)).catch((err: unknown) => this.deps.log.error({ event: 'session_missed_unrecorded', err: (err as Error).message }, 'a missed session write could not be noted'));
     try {
       await firstDone;
     } catch (err) {
@@ -66,8 +71,13 @@ export class SessionCopies {
     }
   }
 
-  /** Copies that missed writes get the merged state, every second while any is owed. */
+  /**
+   * Copies that missed writes get the merged state, every second while any is owed. For the
+   * first catch-up window after a start, reads merge both copies (this node may have missed
+   * writes while it was down; the node that made them sends them within a round or two).
+   */
   start(): void {
+    this.readBothUntil = Date.now() + CATCH_UP_WINDOW_MS;
     this.timer = setInterval(() => void this.catchUp(), 1000);
     this.timer.unref();
   }
@@ -81,16 +91,26 @@ export class SessionCopies {
     this.catchingUp = true;
     try {
       const { store, table } = this.deps;
-      for (const { id, node } of store.missedList(CATCH_UP_BATCH)) {
-        const others = placement(table, id).filter((n) => n !== node);
+      const rows = store.missedList(this.cursor, CATCH_UP_BATCH);
+      this.cursor = rows.length < CATCH_UP_BATCH ? 0 : rows[rows.length - 1].rowid;
+      for (const { id, node } of rows) {
+        const copies = placement(table, id);
+        // No longer one of its copies (the host table changed): nothing is owed to it.
+        if (!copies.includes(node)) {
+          store.caughtUp(id, node);
+          continue;
+        }
         try {
-          const states = await Promise.all(others.map((n) => this.stateAt(n, id)));
-          await this.deps.call(node, 'session.merge', { id, state: states.reduce(mergeStates) });
+          const states = await Promise.all(copies.filter((n) => n !== node).map((n) => this.stateAt(n, id)));
+          const state = states.reduce(mergeStates);
+          if (visible(state, Date.now()) !== null || state.destroyedAt > 0) await this.deps.call(node, 'session.merge', { id, state });
           store.caughtUp(id, node);
         } catch {
-          // still out of reach (or its source is): next round
+          // still out of reach (or its source is): a later round
         }
       }
+    } catch (err) {
+      this.deps.log.error({ event: 'session_catch_up_failed', err: (err as Error).message }, 'session catch-up round failed');
     } finally {
       this.catchingUp = false;
     }

@@ -2,18 +2,23 @@ import { CohortError } from '../errors.ts';
 
 // A session as its copies keep it: each top-level key carries the time of its last write
 // (`at`), and a newer write of a key wins wherever it arrives first (per-key last writer
-// wins). Copies converge whatever order writes reach them in, so a copy that was down is
-// brought up to date by the writes queued for it, and two copies' answers merge the same way.
+// wins). A replace clears every key older than it; a destroy ends the session for good (ids
+// are never reused). Copies converge whatever order writes reach them in, so a copy that was
+// down is brought up to date by merging, and two copies' answers merge the same way.
 
 /** `at` values: ms × 1000 + the writing node's index, so two nodes never write the same `at`. */
 export type Stamp = number;
 
+type Field = [Stamp, unknown] | [Stamp];
+
 export interface SessionState {
   /** key → [at, value], or [at] for a key removed at that time. */
-  fields: Record<string, [Stamp, unknown] | [Stamp]>;
+  fields: Record<string, Field>;
   expires: number;
   expiresAt: Stamp;
-  /** A destroy wins over every write older than it. */
+  /** Keys written at or before this are gone (a writer replaced the whole session). */
+  clearedAt: Stamp;
+  /** Destroyed at this time (0: live): no write changes it any more. */
   destroyedAt: Stamp;
 }
 
@@ -21,52 +26,84 @@ export interface SessionWrite {
   at: Stamp;
   set?: Record<string, unknown>;
   unset?: string[];
-  /** Every stored key not in `set` is removed (a writer that sends the whole session). */
+  /** Every key older than this write and not in `set` is removed. */
   replace?: boolean;
   expires?: number;
   destroy?: boolean;
 }
 
-/** JSON of a session's fields (tombstones included) past this is refused. */
+/** JSON of a session's live data past this is refused (a write by an app; never a merge of copies). */
 export const MAX_SESSION_BYTES = 65_536;
 
-export const EMPTY: SessionState = { fields: {}, expires: 0, expiresAt: 0, destroyedAt: 0 };
+export const EMPTY: SessionState = Object.freeze({ fields: Object.freeze({}) as Record<string, Field>, expires: 0, expiresAt: 0, clearedAt: 0, destroyedAt: 0 });
 
-/** `state` with `w` applied; throws too_large (and changes nothing) past MAX_SESSION_BYTES. */
+/** `state` with an app's write applied; throws too_large (and changes nothing) past MAX_SESSION_BYTES. */
 export function applyWrite(state: SessionState, w: SessionWrite): SessionState {
-  const fields = { ...state.fields };
-  let destroyedAt = state.destroyedAt;
-  if (w.destroy && w.at > destroyedAt) {
-    destroyedAt = w.at;
-    for (const [k, f] of Object.entries(fields)) if (f[0] < w.at) delete fields[k];
-  }
-  const put = (k: string, f: [Stamp, unknown] | [Stamp]) => {
-    if (f[0] <= destroyedAt) return;
-    const cur = fields[k];
-    if (!cur || f[0] > cur[0]) fields[k] = f;
-  };
-  for (const [k, v] of Object.entries(w.set ?? {})) put(k, [w.at, v]);
-  for (const k of w.unset ?? []) put(k, [w.at]);
-  if (w.replace) for (const k of Object.keys(fields)) if (!(k in (w.set ?? {}))) put(k, [w.at]);
-  const newer = w.expires !== undefined && w.at > state.expiresAt;
-  const next: SessionState = { fields, expires: newer ? w.expires! : state.expires, expiresAt: newer ? w.at : state.expiresAt, destroyedAt };
-  const bytes = Buffer.byteLength(JSON.stringify(fields));
-  if (bytes > MAX_SESSION_BYTES) throw new CohortError('too_large', `the session would take ${bytes} bytes; the limit is ${MAX_SESSION_BYTES}`);
+  const patch: SessionState = { fields: nullObject(), expires: w.expires ?? 0, expiresAt: w.expires === undefined ? 0 : w.at, clearedAt: w.replace ? w.at : 0, destroyedAt: w.destroy ? w.at : 0 };
+  for (const [k, v] of Object.entries(w.set ?? {})) patch.fields[k] = [w.at, v];
+  for (const k of w.unset ?? []) if (!Object.hasOwn(patch.fields, k)) patch.fields[k] = [w.at];
+  // A replace keeps what it sets: those keys carry its own stamp, so they are newer than clearedAt - 1.
+  if (w.replace) patch.clearedAt = w.at - 1;
+  const next = dropOldTombstones(mergeStates(state, patch));
+  const bytes = liveBytes(next);
+  if (bytes > MAX_SESSION_BYTES && bytes > liveBytes(state)) throw new CohortError('too_large', `the session would take ${bytes} bytes; the limit is ${MAX_SESSION_BYTES}`);
   return next;
 }
 
-/** Two copies' states as one: each key, the expiry and the destroy at their newest. */
+/** Two copies' states as one, in one pass: each key, the expiry, the clear and the destroy at their newest. Never throws. */
 export function mergeStates(a: SessionState, b: SessionState): SessionState {
-  let out = applyWrite(a, { at: b.destroyedAt, destroy: b.destroyedAt > 0 });
-  for (const [k, f] of Object.entries(b.fields)) out = applyWrite(out, f.length === 2 ? { at: f[0], set: { [k]: f[1] } } : { at: f[0], unset: [k] });
-  if (b.expiresAt > out.expiresAt) out = { ...out, expires: b.expires, expiresAt: b.expiresAt };
-  return out;
+  const destroyedAt = Math.max(a.destroyedAt, b.destroyedAt);
+  const clearedAt = Math.max(a.clearedAt, b.clearedAt);
+  const fields = nullObject();
+  if (destroyedAt === 0) {
+    for (const src of [a.fields, b.fields]) {
+      for (const k of Object.keys(src)) {
+        const f = src[k];
+        if (f[0] <= clearedAt) continue;
+        const cur = fields[k];
+        if (!cur || f[0] > cur[0]) fields[k] = f;
+      }
+    }
+  }
+  const expiry = b.expiresAt > a.expiresAt ? b : a;
+  return { fields, expires: expiry.expires, expiresAt: expiry.expiresAt, clearedAt, destroyedAt };
 }
 
 /** What an app sees: the live keys and the expiry, or null (none, destroyed, or expired). */
 export function visible(state: SessionState, now: number): { data: Record<string, unknown>; expires: number } | null {
-  if (state.expires <= now) return null;
+  if (state.destroyedAt > 0 || state.expires <= now) return null;
   const data: Record<string, unknown> = {};
-  for (const [k, f] of Object.entries(state.fields)) if (f.length === 2) data[k] = f[1];
-  return Object.keys(data).length ? { data, expires: state.expires } : null;
+  let any = false;
+  for (const k of Object.keys(state.fields)) {
+    const f = state.fields[k];
+    if (f.length !== 2) continue;
+    Object.defineProperty(data, k, { value: f[1], enumerable: true, writable: true, configurable: true });
+    any = true;
+  }
+  return any ? { data, expires: state.expires } : null;
+}
+
+/** Size of the live data (removed keys are not counted: they cost a stamp, and are dropped by a replace). */
+function liveBytes(state: SessionState): number {
+  let n = 2;
+  for (const k of Object.keys(state.fields)) {
+    const f = state.fields[k];
+    if (f.length === 2) n += Buffer.byteLength(JSON.stringify(k)) + Buffer.byteLength(JSON.stringify(f[1]) ?? 'null') + 2;
+  }
+  return n;
+}
+
+/** Removed keys kept per session (each guards against an older write of its key arriving late); the oldest go first. */
+const MAX_TOMBSTONES = 1000;
+
+function dropOldTombstones(state: SessionState): SessionState {
+  const tombs = Object.keys(state.fields).filter((k) => state.fields[k].length === 1);
+  if (tombs.length <= MAX_TOMBSTONES) return state;
+  tombs.sort((x, y) => state.fields[x][0] - state.fields[y][0]);
+  for (const k of tombs.slice(0, tombs.length - MAX_TOMBSTONES)) delete state.fields[k];
+  return state;
+}
+
+function nullObject(): Record<string, Field> {
+  return Object.create(null) as Record<string, Field>;
 }

@@ -13,6 +13,7 @@ export class SessionStore {
   private readonly addMissed: StatementSync;
   private readonly listMissed: StatementSync;
   private readonly dropMissed: StatementSync;
+  private readonly upsertMerged: StatementSync;
 
   constructor(db: DatabaseSync) {
     db.exec(`CREATE TABLE IF NOT EXISTS sessions (
@@ -25,20 +26,23 @@ export class SessionStore {
     // Copies elsewhere that missed a write (their node was down): brought up to date when back.
     db.exec('CREATE TABLE IF NOT EXISTS sessions_missed (id TEXT NOT NULL, node TEXT NOT NULL, PRIMARY KEY (id, node))');
     this.addMissed = db.prepare('INSERT OR IGNORE INTO sessions_missed (id, node) VALUES (?, ?)');
-    this.listMissed = db.prepare('SELECT id, node FROM sessions_missed LIMIT ?');
+    // A cursor over rowids: rows that keep failing do not hold up the others.
+    this.listMissed = db.prepare('SELECT rowid, id, node FROM sessions_missed WHERE rowid > ? ORDER BY rowid LIMIT ?');
     this.dropMissed = db.prepare('DELETE FROM sessions_missed WHERE id = ? AND node = ?');
     this.select = db.prepare('SELECT state FROM sessions WHERE id = ?');
     this.upsert = db.prepare(`INSERT INTO sessions (id, state, expires, touched) VALUES (?, ?, ?, ?)
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires = excluded.expires, touched = excluded.touched`);
     this.prune = db.prepare('DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires < ? LIMIT ?)');
     // Ids a node made start with `<node>~` (newSessionId): a range scan of the primary key.
-    this.countSince = db.prepare('SELECT count(*) AS n FROM sessions WHERE id >= ? AND id < ? AND touched >= ? AND expires > ?');
+    this.countSince = db.prepare("SELECT count(*) AS n FROM sessions WHERE id >= ? AND id < ? AND touched >= ? AND expires > ? AND json_extract(state, '$.destroyedAt') = 0");
+    this.upsertMerged = db.prepare(`INSERT INTO sessions (id, state, expires, touched) VALUES (?, ?, ?, 0)
+      ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires = excluded.expires`);
   }
 
   /** This copy's state of a session (empty if it has none). */
   state(id: string): SessionState {
     const row = this.select.get(id) as { state: string } | undefined;
-    return row ? (JSON.parse(row.state) as SessionState) : { ...EMPTY, fields: {} };
+    return row ? { ...EMPTY, ...(JSON.parse(row.state) as SessionState) } : EMPTY;
   }
 
   /** Applies a write; synchronous, so it can run inside a critical message's transaction. */
@@ -48,18 +52,19 @@ export class SessionStore {
     return next;
   }
 
-  /** Merges another copy's state into this one (a copy catching up). */
-  merge(id: string, other: SessionState, now = Date.now()): void {
+  /** Merges another copy's state into this one (a copy catching up); not a use of the session, so `touched` stays. */
+  merge(id: string, other: SessionState): void {
     const next = mergeStates(this.state(id), other);
-    this.upsert.run(id, JSON.stringify(next), next.expires, now);
+    this.upsertMerged.run(id, JSON.stringify(next), next.expires);
   }
 
   missed(id: string, node: string): void {
     this.addMissed.run(id, node);
   }
 
-  missedList(limit: number): { id: string; node: string }[] {
-    return this.listMissed.all(limit) as { id: string; node: string }[];
+  /** Up to `limit` copies owed a catch-up, after the row `after` (a cursor; 0 from the start). */
+  missedList(after: number, limit: number): { rowid: number; id: string; node: string }[] {
+    return this.listMissed.all(after, limit) as { rowid: number; id: string; node: string }[];
   }
 
   caughtUp(id: string, node: string): void {

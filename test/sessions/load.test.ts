@@ -19,7 +19,9 @@ test('load: the larger of the load average against fullAt and the active session
   const client = await c.client('A');
   const load = async () => (await client.call('A', 'load')) as LoadFigures;
   assert.deepEqual(await load(), { node: 'A', loadavg: 1, fullAt: 2, systemPercent: 50, sessions: 0, userLimit: 4, userPercent: 0, percent: 50 });
-  for (let i = 0; i < 3; i++) await client.sessions.write(newSessionId('A'), { set: { i }, expires: Date.now() + 60_000 });
+  const ids = [newSessionId('A'), newSessionId('A'), newSessionId('A'), newSessionId('A')];
+  for (const [i, sid] of ids.entries()) await client.sessions.write(sid, { set: { i }, expires: Date.now() + 60_000 });
+  await client.sessions.destroy(ids[3]); // logged out: not a user any more
   assert.equal((await load()).userPercent, 75);
   assert.equal((await load()).percent, 75);
   // Sessions another node made, or expired ones, do not count.
