@@ -31,6 +31,11 @@ export class Handovers {
   }
 
   offer(token: string, h: Handover, now = Date.now()): void {
+    // Oldest first in the map: the expired ones go before any live one is dropped.
+    for (const [t, w] of this.waiting) {
+      if (w.until >= now) break;
+      this.waiting.delete(t);
+    }
     if (this.waiting.size >= MAX_WAITING) this.waiting.delete(this.waiting.keys().next().value!);
     this.waiting.set(token, { ...h, until: now + this.ttlMs });
   }

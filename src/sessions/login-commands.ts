@@ -4,6 +4,7 @@ import type { CommandRegistry } from '../commands/registry.ts';
 import { LOCAL } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
+import { DomainPolicy } from '../records/domain-policy.ts';
 import { Handovers } from './handovers.ts';
 import { placeLogin } from './login-placement.ts';
 
@@ -21,6 +22,8 @@ export interface LoginDeps {
 /** Load-aware login: `login.place` checks the password and says where the session goes; the other node takes it up once. */
 export function registerLoginCommands(registry: CommandRegistry, deps: LoginDeps): void {
   const handovers = new Handovers(deps.table.handoverTtlMs);
+  // Seed 000's domains: a node may take (or offer) a login of a user of its own domain, or of a domain that trusts its own.
+  const policy = new DomainPolicy(deps.table, deps.self, deps.log);
   const loads = async (nodes: string[]) => {
     const out = new Map<string, number>();
     await Promise.all(nodes.map(async (n) => {
@@ -40,10 +43,16 @@ export function registerLoginCommands(registry: CommandRegistry, deps: LoginDeps
     scope: 'local',
     run: async (a) => {
       const checked = (await deps.call(deps.self, 'auth.login', { domain: a.domain, user: a.user, password: a.password })) as { home: string };
-      const place = await placeLogin(deps.table, deps.self, loads);
+      const place = await placeLogin(deps.table, deps.self, loads, (node) => policy.allows(node, a.domain));
       if (place.node === deps.self) return { node: deps.self, home: checked.home, token: null, url: null, why: place.why };
       const t = Handovers.newToken(place.node);
-      await deps.call(place.node, 'login.handover.offer', { token: t, domain: a.domain, user: a.user, data: a.data });
+      try {
+        await deps.call(place.node, 'login.handover.offer', { token: t, domain: a.domain, user: a.user, data: a.data });
+      } catch (err) {
+        // The password was right: the login stays here rather than fail.
+        deps.log.warn({ event: 'login_handover_failed', to: place.node, err: (err as Error).message }, `could not hand the login over to ${place.node}; it stays here`);
+        return { node: deps.self, home: checked.home, token: null, url: null, why: `${place.why}; the hand-over to ${place.node} failed (${(err as Error).message})` };
+      }
       deps.log.info({ event: 'login_handed_over', user: `${a.domain}/${a.user}`, to: place.node, why: place.why }, `login of ${a.domain}/${a.user} handed over to ${place.node}`);
       const publicUrl = deps.table.nodes.find((n) => n.id === place.node)?.publicUrl;
       return { node: place.node, home: checked.home, token: t, url: publicUrl ?? null, why: place.why };
@@ -58,6 +67,9 @@ export function registerLoginCommands(registry: CommandRegistry, deps: LoginDeps
       // Only a node that checked the password may offer a login: never a local process.
       if (ctx.from === LOCAL) throw new CohortError('refused', 'a hand-over is offered by the node that checked the password, not by a local process');
       if (tokenNode(a.token) !== deps.self) throw new CohortError('refused', `this token is for node ${tokenNode(a.token)}, not ${deps.self}`);
+      // The node that checked the password, and this one, must both be allowed her domain.
+      policy.check(ctx.from, a.domain, 'login hand-over');
+      policy.check(LOCAL, a.domain, 'login hand-over');
       handovers.offer(a.token, { domain: a.domain, user: a.user, data: a.data });
       return { ok: true };
     },

@@ -13,8 +13,8 @@ const setLoad = (id: string, avg: number) => writeFileSync(join(c.dir, `loadavg-
 
 before(async () => {
   // L can serve users (clients reach it at its publicUrl); M, a library node too, cannot.
-  c = await TestCluster.create([{ id: 'L', role: 'library', publicUrl: 'https://l.example.org' }, { id: 'M', role: 'library' }, { id: 'A', spares: ['B', 'C'] }, { id: 'B' }, { id: 'C' }], { load: { fullAt: 1, userLimit: 0, sessionWindowMin: 10, handoverTtlS: 2 } });
-  for (const id of ['L', 'M', 'A', 'B', 'C']) {
+  c = await TestCluster.create([{ id: 'L', role: 'library', publicUrl: 'https://l.example.org' }, { id: 'M', role: 'library' }, { id: 'A', spares: ['R', 'B', 'C'] }, { id: 'B' }, { id: 'C' }, { id: 'R', domain: 'rice' }], { load: { fullAt: 1, userLimit: 0, sessionWindowMin: 10, handoverTtlS: 2 } });
+  for (const id of ['L', 'M', 'A', 'B', 'C', 'R']) {
     setLoad(id, 0.1);
     await c.start(id, { COHORT_LOADAVG_FILE: join(c.dir, `loadavg-${id}`) });
   }
@@ -29,8 +29,9 @@ test('under 100%, a login stays; over, it goes to the least loaded spare under 1
   setLoad('A', 1.5);
   setLoad('B', 0.8);
   setLoad('C', 0.4);
+  setLoad('R', 0.1);
   const p = await place('correct horse', { cart: [7] });
-  assert.equal(p.node, 'C');
+  assert.equal(p.node, 'C', 'not R, the least loaded spare: its domain (rice) is not trusted with msu users');
   assert.match(p.token!, /^C\.[A-Za-z0-9_-]{43}$/);
   const c1 = await c.client('C');
   assert.deepEqual(await c1.auth.takeHandover(p.token!), { domain: 'msu', user: 'ann', data: { cart: [7] } });
@@ -47,6 +48,9 @@ test('a forged or expired token is refused; a local process cannot offer one', a
   await assert.rejects(c1.auth.takeHandover(`C.${'A'.repeat(43)}`), (e: Error & { code?: string }) => e.code === 'refused');
   await assert.rejects(c1.auth.takeHandover('C.short'), (e: Error & { code?: string }) => e.code === 'bad_args');
   await assert.rejects(c1.call('C', 'login.handover.offer', { token: `C.${'B'.repeat(43)}`, domain: 'msu', user: 'ann', data: {} }), (e: Error & { code?: string }) => e.code === 'refused');
+  // Nor a node of a domain msu does not trust (R, of rice).
+  await assert.rejects((await c.client('R')).call('C', 'login.handover.offer', { token: `C.${'B'.repeat(43)}`, domain: 'msu', user: 'ann', data: {} }), (e: Error & { code?: string }) => e.code === 'refused' && /does not share records/.test(e.message));
+  await assert.rejects(c1.auth.takeHandover(`C.${'B'.repeat(43)}`), (e: Error & { code?: string }) => e.code === 'refused');
   setLoad('A', 1.5);
   const p = await place();
   const until = Date.now() + 2500;
