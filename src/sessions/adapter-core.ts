@@ -32,6 +32,13 @@ export const DEFAULT_TTL_MS = 86_400_000;
 /** A session as it was read: each top-level key's JSON. */
 export type Base = ReadonlyMap<string, string>;
 
+/**
+ * For frameworks that give the store no way to tell requests apart (@fastify/session): the
+ * read's id rides in the session object itself, so each save diffs against its own request's
+ * read. Removed before anything is stored.
+ */
+export const READ_KEY = '__cohortRead';
+
 export class SessionCore {
   private readonly sessions: SessionsLike;
   private readonly nodeId: string | undefined;
@@ -40,6 +47,9 @@ export class SessionCore {
   private readonly remember: number;
   /** Last-read bases by session id, least recently used first. */
   private readonly bases = new Map<string, Base>();
+  /** Bases by read id (READ_KEY), least recently used first. */
+  private readonly reads = new Map<string, Base>();
+  private readCounter = 0;
 
   constructor(opts: CohortStoreOptions) {
     if (!opts?.client?.sessions) throw new TypeError('a Cohort session store needs { client } with client.sessions (a CohortClient)');
@@ -56,8 +66,8 @@ export class SessionCore {
     return newSessionId(this.nodeId);
   };
 
-  /** The session's data, or null when there is none (unknown, expired, destroyed, past its absolute age). */
-  async load(id: string): Promise<{ data: Record<string, unknown>; base: Base } | null> {
+  /** The session's data, or null when there is none (unknown, expired, destroyed, past its absolute age). `tagRead`: put READ_KEY in it. */
+  async load(id: string, tagRead = false): Promise<{ data: Record<string, unknown>; base: Base } | null> {
     checkId(id);
     const rec = await this.sessions.get(id);
     if (!rec) {
@@ -74,6 +84,12 @@ export class SessionCore {
     this.bases.delete(id);
     this.bases.set(id, base);
     if (this.bases.size > this.remember) this.bases.delete(this.bases.keys().next().value!);
+    if (tagRead) {
+      const readId = `${process.pid}.${++this.readCounter}`;
+      this.reads.set(readId, base);
+      if (this.reads.size > this.remember) this.reads.delete(this.reads.keys().next().value!);
+      return { data: { ...rec.data, [READ_KEY]: readId }, base };
+    }
     return { data: rec.data, base };
   }
 
@@ -88,6 +104,12 @@ export class SessionCore {
     const now = Date.now();
     const json = JSON.stringify(sess);
     const data = JSON.parse(json) as Record<string, unknown>;
+    const readId = data[READ_KEY];
+    delete data[READ_KEY];
+    if (typeof readId === 'string') {
+      base ??= this.reads.get(readId);
+      this.reads.delete(readId);
+    }
     if (Buffer.byteLength(json) + 32 > MAX_SESSION_BYTES) {
       throw new CohortError('too_large', `session ${id} is ${Buffer.byteLength(json)} bytes of JSON; the limit is ${MAX_SESSION_BYTES}`);
     }
@@ -113,6 +135,7 @@ export class SessionCore {
     checkId(id);
     const now = Date.now();
     const data = (sess ? JSON.parse(JSON.stringify(sess)) : {}) as Record<string, unknown>;
+    delete data[READ_KEY];
     if (typeof data[CREATED_KEY] !== 'number') {
       const known = this.bases.get(id)?.get(CREATED_KEY);
       if (known) data[CREATED_KEY] = JSON.parse(known);

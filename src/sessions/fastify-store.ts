@@ -1,6 +1,7 @@
 // @fastify/session's store on Cohort's embedded session store (client.sessions).
 //   app.register(fastifySession, { store, idGenerator: store.genid, secret, saveUninitialized: false })
-// set() sends only the keys changed since the last get() of that session (see adapter-core.ts).
+// set() sends only the keys changed since that request's get() (the read's id rides in the
+// session as READ_KEY; see adapter-core.ts).
 import { SessionCore, toCallback, type CohortStoreOptions } from './adapter-core.ts';
 
 export type { CohortStoreOptions } from './adapter-core.ts';
@@ -18,7 +19,7 @@ export class CohortFastifyStore {
   }
 
   get(sessionId: string, callback: (err: unknown, session?: any) => void): void {
-    toCallback(async () => (await this.core.load(sessionId))?.data ?? null, callback);
+    toCallback(async () => (await this.core.load(sessionId, true))?.data ?? null, callback);
   }
 
   set(sessionId: string, session: object, callback: Callback): void {

@@ -149,6 +149,29 @@ for (const [name, make] of [
       }
     });
 
+    it('a request that read before another wrote does not write back the stale value (three interleaved requests)', async () => {
+      const fake = new FakeSessions();
+      const app = await make(fake);
+      try {
+        const b = browser(app.url);
+        const { body } = await b.get('/set?key=x&value=old');
+        const r1 = b.get('/set?hold=1&key=a&value=1'); // reads x=old, then waits
+        await waitFor('R1 to have read', () => app.arrived() === 1);
+        await b.get('/set?key=x&value=new'); // R2 writes x
+        const r3 = b.get('/set?hold=1&key=c&value=3'); // reads x=new, then waits
+        await waitFor('R3 to have read', () => app.arrived() === 2);
+        app.release();
+        await Promise.all([r1, r3]);
+        const data = (await fake.get(body.id))!.data;
+        assert.equal(data.x, 'new', "R1 did not write back the x it read before R2's write");
+        assert.equal(data.a, '1');
+        assert.equal(data.c, '3');
+        assert.equal(data.__cohortRead, undefined, 'the read id is never stored');
+      } finally {
+        await app.close();
+      }
+    });
+
     it('two concurrent requests of one session writing different keys both keep their writes', async () => {
       const fake = new FakeSessions();
       const app = await make(fake);
