@@ -20,7 +20,7 @@ import { GroupCommit } from '../store/group-commit.ts';
 import { AppPool } from '../supervisor/pool.ts';
 import { registerAppCommands } from '../supervisor/commands.ts';
 import { MaintenanceStore, registerMaintenanceCommands } from '../supervisor/maintenance.ts';
-import { registerSessionCommands, stampClock } from '../sessions/commands.ts';
+import { registerSessionCommands, StampClock } from '../sessions/commands.ts';
 import { SessionCopies } from '../sessions/copies.ts';
 import { SessionStore } from '../sessions/session-store.ts';
 import { loadFigures } from '../sessions/load.ts';
@@ -106,9 +106,10 @@ export class CohortNode {
     this.sessionsDb = openSessionsDatabase(this.dataDir);
     this.sessions = new SessionStore(this.sessionsDb);
     const callAsApp = async (to: string, cmd: string, args: unknown) => this.router.route(to, cmd, args, { from: LOCAL });
-    this.sessionCopies = new SessionCopies({ self: id, table, store: this.sessions, call: callAsApp, log });
+    const stamps = new StampClock(table.nodes.findIndex((n) => n.id === id));
+    this.sessionCopies = new SessionCopies({ self: id, table, store: this.sessions, call: callAsApp, log, observe: stamps.observe });
     registerLoginCommands(this.registry, { self: id, table, call: callAsApp, log });
-    registerSessionCommands(this.registry, { store: this.sessions, copies: this.sessionCopies, clock: stampClock(table.nodes.findIndex((n) => n.id === id)) });
+    registerSessionCommands(this.registry, { store: this.sessions, copies: this.sessionCopies, clock: stamps });
     this.linkServer = new LinkServer({
       self: id,
       table,

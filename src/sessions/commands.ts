@@ -32,8 +32,8 @@ const stateSchema = z.strictObject({
 export interface SessionDeps {
   store: SessionStore;
   copies: SessionCopies;
-  /** Stamps for this node's writes (stampClock). */
-  clock: () => Stamp;
+  /** Stamps for this node's writes. */
+  clock: StampClock;
 }
 
 /**
@@ -42,7 +42,7 @@ export interface SessionDeps {
  */
 export function registerSessionCommands(registry: CommandRegistry, deps: SessionDeps): void {
   const { store, copies } = deps;
-  const clock = deps.clock;
+  const clock = deps.clock.next;
 
   registry.register({
     name: 'session.apply',
@@ -126,11 +126,26 @@ function peersOnly(ctx: CommandContext, name: string): void {
   if (ctx.from === LOCAL) throw new CohortError('refused', `'${name}' is for the nodes that keep a session's copies; apps use sessions.*`);
 }
 
-/** Stamps that grow on this node and never equal another node's (its index in the low digits). */
-export function stampClock(index: number): () => Stamp {
-  let last = 0;
-  return () => {
-    last = Math.max(Date.now() * 1000 + index, last + 1000);
-    return last;
+/**
+ * Stamps that grow on this node and never equal another node's (its index in the low digits).
+ * A hybrid clock: it also moves past every stamp it has seen (observe), so a write that follows
+ * a read is stamped after what it read, even if this node's clock is behind the writer's.
+ */
+export class StampClock {
+  private last = 0;
+  private readonly index: number;
+
+  constructor(index: number) {
+    this.index = index;
+  }
+
+  readonly next = (): Stamp => {
+    this.last = Math.max(Date.now() * 1000 + this.index, (Math.floor(this.last / 1000) + 1) * 1000 + this.index);
+    return this.last;
+  };
+
+  /** A stamp seen in a session; one further ahead than MAX_AHEAD_MS (a broken clock) is not followed. */
+  readonly observe = (seen: Stamp): void => {
+    if (seen > this.last && seen <= (Date.now() + MAX_AHEAD_MS) * 1000 + 999) this.last = seen;
   };
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { placement } from './placement.ts';
-import { mergeStates, visible, type SessionState, type SessionWrite } from './session-state.ts';
+import { mergeStates, visible, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
 import type { SessionStore } from './session-store.ts';
 
 /** Refusals are the same at every copy: no point trying the other one. */
@@ -18,6 +18,8 @@ export interface CopiesDeps {
   store: SessionStore;
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
   log: Logger;
+  /** Called with the newest stamp of each session read: the node's write clock moves past it. */
+  observe: (seen: Stamp) => void;
 }
 
 /**
@@ -42,7 +44,7 @@ export class SessionCopies {
   read(id: string): ReturnType<typeof visible> | Promise<ReturnType<typeof visible>> {
     const { self, table, store } = this.deps;
     const copies = placement(table, id);
-    if (copies[0] === self && Date.now() >= this.readBothUntil) return visible(store.state(id), Date.now());
+    if (copies[0] === self && Date.now() >= this.readBothUntil) return this.seen(store.state(id));
     return this.readBoth(id, copies);
   }
 
@@ -50,7 +52,15 @@ export class SessionCopies {
     const answers = await Promise.allSettled(copies.map((n) => this.stateAt(n, id)));
     const states = answers.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
     if (!states.length) throw (answers[0] as PromiseRejectedResult).reason;
-    return visible(states.reduce(mergeStates), Date.now());
+    return this.seen(states.reduce(mergeStates));
+  }
+
+  /** What the app sees of a state; the clock moves past its newest stamp. */
+  private seen(state: SessionState): ReturnType<typeof visible> {
+    let newest = Math.max(state.expiresAt, state.clearedAt, state.destroyedAt);
+    for (const k of Object.keys(state.fields)) newest = Math.max(newest, state.fields[k][0]);
+    this.deps.observe(newest);
+    return visible(state, Date.now());
   }
 
   /** Resolves once a copy has the write (this node's own first copy: at once, the other in the background). */
