@@ -13,7 +13,9 @@
 // signs the cookie (the demo's default is for the demo only).
 import express from 'express';
 import session from 'express-session';
-import { CohortClient } from '../src/client/client.ts';
+import { NodeConnection } from '../src/client/node-connection.ts';
+import { escapeHtml } from '../src/front/maintenance-page.ts';
+import { HANDOVER_TOKEN_PATTERN } from '../src/sessions/handovers.ts';
 import { appSettingsFor, loadHostTable } from '../src/config/host-table.ts';
 import { CohortSessionStore } from '../src/sessions/express-store.ts';
 
@@ -28,25 +30,9 @@ const instance = COHORT_INSTANCE ?? nodeId;
 const log = (msg: string) => process.stderr.write(`demo-app ${instance}: ${msg}\n`);
 
 // One connection to this node's local socket, opened again if the node restarts.
-let clientP: Promise<CohortClient> | undefined;
-async function client(): Promise<CohortClient> {
-  const c = await (clientP ??= CohortClient.forNode(table, nodeId, { timeoutMs: 5000 }).catch((err) => {
-    clientP = undefined;
-    throw err;
-  }));
-  if (c.closed) {
-    clientP = undefined;
-    return client();
-  }
-  return c;
-}
-const sessions = {
-  get: async (id: string) => (await client()).sessions.get(id),
-  write: async (id: string, patch: Parameters<CohortClient['sessions']['write']>[1]) => (await client()).sessions.write(id, patch),
-  touch: async (id: string, expires: number) => (await client()).sessions.touch(id, expires),
-  destroy: async (id: string) => (await client()).sessions.destroy(id),
-};
-const store = new CohortSessionStore({ client: { sessions }, node: nodeId });
+const node = new NodeConnection(table, nodeId, 5000);
+const client = () => node.client();
+const store = new CohortSessionStore({ client: node, node: nodeId });
 
 /** What the demo keeps in a session (top-level keys, each written on its own). */
 interface DemoSession {
@@ -56,8 +42,7 @@ interface DemoSession {
 }
 const demo = (req: express.Request) => req.session as unknown as DemoSession;
 
-const esc = (v: unknown) =>
-  String(v).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const esc = (v: unknown) => escapeHtml(String(v));
 
 function page(res: express.Response, status: number, title: string, body: string[]): void {
   res
@@ -116,7 +101,7 @@ app.use(
   }),
 );
 
-const HANDOVER_TOKEN = /^[A-Za-z0-9_.-]{1,64}\.[A-Za-z0-9_-]{43}$/;
+const HANDOVER_TOKEN = new RegExp(`^${HANDOVER_TOKEN_PATTERN}$`);
 
 app.get('/', async (req, res, next) => {
   try {
@@ -210,7 +195,7 @@ app.use((err: Error & { code?: string; status?: number }, _req: express.Request,
 const server = app.listen(Number(PORT), HOST ?? '127.0.0.1', () => process.stdout.write(`demo-app: ${instance} serving on ${HOST ?? '127.0.0.1'}:${PORT}\n`));
 // Graceful: finish the requests in flight, then exit (the supervisor's reloads rely on it).
 const stop = () => {
-  void clientP?.then((c) => c.close(), () => {});
+  node.close();
   server.close(() => process.exit(0));
   server.closeIdleConnections();
 };

@@ -10,7 +10,7 @@ import express from 'express';
 import session from 'express-session';
 import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
-import { CohortClient } from '../src/client/client.ts';
+import { NodeConnection } from '../src/client/node-connection.ts';
 import { loadHostTable } from '../src/config/host-table.ts';
 import { CohortSessionStore } from '../src/sessions/express-store.ts';
 
@@ -53,28 +53,11 @@ if (kind === 'redis') {
   const table = loadHostTable(env.COHORT_CONFIG);
   const node = env.COHORT_NODE;
   // One connection to this node's local socket, opened again if the node restarts.
-  let client: Promise<CohortClient> | undefined;
-  const connected = async (): Promise<CohortClient> => {
-    const c = await (client ??= CohortClient.forNode(table, node, { timeoutMs: 5000 }).catch((err) => {
-      client = undefined;
-      throw err;
-    }));
-    if (c.closed) {
-      client = undefined;
-      return connected();
-    }
-    return c;
-  };
-  const sessions = {
-    get: async (id: string) => (await connected()).sessions.get(id),
-    write: async (id: string, patch: Parameters<CohortClient['sessions']['write']>[1]) => (await connected()).sessions.write(id, patch),
-    touch: async (id: string, expires: number) => (await connected()).sessions.touch(id, expires),
-    destroy: async (id: string) => (await connected()).sessions.destroy(id),
-  };
-  const cohortStore = new CohortSessionStore({ client: { sessions }, node: env.SESSION_NODE ?? node });
+  const connection = new NodeConnection(table, node, 5000);
+  const cohortStore = new CohortSessionStore({ client: connection, node: env.SESSION_NODE ?? node });
   store = cohortStore;
   genid = cohortStore.genid;
-  closeStore = () => void client?.then((c) => c.close(), () => {});
+  closeStore = () => connection.close();
 } else {
   log(`SESSION_STORE must be cohort or redis, not ${kind}`);
   process.exit(2);

@@ -1,8 +1,8 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { BackendConfig } from './config.ts';
-import { bounded, followLongPoll } from './long-poll.ts';
-import type { CallNode } from './node-caller.ts';
+import { bounded, followLongPoll, POLL_BACKOFF, POLL_WAIT_MS } from './long-poll.ts';
+import type { CallNode } from '../client/node-connection.ts';
 
 // `backends: apps`: the front follows the app registry of every node that runs a pool,
 // through the node network (a long poll per node on `app.registry`), so instances that
@@ -10,10 +10,10 @@ import type { CallNode } from './node-caller.ts';
 
 /** What the front reads of a registry; a peer's answer is checked like any input. */
 const snapshotSchema = z.object({
-  node: z.string(),
+  node: z.string().max(64),
   boot: z.string().max(64),
   version: z.number().int().min(0),
-  problem: z.string().nullable(),
+  problem: z.string().max(4096).nullable(),
   instances: z
     .array(
       z.object({
@@ -52,8 +52,8 @@ export class AppRegistries {
     this.hostOf = hostOf;
     this.log = log;
     this.changed = changed;
-    this.waitMs = opts.waitMs ?? 8000;
-    this.backoff = opts.backoff ?? { minMs: 250, maxMs: 5000 };
+    this.waitMs = opts.waitMs ?? POLL_WAIT_MS;
+    this.backoff = opts.backoff ?? POLL_BACKOFF;
   }
 
   /**

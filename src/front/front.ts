@@ -10,7 +10,7 @@ import { HttpServer, type HttpServerOptions } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
 import { bounded } from './long-poll.ts';
 import { MaintenanceWatch } from './maintenance-watch.ts';
-import { NodeCaller } from './node-caller.ts';
+import { NodeConnection } from '../client/node-connection.ts';
 import { createPolicy } from './policies/index.ts';
 import { Proxy, type FrontState } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -19,7 +19,7 @@ import { ServedReporter } from './served-reporter.ts';
 import { StickyTokens } from './sticky.ts';
 
 /** The nodes that run an app pool: the registries `backends: apps` follows. */
-export function poolNodes(table: HostTable): string[] {
+function poolNodes(table: HostTable): string[] {
   return table.nodes.filter((n) => appSettingsFor(table, n.id) !== undefined).map((n) => n.id);
 }
 
@@ -43,7 +43,7 @@ export class Front {
   private readonly health: HealthChecker;
   private loads: LoadSource | undefined;
   /** The front's link into the node network (front.node): load figures, app registries. */
-  private readonly caller: NodeCaller | undefined;
+  private readonly caller: NodeConnection | undefined;
   /** backends: apps — the registries followed, and the request counts reported back. */
   private apps: AppRegistries | undefined;
   private served: ServedReporter | undefined;
@@ -57,7 +57,7 @@ export class Front {
     this.table = table;
     this.log = log;
     const cfg = frontConfig(table);
-    if (cfg.node) this.caller = new NodeCaller(table, cfg.node);
+    if (cfg.node) this.caller = new NodeConnection(table, cfg.node);
     this.budget = new RetryBudget(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.proxy = new Proxy(this.buildState(table, new Map()), this.budget, log);
     if (this.caller) {

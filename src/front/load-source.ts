@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
-import type { CallNode } from './node-caller.ts';
+import type { CallNode } from '../client/node-connection.ts';
+import { readLoadPercent } from '../sessions/load.ts';
 
 /**
  * The nodes' `load` figures for the least_load policy, fetched through the node network
@@ -30,9 +31,7 @@ export class LoadSource {
       const nodes = [...new Set(this.nodes())];
       await Promise.all(nodes.map(async (node) => {
         try {
-          const { percent } = (await this.call(node, 'load')) as { percent?: unknown };
-          if (typeof percent !== 'number' || !Number.isFinite(percent)) throw new Error(`node ${node} gave no load figure`);
-          this.figures.set(node, percent);
+          this.figures.set(node, await readLoadPercent(this.call, node));
         } catch (err) {
           this.figures.delete(node);
           if (++failed === nodes.length) this.log.debug({ event: 'load_unavailable', err: (err as Error).message }, 'no load figures');

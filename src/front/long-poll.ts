@@ -1,8 +1,13 @@
 import type { z } from 'zod';
-import type { CallNode } from './node-caller.ts';
+import type { CallNode } from '../client/node-connection.ts';
+import { MAX_WAIT_MS } from '../supervisor/registry.ts';
+
+/** How long one poll may wait at the node (its cap), and the retry after a failed one. */
+export const POLL_WAIT_MS = MAX_WAIT_MS;
+export const POLL_BACKOFF = { minMs: 250, maxMs: 5000 };
 
 /** Every versioned value a node serves by long poll (`Versioned` in src/supervisor/registry.ts). */
-export interface VersionedAnswer {
+interface VersionedAnswer {
   boot: string;
   version: number;
 }

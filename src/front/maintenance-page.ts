@@ -6,7 +6,7 @@
 
 export const MAINTENANCE_STATUS = 503;
 /** Seconds a client is told to wait before it tries again. */
-export const DEFAULT_RETRY_AFTER_S = 120;
+const DEFAULT_RETRY_AFTER_S = 120;
 const DEFAULT_MESSAGE = 'This site is down for maintenance and will be back shortly.';
 
 const ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import { followLongPoll } from './long-poll.ts';
-import type { CallNode } from './node-caller.ts';
+import { followLongPoll, POLL_BACKOFF, POLL_WAIT_MS } from './long-poll.ts';
+import type { CallNode } from '../client/node-connection.ts';
 
 export interface WatchedMaintenance {
   on: boolean;
@@ -9,10 +9,6 @@ export interface WatchedMaintenance {
   at: number;
 }
 
-/** How long one long poll may wait at the node (its maximum). */
-const WAIT_MS = 8000;
-const BACKOFF_MIN_MS = 250;
-const BACKOFF_MAX_MS = 5000;
 
 // The node's answer is checked like any input: a bad one is an error, and the state stays.
 const reply = z.object({
@@ -42,8 +38,9 @@ export class MaintenanceWatch {
     this.log = log;
   }
 
-  get state(): WatchedMaintenance {
-    return { ...this.current };
+  /** Read on every request: the object itself (never changed; a change replaces it), no copy. */
+  get state(): Readonly<WatchedMaintenance> {
+    return this.current;
   }
 
   /** Resolves once the node has answered (or failed) for the first time. */
@@ -54,8 +51,8 @@ export class MaintenanceWatch {
       node: this.node,
       command: 'maintenance.get',
       schema: reply,
-      waitMs: WAIT_MS,
-      backoff: { minMs: BACKOFF_MIN_MS, maxMs: BACKOFF_MAX_MS },
+      waitMs: POLL_WAIT_MS,
+      backoff: POLL_BACKOFF,
       answer: (r) => this.update(r.state),
       failed: (message, first) => {
         if (first) this.log.warn({ event: 'maintenance_watch_failed', node: this.node, err: message }, `cannot follow ${this.node}'s maintenance mode; keeping the last state (${this.current.on ? 'on' : 'off'})`);
@@ -75,7 +72,6 @@ export class MaintenanceWatch {
     const previous = this.current;
     if (previous.on === next.on && previous.message === next.message && previous.at === next.at) return;
     this.current = { on: next.on, message: next.message, at: next.at };
-    this.log.info({ event: 'maintenance_changed', on: next.on, at: next.at }, `maintenance mode ${next.on ? 'on' : 'off'}`);
     try {
       this.onChange?.(this.state, previous);
     } catch (err) {

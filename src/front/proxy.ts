@@ -11,7 +11,8 @@ import { checkSwitch } from './http/switch-checks.ts';
 import type { Policy } from './policies/policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
 import { secretMatches } from './secret.ts';
-import { maintenanceHeaders, maintenancePage } from './maintenance-page.ts';
+import { HANDOVER_TOKEN_PATTERN } from '../sessions/handovers.ts';
+import { MAINTENANCE_STATUS, maintenanceHeaders, maintenancePage } from './maintenance-page.ts';
 import { takeCookie, type StickyTokens } from './sticky.ts';
 import { Tunnel } from './tunnel.ts';
 import type { UpstreamConnection } from './upstream/connection.ts';
@@ -42,7 +43,7 @@ const DRAIN_HEADER = 'x-cohort-drain';
 /** A request header with the admin token: the response explains the routing (X-Cohort-Route). */
 const EXPLAIN_HEADER = 'x-cohort-explain';
 /** A login handed over to another node (load-aware login): the request goes to that node's app. */
-const HANDOVER = /[?&]cohort_handover=([A-Za-z0-9][A-Za-z0-9_-]{0,31})\.[A-Za-z0-9_-]{43}(?:&|#|$)/;
+const HANDOVER = new RegExp(`[?&]cohort_handover=${HANDOVER_TOKEN_PATTERN}(?:&|#|$)`);
 /** A request header with the admin token: passes maintenance mode (an operator checks the site). */
 const ADMIN_HEADER = 'x-cohort-admin';
 
@@ -63,6 +64,8 @@ export class Proxy implements ResponsePhases {
   maintenance: MaintenanceView | undefined;
   /** Maintenance pages served. */
   maintenancePages = 0;
+  /** The page for the current message, built once (a flood of new visitors during maintenance costs no rendering). */
+  private maintenanceCache: { message: string; retryAfterS: number; headers: string[]; body: string } | undefined;
 
   constructor(state: FrontState, budget: RetryBudget, log: Logger) {
     this.state = state;
@@ -110,7 +113,8 @@ export class Proxy implements ResponsePhases {
       }
     }
 
-    ctx.handoverNode = HANDOVER.exec(checked.target)?.[1];
+    // Almost no request carries one: a plain search first, the pattern only then.
+    if (checked.target.includes('cohort_handover=')) ctx.handoverNode = HANDOVER.exec(checked.target)?.[1];
 
     // maintenance: only existing sessions (a cookie naming a usable back-end) and the admin pass
     const maintenance = this.maintenance?.state;
@@ -118,7 +122,8 @@ export class Proxy implements ResponsePhases {
       this.maintenancePages++;
       // The body is not read: the connection cannot carry another request after it.
       if (ex.hasBody) ex.connection.closing = true;
-      return ex.respond(503, 'Service Unavailable', maintenanceHeaders(state.cfg.maintenance.retryAfterS), maintenancePage(maintenance.message).toString());
+      const page = this.maintenancePage(maintenance.message, state.cfg.maintenance.retryAfterS);
+      return ex.respond(MAINTENANCE_STATUS, 'Service Unavailable', page.headers, page.body);
     }
 
     // body: held whole up to a limit (so it can be replayed, and so a malformed body is
@@ -146,6 +151,13 @@ export class Proxy implements ResponsePhases {
     });
   }
 
+  private maintenancePage(message: string, retryAfterS: number): { headers: string[]; body: string } {
+    const c = this.maintenanceCache;
+    if (c && c.message === message && c.retryAfterS === retryAfterS) return c;
+    this.maintenanceCache = { message, retryAfterS, headers: maintenanceHeaders(retryAfterS), body: maintenancePage(message).toString() };
+    return this.maintenanceCache;
+  }
+
   /**
    * The sticky cookie of a request: the Cookie header without it (undefined if it was not
    * there), and the usable back-end it names if it is valid (forged, stale or unknown: none).
@@ -169,8 +181,8 @@ export class Proxy implements ResponsePhases {
     let backend: Backend | undefined;
     const sticky = ctx.stickyBackend;
     const handover = ctx.handoverNode;
-    const onHandoverNode = handover === undefined ? [] : state.list.filter((b) => b.node === handover && b.ready(now) && !ctx.tried.includes(b));
-    if (onHandoverNode.length) {
+    const onHandoverNode = handover === undefined ? undefined : state.list.filter((b) => b.node === handover && b.ready(now) && !ctx.tried.includes(b));
+    if (onHandoverNode?.length) {
       // A login handed over to a node lands on its app (a new session there, with its cookie).
       backend = state.policy.pick(onHandoverNode, { target: ctx.target, clientIp: ctx.clientIp, now });
       ctx.reason = `login handed over to ${handover}`;

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { Backend } from './backend.ts';
-import type { CallNode } from './node-caller.ts';
+import type { CallNode } from '../client/node-connection.ts';
 
 /**
  * Tells each node how many requests this front sent its app instances (`app.served`), so
@@ -38,14 +38,17 @@ export class ServedReporter {
     this.sending = true;
     try {
       const list = this.backends();
-      for (const b of this.reported.keys()) if (!list.includes(b)) this.reported.delete(b);
-      for (const b of this.drainReported) if (!list.includes(b)) this.drainReported.delete(b);
+      const current = new Set(list);
+      for (const b of this.reported.keys()) if (!current.has(b)) this.reported.delete(b);
+      for (const b of this.drainReported) if (!current.has(b)) this.drainReported.delete(b);
       const byNode = new Map<string, { backend: Backend; count: number; drain: boolean }[]>();
       for (const b of list) {
         const count = b.requests - (this.reported.get(b) ?? 0);
         const drain = b.appDraining && !this.drainReported.has(b);
         if ((count <= 0 && !drain) || b.node === undefined) continue;
-        byNode.set(b.node, [...(byNode.get(b.node) ?? []), { backend: b, count, drain }]);
+        const entries = byNode.get(b.node) ?? [];
+        entries.push({ backend: b, count, drain });
+        byNode.set(b.node, entries);
       }
       await Promise.all([...byNode].map(async ([node, entries]) => {
         try {

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { LOCAL, type CommandContext, type CommandRegistry } from '../commands/registry.ts';
 import { CohortError } from '../errors.ts';
 import type { SessionCopies } from './copies.ts';
-import { MAX_SESSION_BYTES, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
+import { MAX_SESSION_BYTES, newestStamp, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
 import type { SessionStore } from './session-store.ts';
 
 /** Session ids: what newSessionId makes, and what express-session and @fastify/session make. */
@@ -22,7 +22,8 @@ const stamp = z.number().int().min(0);
 const applyArgs = z.strictObject({ id, at: stamp.min(1), ...patchFields, destroy: z.boolean().optional() });
 /** A copy's state, as another copy sends it to catch up; checked like any input. */
 const stateSchema = z.strictObject({
-  fields: z.record(key, z.union([z.tuple([stamp, z.unknown()]), z.tuple([stamp])])),
+  // Live keys fit in MAX_SESSION_BYTES, removed ones are kept a thousand at most: more is not a copy's.
+  fields: z.record(key, z.union([z.tuple([stamp, z.unknown()]), z.tuple([stamp])])).refine((f) => Object.keys(f).length <= 20_000, 'too many keys for a session'),
   expires: z.number().int().min(0),
   expiresAt: stamp,
   clearedAt: stamp,
@@ -52,7 +53,7 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
     run: (a, ctx) => {
       peersOnly(ctx, 'session.apply');
       // A stamp far ahead would fix a key against every later write.
-      if (a.at > (Date.now() + MAX_AHEAD_MS) * 1000 + 999) throw new CohortError('refused', 'a session write stamped more than a minute ahead of this node\'s clock');
+      if (tooFarAhead(a.at)) throw new CohortError('refused', 'a session write stamped more than a minute ahead of this node\'s clock');
       const { id: sid, ...w } = a;
       store.apply(sid, w);
       return { ok: true };
@@ -75,6 +76,7 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
     scope: 'any',
     run: (a, ctx) => {
       peersOnly(ctx, 'session.merge');
+      if (tooFarAhead(newestStamp(a.state as SessionState))) throw new CohortError('refused', 'a session state stamped more than a minute ahead of this node\'s clock');
       store.merge(a.id, a.state as SessionState);
       return { ok: true };
     },
@@ -121,6 +123,11 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
 /** How far ahead of this node's clock a peer's stamp may be. */
 const MAX_AHEAD_MS = 60_000;
 
+/** A stamp past it would outrank every later write: refused, and not followed. */
+function tooFarAhead(stamp: Stamp): boolean {
+  return stamp > (Date.now() + MAX_AHEAD_MS) * 1000 + 999;
+}
+
 /** Between copies only: an app goes through sessions.* (its own node's stamps, both copies). */
 function peersOnly(ctx: CommandContext, name: string): void {
   if (ctx.from === LOCAL) throw new CohortError('refused', `'${name}' is for the nodes that keep a session's copies; apps use sessions.*`);
@@ -146,6 +153,6 @@ export class StampClock {
 
   /** A stamp seen in a session; one further ahead than MAX_AHEAD_MS (a broken clock) is not followed. */
   readonly observe = (seen: Stamp): void => {
-    if (seen > this.last && seen <= (Date.now() + MAX_AHEAD_MS) * 1000 + 999) this.last = seen;
+    if (seen > this.last && !tooFarAhead(seen)) this.last = seen;
   };
 }

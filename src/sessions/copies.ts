@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { placement } from './placement.ts';
-import { mergeStates, visible, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
+import { mergeStates, newestStamp, visible, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
 import type { SessionStore } from './session-store.ts';
 
 /** Refusals are the same at every copy: no point trying the other one. */
@@ -57,9 +57,7 @@ export class SessionCopies {
 
   /** What the app sees of a state; the clock moves past its newest stamp. */
   private seen(state: SessionState): ReturnType<typeof visible> {
-    let newest = Math.max(state.expiresAt, state.clearedAt, state.destroyedAt);
-    for (const k of Object.keys(state.fields)) newest = Math.max(newest, state.fields[k][0]);
-    this.deps.observe(newest);
+    this.deps.observe(newestStamp(state));
     return visible(state, Date.now());
   }
 

@@ -8,6 +8,14 @@ export interface Handover {
   data: Record<string, unknown>;
 }
 
+/** A hand-over token: `<node id>.<256 random bits, base64url>`; group 1 is the node (the host table's node-id rule). */
+export const HANDOVER_TOKEN_PATTERN = '([A-Za-z0-9][A-Za-z0-9_-]{0,31})\\.[A-Za-z0-9_-]{43}';
+
+/** The node a hand-over token is for. */
+export function tokenNode(token: string): string {
+  return token.slice(0, token.indexOf('.'));
+}
+
 /** Hand-overs waiting at a node past this many: the oldest is dropped (a flood costs a bound, not memory). */
 const MAX_WAITING = 10_000;
 

@@ -47,3 +47,10 @@ function currentLoadavg(): number {
 }
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
+
+/** Node `node`'s `percent`, read through the network and checked (a peer's answer is input). */
+export async function readLoadPercent(call: (to: string, cmd: string, args?: unknown) => Promise<unknown>, node: string): Promise<number> {
+  const { percent } = ((await call(node, 'load', {})) ?? {}) as { percent?: unknown };
+  if (typeof percent !== 'number' || !Number.isFinite(percent)) throw new Error(`node ${node} gave no load figure`);
+  return percent;
+}

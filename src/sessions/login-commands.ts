@@ -5,11 +5,12 @@ import { LOCAL } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { DomainPolicy } from '../records/domain-policy.ts';
-import { Handovers } from './handovers.ts';
+import { HANDOVER_TOKEN_PATTERN, Handovers, tokenNode } from './handovers.ts';
+import { readLoadPercent } from './load.ts';
 import { placeLogin } from './login-placement.ts';
 
 const userRef = { domain: z.string().min(1).max(64), user: z.string().min(1).max(64) };
-const token = z.string().regex(/^[A-Za-z0-9_.-]{1,64}\.[A-Za-z0-9_-]{43}$/, 'a hand-over token is <node>.<43 characters>');
+const token = z.string().regex(new RegExp(`^${HANDOVER_TOKEN_PATTERN}$`), 'a hand-over token is <node>.<43 characters>');
 const data = z.record(z.string().max(256), z.unknown()).refine((d) => JSON.stringify(d).length <= 16_384, 'at most 16 KiB of session data');
 
 export interface LoginDeps {
@@ -28,7 +29,7 @@ export function registerLoginCommands(registry: CommandRegistry, deps: LoginDeps
     const out = new Map<string, number>();
     await Promise.all(nodes.map(async (n) => {
       try {
-        out.set(n, ((await deps.call(n, 'load', {})) as { percent: number }).percent);
+        out.set(n, await readLoadPercent(deps.call, n));
       } catch {
         // unreachable: not a place for a login
       }
@@ -81,9 +82,4 @@ export function registerLoginCommands(registry: CommandRegistry, deps: LoginDeps
     scope: 'local',
     run: (a) => handovers.take(a.token),
   });
-}
-
-/** The node a hand-over token is for: all before its last 44 characters ('.' and the random part). */
-export function tokenNode(t: string): string {
-  return t.slice(0, -44);
 }

@@ -7,7 +7,7 @@ import type { HostTable } from '../config/host-table.ts';
 // (rendezvous hashing: adding or losing a node moves only the sessions that were on it).
 
 /** The nodes that keep sessions: the access nodes (or every node, in a cluster without one). */
-export function sessionNodes(table: HostTable): string[] {
+function sessionNodes(table: HostTable): string[] {
   const access = table.nodes.filter((n) => n.role === 'access').map((n) => n.id);
   return access.length ? access : table.nodes.map((n) => n.id);
 }

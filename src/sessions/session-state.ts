@@ -69,6 +69,13 @@ export function mergeStates(a: SessionState, b: SessionState): SessionState {
   return { fields, expires: expiry.expires, expiresAt: expiry.expiresAt, clearedAt, destroyedAt };
 }
 
+/** The newest stamp anywhere in a state. */
+export function newestStamp(state: SessionState): Stamp {
+  let newest = Math.max(state.expiresAt, state.clearedAt, state.destroyedAt);
+  for (const k of Object.keys(state.fields)) newest = Math.max(newest, state.fields[k][0]);
+  return newest;
+}
+
 /** What an app sees: the live keys and the expiry, or null (none, destroyed, or expired). */
 export function visible(state: SessionState, now: number): { data: Record<string, unknown>; expires: number } | null {
   if (state.destroyedAt > 0 || state.expires <= now) return null;
@@ -96,7 +103,7 @@ function liveBytes(state: SessionState): number {
 /** Removed keys kept per session (each guards against an older write of its key arriving late); the oldest go first. */
 const MAX_TOMBSTONES = 1000;
 
-function dropOldTombstones(state: SessionState): SessionState {
+export function dropOldTombstones(state: SessionState): SessionState {
   const tombs = Object.keys(state.fields).filter((k) => state.fields[k].length === 1);
   if (tombs.length <= MAX_TOMBSTONES) return state;
   tombs.sort((x, y) => state.fields[x][0] - state.fields[y][0]);

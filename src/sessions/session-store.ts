@@ -1,5 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { applyWrite, EMPTY, mergeStates, type SessionState, type SessionWrite } from './session-state.ts';
+import { applyWrite, dropOldTombstones, EMPTY, mergeStates, type SessionState, type SessionWrite } from './session-state.ts';
 
 /** Expired sessions are kept this long past their expiry (late writes still find their tombstones), then dropped. */
 const KEEP_EXPIRED_MS = 3_600_000;
@@ -54,7 +54,7 @@ export class SessionStore {
 
   /** Merges another copy's state into this one (a copy catching up); not a use of the session, so `touched` stays. */
   merge(id: string, other: SessionState): void {
-    const next = mergeStates(this.state(id), other);
+    const next = dropOldTombstones(mergeStates(this.state(id), other));
     this.upsertMerged.run(id, JSON.stringify(next), next.expires);
   }
 

@@ -3,11 +3,10 @@ import type { CommandRegistry } from '../commands/registry.ts';
 import { CohortError } from '../errors.ts';
 import type { AppSettings } from './app-config.ts';
 import type { AppPool } from './pool.ts';
+import { longPollArgs } from './registry.ts';
 import { rollingReload } from './rolling-reload.ts';
 import type { Logger } from 'pino';
 
-/** A long poll answers within this long, well inside a link's request timeout. */
-const MAX_WAIT_MS = 8000;
 /** A front reports at most this many instances at once. */
 const MAX_REPORTED = 4096;
 
@@ -27,11 +26,7 @@ export function registerAppCommands(registry: CommandRegistry, deps: AppCommandD
   registry.register({
     name: 'app.registry',
     summary: "this node's app instances; with `after` (a version) it answers at the next change, or after waitMs",
-    args: z.strictObject({
-      after: z.number().int().min(0).optional(),
-      boot: z.string().max(64).optional(),
-      waitMs: z.number().int().min(0).max(MAX_WAIT_MS).default(0),
-    }),
+    args: longPollArgs,
     scope: 'any',
     run: (args) => pool().registry.next(args.after, args.boot, args.waitMs),
   });

@@ -1,7 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { z } from 'zod';
 import type { CommandRegistry } from '../commands/registry.ts';
-import { Versioned } from './registry.ts';
+import { longPollArgs, Versioned } from './registry.ts';
 
 // Cluster-wide maintenance mode (seed 004: "Maintenance Mode" for a consistent update).
 // Every node keeps the setting in its own database; the CLI sends it to every node as a
@@ -26,13 +26,11 @@ export interface MaintenanceSnapshot {
 }
 
 export const MAX_MESSAGE_CHARS = 2000;
-/** A long poll answers within this long, well inside a link's request timeout. */
-export const MAX_WAIT_MS = 8000;
 /**
  * An `at` this far ahead of the receiver's clock is refused: it would outrank every later
  * setting until that time (a typo, a broken clock, or a hostile sender).
  */
-export const MAX_FUTURE_MS = 3_600_000;
+const MAX_FUTURE_MS = 3_600_000;
 
 const OFF: MaintenanceState = { on: false, message: '', at: 0 };
 
@@ -48,11 +46,6 @@ export const setArgs = z.strictObject({
   ifAt: z.number().int().min(0).optional(),
 });
 
-export const getArgs = z.strictObject({
-  after: z.number().int().min(0).optional(),
-  boot: z.string().max(64).optional(),
-  waitMs: z.number().int().min(0).max(MAX_WAIT_MS).default(0),
-});
 
 /** The node's copy of the setting: one row in its database, cached, versioned for long polls. */
 export class MaintenanceStore {
@@ -129,7 +122,7 @@ export function registerMaintenanceCommands(registry: CommandRegistry, store: Ma
   registry.register({
     name: 'maintenance.get',
     summary: 'this node\'s copy of the maintenance mode; with `after` (a version) it answers at the next change, or after waitMs',
-    args: getArgs,
+    args: longPollArgs,
     scope: 'any',
     run: (args) => store.versioned.next(args.after, args.boot, args.waitMs),
   });

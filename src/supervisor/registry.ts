@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
 
 // The registry of a node's app instances (seed 001's address.text): the node is its only
 // writer; anyone reads it with the `app.registry` command, and may wait for its next change.
@@ -40,6 +41,16 @@ export interface RegistrySnapshot {
   reload: { state: 'idle' | 'running' | 'done' | 'failed'; replaced: number; total: number; error: string | null };
   instances: InstanceRecord[];
 }
+
+/** A long poll answers within this long, well inside a link's request timeout. */
+export const MAX_WAIT_MS = 8000;
+
+/** The arguments of every command that serves a Versioned value by long poll (app.registry, maintenance.get). */
+export const longPollArgs = z.strictObject({
+  after: z.number().int().min(0).optional(),
+  boot: z.string().max(64).optional(),
+  waitMs: z.number().int().min(0).max(MAX_WAIT_MS).default(0),
+});
 
 /** Waiters on the next version are bounded: past this, a caller gets the current snapshot at once. */
 const MAX_WAITERS = 1024;
