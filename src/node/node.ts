@@ -106,7 +106,7 @@ export class CohortNode {
     this.sessionsDb = openSessionsDatabase(this.dataDir);
     this.sessions = new SessionStore(this.sessionsDb);
     const callAsApp = async (to: string, cmd: string, args: unknown) => this.router.route(to, cmd, args, { from: LOCAL });
-    const stamps = new StampClock(table.nodes.findIndex((n) => n.id === id));
+    const stamps = new StampClock();
     this.sessionCopies = new SessionCopies({ self: id, table, store: this.sessions, call: callAsApp, log, observe: stamps.observe });
     registerLoginCommands(this.registry, { self: id, table, call: callAsApp, log });
     registerSessionCommands(this.registry, { store: this.sessions, copies: this.sessionCopies, clock: stamps });

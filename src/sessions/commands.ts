@@ -134,20 +134,17 @@ function peersOnly(ctx: CommandContext, name: string): void {
 }
 
 /**
- * Stamps that grow on this node and never equal another node's (its index in the low digits).
- * A hybrid clock: it also moves past every stamp it has seen (observe), so a write that follows
- * a read is stamped after what it read, even if this node's clock is behind the writer's.
+ * Stamps for this node's writes: microseconds, always growing (one more than the last when
+ * several fall in one microsecond, so the clock runs ahead of real time only past a million
+ * writes a second). A hybrid clock: it also moves past every stamp it has seen (observe), so a
+ * write that follows a read is stamped after what it read, even if this node's clock is behind
+ * the writer's. Two nodes may write the same stamp: mergeStates breaks such ties by value.
  */
 export class StampClock {
   private last = 0;
-  private readonly index: number;
-
-  constructor(index: number) {
-    this.index = index;
-  }
 
   readonly next = (): Stamp => {
-    this.last = Math.max(Date.now() * 1000 + this.index, (Math.floor(this.last / 1000) + 1) * 1000 + this.index);
+    this.last = Math.max(Date.now() * 1000, this.last + 1);
     return this.last;
   };
 

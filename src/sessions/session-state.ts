@@ -6,7 +6,7 @@ import { CohortError } from '../errors.ts';
 // are never reused). Copies converge whatever order writes reach them in, so a copy that was
 // down is brought up to date by merging, and two copies' answers merge the same way.
 
-/** `at` values: ms × 1000 + the writing node's index, so two nodes never write the same `at`. */
+/** `at` values: microseconds of the writing node's hybrid clock (StampClock). */
 export type Stamp = number;
 
 type Field = [Stamp, unknown] | [Stamp];
@@ -61,12 +61,20 @@ export function mergeStates(a: SessionState, b: SessionState): SessionState {
         const f = src[k];
         if (f[0] <= clearedAt) continue;
         const cur = fields[k];
-        if (!cur || f[0] > cur[0]) fields[k] = f;
+        if (!cur || f[0] > cur[0] || (f[0] === cur[0] && tieWins(f, cur))) fields[k] = f;
       }
     }
   }
-  const expiry = b.expiresAt > a.expiresAt ? b : a;
+  const expiry = b.expiresAt > a.expiresAt || (b.expiresAt === a.expiresAt && b.expires > a.expires) ? b : a;
   return { fields, expires: expiry.expires, expiresAt: expiry.expiresAt, clearedAt, destroyedAt };
+}
+
+/**
+ * Two nodes wrote one key at the same stamp: the larger JSON wins (Cassandra's rule for
+ * timestamp ties), so every copy keeps the same value whatever order the writes came in.
+ */
+function tieWins(f: Field, cur: Field): boolean {
+  return JSON.stringify(f) > JSON.stringify(cur);
 }
 
 /** The newest stamp anywhere in a state. */
