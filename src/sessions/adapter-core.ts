@@ -3,6 +3,7 @@
 // session from undoing each other's writes. The framework adapters only translate callbacks.
 import { MAX_SESSION_BYTES, newSessionId, SESSION_ID, type SessionPatch, type SessionRecord } from '../client/sessions.ts';
 import { CohortError } from '../errors.ts';
+import { RecentMap } from '../recent-map.ts';
 
 /** The part of a CohortClient the stores use (client.sessions). */
 export interface SessionsLike {
@@ -23,6 +24,12 @@ export interface CohortStoreOptions {
   absoluteMs?: number;
   /** How many sessions' last-read values are remembered for diffing. Default: 10,000. */
   remember?: number;
+  /**
+   * A touch that would move a session's expiry by less than this is not sent (connect-mongo's
+   * `touchAfter`): express-session touches after every request, also one that just saved. An
+   * idle session may then end up to this much before its cookie. Default: 60 s; 0 sends all.
+   */
+  touchAfterMs?: number;
 }
 
 /** The key that carries a session's creation time (ms epoch), for absolute expiry. Apps leave it alone. */
@@ -44,11 +51,13 @@ export class SessionCore {
   private readonly nodeId: string | undefined;
   private readonly ttlMs: number;
   private readonly absoluteMs: number;
-  private readonly remember: number;
-  /** Last-read bases by session id, least recently used first. */
-  private readonly bases = new Map<string, Base>();
-  /** Bases by read id (READ_KEY), least recently used first. */
-  private readonly reads = new Map<string, Base>();
+  private readonly touchAfterMs: number;
+  /** Last-read bases by session id. */
+  private readonly bases: RecentMap<string, Base>;
+  /** Bases by read id (READ_KEY). */
+  private readonly reads: RecentMap<string, Base>;
+  /** The expiry each session last had here (read or written): touches that barely move it are skipped. */
+  private readonly expiries: RecentMap<string, number>;
   private readCounter = 0;
 
   constructor(opts: CohortStoreOptions) {
@@ -57,7 +66,11 @@ export class SessionCore {
     this.nodeId = opts.node ?? process.env.COHORT_NODE;
     this.ttlMs = opts.ttlMs ?? DEFAULT_TTL_MS;
     this.absoluteMs = opts.absoluteMs ?? 0;
-    this.remember = opts.remember ?? 10_000;
+    const remember = opts.remember ?? 10_000;
+    this.touchAfterMs = opts.touchAfterMs ?? 60_000;
+    this.bases = new RecentMap(remember);
+    this.reads = new RecentMap(remember);
+    this.expiries = new RecentMap(remember);
   }
 
   /** A new session id that places the session on this app's node first. */
@@ -71,23 +84,20 @@ export class SessionCore {
     checkId(id);
     const rec = await this.sessions.get(id);
     if (!rec) {
-      this.bases.delete(id);
+      this.forget(id);
       return null;
     }
     if (this.pastAbsolute(rec.data[CREATED_KEY], Date.now())) {
-      this.bases.delete(id);
-      await this.sessions.destroy(id);
+      await this.destroy(id);
       return null;
     }
     const base = new Map<string, string>();
     for (const [k, v] of Object.entries(rec.data)) if (v !== undefined) base.set(k, JSON.stringify(v));
-    this.bases.delete(id);
     this.bases.set(id, base);
-    if (this.bases.size > this.remember) this.bases.delete(this.bases.keys().next().value!);
+    this.expiries.set(id, rec.expires);
     if (tagRead) {
       const readId = `${process.pid}.${++this.readCounter}`;
       this.reads.set(readId, base);
-      if (this.reads.size > this.remember) this.reads.delete(this.reads.keys().next().value!);
       return { data: { ...rec.data, [READ_KEY]: readId }, base };
     }
     return { data: rec.data, base };
@@ -120,14 +130,15 @@ export class SessionCore {
     }
     const expires = this.expiresFor(data, now);
     if (expires <= now) return this.destroy(id);
-    if (!base) return this.sessions.write(id, { set: data, expires, replace: true });
+    this.expiries.delete(id); // unknown until the write is done: a touch meanwhile is sent
+    if (!base) return this.wrote(id, expires, this.sessions.write(id, { set: data, expires, replace: true }));
     const set: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(data)) if (base.get(k) !== JSON.stringify(v)) set[k] = v;
     const unset = [...base.keys()].filter((k) => !(k in data));
     const patch: SessionPatch = { expires };
     if (Object.keys(set).length) patch.set = set;
     if (unset.length) patch.unset = unset;
-    return this.sessions.write(id, patch);
+    return this.wrote(id, expires, this.sessions.write(id, patch));
   }
 
   /** Pushes the session's expiry forward (capped by its absolute age). */
@@ -142,13 +153,27 @@ export class SessionCore {
     }
     const expires = this.expiresFor(data, now);
     if (expires <= now) return this.destroy(id);
-    return this.sessions.touch(id, expires);
+    const known = this.expiries.get(id);
+    if (known !== undefined && expires >= known && expires - known < this.touchAfterMs) return;
+    this.expiries.delete(id);
+    return this.wrote(id, expires, this.sessions.touch(id, expires));
   }
 
   async destroy(id: string): Promise<void> {
     checkId(id);
-    this.bases.delete(id);
+    this.forget(id);
     return this.sessions.destroy(id);
+  }
+
+  /** Once `write` is done, the session's expiry is known to be `expires`. */
+  private async wrote(id: string, expires: number, write: Promise<void>): Promise<void> {
+    await write;
+    this.expiries.set(id, expires);
+  }
+
+  private forget(id: string): void {
+    this.bases.delete(id);
+    this.expiries.delete(id);
   }
 
   /** The cookie's expiry if it has one (both frameworks keep it in `cookie.expires`), else now + ttl; never past the absolute age. */

@@ -11,6 +11,7 @@ import { FakeSessions } from './fake-sessions.ts';
 import { browser, expressApp, fastifyApp, type TestApp } from './http-apps.ts';
 
 const ID = 'A~' + 'x'.repeat(32);
+const bind = (f: FakeSessions) => ({ get: f.get.bind(f), write: f.write.bind(f), touch: f.touch.bind(f), destroy: f.destroy.bind(f) });
 const cb = <T>(fn: (done: (err: unknown, v?: T) => void) => void) =>
   new Promise<{ err: unknown; value: T | undefined }>((resolve) => fn((err, value) => resolve({ err, value })));
 
@@ -84,6 +85,26 @@ describe('session adapter core', () => {
     assert.equal(fake.sessions.get(ID)!.expires, later.getTime());
     assert.equal((await cb((d) => store.destroy(ID, d))).err, null);
     assert.equal((await cb<any>((d) => store.get(ID, d))).value, null);
+  });
+
+  it('a touch that barely moves the expiry (right after a save) is not sent; one that moves it past touchAfterMs is', async () => {
+    const fake = new FakeSessions();
+    const touches: number[] = [];
+    const sessions = { ...bind(fake), touch: async (id: string, expires: number) => { touches.push(expires); await fake.touch(id, expires); } };
+    const store = new CohortSessionStore({ client: { sessions }, node: 'A', touchAfterMs: 60_000 });
+    const expires = Date.now() + 86_400_000;
+    assert.equal((await cb((d) => store.set(ID, { cookie: { expires: new Date(expires) } } as any, d))).err, null);
+    assert.equal((await cb((d) => store.touch(ID, { cookie: { expires: new Date(expires + 50) } } as any, d))).err, null);
+    assert.deepEqual(touches, [], 'express-session touches after every save: that one is not sent');
+    assert.equal((await cb((d) => store.touch(ID, { cookie: { expires: new Date(expires + 61_000) } } as any, d))).err, null);
+    assert.deepEqual(touches, [expires + 61_000]);
+    assert.equal((await cb((d) => store.touch(ID, { cookie: { expires: new Date(expires + 61_050) } } as any, d))).err, null);
+    assert.equal((await cb((d) => store.touch(ID, { cookie: { expires: new Date(expires - 1000) } } as any, d))).err, null);
+    assert.deepEqual(touches, [expires + 61_000, expires - 1000], 'a shorter expiry is always sent');
+    const eager = new CohortSessionStore({ client: { sessions }, node: 'A', touchAfterMs: 0 });
+    assert.equal((await cb((d) => eager.set(ID, { cookie: { expires: new Date(expires) } } as any, d))).err, null);
+    assert.equal((await cb((d) => eager.touch(ID, { cookie: { expires: new Date(expires) } } as any, d))).err, null);
+    assert.equal(touches.length, 3, 'touchAfterMs: 0 sends every touch');
   });
 
   it('a malformed id reaches the callback as bad_args, on both stores, for every operation', async () => {
