@@ -13,8 +13,12 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
   /** What it does, for `cohort call --help` style listings. */
   summary: string;
   args: S;
-  /** 'local': only this node's own processes may run it; 'any': peers too. */
-  scope: 'local' | 'any';
+  /**
+   * 'local': only this node's own processes may run it; 'any': peers too; 'peers': only the
+   * other nodes' own code (copies of sessions, hand-overs), never an app: not here, and not
+   * through its node's local socket to a peer (see mayComeFromApp).
+   */
+  scope: 'local' | 'any' | 'peers';
   /**
    * May arrive as a critical message. Such a command must be synchronous: it runs inside
    * the receiver's transaction, together with the record of the message id.
@@ -34,6 +38,14 @@ export class CommandRegistry {
 
   names(): string[] {
     return [...this.commands.keys()].sort();
+  }
+
+  /**
+   * Whether an app on the local socket may send `name` to any node. A peer cannot tell a
+   * command its node forwarded for an app from the node's own: so the node checks here.
+   */
+  mayComeFromApp(name: string): boolean {
+    return this.commands.get(name)?.scope !== 'peers';
   }
 
   execute(name: string, args: unknown, ctx: CommandContext): unknown | Promise<unknown> {
@@ -58,6 +70,7 @@ export class CommandRegistry {
   private run(def: CommandDefinition, args: unknown, ctx: CommandContext): unknown | Promise<unknown> {
     const name = def.name;
     if (def.scope === 'local' && ctx.from !== LOCAL) throw new CohortError('refused', `'${name}' may only be run by this node's own processes`);
+    if (def.scope === 'peers' && ctx.from === LOCAL) throw new CohortError('refused', `'${name}' is sent by other nodes only, never by an app`);
     const parsed = def.args.safeParse(args ?? {});
     if (!parsed.success) {
       const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'args'}: ${i.message}`).join('; ');

@@ -1,3 +1,4 @@
+import { CohortError } from '../errors.ts';
 import { mkdirSync } from 'node:fs';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
@@ -125,7 +126,10 @@ export class CohortNode {
       maxFrameBytes: table.link.maxFrameBytes,
       requestTimeoutMs: table.link.requestTimeoutMs + table.link.connectTimeoutMs,
       log,
-      onRequest: (req) => (req.crit ? this.critical.send(req.to ?? id, req.cmd, req.args) : this.router.route(req.to ?? id, req.cmd, req.args, { from: LOCAL })),
+      onRequest: (req) => {
+        if (!this.registry.mayComeFromApp(req.cmd)) throw new CohortError('refused', `'${req.cmd}' is sent by nodes only, never by an app (to any node)`);
+        return req.crit ? this.critical.send(req.to ?? id, req.cmd, req.args) : this.router.route(req.to ?? id, req.cmd, req.args, { from: LOCAL });
+      },
     });
   }
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
-import { LOCAL, type CommandContext, type CommandRegistry } from '../commands/registry.ts';
+import type { CommandRegistry } from '../commands/registry.ts';
 import { CohortError } from '../errors.ts';
+import { applyEach, MAX_BATCH } from './apply-batches.ts';
 import type { SessionCopies } from './copies.ts';
 import { MAX_SESSION_BYTES, newestStamp, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
 import type { SessionStore } from './session-store.ts';
@@ -19,7 +20,7 @@ const patchFields = {
   expires: z.number().int().min(0).optional(),
 };
 const stamp = z.number().int().min(0);
-const applyArgs = z.strictObject({ id, at: stamp.min(1), ...patchFields, destroy: z.boolean().optional() });
+const applyArgs = z.strictObject({ writes: z.array(z.strictObject({ id, at: stamp.min(1), ...patchFields, destroy: z.boolean().optional() })).min(1).max(MAX_BATCH) });
 /** A copy's state, as another copy sends it to catch up; checked like any input. */
 const stateSchema = z.strictObject({
   // Live keys fit in MAX_SESSION_BYTES, removed ones are kept a thousand at most: more is not a copy's.
@@ -47,25 +48,25 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
 
   registry.register({
     name: 'session.apply',
-    summary: "apply a write to this node's copy of a session (each key: the newest write wins); peers only",
+    summary: "apply writes to this node's copies of sessions (each key: the newest write wins), each with its own outcome; peers only",
     args: applyArgs,
-    scope: 'any',
-    run: (a, ctx) => {
-      peersOnly(ctx, 'session.apply');
-      // A stamp far ahead would fix a key against every later write.
-      if (tooFarAhead(a.at)) throw new CohortError('refused', 'a session write stamped more than a minute ahead of this node\'s clock');
-      const { id: sid, ...w } = a;
-      store.apply(sid, w);
-      return { ok: true };
+    scope: 'peers',
+    run: (a) => {
+      const writes = a.writes.map(({ id: sid, ...w }) => ({ id: sid, w }));
+      const outcomes = store.transaction(() => applyEach(writes, (sid, w) => {
+        // A stamp far ahead would fix a key against every later write.
+        if (tooFarAhead(w.at)) throw new CohortError('refused', 'a session write stamped more than a minute ahead of this node\'s clock');
+        store.apply(sid, w);
+      }));
+      return { outcomes };
     },
   });
   registry.register({
     name: 'session.read',
     summary: "this node's copy of a session, with the time of each key's last write; peers only",
     args: z.strictObject({ id }),
-    scope: 'any',
-    run: (a, ctx) => {
-      peersOnly(ctx, 'session.read');
+    scope: 'peers',
+    run: (a) => {
       return store.state(a.id);
     },
   });
@@ -73,9 +74,8 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
     name: 'session.merge',
     summary: "merge another copy's state into this node's (a copy catching up on writes it missed); peers only",
     args: z.strictObject({ id, state: stateSchema }),
-    scope: 'any',
-    run: (a, ctx) => {
-      peersOnly(ctx, 'session.merge');
+    scope: 'peers',
+    run: (a) => {
       if (tooFarAhead(newestStamp(a.state as SessionState))) throw new CohortError('refused', 'a session state stamped more than a minute ahead of this node\'s clock');
       store.merge(a.id, a.state as SessionState);
       return { ok: true };
@@ -128,10 +128,6 @@ function tooFarAhead(stamp: Stamp): boolean {
   return stamp > (Date.now() + MAX_AHEAD_MS) * 1000 + 999;
 }
 
-/** Between copies only: an app goes through sessions.* (its own node's stamps, both copies). */
-function peersOnly(ctx: CommandContext, name: string): void {
-  if (ctx.from === LOCAL) throw new CohortError('refused', `'${name}' is for the nodes that keep a session's copies; apps use sessions.*`);
-}
 
 /**
  * Stamps for this node's writes: microseconds, always growing (one more than the last when

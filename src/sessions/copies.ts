@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
+import { ApplyBatches } from './apply-batches.ts';
 import { placement } from './placement.ts';
 import { mergeStates, newestStamp, visible, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
 import type { SessionStore } from './session-store.ts';
@@ -30,6 +31,7 @@ export interface CopiesDeps {
  */
 export class SessionCopies {
   private readonly deps: CopiesDeps;
+  private readonly batches: ApplyBatches;
   private timer: NodeJS.Timeout | undefined;
   private catchingUp = false;
   private cursor = 0;
@@ -38,6 +40,7 @@ export class SessionCopies {
 
   constructor(deps: CopiesDeps) {
     this.deps = deps;
+    this.batches = new ApplyBatches(deps.call);
   }
 
   /** A session from this node's own first copy at once (no promise), else from both copies. */
@@ -138,7 +141,7 @@ export class SessionCopies {
         return Promise.reject(err);
       }
     }
-    return this.deps.call(node, 'session.apply', { id, ...w });
+    return this.batches.apply(node, id, w);
   }
 
   private stateAt(node: string, id: string): Promise<SessionState> {

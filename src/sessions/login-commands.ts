@@ -63,10 +63,9 @@ export function registerLoginCommands(registry: CommandRegistry, deps: LoginDeps
     name: 'login.handover.offer',
     summary: 'a peer that checked a password hands the login over to this node (peers only)',
     args: z.strictObject({ token, ...userRef, data }),
-    scope: 'any',
+    // Only a node that checked the password may offer a login: never an app (here or through its node).
+    scope: 'peers',
     run: (a, ctx) => {
-      // Only a node that checked the password may offer a login: never a local process.
-      if (ctx.from === LOCAL) throw new CohortError('refused', 'a hand-over is offered by the node that checked the password, not by a local process');
       if (tokenNode(a.token) !== deps.self) throw new CohortError('refused', `this token is for node ${tokenNode(a.token)}, not ${deps.self}`);
       // The node that checked the password, and this one, must both be allowed her domain.
       policy.check(ctx.from, a.domain, 'login hand-over');

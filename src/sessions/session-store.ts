@@ -15,7 +15,10 @@ export class SessionStore {
   private readonly dropMissed: StatementSync;
   private readonly upsertMerged: StatementSync;
 
+  private readonly db: DatabaseSync;
+
   constructor(db: DatabaseSync) {
+    this.db = db;
     db.exec(`CREATE TABLE IF NOT EXISTS sessions (
       id TEXT PRIMARY KEY,
       state TEXT NOT NULL,
@@ -50,6 +53,19 @@ export class SessionStore {
     const next = applyWrite(this.state(id), w);
     this.upsert.run(id, JSON.stringify(next), next.expires, now);
     return next;
+  }
+
+  /** Runs `work` in one transaction (one commit for a batch of writes); rolled back if it throws. */
+  transaction<T>(work: () => T): T {
+    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      const out = work();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    }
   }
 
   /** Merges another copy's state into this one (a copy catching up); not a use of the session, so `touched` stays. */

@@ -48,9 +48,15 @@ test('a forged or expired token is refused; a local process cannot offer one', a
   await assert.rejects(c1.auth.takeHandover(`C.${'A'.repeat(43)}`), (e: Error & { code?: string }) => e.code === 'refused');
   await assert.rejects(c1.auth.takeHandover('C.short'), (e: Error & { code?: string }) => e.code === 'bad_args');
   await assert.rejects(c1.call('C', 'login.handover.offer', { token: `C.${'B'.repeat(43)}`, domain: 'msu', user: 'ann', data: {} }), (e: Error & { code?: string }) => e.code === 'refused');
-  // Nor a node of a domain msu does not trust (R, of rice).
-  await assert.rejects((await c.client('R')).call('C', 'login.handover.offer', { token: `C.${'B'.repeat(43)}`, domain: 'msu', user: 'ann', data: {} }), (e: Error & { code?: string }) => e.code === 'refused' && /does not share records/.test(e.message));
+  // Nor an app on another node through its node (C would see A, a node it trusts, offering it):
+  // its node refuses to carry a command only nodes send. Before this, the forged login was taken.
+  for (const via of ['A', 'R']) {
+    await assert.rejects((await c.client(via)).call('C', 'login.handover.offer', { token: `C.${'B'.repeat(43)}`, domain: 'msu', user: 'ann', data: {} }), (e: Error & { code?: string }) => e.code === 'refused' && /never by an app/.test(e.message));
+  }
   await assert.rejects(c1.auth.takeHandover(`C.${'B'.repeat(43)}`), (e: Error & { code?: string }) => e.code === 'refused');
+  // Nor a session copy's own commands, through a node to a peer.
+  await assert.rejects((await c.client('A')).call('B', 'session.apply', { writes: [{ id: `B~${'x'.repeat(32)}`, at: 1, set: { user: 'ann' } }] }), (e: Error & { code?: string }) => e.code === 'refused');
+  await assert.rejects((await c.client('A')).critical('B', 'session.merge', { id: `B~${'x'.repeat(32)}`, state: {} }), (e: Error & { code?: string }) => e.code === 'refused');
   setLoad('A', 1.5);
   const p = await place();
   const until = Date.now() + 2500;

@@ -76,6 +76,6 @@ test('bad input: a malformed id, an oversized session, another node\'s internal 
   assert.deepEqual(Object.keys((await a.sessions.get(sid))!.data).sort(), ['h1', 'small']);
   // The apps' commands are the local node's only; the copies' commands are not an app's.
   await assert.rejects(a.call('B', 'sessions.get', { id: sid }), (e: Error & { code?: string }) => e.code === 'refused');
-  await assert.rejects(a.call('A', 'session.apply', { id: sid, at: 1, set: { x: 1 } }), (e: Error & { code?: string }) => e.code === 'refused');
+  await assert.rejects(a.call('A', 'session.apply', { writes: [{ id: sid, at: 1, set: { x: 1 } }] }), (e: Error & { code?: string }) => e.code === 'refused');
   await assert.rejects(a.call('A', 'session.merge', { id: sid, state: { fields: {}, expires: 0, expiresAt: 0, clearedAt: 0, destroyedAt: 0 } }), (e: Error & { code?: string }) => e.code === 'refused');
 });
