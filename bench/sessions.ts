@@ -8,7 +8,9 @@
 // Three access nodes C, D, E (real processes, TLS links). A closed loop of BENCH_SESSIONS_CONNECTIONS
 // keep-alive clients, each on its own existing session, for BENCH_SESSIONS_SECONDS per run,
 // BENCH_SESSIONS_REPS repetitions with the order rotated; each figure is the median.
-// Every answer is checked: 200 and the session's count one more than the last.
+// Every answer is checked: 200 and the session's count one more than the last. Beside each
+// rate, the CPU time per round trip of the processes behind the store (app, nodes or
+// redis-server; not the load generator): all share this machine's cores, so it is what sets the rate.
 // Needs redis-server (apt-get install -y redis-server; REDIS_SERVER=/path picks one).
 import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
@@ -17,7 +19,7 @@ import { TestCluster } from '../test/harness/cluster.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { redisServerBinary, startRedis, startSessionApp, stopProcess } from '../test/sessions/processes.ts';
-import { progress as report } from './stats.ts';
+import { cpuMs, progress as report } from './stats.ts';
 
 const SECONDS = Number(process.env.BENCH_SESSIONS_SECONDS ?? 5);
 const REPS = Number(process.env.BENCH_SESSIONS_REPS ?? 3);
@@ -39,7 +41,7 @@ function get(agent: Agent, port: number, cookie: string): Promise<Reply> {
   });
 }
 
-interface Target { name: string; key: string; port: number; sessions: { cookie: string; visits: number }[] }
+interface Target { name: string; key: string; port: number; sessions: { cookie: string; visits: number }[]; pids: number[] }
 
 /** Makes one session per connection; `keep` says whether a new session's id is one to use. */
 async function makeSessions(agent: Agent, port: number, keep: (id: string) => boolean): Promise<{ cookie: string; visits: number }[]> {
@@ -54,9 +56,14 @@ async function makeSessions(agent: Agent, port: number, keep: (id: string) => bo
   return out;
 }
 
-/** Closed loop: each connection sends its session's next visit as soon as the last one is answered. */
-async function drive(agent: Agent, t: Target, seconds = SECONDS): Promise<number> {
+/**
+ * Closed loop: each connection sends its session's next visit as soon as the last one is
+ * answered. Round trips per second, and the CPU µs per round trip of the target's processes.
+ */
+async function drive(agent: Agent, t: Target, seconds = SECONDS): Promise<{ rate: number; cpuUs: number }> {
   let count = 0;
+  const cpu = () => t.pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+  const cpuBefore = cpu();
   const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
   await Promise.all(t.sessions.map(async (s) => {
@@ -69,7 +76,7 @@ async function drive(agent: Agent, t: Target, seconds = SECONDS): Promise<number
       count++;
     }
   }));
-  return Math.round(count / ((performance.now() - started) / 1000));
+  return { rate: Math.round(count / ((performance.now() - started) / 1000)), cpuUs: Math.round(((cpu() - cpuBefore) * 1000) / count) };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -87,7 +94,8 @@ try {
   const [redisPort, localPort, remotePort, redisAppPort] = await freePorts(4);
   await cluster.startAll({ logLevel: 'info' }); // as in production (tests log at debug)
   await waitFor('links up', () => cluster.linksUp(), 20_000);
-  procs.push(await startRedis(binary, redisPort));
+  const redis = await startRedis(binary, redisPort);
+  procs.push(redis);
   const cohortEnv = { COHORT_NODE: 'C', COHORT_CONFIG: cluster.config };
   const apps = await Promise.all([
     startSessionApp(localPort, cohortEnv),
@@ -97,28 +105,33 @@ try {
   procs.push(...apps.map((a) => a.proc));
 
   progress(`making ${CONNECTIONS} sessions per store`);
+  const nodePids = ['C', 'D', 'E'].map((id) => cluster.pid(id)!);
   const targets: Target[] = [
-    { name: 'embedded, session on this node (C)', key: 'embedded_local_per_s', port: localPort, sessions: await makeSessions(agent, localPort, (id) => placement(cluster.table, id)[0] === 'C') },
-    { name: 'embedded, session on other nodes (D, E)', key: 'embedded_remote_per_s', port: remotePort, sessions: await makeSessions(agent, remotePort, (id) => !placement(cluster.table, id).includes('C')) },
-    { name: 'connect-redis, local redis-server', key: 'connect_redis_per_s', port: redisAppPort, sessions: await makeSessions(agent, redisAppPort, () => true) },
+    { name: 'embedded, session on this node (C)', key: 'embedded_local_per_s', port: localPort, sessions: await makeSessions(agent, localPort, (id) => placement(cluster.table, id)[0] === 'C'), pids: [apps[0].proc.pid!, ...nodePids] },
+    { name: 'embedded, session on other nodes (D, E)', key: 'embedded_remote_per_s', port: remotePort, sessions: await makeSessions(agent, remotePort, (id) => !placement(cluster.table, id).includes('C')), pids: [apps[1].proc.pid!, ...nodePids] },
+    { name: 'connect-redis, local redis-server', key: 'connect_redis_per_s', port: redisAppPort, sessions: await makeSessions(agent, redisAppPort, () => true), pids: [apps[2].proc.pid!, redis.pid!] },
   ];
   const runs = new Map<string, number[]>(targets.map((t) => [t.key, []]));
+  const cpuRuns = new Map<string, number[]>(targets.map((t) => [t.key, []]));
   for (let rep = 0; rep < REPS; rep++) {
     for (let i = 0; i < targets.length; i++) {
       const t = targets[(rep + i) % targets.length];
       await drive(agent, t, 0.5); // warm-up: connections, JIT
       progress(`rep ${rep + 1}/${REPS}: ${t.name}, ${CONNECTIONS} connections, ${SECONDS} s`);
-      const rate = await drive(agent, t);
+      const { rate, cpuUs } = await drive(agent, t);
       runs.get(t.key)!.push(rate);
-      progress(`  ${rate} round trips/s`);
+      cpuRuns.get(t.key)!.push(cpuUs);
+      progress(`  ${rate} round trips/s, ${cpuUs} µs of CPU each`);
     }
   }
   const result = Object.fromEntries(targets.map((t) => [t.key, median(runs.get(t.key)!)])) as Record<string, number>;
-  const redis = result.connect_redis_per_s;
+  const cpuUs = Object.fromEntries(targets.map((t) => [t.key.replace(/_per_s$/, '_cpu_us'), median(cpuRuns.get(t.key)!)])) as Record<string, number>;
+  const redisRate = result.connect_redis_per_s;
   console.log(`session read+write round trips per second through express-session (${CONNECTIONS} keep-alive clients, each on its own session; median of ${REPS})`);
-  console.log(`${'store'.padEnd(42)}${'per s'.padStart(10)}${'÷ connect-redis'.padStart(18)}`);
-  for (const t of targets) console.log(`${t.name.padEnd(42)}${String(result[t.key]).padStart(10)}${(result[t.key] / redis).toFixed(2).padStart(18)}`);
-  console.log(JSON.stringify({ ...result, connections: CONNECTIONS, seconds: SECONDS, reps: REPS }));
+  console.log(`${'store'.padEnd(42)}${'per s'.padStart(10)}${'÷ connect-redis'.padStart(18)}${'CPU µs each'.padStart(14)}`);
+  for (const t of targets) console.log(`${t.name.padEnd(42)}${String(result[t.key]).padStart(10)}${(result[t.key] / redisRate).toFixed(2).padStart(18)}${String(cpuUs[t.key.replace(/_per_s$/, '_cpu_us')]).padStart(14)}`);
+  console.log('CPU µs each: app + Cohort nodes C, D, E (embedded) or app + redis-server, per round trip; the load generator is not counted.');
+  console.log(JSON.stringify({ ...result, ...cpuUs, connections: CONNECTIONS, seconds: SECONDS, reps: REPS }));
 } finally {
   agent.destroy();
   for (const p of procs) await stopProcess(p);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /** The p-th percentile of already sorted samples (nearest rank). */
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -16,4 +17,10 @@ export async function sequentialLatencies(n: number, fn: () => Promise<unknown>)
 
 export function progress(bench: string, msg: string): void {
   process.stderr.write(`${bench}: ${msg}\n`);
+}
+
+/** CPU time (user + system) process `pid` has used so far, in milliseconds (Linux /proc; clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }

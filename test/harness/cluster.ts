@@ -139,6 +139,11 @@ export class TestCluster {
     this.procs.get(id)?.kill(signal);
   }
 
+  /** Node `id`'s process id (undefined if it was never started). */
+  pid(id: string): number | undefined {
+    return this.procs.get(id)?.pid;
+  }
+
   exitCode(id: string): number | null {
     return this.procs.get(id)?.exitCode ?? null;
   }
