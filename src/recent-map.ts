@@ -7,14 +7,14 @@ export class RecentMap<K, V> extends Map<K, V> {
 
   constructor(limit: number) {
     super();
-    if (!(limit >= 1)) throw new RangeError(`a RecentMap holds at least one entry, not ${limit}`);
+    if (!(limit >= 0)) throw new RangeError(`a RecentMap's limit is a count, not ${limit}`);
     this.limit = limit;
   }
 
   override set(key: K, value: V): this {
     super.delete(key);
     super.set(key, value);
-    if (this.size > this.limit) super.delete(this.keys().next().value as K);
+    while (this.size > this.limit) super.delete(this.keys().next().value as K);
     return this;
   }
 }

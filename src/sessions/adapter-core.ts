@@ -154,7 +154,8 @@ export class SessionCore {
     const expires = this.expiresFor(data, now);
     if (expires <= now) return this.destroy(id);
     const known = this.expiries.get(id);
-    if (known !== undefined && expires >= known && expires - known < this.touchAfterMs) return;
+    // Skipped only while the stored expiry is still touchAfterMs away: a short-lived session is always touched.
+    if (known !== undefined && expires >= known && expires - known < this.touchAfterMs && known - now >= this.touchAfterMs) return;
     this.expiries.delete(id);
     return this.wrote(id, expires, this.sessions.touch(id, expires));
   }

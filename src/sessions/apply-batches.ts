@@ -8,6 +8,12 @@ export type ApplyOutcome = null | { code: string; message: string };
 
 type Call = (to: string, cmd: string, args: unknown) => Promise<unknown>;
 
+interface Queue {
+  writes: Queued[];
+  /** JSON characters so far: a batch stays well under the link's frame limit. */
+  chars: number;
+}
+
 interface Queued {
   id: string;
   w: SessionWrite;
@@ -22,27 +28,39 @@ interface Queued {
  */
 export class ApplyBatches {
   private readonly call: Call;
-  private readonly queues = new Map<string, Queued[]>();
+  private readonly queues = new Map<string, Queue>();
+  private readonly maxChars: number;
 
-  constructor(call: Call) {
+  /** maxFrameBytes: the links' frame limit; a batch goes out before its JSON reaches a quarter of it. */
+  constructor(call: Call, maxFrameBytes: number) {
     this.call = call;
+    this.maxChars = Math.floor(maxFrameBytes / 4);
   }
 
   apply(node: string, id: string, w: SessionWrite): Promise<void> {
     return new Promise((resolve, reject) => {
+      const chars = JSON.stringify(w).length + id.length + 16;
       let queue = this.queues.get(node);
-      if (!queue) {
-        queue = [];
-        this.queues.set(node, queue);
-        setImmediate(() => this.flush(node));
+      if (queue && queue.chars + chars > this.maxChars) {
+        this.flush(node);
+        queue = undefined;
       }
-      queue.push({ id, w, resolve, reject });
-      if (queue.length >= MAX_BATCH) this.flush(node);
+      if (!queue) {
+        const fresh: Queue = { writes: [], chars: 0 };
+        this.queues.set(node, fresh);
+        setImmediate(() => {
+          if (this.queues.get(node) === fresh) this.flush(node);
+        });
+        queue = fresh;
+      }
+      queue.writes.push({ id, w, resolve, reject });
+      queue.chars += chars;
+      if (queue.writes.length >= MAX_BATCH) this.flush(node);
     });
   }
 
   private flush(node: string): void {
-    const queue = this.queues.get(node);
+    const queue = this.queues.get(node)?.writes;
     if (!queue?.length) return;
     this.queues.delete(node);
     this.call(node, 'session.apply', { writes: queue.map(({ id, w }) => ({ id, ...w })) }).then(

@@ -40,7 +40,7 @@ export class SessionCopies {
 
   constructor(deps: CopiesDeps) {
     this.deps = deps;
-    this.batches = new ApplyBatches(deps.call);
+    this.batches = new ApplyBatches(deps.call, deps.table.link.maxFrameBytes);
   }
 
   /** A session from this node's own first copy at once (no promise), else from both copies. */
@@ -114,7 +114,11 @@ export class SessionCopies {
         try {
           const states = await Promise.all(copies.filter((n) => n !== node).map((n) => this.stateAt(n, id)));
           const state = states.reduce(mergeStates);
-          if (visible(state, Date.now()) !== null || state.destroyedAt > 0) await this.deps.call(node, 'session.merge', { id, state });
+          if (visible(state, Date.now()) !== null || state.destroyedAt > 0) {
+            // This node's own copy missed a write (its disk refused it): merged here, not through the peers' command.
+            if (node === this.deps.self) store.merge(id, state);
+            else await this.deps.call(node, 'session.merge', { id, state });
+          }
           store.caughtUp(id, node);
         } catch {
           // still out of reach (or its source is): a later round

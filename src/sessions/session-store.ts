@@ -48,7 +48,7 @@ export class SessionStore {
     return row ? { ...EMPTY, ...(JSON.parse(row.state) as SessionState) } : EMPTY;
   }
 
-  /** Applies a write; synchronous, so it can run inside a critical message's transaction. */
+  /** Applies a write (one statement: all of it or nothing). */
   apply(id: string, w: SessionWrite, now = Date.now()): SessionState {
     const next = applyWrite(this.state(id), w);
     this.upsert.run(id, JSON.stringify(next), next.expires, now);
@@ -63,7 +63,8 @@ export class SessionStore {
       this.db.exec('COMMIT');
       return out;
     } catch (err) {
-      this.db.exec('ROLLBACK');
+      // SQLite may have rolled back already (disk full, I/O error): keep the first error.
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
       throw err;
     }
   }

@@ -101,6 +101,13 @@ describe('session adapter core', () => {
     assert.equal((await cb((d) => store.touch(ID, { cookie: { expires: new Date(expires + 61_050) } } as any, d))).err, null);
     assert.equal((await cb((d) => store.touch(ID, { cookie: { expires: new Date(expires - 1000) } } as any, d))).err, null);
     assert.deepEqual(touches, [expires + 61_000, expires - 1000], 'a shorter expiry is always sent');
+    // A session shorter-lived than touchAfterMs is touched every time (else it would end while in use).
+    const SHORT = 'A~' + 's'.repeat(32);
+    const soon = Date.now() + 30_000;
+    assert.equal((await cb((d) => store.set(SHORT, { cookie: { expires: new Date(soon) } } as any, d))).err, null);
+    assert.equal((await cb((d) => store.touch(SHORT, { cookie: { expires: new Date(soon + 500) } } as any, d))).err, null);
+    assert.deepEqual(touches.slice(2), [soon + 500]);
+    touches.splice(2);
     const eager = new CohortSessionStore({ client: { sessions }, node: 'A', touchAfterMs: 0 });
     assert.equal((await cb((d) => eager.set(ID, { cookie: { expires: new Date(expires) } } as any, d))).err, null);
     assert.equal((await cb((d) => eager.touch(ID, { cookie: { expires: new Date(expires) } } as any, d))).err, null);
