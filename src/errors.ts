@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   'no_such_user', // no library node of the domain knows the user
   'rate_limited', // too many recent failures (logins); try again later
   'too_large', // a value over its bound (a session past its size limit)
+  'not_found', // no such resource (or version) on its home node
   'internal', // a bug or an unexpected failure on the executing node
 ] as const;
 

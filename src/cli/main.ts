@@ -8,6 +8,7 @@ import { addFrontCommand } from './front-command.ts';
 import { addMaintenanceCommand } from './maintenance-command.ts';
 import { addNodeCommand } from './node-command.ts';
 import { addOutboxCommand } from './outbox-command.ts';
+import { addResourceCommands } from './resources-command.ts';
 import { addUserCommand } from './user-command.ts';
 import { EXIT_USAGE, reportError } from './common.ts';
 
@@ -26,6 +27,7 @@ addUserCommand(program);
 addFrontCommand(program);
 addAppCommand(program);
 addMaintenanceCommand(program);
+addResourceCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@ import { localSocketPath, type HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { Channel } from '../net/channel.ts';
 import { AuthApi, RecordsApi } from './records.ts';
+import { ResourcesApi } from './resources.ts';
 import { SessionsApi } from './sessions.ts';
 
 export type CriticalResult = { status: 'ok'; id: string; reply: unknown } | { status: 'delayed'; id: string };
@@ -26,6 +27,8 @@ export class CohortClient {
   readonly auth: AuthApi;
   /** Sessions any app instance on any node can serve. */
   readonly sessions: SessionsApi;
+  /** Published resources, copied to this node on first use. */
+  readonly resources: ResourcesApi;
 
   private constructor(channel: Channel) {
     this.channel = channel;
@@ -33,6 +36,7 @@ export class CohortClient {
     this.records = new RecordsApi(local);
     this.auth = new AuthApi(local);
     this.sessions = new SessionsApi(local);
+    this.resources = new ResourcesApi(local);
   }
 
   static connect(socketPath: string, opts: ClientOptions = {}): Promise<CohortClient> {

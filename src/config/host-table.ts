@@ -5,7 +5,7 @@ import { cpus } from 'node:os';
 import { parseDocument } from 'yaml';
 import type { FrontConfig } from '../front/config.ts';
 import { mergeAppSettings, type AppSection, type AppSettings } from '../supervisor/app-config.ts';
-import { hostTableSchema, type CriticalSettings, type LinkSettings, type NodeEntry } from './schema.ts';
+import { hostTableSchema, type CriticalSettings, type LinkSettings, type NodeEntry, type ResourceSettings } from './schema.ts';
 
 /** A config file that cannot be used; the message names the file, the field and the fault. */
 export class ConfigError extends Error {
@@ -29,6 +29,7 @@ export interface HostTable {
   domains: string[];
   link: LinkSettings;
   critical: CriticalSettings;
+  resources: ResourceSettings;
   nodes: NodeEntry[];
   /** Domain -> the other domains whose nodes may use its users' records. */
   trust: Record<string, string[]>;
@@ -66,6 +67,7 @@ export function parseHostTable(file: string, text: string): HostTable {
     domains: t.domains,
     link: t.link,
     critical: t.critical,
+    resources: t.resources,
     nodes: t.nodes,
     trust: t.trust,
     front: t.front,

@@ -38,6 +38,20 @@ export const criticalSettingsSchema = z.strictObject({
   inboxRetentionHours: z.number().positive().default(168),
 });
 
+/** Published resources and their copies (seed 000's dynamic resource replication). */
+export const resourceSettingsSchema = z.strictObject({
+  /** A copy read within this many hours is refreshed when its author publishes; older copies are dropped and unsubscribed (U2). */
+  readWindowH: z.number().positive().max(24 * 365).default(24),
+  /** The largest resource a node accepts (a publish, an upload, a copy). */
+  maxBytes: z.number().int().min(1).max(2 ** 50).default(1024 ** 3),
+  /** Requests waiting on transfers in progress, on one node; past it, 503 with Retry-After (D1a). */
+  maxWaiting: z.number().int().min(1).max(1_000_000).default(1000),
+  /** Transfers in progress at once on one node; past it, 503 with Retry-After. */
+  maxTransfers: z.number().int().min(1).max(10_000).default(32),
+  /** A transfer that moves no byte for this long fails. */
+  transferIdleMs: ms.default(30_000),
+});
+
 export const nodeSchema = z.strictObject({
   id: name('node id'),
   domain: name('domain'),
@@ -76,6 +90,7 @@ const hostTableBaseSchema = z
         handoverTtlS: z.number().int().min(1).max(600).default(30),
       })
       .default({ userLimit: 0, sessionWindowMin: 10, handoverTtlS: 30 }),
+    resources: resourceSettingsSchema.default(resourceSettingsSchema.parse({})),
     link: linkSettingsSchema.default(linkSettingsSchema.parse({})),
     critical: criticalSettingsSchema.default(criticalSettingsSchema.parse({})),
     nodes: z.array(nodeSchema).min(1),
@@ -182,4 +197,5 @@ function checkAppPools(table: z.output<typeof hostTableBaseSchema>, ctx: Ctx, po
 export type HostTableInput = z.input<typeof hostTableSchema>;
 export type LinkSettings = z.output<typeof linkSettingsSchema>;
 export type CriticalSettings = z.output<typeof criticalSettingsSchema>;
+export type ResourceSettings = z.output<typeof resourceSettingsSchema>;
 export type NodeEntry = z.output<typeof nodeSchema>;

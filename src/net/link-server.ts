@@ -18,7 +18,16 @@ export interface LinkServerOptions {
   log: Logger;
   /** Executes a command that arrived from the peer named `from`. */
   onRequest: (from: string) => RequestHandler;
+  /**
+   * A raw-transfer connection (ALPN RAW_PROTOCOL) from a peer whose certificate, host-table
+   * entry and address were checked: resource bytes move there, not on the link, so a large
+   * file never holds up commands.
+   */
+  onRaw?: (socket: TLSSocket, from: string) => void;
 }
+
+/** The ALPN name of raw-transfer connections on a node's link port; links offer none. */
+export const RAW_PROTOCOL = 'cohort-raw';
 
 /**
  * Accepts peers' links (seed 000's lond): TLS 1.3 with a client certificate from the
@@ -53,6 +62,7 @@ export class LinkServer extends EventEmitter {
       rejectUnauthorized: false,
       minVersion: 'TLSv1.3',
       handshakeTimeout: link.connectTimeoutMs,
+      ALPNProtocols: [RAW_PROTOCOL],
     });
     // Screened as plain TCP, before any TLS work: only the host table's addresses, and
     // only a few connections at a time from each, so strangers cannot burn handshakes.
@@ -103,6 +113,17 @@ export class LinkServer extends EventEmitter {
     this.log.warn({ event: 'link_turned_away', remote: ip, why }, `connection from ${ip} closed before TLS: ${why} (logged once a minute per address)`);
   }
 
+  private acceptRaw(socket: TLSSocket): void {
+    const from = rawPeer(socket, this.opts.table, this.opts.self);
+    if (from instanceof Error || !this.opts.onRaw) {
+      const why = from instanceof Error ? from.message : 'this node takes no raw transfers';
+      this.log.warn({ event: 'raw_refused', remote: socket.remoteAddress, err: why }, `raw transfer connection refused: ${why}`);
+      socket.destroy();
+      return;
+    }
+    this.opts.onRaw(socket, from);
+  }
+
   private accept(socket: TLSSocket): void {
     const { table, self } = this.opts;
     const remote = socket.remoteAddress ?? '?';
@@ -114,6 +135,7 @@ export class LinkServer extends EventEmitter {
       return;
     }
     socket.setNoDelay(true);
+    if (socket.alpnProtocol === RAW_PROTOCOL) return this.acceptRaw(socket);
     this.handshaking.add(socket);
     const channel = new Channel(socket, {
       label: `inbound link from ${remote}`,
@@ -162,6 +184,17 @@ export class LinkServer extends EventEmitter {
       this.emit('hello', peerId);
     });
   }
+}
+
+/** The peer a raw-transfer connection comes from: named by its certificate, in the host table, from its address. */
+function rawPeer(socket: TLSSocket, table: HostTable, self: string): string | Error {
+  const cn = socket.getPeerCertificate().subject?.CN;
+  const entry = table.nodes.find((n) => n.id === cn);
+  if (!entry || entry.id === self) return new Error(`certificate names '${String(cn)}', not a peer in the host table`);
+  const wrong = identityMismatch(socket.getPeerCertificate().subject, table.cluster, entry.id);
+  if (wrong) return new Error(wrong);
+  if (isIP(entry.host) && normalizeIp(socket.remoteAddress ?? '') !== normalizeIp(entry.host)) return new Error(`node '${entry.id}' must connect from ${entry.host}, not ${socket.remoteAddress}`);
+  return entry.id;
 }
 
 function normalizeIp(ip: string): string {

@@ -34,6 +34,7 @@ import { LinkServer } from '../net/link-server.ts';
 import { LocalServer } from '../net/local-server.ts';
 import { Peer } from '../net/peer.ts';
 import { loadTlsMaterial } from '../net/tls-material.ts';
+import { ReplicationService } from '../replication/service.ts';
 import { Router } from './router.ts';
 
 /**
@@ -63,6 +64,11 @@ export class CohortNode {
   /** The app servers this node supervises (seed 001), if the host table gives it any. */
   readonly apps: AppPool | undefined;
   readonly maintenance: MaintenanceStore;
+  /** Resources: published here, copied here, served on the node's HTTP port. */
+  private readonly replication: ReplicationService;
+  private readonly users: UserStore;
+  private readonly homes: HomeLookup;
+  private readonly policy: DomainPolicy;
 
   constructor(table: HostTable, id: string, log: Logger) {
     this.id = id;
@@ -94,7 +100,11 @@ export class CohortNode {
     this.inbox = new CriticalInbox(this.db, this.registry, commit, log);
     this.critical = new CriticalService({ self: id, db: this.db, commit, inbox: this.inbox, peers: this.peers, settings: table.critical, log });
     registerOutboxCommands(this.registry, this.critical);
-    this.registerRecords(log);
+    const callAsNode = async (to: string, cmd: string, args: unknown) => this.router.route(to, cmd, args, { from: LOCAL });
+    this.users = new UserStore(this.db);
+    this.homes = new HomeLookup(this.table, this.db, callAsNode);
+    this.policy = new DomainPolicy(this.table, this.id, log);
+    this.registerRecords(log, callAsNode);
     const appSettings = appSettingsFor(table, id);
     this.apps = appSettings && new AppPool(self, appSettings, table.file, log);
     registerAppCommands(this.registry, { self: id, pool: this.apps, readSettings: () => {
@@ -111,6 +121,20 @@ export class CohortNode {
     this.sessionCopies = new SessionCopies({ self: id, table, store: this.sessions, call: callAsApp, log, observe: stamps.observe });
     registerLoginCommands(this.registry, { self: id, table, call: callAsApp, log });
     registerSessionCommands(this.registry, { store: this.sessions, copies: this.sessionCopies, clock: stamps });
+    this.replication = new ReplicationService({
+      self,
+      table,
+      dataDir: this.dataDir,
+      db: this.db,
+      tls,
+      registry: this.registry,
+      critical: this.critical,
+      homes: this.homes,
+      policy: this.policy,
+      isAuthorHere: (domain, author) => this.users.exists(domain, author),
+      call: callAsApp,
+      log,
+    });
     this.linkServer = new LinkServer({
       self: id,
       table,
@@ -118,6 +142,7 @@ export class CohortNode {
       log,
       // A request with a message id is critical: applied once, in a transaction.
       onRequest: (from) => (req) => (req.mid ? this.inbox.apply(from, req.mid, req.cmd, req.args, req.oldest) : this.registry.execute(req.cmd, req.args, { from })),
+      onRaw: this.replication.rawServer.accept,
     });
     // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
     this.linkServer.on('hello', (peerId: string) => this.peers.get(peerId)?.reconnectNow());
@@ -134,22 +159,21 @@ export class CohortNode {
   }
 
   /** Users and records: the home side (library nodes) and the access side (every node). */
-  private registerRecords(log: Logger): void {
-    const call = async (to: string, cmd: string, args: unknown) => this.router.route(to, cmd, args, { from: LOCAL });
+  private registerRecords(log: Logger, call: (to: string, cmd: string, args: unknown) => Promise<unknown>): void {
     registerHomeCommands(this.registry, {
       self: this.id,
       table: this.table,
-      users: new UserStore(this.db),
+      users: this.users,
       claims: new NameClaims(this.db),
       records: new RecordStore(this.db),
       call,
-      policy: new DomainPolicy(this.table, this.id, log),
+      policy: this.policy,
       limiter: new FailureLimiter(this.db, 5, 5 * 60_000),
       log,
     });
     registerAccessCommands(this.registry, {
       table: this.table,
-      homes: new HomeLookup(this.table, this.db, call),
+      homes: this.homes,
       critical: this.critical,
       call,
       log,
@@ -176,6 +200,7 @@ export class CohortNode {
     this.sessionCopies.start();
     await this.linkServer.listen(self.host, self.bindLinkPort ?? self.linkPort);
     await this.localServer.listen();
+    await this.replication.start();
     // Dialing every peer is also our announcement: each one that hears our hello dials back.
     for (const peer of this.peers.values()) peer.start();
     armCommitFaults();
@@ -205,7 +230,7 @@ export class CohortNode {
     this.maintenance.close(); // answers the long polls waiting on it
     this.critical.stop();
     for (const peer of this.peers.values()) peer.stop();
-    await Promise.all([this.linkServer.close(), this.localServer.close()]);
+    await Promise.all([this.linkServer.close(), this.localServer.close(), this.replication.stop()]);
     await this.commit.run(() => undefined); // what was queued before is committed too
     this.db.close();
     this.sessionsDb.close();

@@ -1,0 +1,43 @@
+/** A resource's metadata, as its home node published it. */
+export interface ResourceMeta {
+  url: string;
+  version: number;
+  /** sha256 of the bytes, hex (the ETag). */
+  digest: string;
+  size: number;
+  contentType: string;
+  /** ms epoch. */
+  publishedAt: number;
+  /** 'cluster': any node may copy it; 'domain': the author's domain and those that trust it. */
+  access: 'cluster' | 'domain';
+  /** 'home' (this node is the author's), 'copy' (a copy was here), 'replicated' (copied for this call). */
+  source: 'home' | 'copy' | 'replicated';
+}
+
+type LocalCall = (cmd: string, args: unknown) => Promise<unknown>;
+
+/**
+ * Published resources (seed 000's resource space /res/<domain>/<author>/<path>), from any
+ * node: the first use on a node copies the resource there and subscribes it to updates.
+ * Errors: not_found, refused (the resource is limited to domains this node is not of),
+ * con_lost (its home node is unreachable and no copy is here), rate_limited (too many
+ * transfers at once), bad_args (not a resource URL).
+ */
+export class ResourcesApi {
+  private readonly call: LocalCall;
+
+  constructor(call: LocalCall) {
+    this.call = call;
+  }
+
+  /** The absolute path of the resource's file on this machine (read it, do not change it), replicating it first if needed. */
+  async localPath(url: string, version?: number): Promise<string> {
+    const out = (await this.call('res.local', version === undefined ? { url } : { url, version })) as { path: string };
+    return out.path;
+  }
+
+  /** The resource's metadata (replicating it if needed, so what it says is what this node serves). */
+  meta(url: string, version?: number): Promise<ResourceMeta> {
+    return this.call('res.meta', version === undefined ? { url } : { url, version }) as Promise<ResourceMeta>;
+  }
+}

@@ -1,0 +1,114 @@
+import { isAbsolute } from 'node:path';
+import { createReadStream } from 'node:fs';
+import { z } from 'zod';
+import type { CommandRegistry } from '../commands/registry.ts';
+import { DIGEST } from './blob-store.ts';
+import type { CopyStore } from './copy-store.ts';
+import type { PublishedStore } from './published-store.ts';
+import type { RawClient } from './raw-client.ts';
+import type { Replicator } from './replicator.ts';
+import type { ResourceHome } from './resource-home.ts';
+import { encodeResourceUrl, parseResourceUrl, resourceUrl, version } from './resource-url.ts';
+
+export interface ResourceCommandDeps {
+  self: string;
+  home: ResourceHome;
+  replicator: Replicator;
+  published: PublishedStore;
+  copies: CopyStore;
+  raw: RawClient;
+  /** The author's home node (home lookup, cached). */
+  homeOf: (domain: string, author: string) => Promise<string>;
+  transferIdleMs: number;
+}
+
+const access = z.enum(['cluster', 'domain']);
+const metaSchema = z.strictObject({
+  url: resourceUrl,
+  version,
+  digest: z.string().regex(DIGEST),
+  size: z.number().int().min(0),
+  contentType: z.string().min(1).max(256),
+  publishedAt: z.number().int().min(0),
+  access,
+});
+
+/** Seed 000's resource commands: subscribe / unsubscribe / update between nodes, and what apps and the CLI use. */
+export function registerResourceCommands(registry: CommandRegistry, deps: ResourceCommandDeps): void {
+  const { home, replicator } = deps;
+  registry.register({
+    name: 'res.subscribe',
+    summary: "subscribe to a resource at its home node (D3): its metadata, if it exists and the asking node may copy it",
+    args: z.strictObject({ url: resourceUrl, version: version.optional(), gen: z.number().int().min(1) }),
+    scope: 'peers',
+    run: (a, ctx) => home.subscribe(ctx.from, a.url, a.version, a.gen),
+  });
+  registry.register({
+    name: 'res.unsubscribe',
+    summary: 'end a subscription at the home node (U3b), unless the node subscribed again since (gen)',
+    args: z.strictObject({ url: resourceUrl, gen: z.number().int().min(1) }),
+    scope: 'peers',
+    critical: true,
+    run: (a, ctx) => home.unsubscribe(ctx.from, a.url, a.gen),
+  });
+  registry.register({
+    name: 'res.update',
+    summary: 'a new version of a resource this node subscribes to (U1): fetched if read recently, else the copy is dropped',
+    args: metaSchema,
+    scope: 'peers',
+    critical: true,
+    run: (a, ctx) => replicator.onUpdate(ctx.from, a),
+  });
+
+  const local = z.strictObject({ url: resourceUrl, version: version.optional() });
+  registry.register({
+    name: 'res.local',
+    summary: "a resource's file on this node, replicated first if it is not here; with its metadata",
+    args: local,
+    scope: 'local',
+    run: async (a) => {
+      const l = await replicator.local(parseResourceUrl(a.url), a.version);
+      return { ...l.meta, path: l.path, source: l.source };
+    },
+  });
+  registry.register({
+    name: 'res.meta',
+    summary: "a resource's metadata (version, digest, size, type, publication time, access), replicating it if needed",
+    args: local,
+    scope: 'local',
+    run: async (a) => {
+      const l = await replicator.local(parseResourceUrl(a.url), a.version);
+      return { ...l.meta, source: l.source };
+    },
+  });
+  registry.register({
+    name: 'res.publish',
+    summary: "publish a file as the next version of a resource, on the author's home node (relayed there if it is another)",
+    args: z.strictObject({ url: resourceUrl, file: z.string().min(1).max(4096).refine(isAbsolute, 'an absolute path'), contentType: z.string().min(1).max(256).optional(), access: access.optional() }),
+    scope: 'local',
+    run: async (a) => {
+      const ref = parseResourceUrl(a.url);
+      const at = await deps.homeOf(ref.domain, ref.author);
+      if (at === deps.self) return home.publishFile(ref, a.file, { contentType: a.contentType, access: a.access });
+      const body = createReadStream(a.file);
+      const headers: Record<string, string> = {};
+      if (a.contentType) headers['content-type'] = a.contentType;
+      if (a.access) headers['x-cohort-access'] = a.access;
+      const res = await deps.raw.request(at, 'PUT', `/publish${encodeResourceUrl(ref.url)}`, { headers, body, idleMs: deps.transferIdleMs });
+      let text = '';
+      res.setEncoding('utf8');
+      for await (const chunk of res) text += chunk;
+      return JSON.parse(text) as unknown;
+    },
+  });
+  registry.register({
+    name: 'res.list',
+    summary: "this node's own resources with their versions and subscribers, and its copies of others' (size, version, last read)",
+    args: z.strictObject({}),
+    scope: 'local',
+    run: () => {
+      const published = deps.published.list().map((v) => ({ ...v, subscribers: deps.published.subscribers(v.url).map((s) => ({ node: s.node, since: s.since, notified: s.notified })) }));
+      return { node: deps.self, published, copies: deps.copies.list() };
+    },
+  });
+}

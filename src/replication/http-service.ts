@@ -1,0 +1,97 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import send from 'send';
+import { CohortError } from '../errors.ts';
+import { listenOn } from '../net/listen.ts';
+import type { Replicator } from './replicator.ts';
+import { plain } from './resource-home.ts';
+import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
+import type { Uploads } from './uploads.ts';
+
+/** Seed 000's error pages, by error code. */
+const STATUS: Record<string, [number, string]> = {
+  not_found: [404, 'File not Found'],
+  no_such_user: [404, 'File not Found'],
+  refused: [403, 'Access Denied'],
+  con_lost: [503, 'Service currently not available'],
+  rate_limited: [503, 'Service currently not available'],
+  bad_args: [400, 'Bad Request'],
+  too_large: [413, 'Content Too Large'],
+};
+
+export interface HttpServiceDeps {
+  replicator: Replicator;
+  uploads: Uploads;
+  log: Logger;
+}
+
+/**
+ * A node's own HTTP port: the resource space, /res/<domain>/<author>/<path>[?version=N],
+ * served from this node (its own resources, or copies, replicated on first access) with
+ * Content-Type, ETag (the content's digest), Last-Modified, conditional GET, Range and HEAD
+ * (the `send` module, express.static's engine); PUT publishes (uploads.ts).
+ */
+export class HttpService {
+  private readonly deps: HttpServiceDeps;
+  readonly server: Server;
+
+  constructor(deps: HttpServiceDeps) {
+    this.deps = deps;
+    this.server = createServer({ requestTimeout: 300_000, headersTimeout: 20_000, keepAliveTimeout: 5000 }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.fail(res, err, req.url ?? ''));
+    });
+  }
+
+  listen(host: string, port: number): Promise<void> {
+    return listenOn(this.server, { host, port });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = req.url ?? '';
+    const q = target.indexOf('?');
+    const path = q < 0 ? target : target.slice(0, q);
+    if (!path.startsWith('/res/')) return plain(res, 404, 'File not Found');
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'PUT') return plain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD, PUT' });
+    let ref;
+    let version: number | undefined;
+    try {
+      ref = parseResourcePath(path);
+      version = parseVersion(new URLSearchParams(q < 0 ? '' : target.slice(q + 1)));
+    } catch (err) {
+      if (err instanceof ResourceUrlError) return plain(res, 400, `Bad Request: ${err.message}`);
+      throw err;
+    }
+    if (req.method === 'PUT') return this.deps.uploads.handle(ref, req, res);
+    const local = await this.deps.replicator.local(ref, version);
+    const { meta } = local;
+    res.setHeader('content-type', meta.contentType);
+    res.setHeader('etag', `"${meta.digest}"`);
+    res.setHeader('last-modified', new Date(meta.publishedAt).toUTCString());
+    res.setHeader('x-cohort-version', String(meta.version));
+    res.setHeader('x-cohort-source', local.source);
+    // A version named in the URL never changes; the newest may.
+    res.setHeader('cache-control', version === undefined ? 'no-cache' : 'public, max-age=31536000, immutable');
+    send(req, local.path, { etag: false, lastModified: false, cacheControl: false, dotfiles: 'allow' })
+      .on('error', (err: Error) => this.fail(res, err, ref.url))
+      .pipe(res);
+  }
+
+  private fail(res: ServerResponse, err: unknown, url: string): void {
+    const code = err instanceof CohortError ? err.code : 'internal';
+    const [status, title] = STATUS[code] ?? [500, 'Internal Server Error'];
+    if (status >= 500) this.deps.log.warn({ event: 'resource_error', url: url.slice(0, 300), code, err: (err as Error).message }, `${url.slice(0, 300)}: ${(err as Error).message}`);
+    plain(res, status, `${title}: ${(err as Error).message}`, status === 503 ? { 'retry-after': '2' } : {});
+  }
+}
+
+function parseVersion(params: URLSearchParams): number | undefined {
+  const v = params.getAll('version');
+  if (v.length === 0) return undefined;
+  if (v.length > 1 || !/^[1-9][0-9]{0,14}$/.test(v[0])) throw new ResourceUrlError('version is one positive whole number');
+  return Number(v[0]);
+}

@@ -1,0 +1,117 @@
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+
+/** One published version of a resource, as its home node keeps it and tells others about it. */
+export interface VersionMeta {
+  url: string;
+  version: number;
+  digest: string;
+  size: number;
+  contentType: string;
+  /** ms epoch. */
+  publishedAt: number;
+  /** 'cluster': any node may copy it; 'domain': the author's domain and the domains that trust it. */
+  access: 'cluster' | 'domain';
+}
+
+export interface Subscriber {
+  url: string;
+  node: string;
+  /** The subscriber's counter at its subscribe: an older unsubscribe does not undo a newer subscribe. */
+  gen: number;
+  since: number;
+  /** The newest version this subscriber has been sent (as a critical message). */
+  notified: number;
+}
+
+/**
+ * The home side (seed 000, D3c and U1): every version of the resources whose authors live
+ * here, and which nodes subscribe to each. In the node's database; every version is kept.
+ */
+export class PublishedStore {
+  private readonly db: DatabaseSync;
+  private readonly newestQ: StatementSync;
+  private readonly versionQ: StatementSync;
+  private readonly insertQ: StatementSync;
+  private readonly subscribeQ: StatementSync;
+  private readonly unsubscribeQ: StatementSync;
+  private readonly subscribersQ: StatementSync;
+  private readonly isSubscribedQ: StatementSync;
+  private readonly notifiedQ: StatementSync;
+  private readonly behindQ: StatementSync;
+
+  constructor(db: DatabaseSync) {
+    this.db = db;
+    db.exec(`CREATE TABLE IF NOT EXISTS res_versions (
+      url TEXT NOT NULL, version INTEGER NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL,
+      content_type TEXT NOT NULL, published_at INTEGER NOT NULL, access TEXT NOT NULL,
+      PRIMARY KEY (url, version)
+    ) WITHOUT ROWID`);
+    db.exec(`CREATE TABLE IF NOT EXISTS res_subscribers (
+      url TEXT NOT NULL, node TEXT NOT NULL, gen INTEGER NOT NULL, since INTEGER NOT NULL, notified INTEGER NOT NULL,
+      PRIMARY KEY (url, node)
+    ) WITHOUT ROWID`);
+    const cols = 'url, version, digest, size, content_type AS contentType, published_at AS publishedAt, access';
+    this.newestQ = db.prepare(`SELECT ${cols} FROM res_versions WHERE url = ? ORDER BY version DESC LIMIT 1`);
+    this.versionQ = db.prepare(`SELECT ${cols} FROM res_versions WHERE url = ? AND version = ?`);
+    this.insertQ = db.prepare('INSERT INTO res_versions (url, version, digest, size, content_type, published_at, access) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.subscribeQ = db.prepare(`INSERT INTO res_subscribers (url, node, gen, since, notified) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (url, node) DO UPDATE SET gen = max(gen, excluded.gen), notified = max(notified, excluded.notified)`);
+    this.unsubscribeQ = db.prepare('DELETE FROM res_subscribers WHERE url = ? AND node = ? AND gen <= ?');
+    this.subscribersQ = db.prepare('SELECT url, node, gen, since, notified FROM res_subscribers WHERE url = ? ORDER BY node');
+    this.isSubscribedQ = db.prepare('SELECT 1 AS yes FROM res_subscribers WHERE url = ? AND node = ?');
+    this.notifiedQ = db.prepare('UPDATE res_subscribers SET notified = max(notified, ?) WHERE url = ? AND node = ?');
+    // Subscribers not yet sent the newest version (a crash between a publish and its notices).
+    this.behindQ = db.prepare(`SELECT s.url AS url, s.node AS node FROM res_subscribers s
+      WHERE s.notified < (SELECT max(version) FROM res_versions v WHERE v.url = s.url) LIMIT ?`);
+  }
+
+  newest(url: string): VersionMeta | undefined {
+    return this.newestQ.get(url) as VersionMeta | undefined;
+  }
+
+  version(url: string, version?: number): VersionMeta | undefined {
+    return version === undefined ? this.newest(url) : (this.versionQ.get(url, version) as VersionMeta | undefined);
+  }
+
+  /** Adds the next version (1 for a new resource); synchronous, so two publishes cannot take one number. */
+  add(meta: Omit<VersionMeta, 'version'>): VersionMeta {
+    const version = (this.newest(meta.url)?.version ?? 0) + 1;
+    this.insertQ.run(meta.url, version, meta.digest, meta.size, meta.contentType, meta.publishedAt, meta.access);
+    return { ...meta, version };
+  }
+
+  subscribe(url: string, node: string, gen: number, notified: number): void {
+    this.subscribeQ.run(url, node, gen, Date.now(), notified);
+  }
+
+  /** U3c/U3d: true if `node` was subscribed (and not since by a newer subscribe). */
+  unsubscribe(url: string, node: string, gen: number): boolean {
+    return Number(this.unsubscribeQ.run(url, node, gen).changes) > 0;
+  }
+
+  subscribers(url: string): Subscriber[] {
+    return this.subscribersQ.all(url) as unknown as Subscriber[];
+  }
+
+  isSubscribed(url: string, node: string): boolean {
+    return this.isSubscribedQ.get(url, node) !== undefined;
+  }
+
+  notified(url: string, node: string, version: number): void {
+    this.notifiedQ.run(version, url, node);
+  }
+
+  behind(limit = 1000): { url: string; node: string }[] {
+    return this.behindQ.all(limit) as { url: string; node: string }[];
+  }
+
+  /** Every resource published here with its versions, newest first (for `cohort resources`). */
+  list(limit = 10_000): VersionMeta[] {
+    return this.db.prepare('SELECT url, version, digest, size, content_type AS contentType, published_at AS publishedAt, access FROM res_versions ORDER BY url, version DESC LIMIT ?').all(limit) as unknown as VersionMeta[];
+  }
+
+  /** Does any version here use this content? */
+  holds(digest: string): boolean {
+    return this.db.prepare('SELECT 1 FROM res_versions WHERE digest = ? LIMIT 1').get(digest) !== undefined;
+  }
+}

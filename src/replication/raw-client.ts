@@ -1,0 +1,82 @@
+import { Agent, request } from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { HostTable } from '../config/host-table.ts';
+import { CohortError } from '../errors.ts';
+import { RAW_PROTOCOL } from '../net/link-server.ts';
+import { identityMismatch, type TlsMaterial } from '../net/tls-material.ts';
+
+/** Raw-transfer connections kept open to one peer (a few transfers at once, no handshake each). */
+const SOCKETS_PER_PEER = 4;
+
+/**
+ * The asking side of raw transfers (seed 000's /raw area, D5): HTTP/1.1 over TLS 1.3 to a
+ * peer's link port with the cluster's certificates both ways (ALPN RAW_PROTOCOL), on
+ * connections of their own: a large file never holds up commands on the link.
+ */
+export class RawClient {
+  private readonly table: HostTable;
+  private readonly tls: TlsMaterial;
+  private readonly agents = new Map<string, Agent>();
+
+  constructor(table: HostTable, tls: TlsMaterial) {
+    this.table = table;
+    this.tls = tls;
+  }
+
+  /**
+   * Sends a request to `peer`; resolves with its response once the head arrives. Statuses
+   * other than 2xx reject with the peer's reason (404 not_found, 403 refused, else con_lost).
+   */
+  request(peer: string, method: 'GET' | 'PUT', path: string, opts: { headers?: Record<string, string>; body?: Readable; idleMs: number }): Promise<IncomingMessage> {
+    const entry = this.table.nodes.find((n) => n.id === peer);
+    if (!entry) return Promise.reject(new CohortError('no_such_host', `no node '${peer}' in the host table`));
+    return new Promise((resolve, reject) => {
+      const req = request({ host: entry.host, port: entry.linkPort, method, path, headers: opts.headers, agent: this.agent(peer), timeout: opts.idleMs }, (res) => {
+        if (res.statusCode! >= 200 && res.statusCode! < 300) return resolve(res);
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => {
+          if (text.length < 2000) text += d;
+        });
+        res.on('error', () => undefined);
+        res.on('end', () => {
+          const code = res.statusCode === 404 ? 'not_found' : res.statusCode === 403 ? 'refused' : res.statusCode === 413 ? 'too_large' : res.statusCode === 400 ? 'bad_args' : 'con_lost';
+          reject(new CohortError(code, `${peer}: ${res.statusCode} ${text.trim().slice(0, 300)}`));
+        });
+      });
+      req.on('timeout', () => req.destroy(new CohortError('con_lost', `${peer}: no byte for ${opts.idleMs} ms`)));
+      req.on('error', (err) => reject(err instanceof CohortError ? err : new CohortError('con_lost', `${peer}: ${err.message}`)));
+      if (opts.body) {
+        opts.body.on('error', (err) => req.destroy(err));
+        opts.body.pipe(req);
+      } else req.end();
+    });
+  }
+
+  close(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
+  }
+
+  private agent(peer: string): Agent {
+    let agent = this.agents.get(peer);
+    if (!agent) {
+      agent = new Agent({
+        keepAlive: true,
+        maxSockets: SOCKETS_PER_PEER,
+        ca: this.tls.ca,
+        cert: this.tls.cert,
+        key: this.tls.key,
+        minVersion: 'TLSv1.3',
+        ALPNProtocols: [RAW_PROTOCOL],
+        checkServerIdentity: (_host, cert) => {
+          const wrong = identityMismatch(cert.subject, this.table.cluster, peer);
+          return wrong ? new CohortError('refused', `raw transfer to ${peer}: ${wrong}`) : undefined;
+        },
+      });
+      this.agents.set(peer, agent);
+    }
+    return agent;
+  }
+}

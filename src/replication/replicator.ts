@@ -1,0 +1,239 @@
+import type { Logger } from 'pino';
+import type { CriticalService } from '../critical/critical-service.ts';
+import { CohortError } from '../errors.ts';
+import type { HomeLookup } from '../records/home-lookup.ts';
+import type { BlobStore } from './blob-store.ts';
+import type { CopyStore } from './copy-store.ts';
+import type { PublishedStore, VersionMeta } from './published-store.ts';
+import type { RawClient } from './raw-client.ts';
+import { encodeResourceUrl, type ResourceRef } from './resource-url.ts';
+
+export interface ReplicatorDeps {
+  self: string;
+  blobs: BlobStore;
+  copies: CopyStore;
+  published: PublishedStore;
+  raw: RawClient;
+  homes: HomeLookup;
+  critical: CriticalService;
+  call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
+  settings: { readWindowMs: number; maxBytes: number; maxWaiting: number; maxTransfers: number; transferIdleMs: number };
+  log: Logger;
+}
+
+/** A resource ready to serve: its metadata and the file that holds its bytes. */
+export interface Local {
+  meta: VersionMeta;
+  path: string;
+  /** 'home': this node is the author's; 'copy': a copy was here; 'replicated': copied for this request. */
+  source: 'home' | 'copy' | 'replicated';
+}
+
+/** Reads of copies are kept in memory and written to the database this often (the read window is hours). */
+const READ_FLUSH_MS = 5000;
+/** A fetch of a newer version that failed (home down) is tried again after this long, doubling. */
+const RETRY_MIN_MS = 1000;
+const RETRY_MAX_MS = 60_000;
+
+/**
+ * The copy side of seed 000's dynamic resource replication. D1a: one transfer per resource
+ * however many requests ask; the others wait on it and are woken when it ends; past
+ * maxWaiting (or maxTransfers) they are told to come back (rate_limited, a 503). D1b: a
+ * copy here is served. D2-D7: home lookup, subscribe, raw bytes into a temporary file,
+ * checked, renamed, recorded. U2-U6: an update notice refreshes a copy read within the
+ * window, else drops it and unsubscribes.
+ */
+export class Replicator {
+  private readonly deps: ReplicatorDeps;
+  private readonly inflight = new Map<string, Promise<Local>>();
+  private waiting = 0;
+  /** url -> last read (ms), not yet written; bounded by the copies on disk (only served copies get in). */
+  private readonly reads = new Map<string, number>();
+  private readonly retries = new Map<string, { timer: NodeJS.Timeout; delayMs: number }>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(deps: ReplicatorDeps) {
+    this.deps = deps;
+  }
+
+  start(): void {
+    this.flushTimer = setInterval(() => this.flushReads(), READ_FLUSH_MS);
+    this.flushTimer.unref();
+    // Newer versions announced before a restart and not fetched yet.
+    for (const sub of this.deps.copies.pendingList()) this.fetchPending(sub.url);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.flushTimer);
+    for (const r of this.retries.values()) clearTimeout(r.timer);
+    this.flushReads();
+  }
+
+  /** The resource's bytes on this node, replicating them first if they are not here (D1-D7). */
+  async local(ref: ResourceRef, version?: number): Promise<Local> {
+    const own = this.deps.published.version(ref.url, version);
+    if (own) return { meta: own, path: this.deps.blobs.path(own.digest), source: 'home' };
+    const copy = this.deps.copies.copy(ref.url, version);
+    if (copy) {
+      this.reads.set(ref.url, Date.now());
+      return { meta: copy, path: this.deps.blobs.path(copy.digest), source: 'copy' };
+    }
+    const key = `${ref.url}\n${version ?? ''}`;
+    const running = this.inflight.get(key);
+    if (running) return this.wait(running);
+    if (this.inflight.size >= this.deps.settings.maxTransfers) throw busy(`${this.inflight.size} transfers are in progress on this node`);
+    const transfer = this.replicate(ref, version).finally(() => this.inflight.delete(key));
+    this.inflight.set(key, transfer);
+    const out = await transfer;
+    this.reads.set(ref.url, Date.now());
+    return out;
+  }
+
+  /** U2-U6, as a critical message from the home node: synchronous, in the inbox's transaction. */
+  onUpdate(from: string, meta: VersionMeta): { action: string } {
+    const { copies, log, settings } = this.deps;
+    const sub = copies.subscription(meta.url);
+    const held = copies.copy(meta.url);
+    if (!sub || !sub.subscribed || sub.home !== from || !held) {
+      // Not (or no longer) ours: the home node should stop sending.
+      const gen = this.endSubscription(meta.url, from);
+      this.later(() => this.sendUnsubscribe(from, meta.url, gen));
+      return { action: 'unsubscribed' };
+    }
+    if (held.version >= meta.version) return { action: 'current' };
+    // Reads reach the database every few seconds; a copy fetched counts as read then.
+    const lastRead = Math.max(sub.lastRead, held.fetchedAt, this.reads.get(meta.url) ?? 0);
+    if (Date.now() - lastRead <= settings.readWindowMs) {
+      copies.setPending(meta.url, meta.version);
+      log.info({ event: 'resource_update', url: meta.url, version: meta.version }, `${meta.url}: version ${meta.version} announced, fetching`);
+      this.later(() => this.fetchPending(meta.url));
+      return { action: 'fetching' };
+    }
+    // U3a/U3b: not read within the window: the copy goes, and the subscription with it.
+    const digests = copies.drop(meta.url);
+    const gen = this.endSubscription(meta.url, from);
+    this.reads.delete(meta.url);
+    log.info({ event: 'resource_dropped', url: meta.url, lastRead }, `${meta.url}: not read within the window, copy dropped and unsubscribed`);
+    this.later(() => {
+      this.removeUnused(digests);
+      this.sendUnsubscribe(from, meta.url, gen);
+    });
+    return { action: 'dropped' };
+  }
+
+  private async wait(transfer: Promise<Local>): Promise<Local> {
+    if (this.waiting >= this.deps.settings.maxWaiting) throw busy(`${this.waiting} requests are waiting on transfers`);
+    this.waiting++;
+    try {
+      const out = await transfer;
+      return { ...out, source: 'replicated' };
+    } finally {
+      this.waiting--;
+    }
+  }
+
+  private async replicate(ref: ResourceRef, version: number | undefined): Promise<Local> {
+    const { homes, copies, log } = this.deps;
+    let home: string;
+    try {
+      home = await homes.find(ref.domain, ref.author); // D2
+    } catch (err) {
+      if (err instanceof CohortError && err.code === 'no_such_user') throw new CohortError('not_found', `no author ${ref.author}@${ref.domain}`);
+      throw err;
+    }
+    if (home === this.deps.self) throw new CohortError('not_found', version === undefined ? `no resource ${ref.url}` : `no version ${version} of ${ref.url}`);
+    const gen = copies.nextGen();
+    const meta = (await this.deps.call(home, 'res.subscribe', { url: ref.url, version, gen })) as VersionMeta; // D3, D4
+    copies.subscribed(ref.url, home, gen);
+    const started = Date.now();
+    await this.fetch(home, meta); // D5-D7
+    copies.put(meta, false);
+    log.info({ event: 'resource_replicated', url: ref.url, version: meta.version, size: meta.size, home, ms: Date.now() - started }, `replicated ${ref.url} version ${meta.version} from ${home}`);
+    return { meta, path: this.deps.blobs.path(meta.digest), source: 'replicated' };
+  }
+
+  /** The bytes of `meta` from `home` into the blob store, checked (unless the same content is here already). */
+  private async fetch(home: string, meta: VersionMeta): Promise<void> {
+    const { blobs, raw, settings } = this.deps;
+    if (blobs.has(meta.digest)) return;
+    const res = await raw.request(home, 'GET', `/raw${encodeResourceUrl(meta.url)}?version=${meta.version}`, { idleMs: settings.transferIdleMs });
+    try {
+      await blobs.receive(res, settings.maxBytes, { digest: meta.digest, size: meta.size });
+    } catch (err) {
+      res.destroy();
+      this.deps.log.error({ event: 'resource_transfer_failed', url: meta.url, version: meta.version, home, err: (err as Error).message }, `transfer of ${meta.url} from ${home} failed: ${(err as Error).message}`);
+      throw err instanceof CohortError && err.code !== 'too_large' ? err : new CohortError('con_lost', `transfer from ${home} failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** U4-U6: the announced newer version, fetched like a first copy; retried with back-off while the home is away. */
+  private fetchPending(url: string): void {
+    if (this.stopped || this.inflight.has(`${url}\npending`)) return;
+    const key = `${url}\npending`;
+    const run = (async (): Promise<Local> => {
+      const { copies } = this.deps;
+      const sub = copies.subscription(url);
+      if (!sub || !sub.subscribed || sub.pending === 0) throw new CohortError('not_found', 'nothing pending');
+      const meta = (await this.deps.call(sub.home, 'res.subscribe', { url, version: sub.pending, gen: sub.gen })) as VersionMeta;
+      await this.fetch(sub.home, meta);
+      const dropped = copies.put(meta, true);
+      if (copies.subscription(url)?.pending === meta.version) copies.setPending(url, 0);
+      this.removeUnused(dropped);
+      this.deps.log.info({ event: 'resource_updated', url, version: meta.version }, `${url}: now version ${meta.version}`);
+      return { meta, path: this.deps.blobs.path(meta.digest), source: 'replicated' };
+    })();
+    this.inflight.set(key, run);
+    run.then(
+      () => {
+        this.inflight.delete(key);
+        this.retries.delete(url);
+        if ((this.deps.copies.subscription(url)?.pending ?? 0) > 0) this.fetchPending(url); // a newer one came meanwhile
+      },
+      (err: unknown) => {
+        this.inflight.delete(key);
+        if (err instanceof CohortError && err.code === 'not_found' && err.message === 'nothing pending') return;
+        const delayMs = Math.min((this.retries.get(url)?.delayMs ?? RETRY_MIN_MS / 2) * 2, RETRY_MAX_MS);
+        this.deps.log.warn({ event: 'resource_update_retry', url, delayMs, err: (err as Error).message }, `${url}: fetching the new version failed, again in ${delayMs} ms`);
+        const timer = setTimeout(() => this.fetchPending(url), delayMs);
+        timer.unref();
+        this.retries.set(url, { timer, delayMs });
+      },
+    );
+  }
+
+  private endSubscription(url: string, home: string): number {
+    const gen = this.deps.copies.nextGen();
+    this.deps.copies.ended(url, home, gen);
+    return gen;
+  }
+
+  private sendUnsubscribe(home: string, url: string, gen: number): void {
+    this.deps.critical.send(home, 'res.unsubscribe', { url, gen }).catch((err: unknown) => {
+      this.deps.log.error({ event: 'unsubscribe_failed', url, home, err: (err as Error).message }, `unsubscribe from ${url} at ${home} failed`);
+    });
+  }
+
+  private removeUnused(digests: string[]): void {
+    for (const d of digests) {
+      if (!this.deps.copies.holds(d) && !this.deps.published.holds(d)) void this.deps.blobs.remove(d);
+    }
+  }
+
+  /** Work a critical message's handler starts, once its transaction has committed. */
+  private later(work: () => void): void {
+    setImmediate(() => {
+      if (!this.stopped) work();
+    });
+  }
+
+  private flushReads(): void {
+    for (const [url, at] of this.reads) this.deps.copies.read(url, at);
+    this.reads.clear();
+  }
+}
+
+function busy(why: string): CohortError {
+  return new CohortError('rate_limited', `Service currently not available: ${why}; try again shortly`);
+}

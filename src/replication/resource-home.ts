@@ -1,0 +1,152 @@
+import { createReadStream } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { contentType as mimeContentType } from 'mime-types';
+import type { Logger } from 'pino';
+import type { CriticalService } from '../critical/critical-service.ts';
+import { CohortError } from '../errors.ts';
+import type { DomainPolicy } from '../records/domain-policy.ts';
+import type { BlobStore } from './blob-store.ts';
+import type { PublishedStore, VersionMeta } from './published-store.ts';
+import type { ResourceRef } from './resource-url.ts';
+
+export interface ResourceHomeDeps {
+  blobs: BlobStore;
+  published: PublishedStore;
+  critical: CriticalService;
+  policy: DomainPolicy;
+  /** Does the author live on this node (is it her home)? */
+  isAuthorHere: (domain: string, author: string) => boolean;
+  maxBytes: number;
+  log: Logger;
+}
+
+export interface PublishOptions {
+  contentType?: string;
+  access?: 'cluster' | 'domain';
+}
+
+export interface Published extends VersionMeta {
+  /** Each subscriber told of this version, and how (ok: applied there; delayed: kept here until it is back). */
+  notified: { node: string; status: string }[];
+}
+
+/**
+ * The home side of seed 000's dynamic resource replication: publishing (every version kept),
+ * subscriptions (D3), raw bytes to subscribers only (D5b/c), and update notices to every
+ * subscriber as critical messages, so one that is down gets it when it is back (U1).
+ */
+export class ResourceHome {
+  private readonly deps: ResourceHomeDeps;
+
+  constructor(deps: ResourceHomeDeps) {
+    this.deps = deps;
+  }
+
+  /** Stores `source` as the next version of `ref`, then tells every subscriber. */
+  async publish(ref: ResourceRef, source: Readable, opts: PublishOptions = {}): Promise<Published> {
+    const { blobs, published, log } = this.deps;
+    if (!this.deps.isAuthorHere(ref.domain, ref.author)) throw new CohortError('refused', `${ref.author}@${ref.domain} does not live on this node: publish on her home node`);
+    const blob = await blobs.receive(source, this.deps.maxBytes);
+    const meta = published.add({
+      url: ref.url,
+      digest: blob.digest,
+      size: blob.size,
+      contentType: opts.contentType ?? (mimeContentType(ref.path.split('/').pop()!) || 'application/octet-stream'),
+      publishedAt: Date.now(),
+      access: opts.access ?? this.deps.published.newest(ref.url)?.access ?? 'cluster',
+    });
+    log.info({ event: 'resource_published', url: ref.url, version: meta.version, size: meta.size, digest: meta.digest }, `published ${ref.url} version ${meta.version}`);
+    return { ...meta, notified: await this.notify(ref.url) };
+  }
+
+  publishFile(ref: ResourceRef, file: string, opts: PublishOptions = {}): Promise<Published> {
+    return this.publish(ref, createReadStream(file), opts);
+  }
+
+  /** D3: `from` asks to copy `url`; it must exist here and `from` may copy it. Durable before the answer. */
+  subscribe(from: string, url: string, version: number | undefined, gen: number): VersionMeta {
+    const { published, log } = this.deps;
+    const meta = published.version(url, version);
+    if (!meta) throw new CohortError('not_found', version === undefined ? `no resource ${url}` : `no version ${version} of ${url}`);
+    this.checkAccess(from, meta);
+    // A subscriber holds what it was sent at subscribe time: no notice for versions up to the newest now.
+    published.subscribe(url, from, gen, published.newest(url)!.version);
+    log.debug({ event: 'resource_subscribed', url, node: from, gen }, `${from} subscribed to ${url}`);
+    return meta;
+  }
+
+  /** U3c/U3d: drops `from`'s subscription if it had one not renewed since (gen). */
+  unsubscribe(from: string, url: string, gen: number): { removed: boolean } {
+    const removed = this.deps.published.unsubscribe(url, from, gen);
+    if (!removed) this.deps.log.warn({ event: 'unsubscribe_unknown', url, node: from, gen }, `${from} unsubscribed from ${url} without a subscription (or after subscribing again)`);
+    else this.deps.log.info({ event: 'resource_unsubscribed', url, node: from }, `${from} unsubscribed from ${url}`);
+    return { removed };
+  }
+
+  /** Sends the newest version to every subscriber not yet told of it (U1); also what a restart resumes. */
+  async notify(url: string): Promise<{ node: string; status: string }[]> {
+    const { published, critical, log } = this.deps;
+    const newest = published.newest(url);
+    if (!newest) return [];
+    const behind = published.subscribers(url).filter((s) => s.notified < newest.version);
+    return Promise.all(behind.map(async (s) => {
+      try {
+        const outcome = await critical.send(s.node, 'res.update', newest);
+        published.notified(url, s.node, newest.version);
+        return { node: s.node, status: outcome.status };
+      } catch (err) {
+        log.error({ event: 'resource_notice_failed', url, node: s.node, err: (err as Error).message }, `update notice for ${url} to ${s.node} failed`);
+        return { node: s.node, status: `failed: ${(err as Error).message}` };
+      }
+    }));
+  }
+
+  /** After a restart: notices a crash cut short between a publish and its outbox rows. */
+  async resumeNotices(): Promise<void> {
+    const urls = new Set(this.deps.published.behind().map((b) => b.url));
+    for (const url of urls) await this.notify(url);
+  }
+
+  /** D5b/D5c: a subscribed node of the host table gets the raw bytes of a version, nothing else. */
+  serveRaw(from: string, url: string, version: number, res: ServerResponse): void {
+    const { published, blobs, log } = this.deps;
+    const meta = published.version(url, version);
+    if (!meta) return plain(res, 404, `no version ${version} of ${url}`);
+    if (!published.isSubscribed(url, from)) {
+      log.warn({ event: 'raw_refused', url, node: from }, `${from} asked for the bytes of ${url} without a subscription`);
+      return plain(res, 403, `${from} is not subscribed to ${url}`);
+    }
+    const stream = createReadStream(blobs.path(meta.digest));
+    stream.once('open', () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': meta.size, 'x-cohort-digest': meta.digest });
+      stream.pipe(res);
+    });
+    stream.once('error', (err) => {
+      log.error({ event: 'raw_read_failed', url, err: err.message }, `cannot read the bytes of ${url}`);
+      if (!res.headersSent) plain(res, 500, 'cannot read the resource');
+      else res.destroy();
+    });
+    res.once('close', () => stream.destroy());
+  }
+
+  /** A publish another node relays (`cohort publish --from` a node that is not her home). */
+  async receivePublish(from: string, ref: ResourceRef, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.deps.policy.check(from, ref.domain, 'publish');
+    const access = req.headers['x-cohort-access'];
+    const contentType = req.headers['content-type'];
+    const out = await this.publish(ref, req, { access: access === 'domain' || access === 'cluster' ? access : undefined, contentType: typeof contentType === 'string' ? contentType : undefined });
+    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(out));
+  }
+
+  private checkAccess(from: string, meta: VersionMeta): void {
+    if (meta.access !== 'domain') return;
+    const domain = meta.url.split('/')[2];
+    this.deps.policy.check(from, domain, `copy of ${meta.url}`);
+  }
+}
+
+export function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return void res.destroy();
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) + 1, ...headers }).end(`${text}\n`);
+}

@@ -1,0 +1,109 @@
+import { join } from 'node:path';
+import type { DatabaseSync } from 'node:sqlite';
+import type { Logger } from 'pino';
+import type { CommandRegistry } from '../commands/registry.ts';
+import type { HostTable } from '../config/host-table.ts';
+import type { NodeEntry } from '../config/schema.ts';
+import type { CriticalService } from '../critical/critical-service.ts';
+import type { TlsMaterial } from '../net/tls-material.ts';
+import type { DomainPolicy } from '../records/domain-policy.ts';
+import type { HomeLookup } from '../records/home-lookup.ts';
+import { BlobStore } from './blob-store.ts';
+import { registerResourceCommands } from './commands.ts';
+import { CopyStore } from './copy-store.ts';
+import { HttpService } from './http-service.ts';
+import { PublishedStore } from './published-store.ts';
+import { RawClient } from './raw-client.ts';
+import { RawServer } from './raw-server.ts';
+import { Replicator } from './replicator.ts';
+import { ResourceHome } from './resource-home.ts';
+import { Uploads } from './uploads.ts';
+
+export interface ReplicationDeps {
+  self: NodeEntry;
+  table: HostTable;
+  dataDir: string;
+  db: DatabaseSync;
+  tls: TlsMaterial;
+  registry: CommandRegistry;
+  critical: CriticalService;
+  homes: HomeLookup;
+  policy: DomainPolicy;
+  isAuthorHere: (domain: string, author: string) => boolean;
+  call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
+  log: Logger;
+}
+
+/** Resources on one node (seed 000's dynamic resource replication): its stores, both sides, its HTTP port. */
+export class ReplicationService {
+  private readonly blobs: BlobStore;
+  private readonly published: PublishedStore;
+  private readonly copies: CopyStore;
+  private readonly raw: RawClient;
+  private readonly home: ResourceHome;
+  private readonly replicator: Replicator;
+  private readonly http: HttpService;
+  readonly rawServer: RawServer;
+  private readonly deps: ReplicationDeps;
+
+  constructor(deps: ReplicationDeps) {
+    this.deps = deps;
+    const { table, log } = deps;
+    const settings = table.resources;
+    this.blobs = new BlobStore(join(deps.dataDir, 'blobs'));
+    this.published = new PublishedStore(deps.db);
+    this.copies = new CopyStore(deps.db);
+    this.raw = new RawClient(table, deps.tls);
+    this.home = new ResourceHome({ blobs: this.blobs, published: this.published, critical: deps.critical, policy: deps.policy, isAuthorHere: deps.isAuthorHere, maxBytes: settings.maxBytes, log });
+    this.replicator = new Replicator({
+      self: deps.self.id,
+      blobs: this.blobs,
+      copies: this.copies,
+      published: this.published,
+      raw: this.raw,
+      homes: deps.homes,
+      critical: deps.critical,
+      call: deps.call,
+      settings: { readWindowMs: settings.readWindowH * 3_600_000, maxBytes: settings.maxBytes, maxWaiting: settings.maxWaiting, maxTransfers: settings.maxTransfers, transferIdleMs: settings.transferIdleMs },
+      log,
+    });
+    const uploads = new Uploads({
+      self: deps.self.id,
+      home: this.home,
+      homes: deps.homes,
+      checkPassword: async (domain, user, password) => {
+        await deps.call(deps.self.id, 'auth.check', { domain, user, password });
+      },
+      maxBytes: settings.maxBytes,
+      log,
+    });
+    this.http = new HttpService({ replicator: this.replicator, uploads, log });
+    this.rawServer = new RawServer(this.home, log);
+    registerResourceCommands(deps.registry, {
+      self: deps.self.id,
+      home: this.home,
+      replicator: this.replicator,
+      published: this.published,
+      copies: this.copies,
+      raw: this.raw,
+      homeOf: (domain, author) => deps.homes.find(domain, author),
+      transferIdleMs: settings.transferIdleMs,
+    });
+  }
+
+  async start(): Promise<void> {
+    const swept = this.blobs.sweep((d) => this.published.holds(d) || this.copies.holds(d));
+    if (swept) this.deps.log.info({ event: 'blobs_swept', files: swept }, `${swept} resource files no longer referred to were removed`);
+    this.replicator.start();
+    await this.http.listen(this.deps.self.host, this.deps.self.httpPort);
+    // Notices a crash cut short; they go out as the links come up (critical messages wait for them).
+    this.home.resumeNotices().catch((err: unknown) => this.deps.log.error({ event: 'resume_notices_failed', err: (err as Error).message }, 'resuming update notices failed'));
+  }
+
+  async stop(): Promise<void> {
+    this.replicator.stop();
+    this.rawServer.close();
+    this.raw.close();
+    await this.http.close();
+  }
+}

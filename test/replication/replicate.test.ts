@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
+import { events, nodeHttp } from './helpers.ts';
+
+// Seed 000's dynamic resource replication with real nodes: A (library, home of the author
+// ann), access nodes C and D. A resource published on A is copied to an access node the
+// first time it is asked for there, served from the copy after that, also while A is down.
+let c: TestCluster;
+const URL_1 = '/res/msu/ann/physics/lesson1.html';
+const page = Buffer.from('<html><body><h1>Lesson 1</h1><p>' + 'x'.repeat(5000) + '</p></body></html>\n');
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+before(async () => {
+  c = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C' }, { id: 'D' }]);
+  await c.startAll();
+  await waitFor('links up', () => c.linksUp(), 15_000);
+  await (await c.client('A')).auth.addUser({ domain: 'msu', user: 'ann' }, 'A', 'ann password');
+  const file = join(c.dir, 'lesson1.html');
+  writeFileSync(file, page);
+  const out = (await (await c.client('C')).call('C', 'res.publish', { url: URL_1, file })) as { version: number; digest: string };
+  assert.equal(out.version, 1);
+  assert.equal(out.digest, sha(page));
+});
+after(async () => c?.destroy());
+
+test('first access replicates; then the copy is served with ETag, Last-Modified, conditional GET, Range and HEAD', async () => {
+  const first = await nodeHttp(c, 'C', URL_1);
+  assert.equal(first.status, 200);
+  assert.ok(first.body.equals(page));
+  assert.equal(first.headers['x-cohort-source'], 'replicated');
+  assert.equal(first.headers['content-type'], 'text/html; charset=utf-8');
+  assert.equal(first.headers.etag, `"${sha(page)}"`);
+  assert.ok(first.headers['last-modified']);
+  const again = await nodeHttp(c, 'C', URL_1);
+  assert.equal(again.headers['x-cohort-source'], 'copy');
+  assert.equal((await nodeHttp(c, 'C', URL_1, { headers: { 'if-none-match': `"${sha(page)}"` } })).status, 304);
+  const range = await nodeHttp(c, 'C', URL_1, { headers: { range: 'bytes=6-11' } });
+  assert.equal(range.status, 206);
+  assert.equal(range.body.toString(), '<body>');
+  assert.equal(range.headers['content-range'], `bytes 6-11/${page.length}`);
+  const head = await nodeHttp(c, 'C', URL_1, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers['content-length'], String(page.length));
+  assert.equal(head.body.length, 0);
+  // The home serves its own; the subscription is on record there.
+  assert.equal((await nodeHttp(c, 'A', URL_1)).headers['x-cohort-source'], 'home');
+  const listed = (await (await c.client('A')).call('A', 'res.list', {})) as { published: { url: string; subscribers: { node: string }[] }[] };
+  assert.deepEqual(listed.published.find((p) => p.url === URL_1)!.subscribers.map((s) => s.node), ['C']);
+  assert.equal(events(c, 'C', 'resource_replicated').length, 1);
+});
+
+test('50 concurrent first requests make one transfer, and every one gets the whole resource', async () => {
+  const replies = await Promise.all(Array.from({ length: 50 }, () => nodeHttp(c, 'D', URL_1)));
+  for (const r of replies) {
+    assert.equal(r.status, 200);
+    assert.ok(r.body.equals(page));
+  }
+  assert.equal(events(c, 'D', 'resource_replicated').length, 1);
+});
+
+test('apps: client.resources.localPath and meta, replicating on first use', async () => {
+  const client = await c.client('D');
+  const meta = await client.resources.meta(URL_1);
+  assert.equal(meta.version, 1);
+  assert.equal(meta.size, page.length);
+  const path = await client.resources.localPath(URL_1);
+  const { readFileSync } = await import('node:fs');
+  assert.ok(readFileSync(path).equals(page));
+  await assert.rejects(client.resources.meta('/res/msu/ann/no-such-thing.html'), (e: Error & { code?: string }) => e.code === 'not_found');
+  await assert.rejects(client.resources.meta('/res/msu/nobody/x.html'), (e: Error & { code?: string }) => e.code === 'not_found');
+});
