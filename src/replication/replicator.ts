@@ -164,7 +164,8 @@ export class Replicator {
     } catch (err) {
       res.destroy();
       this.deps.log.error({ event: 'resource_transfer_failed', url: meta.url, version: meta.version, home, err: (err as Error).message }, `transfer of ${meta.url} from ${home} failed: ${(err as Error).message}`);
-      throw err instanceof CohortError && err.code !== 'too_large' ? err : new CohortError('con_lost', `transfer from ${home} failed: ${(err as Error).message}`);
+      // Whatever went wrong (the home went away, a digest mismatch), nothing was kept: try again later.
+      throw new CohortError('con_lost', `transfer from ${home} failed: ${(err as Error).message}`);
     }
   }
 

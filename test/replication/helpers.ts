@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import type { TestCluster } from '../harness/cluster.ts';
 
@@ -29,4 +31,32 @@ export function events(c: TestCluster, id: string, event: string): Record<string
     .split('\n')
     .filter((l) => l.includes(`"event":"${event}"`))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** GET on node `id`'s HTTP port, hashing the body as it streams (for big resources). */
+export function nodeHttpDigest(c: TestCluster, id: string, path: string): Promise<{ status: number; digest: string; bytes: number }> {
+  const node = c.table.nodes.find((n) => n.id === id)!;
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: node.httpPort, path, agent: false }, (res) => {
+      const hash = createHash('sha256');
+      let bytes = 0;
+      res.on('data', (d: Buffer) => {
+        hash.update(d);
+        bytes += d.length;
+      });
+      res.on('end', () => resolve({ status: res.statusCode!, digest: hash.digest('hex'), bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** Node `id`'s peak resident memory so far (VmHWM), in MiB. */
+export function peakRssMb(pid: number): number {
+  return Number(/^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+export function rssMb(pid: number): number {
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 }

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync, readdirSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
+import { events, nodeHttp, nodeHttpDigest, peakRssMb, rssMb } from './helpers.ts';
+
+// Transfers under faults: a big resource streams with bounded memory; the home killed in the
+// middle of a transfer leaves nothing served; a copy whose bytes do not match the announced
+// digest is discarded. A: library, home of ann; C, D: access nodes.
+const BIG_MB = Number(process.env.REPLICATION_BIG_MB ?? 200);
+let c: TestCluster;
+let bigDigest = '';
+const BIG = '/res/msu/ann/video/lecture.bin';
+const blobsOf = (id: string) => join(c.table.dataDir, id, 'blobs');
+
+before(async () => {
+  c = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C' }, { id: 'D' }]);
+  await c.startAll();
+  await waitFor('links up', () => c.linksUp(), 15_000);
+  await (await c.client('A')).auth.addUser({ domain: 'msu', user: 'ann' }, 'A', 'ann password');
+  const file = join(c.dir, 'lecture.bin');
+  const fd = openSync(file, 'w');
+  const chunk = randomBytes(1024 * 1024);
+  const hash = createHash('sha256');
+  for (let i = 0; i < BIG_MB; i++) {
+    chunk.writeUInt32BE(i, 0);
+    writeSync(fd, chunk);
+    hash.update(chunk);
+  }
+  closeSync(fd);
+  bigDigest = hash.digest('hex');
+  const out = (await (await c.client('A')).call('A', 'res.publish', { url: BIG, file })) as { digest: string };
+  assert.equal(out.digest, bigDigest);
+});
+after(async () => c?.destroy());
+
+test(`the home killed in the middle of a transfer: no partial copy is served or kept; later the copy is made cleanly`, async () => {
+  const tmp = join(blobsOf('D'), 'tmp');
+  const pending = nodeHttp(c, 'D', BIG).catch((err: Error) => ({ status: 0, err }));
+  await waitFor('the transfer to D is under way', () => readdirSync(tmp).length > 0, 10_000, 5);
+  await c.kill('A');
+  const r = (await pending) as { status: number };
+  assert.equal(r.status, 503);
+  await waitFor('the temporary file is gone', () => readdirSync(tmp).length === 0, 5000);
+  assert.deepEqual(((await (await c.client('D')).call('D', 'res.list', {})) as { copies: unknown[] }).copies, []);
+  assert.ok(!readdirSync(blobsOf('D')).includes(bigDigest), 'no file under the digest');
+  await c.start('A');
+  await waitFor('links up', () => c.linksUp(), 15_000);
+  const again = await nodeHttpDigest(c, 'D', BIG);
+  assert.equal(again.status, 200);
+  assert.equal(again.digest, bigDigest);
+});
+
+test(`a ${BIG_MB} MB resource replicates with the node's peak memory bounded (its RSS grows by less than 100 MiB)`, async () => {
+  const pid = c.pid('C')!;
+  const before = rssMb(pid);
+  const r = await nodeHttpDigest(c, 'C', BIG);
+  assert.equal(r.status, 200);
+  assert.equal(r.bytes, BIG_MB * 1024 * 1024);
+  assert.equal(r.digest, bigDigest);
+  const peak = peakRssMb(pid);
+  assert.ok(peak - before < 100, `peak RSS ${peak.toFixed(0)} MiB, ${(peak - before).toFixed(0)} MiB over the ${before.toFixed(0)} MiB before`);
+});
+
+test('a copy whose bytes do not match the announced digest is discarded, logged and not served', async () => {
+  const url = '/res/msu/ann/notes.txt';
+  const file = join(c.dir, 'notes.txt');
+  const text = 'the right bytes\n';
+  writeFileSync(file, text);
+  const { digest } = (await (await c.client('A')).call('A', 'res.publish', { url, file })) as { digest: string };
+  // The home's file is damaged (same length, other bytes).
+  writeFileSync(join(blobsOf('A'), digest), 'the wrong bytes\n');
+  const r = await nodeHttp(c, 'C', url);
+  assert.equal(r.status, 503);
+  assert.ok(!r.body.includes('wrong'));
+  assert.ok(events(c, 'C', 'resource_transfer_failed').some((e) => /digest mismatch/.test(String(e.err))));
+  assert.ok(!readdirSync(blobsOf('C')).includes(digest));
+  assert.equal((await nodeHttp(c, 'C', url)).status, 503, 'still not served');
+  writeFileSync(join(blobsOf('A'), digest), text);
+  assert.equal((await nodeHttp(c, 'C', url)).body.toString(), text);
+});

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
+import { events, nodeHttp } from './helpers.ts';
+
+// Updates (seed 000, U1-U6, and Example Transaction 1): A (library) is the home of author ann;
+// C and D are access nodes. D holds copies it reads; E holds a copy nobody has read within
+// the read window (here 2 s), so an update drops it and unsubscribes E.
+let c: TestCluster;
+const URL_1 = '/res/msu/ann/course/page.html';
+const publish = async (text: string) => {
+  const file = join(c.dir, `page-${Date.now()}.html`);
+  writeFileSync(file, text);
+  return (await (await c.client('A')).call('A', 'res.publish', { url: URL_1, file })) as { version: number; notified: { node: string; status: string }[] };
+};
+const subscribers = async () => ((await (await c.client('A')).call('A', 'res.list', {})) as { published: { url: string; version: number; subscribers: { node: string }[] }[] }).published.find((p) => p.url === URL_1)!.subscribers.map((s) => s.node);
+
+before(async () => {
+  c = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C' }, { id: 'D' }, { id: 'E' }], { resources: { readWindowH: 2 / 3600 } });
+  await c.startAll();
+  await waitFor('links up', () => c.linksUp(), 15_000);
+  await (await c.client('A')).auth.addUser({ domain: 'msu', user: 'ann' }, 'A', 'ann password');
+  await publish('version one\n');
+});
+after(async () => c?.destroy());
+
+test('a subscriber that was down when a new version was published gets it when it returns; the others at once', async () => {
+  for (const id of ['C', 'D']) assert.equal((await nodeHttp(c, id, URL_1)).body.toString(), 'version one\n');
+  await c.kill('D');
+  const out = await publish('version two\n');
+  assert.equal(out.version, 2);
+  assert.deepEqual(out.notified.map((n) => `${n.node} ${n.status}`).sort(), ['C ok', 'D delayed']);
+  // C: the new version at once (it was read within the window).
+  await waitFor('C serves version 2', async () => (await nodeHttp(c, 'C', URL_1)).body.toString() === 'version two\n', 10_000);
+  await c.start('D');
+  await waitFor('D, back, serves version 2', async () => (await nodeHttp(c, 'D', URL_1)).body.toString() === 'version two\n', 15_000);
+  const d = await nodeHttp(c, 'D', URL_1);
+  assert.equal(d.headers['x-cohort-version'], '2');
+  assert.equal(d.headers['x-cohort-source'], 'copy', 'fetched by the update, not by this request');
+  // Every version stays addressable at home and anywhere.
+  assert.equal((await nodeHttp(c, 'D', `${URL_1}?version=1`)).body.toString(), 'version one\n');
+  assert.equal((await nodeHttp(c, 'A', `${URL_1}?version=2`)).body.toString(), 'version two\n');
+});
+
+test('a copy not read within the window is dropped and unsubscribed on the next update', async () => {
+  assert.equal((await nodeHttp(c, 'E', URL_1)).status, 200);
+  assert.ok((await subscribers()).includes('E'));
+  const until = Date.now() + 2500;
+  while (Date.now() < until) await new Promise((r) => setTimeout(r, 100)); // the read window (2 s) is what is under test
+  await publish('version three\n');
+  await waitFor('A drops E from the subscribers', async () => !(await subscribers()).includes('E'), 10_000);
+  assert.equal(events(c, 'E', 'resource_dropped').length, 1);
+  const copies = ((await (await c.client('E')).call('E', 'res.list', {})) as { copies: unknown[] }).copies;
+  assert.deepEqual(copies, []);
+  // Asked for again, it is copied again (and subscribed again).
+  assert.equal((await nodeHttp(c, 'E', URL_1)).body.toString(), 'version three\n');
+  assert.ok((await subscribers()).includes('E'));
+});
+
+test('a node restarted keeps its copies and subscriptions, and serves its copy while the home is down', async () => {
+  assert.equal((await nodeHttp(c, 'C', URL_1)).status, 200);
+  await c.kill('C');
+  await c.start('C');
+  await c.kill('A');
+  const r = await nodeHttp(c, 'C', URL_1);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['x-cohort-source'], 'copy');
+  // Not here and the home is down: 503, come back later.
+  const missing = await nodeHttp(c, 'C', '/res/msu/ann/course/other.html');
+  assert.equal(missing.status, 503);
+  assert.ok(missing.headers['retry-after']);
+  await c.start('A');
+  assert.ok((await subscribers()).includes('C'));
+});
