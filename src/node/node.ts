@@ -129,7 +129,6 @@ export class CohortNode {
       tls,
       registry: this.registry,
       critical: this.critical,
-      homes: this.homes,
       policy: this.policy,
       isAuthorHere: (domain, author) => this.users.exists(domain, author),
       call: callAsApp,

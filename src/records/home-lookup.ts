@@ -25,9 +25,17 @@ export class HomeLookup {
   private readonly put_: StatementSync;
   private readonly del_: StatementSync;
 
-  constructor(table: HostTable, db: DatabaseSync, call: Call) {
+  private readonly query: string;
+
+  /**
+   * `query`: the command each library node answers { home: boolean } to: home.query (records:
+   * only nodes her domain shares them with may ask) or res.author (resources: any node of the
+   * cluster, since a resource open to the cluster must be found from anywhere).
+   */
+  constructor(table: HostTable, db: DatabaseSync, call: Call, query = 'home.query') {
     this.table = table;
     this.call = call;
+    this.query = query;
     db.exec(`CREATE TABLE IF NOT EXISTS homes (
       domain TEXT NOT NULL, user TEXT NOT NULL, home TEXT NOT NULL, found INTEGER NOT NULL,
       PRIMARY KEY (domain, user)
@@ -46,7 +54,7 @@ export class HomeLookup {
     }
     const libraries = this.table.nodes.filter((n) => n.domain === domain && n.role === 'library').map((n) => n.id);
     if (!libraries.length) throw new CohortError('no_such_user', `domain '${domain}' has no library nodes`);
-    const answers = await Promise.allSettled(libraries.map((id) => this.call(id, 'home.query', { domain, user })));
+    const answers = await Promise.allSettled(libraries.map((id) => this.call(id, this.query, { domain, user })));
     const home = libraries.find((_id, i) => answers[i].status === 'fulfilled' && (answers[i].value as { home: boolean }).home);
     if (home) {
       this.remember(key, home);

@@ -2,6 +2,7 @@ import { isAbsolute } from 'node:path';
 import { createReadStream } from 'node:fs';
 import { z } from 'zod';
 import type { CommandRegistry } from '../commands/registry.ts';
+import { userRef } from '../records/names.ts';
 import { DIGEST } from './blob-store.ts';
 import type { CopyStore } from './copy-store.ts';
 import type { PublishedStore } from './published-store.ts';
@@ -11,6 +12,8 @@ import type { ResourceHome } from './resource-home.ts';
 import { encodeResourceUrl, parseResourceUrl, resourceUrl, version } from './resource-url.ts';
 
 export interface ResourceCommandDeps {
+  /** Does this author live on this node? */
+  isAuthorHere: (domain: string, author: string) => boolean;
   self: string;
   home: ResourceHome;
   replicator: Replicator;
@@ -58,6 +61,14 @@ export function registerResourceCommands(registry: CommandRegistry, deps: Resour
     scope: 'peers',
     critical: true,
     run: (a, ctx) => replicator.onUpdate(ctx.from, a),
+  });
+
+  registry.register({
+    name: 'res.author',
+    summary: "is this node the home of this author? (D2: any node may ask, for resources open to the cluster; records ask home.query)",
+    args: z.strictObject(userRef),
+    scope: 'any',
+    run: (a) => ({ home: deps.isAuthorHere(a.domain, a.user) }),
   });
 
   const local = z.strictObject({ url: resourceUrl, version: version.optional() });

@@ -7,7 +7,7 @@ import type { NodeEntry } from '../config/schema.ts';
 import type { CriticalService } from '../critical/critical-service.ts';
 import type { TlsMaterial } from '../net/tls-material.ts';
 import type { DomainPolicy } from '../records/domain-policy.ts';
-import type { HomeLookup } from '../records/home-lookup.ts';
+import { HomeLookup } from '../records/home-lookup.ts';
 import { BlobStore } from './blob-store.ts';
 import { registerResourceCommands } from './commands.ts';
 import { CopyStore } from './copy-store.ts';
@@ -27,7 +27,6 @@ export interface ReplicationDeps {
   tls: TlsMaterial;
   registry: CommandRegistry;
   critical: CriticalService;
-  homes: HomeLookup;
   policy: DomainPolicy;
   isAuthorHere: (domain: string, author: string) => boolean;
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
@@ -52,6 +51,8 @@ export class ReplicationService {
     const settings = table.resources;
     this.blobs = new BlobStore(join(deps.dataDir, 'blobs'));
     this.published = new PublishedStore(deps.db);
+    // Authors' homes (D2), cached like users' homes; any node of the cluster may ask.
+    const homes = new HomeLookup(table, deps.db, deps.call, 'res.author');
     this.copies = new CopyStore(deps.db);
     this.raw = new RawClient(table, deps.tls);
     this.home = new ResourceHome({ blobs: this.blobs, published: this.published, critical: deps.critical, policy: deps.policy, isAuthorHere: deps.isAuthorHere, maxBytes: settings.maxBytes, log });
@@ -61,7 +62,7 @@ export class ReplicationService {
       copies: this.copies,
       published: this.published,
       raw: this.raw,
-      homes: deps.homes,
+      homes,
       critical: deps.critical,
       call: deps.call,
       settings: { readWindowMs: settings.readWindowH * 3_600_000, maxBytes: settings.maxBytes, maxWaiting: settings.maxWaiting, maxTransfers: settings.maxTransfers, transferIdleMs: settings.transferIdleMs },
@@ -70,7 +71,7 @@ export class ReplicationService {
     const uploads = new Uploads({
       self: deps.self.id,
       home: this.home,
-      homes: deps.homes,
+      homes,
       checkPassword: async (domain, user, password) => {
         await deps.call(deps.self.id, 'auth.check', { domain, user, password });
       },
@@ -86,7 +87,8 @@ export class ReplicationService {
       published: this.published,
       copies: this.copies,
       raw: this.raw,
-      homeOf: (domain, author) => deps.homes.find(domain, author),
+      homeOf: (domain, author) => homes.find(domain, author),
+      isAuthorHere: deps.isAuthorHere,
       transferIdleMs: settings.transferIdleMs,
     });
   }

@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { initClusterCerts } from '../../src/certs/cluster-certs.ts';
+import { loadTlsMaterial } from '../../src/net/tls-material.ts';
+import { RawClient } from '../../src/replication/raw-client.ts';
+import { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
+import { nodeHttp } from './helpers.ts';
+
+// Hostile input to the resource space: paths that try to climb out or confuse, raw fetches
+// by nodes that are not subscribed or not of the cluster, publishes by someone else.
+let c: TestCluster;
+const URL_1 = '/res/msu/ann/page.html';
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+before(async () => {
+  c = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C' }, { id: 'D' }, { id: 'R', domain: 'rice' }]);
+  await c.startAll();
+  await waitFor('links up', () => c.linksUp(), 15_000);
+  const a = await c.client('A');
+  await a.auth.addUser({ domain: 'msu', user: 'ann' }, 'A', 'ann password');
+  await a.auth.addUser({ domain: 'msu', user: 'bob' }, 'A', 'bob password');
+  const file = join(c.dir, 'page.html');
+  writeFileSync(file, 'ann page\n');
+  await a.call('A', 'res.publish', { url: URL_1, file });
+});
+after(async () => c?.destroy());
+
+test('paths with .., %2e%2e, NUL, backslashes, encoded slashes, empty segments or bad escapes: 400, and nothing else happens', async () => {
+  for (const path of ['/res/msu/ann/../ann/page.html', '/res/msu/ann/%2e%2e/ann/page.html', '/res/msu/ann/%2E%2E/%2E%2E/etc/passwd', '/res/msu/ann/./page.html', '/res/msu/ann/page%00.html', '/res/msu/ann/a%5cpage.html', '/res/msu/ann/a\\page.html', '/res//etc/passwd', '/res/msu/ann//page.html', '/res/msu/ann/%2fetc%2fpasswd', '/res/msu/ann/%zz', '/res/msu/ann/%c0%ae%c0%ae/x', '/res/msu', `/res/msu/ann/${'a'.repeat(300)}`, '/res/msu/ann/page.html?version=0', '/res/msu/ann/page.html?version=1&version=2', '/res/msu/ann/page.html?version=x']) {
+    const r = await nodeHttp(c, 'C', path);
+    assert.equal(r.status, 400, `${path}: ${r.status} ${r.body}`);
+  }
+  assert.equal((await nodeHttp(c, 'C', '/etc/passwd')).status, 404);
+  assert.equal((await nodeHttp(c, 'C', URL_1, { method: 'DELETE' })).status, 405);
+  assert.equal((await nodeHttp(c, 'C', '/res/msu/ann/missing.html')).status, 404);
+  assert.equal((await nodeHttp(c, 'C', '/res/msu/nobody/page.html')).status, 404);
+  // None of it made a copy or a subscription.
+  assert.deepEqual(((await (await c.client('C')).call('C', 'res.list', {})) as { copies: unknown[] }).copies, []);
+});
+
+test('a resource limited to its domain is refused to a node of another domain (403), and the refusal is logged', async () => {
+  const r = await nodeHttp(c, 'C', URL_1);
+  assert.equal(r.status, 200);
+  const file = join(c.dir, 'private.html');
+  writeFileSync(file, 'msu only\n');
+  await (await c.client('A')).call('A', 'res.publish', { url: '/res/msu/ann/private.html', file, access: 'domain' });
+  assert.equal((await nodeHttp(c, 'C', '/res/msu/ann/private.html')).status, 200, 'C is of msu');
+  const refused = await nodeHttp(c, 'R', '/res/msu/ann/private.html');
+  assert.equal(refused.status, 403);
+  assert.match(refused.body.toString(), /^Access Denied/);
+  assert.ok(c.log('A').includes('"event":"domain_refused"'));
+  assert.equal((await nodeHttp(c, 'R', URL_1)).status, 200, 'open to the cluster');
+});
+
+test('raw bytes go only to a subscribed node of the cluster', async () => {
+  const path = `/raw${URL_1}?version=1`;
+  // D is of the cluster but not subscribed.
+  const asD = new RawClient(c.table, loadTlsMaterial(c.table.tlsDir, 'test', 'D'));
+  await assert.rejects(asD.request('A', 'GET', path, { idleMs: 5000 }), (e: Error & { code?: string }) => e.code === 'refused' && /not subscribed/.test(e.message));
+  asD.close();
+  // A stranger with a certificate from another CA, claiming to be C.
+  const other = mkdtempSync(join(tmpdir(), 'cohort-other-'));
+  initClusterCerts(other, 'test', ['C']);
+  const stranger = new RawClient(c.table, loadTlsMaterial(other, 'test', 'C'));
+  await assert.rejects(stranger.request('A', 'GET', path, { idleMs: 5000 }));
+  stranger.close();
+});
+
+test('a publish by someone who is not the author is refused; the author publishes with her password at home', async () => {
+  const put = (node: string, auth: string | undefined, body = 'new page\n') => nodeHttp(c, node, URL_1, { method: 'PUT', body, headers: { ...(auth ? { authorization: auth } : {}), 'content-type': 'text/html' } });
+  assert.equal((await put('A', undefined)).status, 401);
+  assert.equal((await put('A', basic('bob', 'bob password'))).status, 403, 'bob is not the author');
+  assert.equal((await put('A', basic('ann', 'wrong'))).status, 401);
+  assert.equal((await put('C', basic('ann', 'ann password'))).status, 421, 'not her home node');
+  assert.equal((await nodeHttp(c, 'A', URL_1)).body.toString(), 'ann page\n', 'nothing changed');
+  const ok = await put('A', basic('ann', 'ann password'));
+  assert.equal(ok.status, 201);
+  assert.equal((JSON.parse(ok.body.toString()) as { version: number }).version, 2);
+  assert.equal((await nodeHttp(c, 'A', URL_1)).body.toString(), 'new page\n');
+  // The CLI: --as must be the URL's author; a relative URL or a missing file is a usage error.
+  const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args, '--config', c.config, '--from', 'C'], { encoding: 'utf8' });
+  const file = join(c.dir, 'cli.html');
+  writeFileSync(file, 'from the CLI\n');
+  const notAuthor = cli('publish', file, URL_1, '--as', 'bob');
+  assert.equal(notAuthor.status, 2);
+  assert.match(notAuthor.stderr, /belongs to ann, not bob/);
+  assert.equal(cli('publish', file, '/res/msu/ann/../x', '--as', 'ann').status, 2);
+  assert.equal(cli('publish', join(c.dir, 'missing'), URL_1, '--as', 'ann').status, 2);
+  // Relayed from C (not her home) to A over a raw connection.
+  const relayed = cli('publish', file, URL_1, '--as', 'ann', '--json');
+  assert.equal(relayed.status, 0, relayed.stderr);
+  assert.equal((JSON.parse(relayed.stdout) as { version: number }).version, 3);
+  const listed = cli('resources', '--json');
+  assert.equal(listed.status, 0, listed.stderr);
+  assert.ok(Array.isArray((JSON.parse(listed.stdout) as { copies: unknown[] }).copies));
+  await waitFor('C gets version 3', async () => (await nodeHttp(c, 'C', URL_1)).body.toString() === 'from the CLI\n', 10_000);
+});
