@@ -1,3 +1,4 @@
+import { DEMO_RESOURCE, DEMO_USER, ensureDemoResource } from './demo-content.ts';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ const DEMO_INSTANCES = 2;
 const DEMO_SPARES: Record<string, string> = { C: 'D', D: 'C', I: 'J', J: 'I' };
 
 /** The demo's user, made once in its folder: she logs in on the example app. The password is for the demo only. */
-export const DEMO_USER = { domain: 'msu', user: 'ann', home: 'A', password: 'demo-password' };
+export { DEMO_USER } from './demo-content.ts';
 
 /**
  * The demo's ports from its base: links at base.., each node's own HTTP port at base+1000..,
@@ -149,6 +150,7 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   }
   say(`all ${table.nodes.length * (table.nodes.length - 1)} links up in ${Date.now() - started} ms`);
   say(await ensureDemoUser(table));
+  say(await ensureDemoResource(table, dir));
 
   // Each access node supervises its app instances; the front follows their registries.
   const access = table.nodes.filter((n) => n.role === 'access');
@@ -169,6 +171,8 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
     say('stopped');
     return;
   }
+  const nodeC = table.nodes.find((n) => n.id === 'C')!;
+  say(`resources: curl -i http://127.0.0.1:${nodeC.httpPort}${DEMO_RESOURCE} (node C's HTTP port: copied from A on first access; X-Cohort-Source says which)`);
   say(`try: open ${frontUrl} in a browser (reload: the sticky cookie keeps you on one app instance; the visit count lives in the session store), or curl -i ${frontUrl}`);
   say(`     log in there as ${DEMO_USER.user} (domain ${DEMO_USER.domain}), password ${DEMO_USER.password}`);
   say(`     npm run cohort -- front status --config ${relative(process.cwd(), config)}`);

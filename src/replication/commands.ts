@@ -118,7 +118,8 @@ export function registerResourceCommands(registry: CommandRegistry, deps: Resour
     args: z.strictObject({}),
     scope: 'local',
     run: () => {
-      const published = deps.published.list().map((v) => ({ ...v, subscribers: deps.published.subscribers(v.url).map((s) => ({ node: s.node, since: s.since, notified: s.notified })) }));
+      // Newest version first per resource: its subscribers are listed with it, once.
+      const published = deps.published.list().map((v, i, all) => ({ ...v, subscribers: i > 0 && all[i - 1].url === v.url ? [] : deps.published.subscribers(v.url).map((s) => ({ node: s.node, since: s.since, notified: s.notified })) }));
       return { node: deps.self, published, copies: deps.copies.list() };
     },
   });

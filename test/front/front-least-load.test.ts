@@ -13,7 +13,7 @@ import { waitFor } from '../harness/wait.ts';
 const BACKEND = fileURLToPath(new URL('../harness/backend-server.ts', import.meta.url));
 
 // least_load with real nodes: the front asks node A (through its local socket) for the `load`
-// of access nodes C and D, whose back-ends listen on their httpPorts. D counts a tiny load
+// of access nodes C and D, each back-end standing for its node (`node:` in the back-end list). D counts a tiny load
 // average as 100% and C a huge one, so D always looks far busier.
 describe('least_load through the node network', () => {
   let cluster: TestCluster;
@@ -23,17 +23,21 @@ describe('least_load through the node network', () => {
 
   before(async () => {
     cluster = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C', role: 'access' }, { id: 'D', role: 'access' }]);
-    [frontPort, adminPort] = await freePorts(2);
+    let backendPorts: number[];
+    [frontPort, adminPort, ...backendPorts] = await freePorts(4);
     const table = parse(readFileSync(cluster.config, 'utf8'));
     table.nodes.find((n: { id: string }) => n.id === 'C').loadFullAt = 1000;
     table.nodes.find((n: { id: string }) => n.id === 'D').loadFullAt = 0.0001;
-    table.front = { listen: { port: frontPort }, admin: { port: adminPort }, backends: 'access', policy: 'least_load', node: 'A', health: { intervalMs: 200 } };
+    table.front = { listen: { port: frontPort }, admin: { port: adminPort }, backends: ['C', 'D'].map((id, i) => ({ id, host: '127.0.0.1', port: backendPorts[i], weight: 1, node: id })), policy: 'least_load', node: 'A', health: { intervalMs: 200 } };
     writeFileSync(cluster.config, stringify(table));
     await cluster.startAll();
-    for (const n of cluster.table.nodes.filter((x) => x.role === 'access')) {
-      const p = spawn(process.execPath, [BACKEND, '--name', n.id, '--port', String(n.httpPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    for (const [i, id] of ['C', 'D'].entries()) {
+      const p = spawn(process.execPath, [BACKEND, '--name', id, '--port', String(backendPorts[i])], { stdio: ['ignore', 'pipe', 'inherit'] });
       procs.push(p);
-      await new Promise((r) => p.stdout!.once('data', r));
+      await new Promise((resolve, reject) => {
+        p.stdout!.once('data', resolve);
+        p.once('exit', (code) => reject(new Error(`back-end ${id} exited (${code})`)));
+      });
     }
     procs.push(spawn(process.execPath, [CLI_PATH, 'front', '--config', cluster.config], { stdio: 'ignore', env: { ...process.env, NODE_NO_WARNINGS: '1' } }));
   });
