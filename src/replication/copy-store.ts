@@ -15,6 +15,8 @@ export interface Subscription {
   lastRead: number;
   /** A newer version announced by the home node and not fetched yet (0: none). */
   pending: number;
+  /** Its metadata as the notice announced it (JSON), or null. */
+  pendingMeta: string | null;
 }
 
 /**
@@ -44,7 +46,7 @@ export class CopyStore {
     ) WITHOUT ROWID`);
     db.exec(`CREATE TABLE IF NOT EXISTS res_subscriptions (
       url TEXT PRIMARY KEY, home TEXT NOT NULL, gen INTEGER NOT NULL, subscribed INTEGER NOT NULL,
-      last_read INTEGER NOT NULL, pending INTEGER NOT NULL
+      last_read INTEGER NOT NULL, pending INTEGER NOT NULL, pending_meta TEXT
     ) WITHOUT ROWID`);
     const cols = 'url, version, digest, size, content_type AS contentType, published_at AS publishedAt, access, fetched_at AS fetchedAt';
     this.copyQ = db.prepare(`SELECT ${cols} FROM res_copies WHERE url = ? AND version = ?`);
@@ -52,14 +54,14 @@ export class CopyStore {
     this.putCopyQ = db.prepare(`INSERT OR REPLACE INTO res_copies (url, version, digest, size, content_type, published_at, access, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     this.dropOlderQ = db.prepare('DELETE FROM res_copies WHERE url = ? AND version < ? RETURNING digest');
     this.dropAllQ = db.prepare('DELETE FROM res_copies WHERE url = ? RETURNING digest');
-    const subCols = 'url, home, gen, subscribed, last_read AS lastRead, pending';
+    const subCols = 'url, home, gen, subscribed, last_read AS lastRead, pending, pending_meta AS pendingMeta';
     this.subQ = db.prepare(`SELECT ${subCols} FROM res_subscriptions WHERE url = ?`);
     this.putSubQ = db.prepare(`INSERT INTO res_subscriptions (url, home, gen, subscribed, last_read, pending) VALUES (?, ?, ?, 1, ?, 0)
       ON CONFLICT (url) DO UPDATE SET home = excluded.home, gen = excluded.gen, subscribed = 1`);
     this.readQ = db.prepare('UPDATE res_subscriptions SET last_read = max(last_read, ?) WHERE url = ?');
-    this.pendingQ = db.prepare('UPDATE res_subscriptions SET pending = ? WHERE url = ?');
+    this.pendingQ = db.prepare('UPDATE res_subscriptions SET pending = ?, pending_meta = ? WHERE url = ?');
     this.endSubQ = db.prepare(`INSERT INTO res_subscriptions (url, home, gen, subscribed, last_read, pending) VALUES (?, ?, ?, 0, 0, 0)
-      ON CONFLICT (url) DO UPDATE SET subscribed = 0, pending = 0, gen = excluded.gen`);
+      ON CONFLICT (url) DO UPDATE SET subscribed = 0, pending = 0, pending_meta = NULL, gen = excluded.gen`);
     this.genQ = db.prepare('SELECT coalesce(max(gen), 0) AS gen FROM res_subscriptions');
   }
 
@@ -100,12 +102,13 @@ export class CopyStore {
     this.readQ.run(at, url);
   }
 
-  setPending(url: string, version: number): void {
-    this.pendingQ.run(version, url);
+  /** The newer version the home announced (fetched next), or none (null). */
+  setPending(url: string, meta: VersionMeta | null): void {
+    this.pendingQ.run(meta?.version ?? 0, meta ? JSON.stringify(meta) : null, url);
   }
 
   pendingList(): Subscription[] {
-    return this.db.prepare('SELECT url, home, gen, subscribed, last_read AS lastRead, pending FROM res_subscriptions WHERE pending > 0').all() as unknown as Subscription[];
+    return this.db.prepare('SELECT url, home, gen, subscribed, last_read AS lastRead, pending, pending_meta AS pendingMeta FROM res_subscriptions WHERE pending > 0').all() as unknown as Subscription[];
   }
 
   /** Every copy, newest version first, with its subscription (for `cohort resources`). */

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { RecentMap } from '../recent-map.ts';
 import type { CriticalService } from '../critical/critical-service.ts';
 import { CohortError } from '../errors.ts';
 import type { HomeLookup } from '../records/home-lookup.ts';
@@ -46,6 +47,11 @@ const RETRY_MAX_MS = 60_000;
 export class Replicator {
   private readonly deps: ReplicatorDeps;
   private readonly inflight = new Map<string, Promise<Local>>();
+  /**
+   * What each URL (and version) resolved to, so serving a copy costs no database read; dropped
+   * whenever the URL's copies or versions change (forget). Only resources that exist get in.
+   */
+  private readonly resolved = new RecentMap<string, Local>(10_000);
   private waiting = 0;
   /** url -> last read (ms), not yet written; bounded by the copies on disk (only served copies get in). */
   private readonly reads = new Map<string, number>();
@@ -73,14 +79,19 @@ export class Replicator {
 
   /** The resource's bytes on this node, replicating them first if they are not here (D1-D7). */
   async local(ref: ResourceRef, version?: number): Promise<Local> {
+    const key = `${ref.url}\n${version ?? ''}`;
+    const known = this.resolved.get(key);
+    if (known) {
+      if (known.source === 'copy') this.reads.set(ref.url, Date.now());
+      return known;
+    }
     const own = this.deps.published.version(ref.url, version);
-    if (own) return { meta: own, path: this.deps.blobs.path(own.digest), source: 'home' };
+    if (own) return this.remember(key, { meta: own, path: this.deps.blobs.path(own.digest), source: 'home' });
     const copy = this.deps.copies.copy(ref.url, version);
     if (copy) {
       this.reads.set(ref.url, Date.now());
-      return { meta: copy, path: this.deps.blobs.path(copy.digest), source: 'copy' };
+      return this.remember(key, { meta: copy, path: this.deps.blobs.path(copy.digest), source: 'copy' });
     }
-    const key = `${ref.url}\n${version ?? ''}`;
     const running = this.inflight.get(key);
     if (running) return this.wait(running);
     if (this.inflight.size >= this.deps.settings.maxTransfers) throw busy(`${this.inflight.size} transfers are in progress on this node`);
@@ -88,7 +99,18 @@ export class Replicator {
     this.inflight.set(key, transfer);
     const out = await transfer;
     this.reads.set(ref.url, Date.now());
+    this.remember(key, { ...out, source: 'copy' });
     return out;
+  }
+
+  /** The URL's copies or versions changed: the next request reads them again. */
+  forget(url: string): void {
+    for (const key of this.resolved.keys()) if (key.startsWith(`${url}\n`)) this.resolved.delete(key);
+  }
+
+  private remember(key: string, local: Local): Local {
+    this.resolved.set(key, local);
+    return local;
   }
 
   /** U2-U6, as a critical message from the home node: synchronous, in the inbox's transaction. */
@@ -106,13 +128,14 @@ export class Replicator {
     // Reads reach the database every few seconds; a copy fetched counts as read then.
     const lastRead = Math.max(sub.lastRead, held.fetchedAt, this.reads.get(meta.url) ?? 0);
     if (Date.now() - lastRead <= settings.readWindowMs) {
-      copies.setPending(meta.url, meta.version);
+      copies.setPending(meta.url, meta);
       log.info({ event: 'resource_update', url: meta.url, version: meta.version }, `${meta.url}: version ${meta.version} announced, fetching`);
       this.later(() => this.fetchPending(meta.url));
       return { action: 'fetching' };
     }
     // U3a/U3b: not read within the window: the copy goes, and the subscription with it.
     const digests = copies.drop(meta.url);
+    this.forget(meta.url);
     const gen = this.endSubscription(meta.url, from);
     this.reads.delete(meta.url);
     log.info({ event: 'resource_dropped', url: meta.url, lastRead }, `${meta.url}: not read within the window, copy dropped and unsubscribed`);
@@ -176,11 +199,13 @@ export class Replicator {
     const run = (async (): Promise<Local> => {
       const { copies } = this.deps;
       const sub = copies.subscription(url);
-      if (!sub || !sub.subscribed || sub.pending === 0) throw new CohortError('not_found', 'nothing pending');
-      const meta = (await this.deps.call(sub.home, 'res.subscribe', { url, version: sub.pending, gen: sub.gen })) as VersionMeta;
+      if (!sub || !sub.subscribed || sub.pending === 0 || !sub.pendingMeta) throw new CohortError('not_found', 'nothing pending');
+      // What the home's notice announced (a critical message from it) is what the bytes must match.
+      const meta = JSON.parse(sub.pendingMeta) as VersionMeta;
       await this.fetch(sub.home, meta);
       const dropped = copies.put(meta, true);
-      if (copies.subscription(url)?.pending === meta.version) copies.setPending(url, 0);
+      this.forget(url);
+      if (copies.subscription(url)?.pending === meta.version) copies.setPending(url, null);
       this.removeUnused(dropped);
       this.deps.log.info({ event: 'resource_updated', url, version: meta.version }, `${url}: now version ${meta.version}`);
       return { meta, path: this.deps.blobs.path(meta.digest), source: 'replicated' };

@@ -17,6 +17,8 @@ export interface ResourceHomeDeps {
   policy: DomainPolicy;
   /** Does the author live on this node (is it her home)? */
   isAuthorHere: (domain: string, author: string) => boolean;
+  /** A new version of `url` is here: what was served for it must be looked up again. */
+  onPublished: (url: string) => void;
   maxBytes: number;
   log: Logger;
 }
@@ -56,6 +58,7 @@ export class ResourceHome {
       publishedAt: Date.now(),
       access: opts.access ?? this.deps.published.newest(ref.url)?.access ?? 'cluster',
     });
+    this.deps.onPublished(ref.url);
     log.info({ event: 'resource_published', url: ref.url, version: meta.version, size: meta.size, digest: meta.digest }, `published ${ref.url} version ${meta.version}`);
     return { ...meta, notified: await this.notify(ref.url) };
   }

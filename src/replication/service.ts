@@ -55,7 +55,7 @@ export class ReplicationService {
     const homes = new HomeLookup(table, deps.db, deps.call, 'res.author');
     this.copies = new CopyStore(deps.db);
     this.raw = new RawClient(table, deps.tls);
-    this.home = new ResourceHome({ blobs: this.blobs, published: this.published, critical: deps.critical, policy: deps.policy, isAuthorHere: deps.isAuthorHere, maxBytes: settings.maxBytes, log });
+    this.home = new ResourceHome({ blobs: this.blobs, published: this.published, critical: deps.critical, policy: deps.policy, isAuthorHere: deps.isAuthorHere, onPublished: (url) => this.replicator.forget(url), maxBytes: settings.maxBytes, log });
     this.replicator = new Replicator({
       self: deps.self.id,
       blobs: this.blobs,
