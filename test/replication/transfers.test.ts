@@ -62,6 +62,7 @@ test(`a ${BIG_MB} MB resource replicates with the node's peak memory bounded (it
   assert.equal(r.bytes, BIG_MB * 1024 * 1024);
   assert.equal(r.digest, bigDigest);
   const peak = peakRssMb(pid);
+  console.log(`replication: ${BIG_MB} MB copied; node C's RSS ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB`);
   assert.ok(peak - before < 100, `peak RSS ${peak.toFixed(0)} MiB, ${(peak - before).toFixed(0)} MiB over the ${before.toFixed(0)} MiB before`);
 });
 
