@@ -6,6 +6,8 @@ export interface PickContext {
   target: string;
   clientIp: string;
   now: number;
+  /** A policy may explain its pick here (a short human sentence, e.g. for an X-Cohort-Route header). */
+  why?: string;
 }
 
 /**

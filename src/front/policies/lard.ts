@@ -1,0 +1,233 @@
+import type { Backend } from '../backend.ts';
+import type { PickContext, Policy } from './policy.ts';
+
+/** A server as LARD sees it: requests in flight from this front, and its capacity (1 = the paper's node). */
+export interface ServerLoad {
+  id: string;
+  load: number;
+  capacity: number;
+}
+
+export interface LardSettings {
+  /** Below this load a server is underused (the paper's T_low), per unit of capacity. */
+  tLow: number;
+  /** Above this load a server is overloaded (T_high), per unit of capacity. */
+  tHigh: number;
+  /** LARD/R: a target's server set shrinks only after K ms without change. */
+  kMs: number;
+  /** At most this many targets remembered; the least recently used is forgotten first. */
+  maxTargets: number;
+}
+
+export const LARD_DEFAULTS: LardSettings = { tLow: 25, tHigh: 65, kMs: 20_000, maxTargets: 100_000 };
+
+export type LardMode = 'lard' | 'lard_r';
+
+interface Entry {
+  /** LARD: exactly one server; LARD/R: the target's server set (never empty while held). */
+  members: Set<string>;
+  lastModified: number;
+}
+
+const tLowOf = (s: ServerLoad, st: LardSettings) => st.tLow * s.capacity;
+const tHighOf = (s: ServerLoad, st: LardSettings) => st.tHigh * s.capacity;
+
+/** Less loaded per unit of capacity first; equal ones by id (code-unit order), so picks are exact. */
+function lighter(a: ServerLoad, b: ServerLoad): number {
+  const d = a.load / a.capacity - b.load / b.capacity;
+  if (d !== 0) return d;
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+function leastLoaded(list: ServerLoad[]): ServerLoad {
+  return list.reduce((best, s) => (lighter(s, best) < 0 ? s : best));
+}
+
+function mostLoaded(list: ServerLoad[]): ServerLoad {
+  return list.reduce((worst, s) => (lighter(s, worst) > 0 ? s : worst));
+}
+
+/**
+ * Locality-Aware Request Distribution (Pai et al., ASPLOS 1998): a target stays on the
+ * server(s) that have it cached until load imbalance is large enough to justify moving
+ * (LARD) or replicating (LARD/R) it. Pure decision core: no timers, `now` comes in.
+ */
+export class Lard {
+  readonly mode: LardMode;
+  private readonly st: LardSettings;
+  /** Map order is recency: a used target is deleted and set again, the first key is the LRU. */
+  private readonly table = new Map<string, Entry>();
+
+  constructor(mode: LardMode, settings: LardSettings) {
+    const { tLow, tHigh, kMs, maxTargets } = settings;
+    if (!(Number.isInteger(tLow) && tLow >= 1 && Number.isInteger(tHigh) && tHigh > tLow)) {
+      throw new RangeError(`LARD needs integers 1 <= T_low < T_high, got ${tLow}, ${tHigh}`);
+    }
+    if (!(kMs >= 0) || !(Number.isInteger(maxTargets) && maxTargets >= 1)) {
+      throw new RangeError(`LARD needs K >= 0 and maxTargets >= 1, got ${kMs}, ${maxTargets}`);
+    }
+    this.mode = mode;
+    this.st = { ...settings };
+  }
+
+  /** Targets held. */
+  get size(): number {
+    return this.table.size;
+  }
+
+  /** A server left the pool: drop it from every target (a target left with none is forgotten). */
+  forget(serverId: string): void {
+    for (const [target, entry] of this.table) {
+      if (entry.members.delete(serverId) && entry.members.size === 0) this.table.delete(target);
+    }
+  }
+
+  /**
+   * The paper's bound on requests in flight over all servers, S = (n-1)*T_high + T_low - 1:
+   * with no more than S in flight, whenever all servers but one are at or over T_high the
+   * remaining one is under T_low, so an overloaded target always has somewhere to go.
+   * With capacities that guarantee holds for every server j iff
+   * S <= sum(T_high_i, i != j) + T_low_j - 1, so S = sum(T_high) - max_j(T_high_j - T_low_j) - 1,
+   * the largest value keeping it (the j with the largest capacity). Equal capacities give the
+   * paper's formula. 0 for no servers.
+   */
+  admissionLimit(servers: ServerLoad[]): number {
+    if (servers.length === 0) return 0;
+    let sumHigh = 0;
+    let widest = 0;
+    for (const s of servers) {
+      sumHigh += tHighOf(s, this.st);
+      widest = Math.max(widest, tHighOf(s, this.st) - tLowOf(s, this.st));
+    }
+    return Math.max(0, Math.floor(sumHigh - widest - 1));
+  }
+
+  /** Where a request for `target` goes, among `servers` (the candidates now); undefined only for none. */
+  decide(target: string, servers: ServerLoad[], now: number): { server: string; why: string } | undefined {
+    if (servers.length === 0) return undefined;
+    const byId = new Map(servers.map((s) => [s.id, s]));
+    let entry = this.table.get(target);
+    if (entry) this.table.delete(target);
+    const notes: string[] = [];
+    // A remembered server that is not a candidate now is out of the set (unset, for LARD).
+    const gone = entry ? [...entry.members].filter((id) => !byId.has(id)) : [];
+    for (const id of gone) entry!.members.delete(id);
+    let changed = gone.length > 0;
+    if (gone.length > 0) notes.push(`${gone.join(',')} not a candidate`);
+
+    let n: ServerLoad;
+    if (!entry || entry.members.size === 0) {
+      // First assignment: the least loaded server.
+      n = leastLoaded(servers);
+      entry = { members: new Set([n.id]), lastModified: now };
+      notes.push(`new, ${n.id} least loaded (${n.load})`);
+      this.remember(target, entry);
+      return { server: n.id, why: this.explain(target, entry, notes) };
+    }
+
+    const members = [...entry.members].map((id) => byId.get(id)!);
+    n = leastLoaded(members);
+    const m = mostLoaded(members);
+    const overload = this.overloaded(n, servers);
+    if (overload) {
+      const p = leastLoaded(servers);
+      if (this.mode === 'lard') {
+        if (p.id !== n.id) {
+          entry.members = new Set([p.id]);
+          changed = true;
+          notes.push(`moved ${n.id}->${p.id} (${overload})`);
+        } else {
+          notes.push(`stays on ${n.id}, least loaded though ${overload}`);
+        }
+      } else if (!entry.members.has(p.id)) {
+        entry.members.add(p.id);
+        changed = true;
+        notes.push(`grew by ${p.id} (${overload})`);
+      } else {
+        notes.push(`${p.id} least loaded though ${overload}`);
+      }
+      n = p;
+    } else if (this.mode === 'lard') {
+      notes.push(`stays on ${n.id} (${n.load})`);
+    }
+
+    if (this.mode === 'lard_r') {
+      const age = now - entry.lastModified;
+      if (entry.members.size > 1 && age > this.st.kMs) {
+        entry.members.delete(m.id);
+        changed = true;
+        notes.push(`shrank by ${m.id} (unchanged ${age} ms > K ${this.st.kMs})`);
+      }
+      if (!overload) notes.push(`${n.id} least loaded (${n.load})`);
+    }
+    if (changed) entry.lastModified = now;
+    this.remember(target, entry);
+    return { server: n.id, why: this.explain(target, entry, notes) };
+  }
+
+  /**
+   * The paper's test: (n.load > T_high and some server has load < T_low) or n.load >= 2*T_high,
+   * each server against its own scaled thresholds. Returns why, or undefined if not.
+   */
+  private overloaded(n: ServerLoad, servers: ServerLoad[]): string | undefined {
+    const high = tHighOf(n, this.st);
+    if (n.load > high) {
+      const under = servers.filter((s) => s.load < tLowOf(s, this.st));
+      if (under.length > 0) {
+        const u = leastLoaded(under);
+        return `${n.id} ${n.load} > T_high ${high}, ${u.id} ${u.load} < T_low ${tLowOf(u, this.st)}`;
+      }
+    }
+    if (n.load >= 2 * high) return `${n.id} ${n.load} >= 2*T_high ${2 * high}`;
+    return undefined;
+  }
+
+  private remember(target: string, entry: Entry): void {
+    this.table.set(target, entry);
+    while (this.table.size > this.st.maxTargets) {
+      this.table.delete(this.table.keys().next().value!);
+    }
+  }
+
+  private explain(target: string, entry: Entry, notes: string[]): string {
+    const where = this.mode === 'lard_r' ? ` set [${[...entry.members].sort().join(',')}],` : '';
+    return `${this.mode}: ${target}${where} ${notes.join(', ')}`;
+  }
+}
+
+/** LARD or LARD/R as a front policy: load = requests in flight, capacity = weight, target = path. */
+export class LardPolicy implements Policy {
+  readonly name: LardMode;
+  readonly lard: Lard;
+
+  constructor(mode: LardMode, settings: LardSettings = LARD_DEFAULTS) {
+    this.name = mode;
+    this.lard = new Lard(mode, settings);
+  }
+
+  pick(candidates: Backend[], ctx: PickContext): Backend | undefined {
+    const decision = this.lard.decide(pathOf(ctx.target), toLoads(candidates), ctx.now);
+    if (!decision) return undefined;
+    ctx.why = decision.why;
+    return candidates.find((b) => b.id === decision.server);
+  }
+
+  /** The paper's S for these back-ends: how many requests may be in flight to them in total. */
+  admissionLimit(backends: Backend[]): number {
+    return this.lard.admissionLimit(toLoads(backends));
+  }
+
+  /** A back-end left the pool. */
+  forget(backendId: string): void {
+    this.lard.forget(backendId);
+  }
+}
+
+function toLoads(backends: Backend[]): ServerLoad[] {
+  return backends.map((b) => ({ id: b.id, load: b.active, capacity: b.weight }));
+}
+
+function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}
