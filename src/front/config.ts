@@ -22,7 +22,7 @@ export const frontSchema = z
     listen: z.strictObject({ host: z.string().default('127.0.0.1'), port }),
     /** Status, drain and reload; the token (if set) also unlocks the routing explanation header. */
     admin: z.strictObject({ host: z.string().default('127.0.0.1'), port, token: z.string().min(16, 'admin tokens are at least 16 characters').optional() }).optional(),
-    /** "apps": the app instances of every node's pool, followed live through front.node; "access": every access node's host:httpPort; or a list of back-ends. */
+    /** "apps": the app instances of every node's pool, followed live through front.node; "access": every access node's own HTTP port (its resources, /res/); or a list of back-ends. */
     backends: z.union([z.literal('apps'), z.literal('access'), z.array(backendSchema).min(1)]).default('access'),
     policy: z.enum(POLICY_NAMES).default('round_robin'),
     /** The node whose local socket the front uses into the network (app registries, load figures, maintenance). */

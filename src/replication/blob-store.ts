@@ -84,8 +84,9 @@ export class BlobStore {
     }
   }
 
-  async remove(digest: string): Promise<void> {
-    await rm(this.path(digest), { force: true });
+  /** Synchronous: nothing can start using the file between the caller's check and its removal. */
+  removeNow(digest: string): void {
+    rmSync(this.path(digest), { force: true });
   }
 
   /** Removes every file no row refers to any more (a delete a crash interrupted). */

@@ -17,6 +17,8 @@ export interface Subscription {
   pending: number;
   /** Its metadata as the notice announced it (JSON), or null. */
   pendingMeta: string | null;
+  /** The newest version the home has named (at subscribe, or in a notice). */
+  newest: number;
 }
 
 /**
@@ -36,6 +38,7 @@ export class CopyStore {
   private readonly pendingQ: StatementSync;
   private readonly endSubQ: StatementSync;
   private readonly genQ: StatementSync;
+  private readonly newestQ: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -46,7 +49,7 @@ export class CopyStore {
     ) WITHOUT ROWID`);
     db.exec(`CREATE TABLE IF NOT EXISTS res_subscriptions (
       url TEXT PRIMARY KEY, home TEXT NOT NULL, gen INTEGER NOT NULL, subscribed INTEGER NOT NULL,
-      last_read INTEGER NOT NULL, pending INTEGER NOT NULL, pending_meta TEXT
+      last_read INTEGER NOT NULL, pending INTEGER NOT NULL, pending_meta TEXT, newest INTEGER NOT NULL DEFAULT 0
     ) WITHOUT ROWID`);
     const cols = 'url, version, digest, size, content_type AS contentType, published_at AS publishedAt, access, fetched_at AS fetchedAt';
     this.copyQ = db.prepare(`SELECT ${cols} FROM res_copies WHERE url = ? AND version = ?`);
@@ -54,10 +57,11 @@ export class CopyStore {
     this.putCopyQ = db.prepare(`INSERT OR REPLACE INTO res_copies (url, version, digest, size, content_type, published_at, access, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
     this.dropOlderQ = db.prepare('DELETE FROM res_copies WHERE url = ? AND version < ? RETURNING digest');
     this.dropAllQ = db.prepare('DELETE FROM res_copies WHERE url = ? RETURNING digest');
-    const subCols = 'url, home, gen, subscribed, last_read AS lastRead, pending, pending_meta AS pendingMeta';
+    const subCols = 'url, home, gen, subscribed, last_read AS lastRead, pending, pending_meta AS pendingMeta, newest';
     this.subQ = db.prepare(`SELECT ${subCols} FROM res_subscriptions WHERE url = ?`);
-    this.putSubQ = db.prepare(`INSERT INTO res_subscriptions (url, home, gen, subscribed, last_read, pending) VALUES (?, ?, ?, 1, ?, 0)
-      ON CONFLICT (url) DO UPDATE SET home = excluded.home, gen = excluded.gen, subscribed = 1`);
+    this.putSubQ = db.prepare(`INSERT INTO res_subscriptions (url, home, gen, subscribed, last_read, pending, newest) VALUES (?, ?, ?, 1, 0, 0, ?)
+      ON CONFLICT (url) DO UPDATE SET home = excluded.home, gen = excluded.gen, subscribed = 1, newest = max(newest, excluded.newest)`);
+    this.newestQ = db.prepare('UPDATE res_subscriptions SET newest = max(newest, ?) WHERE url = ?');
     this.readQ = db.prepare('UPDATE res_subscriptions SET last_read = max(last_read, ?) WHERE url = ?');
     this.pendingQ = db.prepare('UPDATE res_subscriptions SET pending = ?, pending_meta = ? WHERE url = ?');
     this.endSubQ = db.prepare(`INSERT INTO res_subscriptions (url, home, gen, subscribed, last_read, pending) VALUES (?, ?, ?, 0, 0, 0)
@@ -89,8 +93,12 @@ export class CopyStore {
     return (this.genQ.get() as { gen: number }).gen + 1;
   }
 
-  subscribed(url: string, home: string, gen: number): void {
-    this.putSubQ.run(url, home, gen, 0);
+  subscribed(url: string, home: string, gen: number, newest: number): void {
+    this.putSubQ.run(url, home, gen, newest);
+  }
+
+  newest(url: string, version: number): void {
+    this.newestQ.run(version, url);
   }
 
   /** This node no longer subscribes to `url` at `home` (or never did): `gen` orders it after every earlier subscribe. */
@@ -98,8 +106,20 @@ export class CopyStore {
     this.endSubQ.run(url, home, gen);
   }
 
-  read(url: string, at: number): void {
-    this.readQ.run(at, url);
+  /** Last reads, in one transaction (one commit however many copies were read). */
+  readAll(reads: Map<string, number>): void {
+    if (this.db.isTransaction) {
+      for (const [url, at] of reads) this.readQ.run(at, url);
+      return;
+    }
+    this.db.exec('BEGIN');
+    try {
+      for (const [url, at] of reads) this.readQ.run(at, url);
+      this.db.exec('COMMIT');
+    } catch (err) {
+      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
   }
 
   /** The newer version the home announced (fetched next), or none (null). */

@@ -1,6 +1,7 @@
 import { Agent, request } from 'node:https';
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { RAW_PROTOCOL } from '../net/link-server.ts';
@@ -47,10 +48,8 @@ export class RawClient {
       });
       req.on('timeout', () => req.destroy(new CohortError('con_lost', `${peer}: no byte for ${opts.idleMs} ms`)));
       req.on('error', (err) => reject(err instanceof CohortError ? err : new CohortError('con_lost', `${peer}: ${err.message}`)));
-      if (opts.body) {
-        opts.body.on('error', (err) => req.destroy(err));
-        opts.body.pipe(req);
-      } else req.end();
+      if (opts.body) pipeline(opts.body, req).catch((err: unknown) => req.destroy(err as Error));
+      else req.end();
     });
   }
 

@@ -12,9 +12,14 @@ import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
  * bytes, to a subscribed node only (D5b). PUT /publish/res/...: a publish another node of a
  * domain allowed the author's relays from `cohort publish`.
  */
+/** A raw connection with no byte either way for this long is closed. */
+const IDLE_MS = 60_000;
+
 export class RawServer {
   private readonly server: Server;
   private readonly peerOf = new WeakMap<Socket, string>();
+  /** Open raw connections: this server never listens, so it does not track them itself. */
+  private readonly sockets = new Set<TLSSocket>();
   private readonly home: ResourceHome;
   private readonly log: Logger;
 
@@ -35,12 +40,16 @@ export class RawServer {
   /** A raw-transfer connection from `from` (LinkServer's onRaw). */
   readonly accept = (socket: TLSSocket, from: string): void => {
     this.peerOf.set(socket, from);
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    // An idle or stalled peer does not hold a connection forever (the server's own timeouts need listen()).
+    socket.setTimeout(IDLE_MS, () => socket.destroy());
     this.server.emit('connection', socket);
   };
 
   close(): void {
-    this.server.closeAllConnections();
-    this.server.close();
+    for (const socket of this.sockets) socket.destroy();
+    this.sockets.clear();
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

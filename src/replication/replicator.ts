@@ -35,6 +35,8 @@ const READ_FLUSH_MS = 5000;
 /** A fetch of a newer version that failed (home down) is tried again after this long, doubling. */
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 60_000;
+/** How long "no such author" is believed without asking again. */
+const UNKNOWN_AUTHOR_MS = 10_000;
 
 /**
  * The copy side of seed 000's dynamic resource replication. D1a: one transfer per resource
@@ -56,6 +58,8 @@ export class Replicator {
   /** url -> last read (ms), not yet written; bounded by the copies on disk (only served copies get in). */
   private readonly reads = new Map<string, number>();
   private readonly retries = new Map<string, { timer: NodeJS.Timeout; delayMs: number }>();
+  /** Authors no library node knows, for a while: made-up names from clients cost one lookup, not one each. */
+  private readonly unknownAuthors = new RecentMap<string, number>(10_000);
   private flushTimer: NodeJS.Timeout | undefined;
   private stopped = false;
 
@@ -88,7 +92,9 @@ export class Replicator {
     const own = this.deps.published.version(ref.url, version);
     if (own) return this.remember(key, { meta: own, path: this.deps.blobs.path(own.digest), source: 'home' });
     const copy = this.deps.copies.copy(ref.url, version);
-    if (copy) {
+    // The bare URL is the newest: a copy of an older version (asked for by number) does not stand for it.
+    const stale = copy && version === undefined && copy.version < (this.deps.copies.subscription(ref.url)?.newest ?? 0);
+    if (copy && !stale) {
       this.reads.set(ref.url, Date.now());
       return this.remember(key, { meta: copy, path: this.deps.blobs.path(copy.digest), source: 'copy' });
     }
@@ -117,12 +123,25 @@ export class Replicator {
   onUpdate(from: string, meta: VersionMeta): { action: string } {
     const { copies, log, settings } = this.deps;
     const sub = copies.subscription(meta.url);
-    const held = copies.copy(meta.url);
-    if (!sub || !sub.subscribed || sub.home !== from || !held) {
+    if (sub && sub.home !== from) {
+      // Only the resource's home speaks for it: another node's notice changes nothing here.
+      log.warn({ event: 'resource_update_refused', url: meta.url, from, home: sub.home }, `${from} sent an update of ${meta.url}, whose home is ${sub.home}`);
+      return { action: 'ignored' };
+    }
+    if (!sub || !sub.subscribed) {
       // Not (or no longer) ours: the home node should stop sending.
       const gen = this.endSubscription(meta.url, from);
       this.later(() => this.sendUnsubscribe(from, meta.url, gen));
       return { action: 'unsubscribed' };
+    }
+    copies.newest(meta.url, meta.version);
+    this.forget(meta.url);
+    const held = copies.copy(meta.url);
+    if (!held) {
+      // Subscribed, and the first copy is still on its way: this version follows it.
+      copies.setPending(meta.url, meta);
+      this.later(() => this.fetchPending(meta.url));
+      return { action: 'fetching' };
     }
     if (held.version >= meta.version) return { action: 'current' };
     // Reads reach the database every few seconds; a copy fetched counts as read then.
@@ -160,16 +179,21 @@ export class Replicator {
   private async replicate(ref: ResourceRef, version: number | undefined): Promise<Local> {
     const { homes, copies, log } = this.deps;
     let home: string;
+    const who = `${ref.domain}/${ref.author}`;
+    if ((this.unknownAuthors.get(who) ?? 0) > Date.now()) throw new CohortError('not_found', `no author ${ref.author}@${ref.domain}`);
     try {
       home = await homes.find(ref.domain, ref.author); // D2
     } catch (err) {
-      if (err instanceof CohortError && err.code === 'no_such_user') throw new CohortError('not_found', `no author ${ref.author}@${ref.domain}`);
+      if (err instanceof CohortError && err.code === 'no_such_user') {
+        this.unknownAuthors.set(who, Date.now() + UNKNOWN_AUTHOR_MS);
+        throw new CohortError('not_found', `no author ${ref.author}@${ref.domain}`);
+      }
       throw err;
     }
     if (home === this.deps.self) throw new CohortError('not_found', version === undefined ? `no resource ${ref.url}` : `no version ${version} of ${ref.url}`);
     const gen = copies.nextGen();
-    const meta = (await this.deps.call(home, 'res.subscribe', { url: ref.url, version, gen })) as VersionMeta; // D3, D4
-    copies.subscribed(ref.url, home, gen);
+    const { newest, ...meta } = (await this.deps.call(home, 'res.subscribe', { url: ref.url, version, gen })) as VersionMeta & { newest: number }; // D3, D4
+    copies.subscribed(ref.url, home, gen, newest);
     const started = Date.now();
     await this.fetch(home, meta); // D5-D7
     copies.put(meta, false);
@@ -222,6 +246,7 @@ export class Replicator {
         if (err instanceof CohortError && err.code === 'not_found' && err.message === 'nothing pending') return;
         const delayMs = Math.min((this.retries.get(url)?.delayMs ?? RETRY_MIN_MS / 2) * 2, RETRY_MAX_MS);
         this.deps.log.warn({ event: 'resource_update_retry', url, delayMs, err: (err as Error).message }, `${url}: fetching the new version failed, again in ${delayMs} ms`);
+        clearTimeout(this.retries.get(url)?.timer);
         const timer = setTimeout(() => this.fetchPending(url), delayMs);
         timer.unref();
         this.retries.set(url, { timer, delayMs });
@@ -243,7 +268,7 @@ export class Replicator {
 
   private removeUnused(digests: string[]): void {
     for (const d of digests) {
-      if (!this.deps.copies.holds(d) && !this.deps.published.holds(d)) void this.deps.blobs.remove(d);
+      if (!this.deps.copies.holds(d) && !this.deps.published.holds(d)) this.deps.blobs.removeNow(d);
     }
   }
 
@@ -255,7 +280,8 @@ export class Replicator {
   }
 
   private flushReads(): void {
-    for (const [url, at] of this.reads) this.deps.copies.read(url, at);
+    if (this.reads.size === 0) return;
+    this.deps.copies.readAll(this.reads);
     this.reads.clear();
   }
 }

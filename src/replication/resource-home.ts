@@ -49,6 +49,7 @@ export class ResourceHome {
   async publish(ref: ResourceRef, source: Readable, opts: PublishOptions = {}): Promise<Published> {
     const { blobs, published, log } = this.deps;
     if (!this.deps.isAuthorHere(ref.domain, ref.author)) throw new CohortError('refused', `${ref.author}@${ref.domain} does not live on this node: publish on her home node`);
+    if (opts.contentType !== undefined && !MEDIA_TYPE.test(opts.contentType)) throw new CohortError('bad_args', 'a Content-Type is a media type (type/subtype, optional parameters), at most 256 characters');
     const blob = await blobs.receive(source, this.deps.maxBytes);
     const meta = published.add({
       url: ref.url,
@@ -68,15 +69,16 @@ export class ResourceHome {
   }
 
   /** D3: `from` asks to copy `url`; it must exist here and `from` may copy it. Durable before the answer. */
-  subscribe(from: string, url: string, version: number | undefined, gen: number): VersionMeta {
+  subscribe(from: string, url: string, version: number | undefined, gen: number): VersionMeta & { newest: number } {
     const { published, log } = this.deps;
     const meta = published.version(url, version);
     if (!meta) throw new CohortError('not_found', version === undefined ? `no resource ${url}` : `no version ${version} of ${url}`);
     this.checkAccess(from, meta);
-    // A subscriber holds what it was sent at subscribe time: no notice for versions up to the newest now.
-    published.subscribe(url, from, gen, published.newest(url)!.version);
+    // A subscriber knows of the newest version from this answer: no notice for versions up to it.
+    const newest = published.newest(url)!.version;
+    published.subscribe(url, from, gen, newest);
     log.debug({ event: 'resource_subscribed', url, node: from, gen }, `${from} subscribed to ${url}`);
-    return meta;
+    return { ...meta, newest };
   }
 
   /** U3c/U3d: drops `from`'s subscription if it had one not renewed since (gen). */
@@ -93,7 +95,14 @@ export class ResourceHome {
     const newest = published.newest(url);
     if (!newest) return [];
     const behind = published.subscribers(url).filter((s) => s.notified < newest.version);
-    return Promise.all(behind.map(async (s) => {
+    // A version limited to fewer domains is not offered to nodes outside them: their subscription ends here.
+    const allowed = behind.filter((s) => {
+      if (newest.access !== 'domain' || this.deps.policy.allows(s.node, url.split('/')[2])) return true;
+      published.unsubscribe(url, s.node, Number.MAX_SAFE_INTEGER);
+      log.warn({ event: 'resource_subscription_ended', url, node: s.node, why: 'access' }, `${s.node} may not copy version ${newest.version} of ${url}: its subscription ends`);
+      return false;
+    });
+    return Promise.all(allowed.map(async (s) => {
       try {
         const outcome = await critical.send(s.node, 'res.update', newest);
         published.notified(url, s.node, newest.version);
@@ -116,6 +125,11 @@ export class ResourceHome {
     const { published, blobs, log } = this.deps;
     const meta = published.version(url, version);
     if (!meta) return plain(res, 404, `no version ${version} of ${url}`);
+    try {
+      this.checkAccess(from, meta);
+    } catch {
+      return plain(res, 403, `Access Denied: version ${version} of ${url} is limited to other domains`);
+    }
     if (!published.isSubscribed(url, from)) {
       log.warn({ event: 'raw_refused', url, node: from }, `${from} asked for the bytes of ${url} without a subscription`);
       return plain(res, 403, `${from} is not subscribed to ${url}`);
@@ -148,6 +162,9 @@ export class ResourceHome {
     this.deps.policy.check(from, domain, `copy of ${meta.url}`);
   }
 }
+
+/** RFC 9110 §8.3.1 media-type, with parameters; no control characters; what res.update accepts. */
+const MEDIA_TYPE = /^(?=.{3,256}$)[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"[^"\x00-\x1f\x7f]*"))*$/;
 
 export function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
   if (res.headersSent) return void res.destroy();

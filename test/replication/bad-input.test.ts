@@ -57,6 +57,18 @@ test('a resource limited to its domain is refused to a node of another domain (4
   assert.match(refused.body.toString(), /^Access Denied/);
   assert.ok(c.log('A').includes('"event":"domain_refused"'));
   assert.equal((await nodeHttp(c, 'R', URL_1)).status, 200, 'open to the cluster');
+  // A later version limited to msu: R is not sent it, its subscription ends, and its bytes are refused to R.
+  const NARROW = '/res/msu/ann/narrow.html';
+  const v = join(c.dir, 'narrowed.html');
+  writeFileSync(v, 'open to all\n');
+  await (await c.client('A')).call('A', 'res.publish', { url: NARROW, file: v });
+  assert.equal((await nodeHttp(c, 'R', NARROW)).status, 200);
+  writeFileSync(v, 'msu only from now on\n');
+  const out = (await (await c.client('A')).call('A', 'res.publish', { url: NARROW, file: v, access: 'domain' })) as { version: number; notified: { node: string }[] };
+  assert.ok(!out.notified.some((n) => n.node === 'R'));
+  const subs = ((await (await c.client('A')).call('A', 'res.list', {})) as { published: { url: string; subscribers: { node: string }[] }[] }).published.find((p) => p.url === NARROW)!.subscribers.map((s) => s.node);
+  assert.ok(!subs.includes('R'));
+  assert.equal((await nodeHttp(c, 'R', `${NARROW}?version=${out.version}`)).status, 403);
 });
 
 test('raw bytes go only to a subscribed node of the cluster', async () => {
@@ -65,12 +77,20 @@ test('raw bytes go only to a subscribed node of the cluster', async () => {
   const asD = new RawClient(c.table, loadTlsMaterial(c.table.tlsDir, 'test', 'D'));
   await assert.rejects(asD.request('A', 'GET', path, { idleMs: 5000 }), (e: Error & { code?: string }) => e.code === 'refused' && /not subscribed/.test(e.message));
   asD.close();
-  // A stranger with a certificate from another CA, claiming to be C.
+  // A certificate from the cluster's CA for a node the host table does not list.
+  initClusterCerts(c.table.tlsDir, 'test', ['Z']);
+  const asZ = new RawClient(c.table, loadTlsMaterial(c.table.tlsDir, 'test', 'Z'));
+  await assert.rejects(asZ.request('A', 'GET', path, { idleMs: 5000 }));
+  asZ.close();
+  await waitFor('A logs the refusal', () => /"event":"raw_refused".*not a peer in the host table/.test(c.log('A')), 5000);
+  // A stranger that trusts the cluster's CA but holds a certificate of another, claiming to be C.
   const other = mkdtempSync(join(tmpdir(), 'cohort-other-'));
   initClusterCerts(other, 'test', ['C']);
-  const stranger = new RawClient(c.table, loadTlsMaterial(other, 'test', 'C'));
+  const foreign = loadTlsMaterial(other, 'test', 'C');
+  const stranger = new RawClient(c.table, { ...foreign, ca: loadTlsMaterial(c.table.tlsDir, 'test', 'C').ca });
   await assert.rejects(stranger.request('A', 'GET', path, { idleMs: 5000 }));
   stranger.close();
+  await waitFor('A logs the foreign certificate', () => /"event":"link_rejected".*client certificate not accepted/.test(c.log('A')), 5000);
 });
 
 test('a publish by someone who is not the author is refused; the author publishes with her password at home', async () => {

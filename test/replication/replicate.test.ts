@@ -61,6 +61,7 @@ test('50 concurrent first requests make one transfer, and every one gets the who
     assert.ok(r.body.equals(page));
   }
   assert.equal(events(c, 'D', 'resource_replicated').length, 1);
+  assert.ok(replies.filter((r) => r.headers['x-cohort-source'] === 'replicated').length > 1, 'requests waited on the one transfer');
 });
 
 test('apps: client.resources.localPath and meta, replicating on first use', async () => {

@@ -17,7 +17,7 @@ const BIG = '/res/msu/ann/video/lecture.bin';
 const blobsOf = (id: string) => join(c.table.dataDir, id, 'blobs');
 
 before(async () => {
-  c = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C' }, { id: 'D' }]);
+  c = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C' }, { id: 'D' }, { id: 'E' }], { resources: { maxWaiting: 3 } });
   await c.startAll();
   await waitFor('links up', () => c.linksUp(), 15_000);
   await (await c.client('A')).auth.addUser({ domain: 'msu', user: 'ann' }, 'A', 'ann password');
@@ -64,6 +64,17 @@ test(`a ${BIG_MB} MB resource replicates with the node's peak memory bounded (it
   const peak = peakRssMb(pid);
   console.log(`replication: ${BIG_MB} MB copied; node C's RSS ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB`);
   assert.ok(peak - before < 100, `peak RSS ${peak.toFixed(0)} MiB, ${(peak - before).toFixed(0)} MiB over the ${before.toFixed(0)} MiB before`);
+});
+
+test('past maxWaiting requests waiting on a transfer, the rest are told to come back (503, Retry-After)', async () => {
+  const replies = await Promise.all(Array.from({ length: 12 }, () => nodeHttpDigest(c, 'E', BIG)));
+  const ok = replies.filter((r) => r.status === 200);
+  const busy = replies.filter((r) => r.status === 503);
+  assert.equal(ok.length + busy.length, replies.length);
+  assert.ok(busy.length >= 1, `no request was turned away (${replies.map((r) => r.status).join(' ')})`);
+  assert.ok(ok.length >= 2, 'the transfer and its waiters were served');
+  for (const r of ok) assert.equal(r.digest, bigDigest);
+  assert.equal(events(c, 'E', 'resource_replicated').length, 1);
 });
 
 test('a copy whose bytes do not match the announced digest is discarded, logged and not served', async () => {

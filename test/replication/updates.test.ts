@@ -73,5 +73,19 @@ test('a node restarted keeps its copies and subscriptions, and serves its copy w
   assert.equal(missing.status, 503);
   assert.ok(missing.headers['retry-after']);
   await c.start('A');
-  assert.ok((await subscribers()).includes('C'));
+  await waitFor('links up', () => c.linksUp(), 15_000);
+  // C's subscription survived its restart: the next version reaches it.
+  await publish('version four\n');
+  await waitFor('C serves version 4', async () => (await nodeHttp(c, 'C', URL_1)).body.toString() === 'version four\n', 10_000);
+});
+
+test('an old version asked for by number first does not stand for the newest', async () => {
+  const fresh = '/res/msu/ann/course/fresh.html';
+  for (const text of ['fresh one\n', 'fresh two\n']) {
+    const file = join(c.dir, `fresh-${text.length}-${Date.now()}.html`);
+    writeFileSync(file, text);
+    await (await c.client('A')).call('A', 'res.publish', { url: fresh, file });
+  }
+  assert.equal((await nodeHttp(c, 'D', `${fresh}?version=1`)).body.toString(), 'fresh one\n');
+  assert.equal((await nodeHttp(c, 'D', fresh)).body.toString(), 'fresh two\n');
 });
