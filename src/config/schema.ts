@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { frontSchema } from '../front/config.ts';
+import { frontSchema, routeConfigs } from '../front/config.ts';
 import { appSectionSchema, mergeAppSettings } from '../supervisor/app-config.ts';
 
 // The host table (seed 000's hosts.tab) as validated data. Every object is strict:
@@ -139,23 +139,21 @@ export const hostTableSchema = hostTableBaseSchema
         if (!seenDomains.has(d)) ctx.addIssue({ code: 'custom', path: ['trust', owner, i], message: `unknown domain '${d}'` });
       });
     }
-    if (table.front?.backends === 'access' && !table.nodes.some((n) => n.role === 'access')) {
-      ctx.addIssue({ code: 'custom', path: ['front', 'backends'], message: "'access' needs at least one access node" });
+    const front = table.front;
+    if (front?.node !== undefined && !ids.has(front.node)) {
+      ctx.addIssue({ code: 'custom', path: ['front', 'node'], message: `no node '${front.node}' in the host table` });
     }
-    if (table.front?.backends === 'apps' && table.front.node === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['front', 'node'], message: "'backends: apps' follows the app registries through a node: name this machine's node in front.node" });
-    }
-    if (table.front?.backends === 'apps' && pools.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['front', 'backends'], message: "'apps' needs an app: section that gives some node a pool (instances > 0)" });
-    }
-    if (table.front?.node !== undefined && !ids.has(table.front.node)) {
-      ctx.addIssue({ code: 'custom', path: ['front', 'node'], message: `no node '${table.front.node}' in the host table` });
-    }
-    if (Array.isArray(table.front?.backends)) {
-      table.front.backends.forEach((b, i) => {
-        if (b.node !== undefined && !ids.has(b.node)) ctx.addIssue({ code: 'custom', path: ['front', 'backends', i, 'node'], message: `no node '${b.node}' in the host table` });
-      });
-    }
+    (front ? routeConfigs(front) : []).forEach((r, i) => {
+      const at = (field: string) => (front!.routes ? ['front', 'routes', i, field] : ['front', field]);
+      if (r.backends === 'access' && !table.nodes.some((n) => n.role === 'access')) ctx.addIssue({ code: 'custom', path: at('backends'), message: "'access' needs at least one access node" });
+      if (r.backends === 'apps' && pools.length === 0) ctx.addIssue({ code: 'custom', path: at('backends'), message: "'apps' needs an app: section that gives some node a pool (instances > 0)" });
+      if (r.dispatcher && !ids.has(r.dispatcher.node)) ctx.addIssue({ code: 'custom', path: [...at('dispatcher'), 'node'], message: `no node '${r.dispatcher.node}' in the host table` });
+      if (Array.isArray(r.backends)) {
+        r.backends.forEach((b, j) => {
+          if (b.node !== undefined && !ids.has(b.node)) ctx.addIssue({ code: 'custom', path: [...at('backends'), j, 'node'], message: `no node '${b.node}' in the host table` });
+        });
+      }
+    });
     if (table.link.deadAfterMs <= table.link.heartbeatMs) {
       ctx.addIssue({ code: 'custom', path: ['link', 'deadAfterMs'], message: 'must be greater than heartbeatMs' });
     }

@@ -54,6 +54,11 @@ export class Backend {
     this.sessions = new SessionTracker(cfg.sticky.sessionIdleS * 1000, cfg.limits.maxTrackedSessions);
   }
 
+  /** The settings it runs by: its route's (health, stickiness) over the front's. */
+  get config(): FrontConfig {
+    return this.cfg;
+  }
+
   configure(def: BackendConfig, cfg: FrontConfig): void {
     this.weight = def.weight;
     this.node = def.node;

@@ -1,4 +1,5 @@
 import type { Backend } from './backend.ts';
+import type { RouteState } from './routes.ts';
 import type { ClientExchange } from './http/client-exchange.ts';
 import type { Switch } from './http/response-parser.ts';
 import type { Exchange, UpstreamConnection } from './upstream/connection.ts';
@@ -36,6 +37,12 @@ export class RequestContext implements Exchange {
   /** A byte of the body went out: from here on the request is never replayed. */
   bodySent = false;
   backend: Backend | undefined;
+  /** The route that took the request (set before anything else looks at it). */
+  route!: RouteState;
+  /** Let past LARD's admission bound (after waiting for it). */
+  admitted = false;
+  /** Placed by a shared dispatcher: its completion is reported there. */
+  sharedPick = false;
   conn: UpstreamConnection | undefined;
   readonly tried: Backend[] = [];
   retries = 0;

@@ -4,7 +4,7 @@ import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-ta
 import { listenOn } from '../net/listen.ts';
 import { AppRegistries } from './app-backends.ts';
 import { Backend } from './backend.ts';
-import type { BackendConfig, FrontConfig } from './config.ts';
+import { routeConfigs, type BackendConfig, type FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
 import { HttpServer, type HttpServerOptions } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
@@ -12,6 +12,10 @@ import { bounded } from './long-poll.ts';
 import { MaintenanceWatch } from './maintenance-watch.ts';
 import { NodeConnection } from '../client/node-connection.ts';
 import { createPolicy } from './policies/index.ts';
+import { LardPolicy } from './policies/lard.ts';
+import type { Policy } from './policies/policy.ts';
+import { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
+import type { RouteState } from './routes.ts';
 import { Proxy, type FrontState } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { secretMatches } from './secret.ts';
@@ -50,6 +54,9 @@ export class Front {
   /** Cluster-wide maintenance mode, followed through front.node. */
   private readonly maintenance: MaintenanceWatch | undefined;
   private readonly started = Date.now();
+  /** Each route's policy and shared dispatcher, kept across swaps while their settings stay. */
+  private policies = new Map<string, Policy>();
+  private remotes = new Map<string, RemoteDispatcher>();
   reloads = 0;
   private lastDropLog = 0;
 
@@ -142,7 +149,7 @@ export class Front {
 
   /** backends: apps follows every pool's registry (and reports request counts back); otherwise nothing. */
   private async followApps(table: HostTable): Promise<void> {
-    if (frontConfig(table).backends !== 'apps' || !this.caller) {
+    if (!routeConfigs(frontConfig(table)).some((r) => r.backends === 'apps') || !this.caller) {
       this.apps?.stop();
       this.served?.stop();
       this.apps = this.served = undefined;
@@ -179,6 +186,16 @@ export class Front {
       apps: this.apps?.status() ?? null,
       maintenance: this.maintenance ? { ...this.maintenance.state, pagesServed: this.proxy.maintenancePages } : null,
       backends: list.map((b) => ({ ...b.status(now), load: b.node === undefined ? null : (this.loads?.get(b.node) ?? null) })),
+      routes: this.proxy.state.routes.map((r) => ({
+        name: r.cfg.name,
+        prefix: r.cfg.prefix,
+        host: r.cfg.host ?? null,
+        policy: r.policy.name,
+        sticky: r.cfg.sticky.mode,
+        backends: r.list.map((b) => b.id),
+        waiting: r.waiting.length,
+        dispatcher: r.remote ? { node: r.remote.node, state: r.remote.state, shared: r.remote.shared, alone: r.remote.alone, batches: r.remote.batches } : null,
+      })),
     };
   }
 
@@ -188,6 +205,7 @@ export class Front {
     this.apps?.stop();
     this.served?.stop();
     this.maintenance?.stop();
+    for (const remote of this.remotes.values()) remote.stop();
     this.caller?.close();
     const closed = this.server.close(5000);
     this.admin?.close();
@@ -199,36 +217,64 @@ export class Front {
 
   private buildState(table: HostTable, previous: Map<string, Backend>): FrontState {
     const cfg = frontConfig(table);
-    const list: Backend[] = [];
-    const apps = cfg.backends === 'apps' ? (this.apps?.backends() ?? []) : [];
-    const defs = cfg.backends === 'access' ? accessBackends(table) : cfg.backends === 'apps' ? apps.map((a) => a.def) : cfg.backends;
-    for (const def of defs) {
-      const old = previous.get(def.id);
-      // Same address: keep its health, counters and connections; otherwise start afresh.
-      if (old && old.host === def.host && old.port === def.port) {
-        old.configure(def, cfg);
-        list.push(old);
-      } else {
-        list.push(new Backend(def, cfg));
+    const apps = this.apps?.backends() ?? [];
+    const byId = new Map<string, Backend>();
+    const routes: RouteState[] = [];
+    const policies = new Map<string, Policy>();
+    const remotes = new Map<string, RemoteDispatcher>();
+    for (const rc of routeConfigs(cfg)) {
+      const frontCfg: FrontConfig = { ...cfg, backends: rc.backends, policy: rc.policy, chashLoadFactor: rc.chashLoadFactor, sticky: rc.sticky, health: rc.health, lard: rc.lard, dispatcher: rc.dispatcher };
+      const defs = rc.backends === 'access' ? accessBackends(table) : rc.backends === 'apps' ? apps.map((a) => a.def) : rc.backends;
+      const list = defs.map((def) => {
+        // One back-end object per id: a second route that lists it shares it (same address, checked at load).
+        const shared = byId.get(def.id);
+        if (shared) return shared;
+        const old = previous.get(def.id);
+        let b: Backend;
+        // Same address: keep its health, counters and connections; otherwise start afresh.
+        if (old && old.host === def.host && old.port === def.port) {
+          old.configure(def, frontCfg);
+          b = old;
+        } else {
+          b = new Backend(def, frontCfg);
+        }
+        byId.set(def.id, b);
+        return b;
+      });
+      const routeById = new Map(list.map((b) => [b.id, b]));
+      // A DYING instance (its registry says so) takes only the requests of its sessions.
+      if (rc.backends === 'apps') {
+        for (const { def, dying } of apps) {
+          const b = routeById.get(def.id);
+          if (!b || !dying || b.admin === 'draining') continue;
+          b.admin = 'draining';
+          this.log.info({ event: 'backend_draining', backend: b.id, by: 'app registry' }, `${b.id} is dying: its sessions only`);
+        }
       }
+      const sticky = rc.sticky.mode === 'cookie' ? new StickyTokens(rc.sticky.keys, rc.sticky.maxAgeS, list.map((b) => b.id)) : undefined;
+      // A policy with memory (LARD's targets, the hash ring) outlives swaps while its settings stay.
+      const policyCfg = rc.sticky.mode === 'source_ip' ? { ...rc, policy: 'source_ip' as const } : rc;
+      const policyKey = `${rc.name}|${policyCfg.policy}|${rc.chashLoadFactor}|${JSON.stringify(rc.lard)}`;
+      const policy = this.policies.get(policyKey) ?? createPolicy(policyCfg, (node) => this.loads?.get(node));
+      policies.set(policyKey, policy);
+      let remote: RemoteDispatcher | undefined;
+      if (rc.dispatcher && this.caller && policy instanceof LardPolicy) {
+        const remoteKey = `${policyKey}|${rc.dispatcher.node}|${rc.dispatcher.timeoutMs}`;
+        remote = this.remotes.get(remoteKey) ?? new RemoteDispatcher({ call: this.caller.call, node: rc.dispatcher.node, route: rc.name, local: policy, timeoutMs: rc.dispatcher.timeoutMs, log: this.log });
+        remotes.set(remoteKey, remote);
+      }
+      routes.push({ cfg: rc, frontCfg, list, byId: routeById, policy, sticky, remote, waiting: [] });
     }
-    const byId = new Map(list.map((b) => [b.id, b]));
-    // A DYING instance (its registry says so) takes only the requests of its sessions.
-    for (const { def, dying } of apps) {
-      const b = byId.get(def.id)!;
-      if (!dying || b.admin === 'draining') continue;
-      b.admin = 'draining';
-      this.log.info({ event: 'backend_draining', backend: b.id, by: 'app registry' }, `${b.id} is dying: its sessions only`);
-    }
-    const sticky = cfg.sticky.mode === 'cookie' ? new StickyTokens(cfg.sticky.keys, cfg.sticky.maxAgeS, list.map((b) => b.id)) : undefined;
-    const policy = createPolicy(cfg.sticky.mode === 'source_ip' ? { ...cfg, policy: 'source_ip' } : cfg, (node) => this.loads?.get(node));
-    return { cfg, list, byId, policy, sticky, adminToken: cfg.admin?.token };
+    for (const [key, remote] of this.remotes) if (!remotes.has(key)) remote.stop();
+    this.policies = policies;
+    this.remotes = remotes;
+    return { cfg, routes, list: [...byId.values()], byId, adminToken: cfg.admin?.token };
   }
 
   private startLoads(): void {
     const cfg = this.config;
     this.loads = undefined;
-    if (cfg.policy !== 'least_load') return;
+    if (!routeConfigs(cfg).some((r) => r.policy === 'least_load')) return;
     if (!cfg.node) {
       this.log.warn({ event: 'no_load_source' }, "least_load without front.node: no load figures, falling back to fewest requests in flight");
       return;

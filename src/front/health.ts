@@ -47,9 +47,13 @@ export function checkOnce(backend: Backend, cfg: FrontConfig): Promise<CheckResu
 }
 
 /** Runs the active checks of every back-end on its interval. */
+/** A back-end due within this of its interval is checked on this tick, not the next. */
+const TICK_SLACK_MS = 50;
+
 export class HealthChecker {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
+  private lastCheck = new WeakMap<Backend, number>();
 
   private readonly backends: () => Backend[];
   private readonly cfg: () => FrontConfig;
@@ -64,8 +68,12 @@ export class HealthChecker {
       if (this.running) return;
       this.running = true;
       try {
+        const now = Date.now();
         await Promise.all(this.backends().map(async (b) => {
-          const r = await checkOnce(b, this.cfg());
+          // Each back-end at its own route's interval (the ticker runs at the shortest).
+          if (now - (this.lastCheck.get(b) ?? 0) < b.config.health.intervalMs - TICK_SLACK_MS) return;
+          this.lastCheck.set(b, now);
+          const r = await checkOnce(b, b.config);
           b.checked(r.ok, r.layer, r.detail);
           if (r.ok) b.recovered();
         }));
@@ -74,7 +82,8 @@ export class HealthChecker {
       }
     };
     void tick();
-    this.timer = setInterval(tick, this.cfg().health.intervalMs);
+    const intervals = this.backends().map((b) => b.config.health.intervalMs);
+    this.timer = setInterval(tick, Math.min(this.cfg().health.intervalMs, ...intervals));
   }
 
   restart(): void {

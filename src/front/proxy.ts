@@ -8,12 +8,13 @@ import { connectionOptions, isFrontHeader, isHopByHop } from './http/hop-by-hop.
 import { checkRequest } from './http/request-checks.ts';
 import type { Switch } from './http/response-parser.ts';
 import { checkSwitch } from './http/switch-checks.ts';
-import type { Policy } from './policies/policy.ts';
+import type { PickContext } from './policies/policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
 import { secretMatches } from './secret.ts';
 import { HANDOVER_TOKEN_PATTERN } from '../sessions/handovers.ts';
 import { MAINTENANCE_STATUS, maintenanceHeaders, maintenancePage } from './maintenance-page.ts';
-import { takeCookie, type StickyTokens } from './sticky.ts';
+import { admits, matchRoute, type RouteState } from './routes.ts';
+import { takeCookie } from './sticky.ts';
 import { Tunnel } from './tunnel.ts';
 import type { UpstreamConnection } from './upstream/connection.ts';
 import { upstreamRequestHead } from './upstream/request-head.ts';
@@ -25,10 +26,11 @@ const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE'])
 /** What one configuration generation gives the proxy; a reload swaps it whole. */
 export interface FrontState {
   cfg: FrontConfig;
+  /** In match order (routes.ts). */
+  routes: RouteState[];
+  /** Every route's back-ends, each once (health checks, status, admin). */
   list: Backend[];
   byId: Map<string, Backend>;
-  policy: Policy;
-  sticky: StickyTokens | undefined;
   /** front.admin.token: unlocks X-Cohort-Explain, and passes maintenance mode (X-Cohort-Admin). */
   adminToken: string | undefined;
 }
@@ -94,16 +96,19 @@ export class Proxy implements ResponsePhases {
     const method = ex.method;
     // Idempotency-Key makes a request replayable only where the app is known to honour it.
     const replayable = IDEMPOTENT.has(method) || (state.cfg.retries.idempotencyKey && ex.header('idempotency-key') !== undefined);
+    const route = matchRoute(state.routes, checked.target, ex.header('host'));
+    if (!route) return reject(ex, 404, 'no route for this path');
     const ctx = new RequestContext(this, ex, checked.target, checked.upgrade, replayable);
+    ctx.route = route;
     this.budget.request(ctx.start);
     ex.onAbort = () => this.clientClosed(ctx);
     if (state.adminToken !== undefined && secretMatches(ex.header(EXPLAIN_HEADER), state.adminToken)) ctx.explain = true;
 
     // sticky: a valid cookie names a usable back-end (a draining one still serves its sessions)
-    if (state.sticky) {
+    if (route.sticky) {
       // Cookie may come split over several fields (RFC 9113 §8.2.3 gateways): read them as one.
       const cookies = ex.values('cookie');
-      const sticky = this.resolveSticky(cookies.length > 1 ? cookies.join('; ') : cookies[0], ctx.start);
+      const sticky = this.resolveSticky(route, cookies.length > 1 ? cookies.join('; ') : cookies[0], ctx.start);
       if (sticky) {
         ctx.cookieRest = sticky.rest;
         ctx.stickyBackend = sticky.backend;
@@ -162,13 +167,12 @@ export class Proxy implements ResponsePhases {
    * The sticky cookie of a request: the Cookie header without it (undefined if it was not
    * there), and the usable back-end it names if it is valid (forged, stale or unknown: none).
    */
-  private resolveSticky(cookieHeader: string | undefined, now: number): { rest: string; backend?: Backend; token?: string; issuedMs?: number; renew: boolean } | undefined {
-    const state = this.state;
-    if (!state.sticky) return undefined;
-    const { value, rest } = takeCookie(cookieHeader, state.cfg.sticky.cookie);
+  private resolveSticky(route: RouteState, cookieHeader: string | undefined, now: number): { rest: string; backend?: Backend; token?: string; issuedMs?: number; renew: boolean } | undefined {
+    if (!route.sticky) return undefined;
+    const { value, rest } = takeCookie(cookieHeader, route.cfg.sticky.cookie);
     if (value === undefined) return undefined;
-    const verdict = state.sticky.verify(value, now);
-    const backend = verdict && state.byId.get(verdict.backendId);
+    const verdict = route.sticky.verify(value, now);
+    const backend = verdict && route.byId.get(verdict.backendId);
     if (!verdict || !backend || !backend.usable(now)) return { rest, renew: false };
     return { rest, backend, token: value, issuedMs: verdict.issuedMs, renew: verdict.renew };
   }
@@ -176,28 +180,80 @@ export class Proxy implements ResponsePhases {
   /** pick: sticky back-end first, else the policy among ready back-ends not yet tried. */
   private route(ctx: RequestContext): void {
     if (ctx.aborted) return;
-    const state = this.state;
+    const route = ctx.route;
     const now = Date.now();
     let backend: Backend | undefined;
     const sticky = ctx.stickyBackend;
     const handover = ctx.handoverNode;
-    const onHandoverNode = handover === undefined ? undefined : state.list.filter((b) => b.node === handover && b.ready(now) && !ctx.tried.includes(b));
+    const onHandoverNode = handover === undefined ? undefined : route.list.filter((b) => b.node === handover && b.ready(now) && !ctx.tried.includes(b));
     if (onHandoverNode?.length) {
       // A login handed over to a node lands on its app (a new session there, with its cookie).
-      backend = state.policy.pick(onHandoverNode, { target: ctx.target, clientIp: ctx.clientIp, now });
+      backend = route.policy.pick(onHandoverNode, { target: ctx.target, clientIp: ctx.clientIp, now });
       ctx.reason = `login handed over to ${handover}`;
-      if (backend && state.sticky) ctx.setSticky = true;
+      if (backend && route.sticky) ctx.setSticky = true;
     } else if (sticky && !ctx.tried.includes(sticky) && sticky.usable(now)) {
       backend = sticky;
       ctx.reason = 'sticky cookie';
     } else {
       const candidates: Backend[] = [];
-      for (const b of state.list) if (b.ready(now) && !ctx.tried.includes(b)) candidates.push(b);
+      for (const b of route.list) if (b.ready(now) && !ctx.tried.includes(b)) candidates.push(b);
       if (ctx.explain || this.debug) ctx.candidates = candidates.map((b) => b.id);
-      backend = state.policy.pick(candidates, { target: ctx.target, clientIp: ctx.clientIp, now });
-      ctx.reason = `policy ${state.policy.name}`;
-      if (backend && state.sticky) ctx.setSticky = true; // a new session, or its server went away
+      // LARD's admission bound: past it, a request waits in the front for one to finish.
+      if (!ctx.admitted && candidates.length && admits(route.policy)) {
+        let inFlight = 0;
+        for (const b of route.list) inFlight += b.active;
+        if (inFlight >= route.policy.admissionLimit(candidates)) return this.waitForAdmission(ctx);
+      }
+      if (route.remote && candidates.length) {
+        route.remote.decide(ctx.target, candidates).then((d) => {
+          ctx.reason = `policy ${route.policy.name}: ${d.why}`;
+          ctx.sharedPick = d.shared;
+          if (d.backend && route.sticky) ctx.setSticky = true;
+          if (ctx.aborted) {
+            if (d.shared && d.backend) route.remote!.completed(d.backend.id);
+            return;
+          }
+          this.send(ctx, d.backend);
+        }, (err: unknown) => this.fail(ctx, 500, `dispatcher: ${(err as Error).message}`));
+        return;
+      }
+      const pick: PickContext = { target: ctx.target, clientIp: ctx.clientIp, now };
+      backend = route.policy.pick(candidates, pick);
+      ctx.reason = pick.why ? `policy ${route.policy.name}: ${pick.why}` : `policy ${route.policy.name}`;
+      if (backend && route.sticky) ctx.setSticky = true; // a new session, or its server went away
     }
+    this.send(ctx, backend);
+  }
+
+  /** The request waits (bounded by queueSize and queueTimeoutMs) until a request of its route ends. */
+  private waitForAdmission(ctx: RequestContext): void {
+    const route = ctx.route;
+    const limits = this.state.cfg.limits;
+    if (route.waiting.length >= limits.queueSize) return this.fail(ctx, 503, `route ${route.cfg.name}: ${route.waiting.length} requests are waiting for admission`);
+    const entry = {
+      resume: () => {
+        clearTimeout(entry.timer);
+        // A client that left passes its turn on.
+        if (ctx.aborted) return this.admitNext(route);
+        ctx.admitted = true;
+        this.route(ctx);
+      },
+      timer: setTimeout(() => {
+        const i = route.waiting.indexOf(entry);
+        if (i >= 0) route.waiting.splice(i, 1);
+        if (!ctx.aborted) this.fail(ctx, 503, `route ${route.cfg.name}: not admitted within ${limits.queueTimeoutMs} ms (LARD's bound on requests in flight)`);
+      }, limits.queueTimeoutMs),
+    };
+    route.waiting.push(entry);
+  }
+
+  private admitNext(route: RouteState): void {
+    const next = route.waiting.shift();
+    if (next) queueMicrotask(next.resume);
+  }
+
+  /** connect: the chosen back-end (or 503 when there is none). */
+  private send(ctx: RequestContext, backend: Backend | undefined): void {
     if (!backend) {
       const why = ctx.tried.length ? `no other back-end after ${ctx.tried.map((b) => b.id).join(', ')} failed` : 'no back-end is ready';
       return this.fail(ctx, 503, why);
@@ -321,15 +377,15 @@ export class Proxy implements ResponsePhases {
       if (lower === 'cache-control') cacheControl = out.length;
       out.push(name, headers[i + 1]);
     }
-    const state = this.state;
-    if (ctx.setSticky && state.sticky) {
-      const token = state.sticky.issue(backend.id, ctx.start);
+    const route = ctx.route;
+    if (ctx.setSticky && route.sticky) {
+      const token = route.sticky.issue(backend.id, ctx.start);
       // A renewed session keeps counting once: under its new token, not also its old one.
       if (ctx.stickyToken && ctx.stickyIssued !== undefined) ctx.stickyBackend?.sessions.forget(ctx.stickyToken);
       ctx.stickyToken = token;
       ctx.stickyIssued = undefined;
       backend.sessions.issued(ctx.start);
-      out.push('set-cookie', `${state.cfg.sticky.cookie}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${state.cfg.sticky.maxAgeS}`);
+      out.push('set-cookie', `${route.cfg.sticky.cookie}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${route.cfg.sticky.maxAgeS}`);
       // A shared cache must not hand one client's session cookie to another.
       if (cacheControl < 0) out.push('cache-control', 'private');
       else if (!/private|no-store/i.test(out[cacheControl + 1])) out[cacheControl + 1] = `private, ${out[cacheControl + 1].replace(/\bpublic\b,?\s*/i, '')}`.replace(/,\s*$/, '');
@@ -388,13 +444,17 @@ export class Proxy implements ResponsePhases {
     if (!backend || !ctx.holding) return;
     ctx.holding = false;
     backend.active--;
+    const route = ctx.route;
+    if (ctx.sharedPick) route.remote?.completed(backend.id);
+    if (route.waiting.length) this.admitNext(route);
     if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
     if (this.debug && verdict === 'ok') this.log.debug({ event: 'request', method: ctx.method, target: ctx.target, ...this.explanation(ctx), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');
   }
 
   private explanation(ctx: RequestContext) {
     return {
-      policy: this.state.policy.name,
+      route: ctx.route.cfg.name,
+      policy: ctx.route.policy.name,
       chose: ctx.backend?.id ?? null,
       reason: ctx.reason,
       candidates: ctx.candidates,

@@ -35,6 +35,7 @@ import { LocalServer } from '../net/local-server.ts';
 import { Peer } from '../net/peer.ts';
 import { loadTlsMaterial } from '../net/tls-material.ts';
 import { ReplicationService } from '../replication/service.ts';
+import { registerDispatcherCommands, SharedLard } from '../front/dispatcher/shared-lard.ts';
 import { Router } from './router.ts';
 
 /**
@@ -100,6 +101,8 @@ export class CohortNode {
     this.inbox = new CriticalInbox(this.db, this.registry, commit, log);
     this.critical = new CriticalService({ self: id, db: this.db, commit, inbox: this.inbox, peers: this.peers, settings: table.critical, log });
     registerOutboxCommands(this.registry, this.critical);
+    // Any node can be the LARD dispatcher a front's route names.
+    registerDispatcherCommands(this.registry, new SharedLard());
     const callAsNode = async (to: string, cmd: string, args: unknown) => this.router.route(to, cmd, args, { from: LOCAL });
     this.users = new UserStore(this.db);
     this.homes = new HomeLookup(this.table, this.db, callAsNode);

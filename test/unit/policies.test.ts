@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { Backend } from '../../src/front/backend.ts';
-import { frontSchema, POLICY_NAMES } from '../../src/front/config.ts';
+import { frontSchema, POLICY_NAMES, routeConfigs } from '../../src/front/config.ts';
 import { createPolicy } from '../../src/front/policies/index.ts';
 import type { PickContext } from '../../src/front/policies/policy.ts';
 import { RetryBudget } from '../../src/front/retry-budget.ts';
 import { StickyTokens, takeCookie } from '../../src/front/sticky.ts';
 
 const cfg = frontSchema.parse({ listen: { port: 1 }, backends: [{ id: 'x', host: '127.0.0.1', port: 1 }], health: { slowStartMs: 0 } });
+const route = routeConfigs(cfg)[0];
 const made: Backend[] = [];
 function backends(...weights: number[]): Backend[] {
   const list = weights.map((weight, i) => new Backend({ id: `b${i}`, host: '127.0.0.1', port: 1 + i, weight, node: `N${i}` }, cfg));
@@ -20,7 +21,7 @@ after(() => made.forEach((b) => b.close()));
 // The conformance suite every policy passes (Hono's router suite is the model).
 describe('every balancing policy', () => {
   for (const name of POLICY_NAMES) {
-    const policy = createPolicy({ ...cfg, policy: name }, () => undefined);
+    const policy = createPolicy({ ...route, policy: name }, () => undefined);
     it(`${name}: picks only among the candidates, and nothing from none`, () => {
       const list = backends(1, 1, 1);
       assert.equal(policy.pick([], ctx()), undefined);
@@ -35,7 +36,7 @@ describe('every balancing policy', () => {
 
 describe('each policy matches its definition', () => {
   it('round_robin: smooth and weighted, 3:1 over 100 picks is exactly 75:25, never three in a row of the light one', () => {
-    const policy = createPolicy({ ...cfg, policy: 'round_robin' }, () => undefined);
+    const policy = createPolicy({ ...route, policy: 'round_robin' }, () => undefined);
     const [a, b] = backends(3, 1);
     const picks = Array.from({ length: 100 }, () => policy.pick([a, b], ctx())!.id);
     assert.equal(picks.filter((p) => p === 'b0').length, 75);
@@ -43,7 +44,7 @@ describe('each policy matches its definition', () => {
   });
 
   it('least_conn: the fewest in flight per unit of weight', () => {
-    const policy = createPolicy({ ...cfg, policy: 'least_conn' }, () => undefined);
+    const policy = createPolicy({ ...route, policy: 'least_conn' }, () => undefined);
     const [a, b, c] = backends(1, 1, 2);
     a.active = 3;
     b.active = 1;
@@ -54,7 +55,7 @@ describe('each policy matches its definition', () => {
   });
 
   it('p2c: of the two sampled, never the busier', () => {
-    const policy = createPolicy({ ...cfg, policy: 'p2c' }, () => undefined);
+    const policy = createPolicy({ ...route, policy: 'p2c' }, () => undefined);
     const [a, b] = backends(1, 1);
     a.active = 10;
     for (let i = 0; i < 50; i++) assert.equal(policy.pick([a, b], ctx()), b);
@@ -62,20 +63,20 @@ describe('each policy matches its definition', () => {
 
   it('least_load: the lowest node load; ties within 5 points by fewest in flight; no figures fall back', () => {
     const loads: Record<string, number> = { N0: 80, N1: 12, N2: 15 };
-    const policy = createPolicy({ ...cfg, policy: 'least_load' }, (n) => loads[n]);
+    const policy = createPolicy({ ...route, policy: 'least_load' }, (n) => loads[n]);
     const [a, b, c] = backends(1, 1, 1);
     b.active = 4;
     assert.equal(policy.pick([a, b, c], ctx()), c, 'N1 and N2 are within 5 points; N2 has fewer in flight');
     loads.N2 = 40;
     assert.equal(policy.pick([a, b, c], ctx()), b);
-    const blind = createPolicy({ ...cfg, policy: 'least_load' }, () => undefined);
+    const blind = createPolicy({ ...route, policy: 'least_load' }, () => undefined);
     a.active = 0;
     c.active = 2;
     assert.equal(blind.pick([a, b, c], ctx()), a, 'without figures: fewest in flight');
   });
 
   it('source_ip: one client, one back-end; when a back-end leaves only its clients move', () => {
-    const policy = createPolicy({ ...cfg, policy: 'source_ip' }, () => undefined);
+    const policy = createPolicy({ ...route, policy: 'source_ip' }, () => undefined);
     const list = backends(1, 1, 1, 1);
     const ips = Array.from({ length: 400 }, (_, i) => `10.1.${i >> 8}.${i & 255}`);
     const before = ips.map((ip) => policy.pick(list, ctx('/', ip))!);
@@ -90,7 +91,7 @@ describe('each policy matches its definition', () => {
   });
 
   it('chash: one URL, one back-end; a hot URL spills over once its back-end is past the load bound', () => {
-    const policy = createPolicy({ ...cfg, policy: 'chash', chashLoadFactor: 1.25 }, () => undefined);
+    const policy = createPolicy({ ...route, policy: 'chash', chashLoadFactor: 1.25 }, () => undefined);
     const list = backends(1, 1, 1);
     const home = policy.pick(list, ctx('/hot.html'))!;
     for (let i = 0; i < 20; i++) assert.equal(policy.pick(list, ctx('/hot.html')), home);

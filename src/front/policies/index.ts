@@ -1,4 +1,5 @@
-import type { FrontConfig } from '../config.ts';
+import type { RouteConfig } from '../config.ts';
+import { LardPolicy } from './lard.ts';
 import { ConsistentHash } from './chash.ts';
 import { LeastConn } from './least-conn.ts';
 import { LeastLoad, type LoadFigures } from './least-load.ts';
@@ -7,7 +8,7 @@ import type { Policy } from './policy.ts';
 import { RoundRobin } from './round-robin.ts';
 import { SourceIp } from './source-ip.ts';
 
-export function createPolicy(cfg: FrontConfig, loads: LoadFigures): Policy {
+export function createPolicy(cfg: RouteConfig, loads: LoadFigures): Policy {
   switch (cfg.policy) {
     case 'round_robin':
       return new RoundRobin();
@@ -21,5 +22,8 @@ export function createPolicy(cfg: FrontConfig, loads: LoadFigures): Policy {
       return new SourceIp();
     case 'chash':
       return new ConsistentHash(cfg.chashLoadFactor);
+    case 'lard':
+    case 'lard_r':
+      return new LardPolicy(cfg.policy, { tLow: cfg.lard.tLow, tHigh: cfg.lard.tHigh, kMs: cfg.lard.kS * 1000, maxTargets: cfg.lard.maxTargets });
   }
 }

@@ -54,6 +54,11 @@ function mostLoaded(list: ServerLoad[]): ServerLoad {
  */
 export class Lard {
   readonly mode: LardMode;
+
+  /** The thresholds it decides by (a shared dispatcher is told them). */
+  get settings(): LardSettings {
+    return { ...this.st };
+  }
   private readonly st: LardSettings;
   /** Map order is recency: a used target is deleted and set again, the first key is the LRU. */
   private readonly table = new Map<string, Entry>();
@@ -227,7 +232,7 @@ function toLoads(backends: Backend[]): ServerLoad[] {
   return backends.map((b) => ({ id: b.id, load: b.active, capacity: b.weight }));
 }
 
-function pathOf(target: string): string {
+export function pathOf(target: string): string {
   const q = target.indexOf('?');
   return q === -1 ? target : target.slice(0, q);
 }

@@ -1,0 +1,159 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { CallNode } from '../../client/node-connection.ts';
+import type { Backend } from '../backend.ts';
+import type { LardPolicy } from '../policies/lard.ts';
+import { pathOf } from '../policies/lard.ts';
+import type { DecideArgs, DecideReply } from './shared-lard.ts';
+import { MAX_ITEMS } from './shared-lard.ts';
+
+/** After the dispatcher failed to answer, the front decides alone this long before asking again. */
+const RETRY_MS = 1000;
+/** Completion notices wait at most this long for a batch of decisions to ride with. */
+const NOTICE_MS = 5;
+
+interface Pending {
+  target: string;
+  candidates: Backend[];
+  resolve: (d: { backend: Backend | undefined; why: string; shared: boolean }) => void;
+}
+
+/**
+ * A route's LARD decisions made by a dispatcher several fronts share (route.dispatcher), through
+ * front.node. Decisions wait for the next batch: one request per round trip carries every target
+ * asked for meanwhile, and the completions of earlier picks, so the dispatcher's load figures
+ * are exact. When the dispatcher does not answer within timeoutMs, the front decides alone (its
+ * own LARD table, its own view of the load) and asks again a second later.
+ */
+export class RemoteDispatcher {
+  private readonly call: CallNode;
+  readonly node: string;
+  private readonly route: string;
+  private readonly local: LardPolicy;
+  private readonly timeoutMs: number;
+  private readonly log: Logger;
+  /** This front's run: the dispatcher keeps each front's in-flight counts apart. */
+  private readonly front = `${process.pid}.${randomBytes(4).toString('hex')}`;
+  private pending: Pending[] = [];
+  private done = new Map<string, number>();
+  private inFlight = false;
+  private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private aloneUntil = 0;
+  private stopped = false;
+  shared = 0;
+  alone = 0;
+  batches = 0;
+
+  constructor(opts: { call: CallNode; node: string; route: string; local: LardPolicy; timeoutMs: number; log: Logger }) {
+    this.call = opts.call;
+    this.node = opts.node;
+    this.route = opts.route;
+    this.local = opts.local;
+    this.timeoutMs = opts.timeoutMs;
+    this.log = opts.log;
+  }
+
+  get state(): 'shared' | 'alone' {
+    return Date.now() < this.aloneUntil ? 'alone' : 'shared';
+  }
+
+  decide(target: string, candidates: Backend[]): Promise<{ backend: Backend | undefined; why: string; shared: boolean }> {
+    if (this.stopped || Date.now() < this.aloneUntil) return Promise.resolve(this.decideAlone(target, candidates));
+    return new Promise((resolve) => {
+      this.pending.push({ target, candidates, resolve });
+      this.schedule(0);
+    });
+  }
+
+  /** A request the dispatcher placed has finished: its server's load goes down there. */
+  completed(backendId: string): void {
+    if (this.stopped) return;
+    this.done.set(backendId, (this.done.get(backendId) ?? 0) + 1);
+    this.schedule(NOTICE_MS);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.scheduled as NodeJS.Timeout);
+    clearImmediate(this.scheduled as NodeJS.Immediate);
+    for (const p of this.pending.splice(0)) p.resolve(this.decideAlone(p.target, p.candidates));
+  }
+
+  private decideAlone(target: string, candidates: Backend[]): { backend: Backend | undefined; why: string; shared: boolean } {
+    this.alone++;
+    const ctx = { target, clientIp: '', now: Date.now(), why: '' };
+    const backend = this.local.pick(candidates, ctx);
+    return { backend, why: `alone (dispatcher ${this.node} unreachable): ${ctx.why}`, shared: false };
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.inFlight || this.scheduled) return;
+    const run = () => {
+      this.scheduled = undefined;
+      void this.flush();
+    };
+    this.scheduled = delayMs === 0 ? setImmediate(run) : setTimeout(run, delayMs);
+  }
+
+  private async flush(): Promise<void> {
+    if (this.stopped || this.inFlight) return;
+    const batch = this.pending.splice(0, MAX_ITEMS);
+    const done = this.done;
+    if (!batch.length && !done.size) return;
+    this.done = new Map();
+    this.inFlight = true;
+    const servers = new Map<string, Backend>();
+    for (const p of batch) for (const b of p.candidates) servers.set(b.id, b);
+    const args: DecideArgs = {
+      front: this.front,
+      route: this.route,
+      mode: this.local.name,
+      settings: this.local.lard.settings,
+      servers: [...servers.values()].map((b) => ({ id: b.id, capacity: b.weight })),
+      items: batch.map((p) => {
+        const exclude = p.candidates.length === servers.size ? undefined : [...servers.keys()].filter((id) => !p.candidates.some((b) => b.id === id));
+        return exclude ? { target: pathOf(p.target), exclude } : { target: pathOf(p.target) };
+      }),
+      done: Object.fromEntries(done),
+    };
+    try {
+      const reply = (await withTimeout(this.call(this.node, 'lard.decide', args), this.timeoutMs)) as DecideReply;
+      this.batches++;
+      batch.forEach((p, i) => {
+        const pick = reply.picks?.[i];
+        const backend = pick ? p.candidates.find((b) => b.id === pick.id) : undefined;
+        if (!backend) return p.resolve(this.decideAlone(p.target, p.candidates));
+        this.shared++;
+        p.resolve({ backend, why: `dispatcher ${this.node}: ${pick!.why}`, shared: true });
+      });
+      if (this.aloneUntil) {
+        this.aloneUntil = 0;
+        this.log.info({ event: 'dispatcher_back', route: this.route, node: this.node }, `route ${this.route}: the shared dispatcher on ${this.node} answers again`);
+      }
+    } catch (err) {
+      if (Date.now() >= this.aloneUntil) this.log.warn({ event: 'dispatcher_unreachable', route: this.route, node: this.node, err: (err as Error).message }, `route ${this.route}: the shared dispatcher on ${this.node} did not answer; deciding alone`);
+      this.aloneUntil = Date.now() + RETRY_MS;
+      for (const p of batch) p.resolve(this.decideAlone(p.target, p.candidates));
+      // Completions of its picks are moot there now: a dispatcher that comes back starts its counts afresh for us.
+    } finally {
+      this.inFlight = false;
+      if (this.pending.length || this.done.size) this.schedule(this.pending.length ? 0 : NOTICE_MS);
+    }
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err as Error);
+      },
+    );
+  });
+}

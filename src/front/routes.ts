@@ -1,0 +1,50 @@
+import type { Backend } from './backend.ts';
+import type { FrontConfig, RouteConfig } from './config.ts';
+import type { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
+import type { Policy } from './policies/policy.ts';
+import type { StickyTokens } from './sticky.ts';
+
+/** A policy that bounds the requests in flight over its back-ends (LARD's admission control). */
+export interface AdmittingPolicy extends Policy {
+  admissionLimit(backends: Backend[]): number;
+}
+
+/** One route of one configuration generation: its back-ends, policy and stickiness. */
+export interface RouteState {
+  cfg: RouteConfig;
+  /** The front's settings with this route's own: what its back-ends are configured with. */
+  frontCfg: FrontConfig;
+  list: Backend[];
+  byId: Map<string, Backend>;
+  policy: Policy;
+  sticky: StickyTokens | undefined;
+  /** LARD decided in a dispatcher shared with other fronts (route.dispatcher). */
+  remote: RemoteDispatcher | undefined;
+  /** Requests waiting for LARD's admission bound, oldest first. */
+  waiting: { resume: () => void; timer: NodeJS.Timeout }[];
+}
+
+/** The first route whose prefix starts the path and whose host (if it names one) is the request's. */
+export function matchRoute(routes: RouteState[], target: string, hostHeader: string | undefined): RouteState | undefined {
+  let host: string | undefined;
+  for (const r of routes) {
+    if (!target.startsWith(r.cfg.prefix)) continue;
+    if (r.cfg.host !== undefined) {
+      host ??= hostName(hostHeader);
+      if (host !== r.cfg.host) continue;
+    }
+    return r;
+  }
+  return undefined;
+}
+
+/** The host of a Host field, lower case, without port or trailing dot. */
+function hostName(field: string | undefined): string {
+  if (!field) return '';
+  const h = field.startsWith('[') ? field.slice(0, field.indexOf(']') + 1) : field.split(':')[0];
+  return h.toLowerCase().replace(/\.$/, '');
+}
+
+export function admits(policy: Policy): policy is AdmittingPolicy {
+  return typeof (policy as Partial<AdmittingPolicy>).admissionLimit === 'function';
+}
