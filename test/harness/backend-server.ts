@@ -8,7 +8,7 @@
 //   /drain              answers with X-Cohort-Drain: 1 (the app asks to be drained)
 //   /hang               reads the request, never answers, closes after 200 ms
 //   /nodate             answers without a Date header
-//   anything else       {"backend": name, "path": ...}
+//   anything else       {"backend": name, "path": ...} (after ?ms=N milliseconds, if given)
 // and WebSocket upgrades on any path echo each message prefixed with the name.
 import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -64,6 +64,9 @@ const server = createServer((req, res) => {
       res.write(`${name}:`);
       return void setTimeout(() => res.end('done'), 10);
     }
+    // ?ms=N on any other path: the answer comes after N ms (a slow page under any prefix).
+    const ms = url.searchParams.get('ms');
+    if (ms !== null) return void setTimeout(() => json(200, { backend: name, path: url.pathname }), Number(ms));
     json(200, { backend: name, path: url.pathname });
   });
 });

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ADMIN_TOKEN, FrontCluster, STICKY_KEY } from '../harness/front-cluster.ts';
+import { http, keepAliveAgent } from '../harness/http-client.ts';
+import { waitFor } from '../harness/wait.ts';
+
+// Routes: /res/ goes to its own pool (r1, r2) by LARD/R, everything else to the apps' pool
+// (a1, a2) round robin with sticky cookies; a Host-bound route before both.
+describe('front routes', () => {
+  let fc: FrontCluster;
+  const agent = keepAliveAgent();
+  const port = (n: string) => fc.backendPorts.get(n)!;
+
+  before(async () => {
+    fc = await FrontCluster.create(['r1', 'r2', 'a1', 'a2', 'h1']);
+    const pool = (...names: string[]) => names.map((id) => ({ id, host: '127.0.0.1', port: port(id) }));
+    fc.writeConfig({
+      backends: pool('a1'),
+      routes: [
+        { name: 'admin-host', match: { prefix: '/', host: 'admin.example' }, backends: pool('h1') },
+        { name: 'resources', match: { prefix: '/res/' }, backends: pool('r1', 'r2'), policy: 'lard_r', lard: { tLow: 3, tHigh: 4, kS: 20 } },
+        { name: 'app', match: { prefix: '/' }, backends: pool('a1', 'a2'), policy: 'round_robin', sticky: { mode: 'cookie', keys: [STICKY_KEY] } },
+      ],
+    });
+    await fc.startFront();
+    await waitFor('every back-end ready', () => fc.allReady());
+  });
+  after(async () => {
+    agent.destroy();
+    await fc.destroy();
+  });
+
+  it('sends each path to its own route, and a Host-bound route only that host', async () => {
+    for (let i = 0; i < 10; i++) assert.match((await http(`${fc.url}/res/msu/ann/p${i}.html`, { agent })).json().backend, /^r[12]$/);
+    const apps = new Set<string>();
+    for (let i = 0; i < 10; i++) apps.add((await http(`${fc.url}/page${i}`, { agent })).json().backend);
+    assert.deepEqual([...apps].sort(), ['a1', 'a2']);
+    assert.equal((await http(`${fc.url}/res/x`, { agent, headers: { host: 'Admin.Example:80' } })).json().backend, 'h1');
+    // The app route sets its sticky cookie; the resource route does not.
+    assert.ok((await http(`${fc.url}/page`, { agent })).headers['set-cookie']);
+    assert.equal((await http(`${fc.url}/res/msu/ann/p1.html`, { agent })).headers['set-cookie'], undefined);
+  });
+
+  it('LARD/R keeps a target on its server, and X-Cohort-Route explains the route and the decision', async () => {
+    const first = (await http(`${fc.url}/res/msu/ann/lesson.html`, { agent })).json().backend;
+    for (let i = 0; i < 20; i++) assert.equal((await http(`${fc.url}/res/msu/ann/lesson.html?i=${i}`, { agent })).json().backend, first);
+    const r = await http(`${fc.url}/res/msu/ann/lesson.html`, { agent, headers: { 'x-cohort-explain': ADMIN_TOKEN } });
+    const why = JSON.parse(String(r.headers['x-cohort-route'])) as { route: string; policy: string; reason: string; chose: string };
+    assert.equal(why.route, 'resources');
+    assert.equal(why.policy, 'lard_r');
+    assert.equal(why.chose, first);
+    assert.match(why.reason, /lard_r: \/res\/msu\/ann\/lesson\.html set \[/);
+  });
+
+  it('LARD/R replicates a hot target over a second server when its server is overloaded', async () => {
+    // 12 slow requests at once on one target: over T_high (4) while the other server is under T_low (3); the
+    // admission bound (S = T_high + T_low - 1 = 6) lets 6 in at a time.
+    const replies = await Promise.all(Array.from({ length: 12 }, () => http(`${fc.url}/res/hot/page.html?ms=300`)));
+    const served = new Set(replies.map((r) => r.json().backend));
+    assert.deepEqual([...served].sort(), ['r1', 'r2']);
+  });
+
+  it('status shows each route', async () => {
+    const status = (await fc.status()) as unknown as { routes: { name: string; prefix: string; host: string | null; policy: string; backends: string[] }[] };
+    assert.deepEqual(status.routes.map((r) => [r.name, r.prefix, r.host, r.policy, r.backends.join(',')]), [
+      ['admin-host', '/', 'admin.example', 'round_robin', 'h1'],
+      ['resources', '/res/', null, 'lard_r', 'r1,r2'],
+      ['app', '/', null, 'round_robin', 'a1,a2'],
+    ]);
+  });
+});
