@@ -53,6 +53,13 @@ describe('host table', () => {
     ['an admin listener beyond loopback without a token', good + 'front: { listen: { port: 80 }, admin: { host: 0.0.0.0, port: 81 } }\n', /front\.admin\.token: an admin listener on 0\.0\.0\.0 \(beyond loopback\) needs a token/],
     ['an upgrade protocol with a version', good + 'front: { listen: { port: 80 }, upgrades: [websocket/13] }\n', /front\.upgrades\[0\]: upgrade protocols are lower-case tokens/],
     ['duplicate back-end ids', good + 'front: { listen: { port: 80 }, backends: [{ id: w, host: h, port: 1 }, { id: w, host: h, port: 2 }] }\n', /front\.backends\[1\]\.id: duplicate back-end id 'w'/],
+    ['two routes of one name', good + 'front: { listen: { port: 80 }, backends: [{ id: w, host: h, port: 1 }], routes: [{ name: r, match: { prefix: /a/ } }, { name: r, match: { prefix: / } }] }\n', /front\.routes\.1\.name: duplicate route name 'r'|front\.routes\[1\]\.name: duplicate route name 'r'/],
+    ['a route prefix that is not a path', good + 'front: { listen: { port: 80 }, routes: [{ match: { prefix: res } }] }\n', /front\.routes\[0\]\.match\.prefix/],
+    ['one id for two addresses in two routes', good + 'front: { listen: { port: 80 }, routes: [{ match: { prefix: /a/ }, backends: [{ id: w, host: h, port: 1 }] }, { match: { prefix: / }, backends: [{ id: w, host: h, port: 2 }] }] }\n', /back-end id 'w' names h:1 in another route/],
+    ['two routes with one sticky cookie', good + 'front: { listen: { port: 80 }, backends: [{ id: w, host: h, port: 1 }], routes: [{ match: { prefix: /a/ }, sticky: { mode: cookie, keys: [0123456789abcdef] } }, { match: { prefix: / }, sticky: { mode: cookie, keys: [0123456789abcdef] } }] }\n', /two routes use the sticky cookie 'cohort_srv'/],
+    ['a shared dispatcher for a policy that is not LARD', good + 'front: { listen: { port: 80 }, node: A, backends: [{ id: w, host: h, port: 1 }], routes: [{ match: { prefix: / }, policy: round_robin, dispatcher: { node: A } }] }\n', /a shared dispatcher decides LARD picks/],
+    ['a shared dispatcher on no node', good + 'front: { listen: { port: 80 }, node: A, backends: [{ id: w, host: h, port: 1 }], routes: [{ match: { prefix: / }, policy: lard, dispatcher: { node: Q } }] }\n', /dispatcher\.node: no node 'Q' in the host table/],
+    ['LARD thresholds upside down', good + 'front: { listen: { port: 80 }, policy: lard, lard: { tLow: 70, tHigh: 65 } }\n', /lard\.tLow must be below lard\.tHigh/],
     ['an unknown trusted domain', good + 'trust: { msu: [mit] }\n', /trust\.msu\[0\]: unknown domain 'mit'/],
   ];
   it('accepts an admin listener without a token on loopback only', () => {
