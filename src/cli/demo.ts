@@ -77,6 +77,9 @@ export function demoHostTable(basePort: number, secrets = { adminToken: randomBy
     '  policy: least_conn',
     `  sticky: { mode: cookie, keys: [${secrets.stickyKey}] }`,
     '  health: { path: /healthz, intervalMs: 1000 }',
+    '  routes:                 # resources to the access nodes\' own HTTP ports by LARD/R; the rest to the app',
+    '    - { name: resources, match: { prefix: /res/ }, backends: access, policy: lard_r, sticky: { mode: none } }',
+    '    - { name: app, match: { prefix: / } }',
     '',
   ].join('\n');
 }
@@ -158,7 +161,8 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   watch('the front', spawnLogged([CLI_PATH, 'front', '--config', config], frontLog), frontLog);
   const front = table.front!;
   const frontUrl = `http://127.0.0.1:${front.listen.port}/`;
-  const ready = await waitForFront(table, access.length * DEMO_INSTANCES);
+  // The app instances, and the access nodes' own HTTP ports (the resources route).
+  const ready = await waitForFront(table, access.length * DEMO_INSTANCES + access.length);
   if (!ready) {
     await stopAll();
     throw new CliError(`the front did not see every app instance ready within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
@@ -172,7 +176,7 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
     return;
   }
   const nodeC = table.nodes.find((n) => n.id === 'C')!;
-  say(`resources: curl -i http://127.0.0.1:${nodeC.httpPort}${DEMO_RESOURCE} (node C's HTTP port: copied from A on first access; X-Cohort-Source says which)`);
+  say(`resources: curl -i ${frontUrl.slice(0, -1)}${DEMO_RESOURCE} (through the front, LARD/R over the access nodes), or http://127.0.0.1:${nodeC.httpPort}${DEMO_RESOURCE} (node C: copied from A on first access; X-Cohort-Source says which)`);
   say(`try: open ${frontUrl} in a browser (reload: the sticky cookie keeps you on one app instance; the visit count lives in the session store), or curl -i ${frontUrl}`);
   say(`     log in there as ${DEMO_USER.user} (domain ${DEMO_USER.domain}), password ${DEMO_USER.password}`);
   say(`     npm run cohort -- front status --config ${relative(process.cwd(), config)}`);

@@ -55,6 +55,8 @@ export class HttpService {
     const target = req.url ?? '';
     const q = target.indexOf('?');
     const path = q < 0 ? target : target.slice(0, q);
+    // For health checks (a front's resources route): the node's HTTP service answers.
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return plain(res, 200, 'ok');
     if (!path.startsWith('/res/')) return plain(res, 404, 'File not Found');
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'PUT') return plain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD, PUT' });
     let ref;

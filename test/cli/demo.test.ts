@@ -47,6 +47,7 @@ describe('cohort demo', () => {
     assert.equal(result.code, 0, result.stderr + result.stdout);
     assert.match(result.stdout, /all 30 links up in \d+ ms/);
     assert.match(result.stdout, /user ann@msu created \(home A\)/);
+    assert.match(result.stdout, /\/res\/msu\/ann\/welcome\.html published by ann on A/);
     const matrix = result.stdout.split('\n').filter((l) => /^[ACDEIJ] /.test(l));
     assert.equal(matrix.length, 6);
     for (const row of matrix) assert.equal(row.split(/\s+/).filter((c) => c === 'up').length, 5, row);
@@ -85,6 +86,11 @@ describe('cohort demo', () => {
     try {
       assert.match(out, /user ann@msu exists already \(home A\)/, 'the folder is reused: the user is there');
       assert.match(out, /log in there as ann \(domain msu\), password demo-password/);
+      // ann's page, through the front's resources route (LARD/R over the access nodes' own HTTP ports).
+      const resource = await fetch(`${front}res/msu/ann/welcome.html`);
+      assert.equal(resource.status, 200);
+      assert.match(await resource.text(), /Welcome to the course/);
+      assert.match(resource.headers.get('x-cohort-source') ?? '', /^(replicated|copy)$/);
       const jar = new Jar();
       let page = await browse(jar, front);
       assert.equal(page.res.status, 200);
