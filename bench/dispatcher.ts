@@ -65,7 +65,7 @@ async function front(config: string, mode: 'shared' | 'alone'): Promise<void> {
           const t0 = performance.now();
           const d = await remote.decide(target(), backends);
           lat.push(performance.now() - t0);
-          if (d.shared && d.backend) remote.completed(d.backend.id);
+          if (d.shared && d.backend) remote.completed(d.backend.id, d.front);
         }
       }));
     } else {

@@ -41,8 +41,8 @@ export class RequestContext implements Exchange {
   route!: RouteState;
   /** Let past LARD's admission bound (after waiting for it). */
   admitted = false;
-  /** Placed by a shared dispatcher: its completion is reported there. */
-  sharedPick = false;
+  /** Placed by a shared dispatcher (under this front id): its completion is reported there. */
+  sharedPick: string | undefined;
   conn: UpstreamConnection | undefined;
   readonly tried: Backend[] = [];
   retries = 0;

@@ -207,10 +207,10 @@ export class Proxy implements ResponsePhases {
       if (route.remote && candidates.length) {
         route.remote.decide(ctx.target, candidates).then((d) => {
           ctx.reason = `policy ${route.policy.name}: ${d.why}`;
-          ctx.sharedPick = d.shared;
+          ctx.sharedPick = d.shared ? d.front : undefined;
           if (d.backend && route.sticky) ctx.setSticky = true;
           if (ctx.aborted) {
-            if (d.shared && d.backend) route.remote!.completed(d.backend.id);
+            if (d.shared && d.backend) route.remote!.completed(d.backend.id, d.front);
             return;
           }
           this.send(ctx, d.backend);
@@ -445,7 +445,7 @@ export class Proxy implements ResponsePhases {
     ctx.holding = false;
     backend.active--;
     const route = ctx.route;
-    if (ctx.sharedPick) route.remote?.completed(backend.id);
+    if (ctx.sharedPick !== undefined) route.remote?.completed(backend.id, ctx.sharedPick);
     if (route.waiting.length) this.admitNext(route);
     if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
     if (this.debug && verdict === 'ok') this.log.debug({ event: 'request', method: ctx.method, target: ctx.target, ...this.explanation(ctx), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');

@@ -15,7 +15,15 @@ const NOTICE_MS = 5;
 interface Pending {
   target: string;
   candidates: Backend[];
-  resolve: (d: { backend: Backend | undefined; why: string; shared: boolean }) => void;
+  resolve: (d: Decision) => void;
+}
+
+/** A pick, and (shared: placed by the dispatcher) the front id its completion must be reported under. */
+export interface Decision {
+  backend: Backend | undefined;
+  why: string;
+  shared: boolean;
+  front: string;
 }
 
 /**
@@ -32,12 +40,16 @@ export class RemoteDispatcher {
   private readonly local: LardPolicy;
   private readonly timeoutMs: number;
   private readonly log: Logger;
-  /** This front's run: the dispatcher keeps each front's in-flight counts apart. */
-  private readonly front = `${process.pid}.${randomBytes(4).toString('hex')}`;
+  /**
+   * This front's id at the dispatcher, which keeps each front's in-flight counts apart. A new one
+   * after a failed batch: the dispatcher may have counted picks whose completions are now lost,
+   * and the old id's counts expire once nothing is heard under it.
+   */
+  private front = newFrontId();
   private pending: Pending[] = [];
   private done = new Map<string, number>();
   private inFlight = false;
-  private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private scheduled: { handle: NodeJS.Immediate | NodeJS.Timeout; soon: boolean } | undefined;
   private aloneUntil = 0;
   private stopped = false;
   shared = 0;
@@ -57,7 +69,7 @@ export class RemoteDispatcher {
     return Date.now() < this.aloneUntil ? 'alone' : 'shared';
   }
 
-  decide(target: string, candidates: Backend[]): Promise<{ backend: Backend | undefined; why: string; shared: boolean }> {
+  decide(target: string, candidates: Backend[]): Promise<Decision> {
     if (this.stopped || Date.now() < this.aloneUntil) return Promise.resolve(this.decideAlone(target, candidates));
     return new Promise((resolve) => {
       this.pending.push({ target, candidates, resolve });
@@ -65,34 +77,44 @@ export class RemoteDispatcher {
     });
   }
 
-  /** A request the dispatcher placed has finished: its server's load goes down there. */
-  completed(backendId: string): void {
-    if (this.stopped) return;
+  /** A request the dispatcher placed (under front id `front`) has finished: its server's load goes down there. */
+  completed(backendId: string, front: string): void {
+    // Placed under an id given up since: those counts expire at the dispatcher by themselves.
+    if (this.stopped || front !== this.front) return;
     this.done.set(backendId, (this.done.get(backendId) ?? 0) + 1);
     this.schedule(NOTICE_MS);
   }
 
   stop(): void {
     this.stopped = true;
-    clearTimeout(this.scheduled as NodeJS.Timeout);
-    clearImmediate(this.scheduled as NodeJS.Immediate);
+    this.unschedule();
     for (const p of this.pending.splice(0)) p.resolve(this.decideAlone(p.target, p.candidates));
   }
 
-  private decideAlone(target: string, candidates: Backend[]): { backend: Backend | undefined; why: string; shared: boolean } {
+  private decideAlone(target: string, candidates: Backend[]): Decision {
     this.alone++;
     const ctx = { target, clientIp: '', now: Date.now(), why: '' };
     const backend = this.local.pick(candidates, ctx);
-    return { backend, why: `alone (dispatcher ${this.node} unreachable): ${ctx.why}`, shared: false };
+    return { backend, why: `alone (dispatcher ${this.node} unreachable): ${ctx.why}`, shared: false, front: '' };
   }
 
+  /** A decision goes with the next turn of the event loop; completions alone may wait NOTICE_MS for company. */
   private schedule(delayMs: number): void {
-    if (this.inFlight || this.scheduled) return;
+    if (this.inFlight) return;
+    if (this.scheduled && (this.scheduled.soon || delayMs > 0)) return;
+    this.unschedule();
     const run = () => {
       this.scheduled = undefined;
       void this.flush();
     };
-    this.scheduled = delayMs === 0 ? setImmediate(run) : setTimeout(run, delayMs);
+    this.scheduled = delayMs === 0 ? { handle: setImmediate(run), soon: true } : { handle: setTimeout(run, delayMs), soon: false };
+  }
+
+  private unschedule(): void {
+    if (!this.scheduled) return;
+    if (this.scheduled.soon) clearImmediate(this.scheduled.handle as NodeJS.Immediate);
+    else clearTimeout(this.scheduled.handle as NodeJS.Timeout);
+    this.scheduled = undefined;
   }
 
   private async flush(): Promise<void> {
@@ -104,8 +126,9 @@ export class RemoteDispatcher {
     this.inFlight = true;
     const servers = new Map<string, Backend>();
     for (const p of batch) for (const b of p.candidates) servers.set(b.id, b);
+    const front = this.front;
     const args: DecideArgs = {
-      front: this.front,
+      front,
       route: this.route,
       mode: this.local.name,
       settings: this.local.lard.settings,
@@ -124,7 +147,7 @@ export class RemoteDispatcher {
         const backend = pick ? p.candidates.find((b) => b.id === pick.id) : undefined;
         if (!backend) return p.resolve(this.decideAlone(p.target, p.candidates));
         this.shared++;
-        p.resolve({ backend, why: `dispatcher ${this.node}: ${pick!.why}`, shared: true });
+        p.resolve({ backend, why: `dispatcher ${this.node}: ${pick!.why}`, shared: true, front });
       });
       if (this.aloneUntil) {
         this.aloneUntil = 0;
@@ -134,12 +157,18 @@ export class RemoteDispatcher {
       if (Date.now() >= this.aloneUntil) this.log.warn({ event: 'dispatcher_unreachable', route: this.route, node: this.node, err: (err as Error).message }, `route ${this.route}: the shared dispatcher on ${this.node} did not answer; deciding alone`);
       this.aloneUntil = Date.now() + RETRY_MS;
       for (const p of batch) p.resolve(this.decideAlone(p.target, p.candidates));
-      // Completions of its picks are moot there now: a dispatcher that comes back starts its counts afresh for us.
+      // The dispatcher may have counted this batch, and our earlier picks' completions are lost
+      // with it: under a new id our counts there start afresh, the old ones expire.
+      this.front = newFrontId();
     } finally {
       this.inFlight = false;
       if (this.pending.length || this.done.size) this.schedule(this.pending.length ? 0 : NOTICE_MS);
     }
   }
+}
+
+function newFrontId(): string {
+  return `${process.pid}.${randomBytes(4).toString('hex')}`;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
