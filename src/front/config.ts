@@ -19,7 +19,7 @@ const backendSchema = z.strictObject({
 
 const backendsSchema = z.union([z.literal('apps'), z.literal('access'), z.array(backendSchema).min(1)]);
 
-const stickySchema = z
+const stickyFields = z
       .strictObject({
         mode: z.enum(['cookie', 'source_ip', 'none']).default('none'),
         cookie: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/).default('cohort_srv'),
@@ -28,10 +28,10 @@ const stickySchema = z
         maxAgeS: z.number().int().positive().default(86_400),
         /** A session not seen for this long no longer counts as live for draining. */
         sessionIdleS: z.number().int().positive().default(600),
-      })
-      .default({ mode: 'none', cookie: 'cohort_srv', keys: [], maxAgeS: 86_400, sessionIdleS: 600 });
+      });
+const stickySchema = stickyFields.default({ mode: 'none', cookie: 'cohort_srv', keys: [], maxAgeS: 86_400, sessionIdleS: 600 });
 
-const healthSchema = z
+const healthFields = z
       .strictObject({
         path: z.string().startsWith('/').default('/healthz'),
         intervalMs: ms.default(2000),
@@ -44,21 +44,24 @@ const healthSchema = z
         ejectMs: ms.default(10_000),
         /** A back-end that comes back ramps its share up over this long. */
         slowStartMs: z.number().int().min(0).default(10_000),
-      })
-      .default({ path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, errorsToEject: 5, windowMs: 10_000, ejectMs: 10_000, slowStartMs: 10_000 });
+      });
+const healthSchema = healthFields.default({ path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, errorsToEject: 5, windowMs: 10_000, ejectMs: 10_000, slowStartMs: 10_000 });
+
+/** The most targets a LARD table holds (a shared dispatcher holds no more either). */
+export const MAX_LARD_TARGETS = 1_000_000;
 
 /** LARD and LARD/R (Pai et al. 1998): thresholds in requests in flight per back-end of weight 1. */
-const lardSchema = z
+const lardFields = z
   .strictObject({
     tLow: z.number().int().min(1).max(100_000).default(25),
     tHigh: z.number().int().min(2).max(100_000).default(65),
     /** LARD/R: a target's server set shrinks only after this long without change. */
     kS: z.number().min(0).max(3600).default(20),
     /** Targets remembered (least recently used forgotten first). */
-    maxTargets: z.number().int().min(1).max(10_000_000).default(100_000),
+    maxTargets: z.number().int().min(1).max(MAX_LARD_TARGETS).default(100_000),
   })
-  .refine((l) => l.tLow < l.tHigh, 'lard.tLow must be below lard.tHigh')
-  .default({ tLow: 25, tHigh: 65, kS: 20, maxTargets: 100_000 });
+  .refine((l) => l.tLow < l.tHigh, 'lard.tLow must be below lard.tHigh');
+const lardSchema = lardFields.default({ tLow: 25, tHigh: 65, kS: 20, maxTargets: 100_000 });
 
 /** A dispatcher several fronts share: it runs in a node, reached through front.node (seed 003). */
 const dispatcherSchema = z.strictObject({
@@ -79,9 +82,10 @@ const routeSchema = z.strictObject({
   backends: backendsSchema.optional(),
   policy: z.enum(POLICY_NAMES).optional(),
   chashLoadFactor: z.number().min(1).max(10).optional(),
-  sticky: stickySchema.optional(),
-  health: healthSchema.optional(),
-  lard: lardSchema.optional(),
+  // Without the outer defaults: a route that leaves one out inherits the front's.
+  sticky: stickyFields.optional(),
+  health: healthFields.optional(),
+  lard: lardFields.optional(),
   dispatcher: dispatcherSchema.optional(),
 });
 
@@ -167,6 +171,7 @@ export const frontSchema = z
         cookies.add(r.sticky.cookie);
       }
       if (r.backends === 'apps' && f.node === undefined) ctx.addIssue({ code: 'custom', path: ['node'], message: "'backends: apps' follows the app registries through a node: name this machine's node in front.node" });
+      if ((r.policy === 'lard' || r.policy === 'lard_r') && r.sticky.mode === 'source_ip') ctx.addIssue({ code: 'custom', path: [...where(i, 'sticky'), 'mode'], message: 'sticky source_ip picks by the client address, not by LARD: choose one' });
       if (r.dispatcher && r.policy !== 'lard' && r.policy !== 'lard_r') ctx.addIssue({ code: 'custom', path: where(i, 'dispatcher'), message: 'a shared dispatcher decides LARD picks: the policy must be lard or lard_r' });
       if (r.dispatcher && f.node === undefined) ctx.addIssue({ code: 'custom', path: [...where(i, 'dispatcher'), 'node'], message: 'a shared dispatcher is reached through front.node: name this machine\'s node' });
       if (Array.isArray(r.backends)) {

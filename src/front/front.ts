@@ -145,6 +145,7 @@ export class Front {
     const state = this.buildState(this.table, old.byId);
     for (const b of old.list) if (!state.byId.has(b.id)) b.close();
     this.proxy.state = state;
+    this.proxy.carryWaiters(old, state);
   }
 
   /** backends: apps follows every pool's registry (and reports request counts back); otherwise nothing. */
@@ -263,7 +264,7 @@ export class Front {
         remote = this.remotes.get(remoteKey) ?? new RemoteDispatcher({ call: this.caller.call, node: rc.dispatcher.node, route: rc.name, local: policy, timeoutMs: rc.dispatcher.timeoutMs, log: this.log });
         remotes.set(remoteKey, remote);
       }
-      routes.push({ cfg: rc, frontCfg, list, byId: routeById, policy, sticky, remote, waiting: [] });
+      routes.push({ cfg: rc, frontCfg, list, byId: routeById, policy, sticky, remote, waiting: [], deciding: 0 });
     }
     for (const [key, remote] of this.remotes) if (!remotes.has(key)) remote.stop();
     this.policies = policies;

@@ -185,10 +185,12 @@ export class Proxy implements ResponsePhases {
     let backend: Backend | undefined;
     const sticky = ctx.stickyBackend;
     const handover = ctx.handoverNode;
+    ctx.sharedPick = undefined;
     const onHandoverNode = handover === undefined ? undefined : route.list.filter((b) => b.node === handover && b.ready(now) && !ctx.tried.includes(b));
     if (onHandoverNode?.length) {
-      // A login handed over to a node lands on its app (a new session there, with its cookie).
-      backend = route.policy.pick(onHandoverNode, { target: ctx.target, clientIp: ctx.clientIp, now });
+      // A login handed over to a node lands on its app (a new session there, with its cookie):
+      // the one with fewest requests in flight (the route's policy keeps its memory for its own picks).
+      backend = onHandoverNode.reduce((a, b) => (b.active < a.active ? b : a));
       ctx.reason = `login handed over to ${handover}`;
       if (backend && route.sticky) ctx.setSticky = true;
     } else if (sticky && !ctx.tried.includes(sticky) && sticky.usable(now)) {
@@ -199,22 +201,30 @@ export class Proxy implements ResponsePhases {
       for (const b of route.list) if (b.ready(now) && !ctx.tried.includes(b)) candidates.push(b);
       if (ctx.explain || this.debug) ctx.candidates = candidates.map((b) => b.id);
       // LARD's admission bound: past it, a request waits in the front for one to finish.
-      if (!ctx.admitted && candidates.length && admits(route.policy)) {
-        let inFlight = 0;
+      // With one back-end there is nothing to choose between: no bound (the paper's S is for n ≥ 2).
+      if (!ctx.admitted && candidates.length > 1 && admits(route.policy)) {
+        // Requests in flight on its back-ends, and those whose shared decision is on its way.
+        let inFlight = route.deciding;
         for (const b of route.list) inFlight += b.active;
         if (inFlight >= route.policy.admissionLimit(candidates)) return this.waitForAdmission(ctx);
       }
       if (route.remote && candidates.length) {
+        route.deciding++;
         route.remote.decide(ctx.target, candidates).then((d) => {
+          route.deciding--;
           ctx.reason = `policy ${route.policy.name}: ${d.why}`;
           ctx.sharedPick = d.shared ? d.front : undefined;
           if (d.backend && route.sticky) ctx.setSticky = true;
           if (ctx.aborted) {
             if (d.shared && d.backend) route.remote!.completed(d.backend.id, d.front);
+            if (route.waiting.length) this.admitNext(route);
             return;
           }
-          this.send(ctx, d.backend);
-        }, (err: unknown) => this.fail(ctx, 500, `dispatcher: ${(err as Error).message}`));
+          this.guarded(ctx, () => this.send(ctx, d.backend));
+        }, (err: unknown) => {
+          route.deciding--;
+          this.guarded(ctx, () => this.fail(ctx, 500, `dispatcher: ${(err as Error).message}`));
+        });
         return;
       }
       const pick: PickContext = { target: ctx.target, clientIp: ctx.clientIp, now };
@@ -231,12 +241,13 @@ export class Proxy implements ResponsePhases {
     const limits = this.state.cfg.limits;
     if (route.waiting.length >= limits.queueSize) return this.fail(ctx, 503, `route ${route.cfg.name}: ${route.waiting.length} requests are waiting for admission`);
     const entry = {
+      ctx,
       resume: () => {
         clearTimeout(entry.timer);
         // A client that left passes its turn on.
-        if (ctx.aborted) return this.admitNext(route);
+        if (ctx.aborted) return this.admitNext(ctx.route);
         ctx.admitted = true;
-        this.route(ctx);
+        this.guarded(ctx, () => this.route(ctx));
       },
       timer: setTimeout(() => {
         const i = route.waiting.indexOf(entry);
@@ -250,6 +261,35 @@ export class Proxy implements ResponsePhases {
   private admitNext(route: RouteState): void {
     const next = route.waiting.shift();
     if (next) queueMicrotask(next.resume);
+  }
+
+  /**
+   * A reload or an app-registry change swapped the routes: requests waiting for admission on
+   * the old ones move to the new route of the same name (or are let go if it is gone), so
+   * completions in the new generation admit them.
+   */
+  carryWaiters(old: FrontState, next: FrontState): void {
+    for (const r of old.routes) {
+      if (!r.waiting.length) continue;
+      const to = next.routes.find((n) => n.cfg.name === r.cfg.name);
+      for (const w of r.waiting.splice(0)) {
+        w.ctx.route = to ?? w.ctx.route;
+        if (to) to.waiting.push(w);
+        else queueMicrotask(w.resume);
+      }
+      if (to) this.admitNext(to);
+    }
+  }
+
+  /** Work that runs outside accept()'s guard (a decision that arrives later, a waiter let in): a bug costs the request, not the front. */
+  private guarded(ctx: RequestContext, work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      this.log.error({ event: 'proxy_bug', err: (err as Error).stack }, 'request failed inside the front');
+      if (!ctx.ex.headersSent && !ctx.ex.finished) reject(ctx.ex, 500, 'internal error in the front');
+      else ctx.ex.destroy();
+    }
   }
 
   /** connect: the chosen back-end (or 503 when there is none). */

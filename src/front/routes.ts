@@ -2,6 +2,7 @@ import type { Backend } from './backend.ts';
 import type { FrontConfig, RouteConfig } from './config.ts';
 import type { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
 import type { Policy } from './policies/policy.ts';
+import type { RequestContext } from './context.ts';
 import type { StickyTokens } from './sticky.ts';
 
 /** A policy that bounds the requests in flight over its back-ends (LARD's admission control). */
@@ -21,14 +22,18 @@ export interface RouteState {
   /** LARD decided in a dispatcher shared with other fronts (route.dispatcher). */
   remote: RemoteDispatcher | undefined;
   /** Requests waiting for LARD's admission bound, oldest first. */
-  waiting: { resume: () => void; timer: NodeJS.Timeout }[];
+  waiting: { ctx: RequestContext; resume: () => void; timer: NodeJS.Timeout }[];
+  /** Requests whose shared decision has not come back yet (they count against the admission bound). */
+  deciding: number;
 }
 
 /** The first route whose prefix starts the path and whose host (if it names one) is the request's. */
 export function matchRoute(routes: RouteState[], target: string, hostHeader: string | undefined): RouteState | undefined {
   let host: string | undefined;
+  // OPTIONS * (RFC 9112 §3.2.4) asks the server as a whole: the routes for '/'.
+  const path = target === '*' ? '/' : target;
   for (const r of routes) {
-    if (!target.startsWith(r.cfg.prefix)) continue;
+    if (!path.startsWith(r.cfg.prefix)) continue;
     if (r.cfg.host !== undefined) {
       host ??= hostName(hostHeader);
       if (host !== r.cfg.host) continue;

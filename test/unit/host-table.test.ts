@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseHostTable } from '../../src/config/host-table.ts';
+import { routeConfigs } from '../../src/front/config.ts';
 
 const good = `
 cluster: demo
@@ -59,9 +60,17 @@ describe('host table', () => {
     ['two routes with one sticky cookie', good + 'front: { listen: { port: 80 }, backends: [{ id: w, host: h, port: 1 }], routes: [{ match: { prefix: /a/ }, sticky: { mode: cookie, keys: [0123456789abcdef] } }, { match: { prefix: / }, sticky: { mode: cookie, keys: [0123456789abcdef] } }] }\n', /two routes use the sticky cookie 'cohort_srv'/],
     ['a shared dispatcher for a policy that is not LARD', good + 'front: { listen: { port: 80 }, node: A, backends: [{ id: w, host: h, port: 1 }], routes: [{ match: { prefix: / }, policy: round_robin, dispatcher: { node: A } }] }\n', /a shared dispatcher decides LARD picks/],
     ['a shared dispatcher on no node', good + 'front: { listen: { port: 80 }, node: A, backends: [{ id: w, host: h, port: 1 }], routes: [{ match: { prefix: / }, policy: lard, dispatcher: { node: Q } }] }\n', /dispatcher\.node: no node 'Q' in the host table/],
+    ['LARD with source_ip stickiness', good + 'front: { listen: { port: 80 }, policy: lard, sticky: { mode: source_ip } }\n', /sticky source_ip picks by the client address, not by LARD/],
     ['LARD thresholds upside down', good + 'front: { listen: { port: 80 }, policy: lard, lard: { tLow: 70, tHigh: 65 } }\n', /lard\.tLow must be below lard\.tHigh/],
     ['an unknown trusted domain', good + 'trust: { msu: [mit] }\n', /trust\.msu\[0\]: unknown domain 'mit'/],
   ];
+  it('a route inherits each field it leaves out from the front (sticky, health, lard, policy, back-ends)', () => {
+    const t = parseHostTable('/etc/cohort/hosts.yaml', good + 'front: { listen: { port: 80 }, backends: [{ id: w, host: h, port: 1 }], policy: lard, lard: { tLow: 5, tHigh: 9 }, sticky: { mode: cookie, keys: [0123456789abcdef] }, health: { path: /up }, routes: [{ name: own, match: { prefix: /res/ }, policy: lard_r, sticky: { mode: none }, lard: { tLow: 2, tHigh: 3 } }, { name: rest, match: { prefix: / } }] }\n');
+    const [own, rest] = routeConfigs(t.front!);
+    assert.deepEqual([own.policy, own.sticky.mode, own.lard.tLow, own.health.path], ['lard_r', 'none', 2, '/up']);
+    assert.deepEqual([rest.policy, rest.sticky.mode, rest.sticky.keys, rest.lard.tHigh, rest.health.path, rest.backends], ['lard', 'cookie', ['0123456789abcdef'], 9, '/up', [{ id: 'w', host: 'h', port: 1, weight: 1 }]]);
+  });
+
   it('accepts an admin listener without a token on loopback only', () => {
     for (const host of ['127.0.0.1', 'localhost', '::1']) {
       assert.ok(parseHostTable('/etc/cohort/hosts.yaml', good + `front: { listen: { port: 80 }, admin: { host: "${host}", port: 81 } }\n`).front?.admin);

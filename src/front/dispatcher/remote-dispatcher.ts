@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { CallNode } from '../../client/node-connection.ts';
 import type { Backend } from '../backend.ts';
 import type { LardPolicy } from '../policies/lard.ts';
-import { pathOf } from '../policies/lard.ts';
+import { pathOf } from '../policies/policy.ts';
 import type { DecideArgs, DecideReply } from './shared-lard.ts';
 import { MAX_ITEMS } from './shared-lard.ts';
 
@@ -119,6 +119,12 @@ export class RemoteDispatcher {
 
   private async flush(): Promise<void> {
     if (this.stopped || this.inFlight) return;
+    if (Date.now() < this.aloneUntil) {
+      // Asked meanwhile: not sent to a dispatcher that just failed to answer (decided alone at once).
+      for (const p of this.pending.splice(0)) p.resolve(this.decideAlone(p.target, p.candidates));
+      this.done.clear();
+      return;
+    }
     const batch = this.pending.splice(0, MAX_ITEMS);
     const done = this.done;
     if (!batch.length && !done.size) return;
@@ -135,7 +141,9 @@ export class RemoteDispatcher {
       servers: [...servers.values()].map((b) => ({ id: b.id, capacity: b.weight })),
       items: batch.map((p) => {
         const exclude = p.candidates.length === servers.size ? undefined : [...servers.keys()].filter((id) => !p.candidates.some((b) => b.id === id));
-        return exclude ? { target: pathOf(p.target), exclude } : { target: pathOf(p.target) };
+        // The dispatcher takes targets of at most 1 KiB: a longer path is placed by its first KiB.
+        const target = pathOf(p.target).slice(0, 1024);
+        return exclude ? { target, exclude } : { target };
       }),
       done: Object.fromEntries(done),
     };

@@ -5,7 +5,10 @@ import { Lard, type LardSettings, type ServerLoad } from '../policies/lard.ts';
 
 /** What one batch from a front may carry (a bound on what a caller can make the dispatcher hold or do). */
 export const MAX_ITEMS = 1024;
-const MAX_SERVERS = 1024;
+const MAX_SERVERS = 256;
+/** Route tables one dispatcher holds, and targets in each at most (whatever a front asks for). */
+const MAX_TABLES = 16;
+const MAX_TABLE_TARGETS = 250_000;
 /** A front not heard from for this long has no requests in flight any more (it stopped, or decides alone). */
 const FRONT_GONE_MS = 30_000;
 
@@ -15,9 +18,9 @@ const decideArgs = z.strictObject({
   front: z.string().min(1).max(64),
   route: z.string().min(1).max(64),
   mode: z.enum(['lard', 'lard_r']),
-  settings: z.strictObject({ tLow: z.number().int().min(1).max(100_000), tHigh: z.number().int().min(2).max(100_000), kMs: z.number().min(0).max(3_600_000), maxTargets: z.number().int().min(1).max(1_000_000) }),
+  settings: z.strictObject({ tLow: z.number().int().min(1).max(100_000), tHigh: z.number().int().min(2).max(100_000), kMs: z.number().min(0).max(3_600_000), maxTargets: z.number().int().min(1).max(10_000_000) }).refine((s) => s.tLow < s.tHigh, 'tLow must be below tHigh'),
   servers: z.array(z.strictObject({ id, capacity: z.number().int().min(1).max(1000) })).max(MAX_SERVERS),
-  items: z.array(z.strictObject({ target: z.string().max(4096), exclude: z.array(id).max(64).optional() })).max(MAX_ITEMS),
+  items: z.array(z.strictObject({ target: z.string().max(1024), exclude: z.array(id).max(64).optional() })).max(MAX_ITEMS),
   /** Requests this front's earlier picks finished, per server. */
   done: z.record(id, z.number().int().min(1).max(1_000_000)).refine((d) => Object.keys(d).length <= MAX_SERVERS, 'too many servers'),
 });
@@ -37,10 +40,11 @@ interface RouteTable {
  * A LARD dispatcher several fronts share (seed 003; Aron et al., USENIX 2000): the target
  * table lives here, and a server's load is every front's requests in flight on it, as the
  * fronts' decisions and completion notices tell it. Decisions come in batches, one per
- * front per round trip. Bounded: 64 routes, 64 fronts each, MAX_SERVERS servers.
+ * front per round trip. Bounded: MAX_TABLES route tables of at most MAX_TABLE_TARGETS targets,
+ * 64 fronts each, MAX_SERVERS servers, MAX_ITEMS targets of at most 1 KiB a batch.
  */
 export class SharedLard {
-  private readonly routes = new RecentMap<string, RouteTable>(64);
+  private readonly routes = new RecentMap<string, RouteTable>(MAX_TABLES);
   decisions = 0;
 
   decide(a: DecideArgs, now = Date.now()): DecideReply {
@@ -62,7 +66,8 @@ export class SharedLard {
     for (const counts of table.inFlight.values()) for (const [server, n] of counts) loads.set(server, (loads.get(server) ?? 0) + n);
     const all: ServerLoad[] = a.servers.map((s) => ({ id: s.id, capacity: s.capacity, load: loads.get(s.id) ?? 0 }));
     const picks = a.items.map((item) => {
-      const servers = item.exclude?.length ? all.filter((s) => !item.exclude!.includes(s.id)) : all;
+      const excluded = item.exclude?.length ? new Set(item.exclude) : undefined;
+      const servers = excluded ? all.filter((s) => !excluded.has(s.id)) : all;
       const d = table.lard.decide(item.target, servers, now);
       if (!d) return null;
       // Counted at once: the next item of this batch sees it.
@@ -79,7 +84,7 @@ export class SharedLard {
     const key = `${a.route}|${a.mode}|${a.settings.tLow}|${a.settings.tHigh}|${a.settings.kMs}|${a.settings.maxTargets}`;
     let table = this.routes.get(key);
     if (!table) {
-      const settings: LardSettings = { ...a.settings };
+      const settings: LardSettings = { ...a.settings, maxTargets: Math.min(a.settings.maxTargets, MAX_TABLE_TARGETS) };
       table = { lard: new Lard(a.mode, settings), inFlight: new Map(), lastHeard: new Map() };
       this.routes.set(key, table);
     }

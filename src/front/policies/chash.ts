@@ -1,5 +1,5 @@
 import type { Backend } from '../backend.ts';
-import { hash32, type PickContext, type Policy } from './policy.ts';
+import { hash32, pathOf, type PickContext, type Policy } from './policy.ts';
 
 const POINTS_PER_WEIGHT = 64;
 
@@ -26,7 +26,8 @@ export class ConsistentHash implements Policy {
     for (const b of candidates) total += b.active;
     const bound = Math.ceil((this.loadFactor * total) / candidates.length);
     const allowed = new Set(candidates);
-    const start = this.search(hash32(ctx.target));
+    // The path, not the query (as HAProxy's balance uri and LARD do): one page, one place.
+    const start = this.search(hash32(pathOf(ctx.target)));
     for (let i = 0; i < this.ring.length; i++) {
       const b = this.ring[(start + i) % this.ring.length].backend;
       if (allowed.has(b) && b.active < bound) return b;

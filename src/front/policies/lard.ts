@@ -1,5 +1,5 @@
 import type { Backend } from '../backend.ts';
-import type { PickContext, Policy } from './policy.ts';
+import { pathOf, type PickContext, type Policy } from './policy.ts';
 
 /** A server as LARD sees it: requests in flight from this front, and its capacity (1 = the paper's node). */
 export interface ServerLoad {
@@ -195,7 +195,10 @@ export class Lard {
   }
 
   private explain(target: string, entry: Entry, notes: string[]): string {
-    const where = this.mode === 'lard_r' ? ` set [${[...entry.members].sort().join(',')}],` : '';
+    // A short reason whatever the set's size: the first members, then how many more.
+    const members = [...entry.members].sort();
+    const shown = members.length > 8 ? `${members.slice(0, 8).join(',')},+${members.length - 8}` : members.join(',');
+    const where = this.mode === 'lard_r' ? ` set [${shown}],` : '';
     return `${this.mode}: ${target}${where} ${notes.join(', ')}`;
   }
 }
@@ -232,7 +235,3 @@ function toLoads(backends: Backend[]): ServerLoad[] {
   return backends.map((b) => ({ id: b.id, load: b.active, capacity: b.weight }));
 }
 
-export function pathOf(target: string): string {
-  const q = target.indexOf('?');
-  return q === -1 ? target : target.slice(0, q);
-}

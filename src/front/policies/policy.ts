@@ -38,3 +38,9 @@ export function hash32(text: string, seed = 0x811c9dc5): number {
 export function loadPerWeight(b: Backend, now: number): number {
   return (b.active + 1) / b.effectiveWeight(now);
 }
+
+/** A request target's path, without the query: what content-aware policies place (one page, one place). */
+export function pathOf(target: string): string {
+  const q = target.indexOf('?');
+  return q === -1 ? target : target.slice(0, q);
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { CommandRegistry, LOCAL } from '../../src/commands/registry.ts';
+import { registerDispatcherCommands, SharedLard, type DecideArgs } from '../../src/front/dispatcher/shared-lard.ts';
+
+// The shared dispatcher's bookkeeping: picks in item order, counted at once (the next item of a
+// batch sees them), other fronts' requests in flight count, completions lower them, a front
+// not heard from for 30 s is forgotten, and what a caller may send is bounded.
+const settings = { tLow: 2, tHigh: 4, kMs: 20_000, maxTargets: 100 };
+const servers = [{ id: 'A', capacity: 1 }, { id: 'B', capacity: 1 }, { id: 'C', capacity: 1 }];
+const args = (front: string, items: DecideArgs['items'], done: Record<string, number> = {}): DecideArgs => ({ front, route: 'r', mode: 'lard', settings, servers, items, done });
+
+test('a batch is placed in order, each pick counted before the next; exclude keeps a server out', () => {
+  const d = new SharedLard();
+  const picks = d.decide(args('f1', [{ target: '/a' }, { target: '/b' }, { target: '/c' }, { target: '/a' }]), 0).picks.map((p) => p!.id);
+  assert.deepEqual(picks, ['A', 'B', 'C', 'A'], 'new targets go to the least loaded, which changes with each pick; /a stays on A');
+  assert.deepEqual(d.decide(args('f1', [{ target: '/d', exclude: ['A', 'B'] }]), 0).picks.map((p) => p!.id), ['C']);
+  assert.deepEqual(d.decide(args('f1', [{ target: '/e', exclude: ['A', 'B', 'C'] }]), 0).picks, [null]);
+});
+
+test("every front's requests in flight count; completions lower them; a silent front is forgotten", () => {
+  const d = new SharedLard();
+  // f1 holds 2 on A, 1 on B (its /a twice, /b once).
+  d.decide(args('f1', [{ target: '/a' }, { target: '/b' }, { target: '/a' }]), 0);
+  // f2's new target goes to C (least loaded overall), though f2 itself has nothing in flight.
+  assert.equal(d.decide(args('f2', [{ target: '/x' }]), 0).picks[0]!.id, 'C');
+  // f1's requests finish: A and B are free; f2 still has one on C, so the next new target goes to A.
+  assert.equal(d.decide(args('f1', [{ target: '/y' }], { A: 2, B: 1 }), 1000).picks[0]!.id, 'A');
+  // A completion for more than was counted does not go below zero.
+  d.decide(args('f1', [], { A: 50 }), 1000);
+  assert.equal(d.decide(args('f3', [{ target: '/z' }]), 2000).picks[0]!.id, 'A', 'A: 0, B: 0, C: 1 (f2)');
+  // 30 s later f2 (silent since 0 s) is forgotten with its count on C.
+  d.decide(args('f1', [], { A: 1 }), 31_000);
+  d.decide(args('f3', [], { A: 1 }), 31_000);
+  assert.equal(d.decide(args('f1', [{ target: '/w' }, { target: '/v' }, { target: '/u' }]), 31_000).picks.map((p) => p!.id).join(''), 'ABC');
+});
+
+test('lard.decide refuses what is over its bounds, and caps what a table holds', async () => {
+  const registry = new CommandRegistry();
+  registerDispatcherCommands(registry, new SharedLard());
+  const run = (a: unknown) => registry.execute('lard.decide', a, { from: LOCAL });
+  const ok = args('f', [{ target: '/a' }]);
+  assert.deepEqual(((await run(ok)) as { picks: { id: string }[] }).picks.map((p) => p.id), ['A']);
+  const bad = (a: unknown) => assert.throws(() => run(a), (e: Error & { code?: string }) => e.code === 'bad_args');
+  bad({ ...ok, items: Array.from({ length: 1025 }, () => ({ target: '/a' })) });
+  bad({ ...ok, items: [{ target: 'x'.repeat(1025) }] });
+  bad({ ...ok, servers: Array.from({ length: 257 }, (_, i) => ({ id: `s${i}`, capacity: 1 })) });
+  bad({ ...ok, settings: { ...settings, tLow: 5, tHigh: 4 } });
+  bad({ ...ok, extra: 1 });
+});
