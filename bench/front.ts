@@ -15,6 +15,7 @@ import { stringify } from 'yaml';
 import { CLI_PATH } from '../src/node/spawn.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
+import { ensureDebianTools } from './peers/debian.ts';
 import { progress as report } from './stats.ts';
 
 const SECONDS = Number(process.env.BENCH_FRONT_SECONDS ?? 5);
@@ -23,16 +24,6 @@ const CONNECTIONS = Number(process.env.BENCH_FRONT_CONNECTIONS ?? 64);
 const progress = (msg: string) => report('bench:front', msg);
 const CLK_TCK = 100;
 
-function ensureTools(): void {
-  const missing = ['wrk', 'nginx', 'haproxy'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-  if (!missing.length) return;
-  progress(`installing ${missing.join(', ')} from Debian's packages`);
-  const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light haproxy'], { stdio: 'inherit' });
-  if (r.status !== 0) {
-    process.stderr.write('bench:front: cannot install the peers; run: apt-get install -y wrk nginx-light haproxy\n');
-    process.exit(2);
-  }
-}
 
 /** CPU seconds (user + system) a process and its named children have used so far. */
 function cpuSeconds(pids: number[]): number {
@@ -92,7 +83,7 @@ async function firstByteUnderLoad(port: number): Promise<number> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-ensureTools();
+ensureDebianTools('bench:front', { wrk: 'wrk', nginx: 'nginx-light', haproxy: 'haproxy' });
 const dir = mkdtempSync(join(tmpdir(), 'cohort-bench-front-'));
 const procs: ChildProcess[] = [];
 const start = (cmd: string, args: string[], env: Record<string, string> = {}) => {

@@ -17,7 +17,8 @@
 // BENCH_LARD_DISK_MBPS (10), BENCH_LARD_DISK (1), BENCH_LARD_TLOW/THIGH/KS (the front's
 // 25/65/20), BENCH_LARD_ONLY (some configurations, for exploring). Needs haproxy (installed
 // here from Debian's packages when missing, as root).
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { ensureDebianTools } from './peers/debian.ts';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -55,14 +56,7 @@ const CONFIGS: Config[] = [
   { name: 'haproxy_chash_bounded', label: 'HAProxy uri consistent 150', haproxy: 'balance uri\n  hash-type consistent\n  hash-balance-factor 150' },
 ].filter((c) => !env.BENCH_LARD_ONLY || env.BENCH_LARD_ONLY.split(',').includes(c.name));
 
-if (spawnSync('sh', ['-c', 'command -v haproxy']).status !== 0) {
-  progress("installing haproxy from Debian's packages");
-  const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy'], { stdio: 'inherit' });
-  if (r.status !== 0) {
-    process.stderr.write('bench:lard: cannot install haproxy; run: apt-get install -y haproxy\n');
-    process.exit(2);
-  }
-}
+ensureDebianTools('bench:lard', { haproxy: 'haproxy' });
 
 const trace = readTrace(TRACE);
 if (trace.requests.length === 0) throw new Error(`${TRACE}: no GET answered 200 with a size`);

@@ -14,7 +14,8 @@
 // Sizes: BENCH_REPLICATION_REPS (3: fresh resources each, order alternated, medians),
 // BENCH_REPLICATION_SECONDS (wrk run, 5), BENCH_REPLICATION_NODES (access nodes, 10).
 // Needs: apt-get install -y wrk nginx-light (installed here when missing, as root).
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { ensureDebianTools } from './peers/debian.ts';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
@@ -37,16 +38,6 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function ensureTools(): void {
-  const missing = ['wrk', 'nginx'].filter((t) => spawnSync('sh', ['-c', `command -v ${t}`]).status !== 0);
-  if (!missing.length) return;
-  progress(`installing ${missing.join(', ')} from Debian's packages`);
-  const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light'], { stdio: 'inherit' });
-  if (r.status !== 0) {
-    process.stderr.write('bench:replication: cannot install the peers; run: apt-get install -y wrk nginx-light\n');
-    process.exit(2);
-  }
-}
 
 interface Reply { status: number; headers: IncomingHttpHeaders; body: Buffer; ms: number }
 interface Res { url: string; bytes: Buffer; digest: string; version: number }
@@ -98,7 +89,7 @@ function wrk(url: string, seconds: number, bytes: number): number {
   return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]);
 }
 
-ensureTools();
+ensureDebianTools('bench:replication', { wrk: 'wrk', nginx: 'nginx-light' });
 const access = Array.from({ length: NODES }, (_, i) => `N${i + 1}`);
 const cluster = await TestCluster.create([{ id: 'A', role: 'library' }, ...access.map((id) => ({ id, role: 'access' as const }))]);
 const dir = mkdtempSync(join(tmpdir(), 'cohort-bench-replication-'));

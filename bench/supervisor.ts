@@ -36,7 +36,8 @@
 // BENCH_SUPERVISOR_CONNECTIONS (default 32).
 // Needs: wrk (apt-get install -y wrk, installed here when missing, as root) and pm2 (npm, into
 // ~/.cache/cohort-bench/pm2: bench/peers/pm2.ts).
-import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { ensureDebianTools } from './peers/debian.ts';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -61,15 +62,6 @@ const STABLE_MS = 100; // PM2's least min_uptime
 const progress = (msg: string) => report('bench:supervisor', msg);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function ensureTools(): void {
-  if (spawnSync('sh', ['-c', 'command -v wrk']).status === 0) return;
-  progress("installing wrk from Debian's packages");
-  const r = spawnSync('sh', ['-c', 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk'], { stdio: 'inherit' });
-  if (r.status !== 0) {
-    process.stderr.write('bench:supervisor: cannot install wrk; run: apt-get install -y wrk\n');
-    process.exit(2);
-  }
-}
 
 const APP = `// The app of bench:supervisor (written by bench/supervisor.ts), the same under Cohort and PM2.
 const http = require('node:http');
@@ -362,7 +354,7 @@ async function startPm2(dir: string, appFile: string): Promise<Supervised> {
   }
 }
 
-ensureTools();
+ensureDebianTools('bench:supervisor', { wrk: 'wrk' });
 const dir = mkdtempSync(join(tmpdir(), 'cohort-bench-supervisor-'));
 const appFile = join(dir, 'app.cjs');
 writeFileSync(appFile, APP);

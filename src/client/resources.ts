@@ -1,15 +1,7 @@
-/** A resource's metadata, as its home node published it. */
-export interface ResourceMeta {
-  url: string;
-  version: number;
-  /** sha256 of the bytes, hex (the ETag). */
-  digest: string;
-  size: number;
-  contentType: string;
-  /** ms epoch. */
-  publishedAt: number;
-  /** 'cluster': any node may copy it; 'domain': the author's domain and those that trust it. */
-  access: 'cluster' | 'domain';
+import type { VersionMeta } from '../replication/published-store.ts';
+
+/** A resource's metadata, as its home node published it, and where this node's bytes came from. */
+export interface ResourceMeta extends VersionMeta {
   /** 'home' (this node is the author's), 'copy' (a copy was here), 'replicated' (copied for this call). */
   source: 'home' | 'copy' | 'replicated';
 }

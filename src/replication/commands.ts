@@ -72,15 +72,16 @@ export function registerResourceCommands(registry: CommandRegistry, deps: Resour
   });
 
   const local = z.strictObject({ url: resourceUrl, version: version.optional() });
+  const resolve = async (a: z.output<typeof local>) => {
+    const l = await replicator.local(parseResourceUrl(a.url), a.version);
+    return { ...l.meta, path: l.path, source: l.source };
+  };
   registry.register({
     name: 'res.local',
     summary: "a resource's file on this node, replicated first if it is not here; with its metadata",
     args: local,
     scope: 'local',
-    run: async (a) => {
-      const l = await replicator.local(parseResourceUrl(a.url), a.version);
-      return { ...l.meta, path: l.path, source: l.source };
-    },
+    run: resolve,
   });
   registry.register({
     name: 'res.meta',
@@ -88,8 +89,8 @@ export function registerResourceCommands(registry: CommandRegistry, deps: Resour
     args: local,
     scope: 'local',
     run: async (a) => {
-      const l = await replicator.local(parseResourceUrl(a.url), a.version);
-      return { ...l.meta, source: l.source };
+      const { path: _path, ...meta } = await resolve(a);
+      return meta;
     },
   });
   registry.register({
