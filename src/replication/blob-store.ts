@@ -75,6 +75,8 @@ export class BlobStore {
       await file.sync();
       await file.close();
       await rename(tmpFile, join(this.dir, digest));
+      // The rename itself is durable only once the folder is: a power cut must not lose a file a row names.
+      await syncFolder(this.dir);
       return { digest, size };
     } catch (err) {
       source.destroy();
@@ -99,6 +101,15 @@ export class BlobStore {
       }
     }
     return removed;
+  }
+}
+
+async function syncFolder(dir: string): Promise<void> {
+  const folder = await open(dir, 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
   }
 }
 

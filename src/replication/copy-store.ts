@@ -139,6 +139,13 @@ export class CopyStore {
       FROM res_copies c LEFT JOIN res_subscriptions s ON s.url = c.url ORDER BY c.url, c.version DESC LIMIT ?`).all(limit) as never;
   }
 
+  /** Copies whose file is not there (a crash, a disk fault, a hand): dropped, so the next read copies them again. */
+  dropMissing(exists: (digest: string) => boolean): string[] {
+    const missing = (this.db.prepare('SELECT DISTINCT digest FROM res_copies').all() as { digest: string }[]).map((r) => r.digest).filter((d) => !exists(d));
+    const drop = this.db.prepare('DELETE FROM res_copies WHERE digest = ? RETURNING url');
+    return missing.flatMap((d) => (drop.all(d) as { url: string }[]).map((r) => r.url));
+  }
+
   holds(digest: string): boolean {
     return this.db.prepare('SELECT 1 FROM res_copies WHERE digest = ? LIMIT 1').get(digest) !== undefined;
   }

@@ -94,6 +94,8 @@ export class ReplicationService {
   }
 
   async start(): Promise<void> {
+    const dropped = this.copies.dropMissing((d) => this.blobs.has(d));
+    if (dropped.length) this.deps.log.warn({ event: 'copies_missing', urls: dropped.slice(0, 20), count: dropped.length }, `${dropped.length} copies had no file; they are copied again when read`);
     const swept = this.blobs.sweep((d) => this.published.holds(d) || this.copies.holds(d));
     if (swept) this.deps.log.info({ event: 'blobs_swept', files: swept }, `${swept} resource files no longer referred to were removed`);
     this.replicator.start();

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
@@ -88,4 +88,16 @@ test('an old version asked for by number first does not stand for the newest', a
   }
   assert.equal((await nodeHttp(c, 'D', `${fresh}?version=1`)).body.toString(), 'fresh one\n');
   assert.equal((await nodeHttp(c, 'D', fresh)).body.toString(), 'fresh two\n');
+});
+
+test('a copy whose file went missing while its node was down is copied again when read', async () => {
+  assert.equal((await nodeHttp(c, 'C', URL_1)).status, 200);
+  await c.kill('C');
+  const blobs = join(c.table.dataDir, 'C', 'blobs');
+  for (const f of readdirSync(blobs)) if (/^[0-9a-f]{64}$/.test(f)) rmSync(join(blobs, f));
+  await c.start('C');
+  const r = await nodeHttp(c, 'C', URL_1);
+  assert.equal(r.status, 200);
+  assert.equal(r.headers['x-cohort-source'], 'replicated');
+  assert.ok(c.log('C').includes('"event":"copies_missing"'));
 });
