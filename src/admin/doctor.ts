@@ -140,10 +140,10 @@ export async function checkOutbox(client: CohortClient, node: string, opts: Doct
     const figures = `depth ${before} -> ${p.depth} in ${secs} s, link ${p.link}${oldest}`;
     if (p.depth > before) rows.push({ check: 'outbox', node, status: 'warn', detail: `to ${p.peer} growing: ${figures}` });
     else if (p.depth === before && p.link !== 'up') rows.push({ check: 'outbox', node, status: 'warn', detail: `to ${p.peer} waiting: ${figures}` });
-    else rows.push({ check: 'outbox', node, status: 'ok', detail: `to ${p.peer} draining: ${figures}` });
+    else rows.push({ check: 'outbox', node, status: 'ok', detail: `to ${p.peer} ${p.depth < before ? 'draining' : 'in flight'}: ${figures}` });
   }
   if (rows.length === 0) rows.push({ check: 'outbox', node, status: 'ok', detail: 'empty' });
-  if (second.dead > 0) rows.push({ check: 'dead letters', node, status: 'warn', detail: `${second.dead} dead letters (cohort outbox --dead; retry or drop them)` });
+  if (second.dead > 0) rows.push({ check: 'dead letters', node, status: 'warn', detail: `${second.dead} dead letter${second.dead === 1 ? '' : 's'} (cohort outbox --dead; retry or drop them)` });
   return rows;
 }
 

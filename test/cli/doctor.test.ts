@@ -63,6 +63,10 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
   assert.match(apps[0].detail, /2\/2 ready/);
   assert.equal(killed.code, 0, JSON.stringify(killed.report.rows, null, 1));
   assert.equal((await ready()).length, 2);
+  // Run again (report only): the replacement is shown as the supervisor's repair, for a while.
+  const later = rowsOf((await doctor('--from', 'A', '--no-repair')).report, 'apps', 'A')[0];
+  assert.equal(later.status, 'repaired');
+  assert.match(later.detail, new RegExp(`2/2 instances ready; slot ${victim.slot}: killed by SIGKILL; A\\.${victim.slot}\\.\\d+ took its place \\d+ s ago`));
 
   // (c) A's link to B down (B's proxy refuses, the open link is cut): a redial fails while B is unreachable...
   c.proxy('B').refuse(true);
@@ -85,6 +89,8 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
   // (d) B killed, critical messages to it keep coming: A's outbox grows, the doctor warns, exit 1.
   await c.kill('B');
   const client = await c.client('A');
+  // And one message L rejects for good: a dead letter on A.
+  await assert.rejects(client.critical('L', 'no.such.command', {}), { code: 'unknown_cmd' });
   let n = 0;
   const sending = setInterval(() => {
     for (let i = 0; i < 5; i++) void client.critical('B', 'journal.append', { stream: 'doctor', entry: { n: ++n } }).catch(() => {});
@@ -100,6 +106,7 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
     const [, d1, d2] = /depth (\d+) -> (\d+)/.exec(outbox[0].detail)!;
     assert.ok(Number(d2) > Number(d1));
     assert.equal(rowsOf(growing.report, 'link', 'A')[0].status, 'fail');
+    assert.deepEqual(rowsOf(growing.report, 'dead letters', 'A').map((r) => [r.status, r.detail]), [['warn', '1 dead letter (cohort outbox --dead; retry or drop them)']]);
   } finally {
     clearInterval(sending);
   }
