@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { addAppCommand } from './app-command.ts';
 import { addCertsCommand } from './certs-command.ts';
 import { addDemoCommand } from './demo.ts';
+import { addDoctorCommand } from './doctor-command.ts';
 import { addNetworkCommands } from './network-commands.ts';
 import { addFrontCommand } from './front-command.ts';
 import { addMaintenanceCommand } from './maintenance-command.ts';
@@ -28,6 +29,7 @@ addFrontCommand(program);
 addAppCommand(program);
 addMaintenanceCommand(program);
 addResourceCommands(program);
+addDoctorCommand(program);
 
 try {
   await program.parseAsync(process.argv);
