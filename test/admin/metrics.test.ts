@@ -1,0 +1,121 @@
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
+import { nodeHttp } from '../replication/helpers.ts';
+
+/** One sample of a Prometheus text exposition: name, labels, value. */
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/;
+const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
+
+/**
+ * Parses the Prometheus text format (0.0.4) strictly enough for a test: every line is a
+ * HELP or TYPE comment or a sample, every sample's family has a TYPE, no sample repeats.
+ * (prom-client has no parser of its own.)
+ */
+export function parseExposition(text: string): Sample[] {
+  const types = new Map<string, string>();
+  const seen = new Set<string>();
+  const samples: Sample[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const comment = /^# (HELP|TYPE) (\S+) (.*)$/.exec(line);
+    if (comment) {
+      assert.match(comment[2], NAME, line);
+      if (comment[1] === 'TYPE') {
+        assert.match(comment[3], /^(counter|gauge|histogram|summary|untyped)$/, line);
+        types.set(comment[2], comment[3]);
+      }
+      continue;
+    }
+    const m = SAMPLE.exec(line);
+    assert.ok(m, `not a sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1]] = l[2];
+    const family = types.has(m[1]) ? m[1] : m[1].replace(/_(bucket|sum|count|total|created)$/, '');
+    assert.ok(types.has(family) || types.has(m[1]), `no TYPE for ${m[1]}`);
+    assert.ok(!seen.has(`${m[1]}${m[2] ?? ''}`), `repeated sample: ${line}`);
+    seen.add(`${m[1]}${m[2] ?? ''}`);
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+/** The value of the one sample with this name and (at least) these labels; undefined if none. */
+export function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
+  const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  assert.ok(found.length <= 1, `${found.length} samples of ${name} ${JSON.stringify(labels)}`);
+  return found[0]?.value;
+}
+
+describe('node /metrics', () => {
+  let c: TestCluster;
+  const scrape = async (id: string) => {
+    const r = await nodeHttp(c, id, '/metrics');
+    assert.equal(r.status, 200);
+    assert.match(String(r.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+    return parseExposition(r.body.toString());
+  };
+
+  before(async () => {
+    c = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C' }, { id: 'D' }], {
+      link: { heartbeatMs: 300, deadAfterMs: 1000, backoffMinMs: 100, backoffMaxMs: 1000 },
+      critical: { waitMs: 300, retries: 1, retryDelayMs: 100 },
+    });
+    await c.startAll();
+    await waitFor('links up', () => c.linksUp(), 15_000);
+  });
+  after(() => c?.destroy());
+
+  it('parses as Prometheus text, with each peer link up and the process metrics', async () => {
+    const s = await scrape('A');
+    assert.equal(value(s, 'cohort_link_up', { peer: 'C' }), 1);
+    assert.equal(value(s, 'cohort_link_up', { peer: 'D' }), 1);
+    assert.equal(value(s, 'cohort_link_up', { peer: 'A' }), undefined, 'no link to itself');
+    assert.equal(value(s, 'cohort_outbox_messages', { peer: 'C' }), 0);
+    assert.equal(value(s, 'cohort_outbox_dead_letters'), 0);
+    assert.equal(value(s, 'cohort_resource_transfers_total', { result: 'ok' }), 0);
+    assert.equal(value(s, 'cohort_app_restarts_total'), 0);
+    assert.ok(value(s, 'process_cpu_user_seconds_total')! >= 0);
+    assert.ok(s.every((x) => x.labels.node === 'A'), 'every series carries node="A"');
+  });
+
+  it('a resource replicated to C counts one transfer and its bytes', async () => {
+    await (await c.client('A')).auth.addUser({ domain: 'msu', user: 'ann' }, 'A', 'ann password');
+    const page = Buffer.from('<p>' + 'x'.repeat(4000) + '</p>\n');
+    const file = join(c.dir, 'page.html');
+    writeFileSync(file, page);
+    await (await c.client('A')).call('A', 'res.publish', { url: '/res/msu/ann/m/page.html', file });
+    const r = await nodeHttp(c, 'C', '/res/msu/ann/m/page.html');
+    assert.equal(r.status, 200);
+    const s = await scrape('C');
+    assert.equal(value(s, 'cohort_resource_transfers_total', { result: 'ok' }), 1);
+    assert.equal(value(s, 'cohort_resource_transfers_total', { result: 'failed' }), 0);
+    assert.equal(value(s, 'cohort_resource_transfer_bytes_total'), page.length);
+  });
+
+  it('a killed peer shows as down; a critical message to it counts as delayed and waits in the outbox', async () => {
+    const client = await c.client('A');
+    assert.equal((await client.critical('C', 'journal.append', { stream: 'm', entry: 1 })).status, 'ok');
+    await c.kill('D');
+    await waitFor('link A→D down in /metrics', async () => value(await scrape('A'), 'cohort_link_up', { peer: 'D' }) === 0, 10_000, 100);
+    assert.equal((await client.critical('D', 'journal.append', { stream: 'm', entry: 2 })).status, 'delayed');
+    await assert.rejects(client.critical('Z', 'journal.append', { stream: 'm', entry: 3 }), { code: 'no_such_host' });
+    const s = await scrape('A');
+    assert.equal(value(s, 'cohort_link_up', { peer: 'C' }), 1);
+    assert.equal(value(s, 'cohort_critical_messages_total', { outcome: 'ok' }), 1);
+    assert.equal(value(s, 'cohort_critical_messages_total', { outcome: 'delayed' }), 1);
+    assert.equal(value(s, 'cohort_critical_messages_total', { outcome: 'refused' }), 1);
+    assert.equal(value(s, 'cohort_outbox_messages', { peer: 'D' }), 1);
+    assert.ok(value(s, 'cohort_critical_delivered_total', { peer: 'C' })! >= 1);
+  });
+});
