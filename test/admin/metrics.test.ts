@@ -3,6 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
+import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 import { nodeHttp } from '../replication/helpers.ts';
 
@@ -14,7 +15,8 @@ interface Sample {
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|NaN|\+Inf|-Inf)$/;
+// prom-client writes NaN as "Nan"; Prometheus reads floats as Go's ParseFloat does (NaN and Inf in any case).
+const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|[nN][aA][nN]|[+-][iI][nN][fF])$/;
 const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
 
 /**
@@ -117,5 +119,72 @@ describe('node /metrics', () => {
     assert.equal(value(s, 'cohort_critical_messages_total', { outcome: 'refused' }), 1);
     assert.equal(value(s, 'cohort_outbox_messages', { peer: 'D' }), 1);
     assert.ok(value(s, 'cohort_critical_delivered_total', { peer: 'C' })! >= 1);
+  });
+});
+
+describe('front /metrics', () => {
+  let fc: FrontCluster;
+  const scrape = async (token = ADMIN_TOKEN) => {
+    const res = await fetch(`http://127.0.0.1:${fc.adminPort}/metrics`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    return { status: res.status, type: res.headers.get('content-type') ?? '', text: await res.text() };
+  };
+  const metrics = async () => {
+    const r = await scrape();
+    assert.equal(r.status, 200);
+    assert.match(r.type, /^text\/plain; version=0\.0\.4/);
+    return parseExposition(r.text);
+  };
+
+  before(async () => {
+    fc = await FrontCluster.create(['b1', 'b2']);
+    await fc.startFront();
+    await waitFor('every back-end ready', () => fc.allReady());
+  });
+  after(() => fc?.destroy());
+
+  it('behind the admin token, like /status', async () => {
+    assert.equal((await scrape('')).status, 401);
+    assert.equal((await scrape('wrong')).status, 401);
+  });
+
+  it('counts requests per back-end and status class, with the latency histogram; front-made errors by reason', async () => {
+    const seen = new Map<string, number>();
+    for (let i = 0; i < 10; i++) {
+      const r = await fetch(`${fc.url}/m${i}`);
+      const b = ((await r.json()) as { backend: string }).backend;
+      seen.set(b, (seen.get(b) ?? 0) + 1);
+    }
+    assert.equal((await fetch(`${fc.url}/status/404`)).status, 404);
+    const s = await metrics();
+    const route = s.find((x) => x.name === 'cohort_front_requests_total')!.labels.route;
+    let notFound = 0;
+    for (const b of ['b1', 'b2']) {
+      const ok = value(s, 'cohort_front_requests_total', { route, backend: b, code_class: '2xx' }) ?? 0;
+      assert.equal(ok, seen.get(b) ?? 0, `2xx from ${b}`);
+      const c4 = value(s, 'cohort_front_requests_total', { route, backend: b, code_class: '4xx' }) ?? 0;
+      notFound += c4;
+      assert.equal(value(s, 'cohort_front_request_duration_seconds_count', { route, backend: b }), ok + c4);
+      assert.equal(value(s, 'cohort_front_request_duration_seconds_bucket', { route, backend: b, le: '+Inf' }), ok + c4);
+      assert.equal(value(s, 'cohort_front_backend_up', { backend: b }), 1);
+      assert.equal(value(s, 'cohort_front_backend_active_requests', { backend: b }), 0);
+    }
+    assert.equal(notFound, 1);
+    // Both back-ends down: the front answers 503 itself.
+    await Promise.all([fc.killBackend('b1'), fc.killBackend('b2')]);
+    await waitFor('both back-ends down in /metrics', async () => {
+      const m = await metrics();
+      return value(m, 'cohort_front_backend_up', { backend: 'b1' }) === 0 && value(m, 'cohort_front_backend_up', { backend: 'b2' }) === 0;
+    }, 10_000, 100);
+    assert.equal((await fetch(`${fc.url}/x`)).status, 503);
+    assert.equal(value(await metrics(), 'cohort_front_errors_total', { route, reason: 'no_backend' }), 1);
+  });
+
+  it('a back-end removed by a reload leaves no series behind', async () => {
+    fc.writeConfig({ backends: [{ id: 'b2', host: '127.0.0.1', port: fc.backendPorts.get('b2') }] });
+    const r = await fetch(`http://127.0.0.1:${fc.adminPort}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    assert.equal(r.status, 200);
+    const s = await metrics();
+    assert.ok(!s.some((x) => x.labels.backend === 'b1'), 'no series of b1');
+    assert.ok(s.some((x) => x.labels.backend === 'b2'), 'b2 stays');
   });
 });
