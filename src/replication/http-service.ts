@@ -65,7 +65,9 @@ export class HttpService {
     const path = q < 0 ? target : target.slice(0, q);
     // For health checks (a front's resources route): the node's HTTP service answers.
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return plain(res, 200, 'ok');
-    if (path === '/metrics' && req.method === 'GET' && this.deps.metrics) {
+    // Metrics are for a scraper that asks the node itself: what comes through a front (which
+    // always adds X-Forwarded-For) does not get them, so a route to nodes does not publish them.
+    if (path === '/metrics' && req.method === 'GET' && this.deps.metrics && req.headers['x-forwarded-for'] === undefined) {
       const page = await this.deps.metrics();
       res.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' });
       return void res.end(page.body);

@@ -89,6 +89,7 @@ describe('node /metrics', () => {
     assert.equal(value(s, 'cohort_app_restarts_total'), 0);
     assert.ok(value(s, 'process_cpu_user_seconds_total')! >= 0);
     assert.ok(s.every((x) => x.labels.node === 'A'), 'every series carries node="A"');
+    assert.equal((await nodeHttp(c, 'A', '/metrics', { headers: { 'x-forwarded-for': '10.0.0.1' } })).status, 404, 'not through a front');
   });
 
   it('a resource replicated to C counts one transfer and its bytes', async () => {
