@@ -7,6 +7,8 @@ import type { MetricsPage } from '../replication/http-service.ts';
 export interface NodeMetricsSources {
   /** Our outbound link to each peer of the host table. */
   peers: () => PeerStatus[];
+  /** A ping's round trip on each link that is up (seconds; a peer left out: no answer in time). */
+  roundTrips: () => Promise<Map<string, number>>;
   /** The critical outbox: per-peer depth and delivered count, and the dead letters. */
   outbox: () => { peers: OutboxPeerStatus[]; dead: number };
   /** How CriticalService.send() ended since start. */
@@ -22,8 +24,9 @@ export interface NodeMetricsSources {
  * several nodes in one process do not mix). Everything is read at scrape time from the state
  * the node keeps anyway: nothing on the command path touches prom-client. Labels take only
  * peer ids of the host table or fixed sets, so the number of series is bounded.
- * There is no link RTT: the link's heartbeats go one way (each end sends when it has been
- * quiet), so there is no round trip to time.
+ * Link RTT: the link's heartbeats go one way (each end sends when it has been quiet), so
+ * there is no round trip to time between scrapes; a scrape pings each peer whose link is up
+ * (one small request each, answered in well under a millisecond on a LAN) and reports that.
  */
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -40,6 +43,17 @@ export class NodeMetrics {
       collect() {
         this.reset();
         for (const p of src.peers()) this.set({ peer: p.id }, p.state === 'up' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cohort_link_rtt_seconds',
+      help: "Round trip of a ping on the link to the peer, measured by this scrape (absent: link not up, or no answer within 1 s).",
+      labelNames: ['peer'],
+      registers,
+      async collect() {
+        const rtts = await src.roundTrips();
+        this.reset();
+        for (const [peer, seconds] of rtts) this.set({ peer }, seconds);
       },
     });
     new Gauge({

@@ -143,6 +143,11 @@ export class CohortNode {
     });
     this.metrics = new NodeMetrics(id, {
       peers: () => [...this.peers.values()].map((p) => p.snapshot()),
+      roundTrips: async () => {
+        const peers = [...this.peers.values()];
+        const rtts = await Promise.all(peers.map((p) => p.roundTrip(1000)));
+        return new Map(peers.flatMap((p, i) => (rtts[i] === undefined ? [] : [[p.id, rtts[i]] as [string, number]])));
+      },
       outbox: () => this.critical.status(),
       critical: () => this.critical.outcomes,
       transfers: () => this.replication.transfers,

@@ -83,6 +83,10 @@ describe('node /metrics', () => {
     assert.equal(value(s, 'cohort_link_up', { peer: 'C' }), 1);
     assert.equal(value(s, 'cohort_link_up', { peer: 'D' }), 1);
     assert.equal(value(s, 'cohort_link_up', { peer: 'A' }), undefined, 'no link to itself');
+    for (const peer of ['C', 'D']) {
+      const rtt = value(s, 'cohort_link_rtt_seconds', { peer })!;
+      assert.ok(rtt > 0 && rtt < 1, `RTT to ${peer}: ${rtt}`);
+    }
     assert.equal(value(s, 'cohort_outbox_messages', { peer: 'C' }), 0);
     assert.equal(value(s, 'cohort_outbox_dead_letters'), 0);
     assert.equal(value(s, 'cohort_resource_transfers_total', { result: 'ok' }), 0);
@@ -115,6 +119,7 @@ describe('node /metrics', () => {
     await assert.rejects(client.critical('Z', 'journal.append', { stream: 'm', entry: 3 }), { code: 'no_such_host' });
     const s = await scrape('A');
     assert.equal(value(s, 'cohort_link_up', { peer: 'C' }), 1);
+    assert.equal(value(s, 'cohort_link_rtt_seconds', { peer: 'D' }), undefined, 'no RTT for a link that is down');
     assert.equal(value(s, 'cohort_critical_messages_total', { outcome: 'ok' }), 1);
     assert.equal(value(s, 'cohort_critical_messages_total', { outcome: 'delayed' }), 1);
     assert.equal(value(s, 'cohort_critical_messages_total', { outcome: 'refused' }), 1);
