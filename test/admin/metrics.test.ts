@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RegistrySnapshot } from '../../src/supervisor/registry.ts';
 import { after, before, describe, it } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
 import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
+import { freePortRange } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
 import { nodeHttp } from '../replication/helpers.ts';
 
@@ -69,7 +72,9 @@ describe('node /metrics', () => {
   };
 
   before(async () => {
-    c = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C' }, { id: 'D' }], {
+    const basePort = await freePortRange(10);
+    const app = { command: [process.execPath, fileURLToPath(new URL('../harness/test-app.ts', import.meta.url))], instances: 1, basePort, portSpan: 10, health: { intervalMs: 200, timeoutMs: 200, fails: 2 }, backoff: { minMs: 200, maxMs: 1000 } };
+    c = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C', app }, { id: 'D' }], {
       link: { heartbeatMs: 300, deadAfterMs: 1000, backoffMinMs: 100, backoffMaxMs: 1000 },
       critical: { waitMs: 300, retries: 1, retryDelayMs: 100 },
     });
@@ -108,6 +113,14 @@ describe('node /metrics', () => {
     assert.equal(value(s, 'cohort_resource_transfers_total', { result: 'ok' }), 1);
     assert.equal(value(s, 'cohort_resource_transfers_total', { result: 'failed' }), 0);
     assert.equal(value(s, 'cohort_resource_transfer_bytes_total'), page.length);
+  });
+
+  it('an app instance killed with -9 counts one restart', async () => {
+    const ready = async () => ((await (await c.client('C')).call('C', 'app.registry')) as RegistrySnapshot).instances.find((i) => i.state === 'ready');
+    const victim = await waitFor('an app instance ready on C', ready, 10_000);
+    assert.equal(value(await scrape('C'), 'cohort_app_restarts_total'), 0);
+    process.kill(victim.pid!, 'SIGKILL');
+    await waitFor('one restart in /metrics', async () => value(await scrape('C'), 'cohort_app_restarts_total') === 1, 10_000, 100);
   });
 
   it('a killed peer shows as down; a critical message to it counts as delayed and waits in the outbox', async () => {
