@@ -49,12 +49,6 @@ const HANDOVER = new RegExp(`[?&]cohort_handover=${HANDOVER_TOKEN_PATTERN}(?:&|#
 /** A request header with the admin token: passes maintenance mode (an operator checks the site). */
 const ADMIN_HEADER = 'x-cohort-admin';
 
-/**
- * The request path, in phases (see docs/front.md):
- *   check → context → sticky → pick → connect → send → response head → body → end → log
- * A failure before the first response byte loops back to pick, without the back-ends
- * already tried, if the request may be replayed and the retry budget allows.
- */
 /** Why the front itself answered a request with an error (a fixed set: a bounded metrics label). */
 export type FrontErrorReason = 'no_backend' | 'admission_full' | 'admission_timeout' | 'dispatcher' | 'upstream_error' | 'upstream_timeout' | 'bad_response';
 
@@ -66,6 +60,12 @@ export interface RequestObserver {
   failed(route: string, reason: FrontErrorReason): void;
 }
 
+/**
+ * The request path, in phases (see docs/front.md):
+ *   check → context → sticky → pick → connect → send → response head → body → end → log
+ * A failure before the first response byte loops back to pick, without the back-ends
+ * already tried, if the request may be replayed and the retry budget allows.
+ */
 export class Proxy implements ResponsePhases {
   state: FrontState;
   /** Where requests end, for /metrics (set by the front when it has an admin listener). */
@@ -453,6 +453,7 @@ export class Proxy implements ResponsePhases {
     const conn = ctx.conn;
     ctx.conn = undefined;
     conn?.destroy();
+    ctx.status = 0; // the client never sees that answer: it counts as the front's error, not as the back-end's
     this.done(ctx, 'failed', why);
     this.fail(ctx, 502, 'bad_response', `${ctx.backend!.id}: ${why}`);
   }
