@@ -53,7 +53,7 @@ export class FrontMetrics implements RequestObserver {
   /** The error label sets written so far, so that those of gone routes can be removed. */
   private readonly errorSeries = new Map<string, { route: string; reason: string }>();
 
-  constructor(backends: () => readonly Backend[]) {
+  constructor(backends: () => readonly Backend[], front: () => { connections: number; tunnels: number; maintenancePages: number }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.registry.registerMetric(
@@ -120,6 +120,31 @@ export class FrontMetrics implements RequestObserver {
       collect() {
         this.reset();
         for (const b of backends()) this.set({ backend: b.id }, b.active);
+      },
+    });
+    new Gauge({
+      name: 'cohort_front_client_connections',
+      help: 'Client connections open on the front now.',
+      registers,
+      collect() {
+        this.set(front().connections);
+      },
+    });
+    new Gauge({
+      name: 'cohort_front_tunnels',
+      help: 'Switched connections (WebSockets) open now.',
+      registers,
+      collect() {
+        this.set(front().tunnels);
+      },
+    });
+    new Counter({
+      name: 'cohort_front_maintenance_pages_total',
+      help: 'Maintenance pages served (503) while the cluster is in maintenance mode.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(front().maintenancePages);
       },
     });
   }

@@ -71,7 +71,7 @@ export class Front {
     this.budget = new RetryBudget(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.proxy = new Proxy(this.buildState(table, new Map()), this.budget, log);
     if (cfg.admin) {
-      this.metrics = new FrontMetrics(() => this.proxy.state.list);
+      this.metrics = new FrontMetrics(() => this.proxy.state.list, () => ({ connections: this.server.connectionCount, tunnels: this.proxy.tunnels.size, maintenancePages: this.proxy.maintenancePages }));
       this.proxy.observer = this.metrics;
     }
     if (this.caller) {

@@ -188,6 +188,9 @@ describe('front /metrics', () => {
       assert.equal(value(s, 'cohort_front_backend_active_requests', { backend: b }), 0);
     }
     assert.equal(notFound, 1);
+    assert.equal(value(s, 'cohort_front_tunnels'), 0);
+    assert.equal(value(s, 'cohort_front_maintenance_pages_total'), 0);
+    assert.ok(value(s, 'cohort_front_client_connections')! >= 0);
     // Both back-ends down: the front answers 503 itself.
     await Promise.all([fc.killBackend('b1'), fc.killBackend('b2')]);
     await waitFor('both back-ends down in /metrics', async () => {
