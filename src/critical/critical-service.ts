@@ -30,6 +30,8 @@ export class CriticalService {
   private readonly log: Logger;
   private readonly deliveries = new Map<string, PeerDelivery>();
   private localCounter = 0;
+  /** How send() ended, since this process started (read by /metrics): refused is an error thrown to the sender. */
+  readonly outcomes = { ok: 0, delayed: 0, refused: 0 };
 
   constructor(opts: { self: string; db: DatabaseSync; commit: GroupCommit; inbox: CriticalInbox; peers: Map<string, Peer>; settings: DeliverySettings; log: Logger }) {
     this.self = opts.self;
@@ -68,6 +70,17 @@ export class CriticalService {
 
   /** ok once the target applied it; delayed once it is durable here and the target is out of reach. */
   async send(to: string, cmd: string, args: unknown): Promise<CriticalOutcome> {
+    try {
+      const outcome = await this.sendOne(to, cmd, args);
+      this.outcomes[outcome.status]++;
+      return outcome;
+    } catch (err) {
+      this.outcomes.refused++;
+      throw err;
+    }
+  }
+
+  private async sendOne(to: string, cmd: string, args: unknown): Promise<CriticalOutcome> {
     if (to === this.self) {
       const id = `${this.store.incarnation}.self.${Date.now()}.${this.localCounter++}`;
       return { status: 'ok', id, reply: await this.inbox.apply(this.self, id, cmd, args) };

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
 import { listenOn } from '../net/listen.ts';
+import { FrontMetrics } from '../admin/front-metrics.ts';
 import { AppRegistries } from './app-backends.ts';
 import { Backend } from './backend.ts';
 import { routeConfigs, type BackendConfig, type FrontConfig } from './config.ts';
@@ -59,6 +60,8 @@ export class Front {
   private remotes = new Map<string, RemoteDispatcher>();
   reloads = 0;
   private lastDropLog = 0;
+  /** GET /metrics on the admin listener (none without one). */
+  private readonly metrics: FrontMetrics | undefined;
 
   constructor(table: HostTable, log: Logger) {
     this.table = table;
@@ -67,6 +70,10 @@ export class Front {
     if (cfg.node) this.caller = new NodeConnection(table, cfg.node);
     this.budget = new RetryBudget(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.proxy = new Proxy(this.buildState(table, new Map()), this.budget, log);
+    if (cfg.admin) {
+      this.metrics = new FrontMetrics(() => this.proxy.state.list, () => ({ connections: this.server.connectionCount, tunnels: this.proxy.tunnels.size, maintenancePages: this.proxy.maintenancePages }));
+      this.proxy.observer = this.metrics;
+    }
     if (this.caller) {
       this.maintenance = new MaintenanceWatch(this.caller.call, this.caller.node, log);
       this.maintenance.onChange = (now) => log.warn({ event: 'maintenance', on: now.on, message: now.message, at: now.at }, `maintenance mode ${now.on ? 'on: new sessions get the maintenance page' : 'off'}`);
@@ -146,6 +153,7 @@ export class Front {
     for (const b of old.list) if (!state.byId.has(b.id)) b.close();
     this.proxy.state = state;
     this.proxy.carryWaiters(old, state);
+    this.metrics?.retain(new Set(state.routes.map((r) => r.cfg.name)), new Set(state.byId.keys()));
   }
 
   /** backends: apps follows every pool's registry (and reports request counts back); otherwise nothing. */
@@ -293,6 +301,11 @@ export class Front {
     if (token && !secretMatches(req.headers.authorization, `Bearer ${token}`)) return send(401, { error: 'admin token required (Authorization: Bearer ...)' });
     const url = req.url ?? '/';
     try {
+      if (req.method === 'GET' && url === '/metrics' && this.metrics) {
+        const page = await this.metrics.render();
+        res.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' });
+        return void res.end(page.body);
+      }
       if (req.method === 'GET' && (url === '/status' || url === '/status?gc=1')) {
         // With node --expose-gc, ?gc=1 collects first so memory figures compare (the leak test uses it).
         if (url.endsWith('gc=1')) (globalThis as { gc?: () => void }).gc?.();

@@ -49,6 +49,17 @@ const HANDOVER = new RegExp(`[?&]cohort_handover=${HANDOVER_TOKEN_PATTERN}(?:&|#
 /** A request header with the admin token: passes maintenance mode (an operator checks the site). */
 const ADMIN_HEADER = 'x-cohort-admin';
 
+/** Why the front itself answered a request with an error (a fixed set: a bounded metrics label). */
+export type FrontErrorReason = 'no_backend' | 'admission_full' | 'admission_timeout' | 'dispatcher' | 'upstream_error' | 'upstream_timeout' | 'bad_response';
+
+/** Told where each request ends (the front's metrics); nothing is told when there is none. */
+export interface RequestObserver {
+  /** A back-end answered (`status`); `ms` since the front accepted the request. */
+  answered(route: string, backend: string, status: number, ms: number): void;
+  /** The front answered with an error of its own. */
+  failed(route: string, reason: FrontErrorReason): void;
+}
+
 /**
  * The request path, in phases (see docs/front.md):
  *   check → context → sticky → pick → connect → send → response head → body → end → log
@@ -57,6 +68,8 @@ const ADMIN_HEADER = 'x-cohort-admin';
  */
 export class Proxy implements ResponsePhases {
   state: FrontState;
+  /** Where requests end, for /metrics (set by the front when it has an admin listener). */
+  observer: RequestObserver | undefined;
   private readonly budget: RetryBudget;
   private readonly log: Logger;
   private readonly debug: boolean;
@@ -223,7 +236,7 @@ export class Proxy implements ResponsePhases {
           this.guarded(ctx, () => this.send(ctx, d.backend));
         }, (err: unknown) => {
           route.deciding--;
-          this.guarded(ctx, () => this.fail(ctx, 500, `dispatcher: ${(err as Error).message}`));
+          this.guarded(ctx, () => this.fail(ctx, 500, 'dispatcher', `dispatcher: ${(err as Error).message}`));
         });
         return;
       }
@@ -239,7 +252,7 @@ export class Proxy implements ResponsePhases {
   private waitForAdmission(ctx: RequestContext): void {
     const route = ctx.route;
     const limits = this.state.cfg.limits;
-    if (route.waiting.length >= limits.queueSize) return this.fail(ctx, 503, `route ${route.cfg.name}: ${route.waiting.length} requests are waiting for admission`);
+    if (route.waiting.length >= limits.queueSize) return this.fail(ctx, 503, 'admission_full', `route ${route.cfg.name}: ${route.waiting.length} requests are waiting for admission`);
     const entry = {
       ctx,
       resume: () => {
@@ -252,7 +265,7 @@ export class Proxy implements ResponsePhases {
       timer: setTimeout(() => {
         const i = route.waiting.indexOf(entry);
         if (i >= 0) route.waiting.splice(i, 1);
-        if (!ctx.aborted) this.fail(ctx, 503, `route ${route.cfg.name}: not admitted within ${limits.queueTimeoutMs} ms (LARD's bound on requests in flight)`);
+        if (!ctx.aborted) this.fail(ctx, 503, 'admission_timeout', `route ${route.cfg.name}: not admitted within ${limits.queueTimeoutMs} ms (LARD's bound on requests in flight)`);
       }, limits.queueTimeoutMs),
     };
     route.waiting.push(entry);
@@ -296,7 +309,7 @@ export class Proxy implements ResponsePhases {
   private send(ctx: RequestContext, backend: Backend | undefined): void {
     if (!backend) {
       const why = ctx.tried.length ? `no other back-end after ${ctx.tried.map((b) => b.id).join(', ')} failed` : 'no back-end is ready';
-      return this.fail(ctx, 503, why);
+      return this.fail(ctx, 503, 'no_backend', why);
     }
     ctx.backend = backend;
     ctx.holding = true;
@@ -440,8 +453,9 @@ export class Proxy implements ResponsePhases {
     const conn = ctx.conn;
     ctx.conn = undefined;
     conn?.destroy();
+    ctx.status = 0; // the client never sees that answer: it counts as the front's error, not as the back-end's
     this.done(ctx, 'failed', why);
-    this.fail(ctx, 502, `${ctx.backend!.id}: ${why}`);
+    this.fail(ctx, 502, 'bad_response', `${ctx.backend!.id}: ${why}`);
   }
 
   upstreamBody(ctx: RequestContext, chunk: Buffer): void {
@@ -474,8 +488,10 @@ export class Proxy implements ResponsePhases {
       }
       err = new Error(`${err.message} (retry budget exhausted)`);
     }
-    if (!ctx.ex.headersSent) this.fail(ctx, err instanceof UpstreamError && err.code === 'timeout' ? 504 : 502, `${backend.id}: ${err.message}`);
-    else ctx.ex.destroy(); // mid-response: the client must see a broken response, not a short one
+    if (!ctx.ex.headersSent) {
+      const timeout = err instanceof UpstreamError && err.code === 'timeout';
+      this.fail(ctx, timeout ? 504 : 502, timeout ? 'upstream_timeout' : 'upstream_error', `${backend.id}: ${err.message}`);
+    } else ctx.ex.destroy(); // mid-response: the client must see a broken response, not a short one
   }
 
   /** Bookkeeping once a back-end is done with the request (successfully or not). */
@@ -488,6 +504,8 @@ export class Proxy implements ResponsePhases {
     if (ctx.sharedPick !== undefined) route.remote?.completed(backend.id, ctx.sharedPick);
     if (route.waiting.length) this.admitNext(route);
     if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
+    // What the back-end answered (a status came back); connection errors end in fail() instead.
+    if (this.observer && verdict !== 'abandoned' && ctx.status > 0) this.observer.answered(route.cfg.name, backend.id, ctx.status, Date.now() - ctx.start);
     if (this.debug && verdict === 'ok') this.log.debug({ event: 'request', method: ctx.method, target: ctx.target, ...this.explanation(ctx), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');
   }
 
@@ -503,7 +521,8 @@ export class Proxy implements ResponsePhases {
     };
   }
 
-  private fail(ctx: RequestContext, status: number, why: string): void {
+  private fail(ctx: RequestContext, status: number, reason: FrontErrorReason, why: string): void {
+    this.observer?.failed(ctx.route.cfg.name, reason);
     this.log.warn({ event: 'request_failed', method: ctx.method, target: ctx.target, status, why, retries: ctx.retries }, why);
     ctx.status = status;
     const headers = ['content-type', 'text/plain; charset=utf-8'];

@@ -64,6 +64,27 @@ export class Peer extends EventEmitter {
     return channel.request(cmd, args, extra);
   }
 
+  /**
+   * The round trip of one `ping` on the live link (seconds): the frame there, the peer's
+   * command dispatch, the reply back. Undefined when the link is not up or no reply came
+   * within `timeoutMs`. Never dials: a probe must not change what it measures.
+   */
+  async roundTrip(timeoutMs: number): Promise<number | undefined> {
+    const channel = this.channel;
+    if (!channel || this.status.state !== 'up') return undefined;
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
+    try {
+      const answered = await Promise.race([channel.request('ping').then(() => true), late]);
+      return answered ? (performance.now() - started) / 1000 : undefined;
+    } catch {
+      return undefined;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Dial now, even if we had backed off for a long time (the peer said it is back). */
   reconnectNow(): void {
     if (this.stopped || this.channel || this.dialing) return;

@@ -36,6 +36,7 @@ import { Peer } from '../net/peer.ts';
 import { loadTlsMaterial } from '../net/tls-material.ts';
 import { ReplicationService } from '../replication/service.ts';
 import { registerDispatcherCommands, SharedLard } from '../front/dispatcher/shared-lard.ts';
+import { NodeMetrics } from '../admin/node-metrics.ts';
 import { Router } from './router.ts';
 
 /**
@@ -70,6 +71,8 @@ export class CohortNode {
   private readonly users: UserStore;
   private readonly homes: HomeLookup;
   private readonly policy: DomainPolicy;
+  /** GET /metrics on the HTTP port (Prometheus text), read from live state when scraped. */
+  readonly metrics: NodeMetrics;
 
   constructor(table: HostTable, id: string, log: Logger) {
     this.id = id;
@@ -135,7 +138,20 @@ export class CohortNode {
       policy: this.policy,
       isAuthorHere: (domain, author) => this.users.exists(domain, author),
       call: callAsApp,
+      metrics: () => this.metrics.render(),
       log,
+    });
+    this.metrics = new NodeMetrics(id, {
+      peers: () => [...this.peers.values()].map((p) => p.snapshot()),
+      roundTrips: async () => {
+        const peers = [...this.peers.values()];
+        const rtts = await Promise.all(peers.map((p) => p.roundTrip(1000)));
+        return new Map(peers.flatMap((p, i) => (rtts[i] === undefined ? [] : [[p.id, rtts[i]] as [string, number]])));
+      },
+      outbox: () => this.critical.status(),
+      critical: () => this.critical.outcomes,
+      transfers: () => this.replication.transfers,
+      appRestarts: () => this.apps?.restarts ?? 0,
     });
     this.linkServer = new LinkServer({
       self: id,

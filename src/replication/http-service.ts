@@ -19,9 +19,17 @@ const STATUS: Record<string, [number, string]> = {
   too_large: [413, 'Content Too Large'],
 };
 
+/** A rendered metrics exposition: its Content-Type and text. */
+export interface MetricsPage {
+  contentType: string;
+  body: string;
+}
+
 export interface HttpServiceDeps {
   replicator: Replicator;
   uploads: Uploads;
+  /** GET /metrics (Prometheus text format); 404 without it. */
+  metrics?: () => Promise<MetricsPage>;
   log: Logger;
 }
 
@@ -57,6 +65,13 @@ export class HttpService {
     const path = q < 0 ? target : target.slice(0, q);
     // For health checks (a front's resources route): the node's HTTP service answers.
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return plain(res, 200, 'ok');
+    // Metrics are for a scraper that asks the node itself: what comes through a front (which
+    // always adds X-Forwarded-For) does not get them, so a route to nodes does not publish them.
+    if (path === '/metrics' && req.method === 'GET' && this.deps.metrics && req.headers['x-forwarded-for'] === undefined) {
+      const page = await this.deps.metrics();
+      res.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' });
+      return void res.end(page.body);
+    }
     if (!path.startsWith('/res/')) return plain(res, 404, 'File not Found');
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'PUT') return plain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD, PUT' });
     let ref;

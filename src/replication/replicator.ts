@@ -62,6 +62,8 @@ export class Replicator {
   private readonly unknownAuthors = new RecentMap<string, number>(10_000);
   private flushTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Transfers of bytes from a home since this process started (read by /metrics). */
+  readonly transfers = { ok: 0, failed: 0, bytes: 0 };
 
   constructor(deps: ReplicatorDeps) {
     this.deps = deps;
@@ -205,10 +207,19 @@ export class Replicator {
   private async fetch(home: string, meta: VersionMeta): Promise<void> {
     const { blobs, raw, settings } = this.deps;
     if (blobs.has(meta.digest)) return;
-    const res = await raw.request(home, 'GET', `/raw${encodeResourceUrl(meta.url)}?version=${meta.version}`, { idleMs: settings.transferIdleMs });
+    let res;
+    try {
+      res = await raw.request(home, 'GET', `/raw${encodeResourceUrl(meta.url)}?version=${meta.version}`, { idleMs: settings.transferIdleMs });
+    } catch (err) {
+      this.transfers.failed++;
+      throw err;
+    }
     try {
       await blobs.receive(res, settings.maxBytes, { digest: meta.digest, size: meta.size });
+      this.transfers.ok++;
+      this.transfers.bytes += meta.size;
     } catch (err) {
+      this.transfers.failed++;
       res.destroy();
       this.deps.log.error({ event: 'resource_transfer_failed', url: meta.url, version: meta.version, home, err: (err as Error).message }, `transfer of ${meta.url} from ${home} failed: ${(err as Error).message}`);
       // Whatever went wrong (the home went away, a digest mismatch), nothing was kept: try again later.

@@ -11,7 +11,7 @@ import { HomeLookup } from '../records/home-lookup.ts';
 import { BlobStore } from './blob-store.ts';
 import { registerResourceCommands } from './commands.ts';
 import { CopyStore } from './copy-store.ts';
-import { HttpService } from './http-service.ts';
+import { HttpService, type MetricsPage } from './http-service.ts';
 import { PublishedStore } from './published-store.ts';
 import { RawClient } from './raw-client.ts';
 import { RawServer } from './raw-server.ts';
@@ -30,6 +30,8 @@ export interface ReplicationDeps {
   policy: DomainPolicy;
   isAuthorHere: (domain: string, author: string) => boolean;
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
+  /** GET /metrics on the node's HTTP port: the node's metrics, rendered when asked. */
+  metrics?: () => Promise<MetricsPage>;
   log: Logger;
 }
 
@@ -78,7 +80,7 @@ export class ReplicationService {
       maxBytes: settings.maxBytes,
       log,
     });
-    this.http = new HttpService({ replicator: this.replicator, uploads, log });
+    this.http = new HttpService({ replicator: this.replicator, uploads, metrics: deps.metrics, log });
     this.rawServer = new RawServer(this.home, log);
     registerResourceCommands(deps.registry, {
       self: deps.self.id,
@@ -91,6 +93,11 @@ export class ReplicationService {
       isAuthorHere: deps.isAuthorHere,
       transferIdleMs: settings.transferIdleMs,
     });
+  }
+
+  /** Transfers of resources' bytes from their homes since start (for /metrics). */
+  get transfers(): Readonly<{ ok: number; failed: number; bytes: number }> {
+    return this.replicator.transfers;
   }
 
   async start(): Promise<void> {

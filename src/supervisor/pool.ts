@@ -29,6 +29,8 @@ export class AppPool {
   private readonly starter: InstanceStarter;
   private closed = false;
   problem: string | null = null;
+  /** Instances that exited on their own and were counted as a restart, since this process started (/metrics). */
+  restarts = 0;
   reloadState: RegistrySnapshot['reload'] = { state: 'idle', replaced: 0, total: 0, error: null };
 
   constructor(node: NodeEntry, settings: AppSettings, tableFile: string, log: Logger) {
@@ -184,6 +186,7 @@ export class AppPool {
       const lived = Date.now() - inst.proc.startedAt;
       this.log.warn({ event: 'app_exited', instance: inst.id, reason, livedMs: lived, ready: inst.readyAt > 0 }, `${inst.id} ${reason}`);
       slot.restarts++;
+      this.restarts++;
       if (inst.readyAt > 0 && lived >= inst.settings.stableMs) slot.failures = 0;
       // Another instance of the slot still serves or is starting: count the failure, start none.
       this.failed(slot, reason, { restart: !slot.current && !slot.next && !slot.launching, replacement: !wasCurrent });

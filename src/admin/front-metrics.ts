@@ -1,0 +1,184 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
+import type { Backend } from '../front/backend.ts';
+import type { FrontErrorReason, RequestObserver } from '../front/proxy.ts';
+import type { MetricsPage } from '../replication/http-service.ts';
+
+/** Seconds from 1 ms to 30 s: cached pages, app pages, slow uploads. */
+const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'];
+
+/** 1xx..5xx; anything else (a back-end may send any three digits) is "other". */
+function codeClass(status: number): number {
+  return status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : 5;
+}
+
+/** One route and back-end's answers: counts by status class, and the latency histogram (buckets not cumulative). */
+interface Series {
+  route: string;
+  backend: string;
+  classes: number[];
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
+interface Sample {
+  metricName?: string;
+  labels: Record<string, string | number>;
+  value: number;
+}
+
+/**
+ * A metric prom-client's Registry renders (it asks get() at scrape time) whose values are
+ * kept here in plain arrays: counting a request costs one Map lookup and a few additions,
+ * not prom-client's label hashing (about 1 µs a request for a counter and a histogram).
+ */
+function custom(name: string, help: string, type: 'counter' | 'histogram', values: () => Sample[]): Metric {
+  return { name, help, type, get: async () => ({ name, help, type, aggregator: 'sum', values: values() }) } as unknown as Metric;
+}
+
+/**
+ * The front's Prometheus metrics (its own Registry): requests and latency per route and
+ * back-end, errors the front made itself, and each back-end's state read at scrape time.
+ * Labels are bounded: route names and back-end ids come from the configuration (and the app
+ * registries, for `backends: apps`), and retain() drops the series of routes and back-ends
+ * a reload or registry change removed; code_class and reason are fixed sets.
+ */
+export class FrontMetrics implements RequestObserver {
+  readonly registry = new Registry();
+  private readonly errors: Counter<'route' | 'reason'>;
+  /** route + '\n' + backend -> its answers; entries of gone routes and back-ends are removed by retain(). */
+  private readonly series = new Map<string, Series>();
+  /** The error label sets written so far, so that those of gone routes can be removed. */
+  private readonly errorSeries = new Map<string, { route: string; reason: string }>();
+
+  constructor(backends: () => readonly Backend[], front: () => { connections: number; tunnels: number; maintenancePages: number }) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry });
+    this.registry.registerMetric(
+      custom('cohort_front_requests_total', 'Requests a back-end answered, by route, back-end and the class of its status (a retried request counts once per back-end that answered).', 'counter', () => {
+        const out: Sample[] = [];
+        for (const s of this.series.values()) {
+          s.classes.forEach((n, i) => {
+            if (n > 0) out.push({ labels: { route: s.route, backend: s.backend, code_class: CLASSES[i] }, value: n });
+          });
+        }
+        return out;
+      }),
+    );
+    this.registry.registerMetric(
+      custom('cohort_front_request_duration_seconds', 'From the request accepted by the front to the end of the back-end answer (a WebSocket: until it closed).', 'histogram', () => {
+        const out: Sample[] = [];
+        const name = 'cohort_front_request_duration_seconds';
+        for (const s of this.series.values()) {
+          const labels = { route: s.route, backend: s.backend };
+          let below = 0;
+          BUCKETS.forEach((le, i) => {
+            below += s.buckets[i];
+            out.push({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: below });
+          });
+          out.push({ metricName: `${name}_bucket`, labels: { ...labels, le: '+Inf' }, value: s.count });
+          out.push({ metricName: `${name}_sum`, labels, value: s.sum });
+          out.push({ metricName: `${name}_count`, labels, value: s.count });
+        }
+        return out;
+      }),
+    );
+    this.errors = new Counter({
+      name: 'cohort_front_errors_total',
+      help: 'Error answers the front made itself (500 dispatcher, 502, 503, 504), by route and reason.',
+      labelNames: ['route', 'reason'],
+      registers,
+    });
+    new Gauge({
+      name: 'cohort_front_backend_up',
+      help: 'Whether the back-end is usable (1: healthy and not ejected; a draining one still counts) or not (0).',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const b of backends()) this.set({ backend: b.id }, b.usable(now) ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cohort_front_backend_draining',
+      help: 'Whether the back-end is draining (1): it serves its sessions only.',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of backends()) this.set({ backend: b.id }, b.admin === 'draining' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cohort_front_backend_active_requests',
+      help: 'Requests the back-end holds now (sent, not yet answered in full).',
+      labelNames: ['backend'],
+      registers,
+      collect() {
+        this.reset();
+        for (const b of backends()) this.set({ backend: b.id }, b.active);
+      },
+    });
+    new Gauge({
+      name: 'cohort_front_client_connections',
+      help: 'Client connections open on the front now.',
+      registers,
+      collect() {
+        this.set(front().connections);
+      },
+    });
+    new Gauge({
+      name: 'cohort_front_tunnels',
+      help: 'Switched connections (WebSockets) open now.',
+      registers,
+      collect() {
+        this.set(front().tunnels);
+      },
+    });
+    new Counter({
+      name: 'cohort_front_maintenance_pages_total',
+      help: 'Maintenance pages served (503) while the cluster is in maintenance mode.',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(front().maintenancePages);
+      },
+    });
+  }
+
+  answered(route: string, backend: string, status: number, ms: number): void {
+    const key = `${route}\n${backend}`;
+    let s = this.series.get(key);
+    if (!s) this.series.set(key, (s = { route, backend, classes: CLASSES.map(() => 0), buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
+    s.classes[codeClass(status)]++;
+    const seconds = ms / 1000;
+    let i = 0;
+    while (i < BUCKETS.length && seconds > BUCKETS[i]) i++;
+    if (i < BUCKETS.length) s.buckets[i]++;
+    s.sum += seconds;
+    s.count++;
+  }
+
+  failed(route: string, reason: FrontErrorReason): void {
+    const key = `${route}\n${reason}`;
+    if (!this.errorSeries.has(key)) this.errorSeries.set(key, { route, reason });
+    this.errors.inc({ route, reason });
+  }
+
+  /** After a swap: forgets the series of routes and back-ends no longer configured. */
+  retain(routes: ReadonlySet<string>, backends: ReadonlySet<string>): void {
+    for (const [key, s] of this.series) if (!routes.has(s.route) || !backends.has(s.backend)) this.series.delete(key);
+    for (const [key, labels] of this.errorSeries) {
+      if (routes.has(labels.route)) continue;
+      this.errorSeries.delete(key);
+      this.errors.remove(labels);
+    }
+  }
+
+  async render(): Promise<MetricsPage> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,156 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { OutboxPeerStatus } from '../critical/critical-service.ts';
+import type { PeerStatus } from '../net/peer.ts';
+import type { MetricsPage } from '../replication/http-service.ts';
+
+/** What a node's metrics read, each when /metrics is scraped (live state, and counters kept by their services). */
+export interface NodeMetricsSources {
+  /** Our outbound link to each peer of the host table. */
+  peers: () => PeerStatus[];
+  /** A ping's round trip on each link that is up (seconds; a peer left out: no answer in time). */
+  roundTrips: () => Promise<Map<string, number>>;
+  /** The critical outbox: per-peer depth and delivered count, and the dead letters. */
+  outbox: () => { peers: OutboxPeerStatus[]; dead: number };
+  /** How CriticalService.send() ended since start. */
+  critical: () => Readonly<{ ok: number; delayed: number; refused: number }>;
+  /** Resource transfers from their homes since start. */
+  transfers: () => Readonly<{ ok: number; failed: number; bytes: number }>;
+  /** App instances restarted by this node's supervisor since start (none without an app pool). */
+  appRestarts: () => number;
+}
+
+/**
+ * One node's Prometheus metrics (its own Registry, never prom-client's global one, so that
+ * several nodes in one process do not mix). Everything is read at scrape time from the state
+ * the node keeps anyway: nothing on the command path touches prom-client. Labels take only
+ * peer ids of the host table or fixed sets, so the number of series is bounded.
+ * Link RTT: the link's heartbeats go one way (each end sends when it has been quiet), so
+ * there is no round trip to time between scrapes; a scrape pings each peer whose link is up
+ * (one small request each, answered in well under a millisecond on a LAN) and reports that.
+ */
+export class NodeMetrics {
+  readonly registry = new Registry();
+
+  constructor(node: string, src: NodeMetricsSources) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels({ node });
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'cohort_link_up',
+      help: 'Whether our outbound link to the peer is up (1) or not (0: down or connecting).',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of src.peers()) this.set({ peer: p.id }, p.state === 'up' ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cohort_link_rtt_seconds',
+      help: "Round trip of a ping on the link to the peer, measured by this scrape (absent: link not up, or no answer within 1 s).",
+      labelNames: ['peer'],
+      registers,
+      async collect() {
+        const rtts = await src.roundTrips();
+        this.reset();
+        for (const [peer, seconds] of rtts) this.set({ peer }, seconds);
+      },
+    });
+    new Gauge({
+      name: 'cohort_link_state_seconds',
+      help: 'How long the link to the peer has been in its current state.',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        const now = Date.now();
+        for (const p of src.peers()) this.set({ peer: p.id }, (now - p.since) / 1000);
+      },
+    });
+    new Gauge({
+      name: 'cohort_link_in_flight_requests',
+      help: 'Requests sent on the link to the peer and not answered yet.',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of src.peers()) this.set({ peer: p.id }, p.inFlight);
+      },
+    });
+    new Gauge({
+      name: 'cohort_outbox_messages',
+      help: 'Critical messages for the peer in the outbox (not yet acknowledged).',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of src.outbox().peers) this.set({ peer: p.peer }, p.depth);
+      },
+    });
+    new Counter({
+      name: 'cohort_critical_delivered_total',
+      help: 'Critical messages the peer acknowledged, since this node started.',
+      labelNames: ['peer'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of src.outbox().peers) this.inc({ peer: p.peer }, p.delivered);
+      },
+    });
+    new Gauge({
+      name: 'cohort_outbox_dead_letters',
+      help: 'Critical messages set aside as dead letters (kept until retried).',
+      registers,
+      collect() {
+        this.set(src.outbox().dead);
+      },
+    });
+    new Counter({
+      name: 'cohort_critical_messages_total',
+      help: 'Critical messages sent from this node, by outcome: ok (applied), delayed (stored, peer out of reach), refused (an error).',
+      labelNames: ['outcome'],
+      registers,
+      collect() {
+        this.reset();
+        const c = src.critical();
+        this.inc({ outcome: 'ok' }, c.ok);
+        this.inc({ outcome: 'delayed' }, c.delayed);
+        this.inc({ outcome: 'refused' }, c.refused);
+      },
+    });
+    new Counter({
+      name: 'cohort_resource_transfers_total',
+      help: "Transfers of a resource's bytes from its home to this node, by result.",
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.reset();
+        const t = src.transfers();
+        this.inc({ result: 'ok' }, t.ok);
+        this.inc({ result: 'failed' }, t.failed);
+      },
+    });
+    new Counter({
+      name: 'cohort_resource_transfer_bytes_total',
+      help: 'Bytes of resources received from their homes (successful transfers).',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(src.transfers().bytes);
+      },
+    });
+    new Counter({
+      name: 'cohort_app_restarts_total',
+      help: "App instances that exited on their own and were restarted by this node's supervisor.",
+      registers,
+      collect() {
+        this.reset();
+        this.inc(src.appRestarts());
+      },
+    });
+  }
+
+  async render(): Promise<MetricsPage> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
