@@ -27,10 +27,22 @@ const mb = (bytes: number) => `${(bytes / MB).toFixed(bytes < 10 * MB ? 1 : 0)} 
 
 function treeBytes(dir: string): number {
   let total = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return 0; // gone meanwhile, or not ours to read
+  }
+  for (const entry of entries) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) total += treeBytes(path);
-    else if (entry.isFile()) total += lstatSync(path).size;
+    else if (entry.isFile()) {
+      try {
+        total += lstatSync(path).size;
+      } catch {
+        // a temporary file that went away meanwhile
+      }
+    }
   }
   return total;
 }
@@ -69,8 +81,9 @@ function writerWithoutAppend(file: string): boolean | null {
     let fds: string[];
     try {
       fds = readdirSync(`/proc/${pid}/fd`);
-    } catch {
-      continue; // another user's process, or gone
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue; // gone meanwhile
+      return null; // another user's process (or hidepid): it could be the writer, so /proc cannot tell
     }
     for (const fd of fds) {
       try {
@@ -96,7 +109,8 @@ export function checkLogs(table: HostTable, node: string, limits: HostLimits): R
     if (size <= limits.maxLogMb * MB) return { check: 'log', node, status: 'ok', detail: `${file}: ${mb(size)}` };
     const over = `${file}: ${mb(size)} (bound ${limits.maxLogMb} MB)`;
     if (!limits.repair) return { check: 'log', node, status: 'warn', detail: over };
-    if (writerWithoutAppend(file)) return { check: 'log', node, status: 'warn', detail: `${over}; a process writes it without O_APPEND, so it is not rotated here` };
+    const unsafe = writerWithoutAppend(file);
+    if (unsafe !== false) return { check: 'log', node, status: 'warn', detail: `${over}; ${unsafe ? 'a process writes it without O_APPEND' : '/proc cannot tell whether every writer appends'}, so it is not rotated here` };
     limits.progress(`${node}: rotating ${file} (${mb(size)}) to ${file}.1`);
     try {
       copyFileSync(file, `${file}.1`);

@@ -60,7 +60,14 @@ async function doctorNode(table: HostTable, node: string, net: DoctorOptions, ho
       client.close();
     }
   }
-  rows.push(...checkDisk(table, node, host), ...checkLogs(table, node, host), ...checkCerts(table, node, host));
+  // A host check that throws (a folder not ours to read, a file gone meanwhile) is its own failed row, not the end of the run.
+  for (const [check, run] of [['disk', checkDisk], ['log', checkLogs], ['cert', checkCerts]] as const) {
+    try {
+      rows.push(...run(table, node, host));
+    } catch (err) {
+      rows.push({ check, node, status: 'fail', detail: `the check failed: ${errText(err)}` });
+    }
+  }
   return rows;
 }
 

@@ -31,7 +31,8 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
   await waitFor('A\'s two instances ready', async () => (await ready()).length === 2);
   await waitFor('every link up', () => c.linksUp());
   const doctor = async (...args: string[]) => {
-    const r = await runCli(['doctor', '--config', c.config, '--json', ...args], { timeoutMs: 30_000 });
+    // Free disk is the machine's, not the test's: its bounds are off here (the unit tests cover them).
+    const r = await runCli(['doctor', '--config', c.config, '--json', '--min-free-mb', '0', '--min-free-pct', '0', ...args], { timeoutMs: 30_000 });
     assert.ok(r.code === 0 || r.code === 1, `exit ${r.code}: ${r.stderr}`);
     return { code: r.code, stderr: r.stderr, report: JSON.parse(r.stdout) as Report };
   };
@@ -44,7 +45,7 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
   for (const check of ['node', 'links', 'outbox', 'disk', 'cert']) assert.ok(rowsOf(healthy.report, check, 'B').length > 0, check);
   assert.match(rowsOf(healthy.report, 'apps', 'A')[0].detail, /2\/2 instances ready/);
   appendFileSync(c.logFile('L'), `${'x'.repeat(99)}\n`.repeat(40)); // past the 1 KiB bound below
-  const table = await runCli(['doctor', '--config', c.config, '--from', 'L', '--max-log-mb', '0.001']);
+  const table = await runCli(['doctor', '--config', c.config, '--from', 'L', '--max-log-mb', '0.001', '--min-free-mb', '0', '--min-free-pct', '0']);
   assert.equal(table.code, 0, table.stderr);
   assert.match(table.stdout, /^CHECK +NODE +STATUS +DETAIL\n/);
   assert.match(table.stdout, /log +L +repaired +.*L\.log: .*rotated to/);
@@ -60,7 +61,7 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
   assert.equal(apps.length, 1);
   assert.equal(apps[0].status, 'repaired', apps[0].detail);
   assert.match(apps[0].detail, new RegExp(`slot ${victim.slot}.*killed by SIGKILL`));
-  assert.match(apps[0].detail, /2\/2 ready/);
+  assert.match(apps[0].detail, /2\/2 (instances )?ready/, 'back to two ready (waited for, or already replaced when the doctor looked)');
   assert.equal(killed.code, 0, JSON.stringify(killed.report.rows, null, 1));
   assert.equal((await ready()).length, 2);
   // Run again (report only): the replacement is shown as the supervisor's repair, for a while.
