@@ -149,11 +149,14 @@ export class FrontMetrics implements RequestObserver {
     });
   }
 
-  answered(route: string, backend: string, status: number, ms: number): void {
+  answered(route: string, backendId: string, status: number, ms: number): void {
+    const backend = seriesBackend(backendId);
     const key = `${route}\n${backend}`;
     let s = this.series.get(key);
     if (!s) this.series.set(key, (s = { route, backend, classes: CLASSES.map(() => 0), buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
     s.classes[codeClass(status)]++;
+    // A switched connection's lifetime is not a response time.
+    if (status === 101) return;
     const seconds = ms / 1000;
     let i = 0;
     while (i < BUCKETS.length && seconds > BUCKETS[i]) i++;
@@ -170,7 +173,8 @@ export class FrontMetrics implements RequestObserver {
 
   /** After a swap: forgets the series of routes and back-ends no longer configured. */
   retain(routes: ReadonlySet<string>, backends: ReadonlySet<string>): void {
-    for (const [key, s] of this.series) if (!routes.has(s.route) || !backends.has(s.backend)) this.series.delete(key);
+    const kept = new Set([...backends].map(seriesBackend));
+    for (const [key, s] of this.series) if (!routes.has(s.route) || !kept.has(s.backend)) this.series.delete(key);
     for (const [key, labels] of this.errorSeries) {
       if (routes.has(labels.route)) continue;
       this.errorSeries.delete(key);
@@ -181,4 +185,13 @@ export class FrontMetrics implements RequestObserver {
   async render(): Promise<MetricsPage> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/**
+ * The label a back-end's series go under: an app instance (`<node>.<slot>.<generation>`) by its
+ * slot, so a restart or a rolling reload does not start new series each time.
+ */
+function seriesBackend(id: string): string {
+  const m = /^(.+\.\d+)\.\d+$/.exec(id);
+  return m ? m[1] : id;
 }

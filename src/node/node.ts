@@ -37,6 +37,7 @@ import { loadTlsMaterial } from '../net/tls-material.ts';
 import { ReplicationService } from '../replication/service.ts';
 import { registerDispatcherCommands, SharedLard } from '../front/dispatcher/shared-lard.ts';
 import { NodeMetrics } from '../admin/node-metrics.ts';
+import { SharedFetch } from '../admin/shared-fetch.ts';
 import { Router } from './router.ts';
 
 /**
@@ -71,6 +72,12 @@ export class CohortNode {
   private readonly users: UserStore;
   private readonly homes: HomeLookup;
   private readonly policy: DomainPolicy;
+  /** Link round trips for /metrics: one ping per up link, shared by scrapes within 5 s (a scrape storm sends no more). */
+  private readonly roundTrips = new SharedFetch(5000, async () => {
+    const peers = [...this.peers.values()];
+    const rtts = await Promise.all(peers.map((p) => p.roundTrip(1000)));
+    return new Map(peers.flatMap((p, i) => (rtts[i] === undefined ? [] : [[p.id, rtts[i]] as [string, number]])));
+  });
   /** GET /metrics on the HTTP port (Prometheus text), read from live state when scraped. */
   readonly metrics: NodeMetrics;
 
@@ -143,11 +150,8 @@ export class CohortNode {
     });
     this.metrics = new NodeMetrics(id, {
       peers: () => [...this.peers.values()].map((p) => p.snapshot()),
-      roundTrips: async () => {
-        const peers = [...this.peers.values()];
-        const rtts = await Promise.all(peers.map((p) => p.roundTrip(1000)));
-        return new Map(peers.flatMap((p, i) => (rtts[i] === undefined ? [] : [[p.id, rtts[i]] as [string, number]])));
-      },
+      // Shared for 5 s, but never shown for a link that is not up now.
+      roundTrips: async () => new Map([...(await this.roundTrips.get())].filter(([peer]) => this.peers.get(peer)?.state === 'up')),
       outbox: () => this.critical.status(),
       critical: () => this.critical.outcomes,
       transfers: () => this.replication.transfers,
