@@ -3,10 +3,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { MAX_STREAMS } from '../../src/admin/dashboard-feed.ts';
+import { DashboardFeed, MAX_STREAMS } from '../../src/admin/dashboard-feed.ts';
 import { CLI_PATH, spawnNodeProcess } from '../../src/node/spawn.ts';
 import { freePorts } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -184,5 +186,33 @@ describe('dashboard (chromium)', () => {
       assert.equal(proxied.status, 404);
       await proxied.text();
     });
+  });
+
+  it('puts what the cluster says into the page as text, never as markup', async () => {
+    const evil = '<img src=x onerror="document.title=\'owned\'">';
+    const snapshot = { node: evil, at: Date.now(), links: [{ peer: evil, state: 'up', since: 0, rttMs: 1, inFlight: 0, lastError: null }], outbox: { peers: [], dead: 0 }, load: { percent: 1 }, resources: { published: 1, copies: 0, subscribers: 0, publishedList: [{ url: evil, version: 1, subscribers: [evil] }], copiesList: [] }, apps: { problem: evil, reload: 'idle', instances: [{ id: evil, state: evil, port: 1, requests: 0, restarts: 0 }] } };
+    const feed = new DashboardFeed(evil, async () => ({
+      cluster: { from: evil, at: Date.now(), nodes: [{ id: evil, role: evil, domain: evil, host: evil, httpPort: 1, answered: true, error: null, snapshot }] },
+      front: { listen: evil, policy: evil, connections: 0, uptimeS: 0, maintenance: null, backends: [{ id: evil, address: evil, node: evil, state: evil, healthy: true, active: 0, requests: 0, errors: 0, admin: 'ready', liveSessions: 0 }] },
+    }));
+    const server = createServer((req, res) => {
+      if (!feed.handle(req, res, (req.url ?? '').split('?')[0])) res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const page = await browser.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/dashboard`);
+      await page.locator('.card[data-state="green"]').waitFor({ timeout: 5000 });
+      await page.locator('#front td').first().waitFor();
+      assert.equal(await page.locator('img').count(), 0);
+      assert.equal(await page.title(), evil);
+      assert.ok((await page.locator('#nodes').innerText()).includes(evil));
+      assert.ok((await page.locator('#front').innerText()).includes(evil));
+    } finally {
+      await page.close();
+      feed.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 });
