@@ -177,6 +177,8 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   }
   const nodeC = table.nodes.find((n) => n.id === 'C')!;
   say(`resources: curl -i ${frontUrl.slice(0, -1)}${DEMO_RESOURCE} (through the front, LARD/R over the access nodes), or http://127.0.0.1:${nodeC.httpPort}${DEMO_RESOURCE} (node C: copied from A on first access; X-Cohort-Source says which)`);
+  const admin = front.admin!;
+  say(`dashboard: http://127.0.0.1:${nodeC.httpPort}/dashboard (node C; live, every node), or the front's: http://${admin.host}:${admin.port}/dashboard?token=${admin.token} (also its back-ends)`);
   say(`try: open ${frontUrl} in a browser (reload: the sticky cookie keeps you on one app instance; the visit count lives in the session store), or curl -i ${frontUrl}`);
   say(`     log in there as ${DEMO_USER.user} (domain ${DEMO_USER.domain}), password ${DEMO_USER.password}`);
   say(`     npm run cohort -- front status --config ${relative(process.cwd(), config)}`);

@@ -227,6 +227,6 @@ export function routeConfigs(f: Omit<FrontConfig, 'routes'> & { routes?: RouteIn
 export type BackendConfig = z.output<typeof backendSchema>;
 
 /** 127.0.0.0/8, ::1 and localhost: reachable from this machine only. */
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }

@@ -3,6 +3,8 @@ import type { Logger } from 'pino';
 import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
 import { listenOn } from '../net/listen.ts';
 import { FrontMetrics } from '../admin/front-metrics.ts';
+import { DashboardFeed } from '../admin/dashboard-feed.ts';
+import { clusterStatus, type NodeSnapshot } from '../admin/node-status.ts';
 import { AppRegistries } from './app-backends.ts';
 import { Backend } from './backend.ts';
 import { routeConfigs, type BackendConfig, type FrontConfig } from './config.ts';
@@ -62,6 +64,8 @@ export class Front {
   private lastDropLog = 0;
   /** GET /metrics on the admin listener (none without one). */
   private readonly metrics: FrontMetrics | undefined;
+  /** GET /dashboard and /dashboard/events on the admin listener: the back-ends, and every node through front.node. */
+  private readonly dashboard: DashboardFeed;
 
   constructor(table: HostTable, log: Logger) {
     this.table = table;
@@ -79,6 +83,13 @@ export class Front {
       this.maintenance.onChange = (now) => log.warn({ event: 'maintenance', on: now.on, message: now.message, at: now.at }, `maintenance mode ${now.on ? 'on: new sessions get the maintenance page' : 'off'}`);
       this.proxy.maintenance = this.maintenance;
     }
+    this.dashboard = new DashboardFeed(`Cohort ${table.cluster}: front`, async () => {
+      const caller = this.caller;
+      return {
+        front: await this.status(),
+        cluster: caller ? await clusterStatus(this.table, `front (via ${caller.node})`, (node) => caller.call(node, 'status.snapshot', {}) as Promise<NodeSnapshot>) : null,
+      };
+    });
     this.health = new HealthChecker(() => this.proxy.state.list, () => this.proxy.state.cfg);
     this.server = new HttpServer(
       serverOptions(cfg),
@@ -217,6 +228,7 @@ export class Front {
     for (const remote of this.remotes.values()) remote.stop();
     this.caller?.close();
     const closed = this.server.close(5000);
+    this.dashboard.close();
     this.admin?.close();
     this.admin?.closeAllConnections();
     await closed;
@@ -298,9 +310,15 @@ export class Front {
       res.end(JSON.stringify(body) + '\n');
     };
     const token = this.config.admin?.token;
-    if (token && !secretMatches(req.headers.authorization, `Bearer ${token}`)) return send(401, { error: 'admin token required (Authorization: Bearer ...)' });
     const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    // A browser's EventSource cannot send a header: the dashboard also takes the token as ?token=.
+    const dashboard = path === '/dashboard' || path === '/dashboard/events';
+    const given = dashboard && req.headers.authorization === undefined ? `Bearer ${new URLSearchParams(q < 0 ? '' : url.slice(q + 1)).get('token') ?? ''}` : req.headers.authorization;
+    if (token && !secretMatches(given, `Bearer ${token}`)) return send(401, { error: `admin token required (Authorization: Bearer ...${dashboard ? ', or ?token=...' : ''})` });
     try {
+      if (dashboard && this.dashboard.handle(req, res, path)) return;
       if (req.method === 'GET' && url === '/metrics' && this.metrics) {
         const page = await this.metrics.render();
         res.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' });

@@ -38,6 +38,10 @@ import { ReplicationService } from '../replication/service.ts';
 import { registerDispatcherCommands, SharedLard } from '../front/dispatcher/shared-lard.ts';
 import { NodeMetrics } from '../admin/node-metrics.ts';
 import { SharedFetch } from '../admin/shared-fetch.ts';
+import { DashboardFeed } from '../admin/dashboard-feed.ts';
+import { clusterStatus, nodeSnapshot, SNAPSHOT_PING_CAP_MS, type NodeSnapshot } from '../admin/node-status.ts';
+import { isLoopback } from '../front/config.ts';
+import { z } from 'zod';
 import { Router } from './router.ts';
 
 /**
@@ -73,11 +77,9 @@ export class CohortNode {
   private readonly homes: HomeLookup;
   private readonly policy: DomainPolicy;
   /** Link round trips for /metrics: one ping per up link, shared by scrapes within 5 s (a scrape storm sends no more). */
-  private readonly roundTrips = new SharedFetch(5000, async () => {
-    const peers = [...this.peers.values()];
-    const rtts = await Promise.all(peers.map((p) => p.roundTrip(1000)));
-    return new Map(peers.flatMap((p, i) => (rtts[i] === undefined ? [] : [[p.id, rtts[i]] as [string, number]])));
-  });
+  private readonly metricsRoundTrips = new SharedFetch(5000, () => this.measureRoundTrips(1000));
+  /** The same for dashboards (theirs and peers' status.snapshot), at most once a second. */
+  private readonly dashboardRoundTrips = new SharedFetch(1000, () => this.measureRoundTrips(SNAPSHOT_PING_CAP_MS));
   /** GET /metrics on the HTTP port (Prometheus text), read from live state when scraped. */
   readonly metrics: NodeMetrics;
 
@@ -134,6 +136,24 @@ export class CohortNode {
     this.sessionCopies = new SessionCopies({ self: id, table, store: this.sessions, call: callAsApp, log, observe: stamps.observe });
     registerLoginCommands(this.registry, { self: id, table, call: callAsApp, log });
     registerSessionCommands(this.registry, { store: this.sessions, copies: this.sessionCopies, clock: stamps });
+    // The dashboard: this node's snapshot (also asked for by peers' dashboards), and every node's.
+    const snapshot = () =>
+      nodeSnapshot({
+        self: id,
+        peers: () => [...this.peers.values()].map((p) => p.snapshot()),
+        roundTrips: () => this.dashboardRoundTrips.get(),
+        outbox: () => this.critical.status(),
+        load: () => this.registry.execute('load', {}, { from: LOCAL }),
+        resources: async () => this.registry.execute('res.list', {}, { from: LOCAL }),
+        apps: () => this.apps?.snapshot(),
+      });
+    this.registry.register({ name: 'status.snapshot', summary: "this node's status for a dashboard: links with round trips, outbox, load, resources, app instances", args: z.strictObject({}), scope: 'any', run: snapshot });
+    const dashboard = isLoopback(self.host)
+      ? new DashboardFeed(`Cohort ${table.cluster}: node ${id}`, async () => ({
+          cluster: await clusterStatus(table, id, (node) => (node === id ? snapshot() : (this.router.route(node, 'status.snapshot', {}, { from: LOCAL }) as Promise<NodeSnapshot>))),
+          front: null,
+        }))
+      : undefined;
     this.replication = new ReplicationService({
       self,
       table,
@@ -146,12 +166,14 @@ export class CohortNode {
       isAuthorHere: (domain, author) => this.users.exists(domain, author),
       call: callAsApp,
       metrics: () => this.metrics.render(),
+      dashboard,
+      dashboardRefusal: `the dashboard of a node is served on loopback binds only (this node listens on ${self.host}): use the front's admin listener, GET /dashboard?token=...`,
       log,
     });
     this.metrics = new NodeMetrics(id, {
       peers: () => [...this.peers.values()].map((p) => p.snapshot()),
       // Shared for 5 s, but never shown for a link that is not up now.
-      roundTrips: async () => new Map([...(await this.roundTrips.get())].filter(([peer]) => this.peers.get(peer)?.state === 'up')),
+      roundTrips: async () => new Map([...(await this.metricsRoundTrips.get())].filter(([peer]) => this.peers.get(peer)?.state === 'up')),
       outbox: () => this.critical.status(),
       critical: () => this.critical.outcomes,
       transfers: () => this.replication.transfers,
@@ -178,6 +200,13 @@ export class CohortNode {
         return req.crit ? this.critical.send(req.to ?? id, req.cmd, req.args) : this.router.route(req.to ?? id, req.cmd, req.args, { from: LOCAL });
       },
     });
+  }
+
+  /** A ping's round trip on each link that is up, in seconds (a peer left out: no answer within capMs). */
+  private async measureRoundTrips(capMs: number): Promise<Map<string, number>> {
+    const peers = [...this.peers.values()];
+    const rtts = await Promise.all(peers.map((p) => p.roundTrip(capMs)));
+    return new Map(peers.flatMap((p, i) => (rtts[i] === undefined ? [] : [[p.id, rtts[i]] as [string, number]])));
   }
 
   /** Users and records: the home side (library nodes) and the access side (every node). */

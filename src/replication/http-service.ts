@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import send from 'send';
 import { CohortError } from '../errors.ts';
 import { listenOn } from '../net/listen.ts';
+import type { DashboardFeed } from '../admin/dashboard-feed.ts';
 import type { Replicator } from './replicator.ts';
 import { plain } from './resource-home.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
@@ -30,6 +31,12 @@ export interface HttpServiceDeps {
   uploads: Uploads;
   /** GET /metrics (Prometheus text format); 404 without it. */
   metrics?: () => Promise<MetricsPage>;
+  /**
+   * GET /dashboard and /dashboard/events: served when the node's host is a loopback address
+   * (nodes have no admin token); otherwise `dashboardRefusal` is the 404's text.
+   */
+  dashboard?: DashboardFeed;
+  dashboardRefusal?: string;
   log: Logger;
 }
 
@@ -55,6 +62,7 @@ export class HttpService {
   }
 
   close(): Promise<void> {
+    this.deps.dashboard?.close();
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
@@ -71,6 +79,11 @@ export class HttpService {
       const page = await this.deps.metrics();
       res.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' });
       return void res.end(page.body);
+    }
+    if (path === '/dashboard' || path === '/dashboard/events') {
+      // Like /metrics: for whoever asks the node itself, never through a front.
+      if (req.headers['x-forwarded-for'] === undefined && this.deps.dashboard?.handle(req, res, path)) return;
+      return plain(res, 404, this.deps.dashboardRefusal ?? 'File not Found');
     }
     if (!path.startsWith('/res/')) return plain(res, 404, 'File not Found');
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'PUT') return plain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD, PUT' });

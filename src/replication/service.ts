@@ -1,3 +1,4 @@
+import type { DashboardFeed } from '../admin/dashboard-feed.ts';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
@@ -32,6 +33,9 @@ export interface ReplicationDeps {
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
   /** GET /metrics on the node's HTTP port: the node's metrics, rendered when asked. */
   metrics?: () => Promise<MetricsPage>;
+  /** GET /dashboard on the node's HTTP port (see HttpServiceDeps). */
+  dashboard?: DashboardFeed;
+  dashboardRefusal?: string;
   log: Logger;
 }
 
@@ -80,7 +84,7 @@ export class ReplicationService {
       maxBytes: settings.maxBytes,
       log,
     });
-    this.http = new HttpService({ replicator: this.replicator, uploads, metrics: deps.metrics, log });
+    this.http = new HttpService({ replicator: this.replicator, uploads, metrics: deps.metrics, dashboard: deps.dashboard, dashboardRefusal: deps.dashboardRefusal, log });
     this.rawServer = new RawServer(this.home, log);
     registerResourceCommands(deps.registry, {
       self: deps.self.id,

@@ -86,6 +86,13 @@ describe('cohort demo', () => {
     try {
       assert.match(out, /user ann@msu exists already \(home A\)/, 'the folder is reused: the user is there');
       assert.match(out, /log in there as ann \(domain msu\), password demo-password/);
+      // The dashboards it prints answer: node C's, and the front's with its token.
+      const [, nodeDash, frontDash] = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/dashboard) .* (http:\/\/127\.0\.0\.1:\d+\/dashboard\?token=\w+) /.exec(out)!;
+      for (const url of [nodeDash, frontDash]) {
+        const dash = await fetch(url);
+        assert.equal(dash.status, 200, url);
+        assert.match(await dash.text(), /new EventSource/);
+      }
       // ann's page, through the front's resources route (LARD/R over the access nodes' own HTTP ports).
       const resource = await fetch(`${front}res/msu/ann/welcome.html`);
       assert.equal(resource.status, 200);

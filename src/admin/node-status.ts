@@ -1,0 +1,126 @@
+import type { HostTable } from '../config/host-table.ts';
+import type { OutboxPeerStatus } from '../critical/critical-service.ts';
+import type { PeerStatus } from '../net/peer.ts';
+import type { RegistrySnapshot } from '../supervisor/registry.ts';
+
+/** At most this many resources (published, copies) are listed in a snapshot; the counts are whole. */
+const MAX_LISTED = 20;
+
+/** What one node reports about itself (the `status.snapshot` command, and its own dashboard). */
+export interface NodeSnapshot {
+  node: string;
+  at: number;
+  links: { peer: string; state: string; since: number; rttMs: number | null; inFlight: number; lastError: string | null }[];
+  outbox: { peers: { peer: string; depth: number; delivered: number; oldestAgeMs: number | null }[]; dead: number };
+  load: unknown;
+  resources: {
+    published: number;
+    copies: number;
+    subscribers: number;
+    publishedList: { url: string; version: number; subscribers: string[] }[];
+    copiesList: { url: string; version: number }[];
+  };
+  apps: { problem: string | null; reload: string; instances: { id: string; state: string; port: number | null; requests: number; restarts: number }[] } | null;
+}
+
+/** The live state a snapshot reads (all of it kept by the node's services anyway). */
+export interface NodeStatusSources {
+  self: string;
+  peers: () => PeerStatus[];
+  /** A ping's round trip on each link that is up, in seconds (a peer left out: no answer in time). */
+  roundTrips: () => Promise<Map<string, number>>;
+  outbox: () => { peers: OutboxPeerStatus[]; dead: number };
+  load: () => unknown;
+  /** res.list's answer: { published: [...], copies: [...] }. */
+  resources: () => Promise<unknown>;
+  apps: () => RegistrySnapshot | undefined;
+}
+
+interface ResList {
+  published?: { url: string; version: number; subscribers?: { node: string }[] }[];
+  copies?: { url: string; version: number }[];
+}
+
+/** One node's view: its links with round trips, outbox per peer and dead letters, load, resources, app instances. */
+export async function nodeSnapshot(src: NodeStatusSources): Promise<NodeSnapshot> {
+  const [rtts, res] = await Promise.all([src.roundTrips(), src.resources().catch(() => ({}) as ResList)]);
+  const list = res as ResList;
+  const published = list.published ?? [];
+  const copies = list.copies ?? [];
+  const apps = src.apps();
+  const outbox = src.outbox();
+  return {
+    node: src.self,
+    at: Date.now(),
+    links: src.peers().map((p) => {
+      const rtt = rtts.get(p.id);
+      return { peer: p.id, state: p.state, since: p.since, rttMs: rtt === undefined ? null : Math.round(rtt * 100_000) / 100, inFlight: p.inFlight, lastError: p.lastError ?? null };
+    }),
+    outbox: { peers: outbox.peers.map((p) => ({ peer: p.peer, depth: p.depth, delivered: p.delivered, oldestAgeMs: p.oldestAgeMs })), dead: outbox.dead },
+    load: src.load(),
+    resources: {
+      published: published.length,
+      copies: copies.length,
+      subscribers: published.reduce((n, p) => n + (p.subscribers?.length ?? 0), 0),
+      publishedList: published.slice(0, MAX_LISTED).map((p) => ({ url: p.url, version: p.version, subscribers: (p.subscribers ?? []).map((s) => s.node) })),
+      copiesList: copies.slice(0, MAX_LISTED).map((c) => ({ url: c.url, version: c.version })),
+    },
+    apps: apps
+      ? {
+          problem: apps.problem,
+          reload: apps.reload.state,
+          instances: apps.instances.map((i) => ({ id: i.id, state: i.state, port: i.port, requests: i.requests, restarts: i.restarts })),
+        }
+      : null,
+  };
+}
+
+/** One node of the host table as a dashboard shows it: answered with its snapshot, or not. */
+export interface ClusterNode {
+  id: string;
+  role: string;
+  domain: string;
+  host: string;
+  httpPort: number;
+  answered: boolean;
+  error: string | null;
+  snapshot: NodeSnapshot | null;
+}
+
+export interface ClusterStatus {
+  /** The node (or front) that asked. */
+  from: string;
+  at: number;
+  nodes: ClusterNode[];
+}
+
+/** How long a dashboard waits for a node's snapshot: a node that does not answer by then is shown unreachable. */
+export const SNAPSHOT_TIMEOUT_MS = 1000;
+/** Round trips inside a snapshot are capped shorter, so a snapshot asked for by a peer still arrives within SNAPSHOT_TIMEOUT_MS. */
+export const SNAPSHOT_PING_CAP_MS = 500;
+
+/** Resolves fn()'s value, or rejects with `timeout` after ms. */
+export function within<T>(ms: number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
+  return Promise.race([fn(), late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Every node of the host table, each asked for its own snapshot (`ask`, capped at
+ * SNAPSHOT_TIMEOUT_MS); `self` (when this is a node) answers without the network.
+ */
+export async function clusterStatus(table: HostTable, from: string, ask: (node: string) => Promise<NodeSnapshot>): Promise<ClusterStatus> {
+  const nodes = await Promise.all(
+    table.nodes.map(async (n): Promise<ClusterNode> => {
+      const base = { id: n.id, role: n.role, domain: n.domain, host: n.host, httpPort: n.httpPort };
+      try {
+        const snapshot = await within(SNAPSHOT_TIMEOUT_MS, () => ask(n.id));
+        return { ...base, answered: true, error: null, snapshot };
+      } catch (err) {
+        return { ...base, answered: false, error: err instanceof Error ? err.message : String(err), snapshot: null };
+      }
+    }),
+  );
+  return { from, at: Date.now(), nodes };
+}
