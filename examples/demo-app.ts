@@ -18,6 +18,7 @@ import { escapeHtml } from '../src/front/maintenance-page.ts';
 import { HANDOVER_TOKEN_PATTERN } from '../src/sessions/handovers.ts';
 import { appSettingsFor, loadHostTable } from '../src/config/host-table.ts';
 import { CohortSessionStore } from '../src/sessions/express-store.ts';
+import { courseRoutes } from './courseware/course.ts';
 
 const { PORT, HOST, COHORT_NODE, COHORT_CONFIG, COHORT_INSTANCE, SESSION_SECRET } = process.env;
 if (!PORT || !COHORT_NODE || !COHORT_CONFIG) {
@@ -130,6 +131,7 @@ app.get('/', async (req, res, next) => {
       `<p>Hello from the app on node ${esc(nodeId)}, instance ${esc(instance)} (pid ${process.pid}).</p>`,
       `<p>Visits in this session: ${esc(s.visits)} (the session is kept in Cohort's store and lives first on node ${esc(lives)}, so the count survives this instance's death and a move to another node).</p>`,
       `<p>${esc(await nodeLoad())}.</p>`,
+      '<p><a href="/course">The course</a>: a problem to read and answer.</p>',
       user
         ? `<p>Logged in as <b>${esc(user.user)}</b> (domain ${esc(user.domain)}, logged in on node ${esc(s.loggedInOn ?? '?')}).</p>\n<form method="post" action="/logout"><button>Log out</button></form>`
         : [
@@ -184,12 +186,15 @@ app.post('/logout', (req, res, next) => {
   req.session.destroy((err) => (err ? next(err) : res.redirect(303, '/')));
 });
 
+// The course (examples/courseware/course.ts): a published problem, answers on the learner's home node.
+app.use(courseRoutes({ nodeId, client, userOf: (req) => demo(req).user, page }));
+
 // A store error (unreachable, refused) is the request's answer: 503 and the reason, never a crash.
 app.use((err: Error & { code?: string; status?: number }, _req: express.Request, res: express.Response, _next: express.NextFunction) => {
   if (res.headersSent) return void res.end();
   if (typeof err.status === 'number' && err.status >= 400 && err.status < 500) return page(res, err.status, 'Bad request', [`<p>${esc(err.message)}</p>`]);
-  log(`session store error: ${err.message}`);
-  page(res, err.code === 'too_large' ? 413 : 503, 'Unavailable', [`<p>The session store cannot be used right now${err.code ? ` (${esc(err.code)})` : ''}: ${esc(err.message)}.</p>`, '<p>Try again in a moment.</p>']);
+  log(`error: ${err.message}`);
+  page(res, err.code === 'too_large' ? 413 : 503, 'Unavailable', [`<p>Cohort cannot be used right now${err.code ? ` (${esc(err.code)})` : ''}: ${esc(err.message)}.</p>`, '<p>Try again in a moment.</p>']);
 });
 
 const server = app.listen(Number(PORT), HOST ?? '127.0.0.1', () => process.stdout.write(`demo-app: ${instance} serving on ${HOST ?? '127.0.0.1'}:${PORT}\n`));

@@ -1,4 +1,4 @@
-import { DEMO_RESOURCE, DEMO_USER, ensureDemoResource } from './demo-content.ts';
+import { DEMO_LEARNER, DEMO_RESOURCE, DEMO_USER, DEMO_USERS, ensureDemoResources } from './demo-content.ts';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -60,7 +60,7 @@ export function demoHostTable(basePort: number, secrets = { adminToken: randomBy
     'dataDir: ./data            # node X keeps its files under dataDir/X',
     'tls: { dir: ./tls }        # cluster CA and node certificates',
     'domains: [msu, rice]',
-    'trust: { msu: [rice] }     # rice\'s nodes may use msu users\' records: the demo user logs in on any app',
+    'trust: { msu: [rice], rice: [msu] }  # each domain\'s nodes may use the other\'s users\' records: a learner logs in on any app',
     'nodes:',
     ...lines,
     'app:                       # the example app: each access node supervises its instances (docs/supervisor.md)',
@@ -152,8 +152,8 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
     throw new CliError(`not every link came up within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
   }
   say(`all ${table.nodes.length * (table.nodes.length - 1)} links up in ${Date.now() - started} ms`);
-  say(await ensureDemoUser(table));
-  say(await ensureDemoResource(table, dir));
+  for (const u of DEMO_USERS) say(await ensureDemoUser(table, u));
+  for (const line of await ensureDemoResources(table, dir)) say(line);
 
   // Each access node supervises its app instances; the front follows their registries.
   const access = table.nodes.filter((n) => n.role === 'access');
@@ -180,7 +180,8 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   const admin = front.admin!;
   say(`dashboard: http://127.0.0.1:${nodeC.httpPort}/dashboard (node C; live, every node), or the front's: http://${admin.host}:${admin.port}/dashboard?token=${admin.token} (also its back-ends)`);
   say(`try: open ${frontUrl} in a browser (reload: the sticky cookie keeps you on one app instance; the visit count lives in the session store), or curl -i ${frontUrl}`);
-  say(`     log in there as ${DEMO_USER.user} (domain ${DEMO_USER.domain}), password ${DEMO_USER.password}`);
+  say(`     log in there as ${DEMO_USER.user} (domain ${DEMO_USER.domain}), password ${DEMO_USER.password}, or ${DEMO_LEARNER.user} (domain ${DEMO_LEARNER.domain}), password ${DEMO_LEARNER.password}`);
+  say(`     the course: ${frontUrl}course (a problem replicated on first access; answers recorded on the learner's home node)`);
   say(`     npm run cohort -- front status --config ${relative(process.cwd(), config)}`);
   say(`     npm run cohort -- app status --config ${relative(process.cwd(), config)} --from C`);
   say(`     npm run cohort -- app reload --all --config ${relative(process.cwd(), config)} --from C`);
@@ -209,9 +210,9 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   say('stopped');
 }
 
-/** Makes the demo user on her home library node; one who exists already (the folder reused) is fine. */
-async function ensureDemoUser(table: HostTable): Promise<string> {
-  const { domain, user, home, password } = DEMO_USER;
+/** Makes a demo user on her home library node; one who exists already (the folder reused) is fine. */
+async function ensureDemoUser(table: HostTable, who: typeof DEMO_USER): Promise<string> {
+  const { domain, user, home, password } = who;
   let client: CohortClient | undefined;
   try {
     client = await CohortClient.forNode(table, 'C', { timeoutMs: 10_000 });

@@ -1,0 +1,160 @@
+// The courseware part of the demo app (examples/demo-app.ts mounts it): an author (ann) published
+// a page with a problem on her home node A (src/cli/demo-content.ts); learners log in, read it
+// here (this app reads it through client.resources, which copies it to this app's node on first
+// access), answer it, and see their past answers. An answer is recorded on the learner's home
+// library node with client.records.put, a critical message: 'ok' (stored there) or 'delayed'
+// (kept on this node's outbox and delivered when the home is back).
+import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import express from 'express';
+import type { CohortClient } from '../../src/client/client.ts';
+import { escapeHtml } from '../../src/front/maintenance-page.ts';
+
+/** The course's problems: the published page, and the right answer (kept in the app, not in the page). */
+export const PROBLEMS: Record<string, { title: string; url: string; answer: number; tolerance: number }> = {
+  problem1: { title: 'Problem 1: free fall', url: '/res/msu/ann/physics/problem1.html', answer: 9.8, tolerance: 0.05 },
+};
+
+/** Where submissions live in a learner's records (keyed `<problem>.<ms since 1970>.<random>`). */
+export const SUBMISSIONS_NS = 'submissions';
+
+export const MAX_ANSWER_CHARS = 100;
+
+export interface Submission {
+  problem: string;
+  answer: string;
+  correct: boolean;
+  at: string;
+  node: string;
+}
+
+export interface CourseDeps {
+  nodeId: string;
+  client: () => Promise<CohortClient>;
+  /** The logged-in user of this request, if any. */
+  userOf: (req: express.Request) => { domain: string; user: string } | undefined;
+  page: (res: express.Response, status: number, title: string, body: string[]) => void;
+}
+
+const esc = (v: unknown) => escapeHtml(String(v));
+
+/** A right answer is a number within the problem's tolerance ("9.8", " 9.80 ", "9,8"). */
+export function isCorrect(problem: { answer: number; tolerance: number }, answer: string): boolean {
+  const t = answer.trim().replace(',', '.');
+  if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(t)) return false;
+  return Math.abs(Number(t) - problem.answer) <= problem.tolerance;
+}
+
+/** The <body> of an authored page (the whole text when it has none). The author's HTML is trusted content, as in seed 000. */
+function bodyOf(html: string): string {
+  const m = /<body[^>]*>([\s\S]*?)<\/body>/i.exec(html);
+  return (m ? m[1] : html).trim();
+}
+
+const code = (err: unknown) => (err as { code?: string }).code;
+
+export function courseRoutes({ nodeId, client, userOf, page }: CourseDeps): express.Router {
+  const r = express.Router();
+  const nav = '<p><a href="/course">Course</a> · <a href="/course/submissions">My submissions</a> · <a href="/">Home</a></p>';
+
+  r.get('/course', (req, res) => {
+    const who = userOf(req);
+    page(res, 200, 'Course', [
+      nav,
+      '<h1>Course</h1>',
+      '<ul>',
+      ...Object.entries(PROBLEMS).map(([id, p]) => `<li><a href="/course/${esc(id)}">${esc(p.title)}</a> (published at ${esc(p.url)})</li>`),
+      '</ul>',
+      who ? `<p>Logged in as <b>${esc(who.user)}</b> (domain ${esc(who.domain)}).</p>` : '<p><a href="/">Log in</a> to answer.</p>',
+    ]);
+  });
+
+  r.get('/course/submissions', async (req, res, next) => {
+    const who = userOf(req);
+    if (!who) return page(res, 401, 'My submissions', [nav, '<p><a href="/">Log in</a> to see your submissions.</p>']);
+    let records: Record<string, Record<string, unknown>>;
+    try {
+      records = await (await client()).records.dump(who, SUBMISSIONS_NS);
+    } catch (err) {
+      if (code(err) === 'con_lost' || code(err) === 'timeout' || code(err) === 'unavailable') {
+        return page(res, 503, 'My submissions', [nav, `<p>Your home node cannot be reached right now (${esc((err as Error).message)}): your submissions are kept there. Try again in a moment.</p>`]);
+      }
+      return next(err);
+    }
+    const list = Object.values(records[SUBMISSIONS_NS] ?? {}) as Submission[];
+    list.sort((a, b) => String(b.at).localeCompare(String(a.at)));
+    page(res, 200, 'My submissions', [
+      nav,
+      `<h1>Submissions of ${esc(who.user)} (domain ${esc(who.domain)})</h1>`,
+      `<p>Read from your home node, through node ${esc(nodeId)}.</p>`,
+      list.length
+        ? ['<table><tr><th>when</th><th>problem</th><th>answer</th><th>correct</th><th>answered on node</th></tr>', ...list.map((s) => `<tr><td>${esc(s.at)}</td><td>${esc(s.problem)}</td><td class="answer">${esc(s.answer)}</td><td>${s.correct ? 'yes' : 'no'}</td><td>${esc(s.node)}</td></tr>`), '</table>'].join('\n')
+        : '<p>No submissions yet.</p>',
+    ]);
+  });
+
+  r.get('/course/:problem', async (req, res, next) => {
+    const id = req.params.problem;
+    const problem = Object.hasOwn(PROBLEMS, id) ? PROBLEMS[id] : undefined;
+    if (!problem) return page(res, 404, 'Not found', [nav, '<p>No such problem.</p>']);
+    try {
+      const c = await client();
+      // Copies the page to this node on first access (and subscribes it to updates).
+      const path = await c.resources.localPath(problem.url);
+      const meta = await c.resources.meta(problem.url);
+      const html = await readFile(path, 'utf8');
+      const who = userOf(req);
+      const recorded = req.query.recorded;
+      const banner =
+        recorded === 'ok' || recorded === 'delayed'
+          ? `<p class="recorded">Your answer was ${req.query.correct === 'yes' ? 'right' : 'not right'}: ${recorded === 'ok' ? 'recorded on your home node' : 'recorded; will reach your home node when it is back (delayed)'}.</p>`
+          : '';
+      page(res, 200, problem.title, [
+        nav,
+        banner,
+        '<div class="problem">',
+        bodyOf(html),
+        '</div>',
+        `<p class="served">Served by node ${esc(nodeId)}: ${esc(problem.url)} version ${esc(meta.version)} (${esc(meta.source === 'replicated' ? 'copied here for this request' : meta.source === 'copy' ? 'a copy kept on this node' : "this node is the author's home")}).</p>`,
+        who
+          ? [
+              `<form method="post" action="/course/${esc(id)}/answer">`,
+              `<label>your answer <input name="answer" maxlength="${MAX_ANSWER_CHARS}" required></label>`,
+              '<button>Submit</button>',
+              '</form>',
+              `<p>Logged in as <b>${esc(who.user)}</b> (domain ${esc(who.domain)}).</p>`,
+            ].join('\n')
+          : '<p><a href="/">Log in</a> to answer.</p>',
+      ]);
+    } catch (err) {
+      const c = code(err);
+      if (c === 'not_found') return page(res, 404, 'Not found', [nav, '<p>The problem page is not published.</p>']);
+      if (c === 'con_lost' || c === 'rate_limited') return page(res, 503, 'Unavailable', [nav, `<p>The problem cannot be fetched right now (${esc(err instanceof Error ? err.message : c)}). Try again in a moment.</p>`]);
+      next(err);
+    }
+  });
+
+  r.post('/course/:problem/answer', express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 }), async (req, res, next) => {
+    const id = req.params.problem;
+    const problem = Object.hasOwn(PROBLEMS, id) ? PROBLEMS[id] : undefined;
+    if (!problem) return page(res, 404, 'Not found', [nav, '<p>No such problem.</p>']);
+    const who = userOf(req);
+    if (!who) return page(res, 401, 'Log in', [nav, '<p><a href="/">Log in</a> to answer.</p>']);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const answer = typeof body.answer === 'string' ? body.answer.trim() : '';
+    if (!answer || answer.length > MAX_ANSWER_CHARS || /[\u0000-\u001f]/.test(answer)) {
+      return page(res, 400, problem.title, [nav, `<p>Give an answer of 1 to ${MAX_ANSWER_CHARS} characters. <a href="/course/${esc(id)}">Back</a>.</p>`]);
+    }
+    const at = new Date();
+    const submission: Submission = { problem: id, answer, correct: isCorrect(problem, answer), at: at.toISOString(), node: nodeId };
+    try {
+      // A critical message to her home node: ok (stored there) or delayed (stored on this node, delivered later).
+      const result = await (await client()).records.put(who, SUBMISSIONS_NS, { [`${id}.${at.getTime()}.${randomBytes(3).toString('hex')}`]: submission });
+      res.redirect(303, `/course/${encodeURIComponent(id)}?recorded=${result.status === 'ok' ? 'ok' : 'delayed'}&correct=${submission.correct ? 'yes' : 'no'}`);
+    } catch (err) {
+      next(err);
+    }
+  });
+
+  return r;
+}

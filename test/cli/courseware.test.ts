@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { freePorts } from '../harness/ports.ts';
+import { CLI_PATH } from '../../src/node/spawn.ts';
+
+/** A browser's cookies, by hand: name -> value, from each answer's Set-Cookie. */
+class Jar {
+  readonly cookies = new Map<string, string>();
+  take(res: Response): void {
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair.indexOf('=');
+      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
+    }
+  }
+  header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+}
+
+async function browse(jar: Jar, url: string, init: RequestInit = {}): Promise<{ res: Response; text: string }> {
+  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.header() } });
+  jar.take(res);
+  return { res, text: await res.text() };
+}
+
+/** Logs in through the front, following a load-aware hand-over to another node's app if there is one. */
+async function logIn(front: string, user: string, domain: string): Promise<Jar> {
+  const jar = new Jar();
+  let login = await browse(jar, `${front}login`, { method: 'POST', body: new URLSearchParams({ user, domain, password: 'demo-password' }) });
+  assert.equal(login.res.status, 303, login.text);
+  let location = login.res.headers.get('location')!;
+  if (/cohort_handover=/.test(location)) {
+    login = await browse(jar, new URL(location, front).href);
+    assert.equal(login.res.status, 303, login.text);
+    location = login.res.headers.get('location')!;
+  }
+  assert.equal(location, '/');
+  return jar;
+}
+
+/** The answers in a submissions page's table, newest first. */
+const answersOf = (text: string) => [...text.matchAll(/<td class="answer">([^<]*)<\/td>/g)].map((m) => m[1]);
+
+describe('cohort demo: the courseware app', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cohort-course-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('serves the published problem (replicated to the app\'s node), records answers on each learner\'s home node, and lists them per learner', async () => {
+    let child;
+    let out = '';
+    let err = '';
+    let front: string | undefined;
+    for (let attempt = 0; !front; attempt++) {
+      const [base] = await freePorts(1);
+      const c = spawn(process.execPath, [CLI_PATH, 'demo', '--dir', dir, '--base-port', String(base)], { env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+      out = '';
+      err = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.stderr.on('data', (d) => (err += d));
+      const exited = new Promise<number | null>((res) => c.once('exit', (code) => res(code)));
+      const until = Date.now() + 60_000;
+      while (!/watching links/.test(out) && c.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      if (/watching links/.test(out)) {
+        child = { c, exited };
+        front = /front ready on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1];
+      } else {
+        c.kill('SIGTERM');
+        await exited;
+        if (!/are in use/.test(err) || attempt === 4) assert.fail(`the demo did not get ready\n${out}\n${err}`);
+      }
+    }
+    try {
+      assert.match(out, /user ann@msu created \(home A\)/);
+      assert.match(out, /user bob@rice created \(home E\)/);
+      assert.match(out, /\/res\/msu\/ann\/physics\/problem1\.html published by ann on A/);
+
+      // Anyone sees the course and the problem; only a logged-in learner gets the form.
+      const anon = new Jar();
+      const course = await browse(anon, `${front}course`);
+      assert.equal(course.res.status, 200);
+      assert.match(course.text, /<a href="\/course\/problem1">Problem 1: free fall<\/a>/);
+      let page = await browse(anon, `${front}course/problem1`);
+      assert.equal(page.res.status, 200, page.text);
+      assert.match(page.text, /A stone is dropped from rest/);
+      assert.match(page.text, /Served by node [CDIJ]: \/res\/msu\/ann\/physics\/problem1\.html version \d+/);
+      assert.doesNotMatch(page.text, /<form method="post" action="\/course\/problem1\/answer">/);
+      assert.equal((await browse(anon, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '9.8' }) })).res.status, 401);
+      assert.equal((await browse(anon, `${front}course/submissions`)).res.status, 401);
+      assert.equal((await browse(anon, `${front}course/nope`)).res.status, 404);
+
+      // ann (msu, home A): reads, answers twice (one wrong, one right), sees both, newest first.
+      const ann = await logIn(front!, 'ann', 'msu');
+      page = await browse(ann, `${front}course/problem1`);
+      assert.equal(page.res.status, 200);
+      assert.match(page.text, /<form method="post" action="\/course\/problem1\/answer">/);
+      let answer = await browse(ann, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '<b>10</b>' }) });
+      assert.equal(answer.res.status, 303, answer.text);
+      assert.equal(answer.res.headers.get('location'), '/course/problem1?recorded=ok&correct=no');
+      page = await browse(ann, new URL(answer.res.headers.get('location')!, front).href);
+      assert.match(page.text, /Your answer was not right: recorded on your home node\./);
+      answer = await browse(ann, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '9.8' }) });
+      assert.equal(answer.res.status, 303, answer.text);
+      page = await browse(ann, new URL(answer.res.headers.get('location')!, front).href);
+      assert.match(page.text, /Your answer was right: recorded on your home node\./);
+      const tooLong = await browse(ann, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: 'x'.repeat(101) }) });
+      assert.equal(tooLong.res.status, 400);
+      page = await browse(ann, `${front}course/submissions`);
+      assert.equal(page.res.status, 200, page.text);
+      assert.match(page.text, /Submissions of ann \(domain msu\)/);
+      assert.deepEqual(answersOf(page.text), ['9.8', '&lt;b&gt;10&lt;/b&gt;'], 'newest first, escaped');
+
+      // bob (rice, home E): his submissions are his own.
+      const bob = await logIn(front!, 'bob', 'rice');
+      page = await browse(bob, `${front}course/submissions`);
+      assert.equal(page.res.status, 200, page.text);
+      assert.match(page.text, /No submissions yet/);
+      answer = await browse(bob, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '9,8' }) });
+      assert.equal(answer.res.status, 303, answer.text);
+      assert.equal(answer.res.headers.get('location'), '/course/problem1?recorded=ok&correct=yes');
+      page = await browse(bob, `${front}course/submissions`);
+      assert.match(page.text, /Submissions of bob \(domain rice\)/);
+      assert.deepEqual(answersOf(page.text), ['9,8']);
+      page = await browse(ann, `${front}course/submissions`);
+      assert.deepEqual(answersOf(page.text), ['9.8', '&lt;b&gt;10&lt;/b&gt;']);
+    } finally {
+      child!.c.kill('SIGTERM');
+      const code = await child!.exited;
+      assert.equal(code, 0, out + err);
+    }
+  });
+});
