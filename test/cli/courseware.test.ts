@@ -1,11 +1,28 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freePorts } from '../harness/ports.ts';
-import { CLI_PATH } from '../../src/node/spawn.ts';
+import { CLI_PATH, spawnNodeProcess } from '../../src/node/spawn.ts';
+
+/** The pid of the demo's node `id` (its command line names the demo's host table and the id). */
+function nodePid(dir: string, id: string): number {
+  const config = join(dir, 'hosts.yaml');
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const at = args.indexOf('--id');
+    if (args.includes('node') && args.includes(config) && at > 0 && args[at + 1] === id) return Number(entry);
+  }
+  assert.fail(`no process of node ${id} of the demo in ${dir}`);
+}
 
 /** A browser's cookies, by hand: name -> value, from each answer's Set-Cookie. */
 class Jar {
@@ -50,8 +67,9 @@ describe('cohort demo: the courseware app', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cohort-course-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('serves the published problem (replicated to the app\'s node), records answers on each learner\'s home node, and lists them per learner', async () => {
+  it('serves the published problem (replicated to the app\'s node), records answers on each learner\'s home node, lists them per learner, and keeps an answer given while the home is down (delayed, then delivered)', async () => {
     let child;
+    let restarted: ReturnType<typeof spawnNodeProcess> | undefined;
     let out = '';
     let err = '';
     let front: string | undefined;
@@ -127,7 +145,34 @@ describe('cohort demo: the courseware app', () => {
       assert.deepEqual(answersOf(page.text), ['9,8']);
       page = await browse(ann, `${front}course/submissions`);
       assert.deepEqual(answersOf(page.text), ['9.8', '&lt;b&gt;10&lt;/b&gt;']);
+
+      // bob's home E dies: his answer is delayed (kept on the app's node), his list is a 503; E back, it arrives.
+      process.kill(nodePid(dir, 'E'), 'SIGKILL');
+      let status = 0;
+      for (const until = Date.now() + 5000; status !== 503 && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+        page = await browse(bob, `${front}course/submissions`);
+        status = page.res.status;
+      }
+      assert.equal(status, 503, page.text);
+      assert.match(page.text, /Your home node cannot be reached right now/);
+      answer = await browse(bob, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '9.81' }) });
+      assert.equal(answer.res.status, 303, answer.text);
+      assert.equal(answer.res.headers.get('location'), '/course/problem1?recorded=delayed&correct=yes');
+      page = await browse(bob, new URL(answer.res.headers.get('location')!, front).href);
+      assert.match(page.text, /recorded; will reach your home node when it is back \(delayed\)/);
+      restarted = spawnNodeProcess(join(dir, 'hosts.yaml'), 'E', join(dir, 'logs', 'E.log'));
+      let answers: string[] = [];
+      for (const until = Date.now() + 15_000; answers.length < 2 && Date.now() < until; await new Promise((r) => setTimeout(r, 200))) {
+        page = await browse(bob, `${front}course/submissions`);
+        if (page.res.status === 200) answers = answersOf(page.text);
+      }
+      assert.deepEqual(answers, ['9.81', '9,8'], 'the delayed answer reached E');
     } finally {
+      if (restarted && restarted.exitCode === null) {
+        const gone = new Promise((res) => restarted!.once('exit', res));
+        restarted.kill('SIGTERM');
+        await gone;
+      }
       child!.c.kill('SIGTERM');
       const code = await child!.exited;
       assert.equal(code, 0, out + err);
