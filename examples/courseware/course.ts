@@ -99,9 +99,9 @@ export function courseRoutes({ nodeId, client, userOf, page }: CourseDeps): expr
     if (!problem) return page(res, 404, 'Not found', [nav, '<p>No such problem.</p>']);
     try {
       const c = await client();
-      // Copies the page to this node on first access (and subscribes it to updates).
-      const path = await c.resources.localPath(problem.url);
+      // The first access on this node copies the page here (and subscribes it to updates): meta says so.
       const meta = await c.resources.meta(problem.url);
+      const path = await c.resources.localPath(problem.url);
       const html = await readFile(path, 'utf8');
       const who = userOf(req);
       const recorded = req.query.recorded;

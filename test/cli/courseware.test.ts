@@ -105,7 +105,12 @@ describe('cohort demo: the courseware app', () => {
       let page = await browse(anon, `${front}course/problem1`);
       assert.equal(page.res.status, 200, page.text);
       assert.match(page.text, /A stone is dropped from rest/);
-      assert.match(page.text, /Served by node [CDIJ]: \/res\/msu\/ann\/physics\/problem1\.html version \d+/);
+      assert.match(page.text, /Served by node [CDIJ]: \/res\/msu\/ann\/physics\/problem1\.html version \d+ \(copied here for this request\)/, 'the first access anywhere but A');
+      const servedBy = /Served by node ([CDIJ])/.exec(page.text)![1];
+      for (let i = 0; i < 8; i++) {
+        const again = await browse(new Jar(), `${front}course/problem1`);
+        if (again.text.includes(`Served by node ${servedBy}:`)) assert.match(again.text, /\(a copy kept on this node\)/);
+      }
       assert.doesNotMatch(page.text, /<form method="post" action="\/course\/problem1\/answer">/);
       assert.equal((await browse(anon, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '9.8' }) })).res.status, 401);
       assert.equal((await browse(anon, `${front}course/submissions`)).res.status, 401);
