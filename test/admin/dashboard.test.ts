@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:http';
@@ -9,8 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { DashboardFeed, MAX_STREAMS } from '../../src/admin/dashboard-feed.ts';
-import { CLI_PATH, spawnNodeProcess } from '../../src/node/spawn.ts';
-import { freePorts } from '../harness/ports.ts';
+import { spawnNodeProcess } from '../../src/node/spawn.ts';
+import { nodePid, startDemo, stopDemo, type RunningDemo } from '../harness/demo.ts';
 import { waitFor } from '../harness/wait.ts';
 
 /** Debian's chromium (CI installs it: .ci/run). Without it this test fails, it does not skip. */
@@ -26,22 +26,6 @@ async function launch(): Promise<Browser> {
   });
 }
 
-/** The pid of the demo's node `id` (its command line names the demo's host table and the id). */
-function nodePid(dir: string, id: string): number {
-  const config = join(dir, 'hosts.yaml');
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let args: string[];
-    try {
-      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    const at = args.indexOf('--id');
-    if (args.includes('node') && args.includes(config) && at > 0 && args[at + 1] === id) return Number(entry);
-  }
-  assert.fail(`no process of node ${id} of the demo in ${dir}`);
-}
 
 const card = (page: Page, id: string, state: string) => page.locator(`.card[data-node="${id}"][data-state="${state}"]`);
 
@@ -56,31 +40,15 @@ describe('dashboard (chromium)', () => {
 
   describe('on the demo cluster', () => {
     const dir = mkdtempSync(join(tmpdir(), 'cohort-dash-'));
-    let demo: { c: ChildProcess; exited: Promise<number | null> } | undefined;
+    let demo: RunningDemo | undefined;
     let restarted: ChildProcess | undefined;
     let out = '';
     let nodeDash = '';
     let frontDash = '';
     before(async () => {
       // `cohort demo` as README runs it: six nodes, their app instances, the front (about 7 s).
-      for (let attempt = 0; !demo; attempt++) {
-        const [base] = await freePorts(1);
-        const c = spawn(process.execPath, [CLI_PATH, 'demo', '--dir', dir, '--base-port', String(base)], { env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-        out = '';
-        let err = '';
-        c.stdout.on('data', (d) => (out += d));
-        c.stderr.on('data', (d) => (err += d));
-        const exited = new Promise<number | null>((res) => c.once('exit', (code) => res(code)));
-        const until = Date.now() + 60_000;
-        while (!/watching links/.test(out) && c.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-        if (/watching links/.test(out)) {
-          demo = { c, exited };
-        } else {
-          c.kill('SIGTERM');
-          await exited;
-          if (!/are in use/.test(err) || attempt === 4) assert.fail(`the demo did not get ready\n${out}\n${err}`);
-        }
-      }
+      demo = await startDemo(dir);
+      out = demo.out;
       [, nodeDash, frontDash] = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/dashboard) .* (http:\/\/127\.0\.0\.1:\d+\/dashboard\?token=\w+) /.exec(out)!;
     });
     after(async () => {
@@ -89,10 +57,7 @@ describe('dashboard (chromium)', () => {
         restarted.kill('SIGTERM');
         await gone;
       }
-      if (demo) {
-        demo.c.kill('SIGTERM');
-        await demo.exited;
-      }
+      if (demo) await stopDemo(demo);
       rmSync(dir, { recursive: true, force: true });
     });
 

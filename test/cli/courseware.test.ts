@@ -1,49 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { freePorts } from '../harness/ports.ts';
-import { CLI_PATH, spawnNodeProcess } from '../../src/node/spawn.ts';
+import { browse, Jar, nodePid, startDemo, stopDemo } from '../harness/demo.ts';
+import { spawnNodeProcess } from '../../src/node/spawn.ts';
 
-/** The pid of the demo's node `id` (its command line names the demo's host table and the id). */
-function nodePid(dir: string, id: string): number {
-  const config = join(dir, 'hosts.yaml');
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let args: string[];
-    try {
-      args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0');
-    } catch {
-      continue;
-    }
-    const at = args.indexOf('--id');
-    if (args.includes('node') && args.includes(config) && at > 0 && args[at + 1] === id) return Number(entry);
-  }
-  assert.fail(`no process of node ${id} of the demo in ${dir}`);
-}
 
-/** A browser's cookies, by hand: name -> value, from each answer's Set-Cookie. */
-class Jar {
-  readonly cookies = new Map<string, string>();
-  take(res: Response): void {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-  }
-  header(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-}
-
-async function browse(jar: Jar, url: string, init: RequestInit = {}): Promise<{ res: Response; text: string }> {
-  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.header() } });
-  jar.take(res);
-  return { res, text: await res.text() };
-}
 
 /** Logs in through the front, following a load-aware hand-over to another node's app if there is one. */
 async function logIn(front: string, user: string, domain: string): Promise<Jar> {
@@ -68,30 +31,10 @@ describe('cohort demo: the courseware app', () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('serves the published problem (replicated to the app\'s node), records answers on each learner\'s home node, lists them per learner, and keeps an answer given while the home is down (delayed, then delivered)', async () => {
-    let child;
     let restarted: ReturnType<typeof spawnNodeProcess> | undefined;
-    let out = '';
-    let err = '';
-    let front: string | undefined;
-    for (let attempt = 0; !front; attempt++) {
-      const [base] = await freePorts(1);
-      const c = spawn(process.execPath, [CLI_PATH, 'demo', '--dir', dir, '--base-port', String(base)], { env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-      out = '';
-      err = '';
-      c.stdout.on('data', (d) => (out += d));
-      c.stderr.on('data', (d) => (err += d));
-      const exited = new Promise<number | null>((res) => c.once('exit', (code) => res(code)));
-      const until = Date.now() + 60_000;
-      while (!/watching links/.test(out) && c.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-      if (/watching links/.test(out)) {
-        child = { c, exited };
-        front = /front ready on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1];
-      } else {
-        c.kill('SIGTERM');
-        await exited;
-        if (!/are in use/.test(err) || attempt === 4) assert.fail(`the demo did not get ready\n${out}\n${err}`);
-      }
-    }
+    const demo = await startDemo(dir);
+    const front = demo.front;
+    const out = demo.out;
     try {
       assert.match(out, /user ann@msu created \(home A\)/);
       assert.match(out, /user bob@rice created \(home E\)/);
@@ -178,9 +121,8 @@ describe('cohort demo: the courseware app', () => {
         restarted.kill('SIGTERM');
         await gone;
       }
-      child!.c.kill('SIGTERM');
-      const code = await child!.exited;
-      assert.equal(code, 0, out + err);
+      const code = await stopDemo(demo);
+      assert.equal(code, 0, demo.out + demo.err);
     }
   });
 });

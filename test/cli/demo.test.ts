@@ -1,33 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runCli } from '../harness/cli.ts';
+import { browse, Jar, startDemo, stopDemo } from '../harness/demo.ts';
 import { freePorts } from '../harness/ports.ts';
-import { CLI_PATH } from '../../src/node/spawn.ts';
 
-/** A browser's cookies, by hand: name -> value, from each answer's Set-Cookie. */
-class Jar {
-  readonly cookies = new Map<string, string>();
-  take(res: Response): void {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-  }
-  header(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-}
-
-async function browse(jar: Jar, url: string, init: RequestInit = {}): Promise<{ res: Response; text: string }> {
-  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.header() } });
-  jar.take(res);
-  return { res, text: await res.text() };
-}
 
 const visitsOf = (text: string) => Number(/Visits in this session: (\d+)/.exec(text)?.[1]);
 
@@ -60,29 +39,9 @@ describe('cohort demo', () => {
   });
 
   it('logs the demo user in through the front (a new session id), keeps the visit count in the session across requests and an instance\'s death, and reuses the folder', async () => {
-    let child;
-    let out = '';
-    let err = '';
-    let front: string | undefined;
-    for (let attempt = 0; !front; attempt++) {
-      const [base] = await freePorts(1);
-      const c = spawn(process.execPath, [CLI_PATH, 'demo', '--dir', dir, '--base-port', String(base)], { env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-      out = '';
-      err = '';
-      c.stdout.on('data', (d) => (out += d));
-      c.stderr.on('data', (d) => (err += d));
-      const exited = new Promise<number | null>((res) => c.once('exit', (code) => res(code)));
-      const until = Date.now() + 60_000;
-      while (!/watching links/.test(out) && c.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-      if (/watching links/.test(out)) {
-        child = { c, exited };
-        front = /front ready on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)![1];
-      } else {
-        c.kill('SIGTERM');
-        await exited;
-        if (!/are in use/.test(err) || attempt === 4) assert.fail(`the demo did not get ready\n${out}\n${err}`);
-      }
-    }
+    const demo = await startDemo(dir);
+    const front = demo.front;
+    const out = demo.out;
     try {
       assert.match(out, /user ann@msu exists already \(home A\)/, 'the folder is reused: the user is there');
       assert.match(out, /log in there as ann \(domain msu\), password demo-password/);
@@ -159,9 +118,8 @@ describe('cohort demo', () => {
       assert.doesNotMatch(page.text, /Logged in as/);
       assert.equal(visitsOf(page.text), 1);
     } finally {
-      child!.c.kill('SIGTERM');
-      const code = await child!.exited;
-      assert.equal(code, 0, out + err);
+      const code = await stopDemo(demo);
+      assert.equal(code, 0, demo.out + demo.err);
     }
   });
 });
