@@ -3,25 +3,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { browse, Jar, nodePid, startDemo, stopDemo } from '../harness/demo.ts';
+import { browse, Jar, logIn, nodePid, startDemo, stopDemo } from '../harness/demo.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
 
 
-
-/** Logs in through the front, following a load-aware hand-over to another node's app if there is one. */
-async function logIn(front: string, user: string, domain: string): Promise<Jar> {
-  const jar = new Jar();
-  let login = await browse(jar, `${front}login`, { method: 'POST', body: new URLSearchParams({ user, domain, password: 'demo-password' }) });
-  assert.equal(login.res.status, 303, login.text);
-  let location = login.res.headers.get('location')!;
-  if (/cohort_handover=/.test(location)) {
-    login = await browse(jar, new URL(location, front).href);
-    assert.equal(login.res.status, 303, login.text);
-    location = login.res.headers.get('location')!;
-  }
-  assert.equal(location, '/');
-  return jar;
-}
 
 /** The answers in a submissions page's table, newest first. */
 const answersOf = (text: string) => [...text.matchAll(/<td class="answer">([^<]*)<\/td>/g)].map((m) => m[1]);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runCli } from '../harness/cli.ts';
-import { browse, Jar, startDemo, stopDemo } from '../harness/demo.ts';
+import { browse, Jar, logIn, startDemo, stopDemo } from '../harness/demo.ts';
 import { freePorts } from '../harness/ports.ts';
 
 
@@ -77,15 +77,7 @@ describe('cohort demo', () => {
       assert.equal(jar.cookies.get('demo_sid'), before);
 
       // Login: 303, to / here, or on with a hand-over to another node's app, which answers 303 to /.
-      let login = await browse(jar, `${front}login`, { method: 'POST', body: new URLSearchParams({ user: 'ann', domain: 'msu', password: 'demo-password' }) });
-      assert.equal(login.res.status, 303, login.text);
-      let location = login.res.headers.get('location')!;
-      if (/cohort_handover=/.test(location)) {
-        login = await browse(jar, new URL(location, front).href);
-        assert.equal(login.res.status, 303, login.text);
-        location = login.res.headers.get('location')!;
-      }
-      assert.equal(location, '/');
+      await logIn(front, 'ann', 'msu', jar);
       const after = jar.cookies.get('demo_sid');
       assert.ok(after && after !== before, 'the session id changes at login');
       page = await browse(jar, front);
