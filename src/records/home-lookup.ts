@@ -1,6 +1,7 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
+import { RecentMap } from '../recent-map.ts';
 
 const MEMORY_CAP = 10_000;
 
@@ -20,7 +21,7 @@ export class HomeLookup {
    * node said live there get in; still capped at MEMORY_CAP, oldest first out (the table
    * still has them), so the cache's size does not grow with the number of users.
    */
-  private readonly memory = new Map<string, string>();
+  private readonly memory = new RecentMap<string, string>(MEMORY_CAP);
   private readonly get_: StatementSync;
   private readonly put_: StatementSync;
   private readonly del_: StatementSync;
@@ -49,7 +50,7 @@ export class HomeLookup {
     const key = `${domain}/${user}`;
     const cached = this.memory.get(key) ?? (this.get_.get(domain, user) as { home: string } | undefined)?.home;
     if (cached && this.table.nodes.some((n) => n.id === cached)) {
-      this.remember(key, cached);
+      this.memory.set(key, cached);
       return cached;
     }
     const libraries = this.table.nodes.filter((n) => n.domain === domain && n.role === 'library').map((n) => n.id);
@@ -57,7 +58,7 @@ export class HomeLookup {
     const answers = await Promise.allSettled(libraries.map((id) => this.call(id, this.query, { domain, user })));
     const home = libraries.find((_id, i) => answers[i].status === 'fulfilled' && (answers[i].value as { home: boolean }).home);
     if (home) {
-      this.remember(key, home);
+      this.memory.set(key, home);
       this.put_.run(domain, user, home, Date.now());
       return home;
     }
@@ -66,11 +67,6 @@ export class HomeLookup {
     const refused = failed.find((f) => f.err.code === 'refused');
     if (refused) throw new CohortError('refused', refused.err.message);
     throw new CohortError('con_lost', `cannot tell where ${user}@${domain} lives: ${failed.map((f) => `${f.id}: ${f.err.message}`).join('; ')}`);
-  }
-
-  private remember(key: string, home: string): void {
-    if (!this.memory.has(key) && this.memory.size >= MEMORY_CAP) this.memory.delete(this.memory.keys().next().value!);
-    this.memory.set(key, home);
   }
 
   forget(domain: string, user: string): void {

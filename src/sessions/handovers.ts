@@ -1,3 +1,4 @@
+import { RecentMap } from '../recent-map.ts';
 import { randomBytes } from 'node:crypto';
 import { CohortError } from '../errors.ts';
 
@@ -26,7 +27,7 @@ const MAX_WAITING = 10_000;
  * for a short while, and only on this node.
  */
 export class Handovers {
-  private readonly waiting = new Map<string, Handover & { until: number }>();
+  private readonly waiting = new RecentMap<string, Handover & { until: number }>(MAX_WAITING);
   private readonly ttlMs: number;
 
   constructor(ttlMs: number) {
@@ -44,7 +45,6 @@ export class Handovers {
       if (w.until >= now) break;
       this.waiting.delete(t);
     }
-    if (this.waiting.size >= MAX_WAITING) this.waiting.delete(this.waiting.keys().next().value!);
     this.waiting.set(token, { ...h, until: now + this.ttlMs });
   }
 
