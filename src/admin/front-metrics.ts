@@ -1,3 +1,4 @@
+import { RecentMap } from '../recent-map.ts';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { Backend } from '../front/backend.ts';
 import type { FrontErrorReason, RequestObserver } from '../front/proxy.ts';
@@ -192,6 +193,14 @@ export class FrontMetrics implements RequestObserver {
  * slot, so a restart or a rolling reload does not start new series each time.
  */
 function seriesBackend(id: string): string {
-  const m = /^(.+\.\d+)\.\d+$/.exec(id);
-  return m ? m[1] : id;
+  let label = labels.get(id);
+  if (label === undefined) {
+    const m = /^(.+\.\d+)\.\d+$/.exec(id);
+    label = m ? m[1] : id;
+    labels.set(id, label);
+  }
+  return label;
 }
+
+/** Labels already worked out, per back-end id (no pattern match on each answered request). */
+const labels = new RecentMap<string, string>(4096);

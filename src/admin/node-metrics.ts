@@ -47,7 +47,7 @@ export class NodeMetrics {
     });
     new Gauge({
       name: 'cohort_link_rtt_seconds',
-      help: "Round trip of a ping on the link to the peer, measured by this scrape (absent: link not up, or no answer within 1 s).",
+      help: "Round trip of a ping on the link to the peer, measured at most every 5 s, whoever scrapes (absent: link not up, or no answer within 1 s).",
       labelNames: ['peer'],
       registers,
       async collect() {

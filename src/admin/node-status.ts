@@ -1,3 +1,4 @@
+import { withTimeout } from '../timeout.ts';
 import type { HostTable } from '../config/host-table.ts';
 import type { OutboxPeerStatus } from '../critical/critical-service.ts';
 import type { PeerStatus } from '../net/peer.ts';
@@ -99,13 +100,6 @@ export const SNAPSHOT_TIMEOUT_MS = 1000;
 /** Round trips inside a snapshot are capped shorter, so a snapshot asked for by a peer still arrives within SNAPSHOT_TIMEOUT_MS. */
 export const SNAPSHOT_PING_CAP_MS = 500;
 
-/** Resolves fn()'s value, or rejects with `timeout` after ms. */
-export function within<T>(ms: number, fn: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms)));
-  return Promise.race([fn(), late]).finally(() => clearTimeout(timer));
-}
-
 /**
  * Every node of the host table, each asked for its own snapshot (`ask`, capped at
  * SNAPSHOT_TIMEOUT_MS); `self` (when this is a node) answers without the network.
@@ -115,7 +109,7 @@ export async function clusterStatus(table: HostTable, from: string, ask: (node: 
     table.nodes.map(async (n): Promise<ClusterNode> => {
       const base = { id: n.id, role: n.role, domain: n.domain, host: n.host, httpPort: n.httpPort };
       try {
-        const snapshot = await within(SNAPSHOT_TIMEOUT_MS, () => ask(n.id));
+        const snapshot = await withTimeout(ask(n.id), SNAPSHOT_TIMEOUT_MS);
         return { ...base, answered: true, error: null, snapshot };
       } catch (err) {
         return { ...base, answered: false, error: err instanceof Error ? err.message : String(err), snapshot: null };

@@ -46,10 +46,10 @@ export function checkOnce(backend: Backend, cfg: FrontConfig): Promise<CheckResu
   });
 }
 
-/** Runs the active checks of every back-end on its interval. */
 /** A back-end due within this of its interval is checked on this tick, not the next. */
 const TICK_SLACK_MS = 50;
 
+/** Runs the active checks of every back-end on its interval. */
 export class HealthChecker {
   private timer: NodeJS.Timeout | undefined;
   private running = false;

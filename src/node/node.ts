@@ -131,10 +131,9 @@ export class CohortNode {
     registerMaintenanceCommands(this.registry, this.maintenance);
     this.sessionsDb = openSessionsDatabase(this.dataDir);
     this.sessions = new SessionStore(this.sessionsDb);
-    const callAsApp = async (to: string, cmd: string, args: unknown) => this.router.route(to, cmd, args, { from: LOCAL });
     const stamps = new StampClock();
-    this.sessionCopies = new SessionCopies({ self: id, table, store: this.sessions, call: callAsApp, log, observe: stamps.observe });
-    registerLoginCommands(this.registry, { self: id, table, call: callAsApp, log });
+    this.sessionCopies = new SessionCopies({ self: id, table, store: this.sessions, call: callAsNode, log, observe: stamps.observe });
+    registerLoginCommands(this.registry, { self: id, table, call: callAsNode, log });
     registerSessionCommands(this.registry, { store: this.sessions, copies: this.sessionCopies, clock: stamps });
     // The dashboard: this node's snapshot (also asked for by peers' dashboards), and every node's.
     const snapshot = () =>
@@ -164,7 +163,7 @@ export class CohortNode {
       critical: this.critical,
       policy: this.policy,
       isAuthorHere: (domain, author) => this.users.exists(domain, author),
-      call: callAsApp,
+      call: callAsNode,
       metrics: () => this.metrics.render(),
       dashboard,
       dashboardRefusal: `the dashboard of a node is served on loopback binds only (this node listens on ${self.host}): use the front's admin listener, GET /dashboard?token=...`,

@@ -4,6 +4,7 @@ import type { CallNode } from '../../client/node-connection.ts';
 import type { Backend } from '../backend.ts';
 import type { LardPolicy } from '../policies/lard.ts';
 import { pathOf } from '../policies/policy.ts';
+import { withTimeout } from '../../timeout.ts';
 import type { DecideArgs, DecideReply } from './shared-lard.ts';
 import { MAX_ITEMS } from './shared-lard.ts';
 
@@ -177,20 +178,4 @@ export class RemoteDispatcher {
 
 function newFrontId(): string {
   return `${process.pid}.${randomBytes(4).toString('hex')}`;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (err: unknown) => {
-        clearTimeout(timer);
-        reject(err as Error);
-      },
-    );
-  });
 }

@@ -1,4 +1,5 @@
 import type { Backend } from '../backend.ts';
+import { RecentMap } from '../../recent-map.ts';
 import { pathOf, type PickContext, type Policy } from './policy.ts';
 
 /** A server as LARD sees it: requests in flight from this front, and its capacity (1 = the paper's node). */
@@ -61,7 +62,7 @@ export class Lard {
   }
   private readonly st: LardSettings;
   /** Map order is recency: a used target is deleted and set again, the first key is the LRU. */
-  private readonly table = new Map<string, Entry>();
+  private readonly table: RecentMap<string, Entry>;
 
   constructor(mode: LardMode, settings: LardSettings) {
     const { tLow, tHigh, kMs, maxTargets } = settings;
@@ -73,6 +74,7 @@ export class Lard {
     }
     this.mode = mode;
     this.st = { ...settings };
+    this.table = new RecentMap(settings.maxTargets);
   }
 
   /** Targets held. */
@@ -126,7 +128,7 @@ export class Lard {
       n = leastLoaded(servers);
       entry = { members: new Set([n.id]), lastModified: now };
       notes.push(`new, ${n.id} least loaded (${n.load})`);
-      this.remember(target, entry);
+      this.table.set(target, entry);
       return { server: n.id, why: this.explain(target, entry, notes) };
     }
 
@@ -166,7 +168,7 @@ export class Lard {
       if (!overload) notes.push(`${n.id} least loaded (${n.load})`);
     }
     if (changed) entry.lastModified = now;
-    this.remember(target, entry);
+    this.table.set(target, entry);
     return { server: n.id, why: this.explain(target, entry, notes) };
   }
 
@@ -187,12 +189,6 @@ export class Lard {
     return undefined;
   }
 
-  private remember(target: string, entry: Entry): void {
-    this.table.set(target, entry);
-    while (this.table.size > this.st.maxTargets) {
-      this.table.delete(this.table.keys().next().value!);
-    }
-  }
 
   private explain(target: string, entry: Entry, notes: string[]): string {
     // A short reason whatever the set's size: the first members, then how many more.
