@@ -95,7 +95,10 @@ export class Replicator {
     if (own) return this.remember(key, { meta: own, path: this.deps.blobs.path(own.digest), source: 'home' });
     const copy = this.deps.copies.copy(ref.url, version);
     // The bare URL is the newest: a copy of an older version (asked for by number) does not stand for it.
-    const stale = copy && version === undefined && copy.version < (this.deps.copies.subscription(ref.url)?.newest ?? 0);
+    // While an announced newer version is being fetched (or waits for its home to come back), the
+    // copy held is served (U4-U6): a request never waits on, or fails with, the update.
+    const sub = copy && version === undefined ? this.deps.copies.subscription(ref.url) : undefined;
+    const stale = sub !== undefined && copy!.version < sub.newest && sub.pending === 0;
     if (copy && !stale) {
       this.reads.set(ref.url, Date.now());
       return this.remember(key, { meta: copy, path: this.deps.blobs.path(copy.digest), source: 'copy' });

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { events, nodeHttp } from './helpers.ts';
+import { events, nodeHttp, nodeHttpDigest } from './helpers.ts';
 
 // Updates (seed 000, U1-U6, and Example Transaction 1): A (library) is the home of author ann;
 // C and D are access nodes. D holds copies it reads; E holds a copy nobody has read within
@@ -100,4 +101,27 @@ test('a copy whose file went missing while its node was down is copied again whe
   assert.equal(r.status, 200);
   assert.equal(r.headers['x-cohort-source'], 'replicated');
   assert.ok(c.log('C').includes('"event":"copies_missing"'));
+});
+
+test('while a new version is on its way (and its home goes down meanwhile), the copy held is served', async () => {
+  const url = '/res/msu/ann/course/long.bin';
+  const put = async (file: string) => (await (await c.client('A')).call('A', 'res.publish', { url, file })) as { version: number; digest: string };
+  const small = join(c.dir, 'long-1.bin');
+  writeFileSync(small, 'version one of the long file\n');
+  await put(small);
+  assert.equal((await nodeHttp(c, 'D', url)).body.toString(), 'version one of the long file\n');
+  // Version two is big, so D's fetch of it is still under way when A is killed.
+  const big = join(c.dir, 'long-2.bin');
+  writeFileSync(big, randomBytes(128 * 1024 * 1024));
+  const tmp = join(c.table.dataDir, 'D', 'blobs', 'tmp');
+  const two = await put(big);
+  await waitFor("D's fetch of version 2 is under way", () => readdirSync(tmp).length > 0, 10_000, 5);
+  await c.kill('A');
+  const r = await nodeHttp(c, 'D', url);
+  assert.equal(r.status, 200, 'the held copy is served while the home is down');
+  assert.equal(r.body.toString(), 'version one of the long file\n');
+  await c.start('A');
+  await waitFor('links up', () => c.linksUp(), 15_000);
+  await waitFor('D serves version 2 once A is back', async () => (await nodeHttpDigest(c, 'D', url)).digest === two.digest, 30_000, 200);
+  rmSync(big);
 });
