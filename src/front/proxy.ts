@@ -230,7 +230,7 @@ export class Proxy implements ResponsePhases {
           if (d.backend && route.sticky) ctx.setSticky = true;
           if (ctx.aborted) {
             if (d.shared && d.backend) route.remote!.completed(d.backend.id, d.front);
-            if (route.waiting.length) this.admitNext(route);
+            this.admitNext(route);
             return;
           }
           this.guarded(ctx, () => this.send(ctx, d.backend));
@@ -253,26 +253,32 @@ export class Proxy implements ResponsePhases {
     const route = ctx.route;
     const limits = this.state.cfg.limits;
     if (route.waiting.length >= limits.queueSize) return this.fail(ctx, 503, 'admission_full', `route ${route.cfg.name}: ${route.waiting.length} requests are waiting for admission`);
+    let timedOut = false;
     const entry = {
       ctx,
       resume: () => {
         clearTimeout(entry.timer);
-        // A client that left passes its turn on.
-        if (ctx.aborted) return this.admitNext(ctx.route);
+        // A client that left, or one already answered 503, passes its turn on.
+        if (ctx.aborted || timedOut) return this.admitNext(ctx.route);
         ctx.admitted = true;
         this.guarded(ctx, () => this.route(ctx));
       },
       timer: setTimeout(() => {
-        const i = route.waiting.indexOf(entry);
-        if (i >= 0) route.waiting.splice(i, 1);
+        timedOut = true;
+        // ctx.route, not route: a reload may have carried the waiter to the new generation's route.
+        const waiting = ctx.route.waiting;
+        const i = waiting.indexOf(entry);
+        if (i >= 0) waiting.splice(i, 1);
         if (!ctx.aborted) this.fail(ctx, 503, 'admission_timeout', `route ${route.cfg.name}: not admitted within ${limits.queueTimeoutMs} ms (LARD's bound on requests in flight)`);
       }, limits.queueTimeoutMs),
     };
     route.waiting.push(entry);
   }
 
+  /** Wakes the oldest waiter of the route, in its current generation (a reload carries waiters to the new one). */
   private admitNext(route: RouteState): void {
-    const next = route.waiting.shift();
+    const current = this.state.routes.includes(route) ? route : this.state.routes.find((r) => r.cfg.name === route.cfg.name);
+    const next = current?.waiting.shift();
     if (next) queueMicrotask(next.resume);
   }
 
@@ -290,7 +296,6 @@ export class Proxy implements ResponsePhases {
         if (to) to.waiting.push(w);
         else queueMicrotask(w.resume);
       }
-      if (to) this.admitNext(to);
     }
   }
 
@@ -502,7 +507,7 @@ export class Proxy implements ResponsePhases {
     backend.active--;
     const route = ctx.route;
     if (ctx.sharedPick !== undefined) route.remote?.completed(backend.id, ctx.sharedPick);
-    if (route.waiting.length) this.admitNext(route);
+    this.admitNext(route);
     if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
     // What the back-end answered (a status came back); connection errors end in fail() instead.
     if (this.observer && verdict !== 'abandoned' && ctx.status > 0) this.observer.answered(route.cfg.name, backend.id, ctx.status, Date.now() - ctx.start);

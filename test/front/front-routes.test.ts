@@ -69,3 +69,47 @@ describe('front routes', () => {
     ]);
   });
 });
+
+// LARD's admission bound holds requests in the front; a reload carries them to the new routes.
+describe('admission waiters across a reload', () => {
+  let fc: FrontCluster;
+  const config = (queueTimeoutMs: number) => ({
+    limits: { queueTimeoutMs },
+    routes: [{ name: 'resources', match: { prefix: '/res/' }, backends: ['r1', 'r2'].map((id) => ({ id, host: '127.0.0.1', port: fc.backendPorts.get(id)! })), policy: 'lard', lard: { tLow: 1, tHigh: 2 } }],
+  });
+  const count = async (id: string) => (await http(`http://127.0.0.1:${fc.backendPorts.get(id)!}/count`)).json().requests as number;
+  const reload = async () => assert.equal((await fetch(`http://127.0.0.1:${fc.adminPort}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).status, 200);
+  const waiting = async () => ((await fc.status()) as unknown as { routes: { waiting: number }[] }).routes[0].waiting;
+
+  before(async () => {
+    fc = await FrontCluster.create(['r1', 'r2']);
+    fc.writeConfig(config(1500));
+    await fc.startFront();
+    await waitFor('every back-end ready', () => fc.allReady());
+  });
+  after(async () => fc.destroy());
+
+  it('a reload lets no waiter past the bound, and one that timed out is never sent on', async () => {
+    // S = T_high + T_low - 1 = 2: two requests go in, four wait; the reload moves the four to the new route.
+    const replies = Array.from({ length: 6 }, () => http(`${fc.url}/res/hot.html?ms=4000`));
+    await waitFor('four requests wait for admission', async () => (await waiting()) === 4);
+    await reload();
+    assert.deepEqual((await Promise.all(replies)).map((r) => r.status).sort(), [200, 200, 503, 503, 503, 503]);
+    // The completions of later requests admit none of the four (a waiter wrongly resumed would be
+    // sent as the first of these ends, before the second is made).
+    for (let i = 0; i < 2; i++) assert.equal((await http(`${fc.url}/res/hot.html`)).status, 200);
+    const sent = (await count('r1')) + (await count('r2'));
+    assert.equal(sent, 2 + 2 + 2, 'only the admitted requests, the two after and the two /count calls reached a back-end');
+  });
+
+  it('waiters carried by a reload are admitted as the requests let in before it end', async () => {
+    fc.writeConfig(config(10_000));
+    await reload();
+    const replies = Array.from({ length: 6 }, () => http(`${fc.url}/res/hot.html?ms=500`));
+    await waitFor('four requests wait for admission', async () => (await waiting()) === 4);
+    await reload();
+    const started = Date.now();
+    assert.deepEqual((await Promise.all(replies)).map((r) => r.status), [200, 200, 200, 200, 200, 200]);
+    assert.ok(Date.now() - started < 5000, `the waiters were admitted by completions, not left to their timeout (${Date.now() - started} ms)`);
+  });
+});
