@@ -5,6 +5,13 @@ import { dashboardPage } from './dashboard-page.ts';
 export const MAX_STREAMS = 32;
 const TICK_MS = 1000;
 const HEARTBEAT_MS = 15_000;
+/** A stream that has not taken its unread status for this long is closed (nginx's send_timeout is 60 s). */
+const STALL_MS = 60_000;
+
+export interface FeedOptions {
+  tickMs?: number;
+  stallMs?: number;
+}
 
 /**
  * The dashboard's live feed: GET /dashboard (the page) and GET /dashboard/events (server-sent
@@ -12,23 +19,39 @@ const HEARTBEAT_MS = 15_000;
  * of them (`event: status`, the JSON); a new stream gets the last one at once. A comment line
  * goes out every 15 s as a heartbeat for proxies that close quiet connections; a stream that
  * closes is forgotten at once, and the ticker stops with the last one.
+ *
+ * Each status is whole, so a reader that is behind (its last status still unread in our
+ * buffer) skips the next ones rather than having them queue up: one unread status per stream
+ * at most. One that stays behind for stallMs is closed.
  */
 export class DashboardFeed {
-  private readonly streams = new Set<ServerResponse>();
+  /** Open streams, each with the time it fell behind (0: keeping up). */
+  private readonly streams = new Map<ServerResponse, number>();
   private readonly build: () => Promise<unknown>;
   private readonly title: string;
+  private readonly tickMs: number;
+  private readonly stallMs: number;
   private timer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private building = false;
   private last: string | undefined;
 
-  constructor(title: string, build: () => Promise<unknown>) {
+  constructor(title: string, build: () => Promise<unknown>, opts: FeedOptions = {}) {
     this.title = title;
     this.build = build;
+    this.tickMs = opts.tickMs ?? TICK_MS;
+    this.stallMs = opts.stallMs ?? STALL_MS;
   }
 
   get open(): number {
     return this.streams.size;
+  }
+
+  /** Bytes written to streams and not yet taken by their readers (held in this process). */
+  get unreadBytes(): number {
+    let bytes = 0;
+    for (const res of this.streams.keys()) bytes += res.writableLength;
+    return bytes;
   }
 
   /** Answers /dashboard or /dashboard/events (true), or leaves the request alone (false). */
@@ -60,7 +83,7 @@ export class DashboardFeed {
     res.write('retry: 2000\n\n');
     req.socket.setNoDelay(true);
     req.socket.setTimeout(0);
-    this.streams.add(res);
+    this.streams.set(res, 0);
     const gone = () => this.drop(res);
     res.on('close', gone);
     res.on('error', gone);
@@ -72,7 +95,7 @@ export class DashboardFeed {
 
   /** Ends every stream (the server stops). */
   close(): void {
-    for (const res of this.streams) res.end();
+    for (const res of this.streams.keys()) res.end();
     this.streams.clear();
     this.stop();
   }
@@ -84,10 +107,8 @@ export class DashboardFeed {
 
   private start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => void this.tick(), TICK_MS);
-    this.heartbeat = setInterval(() => {
-      for (const res of this.streams) res.write(': heartbeat\n\n');
-    }, HEARTBEAT_MS);
+    this.timer = setInterval(() => void this.tick(), this.tickMs);
+    this.heartbeat = setInterval(() => this.sendAll(': heartbeat\n\n'), HEARTBEAT_MS);
     this.timer.unref();
     this.heartbeat.unref();
   }
@@ -109,12 +130,27 @@ export class DashboardFeed {
       const event = `event: status\ndata: ${JSON.stringify(status)}\n\n`;
       if (this.streams.size === 0) return;
       this.last = event;
-      for (const res of this.streams) res.write(event);
+      this.sendAll(event);
     } catch (err) {
-      const event = `event: failure\ndata: ${JSON.stringify({ error: err instanceof Error ? err.message : String(err) })}\n\n`;
-      for (const res of this.streams) res.write(event);
+      this.sendAll(`event: failure\ndata: ${JSON.stringify({ error: err instanceof Error ? err.message : String(err) })}\n\n`);
     } finally {
       this.building = false;
+    }
+  }
+
+  /** Writes to every stream that has taken what it was sent; one behind for stallMs is closed. */
+  private sendAll(text: string): void {
+    const now = Date.now();
+    for (const [res, behindSince] of this.streams) {
+      if (res.writableLength === 0) {
+        if (behindSince) this.streams.set(res, 0);
+        res.write(text);
+      } else if (!behindSince) {
+        this.streams.set(res, now);
+      } else if (now - behindSince >= this.stallMs) {
+        this.drop(res);
+        res.destroy();
+      }
     }
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { DashboardFeed, MAX_STREAMS } from '../../src/admin/dashboard-feed.ts';
@@ -113,6 +113,37 @@ describe("a node's dashboard beyond loopback", () => {
       }
     } finally {
       await http.close();
+    }
+  });
+});
+
+describe('a dashboard stream whose reader does not read', () => {
+  it('holds at most one unread status for it, and closes it once it has stayed behind for stallMs', async () => {
+    const big = 'x'.repeat(256 * 1024);
+    let built = 0;
+    const feed = new DashboardFeed('t', async () => ({ n: ++built, big }), { tickMs: 20, stallMs: 1500 });
+    const server = createServer((req, res) => {
+      if (!feed.handle(req, res, req.url ?? '')) res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const socket = connect((server.address() as AddressInfo).port, '127.0.0.1');
+    try {
+      socket.pause(); // reads nothing: the kernel's buffers fill, then ours would
+      socket.write('GET /dashboard/events HTTP/1.1\r\nHost: x\r\n\r\n');
+      await waitFor('the feed to hold unread bytes', () => feed.unreadBytes > 0, 10_000);
+      let most = 0;
+      const from = built;
+      await waitFor('ten more statuses built', () => {
+        most = Math.max(most, feed.unreadBytes);
+        return built >= from + 10;
+      }, 10_000, 5);
+      assert.ok(most < 2 * big.length, `unread bytes held: ${most} (one status is ${big.length})`);
+      await waitFor('the stalled stream closed', () => feed.open === 0, 5000);
+    } finally {
+      socket.destroy();
+      feed.close();
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
     }
   });
 });
