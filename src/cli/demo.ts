@@ -1,88 +1,16 @@
 import { DEMO_LEARNER, DEMO_RESOURCE, DEMO_USER, DEMO_USERS, ensureDemoResources } from './demo-content.ts';
+import { DEMO_INSTANCES, demoHostTable, demoPorts } from './demo-host-table.ts';
+import { allUp, formatMatrix, linkStates, summary } from './link-matrix.ts';
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { InvalidArgumentError, type Command } from 'commander';
 import { initClusterCerts } from '../certs/cluster-certs.ts';
 import { CohortClient } from '../client/client.ts';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
-import type { PeerStatus } from '../net/peer.ts';
 import { CLI_PATH, spawnLogged, spawnNodeProcess } from '../node/spawn.ts';
-import { CliError, EXIT_ERROR, EXIT_USAGE, formatTable } from './common.ts';
-
-// The cluster of seed 000's figure: library nodes A and E, access nodes C, D, I and J.
-const DEMO_NODES = [
-  { id: 'A', domain: 'msu', role: 'library' },
-  { id: 'C', domain: 'msu', role: 'access' },
-  { id: 'D', domain: 'msu', role: 'access' },
-  { id: 'E', domain: 'rice', role: 'library' },
-  { id: 'I', domain: 'rice', role: 'access' },
-  { id: 'J', domain: 'rice', role: 'access' },
-];
-
-const DEMO_APP = fileURLToPath(new URL('../../examples/demo-app.ts', import.meta.url));
-
-/** App instances per access node in the demo. */
-const DEMO_INSTANCES = 2;
-
-/** Where an access node sends logins when it is over 100% (load-aware login): the other access node of its domain. */
-const DEMO_SPARES: Record<string, string> = { C: 'D', D: 'C', I: 'J', J: 'I' };
-
-/** The demo's user, made once in its folder: she logs in on the example app. The password is for the demo only. */
-export { DEMO_USER } from './demo-content.ts';
-
-/**
- * The demo's ports from its base: links at base.., each node's own HTTP port at base+1000..,
- * the app instances of node i at base+1100+10i.., the front at base+2000 (admin +1).
- */
-export function demoPorts(basePort: number): { links: number[]; http: number[]; apps: number[]; front: number; admin: number } {
-  return {
-    links: DEMO_NODES.map((_n, i) => basePort + i),
-    http: DEMO_NODES.map((_n, i) => basePort + 1000 + i),
-    apps: DEMO_NODES.map((_n, i) => basePort + 1100 + 10 * i),
-    front: basePort + 2000,
-    admin: basePort + 2001,
-  };
-}
-
-export function demoHostTable(basePort: number, secrets = { adminToken: randomBytes(16).toString('hex'), stickyKey: randomBytes(24).toString('hex') }): string {
-  const ports = demoPorts(basePort);
-  const lines = DEMO_NODES.map(
-    (n, i) =>
-      `  - { id: ${n.id}, domain: ${n.domain}, role: ${n.role.padEnd(7)}, host: 127.0.0.1, linkPort: ${ports.links[i]}, httpPort: ${ports.http[i]}${n.role === 'access' ? `, spares: [${DEMO_SPARES[n.id]}], app: { basePort: ${ports.apps[i]} }` : ''} }`,
-  );
-  return [
-    '# Cohort demo cluster, written by `cohort demo`. Every node runs on this machine.',
-    'cluster: demo',
-    'dataDir: ./data            # node X keeps its files under dataDir/X',
-    'tls: { dir: ./tls }        # cluster CA and node certificates',
-    'domains: [msu, rice]',
-    'trust: { msu: [rice], rice: [msu] }  # each domain\'s nodes may use the other\'s users\' records: a learner logs in on any app',
-    'nodes:',
-    ...lines,
-    'app:                       # the example app: each access node supervises its instances (docs/supervisor.md)',
-    `  command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(DEMO_APP)}]`,
-    `  instances: ${DEMO_INSTANCES}`,
-    '  portSpan: 10',
-    '  health: { path: /healthz, intervalMs: 1000 }',
-    '  killTimeoutMs: 5000',
-    'front:                     # `cohort front`: the HTTP front before the app instances',
-    `  listen: { port: ${ports.front} }`,
-    `  admin: { port: ${ports.admin}, token: ${secrets.adminToken} }`,
-    '  backends: apps           # every instance in the access nodes\' registries, followed live',
-    '  node: C                  # the node whose local socket the front talks through',
-    '  policy: least_conn',
-    `  sticky: { mode: cookie, keys: [${secrets.stickyKey}] }`,
-    '  health: { path: /healthz, intervalMs: 1000 }',
-    '  routes:                 # resources to the access nodes\' own HTTP ports by LARD/R; the rest to the app',
-    '    - { name: resources, match: { prefix: /res/ }, backends: access, policy: lard_r, sticky: { mode: none } }',
-    '    - { name: app, match: { prefix: / } }',
-    '',
-  ].join('\n');
-}
+import { CliError, EXIT_ERROR, EXIT_USAGE } from './common.ts';
 
 function port(value: string): number {
   const n = Number(value);
@@ -170,6 +98,8 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   say(`front ready on ${frontUrl}: ${DEMO_INSTANCES} app instances on each of ${access.map((n) => n.id).join(', ')} (${front.policy}, sticky cookie)`);
   const first = await fetch(frontUrl);
   say(`through the front: ${firstLine(await first.text())}`);
+  // From this process's start: what an operator waits for after typing the command.
+  say(`ready in ${process.uptime().toFixed(1)} s`);
   if (opts.untilReady) {
     await stopAll();
     say('stopped');
@@ -230,48 +160,6 @@ async function ensureDemoUser(table: HostTable, who: typeof DEMO_USER): Promise<
 function firstLine(html: string): string {
   const lines = html.replace(/<[^>]*>/g, '').split('\n').map((l) => l.trim()).filter(Boolean);
   return lines.find((l) => l.startsWith('Hello')) ?? lines[0] ?? '';
-}
-
-type States = Map<string, PeerStatus[] | null>;
-
-async function linkStates(table: HostTable): Promise<States> {
-  const states: States = new Map();
-  await Promise.all(
-    table.nodes.map(async (n) => {
-      try {
-        const client = await CohortClient.forNode(table, n.id, { timeoutMs: 2000 });
-        try {
-          const reply = (await client.call(n.id, 'peers')) as { peers: PeerStatus[] };
-          states.set(n.id, reply.peers);
-        } finally {
-          client.close();
-        }
-      } catch {
-        states.set(n.id, null);
-      }
-    }),
-  );
-  return states;
-}
-
-function allUp(states: States): boolean {
-  return [...states.values()].every((peers) => peers !== null && peers.every((p) => p.state === 'up'));
-}
-
-function summary(states: States): Record<string, string> {
-  const out: Record<string, string> = {};
-  // Sorted: the map fills in whatever order the nodes answer.
-  for (const [id, peers] of [...states].sort(([a], [b]) => a.localeCompare(b))) out[id] = peers ? peers.map((p) => `${p.id}:${p.state}`).join(',') : 'unreachable';
-  return out;
-}
-
-export function formatMatrix(table: HostTable, states: States): string {
-  const ids = table.nodes.map((n) => n.id);
-  const rows = ids.map((from) => {
-    const peers = states.get(from);
-    return [from, ...ids.map((to) => (to === from ? '·' : peers ? (peers.find((p) => p.id === to)?.state ?? '?') : 'no node'))];
-  });
-  return `links (row dials column), ${new Date().toISOString()}:\n` + formatTable(['FROM', ...ids], rows);
 }
 
 /** True once the front's status shows `count` back-ends, all ready (false after 20 s). */

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+
+// The demo's host table: the cluster of seed 000's figure on 127.0.0.1, its ports from one base.
+
+// Library nodes A and E, access nodes C, D, I and J.: library nodes A and E, access nodes C, D, I and J.
+export const DEMO_NODES = [
+  { id: 'A', domain: 'msu', role: 'library' },
+  { id: 'C', domain: 'msu', role: 'access' },
+  { id: 'D', domain: 'msu', role: 'access' },
+  { id: 'E', domain: 'rice', role: 'library' },
+  { id: 'I', domain: 'rice', role: 'access' },
+  { id: 'J', domain: 'rice', role: 'access' },
+];
+
+const DEMO_APP = fileURLToPath(new URL('../../examples/demo-app.ts', import.meta.url));
+
+/** App instances per access node in the demo. */
+export const DEMO_INSTANCES = 2;
+
+/** Where an access node sends logins when it is over 100% (load-aware login): the other access node of its domain. */
+const DEMO_SPARES: Record<string, string> = { C: 'D', D: 'C', I: 'J', J: 'I' };
+
+/**
+ * The demo's ports from its base: links at base.., each node's own HTTP port at base+1000..,
+ * the app instances of node i at base+1100+10i.., the front at base+2000 (admin +1).
+ */
+export function demoPorts(basePort: number): { links: number[]; http: number[]; apps: number[]; front: number; admin: number } {
+  return {
+    links: DEMO_NODES.map((_n, i) => basePort + i),
+    http: DEMO_NODES.map((_n, i) => basePort + 1000 + i),
+    apps: DEMO_NODES.map((_n, i) => basePort + 1100 + 10 * i),
+    front: basePort + 2000,
+    admin: basePort + 2001,
+  };
+}
+
+export function demoHostTable(basePort: number, secrets = { adminToken: randomBytes(16).toString('hex'), stickyKey: randomBytes(24).toString('hex') }): string {
+  const ports = demoPorts(basePort);
+  const lines = DEMO_NODES.map(
+    (n, i) =>
+      `  - { id: ${n.id}, domain: ${n.domain}, role: ${n.role.padEnd(7)}, host: 127.0.0.1, linkPort: ${ports.links[i]}, httpPort: ${ports.http[i]}${n.role === 'access' ? `, spares: [${DEMO_SPARES[n.id]}], app: { basePort: ${ports.apps[i]} }` : ''} }`,
+  );
+  return [
+    '# Cohort demo cluster, written by `cohort demo`. Every node runs on this machine.',
+    'cluster: demo',
+    'dataDir: ./data            # node X keeps its files under dataDir/X',
+    'tls: { dir: ./tls }        # cluster CA and node certificates',
+    'domains: [msu, rice]',
+    'trust: { msu: [rice], rice: [msu] }  # each domain\'s nodes may use the other\'s users\' records: a learner logs in on any app',
+    'nodes:',
+    ...lines,
+    'app:                       # the example app: each access node supervises its instances (docs/supervisor.md)',
+    `  command: [${JSON.stringify(process.execPath)}, ${JSON.stringify(DEMO_APP)}]`,
+    `  instances: ${DEMO_INSTANCES}`,
+    '  portSpan: 10',
+    '  health: { path: /healthz, intervalMs: 1000 }',
+    '  killTimeoutMs: 5000',
+    'front:                     # `cohort front`: the HTTP front before the app instances',
+    `  listen: { port: ${ports.front} }`,
+    `  admin: { port: ${ports.admin}, token: ${secrets.adminToken} }`,
+    '  backends: apps           # every instance in the access nodes\' registries, followed live',
+    '  node: C                  # the node whose local socket the front talks through',
+    '  policy: least_conn',
+    `  sticky: { mode: cookie, keys: [${secrets.stickyKey}] }`,
+    '  health: { path: /healthz, intervalMs: 1000 }',
+    '  routes:                 # resources to the access nodes\' own HTTP ports by LARD/R; the rest to the app',
+    '    - { name: resources, match: { prefix: /res/ }, backends: access, policy: lard_r, sticky: { mode: none } }',
+    '    - { name: app, match: { prefix: / } }',
+    '',
+  ].join('\n');
+}
+
