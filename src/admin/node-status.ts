@@ -10,6 +10,9 @@ const MAX_LISTED = 20;
 /** What one node reports about itself (the `status.snapshot` command, and its own dashboard). */
 export interface NodeSnapshot {
   node: string;
+  /** The node's process, and when it started: what an operator signals, and whether it restarted. */
+  pid: number;
+  startedAt: number;
   at: number;
   links: { peer: string; state: string; since: number; rttMs: number | null; inFlight: number; lastError: string | null }[];
   outbox: { peers: { peer: string; depth: number; delivered: number; oldestAgeMs: number | null }[]; dead: number };
@@ -52,6 +55,8 @@ export async function nodeSnapshot(src: NodeStatusSources): Promise<NodeSnapshot
   const outbox = src.outbox();
   return {
     node: src.self,
+    pid: process.pid,
+    startedAt: Math.round(Date.now() - process.uptime() * 1000),
     at: Date.now(),
     links: src.peers().map((p) => {
       const rtt = rtts.get(p.id);

@@ -10,6 +10,7 @@ import { addMaintenanceCommand } from './maintenance-command.ts';
 import { addNodeCommand } from './node-command.ts';
 import { addOutboxCommand } from './outbox-command.ts';
 import { addResourceCommands } from './resources-command.ts';
+import { addScenarioCommand } from './scenario-command.ts';
 import { addUserCommand } from './user-command.ts';
 import { EXIT_USAGE, reportError } from './common.ts';
 
@@ -30,6 +31,7 @@ addAppCommand(program);
 addMaintenanceCommand(program);
 addResourceCommands(program);
 addDoctorCommand(program);
+addScenarioCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CLI_PATH } from '../../src/node/spawn.ts';
+import { Browser as Jar } from '../../src/scenario/browser.ts';
 import { freePorts } from './ports.ts';
 
 export interface RunningDemo {
@@ -60,24 +61,12 @@ export function nodePid(dir: string, id: string): number {
   assert.fail(`no process of node ${id} of the demo in ${dir}`);
 }
 
-/** A browser's cookies, by hand: name -> value, from each answer's Set-Cookie. */
-export class Jar {
-  readonly cookies = new Map<string, string>();
-  take(res: Response): void {
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim());
-    }
-  }
-  header(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
-  }
-}
+/** A browser's cookie jar: the scenario's own Browser. */
+export { Jar };
 
 /** One request with the jar's cookies (redirects not followed); the jar takes the answer's. */
 export async function browse(jar: Jar, url: string, init: RequestInit = {}): Promise<{ res: Response; text: string }> {
-  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.header() } });
+  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.cookieHeader() } });
   jar.take(res);
   return { res, text: await res.text() };
 }

@@ -1,0 +1,142 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { loadHostTable, type HostTable } from '../config/host-table.ts';
+import { CLI_PATH, spawnNodeProcess } from '../node/spawn.ts';
+import { runCli, type CliResult } from '../cli/run-cli.ts';
+import type { NodeSnapshot } from '../admin/node-status.ts';
+import type { RegistrySnapshot } from '../supervisor/registry.ts';
+
+/** How long the demo may take to be ready before the scenario gives up. */
+const READY_TIMEOUT_MS = 60_000;
+
+/**
+ * A `cohort demo` run as an operator drives it: started with its public command, then reached
+ * only through the `cohort` CLI (its host table) and HTTP. A server "dies" as a machine does:
+ * its node and its app instances are killed with SIGKILL, their pids read from the node's own
+ * status and app registry; it comes back as `cohort node --id X`, started here.
+ */
+export class DemoRun {
+  readonly dir: string;
+  readonly config: string;
+  table!: HostTable;
+  /** Seconds from starting `cohort demo` to its being ready, as it reports them. */
+  readySeconds = NaN;
+  output = '';
+  private demo: ChildProcess | undefined;
+  private demoExit: Promise<number | null> | undefined;
+  private readonly restarted = new Map<string, ChildProcess>();
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.config = join(dir, 'hosts.yaml');
+  }
+
+  /** Starts `cohort demo` and resolves once it watches its links (every node, the apps and the front ready). */
+  async start(basePort: number): Promise<void> {
+    const demo = spawn(process.execPath, [CLI_PATH, 'demo', '--dir', this.dir, '--base-port', String(basePort)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    this.demo = demo;
+    this.demoExit = new Promise((res) => demo.once('exit', (code) => res(code)));
+    let err = '';
+    demo.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
+    demo.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const until = Date.now() + READY_TIMEOUT_MS;
+    while (!/watching links/.test(this.output)) {
+      if (demo.exitCode !== null) throw new Error(`cohort demo exited with code ${demo.exitCode}: ${err.trim() || this.output.trim().split('\n').pop()}`);
+      if (Date.now() > until) throw new Error(`cohort demo was not ready within ${READY_TIMEOUT_MS / 1000} s; its logs are in ${join(this.dir, 'logs')}`);
+      await delay(100);
+    }
+    this.readySeconds = Number(/ready in ([\d.]+) s/.exec(this.output)?.[1] ?? NaN);
+    this.table = loadHostTable(this.config);
+  }
+
+  /** Stops the demo (which stops what it started) and every node started here; resolves when all exited. */
+  async stop(): Promise<void> {
+    const exits: Promise<unknown>[] = [];
+    for (const child of [this.demo, ...this.restarted.values()]) {
+      if (!child || child.exitCode !== null || child.signalCode !== null) continue;
+      exits.push(new Promise((res) => child.once('exit', res)));
+      child.kill('SIGTERM');
+    }
+    await Promise.all(exits);
+    this.restarted.clear();
+  }
+
+  /** `cohort ARGS --config <the demo's host table>`. */
+  cli(args: string[], input?: string): Promise<CliResult> {
+    return runCli([...args, '--config', this.config], { input });
+  }
+
+  /** A CLI command with --json; its output parsed, or an error that quotes what it said. */
+  async cliJson<T>(args: string[]): Promise<T> {
+    const r = await this.cli([...args, '--json']);
+    if (r.code !== 0) throw new Error(`cohort ${args.join(' ')} exited with ${r.code}: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  /** `cohort call ID COMMAND --from ID`: the reply (printed as JSON). */
+  async call<T>(id: string, command: string): Promise<T> {
+    const r = await this.cli(['call', id, command, '--from', id]);
+    if (r.code !== 0) throw new Error(`cohort call ${id} ${command} exited with ${r.code}: ${r.stderr.trim()}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  /** Node `id`'s own HTTP address (resources, /healthz, its dashboard). */
+  nodeUrl(id: string): string {
+    const n = this.table.nodes.find((x) => x.id === id)!;
+    return `http://${n.host}:${n.httpPort}`;
+  }
+
+  /** The addresses of node `id`'s ready app instances, from its registry. */
+  async appUrls(id: string): Promise<string[]> {
+    const [pool] = await this.cliJson<RegistrySnapshot[]>(['app', 'status', '--on', id, '--from', id]);
+    return pool.instances.filter((i) => i.state === 'ready' && i.port !== null).map((i) => `http://${i.host}:${i.port}`);
+  }
+
+  /** The server goes down as a machine does: node `id` and its app instances, SIGKILL. Resolves when they are gone. */
+  async kill(id: string): Promise<number[]> {
+    const pids = [(await this.call<NodeSnapshot>(id, 'status.snapshot')).pid];
+    if (this.table.nodes.find((n) => n.id === id)?.role === 'access') {
+      const [pool] = await this.cliJson<RegistrySnapshot[]>(['app', 'status', '--on', id, '--from', id]);
+      for (const i of pool.instances) if (i.pid !== null) pids.push(i.pid);
+    }
+    for (const pid of pids) signal(pid, 'SIGKILL');
+    const until = Date.now() + 10_000;
+    while (pids.some(alive)) {
+      if (Date.now() > until) throw new Error(`processes ${pids.filter(alive).join(', ')} of node ${id} are still there 10 s after SIGKILL`);
+      await delay(20);
+    }
+    return pids;
+  }
+
+  /** Starts node `id` again (`cohort node`), its log appended to the demo's; resolves once it answers. */
+  async restart(id: string): Promise<void> {
+    const child = spawnNodeProcess(this.config, id, join(this.dir, 'logs', `${id}.log`));
+    this.restarted.set(id, child);
+    const until = Date.now() + 20_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`node ${id} exited with code ${child.exitCode} as it started; see ${join(this.dir, 'logs', `${id}.log`)}`);
+      if ((await this.cli(['ping', id, '--from', id])).code === 0) return;
+      if (Date.now() > until) throw new Error(`node ${id} did not answer within 20 s of its start`);
+      await delay(200);
+    }
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // gone already
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,247 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DEMO_LEARNER, DEMO_PROBLEM, DEMO_USER } from '../cli/demo-content.ts';
+import type { PeerStatus } from '../net/peer.ts';
+import { Browser } from './browser.ts';
+import { StepFailure, type Checker } from './checker.ts';
+import type { DemoRun } from './demo-run.ts';
+
+// Seed 000's Example Transactions on the demo cluster (library A and E; access C, D, I, J):
+// the author publishes a new version on her home A while D is offline (the notice waits on A);
+// learners F and G on I see it at once; I goes offline and learner H goes to J, which copies
+// the problem as he opens it; his answer on J is stored on his home E, also while E is down
+// (delayed, then delivered); D comes back and its copy is brought up to date.
+
+export interface StepContext {
+  run: DemoRun;
+  check: Checker;
+  state: ScenarioState;
+}
+
+export interface Step {
+  id: string;
+  title: string;
+  /** Does the step and checks its outcome; returns one line on what was seen. */
+  run: (ctx: StepContext) => Promise<string>;
+}
+
+interface Learner {
+  who: { user: string; domain: string; password: string };
+  browser: Browser;
+  app: string;
+}
+
+export interface ScenarioState {
+  /** The problem's version before the author's update, and after it. */
+  before: number;
+  after: number;
+  marker: string;
+  learners: Map<string, Learner>;
+  appsOfI: string[];
+  answers: number;
+}
+
+export function newState(): ScenarioState {
+  return { before: 0, after: 0, marker: '', learners: new Map(), appsOfI: [], answers: 0 };
+}
+
+// Learners F and G (one of each domain) are made by the scenario; H is the demo's learner bob (home E).
+const F = { user: 'fay', domain: 'msu', home: 'A', password: 'scenario-password' };
+const G = { user: 'gil', domain: 'rice', home: 'E', password: 'scenario-password' };
+const H = DEMO_LEARNER;
+
+interface ResList {
+  published: { url: string; version: number; subscribers: { node: string }[] }[];
+  copies: { url: string; version: number }[];
+}
+
+const resources = (ctx: StepContext, node: string) => ctx.run.cliJson<ResList>(['resources', '--from', node]);
+const copyVersion = async (ctx: StepContext, node: string) => (await resources(ctx, node)).copies.find((c) => c.url === DEMO_PROBLEM)?.version ?? null;
+const newestAtHome = async (ctx: StepContext) => Math.max(0, ...(await resources(ctx, 'A')).published.filter((p) => p.url === DEMO_PROBLEM).map((p) => p.version));
+const subscribersAtHome = async (ctx: StepContext) => [...new Set((await resources(ctx, 'A')).published.filter((p) => p.url === DEMO_PROBLEM).flatMap((p) => p.subscribers.map((s) => s.node)))].sort();
+const outboxDepth = async (ctx: StepContext, from: string, to: string) => (await ctx.run.cliJson<{ peers: { peer: string; depth: number }[] }>(['outbox', '--from', from])).peers.find((p) => p.peer === to)?.depth ?? 0;
+const linkUp = async (ctx: StepContext, from: string, to: string) => (await ctx.run.cliJson<{ peers: PeerStatus[] }>(['peers', '--from', from])).peers.find((p) => p.id === to)?.state === 'up';
+
+/** Logs in at one of `node`'s app instances: the session is made there (303 to /, no hand-over). */
+async function logIn(ctx: StepContext, node: string, who: Learner['who']): Promise<Learner> {
+  const [app] = await ctx.run.appUrls(node);
+  if (!app) throw new StepFailure(`node ${node} has no ready app instance`);
+  const browser = new Browser();
+  const page = await browser.post(`${app}/login`, { user: who.user, domain: who.domain, password: who.password });
+  ctx.check.equal(`${who.user}'s login at ${app} (node ${node})`, [page.status, page.location], [303, '/']);
+  const learner = { who, browser, app };
+  ctx.state.learners.set(who.user, learner);
+  return learner;
+}
+
+/** The problem page as a learner's browser gets it: which node served it, which version, from where. */
+async function readProblem(learner: Learner): Promise<{ node: string; version: number; source: string; text: string }> {
+  const page = await learner.browser.get(`${learner.app}/course/problem1`);
+  if (page.status !== 200) throw new StepFailure(`${learner.who.user}: GET ${learner.app}/course/problem1 answered ${page.status}`);
+  const served = /Served by node (\w+): \S+ version (\d+) \(([^)]*)\)/.exec(page.text);
+  if (!served) throw new StepFailure(`${learner.who.user}: the problem page does not say which node served which version`);
+  if (!page.text.includes(`Logged in as <b>${learner.who.user}</b>`)) throw new StepFailure(`${learner.who.user}: the problem page does not show her logged in (session lost?)`);
+  return { node: served[1], version: Number(served[2]), source: served[3], text: page.text };
+}
+
+/** The learner's submissions as the app lists them (newest first), read from her home node. */
+async function submissions(learner: Learner): Promise<{ status: number; answers: { answer: string; node: string }[] }> {
+  const page = await learner.browser.get(`${learner.app}/course/submissions`);
+  const rows = [...page.text.matchAll(/<td class="answer">([^<]*)<\/td><td>(?:yes|no)<\/td><td>([^<]*)<\/td>/g)];
+  return { status: page.status, answers: rows.map((m) => ({ answer: m[1], node: m[2] })) };
+}
+
+async function answer(ctx: StepContext, learner: Learner, text: string): Promise<string> {
+  const page = await learner.browser.post(`${learner.app}/course/problem1/answer`, { answer: text });
+  ctx.check.equal(`${learner.who.user}'s answer ${text}: the app's answer`, page.status, 303);
+  return /recorded=(\w+)/.exec(page.location ?? '')?.[1] ?? `(no outcome in ${page.location})`;
+}
+
+const learner = (ctx: StepContext, user: string) => ctx.state.learners.get(user)!;
+
+export const STEPS: Step[] = [
+  {
+    id: 'setup',
+    title: "learners F and G log in on I and open the problem; D reads it too: A's subscribers are D and I, not C or J",
+    async run(ctx) {
+      for (const u of [F, G]) {
+        const r = await ctx.run.cli(['user', 'add', u.user, '--domain', u.domain, '--home', u.home], `${u.password}\n`);
+        ctx.check.equal(`cohort user add ${u.user} (${r.stderr.trim()})`, r.code, 0);
+      }
+      ctx.state.before = await newestAtHome(ctx);
+      ctx.state.appsOfI = await ctx.run.appUrls('I');
+      const seen = [];
+      for (const u of [F, G]) seen.push(await readProblem(await logIn(ctx, 'I', u)));
+      ctx.check.equal('F and G: node, version and source of the problem page', seen.map((s) => [s.node, s.version, s.source]), [
+        ['I', ctx.state.before, 'copied here for this request'],
+        ['I', ctx.state.before, 'a copy kept on this node'],
+      ]);
+      const d = await fetch(`${ctx.run.nodeUrl('D')}${DEMO_PROBLEM}`);
+      await d.arrayBuffer();
+      ctx.check.equal(`GET ${DEMO_PROBLEM} on node D: status and X-Cohort-Source`, [d.status, d.headers.get('x-cohort-source')], [200, 'replicated']);
+      ctx.check.equal("A's subscribers of the problem", await subscribersAtHome(ctx), ['D', 'I']);
+      return `problem version ${ctx.state.before}; I copied it for F, G read I's copy; D copied it; A's subscribers: D, I`;
+    },
+  },
+  {
+    id: 'd-down',
+    title: 'server D goes offline',
+    async run(ctx) {
+      const pids = await ctx.run.kill('D');
+      const ms = await ctx.check.until("A's link to D is down", async () => !(await linkUp(ctx, 'A', 'D')), true);
+      return `node D and its app instances killed (pids ${pids.join(', ')}); A saw its link to D down after ${ms} ms`;
+    },
+  },
+  {
+    id: 'publish',
+    title: 'the author publishes a new version of the problem on her home A; the notice to D waits on A',
+    async run(ctx) {
+      const current = await (await fetch(`${ctx.run.nodeUrl('A')}${DEMO_PROBLEM}`)).text();
+      ctx.state.marker = `Revised ${new Date().toISOString()}: g is 9.8 m/s² to one decimal.`;
+      const file = join(ctx.run.dir, 'problem1-revised.html');
+      writeFileSync(file, current.replace(/<\/body>/i, `<p class="revision">${ctx.state.marker}</p></body>`));
+      const out = await ctx.run.cliJson<{ version: number; notified: { node: string; status: string }[] }>(['publish', file, DEMO_PROBLEM, '--as', DEMO_USER.user, '--from', DEMO_USER.home]);
+      ctx.check.equal('the new version', out.version, ctx.state.before + 1);
+      ctx.state.after = out.version;
+      const told = [...out.notified].sort((a, b) => a.node.localeCompare(b.node)).map((n) => `${n.node}: ${n.status}`);
+      ctx.check.equal('the notices (U1, critical messages)', told, ['D: delayed', 'I: ok']);
+      const waiting = await outboxDepth(ctx, 'A', 'D');
+      ctx.check.equal("A's outbox for D holds the notice", waiting >= 1, true);
+      return `version ${out.version} published with cohort publish; I told at once, D's notice delayed: ${waiting} message(s) wait in A's outbox for D`;
+    },
+  },
+  {
+    id: 'i-current',
+    title: 'learners F and G on I see the new version at once',
+    async run(ctx) {
+      const ms = await ctx.check.until("I's copy of the problem", () => copyVersion(ctx, 'I'), ctx.state.after, 10_000);
+      for (const u of [F, G]) {
+        const page = await readProblem(learner(ctx, u.user));
+        ctx.check.equal(`${u.user}: node, version and source`, [page.node, page.version, page.source], ['I', ctx.state.after, 'a copy kept on this node']);
+        ctx.check.equal(`${u.user} reads the revision`, page.text.includes(ctx.state.marker), true);
+      }
+      return `I held version ${ctx.state.after} ${ms} ms after the publish (fetched on the notice, before anyone asked); F and G read it from I's copy, still logged in`;
+    },
+  },
+  {
+    id: 'i-down',
+    title: 'server I goes offline; learner H cannot reach it',
+    async run(ctx) {
+      const pids = await ctx.run.kill('I');
+      const tries = await Promise.all(ctx.state.appsOfI.map(async (app) => {
+        try {
+          const res = await fetch(app, { signal: AbortSignal.timeout(5000) });
+          return `${app} answered ${res.status}`;
+        } catch {
+          return 'refused';
+        }
+      }));
+      ctx.check.equal("H's requests to I's app instances", tries, ctx.state.appsOfI.map(() => 'refused'));
+      return `node I and its app instances killed (pids ${pids.join(', ')}); ${ctx.state.appsOfI.join(', ')} refuse connections`;
+    },
+  },
+  {
+    id: 'h-on-j',
+    title: 'H logs in on J instead, which subscribes and copies the problem as he opens it',
+    async run(ctx) {
+      ctx.check.equal('J holds a copy before H asks', await copyVersion(ctx, 'J'), null);
+      const page = await readProblem(await logIn(ctx, 'J', H));
+      ctx.check.equal('H: node, version and source', [page.node, page.version, page.source], ['J', ctx.state.after, 'copied here for this request']);
+      ctx.check.equal("A's subscribers of the problem", await subscribersAtHome(ctx), ['D', 'I', 'J']);
+      return `J copied version ${page.version} from A for H's request and subscribed; A's subscribers: D, I, J`;
+    },
+  },
+  {
+    id: 'h-answers',
+    title: 'H answers on J; the answer is stored on his home E',
+    async run(ctx) {
+      const h = learner(ctx, H.user);
+      const before = await submissions(h);
+      ctx.check.equal("H's submissions page", before.status, 200);
+      ctx.state.answers = before.answers.length;
+      ctx.check.equal("the answer's outcome", await answer(ctx, h, '9.81'), 'ok');
+      const after = await submissions(h);
+      ctx.check.equal("H's newest submission, as E keeps it", [after.status, after.answers.length, after.answers[0]], [200, ctx.state.answers + 1, { answer: '9.81', node: 'J' }]);
+      return `answered 9.81 on J: recorded on E at once; his submissions (read from E) list it`;
+    },
+  },
+  {
+    id: 'e-down',
+    title: "E goes offline; H's next answer is delayed on J",
+    async run(ctx) {
+      const h = learner(ctx, H.user);
+      const pids = await ctx.run.kill('E');
+      await ctx.check.until("J's link to E is down", async () => !(await linkUp(ctx, 'J', 'E')), true);
+      ctx.check.equal("the answer's outcome", await answer(ctx, h, '9.79'), 'delayed');
+      const waiting = await outboxDepth(ctx, 'J', 'E');
+      ctx.check.equal("J's outbox for E holds the answer", waiting >= 1, true);
+      ctx.check.equal("H's submissions page while his home is down", (await submissions(h)).status, 503);
+      return `node E killed (pid ${pids.join(', ')}); answered 9.79 on J: delayed, ${waiting} message(s) wait in J's outbox for E; his submissions page says his home is down (503)`;
+    },
+  },
+  {
+    id: 'e-back',
+    title: 'E comes back; the delayed answer is delivered to it',
+    async run(ctx) {
+      const h = learner(ctx, H.user);
+      await ctx.run.restart('E');
+      const ms = await ctx.check.until("J's outbox for E", () => outboxDepth(ctx, 'J', 'E'), 0);
+      const after = await submissions(h);
+      ctx.check.equal("H's submissions, as E keeps them", [after.status, after.answers.length, after.answers.slice(0, 2)], [200, ctx.state.answers + 2, [{ answer: '9.79', node: 'J' }, { answer: '9.81', node: 'J' }]]);
+      return `E restarted; J delivered the delayed answer ${ms} ms after E answered; E keeps both answers`;
+    },
+  },
+  {
+    id: 'd-back',
+    title: "D comes back; A delivers the waiting notice and D's copy is brought up to date",
+    async run(ctx) {
+      await ctx.run.restart('D');
+      const delivered = await ctx.check.until("A's outbox for D", () => outboxDepth(ctx, 'A', 'D'), 0);
+      const updated = await ctx.check.until("D's copy of the problem", () => copyVersion(ctx, 'D'), ctx.state.after);
+      const res = await fetch(`${ctx.run.nodeUrl('D')}${DEMO_PROBLEM}`);
+      const text = await res.text();
+      ctx.check.equal(`GET ${DEMO_PROBLEM} on D: status, X-Cohort-Source, the revision in it`, [res.status, res.headers.get('x-cohort-source'), text.includes(ctx.state.marker)], [200, 'copy', true]);
+      return `D restarted; A's notice delivered after ${delivered} ms, D's copy at version ${ctx.state.after} ${updated} ms later, served from the copy`;
+    },
+  },
+];
