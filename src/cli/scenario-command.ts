@@ -18,7 +18,7 @@ export function addScenarioCommand(program: Command): void {
     .command('scenario')
     .description("start a fresh demo cluster and play seed 000's Example Transactions on it through the cohort CLI and HTTP, checking each outcome (servers D, I and E go down, D and E come back); exit 0 only when every step's outcome was right")
     .option('-d, --dir <dir>', "working folder (made fresh: one the scenario made before is wiped)", '.cohort-scenario')
-    .option('--base-port <port>', "the demo cluster's first port (see cohort demo --help)", port, 8101)
+    .option('--base-port <port>', "the demo cluster's first port (see cohort demo --help)", port, 11101)
     .addOption(new Option('--expect-wrong <step>', "check STEP against deliberately wrong outcomes, to see how a failing step is reported").choices(STEP_IDS))
     .option('--json', 'print the steps and their outcomes as one JSON object (progress goes to stderr)')
     .action(async (opts: { dir: string; basePort: number; expectWrong?: string; json?: boolean }) => {

@@ -139,6 +139,13 @@ export class CopyStore {
       FROM res_copies c LEFT JOIN res_subscriptions s ON s.url = c.url ORDER BY c.url, c.version DESC LIMIT ?`).all(limit) as never;
   }
 
+  /** For dashboards: how many resources are copied here, and the `limit` last fetched (newest version). */
+  summary(limit: number): { resources: number; recent: { url: string; version: number }[] } {
+    const { resources } = this.db.prepare('SELECT count(DISTINCT url) AS resources FROM res_copies').get() as { resources: number };
+    const recent = this.db.prepare('SELECT url, max(version) AS version FROM res_copies GROUP BY url ORDER BY max(fetched_at) DESC, url LIMIT ?').all(limit) as { url: string; version: number }[];
+    return { resources, recent };
+  }
+
   /** Copies whose file is not there (a crash, a disk fault, a hand): dropped, so the next read copies them again. */
   dropMissing(exists: (digest: string) => boolean): string[] {
     const missing = (this.db.prepare('SELECT DISTINCT digest FROM res_copies').all() as { digest: string }[]).map((r) => r.digest).filter((d) => !exists(d));

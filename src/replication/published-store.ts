@@ -110,6 +110,14 @@ export class PublishedStore {
     return this.db.prepare('SELECT url, version, digest, size, content_type AS contentType, published_at AS publishedAt, access FROM res_versions ORDER BY url, version DESC LIMIT ?').all(limit) as unknown as VersionMeta[];
   }
 
+  /** For dashboards: how many resources and subscriptions, and the `limit` last published (newest version, subscribers). */
+  summary(limit: number): { resources: number; subscribers: number; recent: { url: string; version: number; subscribers: string[] }[] } {
+    const { resources } = this.db.prepare('SELECT count(DISTINCT url) AS resources FROM res_versions').get() as { resources: number };
+    const { subscribers } = this.db.prepare('SELECT count(*) AS subscribers FROM res_subscribers').get() as { subscribers: number };
+    const recent = this.db.prepare('SELECT url, max(version) AS version FROM res_versions GROUP BY url ORDER BY max(published_at) DESC, url LIMIT ?').all(limit) as { url: string; version: number }[];
+    return { resources, subscribers, recent: recent.map((r) => ({ url: r.url, version: r.version, subscribers: this.subscribers(r.url).map((s) => s.node) })) };
+  }
+
   /** Does any version here use this content? */
   holds(digest: string): boolean {
     return this.db.prepare('SELECT 1 FROM res_versions WHERE digest = ? LIMIT 1').get(digest) !== undefined;
