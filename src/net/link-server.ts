@@ -29,6 +29,9 @@ export interface LinkServerOptions {
 /** The ALPN name of raw-transfer connections on a node's link port; links offer none. */
 export const RAW_PROTOCOL = 'cohort-raw';
 
+/** Raw-transfer connections a node keeps open to one peer (a few transfers at once, no handshake each). */
+export const RAW_SOCKETS_PER_PEER = 4;
+
 /**
  * Accepts peers' links (seed 000's lond): TLS 1.3 with a client certificate from the
  * cluster CA, then a hello whose node id must match the certificate, the host table and
@@ -92,8 +95,9 @@ export class LinkServer extends EventEmitter {
     const ip = normalizeIp(raw.remoteAddress ?? '');
     const nodesThere = this.allowed?.get(ip);
     if (this.allowed && nodesThere === undefined) return this.turnAway(raw, ip, 'not a node address in the host table');
-    // Each node there keeps one link to us; reconnects overlap for a moment.
-    const cap = 8 + 2 * (nodesThere ?? 1);
+    // Each node there keeps one link to us (reconnects overlap for a moment) and up to
+    // RAW_SOCKETS_PER_PEER raw-transfer connections, kept open between transfers.
+    const cap = 8 + (2 + RAW_SOCKETS_PER_PEER) * (nodesThere ?? 1);
     const open = (this.perAddress.get(ip) ?? 0) + 1;
     if (open > cap) return this.turnAway(raw, ip, `more than ${cap} connections at once from one address`);
     this.perAddress.set(ip, open);

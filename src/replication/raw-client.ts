@@ -4,11 +4,8 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
-import { RAW_PROTOCOL } from '../net/link-server.ts';
+import { RAW_PROTOCOL, RAW_SOCKETS_PER_PEER } from '../net/link-server.ts';
 import { identityMismatch, type TlsMaterial } from '../net/tls-material.ts';
-
-/** Raw-transfer connections kept open to one peer (a few transfers at once, no handshake each). */
-const SOCKETS_PER_PEER = 4;
 
 /**
  * The asking side of raw transfers (seed 000's /raw area, D5): HTTP/1.1 over TLS 1.3 to a
@@ -63,7 +60,7 @@ export class RawClient {
     if (!agent) {
       agent = new Agent({
         keepAlive: true,
-        maxSockets: SOCKETS_PER_PEER,
+        maxSockets: RAW_SOCKETS_PER_PEER,
         ca: this.tls.ca,
         cert: this.tls.cert,
         key: this.tls.key,
