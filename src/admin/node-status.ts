@@ -35,22 +35,14 @@ export interface NodeStatusSources {
   roundTrips: () => Promise<Map<string, number>>;
   outbox: () => { peers: OutboxPeerStatus[]; dead: number };
   load: () => unknown;
-  /** res.list's answer: { published: [...], copies: [...] }. */
-  resources: () => Promise<unknown>;
+  /** Counts and the most recent resources (at most MAX_LISTED of each). */
+  resources: (limit: number) => NodeSnapshot['resources'];
   apps: () => RegistrySnapshot | undefined;
-}
-
-interface ResList {
-  published?: { url: string; version: number; subscribers?: { node: string }[] }[];
-  copies?: { url: string; version: number }[];
 }
 
 /** One node's view: its links with round trips, outbox per peer and dead letters, load, resources, app instances. */
 export async function nodeSnapshot(src: NodeStatusSources): Promise<NodeSnapshot> {
-  const [rtts, res] = await Promise.all([src.roundTrips(), src.resources().catch(() => ({}) as ResList)]);
-  const list = res as ResList;
-  const published = list.published ?? [];
-  const copies = list.copies ?? [];
+  const rtts = await src.roundTrips();
   const apps = src.apps();
   const outbox = src.outbox();
   return {
@@ -64,13 +56,7 @@ export async function nodeSnapshot(src: NodeStatusSources): Promise<NodeSnapshot
     }),
     outbox: { peers: outbox.peers.map((p) => ({ peer: p.peer, depth: p.depth, delivered: p.delivered, oldestAgeMs: p.oldestAgeMs })), dead: outbox.dead },
     load: src.load(),
-    resources: {
-      published: published.length,
-      copies: copies.length,
-      subscribers: published.reduce((n, p) => n + (p.subscribers?.length ?? 0), 0),
-      publishedList: published.slice(0, MAX_LISTED).map((p) => ({ url: p.url, version: p.version, subscribers: (p.subscribers ?? []).map((s) => s.node) })),
-      copiesList: copies.slice(0, MAX_LISTED).map((c) => ({ url: c.url, version: c.version })),
-    },
+    resources: src.resources(MAX_LISTED),
     apps: apps
       ? {
           problem: apps.problem,

@@ -143,7 +143,7 @@ export class CohortNode {
         roundTrips: () => this.dashboardRoundTrips.get(),
         outbox: () => this.critical.status(),
         load: () => this.registry.execute('load', {}, { from: LOCAL }),
-        resources: async () => this.registry.execute('res.list', {}, { from: LOCAL }),
+        resources: (limit) => this.replication.summary(limit),
         apps: () => this.apps?.snapshot(),
       });
     this.registry.register({ name: 'status.snapshot', summary: "this node's status for a dashboard: links with round trips, outbox, load, resources, app instances", args: z.strictObject({}), scope: 'any', run: snapshot });

@@ -14,6 +14,7 @@ import { registerResourceCommands } from './commands.ts';
 import { CopyStore } from './copy-store.ts';
 import { HttpService, type MetricsPage } from './http-service.ts';
 import { PublishedStore } from './published-store.ts';
+import type { NodeSnapshot } from '../admin/node-status.ts';
 import { RawClient } from './raw-client.ts';
 import { RawServer } from './raw-server.ts';
 import { Replicator } from './replicator.ts';
@@ -102,6 +103,13 @@ export class ReplicationService {
   /** Transfers of resources' bytes from their homes since start (for /metrics). */
   get transfers(): Readonly<{ ok: number; failed: number; bytes: number }> {
     return this.replicator.transfers;
+  }
+
+  /** Counts and the most recent resources published and copied here (a dashboard's view; cheap every second). */
+  summary(limit: number): NodeSnapshot['resources'] {
+    const own = this.published.summary(limit);
+    const held = this.copies.summary(limit);
+    return { published: own.resources, copies: held.resources, subscribers: own.subscribers, publishedList: own.recent, copiesList: held.recent };
   }
 
   async start(): Promise<void> {
