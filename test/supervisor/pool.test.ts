@@ -249,7 +249,8 @@ test('DYING past drainTimeoutMs is stopped although sessions remain', async () =
 });
 
 test('memory recycling starts the replacement first and lets a request in flight finish', async () => {
-  const c = await poolCluster({ instances: 1, recycle: { maxMemoryMb: 150 } });
+  // Filling 200 MiB blocks the app's loop for a moment: health checks tolerant enough that a busy machine does not fail it for hanging.
+  const c = await poolCluster({ instances: 1, recycle: { maxMemoryMb: 150 }, health: { intervalMs: 1000, timeoutMs: 1000, fails: 3 } });
   const first = await waitFor('ready', async () => ready(await registry(c))[0]);
   const slow = fetch(`http://127.0.0.1:${first.port}/?ms=1500`).then(async (r) => ({ status: r.status, body: await r.text() }));
   await post(first, '/alloc?mb=200');
