@@ -109,6 +109,7 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   say(`resources: curl -i ${frontUrl.slice(0, -1)}${DEMO_RESOURCE} (through the front, LARD/R over the access nodes), or http://127.0.0.1:${nodeC.httpPort}${DEMO_RESOURCE} (node C: copied from A on first access; X-Cohort-Source says which)`);
   const admin = front.admin!;
   say(`dashboard: http://127.0.0.1:${nodeC.httpPort}/dashboard (node C; live, every node), or the front's: http://${admin.host}:${admin.port}/dashboard?token=${admin.token} (also its back-ends)`);
+  say(`metrics (Prometheus): http://127.0.0.1:${nodeC.httpPort}/metrics (node C; every node on its own port), and the front's: curl -H 'authorization: Bearer ${admin.token}' http://${admin.host}:${admin.port}/metrics`);
   say(`try: open ${frontUrl} in a browser (reload: the sticky cookie keeps you on one app instance; the visit count lives in the session store), or curl -i ${frontUrl}`);
   say(`     log in there as ${DEMO_USER.user} (domain ${DEMO_USER.domain}), password ${DEMO_USER.password}, or ${DEMO_LEARNER.user} (domain ${DEMO_LEARNER.domain}), password ${DEMO_LEARNER.password}`);
   say(`     the course: ${frontUrl}course (a problem replicated on first access; answers recorded on the learner's home node)`);
