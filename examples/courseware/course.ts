@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import express from 'express';
 import type { CohortClient } from '../../src/client/client.ts';
 import { escapeHtml } from '../../src/front/maintenance-page.ts';
+import { authoringRoutes } from './authoring.ts';
 
 /** The course's problems: the published page, and the right answer (kept in the app, not in the page). */
 export const PROBLEMS: Record<string, { title: string; url: string; answer: number; tolerance: number }> = {
@@ -53,8 +54,10 @@ function bodyOf(html: string): string {
 
 const code = (err: unknown) => (err as { code?: string }).code;
 
-export function courseRoutes({ nodeId, client, userOf, page }: CourseDeps): express.Router {
+export function courseRoutes(deps: CourseDeps): express.Router {
+  const { nodeId, client, userOf, page } = deps;
   const r = express.Router();
+  r.use(authoringRoutes(deps));
   const nav = '<p><a href="/course">Course</a> · <a href="/course/submissions">My submissions</a> · <a href="/">Home</a></p>';
 
   r.get('/course', (req, res) => {
@@ -66,6 +69,7 @@ export function courseRoutes({ nodeId, client, userOf, page }: CourseDeps): expr
       ...Object.entries(PROBLEMS).map(([id, p]) => `<li><a href="/course/${esc(id)}">${esc(p.title)}</a> (published at ${esc(p.url)})</li>`),
       '</ul>',
       who ? `<p>Logged in as <b>${esc(who.user)}</b> (domain ${esc(who.domain)}).</p>` : '<p><a href="/">Log in</a> to answer.</p>',
+      '<p>Authors edit and publish their pages under <a href="/course/author">Authoring</a>.</p>',
     ]);
   });
 

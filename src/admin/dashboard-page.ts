@@ -83,6 +83,11 @@ td.up { color: var(--green); } td.down, td.connecting { color: var(--red); }
     var s = n.snapshot;
     var load = s.load || {};
     card.appendChild(el('div', { text: 'load ' + (load.percent !== undefined ? load.percent + '%' : '–') + (load.loadavg !== undefined ? ' (loadavg ' + load.loadavg + ', sessions ' + load.sessions + ')' : '') }));
+    // Up for how long: a node that restarted shows it here.
+    if (typeof s.pid === 'number' && typeof s.startedAt === 'number') {
+      var up = Math.max(0, Math.floor((s.at - s.startedAt) / 1000));
+      card.appendChild(el('div', { 'class': 'meta', text: 'pid ' + s.pid + ', up ' + (up < 120 ? up + ' s' : up < 7200 ? Math.floor(up / 60) + ' min' : Math.floor(up / 3600) + ' h') }));
+    }
     var depth = {};
     s.outbox.peers.forEach(function (p) { depth[p.peer] = p; });
     card.appendChild(el('div', { 'class': 'section', text: 'links and outbox' }));

@@ -6,6 +6,13 @@ export interface ResourceMeta extends VersionMeta {
   source: 'home' | 'copy' | 'replicated';
 }
 
+export interface PublishOutcome {
+  version: number;
+  digest: string;
+  size: number;
+  notified: { node: string; status: string }[];
+}
+
 type LocalCall = (cmd: string, args: unknown) => Promise<unknown>;
 
 /**
@@ -26,6 +33,15 @@ export class ResourcesApi {
   async localPath(url: string, version?: number): Promise<string> {
     const out = (await this.call('res.local', version === undefined ? { url } : { url, version })) as { path: string };
     return out.path;
+  }
+
+  /**
+   * Publishes `file` (an absolute path this node can read) as the next version of `url`, on the
+   * author's home node (relayed there when it is another). Resolves with the new version and,
+   * per subscriber, whether its notice arrived ('ok') or waits in the home's outbox ('delayed').
+   */
+  publish(url: string, file: string, opts: { contentType?: string; access?: 'cluster' | 'domain' } = {}): Promise<PublishOutcome> {
+    return this.call('res.publish', { url, file, ...opts }) as Promise<PublishOutcome>;
   }
 
   /** The resource's metadata (replicating it if needed, so what it says is what this node serves). */

@@ -15,7 +15,7 @@ describe('cohort demo: the courseware app', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cohort-course-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('serves the published problem (replicated to the app\'s node), records answers on each learner\'s home node, lists them per learner, and keeps an answer given while the home is down (delayed, then delivered)', async () => {
+  it('serves the published problem (replicated to the app\'s node), records answers on each learner\'s home node, lists them per learner, lets the author publish a new version from the app, and keeps an answer given while the home is down (delayed, then delivered)', async () => {
     let restarted: ReturnType<typeof spawnNodeProcess> | undefined;
     const demo = await startDemo(dir);
     const front = demo.front;
@@ -78,6 +78,29 @@ describe('cohort demo: the courseware app', () => {
       assert.deepEqual(answersOf(page.text), ['9,8']);
       page = await browse(ann, `${front}course/submissions`);
       assert.deepEqual(answersOf(page.text), ['9.8', '&lt;b&gt;10&lt;/b&gt;']);
+
+      // ann is the problem's author: she edits it in the app and publishes the next version,
+      // which learners then read on every node; bob may not, and too big a page is refused.
+      page = await browse(ann, `${front}course/author`);
+      assert.equal(page.res.status, 200, page.text);
+      const version = Number(/physics\/problem1\.html, version (\d+)\./.exec(page.text)![1]);
+      assert.match(page.text, /<textarea name="html"[^>]*>&lt;!doctype html&gt;[\s\S]*A stone is dropped from rest/);
+      assert.equal((await browse(bob, `${front}course/author`)).res.status, 403);
+      const forged = await browse(bob, `${front}course/author/problem1`, { method: 'POST', body: new URLSearchParams({ html: '<p>bob was here</p>' }) });
+      assert.equal(forged.res.status, 403);
+      assert.equal((await browse(ann, `${front}course/author/problem1`, { method: 'POST', body: new URLSearchParams({ html: 'x'.repeat(64 * 1024 + 1) }) })).res.status, 400);
+      const revised = '<!doctype html><html><body><h2>Problem 1: free fall</h2><p>Revised: a stone falls from rest. Its acceleration, in m/s²?</p></body></html>';
+      const published = await browse(ann, `${front}course/author/problem1`, { method: 'POST', body: new URLSearchParams({ html: revised }) });
+      assert.equal(published.res.status, 303, published.text);
+      assert.match(published.res.headers.get('location')!, new RegExp(`^/course/author\\?published=${version + 1}&ok=\\d+&delayed=0$`));
+      page = await browse(ann, new URL(published.res.headers.get('location')!, front).href);
+      assert.match(page.text, new RegExp(`Version ${version + 1} published on your home node`));
+      for (let i = 0; i < 8; i++) {
+        let text = '';
+        for (const until = Date.now() + 10_000; !text.includes('Revised: a stone falls') && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) text = (await browse(new Jar(), `${front}course/problem1`)).text;
+        assert.match(text, new RegExp(`Revised: a stone falls[\\s\\S]*version ${version + 1} `), 'every node serves the new version');
+      }
+      assert.doesNotMatch((await browse(new Jar(), `${front}course/problem1`)).text, /bob was here/);
 
       // bob's home E dies: his answer is delayed (kept on the app's node), his list is a 503; E back, it arrives.
       process.kill(nodePid(dir, 'E'), 'SIGKILL');

@@ -1,0 +1,87 @@
+// Authoring, in the courseware app: the author of a problem page (her domain and name are in its
+// URL, /res/<domain>/<author>/...) edits it here and publishes it as the next version. The app
+// hands the page to its node (client.resources.publish), which relays it to her home node when
+// that is another; the home tells every subscribed node, and those whose copy is read fetch it
+// (seed 000's Example Transactions: "an instructor modifies and publishes a resource").
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import express from 'express';
+import { PROBLEMS, type CourseDeps } from './course.ts';
+import { escapeHtml } from '../../src/front/maintenance-page.ts';
+
+/** The largest page an author may publish from the form. */
+export const MAX_PAGE_BYTES = 64 * 1024;
+
+const esc = (v: unknown) => escapeHtml(String(v));
+const code = (err: unknown) => (err as { code?: string }).code;
+const nav = '<p><a href="/course">Course</a> · <a href="/course/author">Authoring</a> · <a href="/">Home</a></p>';
+
+/** Is `who` the author the resource URL names? */
+const isAuthor = (url: string, who: { domain: string; user: string }) => url.startsWith(`/res/${who.domain}/${who.user}/`);
+
+export function authoringRoutes({ client, userOf, page }: CourseDeps): express.Router {
+  const r = express.Router();
+
+  r.get('/course/author', async (req, res, next) => {
+    const who = userOf(req);
+    if (!who) return page(res, 401, 'Authoring', [nav, '<p><a href="/">Log in</a> as the author of a page.</p>']);
+    const mine = Object.entries(PROBLEMS).filter(([, p]) => isAuthor(p.url, who));
+    if (!mine.length) return page(res, 403, 'Authoring', [nav, `<p>${esc(who.user)} (domain ${esc(who.domain)}) is not the author of any page of this course.</p>`]);
+    const published = Number(req.query.published);
+    const told = (key: string) => (Number.isSafeInteger(Number(req.query[key])) ? Number(req.query[key]) : 0);
+    const banner = Number.isSafeInteger(published) && published > 0
+      ? `<p class="published">Version ${published} published on your home node: ${told('ok')} subscribed node(s) told at once, ${told('delayed')} to be told when they are back.</p>`
+      : '';
+    try {
+      const c = await client();
+      const forms: string[] = [];
+      for (const [id, p] of mine) {
+        const meta = await c.resources.meta(p.url);
+        const html = await readFile(await c.resources.localPath(p.url), 'utf8');
+        forms.push(
+          `<h2>${esc(p.title)}</h2>`,
+          `<p>${esc(p.url)}, version ${esc(meta.version)}. Publishing makes the next version; every version stays readable (<code>?version=N</code>).</p>`,
+          `<form method="post" action="/course/author/${esc(id)}">`,
+          `<textarea name="html" rows="16" cols="80" maxlength="${MAX_PAGE_BYTES}" required>${esc(html)}</textarea>`,
+          '<br><button>Publish as a new version</button>',
+          '</form>',
+        );
+      }
+      page(res, 200, 'Authoring', [nav, banner, ...forms]);
+    } catch (err) {
+      if (code(err) === 'con_lost') return page(res, 503, 'Authoring', [nav, `<p>Your pages cannot be read right now (${esc((err as Error).message)}). Try again in a moment.</p>`]);
+      next(err);
+    }
+  });
+
+  r.post('/course/author/:problem', express.urlencoded({ extended: false, limit: '200kb', parameterLimit: 5 }), async (req, res, next) => {
+    const id = req.params.problem;
+    const problem = Object.hasOwn(PROBLEMS, id) ? PROBLEMS[id] : undefined;
+    if (!problem) return page(res, 404, 'Not found', [nav, '<p>No such page.</p>']);
+    const who = userOf(req);
+    if (!who) return page(res, 401, 'Authoring', [nav, '<p><a href="/">Log in</a> as the author of the page.</p>']);
+    if (!isAuthor(problem.url, who)) return page(res, 403, 'Authoring', [nav, `<p>Only the page's author may publish it.</p>`]);
+    const html = (req.body as Record<string, unknown> | undefined)?.html;
+    if (typeof html !== 'string' || !html.trim() || Buffer.byteLength(html) > MAX_PAGE_BYTES) {
+      return page(res, 400, 'Authoring', [nav, `<p>Give the page's HTML, 1 byte to ${MAX_PAGE_BYTES / 1024} KiB. <a href="/course/author">Back</a>.</p>`]);
+    }
+    // The node reads the page from a file of this machine; it is gone once published.
+    const dir = await mkdtemp(join(tmpdir(), 'cohort-author-'));
+    try {
+      const file = join(dir, 'page.html');
+      await writeFile(file, html);
+      const out = await (await client()).resources.publish(problem.url, file);
+      const ok = out.notified.filter((n) => n.status === 'ok').length;
+      const delayed = out.notified.filter((n) => n.status === 'delayed').length;
+      res.redirect(303, `/course/author?published=${out.version}&ok=${ok}&delayed=${delayed}`);
+    } catch (err) {
+      if (code(err) === 'con_lost' || code(err) === 'timeout') return page(res, 503, 'Authoring', [nav, `<p>Your home node cannot be reached (${esc((err as Error).message)}): nothing was published. Try again in a moment.</p>`]);
+      next(err);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  return r;
+}
