@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'rate_limited', // too many recent failures (logins); try again later
   'too_large', // a value over its bound (a session past its size limit)
   'not_found', // no such resource (or version) on its home node
+  'conflict', // the state changed since the caller read it (a publish based on a version that is no longer the newest)
   'internal', // a bug or an unexpected failure on the executing node
 ] as const;
 

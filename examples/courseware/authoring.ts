@@ -7,7 +7,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
-import { PROBLEMS, type CourseDeps } from './course.ts';
+import { PROBLEMS, type CourseDeps } from './problems.ts';
+import { formToken, formTokenOk, hiddenField } from './form-token.ts';
 import { escapeHtml } from '../../src/front/maintenance-page.ts';
 
 /** The largest page an author may publish from the form. */
@@ -29,20 +30,25 @@ export function authoringRoutes({ client, userOf, page }: CourseDeps): express.R
     const mine = Object.entries(PROBLEMS).filter(([, p]) => isAuthor(p.url, who));
     if (!mine.length) return page(res, 403, 'Authoring', [nav, `<p>${esc(who.user)} (domain ${esc(who.domain)}) is not the author of any page of this course.</p>`]);
     const published = Number(req.query.published);
+    const justPublished = Number.isSafeInteger(published) && published > 0;
     const told = (key: string) => (Number.isSafeInteger(Number(req.query[key])) ? Number(req.query[key]) : 0);
-    const banner = Number.isSafeInteger(published) && published > 0
+    const banner = justPublished
       ? `<p class="published">Version ${published} published on your home node: ${told('ok')} subscribed node(s) told at once, ${told('delayed')} to be told when they are back.</p>`
       : '';
     try {
       const c = await client();
       const forms: string[] = [];
       for (const [id, p] of mine) {
-        const meta = await c.resources.meta(p.url);
-        const html = await readFile(await c.resources.localPath(p.url), 'utf8');
+        // Right after a publish, the version just made (this node may still be fetching it as the newest).
+        const meta = await c.resources.meta(p.url, justPublished && req.query.problem === id ? published : undefined);
+        const html = await readFile(await c.resources.localPath(p.url, meta.version), 'utf8');
         forms.push(
           `<h2>${esc(p.title)}</h2>`,
           `<p>${esc(p.url)}, version ${esc(meta.version)}. Publishing makes the next version; every version stays readable (<code>?version=N</code>).</p>`,
           `<form method="post" action="/course/author/${esc(id)}">`,
+          hiddenField(formToken(req)),
+          // The version this edit starts from: publishing refuses it if another came meanwhile.
+          `<input type="hidden" name="base" value="${esc(meta.version)}">`,
           `<textarea name="html" rows="16" cols="80" maxlength="${MAX_PAGE_BYTES}" required>${esc(html)}</textarea>`,
           '<br><button>Publish as a new version</button>',
           '</form>',
@@ -62,7 +68,11 @@ export function authoringRoutes({ client, userOf, page }: CourseDeps): express.R
     const who = userOf(req);
     if (!who) return page(res, 401, 'Authoring', [nav, '<p><a href="/">Log in</a> as the author of the page.</p>']);
     if (!isAuthor(problem.url, who)) return page(res, 403, 'Authoring', [nav, `<p>Only the page's author may publish it.</p>`]);
-    const html = (req.body as Record<string, unknown> | undefined)?.html;
+    if (!formTokenOk(req)) return page(res, 403, 'Authoring', [nav, '<p>This did not come from your authoring page (a stale form, or another site): nothing was published. <a href="/course/author">Start again</a>.</p>']);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const html = body.html;
+    const base = Number(body.base);
+    if (typeof body.base !== 'string' || !Number.isSafeInteger(base) || base < 0) return page(res, 400, 'Authoring', [nav, '<p>The form lacks the version it was made from. <a href="/course/author">Start again</a>.</p>']);
     if (typeof html !== 'string' || !html.trim() || Buffer.byteLength(html) > MAX_PAGE_BYTES) {
       return page(res, 400, 'Authoring', [nav, `<p>Give the page's HTML, 1 byte to ${MAX_PAGE_BYTES / 1024} KiB. <a href="/course/author">Back</a>.</p>`]);
     }
@@ -71,11 +81,12 @@ export function authoringRoutes({ client, userOf, page }: CourseDeps): express.R
     try {
       const file = join(dir, 'page.html');
       await writeFile(file, html);
-      const out = await (await client()).resources.publish(problem.url, file);
+      const out = await (await client()).resources.publish(problem.url, file, { ifVersion: base });
       const ok = out.notified.filter((n) => n.status === 'ok').length;
       const delayed = out.notified.filter((n) => n.status === 'delayed').length;
-      res.redirect(303, `/course/author?published=${out.version}&ok=${ok}&delayed=${delayed}`);
+      res.redirect(303, `/course/author?problem=${encodeURIComponent(id)}&published=${out.version}&ok=${ok}&delayed=${delayed}`);
     } catch (err) {
+      if (code(err) === 'conflict') return page(res, 409, 'Authoring', [nav, `<p>The page changed since you opened it (${esc((err as Error).message)}): nothing was published. <a href="/course/author">Open the newest version</a> and make your change there.</p>`]);
       if (code(err) === 'con_lost' || code(err) === 'timeout') return page(res, 503, 'Authoring', [nav, `<p>Your home node cannot be reached (${esc((err as Error).message)}): nothing was published. Try again in a moment.</p>`]);
       next(err);
     } finally {

@@ -7,14 +7,10 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import express from 'express';
-import type { CohortClient } from '../../src/client/client.ts';
 import { escapeHtml } from '../../src/front/maintenance-page.ts';
 import { authoringRoutes } from './authoring.ts';
-
-/** The course's problems: the published page, and the right answer (kept in the app, not in the page). */
-export const PROBLEMS: Record<string, { title: string; url: string; answer: number; tolerance: number }> = {
-  problem1: { title: 'Problem 1: free fall', url: '/res/msu/ann/physics/problem1.html', answer: 9.8, tolerance: 0.05 },
-};
+import { formToken, formTokenOk, hiddenField } from './form-token.ts';
+import { PROBLEMS, type CourseDeps } from './problems.ts';
 
 /** Where submissions live in a learner's records (keyed `<problem>.<ms since 1970>.<random>`). */
 export const SUBMISSIONS_NS = 'submissions';
@@ -27,14 +23,6 @@ export interface Submission {
   correct: boolean;
   at: string;
   node: string;
-}
-
-export interface CourseDeps {
-  nodeId: string;
-  client: () => Promise<CohortClient>;
-  /** The logged-in user of this request, if any. */
-  userOf: (req: express.Request) => { domain: string; user: string } | undefined;
-  page: (res: express.Response, status: number, title: string, body: string[]) => void;
 }
 
 const esc = (v: unknown) => escapeHtml(String(v));
@@ -123,6 +111,7 @@ export function courseRoutes(deps: CourseDeps): express.Router {
         who
           ? [
               `<form method="post" action="/course/${esc(id)}/answer">`,
+              hiddenField(formToken(req)),
               `<label>your answer <input name="answer" maxlength="${MAX_ANSWER_CHARS}" required></label>`,
               '<button>Submit</button>',
               '</form>',
@@ -144,6 +133,7 @@ export function courseRoutes(deps: CourseDeps): express.Router {
     if (!problem) return page(res, 404, 'Not found', [nav, '<p>No such problem.</p>']);
     const who = userOf(req);
     if (!who) return page(res, 401, 'Log in', [nav, '<p><a href="/">Log in</a> to answer.</p>']);
+    if (!formTokenOk(req)) return page(res, 403, problem.title, [nav, `<p>This answer did not come from the problem's page (a stale form, or another site). <a href="/course/${esc(id)}">Open the problem</a> and answer there.</p>`]);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const answer = typeof body.answer === 'string' ? body.answer.trim() : '';
     if (!answer || answer.length > MAX_ANSWER_CHARS || /[\u0000-\u001f]/.test(answer)) {

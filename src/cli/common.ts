@@ -1,4 +1,4 @@
-import { Option } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 import { ConfigError, findNode, loadHostTable, type HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { CohortClient } from '../client/client.ts';
@@ -67,4 +67,11 @@ export function formatTable(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+/** A demo cluster's first port (`--base-port`): it and the ports above it (up to +2001) must fit below 65536. */
+export function demoBasePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1024 || n > 63_000) throw new InvalidArgumentError('must be a whole number from 1024 to 63000');
+  return n;
 }

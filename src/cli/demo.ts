@@ -1,29 +1,24 @@
 import { DEMO_LEARNER, DEMO_RESOURCE, DEMO_USER, DEMO_USERS, ensureDemoResources } from './demo-content.ts';
+import { setTimeout as delay } from 'node:timers/promises';
 import { DEMO_INSTANCES, demoHostTable, demoPorts } from './demo-host-table.ts';
 import { allUp, formatMatrix, linkStates, summary } from './link-matrix.ts';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
 import { initClusterCerts } from '../certs/cluster-certs.ts';
 import { CohortClient } from '../client/client.ts';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { CLI_PATH, spawnLogged, spawnNodeProcess } from '../node/spawn.ts';
-import { CliError, EXIT_ERROR, EXIT_USAGE } from './common.ts';
-
-function port(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1024 || n > 63_000) throw new InvalidArgumentError('must be a whole number from 1024 to 63000');
-  return n;
-}
+import { CliError, EXIT_ERROR, EXIT_USAGE, demoBasePort } from './common.ts';
 
 export function addDemoCommand(program: Command): void {
   program
     .command('demo')
     .description('write a host table for a six-node cluster on 127.0.0.1, create its certificates, start every node (each access node supervises two instances of an example app) and the HTTP front before them, show the links; Ctrl-C stops all')
     .option('-d, --dir <dir>', 'working folder for the host table, certificates, data and logs', '.cohort-demo')
-    .option('--base-port <port>', 'first link port; link ports are base..base+5, node HTTP ports base+1000.., app instances base+1100.., the front base+2000 (admin base+2001)', port, 7101)
+    .option('--base-port <port>', 'first link port; link ports are base..base+5, node HTTP ports base+1000.., app instances base+1100.., the front base+2000 (admin base+2001)', demoBasePort, 7101)
     .option('--until-ready', 'stop everything and exit 0 as soon as every link is up and a request went through the front')
     .action((opts: { dir: string; basePort: number; untilReady?: boolean }) => runDemo(opts));
 }
@@ -52,10 +47,6 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
       if (!stopping) say(`${name} exited (${signal ?? `code ${code}`}); see ${relative(process.cwd(), log)}`);
     });
   };
-  for (const n of table.nodes) {
-    const log = join(dir, 'logs', `${n.id}.log`);
-    watch(`node ${n.id}`, spawnNodeProcess(config, n.id, log), log);
-  }
   const stopAll = async () => {
     stopping = true;
     for (const { child } of [...children].reverse()) {
@@ -66,19 +57,67 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
       });
     }
   };
+  // From the first child on, Ctrl-C or SIGTERM stops all of them, also while the cluster comes up.
+  const signalled = new Promise<'signal'>((res) => {
+    const onSignal = () => res('signal');
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
+  });
+  for (const n of table.nodes) {
+    const log = join(dir, 'logs', `${n.id}.log`);
+    watch(`node ${n.id}`, spawnNodeProcess(config, n.id, log), log);
+  }
   say(`starting ${table.nodes.map((n) => `${n.id} (${n.role}, ${n.domain})`).join(', ')}`);
 
+  let outcome: 'ready' | 'signal';
+  try {
+    const up = bringUp(table, dir, config, watch, () => stopping);
+    up.catch(() => {}); // once a signal won the race, what bringUp says as it winds down is moot
+    outcome = await Promise.race([up, signalled]);
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  if (outcome === 'signal') {
+    say('interrupted: stopping the front and every node');
+    await stopAll();
+    say('stopped');
+    process.exitCode = 130;
+    return;
+  }
+  if (opts.untilReady) {
+    await stopAll();
+    say('stopped');
+    return;
+  }
+  printTryLines(table, config);
+  say('watching links; Ctrl-C stops the cluster');
+
+  // Print the matrix again whenever a link changes state.
+  let last = '';
+  const watcher = setInterval(async () => {
+    const now = await linkStates(table);
+    const s = JSON.stringify(summary(now));
+    if (last && s !== last) process.stdout.write(formatMatrix(table, now));
+    last = s;
+  }, 1000);
+  await signalled;
+  clearInterval(watcher);
+  say('stopping the front and every node (each stops its app instances)');
+  await stopAll();
+  say('stopped');
+}
+
+/** Links up, demo users and pages, the front before every app instance, one request through it; throws if any fails. */
+async function bringUp(table: HostTable, dir: string, config: string, watch: (name: string, child: ChildProcess, log: string) => void, stopping: () => boolean): Promise<'ready'> {
   const started = Date.now();
   let states = await linkStates(table);
-  while (!allUp(states) && Date.now() - started < 20_000) {
+  while (!allUp(states) && Date.now() - started < 20_000 && !stopping()) {
     await delay(100);
     states = await linkStates(table);
   }
   process.stdout.write(formatMatrix(table, states));
-  if (!allUp(states)) {
-    await stopAll();
-    throw new CliError(`not every link came up within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
-  }
+  if (!allUp(states)) throw new CliError(`not every link came up within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
   say(`all ${table.nodes.length * (table.nodes.length - 1)} links up in ${Date.now() - started} ms`);
   for (const u of DEMO_USERS) say(await ensureDemoUser(table, u));
   for (const line of await ensureDemoResources(table, dir)) say(line);
@@ -90,21 +129,21 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   const front = table.front!;
   const frontUrl = `http://127.0.0.1:${front.listen.port}/`;
   // The app instances, and the access nodes' own HTTP ports (the resources route).
-  const ready = await waitForFront(table, access.length * DEMO_INSTANCES + access.length);
-  if (!ready) {
-    await stopAll();
+  if (!(await waitForFront(table, access.length * DEMO_INSTANCES + access.length, stopping))) {
     throw new CliError(`the front did not see every app instance ready within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
   }
   say(`front ready on ${frontUrl}: ${DEMO_INSTANCES} app instances on each of ${access.map((n) => n.id).join(', ')} (${front.policy}, sticky cookie)`);
-  const first = await fetch(frontUrl);
+  const first = await fetch(frontUrl, { signal: AbortSignal.timeout(10_000) });
   say(`through the front: ${firstLine(await first.text())}`);
   // From this process's start: what an operator waits for after typing the command.
   say(`ready in ${process.uptime().toFixed(1)} s`);
-  if (opts.untilReady) {
-    await stopAll();
-    say('stopped');
-    return;
-  }
+  return 'ready';
+}
+
+/** What to try once the cluster is up: its addresses and a few commands. */
+function printTryLines(table: HostTable, config: string): void {
+  const front = table.front!;
+  const frontUrl = `http://127.0.0.1:${front.listen.port}/`;
   const nodeC = table.nodes.find((n) => n.id === 'C')!;
   say(`resources: curl -i ${frontUrl.slice(0, -1)}${DEMO_RESOURCE} (through the front, LARD/R over the access nodes), or http://127.0.0.1:${nodeC.httpPort}${DEMO_RESOURCE} (node C: copied from A on first access; X-Cohort-Source says which)`);
   const admin = front.admin!;
@@ -112,33 +151,12 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   say(`metrics (Prometheus): http://127.0.0.1:${nodeC.httpPort}/metrics (node C; every node on its own port), and the front's: curl -H 'authorization: Bearer ${admin.token}' http://${admin.host}:${admin.port}/metrics`);
   say(`try: open ${frontUrl} in a browser (reload: the sticky cookie keeps you on one app instance; the visit count lives in the session store), or curl -i ${frontUrl}`);
   say(`     log in there as ${DEMO_USER.user} (domain ${DEMO_USER.domain}), password ${DEMO_USER.password}, or ${DEMO_LEARNER.user} (domain ${DEMO_LEARNER.domain}), password ${DEMO_LEARNER.password}`);
-  say(`     the course: ${frontUrl}course (a problem replicated on first access; answers recorded on the learner's home node)`);
-  say(`     npm run cohort -- front status --config ${relative(process.cwd(), config)}`);
-  say(`     npm run cohort -- app status --config ${relative(process.cwd(), config)} --from C`);
-  say(`     npm run cohort -- app reload --all --config ${relative(process.cwd(), config)} --from C`);
-  say(`     npm run cohort -- ping E --config ${relative(process.cwd(), config)} --from C`);
-  say('watching links; Ctrl-C stops the cluster');
-
-  // Print the matrix again whenever a link changes state.
-  let last = JSON.stringify(summary(states));
-  const watcher = setInterval(async () => {
-    const now = await linkStates(table);
-    const s = JSON.stringify(summary(now));
-    if (s !== last) {
-      last = s;
-      process.stdout.write(formatMatrix(table, now));
-    }
-  }, 1000);
-  await new Promise<void>((res) => {
-    const onSignal = () => {
-      clearInterval(watcher);
-      say('stopping the front and every node (each stops its app instances)');
-      stopAll().then(res, res);
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-  });
-  say('stopped');
+  say(`     the course: ${frontUrl}course (a problem replicated on first access; answers recorded on the learner's home node; the author publishes at ${frontUrl}course/author)`);
+  const cfg = relative(process.cwd(), config);
+  say(`     npm run cohort -- front status --config ${cfg}`);
+  say(`     npm run cohort -- app status --config ${cfg} --from C`);
+  say(`     npm run cohort -- app reload --all --config ${cfg} --from C`);
+  say(`     npm run cohort -- ping E --config ${cfg} --from C`);
 }
 
 /** Makes a demo user on her home library node; one who exists already (the folder reused) is fine. */
@@ -163,13 +181,13 @@ function firstLine(html: string): string {
   return lines.find((l) => l.startsWith('Hello')) ?? lines[0] ?? '';
 }
 
-/** True once the front's status shows `count` back-ends, all ready (false after 20 s). */
-async function waitForFront(table: HostTable, count: number): Promise<boolean> {
+/** True once the front's status shows `count` back-ends, all ready (false after 20 s, or once stopping). */
+async function waitForFront(table: HostTable, count: number, stopping: () => boolean): Promise<boolean> {
   const admin = table.front!.admin!;
   const until = Date.now() + 20_000;
-  while (Date.now() < until) {
+  while (Date.now() < until && !stopping()) {
     try {
-      const res = await fetch(`http://${admin.host}:${admin.port}/status`, { headers: { authorization: `Bearer ${admin.token}` } });
+      const res = await fetch(`http://${admin.host}:${admin.port}/status`, { headers: { authorization: `Bearer ${admin.token}` }, signal: AbortSignal.timeout(2000) });
       const status = (await res.json()) as { backends: { state: string }[] };
       if (status.backends.length === count && status.backends.every((b) => b.state === 'ready')) return true;
     } catch {
@@ -191,5 +209,3 @@ function isFree(port: number): Promise<boolean> {
 function say(line: string): void {
   process.stdout.write(`cohort demo: ${line}\n`);
 }
-
-const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

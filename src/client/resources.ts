@@ -39,8 +39,9 @@ export class ResourcesApi {
    * Publishes `file` (an absolute path this node can read) as the next version of `url`, on the
    * author's home node (relayed there when it is another). Resolves with the new version and,
    * per subscriber, whether its notice arrived ('ok') or waits in the home's outbox ('delayed').
+   * With ifVersion, only if that is still the newest version (else a 'conflict' error).
    */
-  publish(url: string, file: string, opts: { contentType?: string; access?: 'cluster' | 'domain' } = {}): Promise<PublishOutcome> {
+  publish(url: string, file: string, opts: { contentType?: string; access?: 'cluster' | 'domain'; ifVersion?: number } = {}): Promise<PublishOutcome> {
     return this.call('res.publish', { url, file, ...opts }) as Promise<PublishOutcome>;
   }
 

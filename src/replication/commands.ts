@@ -96,16 +96,17 @@ export function registerResourceCommands(registry: CommandRegistry, deps: Resour
   registry.register({
     name: 'res.publish',
     summary: "publish a file as the next version of a resource, on the author's home node (relayed there if it is another)",
-    args: z.strictObject({ url: resourceUrl, file: z.string().min(1).max(4096).refine(isAbsolute, 'an absolute path'), contentType: z.string().min(1).max(256).optional(), access: access.optional() }),
+    args: z.strictObject({ url: resourceUrl, file: z.string().min(1).max(4096).refine(isAbsolute, 'an absolute path'), contentType: z.string().min(1).max(256).optional(), access: access.optional(), ifVersion: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }),
     scope: 'local',
     run: async (a) => {
       const ref = parseResourceUrl(a.url);
       const at = await deps.homeOf(ref.domain, ref.author);
-      if (at === deps.self) return home.publishFile(ref, a.file, { contentType: a.contentType, access: a.access });
+      if (at === deps.self) return home.publishFile(ref, a.file, { contentType: a.contentType, access: a.access, ifVersion: a.ifVersion });
       const body = createReadStream(a.file);
       const headers: Record<string, string> = {};
       if (a.contentType) headers['content-type'] = a.contentType;
       if (a.access) headers['x-cohort-access'] = a.access;
+      if (a.ifVersion !== undefined) headers['x-cohort-if-version'] = String(a.ifVersion);
       const res = await deps.raw.request(at, 'PUT', `/publish${encodeResourceUrl(ref.url)}`, { headers, body, idleMs: deps.transferIdleMs });
       let text = '';
       res.setEncoding('utf8');

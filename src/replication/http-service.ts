@@ -104,6 +104,11 @@ export class HttpService {
     res.setHeader('last-modified', new Date(meta.publishedAt).toUTCString());
     res.setHeader('x-cohort-version', String(meta.version));
     res.setHeader('x-cohort-source', local.source);
+    // Authors' pages are any user's content: served as their own unique origin (a sandbox, as
+    // GitHub serves raw user content from another domain), their scripts cannot act as the
+    // reader on the app they are proxied beside; no type sniffing into HTML either.
+    res.setHeader('content-security-policy', 'sandbox allow-scripts allow-forms allow-popups allow-downloads');
+    res.setHeader('x-content-type-options', 'nosniff');
     // A version named in the URL never changes; the newest may.
     res.setHeader('cache-control', version === undefined ? 'no-cache' : 'public, max-age=31536000, immutable');
     send(req, local.path, { etag: false, lastModified: false, cacheControl: false, dotfiles: 'allow' })

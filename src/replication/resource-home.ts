@@ -26,6 +26,8 @@ export interface ResourceHomeDeps {
 export interface PublishOptions {
   contentType?: string;
   access?: 'cluster' | 'domain';
+  /** Publish only if this is still the newest version (0: none yet): an edit of an older version is refused (conflict). */
+  ifVersion?: number;
 }
 
 export interface Published extends VersionMeta {
@@ -51,6 +53,9 @@ export class ResourceHome {
     if (!this.deps.isAuthorHere(ref.domain, ref.author)) throw new CohortError('refused', `${ref.author}@${ref.domain} does not live on this node: publish on her home node`);
     if (opts.contentType !== undefined && !MEDIA_TYPE.test(opts.contentType)) throw new CohortError('bad_args', 'a Content-Type is a media type (type/subtype, optional parameters), at most 256 characters');
     const blob = await blobs.receive(source, this.deps.maxBytes);
+    // Checked once the bytes are in, right before the version is added: no other publish can come between.
+    const newest = published.newest(ref.url)?.version ?? 0;
+    if (opts.ifVersion !== undefined && opts.ifVersion !== newest) throw new CohortError('conflict', `${ref.url} is at version ${newest}, not ${opts.ifVersion}: it changed since it was read`);
     const meta = published.add({
       url: ref.url,
       digest: blob.digest,
@@ -152,7 +157,9 @@ export class ResourceHome {
     this.deps.policy.check(from, ref.domain, 'publish');
     const access = req.headers['x-cohort-access'];
     const contentType = req.headers['content-type'];
-    const out = await this.publish(ref, req, { access: access === 'domain' || access === 'cluster' ? access : undefined, contentType: typeof contentType === 'string' ? contentType : undefined });
+    const ifVersion = req.headers['x-cohort-if-version'];
+    if (ifVersion !== undefined && !/^\d{1,15}$/.test(String(ifVersion))) throw new CohortError('bad_args', 'X-Cohort-If-Version is a whole number');
+    const out = await this.publish(ref, req, { access: access === 'domain' || access === 'cluster' ? access : undefined, contentType: typeof contentType === 'string' ? contentType : undefined, ifVersion: ifVersion === undefined ? undefined : Number(ifVersion) });
     res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(out));
   }
 

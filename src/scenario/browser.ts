@@ -23,9 +23,15 @@ export class Browser {
   }
 
   async request(url: string, init: RequestInit): Promise<Page> {
-    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: this.cookieHeader() }, signal: AbortSignal.timeout(15_000) });
+    const { res, text } = await this.send(url, init);
+    return { status: res.status, location: res.headers.get('location'), text, headers: res.headers };
+  }
+
+  /** One request with the jar's cookies (redirects not followed, 15 s at most); the jar takes the answer's. */
+  async send(url: string, init: RequestInit = {}): Promise<{ res: Response; text: string }> {
+    const res = await fetch(url, { signal: AbortSignal.timeout(15_000), ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: this.cookieHeader() } });
     this.take(res);
-    return { status: res.status, location: res.headers.get('location'), text: await res.text(), headers: res.headers };
+    return { res, text: await res.text() };
   }
 
   take(res: Response): void {

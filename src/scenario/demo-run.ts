@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as delay } from 'node:timers/promises';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { CLI_PATH, spawnNodeProcess } from '../node/spawn.ts';
@@ -7,7 +9,9 @@ import type { NodeSnapshot } from '../admin/node-status.ts';
 import type { RegistrySnapshot } from '../supervisor/registry.ts';
 
 /** How long the demo may take to be ready before the scenario gives up. */
-const READY_TIMEOUT_MS = 60_000;
+const READY_TIMEOUT_MS = 90_000;
+/** How long the demo and the nodes started here get to stop on SIGTERM before they are killed. */
+const STOP_TIMEOUT_MS = 30_000;
 
 /**
  * A `cohort demo` run as an operator drives it: started with its public command, then reached
@@ -21,9 +25,13 @@ export class DemoRun {
   table!: HostTable;
   /** Seconds from starting `cohort demo` to its being ready, as it reports them. */
   readySeconds = NaN;
+  /** What the demo printed so far: stdout, stderr. */
   output = '';
+  errors = '';
+  /** The front's address, with a trailing slash. */
+  frontUrl = '';
   private demo: ChildProcess | undefined;
-  private demoExit: Promise<number | null> | undefined;
+  private demoExit: Promise<number | null> = Promise.resolve(null);
   private readonly restarted = new Map<string, ChildProcess>();
 
   constructor(dir: string) {
@@ -31,34 +39,50 @@ export class DemoRun {
     this.config = join(dir, 'hosts.yaml');
   }
 
-  /** Starts `cohort demo` and resolves once it watches its links (every node, the apps and the front ready). */
+  /**
+   * Starts `cohort demo` and resolves once it watches its links (every node, the apps and the
+   * front ready). It runs in a process group of its own, with the nodes and the front it starts,
+   * so stop() can end them all even if the demo itself does not.
+   */
   async start(basePort: number): Promise<void> {
-    const demo = spawn(process.execPath, [CLI_PATH, 'demo', '--dir', this.dir, '--base-port', String(basePort)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_NO_WARNINGS: '1' } });
+    const demo = spawn(process.execPath, [CLI_PATH, 'demo', '--dir', this.dir, '--base-port', String(basePort)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
     this.demo = demo;
-    this.demoExit = new Promise((res) => demo.once('exit', (code) => res(code)));
-    let err = '';
+    this.demoExit = new Promise((res) => {
+      demo.once('exit', (code) => res(code));
+      demo.once('error', () => res(null));
+    });
     demo.stdout!.on('data', (d: Buffer) => (this.output += d.toString()));
-    demo.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    demo.stderr!.on('data', (d: Buffer) => (this.errors += d.toString()));
     const until = Date.now() + READY_TIMEOUT_MS;
     while (!/watching links/.test(this.output)) {
-      if (demo.exitCode !== null) throw new Error(`cohort demo exited with code ${demo.exitCode}: ${err.trim() || this.output.trim().split('\n').pop()}`);
+      if (demo.exitCode !== null || demo.signalCode !== null) throw new Error(`cohort demo exited (${demo.signalCode ?? `code ${demo.exitCode}`}): ${this.errors.trim() || this.output.trim().split('\n').pop()}`);
       if (Date.now() > until) throw new Error(`cohort demo was not ready within ${READY_TIMEOUT_MS / 1000} s; its logs are in ${join(this.dir, 'logs')}`);
       await delay(100);
     }
     this.readySeconds = Number(/ready in ([\d.]+) s/.exec(this.output)?.[1] ?? NaN);
+    this.frontUrl = /front ready on (http:\/\/\S+\/):/.exec(this.output)?.[1] ?? '';
     this.table = loadHostTable(this.config);
   }
 
-  /** Stops the demo (which stops what it started) and every node started here; resolves when all exited. */
-  async stop(): Promise<void> {
-    const exits: Promise<unknown>[] = [];
-    for (const child of [this.demo, ...this.restarted.values()]) {
-      if (!child || child.exitCode !== null || child.signalCode !== null) continue;
-      exits.push(new Promise((res) => child.once('exit', res)));
-      child.kill('SIGTERM');
-    }
+  /**
+   * Stops the demo (SIGTERM: it stops what it started) and every node started here, and waits
+   * for them; what is still there after STOP_TIMEOUT_MS is killed (the demo's whole process
+   * group). Resolves with the demo's exit code.
+   */
+  async stop(): Promise<number | null> {
+    const running = [this.demo, ...this.restarted.values()].filter((c): c is ChildProcess => c !== undefined && c.exitCode === null && c.signalCode === null);
+    const exits = running.map((child) => new Promise((res) => (child.exitCode !== null || child.signalCode !== null ? res(null) : child.once('exit', res))));
+    for (const child of running) child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      if (this.demo?.pid) signal(-this.demo.pid, 'SIGKILL');
+      for (const child of running) child.kill('SIGKILL');
+    }, STOP_TIMEOUT_MS);
     await Promise.all(exits);
+    clearTimeout(timer);
+    // The demo's group once it is gone: nodes it started and did not stop (it was killed, or failed).
+    if (this.demo?.pid) signal(-this.demo.pid, 'SIGKILL');
     this.restarted.clear();
+    return this.demoExit;
   }
 
   /** `cohort ARGS --config <the demo's host table>`. */
@@ -86,23 +110,27 @@ export class DemoRun {
     return `http://${n.host}:${n.httpPort}`;
   }
 
-  /** The addresses of node `id`'s ready app instances, from its registry. */
-  async appUrls(id: string): Promise<string[]> {
+  /** Node `id`'s app instances, from its registry (`cohort app status`). */
+  async appPool(id: string): Promise<RegistrySnapshot> {
     const [pool] = await this.cliJson<RegistrySnapshot[]>(['app', 'status', '--on', id, '--from', id]);
-    return pool.instances.filter((i) => i.state === 'ready' && i.port !== null).map((i) => `http://${i.host}:${i.port}`);
+    return pool;
+  }
+
+  /** The addresses of node `id`'s ready app instances. */
+  async appUrls(id: string): Promise<string[]> {
+    return (await this.appPool(id)).instances.filter((i) => i.state === 'ready' && i.port !== null).map((i) => `http://${i.host}:${i.port}`);
   }
 
   /** The server goes down as a machine does: node `id` and its app instances, SIGKILL. Resolves when they are gone. */
   async kill(id: string): Promise<number[]> {
     const pids = [(await this.call<NodeSnapshot>(id, 'status.snapshot')).pid];
     if (this.table.nodes.find((n) => n.id === id)?.role === 'access') {
-      const [pool] = await this.cliJson<RegistrySnapshot[]>(['app', 'status', '--on', id, '--from', id]);
-      for (const i of pool.instances) if (i.pid !== null) pids.push(i.pid);
+      for (const i of (await this.appPool(id)).instances) if (i.pid !== null) pids.push(i.pid);
     }
     for (const pid of pids) signal(pid, 'SIGKILL');
     const until = Date.now() + 10_000;
-    while (pids.some(alive)) {
-      if (Date.now() > until) throw new Error(`processes ${pids.filter(alive).join(', ')} of node ${id} are still there 10 s after SIGKILL`);
+    while (pids.some(running)) {
+      if (Date.now() > until) throw new Error(`processes ${pids.filter(running).join(', ')} of node ${id} are still there 10 s after SIGKILL`);
       await delay(20);
     }
     return pids;
@@ -130,13 +158,12 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-function alive(pid: number): boolean {
+/** Running: there, and not a zombie waiting for its parent to reap it. */
+function running(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
   }
 }
-
-export const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));

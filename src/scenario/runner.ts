@@ -1,4 +1,4 @@
-import { Checker, StepFailure } from './checker.ts';
+import { Checker } from './checker.ts';
 import { DemoRun } from './demo-run.ts';
 import { newState, STEPS } from './steps.ts';
 
@@ -27,10 +27,17 @@ export interface ScenarioResult {
  * step whose outcome is wrong ends the run. The cluster is stopped in every case. `say` gets
  * the progress lines.
  */
-export async function runScenario(opts: { dir: string; basePort: number; expectWrong?: string; say: (line: string) => void }): Promise<ScenarioResult> {
+export async function runScenario(opts: { dir: string; basePort: number; breakStep?: string; say: (line: string) => void }): Promise<ScenarioResult> {
   const { say } = opts;
   const run = new DemoRun(opts.dir);
   const result: ScenarioResult = { ok: false, readySeconds: null, steps: [], failed: null, error: null };
+  // Ctrl-C or SIGTERM mid-run: the cluster is stopped before this process goes (exit 130).
+  const onSignal = () => {
+    say('interrupted: stopping the cluster');
+    void run.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   say(`starting the demo cluster (cohort demo --dir ${opts.dir} --base-port ${opts.basePort})`);
   try {
     await run.start(opts.basePort);
@@ -41,14 +48,15 @@ export async function runScenario(opts: { dir: string; basePort: number; expectW
       const n = i + 1;
       say(`step ${n}/${STEPS.length} ${step.id}: ${step.title}`);
       const started = Date.now();
-      const check = new Checker(step.id === opts.expectWrong);
+      const broken = step.id === opts.breakStep;
+      if (broken) say(`  broken on purpose (--break): ${step.breaks}`);
       try {
-        const detail = await step.run({ run, check, state });
+        const detail = await step.run({ run, check: new Checker(), state, broken });
         result.steps.push({ n, id: step.id, title: step.title, ok: true, ms: Date.now() - started, detail });
         say(`  ok (${((Date.now() - started) / 1000).toFixed(1)} s): ${detail}`);
       } catch (err) {
         // A StepFailure is a wrong outcome; anything else (a command that failed) is one too, said as it is.
-        const detail = err instanceof StepFailure ? err.message : `${(err as Error).message}`;
+        const detail = (err as Error).message;
         const failed = { n, id: step.id, title: step.title, ok: false, ms: Date.now() - started, detail };
         result.steps.push(failed);
         result.failed = failed;
@@ -62,8 +70,8 @@ export async function runScenario(opts: { dir: string; basePort: number; expectW
   } finally {
     say('stopping the cluster');
     await run.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
   return result;
 }
-
-export const STEP_IDS = STEPS.map((s) => s.id);

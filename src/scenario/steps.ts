@@ -2,8 +2,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_LEARNER, DEMO_PROBLEM, DEMO_USER } from '../cli/demo-content.ts';
 import type { PeerStatus } from '../net/peer.ts';
-import { Browser } from './browser.ts';
 import { StepFailure, type Checker } from './checker.ts';
+import { Learner, type Credentials } from './learner.ts';
 import type { DemoRun } from './demo-run.ts';
 
 // Seed 000's Example Transactions on the demo cluster (library A and E; access C, D, I, J):
@@ -16,19 +16,17 @@ export interface StepContext {
   run: DemoRun;
   check: Checker;
   state: ScenarioState;
+  /** `cohort scenario --break STEP`: this step leaves its action undone (see Step.breaks), so its checks must catch it. */
+  broken: boolean;
 }
 
 export interface Step {
   id: string;
   title: string;
+  /** For steps that can be broken on purpose: what --break leaves undone. */
+  breaks?: string;
   /** Does the step and checks its outcome; returns one line on what was seen. */
   run: (ctx: StepContext) => Promise<string>;
-}
-
-interface Learner {
-  who: { user: string; domain: string; password: string };
-  browser: Browser;
-  app: string;
 }
 
 export interface ScenarioState {
@@ -62,42 +60,23 @@ const subscribersAtHome = async (ctx: StepContext) => [...new Set((await resourc
 const outboxDepth = async (ctx: StepContext, from: string, to: string) => (await ctx.run.cliJson<{ peers: { peer: string; depth: number }[] }>(['outbox', '--from', from])).peers.find((p) => p.peer === to)?.depth ?? 0;
 const linkUp = async (ctx: StepContext, from: string, to: string) => (await ctx.run.cliJson<{ peers: PeerStatus[] }>(['peers', '--from', from])).peers.find((p) => p.id === to)?.state === 'up';
 
-/** Logs in at one of `node`'s app instances: the session is made there (303 to /, no hand-over). */
-async function logIn(ctx: StepContext, node: string, who: Learner['who']): Promise<Learner> {
+/** GET on a node's own HTTP port: status, X-Cohort-Source and the body. */
+async function nodeGet(ctx: StepContext, node: string, path: string): Promise<{ status: number; source: string | null; text: string }> {
+  const res = await fetch(`${ctx.run.nodeUrl(node)}${path}`, { signal: AbortSignal.timeout(15_000) });
+  return { status: res.status, source: res.headers.get('x-cohort-source'), text: await res.text() };
+}
+
+/** A learner logged in at the first ready app instance of `node`. */
+async function logIn(ctx: StepContext, node: string, who: Credentials): Promise<Learner> {
   const [app] = await ctx.run.appUrls(node);
   if (!app) throw new StepFailure(`node ${node} has no ready app instance`);
-  const browser = new Browser();
-  const page = await browser.post(`${app}/login`, { user: who.user, domain: who.domain, password: who.password });
-  ctx.check.equal(`${who.user}'s login at ${app} (node ${node})`, [page.status, page.location], [303, '/']);
-  const learner = { who, browser, app };
+  const learner = new Learner(who, app);
+  await learner.logIn(ctx.check);
   ctx.state.learners.set(who.user, learner);
   return learner;
 }
 
-/** The problem page as a learner's browser gets it: which node served it, which version, from where. */
-async function readProblem(learner: Learner): Promise<{ node: string; version: number; source: string; text: string }> {
-  const page = await learner.browser.get(`${learner.app}/course/problem1`);
-  if (page.status !== 200) throw new StepFailure(`${learner.who.user}: GET ${learner.app}/course/problem1 answered ${page.status}`);
-  const served = /Served by node (\w+): \S+ version (\d+) \(([^)]*)\)/.exec(page.text);
-  if (!served) throw new StepFailure(`${learner.who.user}: the problem page does not say which node served which version`);
-  if (!page.text.includes(`Logged in as <b>${learner.who.user}</b>`)) throw new StepFailure(`${learner.who.user}: the problem page does not show her logged in (session lost?)`);
-  return { node: served[1], version: Number(served[2]), source: served[3], text: page.text };
-}
-
-/** The learner's submissions as the app lists them (newest first), read from her home node. */
-async function submissions(learner: Learner): Promise<{ status: number; answers: { answer: string; node: string }[] }> {
-  const page = await learner.browser.get(`${learner.app}/course/submissions`);
-  const rows = [...page.text.matchAll(/<td class="answer">([^<]*)<\/td><td>(?:yes|no)<\/td><td>([^<]*)<\/td>/g)];
-  return { status: page.status, answers: rows.map((m) => ({ answer: m[1], node: m[2] })) };
-}
-
-async function answer(ctx: StepContext, learner: Learner, text: string): Promise<string> {
-  const page = await learner.browser.post(`${learner.app}/course/problem1/answer`, { answer: text });
-  ctx.check.equal(`${learner.who.user}'s answer ${text}: the app's answer`, page.status, 303);
-  return /recorded=(\w+)/.exec(page.location ?? '')?.[1] ?? `(no outcome in ${page.location})`;
-}
-
-const learner = (ctx: StepContext, user: string) => ctx.state.learners.get(user)!;
+const learnerNamed = (ctx: StepContext, user: string) => ctx.state.learners.get(user)!;
 
 export const STEPS: Step[] = [
   {
@@ -111,14 +90,13 @@ export const STEPS: Step[] = [
       ctx.state.before = await newestAtHome(ctx);
       ctx.state.appsOfI = await ctx.run.appUrls('I');
       const seen = [];
-      for (const u of [F, G]) seen.push(await readProblem(await logIn(ctx, 'I', u)));
+      for (const u of [F, G]) seen.push(await (await logIn(ctx, 'I', u)).readProblem());
       ctx.check.equal('F and G: node, version and source of the problem page', seen.map((s) => [s.node, s.version, s.source]), [
         ['I', ctx.state.before, 'copied here for this request'],
         ['I', ctx.state.before, 'a copy kept on this node'],
       ]);
-      const d = await fetch(`${ctx.run.nodeUrl('D')}${DEMO_PROBLEM}`);
-      await d.arrayBuffer();
-      ctx.check.equal(`GET ${DEMO_PROBLEM} on node D: status and X-Cohort-Source`, [d.status, d.headers.get('x-cohort-source')], [200, 'replicated']);
+      const d = await nodeGet(ctx, 'D', DEMO_PROBLEM);
+      ctx.check.equal(`GET ${DEMO_PROBLEM} on node D: status and X-Cohort-Source`, [d.status, d.source], [200, 'replicated']);
       ctx.check.equal("A's subscribers of the problem", await subscribersAtHome(ctx), ['D', 'I']);
       return `problem version ${ctx.state.before}; I copied it for F, G read I's copy; D copied it; A's subscribers: D, I`;
     },
@@ -126,8 +104,9 @@ export const STEPS: Step[] = [
   {
     id: 'd-down',
     title: 'server D goes offline',
+    breaks: 'D is left running',
     async run(ctx) {
-      const pids = await ctx.run.kill('D');
+      const pids = ctx.broken ? [] : await ctx.run.kill('D');
       const ms = await ctx.check.until("A's link to D is down", async () => !(await linkUp(ctx, 'A', 'D')), true);
       return `node D and its app instances killed (pids ${pids.join(', ')}); A saw its link to D down after ${ms} ms`;
     },
@@ -136,10 +115,11 @@ export const STEPS: Step[] = [
     id: 'publish',
     title: 'the author publishes a new version of the problem on her home A; the notice to D waits on A',
     async run(ctx) {
-      const current = await (await fetch(`${ctx.run.nodeUrl('A')}${DEMO_PROBLEM}`)).text();
+      const current = await nodeGet(ctx, 'A', DEMO_PROBLEM);
+      ctx.check.equal(`GET ${DEMO_PROBLEM} on A`, current.status, 200);
       ctx.state.marker = `Revised ${new Date().toISOString()}: g is 9.8 m/s² to one decimal.`;
       const file = join(ctx.run.dir, 'problem1-revised.html');
-      writeFileSync(file, current.replace(/<\/body>/i, `<p class="revision">${ctx.state.marker}</p></body>`));
+      writeFileSync(file, current.text.replace(/<\/body>/i, `<p class="revision">${ctx.state.marker}</p></body>`));
       const out = await ctx.run.cliJson<{ version: number; notified: { node: string; status: string }[] }>(['publish', file, DEMO_PROBLEM, '--as', DEMO_USER.user, '--from', DEMO_USER.home]);
       ctx.check.equal('the new version', out.version, ctx.state.before + 1);
       ctx.state.after = out.version;
@@ -156,7 +136,7 @@ export const STEPS: Step[] = [
     async run(ctx) {
       const ms = await ctx.check.until("I's copy of the problem", () => copyVersion(ctx, 'I'), ctx.state.after, 10_000);
       for (const u of [F, G]) {
-        const page = await readProblem(learner(ctx, u.user));
+        const page = await learnerNamed(ctx, u.user).readProblem();
         ctx.check.equal(`${u.user}: node, version and source`, [page.node, page.version, page.source], ['I', ctx.state.after, 'a copy kept on this node']);
         ctx.check.equal(`${u.user} reads the revision`, page.text.includes(ctx.state.marker), true);
       }
@@ -166,18 +146,12 @@ export const STEPS: Step[] = [
   {
     id: 'i-down',
     title: 'server I goes offline; learner H cannot reach it',
+    breaks: 'I is left running',
     async run(ctx) {
-      const pids = await ctx.run.kill('I');
-      const tries = await Promise.all(ctx.state.appsOfI.map(async (app) => {
-        try {
-          const res = await fetch(app, { signal: AbortSignal.timeout(5000) });
-          return `${app} answered ${res.status}`;
-        } catch {
-          return 'refused';
-        }
-      }));
+      const pids = ctx.broken ? [] : await ctx.run.kill('I');
+      const tries = await Promise.all(ctx.state.appsOfI.map((app) => new Learner(H, app).reach()));
       ctx.check.equal("H's requests to I's app instances", tries, ctx.state.appsOfI.map(() => 'refused'));
-      return `node I and its app instances killed (pids ${pids.join(', ')}); ${ctx.state.appsOfI.join(', ')} refuse connections`;
+      return `node I and its app instances killed (pids ${pids.join(', ')}); ${ctx.state.appsOfI.join(', ')} refuse H's connections`;
     },
   },
   {
@@ -185,7 +159,7 @@ export const STEPS: Step[] = [
     title: 'H logs in on J instead, which subscribes and copies the problem as he opens it',
     async run(ctx) {
       ctx.check.equal('J holds a copy before H asks', await copyVersion(ctx, 'J'), null);
-      const page = await readProblem(await logIn(ctx, 'J', H));
+      const page = await (await logIn(ctx, 'J', H)).readProblem();
       ctx.check.equal('H: node, version and source', [page.node, page.version, page.source], ['J', ctx.state.after, 'copied here for this request']);
       ctx.check.equal("A's subscribers of the problem", await subscribersAtHome(ctx), ['D', 'I', 'J']);
       return `J copied version ${page.version} from A for H's request and subscribed; A's subscribers: D, I, J`;
@@ -195,38 +169,40 @@ export const STEPS: Step[] = [
     id: 'h-answers',
     title: 'H answers on J; the answer is stored on his home E',
     async run(ctx) {
-      const h = learner(ctx, H.user);
-      const before = await submissions(h);
+      const h = learnerNamed(ctx, H.user);
+      const before = await h.submissions();
       ctx.check.equal("H's submissions page", before.status, 200);
       ctx.state.answers = before.answers.length;
-      ctx.check.equal("the answer's outcome", await answer(ctx, h, '9.81'), 'ok');
-      const after = await submissions(h);
+      ctx.check.equal("the answer's outcome", await h.answer(ctx.check, '9.81'), 'ok');
+      const after = await h.submissions();
       ctx.check.equal("H's newest submission, as E keeps it", [after.status, after.answers.length, after.answers[0]], [200, ctx.state.answers + 1, { answer: '9.81', node: 'J' }]);
-      return `answered 9.81 on J: recorded on E at once; his submissions (read from E) list it`;
+      return 'answered 9.81 on J: recorded on E at once; his submissions (read from E) list it';
     },
   },
   {
     id: 'e-down',
     title: "E goes offline; H's next answer is delayed on J",
+    breaks: 'E is left running',
     async run(ctx) {
-      const h = learner(ctx, H.user);
-      const pids = await ctx.run.kill('E');
+      const h = learnerNamed(ctx, H.user);
+      const pids = ctx.broken ? [] : await ctx.run.kill('E');
       await ctx.check.until("J's link to E is down", async () => !(await linkUp(ctx, 'J', 'E')), true);
-      ctx.check.equal("the answer's outcome", await answer(ctx, h, '9.79'), 'delayed');
+      ctx.check.equal("the answer's outcome", await h.answer(ctx.check, '9.79'), 'delayed');
       const waiting = await outboxDepth(ctx, 'J', 'E');
       ctx.check.equal("J's outbox for E holds the answer", waiting >= 1, true);
-      ctx.check.equal("H's submissions page while his home is down", (await submissions(h)).status, 503);
+      ctx.check.equal("H's submissions page while his home is down", (await h.submissions()).status, 503);
       return `node E killed (pid ${pids.join(', ')}); answered 9.79 on J: delayed, ${waiting} message(s) wait in J's outbox for E; his submissions page says his home is down (503)`;
     },
   },
   {
     id: 'e-back',
     title: 'E comes back; the delayed answer is delivered to it',
+    breaks: 'E is not started again',
     async run(ctx) {
-      const h = learner(ctx, H.user);
-      await ctx.run.restart('E');
+      const h = learnerNamed(ctx, H.user);
+      if (!ctx.broken) await ctx.run.restart('E');
       const ms = await ctx.check.until("J's outbox for E", () => outboxDepth(ctx, 'J', 'E'), 0);
-      const after = await submissions(h);
+      const after = await h.submissions();
       ctx.check.equal("H's submissions, as E keeps them", [after.status, after.answers.length, after.answers.slice(0, 2)], [200, ctx.state.answers + 2, [{ answer: '9.79', node: 'J' }, { answer: '9.81', node: 'J' }]]);
       return `E restarted; J delivered the delayed answer ${ms} ms after E answered; E keeps both answers`;
     },
@@ -234,14 +210,17 @@ export const STEPS: Step[] = [
   {
     id: 'd-back',
     title: "D comes back; A delivers the waiting notice and D's copy is brought up to date",
+    breaks: 'D is not started again',
     async run(ctx) {
-      await ctx.run.restart('D');
+      if (!ctx.broken) await ctx.run.restart('D');
       const delivered = await ctx.check.until("A's outbox for D", () => outboxDepth(ctx, 'A', 'D'), 0);
       const updated = await ctx.check.until("D's copy of the problem", () => copyVersion(ctx, 'D'), ctx.state.after);
-      const res = await fetch(`${ctx.run.nodeUrl('D')}${DEMO_PROBLEM}`);
-      const text = await res.text();
-      ctx.check.equal(`GET ${DEMO_PROBLEM} on D: status, X-Cohort-Source, the revision in it`, [res.status, res.headers.get('x-cohort-source'), text.includes(ctx.state.marker)], [200, 'copy', true]);
+      const d = await nodeGet(ctx, 'D', DEMO_PROBLEM);
+      ctx.check.equal(`GET ${DEMO_PROBLEM} on D: status, X-Cohort-Source, the revision in it`, [d.status, d.source, d.text.includes(ctx.state.marker)], [200, 'copy', true]);
       return `D restarted; A's notice delivered after ${delivered} ms, D's copy at version ${ctx.state.after} ${updated} ms later, served from the copy`;
     },
   },
 ];
+
+/** The steps --break can break, with what it leaves undone in each. */
+export const BREAKABLE = STEPS.filter((s) => s.breaks).map((s) => ({ id: s.id, breaks: s.breaks! }));

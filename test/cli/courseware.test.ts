@@ -8,6 +8,17 @@ import { spawnNodeProcess } from '../../src/node/spawn.ts';
 
 
 
+/** A form's hidden field, from the page that holds the form. */
+const field = (text: string, name: string) => new RegExp(`name="${name}" value="([^"]*)"`).exec(text)?.[1] ?? '';
+
+/** Posts a form as a browser does: from its page (GET `from`), with the page's hidden fields. */
+async function submit(jar: Jar, front: string, from: string, action: string, form: Record<string, string>) {
+  const page = await browse(jar, `${front}${from}`);
+  const hidden = { form_token: field(page.text, 'form_token'), ...(field(page.text, 'base') ? { base: field(page.text, 'base') } : {}) };
+  return browse(jar, `${front}${action}`, { method: 'POST', body: new URLSearchParams({ ...hidden, ...form }) });
+}
+const answerAs = (jar: Jar, front: string, answer: string) => submit(jar, front, 'course/problem1', 'course/problem1/answer', { answer });
+
 /** The answers in a submissions page's table, newest first. */
 const answersOf = (text: string) => [...text.matchAll(/<td class="answer">([^<]*)<\/td>/g)].map((m) => m[1]);
 
@@ -49,16 +60,20 @@ describe('cohort demo: the courseware app', () => {
       page = await browse(ann, `${front}course/problem1`);
       assert.equal(page.res.status, 200);
       assert.match(page.text, /<form method="post" action="\/course\/problem1\/answer">/);
-      let answer = await browse(ann, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '<b>10</b>' }) });
+      // A post without the page's form token (a stale form, or another site's) changes nothing.
+      const forgedAnswer = await browse(ann, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '1' }) });
+      assert.equal(forgedAnswer.res.status, 403);
+      assert.equal((await browse(ann, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '1', form_token: 'x'.repeat(24) }) })).res.status, 403);
+      let answer = await answerAs(ann, front!, '<b>10</b>');
       assert.equal(answer.res.status, 303, answer.text);
       assert.equal(answer.res.headers.get('location'), '/course/problem1?recorded=ok&correct=no');
       page = await browse(ann, new URL(answer.res.headers.get('location')!, front).href);
       assert.match(page.text, /Your answer was not right: recorded on your home node\./);
-      answer = await browse(ann, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '9.8' }) });
+      answer = await answerAs(ann, front!, '9.8');
       assert.equal(answer.res.status, 303, answer.text);
       page = await browse(ann, new URL(answer.res.headers.get('location')!, front).href);
       assert.match(page.text, /Your answer was right: recorded on your home node\./);
-      const tooLong = await browse(ann, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: 'x'.repeat(101) }) });
+      const tooLong = await answerAs(ann, front!, 'x'.repeat(101));
       assert.equal(tooLong.res.status, 400);
       page = await browse(ann, `${front}course/submissions`);
       assert.equal(page.res.status, 200, page.text);
@@ -70,7 +85,7 @@ describe('cohort demo: the courseware app', () => {
       page = await browse(bob, `${front}course/submissions`);
       assert.equal(page.res.status, 200, page.text);
       assert.match(page.text, /No submissions yet/);
-      answer = await browse(bob, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '9,8' }) });
+      answer = await answerAs(bob, front!, '9,8');
       assert.equal(answer.res.status, 303, answer.text);
       assert.equal(answer.res.headers.get('location'), '/course/problem1?recorded=ok&correct=yes');
       page = await browse(bob, `${front}course/submissions`);
@@ -86,15 +101,23 @@ describe('cohort demo: the courseware app', () => {
       const version = Number(/physics\/problem1\.html, version (\d+)\./.exec(page.text)![1]);
       assert.match(page.text, /<textarea name="html"[^>]*>&lt;!doctype html&gt;[\s\S]*A stone is dropped from rest/);
       assert.equal((await browse(bob, `${front}course/author`)).res.status, 403);
-      const forged = await browse(bob, `${front}course/author/problem1`, { method: 'POST', body: new URLSearchParams({ html: '<p>bob was here</p>' }) });
+      const forged = await submit(bob, front!, 'course/problem1', 'course/author/problem1', { html: '<p>bob was here</p>', base: String(version) });
       assert.equal(forged.res.status, 403);
-      assert.equal((await browse(ann, `${front}course/author/problem1`, { method: 'POST', body: new URLSearchParams({ html: 'x'.repeat(64 * 1024 + 1) }) })).res.status, 400);
+      assert.equal((await browse(ann, `${front}course/author/problem1`, { method: 'POST', body: new URLSearchParams({ html: '<p>no token</p>', base: String(version) }) })).res.status, 403);
+      assert.equal((await submit(ann, front!, 'course/author', 'course/author/problem1', { html: 'x'.repeat(64 * 1024 + 1) })).res.status, 400);
+      // An edit made from an older version than the newest is refused (409), not laid over it.
+      const stale = await submit(ann, front!, 'course/author', 'course/author/problem1', { html: '<p>from an old copy</p>', base: String(version - 1) });
+      assert.equal(stale.res.status, 409, stale.text);
+      assert.match(stale.text, /changed since you opened it/);
       const revised = '<!doctype html><html><body><h2>Problem 1: free fall</h2><p>Revised: a stone falls from rest. Its acceleration, in m/s²?</p></body></html>';
-      const published = await browse(ann, `${front}course/author/problem1`, { method: 'POST', body: new URLSearchParams({ html: revised }) });
+      const published = await submit(ann, front!, 'course/author', 'course/author/problem1', { html: revised });
       assert.equal(published.res.status, 303, published.text);
-      assert.match(published.res.headers.get('location')!, new RegExp(`^/course/author\\?published=${version + 1}&ok=\\d+&delayed=0$`));
+      assert.match(published.res.headers.get('location')!, new RegExp(`^/course/author\\?problem=problem1&published=${version + 1}&ok=\\d+&delayed=0$`));
       page = await browse(ann, new URL(published.res.headers.get('location')!, front).href);
       assert.match(page.text, new RegExp(`Version ${version + 1} published on your home node`));
+      // The form shows the version just made, ready for the next edit.
+      assert.match(page.text, /<textarea name="html"[^>]*>[^<]*Revised: a stone falls/);
+      assert.equal(field(page.text, 'base'), String(version + 1));
       for (let i = 0; i < 8; i++) {
         let text = '';
         for (const until = Date.now() + 10_000; !text.includes('Revised: a stone falls') && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) text = (await browse(new Jar(), `${front}course/problem1`)).text;
@@ -111,7 +134,7 @@ describe('cohort demo: the courseware app', () => {
       }
       assert.equal(status, 503, page.text);
       assert.match(page.text, /Your home node cannot be reached right now/);
-      answer = await browse(bob, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ answer: '9.81' }) });
+      answer = await answerAs(bob, front!, '9.81');
       assert.equal(answer.res.status, 303, answer.text);
       assert.equal(answer.res.headers.get('location'), '/course/problem1?recorded=delayed&correct=yes');
       page = await browse(bob, new URL(answer.res.headers.get('location')!, front).href);

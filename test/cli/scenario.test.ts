@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runCli, type CliResult } from '../harness/cli.ts';
-import { freePorts } from '../harness/ports.ts';
+import { freeDemoBase } from '../harness/ports.ts';
 
 // `npm run scenario` (cohort scenario) on its own demo cluster: every step of seed 000's Example
 // Transactions checked; a step checked against a deliberately wrong outcome fails the run,
@@ -22,7 +22,7 @@ const STEPS = ['setup', 'd-down', 'publish', 'i-current', 'i-down', 'h-on-j', 'h
 /** cohort scenario --json in `dir`, on a free block of ports (another block when one was busy). */
 async function scenario(dir: string, extra: string[] = []): Promise<{ r: CliResult; result: Result }> {
   for (let attempt = 0; ; attempt++) {
-    const [base] = await freePorts(1);
+    const base = await freeDemoBase();
     const r = await runCli(['scenario', '--dir', dir, '--base-port', String(base), '--json', ...extra], { timeoutMs: 240_000 });
     const result = JSON.parse(r.stdout) as Result;
     if (result.error && /are in use/.test(result.error) && attempt < 4) continue;
@@ -30,18 +30,20 @@ async function scenario(dir: string, extra: string[] = []): Promise<{ r: CliResu
   }
 }
 
-/** Processes whose command line names the folder (nodes, apps, the front) that are still running. */
+/** Running processes whose command line or environment names the folder: nodes, the front, app instances. */
 function processesOf(dir: string): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(dir);
-      } catch {
-        return false;
+  const mine = (pid: string) => {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir) || readFileSync(`/proc/${pid}/environ`, 'utf8').includes(dir)) {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
       }
-    })
-    .map(Number);
+    } catch {
+      // gone, or not ours to read
+    }
+    return false;
+  };
+  return readdirSync('/proc').filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid && mine(p)).map(Number);
 }
 
 describe('cohort scenario', () => {
@@ -56,33 +58,38 @@ describe('cohort scenario', () => {
     assert.deepEqual(result.steps.map((s) => [s.id, s.ok]), STEPS.map((id) => [id, true]));
     for (const id of STEPS) assert.match(r.stderr, new RegExp(`step \\d+/10 ${id}: .*\\n.*ok \\(`), `progress for ${id}`);
     assert.match(r.stderr, /all 10 steps checked/);
-    assert.ok(result.readySeconds > 0);
+    assert.ok(result.readySeconds > 0, 'the demo said how long it took to be ready');
     console.log(`scenario: demo ready in ${result.readySeconds} s; ${result.steps.map((s) => `${s.id}: ${s.detail}`).join('\n  ')}`);
     assert.deepEqual(processesOf(dir), [], 'every process of the cluster stopped');
   });
 
-  it('fails (exit 1) naming the step whose outcome is wrong, and stops the cluster', async () => {
+  it('fails (exit 1) naming a step broken on purpose, and stops the cluster', async () => {
     const dir = join(root, 'broken');
-    const { r, result } = await scenario(dir, ['--expect-wrong', 'publish']);
+    // --break i-down leaves server I running: the step's own check must catch that.
+    const { r, result } = await scenario(dir, ['--break', 'i-down']);
     assert.equal(r.code, 1);
     assert.equal(result.ok, false);
-    assert.deepEqual(result.steps.map((s) => [s.id, s.ok]), [['setup', true], ['d-down', true], ['publish', false]], 'the steps before it passed; none after it ran');
-    assert.equal(result.failed?.id, 'publish');
-    assert.match(r.stderr, /cohort: step 3 \(publish: the author publishes a new version .*\) failed: the new version: expected \d+, saw \d+/);
+    assert.deepEqual(result.steps.map((s) => [s.id, s.ok]), [['setup', true], ['d-down', true], ['publish', true], ['i-current', true], ['i-down', false]], 'the steps before it passed; none after it ran');
+    assert.equal(result.failed?.id, 'i-down');
+    assert.match(r.stderr, /broken on purpose \(--break\): I is left running/);
+    assert.match(r.stderr, /cohort: step 5 \(i-down: server I goes offline; learner H cannot reach it\) failed: H's requests to I's app instances: expected \["refused","refused"\], saw \["answered 200","answered 200"\]/);
     assert.deepEqual(processesOf(dir), [], 'every process of the cluster stopped');
   });
 
-  it('refuses a folder it did not make, and an unknown step (exit 2), touching nothing', async () => {
+  it('refuses a folder it did not make, the current folder, and a step that cannot be broken (exit 2), touching nothing', async () => {
     const foreign = join(root, 'foreign');
-    mkdirSync(foreign);
+    mkdirSync(join(foreign, '.cohort-scenario'), { recursive: true });
     writeFileSync(join(foreign, 'keep.txt'), 'mine');
     const r = await runCli(['scenario', '--dir', foreign]);
     assert.equal(r.code, 2);
     assert.match(r.stderr, /is not empty and was not made by cohort scenario/);
-    assert.deepEqual(readdirSync(foreign), ['keep.txt']);
-    const bad = await runCli(['scenario', '--dir', join(root, 'unused'), '--expect-wrong', 'no-such-step']);
+    assert.deepEqual(readdirSync(foreign).sort(), ['.cohort-scenario', 'keep.txt']);
+    const here = await runCli(['scenario', '--dir', '.']);
+    assert.equal(here.code, 2);
+    assert.match(here.stderr, /holds the current folder/);
+    const bad = await runCli(['scenario', '--dir', join(root, 'unused'), '--break', 'h-answers']);
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /Allowed choices are setup, d-down/);
+    assert.match(bad.stderr, /Allowed choices are d-down, i-down, e-down, e-back, d-back/);
     assert.ok(!existsSync(join(root, 'unused')));
   });
 });

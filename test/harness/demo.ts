@@ -1,16 +1,15 @@
 // `cohort demo` as README runs it, for tests: started on a free block of ports (another block
 // when one is busy), its output kept, stopped with SIGTERM; and a browser's cookie jar.
+// Both are the scenario's own (src/scenario/): one way to run a demo and to browse it.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CLI_PATH } from '../../src/node/spawn.ts';
 import { Browser as Jar } from '../../src/scenario/browser.ts';
-import { freePorts } from './ports.ts';
+import { DemoRun } from '../../src/scenario/demo-run.ts';
+import { freeDemoBase } from './ports.ts';
 
 export interface RunningDemo {
-  c: ChildProcess;
-  exited: Promise<number | null>;
+  run: DemoRun;
   /** Everything it printed so far. */
   readonly out: string;
   readonly err: string;
@@ -18,30 +17,23 @@ export interface RunningDemo {
   front: string;
 }
 
-/** Starts `cohort demo --dir dir` and resolves once it watches its links (up to 60 s; five port blocks). */
+/** Starts `cohort demo --dir dir` (the scenario's DemoRun) and resolves once it watches its links; another port block when one is busy. */
 export async function startDemo(dir: string): Promise<RunningDemo> {
   for (let attempt = 0; ; attempt++) {
-    const [base] = await freePorts(1);
-    const c = spawn(process.execPath, [CLI_PATH, 'demo', '--dir', dir, '--base-port', String(base)], { env: { ...process.env, NODE_NO_WARNINGS: '1' } });
-    const demo = { c, exited: new Promise<number | null>((res) => c.once('exit', (code) => res(code))), out: '', err: '', front: '' };
-    c.stdout!.on('data', (d) => (demo.out += d));
-    c.stderr!.on('data', (d) => (demo.err += d));
-    const until = Date.now() + 60_000;
-    while (!/watching links/.test(demo.out) && c.exitCode === null && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
-    if (/watching links/.test(demo.out)) {
-      demo.front = /front ready on (http:\/\/127\.0\.0\.1:\d+\/)/.exec(demo.out)![1];
-      return demo;
+    const run = new DemoRun(dir);
+    try {
+      await run.start(await freeDemoBase());
+      return { run, get out() { return run.output; }, get err() { return run.errors; }, front: run.frontUrl };
+    } catch (err) {
+      await run.stop();
+      if (!/are in use/.test(run.errors) || attempt === 4) assert.fail(`the demo did not get ready: ${(err as Error).message}\n${run.output}\n${run.errors}`);
     }
-    c.kill('SIGTERM');
-    await demo.exited;
-    if (!/are in use/.test(demo.err) || attempt === 4) assert.fail(`the demo did not get ready\n${demo.out}\n${demo.err}`);
   }
 }
 
-/** Stops it (SIGTERM) and resolves with its exit code. */
+/** Stops it (SIGTERM; killed if it does not stop) and resolves with its exit code. */
 export async function stopDemo(demo: RunningDemo): Promise<number | null> {
-  demo.c.kill('SIGTERM');
-  return demo.exited;
+  return demo.run.stop();
 }
 
 /** The pid of the demo's node `id` (its command line names the demo's host table and the id). */
@@ -65,11 +57,7 @@ export function nodePid(dir: string, id: string): number {
 export { Jar };
 
 /** One request with the jar's cookies (redirects not followed); the jar takes the answer's. */
-export async function browse(jar: Jar, url: string, init: RequestInit = {}): Promise<{ res: Response; text: string }> {
-  const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...(init.headers as Record<string, string>), cookie: jar.cookieHeader() } });
-  jar.take(res);
-  return { res, text: await res.text() };
-}
+export const browse = (jar: Jar, url: string, init: RequestInit = {}) => jar.send(url, init);
 
 /**
  * Logs in through the front with the demo's password: 303 to /, or on with a load-aware

@@ -35,3 +35,12 @@ export async function freePortRange(span: number): Promise<number> {
   }
   throw new Error(`cannot find ${span} consecutive free ports between ${LOW} and ${HIGH}`);
 }
+
+/** A base port for a demo cluster (it takes base..base+2001): free a moment ago, and the block stays below the ephemeral range. */
+export async function freeDemoBase(): Promise<number> {
+  for (let tries = 0; tries < 200; tries++) {
+    const base = LOW + Math.floor(Math.random() * (HIGH - LOW - 2100));
+    if (await tryListen(base)) return base;
+  }
+  throw new Error(`cannot find a free demo base port between ${LOW} and ${HIGH - 2100}`);
+}
