@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 // The demo's host table: the cluster of seed 000's figure on 127.0.0.1, its ports from one base.
 
-// Library nodes A and E, access nodes C, D, I and J.: library nodes A and E, access nodes C, D, I and J.
+// Library nodes A and E, access nodes C, D, I and J.
 export const DEMO_NODES = [
   { id: 'A', domain: 'msu', role: 'library' },
   { id: 'C', domain: 'msu', role: 'access' },
@@ -70,4 +70,3 @@ export function demoHostTable(basePort: number, secrets = { adminToken: randomBy
     '',
   ].join('\n');
 }
-
