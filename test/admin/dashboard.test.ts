@@ -126,17 +126,21 @@ describe('dashboard (chromium)', () => {
     it('bounds its event streams: one more than the limit is answered 503; not through a front', async () => {
       const http = new URL(nodeDash).origin;
       const controllers: AbortController[] = [];
+      // Held until the end: undici cancels the body of a Response that is garbage collected, which closes its stream.
+      const open: Response[] = [];
       try {
         for (let i = 0; i < MAX_STREAMS; i++) {
           const c = new AbortController();
           controllers.push(c);
           const res = await fetch(`${http}/dashboard/events`, { signal: c.signal });
+          open.push(res);
           assert.equal(res.status, 200);
           assert.match(res.headers.get('content-type') ?? '', /^text\/event-stream/);
         }
         const over = await fetch(`${http}/dashboard/events`);
         assert.equal(over.status, 503);
         await over.text();
+        assert.equal(open.length, MAX_STREAMS);
       } finally {
         for (const c of controllers) c.abort();
       }

@@ -84,7 +84,7 @@ describe(`the front leaks nothing (${N} WebSockets dropped, ${N} requests aborte
   });
 });
 
-const COOKIELESS = Number(process.env.FRONT_COOKIELESS_N ?? 200_000);
+const COOKIELESS = Number(process.env.FRONT_COOKIELESS_N ?? 100_000);
 
 /** Sends `total` GETs pipelined in batches over `conns` connections; resolves when all were answered 200. */
 async function pipelined(port: number, total: number, conns = 32, batch = 50): Promise<void> {
