@@ -19,7 +19,7 @@ function refused(port: number): Promise<boolean> {
 }
 
 // `cohort node` with a bad config: a clear message naming file and field, exit code 2, nothing started.
-describe('cohort node with a bad configuration', () => {
+describe('cohort node with a bad configuration', { concurrency: 4 }, () => {
   let dir: string;
   let port: number;
   let good: string;

@@ -13,7 +13,7 @@ import { waitFor } from '../harness/wait.ts';
 
 // Sizes come from the environment; the defaults are what CI runs.
 const SEED = Number(process.env.CHAOS_SEED ?? Math.floor(Math.random() * 1e9));
-const CYCLES = Number(process.env.CHAOS_CYCLES ?? 30);
+const CYCLES = Number(process.env.CHAOS_CYCLES ?? 20);
 const MESSAGES = Number(process.env.CHAOS_MESSAGES ?? 1000);
 const NODES = ['A', 'B', 'C', 'D'];
 const WORKERS = NODES.length * 2; // two app processes on each node
