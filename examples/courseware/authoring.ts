@@ -31,7 +31,7 @@ export function authoringRoutes({ client, userOf, page }: CourseDeps): express.R
     if (!mine.length) return page(res, 403, 'Authoring', [nav, `<p>${esc(who.user)} (domain ${esc(who.domain)}) is not the author of any page of this course.</p>`]);
     const published = Number(req.query.published);
     const justPublished = Number.isSafeInteger(published) && published > 0;
-    const told = (key: string) => (Number.isSafeInteger(Number(req.query[key])) ? Number(req.query[key]) : 0);
+    const told = (key: string) => Math.max(0, Number.isSafeInteger(Number(req.query[key])) ? Number(req.query[key]) : 0);
     const banner = justPublished
       ? `<p class="published">Version ${published} published on your home node: ${told('ok')} subscribed node(s) told at once, ${told('delayed')} to be told when they are back.</p>`
       : '';
@@ -57,6 +57,7 @@ export function authoringRoutes({ client, userOf, page }: CourseDeps): express.R
       page(res, 200, 'Authoring', [nav, banner, ...forms]);
     } catch (err) {
       if (code(err) === 'con_lost') return page(res, 503, 'Authoring', [nav, `<p>Your pages cannot be read right now (${esc((err as Error).message)}). Try again in a moment.</p>`]);
+      if (code(err) === 'not_found') return page(res, 404, 'Authoring', [nav, '<p>No such version. <a href="/course/author">Open the newest</a>.</p>']);
       next(err);
     }
   });
