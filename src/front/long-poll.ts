@@ -39,7 +39,8 @@ export async function bounded(p: Promise<unknown> | undefined, ms: number): Prom
 /**
  * Follows a versioned value on a node: asks for it, then for the version after the one it
  * has, which the node answers at the next change (or after waitMs). A failure is retried
- * with back-off doubling from min to max, and then asks for the value afresh.
+ * with back-off doubling from min to max (each wait jittered down to half), and then asks for
+ * the value afresh.
  * `first` settles after the first answer or failure; `stop` ends it without a timer left.
  */
 export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>): { first: Promise<void>; stop: () => void } {
@@ -74,7 +75,8 @@ export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>)
         failing = true;
         known = undefined;
         settleFirst();
-        await pause(delay);
+        // Equal jitter (half fixed, half random): fronts that lost the same node do not come back in step.
+        await pause(delay / 2 + Math.random() * (delay / 2));
         delay = Math.min(delay * 2, o.backoff.maxMs);
       }
       settleFirst();
