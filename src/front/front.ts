@@ -163,7 +163,7 @@ export class Front {
     const state = this.buildState(this.table, old.byId);
     for (const b of old.list) if (!state.byId.has(b.id)) b.close();
     this.proxy.state = state;
-    this.proxy.carryWaiters(old, state);
+    this.proxy.admission.carry(old, state);
     this.metrics?.retain(new Set(state.routes.map((r) => r.cfg.name)), new Set(state.byId.keys()));
   }
 

@@ -1,5 +1,6 @@
 import { STATUS_CODES } from 'node:http';
 import type { Logger } from 'pino';
+import { Admission } from './admission.ts';
 import type { Backend } from './backend.ts';
 import type { FrontConfig } from './config.ts';
 import { RequestContext, type ResponsePhases } from './context.ts';
@@ -81,6 +82,15 @@ export class Proxy implements ResponsePhases {
   maintenancePages = 0;
   /** The page for the current message, built once (a flood of new visitors during maintenance costs no rendering). */
   private maintenanceCache: { message: string; retryAfterS: number; headers: string[]; body: string } | undefined;
+  /** Requests waiting for LARD's admission bound. */
+  readonly admission = new Admission({
+    state: () => this.state,
+    admit: (ctx) => {
+      ctx.admitted = true;
+      this.guarded(ctx, () => this.route(ctx));
+    },
+    refuse: (ctx, reason, why) => this.fail(ctx, 503, reason, why),
+  });
 
   constructor(state: FrontState, budget: RetryBudget, log: Logger) {
     this.state = state;
@@ -219,7 +229,7 @@ export class Proxy implements ResponsePhases {
         // Requests in flight on its back-ends, and those whose shared decision is on its way.
         let inFlight = route.deciding;
         for (const b of route.list) inFlight += b.active;
-        if (inFlight >= route.policy.admissionLimit(candidates)) return this.waitForAdmission(ctx);
+        if (inFlight >= route.policy.admissionLimit(candidates)) return this.admission.wait(ctx);
       }
       if (route.remote && candidates.length) {
         route.deciding++;
@@ -230,7 +240,7 @@ export class Proxy implements ResponsePhases {
           if (d.backend && route.sticky) ctx.setSticky = true;
           if (ctx.aborted) {
             if (d.shared && d.backend) route.remote!.completed(d.backend.id, d.front);
-            this.admitNext(route);
+            this.admission.next(route);
             return;
           }
           this.guarded(ctx, () => this.send(ctx, d.backend));
@@ -246,57 +256,6 @@ export class Proxy implements ResponsePhases {
       if (backend && route.sticky) ctx.setSticky = true; // a new session, or its server went away
     }
     this.send(ctx, backend);
-  }
-
-  /** The request waits (bounded by queueSize and queueTimeoutMs) until a request of its route ends. */
-  private waitForAdmission(ctx: RequestContext): void {
-    const route = ctx.route;
-    const limits = this.state.cfg.limits;
-    if (route.waiting.length >= limits.queueSize) return this.fail(ctx, 503, 'admission_full', `route ${route.cfg.name}: ${route.waiting.length} requests are waiting for admission`);
-    let timedOut = false;
-    const entry = {
-      ctx,
-      resume: () => {
-        clearTimeout(entry.timer);
-        // A client that left, or one already answered 503, passes its turn on.
-        if (ctx.aborted || timedOut) return this.admitNext(ctx.route);
-        ctx.admitted = true;
-        this.guarded(ctx, () => this.route(ctx));
-      },
-      timer: setTimeout(() => {
-        timedOut = true;
-        // ctx.route, not route: a reload may have carried the waiter to the new generation's route.
-        const waiting = ctx.route.waiting;
-        const i = waiting.indexOf(entry);
-        if (i >= 0) waiting.splice(i, 1);
-        if (!ctx.aborted) this.fail(ctx, 503, 'admission_timeout', `route ${route.cfg.name}: not admitted within ${limits.queueTimeoutMs} ms (LARD's bound on requests in flight)`);
-      }, limits.queueTimeoutMs),
-    };
-    route.waiting.push(entry);
-  }
-
-  /** Wakes the oldest waiter of the route, in its current generation (a reload carries waiters to the new one). */
-  private admitNext(route: RouteState): void {
-    const current = this.state.routes.includes(route) ? route : this.state.routes.find((r) => r.cfg.name === route.cfg.name);
-    const next = current?.waiting.shift();
-    if (next) queueMicrotask(next.resume);
-  }
-
-  /**
-   * A reload or an app-registry change swapped the routes: requests waiting for admission on
-   * the old ones move to the new route of the same name (or are let go if it is gone), so
-   * completions in the new generation admit them.
-   */
-  carryWaiters(old: FrontState, next: FrontState): void {
-    for (const r of old.routes) {
-      if (!r.waiting.length) continue;
-      const to = next.routes.find((n) => n.cfg.name === r.cfg.name);
-      for (const w of r.waiting.splice(0)) {
-        w.ctx.route = to ?? w.ctx.route;
-        if (to) to.waiting.push(w);
-        else queueMicrotask(w.resume);
-      }
-    }
   }
 
   /** Work that runs outside accept()'s guard (a decision that arrives later, a waiter let in): a bug costs the request, not the front. */
@@ -507,7 +466,7 @@ export class Proxy implements ResponsePhases {
     backend.active--;
     const route = ctx.route;
     if (ctx.sharedPick !== undefined) route.remote?.completed(backend.id, ctx.sharedPick);
-    this.admitNext(route);
+    this.admission.next(route);
     if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
     // What the back-end answered (a status came back); connection errors end in fail() instead.
     if (this.observer && verdict !== 'abandoned' && ctx.status > 0) this.observer.answered(route.cfg.name, backend.id, ctx.status, Date.now() - ctx.start);

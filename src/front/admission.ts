@@ -1,0 +1,76 @@
+import type { RequestContext } from './context.ts';
+import type { FrontState } from './proxy.ts';
+import type { RouteState } from './routes.ts';
+
+export interface AdmissionHooks {
+  /** The front's state now (a reload swaps it). */
+  state: () => FrontState;
+  /** Lets a waiter in: it is routed again, past the bound. */
+  admit: (ctx: RequestContext) => void;
+  /** Answers a request that cannot wait (503). */
+  refuse: (ctx: RequestContext, reason: 'admission_full' | 'admission_timeout', why: string) => void;
+}
+
+/**
+ * LARD's admission bound (Pai et al.'s S): past it, a request waits in the front, oldest first,
+ * until a request of its route ends; at most limits.queueSize wait, each for at most
+ * limits.queueTimeoutMs. Waiters live on their route's state, and a reload carries them to the
+ * new route of the same name, so completions in either generation wake them.
+ */
+export class Admission {
+  private readonly hooks: AdmissionHooks;
+
+  constructor(hooks: AdmissionHooks) {
+    this.hooks = hooks;
+  }
+
+  /** The request waits for a turn (or is refused when too many wait already). */
+  wait(ctx: RequestContext): void {
+    const route = ctx.route;
+    const limits = this.hooks.state().cfg.limits;
+    if (route.waiting.length >= limits.queueSize) return this.hooks.refuse(ctx, 'admission_full', `route ${route.cfg.name}: ${route.waiting.length} requests are waiting for admission`);
+    let timedOut = false;
+    const entry = {
+      ctx,
+      resume: () => {
+        clearTimeout(entry.timer);
+        // A client that left, or one already answered 503, passes its turn on.
+        if (ctx.aborted || timedOut) return this.next(ctx.route);
+        this.hooks.admit(ctx);
+      },
+      timer: setTimeout(() => {
+        timedOut = true;
+        // ctx.route, not route: a reload may have carried the waiter to the new generation's route.
+        const waiting = ctx.route.waiting;
+        const i = waiting.indexOf(entry);
+        if (i >= 0) waiting.splice(i, 1);
+        if (!ctx.aborted) this.hooks.refuse(ctx, 'admission_timeout', `route ${route.cfg.name}: not admitted within ${limits.queueTimeoutMs} ms (LARD's bound on requests in flight)`);
+      }, limits.queueTimeoutMs),
+    };
+    route.waiting.push(entry);
+  }
+
+  /** A request of the route ended: wakes its oldest waiter, in the route's current generation. */
+  next(route: RouteState): void {
+    const routes = this.hooks.state().routes;
+    const current = routes.includes(route) ? route : routes.find((r) => r.cfg.name === route.cfg.name);
+    const waiter = current?.waiting.shift();
+    if (waiter) queueMicrotask(waiter.resume);
+  }
+
+  /**
+   * A reload or an app-registry change swapped the routes: requests waiting on the old ones move
+   * to the new route of the same name (or are let go if it is gone).
+   */
+  carry(old: FrontState, next: FrontState): void {
+    for (const r of old.routes) {
+      if (!r.waiting.length) continue;
+      const to = next.routes.find((n) => n.cfg.name === r.cfg.name);
+      for (const w of r.waiting.splice(0)) {
+        w.ctx.route = to ?? w.ctx.route;
+        if (to) to.waiting.push(w);
+        else queueMicrotask(w.resume);
+      }
+    }
+  }
+}
