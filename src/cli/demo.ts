@@ -43,6 +43,7 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   let stopping = false;
   const watch = (name: string, child: ChildProcess, log: string) => {
     children.push({ name, child });
+    if (stopping) child.kill('SIGTERM'); // started while everything stops (a signal during bring-up)
     child.once('exit', (code, signal) => {
       if (!stopping) say(`${name} exited (${signal ?? `code ${code}`}); see ${relative(process.cwd(), log)}`);
     });
@@ -57,11 +58,12 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
       });
     }
   };
-  // From the first child on, Ctrl-C or SIGTERM stops all of them, also while the cluster comes up.
+  // From the first child on, Ctrl-C or SIGTERM stops all of them, also while the cluster comes up;
+  // a second signal changes nothing (the listeners stay, so it does not kill this process midway).
   const signalled = new Promise<'signal'>((res) => {
     const onSignal = () => res('signal');
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
   });
   for (const n of table.nodes) {
     const log = join(dir, 'logs', `${n.id}.log`);
@@ -121,6 +123,7 @@ async function bringUp(table: HostTable, dir: string, config: string, watch: (na
   say(`all ${table.nodes.length * (table.nodes.length - 1)} links up in ${Date.now() - started} ms`);
   for (const u of DEMO_USERS) say(await ensureDemoUser(table, u));
   for (const line of await ensureDemoResources(table, dir)) say(line);
+  if (stopping()) throw new CliError('interrupted', EXIT_ERROR);
 
   // Each access node supervises its app instances; the front follows their registries.
   const access = table.nodes.filter((n) => n.role === 'access');

@@ -44,6 +44,9 @@ export class LinkServer extends EventEmitter {
   private readonly server: Server;
   private readonly inbound = new Map<string, Channel>();
   private readonly handshaking = new Set<TLSSocket>();
+  /** Every connection open to the link port (links, raw transfers, handshakes), to cut at close. */
+  private readonly sockets = new Set<Socket>();
+  private closing = false;
   /** The addresses peers may connect from (null: a host name did not resolve, so no screening). */
   private allowed: Map<string, number> | null = null;
   /** Open connections per remote address, welcomed or not. */
@@ -85,13 +88,30 @@ export class LinkServer extends EventEmitter {
     return [...this.inbound.keys()];
   }
 
+  /**
+   * Stops taking connections and closes the links. A connection whose handshake was under way
+   * would otherwise become a link after this (and keep the server open for good): none is taken
+   * once closing, and what is still open a second later is cut.
+   */
   close(): Promise<void> {
+    this.closing = true;
     for (const channel of this.inbound.values()) channel.close();
     for (const socket of this.handshaking) socket.destroy();
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    return new Promise((resolve) => {
+      const cut = setTimeout(() => {
+        for (const socket of this.sockets) socket.destroy();
+      }, 1000);
+      this.server.close(() => {
+        clearTimeout(cut);
+        resolve();
+      });
+    });
   }
 
   private screen(raw: Socket): void {
+    if (this.closing) return void raw.destroy();
+    this.sockets.add(raw);
+    raw.once('close', () => this.sockets.delete(raw));
     const ip = normalizeIp(raw.remoteAddress ?? '');
     const nodesThere = this.allowed?.get(ip);
     if (this.allowed && nodesThere === undefined) return this.turnAway(raw, ip, 'not a node address in the host table');
@@ -138,6 +158,7 @@ export class LinkServer extends EventEmitter {
       setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
+    if (this.closing) return void socket.destroy();
     socket.setNoDelay(true);
     if (socket.alpnProtocol === RAW_PROTOCOL) return this.acceptRaw(socket);
     this.handshaking.add(socket);

@@ -52,10 +52,11 @@ export class ResourceHome {
     const { blobs, published, log } = this.deps;
     if (!this.deps.isAuthorHere(ref.domain, ref.author)) throw new CohortError('refused', `${ref.author}@${ref.domain} does not live on this node: publish on her home node`);
     if (opts.contentType !== undefined && !MEDIA_TYPE.test(opts.contentType)) throw new CohortError('bad_args', 'a Content-Type is a media type (type/subtype, optional parameters), at most 256 characters');
+    // Checked before the bytes come (nothing stored for a stale edit), and again right before the
+    // version is added: no other publish can come between that check and the add.
+    this.checkVersion(ref.url, opts.ifVersion);
     const blob = await blobs.receive(source, this.deps.maxBytes);
-    // Checked once the bytes are in, right before the version is added: no other publish can come between.
-    const newest = published.newest(ref.url)?.version ?? 0;
-    if (opts.ifVersion !== undefined && opts.ifVersion !== newest) throw new CohortError('conflict', `${ref.url} is at version ${newest}, not ${opts.ifVersion}: it changed since it was read`);
+    this.checkVersion(ref.url, opts.ifVersion);
     const meta = published.add({
       url: ref.url,
       digest: blob.digest,
@@ -67,6 +68,11 @@ export class ResourceHome {
     this.deps.onPublished(ref.url);
     log.info({ event: 'resource_published', url: ref.url, version: meta.version, size: meta.size, digest: meta.digest }, `published ${ref.url} version ${meta.version}`);
     return { ...meta, notified: await this.notify(ref.url) };
+  }
+
+  private checkVersion(url: string, ifVersion: number | undefined): void {
+    const newest = this.deps.published.newest(url)?.version ?? 0;
+    if (ifVersion !== undefined && ifVersion !== newest) throw new CohortError('conflict', `${url} is at version ${newest}, not ${ifVersion}: it changed since it was read`);
   }
 
   publishFile(ref: ResourceRef, file: string, opts: PublishOptions = {}): Promise<Published> {

@@ -33,6 +33,8 @@ export class DemoRun {
   private demo: ChildProcess | undefined;
   private demoExit: Promise<number | null> = Promise.resolve(null);
   private readonly restarted = new Map<string, ChildProcess>();
+  /** Set by the first stop(): later calls wait for the same one, and no node is started after it. */
+  private stopping: Promise<number | null> | undefined;
 
   constructor(dir: string) {
     this.dir = dir;
@@ -69,7 +71,12 @@ export class DemoRun {
    * for them; what is still there after STOP_TIMEOUT_MS is killed (the demo's whole process
    * group). Resolves with the demo's exit code.
    */
-  async stop(): Promise<number | null> {
+  stop(): Promise<number | null> {
+    this.stopping ??= this.stopAll();
+    return this.stopping;
+  }
+
+  private async stopAll(): Promise<number | null> {
     const running = [this.demo, ...this.restarted.values()].filter((c): c is ChildProcess => c !== undefined && c.exitCode === null && c.signalCode === null);
     const exits = running.map((child) => new Promise((res) => (child.exitCode !== null || child.signalCode !== null ? res(null) : child.once('exit', res))));
     for (const child of running) child.kill('SIGTERM');
@@ -138,6 +145,7 @@ export class DemoRun {
 
   /** Starts node `id` again (`cohort node`), its log appended to the demo's; resolves once it answers. */
   async restart(id: string): Promise<void> {
+    if (this.stopping) throw new Error(`node ${id} not started: the cluster is stopping`);
     const child = spawnNodeProcess(this.config, id, join(this.dir, 'logs', `${id}.log`));
     this.restarted.set(id, child);
     const until = Date.now() + 20_000;

@@ -31,13 +31,17 @@ export async function runScenario(opts: { dir: string; basePort: number; breakSt
   const { say } = opts;
   const run = new DemoRun(opts.dir);
   const result: ScenarioResult = { ok: false, readySeconds: null, steps: [], failed: null, error: null };
-  // Ctrl-C or SIGTERM mid-run: the cluster is stopped before this process goes (exit 130).
+  // Ctrl-C or SIGTERM mid-run: the cluster is stopped before this process goes (exit 130); a
+  // second signal waits for the same stop (the listeners stay, so it cannot kill us midway).
+  let interrupted = false;
   const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
     say('interrupted: stopping the cluster');
     void run.stop().finally(() => process.exit(130));
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   say(`starting the demo cluster (cohort demo --dir ${opts.dir} --base-port ${opts.basePort})`);
   try {
     await run.start(opts.basePort);

@@ -35,12 +35,11 @@ export interface ScenarioState {
   after: number;
   marker: string;
   learners: Map<string, Learner>;
-  appsOfI: string[];
   answers: number;
 }
 
 export function newState(): ScenarioState {
-  return { before: 0, after: 0, marker: '', learners: new Map(), appsOfI: [], answers: 0 };
+  return { before: 0, after: 0, marker: '', learners: new Map(), answers: 0 };
 }
 
 // Learners F and G (one of each domain) are made by the scenario; H is the demo's learner bob (home E).
@@ -88,7 +87,6 @@ export const STEPS: Step[] = [
         ctx.check.equal(`cohort user add ${u.user} (${r.stderr.trim()})`, r.code, 0);
       }
       ctx.state.before = await newestAtHome(ctx);
-      ctx.state.appsOfI = await ctx.run.appUrls('I');
       const seen = [];
       for (const u of [F, G]) seen.push(await (await logIn(ctx, 'I', u)).readProblem());
       ctx.check.equal('F and G: node, version and source of the problem page', seen.map((s) => [s.node, s.version, s.source]), [
@@ -148,10 +146,13 @@ export const STEPS: Step[] = [
     title: 'server I goes offline; learner H cannot reach it',
     breaks: 'I is left running',
     async run(ctx) {
+      // Where I serves now (its instances may have moved since setup), and its own port.
+      const targets = [...(await ctx.run.appUrls('I')), ctx.run.nodeUrl('I')];
+      ctx.check.equal('I has ready app instances before it goes', targets.length > 1, true);
       const pids = ctx.broken ? [] : await ctx.run.kill('I');
-      const tries = await Promise.all(ctx.state.appsOfI.map((app) => new Learner(H, app).reach()));
-      ctx.check.equal("H's requests to I's app instances", tries, ctx.state.appsOfI.map(() => 'refused'));
-      return `node I and its app instances killed (pids ${pids.join(', ')}); ${ctx.state.appsOfI.join(', ')} refuse H's connections`;
+      const tries = await Promise.all(targets.map((url) => new Learner(H, url).reach()));
+      ctx.check.equal("H's requests to I's app instances and its own port", tries, targets.map(() => 'refused'));
+      return `node I and its app instances killed (pids ${pids.join(', ')}); ${targets.join(', ')} refuse H's connections`;
     },
   },
   {
