@@ -7,15 +7,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
-import { PROBLEMS, type CourseDeps } from './problems.ts';
+import { code, esc, problemOf, PROBLEMS, type CourseDeps } from './problems.ts';
 import { formToken, formTokenOk, hiddenField } from './form-token.ts';
-import { escapeHtml } from '../../src/front/maintenance-page.ts';
 
 /** The largest page an author may publish from the form. */
 export const MAX_PAGE_BYTES = 64 * 1024;
 
-const esc = (v: unknown) => escapeHtml(String(v));
-const code = (err: unknown) => (err as { code?: string }).code;
 const nav = '<p><a href="/course">Course</a> · <a href="/course/author">Authoring</a> · <a href="/">Home</a></p>';
 
 /** Is `who` the author the resource URL names? */
@@ -64,7 +61,7 @@ export function authoringRoutes({ client, userOf, page }: CourseDeps): express.R
 
   r.post('/course/author/:problem', express.urlencoded({ extended: false, limit: '200kb', parameterLimit: 5 }), async (req, res, next) => {
     const id = req.params.problem;
-    const problem = Object.hasOwn(PROBLEMS, id) ? PROBLEMS[id] : undefined;
+    const problem = problemOf(id);
     if (!problem) return page(res, 404, 'Not found', [nav, '<p>No such page.</p>']);
     const who = userOf(req);
     if (!who) return page(res, 401, 'Authoring', [nav, '<p><a href="/">Log in</a> as the author of the page.</p>']);

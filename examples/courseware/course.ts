@@ -7,10 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import express from 'express';
-import { escapeHtml } from '../../src/front/maintenance-page.ts';
 import { authoringRoutes } from './authoring.ts';
 import { formToken, formTokenOk, hiddenField } from './form-token.ts';
-import { PROBLEMS, type CourseDeps } from './problems.ts';
+import { code, esc, problemOf, PROBLEMS, type CourseDeps } from './problems.ts';
 
 /** Where submissions live in a learner's records (keyed `<problem>.<ms since 1970>.<random>`). */
 export const SUBMISSIONS_NS = 'submissions';
@@ -25,8 +24,6 @@ export interface Submission {
   node: string;
 }
 
-const esc = (v: unknown) => escapeHtml(String(v));
-
 /** A right answer is a number within the problem's tolerance ("9.8", " 9.80 ", "9,8"). */
 export function isCorrect(problem: { answer: number; tolerance: number }, answer: string): boolean {
   const t = answer.trim().replace(',', '.');
@@ -39,8 +36,6 @@ function bodyOf(html: string): string {
   const m = /<body[^>]*>([\s\S]*?)<\/body>/i.exec(html);
   return (m ? m[1] : html).trim();
 }
-
-const code = (err: unknown) => (err as { code?: string }).code;
 
 export function courseRoutes(deps: CourseDeps): express.Router {
   const { nodeId, client, userOf, page } = deps;
@@ -87,7 +82,7 @@ export function courseRoutes(deps: CourseDeps): express.Router {
 
   r.get('/course/:problem', async (req, res, next) => {
     const id = req.params.problem;
-    const problem = Object.hasOwn(PROBLEMS, id) ? PROBLEMS[id] : undefined;
+    const problem = problemOf(id);
     if (!problem) return page(res, 404, 'Not found', [nav, '<p>No such problem.</p>']);
     try {
       const c = await client();
@@ -129,7 +124,7 @@ export function courseRoutes(deps: CourseDeps): express.Router {
 
   r.post('/course/:problem/answer', express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 }), async (req, res, next) => {
     const id = req.params.problem;
-    const problem = Object.hasOwn(PROBLEMS, id) ? PROBLEMS[id] : undefined;
+    const problem = problemOf(id);
     if (!problem) return page(res, 404, 'Not found', [nav, '<p>No such problem.</p>']);
     const who = userOf(req);
     if (!who) return page(res, 401, 'Log in', [nav, '<p><a href="/">Log in</a> to answer.</p>']);

@@ -3,6 +3,7 @@ import { appSettingsFor, type HostTable } from '../config/host-table.ts';
 import type { OutboxPeerStatus } from '../critical/critical-service.ts';
 import type { PeerStatus } from '../net/peer.ts';
 import type { RegistrySnapshot } from '../supervisor/registry.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 // `cohort doctor`'s network checks (seed 000's loncron): is the node answering, are its links
 // up, do its app instances serve, is an outbox growing. Each check gives rows; a repair is only
@@ -30,7 +31,6 @@ export interface DoctorOptions {
   outboxSampleMs: number;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const errText = (err: unknown) => `${(err as { code?: string }).code ? `${(err as { code: string }).code}: ` : ''}${(err as Error).message}`;
 
 type PeersReply = { node: string; peers: (PeerStatus & { inbound: boolean })[] };

@@ -105,31 +105,8 @@ export class NodeMetrics {
         this.set(src.outbox().dead);
       },
     });
-    new Counter({
-      name: 'cohort_critical_messages_total',
-      help: 'Critical messages sent from this node, by outcome: ok (applied), delayed (stored, peer out of reach), refused (an error).',
-      labelNames: ['outcome'],
-      registers,
-      collect() {
-        this.reset();
-        const c = src.critical();
-        this.inc({ outcome: 'ok' }, c.ok);
-        this.inc({ outcome: 'delayed' }, c.delayed);
-        this.inc({ outcome: 'refused' }, c.refused);
-      },
-    });
-    new Counter({
-      name: 'cohort_resource_transfers_total',
-      help: "Transfers of a resource's bytes from its home to this node, by result.",
-      labelNames: ['result'],
-      registers,
-      collect() {
-        this.reset();
-        const t = src.transfers();
-        this.inc({ result: 'ok' }, t.ok);
-        this.inc({ result: 'failed' }, t.failed);
-      },
-    });
+    countsBy(registers, 'cohort_critical_messages_total', 'Critical messages sent from this node, by outcome: ok (applied), delayed (stored, peer out of reach), refused (an error).', 'outcome', ['ok', 'delayed', 'refused'], () => src.critical());
+    countsBy(registers, 'cohort_resource_transfers_total', "Transfers of a resource's bytes from its home to this node, by result.", 'result', ['ok', 'failed'], () => src.transfers());
     new Counter({
       name: 'cohort_resource_transfer_bytes_total',
       help: 'Bytes of resources received from their homes (successful transfers).',
@@ -153,4 +130,19 @@ export class NodeMetrics {
   async render(): Promise<MetricsPage> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
+}
+
+/** A counter the node keeps whole, read at each scrape: one series per key of a fixed set. */
+function countsBy<K extends string>(registers: Registry[], name: string, help: string, label: string, keys: readonly K[], read: () => Readonly<Record<K, number>>): void {
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers,
+    collect() {
+      this.reset();
+      const counts = read();
+      for (const key of keys) this.inc({ [label]: key }, counts[key]);
+    },
+  });
 }

@@ -25,6 +25,8 @@ export interface RouteState {
   waiting: { ctx: RequestContext; resume: () => void; timer: NodeJS.Timeout }[];
   /** Requests whose shared decision has not come back yet (they count against the admission bound). */
   deciding: number;
+  /** Set when a reload replaced this route: the route of the same name that took its waiters (null: none did). */
+  successor?: RouteState | null;
 }
 
 /** The first route whose prefix starts the path and whose host (if it names one) is the request's. */

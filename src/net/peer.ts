@@ -4,6 +4,7 @@ import { CohortError } from '../errors.ts';
 import type { Channel, RequestExtras } from './channel.ts';
 import { Backoff } from './backoff.ts';
 import { dialPeer, type DialOptions } from './dial.ts';
+import { withTimeout } from '../timeout.ts';
 
 export type PeerState = 'down' | 'connecting' | 'up';
 
@@ -73,15 +74,11 @@ export class Peer extends EventEmitter {
     const channel = this.channel;
     if (!channel || this.status.state !== 'up') return undefined;
     const started = performance.now();
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), timeoutMs)));
     try {
-      const answered = await Promise.race([channel.request('ping').then(() => true), late]);
-      return answered ? (performance.now() - started) / 1000 : undefined;
+      await withTimeout(channel.request('ping'), timeoutMs);
+      return (performance.now() - started) / 1000;
     } catch {
       return undefined;
-    } finally {
-      clearTimeout(timer);
     }
   }
 
