@@ -1,3 +1,4 @@
+import { get as httpGet } from 'node:http';
 import { Browser } from './browser.ts';
 import { StepFailure, type Checker } from './checker.ts';
 
@@ -61,14 +62,19 @@ export class Learner {
     return /recorded=(\w+)/.exec(page.location ?? '')?.[1] ?? `(no outcome in ${page.location})`;
   }
 
-  /** Tries her app instance's address: 'refused' when nothing listens there. */
-  async reach(): Promise<string> {
-    try {
-      const page = await this.browser.get(this.app);
-      return `answered ${page.status}`;
-    } catch (err) {
-      const code = (err as { cause?: { code?: string } }).cause?.code;
-      return code === 'ECONNREFUSED' ? 'refused' : `failed: ${code ?? (err as Error).message}`;
-    }
+  /**
+   * Tries her app instance's address on a connection of its own, as a browser that never used it
+   * would: the pooled keep-alive connections of earlier learners would end in a reset, not a refusal,
+   * when their server has just died.
+   */
+  reach(): Promise<string> {
+    return new Promise((resolve) => {
+      const req = httpGet(this.app, { agent: false, timeout: 15_000 }, (res) => {
+        res.resume();
+        resolve(`answered ${res.statusCode}`);
+      });
+      req.on('timeout', () => req.destroy(new Error('no answer within 15 s')));
+      req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'refused' : `failed: ${err.code ?? err.message}`));
+    });
   }
 }

@@ -1,0 +1,36 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { Learner } from '../../src/scenario/learner.ts';
+
+// The scenario's i-down step: a server just killed must look refused to a learner who never used it,
+// even when earlier learners left keep-alive connections to it in this process's fetch pool.
+
+function gone(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+test('a killed server is refused, not reset, though pooled connections to it remain', async () => {
+  const server = spawn(process.execPath, ['-e', `
+    const s = require('node:http').createServer((req, res) => res.end('hi'));
+    s.keepAliveTimeout = 60000;
+    s.listen(0, '127.0.0.1', () => console.log(s.address().port));
+  `], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(server.stdout!, 'data');
+  const url = `http://127.0.0.1:${String(line).trim()}/`;
+  // Earlier learners: keep-alive connections pooled by fetch.
+  await Promise.all([1, 2, 3].map(async () => (await fetch(url)).text()));
+  server.kill('SIGKILL');
+  // Wait as the scenario does, but without a turn of the event loop, so the pool has not yet seen the close.
+  const until = Date.now() + 10_000;
+  while (!gone(server.pid!)) if (Date.now() > until) throw new Error('server still there');
+  const tries = await Promise.all([1, 2, 3].map(() => new Learner({ user: 'h', domain: 'd', password: 'p' }, url).reach()));
+  assert.deepEqual(tries, ['refused', 'refused', 'refused']);
+});
