@@ -97,8 +97,15 @@ export class Peer extends EventEmitter {
     this.channel?.close();
   }
 
+  /**
+   * Dials, unless a link is up or a dial is under way: one link per peer. Two at once (a delivery's
+   * poke racing start(), say) would make the peer close one as replaced, and messages sent on it
+   * would be resent after later ones that went on the other: out of order.
+   */
   private connect(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.channel || this.dialing) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.setState('connecting');
     this.dialing = dialPeer(this.dialOpts).then(
       (channel) => {
@@ -106,7 +113,9 @@ export class Peer extends EventEmitter {
         if (this.stopped) return void channel.close();
         this.channel = channel;
         this.status.lastError = undefined;
-        channel.once('close', (reason?: Error) => this.onLinkClosed(reason));
+        channel.once('close', (reason?: Error) => {
+          if (this.channel === channel) this.onLinkClosed(reason);
+        });
         this.setState('up');
         this.log.info({ event: 'link_up' }, `link to ${this.id} up`);
       },
