@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { CLI_PATH, spawnNodeProcess } from '../node/spawn.ts';
@@ -166,11 +166,17 @@ function signal(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** Running: there, and not a zombie waiting for its parent to reap it. */
-function running(pid: number): boolean {
+/**
+ * Still holding what it had open (its listening sockets above all): there, and not a zombie whose
+ * threads have all exited. A killed Node process's main thread turns zombie first while its other
+ * threads still exit, and its sockets close only with the last of them: until then a connection
+ * to its port is accepted (and then reset), not refused.
+ */
+export function running(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    if (stat[stat.lastIndexOf(')') + 2] !== 'Z') return true;
+    return readdirSync(`/proc/${pid}/task`).length > 1;
   } catch {
     return false;
   }

@@ -4,18 +4,11 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { Learner } from '../../src/scenario/learner.ts';
+import { running } from '../../src/scenario/demo-run.ts';
 
 // The scenario's i-down step: a server just killed must look refused to a learner who never used it,
-// even when earlier learners left keep-alive connections to it in this process's fetch pool.
-
-function gone(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return true;
-  }
-}
+// even when earlier learners left keep-alive connections to it in this process's fetch pool, and
+// as soon as the scenario holds it for gone (running(): all its threads exited, not just the main one).
 
 test('a killed server is refused, not reset, though pooled connections to it remain', async () => {
   const server = spawn(process.execPath, ['-e', `
@@ -30,7 +23,7 @@ test('a killed server is refused, not reset, though pooled connections to it rem
   server.kill('SIGKILL');
   // Wait as the scenario does, but without a turn of the event loop, so the pool has not yet seen the close.
   const until = Date.now() + 10_000;
-  while (!gone(server.pid!)) if (Date.now() > until) throw new Error('server still there');
+  while (running(server.pid!)) if (Date.now() > until) throw new Error('server still there');
   const tries = await Promise.all([1, 2, 3].map(() => new Learner({ user: 'h', domain: 'd', password: 'p' }, url).reach()));
   assert.deepEqual(tries, ['refused', 'refused', 'refused']);
 });
