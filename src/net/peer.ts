@@ -33,6 +33,8 @@ export class Peer extends EventEmitter {
   private dialing: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Asked to dial now while a dial was under way: if that one fails, the next goes at once. */
+  private redialAtOnce = false;
   /** What is not derived: failed dials and in-flight requests are read when asked. */
   private status: Pick<PeerStatus, 'state' | 'since' | 'lastError'>;
 
@@ -84,7 +86,10 @@ export class Peer extends EventEmitter {
 
   /** Dial now, even if we had backed off for a long time (the peer said it is back). */
   reconnectNow(): void {
-    if (this.stopped || this.channel || this.dialing) return;
+    if (this.stopped || this.channel) return;
+    // A dial made before the peer came back (stalled in its backlog, say) may fail after its hello:
+    // the news is kept, or we would wait out a long back-off with the peer up.
+    if (this.dialing) return void (this.redialAtOnce = true);
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.backoff.reset();
@@ -112,6 +117,7 @@ export class Peer extends EventEmitter {
         this.dialing = undefined;
         if (this.stopped) return void channel.close();
         this.channel = channel;
+        this.redialAtOnce = false;
         this.status.lastError = undefined;
         channel.once('close', (reason?: Error) => {
           if (this.channel === channel) this.onLinkClosed(reason);
@@ -122,7 +128,13 @@ export class Peer extends EventEmitter {
       (err: Error) => {
         this.dialing = undefined;
         this.status.lastError = err.message;
-        this.scheduleRetry();
+        if (this.redialAtOnce) {
+          this.redialAtOnce = false;
+          this.backoff.reset();
+          this.connect();
+        } else {
+          this.scheduleRetry();
+        }
         // Identity faults are the operator's business; refused connections are routine.
         const level = err instanceof CohortError && err.code === 'refused' ? 'warn' : 'debug';
         this.log[level]({ event: 'dial_failed', err: err.message, attempts: this.backoff.attempts }, `cannot link to ${this.id}`);

@@ -12,6 +12,7 @@ export class FaultProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
   private stalled = false;
   private refusing = false;
+  private refuseCount = 0;
   cuts = 0;
 
   private constructor(server: Server, port: number, targetPort: number) {
@@ -61,6 +62,11 @@ export class FaultProxy {
     this.refusing = on;
   }
 
+  /** The next `n` new connections are closed at once; later ones pass. */
+  refuseNext(n: number): void {
+    this.refuseCount = n;
+  }
+
   close(): Promise<void> {
     this.cut();
     return new Promise((resolve) => this.server.close(() => resolve()));
@@ -68,6 +74,10 @@ export class FaultProxy {
 
   private accept(client: Socket): void {
     if (this.refusing) return void client.resetAndDestroy();
+    if (this.refuseCount > 0) {
+      this.refuseCount--;
+      return void client.resetAndDestroy();
+    }
     const upstream = createConnection(this.targetPort, '127.0.0.1');
     const pair: [Socket, Socket] = [client, upstream];
     this.pairs.add(pair);
