@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
-import { readdirSync, readFileSync } from 'node:fs';
+import { processRunning } from '../process-state.ts';
 import { join } from 'node:path';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { CLI_PATH, spawnNodeProcess } from '../node/spawn.ts';
@@ -136,8 +136,8 @@ export class DemoRun {
     }
     for (const pid of pids) signal(pid, 'SIGKILL');
     const until = Date.now() + 10_000;
-    while (pids.some(running)) {
-      if (Date.now() > until) throw new Error(`processes ${pids.filter(running).join(', ')} of node ${id} are still there 10 s after SIGKILL`);
+    while (pids.some(processRunning)) {
+      if (Date.now() > until) throw new Error(`processes ${pids.filter(processRunning).join(', ')} of node ${id} are still there 10 s after SIGKILL`);
       await delay(20);
     }
     return pids;
@@ -163,21 +163,5 @@ function signal(pid: number, sig: NodeJS.Signals): void {
     process.kill(pid, sig);
   } catch {
     // gone already
-  }
-}
-
-/**
- * Still holding what it had open (its listening sockets above all): there, and not a zombie whose
- * threads have all exited. A killed Node process's main thread turns zombie first while its other
- * threads still exit, and its sockets close only with the last of them: until then a connection
- * to its port is accepted (and then reset), not refused.
- */
-export function running(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    if (stat[stat.lastIndexOf(')') + 2] !== 'Z') return true;
-    return readdirSync(`/proc/${pid}/task`).length > 1;
-  } catch {
-    return false;
   }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { processRunning } from '../../src/process-state.ts';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,10 +35,7 @@ async function scenario(dir: string, extra: string[] = []): Promise<{ r: CliResu
 function processesOf(dir: string): number[] {
   const mine = (pid: string) => {
     try {
-      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir) || readFileSync(`/proc/${pid}/environ`, 'utf8').includes(dir)) {
-        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-        return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-      }
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(dir) || readFileSync(`/proc/${pid}/environ`, 'utf8').includes(dir)) return processRunning(Number(pid));
     } catch {
       // gone, or not ours to read
     }

@@ -4,11 +4,11 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { Learner } from '../../src/scenario/learner.ts';
-import { running } from '../../src/scenario/demo-run.ts';
+import { processRunning } from '../../src/process-state.ts';
 
 // The scenario's i-down step: a server just killed must look refused to a learner who never used it,
 // even when earlier learners left keep-alive connections to it in this process's fetch pool, and
-// as soon as the scenario holds it for gone (running(): all its threads exited, not just the main one).
+// as soon as the scenario holds it for gone (processRunning(): all its threads exited, not just the main one).
 
 test('a killed server is refused, not reset, though pooled connections to it remain', async () => {
   const server = spawn(process.execPath, ['-e', `
@@ -23,7 +23,7 @@ test('a killed server is refused, not reset, though pooled connections to it rem
   server.kill('SIGKILL');
   // Wait as the scenario does, but without a turn of the event loop, so the pool has not yet seen the close.
   const until = Date.now() + 10_000;
-  while (running(server.pid!)) if (Date.now() > until) throw new Error('server still there');
+  while (processRunning(server.pid!)) if (Date.now() > until) throw new Error('server still there');
   const tries = await Promise.all([1, 2, 3].map(() => new Learner({ user: 'h', domain: 'd', password: 'p' }, url).reach()));
   assert.deepEqual(tries, ['refused', 'refused', 'refused']);
 });

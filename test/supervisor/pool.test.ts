@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +7,7 @@ import type { AppSection } from '../../src/supervisor/app-config.ts';
 import type { InstanceRecord, RegistrySnapshot } from '../../src/supervisor/registry.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { freePortRange } from '../harness/ports.ts';
+import { processRunning } from '../../src/process-state.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const TEST_APP = fileURLToPath(new URL('../harness/test-app.ts', import.meta.url));
@@ -27,15 +27,7 @@ async function registry(c: TestCluster, id = 'A'): Promise<RegistrySnapshot> {
 }
 
 const ready = (r: RegistrySnapshot) => r.instances.filter((i) => i.state === 'ready');
-/** Running: there, and not a zombie (an orphan's parent here may be slow to reap it). */
-const alive = (pid: number) => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
-};
+const alive = processRunning;
 const get = async (i: InstanceRecord, path = '/') => (await fetch(`http://${i.host}:${i.port}${path}`)).text();
 const post = async (i: InstanceRecord, path: string) => (await fetch(`http://${i.host}:${i.port}${path}`, { method: 'POST' })).text();
 
