@@ -1,7 +1,6 @@
-import { RecentMap } from '../recent-map.ts';
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { Backend } from '../front/backend.ts';
-import type { FrontErrorReason, RequestObserver } from '../front/proxy.ts';
+import { FRONT_ERROR_REASONS, type FrontErrorReason, type RequestObserver } from '../front/proxy.ts';
 import type { MetricsPage } from '../replication/http-service.ts';
 
 /** Seconds from 1 ms to 30 s: cached pages, app pages, slow uploads. */
@@ -48,11 +47,11 @@ function custom(name: string, help: string, type: 'counter' | 'histogram', value
  */
 export class FrontMetrics implements RequestObserver {
   readonly registry = new Registry();
-  private readonly errors: Counter<'route' | 'reason'>;
-  /** route + '\n' + backend -> its answers; entries of gone routes and back-ends are removed by retain(). */
+  /** route + '\n' + back-end series label -> its answers; entries of gone routes and back-ends are removed by retain(). */
   private readonly series = new Map<string, Series>();
-  /** The error label sets written so far, so that those of gone routes can be removed. */
-  private readonly errorSeries = new Map<string, { route: string; reason: string }>();
+  /** route -> error answers the front made, by reason (FRONT_ERROR_REASONS' order). */
+  private readonly errors = new Map<string, number[]>();
+  private readonly reasonIndex = new Map<string, number>(FRONT_ERROR_REASONS.map((r, i) => [r, i]));
 
   constructor(backends: () => readonly Backend[], front: () => { connections: number; tunnels: number; maintenancePages: number }) {
     const registers = [this.registry];
@@ -86,12 +85,17 @@ export class FrontMetrics implements RequestObserver {
         return out;
       }),
     );
-    this.errors = new Counter({
-      name: 'cohort_front_errors_total',
-      help: 'Error answers the front made itself (500 dispatcher, 502, 503, 504), by route and reason.',
-      labelNames: ['route', 'reason'],
-      registers,
-    });
+    this.registry.registerMetric(
+      custom('cohort_front_errors_total', 'Error answers the front made itself (500 dispatcher, 502, 503, 504), by route and reason.', 'counter', () => {
+        const out: Sample[] = [];
+        for (const [route, counts] of this.errors) {
+          counts.forEach((n, i) => {
+            if (n > 0) out.push({ labels: { route, reason: FRONT_ERROR_REASONS[i] }, value: n });
+          });
+        }
+        return out;
+      }),
+    );
     new Gauge({
       name: 'cohort_front_backend_up',
       help: 'Whether the back-end is usable (1: healthy and not ejected; a draining one still counts) or not (0).',
@@ -150,8 +154,7 @@ export class FrontMetrics implements RequestObserver {
     });
   }
 
-  answered(route: string, backendId: string, status: number, ms: number): void {
-    const backend = seriesBackend(backendId);
+  answered(route: string, backend: string, status: number, ms: number): void {
     const key = `${route}\n${backend}`;
     let s = this.series.get(key);
     if (!s) this.series.set(key, (s = { route, backend, classes: CLASSES.map(() => 0), buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
@@ -167,40 +170,18 @@ export class FrontMetrics implements RequestObserver {
   }
 
   failed(route: string, reason: FrontErrorReason): void {
-    const key = `${route}\n${reason}`;
-    if (!this.errorSeries.has(key)) this.errorSeries.set(key, { route, reason });
-    this.errors.inc({ route, reason });
+    let counts = this.errors.get(route);
+    if (!counts) this.errors.set(route, (counts = FRONT_ERROR_REASONS.map(() => 0)));
+    counts[this.reasonIndex.get(reason)!]++;
   }
 
-  /** After a swap: forgets the series of routes and back-ends no longer configured. */
+  /** After a swap: forgets the series of routes and back-ends (by series label) no longer configured. */
   retain(routes: ReadonlySet<string>, backends: ReadonlySet<string>): void {
-    const kept = new Set([...backends].map(seriesBackend));
-    for (const [key, s] of this.series) if (!routes.has(s.route) || !kept.has(s.backend)) this.series.delete(key);
-    for (const [key, labels] of this.errorSeries) {
-      if (routes.has(labels.route)) continue;
-      this.errorSeries.delete(key);
-      this.errors.remove(labels);
-    }
+    for (const [key, s] of this.series) if (!routes.has(s.route) || !backends.has(s.backend)) this.series.delete(key);
+    for (const route of this.errors.keys()) if (!routes.has(route)) this.errors.delete(route);
   }
 
   async render(): Promise<MetricsPage> {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }
-
-/**
- * The label a back-end's series go under: an app instance (`<node>.<slot>.<generation>`) by its
- * slot, so a restart or a rolling reload does not start new series each time.
- */
-function seriesBackend(id: string): string {
-  let label = labels.get(id);
-  if (label === undefined) {
-    const m = /^(.+\.\d+)\.\d+$/.exec(id);
-    label = m ? m[1] : id;
-    labels.set(id, label);
-  }
-  return label;
-}
-
-/** Labels already worked out, per back-end id (no pattern match on each answered request). */
-const labels = new RecentMap<string, string>(4096);

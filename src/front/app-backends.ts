@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { z } from 'zod';
-import type { BackendConfig } from './config.ts';
+import type { SeriesBackendConfig } from './backend.ts';
 import { bounded, followLongPoll, POLL_BACKOFF, POLL_WAIT_MS } from './long-poll.ts';
 import type { CallNode } from '../client/node-connection.ts';
 
@@ -18,6 +18,7 @@ const snapshotSchema = z.object({
     .array(
       z.object({
         id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/),
+        slot: z.number().int().min(0).max(4096),
         state: z.enum(['starting', 'ready', 'dying', 'stopped']),
         host: z.string().min(1).max(253),
         port: z.number().int().min(1).max(65535).nullable(),
@@ -83,12 +84,13 @@ export class AppRegistries {
    * A node that cannot be reached keeps its last known instances: they are health-checked
    * like any back-end, and an unreachable node's apps are gone with it anyway.
    */
-  backends(): { def: BackendConfig; dying: boolean }[] {
-    const out: { def: BackendConfig; dying: boolean }[] = [];
+  backends(): { def: SeriesBackendConfig; dying: boolean }[] {
+    const out: { def: SeriesBackendConfig; dying: boolean }[] = [];
     for (const [node, snap] of this.snapshots) {
       for (const inst of snap.instances) {
         if (inst.port === null || (inst.state !== 'ready' && inst.state !== 'dying')) continue;
-        out.push({ def: { id: inst.id, host: inst.host, port: inst.port, weight: 1, node }, dying: inst.state === 'dying' });
+        // Metrics follow the slot: a restart or a rolling reload makes a new instance id, not new series.
+        out.push({ def: { id: inst.id, host: inst.host, port: inst.port, weight: 1, node, series: `${node}.${inst.slot}` }, dying: inst.state === 'dying' });
       }
     }
     return out;

@@ -14,6 +14,9 @@ export interface HealthEvent {
 
 const HISTORY = 20;
 
+/** A back-end's definition, and the label its metrics go under when that is not its id (an app instance's slot). */
+export type SeriesBackendConfig = BackendConfig & { series?: string };
+
 /**
  * One back-end as the front sees it: its connection pool, health (debounced by rise /
  * fall, plus passive ejection), admin state, and live counters. "Ready" is healthy AND
@@ -21,6 +24,8 @@ const HISTORY = 20;
  */
 export class Backend {
   readonly id: string;
+  /** The back-end label of its metrics series. */
+  readonly series: string;
   readonly host: string;
   readonly port: number;
   weight: number;
@@ -43,8 +48,9 @@ export class Backend {
   private recentErrors: number[] = [];
   private cfg: FrontConfig;
 
-  constructor(def: BackendConfig, cfg: FrontConfig) {
+  constructor(def: SeriesBackendConfig, cfg: FrontConfig) {
     this.id = def.id;
+    this.series = def.series ?? def.id;
     this.host = def.host;
     this.port = def.port;
     this.weight = def.weight;

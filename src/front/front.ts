@@ -164,7 +164,7 @@ export class Front {
     for (const b of old.list) if (!state.byId.has(b.id)) b.close();
     this.proxy.state = state;
     this.proxy.admission.carry(old, state);
-    this.metrics?.retain(new Set(state.routes.map((r) => r.cfg.name)), new Set(state.byId.keys()));
+    this.metrics?.retain(new Set(state.routes.map((r) => r.cfg.name)), new Set([...state.byId.values()].map((b) => b.series)));
   }
 
   /** backends: apps follows every pool's registry (and reports request counts back); otherwise nothing. */

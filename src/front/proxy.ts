@@ -51,11 +51,12 @@ const HANDOVER = new RegExp(`[?&]cohort_handover=${HANDOVER_TOKEN_PATTERN}(?:&|#
 const ADMIN_HEADER = 'x-cohort-admin';
 
 /** Why the front itself answered a request with an error (a fixed set: a bounded metrics label). */
-export type FrontErrorReason = 'no_backend' | 'admission_full' | 'admission_timeout' | 'dispatcher' | 'upstream_error' | 'upstream_timeout' | 'bad_response';
+export const FRONT_ERROR_REASONS = ['no_backend', 'admission_full', 'admission_timeout', 'dispatcher', 'upstream_error', 'upstream_timeout', 'bad_response'] as const;
+export type FrontErrorReason = (typeof FRONT_ERROR_REASONS)[number];
 
 /** Told where each request ends (the front's metrics); nothing is told when there is none. */
 export interface RequestObserver {
-  /** A back-end answered (`status`); `ms` since the front accepted the request. */
+  /** A back-end answered (`status`); `ms` since the front accepted the request. `backend` is its series label. */
   answered(route: string, backend: string, status: number, ms: number): void;
   /** The front answered with an error of its own. */
   failed(route: string, reason: FrontErrorReason): void;
@@ -469,7 +470,7 @@ export class Proxy implements ResponsePhases {
     this.admission.next(route);
     if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
     // What the back-end answered (a status came back); connection errors end in fail() instead.
-    if (this.observer && verdict !== 'abandoned' && ctx.status > 0) this.observer.answered(route.cfg.name, backend.id, ctx.status, Date.now() - ctx.start);
+    if (this.observer && verdict !== 'abandoned' && ctx.status > 0) this.observer.answered(route.cfg.name, backend.series, ctx.status, Date.now() - ctx.start);
     if (this.debug && verdict === 'ok') this.log.debug({ event: 'request', method: ctx.method, target: ctx.target, ...this.explanation(ctx), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');
   }
 

@@ -9,58 +9,7 @@ import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
 import { freePortRange } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
 import { nodeHttp } from '../replication/helpers.ts';
-
-/** One sample of a Prometheus text exposition: name, labels, value. */
-interface Sample {
-  name: string;
-  labels: Record<string, string>;
-  value: number;
-}
-
-const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-// prom-client writes NaN as "Nan"; Prometheus reads floats as Go's ParseFloat does (NaN and Inf in any case).
-const SAMPLE = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (-?[0-9.eE+-]+|[nN][aA][nN]|[+-][iI][nN][fF])$/;
-const LABEL = /([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g;
-
-/**
- * Parses the Prometheus text format (0.0.4) strictly enough for a test: every line is a
- * HELP or TYPE comment or a sample, every sample's family has a TYPE, no sample repeats.
- * (prom-client has no parser of its own.)
- */
-export function parseExposition(text: string): Sample[] {
-  const types = new Map<string, string>();
-  const seen = new Set<string>();
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '') continue;
-    const comment = /^# (HELP|TYPE) (\S+) (.*)$/.exec(line);
-    if (comment) {
-      assert.match(comment[2], NAME, line);
-      if (comment[1] === 'TYPE') {
-        assert.match(comment[3], /^(counter|gauge|histogram|summary|untyped)$/, line);
-        types.set(comment[2], comment[3]);
-      }
-      continue;
-    }
-    const m = SAMPLE.exec(line);
-    assert.ok(m, `not a sample line: ${line}`);
-    const labels: Record<string, string> = {};
-    for (const l of (m[2] ?? '').matchAll(LABEL)) labels[l[1]] = l[2];
-    const family = types.has(m[1]) ? m[1] : m[1].replace(/_(bucket|sum|count|total|created)$/, '');
-    assert.ok(types.has(family) || types.has(m[1]), `no TYPE for ${m[1]}`);
-    assert.ok(!seen.has(`${m[1]}${m[2] ?? ''}`), `repeated sample: ${line}`);
-    seen.add(`${m[1]}${m[2] ?? ''}`);
-    samples.push({ name: m[1], labels, value: Number(m[3]) });
-  }
-  return samples;
-}
-
-/** The value of the one sample with this name and (at least) these labels; undefined if none. */
-export function value(samples: Sample[], name: string, labels: Record<string, string> = {}): number | undefined {
-  const found = samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-  assert.ok(found.length <= 1, `${found.length} samples of ${name} ${JSON.stringify(labels)}`);
-  return found[0]?.value;
-}
+import { parseExposition, value } from '../harness/prometheus.ts';
 
 describe('node /metrics', () => {
   let c: TestCluster;
@@ -141,6 +90,10 @@ describe('node /metrics', () => {
   });
 });
 
+// Configured ids that look like an app instance's `<node>.<slot>.<generation>`: each keeps series of its own.
+const B1 = '10.0.0.5';
+const B2 = '10.0.0.6';
+
 describe('front /metrics', () => {
   let fc: FrontCluster;
   const scrape = async (token = ADMIN_TOKEN) => {
@@ -155,7 +108,7 @@ describe('front /metrics', () => {
   };
 
   before(async () => {
-    fc = await FrontCluster.create(['b1', 'b2']);
+    fc = await FrontCluster.create([B1, B2]);
     await fc.startFront();
     await waitFor('every back-end ready', () => fc.allReady());
   });
@@ -177,7 +130,7 @@ describe('front /metrics', () => {
     const s = await metrics();
     const route = s.find((x) => x.name === 'cohort_front_requests_total')!.labels.route;
     let notFound = 0;
-    for (const b of ['b1', 'b2']) {
+    for (const b of [B1, B2]) {
       const ok = value(s, 'cohort_front_requests_total', { route, backend: b, code_class: '2xx' }) ?? 0;
       assert.equal(ok, seen.get(b) ?? 0, `2xx from ${b}`);
       const c4 = value(s, 'cohort_front_requests_total', { route, backend: b, code_class: '4xx' }) ?? 0;
@@ -192,21 +145,21 @@ describe('front /metrics', () => {
     assert.equal(value(s, 'cohort_front_maintenance_pages_total'), 0);
     assert.ok(value(s, 'cohort_front_client_connections')! >= 0);
     // Both back-ends down: the front answers 503 itself.
-    await Promise.all([fc.killBackend('b1'), fc.killBackend('b2')]);
+    await Promise.all([fc.killBackend(B1), fc.killBackend(B2)]);
     await waitFor('both back-ends down in /metrics', async () => {
       const m = await metrics();
-      return value(m, 'cohort_front_backend_up', { backend: 'b1' }) === 0 && value(m, 'cohort_front_backend_up', { backend: 'b2' }) === 0;
+      return value(m, 'cohort_front_backend_up', { backend: B1 }) === 0 && value(m, 'cohort_front_backend_up', { backend: B2 }) === 0;
     }, 10_000, 100);
     assert.equal((await fetch(`${fc.url}/x`)).status, 503);
     assert.equal(value(await metrics(), 'cohort_front_errors_total', { route, reason: 'no_backend' }), 1);
   });
 
   it('a back-end removed by a reload leaves no series behind', async () => {
-    fc.writeConfig({ backends: [{ id: 'b2', host: '127.0.0.1', port: fc.backendPorts.get('b2') }] });
+    fc.writeConfig({ backends: [{ id: B2, host: '127.0.0.1', port: fc.backendPorts.get(B2) }] });
     const r = await fetch(`http://127.0.0.1:${fc.adminPort}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
     assert.equal(r.status, 200);
     const s = await metrics();
-    assert.ok(!s.some((x) => x.labels.backend === 'b1'), 'no series of b1');
-    assert.ok(s.some((x) => x.labels.backend === 'b2'), 'b2 stays');
+    assert.ok(!s.some((x) => x.labels.backend === B1), 'no series of the removed back-end');
+    assert.ok(s.some((x) => x.labels.backend === B2), 'the other stays');
   });
 });

@@ -12,6 +12,7 @@ import { cookieFrom, http } from '../harness/http-client.ts';
 import { freePortRange, freePorts } from '../harness/ports.ts';
 import { SteadyLoad } from '../harness/steady-load.ts';
 import { waitFor } from '../harness/wait.ts';
+import { parseExposition } from '../harness/prometheus.ts';
 
 // The supervisor and the front together, all real processes: nodes L (library), A and B
 // (access, two test-app instances each), and `cohort front` following their registries.
@@ -94,6 +95,10 @@ test('app reload of 4 instances on two nodes under load: zero failed requests', 
   // Every answer came from an instance of the pools (each stamps its id).
   const known = new Set([...before, ...now].map((i) => i.id));
   for (const id of load.servedBy.keys()) assert.ok(known.has(id), `answered by ${id}`);
+  // The front's metrics follow slots, not instance ids: the reload started no new series.
+  const res = await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  const labels = new Set(parseExposition(await res.text()).filter((x) => x.name === 'cohort_front_requests_total').map((x) => x.labels.backend));
+  assert.deepEqual([...labels].sort(), [...new Set(now.map((i) => `${i.id.split('.')[0]}.${i.slot}`))].sort());
 });
 
 test('the front follows an instance that moved to another port because its own was taken', async () => {
