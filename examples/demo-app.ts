@@ -19,6 +19,7 @@ import { HANDOVER_TOKEN_PATTERN } from '../src/sessions/handovers.ts';
 import { appSettingsFor, loadHostTable } from '../src/config/host-table.ts';
 import { CohortSessionStore } from '../src/sessions/express-store.ts';
 import { courseRoutes } from './courseware/course.ts';
+import { fromOtherOrigin } from './courseware/form-token.ts';
 
 const { PORT, HOST, COHORT_NODE, COHORT_CONFIG, COHORT_INSTANCE, SESSION_SECRET } = process.env;
 if (!PORT || !COHORT_NODE || !COHORT_CONFIG) {
@@ -149,6 +150,8 @@ app.get('/', async (req, res, next) => {
 });
 
 app.post('/login', express.urlencoded({ extended: false, limit: '4kb', parameterLimit: 10 }), async (req, res, next) => {
+  // No session, so no form token yet: a login posted from another origin (login CSRF) is refused by its Origin.
+  if (fromOtherOrigin(req)) return page(res, 403, 'Log in', ['<p>This login did not come from this site\'s page. <a href="/">Log in here</a>.</p>']);
   try {
     const body = (req.body ?? {}) as Record<string, unknown>;
     const user = typeof body.user === 'string' ? body.user.trim() : '';
@@ -183,6 +186,7 @@ app.post('/login', express.urlencoded({ extended: false, limit: '4kb', parameter
 });
 
 app.post('/logout', (req, res, next) => {
+  if (fromOtherOrigin(req)) return page(res, 403, 'Log out', ['<p>This logout did not come from this site\'s page. <a href="/">Back</a>.</p>']);
   req.session.destroy((err) => (err ? next(err) : res.redirect(303, '/')));
 });
 

@@ -5,16 +5,29 @@
 // library node with client.records.put, a critical message: 'ok' (stored there) or 'delayed'
 // (kept on this node's outbox and delivered when the home is back).
 import { randomBytes } from 'node:crypto';
+import { RecentMap } from '../../src/recent-map.ts';
 import { readFile } from 'node:fs/promises';
 import express from 'express';
 import { authoringRoutes } from './authoring.ts';
 import { formToken, formTokenOk, hiddenField } from './form-token.ts';
 import { code, esc, problemOf, PROBLEMS, type CourseDeps } from './problems.ts';
 
-/** Where submissions live in a learner's records (keyed `<problem>.<ms since 1970>.<random>`). */
+/**
+ * Where submissions live in a learner's records: keyed `<problem>.<try>` when her home counted her
+ * tries, `<problem>.<ms since 1970>.<random>` when it could not be reached (a delayed answer).
+ */
 export const SUBMISSIONS_NS = 'submissions';
 
 export const MAX_ANSWER_CHARS = 100;
+
+/** Tries per problem (LON-CAPA's "maximum number of tries"): what one learner can store stays bounded. */
+export const MAX_TRIES = 20;
+
+/** Answers taken while a learner's home was down, per learner and problem (bounded: keyed by what clients send). */
+const offlineTries = new RecentMap<string, number>(10_000);
+
+/** Error codes of a records call whose home node cannot be reached. */
+const HOME_DOWN: ReadonlySet<string | undefined> = new Set(['con_lost', 'timeout', 'unavailable']);
 
 export interface Submission {
   problem: string;
@@ -63,7 +76,7 @@ export function courseRoutes(deps: CourseDeps): express.Router {
     try {
       records = await (await client()).records.dump(who, SUBMISSIONS_NS);
     } catch (err) {
-      if (code(err) === 'con_lost' || code(err) === 'timeout' || code(err) === 'unavailable') {
+      if (HOME_DOWN.has(code(err))) {
         return page(res, 503, 'My submissions', [nav, `<p>Your home node cannot be reached right now (${esc((err as Error).message)}): your submissions are kept there. Try again in a moment.</p>`]);
       }
       return next(err);
@@ -137,8 +150,24 @@ export function courseRoutes(deps: CourseDeps): express.Router {
     const at = new Date();
     const submission: Submission = { problem: id, answer, correct: isCorrect(problem, answer), at: at.toISOString(), node: nodeId };
     try {
+      const c = await client();
+      // Her tries so far, as her home keeps them. A try's key is its number, so answers sent at once
+      // take the same key and the count stays bounded; with her home down, this app counts.
+      let key: string;
+      try {
+        const kept = Object.keys((await c.records.dump(who, SUBMISSIONS_NS))[SUBMISSIONS_NS] ?? {}).filter((k) => k.startsWith(`${id}.`)).length;
+        if (kept >= MAX_TRIES) return page(res, 409, problem.title, [nav, `<p>You have used all ${MAX_TRIES} tries at this problem. <a href="/course/submissions">Your submissions</a>.</p>`]);
+        key = `${id}.${kept + 1}`;
+      } catch (err) {
+        if (!HOME_DOWN.has(code(err))) throw err;
+        const offline = `${who.domain}/${who.user}/${id}`;
+        const n = (offlineTries.get(offline) ?? 0) + 1;
+        if (n > MAX_TRIES) return page(res, 409, problem.title, [nav, `<p>You have used all ${MAX_TRIES} tries at this problem while your home node is down. Try again when it is back.</p>`]);
+        offlineTries.set(offline, n);
+        key = `${id}.${at.getTime()}.${randomBytes(3).toString('hex')}`;
+      }
       // A critical message to her home node: ok (stored there) or delayed (stored on this node, delivered later).
-      const result = await (await client()).records.put(who, SUBMISSIONS_NS, { [`${id}.${at.getTime()}.${randomBytes(3).toString('hex')}`]: submission });
+      const result = await c.records.put(who, SUBMISSIONS_NS, { [key]: submission });
       res.redirect(303, `/course/${encodeURIComponent(id)}?recorded=${result.status === 'ok' ? 'ok' : 'delayed'}&correct=${submission.correct ? 'yes' : 'no'}`);
     } catch (err) {
       next(err);

@@ -20,9 +20,26 @@ export function hiddenField(token: string): string {
   return `<input type="hidden" name="${FIELD}" value="${token}">`;
 }
 
-/** Does the posted form carry the session's token (and not come from another site, where the browser says so)? */
+/**
+ * Was this request sent from a page of another origin, as the browser tells (OWASP: Fetch Metadata,
+ * then the Origin header)? Another port of the same host is another origin; a sandboxed page's
+ * Origin is "null". For forms that come before a session has a token: log in, log out.
+ */
+export function fromOtherOrigin(req: express.Request): boolean {
+  const site = req.get('sec-fetch-site');
+  if (site === 'cross-site' || site === 'same-site') return true;
+  const origin = req.get('origin');
+  if (origin === undefined) return false;
+  try {
+    return new URL(origin).host !== req.get('host');
+  } catch {
+    return true;
+  }
+}
+
+/** Does the posted form carry the session's token (and not come from another origin, where the browser says so)? */
 export function formTokenOk(req: express.Request): boolean {
-  if (req.get('sec-fetch-site') === 'cross-site') return false;
+  if (fromOtherOrigin(req)) return false;
   const expected = (req.session as unknown as TokenSession | undefined)?.formToken;
   const sent = ((req.body ?? {}) as Record<string, unknown>)[FIELD];
   if (typeof expected !== 'string' || typeof sent !== 'string') return false;

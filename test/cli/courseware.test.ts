@@ -55,6 +55,22 @@ describe('cohort demo: the courseware app', () => {
       assert.equal((await browse(anon, `${front}course/submissions`)).res.status, 401);
       assert.equal((await browse(anon, `${front}course/nope`)).res.status, 404);
 
+      // A login posted from a page of another origin (login CSRF; another port is another origin,
+      // a sandboxed /res/ page's origin is "null") is refused and makes no session.
+      const elsewhere = new URL(front!);
+      elsewhere.port = String(Number(elsewhere.port) + 1);
+      for (const headers of [{ origin: 'http://evil.example' }, { origin: elsewhere.origin }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { 'sec-fetch-site': 'same-site' }]) {
+        const r = await browse(anon, `${front}login`, { method: 'POST', headers, body: new URLSearchParams({ user: 'ann', domain: 'msu', password: 'demo-password' }) });
+        assert.equal(r.res.status, 403, JSON.stringify(headers));
+        assert.deepEqual(r.res.headers.getSetCookie(), [], 'no session made');
+      }
+      // Through the front, the app sees the Host the browser sent: a login from the site's own page passes.
+      const own = await browse(new Jar(), `${front}login`, { method: 'POST', headers: { origin: new URL(front!).origin, 'sec-fetch-site': 'same-origin' }, body: new URLSearchParams({ user: 'ann', domain: 'msu', password: 'demo-password' }) });
+      assert.equal(own.res.status, 303, own.text);
+      const sameOrigin = await logIn(front!, 'ann', 'msu', new Jar());
+      assert.equal((await browse(sameOrigin, `${front}logout`, { method: 'POST', headers: { origin: 'http://evil.example' } })).res.status, 403);
+      assert.equal((await browse(sameOrigin, `${front}course/submissions`)).res.status, 200, 'a logout from another origin changed nothing');
+
       // ann (msu, home A): reads, answers twice (one wrong, one right), sees both, newest first.
       const ann = await logIn(front!, 'ann', 'msu');
       page = await browse(ann, `${front}course/problem1`);
@@ -93,6 +109,23 @@ describe('cohort demo: the courseware app', () => {
       assert.deepEqual(answersOf(page.text), ['9,8']);
       page = await browse(ann, `${front}course/submissions`);
       assert.deepEqual(answersOf(page.text), ['9.8', '&lt;b&gt;10&lt;/b&gt;']);
+
+      // Her tries are bounded (20 a problem): answers sent at once take the same try's key, and past
+      // the last try an answer is refused and stores nothing.
+      const token = field((await browse(ann, `${front}course/problem1`)).text, 'form_token');
+      const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => browse(ann, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ form_token: token, answer: `burst ${i}` }) })));
+      assert.deepEqual([...new Set(burst.map((r) => r.res.status))], [303]);
+      let kept = answersOf((await browse(ann, `${front}course/submissions`)).text).length;
+      assert.ok(kept >= 3 && kept <= 20, `${kept} tries kept after 30 answers at once`);
+      let refused: Awaited<ReturnType<typeof answerAs>> | undefined;
+      for (let n = 0; n < 30 && !refused; n++) {
+        const r = await answerAs(ann, front!, `try ${n}`);
+        if (r.res.status === 409) refused = r;
+        else assert.equal(r.res.status, 303, r.text);
+      }
+      assert.match(refused!.text, /You have used all 20 tries at this problem/);
+      kept = answersOf((await browse(ann, `${front}course/submissions`)).text).length;
+      assert.equal(kept, 20);
 
       // ann is the problem's author: she edits it in the app and publishes the next version,
       // which learners then read on every node; bob may not, and too big a page is refused.
