@@ -34,6 +34,12 @@ export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
 }
 
+/** What an operator reads of an error: `code: message` for the network's errors, else the message. */
+export function errorText(err: unknown): string {
+  if (err instanceof CohortError) return `${err.code}: ${err.message}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Turns anything thrown into a code and a message fit for a reply. */
 export function toReplyError(err: unknown): { code: ErrorCode; message: string } {
   if (err instanceof CohortError) return { code: err.code, message: err.message };

@@ -4,6 +4,7 @@ import type { OutboxPeerStatus } from '../critical/critical-service.ts';
 import type { PeerStatus } from '../net/peer.ts';
 import type { RegistrySnapshot } from '../supervisor/registry.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorText } from '../errors.ts';
 
 // `cohort doctor`'s network checks (seed 000's loncron): is the node answering, are its links
 // up, do its app instances serve, is an outbox growing. Each check gives rows; a repair is only
@@ -30,8 +31,6 @@ export interface DoctorOptions {
   /** The gap between the two outbox samples. */
   outboxSampleMs: number;
 }
-
-const errText = (err: unknown) => `${(err as { code?: string }).code ? `${(err as { code: string }).code}: ` : ''}${(err as Error).message}`;
 
 type PeersReply = { node: string; peers: (PeerStatus & { inbound: boolean })[] };
 
@@ -97,7 +96,7 @@ export async function checkApps(client: CohortClient, table: HostTable, node: st
   try {
     r = (await client.call(node, 'app.registry')) as RegistrySnapshot;
   } catch (err) {
-    return [{ check: 'apps', node, status: 'fail', detail: `cannot read its app registry: ${errText(err)}` }];
+    return [{ check: 'apps', node, status: 'fail', detail: `cannot read its app registry: ${errorText(err)}` }];
   }
   const configured = settings.instances;
   let state = poolState(r, configured);
@@ -146,5 +145,3 @@ export async function checkOutbox(client: CohortClient, node: string, opts: Doct
   if (second.dead > 0) rows.push({ check: 'dead letters', node, status: 'warn', detail: `${second.dead} dead letter${second.dead === 1 ? '' : 's'} (cohort outbox --dead; retry or drop them)` });
   return rows;
 }
-
-export { errText };

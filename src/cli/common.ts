@@ -1,6 +1,6 @@
 import { InvalidArgumentError, Option } from 'commander';
 import { ConfigError, findNode, loadHostTable, type HostTable } from '../config/host-table.ts';
-import { CohortError } from '../errors.ts';
+import { errorText } from '../errors.ts';
 import { CohortClient } from '../client/client.ts';
 
 // Exit codes: 0 success, 1 the network answered with an error (its code on stderr),
@@ -55,11 +55,7 @@ export function reportError(err: unknown): number {
     process.stderr.write(`cohort: ${err.message}\n`);
     return EXIT_USAGE;
   }
-  if (err instanceof CohortError) {
-    process.stderr.write(`cohort: ${err.code}: ${err.message}\n`);
-    return EXIT_ERROR;
-  }
-  process.stderr.write(`cohort: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`cohort: ${errorText(err)}\n`);
   return EXIT_ERROR;
 }
 

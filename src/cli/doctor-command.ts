@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CohortClient } from '../client/client.ts';
 import { findNode, loadHostTable, localSocketPath, type HostTable } from '../config/host-table.ts';
-import { checkApps, checkLinks, checkOutbox, errText, type DoctorOptions, type Row, type Status } from '../admin/doctor.ts';
+import { checkApps, checkLinks, checkOutbox, type DoctorOptions, type Row, type Status } from '../admin/doctor.ts';
 import { checkCerts, checkDisk, checkLogs, type HostLimits } from '../admin/host-checks.ts';
 import { CliError, EXIT_ERROR, EXIT_USAGE, configOption, formatTable } from './common.ts';
+import { errorText } from '../errors.ts';
 
 type Opts = {
   config: string;
@@ -45,7 +46,7 @@ async function doctorNode(table: HostTable, node: string, net: DoctorOptions, ho
   } catch (err) {
     client?.close();
     client = undefined;
-    rows.push({ check: 'node', node, status: 'fail', detail: `does not answer on its local socket (${errText(err)}); start it: cohort node --config ${table.file} --id ${node}` });
+    rows.push({ check: 'node', node, status: 'fail', detail: `does not answer on its local socket (${errorText(err)}); start it: cohort node --config ${table.file} --id ${node}` });
   }
   if (client) {
     try {
@@ -53,7 +54,7 @@ async function doctorNode(table: HostTable, node: string, net: DoctorOptions, ho
         try {
           rows.push(...(await check()));
         } catch (err) {
-          rows.push({ check: 'node', node, status: 'fail', detail: `a check failed: ${errText(err)}` });
+          rows.push({ check: 'node', node, status: 'fail', detail: `a check failed: ${errorText(err)}` });
         }
       }
     } finally {
@@ -65,7 +66,7 @@ async function doctorNode(table: HostTable, node: string, net: DoctorOptions, ho
     try {
       rows.push(...run(table, node, host));
     } catch (err) {
-      rows.push({ check, node, status: 'fail', detail: `the check failed: ${errText(err)}` });
+      rows.push({ check, node, status: 'fail', detail: `the check failed: ${errorText(err)}` });
     }
   }
   return rows;

@@ -76,10 +76,11 @@ export class CohortNode {
   private readonly users: UserStore;
   private readonly homes: HomeLookup;
   private readonly policy: DomainPolicy;
-  /** Link round trips for /metrics: one ping per up link, shared by scrapes within 5 s (a scrape storm sends no more). */
-  private readonly metricsRoundTrips = new SharedFetch(5000, () => this.measureRoundTrips(1000));
-  /** The same for dashboards (theirs and peers' status.snapshot), at most once a second. */
-  private readonly dashboardRoundTrips = new SharedFetch(1000, () => this.measureRoundTrips(SNAPSHOT_PING_CAP_MS));
+  /**
+   * Link round trips for /metrics and dashboards (theirs and peers' status.snapshot): one ping per
+   * up link at most once a second, whoever asks (a scrape storm or many dashboards send no more).
+   */
+  private readonly roundTrips = new SharedFetch(1000, () => this.measureRoundTrips(SNAPSHOT_PING_CAP_MS));
   /** GET /metrics on the HTTP port (Prometheus text), read from live state when scraped. */
   readonly metrics: NodeMetrics;
 
@@ -140,7 +141,7 @@ export class CohortNode {
       nodeSnapshot({
         self: id,
         peers: () => [...this.peers.values()].map((p) => p.snapshot()),
-        roundTrips: () => this.dashboardRoundTrips.get(),
+        roundTrips: () => this.roundTrips.get(),
         outbox: () => this.critical.status(),
         load: () => this.registry.execute('load', {}, { from: LOCAL }),
         resources: (limit) => this.replication.summary(limit),
@@ -172,7 +173,7 @@ export class CohortNode {
     this.metrics = new NodeMetrics(id, {
       peers: () => [...this.peers.values()].map((p) => p.snapshot()),
       // Shared for 5 s, but never shown for a link that is not up now.
-      roundTrips: async () => new Map([...(await this.metricsRoundTrips.get())].filter(([peer]) => this.peers.get(peer)?.state === 'up')),
+      roundTrips: async () => new Map([...(await this.roundTrips.get())].filter(([peer]) => this.peers.get(peer)?.state === 'up')),
       outbox: () => this.critical.status(),
       critical: () => this.critical.outcomes,
       transfers: () => this.replication.transfers,
