@@ -122,12 +122,15 @@ export class Peer extends EventEmitter {
         channel.once('close', (reason?: Error) => {
           if (this.channel === channel) this.onLinkClosed(reason);
         });
+        // Closed before we listened (a bad frame in the welcome's own chunk): never a link that is up.
+        if (channel.closed) return this.onLinkClosed(new Error('the link closed as it was welcomed'));
         this.setState('up');
         this.log.info({ event: 'link_up' }, `link to ${this.id} up`);
       },
       (err: Error) => {
         this.dialing = undefined;
         this.status.lastError = err.message;
+        if (this.stopped) return this.setState('down');
         if (this.redialAtOnce) {
           this.redialAtOnce = false;
           this.backoff.reset();

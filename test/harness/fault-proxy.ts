@@ -14,6 +14,8 @@ export class FaultProxy {
   private refusing = false;
   private refuseCount = 0;
   cuts = 0;
+  /** Connections accepted so far (refused ones too). */
+  accepted = 0;
 
   private constructor(server: Server, port: number, targetPort: number) {
     this.server = server;
@@ -73,6 +75,7 @@ export class FaultProxy {
   }
 
   private accept(client: Socket): void {
+    this.accepted++;
     if (this.refusing) return void client.resetAndDestroy();
     if (this.refuseCount > 0) {
       this.refuseCount--;

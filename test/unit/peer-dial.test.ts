@@ -57,3 +57,16 @@ test('a peer back while a dial is under way: that dial fails, the next goes at o
     peer.reconnectNow();
     await waitFor('the link up', () => peer.state === 'up', 3000);
   }));
+
+// ...once: a dial that fails after that immediate redial waits out the back-off as usual.
+test('the immediate redial is made once: when it fails too, the back-off applies', () =>
+  withLink({ link: { backoffMinMs: 10_000, backoffMaxMs: 20_000 } as HostTableInput['link'] }, async ({ peer, cluster, states }) => {
+    const proxy = cluster.proxy('B');
+    proxy.refuseNext(2);
+    peer.start();
+    peer.reconnectNow();
+    await waitFor('the second dial to fail and the back-off to start', () => peer.state === 'down', 3000);
+    assert.equal(proxy.accepted, 2, 'two dials: the first, and one at once after it');
+    assert.deepEqual(states, ['connecting', 'down']);
+    assert.equal(peer.snapshot().attempts, 1, 'one failure counted since the immediate redial');
+  }));
