@@ -23,8 +23,11 @@ export const MAX_ANSWER_CHARS = 100;
 /** Tries per problem (LON-CAPA's "maximum number of tries"): what one learner can store stays bounded. */
 export const MAX_TRIES = 20;
 
-/** Answers taken while a learner's home was down, per learner and problem (bounded: keyed by what clients send). */
-const offlineTries = new RecentMap<string, number>(10_000);
+/**
+ * Tries this instance last knew of, per learner and problem (her home's count, and the answers it
+ * took while her home was down). Bounded: keyed by what clients send.
+ */
+const triesSeen = new RecentMap<string, number>(10_000);
 
 /** Error codes of a records call whose home node cannot be reached. */
 const HOME_DOWN: ReadonlySet<string | undefined> = new Set(['con_lost', 'timeout', 'unavailable']);
@@ -151,19 +154,21 @@ export function courseRoutes(deps: CourseDeps): express.Router {
     const submission: Submission = { problem: id, answer, correct: isCorrect(problem, answer), at: at.toISOString(), node: nodeId };
     try {
       const c = await client();
-      // Her tries so far, as her home keeps them. A try's key is its number, so answers sent at once
-      // take the same key and the count stays bounded; with her home down, this app counts.
+      // Her tries so far, as her home keeps them. A try's key is its number: answers sent at once
+      // take the same key (the last one written is the try), so her home never holds more than
+      // MAX_TRIES of them. With her home down, this instance counts on from the last count it read.
+      const counted = `${who.domain}/${who.user}/${id}`;
       let key: string;
       try {
         const kept = Object.keys((await c.records.dump(who, SUBMISSIONS_NS))[SUBMISSIONS_NS] ?? {}).filter((k) => k.startsWith(`${id}.`)).length;
         if (kept >= MAX_TRIES) return page(res, 409, problem.title, [nav, `<p>You have used all ${MAX_TRIES} tries at this problem. <a href="/course/submissions">Your submissions</a>.</p>`]);
+        triesSeen.set(counted, kept + 1);
         key = `${id}.${kept + 1}`;
       } catch (err) {
         if (!HOME_DOWN.has(code(err))) throw err;
-        const offline = `${who.domain}/${who.user}/${id}`;
-        const n = (offlineTries.get(offline) ?? 0) + 1;
-        if (n > MAX_TRIES) return page(res, 409, problem.title, [nav, `<p>You have used all ${MAX_TRIES} tries at this problem while your home node is down. Try again when it is back.</p>`]);
-        offlineTries.set(offline, n);
+        const n = (triesSeen.get(counted) ?? 0) + 1;
+        if (n > MAX_TRIES) return page(res, 409, problem.title, [nav, `<p>You have used all ${MAX_TRIES} tries at this problem. <a href="/course/submissions">Your submissions</a>.</p>`]);
+        triesSeen.set(counted, n);
         key = `${id}.${at.getTime()}.${randomBytes(3).toString('hex')}`;
       }
       // A critical message to her home node: ok (stored there) or delayed (stored on this node, delivered later).

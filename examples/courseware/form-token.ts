@@ -21,17 +21,19 @@ export function hiddenField(token: string): string {
 }
 
 /**
- * Was this request sent from a page of another origin, as the browser tells (OWASP: Fetch Metadata,
- * then the Origin header)? Another port of the same host is another origin; a sandboxed page's
- * Origin is "null". For forms that come before a session has a token: log in, log out.
+ * Was this request sent from a page of another origin, as the browser tells? OWASP's order: Fetch
+ * Metadata where the browser sends it (only same-origin, or none: typed or bookmarked, passes);
+ * else the Origin header against the Host. Another port of the same host is another origin; a
+ * sandboxed page's Origin is "null". For forms that come before a session has a token: log in, log out.
  */
 export function fromOtherOrigin(req: express.Request): boolean {
   const site = req.get('sec-fetch-site');
-  if (site === 'cross-site' || site === 'same-site') return true;
+  if (site !== undefined) return site !== 'same-origin' && site !== 'none';
   const origin = req.get('origin');
   if (origin === undefined) return false;
   try {
-    return new URL(origin).host !== req.get('host');
+    // Both through URL: case and a default port do not make a difference.
+    return new URL(origin).host !== new URL(`http://${req.get('host') ?? ''}`).host;
   } catch {
     return true;
   }

@@ -110,11 +110,12 @@ describe('cohort demo: the courseware app', () => {
       page = await browse(ann, `${front}course/submissions`);
       assert.deepEqual(answersOf(page.text), ['9.8', '&lt;b&gt;10&lt;/b&gt;']);
 
-      // Her tries are bounded (20 a problem): answers sent at once take the same try's key, and past
-      // the last try an answer is refused and stores nothing.
+      // Her tries are bounded (20 a problem): answers sent at once take the same try's key (the last
+      // written is the try), and past the last try an answer is refused and stores nothing.
       const token = field((await browse(ann, `${front}course/problem1`)).text, 'form_token');
       const burst = await Promise.all(Array.from({ length: 30 }, (_, i) => browse(ann, `${front}course/problem1/answer`, { method: 'POST', body: new URLSearchParams({ form_token: token, answer: `burst ${i}` }) })));
-      assert.deepEqual([...new Set(burst.map((r) => r.res.status))], [303]);
+      // Each is recorded, or refused (409) once an answer of the burst was seen to fill the last try.
+      assert.ok(burst.every((r) => r.res.status === 303 || r.res.status === 409), burst.map((r) => r.res.status).join(' '));
       let kept = answersOf((await browse(ann, `${front}course/submissions`)).text).length;
       assert.ok(kept >= 3 && kept <= 20, `${kept} tries kept after 30 answers at once`);
       let refused: Awaited<ReturnType<typeof answerAs>> | undefined;
