@@ -48,8 +48,10 @@ export class NodeMetrics {
       registers,
       async collect() {
         const rtts = await src.roundTrips();
+        // Only links up in this scrape's reading (a round trip is shared for a second).
+        const up = new Set(now().peers.filter((p) => p.state === 'up').map((p) => p.id));
         this.reset();
-        for (const [peer, seconds] of rtts) this.set({ peer }, seconds);
+        for (const [peer, seconds] of rtts) if (up.has(peer)) this.set({ peer }, seconds);
       },
     });
     perPeer(registers, 'cohort_link_state_seconds', 'How long the link to the peer has been in its current state.', () => {

@@ -36,6 +36,8 @@ export interface HostTable {
   front: FrontConfig | undefined;
   /** The cluster-wide `app:` section (each node's own overrides sit in its entry). */
   app: AppSection | undefined;
+  /** The nodes' admin token (their dashboards beyond loopback), if set. */
+  admin: { token: string } | undefined;
   /** The load average a node counts as 100% unless its own entry says otherwise. */
   loadFullAt: number;
   /** Active sessions that count as 100% user load (0: none). */
@@ -72,6 +74,7 @@ export function parseHostTable(file: string, text: string): HostTable {
     trust: t.trust,
     front: t.front,
     app: t.app,
+    admin: t.admin,
     loadFullAt: t.load.fullAt ?? cpus().length,
     loadUserLimit: t.load.userLimit,
     loadSessionWindowMs: t.load.sessionWindowMin * 60_000,

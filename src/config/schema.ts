@@ -94,6 +94,11 @@ const hostTableBaseSchema = z
     link: linkSettingsSchema.default(linkSettingsSchema.parse({})),
     critical: criticalSettingsSchema.default(criticalSettingsSchema.parse({})),
     nodes: z.array(nodeSchema).min(1),
+    /**
+     * The nodes' admin token: a node's dashboard (on its httpPort) answers whoever shows it
+     * (Authorization: Bearer, or ?token= on the page). Without it, only nodes bound to loopback serve it.
+     */
+    admin: z.strictObject({ token: z.string().min(16, 'admin tokens are at least 16 characters').max(512) }).optional(),
     /** Domain X: [Y, ...] lets nodes of Y read and write the records of X's users (seed 000's domains). */
     trust: z.record(z.string(), z.array(name('domain'))).default({}),
     /** The HTTP front (`cohort front`). */

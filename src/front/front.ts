@@ -21,7 +21,7 @@ import { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
 import type { RouteState } from './routes.ts';
 import { Proxy, type FrontState } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
-import { secretMatches } from './secret.ts';
+import { isDashboardPath, showsAdminToken } from '../admin/admin-token.ts';
 import { ServedReporter } from './served-reporter.ts';
 import { StickyTokens } from './sticky.ts';
 
@@ -313,10 +313,8 @@ export class Front {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    // A browser's EventSource cannot send a header: the dashboard also takes the token as ?token=.
-    const dashboard = path === '/dashboard' || path === '/dashboard/events';
-    const given = dashboard && req.headers.authorization === undefined ? `Bearer ${new URLSearchParams(q < 0 ? '' : url.slice(q + 1)).get('token') ?? ''}` : req.headers.authorization;
-    if (token && !secretMatches(given, `Bearer ${token}`)) return send(401, { error: `admin token required (Authorization: Bearer ...${dashboard ? ', or ?token=...' : ''})` });
+    const dashboard = isDashboardPath(path);
+    if (token && !showsAdminToken(req, token)) return send(401, { error: `admin token required (Authorization: Bearer ...${dashboard ? ', or ?token=...' : ''})` });
     try {
       if (dashboard && this.dashboard.handle(req, res, path)) return;
       if (req.method === 'GET' && url === '/metrics' && this.metrics) {

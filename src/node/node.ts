@@ -148,7 +148,8 @@ export class CohortNode {
         apps: () => this.apps?.snapshot(),
       });
     this.registry.register({ name: 'status.snapshot', summary: "this node's status for a dashboard: links with round trips, outbox, load, resources, app instances", args: z.strictObject({}), scope: 'any', run: snapshot });
-    const dashboard = isLoopback(self.host)
+    // Beyond loopback, only with the admin token (checked per request by the HTTP service).
+    const dashboard = isLoopback(self.host) || table.admin
       ? new DashboardFeed(`Cohort ${table.cluster}: node ${id}`, async () => ({
           cluster: await clusterStatus(table, id, (node) => (node === id ? snapshot() : (this.router.route(node, 'status.snapshot', {}, { from: LOCAL }) as Promise<NodeSnapshot>))),
           front: null,
@@ -167,13 +168,13 @@ export class CohortNode {
       call: callAsNode,
       metrics: () => this.metrics.render(),
       dashboard,
-      dashboardRefusal: `the dashboard of a node is served on loopback binds only (this node listens on ${self.host}): use the front's admin listener, GET /dashboard?token=...`,
+      dashboardToken: table.admin?.token,
+      dashboardRefusal: `the dashboard of a node beyond loopback (this node listens on ${self.host}) needs an admin token in the host table (admin: { token }); or use the front's admin listener, GET /dashboard?token=...`,
       log,
     });
     this.metrics = new NodeMetrics(id, {
       peers: () => [...this.peers.values()].map((p) => p.snapshot()),
-      // Shared for 5 s, but never shown for a link that is not up now.
-      roundTrips: async () => new Map([...(await this.roundTrips.get())].filter(([peer]) => this.peers.get(peer)?.state === 'up')),
+      roundTrips: () => this.roundTrips.get(),
       outbox: () => this.critical.status(),
       critical: () => this.critical.outcomes,
       transfers: () => this.replication.transfers,

@@ -4,6 +4,7 @@ import send from 'send';
 import { CohortError } from '../errors.ts';
 import { listenOn } from '../net/listen.ts';
 import type { DashboardFeed } from '../admin/dashboard-feed.ts';
+import { isDashboardPath, showsAdminToken } from '../admin/admin-token.ts';
 import type { Replicator } from './replicator.ts';
 import { plain } from './resource-home.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
@@ -32,10 +33,12 @@ export interface HttpServiceDeps {
   /** GET /metrics (Prometheus text format); 404 without it. */
   metrics?: () => Promise<MetricsPage>;
   /**
-   * GET /dashboard and /dashboard/events: served when the node's host is a loopback address
-   * (nodes have no admin token); otherwise `dashboardRefusal` is the 404's text.
+   * GET /dashboard and /dashboard/events: served when the node's host is a loopback address or
+   * the host table has an admin token (then only to requests that show it: `dashboardToken`);
+   * otherwise `dashboardRefusal` is the 404's text.
    */
   dashboard?: DashboardFeed;
+  dashboardToken?: string;
   dashboardRefusal?: string;
   log: Logger;
 }
@@ -80,10 +83,13 @@ export class HttpService {
       res.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' });
       return void res.end(page.body);
     }
-    if (path === '/dashboard' || path === '/dashboard/events') {
+    if (isDashboardPath(path)) {
       // Like /metrics: for whoever asks the node itself, never through a front.
-      if (req.headers['x-forwarded-for'] === undefined && this.deps.dashboard?.handle(req, res, path)) return;
-      return plain(res, 404, this.deps.dashboardRefusal ?? 'File not Found');
+      if (req.headers['x-forwarded-for'] !== undefined || !this.deps.dashboard) return plain(res, 404, this.deps.dashboardRefusal ?? 'File not Found');
+      const token = this.deps.dashboardToken;
+      if (token !== undefined && !showsAdminToken(req, token)) return plain(res, 401, 'admin token required (Authorization: Bearer ..., or ?token=...)', { 'www-authenticate': 'Bearer' });
+      if (this.deps.dashboard.handle(req, res, path)) return;
+      return plain(res, 404, 'File not Found');
     }
     if (!path.startsWith('/res/')) return plain(res, 404, 'File not Found');
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'PUT') return plain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD, PUT' });

@@ -36,6 +36,7 @@ export interface ReplicationDeps {
   metrics?: () => Promise<MetricsPage>;
   /** GET /dashboard on the node's HTTP port (see HttpServiceDeps). */
   dashboard?: DashboardFeed;
+  dashboardToken?: string;
   dashboardRefusal?: string;
   log: Logger;
 }
@@ -85,7 +86,7 @@ export class ReplicationService {
       maxBytes: settings.maxBytes,
       log,
     });
-    this.http = new HttpService({ replicator: this.replicator, uploads, metrics: deps.metrics, dashboard: deps.dashboard, dashboardRefusal: deps.dashboardRefusal, log });
+    this.http = new HttpService({ replicator: this.replicator, uploads, metrics: deps.metrics, dashboard: deps.dashboard, dashboardToken: deps.dashboardToken, dashboardRefusal: deps.dashboardRefusal, log });
     this.rawServer = new RawServer(this.home, log);
     registerResourceCommands(deps.registry, {
       self: deps.self.id,

@@ -119,6 +119,36 @@ describe("a node's dashboard beyond loopback", () => {
   });
 });
 
+describe("a node's dashboard with the host table's admin token", () => {
+  it('answers 401 without the token or with a wrong one, and serves the page and its events to whoever shows it (header or ?token=)', async () => {
+    const token = 'node-admin-token-0123456789';
+    const feed = new DashboardFeed('t', async () => ({ n: 1 }));
+    const http = new HttpService({ replicator: {} as Replicator, uploads: {} as Uploads, dashboard: feed, dashboardToken: token, log: pino({ level: 'silent' }) });
+    await http.listen('127.0.0.1', 0);
+    try {
+      const base = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
+      for (const [path, headers] of [['/dashboard', {}], ['/dashboard?token=wrong', {}], ['/dashboard/events', {}], ['/dashboard/events?token=', {}], ['/dashboard', { authorization: `Bearer ${token}x` }], [`/dashboard?token=${token}`, { authorization: 'Bearer wrong' }]] as const) {
+        const res = await fetch(`${base}${path}`, { headers });
+        assert.equal(res.status, 401, `${path} ${JSON.stringify(headers)}`);
+        assert.equal(res.headers.get('www-authenticate'), 'Bearer');
+        await res.text();
+      }
+      const page = await fetch(`${base}/dashboard?token=${token}`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<title>t<\/title>/);
+      assert.equal((await fetch(`${base}/dashboard`, { headers: { authorization: `Bearer ${token}` } }).then(async (r) => (await r.text(), r.status))), 200);
+      const stream = await fetch(`${base}/dashboard/events?token=${encodeURIComponent(token)}`);
+      assert.equal(stream.status, 200);
+      assert.deepEqual(await events(stream, 1), [{ event: 'status', data: JSON.stringify({ n: 1 }) }]);
+      // Through a front (X-Forwarded-For), not at all, token or not.
+      assert.equal((await fetch(`${base}/dashboard?token=${token}`, { headers: { 'x-forwarded-for': '10.0.0.1' } })).status, 404);
+    } finally {
+      feed.close();
+      await http.close();
+    }
+  });
+});
+
 describe('a dashboard stream whose reader does not read', () => {
   it('holds at most one unread status for it, and closes it once it has stayed behind for stallMs', async () => {
     const big = 'x'.repeat(256 * 1024);

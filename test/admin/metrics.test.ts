@@ -11,6 +11,8 @@ import { waitFor } from '../harness/wait.ts';
 import { nodeHttp } from '../replication/helpers.ts';
 import { parseExposition, value } from '../harness/prometheus.ts';
 
+const NODE_ADMIN_TOKEN = 'node-admin-token-metrics-0123';
+
 describe('node /metrics', () => {
   let c: TestCluster;
   const scrape = async (id: string) => {
@@ -26,11 +28,19 @@ describe('node /metrics', () => {
     c = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C', app }, { id: 'D' }], {
       link: { heartbeatMs: 300, deadAfterMs: 1000, backoffMinMs: 100, backoffMaxMs: 1000 },
       critical: { waitMs: 300, retries: 1, retryDelayMs: 100 },
+      admin: { token: NODE_ADMIN_TOKEN },
     });
     await c.startAll();
     await waitFor('links up', () => c.linksUp(), 15_000);
   });
   after(() => c?.destroy());
+
+  it("with the host table's admin token, a node's dashboard asks for it; /metrics stays open to a scraper", async () => {
+    assert.equal((await nodeHttp(c, 'A', '/dashboard')).status, 401);
+    const page = await nodeHttp(c, 'A', `/dashboard?token=${NODE_ADMIN_TOKEN}`);
+    assert.equal(page.status, 200);
+    assert.match(page.body.toString(), /node A/);
+  });
 
   it('parses as Prometheus text, with each peer link up and the process metrics', async () => {
     const s = await scrape('A');

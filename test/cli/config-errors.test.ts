@@ -55,6 +55,7 @@ describe('cohort node with a bad configuration', { concurrency: 4 }, () => {
     ['spares: itself', (g) => g.replace('role: access,', 'role: access, spares: [B],'), /nodes\[1\]\.spares\[0\]: a node is not its own spare/],
     ['publicUrl: not http', (g) => g.replace('role: access,', 'role: access, publicUrl: "ftp://x",'), /nodes\[1\]\.publicUrl/],
     ['app: node override wrong', (g) => g.replace('role: access,', 'role: access, app: { instances: -1 },') + 'app: { command: [node], basePort: 9500 }\n', /nodes\[1\]\.app\.instances: Too small/],
+    ['admin: token too short', (g) => g + 'admin: { token: short }\n', /admin\.token: admin tokens are at least 16 characters/],
     ['no certificates yet', (g) => g, /tls\/A\.crt: invalid configuration\n.*cannot read TLS files for node A \(run 'cohort certs init'\)/],
   ];
   for (const [what, mutate, message] of cases) {
