@@ -13,6 +13,11 @@ export interface Blob {
   size: number;
 }
 
+/** Bytes just received: kept from removal until `release()` (call it once the row that names them is added, or given up). */
+export interface ReceivedBlob extends Blob {
+  release: () => void;
+}
+
 /**
  * A node's resource bytes, one file per content (named by its sha256) under dataDir/blobs:
  * a resource's versions and its copies elsewhere are the same files, and no name a client
@@ -23,9 +28,17 @@ export interface Blob {
 export class BlobStore {
   readonly dir: string;
   private readonly tmp: string;
+  /** Does a row (a version published here, a copy) refer to this content? */
+  private readonly referenced: (digest: string) => boolean;
+  /**
+   * Digests held between their bytes being here and the row that names them being added: a
+   * removal meanwhile (another URL with the same content dropped) would leave that row without a file.
+   */
+  private readonly held = new Map<string, number>();
 
-  constructor(dir: string) {
+  constructor(dir: string, referenced: (digest: string) => boolean) {
     this.dir = dir;
+    this.referenced = referenced;
     this.tmp = join(dir, 'tmp');
     mkdirSync(this.tmp, { recursive: true, mode: 0o700 });
     // Transfers a crash cut short: never renamed, so never served.
@@ -41,17 +54,32 @@ export class BlobStore {
     return existsSync(this.path(digest));
   }
 
+  /** Keeps `digest` from removal until the returned function is called (once; later calls do nothing). */
+  hold(digest: string): () => void {
+    this.held.set(digest, (this.held.get(digest) ?? 0) + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const n = (this.held.get(digest) ?? 1) - 1;
+      if (n > 0) this.held.set(digest, n);
+      else this.held.delete(digest);
+    };
+  }
+
   /**
    * Streams `source` into the store. With `expect`, the bytes must have that digest and size
    * (a copy from the home node), else nothing is kept and the error says why. Past maxBytes
-   * the transfer stops at once (too_large).
+   * the transfer stops at once (too_large). The result is held (see ReceivedBlob) from before the
+   * file is in place.
    */
-  async receive(source: Readable, maxBytes: number, expect?: Blob): Promise<Blob> {
+  async receive(source: Readable, maxBytes: number, expect?: Blob): Promise<ReceivedBlob> {
     const hash = createHash('sha256');
     let size = 0;
     const limit = expect ? Math.min(expect.size, maxBytes) : maxBytes;
     const tmpFile = join(this.tmp, randomBytes(12).toString('hex'));
     const file = await open(tmpFile, 'w', 0o600);
+    let release: (() => void) | undefined;
     try {
       // Gathered into large writes: a write per 16 KiB network chunk costs more than the bytes.
       let gathered: Buffer[] = [];
@@ -74,11 +102,13 @@ export class BlobStore {
       if (expect && digest !== expect.digest) throw new CohortError('bad_frame', `digest mismatch: the bytes hash to ${digest}, the home node announced ${expect.digest}`);
       await file.sync();
       await file.close();
+      release = this.hold(digest);
       await rename(tmpFile, join(this.dir, digest));
       // The rename itself is durable only once the folder is: a power cut must not lose a file a row names.
       await syncFolder(this.dir);
-      return { digest, size };
+      return { digest, size, release };
     } catch (err) {
+      release?.();
       source.destroy();
       await file.close().catch(() => undefined);
       await rm(tmpFile, { force: true });
@@ -86,16 +116,21 @@ export class BlobStore {
     }
   }
 
-  /** Synchronous: nothing can start using the file between the caller's check and its removal. */
-  removeNow(digest: string): void {
+  /**
+   * Removes the file unless a row refers to it or it is held. Synchronous: nothing can start using
+   * the file between the check and the removal.
+   */
+  removeIfUnused(digest: string): boolean {
+    if (this.held.has(digest) || this.referenced(digest)) return false;
     rmSync(this.path(digest), { force: true });
+    return true;
   }
 
   /** Removes every file no row refers to any more (a delete a crash interrupted). */
-  sweep(referenced: (digest: string) => boolean): number {
+  sweep(): number {
     let removed = 0;
     for (const f of readdirSync(this.dir)) {
-      if (DIGEST.test(f) && !referenced(f)) {
+      if (DIGEST.test(f) && !this.held.has(f) && !this.referenced(f)) {
         rmSync(join(this.dir, f), { force: true });
         removed++;
       }

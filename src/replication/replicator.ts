@@ -200,28 +200,39 @@ export class Replicator {
     const { newest, ...meta } = (await this.deps.call(home, 'res.subscribe', { url: ref.url, version, gen })) as VersionMeta & { newest: number }; // D3, D4
     copies.subscribed(ref.url, home, gen, newest);
     const started = Date.now();
-    await this.fetch(home, meta); // D5-D7
-    copies.put(meta, false);
+    const release = await this.fetch(home, meta); // D5-D7
+    try {
+      copies.put(meta, false);
+    } finally {
+      release();
+    }
     log.info({ event: 'resource_replicated', url: ref.url, version: meta.version, size: meta.size, home, ms: Date.now() - started }, `replicated ${ref.url} version ${meta.version} from ${home}`);
     return { meta, path: this.deps.blobs.path(meta.digest), source: 'replicated' };
   }
 
-  /** The bytes of `meta` from `home` into the blob store, checked (unless the same content is here already). */
-  private async fetch(home: string, meta: VersionMeta): Promise<void> {
+  /**
+   * The bytes of `meta` from `home` into the blob store, checked (unless the same content is here
+   * already). Resolves with the release of its hold on them: call it once the copy's row is added.
+   */
+  private async fetch(home: string, meta: VersionMeta): Promise<() => void> {
     const { blobs, raw, settings } = this.deps;
-    if (blobs.has(meta.digest)) return;
+    const release = blobs.hold(meta.digest);
+    if (blobs.has(meta.digest)) return release;
     let res;
     try {
       res = await raw.request(home, 'GET', `/raw${encodeResourceUrl(meta.url)}?version=${meta.version}`, { idleMs: settings.transferIdleMs });
     } catch (err) {
+      release();
       this.transfers.failed++;
       throw err;
     }
     try {
-      await blobs.receive(res, settings.maxBytes, { digest: meta.digest, size: meta.size });
+      (await blobs.receive(res, settings.maxBytes, { digest: meta.digest, size: meta.size })).release();
       this.transfers.ok++;
       this.transfers.bytes += meta.size;
+      return release;
     } catch (err) {
+      release();
       this.transfers.failed++;
       res.destroy();
       this.deps.log.error({ event: 'resource_transfer_failed', url: meta.url, version: meta.version, home, err: (err as Error).message }, `transfer of ${meta.url} from ${home} failed: ${(err as Error).message}`);
@@ -240,8 +251,13 @@ export class Replicator {
       if (!sub || !sub.subscribed || sub.pending === 0 || !sub.pendingMeta) throw new CohortError('not_found', 'nothing pending');
       // What the home's notice announced (a critical message from it) is what the bytes must match.
       const meta = JSON.parse(sub.pendingMeta) as VersionMeta;
-      await this.fetch(sub.home, meta);
-      const dropped = copies.put(meta, true);
+      const release = await this.fetch(sub.home, meta);
+      let dropped: string[];
+      try {
+        dropped = copies.put(meta, true);
+      } finally {
+        release();
+      }
       this.forget(url);
       if (copies.subscription(url)?.pending === meta.version) copies.setPending(url, null);
       this.removeUnused(dropped);
@@ -281,9 +297,7 @@ export class Replicator {
   }
 
   private removeUnused(digests: string[]): void {
-    for (const d of digests) {
-      if (!this.deps.copies.holds(d) && !this.deps.published.holds(d)) this.deps.blobs.removeNow(d);
-    }
+    for (const d of digests) this.deps.blobs.removeIfUnused(d);
   }
 
   /** Work a critical message's handler starts, once its transaction has committed. */

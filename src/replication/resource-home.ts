@@ -28,6 +28,10 @@ export interface PublishOptions {
   access?: 'cluster' | 'domain';
   /** Publish only if this is still the newest version (0: none yet): an edit of an older version is refused (conflict). */
   ifVersion?: number;
+  /** HTTP's If-Match (RFC 9110 §13.1.1): the newest version's digest is one of these ('*': some version exists). */
+  ifMatch?: '*' | string[];
+  /** HTTP's If-None-Match (§13.1.2): the newest version's digest is none of these ('*': no version exists yet). */
+  ifNoneMatch?: '*' | string[];
 }
 
 export interface Published extends VersionMeta {
@@ -54,25 +58,42 @@ export class ResourceHome {
     if (opts.contentType !== undefined && !MEDIA_TYPE.test(opts.contentType)) throw new CohortError('bad_args', 'a Content-Type is a media type (type/subtype, optional parameters), at most 256 characters');
     // Checked before the bytes come (nothing stored for a stale edit), and again right before the
     // version is added: no other publish can come between that check and the add.
-    this.checkVersion(ref.url, opts.ifVersion);
+    this.checkPreconditions(ref.url, opts);
     const blob = await blobs.receive(source, this.deps.maxBytes);
-    this.checkVersion(ref.url, opts.ifVersion);
-    const meta = published.add({
-      url: ref.url,
-      digest: blob.digest,
-      size: blob.size,
-      contentType: opts.contentType ?? (mimeContentType(ref.path.split('/').pop()!) || 'application/octet-stream'),
-      publishedAt: Date.now(),
-      access: opts.access ?? this.deps.published.newest(ref.url)?.access ?? 'cluster',
-    });
+    let meta: VersionMeta;
+    try {
+      this.checkPreconditions(ref.url, opts);
+      meta = published.add({
+        url: ref.url,
+        digest: blob.digest,
+        size: blob.size,
+        contentType: opts.contentType ?? (mimeContentType(ref.path.split('/').pop()!) || 'application/octet-stream'),
+        publishedAt: Date.now(),
+        access: opts.access ?? this.deps.published.newest(ref.url)?.access ?? 'cluster',
+      });
+      blob.release();
+    } catch (err) {
+      // Refused after the bytes came (another publish got in first): they go, unless a row names the same content.
+      blob.release();
+      blobs.removeIfUnused(blob.digest);
+      throw err;
+    }
     this.deps.onPublished(ref.url);
     log.info({ event: 'resource_published', url: ref.url, version: meta.version, size: meta.size, digest: meta.digest }, `published ${ref.url} version ${meta.version}`);
     return { ...meta, notified: await this.notify(ref.url) };
   }
 
-  private checkVersion(url: string, ifVersion: number | undefined): void {
-    const newest = this.deps.published.newest(url)?.version ?? 0;
-    if (ifVersion !== undefined && ifVersion !== newest) throw new CohortError('conflict', `${url} is at version ${newest}, not ${ifVersion}: it changed since it was read`);
+  /** The caller's preconditions against the newest version; a failed one is a 'conflict'. */
+  private checkPreconditions(url: string, { ifVersion, ifMatch, ifNoneMatch }: PublishOptions): void {
+    const newest = this.deps.published.newest(url);
+    const version = newest?.version ?? 0;
+    if (ifVersion !== undefined && ifVersion !== version) throw new CohortError('conflict', `${url} is at version ${version}, not ${ifVersion}: it changed since it was read`);
+    if (ifMatch !== undefined && !(newest && (ifMatch === '*' || ifMatch.includes(newest.digest)))) {
+      throw new CohortError('conflict', newest ? `${url} version ${version} is not the one If-Match names: it changed since it was read` : `${url} has no version yet (If-Match)`);
+    }
+    if (ifNoneMatch !== undefined && newest && (ifNoneMatch === '*' || ifNoneMatch.includes(newest.digest))) {
+      throw new CohortError('conflict', ifNoneMatch === '*' ? `${url} exists already (version ${version}; If-None-Match: *)` : `${url} version ${version} is one If-None-Match names`);
+    }
   }
 
   publishFile(ref: ResourceRef, file: string, opts: PublishOptions = {}): Promise<Published> {

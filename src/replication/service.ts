@@ -57,11 +57,11 @@ export class ReplicationService {
     this.deps = deps;
     const { table, log } = deps;
     const settings = table.resources;
-    this.blobs = new BlobStore(join(deps.dataDir, 'blobs'));
     this.published = new PublishedStore(deps.db);
+    this.copies = new CopyStore(deps.db);
+    this.blobs = new BlobStore(join(deps.dataDir, 'blobs'), (d) => this.published.holds(d) || this.copies.holds(d));
     // Authors' homes (D2), cached like users' homes; any node of the cluster may ask.
     const homes = new HomeLookup(table, deps.db, deps.call, 'res.author');
-    this.copies = new CopyStore(deps.db);
     this.raw = new RawClient(table, deps.tls);
     this.home = new ResourceHome({ blobs: this.blobs, published: this.published, critical: deps.critical, policy: deps.policy, isAuthorHere: deps.isAuthorHere, onPublished: (url) => this.replicator.forget(url), maxBytes: settings.maxBytes, log });
     this.replicator = new Replicator({
@@ -116,7 +116,7 @@ export class ReplicationService {
   async start(): Promise<void> {
     const dropped = this.copies.dropMissing((d) => this.blobs.has(d));
     if (dropped.length) this.deps.log.warn({ event: 'copies_missing', urls: dropped.slice(0, 20), count: dropped.length }, `${dropped.length} copies had no file; they are copied again when read`);
-    const swept = this.blobs.sweep((d) => this.published.holds(d) || this.copies.holds(d));
+    const swept = this.blobs.sweep();
     if (swept) this.deps.log.info({ event: 'blobs_swept', files: swept }, `${swept} resource files no longer referred to were removed`);
     this.replicator.start();
     await this.http.listen(this.deps.self.host, this.deps.self.httpPort);

@@ -50,15 +50,42 @@ export class Uploads {
     const access = params.get('access');
     if (access !== null && access !== 'domain' && access !== 'cluster') return plain(res, 400, 'access is domain or cluster');
     const contentType = req.headers['content-type'];
+    const ifMatch = entityTags(req.headers['if-match'], 'strong');
+    const ifNoneMatch = entityTags(req.headers['if-none-match'], 'weak');
+    if (ifMatch === null || ifNoneMatch === null) return plain(res, 400, 'If-Match and If-None-Match are * or a list of entity tags ("...")', { connection: 'close' });
     try {
-      const out = await deps.home.publish(ref, req, { access: access ?? undefined, contentType });
-      res.writeHead(201, { 'content-type': 'application/json', location: ref.url }).end(JSON.stringify(out));
+      const out = await deps.home.publish(ref, req, { access: access ?? undefined, contentType, ifMatch, ifNoneMatch });
+      res.writeHead(201, { 'content-type': 'application/json', location: ref.url, etag: `"${out.digest}"` }).end(JSON.stringify(out));
     } catch (err) {
       // The body may be half read: the connection cannot carry another request.
       res.setHeader('connection', 'close');
+      // A precondition of the request's own failed (RFC 9110 §13.1): 412, nothing stored.
+      if (err instanceof CohortError && err.code === 'conflict') return plain(res, 412, `Precondition Failed: ${err.message}`);
       throw err;
     }
   }
+}
+
+/** One entity tag: optionally weak, then an opaque quoted string (RFC 9110 §8.8.3). */
+const ENTITY_TAG = /^(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/;
+
+/**
+ * An If-Match or If-None-Match field: undefined when absent, '*', or the digests it names (our
+ * ETags are `"<sha256>"`), null when malformed. If-Match compares strongly, so a weak tag there
+ * matches nothing (§13.1.1); If-None-Match compares weakly (§13.1.2).
+ */
+export function entityTags(field: string | undefined, comparison: 'strong' | 'weak'): '*' | string[] | undefined | null {
+  if (field === undefined) return undefined;
+  if (field.trim() === '*') return '*';
+  const tags: string[] = [];
+  for (const item of field.split(',')) {
+    const m = ENTITY_TAG.exec(item.trim());
+    if (!m) return null;
+    if (m[1] && comparison === 'strong') continue;
+    tags.push(m[2]);
+    if (tags.length > 64) return null;
+  }
+  return tags;
 }
 
 /** user and password of a Basic Authorization header, or undefined. */

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { request } from 'node:http';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -121,4 +123,59 @@ test('a publish by someone who is not the author is refused; the author publishe
   assert.equal(listed.status, 0, listed.stderr);
   assert.ok(Array.isArray((JSON.parse(listed.stdout) as { copies: unknown[] }).copies));
   await waitFor('C gets version 3', async () => (await nodeHttp(c, 'C', URL_1)).body.toString() === 'from the CLI\n', 10_000);
+});
+
+test('PUT with If-Match / If-None-Match (RFC 9110 §13.1): a stale or wrong one is 412 and stores nothing; the current ETag publishes', async () => {
+  const url = '/res/msu/ann/conditional.html';
+  const put = (body: string, headers: Record<string, string>) => nodeHttp(c, 'A', url, { method: 'PUT', body, headers: { authorization: basic('ann', 'ann password'), 'content-type': 'text/html', ...headers } });
+  // Nothing there yet: If-Match fails, If-None-Match: * creates.
+  assert.equal((await put('x', { 'if-match': '*' })).status, 412);
+  const first = await put('one\n', { 'if-none-match': '*' });
+  assert.equal(first.status, 201, first.body.toString());
+  const etag1 = String(first.headers.etag);
+  assert.equal((await nodeHttp(c, 'A', url)).headers.etag, etag1, 'the ETag a GET shows');
+  assert.equal((await put('again', { 'if-none-match': '*' })).status, 412, 'exists already');
+  // An edit from the current version passes; one from the version it replaced does not.
+  const second = await put('two\n', { 'if-match': etag1 });
+  assert.equal(second.status, 201, second.body.toString());
+  const stale = await put('lost update\n', { 'if-match': etag1 });
+  assert.equal(stale.status, 412);
+  assert.match(stale.body.toString(), /Precondition Failed/);
+  assert.equal((await put('weak\n', { 'if-match': `W/${String(second.headers.etag)}` })).status, 412, 'If-Match compares strongly');
+  assert.equal((await put('listed\n', { 'if-none-match': `"0", ${String(second.headers.etag)}` })).status, 412);
+  for (const bad of ['abc', '"unterminated', '"a" "b"', '']) assert.equal((await put('bad\n', { 'if-match': bad })).status, 400, `If-Match: ${bad}`);
+  const current = await nodeHttp(c, 'A', url);
+  assert.equal(current.body.toString(), 'two\n', 'nothing the refused requests sent was stored');
+  assert.equal((JSON.parse((await put('three\n', { 'if-match': `"0", ${String(current.headers.etag)}` })).body.toString()) as { version: number }).version, 3);
+});
+
+test('a publish refused after its bytes came (another got in first) leaves no file behind', async () => {
+  const url = '/res/msu/ann/race.html';
+  const auth = basic('ann', 'ann password');
+  const put = (body: string, headers: Record<string, string> = {}) => nodeHttp(c, 'A', url, { method: 'PUT', body, headers: { authorization: auth, 'content-type': 'text/html', ...headers } });
+  const base = await put('base\n');
+  assert.equal(base.status, 201);
+  const etag = String(base.headers.etag);
+  // The slow one: its precondition holds when it starts, its body comes after the fast one's.
+  const slowBody = `slow edit ${Date.now()}\n`;
+  const node = c.table.nodes.find((n) => n.id === 'A')!;
+  const slow = request({ host: '127.0.0.1', port: node.httpPort, path: url, method: 'PUT', agent: false, headers: { authorization: auth, 'content-type': 'text/html', 'if-match': etag, 'content-length': Buffer.byteLength(slowBody) } });
+  const answered = new Promise<number>((resolve, reject) => {
+    slow.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode!);
+    });
+    slow.on('error', reject);
+  });
+  slow.write(slowBody.slice(0, 4));
+  slow.flushHeaders();
+  // The fast one publishes from the same version once A receives the slow one's bytes (its temporary file is there).
+  const tmp = join(c.table.dataDir, 'A', 'blobs', 'tmp');
+  await waitFor('A to receive the slow edit', () => readdirSync(tmp).length > 0, 5000, 10);
+  assert.equal((await put('fast edit\n', { 'if-match': etag })).status, 201);
+  slow.end(slowBody.slice(4));
+  assert.equal(await answered, 412);
+  const digest = createHash('sha256').update(slowBody).digest('hex');
+  assert.equal(existsSync(join(c.table.dataDir, 'A', 'blobs', digest)), false, 'the refused bytes were removed');
+  assert.equal((await nodeHttp(c, 'A', url)).body.toString(), 'fast edit\n');
 });
