@@ -80,6 +80,19 @@ export class RequestContext implements Exchange {
     this.replayable = replayable;
   }
 
+  /** How the request was routed (the admin's X-Cohort-Route header, debug logs). */
+  explanation() {
+    return {
+      route: this.route.cfg.name,
+      policy: this.route.policy.name,
+      chose: this.backend?.id ?? null,
+      reason: this.reason,
+      candidates: this.candidates,
+      tried: this.tried.map((b) => b.id),
+      retries: this.retries,
+    };
+  }
+
   onHead(status: number, reason: string, headers: string[], lowerNames: string[], closeAfter: boolean): void {
     this.phases.upstreamHead(this, status, reason, headers, lowerNames, closeAfter);
   }

@@ -54,3 +54,15 @@ export function maintenanceHeaders(retryAfterSeconds = DEFAULT_RETRY_AFTER_S): s
   const seconds = Number.isFinite(retryAfterSeconds) ? Math.max(0, Math.round(retryAfterSeconds)) : DEFAULT_RETRY_AFTER_S;
   return ['content-type', 'text/html; charset=utf-8', 'retry-after', String(seconds), 'cache-control', 'no-store'];
 }
+
+/** The page and headers for the current message, made again only when the message or Retry-After changes. */
+export class MaintenancePages {
+  private last: { message: string; retryAfterS: number; headers: string[]; body: string } | undefined;
+
+  get(message: string, retryAfterS: number): { headers: string[]; body: string } {
+    const c = this.last;
+    if (c && c.message === message && c.retryAfterS === retryAfterS) return c;
+    this.last = { message, retryAfterS, headers: maintenanceHeaders(retryAfterS), body: maintenancePage(message).toString() };
+    return this.last;
+  }
+}

@@ -5,7 +5,6 @@ import type { Backend } from './backend.ts';
 import type { FrontConfig } from './config.ts';
 import { RequestContext, type ResponsePhases } from './context.ts';
 import type { ClientExchange } from './http/client-exchange.ts';
-import { connectionOptions, isFrontHeader, isHopByHop } from './http/hop-by-hop.ts';
 import { checkRequest } from './http/request-checks.ts';
 import type { Switch } from './http/response-parser.ts';
 import { checkSwitch } from './http/switch-checks.ts';
@@ -13,9 +12,10 @@ import type { PickContext } from './policies/policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
 import { secretMatches } from './secret.ts';
 import { HANDOVER_TOKEN_PATTERN } from '../sessions/handovers.ts';
-import { MAINTENANCE_STATUS, maintenanceHeaders, maintenancePage } from './maintenance-page.ts';
+import { MAINTENANCE_STATUS, MaintenancePages } from './maintenance-page.ts';
 import { admits, matchRoute, type RouteState } from './routes.ts';
-import { takeCookie } from './sticky.ts';
+import { stickyOf } from './sticky.ts';
+import { responseFields } from './response-fields.ts';
 import { Tunnel } from './tunnel.ts';
 import type { UpstreamConnection } from './upstream/connection.ts';
 import { upstreamRequestHead } from './upstream/request-head.ts';
@@ -41,8 +41,6 @@ export interface MaintenanceView {
   readonly state: { on: boolean; message: string };
 }
 
-/** An app response header that sets its back-end draining (seed 001's DYING). */
-const DRAIN_HEADER = 'x-cohort-drain';
 /** A request header with the admin token: the response explains the routing (X-Cohort-Route). */
 const EXPLAIN_HEADER = 'x-cohort-explain';
 /** A login handed over to another node (load-aware login): the request goes to that node's app. */
@@ -82,7 +80,7 @@ export class Proxy implements ResponsePhases {
   /** Maintenance pages served. */
   maintenancePages = 0;
   /** The page for the current message, built once (a flood of new visitors during maintenance costs no rendering). */
-  private maintenanceCache: { message: string; retryAfterS: number; headers: string[]; body: string } | undefined;
+  private readonly maintenancePage = new MaintenancePages();
   /** Requests waiting for LARD's admission bound. */
   readonly admission = new Admission({
     state: () => this.state,
@@ -132,7 +130,7 @@ export class Proxy implements ResponsePhases {
     if (route.sticky) {
       // Cookie may come split over several fields (RFC 9113 §8.2.3 gateways): read them as one.
       const cookies = ex.values('cookie');
-      const sticky = this.resolveSticky(route, cookies.length > 1 ? cookies.join('; ') : cookies[0], ctx.start);
+      const sticky = stickyOf(route.sticky, route.cfg.sticky.cookie, route.byId, cookies.length > 1 ? cookies.join('; ') : cookies[0], ctx.start);
       if (sticky) {
         ctx.cookieRest = sticky.rest;
         ctx.stickyBackend = sticky.backend;
@@ -151,7 +149,7 @@ export class Proxy implements ResponsePhases {
       this.maintenancePages++;
       // The body is not read: the connection cannot carry another request after it.
       if (ex.hasBody) ex.connection.closing = true;
-      const page = this.maintenancePage(maintenance.message, state.cfg.maintenance.retryAfterS);
+      const page = this.maintenancePage.get(maintenance.message, state.cfg.maintenance.retryAfterS);
       return ex.respond(MAINTENANCE_STATUS, 'Service Unavailable', page.headers, page.body);
     }
 
@@ -180,26 +178,6 @@ export class Proxy implements ResponsePhases {
     });
   }
 
-  private maintenancePage(message: string, retryAfterS: number): { headers: string[]; body: string } {
-    const c = this.maintenanceCache;
-    if (c && c.message === message && c.retryAfterS === retryAfterS) return c;
-    this.maintenanceCache = { message, retryAfterS, headers: maintenanceHeaders(retryAfterS), body: maintenancePage(message).toString() };
-    return this.maintenanceCache;
-  }
-
-  /**
-   * The sticky cookie of a request: the Cookie header without it (undefined if it was not
-   * there), and the usable back-end it names if it is valid (forged, stale or unknown: none).
-   */
-  private resolveSticky(route: RouteState, cookieHeader: string | undefined, now: number): { rest: string; backend?: Backend; token?: string; issuedMs?: number; renew: boolean } | undefined {
-    if (!route.sticky) return undefined;
-    const { value, rest } = takeCookie(cookieHeader, route.cfg.sticky.cookie);
-    if (value === undefined) return undefined;
-    const verdict = route.sticky.verify(value, now);
-    const backend = verdict && route.byId.get(verdict.backendId);
-    if (!verdict || !backend || !backend.usable(now)) return { rest, renew: false };
-    return { rest, backend, token: value, issuedMs: verdict.issuedMs, renew: verdict.renew };
-  }
 
   /** pick: sticky back-end first, else the policy among ready back-ends not yet tried. */
   private route(ctx: RequestContext): void {
@@ -331,7 +309,7 @@ export class Proxy implements ResponsePhases {
     // An HTTP/1.0 response with Transfer-Encoding has faulty framing: the client's connection closes after it.
     if (closeAfter) ctx.ex.connection.closing = true;
     try {
-      ctx.ex.writeHead(status, reason, this.responseFields(ctx, headers, lowerNames));
+      ctx.ex.writeHead(status, reason, responseFields(ctx, this.log, headers, lowerNames));
     } catch (err) {
       // The writer refuses a header name or value that is not valid HTTP: the back-end is at fault.
       this.refuseResponse(ctx, `invalid response head: ${(err as Error).message}`);
@@ -353,7 +331,7 @@ export class Proxy implements ResponsePhases {
     if ('fault' in checked) return this.refuseResponse(ctx, checked.fault);
     ctx.status = 101;
     try {
-      ctx.ex.writeHead(101, response.reason, [...this.responseFields(ctx, response.headers, response.lowerNames), 'connection', 'upgrade', 'upgrade', checked.protocol]);
+      ctx.ex.writeHead(101, response.reason, [...responseFields(ctx, this.log, response.headers, response.lowerNames), 'connection', 'upgrade', 'upgrade', checked.protocol]);
     } catch (err) {
       return this.refuseResponse(ctx, `invalid response head: ${(err as Error).message}`);
     }
@@ -368,49 +346,6 @@ export class Proxy implements ResponsePhases {
       this.done(ctx, 'ok', 'tunnel closed');
     });
     this.tunnels.add(tunnel);
-  }
-
-  /**
-   * The response fields the client gets: the back-end's less hop-by-hop ones and the front's
-   * own (X-Cohort-Drain is acted on here), plus the sticky cookie of a new session (with
-   * Cache-Control: private) and, for the admin, the routing explanation.
-   */
-  private responseFields(ctx: RequestContext, headers: string[], lowerNames: string[]): string[] {
-    const backend = ctx.backend!;
-    const options = connectionOptions(headers, lowerNames);
-    const out: string[] = [];
-    let cacheControl = -1;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i];
-      const lower = lowerNames[i >> 1];
-      if (isHopByHop(lower, options)) continue;
-      if (isFrontHeader(lower)) {
-        if (lower === DRAIN_HEADER && backend.admin !== 'draining') {
-          this.log.info({ event: 'backend_draining', backend: backend.id, by: 'app header' }, `${backend.id} asked to drain`);
-          backend.admin = 'draining';
-          backend.appDraining = true;
-        }
-        continue;
-      }
-      if (lower === 'cache-control') cacheControl = out.length;
-      out.push(name, headers[i + 1]);
-    }
-    const route = ctx.route;
-    if (ctx.setSticky && route.sticky) {
-      const token = route.sticky.issue(backend.id, ctx.start);
-      // A renewed session keeps counting once: under its new token, not also its old one.
-      if (ctx.stickyToken && ctx.stickyIssued !== undefined) ctx.stickyBackend?.sessions.forget(ctx.stickyToken);
-      ctx.stickyToken = token;
-      ctx.stickyIssued = undefined;
-      backend.sessions.issued(ctx.start);
-      out.push('set-cookie', `${route.cfg.sticky.cookie}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${route.cfg.sticky.maxAgeS}`);
-      // A shared cache must not hand one client's session cookie to another.
-      if (cacheControl < 0) out.push('cache-control', 'private');
-      else if (!/private|no-store/i.test(out[cacheControl + 1])) out[cacheControl + 1] = `private, ${out[cacheControl + 1].replace(/\bpublic\b,?\s*/i, '')}`.replace(/,\s*$/, '');
-    }
-    if (ctx.stickyToken && ctx.stickyIssued !== undefined) backend.sessions.seenNow(ctx.stickyToken, ctx.stickyIssued, ctx.start);
-    if (ctx.explain) out.push('x-cohort-route', JSON.stringify(this.explanation(ctx)));
-    return out;
   }
 
   /** A response the client must not get: the upstream connection goes, the client hears 502. */
@@ -471,19 +406,7 @@ export class Proxy implements ResponsePhases {
     if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
     // What the back-end answered (a status came back); connection errors end in fail() instead.
     if (this.observer && verdict !== 'abandoned' && ctx.status > 0) this.observer.answered(route.cfg.name, backend.series, ctx.status, Date.now() - ctx.start);
-    if (this.debug && verdict === 'ok') this.log.debug({ event: 'request', method: ctx.method, target: ctx.target, ...this.explanation(ctx), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');
-  }
-
-  private explanation(ctx: RequestContext) {
-    return {
-      route: ctx.route.cfg.name,
-      policy: ctx.route.policy.name,
-      chose: ctx.backend?.id ?? null,
-      reason: ctx.reason,
-      candidates: ctx.candidates,
-      tried: ctx.tried.map((b) => b.id),
-      retries: ctx.retries,
-    };
+    if (this.debug && verdict === 'ok') this.log.debug({ event: 'request', method: ctx.method, target: ctx.target, ...ctx.explanation(), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');
   }
 
   private fail(ctx: RequestContext, status: number, reason: FrontErrorReason, why: string): void {
@@ -492,7 +415,7 @@ export class Proxy implements ResponsePhases {
     ctx.status = status;
     const headers = ['content-type', 'text/plain; charset=utf-8'];
     if (status === 503) headers.push('retry-after', '5');
-    if (ctx.explain) headers.push('x-cohort-route', JSON.stringify(this.explanation(ctx)));
+    if (ctx.explain) headers.push('x-cohort-route', JSON.stringify(ctx.explanation()));
     ctx.ex.respond(status, STATUS_CODES[status] ?? '', headers, `${status === 503 ? 'no server available' : 'bad gateway'}: ${why}\n`);
   }
 

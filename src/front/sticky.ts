@@ -65,3 +65,22 @@ export function takeCookie(header: string | undefined, name: string): { value: s
   }
   return { value, rest: kept.join('; ') };
 }
+
+/**
+ * The sticky cookie of a request: the Cookie header without it (undefined if it was not there),
+ * and the usable back-end it names if it is valid (forged, stale or unknown: none).
+ */
+export function stickyOf<B extends { usable(now: number): boolean }>(
+  tokens: StickyTokens,
+  cookieName: string,
+  byId: ReadonlyMap<string, B>,
+  cookieHeader: string | undefined,
+  now: number,
+): { rest: string; backend?: B; token?: string; issuedMs?: number; renew: boolean } | undefined {
+  const { value, rest } = takeCookie(cookieHeader, cookieName);
+  if (value === undefined) return undefined;
+  const verdict = tokens.verify(value, now);
+  const backend = verdict && byId.get(verdict.backendId);
+  if (!verdict || !backend || !backend.usable(now)) return { rest, renew: false };
+  return { rest, backend, token: value, issuedMs: verdict.issuedMs, renew: verdict.renew };
+}

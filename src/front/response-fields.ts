@@ -1,0 +1,49 @@
+import type { Logger } from 'pino';
+import type { RequestContext } from './context.ts';
+import { connectionOptions, isFrontHeader, isHopByHop } from './http/hop-by-hop.ts';
+
+/** An app response header that sets its back-end draining (seed 001's DYING); the front acts on it and drops it. */
+const DRAIN_HEADER = 'x-cohort-drain';
+
+/**
+ * The response fields the client gets: the back-end's less hop-by-hop ones and the front's
+ * own (X-Cohort-Drain is acted on here), plus the sticky cookie of a new session (with
+ * Cache-Control: private) and, for the admin, the routing explanation.
+ */
+export function responseFields(ctx: RequestContext, log: Logger, headers: string[], lowerNames: string[]): string[] {
+  const backend = ctx.backend!;
+  const options = connectionOptions(headers, lowerNames);
+  const out: string[] = [];
+  let cacheControl = -1;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i];
+    const lower = lowerNames[i >> 1];
+    if (isHopByHop(lower, options)) continue;
+    if (isFrontHeader(lower)) {
+      if (lower === DRAIN_HEADER && backend.admin !== 'draining') {
+        log.info({ event: 'backend_draining', backend: backend.id, by: 'app header' }, `${backend.id} asked to drain`);
+        backend.admin = 'draining';
+        backend.appDraining = true;
+      }
+      continue;
+    }
+    if (lower === 'cache-control') cacheControl = out.length;
+    out.push(name, headers[i + 1]);
+  }
+  const route = ctx.route;
+  if (ctx.setSticky && route.sticky) {
+    const token = route.sticky.issue(backend.id, ctx.start);
+    // A renewed session keeps counting once: under its new token, not also its old one.
+    if (ctx.stickyToken && ctx.stickyIssued !== undefined) ctx.stickyBackend?.sessions.forget(ctx.stickyToken);
+    ctx.stickyToken = token;
+    ctx.stickyIssued = undefined;
+    backend.sessions.issued(ctx.start);
+    out.push('set-cookie', `${route.cfg.sticky.cookie}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${route.cfg.sticky.maxAgeS}`);
+    // A shared cache must not hand one client's session cookie to another.
+    if (cacheControl < 0) out.push('cache-control', 'private');
+    else if (!/private|no-store/i.test(out[cacheControl + 1])) out[cacheControl + 1] = `private, ${out[cacheControl + 1].replace(/\bpublic\b,?\s*/i, '')}`.replace(/,\s*$/, '');
+  }
+  if (ctx.stickyToken && ctx.stickyIssued !== undefined) backend.sessions.seenNow(ctx.stickyToken, ctx.stickyIssued, ctx.start);
+  if (ctx.explain) out.push('x-cohort-route', JSON.stringify(ctx.explanation()));
+  return out;
+}
