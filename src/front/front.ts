@@ -90,7 +90,7 @@ export class Front {
         cluster: caller ? await clusterStatus(this.table, `front (via ${caller.node})`, (node) => caller.call(node, 'status.snapshot', {}) as Promise<NodeSnapshot>) : null,
       };
     });
-    this.health = new HealthChecker(() => this.proxy.state.list, () => this.proxy.state.cfg);
+    this.health = new HealthChecker(() => this.proxy.state.list, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
     this.server = new HttpServer(
       serverOptions(cfg),
       {

@@ -56,11 +56,12 @@ export class HealthChecker {
   private lastCheck = new WeakMap<Backend, number>();
 
   private readonly backends: () => Backend[];
-  private readonly cfg: () => FrontConfig;
+  /** Every route's check interval: the ticker runs at the shortest, whatever back-ends the routes have now. */
+  private readonly intervals: () => number[];
 
-  constructor(backends: () => Backend[], cfg: () => FrontConfig) {
+  constructor(backends: () => Backend[], intervals: () => number[]) {
     this.backends = backends;
-    this.cfg = cfg;
+    this.intervals = intervals;
   }
 
   start(): void {
@@ -82,8 +83,8 @@ export class HealthChecker {
       }
     };
     void tick();
-    const intervals = this.backends().map((b) => b.config.health.intervalMs);
-    this.timer = setInterval(tick, Math.min(this.cfg().health.intervalMs, ...intervals));
+    // From the routes, not the back-ends known now: those of `backends: apps` may come later.
+    this.timer = setInterval(tick, Math.min(...this.intervals()));
   }
 
   restart(): void {

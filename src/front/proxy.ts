@@ -229,9 +229,10 @@ export class Proxy implements ResponsePhases {
         });
         return;
       }
-      const pick: PickContext = { target: ctx.target, clientIp: ctx.clientIp, now };
+      const explain = ctx.explain || this.debug;
+      const pick: PickContext = { target: ctx.target, clientIp: ctx.clientIp, now, explain };
       backend = route.policy.pick(candidates, pick);
-      ctx.reason = pick.why ? `policy ${route.policy.name}: ${pick.why}` : `policy ${route.policy.name}`;
+      if (explain) ctx.reason = pick.why ? `policy ${route.policy.name}: ${pick.why}` : `policy ${route.policy.name}`;
       if (backend && route.sticky) ctx.setSticky = true; // a new session, or its server went away
     }
     this.send(ctx, backend);

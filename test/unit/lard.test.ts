@@ -199,15 +199,16 @@ describe('LARD target table', () => {
     assert.equal(to(l, '/c', 'A:10 B:5'), 'B'); // forgotten
   });
 
-  it('forget(serverId) drops the server from every target; a target left without one is forgotten', () => {
+  it('a server that is no longer a candidate leaves a target\'s set when the target is next decided', () => {
     const l = lardR();
     assert.equal(to(l, '/a', 'A:0 B:5', 0), 'A');
     assert.equal(to(l, '/a', 'A:70 B:5', 1), 'B'); // [A,B]
-    assert.equal(to(l, '/b', 'A:0 B:5', 2), 'A'); // [A]
-    l.forget('A');
-    assert.equal(l.size, 1);
-    assert.deepEqual(l.decide('/a', loads('A:0 B:10'), 3), { server: 'B', why: 'lard_r: /a set [B], B least loaded (10)' });
-    assert.equal(to(l, '/b', 'A:0 B:10', 4), 'A');
+    assert.deepEqual(l.decide('/a', loads('B:10 C:0'), 3), { server: 'B', why: 'lard_r: /a set [B], A not a candidate, B least loaded (10)' });
+    assert.equal(to(l, '/a', 'A:0 B:10 C:0', 4), 'B', 'A is out of the set for good');
+  });
+
+  it('builds no explanation when nobody reads it', () => {
+    assert.deepEqual(lard().decide('/a', loads('A:0 B:5'), 0, false), { server: 'A', why: '' });
   });
 
   it('decides nothing from no servers and leaves the table alone; rejects bad settings', () => {
@@ -246,8 +247,8 @@ describe('LardPolicy', () => {
     assert.equal(policy.pick([a, b, c], again), b);
     assert.equal(again.why, 'lard_r: /a.html set [b1], b1 least loaded (60)');
     assert.equal(policy.admissionLimit([a, b, c]), 65 + 65 + 130 - 80 - 1);
-    policy.forget('b1');
-    assert.equal(policy.pick([a, b, c], ctx('/a.html', 20)), c);
+    // b1 leaves the pool (not a candidate): the path moves, with the pool's least loaded.
+    assert.equal(policy.pick([a, c], ctx('/a.html', 20)), c);
   });
 
   it('lard: moves a path off an overloaded back-end', () => {

@@ -48,3 +48,15 @@ test('lard.decide refuses what is over its bounds, and caps what a table holds',
   bad({ ...ok, settings: { ...settings, tLow: 5, tHigh: 4 } });
   bad({ ...ok, extra: 1 });
 });
+
+test('past its bound of route tables, the one used least recently goes, not one in use', () => {
+  const d = new SharedLard();
+  const on = (route: string, items: DecideArgs['items'], done: Record<string, number> = {}) => d.decide({ ...args('f1', items, done), route }, 0).picks[0]!.id;
+  // /a is placed on B (A kept out): remembered, it stays there; a table that forgot it would pick A (all idle, first).
+  assert.equal(on('busy', [{ target: '/a', exclude: ['A'] }]), 'B');
+  // Twenty other routes come and go (MAX_TABLES is 16); 'busy' is used between each, its last request done.
+  for (let i = 0; i < 20; i++) {
+    on(`other${i}`, [{ target: '/x' }]);
+    assert.equal(on('busy', [{ target: '/a' }], { B: 1 }), 'B', `after route ${i}: /a's entry kept`);
+  }
+});

@@ -86,8 +86,9 @@ export class SharedLard {
     if (!table) {
       const settings: LardSettings = { ...a.settings, maxTargets: Math.min(a.settings.maxTargets, MAX_TABLE_TARGETS) };
       table = { lard: new Lard(a.mode, settings), inFlight: new Map(), lastHeard: new Map() };
-      this.routes.set(key, table);
     }
+    // Set again on every use: the table past MAX_TABLES that goes is the one used least recently.
+    this.routes.set(key, table);
     return table;
   }
 

@@ -82,13 +82,6 @@ export class Lard {
     return this.table.size;
   }
 
-  /** A server left the pool: drop it from every target (a target left with none is forgotten). */
-  forget(serverId: string): void {
-    for (const [target, entry] of this.table) {
-      if (entry.members.delete(serverId) && entry.members.size === 0) this.table.delete(target);
-    }
-  }
-
   /**
    * The paper's bound on requests in flight over all servers, S = (n-1)*T_high + T_low - 1:
    * with no more than S in flight, whenever all servers but one are at or over T_high the
@@ -109,27 +102,30 @@ export class Lard {
     return Math.max(0, Math.floor(sumHigh - widest - 1));
   }
 
-  /** Where a request for `target` goes, among `servers` (the candidates now); undefined only for none. */
-  decide(target: string, servers: ServerLoad[], now: number): { server: string; why: string } | undefined {
+  /**
+   * Where a request for `target` goes, among `servers` (the candidates now); undefined only for
+   * none. `why` says why when `explain` (else ''): built only for whoever reads it.
+   */
+  decide(target: string, servers: ServerLoad[], now: number, explain = true): { server: string; why: string } | undefined {
     if (servers.length === 0) return undefined;
     const byId = new Map(servers.map((s) => [s.id, s]));
     let entry = this.table.get(target);
     if (entry) this.table.delete(target);
-    const notes: string[] = [];
+    const notes: string[] | undefined = explain ? [] : undefined;
     // A remembered server that is not a candidate now is out of the set (unset, for LARD).
     const gone = entry ? [...entry.members].filter((id) => !byId.has(id)) : [];
     for (const id of gone) entry!.members.delete(id);
     let changed = gone.length > 0;
-    if (gone.length > 0) notes.push(`${gone.join(',')} not a candidate`);
+    if (gone.length > 0) notes?.push(`${gone.join(',')} not a candidate`);
 
     let n: ServerLoad;
     if (!entry || entry.members.size === 0) {
       // First assignment: the least loaded server.
       n = leastLoaded(servers);
       entry = { members: new Set([n.id]), lastModified: now };
-      notes.push(`new, ${n.id} least loaded (${n.load})`);
+      notes?.push(`new, ${n.id} least loaded (${n.load})`);
       this.table.set(target, entry);
-      return { server: n.id, why: this.explain(target, entry, notes) };
+      return { server: n.id, why: notes ? this.explain(target, entry, notes) : '' };
     }
 
     const members = [...entry.members].map((id) => byId.get(id)!);
@@ -142,20 +138,20 @@ export class Lard {
         if (p.id !== n.id) {
           entry.members = new Set([p.id]);
           changed = true;
-          notes.push(`moved ${n.id}->${p.id} (${overload})`);
+          notes?.push(`moved ${n.id}->${p.id} (${overload})`);
         } else {
-          notes.push(`stays on ${n.id}, least loaded though ${overload}`);
+          notes?.push(`stays on ${n.id}, least loaded though ${overload}`);
         }
       } else if (!entry.members.has(p.id)) {
         entry.members.add(p.id);
         changed = true;
-        notes.push(`grew by ${p.id} (${overload})`);
+        notes?.push(`grew by ${p.id} (${overload})`);
       } else {
-        notes.push(`${p.id} least loaded though ${overload}`);
+        notes?.push(`${p.id} least loaded though ${overload}`);
       }
       n = p;
     } else if (this.mode === 'lard') {
-      notes.push(`stays on ${n.id} (${n.load})`);
+      notes?.push(`stays on ${n.id} (${n.load})`);
     }
 
     if (this.mode === 'lard_r') {
@@ -163,13 +159,13 @@ export class Lard {
       if (entry.members.size > 1 && age > this.st.kMs) {
         entry.members.delete(m.id);
         changed = true;
-        notes.push(`shrank by ${m.id} (unchanged ${age} ms > K ${this.st.kMs})`);
+        notes?.push(`shrank by ${m.id} (unchanged ${age} ms > K ${this.st.kMs})`);
       }
-      if (!overload) notes.push(`${n.id} least loaded (${n.load})`);
+      if (!overload) notes?.push(`${n.id} least loaded (${n.load})`);
     }
     if (changed) entry.lastModified = now;
     this.table.set(target, entry);
-    return { server: n.id, why: this.explain(target, entry, notes) };
+    return { server: n.id, why: notes ? this.explain(target, entry, notes) : '' };
   }
 
   /**
@@ -210,7 +206,7 @@ export class LardPolicy implements Policy {
   }
 
   pick(candidates: Backend[], ctx: PickContext): Backend | undefined {
-    const decision = this.lard.decide(pathOf(ctx.target), toLoads(candidates), ctx.now);
+    const decision = this.lard.decide(pathOf(ctx.target), toLoads(candidates), ctx.now, ctx.explain ?? true);
     if (!decision) return undefined;
     ctx.why = decision.why;
     return candidates.find((b) => b.id === decision.server);
@@ -219,11 +215,6 @@ export class LardPolicy implements Policy {
   /** The paper's S for these back-ends: how many requests may be in flight to them in total. */
   admissionLimit(backends: Backend[]): number {
     return this.lard.admissionLimit(toLoads(backends));
-  }
-
-  /** A back-end left the pool. */
-  forget(backendId: string): void {
-    this.lard.forget(backendId);
   }
 }
 

@@ -8,6 +8,8 @@ export interface PickContext {
   now: number;
   /** A policy may explain its pick here (a short human sentence, e.g. for an X-Cohort-Route header). */
   why?: string;
+  /** Whether anyone reads `why` (false: a policy need not build it). */
+  explain?: boolean;
 }
 
 /**
