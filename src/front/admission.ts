@@ -9,6 +9,8 @@ export interface AdmissionHooks {
   admit: (ctx: RequestContext) => void;
   /** Answers a request that cannot wait (503). */
   refuse: (ctx: RequestContext, reason: 'admission_full' | 'admission_timeout', why: string) => void;
+  /** How many more requests the route's bound lets in now (Infinity: no bound). */
+  room: (route: RouteState) => number;
 }
 
 /**
@@ -60,7 +62,9 @@ export class Admission {
 
   /**
    * A reload or an app-registry change swapped the routes: requests waiting on the old ones move
-   * to the new route of the same name (or are let go if it is gone).
+   * to the new route of the same name (or are let go if it is gone). Where the new bound has
+   * room (more back-ends, higher thresholds), that many are let in at once, oldest first: they
+   * must not wait for completions while new requests go straight in.
    */
   carry(old: FrontState, next: FrontState): void {
     for (const r of old.routes) {
@@ -71,6 +75,9 @@ export class Admission {
         if (to) to.waiting.push(w);
         else queueMicrotask(w.resume);
       }
+    }
+    for (const route of next.routes) {
+      for (let room = route.waiting.length ? this.hooks.room(route) : 0; room > 0 && route.waiting.length; room--) this.next(route);
     }
   }
 }

@@ -13,7 +13,7 @@ import type { RetryBudget } from './retry-budget.ts';
 import { secretMatches } from './secret.ts';
 import { HANDOVER_TOKEN_PATTERN } from '../sessions/handovers.ts';
 import { MAINTENANCE_STATUS, MaintenancePages } from './maintenance-page.ts';
-import { admits, matchRoute, type RouteState } from './routes.ts';
+import { admissionRoom, matchRoute, type RouteState } from './routes.ts';
 import { stickyOf } from './sticky.ts';
 import { responseFields } from './response-fields.ts';
 import { Tunnel } from './tunnel.ts';
@@ -89,6 +89,10 @@ export class Proxy implements ResponsePhases {
       this.guarded(ctx, () => this.route(ctx));
     },
     refuse: (ctx, reason, why) => this.fail(ctx, 503, reason, why),
+    room: (route) => {
+      const now = Date.now();
+      return admissionRoom(route, route.list.filter((b) => b.ready(now)));
+    },
   });
 
   constructor(state: FrontState, budget: RetryBudget, log: Logger) {
@@ -203,13 +207,7 @@ export class Proxy implements ResponsePhases {
       for (const b of route.list) if (b.ready(now) && !ctx.tried.includes(b)) candidates.push(b);
       if (ctx.explain || this.debug) ctx.candidates = candidates.map((b) => b.id);
       // LARD's admission bound: past it, a request waits in the front for one to finish.
-      // With one back-end there is nothing to choose between: no bound (the paper's S is for n ≥ 2).
-      if (!ctx.admitted && candidates.length > 1 && admits(route.policy)) {
-        // Requests in flight on its back-ends, and those whose shared decision is on its way.
-        let inFlight = route.deciding;
-        for (const b of route.list) inFlight += b.active;
-        if (inFlight >= route.policy.admissionLimit(candidates)) return this.admission.wait(ctx);
-      }
+      if (!ctx.admitted && admissionRoom(route, candidates) <= 0) return this.admission.wait(ctx);
       if (route.remote && candidates.length) {
         route.deciding++;
         route.remote.decide(ctx.target, candidates).then((d) => {

@@ -55,3 +55,15 @@ function hostName(field: string | undefined): string {
 export function admits(policy: Policy): policy is AdmittingPolicy {
   return typeof (policy as Partial<AdmittingPolicy>).admissionLimit === 'function';
 }
+
+/**
+ * How many more requests LARD's admission bound lets in on the route now, to these candidates
+ * (Infinity: no bound: a policy without one, or one candidate or none, as the paper's S is for n ≥ 2).
+ */
+export function admissionRoom(route: RouteState, candidates: Backend[]): number {
+  if (candidates.length <= 1 || !admits(route.policy)) return Infinity;
+  // Requests in flight on its back-ends, and those whose shared decision is on its way.
+  let inFlight = route.deciding;
+  for (const b of route.list) inFlight += b.active;
+  return route.policy.admissionLimit(candidates) - inFlight;
+}

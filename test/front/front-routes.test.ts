@@ -112,4 +112,16 @@ describe('admission waiters across a reload', () => {
     assert.deepEqual((await Promise.all(replies)).map((r) => r.status), [200, 200, 200, 200, 200, 200]);
     assert.ok(Date.now() - started < 5000, `the waiters were admitted by completions, not left to their timeout (${Date.now() - started} ms)`);
   });
+
+  it('a reload that raises the bound lets carried waiters in at once, not after requests that came later', async () => {
+    fc.writeConfig(config(10_000));
+    await reload();
+    const replies = Array.from({ length: 6 }, () => http(`${fc.url}/res/hot.html?ms=3000`));
+    await waitFor('four requests wait for admission', async () => (await waiting()) === 4);
+    // T_low 5, T_high 10: S = 14, room for the four at once.
+    fc.writeConfig({ ...config(10_000), routes: config(10_000).routes.map((r) => ({ ...r, lard: { tLow: 5, tHigh: 10 } })) });
+    await reload();
+    await waitFor('the four carried waiters let in', async () => (await waiting()) === 0, 1500);
+    assert.deepEqual((await Promise.all(replies)).map((r) => r.status), [200, 200, 200, 200, 200, 200]);
+  });
 });
