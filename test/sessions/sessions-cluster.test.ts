@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
 import type { CohortClient } from '../../src/client/client.ts';
 import { MAX_SESSION_BYTES, newSessionId } from '../../src/client/sessions.ts';
+import { visible, type SessionState } from '../../src/sessions/session-state.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -9,6 +12,17 @@ import { waitFor } from '../harness/wait.ts';
 let c: TestCluster;
 const client = (id: string): Promise<CohortClient> => c.client(id);
 const soon = () => Date.now() + 3_600_000;
+
+/** What node `id`'s own copy of a session holds, read from its sessions.db (the node's reads would merge both copies). */
+function copyAt(id: string, sid: string): Record<string, unknown> | undefined {
+  const db = new DatabaseSync(join(c.table.dataDir, id, 'sessions.db'), { readOnly: true });
+  try {
+    const row = db.prepare('SELECT state FROM sessions WHERE id = ?').get(sid) as { state: string } | undefined;
+    return row ? visible(JSON.parse(row.state) as SessionState, Date.now())?.data : undefined;
+  } finally {
+    db.close();
+  }
+}
 
 before(async () => {
   c = await TestCluster.create([{ id: 'L', role: 'library' }, { id: 'A' }, { id: 'B' }]);
@@ -26,6 +40,9 @@ test('a session written on A is read on B and on L (from both copies)', async ()
 test('A killed with -9: B serves its sessions, takes writes; A back: it has them', async () => {
   const sid = newSessionId('A');
   await (await client('A')).sessions.write(sid, { set: { step: 1 }, expires: soon() });
+  // A's write is done once A's own copy has it; B's follows in the background (docs/sessions.md):
+  // A is killed once B has it, as a write made more than a round trip before a crash would be.
+  await waitFor("B's copy to have A's write", () => copyAt('B', sid)?.step === 1);
   await c.kill('A', 'SIGKILL');
   const b = await client('B');
   assert.deepEqual((await b.sessions.get(sid))?.data, { step: 1 }, 'read from the second copy');
