@@ -14,6 +14,7 @@ export class SessionStore {
   private readonly listMissed: StatementSync;
   private readonly dropMissed: StatementSync;
   private readonly upsertMerged: StatementSync;
+  private readonly lastWritten: StatementSync;
 
   private readonly db: DatabaseSync;
 
@@ -38,6 +39,7 @@ export class SessionStore {
     this.prune = db.prepare('DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires < ? LIMIT ?)');
     // Ids a node made start with `<node>~` (newSessionId): a range scan of the primary key.
     this.countSince = db.prepare("SELECT count(*) AS n FROM sessions WHERE id >= ? AND id < ? AND touched >= ? AND expires > ? AND json_extract(state, '$.destroyedAt') = 0");
+    this.lastWritten = db.prepare('SELECT id FROM sessions WHERE touched >= (SELECT max(touched) FROM sessions) - ? ORDER BY touched DESC LIMIT ?');
     this.upsertMerged = db.prepare(`INSERT INTO sessions (id, state, expires, touched) VALUES (?, ?, ?, 0)
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires = excluded.expires`);
   }
@@ -86,6 +88,11 @@ export class SessionStore {
 
   caughtUp(id: string, node: string): void {
     this.dropMissed.run(id, node);
+  }
+
+  /** Sessions written here within `windowMs` of the last write this node made (at most `limit`, newest first). */
+  writtenLast(windowMs: number, limit: number): string[] {
+    return (this.lastWritten.all(windowMs, limit) as { id: string }[]).map((r) => r.id);
   }
 
   /** Drops sessions expired long enough ago; at most `limit` a call. */
