@@ -67,9 +67,12 @@ export class Admission {
    * must not wait for completions while new requests go straight in.
    */
   carry(old: FrontState, next: FrontState): void {
+    /** Shared decisions still on their way for the old route: they will be in flight on the new one's back-ends. */
+    const deciding = new Map<RouteState, number>();
     for (const r of old.routes) {
       const to = next.routes.find((n) => n.cfg.name === r.cfg.name);
       r.successor = to ?? null;
+      if (to) deciding.set(to, r.deciding);
       for (const w of r.waiting.splice(0)) {
         w.ctx.route = to ?? w.ctx.route;
         if (to) to.waiting.push(w);
@@ -77,7 +80,8 @@ export class Admission {
       }
     }
     for (const route of next.routes) {
-      for (let room = route.waiting.length ? this.hooks.room(route) : 0; room > 0 && route.waiting.length; room--) this.next(route);
+      if (!route.waiting.length) continue;
+      for (let room = this.hooks.room(route) - (deciding.get(route) ?? 0); room > 0 && route.waiting.length; room--) this.next(route);
     }
   }
 }

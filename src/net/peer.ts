@@ -115,15 +115,23 @@ export class Peer extends EventEmitter {
     this.dialing = dialPeer(this.dialOpts).then(
       (channel) => {
         this.dialing = undefined;
-        if (this.stopped) return void channel.close();
+        if (this.stopped) {
+          channel.close();
+          return this.setState('down');
+        }
         this.channel = channel;
         this.redialAtOnce = false;
         this.status.lastError = undefined;
         channel.once('close', (reason?: Error) => {
           if (this.channel === channel) this.onLinkClosed(reason);
         });
-        // Closed before we listened (a bad frame in the welcome's own chunk): never a link that is up.
-        if (channel.closed) return this.onLinkClosed(new Error('the link closed as it was welcomed'));
+        // Closed before we listened (a bad frame in the welcome's own chunk): never a link that is up,
+        // and a peer that does this each time is redialed with back-off, not at once.
+        if (channel.closed) {
+          this.channel = undefined;
+          this.status.lastError = 'the link closed as it was welcomed';
+          return this.scheduleRetry();
+        }
         this.setState('up');
         this.log.info({ event: 'link_up' }, `link to ${this.id} up`);
       },

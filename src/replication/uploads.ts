@@ -66,8 +66,11 @@ export class Uploads {
   }
 }
 
-/** One entity tag: optionally weak, then an opaque quoted string (RFC 9110 §8.8.3). */
-const ENTITY_TAG = /^(W\/)?"([\x21\x23-\x7e\x80-\xff]*)"$/;
+/**
+ * One element of an entity-tag list: optionally weak, an opaque quoted string (RFC 9110 §8.8.3:
+ * commas allowed inside), then a comma or the end. Empty elements are allowed (§5.6.1).
+ */
+const LIST_ELEMENT = /[ \t]*(?:(W\/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(?:,|$)/y;
 
 /**
  * An If-Match or If-None-Match field: undefined when absent, '*', or the digests it names (our
@@ -78,10 +81,12 @@ export function entityTags(field: string | undefined, comparison: 'strong' | 'we
   if (field === undefined) return undefined;
   if (field.trim() === '*') return '*';
   const tags: string[] = [];
-  for (const item of field.split(',')) {
-    const m = ENTITY_TAG.exec(item.trim());
-    if (!m) return null;
-    if (m[1] && comparison === 'strong') continue;
+  LIST_ELEMENT.lastIndex = 0;
+  while (LIST_ELEMENT.lastIndex < field.length) {
+    const at = LIST_ELEMENT.lastIndex;
+    const m = LIST_ELEMENT.exec(field);
+    if (!m || LIST_ELEMENT.lastIndex === at) return null;
+    if (m[2] === undefined || (m[1] && comparison === 'strong')) continue;
     tags.push(m[2]);
     if (tags.length > 64) return null;
   }

@@ -143,7 +143,9 @@ test('PUT with If-Match / If-None-Match (RFC 9110 §13.1): a stale or wrong one 
   assert.match(stale.body.toString(), /Precondition Failed/);
   assert.equal((await put('weak\n', { 'if-match': `W/${String(second.headers.etag)}` })).status, 412, 'If-Match compares strongly');
   assert.equal((await put('listed\n', { 'if-none-match': `"0", ${String(second.headers.etag)}` })).status, 412);
-  for (const bad of ['abc', '"unterminated', '"a" "b"', '']) assert.equal((await put('bad\n', { 'if-match': bad })).status, 400, `If-Match: ${bad}`);
+  for (const bad of ['abc', '"unterminated', '"a" "b"', '*, "a"']) assert.equal((await put('bad\n', { 'if-match': bad })).status, 400, `If-Match: ${bad}`);
+  // Well-formed lists that name no current version (a comma inside a tag, empty elements, none at all): 412.
+  for (const none of ['"a,b"', '"a", , "b"', '']) assert.equal((await put('none\n', { 'if-match': none })).status, 412, `If-Match: ${none}`);
   const current = await nodeHttp(c, 'A', url);
   assert.equal(current.body.toString(), 'two\n', 'nothing the refused requests sent was stored');
   assert.equal((JSON.parse((await put('three\n', { 'if-match': `"0", ${String(current.headers.etag)}` })).body.toString()) as { version: number }).version, 3);
