@@ -1,28 +1,16 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
 import type { CohortClient } from '../../src/client/client.ts';
 import { MAX_SESSION_BYTES, newSessionId } from '../../src/client/sessions.ts';
-import { visible, type SessionState } from '../../src/sessions/session-state.ts';
 import { TestCluster } from '../harness/cluster.ts';
+import { copyAt as copyIn } from '../harness/session-copy.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // Sessions across real node processes: L (library), A and B (access: the session nodes).
 let c: TestCluster;
+const copyAt = (id: string, sid: string) => copyIn(c, id, sid);
 const client = (id: string): Promise<CohortClient> => c.client(id);
 const soon = () => Date.now() + 3_600_000;
-
-/** What node `id`'s own copy of a session holds, read from its sessions.db (the node's reads would merge both copies). */
-function copyAt(id: string, sid: string): Record<string, unknown> | undefined {
-  const db = new DatabaseSync(join(c.table.dataDir, id, 'sessions.db'), { readOnly: true });
-  try {
-    const row = db.prepare('SELECT state FROM sessions WHERE id = ?').get(sid) as { state: string } | undefined;
-    return row ? visible(JSON.parse(row.state) as SessionState, Date.now())?.data : undefined;
-  } finally {
-    db.close();
-  }
-}
 
 before(async () => {
   c = await TestCluster.create([{ id: 'L', role: 'library' }, { id: 'A' }, { id: 'B' }]);

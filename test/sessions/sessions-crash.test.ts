@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, test } from 'node:test';
 import { newSessionId } from '../../src/client/sessions.ts';
-import { visible, type SessionState } from '../../src/sessions/session-state.ts';
 import { TestCluster } from '../harness/cluster.ts';
+import { copyAt as copyIn } from '../harness/session-copy.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // A session write is done once its node's own copy has it; the other copy gets it in the
 // background. A node killed before that send arrived sends it again when it is back.
 let c: TestCluster;
+const copyAt = (id: string, sid: string) => copyIn(c, id, sid);
 
 before(async () => {
   c = await TestCluster.create([{ id: 'L', role: 'library' }, { id: 'A' }, { id: 'B', proxied: true }]);
@@ -17,17 +16,6 @@ before(async () => {
   await waitFor('links up', () => c.linksUp());
 });
 after(async () => c?.destroy());
-
-/** What node `id`'s own copy of a session holds, read from its sessions.db. */
-function copyAt(id: string, sid: string): Record<string, unknown> | undefined {
-  const db = new DatabaseSync(join(c.table.dataDir, id, 'sessions.db'), { readOnly: true });
-  try {
-    const row = db.prepare('SELECT state FROM sessions WHERE id = ?').get(sid) as { state: string } | undefined;
-    return row ? visible(JSON.parse(row.state) as SessionState, Date.now())?.data : undefined;
-  } finally {
-    db.close();
-  }
-}
 
 test('a write its node answered just before it was killed reaches the other copy once the node is back', async () => {
   const sid = newSessionId('A');
