@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isDashboardPath } from './admin-token.ts';
 import { dashboardPage } from './dashboard-page.ts';
 
 /** Open server-sent-event streams per process at most; one more is answered 503. */
@@ -56,7 +57,7 @@ export class DashboardFeed {
 
   /** Answers /dashboard or /dashboard/events (true), or leaves the request alone (false). */
   handle(req: IncomingMessage, res: ServerResponse, path: string): boolean {
-    if (path !== '/dashboard' && path !== '/dashboard/events') return false;
+    if (!isDashboardPath(path)) return false;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'text/plain; charset=utf-8' });
       res.end('Method Not Allowed\n');

@@ -8,6 +8,9 @@ import type { RegistrySnapshot } from '../supervisor/registry.ts';
 const MAX_LISTED = 20;
 
 /** What one node reports about itself (the `status.snapshot` command, and its own dashboard). */
+
+/** When this process started (ms since 1970). */
+const STARTED_AT = Math.round(Date.now() - process.uptime() * 1000);
 export interface NodeSnapshot {
   node: string;
   /** The node's process, and when it started: what an operator signals, and whether it restarted. */
@@ -48,7 +51,7 @@ export async function nodeSnapshot(src: NodeStatusSources): Promise<NodeSnapshot
   return {
     node: src.self,
     pid: process.pid,
-    startedAt: Math.round(Date.now() - process.uptime() * 1000),
+    startedAt: STARTED_AT,
     at: Date.now(),
     links: src.peers().map((p) => {
       const rtt = rtts.get(p.id);

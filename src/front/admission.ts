@@ -52,7 +52,7 @@ export class Admission {
     route.waiting.push(entry);
   }
 
-  /** A request of the route ended: wakes its oldest waiter, in the route's current generation (on every completion: O(1)). */
+  /** A request of the route ended: wakes its oldest waiter, in the route's current generation (reached through the successors a reload set). */
   next(route: RouteState): void {
     let current: RouteState | null | undefined = route;
     while (current?.successor !== undefined) current = current.successor;

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { CallNode } from '../client/node-connection.ts';
+import { Backoff } from '../net/backoff.ts';
 import { MAX_WAIT_MS } from '../supervisor/registry.ts';
 
 /** How long one poll may wait at the node (its cap), and the retry after a failed one. */
@@ -39,8 +40,8 @@ export async function bounded(p: Promise<unknown> | undefined, ms: number): Prom
 /**
  * Follows a versioned value on a node: asks for it, then for the version after the one it
  * has, which the node answers at the next change (or after waitMs). A failure is retried
- * with back-off doubling from min to max (each wait jittered down to half), and then asks for
- * the value afresh.
+ * with the links' capped, jittered back-off (src/net/backoff.ts: fronts that lost the same node
+ * do not come back in step), and then asks for the value afresh.
  * `first` settles after the first answer or failure; `stop` ends it without a timer left.
  */
 export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>): { first: Promise<void>; stop: () => void } {
@@ -56,7 +57,7 @@ export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>)
     });
   void (async () => {
     let known: VersionedAnswer | undefined;
-    let delay = o.backoff.minMs;
+    const backoff = new Backoff(o.backoff.minMs, o.backoff.maxMs);
     let failing = false;
     while (!stopped) {
       try {
@@ -65,7 +66,7 @@ export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>)
         const value = o.schema.parse(raw);
         o.answer(value);
         known = { boot: value.boot, version: value.version };
-        delay = o.backoff.minMs;
+        backoff.reset();
         if (failing) o.recovered();
         failing = false;
       } catch (err) {
@@ -75,9 +76,7 @@ export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>)
         failing = true;
         known = undefined;
         settleFirst();
-        // Equal jitter (half fixed, half random): fronts that lost the same node do not come back in step.
-        await pause(delay / 2 + Math.random() * (delay / 2));
-        delay = Math.min(delay * 2, o.backoff.maxMs);
+        await pause(backoff.next());
       }
       settleFirst();
     }

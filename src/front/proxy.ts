@@ -212,7 +212,7 @@ export class Proxy implements ResponsePhases {
         route.deciding++;
         route.remote.decide(ctx.target, candidates).then((d) => {
           route.deciding--;
-          ctx.reason = `policy ${route.policy.name}: ${d.why}`;
+          if (ctx.explain || this.debug) ctx.reason = `policy ${route.policy.name}: ${d.why}`;
           ctx.sharedPick = d.shared ? d.front : undefined;
           if (d.backend && route.sticky) ctx.setSticky = true;
           if (ctx.aborted) {

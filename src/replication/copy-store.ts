@@ -39,6 +39,8 @@ export class CopyStore {
   private readonly endSubQ: StatementSync;
   private readonly genQ: StatementSync;
   private readonly newestQ: StatementSync;
+  private readonly countResourcesQ: StatementSync;
+  private readonly recentQ: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -62,6 +64,8 @@ export class CopyStore {
     this.putSubQ = db.prepare(`INSERT INTO res_subscriptions (url, home, gen, subscribed, last_read, pending, newest) VALUES (?, ?, ?, 1, 0, 0, ?)
       ON CONFLICT (url) DO UPDATE SET home = excluded.home, gen = excluded.gen, subscribed = 1, newest = max(newest, excluded.newest)`);
     this.newestQ = db.prepare('UPDATE res_subscriptions SET newest = max(newest, ?) WHERE url = ?');
+    this.countResourcesQ = db.prepare('SELECT count(DISTINCT url) AS resources FROM res_copies');
+    this.recentQ = db.prepare('SELECT url, max(version) AS version FROM res_copies GROUP BY url ORDER BY max(fetched_at) DESC, url LIMIT ?');
     this.readQ = db.prepare('UPDATE res_subscriptions SET last_read = max(last_read, ?) WHERE url = ?');
     this.pendingQ = db.prepare('UPDATE res_subscriptions SET pending = ?, pending_meta = ? WHERE url = ?');
     this.endSubQ = db.prepare(`INSERT INTO res_subscriptions (url, home, gen, subscribed, last_read, pending) VALUES (?, ?, ?, 0, 0, 0)
@@ -141,8 +145,8 @@ export class CopyStore {
 
   /** For dashboards: how many resources are copied here, and the `limit` last fetched (newest version). */
   summary(limit: number): { resources: number; recent: { url: string; version: number }[] } {
-    const { resources } = this.db.prepare('SELECT count(DISTINCT url) AS resources FROM res_copies').get() as { resources: number };
-    const recent = this.db.prepare('SELECT url, max(version) AS version FROM res_copies GROUP BY url ORDER BY max(fetched_at) DESC, url LIMIT ?').all(limit) as { url: string; version: number }[];
+    const { resources } = this.countResourcesQ.get() as { resources: number };
+    const recent = this.recentQ.all(limit) as { url: string; version: number }[];
     return { resources, recent };
   }
 

@@ -88,8 +88,8 @@ export class HttpService {
       if (req.headers['x-forwarded-for'] !== undefined || !this.deps.dashboard) return plain(res, 404, this.deps.dashboardRefusal ?? 'File not Found');
       const token = this.deps.dashboardToken;
       if (token !== undefined && !showsAdminToken(req, token)) return plain(res, 401, 'admin token required (Authorization: Bearer ..., or ?token=...)', { 'www-authenticate': 'Bearer' });
-      if (this.deps.dashboard.handle(req, res, path)) return;
-      return plain(res, 404, 'File not Found');
+      this.deps.dashboard.handle(req, res, path);
+      return;
     }
     if (!path.startsWith('/res/')) return plain(res, 404, 'File not Found');
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'PUT') return plain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD, PUT' });

@@ -38,6 +38,9 @@ export class PublishedStore {
   private readonly isSubscribedQ: StatementSync;
   private readonly notifiedQ: StatementSync;
   private readonly behindQ: StatementSync;
+  private readonly countResourcesQ: StatementSync;
+  private readonly countSubscribersQ: StatementSync;
+  private readonly recentQ: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -63,6 +66,9 @@ export class PublishedStore {
     // Subscribers not yet sent the newest version (a crash between a publish and its notices).
     this.behindQ = db.prepare(`SELECT s.url AS url, s.node AS node FROM res_subscribers s
       WHERE s.notified < (SELECT max(version) FROM res_versions v WHERE v.url = s.url) LIMIT ?`);
+    this.countResourcesQ = db.prepare('SELECT count(DISTINCT url) AS resources FROM res_versions');
+    this.countSubscribersQ = db.prepare('SELECT count(*) AS subscribers FROM res_subscribers');
+    this.recentQ = db.prepare('SELECT url, max(version) AS version FROM res_versions GROUP BY url ORDER BY max(published_at) DESC, url LIMIT ?');
   }
 
   newest(url: string): VersionMeta | undefined {
@@ -112,9 +118,9 @@ export class PublishedStore {
 
   /** For dashboards: how many resources and subscriptions, and the `limit` last published (newest version, subscribers). */
   summary(limit: number): { resources: number; subscribers: number; recent: { url: string; version: number; subscribers: string[] }[] } {
-    const { resources } = this.db.prepare('SELECT count(DISTINCT url) AS resources FROM res_versions').get() as { resources: number };
-    const { subscribers } = this.db.prepare('SELECT count(*) AS subscribers FROM res_subscribers').get() as { subscribers: number };
-    const recent = this.db.prepare('SELECT url, max(version) AS version FROM res_versions GROUP BY url ORDER BY max(published_at) DESC, url LIMIT ?').all(limit) as { url: string; version: number }[];
+    const { resources } = this.countResourcesQ.get() as { resources: number };
+    const { subscribers } = this.countSubscribersQ.get() as { subscribers: number };
+    const recent = this.recentQ.all(limit) as { url: string; version: number }[];
     return { resources, subscribers, recent: recent.map((r) => ({ url: r.url, version: r.version, subscribers: this.subscribers(r.url).map((s) => s.node) })) };
   }
 

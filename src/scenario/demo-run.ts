@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
-import { processRunning } from '../process-state.ts';
 import { join } from 'node:path';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { CLI_PATH, spawnNodeProcess } from '../node/spawn.ts';
 import { runCli, type CliResult } from '../cli/run-cli.ts';
 import type { NodeSnapshot } from '../admin/node-status.ts';
 import type { RegistrySnapshot } from '../supervisor/registry.ts';
+import { processRunning } from '../process-state.ts';
 
 /** How long the demo may take to be ready before the scenario gives up. */
 const READY_TIMEOUT_MS = 90_000;

@@ -12,8 +12,7 @@ const REFUSALS = new Set(['bad_args', 'too_large', 'refused']);
 const CATCH_UP_BATCH = 200;
 /** After a start, reads merge both copies this long (a few catch-up rounds). */
 const CATCH_UP_WINDOW_MS = 10_000;
-/** At a start, sessions written in this node's last seconds are sent to their other copy again (at most RESEND_LIMIT). */
-const RESEND_WINDOW_MS = 10_000;
+/** At a start, sessions written here in the node's last moments are sent to their other copies again (at most this many). */
 const RESEND_LIMIT = 10_000;
 
 export interface CopiesDeps {
@@ -93,10 +92,12 @@ export class SessionCopies {
   start(): void {
     this.readBothUntil = Date.now() + CATCH_UP_WINDOW_MS;
     // A write this node answered just before it stopped or died may not have reached its other copy:
-    // that send was in the background, and a kill -9 leaves no note of it. The sessions written in
-    // its last seconds are owed to their other copies once more; catch-up sends the merged state.
+    // that send was in the background, and a kill -9 leaves no note of it (a send that fails is
+    // noted, but only once the link's request timeout has passed). So every session written here
+    // (by this node or by a peer) within that timeout of the last write is owed to its other
+    // copies once more; catch-up sends the merged state.
     const { store, table, self } = this.deps;
-    for (const id of store.writtenLast(RESEND_WINDOW_MS, RESEND_LIMIT)) {
+    for (const id of store.writtenLast(table.link.requestTimeoutMs + 1000, RESEND_LIMIT)) {
       for (const node of placement(table, id)) if (node !== self) store.missed(id, node);
     }
     this.timer = setInterval(() => void this.catchUp(), 1000);

@@ -90,7 +90,7 @@ export class SessionStore {
     this.dropMissed.run(id, node);
   }
 
-  /** Sessions written here within `windowMs` of the last write this node made (at most `limit`, newest first). */
+  /** Sessions written to this copy (by this node or a peer) within `windowMs` of the last such write (at most `limit`, newest first). */
   writtenLast(windowMs: number, limit: number): string[] {
     return (this.lastWritten.all(windowMs, limit) as { id: string }[]).map((r) => r.id);
   }
