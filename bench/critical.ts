@@ -15,6 +15,7 @@ import { natsServer } from './peers/nats-server.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { percentile, progress as report, sequentialLatencies } from './stats.ts';
+import { commandVersion, packageVersion, recordResult } from './results.ts';
 
 const N = Number(process.env.BENCH_CRITICAL_N ?? 2000);
 const DRAIN_N = Number(process.env.BENCH_DRAIN_N ?? 10_000);
@@ -111,8 +112,7 @@ try {
   row('NATS JetStream publish with ack (file store)', js);
   row('  same, sync_interval: always (fsync per message)', jsSync);
   console.log(`outbox drain: ${DRAIN_N} messages in ${drainSeconds.toFixed(2)} s after the peer came back = ${drainPerS} messages/s`);
-  console.log(
-    JSON.stringify({
+  recordResult('critical', {
       critical_p50_ms: +p50.toFixed(4),
       critical_p99_ms: +percentile(critical, 99).toFixed(4),
       drain_per_s: drainPerS,
@@ -122,8 +122,7 @@ try {
       ...(typeof jsSync === 'string'
         ? { jetstream_sync_p50_ms: null, jetstream_sync_skipped: jsSync }
         : { jetstream_sync_p50_ms: +percentile(jsSync, 50).toFixed(4), jetstream_sync_p99_ms: +percentile(jsSync, 99).toFixed(4) }),
-    }),
-  );
+    }, { 'nats-server': commandVersion('nats-server', ['--version']), '@nats-io/jetstream': packageVersion('@nats-io/jetstream') });
 } finally {
   await cluster.destroy();
 }

@@ -23,6 +23,7 @@ import { LardPolicy } from '../src/front/policies/lard.ts';
 import { TestCluster } from '../test/harness/cluster.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { cpuMs, percentile, progress as report } from './stats.ts';
+import { recordResult } from './results.ts';
 
 const SECONDS = Number(process.env.BENCH_DISPATCHER_SECONDS ?? 5);
 const CONCURRENCY = Number(process.env.BENCH_DISPATCHER_CONCURRENCY ?? 256);
@@ -164,7 +165,7 @@ if (process.argv[2] === 'front') {
     console.log(`${'shared dispatcher (node D, via C)'.padEnd(36)}${String(shared.rate).padStart(10)}${f(shared.p50).padStart(10)}${f(shared.p99).padStart(10)}`);
     console.log(`${'each front alone (LardPolicy.pick)'.padEnd(36)}${String(alone.rate).padStart(10)}${f(alone.p50).padStart(10)}${f(alone.p99).padStart(10)}`);
     console.log(`batches: ${Math.round(batches / seconds)} per s, ${(sharedPicks / batches).toFixed(1)} decisions each; CPU per shared decision: node C ${us(cCpu)} µs, node D ${us(dCpu)} µs`);
-    console.log(JSON.stringify({
+    recordResult('dispatcher', {
       dispatcher_decisions_per_s: shared.rate,
       dispatcher_added_ms: Number((shared.p50 - alone.p50).toFixed(3)),
       alone_decisions_per_s: alone.rate,
@@ -173,7 +174,7 @@ if (process.argv[2] === 'front') {
       batches_per_s: Math.round(batches / seconds), mean_batch: Number((sharedPicks / batches).toFixed(1)),
       node_c_cpu_us: us(cCpu), node_d_cpu_us: us(dCpu),
       fronts: FRONTS, concurrency: CONCURRENCY, seconds: SECONDS,
-    }));
+    }, {});
   } finally {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
     await cluster.destroy();

@@ -17,6 +17,7 @@ import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { ensureDebianTools } from './peers/debian.ts';
 import { progress as report } from './stats.ts';
+import { commandVersion, packageVersion, recordResult } from './results.ts';
 
 const SECONDS = Number(process.env.BENCH_FRONT_SECONDS ?? 5);
 const REPS = Number(process.env.BENCH_FRONT_REPS ?? 3);
@@ -161,12 +162,12 @@ try {
   console.log(`a new client's first byte under wrk -c1000 (median of 5): front ${newClient.front.toFixed(1)} ms, HAProxy ${newClient.haproxy.toFixed(1)} ms`);
   if (!only) {
   console.log(`front vs http-proxy: ${(fig.front.rps / fig.http_proxy.rps).toFixed(2)}× the requests/s`);
-  console.log(JSON.stringify({
+  recordResult('front', {
     direct_rps: Math.round(fig.direct.rps), front_rps: Math.round(fig.front.rps), http_proxy_rps: Math.round(fig.http_proxy.rps), nginx_rps: Math.round(fig.nginx.rps), haproxy_rps: Math.round(fig.haproxy.rps),
     front_p99_ms: fig.front.p99, haproxy_p99_ms: fig.haproxy.p99, front_cpu_us: +fig.front.cpuUs.toFixed(2), haproxy_cpu_us: +fig.haproxy.cpuUs.toFixed(2),
     nginx_cpu_us: +fig.nginx.cpuUs.toFixed(2), http_proxy_cpu_us: +fig.http_proxy.cpuUs.toFixed(2),
     front_new_client_ms: +newClient.front.toFixed(1), haproxy_new_client_ms: +newClient.haproxy.toFixed(1),
-  }));
+  }, { wrk: commandVersion('wrk'), nginx: commandVersion('nginx'), haproxy: commandVersion('haproxy'), 'http-proxy': packageVersion('http-proxy') });
   }
 } finally {
   for (const p of procs) p.kill('SIGTERM');

@@ -30,6 +30,7 @@ import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { progress as report } from './stats.ts';
 import { readTrace } from './trace.ts';
+import { commandVersion, recordResult } from './results.ts';
 
 const env = process.env;
 const flag = process.argv.indexOf('--trace');
@@ -209,11 +210,11 @@ try {
     const r = results.get(`${c.name}@${n}`)!;
     return [c.name, { rps: Math.round(r.rps), hit: +r.hit.toFixed(3) }];
   }))]));
-  console.log(JSON.stringify({
+  recordResult('lard', {
     ...flat, lard_r_vs_wrr: ratio('lard_r', 'wrr'), lard_r_vs_haproxy_chash_bounded: ratio('lard_r', 'haproxy_chash_bounded'), by_backends: byBackends,
     working_set_mb: +wsMb.toFixed(1), cache_mb: CACHE_MB, trace_requests: trace.requests.length, targets: trace.sizes.size, clients: CLIENTS, seconds: SECONDS, warm_cost: WARM_COST,
     miss_ms: SEEK_MS, disk_mbps: MBPS, disks: DISKS, lard: LARD,
-  }));
+  }, { haproxy: commandVersion('haproxy'), wrk: commandVersion('wrk') });
 } finally {
   for (const p of [...procs]) await stop(p);
   cleanup();

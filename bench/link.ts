@@ -9,6 +9,7 @@ import { FrameDecoder, encodeFrame } from '../src/net/framing.ts';
 import { TestCluster } from '../test/harness/cluster.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { percentile, progress as report, sequentialLatencies } from './stats.ts';
+import { recordResult } from './results.ts';
 
 const LATENCY_N = Number(process.env.BENCH_LATENCY_N ?? 5000);
 const CONNECT_N = Number(process.env.BENCH_CONNECT_N ?? 500);
@@ -87,16 +88,14 @@ try {
     console.log(`${name.padEnd(44)}${p50.toFixed(3).padStart(10)}${p99.toFixed(3).padStart(10)}${ratio.toFixed(1).padStart(12)}`);
   }
   console.log(`pipelined over one link: ${perS} commands/s (${PIPELINE_N} pings, ${WINDOW} in flight, ${seconds.toFixed(2)} s)`);
-  console.log(
-    JSON.stringify({
+  recordResult('link', {
       link_p50_ms: +linkP50.toFixed(4),
       link_p99_ms: +percentile(link, 99).toFixed(4),
       new_connection_p50_ms: +freshP50.toFixed(4),
       new_connection_p99_ms: +percentile(fresh, 99).toFixed(4),
       latency_ratio: +(freshP50 / linkP50).toFixed(2),
       pipelined_per_s: perS,
-    }),
-  );
+    }, {});
 } finally {
   await cluster.destroy();
 }

@@ -13,6 +13,7 @@ import { GroupCommit } from '../src/store/group-commit.ts';
 import { TestCluster } from '../test/harness/cluster.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { progress as report } from './stats.ts';
+import { recordResult } from './results.ts';
 
 const PUTS = Number(process.env.BENCH_PUTS ?? 20_000);
 const GETS = Number(process.env.BENCH_GETS ?? 100_000);
@@ -62,7 +63,7 @@ try {
   for (const [name, remote, local] of [['put', remotePut, localPut], ['get', remoteGet, localGet]] as const) {
     console.log(`${name.padEnd(12)}${String(remote).padStart(12)}${String(local).padStart(12)}${(remote / local).toFixed(3).padStart(16)}`);
   }
-  console.log(JSON.stringify({ remote_put_per_s: remotePut, remote_get_per_s: remoteGet, local_put_per_s: localPut, local_get_per_s: localGet, callers: CALLERS }));
+  recordResult('records', { remote_put_per_s: remotePut, remote_get_per_s: remoteGet, local_put_per_s: localPut, local_get_per_s: localGet, callers: CALLERS }, {});
 } finally {
   await cluster.destroy();
   rmSync(localDir, { recursive: true, force: true });

@@ -25,6 +25,7 @@ import { TestCluster } from '../test/harness/cluster.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { percentile, progress as report } from './stats.ts';
+import { commandVersion, recordResult } from './results.ts';
 
 const REPS = Number(process.env.BENCH_REPLICATION_REPS ?? 3);
 const SECONDS = Number(process.env.BENCH_REPLICATION_SECONDS ?? 5);
@@ -230,13 +231,13 @@ try {
   row('copy served, 64 KiB, wrk -t1 -c32, req/s', fig.copy_rps, 'nginx static file (1 worker, sendfile)', fig.nginx_static_rps, '');
   row(`publish to ${NODES} subscribers serving it, ms`, fig.fanout_ms, '', NaN, '');
   console.log(`fan-out from the nodes' logs (no polling): ${fig.fanout_log_ms} ms; first access counts a cached home lookup`);
-  console.log(JSON.stringify({
+  recordResult('replication', {
     first_access_ratio: +(fig.cohort_first_ms / fig.plain_first_ms).toFixed(2), cohort_first_ms: +fig.cohort_first_ms.toFixed(2), plain_first_ms: +fig.plain_first_ms.toFixed(2),
     herd_p50_ms: +fig.herd_p50_ms.toFixed(1), herd_max_ms: +fig.herd_max_ms.toFixed(1), nginx_herd_p50_ms: +fig.nginx_herd_p50_ms.toFixed(1), nginx_herd_max_ms: +fig.nginx_herd_max_ms.toFixed(1),
     herd_p50_ratio: +(fig.herd_p50_ms / fig.nginx_herd_p50_ms).toFixed(2), copy_rps: fig.copy_rps, nginx_static_rps: fig.nginx_static_rps, copy_ratio: +(fig.copy_rps / fig.nginx_static_rps).toFixed(2),
     [`fanout_${NODES}_ms`]: +fig.fanout_ms.toFixed(1), fanout_log_ms: fig.fanout_log_ms,
     first_bytes: BIG, herd_bytes: BIG, herd_requests: HERD, copy_bytes: SMALL, fanout_bytes: SMALL, access_nodes: NODES, reps: REPS, seconds: SECONDS,
-  }));
+  }, { nginx: commandVersion('nginx'), wrk: commandVersion('wrk') });
 } finally {
   agent.destroy();
   for (const p of procs) p.kill('SIGTERM');

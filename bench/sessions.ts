@@ -20,6 +20,7 @@ import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { redisServerBinary, startRedis, startSessionApp, stopProcess } from '../test/sessions/processes.ts';
 import { cpuMs, progress as report } from './stats.ts';
+import { commandVersion, packageVersion, recordResult } from './results.ts';
 
 const SECONDS = Number(process.env.BENCH_SESSIONS_SECONDS ?? 5);
 const REPS = Number(process.env.BENCH_SESSIONS_REPS ?? 3);
@@ -131,7 +132,7 @@ try {
   console.log(`${'store'.padEnd(42)}${'per s'.padStart(10)}${'÷ connect-redis'.padStart(18)}${'CPU µs each'.padStart(14)}`);
   for (const t of targets) console.log(`${t.name.padEnd(42)}${String(result[t.key]).padStart(10)}${(result[t.key] / redisRate).toFixed(2).padStart(18)}${String(cpuUs[t.key.replace(/_per_s$/, '_cpu_us')]).padStart(14)}`);
   console.log('CPU µs each: app + Cohort nodes C, D, E (embedded) or app + redis-server, per round trip; the load generator is not counted.');
-  console.log(JSON.stringify({ ...result, ...cpuUs, connections: CONNECTIONS, seconds: SECONDS, reps: REPS }));
+  recordResult('sessions', { ...result, ...cpuUs, connections: CONNECTIONS, seconds: SECONDS, reps: REPS }, { 'redis-server': commandVersion('redis-server', ['--version']), 'connect-redis': packageVersion('connect-redis') });
 } finally {
   agent.destroy();
   for (const p of procs) await stopProcess(p);

@@ -50,6 +50,7 @@ import { freePortRange, freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { PM2_VERSION, Pm2, pm2Package } from './peers/pm2.ts';
 import { percentile, progress as report } from './stats.ts';
+import { recordResult } from './results.ts';
 
 const SECONDS = Number(process.env.BENCH_SUPERVISOR_SECONDS ?? 15);
 const KILLS = Number(process.env.BENCH_SUPERVISOR_KILLS ?? 7);
@@ -399,7 +400,7 @@ try {
   console.log('Cohort: the `cohort node` process; PM2: its God daemon (also the cluster master)');
   console.log(`run time ${((performance.now() - started) / 1000).toFixed(0)} s`);
   const r2 = (x: number) => +x.toFixed(2);
-  console.log(JSON.stringify({
+  recordResult('supervisor', {
     ...(typeof cohort.reload === 'string'
       ? { reload_failed: null, reload_requests: null, reloads: 0, reload_skipped: cohort.reload }
       : { reload_failed: cohort.reload.failed, reload_requests: cohort.reload.requests, reloads: cohort.reload.reloads }),
@@ -410,7 +411,7 @@ try {
     supervisor_heap_mb_before: r2(cohort.heapBefore!), supervisor_heap_mb_after: r2(cohort.heapAfter!),
     supervisor_rss_mb_trend: cohort.trend.map(r2), pm2_rss_mb_trend: pm2.trend.map(r2),
     restarts: RESTARTS, kills: KILLS, seconds: SECONDS, connections: CONNECTIONS, pm2_version: PM2_VERSION,
-  }));
+  }, { pm2: PM2_VERSION });
 } finally {
   for (const s of sides.reverse()) await s.close();
   rmSync(dir, { recursive: true, force: true });
