@@ -3,15 +3,13 @@
 // hands the page to its node (client.resources.publish), which relays it to her home node when
 // that is another; the home tells every subscribed node, and those whose copy is read fetch it
 // (seed 000's Example Transactions: "an instructor modifies and publishes a resource").
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import express from 'express';
 import { code, esc, problemOf, PROBLEMS, type CourseDeps } from './problems.ts';
 import { formToken, formTokenOk, hiddenField } from './form-token.ts';
-
-/** The largest page an author may publish from the form. */
-export const MAX_PAGE_BYTES = 64 * 1024;
+import { MAX_PAGE_BYTES, PageTooLargeError, readAuthoredPage } from './authored-page.ts';
 
 const nav = '<p><a href="/course">Course</a> · <a href="/course/author">Authoring</a> · <a href="/">Home</a></p>';
 
@@ -38,10 +36,20 @@ export function authoringRoutes({ client, userOf, page }: CourseDeps): express.R
       for (const [id, p] of mine) {
         // Right after a publish, the version just made (this node may still be fetching it as the newest).
         const meta = await c.resources.meta(p.url, justPublished && req.query.problem === id ? published : undefined);
-        const html = await readFile(await c.resources.localPath(p.url, meta.version), 'utf8');
+        const path = await c.resources.localPath(p.url, meta.version);
         forms.push(
           `<h2>${esc(p.title)}</h2>`,
           `<p>${esc(p.url)}, version ${esc(meta.version)}. Publishing makes the next version; every version stays readable (<code>?version=N</code>).</p>`,
+        );
+        let html: string;
+        try {
+          html = await readAuthoredPage(path);
+        } catch (err) {
+          if (!(err instanceof PageTooLargeError)) throw err;
+          forms.push(`<p class="too-large">This version cannot be edited here: ${esc(err.message)}. Publish a shorter one with <code>cohort publish</code>.</p>`);
+          continue;
+        }
+        forms.push(
           `<form method="post" action="/course/author/${esc(id)}">`,
           hiddenField(formToken(req)),
           // The version this edit starts from: publishing refuses it if another came meanwhile.

@@ -6,9 +6,9 @@
 // (kept on this node's outbox and delivered when the home is back).
 import { randomBytes } from 'node:crypto';
 import { RecentMap } from '../../src/recent-map.ts';
-import { readFile } from 'node:fs/promises';
 import express from 'express';
 import { authoringRoutes } from './authoring.ts';
+import { bodyOf, readAuthoredPage, sandboxedFrame } from './authored-page.ts';
 import { formToken, formTokenOk, hiddenField } from './form-token.ts';
 import { code, esc, problemOf, PROBLEMS, type CourseDeps } from './problems.ts';
 
@@ -45,12 +45,6 @@ export function isCorrect(problem: { answer: number; tolerance: number }, answer
   const t = answer.trim().replace(',', '.');
   if (!/^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/.test(t)) return false;
   return Math.abs(Number(t) - problem.answer) <= problem.tolerance;
-}
-
-/** The <body> of an authored page (the whole text when it has none). The author's HTML is trusted content, as in seed 000. */
-function bodyOf(html: string): string {
-  const m = /<body[^>]*>([\s\S]*?)<\/body>/i.exec(html);
-  return (m ? m[1] : html).trim();
 }
 
 export function courseRoutes(deps: CourseDeps): express.Router {
@@ -105,7 +99,7 @@ export function courseRoutes(deps: CourseDeps): express.Router {
       // The first access on this node copies the page here (and subscribes it to updates): meta says so.
       const meta = await c.resources.meta(problem.url);
       const path = await c.resources.localPath(problem.url);
-      const html = await readFile(path, 'utf8');
+      const html = await readAuthoredPage(path);
       const who = userOf(req);
       const recorded = req.query.recorded;
       const banner =
@@ -115,9 +109,8 @@ export function courseRoutes(deps: CourseDeps): express.Router {
       page(res, 200, problem.title, [
         nav,
         banner,
-        '<div class="problem">',
-        bodyOf(html),
-        '</div>',
+        // Any user may publish: the page is shown sandboxed, never inlined where its scripts would act as the learner.
+        sandboxedFrame(problem.title, bodyOf(html)),
         `<p class="served">Served by node ${esc(nodeId)}: ${esc(problem.url)} version ${esc(meta.version)} (${esc(meta.source === 'replicated' ? 'copied here for this request' : meta.source === 'copy' ? 'a copy kept on this node' : "this node is the author's home")}).</p>`,
         who
           ? [
@@ -133,6 +126,7 @@ export function courseRoutes(deps: CourseDeps): express.Router {
     } catch (err) {
       const c = code(err);
       if (c === 'not_found') return page(res, 404, 'Not found', [nav, '<p>The problem page is not published.</p>']);
+      if (c === 'page_too_large') return page(res, 502, problem.title, [nav, `<p>The problem page cannot be shown: ${esc((err as Error).message)}. Its author can publish a shorter version.</p>`]);
       if (c === 'con_lost' || c === 'rate_limited') return page(res, 503, 'Unavailable', [nav, `<p>The problem cannot be fetched right now (${esc(err instanceof Error ? err.message : c)}). Try again in a moment.</p>`]);
       next(err);
     }
