@@ -4,6 +4,7 @@ import { CohortError } from '../errors.ts';
 import { applyEach, MAX_BATCH } from './apply-batches.ts';
 import type { SessionCopies } from './copies.ts';
 import { MAX_SESSION_BYTES, newestStamp, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
+import { sessionKey, sessionStateSchema, stampSchema, tooFarAhead } from './state-schema.ts';
 import type { SessionStore } from './session-store.ts';
 
 /** Session ids: what newSessionId makes, and what express-session and @fastify/session make. */
@@ -12,24 +13,13 @@ export const SESSION_ID = /^[A-Za-z0-9_.~-]{16,160}$/;
 const DEFAULT_TTL_MS = 86_400_000;
 
 const id = z.string().regex(SESSION_ID, 'a session id is 16-160 letters, digits, _ . ~ -');
-const key = z.string().min(1).max(256);
 const patchFields = {
-  set: z.record(key, z.unknown()).optional(),
-  unset: z.array(key).max(10_000).optional(),
+  set: z.record(sessionKey, z.unknown()).optional(),
+  unset: z.array(sessionKey).max(10_000).optional(),
   replace: z.boolean().optional(),
   expires: z.number().int().min(0).optional(),
 };
-const stamp = z.number().int().min(0);
-const applyArgs = z.strictObject({ writes: z.array(z.strictObject({ id, at: stamp.min(1), ...patchFields, destroy: z.boolean().optional() })).min(1).max(MAX_BATCH) });
-/** A copy's state, as another copy sends it to catch up; checked like any input. */
-const stateSchema = z.strictObject({
-  // Live keys fit in MAX_SESSION_BYTES, removed ones are kept a thousand at most: more is not a copy's.
-  fields: z.record(key, z.union([z.tuple([stamp, z.unknown()]), z.tuple([stamp])])).refine((f) => Object.keys(f).length <= 20_000, 'too many keys for a session'),
-  expires: z.number().int().min(0),
-  expiresAt: stamp,
-  clearedAt: stamp,
-  destroyedAt: stamp,
-});
+const applyArgs = z.strictObject({ writes: z.array(z.strictObject({ id, at: stampSchema.min(1), ...patchFields, destroy: z.boolean().optional() })).min(1).max(MAX_BATCH) });
 
 export interface SessionDeps {
   store: SessionStore;
@@ -73,7 +63,7 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
   registry.register({
     name: 'session.merge',
     summary: "merge another copy's state into this node's (a copy catching up on writes it missed); peers only",
-    args: z.strictObject({ id, state: stateSchema }),
+    args: z.strictObject({ id, state: sessionStateSchema }),
     scope: 'peers',
     run: (a) => {
       if (tooFarAhead(newestStamp(a.state as SessionState))) throw new CohortError('refused', 'a session state stamped more than a minute ahead of this node\'s clock');
@@ -119,15 +109,6 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
     run: (a) => write(a.id, { at: clock(), destroy: true }),
   });
 }
-
-/** How far ahead of this node's clock a peer's stamp may be. */
-const MAX_AHEAD_MS = 60_000;
-
-/** A stamp past it would outrank every later write: refused, and not followed. */
-function tooFarAhead(stamp: Stamp): boolean {
-  return stamp > (Date.now() + MAX_AHEAD_MS) * 1000 + 999;
-}
-
 
 /**
  * Stamps for this node's writes: microseconds, always growing (one more than the last when

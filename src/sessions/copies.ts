@@ -5,6 +5,7 @@ import { ApplyBatches } from './apply-batches.ts';
 import { placement } from './placement.ts';
 import { mergeStates, newestStamp, visible, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
 import type { SessionStore } from './session-store.ts';
+import { checkedState } from './state-schema.ts';
 
 /** Refusals are the same at every copy: no point trying the other one. */
 const REFUSALS = new Set(['bad_args', 'too_large', 'refused']);
@@ -161,7 +162,9 @@ export class SessionCopies {
 
   private stateAt(node: string, id: string): Promise<SessionState> {
     if (node === this.deps.self) return Promise.resolve(this.deps.store.state(id));
-    return this.deps.call(node, 'session.read', { id }) as Promise<SessionState>;
+    // A peer's answer is input: its shape checked, and no stamp far ahead of this node's clock
+    // (merged, it would outrank every later write of the key), as session.merge checks it.
+    return this.deps.call(node, 'session.read', { id }).then((raw) => checkedState(raw, `node ${node}`));
   }
 }
 
