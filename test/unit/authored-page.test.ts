@@ -47,7 +47,7 @@ describe("courseware: an author's page as the course shows it", () => {
     assert.ok(performance.now() - start < 2000);
   });
 
-  it("puts the body in a frame with no scripts and no origin of its own (sandbox=''), escaped once as its srcdoc", () => {
+  it("puts the body in a frame with no scripts and an opaque origin, not the app's (sandbox=''), escaped once as its srcdoc", () => {
     const frame = sandboxedFrame('P "1"', `<p title="a&b">x</p><script>alert(1)</script>`);
     assert.match(frame, /^<iframe class="problem" title="P &quot;1&quot;" sandbox srcdoc="[^"<>]*" style="[^"]*"><\/iframe>$/);
     const srcdoc = /srcdoc="([^"]*)"/.exec(frame)![1].replace(/&(quot|#39|lt|gt|amp);/g, (_, e: string) => ({ quot: '"', '#39': "'", lt: '<', gt: '>', amp: '&' })[e]!);
