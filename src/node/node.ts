@@ -24,6 +24,7 @@ import { MaintenanceStore, registerMaintenanceCommands } from '../supervisor/mai
 import { registerSessionCommands, StampClock } from '../sessions/commands.ts';
 import { SessionCopies } from '../sessions/copies.ts';
 import { SessionStore } from '../sessions/session-store.ts';
+import { SessionPruner } from '../sessions/pruner.ts';
 import { loadFigures } from '../sessions/load.ts';
 import { registerLoginCommands } from '../sessions/login-commands.ts';
 import { pdeathsigAvailable } from '../supervisor/app-process.ts';
@@ -63,7 +64,8 @@ export class CohortNode {
   readonly critical: CriticalService;
   private readonly commit: GroupCommit;
   private pruneTimer: NodeJS.Timeout | undefined;
-  private sessionPruneTimer: NodeJS.Timeout | undefined;
+  /** Drops expired sessions, all of them each minute, in short batches. */
+  private readonly sessionPruner: SessionPruner;
   /** This node's copies of sessions. */
   private readonly sessions: SessionStore;
   private readonly sessionsDb: DatabaseSync;
@@ -132,6 +134,7 @@ export class CohortNode {
     registerMaintenanceCommands(this.registry, this.maintenance);
     this.sessionsDb = openSessionsDatabase(this.dataDir);
     this.sessions = new SessionStore(this.sessionsDb);
+    this.sessionPruner = new SessionPruner(this.sessions, log);
     const stamps = new StampClock();
     this.sessionCopies = new SessionCopies({ self: id, table, store: this.sessions, call: callAsNode, log, observe: stamps.observe });
     registerLoginCommands(this.registry, { self: id, table, call: callAsNode, log });
@@ -246,9 +249,7 @@ export class CohortNode {
     prune();
     this.pruneTimer = setInterval(prune, Math.min(retentionMs, 3_600_000));
     this.pruneTimer.unref();
-    // Expired sessions go a thousand a minute at most: a short write each time, never a long one.
-    this.sessionPruneTimer = setInterval(() => this.sessions.pruneExpired(), 60_000);
-    this.sessionPruneTimer.unref();
+    this.sessionPruner.start();
     this.sessionCopies.start();
     await this.linkServer.listen(self.host, self.bindLinkPort ?? self.linkPort);
     await this.localServer.listen();
@@ -276,7 +277,7 @@ export class CohortNode {
 
   async stop(): Promise<void> {
     clearInterval(this.pruneTimer);
-    clearInterval(this.sessionPruneTimer);
+    await this.sessionPruner.stop();
     this.sessionCopies.stop();
     await this.apps?.close();
     this.maintenance.close(); // answers the long polls waiting on it
