@@ -12,6 +12,7 @@ export const ERROR_CODES = [
   'too_large', // a value over its bound (a session past its size limit)
   'not_found', // no such resource (or version) on its home node
   'conflict', // the state changed since the caller read it (a publish based on a version that is no longer the newest)
+  'insufficient_storage', // the node's disk is below its free-space floor (or a copy is over its budget): nothing was stored
   'internal', // a bug or an unexpected failure on the executing node
 ] as const;
 

@@ -99,6 +99,7 @@ td.up { color: var(--green); } td.down, td.connecting { color: var(--red); }
     var r = s.resources;
     card.appendChild(el('div', { 'class': 'section', text: 'resources' }));
     card.appendChild(el('div', { text: r.published + ' published here (' + r.subscribers + ' subscribers), ' + r.copies + ' copies' }));
+    if (r.problem) card.appendChild(el('div', { 'class': 'down', text: r.problem }));
     if (r.publishedList.length) card.appendChild(table(['published', 'v', 'subscribers'], r.publishedList.map(function (p) { return [p.url, p.version, p.subscribers.join(', ') || '–']; })));
     if (r.copiesList.length) card.appendChild(table(['copy', 'v'], r.copiesList.map(function (c) { return [c.url, c.version]; })));
     if (s.apps) {

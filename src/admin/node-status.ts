@@ -26,6 +26,8 @@ export interface NodeSnapshot {
     subscribers: number;
     publishedList: { url: string; version: number; subscribers: string[] }[];
     copiesList: { url: string; version: number }[];
+    /** Why resources are refused here (the disk below its free-space floor), or null. */
+    problem: string | null;
   };
   apps: { problem: string | null; reload: string; instances: { id: string; state: string; port: number | null; requests: number; restarts: number }[] } | null;
 }

@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { parseResourceUrl, ResourceUrlError } from '../replication/resource-url.ts';
 import { CliError, EXIT_USAGE, configOption, formatTable, fromOption, withClient } from './common.ts';
 
@@ -8,6 +8,22 @@ interface Listing {
   node: string;
   published: { url: string; version: number; size: number; digest: string; publishedAt: number; access: string; subscribers: { node: string; notified: number }[] }[];
   copies: { url: string; version: number; size: number; lastRead: number; fetchedAt: number; home: string; subscribed: number }[];
+}
+
+interface Storage {
+  node: string;
+  authors: { domain: string; author: string; versions: number; bytes: number; maxVersions: number; maxBytes: number }[];
+  copies: { heldBytes: number; reservedBytes: number; budgetBytes: number };
+  disk: { freeBytes: number; minFreeBytes: number };
+  problem: string | null;
+}
+
+const pct = (n: number, of: number) => `${((100 * n) / of).toFixed(0)}%`;
+
+function keepCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d{1,15}$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('a whole number, at least 1 (the newest version is never pruned)');
+  return n;
 }
 
 const when = (ms: number) => (ms > 0 ? new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z') : '-');
@@ -51,16 +67,23 @@ export function addResourceCommands(program: Command): void {
       process.stdout.write(`${ref.url} version ${out.version} (${out.size} bytes, sha256 ${out.digest.slice(0, 16)}...); subscribers told: ${told}\n`);
     });
 
-  program
+  const resources = program
     .command('resources')
-    .description("a node's own resources (versions, subscribers) and its copies of others' (version, size, last read)")
+    .description("a node's own resources (versions, subscribers), its copies of others' (version, size, last read), and what they take against the quotas")
     .option('--json', 'print JSON')
     .addOption(configOption())
     .addOption(fromOption())
     .action(async (opts: { json?: boolean; config: string; from: string }) => {
-      const list = (await withClient(opts, (client) => client.call(opts.from, 'res.list', {}))) as Listing;
-      if (opts.json) return void process.stdout.write(JSON.stringify(list) + '\n');
+      const [list, storage] = (await withClient(opts, (client) => Promise.all([client.call(opts.from, 'res.list', {}), client.call(opts.from, 'res.storage', {})]))) as [Listing, Storage];
+      if (opts.json) return void process.stdout.write(JSON.stringify({ ...list, storage }) + '\n');
       process.stdout.write(`node ${list.node}: ${list.published.length} published versions, ${list.copies.length} copies\n`);
+      const { copies: budget, disk } = storage;
+      process.stdout.write(`copies: ${budget.heldBytes} of ${budget.budgetBytes} bytes (${pct(budget.heldBytes, budget.budgetBytes)}; ${budget.reservedBytes} more on their way); disk: ${disk.freeBytes} bytes free, floor ${disk.minFreeBytes}\n`);
+      if (storage.problem) process.stdout.write(`problem: ${storage.problem}\n`);
+      if (storage.authors.length) {
+        process.stdout.write('\nauthors (quota per author)\n');
+        process.stdout.write(formatTable(['author', 'versions', 'of', 'bytes', 'of', 'used'], storage.authors.map((a) => [`${a.author}@${a.domain}`, String(a.versions), String(a.maxVersions), String(a.bytes), String(a.maxBytes), pct(Math.max(a.bytes / a.maxBytes, a.versions / a.maxVersions), 1)])));
+      }
       if (list.published.length) {
         process.stdout.write('\npublished here\n');
         process.stdout.write(formatTable(['url', 'version', 'bytes', 'access', 'published', 'subscribers (newest version told)'], list.published.map((p) => [p.url, String(p.version), String(p.size), p.access, when(p.publishedAt), p.subscribers.map((s) => `${s.node}(v${s.notified})`).join(' ') || '-'])));
@@ -69,5 +92,26 @@ export function addResourceCommands(program: Command): void {
         process.stdout.write('\ncopies\n');
         process.stdout.write(formatTable(['url', 'version', 'bytes', 'home', 'subscribed', 'fetched', 'last read'], list.copies.map((c) => [c.url, String(c.version), String(c.size), c.home || '-', c.subscribed ? 'yes' : 'no', when(c.fetchedAt), when(c.lastRead)])));
       }
+    });
+
+  resources
+    .command('prune')
+    .description("remove every version of resource URL but the newest N, on the author's home node (run it there: --from her home); their files go unless another row names them")
+    .argument('<url>', 'the resource: /res/<domain>/<author>/<path>')
+    .requiredOption('--keep <n>', 'versions to keep, newest first (at least 1)', keepCount)
+    // --config, --from and --json belong to `resources` and are read from there.
+    .action(async (url: string, _opts: unknown, cmd: Command) => {
+      const opts = cmd.optsWithGlobals() as { keep: number; json?: boolean; config: string; from: string };
+      let ref;
+      try {
+        ref = parseResourceUrl(url);
+      } catch (err) {
+        if (err instanceof ResourceUrlError) throw new CliError(`${url}: ${err.message}`, EXIT_USAGE);
+        throw err;
+      }
+      const out = (await withClient(opts, (client) => client.call(opts.from, 'res.prune', { url: ref.url, keep: opts.keep }))) as { url: string; kept: number[]; removed: { version: number; size: number }[]; freedBytes: number };
+      if (opts.json) return void process.stdout.write(JSON.stringify(out) + '\n');
+      const removed = out.removed.map((r) => r.version).sort((a, b) => a - b);
+      process.stdout.write(`${out.url}: ${removed.length} versions removed${removed.length ? ` (${removed.join(', ')})` : ''}, ${out.freedBytes} bytes freed; kept ${out.kept.join(', ')}\n`);
     });
 }

@@ -50,6 +50,14 @@ export const resourceSettingsSchema = z.strictObject({
   maxTransfers: z.number().int().min(1).max(10_000).default(32),
   /** A transfer that moves no byte for this long fails. */
   transferIdleMs: ms.default(30_000),
+  /** Per author, on her home node: the bytes of every version kept (summed); a publish past it is refused (413). */
+  authorMaxBytes: z.number().int().min(1).max(2 ** 50).default(1024 ** 3),
+  /** Per author, on her home node: versions kept, over all her resources; a publish past it is refused (413). */
+  authorMaxVersions: z.number().int().min(1).max(10_000_000).default(1000),
+  /** Per node: the bytes of copies of others' resources; past it the least recently read copies are dropped (and unsubscribed). */
+  copyBudgetBytes: z.number().int().min(1).max(2 ** 50).default(10 * 1024 ** 3),
+  /** Free bytes under the node's data folder below which publishes and new copies are refused (507). */
+  minFreeBytes: z.number().int().min(0).max(2 ** 50).default(512 * 1024 ** 2),
 });
 
 export const nodeSchema = z.strictObject({

@@ -160,4 +160,16 @@ export class CopyStore {
   holds(digest: string): boolean {
     return this.db.prepare('SELECT 1 FROM res_copies WHERE digest = ? LIMIT 1').get(digest) !== undefined;
   }
+
+  /** Bytes of every copy held here (each row its size; for the node's copy budget). */
+  bytes(): number {
+    return (this.db.prepare('SELECT coalesce(sum(size), 0) AS bytes FROM res_copies').get() as { bytes: number }).bytes;
+  }
+
+  /** Copied resources, least recently read first (a copy counts as read when it was fetched), at most `limit`. */
+  leastRecentlyRead(limit: number): { url: string; home: string; bytes: number; lastRead: number }[] {
+    return this.db.prepare(`SELECT c.url AS url, coalesce(s.home, '') AS home, sum(c.size) AS bytes,
+      max(coalesce(s.last_read, 0), max(c.fetched_at)) AS lastRead
+      FROM res_copies c LEFT JOIN res_subscriptions s ON s.url = c.url GROUP BY c.url ORDER BY lastRead, c.url LIMIT ?`).all(limit) as never;
+  }
 }

@@ -19,6 +19,7 @@ const STATUS: Record<string, [number, string]> = {
   rate_limited: [503, 'Service currently not available'],
   bad_args: [400, 'Bad Request'],
   too_large: [413, 'Content Too Large'],
+  insufficient_storage: [507, 'Insufficient Storage'],
 };
 
 /** A rendered metrics exposition: its Content-Type and text. */

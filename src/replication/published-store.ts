@@ -25,7 +25,8 @@ export interface Subscriber {
 
 /**
  * The home side (seed 000, D3c and U1): every version of the resources whose authors live
- * here, and which nodes subscribe to each. In the node's database; every version is kept.
+ * here, and which nodes subscribe to each. In the node's database; every version is kept until
+ * its author prunes it (within her quota: author-quota.ts).
  */
 export class PublishedStore {
   private readonly db: DatabaseSync;
@@ -41,6 +42,8 @@ export class PublishedStore {
   private readonly countResourcesQ: StatementSync;
   private readonly countSubscribersQ: StatementSync;
   private readonly recentQ: StatementSync;
+  private readonly useQ: StatementSync;
+  private readonly pruneQ: StatementSync;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -69,6 +72,10 @@ export class PublishedStore {
     this.countResourcesQ = db.prepare('SELECT count(DISTINCT url) AS resources FROM res_versions');
     this.countSubscribersQ = db.prepare('SELECT count(*) AS subscribers FROM res_subscribers');
     this.recentQ = db.prepare('SELECT url, max(version) AS version FROM res_versions GROUP BY url ORDER BY max(published_at) DESC, url LIMIT ?');
+    // An author's URLs are one range of the primary key: from her prefix up to (not including) it with '/' -> '0'.
+    this.useQ = db.prepare('SELECT count(*) AS versions, coalesce(sum(size), 0) AS bytes FROM res_versions WHERE url >= ? AND url < ?');
+    this.pruneQ = db.prepare(`DELETE FROM res_versions WHERE url = ? AND version NOT IN
+      (SELECT version FROM res_versions WHERE url = ? ORDER BY version DESC LIMIT ?) RETURNING version, digest, size`);
   }
 
   newest(url: string): VersionMeta | undefined {
@@ -122,6 +129,36 @@ export class PublishedStore {
     const { subscribers } = this.countSubscribersQ.get() as { subscribers: number };
     const recent = this.recentQ.all(limit) as { url: string; version: number }[];
     return { resources, subscribers, recent: recent.map((r) => ({ url: r.url, version: r.version, subscribers: this.subscribers(r.url).map((s) => s.node) })) };
+  }
+
+  /** What an author's versions kept here take: `prefix` is /res/<domain>/<author>/. */
+  use(prefix: string): { versions: number; bytes: number } {
+    return this.useQ.get(prefix, `${prefix.slice(0, -1)}0`) as { versions: number; bytes: number };
+  }
+
+  /** Each author's versions and bytes kept here (for `cohort resources`), at most `limit` resources read. */
+  authors(limit = 100_000): { domain: string; author: string; versions: number; bytes: number }[] {
+    const rows = this.db.prepare('SELECT url, count(*) AS versions, sum(size) AS bytes FROM res_versions GROUP BY url LIMIT ?').all(limit) as { url: string; versions: number; bytes: number }[];
+    const byAuthor = new Map<string, { domain: string; author: string; versions: number; bytes: number }>();
+    for (const r of rows) {
+      const [, , domain, author] = r.url.split('/');
+      const key = `${domain}/${author}`;
+      const a = byAuthor.get(key) ?? { domain, author, versions: 0, bytes: 0 };
+      a.versions += r.versions;
+      a.bytes += r.bytes;
+      byAuthor.set(key, a);
+    }
+    return [...byAuthor.values()];
+  }
+
+  /** The version numbers of `url` kept here, newest first. */
+  versions(url: string): number[] {
+    return (this.db.prepare('SELECT version FROM res_versions WHERE url = ? ORDER BY version DESC').all(url) as { version: number }[]).map((r) => r.version);
+  }
+
+  /** Removes every version of `url` but the newest `keep` (at least 1); the removed ones returned. */
+  prune(url: string, keep: number): { version: number; digest: string; size: number }[] {
+    return this.pruneQ.all(url, url, Math.max(1, keep)) as { version: number; digest: string; size: number }[];
   }
 
   /** Does any version here use this content? */

@@ -4,6 +4,8 @@ import type { CriticalService } from '../critical/critical-service.ts';
 import { CohortError } from '../errors.ts';
 import type { HomeLookup } from '../records/home-lookup.ts';
 import type { BlobStore } from './blob-store.ts';
+import type { CopyBudget } from './copy-budget.ts';
+import type { FreeSpace } from './free-space.ts';
 import type { CopyStore } from './copy-store.ts';
 import type { PublishedStore, VersionMeta } from './published-store.ts';
 import type { RawClient } from './raw-client.ts';
@@ -19,6 +21,9 @@ export interface ReplicatorDeps {
   critical: CriticalService;
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
   settings: { readWindowMs: number; maxBytes: number; maxWaiting: number; maxTransfers: number; transferIdleMs: number };
+  /** The node's byte budget for copies and its free-space floor: a copy past either is refused (507). */
+  budget: CopyBudget;
+  freeSpace: FreeSpace;
   log: Logger;
 }
 
@@ -196,11 +201,16 @@ export class Replicator {
       throw err;
     }
     if (home === this.deps.self) throw new CohortError('not_found', version === undefined ? `no resource ${ref.url}` : `no version ${version} of ${ref.url}`);
+    this.deps.freeSpace.check(`a copy of ${ref.url}`); // what cannot be stored is not asked for
     const gen = copies.nextGen();
     const { newest, ...meta } = (await this.deps.call(home, 'res.subscribe', { url: ref.url, version, gen })) as VersionMeta & { newest: number }; // D3, D4
     copies.subscribed(ref.url, home, gen, newest);
     const started = Date.now();
-    const release = await this.fetch(home, meta); // D5-D7
+    const release = await this.fetch(home, meta).catch((err: unknown) => {
+      // No room for it here: the home need not keep (nor notify) this subscription.
+      if (err instanceof CohortError && err.code === 'insufficient_storage') this.sendUnsubscribe(home, ref.url, this.endSubscription(ref.url, home));
+      throw err;
+    }); // D5-D7
     try {
       copies.put(meta, false);
     } finally {
@@ -216,7 +226,18 @@ export class Replicator {
    */
   private async fetch(home: string, meta: VersionMeta): Promise<() => void> {
     const { blobs, raw, settings } = this.deps;
-    const release = blobs.hold(meta.digest);
+    const hold = blobs.hold(meta.digest);
+    let room: () => void;
+    try {
+      room = this.makeRoom(meta);
+    } catch (err) {
+      hold();
+      throw err;
+    }
+    const release = () => {
+      hold();
+      room();
+    };
     if (blobs.has(meta.digest)) return release;
     let res;
     try {
@@ -282,6 +303,26 @@ export class Replicator {
         this.retries.set(url, { timer, delayMs });
       },
     );
+  }
+
+  /**
+   * Room for a copy of `meta` under the node's copy budget and free-space floor: the least
+   * recently read copies are dropped and unsubscribed at their homes first. Resolves with the
+   * reservation's release (throws insufficient_storage when it cannot fit).
+   */
+  private makeRoom(meta: VersionMeta): () => void {
+    this.deps.freeSpace.check(`a copy of ${meta.url}`, meta.size);
+    this.flushReads(); // least recently read by the reads up to now
+    const room = this.deps.budget.reserve(meta.url, meta.size);
+    for (const v of room.victims) {
+      const digests = this.deps.copies.drop(v.url);
+      this.forget(v.url);
+      this.reads.delete(v.url);
+      this.deps.log.info({ event: 'resource_evicted', url: v.url, bytes: v.bytes, for: meta.url }, `${v.url}: copy dropped and unsubscribed to make room for ${meta.url} (resources.copyBudgetBytes)`);
+      if (v.home) this.sendUnsubscribe(v.home, v.url, this.endSubscription(v.url, v.home));
+      this.removeUnused(digests);
+    }
+    return room.release;
   }
 
   private endSubscription(url: string, home: string): number {

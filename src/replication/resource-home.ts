@@ -6,7 +6,9 @@ import type { Logger } from 'pino';
 import type { CriticalService } from '../critical/critical-service.ts';
 import { CohortError } from '../errors.ts';
 import type { DomainPolicy } from '../records/domain-policy.ts';
+import type { AuthorQuota } from './author-quota.ts';
 import type { BlobStore } from './blob-store.ts';
+import type { FreeSpace } from './free-space.ts';
 import type { PublishedStore, VersionMeta } from './published-store.ts';
 import type { ResourceRef } from './resource-url.ts';
 
@@ -20,6 +22,9 @@ export interface ResourceHomeDeps {
   /** A new version of `url` is here: what was served for it must be looked up again. */
   onPublished: (url: string) => void;
   maxBytes: number;
+  /** The author's quota and the node's free-space floor: a publish past either stores nothing. */
+  quota: AuthorQuota;
+  freeSpace: FreeSpace;
   log: Logger;
 }
 
@@ -32,6 +37,8 @@ export interface PublishOptions {
   ifMatch?: '*' | string[];
   /** HTTP's If-None-Match (§13.1.2): the newest version's digest is none of these ('*': no version exists yet). */
   ifNoneMatch?: '*' | string[];
+  /** The bytes announced (Content-Length): past the author's quota, refused before any is read. */
+  length?: number;
 }
 
 export interface Published extends VersionMeta {
@@ -59,10 +66,16 @@ export class ResourceHome {
     // Checked before the bytes come (nothing stored for a stale edit), and again right before the
     // version is added: no other publish can come between that check and the add.
     this.checkPreconditions(ref.url, opts);
-    const blob = await blobs.receive(source, this.deps.maxBytes);
+    this.deps.freeSpace.check(`a publish of ${ref.url}`);
+    const room = this.deps.quota.room(ref);
+    if (opts.length !== undefined && opts.length > room) throw this.deps.quota.overBytes(ref, room);
+    const blob = await blobs.receive(source, Math.min(this.deps.maxBytes, room)).catch((err: unknown) => {
+      throw err instanceof CohortError && err.code === 'too_large' && room < this.deps.maxBytes ? this.deps.quota.overBytes(ref, room) : err;
+    });
     let meta: VersionMeta;
     try {
       this.checkPreconditions(ref.url, opts);
+      this.deps.quota.check(ref, blob.size);
       meta = published.add({
         url: ref.url,
         digest: blob.digest,

@@ -9,7 +9,11 @@ import type { CriticalService } from '../critical/critical-service.ts';
 import type { TlsMaterial } from '../net/tls-material.ts';
 import type { DomainPolicy } from '../records/domain-policy.ts';
 import { HomeLookup } from '../records/home-lookup.ts';
+import { AuthorQuota } from './author-quota.ts';
 import { BlobStore } from './blob-store.ts';
+import { CopyBudget } from './copy-budget.ts';
+import { FreeSpace } from './free-space.ts';
+import { registerStorageCommands } from './storage-commands.ts';
 import { registerResourceCommands } from './commands.ts';
 import { CopyStore } from './copy-store.ts';
 import { HttpService, type MetricsPage } from './http-service.ts';
@@ -50,6 +54,7 @@ export class ReplicationService {
   private readonly home: ResourceHome;
   private readonly replicator: Replicator;
   private readonly http: HttpService;
+  private readonly freeSpace: FreeSpace;
   readonly rawServer: RawServer;
   private readonly deps: ReplicationDeps;
 
@@ -60,10 +65,13 @@ export class ReplicationService {
     this.published = new PublishedStore(deps.db);
     this.copies = new CopyStore(deps.db);
     this.blobs = new BlobStore(join(deps.dataDir, 'blobs'), (d) => this.published.holds(d) || this.copies.holds(d));
+    this.freeSpace = new FreeSpace(this.blobs.dir, settings.minFreeBytes);
+    const quota = new AuthorQuota(this.published, { maxBytes: settings.authorMaxBytes, maxVersions: settings.authorMaxVersions });
+    const budget = new CopyBudget(this.copies, settings.copyBudgetBytes);
     // Authors' homes (D2), cached like users' homes; any node of the cluster may ask.
     const homes = new HomeLookup(table, deps.db, deps.call, 'res.author');
     this.raw = new RawClient(table, deps.tls);
-    this.home = new ResourceHome({ blobs: this.blobs, published: this.published, critical: deps.critical, policy: deps.policy, isAuthorHere: deps.isAuthorHere, onPublished: (url) => this.replicator.forget(url), maxBytes: settings.maxBytes, log });
+    this.home = new ResourceHome({ blobs: this.blobs, published: this.published, critical: deps.critical, policy: deps.policy, isAuthorHere: deps.isAuthorHere, onPublished: (url) => this.replicator.forget(url), maxBytes: settings.maxBytes, quota, freeSpace: this.freeSpace, log });
     this.replicator = new Replicator({
       self: deps.self.id,
       blobs: this.blobs,
@@ -74,6 +82,8 @@ export class ReplicationService {
       critical: deps.critical,
       call: deps.call,
       settings: { readWindowMs: settings.readWindowH * 3_600_000, maxBytes: settings.maxBytes, maxWaiting: settings.maxWaiting, maxTransfers: settings.maxTransfers, transferIdleMs: settings.transferIdleMs },
+      budget,
+      freeSpace: this.freeSpace,
       log,
     });
     const uploads = new Uploads({
@@ -99,6 +109,13 @@ export class ReplicationService {
       isAuthorHere: deps.isAuthorHere,
       transferIdleMs: settings.transferIdleMs,
     });
+    registerStorageCommands(deps.registry, {
+      self: deps.self.id,
+      quota,
+      budget,
+      freeSpace: this.freeSpace,
+      prune: { published: this.published, blobs: this.blobs, isAuthorHere: deps.isAuthorHere, onChanged: (url) => this.replicator.forget(url), log },
+    });
   }
 
   /** Transfers of resources' bytes from their homes since start (for /metrics). */
@@ -110,7 +127,7 @@ export class ReplicationService {
   summary(limit: number): NodeSnapshot['resources'] {
     const own = this.published.summary(limit);
     const held = this.copies.summary(limit);
-    return { published: own.resources, copies: held.resources, subscribers: own.subscribers, publishedList: own.recent, copiesList: held.recent };
+    return { published: own.resources, copies: held.resources, subscribers: own.subscribers, publishedList: own.recent, copiesList: held.recent, problem: this.freeSpace.problem() };
   }
 
   async start(): Promise<void> {

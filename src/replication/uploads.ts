@@ -54,7 +54,7 @@ export class Uploads {
     const ifNoneMatch = entityTags(req.headers['if-none-match'], 'weak');
     if (ifMatch === null || ifNoneMatch === null) return plain(res, 400, 'If-Match and If-None-Match are * or a list of entity tags ("...")', { connection: 'close' });
     try {
-      const out = await deps.home.publish(ref, req, { access: access ?? undefined, contentType, ifMatch, ifNoneMatch });
+      const out = await deps.home.publish(ref, req, { access: access ?? undefined, contentType, ifMatch, ifNoneMatch, length: length === undefined ? undefined : Number(length) });
       res.writeHead(201, { 'content-type': 'application/json', location: ref.url, etag: `"${out.digest}"` }).end(JSON.stringify(out));
     } catch (err) {
       // The body may be half read: the connection cannot carry another request.

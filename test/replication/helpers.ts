@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
+import { nodeDataDir } from '../../src/config/host-table.ts';
 import type { TestCluster } from '../harness/cluster.ts';
 
 export interface HttpReply {
@@ -59,4 +61,10 @@ export function peakRssMb(pid: number): number {
 
 export function rssMb(pid: number): number {
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+}
+
+/** The resource files (named by digest) in node `id`'s blob folder, and what its tmp/ holds. */
+export function blobFiles(c: TestCluster, id: string): { files: string[]; tmp: string[] } {
+  const dir = join(nodeDataDir(c.table, id), 'blobs');
+  return { files: readdirSync(dir).filter((f) => /^[0-9a-f]{64}$/.test(f)).sort(), tmp: readdirSync(join(dir, 'tmp')) };
 }
