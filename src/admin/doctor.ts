@@ -145,3 +145,12 @@ export async function checkOutbox(client: CohortClient, node: string, opts: Doct
   if (second.dead > 0) rows.push({ check: 'dead letters', node, status: 'warn', detail: `${second.dead} dead letter${second.dead === 1 ? '' : 's'} (cohort outbox --dead; retry or drop them)` });
   return rows;
 }
+
+type StorageReply = { copies: { heldBytes: number; budgetBytes: number }; problem: string | null };
+
+/** Resources refused on the node (its disk below the free-space floor: publishes and new copies are 507) is a warning. */
+export async function checkResources(client: CohortClient, node: string): Promise<Row[]> {
+  const s = (await client.call(node, 'res.storage')) as StorageReply;
+  if (s.problem) return [{ check: 'resources', node, status: 'warn', detail: s.problem }];
+  return [{ check: 'resources', node, status: 'ok', detail: `copies ${s.copies.heldBytes} of ${s.copies.budgetBytes} bytes` }];
+}

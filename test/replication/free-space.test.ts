@@ -68,4 +68,9 @@ test("the node's status (dashboards) and cohort resources say why", async () => 
   const text = await runCli(['resources', '--config', c.config, '--from', 'C']);
   assert.equal(text.code, 0, text.stderr);
   assert.match(text.stdout, /^problem: disk below its free-space floor/m);
+  const doctor = await runCli(['doctor', '--config', c.config, '--from', 'C', '--no-repair', '--json'], { timeoutMs: 60_000 });
+  const row = (JSON.parse(doctor.stdout) as { rows: { check: string; status: string; detail: string }[] }).rows.find((r) => r.check === 'resources');
+  assert.equal(row?.status, 'warn');
+  assert.match(row.detail, /free-space floor/);
+  assert.equal(doctor.code, 1);
 });
