@@ -2,7 +2,10 @@
 // section) on ports of its own, behind Cohort's front. express + express-session on Cohort's
 // embedded session store (docs/sessions.md): new sessions live first on the node that made them
 // (genid), and any node reads them through the links, so the visit count kept in the session
-// survives this instance's death and a move to another node.
+// survives this instance's death and a move to another node. A session is saved only once it
+// holds something (saveUninitialized: false, and a first visit writes nothing to it: a cookie
+// marks it), so requests without cookies leave no sessions behind; logged-in sessions carry
+// LOGIN_KEY, the only ones that count toward the node's user load.
 // Each page names the node and instance that served it (and the header x-served-by), the node's
 // load, the session's visits and the logged-in user. Login is load-aware (client.auth.placeLogin):
 // while this node is under 100% the session is made here; else the login is handed to another
@@ -18,6 +21,7 @@ import { escapeHtml } from '../src/front/maintenance-page.ts';
 import { HANDOVER_TOKEN_PATTERN } from '../src/sessions/handovers.ts';
 import { appSettingsFor, loadHostTable } from '../src/config/host-table.ts';
 import { CohortSessionStore } from '../src/sessions/express-store.ts';
+import { LOGIN_KEY } from '../src/client/sessions.ts';
 import { courseRoutes } from './courseware/course.ts';
 import { fromOtherOrigin } from './courseware/form-token.ts';
 
@@ -41,8 +45,20 @@ interface DemoSession {
   visits?: number;
   user?: { domain: string; user: string };
   loggedInOn?: string;
+  /** Marks a logged-in session: only these count toward the node's user load (docs/sessions.md). */
+  [LOGIN_KEY]?: string;
 }
 const demo = (req: express.Request) => req.session as unknown as DemoSession;
+
+/**
+ * A first visit holds nothing worth a session (its count, 1, says only "no cookie yet"): it is
+ * marked by this cookie instead, and the session is saved from the second visit (or a login) on.
+ */
+const FIRST_VISIT_COOKIE = 'demo_visited';
+const FIRST_VISIT_MARK = /(?:^|;)\s*demo_visited=1\s*(?:;|$)/;
+const firstVisitMarked = (req: express.Request) => FIRST_VISIT_MARK.test(req.headers.cookie ?? '');
+/** Visits counted so far: the session's count, else 1 for a marked first visit, else none. */
+const visitsSoFar = (req: express.Request) => demo(req).visits ?? (firstVisitMarked(req) ? 1 : 0);
 
 const esc = (v: unknown) => escapeHtml(String(v));
 
@@ -76,6 +92,7 @@ function startLoggedIn(req: express.Request, who: { domain: string; user: string
     if (err) return next(err);
     const s = demo(req);
     s.user = { domain: who.domain, user: who.user };
+    s[LOGIN_KEY] = `${who.user}@${who.domain}`;
     s.loggedInOn = nodeId;
     s.visits = visits;
     req.session.save((err2) => (err2 ? next(err2) : done()));
@@ -123,14 +140,22 @@ app.get('/', async (req, res, next) => {
       return startLoggedIn(req, taken, Number.isSafeInteger(carried) && carried >= 0 ? carried : 0, next, () => res.redirect(303, '/'));
     }
     const s = demo(req);
-    s.visits = (s.visits ?? 0) + 1;
-    // Saved before the answer: a write the store refused is the answer (503), never a count that was not kept.
-    await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+    const visits = visitsSoFar(req) + 1;
+    const kept = visits > 1;
+    if (kept) {
+      s.visits = visits;
+      // Saved before the answer: a write the store refused is the answer (503), never a count that was not kept.
+      await new Promise<void>((resolve, reject) => req.session.save((err) => (err ? reject(err) : resolve())));
+    } else {
+      res.cookie(FIRST_VISIT_COOKIE, '1', { httpOnly: true, sameSite: 'lax', maxAge: 86_400_000 });
+    }
     const lives = req.sessionID.split('~')[0];
     const user = s.user;
     page(res, 200, `Cohort demo: ${instance}`, [
       `<p>Hello from the app on node ${esc(nodeId)}, instance ${esc(instance)} (pid ${process.pid}).</p>`,
-      `<p>Visits in this session: ${esc(s.visits)} (the session is kept in Cohort's store and lives first on node ${esc(lives)}, so the count survives this instance's death and a move to another node).</p>`,
+      kept
+        ? `<p>Visits in this session: ${esc(visits)} (the session is kept in Cohort's store and lives first on node ${esc(lives)}, so the count survives this instance's death and a move to another node).</p>`
+        : `<p>Visits in this session: 1 (a first visit: nothing is kept in Cohort's store yet, a cookie marks it; come back, or log in, and the count is kept in a session from then on).</p>`,
       `<p>${esc(await nodeLoad())}.</p>`,
       '<p><a href="/course">The course</a>: a problem to read and answer.</p>',
       user
@@ -158,7 +183,7 @@ app.post('/login', express.urlencoded({ extended: false, limit: '4kb', parameter
     const domain = typeof body.domain === 'string' && body.domain.trim() ? body.domain.trim() : 'msu';
     const password = typeof body.password === 'string' ? body.password : '';
     if (!user || !password) return page(res, 400, 'Log in', ['<p>Give a name and a password. <a href="/">Back</a>.</p>']);
-    const visits = demo(req).visits ?? 0;
+    const visits = visitsSoFar(req);
     let place;
     try {
       place = await (await client()).auth.placeLogin({ domain, user }, password, { visits });
@@ -187,6 +212,9 @@ app.post('/login', express.urlencoded({ extended: false, limit: '4kb', parameter
 
 app.post('/logout', (req, res, next) => {
   if (fromOtherOrigin(req)) return page(res, 403, 'Log out', ['<p>This logout did not come from this site\'s page. <a href="/">Back</a>.</p>']);
+  res.clearCookie(FIRST_VISIT_COOKIE); // the next page counts afresh
+  // A session never saved (nothing in it) has nothing to end: no write to the store.
+  if (demo(req).visits === undefined && demo(req).user === undefined) return res.redirect(303, '/');
   req.session.destroy((err) => (err ? next(err) : res.redirect(303, '/')));
 });
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 
 export { SESSION_ID } from '../sessions/commands.ts';
-export { MAX_SESSION_BYTES } from '../sessions/session-state.ts';
+export { LOGIN_KEY, MAX_SESSION_BYTES } from '../sessions/session-state.ts';
 
 export interface SessionRecord {
   data: Record<string, unknown>;

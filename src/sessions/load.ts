@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 
 // A node's load (seed 000, "Load Balancing"): the 1-minute load average as a percentage of the
-// value that counts as 100%, the user load (sessions active lately against a limit), and the
+// value that counts as 100%, the user load (logged-in sessions active lately against a limit), and the
 // larger of the two, which every decision uses (the front's least_load, load-aware login).
 
 export interface LoadFigures {
@@ -10,7 +10,7 @@ export interface LoadFigures {
   loadavg: number;
   fullAt: number;
   systemPercent: number;
-  /** Sessions this node made that were written within the window. */
+  /** Logged-in sessions (LOGIN_KEY) this node made that were written within the window. */
   sessions: number;
   userLimit: number;
   userPercent: number;

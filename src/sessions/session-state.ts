@@ -32,6 +32,12 @@ export interface SessionWrite {
   destroy?: boolean;
 }
 
+/**
+ * The key that marks a logged-in session (any value but null or false; set it at login): only
+ * such sessions count toward their node's user load, so anonymous visitors cannot fill it.
+ */
+export const LOGIN_KEY = '__login';
+
 /** JSON of a session's live data past this is refused (a write by an app; never a merge of copies). */
 export const MAX_SESSION_BYTES = 65_536;
 

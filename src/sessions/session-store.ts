@@ -1,5 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { applyWrite, dropOldTombstones, EMPTY, mergeStates, type SessionState, type SessionWrite } from './session-state.ts';
+import { applyWrite, dropOldTombstones, EMPTY, LOGIN_KEY, mergeStates, type SessionState, type SessionWrite } from './session-state.ts';
 
 /** Expired sessions are kept this long past their expiry (late writes still find their tombstones), then dropped. */
 const KEEP_EXPIRED_MS = 3_600_000;
@@ -38,7 +38,9 @@ export class SessionStore {
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires = excluded.expires, touched = excluded.touched`);
     this.prune = db.prepare('DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE expires < ? LIMIT ?)');
     // Ids a node made start with `<node>~` (newSessionId): a range scan of the primary key.
-    this.countSince = db.prepare("SELECT count(*) AS n FROM sessions WHERE id >= ? AND id < ? AND touched >= ? AND expires > ? AND json_extract(state, '$.destroyedAt') = 0");
+    // Only logged-in sessions (LOGIN_KEY live, neither null nor false): anonymous ones are not users.
+    this.countSince = db.prepare(`SELECT count(*) AS n FROM sessions WHERE id >= ? AND id < ? AND touched >= ? AND expires > ?
+      AND json_extract(state, '$.destroyedAt') = 0 AND json_type(state, '$.fields.${LOGIN_KEY}[1]') NOT IN ('null', 'false')`);
     this.lastWritten = db.prepare('SELECT id FROM sessions WHERE touched >= (SELECT max(touched) FROM sessions) - ? ORDER BY touched DESC LIMIT ?');
     this.upsertMerged = db.prepare(`INSERT INTO sessions (id, state, expires, touched) VALUES (?, ?, ?, 0)
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires = excluded.expires`);
@@ -100,7 +102,7 @@ export class SessionStore {
     return Number(this.prune.run(now - KEEP_EXPIRED_MS, limit).changes);
   }
 
-  /** Sessions node `node` made, written since `since` and not expired: its user load. */
+  /** Logged-in sessions node `node` made, written since `since` and not expired: its user load. */
   madeHereActiveSince(node: string, since: number, now = Date.now()): number {
     return (this.countSince.get(`${node}~`, `${node}~\x7f`, since, now) as { n: number }).n;
   }

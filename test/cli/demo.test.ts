@@ -64,11 +64,12 @@ describe('cohort demo', () => {
       assert.match(page.text, /<form method="post" action="\/login">/);
       assert.match(page.text, /Hello from the app on node [CDIJ], instance [CDIJ]\.\d+\.\d+/);
       assert.match(page.res.headers.get('x-served-by') ?? '', /^[CDIJ]\.\d+\.\d+$/);
-      const before = jar.cookies.get('demo_sid');
-      assert.ok(before, 'a session cookie');
-      assert.match(page.res.headers.getSetCookie().find((c) => c.startsWith('demo_sid='))!, /HttpOnly.*SameSite=Lax/i);
+      assert.equal(jar.cookies.get('demo_sid'), undefined, 'a first visit keeps no session');
       page = await browse(jar, front);
       assert.equal(visitsOf(page.text), 2);
+      const before = jar.cookies.get('demo_sid');
+      assert.ok(before, 'a session cookie from the second visit on');
+      assert.match(page.res.headers.getSetCookie().find((c) => c.startsWith('demo_sid='))!, /HttpOnly.*SameSite=Lax/i);
 
       // A wrong password: 401, no session change.
       const wrong = await browse(jar, `${front}login`, { method: 'POST', body: new URLSearchParams({ user: 'ann', domain: 'msu', password: 'nope' }) });
