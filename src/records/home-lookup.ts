@@ -1,9 +1,14 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { Logger } from 'pino';
+import { z } from 'zod';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { RecentMap } from '../recent-map.ts';
 
 const MEMORY_CAP = 10_000;
+
+/** What a library node answers to home.query / res.author: parsed, never taken as given. */
+const homeAnswer = z.object({ home: z.boolean() });
 
 /** Sends a command to a node (this one or a peer) and returns the reply. */
 export type Call = (to: string, cmd: string, args: unknown) => Promise<unknown>;
@@ -27,16 +32,18 @@ export class HomeLookup {
   private readonly del_: StatementSync;
 
   private readonly query: string;
+  private readonly log: Logger | undefined;
 
   /**
    * `query`: the command each library node answers { home: boolean } to: home.query (records:
    * only nodes her domain shares them with may ask) or res.author (resources: any node of the
    * cluster, since a resource open to the cluster must be found from anywhere).
    */
-  constructor(table: HostTable, db: DatabaseSync, call: Call, query = 'home.query') {
+  constructor(table: HostTable, db: DatabaseSync, call: Call, query = 'home.query', log?: Logger) {
     this.table = table;
     this.call = call;
     this.query = query;
+    this.log = log;
     db.exec(`CREATE TABLE IF NOT EXISTS homes (
       domain TEXT NOT NULL, user TEXT NOT NULL, home TEXT NOT NULL, found INTEGER NOT NULL,
       PRIMARY KEY (domain, user)
@@ -55,8 +62,8 @@ export class HomeLookup {
     }
     const libraries = this.table.nodes.filter((n) => n.domain === domain && n.role === 'library').map((n) => n.id);
     if (!libraries.length) throw new CohortError('no_such_user', `domain '${domain}' has no library nodes`);
-    const answers = await Promise.allSettled(libraries.map((id) => this.call(id, this.query, { domain, user })));
-    const home = libraries.find((_id, i) => answers[i].status === 'fulfilled' && (answers[i].value as { home: boolean }).home);
+    const answers = await Promise.allSettled(libraries.map(async (id) => this.parsed(id, await this.call(id, this.query, { domain, user }), `${user}@${domain}`)));
+    const home = libraries.find((_id, i) => answers[i].status === 'fulfilled' && answers[i].value);
     if (home) {
       this.memory.set(key, home);
       this.put_.run(domain, user, home, Date.now());
@@ -67,6 +74,15 @@ export class HomeLookup {
     const refused = failed.find((f) => f.err.code === 'refused');
     if (refused) throw new CohortError('refused', refused.err.message);
     throw new CohortError('con_lost', `cannot tell where ${user}@${domain} lives: ${failed.map((f) => `${f.id}: ${f.err.message}`).join('; ')}`);
+  }
+
+  /** A library node's answer, or a refusal (logged) when it is not one: a failed answer, not a yes. */
+  private parsed(from: string, answer: unknown, who: string): boolean {
+    const out = homeAnswer.safeParse(answer);
+    if (out.success) return out.data.home;
+    const why = out.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`).join('; ');
+    this.log?.warn({ event: 'home_answer_refused', cmd: this.query, from, who, why }, `${from}'s answer to ${this.query} for ${who} refused: ${why}`);
+    throw new CohortError('bad_frame', `${from} answered ${this.query} with something else than { home: true|false }`);
   }
 
   forget(domain: string, user: string): void {

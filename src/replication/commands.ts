@@ -1,10 +1,12 @@
 import { isAbsolute } from 'node:path';
 import { createReadStream } from 'node:fs';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { CommandRegistry } from '../commands/registry.ts';
+import { CohortError } from '../errors.ts';
 import { userRef } from '../records/names.ts';
-import { DIGEST } from './blob-store.ts';
 import type { CopyStore } from './copy-store.ts';
+import { access, publishAnswerFor, versionMeta } from './peer-answers.ts';
 import type { PublishedStore } from './published-store.ts';
 import type { RawClient } from './raw-client.ts';
 import type { Replicator } from './replicator.ts';
@@ -23,18 +25,11 @@ export interface ResourceCommandDeps {
   /** The author's home node (home lookup, cached). */
   homeOf: (domain: string, author: string) => Promise<string>;
   transferIdleMs: number;
+  log: Logger;
 }
 
-const access = z.enum(['cluster', 'domain']);
-const metaSchema = z.strictObject({
-  url: resourceUrl,
-  version,
-  digest: z.string().regex(DIGEST),
-  size: z.number().int().min(0),
-  contentType: z.string().min(1).max(256),
-  publishedAt: z.number().int().min(0),
-  access,
-});
+/** A relayed publish's answer: a version's metadata and who was told of it (a subscriber takes ~50 characters). */
+const MAX_ANSWER_CHARS = 8 * 1024 * 1024;
 
 /** Seed 000's resource commands: subscribe / unsubscribe / update between nodes, and what apps and the CLI use. */
 export function registerResourceCommands(registry: CommandRegistry, deps: ResourceCommandDeps): void {
@@ -57,7 +52,7 @@ export function registerResourceCommands(registry: CommandRegistry, deps: Resour
   registry.register({
     name: 'res.update',
     summary: 'a new version of a resource this node subscribes to (U1): fetched if read recently, else the copy is dropped',
-    args: metaSchema,
+    args: versionMeta,
     scope: 'peers',
     critical: true,
     run: (a, ctx) => replicator.onUpdate(ctx.from, a),
@@ -110,8 +105,11 @@ export function registerResourceCommands(registry: CommandRegistry, deps: Resour
       const res = await deps.raw.request(at, 'PUT', `/publish${encodeResourceUrl(ref.url)}`, { headers, body, idleMs: deps.transferIdleMs });
       let text = '';
       res.setEncoding('utf8');
-      for await (const chunk of res) text += chunk;
-      return JSON.parse(text) as unknown;
+      for await (const chunk of res) {
+        text += chunk;
+        if (text.length > MAX_ANSWER_CHARS) throw new CohortError('con_lost', `${at}'s answer to a publish of ${ref.url} is over ${MAX_ANSWER_CHARS} characters`);
+      }
+      return publishAnswerFor(text, { home: at, url: ref.url, log: deps.log });
     },
   });
   registry.register({

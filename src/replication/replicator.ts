@@ -8,7 +8,9 @@ import type { CopyBudget } from './copy-budget.ts';
 import type { FreeSpace } from './free-space.ts';
 import type { CopyStore } from './copy-store.ts';
 import type { PublishedStore, VersionMeta } from './published-store.ts';
+import { checkRawHeaders, storedMeta } from './peer-answers.ts';
 import type { RawClient } from './raw-client.ts';
+import { busy, ResourceLookups } from './resource-lookups.ts';
 import { encodeResourceUrl, type ResourceRef } from './resource-url.ts';
 
 export interface ReplicatorDeps {
@@ -40,14 +42,13 @@ const READ_FLUSH_MS = 5000;
 /** A fetch of a newer version that failed (home down) is tried again after this long, doubling. */
 const RETRY_MIN_MS = 1000;
 const RETRY_MAX_MS = 60_000;
-/** How long "no such author" is believed without asking again. */
-const UNKNOWN_AUTHOR_MS = 10_000;
 
 /**
  * The copy side of seed 000's dynamic resource replication. D1a: one transfer per resource
  * however many requests ask; the others wait on it and are woken when it ends; past
- * maxWaiting (or maxTransfers) they are told to come back (rate_limited, a 503). D1b: a
- * copy here is served. D2-D7: home lookup, subscribe, raw bytes into a temporary file,
+ * maxWaiting (or maxTransfers transfers of bytes) they are told to come back (rate_limited, a
+ * 503). D1b: a copy here is served. D2-D4: home lookup and subscribe, with their own budget
+ * (resource-lookups.ts); D5-D7: raw bytes into a temporary file,
  * checked, renamed, recorded. U2-U6: an update notice refreshes a copy read within the
  * window, else drops it and unsubscribes.
  */
@@ -63,8 +64,9 @@ export class Replicator {
   /** url -> last read (ms), not yet written; bounded by the copies on disk (only served copies get in). */
   private readonly reads = new Map<string, number>();
   private readonly retries = new Map<string, { timer: NodeJS.Timeout; delayMs: number }>();
-  /** Authors no library node knows, for a while: made-up names from clients cost one lookup, not one each. */
-  private readonly unknownAuthors = new RecentMap<string, number>(10_000);
+  private readonly lookups: ResourceLookups;
+  /** Transfers of bytes under way (at most settings.maxTransfers). */
+  private transferring = 0;
   private flushTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   /** Transfers of bytes from a home since this process started (read by /metrics). */
@@ -72,6 +74,10 @@ export class Replicator {
 
   constructor(deps: ReplicatorDeps) {
     this.deps = deps;
+    // Look-ups wait on one node at most as many at once as there are transfer slots, and are
+    // bounded in all like the requests waiting on transfers.
+    const { maxTransfers, maxWaiting } = deps.settings;
+    this.lookups = new ResourceLookups({ self: deps.self, homes: deps.homes, call: deps.call, nextGen: () => deps.copies.nextGen(), perNode: maxTransfers, total: maxWaiting, log: deps.log });
   }
 
   start(): void {
@@ -110,7 +116,6 @@ export class Replicator {
     }
     const running = this.inflight.get(key);
     if (running) return this.wait(running);
-    if (this.inflight.size >= this.deps.settings.maxTransfers) throw busy(`${this.inflight.size} transfers are in progress on this node`);
     const transfer = this.replicate(ref, version).finally(() => this.inflight.delete(key));
     this.inflight.set(key, transfer);
     const out = await transfer;
@@ -187,23 +192,10 @@ export class Replicator {
   }
 
   private async replicate(ref: ResourceRef, version: number | undefined): Promise<Local> {
-    const { homes, copies, log } = this.deps;
-    let home: string;
-    const who = `${ref.domain}/${ref.author}`;
-    if ((this.unknownAuthors.get(who) ?? 0) > Date.now()) throw new CohortError('not_found', `no author ${ref.author}@${ref.domain}`);
-    try {
-      home = await homes.find(ref.domain, ref.author); // D2
-    } catch (err) {
-      if (err instanceof CohortError && err.code === 'no_such_user') {
-        this.unknownAuthors.set(who, Date.now() + UNKNOWN_AUTHOR_MS);
-        throw new CohortError('not_found', `no author ${ref.author}@${ref.domain}`);
-      }
-      throw err;
-    }
-    if (home === this.deps.self) throw new CohortError('not_found', version === undefined ? `no resource ${ref.url}` : `no version ${version} of ${ref.url}`);
+    const { copies, log } = this.deps;
+    const home = await this.lookups.home(ref, version); // D2
     this.deps.freeSpace.check(`a copy of ${ref.url}`); // what cannot be stored is not asked for
-    const gen = copies.nextGen();
-    const { newest, ...meta } = (await this.deps.call(home, 'res.subscribe', { url: ref.url, version, gen })) as VersionMeta & { newest: number }; // D3, D4
+    const { gen, meta, newest } = await this.lookups.subscribe(ref, version, home); // D3, D4: the answer checked
     copies.subscribed(ref.url, home, gen, newest);
     const started = Date.now();
     const release = await this.fetch(home, meta).catch((err: unknown) => {
@@ -225,11 +217,16 @@ export class Replicator {
    * already). Resolves with the release of its hold on them: call it once the copy's row is added.
    */
   private async fetch(home: string, meta: VersionMeta): Promise<() => void> {
-    const { blobs, raw, settings } = this.deps;
+    const { blobs, settings } = this.deps;
     const hold = blobs.hold(meta.digest);
+    const here = blobs.has(meta.digest);
+    if (!here && this.transferring >= settings.maxTransfers) {
+      hold();
+      throw busy(`${this.transferring} transfers are in progress on this node`);
+    }
     let room: () => void;
     try {
-      room = this.makeRoom(meta);
+      room = this.makeRoom(meta); // after the slot check: no copy is dropped for a transfer refused
     } catch (err) {
       hold();
       throw err;
@@ -238,7 +235,18 @@ export class Replicator {
       hold();
       room();
     };
-    if (blobs.has(meta.digest)) return release;
+    if (here) return release;
+    this.transferring++;
+    try {
+      return await this.transfer(home, meta, release);
+    } finally {
+      this.transferring--;
+    }
+  }
+
+  /** One transfer of `meta`'s bytes from `home`, in a transfer slot (see fetch). */
+  private async transfer(home: string, meta: VersionMeta, release: () => void): Promise<() => void> {
+    const { blobs, raw, settings } = this.deps;
     let res;
     try {
       res = await raw.request(home, 'GET', `/raw${encodeResourceUrl(meta.url)}?version=${meta.version}`, { idleMs: settings.transferIdleMs });
@@ -248,6 +256,7 @@ export class Replicator {
       throw err;
     }
     try {
+      checkRawHeaders(res.headers, meta, home, this.deps.log);
       (await blobs.receive(res, settings.maxBytes, { digest: meta.digest, size: meta.size })).release();
       this.transfers.ok++;
       this.transfers.bytes += meta.size;
@@ -271,7 +280,7 @@ export class Replicator {
       const sub = copies.subscription(url);
       if (!sub || !sub.subscribed || sub.pending === 0 || !sub.pendingMeta) throw new CohortError('not_found', 'nothing pending');
       // What the home's notice announced (a critical message from it) is what the bytes must match.
-      const meta = JSON.parse(sub.pendingMeta) as VersionMeta;
+      const meta = storedMeta(sub.pendingMeta);
       const release = await this.fetch(sub.home, meta);
       let dropped: string[];
       try {
@@ -353,8 +362,4 @@ export class Replicator {
     this.deps.copies.readAll(this.reads);
     this.reads.clear();
   }
-}
-
-function busy(why: string): CohortError {
-  return new CohortError('rate_limited', `Service currently not available: ${why}; try again shortly`);
 }

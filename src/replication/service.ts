@@ -69,7 +69,7 @@ export class ReplicationService {
     const quota = new AuthorQuota(this.published, { maxBytes: settings.authorMaxBytes, maxVersions: settings.authorMaxVersions });
     const budget = new CopyBudget(this.copies, settings.copyBudgetBytes);
     // Authors' homes (D2), cached like users' homes; any node of the cluster may ask.
-    const homes = new HomeLookup(table, deps.db, deps.call, 'res.author');
+    const homes = new HomeLookup(table, deps.db, deps.call, 'res.author', log);
     this.raw = new RawClient(table, deps.tls);
     this.home = new ResourceHome({ blobs: this.blobs, published: this.published, critical: deps.critical, policy: deps.policy, isAuthorHere: deps.isAuthorHere, onPublished: (url) => this.replicator.forget(url), maxBytes: settings.maxBytes, quota, freeSpace: this.freeSpace, log });
     this.replicator = new Replicator({
@@ -108,6 +108,7 @@ export class ReplicationService {
       homeOf: (domain, author) => homes.find(domain, author),
       isAuthorHere: deps.isAuthorHere,
       transferIdleMs: settings.transferIdleMs,
+      log,
     });
     registerStorageCommands(deps.registry, {
       self: deps.self.id,
