@@ -37,11 +37,20 @@ export async function bounded(p: Promise<unknown> | undefined, ms: number): Prom
   clearTimeout(timer);
 }
 
+/** A poll answered at once with the version it asked past: the node did not hold it (an older node past its bound). */
+class NotHeld extends Error {
+  constructor() {
+    super('the node answered a long poll at once with nothing new (it holds no more polls)');
+  }
+}
+
 /**
  * Follows a versioned value on a node: asks for it, then for the version after the one it
  * has, which the node answers at the next change (or after waitMs). A failure is retried
  * with the links' capped, jittered back-off (src/net/backoff.ts: fronts that lost the same node
- * do not come back in step), and then asks for the value afresh.
+ * do not come back in step), and then asks for the value afresh. A poll the node will not hold
+ * (refused past its bound, or answered at once with nothing new) is retried the same way: never
+ * a loop of polls answered at once.
  * `first` settles after the first answer or failure; `stop` ends it without a timer left.
  */
 export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>): { first: Promise<void>; stop: () => void } {
@@ -60,12 +69,15 @@ export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>)
     const backoff = new Backoff(o.backoff.minMs, o.backoff.maxMs);
     let failing = false;
     while (!stopped) {
+      const asked = known;
+      const sent = performance.now();
       try {
-        const raw = await o.call(o.node, o.command, known ? { after: known.version, boot: known.boot, waitMs: o.waitMs } : {});
+        const raw = await o.call(o.node, o.command, asked ? { after: asked.version, boot: asked.boot, waitMs: o.waitMs } : {});
         if (stopped) return;
         const value = o.schema.parse(raw);
         o.answer(value);
         known = { boot: value.boot, version: value.version };
+        if (asked && value.boot === asked.boot && value.version === asked.version && performance.now() - sent < o.waitMs / 2) throw new NotHeld();
         backoff.reset();
         if (failing) o.recovered();
         failing = false;
@@ -74,7 +86,8 @@ export function followLongPoll<T extends VersionedAnswer>(o: LongPollOptions<T>)
         const message = (err as Error).name === 'ZodError' ? `a malformed answer: ${(err as z.ZodError).issues[0]?.message}` : (err as Error).message;
         o.failed(message, !failing);
         failing = true;
-        known = undefined;
+        // A node that would not hold the poll (past its bound) is there: the same poll, later. Else ask afresh.
+        if (!(err instanceof NotHeld) && (err as { code?: string }).code !== 'rate_limited') known = undefined;
         settleFirst();
         await pause(backoff.next());
       }

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
+import { CohortError } from '../errors.ts';
 
 // The registry of a node's app instances (seed 001's address.text): the node is its only
 // writer; anyone reads it with the `app.registry` command, and may wait for its next change.
@@ -52,8 +53,11 @@ export const longPollArgs = z.strictObject({
   waitMs: z.number().int().min(0).max(MAX_WAIT_MS).default(0),
 });
 
-/** Waiters on the next version are bounded: past this, a caller gets the current snapshot at once. */
-const MAX_WAITERS = 1024;
+/**
+ * Waiters on the next version are bounded: past this, a poll is refused (rate_limited), never
+ * answered at once with the version it has (a follower would ask again at once: a hot loop).
+ */
+export const MAX_WAITERS = 1024;
 
 /** A value with a version, and callers waiting for the version after the one they have. */
 export class Versioned<T> {
@@ -76,7 +80,8 @@ export class Versioned<T> {
 
   /** The value now if its version is not `after` (or a boot other than `boot`), else at its next change or after waitMs. */
   async next(after: number | undefined, boot: string | undefined, waitMs: number): Promise<T> {
-    if (after === undefined || after !== this.version || (boot !== undefined && boot !== this.boot) || waitMs <= 0 || this.waiters.size >= MAX_WAITERS) return this.read();
+    if (after === undefined || after !== this.version || (boot !== undefined && boot !== this.boot) || waitMs <= 0) return this.read();
+    if (this.waiters.size >= MAX_WAITERS) throw new CohortError('rate_limited', `${MAX_WAITERS} long polls wait here already: poll again after a back-off`);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.waiters.delete(wake);
