@@ -126,8 +126,12 @@ export class HttpService {
   private fail(res: ServerResponse, err: unknown, url: string): void {
     const code = err instanceof CohortError ? err.code : 'internal';
     const [status, title] = STATUS[code] ?? [500, 'Internal Server Error'];
-    if (status >= 500) this.deps.log.warn({ event: 'resource_error', url: url.slice(0, 300), code, err: (err as Error).message }, `${url.slice(0, 300)}: ${(err as Error).message}`);
-    plain(res, status, `${title}: ${(err as Error).message}`, status === 503 ? { 'retry-after': '2' } : {});
+    const message = err instanceof Error ? err.message : String(err);
+    if (status >= 500) this.deps.log[status === 500 ? 'error' : 'warn']({ event: 'resource_error', url: url.slice(0, 300), code, err: message }, `${url.slice(0, 300)}: ${message}`);
+    // What went wrong inside (file paths, a peer's error text) is for the log: a client is told
+    // what it can act on. An unknown author and a missing resource read alike (resource-lookups.ts).
+    const body = status === 500 ? title : status === 503 ? `${title}: try again shortly` : `${title}: ${message}`;
+    plain(res, status, body, status === 503 ? { 'retry-after': '2' } : {});
   }
 }
 

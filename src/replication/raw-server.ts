@@ -32,7 +32,8 @@ export class RawServer {
         const status = code === 'refused' ? 403 : code === 'not_found' ? 404 : code === 'conflict' ? 409 : code === 'too_large' ? 413 : code === 'bad_args' ? 400 : 500;
         if (status === 500) this.log.error({ event: 'raw_failed', err: (err as Error).message }, 'raw transfer failed');
         res.setHeader('connection', 'close');
-        plain(res, status, (err as Error).message);
+        // An internal failure's text (file paths) stays in this node's log.
+        plain(res, status, status === 500 ? 'Internal Server Error' : (err as Error).message);
       });
     });
   }

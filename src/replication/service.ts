@@ -9,6 +9,7 @@ import type { CriticalService } from '../critical/critical-service.ts';
 import type { TlsMaterial } from '../net/tls-material.ts';
 import type { DomainPolicy } from '../records/domain-policy.ts';
 import { HomeLookup } from '../records/home-lookup.ts';
+import { z } from 'zod';
 import { AuthorQuota } from './author-quota.ts';
 import { BlobStore } from './blob-store.ts';
 import { CopyBudget } from './copy-budget.ts';
@@ -24,6 +25,9 @@ import { RawServer } from './raw-server.ts';
 import { Replicator } from './replicator.ts';
 import { ResourceHome } from './resource-home.ts';
 import { Uploads } from './uploads.ts';
+
+/** auth.login's answer (home-commands.ts auth.check): the node that checked the password, her home. */
+const loginAnswer = z.object({ ok: z.literal(true), home: z.string().min(1).max(64) });
 
 export interface ReplicationDeps {
   self: NodeEntry;
@@ -89,10 +93,8 @@ export class ReplicationService {
     const uploads = new Uploads({
       self: deps.self.id,
       home: this.home,
-      homes,
-      checkPassword: async (domain, user, password) => {
-        await deps.call(deps.self.id, 'auth.check', { domain, user, password });
-      },
+      // As a login: checked at her home (an unknown name on a stand-in, at the same cost); the answer names the home.
+      checkPassword: async (domain, user, password) => loginAnswer.parse(await deps.call(deps.self.id, 'auth.login', { domain, user, password })).home,
       maxBytes: settings.maxBytes,
       log,
     });

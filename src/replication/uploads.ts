@@ -1,16 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
-import type { HomeLookup } from '../records/home-lookup.ts';
 import { plain, type ResourceHome } from './resource-home.ts';
 import type { ResourceRef } from './resource-url.ts';
 
 export interface UploadsDeps {
   self: string;
   home: ResourceHome;
-  homes: HomeLookup;
-  /** Checks a password at this node (auth.check): resolves, or rejects refused / rate_limited. */
-  checkPassword: (domain: string, user: string, password: string) => Promise<void>;
+  /**
+   * Checks a password at the user's home, as a login does (auth.login: an unknown name costs the
+   * same check and fails the same way): resolves with her home node, or rejects refused / rate_limited.
+   */
+  checkPassword: (domain: string, user: string, password: string) => Promise<string>;
   maxBytes: number;
   log: Logger;
 }
@@ -31,21 +32,21 @@ export class Uploads {
   async handle(ref: ResourceRef, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { deps } = this;
     const creds = basicCredentials(req.headers.authorization);
-    if (!creds) return plain(res, 401, 'an upload needs the author\'s name and password (Basic)', { 'www-authenticate': 'Basic realm="cohort resources", charset="UTF-8"' });
-    if (creds.user !== ref.author) return plain(res, 403, `Access Denied: only ${ref.author} publishes under /res/${ref.domain}/${ref.author}/`);
+    // Every failed author check is the same 401, as a failed login is: no answer tells an
+    // unknown author from a wrong password or from another user's name.
+    if (!creds || creds.user !== ref.author) return unauthorized(res);
     const length = req.headers['content-length'];
     if (length !== undefined && Number(length) > deps.maxBytes) return plain(res, 413, `Content Too Large: at most ${deps.maxBytes} bytes`, { connection: 'close' });
-    const home = await deps.homes.find(ref.domain, ref.author).catch((err: unknown) => {
-      throw err instanceof CohortError && err.code === 'no_such_user' ? new CohortError('refused', 'bad user name or password') : err;
-    });
-    if (home !== deps.self) return plain(res, 421, `Misdirected Request: ${ref.author}@${ref.domain} publishes on her home node ${home}`);
+    let home: string;
     try {
-      await deps.checkPassword(ref.domain, creds.user, creds.password);
+      home = await deps.checkPassword(ref.domain, creds.user, creds.password);
     } catch (err) {
-      if (err instanceof CohortError && err.code === 'refused') return plain(res, 401, 'bad user name or password', { 'www-authenticate': 'Basic realm="cohort resources", charset="UTF-8"' });
+      if (err instanceof CohortError && (err.code === 'refused' || err.code === 'no_such_user')) return unauthorized(res);
       if (err instanceof CohortError && err.code === 'rate_limited') return plain(res, 429, err.message, { 'retry-after': '60' });
       throw err;
     }
+    // Told only to the author herself, with her password.
+    if (home !== deps.self) return plain(res, 421, `Misdirected Request: ${ref.author}@${ref.domain} publishes on her home node ${home}`);
     const params = new URLSearchParams((req.url ?? '').split('?')[1] ?? '');
     const access = params.get('access');
     if (access !== null && access !== 'domain' && access !== 'cluster') return plain(res, 400, 'access is domain or cluster');
@@ -66,31 +67,48 @@ export class Uploads {
   }
 }
 
-/**
- * One element of an entity-tag list: optionally weak, an opaque quoted string (RFC 9110 §8.8.3:
- * commas allowed inside), then a comma or the end. Empty elements are allowed (§5.6.1).
- */
-const LIST_ELEMENT = /[ \t]*(?:(W\/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(?:,|$)/y;
+/** An entity tag's opaque characters (RFC 9110 §8.8.3 etagc). */
+const ETAGC = /^[\x21\x23-\x7e\x80-\xff]*$/;
 
 /**
  * An If-Match or If-None-Match field: undefined when absent, '*', or the digests it names (our
- * ETags are `"<sha256>"`), null when malformed. If-Match compares strongly, so a weak tag there
- * matches nothing (§13.1.1); If-None-Match compares weakly (§13.1.2).
+ * ETags are `"<sha256>"`), null when malformed. A list (§5.6.1) of optionally weak, quoted
+ * tags (commas allowed inside the quotes, §8.8.3), empty elements allowed. If-Match compares
+ * strongly, so a weak tag there matches nothing (§13.1.1); If-None-Match compares weakly
+ * (§13.1.2). One pass over the field: runs of spaces cost their length, once.
  */
 export function entityTags(field: string | undefined, comparison: 'strong' | 'weak'): '*' | string[] | undefined | null {
   if (field === undefined) return undefined;
   if (field.trim() === '*') return '*';
   const tags: string[] = [];
-  LIST_ELEMENT.lastIndex = 0;
-  while (LIST_ELEMENT.lastIndex < field.length) {
-    const at = LIST_ELEMENT.lastIndex;
-    const m = LIST_ELEMENT.exec(field);
-    if (!m || LIST_ELEMENT.lastIndex === at) return null;
-    if (m[2] === undefined || (m[1] && comparison === 'strong')) continue;
-    tags.push(m[2]);
-    if (tags.length > 64) return null;
+  const n = field.length;
+  let i = 0;
+  const skipSpaces = () => {
+    while (i < n && (field[i] === ' ' || field[i] === '\t')) i++;
+  };
+  while (i < n) {
+    skipSpaces();
+    if (i < n && field[i] !== ',') {
+      const weak = field.startsWith('W/', i);
+      if (weak) i += 2;
+      if (field[i] !== '"') return null;
+      const close = field.indexOf('"', i + 1);
+      if (close < 0) return null;
+      const opaque = field.slice(i + 1, close);
+      if (!ETAGC.test(opaque)) return null;
+      i = close + 1;
+      if (!(weak && comparison === 'strong')) tags.push(opaque);
+      if (tags.length > 64) return null;
+      skipSpaces();
+      if (i < n && field[i] !== ',') return null;
+    }
+    i++; // the comma
   }
   return tags;
+}
+
+function unauthorized(res: ServerResponse): void {
+  plain(res, 401, 'Unauthorized: bad user name or password', { 'www-authenticate': 'Basic realm="cohort resources", charset="UTF-8"' });
 }
 
 /** user and password of a Basic Authorization header, or undefined. */
