@@ -159,7 +159,7 @@ describe('dashboard (chromium)', () => {
 
   it('puts what the cluster says into the page as text, never as markup', async () => {
     const evil = '<img src=x onerror="document.title=\'owned\'">';
-    const snapshot = { node: evil, at: Date.now(), links: [{ peer: evil, state: 'up', since: 0, rttMs: 1, inFlight: 0, lastError: null }], outbox: { peers: [], dead: 0 }, load: { percent: 1 }, resources: { published: 1, copies: 0, subscribers: 0, publishedList: [{ url: evil, version: 1, subscribers: [evil] }], copiesList: [] }, apps: { problem: evil, reload: 'idle', instances: [{ id: evil, state: evil, port: 1, requests: 0, restarts: 0 }] } };
+    const snapshot = { node: evil, at: Date.now(), links: [{ peer: evil, state: 'up', since: 0, rttMs: 1, inFlight: 0, lastError: null }], outbox: { peers: [], dead: 0 }, load: { percent: 1 }, resources: { published: 1, copies: 0, subscribers: 0, publishedList: [{ url: evil, version: 1, subscribers: [evil] }], copiesList: [], problem: evil }, apps: { problem: evil, reload: 'idle', instances: [{ id: evil, state: evil, port: 1, requests: 0, restarts: 0 }] } };
     const feed = new DashboardFeed(evil, async () => ({
       cluster: { from: evil, at: Date.now(), nodes: [{ id: evil, role: evil, domain: evil, host: evil, httpPort: 1, answered: true, error: null, snapshot }] },
       front: { listen: evil, policy: evil, connections: 0, uptimeS: 0, maintenance: null, backends: [{ id: evil, address: evil, node: evil, state: evil, healthy: true, active: 0, requests: 0, errors: 0, admin: 'ready', liveSessions: 0 }] },
