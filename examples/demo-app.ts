@@ -9,8 +9,9 @@
 // Each page names the node and instance that served it (and the header x-served-by), the node's
 // load, the session's visits and the logged-in user. Login is load-aware (client.auth.placeLogin):
 // while this node is under 100% the session is made here; else the login is handed to another
-// node and the browser goes on with ?cohort_handover=<token>, which the front routes to that
-// node's app, where takeHandover says who she is without her password again. Either way the
+// node and the browser goes on to /login/handover?cohort_handover=<token> with a nonce cookie,
+// which the front routes to that node's app, where takeHandover says who she is without her
+// password again (only in the browser that holds the nonce: no login CSRF). Either way the
 // session id changes at login (req.session.regenerate): no session fixation.
 // The supervisor sets PORT, HOST, COHORT_NODE, COHORT_CONFIG and COHORT_INSTANCE; SESSION_SECRET
 // signs the cookie (the demo's default is for the demo only).
@@ -18,7 +19,8 @@ import express from 'express';
 import session from 'express-session';
 import { NodeConnection } from '../src/client/node-connection.ts';
 import { escapeHtml } from '../src/front/maintenance-page.ts';
-import { HANDOVER_TOKEN_PATTERN } from '../src/sessions/handovers.ts';
+import { HANDOVER_PATH, HANDOVER_TOKEN_PATTERN } from '../src/sessions/handovers.ts';
+import { clearedHandoverCookie, handoverCookie, handoverNonceOf } from '../src/sessions/handover-cookie.ts';
 import { appSettingsFor, loadHostTable } from '../src/config/host-table.ts';
 import { CohortSessionStore } from '../src/sessions/express-store.ts';
 import { LOGIN_KEY } from '../src/client/sessions.ts';
@@ -122,23 +124,32 @@ app.use(
 
 const HANDOVER_TOKEN = new RegExp(`^${HANDOVER_TOKEN_PATTERN}$`);
 
+// A login handed over to this node: taken up (good once) by the browser that holds its nonce, then a new session here.
+app.get(HANDOVER_PATH, async (req, res, next) => {
+  try {
+    // The token is in this URL: no Referer carries it on, no cache keeps the answer; the nonce cookie goes either way.
+    res.setHeader('referrer-policy', 'no-referrer');
+    res.setHeader('cache-control', 'no-store');
+    res.setHeader('set-cookie', clearedHandoverCookie(req.secure));
+    const token = req.query.cohort_handover;
+    if (typeof token !== 'string' || !HANDOVER_TOKEN.test(token)) return page(res, 400, 'Bad hand-over', ['<p>That is not a login hand-over token. <a href="/">Start again</a>.</p>']);
+    let taken;
+    try {
+      taken = await (await client()).auth.takeHandover(token, handoverNonceOf(req.headers.cookie));
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'refused') throw err;
+      return page(res, 401, 'Log in again', [`<p>This login hand-over cannot be taken up here (${esc((err as Error).message)}).</p>`, '<p><a href="/">Log in again</a>.</p>']);
+    }
+    const carried = Number(taken.data.visits);
+    log(`login of ${taken.user}@${taken.domain} handed over to ${nodeId}, taken up`);
+    startLoggedIn(req, taken, Number.isSafeInteger(carried) && carried >= 0 ? carried : 0, next, () => res.redirect(303, '/'));
+  } catch (err) {
+    next(err);
+  }
+});
+
 app.get('/', async (req, res, next) => {
   try {
-    const token = req.query.cohort_handover;
-    if (token !== undefined) {
-      // A login handed over to this node: take it up (good once), then a new session here.
-      if (typeof token !== 'string' || !HANDOVER_TOKEN.test(token)) return page(res, 400, 'Bad hand-over', ['<p>That is not a login hand-over token. <a href="/">Start again</a>.</p>']);
-      let taken;
-      try {
-        taken = await (await client()).auth.takeHandover(token);
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'refused') throw err;
-        return page(res, 401, 'Log in again', [`<p>This login hand-over cannot be taken up here (${esc((err as Error).message)}).</p>`, '<p><a href="/">Log in again</a>.</p>']);
-      }
-      const carried = Number(taken.data.visits);
-      log(`login of ${taken.user}@${taken.domain} handed over to ${nodeId}, taken up`);
-      return startLoggedIn(req, taken, Number.isSafeInteger(carried) && carried >= 0 ? carried : 0, next, () => res.redirect(303, '/'));
-    }
     const s = demo(req);
     const visits = visitsSoFar(req) + 1;
     const kept = visits > 1;
@@ -195,15 +206,16 @@ app.post('/login', express.urlencoded({ extended: false, limit: '4kb', parameter
       throw err;
     }
     // The demo runs apps on access nodes only: a login placed on a node without app instances
-    // (a library node, when every access node is over 100%) could not be taken up there.
+    // (a library node, when every access node is over 100%) could not be taken up there. Nor
+    // one on a node reached at its own publicUrl: the nonce cookie would not go to that origin.
     const runsApp = (appSettingsFor(table, place.node)?.instances ?? 0) > 0;
-    if (place.node !== nodeId && place.token && runsApp) {
+    if (place.node !== nodeId && place.token && place.nonce && runsApp && !place.url) {
       log(`login of ${user}@${domain} handed over to ${place.node} (${place.why})`);
-      const to = place.url ? new URL(place.url) : new URL('/', 'http://front');
-      to.searchParams.set('cohort_handover', place.token);
-      return res.redirect(303, place.url ? to.href : `${to.pathname}${to.search}`);
+      // The link goes through the front (same origin), and only this browser holds its nonce.
+      res.setHeader('set-cookie', handoverCookie(place.nonce, table.handoverTtlMs / 1000, req.secure));
+      return res.redirect(303, `${HANDOVER_PATH}?cohort_handover=${encodeURIComponent(place.token)}`);
     }
-    if (place.node !== nodeId) log(`login of ${user}@${domain} placed on ${place.node} (${place.why}), which runs no app instances: kept on ${nodeId}`);
+    if (place.node !== nodeId) log(`login of ${user}@${domain} placed on ${place.node} (${place.why}), which it cannot be handed to from here: kept on ${nodeId}`);
     startLoggedIn(req, { domain, user }, visits, next, () => res.redirect(303, '/'));
   } catch (err) {
     next(err);

@@ -56,6 +56,8 @@ export interface LoginPlace {
   node: string;
   home: string;
   token: string | null;
+  /** With a token: the nonce the browser that logged in must keep (a cookie: sessions/handover-cookie.ts) and show at take-up. */
+  nonce: string | null;
   /** The node's publicUrl (clients that reach nodes directly), or null. */
   url: string | null;
   why: string;
@@ -76,17 +78,21 @@ export class AuthApi {
   /**
    * Load-aware login (seed 000): checks the password, then says where her session goes. `node`
    * is this node while it is under 100%; else a spare (or, all access nodes over 100%, a library
-   * node), with a single-use `token` the app sends her on with (`?cohort_handover=<token>`, to
-   * `url` when clients reach nodes directly, else through the front, which routes it to that
-   * node's app); there `takeHandover(token)` says who she is, without her password again.
+   * node), with a single-use `token` the app sends her on with (`/login/handover?cohort_handover=<token>`,
+   * HANDOVER_PATH, through the front, which routes it to that node's app) and a `nonce` it sets
+   * as her cookie (handover-cookie.ts); there `takeHandover(token, nonce)` says who she is,
+   * without her password again. `url` is the node's publicUrl, when clients reach nodes directly.
    */
   placeLogin(who: UserRef, password: string, data: Record<string, unknown> = {}): Promise<LoginPlace> {
     return this.call('login.place', { ...who, password, data }) as Promise<LoginPlace>;
   }
 
-  /** Takes up a login handed over to this node: good once, for load.handoverTtlS; refused otherwise. */
-  takeHandover(token: string): Promise<UserRef & { data: Record<string, unknown> }> {
-    return this.call('login.handover.take', { token }) as Promise<UserRef & { data: Record<string, unknown> }>;
+  /**
+   * Takes up a login handed over to this node, with the nonce the browser showed (its cookie):
+   * good once, for load.handoverTtlS, and only with the nonce placeLogin gave; refused otherwise.
+   */
+  takeHandover(token: string, nonce: string): Promise<UserRef & { data: Record<string, unknown> }> {
+    return this.call('login.handover.take', { token, nonce }) as Promise<UserRef & { data: Record<string, unknown> }>;
   }
 
   /** Creates her on her home library node; refused if she exists in the domain already. */

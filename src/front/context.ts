@@ -48,7 +48,7 @@ export class RequestContext implements Exchange {
   retries = 0;
   /** The back-end the sticky cookie names, if it is valid and usable. */
   stickyBackend: Backend | undefined;
-  /** A login handed over to this node (`?cohort_handover=<node>.<token>`): its app takes the request. */
+  /** A login handed over to this node (`/login/handover?cohort_handover=<node>.<token>`): a hint that its app takes the request. */
   handoverNode: string | undefined;
   /** Set a (new or renewed) sticky cookie on the response. */
   setSticky = false;

@@ -11,7 +11,7 @@ import { checkSwitch } from './http/switch-checks.ts';
 import type { PickContext } from './policies/policy.ts';
 import type { RetryBudget } from './retry-budget.ts';
 import { secretMatches } from './secret.ts';
-import { HANDOVER_TOKEN_PATTERN } from '../sessions/handovers.ts';
+import { HANDOVER_PATH, HANDOVER_TOKEN_PATTERN, redactHandover } from '../sessions/handovers.ts';
 import { MAINTENANCE_STATUS, MaintenancePages } from './maintenance-page.ts';
 import { admissionRoom, matchRoute, type RouteState } from './routes.ts';
 import { stickyOf } from './sticky.ts';
@@ -43,7 +43,8 @@ export interface MaintenanceView {
 
 /** A request header with the admin token: the response explains the routing (X-Cohort-Route). */
 const EXPLAIN_HEADER = 'x-cohort-explain';
-/** A login handed over to another node (load-aware login): the request goes to that node's app. */
+/** A login handed over to another node (load-aware login), on its landing path only: a hint to route to that node's app. */
+const HANDOVER_LANDING = `${HANDOVER_PATH}?`;
 const HANDOVER = new RegExp(`[?&]cohort_handover=${HANDOVER_TOKEN_PATTERN}(?:&|#|$)`);
 /** A request header with the admin token: passes maintenance mode (an operator checks the site). */
 const ADMIN_HEADER = 'x-cohort-admin';
@@ -144,8 +145,8 @@ export class Proxy implements ResponsePhases {
       }
     }
 
-    // Almost no request carries one: a plain search first, the pattern only then.
-    if (checked.target.includes('cohort_handover=')) ctx.handoverNode = HANDOVER.exec(checked.target)?.[1];
+    // Only the landing path's token is a hint (elsewhere anyone could pin routing): a plain test first, the pattern only then.
+    if (checked.target.startsWith(HANDOVER_LANDING)) ctx.handoverNode = HANDOVER.exec(checked.target)?.[1];
 
     // maintenance: only existing sessions (a cookie naming a usable back-end) and the admin pass
     const maintenance = this.maintenance?.state;
@@ -192,14 +193,8 @@ export class Proxy implements ResponsePhases {
     const sticky = ctx.stickyBackend;
     const handover = ctx.handoverNode;
     ctx.sharedPick = undefined;
-    const onHandoverNode = handover === undefined ? undefined : route.list.filter((b) => b.node === handover && b.ready(now) && !ctx.tried.includes(b));
-    if (onHandoverNode?.length) {
-      // A login handed over to a node lands on its app (a new session there, with its cookie):
-      // the one with fewest requests in flight (the route's policy keeps its memory for its own picks).
-      backend = onHandoverNode.reduce((a, b) => (b.active < a.active ? b : a));
-      ctx.reason = `login handed over to ${handover}`;
-      if (backend && route.sticky) ctx.setSticky = true;
-    } else if (sticky && !ctx.tried.includes(sticky) && sticky.usable(now)) {
+    // A hand-over's landing goes where the login was handed, not where the cookie points.
+    if (sticky && handover === undefined && !ctx.tried.includes(sticky) && sticky.usable(now)) {
       backend = sticky;
       ctx.reason = 'sticky cookie';
     } else {
@@ -208,6 +203,16 @@ export class Proxy implements ResponsePhases {
       if (ctx.explain || this.debug) ctx.candidates = candidates.map((b) => b.id);
       // LARD's admission bound: past it, a request waits in the front for one to finish.
       if (!ctx.admitted && admissionRoom(route, candidates) <= 0) return this.admission.wait(ctx);
+      // A login handed over to a node lands on its app (a new session there, with its cookie),
+      // among the ready candidates and within the admission bound like any request: the one with
+      // fewest requests in flight (the route's policy keeps its memory for its own picks).
+      const onHandoverNode = handover === undefined ? undefined : candidates.filter((b) => b.node === handover);
+      if (onHandoverNode?.length) {
+        backend = onHandoverNode.reduce((a, b) => (b.active < a.active ? b : a));
+        ctx.reason = `login handed over to ${handover}`;
+        if (route.sticky) ctx.setSticky = true;
+        return this.send(ctx, backend);
+      }
       if (route.remote && candidates.length) {
         route.deciding++;
         route.remote.decide(ctx.target, candidates).then((d) => {
@@ -405,12 +410,17 @@ export class Proxy implements ResponsePhases {
     if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
     // What the back-end answered (a status came back); connection errors end in fail() instead.
     if (this.observer && verdict !== 'abandoned' && ctx.status > 0) this.observer.answered(route.cfg.name, backend.series, ctx.status, Date.now() - ctx.start);
-    if (this.debug && verdict === 'ok') this.log.debug({ event: 'request', method: ctx.method, target: ctx.target, ...ctx.explanation(), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');
+    if (this.debug && verdict === 'ok') {
+      const explained = ctx.explanation();
+      // A hand-over token in a log is a login: redacted (LARD's reason names the target too).
+      this.log.debug({ event: 'request', method: ctx.method, target: redactHandover(ctx.target), ...explained, reason: redactHandover(explained.reason), status: ctx.status, ms: Date.now() - ctx.start }, 'proxied');
+    }
   }
 
   private fail(ctx: RequestContext, status: number, reason: FrontErrorReason, why: string): void {
     this.observer?.failed(ctx.route.cfg.name, reason);
-    this.log.warn({ event: 'request_failed', method: ctx.method, target: ctx.target, status, why, retries: ctx.retries }, why);
+    const logged = redactHandover(why);
+    this.log.warn({ event: 'request_failed', method: ctx.method, target: redactHandover(ctx.target), status, why: logged, retries: ctx.retries }, logged);
     ctx.status = status;
     const headers = ['content-type', 'text/plain; charset=utf-8'];
     if (status === 503) headers.push('retry-after', '5');

@@ -5,6 +5,7 @@ import { CohortError } from '../errors.ts';
 import { listenOn } from '../net/listen.ts';
 import type { DashboardFeed } from '../admin/dashboard-feed.ts';
 import { isDashboardPath, showsAdminToken } from '../admin/admin-token.ts';
+import { redactHandover } from '../sessions/handovers.ts';
 import type { Replicator } from './replicator.ts';
 import { plain } from './resource-home.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
@@ -127,7 +128,9 @@ export class HttpService {
     const code = err instanceof CohortError ? err.code : 'internal';
     const [status, title] = STATUS[code] ?? [500, 'Internal Server Error'];
     const message = err instanceof Error ? err.message : String(err);
-    if (status >= 500) this.deps.log[status === 500 ? 'error' : 'warn']({ event: 'resource_error', url: url.slice(0, 300), code, err: message }, `${url.slice(0, 300)}: ${message}`);
+    // A login hand-over token in a log is a login: redacted, like the front's.
+    const logged = redactHandover(url).slice(0, 300);
+    if (status >= 500) this.deps.log[status === 500 ? 'error' : 'warn']({ event: 'resource_error', url: logged, code, err: message }, `${logged}: ${message}`);
     // What went wrong inside (file paths, a peer's error text) is for the log: a client is told
     // what it can act on. An unknown author and a missing resource read alike (resource-lookups.ts).
     const body = status === 500 ? title : status === 503 ? `${title}: try again shortly` : `${title}: ${message}`;

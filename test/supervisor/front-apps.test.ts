@@ -185,16 +185,20 @@ test('maintenance mode: new sessions get the 503 page, existing sessions and the
   assert.equal(refusedNoFlag.code, 2, 'maintenance wraps only a cluster-wide reload');
 });
 
-test('a login handed over to a node (?cohort_handover=<node>.<token>) lands on that node\'s app, whatever the cookie', async () => {
+test('a login handed over to a node lands on that node\'s app on its landing path only (/login/handover?cohort_handover=<node>.<token>)', async () => {
   const onA = await waitFor('a session on A', async () => {
     const r = await http(`${url}/`);
     return String(r.headers['x-instance']).startsWith('A.') ? cookieFrom(r, 'cohort_srv') : undefined;
   });
   for (let i = 0; i < 5; i++) {
-    const r = await http(`${url}/welcome?x=1&cohort_handover=B.${'Q'.repeat(43)}`, { headers: { cookie: onA! } });
+    const r = await http(`${url}/login/handover?x=1&cohort_handover=B.${'Q'.repeat(43)}`, { headers: { cookie: onA! } });
     assert.match(String(r.headers['x-instance']), /^B\./);
     assert.ok(cookieFrom(r, 'cohort_srv'), 'a new session cookie, for the B instance');
   }
-  // Not a token: routed as usual (the cookie's instance).
-  assert.match(String((await http(`${url}/?cohort_handover=B.short`, { headers: { cookie: onA! } })).headers['x-instance']), /^A\./);
+  // Not a token, or a token on any other path: routed as usual (the cookie's instance). Before,
+  // any path's token pinned the request to B, past the cookie (and LARD and its admission bound).
+  assert.match(String((await http(`${url}/login/handover?cohort_handover=B.short`, { headers: { cookie: onA! } })).headers['x-instance']), /^A\./);
+  for (const path of [`/welcome?x=1&cohort_handover=B.${'Q'.repeat(43)}`, `/?cohort_handover=B.${'Q'.repeat(43)}`, `/login/handover/x?cohort_handover=B.${'Q'.repeat(43)}`]) {
+    for (let i = 0; i < 3; i++) assert.match(String((await http(`${url}${path}`, { headers: { cookie: onA! } })).headers['x-instance']), /^A\./, path);
+  }
 });
