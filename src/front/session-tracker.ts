@@ -1,3 +1,5 @@
+import { ownString } from './own-string.ts';
+
 /** Buckets of the issued-sessions counter over one idle window. */
 const BUCKETS = 60;
 
@@ -13,10 +15,13 @@ const BUCKETS = 60;
  * - at most `maxTracked` tokens are kept (the least recently seen go first): a client that
  *   collects valid cookies to replay cannot grow the map past that;
  * - tunnels are counted per token, at most one entry per open tunnel (capped by the
- *   front's connection limit).
+ *   front's connection limit);
+ * - a token is kept as a copy of its own (own-string.ts), made once when it is first kept: the
+ *   request's token is a piece of its Cookie header, which it would otherwise keep alive.
  */
 export class SessionTracker {
-  private readonly seen = new Map<string, number>();
+  /** Token -> its own copy and when it was last seen, least recently seen first. */
+  private readonly seen = new Map<string, { token: string; at: number }>();
   private readonly tunnels = new Map<string, number>();
   private readonly issuedCount = new Int32Array(BUCKETS);
   private readonly issuedEpoch = new Float64Array(BUCKETS).fill(-1);
@@ -70,7 +75,9 @@ export class SessionTracker {
   }
 
   tunnelOpened(token: string): void {
-    this.tunnels.set(token, (this.tunnels.get(token) ?? 0) + 1);
+    const n = this.tunnels.get(token);
+    // Setting a key already there keeps the key the map has: only a new one is copied.
+    this.tunnels.set(n === undefined ? ownString(token) : token, (n ?? 0) + 1);
   }
 
   tunnelClosed(token: string, now: number): void {
@@ -82,11 +89,18 @@ export class SessionTracker {
 
   /** Marks a token seen now: moved to the end (newest), under the cap, expired ones pruned. */
   private touch(token: string, now: number): void {
-    if (!this.seen.delete(token) && this.seen.size >= this.maxTracked) {
-      this.seen.delete(this.seen.keys().next().value!);
-      this.evicted++;
+    let entry = this.seen.get(token);
+    if (entry) {
+      this.seen.delete(token);
+      entry.at = now;
+    } else {
+      if (this.seen.size >= this.maxTracked) {
+        this.seen.delete(this.seen.keys().next().value!);
+        this.evicted++;
+      }
+      entry = { token: ownString(token), at: now };
     }
-    this.seen.set(token, now);
+    this.seen.set(entry.token, entry);
     if (now - this.lastPrune >= 1000) this.prune(now);
   }
 
@@ -112,7 +126,7 @@ export class SessionTracker {
 
   private prune(now: number): void {
     this.lastPrune = now;
-    for (const [token, at] of this.seen) {
+    for (const [token, { at }] of this.seen) {
       if (now - at <= this.idleMs) break;
       this.seen.delete(token);
     }

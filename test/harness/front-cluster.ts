@@ -90,8 +90,9 @@ export class FrontCluster {
     });
   }
 
-  async startFront(env: Record<string, string> = {}): Promise<ChildProcess> {
-    const front = spawn(process.execPath, [CLI_PATH, 'front', '--config', this.config, '--log-level', 'debug'], {
+  /** `logLevel` debug (the default) logs every request: a test of volume asks for less. */
+  async startFront(env: Record<string, string> = {}, logLevel = 'debug'): Promise<ChildProcess> {
+    const front = spawn(process.execPath, [CLI_PATH, 'front', '--config', this.config, '--log-level', logLevel], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
     });

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Backend } from '../../src/front/backend.ts';
 import { frontSchema } from '../../src/front/config.ts';
-import { Lard, LARD_DEFAULTS, LardPolicy, type ServerLoad } from '../../src/front/policies/lard.ts';
+import { Lard, LARD_DEFAULTS, LardPolicy, MAX_KEY_CHARS, tableKey, type ServerLoad } from '../../src/front/policies/lard.ts';
 import type { PickContext } from '../../src/front/policies/policy.ts';
 
 /** 'A:3 B:10 C:40/2' = A load 3, B load 10, C load 40 at capacity 2. */
@@ -261,5 +263,38 @@ describe('LardPolicy', () => {
     const c = ctx('/p?q');
     assert.equal(policy.pick([a, b], c), b);
     assert.equal(c.why, 'lard: /p moved b0->b1 (b0 66 > T_high 65, b1 24 < T_low 25)');
+  });
+
+  it('holds a long target by a fixed-size digest, and a short path cut from a long target by a copy of its own', () => {
+    const long = `/res/${'a'.repeat(8000)}`;
+    assert.equal(tableKey('/short/path'), '/short/path', 'short keys are not hashed');
+    assert.equal(tableKey(long), tableKey(`${long}`), 'the same target, the same key');
+    assert.notEqual(tableKey(long), tableKey(`${long}b`));
+    assert.ok(tableKey(long).length <= MAX_KEY_CHARS && tableKey(long).startsWith('#'));
+    // The same long target keeps its place: it is one target, not a new one each time.
+    const lard = new Lard('lard', LARD_DEFAULTS);
+    assert.equal(lard.decide(long, loads('A:0 B:5'), 0, false)!.server, 'A');
+    assert.equal(lard.decide(long, loads('A:5 B:0'), 1, false)!.server, 'A');
+    assert.equal(lard.size, 1);
+  });
+
+  it('is bounded in bytes: 50,000 targets of 8 KiB, and 50,000 short paths cut from 8 KiB targets, leave under 32 MiB of heap', () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const policy = new LardPolicy('lard_r');
+    const list = backends(1, 1);
+    const pad = 'x'.repeat(8192);
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 50_000; i++) {
+      // Flat strings of their own, as a request line's target is (a concatenation would share buffers and hide the cost).
+      policy.pick(list, { target: Buffer.from(`/long/${i}/${pad}`).toString(), clientIp: '', now: i, explain: false });
+      policy.pick(list, { target: Buffer.from(`/a/short/path/${i}?${pad}`).toString(), clientIp: '', now: i, explain: false });
+    }
+    gc();
+    const grew = (process.memoryUsage().heapUsed - before) / 2 ** 20;
+    console.log(`# 100,000 targets from 8 KiB request targets: LARD's heap grew ${grew.toFixed(1)} MiB`);
+    assert.equal(policy.lard.size, 100_000);
+    assert.ok(grew < 32, `heap grew ${grew.toFixed(1)} MiB`);
   });
 });

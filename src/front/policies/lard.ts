@@ -1,5 +1,7 @@
+import { createHash } from 'node:crypto';
 import type { Backend } from '../backend.ts';
 import { RecentMap } from '../../recent-map.ts';
+import { ownString } from '../own-string.ts';
 import { pathOf, type PickContext, type Policy } from './policy.ts';
 
 /** A server as LARD sees it: requests in flight from this front, and its capacity (1 = the paper's node). */
@@ -25,9 +27,23 @@ export const LARD_DEFAULTS: LardSettings = { tLow: 25, tHigh: 65, kMs: 20_000, m
 export type LardMode = 'lard' | 'lard_r';
 
 interface Entry {
-  /** LARD: exactly one server; LARD/R: the target's server set (never empty while held). */
-  members: Set<string>;
+  /** The table's key for the target: a digest, or a copy of the path that holds nothing else (own-string.ts). */
+  key: string;
+  /** LARD: exactly one server; LARD/R: the target's server set (never empty while held). An array, not a Set: a few ids, at a tenth of the bytes. */
+  members: string[];
   lastModified: number;
+}
+
+/**
+ * Targets longer than this are held by a digest: the table's keys then take at most
+ * maxTargets × 128 characters, whatever paths clients choose (up to limits.maxHeaderBytes).
+ */
+export const MAX_KEY_CHARS = 128;
+
+/** The table key of a target: itself when short, else '#' and 128 bits of its SHA-256 (never a path, which starts with '/'). */
+export function tableKey(target: string): string {
+  if (target.length <= MAX_KEY_CHARS) return target;
+  return `#${createHash('sha256').update(target).digest().toString('base64url', 0, 16)}`;
 }
 
 const tLowOf = (s: ServerLoad, st: LardSettings) => st.tLow * s.capacity;
@@ -61,7 +77,10 @@ export class Lard {
     return { ...this.st };
   }
   private readonly st: LardSettings;
-  /** Map order is recency: a used target is deleted and set again, the first key is the LRU. */
+  /**
+   * Map order is recency: a used target is deleted and set again (under the entry's own key),
+   * the first key is the LRU. Keys are at most MAX_KEY_CHARS long.
+   */
   private readonly table: RecentMap<string, Entry>;
 
   constructor(mode: LardMode, settings: LardSettings) {
@@ -109,26 +128,27 @@ export class Lard {
   decide(target: string, servers: ServerLoad[], now: number, explain = true): { server: string; why: string } | undefined {
     if (servers.length === 0) return undefined;
     const byId = new Map(servers.map((s) => [s.id, s]));
-    let entry = this.table.get(target);
-    if (entry) this.table.delete(target);
+    const key = tableKey(target);
+    let entry = this.table.get(key);
+    if (entry) this.table.delete(key);
     const notes: string[] | undefined = explain ? [] : undefined;
     // A remembered server that is not a candidate now is out of the set (unset, for LARD).
-    const gone = entry ? [...entry.members].filter((id) => !byId.has(id)) : [];
-    for (const id of gone) entry!.members.delete(id);
+    const gone = entry ? entry.members.filter((id) => !byId.has(id)) : [];
+    if (gone.length > 0) entry!.members = entry!.members.filter((id) => byId.has(id));
     let changed = gone.length > 0;
     if (gone.length > 0) notes?.push(`${gone.join(',')} not a candidate`);
 
     let n: ServerLoad;
-    if (!entry || entry.members.size === 0) {
+    if (!entry || entry.members.length === 0) {
       // First assignment: the least loaded server.
       n = leastLoaded(servers);
-      entry = { members: new Set([n.id]), lastModified: now };
+      entry = { key: key === target ? ownString(key) : key, members: [n.id], lastModified: now };
       notes?.push(`new, ${n.id} least loaded (${n.load})`);
-      this.table.set(target, entry);
+      this.table.set(entry.key, entry);
       return { server: n.id, why: notes ? this.explain(target, entry, notes) : '' };
     }
 
-    const members = [...entry.members].map((id) => byId.get(id)!);
+    const members = entry.members.map((id) => byId.get(id)!);
     n = leastLoaded(members);
     const m = mostLoaded(members);
     const overload = this.overloaded(n, servers);
@@ -136,14 +156,14 @@ export class Lard {
       const p = leastLoaded(servers);
       if (this.mode === 'lard') {
         if (p.id !== n.id) {
-          entry.members = new Set([p.id]);
+          entry.members = [p.id];
           changed = true;
           notes?.push(`moved ${n.id}->${p.id} (${overload})`);
         } else {
           notes?.push(`stays on ${n.id}, least loaded though ${overload}`);
         }
-      } else if (!entry.members.has(p.id)) {
-        entry.members.add(p.id);
+      } else if (!entry.members.includes(p.id)) {
+        entry.members.push(p.id);
         changed = true;
         notes?.push(`grew by ${p.id} (${overload})`);
       } else {
@@ -156,15 +176,15 @@ export class Lard {
 
     if (this.mode === 'lard_r') {
       const age = now - entry.lastModified;
-      if (entry.members.size > 1 && age > this.st.kMs) {
-        entry.members.delete(m.id);
+      if (entry.members.length > 1 && age > this.st.kMs) {
+        entry.members.splice(entry.members.indexOf(m.id), 1);
         changed = true;
         notes?.push(`shrank by ${m.id} (unchanged ${age} ms > K ${this.st.kMs})`);
       }
       if (!overload) notes?.push(`${n.id} least loaded (${n.load})`);
     }
     if (changed) entry.lastModified = now;
-    this.table.set(target, entry);
+    this.table.set(entry.key, entry);
     return { server: n.id, why: notes ? this.explain(target, entry, notes) : '' };
   }
 
