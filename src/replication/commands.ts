@@ -1,5 +1,6 @@
 import { isAbsolute } from 'node:path';
 import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { CommandRegistry } from '../commands/registry.ts';
@@ -98,7 +99,8 @@ export function registerResourceCommands(registry: CommandRegistry, deps: Resour
       const at = await deps.homeOf(ref.domain, ref.author);
       if (at === deps.self) return home.publishFile(ref, a.file, { contentType: a.contentType, access: a.access, ifVersion: a.ifVersion });
       const body = createReadStream(a.file);
-      const headers: Record<string, string> = {};
+      // Its length, so the home can refuse past the author's quota before a byte is sent.
+      const headers: Record<string, string> = { 'content-length': String((await stat(a.file)).size) };
       if (a.contentType) headers['content-type'] = a.contentType;
       if (a.access) headers['x-cohort-access'] = a.access;
       if (a.ifVersion !== undefined) headers['x-cohort-if-version'] = String(a.ifVersion);

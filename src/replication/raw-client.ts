@@ -39,7 +39,7 @@ export class RawClient {
         });
         res.on('error', () => undefined);
         res.on('end', () => {
-          const code = res.statusCode === 404 ? 'not_found' : res.statusCode === 403 ? 'refused' : res.statusCode === 409 ? 'conflict' : res.statusCode === 413 ? 'too_large' : res.statusCode === 400 ? 'bad_args' : 'con_lost';
+          const code = res.statusCode === 404 ? 'not_found' : res.statusCode === 403 ? 'refused' : res.statusCode === 409 ? 'conflict' : res.statusCode === 413 ? 'too_large' : res.statusCode === 507 ? 'insufficient_storage' : res.statusCode === 400 ? 'bad_args' : 'con_lost';
           reject(new CohortError(code, `${peer}: ${res.statusCode} ${text.trim().slice(0, 300)}`));
         });
       });

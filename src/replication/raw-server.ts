@@ -29,7 +29,7 @@ export class RawServer {
     this.server = createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 30_000 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         const code = err instanceof CohortError ? err.code : 'internal';
-        const status = code === 'refused' ? 403 : code === 'not_found' ? 404 : code === 'conflict' ? 409 : code === 'too_large' ? 413 : code === 'bad_args' ? 400 : 500;
+        const status = code === 'refused' ? 403 : code === 'not_found' ? 404 : code === 'conflict' ? 409 : code === 'too_large' ? 413 : code === 'insufficient_storage' ? 507 : code === 'bad_args' ? 400 : 500;
         if (status === 500) this.log.error({ event: 'raw_failed', err: (err as Error).message }, 'raw transfer failed');
         res.setHeader('connection', 'close');
         // An internal failure's text (file paths) stays in this node's log.

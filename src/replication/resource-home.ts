@@ -199,7 +199,8 @@ export class ResourceHome {
     const contentType = req.headers['content-type'];
     const ifVersion = req.headers['x-cohort-if-version'];
     if (ifVersion !== undefined && !/^\d{1,15}$/.test(String(ifVersion))) throw new CohortError('bad_args', 'X-Cohort-If-Version is a whole number');
-    const out = await this.publish(ref, req, { access: access === 'domain' || access === 'cluster' ? access : undefined, contentType: typeof contentType === 'string' ? contentType : undefined, ifVersion: ifVersion === undefined ? undefined : Number(ifVersion) });
+    const length = req.headers['content-length'];
+    const out = await this.publish(ref, req, { access: access === 'domain' || access === 'cluster' ? access : undefined, contentType: typeof contentType === 'string' ? contentType : undefined, ifVersion: ifVersion === undefined ? undefined : Number(ifVersion), length: length === undefined ? undefined : Number(length) });
     res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(out));
   }
 

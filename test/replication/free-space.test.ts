@@ -46,6 +46,10 @@ test('below the free-space floor a publish is 507 and stores nothing', async () 
   const file = join(c.dir, 'two.html');
   writeFileSync(file, 'version two\n');
   await assert.rejects((await c.client('A')).call('A', 'res.publish', { url: URL_1, file }), (err: CohortError) => err.code === 'insufficient_storage');
+  // Relayed by another node (cohort publish --from C): the home's refusal, as it gave it.
+  const relayed = await runCli(['publish', file, URL_1, '--as', 'ann', '--config', c.config, '--from', 'C']);
+  assert.equal(relayed.code, 1);
+  assert.match(relayed.stderr, /insufficient_storage: A: 507 a publish of \/res\/msu\/ann\/page\.html refused/);
   assert.deepEqual((await listA()).map((p) => p.version), [1]);
   assert.deepEqual(blobFiles(c, 'A'), before);
   // What is here is still served.

@@ -83,3 +83,12 @@ test('past the versions quota a publish is 413; prune keeps the newest N, remove
   const text = await runCli(['resources', 'prune', url, '--keep', '5', '--config', c.config, '--from', 'A']);
   assert.match(text.stdout, /0 versions removed, 0 bytes freed; kept 3, 2/);
 });
+
+test('a publish relayed by another node (cohort publish --from C) is refused with the home\'s reason', async () => {
+  const file = join(c.dir, 'relayed.html');
+  writeFileSync(file, 'relayed\n');
+  const out = await runCli(['publish', file, '/res/msu/ann/relayed.html', '--as', 'ann', '--config', c.config, '--from', 'C']);
+  assert.equal(out.code, 1);
+  assert.match(out.stderr, /too_large: A: (413 )?ann@msu's quota: 4 of 4 versions/);
+  assert.deepEqual(await versionsOf('/res/msu/ann/relayed.html'), []);
+});
