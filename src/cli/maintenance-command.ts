@@ -3,7 +3,7 @@ import { MAX_MESSAGE_CHARS, type MaintenanceSnapshot } from '../supervisor/maint
 import { EXIT_ERROR, configOption, formatTable, fromOption, withClient } from './common.ts';
 import { setMaintenance } from './set-maintenance.ts';
 
-type Opts = { config: string; from: string; message?: string; json?: boolean };
+type Opts = { config: string; from: string; message?: string; json?: boolean; force?: boolean };
 type NodeStatus = MaintenanceSnapshot | { node: string; error: string };
 
 /** One line of a table cell: the message without its line breaks, cut short. */
@@ -22,7 +22,7 @@ export function formatMaintenance(rows: NodeStatus[]): string {
 async function set(opts: Opts, on: boolean): Promise<void> {
   const message = opts.message ?? '';
   const progress = (line: string) => process.stderr.write(`${line}\n`);
-  const outcomes = await withClient(opts, (client, table) => setMaintenance(client, table, on, message, progress));
+  const outcomes = await withClient(opts, (client, table) => setMaintenance(client, table, on, message, progress, { force: opts.force }));
   if (opts.json) process.stdout.write(JSON.stringify(outcomes) + '\n');
   const count = (s: string) => outcomes.filter((o) => o.status === s).length;
   const stale = outcomes.filter((o) => o.status === 'ok' && !o.applied).length;
@@ -30,6 +30,8 @@ async function set(opts: Opts, on: boolean): Promise<void> {
   // A refusal, or a newer setting that stays, means the cluster is not as asked.
   if (count('error') || stale) process.exitCode = EXIT_ERROR;
 }
+
+const FORCE_HELP = 'replace whatever setting a node holds, even a newer one (stamped ahead by a wrong clock)';
 
 export function addMaintenanceCommand(program: Command): void {
   const maintenance = program
@@ -42,6 +44,7 @@ export function addMaintenanceCommand(program: Command): void {
     .addOption(configOption())
     .addOption(fromOption())
     .option('-m, --message <text>', `plain text for the maintenance page (at most ${MAX_MESSAGE_CHARS} characters)`)
+    .option('--force', FORCE_HELP)
     .option('--json', 'print each node\'s outcome as JSON')
     .action((opts: Opts) => set(opts, true));
 
@@ -50,6 +53,7 @@ export function addMaintenanceCommand(program: Command): void {
     .description('turn maintenance mode off for every node')
     .addOption(configOption())
     .addOption(fromOption())
+    .option('--force', FORCE_HELP)
     .option('--json', 'print each node\'s outcome as JSON')
     .action((opts: Opts) => set(opts, false));
 

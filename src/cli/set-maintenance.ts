@@ -16,7 +16,8 @@ export type MaintenanceOutcome =
  * Turns maintenance mode on or off on every node of the host table, as critical messages
  * through `client`'s node: a node that is down gets it when it comes back, and, because the
  * newest `at` wins, a late delivery never undoes a newer setting. One `at` for all nodes.
- * With `ifAt`, a node applies it only while its setting is still the one of that `at`.
+ * With `ifAt`, a node applies it only while its setting is still the one of that `at`; with
+ * `force`, whatever setting it holds (a newer one included: one stamped ahead by a wrong clock).
  * Used by `cohort maintenance on|off` and `cohort app reload --all --maintenance`. Throws a
  * CliError (usage) before sending anything when the message is not acceptable.
  */
@@ -26,10 +27,10 @@ export async function setMaintenance(
   on: boolean,
   message: string,
   progress: (line: string) => void,
-  opts: { at?: number; ifAt?: number } = {},
+  opts: { at?: number; ifAt?: number; force?: boolean } = {},
 ): Promise<MaintenanceOutcome[]> {
   // Checked here with the nodes' own rules: a message they would refuse is sent to none.
-  const parsed = setArgs.safeParse({ on, message, at: opts.at ?? Date.now(), ...(opts.ifAt === undefined ? {} : { ifAt: opts.ifAt }) });
+  const parsed = setArgs.safeParse({ on, message, at: opts.at ?? Date.now(), ...(opts.ifAt === undefined ? {} : { ifAt: opts.ifAt }), ...(opts.force ? { force: true } : {}) });
   if (!parsed.success) throw new CliError(`--message: ${parsed.error.issues.map((i) => i.message).join('; ')}`, EXIT_USAGE);
   const args = parsed.data;
   return Promise.all(
@@ -54,6 +55,6 @@ export async function setMaintenance(
 export function describe(o: MaintenanceOutcome): string {
   if (o.status === 'delayed') return `${o.node}: delayed (down; it gets the setting when it is back)`;
   if (o.status === 'error') return `${o.node}: failed (${o.error})`;
-  if (!o.applied) return `${o.node}: ok, but a newer setting stays (${o.state.on ? 'on' : 'off'} since ${new Date(o.state.at).toISOString()})`;
+  if (!o.applied) return `${o.node}: ok, but a newer setting stays (${o.state.on ? 'on' : 'off'} since ${new Date(o.state.at).toISOString()}; --force replaces it)`;
   return `${o.node}: ok (maintenance ${o.state.on ? 'on' : 'off'})`;
 }

@@ -55,9 +55,9 @@ export class CohortClient {
     });
   }
 
-  /** Connects to the local socket of node `id` of this host table. */
+  /** Connects to the local socket of node `id` of this host table (an app instance: the one its node gave it). */
   static forNode(table: HostTable, id: string, opts: ClientOptions = {}): Promise<CohortClient> {
-    return CohortClient.connect(localSocketPath(table, id), { maxFrameBytes: table.link.maxFrameBytes, ...opts });
+    return CohortClient.connect(socketFor(table, id), { maxFrameBytes: table.link.maxFrameBytes, ...opts });
   }
 
   /** Runs `command` on node `to` (this node itself, or any peer) and returns its reply. */
@@ -85,4 +85,14 @@ export class CohortClient {
   close(): void {
     this.channel.close();
   }
+}
+
+/**
+ * The socket to reach node `id` through: in an app instance, the app socket its node gave it
+ * ($COHORT_SOCKET, for $COHORT_NODE), where it runs what apps may; else the node's local
+ * (operator) socket.
+ */
+export function socketFor(table: HostTable, id: string): string {
+  const { COHORT_SOCKET, COHORT_NODE } = process.env;
+  return COHORT_SOCKET && COHORT_NODE === id ? COHORT_SOCKET : localSocketPath(table, id);
 }

@@ -55,7 +55,7 @@ export function registerBuiltins(registry: CommandRegistry, deps: BuiltinDeps): 
     name: 'reconnect',
     summary: 'redial every peer whose link is down now, without waiting out the back-off (seed: USR1)',
     args: noArgs,
-    scope: 'local',
+    scope: 'operator-local',
     run: () => ({ node: deps.self, redialed: deps.reconnectAll() }),
   });
 }

@@ -1,24 +1,38 @@
 import type { z } from 'zod';
 import { CohortError } from '../errors.ts';
 
-/** Who sent a command: an app process on this node ('local'), or a peer node by id. */
+/** Who is on the other end of a local socket connection: the node's operator (CLI, front), or an app process. */
+export type Caller = 'operator' | 'app';
+
+/** Who sent a command. */
 export interface CommandContext {
+  /** 'local': this node (its own code, or a process on its local sockets); else the peer node's id. */
   from: string;
+  /** Set for a process on this node's local sockets (who it is); unset for the node's own code and for peers. */
+  caller?: Caller;
 }
 
 export const LOCAL = 'local';
+
+/**
+ * Who may send a command:
+ * - 'any': apps, the operator, other nodes;
+ * - 'local': apps and the operator on this node's sockets (and the node's own code); not other nodes;
+ * - 'operator': the operator (the CLI, a front) on any node's operator socket, which that node
+ *   forwards; never an app. For what changes cluster-wide state or other apps;
+ * - 'operator-local': the operator on this node's operator socket only;
+ * - 'peers': other nodes' own code only (copies of sessions, hand-overs); never a process on a
+ *   local socket, not here and not through its node to a peer (see refusal).
+ */
+export type Scope = 'any' | 'local' | 'operator' | 'operator-local' | 'peers';
 
 export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
   name: string;
   /** What it does, for `cohort call --help` style listings. */
   summary: string;
   args: S;
-  /**
-   * 'local': only this node's own processes may run it; 'any': peers too; 'peers': only the
-   * other nodes' own code (copies of sessions, hand-overs), never an app: not here, and not
-   * through its node's local socket to a peer (see mayComeFromApp).
-   */
-  scope: 'local' | 'any' | 'peers';
+  /** Who may send it (see Scope). */
+  scope: Scope;
   /**
    * May arrive as a critical message. Such a command must be synchronous: it runs inside
    * the receiver's transaction, together with the record of the message id.
@@ -41,11 +55,21 @@ export class CommandRegistry {
   }
 
   /**
-   * Whether an app on the local socket may send `name` to any node. A peer cannot tell a
-   * command its node forwarded for an app from the node's own: so the node checks here.
+   * Why a process on a local socket may not send `name` to any node (undefined: it may). A peer
+   * cannot tell a command its node forwarded for an app from one for the operator or from the
+   * node's own: so the node checks here, whatever the target.
    */
-  mayComeFromApp(name: string): boolean {
-    return this.commands.get(name)?.scope !== 'peers';
+  refusal(name: string, caller: Caller): string | undefined {
+    const scope = this.commands.get(name)?.scope;
+    if (scope === 'peers') return `'${name}' is sent by nodes only, never by a process on a local socket (to any node)`;
+    if (caller === 'app' && (scope === 'operator' || scope === 'operator-local')) return `'${name}' is an operator command: refused from an app process (to any node)`;
+    return undefined;
+  }
+
+  /** Whether `name` is refused to an app: a connection not yet known to be the operator's must be identified first. */
+  needsOperator(name: string): boolean {
+    const scope = this.commands.get(name)?.scope;
+    return scope === 'operator' || scope === 'operator-local';
   }
 
   execute(name: string, args: unknown, ctx: CommandContext): unknown | Promise<unknown> {
@@ -69,8 +93,10 @@ export class CommandRegistry {
 
   private run(def: CommandDefinition, args: unknown, ctx: CommandContext): unknown | Promise<unknown> {
     const name = def.name;
-    if (def.scope === 'local' && ctx.from !== LOCAL) throw new CohortError('refused', `'${name}' may only be run by this node's own processes`);
-    if (def.scope === 'peers' && ctx.from === LOCAL) throw new CohortError('refused', `'${name}' is sent by other nodes only, never by an app`);
+    const scope = def.scope;
+    if ((scope === 'local' || scope === 'operator-local') && ctx.from !== LOCAL) throw new CohortError('refused', `'${name}' may only be run by this node's own processes`);
+    if ((scope === 'operator' || scope === 'operator-local') && ctx.caller === 'app') throw new CohortError('refused', `'${name}' is an operator command: refused from an app process`);
+    if (scope === 'peers' && ctx.from === LOCAL) throw new CohortError('refused', `'${name}' is sent by other nodes only, never by an app`);
     const parsed = def.args.safeParse(args ?? {});
     if (!parsed.success) {
       const why = parsed.error.issues.map((i) => `${i.path.join('.') || 'args'}: ${i.message}`).join('; ');

@@ -119,9 +119,14 @@ export function nodeDataDir(table: HostTable, id: string): string {
   return join(table.dataDir, id);
 }
 
-/** The node's UNIX-domain socket, where local processes send commands. */
+/** The node's UNIX-domain socket, where local processes send commands (the operator's: CLI, front). */
 export function localSocketPath(table: HostTable, id: string): string {
   return join(nodeDataDir(table, id), 'cohort.sock');
+}
+
+/** The socket the node gives its app instances ($COHORT_SOCKET): whoever comes on it is an app. */
+export function appSocketPath(table: HostTable, id: string): string {
+  return join(nodeDataDir(table, id), 'app.sock');
 }
 
 function formatPath(path: PropertyKey[]): string {

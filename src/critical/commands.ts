@@ -15,14 +15,15 @@ export function registerOutboxCommands(registry: CommandRegistry, critical: Crit
     name: 'outbox.dead',
     summary: 'critical messages a peer rejected for good, with the reason',
     args: z.strictObject({ limit: z.number().int().min(1).max(100_000).default(1000) }),
-    scope: 'local',
+    // Dead letters hold other apps' messages.
+    scope: 'operator-local',
     run: (args) => ({ dead: critical.deadLetters(args.limit) }),
   });
   registry.register({
     name: 'outbox.retry',
     summary: 'queue a dead letter again (at the tail, as a new message)',
     args: z.strictObject({ id: z.number().int().positive() }),
-    scope: 'local',
+    scope: 'operator-local',
     run: (args) => critical.retry(args.id),
   });
 }

@@ -12,13 +12,15 @@ export interface LocalServerOptions {
   maxFrameBytes: number;
   requestTimeoutMs: number;
   log: Logger;
-  onRequest: RequestHandler;
+  /** What one connection's requests are handled by (the node decides, per connection, who the caller is). */
+  onConnection: (socket: Socket) => RequestHandler;
 }
 
 /**
- * The node's UNIX-domain socket (seed 000's lonc socket): local processes connect
+ * A node's UNIX-domain socket (seed 000's lonc socket): local processes connect
  * cheaply and send commands that the node runs or forwards over its links.
- * Mode 0600: only the node's own user may talk to it.
+ * Mode 0600: only the node's own user may talk to it. A node has two (src/node/local-sockets.ts):
+ * the operator's, and the one it gives its app instances.
  */
 export class LocalServer {
   private readonly opts: LocalServerOptions;
@@ -54,7 +56,7 @@ export class LocalServer {
       label: `local client ${this.nextClient++}`,
       maxFrameBytes: this.opts.maxFrameBytes,
       requestTimeoutMs: this.opts.requestTimeoutMs,
-      onRequest: this.opts.onRequest,
+      onRequest: this.opts.onConnection(socket),
     });
     this.channels.add(channel);
     channel.once('close', (reason?: Error) => {

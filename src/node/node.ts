@@ -1,4 +1,3 @@
-import { CohortError } from '../errors.ts';
 import { mkdirSync } from 'node:fs';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
@@ -28,11 +27,11 @@ import { SessionPruner } from '../sessions/pruner.ts';
 import { loadFigures } from '../sessions/load.ts';
 import { registerLoginCommands } from '../sessions/login-commands.ts';
 import { pdeathsigAvailable } from '../supervisor/app-process.ts';
-import { appSettingsDigest, appSettingsFor, findNode, loadHostTable, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
+import { appSettingsDigest, appSettingsFor, appSocketPath, findNode, loadHostTable, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
 import { registerBuiltins } from '../commands/builtin.ts';
 import { LinkServer } from '../net/link-server.ts';
-import { LocalServer } from '../net/local-server.ts';
+import { LocalSockets } from './local-sockets.ts';
 import { Peer } from '../net/peer.ts';
 import { loadTlsMaterial } from '../net/tls-material.ts';
 import { ReplicationService } from '../replication/service.ts';
@@ -57,7 +56,7 @@ export class CohortNode {
   readonly peers = new Map<string, Peer>();
   private readonly log: Logger;
   private readonly linkServer: LinkServer;
-  private readonly localServer: LocalServer;
+  private readonly localSockets: LocalSockets;
   private readonly router: Router;
   private readonly db: DatabaseSync;
   readonly inbox: CriticalInbox;
@@ -124,7 +123,7 @@ export class CohortNode {
     this.policy = new DomainPolicy(this.table, this.id, log);
     this.registerRecords(log, callAsNode);
     const appSettings = appSettingsFor(table, id);
-    this.apps = appSettings && new AppPool(self, appSettings, table.file, log);
+    this.apps = appSettings && new AppPool(self, appSettings, table.file, appSocketPath(table, id), log);
     registerAppCommands(this.registry, { self: id, pool: this.apps, readSettings: () => {
         const onDisk = loadHostTable(table.file);
         return { settings: appSettingsFor(onDisk, id), digest: appSettingsDigest(onDisk, id) };
@@ -194,15 +193,14 @@ export class CohortNode {
     });
     // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
     this.linkServer.on('hello', (peerId: string) => this.peers.get(peerId)?.reconnectNow());
-    this.localServer = new LocalServer({
-      path: localSocketPath(table, id),
+    this.localSockets = new LocalSockets({
+      operatorPath: localSocketPath(table, id),
+      appPath: appSocketPath(table, id),
       maxFrameBytes: table.link.maxFrameBytes,
       requestTimeoutMs: table.link.requestTimeoutMs + table.link.connectTimeoutMs,
+      registry: this.registry,
       log,
-      onRequest: (req) => {
-        if (!this.registry.mayComeFromApp(req.cmd)) throw new CohortError('refused', `'${req.cmd}' is sent by nodes only, never by an app (to any node)`);
-        return req.crit ? this.critical.send(req.to ?? id, req.cmd, req.args) : this.router.route(req.to ?? id, req.cmd, req.args, { from: LOCAL });
-      },
+      send: (req, who) => (req.crit ? this.critical.send(req.to ?? id, req.cmd, req.args) : this.router.route(req.to ?? id, req.cmd, req.args, { from: LOCAL, caller: who.caller })),
     });
   }
 
@@ -252,7 +250,7 @@ export class CohortNode {
     this.sessionPruner.start();
     this.sessionCopies.start();
     await this.linkServer.listen(self.host, self.bindLinkPort ?? self.linkPort);
-    await this.localServer.listen();
+    await this.localSockets.listen();
     await this.replication.start();
     // Dialing every peer is also our announcement: each one that hears our hello dials back.
     for (const peer of this.peers.values()) peer.start();
@@ -283,7 +281,7 @@ export class CohortNode {
     this.maintenance.close(); // answers the long polls waiting on it
     this.critical.stop();
     for (const peer of this.peers.values()) peer.stop();
-    await Promise.all([this.linkServer.close(), this.localServer.close(), this.replication.stop()]);
+    await Promise.all([this.linkServer.close(), this.localSockets.close(), this.replication.stop()]);
     await this.commit.run(() => undefined); // what was queued before is committed too
     this.db.close();
     this.sessionsDb.close();

@@ -37,7 +37,8 @@ export function registerAppCommands(registry: CommandRegistry, deps: AppCommandD
       counts: z.record(z.string().max(100), z.number().int().min(0).max(1e9)).refine((c) => Object.keys(c).length <= MAX_REPORTED, `at most ${MAX_REPORTED} instances`),
       draining: z.array(z.string().max(100)).max(MAX_REPORTED).default([]),
     }),
-    scope: 'any',
+    // Fronts only: `draining` retires instances, counts recycle them.
+    scope: 'operator',
     run: (args) => {
       pool().served(args.counts, args.draining);
       return { ok: true };
@@ -50,7 +51,7 @@ export function registerAppCommands(registry: CommandRegistry, deps: AppCommandD
       /** The digest of the app settings in the caller's copy of the host table (appSettingsDigest): the node refuses to reload other ones. */
       expect: z.string().regex(/^[0-9a-f]{16}$/).optional(),
     }),
-    scope: 'any',
+    scope: 'operator',
     run: (args) => {
       const p = pool();
       if (p.reloadState.state === 'running') throw new CohortError('refused', `a reload of ${deps.self}'s pool is already running`);

@@ -18,11 +18,13 @@ export class InstanceStarter {
   private readonly held = new Set<number>();
   private readonly node: NodeEntry;
   private readonly tableFile: string;
+  private readonly appSocket: string;
   private readonly log: Logger;
 
-  constructor(node: NodeEntry, tableFile: string, log: Logger) {
+  constructor(node: NodeEntry, tableFile: string, appSocket: string, log: Logger) {
     this.node = node;
     this.tableFile = tableFile;
+    this.appSocket = appSocket;
     this.log = log;
   }
 
@@ -52,6 +54,8 @@ export class InstanceStarter {
       COHORT_NODE: this.node.id,
       COHORT_CONFIG: this.tableFile,
       COHORT_INSTANCE: id,
+      // The client library uses it for this node: on it, the node knows it is an app (no operator commands).
+      COHORT_SOCKET: this.appSocket,
     };
     try {
       const proc = new AppProcess({ id, command: settings.command, cwd: settings.cwd, env }, this.log);

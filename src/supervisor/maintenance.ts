@@ -27,10 +27,11 @@ export interface MaintenanceSnapshot {
 
 export const MAX_MESSAGE_CHARS = 2000;
 /**
- * An `at` this far ahead of the receiver's clock is refused: it would outrank every later
- * setting until that time (a typo, a broken clock, or a hostile sender).
+ * An `at` further ahead of the receiver's clock is refused: it would outrank every later
+ * setting until that time (a typo, a clock that is wrong). A minute covers the clock drift
+ * between synchronised machines.
  */
-const MAX_FUTURE_MS = 3_600_000;
+export const MAX_FUTURE_MS = 60_000;
 
 const OFF: MaintenanceState = { on: false, message: '', at: 0 };
 
@@ -41,10 +42,15 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 export const setArgs = z.strictObject({
   on: z.boolean(),
   message: z.string().max(MAX_MESSAGE_CHARS).refine((m) => !CONTROL.test(m), 'message must be plain text (no control characters but tab and newline)').default(''),
-  at: z.number().int().min(1).refine((at) => at <= Date.now() + MAX_FUTURE_MS, `at must not be more than ${MAX_FUTURE_MS / 60_000} minutes ahead of this node's clock`),
+  at: z.number().int().min(1).superRefine((at, ctx) => {
+    const ahead = at - Date.now();
+    if (ahead > MAX_FUTURE_MS) ctx.addIssue({ code: 'custom', message: `at is ${Math.round(ahead / 1000)} s ahead of this node's clock: at most ${MAX_FUTURE_MS / 1000} s is allowed (check the sender's clock)` });
+  }),
   /** Compare-and-set: applied only while the stored setting is the one of this `at` (a reload's own "off" must not undo an operator's later "on"). */
   ifAt: z.number().int().min(0).optional(),
-});
+  /** The operator's override: stored whatever the node holds (a newer `at` included); later settings compare with this one's `at`. */
+  force: z.boolean().default(false),
+}).refine((a) => !(a.force && a.ifAt !== undefined), 'force and ifAt exclude each other');
 
 
 /** The node's copy of the setting: one row in its database, cached, versioned for long polls. */
@@ -67,11 +73,12 @@ export class MaintenanceStore {
     this.select = db.prepare('SELECT on_, message, at, by_node FROM maintenance WHERE id = 1');
     // Last writer wins by `at` (ties by on, then message: every node picks the same one),
     // decided in SQL so the check and the write are one statement.
+    // Forced: the row is replaced whatever it holds.
     this.upsert = db.prepare(`INSERT INTO maintenance (id, on_, message, at, by_node) SELECT 1, :on, :message, :at, :by
       WHERE :ifAt IS NULL OR :ifAt = 0 OR EXISTS (SELECT 1 FROM maintenance WHERE id = 1)
       ON CONFLICT (id) DO UPDATE SET on_ = excluded.on_, message = excluded.message, at = excluded.at, by_node = excluded.by_node
-      WHERE (excluded.at, excluded.on_, excluded.message) > (maintenance.at, maintenance.on_, maintenance.message)
-        AND (:ifAt IS NULL OR maintenance.at = :ifAt)`);
+      WHERE :force = 1 OR ((excluded.at, excluded.on_, excluded.message) > (maintenance.at, maintenance.on_, maintenance.message)
+        AND (:ifAt IS NULL OR maintenance.at = :ifAt))`);
     this.current = this.load();
     this.versioned = new Versioned(() => ({ node: this.node, boot: this.versioned.boot, version: this.versioned.version, state: { ...this.current } }));
   }
@@ -85,8 +92,8 @@ export class MaintenanceStore {
    * inbox's transaction: the cache and the version follow only once that has committed (or
    * rolled back), by reading the row again after the current job.
    */
-  set(next: MaintenanceState, ifAt?: number): { applied: boolean; state: MaintenanceState } {
-    const applied = Number(this.upsert.run({ on: next.on ? 1 : 0, message: next.message, at: next.at, by: next.by ?? null, ifAt: ifAt ?? null }).changes) > 0;
+  set(next: MaintenanceState, opts: { ifAt?: number; force?: boolean } = {}): { applied: boolean; state: MaintenanceState } {
+    const applied = Number(this.upsert.run({ on: next.on ? 1 : 0, message: next.message, at: next.at, by: next.by ?? null, ifAt: opts.ifAt ?? null, force: opts.force ? 1 : 0 }).changes) > 0;
     queueMicrotask(() => this.refresh());
     return { applied, state: applied ? { ...next } : this.state };
   }
@@ -113,11 +120,11 @@ export class MaintenanceStore {
 export function registerMaintenanceCommands(registry: CommandRegistry, store: MaintenanceStore): void {
   registry.register({
     name: 'maintenance.set',
-    summary: 'set this node\'s copy of the cluster\'s maintenance mode {on, message, at}; an `at` older than the stored one changes nothing',
+    summary: 'set this node\'s copy of the cluster\'s maintenance mode {on, message, at}; an `at` older than the stored one changes nothing, unless force',
     args: setArgs,
-    scope: 'any',
+    scope: 'operator',
     critical: true,
-    run: (args, ctx) => store.set({ on: args.on, message: args.message, at: args.at, by: ctx.from }, args.ifAt),
+    run: (args, ctx) => store.set({ on: args.on, message: args.message, at: args.at, by: ctx.from }, { ifAt: args.ifAt, force: args.force }),
   });
   registry.register({
     name: 'maintenance.get',

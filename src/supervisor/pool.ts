@@ -33,13 +33,14 @@ export class AppPool {
   restarts = 0;
   reloadState: RegistrySnapshot['reload'] = { state: 'idle', replaced: 0, total: 0, error: null };
 
-  constructor(node: NodeEntry, settings: AppSettings, tableFile: string, log: Logger) {
+  /** appSocket: the node's socket for its apps, given to each instance as $COHORT_SOCKET. */
+  constructor(node: NodeEntry, settings: AppSettings, tableFile: string, appSocket: string, log: Logger) {
     this.node = node;
     this.settings = settings;
     this.tableFile = tableFile;
     this.log = log.child({ component: 'supervisor' });
     this.registry = new Versioned(() => this.snapshot());
-    this.starter = new InstanceStarter(node, tableFile, this.log);
+    this.starter = new InstanceStarter(node, tableFile, appSocket, this.log);
   }
 
   start(): void {

@@ -86,6 +86,9 @@ describe('MaintenanceStore', () => {
       { on: true, at: 1.5 },
       { on: true, at: -1 },
       { on: true, at: Date.now() + 24 * 3_600_000 },
+      { on: true, at: Date.now() + 2 * 60_000 },
+      { on: true, at: 1, force: true, ifAt: 1 },
+      { on: true, at: 1, force: 'yes' },
       { on: true, at: 1, extra: 1 },
       { on: true },
       null,
@@ -95,6 +98,21 @@ describe('MaintenanceStore', () => {
     assert.throws(() => registry.execute('maintenance.get', { waitMs: 8001 }, { from: 'B' }), { code: 'bad_args' });
     await tick();
     assert.deepEqual(store.state, { on: false, message: '', at: 0 });
+  });
+
+  it('an at more than a minute ahead is refused, saying by how much; force replaces a newer setting; an app may not set it', async () => {
+    const { store, registry } = open();
+    assert.throws(() => registry.executeCritical('maintenance.set', { on: true, at: Date.now() + 3_600_000 }, { from: 'B' }), (e: Error & { code?: string }) => e.code === 'bad_args' && /at is 3600 s ahead of this node's clock: at most 60 s/.test(e.message));
+    // Within the minute: taken (clocks drift a little).
+    const ahead = Date.now() + 50_000;
+    assert.equal((registry.executeCritical('maintenance.set', { on: true, at: ahead }, { from: 'B' }) as { applied: boolean }).applied, true);
+    const off = { on: false, at: Date.now() };
+    assert.equal((registry.executeCritical('maintenance.set', off, { from: 'C' }) as { applied: boolean }).applied, false, 'the newer setting stays');
+    assert.deepEqual(registry.executeCritical('maintenance.set', { ...off, force: true }, { from: 'C' }), { applied: true, state: { ...off, message: '', by: 'C' } });
+    await tick();
+    assert.deepEqual(store.state, { ...off, message: '', by: 'C' });
+    assert.throws(() => registry.execute('maintenance.set', { on: true, at: Date.now() }, { from: 'local', caller: 'app' }), { code: 'refused' });
+    assert.equal(store.state.on, false);
   });
 
   it('a setting rolled back with its transaction is not seen, and wakes nobody', async () => {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { CommandRegistry, LOCAL } from '../../src/commands/registry.ts';
-import { registerDispatcherCommands, SharedLard, type DecideArgs } from '../../src/front/dispatcher/shared-lard.ts';
+import { MAX_ITEMS, registerDispatcherCommands, SharedLard, type DecideArgs } from '../../src/front/dispatcher/shared-lard.ts';
 
 // The shared dispatcher's bookkeeping: picks in item order, counted at once (the next item of a
 // batch sees them), other fronts' requests in flight count, completions lower them, a front
@@ -47,6 +49,28 @@ test('lard.decide refuses what is over its bounds, and caps what a table holds',
   bad({ ...ok, servers: Array.from({ length: 257 }, (_, i) => ({ id: `s${i}`, capacity: 1 })) });
   bad({ ...ok, settings: { ...settings, tLow: 5, tHigh: 4 } });
   bad({ ...ok, extra: 1 });
+  // Fronts only: an app's call is refused, whatever it asks (the local socket tells it apart: test/cluster/command-scopes.test.ts).
+  assert.throws(() => registry.execute('lard.decide', ok, { from: LOCAL, caller: 'app' }), (e: Error & { code?: string }) => e.code === 'refused' && /operator command/.test(e.message));
+});
+
+test('a table is bounded in bytes: 110,000 distinct targets of 1 KiB leave under 48 MiB of heap', () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const d = new SharedLard();
+  // A caller asks for a table of 10 million targets; the dispatcher holds at most 100,000, each long one by a digest.
+  const big = { ...settings, maxTargets: 10_000_000 };
+  const pad = 'x'.repeat(1000);
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let n = 0; n < 110_000; n += MAX_ITEMS) {
+    // Flat strings of their own (a slice or a concatenation could share one buffer and hide the cost).
+    const items = Array.from({ length: MAX_ITEMS }, (_, i) => ({ target: Buffer.from(`/${n + i}/${pad}`.slice(0, 1024)).toString() }));
+    d.decide({ ...args('f', items), settings: big, done: {} }, 0);
+  }
+  gc();
+  const grew = (process.memoryUsage().heapUsed - before) / 2 ** 20;
+  console.log(`# 110,000 targets of 1 KiB: the dispatcher's heap grew ${grew.toFixed(1)} MiB`);
+  assert.ok(grew < 48, `heap grew ${grew.toFixed(1)} MiB`);
 });
 
 test('past its bound of route tables, the one used least recently goes, not one in use', () => {
@@ -54,7 +78,7 @@ test('past its bound of route tables, the one used least recently goes, not one 
   const on = (route: string, items: DecideArgs['items'], done: Record<string, number> = {}) => d.decide({ ...args('f1', items, done), route }, 0).picks[0]!.id;
   // /a is placed on B (A kept out): remembered, it stays there; a table that forgot it would pick A (all idle, first).
   assert.equal(on('busy', [{ target: '/a', exclude: ['A'] }]), 'B');
-  // Twenty other routes come and go (MAX_TABLES is 16); 'busy' is used between each, its last request done.
+  // Twenty other routes come and go (MAX_TABLES is 4); 'busy' is used between each, its last request done.
   for (let i = 0; i < 20; i++) {
     on(`other${i}`, [{ target: '/x' }]);
     assert.equal(on('busy', [{ target: '/a' }], { B: 1 }), 'B', `after route ${i}: /a's entry kept`);

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { CommandRegistry } from '../../commands/registry.ts';
 import { RecentMap } from '../../recent-map.ts';
@@ -6,9 +7,16 @@ import { Lard, type LardSettings, type ServerLoad } from '../policies/lard.ts';
 /** What one batch from a front may carry (a bound on what a caller can make the dispatcher hold or do). */
 export const MAX_ITEMS = 1024;
 const MAX_SERVERS = 256;
-/** Route tables one dispatcher holds, and targets in each at most (whatever a front asks for). */
-const MAX_TABLES = 16;
-const MAX_TABLE_TARGETS = 250_000;
+/**
+ * Route tables one dispatcher holds, and targets in each at most (whatever a front asks for; a
+ * front's own table holds 100,000 by default). With keys of at most MAX_KEY_CHARS, the tables'
+ * keys take at most 4 × 100,000 × 128 B = 51 MB; measured, a full table of 1 KiB targets takes
+ * 20-40 MiB of heap (test/unit/shared-lard.test.ts). It was 16 tables of 250,000 targets of 1 KiB.
+ */
+const MAX_TABLES = 4;
+const MAX_TABLE_TARGETS = 100_000;
+/** A target longer than this is held by a digest (the dispatcher needs only to tell targets apart). */
+const MAX_KEY_CHARS = 128;
 /** A front not heard from for this long has no requests in flight any more (it stopped, or decides alone). */
 const FRONT_GONE_MS = 30_000;
 
@@ -40,8 +48,9 @@ interface RouteTable {
  * A LARD dispatcher several fronts share (seed 003; Aron et al., USENIX 2000): the target
  * table lives here, and a server's load is every front's requests in flight on it, as the
  * fronts' decisions and completion notices tell it. Decisions come in batches, one per
- * front per round trip. Bounded: MAX_TABLES route tables of at most MAX_TABLE_TARGETS targets,
- * 64 fronts each, MAX_SERVERS servers, MAX_ITEMS targets of at most 1 KiB a batch.
+ * front per round trip. Bounded: MAX_TABLES route tables of at most MAX_TABLE_TARGETS targets
+ * held by keys of at most MAX_KEY_CHARS, 64 fronts each, MAX_SERVERS servers, MAX_ITEMS targets
+ * of at most 1 KiB a batch.
  */
 export class SharedLard {
   private readonly routes = new RecentMap<string, RouteTable>(MAX_TABLES);
@@ -68,7 +77,7 @@ export class SharedLard {
     const picks = a.items.map((item) => {
       const excluded = item.exclude?.length ? new Set(item.exclude) : undefined;
       const servers = excluded ? all.filter((s) => !excluded.has(s.id)) : all;
-      const d = table.lard.decide(item.target, servers, now);
+      const d = table.lard.decide(keyOf(item.target), servers, now);
       if (!d) return null;
       // Counted at once: the next item of this batch sees it.
       const s = servers.find((x) => x.id === d.server)!;
@@ -109,13 +118,20 @@ export class SharedLard {
   }
 }
 
+/** The table key of a target: itself when short, else '#' and 128 bits of its SHA-256 (a path starts with '/'). */
+function keyOf(target: string): string {
+  if (target.length <= MAX_KEY_CHARS) return target;
+  return `#${createHash('sha256').update(target).digest().toString('base64url', 0, 16)}`;
+}
+
 /** `lard.decide` on every node: any node can be the dispatcher a route names. */
 export function registerDispatcherCommands(registry: CommandRegistry, shared: SharedLard): void {
   registry.register({
     name: 'lard.decide',
     summary: 'a shared LARD dispatcher: a batch of targets to place, and the front\'s finished requests per server',
     args: decideArgs,
-    scope: 'any',
+    // Fronts only (they are the operator's processes): an app must not steer other apps' traffic.
+    scope: 'operator',
     run: (a) => shared.decide(a),
   });
 }
