@@ -96,12 +96,11 @@ describe("courseware: authors' pages in a browser (chromium)", () => {
         return (await page.content()).includes('sandbox check');
       }, 30_000, 200);
       await page.waitForLoadState('networkidle');
-      const frame = page.frameLocator('iframe.problem');
-      await frame.getByText(VISIBLE).waitFor({ state: 'visible', timeout: 10_000 });
-      assert.equal(await page.locator('iframe.problem').getAttribute('sandbox'), '', 'sandboxed: no scripts, an opaque origin');
-      assert.equal(await page.title(), 'Problem 1: free fall', 'the page title is the app\'s');
-      assert.match(await page.locator('input[name=form_token]').inputValue(), /^[\w-]{20,}$/, "bob's own form is there");
       assert.deepEqual(leaks, [], 'nothing reached the sink (no fetch, no image)');
+      assert.equal(await page.title(), 'Problem 1: free fall', "the page's title is the app's");
+      assert.match(await page.locator('input[name=form_token]').inputValue(), /^[\w-]{20,}$/, "bob's own form is there");
+      await page.frameLocator('iframe.problem').getByText(VISIBLE).waitFor({ state: 'visible', timeout: 10_000 });
+      assert.equal(await page.locator('iframe.problem').getAttribute('sandbox'), '', 'sandboxed: no scripts, an opaque origin');
 
       await page.goto(`${front}course/submissions`);
       assert.match(await page.locator('body').innerText(), /No submissions yet/, 'no answer posted as bob');
