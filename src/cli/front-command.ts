@@ -8,7 +8,8 @@ import { CliError, EXIT_ERROR, EXIT_USAGE, configOption, formatTable } from './c
 async function admin(configFile: string, method: string, path: string): Promise<unknown> {
   const cfg = frontConfig(loadHostTable(configFile));
   if (!cfg.admin) throw new CliError("the host table's front has no 'admin:' listener to talk to", EXIT_USAGE);
-  const headers: Record<string, string> = cfg.admin.token ? { authorization: `Bearer ${cfg.admin.token}` } : {};
+  // X-Cohort-Admin: what a tokenless listener asks of a request that changes something (a page on another site cannot send it).
+  const headers: Record<string, string> = { 'x-cohort-admin': '1', ...(cfg.admin.token ? { authorization: `Bearer ${cfg.admin.token}` } : {}) };
   let res: Response;
   try {
     res = await fetch(`http://${cfg.admin.host}:${cfg.admin.port}${path}`, { method, headers });

@@ -21,7 +21,8 @@ import { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
 import type { RouteState } from './routes.ts';
 import { Proxy, type FrontState } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
-import { isDashboardPath, showsAdminToken } from '../admin/admin-token.ts';
+import { isDashboardPath } from '../admin/admin-token.ts';
+import { adminRefusal } from '../admin/admin-guard.ts';
 import { ServedReporter } from './served-reporter.ts';
 import { StickyTokens } from './sticky.ts';
 
@@ -314,7 +315,12 @@ export class Front {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const dashboard = isDashboardPath(path);
-    if (token && !showsAdminToken(req, token)) return send(401, { error: `admin token required (Authorization: Bearer ...${dashboard ? ', or ?token=...' : ''})` });
+    // Host, Origin, the token, and a token or X-Cohort-Admin on what changes something (admin-guard.ts).
+    const refused = adminRefusal(req, { names: [this.config.admin?.host ?? '127.0.0.1'], token, tokenHint: `admin token required (Authorization: Bearer ...${dashboard ? ', or ?token=...' : ''})` });
+    if (refused) {
+      res.writeHead(refused.status, { 'content-type': 'application/json', ...refused.headers });
+      return void res.end(JSON.stringify({ error: refused.message }) + '\n');
+    }
     try {
       if (dashboard && this.dashboard.handle(req, res, path)) return;
       if (req.method === 'GET' && url === '/metrics' && this.metrics) {

@@ -4,7 +4,8 @@ import send from 'send';
 import { CohortError } from '../errors.ts';
 import { listenOn } from '../net/listen.ts';
 import type { DashboardFeed } from '../admin/dashboard-feed.ts';
-import { isDashboardPath, showsAdminToken } from '../admin/admin-token.ts';
+import { isDashboardPath } from '../admin/admin-token.ts';
+import { adminRefusal, type AdminRefusal } from '../admin/admin-guard.ts';
 import { redactHandover } from '../sessions/handovers.ts';
 import type { Replicator } from './replicator.ts';
 import { plain } from './resource-home.ts';
@@ -36,8 +37,8 @@ export interface HttpServiceDeps {
   metrics?: () => Promise<MetricsPage>;
   /**
    * GET /dashboard and /dashboard/events: served when the node's host is a loopback address or
-   * the host table has an admin token (then only to requests that show it: `dashboardToken`);
-   * otherwise `dashboardRefusal` is the 404's text.
+   * the host table has an admin token (then only to requests that show it: `dashboardToken`,
+   * which /metrics asks for too); otherwise `dashboardRefusal` is the 404's text.
    */
   dashboard?: DashboardFeed;
   dashboardToken?: string;
@@ -54,6 +55,8 @@ export interface HttpServiceDeps {
 export class HttpService {
   private readonly deps: HttpServiceDeps;
   readonly server: Server;
+  /** The address it listens on: a name an admin path answers to. */
+  private listenHost: string | undefined;
 
   constructor(deps: HttpServiceDeps) {
     this.deps = deps;
@@ -63,7 +66,13 @@ export class HttpService {
   }
 
   listen(host: string, port: number): Promise<void> {
+    this.listenHost = host;
     return listenOn(this.server, { host, port });
+  }
+
+  /** /metrics and /dashboard are admin paths: Host, Origin and the admin token checked (admin-guard.ts). */
+  private adminRefusal(req: IncomingMessage, tokenHint: string): AdminRefusal | undefined {
+    return adminRefusal(req, { names: this.listenHost ? [this.listenHost] : [], token: this.deps.dashboardToken, tokenHint });
   }
 
   close(): Promise<void> {
@@ -81,6 +90,8 @@ export class HttpService {
     // Metrics are for a scraper that asks the node itself: what comes through a front (which
     // always adds X-Forwarded-For) does not get them, so a route to nodes does not publish them.
     if (path === '/metrics' && req.method === 'GET' && this.deps.metrics && req.headers['x-forwarded-for'] === undefined) {
+      const refused = this.adminRefusal(req, 'admin token required (Authorization: Bearer ...)');
+      if (refused) return plain(res, refused.status, refused.message, refused.headers);
       const page = await this.deps.metrics();
       res.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' });
       return void res.end(page.body);
@@ -88,8 +99,8 @@ export class HttpService {
     if (isDashboardPath(path)) {
       // Like /metrics: for whoever asks the node itself, never through a front.
       if (req.headers['x-forwarded-for'] !== undefined || !this.deps.dashboard) return plain(res, 404, this.deps.dashboardRefusal ?? 'File not Found');
-      const token = this.deps.dashboardToken;
-      if (token !== undefined && !showsAdminToken(req, token)) return plain(res, 401, 'admin token required (Authorization: Bearer ..., or ?token=...)', { 'www-authenticate': 'Bearer' });
+      const refused = this.adminRefusal(req, 'admin token required (Authorization: Bearer ..., or ?token=...)');
+      if (refused) return plain(res, refused.status, refused.message, refused.headers);
       this.deps.dashboard.handle(req, res, path);
       return;
     }

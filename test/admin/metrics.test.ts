@@ -16,7 +16,7 @@ const NODE_ADMIN_TOKEN = 'node-admin-token-metrics-0123';
 describe('node /metrics', () => {
   let c: TestCluster;
   const scrape = async (id: string) => {
-    const r = await nodeHttp(c, id, '/metrics');
+    const r = await nodeHttp(c, id, '/metrics', { headers: { authorization: `Bearer ${NODE_ADMIN_TOKEN}` } });
     assert.equal(r.status, 200);
     assert.match(String(r.headers['content-type']), /^text\/plain; version=0\.0\.4/);
     return parseExposition(r.body.toString());
@@ -35,8 +35,9 @@ describe('node /metrics', () => {
   });
   after(() => c?.destroy());
 
-  it("with the host table's admin token, a node's dashboard asks for it; /metrics stays open to a scraper", async () => {
+  it("with the host table's admin token, a node's dashboard and /metrics ask for it (a scraper sends it)", async () => {
     assert.equal((await nodeHttp(c, 'A', '/dashboard')).status, 401);
+    assert.equal((await nodeHttp(c, 'A', '/metrics')).status, 401);
     const page = await nodeHttp(c, 'A', `/dashboard?token=${NODE_ADMIN_TOKEN}`);
     assert.equal(page.status, 200);
     assert.match(page.body.toString(), /node A/);
@@ -57,7 +58,7 @@ describe('node /metrics', () => {
     assert.equal(value(s, 'cohort_app_restarts_total'), 0);
     assert.ok(value(s, 'process_cpu_user_seconds_total')! >= 0);
     assert.ok(s.every((x) => x.labels.node === 'A'), 'every series carries node="A"');
-    assert.equal((await nodeHttp(c, 'A', '/metrics', { headers: { 'x-forwarded-for': '10.0.0.1' } })).status, 404, 'not through a front');
+    assert.equal((await nodeHttp(c, 'A', '/metrics', { headers: { 'x-forwarded-for': '10.0.0.1', authorization: `Bearer ${NODE_ADMIN_TOKEN}` } })).status, 404, 'not through a front');
   });
 
   it('a resource replicated to C counts one transfer and its bytes', async () => {
