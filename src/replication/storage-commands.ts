@@ -32,13 +32,14 @@ export function registerStorageCommands(registry: CommandRegistry, deps: Storage
       };
     },
   });
-  // Who may: whoever can use the home node's local socket (its operator and its apps), as for
-  // res.publish; an author without that access asks the operator. The newest is never pruned.
+  // Who may: the home node's operator (its local socket, not an app process: an app publishes
+  // for its users but does not delete what they kept); an author asks the operator. The newest
+  // is never pruned.
   registry.register({
     name: 'res.prune',
     summary: "remove every version of a resource but the newest `keep`, on the author's home node (files no row names are deleted)",
     args: z.strictObject({ url: resourceUrl, keep: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER) }),
-    scope: 'local',
+    scope: 'operator-local',
     run: (a) => pruneVersions(deps.prune, parseResourceUrl(a.url), a.keep),
   });
 }
