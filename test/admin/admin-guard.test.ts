@@ -24,7 +24,8 @@ describe("a tokenless loopback front admin listener", () => {
   after(() => fc?.destroy());
 
   it('refuses a cross-site POST (drain), and nothing changes', async () => {
-    for (const headers of [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'http://evil.example', 'x-cohort-admin': '1' }, {}]) {
+    const cases: Record<string, string>[] = [{ origin: 'http://evil.example' }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }, { origin: 'http://evil.example', 'x-cohort-admin': '1' }, {}];
+    for (const headers of cases) {
       const r = await admin('/backends/a/drain', { method: 'POST', headers });
       assert.equal(r.status, 403, `${JSON.stringify(headers)}: ${r.body}`);
       assert.equal(await stateOf('a'), 'ready', `${JSON.stringify(headers)}: not drained`);
