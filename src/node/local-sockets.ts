@@ -29,8 +29,8 @@ const NOT_YET: Identified = { caller: 'app', why: 'not identified yet' };
  * The node's two local sockets and the gate in front of both: a command is refused when its
  * scope does not admit the caller, whichever node it is for (a peer cannot tell an app's
  * command from the operator's). On the operator socket, a connection is identified (its
- * process: caller-identity.ts) once, on its first command that an app may not send; commands
- * that apps may send run at once.
+ * process: caller-identity.ts) once, as it opens; its commands that apps may send run at once,
+ * the others wait for the answer.
  */
 export class LocalSockets {
   private readonly opts: LocalSocketsOptions;
@@ -57,16 +57,16 @@ export class LocalSockets {
 
   private operatorConnection(socket: Socket): RequestHandler {
     let who: Identified | undefined;
-    let identifying: Promise<Identified> | undefined;
+    // Begun at once, once per connection: a front connects long before its first operator
+    // command (lard.decide has a deadline of its own), which then need not wait.
+    const identifying = this.identity.identify(socket).catch((err: Error): Identified => ({ caller: 'app', why: `identifying it failed (${err.message})` })).then((found) => {
+      who = found;
+      if (found.caller === 'app') this.opts.log.info({ event: 'app_on_operator_socket', why: found.why }, 'a connection to the operator socket counts as an app\'s');
+      return found;
+    });
     return (req) => {
       if (who) return this.gate(req, who);
-      if (!identifying && !this.opts.registry.needsOperator(req.cmd)) return this.gate(req, NOT_YET);
-      // Once identification has begun, later requests wait for it too: they keep their order.
-      identifying ??= this.identity.identify(socket).catch((err: Error): Identified => ({ caller: 'app', why: `identifying it failed (${err.message})` })).then((found) => {
-        who = found;
-        if (found.caller === 'app') this.opts.log.info({ event: 'app_on_operator_socket', why: found.why }, 'a connection to the operator socket counts as an app\'s');
-        return found;
-      });
+      if (!this.opts.registry.needsOperator(req.cmd)) return this.gate(req, NOT_YET);
       return identifying.then((found) => this.gate(req, found));
     };
   }
