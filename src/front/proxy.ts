@@ -21,6 +21,8 @@ import type { UpstreamConnection } from './upstream/connection.ts';
 import { upstreamRequestHead } from './upstream/request-head.ts';
 import { UpstreamError } from './upstream/upstream-error.ts';
 
+/** A held request body with no new byte for this long goes to a back-end as it is (the rest streams). */
+const BODY_HOLD_MS = 250;
 /** Methods a retry may repeat (RFC 9110 §9.2.2). */
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
@@ -158,26 +160,34 @@ export class Proxy implements ResponsePhases {
       return ex.respond(MAINTENANCE_STATUS, 'Service Unavailable', page.headers, page.body);
     }
 
-    // body: held whole up to a limit (so it can be replayed, and so a malformed body is
-    // refused before any back-end sees the request), streamed beyond it
+    // body: held whole up to a limit while it keeps coming (so it can be replayed, and so a
+    // malformed body is refused before any back-end sees the request), streamed beyond it.
+    // A body that stops coming for BODY_HOLD_MS goes on as it is: the back-end may answer or
+    // refuse it early (RFC 9110 §10.1.1), as through HAProxy, instead of the client waiting.
     if (!ex.hasBody) return this.route(ctx);
     // A client that waits for 100 Continue gets it now: the front takes the body itself.
     if (ex.header('expect')?.toLowerCase() === '100-continue') ex.writeContinue();
     const limit = state.cfg.limits.replayBodyBytes;
     const parts: Buffer[] = [];
     let held = 0;
-    const onChunk = (chunk: Buffer) => {
-      parts.push(chunk);
-      held += chunk.length;
-      if (held <= limit) return;
-      // Too large to hold: what comes next waits in the exchange until the back-end is connected.
+    const stream = () => {
+      clearTimeout(stalled);
+      // What comes next waits in the exchange until the back-end is connected.
       ex.holdBody();
       ex.pause();
       ctx.body = Buffer.concat(parts);
       ctx.streaming = true;
       this.route(ctx);
     };
+    const stalled = setTimeout(stream, BODY_HOLD_MS);
+    const onChunk = (chunk: Buffer) => {
+      parts.push(chunk);
+      held += chunk.length;
+      if (held > limit) return stream(); // too large to hold
+      stalled.refresh();
+    };
     ex.readBody(onChunk, () => {
+      clearTimeout(stalled);
       ctx.body = Buffer.concat(parts);
       this.route(ctx);
     });
@@ -290,7 +300,9 @@ export class Proxy implements ResponsePhases {
     const ex = ctx.ex;
     const chunked = ex.header('transfer-encoding') !== undefined;
     const write = (chunk: Buffer) => {
-      if (chunk.length === 0) return;
+      // The back-end answered (or closed) before the whole body came: the rest is dropped as it
+      // arrives, and the client's connection closes after its answer (client-exchange.ts).
+      if (chunk.length === 0 || conn.closed) return;
       ctx.bodySent = true;
       // All three pieces of a chunk go out; only then does back-pressure count (a `&&` chain
       // would drop the data after a size line that filled the socket's buffer).
@@ -302,7 +314,8 @@ export class Proxy implements ResponsePhases {
         conn.socket.once('drain', () => ex.resume());
       }
     };
-    write(ctx.body!);
+    // A retry (nothing of the body had gone out) has no held part left.
+    if (ctx.body) write(ctx.body);
     ctx.body = null;
     ex.readBody(write, () => conn.endBody(chunked ? '0\r\n\r\n' : undefined));
     ex.resume();

@@ -31,6 +31,8 @@ export interface Row {
   drained?: boolean;
   /** Wait for the front to close the connection. */
   closes?: boolean;
+  /** The response (and the close, with `closes`) must come within this many ms of the last piece sent. */
+  withinMs?: number;
   check(o: Outcome): void;
 }
 
@@ -282,6 +284,34 @@ export const ROWS: Row[] = [
       assert.match(o.text, /echo:early/);
       assert.ok(!only(o).headers.some(([n]) => n.startsWith('x-cohort-')), 'no X-Cohort-* through the tunnel either');
       assert.equal([...o.tunnelled.values()].join(''), 'earlylate');
+    },
+  },
+  // ---- a back-end that answers before the body has come --------------------------------------
+  {
+    section: 'RFC 9110 §10.1.1, RFC 9112 §9.6',
+    rule: 'a back-end that answers before the request body came: the client gets that answer at once, then its connection closes',
+    send: ['POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n'],
+    early: true,
+    backend: (req, conn) => conn.write(reply('413 Content Too Large', '', 'no')),
+    closes: true,
+    withinMs: 1000,
+    check: (o) => {
+      status(o, 413);
+      assert.deepEqual([o.responses[0].body, o.responses[0].headers.connection], ['no', 'close']);
+      assert.equal(only(o).target, '/upload');
+    },
+  },
+  {
+    section: 'RFC 9110 §10.1.1, RFC 9112 §9.6',
+    rule: 'a back-end that closes before the request body came: the client gets 502 at once, then its connection closes',
+    send: ['POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n'],
+    early: true,
+    backend: (req, conn) => conn.end(),
+    closes: true,
+    withinMs: 1000,
+    check: (o) => {
+      status(o, 502);
+      assert.equal(o.responses[0].headers.connection, 'close');
     },
   },
   // ---- response framing from bad back-ends ------------------------------------------------

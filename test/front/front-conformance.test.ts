@@ -41,13 +41,17 @@ describe('the front conforms to HTTP/1.1 (RFC 9110, 9112, 6455), row by row', ()
       const c = await RawHttp.open(fc.port);
       try {
         const want = row.responses ?? 1;
+        let lastSent = 0;
         for (let i = 0; i < row.send.length; i++) {
+          lastSent = Date.now();
           c.write(row.send[i]);
           // Each further piece goes once the one before it was answered.
           if (i < row.send.length - 1) await c.responses(Math.min(i + 1, want), 5000, row.heads);
         }
         if (row.closes) await c.waitClosed();
         else await c.responses(want, 5000, row.heads);
+        const took = Date.now() - lastSent;
+        if (row.withinMs !== undefined) assert.ok(took < row.withinMs, `answered after ${took} ms`);
         if (row.rule.includes('flow both ways')) await waitFor('the tunnelled bytes', () => [...backend.tunnelled.values()].join('') === 'earlylate');
         row.check({ responses: parseResponses(c.text, c.closed, row.heads), text: c.text, closed: c.closed, got: [...backend.requests], tunnelled: backend.tunnelled });
       } finally {
