@@ -45,6 +45,8 @@ export interface HostTable {
   loadSessionWindowMs: number;
   /** How long a login handed over to another node may wait to be taken up. */
   handoverTtlMs: number;
+  /** Copies of sessions without a login a node keeps (the least recently written go first). */
+  sessionsMaxAnonymous: number;
 }
 
 export function parseHostTable(file: string, text: string): HostTable {
@@ -79,6 +81,7 @@ export function parseHostTable(file: string, text: string): HostTable {
     loadUserLimit: t.load.userLimit,
     loadSessionWindowMs: t.load.sessionWindowMin * 60_000,
     handoverTtlMs: t.load.handoverTtlS * 1000,
+    sessionsMaxAnonymous: t.sessions.maxAnonymous,
   };
 }
 

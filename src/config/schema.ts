@@ -98,6 +98,16 @@ const hostTableBaseSchema = z
         handoverTtlS: z.number().int().min(1).max(600).default(30),
       })
       .default({ userLimit: 0, sessionWindowMin: 10, handoverTtlS: 30 }),
+    sessions: z
+      .strictObject({
+        /**
+         * Sessions without a login this node keeps copies of; past it, the least recently written
+         * go first (a client that makes a session per request cannot fill the disk). Logged-in
+         * sessions are never dropped for room.
+         */
+        maxAnonymous: z.number().int().min(100).max(100_000_000).default(200_000),
+      })
+      .default({ maxAnonymous: 200_000 }),
     resources: resourceSettingsSchema.default(resourceSettingsSchema.parse({})),
     link: linkSettingsSchema.default(linkSettingsSchema.parse({})),
     critical: criticalSettingsSchema.default(criticalSettingsSchema.parse({})),

@@ -133,7 +133,7 @@ export class CohortNode {
     registerMaintenanceCommands(this.registry, this.maintenance);
     this.sessionsDb = openSessionsDatabase(this.dataDir);
     this.sessions = new SessionStore(this.sessionsDb);
-    this.sessionPruner = new SessionPruner(this.sessions, log);
+    this.sessionPruner = new SessionPruner(this.sessions, log, { maxAnonymous: table.sessionsMaxAnonymous });
     const stamps = new StampClock();
     this.sessionCopies = new SessionCopies({ self: id, table, store: this.sessions, call: callAsNode, log, observe: stamps.observe });
     registerLoginCommands(this.registry, { self: id, table, call: callAsNode, log });

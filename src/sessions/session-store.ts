@@ -15,8 +15,12 @@ export class SessionStore {
   private readonly dropMissed: StatementSync;
   private readonly upsertMerged: StatementSync;
   private readonly lastWritten: StatementSync;
+  private readonly countAnonymous: StatementSync;
+  private readonly dropAnonymous: StatementSync;
 
   private readonly db: DatabaseSync;
+  /** Rows this store has added since it opened (writes and merges of sessions it had no copy of). */
+  created = 0;
 
   constructor(db: DatabaseSync) {
     this.db = db;
@@ -27,6 +31,14 @@ export class SessionStore {
       touched INTEGER NOT NULL
     )`);
     db.exec('CREATE INDEX IF NOT EXISTS sessions_expires ON sessions (expires)');
+    // Live sessions without a live login: what the anonymous bound counts. Destroyed ones are not
+    // dropped for room (their tombstones keep late writes from bringing them back) but expire.
+    const columns = db.prepare('PRAGMA table_xinfo(sessions)').all() as { name: string }[];
+    if (!columns.some((c) => c.name === 'anonymous')) {
+      db.exec(`ALTER TABLE sessions ADD COLUMN anonymous INTEGER GENERATED ALWAYS AS
+        (json_extract(state, '$.destroyedAt') = 0 AND coalesce(json_type(state, '$.fields.${LOGIN_KEY}[1]'), 'null') IN ('null', 'false')) VIRTUAL`);
+    }
+    db.exec('CREATE INDEX IF NOT EXISTS sessions_anonymous ON sessions (anonymous, touched)');
     // Copies elsewhere that missed a write (their node was down): brought up to date when back.
     db.exec('CREATE TABLE IF NOT EXISTS sessions_missed (id TEXT NOT NULL, node TEXT NOT NULL, PRIMARY KEY (id, node))');
     this.addMissed = db.prepare('INSERT OR IGNORE INTO sessions_missed (id, node) VALUES (?, ?)');
@@ -42,6 +54,8 @@ export class SessionStore {
     this.countSince = db.prepare(`SELECT count(*) AS n FROM sessions WHERE id >= ? AND id < ? AND touched >= ? AND expires > ?
       AND json_extract(state, '$.destroyedAt') = 0 AND json_type(state, '$.fields.${LOGIN_KEY}[1]') NOT IN ('null', 'false')`);
     this.lastWritten = db.prepare('SELECT id FROM sessions WHERE touched >= (SELECT max(touched) FROM sessions) - ? ORDER BY touched DESC LIMIT ?');
+    this.countAnonymous = db.prepare('SELECT count(*) AS n FROM sessions WHERE anonymous = 1');
+    this.dropAnonymous = db.prepare('DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions WHERE anonymous = 1 ORDER BY touched LIMIT ?)');
     this.upsertMerged = db.prepare(`INSERT INTO sessions (id, state, expires, touched) VALUES (?, ?, ?, 0)
       ON CONFLICT (id) DO UPDATE SET state = excluded.state, expires = excluded.expires`);
   }
@@ -52,9 +66,16 @@ export class SessionStore {
     return row ? { ...EMPTY, ...(JSON.parse(row.state) as SessionState) } : EMPTY;
   }
 
+  /** The state a write or merge starts from; a session this copy has no row of is counted in `created`. */
+  private current(id: string): SessionState {
+    const state = this.state(id);
+    if (state === EMPTY) this.created++;
+    return state;
+  }
+
   /** Applies a write (one statement: all of it or nothing). */
   apply(id: string, w: SessionWrite, now = Date.now()): SessionState {
-    const next = applyWrite(this.state(id), w);
+    const next = applyWrite(this.current(id), w);
     this.upsert.run(id, JSON.stringify(next), next.expires, now);
     return next;
   }
@@ -75,7 +96,7 @@ export class SessionStore {
 
   /** Merges another copy's state into this one (a copy catching up); not a use of the session, so `touched` stays. */
   merge(id: string, other: SessionState): void {
-    const next = dropOldTombstones(mergeStates(this.state(id), other));
+    const next = dropOldTombstones(mergeStates(this.current(id), other));
     this.upsertMerged.run(id, JSON.stringify(next), next.expires);
   }
 
@@ -100,6 +121,16 @@ export class SessionStore {
   /** Drops sessions expired long enough ago; at most `limit` a call. */
   pruneExpired(now = Date.now(), limit = 1000): number {
     return Number(this.prune.run(now - KEEP_EXPIRED_MS, limit).changes);
+  }
+
+  /** Copies of sessions without a live login. */
+  anonymousCount(): number {
+    return (this.countAnonymous.get() as { n: number }).n;
+  }
+
+  /** Drops the `limit` least recently written copies of sessions without a live login. */
+  dropOldestAnonymous(limit: number): number {
+    return Number(this.dropAnonymous.run(limit).changes);
   }
 
   /** Logged-in sessions node `node` made, written since `since` and not expired: its user load. */

@@ -16,6 +16,8 @@ import { waitFor } from '../harness/wait.ts';
 const DEMO_APP = fileURLToPath(new URL('../../examples/demo-app.ts', import.meta.url));
 const GETS = Number(process.env.DEMO_FLOOD_GETS ?? 50_000);
 const CONCURRENCY = 16;
+/** The nodes' bound on sessions without a login (sessions.maxAnonymous), small enough to pass here. */
+const MAX_ANONYMOUS = 1_000;
 let c: TestCluster;
 let appUrl: string;
 
@@ -25,6 +27,7 @@ before(async () => {
     {
       app: { command: [process.execPath, DEMO_APP], instances: 1, portSpan: 10, health: { path: '/healthz', intervalMs: 1000, timeoutMs: 1000, fails: 3 }, killTimeoutMs: 3000 },
       load: { userLimit: 1000, sessionWindowMin: 10, handoverTtlS: 30 },
+      sessions: { maxAnonymous: MAX_ANONYMOUS },
     },
   );
   await c.startAll();
@@ -57,21 +60,26 @@ function get(agent: Agent, path: string, cookie?: string): Promise<{ status: num
   });
 }
 
-test(`${GETS} GETs without cookies to the demo app save no session, and count as no user load`, async () => {
-  const before = { A: rows('A'), B: rows('B') };
+/** `n` GETs of `/` over CONCURRENCY keep-alive connections, each with `cookie`: the answers `wrong` finds fault with. */
+async function flood(n: number, cookie: string | undefined, wrong: (r: Awaited<ReturnType<typeof get>>) => boolean): Promise<{ problems: string[]; seconds: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   let next = 0;
   const problems: string[] = [];
   const started = performance.now();
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
-    while (next < GETS) {
+    while (next < n) {
       next++;
-      const r = await get(agent, '/');
-      if (r.status !== 200 || !/Visits in this session: 1 /.test(r.body) || r.cookies.some((k) => k.startsWith('demo_sid='))) problems.push(`${r.status} ${r.cookies.join(' | ')} ${r.body.slice(0, 200)}`);
+      const r = await get(agent, '/', cookie);
+      if (wrong(r)) problems.push(`${r.status} ${r.cookies.join(' | ')} ${r.body.slice(0, 200)}`);
     }
   }));
-  const seconds = (performance.now() - started) / 1000;
   agent.destroy();
+  return { problems, seconds: (performance.now() - started) / 1000 };
+}
+
+test(`${GETS} GETs without cookies to the demo app save no session, and count as no user load`, async () => {
+  const before = { A: rows('A'), B: rows('B') };
+  const { problems, seconds } = await flood(GETS, undefined, (r) => r.status !== 200 || !/Visits in this session: 1 /.test(r.body) || r.cookies.some((k) => k.startsWith('demo_sid=')));
   assert.deepEqual(problems.slice(0, 3), [], `${problems.length} of ${GETS} answers were not a first visit without a session`);
   assert.deepEqual({ A: rows('A'), B: rows('B') }, before, 'no new session rows on either copy');
   const load = (await (await c.client('A')).call('A', 'load')) as LoadFigures;
@@ -93,4 +101,15 @@ test('a browser that comes back is counted in a session (both copies), and it is
   await waitFor('the session on both copies', () => rows('A') === before.A + 1 && rows('B') === before.B + 1);
   assert.equal(((await (await c.client('A')).call('A', 'load')) as LoadFigures).sessions, 0, 'an anonymous session is not a user');
   agent.destroy();
+});
+
+test('a client that replays the first-visit mark makes a session per request: the nodes keep at most sessions.maxAnonymous of them', async () => {
+  // Every request "comes back" (demo_visited=1, no session cookie), so each saves a new session;
+  // each copy's node drops the least recently written past the bound once a tenth of it was added
+  // since its last look, so it holds at most the bound and that tenth.
+  const n = 2 * MAX_ANONYMOUS;
+  const { problems } = await flood(n, 'demo_visited=1', (r) => r.status !== 200);
+  assert.deepEqual(problems.slice(0, 3), [], `${problems.length} of ${n} answers were not 200`);
+  const most = MAX_ANONYMOUS * 1.1;
+  await waitFor(`at most ${most} anonymous sessions on each node`, () => rows('A') <= most && rows('B') <= most, 20_000);
 });
