@@ -5,9 +5,17 @@ import { mib } from './free-space.ts';
 /** Copies looked at, least recently read first, to make room for one new copy. */
 const MAX_VICTIMS = 1000;
 
+type Victim = { url: string; home: string; bytes: number };
+
 export interface Room {
-  /** Copies to drop (and unsubscribe) first, least recently read first. */
-  victims: { url: string; home: string; bytes: number }[];
+  /**
+   * Copies to drop (and unsubscribe) for it, least recently read first: dropped once the new
+   * copy's bytes are here (a transfer that fails drops nothing); until then no other
+   * reservation counts on them.
+   */
+  victims: Victim[];
+  /** Say the victims were dropped. */
+  evicted: () => void;
   /** Ends the reservation: call once the copy's row is added, or the transfer failed. */
   release: () => void;
 }
@@ -21,8 +29,8 @@ export interface Room {
 export class CopyBudget {
   private readonly copies: CopyStore;
   readonly budgetBytes: number;
-  /** Transfers under way: id -> url and bytes (at most resources.maxTransfers entries). */
-  private readonly reserved = new Map<number, { url: string; bytes: number }>();
+  /** Transfers under way: id -> url, bytes and the copies to drop for it (at most resources.maxTransfers entries). */
+  private readonly reserved = new Map<number, { url: string; bytes: number; victims: Victim[] }>();
   private nextId = 1;
 
   constructor(copies: CopyStore, budgetBytes: number) {
@@ -30,11 +38,15 @@ export class CopyBudget {
     this.budgetBytes = budgetBytes;
   }
 
-  /** Bytes of copies held, and reserved for transfers under way. */
+  /** Bytes of copies held (but those to be dropped for transfers under way), and reserved for those transfers. */
   used(): { heldBytes: number; reservedBytes: number } {
     let reservedBytes = 0;
-    for (const r of this.reserved.values()) reservedBytes += r.bytes;
-    return { heldBytes: this.copies.bytes(), reservedBytes };
+    let doomedBytes = 0;
+    for (const r of this.reserved.values()) {
+      reservedBytes += r.bytes;
+      for (const v of r.victims) doomedBytes += v.bytes;
+    }
+    return { heldBytes: this.copies.bytes() - doomedBytes, reservedBytes };
   }
 
   /**
@@ -48,7 +60,7 @@ export class CopyBudget {
     let over = heldBytes + reservedBytes + bytes - this.budgetBytes;
     const victims: Room['victims'] = [];
     if (over > 0) {
-      const busy = new Set([url, ...[...this.reserved.values()].map((r) => r.url)]);
+      const busy = new Set([url, ...[...this.reserved.values()].flatMap((r) => [r.url, ...r.victims.map((v) => v.url)])]);
       for (const c of this.copies.leastRecentlyRead(MAX_VICTIMS)) {
         if (busy.has(c.url)) continue;
         victims.push(c);
@@ -58,7 +70,8 @@ export class CopyBudget {
       if (over > 0) throw new CohortError('insufficient_storage', `no room for a copy of ${url} (${mib(bytes)}): this node's copy budget of ${mib(this.budgetBytes)} (resources.copyBudgetBytes) is taken by copies being transferred`);
     }
     const id = this.nextId++;
-    this.reserved.set(id, { url, bytes });
-    return { victims, release: () => void this.reserved.delete(id) };
+    const reservation = { url, bytes, victims };
+    this.reserved.set(id, reservation);
+    return { victims, evicted: () => void (reservation.victims = []), release: () => void this.reserved.delete(id) };
   }
 }

@@ -4,7 +4,7 @@ import type { CriticalService } from '../critical/critical-service.ts';
 import { CohortError } from '../errors.ts';
 import type { HomeLookup } from '../records/home-lookup.ts';
 import type { BlobStore } from './blob-store.ts';
-import type { CopyBudget } from './copy-budget.ts';
+import type { CopyBudget, Room } from './copy-budget.ts';
 import type { FreeSpace } from './free-space.ts';
 import type { CopyStore } from './copy-store.ts';
 import type { PublishedStore, VersionMeta } from './published-store.ts';
@@ -218,34 +218,42 @@ export class Replicator {
    */
   private async fetch(home: string, meta: VersionMeta): Promise<() => void> {
     const { blobs, settings } = this.deps;
+    // Whatever a home announces, no copy is larger than the largest resource a publish may make.
+    if (meta.size > settings.maxBytes) {
+      this.deps.log.warn({ event: 'resource_answer_refused', from: home, url: meta.url, size: meta.size }, `${home} announced ${meta.url} at ${meta.size} bytes, past resources.maxBytes: refused`);
+      throw new CohortError('too_large', `${home} announced ${meta.url} at ${meta.size} bytes, larger than resources.maxBytes (${settings.maxBytes})`);
+    }
     const hold = blobs.hold(meta.digest);
     const here = blobs.has(meta.digest);
     if (!here && this.transferring >= settings.maxTransfers) {
       hold();
       throw busy(`${this.transferring} transfers are in progress on this node`);
     }
-    let room: () => void;
+    let room: Room;
     try {
-      room = this.makeRoom(meta); // after the slot check: no copy is dropped for a transfer refused
+      room = this.reserveRoom(meta); // after the slot check: nothing is reserved for a transfer refused
     } catch (err) {
       hold();
       throw err;
     }
     const release = () => {
       hold();
-      room();
+      room.release();
     };
-    if (here) return release;
-    this.transferring++;
-    try {
-      return await this.transfer(home, meta, release);
-    } finally {
-      this.transferring--;
+    if (!here) {
+      this.transferring++;
+      try {
+        await this.transfer(home, meta, release);
+      } finally {
+        this.transferring--;
+      }
     }
+    this.evict(room, meta); // only once the bytes are here: a failed transfer drops no copy
+    return release;
   }
 
-  /** One transfer of `meta`'s bytes from `home`, in a transfer slot (see fetch). */
-  private async transfer(home: string, meta: VersionMeta, release: () => void): Promise<() => void> {
+  /** One transfer of `meta`'s bytes from `home`, in a transfer slot (see fetch); calls `release` if it fails. */
+  private async transfer(home: string, meta: VersionMeta, release: () => void): Promise<void> {
     const { blobs, raw, settings } = this.deps;
     let res;
     try {
@@ -260,7 +268,6 @@ export class Replicator {
       (await blobs.receive(res, settings.maxBytes, { digest: meta.digest, size: meta.size })).release();
       this.transfers.ok++;
       this.transfers.bytes += meta.size;
-      return release;
     } catch (err) {
       release();
       this.transfers.failed++;
@@ -315,14 +322,17 @@ export class Replicator {
   }
 
   /**
-   * Room for a copy of `meta` under the node's copy budget and free-space floor: the least
-   * recently read copies are dropped and unsubscribed at their homes first. Resolves with the
-   * reservation's release (throws insufficient_storage when it cannot fit).
+   * Room for a copy of `meta` under the node's copy budget and free-space floor: which of the
+   * least recently read copies must go for it (throws insufficient_storage when it cannot fit).
    */
-  private makeRoom(meta: VersionMeta): () => void {
+  private reserveRoom(meta: VersionMeta): Room {
     this.deps.freeSpace.check(`a copy of ${meta.url}`, meta.size);
     this.flushReads(); // least recently read by the reads up to now
-    const room = this.deps.budget.reserve(meta.url, meta.size);
+    return this.deps.budget.reserve(meta.url, meta.size);
+  }
+
+  /** Drops the copies `room` named, unsubscribing at their homes. */
+  private evict(room: Room, meta: VersionMeta): void {
     for (const v of room.victims) {
       const digests = this.deps.copies.drop(v.url);
       this.forget(v.url);
@@ -331,7 +341,7 @@ export class Replicator {
       if (v.home) this.sendUnsubscribe(v.home, v.url, this.endSubscription(v.url, v.home));
       this.removeUnused(digests);
     }
-    return room.release;
+    room.evicted();
   }
 
   private endSubscription(url: string, home: string): number {

@@ -6,6 +6,7 @@
 //   other-version  res.subscribe names another version than the one asked
 //   bad-digest     the raw bytes do not hash to the digest it announces (headers agree with it)
 //   malformed      res.subscribe's answer is not a version's metadata
+//   fill-budget    res.subscribe announces 990 bytes (then sends its usual, shorter, bytes)
 // and for the author 'garbled', res.author answers { home: 'yes' } instead of a boolean.
 // Prints "ready" once it listens; stops on SIGTERM.
 import { createHash } from 'node:crypto';
@@ -40,6 +41,8 @@ function subscribeAnswer(args: { url: string; version?: number }): unknown {
       return { ...meta(args.url, (args.version ?? 1) + 1), newest: (args.version ?? 1) + 1 };
     case 'bad-digest':
       return { ...meta(args.url, 1, ANNOUNCED_FOR_BAD), newest: 1 };
+    case 'fill-budget':
+      return { ...meta(args.url, 1), size: 990, newest: 1 };
     case 'malformed':
       return { url: args.url, version: 'one', newest: 1 };
     default:

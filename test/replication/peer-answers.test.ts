@@ -30,7 +30,8 @@ const copiesOn = async (id: string) => ((await (await c.client(id)).call(id, 're
 const blobsOf = (id: string) => readdirSync(join(nodeDataDir(c.table, id), 'blobs')).filter((f) => f !== 'tmp').sort();
 
 before(async () => {
-  c = await TestCluster.create([{ id: 'L', role: 'library' }, { id: 'A' }, { id: 'F', domain: 'evil', role: 'library' }]);
+  // A copy budget of 1,000 bytes on A: ann's page (24 bytes) and a copy of 990 would not both fit.
+  c = await TestCluster.create([{ id: 'L', role: 'library' }, { id: 'A' }, { id: 'F', domain: 'evil', role: 'library' }], { resources: { maxBytes: 1_000, copyBudgetBytes: 1_000 } });
   fake = spawn(process.execPath, [FAKE, '--config', c.config, '--id', 'F', '--victim', VICTIM], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   fake.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -84,13 +85,24 @@ test("bytes that do not hash to the announced digest are not kept; a malformed r
   const blobsBefore = blobsOf('A');
   const r = await nodeHttp(c, 'A', '/res/evil/mallory/bad-digest');
   assert.equal(r.status, 503);
-  assert.ok(events(c, 'A', 'resource_transfer_failed').some((e) => e.url === '/res/evil/mallory/bad-digest' && /digest mismatch/.test(String(e.err))));
+  await waitFor('the transfer logged as failed', () => events(c, 'A', 'resource_transfer_failed').some((e) => e.url === '/res/evil/mallory/bad-digest' && /digest mismatch/.test(String(e.err))));
   assert.deepEqual((await copiesOn('A')).map((x) => x.url), [VICTIM]);
   assert.deepEqual(blobsOf('A'), blobsBefore);
   assert.deepEqual(readdirSync(join(nodeDataDir(c.table, 'A'), 'blobs', 'tmp')), [], 'no temporary file left');
   // F answers res.author for 'garbled' with { home: 'yes' }: no home is found, nothing is asked or stored.
   const g = await nodeHttp(c, 'A', '/res/evil/garbled/page.html');
   assert.equal(g.status, 503, g.body.toString());
-  assert.ok(events(c, 'A', 'home_answer_refused').some((e) => e.from === 'F' && e.who === 'garbled@evil'));
+  await waitFor('the answer logged as refused', () => events(c, 'A', 'home_answer_refused').some((e) => e.from === 'F' && e.who === 'garbled@evil'));
   assert.deepEqual((await copiesOn('A')).map((x) => x.url), [VICTIM]);
+});
+
+test('a copy announced to need the room of others drops none of them when its transfer fails', async () => {
+  // F announces 990 bytes (so ann's page would have to go for it), then sends other bytes.
+  const r = await nodeHttp(c, 'A', '/res/evil/mallory/fill-budget');
+  assert.equal(r.status, 503);
+  await waitFor('the transfer logged as failed', () => events(c, 'A', 'resource_transfer_failed').some((e) => e.url === '/res/evil/mallory/fill-budget'));
+  assert.deepEqual(events(c, 'A', 'resource_evicted'), [], 'no copy dropped for a transfer that failed');
+  assert.deepEqual((await copiesOn('A')).map((x) => x.url), [VICTIM]);
+  const again = await nodeHttp(c, 'A', VICTIM);
+  assert.equal(again.headers['x-cohort-source'], 'copy');
 });
