@@ -1,45 +1,11 @@
 #!/usr/bin/env node
-import { Command, CommanderError } from 'commander';
-import { addAppCommand } from './app-command.ts';
-import { addCertsCommand } from './certs-command.ts';
-import { addDemoCommand } from './demo.ts';
-import { addDoctorCommand } from './doctor-command.ts';
-import { addNetworkCommands } from './network-commands.ts';
-import { addFrontCommand } from './front-command.ts';
-import { addMaintenanceCommand } from './maintenance-command.ts';
-import { addNodeCommand } from './node-command.ts';
-import { addOutboxCommand } from './outbox-command.ts';
-import { addResourceCommands } from './resources-command.ts';
-import { addScenarioCommand } from './scenario-command.ts';
-import { addUserCommand } from './user-command.ts';
-import { EXIT_USAGE, reportError } from './common.ts';
+// The `cohort` command. Node's compile cache is switched on before any other module loads (a
+// static import would load them first): every process Cohort starts — nodes, fronts, the CLI
+// and the app instances it supervises, which inherit NODE_COMPILE_CACHE — then starts in about
+// half the time once the cache is warm (`cohort --help`: 0.5 s, then 0.26 s here). Node keys
+// each entry by the file's content and its own version, so a changed file is compiled anew.
+import { enableCompileCache } from 'node:module';
 
-const program = new Command('cohort')
-  .description('Run one web application across many inexpensive servers')
-  .version('0.1.0')
-  .showHelpAfterError('(run with --help for usage)')
-  .exitOverride();
-
-addDemoCommand(program);
-addNodeCommand(program);
-addCertsCommand(program);
-addNetworkCommands(program);
-addOutboxCommand(program);
-addUserCommand(program);
-addFrontCommand(program);
-addAppCommand(program);
-addMaintenanceCommand(program);
-addResourceCommands(program);
-addDoctorCommand(program);
-addScenarioCommand(program);
-
-try {
-  await program.parseAsync(process.argv);
-} catch (err) {
-  if (err instanceof CommanderError) {
-    // --help and --version end here with exit code 0; usage errors were already printed.
-    process.exitCode = err.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else {
-    process.exitCode = reportError(err);
-  }
-}
+const cache = enableCompileCache();
+if (cache.directory) process.env.NODE_COMPILE_CACHE ??= cache.directory;
+await import('./program.ts');
