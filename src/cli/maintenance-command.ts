@@ -31,7 +31,7 @@ async function set(opts: Opts, on: boolean): Promise<void> {
   if (count('error') || stale) process.exitCode = EXIT_ERROR;
 }
 
-const FORCE_HELP = 'replace whatever setting a node holds, even a newer one (stamped ahead by a wrong clock)';
+const FORCE_HELP = "replace a node's setting even when it is newer, if it is stamped ahead of that node's clock (a wrong clock)";
 
 export function addMaintenanceCommand(program: Command): void {
   const maintenance = program

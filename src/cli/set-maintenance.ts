@@ -17,7 +17,7 @@ export type MaintenanceOutcome =
  * through `client`'s node: a node that is down gets it when it comes back, and, because the
  * newest `at` wins, a late delivery never undoes a newer setting. One `at` for all nodes.
  * With `ifAt`, a node applies it only while its setting is still the one of that `at`; with
- * `force`, whatever setting it holds (a newer one included: one stamped ahead by a wrong clock).
+ * `force`, also over a newer setting stamped ahead of the node's clock (a wrong clock's).
  * Used by `cohort maintenance on|off` and `cohort app reload --all --maintenance`. Throws a
  * CliError (usage) before sending anything when the message is not acceptable.
  */
@@ -55,6 +55,6 @@ export async function setMaintenance(
 export function describe(o: MaintenanceOutcome): string {
   if (o.status === 'delayed') return `${o.node}: delayed (down; it gets the setting when it is back)`;
   if (o.status === 'error') return `${o.node}: failed (${o.error})`;
-  if (!o.applied) return `${o.node}: ok, but a newer setting stays (${o.state.on ? 'on' : 'off'} since ${new Date(o.state.at).toISOString()}; --force replaces it)`;
+  if (!o.applied) return `${o.node}: ok, but a newer setting stays (${o.state.on ? 'on' : 'off'} since ${new Date(o.state.at).toISOString()}; --force replaces it if it is stamped ahead of the node's clock)`;
   return `${o.node}: ok (maintenance ${o.state.on ? 'on' : 'off'})`;
 }

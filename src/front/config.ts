@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_TABLES } from './dispatcher/shared-lard.ts';
 
 // The front's part of the host table. Every field has a default except where a choice
 // must be the operator's (the sticky-cookie keys when cookies are on).
@@ -162,7 +163,14 @@ export const frontSchema = z
     const names = new Set<string>();
     const cookies = new Set<string>();
     const byId = new Map<string, string>();
+    const perDispatcher = new Map<string, number>();
     routes.forEach((r, i) => {
+      if (r.dispatcher) {
+        // A dispatcher keeps MAX_TABLES route tables: a route past them would lose its table to the others at every turn.
+        const n = (perDispatcher.get(r.dispatcher.node) ?? 0) + 1;
+        perDispatcher.set(r.dispatcher.node, n);
+        if (n > MAX_TABLES) ctx.addIssue({ code: 'custom', path: where(i, 'dispatcher'), message: `the shared dispatcher on ${r.dispatcher.node} keeps ${MAX_TABLES} routes' tables: this is route ${n} on it (name another node, or let this route decide alone)` });
+      }
       if (names.has(r.name)) ctx.addIssue({ code: 'custom', path: where(i, 'name'), message: `duplicate route name '${r.name}'` });
       names.add(r.name);
       if (r.sticky.mode === 'cookie') {

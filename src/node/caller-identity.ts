@@ -26,8 +26,9 @@ const INSTANCE_VAR = 'COHORT_INSTANCE=';
  * not reach; the operator's own tools are told why they were refused (install iproute2) and can
  * use nothing else, while an app loses nothing it may do. What this cannot stop: code running as
  * the node's user that sets out to escape it (a double fork that also clears its environment),
- * which could as well edit the host table or signal the node. Apps that must not be able to are
- * run as another user: the operator socket is then closed to them by its mode (0600).
+ * which could as well read the node's keys or edit the host table. Only a user of the apps' own
+ * stops that (the operator socket's mode, 0600, would close it to them); the supervisor does
+ * not run apps as another user yet (README, "Local sockets").
  */
 export class CallerIdentity {
   private readonly peers = new SocketPeers();

@@ -144,7 +144,8 @@ export class HttpService {
     if (status >= 500) this.deps.log[status === 500 ? 'error' : 'warn']({ event: 'resource_error', url: logged, code, err: message }, `${logged}: ${message}`);
     // What went wrong inside (file paths, a peer's error text) is for the log: a client is told
     // what it can act on. An unknown author and a missing resource read alike (resource-lookups.ts).
-    const body = status === 500 ? title : status === 503 ? `${title}: try again shortly` : `${title}: ${message}`;
+    // A 507's reason (free bytes, the budget) is the operator's: logged above, not told to clients.
+    const body = status === 500 ? title : status === 503 ? `${title}: try again shortly` : status === 507 ? `${title}: this node cannot store it now` : `${title}: ${message}`;
     plain(res, status, body, status === 503 ? { 'retry-after': '2' } : {});
   }
 }

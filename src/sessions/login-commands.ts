@@ -81,7 +81,7 @@ export function registerLoginCommands(registry: CommandRegistry, deps: LoginDeps
   registry.register({
     name: 'login.handover.take',
     summary: "take up a login handed over to this node, with the nonce from the browser's cookie: who she is and her session data; good once",
-    // The nonce as the browser sent it ('' without the cookie): any mismatch is a refusal that uses the token up.
+    // The nonce as the browser sent it ('' without the cookie): a mismatch is refused and leaves the token for its own browser.
     args: z.strictObject({ token, nonce: z.string().max(64) }),
     scope: 'local',
     run: (a) => handovers.take(a.token, a.nonce),

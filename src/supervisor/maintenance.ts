@@ -48,7 +48,12 @@ export const setArgs = z.strictObject({
   }),
   /** Compare-and-set: applied only while the stored setting is the one of this `at` (a reload's own "off" must not undo an operator's later "on"). */
   ifAt: z.number().int().min(0).optional(),
-  /** The operator's override: stored whatever the node holds (a newer `at` included); later settings compare with this one's `at`. */
+  /**
+   * The operator's override of a setting stamped ahead of the receiver's clock (a sender's clock
+   * that runs fast): stored although that one's `at` is newer; later settings compare with this
+   * one's `at`. A stored setting not ahead of the clock is newer in fact, and stays: a forced
+   * message that arrives late (its receiver was down) does not undo a later setting.
+   */
   force: z.boolean().default(false),
 }).refine((a) => !(a.force && a.ifAt !== undefined), 'force and ifAt exclude each other');
 
@@ -73,11 +78,11 @@ export class MaintenanceStore {
     this.select = db.prepare('SELECT on_, message, at, by_node FROM maintenance WHERE id = 1');
     // Last writer wins by `at` (ties by on, then message: every node picks the same one),
     // decided in SQL so the check and the write are one statement.
-    // Forced: the row is replaced whatever it holds.
+    // Forced: the row is replaced also when its `at` is ahead of this node's clock (:now).
     this.upsert = db.prepare(`INSERT INTO maintenance (id, on_, message, at, by_node) SELECT 1, :on, :message, :at, :by
       WHERE :ifAt IS NULL OR :ifAt = 0 OR EXISTS (SELECT 1 FROM maintenance WHERE id = 1)
       ON CONFLICT (id) DO UPDATE SET on_ = excluded.on_, message = excluded.message, at = excluded.at, by_node = excluded.by_node
-      WHERE :force = 1 OR ((excluded.at, excluded.on_, excluded.message) > (maintenance.at, maintenance.on_, maintenance.message)
+      WHERE (:force = 1 AND maintenance.at > :now) OR ((excluded.at, excluded.on_, excluded.message) > (maintenance.at, maintenance.on_, maintenance.message)
         AND (:ifAt IS NULL OR maintenance.at = :ifAt))`);
     this.current = this.load();
     this.versioned = new Versioned(() => ({ node: this.node, boot: this.versioned.boot, version: this.versioned.version, state: { ...this.current } }));
@@ -93,7 +98,7 @@ export class MaintenanceStore {
    * rolled back), by reading the row again after the current job.
    */
   set(next: MaintenanceState, opts: { ifAt?: number; force?: boolean } = {}): { applied: boolean; state: MaintenanceState } {
-    const applied = Number(this.upsert.run({ on: next.on ? 1 : 0, message: next.message, at: next.at, by: next.by ?? null, ifAt: opts.ifAt ?? null, force: opts.force ? 1 : 0 }).changes) > 0;
+    const applied = Number(this.upsert.run({ on: next.on ? 1 : 0, message: next.message, at: next.at, by: next.by ?? null, ifAt: opts.ifAt ?? null, force: opts.force ? 1 : 0, now: Date.now() }).changes) > 0;
     queueMicrotask(() => this.refresh());
     return { applied, state: applied ? { ...next } : this.state };
   }

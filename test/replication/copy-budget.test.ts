@@ -66,7 +66,8 @@ test('a copy larger than the whole budget is 507, nothing dropped, and its home 
   const before = await copiesOnC();
   const r = await nodeHttp(c, 'C', url('huge'));
   assert.equal(r.status, 507);
-  assert.match(r.body.toString(), /^Insufficient Storage: .*copy budget/);
+  assert.equal(r.body.toString(), 'Insufficient Storage: this node cannot store it now\n');
+  await waitFor('the reason in the log', () => events(c, 'C', 'resource_error').some((e) => /copy budget/.test(String(e.err))));
   assert.deepEqual(await copiesOnC(), before);
   await waitFor("A drops C from huge's subscribers", async () => !(await subscribers('huge')).includes('C'), 15_000);
 });

@@ -100,7 +100,7 @@ describe('MaintenanceStore', () => {
     assert.deepEqual(store.state, { on: false, message: '', at: 0 });
   });
 
-  it('an at more than a minute ahead is refused, saying by how much; force replaces a newer setting; an app may not set it', async () => {
+  it('an at more than a minute ahead is refused, saying by how much; force replaces a setting ahead of the clock, not a late-arriving newer one; an app may not set it', async () => {
     const { store, registry } = open();
     assert.throws(() => registry.executeCritical('maintenance.set', { on: true, at: Date.now() + 3_600_000 }, { from: 'B' }), (e: Error & { code?: string }) => e.code === 'bad_args' && /at is 3600 s ahead of this node's clock: at most 60 s/.test(e.message));
     // Within the minute: taken (clocks drift a little).
@@ -111,8 +111,15 @@ describe('MaintenanceStore', () => {
     assert.deepEqual(registry.executeCritical('maintenance.set', { ...off, force: true }, { from: 'C' }), { applied: true, state: { ...off, message: '', by: 'C' } });
     await tick();
     assert.deepEqual(store.state, { ...off, message: '', by: 'C' });
+    // A forced setting that arrives after a newer one not ahead of the clock (its receiver was
+    // down when it was sent) does not undo it: critical messages keep their order per sender only.
+    const later = { on: true, at: Date.now() };
+    assert.equal((registry.executeCritical('maintenance.set', later, { from: 'B' }) as { applied: boolean }).applied, true);
+    assert.equal((registry.executeCritical('maintenance.set', { on: false, at: later.at - 1000, force: true }, { from: 'C' }) as { applied: boolean }).applied, false, 'a late forced setting does not undo a newer one');
+    await tick();
+    assert.equal(store.state.on, true);
     assert.throws(() => registry.execute('maintenance.set', { on: true, at: Date.now() }, { from: 'local', caller: 'app' }), { code: 'refused' });
-    assert.equal(store.state.on, false);
+    assert.equal(store.state.on, true);
   });
 
   it('a setting rolled back with its transaction is not seen, and wakes nobody', async () => {

@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { CommandRegistry, LOCAL } from '../../src/commands/registry.ts';
-import { MAX_ITEMS, registerDispatcherCommands, SharedLard, type DecideArgs } from '../../src/front/dispatcher/shared-lard.ts';
+import { MAX_ITEMS, MAX_TABLES, registerDispatcherCommands, SharedLard, type DecideArgs } from '../../src/front/dispatcher/shared-lard.ts';
+import { frontSchema } from '../../src/front/config.ts';
 
 // The shared dispatcher's bookkeeping: picks in item order, counted at once (the next item of a
 // batch sees them), other fronts' requests in flight count, completions lower them, a front
@@ -83,4 +84,13 @@ test('past its bound of route tables, the one used least recently goes, not one 
     on(`other${i}`, [{ target: '/x' }]);
     assert.equal(on('busy', [{ target: '/a' }], { B: 1 }), 'B', `after route ${i}: /a's entry kept`);
   }
+});
+
+test('a front configuration with more LARD routes on one dispatcher than it keeps tables for is refused at load', () => {
+  const route = (i: number, node: string) => ({ name: `r${i}`, match: { prefix: `/r${i}/` }, policy: 'lard', dispatcher: { node } });
+  const config = (routes: unknown[]) => frontSchema.safeParse({ listen: { port: 1 }, node: 'A', backends: [{ id: 'x', host: '127.0.0.1', port: 1 }], routes });
+  assert.equal(config([1, 2, 3, 4].map((i) => route(i, 'A'))).success, true);
+  const refused = config([...[1, 2, 3, 4, 5].map((i) => route(i, 'A')), route(6, 'B')]);
+  assert.equal(refused.success, false);
+  assert.deepEqual(refused.error!.issues.map((i) => [i.path.join('.'), i.message]), [['routes.4.dispatcher', `the shared dispatcher on A keeps ${MAX_TABLES} routes' tables: this is route 5 on it (name another node, or let this route decide alone)`]]);
 });

@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import type { CommandRegistry } from '../../commands/registry.ts';
 import { RecentMap } from '../../recent-map.ts';
-import { Lard, type LardSettings, type ServerLoad } from '../policies/lard.ts';
+import { Lard, MAX_KEY_CHARS, tableKey, type LardSettings, type ServerLoad } from '../policies/lard.ts';
 
 /** What one batch from a front may carry (a bound on what a caller can make the dispatcher hold or do). */
 export const MAX_ITEMS = 1024;
@@ -13,10 +12,8 @@ const MAX_SERVERS = 256;
  * keys take at most 4 × 100,000 × 128 B = 51 MB; measured, a full table of 1 KiB targets takes
  * 20-40 MiB of heap (test/unit/shared-lard.test.ts). It was 16 tables of 250,000 targets of 1 KiB.
  */
-const MAX_TABLES = 4;
+export const MAX_TABLES = 4;
 const MAX_TABLE_TARGETS = 100_000;
-/** A target longer than this is held by a digest (the dispatcher needs only to tell targets apart). */
-const MAX_KEY_CHARS = 128;
 /** A front not heard from for this long has no requests in flight any more (it stopped, or decides alone). */
 const FRONT_GONE_MS = 30_000;
 
@@ -77,7 +74,7 @@ export class SharedLard {
     const picks = a.items.map((item) => {
       const excluded = item.exclude?.length ? new Set(item.exclude) : undefined;
       const servers = excluded ? all.filter((s) => !excluded.has(s.id)) : all;
-      const d = table.lard.decide(keyOf(item.target), servers, now);
+      const d = table.lard.decide(tableKey(item.target), servers, now);
       if (!d) return null;
       // Counted at once: the next item of this batch sees it.
       const s = servers.find((x) => x.id === d.server)!;
@@ -116,12 +113,6 @@ export class SharedLard {
     table.lastHeard.delete(quietest);
     table.inFlight.delete(quietest);
   }
-}
-
-/** The table key of a target: itself when short, else '#' and 128 bits of its SHA-256 (a path starts with '/'). */
-function keyOf(target: string): string {
-  if (target.length <= MAX_KEY_CHARS) return target;
-  return `#${createHash('sha256').update(target).digest().toString('base64url', 0, 16)}`;
 }
 
 /** `lard.decide` on every node: any node can be the dispatcher a route names. */
