@@ -67,20 +67,29 @@ describe(`the front leaks nothing (${N} WebSockets dropped, ${N} requests aborte
     await inParallel(500, async () => wsOpenAndDrop(fc.port));
     await inParallel(500, async (i) => abortMidBody(fc.port, i % 2 ? 1000 : 70_000));
     for (let i = 0; i < 200; i++) await http(`${fc.url}/`);
-    await new Promise((r) => setTimeout(r, 500));
-    const idle = await measure();
+    // heapUsed after a full collection still varies by a few MB from one reading to the next
+    // (a large object now and then, state freed by a timer after the sockets closed): the idle
+    // level is the lowest of readings over two seconds, and the front has settled once a reading
+    // is back within 10% of it. A leak stays above it in every reading, and the wait fails naming it.
+    let idle = await measure();
+    for (let i = 0; i < 10; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      const now = await measure();
+      if (now.memory.heapUsed < idle.memory.heapUsed) idle = now;
+    }
 
     await inParallel(N, async () => wsOpenAndDrop(fc.port));
     await inParallel(N, async (i) => abortMidBody(fc.port, i % 2 ? 1000 : 70_000)); // half held, half streaming
     assert.equal((await http(`${fc.url}/`)).status, 200, 'still serving');
 
+    const growthOf = (now: { memory: { heapUsed: number } }) => (now.memory.heapUsed - idle.memory.heapUsed) / idle.memory.heapUsed;
     const settled = await waitFor('the front to settle back to idle', async () => {
       const now = await measure();
-      return now.connections <= idle.connections && now.tunnels === 0 && now.active === 0 && now.fds <= idle.fds + 2 ? now : null;
+      if (!(now.connections <= idle.connections && now.tunnels === 0 && now.active === 0 && now.fds <= idle.fds + 2)) return null;
+      if (growthOf(now) >= 0.1) throw new Error(`heap grew by ${(growthOf(now) * 100).toFixed(1)}%`);
+      return now;
     }, 20_000, 200);
-    const growth = (settled.memory.heapUsed - idle.memory.heapUsed) / idle.memory.heapUsed;
-    console.log(`leaks: idle ${JSON.stringify({ fds: idle.fds, connections: idle.connections, heapUsed: idle.memory.heapUsed })}, after ${JSON.stringify({ fds: settled.fds, connections: settled.connections, heapUsed: settled.memory.heapUsed })}, heap growth ${(growth * 100).toFixed(1)}%`);
-    assert.ok(growth < 0.1, `heap grew by ${(growth * 100).toFixed(1)}%`);
+    console.log(`leaks: idle ${JSON.stringify({ fds: idle.fds, connections: idle.connections, heapUsed: idle.memory.heapUsed })}, after ${JSON.stringify({ fds: settled.fds, connections: settled.connections, heapUsed: settled.memory.heapUsed })}, heap growth ${(growthOf(settled) * 100).toFixed(1)}%`);
   });
 });
 
