@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { RecentMap } from '../recent-map.ts';
+import { Backoff } from '../net/backoff.ts';
 import type { CriticalService } from '../critical/critical-service.ts';
 import { CohortError } from '../errors.ts';
 import type { HomeLookup } from '../records/home-lookup.ts';
@@ -63,7 +64,7 @@ export class Replicator {
   private waiting = 0;
   /** url -> last read (ms), not yet written; bounded by the copies on disk (only served copies get in). */
   private readonly reads = new Map<string, number>();
-  private readonly retries = new Map<string, { timer: NodeJS.Timeout; delayMs: number }>();
+  private readonly retries = new Map<string, { timer: NodeJS.Timeout; backoff: Backoff }>();
   private readonly lookups: ResourceLookups;
   /** Transfers of bytes under way (at most settings.maxTransfers). */
   private transferring = 0;
@@ -311,12 +312,13 @@ export class Replicator {
       (err: unknown) => {
         this.inflight.delete(key);
         if (err instanceof CohortError && err.code === 'not_found' && err.message === 'nothing pending') return;
-        const delayMs = Math.min((this.retries.get(url)?.delayMs ?? RETRY_MIN_MS / 2) * 2, RETRY_MAX_MS);
+        const backoff = this.retries.get(url)?.backoff ?? new Backoff(RETRY_MIN_MS, RETRY_MAX_MS, null);
+        const delayMs = backoff.next();
         this.deps.log.warn({ event: 'resource_update_retry', url, delayMs, err: (err as Error).message }, `${url}: fetching the new version failed, again in ${delayMs} ms`);
         clearTimeout(this.retries.get(url)?.timer);
         const timer = setTimeout(() => this.fetchPending(url), delayMs);
         timer.unref();
-        this.retries.set(url, { timer, delayMs });
+        this.retries.set(url, { timer, backoff });
       },
     );
   }
