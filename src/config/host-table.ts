@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import { cpus } from 'node:os';
 import { parseDocument } from 'yaml';
-import type { FrontConfig } from '../front/config.ts';
+import type { FrontConfig } from './front-schema.ts';
 import { mergeAppSettings, type AppSection, type AppSettings } from '../supervisor/app-config.ts';
 import { hostTableSchema, type CriticalSettings, type LinkSettings, type NodeEntry, type ResourceSettings } from './schema.ts';
 

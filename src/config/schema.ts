@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { frontSchema, routeConfigs } from '../front/config.ts';
+import { frontSchema, routeConfigs } from './front-schema.ts';
 import { appSectionSchema, mergeAppSettings } from '../supervisor/app-config.ts';
 
 // The host table (seed 000's hosts.tab) as validated data. Every object is strict:
