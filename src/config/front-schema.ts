@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isLoopback } from '../net/loopback.ts';
+import { isLoopback } from '../loopback.ts';
 
 // The front's part of the host table. Every field has a default except where a choice
 // must be the operator's (the sticky-cookie keys when cookies are on). Here, below the front,

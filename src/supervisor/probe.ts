@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { httpProbe } from '../net/http-probe.ts';
-import type { AppSettings } from './app-config.ts';
+import type { AppSettings } from '../config/app-schema.ts';
 
 /** What one health probe learned: answered (status < 400), and what the app said of itself. */
 export interface ProbeResult {
