@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { secretMatches } from '../front/secret.ts';
+import { secretMatches } from '../secret.ts';
 
 /** The dashboard's paths: a browser's EventSource cannot send a header, so these also take ?token=. */
 const DASHBOARD_PATHS = new Set(['/dashboard', '/dashboard/events']);

@@ -5,8 +5,9 @@ import { Channel } from '../net/channel.ts';
 import { AuthApi, RecordsApi } from './records.ts';
 import { ResourcesApi } from './resources.ts';
 import { SessionsApi } from './sessions.ts';
+import type { CriticalResult } from './critical-result.ts';
 
-export type CriticalResult = { status: 'ok'; id: string; reply: unknown } | { status: 'delayed'; id: string };
+export type { CriticalResult } from './critical-result.ts';
 
 export interface ClientOptions {
   /** A call without a reply after this long fails with con_lost. */

@@ -1,4 +1,4 @@
-import type { CriticalResult } from './client.ts';
+import type { CriticalResult } from './critical-result.ts';
 import type { HistoryEntry } from '../records/record-store.ts';
 
 /** A user, known by her domain and name. */

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve, join } from 'node:path';
 import { cpus } from 'node:os';
 import { parseDocument } from 'yaml';
-import type { FrontConfig } from '../front/config.ts';
-import { mergeAppSettings, type AppSection, type AppSettings } from '../supervisor/app-config.ts';
+import type { FrontConfig } from './front-schema.ts';
+import { mergeAppSettings, type AppSection, type AppSettings } from './app-schema.ts';
 import { hostTableSchema, type CriticalSettings, type LinkSettings, type NodeEntry, type ResourceSettings } from './schema.ts';
 
 /** A config file that cannot be used; the message names the file, the field and the fault. */

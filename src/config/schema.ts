@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { frontSchema, routeConfigs } from '../front/config.ts';
-import { appSectionSchema, mergeAppSettings } from '../supervisor/app-config.ts';
+import { frontSchema, routeConfigs } from './front-schema.ts';
+import { appSectionSchema, mergeAppSettings } from './app-schema.ts';
 
 // The host table (seed 000's hosts.tab) as validated data. Every object is strict:
 // an unknown field is a typo the operator wants to hear about, not something to ignore.

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
+import { Backoff } from '../net/backoff.ts';
 import type { Peer } from '../net/peer.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import { crashPoint, crashPointsEnabled } from './crash-points.ts';
@@ -46,7 +47,8 @@ export class PeerDelivery {
   private generation = 0;
   /** Messages queued for this peer and not yet done, on disk or in memory. */
   private live = 0;
-  private pokes = 0;
+  /** Redials while senders wait: retryDelayMs, doubling; its attempts count them against settings.retries. */
+  private readonly pokes: Backoff;
   private pokeTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   delivered = 0;
@@ -57,6 +59,7 @@ export class PeerDelivery {
     this.commit = commit;
     this.settings = settings;
     this.log = log.child({ peer: peer.id });
+    this.pokes = new Backoff(settings.retryDelayMs, Infinity, null);
     this.window = new OutboxWindow(store, peer.id, settings.window, (bad) => this.buryDamaged(bad));
     peer.on('state', (state: string) => {
       if (state === 'up') this.restart();
@@ -89,7 +92,7 @@ export class PeerDelivery {
 
   /** Queues a message (already durable); with a waiter, its sender hears ok / delayed / the rejection. */
   add(entry: OutboxEntry, waiter?: Waiter): void {
-    if (waiter && this.peer.state === 'down' && this.pokes >= this.settings.retries) {
+    if (waiter && this.peer.state === 'down' && this.pokes.attempts >= this.settings.retries) {
       // This outage already had its redials: say so now instead of making every sender wait.
       waiter.resolve({ status: 'delayed', id: entry.mid });
     } else if (waiter) {
@@ -116,7 +119,7 @@ export class PeerDelivery {
     this.generation++;
     this.window.rewind();
     this.inflight = 0;
-    this.pokes = 0;
+    this.pokes.reset();
     this.pump();
   }
 
@@ -200,13 +203,13 @@ export class PeerDelivery {
 
   /** While messages wait and the peer is down, redial a few times instead of waiting out the back-off. */
   private pokeLater(): void {
-    if (this.live === 0 || this.pokeTimer || this.pokes >= this.settings.retries) return;
+    if (this.live === 0 || this.pokeTimer || this.pokes.attempts >= this.settings.retries) return;
     this.pokeTimer = setTimeout(() => {
       this.pokeTimer = undefined;
-      this.pokes++;
+      this.pokes.attempts++; // counted when it happens: senders hear 'delayed' once the last redial is done
       this.peer.reconnectNow();
       this.pokeLater();
-    }, this.settings.retryDelayMs * 2 ** this.pokes);
+    }, this.pokes.delay());
     this.pokeTimer.unref();
   }
 }

@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
 import { listenOn } from '../net/listen.ts';
-import { FrontMetrics } from '../admin/front-metrics.ts';
+import { FrontMetrics } from './front-metrics.ts';
 import { DashboardFeed } from '../admin/dashboard-feed.ts';
 import { clusterStatus, type NodeSnapshot } from '../admin/node-status.ts';
 import { AppRegistries } from './app-backends.ts';

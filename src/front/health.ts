@@ -1,7 +1,6 @@
-import { connect } from 'node:net';
+import { httpProbe } from '../net/http-probe.ts';
 import type { Backend } from './backend.ts';
 import type { FrontConfig } from './config.ts';
-import { ResponseParser } from './http/response-parser.ts';
 
 /** Result of one active check: which layer failed and how. */
 export interface CheckResult {
@@ -10,40 +9,12 @@ export interface CheckResult {
   detail: string;
 }
 
-/** One HTTP GET of the health path on a fresh connection: 2xx or 3xx within the timeout is healthy. */
-export function checkOnce(backend: Backend, cfg: FrontConfig): Promise<CheckResult> {
+/** One HTTP GET of the health path on a fresh connection: 2xx or 3xx, the whole answer within the timeout, is healthy. */
+export async function checkOnce(backend: Backend, cfg: FrontConfig): Promise<CheckResult> {
   const { path, timeoutMs } = cfg.health;
-  return new Promise((resolve) => {
-    let settled = false;
-    const finish = (r: CheckResult) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      resolve(r);
-    };
-    const socket = connect({ host: backend.host, port: backend.port, noDelay: true });
-    const timer = setTimeout(() => finish({ ok: false, layer: socket.connecting ? 'L4' : 'L7', detail: `timeout after ${timeoutMs} ms` }), timeoutMs);
-    const parser = new ResponseParser(65_536);
-    let status = 0;
-    parser.expect({ onHead: (s) => (status = s), onBody: () => {}, onEnd: () => finish(status < 400 ? { ok: true, layer: 'L7', detail: `status ${status}` } : { ok: false, layer: 'L7', detail: `bad status ${status}` }) }, false);
-    socket.once('connect', () => socket.write(`GET ${path} HTTP/1.1\r\nhost: ${backend.host}:${backend.port}\r\nuser-agent: cohort-health\r\nconnection: close\r\n\r\n`));
-    socket.on('data', (chunk: Buffer) => {
-      try {
-        parser.push(chunk);
-      } catch (err) {
-        finish({ ok: false, layer: 'L7', detail: (err as Error).message });
-      }
-    });
-    socket.once('error', (err) => finish({ ok: false, layer: socket.connecting ? 'L4' : 'L7', detail: `connect failed: ${err.message}` }));
-    socket.once('close', () => {
-      try {
-        parser.close();
-      } catch (err) {
-        finish({ ok: false, layer: 'L7', detail: (err as Error).message });
-      }
-    });
-  });
+  const r = await httpProbe({ host: backend.host, port: backend.port, path, timeoutMs, userAgent: 'cohort-health', untilEnd: true });
+  if (!r.answered) return { ok: false, layer: r.layer, detail: r.detail };
+  return r.status < 400 ? { ok: true, layer: 'L7', detail: `status ${r.status}` } : { ok: false, layer: 'L7', detail: `bad status ${r.status}` };
 }
 
 /** A back-end due within this of its interval is checked on this tick, not the next. */

@@ -10,6 +10,7 @@ import { encodeFrame } from './framing.ts';
 import { PROTOCOL_VERSION, type Message } from './protocol.ts';
 import { identityMismatch, type TlsMaterial } from './tls-material.ts';
 import { listenOn } from './listen.ts';
+import { RecentMap } from '../recent-map.ts';
 
 export interface LinkServerOptions {
   self: string;
@@ -51,8 +52,8 @@ export class LinkServer extends EventEmitter {
   private allowed: Map<string, number> | null = null;
   /** Open connections per remote address, welcomed or not. */
   private readonly perAddress = new Map<string, number>();
-  /** When each turned-away address was last logged (one line a minute each, not one a connection). */
-  private readonly loggedRefusals = new Map<string, number>();
+  /** When each turned-away address was last logged (one line a minute each, not one a connection); the least recent forgotten past 10 000. */
+  private readonly loggedRefusals = new RecentMap<string, number>(10_000);
 
   constructor(opts: LinkServerOptions) {
     super();
@@ -132,7 +133,6 @@ export class LinkServer extends EventEmitter {
     raw.destroy();
     const now = Date.now();
     if (now - (this.loggedRefusals.get(ip) ?? 0) < 60_000) return;
-    if (this.loggedRefusals.size > 10_000) this.loggedRefusals.clear();
     this.loggedRefusals.set(ip, now);
     this.log.warn({ event: 'link_turned_away', remote: ip, why }, `connection from ${ip} closed before TLS: ${why} (logged once a minute per address)`);
   }

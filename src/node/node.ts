@@ -40,7 +40,7 @@ import { NodeMetrics } from '../admin/node-metrics.ts';
 import { SharedFetch } from '../admin/shared-fetch.ts';
 import { DashboardFeed } from '../admin/dashboard-feed.ts';
 import { clusterStatus, nodeSnapshot, SNAPSHOT_PING_CAP_MS, type NodeSnapshot } from '../admin/node-status.ts';
-import { isLoopback } from '../front/config.ts';
+import { isLoopback } from '../loopback.ts';
 import { z } from 'zod';
 import { Router } from './router.ts';
 

@@ -2,27 +2,16 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Logger } from 'pino';
 import send from 'send';
 import { CohortError } from '../errors.ts';
+import { httpStatusOf } from '../error-status.ts';
 import { listenOn } from '../net/listen.ts';
 import type { DashboardFeed } from '../admin/dashboard-feed.ts';
 import { isDashboardPath } from '../admin/admin-token.ts';
 import { adminRefusal, type AdminRefusal } from '../admin/admin-guard.ts';
 import { redactHandover } from '../sessions/handovers.ts';
 import type { Replicator } from './replicator.ts';
-import { plain } from './resource-home.ts';
+import { plain } from './plain-reply.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
 import type { Uploads } from './uploads.ts';
-
-/** Seed 000's error pages, by error code. */
-const STATUS: Record<string, [number, string]> = {
-  not_found: [404, 'File not Found'],
-  no_such_user: [404, 'File not Found'],
-  refused: [403, 'Access Denied'],
-  con_lost: [503, 'Service currently not available'],
-  rate_limited: [503, 'Service currently not available'],
-  bad_args: [400, 'Bad Request'],
-  too_large: [413, 'Content Too Large'],
-  insufficient_storage: [507, 'Insufficient Storage'],
-};
 
 /** A rendered metrics exposition: its Content-Type and text. */
 export interface MetricsPage {
@@ -137,7 +126,7 @@ export class HttpService {
 
   private fail(res: ServerResponse, err: unknown, url: string): void {
     const code = err instanceof CohortError ? err.code : 'internal';
-    const [status, title] = STATUS[code] ?? [500, 'Internal Server Error'];
+    const { status, title } = httpStatusOf(code);
     const message = err instanceof Error ? err.message : String(err);
     // A login hand-over token in a log is a login: redacted, like the front's.
     const logged = redactHandover(url).slice(0, 300);

@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
+import { errorCodeOf } from '../error-status.ts';
 import { RAW_PROTOCOL, RAW_SOCKETS_PER_PEER } from '../net/link-server.ts';
 import { identityMismatch, type TlsMaterial } from '../net/tls-material.ts';
 
@@ -24,7 +25,7 @@ export class RawClient {
 
   /**
    * Sends a request to `peer`; resolves with its response once the head arrives. Statuses
-   * other than 2xx reject with the peer's reason (404 not_found, 403 refused, else con_lost).
+   * other than 2xx reject with the code the status stands for (error-status.ts) and the peer's reason.
    */
   request(peer: string, method: 'GET' | 'PUT', path: string, opts: { headers?: Record<string, string>; body?: Readable; idleMs: number }): Promise<IncomingMessage> {
     const entry = this.table.nodes.find((n) => n.id === peer);
@@ -39,8 +40,7 @@ export class RawClient {
         });
         res.on('error', () => undefined);
         res.on('end', () => {
-          const code = res.statusCode === 404 ? 'not_found' : res.statusCode === 403 ? 'refused' : res.statusCode === 409 ? 'conflict' : res.statusCode === 413 ? 'too_large' : res.statusCode === 507 ? 'insufficient_storage' : res.statusCode === 400 ? 'bad_args' : 'con_lost';
-          reject(new CohortError(code, `${peer}: ${res.statusCode} ${text.trim().slice(0, 300)}`));
+          reject(new CohortError(errorCodeOf(res.statusCode!), `${peer}: ${res.statusCode} ${text.trim().slice(0, 300)}`));
         });
       });
       req.on('timeout', () => req.destroy(new CohortError('con_lost', `${peer}: no byte for ${opts.idleMs} ms`)));

@@ -1,9 +1,12 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createReadStream } from 'node:fs';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
-import { plain, type ResourceHome } from './resource-home.ts';
+import { httpStatusOf } from '../error-status.ts';
+import { plain } from './plain-reply.ts';
+import type { PublishOptions, ResourceHome } from './resource-home.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
 
 /**
@@ -29,7 +32,7 @@ export class RawServer {
     this.server = createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 30_000 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         const code = err instanceof CohortError ? err.code : 'internal';
-        const status = code === 'refused' ? 403 : code === 'not_found' ? 404 : code === 'conflict' ? 409 : code === 'too_large' ? 413 : code === 'insufficient_storage' ? 507 : code === 'bad_args' ? 400 : 500;
+        const { status } = httpStatusOf(code);
         if (status === 500) this.log.error({ event: 'raw_failed', err: (err as Error).message }, 'raw transfer failed');
         res.setHeader('connection', 'close');
         // An internal failure's text (file paths) stays in this node's log.
@@ -65,10 +68,12 @@ export class RawServer {
         const ref = parseResourcePath(path.slice('/raw'.length));
         const version = Number(params.get('version'));
         if (!Number.isSafeInteger(version) || version < 1) return plain(res, 400, 'version is a positive whole number');
-        return this.home.serveRaw(from, ref.url, version, res);
+        return this.sendRaw(from, ref.url, version, res);
       }
       if (req.method === 'PUT' && path.startsWith('/publish/res/')) {
-        return await this.home.receivePublish(from, parseResourcePath(path.slice('/publish'.length)), req, res);
+        const ref = parseResourcePath(path.slice('/publish'.length));
+        const out = await this.home.receivePublish(from, ref, req, relayOptions(req.headers));
+        return void res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(out));
       }
     } catch (err) {
       if (err instanceof ResourceUrlError) return plain(res, 400, err.message);
@@ -76,4 +81,37 @@ export class RawServer {
     }
     plain(res, 404, 'no such raw-transfer request');
   }
+
+  /** The bytes of a version to a subscribed node (resource-home.ts decides which may have them). */
+  private sendRaw(from: string, url: string, version: number, res: ServerResponse): void {
+    let found;
+    try {
+      found = this.home.rawVersion(from, url, version);
+    } catch (err) {
+      if (err instanceof CohortError) return plain(res, httpStatusOf(err.code).status, err.message);
+      throw err;
+    }
+    const { meta, path } = found;
+    const stream = createReadStream(path);
+    stream.once('open', () => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': meta.size, 'x-cohort-digest': meta.digest });
+      stream.pipe(res);
+    });
+    stream.once('error', (err) => {
+      this.log.error({ event: 'raw_read_failed', url, err: err.message }, `cannot read the bytes of ${url}`);
+      if (!res.headersSent) plain(res, 500, 'cannot read the resource');
+      else res.destroy();
+    });
+    res.once('close', () => stream.destroy());
+  }
+}
+
+/** A relayed publish's options, from the relaying node's headers. */
+function relayOptions(headers: IncomingHttpHeaders): PublishOptions {
+  const access = headers['x-cohort-access'];
+  const contentType = headers['content-type'];
+  const ifVersion = headers['x-cohort-if-version'];
+  if (ifVersion !== undefined && !/^\d{1,15}$/.test(String(ifVersion))) throw new CohortError('bad_args', 'X-Cohort-If-Version is a whole number');
+  const length = headers['content-length'];
+  return { access: access === 'domain' || access === 'cluster' ? access : undefined, contentType: typeof contentType === 'string' ? contentType : undefined, ifVersion: ifVersion === undefined ? undefined : Number(ifVersion), length: length === undefined ? undefined : Number(length) };
 }

@@ -1,5 +1,4 @@
 import { createReadStream } from 'node:fs';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { contentType as mimeContentType } from 'mime-types';
 import type { Logger } from 'pino';
@@ -165,43 +164,30 @@ export class ResourceHome {
     for (const url of urls) await this.notify(url);
   }
 
-  /** D5b/D5c: a subscribed node of the host table gets the raw bytes of a version, nothing else. */
-  serveRaw(from: string, url: string, version: number, res: ServerResponse): void {
+  /**
+   * D5b/D5c: a subscribed node of the host table gets the raw bytes of a version, nothing else:
+   * the version and the file that holds its bytes (throws not_found, or refused).
+   */
+  rawVersion(from: string, url: string, version: number): { meta: VersionMeta; path: string } {
     const { published, blobs, log } = this.deps;
     const meta = published.version(url, version);
-    if (!meta) return plain(res, 404, `no version ${version} of ${url}`);
+    if (!meta) throw new CohortError('not_found', `no version ${version} of ${url}`);
     try {
       this.checkAccess(from, meta);
     } catch {
-      return plain(res, 403, `Access Denied: version ${version} of ${url} is limited to other domains`);
+      throw new CohortError('refused', `Access Denied: version ${version} of ${url} is limited to other domains`);
     }
     if (!published.isSubscribed(url, from)) {
       log.warn({ event: 'raw_refused', url, node: from }, `${from} asked for the bytes of ${url} without a subscription`);
-      return plain(res, 403, `${from} is not subscribed to ${url}`);
+      throw new CohortError('refused', `${from} is not subscribed to ${url}`);
     }
-    const stream = createReadStream(blobs.path(meta.digest));
-    stream.once('open', () => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': meta.size, 'x-cohort-digest': meta.digest });
-      stream.pipe(res);
-    });
-    stream.once('error', (err) => {
-      log.error({ event: 'raw_read_failed', url, err: err.message }, `cannot read the bytes of ${url}`);
-      if (!res.headersSent) plain(res, 500, 'cannot read the resource');
-      else res.destroy();
-    });
-    res.once('close', () => stream.destroy());
+    return { meta, path: blobs.path(meta.digest) };
   }
 
   /** A publish another node relays (`cohort publish --from` a node that is not her home). */
-  async receivePublish(from: string, ref: ResourceRef, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  receivePublish(from: string, ref: ResourceRef, source: Readable, opts: PublishOptions): Promise<Published> {
     this.deps.policy.check(from, ref.domain, 'publish');
-    const access = req.headers['x-cohort-access'];
-    const contentType = req.headers['content-type'];
-    const ifVersion = req.headers['x-cohort-if-version'];
-    if (ifVersion !== undefined && !/^\d{1,15}$/.test(String(ifVersion))) throw new CohortError('bad_args', 'X-Cohort-If-Version is a whole number');
-    const length = req.headers['content-length'];
-    const out = await this.publish(ref, req, { access: access === 'domain' || access === 'cluster' ? access : undefined, contentType: typeof contentType === 'string' ? contentType : undefined, ifVersion: ifVersion === undefined ? undefined : Number(ifVersion), length: length === undefined ? undefined : Number(length) });
-    res.writeHead(201, { 'content-type': 'application/json' }).end(JSON.stringify(out));
+    return this.publish(ref, source, opts);
   }
 
   private checkAccess(from: string, meta: VersionMeta): void {
@@ -213,8 +199,3 @@ export class ResourceHome {
 
 /** RFC 9110 §8.3.1 media-type, with parameters; no control characters; what res.update accepts. */
 const MEDIA_TYPE = /^(?=.{3,256}$)[!#$%&'*+.^_`|~0-9A-Za-z-]+\/[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*;\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+=(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+|"[^"\x00-\x1f\x7f]*"))*$/;
-
-export function plain(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  if (res.headersSent) return void res.destroy();
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(text) + 1, ...headers }).end(`${text}\n`);
-}

@@ -123,7 +123,7 @@ export class ReplicationService {
 
   /** Transfers of resources' bytes from their homes since start (for /metrics). */
   get transfers(): Readonly<{ ok: number; failed: number; bytes: number }> {
-    return this.replicator.transfers;
+    return this.replicator.transferCounts;
   }
 
   /** Counts and the most recent resources published and copied here (a dashboard's view; cheap every second). */

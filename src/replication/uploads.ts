@@ -1,7 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
-import { plain, type ResourceHome } from './resource-home.ts';
+import { plain } from './plain-reply.ts';
+import type { ResourceHome } from './resource-home.ts';
 import type { ResourceRef } from './resource-url.ts';
 
 export interface UploadsDeps {
@@ -32,6 +33,8 @@ export class Uploads {
   async handle(ref: ResourceRef, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { deps } = this;
     const creds = basicCredentials(req.headers.authorization);
+    // The statuses below are HTTP's own for an author's PUT (401, 429, 421, 412); every other
+    // error goes to the one table (error-status.ts) through the HTTP service.
     // Every failed author check is the same 401, as a failed login is: no answer tells an
     // unknown author from a wrong password or from another user's name.
     if (!creds || creds.user !== ref.author) return unauthorized(res);

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { CommandRegistry } from '../commands/registry.ts';
 import { CohortError } from '../errors.ts';
-import type { AppSettings } from './app-config.ts';
+import type { AppSettings } from '../config/app-schema.ts';
 import type { AppPool } from './pool.ts';
 import { longPollArgs } from './registry.ts';
 import { rollingReload } from './rolling-reload.ts';

@@ -1,6 +1,17 @@
+import type { Logger } from 'pino';
 import type { Instance } from './instance.ts';
-import type { AppPool } from './pool.ts';
 import { probe } from './probe.ts';
+
+/** What the watch asks of its pool (pool.ts's AppPool): the transitions a probe's answer leads to. */
+export interface WatchedPool {
+  readonly log: Logger;
+  readonly registry: { bump(): void };
+  becameReady(inst: Instance): void;
+  stable(inst: Instance): void;
+  retire(inst: Instance, why: string): void;
+  replace(inst: Instance, why: string): Promise<boolean>;
+  checkDrained(inst: Instance): void;
+}
 
 /** How a starting instance is probed: often, so a replacement is in service soon. */
 export const START_PROBE_MS = 100;
@@ -10,9 +21,9 @@ export const START_PROBE_MS = 100;
  * pool's transitions (ready, DYING, recycle, kill when hung or too slow to start).
  */
 export class HealthWatch {
-  private readonly pool: AppPool;
+  private readonly pool: WatchedPool;
 
-  constructor(pool: AppPool) {
+  constructor(pool: WatchedPool) {
     this.pool = pool;
   }
 

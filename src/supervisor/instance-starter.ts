@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { NodeEntry } from '../config/schema.ts';
-import type { AppSettings } from './app-config.ts';
+import type { AppSettings } from '../config/app-schema.ts';
 import { AppProcess } from './app-process.ts';
 import { Instance } from './instance.ts';
 import { choosePort } from './probe.ts';

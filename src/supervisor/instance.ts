@@ -1,4 +1,4 @@
-import type { AppSettings } from './app-config.ts';
+import type { AppSettings } from '../config/app-schema.ts';
 import type { AppProcess } from './app-process.ts';
 import type { InstanceRecord, InstanceState } from './registry.ts';
 

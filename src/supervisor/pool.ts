@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { NodeEntry } from '../config/schema.ts';
-import type { AppSettings } from './app-config.ts';
+import type { AppSettings } from '../config/app-schema.ts';
 import type { Instance } from './instance.ts';
 import { InstanceStarter } from './instance-starter.ts';
 import { HealthWatch, START_PROBE_MS } from './health-watch.ts';

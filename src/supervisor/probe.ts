@@ -1,6 +1,6 @@
-import { request } from 'node:http';
 import { createServer } from 'node:net';
-import type { AppSettings } from './app-config.ts';
+import { httpProbe } from '../net/http-probe.ts';
+import type { AppSettings } from '../config/app-schema.ts';
 
 /** What one health probe learned: answered (status < 400), and what the app said of itself. */
 export interface ProbeResult {
@@ -12,28 +12,12 @@ export interface ProbeResult {
   sessions: number | null;
 }
 
-/** One GET of the health path on a fresh connection, within timeoutMs. */
-export function probe(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
-  return new Promise((resolve) => {
-    let done = false;
-    const finish = (r: ProbeResult) => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      req.destroy();
-      resolve(r);
-    };
-    const fail = (detail: string) => finish({ ok: false, detail, dying: false, sessions: null });
-    const req = request({ host, port, path, method: 'GET', agent: false, headers: { 'user-agent': 'cohort-supervisor', connection: 'close' } }, (res) => {
-      const status = res.statusCode ?? 0;
-      const sessions = /^\d{1,9}$/.test(String(res.headers['x-cohort-sessions'] ?? '')) ? Number(res.headers['x-cohort-sessions']) : null;
-      res.resume();
-      finish({ ok: status < 400, detail: `status ${status}`, dying: res.headers['x-cohort-drain'] !== undefined, sessions });
-    });
-    const timer = setTimeout(() => fail(`no answer within ${timeoutMs} ms`), timeoutMs);
-    req.once('error', (err) => fail(err.message));
-    req.end();
-  });
+/** One GET of the health path on a fresh connection, within timeoutMs: any answer under 400 is up. */
+export async function probe(host: string, port: number, path: string, timeoutMs: number): Promise<ProbeResult> {
+  const r = await httpProbe({ host, port, path, timeoutMs, userAgent: 'cohort-supervisor', untilEnd: false });
+  if (!r.answered) return { ok: false, detail: r.detail, dying: false, sessions: null };
+  const said = String(r.headers['x-cohort-sessions'] ?? '');
+  return { ok: r.status < 400, detail: `status ${r.status}`, dying: r.headers['x-cohort-drain'] !== undefined, sessions: /^\d{1,9}$/.test(said) ? Number(said) : null };
 }
 
 /** Whether host:port can be bound now (seed 001: a port that is taken is skipped). */

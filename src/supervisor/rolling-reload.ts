@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { AppSettings } from './app-config.ts';
+import type { AppSettings } from '../config/app-schema.ts';
 import type { AppPool } from './pool.ts';
 import type { Slot } from './slot.ts';
 

@@ -9,7 +9,7 @@ import { loadHostTable, type HostTable } from '../../src/config/host-table.ts';
 import type { HostTableInput } from '../../src/config/schema.ts';
 import type { PeerStatus } from '../../src/net/peer.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
-import type { AppSection } from '../../src/supervisor/app-config.ts';
+import type { AppSection } from '../../src/config/app-schema.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import { freePorts } from './ports.ts';
 import { waitFor } from './wait.ts';

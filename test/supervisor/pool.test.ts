@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { AppSection } from '../../src/supervisor/app-config.ts';
+import type { AppSection } from '../../src/config/app-schema.ts';
 import type { InstanceRecord, RegistrySnapshot } from '../../src/supervisor/registry.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { freePortRange } from '../harness/ports.ts';

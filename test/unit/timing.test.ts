@@ -27,4 +27,13 @@ describe('back-off', () => {
     top.reset();
     assert.equal(top.next(), 100);
   });
+
+  it("without jitter is the plain doubling (as the replicator's update retries and the outbox's redials use it)", () => {
+    const plain = new Backoff(1000, 60_000, null);
+    assert.deepEqual(Array.from({ length: 8 }, () => plain.next()), [1000, 2000, 4000, 8000, 16_000, 32_000, 60_000, 60_000]);
+    const uncapped = new Backoff(50, Infinity, null);
+    assert.equal(uncapped.delay(), 50);
+    uncapped.attempts++;
+    assert.equal(uncapped.delay(), 100);
+  });
 });

@@ -1,6 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
-import type { Backend } from '../front/backend.ts';
-import { FRONT_ERROR_REASONS, type FrontErrorReason, type RequestObserver } from '../front/proxy.ts';
+import type { Backend } from './backend.ts';
+import { FRONT_ERROR_REASONS, type FrontErrorReason, type RequestObserver } from './proxy.ts';
 import type { MetricsPage } from '../replication/http-service.ts';
 
 /** Seconds from 1 ms to 30 s: cached pages, app pages, slow uploads. */

@@ -1,0 +1,49 @@
+import { request, type IncomingHttpHeaders } from 'node:http';
+
+/** One probe's outcome: the answer's status and fields, or where it failed (L4: connect; L7: the HTTP exchange) and why. */
+export type ProbeOutcome =
+  | { answered: true; status: number; headers: IncomingHttpHeaders }
+  | { answered: false; layer: 'L4' | 'L7'; detail: string };
+
+export interface ProbeOptions {
+  host: string;
+  port: number;
+  path: string;
+  timeoutMs: number;
+  userAgent: string;
+  /** Answered only once the whole body has come (the front's checks); else at the head (the supervisor's). */
+  untilEnd: boolean;
+}
+
+/**
+ * One HTTP GET of a health path on a fresh connection, within timeoutMs: the front's active
+ * checks of its back-ends and the supervisor's of its app instances. What counts as healthy is
+ * each caller's.
+ */
+export function httpProbe(o: ProbeOptions): Promise<ProbeOutcome> {
+  return new Promise((resolve) => {
+    let done = false;
+    let connected = false;
+    const finish = (r: ProbeOutcome) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      req.destroy();
+      resolve(r);
+    };
+    const req = request({ host: o.host, port: o.port, path: o.path, method: 'GET', agent: false, headers: { 'user-agent': o.userAgent, connection: 'close' } }, (res) => {
+      const answer: ProbeOutcome = { answered: true, status: res.statusCode ?? 0, headers: res.headers };
+      res.resume();
+      if (!o.untilEnd) return finish(answer);
+      res.once('end', () => finish(answer));
+      res.once('error', (err) => finish({ answered: false, layer: 'L7', detail: err.message }));
+    });
+    req.once('socket', (socket) => {
+      if (!socket.connecting) connected = true;
+      else socket.once('connect', () => (connected = true));
+    });
+    const timer = setTimeout(() => finish({ answered: false, layer: connected ? 'L7' : 'L4', detail: `no answer within ${o.timeoutMs} ms` }), o.timeoutMs);
+    req.once('error', (err) => finish({ answered: false, layer: connected ? 'L7' : 'L4', detail: connected ? err.message : `connect failed: ${err.message}` }));
+    req.end();
+  });
+}
