@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { MAX_TABLES } from './dispatcher/shared-lard.ts';
+import { MAX_TABLES } from '../dispatcher/shared-lard.ts';
 
 // The front's part of the host table. Every field has a default except where a choice
 // must be the operator's (the sticky-cookie keys when cookies are on).

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import type { CommandRegistry } from '../../commands/registry.ts';
-import { RecentMap } from '../../recent-map.ts';
-import { Lard, MAX_KEY_CHARS, tableKey, type LardSettings, type ServerLoad } from '../policies/lard.ts';
+import type { CommandRegistry } from '../commands/registry.ts';
+import { RecentMap } from '../recent-map.ts';
+import { Lard, MAX_KEY_CHARS, tableKey, type LardSettings, type ServerLoad } from '../lard/lard-table.ts';
 
 /** What one batch from a front may carry (a bound on what a caller can make the dispatcher hold or do). */
 export const MAX_ITEMS = 1024;
