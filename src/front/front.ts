@@ -19,12 +19,13 @@ import { LardPolicy } from './policies/lard.ts';
 import type { Policy } from './policies/policy.ts';
 import { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
 import type { RouteState } from './routes.ts';
-import { Proxy, type FrontState } from './proxy.ts';
+import type { FrontState } from './front-state.ts';
+import { Proxy } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { isDashboardPath } from '../admin/admin-token.ts';
 import { adminRefusal } from '../admin/admin-guard.ts';
 import { ServedReporter } from './served-reporter.ts';
-import { StickyTokens } from './sticky.ts';
+import { Stickiness, stickyPolicy } from './balance/sticky.ts';
 
 /** The nodes that run an app pool: the registries `backends: apps` follows. */
 function poolNodes(table: HostTable): string[] {
@@ -273,9 +274,9 @@ export class Front {
           this.log.info({ event: 'backend_draining', backend: b.id, by: 'app registry' }, `${b.id} is dying: its sessions only`);
         }
       }
-      const sticky = rc.sticky.mode === 'cookie' ? new StickyTokens(rc.sticky.keys, rc.sticky.maxAgeS, list.map((b) => b.id)) : undefined;
+      const sticky = rc.sticky.mode === 'cookie' ? new Stickiness(rc.sticky, list.map((b) => b.id)) : undefined;
       // A policy with memory (LARD's targets, the hash ring) outlives swaps while its settings stay.
-      const policyCfg = rc.sticky.mode === 'source_ip' ? { ...rc, policy: 'source_ip' as const } : rc;
+      const policyCfg = { ...rc, policy: stickyPolicy(rc) };
       const policyKey = `${rc.name}|${policyCfg.policy}|${rc.chashLoadFactor}|${JSON.stringify(rc.lard)}`;
       const policy = this.policies.get(policyKey) ?? createPolicy(policyCfg, (node) => this.loads?.get(node));
       policies.set(policyKey, policy);
