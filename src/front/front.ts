@@ -84,7 +84,7 @@ export class Front implements AdminFront {
       };
     });
     if (cfg.admin) this.admin = new AdminServer(this, this.metrics, this.dashboard);
-    this.health = new HealthChecker(() => this.proxy.state.list, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
+    this.health = new HealthChecker(() => this.proxy.state.all, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
     this.server = new HttpServer(
       serverOptions(cfg),
       {
@@ -189,10 +189,12 @@ export class Front implements AdminFront {
   }
 
   setAdmin(id: string, admin: 'ready' | 'draining'): Backend {
-    const b = this.proxy.state.byId.get(id);
-    if (!b) throw new Error(`no back-end '${id}' (back-ends: ${this.proxy.state.list.map((x) => x.id).join(', ')})`);
+    const { byId, all, list } = this.proxy.state;
+    const b = byId.get(id);
+    if (!b) throw new Error(`no back-end '${id}' (back-ends: ${list.map((x) => x.id).join(', ')})`);
     if (b.admin !== admin) this.log.info({ event: admin === 'draining' ? 'backend_draining' : 'backend_ready', backend: id, by: 'admin' }, `${id} ${admin}`);
-    b.admin = admin;
+    // Every route's object for it (routes with their own health settings have their own).
+    for (const x of all) if (x.id === id) x.admin = admin;
     return b;
   }
 
@@ -235,7 +237,7 @@ export class Front implements AdminFront {
     this.dashboard.close();
     this.admin?.close();
     await closed;
-    for (const b of this.proxy.state.list) b.close();
+    for (const b of this.proxy.state.all) b.close();
     this.log.info({ event: 'front_stopped' }, 'front stopped');
   }
 

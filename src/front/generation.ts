@@ -45,25 +45,38 @@ export interface Generation {
 export function buildGeneration(input: GenerationInput): Generation {
   const { cfg, previous, log } = input;
   const byId = new Map<string, Backend>();
+  /** Every back-end object, and the health settings it is checked by. */
+  const healthOf = new Map<Backend, RouteConfig['health']>();
+  const ofId = new Map<string, Backend[]>();
   const routes: RouteState[] = [];
   const later: (() => void)[] = [];
   for (const rc of routeConfigs(cfg)) {
     const frontCfg: FrontConfig = { ...cfg, backends: rc.backends, policy: rc.policy, chashLoadFactor: rc.chashLoadFactor, sticky: rc.sticky, health: rc.health, lard: rc.lard, dispatcher: rc.dispatcher };
     const defs = rc.backends === 'access' ? accessBackends(input.table) : rc.backends === 'apps' ? input.apps.map((a) => a.def) : rc.backends;
+    const before = previous?.routes.find((r) => r.cfg.name === rc.name);
     const list = defs.map((def) => {
-      // One back-end object per id: a second route that lists it shares it (same address, checked at load).
-      const shared = byId.get(def.id);
-      if (shared) return shared;
-      const old = previous?.byId.get(def.id);
+      // A back-end another route lists too is one object (same address, checked at load) while
+      // the routes check it alike; a route with other health settings has its own, checked and
+      // ready or not by them.
+      const alike = ofId.get(def.id)?.find((b) => sameHealth(healthOf.get(b)!, rc.health));
+      if (alike) return alike;
+      // Kept from the generation in service (this route's, else any route's) when the address is
+      // the same: its health, counters and connections stay, its new settings apply at the swap.
+      const old = before?.byId.get(def.id) ?? previous?.byId.get(def.id);
       let b: Backend;
-      // Same address: keep its health, counters and connections (its new settings apply at the swap); otherwise start afresh.
-      if (old && old.host === def.host && old.port === def.port) {
+      if (old && !healthOf.has(old) && old.host === def.host && old.port === def.port) {
         later.push(() => old.configure(def, frontCfg));
         b = old;
       } else {
         b = new Backend(def, frontCfg);
       }
-      byId.set(def.id, b);
+      healthOf.set(b, rc.health);
+      const same = ofId.get(def.id);
+      if (same) same.push(b);
+      else {
+        ofId.set(def.id, [b]);
+        byId.set(def.id, b);
+      }
       return b;
     });
     const routeById = new Map(list.map((b) => [b.id, b]));
@@ -80,7 +93,6 @@ export function buildGeneration(input: GenerationInput): Generation {
       }
     }
     const sticky = rc.sticky.mode === 'cookie' ? new Stickiness(rc.sticky, list.map((b) => b.id)) : undefined;
-    const before = previous?.routes.find((r) => r.cfg.name === rc.name);
     const policy = before && samePolicy(before.cfg, rc) ? before.policy : createPolicy({ ...rc, policy: stickyPolicy(rc) }, input.loads);
     let remote: RemoteDispatcher | undefined;
     if (rc.dispatcher && input.call && policy instanceof LardPolicy) {
@@ -89,7 +101,8 @@ export function buildGeneration(input: GenerationInput): Generation {
     }
     routes.push({ cfg: rc, frontCfg, list, byId: routeById, policy, sticky, remote, waiting: [], deciding: 0 });
   }
-  const state: FrontState = { cfg, routes, list: [...byId.values()], byId, adminToken: cfg.admin?.token };
+  const all = [...healthOf.keys()];
+  const state: FrontState = { cfg, routes, list: [...byId.values()], byId, all, adminToken: cfg.admin?.token };
   return {
     state,
     commit: () => {
@@ -97,9 +110,15 @@ export function buildGeneration(input: GenerationInput): Generation {
       if (!previous) return;
       const remotes = new Set(routes.map((r) => r.remote));
       for (const r of previous.routes) if (r.remote && !remotes.has(r.remote)) r.remote.stop();
-      for (const b of previous.list) if (!byId.has(b.id)) b.close();
+      for (const b of previous.all) if (!healthOf.has(b)) b.close();
     },
   };
+}
+
+function sameHealth(a: RouteConfig['health'], b: RouteConfig['health']): boolean {
+  if (a === b) return true;
+  for (const key of Object.keys(a) as (keyof typeof a)[]) if (a[key] !== b[key]) return false;
+  return Object.keys(a).length === Object.keys(b).length;
 }
 
 /** The route's policy settings are the same: its policy (and the memory it holds) carries over. */
