@@ -51,7 +51,8 @@ export function buildGeneration(input: GenerationInput): Generation {
   const routes: RouteState[] = [];
   const later: (() => void)[] = [];
   for (const rc of routeConfigs(cfg)) {
-    const frontCfg: FrontConfig = { ...cfg, backends: rc.backends, policy: rc.policy, chashLoadFactor: rc.chashLoadFactor, sticky: rc.sticky, health: rc.health, lard: rc.lard, dispatcher: rc.dispatcher };
+    // What its back-ends run by: the front's limits and timeouts, the route's health and session settings (health.ts reads them as a FrontConfig).
+    const settings: FrontConfig = { ...cfg, sticky: rc.sticky, health: rc.health };
     const defs = rc.backends === 'access' ? accessBackends(input.table) : rc.backends === 'apps' ? input.apps.map((a) => a.def) : rc.backends;
     const before = previous?.routes.find((r) => r.cfg.name === rc.name);
     const list = defs.map((def) => {
@@ -65,10 +66,10 @@ export function buildGeneration(input: GenerationInput): Generation {
       const old = before?.byId.get(def.id) ?? previous?.byId.get(def.id);
       let b: Backend;
       if (old && !healthOf.has(old) && old.host === def.host && old.port === def.port) {
-        later.push(() => old.configure(def, frontCfg));
+        later.push(() => old.configure(def, settings));
         b = old;
       } else {
-        b = new Backend(def, frontCfg);
+        b = new Backend(def, settings);
       }
       healthOf.set(b, rc.health);
       const same = ofId.get(def.id);
@@ -99,7 +100,7 @@ export function buildGeneration(input: GenerationInput): Generation {
       const kept = before?.remote && before.policy === policy && before.cfg.dispatcher?.node === rc.dispatcher.node && before.cfg.dispatcher.timeoutMs === rc.dispatcher.timeoutMs;
       remote = kept ? before.remote : new RemoteDispatcher({ call: input.call, node: rc.dispatcher.node, route: rc.name, local: policy, timeoutMs: rc.dispatcher.timeoutMs, log });
     }
-    routes.push({ cfg: rc, frontCfg, list, byId: routeById, policy, sticky, remote, waiting: [], deciding: 0 });
+    routes.push({ cfg: rc, list, byId: routeById, policy, sticky, remote, waiting: [], deciding: 0 });
   }
   const all = [...healthOf.keys()];
   const state: FrontState = { cfg, routes, list: [...byId.values()], byId, all, adminToken: cfg.admin?.token };

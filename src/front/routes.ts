@@ -1,5 +1,5 @@
 import type { Backend } from './backend.ts';
-import type { FrontConfig, RouteConfig } from './config.ts';
+import type { RouteConfig } from './config.ts';
 import type { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
 import type { Policy } from './policies/policy.ts';
 import type { Stickiness } from './balance/sticky.ts';
@@ -15,8 +15,6 @@ export interface Waiter {
 /** One route of one configuration generation: its back-ends, policy and stickiness. */
 export interface RouteState {
   cfg: RouteConfig;
-  /** The front's settings with this route's own: what its back-ends are configured with. */
-  frontCfg: FrontConfig;
   list: Backend[];
   byId: Map<string, Backend>;
   policy: Policy;
