@@ -5,7 +5,7 @@ import { isLoopback } from '../loopback.ts';
 // must be the operator's (the sticky-cookie keys when cookies are on). Here, below the front,
 // because the host table holds it; src/front/config.ts is the front's door to it.
 
-/** Route tables one shared LARD dispatcher keeps (front/dispatcher/shared-lard.ts keeps as many). */
+/** Route tables one shared LARD dispatcher keeps (dispatcher/shared-lard.ts holds them). */
 export const MAX_TABLES = 4;
 
 const ms = z.number().int().positive();

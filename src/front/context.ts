@@ -3,23 +3,15 @@ import type { RouteState } from './routes.ts';
 import type { ClientExchange } from './http/client-exchange.ts';
 import type { Switch } from './http/response-parser.ts';
 import type { Exchange, UpstreamConnection } from './upstream/connection.ts';
-
-/** The response phases, implemented by the proxy. */
-export interface ResponsePhases {
-  upstreamHead(ctx: RequestContext, status: number, reason: string, headers: string[], lowerNames: string[], closeAfter: boolean): void;
-  upstreamSwitch(ctx: RequestContext, conn: UpstreamConnection, response: Switch): void;
-  upstreamBody(ctx: RequestContext, chunk: Buffer): void;
-  upstreamEnd(ctx: RequestContext): void;
-  upstreamError(ctx: RequestContext, err: Error, started: boolean): void;
-}
+import type { StickyRequest } from './balance/sticky.ts';
 
 /**
  * Everything the front knows about one client request as it moves through the phases
- * (Pingora's per-request CTX). It is also the upstream exchange: the connection calls
- * its onHead / onBody / onEnd / onError directly, with no closure per request.
+ * (Pingora's per-request CTX). It is also the upstream exchange: the connection delivers the
+ * answer's events to it directly, with no closure per request; phases/respond.ts's
+ * ProxiedRequest hands them to the respond phase.
  */
-export class RequestContext implements Exchange {
-  readonly phases: ResponsePhases;
+export abstract class RequestContext implements StickyRequest, Exchange {
   /** The client's request and the writer of its response. */
   readonly ex: ClientExchange;
   readonly target: string;
@@ -69,8 +61,7 @@ export class RequestContext implements Exchange {
   /** Counted in its back-end's active requests until done. */
   holding = false;
 
-  constructor(phases: ResponsePhases, ex: ClientExchange, target: string, upgrade: string | undefined, replayable: boolean) {
-    this.phases = phases;
+  constructor(ex: ClientExchange, target: string, upgrade: string | undefined, replayable: boolean) {
     this.ex = ex;
     this.target = target;
     this.upgrade = upgrade;
@@ -93,23 +84,9 @@ export class RequestContext implements Exchange {
     };
   }
 
-  onHead(status: number, reason: string, headers: string[], lowerNames: string[], closeAfter: boolean): void {
-    this.phases.upstreamHead(this, status, reason, headers, lowerNames, closeAfter);
-  }
-
-  onSwitch(conn: UpstreamConnection, response: Switch): void {
-    this.phases.upstreamSwitch(this, conn, response);
-  }
-
-  onBody(chunk: Buffer): void {
-    this.phases.upstreamBody(this, chunk);
-  }
-
-  onEnd(): void {
-    this.phases.upstreamEnd(this);
-  }
-
-  onError(err: Error, started: boolean): void {
-    this.phases.upstreamError(this, err, started);
-  }
+  abstract onHead(status: number, reason: string, headers: string[], lowerNames: string[], closeAfter: boolean): void;
+  abstract onSwitch(conn: UpstreamConnection, response: Switch): void;
+  abstract onBody(chunk: Buffer): void;
+  abstract onEnd(): void;
+  abstract onError(err: Error, started: boolean): void;
 }

@@ -1,30 +1,23 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
-import { listenOn } from '../net/listen.ts';
 import { FrontMetrics } from './front-metrics.ts';
 import { DashboardFeed } from '../admin/dashboard-feed.ts';
 import { clusterStatus, type NodeSnapshot } from '../admin/node-status.ts';
 import { AppRegistries } from './app-backends.ts';
-import { Backend } from './backend.ts';
-import { routeConfigs, type BackendConfig, type FrontConfig } from './config.ts';
+import type { Backend } from './backend.ts';
+import { routeConfigs, type FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
 import { HttpServer, type HttpServerOptions } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
 import { bounded } from './long-poll.ts';
 import { MaintenanceWatch } from './maintenance-watch.ts';
 import { NodeConnection } from '../client/node-connection.ts';
-import { createPolicy } from './policies/index.ts';
-import { LardPolicy } from './policies/lard.ts';
-import type { Policy } from './policies/policy.ts';
-import { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
-import type { RouteState } from './routes.ts';
-import { Proxy, type FrontState } from './proxy.ts';
+import { Proxy } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
-import { isDashboardPath } from '../admin/admin-token.ts';
-import { adminRefusal } from '../admin/admin-guard.ts';
 import { ServedReporter } from './served-reporter.ts';
-import { StickyTokens } from './sticky.ts';
+import { AdminServer, type AdminFront } from './admin-server.ts';
+import type { FrontState } from './front-state.ts';
+import { buildGeneration, type Generation } from './generation.ts';
 
 /** The nodes that run an app pool: the registries `backends: apps` follows. */
 function poolNodes(table: HostTable): string[] {
@@ -41,13 +34,13 @@ export function frontConfig(table: HostTable): FrontConfig {
  * and an admin listener for status, draining and reloads. A reload builds the whole new
  * state first and swaps it in one assignment; connections in flight are not touched.
  */
-export class Front {
+export class Front implements AdminFront {
   private table: HostTable;
   private readonly log: Logger;
   private readonly proxy: Proxy;
   private readonly budget: RetryBudget;
   private readonly server: HttpServer;
-  private admin: Server | undefined;
+  private readonly admin: AdminServer | undefined;
   private readonly health: HealthChecker;
   private loads: LoadSource | undefined;
   /** The front's link into the node network (front.node): load figures, app registries. */
@@ -58,9 +51,6 @@ export class Front {
   /** Cluster-wide maintenance mode, followed through front.node. */
   private readonly maintenance: MaintenanceWatch | undefined;
   private readonly started = Date.now();
-  /** Each route's policy and shared dispatcher, kept across swaps while their settings stay. */
-  private policies = new Map<string, Policy>();
-  private remotes = new Map<string, RemoteDispatcher>();
   reloads = 0;
   private lastDropLog = 0;
   /** GET /metrics on the admin listener (none without one). */
@@ -74,7 +64,9 @@ export class Front {
     const cfg = frontConfig(table);
     if (cfg.node) this.caller = new NodeConnection(table, cfg.node);
     this.budget = new RetryBudget(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
-    this.proxy = new Proxy(this.buildState(table, new Map()), this.budget, log);
+    const first = this.build(table, undefined);
+    this.proxy = new Proxy(first.state, this.budget, log);
+    first.commit();
     if (cfg.admin) {
       this.metrics = new FrontMetrics(() => this.proxy.state.list, () => ({ connections: this.server.connectionCount, tunnels: this.proxy.tunnels.size, maintenancePages: this.proxy.maintenancePages }));
       this.proxy.observer = this.metrics;
@@ -91,7 +83,8 @@ export class Front {
         cluster: caller ? await clusterStatus(this.table, `front (via ${caller.node})`, (node) => caller.call(node, 'status.snapshot', {}) as Promise<NodeSnapshot>) : null,
       };
     });
-    this.health = new HealthChecker(() => this.proxy.state.list, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
+    if (cfg.admin) this.admin = new AdminServer(this, this.metrics, this.dashboard);
+    this.health = new HealthChecker(() => this.proxy.state.all, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
     this.server = new HttpServer(
       serverOptions(cfg),
       {
@@ -122,10 +115,7 @@ export class Front {
     await Promise.all([bounded(this.maintenance?.start(), 3000), this.followApps(this.table)]);
     try {
       await this.server.listen(cfg.listen.port, cfg.listen.host);
-      if (cfg.admin) {
-        this.admin = createServer((req, res) => void this.adminRequest(req, res));
-        await listenOn(this.admin, { port: cfg.admin.port, host: cfg.admin.host });
-      }
+      if (cfg.admin) await this.admin!.listen(cfg.admin.port, cfg.admin.host);
     } catch (err) {
       await this.stop();
       throw err;
@@ -142,8 +132,10 @@ export class Front {
     if (cfg.listen.host !== old.cfg.listen.host || cfg.listen.port !== old.cfg.listen.port) throw new Error('front.listen cannot change on reload; restart the front');
     if (JSON.stringify(cfg.admin) !== JSON.stringify(old.cfg.admin)) throw new Error('front.admin cannot change on reload; restart the front');
     if (cfg.node !== old.cfg.node) throw new Error('front.node cannot change on reload; restart the front');
+    // Built whole beside the generation in service: if this throws, nothing has changed.
+    const next = this.build(table, old);
     this.table = table;
-    this.swap();
+    this.swapIn(next);
     for (const t of this.proxy.tunnels) t.setIdle(cfg.timeouts.tunnelIdleMs);
     this.server.configure(serverOptions(cfg));
     this.budget.configure(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
@@ -155,15 +147,26 @@ export class Front {
     this.log.info({ event: 'front_reloaded', policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'configuration reloaded');
   }
 
+  /** The admin listener's POST /reload: the host table's file, read again. */
+  reloadFromFile(): number {
+    this.reload(loadHostTable(this.table.file));
+    return this.reloads;
+  }
+
+  /** A generation for a host table, built beside the one in service (nothing live changes). */
+  private build(table: HostTable, previous: FrontState | undefined): Generation {
+    return buildGeneration({ table, cfg: frontConfig(table), apps: this.apps?.backends() ?? [], previous, call: this.caller?.call, loads: (node) => this.loads?.get(node), log: this.log });
+  }
+
   /**
-   * Builds the state for the current table and back-ends and swaps it in whole: a reload,
-   * or an app registry that changed. Back-ends that stay keep their health and connections.
+   * Swaps a generation in, in one step, then lets it take over what it keeps (commit):
+   * requests waiting for admission move to it, gone back-ends and dispatchers stop.
    */
-  private swap(): void {
+  private swapIn(next: Generation): void {
     const old = this.proxy.state;
-    const state = this.buildState(this.table, old.byId);
-    for (const b of old.list) if (!state.byId.has(b.id)) b.close();
+    const state = next.state;
     this.proxy.state = state;
+    next.commit();
     this.proxy.admission.carry(old, state);
     this.metrics?.retain(new Set(state.routes.map((r) => r.cfg.name)), new Set([...state.byId.values()].map((b) => b.series)));
   }
@@ -177,7 +180,7 @@ export class Front {
       return;
     }
     if (!this.apps) {
-      this.apps = new AppRegistries(this.caller.call, (node) => this.table.nodes.find((n) => n.id === node)?.host, this.log, () => this.swap());
+      this.apps = new AppRegistries(this.caller.call, (node) => this.table.nodes.find((n) => n.id === node)?.host, this.log, () => this.swapIn(this.build(this.table, this.proxy.state)));
       this.served = new ServedReporter(this.caller.call, () => this.proxy.state.list, this.log);
       this.served.start();
     }
@@ -186,10 +189,12 @@ export class Front {
   }
 
   setAdmin(id: string, admin: 'ready' | 'draining'): Backend {
-    const b = this.proxy.state.byId.get(id);
-    if (!b) throw new Error(`no back-end '${id}' (back-ends: ${this.proxy.state.list.map((x) => x.id).join(', ')})`);
+    const { byId, all, list } = this.proxy.state;
+    const b = byId.get(id);
+    if (!b) throw new Error(`no back-end '${id}' (back-ends: ${list.map((x) => x.id).join(', ')})`);
     if (b.admin !== admin) this.log.info({ event: admin === 'draining' ? 'backend_draining' : 'backend_ready', backend: id, by: 'admin' }, `${id} ${admin}`);
-    b.admin = admin;
+    // Every route's object for it (routes with their own health settings have their own).
+    for (const x of all) if (x.id === id) x.admin = admin;
     return b;
   }
 
@@ -226,71 +231,14 @@ export class Front {
     this.apps?.stop();
     this.served?.stop();
     this.maintenance?.stop();
-    for (const remote of this.remotes.values()) remote.stop();
+    for (const r of this.proxy.state.routes) r.remote?.stop();
     this.caller?.close();
     const closed = this.server.close(5000);
     this.dashboard.close();
     this.admin?.close();
-    this.admin?.closeAllConnections();
     await closed;
-    for (const b of this.proxy.state.list) b.close();
+    for (const b of this.proxy.state.all) b.close();
     this.log.info({ event: 'front_stopped' }, 'front stopped');
-  }
-
-  private buildState(table: HostTable, previous: Map<string, Backend>): FrontState {
-    const cfg = frontConfig(table);
-    const apps = this.apps?.backends() ?? [];
-    const byId = new Map<string, Backend>();
-    const routes: RouteState[] = [];
-    const policies = new Map<string, Policy>();
-    const remotes = new Map<string, RemoteDispatcher>();
-    for (const rc of routeConfigs(cfg)) {
-      const frontCfg: FrontConfig = { ...cfg, backends: rc.backends, policy: rc.policy, chashLoadFactor: rc.chashLoadFactor, sticky: rc.sticky, health: rc.health, lard: rc.lard, dispatcher: rc.dispatcher };
-      const defs = rc.backends === 'access' ? accessBackends(table) : rc.backends === 'apps' ? apps.map((a) => a.def) : rc.backends;
-      const list = defs.map((def) => {
-        // One back-end object per id: a second route that lists it shares it (same address, checked at load).
-        const shared = byId.get(def.id);
-        if (shared) return shared;
-        const old = previous.get(def.id);
-        let b: Backend;
-        // Same address: keep its health, counters and connections; otherwise start afresh.
-        if (old && old.host === def.host && old.port === def.port) {
-          old.configure(def, frontCfg);
-          b = old;
-        } else {
-          b = new Backend(def, frontCfg);
-        }
-        byId.set(def.id, b);
-        return b;
-      });
-      const routeById = new Map(list.map((b) => [b.id, b]));
-      // A DYING instance (its registry says so) takes only the requests of its sessions.
-      if (rc.backends === 'apps') {
-        for (const { def, dying } of apps) {
-          const b = routeById.get(def.id);
-          if (!b || !dying || b.admin === 'draining') continue;
-          b.admin = 'draining';
-          this.log.info({ event: 'backend_draining', backend: b.id, by: 'app registry' }, `${b.id} is dying: its sessions only`);
-        }
-      }
-      const sticky = rc.sticky.mode === 'cookie' ? new StickyTokens(rc.sticky.keys, rc.sticky.maxAgeS, list.map((b) => b.id)) : undefined;
-      // A policy with memory (LARD's targets, the hash ring) outlives swaps while its settings stay.
-      const policyCfg = rc.sticky.mode === 'source_ip' ? { ...rc, policy: 'source_ip' as const } : rc;
-      const policyKey = `${rc.name}|${policyCfg.policy}|${rc.chashLoadFactor}|${JSON.stringify(rc.lard)}`;
-      const policy = this.policies.get(policyKey) ?? createPolicy(policyCfg, (node) => this.loads?.get(node));
-      policies.set(policyKey, policy);
-      let remote: RemoteDispatcher | undefined;
-      if (rc.dispatcher && this.caller && policy instanceof LardPolicy) {
-        const remoteKey = `${policyKey}|${rc.dispatcher.node}|${rc.dispatcher.timeoutMs}`;
-        remote = this.remotes.get(remoteKey) ?? new RemoteDispatcher({ call: this.caller.call, node: rc.dispatcher.node, route: rc.name, local: policy, timeoutMs: rc.dispatcher.timeoutMs, log: this.log });
-        remotes.set(remoteKey, remote);
-      }
-      routes.push({ cfg: rc, frontCfg, list, byId: routeById, policy, sticky, remote, waiting: [], deciding: 0 });
-    }
-    for (const [key, remote] of this.remotes) if (!remotes.has(key)) remote.stop();
-    this.policies = policies;
-    this.remotes = remotes;
-    return { cfg, routes, list: [...byId.values()], byId, adminToken: cfg.admin?.token };
   }
 
   private startLoads(): void {
@@ -304,52 +252,6 @@ export class Front {
     this.loads = new LoadSource(this.caller!.call, () => this.proxy.state.list.flatMap((b) => (b.node ? [b.node] : [])), this.log);
     this.loads.start();
   }
-
-  private async adminRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const send = (status: number, body: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(body) + '\n');
-    };
-    const token = this.config.admin?.token;
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    const dashboard = isDashboardPath(path);
-    // Host, Origin, the token, and a token or X-Cohort-Admin on what changes something (admin-guard.ts).
-    const refused = adminRefusal(req, { names: [this.config.admin?.host ?? '127.0.0.1'], token, tokenHint: `admin token required (Authorization: Bearer ...${dashboard ? ', or ?token=...' : ''})` });
-    if (refused) {
-      res.writeHead(refused.status, { 'content-type': 'application/json', ...refused.headers });
-      return void res.end(JSON.stringify({ error: refused.message }) + '\n');
-    }
-    try {
-      if (dashboard && this.dashboard.handle(req, res, path)) return;
-      if (req.method === 'GET' && url === '/metrics' && this.metrics) {
-        const page = await this.metrics.render();
-        res.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' });
-        return void res.end(page.body);
-      }
-      if (req.method === 'GET' && (url === '/status' || url === '/status?gc=1')) {
-        // With node --expose-gc, ?gc=1 collects first so memory figures compare (the leak test uses it).
-        if (url.endsWith('gc=1')) (globalThis as { gc?: () => void }).gc?.();
-        const memory = process.memoryUsage();
-        return send(200, { ...(await this.status()), memory: { rss: memory.rss, heapUsed: memory.heapUsed } });
-      }
-      const m = /^\/backends\/([^/]+)\/(drain|ready)$/.exec(url);
-      if (req.method === 'POST' && m) return send(200, this.setAdmin(decodeURIComponent(m[1]), m[2] === 'drain' ? 'draining' : 'ready').status(Date.now()));
-      if (req.method === 'POST' && url === '/reload') {
-        this.reload(loadHostTable(this.table.file));
-        return send(200, { reloaded: true, reloads: this.reloads });
-      }
-      send(404, { error: `no admin route ${req.method} ${url}` });
-    } catch (err) {
-      send(400, { error: err instanceof Error ? err.message : String(err) });
-    }
-  }
-}
-
-/** backends: access — every access node's own HTTP port. */
-function accessBackends(table: HostTable): BackendConfig[] {
-  return table.nodes.filter((n) => n.role === 'access').map((n) => ({ id: n.id, host: n.host, port: n.httpPort, weight: 1, node: n.id }));
 }
 
 function serverOptions(cfg: FrontConfig): HttpServerOptions {

@@ -1,28 +1,29 @@
 import type { Backend } from './backend.ts';
-import type { FrontConfig, RouteConfig } from './config.ts';
+import type { RouteConfig } from './config.ts';
 import type { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
 import type { Policy } from './policies/policy.ts';
-import type { RequestContext } from './context.ts';
-import type { StickyTokens } from './sticky.ts';
+import type { Stickiness } from './balance/sticky.ts';
 
-/** A policy that bounds the requests in flight over its back-ends (LARD's admission control). */
-export interface AdmittingPolicy extends Policy {
-  admissionLimit(backends: Backend[]): number;
+/** A request waiting for LARD's admission bound (policies/lard-admission.ts). */
+export interface Waiter {
+  /** Its request (a reload moves it to the new route of the same name). */
+  ctx: { route: RouteState; readonly aborted: boolean };
+  resume: () => void;
+  timer: NodeJS.Timeout;
 }
 
 /** One route of one configuration generation: its back-ends, policy and stickiness. */
 export interface RouteState {
   cfg: RouteConfig;
-  /** The front's settings with this route's own: what its back-ends are configured with. */
-  frontCfg: FrontConfig;
   list: Backend[];
   byId: Map<string, Backend>;
   policy: Policy;
-  sticky: StickyTokens | undefined;
+  /** Cookie stickiness (source_ip stickiness is the source_ip policy instead). */
+  sticky: Stickiness | undefined;
   /** LARD decided in a dispatcher shared with other fronts (route.dispatcher). */
   remote: RemoteDispatcher | undefined;
   /** Requests waiting for LARD's admission bound, oldest first. */
-  waiting: { ctx: RequestContext; resume: () => void; timer: NodeJS.Timeout }[];
+  waiting: Waiter[];
   /** Requests whose shared decision has not come back yet (they count against the admission bound). */
   deciding: number;
   /** Set when a reload replaced this route: the route of the same name that took its waiters (null: none did). */
@@ -50,20 +51,4 @@ function hostName(field: string | undefined): string {
   if (!field) return '';
   const h = field.startsWith('[') ? field.slice(0, field.indexOf(']') + 1) : field.split(':')[0];
   return h.toLowerCase().replace(/\.$/, '');
-}
-
-export function admits(policy: Policy): policy is AdmittingPolicy {
-  return typeof (policy as Partial<AdmittingPolicy>).admissionLimit === 'function';
-}
-
-/**
- * How many more requests LARD's admission bound lets in on the route now, to these candidates
- * (Infinity: no bound: a policy without one, or one candidate or none, as the paper's S is for n ≥ 2).
- */
-export function admissionRoom(route: RouteState, candidates: Backend[]): number {
-  if (candidates.length <= 1 || !admits(route.policy)) return Infinity;
-  // Requests in flight on its back-ends, and those whose shared decision is on its way.
-  let inFlight = route.deciding;
-  for (const b of route.list) inFlight += b.active;
-  return route.policy.admissionLimit(candidates) - inFlight;
 }

@@ -1,4 +1,4 @@
-import { ownString } from './own-string.ts';
+import { ownString } from '../own-string.ts';
 
 /** Buckets of the issued-sessions counter over one idle window. */
 const BUCKETS = 60;

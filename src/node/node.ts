@@ -35,7 +35,7 @@ import { LocalSockets } from './local-sockets.ts';
 import { Peer } from '../net/peer.ts';
 import { loadTlsMaterial } from '../net/tls-material.ts';
 import { ReplicationService } from '../replication/service.ts';
-import { registerDispatcherCommands, SharedLard } from '../front/dispatcher/shared-lard.ts';
+import { registerDispatcherCommands, SharedLard } from '../dispatcher/shared-lard.ts';
 import { NodeMetrics } from '../admin/node-metrics.ts';
 import { SharedFetch } from '../admin/shared-fetch.ts';
 import { DashboardFeed } from '../admin/dashboard-feed.ts';

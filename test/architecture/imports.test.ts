@@ -36,20 +36,6 @@ const LOW_FLOORS: Record<string, string[]> = {
 /** The front is the top of the request path: only the CLI (which starts it) and the scenario (which drives it) import it. */
 const MAY_IMPORT_FRONT = ['src/front', 'src/cli', 'src/scenario'];
 
-/**
- * Known exceptions being removed on the front's branch (issue 24, part 1): circles inside
- * src/front and the node's import of the front's dispatcher. The lead deletes this list
- * once that branch is merged; nothing may be added to it.
- */
-const KNOWN_UNTIL_FRONT_MERGE = {
-  circles: [
-    ['src/front/admission.ts', 'src/front/proxy.ts'],
-    ['src/front/context.ts', 'src/front/routes.ts'],
-    ['src/front/http/client-connection.ts', 'src/front/http/client-exchange.ts'],
-  ],
-  imports: [['src/node/node.ts', 'src/front/dispatcher/shared-lard.ts']],
-};
-
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) => {
     const path = `${dir}/${e.name}`;
@@ -134,19 +120,17 @@ describe('the house: imports', () => {
   });
 
   it('has no import circle', () => {
-    const known = new Set(KNOWN_UNTIL_FRONT_MERGE.circles.map((c) => [...c].sort().join(' ')));
-    const loops = circles().filter((scc) => !known.has(scc.join(' '))).map(loopIn);
+    const loops = circles().map(loopIn);
     assert.deepEqual(loops, [], `import circles:\n${loops.join('\n')}`);
   });
 
   it('has no import that runs up from a low floor, and nothing below the front imports it', () => {
-    const known = new Set(KNOWN_UNTIL_FRONT_MERGE.imports.map(([a, b]) => `${a} ${b}`));
     const wrong: string[] = [];
     for (const [file, targets] of graph) {
       const from = folderOf(file);
       for (const t of targets) {
         const to = folderOf(t);
-        if (to === from || known.has(`${file} ${t}`)) continue;
+        if (to === from) continue;
         if (from in LOW_FLOORS && !LOW_FLOORS[from].includes(to)) wrong.push(`${file} -> ${t} (${from} may import only ${LOW_FLOORS[from].join(', ') || 'itself'})`);
         else if (to === 'src/front' && !MAY_IMPORT_FRONT.includes(from)) wrong.push(`${file} -> ${t} (only ${MAY_IMPORT_FRONT.join(', ')} import the front)`);
       }
@@ -154,9 +138,4 @@ describe('the house: imports', () => {
     assert.deepEqual(wrong, [], `forbidden imports:\n${wrong.join('\n')}`);
   });
 
-  it('still knows each exception it allows (the list only shrinks)', () => {
-    const all = new Set(circles().map((c) => c.join(' ')));
-    for (const c of KNOWN_UNTIL_FRONT_MERGE.circles) assert.ok(all.has([...c].sort().join(' ')), `the circle ${c.join(' <-> ')} is gone: take it off KNOWN_UNTIL_FRONT_MERGE`);
-    for (const [a, b] of KNOWN_UNTIL_FRONT_MERGE.imports) assert.ok(graph.get(a)?.includes(b), `${a} no longer imports ${b}: take it off KNOWN_UNTIL_FRONT_MERGE`);
-  });
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { takeCookie } from '../../src/front/sticky.ts';
+import { takeCookie } from '../../src/front/balance/sticky-tokens.ts';
 import { SessionTracker } from '../../src/front/session-tracker.ts';
 
 describe('session tracker (draining counts, bounded memory)', () => {

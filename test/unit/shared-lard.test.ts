@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { CommandRegistry, LOCAL } from '../../src/commands/registry.ts';
-import { MAX_ITEMS, MAX_TABLES, registerDispatcherCommands, SharedLard, type DecideArgs } from '../../src/front/dispatcher/shared-lard.ts';
+import { MAX_ITEMS, MAX_TABLES, registerDispatcherCommands, SharedLard, type DecideArgs } from '../../src/dispatcher/shared-lard.ts';
 import { frontSchema } from '../../src/front/config.ts';
 
 // The shared dispatcher's bookkeeping: picks in item order, counted at once (the next item of a

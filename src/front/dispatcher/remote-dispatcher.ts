@@ -5,8 +5,8 @@ import type { Backend } from '../backend.ts';
 import type { LardPolicy } from '../policies/lard.ts';
 import { pathOf } from '../policies/policy.ts';
 import { withTimeout } from '../../timeout.ts';
-import type { DecideArgs, DecideReply } from './shared-lard.ts';
-import { MAX_ITEMS } from './shared-lard.ts';
+import type { DecideArgs, DecideReply } from '../../dispatcher/shared-lard.ts';
+import { MAX_ITEMS } from '../../dispatcher/shared-lard.ts';
 
 /** After the dispatcher failed to answer, the front decides alone this long before asking again. */
 const RETRY_MS = 1000;

@@ -1,21 +1,8 @@
 import type { Socket } from 'node:net';
 import { ClientExchange } from './client-exchange.ts';
+import type { ConnectionOwner } from './connection-owner.ts';
+import type { ExchangeConnection, PauseReason } from './exchange-connection.ts';
 import { createRequestParser, METHODS, type ParseError, type RequestParser } from './llhttp.ts';
-
-/** What a connection needs from its server. */
-export interface ConnectionOwner {
-  readonly maxHeaderBytes: number;
-  request(exchange: ClientExchange): void;
-  clientError(connection: ClientConnection, code: string, reason: string): void;
-  closed(connection: ClientConnection): void;
-}
-
-type PauseReason = 'body' | 'queue' | 'upgrade';
-
-/** A whole answer with no body that closes the connection (refusals outside any exchange). */
-export function bareAnswer(status: string, extraHeaders = ''): string {
-  return `HTTP/1.1 ${status}\r\n${extraHeaders}connection: close\r\ncontent-length: 0\r\n\r\n`;
-}
 
 /**
  * One client connection: llhttp reads the socket directly and calls back here. Requests are
@@ -27,7 +14,7 @@ export function bareAnswer(status: string, extraHeaders = ''): string {
  * becomes a tunnel with those bytes first (startTunnel); on any other answer they are
  * parsed as HTTP and reading resumes, so nothing reaches a back-end unchecked.
  */
-export class ClientConnection {
+export class ClientConnection implements ExchangeConnection {
   readonly socket: Socket;
   readonly remoteAddress: string;
   private readonly owner: ConnectionOwner;
@@ -272,11 +259,11 @@ export class ClientConnection {
     this.answerAndClose(status);
   }
 
-  /** A bare error answer outside any exchange (bad request, header timeout). */
+  /** A bare error answer outside any exchange (bad request, header timeout): no body, and the connection closes. */
   answerAndClose(status: string): void {
     this.headStart = 0;
     if (this.current) return void this.socket.destroy(); // mid-response: no room for an answer
-    if (this.socket.writable) this.socket.end(bareAnswer(status), 'latin1');
+    if (this.socket.writable) this.socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`, 'latin1');
     this.socket.destroySoon();
   }
 

@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { ClientConnection } from './client-connection.ts';
+import type { ExchangeConnection } from './exchange-connection.ts';
 import { fieldValues } from './hop-by-hop.ts';
 import { httpDate } from './http-date.ts';
 import { hasInvalidHeaderChar, isToken } from './llhttp.ts';
@@ -11,7 +11,7 @@ import { hasInvalidHeaderChar, isToken } from './llhttp.ts';
  * It stands in for node:http's IncomingMessage + ServerResponse, without their streams.
  */
 export class ClientExchange {
-  readonly connection: ClientConnection;
+  readonly connection: ExchangeConnection;
   readonly method: string;
   readonly url: string;
   readonly versionMinor: number;
@@ -40,7 +40,7 @@ export class ClientExchange {
   private onChunk: ((chunk: Buffer) => void) | undefined;
   private onBodyEnd: (() => void) | undefined;
 
-  constructor(connection: ClientConnection, method: string, url: string, versionMinor: number, rawHeaders: string[], keepAlive: boolean, upgrade: boolean) {
+  constructor(connection: ExchangeConnection, method: string, url: string, versionMinor: number, rawHeaders: string[], keepAlive: boolean, upgrade: boolean) {
     this.connection = connection;
     this.method = method;
     this.url = url;

@@ -1,6 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { listenOn } from '../../net/listen.ts';
-import { ClientConnection, type ConnectionOwner } from './client-connection.ts';
+import { ClientConnection } from './client-connection.ts';
+import type { ConnectionOwner } from './connection-owner.ts';
 import type { ClientExchange } from './client-exchange.ts';
 
 /** Listening sockets on the front's port; see listen(). */

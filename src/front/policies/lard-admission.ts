@@ -1,6 +1,13 @@
-import type { RequestContext } from './context.ts';
-import type { FrontState } from './proxy.ts';
-import type { RouteState } from './routes.ts';
+import type { Backend } from '../backend.ts';
+import type { RequestContext } from '../context.ts';
+import type { FrontState } from '../front-state.ts';
+import type { RouteState } from '../routes.ts';
+import type { Policy } from './policy.ts';
+
+/** A policy that bounds the requests in flight over its back-ends (LARD's admission control). */
+export interface AdmittingPolicy extends Policy {
+  admissionLimit(backends: Backend[]): number;
+}
 
 export interface AdmissionHooks {
   /** The front's state now (a reload swaps it). */
@@ -84,4 +91,20 @@ export class Admission {
       for (let room = this.hooks.room(route) - (deciding.get(route) ?? 0); room > 0 && route.waiting.length; room--) this.next(route);
     }
   }
+}
+
+export function admits(policy: Policy): policy is AdmittingPolicy {
+  return typeof (policy as Partial<AdmittingPolicy>).admissionLimit === 'function';
+}
+
+/**
+ * How many more requests LARD's admission bound lets in on the route now, to these candidates
+ * (Infinity: no bound: a policy without one, or one candidate or none, as the paper's S is for n ≥ 2).
+ */
+export function admissionRoom(route: RouteState, candidates: Backend[]): number {
+  if (candidates.length <= 1 || !admits(route.policy)) return Infinity;
+  // Requests in flight on its back-ends, and those whose shared decision is on its way.
+  let inFlight = route.deciding;
+  for (const b of route.list) inFlight += b.active;
+  return route.policy.admissionLimit(candidates) - inFlight;
 }

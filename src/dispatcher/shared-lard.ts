@@ -1,18 +1,20 @@
 import { z } from 'zod';
-import type { CommandRegistry } from '../../commands/registry.ts';
-import { RecentMap } from '../../recent-map.ts';
-import { Lard, MAX_KEY_CHARS, tableKey, type LardSettings, type ServerLoad } from '../policies/lard.ts';
+import type { CommandRegistry } from '../commands/registry.ts';
+import { MAX_TABLES } from '../config/front-schema.ts';
+import { RecentMap } from '../recent-map.ts';
+import { Lard, MAX_KEY_CHARS, tableKey, type LardSettings, type ServerLoad } from '../lard/lard-table.ts';
 
 /** What one batch from a front may carry (a bound on what a caller can make the dispatcher hold or do). */
 export const MAX_ITEMS = 1024;
 const MAX_SERVERS = 256;
+export { MAX_TABLES };
 /**
- * Route tables one dispatcher holds, and targets in each at most (whatever a front asks for; a
+ * Route tables one dispatcher holds (MAX_TABLES, where the host table's check refuses a fifth
+ * route on one dispatcher), and targets in each at most (whatever a front asks for; a
  * front's own table holds 100,000 by default). With keys of at most MAX_KEY_CHARS, the tables'
  * keys take at most 4 × 100,000 × 128 B = 51 MB; measured, a full table of 1 KiB targets takes
  * 20-40 MiB of heap (test/unit/shared-lard.test.ts). It was 16 tables of 250,000 targets of 1 KiB.
  */
-export const MAX_TABLES = 4;
 const MAX_TABLE_TARGETS = 100_000;
 /** A front not heard from for this long has no requests in flight any more (it stopped, or decides alone). */
 const FRONT_GONE_MS = 30_000;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
-import type { RequestContext } from './context.ts';
-import { connectionOptions, isFrontHeader, isHopByHop } from './http/hop-by-hop.ts';
+import type { RequestContext } from '../context.ts';
+import { sessionSeen } from '../balance/sticky.ts';
+import { connectionOptions, isFrontHeader, isHopByHop } from '../http/hop-by-hop.ts';
 
 /** An app response header that sets its back-end draining (seed 001's DYING); the front acts on it and drops it. */
 const DRAIN_HEADER = 'x-cohort-drain';
@@ -30,20 +31,8 @@ export function responseFields(ctx: RequestContext, log: Logger, headers: string
     if (lower === 'cache-control') cacheControl = out.length;
     out.push(name, headers[i + 1]);
   }
-  const route = ctx.route;
-  if (ctx.setSticky && route.sticky) {
-    const token = route.sticky.issue(backend.id, ctx.start);
-    // A renewed session keeps counting once: under its new token, not also its old one.
-    if (ctx.stickyToken && ctx.stickyIssued !== undefined) ctx.stickyBackend?.sessions.forget(ctx.stickyToken);
-    ctx.stickyToken = token;
-    ctx.stickyIssued = undefined;
-    backend.sessions.issued(ctx.start);
-    out.push('set-cookie', `${route.cfg.sticky.cookie}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${route.cfg.sticky.maxAgeS}`);
-    // A shared cache must not hand one client's session cookie to another.
-    if (cacheControl < 0) out.push('cache-control', 'private');
-    else if (!/private|no-store/i.test(out[cacheControl + 1])) out[cacheControl + 1] = `private, ${out[cacheControl + 1].replace(/\bpublic\b,?\s*/i, '')}`.replace(/,\s*$/, '');
-  }
-  if (ctx.stickyToken && ctx.stickyIssued !== undefined) backend.sessions.seenNow(ctx.stickyToken, ctx.stickyIssued, ctx.start);
+  ctx.route.sticky?.respond(ctx, backend, out, cacheControl);
+  sessionSeen(ctx, backend);
   if (ctx.explain) out.push('x-cohort-route', JSON.stringify(ctx.explanation()));
   return out;
 }
