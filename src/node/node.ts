@@ -9,9 +9,7 @@ import { loadFigures } from '../sessions/load.ts';
 import { appSocketPath, findNode, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
 import { registerBuiltins } from '../commands/builtin.ts';
-import { LinkServer } from '../net/link-server.ts';
 import { LocalSockets } from './local-sockets.ts';
-import { Peer } from '../net/peer.ts';
 import { loadTlsMaterial } from '../net/tls-material.ts';
 import { ReplicationService } from '../replication/service.ts';
 import { registerDispatcherCommands, SharedLard } from '../front/dispatcher/shared-lard.ts';
@@ -21,6 +19,7 @@ import { AppPart } from './app-part.ts';
 import { CriticalPart } from './critical-part.ts';
 import { NodeHttpPort } from './http-port.ts';
 import { Lifecycle } from './lifecycle.ts';
+import { NodeLinks } from './links.ts';
 import { NodeDatabase } from './node-database.ts';
 import { NodeSessions } from './node-sessions.ts';
 import { registerRecordCommands } from './record-commands.ts';
@@ -36,7 +35,6 @@ export class CohortNode {
   readonly id: string;
   readonly table: HostTable;
   readonly registry = new CommandRegistry();
-  readonly peers = new Map<string, Peer>();
   private readonly log: Logger;
   private readonly parts: Lifecycle;
 
@@ -48,10 +46,17 @@ export class CohortNode {
     const tls = loadTlsMaterial(table.tlsDir, table.cluster, id);
     const database = new NodeDatabase(nodeDataDir(table, id), log);
     const { db, commit } = database;
-    const { registry, peers } = this;
-    for (const entry of table.nodes) {
-      if (entry.id !== id) peers.set(entry.id, new Peer({ self: id, cluster: table.cluster, peer: entry, tls, link: table.link }, log));
-    }
+    const registry = this.registry;
+    const links: NodeLinks = new NodeLinks({
+      self,
+      table,
+      tls,
+      log,
+      // A request with a message id is critical: applied once, in a transaction.
+      onRequest: (from) => (req) => (req.mid ? critical.inbox.apply(from, req.mid, req.cmd, req.args, req.oldest) : registry.execute(req.cmd, req.args, { from })),
+      onRaw: (socket, from) => replication.rawServer.accept(socket, from),
+    });
+    const peers = links.peers;
     const router = new Router(id, table, registry, peers);
     const callAsNode = async (to: string, cmd: string, args: unknown) => router.route(to, cmd, args, { from: LOCAL });
     const sessions = new NodeSessions({ self: id, table, db: database.sessionsDb, registry, call: callAsNode, log });
@@ -59,8 +64,8 @@ export class CohortNode {
       self: id,
       load: () => loadFigures({ self: id, fullAt: self.loadFullAt ?? table.loadFullAt, userLimit: self.loadUserLimit ?? table.loadUserLimit, windowMs: table.loadSessionWindowMs, activeSessions: (since) => sessions.store.madeHereActiveSince(id, since) }),
       peers: () => [...peers.values()].map((p) => p.snapshot()),
-      inboundPeers: () => linkServer.connectedPeers(),
-      reconnectAll: () => this.reconnectAll(),
+      inboundPeers: () => links.connectedPeers(),
+      reconnectAll: () => links.reconnectAll(),
     });
     registerJournalCommands(registry, new Journal(db));
     const critical = new CriticalPart({ self: id, table, db, commit, registry, peers, log });
@@ -86,17 +91,6 @@ export class CohortNode {
       log,
     });
     http.mount('/res/', replication.http.handle);
-    const linkServer = new LinkServer({
-      self: id,
-      table,
-      tls,
-      log,
-      // A request with a message id is critical: applied once, in a transaction.
-      onRequest: (from) => (req) => (req.mid ? critical.inbox.apply(from, req.mid, req.cmd, req.args, req.oldest) : registry.execute(req.cmd, req.args, { from })),
-      onRaw: replication.rawServer.accept,
-    });
-    // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
-    linkServer.on('hello', (peerId: string) => peers.get(peerId)?.reconnectNow());
     const localSockets = new LocalSockets({
       operatorPath: localSocketPath(table, id),
       appPath: appSocketPath(table, id),
@@ -108,16 +102,16 @@ export class CohortNode {
     });
     // Started in this order, drained then stopped in reverse (lifecycle.ts). What an earlier run
     // left (outbox, sessions' copies owed) is taken up before the node listens; peers are dialed
-    // once it listens (each one that hears our hello dials back); app instances come last and go first.
+    // once it listens (links.ts); app instances come last and go first.
     this.parts = new Lifecycle([
       database,
       critical,
       sessions,
-      { start: () => linkServer.listen(self.host, self.bindLinkPort ?? self.linkPort), stop: () => linkServer.close() },
+      links.listener,
       { start: () => localSockets.listen(), stop: () => localSockets.close() },
       replication,
       http,
-      { start: () => peers.forEach((peer) => peer.start()), stop: () => peers.forEach((peer) => peer.stop()) },
+      links.dialer,
       { start: armCommitFaults },
       { drain: () => maintenance.close() }, // answers the long polls waiting on it
       apps,
@@ -132,17 +126,6 @@ export class CohortNode {
     await this.parts.start();
     const self = findNode(this.table, this.id);
     this.log.info({ event: 'node_ready', linkPort: self.linkPort, socket: localSocketPath(this.table, this.id) }, `node ${this.id} ready`);
-  }
-
-  reconnectAll(): string[] {
-    const redialed: string[] = [];
-    for (const peer of this.peers.values()) {
-      if (peer.state === 'down') {
-        peer.reconnectNow();
-        redialed.push(peer.id);
-      }
-    }
-    return redialed;
   }
 
   async stop(): Promise<void> {
