@@ -23,8 +23,8 @@ export class Lifecycle {
   private readonly parts: readonly Part[];
   private started: Part[] = [];
 
-  constructor(parts: readonly (Part | undefined)[]) {
-    this.parts = parts.filter((p) => p !== undefined);
+  constructor(parts: readonly Part[]) {
+    this.parts = parts;
   }
 
   async start(): Promise<void> {
