@@ -12,7 +12,7 @@ import { RedisStore } from 'connect-redis';
 import { createClient } from 'redis';
 import { NodeConnection } from '../src/client/node-connection.ts';
 import { loadHostTable } from '../src/config/host-table.ts';
-import { CohortSessionStore } from '../src/sessions/express-store.ts';
+import { CohortSessionStore } from '../src/client/express-store.ts';
 
 const env = process.env;
 const kind = env.SESSION_STORE ?? 'cohort';

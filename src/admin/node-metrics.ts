@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { OutboxPeerStatus } from '../critical/critical-service.ts';
 import type { PeerStatus } from '../net/peer.ts';
-import type { MetricsPage } from '../replication/http-service.ts';
+import type { MetricsPage } from './metrics-page.ts';
 
 /** What a node's metrics read, each when /metrics is scraped (live state, and counters kept by their services). */
 export interface NodeMetricsSources {

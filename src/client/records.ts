@@ -56,7 +56,7 @@ export interface LoginPlace {
   node: string;
   home: string;
   token: string | null;
-  /** With a token: the nonce the browser that logged in must keep (a cookie: sessions/handover-cookie.ts) and show at take-up. */
+  /** With a token: the nonce the browser that logged in must keep (a cookie: handover-cookie.ts) and show at take-up. */
   nonce: string | null;
   /** The node's publicUrl (clients that reach nodes directly), or null. */
   url: string | null;

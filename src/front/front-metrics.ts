@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { Backend } from './backend.ts';
-import { FRONT_ERROR_REASONS, type FrontErrorReason, type RequestObserver } from './proxy.ts';
-import type { MetricsPage } from '../replication/http-service.ts';
+import { FRONT_ERROR_REASONS, type FrontErrorReason, type RequestObserver } from './request-observer.ts';
+import type { MetricsPage } from '../admin/metrics-page.ts';
 
 /** Seconds from 1 ms to 30 s: cached pages, app pages, slow uploads. */
 const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

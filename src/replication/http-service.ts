@@ -1,105 +1,45 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import send from 'send';
 import { CohortError } from '../errors.ts';
 import { httpStatusOf } from '../error-status.ts';
-import { listenOn } from '../net/listen.ts';
-import type { DashboardFeed } from '../admin/dashboard-feed.ts';
-import { isDashboardPath } from '../admin/admin-token.ts';
-import { adminRefusal, type AdminRefusal } from '../admin/admin-guard.ts';
 import { redactHandover } from '../sessions/handovers.ts';
 import type { Replicator } from './replicator.ts';
 import { plain } from './plain-reply.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
 import type { Uploads } from './uploads.ts';
 
-/** A rendered metrics exposition: its Content-Type and text. */
-export interface MetricsPage {
-  contentType: string;
-  body: string;
-}
-
-export interface HttpServiceDeps {
+export interface ResourceHttpDeps {
   replicator: Replicator;
   uploads: Uploads;
-  /** GET /metrics (Prometheus text format); 404 without it. */
-  metrics?: () => Promise<MetricsPage>;
-  /**
-   * GET /dashboard and /dashboard/events: served when the node's host is a loopback address or
-   * the host table has an admin token (then only to requests that show it: `dashboardToken`,
-   * which /metrics asks for too); otherwise `dashboardRefusal` is the 404's text.
-   */
-  dashboard?: DashboardFeed;
-  dashboardToken?: string;
-  dashboardRefusal?: string;
   log: Logger;
 }
 
 /**
- * A node's own HTTP port: the resource space, /res/<domain>/<author>/<path>[?version=N],
- * served from this node (its own resources, or copies, replicated on first access) with
- * Content-Type, ETag (the content's digest), Last-Modified, conditional GET, Range and HEAD
- * (the `send` module, express.static's engine); PUT publishes (uploads.ts).
+ * The resource space on the node's HTTP port (mounted at /res/ there, node/http-port.ts):
+ * /res/<domain>/<author>/<path>[?version=N], served from this node (its own resources, or
+ * copies, replicated on first access) with Content-Type, ETag (the content's digest),
+ * Last-Modified, conditional GET, Range and HEAD (the `send` module, express.static's engine);
+ * PUT publishes (uploads.ts).
  */
-export class HttpService {
-  private readonly deps: HttpServiceDeps;
-  readonly server: Server;
-  /** The address it listens on: a name an admin path answers to. */
-  private listenHost: string | undefined;
+export class ResourceHttp {
+  private readonly deps: ResourceHttpDeps;
 
-  constructor(deps: HttpServiceDeps) {
+  constructor(deps: ResourceHttpDeps) {
     this.deps = deps;
-    this.server = createServer({ requestTimeout: 300_000, headersTimeout: 20_000, keepAliveTimeout: 5000 }, (req, res) => {
-      this.handle(req, res).catch((err: unknown) => this.fail(res, err, req.url ?? ''));
-    });
   }
 
-  listen(host: string, port: number): Promise<void> {
-    this.listenHost = host;
-    return listenOn(this.server, { host, port });
-  }
+  /** One request under /res/ (`path` without its query): answered here, errors included. */
+  readonly handle = (req: IncomingMessage, res: ServerResponse, path: string, query: string): Promise<void> =>
+    this.serve(req, res, path, query).catch((err: unknown) => this.fail(res, err, req.url ?? ''));
 
-  /** /metrics and /dashboard are admin paths: Host, Origin and the admin token checked (admin-guard.ts). */
-  private adminRefusal(req: IncomingMessage, tokenHint: string): AdminRefusal | undefined {
-    return adminRefusal(req, { names: this.listenHost ? [this.listenHost] : [], token: this.deps.dashboardToken, tokenHint });
-  }
-
-  close(): Promise<void> {
-    this.deps.dashboard?.close();
-    this.server.closeAllConnections();
-    return new Promise((resolve) => this.server.close(() => resolve()));
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const target = req.url ?? '';
-    const q = target.indexOf('?');
-    const path = q < 0 ? target : target.slice(0, q);
-    // For health checks (a front's resources route): the node's HTTP service answers.
-    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return plain(res, 200, 'ok');
-    // Metrics are for a scraper that asks the node itself: what comes through a front (which
-    // always adds X-Forwarded-For) does not get them, so a route to nodes does not publish them.
-    if (path === '/metrics' && req.method === 'GET' && this.deps.metrics && req.headers['x-forwarded-for'] === undefined) {
-      const refused = this.adminRefusal(req, 'admin token required (Authorization: Bearer ...)');
-      if (refused) return plain(res, refused.status, refused.message, refused.headers);
-      const page = await this.deps.metrics();
-      res.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' });
-      return void res.end(page.body);
-    }
-    if (isDashboardPath(path)) {
-      // Like /metrics: for whoever asks the node itself, never through a front.
-      if (req.headers['x-forwarded-for'] !== undefined || !this.deps.dashboard) return plain(res, 404, this.deps.dashboardRefusal ?? 'File not Found');
-      const refused = this.adminRefusal(req, 'admin token required (Authorization: Bearer ..., or ?token=...)');
-      if (refused) return plain(res, refused.status, refused.message, refused.headers);
-      this.deps.dashboard.handle(req, res, path);
-      return;
-    }
-    if (!path.startsWith('/res/')) return plain(res, 404, 'File not Found');
+  private async serve(req: IncomingMessage, res: ServerResponse, path: string, query: string): Promise<void> {
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'PUT') return plain(res, 405, 'Method Not Allowed', { allow: 'GET, HEAD, PUT' });
     let ref;
     let version: number | undefined;
     try {
       ref = parseResourcePath(path);
-      version = parseVersion(new URLSearchParams(q < 0 ? '' : target.slice(q + 1)));
+      version = parseVersion(new URLSearchParams(query));
     } catch (err) {
       if (err instanceof ResourceUrlError) return plain(res, 400, `Bad Request: ${err.message}`);
       throw err;

@@ -1,4 +1,3 @@
-import type { DashboardFeed } from '../admin/dashboard-feed.ts';
 import { join } from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
@@ -17,7 +16,7 @@ import { FreeSpace } from './free-space.ts';
 import { registerStorageCommands } from './storage-commands.ts';
 import { registerResourceCommands } from './commands.ts';
 import { CopyStore } from './copy-store.ts';
-import { HttpService, type MetricsPage } from './http-service.ts';
+import { ResourceHttp } from './http-service.ts';
 import { PublishedStore } from './published-store.ts';
 import type { NodeSnapshot } from '../admin/node-status.ts';
 import { RawClient } from './raw-client.ts';
@@ -40,16 +39,10 @@ export interface ReplicationDeps {
   policy: DomainPolicy;
   isAuthorHere: (domain: string, author: string) => boolean;
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
-  /** GET /metrics on the node's HTTP port: the node's metrics, rendered when asked. */
-  metrics?: () => Promise<MetricsPage>;
-  /** GET /dashboard on the node's HTTP port (see HttpServiceDeps). */
-  dashboard?: DashboardFeed;
-  dashboardToken?: string;
-  dashboardRefusal?: string;
   log: Logger;
 }
 
-/** Resources on one node (seed 000's dynamic resource replication): its stores, both sides, its HTTP port. */
+/** Resources on one node (seed 000's dynamic resource replication): its stores, both sides, and `http`, what the node's HTTP port serves under /res/. */
 export class ReplicationService {
   private readonly blobs: BlobStore;
   private readonly published: PublishedStore;
@@ -57,7 +50,7 @@ export class ReplicationService {
   private readonly raw: RawClient;
   private readonly home: ResourceHome;
   private readonly replicator: Replicator;
-  private readonly http: HttpService;
+  readonly http: ResourceHttp;
   private readonly freeSpace: FreeSpace;
   readonly rawServer: RawServer;
   private readonly deps: ReplicationDeps;
@@ -98,7 +91,7 @@ export class ReplicationService {
       maxBytes: settings.maxBytes,
       log,
     });
-    this.http = new HttpService({ replicator: this.replicator, uploads, metrics: deps.metrics, dashboard: deps.dashboard, dashboardToken: deps.dashboardToken, dashboardRefusal: deps.dashboardRefusal, log });
+    this.http = new ResourceHttp({ replicator: this.replicator, uploads, log });
     this.rawServer = new RawServer(this.home, log);
     registerResourceCommands(deps.registry, {
       self: deps.self.id,
@@ -133,21 +126,19 @@ export class ReplicationService {
     return { published: own.resources, copies: held.resources, subscribers: own.subscribers, publishedList: own.recent, copiesList: held.recent, problem: this.freeSpace.problem() };
   }
 
-  async start(): Promise<void> {
+  start(): void {
     const dropped = this.copies.dropMissing((d) => this.blobs.has(d));
     if (dropped.length) this.deps.log.warn({ event: 'copies_missing', urls: dropped.slice(0, 20), count: dropped.length }, `${dropped.length} copies had no file; they are copied again when read`);
     const swept = this.blobs.sweep();
     if (swept) this.deps.log.info({ event: 'blobs_swept', files: swept }, `${swept} resource files no longer referred to were removed`);
     this.replicator.start();
-    await this.http.listen(this.deps.self.host, this.deps.self.httpPort);
     // Notices a crash cut short; they go out as the links come up (critical messages wait for them).
     this.home.resumeNotices().catch((err: unknown) => this.deps.log.error({ event: 'resume_notices_failed', err: (err as Error).message }, 'resuming update notices failed'));
   }
 
-  async stop(): Promise<void> {
+  stop(): void {
     this.replicator.stop();
     this.rawServer.close();
     this.raw.close();
-    await this.http.close();
   }
 }

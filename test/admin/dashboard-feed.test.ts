@@ -5,9 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { DashboardFeed, MAX_STREAMS } from '../../src/admin/dashboard-feed.ts';
 import { dashboardPage } from '../../src/admin/dashboard-page.ts';
-import { HttpService } from '../../src/replication/http-service.ts';
-import type { Replicator } from '../../src/replication/replicator.ts';
-import type { Uploads } from '../../src/replication/uploads.ts';
+import { NodeHttpPort } from '../../src/node/http-port.ts';
 import { waitFor } from '../harness/wait.ts';
 
 /** Reads an event stream until `count` events have come (or the stream ends). */
@@ -104,8 +102,8 @@ describe('dashboard feed', () => {
 
 describe("a node's dashboard beyond loopback", () => {
   it('is a 404 with the hint to use the front', async () => {
-    const http = new HttpService({ replicator: {} as Replicator, uploads: {} as Uploads, dashboardRefusal: 'use the front', log: pino({ level: 'silent' }) });
-    await http.listen('127.0.0.1', 0);
+    const http = new NodeHttpPort({ host: '127.0.0.1', port: 0, dashboardRefusal: 'use the front', log: pino({ level: 'silent' }) });
+    await http.start();
     try {
       const port = (http.server.address() as AddressInfo).port;
       for (const path of ['/dashboard', '/dashboard/events']) {
@@ -114,7 +112,7 @@ describe("a node's dashboard beyond loopback", () => {
         assert.match(await res.text(), /use the front/);
       }
     } finally {
-      await http.close();
+      await http.stop();
     }
   });
 });
@@ -123,8 +121,8 @@ describe("a node's dashboard with the host table's admin token", () => {
   it('answers 401 without the token or with a wrong one, and serves the page and its events to whoever shows it (header or ?token=)', async () => {
     const token = 'node-admin-token-0123456789';
     const feed = new DashboardFeed('t', async () => ({ n: 1 }));
-    const http = new HttpService({ replicator: {} as Replicator, uploads: {} as Uploads, dashboard: feed, dashboardToken: token, log: pino({ level: 'silent' }) });
-    await http.listen('127.0.0.1', 0);
+    const http = new NodeHttpPort({ host: '127.0.0.1', port: 0, dashboard: feed, adminToken: token, log: pino({ level: 'silent' }) });
+    await http.start();
     try {
       const base = `http://127.0.0.1:${(http.server.address() as AddressInfo).port}`;
       for (const [path, headers] of [['/dashboard', {}], ['/dashboard?token=wrong', {}], ['/dashboard/events', {}], ['/dashboard/events?token=', {}], ['/dashboard', { authorization: `Bearer ${token}x` }], [`/dashboard?token=${token}`, { authorization: 'Bearer wrong' }]] as const) {
@@ -144,7 +142,7 @@ describe("a node's dashboard with the host table's admin token", () => {
       assert.equal((await fetch(`${base}/dashboard?token=${token}`, { headers: { 'x-forwarded-for': '10.0.0.1' } })).status, 404);
     } finally {
       feed.close();
-      await http.close();
+      await http.stop();
     }
   });
 });

@@ -3,9 +3,9 @@
 // then both frameworks over real HTTP, including two concurrent requests of one session.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CREATED_KEY, SessionCore } from '../../src/sessions/adapter-core.ts';
-import { CohortSessionStore } from '../../src/sessions/express-store.ts';
-import { CohortFastifyStore } from '../../src/sessions/fastify-store.ts';
+import { CREATED_KEY, SessionCore } from '../../src/client/adapter-core.ts';
+import { CohortSessionStore } from '../../src/client/express-store.ts';
+import { CohortFastifyStore } from '../../src/client/fastify-store.ts';
 import { waitFor } from '../harness/wait.ts';
 import { FakeSessions } from './fake-sessions.ts';
 import { browser, expressApp, fastifyApp, type TestApp } from './http-apps.ts';

@@ -5,9 +5,9 @@ import session from 'express-session';
 import fastifyCookie from '@fastify/cookie';
 import fastifySession from '@fastify/session';
 import Fastify from 'fastify';
-import { CohortSessionStore } from '../../src/sessions/express-store.ts';
-import { CohortFastifyStore } from '../../src/sessions/fastify-store.ts';
-import type { CohortStoreOptions } from '../../src/sessions/adapter-core.ts';
+import { CohortSessionStore } from '../../src/client/express-store.ts';
+import { CohortFastifyStore } from '../../src/client/fastify-store.ts';
+import type { CohortStoreOptions } from '../../src/client/adapter-core.ts';
 
 export interface TestApp {
   url: string;

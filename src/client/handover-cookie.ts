@@ -2,7 +2,7 @@
 // nonce the login came with; the app that takes the hand-over up reads it back and hands it to
 // its node with the token. Another browser sent to the same link has no such cookie (or
 // another one), so it logs nobody in (login CSRF). Framework-free: a header in, a header out.
-import { HANDOVER_PATH } from './handovers.ts';
+import { HANDOVER_PATH } from '../sessions/handovers.ts';
 
 /** The nonce cookie's name. */
 export const HANDOVER_COOKIE = 'cohort_handover_nonce';

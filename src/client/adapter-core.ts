@@ -1,7 +1,7 @@
 // What the express-session and @fastify/session stores share: id checks, expiry (idle and
 // absolute), the size bound, and the per-key diff that keeps two concurrent requests of one
 // session from undoing each other's writes. The framework adapters only translate callbacks.
-import { MAX_SESSION_BYTES, newSessionId, SESSION_ID, type SessionPatch, type SessionRecord } from '../client/sessions.ts';
+import { MAX_SESSION_BYTES, newSessionId, SESSION_ID, type SessionPatch, type SessionRecord } from './sessions.ts';
 import { CohortError } from '../errors.ts';
 import { RecentMap } from '../recent-map.ts';
 

@@ -1,0 +1,102 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import { adminRefusal, type AdminRefusal } from '../admin/admin-guard.ts';
+import { isDashboardPath } from '../admin/admin-token.ts';
+import type { DashboardFeed } from '../admin/dashboard-feed.ts';
+import type { MetricsPage } from '../admin/metrics-page.ts';
+import { listenOn } from '../net/listen.ts';
+import { plain } from '../replication/plain-reply.ts';
+
+/** What serves the paths under a mounted prefix: the path without its query, and the query ('' when none). */
+export type PathHandler = (req: IncomingMessage, res: ServerResponse, path: string, query: string) => Promise<void>;
+
+export interface HttpPortSettings {
+  host: string;
+  port: number;
+  /** GET /metrics (Prometheus text format); 404 without it. */
+  metrics?: () => Promise<MetricsPage>;
+  /**
+   * GET /dashboard and /dashboard/events: served when the node's host is a loopback address or
+   * the host table has an admin token (then only to requests that show it: `adminToken`, which
+   * /metrics asks for too); otherwise `dashboardRefusal` is the 404's text.
+   */
+  dashboard?: DashboardFeed;
+  adminToken?: string;
+  dashboardRefusal?: string;
+  log: Logger;
+}
+
+/**
+ * A node's own HTTP port (the host table's httpPort): /healthz, /metrics and /dashboard, and
+ * whatever other parts mount on it (replication's /res/). One of the node's parts: start
+ * listens, stop closes it and every connection it holds.
+ */
+export class NodeHttpPort {
+  readonly server: Server;
+  private readonly settings: HttpPortSettings;
+  private readonly mounts: [prefix: string, handler: PathHandler][] = [];
+
+  constructor(settings: HttpPortSettings) {
+    this.settings = settings;
+    this.server = createServer({ requestTimeout: 300_000, headersTimeout: 20_000, keepAliveTimeout: 5000 }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => this.fail(req, res, err));
+    });
+  }
+
+  /** Paths that start with `prefix` go to `handler` (which answers its own errors). */
+  mount(prefix: string, handler: PathHandler): void {
+    this.mounts.push([prefix, handler]);
+  }
+
+  start(): Promise<void> {
+    return listenOn(this.server, { host: this.settings.host, port: this.settings.port });
+  }
+
+  stop(): Promise<void> {
+    this.settings.dashboard?.close();
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** /metrics and /dashboard are admin paths: Host, Origin and the admin token checked (admin-guard.ts). */
+  private adminRefusal(req: IncomingMessage, tokenHint: string): AdminRefusal | undefined {
+    return adminRefusal(req, { names: [this.settings.host], token: this.settings.adminToken, tokenHint });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const target = req.url ?? '';
+    const q = target.indexOf('?');
+    const path = q < 0 ? target : target.slice(0, q);
+    const { metrics, dashboard } = this.settings;
+    // For health checks (a front's resources route): the node's HTTP port answers.
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return plain(res, 200, 'ok');
+    // Metrics are for a scraper that asks the node itself: what comes through a front (which
+    // always adds X-Forwarded-For) does not get them, so a route to nodes does not publish them.
+    if (path === '/metrics' && req.method === 'GET' && metrics && req.headers['x-forwarded-for'] === undefined) {
+      const refused = this.adminRefusal(req, 'admin token required (Authorization: Bearer ...)');
+      if (refused) return plain(res, refused.status, refused.message, refused.headers);
+      const page = await metrics();
+      res.writeHead(200, { 'content-type': page.contentType, 'cache-control': 'no-store' });
+      return void res.end(page.body);
+    }
+    if (isDashboardPath(path)) {
+      // Like /metrics: for whoever asks the node itself, never through a front.
+      if (req.headers['x-forwarded-for'] !== undefined || !dashboard) return plain(res, 404, this.settings.dashboardRefusal ?? 'File not Found');
+      const refused = this.adminRefusal(req, 'admin token required (Authorization: Bearer ..., or ?token=...)');
+      if (refused) return plain(res, refused.status, refused.message, refused.headers);
+      dashboard.handle(req, res, path);
+      return;
+    }
+    const mounted = this.mounts.find(([prefix]) => path.startsWith(prefix));
+    if (!mounted) return plain(res, 404, 'File not Found');
+    return mounted[1](req, res, path, q < 0 ? '' : target.slice(q + 1));
+  }
+
+  /** A failure of the port's own pages (a metrics render that threw): logged, the client told no more than that. */
+  private fail(req: IncomingMessage, res: ServerResponse, err: unknown): void {
+    const message = err instanceof Error ? err.message : String(err);
+    const path = (req.url ?? '').split('?')[0].slice(0, 300); // the query may hold the admin token
+    this.settings.log.error({ event: 'http_error', path, err: message }, `${path}: ${message}`);
+    plain(res, 500, 'Internal Server Error');
+  }
+}

@@ -1,0 +1,50 @@
+import type { TLSSocket } from 'node:tls';
+import type { Logger } from 'pino';
+import type { HostTable } from '../config/host-table.ts';
+import type { NodeEntry } from '../config/schema.ts';
+import { LinkServer } from '../net/link-server.ts';
+import { Peer } from '../net/peer.ts';
+import type { RequestHandler } from '../net/channel.ts';
+import type { TlsMaterial } from '../net/tls-material.ts';
+import type { Part } from './lifecycle.ts';
+
+/**
+ * A node's links: one it dials to every peer of the host table, and its link port, which
+ * accepts theirs. Two parts: the link port listens before the peers are dialed, since dialing
+ * is also our announcement (each peer that hears our hello dials back).
+ */
+export class NodeLinks {
+  readonly peers = new Map<string, Peer>();
+  readonly listener: Part;
+  readonly dialer: Part;
+  private readonly server: LinkServer;
+
+  constructor(opts: { self: NodeEntry; table: HostTable; tls: TlsMaterial; log: Logger; onRequest: (from: string) => RequestHandler; onRaw: (socket: TLSSocket, from: string) => void }) {
+    const { self, table, tls, log } = opts;
+    for (const entry of table.nodes) {
+      if (entry.id !== self.id) this.peers.set(entry.id, new Peer({ self: self.id, cluster: table.cluster, peer: entry, tls, link: table.link }, log));
+    }
+    this.server = new LinkServer({ self: self.id, table, tls, log, onRequest: opts.onRequest, onRaw: opts.onRaw });
+    // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
+    this.server.on('hello', (peerId: string) => this.peers.get(peerId)?.reconnectNow());
+    this.listener = { start: () => this.server.listen(self.host, self.bindLinkPort ?? self.linkPort), stop: () => this.server.close() };
+    this.dialer = { start: () => this.peers.forEach((peer) => peer.start()), stop: () => this.peers.forEach((peer) => peer.stop()) };
+  }
+
+  /** The peers whose links to us are up. */
+  connectedPeers(): string[] {
+    return this.server.connectedPeers();
+  }
+
+  /** Dials every peer whose link is down now, without waiting out its back-off; says which. */
+  reconnectAll(): string[] {
+    const redialed: string[] = [];
+    for (const peer of this.peers.values()) {
+      if (peer.state === 'down') {
+        peer.reconnectNow();
+        redialed.push(peer.id);
+      }
+    }
+    return redialed;
+  }
+}

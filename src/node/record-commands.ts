@@ -1,0 +1,36 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { Logger } from 'pino';
+import type { CommandRegistry } from '../commands/registry.ts';
+import type { HostTable } from '../config/host-table.ts';
+import type { CriticalService } from '../critical/critical-service.ts';
+import { registerAccessCommands } from '../records/access-commands.ts';
+import type { DomainPolicy } from '../records/domain-policy.ts';
+import { registerHomeCommands } from '../records/home-commands.ts';
+import { HomeLookup } from '../records/home-lookup.ts';
+import { NameClaims } from '../records/name-claims.ts';
+import { FailureLimiter } from '../records/rate-limit.ts';
+import { RecordStore } from '../records/record-store.ts';
+import type { UserStore } from '../records/user-store.ts';
+
+/** Users and records on a node: the home side (library nodes) and the access side (every node). */
+export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; users: UserStore; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
+  const { self, table, db, users, policy, critical, call, log } = deps;
+  registerHomeCommands(registry, {
+    self,
+    table,
+    users,
+    claims: new NameClaims(db),
+    records: new RecordStore(db),
+    call,
+    policy,
+    limiter: new FailureLimiter(db, 5, 5 * 60_000),
+    log,
+  });
+  registerAccessCommands(registry, {
+    table,
+    homes: new HomeLookup(table, db, call),
+    critical,
+    call,
+    log,
+  });
+}
