@@ -5,17 +5,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { CLI_PATH } from '../../src/node/spawn.ts';
-import { TestCluster } from '../harness/cluster.ts';
-import { http, keepAliveAgent } from '../harness/http-client.ts';
-import { freePorts } from '../harness/ports.ts';
-import { waitFor } from '../harness/wait.ts';
+import { CLI_PATH } from '../../../src/node/spawn.ts';
+import { TestCluster } from '../../harness/cluster.ts';
+import { http, keepAliveAgent } from '../../harness/http-client.ts';
+import { freePorts } from '../../harness/ports.ts';
+import { waitFor } from '../../harness/wait.ts';
 
 // Two fronts share one LARD dispatcher on node A (seed 003): front 1 reaches the network
 // through node C, front 2 through node D. Both send /res/ by LARD/R over back-ends b1-b4 and
 // everything else to a1. A target placed through one front goes to the same server through
 // the other; with A killed (-9) both keep serving, deciding alone, and rejoin when it is back.
-const BACKEND = fileURLToPath(new URL('../harness/backend-server.ts', import.meta.url));
+const BACKEND = fileURLToPath(new URL('../../harness/backend-server.ts', import.meta.url));
 const TOKEN = 'shared-dispatcher-admin-token';
 let c: TestCluster;
 const procs: ChildProcess[] = [];

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { CommandRegistry, LOCAL } from '../../src/commands/registry.ts';
-import { MAX_ITEMS, MAX_TABLES, registerDispatcherCommands, SharedLard, type DecideArgs } from '../../src/front/dispatcher/shared-lard.ts';
-import { frontSchema } from '../../src/front/config.ts';
+import { CommandRegistry, LOCAL } from '../../../src/commands/registry.ts';
+import { MAX_ITEMS, MAX_TABLES, registerDispatcherCommands, SharedLard, type DecideArgs } from '../../../src/front/dispatcher/shared-lard.ts';
+import { frontSchema } from '../../../src/front/config.ts';
 
 // The shared dispatcher's bookkeeping: picks in item order, counted at once (the next item of a
 // batch sees them), other fronts' requests in flight count, completions lower them, a front
@@ -50,7 +50,7 @@ test('lard.decide refuses what is over its bounds, and caps what a table holds',
   bad({ ...ok, servers: Array.from({ length: 257 }, (_, i) => ({ id: `s${i}`, capacity: 1 })) });
   bad({ ...ok, settings: { ...settings, tLow: 5, tHigh: 4 } });
   bad({ ...ok, extra: 1 });
-  // Fronts only: an app's call is refused, whatever it asks (the local socket tells it apart: test/cluster/command-scopes.test.ts).
+  // Fronts only: an app's call is refused, whatever it asks (the local socket tells it apart: test/commands/command-scopes.test.ts).
   assert.throws(() => registry.execute('lard.decide', ok, { from: LOCAL, caller: 'app' }), (e: Error & { code?: string }) => e.code === 'refused' && /operator command/.test(e.message));
 });
 
