@@ -8,6 +8,7 @@ import { CLI_PATH } from '../../src/node/spawn.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { http } from '../harness/http-client.ts';
 import { freePorts } from '../harness/ports.ts';
+import { stopProcess } from '../harness/stop.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const BACKEND = fileURLToPath(new URL('../harness/backend-server.ts', import.meta.url));
@@ -42,7 +43,7 @@ describe('least_load through the node network', () => {
     procs.push(spawn(process.execPath, [CLI_PATH, 'front', '--config', cluster.config], { stdio: 'ignore', env: { ...process.env, NODE_NO_WARNINGS: '1' } }));
   });
   after(async () => {
-    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => stopProcess(p)));
     await cluster.destroy();
   });
 

@@ -12,6 +12,7 @@ import { spawnNodeProcess } from '../../src/node/spawn.ts';
 import type { AppSection } from '../../src/supervisor/app-config.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import { freePorts } from './ports.ts';
+import { alive, stopProcess } from './stop.ts';
 import { waitFor } from './wait.ts';
 
 export interface ClusterNodeSpec {
@@ -120,18 +121,8 @@ export class TestCluster {
 
   /** kill -9 (or another signal) and wait until the process is gone. */
   async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const proc = this.procs.get(id);
     this.dropClient(id);
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      // A node that ignores SIGTERM is a bug the test should see in the log, not a hang.
-      const force = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      proc.once('exit', () => {
-        clearTimeout(force);
-        resolve();
-      });
-      proc.kill(signal);
-    });
+    await stopProcess(this.procs.get(id), signal);
   }
 
   /** Sends a signal without waiting (SIGSTOP / SIGCONT to freeze and thaw a node). */
@@ -151,7 +142,7 @@ export class TestCluster {
   /** Is node `id`'s process still running? */
   running(id: string): boolean {
     const proc = this.procs.get(id);
-    return !!proc && proc.exitCode === null && proc.signalCode === null;
+    return !!proc && alive(proc);
   }
 
   /** Resolves when node `id`'s process has exited by itself (or after timeoutMs, false). */

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { CLI_PATH } from '../../src/node/spawn.ts';
 import { freePorts } from './ports.ts';
+import { stopProcess } from './stop.ts';
 import { waitFor } from './wait.ts';
 
 const BACKEND = fileURLToPath(new URL('./backend-server.ts', import.meta.url));
@@ -82,12 +83,7 @@ export class FrontCluster {
   }
 
   async killBackend(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const proc = this.backends.get(name);
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      proc.once('exit', () => resolve());
-      proc.kill(signal);
-    });
+    await stopProcess(this.backends.get(name), signal);
   }
 
   /** `logLevel` debug (the default) logs every request: a test of volume asks for less. */
@@ -126,13 +122,7 @@ export class FrontCluster {
   }
 
   async destroy(): Promise<void> {
-    if (this.front && this.front.exitCode === null) {
-      await new Promise<void>((resolve) => {
-        this.front!.once('exit', () => resolve());
-        this.front!.kill('SIGTERM');
-        setTimeout(() => this.front!.kill('SIGKILL'), 5000).unref();
-      });
-    }
+    await stopProcess(this.front);
     await Promise.all([...this.backends.keys()].map((n) => this.killBackend(n, 'SIGTERM')));
     if (!process.env.COHORT_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
   }

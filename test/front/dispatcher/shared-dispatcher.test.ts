@@ -9,6 +9,7 @@ import { CLI_PATH } from '../../../src/node/spawn.ts';
 import { TestCluster } from '../../harness/cluster.ts';
 import { http, keepAliveAgent } from '../../harness/http-client.ts';
 import { freePorts } from '../../harness/ports.ts';
+import { stopProcess } from '../../harness/stop.ts';
 import { waitFor } from '../../harness/wait.ts';
 
 // Two fronts share one LARD dispatcher on node A (seed 003): front 1 reaches the network
@@ -68,7 +69,7 @@ before(async () => {
 });
 after(async () => {
   agent.destroy();
-  for (const p of procs) p.kill('SIGTERM');
+  await Promise.all(procs.map((p) => stopProcess(p)));
   await c?.destroy();
 });
 
