@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { browse, Jar, logIn, nodePid, startDemo, stopDemo } from '../harness/demo.ts';
+import { browse, Jar } from '../harness/cookie-jar.ts';
+import { logIn, nodePid, startDemo, stopDemo } from '../harness/demo.ts';
 import { stopProcess } from '../harness/stop.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
 

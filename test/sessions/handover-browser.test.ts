@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CLI_PATH, spawnLogged } from '../../src/node/spawn.ts';
-import { Browser as Jar } from '../../src/scenario/browser.ts';
+import { Jar } from '../harness/cookie-jar.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { freePortRange, freePorts } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
