@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -11,6 +11,7 @@ import type { PeerStatus } from '../../src/net/peer.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
 import type { AppSection } from '../../src/supervisor/app-config.ts';
 import { FaultProxy } from './fault-proxy.ts';
+import { logEvents, readLog } from './log.ts';
 import { freePorts } from './ports.ts';
 import { alive, stopProcess } from './stop.ts';
 import { waitFor } from './wait.ts';
@@ -88,7 +89,12 @@ export class TestCluster {
   }
 
   log(id: string): string {
-    return readFileSync(this.logFile(id), 'utf8');
+    return readLog(this.logFile(id));
+  }
+
+  /** Node `id`'s log lines with this event, parsed. */
+  events(id: string, event: string): Record<string, unknown>[] {
+    return logEvents(this.log(id), event);
   }
 
   /** The fault proxy in front of node `id`'s link port. */

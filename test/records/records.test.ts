@@ -137,7 +137,7 @@ describe('users and records on their home library nodes', () => {
     assert.equal(codes.filter((c) => c === 'rate_limited').length, 20 - evaluated, `answers: ${codes.join(' ')}`);
     assert.ok(evaluated >= 1 && evaluated <= 5, `${evaluated} of 20 concurrent wrong passwords were evaluated (limit 5); answers: ${codes.join(' ')}`);
     // The home node logs every password it evaluated and found wrong: no more than the limit.
-    const failedLines = () => cluster.log('A').split('\n').filter((l) => l.includes('"event":"login_failed","domain":"msu","user":"dora"')).length;
+    const failedLines = () => cluster.events('A', 'login_failed').filter((e) => e.domain === 'msu' && e.user === 'dora').length;
     await waitFor('a login_failed line for each refused answer', () => failedLines() >= evaluated);
     assert.equal(failedLines(), evaluated);
     // Even her right password waits out the window now.

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { events, nodeHttp, nodeHttpDigest } from './helpers.ts';
+import { nodeHttp, nodeHttpDigest } from './helpers.ts';
 
 // Updates (seed 000, U1-U6, and Example Transaction 1): A (library) is the home of author ann;
 // C and D are access nodes. D holds copies it reads; E holds a copy nobody has read within
@@ -53,7 +53,7 @@ test('a copy not read within the window is dropped and unsubscribed on the next 
   while (Date.now() < until) await new Promise((r) => setTimeout(r, 100)); // the read window (2 s) is what is under test
   await publish('version three\n');
   await waitFor('A drops E from the subscribers', async () => !(await subscribers()).includes('E'), 10_000);
-  assert.equal(events(c, 'E', 'resource_dropped').length, 1);
+  assert.equal(c.events('E', 'resource_dropped').length, 1);
   const copies = ((await (await c.client('E')).call('E', 'res.list', {})) as { copies: unknown[] }).copies;
   assert.deepEqual(copies, []);
   // Asked for again, it is copied again (and subscribed again).

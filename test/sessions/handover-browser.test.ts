@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CLI_PATH, spawnLogged } from '../../src/node/spawn.ts';
 import { Jar } from '../harness/cookie-jar.ts';
 import { TestCluster } from '../harness/cluster.ts';
+import { readLog } from '../harness/log.ts';
 import { freePortRange, freePorts } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -20,7 +21,7 @@ let c: TestCluster;
 let front: ChildProcess;
 let url: string;
 let adminPort: number;
-const frontLog = () => readFileSync(join(c.dir, 'front.log'), 'utf8');
+const frontLog = () => readLog(join(c.dir, 'front.log'));
 const setLoad = (id: string, avg: number) => writeFileSync(join(c.dir, `loadavg-${id}`), `${avg} 0 0 1/1 1\n`);
 
 before(async () => {
