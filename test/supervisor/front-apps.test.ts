@@ -34,10 +34,12 @@ before(async () => {
       // (the default back-off doubles up to 30 s: on a busy machine, where the three nodes boot
       // seconds apart, L's link to A or B, which the front's registry calls take, came up late).
       link: { backoffMinMs: 100, backoffMaxMs: 1000 },
-      // Probes give a healthy instance a second to answer: a 200 ms deadline, twice in a row, is
-      // a busy machine, not a hung app, and the supervisor killed it (the front marked it down).
-      // No test here finds a dead instance by probe: kill -9 is seen at exit, DYING in the answer.
-      app: { command: [process.execPath, TEST_APP], instances: 2, portSpan: 10, health: { intervalMs: 200, timeoutMs: 1000, fails: 2 }, backoff: { minMs: 200, maxMs: 1000 }, killTimeoutMs: 3000 },
+      // Probes give a healthy instance time to answer: 200 ms twice in a row is a busy machine,
+      // not a hung app, yet the supervisor killed it for that (and the front marked it down). The
+      // supervisor's probe may not outlast its interval: 500 ms, three in a row (as
+      // handover-browser). No test here finds a dead instance by probe: kill -9 is seen at exit,
+      // DYING in a probe's answer.
+      app: { command: [process.execPath, TEST_APP], instances: 2, portSpan: 10, health: { intervalMs: 500, timeoutMs: 500, fails: 3 }, backoff: { minMs: 200, maxMs: 1000 }, killTimeoutMs: 3000 },
       front: {
         listen: { host: '127.0.0.1', port: listen },
         admin: { host: '127.0.0.1', port: admin, token: TOKEN },
