@@ -100,7 +100,7 @@ test('a copy whose file went missing while its node was down is copied again whe
   const r = await nodeHttp(c, 'C', URL_1);
   assert.equal(r.status, 200);
   assert.equal(r.headers['x-cohort-source'], 'replicated');
-  assert.ok(c.log('C').includes('"event":"copies_missing"'));
+  await waitFor('copies_missing in the log', () => c.log('C').includes('"event":"copies_missing"')); // a node writes its log asynchronously: the line may come after the reply
 });
 
 test('while a new version is on its way (and its home goes down meanwhile), the copy held is served', async () => {
