@@ -32,10 +32,10 @@ before(async () => {
     {
       // A link whose first dials failed while its peer was still booting redials within a second
       // (the default back-off doubles up to 30 s: on a busy machine, where the three nodes boot
-      // seconds apart, L's link to A or B, which the front's registry calls take, came up late).
+      // seconds apart, L's link to A or B, which the front's registry calls take, can come up late).
       link: { backoffMinMs: 100, backoffMaxMs: 1000 },
       // Probes give a healthy instance time to answer: 200 ms twice in a row is a busy machine,
-      // not a hung app, yet the supervisor killed it for that (and the front marked it down). The
+      // not a hung app, yet the supervisor would kill it for that (and the front mark it down). The
       // supervisor's probe may not outlast its interval: 500 ms, three in a row (as
       // handover-browser). No test here finds a dead instance by probe: kill -9 is seen at exit,
       // DYING in a probe's answer.
