@@ -106,7 +106,9 @@ export class TestCluster {
 
   /**
    * Starts node `id` and resolves once its local socket answers. With mayDie (a node told
-   * to crash at some point), it also resolves if the process dies first.
+   * to crash at some point), it also resolves if the process dies first. A node that exits
+   * fails the wait at once; the deadline is only for one alive but slow to boot, which took
+   * over 15 s here with the machine's load average at 20.
    */
   /** Tests log at debug (what a failure needs); benchmarks pass `logLevel: 'info'`, as in production. */
   async start(id: string, env: Record<string, string> = {}, opts: { mayDie?: boolean; logLevel?: string } = {}): Promise<void> {
@@ -118,7 +120,7 @@ export class TestCluster {
         throw new Error(`node ${id} exited (${proc.signalCode ?? proc.exitCode}):\n${this.log(id).slice(-2000)}`);
       }
       return (await this.freshClient(id)).ping(id);
-    }, 15_000, 25);
+    }, 60_000, 25);
   }
 
   async startAll(opts: { logLevel?: string } = {}): Promise<void> {

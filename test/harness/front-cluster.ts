@@ -82,7 +82,8 @@ export class FrontCluster {
   /** `logLevel` debug (the default) logs every request: a test of volume asks for less. */
   async startFront(env: Record<string, string> = {}, logLevel = 'debug'): Promise<ChildProcess> {
     this.front = FrontProcess.start(this.config, { port: this.adminPort, token: ADMIN_TOKEN }, { env, args: ['--log-level', logLevel] });
-    await this.front.waitFor('the front to answer on its admin port', (s) => s.backends.length > 0);
+    // A front that exits fails the wait at once: the deadline is for one alive but slow to boot.
+    await this.front.waitFor('the front to answer on its admin port', (s) => s.backends.length > 0, 30_000);
     return this.front.proc;
   }
 
