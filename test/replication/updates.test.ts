@@ -110,11 +110,21 @@ test('while a new version is on its way (and its home goes down meanwhile), the 
   writeFileSync(small, 'version one of the long file\n');
   await put(small);
   assert.equal((await nodeHttp(c, 'D', url)).body.toString(), 'version one of the long file\n');
-  // Version two is big, so D's fetch of it is still under way when A is killed.
+  // Version two is big, so D's fetch of it is still under way when A is killed. D's copy is
+  // read meanwhile: making and publishing 128 MB can take longer than the cluster's 2 s read
+  // window, and a copy not read within it is dropped on the update, not fetched (the test above).
+  let publishing = true;
+  const reading = (async () => {
+    while (publishing) {
+      await nodeHttp(c, 'D', url);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
   const big = join(c.dir, 'long-2.bin');
   writeFileSync(big, randomBytes(128 * 1024 * 1024));
   const tmp = join(c.table.dataDir, 'D', 'blobs', 'tmp');
-  const two = await put(big);
+  const two = await put(big).finally(() => (publishing = false));
+  await reading;
   await waitFor("D's fetch of version 2 is under way", () => readdirSync(tmp).length > 0, 10_000, 5);
   await c.kill('A');
   const r = await nodeHttp(c, 'D', url);
