@@ -13,7 +13,7 @@ export { MAX_TABLES };
  * route on one dispatcher), and targets in each at most (whatever a front asks for; a
  * front's own table holds 100,000 by default). With keys of at most MAX_KEY_CHARS, the tables'
  * keys take at most 4 × 100,000 × 128 B = 51 MB; measured, a full table of 1 KiB targets takes
- * 20-40 MiB of heap (test/unit/shared-lard.test.ts). It was 16 tables of 250,000 targets of 1 KiB.
+ * 20-40 MiB of heap (test/dispatcher/shared-lard.unit.test.ts). It was 16 tables of 250,000 targets of 1 KiB.
  */
 const MAX_TABLE_TARGETS = 100_000;
 /** A front not heard from for this long has no requests in flight any more (it stopped, or decides alone). */

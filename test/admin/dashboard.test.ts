@@ -11,6 +11,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { DashboardFeed, MAX_STREAMS } from '../../src/admin/dashboard-feed.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
 import { nodePid, startDemo, stopDemo, type RunningDemo } from '../harness/demo.ts';
+import { stopProcess } from '../harness/stop.ts';
 import { waitFor } from '../harness/wait.ts';
 
 /** Debian's chromium (CI installs it: .ci/run). Without it this test fails, it does not skip. */
@@ -52,11 +53,7 @@ describe('dashboard (chromium)', () => {
       [, nodeDash, frontDash] = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/dashboard) .* (http:\/\/127\.0\.0\.1:\d+\/dashboard\?token=\w+) /.exec(out)!;
     });
     after(async () => {
-      if (restarted && restarted.exitCode === null && restarted.signalCode === null) {
-        const gone = new Promise((res) => restarted!.once('exit', res));
-        restarted.kill('SIGTERM');
-        await gone;
-      }
+      await stopProcess(restarted);
       if (demo) await stopDemo(demo);
       rmSync(dir, { recursive: true, force: true });
     });

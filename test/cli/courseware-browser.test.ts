@@ -8,7 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { DEMO_PROBLEM, DEMO_USER } from '../../src/cli/demo-content.ts';
 import { launchChromium } from '../harness/chromium.ts';
-import { browse, Jar, logIn, startDemo, stopDemo, type RunningDemo } from '../harness/demo.ts';
+import { browse, Jar } from '../harness/cookie-jar.ts';
+import { logIn, startDemo, stopDemo, type RunningDemo } from '../harness/demo.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // Any user may publish a page, so a problem is another party's HTML: the courseware shows it

@@ -3,7 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { browse, Jar, logIn, nodePid, startDemo, stopDemo } from '../harness/demo.ts';
+import { browse, Jar } from '../harness/cookie-jar.ts';
+import { logIn, nodePid, startDemo, stopDemo } from '../harness/demo.ts';
+import { stopProcess } from '../harness/stop.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
 
 
@@ -181,11 +183,7 @@ describe('cohort demo: the courseware app', () => {
       }
       assert.deepEqual(answers, ['9.81', '9,8'], 'the delayed answer reached E');
     } finally {
-      if (restarted && restarted.exitCode === null) {
-        const gone = new Promise((res) => restarted!.once('exit', res));
-        restarted.kill('SIGTERM');
-        await gone;
-      }
+      await stopProcess(restarted);
       const code = await stopDemo(demo);
       assert.equal(code, 0, demo.out + demo.err);
     }

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { runCli } from '../harness/cli.ts';
-import { browse, Jar, logIn, startDemo, stopDemo } from '../harness/demo.ts';
+import { browse, Jar } from '../harness/cookie-jar.ts';
+import { logIn, startDemo, stopDemo } from '../harness/demo.ts';
 import { freePorts } from '../harness/ports.ts';
 
 

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { CLI_PATH } from '../../src/node/spawn.ts';
+import { startBackendProcess } from '../harness/backend-process.ts';
 import { TestCluster } from '../harness/cluster.ts';
+import { FrontProcess } from '../harness/front-process.ts';
 import { http } from '../harness/http-client.ts';
 import { freePorts } from '../harness/ports.ts';
+import { stopProcess } from '../harness/stop.ts';
 import { waitFor } from '../harness/wait.ts';
 
-const BACKEND = fileURLToPath(new URL('../harness/backend-server.ts', import.meta.url));
 
 // least_load with real nodes: the front asks node A (through its local socket) for the `load`
 // of access nodes C and D, each back-end standing for its node (`node:` in the back-end list). D counts a tiny load
@@ -32,17 +32,12 @@ describe('least_load through the node network', () => {
     writeFileSync(cluster.config, stringify(table));
     await cluster.startAll();
     for (const [i, id] of ['C', 'D'].entries()) {
-      const p = spawn(process.execPath, [BACKEND, '--name', id, '--port', String(backendPorts[i])], { stdio: ['ignore', 'pipe', 'inherit'] });
-      procs.push(p);
-      await new Promise((resolve, reject) => {
-        p.stdout!.once('data', resolve);
-        p.once('exit', (code) => reject(new Error(`back-end ${id} exited (${code})`)));
-      });
+      procs.push(await startBackendProcess(id, backendPorts[i]));
     }
-    procs.push(spawn(process.execPath, [CLI_PATH, 'front', '--config', cluster.config], { stdio: 'ignore', env: { ...process.env, NODE_NO_WARNINGS: '1' } }));
+    procs.push(FrontProcess.start(cluster.config, { port: adminPort }).proc);
   });
   after(async () => {
-    for (const p of procs) p.kill('SIGTERM');
+    await Promise.all(procs.map((p) => stopProcess(p)));
     await cluster.destroy();
   });
 

@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { runCli } from '../harness/cli.ts';
 import { ADMIN_TOKEN, FrontCluster, STICKY_KEY } from '../harness/front-cluster.ts';
-import { cookieFrom, http, keepAliveAgent } from '../harness/http-client.ts';
+import { cookieFrom } from '../harness/cookie-jar.ts';
+import { http, keepAliveAgent } from '../harness/http-client.ts';
 import { RawHttp } from '../harness/raw-http.ts';
 import { waitFor } from '../harness/wait.ts';
 

@@ -1,11 +1,11 @@
 // `cohort demo` as README runs it, for tests: started on a free block of ports (another block
-// when one is busy), its output kept, stopped with SIGTERM; and a browser's cookie jar.
-// Both are the scenario's own (src/scenario/): one way to run a demo and to browse it.
+// when one is busy), its output kept, stopped with SIGTERM. It is the scenario's own
+// (src/scenario/): one way to run a demo; the jar that browses it is test/harness/cookie-jar.ts.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Browser as Jar } from '../../src/scenario/browser.ts';
 import { DemoRun } from '../../src/scenario/demo-run.ts';
+import { browse, Jar } from './cookie-jar.ts';
 import { freeDemoBase } from './ports.ts';
 
 export interface RunningDemo {
@@ -52,12 +52,6 @@ export function nodePid(dir: string, id: string): number {
   }
   assert.fail(`no process of node ${id} of the demo in ${dir}`);
 }
-
-/** A browser's cookie jar: the scenario's own Browser. */
-export { Jar };
-
-/** One request with the jar's cookies (redirects not followed); the jar takes the answer's. */
-export const browse = (jar: Jar, url: string, init: RequestInit = {}) => jar.send(url, init);
 
 /**
  * Logs in through the front with the demo's password: 303 to /, or on with a load-aware

@@ -1,14 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { CLI_PATH } from '../../src/node/spawn.ts';
+import { startBackendProcess } from './backend-process.ts';
+import { FrontProcess, type FrontStatus } from './front-process.ts';
 import { freePorts } from './ports.ts';
-import { waitFor } from './wait.ts';
+import { stopProcess } from './stop.ts';
 
-const BACKEND = fileURLToPath(new URL('./backend-server.ts', import.meta.url));
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 export const STICKY_KEY = 'sticky-key-0123456789abcdef';
 
@@ -23,7 +22,7 @@ export class FrontCluster {
   readonly adminPort: number;
   readonly backendPorts = new Map<string, number>();
   private readonly backends = new Map<string, ChildProcess>();
-  private front: ChildProcess | undefined;
+  private front: FrontProcess | undefined;
   private frontCfg: Record<string, unknown>;
 
   private constructor(dir: string, port: number, adminPort: number, frontCfg: Record<string, unknown>) {
@@ -73,52 +72,37 @@ export class FrontCluster {
   }
 
   async startBackend(name: string): Promise<void> {
-    const proc = spawn(process.execPath, [BACKEND, '--name', name, '--port', String(this.backendPorts.get(name)), '--unhealthy', this.unhealthyFlag(name)], { stdio: ['ignore', 'pipe', 'inherit'] });
-    this.backends.set(name, proc);
-    await new Promise<void>((resolve, reject) => {
-      proc.stdout!.once('data', () => resolve());
-      proc.once('exit', (code) => reject(new Error(`back-end ${name} exited with ${code}`)));
-    });
+    this.backends.set(name, await startBackendProcess(name, this.backendPorts.get(name)!, ['--unhealthy', this.unhealthyFlag(name)]));
   }
 
   async killBackend(name: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const proc = this.backends.get(name);
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    await new Promise<void>((resolve) => {
-      proc.once('exit', () => resolve());
-      proc.kill(signal);
-    });
+    await stopProcess(this.backends.get(name), signal);
   }
 
   /** `logLevel` debug (the default) logs every request: a test of volume asks for less. */
   async startFront(env: Record<string, string> = {}, logLevel = 'debug'): Promise<ChildProcess> {
-    const front = spawn(process.execPath, [CLI_PATH, 'front', '--config', this.config, '--log-level', logLevel], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_NO_WARNINGS: '1', ...env },
-    });
-    this.front = front;
-    front.stdout!.on('data', (d) => (this.frontLog += d));
-    front.stderr!.on('data', (d) => (this.frontLog += d));
-    await waitFor('the front to answer on its admin port', async () => {
-      if (front.exitCode !== null) throw new Error(`front exited: ${this.frontLog}`);
-      return (await this.status()).backends.length > 0;
-    }, 10_000, 25);
-    return front;
+    this.front = FrontProcess.start(this.config, { port: this.adminPort, token: ADMIN_TOKEN }, { env, args: ['--log-level', logLevel] });
+    // A front that exits fails the wait at once: the deadline is for one alive but slow to boot.
+    await this.front.waitFor('the front to answer on its admin port', (s) => s.backends.length > 0, 30_000);
+    return this.front.proc;
   }
 
-  frontLog = '';
+  /** Everything the front printed so far. */
+  get frontLog(): string {
+    return this.front?.log ?? '';
+  }
 
   get frontPid(): number {
-    return this.front!.pid!;
+    return this.front!.pid;
   }
 
   signalFront(signal: NodeJS.Signals): void {
-    this.front?.kill(signal);
+    this.front?.signal(signal);
   }
 
-  async status(): Promise<{ backends: { id: string; state: string; requests: number; liveSessions: number; admin: string; active: number }[]; connections: number; tunnels: number; policy: string; reloads: number }> {
+  async status(): Promise<FrontStatus> {
     const res = await fetch(`http://127.0.0.1:${this.adminPort}/status`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
-    return (await res.json()) as never;
+    return (await res.json()) as FrontStatus;
   }
 
   async allReady(): Promise<boolean> {
@@ -126,13 +110,7 @@ export class FrontCluster {
   }
 
   async destroy(): Promise<void> {
-    if (this.front && this.front.exitCode === null) {
-      await new Promise<void>((resolve) => {
-        this.front!.once('exit', () => resolve());
-        this.front!.kill('SIGTERM');
-        setTimeout(() => this.front!.kill('SIGKILL'), 5000).unref();
-      });
-    }
+    await this.front?.stop();
     await Promise.all([...this.backends.keys()].map((n) => this.killBackend(n, 'SIGTERM')));
     if (!process.env.COHORT_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
   }

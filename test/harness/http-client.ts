@@ -22,15 +22,6 @@ export function http(url: string, opts: { method?: string; headers?: Record<stri
   });
 }
 
-/** The value to send back in a Cookie header, from a response's Set-Cookie. */
-export function cookieFrom(reply: Reply, name: string): string | undefined {
-  for (const c of reply.headers['set-cookie'] ?? []) {
-    const [pair] = c.split(';');
-    if (pair.startsWith(`${name}=`)) return pair;
-  }
-  return undefined;
-}
-
 export function keepAliveAgent(): Agent {
   return new Agent({ keepAlive: true, maxSockets: 16 });
 }

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { nodeDataDir } from '../../src/config/host-table.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { events, nodeHttp, type HttpReply } from './helpers.ts';
+import { nodeHttp, type HttpReply } from './helpers.ts';
 
 // What a client can learn from the resource space's answers: an unknown author reads like a
 // missing resource, every failed author check on PUT is the same 401, and a node's internal
@@ -80,7 +80,7 @@ test('a 500 on the HTTP port says only "Internal Server Error"; the reason (a fi
     const r = await nodeHttp(c, 'A', url);
     assert.equal(r.status, 500);
     assert.equal(r.body.toString(), 'Internal Server Error\n');
-    const logged = await waitFor('A logs the failure', () => events(c, 'A', 'resource_error').find((e) => e.url === url), 5000);
+    const logged = await waitFor('A logs the failure', () => c.events('A', 'resource_error').find((e) => e.url === url), 5000);
     assert.match(String(logged.err), /ENOENT.*blobs/, 'the reason, with the path, is in the log');
   } finally {
     renameSync(`${blob}.away`, blob);

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { runCli } from '../harness/cli.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { blobFiles, events, nodeHttp } from './helpers.ts';
+import { blobFiles, nodeHttp } from './helpers.ts';
 
 // A node's byte budget for copies (here 300,000 bytes on C): copies past it push out the least
 // recently read ones, which are unsubscribed at their home (A); a copy larger than the budget is
@@ -53,7 +53,7 @@ test('copies past the budget: the least recently read is dropped and unsubscribe
   await waitFor("A drops C from r2's subscribers", async () => !(await subscribers('r2')).includes('C'), 15_000);
   for (const name of ['r1', 'r3', 'r4']) assert.ok((await subscribers(name)).includes('C'), `${name} still subscribed`);
   assert.ok(!blobFiles(c, 'C').files.includes(sha(bodies.get('r2')!)), "r2's file is gone from C");
-  assert.deepEqual(events(c, 'C', 'resource_evicted').map((e) => e.url), [url('r2')]);
+  assert.deepEqual(c.events('C', 'resource_evicted').map((e) => e.url), [url('r2')]);
   // The kept copies are served from C, not copied again.
   assert.equal((await nodeHttp(c, 'C', url('r1'))).headers['x-cohort-source'], 'copy');
 
@@ -67,7 +67,7 @@ test('a copy larger than the whole budget is 507, nothing dropped, and its home 
   const r = await nodeHttp(c, 'C', url('huge'));
   assert.equal(r.status, 507);
   assert.equal(r.body.toString(), 'Insufficient Storage: this node cannot store it now\n');
-  await waitFor('the reason in the log', () => events(c, 'C', 'resource_error').some((e) => /copy budget/.test(String(e.err))));
+  await waitFor('the reason in the log', () => c.events('C', 'resource_error').some((e) => /copy budget/.test(String(e.err))));
   assert.deepEqual(await copiesOnC(), before);
   await waitFor("A drops C from huge's subscribers", async () => !(await subscribers('huge')).includes('C'), 15_000);
 });

@@ -8,7 +8,7 @@ import type { CohortError } from '../../src/errors.ts';
 import { runCli } from '../harness/cli.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { blobFiles, events, nodeHttp } from './helpers.ts';
+import { blobFiles, nodeHttp } from './helpers.ts';
 
 // The free-space floor: ann publishes on A; then both nodes restart with a floor above any
 // disk's free space (resources.minFreeBytes 2^50). Publishes and first copies are refused with
@@ -43,7 +43,7 @@ test('below the free-space floor a publish is 507 and stores nothing', async () 
   const r = await nodeHttp(c, 'A', URL_1, { method: 'PUT', body: 'version two\n', headers: { authorization: auth, 'content-type': 'text/html' } });
   assert.equal(r.status, 507);
   assert.equal(r.body.toString(), 'Insufficient Storage: this node cannot store it now\n', 'the reason (free bytes) is in the log, not told to the client');
-  await waitFor('the reason in the log', () => events(c, 'A', 'resource_error').some((e) => /below its floor .*minFreeBytes/.test(String(e.err))));
+  await waitFor('the reason in the log', () => c.events('A', 'resource_error').some((e) => /below its floor .*minFreeBytes/.test(String(e.err))));
   const file = join(c.dir, 'two.html');
   writeFileSync(file, 'version two\n');
   await assert.rejects((await c.client('A')).call('A', 'res.publish', { url: URL_1, file }), (err: CohortError) => err.code === 'insufficient_storage');
@@ -61,7 +61,7 @@ test('below the floor a first access of a resource not copied here is 507, not s
   const r = await nodeHttp(c, 'C', URL_1);
   assert.equal(r.status, 507);
   assert.equal(r.body.toString(), 'Insufficient Storage: this node cannot store it now\n');
-  await waitFor('the reason in the log', () => events(c, 'C', 'resource_error').some((e) => /a copy of \/res\/msu\/ann\/page\.html refused/.test(String(e.err))));
+  await waitFor('the reason in the log', () => c.events('C', 'resource_error').some((e) => /a copy of \/res\/msu\/ann\/page\.html refused/.test(String(e.err))));
   assert.deepEqual((await listA()).find((p) => p.url === URL_1)!.subscribers, []);
   assert.deepEqual(blobFiles(c, 'C').files, []);
 });

@@ -26,15 +26,6 @@ export function nodeHttp(c: TestCluster, id: string, path: string, opts: { metho
   });
 }
 
-/** Lines of node `id`'s log with this event. */
-export function events(c: TestCluster, id: string, event: string): Record<string, unknown>[] {
-  return c
-    .log(id)
-    .split('\n')
-    .filter((l) => l.includes(`"event":"${event}"`))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
 /** GET on node `id`'s HTTP port, hashing the body as it streams (for big resources). */
 export function nodeHttpDigest(c: TestCluster, id: string, path: string): Promise<{ status: number; digest: string; bytes: number }> {
   const node = c.table.nodes.find((n) => n.id === id)!;

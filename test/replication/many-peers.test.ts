@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { events, nodeHttp } from './helpers.ts';
+import { nodeHttp } from './helpers.ts';
 
 // Six nodes on one address (as in the demo): the home's link port takes each peer's link and
 // its raw-transfer connections (up to four per peer, kept open between transfers) without
@@ -31,5 +31,5 @@ test('five peers copying four resources each at once from one home on the same a
   const failed = replies.filter((x) => x.r.status !== 200).map((x) => `${x.id} p${x.i}: ${x.r.status}`);
   assert.deepEqual(failed, []);
   for (const x of replies) assert.equal(x.r.body.toString(), `page ${x.i}\n`.repeat(4096));
-  assert.deepEqual(events(c, 'A', 'link_turned_away'), []);
+  assert.deepEqual(c.events('A', 'link_turned_away'), []);
 });

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { nodeDataDir } from '../../src/config/host-table.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { events, nodeHttp } from './helpers.ts';
+import { nodeHttp } from './helpers.ts';
 
 // A compromised library node F of domain evil (a real process holding F's cluster certificate,
 // test/harness/fake-library-node.ts) claims its domain's authors and lies in its answers. The
@@ -56,7 +56,7 @@ test("an answer to res.subscribe that names another resource is refused, logged,
   const blobsBefore = blobsOf('A');
   const r = await nodeHttp(c, 'A', '/res/evil/mallory/other-url');
   assert.equal(r.status, 503, r.body.toString());
-  const refused = events(c, 'A', 'resource_answer_refused');
+  const refused = c.events('A', 'resource_answer_refused');
   assert.ok(refused.some((e) => e.from === 'F' && e.url === '/res/evil/mallory/other-url' && /another resource/.test(String(e.why))), JSON.stringify(refused));
   assert.deepEqual((await copiesOn('A')).map((x) => [x.url, x.version, x.digest]), [[VICTIM, 1, sha(page)]], "A's only copy is ann's page, as L published it");
   assert.deepEqual(blobsOf('A'), blobsBefore, 'no file was stored');
@@ -75,7 +75,7 @@ test('an answer naming another version than the one asked, or not a version at a
     const r = await nodeHttp(c, 'A', path);
     assert.equal(r.status, 503, `${path}: ${r.status} ${r.body}`);
     const url = path.split('?')[0];
-    assert.ok(events(c, 'A', 'resource_answer_refused').some((e) => e.url === url && why.test(String(e.why))), `${path} refused in the log`);
+    assert.ok(c.events('A', 'resource_answer_refused').some((e) => e.url === url && why.test(String(e.why))), `${path} refused in the log`);
   }
   assert.deepEqual((await copiesOn('A')).map((x) => x.url), [VICTIM]);
   assert.deepEqual(blobsOf('A'), blobsBefore);
@@ -85,14 +85,14 @@ test("bytes that do not hash to the announced digest are not kept; a malformed r
   const blobsBefore = blobsOf('A');
   const r = await nodeHttp(c, 'A', '/res/evil/mallory/bad-digest');
   assert.equal(r.status, 503);
-  await waitFor('the transfer logged as failed', () => events(c, 'A', 'resource_transfer_failed').some((e) => e.url === '/res/evil/mallory/bad-digest' && /digest mismatch/.test(String(e.err))));
+  await waitFor('the transfer logged as failed', () => c.events('A', 'resource_transfer_failed').some((e) => e.url === '/res/evil/mallory/bad-digest' && /digest mismatch/.test(String(e.err))));
   assert.deepEqual((await copiesOn('A')).map((x) => x.url), [VICTIM]);
   assert.deepEqual(blobsOf('A'), blobsBefore);
   assert.deepEqual(readdirSync(join(nodeDataDir(c.table, 'A'), 'blobs', 'tmp')), [], 'no temporary file left');
   // F answers res.author for 'garbled' with { home: 'yes' }: no home is found, nothing is asked or stored.
   const g = await nodeHttp(c, 'A', '/res/evil/garbled/page.html');
   assert.equal(g.status, 503, g.body.toString());
-  await waitFor('the answer logged as refused', () => events(c, 'A', 'home_answer_refused').some((e) => e.from === 'F' && e.who === 'garbled@evil'));
+  await waitFor('the answer logged as refused', () => c.events('A', 'home_answer_refused').some((e) => e.from === 'F' && e.who === 'garbled@evil'));
   assert.deepEqual((await copiesOn('A')).map((x) => x.url), [VICTIM]);
 });
 
@@ -100,8 +100,8 @@ test('a copy announced to need the room of others drops none of them when its tr
   // F announces 990 bytes (so ann's page would have to go for it), then sends other bytes.
   const r = await nodeHttp(c, 'A', '/res/evil/mallory/fill-budget');
   assert.equal(r.status, 503);
-  await waitFor('the transfer logged as failed', () => events(c, 'A', 'resource_transfer_failed').some((e) => e.url === '/res/evil/mallory/fill-budget'));
-  assert.deepEqual(events(c, 'A', 'resource_evicted'), [], 'no copy dropped for a transfer that failed');
+  await waitFor('the transfer logged as failed', () => c.events('A', 'resource_transfer_failed').some((e) => e.url === '/res/evil/mallory/fill-budget'));
+  assert.deepEqual(c.events('A', 'resource_evicted'), [], 'no copy dropped for a transfer that failed');
   assert.deepEqual((await copiesOn('A')).map((x) => x.url), [VICTIM]);
   const again = await nodeHttp(c, 'A', VICTIM);
   assert.equal(again.headers['x-cohort-source'], 'copy');

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { events, nodeHttp } from './helpers.ts';
+import { nodeHttp } from './helpers.ts';
 
 // Seed 000's dynamic resource replication with real nodes: A (library, home of the author
 // ann), access nodes C and D. A resource published on A is copied to an access node the
@@ -51,7 +51,7 @@ test('first access replicates; then the copy is served with ETag, Last-Modified,
   assert.equal((await nodeHttp(c, 'A', URL_1)).headers['x-cohort-source'], 'home');
   const listed = (await (await c.client('A')).call('A', 'res.list', {})) as { published: { url: string; subscribers: { node: string }[] }[] };
   assert.deepEqual(listed.published.find((p) => p.url === URL_1)!.subscribers.map((s) => s.node), ['C']);
-  assert.equal(events(c, 'C', 'resource_replicated').length, 1);
+  assert.equal(c.events('C', 'resource_replicated').length, 1);
 });
 
 test('50 concurrent first requests make one transfer, and every one gets the whole resource', async () => {
@@ -60,7 +60,7 @@ test('50 concurrent first requests make one transfer, and every one gets the who
     assert.equal(r.status, 200);
     assert.ok(r.body.equals(page));
   }
-  assert.equal(events(c, 'D', 'resource_replicated').length, 1);
+  assert.equal(c.events('D', 'resource_replicated').length, 1);
   assert.ok(replies.filter((r) => r.headers['x-cohort-source'] === 'replicated').length > 1, 'requests waited on the one transfer');
 });
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { events, nodeHttp, nodeHttpDigest, peakRssMb, rssMb } from './helpers.ts';
+import { nodeHttp, nodeHttpDigest, peakRssMb, rssMb } from './helpers.ts';
 
 // Transfers under faults: a big resource streams with bounded memory; the home killed in the
 // middle of a transfer leaves nothing served; a copy whose bytes do not match the announced
@@ -74,7 +74,7 @@ test('past maxWaiting requests waiting on a transfer, the rest are told to come 
   assert.ok(busy.length >= 1, `no request was turned away (${replies.map((r) => r.status).join(' ')})`);
   assert.ok(ok.length >= 2, 'the transfer and its waiters were served');
   for (const r of ok) assert.equal(r.digest, bigDigest);
-  assert.equal(events(c, 'E', 'resource_replicated').length, 1);
+  assert.equal(c.events('E', 'resource_replicated').length, 1);
 });
 
 test('a copy whose bytes do not match the announced digest is discarded, logged and not served', async () => {
@@ -88,7 +88,7 @@ test('a copy whose bytes do not match the announced digest is discarded, logged 
   const r = await nodeHttp(c, 'C', url);
   assert.equal(r.status, 503);
   assert.ok(!r.body.includes('wrong'));
-  assert.ok(events(c, 'C', 'resource_transfer_failed').some((e) => /digest mismatch/.test(String(e.err))));
+  assert.ok(c.events('C', 'resource_transfer_failed').some((e) => /digest mismatch/.test(String(e.err))));
   assert.ok(!readdirSync(blobsOf('C')).includes(digest));
   assert.equal((await nodeHttp(c, 'C', url)).status, 503, 'still not served');
   writeFileSync(join(blobsOf('A'), digest), text);

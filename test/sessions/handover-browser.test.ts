@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CLI_PATH, spawnLogged } from '../../src/node/spawn.ts';
-import { Browser as Jar } from '../../src/scenario/browser.ts';
+import { Jar } from '../harness/cookie-jar.ts';
+import { FrontProcess } from '../harness/front-process.ts';
 import { TestCluster } from '../harness/cluster.ts';
+import { readLog } from '../harness/log.ts';
 import { freePortRange, freePorts } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -17,10 +17,10 @@ import { waitFor } from '../harness/wait.ts';
 const DEMO_APP = fileURLToPath(new URL('../../examples/demo-app.ts', import.meta.url));
 const TOKEN = 'handover-browser-admin-token-0123';
 let c: TestCluster;
-let front: ChildProcess;
+let front: FrontProcess;
 let url: string;
 let adminPort: number;
-const frontLog = () => readFileSync(join(c.dir, 'front.log'), 'utf8');
+const frontLog = () => readLog(join(c.dir, 'front.log'));
 const setLoad = (id: string, avg: number) => writeFileSync(join(c.dir, `loadavg-${id}`), `${avg} 0 0 1/1 1\n`);
 
 before(async () => {
@@ -48,15 +48,11 @@ before(async () => {
   setLoad('B', 0.1);
   for (const id of c.ids) await c.start(id, { COHORT_LOADAVG_FILE: join(c.dir, `loadavg-${id}`) });
   await (await c.client('A')).auth.addUser({ domain: 'msu', user: 'ann' }, 'L', 'demo-password');
-  front = spawnLogged([CLI_PATH, 'front', '--config', c.config, '--log-level', 'debug'], join(c.dir, 'front.log'));
-  await waitFor('the front to route to both app instances', async () => {
-    const res = await fetch(`http://127.0.0.1:${adminPort}/status`, { headers: { authorization: `Bearer ${TOKEN}` } }).catch(() => undefined);
-    if (!res?.ok) return false;
-    return ((await res.json()) as { backends: { state: string }[] }).backends.filter((b) => b.state === 'ready').length === 2;
-  }, 60_000, 100);
+  front = FrontProcess.start(c.config, { port: adminPort, token: TOKEN }, { args: ['--log-level', 'debug'], logFile: join(c.dir, 'front.log') });
+  await front.waitFor('the front to route to both app instances', (s) => s.backends.filter((b) => b.state === 'ready').length === 2, 60_000, 100);
 });
 after(async () => {
-  front?.kill('SIGTERM');
+  await front?.stop();
   await c?.destroy();
 });
 

@@ -8,6 +8,7 @@ import Fastify from 'fastify';
 import { CohortSessionStore } from '../../src/client/express-store.ts';
 import { CohortFastifyStore } from '../../src/client/fastify-store.ts';
 import type { CohortStoreOptions } from '../../src/client/adapter-core.ts';
+import { Jar } from '../harness/cookie-jar.ts';
 
 export interface TestApp {
   url: string;
@@ -104,20 +105,20 @@ export async function fastifyApp(opts: CohortStoreOptions, maxAge?: number): Pro
   return { store, url: address, arrived: g.arrived, release: g.release, close: () => app.close() };
 }
 
-/** A fetch that keeps one cookie jar entry (the session cookie) like a browser. */
+/** GETs on one app with the harness's cookie jar; `cookie` reads or replaces what it holds ("name=value"). */
 export function browser(base: string) {
-  let cookie = '';
+  const jar = new Jar();
   return {
     get cookie() {
-      return cookie;
+      return jar.cookieHeader();
     },
     set cookie(c: string) {
-      cookie = c;
+      jar.cookies.clear();
+      const eq = c.indexOf('=');
+      if (eq > 0) jar.cookies.set(c.slice(0, eq), c.slice(eq + 1));
     },
     async get(path: string): Promise<{ status: number; body: any }> {
-      const res = await fetch(base + path, { headers: cookie ? { cookie } : {} });
-      for (const c of res.headers.getSetCookie()) cookie = c.split(';')[0];
-      const text = await res.text();
+      const { res, text } = await jar.send(base + path);
       let body: unknown = text;
       try {
         body = JSON.parse(text);

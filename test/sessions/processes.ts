@@ -4,6 +4,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { alive } from '../harness/stop.ts';
 import { waitFor } from '../harness/wait.ts';
 
 export const SESSION_APP = fileURLToPath(new URL('../../examples/session-app.ts', import.meta.url));
@@ -39,21 +40,8 @@ export async function startRedis(binary: string, port: number): Promise<ChildPro
   return proc;
 }
 
-export function stopProcess(proc: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => proc.kill('SIGKILL'), 5000);
-    proc.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    proc.kill(signal);
-  });
-}
-
-export function alive(proc: ChildProcess): boolean {
-  return proc.exitCode === null && proc.signalCode === null;
-}
+// Stopping them is the harness's one way (bench/sessions.ts imports it from here too).
+export { alive, stopProcess } from '../harness/stop.ts';
 
 /** examples/session-app.ts on `port`, once /healthz answers; its stderr is kept in `output()`. */
 export async function startSessionApp(port: number, env: Record<string, string>): Promise<{ proc: ChildProcess; url: string; output: () => string }> {

@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CLI_PATH, spawnLogged } from '../../src/node/spawn.ts';
 import type { InstanceRecord, RegistrySnapshot } from '../../src/supervisor/registry.ts';
 import { runCli } from '../harness/cli.ts';
 import { TestCluster } from '../harness/cluster.ts';
-import { cookieFrom, http } from '../harness/http-client.ts';
+import { cookieFrom } from '../harness/cookie-jar.ts';
+import { FrontProcess } from '../harness/front-process.ts';
+import { http } from '../harness/http-client.ts';
 import { freePortRange, freePorts } from '../harness/ports.ts';
 import { SteadyLoad } from '../harness/steady-load.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -19,7 +19,7 @@ import { parseExposition } from '../harness/prometheus.ts';
 const TEST_APP = fileURLToPath(new URL('../harness/test-app.ts', import.meta.url));
 const TOKEN = 'front-apps-admin-token-0123';
 let c: TestCluster;
-let front: ChildProcess;
+let front: FrontProcess;
 let url: string;
 let adminPort: number;
 
@@ -30,7 +30,16 @@ before(async () => {
   c = await TestCluster.create(
     [{ id: 'L', role: 'library' }, { id: 'A', app: { basePort: await freePortRange(10) } }, { id: 'B', app: { basePort: await freePortRange(10) } }],
     {
-      app: { command: [process.execPath, TEST_APP], instances: 2, portSpan: 10, health: { intervalMs: 200, timeoutMs: 200, fails: 2 }, backoff: { minMs: 200, maxMs: 1000 }, killTimeoutMs: 3000 },
+      // A link whose first dials failed while its peer was still booting redials within a second
+      // (the default back-off doubles up to 30 s: on a busy machine, where the three nodes boot
+      // seconds apart, L's link to A or B, which the front's registry calls take, can come up late).
+      link: { backoffMinMs: 100, backoffMaxMs: 1000 },
+      // Probes give a healthy instance time to answer: 200 ms twice in a row is a busy machine,
+      // not a hung app, yet the supervisor would kill it for that (and the front mark it down). The
+      // supervisor's probe may not outlast its interval: 500 ms, three in a row (as
+      // handover-browser). No test here finds a dead instance by probe: kill -9 is seen at exit,
+      // DYING in a probe's answer.
+      app: { command: [process.execPath, TEST_APP], instances: 2, portSpan: 10, health: { intervalMs: 500, timeoutMs: 500, fails: 3 }, backoff: { minMs: 200, maxMs: 1000 }, killTimeoutMs: 3000 },
       front: {
         listen: { host: '127.0.0.1', port: listen },
         admin: { host: '127.0.0.1', port: admin, token: TOKEN },
@@ -38,24 +47,25 @@ before(async () => {
         node: 'L',
         policy: 'round_robin',
         sticky: { mode: 'cookie', keys: ['front-apps-sticky-key-0123456789'] },
-        health: { path: '/healthz', intervalMs: 200, timeoutMs: 200, rise: 1, fall: 2, slowStartMs: 0 },
+        health: { path: '/healthz', intervalMs: 200, timeoutMs: 1000, rise: 1, fall: 2, slowStartMs: 0 },
       },
     },
   );
+  // One condition at a time, each with its own deadline: before, one 20 s deadline from the
+  // front's start covered the links, four app instances booting and the front's first probes.
   await c.startAll();
-  front = spawnLogged([CLI_PATH, 'front', '--config', c.config], join(c.dir, 'front.log'));
-  await waitFor('the front to route to all four instances', async () => (await frontStatus()).backends.filter((b) => b.state === 'ready').length === 4, 20_000);
+  await waitFor('links up', () => c.linksUp(), 15_000);
+  // Four Node processes starting at once; the supervisor's own bound for a start is 30 s.
+  await waitFor('two ready instances on A and on B', async () => (await readyOf('A')).length === 2 && (await readyOf('B')).length === 2, 30_000);
+  front = FrontProcess.start(c.config, { port: admin, token: TOKEN }, { logFile: join(c.dir, 'front.log') });
+  await front.waitFor('the front to route to all four instances', (s) => s.backends.filter((b) => b.state === 'ready').length === 4, 20_000);
 });
 after(async () => {
-  front?.kill('SIGTERM');
+  await front?.stop();
   await c?.destroy();
 });
 
-type FrontBackend = { id: string; address: string; state: string; node: string | null };
-async function frontStatus(): Promise<{ backends: FrontBackend[] }> {
-  const res = await fetch(`http://127.0.0.1:${adminPort}/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
-  return (await res.json()) as { backends: FrontBackend[] };
-}
+const frontStatus = () => front.status();
 async function registry(id: string): Promise<RegistrySnapshot> {
   return (await (await c.client(id)).call(id, 'app.registry')) as RegistrySnapshot;
 }

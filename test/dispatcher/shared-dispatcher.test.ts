@@ -1,21 +1,21 @@
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { parse, stringify } from 'yaml';
-import { CLI_PATH } from '../../src/node/spawn.ts';
+import { startBackendProcess } from '../harness/backend-process.ts';
 import { TestCluster } from '../harness/cluster.ts';
+import { FrontProcess } from '../harness/front-process.ts';
 import { http, keepAliveAgent } from '../harness/http-client.ts';
 import { freePorts } from '../harness/ports.ts';
+import { stopProcess } from '../harness/stop.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // Two fronts share one LARD dispatcher on node A (seed 003): front 1 reaches the network
 // through node C, front 2 through node D. Both send /res/ by LARD/R over back-ends b1-b4 and
 // everything else to a1. A target placed through one front goes to the same server through
 // the other; with A killed (-9) both keep serving, deciding alone, and rejoin when it is back.
-const BACKEND = fileURLToPath(new URL('../harness/backend-server.ts', import.meta.url));
 const TOKEN = 'shared-dispatcher-admin-token';
 let c: TestCluster;
 const procs: ChildProcess[] = [];
@@ -35,12 +35,7 @@ before(async () => {
   const ports = await freePorts(names.length + 4);
   const backendPort = new Map(names.map((n, i) => [n, ports[4 + i]]));
   for (const n of names) {
-    const p = spawn(process.execPath, [BACKEND, '--name', n, '--port', String(backendPort.get(n))], { stdio: ['ignore', 'pipe', 'inherit'] });
-    procs.push(p);
-    await new Promise((resolve, reject) => {
-      p.stdout!.once('data', resolve);
-      p.once('exit', (code) => reject(new Error(`back-end ${n} exited (${code})`)));
-    });
+    procs.push(await startBackendProcess(n, backendPort.get(n)!));
   }
   const pool = (...ids: string[]) => ids.map((id) => ({ id, host: '127.0.0.1', port: backendPort.get(id)! }));
   const base = parse(readFileSync(c.config, 'utf8'));
@@ -62,13 +57,13 @@ before(async () => {
     };
     const file = join(c.dir, `front-${node}.yaml`);
     writeFileSync(file, stringify(table));
-    procs.push(spawn(process.execPath, [CLI_PATH, 'front', '--config', file], { stdio: 'ignore', env: { ...process.env, NODE_NO_WARNINGS: '1' } }));
+    procs.push(FrontProcess.start(file, { port: ports[2 * i + 1], token: TOKEN }).proc);
   }
   for (const i of [0, 1]) await waitFor(`front ${i + 1} ready`, async () => (await get(i, '/res/warm.html')).status === 200, 15_000);
 });
 after(async () => {
   agent.destroy();
-  for (const p of procs) p.kill('SIGTERM');
+  await Promise.all(procs.map((p) => stopProcess(p)));
   await c?.destroy();
 });
 

@@ -7,8 +7,8 @@ import { CREATED_KEY, SessionCore } from '../../src/client/adapter-core.ts';
 import { CohortSessionStore } from '../../src/client/express-store.ts';
 import { CohortFastifyStore } from '../../src/client/fastify-store.ts';
 import { waitFor } from '../harness/wait.ts';
-import { FakeSessions } from './fake-sessions.ts';
-import { browser, expressApp, fastifyApp, type TestApp } from './http-apps.ts';
+import { FakeSessions } from '../sessions/fake-sessions.ts';
+import { browser, expressApp, fastifyApp, type TestApp } from '../sessions/http-apps.ts';
 
 const ID = 'A~' + 'x'.repeat(32);
 const bind = (f: FakeSessions) => ({ get: f.get.bind(f), write: f.write.bind(f), touch: f.touch.bind(f), destroy: f.destroy.bind(f) });

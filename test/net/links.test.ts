@@ -83,7 +83,7 @@ describe('links between real node processes', () => {
     await cluster.start('C'); // resolves when C's local socket answers
     await waitFor('every link up again', () => cluster.linksUp(), 5000, 10);
     const sinceStart = Date.now() - startedAt;
-    const nodeUp = Date.parse(JSON.parse(cluster.log('C').split('\n').filter((l) => l.includes('"node_ready"')).at(-1)!).time);
+    const nodeUp = Date.parse(cluster.events('C', 'node_ready').at(-1)!.time as string);
     const allUpAt = Date.now();
     assert.ok(allUpAt - nodeUp < 1000, `links back ${allUpAt - nodeUp} ms after C was ready (${sinceStart} ms after spawn)`);
     for (const from of cluster.ids) assert.deepEqual(await (await cluster.client(from)).ping('C'), { node: 'C' });

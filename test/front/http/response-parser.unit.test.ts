@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ResponseParser } from '../../src/front/http/response-parser.ts';
-import { UpstreamError } from '../../src/front/upstream/upstream-error.ts';
+import { ResponseParser } from '../../../src/front/http/response-parser.ts';
+import { UpstreamError } from '../../../src/front/upstream/upstream-error.ts';
 
 interface Seen { status: number; reason: string; headers: string[]; lower: string[]; body: string; ended: boolean }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { errorCodeOf, httpStatusOf } from '../../src/error-status.ts';
-import { ERROR_CODES } from '../../src/errors.ts';
+import { errorCodeOf, httpStatusOf } from '../src/error-status.ts';
+import { ERROR_CODES } from '../src/errors.ts';
 
 describe('error codes as HTTP statuses (one table, both directions)', () => {
   it('gives every code a status and a title', () => {

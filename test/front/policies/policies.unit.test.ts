@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
-import { Backend } from '../../src/front/backend.ts';
-import { frontSchema, POLICY_NAMES, routeConfigs } from '../../src/front/config.ts';
-import { createPolicy } from '../../src/front/policies/index.ts';
-import type { PickContext } from '../../src/front/policies/policy.ts';
-import { RetryBudget } from '../../src/front/retry-budget.ts';
-import { StickyTokens, takeCookie } from '../../src/front/balance/sticky-tokens.ts';
+import { Backend } from '../../../src/front/backend.ts';
+import { frontSchema, POLICY_NAMES, routeConfigs } from '../../../src/front/config.ts';
+import { createPolicy } from '../../../src/front/policies/index.ts';
+import type { PickContext } from '../../../src/front/policies/policy.ts';
+import { RetryBudget } from '../../../src/front/retry-budget.ts';
+import { StickyTokens, takeCookie } from '../../../src/front/balance/sticky-tokens.ts';
 
 const cfg = frontSchema.parse({ listen: { port: 1 }, backends: [{ id: 'x', host: '127.0.0.1', port: 1 }], health: { slowStartMs: 0 } });
 const route = routeConfigs(cfg)[0];

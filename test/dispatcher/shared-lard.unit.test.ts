@@ -50,7 +50,7 @@ test('lard.decide refuses what is over its bounds, and caps what a table holds',
   bad({ ...ok, servers: Array.from({ length: 257 }, (_, i) => ({ id: `s${i}`, capacity: 1 })) });
   bad({ ...ok, settings: { ...settings, tLow: 5, tHigh: 4 } });
   bad({ ...ok, extra: 1 });
-  // Fronts only: an app's call is refused, whatever it asks (the local socket tells it apart: test/cluster/command-scopes.test.ts).
+  // Fronts only: an app's call is refused, whatever it asks (the local socket tells it apart: test/commands/command-scopes.test.ts).
   assert.throws(() => registry.execute('lard.decide', ok, { from: LOCAL, caller: 'app' }), (e: Error & { code?: string }) => e.code === 'refused' && /operator command/.test(e.message));
 });
 

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { Backend } from '../../src/front/backend.ts';
-import { frontSchema } from '../../src/front/config.ts';
-import { Lard, LARD_DEFAULTS, MAX_KEY_CHARS, tableKey, type ServerLoad } from '../../src/lard/lard-table.ts';
-import { LardPolicy } from '../../src/front/policies/lard.ts';
-import type { PickContext } from '../../src/front/policies/policy.ts';
+import { Backend } from '../../../src/front/backend.ts';
+import { frontSchema } from '../../../src/front/config.ts';
+import { Lard, LARD_DEFAULTS, MAX_KEY_CHARS, tableKey, type ServerLoad } from '../../../src/lard/lard-table.ts';
+import { LardPolicy } from '../../../src/front/policies/lard.ts';
+import type { PickContext } from '../../../src/front/policies/policy.ts';
 
 /** 'A:3 B:10 C:40/2' = A load 3, B load 10, C load 40 at capacity 2. */
 function loads(spec: string): ServerLoad[] {
