@@ -34,6 +34,8 @@ export class Backend {
   admin: AdminState = 'ready';
   /** The app itself said X-Cohort-Drain on an answer (not an operator's drain): its supervisor hears of it. */
   appDraining = false;
+  /** Every object of this back-end's id (one per route that checks it by other health settings), itself included. */
+  sameId: Backend[] = [this];
   healthy = true;
   ejectedUntil = 0;
   /** When it last became usable again: slow start ramps its weight from here. */

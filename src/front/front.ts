@@ -181,7 +181,7 @@ export class Front implements AdminFront {
     }
     if (!this.apps) {
       this.apps = new AppRegistries(this.caller.call, (node) => this.table.nodes.find((n) => n.id === node)?.host, this.log, () => this.swapIn(this.build(this.table, this.proxy.state)));
-      this.served = new ServedReporter(this.caller.call, () => this.proxy.state.list, this.log);
+      this.served = new ServedReporter(this.caller.call, () => this.proxy.state.all, this.log);
       this.served.start();
     }
     // At start, wait (briefly) for the first answers so the front does not open with no back-ends.

@@ -103,6 +103,8 @@ export function buildGeneration(input: GenerationInput): Generation {
     routes.push({ cfg: rc, list, byId: routeById, policy, sticky, remote, waiting: [], deciding: 0 });
   }
   const all = [...healthOf.keys()];
+  // At the swap, each object knows the others of its id (an app's drain header reaches them all).
+  for (const group of ofId.values()) later.push(() => { for (const b of group) b.sameId = group; });
   const state: FrontState = { cfg, routes, list: [...byId.values()], byId, all, adminToken: cfg.admin?.token };
   return {
     state,

@@ -52,10 +52,10 @@ export class ServedReporter {
       }
       await Promise.all([...byNode].map(async ([node, entries]) => {
         try {
-          await this.call(node, 'app.served', {
-            counts: Object.fromEntries(entries.filter((e) => e.count > 0).map((e) => [e.backend.id, e.count])),
-            draining: entries.filter((e) => e.drain).map((e) => e.backend.id),
-          });
+          // A back-end two routes check by their own health settings is two objects with one id: summed.
+          const counts: Record<string, number> = {};
+          for (const e of entries) if (e.count > 0) counts[e.backend.id] = (counts[e.backend.id] ?? 0) + e.count;
+          await this.call(node, 'app.served', { counts, draining: [...new Set(entries.filter((e) => e.drain).map((e) => e.backend.id))] });
           for (const e of entries) {
             this.reported.set(e.backend, (this.reported.get(e.backend) ?? 0) + Math.max(0, e.count));
             if (e.drain) this.drainReported.add(e.backend);

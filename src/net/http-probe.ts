@@ -31,7 +31,8 @@ export function httpProbe(o: ProbeOptions): Promise<ProbeOutcome> {
       req.destroy();
       resolve(r);
     };
-    const req = request({ host: o.host, port: o.port, path: o.path, method: 'GET', agent: false, headers: { 'user-agent': o.userAgent, connection: 'close' } }, (res) => {
+    // 64 KiB of answer head, as the front's own response parser takes on real traffic (node's default is 16).
+    const req = request({ host: o.host, port: o.port, path: o.path, method: 'GET', agent: false, maxHeaderSize: 65_536, headers: { 'user-agent': o.userAgent, connection: 'close' } }, (res) => {
       const answer: ProbeOutcome = { answered: true, status: res.statusCode ?? 0, headers: res.headers };
       res.resume();
       if (!o.untilEnd) return finish(answer);

@@ -40,10 +40,21 @@ export class Lifecycle {
     }
   }
 
+  /** A drain or stop that throws does not keep the others from theirs: every error is thrown at the end. */
   async stop(): Promise<void> {
     const started = this.started.reverse();
     this.started = [];
-    for (const part of started) await part.drain?.();
-    for (const part of started) await part.stop?.();
+    const errors: unknown[] = [];
+    const step = async (fn: (() => void | Promise<void>) | undefined) => {
+      try {
+        await fn?.();
+      } catch (err) {
+        errors.push(err);
+      }
+    };
+    for (const part of started) await step(part.drain?.bind(part));
+    for (const part of started) await step(part.stop?.bind(part));
+    if (errors.length === 1) throw errors[0];
+    if (errors.length > 1) throw new AggregateError(errors, `${errors.length} parts failed to stop`);
   }
 }

@@ -14,7 +14,7 @@ import { FaultProxy } from './fault-proxy.ts';
 import { logEvents, readLog } from './log.ts';
 import { freePorts } from './ports.ts';
 import { alive, stopProcess } from './stop.ts';
-import { waitFor } from './wait.ts';
+import { WaitAborted, waitFor } from './wait.ts';
 
 export interface ClusterNodeSpec {
   id: string;
@@ -117,7 +117,7 @@ export class TestCluster {
     await waitFor(`node ${id} to answer on its local socket`, async () => {
       if (proc.exitCode !== null || proc.signalCode !== null) {
         if (opts.mayDie) return true;
-        throw new Error(`node ${id} exited (${proc.signalCode ?? proc.exitCode}):\n${this.log(id).slice(-2000)}`);
+        throw new WaitAborted(`node ${id} exited (${proc.signalCode ?? proc.exitCode}):\n${this.log(id).slice(-2000)}`);
       }
       return (await this.freshClient(id)).ping(id);
     }, 60_000, 25);

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { CLI_PATH, spawnLogged } from '../../src/node/spawn.ts';
 import { readLog } from './log.ts';
 import { alive, stopProcess } from './stop.ts';
-import { waitFor } from './wait.ts';
+import { WaitAborted, waitFor } from './wait.ts';
 
 export interface FrontBackendStatus {
   id: string;
@@ -84,7 +84,7 @@ export class FrontProcess {
   /** Waits until its status satisfies `check`; fails at once, with its output, if it exits. */
   async waitFor(what: string, check: (s: FrontStatus) => boolean, timeoutMs = 10_000, everyMs = 25): Promise<FrontStatus> {
     return waitFor(what, async () => {
-      if (!alive(this.proc)) throw new Error(`front exited (${this.proc.exitCode ?? this.proc.signalCode}): ${this.log}`);
+      if (!alive(this.proc)) throw new WaitAborted(`front exited (${this.proc.exitCode ?? this.proc.signalCode}): ${this.log}`);
       const s = await this.status();
       return check(s) ? s : undefined;
     }, timeoutMs, everyMs);

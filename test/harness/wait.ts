@@ -1,4 +1,7 @@
-/** Polls `check` until it returns a truthy value; fails with `what` after timeoutMs. */
+/** Thrown by a check to end the wait at once (a process it waits on has exited): not retried. */
+export class WaitAborted extends Error {}
+
+/** Polls `check` until it returns a truthy value; fails with `what` after timeoutMs, or at once on WaitAborted. */
 export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 20): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -7,6 +10,7 @@ export async function waitFor<T>(what: string, check: () => T | Promise<T>, time
       const value = await check();
       if (value) return value as NonNullable<T>;
     } catch (err) {
+      if (err instanceof WaitAborted) throw err;
       lastError = err;
     }
     if (Date.now() > deadline) {

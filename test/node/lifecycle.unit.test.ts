@@ -32,3 +32,12 @@ test('a start that fails stops the parts already started, not the one that faile
   await assert.rejects(parts.start(), /c cannot start/);
   assert.deepEqual(steps, ['start a', 'start b', 'drain b', 'drain a', 'stop b', 'stop a']);
 });
+
+test('a part whose drain or stop throws does not keep the others from stopping; the errors come at the end', async () => {
+  const steps: string[] = [];
+  const broken: Part = { start: () => void steps.push('start b'), stop: () => { throw new Error('b cannot stop'); } };
+  const parts = new Lifecycle([recorder(steps, 'a'), broken, recorder(steps, 'c')]);
+  await parts.start();
+  await assert.rejects(parts.stop(), /b cannot stop/);
+  assert.deepEqual(steps, ['start a', 'start b', 'start c', 'drain c', 'drain a', 'stop c', 'stop a']);
+});

@@ -23,8 +23,11 @@ export function responseFields(ctx: RequestContext, log: Logger, headers: string
     if (isFrontHeader(lower)) {
       if (lower === DRAIN_HEADER && backend.admin !== 'draining') {
         log.info({ event: 'backend_draining', backend: backend.id, by: 'app header' }, `${backend.id} asked to drain`);
-        backend.admin = 'draining';
-        backend.appDraining = true;
+        // Every route's object for it: the app is dying whichever route's request it answered.
+        for (const b of backend.sameId) {
+          b.admin = 'draining';
+          b.appDraining = true;
+        }
       }
       continue;
     }
