@@ -49,7 +49,9 @@ export class TestCluster {
 
   static async create(nodes: ClusterNodeSpec[], extra: Partial<HostTableInput> = {}): Promise<TestCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'cohort-'));
-    const ports = await freePorts(nodes.length * 3);
+    // Nodes' own ports stay out of every app port range (a range is free, not yet taken, when picked).
+    const ranges = nodes.flatMap((n) => (n.app?.basePort ? [[n.app.basePort, n.app.basePort + (n.app.portSpan ?? 100)]] : []));
+    const ports = await freePorts(nodes.length * 3, (p) => ranges.some(([lo, hi]) => p >= lo && p < hi));
     const domains = [...new Set(nodes.map((n) => n.domain ?? 'msu'))];
     const table: HostTableInput = {
       cluster: 'test',

@@ -15,12 +15,12 @@ function tryListen(port: number): Promise<boolean> {
 }
 
 /** `count` distinct ports that were free on 127.0.0.1 a moment ago. */
-export async function freePorts(count: number): Promise<number[]> {
+export async function freePorts(count: number, avoid: (port: number) => boolean = () => false): Promise<number[]> {
   const ports = new Set<number>();
   for (let tries = 0; ports.size < count; tries++) {
     if (tries > count * 50) throw new Error(`cannot find ${count} free ports between ${LOW} and ${HIGH}`);
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
-    if (!ports.has(port) && (await tryListen(port))) ports.add(port);
+    if (!ports.has(port) && !avoid(port) && (await tryListen(port))) ports.add(port);
   }
   return [...ports];
 }
