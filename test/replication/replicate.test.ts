@@ -51,6 +51,7 @@ test('first access replicates; then the copy is served with ETag, Last-Modified,
   assert.equal((await nodeHttp(c, 'A', URL_1)).headers['x-cohort-source'], 'home');
   const listed = (await (await c.client('A')).call('A', 'res.list', {})) as { published: { url: string; subscribers: { node: string }[] }[] };
   assert.deepEqual(listed.published.find((p) => p.url === URL_1)!.subscribers.map((s) => s.node), ['C']);
+  await waitFor('the copy in the log', () => c.events('C', 'resource_replicated').length > 0);
   assert.equal(c.events('C', 'resource_replicated').length, 1);
 });
 
@@ -60,6 +61,7 @@ test('50 concurrent first requests make one transfer, and every one gets the who
     assert.equal(r.status, 200);
     assert.ok(r.body.equals(page));
   }
+  await waitFor('the copy in the log', () => c.events('D', 'resource_replicated').length > 0);
   assert.equal(c.events('D', 'resource_replicated').length, 1);
   assert.ok(replies.filter((r) => r.headers['x-cohort-source'] === 'replicated').length > 1, 'requests waited on the one transfer');
 });

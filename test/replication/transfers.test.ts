@@ -74,6 +74,7 @@ test('past maxWaiting requests waiting on a transfer, the rest are told to come 
   assert.ok(busy.length >= 1, `no request was turned away (${replies.map((r) => r.status).join(' ')})`);
   assert.ok(ok.length >= 2, 'the transfer and its waiters were served');
   for (const r of ok) assert.equal(r.digest, bigDigest);
+  await waitFor('the copy in the log', () => c.events('E', 'resource_replicated').length > 0);
   assert.equal(c.events('E', 'resource_replicated').length, 1);
 });
 
@@ -88,7 +89,7 @@ test('a copy whose bytes do not match the announced digest is discarded, logged 
   const r = await nodeHttp(c, 'C', url);
   assert.equal(r.status, 503);
   assert.ok(!r.body.includes('wrong'));
-  assert.ok(c.events('C', 'resource_transfer_failed').some((e) => /digest mismatch/.test(String(e.err))));
+  await waitFor('the failed transfer in the log', () => c.events('C', 'resource_transfer_failed').some((e) => /digest mismatch/.test(String(e.err))));
   assert.ok(!readdirSync(blobsOf('C')).includes(digest));
   assert.equal((await nodeHttp(c, 'C', url)).status, 503, 'still not served');
   writeFileSync(join(blobsOf('A'), digest), text);

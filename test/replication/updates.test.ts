@@ -53,6 +53,7 @@ test('a copy not read within the window is dropped and unsubscribed on the next 
   while (Date.now() < until) await new Promise((r) => setTimeout(r, 100)); // the read window (2 s) is what is under test
   await publish('version three\n');
   await waitFor('A drops E from the subscribers', async () => !(await subscribers()).includes('E'), 10_000);
+  await waitFor('the drop in the log', () => c.events('E', 'resource_dropped').length > 0);
   assert.equal(c.events('E', 'resource_dropped').length, 1);
   const copies = ((await (await c.client('E')).call('E', 'res.list', {})) as { copies: unknown[] }).copies;
   assert.deepEqual(copies, []);
