@@ -3,8 +3,15 @@ import { createServer } from 'node:net';
 // Test servers take ports below Linux's ephemeral range (32768-60999). A port the kernel
 // hands out for outgoing connections could be taken by a client socket while a node is
 // down between kill and restart; a port below the range never is.
-const LOW = 20_000;
-const HIGH = 32_000;
+// `npm test` runs two files at a time; each worker (NODE_TEST_WORKER_ID, 1-based) takes its
+// own slice of the range, so two files never pick the same port (a demo alone spans 2,002).
+const [LOW, HIGH] = portSlice(20_000, 32_000, Number(process.env.NODE_TEST_WORKER_ID) || 0, 2);
+
+function portSlice(low: number, high: number, worker: number, workers: number): [number, number] {
+  if (worker < 1 || worker > workers) return [low, high];
+  const size = Math.floor((high - low) / workers);
+  return [low + (worker - 1) * size, low + worker * size];
+}
 
 function tryListen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
