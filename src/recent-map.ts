@@ -1,20 +1,40 @@
 /**
  * A Map that holds at most `limit` entries: setting a key makes it the newest, and past the
  * limit the oldest goes. For maps keyed by what clients control (session ids, tokens).
+ * Iteration is oldest first, so expiry can walk only the expired head.
  */
 export class RecentMap<K, V> extends Map<K, V> {
-  private readonly limit: number;
+  private limit: number;
+  /** Entries that went because of the limit (not by delete). */
+  evicted = 0;
 
   constructor(limit: number) {
     super();
-    if (!(limit >= 0)) throw new RangeError(`a RecentMap's limit is a count, not ${limit}`);
-    this.limit = limit;
+    this.limit = checkLimit(limit);
+  }
+
+  /** A new limit (a reload); past it the oldest go at once. */
+  resize(limit: number): void {
+    this.limit = checkLimit(limit);
+    this.evictPastLimit();
   }
 
   override set(key: K, value: V): this {
     super.delete(key);
     super.set(key, value);
-    while (this.size > this.limit) super.delete(this.keys().next().value as K);
+    this.evictPastLimit();
     return this;
   }
+
+  private evictPastLimit(): void {
+    while (this.size > this.limit) {
+      super.delete(this.keys().next().value as K);
+      this.evicted++;
+    }
+  }
+}
+
+function checkLimit(limit: number): number {
+  if (!(limit >= 0)) throw new RangeError(`a RecentMap's limit is a count, not ${limit}`);
+  return limit;
 }

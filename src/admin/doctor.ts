@@ -154,3 +154,16 @@ export async function checkResources(client: CohortClient, node: string): Promis
   if (s.problem) return [{ check: 'resources', node, status: 'warn', detail: s.problem }];
   return [{ check: 'resources', node, status: 'ok', detail: `copies ${s.copies.heldBytes} of ${s.copies.budgetBytes} bytes` }];
 }
+
+type PartsReply = { part: string; state: string; ok: boolean; detail?: string }[];
+
+/**
+ * The node's parts (its lifecycle): one that is not running, or says it is unsound (a database
+ * quick_check found damaged at start), fails.
+ */
+export async function checkParts(client: CohortClient, node: string): Promise<Row[]> {
+  const parts = (await client.call(node, 'node.parts')) as PartsReply;
+  const bad = parts.filter((p) => p.state !== 'running' || !p.ok);
+  if (bad.length === 0) return [{ check: 'parts', node, status: 'ok', detail: `${parts.length} running` }];
+  return bad.map((p) => ({ check: 'parts', node, status: 'fail', detail: `${p.part} ${p.state}${p.detail ? `: ${p.detail}` : ''}` }));
+}

@@ -2,6 +2,7 @@ import { withTimeout } from '../timeout.ts';
 import type { HostTable } from '../config/host-table.ts';
 import type { OutboxPeerStatus } from '../critical/critical-service.ts';
 import type { PeerStatus } from '../net/peer.ts';
+import type { ResourcesSummary } from '../replication/service.ts';
 import type { RegistrySnapshot } from '../supervisor/registry.ts';
 
 /** At most this many resources (published, copies) are listed in a snapshot; the counts are whole. */
@@ -20,15 +21,7 @@ export interface NodeSnapshot {
   links: { peer: string; state: string; since: number; rttMs: number | null; inFlight: number; lastError: string | null }[];
   outbox: { peers: { peer: string; depth: number; delivered: number; oldestAgeMs: number | null }[]; dead: number };
   load: unknown;
-  resources: {
-    published: number;
-    copies: number;
-    subscribers: number;
-    publishedList: { url: string; version: number; subscribers: string[] }[];
-    copiesList: { url: string; version: number }[];
-    /** Why resources are refused here (the disk below its free-space floor), or null. */
-    problem: string | null;
-  };
+  resources: ResourcesSummary;
   apps: { problem: string | null; reload: string; instances: { id: string; state: string; port: number | null; requests: number; restarts: number }[] } | null;
 }
 

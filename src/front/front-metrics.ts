@@ -9,6 +9,13 @@ const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'];
 
 /** 1xx..5xx; anything else (a back-end may send any three digits) is "other". */
+/** Back-end objects by id: a back-end that routes check by their own health settings is one per such route. */
+function byId(backends: readonly Backend[]): Map<string, Backend[]> {
+  const ids = new Map<string, Backend[]>();
+  for (const b of backends) ids.set(b.id, [...(ids.get(b.id) ?? []), b]);
+  return ids;
+}
+
 function codeClass(status: number): number {
   return status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : 5;
 }
@@ -53,6 +60,7 @@ export class FrontMetrics implements RequestObserver {
   private readonly errors = new Map<string, number[]>();
   private readonly reasonIndex = new Map<string, number>(FRONT_ERROR_REASONS.map((r, i) => [r, i]));
 
+  /** backends: every back-end object (FrontState.all); each id is one series. */
   constructor(backends: () => readonly Backend[], front: () => { connections: number; tunnels: number; maintenancePages: number }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
@@ -98,13 +106,13 @@ export class FrontMetrics implements RequestObserver {
     );
     new Gauge({
       name: 'cohort_front_backend_up',
-      help: 'Whether the back-end is usable (1: healthy and not ejected; a draining one still counts) or not (0).',
+      help: 'Whether the back-end is usable (1: healthy and not ejected, by every route that checks it; a draining one still counts) or not (0).',
       labelNames: ['backend'],
       registers,
       collect() {
         this.reset();
         const now = Date.now();
-        for (const b of backends()) this.set({ backend: b.id }, b.usable(now) ? 1 : 0);
+        for (const [id, objects] of byId(backends())) this.set({ backend: id }, objects.every((b) => b.usable(now)) ? 1 : 0);
       },
     });
     new Gauge({
@@ -114,7 +122,7 @@ export class FrontMetrics implements RequestObserver {
       registers,
       collect() {
         this.reset();
-        for (const b of backends()) this.set({ backend: b.id }, b.admin === 'draining' ? 1 : 0);
+        for (const [id, objects] of byId(backends())) this.set({ backend: id }, objects.some((b) => b.admin === 'draining') ? 1 : 0);
       },
     });
     new Gauge({
@@ -124,7 +132,7 @@ export class FrontMetrics implements RequestObserver {
       registers,
       collect() {
         this.reset();
-        for (const b of backends()) this.set({ backend: b.id }, b.active);
+        for (const [id, objects] of byId(backends())) this.set({ backend: id }, objects.reduce((n, b) => n + b.active, 0));
       },
     });
     new Gauge({

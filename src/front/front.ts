@@ -4,6 +4,7 @@ import { FrontMetrics } from './front-metrics.ts';
 import { DashboardFeed } from '../admin/dashboard-feed.ts';
 import { clusterStatus, type NodeSnapshot } from '../admin/node-status.ts';
 import { AppRegistries } from './app-backends.ts';
+import { backendsStatus } from './backends-status.ts';
 import type { Backend } from './backend.ts';
 import { routeConfigs, type FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
@@ -68,7 +69,7 @@ export class Front implements AdminFront {
     this.proxy = new Proxy(first.state, this.budget, log);
     first.commit();
     if (cfg.admin) {
-      this.metrics = new FrontMetrics(() => this.proxy.state.list, () => ({ connections: this.server.connectionCount, tunnels: this.proxy.tunnels.size, maintenancePages: this.proxy.maintenancePages }));
+      this.metrics = new FrontMetrics(() => this.proxy.state.all, () => ({ connections: this.server.connectionCount, tunnels: this.proxy.tunnels.size, maintenancePages: this.proxy.maintenancePages }));
       this.proxy.observer = this.metrics;
     }
     if (this.caller) {
@@ -200,7 +201,7 @@ export class Front implements AdminFront {
 
   async status() {
     const now = Date.now();
-    const { cfg, list } = this.proxy.state;
+    const { cfg } = this.proxy.state;
     return {
       listen: `${cfg.listen.host}:${cfg.listen.port}`,
       policy: cfg.policy,
@@ -211,7 +212,7 @@ export class Front implements AdminFront {
       connections: this.server.connectionCount,
       apps: this.apps?.status() ?? null,
       maintenance: this.maintenance ? { ...this.maintenance.state, pagesServed: this.proxy.maintenancePages } : null,
-      backends: list.map((b) => ({ ...b.status(now), load: b.node === undefined ? null : (this.loads?.get(b.node) ?? null) })),
+      backends: backendsStatus(this.proxy.state, now, (node) => this.loads?.get(node)),
       routes: this.proxy.state.routes.map((r) => ({
         name: r.cfg.name,
         prefix: r.cfg.prefix,

@@ -26,7 +26,11 @@ export class LoadSource {
   readonly get = (node: string): number | undefined => this.figures.get(node);
 
   start(): void {
+    let busy = false;
     const tick = async () => {
+      // A round whose nodes answer slowly (a link down: each call waits out its timeout) is not overlapped by the next.
+      if (busy) return;
+      busy = true;
       let failed = 0;
       const nodes = [...new Set(this.nodes())];
       await Promise.all(nodes.map(async (node) => {
@@ -36,7 +40,7 @@ export class LoadSource {
           this.figures.delete(node);
           if (++failed === nodes.length) this.log.debug({ event: 'load_unavailable', err: (err as Error).message }, 'no load figures');
         }
-      }));
+      })).finally(() => (busy = false));
     };
     void tick();
     this.timer = setInterval(tick, this.everyMs);

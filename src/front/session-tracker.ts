@@ -1,4 +1,5 @@
 import { ownString } from '../own-string.ts';
+import { RecentMap } from '../recent-map.ts';
 
 /** Buckets of the issued-sessions counter over one idle window. */
 const BUCKETS = 60;
@@ -20,22 +21,24 @@ const BUCKETS = 60;
  *   request's token is a piece of its Cookie header, which it would otherwise keep alive.
  */
 export class SessionTracker {
-  /** Token -> its own copy and when it was last seen, least recently seen first. */
-  private readonly seen = new Map<string, { token: string; at: number }>();
+  /** Token -> its own copy and when it was last seen, least recently seen first, at most maxTracked. */
+  private readonly seen: RecentMap<string, { token: string; at: number }>;
   private readonly tunnels = new Map<string, number>();
   private readonly issuedCount = new Int32Array(BUCKETS);
   private readonly issuedEpoch = new Float64Array(BUCKETS).fill(-1);
   private idleMs: number;
-  private maxTracked: number;
   private width: number;
   private lastPrune = 0;
-  /** Tokens forgotten because of the cap: while above 0, the live count is a lower bound. */
-  evicted = 0;
 
   constructor(idleMs: number, maxTracked: number) {
     this.idleMs = idleMs;
-    this.maxTracked = maxTracked;
+    this.seen = new RecentMap(maxTracked);
     this.width = Math.max(1, idleMs / BUCKETS);
+  }
+
+  /** Tokens forgotten because of the cap: while above 0, the live count is a lower bound. */
+  get evicted(): number {
+    return this.seen.evicted;
   }
 
   configure(idleMs: number, maxTracked: number): void {
@@ -44,7 +47,7 @@ export class SessionTracker {
       this.width = Math.max(1, idleMs / BUCKETS);
       this.issuedEpoch.fill(-1);
     }
-    this.maxTracked = maxTracked;
+    this.seen.resize(maxTracked);
   }
 
   /** A new session's cookie went out, issued at `issuedAt` (the token's own time). */
@@ -90,17 +93,9 @@ export class SessionTracker {
   /** Marks a token seen now: moved to the end (newest), under the cap, expired ones pruned. */
   private touch(token: string, now: number): void {
     let entry = this.seen.get(token);
-    if (entry) {
-      this.seen.delete(token);
-      entry.at = now;
-    } else {
-      if (this.seen.size >= this.maxTracked) {
-        this.seen.delete(this.seen.keys().next().value!);
-        this.evicted++;
-      }
-      entry = { token: ownString(token), at: now };
-    }
-    this.seen.set(entry.token, entry);
+    if (entry) entry.at = now;
+    else entry = { token: ownString(token), at: now };
+    this.seen.set(entry.token, entry); // keyed by its own copy, never the request's
     if (now - this.lastPrune >= 1000) this.prune(now);
   }
 

@@ -23,7 +23,7 @@ export class Backoff {
 
   /** The delay before the next attempt, for a caller that counts attempts itself (when they happen). */
   delay(): number {
-    const ceiling = Math.min(this.maxMs, this.minMs * 2 ** Math.min(this.attempts, 30));
+    const ceiling = doubling(this.minMs, this.maxMs, this.attempts);
     if (this.random === null) return ceiling;
     return Math.round(this.minMs / 2 + this.random() * (ceiling - this.minMs / 2));
   }
@@ -31,4 +31,9 @@ export class Backoff {
   reset(): void {
     this.attempts = 0;
   }
+}
+
+/** The plain doubling after `attempts` failed attempts: minMs, 2×, 4×, ... up to maxMs. */
+export function doubling(minMs: number, maxMs: number, attempts: number): number {
+  return Math.min(maxMs, minMs * 2 ** Math.min(attempts, 30));
 }

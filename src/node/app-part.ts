@@ -5,7 +5,7 @@ import type { CommandRegistry } from '../commands/registry.ts';
 import { pdeathsigAvailable } from '../supervisor/app-process.ts';
 import { registerAppCommands } from '../supervisor/commands.ts';
 import { AppPool } from '../supervisor/pool.ts';
-import type { Part } from './lifecycle.ts';
+import type { Part, PartHealth } from './lifecycle.ts';
 
 /**
  * The app servers this node supervises (seed 001), if the host table gives it any, and the
@@ -35,5 +35,12 @@ export class AppPart implements Part {
 
   async drain(): Promise<void> {
     await this.pool?.close();
+  }
+
+  /** How many instances are ready. A pool's problem is the doctor's apps check's to tell, not this part's. */
+  status(): PartHealth {
+    if (!this.pool) return { ok: true, detail: 'no app on this node' };
+    const { instances } = this.pool.snapshot();
+    return { ok: true, detail: `${instances.filter((i) => i.state === 'ready').length} of ${instances.length} instances ready` };
   }
 }

@@ -5,7 +5,8 @@ import { isDashboardPath } from '../admin/admin-token.ts';
 import type { DashboardFeed } from '../admin/dashboard-feed.ts';
 import type { MetricsPage } from '../admin/metrics-page.ts';
 import { listenOn } from '../net/listen.ts';
-import { plain } from '../replication/plain-reply.ts';
+import type { PartReport } from './lifecycle.ts';
+import { plain } from '../net/plain-reply.ts';
 
 /** What serves the paths under a mounted prefix: the path without its query, and the query ('' when none). */
 export type PathHandler = (req: IncomingMessage, res: ServerResponse, path: string, query: string) => Promise<void>;
@@ -23,6 +24,8 @@ export interface HttpPortSettings {
   dashboard?: DashboardFeed;
   adminToken?: string;
   dashboardRefusal?: string;
+  /** The node's parts (lifecycle.ts): /healthz answers 200 only while every one of them runs. */
+  parts?: () => PartReport[];
   log: Logger;
 }
 
@@ -68,8 +71,13 @@ export class NodeHttpPort {
     const q = target.indexOf('?');
     const path = q < 0 ? target : target.slice(0, q);
     const { metrics, dashboard } = this.settings;
-    // For health checks (a front's resources route): the node's HTTP port answers.
-    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) return plain(res, 200, 'ok');
+    // For health checks (a front's resources route): 503 while the node starts or stops, so a
+    // front stops sending before the node goes. The states only, not what parts say of themselves.
+    if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const notRunning = (this.settings.parts?.() ?? []).filter((p) => p.state !== 'running');
+      if (notRunning.length === 0) return plain(res, 200, 'ok');
+      return plain(res, 503, `not ready: ${notRunning.map((p) => `${p.part} ${p.state}`).join(', ')}`);
+    }
     // Metrics are for a scraper that asks the node itself: what comes through a front (which
     // always adds X-Forwarded-For) does not get them, so a route to nodes does not publish them.
     if (path === '/metrics' && req.method === 'GET' && metrics && req.headers['x-forwarded-for'] === undefined) {

@@ -28,7 +28,11 @@ export class NodeLinks {
     // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
     this.server.on('hello', (peerId: string) => this.peers.get(peerId)?.reconnectNow());
     this.listener = { start: () => this.server.listen(self.host, self.bindLinkPort ?? self.linkPort), stop: () => this.server.close() };
-    this.dialer = { start: () => this.peers.forEach((peer) => peer.start()), stop: () => this.peers.forEach((peer) => peer.stop()) };
+    this.dialer = {
+      start: () => this.peers.forEach((peer) => peer.start()),
+      stop: () => this.peers.forEach((peer) => peer.stop()),
+      status: () => ({ ok: true, detail: `${[...this.peers.values()].filter((p) => p.state === 'up').length} of ${this.peers.size} links up` }),
+    };
   }
 
   /** The peers whose links to us are up. */

@@ -3,7 +3,7 @@ import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
 import { inspectWal, nodeDatabasePath, openNodeDatabase, openSessionsDatabase, quickCheck } from '../store/database.ts';
 import { GroupCommit } from '../store/group-commit.ts';
-import type { Part } from './lifecycle.ts';
+import type { Part, PartHealth } from './lifecycle.ts';
 
 /**
  * A node's two SQLite databases (its own, and sessions'), opened when the node is built. The
@@ -14,6 +14,7 @@ export class NodeDatabase implements Part {
   readonly commit: GroupCommit;
   readonly sessionsDb: DatabaseSync;
   private readonly log: Logger;
+  private problems: string[] = [];
 
   constructor(dataDir: string, log: Logger) {
     this.log = log;
@@ -28,8 +29,14 @@ export class NodeDatabase implements Part {
   }
 
   start(): void {
-    const problems = quickCheck(this.db);
-    if (problems.length) this.log.error({ event: 'database_damaged', problems }, 'SQLite quick_check found problems');
+    this.problems = quickCheck(this.db);
+    if (this.problems.length) this.log.error({ event: 'database_damaged', problems: this.problems }, 'SQLite quick_check found problems');
+  }
+
+  /** Damaged if SQLite's quick_check found problems when the node started. */
+  status(): PartHealth {
+    if (this.problems.length === 0) return { ok: true };
+    return { ok: false, detail: `quick_check at start found ${this.problems.length} problem(s): ${this.problems[0].slice(0, 200)}` };
   }
 
   async stop(): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { z } from 'zod';
 import { registerJournalCommands } from '../journal/commands.ts';
 import { Journal } from '../journal/journal.ts';
 import { DomainPolicy } from '../records/domain-policy.ts';
@@ -87,6 +88,7 @@ export class CohortNode {
       metrics: () => status.metrics.render(),
       dashboard: status.dashboard,
       adminToken: table.admin?.token,
+      parts: () => this.parts.status(),
       dashboardRefusal: `the dashboard of a node beyond loopback (this node listens on ${self.host}) needs an admin token in the host table (admin: { token }); or use the front's admin listener, GET /dashboard?token=...`,
       log,
     });
@@ -103,19 +105,20 @@ export class CohortNode {
     // Started in this order, drained then stopped in reverse (lifecycle.ts). What an earlier run
     // left (outbox, sessions' copies owed) is taken up before the node listens; peers are dialed
     // once it listens (links.ts); app instances come last and go first.
-    this.parts = new Lifecycle([
+    this.parts = new Lifecycle({
       database,
       critical,
       sessions,
-      links.listener,
-      { start: () => localSockets.listen(), stop: () => localSockets.close() },
+      linkListener: links.listener,
+      localSockets: { start: () => localSockets.listen(), stop: () => localSockets.close() },
       replication,
       http,
-      links.dialer,
-      { start: armCommitFaults },
-      { drain: () => maintenance.close() }, // answers the long polls waiting on it
+      linkDialer: links.dialer,
+      commitFaults: { start: armCommitFaults },
+      maintenance: { drain: () => maintenance.close() }, // answers the long polls waiting on it
       apps,
-    ]);
+    });
+    registry.register({ name: 'node.parts', summary: "this node's parts in start order: each one's state (running, draining...) and what it says of itself", args: z.strictObject({}), scope: 'operator', run: () => this.parts.status() });
   }
 
   get dataDir(): string {

@@ -5,7 +5,7 @@ import { CohortError } from '../errors.ts';
 import { httpStatusOf } from '../error-status.ts';
 import { redactHandover } from '../sessions/handovers.ts';
 import type { Replicator } from './replicator.ts';
-import { plain } from './plain-reply.ts';
+import { plain } from '../net/plain-reply.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
 import type { Uploads } from './uploads.ts';
 

@@ -5,7 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
 import { httpStatusOf } from '../error-status.ts';
-import { plain } from './plain-reply.ts';
+import { plain } from '../net/plain-reply.ts';
 import type { PublishOptions, ResourceHome } from './resource-home.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
 

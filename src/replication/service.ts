@@ -18,7 +18,6 @@ import { registerResourceCommands } from './commands.ts';
 import { CopyStore } from './copy-store.ts';
 import { ResourceHttp } from './http-service.ts';
 import { PublishedStore } from './published-store.ts';
-import type { NodeSnapshot } from '../admin/node-status.ts';
 import { RawClient } from './raw-client.ts';
 import { RawServer } from './raw-server.ts';
 import { Replicator } from './replicator.ts';
@@ -27,6 +26,17 @@ import { Uploads } from './uploads.ts';
 
 /** auth.login's answer (home-commands.ts auth.check): the node that checked the password, her home. */
 const loginAnswer = z.object({ ok: z.literal(true), home: z.string().min(1).max(64) });
+
+/** What a dashboard shows of a node's resources: counts, the most recent ones, and why they are refused, if they are. */
+export interface ResourcesSummary {
+  published: number;
+  copies: number;
+  subscribers: number;
+  publishedList: { url: string; version: number; subscribers: string[] }[];
+  copiesList: { url: string; version: number }[];
+  /** Why resources are refused here (the disk below its free-space floor), or null. */
+  problem: string | null;
+}
 
 export interface ReplicationDeps {
   self: NodeEntry;
@@ -120,7 +130,7 @@ export class ReplicationService {
   }
 
   /** Counts and the most recent resources published and copied here (a dashboard's view; cheap every second). */
-  summary(limit: number): NodeSnapshot['resources'] {
+  summary(limit: number): ResourcesSummary {
     const own = this.published.summary(limit);
     const held = this.copies.summary(limit);
     return { published: own.resources, copies: held.resources, subscribers: own.subscribers, publishedList: own.recent, copiesList: held.recent, problem: this.freeSpace.problem() };

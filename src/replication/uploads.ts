@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
-import { plain } from './plain-reply.ts';
+import { plain } from '../net/plain-reply.ts';
 import type { ResourceHome } from './resource-home.ts';
 import type { ResourceRef } from './resource-url.ts';
 

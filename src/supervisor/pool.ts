@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { doubling } from '../net/backoff.ts';
 import type { NodeEntry } from '../config/schema.ts';
 import type { AppSettings } from '../config/app-schema.ts';
 import type { Instance } from './instance.ts';
@@ -205,7 +206,7 @@ export class AppPool {
     const failures = how.replacement ? ++slot.replaceFailures : ++slot.failures;
     slot.lastError = reason;
     const { minMs, maxMs } = this.settings.backoff;
-    const delay = failures <= 1 ? 0 : Math.min(maxMs, minMs * 2 ** (failures - 2));
+    const delay = failures <= 1 ? 0 : doubling(minMs, maxMs, failures - 2);
     if (failures >= 3) {
       this.problem = `slot ${slot.n}: ${reason} (${failures} failed ${how.replacement ? 'replacements' : 'starts'} in a row; next try in ${delay} ms)`;
       this.log.error({ event: 'app_crash_loop', slot: slot.n, failures, replacement: how.replacement, reason, retryInMs: delay, command: this.settings.command }, `app keeps failing: ${reason}; retrying in ${delay} ms`);

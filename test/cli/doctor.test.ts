@@ -42,7 +42,7 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
   assert.equal(healthy.code, 0, JSON.stringify(healthy.report.rows, null, 1));
   assert.deepEqual(healthy.report.nodes, ['L', 'A', 'B']);
   assert.equal(healthy.report.summary.warn + healthy.report.summary.fail + healthy.report.summary.repaired, 0);
-  for (const check of ['node', 'links', 'outbox', 'disk', 'cert']) assert.ok(rowsOf(healthy.report, check, 'B').length > 0, check);
+  for (const check of ['node', 'parts', 'links', 'outbox', 'disk', 'cert']) assert.ok(rowsOf(healthy.report, check, 'B').length > 0, check);
   assert.match(rowsOf(healthy.report, 'apps', 'A')[0].detail, /2\/2 instances ready/);
   appendFileSync(c.logFile('L'), `${'x'.repeat(99)}\n`.repeat(40)); // past the 1 KiB bound below
   const table = await runCli(['doctor', '--config', c.config, '--from', 'L', '--max-log-mb', '0.001', '--min-free-mb', '0', '--min-free-pct', '0']);

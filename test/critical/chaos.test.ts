@@ -6,7 +6,6 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { localSocketPath } from '../../src/config/host-table.ts';
 import type { OutboxPeerStatus } from '../../src/critical/critical-service.ts';
-import type { JournalEntry } from '../../src/journal/journal.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { pick, seededRandom } from '../harness/random.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -125,13 +124,7 @@ describe(`critical messages under chaos (seed ${SEED}, ${CYCLES} fault cycles, >
     const applied = new Map<string, number>();
     let outOfOrder = 0;
     for (const node of NODES) {
-      const entries: JournalEntry[] = [];
-      for (let after = 0; ; ) {
-        const page = ((await (await cluster.client(node)).call(node, 'journal.read', { stream: 'chaos', after, limit: 10_000 })) as { entries: JournalEntry[] }).entries;
-        entries.push(...page);
-        if (page.length < 10_000) break;
-        after = page.at(-1)!.seq;
-      }
+      const entries = await cluster.journal(node, 'chaos');
       const lastN = new Map<string, number>();
       for (const e of entries) {
         const { w, n } = e.entry as { w: string; n: number };

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { JournalEntry } from '../../src/journal/journal.ts';
-import { TestCluster } from '../harness/cluster.ts';
+import type { TestCluster } from '../harness/cluster.ts';
+import { faultyPair } from '../harness/faulty-pair.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // The receiver's group commit fails at random (COHORT_FAIL_COMMIT), as a failing disk
@@ -14,24 +14,10 @@ describe('critical messages when the receiver fails to commit', () => {
   let cluster: TestCluster;
 
   before(async () => {
-    cluster = await TestCluster.create([{ id: 'A' }, { id: 'B' }], {
-      critical: { waitMs: 500, retries: 2, retryDelayMs: 50 },
-    });
-    await cluster.start('A');
-    await cluster.start('B', { COHORT_FAIL_COMMIT: FAIL_ODDS });
-    await waitFor('links up', () => cluster.linksUp());
+    cluster = await faultyPair({ COHORT_FAIL_COMMIT: FAIL_ODDS });
   });
   after(() => cluster.destroy());
-
-  async function journal(node: string, stream: string): Promise<JournalEntry[]> {
-    const entries: JournalEntry[] = [];
-    for (let after = 0; ; ) {
-      const page = ((await (await cluster.client(node)).call(node, 'journal.read', { stream, after, limit: 10_000 })) as { entries: JournalEntry[] }).entries;
-      entries.push(...page);
-      if (page.length < 10_000) return entries;
-      after = page.at(-1)!.seq;
-    }
-  }
+  const journal = (node: string, stream: string) => cluster.journal(node, stream);
 
   it(`an injected commit failure keeps per-peer order (${N} pipelined messages, commit fails with odds ${FAIL_ODDS})`, async () => {
     const client = await cluster.client('A');

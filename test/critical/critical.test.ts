@@ -6,7 +6,6 @@ import { after, before, describe, it } from 'node:test';
 import { certPaths } from '../../src/certs/cluster-certs.ts';
 import type { CriticalResult } from '../../src/client/client.ts';
 import type { OutboxPeerStatus } from '../../src/critical/critical-service.ts';
-import type { JournalEntry } from '../../src/journal/journal.ts';
 import { runCli } from '../harness/cli.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { collect, frame, rawTls } from '../harness/raw.ts';
@@ -26,11 +25,8 @@ describe('critical messages across real node processes', () => {
     await waitFor('links up', () => cluster.linksUp(['A', 'B', 'C']));
   });
   after(() => cluster.destroy());
+  const journal = (node: string, stream: string) => cluster.journal(node, stream);
 
-  async function journal(node: string, stream: string): Promise<JournalEntry[]> {
-    const reply = (await (await cluster.client(node)).call(node, 'journal.read', { stream, limit: 10_000 })) as { entries: JournalEntry[] };
-    return reply.entries;
-  }
   async function outbox(node: string): Promise<{ peers: OutboxPeerStatus[]; dead: number }> {
     return (await (await cluster.client(node)).call(node, 'outbox.status')) as { peers: OutboxPeerStatus[]; dead: number };
   }

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
-import type { JournalEntry } from '../../src/journal/journal.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -27,10 +26,7 @@ describe('a held message the sender gave up on', () => {
   });
   after(() => cluster.destroy());
 
-  async function journal(stream: string): Promise<unknown[]> {
-    const reply = (await (await cluster.client('B')).call('B', 'journal.read', { stream, limit: 100 })) as { entries: JournalEntry[] };
-    return reply.entries.map((e) => e.entry);
-  }
+  const journal = async (stream: string) => (await cluster.journal('B', stream)).map((e) => e.entry);
   const append = async (n: number) => (await cluster.client('A')).critical('B', 'journal.append', { stream: 'gone', entry: { n } });
 
   it('does not refuse the later messages forever', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { JournalEntry } from '../../src/journal/journal.ts';
-import { TestCluster } from '../harness/cluster.ts';
+import type { TestCluster } from '../harness/cluster.ts';
+import { faultyPair } from '../harness/faulty-pair.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // A statement inside the receiver's job fails the way a full or failing disk makes it fail
@@ -15,19 +15,11 @@ describe('critical messages when a statement fails inside the receiver', () => {
   let cluster: TestCluster;
 
   before(async () => {
-    cluster = await TestCluster.create([{ id: 'A' }, { id: 'B' }], {
-      critical: { waitMs: 500, retries: 2, retryDelayMs: 50 },
-    });
-    await cluster.start('A');
-    await cluster.start('B', { COHORT_FAIL_JOB: FAIL_ODDS });
-    await waitFor('links up', () => cluster.linksUp());
+    cluster = await faultyPair({ COHORT_FAIL_JOB: FAIL_ODDS });
   });
   after(() => cluster.destroy());
+  const journal = (node: string, stream: string) => cluster.journal(node, stream);
 
-  async function journal(node: string, stream: string): Promise<JournalEntry[]> {
-    const reply = (await (await cluster.client(node)).call(node, 'journal.read', { stream, limit: 10_000 })) as { entries: JournalEntry[] };
-    return reply.entries;
-  }
   async function deadLetters(): Promise<number> {
     return ((await (await cluster.client('A')).call('A', 'outbox.status')) as { dead: number }).dead;
   }

@@ -65,4 +65,33 @@ describe('front reload', () => {
     assert.equal(one.json().backend, 'a');
     assert.equal((await http(`${fc.url}/two`)).status, 503);
   });
+
+  // A back-end that two routes check by their own health settings is an object per route, one id.
+  it("an app's X-Cohort-Drain through one route drains the back-end on every route that has it", async () => {
+    const a = { id: 'a', host: '127.0.0.1', port: port('a') };
+    const b = { id: 'b', host: '127.0.0.1', port: port('b') };
+    const quick = { path: '/healthz', intervalMs: 200, timeoutMs: 500, rise: 1, fall: 1, slowStartMs: 0 };
+    fc.writeConfig({
+      backends: [a, b],
+      routes: [
+        { name: 'one', match: { prefix: '/drain' }, backends: [a], health: quick },
+        // Other health settings: route two has its own object for a.
+        { name: 'two', match: { prefix: '/' }, backends: [a, b], health: { ...quick, intervalMs: 300 } },
+      ],
+    });
+    await fc.startFront();
+    await waitFor('route two to use both', async () => {
+      const seen = new Set<string>();
+      for (let i = 0; i < 6; i++) seen.add((await http(`${fc.url}/two/x`)).json().backend);
+      return seen.size === 2;
+    });
+    assert.equal((await http(`${fc.url}/drain`)).json().backend, 'a'); // a's answer carries X-Cohort-Drain
+    for (let i = 0; i < 10; i++) assert.equal((await http(`${fc.url}/two/x`)).json().backend, 'b', 'a drains on route two as well');
+    // /status shows a once: what it served summed over both routes, and each route's own view.
+    const status = (await fc.status()).backends.filter((x) => x.id === 'a') as unknown as { requests: number; state: string; routes: { route: string; state: string; requests: number }[] }[];
+    assert.equal(status.length, 1);
+    assert.deepEqual(status[0].routes.map((r) => [r.route, r.state]), [['one', 'draining'], ['two', 'draining']]);
+    assert.ok(status[0].routes.every((r) => r.requests > 0), JSON.stringify(status[0].routes));
+    assert.equal(status[0].requests, status[0].routes[0].requests + status[0].routes[1].requests);
+  });
 });

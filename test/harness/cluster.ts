@@ -7,6 +7,7 @@ import { initClusterCerts } from '../../src/certs/cluster-certs.ts';
 import { CohortClient } from '../../src/client/client.ts';
 import { loadHostTable, type HostTable } from '../../src/config/host-table.ts';
 import type { HostTableInput } from '../../src/config/schema.ts';
+import type { JournalEntry } from '../../src/journal/journal.ts';
 import type { PeerStatus } from '../../src/net/peer.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
 import type { AppSection } from '../../src/config/app-schema.ts';
@@ -99,6 +100,17 @@ export class TestCluster {
     return logEvents(this.log(id), event);
   }
 
+  /** Every entry of a journal stream on node `id`, in the order it applied them (read a page at a time). */
+  async journal(id: string, stream: string): Promise<JournalEntry[]> {
+    const entries: JournalEntry[] = [];
+    for (let after = 0; ; ) {
+      const page = ((await (await this.client(id)).call(id, 'journal.read', { stream, after, limit: 10_000 })) as { entries: JournalEntry[] }).entries;
+      entries.push(...page);
+      if (page.length < 10_000) return entries;
+      after = page.at(-1)!.seq;
+    }
+  }
+
   /** The fault proxy in front of node `id`'s link port. */
   proxy(id: string): FaultProxy {
     const p = this.proxies.get(id);
@@ -130,9 +142,9 @@ export class TestCluster {
   }
 
   /** kill -9 (or another signal) and wait until the process is gone. */
-  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  async kill(id: string, signal: NodeJS.Signals = 'SIGKILL', forceAfterMs?: number): Promise<void> {
     this.dropClient(id);
-    await stopProcess(this.procs.get(id), signal);
+    await stopProcess(this.procs.get(id), signal, forceAfterMs);
   }
 
   /** Sends a signal without waiting (SIGSTOP / SIGCONT to freeze and thaw a node). */

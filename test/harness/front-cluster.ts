@@ -79,8 +79,12 @@ export class FrontCluster {
     await stopProcess(this.backends.get(name), signal);
   }
 
-  /** `logLevel` debug (the default) logs every request: a test of volume asks for less. */
+  /**
+   * `logLevel` debug (the default) logs every request: a test of volume asks for less. A front
+   * started before is stopped first (a test that needs a fresh front with its own config).
+   */
   async startFront(env: Record<string, string> = {}, logLevel = 'debug'): Promise<ChildProcess> {
+    await this.front?.stop();
     this.front = FrontProcess.start(this.config, { port: this.adminPort, token: ADMIN_TOKEN }, { env, args: ['--log-level', logLevel] });
     // A front that exits fails the wait at once: the deadline is for one alive but slow to boot.
     await this.front.waitFor('the front to answer on its admin port', (s) => s.backends.length > 0, 30_000);

@@ -4,7 +4,8 @@
 //   POST /dying?sessions=N   declare DYING with N live sessions; /sessions?n=N changes the count
 //   POST /hang       the health endpoint stops answering
 //   POST /alloc?mb=N holds N MiB (memory recycling)
-// TEST_APP_MODE: 'exit' exits at once with a message on stderr; 'slow-start' listens after 1.5 s.
+// TEST_APP_MODE: 'exit' exits at once with a message on stderr; 'slow-start' listens after 1.5 s;
+// 'slow-stop' takes 3 s after SIGTERM before it closes.
 import { createServer } from 'node:http';
 
 const mode = process.env.TEST_APP_MODE ?? '';
@@ -48,6 +49,8 @@ if (mode === 'slow-start') setTimeout(listen, 1500);
 else listen();
 // Graceful: finish the requests in flight, then exit.
 process.once('SIGTERM', () => {
-  server.close(() => process.exit(0));
-  server.closeIdleConnections();
+  setTimeout(() => {
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+  }, mode === 'slow-stop' ? 3000 : 0);
 });
