@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isLoopback } from '../loopback.ts';
+import { tlsSchema } from './tls-schema.ts';
 
 // The front's part of the host table. Every field has a default except where a choice
 // must be the operator's (the sticky-cookie keys when cookies are on). Here, below the front,
@@ -96,7 +97,10 @@ const routeSchema = z.strictObject({
 
 export const frontSchema = z
   .strictObject({
-    listen: z.strictObject({ host: z.string().default('127.0.0.1'), port }),
+    /** With tls: HTTPS (tls-schema.ts). */
+    listen: z.strictObject({ host: z.string().default('127.0.0.1'), port, tls: tlsSchema.optional() }),
+    /** A plain HTTP listener that answers every request with a 308 to the same path and query on the HTTPS listener. */
+    redirect: z.strictObject({ host: z.string().default('127.0.0.1'), port }).optional(),
     /** Status, drain and reload; the token (if set) also unlocks the routing explanation header. */
     admin: z.strictObject({ host: z.string().default('127.0.0.1'), port, token: z.string().min(16, 'admin tokens are at least 16 characters').optional() }).optional(),
     /** "apps": the app instances of every node's pool, followed live through front.node; "access": every access node's own HTTP port (its resources, /res/); or a list of back-ends. */
@@ -159,6 +163,8 @@ export const frontSchema = z
       .default({ max: 2, budgetRatio: 0.2, minPerSecond: 5, idempotencyKey: false }),
   })
   .superRefine((f, ctx) => {
+    if (f.redirect && !f.listen.tls) ctx.addIssue({ code: 'custom', path: ['redirect'], message: 'a redirect to HTTPS needs front.listen.tls' });
+    if (f.redirect && [f.listen.port, f.admin?.port].includes(f.redirect.port)) ctx.addIssue({ code: 'custom', path: ['redirect', 'port'], message: `port ${f.redirect.port} is taken by another of the front's listeners` });
     if (f.admin && f.admin.token === undefined && !isLoopback(f.admin.host)) {
       ctx.addIssue({ code: 'custom', path: ['admin', 'token'], message: `an admin listener on ${f.admin.host} (beyond loopback) needs a token: status, drain and reload would be open to anyone who reaches it` });
     }

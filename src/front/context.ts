@@ -18,6 +18,8 @@ export abstract class RequestContext implements StickyRequest, Exchange {
   /** The upgrade protocols forwarded (Connection: upgrade), if the request asks for one the config allows. */
   readonly upgrade: string | undefined;
   readonly clientIp: string;
+  /** Came over the front's HTTPS listener. */
+  readonly secure: boolean;
   readonly method: string;
   readonly start: number;
   /** May be sent again after a failure before the first response byte. */
@@ -66,6 +68,7 @@ export abstract class RequestContext implements StickyRequest, Exchange {
     this.target = target;
     this.upgrade = upgrade;
     this.clientIp = ex.clientIp;
+    this.secure = ex.connection.secure;
     this.method = ex.method;
     this.start = Date.now();
     this.replayable = replayable;

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
 import { FrontMetrics } from './front-metrics.ts';
@@ -8,7 +10,7 @@ import { backendsStatus } from './backends-status.ts';
 import type { Backend } from './backend.ts';
 import { routeConfigs, type FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
-import { HttpServer, type HttpServerOptions } from './http/server.ts';
+import { HttpServer } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
 import { bounded } from './long-poll.ts';
 import { MaintenanceWatch } from './maintenance-watch.ts';
@@ -19,6 +21,8 @@ import { ServedReporter } from './served-reporter.ts';
 import { AdminServer, type AdminFront } from './admin-server.ts';
 import type { FrontState } from './front-state.ts';
 import { buildGeneration, type Generation } from './generation.ts';
+import { listenerOptions } from './listener-options.ts';
+import { RedirectServer } from './tls/redirect-server.ts';
 
 /** The nodes that run an app pool: the registries `backends: apps` follows. */
 function poolNodes(table: HostTable): string[] {
@@ -42,6 +46,13 @@ export class Front implements AdminFront {
   private readonly budget: RetryBudget;
   private readonly server: HttpServer;
   private readonly admin: AdminServer | undefined;
+  /** front.redirect: plain HTTP answered with a 308 to HTTPS. */
+  private readonly redirect: RedirectServer | undefined;
+  /**
+   * TLS session ticket keys of this process, in every listening socket's and every name's context:
+   * the kernel spreads connections over the listening sockets, and a ticket from one must open on another.
+   */
+  private readonly ticketKeys = randomBytes(48);
   private readonly health: HealthChecker;
   private loads: LoadSource | undefined;
   /** The front's link into the node network (front.node): load figures, app registries. */
@@ -86,8 +97,9 @@ export class Front implements AdminFront {
     });
     if (cfg.admin) this.admin = new AdminServer(this, this.metrics, this.dashboard);
     this.health = new HealthChecker(() => this.proxy.state.all, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
+    if (cfg.redirect) this.redirect = new RedirectServer(cfg.listen.port, cfg.limits.maxClientConnections);
     this.server = new HttpServer(
-      serverOptions(cfg),
+      listenerOptions(cfg, dirname(table.file), this.ticketKeys),
       {
         request: this.proxy.handle,
         dropped: (remoteAddress) => {
@@ -117,13 +129,15 @@ export class Front implements AdminFront {
     try {
       await this.server.listen(cfg.listen.port, cfg.listen.host);
       if (cfg.admin) await this.admin!.listen(cfg.admin.port, cfg.admin.host);
+      if (cfg.redirect) await this.redirect!.listen(cfg.redirect.port, cfg.redirect.host);
     } catch (err) {
       await this.stop();
       throw err;
     }
     this.health.start();
     this.startLoads();
-    this.log.info({ event: 'front_ready', listen: `${cfg.listen.host}:${cfg.listen.port}`, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');
+    this.warnExpiring();
+    this.log.info({ event: 'front_ready', listen: `${cfg.listen.tls ? 'https' : 'http'}://${cfg.listen.host}:${cfg.listen.port}`, redirect: cfg.redirect ? `${cfg.redirect.host}:${cfg.redirect.port}` : null, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');
   }
 
   /** Applies a new host table whole, or nothing: an invalid one throws before any change. */
@@ -133,19 +147,32 @@ export class Front implements AdminFront {
     if (cfg.listen.host !== old.cfg.listen.host || cfg.listen.port !== old.cfg.listen.port) throw new Error('front.listen cannot change on reload; restart the front');
     if (JSON.stringify(cfg.admin) !== JSON.stringify(old.cfg.admin)) throw new Error('front.admin cannot change on reload; restart the front');
     if (cfg.node !== old.cfg.node) throw new Error('front.node cannot change on reload; restart the front');
+    if (!cfg.listen.tls !== !old.cfg.listen.tls) throw new Error('front.listen.tls cannot be turned on or off on reload; restart the front');
+    if (JSON.stringify(cfg.redirect) !== JSON.stringify(old.cfg.redirect)) throw new Error('front.redirect cannot change on reload; restart the front');
+    // Certificates read and checked before anything changes: a bad file rejects the reload.
+    const options = listenerOptions(cfg, dirname(table.file), this.ticketKeys);
     // Built whole beside the generation in service: if this throws, nothing has changed.
     const next = this.build(table, old);
     this.table = table;
     this.swapIn(next);
     for (const t of this.proxy.tunnels) t.setIdle(cfg.timeouts.tunnelIdleMs);
-    this.server.configure(serverOptions(cfg));
+    this.server.configure(options);
     this.budget.configure(cfg.retries.budgetRatio, cfg.retries.minPerSecond);
     this.health.restart();
     this.loads?.stop();
     this.startLoads();
     void this.followApps(table);
     this.reloads++;
+    this.warnExpiring();
     this.log.info({ event: 'front_reloaded', policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'configuration reloaded');
+  }
+
+  /** A certificate past its end, or within a week of it, is said in the log at start and at each reload. */
+  private warnExpiring(): void {
+    for (const c of this.server.certificates ?? []) {
+      const leftMs = Date.parse(c.notAfter) - Date.now();
+      if (leftMs < 7 * 86_400_000) this.log.warn({ event: leftMs < 0 ? 'certificate_expired' : 'certificate_expiring', file: c.file, names: c.names.slice(0, 10), notAfter: c.notAfter }, `${c.file} ${leftMs < 0 ? 'expired' : 'expires'} ${c.notAfter}`);
+    }
   }
 
   /** The admin listener's POST /reload: the host table's file, read again. */
@@ -208,6 +235,7 @@ export class Front implements AdminFront {
       sticky: cfg.sticky.mode,
       uptimeS: Math.round((now - this.started) / 1000),
       reloads: this.reloads,
+      certificates: this.server.certificates ?? null,
       tunnels: this.proxy.tunnels.size,
       connections: this.server.connectionCount,
       apps: this.apps?.status() ?? null,
@@ -237,7 +265,7 @@ export class Front implements AdminFront {
     const closed = this.server.close(5000);
     this.dashboard.close();
     this.admin?.close();
-    await closed;
+    await Promise.all([closed, this.redirect?.close()]);
     for (const b of this.proxy.state.all) b.close();
     this.log.info({ event: 'front_stopped' }, 'front stopped');
   }
@@ -253,9 +281,4 @@ export class Front implements AdminFront {
     this.loads = new LoadSource(this.caller!.call, () => this.proxy.state.list.flatMap((b) => (b.node ? [b.node] : [])), this.log);
     this.loads.start();
   }
-}
-
-function serverOptions(cfg: FrontConfig): HttpServerOptions {
-  const { limits, timeouts } = cfg;
-  return { maxHeaderBytes: limits.maxHeaderBytes, maxConnections: limits.maxClientConnections, headersMs: timeouts.headersMs, bodyMs: Math.max(timeouts.headersMs, 300_000), idleMs: timeouts.idleMs };
 }

@@ -20,13 +20,16 @@ export class FrontCluster {
   readonly config: string;
   readonly port: number;
   readonly adminPort: number;
+  /** A free port for a test's own extra listener (the front's redirect to HTTPS, say). */
+  readonly sparePort: number;
   readonly backendPorts = new Map<string, number>();
   private readonly backends = new Map<string, ChildProcess>();
   private front: FrontProcess | undefined;
   private frontCfg: Record<string, unknown>;
 
-  private constructor(dir: string, port: number, adminPort: number, frontCfg: Record<string, unknown>) {
+  private constructor(dir: string, port: number, adminPort: number, sparePort: number, frontCfg: Record<string, unknown>) {
     this.dir = dir;
+    this.sparePort = sparePort;
     this.config = join(dir, 'hosts.yaml');
     this.port = port;
     this.adminPort = adminPort;
@@ -36,7 +39,7 @@ export class FrontCluster {
   static async create(names: string[], front: Record<string, unknown> = {}): Promise<FrontCluster> {
     const dir = mkdtempSync(join(tmpdir(), 'cohort-front-'));
     const ports = await freePorts(names.length + 4);
-    const cluster = new FrontCluster(dir, ports[0], ports[1], front);
+    const cluster = new FrontCluster(dir, ports[0], ports[1], ports[2], front);
     names.forEach((n, i) => cluster.backendPorts.set(n, ports[i + 4]));
     cluster.writeConfig(front);
     await Promise.all(names.map((n) => cluster.startBackend(n)));

@@ -6,6 +6,8 @@ import { stickyOf, StickyTokens } from './sticky-tokens.ts';
 /** What stickiness reads and writes on a request (context.ts's RequestContext is one). */
 export interface StickyRequest {
   readonly start: number;
+  /** Came over HTTPS: the cookie is Secure, so a browser never sends it over plain HTTP. */
+  readonly secure: boolean;
   readonly tried: Backend[];
   handoverNode: string | undefined;
   /** The back-end the sticky cookie names, if it is valid and usable. */
@@ -60,7 +62,7 @@ export class Stickiness {
       req.stickyToken = token;
       req.stickyIssued = undefined;
       backend.sessions.issued(req.start);
-      out.push('set-cookie', `${this.cookie}=${token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=${this.maxAgeS}`);
+      out.push('set-cookie', `${this.cookie}=${token}; Path=/; HttpOnly; ${req.secure ? 'Secure; ' : ''}SameSite=Lax; Max-Age=${this.maxAgeS}`);
       // A shared cache must not hand one client's session cookie to another.
       if (cacheControl < 0) out.push('cache-control', 'private');
       else if (!/private|no-store/i.test(out[cacheControl + 1])) out[cacheControl + 1] = `private, ${out[cacheControl + 1].replace(/\bpublic\b,?\s*/i, '')}`.replace(/,\s*$/, '');

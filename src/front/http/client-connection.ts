@@ -17,6 +17,9 @@ import { createRequestParser, METHODS, type ParseError, type RequestParser } fro
 export class ClientConnection implements ExchangeConnection {
   readonly socket: Socket;
   readonly remoteAddress: string;
+  readonly secure: boolean;
+  /** Strict-Transport-Security for this connection's answers, as configured when it opened (HTTPS only). */
+  readonly hsts: string | undefined;
   private readonly owner: ConnectionOwner;
   private readonly parser: RequestParser;
   /** The exchange being answered. */
@@ -32,10 +35,7 @@ export class ClientConnection implements ExchangeConnection {
   private pendingUrl = '';
   private readonly paused = new Set<PauseReason>();
   private consumed = true;
-  /**
-   * When the head now being received began (ms), 0 if none is. For the header timeout,
-   * which also covers a new connection that sends nothing.
-   */
+  /** When the head now being received began (ms), 0 if none is: the header timeout, which also covers a new connection that sends nothing. */
   headStart = Date.now();
   /** When the body now being received began (ms), 0 if none is. */
   bodyStart = 0;
@@ -47,6 +47,8 @@ export class ClientConnection implements ExchangeConnection {
   constructor(socket: Socket, owner: ConnectionOwner) {
     this.socket = socket;
     this.remoteAddress = socket.remoteAddress ?? '';
+    this.secure = (socket as { encrypted?: boolean }).encrypted === true;
+    this.hsts = this.secure ? owner.hsts : undefined;
     this.owner = owner;
     this.parser = createRequestParser(owner.maxHeaderBytes, this);
     // The parser reads from the handle in C++; the JS side of the socket only sees

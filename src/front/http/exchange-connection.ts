@@ -6,6 +6,10 @@ export type PauseReason = 'body' | 'queue' | 'upgrade';
 export interface ExchangeConnection {
   readonly socket: Socket;
   readonly remoteAddress: string;
+  /** Over TLS (the front's HTTPS listener). */
+  readonly secure: boolean;
+  /** The Strict-Transport-Security value to send on this connection's answers: HTTPS only, and only if configured. */
+  readonly hsts: string | undefined;
   /** Close once the current response is written. */
   closing: boolean;
   pauseReading(reason: PauseReason): void;

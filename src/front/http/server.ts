@@ -1,5 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { listenOn } from '../../net/listen.ts';
+import type { CertificateSummary } from '../tls/certificate-set.ts';
+import { TlsAcceptor, type TlsListenerSettings } from '../tls/tls-acceptor.ts';
 import { ClientConnection } from './client-connection.ts';
 import type { ConnectionOwner } from './connection-owner.ts';
 import type { ClientExchange } from './client-exchange.ts';
@@ -17,7 +19,10 @@ export interface HttpServerOptions {
   bodyMs: number;
   /** A keep-alive connection with no request for this long is closed. */
   idleMs: number;
+  /** HTTPS: the certificates, strict SNI, and the Strict-Transport-Security value (if sent). */
+  tls?: TlsListenerSettings;
 }
+
 
 export interface HttpHandlers {
   request(exchange: ClientExchange): void;
@@ -36,21 +41,35 @@ export class HttpServer implements ConnectionOwner {
   private readonly handlers: HttpHandlers;
   private readonly listeners: Server[] = [];
   private readonly connections = new Set<ClientConnection>();
+  /** HTTPS: connections in their hello or handshake (counted against maxConnections, dropped at headersMs). */
+  private readonly tls: TlsAcceptor;
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(options: HttpServerOptions, handlers: HttpHandlers) {
     this.options = options;
     this.handlers = handlers;
+    this.tls = new TlsAcceptor(() => this.options.tls!, (socket) => this.accept(socket), (code, reason, address) => this.handlers.clientError?.(code, reason, address));
   }
 
   /** For new connections (header size) and for all (timeouts, the connection cap): a reload. */
   configure(options: HttpServerOptions): void {
+    // New handshakes get the new certificates (read per hello); connections already open keep theirs.
     this.options = options;
     if (this.sweeper) this.startSweeper();
   }
 
+  /** HTTPS listeners only: the Strict-Transport-Security value to send, if configured. */
+  get hsts(): string | undefined {
+    return this.options.tls?.hsts;
+  }
+
   get maxHeaderBytes(): number {
     return this.options.maxHeaderBytes;
+  }
+
+  /** HTTPS: the certificates in service, for /status. */
+  get certificates(): CertificateSummary[] | undefined {
+    return this.options.tls?.certificates.summary;
   }
 
   get connectionCount(): number {
@@ -74,7 +93,7 @@ export class HttpServer implements ConnectionOwner {
     try {
       for (let i = 0; i < LISTENING_SOCKETS; i++) {
         // allowHalfOpen: a client that half-closes after its request still gets the answer.
-        const server = createServer({ allowHalfOpen: true, noDelay: true }, this.accept);
+        const server = createServer({ allowHalfOpen: true, noDelay: true }, this.options.tls ? this.acceptTls : this.accept);
         this.listeners.push(server);
         await listenOn(server, { port, host, backlog, reusePort: true });
       }
@@ -94,9 +113,20 @@ export class HttpServer implements ConnectionOwner {
     this.connections.add(new ClientConnection(socket, this));
   };
 
+  /** An HTTPS connection: counted from its first byte, then its hello and handshake (tls-acceptor.ts). */
+  private readonly acceptTls = (raw: Socket): void => {
+    if (this.connections.size + this.tls.size >= this.options.maxConnections) {
+      raw.destroy();
+      this.handlers.dropped?.(raw.remoteAddress ?? '');
+      return;
+    }
+    this.tls.accept(raw);
+  };
+
   /** Stops accepting; idle connections close now, busy ones after their response; all by graceMs. */
   close(graceMs: number): Promise<void> {
     const closed = Promise.all(this.listeners.map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
+    this.tls.close();
     for (const c of this.connections) c.close();
     setTimeout(() => {
       for (const c of this.connections) c.socket.destroy();
@@ -114,6 +144,7 @@ export class HttpServer implements ConnectionOwner {
   private sweep(): void {
     const now = Date.now();
     const { headersMs, bodyMs, idleMs } = this.options;
+    this.tls.sweep(now, headersMs);
     for (const c of this.connections) {
       if (c.headStart !== 0 && now - c.headStart > headersMs) {
         this.handlers.clientError?.('HEADERS_TIMEOUT', `no whole request head within ${headersMs} ms`, c.remoteAddress);

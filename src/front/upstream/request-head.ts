@@ -36,7 +36,7 @@ export function upstreamRequestHead(ctx: RequestContext): string {
     }
     head += `${raw[i]}: ${raw[i + 1]}\r\n`;
   }
-  head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ` : ''}${ctx.clientIp}\r\nx-forwarded-proto: http\r\n`;
+  head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ` : ''}${ctx.clientIp}\r\nx-forwarded-proto: ${ctx.secure ? 'https' : 'http'}\r\n`;
   if (host) head += `x-forwarded-host: ${host}\r\n`;
   // A body held whole goes with its length; one still streaming keeps chunked framing.
   if (chunked) head += ctx.streaming ? 'transfer-encoding: chunked\r\n' : `content-length: ${ctx.body?.length ?? 0}\r\n`;

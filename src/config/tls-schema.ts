@@ -1,0 +1,34 @@
+import { z } from 'zod';
+
+/** Mozilla's server-side TLS profiles the front offers (src/front/tls/profiles.ts). */
+export const TLS_PROFILES = ['intermediate', 'modern'] as const;
+export type TlsProfile = (typeof TLS_PROFILES)[number];
+
+const file = z.string().min(1).max(4096);
+
+/**
+ * `front.listen.tls`: HTTPS on the front's listener. Certificate and key files are PEM, paths
+ * relative to the host table's folder; a name's RSA and ECDSA certificates may both be listed
+ * (each client gets the one it accepts). The first certificate is the default.
+ */
+export const tlsSchema = z.strictObject({
+  certificates: z.array(z.strictObject({ cert: file, key: file })).min(1).max(1000),
+  profile: z.enum(TLS_PROFILES).default('intermediate'),
+  /** Refuse a handshake whose SNI names no certificate (or that sends none) instead of giving it the default. */
+  strictSni: z.boolean().default(false),
+  /** Strict-Transport-Security on every HTTPS answer (never over plain HTTP). Off unless set: it binds browsers for maxAgeS. */
+  hsts: z
+    .strictObject({
+      maxAgeS: z.number().int().min(0).max(2 ** 31 - 1).default(31_536_000),
+      includeSubDomains: z.boolean().default(false),
+      preload: z.boolean().default(false),
+    })
+    .optional(),
+});
+export type TlsSection = z.infer<typeof tlsSchema>;
+
+/** The header value for an `hsts` section. */
+export function hstsValue(hsts: TlsSection['hsts']): string | undefined {
+  if (!hsts) return undefined;
+  return `max-age=${hsts.maxAgeS}${hsts.includeSubDomains ? '; includeSubDomains' : ''}${hsts.preload ? '; preload' : ''}`;
+}

@@ -1,0 +1,152 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import type { ClientHello } from './client-hello.ts';
+import type { TlsProfile } from '../../config/tls-schema.ts';
+import { profileOptions } from './profiles.ts';
+
+export interface CertificateFiles {
+  /** PEM: the certificate, then its chain. */
+  cert: string;
+  /** PEM: its private key. */
+  key: string;
+}
+
+/** What an operator sees of one certificate (status, logs). */
+export interface CertificateSummary {
+  file: string;
+  names: string[];
+  keyType: string;
+  serial: string;
+  notAfter: string;
+}
+
+interface Pair {
+  cert: string;
+  key: string;
+  keyType: string;
+}
+
+/** A certificate file the front cannot serve: which one, and why. */
+export class CertificateError extends Error {}
+
+/** A name's certificates: at most one per key type; ECDSA with the TLS 1.3 signature scheme of its curve. */
+interface Entry {
+  ecdsa?: { context: SecureContext; scheme: number | undefined };
+  rsa?: SecureContext;
+  /** Any other key type (Ed25519...), served as it is. */
+  other?: SecureContext;
+}
+
+/** ECDHE_ECDSA suites of the intermediate profile (AES-GCM, ChaCha20-Poly1305): what a TLS 1.2 client needs for an ECDSA certificate. */
+const ECDSA_TLS12_SUITES = [0xc02b, 0xc02c, 0xcca9];
+/** TLS 1.3 signature schemes by named curve (RFC 8446 §4.2.3). */
+const ECDSA_SCHEMES: Record<string, number> = { prime256v1: 0x0403, secp384r1: 0x0503, secp521r1: 0x0603 };
+
+/**
+ * The front's certificates, read from files and checked (each key matches its certificate),
+ * with a TLS context each (HAProxy's crt-list, without the list file). The names are the
+ * certificates' DNS subject alternative names (the common name only when a certificate has none,
+ * as RFC 6125 says). The client's hello (client-hello.ts) picks: its SNI name exactly, else a
+ * wildcard one label deep (`*.example.org` for `a.example.org`), else the default (the first
+ * certificate's name), or none at all under strict SNI; then, when the name has both, the ECDSA
+ * certificate if the client can verify it, else the RSA one. Built whole before it is used: a
+ * reload with a bad file throws here and the set in service stays.
+ */
+export class CertificateSet {
+  readonly summary: CertificateSummary[] = [];
+  private readonly byName = new Map<string, Entry>();
+  private readonly defaultEntry: Entry;
+
+  constructor(files: CertificateFiles[], baseDir: string, profile: TlsProfile, ticketKeys: Buffer) {
+    const common = { ...profileOptions(profile), ticketKeys };
+    for (const f of files) {
+      const { pair, names, summary, curve } = readPair(resolve(baseDir, f.cert), resolve(baseDir, f.key));
+      this.summary.push(summary);
+      let context: SecureContext;
+      try {
+        context = createSecureContext({ ...common, cert: pair.cert, key: pair.key });
+      } catch (err) {
+        throw new CertificateError(`${summary.file}: ${(err as Error).message}`);
+      }
+      for (const name of names) {
+        const entry = this.byName.get(name) ?? {};
+        // One certificate per key type a name: the first listed wins.
+        if (pair.keyType === 'ec') entry.ecdsa ??= { context, scheme: curve ? ECDSA_SCHEMES[curve] : undefined };
+        else if (pair.keyType === 'rsa' || pair.keyType === 'rsa-pss') entry.rsa ??= context;
+        else entry.other ??= context;
+        this.byName.set(name, entry);
+      }
+    }
+    this.defaultEntry = this.byName.get(this.summary[0].names[0])!;
+  }
+
+  /** The context for a client's hello; undefined under strict SNI when its name (or its lack of one) has no certificate. */
+  pick(hello: ClientHello, strictSni: boolean): SecureContext | undefined {
+    const entry = (hello.serverName === undefined ? undefined : this.lookup(hello.serverName)) ?? (strictSni ? undefined : this.defaultEntry);
+    if (!entry) return undefined;
+    if (entry.ecdsa && (!entry.rsa || acceptsEcdsa(hello, entry.ecdsa.scheme))) return entry.ecdsa.context;
+    return entry.rsa ?? entry.other ?? entry.ecdsa?.context;
+  }
+
+  private lookup(name: string): Entry | undefined {
+    const exact = this.byName.get(name);
+    if (exact) return exact;
+    const dot = name.indexOf('.');
+    return dot > 0 ? this.byName.get(`*${name.slice(dot)}`) : undefined;
+  }
+}
+
+/** Whether a client can take an ECDSA certificate whose TLS 1.3 scheme is `scheme`. */
+function acceptsEcdsa(hello: ClientHello, scheme: number | undefined): boolean {
+  if (hello.versions.includes(0x0304)) return scheme !== undefined && hello.sigalgs.includes(scheme);
+  return hello.ciphers.some((c) => ECDSA_TLS12_SUITES.includes(c)) && (hello.sigalgs.length === 0 || hello.sigalgs.some((s) => (s & 0xff) === 0x03));
+}
+
+function readPair(certFile: string, keyFile: string): { pair: Pair; names: string[]; summary: CertificateSummary; curve: string | undefined } {
+  const read = (file: string, what: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new CertificateError(`${file}: cannot read the ${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  };
+  const cert = read(certFile, 'certificate');
+  const key = read(keyFile, 'private key');
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(cert);
+  } catch (err) {
+    throw new CertificateError(`${certFile}: not a PEM certificate (${(err as Error).message})`);
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (err) {
+    throw new CertificateError(`${keyFile}: not a PEM private key (${(err as Error).message})`);
+  }
+  if (!leaf.checkPrivateKey(privateKey)) throw new CertificateError(`${keyFile} is not the key of ${certFile}`);
+  const names = namesOf(leaf);
+  if (names.length === 0) throw new CertificateError(`${certFile}: names no host (no DNS subject alternative name, no common name)`);
+  const keyType = leaf.publicKey.asymmetricKeyType ?? 'unknown';
+  return {
+    pair: { cert, key, keyType },
+    curve: leaf.publicKey.asymmetricKeyDetails?.namedCurve,
+    names,
+    summary: { file: certFile, names, keyType, serial: leaf.serialNumber, notAfter: new Date(leaf.validTo).toISOString() },
+  };
+}
+
+/** The DNS names a certificate is for: its subject alternative names, or its common name when it has none. */
+function namesOf(cert: X509Certificate): string[] {
+  const san = cert.subjectAltName;
+  if (san) {
+    return san
+      .split(/,\s*/)
+      .filter((entry) => entry.startsWith('DNS:'))
+      .map((entry) => entry.slice(4).toLowerCase());
+  }
+  const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
+  return cn ? [cn.toLowerCase()] : [];
+}

@@ -1,0 +1,47 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { listenOn } from '../../net/listen.ts';
+import { plain } from '../../net/plain-reply.ts';
+
+/** Where ACME's HTTP-01 challenges are asked (RFC 8555 §8.3): never redirected. */
+export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+
+/** A Host field: a DNS name or an IP literal, with an optional port (RFC 9110 §7.2); nothing else is echoed into a Location. */
+const HOST = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$/;
+
+/**
+ * The front's plain HTTP listener when it serves HTTPS (`front.redirect`): every request gets a
+ * 308 to the same path and query on the HTTPS listener (308 keeps the method and body, RFC 9110
+ * §15.4.9), as Caddy does; ACME challenge paths are the exception (answered 404 until the front
+ * issues certificates itself). Nothing is proxied from here, so nothing reaches a back-end in clear.
+ */
+export class RedirectServer {
+  private readonly server: Server;
+  private readonly httpsPort: number;
+
+  constructor(httpsPort: number, maxConnections: number) {
+    this.httpsPort = httpsPort;
+    this.server = createServer({ headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5000, maxHeaderSize: 16_384 }, (req, res) => this.answer(req, res));
+    this.server.maxConnections = maxConnections;
+  }
+
+  listen(port: number, host: string): Promise<void> {
+    return listenOn(this.server, { port, host });
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private answer(req: IncomingMessage, res: ServerResponse): void {
+    const target = req.url ?? '';
+    const host = req.headers.host;
+    // Origin-form only: an absolute-form or '*' target has no path of ours to redirect to.
+    if (!target.startsWith('/') || host === undefined || !HOST.test(host)) return plain(res, 400, 'Bad Request: a redirect to HTTPS needs a Host field and a path', { connection: 'close' });
+    if (target.startsWith(ACME_CHALLENGE_PREFIX)) return plain(res, 404, 'no ACME challenge is pending here', { connection: 'close' });
+    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
+    const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
+    res.writeHead(308, { location: `https://${name}${port}${target}`, 'content-length': 0, connection: 'close' });
+    res.end();
+  }
+}

@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { connect, type PeerCertificate } from 'node:tls';
+import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
+import { http } from '../harness/http-client.ts';
+import { issueTestCert, makeTestCa, type TestCert } from '../harness/test-certs.ts';
+
+// The front's HTTPS listener (front.listen.tls): Mozilla's intermediate profile, SNI over RSA
+// and ECDSA certificates, HSTS and Secure cookies over TLS only, a 308 from plain HTTP, and
+// certificates swapped by a reload while connections stay open.
+const STICKY_KEY = 'sticky-key-0123456789abcdef';
+const ECDSA_ONLY = 'ecdsa_secp256r1_sha256';
+const RSA_SUITES = 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305';
+const ECDSA_SUITES = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305';
+
+describe('the front over HTTPS', () => {
+  let fc: FrontCluster;
+  let ca: string;
+  let certs: Record<'fallback' | 'aRsa' | 'aEc' | 'wild', TestCert>;
+  const tlsConfig = (extra: Record<string, unknown> = {}) => ({
+    listen: { host: '127.0.0.1', port: fc.port, tls: { certificates: [certs.fallback, certs.aRsa, certs.aEc, certs.wild].map((c) => ({ cert: c.cert, key: c.key })), hsts: { maxAgeS: 600 }, ...extra } },
+    redirect: { host: '127.0.0.1', port: fc.sparePort },
+    sticky: { mode: 'cookie', keys: [STICKY_KEY] },
+  });
+  const reload = () => fetch(`http://127.0.0.1:${fc.adminPort}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+
+  /** A handshake (and nothing else): the certificate the front chose, or the error. */
+  const handshake = (opts: { servername?: string; sigalgs?: string; minVersion?: 'TLSv1.2' | 'TLSv1.3'; maxVersion?: 'TLSv1.2' | 'TLSv1.3'; ciphers?: string }) =>
+    new Promise<{ cert: PeerCertificate; protocol: string | null }>((resolve, reject) => {
+      const socket = connect({ host: '127.0.0.1', port: fc.port, ca, ...opts, servername: opts.servername, rejectUnauthorized: false }, () => {
+        const result = { cert: socket.getPeerCertificate(), protocol: socket.getProtocol() };
+        socket.destroy();
+        resolve(result);
+      });
+      socket.on('error', reject);
+    });
+
+  /** An HTTPS request to the front as `name` (resolved to 127.0.0.1), checked against the test CA. */
+  const https = (name: string, path: string, agent: Agent | false = false) =>
+    new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: fc.port, servername: name, path, ca, agent, headers: { host: name } }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  before(async () => {
+    fc = await FrontCluster.create(['a']);
+    ca = makeTestCa(fc.dir);
+    certs = {
+      fallback: issueTestCert(fc.dir, 'fallback', ['fallback.example'], 'ec'),
+      aRsa: issueTestCert(fc.dir, 'a-rsa', ['a.example'], 'rsa'),
+      aEc: issueTestCert(fc.dir, 'a-ec', ['a.example'], 'ec'),
+      wild: issueTestCert(fc.dir, 'wild', ['*.wild.example'], 'ec'),
+    };
+    fc.writeConfig(tlsConfig());
+    await fc.startFront();
+  });
+  after(async () => {
+    await fc?.destroy();
+  });
+
+  it("SNI picks the name's certificate, RSA or ECDSA as the client accepts, then a one-label wildcard, then the default", async () => {
+    assert.equal((await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber, certs.aEc.serial);
+    // A TLS 1.2 client that has only RSA suites, and one that has only ECDSA ones (the test CA signs
+    // with ECDSA, so restricting TLS 1.3's signature algorithms to RSA would refuse the chain too).
+    assert.equal((await handshake({ servername: 'a.example', maxVersion: 'TLSv1.2', ciphers: RSA_SUITES })).cert.serialNumber, certs.aRsa.serial);
+    assert.equal((await handshake({ servername: 'a.example', maxVersion: 'TLSv1.2', ciphers: ECDSA_SUITES })).cert.serialNumber, certs.aEc.serial);
+    assert.equal((await handshake({ servername: 'A.Example.' })).cert.subject.CN, 'a.example', 'names are case-blind, a final dot ignored');
+    assert.equal((await handshake({ servername: 'x.wild.example' })).cert.serialNumber, certs.wild.serial);
+    assert.equal((await handshake({ servername: 'y.x.wild.example' })).cert.serialNumber, certs.fallback.serial, 'a wildcard covers one label only');
+    assert.equal((await handshake({ servername: 'unknown.example' })).cert.serialNumber, certs.fallback.serial);
+    assert.equal((await handshake({})).cert.serialNumber, certs.fallback.serial, 'no SNI: the default');
+    const status = (await fc.status()) as unknown as { certificates: { names: string[]; keyType: string; serial: string }[] };
+    assert.deepEqual(status.certificates.map((c) => [c.names, c.keyType, c.serial]), [
+      [['fallback.example'], 'ec', certs.fallback.serial],
+      [['a.example'], 'rsa', certs.aRsa.serial],
+      [['a.example'], 'ec', certs.aEc.serial],
+      [['*.wild.example'], 'ec', certs.wild.serial],
+    ]);
+  });
+
+  it('speaks TLS 1.2 and 1.3 with AEAD suites only: a CBC suite is refused (and sslscan finds nothing else)', async () => {
+    assert.equal((await handshake({ servername: 'a.example', maxVersion: 'TLSv1.2' })).protocol, 'TLSv1.2');
+    assert.equal((await handshake({ servername: 'a.example' })).protocol, 'TLSv1.3');
+    await assert.rejects(handshake({ servername: 'a.example', maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-RSA-AES256-SHA384:AES128-SHA' }));
+    const scan = execFileSync('sslscan', ['--no-colour', '--no-heartbleed', '--no-renegotiation', '--no-compression', '--sni-name=a.example', `127.0.0.1:${fc.port}`], { encoding: 'utf8' });
+    const accepted = [...scan.matchAll(/^(?:Preferred|Accepted)\s+(\S+)\s+\d+ bits\s+(\S+)/gm)].map((m) => [m[1], m[2]]);
+    assert.ok(accepted.length >= 4, scan);
+    for (const [version, cipher] of accepted) {
+      assert.match(version, /^TLSv1\.[23]$/, `${version} ${cipher}`);
+      assert.match(cipher, /GCM|CHACHA20/, `${version} ${cipher} is not an AEAD suite`);
+    }
+    assert.match(scan, /TLSv1\.0\s+disabled/);
+    assert.match(scan, /TLSv1\.1\s+disabled/);
+  });
+
+  it('over HTTPS: X-Forwarded-Proto https to the back-end, HSTS on the answer, the sticky cookie Secure', async () => {
+    const r = await https('a.example', '/echo');
+    assert.equal(r.status, 200, r.body);
+    assert.equal(JSON.parse(r.body).headers['x-forwarded-proto'], 'https');
+    assert.equal(r.headers['strict-transport-security'], 'max-age=600');
+    const cookie = ([] as string[]).concat(r.headers['set-cookie'] ?? []).find((c) => c.startsWith('cohort_srv='));
+    assert.match(cookie ?? '', /; Secure;/);
+  });
+
+  it('plain HTTP gets a 308 to the same path and query over HTTPS, never HSTS; ACME challenges and bad requests are not redirected', async () => {
+    const r = await http(`http://127.0.0.1:${fc.sparePort}/some/path?q=1&r=%20`, { method: 'POST', headers: { host: `a.example:${fc.sparePort}` }, body: 'x' });
+    assert.equal(r.status, 308);
+    assert.equal(r.headers.location, `https://a.example:${fc.port}/some/path?q=1&r=%20`);
+    assert.equal(r.headers['strict-transport-security'], undefined);
+    assert.equal((await http(`http://127.0.0.1:${fc.sparePort}/.well-known/acme-challenge/token`, { headers: { host: 'a.example' } })).status, 404);
+    assert.equal((await http(`http://127.0.0.1:${fc.sparePort}/`, { headers: { host: 'evil.example\\@x' } })).status, 400);
+    // The front's own listener over plain HTTP is not HTTP: the handshake is what it waits for.
+    await assert.rejects(http(`http://127.0.0.1:${fc.port}/echo`));
+  });
+
+  it('a reload swaps certificates for new handshakes while an open connection goes on; a broken file keeps the ones in service', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    const first = await https('a.example', '/echo', agent);
+    assert.equal(first.status, 200);
+    const renewed = issueTestCert(fc.dir, 'a-ec-2', ['a.example'], 'ec');
+    copyFileSync(renewed.cert, certs.aEc.cert);
+    copyFileSync(renewed.key, certs.aEc.key);
+    assert.equal((await reload()).status, 200);
+    assert.equal((await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber, renewed.serial, 'a new handshake gets the new certificate');
+    const again = await https('a.example', '/echo', agent);
+    assert.equal(again.status, 200, 'the connection opened before the reload still serves');
+    // A broken certificate: the reload is refused and the renewed one stays.
+    writeFileSync(certs.aEc.cert, '-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n');
+    const refused = await reload();
+    assert.notEqual(refused.status, 200);
+    assert.match(await refused.text(), /a-ec\.pem: not a PEM certificate/);
+    assert.equal((await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber, renewed.serial);
+    // A key that is not the certificate's: refused too.
+    copyFileSync(renewed.cert, certs.aEc.cert);
+    copyFileSync(certs.aRsa.key, certs.aEc.key);
+    assert.match(await (await reload()).text(), /a-ec\.key is not the key of .*a-ec\.pem/);
+    agent.destroy();
+    copyFileSync(renewed.key, certs.aEc.key);
+  });
+
+  it('strict SNI: a name without a certificate is refused at the handshake, and so is a client that names none', async () => {
+    fc.writeConfig(tlsConfig({ strictSni: true }));
+    assert.equal((await reload()).status, 200);
+    assert.equal((await handshake({ servername: 'x.wild.example' })).cert.serialNumber, certs.wild.serial);
+    await assert.rejects(handshake({ servername: 'unknown.example' }));
+    await assert.rejects(https('127.0.0.1', '/echo'), 'no SNI (an IP address is never sent as one)');
+    fc.writeConfig(tlsConfig());
+    assert.equal((await reload()).status, 200);
+  });
+});

@@ -1,0 +1,29 @@
+// Certificates for the front's HTTPS tests: a test CA, and leaves it signs for given DNS names
+// with an RSA or ECDSA key, made with openssl (as the cluster's own are, src/certs/).
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openssl } from '../../src/certs/openssl.ts';
+
+export interface TestCert {
+  cert: string;
+  key: string;
+  serial: string;
+}
+
+/** A CA in `dir` (ca.pem, ca.key); returns the CA certificate's PEM, for clients to trust. */
+export function makeTestCa(dir: string): string {
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=cohort test CA'], dir);
+  return readFileSync(join(dir, 'ca.pem'), 'utf8');
+}
+
+/** A certificate signed by the CA in `dir` for `names` (DNS subject alternative names), files named after `file`. */
+export function issueTestCert(dir: string, file: string, names: string[], keyType: 'rsa' | 'ec'): TestCert {
+  const key = `${file}.key`;
+  const cert = `${file}.pem`;
+  const newkey = keyType === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
+  openssl(['req', '-new', ...newkey, '-nodes', '-keyout', key, '-out', `${file}.csr`, '-subj', `/CN=${names[0]}`], dir);
+  writeFileSync(join(dir, `${file}.ext`), `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`);
+  openssl(['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', `0x${Date.now().toString(16)}${Math.floor(Math.random() * 1e6).toString(16)}`, '-days', '1', '-extfile', `${file}.ext`, '-out', cert], dir);
+  return { cert: join(dir, cert), key: join(dir, key), serial: new X509Certificate(readFileSync(join(dir, cert))).serialNumber };
+}
