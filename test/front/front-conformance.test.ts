@@ -2,15 +2,18 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
 import { RawBackend } from '../harness/raw-backend.ts';
-import { parseResponses, RawHttp } from '../harness/raw-http.ts';
+import { parseResponses, RawHttp, type RawTls } from '../harness/raw-http.ts';
+import { issueTestCert, makeTestCa } from '../harness/test-certs.ts';
 import { waitFor } from '../harness/wait.ts';
 import { ROWS } from './conformance-table.ts';
 
 // The HTTP/1.1 conformance suite of the front: the table is in conformance-table.ts, one row
 // per rule with the RFC section it checks; the note of each test names its section.
-describe('the front conforms to HTTP/1.1 (RFC 9110, 9112, 6455), row by row', () => {
+// The table runs twice: over plain HTTP, and over the front's HTTPS listener (the same rules hold).
+for (const overTls of [false, true]) describe(`the front conforms to HTTP/1.1 (RFC 9110, 9112, 6455), row by row${overTls ? ', over TLS' : ''}`, () => {
   let fc: FrontCluster;
   let backend: RawBackend;
+  let tls: RawTls | undefined;
 
   before(async () => {
     backend = await RawBackend.start();
@@ -21,6 +24,11 @@ describe('the front conforms to HTTP/1.1 (RFC 9110, 9112, 6455), row by row', ()
       // Bad answers are the point here: they must not eject the only back-end.
       health: { path: '/healthz', intervalMs: 200, timeoutMs: 500, rise: 1, fall: 1, slowStartMs: 0, errorsToEject: 1_000_000 },
     });
+    if (overTls) {
+      tls = { ca: makeTestCa(fc.dir), servername: 'front.example' };
+      const cert = issueTestCert(fc.dir, 'front', ['front.example'], 'ec');
+      fc.writeConfig({ ...fc.frontConfig, listen: { host: '127.0.0.1', port: fc.port, tls: { certificates: [{ cert: cert.cert, key: cert.key }] } } });
+    }
     await fc.startFront();
     await waitFor('the raw back-end ready', () => fc.allReady());
   });
@@ -38,7 +46,7 @@ describe('the front conforms to HTTP/1.1 (RFC 9110, 9112, 6455), row by row', ()
     it(`${row.section}: ${row.rule}`, async () => {
       backend.reset(row.backend, row.early);
       if (row.drained) await admin('POST', '/backends/raw/drain');
-      const c = await RawHttp.open(fc.port);
+      const c = await RawHttp.open(fc.port, tls);
       try {
         const want = row.responses ?? 1;
         let lastSent = 0;

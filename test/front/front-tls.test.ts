@@ -4,9 +4,13 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { connect as connectTcp, createServer as createTcpServer } from 'node:net';
 import { connect, type PeerCertificate } from 'node:tls';
 import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
 import { http } from '../harness/http-client.ts';
+import { seededRandom } from '../harness/random.ts';
+import { rawExchange } from '../harness/raw-http.ts';
+import { waitFor } from '../harness/wait.ts';
 import { issueTestCert, makeTestCa, type TestCert } from '../harness/test-certs.ts';
 
 // The front's HTTPS listener (front.listen.tls): Mozilla's intermediate profile, SNI over RSA
@@ -21,11 +25,14 @@ describe('the front over HTTPS', () => {
   let fc: FrontCluster;
   let ca: string;
   let certs: Record<'fallback' | 'aRsa' | 'aEc' | 'wild', TestCert>;
-  const tlsConfig = (extra: Record<string, unknown> = {}) => ({
+  const tlsConfig = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     listen: { host: '127.0.0.1', port: fc.port, tls: { certificates: [certs.fallback, certs.aRsa, certs.aEc, certs.wild].map((c) => ({ cert: c.cert, key: c.key })), hsts: { maxAgeS: 600 }, ...extra } },
     redirect: { host: '127.0.0.1', port: fc.sparePort },
     sticky: { mode: 'cookie', keys: [STICKY_KEY] },
+    timeouts: { headersMs: 1000, idleMs: 60_000, connectMs: 2000, upstreamMs: 30_000 },
+    ...limits,
   });
+  let limits: Record<string, unknown> = {};
   const reload = () => fetch(`http://127.0.0.1:${fc.adminPort}/reload`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
 
   /** A handshake (and nothing else): the certificate the front chose, or the error. */
@@ -157,4 +164,80 @@ describe('the front over HTTPS', () => {
     fc.writeConfig(tlsConfig());
     assert.equal((await reload()).status, 200);
   });
+
+  it('a client that trickles its hello, or sends none, is cut off by the header timeout; handshakes count against maxClientConnections', async () => {
+    const opened = Date.now();
+    const silent = rawExchange(fc.port, '', 5000);
+    const trickle = connectTcp(fc.port, '127.0.0.1');
+    trickle.on('error', () => {});
+    const trickleClosed = new Promise<number>((resolve) => trickle.once('close', () => resolve(Date.now())));
+    const hello = await captureHello('a.example');
+    let at = 0;
+    const drip = setInterval(() => at < hello.length && trickle.write(hello.subarray(at, ++at)), 100);
+    assert.ok((await silent).closed);
+    const cutAfter = (await trickleClosed) - opened;
+    clearInterval(drip);
+    assert.ok(cutAfter < 4000, `the trickling hello was cut after ${cutAfter} ms (headersMs 1000)`);
+    // Three connections that have not finished a handshake fill a limit of three: a fourth is closed on arrival.
+    limits = { limits: { maxClientConnections: 3 } };
+    fc.writeConfig(tlsConfig());
+    assert.equal((await reload()).status, 200);
+    const held = Array.from({ length: 3 }, () => connectTcp(fc.port, '127.0.0.1').on('error', () => {}));
+    await waitFor('three connections held', () => held.every((h) => h.readyState === 'open'));
+    await assert.rejects(handshake({ servername: 'a.example' }), 'a fourth connection is closed on arrival');
+    for (const h of held) h.destroy();
+    await waitFor('a handshake goes through again', () => handshake({ servername: 'a.example' }).then(() => true, () => false));
+    limits = {};
+    fc.writeConfig(tlsConfig());
+    assert.equal((await reload()).status, 200);
+  });
+
+  it('mangled hellos (seeded: bytes flipped, cut, repeated) never take the front down', async () => {
+    const seed = Number(process.env.FRONT_FUZZ_SEED ?? Date.now() % 100_000);
+    const random = seededRandom(seed);
+    const hello = await captureHello('a.example');
+    await Promise.all(Array.from({ length: 4 }, async () => {
+      for (let i = 0; i < 50; i++) {
+        const bytes = Buffer.from(hello);
+        for (let n = 1 + Math.floor(random() * 4); n > 0; n--) bytes[Math.floor(random() * bytes.length)] = Math.floor(random() * 256);
+        const cut = random() < 0.3 ? bytes.subarray(0, Math.floor(random() * bytes.length)) : bytes;
+        await rawBytes(fc.port, cut, 200);
+      }
+    }));
+    assert.equal((await https('a.example', '/echo')).status, 200, `still serving (FRONT_FUZZ_SEED=${seed})`);
+    assert.doesNotMatch(fc.frontLog, /"event":"(front_bug|proxy_bug)"/, `no internal error (FRONT_FUZZ_SEED=${seed})`);
+  });
 });
+
+/** A real ClientHello for `servername`, as Node's TLS client sends it. */
+function captureHello(servername: string): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const server = createTcpServer((raw) => {
+      raw.once('data', (chunk: Buffer) => {
+        resolve(chunk);
+        raw.destroy();
+        server.close();
+      });
+    }).listen(0, '127.0.0.1', () => {
+      connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, servername, rejectUnauthorized: false }).on('error', () => {});
+    });
+  });
+}
+
+/** Sends bytes on a new connection; resolves when the front closes it or after waitMs. */
+function rawBytes(port: number, bytes: Buffer, waitMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const s = connectTcp(port, '127.0.0.1');
+    const done = () => {
+      s.destroy();
+      resolve();
+    };
+    const timer = setTimeout(done, waitMs);
+    s.on('error', () => {});
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    s.write(bytes);
+  });
+}

@@ -54,6 +54,11 @@ export class FrontCluster {
     return join(this.dir, `${name}.unhealthy`);
   }
 
+  /** The front section given at create (a test that adds to it spreads this). */
+  get frontConfig(): Record<string, unknown> {
+    return this.frontCfg;
+  }
+
   /** Rewrites the host table; `front` overrides the defaults given at create. */
   writeConfig(front: Record<string, unknown> = this.frontCfg, raw?: string): void {
     if (raw !== undefined) return void writeFileSync(this.config, raw);

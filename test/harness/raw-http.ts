@@ -1,10 +1,22 @@
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { waitFor } from './wait.ts';
 
+/** Over HTTPS: the CA to trust and the name to ask for (SNI). */
+export interface RawTls {
+  ca: string;
+  servername: string;
+}
+
+/** A connection to the front on 127.0.0.1, plain or over TLS; `ready` once it can carry bytes (after the handshake). */
+function open(port: number, tls: RawTls | undefined, ready?: () => void): Socket {
+  return tls ? connectTls({ host: '127.0.0.1', port, ca: tls.ca, servername: tls.servername }, ready) : connect(port, '127.0.0.1', ready);
+}
+
 /** Sends raw bytes; resolves with everything the server answered before it closed (or waitMs passed). */
-export function rawExchange(port: number, bytes: string, waitMs = 2000): Promise<{ text: string; closed: boolean }> {
+export function rawExchange(port: number, bytes: string, waitMs = 2000, tls?: RawTls): Promise<{ text: string; closed: boolean }> {
   return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
+    const s = open(port, tls);
     let text = '';
     let closed = false;
     const timer = setTimeout(() => {
@@ -35,9 +47,9 @@ export class RawHttp {
     socket.on('close', () => (this.closed = true));
   }
 
-  static open(port: number): Promise<RawHttp> {
+  static open(port: number, tls?: RawTls): Promise<RawHttp> {
     return new Promise((resolve, reject) => {
-      const s = connect(port, '127.0.0.1', () => resolve(new RawHttp(s)));
+      const s = open(port, tls, () => resolve(new RawHttp(s)));
       s.once('error', reject);
     });
   }
