@@ -4,14 +4,14 @@ import { copyFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { connect as connectTcp, createServer as createTcpServer } from 'node:net';
+import { connect as connectTcp } from 'node:net';
 import { connect, type PeerCertificate } from 'node:tls';
 import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
 import { http } from '../harness/http-client.ts';
 import { seededRandom } from '../harness/random.ts';
 import { rawExchange } from '../harness/raw-http.ts';
 import { waitFor } from '../harness/wait.ts';
-import { issueTestCert, makeTestCa, type TestCert } from '../harness/test-certs.ts';
+import { captureHello, issueTestCert, makeTestCa, type TestCert } from '../harness/test-certs.ts';
 
 // The front's HTTPS listener (front.listen.tls): Mozilla's intermediate profile, SNI over RSA
 // and ECDSA certificates, HSTS and Secure cookies over TLS only, a 308 from plain HTTP, and
@@ -171,7 +171,7 @@ describe('the front over HTTPS', () => {
     const trickle = connectTcp(fc.port, '127.0.0.1');
     trickle.on('error', () => {});
     const trickleClosed = new Promise<number>((resolve) => trickle.once('close', () => resolve(Date.now())));
-    const hello = await captureHello('a.example');
+    const hello = await captureHello({ servername: 'a.example' });
     let at = 0;
     const drip = setInterval(() => at < hello.length && trickle.write(hello.subarray(at, ++at)), 100);
     assert.ok((await silent).closed);
@@ -195,7 +195,7 @@ describe('the front over HTTPS', () => {
   it('mangled hellos (seeded: bytes flipped, cut, repeated) never take the front down', async () => {
     const seed = Number(process.env.FRONT_FUZZ_SEED ?? Date.now() % 100_000);
     const random = seededRandom(seed);
-    const hello = await captureHello('a.example');
+    const hello = await captureHello({ servername: 'a.example' });
     await Promise.all(Array.from({ length: 4 }, async () => {
       for (let i = 0; i < 50; i++) {
         const bytes = Buffer.from(hello);
@@ -208,21 +208,6 @@ describe('the front over HTTPS', () => {
     assert.doesNotMatch(fc.frontLog, /"event":"(front_bug|proxy_bug)"/, `no internal error (FRONT_FUZZ_SEED=${seed})`);
   });
 });
-
-/** A real ClientHello for `servername`, as Node's TLS client sends it. */
-function captureHello(servername: string): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const server = createTcpServer((raw) => {
-      raw.once('data', (chunk: Buffer) => {
-        resolve(chunk);
-        raw.destroy();
-        server.close();
-      });
-    }).listen(0, '127.0.0.1', () => {
-      connect({ host: '127.0.0.1', port: (server.address() as { port: number }).port, servername, rejectUnauthorized: false }).on('error', () => {});
-    });
-  });
-}
 
 /** Sends bytes on a new connection; resolves when the front closes it or after waitMs. */
 function rawBytes(port: number, bytes: Buffer, waitMs: number): Promise<void> {

@@ -1,8 +1,11 @@
 // Certificates for the front's HTTPS tests: a test CA, and leaves it signs for given DNS names
-// with an RSA or ECDSA key, made with openssl (as the cluster's own are, src/certs/).
+// with an RSA or ECDSA key, made with openssl (as the cluster's own are, src/certs/); and a real
+// ClientHello to take apart.
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { connect, type ConnectionOptions } from 'node:tls';
 import { openssl } from '../../src/certs/openssl.ts';
 
 export interface TestCert {
@@ -26,4 +29,19 @@ export function issueTestCert(dir: string, file: string, names: string[], keyTyp
   writeFileSync(join(dir, `${file}.ext`), `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`);
   openssl(['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', `0x${Date.now().toString(16)}${Math.floor(Math.random() * 1e6).toString(16)}`, '-days', '1', '-extfile', `${file}.ext`, '-out', cert], dir);
   return { cert: join(dir, cert), key: join(dir, key), serial: new X509Certificate(readFileSync(join(dir, cert))).serialNumber };
+}
+
+/** A real ClientHello, as Node's TLS client sends it with these options (host and port are the capturing server's). */
+export function captureHello(opts: ConnectionOptions): Promise<Buffer> {
+  return new Promise((resolve) => {
+    const server = createServer((raw) => {
+      raw.once('data', (chunk: Buffer) => {
+        resolve(chunk);
+        raw.destroy();
+        server.close();
+      });
+    }).listen(0, '127.0.0.1', () => {
+      connect({ rejectUnauthorized: false, ...opts, host: '127.0.0.1', port: (server.address() as { port: number }).port }).on('error', () => {});
+    });
+  });
 }

@@ -1,25 +1,9 @@
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { test } from 'node:test';
-import { connect } from 'node:tls';
 import { readClientHello } from '../../../src/front/tls/client-hello.ts';
+import { captureHello } from '../../harness/test-certs.ts';
 
-/** A real ClientHello, as Node's TLS client sends it. */
-async function capture(opts: { servername?: string; ALPNProtocols?: string[]; maxVersion?: 'TLSv1.2' | 'TLSv1.3' }): Promise<Buffer> {
-  return new Promise((resolve) => {
-    const server = createServer((raw) => {
-      raw.once('data', (chunk: Buffer) => {
-        resolve(chunk);
-        raw.destroy();
-        server.close();
-      });
-    }).listen(0, '127.0.0.1', () => {
-      const port = (server.address() as { port: number }).port;
-      connect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...opts }).on('error', () => {});
-    });
-  });
-}
-
+const capture = captureHello;
 const record = (part: Buffer) => Buffer.concat([Buffer.from([22, 3, 1, part.length >> 8, part.length & 0xff]), part]);
 
 test('reads the name, ALPN, versions, signature schemes and suites of a real hello, whole or split over two records', async () => {
