@@ -6,7 +6,7 @@ import { FrontMetrics } from './front-metrics.ts';
 import { DashboardFeed } from '../admin/dashboard-feed.ts';
 import { clusterStatus, type NodeSnapshot } from '../admin/node-status.ts';
 import { AppRegistries } from './app-backends.ts';
-import { backendsStatus } from './backends-status.ts';
+import { frontStatus } from './front-status.ts';
 import type { Backend } from './backend.ts';
 import { routeConfigs, type FrontConfig } from './config.ts';
 import { HealthChecker } from './health.ts';
@@ -23,6 +23,7 @@ import type { FrontState } from './front-state.ts';
 import { buildGeneration, type Generation } from './generation.ts';
 import { listenerOptions } from './listener-options.ts';
 import { RedirectServer } from './tls/redirect-server.ts';
+import { ListenerCertificates, warnExpiring } from './tls/listener-certificates.ts';
 
 /** The nodes that run an app pool: the registries `backends: apps` follows. */
 function poolNodes(table: HostTable): string[] {
@@ -53,6 +54,8 @@ export class Front implements AdminFront {
    * the kernel spreads connections over the listening sockets, and a ticket from one must open on another.
    */
   private readonly ticketKeys = randomBytes(48);
+  /** The certificate files, watched: a renewal is served without a reload. */
+  private readonly certificates: ListenerCertificates;
   private readonly health: HealthChecker;
   private loads: LoadSource | undefined;
   /** The front's link into the node network (front.node): load figures, app registries. */
@@ -97,6 +100,11 @@ export class Front implements AdminFront {
     });
     if (cfg.admin) this.admin = new AdminServer(this, this.metrics, this.dashboard);
     this.health = new HealthChecker(() => this.proxy.state.all, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
+    this.certificates = new ListenerCertificates(log, () => {
+      const options = listenerOptions(this.config, dirname(this.table.file), this.ticketKeys);
+      this.server.configure(options);
+      return options.tls!.certificates.summary;
+    });
     if (cfg.redirect) this.redirect = new RedirectServer(cfg.listen.port, cfg.limits.maxClientConnections);
     this.server = new HttpServer(
       listenerOptions(cfg, dirname(table.file), this.ticketKeys),
@@ -136,7 +144,8 @@ export class Front implements AdminFront {
     }
     this.health.start();
     this.startLoads();
-    this.warnExpiring();
+    this.certificates.follow(cfg.listen.tls, dirname(this.table.file));
+    warnExpiring(this.log, this.server.certificates);
     this.log.info({ event: 'front_ready', listen: `${cfg.listen.tls ? 'https' : 'http'}://${cfg.listen.host}:${cfg.listen.port}`, redirect: cfg.redirect ? `${cfg.redirect.host}:${cfg.redirect.port}` : null, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');
   }
 
@@ -163,16 +172,9 @@ export class Front implements AdminFront {
     this.startLoads();
     void this.followApps(table);
     this.reloads++;
-    this.warnExpiring();
+    this.certificates.follow(cfg.listen.tls, dirname(table.file));
+    warnExpiring(this.log, this.server.certificates);
     this.log.info({ event: 'front_reloaded', policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'configuration reloaded');
-  }
-
-  /** A certificate past its end, or within a week of it, is said in the log at start and at each reload. */
-  private warnExpiring(): void {
-    for (const c of this.server.certificates ?? []) {
-      const leftMs = Date.parse(c.notAfter) - Date.now();
-      if (leftMs < 7 * 86_400_000) this.log.warn({ event: leftMs < 0 ? 'certificate_expired' : 'certificate_expiring', file: c.file, names: c.names.slice(0, 10), notAfter: c.notAfter }, `${c.file} ${leftMs < 0 ? 'expired' : 'expires'} ${c.notAfter}`);
-    }
   }
 
   /** The admin listener's POST /reload: the host table's file, read again. */
@@ -227,31 +229,17 @@ export class Front implements AdminFront {
   }
 
   async status() {
-    const now = Date.now();
-    const { cfg } = this.proxy.state;
-    return {
-      listen: `${cfg.listen.host}:${cfg.listen.port}`,
-      policy: cfg.policy,
-      sticky: cfg.sticky.mode,
-      uptimeS: Math.round((now - this.started) / 1000),
+    return frontStatus({
+      state: this.proxy.state,
+      startedAt: this.started,
       reloads: this.reloads,
-      certificates: this.server.certificates ?? null,
+      certificates: this.server.certificates,
       tunnels: this.proxy.tunnels.size,
       connections: this.server.connectionCount,
-      apps: this.apps?.status() ?? null,
-      maintenance: this.maintenance ? { ...this.maintenance.state, pagesServed: this.proxy.maintenancePages } : null,
-      backends: backendsStatus(this.proxy.state, now, (node) => this.loads?.get(node)),
-      routes: this.proxy.state.routes.map((r) => ({
-        name: r.cfg.name,
-        prefix: r.cfg.prefix,
-        host: r.cfg.host ?? null,
-        policy: r.policy.name,
-        sticky: r.cfg.sticky.mode,
-        backends: r.list.map((b) => b.id),
-        waiting: r.waiting.length,
-        dispatcher: r.remote ? { node: r.remote.node, state: r.remote.state, shared: r.remote.shared, alone: r.remote.alone, batches: r.remote.batches } : null,
-      })),
-    };
+      apps: this.apps?.status(),
+      maintenance: this.maintenance && { ...this.maintenance.state, pagesServed: this.proxy.maintenancePages },
+      load: (node) => this.loads?.get(node),
+    });
   }
 
   async stop(): Promise<void> {
@@ -265,6 +253,7 @@ export class Front implements AdminFront {
     const closed = this.server.close(5000);
     this.dashboard.close();
     this.admin?.close();
+    this.certificates.close();
     await Promise.all([closed, this.redirect?.close()]);
     for (const b of this.proxy.state.all) b.close();
     this.log.info({ event: 'front_stopped' }, 'front stopped');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -153,6 +153,25 @@ describe('the front over HTTPS', () => {
     assert.match(await (await reload()).text(), /a-ec\.key is not the key of .*a-ec\.pem/);
     agent.destroy();
     copyFileSync(renewed.key, certs.aEc.key);
+  });
+
+  it('a renewal written over the files (a new file renamed over the old, as ACME clients do) is served without a reload', async () => {
+    const renewed = issueTestCert(fc.dir, 'a-ec-3', ['a.example'], 'ec');
+    const reloadsBefore = (await fc.status()).reloads;
+    const count = (event: string) => fc.frontLog.split(`"event":"${event}"`).length - 1;
+    const [reloaded, rejected] = [count('certificates_reloaded'), count('certificates_rejected')];
+    // Key first, then certificate: the watch waits for the changes to settle.
+    renameSync(renewed.key, certs.aEc.key);
+    renameSync(renewed.cert, certs.aEc.cert);
+    await waitFor('new handshakes get the renewed certificate', async () => (await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber === renewed.serial);
+    assert.equal((await fc.status()).reloads, reloadsBefore, 'no reload was needed');
+    await waitFor('the renewal in the log', () => count('certificates_reloaded') > reloaded);
+    // A half-written certificate is not served: the renewed one stays, and the log says why.
+    writeFileSync(certs.aEc.cert, '-----BEGIN CERTIFICATE-----\nMIIB');
+    await waitFor('the broken file in the log', () => count('certificates_rejected') > rejected);
+    assert.equal((await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber, renewed.serial);
+    copyFileSync(join(fc.dir, 'a-ec-2.pem'), certs.aEc.cert);
+    copyFileSync(join(fc.dir, 'a-ec-2.key'), certs.aEc.key);
   });
 
   it('strict SNI: a name without a certificate is refused at the handshake, and so is a client that names none', async () => {
