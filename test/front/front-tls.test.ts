@@ -4,6 +4,7 @@ import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import WebSocket from 'ws';
 import { connect as connectTcp } from 'node:net';
 import { connect, type PeerCertificate } from 'node:tls';
 import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
@@ -18,6 +19,8 @@ import { captureHello, issueTestCert, makeTestCa, type TestCert } from '../harne
 // certificates swapped by a reload while connections stay open.
 const STICKY_KEY = 'sticky-key-0123456789abcdef';
 const ECDSA_ONLY = 'ecdsa_secp256r1_sha256';
+/** Reloads that swap a certificate while clients connect (README: FRONT_TLS_SWAPS). */
+const SWAPS = Number(process.env.FRONT_TLS_SWAPS ?? 1000);
 const RSA_SUITES = 'ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305';
 const ECDSA_SUITES = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305';
 
@@ -172,6 +175,45 @@ describe('the front over HTTPS', () => {
     assert.equal((await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber, renewed.serial);
     copyFileSync(join(fc.dir, 'a-ec-2.pem'), certs.aEc.cert);
     copyFileSync(join(fc.dir, 'a-ec-2.key'), certs.aEc.key);
+  });
+
+  it(`certificates swapped ${SWAPS} times under load: no handshake fails, kept-alive and WebSocket connections live on, the last swap is served`, async () => {
+    const sets = [issueTestCert(fc.dir, 'swap-0', ['a.example'], 'ec'), issueTestCert(fc.dir, 'swap-1', ['a.example'], 'ec')];
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    assert.equal((await https('a.example', '/echo', agent)).status, 200);
+    const ws = new WebSocket(`wss://127.0.0.1:${fc.port}/chat`, { ca, servername: 'a.example', headers: { host: 'a.example' } } as WebSocket.ClientOptions); // https options reach tls.connect
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    let swapping = true;
+    let handshakes = 0;
+    const failures: string[] = [];
+    const load = Array.from({ length: 4 }, async () => {
+      while (swapping) {
+        try {
+          const r = await https('a.example', '/echo');
+          if (r.status !== 200) failures.push(`status ${r.status}`);
+          handshakes++;
+        } catch (err) {
+          failures.push((err as Error).message);
+        }
+      }
+    });
+    for (let i = 0; i < SWAPS; i++) {
+      copyFileSync(sets[i % 2].cert, certs.aEc.cert);
+      copyFileSync(sets[i % 2].key, certs.aEc.key);
+      const r = await reload();
+      assert.equal(r.status, 200, await r.text());
+    }
+    swapping = false;
+    await Promise.all(load);
+    assert.deepEqual(failures, [], `${failures.length} of ${handshakes + failures.length} requests on new connections failed`);
+    assert.ok(handshakes >= 20, `only ${handshakes} handshakes ran during the swaps`);
+    assert.equal((await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber, sets[(SWAPS - 1) % 2].serial);
+    assert.equal((await https('a.example', '/echo', agent)).status, 200, 'the kept-alive connection still serves');
+    const echoed = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
+    ws.send('still here');
+    assert.match(await echoed, /still here/);
+    ws.close();
+    agent.destroy();
   });
 
   it('strict SNI: a name without a certificate is refused at the handshake, and so is a client that names none', async () => {
