@@ -23,6 +23,8 @@ export const tlsSchema = z.strictObject({
       includeSubDomains: z.boolean().default(false),
       preload: z.boolean().default(false),
     })
+    // The preload list takes only what it can keep: a year at least, every subdomain (hstspreload.org).
+    .refine((h) => !h.preload || (h.includeSubDomains && h.maxAgeS >= 31_536_000), { message: 'preload needs includeSubDomains and maxAgeS of a year (31536000) or more', path: ['preload'] })
     .optional(),
 });
 export type TlsSection = z.infer<typeof tlsSchema>;

@@ -47,7 +47,7 @@ export function matchRoute(routes: RouteState[], target: string, hostHeader: str
 }
 
 /** The host of a Host field, lower case, without port or trailing dot. */
-function hostName(field: string | undefined): string {
+export function hostName(field: string | undefined): string {
   if (!field) return '';
   const h = field.startsWith('[') ? field.slice(0, field.indexOf(']') + 1) : field.split(':')[0];
   return h.toLowerCase().replace(/\.$/, '');

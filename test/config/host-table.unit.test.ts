@@ -55,6 +55,7 @@ describe('host table', () => {
     ['a redirect to HTTPS without TLS', good + 'front: { listen: { port: 443 }, redirect: { port: 80 } }\n', /front\.redirect: a redirect to HTTPS needs front\.listen\.tls/],
     ['a redirect on the HTTPS port', good + 'front: { listen: { port: 443, tls: { certificates: [{ cert: c.pem, key: k.pem }] } }, redirect: { port: 443 } }\n', /front\.redirect\.port: port 443 is taken/],
     ['TLS without a certificate', good + 'front: { listen: { port: 443, tls: { certificates: [] } } }\n', /front\.listen\.tls\.certificates/],
+    ['HSTS preload without includeSubDomains', good + 'front: { listen: { port: 443, tls: { certificates: [{ cert: c.pem, key: k.pem }], hsts: { preload: true } } } }\n', /front\.listen\.tls\.hsts\.preload: preload needs includeSubDomains/],
     ['an unknown TLS profile', good + 'front: { listen: { port: 443, tls: { certificates: [{ cert: c.pem, key: k.pem }], profile: old } } }\n', /front\.listen\.tls\.profile/],
     ['an upgrade protocol with a version', good + 'front: { listen: { port: 80 }, upgrades: [websocket/13] }\n', /front\.upgrades\[0\]: upgrade protocols are lower-case tokens/],
     ['duplicate back-end ids', good + 'front: { listen: { port: 80 }, backends: [{ id: w, host: h, port: 1 }, { id: w, host: h, port: 2 }] }\n', /front\.backends\[1\]\.id: duplicate back-end id 'w'/],

@@ -129,8 +129,16 @@ describe('the front over HTTPS', () => {
     assert.equal(r.headers['strict-transport-security'], undefined);
     assert.equal((await http(`http://127.0.0.1:${fc.sparePort}/.well-known/acme-challenge/token`, { headers: { host: 'a.example' } })).status, 404);
     assert.equal((await http(`http://127.0.0.1:${fc.sparePort}/`, { headers: { host: 'evil.example\\@x' } })).status, 400);
-    // The front's own listener over plain HTTP is not HTTP: the handshake is what it waits for.
-    await assert.rejects(http(`http://127.0.0.1:${fc.port}/echo`));
+    assert.equal((await http(`http://127.0.0.1:${fc.sparePort}/`, { headers: { host: 'elsewhere.example' } })).status, 404, 'never a Location to a name without a certificate here');
+    assert.equal((await http(`http://127.0.0.1:${fc.sparePort}/`, { headers: { host: 'x.wild.example' } })).headers.location, `https://x.wild.example:${fc.port}/`);
+    const twoHosts = await rawExchange(fc.sparePort, 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n');
+    assert.match(twoHosts.text, /^HTTP\/1\.1 400 /);
+    const absolute = await rawExchange(fc.sparePort, 'GET http://a.example/p?q HTTP/1.1\r\nHost: a.example\r\n\r\n');
+    assert.match(absolute.text, new RegExp(`^HTTP/1\\.1 308 [^]*\r\nlocation: https://a\\.example:${fc.port}/p\\?q\r\n`, 'i'));
+    // Plain HTTP sent to the HTTPS port: a 400 that says so, then the connection closes.
+    const plain = await rawExchange(fc.port, 'GET /echo HTTP/1.1\r\nHost: a.example\r\n\r\n');
+    assert.match(plain.text, /^HTTP\/1\.1 400 [^]*plain HTTP was sent to the HTTPS port/);
+    assert.ok(plain.closed);
   });
 
   it('a reload swaps certificates for new handshakes while an open connection goes on; a broken file keeps the ones in service', async () => {
@@ -222,6 +230,10 @@ describe('the front over HTTPS', () => {
     assert.equal((await handshake({ servername: 'x.wild.example' })).cert.serialNumber, certs.wild.serial);
     await assert.rejects(handshake({ servername: 'unknown.example' }));
     await assert.rejects(https('127.0.0.1', '/echo'), 'no SNI (an IP address is never sent as one)');
+    // A connection made for one name carries no request for another (421, RFC 9110 §15.5.20).
+    const fronted = await rawExchange(fc.port, 'GET /echo HTTP/1.1\r\nHost: elsewhere.example\r\n\r\n', 2000, { ca, servername: 'a.example' });
+    assert.match(fronted.text, /^HTTP\/1\.1 421 /);
+    assert.equal((await https('A.example', '/echo')).status, 200, 'the same name, any case');
     fc.writeConfig(tlsConfig());
     assert.equal((await reload()).status, 200);
   });

@@ -67,6 +67,15 @@ export class HttpServer implements ConnectionOwner {
     return this.options.maxHeaderBytes;
   }
 
+  get strictSni(): boolean {
+    return this.options.tls?.strictSni ?? false;
+  }
+
+  /** HTTPS: whether a host name has a certificate of its own. */
+  serves(name: string): boolean {
+    return this.options.tls?.certificates.serves(name) ?? false;
+  }
+
   /** HTTPS: the certificates in service, for /status. */
   get certificates(): CertificateSummary[] | undefined {
     return this.options.tls?.certificates.summary;

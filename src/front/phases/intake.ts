@@ -2,7 +2,7 @@ import { handoverNodeOf } from '../balance/handover.ts';
 import type { ClientExchange } from '../http/client-exchange.ts';
 import { checkRequest } from '../http/request-checks.ts';
 import { MAINTENANCE_STATUS, MaintenancePages } from '../maintenance-page.ts';
-import { matchRoute } from '../routes.ts';
+import { hostName, matchRoute } from '../routes.ts';
 import { secretMatches } from '../../secret.ts';
 import type { Pipeline } from './pipeline.ts';
 import { ProxiedRequest, reject, type Respond } from './respond.ts';
@@ -50,6 +50,9 @@ export class Intake {
     const checked = checkRequest(ex, state.cfg.upgrades);
     if ('error' in checked) return reject(ex, checked.status, checked.error, checked.headers);
     if (checked.closeAfter) ex.connection.closing = true;
+    // Strict SNI binds a connection to the name its handshake asked for: no other site through it (domain fronting).
+    const bound = ex.connection.boundName;
+    if (bound !== undefined && hostName(ex.header('host')) !== bound) return reject(ex, 421, `Misdirected Request: this connection is for ${bound}`);
     const method = ex.method;
     // Idempotency-Key makes a request replayable only where the app is known to honour it.
     const replayable = IDEMPOTENT.has(method) || (state.cfg.retries.idempotencyKey && ex.header('idempotency-key') !== undefined);

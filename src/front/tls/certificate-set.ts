@@ -20,6 +20,8 @@ export interface CertificateSummary {
   keyType: string;
   serial: string;
   notAfter: string;
+  /** SHA-256 of the certificate, hex. */
+  fingerprint: string;
 }
 
 interface Pair {
@@ -33,7 +35,7 @@ export class CertificateError extends Error {}
 
 /** A name's certificates: at most one per key type; ECDSA with the TLS 1.3 signature scheme of its curve. */
 interface Entry {
-  ecdsa?: { context: SecureContext; scheme: number | undefined };
+  ecdsa?: { context: SecureContext; curve: Curve | undefined };
   rsa?: SecureContext;
   /** Any other key type (Ed25519...), served as it is. */
   other?: SecureContext;
@@ -41,8 +43,14 @@ interface Entry {
 
 /** ECDHE_ECDSA suites of the intermediate profile (AES-GCM, ChaCha20-Poly1305): what a TLS 1.2 client needs for an ECDSA certificate. */
 const ECDSA_TLS12_SUITES = [0xc02b, 0xc02c, 0xcca9];
-/** TLS 1.3 signature schemes by named curve (RFC 8446 §4.2.3). */
-const ECDSA_SCHEMES: Record<string, number> = { prime256v1: 0x0403, secp384r1: 0x0503, secp521r1: 0x0603 };
+/** An ECDSA key's curve as TLS names it: its group (RFC 8422 §5.1.1) and its TLS 1.3 signature scheme (RFC 8446 §4.2.3). */
+interface Curve {
+  group: number;
+  scheme: number;
+}
+const CURVES: Record<string, Curve> = { prime256v1: { group: 23, scheme: 0x0403 }, secp384r1: { group: 24, scheme: 0x0503 }, secp521r1: { group: 25, scheme: 0x0603 } };
+/** ECDSA with SHA-256 or stronger: OpenSSL 3 refuses SHA-1 signatures at its default security level. */
+const ECDSA_SHA2 = [0x0403, 0x0503, 0x0603];
 
 /**
  * The front's certificates, read from files and checked (each key matches its certificate),
@@ -66,14 +74,15 @@ export class CertificateSet {
       this.summary.push(summary);
       let context: SecureContext;
       try {
-        context = createSecureContext({ ...common, cert: pair.cert, key: pair.key });
+        // A session (ticket) resumes only under the certificate it began with (RFC 6066 §3: never under another name).
+        context = createSecureContext({ ...common, cert: pair.cert, key: pair.key, sessionIdContext: summary.fingerprint.slice(0, 32) });
       } catch (err) {
         throw new CertificateError(`${summary.file}: ${(err as Error).message}`);
       }
       for (const name of names) {
         const entry = this.byName.get(name) ?? {};
         // One certificate per key type a name: the first listed wins.
-        if (pair.keyType === 'ec') entry.ecdsa ??= { context, scheme: curve ? ECDSA_SCHEMES[curve] : undefined };
+        if (pair.keyType === 'ec') entry.ecdsa ??= { context, curve: curve ? CURVES[curve] : undefined };
         else if (pair.keyType === 'rsa' || pair.keyType === 'rsa-pss') entry.rsa ??= context;
         else entry.other ??= context;
         this.byName.set(name, entry);
@@ -86,8 +95,13 @@ export class CertificateSet {
   pick(hello: ClientHello, strictSni: boolean): SecureContext | undefined {
     const entry = (hello.serverName === undefined ? undefined : this.lookup(hello.serverName)) ?? (strictSni ? undefined : this.defaultEntry);
     if (!entry) return undefined;
-    if (entry.ecdsa && (!entry.rsa || acceptsEcdsa(hello, entry.ecdsa.scheme))) return entry.ecdsa.context;
+    if (entry.ecdsa && (!entry.rsa || acceptsEcdsa(hello, entry.ecdsa.curve))) return entry.ecdsa.context;
     return entry.rsa ?? entry.other ?? entry.ecdsa?.context;
+  }
+
+  /** Whether a host name has a certificate of its own (not the default's): where a redirect may send a client. */
+  serves(name: string): boolean {
+    return this.lookup(name.toLowerCase().replace(/\.$/, '')) !== undefined;
   }
 
   private lookup(name: string): Entry | undefined {
@@ -98,10 +112,17 @@ export class CertificateSet {
   }
 }
 
-/** Whether a client can take an ECDSA certificate whose TLS 1.3 scheme is `scheme`. */
-function acceptsEcdsa(hello: ClientHello, scheme: number | undefined): boolean {
-  if (hello.versions.includes(0x0304)) return scheme !== undefined && hello.sigalgs.includes(scheme);
-  return hello.ciphers.some((c) => ECDSA_TLS12_SUITES.includes(c)) && (hello.sigalgs.length === 0 || hello.sigalgs.some((s) => (s & 0xff) === 0x03));
+/**
+ * Whether a client can take an ECDSA certificate on `curve`: TLS 1.3, the curve's signature
+ * scheme; TLS 1.2, an ECDHE-ECDSA suite, an ECDSA signature with SHA-2, and the curve among its
+ * groups (RFC 8422 §4; a client that lists none is taken to have the usual ones).
+ */
+function acceptsEcdsa(hello: ClientHello, curve: Curve | undefined): boolean {
+  if (curve === undefined) return false;
+  if (hello.versions.includes(0x0304)) return hello.sigalgs.includes(curve.scheme);
+  if (!hello.ciphers.some((c) => ECDSA_TLS12_SUITES.includes(c))) return false;
+  if (hello.sigalgs.length > 0 && !hello.sigalgs.some((s) => ECDSA_SHA2.includes(s))) return false;
+  return hello.groups.length === 0 || hello.groups.includes(curve.group);
 }
 
 function readPair(certFile: string, keyFile: string): { pair: Pair; names: string[]; summary: CertificateSummary; curve: string | undefined } {
@@ -134,7 +155,7 @@ function readPair(certFile: string, keyFile: string): { pair: Pair; names: strin
     pair: { cert, key, keyType },
     curve: leaf.publicKey.asymmetricKeyDetails?.namedCurve,
     names,
-    summary: { file: certFile, names, keyType, serial: leaf.serialNumber, notAfter: new Date(leaf.validTo).toISOString() },
+    summary: { file: certFile, names, keyType, serial: leaf.serialNumber, notAfter: new Date(leaf.validTo).toISOString(), fingerprint: leaf.fingerprint256.replaceAll(':', '').toLowerCase() },
   };
 }
 
@@ -145,8 +166,8 @@ function namesOf(cert: X509Certificate): string[] {
     return san
       .split(/,\s*/)
       .filter((entry) => entry.startsWith('DNS:'))
-      .map((entry) => entry.slice(4).toLowerCase());
+      .map((entry) => entry.slice(4).toLowerCase().replace(/\.$/, ''));
   }
   const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
-  return cn ? [cn.toLowerCase()] : [];
+  return cn ? [cn.toLowerCase().replace(/\.$/, '')] : [];
 }

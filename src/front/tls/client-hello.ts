@@ -1,7 +1,7 @@
 /**
  * What the front reads of a TLS ClientHello before the handshake (RFC 8446 §4.1.2, RFC 5246
  * §7.4.1.2): the name asked for (SNI, RFC 6066 §3), the protocols offered (ALPN, RFC 7301), the
- * signature schemes, the cipher suites and the versions. OpenSSL would tell the name only, and
+ * signature schemes, the cipher suites, the groups and the versions. OpenSSL would tell the name only, and
  * too late to choose between a name's RSA and ECDSA certificates (Node's SNI callback serves one
  * certificate a context); HAProxy reads the hello the same way for the same choice.
  */
@@ -13,6 +13,8 @@ export interface ClientHello {
   ciphers: number[];
   /** supported_versions (TLS 1.3 clients); empty for a TLS 1.2 client. */
   versions: number[];
+  /** supported_groups (named curves and key exchange groups); empty when not sent. */
+  groups: number[];
 }
 
 /** A hello bigger than this (every record of it) is refused: real ones are under 2 KiB, post-quantum key shares included. */
@@ -20,37 +22,42 @@ export const MAX_HELLO_BYTES = 16_384;
 
 const HOST_NAME = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/;
 
+/** A hello in more records than this is refused: a client splits it in two at most, an attacker in one-byte records. */
+const MAX_HELLO_RECORDS = 8;
+
 /**
- * Reads the hello from the bytes received so far: `undefined` while more are needed, `null` if
- * they are not a ClientHello (not TLS, malformed, or past MAX_HELLO_BYTES).
+ * Reads the hello from the bytes received so far: a number (how many bytes must have arrived
+ * before it is worth reading again) while it is incomplete, `null` if the bytes are not a
+ * ClientHello (not TLS, malformed, past MAX_HELLO_BYTES or MAX_HELLO_RECORDS).
  */
-export function readClientHello(bytes: Buffer): ClientHello | null | undefined {
+export function readClientHello(bytes: Buffer): ClientHello | null | number {
   // The handshake message may span records: gather their fragments.
   const fragments: Buffer[] = [];
   let gathered = 0;
   let need = -1;
-  for (let at = 0; ; ) {
-    if (bytes.length - at < 5) return bytes.length > MAX_HELLO_BYTES ? null : undefined;
+  for (let at = 0, records = 0; ; records++) {
+    if (records === MAX_HELLO_RECORDS) return null;
+    if (bytes.length - at < 5) return at + 5;
     if (bytes[at] !== 22 || bytes[at + 1] !== 3) return null; // a handshake record, SSL 3.0 or later framing
     const length = bytes.readUInt16BE(at + 3);
     if (length === 0 || at + 5 + length > MAX_HELLO_BYTES) return null;
-    if (bytes.length < at + 5 + length) return undefined;
+    if (bytes.length < at + 5 + length) return at + 5 + length;
     fragments.push(bytes.subarray(at + 5, at + 5 + length));
     gathered += length;
     at += 5 + length;
     if (need < 0 && gathered >= 4) {
-      const head = Buffer.concat(fragments);
+      const head = fragments.length === 1 ? fragments[0] : Buffer.concat(fragments);
       if (head[0] !== 1) return null; // not a ClientHello
       need = 4 + head.readUIntBE(1, 3);
       if (need > MAX_HELLO_BYTES) return null;
     }
-    if (need >= 0 && gathered >= need) return parseHello(Buffer.concat(fragments).subarray(4, need));
+    if (need >= 0 && gathered >= need) return parseHello((fragments.length === 1 ? fragments[0] : Buffer.concat(fragments)).subarray(4, need));
   }
 }
 
 function parseHello(body: Buffer): ClientHello | null {
   const r = new Reader(body);
-  const hello: ClientHello = { serverName: undefined, alpn: [], sigalgs: [], ciphers: [], versions: [] };
+  const hello: ClientHello = { serverName: undefined, alpn: [], sigalgs: [], ciphers: [], versions: [], groups: [] };
   if (!r.skip(2 + 32)) return null; // legacy_version, random
   if (!r.skip(r.u8())) return null; // session id
   const suites = r.vector(r.u16());
@@ -86,6 +93,10 @@ function parseHello(body: Buffer): ClientHello | null {
       const list = d.vector(d.u16());
       if (!list || list.length % 2) return null;
       for (let i = 0; i < list.length; i += 2) hello.sigalgs.push(list.readUInt16BE(i));
+    } else if (type === 10) {
+      const list = d.vector(d.u16());
+      if (!list || list.length % 2) return null;
+      for (let i = 0; i < list.length; i += 2) hello.groups.push(list.readUInt16BE(i));
     } else if (type === 43) {
       const list = d.vector(d.u8());
       if (!list || list.length % 2) return null;

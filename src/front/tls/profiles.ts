@@ -1,4 +1,4 @@
-import type { SecureContextOptions } from 'node:tls';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import type { TlsProfile } from '../../config/tls-schema.ts';
 
 /**
@@ -21,12 +21,27 @@ const INTERMEDIATE_TLS12_SUITES = [
 /** TLS 1.3's three suites (all AEAD), in Mozilla's order. */
 const TLS13_SUITES = ['TLS_AES_128_GCM_SHA256', 'TLS_AES_256_GCM_SHA384', 'TLS_CHACHA20_POLY1305_SHA256'];
 
+/**
+ * Key exchange groups, client's choice among them: the hybrid post-quantum X25519MLKEM768 first
+ * where this OpenSSL has it (3.5 and later; it is in its default list, which setting a list would
+ * otherwise drop), then Mozilla's X25519, P-256, P-384.
+ */
+const GROUPS = (() => {
+  const classic = 'X25519:prime256v1:secp384r1';
+  try {
+    createSecureContext({ ecdhCurve: `X25519MLKEM768:${classic}` });
+    return `X25519MLKEM768:${classic}`;
+  } catch {
+    return classic;
+  }
+})();
+
 export function profileOptions(profile: TlsProfile): SecureContextOptions {
   return {
     minVersion: profile === 'modern' ? 'TLSv1.3' : 'TLSv1.2',
     maxVersion: 'TLSv1.3',
     ciphers: [...TLS13_SUITES, ...(profile === 'modern' ? [] : INTERMEDIATE_TLS12_SUITES)].join(':'),
-    ecdhCurve: 'X25519:prime256v1:secp384r1',
+    ecdhCurve: GROUPS,
     honorCipherOrder: false,
   };
 }

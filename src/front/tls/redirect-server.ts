@@ -17,9 +17,12 @@ const HOST = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$/;
 export class RedirectServer {
   private readonly server: Server;
   private readonly httpsPort: number;
+  private readonly serves: (name: string) => boolean;
 
-  constructor(httpsPort: number, maxConnections: number) {
+  /** serves: whether the HTTPS listener has a certificate for a host name (only those are redirected to). */
+  constructor(httpsPort: number, maxConnections: number, serves: (name: string) => boolean) {
     this.httpsPort = httpsPort;
+    this.serves = serves;
     this.server = createServer({ headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5000, maxHeaderSize: 16_384 }, (req, res) => this.answer(req, res));
     this.server.maxConnections = maxConnections;
   }
@@ -34,12 +37,23 @@ export class RedirectServer {
   }
 
   private answer(req: IncomingMessage, res: ServerResponse): void {
-    const target = req.url ?? '';
-    const host = req.headers.host;
-    // Origin-form only: an absolute-form or '*' target has no path of ours to redirect to.
-    if (!target.startsWith('/') || host === undefined || !HOST.test(host)) return plain(res, 400, 'Bad Request: a redirect to HTTPS needs a Host field and a path', { connection: 'close' });
-    if (target.startsWith(ACME_CHALLENGE_PREFIX)) return plain(res, 404, 'no ACME challenge is pending here', { connection: 'close' });
+    const refuse = (status: number, why: string) => plain(res, status, why, { connection: 'close' });
+    let target = req.url ?? '';
+    const hosts = req.headersDistinct.host ?? [];
+    // One Host (RFC 9112 §3.2); an absolute-form target names the host itself (§3.2.2).
+    if (hosts.length > 1) return refuse(400, 'Bad Request: more than one Host field');
+    let host = hosts[0];
+    if (/^https?:\/\//i.test(target)) {
+      const url = URL.canParse(target) ? new URL(target) : undefined;
+      if (!url) return refuse(400, 'Bad Request: a target that is not a URL');
+      host = url.host;
+      target = `${url.pathname}${url.search}`;
+    }
+    if (!target.startsWith('/') || host === undefined || !HOST.test(host)) return refuse(400, 'Bad Request: a redirect to HTTPS needs a Host field and a path');
+    if (target.startsWith(ACME_CHALLENGE_PREFIX)) return refuse(404, 'no ACME challenge is pending here');
     const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
+    // Only to a name the HTTPS listener has a certificate for: a Location is never a host the client made up.
+    if (!this.serves(name)) return refuse(404, 'this front serves no site of that name over HTTPS');
     const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
     res.writeHead(308, { location: `https://${name}${port}${target}`, 'content-length': 0, connection: 'close' });
     res.end();

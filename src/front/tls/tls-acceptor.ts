@@ -1,7 +1,10 @@
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import type { CertificateSet } from './certificate-set.ts';
-import { readClientHello } from './client-hello.ts';
+import { readClientHello, type ClientHello } from './client-hello.ts';
+
+const PLAIN_BODY = 'plain HTTP was sent to the HTTPS port\n';
+const PLAIN_HTTP_ANSWER = `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${PLAIN_BODY.length}\r\nconnection: close\r\n\r\n${PLAIN_BODY}`;
 
 export interface TlsListenerSettings {
   certificates: CertificateSet;
@@ -36,33 +39,53 @@ export class TlsAcceptor {
   }
 
   accept(raw: Socket): void {
-    const address = raw.remoteAddress ?? '';
     this.pending.set(raw, Date.now());
     raw.on('error', () => {}); // 'close' follows
     raw.once('close', () => this.pending.delete(raw));
-    let received: Buffer | undefined;
+    // The hello's pieces, read again only once as many bytes as it needs have come (no copy per byte).
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let need = 5;
     const onData = (chunk: Buffer) => {
-      received = received ? Buffer.concat([received, chunk]) : chunk;
+      chunks.push(chunk);
+      total += chunk.length;
+      if (total < need) return;
+      const received = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+      chunks.length = 0;
+      chunks.push(received);
       const hello = readClientHello(received);
-      if (hello === undefined) return;
+      if (typeof hello === 'number') return void (need = hello);
       raw.off('data', onData);
-      if (hello === null) return this.refuse(raw, 'TLS_NO_HELLO', 'the first bytes are not a TLS ClientHello', address);
-      const tls = this.settings();
-      const context = tls.certificates.pick(hello, tls.strictSni);
-      if (!context) return this.refuse(raw, 'TLS_NO_CERTIFICATE', `strict SNI: no certificate for ${hello.serverName ?? 'a client that names no host'}`, address);
-      // The hello goes back in front of the stream; TLSSocket feeds what is buffered to OpenSSL first.
-      raw.pause();
-      raw.unshift(received);
-      const socket = new TLSSocket(raw, { isServer: true, secureContext: context });
-      socket.once('secure', () => {
-        this.pending.delete(raw);
-        this.secured(socket);
-      });
-      socket.on('error', (err: Error & { code?: string }) => {
-        if (this.pending.delete(raw)) this.failed(err.code ?? 'TLS_ERROR', err.message.slice(0, 200), address);
-      });
+      chunks.length = 0;
+      this.handshake(raw, received, hello);
     };
     raw.on('data', onData);
+  }
+
+  /** The hello read: a certificate picked and the handshake begun, or the connection refused. */
+  private handshake(raw: Socket, received: Buffer, hello: ClientHello | null): void {
+    const address = raw.remoteAddress ?? '';
+    if (hello === null) {
+      // Plain HTTP on the HTTPS port (nginx says so too); anything else is cut.
+      if (/^[A-Z]{3,7} /.test(received.subarray(0, 8).toString('latin1'))) raw.end(PLAIN_HTTP_ANSWER);
+      return this.refuse(raw, 'TLS_NO_HELLO', 'the first bytes are not a TLS ClientHello', address);
+    }
+    const tls = this.settings();
+    const context = tls.certificates.pick(hello, tls.strictSni);
+    if (!context) return this.refuse(raw, 'TLS_NO_CERTIFICATE', `strict SNI: no certificate for ${hello.serverName ?? 'a client that names no host'}`, address);
+    // The hello goes back in front of the stream; TLSSocket feeds what is buffered to OpenSSL first.
+    raw.pause();
+    raw.unshift(received);
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: context });
+    const failed = (err: Error & { code?: string }) => {
+      if (this.pending.delete(raw)) this.failed(err.code ?? 'TLS_ERROR', err.message.slice(0, 200), address);
+    };
+    socket.on('error', failed);
+    socket.once('secure', () => {
+      socket.off('error', failed); // the connection's own handlers take over
+      this.pending.delete(raw);
+      this.secured(socket);
+    });
   }
 
   /** Drops connections whose hello and handshake took longer than timeoutMs. */
@@ -80,6 +103,7 @@ export class TlsAcceptor {
   private refuse(raw: Socket, code: string, reason: string, address: string): void {
     this.pending.delete(raw);
     this.failed(code, reason, address);
-    raw.destroy();
+    if (raw.writableEnded) raw.destroySoon(); // an answer is on its way out: close once it is written
+    else raw.destroy();
   }
 }
