@@ -20,6 +20,7 @@ import { stringify } from 'yaml';
 import { freePorts } from '../test/harness/ports.ts';
 import { issueTestCert, makeTestCa } from '../test/harness/test-certs.ts';
 import { waitFor } from '../test/harness/wait.ts';
+import { spawnLogged } from '../src/node/spawn.ts';
 import { ensureDebianTools } from './peers/debian.ts';
 import { commandVersion, recordResult } from './results.ts';
 import { cpuMs, progress as report } from './stats.ts';
@@ -35,6 +36,7 @@ const CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE
 ensureDebianTools('bench:tls', { wrk: 'wrk', nginx: 'nginx-light', haproxy: 'haproxy', openssl: 'openssl' });
 const dir = mkdtempSync(join(tmpdir(), 'cohort-bench-tls-'));
 const procs: ChildProcess[] = [];
+const frontLog = (port: number) => join(dir, `front-${port}.log`);
 const start = (cmd: string, args: string[]) => {
   const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
   procs.push(p);
@@ -75,7 +77,9 @@ try {
         limits: { maxClientConnections: 20_000 },
       },
     }));
-    return start(process.execPath, [join(ROOT, 'src/cli/main.ts'), 'front', '--config', hosts, '--log-level', 'error']);
+    const p = spawnLogged([join(ROOT, 'src/cli/main.ts'), 'front', '--config', hosts, '--log-level', 'warn'], frontLog(port));
+    procs.push(p);
+    return p;
   };
   const haproxy = (key: 'ec' | 'rsa', port: number) => {
     const cfg = join(dir, `haproxy-${port}.cfg`);
@@ -103,7 +107,7 @@ try {
   const wrk = (t: Target, path: string, close: boolean) => {
     const before = cpuMs(t.proc.pid!);
     const out = execFileSync('wrk', ['-t1', '-c64', `-d${SECONDS}s`, '--latency', ...(close ? ['-H', 'Connection: close'] : []), `https://127.0.0.1:${t.port}${path}`], { encoding: 'utf8' });
-    if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`${t.label} answered errors\n${out}`);
+    if (/Non-2xx or 3xx responses/.test(out)) throw new Error(`${t.label} answered errors\n${out}${t.name === 'front' ? `\nits log:\n${readFileSync(frontLog(t.port), 'utf8').split('\n').slice(-30).join('\n')}` : ''}`);
     const total = Number(/(\d+) requests in/.exec(out)![1]);
     const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out)!;
     return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p99: Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1), cpuUs: ((cpuMs(t.proc.pid!) - before) * 1000) / Math.max(1, total) };
