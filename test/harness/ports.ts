@@ -1,4 +1,5 @@
 import { createServer } from 'node:net';
+import { demoPorts } from '../../src/cli/demo-host-table.ts';
 
 // Test servers take ports below Linux's ephemeral range (32768-60999). A port the kernel
 // hands out for outgoing connections could be taken by a client socket while a node is
@@ -21,33 +22,57 @@ function tryListen(port: number): Promise<boolean> {
   });
 }
 
-/** `count` distinct ports that were free on 127.0.0.1 a moment ago. */
+/**
+ * What this process has handed out already, as [first, last] ranges: a port is free until a
+ * node binds it, so two calls before anything starts (two app pools' ranges, say) would
+ * otherwise get the same one.
+ */
+const handedOut: [number, number][] = [];
+const taken = (first: number, last: number) => handedOut.some(([a, b]) => first <= b && a <= last);
+const handOut = (first: number, last: number) => void handedOut.push([first, last]);
+
+/** `count` distinct ports that were free on 127.0.0.1 a moment ago, none handed out before. */
 export async function freePorts(count: number, avoid: (port: number) => boolean = () => false): Promise<number[]> {
   const ports = new Set<number>();
   for (let tries = 0; ports.size < count; tries++) {
     if (tries > count * 50) throw new Error(`cannot find ${count} free ports between ${LOW} and ${HIGH}`);
     const port = LOW + Math.floor(Math.random() * (HIGH - LOW));
-    if (!ports.has(port) && !avoid(port) && (await tryListen(port))) ports.add(port);
+    if (!ports.has(port) && !avoid(port) && !taken(port, port) && (await tryListen(port))) ports.add(port);
   }
+  for (const p of ports) handOut(p, p);
   return [...ports];
 }
 
-/** `span` consecutive ports that were all free a moment ago (an app pool's range); returns the first. */
+/** `span` consecutive ports that were all free a moment ago (an app pool's range), none handed out before; returns the first. */
 export async function freePortRange(span: number): Promise<number> {
   for (let tries = 0; tries < 200; tries++) {
     const base = LOW + Math.floor(Math.random() * (HIGH - LOW - span));
+    if (taken(base, base + span - 1)) continue;
     let free = true;
     for (let p = base; p < base + span && free; p++) free = await tryListen(p);
-    if (free) return base;
+    if (free) {
+      handOut(base, base + span - 1);
+      return base;
+    }
   }
   throw new Error(`cannot find ${span} consecutive free ports between ${LOW} and ${HIGH}`);
 }
 
-/** A base port for a demo cluster (it takes base..base+2001): free a moment ago, and the block stays below the ephemeral range. */
+/** The ports a demo cluster on `base` takes (src/cli/demo-host-table.ts), as [first, last] ranges. */
+function demoRanges(base: number): [number, number][] {
+  const p = demoPorts(base);
+  return [...p.links.map((x) => [x, x] as [number, number]), ...p.http.map((x) => [x, x] as [number, number]), ...p.apps.map((x) => [x, x + 9] as [number, number]), [p.front, p.admin]];
+}
+
+/** A base port for a demo cluster (its ports lie in base..base+2001): free a moment ago, none handed out before, the block below the ephemeral range. */
 export async function freeDemoBase(): Promise<number> {
   for (let tries = 0; tries < 200; tries++) {
     const base = LOW + Math.floor(Math.random() * (HIGH - LOW - 2100));
-    if (await tryListen(base)) return base;
+    const ranges = demoRanges(base);
+    if (!ranges.some(([a, b]) => taken(a, b)) && (await tryListen(base))) {
+      for (const [a, b] of ranges) handOut(a, b);
+      return base;
+    }
   }
   throw new Error(`cannot find a free demo base port between ${LOW} and ${HIGH - 2100}`);
 }
