@@ -99,8 +99,11 @@ export const frontSchema = z
   .strictObject({
     /** With tls: HTTPS (tls-schema.ts). */
     listen: z.strictObject({ host: z.string().default('127.0.0.1'), port, tls: tlsSchema.optional() }),
-    /** A plain HTTP listener that answers every request with a 308 to the same path and query on the HTTPS listener. */
-    redirect: z.strictObject({ host: z.string().default('127.0.0.1'), port }).optional(),
+    /**
+     * A plain HTTP listener that answers every request with a 308 to the same path and query on the
+     * HTTPS listener; httpsPort: the port clients reach it on, when that is not listen.port (a NAT, a forward).
+     */
+    redirect: z.strictObject({ host: z.string().default('127.0.0.1'), port, httpsPort: port.optional() }).optional(),
     /** Status, drain and reload; the token (if set) also unlocks the routing explanation header. */
     admin: z.strictObject({ host: z.string().default('127.0.0.1'), port, token: z.string().min(16, 'admin tokens are at least 16 characters').optional() }).optional(),
     /** "apps": the app instances of every node's pool, followed live through front.node; "access": every access node's own HTTP port (its resources, /res/); or a list of back-ends. */

@@ -105,7 +105,7 @@ export class Front implements AdminFront {
       this.server.configure(options);
       return options.tls!.certificates.summary;
     });
-    if (cfg.redirect) this.redirect = new RedirectServer(cfg.listen.port, cfg.limits.maxClientConnections, (name) => this.server.serves(name));
+    if (cfg.redirect) this.redirect = new RedirectServer(cfg.redirect.httpsPort ?? cfg.listen.port, cfg.limits.maxClientConnections, (name) => this.server.serves(name));
     this.server = new HttpServer(
       listenerOptions(cfg, dirname(table.file), this.ticketKeys),
       {

@@ -133,6 +133,9 @@ describe('the front over HTTPS', () => {
     assert.equal((await http(`http://127.0.0.1:${fc.sparePort}/`, { headers: { host: 'x.wild.example' } })).headers.location, `https://x.wild.example:${fc.port}/`);
     const twoHosts = await rawExchange(fc.sparePort, 'GET / HTTP/1.1\r\nHost: a.example\r\nHost: b.example\r\n\r\n');
     assert.match(twoHosts.text, /^HTTP\/1\.1 400 /);
+    fc.writeConfig({ ...tlsConfig(), redirect: { host: '127.0.0.1', port: fc.sparePort, httpsPort: 443 } });
+    assert.match(await (await reload()).text(), /front\.redirect cannot change on reload/, 'the redirect listener is set at start');
+    fc.writeConfig(tlsConfig());
     const absolute = await rawExchange(fc.sparePort, 'GET http://a.example/p?q HTTP/1.1\r\nHost: a.example\r\n\r\n');
     assert.match(absolute.text, new RegExp(`^HTTP/1\\.1 308 [^]*\r\nlocation: https://a\\.example:${fc.port}/p\\?q\r\n`, 'i'));
     // Plain HTTP sent to the HTTPS port: a 400 that says so, then the connection closes.
