@@ -5,7 +5,9 @@
 // Figures, medians of alternating repetitions:
 // - kept-alive TLS, HTTP/1.1: wrk -t1 -c64 req/s and p99 at 1 KiB and 64 KiB, and CPU per request;
 // - full handshakes/s: wrk with `Connection: close` (each request a new connection, no resumption:
-//   wrk never resumes), with an ECDSA P-256 and with an RSA-2048 certificate;
+//   wrk never resumes), with an ECDSA P-256 and with an RSA-2048 certificate, and the terminator's
+//   CPU per handshake: on two cores wrk's one thread is near a full core in these runs, so the
+//   rate is partly the client's; the CPU each terminator spends a connection is its own;
 // - resumed handshakes/s: `openssl s_time -reuse` (one connection at a time, each resuming the
 //   session of the first).
 // HTTP/2 is not measured: the front speaks HTTP/1.1 over TLS so far (tls_h2_rps is null).
@@ -141,21 +143,25 @@ try {
       add(t, 'h1_64k_rps', big.rps);
       add(t, 'h1_64k_p99', big.p99);
       add(t, 'h1_64k_cpu', big.cpuUs);
-      add(t, 'full_ec', wrk(t, '/1k.txt', true).rps);
+      const full = wrk(t, '/1k.txt', true);
+      add(t, 'full_ec', full.rps);
+      add(t, 'full_ec_cpu', full.cpuUs);
       add(t, 'resumed', resumed(t));
     }
     for (const t of order(rsa)) {
       progress(`rep ${rep + 1}/${REPS}: ${t.label}, RSA-2048 handshakes`);
-      add(t, 'full_rsa', wrk(t, '/1k.txt', true).rps);
+      const full = wrk(t, '/1k.txt', true);
+      add(t, 'full_rsa', full.rps);
+      add(t, 'full_rsa_cpu', full.cpuUs);
     }
   }
   const fig = (name: string, key: string) => median(samples.get(name)![key]);
   const rows: [string, string, number][] = [
     ['kept-alive h1 1 KiB', 'req/s', 0], ['  p99 ms', '', 0], ['  CPU µs/req', '', 0],
     ['kept-alive h1 64 KiB', 'req/s', 0], ['  p99 ms', '', 0], ['  CPU µs/req', '', 0],
-    ['full handshakes/s, ECDSA P-256', '', 0], ['full handshakes/s, RSA-2048', '', 0], ['resumed handshakes/s (serial)', '', 0],
+    ['full handshakes/s, ECDSA P-256', '', 0], ['  CPU µs/handshake', '', 0], ['full handshakes/s, RSA-2048', '', 0], ['  CPU µs/handshake', '', 0], ['resumed handshakes/s (serial)', '', 0],
   ];
-  const keys = ['h1_rps', 'h1_p99', 'h1_cpu', 'h1_64k_rps', 'h1_64k_p99', 'h1_64k_cpu', 'full_ec', 'full_rsa', 'resumed'];
+  const keys = ['h1_rps', 'h1_p99', 'h1_cpu', 'h1_64k_rps', 'h1_64k_p99', 'h1_64k_cpu', 'full_ec', 'full_ec_cpu', 'full_rsa', 'full_rsa_cpu', 'resumed'];
   console.log(`TLS termination, wrk -t1 -c64, median of ${REPS} alternating runs of ${SECONDS} s, two nginx back-ends`);
   console.log(`${'figure'.padEnd(34)}${'front'.padStart(10)}${'HAProxy'.padStart(10)}${'× HAProxy'.padStart(11)}${'nginx'.padStart(10)}${'× nginx'.padStart(9)}`);
   rows.forEach(([label], i) => {
@@ -175,6 +181,8 @@ try {
     tls_h2_rps: null, haproxy_tls_h2_rps: null,
     tls_full_handshakes_per_s: r(fig('front', 'full_ec')), haproxy_tls_full_handshakes_per_s: r(fig('haproxy', 'full_ec')), nginx_tls_full_handshakes_per_s: r(fig('nginx', 'full_ec')),
     tls_full_rsa_handshakes_per_s: r(fig('front', 'full_rsa')), haproxy_tls_full_rsa_handshakes_per_s: r(fig('haproxy', 'full_rsa')), nginx_tls_full_rsa_handshakes_per_s: r(fig('nginx', 'full_rsa')),
+    tls_full_handshake_cpu_us: r(fig('front', 'full_ec_cpu')), haproxy_tls_full_handshake_cpu_us: r(fig('haproxy', 'full_ec_cpu')), nginx_tls_full_handshake_cpu_us: r(fig('nginx', 'full_ec_cpu')),
+    tls_full_rsa_handshake_cpu_us: r(fig('front', 'full_rsa_cpu')), haproxy_tls_full_rsa_handshake_cpu_us: r(fig('haproxy', 'full_rsa_cpu')), nginx_tls_full_rsa_handshake_cpu_us: r(fig('nginx', 'full_rsa_cpu')),
     tls_resumed_per_s: r(fig('front', 'resumed')), haproxy_tls_resumed_per_s: r(fig('haproxy', 'resumed')), nginx_tls_resumed_per_s: r(fig('nginx', 'resumed')),
     reps: REPS, seconds: SECONDS,
   }, {
