@@ -227,6 +227,20 @@ describe('the front over HTTPS', () => {
     agent.destroy();
   });
 
+  it('a certificate for IP addresses only can be the default (clients that connect by address send no SNI), and only that', async () => {
+    const byAddress = issueTestCert(fc.dir, 'by-address', ['IP:127.0.0.1'], 'ec');
+    const certificates = (first: TestCert[]) => ({ ...tlsConfig(), listen: { host: '127.0.0.1', port: fc.port, tls: { certificates: first.map((c) => ({ cert: c.cert, key: c.key })) } } });
+    fc.writeConfig(certificates([byAddress, certs.aEc]));
+    assert.equal((await reload()).status, 200);
+    assert.equal((await handshake({})).cert.serialNumber, byAddress.serial);
+    assert.equal((await https('127.0.0.1', '/echo')).status, 200, 'verified against its IP address');
+    assert.equal((await handshake({ servername: 'a.example' })).cert.subject.CN, 'a.example');
+    fc.writeConfig(certificates([certs.aEc, byAddress]));
+    assert.match(await (await reload()).text(), /by-address\.pem: names no host .*only the first \(default\) certificate may be for IP addresses only/);
+    fc.writeConfig(tlsConfig());
+    assert.equal((await reload()).status, 200);
+  });
+
   it('strict SNI: a name without a certificate is refused at the handshake, and so is a client that names none', async () => {
     fc.writeConfig(tlsConfig({ strictSni: true }));
     assert.equal((await reload()).status, 200);

@@ -20,13 +20,13 @@ export function makeTestCa(dir: string): string {
   return readFileSync(join(dir, 'ca.pem'), 'utf8');
 }
 
-/** A certificate signed by the CA in `dir` for `names` (DNS subject alternative names), files named after `file`. */
+/** A certificate signed by the CA in `dir` for `names` (DNS subject alternative names; `IP:a.b.c.d` for an address), files named after `file`. */
 export function issueTestCert(dir: string, file: string, names: string[], keyType: 'rsa' | 'ec'): TestCert {
   const key = `${file}.key`;
   const cert = `${file}.pem`;
   const newkey = keyType === 'rsa' ? ['-newkey', 'rsa:2048'] : ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256'];
-  openssl(['req', '-new', ...newkey, '-nodes', '-keyout', key, '-out', `${file}.csr`, '-subj', `/CN=${names[0]}`], dir);
-  writeFileSync(join(dir, `${file}.ext`), `subjectAltName=${names.map((n) => `DNS:${n}`).join(',')}\n`);
+  openssl(['req', '-new', ...newkey, '-nodes', '-keyout', key, '-out', `${file}.csr`, '-subj', `/CN=${names[0].replace(/^IP:/, '')}`], dir);
+  writeFileSync(join(dir, `${file}.ext`), `subjectAltName=${names.map((n) => (n.startsWith('IP:') ? n : `DNS:${n}`)).join(',')}\n`);
   openssl(['x509', '-req', '-in', `${file}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', `0x${Date.now().toString(16)}${Math.floor(Math.random() * 1e6).toString(16)}`, '-days', '1', '-extfile', `${file}.ext`, '-out', cert], dir);
   return { cert: join(dir, cert), key: join(dir, key), serial: new X509Certificate(readFileSync(join(dir, cert))).serialNumber };
 }

@@ -51,6 +51,8 @@ interface Curve {
 const CURVES: Record<string, Curve> = { prime256v1: { group: 23, scheme: 0x0403 }, secp384r1: { group: 24, scheme: 0x0503 }, secp521r1: { group: 25, scheme: 0x0603 } };
 /** ECDSA with SHA-256 or stronger: OpenSSL 3 refuses SHA-1 signatures at its default security level. */
 const ECDSA_SHA2 = [0x0403, 0x0503, 0x0603];
+/** The Ed25519 signature scheme (RFC 8446 §4.2.3). */
+const ED25519 = 0x0807;
 
 /**
  * The front's certificates, read from files and checked (each key matches its certificate),
@@ -65,7 +67,7 @@ const ECDSA_SHA2 = [0x0403, 0x0503, 0x0603];
 export class CertificateSet {
   readonly summary: CertificateSummary[] = [];
   private readonly byName = new Map<string, Entry>();
-  private readonly defaultEntry: Entry;
+  private defaultEntry: Entry | undefined;
 
   constructor(files: CertificateFiles[], baseDir: string, profile: TlsProfile, ticketKeys: Buffer) {
     const common = { ...profileOptions(profile), ticketKeys };
@@ -79,23 +81,28 @@ export class CertificateSet {
       } catch (err) {
         throw new CertificateError(`${summary.file}: ${(err as Error).message}`);
       }
-      for (const name of names) {
-        const entry = this.byName.get(name) ?? {};
+      // A certificate for IP addresses only has no name to be found under: it can only be the default.
+      if (names.length === 0 && this.summary.length > 1) throw new CertificateError(`${summary.file}: names no host (no DNS subject alternative name, no common name); only the first (default) certificate may be for IP addresses only`);
+      const add = (entry: Entry) => {
         // One certificate per key type a name: the first listed wins.
         if (pair.keyType === 'ec') entry.ecdsa ??= { context, curve: curve ? CURVES[curve] : undefined };
         else if (pair.keyType === 'rsa' || pair.keyType === 'rsa-pss') entry.rsa ??= context;
         else entry.other ??= context;
-        this.byName.set(name, entry);
-      }
+        return entry;
+      };
+      for (const name of names) this.byName.set(name, add(this.byName.get(name) ?? {}));
+      if (this.summary.length === 1 && names.length === 0) this.defaultEntry = add({});
     }
-    this.defaultEntry = this.byName.get(this.summary[0].names[0])!;
+    // The default: the first certificate's (with the other key types its first name has).
+    this.defaultEntry ??= this.byName.get(this.summary[0].names[0])!;
   }
 
   /** The context for a client's hello; undefined under strict SNI when its name (or its lack of one) has no certificate. */
   pick(hello: ClientHello, strictSni: boolean): SecureContext | undefined {
     const entry = (hello.serverName === undefined ? undefined : this.lookup(hello.serverName)) ?? (strictSni ? undefined : this.defaultEntry);
     if (!entry) return undefined;
-    if (entry.ecdsa && (!entry.rsa || acceptsEcdsa(hello, entry.ecdsa.curve))) return entry.ecdsa.context;
+    if (entry.ecdsa && acceptsEcdsa(hello, entry.ecdsa.curve)) return entry.ecdsa.context;
+    if (entry.other && !entry.rsa && hello.sigalgs.includes(ED25519)) return entry.other;
     return entry.rsa ?? entry.other ?? entry.ecdsa?.context;
   }
 
@@ -149,7 +156,7 @@ function readPair(certFile: string, keyFile: string): { pair: Pair; names: strin
   }
   if (!leaf.checkPrivateKey(privateKey)) throw new CertificateError(`${keyFile} is not the key of ${certFile}`);
   const names = namesOf(leaf);
-  if (names.length === 0) throw new CertificateError(`${certFile}: names no host (no DNS subject alternative name, no common name)`);
+  if (names.length === 0 && !leaf.subjectAltName?.includes('IP Address:')) throw new CertificateError(`${certFile}: names no host (no DNS subject alternative name, no common name)`);
   const keyType = leaf.publicKey.asymmetricKeyType ?? 'unknown';
   return {
     pair: { cert, key, keyType },
