@@ -1,4 +1,5 @@
 import type { Backend } from './backend.ts';
+import { hostName } from './http/host-name.ts';
 import type { RouteConfig } from './config.ts';
 import type { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
 import type { Policy } from './policies/policy.ts';
@@ -44,11 +45,4 @@ export function matchRoute(routes: RouteState[], target: string, hostHeader: str
     return r;
   }
   return undefined;
-}
-
-/** The host of a Host field, lower case, without port or trailing dot. */
-export function hostName(field: string | undefined): string {
-  if (!field) return '';
-  const h = field.startsWith('[') ? field.slice(0, field.indexOf(']') + 1) : field.split(':')[0];
-  return h.toLowerCase().replace(/\.$/, '');
 }

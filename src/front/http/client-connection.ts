@@ -20,7 +20,6 @@ export class ClientConnection implements ExchangeConnection {
   readonly secure: boolean;
   /** Strict-Transport-Security for this connection's answers, as configured when it opened (HTTPS only). */
   readonly hsts: string | undefined;
-  readonly boundName: string | undefined;
   private readonly owner: ConnectionOwner;
   private readonly parser: RequestParser;
   /** The exchange being answered. */
@@ -50,7 +49,6 @@ export class ClientConnection implements ExchangeConnection {
     this.remoteAddress = socket.remoteAddress ?? '';
     this.secure = (socket as { encrypted?: boolean }).encrypted === true;
     this.hsts = this.secure ? owner.hsts : undefined;
-    this.boundName = this.secure && owner.strictSni ? (socket as { servername?: string }).servername?.toLowerCase().replace(/\.$/, '') : undefined;
     this.owner = owner;
     this.parser = createRequestParser(owner.maxHeaderBytes, this);
     // The parser reads from the handle in C++; the JS side only sees EOF and errors (resume() lets 'end' come).

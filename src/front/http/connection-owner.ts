@@ -6,8 +6,6 @@ export interface ConnectionOwner {
   readonly maxHeaderBytes: number;
   /** Strict-Transport-Security for HTTPS connections (undefined: not sent). */
   readonly hsts: string | undefined;
-  /** HTTPS with strict SNI: connections are bound to their SNI name. */
-  readonly strictSni: boolean;
   request(exchange: ClientExchange): void;
   clientError(connection: ExchangeConnection, code: string, reason: string): void;
   closed(connection: ExchangeConnection): void;

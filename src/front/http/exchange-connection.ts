@@ -10,8 +10,6 @@ export interface ExchangeConnection {
   readonly secure: boolean;
   /** The Strict-Transport-Security value to send on this connection's answers: HTTPS only, and only if configured. */
   readonly hsts: string | undefined;
-  /** Under strict SNI, the name the handshake asked for: requests for another host are misdirected (421). */
-  readonly boundName: string | undefined;
   /** Close once the current response is written. */
   closing: boolean;
   pauseReading(reason: PauseReason): void;

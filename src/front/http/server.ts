@@ -23,7 +23,6 @@ export interface HttpServerOptions {
   tls?: TlsListenerSettings;
 }
 
-
 export interface HttpHandlers {
   request(exchange: ClientExchange): void;
   clientError?(code: string, reason: string, remoteAddress: string): void;
@@ -65,10 +64,6 @@ export class HttpServer implements ConnectionOwner {
 
   get maxHeaderBytes(): number {
     return this.options.maxHeaderBytes;
-  }
-
-  get strictSni(): boolean {
-    return this.options.tls?.strictSni ?? false;
   }
 
   /** HTTPS: whether a host name has a certificate of its own. */

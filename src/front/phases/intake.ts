@@ -2,7 +2,8 @@ import { handoverNodeOf } from '../balance/handover.ts';
 import type { ClientExchange } from '../http/client-exchange.ts';
 import { checkRequest } from '../http/request-checks.ts';
 import { MAINTENANCE_STATUS, MaintenancePages } from '../maintenance-page.ts';
-import { hostName, matchRoute } from '../routes.ts';
+import { hostName } from '../http/host-name.ts';
+import { matchRoute } from '../routes.ts';
 import { secretMatches } from '../../secret.ts';
 import type { Pipeline } from './pipeline.ts';
 import { ProxiedRequest, reject, type Respond } from './respond.ts';
@@ -51,8 +52,10 @@ export class Intake {
     if ('error' in checked) return reject(ex, checked.status, checked.error, checked.headers);
     if (checked.closeAfter) ex.connection.closing = true;
     // Strict SNI binds a connection to the name its handshake asked for: no other site through it (domain fronting).
-    const bound = ex.connection.boundName;
-    if (bound !== undefined && hostName(ex.header('host')) !== bound) return reject(ex, 421, `Misdirected Request: this connection is for ${bound}`);
+    if (ex.connection.secure && state.cfg.listen.tls?.strictSni) {
+      const bound = hostName((ex.connection.socket as { servername?: string }).servername);
+      if (hostName(ex.header('host')) !== bound) return reject(ex, 421, `Misdirected Request: this connection is for ${bound.slice(0, 253)}`);
+    }
     const method = ex.method;
     // Idempotency-Key makes a request replayable only where the app is known to honour it.
     const replayable = IDEMPOTENT.has(method) || (state.cfg.retries.idempotencyKey && ex.header('idempotency-key') !== undefined);

@@ -2,6 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext, type SecureContext } from 'node:tls';
+import { hostName } from '../http/host-name.ts';
 import type { ClientHello } from './client-hello.ts';
 import type { TlsProfile } from '../../config/tls-schema.ts';
 import { profileOptions } from './profiles.ts';
@@ -106,9 +107,9 @@ export class CertificateSet {
     return entry.rsa ?? entry.other ?? entry.ecdsa?.context;
   }
 
-  /** Whether a host name has a certificate of its own (not the default's): where a redirect may send a client. */
+  /** Whether a host name (hostName's form) has a certificate of its own (not the default's): where a redirect may send a client. */
   serves(name: string): boolean {
-    return this.lookup(name.toLowerCase().replace(/\.$/, '')) !== undefined;
+    return this.lookup(name) !== undefined;
   }
 
   private lookup(name: string): Entry | undefined {
@@ -173,8 +174,8 @@ function namesOf(cert: X509Certificate): string[] {
     return san
       .split(/,\s*/)
       .filter((entry) => entry.startsWith('DNS:'))
-      .map((entry) => entry.slice(4).toLowerCase().replace(/\.$/, ''));
+      .map((entry) => hostName(entry.slice(4)));
   }
   const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1];
-  return cn ? [cn.toLowerCase().replace(/\.$/, '')] : [];
+  return cn ? [hostName(cn)] : [];
 }

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenOn } from '../../net/listen.ts';
 import { plain } from '../../net/plain-reply.ts';
+import { hostName } from '../http/host-name.ts';
 
 /** Where ACME's HTTP-01 challenges are asked (RFC 8555 §8.3): never redirected. */
 export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
@@ -51,7 +52,7 @@ export class RedirectServer {
     }
     if (!target.startsWith('/') || host === undefined || !HOST.test(host)) return refuse(400, 'Bad Request: a redirect to HTTPS needs a Host field and a path');
     if (target.startsWith(ACME_CHALLENGE_PREFIX)) return refuse(404, 'no ACME challenge is pending here');
-    const name = host.startsWith('[') ? host.slice(0, host.indexOf(']') + 1) : host.split(':')[0];
+    const name = hostName(host);
     // Only to a name the HTTPS listener has a certificate for: a Location is never a host the client made up.
     if (!this.serves(name)) return refuse(404, 'this front serves no site of that name over HTTPS');
     const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
