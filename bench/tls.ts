@@ -22,6 +22,7 @@ import { stringify } from 'yaml';
 import { freePorts } from '../test/harness/ports.ts';
 import { issueTestCert, makeTestCa } from '../test/harness/test-certs.ts';
 import { waitFor } from '../test/harness/wait.ts';
+import { INTERMEDIATE_TLS12_SUITES } from '../src/front/tls/profiles.ts';
 import { spawnLogged } from '../src/node/spawn.ts';
 import { ensureDebianTools } from './peers/debian.ts';
 import { commandVersion, recordResult } from './results.ts';
@@ -32,8 +33,8 @@ const SECONDS = Number(process.env.BENCH_TLS_SECONDS ?? 4);
 const REPS = Number(process.env.BENCH_TLS_REPS ?? 3);
 const progress = (msg: string) => report('bench:tls', msg);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-/** Mozilla intermediate's TLS 1.2 suites less DHE (the front's list, src/front/tls/profiles.ts), for the peers. */
-const CIPHERS = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305';
+/** The front's own TLS 1.2 suites, for the peers. */
+const CIPHERS = INTERMEDIATE_TLS12_SUITES.join(':');
 
 ensureDebianTools('bench:tls', { wrk: 'wrk', nginx: 'nginx-light', haproxy: 'haproxy', openssl: 'openssl' });
 const dir = mkdtempSync(join(tmpdir(), 'cohort-bench-tls-'));

@@ -9,13 +9,6 @@ const BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx', 'other'];
 
 /** 1xx..5xx; anything else (a back-end may send any three digits) is "other". */
-/** Back-end objects by id: a back-end that routes check by their own health settings is one per such route. */
-function byId(backends: readonly Backend[]): Map<string, Backend[]> {
-  const ids = new Map<string, Backend[]>();
-  for (const b of backends) ids.set(b.id, [...(ids.get(b.id) ?? []), b]);
-  return ids;
-}
-
 function codeClass(status: number): number {
   return status >= 100 && status < 600 ? Math.floor(status / 100) - 1 : 5;
 }
@@ -60,7 +53,7 @@ export class FrontMetrics implements RequestObserver {
   private readonly errors = new Map<string, number[]>();
   private readonly reasonIndex = new Map<string, number>(FRONT_ERROR_REASONS.map((r, i) => [r, i]));
 
-  /** backends: every back-end object (FrontState.all); each id is one series. */
+  /** backends: each id once (FrontState.list); a back-end routes check by their own settings counts all its objects (sameId). */
   constructor(backends: () => readonly Backend[], front: () => { connections: number; tunnels: number; maintenancePages: number }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
@@ -112,7 +105,7 @@ export class FrontMetrics implements RequestObserver {
       collect() {
         this.reset();
         const now = Date.now();
-        for (const [id, objects] of byId(backends())) this.set({ backend: id }, objects.every((b) => b.usable(now)) ? 1 : 0);
+        for (const b of backends()) this.set({ backend: b.id }, b.sameId.every((x) => x.usable(now)) ? 1 : 0);
       },
     });
     new Gauge({
@@ -122,7 +115,7 @@ export class FrontMetrics implements RequestObserver {
       registers,
       collect() {
         this.reset();
-        for (const [id, objects] of byId(backends())) this.set({ backend: id }, objects.some((b) => b.admin === 'draining') ? 1 : 0);
+        for (const b of backends()) this.set({ backend: b.id }, b.sameId.some((x) => x.admin === 'draining') ? 1 : 0);
       },
     });
     new Gauge({
@@ -132,7 +125,7 @@ export class FrontMetrics implements RequestObserver {
       registers,
       collect() {
         this.reset();
-        for (const [id, objects] of byId(backends())) this.set({ backend: id }, objects.reduce((n, b) => n + b.active, 0));
+        for (const b of backends()) this.set({ backend: b.id }, b.sameId.reduce((n, x) => n + x.active, 0));
       },
     });
     new Gauge({

@@ -3,7 +3,7 @@ import type { FrontState } from './front-state.ts';
 import type { CertificateSummary } from './tls/certificate-set.ts';
 
 /** What /status (and the dashboard) reads: the state in service and the front's counters. */
-export interface StatusSources {
+export interface FrontStatusSources {
   state: FrontState;
   startedAt: number;
   reloads: number;
@@ -16,7 +16,7 @@ export interface StatusSources {
 }
 
 /** The admin listener's GET /status: the listener, the back-ends, the routes. */
-export function frontStatus(src: StatusSources) {
+export function frontStatus(src: FrontStatusSources) {
   const now = Date.now();
   const { cfg, routes } = src.state;
   return {
@@ -50,7 +50,7 @@ export function frontStatus(src: StatusSources) {
  * sums what they hold and served (active, requests, errors), takes its state from the first
  * route that has it, and lists each route's view under `routes`.
  */
-export function backendsStatus(state: FrontState, now: number, load: (node: string) => unknown) {
+function backendsStatus(state: FrontState, now: number, load: (node: string) => unknown) {
   return state.list.map((b) => {
     const entry = { ...b.status(now), load: b.node === undefined ? null : (load(b.node) ?? null) };
     if (b.sameId.length < 2) return entry;

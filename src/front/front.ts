@@ -83,7 +83,7 @@ export class Front implements AdminFront {
     this.proxy = new Proxy(first.state, this.budget, log);
     first.commit();
     if (cfg.admin) {
-      this.metrics = new FrontMetrics(() => this.proxy.state.all, () => ({ connections: this.server.connectionCount, tunnels: this.proxy.tunnels.size, maintenancePages: this.proxy.maintenancePages }));
+      this.metrics = new FrontMetrics(() => this.proxy.state.list, () => ({ connections: this.server.connectionCount, tunnels: this.proxy.tunnels.size, maintenancePages: this.proxy.maintenancePages }));
       this.proxy.observer = this.metrics;
     }
     if (this.caller) {
@@ -105,7 +105,7 @@ export class Front implements AdminFront {
       this.server.configure(options);
       return options.tls!.certificates.summary;
     });
-    if (cfg.redirect) this.redirect = new RedirectServer(cfg.redirect.httpsPort ?? cfg.listen.port, cfg.limits.maxClientConnections, (name) => this.server.serves(name));
+    if (cfg.redirect) this.redirect = new RedirectServer(cfg.redirect.httpsPort ?? cfg.listen.port, { maxConnections: cfg.limits.maxClientConnections, headersMs: cfg.timeouts.headersMs, maxHeaderBytes: cfg.limits.maxHeaderBytes }, (name) => this.server.serves(name));
     this.server = new HttpServer(
       listenerOptions(cfg, dirname(table.file), this.ticketKeys),
       {
@@ -219,12 +219,12 @@ export class Front implements AdminFront {
   }
 
   setAdmin(id: string, admin: 'ready' | 'draining'): Backend {
-    const { byId, all, list } = this.proxy.state;
+    const { byId, list } = this.proxy.state;
     const b = byId.get(id);
     if (!b) throw new Error(`no back-end '${id}' (back-ends: ${list.map((x) => x.id).join(', ')})`);
     if (b.admin !== admin) this.log.info({ event: admin === 'draining' ? 'backend_draining' : 'backend_ready', backend: id, by: 'admin' }, `${id} ${admin}`);
     // Every route's object for it (routes with their own health settings have their own).
-    for (const x of all) if (x.id === id) x.admin = admin;
+    for (const x of b.sameId) x.admin = admin;
     return b;
   }
 

@@ -5,7 +5,6 @@ import { isDashboardPath } from '../admin/admin-token.ts';
 import type { DashboardFeed } from '../admin/dashboard-feed.ts';
 import type { MetricsPage } from '../admin/metrics-page.ts';
 import { listenOn } from '../net/listen.ts';
-import type { PartReport } from './lifecycle.ts';
 import { plain } from '../net/plain-reply.ts';
 
 /** What serves the paths under a mounted prefix: the path without its query, and the query ('' when none). */
@@ -24,8 +23,8 @@ export interface HttpPortSettings {
   dashboard?: DashboardFeed;
   adminToken?: string;
   dashboardRefusal?: string;
-  /** The node's parts (lifecycle.ts): /healthz answers 200 only while every one of them runs. */
-  parts?: () => PartReport[];
+  /** The node's parts not running (lifecycle.ts): /healthz answers 200 only while there are none. */
+  notRunning?: () => { part: string; state: string }[];
   log: Logger;
 }
 
@@ -74,7 +73,7 @@ export class NodeHttpPort {
     // For health checks (a front's resources route): 503 while the node starts or stops, so a
     // front stops sending before the node goes. The states only, not what parts say of themselves.
     if (path === '/healthz' && (req.method === 'GET' || req.method === 'HEAD')) {
-      const notRunning = (this.settings.parts?.() ?? []).filter((p) => p.state !== 'running');
+      const notRunning = this.settings.notRunning?.() ?? [];
       if (notRunning.length === 0) return plain(res, 200, 'ok');
       return plain(res, 503, `not ready: ${notRunning.map((p) => `${p.part} ${p.state}`).join(', ')}`);
     }

@@ -81,6 +81,11 @@ export class Lifecycle {
     if (errors.length > 1) throw new AggregateError(errors, `${errors.length} parts failed to stop`);
   }
 
+  /** The parts not running now (starting, draining...), without asking any part about itself. */
+  notRunning(): { part: string; state: PartState }[] {
+    return [...this.states].flatMap(([part, state]) => (state === 'running' ? [] : [{ part, state }]));
+  }
+
   /** Every part in declared order: its state, and (while it runs) what it says of itself. */
   status(): PartReport[] {
     return this.parts.map(([name, part]) => {

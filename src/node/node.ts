@@ -88,7 +88,7 @@ export class CohortNode {
       metrics: () => status.metrics.render(),
       dashboard: status.dashboard,
       adminToken: table.admin?.token,
-      parts: () => this.parts.status(),
+      notRunning: () => this.parts.notRunning(),
       dashboardRefusal: `the dashboard of a node beyond loopback (this node listens on ${self.host}) needs an admin token in the host table (admin: { token }); or use the front's admin listener, GET /dashboard?token=...`,
       log,
     });

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { runCli } from '../harness/cli.ts';
 import { browse, Jar } from '../harness/cookie-jar.ts';
 import { logIn, startDemo, stopDemo } from '../harness/demo.ts';
-import { freePorts } from '../harness/ports.ts';
+import { freeDemoBase } from '../harness/ports.ts';
 
 
 const visitsOf = (text: string) => Number(/Visits in this session: (\d+)/.exec(text)?.[1]);
@@ -20,7 +20,7 @@ describe('cohort demo', () => {
     // sits on the block; the demo refuses a busy block, and then we try another.
     let result;
     for (let attempt = 0; ; attempt++) {
-      const [base] = await freePorts(1);
+      const base = await freeDemoBase();
       result = await runCli(['demo', '--dir', dir, '--base-port', String(base), '--until-ready'], { timeoutMs: 60_000 });
       if (!/are in use/.test(result.stderr) || attempt === 4) break;
     }

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, renameSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { connect as connectTcp } from 'node:net';
 import { connect, type PeerCertificate } from 'node:tls';
@@ -28,6 +28,7 @@ describe('the front over HTTPS', () => {
   let fc: FrontCluster;
   let ca: string;
   let certs: Record<'fallback' | 'aRsa' | 'aEc' | 'wild', TestCert>;
+  let original: { cert: Buffer; key: Buffer };
   const tlsConfig = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     listen: { host: '127.0.0.1', port: fc.port, tls: { certificates: [certs.fallback, certs.aRsa, certs.aEc, certs.wild].map((c) => ({ cert: c.cert, key: c.key })), hsts: { maxAgeS: 600 }, ...extra } },
     redirect: { host: '127.0.0.1', port: fc.sparePort },
@@ -71,8 +72,17 @@ describe('the front over HTTPS', () => {
       aEc: issueTestCert(fc.dir, 'a-ec', ['a.example'], 'ec'),
       wild: issueTestCert(fc.dir, 'wild', ['*.wild.example'], 'ec'),
     };
+    original = { cert: readFileSync(certs.aEc.cert), key: readFileSync(certs.aEc.key) };
     fc.writeConfig(tlsConfig());
     await fc.startFront();
+  });
+  // What a test changes (a.example's files, the limits, the config) is put back even when it fails midway.
+  afterEach(async () => {
+    limits = {};
+    writeFileSync(certs.aEc.cert, original.cert);
+    writeFileSync(certs.aEc.key, original.key);
+    fc.writeConfig(tlsConfig());
+    await reload();
   });
   after(async () => {
     await fc?.destroy();
@@ -184,8 +194,6 @@ describe('the front over HTTPS', () => {
     writeFileSync(certs.aEc.cert, '-----BEGIN CERTIFICATE-----\nMIIB');
     await waitFor('the broken file in the log', () => count('certificates_rejected') > rejected);
     assert.equal((await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber, renewed.serial);
-    copyFileSync(join(fc.dir, 'a-ec-2.pem'), certs.aEc.cert);
-    copyFileSync(join(fc.dir, 'a-ec-2.key'), certs.aEc.key);
   });
 
   it(`certificates swapped ${SWAPS} times under load: no handshake fails, kept-alive and WebSocket connections live on, the last swap is served`, async () => {
@@ -208,14 +216,17 @@ describe('the front over HTTPS', () => {
         }
       }
     });
-    for (let i = 0; i < SWAPS; i++) {
-      copyFileSync(sets[i % 2].cert, certs.aEc.cert);
-      copyFileSync(sets[i % 2].key, certs.aEc.key);
-      const r = await reload();
-      assert.equal(r.status, 200, await r.text());
+    try {
+      for (let i = 0; i < SWAPS; i++) {
+        copyFileSync(sets[i % 2].cert, certs.aEc.cert);
+        copyFileSync(sets[i % 2].key, certs.aEc.key);
+        const r = await reload();
+        assert.equal(r.status, 200, await r.text());
+      }
+    } finally {
+      swapping = false;
+      await Promise.all(load);
     }
-    swapping = false;
-    await Promise.all(load);
     assert.deepEqual(failures, [], `${failures.length} of ${handshakes + failures.length} requests on new connections failed`);
     assert.ok(handshakes >= 20, `only ${handshakes} handshakes ran during the swaps`);
     assert.equal((await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber, sets[(SWAPS - 1) % 2].serial);
@@ -264,9 +275,13 @@ describe('the front over HTTPS', () => {
     const hello = await captureHello({ servername: 'a.example' });
     let at = 0;
     const drip = setInterval(() => at < hello.length && trickle.write(hello.subarray(at, ++at)), 100);
-    assert.ok((await silent).closed);
-    const cutAfter = (await trickleClosed) - opened;
-    clearInterval(drip);
+    let cutAfter: number;
+    try {
+      assert.ok((await silent).closed);
+      cutAfter = (await trickleClosed) - opened;
+    } finally {
+      clearInterval(drip);
+    }
     assert.ok(cutAfter < 4000, `the trickling hello was cut after ${cutAfter} ms (headersMs 1000)`);
     // Three connections that have not finished a handshake fill a limit of three: a fourth is closed on arrival.
     limits = { limits: { maxClientConnections: 3 } };

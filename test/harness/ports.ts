@@ -4,12 +4,14 @@ import { demoPorts } from '../../src/cli/demo-host-table.ts';
 // Test servers take ports below Linux's ephemeral range (32768-60999). A port the kernel
 // hands out for outgoing connections could be taken by a client socket while a node is
 // down between kill and restart; a port below the range never is.
-// `npm test` runs two files at a time; each worker (NODE_TEST_WORKER_ID, 1-based) takes its
-// own slice of the range, so two files never pick the same port (a demo alone spans 2,002).
+// `npm test` and `npm run test:unit` run two files at a time (--test-concurrency=2); each worker
+// (NODE_TEST_WORKER_ID, 1-based) takes its own slice of the range, so two files never pick the
+// same port (a demo alone spans 2,002). More workers than slices would share: refused.
 const [LOW, HIGH] = portSlice(20_000, 32_000, Number(process.env.NODE_TEST_WORKER_ID) || 0, 2);
 
 function portSlice(low: number, high: number, worker: number, workers: number): [number, number] {
-  if (worker < 1 || worker > workers) return [low, high];
+  if (worker > workers) throw new Error(`test worker ${worker}: the port range has ${workers} slices; run at most ${workers} files at a time (--test-concurrency=${workers})`);
+  if (worker < 1) return [low, high];
   const size = Math.floor((high - low) / workers);
   return [low + (worker - 1) * size, low + worker * size];
 }

@@ -56,7 +56,7 @@ test("an answer to res.subscribe that names another resource is refused, logged,
   const blobsBefore = blobsOf('A');
   const r = await nodeHttp(c, 'A', '/res/evil/mallory/other-url');
   assert.equal(r.status, 503, r.body.toString());
-  // The node's log reaches the file through a pipe: the line may land just after the answer.
+  // The node's logger writes asynchronously (pino's sonic-boom): the line may land just after the answer.
   await waitFor('the answer logged as refused', () => c.events('A', 'resource_answer_refused').some((e) => e.from === 'F' && e.url === '/res/evil/mallory/other-url' && /another resource/.test(String(e.why))));
   assert.deepEqual((await copiesOn('A')).map((x) => [x.url, x.version, x.digest]), [[VICTIM, 1, sha(page)]], "A's only copy is ann's page, as L published it");
   assert.deepEqual(blobsOf('A'), blobsBefore, 'no file was stored');

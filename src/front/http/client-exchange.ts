@@ -134,7 +134,8 @@ export class ClientExchange {
     let head = `HTTP/1.1 ${status} ${reason}\r\n`;
     let hasLength = false;
     let hasDate = false;
-    let hasHsts = false;
+    const hsts = this.connection.hsts;
+    let hasHsts = hsts === undefined;
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i];
       const value = headers[i + 1];
@@ -142,14 +143,13 @@ export class ClientExchange {
       if (hasInvalidHeaderChar(value)) throw new Error(`invalid character in header ${name}`);
       if (name.length === 14 && name.toLowerCase() === 'content-length') hasLength = true;
       else if (name.length === 4 && name.toLowerCase() === 'date') hasDate = true;
-      else if (name.length === 25 && name.toLowerCase() === 'strict-transport-security') hasHsts = true;
+      else if (!hasHsts && name.length === 25 && name.toLowerCase() === 'strict-transport-security') hasHsts = true;
       head += `${name}: ${value}\r\n`;
     }
     // A response forwarded without a Date gets one (RFC 9110 §6.6.1), as do the front's own.
     if (!hasDate) head += `date: ${httpDate()}\r\n`;
     // HSTS over HTTPS only (RFC 6797 §7.2), on every answer, unless the app sent its own.
-    const hsts = this.connection.hsts;
-    if (hsts !== undefined && !hasHsts) head += `strict-transport-security: ${hsts}\r\n`;
+    if (!hasHsts) head += `strict-transport-security: ${hsts}\r\n`;
     if (status === 101) {
       // Switching protocols: the caller names the protocol (Connection, Upgrade); no body framing.
       this.head = `${head}\r\n`;

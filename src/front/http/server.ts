@@ -117,7 +117,7 @@ export class HttpServer implements ConnectionOwner {
     this.connections.add(new ClientConnection(socket, this));
   };
 
-  /** An HTTPS connection: counted from its first byte, then its hello and handshake (tls-acceptor.ts). */
+  /** An HTTPS connection: counted from its accept, then its hello and handshake (tls-acceptor.ts). */
   private readonly acceptTls = (raw: Socket): void => {
     if (this.connections.size + this.tls.size >= this.options.maxConnections) {
       raw.destroy();

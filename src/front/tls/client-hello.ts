@@ -1,3 +1,5 @@
+import { hostName } from '../http/host-name.ts';
+
 /**
  * What the front reads of a TLS ClientHello before the handshake (RFC 8446 §4.1.2, RFC 5246
  * §7.4.1.2): the name asked for (SNI, RFC 6066 §3), the protocols offered (ALPN, RFC 7301), the
@@ -18,9 +20,9 @@ export interface ClientHello {
 }
 
 /** A hello bigger than this (every record of it) is refused: real ones are under 2 KiB, post-quantum key shares included. */
-export const MAX_HELLO_BYTES = 16_384;
+const MAX_HELLO_BYTES = 16_384;
 
-const HOST_NAME = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*$/;
+const HOST_NAME = /^[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?$/;
 
 /** A hello in more records than this is refused: a client splits it in two at most, an attacker in one-byte records. */
 const MAX_HELLO_RECORDS = 8;
@@ -79,8 +81,8 @@ function parseHello(body: Buffer): ClientHello | null {
         const kind = list.u8();
         const name = list.vector(list.u16());
         if (!name) return null;
-        const host = name.toString('latin1').toLowerCase().replace(/\.$/, '');
-        if (kind === 0 && host.length <= 253 && HOST_NAME.test(host)) hello.serverName ??= host;
+        const host = name.toString('latin1').toLowerCase();
+        if (kind === 0 && host.length <= 254 && HOST_NAME.test(host)) hello.serverName ??= hostName(host);
       }
     } else if (type === 16) {
       const list = new Reader(d.vector(d.u16()) ?? Buffer.alloc(0));

@@ -9,7 +9,8 @@ import type { TlsProfile } from '../../config/tls-schema.ts';
  * every client that can do TLS 1.2 can do ECDHE. "modern": TLS 1.3 only.
  */
 
-const INTERMEDIATE_TLS12_SUITES = [
+/** Mozilla intermediate's TLS 1.2 suites less DHE (bench/tls.ts gives the same list to its peers). */
+export const INTERMEDIATE_TLS12_SUITES = [
   'ECDHE-ECDSA-AES128-GCM-SHA256',
   'ECDHE-RSA-AES128-GCM-SHA256',
   'ECDHE-ECDSA-AES256-GCM-SHA384',

@@ -4,7 +4,7 @@ import { plain } from '../../net/plain-reply.ts';
 import { hostName } from '../http/host-name.ts';
 
 /** Where ACME's HTTP-01 challenges are asked (RFC 8555 §8.3): never redirected. */
-export const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
+const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';
 
 /** A Host field: a DNS name or an IP literal, with an optional port (RFC 9110 §7.2); nothing else is echoed into a Location. */
 const HOST = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$/;
@@ -21,11 +21,12 @@ export class RedirectServer {
   private readonly serves: (name: string) => boolean;
 
   /** serves: whether the HTTPS listener has a certificate for a host name (only those are redirected to). */
-  constructor(httpsPort: number, maxConnections: number, serves: (name: string) => boolean) {
+  constructor(httpsPort: number, limits: { maxConnections: number; headersMs: number; maxHeaderBytes: number }, serves: (name: string) => boolean) {
     this.httpsPort = httpsPort;
     this.serves = serves;
-    this.server = createServer({ headersTimeout: 10_000, requestTimeout: 10_000, keepAliveTimeout: 5000, maxHeaderSize: 16_384 }, (req, res) => this.answer(req, res));
-    this.server.maxConnections = maxConnections;
+    // The front's own slow-loris bounds (timeouts.headersMs, limits.maxHeaderBytes) hold here too.
+    this.server = createServer({ headersTimeout: limits.headersMs, requestTimeout: limits.headersMs, keepAliveTimeout: 5000, maxHeaderSize: limits.maxHeaderBytes }, (req, res) => this.answer(req, res));
+    this.server.maxConnections = limits.maxConnections;
   }
 
   listen(port: number, host: string): Promise<void> {

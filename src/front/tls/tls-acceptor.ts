@@ -18,7 +18,7 @@ export interface TlsListenerSettings {
  * The TLS side of the front's HTTPS listener: reads each new connection's ClientHello
  * (client-hello.ts), lets the certificate set pick the context for it (the name, and RSA or
  * ECDSA), then hands the bytes to OpenSSL for the handshake. A connection is pending from its
- * first byte until its handshake ends: the front counts it against maxConnections and drops it
+ * accept until its handshake ends: the front counts it against maxConnections and drops it
  * past the header timeout (a slow hello or handshake is a slow-loris too).
  */
 export class TlsAcceptor {

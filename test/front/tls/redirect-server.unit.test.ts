@@ -11,7 +11,7 @@ let port: number;
 let server: RedirectServer;
 before(async () => {
   [port] = await freePorts(1);
-  server = new RedirectServer(443, 100, (name) => name === 'shop.example' || name === '[::1]');
+  server = new RedirectServer(443, { maxConnections: 100, headersMs: 10_000, maxHeaderBytes: 16_384 }, (name) => name === 'shop.example' || name === '[::1]');
   await server.listen(port, '127.0.0.1');
 });
 after(() => server.close());
