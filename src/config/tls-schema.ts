@@ -14,6 +14,8 @@ const file = z.string().min(1).max(4096);
 export const tlsSchema = z.strictObject({
   certificates: z.array(z.strictObject({ cert: file, key: file })).min(1).max(1000),
   profile: z.enum(TLS_PROFILES).default('intermediate'),
+  /** HTTP/2 for clients that offer h2 by ALPN (each stream is translated to the HTTP/1.1 request path). */
+  http2: z.boolean().default(true),
   /** Refuse a handshake whose SNI names no certificate (or that sends none) instead of giving it the default. */
   strictSni: z.boolean().default(false),
   /** Strict-Transport-Security on every HTTPS answer (never over plain HTTP). Off unless set: it binds browsers for maxAgeS. */

@@ -68,7 +68,7 @@ export abstract class RequestContext implements StickyRequest, Exchange {
     this.target = target;
     this.upgrade = upgrade;
     this.clientIp = ex.clientIp;
-    this.secure = ex.connection.secure;
+    this.secure = ex.secure;
     this.method = ex.method;
     this.start = Date.now();
     this.replayable = replayable;

@@ -13,6 +13,7 @@ export function listenerOptions(cfg: FrontConfig, baseDir: string, ticketKeys: B
     headersMs: timeouts.headersMs,
     bodyMs: Math.max(timeouts.headersMs, 300_000),
     idleMs: timeouts.idleMs,
-    tls: tls && { certificates: new CertificateSet(tls.certificates, baseDir, tls.profile, ticketKeys), strictSni: tls.strictSni, hsts: hstsValue(tls.hsts) },
+    upgrades: cfg.upgrades,
+    tls: tls && { certificates: new CertificateSet(tls.certificates, baseDir, tls.profile, ticketKeys), strictSni: tls.strictSni, hsts: hstsValue(tls.hsts), alpn: tls.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] },
   };
 }

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { UpstreamConnection } from './upstream/connection.ts';
 
 /**
@@ -7,12 +8,13 @@ import type { UpstreamConnection } from './upstream/connection.ts';
  * `idleMs` (HAProxy's `timeout tunnel`); then both sides close.
  */
 export class Tunnel {
-  private readonly client: Socket;
+  /** The client's socket (HTTP/1.1), or its HTTP/2 stream (RFC 8441). */
+  private readonly client: Duplex & { setTimeout(ms: number): unknown };
   private readonly upstream: Socket;
   private readonly onEnd: () => void;
   private ended = false;
 
-  constructor(client: Socket, clientRest: Buffer, conn: UpstreamConnection, upstreamRest: Buffer, idleMs: number, onEnd: () => void) {
+  constructor(client: Duplex & { setTimeout(ms: number): unknown }, clientRest: Buffer, conn: UpstreamConnection, upstreamRest: Buffer, idleMs: number, onEnd: () => void) {
     this.client = client;
     this.upstream = conn.socket;
     this.onEnd = onEnd;

@@ -47,6 +47,8 @@ export class RawBackend {
   private readonly server: Server;
   private connections = 0;
   readonly sockets = new Set<Socket>();
+  /** The ids of the connections open now. */
+  readonly open = new Set<number>();
 
   private constructor(server: Server) {
     this.server = server;
@@ -58,6 +60,11 @@ export class RawBackend {
     server.on('connection', (socket) => backend.accept(socket));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return backend;
+  }
+
+  /** Connections accepted so far. */
+  get connectionCount(): number {
+    return this.connections;
   }
 
   get port(): number {
@@ -79,7 +86,11 @@ export class RawBackend {
   private accept(socket: Socket): void {
     const id = ++this.connections;
     this.sockets.add(socket);
-    socket.on('close', () => this.sockets.delete(socket));
+    this.open.add(id);
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      this.open.delete(id);
+    });
     socket.on('error', () => {});
     let buffer = '';
     let tunnelling = false;

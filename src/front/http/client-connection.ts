@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
-import { ClientExchange } from './client-exchange.ts';
 import type { ConnectionOwner } from './connection-owner.ts';
 import type { ExchangeConnection, PauseReason } from './exchange-connection.ts';
+import type { ConnectionLimits, FrontConnection } from './front-connection.ts';
+import { Http1Exchange } from './http1-exchange.ts';
 import { createRequestParser, METHODS, type ParseError, type RequestParser } from './llhttp.ts';
 
 /**
@@ -14,7 +15,7 @@ import { createRequestParser, METHODS, type ParseError, type RequestParser } fro
  * becomes a tunnel with those bytes first (startTunnel); on any other answer they are
  * parsed as HTTP and reading resumes, so nothing reaches a back-end unchecked.
  */
-export class ClientConnection implements ExchangeConnection {
+export class ClientConnection implements ExchangeConnection, FrontConnection {
   readonly socket: Socket;
   readonly remoteAddress: string;
   readonly secure: boolean;
@@ -23,12 +24,12 @@ export class ClientConnection implements ExchangeConnection {
   private readonly owner: ConnectionOwner;
   private readonly parser: RequestParser;
   /** The exchange being answered. */
-  private current: ClientExchange | undefined;
-  private readonly queue: ClientExchange[] = [];
+  private current: Http1Exchange | undefined;
+  private readonly queue: Http1Exchange[] = [];
   /** The exchange whose body the parser is reading (the current one or a queued one). */
-  private parsing: ClientExchange | undefined;
+  private parsing: Http1Exchange | undefined;
   /** The upgrade request after which llhttp stopped, and the bytes that followed it. */
-  private stoppedAt: ClientExchange | undefined;
+  private stoppedAt: Http1Exchange | undefined;
   private afterUpgrade: Buffer | undefined;
   private resumeQueued = false;
   private pendingHeaders: string[] = [];
@@ -68,6 +69,18 @@ export class ClientConnection implements ExchangeConnection {
     return this.current !== undefined || this.headStart !== 0;
   }
 
+  /** From the server's timer: a head, a body or an idle spell that took too long ends the connection. */
+  sweep(now: number, limits: ConnectionLimits): void {
+    if (this.headStart !== 0 && now - this.headStart > limits.headersMs) {
+      this.owner.clientError(this, 'HEADERS_TIMEOUT', `no whole request head within ${limits.headersMs} ms`);
+      this.answerAndClose('408 Request Timeout');
+    } else if (this.bodyStart !== 0 && now - this.bodyStart > limits.bodyMs) {
+      this.socket.destroy();
+    } else if (this.idleSince !== 0 && now - this.idleSince > limits.idleMs) {
+      this.socket.destroy();
+    }
+  }
+
   // ---- parser callbacks (this object is the parser's callback table) --------------
 
   readonly onMessageBegin = (): void => {
@@ -91,7 +104,7 @@ export class ClientConnection implements ExchangeConnection {
       url = this.pendingUrl;
       this.pendingUrl = '';
     }
-    const exchange = new ClientExchange(this, METHODS[method] ?? 'GET', url, minor, headers, keepAlive, upgrade);
+    const exchange = new Http1Exchange(this, METHODS[method] ?? 'GET', url, minor, headers, keepAlive, upgrade);
     const now = Date.now();
     this.headStart = 0;
     this.parsing = exchange;
@@ -146,7 +159,7 @@ export class ClientConnection implements ExchangeConnection {
     }
   };
 
-  private dispatch(exchange: ClientExchange): void {
+  private dispatch(exchange: Http1Exchange): void {
     try {
       this.owner.request(exchange);
     } catch (err) {
@@ -175,7 +188,7 @@ export class ClientConnection implements ExchangeConnection {
   // ---- the response side --------------------------------------------------------
 
   /** From the exchange: its response is complete. The next request (if any) goes on. */
-  responseDone(exchange: ClientExchange): void {
+  responseDone(exchange: Http1Exchange): void {
     if (exchange !== this.current) return;
     this.current = undefined;
     if (exchange.aborted) return;
@@ -228,7 +241,7 @@ export class ClientConnection implements ExchangeConnection {
    * the bytes the client sent after its request. The connection stays counted (and capped)
    * by the server until the socket closes.
    */
-  startTunnel(exchange: ClientExchange, head: string): { socket: Socket; rest: Buffer } {
+  startTunnel(exchange: Http1Exchange, head: string): { socket: Socket; rest: Buffer } {
     if (exchange !== this.current || exchange !== this.stoppedAt) throw new Error('only the upgrade request being answered can switch protocols');
     const rest = this.afterUpgrade ?? Buffer.alloc(0);
     this.stoppedAt = this.afterUpgrade = undefined;
@@ -246,6 +259,10 @@ export class ClientConnection implements ExchangeConnection {
   close(): void {
     this.closing = true;
     if (!this.busy) this.socket.destroy();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
   }
 
   private protocolError(code: string, reason: string): void {

@@ -51,8 +51,8 @@ function refuse(status: number, error: string, headers?: string[]): Refusal {
   return { status, error, headers };
 }
 
-/** RFC 3986 authority as Host carries it: IP literal or reg-name / IPv4, and an optional port. */
-const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
+/** RFC 3986 authority as Host (and HTTP/2's :authority) carries it: IP literal or reg-name / IPv4, and an optional port. */
+export const AUTHORITY = /^(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]*)?$/;
 const ABSOLUTE = /^(https?):\/\/([^/?#]*)([^#]*)$/i;
 const DEFAULT_PORT: Record<string, string> = { http: '80', https: '443' };
 

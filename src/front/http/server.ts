@@ -1,10 +1,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { listenOn } from '../../net/listen.ts';
 import type { CertificateSummary } from '../tls/certificate-set.ts';
+import type { TLSSocket } from 'node:tls';
+import { Http2Connection } from '../http2/http2-connection.ts';
 import { TlsAcceptor, type TlsListenerSettings } from '../tls/tls-acceptor.ts';
 import { ClientConnection } from './client-connection.ts';
 import type { ConnectionOwner } from './connection-owner.ts';
 import type { ClientExchange } from './client-exchange.ts';
+import type { FrontConnection } from './front-connection.ts';
 
 /** Listening sockets on the front's port; see listen(). */
 const LISTENING_SOCKETS = 32;
@@ -19,6 +22,8 @@ export interface HttpServerOptions {
   bodyMs: number;
   /** A keep-alive connection with no request for this long is closed. */
   idleMs: number;
+  /** The upgrades the front forwards (HTTP/2 announces RFC 8441's extended CONNECT when websocket is one). */
+  upgrades: readonly string[];
   /** HTTPS: the certificates, strict SNI, and the Strict-Transport-Security value (if sent). */
   tls?: TlsListenerSettings;
 }
@@ -31,15 +36,16 @@ export interface HttpHandlers {
 }
 
 /**
- * The front's HTTP/1.1 listener: TCP connections, each parsed by llhttp (see llhttp.ts),
- * and one timer for the whole server that enforces the header, body and idle timeouts
- * (a timer per connection would cost more than the requests it watches).
+ * The front's listener: TCP connections, each parsed by llhttp (see llhttp.ts), or over
+ * HTTPS an HTTP/2 session when the client's ALPN chose h2 (http2/http2-connection.ts); and
+ * one timer for the whole server that enforces the header, body and idle timeouts (a timer
+ * per connection would cost more than the requests it watches).
  */
 export class HttpServer implements ConnectionOwner {
   private options: HttpServerOptions;
   private readonly handlers: HttpHandlers;
   private readonly listeners: Server[] = [];
-  private readonly connections = new Set<ClientConnection>();
+  private readonly connections = new Set<FrontConnection>();
   /** HTTPS: connections in their hello or handshake (counted against maxConnections, dropped at headersMs). */
   private readonly tls: TlsAcceptor;
   private sweeper: NodeJS.Timeout | undefined;
@@ -60,6 +66,10 @@ export class HttpServer implements ConnectionOwner {
   /** HTTPS listeners only: the Strict-Transport-Security value to send, if configured. */
   get hsts(): string | undefined {
     return this.options.tls?.hsts;
+  }
+
+  get upgrades(): readonly string[] {
+    return this.options.upgrades;
   }
 
   get maxHeaderBytes(): number {
@@ -114,7 +124,8 @@ export class HttpServer implements ConnectionOwner {
       this.handlers.dropped?.(socket.remoteAddress ?? '');
       return;
     }
-    this.connections.add(new ClientConnection(socket, this));
+    const h2 = (socket as TLSSocket).alpnProtocol === 'h2';
+    this.connections.add(h2 ? new Http2Connection(socket as TLSSocket, this) : new ClientConnection(socket, this));
   };
 
   /** An HTTPS connection: counted from its accept, then its hello and handshake (tls-acceptor.ts). */
@@ -133,7 +144,7 @@ export class HttpServer implements ConnectionOwner {
     this.tls.close();
     for (const c of this.connections) c.close();
     setTimeout(() => {
-      for (const c of this.connections) c.socket.destroy();
+      for (const c of this.connections) c.destroy();
     }, graceMs).unref();
     return closed.then(() => clearInterval(this.sweeper));
   }
@@ -147,18 +158,8 @@ export class HttpServer implements ConnectionOwner {
 
   private sweep(): void {
     const now = Date.now();
-    const { headersMs, bodyMs, idleMs } = this.options;
-    this.tls.sweep(now, headersMs);
-    for (const c of this.connections) {
-      if (c.headStart !== 0 && now - c.headStart > headersMs) {
-        this.handlers.clientError?.('HEADERS_TIMEOUT', `no whole request head within ${headersMs} ms`, c.remoteAddress);
-        c.answerAndClose('408 Request Timeout');
-      } else if (c.bodyStart !== 0 && now - c.bodyStart > bodyMs) {
-        c.socket.destroy();
-      } else if (c.idleSince !== 0 && now - c.idleSince > idleMs) {
-        c.socket.destroy();
-      }
-    }
+    this.tls.sweep(now, this.options.headersMs);
+    for (const c of this.connections) c.sweep(now, this.options);
   }
 
   // ---- ConnectionOwner ----------------------------------------------------------
@@ -167,11 +168,11 @@ export class HttpServer implements ConnectionOwner {
     this.handlers.request(exchange);
   }
 
-  clientError(connection: ClientConnection, code: string, reason: string): void {
+  clientError(connection: FrontConnection, code: string, reason: string): void {
     this.handlers.clientError?.(code, reason, connection.remoteAddress);
   }
 
-  closed(connection: ClientConnection): void {
+  closed(connection: FrontConnection): void {
     this.connections.delete(connection);
   }
 }

@@ -50,10 +50,10 @@ export class Intake {
     const state = this.p.state;
     const checked = checkRequest(ex, state.cfg.upgrades);
     if ('error' in checked) return reject(ex, checked.status, checked.error, checked.headers);
-    if (checked.closeAfter) ex.connection.closing = true;
+    if (checked.closeAfter) ex.closeConnection();
     // Strict SNI binds a connection to the name its handshake asked for: no other site through it (domain fronting).
-    if (ex.connection.secure && state.cfg.listen.tls?.strictSni) {
-      const bound = hostName((ex.connection.socket as { servername?: string }).servername);
+    if (ex.secure && state.cfg.listen.tls?.strictSni) {
+      const bound = hostName(ex.serverName);
       if (hostName(ex.header('host')) !== bound) return reject(ex, 421, `Misdirected Request: this connection is for ${bound.slice(0, 253)}`);
     }
     const method = ex.method;
@@ -76,7 +76,7 @@ export class Intake {
     if (maintenance?.on && !ctx.stickyBackend && !(state.adminToken !== undefined && secretMatches(ex.header(ADMIN_HEADER), state.adminToken))) {
       this.maintenancePages++;
       // The body is not read: the connection cannot carry another request after it.
-      if (ex.hasBody) ex.connection.closing = true;
+      if (ex.hasBody) ex.closeConnection();
       const page = this.maintenancePage.get(maintenance.message, state.cfg.maintenance.retryAfterS);
       return ex.respond(MAINTENANCE_STATUS, 'Service Unavailable', page.headers, page.body);
     }

@@ -29,7 +29,7 @@ export class Respond {
   head(ctx: RequestContext, status: number, reason: string, headers: string[], lowerNames: string[], closeAfter: boolean): void {
     ctx.status = status;
     // An HTTP/1.0 response with Transfer-Encoding has faulty framing: the client's connection closes after it.
-    if (closeAfter) ctx.ex.connection.closing = true;
+    if (closeAfter) ctx.ex.closeConnection();
     try {
       ctx.ex.writeHead(status, reason, responseFields(ctx, this.p.log, headers, lowerNames));
     } catch (err) {
@@ -212,6 +212,6 @@ export class ProxiedRequest extends RequestContext implements Exchange {
 
 /** Refuses a request with a short explanation, and closes the connection after it. */
 export function reject(ex: ClientExchange, status: number, why: string, headers: string[] = []): void {
-  ex.connection.closing = true;
+  ex.closeConnection();
   ex.respond(status, STATUS_CODES[status] ?? '', ['content-type', 'text/plain; charset=utf-8', ...headers], `${why}\n`);
 }

@@ -12,6 +12,8 @@ export interface TlsListenerSettings {
   strictSni: boolean;
   /** The Strict-Transport-Security value sent on every HTTPS answer, if configured. */
   hsts: string | undefined;
+  /** The protocols offered by ALPN, the preferred first (h2 when HTTP/2 is on). */
+  alpn: string[];
 }
 
 /**
@@ -76,13 +78,16 @@ export class TlsAcceptor {
     // The hello goes back in front of the stream; TLSSocket feeds what is buffered to OpenSSL first.
     raw.pause();
     raw.unshift(received);
-    const socket = new TLSSocket(raw, { isServer: true, secureContext: context });
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: context, ALPNProtocols: tls.alpn });
     const failed = (err: Error & { code?: string }) => {
       if (this.pending.delete(raw)) this.failed(err.code ?? 'TLS_ERROR', err.message.slice(0, 200), address);
     };
     socket.on('error', failed);
     socket.once('secure', () => {
       socket.off('error', failed); // the connection's own handlers take over
+      // A server TLSSocket made outside tls.Server never clears this flag itself, and
+      // node:http2 waits for it (a 'secureConnect' that a server socket never emits).
+      (socket as unknown as { secureConnecting: boolean }).secureConnecting = false;
       this.pending.delete(raw);
       this.secured(socket);
     });

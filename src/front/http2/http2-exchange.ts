@@ -1,0 +1,167 @@
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { ClientExchange } from '../http/client-exchange.ts';
+import type { TranslatedRequest } from './http2-request.ts';
+
+const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
+
+/** What an HTTP/2 exchange needs of its connection (http2-connection.ts). */
+export interface StreamOwner {
+  readonly remoteAddress: string;
+  readonly serverName: string | undefined;
+  readonly hsts: string | undefined;
+}
+
+/**
+ * An exchange on one HTTP/2 stream: the request translated to HTTP/1.1 (http2-request.ts),
+ * its data checked against its content-length as it comes (RFC 9113 §8.1.1), and the
+ * response written as HEADERS and DATA frames. A client's RST_STREAM aborts it, and with it
+ * the upstream request (respond.ts). An RFC 8441 WebSocket answers 200 for the back-end's 101
+ * and the stream becomes the tunnel's client side.
+ */
+export class Http2Exchange extends ClientExchange {
+  readonly stream: ServerHttp2Stream;
+  /** When the stream opened (the body timeout counts from here). */
+  readonly opened = Date.now();
+  private readonly owner: StreamOwner;
+  private readonly websocket: boolean;
+  private readonly contentLength: number;
+  private received = 0;
+  private response: OutgoingHttpHeaders | undefined;
+  private noBody = false;
+  /** The response ended before the request body did: what still comes is dropped. */
+  private discarding = false;
+
+  constructor(owner: StreamOwner, stream: ServerHttp2Stream, request: TranslatedRequest) {
+    super(request.method, request.url, 1, request.rawHeaders, request.lowerNames, request.hasBody, request.websocket);
+    this.owner = owner;
+    this.stream = stream;
+    this.websocket = request.websocket;
+    this.contentLength = request.contentLength;
+    stream.on('error', () => {}); // 'close' follows
+    stream.once('close', () => this.abort());
+    // A WebSocket's data is the tunnel's, read only once it switches.
+    if (request.hasBody) {
+      stream.on('data', this.onData);
+      stream.once('end', this.onEnd);
+    } else if (!request.websocket) {
+      stream.resume(); // an empty DATA frame with END_STREAM may still come
+    }
+  }
+
+  get clientIp(): string {
+    return this.owner.remoteAddress;
+  }
+
+  get secure(): boolean {
+    return true;
+  }
+
+  get serverName(): string | undefined {
+    return this.owner.serverName;
+  }
+
+  /** Streams are independent: a refused request costs its stream, not its connection's others. */
+  closeConnection(): void {}
+
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.discarding) return;
+    this.received += chunk.length;
+    if (this.contentLength >= 0 && this.received > this.contentLength) return this.malformed();
+    this.bodyChunk(chunk);
+  };
+
+  private readonly onEnd = (): void => {
+    if (this.discarding) return;
+    if (this.contentLength >= 0 && this.received !== this.contentLength) return this.malformed();
+    this.bodyEnd();
+  };
+
+  /** More or less data than content-length said: a stream error, and the upstream request is abandoned. */
+  private malformed(): void {
+    this.stream.close(NGHTTP2_PROTOCOL_ERROR);
+    this.abort();
+  }
+
+  // ---- response -----------------------------------------------------------------
+
+  writeHead(status: number, reason: string, headers: string[]): void {
+    if (this.response || this.headersSent) throw new Error('response head written twice');
+    const switching = status === 101;
+    if (switching !== this.websocket && (switching || (status >= 200 && status < 300))) {
+      // A 2xx to an extended CONNECT would tell the client its tunnel is open.
+      throw new Error(switching ? 'a switch the request did not ask for' : 'the back-end did not switch protocols');
+    }
+    const out: OutgoingHttpHeaders = { ':status': switching ? 200 : status };
+    this.eachField(reason, headers, this.owner.hsts, (name, value) => {
+      const lower = name.toLowerCase();
+      // The 101's own fields mean nothing in HTTP/2 (RFC 8441 §5).
+      if (switching && (lower === 'connection' || lower === 'upgrade' || lower === 'sec-websocket-accept')) return;
+      const before = out[lower];
+      if (before === undefined) out[lower] = value;
+      else if (lower === 'set-cookie') out[lower] = [...(Array.isArray(before) ? before : [String(before)]), value];
+      else out[lower] = `${String(before)}, ${value}`;
+    });
+    this.noBody = this.method === 'HEAD' || status === 204 || status === 304;
+    this.response = out;
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.finished || this.aborted || this.stream.destroyed) return true;
+    if (this.noBody || chunk.length === 0) {
+      if (!this.headersSent) this.sendHead(this.noBody);
+      return true;
+    }
+    if (!this.headersSent) this.sendHead(false);
+    return this.stream.write(chunk);
+  }
+
+  end(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.aborted || this.stream.destroyed) return;
+    if (!this.headersSent) this.sendHead(true);
+    else if (!this.noBody) this.stream.end();
+    if (!this.bodyComplete) {
+      // Answered before the whole body came (a refusal, an early answer): the rest is read and dropped.
+      this.discarding = true;
+      this.holdBody();
+      this.stream.resume();
+    }
+  }
+
+  switchProtocols(): { socket: ServerHttp2Stream; rest: Buffer } {
+    this.sendHead(false);
+    this.finished = true;
+    return { socket: this.stream, rest: Buffer.alloc(0) };
+  }
+
+  writeContinue(): void {
+    if (!this.headersSent && !this.stream.destroyed) this.stream.additionalHeaders({ ':status': 100 });
+  }
+
+  onDrain(callback: () => void): void {
+    this.stream.once('drain', callback);
+  }
+
+  destroy(): void {
+    this.stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
+
+  private sendHead(endStream: boolean): void {
+    this.headersSent = true;
+    try {
+      this.stream.respond(this.response, { endStream });
+    } catch {
+      // node:http2 refused the head (writeHead checked what it could): the client sees a reset, not a bad answer.
+      this.stream.close(NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+}

@@ -1,0 +1,135 @@
+import { randomBytes } from 'node:crypto';
+import { isToken } from '../http/llhttp.ts';
+import { AUTHORITY, sameAuthority } from '../http/request-checks.ts';
+
+/** An HTTP/2 request as the HTTP/1.1 request path takes it. */
+export interface TranslatedRequest {
+  method: string;
+  /** The origin-form target (:path). */
+  url: string;
+  /** HTTP/1.1 fields: Host first (from :authority), cookies merged, framing and upgrade fields the front adds. */
+  rawHeaders: string[];
+  lowerNames: string[];
+  hasBody: boolean;
+  /** The declared length of the body, or -1 (HTTP/2 data frames are checked against it). */
+  contentLength: number;
+  /** RFC 8441's extended CONNECT for a WebSocket: the back-end gets an HTTP/1.1 upgrade. */
+  websocket: boolean;
+}
+
+export interface MalformedRequest {
+  /** Why the request is malformed (RFC 9113 §8.1.1): refused with 400 and never forwarded. */
+  malformed: string;
+}
+
+/** Fields that mean something only on an HTTP/1.1 connection (RFC 9113 §8.2.2). */
+const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+/** A field value may not hold NUL, CR or LF, nor begin or end with white space (RFC 9113 §8.2.1). */
+const BAD_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
+/** A target of visible ASCII only: no space, control or byte past 0x7e (what would split or bend an HTTP/1.1 request line). */
+const BAD_TARGET = /[^\x21-\x7e]/;
+const UPPER = /[A-Z]/;
+
+/**
+ * Checks an HTTP/2 request head and translates it into the HTTP/1.1 fields the front forwards.
+ * The translation is where an HTTP/2-to-HTTP/1.1 proxy is desynced (pseudo-headers with CR/LF
+ * or spaces that become a second request line, connection fields, a length that differs from
+ * the data): everything that could bend the HTTP/1.1 request is refused here, whatever nghttp2
+ * already refused. Repeated `cookie` fields are merged with "; " (RFC 9113 §8.2.3) so the sticky
+ * cookie is read from all of them.
+ */
+export function translateRequest(raw: readonly string[], endStream: boolean): TranslatedRequest | MalformedRequest {
+  const pseudo = new Map<string, string>();
+  const fields: string[] = [];
+  const lower: string[] = [];
+  const cookies: string[] = [];
+  const lengths = new Set<string>();
+  let host: string | undefined;
+  let regular = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i];
+    const value = raw[i + 1];
+    if (UPPER.test(name)) return malformed(`upper case in the field name ${show(name)}`);
+    if (BAD_VALUE.test(value)) return malformed(`CR, LF, NUL or edge white space in ${show(name)}`);
+    if (name.charCodeAt(0) === 58 /* ':' */) {
+      if (regular) return malformed('a pseudo-header after a regular field');
+      if (!PSEUDO.has(name)) return malformed(`unknown pseudo-header ${show(name)}`);
+      if (pseudo.has(name)) return malformed(`${name} twice`);
+      pseudo.set(name, value);
+      continue;
+    }
+    regular = true;
+    if (!isToken(name)) return malformed(`the field name ${show(name)} is not a token`);
+    if (CONNECTION_SPECIFIC.has(name)) return malformed(`the connection-specific field ${name}`);
+    if (name === 'te' && value !== 'trailers') return malformed('te other than "trailers"');
+    if (name === 'cookie') {
+      cookies.push(value);
+      continue;
+    }
+    if (name === 'host') {
+      if (host !== undefined) return malformed('more than one host field');
+      host = value;
+      continue;
+    }
+    if (name === 'content-length') {
+      if (!/^\d{1,15}$/.test(value)) return malformed('content-length is not a number');
+      lengths.add(value.replace(/^0+(?=\d)/, ''));
+      if (lengths.size > 1) return malformed('differing content-length values');
+      if (lower.includes('content-length')) continue; // the same value again: one is enough
+    }
+    fields.push(name, value);
+    lower.push(name);
+  }
+
+  const method = pseudo.get(':method');
+  if (method === undefined || !isToken(method)) return malformed(':method is missing or not a token');
+  const protocol = pseudo.get(':protocol');
+  const websocket = method === 'CONNECT' && protocol !== undefined;
+  if (protocol !== undefined && (!websocket || protocol !== 'websocket')) return malformed(protocol === 'websocket' ? ':protocol without CONNECT' : `the protocol ${show(protocol)} is not supported`);
+  if (method === 'CONNECT' && !websocket) return malformed('CONNECT is not supported: the front is not a forward proxy');
+  const scheme = pseudo.get(':scheme');
+  if (scheme !== 'https' && scheme !== 'http') return malformed(':scheme is missing or not http(s)');
+  const path = pseudo.get(':path');
+  if (path === undefined || path === '') return malformed(':path is missing');
+  if (BAD_TARGET.test(path)) return malformed(':path holds a space, control or non-ASCII byte');
+  if (path.charCodeAt(0) !== 47 /* '/' */ && !(path === '*' && method === 'OPTIONS')) return malformed(':path is not origin-form');
+  const authority = pseudo.get(':authority');
+  if (authority !== undefined && (authority === '' || !AUTHORITY.test(authority))) return malformed(':authority is not a valid host[:port]');
+  // Host and :authority must name the same origin (RFC 9113 §8.3.1): a differing Host would route one way and be read another.
+  if (authority !== undefined && host !== undefined && !sameAuthority(authority, host, scheme)) return malformed('host differs from :authority');
+  const hostField = authority ?? host;
+  if (hostField === undefined) return malformed('neither :authority nor host');
+
+  const length = lengths.size ? Number([...lengths][0]) : -1;
+  if (endStream && length > 0) return malformed('content-length without data');
+  const rawHeaders = ['host', hostField];
+  const lowerNames = ['host'];
+  if (cookies.length) {
+    rawHeaders.push('cookie', cookies.join('; '));
+    lowerNames.push('cookie');
+  }
+  rawHeaders.push(...fields);
+  lowerNames.push(...lower);
+  const hasBody = !endStream && length !== 0 && !websocket;
+  // A body of unknown length goes on as HTTP/1.1 chunks (or with its length once held whole).
+  if (hasBody && length < 0) {
+    rawHeaders.push('transfer-encoding', 'chunked');
+    lowerNames.push('transfer-encoding');
+  }
+  if (websocket) {
+    // The back-end hears an HTTP/1.1 handshake; its key is the front's, checked against the 101's accept.
+    rawHeaders.push('connection', 'upgrade', 'upgrade', 'websocket', 'sec-websocket-key', randomBytes(16).toString('base64'));
+    lowerNames.push('connection', 'upgrade', 'sec-websocket-key');
+  }
+  return { method: websocket ? 'GET' : method, url: path, rawHeaders, lowerNames, hasBody, contentLength: length, websocket };
+}
+
+const PSEUDO = new Set([':method', ':scheme', ':path', ':authority', ':protocol']);
+
+function malformed(why: string): MalformedRequest {
+  return { malformed: why };
+}
+
+function show(s: string): string {
+  return JSON.stringify(s.slice(0, 40));
+}
