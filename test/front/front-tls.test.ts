@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { connect as connectH2 } from 'node:http2';
 import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -196,10 +197,20 @@ describe('the front over HTTPS', () => {
     assert.equal((await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber, renewed.serial);
   });
 
-  it(`certificates swapped ${SWAPS} times under load: no handshake fails, kept-alive and WebSocket connections live on, the last swap is served`, async () => {
+  it(`certificates swapped ${SWAPS} times under load: no handshake fails, kept-alive h1, h2 and WebSocket connections live on, the last swap is served`, async () => {
     const sets = [issueTestCert(fc.dir, 'swap-0', ['a.example'], 'ec'), issueTestCert(fc.dir, 'swap-1', ['a.example'], 'ec')];
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     assert.equal((await https('a.example', '/echo', agent)).status, 200);
+    const h2 = connectH2(`https://127.0.0.1:${fc.port}`, { ca, servername: 'a.example' });
+    h2.on('error', () => {});
+    const h2get = () => new Promise<number>((resolve, reject) => {
+      const req = h2.request({ ':path': '/echo', ':authority': 'a.example' });
+      req.on('response', (h) => resolve(Number(h[':status']))).on('error', reject).resume();
+    });
+    assert.equal(await h2get(), 200);
+    // A WebSocket over the h2 connection (RFC 8441), as a browser opens one.
+    const h2ws = h2.request({ ':method': 'CONNECT', ':protocol': 'websocket', ':path': '/chat', ':authority': 'a.example', 'sec-websocket-version': '13' }, { endStream: false });
+    assert.equal(await new Promise((resolve) => h2ws.once('response', (h) => resolve(h[':status']))), 200);
     const ws = new WebSocket(`wss://127.0.0.1:${fc.port}/chat`, { ca, servername: 'a.example', headers: { host: 'a.example' } } as WebSocket.ClientOptions); // https options reach tls.connect
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
     let swapping = true;
@@ -231,10 +242,19 @@ describe('the front over HTTPS', () => {
     assert.ok(handshakes >= 20, `only ${handshakes} handshakes ran during the swaps`);
     assert.equal((await handshake({ servername: 'a.example', sigalgs: ECDSA_ONLY })).cert.serialNumber, sets[(SWAPS - 1) % 2].serial);
     assert.equal((await https('a.example', '/echo', agent)).status, 200, 'the kept-alive connection still serves');
+    assert.equal(await h2get(), 200, 'the h2 connection still serves');
     const echoed = new Promise<string>((resolve) => ws.once('message', (m) => resolve(m.toString())));
     ws.send('still here');
     assert.match(await echoed, /still here/);
+    // A masked text frame "h2 here" (RFC 6455 §5.2) on the h2 stream: the back-end's echo comes back unmasked.
+    const text = Buffer.from('h2 here');
+    const mask = Buffer.from([1, 2, 3, 4]);
+    h2ws.write(Buffer.concat([Buffer.from([0x81, 0x80 | text.length]), mask, text.map((b, i) => b ^ mask[i % 4])]));
+    const reply = await new Promise<Buffer>((resolve) => h2ws.once('data', resolve));
+    assert.match(reply.subarray(2).toString(), /h2 here/);
     ws.close();
+    h2ws.close();
+    h2.close();
     agent.destroy();
   });
 

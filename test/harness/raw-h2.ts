@@ -80,16 +80,24 @@ export class RawH2 {
     });
   }
 
-  /** A TLS connection that chose h2 by ALPN, with the preface and an empty SETTINGS sent. */
-  static open(port: number, ca: string, servername: string): Promise<RawH2> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port, ca, servername, ALPNProtocols: ['h2'] }, () => {
-        if (socket.alpnProtocol !== 'h2') return reject(new Error(`ALPN chose ${String(socket.alpnProtocol)}`));
-        socket.write(Buffer.concat([Buffer.from(PREFACE), frame(FRAME.SETTINGS, 0, 0)]));
-        resolve(new RawH2(socket));
+  /**
+   * A TLS connection that chose h2 by ALPN, with the preface and an empty SETTINGS sent, once
+   * the server's SETTINGS came and were acknowledged (so that no ACK falls between a test's
+   * HEADERS and CONTINUATION frames, which RFC 9113 §6.10 forbids).
+   */
+  static async open(port: number, ca: string, servername: string): Promise<RawH2> {
+    const socket = await new Promise<TLSSocket>((resolve, reject) => {
+      const s = connect({ host: '127.0.0.1', port, ca, servername, ALPNProtocols: ['h2'] }, () => {
+        if (s.alpnProtocol !== 'h2') return reject(new Error(`ALPN chose ${String(s.alpnProtocol)}`));
+        s.off('error', reject);
+        resolve(s);
       });
-      socket.once('error', reject);
+      s.once('error', reject);
     });
+    const h = new RawH2(socket);
+    h.write(Buffer.concat([Buffer.from(PREFACE), frame(FRAME.SETTINGS, 0, 0)]));
+    await h.until("the server's SETTINGS", () => h.frames.some((f) => f.type === FRAME.SETTINGS && !(f.flags & FLAG.ACK)));
+    return h;
   }
 
   write(bytes: Buffer): void {

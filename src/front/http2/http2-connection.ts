@@ -5,7 +5,7 @@ import type { ConnectionLimits, FrontConnection } from '../http/front-connection
 import { Http2Exchange, type StreamOwner } from './http2-exchange.ts';
 import { translateRequest } from './http2-request.ts';
 
-const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = constants;
+const { NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = constants;
 
 /**
  * HTTP/2's bounds, set explicitly rather than left to node's defaults (HAProxy's and nginx's
@@ -81,11 +81,13 @@ export class Http2Connection implements FrontConnection, StreamOwner {
 
   private readonly onStream = (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void => {
     this.anyStream = true;
-    const request = translateRequest(rawHeaders, (flags & NGHTTP2_FLAG_END_STREAM) !== 0);
+    const request = translateRequest(rawHeaders, (flags & NGHTTP2_FLAG_END_STREAM) !== 0, this.owner.maxHeaderBytes);
     if ('malformed' in request) {
-      this.owner.clientError(this, 'H2_MALFORMED', request.malformed);
+      this.owner.clientError(this, request.status ? 'H2_HEADERS_TOO_LARGE' : 'H2_MALFORMED', request.malformed);
       stream.on('error', () => {});
-      stream.close(NGHTTP2_PROTOCOL_ERROR);
+      if (!request.status) return void stream.close(NGHTTP2_PROTOCOL_ERROR);
+      stream.respond({ ':status': request.status, 'content-length': 0 }, { endStream: true });
+      stream.close(NGHTTP2_NO_ERROR); // whatever body it sends is not wanted (RFC 9113 §8.1)
       return;
     }
     const exchange = new Http2Exchange(this, stream, request);

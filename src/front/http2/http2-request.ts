@@ -18,8 +18,10 @@ export interface TranslatedRequest {
 }
 
 export interface MalformedRequest {
-  /** Why the request is malformed (RFC 9113 §8.1.1): refused with 400 and never forwarded. */
+  /** Why the request is refused, never forwarded: malformed (RFC 9113 §8.1.1: its stream is reset), or too large. */
   malformed: string;
+  /** 431 when the head is over the front's limit (answered, as over HTTP/1.1); undefined: the stream is reset. */
+  status?: 431;
 }
 
 /** Fields that mean something only on an HTTP/1.1 connection (RFC 9113 §8.2.2). */
@@ -38,7 +40,11 @@ const UPPER = /[A-Z]/;
  * already refused. Repeated `cookie` fields are merged with "; " (RFC 9113 §8.2.3) so the sticky
  * cookie is read from all of them.
  */
-export function translateRequest(raw: readonly string[], endStream: boolean): TranslatedRequest | MalformedRequest {
+export function translateRequest(raw: readonly string[], endStream: boolean, maxHeaderBytes: number): TranslatedRequest | MalformedRequest {
+  // nghttp2 does not hold a client to the SETTINGS_MAX_HEADER_LIST_SIZE it was sent: the front does (RFC 9113 §10.5.1's size).
+  let size = 0;
+  for (let i = 0; i < raw.length; i += 2) size += raw[i].length + raw[i + 1].length + 32;
+  if (size > maxHeaderBytes) return { malformed: `a header list of ${size} bytes (limit ${maxHeaderBytes})`, status: 431 };
   const pseudo = new Map<string, string>();
   const fields: string[] = [];
   const lower: string[] = [];
