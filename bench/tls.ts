@@ -10,8 +10,11 @@
 //   rate is partly the client's; the CPU each terminator spends a connection is its own;
 // - resumed handshakes/s: `openssl s_time -reuse` (one connection at a time, each resuming the
 //   session of the first).
-// HTTP/2 is not measured: the front speaks HTTP/1.1 over TLS so far (tls_h2_rps is null).
-// Needs: apt-get install -y wrk nginx-light haproxy openssl (installed here when missing, as root).
+// - kept-alive TLS, HTTP/2: h2load -t1 -c8 -m8 (the same 64 requests in flight as wrk's 64
+//   connections), req/s and p99 (from h2load's per-request log) at 1 KiB and 64 KiB, CPU per request;
+//   each terminator offers h2 by ALPN (HAProxy `alpn h2,http/1.1`, nginx `listen ... ssl http2`)
+//   and speaks kept-alive HTTP/1.1 to the back-ends.
+// Needs: apt-get install -y wrk nginx-light haproxy openssl nghttp2-client (installed here when missing, as root).
 // Sizes: BENCH_TLS_SECONDS (default 4), BENCH_TLS_REPS (default 3).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -36,7 +39,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 /** The front's own TLS 1.2 suites, for the peers. */
 const CIPHERS = INTERMEDIATE_TLS12_SUITES.join(':');
 
-ensureDebianTools('bench:tls', { wrk: 'wrk', nginx: 'nginx-light', haproxy: 'haproxy', openssl: 'openssl' });
+ensureDebianTools('bench:tls', { wrk: 'wrk', nginx: 'nginx-light', haproxy: 'haproxy', openssl: 'openssl', h2load: 'nghttp2-client' });
 const dir = mkdtempSync(join(tmpdir(), 'cohort-bench-tls-'));
 const procs: ChildProcess[] = [];
 const frontLog = (port: number) => join(dir, `front-${port}.log`);
@@ -86,12 +89,12 @@ try {
   };
   const haproxy = (key: 'ec' | 'rsa', port: number) => {
     const cfg = join(dir, `haproxy-${port}.cfg`);
-    writeFileSync(cfg, `global\n  nbthread 1\n  maxconn 8000\n  ssl-default-bind-ciphers ${CIPHERS}\n  ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\n  ssl-default-bind-options prefer-client-ciphers ssl-min-ver TLSv1.2\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  option http-keep-alive\n  http-reuse always\nfrontend f\n  bind 127.0.0.1:${port} ssl crt ${join(dir, `${key}.haproxy.pem`)} alpn http/1.1\n  default_backend b\nbackend b\n  balance roundrobin\n  server s1 127.0.0.1:${b1}\n  server s2 127.0.0.1:${b2}\n`);
+    writeFileSync(cfg, `global\n  nbthread 1\n  maxconn 8000\n  ssl-default-bind-ciphers ${CIPHERS}\n  ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256\n  ssl-default-bind-options prefer-client-ciphers ssl-min-ver TLSv1.2\ndefaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n  option http-keep-alive\n  http-reuse always\nfrontend f\n  bind 127.0.0.1:${port} ssl crt ${join(dir, `${key}.haproxy.pem`)} alpn h2,http/1.1\n  default_backend b\nbackend b\n  balance roundrobin\n  server s1 127.0.0.1:${b1}\n  server s2 127.0.0.1:${b2}\n`);
     return start('haproxy', ['-f', cfg, '-db']);
   };
   const nginx = (key: 'ec' | 'rsa', port: number) => {
     const conf = join(dir, `nginx-${port}.conf`);
-    writeFileSync(conf, `worker_processes 1; master_process off; daemon off; pid ${dir}/tls-${port}.pid; error_log ${dir}/tls-${port}.err;\nevents { worker_connections 20000; }\nhttp { access_log off; upstream b { server 127.0.0.1:${b1}; server 127.0.0.1:${b2}; keepalive 64; }\n  server { listen 127.0.0.1:${port} ssl; ssl_certificate ${certs[key].cert}; ssl_certificate_key ${certs[key].key}; ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers ${CIPHERS}; ssl_prefer_server_ciphers off; ssl_session_cache shared:S:10m; ssl_session_timeout 1d; keepalive_requests 100000000;\n    location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`);
+    writeFileSync(conf, `worker_processes 1; master_process off; daemon off; pid ${dir}/tls-${port}.pid; error_log ${dir}/tls-${port}.err;\nevents { worker_connections 20000; }\nhttp { access_log off; upstream b { server 127.0.0.1:${b1}; server 127.0.0.1:${b2}; keepalive 64; }\n  server { listen 127.0.0.1:${port} ssl http2; ssl_certificate ${certs[key].cert}; ssl_certificate_key ${certs[key].key}; ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers ${CIPHERS}; ssl_prefer_server_ciphers off; ssl_session_cache shared:S:10m; ssl_session_timeout 1d; keepalive_requests 100000000;\n    location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`);
     return start('nginx', ['-c', conf]);
   };
   const targets: Target[] = [];
@@ -115,6 +118,19 @@ try {
     const p99 = /99%\s+([\d.]+)(us|ms|s)/.exec(out)!;
     return { rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]), p99: Number(p99[1]) * (p99[2] === 'us' ? 0.001 : p99[2] === 's' ? 1000 : 1), cpuUs: ((cpuMs(t.proc.pid!) - before) * 1000) / Math.max(1, total) };
   };
+  /** One h2load run over kept-alive h2: req/s, p99 (ms, from its per-request log), CPU µs per request of the target. */
+  const h2load = (t: Target, path: string) => {
+    const log = join(dir, 'h2load.log');
+    const before = cpuMs(t.proc.pid!);
+    const out = execFileSync('h2load', ['-t1', '-c8', '-m8', `-D${SECONDS}`, '--warm-up-time=1', `--log-file=${log}`, `https://127.0.0.1:${t.port}${path}`], { encoding: 'utf8' });
+    const rows = readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split('\t').map(Number));
+    rmSync(log);
+    // Streams still open when the run stops are logged as -1 (every terminator has a few): only error statuses count.
+    const [, , , e4, e5] = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out)!.map(Number);
+    if (e4 + e5 > 0 || !/application protocol: h2/i.test(out)) throw new Error(`${t.label}: ${e4 + e5} h2 requests answered errors\n${out}`);
+    const took = rows.filter(([, status]) => status === 200).map(([, , us]) => us).sort((a, b) => a - b);
+    return { rps: Number(/finished in [\d.]+s, ([\d.]+) req\/s/.exec(out)![1]), p99: took[Math.floor(took.length * 0.99)] / 1000, cpuUs: ((cpuMs(t.proc.pid!) - before) * 1000) / Math.max(1, rows.length) };
+  };
   /** Resumed handshakes a second, one connection at a time (openssl s_time -reuse). */
   const resumed = (t: Target) => {
     const out = execFileSync('openssl', ['s_time', '-connect', `127.0.0.1:${t.port}`, '-reuse', '-time', String(SECONDS)], { encoding: 'utf8' });
@@ -135,7 +151,7 @@ try {
   for (let rep = 0; rep < REPS; rep++) {
     const order = <T>(xs: T[]) => (rep % 2 === 0 ? xs : [...xs].reverse());
     for (const t of order(ec)) {
-      progress(`rep ${rep + 1}/${REPS}: ${t.label}, kept-alive 1 KiB, 64 KiB; ECDSA handshakes; resumed`);
+      progress(`rep ${rep + 1}/${REPS}: ${t.label}, kept-alive h1 and h2 at 1 KiB, 64 KiB; ECDSA handshakes; resumed`);
       const small = wrk(t, '/1k.txt', false);
       add(t, 'h1_rps', small.rps);
       add(t, 'h1_p99', small.p99);
@@ -144,6 +160,12 @@ try {
       add(t, 'h1_64k_rps', big.rps);
       add(t, 'h1_64k_p99', big.p99);
       add(t, 'h1_64k_cpu', big.cpuUs);
+      for (const [key, path] of [['h2', '/1k.txt'], ['h2_64k', '/64k.txt']] as const) {
+        const h2 = h2load(t, path);
+        add(t, `${key}_rps`, h2.rps);
+        add(t, `${key}_p99`, h2.p99);
+        add(t, `${key}_cpu`, h2.cpuUs);
+      }
       const full = wrk(t, '/1k.txt', true);
       add(t, 'full_ec', full.rps);
       add(t, 'full_ec_cpu', full.cpuUs);
@@ -160,10 +182,12 @@ try {
   const rows: [string, string, number][] = [
     ['kept-alive h1 1 KiB', 'req/s', 0], ['  p99 ms', '', 0], ['  CPU µs/req', '', 0],
     ['kept-alive h1 64 KiB', 'req/s', 0], ['  p99 ms', '', 0], ['  CPU µs/req', '', 0],
+    ['kept-alive h2 1 KiB', 'req/s', 0], ['  p99 ms', '', 0], ['  CPU µs/req', '', 0],
+    ['kept-alive h2 64 KiB', 'req/s', 0], ['  p99 ms', '', 0], ['  CPU µs/req', '', 0],
     ['full handshakes/s, ECDSA P-256', '', 0], ['  CPU µs/handshake', '', 0], ['full handshakes/s, RSA-2048', '', 0], ['  CPU µs/handshake', '', 0], ['resumed handshakes/s (serial)', '', 0],
   ];
-  const keys = ['h1_rps', 'h1_p99', 'h1_cpu', 'h1_64k_rps', 'h1_64k_p99', 'h1_64k_cpu', 'full_ec', 'full_ec_cpu', 'full_rsa', 'full_rsa_cpu', 'resumed'];
-  console.log(`TLS termination, wrk -t1 -c64, median of ${REPS} alternating runs of ${SECONDS} s, two nginx back-ends`);
+  const keys = ['h1_rps', 'h1_p99', 'h1_cpu', 'h1_64k_rps', 'h1_64k_p99', 'h1_64k_cpu', 'h2_rps', 'h2_p99', 'h2_cpu', 'h2_64k_rps', 'h2_64k_p99', 'h2_64k_cpu', 'full_ec', 'full_ec_cpu', 'full_rsa', 'full_rsa_cpu', 'resumed'];
+  console.log(`TLS termination, wrk -t1 -c64 (h1), h2load -t1 -c8 -m8 (h2), median of ${REPS} alternating runs of ${SECONDS} s, two nginx back-ends`);
   console.log(`${'figure'.padEnd(34)}${'front'.padStart(10)}${'HAProxy'.padStart(10)}${'× HAProxy'.padStart(11)}${'nginx'.padStart(10)}${'× nginx'.padStart(9)}`);
   rows.forEach(([label], i) => {
     const k = keys[i];
@@ -179,7 +203,10 @@ try {
     tls_h1_p99_ms: fig('front', 'h1_p99'), haproxy_tls_h1_p99_ms: fig('haproxy', 'h1_p99'),
     tls_h1_64k_rps: r(fig('front', 'h1_64k_rps')), haproxy_tls_h1_64k_rps: r(fig('haproxy', 'h1_64k_rps')), nginx_tls_h1_64k_rps: r(fig('nginx', 'h1_64k_rps')),
     tls_h1_cpu_us: +fig('front', 'h1_cpu').toFixed(1), haproxy_tls_h1_cpu_us: +fig('haproxy', 'h1_cpu').toFixed(1), nginx_tls_h1_cpu_us: +fig('nginx', 'h1_cpu').toFixed(1),
-    tls_h2_rps: null, haproxy_tls_h2_rps: null,
+    tls_h2_rps: r(fig('front', 'h2_rps')), haproxy_tls_h2_rps: r(fig('haproxy', 'h2_rps')), nginx_tls_h2_rps: r(fig('nginx', 'h2_rps')),
+    tls_h2_p99_ms: fig('front', 'h2_p99'), haproxy_tls_h2_p99_ms: fig('haproxy', 'h2_p99'), nginx_tls_h2_p99_ms: fig('nginx', 'h2_p99'),
+    tls_h2_64k_rps: r(fig('front', 'h2_64k_rps')), haproxy_tls_h2_64k_rps: r(fig('haproxy', 'h2_64k_rps')), nginx_tls_h2_64k_rps: r(fig('nginx', 'h2_64k_rps')),
+    tls_h2_cpu_us: +fig('front', 'h2_cpu').toFixed(1), haproxy_tls_h2_cpu_us: +fig('haproxy', 'h2_cpu').toFixed(1), nginx_tls_h2_cpu_us: +fig('nginx', 'h2_cpu').toFixed(1),
     tls_full_handshakes_per_s: r(fig('front', 'full_ec')), haproxy_tls_full_handshakes_per_s: r(fig('haproxy', 'full_ec')), nginx_tls_full_handshakes_per_s: r(fig('nginx', 'full_ec')),
     tls_full_rsa_handshakes_per_s: r(fig('front', 'full_rsa')), haproxy_tls_full_rsa_handshakes_per_s: r(fig('haproxy', 'full_rsa')), nginx_tls_full_rsa_handshakes_per_s: r(fig('nginx', 'full_rsa')),
     tls_full_handshake_cpu_us: r(fig('front', 'full_ec_cpu')), haproxy_tls_full_handshake_cpu_us: r(fig('haproxy', 'full_ec_cpu')), nginx_tls_full_handshake_cpu_us: r(fig('nginx', 'full_ec_cpu')),
@@ -187,7 +214,7 @@ try {
     tls_resumed_per_s: r(fig('front', 'resumed')), haproxy_tls_resumed_per_s: r(fig('haproxy', 'resumed')), nginx_tls_resumed_per_s: r(fig('nginx', 'resumed')),
     reps: REPS, seconds: SECONDS,
   }, {
-    wrk: commandVersion('wrk'), haproxy: commandVersion('haproxy'), nginx: commandVersion('nginx'), openssl_front: process.versions.openssl,
+    wrk: commandVersion('wrk'), h2load: commandVersion('h2load', ['--version']), haproxy: commandVersion('haproxy'), nginx: commandVersion('nginx'), openssl_front: process.versions.openssl,
     openssl_haproxy: opensslHaproxy,
     openssl_nginx: opensslNginx,
   });

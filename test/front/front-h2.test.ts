@@ -203,6 +203,20 @@ describe('the front over HTTP/2', () => {
     assert.deepEqual([empty.status, empty.body], [204, '']);
   });
 
+  it("an answer larger than the stream's window ends, and its upstream connection serves the next request", async () => {
+    // The back-end's whole answer comes in one read: the stream takes 64 KiB before the client's
+    // WINDOW_UPDATE, so the upstream connection is paused when the answer ends (and HTTP/2 streams
+    // that ended never say 'drain').
+    const big = 'x'.repeat(200_000);
+    backend.reset((req, conn) => conn.write(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n${big}`));
+    const s = session();
+    for (let i = 0; i < 3; i++) {
+      const answer = await ask(s, { ':path': `/big${i}` });
+      assert.deepEqual([answer.status, answer.body.length], [200, big.length]);
+    }
+    assert.equal(new Set(backend.requests.map((r) => r.conn)).size, 1, 'one upstream connection, reused');
+  });
+
   it("a back-end's broken answer is a 502 on its stream only", async () => {
     backend.reset((req, conn) => conn.write(req.target === '/bad' ? 'HTTP/1.1 200 OK\r\nX-Bad: a\u0001b\r\nContent-Length: 0\r\n\r\n' : 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n'));
     const s = session();

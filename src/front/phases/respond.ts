@@ -75,7 +75,8 @@ export class Respond {
     if (!ctx.ex.write(chunk)) {
       const socket = ctx.conn!.socket;
       socket.pause();
-      ctx.ex.onDrain(() => socket.resume());
+      // Once the response is whole the connection is the pool's again (connection.ts resumed it).
+      ctx.ex.onDrain(() => ctx.ex.finished || socket.resume());
     }
   }
 

@@ -169,6 +169,9 @@ export class UpstreamConnection {
     // request of ours: the connection goes, the client's exchange is already complete.
     const reusable = this.parser.keepAlive && this.bodyDone && !this.closed && !this.parser.overrun;
     if (!reusable) this.socket.destroy();
+    // Paused for a slow client (respond.ts), it must read again for whoever takes it next:
+    // the 'drain' that would resume it may come late, or never (an HTTP/2 stream that ended).
+    else if (this.socket.isPaused()) this.socket.resume();
     this.onFree(this, reusable);
   }
 
