@@ -16,6 +16,18 @@ export const tlsSchema = z.strictObject({
   profile: z.enum(TLS_PROFILES).default('intermediate'),
   /** HTTP/2 for clients that offer h2 by ALPN (each stream is translated to the HTTP/1.1 request path). */
   http2: z.boolean().default(true),
+  /**
+   * Session resumption across every front process and front: tickets sealed by keys derived
+   * from this secret, a new key every rotateS, older ones kept to open tickets up to lifetimeS
+   * old. Without it each front process has its own random key (resumption on that process only).
+   */
+  tickets: z
+    .strictObject({
+      secret: z.string().min(32, 'a ticket secret is at least 32 characters').max(512),
+      rotateS: z.number().int().min(1).max(7 * 86_400).default(43_200),
+      lifetimeS: z.number().int().min(1).max(7 * 86_400).default(86_400),
+    })
+    .optional(),
   /** Refuse a handshake whose SNI names no certificate (or that sends none) instead of giving it the default. */
   strictSni: z.boolean().default(false),
   /** Strict-Transport-Security on every HTTPS answer (never over plain HTTP). Off unless set: it binds browsers for maxAgeS. */

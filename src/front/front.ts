@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
@@ -49,11 +48,6 @@ export class Front implements AdminFront {
   private readonly admin: AdminServer | undefined;
   /** front.redirect: plain HTTP answered with a 308 to HTTPS. */
   private readonly redirect: RedirectServer | undefined;
-  /**
-   * TLS session ticket keys of this process, in every listening socket's and every name's context:
-   * the kernel spreads connections over the listening sockets, and a ticket from one must open on another.
-   */
-  private readonly ticketKeys = randomBytes(48);
   /** The certificate files, watched: a renewal is served without a reload. */
   private readonly certificates: ListenerCertificates;
   private readonly health: HealthChecker;
@@ -101,13 +95,13 @@ export class Front implements AdminFront {
     if (cfg.admin) this.admin = new AdminServer(this, this.metrics, this.dashboard);
     this.health = new HealthChecker(() => this.proxy.state.all, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
     this.certificates = new ListenerCertificates(log, () => {
-      const options = listenerOptions(this.config, dirname(this.table.file), this.ticketKeys);
+      const options = listenerOptions(this.config, dirname(this.table.file), this.server.tickets);
       this.server.configure(options);
       return options.tls!.certificates.summary;
     });
     if (cfg.redirect) this.redirect = new RedirectServer(cfg.redirect.httpsPort ?? cfg.listen.port, { maxConnections: cfg.limits.maxClientConnections, headersMs: cfg.timeouts.headersMs, maxHeaderBytes: cfg.limits.maxHeaderBytes }, (name) => this.server.serves(name));
     this.server = new HttpServer(
-      listenerOptions(cfg, dirname(table.file), this.ticketKeys),
+      listenerOptions(cfg, dirname(table.file), undefined),
       {
         request: this.proxy.handle,
         dropped: (remoteAddress) => {
@@ -159,7 +153,7 @@ export class Front implements AdminFront {
     if (!cfg.listen.tls !== !old.cfg.listen.tls) throw new Error('front.listen.tls cannot be turned on or off on reload; restart the front');
     if (JSON.stringify(cfg.redirect) !== JSON.stringify(old.cfg.redirect)) throw new Error('front.redirect cannot change on reload; restart the front');
     // Certificates read and checked before anything changes: a bad file rejects the reload.
-    const options = listenerOptions(cfg, dirname(table.file), this.ticketKeys);
+    const options = listenerOptions(cfg, dirname(table.file), this.server.tickets);
     // Built whole beside the generation in service: if this throws, nothing has changed.
     const next = this.build(table, old);
     this.table = table;

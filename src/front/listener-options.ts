@@ -2,9 +2,17 @@ import { hstsValue } from '../config/tls-schema.ts';
 import type { FrontConfig } from './config.ts';
 import type { HttpServerOptions } from './http/server.ts';
 import { CertificateSet } from './tls/certificate-set.ts';
+import { TicketKeyRing } from './tls/ticket-keys.ts';
 
-/** The listener's settings; with front.listen.tls, its certificates read from their files (this throws on a bad one). */
-export function listenerOptions(cfg: FrontConfig, baseDir: string, ticketKeys: Buffer): HttpServerOptions {
+/** A session resumes this long without front.listen.tls.tickets (Mozilla's intermediate ssl_session_timeout). */
+const SESSION_LIFETIME_S = 86_400;
+
+/**
+ * The listener's settings; with front.listen.tls, its certificates read from their files (this
+ * throws on a bad one). `tickets` is the ring in service: kept when the config's tickets did not
+ * change (a random key must outlive a reload), else a new one.
+ */
+export function listenerOptions(cfg: FrontConfig, baseDir: string, tickets: TicketKeyRing | undefined): HttpServerOptions {
   const { limits, timeouts } = cfg;
   const tls = cfg.listen.tls;
   return {
@@ -14,6 +22,11 @@ export function listenerOptions(cfg: FrontConfig, baseDir: string, ticketKeys: B
     bodyMs: Math.max(timeouts.headersMs, 300_000),
     idleMs: timeouts.idleMs,
     upgrades: cfg.upgrades,
-    tls: tls && { certificates: new CertificateSet(tls.certificates, baseDir, tls.profile, ticketKeys), strictSni: tls.strictSni, hsts: hstsValue(tls.hsts), alpn: tls.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] },
+    tls: tls && { certificates: new CertificateSet(tls.certificates, baseDir, tls.profile, ticketRing(tls.tickets, tickets), tls.tickets?.lifetimeS ?? SESSION_LIFETIME_S), strictSni: tls.strictSni, hsts: hstsValue(tls.hsts), alpn: tls.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] },
   };
+}
+
+function ticketRing(t: { secret: string; rotateS: number; lifetimeS: number } | undefined, previous: TicketKeyRing | undefined): TicketKeyRing {
+  const settings = { secret: t?.secret, rotateMs: (t?.rotateS ?? SESSION_LIFETIME_S) * 1000, lifetimeMs: (t?.lifetimeS ?? SESSION_LIFETIME_S) * 1000 };
+  return previous?.sameAs(settings) ? previous : new TicketKeyRing(settings);
 }

@@ -3,6 +3,7 @@ import { listenOn } from '../../net/listen.ts';
 import type { CertificateSummary } from '../tls/certificate-set.ts';
 import type { TLSSocket } from 'node:tls';
 import { Http2Connection } from '../http2/http2-connection.ts';
+import type { TicketKeyRing } from '../tls/ticket-keys.ts';
 import { TlsAcceptor, type TlsListenerSettings } from '../tls/tls-acceptor.ts';
 import { ClientConnection } from './client-connection.ts';
 import type { ConnectionOwner } from './connection-owner.ts';
@@ -79,6 +80,11 @@ export class HttpServer implements ConnectionOwner {
   /** HTTPS: whether a host name has a certificate of its own. */
   serves(name: string): boolean {
     return this.options.tls?.certificates.serves(name) ?? false;
+  }
+
+  /** HTTPS: the session ticket keys in service (a reload keeps them unless their settings changed). */
+  get tickets(): TicketKeyRing | undefined {
+    return this.options.tls?.certificates.tickets;
   }
 
   /** HTTPS: the certificates in service, for /status. */

@@ -1,11 +1,12 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
 import { hostName } from '../http/host-name.ts';
 import type { ClientHello } from './client-hello.ts';
 import type { TlsProfile } from '../../config/tls-schema.ts';
 import { profileOptions } from './profiles.ts';
+import type { TicketKey, TicketKeyRing } from './ticket-keys.ts';
 
 export interface CertificateFiles {
   /** PEM: the certificate, then its chain. */
@@ -34,12 +35,41 @@ interface Pair {
 /** A certificate file the front cannot serve: which one, and why. */
 export class CertificateError extends Error {}
 
+/**
+ * One certificate's TLS contexts, one per session ticket key in use: a context seals and opens
+ * tickets with one key only, so a client that offers a ticket sealed by an earlier generation's
+ * key gets the context of that key (ticket-keys.ts), everyone else the current one.
+ */
+class CertificateContexts {
+  private readonly options: SecureContextOptions;
+  private readonly lifetimeS: number;
+  private readonly byKey = new Map<string, SecureContext>();
+
+  constructor(options: SecureContextOptions, lifetimeS: number, current: TicketKey) {
+    this.options = options;
+    this.lifetimeS = lifetimeS;
+    this.get(current); // a file that cannot be served throws here, at the reload
+  }
+
+  get(key: TicketKey): SecureContext {
+    let context = this.byKey.get(key.name);
+    if (context) return context;
+    context = createSecureContext({ ...this.options, ticketKeys: key.keys });
+    // How long a session resumes (node's tls.Server sets it on its own context; the front builds its own).
+    (context as unknown as { context: { setSessionTimeout(s: number): void } }).context.setSessionTimeout(this.lifetimeS);
+    // The generations still open are few (ticket-keys.ts); the oldest context goes past them.
+    if (this.byKey.size >= 8) this.byKey.delete(this.byKey.keys().next().value!);
+    this.byKey.set(key.name, context);
+    return context;
+  }
+}
+
 /** A name's certificates: at most one per key type; ECDSA with the TLS 1.3 signature scheme of its curve. */
 interface Entry {
-  ecdsa?: { context: SecureContext; curve: Curve | undefined };
-  rsa?: SecureContext;
+  ecdsa?: { contexts: CertificateContexts; curve: Curve | undefined };
+  rsa?: CertificateContexts;
   /** Any other key type (Ed25519...), served as it is. */
-  other?: SecureContext;
+  other?: CertificateContexts;
 }
 
 /** ECDHE_ECDSA suites of the intermediate profile (AES-GCM, ChaCha20-Poly1305): what a TLS 1.2 client needs for an ECDSA certificate. */
@@ -69,16 +99,20 @@ export class CertificateSet {
   readonly summary: CertificateSummary[] = [];
   private readonly byName = new Map<string, Entry>();
   private defaultEntry: Entry | undefined;
+  /** The session ticket keys its contexts seal and open tickets with. */
+  readonly tickets: TicketKeyRing;
 
-  constructor(files: CertificateFiles[], baseDir: string, profile: TlsProfile, ticketKeys: Buffer) {
-    const common = { ...profileOptions(profile), ticketKeys };
+  constructor(files: CertificateFiles[], baseDir: string, profile: TlsProfile, tickets: TicketKeyRing, sessionLifetimeS: number) {
+    this.tickets = tickets;
+    const common = profileOptions(profile);
+    const current = tickets.current();
     for (const f of files) {
       const { pair, names, summary, curve } = readPair(resolve(baseDir, f.cert), resolve(baseDir, f.key));
       this.summary.push(summary);
-      let context: SecureContext;
+      let context: CertificateContexts;
       try {
         // A session (ticket) resumes only under the certificate it began with (RFC 6066 §3: never under another name).
-        context = createSecureContext({ ...common, cert: pair.cert, key: pair.key, sessionIdContext: summary.fingerprint.slice(0, 32) });
+        context = new CertificateContexts({ ...common, cert: pair.cert, key: pair.key, sessionIdContext: summary.fingerprint.slice(0, 32) }, sessionLifetimeS, current);
       } catch (err) {
         throw new CertificateError(`${summary.file}: ${(err as Error).message}`);
       }
@@ -86,7 +120,7 @@ export class CertificateSet {
       if (names.length === 0 && this.summary.length > 1) throw new CertificateError(`${summary.file}: names no host (no DNS subject alternative name, no common name); only the first (default) certificate may be for IP addresses only`);
       const add = (entry: Entry) => {
         // One certificate per key type a name: the first listed wins.
-        if (pair.keyType === 'ec') entry.ecdsa ??= { context, curve: curve ? CURVES[curve] : undefined };
+        if (pair.keyType === 'ec') entry.ecdsa ??= { contexts: context, curve: curve ? CURVES[curve] : undefined };
         else if (pair.keyType === 'rsa' || pair.keyType === 'rsa-pss') entry.rsa ??= context;
         else entry.other ??= context;
         return entry;
@@ -98,13 +132,24 @@ export class CertificateSet {
     this.defaultEntry ??= this.byName.get(this.summary[0].names[0])!;
   }
 
-  /** The context for a client's hello; undefined under strict SNI when its name (or its lack of one) has no certificate. */
+  /**
+   * The context for a client's hello; undefined under strict SNI when its name (or its lack of
+   * one) has no certificate. Its ticket key is the one the client's ticket names while that
+   * generation is still open, else the current one.
+   */
   pick(hello: ClientHello, strictSni: boolean): SecureContext | undefined {
+    const certificate = this.certificateFor(hello, strictSni);
+    if (!certificate) return undefined;
+    const offered = hello.ticketKeyName === undefined ? undefined : this.tickets.find(hello.ticketKeyName);
+    return certificate.get(offered ?? this.tickets.current());
+  }
+
+  private certificateFor(hello: ClientHello, strictSni: boolean): CertificateContexts | undefined {
     const entry = (hello.serverName === undefined ? undefined : this.lookup(hello.serverName)) ?? (strictSni ? undefined : this.defaultEntry);
     if (!entry) return undefined;
-    if (entry.ecdsa && acceptsEcdsa(hello, entry.ecdsa.curve)) return entry.ecdsa.context;
+    if (entry.ecdsa && acceptsEcdsa(hello, entry.ecdsa.curve)) return entry.ecdsa.contexts;
     if (entry.other && !entry.rsa && hello.sigalgs.includes(ED25519)) return entry.other;
-    return entry.rsa ?? entry.other ?? entry.ecdsa?.context;
+    return entry.rsa ?? entry.other ?? entry.ecdsa?.contexts;
   }
 
   /** Whether a host name (hostName's form) has a certificate of its own (not the default's): where a redirect may send a client. */

@@ -17,6 +17,12 @@ export interface ClientHello {
   versions: number[];
   /** supported_groups (named curves and key exchange groups); empty when not sent. */
   groups: number[];
+  /**
+   * The key name (first 16 bytes, hex) of the session ticket the client offers to resume with:
+   * TLS 1.2's session_ticket, TLS 1.3's first pre_shared_key identity (OpenSSL's tickets begin
+   * with the name of the key that sealed them).
+   */
+  ticketKeyName: string | undefined;
 }
 
 /** A hello bigger than this (every record of it) is refused: real ones are under 2 KiB, post-quantum key shares included. */
@@ -59,7 +65,7 @@ export function readClientHello(bytes: Buffer): ClientHello | null | number {
 
 function parseHello(body: Buffer): ClientHello | null {
   const r = new Reader(body);
-  const hello: ClientHello = { serverName: undefined, alpn: [], sigalgs: [], ciphers: [], versions: [], groups: [] };
+  const hello: ClientHello = { serverName: undefined, alpn: [], sigalgs: [], ciphers: [], versions: [], groups: [], ticketKeyName: undefined };
   if (!r.skip(2 + 32)) return null; // legacy_version, random
   if (!r.skip(r.u8())) return null; // session id
   const suites = r.vector(r.u16());
@@ -99,6 +105,12 @@ function parseHello(body: Buffer): ClientHello | null {
       const list = d.vector(d.u16());
       if (!list || list.length % 2) return null;
       for (let i = 0; i < list.length; i += 2) hello.groups.push(list.readUInt16BE(i));
+    } else if (type === 35 && data.length >= 16) {
+      hello.ticketKeyName = data.subarray(0, 16).toString('hex');
+    } else if (type === 41) {
+      const identities = new Reader(d.vector(d.u16()) ?? Buffer.alloc(0));
+      const first = identities.vector(identities.u16());
+      if (first && first.length >= 16) hello.ticketKeyName = first.subarray(0, 16).toString('hex');
     } else if (type === 43) {
       const list = d.vector(d.u8());
       if (!list || list.length % 2) return null;

@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { readClientHello, type ClientHello } from '../../../src/front/tls/client-hello.ts';
-import { captureHello } from '../../harness/test-certs.ts';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect as connectTls, createServer as createTlsServer } from 'node:tls';
+import { captureHello, issueTestCert, makeTestCa } from '../../harness/test-certs.ts';
 
 const capture = captureHello;
 
@@ -52,4 +57,32 @@ test('a name that is not a host name is no name (the default certificate, or a r
   const bytes = Buffer.from(await capture({ servername: 'a.example' }));
   bytes.write('a/example', bytes.indexOf('a.example'), 'latin1');
   assert.equal(whole(bytes).serverName, undefined);
+});
+
+test("reads the key name of the ticket a client offers to resume with (TLS 1.2's session_ticket, TLS 1.3's pre_shared_key)", async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cohort-hello-'));
+  makeTestCa(dir);
+  const cert = issueTestCert(dir, 'a', ['a.example'], 'ec');
+  const ticketKeys = randomBytes(48);
+  const server = createTlsServer({ cert: readFileSync(cert.cert), key: readFileSync(cert.key), ticketKeys }, (s) => s.on('error', () => {})).listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const port = (server.address() as { port: number }).port;
+  try {
+    for (const version of ['TLSv1.2', 'TLSv1.3'] as const) {
+      const session = await new Promise<Buffer>((resolve, reject) => {
+        const s = connectTls({ host: '127.0.0.1', port, servername: 'a.example', rejectUnauthorized: false, minVersion: version, maxVersion: version });
+        // The connection stays open until the ticket comes (TLS 1.3 sends it after the handshake).
+        s.once('session', (buf: Buffer) => {
+          resolve(buf);
+          s.destroy();
+        }).on('error', reject);
+      });
+      const hello = whole(await capture({ servername: 'a.example', session, minVersion: version, maxVersion: version }));
+      assert.equal(hello.ticketKeyName, ticketKeys.subarray(0, 16).toString('hex'), version);
+    }
+    assert.equal(whole(await capture({ servername: 'a.example' })).ticketKeyName, undefined, 'no ticket offered');
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

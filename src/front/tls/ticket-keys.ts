@@ -1,0 +1,78 @@
+import { hkdfSync, randomBytes } from 'node:crypto';
+
+/** One session ticket key as node:tls takes it: 16 bytes of name, 16 of HMAC secret, 16 of AES key. */
+export interface TicketKey {
+  /** The key's name, hex: OpenSSL writes it at the head of every ticket it seals with the key. */
+  name: string;
+  keys: Buffer;
+}
+
+export interface TicketSettings {
+  /** Shared by every front of the cluster (the host table's): fronts that hold the same secret resume each other's sessions. */
+  secret: string | undefined;
+  /** A new key seals tickets every rotateMs. */
+  rotateMs: number;
+  /** A ticket resumes for this long: the keys of the generations before the current one stay to open tickets this old. */
+  lifetimeMs: number;
+}
+
+/**
+ * The front's session ticket keys, rotated with overlap (Caddy's and HAProxy's practice): the
+ * current generation's key seals new tickets, the previous ones still open tickets within their
+ * lifetime. Each generation's key is derived from the cluster's secret (HKDF-SHA256 over the
+ * generation number), so every front process of every front that holds the secret has the same
+ * keys at the same time without a word between them, and a process that restarts has them back.
+ * Without a secret, one random key for the process's life (resumption on this process only).
+ */
+export class TicketKeyRing {
+  private readonly settings: TicketSettings;
+  private readonly cache = new Map<number, TicketKey>();
+  private readonly random: TicketKey | undefined;
+
+  constructor(settings: TicketSettings) {
+    this.settings = settings;
+    if (settings.secret === undefined) {
+      const keys = randomBytes(48);
+      this.random = { name: keys.subarray(0, 16).toString('hex'), keys };
+    }
+  }
+
+  /** Whether these settings would make the same keys (a reload that left them alone keeps this ring). */
+  sameAs(settings: TicketSettings): boolean {
+    const s = this.settings;
+    return s.secret === settings.secret && s.rotateMs === settings.rotateMs && s.lifetimeMs === settings.lifetimeMs;
+  }
+
+  /** The key that seals new tickets now. */
+  current(now = Date.now()): TicketKey {
+    return this.random ?? this.generation(Math.floor(now / this.settings.rotateMs));
+  }
+
+  /** The key named in a client's ticket, if it is one of the generations still open. */
+  find(name: string, now = Date.now()): TicketKey | undefined {
+    if (this.random) return this.random.name === name ? this.random : undefined;
+    const gen = Math.floor(now / this.settings.rotateMs);
+    for (let g = gen; g >= gen - this.keptGenerations; g--) {
+      const key = this.generation(g);
+      if (key.name === name) return key;
+    }
+    return undefined;
+  }
+
+  /** Generations before the current one whose tickets may still be within their lifetime. */
+  private get keptGenerations(): number {
+    return Math.ceil(this.settings.lifetimeMs / this.settings.rotateMs);
+  }
+
+  private generation(gen: number): TicketKey {
+    let key = this.cache.get(gen);
+    if (!key) {
+      const keys = Buffer.from(hkdfSync('sha256', this.settings.secret!, 'cohort tls session tickets', `generation ${gen}`, 48));
+      key = { name: keys.subarray(0, 16).toString('hex'), keys };
+      this.cache.set(gen, key);
+      // Only the generations that can still open a ticket are kept.
+      for (const g of this.cache.keys()) if (g < gen - this.keptGenerations - 1) this.cache.delete(g);
+    }
+    return key;
+  }
+}

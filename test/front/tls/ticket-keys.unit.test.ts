@@ -1,0 +1,39 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { TicketKeyRing } from '../../../src/front/tls/ticket-keys.ts';
+
+const HOUR = 3_600_000;
+
+describe('session ticket keys: derived from the cluster secret, rotated with overlap', () => {
+  it('two rings with the same secret hold the same keys at the same time; another secret, other keys', () => {
+    const settings = { secret: 's'.repeat(32), rotateMs: HOUR, lifetimeMs: 2 * HOUR };
+    const a = new TicketKeyRing(settings);
+    const b = new TicketKeyRing({ ...settings });
+    const now = 1_000 * HOUR + 5;
+    assert.deepEqual(a.current(now), b.current(now));
+    assert.equal(a.current(now).keys.length, 48);
+    assert.equal(a.current(now).name, a.current(now).keys.subarray(0, 16).toString('hex'));
+    assert.notEqual(new TicketKeyRing({ ...settings, secret: 't'.repeat(32) }).current(now).name, a.current(now).name);
+    assert.notEqual(a.current(now + HOUR).name, a.current(now).name, 'a new key each rotation');
+  });
+
+  it('a key opens tickets for its lifetime after it stops sealing, and not after', () => {
+    const ring = new TicketKeyRing({ secret: 's'.repeat(32), rotateMs: HOUR, lifetimeMs: 2 * HOUR });
+    const sealedAt = 1_000 * HOUR;
+    const name = ring.current(sealedAt).name;
+    assert.equal(ring.find(name, sealedAt + HOUR)?.name, name);
+    assert.equal(ring.find(name, sealedAt + 2 * HOUR)?.name, name);
+    assert.equal(ring.find(name, sealedAt + 3 * HOUR), undefined);
+    assert.equal(ring.find('00'.repeat(16), sealedAt), undefined);
+  });
+
+  it('without a secret: one random key for the life of the ring', () => {
+    const ring = new TicketKeyRing({ secret: undefined, rotateMs: HOUR, lifetimeMs: HOUR });
+    const key = ring.current(0);
+    assert.deepEqual(ring.current(100 * HOUR), key);
+    assert.equal(ring.find(key.name)?.name, key.name);
+    assert.notEqual(new TicketKeyRing({ secret: undefined, rotateMs: HOUR, lifetimeMs: HOUR }).current(0).name, key.name);
+    assert.ok(ring.sameAs({ secret: undefined, rotateMs: HOUR, lifetimeMs: HOUR }));
+    assert.ok(!ring.sameAs({ secret: 's'.repeat(32), rotateMs: HOUR, lifetimeMs: HOUR }));
+  });
+});
