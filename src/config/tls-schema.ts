@@ -27,6 +27,8 @@ export const tlsSchema = z.strictObject({
       rotateS: z.number().int().min(1).max(7 * 86_400).default(43_200),
       lifetimeS: z.number().int().min(1).max(7 * 86_400).default(86_400),
     })
+    // Each open generation is a TLS context per certificate (certificate-set.ts keeps 8 at most).
+    .refine((t) => Math.ceil(t.lifetimeS / t.rotateS) + 1 <= 8, { message: 'lifetimeS may span at most 7 rotations (rotateS of lifetimeS / 7 or more)', path: ['rotateS'] })
     .optional(),
   /** Refuse a handshake whose SNI names no certificate (or that sends none) instead of giving it the default. */
   strictSni: z.boolean().default(false),

@@ -54,7 +54,7 @@ export class FrontMetrics implements RequestObserver {
   private readonly reasonIndex = new Map<string, number>(FRONT_ERROR_REASONS.map((r, i) => [r, i]));
 
   /** backends: each id once (FrontState.list); a back-end routes check by their own settings counts all its objects (sameId). */
-  constructor(backends: () => readonly Backend[], front: () => { connections: number; tunnels: number; maintenancePages: number }) {
+  constructor(backends: () => readonly Backend[], front: () => { connections: { http1: number; h2: number; h2Streams: number }; tunnels: number; maintenancePages: number }) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
     this.registry.registerMetric(
@@ -130,10 +130,21 @@ export class FrontMetrics implements RequestObserver {
     });
     new Gauge({
       name: 'cohort_front_client_connections',
-      help: 'Client connections open on the front now.',
+      help: 'Client connections open on the front now, by protocol (http/1.1, or h2 by ALPN).',
+      labelNames: ['protocol'],
       registers,
       collect() {
-        this.set(front().connections);
+        const { http1, h2 } = front().connections;
+        this.set({ protocol: 'http/1.1' }, http1);
+        this.set({ protocol: 'h2' }, h2);
+      },
+    });
+    new Gauge({
+      name: 'cohort_front_h2_streams',
+      help: 'HTTP/2 streams open on the front now (requests under way, WebSockets over h2).',
+      registers,
+      collect() {
+        this.set(front().connections.h2Streams);
       },
     });
     new Gauge({

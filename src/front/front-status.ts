@@ -10,6 +10,8 @@ export interface FrontStatusSources {
   certificates: CertificateSummary[] | undefined;
   tunnels: number;
   connections: number;
+  /** The connections by protocol, and the HTTP/2 streams open on them. */
+  protocols: { http1: number; h2: number; h2Streams: number };
   apps: unknown;
   maintenance: object | undefined;
   load: (node: string) => unknown;
@@ -28,6 +30,7 @@ export function frontStatus(src: FrontStatusSources) {
     certificates: src.certificates ?? null,
     tunnels: src.tunnels,
     connections: src.connections,
+    protocols: src.protocols,
     apps: src.apps ?? null,
     maintenance: src.maintenance ?? null,
     backends: backendsStatus(src.state, now, src.load),

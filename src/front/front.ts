@@ -77,7 +77,7 @@ export class Front implements AdminFront {
     this.proxy = new Proxy(first.state, this.budget, log);
     first.commit();
     if (cfg.admin) {
-      this.metrics = new FrontMetrics(() => this.proxy.state.list, () => ({ connections: this.server.connectionCount, tunnels: this.proxy.tunnels.size, maintenancePages: this.proxy.maintenancePages }));
+      this.metrics = new FrontMetrics(() => this.proxy.state.list, () => ({ connections: this.server.protocolCounts(), tunnels: this.proxy.tunnels.size, maintenancePages: this.proxy.maintenancePages }));
       this.proxy.observer = this.metrics;
     }
     if (this.caller) {
@@ -230,6 +230,7 @@ export class Front implements AdminFront {
       certificates: this.server.certificates,
       tunnels: this.proxy.tunnels.size,
       connections: this.server.connectionCount,
+      protocols: this.server.protocolCounts(),
       apps: this.apps?.status(),
       maintenance: this.maintenance && { ...this.maintenance.state, pagesServed: this.proxy.maintenancePages },
       load: (node) => this.loads?.get(node),

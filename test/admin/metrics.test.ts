@@ -154,7 +154,9 @@ describe('front /metrics', () => {
     assert.equal(notFound, 1);
     assert.equal(value(s, 'cohort_front_tunnels'), 0);
     assert.equal(value(s, 'cohort_front_maintenance_pages_total'), 0);
-    assert.ok(value(s, 'cohort_front_client_connections')! >= 0);
+    assert.ok(value(s, 'cohort_front_client_connections', { protocol: 'http/1.1' })! >= 0);
+    assert.equal(value(s, 'cohort_front_client_connections', { protocol: 'h2' }), 0);
+    assert.equal(value(s, 'cohort_front_h2_streams'), 0);
     // Both back-ends down: the front answers 503 itself.
     await Promise.all([fc.killBackend(B1), fc.killBackend(B2)]);
     await waitFor('both back-ends down in /metrics', async () => {

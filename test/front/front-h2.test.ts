@@ -233,6 +233,7 @@ describe('the front over HTTP/2', () => {
     await waitFor('the back-end has the request', () => backend.requests.length === 1);
     const upstream = backend.requests[0].conn;
     assert.ok(backend.open.has(upstream));
+    assert.deepEqual((await fc.status()).protocols, { http1: 0, h2: 1, h2Streams: 1 }, '/status counts the h2 connection and its stream');
     req.close(NGHTTP2_CANCEL);
     await waitFor('the upstream connection closed', () => !backend.open.has(upstream));
   });
@@ -339,6 +340,16 @@ describe('the front over HTTP/2', () => {
     backend.reset();
     assert.equal((await ask(s, { ':path': '/next' })).status, 200, 'the same connection');
     upload.close();
+  });
+
+  it('a stream answered before the client ended its request is reset with NO_ERROR after the answer (it cannot hold the connection)', async () => {
+    backend.reset((req, conn) => conn.write('HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n'), true);
+    const h = await raw();
+    // No END_STREAM: the back-end answers at the head, and the stream must not stay half-open after it.
+    h.headers(1, [[':method', 'POST'], [':scheme', 'https'], [':path', '/never-ends'], [':authority', NAME]], false);
+    await h.until('the answer and the reset', () => h.answered(1) && h.resetCode(1) !== undefined, 5000);
+    assert.equal(h.resetCode(1), 0, 'RST_STREAM NO_ERROR (RFC 9113 §8.1)');
+    await waitFor('no stream left open', async () => (await fc.status()).protocols.h2Streams === 0);
   });
 
   it('a header block dripped in CONTINUATION frames (slow-loris) is cut off at the header timeout', async () => {

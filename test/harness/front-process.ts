@@ -23,6 +23,7 @@ export interface FrontBackendStatus {
 export interface FrontStatus {
   backends: FrontBackendStatus[];
   connections: number;
+  protocols: { http1: number; h2: number; h2Streams: number };
   tunnels: number;
   policy: string;
   reloads: number;

@@ -96,6 +96,19 @@ export class HttpServer implements ConnectionOwner {
     return this.connections.size;
   }
 
+  /** The open connections by protocol, and the HTTP/2 streams open on them (for /status and /metrics). */
+  protocolCounts(): { http1: number; h2: number; h2Streams: number } {
+    let h2 = 0;
+    let h2Streams = 0;
+    for (const c of this.connections) {
+      if (c instanceof Http2Connection) {
+        h2++;
+        h2Streams += c.streamCount;
+      }
+    }
+    return { http1: this.connections.size - h2, h2, h2Streams };
+  }
+
   /**
    * Listens on several sockets bound to one port (SO_REUSEPORT). Node accepted one
    * connection per listening socket per turn of its event loop here, and a saturated loop

@@ -5,7 +5,7 @@ import type { ConnectionLimits, FrontConnection } from '../http/front-connection
 import { Http2Exchange, type StreamOwner } from './http2-exchange.ts';
 import { translateRequest } from './http2-request.ts';
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM } = constants;
+const { NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_FLAG_END_STREAM } = constants;
 
 /**
  * HTTP/2's bounds, set explicitly rather than left to node's defaults (HAProxy's and nginx's
@@ -30,6 +30,9 @@ export const HTTP2_BOUNDS = {
   maxSessionMemory: 10,
 } as const;
 
+/** Streams the front refuses itself (malformed, too large) before the connection goes: nghttp2's reset limit counts only the client's resets. */
+const MAX_REFUSED_STREAMS = 100;
+
 /**
  * One HTTP/2 client connection (ALPN h2 on the HTTPS listener): node:http2's session over the
  * TLS socket, each stream an exchange on the front's HTTP/1.1 request path (http2-exchange.ts).
@@ -53,6 +56,7 @@ export class Http2Connection implements FrontConnection, StreamOwner {
   private idleSince = Date.now();
   private closed = false;
   private gone = false;
+  private refused = 0;
 
   constructor(socket: TLSSocket, owner: ConnectionOwner) {
     this.socket = socket;
@@ -79,12 +83,21 @@ export class Http2Connection implements FrontConnection, StreamOwner {
     socket.once('end', () => this.destroy());
   }
 
+  /** Streams open now (requests under way, RFC 8441 tunnels). */
+  get streamCount(): number {
+    return this.streams.size;
+  }
+
   private readonly onStream = (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void => {
     this.anyStream = true;
     const request = translateRequest(rawHeaders, (flags & NGHTTP2_FLAG_END_STREAM) !== 0, this.owner.maxHeaderBytes);
     if ('malformed' in request) {
       this.owner.clientError(this, request.status ? 'H2_HEADERS_TOO_LARGE' : 'H2_MALFORMED', request.malformed);
       stream.on('error', () => {});
+      if (++this.refused > MAX_REFUSED_STREAMS) {
+        this.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
+        return this.destroy();
+      }
       if (!request.status) return void stream.close(NGHTTP2_PROTOCOL_ERROR);
       stream.respond({ ':status': request.status, 'content-length': 0 }, { endStream: true });
       stream.close(NGHTTP2_NO_ERROR); // whatever body it sends is not wanted (RFC 9113 §8.1)
@@ -105,6 +118,11 @@ export class Http2Connection implements FrontConnection, StreamOwner {
       stream.close(NGHTTP2_INTERNAL_ERROR);
     }
   };
+
+  internalError(stream: ServerHttp2Stream, err: unknown): void {
+    this.owner.clientError(this, 'INTERNAL', err instanceof Error ? (err.stack ?? err.message) : String(err));
+    stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
 
   sweep(now: number, limits: ConnectionLimits): void {
     if (!this.anyStream && now - this.opened > limits.headersMs) {

@@ -2,13 +2,15 @@ import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'nod
 import { ClientExchange } from '../http/client-exchange.ts';
 import type { TranslatedRequest } from './http2-request.ts';
 
-const { NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
+const { NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
 
 /** What an HTTP/2 exchange needs of its connection (http2-connection.ts). */
 export interface StreamOwner {
   readonly remoteAddress: string;
   readonly serverName: string | undefined;
   readonly hsts: string | undefined;
+  /** A bug below the stream's events: it costs the stream, never the process. */
+  internalError(stream: ServerHttp2Stream, err: unknown): void;
 }
 
 /**
@@ -38,7 +40,7 @@ export class Http2Exchange extends ClientExchange {
     this.websocket = request.websocket;
     this.contentLength = request.contentLength;
     stream.on('error', () => {}); // 'close' follows
-    stream.once('close', () => this.abort());
+    stream.once('close', () => this.guard(() => this.abort()));
     // A WebSocket's data is the tunnel's, read only once it switches.
     if (request.hasBody) {
       stream.on('data', this.onData);
@@ -75,14 +77,23 @@ export class Http2Exchange extends ClientExchange {
     if (this.discarding) return;
     this.received += chunk.length;
     if (this.contentLength >= 0 && this.received > this.contentLength) return this.malformed();
-    this.bodyChunk(chunk);
+    this.guard(() => this.bodyChunk(chunk));
   };
 
   private readonly onEnd = (): void => {
     if (this.discarding) return;
     if (this.contentLength >= 0 && this.received !== this.contentLength) return this.malformed();
-    this.bodyEnd();
+    this.guard(() => this.bodyEnd());
   };
+
+  /** The request path runs inside node:http2's events here: nothing it throws may cross them. */
+  private guard(work: () => void): void {
+    try {
+      work();
+    } catch (err) {
+      this.owner.internalError(this.stream, err);
+    }
+  }
 
   /** More or less data than content-length said: a stream error, and the upstream request is abandoned. */
   private malformed(): void {
@@ -130,11 +141,15 @@ export class Http2Exchange extends ClientExchange {
     if (!this.headersSent) this.sendHead(true);
     else if (!this.noBody) this.stream.end();
     if (!this.bodyComplete) {
-      // Answered before the whole body came (a refusal, an early answer): the rest is read and dropped.
+      // Answered before the whole body came (a refusal, an early answer): the rest is dropped.
       this.discarding = true;
       this.holdBody();
       this.stream.resume();
     }
+    // A request the client has not ended (a body cut short, or none but no END_STREAM) would hold
+    // the stream, and the connection, open: RST_STREAM NO_ERROR once the response is written
+    // (RFC 9113 §8.1; node sends it after the data).
+    if (!this.stream.endAfterHeaders && !this.stream.readableEnded) this.stream.close(NGHTTP2_NO_ERROR);
   }
 
   switchProtocols(): { socket: ServerHttp2Stream; rest: Buffer } {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { isToken } from '../http/llhttp.ts';
+import { hasInvalidHeaderChar, isToken } from '../http/llhttp.ts';
 import { AUTHORITY, sameAuthority } from '../http/request-checks.ts';
 
 /** An HTTP/2 request as the HTTP/1.1 request path takes it. */
@@ -26,8 +26,8 @@ export interface MalformedRequest {
 
 /** Fields that mean something only on an HTTP/1.1 connection (RFC 9113 §8.2.2). */
 const CONNECTION_SPECIFIC = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
-/** A field value may not hold NUL, CR or LF, nor begin or end with white space (RFC 9113 §8.2.1). */
-const BAD_VALUE = /[\0\r\n]|^[ \t]|[ \t]$/;
+/** A field value may not begin or end with white space (RFC 9113 §8.2.1); its characters are checked as HTTP/1.1's are. */
+const EDGE_SPACE = /^[ \t]|[ \t]$/;
 /** A target of visible ASCII only: no space, control or byte past 0x7e (what would split or bend an HTTP/1.1 request line). */
 const BAD_TARGET = /[^\x21-\x7e]/;
 const UPPER = /[A-Z]/;
@@ -56,7 +56,7 @@ export function translateRequest(raw: readonly string[], endStream: boolean, max
     const name = raw[i];
     const value = raw[i + 1];
     if (UPPER.test(name)) return malformed(`upper case in the field name ${show(name)}`);
-    if (BAD_VALUE.test(value)) return malformed(`CR, LF, NUL or edge white space in ${show(name)}`);
+    if (EDGE_SPACE.test(value) || hasInvalidHeaderChar(value)) return malformed(`a control character or edge white space in ${show(name)}`);
     if (name.charCodeAt(0) === 58 /* ':' */) {
       if (regular) return malformed('a pseudo-header after a regular field');
       if (!PSEUDO.has(name)) return malformed(`unknown pseudo-header ${show(name)}`);
