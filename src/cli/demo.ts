@@ -1,7 +1,7 @@
 import { DEMO_LEARNER, DEMO_RESOURCE, DEMO_USER, DEMO_USERS, ensureDemoResources } from './demo-content.ts';
 import { setTimeout as delay } from 'node:timers/promises';
 import { DEMO_INSTANCES, demoHostTable, demoPorts } from './demo-host-table.ts';
-import { allUp, formatMatrix, linkStates, summary } from './link-matrix.ts';
+import { allUp, formatMatrix, linkStates, linksUp, summary } from './link-matrix.ts';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -12,6 +12,9 @@ import { CohortClient } from '../client/client.ts';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { CLI_PATH, spawnLogged, spawnNodeProcess } from '../node/spawn.ts';
 import { CliError, EXIT_ERROR, EXIT_USAGE, demoBasePort } from './common.ts';
+
+/** How long the links, and then the app instances behind the front, may take: a loaded machine starts six nodes slowly. */
+const READY_WAIT_MS = 60_000;
 
 export function addDemoCommand(program: Command): void {
   program
@@ -113,14 +116,21 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
 /** Links up, demo users and pages, the front before every app instance, one request through it; throws if any fails. */
 async function bringUp(table: HostTable, dir: string, config: string, watch: (name: string, child: ChildProcess, log: string) => void, stopping: () => boolean): Promise<'ready'> {
   const started = Date.now();
+  const links = table.nodes.length * (table.nodes.length - 1);
   let states = await linkStates(table);
-  while (!allUp(states) && Date.now() - started < 20_000 && !stopping()) {
-    await delay(100);
+  let told = started;
+  // A poll every half second: each opens a connection to every node, which is load on nodes that are starting.
+  while (!allUp(states) && Date.now() - started < READY_WAIT_MS && !stopping()) {
+    await delay(500);
     states = await linkStates(table);
+    if (Date.now() - told >= 5000) {
+      told = Date.now();
+      say(`waiting for links: ${linksUp(states)} of ${links} up after ${Math.round((told - started) / 1000)} s`);
+    }
   }
   process.stdout.write(formatMatrix(table, states));
-  if (!allUp(states)) throw new CliError(`not every link came up within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
-  say(`all ${table.nodes.length * (table.nodes.length - 1)} links up in ${Date.now() - started} ms`);
+  if (!allUp(states)) throw new CliError(`not every link came up within ${READY_WAIT_MS / 1000} s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
+  say(`all ${links} links up in ${Date.now() - started} ms`);
   for (const u of DEMO_USERS) say(await ensureDemoUser(table, u));
   for (const line of await ensureDemoResources(table, dir)) say(line);
   if (stopping()) throw new CliError('interrupted', EXIT_ERROR);
@@ -133,7 +143,7 @@ async function bringUp(table: HostTable, dir: string, config: string, watch: (na
   const frontUrl = `http://127.0.0.1:${front.listen.port}/`;
   // The app instances, and the access nodes' own HTTP ports (the resources route).
   if (!(await waitForFront(table, access.length * DEMO_INSTANCES + access.length, stopping))) {
-    throw new CliError(`the front did not see every app instance ready within 20 s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
+    throw new CliError(`the front did not see every app instance ready within ${READY_WAIT_MS / 1000} s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
   }
   say(`front ready on ${frontUrl}: ${DEMO_INSTANCES} app instances on each of ${access.map((n) => n.id).join(', ')} (${front.policy}, sticky cookie)`);
   const first = await fetch(frontUrl, { signal: AbortSignal.timeout(10_000) });
@@ -184,10 +194,10 @@ function firstLine(html: string): string {
   return lines.find((l) => l.startsWith('Hello')) ?? lines[0] ?? '';
 }
 
-/** True once the front's status shows `count` back-ends, all ready (false after 20 s, or once stopping). */
+/** True once the front's status shows `count` back-ends, all ready (false after READY_WAIT_MS, or once stopping). */
 async function waitForFront(table: HostTable, count: number, stopping: () => boolean): Promise<boolean> {
   const admin = table.front!.admin!;
-  const until = Date.now() + 20_000;
+  const until = Date.now() + READY_WAIT_MS;
   while (Date.now() < until && !stopping()) {
     try {
       const res = await fetch(`http://${admin.host}:${admin.port}/status`, { headers: { authorization: `Bearer ${admin.token}` }, signal: AbortSignal.timeout(2000) });

@@ -31,6 +31,11 @@ export function allUp(states: States): boolean {
   return [...states.values()].every((peers) => peers !== null && peers.every((p) => p.state === 'up'));
 }
 
+/** How many links are up, over every node that answered. */
+export function linksUp(states: States): number {
+  return [...states.values()].reduce((n, peers) => n + (peers?.filter((p) => p.state === 'up').length ?? 0), 0);
+}
+
 export function summary(states: States): Record<string, string> {
   const out: Record<string, string> = {};
   // Sorted: the map fills in whatever order the nodes answer.

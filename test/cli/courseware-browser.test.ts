@@ -89,7 +89,11 @@ describe("courseware: authors' pages in a browser (chromium)", () => {
       await page.locator('input[name=domain]').fill('rice');
       await page.locator('input[name=password]').fill('demo-password');
       await page.getByRole('button', { name: 'Log in' }).click();
-      await page.getByText('Logged in as').waitFor({ timeout: 30_000 });
+      // On a timeout, say where the browser is and what it shows: this wait is where a failed login shows.
+      await page.getByText('Logged in as').waitFor({ timeout: 30_000 }).catch(async (err: Error) => {
+        const body = await page.locator('body').innerText({ timeout: 1000 }).catch(() => '(no body)');
+        assert.fail(`${err.message}\nthe browser is at ${page.url()}, showing:\n${body.slice(0, 2000)}`);
+      });
 
       // Every node's copy follows the publish: open the problem until it is the new version.
       await waitFor('the hostile version on the problem page', async () => {
