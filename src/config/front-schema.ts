@@ -167,6 +167,9 @@ export const frontSchema = z
   })
   .superRefine((f, ctx) => {
     if (f.redirect && !f.listen.tls) ctx.addIssue({ code: 'custom', path: ['redirect'], message: 'a redirect to HTTPS needs front.listen.tls' });
+    const acme = f.listen.tls?.acme;
+    if (acme && f.node === undefined) ctx.addIssue({ code: 'custom', path: ['node'], message: 'front.listen.tls.acme keeps its certificates in the node network: name this machine\'s node in front.node' });
+    if (acme && !f.redirect && !acme.challenges.includes('tls-alpn-01')) ctx.addIssue({ code: 'custom', path: ['listen', 'tls', 'acme', 'challenges'], message: 'http-01 alone needs front.redirect: the plain listener the CA asks (port 80)' });
     if (f.redirect && [f.listen.port, f.admin?.port].includes(f.redirect.port)) ctx.addIssue({ code: 'custom', path: ['redirect', 'port'], message: `port ${f.redirect.port} is taken by another of the front's listeners` });
     if (f.admin && f.admin.token === undefined && !isLoopback(f.admin.host)) {
       ctx.addIssue({ code: 'custom', path: ['admin', 'token'], message: `an admin listener on ${f.admin.host} (beyond loopback) needs a token: status, drain and reload would be open to anyone who reaches it` });

@@ -6,13 +6,56 @@ export type TlsProfile = (typeof TLS_PROFILES)[number];
 
 const file = z.string().min(1).max(4096);
 
+/** A DNS name a certificate is ordered for (lower case, no final dot, no wildcard: HTTP-01 and TLS-ALPN-01 cannot prove one). */
+const dnsName = z
+  .string()
+  .max(253)
+  .transform((n) => n.toLowerCase())
+  .pipe(z.string().regex(/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS name of two labels or more (letters, digits, hyphens)'));
+/** An on-demand allow-list entry: a name, or `*.suffix` for any one label under suffix. */
+const allowEntry = z
+  .string()
+  .max(253)
+  .transform((n) => n.toLowerCase())
+  .pipe(z.string().regex(/^(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS name, or *.name'));
+
+export const ACME_CHALLENGES = ['tls-alpn-01', 'http-01'] as const;
+
+/**
+ * `front.listen.tls.acme`: certificates ordered from an ACME CA (Let's Encrypt, a private one),
+ * kept in the node network (src/acme/) so that one front orders and every front serves them.
+ */
+export const acmeSchema = z
+  .strictObject({
+    /** The CA's directory URL, e.g. https://acme-v02.api.letsencrypt.org/directory. */
+    directory: z.url({ protocol: /^https$/ }),
+    email: z.email().optional(),
+    /** Names ordered at start and kept renewed. */
+    names: z.array(dnsName).max(100).default([]),
+    /** Names ordered at their first handshake, only those the allow-list takes; maxNames bounds how many. */
+    onDemand: z.strictObject({ allow: z.array(allowEntry).min(1).max(1000), maxNames: z.number().int().min(1).max(10_000).default(100) }).optional(),
+    /** The challenges answered, the preferred first (RFC 8555 §8.3, RFC 8737); http-01 needs front.redirect (port 80). */
+    challenges: z.array(z.enum(ACME_CHALLENGES)).min(1).max(2).default(['tls-alpn-01', 'http-01']),
+    /** A CA bundle (PEM) to trust for the directory besides the system's: a private CA's. */
+    caFile: file.optional(),
+    keyType: z.enum(['ecdsa', 'rsa']).default('ecdsa'),
+    /** The node that keeps the cluster's ACME state (default: the first library node). */
+    home: z.string().min(1).optional(),
+    /** A failed order is tried again after minS, doubling up to maxS, by whichever front. */
+    retry: z.strictObject({ minS: z.number().int().min(1).default(60), maxS: z.number().int().min(1).max(7 * 86_400).default(86_400) }).default({ minS: 60, maxS: 86_400 }),
+  })
+  .refine((a) => a.names.length > 0 || a.onDemand !== undefined, { message: 'acme needs names, or onDemand with an allow-list', path: ['names'] })
+  .refine((a) => a.retry.maxS >= a.retry.minS, { message: 'must be at least minS', path: ['retry', 'maxS'] });
+export type AcmeSection = z.output<typeof acmeSchema>;
+
 /**
  * `front.listen.tls`: HTTPS on the front's listener. Certificate and key files are PEM, paths
  * relative to the host table's folder; a name's RSA and ECDSA certificates may both be listed
  * (each client gets the one it accepts). The first certificate is the default.
  */
 export const tlsSchema = z.strictObject({
-  certificates: z.array(z.strictObject({ cert: file, key: file })).min(1).max(1000),
+  certificates: z.array(z.strictObject({ cert: file, key: file })).max(1000).default([]),
+  acme: acmeSchema.optional(),
   profile: z.enum(TLS_PROFILES).default('intermediate'),
   /** HTTP/2 for clients that offer h2 by ALPN (each stream is translated to the HTTP/1.1 request path). */
   http2: z.boolean().default(true),
@@ -42,7 +85,7 @@ export const tlsSchema = z.strictObject({
     // The preload list takes only what it can keep: a year at least, every subdomain (hstspreload.org).
     .refine((h) => !h.preload || (h.includeSubDomains && h.maxAgeS >= 31_536_000), { message: 'preload needs includeSubDomains and maxAgeS of a year (31536000) or more', path: ['preload'] })
     .optional(),
-});
+}).refine((t) => t.certificates.length > 0 || t.acme !== undefined, { message: 'HTTPS needs certificates, or acme', path: ['certificates'] });
 export type TlsSection = z.infer<typeof tlsSchema>;
 
 /** The header value for an `hsts` section. */

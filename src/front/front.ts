@@ -1,3 +1,5 @@
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
@@ -23,6 +25,9 @@ import { buildGeneration, type Generation } from './generation.ts';
 import { listenerOptions } from './listener-options.ts';
 import { RedirectServer } from './tls/redirect-server.ts';
 import { ListenerCertificates, warnExpiring } from './tls/listener-certificates.ts';
+import { AcmeManager } from './tls/acme/acme-manager.ts';
+import { AcmeItems, acmeHome } from './tls/acme/acme-items.ts';
+import { trustDirectory } from './tls/acme/acme-issuer.ts';
 
 /** The nodes that run an app pool: the registries `backends: apps` follows. */
 function poolNodes(table: HostTable): string[] {
@@ -50,6 +55,8 @@ export class Front implements AdminFront {
   private readonly redirect: RedirectServer | undefined;
   /** The certificate files, watched: a renewal is served without a reload. */
   private readonly certificates: ListenerCertificates;
+  /** front.listen.tls.acme: certificates ordered and renewed through the node network. */
+  private readonly acme: AcmeManager | undefined;
   private readonly health: HealthChecker;
   private loads: LoadSource | undefined;
   /** The front's link into the node network (front.node): load figures, app registries. */
@@ -94,14 +101,21 @@ export class Front implements AdminFront {
     });
     if (cfg.admin) this.admin = new AdminServer(this, this.metrics, this.dashboard);
     this.health = new HealthChecker(() => this.proxy.state.all, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
+    const acme = cfg.listen.tls?.acme;
+    if (acme && this.caller) {
+      trustDirectory(acme, dirname(table.file));
+      const items = new AcmeItems(this.caller.call, acmeHome(table, acme.home));
+      this.acme = new AcmeManager({ settings: acme, items, holder: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`, log, changed: () => this.takeUpAcme() });
+    }
     this.certificates = new ListenerCertificates(log, () => {
-      const options = listenerOptions(this.config, dirname(this.table.file), this.server.tickets);
+      const options = listenerOptions(this.config, dirname(this.table.file), this.server.tickets, this.acme);
       this.server.configure(options);
       return options.tls!.certificates.summary;
     });
     if (cfg.redirect) this.redirect = new RedirectServer(cfg.redirect.httpsPort ?? cfg.listen.port, { maxConnections: cfg.limits.maxClientConnections, headersMs: cfg.timeouts.headersMs, maxHeaderBytes: cfg.limits.maxHeaderBytes }, (name) => this.server.serves(name));
+    if (this.redirect && this.acme) this.redirect.httpChallenge = (token) => this.acme!.challenges.httpAnswer(token);
     this.server = new HttpServer(
-      listenerOptions(cfg, dirname(table.file), undefined),
+      listenerOptions(cfg, dirname(table.file), undefined, this.acme),
       {
         request: this.proxy.handle,
         dropped: (remoteAddress) => {
@@ -138,6 +152,7 @@ export class Front implements AdminFront {
     }
     this.health.start();
     this.startLoads();
+    this.acme?.start();
     this.certificates.follow(cfg.listen.tls, dirname(this.table.file));
     warnExpiring(this.log, this.server.certificates);
     this.log.info({ event: 'front_ready', listen: `${cfg.listen.tls ? 'https' : 'http'}://${cfg.listen.host}:${cfg.listen.port}`, redirect: cfg.redirect ? `${cfg.redirect.host}:${cfg.redirect.port}` : null, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');
@@ -152,8 +167,9 @@ export class Front implements AdminFront {
     if (cfg.node !== old.cfg.node) throw new Error('front.node cannot change on reload; restart the front');
     if (!cfg.listen.tls !== !old.cfg.listen.tls) throw new Error('front.listen.tls cannot be turned on or off on reload; restart the front');
     if (JSON.stringify(cfg.redirect) !== JSON.stringify(old.cfg.redirect)) throw new Error('front.redirect cannot change on reload; restart the front');
+    if (JSON.stringify(cfg.listen.tls?.acme) !== JSON.stringify(old.cfg.listen.tls?.acme)) throw new Error('front.listen.tls.acme cannot change on reload; restart the front');
     // Certificates read and checked before anything changes: a bad file rejects the reload.
-    const options = listenerOptions(cfg, dirname(table.file), this.server.tickets);
+    const options = listenerOptions(cfg, dirname(table.file), this.server.tickets, this.acme);
     // Built whole beside the generation in service: if this throws, nothing has changed.
     const next = this.build(table, old);
     this.table = table;
@@ -237,7 +253,19 @@ export class Front implements AdminFront {
     });
   }
 
+  /** A certificate ACME issued (here or on another front) goes into service for new handshakes. */
+  private takeUpAcme(): void {
+    try {
+      const options = listenerOptions(this.config, dirname(this.table.file), this.server.tickets, this.acme);
+      this.server.configure(options);
+      warnExpiring(this.log, options.tls?.certificates.summary);
+    } catch (err) {
+      this.log.error({ event: 'certificates_rejected', err: (err as Error).message }, `an ACME certificate cannot be served, the ones in service stay: ${(err as Error).message}`);
+    }
+  }
+
   async stop(): Promise<void> {
+    this.acme?.stop();
     this.health.stop();
     this.loads?.stop();
     this.apps?.stop();

@@ -3,6 +3,7 @@ import type { FrontConfig } from './config.ts';
 import type { HttpServerOptions } from './http/server.ts';
 import { CertificateSet } from './tls/certificate-set.ts';
 import { TicketKeyRing } from './tls/ticket-keys.ts';
+import type { AcmeManager } from './tls/acme/acme-manager.ts';
 
 /** A session resumes this long without front.listen.tls.tickets (Mozilla's intermediate ssl_session_timeout). */
 const SESSION_LIFETIME_S = 86_400;
@@ -12,7 +13,7 @@ const SESSION_LIFETIME_S = 86_400;
  * throws on a bad one). `tickets` is the ring in service: kept when the config's tickets did not
  * change (a random key must outlive a reload), else a new one.
  */
-export function listenerOptions(cfg: FrontConfig, baseDir: string, tickets: TicketKeyRing | undefined): HttpServerOptions {
+export function listenerOptions(cfg: FrontConfig, baseDir: string, tickets: TicketKeyRing | undefined, acme?: AcmeManager): HttpServerOptions {
   const { limits, timeouts } = cfg;
   const tls = cfg.listen.tls;
   return {
@@ -22,7 +23,13 @@ export function listenerOptions(cfg: FrontConfig, baseDir: string, tickets: Tick
     bodyMs: Math.max(timeouts.headersMs, 300_000),
     idleMs: timeouts.idleMs,
     upgrades: cfg.upgrades,
-    tls: tls && { certificates: new CertificateSet(tls.certificates, baseDir, tls.profile, ticketRing(tls.tickets, tickets), tls.tickets?.lifetimeS ?? SESSION_LIFETIME_S), strictSni: tls.strictSni, hsts: hstsValue(tls.hsts), alpn: tls.http2 ? ['h2', 'http/1.1'] : ['http/1.1'] },
+    tls: tls && {
+      certificates: new CertificateSet(tls.certificates, baseDir, tls.profile, ticketRing(tls.tickets, tickets), tls.tickets?.lifetimeS ?? SESSION_LIFETIME_S, acme?.issued()),
+      strictSni: tls.strictSni,
+      hsts: hstsValue(tls.hsts),
+      alpn: tls.http2 ? ['h2', 'http/1.1'] : ['http/1.1'],
+      acme,
+    },
   };
 }
 

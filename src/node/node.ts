@@ -6,6 +6,7 @@ import { DomainPolicy } from '../records/domain-policy.ts';
 import { UserStore } from '../records/user-store.ts';
 import { armCommitFaults } from '../store/commit-faults.ts';
 import { MaintenanceStore, registerMaintenanceCommands } from '../supervisor/maintenance.ts';
+import { AcmeStore, registerAcmeCommands } from '../acme/acme-store.ts';
 import { loadFigures } from '../sessions/load.ts';
 import { appSocketPath, findNode, localSocketPath, nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { CommandRegistry, LOCAL } from '../commands/registry.ts';
@@ -79,6 +80,8 @@ export class CohortNode {
     // Every node keeps the cluster's maintenance mode (fronts may follow any node).
     const maintenance = new MaintenanceStore(db, id);
     registerMaintenanceCommands(registry, maintenance);
+    // The fronts' ACME state (account, certificates, leases) on whichever node is their ACME home.
+    registerAcmeCommands(registry, new AcmeStore(db));
     const replication = new ReplicationService({ self, table, dataDir: this.dataDir, db, tls, registry, critical: critical.service, policy, isAuthorHere: (domain, author) => users.exists(domain, author), call: callAsNode, log });
     // The dashboard beyond loopback only with the admin token (checked per request by the HTTP port).
     const status = new StatusPages({ self: id, table, registry, peers, critical: critical.service, apps: apps.pool, resources: (limit) => replication.summary(limit), transfers: () => replication.transfers, call: callAsNode, dashboard: isLoopback(self.host) || table.admin !== undefined });

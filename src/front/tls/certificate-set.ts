@@ -102,12 +102,14 @@ export class CertificateSet {
   /** The session ticket keys its contexts seal and open tickets with. */
   readonly tickets: TicketKeyRing;
 
-  constructor(files: CertificateFiles[], baseDir: string, profile: TlsProfile, tickets: TicketKeyRing, sessionLifetimeS: number) {
+  /** files: read from disk (the first is the default); issued: PEM pairs ACME issued (acme/), after them. */
+  constructor(files: CertificateFiles[], baseDir: string, profile: TlsProfile, tickets: TicketKeyRing, sessionLifetimeS: number, issued: CertificateFiles[] = []) {
     this.tickets = tickets;
     const common = profileOptions(profile);
     const current = tickets.current();
-    for (const f of files) {
-      const { pair, names, summary, curve } = readPair(resolve(baseDir, f.cert), resolve(baseDir, f.key));
+    const sources = [...files.map((f) => () => readPair(resolve(baseDir, f.cert), resolve(baseDir, f.key))), ...issued.map((p) => () => checkPair(p.cert, p.key, 'ACME certificate', 'its key'))];
+    for (const source of sources) {
+      const { pair, names, summary, curve } = source();
       this.summary.push(summary);
       let context: CertificateContexts;
       try {
@@ -128,8 +130,8 @@ export class CertificateSet {
       for (const name of names) this.byName.set(name, add(this.byName.get(name) ?? {}));
       if (this.summary.length === 1 && names.length === 0) this.defaultEntry = add({});
     }
-    // The default: the first certificate's (with the other key types its first name has).
-    this.defaultEntry ??= this.byName.get(this.summary[0].names[0])!;
+    // The default: the first certificate's (with the other key types its first name has); none before ACME's first.
+    if (this.summary.length > 0) this.defaultEntry ??= this.byName.get(this.summary[0].names[0])!;
   }
 
   /**
@@ -186,8 +188,11 @@ function readPair(certFile: string, keyFile: string): { pair: Pair; names: strin
       throw new CertificateError(`${file}: cannot read the ${what} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
     }
   };
-  const cert = read(certFile, 'certificate');
-  const key = read(keyFile, 'private key');
+  return checkPair(read(certFile, 'certificate'), read(keyFile, 'private key'), certFile, keyFile);
+}
+
+/** A PEM certificate and its key, checked; certFile and keyFile say where they came from. */
+function checkPair(cert: string, key: string, certFile: string, keyFile: string): { pair: Pair; names: string[]; summary: CertificateSummary; curve: string | undefined } {
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(cert);

@@ -12,13 +12,15 @@ const HOST = /^(?:\[[0-9A-Fa-f:.]{2,45}\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$/;
 /**
  * The front's plain HTTP listener when it serves HTTPS (`front.redirect`): every request gets a
  * 308 to the same path and query on the HTTPS listener (308 keeps the method and body, RFC 9110
- * §15.4.9), as Caddy does; ACME challenge paths are the exception (answered 404 until the front
- * issues certificates itself). Nothing is proxied from here, so nothing reaches a back-end in clear.
+ * §15.4.9), as Caddy does; ACME challenge paths are the exception (HTTP-01 answers with
+ * front.listen.tls.acme, else 404). Nothing is proxied from here, so nothing reaches a back-end in clear.
  */
 export class RedirectServer {
   private readonly server: Server;
   private readonly httpsPort: number;
   private readonly serves: (name: string) => boolean;
+  /** ACME's HTTP-01 answers (front.listen.tls.acme), set once the front has them. */
+  httpChallenge: ((token: string) => Promise<string | undefined>) | undefined;
 
   /** serves: whether the HTTPS listener has a certificate for a host name (only those are redirected to). */
   constructor(httpsPort: number, limits: { maxConnections: number; headersMs: number; maxHeaderBytes: number }, serves: (name: string) => boolean) {
@@ -52,12 +54,23 @@ export class RedirectServer {
       target = `${url.pathname}${url.search}`;
     }
     if (!target.startsWith('/') || host === undefined || !HOST.test(host)) return refuse(400, 'Bad Request: a redirect to HTTPS needs a Host field and a path');
-    if (target.startsWith(ACME_CHALLENGE_PREFIX)) return refuse(404, 'no ACME challenge is pending here');
+    if (target.startsWith(ACME_CHALLENGE_PREFIX)) return this.challenge(target.slice(ACME_CHALLENGE_PREFIX.length), res);
     const name = hostName(host);
     // Only to a name the HTTPS listener has a certificate for: a Location is never a host the client made up.
     if (!this.serves(name)) return refuse(404, 'this front serves no site of that name over HTTPS');
     const port = this.httpsPort === 443 ? '' : `:${this.httpsPort}`;
     res.writeHead(308, { location: `https://${name}${port}${target}`, 'content-length': 0, connection: 'close' });
     res.end();
+  }
+
+  /** RFC 8555 §8.3: the key authorization as text, or 404. */
+  private challenge(token: string, res: ServerResponse): void {
+    const answer = this.httpChallenge?.(token) ?? Promise.resolve(undefined);
+    void answer.then((value) => {
+      if (res.destroyed) return;
+      if (value === undefined) return plain(res, 404, 'no ACME challenge is pending here', { connection: 'close' });
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(value), 'cache-control': 'no-store' });
+      res.end(value);
+    });
   }
 }

@@ -1,7 +1,11 @@
 import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import type { CertificateSet } from './certificate-set.ts';
 import { readClientHello, type ClientHello } from './client-hello.ts';
+import type { AcmeManager } from './acme/acme-manager.ts';
+
+/** The ALPN protocol of ACME's TLS-ALPN-01 challenge (RFC 8737 §6.2). */
+const ACME_TLS_ALPN = 'acme-tls/1';
 
 const PLAIN_BODY = 'plain HTTP was sent to the HTTPS port\n';
 const PLAIN_HTTP_ANSWER = `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${PLAIN_BODY.length}\r\nconnection: close\r\n\r\n${PLAIN_BODY}`;
@@ -14,6 +18,8 @@ export interface TlsListenerSettings {
   hsts: string | undefined;
   /** The protocols offered by ALPN, the preferred first (h2 when HTTP/2 is on). */
   alpn: string[];
+  /** front.listen.tls.acme: TLS-ALPN-01 answers, and on-demand names. */
+  acme?: AcmeManager;
 }
 
 /**
@@ -73,12 +79,42 @@ export class TlsAcceptor {
       return this.refuse(raw, 'TLS_NO_HELLO', 'the first bytes are not a TLS ClientHello', address);
     }
     const tls = this.settings();
+    const name = hello.serverName;
+    // RFC 8737 §3: a CA's challenge offers acme-tls/1 alone; it gets the challenge's certificate and nothing else.
+    if (hello.alpn.length === 1 && hello.alpn[0] === ACME_TLS_ALPN && tls.acme && name !== undefined) {
+      raw.pause();
+      void tls.acme.challenges.alpnAnswer(name).then((context) => {
+        if (!context) return this.refuse(raw, 'TLS_NO_CERTIFICATE', `no ACME challenge is pending for ${name}`, address);
+        this.begin(raw, received, context, [ACME_TLS_ALPN]);
+      });
+      return;
+    }
+    // An on-demand name's first handshake waits for its certificate (bounded by the handshake timeout's sweep).
+    const waiting = name !== undefined && !tls.certificates.serves(name) ? tls.acme?.onDemand(name) : undefined;
+    if (waiting) {
+      raw.pause();
+      void waiting.then(() => {
+        if (!this.pending.has(raw)) return; // swept meanwhile
+        const now = this.settings();
+        const context = now.certificates.pick(hello, now.strictSni);
+        if (!context) return this.refuse(raw, 'TLS_NO_CERTIFICATE', `no certificate for ${name} (its on-demand order failed)`, address);
+        this.begin(raw, received, context, now.alpn);
+      });
+      return;
+    }
     const context = tls.certificates.pick(hello, tls.strictSni);
-    if (!context) return this.refuse(raw, 'TLS_NO_CERTIFICATE', `strict SNI: no certificate for ${hello.serverName ?? 'a client that names no host'}`, address);
+    if (!context) return this.refuse(raw, 'TLS_NO_CERTIFICATE', `strict SNI: no certificate for ${name ?? 'a client that names no host'}`, address);
+    this.begin(raw, received, context, tls.alpn);
+  }
+
+  /** The handshake with OpenSSL, from the hello already read. */
+  private begin(raw: Socket, received: Buffer, context: SecureContext, alpn: string[]): void {
+    if (raw.destroyed) return;
+    const address = raw.remoteAddress ?? '';
     // The hello goes back in front of the stream; TLSSocket feeds what is buffered to OpenSSL first.
     raw.pause();
     raw.unshift(received);
-    const socket = new TLSSocket(raw, { isServer: true, secureContext: context, ALPNProtocols: tls.alpn });
+    const socket = new TLSSocket(raw, { isServer: true, secureContext: context, ALPNProtocols: alpn });
     const failed = (err: Error & { code?: string }) => {
       if (this.pending.delete(raw)) this.failed(err.code ?? 'TLS_ERROR', err.message.slice(0, 200), address);
     };
@@ -89,6 +125,8 @@ export class TlsAcceptor {
       // node:http2 waits for it (a 'secureConnect' that a server socket never emits).
       (socket as unknown as { secureConnecting: boolean }).secureConnecting = false;
       this.pending.delete(raw);
+      // The CA's challenge handshake carries no request: it is done once the certificate was seen.
+      if (socket.alpnProtocol === ACME_TLS_ALPN) return void socket.destroySoon();
       this.secured(socket);
     });
   }

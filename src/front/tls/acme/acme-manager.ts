@@ -1,0 +1,246 @@
+import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { AcmeSection } from '../../../config/tls-schema.ts';
+import { Backoff, doubling } from '../../../net/backoff.ts';
+import { ChallengeAnswers } from './challenges.ts';
+import type { AcmeItems } from './acme-items.ts';
+import { newAccountKey, orderCertificate, type IssuedPem } from './acme-issuer.ts';
+
+/** An order holds its name's lease this long at most: a front that died ordering frees the name after it. */
+const ORDER_LEASE_MS = 10 * 60_000;
+/** While another front orders a name, this one looks for the result this often. */
+const WAIT_POLL_MS = 2000;
+/** A certificate not yet due is read again this often: a renewal made by another front is taken up. */
+const RECHECK_MS = 10 * 60_000;
+/** Retries when the node network does not answer (not the CA's failures: those back off per acme.retry). */
+const HOME_RETRY = { minMs: 1000, maxMs: 60_000 };
+
+interface Held {
+  pem: IssuedPem;
+  serial: string;
+  notBefore: number;
+  notAfter: number;
+}
+
+interface NameState {
+  name: string;
+  held: Held | undefined;
+  timer: NodeJS.Timeout | undefined;
+  homeRetry: Backoff;
+  /** Handshakes waiting for an on-demand name's first certificate. */
+  waiting: (() => void)[];
+}
+
+/** When a certificate is renewed: once a third of its lifetime is left (Caddy's rule; Let's Encrypt's 6-day certificates at 2 days left). */
+export function renewalDue(notBefore: number, notAfter: number): number {
+  return notAfter - (notAfter - notBefore) / 3;
+}
+
+/**
+ * Certificates from an ACME CA for the front's names (front.listen.tls.acme), kept in the node
+ * network (acme-items.ts) so that every front serves the same one: each front reads the stored
+ * certificate; when it is missing or due, the front that takes the name's lease orders it and
+ * stores the result, the others read it once it is there. A failed order is recorded there too,
+ * with its back-off, so no front orders again before the back-off ends. On-demand names (the
+ * allow-list) are followed from their first handshake on.
+ */
+export class AcmeManager {
+  readonly challenges: ChallengeAnswers;
+  private readonly settings: AcmeSection;
+  private readonly items: AcmeItems;
+  private readonly holder: string;
+  private readonly log: Logger;
+  private readonly changed: () => void;
+  private readonly names = new Map<string, NameState>();
+  /** The directory's hash: what is stored for one CA is never served for another. */
+  private readonly scope: string;
+  private stopped = false;
+
+  constructor(opts: { settings: AcmeSection; items: AcmeItems; holder: string; log: Logger; changed: () => void }) {
+    this.settings = opts.settings;
+    this.items = opts.items;
+    this.holder = opts.holder;
+    this.log = opts.log.child({ acme: opts.settings.directory });
+    this.changed = opts.changed;
+    this.challenges = new ChallengeAnswers(opts.items);
+    this.scope = createHash('sha256').update(opts.settings.directory).digest('hex').slice(0, 16);
+  }
+
+  start(): void {
+    for (const name of this.settings.names) this.follow(name);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const s of this.names.values()) {
+      clearTimeout(s.timer);
+      for (const wake of s.waiting.splice(0)) wake();
+    }
+  }
+
+  /** The certificates held now, for the listener's certificate set. */
+  issued(): IssuedPem[] {
+    return [...this.names.values()].flatMap((s) => (s.held ? [s.held.pem] : []));
+  }
+
+  /** What status shows of each name. */
+  summary(): { name: string; serial?: string; notAfter?: string; renewAt?: string }[] {
+    return [...this.names.values()].map((s) => (s.held ? { name: s.name, serial: s.held.serial, notAfter: new Date(s.held.notAfter).toISOString(), renewAt: new Date(renewalDue(s.held.notBefore, s.held.notAfter)).toISOString() } : { name: s.name }));
+  }
+
+  /**
+   * For a handshake naming a host without a certificate: if the allow-list takes it, a promise
+   * that resolves once its first certificate is here (or its order failed); else undefined.
+   */
+  onDemand(name: string): Promise<void> | undefined {
+    const allow = this.settings.onDemand;
+    if (this.stopped || !allow || !allowed(allow.allow, name)) return undefined;
+    let s = this.names.get(name);
+    if (s?.held) return undefined;
+    if (!s) {
+      if (this.names.size >= this.settings.names.length + allow.maxNames) return undefined;
+      s = this.follow(name);
+    }
+    const state = s;
+    return new Promise((resolve) => state.waiting.push(resolve));
+  }
+
+  private follow(name: string): NameState {
+    const s: NameState = { name, held: undefined, timer: undefined, homeRetry: new Backoff(HOME_RETRY.minMs, HOME_RETRY.maxMs), waiting: [] };
+    this.names.set(name, s);
+    void this.step(s);
+    return s;
+  }
+
+  private schedule(s: NameState, ms: number): void {
+    clearTimeout(s.timer);
+    if (this.stopped) return;
+    s.timer = setTimeout(() => void this.step(s), Math.max(0, Math.min(ms, 2 ** 31 - 1)));
+    s.timer.unref();
+  }
+
+  private async step(s: NameState): Promise<void> {
+    if (this.stopped) return;
+    let next: number;
+    try {
+      next = await this.renewIfDue(s);
+      s.homeRetry.reset();
+    } catch (err) {
+      next = s.homeRetry.next();
+      this.log.warn({ event: 'acme_home_unreachable', name: s.name, home: this.items.home, err: (err as Error).message, retryInMs: next }, `cannot reach the ACME state on ${this.items.home} for ${s.name}; the certificate in service stays`);
+    }
+    this.schedule(s, next);
+  }
+
+  /** One look at a name: takes up the stored certificate, orders one if due and the lease is ours; answers when to look again. */
+  private async renewIfDue(s: NameState): Promise<number> {
+    const now = Date.now();
+    this.takeUp(s, (await this.items.get(this.key('cert', s.name)))?.value);
+    if (s.held && renewalDue(s.held.notBefore, s.held.notAfter) > now) return Math.min(renewalDue(s.held.notBefore, s.held.notAfter) - now, RECHECK_MS);
+    // A failed order's back-off holds for every front.
+    const failed = await this.items.get(this.key('failed', s.name));
+    if (failed && failedUntil(failed.value) > now) {
+      for (const wake of s.waiting.splice(0)) wake(); // an on-demand handshake does not wait out a back-off
+      return Math.max(1000, Math.min(failedUntil(failed.value) - now, RECHECK_MS));
+    }
+    const lease = await this.items.claim(this.key('order', s.name), this.holder, ORDER_LEASE_MS);
+    if (!lease.granted) return WAIT_POLL_MS;
+    try {
+      await this.order(s, failed);
+    } finally {
+      await this.items.release(this.key('order', s.name), this.holder).catch(() => undefined);
+    }
+    return s.held ? Math.min(renewalDue(s.held.notBefore, s.held.notAfter) - Date.now(), RECHECK_MS) : WAIT_POLL_MS;
+  }
+
+  private async order(s: NameState, lastFailure: { value: string } | undefined): Promise<void> {
+    const started = Date.now();
+    this.log.info({ event: 'acme_order_placed', name: s.name, holder: this.holder, renewing: s.held?.serial ?? null }, `ordering a certificate for ${s.name}`);
+    try {
+      const accountKey = await this.accountKey();
+      const pem = await orderCertificate({
+        settings: this.settings,
+        accountKey,
+        name: s.name,
+        hooks: { http: (token, answer) => this.challenges.setHttp(token, answer), alpn: (name, pair) => this.challenges.setAlpn(name, pair) },
+      });
+      const held = parse(pem); // what the CA sent is checked before it is stored or served
+      if (!held) throw new Error('the CA answered a certificate that does not match its key');
+      await this.items.put(this.key('cert', s.name), JSON.stringify(pem));
+      if (lastFailure) await this.items.remove(this.key('failed', s.name));
+      this.takeUp(s, JSON.stringify(pem));
+      this.log.info({ event: 'acme_certificate_issued', name: s.name, serial: held.serial, notAfter: new Date(held.notAfter).toISOString(), ms: Date.now() - started }, `certificate for ${s.name} issued; renewal at ${new Date(renewalDue(held.notBefore, held.notAfter)).toISOString()}`);
+    } catch (err) {
+      const attempts = (lastFailure ? failedAttempts(lastFailure.value) : 0) + 1;
+      const { minS, maxS } = this.settings.retry;
+      const delayMs = doubling(minS * 1000, maxS * 1000, attempts - 1);
+      const message = String((err as Error).message).slice(0, 500);
+      this.log.error({ event: 'acme_order_failed', name: s.name, attempts, retryInS: delayMs / 1000, err: message }, `the order for ${s.name} failed (attempt ${attempts}); the next in ${delayMs / 1000} s: ${message}`);
+      // Kept past its back-off (so the next failure counts on from it); removed by a success.
+      await this.items.put(this.key('failed', s.name), JSON.stringify({ attempts, until: Date.now() + delayMs, err: message }), delayMs + maxS * 1000);
+      // An on-demand handshake waits no longer: it gets what the listener has (the default, or none).
+      for (const wake of s.waiting.splice(0)) wake();
+    }
+  }
+
+  /** The cluster's account key for this directory: made once, the first stored wins. */
+  private async accountKey(): Promise<string> {
+    const key = this.key('account', 'key');
+    return (await this.items.get(key))?.value ?? (await this.items.put(key, await newAccountKey(), undefined, true));
+  }
+
+  /** Serves a stored certificate that is new to this front and valid. */
+  private takeUp(s: NameState, stored: string | undefined): void {
+    if (stored === undefined) return;
+    let pem: IssuedPem;
+    try {
+      pem = JSON.parse(stored) as IssuedPem;
+    } catch {
+      return;
+    }
+    const held = typeof pem?.cert === 'string' && typeof pem.key === 'string' ? parse(pem) : undefined;
+    if (!held || held.serial === s.held?.serial || held.notAfter <= Date.now()) return;
+    s.held = held;
+    this.changed();
+    for (const wake of s.waiting.splice(0)) wake();
+  }
+
+  private key(kind: string, subject: string): string {
+    return `${kind}:${this.scope}/${subject}`;
+  }
+}
+
+/** The certificate's figures, or undefined if it is not a certificate for its key. */
+function parse(pem: IssuedPem): Held | undefined {
+  try {
+    const leaf = new X509Certificate(pem.cert);
+    if (!leaf.checkPrivateKey(createPrivateKey(pem.key))) return undefined;
+    return { pem, serial: leaf.serialNumber, notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo) };
+  } catch {
+    return undefined;
+  }
+}
+
+function failedAttempts(value: string): number {
+  try {
+    const n = (JSON.parse(value) as { attempts?: unknown }).attempts;
+    return typeof n === 'number' && Number.isInteger(n) && n > 0 && n < 100 ? n : 1;
+  } catch {
+    return 1;
+  }
+}
+
+function failedUntil(value: string): number {
+  try {
+    const until = (JSON.parse(value) as { until?: unknown }).until;
+    return typeof until === 'number' ? until : Date.now() + 60_000;
+  } catch {
+    return Date.now() + 60_000;
+  }
+}
+
+/** Whether an allow-list entry takes a name: the name itself, or `*.suffix` for one label under suffix. */
+export function allowed(allow: string[], name: string): boolean {
+  const dot = name.indexOf('.');
+  return allow.some((entry) => entry === name || (dot > 0 && entry === `*${name.slice(dot)}`));
+}
