@@ -6,12 +6,14 @@ export type TlsProfile = (typeof TLS_PROFILES)[number];
 
 const file = z.string().min(1).max(4096);
 
-/** A DNS name a certificate is ordered for (lower case, no final dot, no wildcard: HTTP-01 and TLS-ALPN-01 cannot prove one). */
+/** A DNS name of two labels or more, lower case: letters, digits, inner hyphens, labels of 63 at most. */
+export const DNS_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** A DNS name a certificate is ordered for (no final dot, no wildcard: HTTP-01 and TLS-ALPN-01 cannot prove one). */
 const dnsName = z
   .string()
   .max(253)
   .transform((n) => n.toLowerCase())
-  .pipe(z.string().regex(/^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/, 'a DNS name of two labels or more (letters, digits, hyphens)'));
+  .pipe(z.string().regex(DNS_NAME, 'a DNS name of two labels or more (letters, digits, hyphens)'));
 /** An on-demand allow-list entry: a name, or `*.suffix` for any one label under suffix. */
 const allowEntry = z
   .string()
@@ -45,6 +47,7 @@ export const acmeSchema = z
     retry: z.strictObject({ minS: z.number().int().min(1).default(60), maxS: z.number().int().min(1).max(7 * 86_400).default(86_400) }).default({ minS: 60, maxS: 86_400 }),
   })
   .refine((a) => a.names.length > 0 || a.onDemand !== undefined, { message: 'acme needs names, or onDemand with an allow-list', path: ['names'] })
+  .refine((a) => new Set(a.names).size === a.names.length, { message: 'a name is listed twice', path: ['names'] })
   .refine((a) => a.retry.maxS >= a.retry.minS, { message: 'must be at least minS', path: ['retry', 'maxS'] });
 export type AcmeSection = z.output<typeof acmeSchema>;
 

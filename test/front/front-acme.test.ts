@@ -50,10 +50,10 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
   before(async () => {
     cluster = await TestCluster.create([{ id: 'A', role: 'library' }]);
     await cluster.start('A');
-    const ports = await freePorts(11);
-    // Front 1: Pebble's ports; fronts 2-4: their own.
-    const [tls1, http1, admin1, tls2, http2, admin2, tls3, admin3, tls4, admin4, backend] = ports;
-    tlsPorts.push(tls1, tls2, tls3, tls4);
+    const ports = await freePorts(13);
+    // Front 1: Pebble's ports; fronts 2-5: their own.
+    const [tls1, http1, admin1, tls2, http2, admin2, tls3, admin3, tls4, admin4, tls5, admin5, backend] = ports;
+    tlsPorts.push(tls1, tls2, tls3, tls4, tls5);
     pebble = await Pebble.start(cluster.dir, { httpPort: http1, tlsPort: tls1, validityS: VALIDITY_S, nonceRejectPercent: 5, blocked: ['blocked.test'] });
     root = await pebble.root();
     const base = parse(readFileSync(cluster.config, 'utf8'));
@@ -62,8 +62,9 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
       [tls1, admin1, http1, acme({ names: ['one.test'], challenges: ['http-01'] })],
       [tls2, admin2, http2, acme({ names: ['one.test'], challenges: ['http-01'] })],
       [tls3, admin3, undefined, acme({ names: ['two.test'], challenges: ['tls-alpn-01'], onDemand: { allow: ['*.ondemand.test'], maxNames: 5 } })],
-      // A name Pebble refuses (its block list): every order fails, and backs off.
+      // A name Pebble refuses (its block list), on two fronts: every order fails, and backs off across both.
       [tls4, admin4, undefined, acme({ names: ['blocked.test'], challenges: ['tls-alpn-01'], retry: { minS: 1, maxS: 4 } })],
+      [tls5, admin5, undefined, acme({ names: ['blocked.test'], challenges: ['tls-alpn-01'], retry: { minS: 1, maxS: 4 } })],
     ];
     for (const [i, [tls, admin, redirect, acmeCfg]] of fronts_.entries()) {
       const file = join(cluster.dir, `front-${i + 1}.yaml`);
@@ -74,6 +75,8 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
           listen: { host: '127.0.0.1', port: tls, tls: { acme: acmeCfg } },
           ...(redirect ? { redirect: { host: '127.0.0.1', port: redirect } } : {}),
           admin: { port: admin, token: TOKEN },
+          // An on-demand handshake waits for its order within this (a loaded machine orders slowly).
+          timeouts: { headersMs: 30_000 },
           backends: [{ id: 'b', host: '127.0.0.1', port: backend }],
         },
       }));
@@ -88,7 +91,7 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
 
   const orders = (i: number, name: string) => logEvents(fronts[i].log, 'acme_order_placed').filter((e) => e.name === name);
 
-  it('HTTP-01: two fronts place one order for a name and serve the same certificate, chained to the CA; any front answers the challenge', async () => {
+  it('HTTP-01: two fronts place one order for a name and serve the same certificate, chained to the CA', async () => {
     const [a, b] = await waitFor('one.test served by fronts 1 and 2', async () => {
       const got = await Promise.all([served(tlsPorts[0], 'one.test', root), served(tlsPorts[1], 'one.test', root)]).catch(() => undefined);
       return got && got[0].authorized && got[1].authorized ? got : undefined;
@@ -129,12 +132,14 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
     // Not before a third of the lifetime is left (seconds in a certificate: a second of slack).
     assert.ok(Date.parse(String(issued.time)) >= before.validTo - lifetime / 3 - 1000, `renewed at ${issued.time}, due ${new Date(before.validTo - lifetime / 3).toISOString()}`);
     assert.notEqual(renewed.serial, before.serial);
+    const renewals = [...orders(0, 'one.test'), ...orders(1, 'one.test')].filter((e) => e.renewing === before.serial);
+    assert.equal(renewals.length, 1, `one renewal order across both fronts: ${JSON.stringify(renewals)}`);
   });
 
-  it('a failed order backs off, doubling, and the front keeps serving', async () => {
+  it('a failed order backs off, doubling, across the fronts (one order at a time for the name), and the front keeps serving', async () => {
     const failures = await waitFor('three failed orders for blocked.test', () => {
-      const f = logEvents(fronts[3].log, 'acme_order_failed').filter((e) => e.name === 'blocked.test');
-      return f.length >= 3 ? f : undefined;
+      const f = [...logEvents(fronts[3].log, 'acme_order_failed'), ...logEvents(fronts[4].log, 'acme_order_failed')].filter((e) => e.name === 'blocked.test');
+      return f.length >= 3 ? f.sort((a, b) => Date.parse(String(a.time)) - Date.parse(String(b.time))) : undefined;
     }, 30_000, 200);
     assert.deepEqual(failures.slice(0, 3).map((e) => e.attempts), [1, 2, 3]);
     assert.deepEqual(failures.slice(0, 3).map((e) => e.retryInS), [1, 2, 4]);

@@ -66,11 +66,11 @@ export class RedirectServer {
   /** RFC 8555 §8.3: the key authorization as text, or 404. */
   private challenge(token: string, res: ServerResponse): void {
     const answer = this.httpChallenge?.(token) ?? Promise.resolve(undefined);
-    void answer.then((value) => {
-      if (res.destroyed) return;
+    answer.then((value) => {
+      if (res.destroyed || res.headersSent) return;
       if (value === undefined) return plain(res, 404, 'no ACME challenge is pending here', { connection: 'close' });
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': Buffer.byteLength(value), 'cache-control': 'no-store' });
       res.end(value);
-    });
+    }).catch(() => res.destroy());
   }
 }

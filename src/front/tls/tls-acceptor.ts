@@ -83,23 +83,24 @@ export class TlsAcceptor {
     // RFC 8737 §3: a CA's challenge offers acme-tls/1 alone; it gets the challenge's certificate and nothing else.
     if (hello.alpn.length === 1 && hello.alpn[0] === ACME_TLS_ALPN && tls.acme && name !== undefined) {
       raw.pause();
-      void tls.acme.challenges.alpnAnswer(name).then((context) => {
+      tls.acme.challenges.alpnAnswer(name).then((context) => {
+        if (!this.pending.has(raw)) return; // swept or closed meanwhile
         if (!context) return this.refuse(raw, 'TLS_NO_CERTIFICATE', `no ACME challenge is pending for ${name}`, address);
         this.begin(raw, received, context, [ACME_TLS_ALPN]);
-      });
+      }).catch((err: Error) => this.refuse(raw, 'INTERNAL', err.message, address));
       return;
     }
     // An on-demand name's first handshake waits for its certificate (bounded by the handshake timeout's sweep).
     const waiting = name !== undefined && !tls.certificates.serves(name) ? tls.acme?.onDemand(name) : undefined;
     if (waiting) {
       raw.pause();
-      void waiting.then(() => {
-        if (!this.pending.has(raw)) return; // swept meanwhile
+      waiting.then(() => {
+        if (!this.pending.has(raw)) return; // swept or closed meanwhile
         const now = this.settings();
         const context = now.certificates.pick(hello, now.strictSni);
         if (!context) return this.refuse(raw, 'TLS_NO_CERTIFICATE', `no certificate for ${name} (its on-demand order failed)`, address);
         this.begin(raw, received, context, now.alpn);
-      });
+      }).catch((err: Error) => this.refuse(raw, 'INTERNAL', err.message, address));
       return;
     }
     const context = tls.certificates.pick(hello, tls.strictSni);

@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { AcmeSection } from '../../../config/tls-schema.ts';
+import { DNS_NAME, type AcmeSection } from '../../../config/tls-schema.ts';
 import { Backoff, doubling } from '../../../net/backoff.ts';
 import { ChallengeAnswers } from './challenges.ts';
 import type { AcmeItems } from './acme-items.ts';
@@ -14,6 +14,11 @@ const WAIT_POLL_MS = 2000;
 const RECHECK_MS = 10 * 60_000;
 /** Retries when the node network does not answer (not the CA's failures: those back off per acme.retry). */
 const HOME_RETRY = { minMs: 1000, maxMs: 60_000 };
+/** The longest an item lives on the home (acme-store.ts's bound on ttlMs). */
+const MAX_ITEM_TTL_MS = 7 * 86_400_000;
+/** Handshakes that may wait at once for one on-demand name, and how long one waits at most. */
+const MAX_WAITERS = 100;
+const ON_DEMAND_WAIT_MS = 30_000;
 
 interface Held {
   pem: IssuedPem;
@@ -29,6 +34,8 @@ interface NameState {
   homeRetry: Backoff;
   /** Handshakes waiting for an on-demand name's first certificate. */
   waiting: (() => void)[];
+  /** Followed since a handshake asked for it (not in acme.names): dropped again if its order fails. */
+  onDemand: boolean;
 }
 
 /** When a certificate is renewed: once a third of its lifetime is left (Caddy's rule; Let's Encrypt's 6-day certificates at 2 days left). */
@@ -74,7 +81,7 @@ export class AcmeManager {
     this.stopped = true;
     for (const s of this.names.values()) {
       clearTimeout(s.timer);
-      for (const wake of s.waiting.splice(0)) wake();
+      this.wakeAll(s);
     }
   }
 
@@ -94,33 +101,50 @@ export class AcmeManager {
    */
   onDemand(name: string): Promise<void> | undefined {
     const allow = this.settings.onDemand;
-    if (this.stopped || !allow || !allowed(allow.allow, name)) return undefined;
+    // The SNI reader takes more than a certificate can name: only a DNS name the allow-list takes.
+    if (this.stopped || !allow || !DNS_NAME.test(name) || !allowed(allow.allow, name)) return undefined;
     let s = this.names.get(name);
     if (s?.held) return undefined;
     if (!s) {
       if (this.names.size >= this.settings.names.length + allow.maxNames) return undefined;
-      s = this.follow(name);
+      s = this.follow(name, true);
     }
+    if (s.waiting.length >= MAX_WAITERS) return undefined;
     const state = s;
-    return new Promise((resolve) => state.waiting.push(resolve));
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => wake(), ON_DEMAND_WAIT_MS); // the home may not answer: no waiter stays for ever
+      const wake = () => {
+        clearTimeout(timer);
+        const at = state.waiting.indexOf(wake);
+        if (at >= 0) state.waiting.splice(at, 1);
+        resolve();
+      };
+      state.waiting.push(wake);
+    });
   }
 
-  private follow(name: string): NameState {
-    const s: NameState = { name, held: undefined, timer: undefined, homeRetry: new Backoff(HOME_RETRY.minMs, HOME_RETRY.maxMs), waiting: [] };
+  private follow(name: string, onDemand = false): NameState {
+    const known = this.names.get(name);
+    if (known) return known;
+    const s: NameState = { name, held: undefined, timer: undefined, homeRetry: new Backoff(HOME_RETRY.minMs, HOME_RETRY.maxMs), waiting: [], onDemand };
     this.names.set(name, s);
     void this.step(s);
     return s;
   }
 
+  private wakeAll(s: NameState): void {
+    for (const wake of [...s.waiting]) wake();
+  }
+
   private schedule(s: NameState, ms: number): void {
     clearTimeout(s.timer);
-    if (this.stopped) return;
+    if (this.stopped || this.names.get(s.name) !== s) return;
     s.timer = setTimeout(() => void this.step(s), Math.max(0, Math.min(ms, 2 ** 31 - 1)));
     s.timer.unref();
   }
 
   private async step(s: NameState): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped || this.names.get(s.name) !== s) return;
     let next: number;
     try {
       next = await this.renewIfDue(s);
@@ -140,17 +164,24 @@ export class AcmeManager {
     // A failed order's back-off holds for every front.
     const failed = await this.items.get(this.key('failed', s.name));
     if (failed && failedUntil(failed.value) > now) {
-      for (const wake of s.waiting.splice(0)) wake(); // an on-demand handshake does not wait out a back-off
+      this.wakeAll(s); // an on-demand handshake does not wait out a back-off
       return Math.max(1000, Math.min(failedUntil(failed.value) - now, RECHECK_MS));
     }
     const lease = await this.items.claim(this.key('order', s.name), this.holder, ORDER_LEASE_MS);
     if (!lease.granted) return WAIT_POLL_MS;
     try {
-      await this.order(s, failed);
+      // Another front may have stored a new one and let the lease go between the read and the claim.
+      this.takeUp(s, (await this.items.get(this.key('cert', s.name)))?.value);
+      if (!s.held || renewalDue(s.held.notBefore, s.held.notAfter) <= Date.now()) await this.order(s, failed);
     } finally {
       await this.items.release(this.key('order', s.name), this.holder).catch(() => undefined);
     }
-    return s.held ? Math.min(renewalDue(s.held.notBefore, s.held.notAfter) - Date.now(), RECHECK_MS) : WAIT_POLL_MS;
+    if (!s.held) return WAIT_POLL_MS;
+    const due = renewalDue(s.held.notBefore, s.held.notAfter) - Date.now();
+    if (due > 0) return Math.min(due, RECHECK_MS);
+    // Due as it arrived (the CA's lifetime is shorter than an order takes): not again at once.
+    this.log.warn({ event: 'acme_certificate_due_on_arrival', name: s.name, notAfter: new Date(s.held.notAfter).toISOString() }, `the certificate for ${s.name} is due for renewal as it arrives`);
+    return this.settings.retry.minS * 1000;
   }
 
   private async order(s: NameState, lastFailure: { value: string } | undefined): Promise<void> {
@@ -164,11 +195,12 @@ export class AcmeManager {
         name: s.name,
         hooks: { http: (token, answer) => this.challenges.setHttp(token, answer), alpn: (name, pair) => this.challenges.setAlpn(name, pair) },
       });
-      const held = parse(pem); // what the CA sent is checked before it is stored or served
-      if (!held) throw new Error('the CA answered a certificate that does not match its key');
-      await this.items.put(this.key('cert', s.name), JSON.stringify(pem));
-      if (lastFailure) await this.items.remove(this.key('failed', s.name));
+      const held = parse(pem, s.name); // what the CA sent is checked before it is served or stored
+      if (!held) throw new Error(`the CA answered a certificate that is not for ${s.name} with its key`);
       this.takeUp(s, JSON.stringify(pem));
+      // Served here already; the other fronts get it from the home (if this fails they order their own).
+      await this.items.put(this.key('cert', s.name), JSON.stringify(pem)).catch((err: Error) => this.log.error({ event: 'acme_store_failed', name: s.name, home: this.items.home, err: err.message }, `the certificate for ${s.name} is served here but could not be stored on ${this.items.home}: ${err.message}`));
+      if (lastFailure) await this.items.remove(this.key('failed', s.name)).catch(() => undefined);
       this.log.info({ event: 'acme_certificate_issued', name: s.name, serial: held.serial, notAfter: new Date(held.notAfter).toISOString(), ms: Date.now() - started }, `certificate for ${s.name} issued; renewal at ${new Date(renewalDue(held.notBefore, held.notAfter)).toISOString()}`);
     } catch (err) {
       const attempts = (lastFailure ? failedAttempts(lastFailure.value) : 0) + 1;
@@ -176,11 +208,21 @@ export class AcmeManager {
       const delayMs = doubling(minS * 1000, maxS * 1000, attempts - 1);
       const message = String((err as Error).message).slice(0, 500);
       this.log.error({ event: 'acme_order_failed', name: s.name, attempts, retryInS: delayMs / 1000, err: message }, `the order for ${s.name} failed (attempt ${attempts}); the next in ${delayMs / 1000} s: ${message}`);
-      // Kept past its back-off (so the next failure counts on from it); removed by a success.
-      await this.items.put(this.key('failed', s.name), JSON.stringify({ attempts, until: Date.now() + delayMs, err: message }), delayMs + maxS * 1000);
-      // An on-demand handshake waits no longer: it gets what the listener has (the default, or none).
-      for (const wake of s.waiting.splice(0)) wake();
+      try {
+        // Kept past its back-off (so the next failure counts on from it); removed by a success.
+        await this.items.put(this.key('failed', s.name), JSON.stringify({ attempts, until: Date.now() + delayMs, err: message }), Math.min(delayMs + maxS * 1000, MAX_ITEM_TTL_MS));
+      } finally {
+        // An on-demand handshake waits no longer: it gets what the listener has (the default, or none).
+        this.wakeAll(s);
+        // A name only handshakes asked for is followed no more (the record keeps the next one from ordering before the back-off ends).
+        if (s.onDemand && !s.held) this.unfollow(s);
+      }
     }
+  }
+
+  private unfollow(s: NameState): void {
+    clearTimeout(s.timer);
+    this.names.delete(s.name);
   }
 
   /** The cluster's account key for this directory: made once, the first stored wins. */
@@ -198,11 +240,12 @@ export class AcmeManager {
     } catch {
       return;
     }
-    const held = typeof pem?.cert === 'string' && typeof pem.key === 'string' ? parse(pem) : undefined;
-    if (!held || held.serial === s.held?.serial || held.notAfter <= Date.now()) return;
+    const held = typeof pem?.cert === 'string' && typeof pem.key === 'string' ? parse(pem, s.name) : undefined;
+    // Only a certificate for the name, still valid, and newer than the one held.
+    if (!held || held.notAfter <= Date.now() || (s.held && held.notAfter <= s.held.notAfter)) return;
     s.held = held;
     this.changed();
-    for (const wake of s.waiting.splice(0)) wake();
+    this.wakeAll(s);
   }
 
   private key(kind: string, subject: string): string {
@@ -210,11 +253,11 @@ export class AcmeManager {
   }
 }
 
-/** The certificate's figures, or undefined if it is not a certificate for its key. */
-function parse(pem: IssuedPem): Held | undefined {
+/** The certificate's figures, or undefined if it is not a certificate for `name` with its key. */
+function parse(pem: IssuedPem, name: string): Held | undefined {
   try {
     const leaf = new X509Certificate(pem.cert);
-    if (!leaf.checkPrivateKey(createPrivateKey(pem.key))) return undefined;
+    if (leaf.checkHost(name) === undefined || !leaf.checkPrivateKey(createPrivateKey(pem.key))) return undefined;
     return { pem, serial: leaf.serialNumber, notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo) };
   } catch {
     return undefined;
