@@ -38,7 +38,9 @@ const instance = COHORT_INSTANCE ?? nodeId;
 const log = (msg: string) => process.stderr.write(`demo-app ${instance}: ${msg}\n`);
 
 // One connection to this node's local socket, opened again if the node restarts.
-const node = new NodeConnection(table, nodeId, 5000);
+// Its wait outlasts the node's own for a command that crosses the network (link.requestTimeoutMs
+// plus connectTimeoutMs, 13 s): the node's answer, even a con_lost, comes before the app gives up.
+const node = new NodeConnection(table, nodeId, 15_000);
 const client = () => node.client();
 const store = new CohortSessionStore({ client: node, node: nodeId });
 

@@ -53,7 +53,9 @@ if (kind === 'redis') {
   const table = loadHostTable(env.COHORT_CONFIG);
   const node = env.COHORT_NODE;
   // One connection to this node's local socket, opened again if the node restarts.
-  const connection = new NodeConnection(table, node, 5000);
+  // Its wait outlasts the node's own for a command that crosses the network (link.requestTimeoutMs
+  // plus connectTimeoutMs, 13 s): the node's answer, even a con_lost, comes before the app gives up.
+  const connection = new NodeConnection(table, node, 15_000);
   const cohortStore = new CohortSessionStore({ client: connection, node: env.SESSION_NODE ?? node });
   store = cohortStore;
   genid = cohortStore.genid;
