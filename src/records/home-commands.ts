@@ -54,7 +54,9 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       return;
     }
     claims.release(domain, user, deps.self);
-    answers.forEach((r, i) => r.status === 'fulfilled' && deps.call(others[i], 'user.unclaim', args).catch(() => {}));
+    // Every other node, not only those that answered: a claim whose answer came too late (a loaded
+    // node) was still made there, and would linger. An unclaim drops only this node's own claim.
+    for (const id of others) deps.call(id, 'user.unclaim', args).catch(() => {});
     const refused = failed.find((f) => f.err instanceof CohortError && f.err.code === 'refused');
     if (refused) throw new CohortError('refused', refused.err.message);
     throw new CohortError('con_lost', `cannot check that ${user}@${domain} is unique: ${failed.map((f) => `${f.id}: ${f.err.message}`).join('; ')}`);
