@@ -25,7 +25,7 @@ import { stringify } from 'yaml';
 import { freePorts } from '../test/harness/ports.ts';
 import { issueTestCert, makeTestCa } from '../test/harness/test-certs.ts';
 import { waitFor } from '../test/harness/wait.ts';
-import { INTERMEDIATE_TLS12_SUITES } from '../src/front/tls/profiles.ts';
+import { INTERMEDIATE_TLS12_SUITES } from '../src/tls/profiles.ts';
 import { spawnLogged } from '../src/node/spawn.ts';
 import { ensureDebianTools } from './peers/debian.ts';
 import { commandVersion, recordResult } from './results.ts';

@@ -15,6 +15,9 @@ export const DEMO_NODES = [
 
 const DEMO_APP = fileURLToPath(new URL('../../examples/demo-app.ts', import.meta.url));
 
+/** The front's certificate (relative to the host table), signed by the cluster CA for 127.0.0.1 and localhost (web-certs.ts). */
+export const DEMO_FRONT_CERT = { name: 'front', hosts: ['127.0.0.1', 'localhost'], cert: './tls/web/front.crt', key: './tls/web/front.key' };
+
 /** App instances per access node in the demo. */
 export const DEMO_INSTANCES = 2;
 
@@ -23,15 +26,17 @@ const DEMO_SPARES: Record<string, string> = { C: 'D', D: 'C', I: 'J', J: 'I' };
 
 /**
  * The demo's ports from its base: links at base.., each node's own HTTP port at base+1000..,
- * the app instances of node i at base+1100+10i.., the front at base+2000 (admin +1).
+ * the app instances of node i at base+1100+10i.., the front at base+2000 (HTTPS; admin +1, plain
+ * HTTP redirecting to HTTPS +2).
  */
-export function demoPorts(basePort: number): { links: number[]; http: number[]; apps: number[]; front: number; admin: number } {
+export function demoPorts(basePort: number): { links: number[]; http: number[]; apps: number[]; front: number; admin: number; redirect: number } {
   return {
     links: DEMO_NODES.map((_n, i) => basePort + i),
     http: DEMO_NODES.map((_n, i) => basePort + 1000 + i),
     apps: DEMO_NODES.map((_n, i) => basePort + 1100 + 10 * i),
     front: basePort + 2000,
     admin: basePort + 2001,
+    redirect: basePort + 2002,
   };
 }
 
@@ -57,7 +62,8 @@ export function demoHostTable(basePort: number, secrets = { adminToken: randomBy
     '  health: { path: /healthz, intervalMs: 1000 }',
     '  killTimeoutMs: 5000',
     'front:                     # `cohort front`: the HTTP front before the app instances',
-    `  listen: { port: ${ports.front} }`,
+    `  listen: { port: ${ports.front}, tls: { certificates: [{ cert: ${DEMO_FRONT_CERT.cert}, key: ${DEMO_FRONT_CERT.key} }] } }  # HTTPS; the cluster CA (tls/ca.crt) signs its certificate`,
+    `  redirect: { port: ${ports.redirect} }     # plain HTTP: a 308 to the same path on HTTPS`,
     `  admin: { port: ${ports.admin}, token: ${secrets.adminToken} }`,
     '  backends: apps           # every instance in the access nodes\' registries, followed live',
     '  node: C                  # the node whose local socket the front talks through',

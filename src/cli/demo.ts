@@ -1,6 +1,6 @@
 import { DEMO_LEARNER, DEMO_RESOURCE, DEMO_USER, DEMO_USERS, ensureDemoResources } from './demo-content.ts';
 import { setTimeout as delay } from 'node:timers/promises';
-import { DEMO_INSTANCES, demoHostTable, demoPorts } from './demo-host-table.ts';
+import { DEMO_FRONT_CERT, DEMO_INSTANCES, demoHostTable, demoPorts } from './demo-host-table.ts';
 import { allUp, formatMatrix, linkStates, linksUp, summary } from './link-matrix.ts';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -8,6 +8,8 @@ import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { initClusterCerts } from '../certs/cluster-certs.ts';
+import { ensureWebCertificate } from '../certs/web-certs.ts';
+import { trustClusterCa } from '../net/cluster-trust.ts';
 import { CohortClient } from '../client/client.ts';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { CLI_PATH, spawnLogged, spawnNodeProcess } from '../node/spawn.ts';
@@ -21,7 +23,7 @@ export function addDemoCommand(program: Command): void {
     .command('demo')
     .description('write a host table for a six-node cluster on 127.0.0.1, create its certificates, start every node (each access node supervises two instances of an example app) and the HTTP front before them, show the links; Ctrl-C stops all')
     .option('-d, --dir <dir>', 'working folder for the host table, certificates, data and logs', '.cohort-demo')
-    .option('--base-port <port>', 'first link port; link ports are base..base+5, node HTTP ports base+1000.., app instances base+1100.., the front base+2000 (admin base+2001)', demoBasePort, 7101)
+    .option('--base-port <port>', 'first link port; link ports are base..base+5, node HTTP ports base+1000.., app instances base+1100.., the front base+2000 (HTTPS; admin base+2001, plain HTTP redirecting base+2002)', demoBasePort, 7101)
     .option('--until-ready', 'stop everything and exit 0 as soon as every link is up and a request went through the front')
     .action((opts: { dir: string; basePort: number; untilReady?: boolean }) => runDemo(opts));
 }
@@ -34,12 +36,15 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   const table = loadHostTable(config);
   const ports = demoPorts(opts.basePort);
   // App instances skip a taken port by themselves; the ports the host table fixes must be free.
-  const wanted = [...ports.links, ...ports.http, ports.front, ports.admin];
+  const wanted = [...ports.links, ...ports.http, ports.front, ports.admin, ports.redirect];
   const busy = (await Promise.all(wanted.map(async (p) => ((await isFree(p)) ? null : p)))).filter((p) => p !== null);
   if (busy.length) throw new CliError(`ports ${busy.join(', ')} are in use; pick others with --base-port`, EXIT_USAGE);
 
   const certs = initClusterCerts(table.tlsDir, table.cluster, table.nodes.map((n) => n.id));
-  say(`host table ${relative(process.cwd(), config)}; certificates ${certs.created.length ? 'created' : 'reused'} in ${relative(process.cwd(), table.tlsDir)}`);
+  const web = ensureWebCertificate(table.tlsDir, DEMO_FRONT_CERT.name, DEMO_FRONT_CERT.hosts);
+  say(`host table ${relative(process.cwd(), config)}; certificates ${certs.created.length || web.created ? 'created' : 'reused'} in ${relative(process.cwd(), table.tlsDir)}`);
+  // This process's own requests to the front (the first one, the readiness checks) trust the cluster CA.
+  trustClusterCa(table.tlsDir);
 
   // Started in this order, stopped in the reverse one: nodes (with their app instances), the front.
   const children: { name: string; child: ChildProcess }[] = [];
@@ -140,7 +145,7 @@ async function bringUp(table: HostTable, dir: string, config: string, watch: (na
   const frontLog = join(dir, 'logs', 'front.log');
   watch('the front', spawnLogged([CLI_PATH, 'front', '--config', config], frontLog), frontLog);
   const front = table.front!;
-  const frontUrl = `http://127.0.0.1:${front.listen.port}/`;
+  const frontUrl = `https://127.0.0.1:${front.listen.port}/`;
   // The app instances, and the access nodes' own HTTP ports (the resources route).
   if (!(await waitForFront(table, access.length * DEMO_INSTANCES + access.length, stopping))) {
     throw new CliError(`the front did not see every app instance ready within ${READY_WAIT_MS / 1000} s; logs are in ${join(dir, 'logs')}`, EXIT_ERROR);
@@ -156,13 +161,15 @@ async function bringUp(table: HostTable, dir: string, config: string, watch: (na
 /** What to try once the cluster is up: its addresses and a few commands. */
 function printTryLines(table: HostTable, config: string): void {
   const front = table.front!;
-  const frontUrl = `http://127.0.0.1:${front.listen.port}/`;
+  const frontUrl = `https://127.0.0.1:${front.listen.port}/`;
   const nodeC = table.nodes.find((n) => n.id === 'C')!;
-  say(`resources: curl -i ${frontUrl.slice(0, -1)}${DEMO_RESOURCE} (through the front, LARD/R over the access nodes), or http://127.0.0.1:${nodeC.httpPort}${DEMO_RESOURCE} (node C: copied from A on first access; X-Cohort-Source says which)`);
+  const ca = relative(process.cwd(), join(table.tlsDir, 'ca.crt'));
+  say(`HTTPS: the cluster's CA signed the front's certificate; trust it with curl --cacert ${ca} ${frontUrl} (plain http://127.0.0.1:${front.redirect!.port}/ answers 308 to it)`);
+  say(`resources: curl --cacert ${ca} -i ${frontUrl.slice(0, -1)}${DEMO_RESOURCE} (through the front, LARD/R over the access nodes), or http://127.0.0.1:${nodeC.httpPort}${DEMO_RESOURCE} (node C: copied from A on first access; X-Cohort-Source says which)`);
   const admin = front.admin!;
   say(`dashboard: http://127.0.0.1:${nodeC.httpPort}/dashboard (node C; live, every node), or the front's: http://${admin.host}:${admin.port}/dashboard?token=${admin.token} (also its back-ends)`);
   say(`metrics (Prometheus): http://127.0.0.1:${nodeC.httpPort}/metrics (node C; every node on its own port), and the front's: curl -H 'authorization: Bearer ${admin.token}' http://${admin.host}:${admin.port}/metrics`);
-  say(`try: open ${frontUrl} in a browser (reload: the sticky cookie keeps you on one app instance; the visit count lives in the session store), or curl -i ${frontUrl}`);
+  say(`try: open ${frontUrl} in a browser (reload: the sticky cookie keeps you on one app instance; the visit count lives in the session store), or curl --cacert ${ca} -i ${frontUrl}`);
   say(`     log in there as ${DEMO_USER.user} (domain ${DEMO_USER.domain}), password ${DEMO_USER.password}, or ${DEMO_LEARNER.user} (domain ${DEMO_LEARNER.domain}), password ${DEMO_LEARNER.password}`);
   say(`     the course: ${frontUrl}course (a problem replicated on first access; answers recorded on the learner's home node; the author publishes at ${frontUrl}course/author)`);
   const cfg = relative(process.cwd(), config);

@@ -135,3 +135,9 @@ export function appSocketPath(table: HostTable, id: string): string {
 function formatPath(path: PropertyKey[]): string {
   return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
 }
+
+/** Where a client reaches node `n`'s own HTTP port: https when the node has tls. */
+export function nodeHttpUrl(n: NodeEntry): string {
+  const host = n.host.includes(':') ? `[${n.host}]` : n.host;
+  return `${n.tls ? 'https' : 'http'}://${host}:${n.httpPort}`;
+}

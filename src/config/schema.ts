@@ -1,3 +1,4 @@
+import { nodeTlsSchema } from './tls-schema.ts';
 import { z } from 'zod';
 import { frontSchema, routeConfigs } from './front-schema.ts';
 import { appSectionSchema, mergeAppSettings } from './app-schema.ts';
@@ -69,6 +70,8 @@ export const nodeSchema = z.strictObject({
   /** The port the node binds when a forwarder sits in front of linkPort (default: linkPort). */
   bindLinkPort: port.optional(),
   httpPort: port,
+  /** HTTPS on httpPort (tls-schema.ts): certificate files, the profile, HSTS. */
+  tls: nodeTlsSchema.optional(),
   /** The load average this node counts as 100% (seed 000); defaults to the cluster's value. */
   loadFullAt: z.number().positive().optional(),
   /** The active sessions this node counts as 100% user load; defaults to the cluster's value. */

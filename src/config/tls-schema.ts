@@ -1,6 +1,6 @@
 import { z } from 'zod';
 
-/** Mozilla's server-side TLS profiles the front offers (src/front/tls/profiles.ts). */
+/** Mozilla's server-side TLS profiles the front offers (src/tls/profiles.ts). */
 export const TLS_PROFILES = ['intermediate', 'modern'] as const;
 export type TlsProfile = (typeof TLS_PROFILES)[number];
 
@@ -51,13 +51,26 @@ export const acmeSchema = z
   .refine((a) => a.retry.maxS >= a.retry.minS, { message: 'must be at least minS', path: ['retry', 'maxS'] });
 export type AcmeSection = z.output<typeof acmeSchema>;
 
+/** Strict-Transport-Security's settings. */
+const hstsSchema = z
+  .strictObject({
+    maxAgeS: z.number().int().min(0).max(2 ** 31 - 1).default(31_536_000),
+    includeSubDomains: z.boolean().default(false),
+    preload: z.boolean().default(false),
+  })
+  // The preload list takes only what it can keep: a year at least, every subdomain (hstspreload.org).
+  .refine((h) => !h.preload || (h.includeSubDomains && h.maxAgeS >= 31_536_000), { message: 'preload needs includeSubDomains and maxAgeS of a year (31536000) or more', path: ['preload'] });
+
+/** A certificate and its key: PEM files, paths relative to the host table's folder. */
+const certificateFiles = z.strictObject({ cert: file, key: file });
+
 /**
  * `front.listen.tls`: HTTPS on the front's listener. Certificate and key files are PEM, paths
  * relative to the host table's folder; a name's RSA and ECDSA certificates may both be listed
  * (each client gets the one it accepts). The first certificate is the default.
  */
 export const tlsSchema = z.strictObject({
-  certificates: z.array(z.strictObject({ cert: file, key: file })).max(1000).default([]),
+  certificates: z.array(certificateFiles).max(1000).default([]),
   acme: acmeSchema.optional(),
   profile: z.enum(TLS_PROFILES).default('intermediate'),
   /** HTTP/2 for clients that offer h2 by ALPN (each stream is translated to the HTTP/1.1 request path). */
@@ -79,17 +92,22 @@ export const tlsSchema = z.strictObject({
   /** Refuse a handshake whose SNI names no certificate (or that sends none) instead of giving it the default. */
   strictSni: z.boolean().default(false),
   /** Strict-Transport-Security on every HTTPS answer (never over plain HTTP). Off unless set: it binds browsers for maxAgeS. */
-  hsts: z
-    .strictObject({
-      maxAgeS: z.number().int().min(0).max(2 ** 31 - 1).default(31_536_000),
-      includeSubDomains: z.boolean().default(false),
-      preload: z.boolean().default(false),
-    })
-    // The preload list takes only what it can keep: a year at least, every subdomain (hstspreload.org).
-    .refine((h) => !h.preload || (h.includeSubDomains && h.maxAgeS >= 31_536_000), { message: 'preload needs includeSubDomains and maxAgeS of a year (31536000) or more', path: ['preload'] })
-    .optional(),
+  hsts: hstsSchema.optional(),
 }).refine((t) => t.certificates.length > 0 || t.acme !== undefined, { message: 'HTTPS needs certificates, or acme', path: ['certificates'] });
 export type TlsSection = z.infer<typeof tlsSchema>;
+
+/**
+ * A node's `tls`: HTTPS on its HTTP port (resources, publishing with a password, the dashboard,
+ * metrics), from certificate files like the front's (`cohort certs web` makes one the cluster CA
+ * signs). Fronts reach such a node's port over TLS too, trusting the cluster CA and the system's.
+ */
+export const nodeTlsSchema = z.strictObject({
+  certificates: z.array(certificateFiles).min(1).max(100),
+  profile: z.enum(TLS_PROFILES).default('intermediate'),
+  hsts: hstsSchema.optional(),
+});
+export type NodeTlsSection = z.output<typeof nodeTlsSchema>;
+export type NodeTlsInput = z.input<typeof nodeTlsSchema>;
 
 /** The header value for an `hsts` section. */
 export function hstsValue(hsts: TlsSection['hsts']): string | undefined {

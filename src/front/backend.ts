@@ -1,5 +1,6 @@
 import type { BackendConfig, FrontConfig } from './config.ts';
 import { SessionTracker } from './session-tracker.ts';
+import type { UpstreamTls } from './upstream/connection.ts';
 import { UpstreamPool, type PoolOptions } from './upstream/pool.ts';
 
 export type AdminState = 'ready' | 'draining';
@@ -15,7 +16,7 @@ export interface HealthEvent {
 const HISTORY = 20;
 
 /** A back-end's definition, and the label its metrics go under when that is not its id (an app instance's slot). */
-export type SeriesBackendConfig = BackendConfig & { series?: string };
+export type SeriesBackendConfig = BackendConfig & { series?: string; tls?: UpstreamTls };
 
 /**
  * One back-end as the front sees it: its connection pool, health (debounced by rise /
@@ -58,7 +59,7 @@ export class Backend {
     this.weight = def.weight;
     this.node = def.node;
     this.cfg = cfg;
-    this.pool = new UpstreamPool(def.host, def.port, poolOptions(cfg));
+    this.pool = new UpstreamPool(def.host, def.port, poolOptions(cfg), def.tls);
     this.sessions = new SessionTracker(cfg.sticky.sessionIdleS * 1000, cfg.limits.maxTrackedSessions);
   }
 
@@ -67,7 +68,13 @@ export class Backend {
     return this.cfg;
   }
 
-  configure(def: BackendConfig, cfg: FrontConfig): void {
+  /** HTTPS to it (a node's port with tls), else undefined. */
+  get tls(): UpstreamTls | undefined {
+    return this.pool.tls;
+  }
+
+  configure(def: SeriesBackendConfig, cfg: FrontConfig): void {
+    this.pool.tls = def.tls;
     this.weight = def.weight;
     this.node = def.node;
     this.cfg = cfg;

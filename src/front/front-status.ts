@@ -1,6 +1,6 @@
 import type { Backend } from './backend.ts';
 import type { FrontState } from './front-state.ts';
-import type { CertificateSummary } from './tls/certificate-set.ts';
+import type { CertificateSummary } from '../tls/certificate-set.ts';
 
 /** What /status (and the dashboard) reads: the state in service and the front's counters. */
 export interface FrontStatusSources {

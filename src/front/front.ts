@@ -24,7 +24,7 @@ import type { FrontState } from './front-state.ts';
 import { buildGeneration, type Generation } from './generation.ts';
 import { listenerOptions } from './listener-options.ts';
 import { RedirectServer } from './tls/redirect-server.ts';
-import { ListenerCertificates, warnExpiring } from './tls/listener-certificates.ts';
+import { ListenerCertificates, warnExpiring } from '../tls/listener-certificates.ts';
 import { AcmeManager } from './tls/acme/acme-manager.ts';
 import { AcmeItems, acmeHome } from './tls/acme/acme-items.ts';
 import { trustDirectory } from './tls/acme/acme-issuer.ts';

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import type { CallNode } from '../client/node-connection.ts';
 import { Backend, type SeriesBackendConfig } from './backend.ts';
+import { clusterCaBundle } from '../net/cluster-trust.ts';
 import { Stickiness, stickyPolicy } from './balance/sticky.ts';
 import { routeConfigs, type BackendConfig, type FrontConfig, type RouteConfig } from './config.ts';
 import { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
@@ -65,7 +66,7 @@ export function buildGeneration(input: GenerationInput): Generation {
       // the same: its health, counters and connections stay, its new settings apply at the swap.
       const old = before?.byId.get(def.id) ?? previous?.byId.get(def.id);
       let b: Backend;
-      if (old && !healthOf.has(old) && old.host === def.host && old.port === def.port) {
+      if (old && !healthOf.has(old) && old.host === def.host && old.port === def.port && (old.tls === undefined) === ((def as SeriesBackendConfig).tls === undefined)) {
         later.push(() => old.configure(def, settings));
         b = old;
       } else {
@@ -129,7 +130,9 @@ function samePolicy(a: RouteConfig, b: RouteConfig): boolean {
   return stickyPolicy(a) === stickyPolicy(b) && a.chashLoadFactor === b.chashLoadFactor && a.lard.tLow === b.lard.tLow && a.lard.tHigh === b.lard.tHigh && a.lard.kS === b.lard.kS && a.lard.maxTargets === b.lard.maxTargets;
 }
 
-/** backends: access — every access node's own HTTP port. */
-function accessBackends(table: HostTable): BackendConfig[] {
-  return table.nodes.filter((n) => n.role === 'access').map((n) => ({ id: n.id, host: n.host, port: n.httpPort, weight: 1, node: n.id }));
+/** backends: access — every access node's own HTTP port (HTTPS where the node has tls: its certificate checked against the cluster CA and the system's roots). */
+function accessBackends(table: HostTable): SeriesBackendConfig[] {
+  const access = table.nodes.filter((n) => n.role === 'access');
+  const ca = access.some((n) => n.tls) ? clusterCaBundle(table.tlsDir) : [];
+  return access.map((n) => ({ id: n.id, host: n.host, port: n.httpPort, weight: 1, node: n.id, tls: n.tls ? { ca } : undefined }));
 }

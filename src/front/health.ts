@@ -12,7 +12,7 @@ export interface CheckResult {
 /** One HTTP GET of the health path on a fresh connection: 2xx or 3xx, the whole answer within the timeout, is healthy. */
 export async function checkOnce(backend: Backend, cfg: FrontConfig): Promise<CheckResult> {
   const { path, timeoutMs } = cfg.health;
-  const r = await httpProbe({ host: backend.host, port: backend.port, path, timeoutMs, userAgent: 'cohort-health', untilEnd: true });
+  const r = await httpProbe({ host: backend.host, port: backend.port, path, timeoutMs, userAgent: 'cohort-health', untilEnd: true, tls: backend.tls });
   if (!r.answered) return { ok: false, layer: r.layer, detail: r.detail };
   return r.status < 400 ? { ok: true, layer: 'L7', detail: `status ${r.status}` } : { ok: false, layer: 'L7', detail: `bad status ${r.status}` };
 }

@@ -1,8 +1,8 @@
 import { hstsValue } from '../config/tls-schema.ts';
 import type { FrontConfig } from './config.ts';
 import type { HttpServerOptions } from './http/server.ts';
-import { CertificateSet } from './tls/certificate-set.ts';
-import { TicketKeyRing } from './tls/ticket-keys.ts';
+import { CertificateSet } from '../tls/certificate-set.ts';
+import { TicketKeyRing } from '../tls/ticket-keys.ts';
 import type { AcmeManager } from './tls/acme/acme-manager.ts';
 
 /** A session resumes this long without front.listen.tls.tickets (Mozilla's intermediate ssl_session_timeout). */

@@ -1,4 +1,6 @@
-import { request, type IncomingHttpHeaders } from 'node:http';
+import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import { request as requestTls } from 'node:https';
+import { isIP } from 'node:net';
 
 /** One probe's outcome: the answer's status and fields, or where it failed (L4: connect; L7: the HTTP exchange) and why. */
 export type ProbeOutcome =
@@ -13,6 +15,8 @@ export interface ProbeOptions {
   userAgent: string;
   /** Answered only once the whole body has come (the front's checks); else at the head (the supervisor's). */
   untilEnd: boolean;
+  /** Over HTTPS, the certificate checked against these CAs (a node's port with tls). */
+  tls?: { ca: string[] };
 }
 
 /**
@@ -32,13 +36,16 @@ export function httpProbe(o: ProbeOptions): Promise<ProbeOutcome> {
       resolve(r);
     };
     // 64 KiB of answer head, as the front's own response parser takes on real traffic (node's default is 16).
-    const req = request({ host: o.host, port: o.port, path: o.path, method: 'GET', agent: false, maxHeaderSize: 65_536, headers: { 'user-agent': o.userAgent, connection: 'close' } }, (res) => {
+    const options = { host: o.host, port: o.port, path: o.path, method: 'GET', agent: false as const, maxHeaderSize: 65_536, headers: { 'user-agent': o.userAgent, connection: 'close' } };
+    const onResponse = (res: IncomingMessage) => {
       const answer: ProbeOutcome = { answered: true, status: res.statusCode ?? 0, headers: res.headers };
       res.resume();
       if (!o.untilEnd) return finish(answer);
       res.once('end', () => finish(answer));
       res.once('error', (err) => finish({ answered: false, layer: 'L7', detail: err.message }));
-    });
+    };
+    // A TLS failure (an untrusted certificate) comes after the connection: L7, with OpenSSL's reason.
+    const req = o.tls ? requestTls({ ...options, ca: o.tls.ca, servername: isIP(o.host) ? undefined : o.host }, onResponse) : request(options, onResponse);
     req.once('socket', (socket) => {
       if (!socket.connecting) connected = true;
       else socket.once('connect', () => (connected = true));

@@ -1,4 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import type { NodeTlsSection } from '../config/tls-schema.ts';
+import { hstsValue } from '../config/tls-schema.ts';
+import { CertificateSet } from '../tls/certificate-set.ts';
+import { ListenerCertificates, warnExpiring } from '../tls/listener-certificates.ts';
+import { profileOptions } from '../tls/profiles.ts';
+import { TicketKeyRing } from '../tls/ticket-keys.ts';
 import type { Logger } from 'pino';
 import { adminRefusal, type AdminRefusal } from '../admin/admin-guard.ts';
 import { isDashboardPath } from '../admin/admin-token.ts';
@@ -25,8 +32,13 @@ export interface HttpPortSettings {
   dashboardRefusal?: string;
   /** The node's parts not running (lifecycle.ts): /healthz answers 200 only while there are none. */
   notRunning?: () => { part: string; state: string }[];
+  /** HTTPS (the node's tls): certificate files relative to baseDir, read at start and again when they change. */
+  tls?: { section: NodeTlsSection; baseDir: string };
   log: Logger;
 }
+
+/** A TLS session resumes for a day on this node's port (Mozilla's intermediate ssl_session_timeout); tickets sealed by a random key of this process. */
+const SESSION_LIFETIME_S = 86_400;
 
 /**
  * A node's own HTTP port (the host table's httpPort): /healthz, /metrics and /dashboard, and
@@ -37,12 +49,40 @@ export class NodeHttpPort {
   readonly server: Server;
   private readonly settings: HttpPortSettings;
   private readonly mounts: [prefix: string, handler: PathHandler][] = [];
+  /** HTTPS: the certificates in service (each handshake picks by its SNI name) and what follows their files. */
+  private certificates: CertificateSet | undefined;
+  private readonly watch: ListenerCertificates | undefined;
+  private readonly tickets = new TicketKeyRing({ secret: undefined, rotateMs: SESSION_LIFETIME_S * 1000, lifetimeMs: SESSION_LIFETIME_S * 1000 });
+  private readonly hsts: string | undefined;
 
   constructor(settings: HttpPortSettings) {
     this.settings = settings;
-    this.server = createServer({ requestTimeout: 300_000, headersTimeout: 20_000, keepAliveTimeout: 5000 }, (req, res) => {
+    const options = { requestTimeout: 300_000, headersTimeout: 20_000, keepAliveTimeout: 5000 };
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      if (this.hsts) res.setHeader('strict-transport-security', this.hsts);
       this.handle(req, res).catch((err: unknown) => this.fail(req, res, err));
-    });
+    };
+    const tls = settings.tls;
+    if (!tls) {
+      this.server = createServer(options, handler);
+      return;
+    }
+    // The certificates are read at start (a bad file fails the start, with the file named); a
+    // handshake gets its SNI name's certificate, one without SNI (an IP address) the first's.
+    this.hsts = hstsValue(tls.section.hsts);
+    const server = createHttpsServer({ ...options, ...profileOptions(tls.section.profile), SNICallback: (name, cb) => cb(null, this.certificates?.forName(name)) }, handler);
+    server.on('tlsClientError', () => {}); // a failed handshake is the client's: nothing to answer, nothing to log per connection
+    this.server = server;
+    this.watch = new ListenerCertificates(settings.log, () => this.readCertificates());
+  }
+
+  /** Reads the certificate files and puts them in service for new handshakes (throws, changing nothing, on a bad one). */
+  private readCertificates() {
+    const { section, baseDir } = this.settings.tls!;
+    const set = new CertificateSet(section.certificates, baseDir, section.profile, this.tickets, SESSION_LIFETIME_S);
+    (this.server as HttpsServer).setSecureContext({ ...profileOptions(section.profile), ...set.defaultPair!, sessionTimeout: SESSION_LIFETIME_S, ticketKeys: this.tickets.current().keys });
+    this.certificates = set;
+    return set.summary;
   }
 
   /** Paths that start with `prefix` go to `handler` (which answers its own errors). */
@@ -51,10 +91,16 @@ export class NodeHttpPort {
   }
 
   start(): Promise<void> {
+    const tls = this.settings.tls;
+    if (tls) {
+      warnExpiring(this.settings.log, this.readCertificates());
+      this.watch!.follow(tls.section, tls.baseDir);
+    }
     return listenOn(this.server, { host: this.settings.host, port: this.settings.port });
   }
 
   stop(): Promise<void> {
+    this.watch?.close();
     this.settings.dashboard?.close();
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));

@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { registerJournalCommands } from '../journal/commands.ts';
@@ -92,6 +93,7 @@ export class CohortNode {
       dashboard: status.dashboard,
       adminToken: table.admin?.token,
       notRunning: () => this.parts.notRunning(),
+      tls: self.tls && { section: self.tls, baseDir: dirname(table.file) },
       dashboardRefusal: `the dashboard of a node beyond loopback (this node listens on ${self.host}) needs an admin token in the host table (admin: { token }); or use the front's admin listener, GET /dashboard?token=...`,
       log,
     });

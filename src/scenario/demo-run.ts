@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as delay } from 'node:timers/promises';
 import { join } from 'node:path';
-import { loadHostTable, type HostTable } from '../config/host-table.ts';
+import { loadHostTable, nodeHttpUrl, type HostTable } from '../config/host-table.ts';
 import { CLI_PATH, spawnNodeProcess } from '../node/spawn.ts';
 import { runCli, type CliResult } from '../cli/run-cli.ts';
 import type { NodeSnapshot } from '../admin/node-status.ts';
 import type { RegistrySnapshot } from '../supervisor/registry.ts';
 import { processRunning } from '../process-state.ts';
+import { trustClusterCa } from '../net/cluster-trust.ts';
 
 /** How long the demo may take to be ready before the scenario gives up. */
 const READY_TIMEOUT_MS = 90_000;
@@ -62,8 +63,10 @@ export class DemoRun {
       await delay(100);
     }
     this.readySeconds = Number(/ready in ([\d.]+) s/.exec(this.output)?.[1] ?? NaN);
-    this.frontUrl = /front ready on (http:\/\/\S+\/):/.exec(this.output)?.[1] ?? '';
+    this.frontUrl = /front ready on (https:\/\/\S+\/):/.exec(this.output)?.[1] ?? '';
     this.table = loadHostTable(this.config);
+    // The front's certificate is the cluster CA's: this process's fetch trusts it.
+    trustClusterCa(this.table.tlsDir);
   }
 
   /**
@@ -113,8 +116,7 @@ export class DemoRun {
 
   /** Node `id`'s own HTTP address (resources, /healthz, its dashboard). */
   nodeUrl(id: string): string {
-    const n = this.table.nodes.find((x) => x.id === id)!;
-    return `http://${n.host}:${n.httpPort}`;
+    return nodeHttpUrl(this.table.nodes.find((x) => x.id === id)!);
   }
 
   /** Node `id`'s app instances, from its registry (`cohort app status`). */

@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser } from 'playwright-core';
+import { ensureWebCertificate } from '../../src/certs/web-certs.ts';
 import { DEMO_PROBLEM, DEMO_USER } from '../../src/cli/demo-content.ts';
 import { launchChromium } from '../harness/chromium.ts';
 import { browse, Jar } from '../harness/cookie-jar.ts';
@@ -47,15 +48,18 @@ describe("courseware: authors' pages in a browser (chromium)", () => {
   let sinkUrl = '';
 
   before(async () => {
-    sink = createServer((req, res) => {
+    browser = await launchChromium();
+    demo = await startDemo(dir);
+    front = demo.front;
+    // HTTPS like the front (a page on HTTPS may not reach a plain HTTP address at all: that would
+    // hide a leak), its certificate from the demo's CA, which the browser context accepts.
+    const cert = ensureWebCertificate(demo.run.table.tlsDir, 'sink', ['127.0.0.1']);
+    sink = createServer({ cert: readFileSync(cert.cert), key: readFileSync(cert.key) }, (req, res) => {
       leaks.push(req.url ?? '');
       res.end();
     });
     await new Promise<void>((r) => sink.listen(0, '127.0.0.1', r));
-    sinkUrl = `http://127.0.0.1:${(sink.address() as AddressInfo).port}`;
-    browser = await launchChromium();
-    demo = await startDemo(dir);
-    front = demo.front;
+    sinkUrl = `https://127.0.0.1:${(sink.address() as AddressInfo).port}`;
   });
   after(async () => {
     await browser?.close();
@@ -80,7 +84,8 @@ describe("courseware: authors' pages in a browser (chromium)", () => {
     assert.doesNotMatch(editing.text, /<script/i);
 
     // bob, a learner, in chromium: a cookie scripts could read (not httpOnly) besides the session's.
-    const context = await browser.newContext();
+    // The front's and the sink's certificates are the demo cluster's CA's, which this browser does not hold.
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
     await context.addCookies([{ name: 'probe', value: 'readable-by-scripts', url: front }]);
     const page = await context.newPage();
     try {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { Agent } from 'undici';
 import { runCli } from '../harness/cli.ts';
 import { browse, Jar } from '../harness/cookie-jar.ts';
 import { logIn, startDemo, stopDemo } from '../harness/demo.ts';
@@ -31,7 +33,7 @@ describe('cohort demo', () => {
     const matrix = result.stdout.split('\n').filter((l) => /^[ACDEIJ] /.test(l));
     assert.equal(matrix.length, 6);
     for (const row of matrix) assert.equal(row.split(/\s+/).filter((c) => c === 'up').length, 5, row);
-    assert.match(result.stdout, /front ready on http:\/\/127\.0\.0\.1:\d+\/: 2 app instances on each of C, D, I, J \(least_conn, sticky cookie\)/);
+    assert.match(result.stdout, /front ready on https:\/\/127\.0\.0\.1:\d+\/: 2 app instances on each of C, D, I, J \(least_conn, sticky cookie\)/);
     assert.match(result.stdout, /through the front: Hello from the app on node [CDIJ], instance [CDIJ]\.\d+\.\d+/);
     assert.ok(existsSync(join(dir, 'hosts.yaml')));
     assert.equal(statSync(join(dir, 'tls', 'A.key')).mode & 0o777, 0o600);
@@ -46,6 +48,16 @@ describe('cohort demo', () => {
     try {
       assert.match(out, /user ann@msu exists already \(home A\)/, 'the folder is reused: the user is there');
       assert.match(out, /log in there as ann \(domain msu\), password demo-password/);
+      // HTTPS with the cluster CA's certificate: the printed curl line works, a client that
+      // trusts only the system's roots is refused, plain HTTP answers 308 to the same path.
+      const [, ca, httpsUrl, plainUrl] = /curl --cacert (\S+) (https:\/\/127\.0\.0\.1:\d+\/) \(plain (http:\/\/127\.0\.0\.1:\d+\/) answers 308/.exec(out)!;
+      assert.equal(httpsUrl, front);
+      const curl = spawnSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{http_code} %{scheme}', '--cacert', resolve(ca), httpsUrl], { encoding: 'utf8', timeout: 20_000 });
+      assert.equal(curl.stdout, '200 HTTPS', curl.stderr);
+      await assert.rejects(fetch(front, { dispatcher: new Agent() } as RequestInit), /fetch failed/, 'the system roots alone do not trust it');
+      const plain = await fetch(`${plainUrl}course?x=1`, { redirect: 'manual' });
+      assert.equal(plain.status, 308);
+      assert.equal(plain.headers.get('location'), `${front}course?x=1`);
       // The dashboards it prints answer: node C's, and the front's with its token.
       const [, nodeDash, frontDash] = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/dashboard) .* (http:\/\/127\.0\.0\.1:\d+\/dashboard\?token=\w+) /.exec(out)!;
       for (const url of [nodeDash, frontDash]) {

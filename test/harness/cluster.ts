@@ -11,6 +11,7 @@ import type { JournalEntry } from '../../src/journal/journal.ts';
 import type { PeerStatus } from '../../src/net/peer.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
 import type { AppSection } from '../../src/config/app-schema.ts';
+import type { NodeTlsInput } from '../../src/config/tls-schema.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import { logEvents, readLog } from './log.ts';
 import { freePorts } from './ports.ts';
@@ -28,6 +29,8 @@ export interface ClusterNodeSpec {
   /** Where it sends logins when over 100%. */
   spares?: string[];
   publicUrl?: string;
+  /** HTTPS on its HTTP port (the host table's node `tls`). */
+  tls?: NodeTlsInput;
 }
 
 /**
@@ -70,6 +73,7 @@ export class TestCluster {
         ...(n.app ? { app: n.app } : {}),
         ...(n.spares ? { spares: n.spares } : {}),
         ...(n.publicUrl ? { publicUrl: n.publicUrl } : {}),
+        ...(n.tls ? { tls: n.tls } : {}),
       })),
       ...extra,
     };

@@ -63,10 +63,10 @@ export async function freePortRange(span: number): Promise<number> {
 /** The ports a demo cluster on `base` takes (src/cli/demo-host-table.ts), as [first, last] ranges. */
 function demoRanges(base: number): [number, number][] {
   const p = demoPorts(base);
-  return [...p.links.map((x) => [x, x] as [number, number]), ...p.http.map((x) => [x, x] as [number, number]), ...p.apps.map((x) => [x, x + 9] as [number, number]), [p.front, p.admin]];
+  return [...p.links.map((x) => [x, x] as [number, number]), ...p.http.map((x) => [x, x] as [number, number]), ...p.apps.map((x) => [x, x + 9] as [number, number]), [p.front, p.redirect]];
 }
 
-/** A base port for a demo cluster (its ports lie in base..base+2001): free a moment ago, none handed out before, the block below the ephemeral range. */
+/** A base port for a demo cluster (its ports lie in base..base+2002): free a moment ago, none handed out before, the block below the ephemeral range. */
 export async function freeDemoBase(): Promise<number> {
   for (let tries = 0; tries < 200; tries++) {
     const base = LOW + Math.floor(Math.random() * (HIGH - LOW - 2100));

@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { ResponseParser, type ResponseEvents, type Switch } from '../http/response-parser.ts';
 import { UpstreamError } from './upstream-error.ts';
 
@@ -14,6 +15,11 @@ export interface Exchange extends ResponseEvents {
 }
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** HTTPS to a back-end (a node's HTTP port with tls): the CAs its certificate must chain to; its name is the host's. */
+export interface UpstreamTls {
+  ca: string[];
+}
 
 /**
  * A keep-alive HTTP/1.1 connection to one back-end, carrying one request at a time.
@@ -49,23 +55,23 @@ export class UpstreamConnection {
     if (!this.exchange) this.onFree(this, !this.closed);
   }
 
-  static open(host: string, port: number, timeoutMs: number, maxHeaderBytes: number, onFree: (conn: UpstreamConnection, reusable: boolean) => void): Promise<UpstreamConnection> {
+  static open(host: string, port: number, timeoutMs: number, maxHeaderBytes: number, onFree: (conn: UpstreamConnection, reusable: boolean) => void, tls?: UpstreamTls): Promise<UpstreamConnection> {
     return new Promise((resolve, reject) => {
       let conn: UpstreamConnection | undefined;
       // Reads land in one shared buffer and reach the parser without the stream machinery
       // (net's onread); each read is copied out before the next one can happen.
-      const socket = connect({
-        host,
-        port,
-        noDelay: true,
-        onread: {
-          buffer: READ_BUFFER,
-          callback: (n: number, buf: Uint8Array) => {
-            conn?.onData(Buffer.from(buf.subarray(0, n)));
-            return true;
-          },
+      const onread = {
+        buffer: READ_BUFFER,
+        callback: (n: number, buf: Uint8Array) => {
+          conn?.onData(Buffer.from(buf.subarray(0, n)));
+          return true;
         },
-      });
+      };
+      // Over TLS the certificate is checked against tls.ca and the host's name (or address); its
+      // reads come as 'data' (tls.connect has no onread).
+      const socket = tls
+        ? connectTls({ host, port, ca: tls.ca, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'] }).setNoDelay(true).on('data', (chunk: Buffer) => conn?.onData(chunk))
+        : connect({ host, port, noDelay: true, onread });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new UpstreamError('connect_timeout', `no connection to ${host}:${port} within ${timeoutMs} ms`));
@@ -74,7 +80,7 @@ export class UpstreamConnection {
         clearTimeout(timer);
         reject(new UpstreamError('connect_failed', `cannot connect to ${host}:${port}: ${err.message}`));
       });
-      socket.once('connect', () => {
+      socket.once(tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
         conn = new UpstreamConnection(socket, maxHeaderBytes, onFree);

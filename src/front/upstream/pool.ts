@@ -1,4 +1,4 @@
-import { UpstreamConnection } from './connection.ts';
+import { UpstreamConnection, type UpstreamTls } from './connection.ts';
 import { UpstreamError } from './upstream-error.ts';
 
 export interface PoolOptions {
@@ -30,10 +30,14 @@ export class UpstreamPool {
   private readonly sweeper: NodeJS.Timeout;
   private closed = false;
 
-  constructor(host: string, port: number, opts: PoolOptions) {
+  /** HTTPS to the back-end: new connections check its certificate against these CAs. */
+  tls: UpstreamTls | undefined;
+
+  constructor(host: string, port: number, opts: PoolOptions, tls?: UpstreamTls) {
     this.host = host;
     this.port = port;
     this.opts = opts;
+    this.tls = tls;
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
   }
@@ -77,7 +81,7 @@ export class UpstreamPool {
 
   private dial(cb: (err: Error | null, conn?: UpstreamConnection) => void): void {
     this.connecting++;
-    UpstreamConnection.open(this.host, this.port, this.opts.connectTimeoutMs, this.opts.maxHeaderBytes, this.release).then(
+    UpstreamConnection.open(this.host, this.port, this.opts.connectTimeoutMs, this.opts.maxHeaderBytes, this.release, this.tls).then(
       (conn) => {
         this.connecting--;
         conn.setTimeout(this.opts.upstreamTimeoutMs);

@@ -2,9 +2,9 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
-import { hostName } from '../http/host-name.ts';
+import { hostName } from '../front/http/host-name.ts';
 import type { ClientHello } from './client-hello.ts';
-import type { TlsProfile } from '../../config/tls-schema.ts';
+import type { TlsProfile } from '../config/tls-schema.ts';
 import { profileOptions } from './profiles.ts';
 import type { TicketKey, TicketKeyRing } from './ticket-keys.ts';
 
@@ -98,7 +98,11 @@ const ED25519 = 0x0807;
 export class CertificateSet {
   readonly summary: CertificateSummary[] = [];
   private readonly byName = new Map<string, Entry>();
+  /** The IP addresses its certificates are for (no SNI names one: a redirect may still send a client there). */
+  private readonly addresses = new Set<string>();
   private defaultEntry: Entry | undefined;
+  /** The first certificate's PEM pair: what node:tls serves a client that names no host (a node's port; the front picks from the hello). */
+  defaultPair: CertificateFiles | undefined;
   /** The session ticket keys its contexts seal and open tickets with. */
   readonly tickets: TicketKeyRing;
 
@@ -109,8 +113,10 @@ export class CertificateSet {
     const current = tickets.current();
     const sources = [...files.map((f) => () => readPair(resolve(baseDir, f.cert), resolve(baseDir, f.key))), ...issued.map((p) => () => checkPair(p.cert, p.key, 'ACME certificate', 'its key'))];
     for (const source of sources) {
-      const { pair, names, summary, curve } = source();
+      const { pair, names, summary, curve, addresses } = source();
       this.summary.push(summary);
+      for (const a of addresses) this.addresses.add(a);
+      this.defaultPair ??= { cert: pair.cert, key: pair.key };
       let context: CertificateContexts;
       try {
         // A session (ticket) resumes only under the certificate it began with (RFC 6066 §3: never under another name).
@@ -154,9 +160,19 @@ export class CertificateSet {
     return entry.rsa ?? entry.other ?? entry.ecdsa?.contexts;
   }
 
+  /**
+   * The context for an SNI name alone (node:tls's SNICallback, where the hello's other fields
+   * are not at hand): the name's ECDSA certificate, else its RSA one, else the default's.
+   */
+  forName(name: string): SecureContext | undefined {
+    const entry = this.lookup(hostName(name)) ?? this.defaultEntry;
+    const certificate = entry && (entry.ecdsa?.contexts ?? entry.rsa ?? entry.other);
+    return certificate?.get(this.tickets.current());
+  }
+
   /** Whether a host name (hostName's form) has a certificate of its own (not the default's): where a redirect may send a client. */
   serves(name: string): boolean {
-    return this.lookup(name) !== undefined;
+    return this.lookup(name) !== undefined || this.addresses.has(name);
   }
 
   private lookup(name: string): Entry | undefined {
@@ -180,7 +196,16 @@ function acceptsEcdsa(hello: ClientHello, curve: Curve | undefined): boolean {
   return hello.groups.length === 0 || hello.groups.includes(curve.group);
 }
 
-function readPair(certFile: string, keyFile: string): { pair: Pair; names: string[]; summary: CertificateSummary; curve: string | undefined } {
+interface CheckedPair {
+  pair: Pair;
+  names: string[];
+  /** Its IP address subject alternative names, as a Host field names them (IPv6 in brackets). */
+  addresses: string[];
+  summary: CertificateSummary;
+  curve: string | undefined;
+}
+
+function readPair(certFile: string, keyFile: string): CheckedPair {
   const read = (file: string, what: string) => {
     try {
       return readFileSync(file, 'utf8');
@@ -192,7 +217,7 @@ function readPair(certFile: string, keyFile: string): { pair: Pair; names: strin
 }
 
 /** A PEM certificate and its key, checked; certFile and keyFile say where they came from. */
-function checkPair(cert: string, key: string, certFile: string, keyFile: string): { pair: Pair; names: string[]; summary: CertificateSummary; curve: string | undefined } {
+function checkPair(cert: string, key: string, certFile: string, keyFile: string): CheckedPair {
   let leaf: X509Certificate;
   try {
     leaf = new X509Certificate(cert);
@@ -213,6 +238,7 @@ function checkPair(cert: string, key: string, certFile: string, keyFile: string)
     pair: { cert, key, keyType },
     curve: leaf.publicKey.asymmetricKeyDetails?.namedCurve,
     names,
+    addresses: (leaf.subjectAltName ?? '').split(/,\s*/).filter((e) => e.startsWith('IP Address:')).map((e) => hostName(e.includes(':', 11) ? new URL(`http://[${e.slice(11)}]`).host : e.slice(11))),
     summary: { file: certFile, names, keyType, serial: leaf.serialNumber, notAfter: new Date(leaf.validTo).toISOString(), fingerprint: leaf.fingerprint256.replaceAll(':', '').toLowerCase() },
   };
 }

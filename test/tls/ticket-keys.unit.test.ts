@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { TicketKeyRing } from '../../../src/front/tls/ticket-keys.ts';
+import { TicketKeyRing } from '../../src/tls/ticket-keys.ts';
 
 const HOUR = 3_600_000;
 

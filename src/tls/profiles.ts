@@ -1,5 +1,5 @@
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
-import type { TlsProfile } from '../../config/tls-schema.ts';
+import type { TlsProfile } from '../config/tls-schema.ts';
 
 /**
  * Mozilla's server-side TLS profiles (ssl-config.mozilla.org, version 5.7), as Node options.

@@ -2,13 +2,19 @@ import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { CertificateSet } from './certificate-set.ts';
 import { readClientHello, type ClientHello } from './client-hello.ts';
-import type { AcmeManager } from './acme/acme-manager.ts';
 
 /** The ALPN protocol of ACME's TLS-ALPN-01 challenge (RFC 8737 §6.2). */
 const ACME_TLS_ALPN = 'acme-tls/1';
 
 const PLAIN_BODY = 'plain HTTP was sent to the HTTPS port\n';
 const PLAIN_HTTP_ANSWER = `HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${PLAIN_BODY.length}\r\nconnection: close\r\n\r\n${PLAIN_BODY}`;
+
+/** What the acceptor asks of ACME (the front's AcmeManager): a challenge's context, an on-demand name's certificate. */
+export interface AcmeHandshakes {
+  challenges: { alpnAnswer(name: string): Promise<SecureContext | undefined> };
+  /** For a name without a certificate: resolves once it has one (undefined: not a name to order). */
+  onDemand(name: string): Promise<unknown> | undefined;
+}
 
 export interface TlsListenerSettings {
   certificates: CertificateSet;
@@ -19,11 +25,11 @@ export interface TlsListenerSettings {
   /** The protocols offered by ALPN, the preferred first (h2 when HTTP/2 is on). */
   alpn: string[];
   /** front.listen.tls.acme: TLS-ALPN-01 answers, and on-demand names. */
-  acme?: AcmeManager;
+  acme?: AcmeHandshakes;
 }
 
 /**
- * The TLS side of the front's HTTPS listener: reads each new connection's ClientHello
+ * The TLS side of an HTTPS listener (the front's, a node's HTTP port): reads each new connection's ClientHello
  * (client-hello.ts), lets the certificate set pick the context for it (the name, and RSA or
  * ECDSA), then hands the bytes to OpenSSL for the handshake. A connection is pending from its
  * accept until its handshake ends: the front counts it against maxConnections and drops it

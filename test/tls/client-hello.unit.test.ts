@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { readClientHello, type ClientHello } from '../../../src/front/tls/client-hello.ts';
+import { readClientHello, type ClientHello } from '../../src/tls/client-hello.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as connectTls, createServer as createTlsServer } from 'node:tls';
-import { captureHello, issueTestCert, makeTestCa } from '../../harness/test-certs.ts';
+import { captureHello, issueTestCert, makeTestCa } from '../harness/test-certs.ts';
 
 const capture = captureHello;
 

@@ -1,13 +1,12 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
-import type { TlsSection } from '../../config/tls-schema.ts';
-import type { CertificateSummary } from './certificate-set.ts';
+import type { CertificateFiles, CertificateSummary } from './certificate-set.ts';
 import { CertificateWatch } from './certificate-watch.ts';
 
 const WEEK_MS = 7 * 86_400_000;
 
 /**
- * Keeps the HTTPS listener's certificates current between reloads: when their files change
+ * Keeps an HTTPS listener's certificates (the front's, a node's port) current between reloads: when their files change
  * (a renewal), `apply` reads them again and puts them in service for new handshakes; files
  * that cannot be served are logged and the certificates in service stay.
  */
@@ -22,7 +21,7 @@ export class ListenerCertificates {
   }
 
   /** Watches the files of `tls` (paths relative to baseDir), instead of the ones watched before; none without tls. */
-  follow(tls: TlsSection | undefined, baseDir: string): void {
+  follow(tls: { certificates: CertificateFiles[] } | undefined, baseDir: string): void {
     this.watch?.close();
     const files = (tls?.certificates ?? []).flatMap((c) => [resolve(baseDir, c.cert), resolve(baseDir, c.key)]);
     this.watch = files.length ? new CertificateWatch(files, () => this.changed()) : undefined;

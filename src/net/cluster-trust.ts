@@ -1,0 +1,26 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { Agent, setGlobalDispatcher } from 'undici';
+
+/** The system's roots and the cluster CA in `tlsDir`: what a client of a node's HTTPS port trusts (a front's upstream, its health checks). */
+export function clusterCaBundle(tlsDir: string): string[] {
+  return [...rootCertificates, readFileSync(join(tlsDir, 'ca.crt'), 'utf8')];
+}
+
+/** The cluster CA certificates this process trusts besides the system's, by file. */
+const trusted = new Map<string, string>();
+
+/**
+ * Makes this process's fetch trust the cluster CA in `tlsDir` (its ca.crt) besides the system's
+ * roots, for HTTPS certificates the cluster signs (web-certs.ts: the demo's front, a node's HTTP
+ * port). Idempotent; a second cluster's CA joins the first. The agent is undici's, which Node's
+ * own fetch uses.
+ */
+export function trustClusterCa(tlsDir: string): void {
+  const file = join(tlsDir, 'ca.crt');
+  const pem = readFileSync(file, 'utf8');
+  if (trusted.get(file) === pem) return;
+  trusted.set(file, pem);
+  setGlobalDispatcher(new Agent({ connect: { ca: [...rootCertificates, ...trusted.values()] } }));
+}
