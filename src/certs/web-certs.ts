@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { DNS_NAME } from '../config/tls-schema.ts';
+import { DNS_NAME } from '../host-name.ts';
 import { openssl } from './openssl.ts';
 
 // HTTPS certificates the cluster's own CA signs (cluster-certs.ts): for a front or a node's HTTP

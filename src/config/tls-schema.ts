@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DNS_NAME } from '../host-name.ts';
 
 /** Mozilla's server-side TLS profiles the front offers (src/tls/profiles.ts). */
 export const TLS_PROFILES = ['intermediate', 'modern'] as const;
@@ -6,8 +7,6 @@ export type TlsProfile = (typeof TLS_PROFILES)[number];
 
 const file = z.string().min(1).max(4096);
 
-/** A DNS name of two labels or more, lower case: letters, digits, inner hyphens, labels of 63 at most. */
-export const DNS_NAME = /^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** A DNS name a certificate is ordered for (no final dot, no wildcard: HTTP-01 and TLS-ALPN-01 cannot prove one). */
 const dnsName = z
   .string()
@@ -76,13 +75,14 @@ export const tlsSchema = z.strictObject({
   /** HTTP/2 for clients that offer h2 by ALPN (each stream is translated to the HTTP/1.1 request path). */
   http2: z.boolean().default(true),
   /**
-   * Session resumption across every front process and front: tickets sealed by keys derived
-   * from this secret, a new key every rotateS, older ones kept to open tickets up to lifetimeS
-   * old. Without it each front process has its own random key (resumption on that process only).
+   * Session resumption across every front process and front, a new key every rotateS, older ones
+   * kept to open tickets up to lifetimeS old. The keys are random ones kept in the node network
+   * when the front has a node (front.node), or derived from `secret` when one is given (fronts
+   * without a node). Neither: each front process has its own key (resumption on that process only).
    */
   tickets: z
     .strictObject({
-      secret: z.string().min(32, 'a ticket secret is at least 32 characters').max(512),
+      secret: z.string().min(32, 'a ticket secret is at least 32 characters').max(512).optional(),
       rotateS: z.number().int().min(1).max(7 * 86_400).default(43_200),
       lifetimeS: z.number().int().min(1).max(7 * 86_400).default(86_400),
     })

@@ -27,6 +27,7 @@ import { RedirectServer } from './tls/redirect-server.ts';
 import { ListenerCertificates, warnExpiring } from '../tls/listener-certificates.ts';
 import { AcmeManager } from './tls/acme/acme-manager.ts';
 import { AcmeItems, acmeHome } from './tls/acme/acme-items.ts';
+import { SharedTicketKeys } from './tls/shared-tickets.ts';
 import { trustDirectory } from './tls/acme/acme-issuer.ts';
 
 /** The nodes that run an app pool: the registries `backends: apps` follows. */
@@ -57,6 +58,7 @@ export class Front implements AdminFront {
   private readonly certificates: ListenerCertificates;
   /** front.listen.tls.acme: certificates ordered and renewed through the node network. */
   private readonly acme: AcmeManager | undefined;
+  private readonly sharedTickets: SharedTicketKeys | undefined;
   private readonly health: HealthChecker;
   private loads: LoadSource | undefined;
   /** The front's link into the node network (front.node): load figures, app registries. */
@@ -107,6 +109,8 @@ export class Front implements AdminFront {
       const items = new AcmeItems(this.caller.call, acmeHome(table, acme.home));
       this.acme = new AcmeManager({ settings: acme, items, holder: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`, log, changed: () => this.takeUpAcme() });
     }
+    // Session ticket keys through the node network (the ACME home keeps them), unless a secret derives them.
+    if (this.caller && cfg.listen.tls) this.sharedTickets = new SharedTicketKeys(() => this.server?.tickets, new AcmeItems(this.caller.call, acmeHome(table, acme?.home)), log);
     this.certificates = new ListenerCertificates(log, () => {
       const options = listenerOptions(this.config, dirname(this.table.file), this.server.tickets, this.acme);
       this.server.configure(options);
@@ -141,7 +145,7 @@ export class Front implements AdminFront {
     const cfg = this.config;
     // Before the first request: whether maintenance is on, and (backends: apps) where the instances are.
     if (!this.caller) this.log.warn({ event: 'no_front_node' }, 'front.node is not set: this front does not hear maintenance mode');
-    await Promise.all([bounded(this.maintenance?.start(), 3000), this.followApps(this.table)]);
+    await Promise.all([bounded(this.maintenance?.start(), 3000), bounded(this.sharedTickets?.start(), 3000), this.followApps(this.table)]);
     try {
       await this.server.listen(cfg.listen.port, cfg.listen.host);
       if (cfg.admin) await this.admin!.listen(cfg.admin.port, cfg.admin.host);
@@ -266,6 +270,7 @@ export class Front implements AdminFront {
 
   async stop(): Promise<void> {
     this.acme?.stop();
+    this.sharedTickets?.stop();
     this.health.stop();
     this.loads?.stop();
     this.apps?.stop();

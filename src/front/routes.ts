@@ -1,5 +1,5 @@
 import type { Backend } from './backend.ts';
-import { hostName } from './http/host-name.ts';
+import { hostName } from '../host-name.ts';
 import type { RouteConfig } from './config.ts';
 import type { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
 import type { Policy } from './policies/policy.ts';

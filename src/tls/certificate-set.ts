@@ -2,7 +2,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
-import { hostName } from '../front/http/host-name.ts';
+import { hostName } from '../host-name.ts';
 import type { ClientHello } from './client-hello.ts';
 import type { TlsProfile } from '../config/tls-schema.ts';
 import { profileOptions } from './profiles.ts';

@@ -1,4 +1,4 @@
-import { hostName } from '../front/http/host-name.ts';
+import { hostName } from '../host-name.ts';
 
 /**
  * What the front reads of a TLS ClientHello before the handshake (RFC 8446 §4.1.2, RFC 5246

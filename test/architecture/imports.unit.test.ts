@@ -27,6 +27,8 @@ const LOW_FLOORS: Record<string, string[]> = {
   'src/store': ['src/*.ts'],
   // The host table and each part's section of it (front, app): read by every floor above, so it reads none of them.
   'src/config': ['src/*.ts'],
+  // TLS listeners' pieces (certificates, hellos, ticket keys), shared by the front and a node's HTTP port: their settings' types only.
+  'src/tls': ['src/*.ts', 'src/config'],
   // Links, channels and framing: on the host table and the certificates, nothing higher.
   'src/net': ['src/*.ts', 'src/certs', 'src/config'],
   // The journal: commands over the store, nothing higher.

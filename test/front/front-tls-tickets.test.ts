@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { connect, type ConnectionOptions } from 'node:tls';
+import type { ConnectionOptions } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
 import { issueTestCert, makeTestCa, type TestCert } from '../harness/test-certs.ts';
+import { handshake as tlsHandshake } from '../harness/tls-handshake.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // Session resumption across front processes (front.listen.tls.tickets): fronts that hold the
@@ -11,14 +12,6 @@ import { waitFor } from '../harness/wait.ts';
 const SECRET = 'ticket-secret-0123456789abcdef-0123456789';
 const ROTATE_S = 2;
 const LIFETIME_S = 4;
-
-interface Handshake {
-  reused: boolean;
-  /** The session to resume with next (a full handshake waits for the server's ticket; a resumed one needs none). */
-  session: Buffer | undefined;
-  /** TLS 1.2: the ticket's key name (its first 16 bytes, hex). */
-  keyName: string | undefined;
-}
 
 describe('TLS session resumption across front processes, with ticket keys rotated with overlap', () => {
   const fronts: FrontCluster[] = [];
@@ -29,20 +22,7 @@ describe('TLS session resumption across front processes, with ticket keys rotate
     listen: { host: '127.0.0.1', port: fc.port, tls: { certificates: [{ cert: cert.cert, key: cert.key }], ...(tickets ? { tickets } : {}) } },
   });
   /** One handshake with `fc` (resuming `session` if given); it waits for the server's ticket. */
-  const handshake = (fc: FrontCluster, opts: ConnectionOptions = {}) =>
-    new Promise<Handshake>((resolve, reject) => {
-      const socket = connect({ host: '127.0.0.1', port: fc.port, ca, servername: 'a.example', ...opts });
-      const done = (session: Buffer | undefined) => {
-        const ticket = socket.getTLSTicket();
-        resolve({ reused: socket.isSessionReused(), session, keyName: ticket && ticket.length >= 16 ? ticket.subarray(0, 16).toString('hex') : undefined });
-        socket.destroy();
-      };
-      socket.once('session', done);
-      // A resumed TLS 1.2 session gets no new ticket.
-      socket.once('secureConnect', () => socket.isSessionReused() && done(undefined));
-      socket.on('error', reject);
-      socket.setTimeout(5000, () => reject(new Error('no ticket within 5 s')));
-    });
+  const handshake = (fc: FrontCluster, opts: ConnectionOptions = {}) => tlsHandshake(fc.port, ca, opts);
 
   before(async () => {
     for (let i = 0; i < 3; i++) fronts.push(await FrontCluster.create(['b']));

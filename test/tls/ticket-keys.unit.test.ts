@@ -36,4 +36,24 @@ describe('session ticket keys: derived from the cluster secret, rotated with ove
     assert.ok(ring.sameAs({ secret: undefined, rotateMs: HOUR, lifetimeMs: HOUR }));
     assert.ok(!ring.sameAs({ secret: 's'.repeat(32), rotateMs: HOUR, lifetimeMs: HOUR }));
   });
+
+  it("shared: a stand-in key seals until the node network's key for the generation is learnt; learnt keys open tickets for their lifetime", () => {
+    const ring = new TicketKeyRing({ secret: undefined, shared: true, rotateMs: HOUR, lifetimeMs: 2 * HOUR });
+    const now = 1_000 * HOUR + 5;
+    assert.ok(ring.shared);
+    assert.deepEqual(ring.unlearnt(now), [998, 999, 1000, 1001], 'the open generations and the next one');
+    const standIn = ring.current(now);
+    const shared = Buffer.alloc(48, 7);
+    ring.learn(1000, shared);
+    assert.equal(ring.current(now).name, shared.subarray(0, 16).toString('hex'), 'the learnt key seals from now on');
+    assert.notEqual(ring.current(now).name, standIn.name);
+    assert.deepEqual(ring.unlearnt(now), [998, 999, 1001]);
+    const next = Buffer.alloc(48, 9);
+    ring.learn(1001, next);
+    assert.equal(ring.current(now + HOUR).name, next.subarray(0, 16).toString('hex'), 'the next generation seals at its hour, as on every front');
+    assert.equal(ring.find(shared.subarray(0, 16).toString('hex'), now + 2 * HOUR)?.name, shared.subarray(0, 16).toString('hex'), 'still opens within its lifetime');
+    assert.equal(ring.find(shared.subarray(0, 16).toString('hex'), now + 4 * HOUR), undefined, 'gone after it');
+    assert.throws(() => ring.learn(1002, Buffer.alloc(47)), /48 bytes/);
+    assert.ok(!ring.sameAs({ secret: undefined, rotateMs: HOUR, lifetimeMs: 2 * HOUR }), 'shared and random rings differ');
+  });
 });

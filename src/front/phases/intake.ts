@@ -2,7 +2,7 @@ import { handoverNodeOf } from '../balance/handover.ts';
 import type { ClientExchange } from '../http/client-exchange.ts';
 import { checkRequest } from '../http/request-checks.ts';
 import { MAINTENANCE_STATUS, MaintenancePages } from '../maintenance-page.ts';
-import { hostName } from '../http/host-name.ts';
+import { hostName } from '../../host-name.ts';
 import { matchRoute } from '../routes.ts';
 import { secretMatches } from '../../secret.ts';
 import type { Pipeline } from './pipeline.ts';

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { listenOn } from '../../net/listen.ts';
 import { plain } from '../../net/plain-reply.ts';
-import { hostName } from '../http/host-name.ts';
+import { hostName } from '../../host-name.ts';
 
 /** Where ACME's HTTP-01 challenges are asked (RFC 8555 §8.3): never redirected. */
 const ACME_CHALLENGE_PREFIX = '/.well-known/acme-challenge/';

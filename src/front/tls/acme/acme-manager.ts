@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
-import { DNS_NAME, type AcmeSection } from '../../../config/tls-schema.ts';
+import type { AcmeSection } from '../../../config/tls-schema.ts';
+import { DNS_NAME } from '../../../host-name.ts';
 import { Backoff, doubling } from '../../../net/backoff.ts';
 import { ChallengeAnswers } from './challenges.ts';
 import type { AcmeItems } from './acme-items.ts';
