@@ -54,19 +54,23 @@ function refuse(status: 403, message: string): AdminRefusal {
   return { status, message, headers: {} };
 }
 
-/** Host is `name[:port]` with the port the connection came to (80 when absent) and a name of ours. */
+/** Host is `name[:port]` with the port the connection came to (80, or 443 over TLS, when absent) and a name of ours. */
 function hostIsOurs(host: string | undefined, req: IncomingMessage, names: readonly string[]): boolean {
   if (!host) return false;
   const m = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?$/.exec(host);
   if (!m) return false;
   const name = unbracket(m[1]).toLowerCase();
-  const port = m[2] === undefined ? 80 : Number(m[2]);
+  const port = m[2] === undefined ? (tlsSocket(req) ? 443 : 80) : Number(m[2]);
   if (port !== req.socket.localPort) return false;
   if (LOOPBACK_NAMES.includes(name)) return true;
   if (names.some((n) => unbracket(n).toLowerCase() === name)) return true;
   // An address literal the connection really came to (a listener on 0.0.0.0 reached by its IP): a rebound name is never a literal.
   const local = req.socket.localAddress?.replace(/^::ffff:/, '');
   return isIP(name) !== 0 && local !== undefined && name === local.toLowerCase();
+}
+
+function tlsSocket(req: IncomingMessage): boolean {
+  return (req.socket as { encrypted?: boolean }).encrypted === true;
 }
 
 function unbracket(name: string): string {
@@ -81,7 +85,7 @@ function crossSite(req: IncomingMessage, host: string): boolean {
   if (origin === undefined) return false;
   try {
     const url = new URL(origin);
-    return (url.protocol !== 'http:' && url.protocol !== 'https:') || url.host !== new URL(`http://${host}`).host;
+    return (url.protocol !== 'http:' && url.protocol !== 'https:') || url.host !== new URL(`${tlsSocket(req) ? 'https' : 'http'}://${host}`).host;
   } catch {
     return true; // "null" (a sandboxed or file page) and anything unparsable
   }

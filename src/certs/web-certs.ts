@@ -1,5 +1,5 @@
-import { X509Certificate } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { DNS_NAME } from '../host-name.ts';
@@ -45,18 +45,23 @@ export function ensureWebCertificate(tlsDir: string, name: string, hosts: string
   if (!opts.force && current(paths, caCrt, san)) return { ...paths, created: false };
 
   mkdirSync(join(tlsDir, 'web'), { recursive: true, mode: 0o700 });
+  chmodSync(join(tlsDir, 'web'), 0o700);
+  // Made beside the files in service and renamed over them, key first: a server watching them
+  // never reads half a file, and the key is never readable by others, not even for a moment.
+  const next = { cert: `${paths.cert}.new`, key: `${paths.key}.new` };
   const csr = `${paths.cert}.csr`;
   const ext = `${paths.cert}.ext`;
   try {
-    openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', paths.key]);
-    chmodSync(paths.key, 0o600);
-    openssl(['req', '-new', '-key', paths.key, '-subj', `/CN=${san[0].slice(san[0].indexOf(':') + 1)}`, '-out', csr]);
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    writeFileSync(next.key, privateKey.export({ type: 'sec1', format: 'pem' }), { mode: 0o600 });
+    openssl(['req', '-new', '-key', next.key, '-subj', `/CN=${san[0].slice(san[0].indexOf(':') + 1)}`, '-out', csr]);
     writeFileSync(ext, ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth', `subjectAltName=${san.join(',')}`].join('\n') + '\n');
     // A random serial (-CAcreateserial would write ca.srl beside a CA that may be read-only).
-    openssl(['x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-set_serial', `0x${randomSerial()}`, '-sha256', '-days', String(DAYS), '-extfile', ext, '-out', paths.cert]);
+    openssl(['x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-set_serial', `0x${randomSerial()}`, '-sha256', '-days', String(DAYS), '-extfile', ext, '-out', next.cert]);
+    renameSync(next.key, paths.key);
+    renameSync(next.cert, paths.cert);
   } finally {
-    rmSync(csr, { force: true });
-    rmSync(ext, { force: true });
+    for (const f of [csr, ext, next.key, next.cert]) rmSync(f, { force: true });
   }
   return { ...paths, created: true };
 }

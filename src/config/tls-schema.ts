@@ -88,6 +88,8 @@ export const tlsSchema = z.strictObject({
     })
     // Each open generation is a TLS context per certificate (certificate-set.ts keeps 8 at most).
     .refine((t) => Math.ceil(t.lifetimeS / t.rotateS) + 1 <= 8, { message: 'lifetimeS may span at most 7 rotations (rotateS of lifetimeS / 7 or more)', path: ['rotateS'] })
+    // Keys kept in the node network live there 7 days at most: the next generation's key, made a rotation ahead, must outlast its tickets.
+    .refine((t) => t.secret !== undefined || 2 * t.rotateS + t.lifetimeS <= 7 * 86_400, { message: 'keys kept in the node network (no secret) need 2 × rotateS + lifetimeS of 7 days (604800 s) or less', path: ['lifetimeS'] })
     .optional(),
   /** Refuse a handshake whose SNI names no certificate (or that sends none) instead of giving it the default. */
   strictSni: z.boolean().default(false),

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import type { CallNode } from '../client/node-connection.ts';
 import { Backend, type SeriesBackendConfig } from './backend.ts';
-import { clusterCaBundle } from '../net/cluster-trust.ts';
+import { clusterTrustContext } from '../net/cluster-trust.ts';
 import { Stickiness, stickyPolicy } from './balance/sticky.ts';
 import { routeConfigs, type BackendConfig, type FrontConfig, type RouteConfig } from './config.ts';
 import { RemoteDispatcher } from './dispatcher/remote-dispatcher.ts';
@@ -133,6 +133,6 @@ function samePolicy(a: RouteConfig, b: RouteConfig): boolean {
 /** backends: access — every access node's own HTTP port (HTTPS where the node has tls: its certificate checked against the cluster CA and the system's roots). */
 function accessBackends(table: HostTable): SeriesBackendConfig[] {
   const access = table.nodes.filter((n) => n.role === 'access');
-  const ca = access.some((n) => n.tls) ? clusterCaBundle(table.tlsDir) : [];
-  return access.map((n) => ({ id: n.id, host: n.host, port: n.httpPort, weight: 1, node: n.id, tls: n.tls ? { ca } : undefined }));
+  const trust = access.some((n) => n.tls) ? clusterTrustContext(table.tlsDir) : undefined;
+  return access.map((n) => ({ id: n.id, host: n.host, port: n.httpPort, weight: 1, node: n.id, tls: n.tls && trust ? { trust } : undefined }));
 }

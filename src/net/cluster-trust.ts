@@ -1,11 +1,22 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import { Agent, setGlobalDispatcher } from 'undici';
 
-/** The system's roots and the cluster CA in `tlsDir`: what a client of a node's HTTPS port trusts (a front's upstream, its health checks). */
-export function clusterCaBundle(tlsDir: string): string[] {
-  return [...rootCertificates, readFileSync(join(tlsDir, 'ca.crt'), 'utf8')];
+/**
+ * What a client of a node's HTTPS port trusts (a front's upstream connections, its health
+ * checks): the system's roots and the cluster CA in `tlsDir` (the roots alone when the folder has
+ * none). One context, built once for many connections: a CA list parsed per connection would cost
+ * each one the parsing of every root.
+ */
+export function clusterTrustContext(tlsDir: string): SecureContext {
+  let cluster: string[] = [];
+  try {
+    cluster = [readFileSync(join(tlsDir, 'ca.crt'), 'utf8')];
+  } catch {
+    // No cluster CA here: the nodes' certificates must chain to a public one.
+  }
+  return createSecureContext({ ca: [...rootCertificates, ...cluster] });
 }
 
 /** The cluster CA certificates this process trusts besides the system's, by file. */

@@ -1,6 +1,6 @@
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { request as requestTls } from 'node:https';
 import { isIP } from 'node:net';
+import { connect as connectTls, type SecureContext } from 'node:tls';
 
 /** One probe's outcome: the answer's status and fields, or where it failed (L4: connect; L7: the HTTP exchange) and why. */
 export type ProbeOutcome =
@@ -15,8 +15,8 @@ export interface ProbeOptions {
   userAgent: string;
   /** Answered only once the whole body has come (the front's checks); else at the head (the supervisor's). */
   untilEnd: boolean;
-  /** Over HTTPS, the certificate checked against these CAs (a node's port with tls). */
-  tls?: { ca: string[] };
+  /** Over HTTPS, the certificate checked against the CAs of this context (a node's port with tls). */
+  tls?: { trust: SecureContext };
 }
 
 /**
@@ -45,7 +45,9 @@ export function httpProbe(o: ProbeOptions): Promise<ProbeOutcome> {
       res.once('error', (err) => finish({ answered: false, layer: 'L7', detail: err.message }));
     };
     // A TLS failure (an untrusted certificate) comes after the connection: L7, with OpenSSL's reason.
-    const req = o.tls ? requestTls({ ...options, ca: o.tls.ca, servername: isIP(o.host) ? undefined : o.host }, onResponse) : request(options, onResponse);
+    const tls = o.tls;
+    // Over TLS its own connection (no agent: an agent would dial plain TCP itself).
+    const req = tls ? request({ ...options, agent: undefined, createConnection: () => connectTls({ host: o.host, port: o.port, secureContext: tls.trust, servername: isIP(o.host) ? undefined : o.host }) }, onResponse) : request(options, onResponse);
     req.once('socket', (socket) => {
       if (!socket.connecting) connected = true;
       else socket.once('connect', () => (connected = true));

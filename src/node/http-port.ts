@@ -59,7 +59,8 @@ export class NodeHttpPort {
     this.settings = settings;
     const options = { requestTimeout: 300_000, headersTimeout: 20_000, keepAliveTimeout: 5000 };
     const handler = (req: IncomingMessage, res: ServerResponse) => {
-      if (this.hsts) res.setHeader('strict-transport-security', this.hsts);
+      // HSTS is this port's own: never on what a front relays (the front's policy is its own).
+      if (this.hsts && req.headers['x-forwarded-for'] === undefined) res.setHeader('strict-transport-security', this.hsts);
       this.handle(req, res).catch((err: unknown) => this.fail(req, res, err));
     };
     const tls = settings.tls;
@@ -70,7 +71,8 @@ export class NodeHttpPort {
     // The certificates are read at start (a bad file fails the start, with the file named); a
     // handshake gets its SNI name's certificate, one without SNI (an IP address) the first's.
     this.hsts = hstsValue(tls.section.hsts);
-    const server = createHttpsServer({ ...options, ...profileOptions(tls.section.profile), SNICallback: (name, cb) => cb(null, this.certificates?.forName(name)) }, handler);
+    // The handshake within the plain port's header timeout: a slow hello holds a socket no longer than slow headers do.
+    const server = createHttpsServer({ ...options, handshakeTimeout: options.headersTimeout, ...profileOptions(tls.section.profile), SNICallback: (name, cb) => cb(null, this.certificates?.forName(name)) }, handler);
     server.on('tlsClientError', () => {}); // a failed handshake is the client's: nothing to answer, nothing to log per connection
     this.server = server;
     this.watch = new ListenerCertificates(settings.log, () => this.readCertificates());
@@ -108,7 +110,8 @@ export class NodeHttpPort {
 
   /** /metrics and /dashboard are admin paths: Host, Origin and the admin token checked (admin-guard.ts). */
   private adminRefusal(req: IncomingMessage, tokenHint: string): AdminRefusal | undefined {
-    return adminRefusal(req, { names: [this.settings.host], token: this.settings.adminToken, tokenHint });
+    // Its host, and over HTTPS the names its certificates are for.
+    return adminRefusal(req, { names: [this.settings.host, ...(this.certificates?.summary.flatMap((c) => c.names) ?? [])], token: this.settings.adminToken, tokenHint });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {

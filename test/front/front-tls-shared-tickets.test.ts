@@ -14,7 +14,7 @@ import { waitFor } from '../harness/wait.ts';
 // processes, each with its own host table naming node A as its node, seal and open tickets with
 // the same random keys, which A keeps; rotated with overlap; a restarted front has them back.
 const ROTATE_S = 2;
-const LIFETIME_S = 6;
+const LIFETIME_S = 14;
 const TOKEN = 'shared-tickets-admin-token-0123';
 
 describe('TLS session ticket keys shared through the node network', () => {

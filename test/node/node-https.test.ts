@@ -10,6 +10,8 @@ import { parse, stringify } from 'yaml';
 import { Agent } from 'undici';
 import { ensureWebCertificate } from '../../src/certs/web-certs.ts';
 import { openssl } from '../../src/certs/openssl.ts';
+import { UpstreamConnection } from '../../src/front/upstream/connection.ts';
+import { clusterTrustContext } from '../../src/net/cluster-trust.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { FrontProcess } from '../harness/front-process.ts';
 import { freePorts } from '../harness/ports.ts';
@@ -117,6 +119,7 @@ describe("a node's HTTP port over HTTPS", () => {
     const page = await fetch(`http://127.0.0.1:${frontPort}/res/msu/ann/page.html`);
     assert.equal(page.status, 200);
     assert.equal(await page.text(), PAGE);
+    assert.equal(page.headers.get('strict-transport-security'), null, "the node's HSTS is its own port's, not sent on what a front relays (here over plain HTTP)");
   });
 
   it('a new certificate file is served without a restart; one the cluster CA did not sign makes the front take the node out (its certificate is checked)', async () => {
@@ -128,6 +131,9 @@ describe("a node's HTTP port over HTTPS", () => {
     copyFileSync(`${rogue}.key`, keyFile);
     copyFileSync(`${rogue}.crt`, certFile);
     await waitFor('the node to serve the new certificate', async () => (await servedSerial(port, ca)) === rogueSerial, 15_000, 100);
+    // The front's own upstream connections check it too (not only its health checks).
+    const trust = { trust: clusterTrustContext(cluster.table.tlsDir) };
+    await assert.rejects(UpstreamConnection.open('127.0.0.1', port, 5000, 65_536, () => {}, trust), (err: Error & { code?: string }) => err.code === 'connect_failed' && /self-signed|self signed|unable to verify/i.test(err.message));
     await front.waitFor('the front to take C out', (s) => s.backends.some((b) => b.id === 'C' && b.state !== 'ready'), 15_000);
     const refused = await fetch(`http://127.0.0.1:${frontPort}/res/msu/ann/page.html`);
     assert.equal(refused.status, 503, 'no back-end it trusts');
@@ -135,6 +141,7 @@ describe("a node's HTTP port over HTTPS", () => {
     writeFileSync(keyFile, good.key);
     writeFileSync(certFile, good.cert);
     await front.waitFor('C ready again', (s) => s.backends.some((b) => b.id === 'C' && b.state === 'ready'), 15_000);
+    (await UpstreamConnection.open('127.0.0.1', port, 5000, 65_536, () => {}, trust)).destroy();
     assert.equal((await fetch(`http://127.0.0.1:${frontPort}/res/msu/ann/page.html`)).status, 200);
   });
 });

@@ -23,6 +23,7 @@ export class SharedTicketKeys {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private failing = false;
+  private stopped = false;
 
   constructor(ring: () => TicketKeyRing | undefined, items: AcmeItems, log: Logger) {
     this.ring = ring;
@@ -37,20 +38,22 @@ export class SharedTicketKeys {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
   }
 
   private schedule(): void {
+    if (this.stopped) return; // a stop during a round: no next one
     const ring = this.ring();
     const every = Math.min(MAX_POLL_MS, Math.max(100, (ring?.rotateMs ?? MAX_POLL_MS) / 4));
-    this.timer = setTimeout(() => void this.round().finally(() => this.timer && this.schedule()), every);
+    this.timer = setTimeout(() => void this.round().finally(() => this.schedule()), every);
     this.timer.unref();
   }
 
   private async round(): Promise<void> {
     const ring = this.ring();
-    if (!ring?.shared || this.running) return;
+    if (!ring?.shared || this.running || this.stopped) return;
     this.running = true;
     try {
       const now = Date.now();

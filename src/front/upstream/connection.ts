@@ -1,5 +1,5 @@
 import { connect, isIP, type Socket } from 'node:net';
-import { connect as connectTls } from 'node:tls';
+import { connect as connectTls, type SecureContext } from 'node:tls';
 import { ResponseParser, type ResponseEvents, type Switch } from '../http/response-parser.ts';
 import { UpstreamError } from './upstream-error.ts';
 
@@ -16,9 +16,9 @@ export interface Exchange extends ResponseEvents {
 
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
-/** HTTPS to a back-end (a node's HTTP port with tls): the CAs its certificate must chain to; its name is the host's. */
+/** HTTPS to a back-end (a node's HTTP port with tls): a context holding the CAs its certificate must chain to; its name is the host's. */
 export interface UpstreamTls {
-  ca: string[];
+  trust: SecureContext;
 }
 
 /**
@@ -70,7 +70,7 @@ export class UpstreamConnection {
       // Over TLS the certificate is checked against tls.ca and the host's name (or address); its
       // reads come as 'data' (tls.connect has no onread).
       const socket = tls
-        ? connectTls({ host, port, ca: tls.ca, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'] }).setNoDelay(true).on('data', (chunk: Buffer) => conn?.onData(chunk))
+        ? connectTls({ host, port, secureContext: tls.trust, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'] }).setNoDelay(true).on('data', (chunk: Buffer) => conn?.onData(chunk))
         : connect({ host, port, noDelay: true, onread });
       const timer = setTimeout(() => {
         socket.destroy();
