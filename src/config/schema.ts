@@ -168,6 +168,10 @@ export const hostTableSchema = hostTableBaseSchema
     const front = table.front;
     const acmeHome = front?.listen?.tls?.acme?.home;
     if (acmeHome !== undefined && !ids.has(acmeHome)) ctx.addIssue({ code: 'custom', path: ['front', 'listen', 'tls', 'acme', 'home'], message: `no node '${acmeHome}' in the host table` });
+    table.nodes.forEach((n, i) => {
+      const home = n.tls?.acme?.home;
+      if (home !== undefined && !ids.has(home)) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'tls', 'acme', 'home'], message: `no node '${home}' in the host table` });
+    });
     if (front?.node !== undefined && !ids.has(front.node)) {
       ctx.addIssue({ code: 'custom', path: ['front', 'node'], message: `no node '${front.node}' in the host table` });
     }

@@ -103,11 +103,18 @@ export type TlsSection = z.infer<typeof tlsSchema>;
  * metrics), from certificate files like the front's (`cohort certs web` makes one the cluster CA
  * signs). Fronts reach such a node's port over TLS too, trusting the cluster CA and the system's.
  */
-export const nodeTlsSchema = z.strictObject({
-  certificates: z.array(certificateFiles).min(1).max(100),
-  profile: z.enum(TLS_PROFILES).default('intermediate'),
-  hsts: hstsSchema.optional(),
-});
+export const nodeTlsSchema = z
+  .strictObject({
+    certificates: z.array(certificateFiles).max(100).default([]),
+    /**
+     * Certificates the fronts' ACME ordered, served here too: those stored for these names under
+     * this directory (the fronts' acme.directory) on the ACME home (default: the first library node).
+     */
+    acme: z.strictObject({ directory: z.url({ protocol: /^https$/ }), names: z.array(dnsName).min(1).max(100), home: z.string().min(1).optional() }).optional(),
+    profile: z.enum(TLS_PROFILES).default('intermediate'),
+    hsts: hstsSchema.optional(),
+  })
+  .refine((t) => t.certificates.length > 0 || t.acme !== undefined, { message: "a node's HTTPS needs certificates, or acme", path: ['certificates'] });
 export type NodeTlsSection = z.output<typeof nodeTlsSchema>;
 export type NodeTlsInput = z.input<typeof nodeTlsSchema>;
 

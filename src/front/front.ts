@@ -26,7 +26,8 @@ import { listenerOptions } from './listener-options.ts';
 import { RedirectServer } from './tls/redirect-server.ts';
 import { ListenerCertificates, warnExpiring } from '../tls/listener-certificates.ts';
 import { AcmeManager } from './tls/acme/acme-manager.ts';
-import { AcmeItems, acmeHome } from './tls/acme/acme-items.ts';
+import { AcmeItems } from './tls/acme/acme-items.ts';
+import { acmeHome } from '../acme/issued-certificate.ts';
 import { SharedTicketKeys } from './tls/shared-tickets.ts';
 import { trustDirectory } from './tls/acme/acme-issuer.ts';
 

@@ -6,6 +6,7 @@ import { CertificateSet } from '../tls/certificate-set.ts';
 import { ListenerCertificates, warnExpiring } from '../tls/listener-certificates.ts';
 import { profileOptions } from '../tls/profiles.ts';
 import { TicketKeyRing } from '../tls/ticket-keys.ts';
+import type { IssuedPem } from '../acme/issued-certificate.ts';
 import type { Logger } from 'pino';
 import { adminRefusal, type AdminRefusal } from '../admin/admin-guard.ts';
 import { isDashboardPath } from '../admin/admin-token.ts';
@@ -32,8 +33,11 @@ export interface HttpPortSettings {
   dashboardRefusal?: string;
   /** The node's parts not running (lifecycle.ts): /healthz answers 200 only while there are none. */
   notRunning?: () => { part: string; state: string }[];
-  /** HTTPS (the node's tls): certificate files relative to baseDir, read at start and again when they change. */
-  tls?: { section: NodeTlsSection; baseDir: string };
+  /**
+   * HTTPS (the node's tls): certificate files relative to baseDir, read at start and again when
+   * they change; `issued`: certificates the fronts' ACME ordered (StoredCertificates), after them.
+   */
+  tls?: { section: NodeTlsSection; baseDir: string; issued?: () => IssuedPem[] };
   log: Logger;
 }
 
@@ -80,11 +84,21 @@ export class NodeHttpPort {
 
   /** Reads the certificate files and puts them in service for new handshakes (throws, changing nothing, on a bad one). */
   private readCertificates() {
-    const { section, baseDir } = this.settings.tls!;
-    const set = new CertificateSet(section.certificates, baseDir, section.profile, this.tickets, SESSION_LIFETIME_S);
-    (this.server as HttpsServer).setSecureContext({ ...profileOptions(section.profile), ...set.defaultPair!, sessionTimeout: SESSION_LIFETIME_S, ticketKeys: this.tickets.current().keys });
+    const { section, baseDir, issued } = this.settings.tls!;
+    const set = new CertificateSet(section.certificates, baseDir, section.profile, this.tickets, SESSION_LIFETIME_S, issued?.());
+    // The first certificate for clients that name no host (none until ACME's first, with acme alone).
+    if (set.defaultPair) (this.server as HttpsServer).setSecureContext({ ...profileOptions(section.profile), ...set.defaultPair, sessionTimeout: SESSION_LIFETIME_S, ticketKeys: this.tickets.current().keys });
     this.certificates = set;
     return set.summary;
+  }
+
+  /** ACME's certificates changed (StoredCertificates): new handshakes get them; a set that cannot be built is logged and the one in service stays. */
+  certificatesChanged(): void {
+    try {
+      warnExpiring(this.settings.log, this.readCertificates());
+    } catch (err) {
+      this.settings.log.error({ event: 'certificates_rejected', err: (err as Error).message }, `certificates cannot be served, the ones in service stay: ${(err as Error).message}`);
+    }
   }
 
   /** Paths that start with `prefix` go to `handler` (which answers its own errors). */

@@ -1,4 +1,6 @@
 import { dirname } from 'node:path';
+import { acmeHome } from '../acme/issued-certificate.ts';
+import { StoredCertificates } from '../acme/stored-certificates.ts';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { registerJournalCommands } from '../journal/commands.ts';
@@ -86,6 +88,9 @@ export class CohortNode {
     const replication = new ReplicationService({ self, table, dataDir: this.dataDir, db, tls, registry, critical: critical.service, policy, isAuthorHere: (domain, author) => users.exists(domain, author), call: callAsNode, log });
     // The dashboard beyond loopback only with the admin token (checked per request by the HTTP port).
     const status = new StatusPages({ self: id, table, registry, peers, critical: critical.service, apps: apps.pool, resources: (limit) => replication.summary(limit), transfers: () => replication.transfers, call: callAsNode, dashboard: isLoopback(self.host) || table.admin !== undefined });
+    // nodes[].tls.acme: the certificates the fronts ordered for this port's names, read from the ACME home.
+    const acmeTls = self.tls?.acme;
+    const acmeCertificates = acmeTls && new StoredCertificates({ directory: acmeTls.directory, names: acmeTls.names, home: acmeHome(table, acmeTls.home), call: callAsNode, log, changed: () => http.certificatesChanged() });
     const http = new NodeHttpPort({
       host: self.host,
       port: self.httpPort,
@@ -93,7 +98,7 @@ export class CohortNode {
       dashboard: status.dashboard,
       adminToken: table.admin?.token,
       notRunning: () => this.parts.notRunning(),
-      tls: self.tls && { section: self.tls, baseDir: dirname(table.file) },
+      tls: self.tls && { section: self.tls, baseDir: dirname(table.file), issued: () => acmeCertificates?.issued() ?? [] },
       dashboardRefusal: `the dashboard of a node beyond loopback (this node listens on ${self.host}) needs an admin token in the host table (admin: { token }); or use the front's admin listener, GET /dashboard?token=...`,
       log,
     });
@@ -119,6 +124,7 @@ export class CohortNode {
       replication,
       http,
       linkDialer: links.dialer,
+      acmeCertificates: { start: () => acmeCertificates?.start(), drain: () => acmeCertificates?.stop() },
       commitFaults: { start: armCommitFaults },
       maintenance: { drain: () => maintenance.close() }, // answers the long polls waiting on it
       apps,

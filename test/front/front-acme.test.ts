@@ -48,7 +48,7 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
   const tlsPorts: number[] = [];
 
   before(async () => {
-    cluster = await TestCluster.create([{ id: 'A', role: 'library' }]);
+    cluster = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C', role: 'access' }]);
     await cluster.start('A');
     const ports = await freePorts(13);
     // Front 1: Pebble's ports; fronts 2-5: their own.
@@ -57,6 +57,10 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
     pebble = await Pebble.start(cluster.dir, { httpPort: http1, tlsPort: tls1, validityS: VALIDITY_S, nonceRejectPercent: 5, blocked: ['blocked.test'] });
     root = await pebble.root();
     const base = parse(readFileSync(cluster.config, 'utf8'));
+    // Node C's own HTTP port serves what the fronts order for one.test (it never orders itself).
+    base.nodes[1].tls = { acme: { directory: pebble.directory, names: ['one.test'] } };
+    writeFileSync(cluster.config, stringify(base));
+    await cluster.start('C');
     const acme = (extra: Record<string, unknown>) => ({ directory: pebble.directory, caFile: pebble.caFile, email: 'ops@example.org', ...extra });
     const fronts_: [number, number, number | undefined, Record<string, unknown>][] = [
       [tls1, admin1, http1, acme({ names: ['one.test'], challenges: ['http-01'] })],
@@ -100,6 +104,18 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
     assert.match(a.names, /DNS:one\.test/);
     const first = [...orders(0, 'one.test'), ...orders(1, 'one.test')].filter((e) => e.renewing === null);
     assert.equal(first.length, 1, `one first order across both fronts: ${JSON.stringify(first)}`);
+  });
+
+  it("a node's HTTP port with tls.acme serves the certificate the fronts ordered for its name", async () => {
+    const front = await served(tlsPorts[0], 'one.test', root);
+    const port = cluster.table.nodes.find((n) => n.id === 'C')!.httpPort;
+    const node = await waitFor("one.test's certificate on node C's port", async () => {
+      const got = await served(port, 'one.test', root).catch(() => undefined);
+      return got?.authorized && got.serial === front.serial ? got : undefined;
+    }, 30_000, 200);
+    assert.match(node.names, /DNS:one\.test/);
+    assert.equal(orders(0, 'one.test').length + orders(1, 'one.test').length >= 1, true);
+    assert.doesNotMatch(cluster.log('C'), /acme_order_placed/, 'the node orders nothing');
   });
 
   it('TLS-ALPN-01: a front that is not where the CA checks still gets its certificate (the challenge is answered by front 1 from the node network)', async () => {

@@ -4,12 +4,7 @@ import { Agent } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import * as acme from 'acme-client';
 import type { AcmeSection } from '../../../config/tls-schema.ts';
-
-/** One certificate as ACME issued it: PEM chain and its private key. */
-export interface IssuedPem {
-  cert: string;
-  key: string;
-}
+import type { IssuedPem } from '../../../acme/issued-certificate.ts';
 
 /** Where a challenge's answer is put while the CA checks it, and taken away after. */
 export interface ChallengeHooks {

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { CallNode } from '../../../client/node-connection.ts';
-import type { HostTable } from '../../../config/host-table.ts';
 
 // The front's side of src/acme/acme-store.ts: every call goes to the cluster's ACME home, and
 // each answer is checked like any input.
@@ -8,15 +7,6 @@ import type { HostTable } from '../../../config/host-table.ts';
 const item = z.object({ value: z.string(), updatedAt: z.number() });
 const maybeItem = z.union([item, z.object({}).strict()]);
 const lease = z.object({ granted: z.boolean(), holder: z.string(), untilMs: z.number() });
-
-/**
- * The node that keeps the cluster's ACME state: the one named in acme.home, else the host
- * table's first library node (library nodes keep what lasts), else its first node. One node for
- * every front, so a lease on a name is one row: two fronts never both order it.
- */
-export function acmeHome(table: HostTable, configured: string | undefined): string {
-  return configured ?? (table.nodes.find((n) => n.role === 'library') ?? table.nodes[0]).id;
-}
 
 export class AcmeItems {
   private readonly call: CallNode;

@@ -1,11 +1,11 @@
-import { createHash, createPrivateKey, X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AcmeSection } from '../../../config/tls-schema.ts';
 import { DNS_NAME } from '../../../host-name.ts';
 import { Backoff, doubling } from '../../../net/backoff.ts';
 import { ChallengeAnswers } from './challenges.ts';
 import type { AcmeItems } from './acme-items.ts';
-import { newAccountKey, orderCertificate, type IssuedPem } from './acme-issuer.ts';
+import { newAccountKey, orderCertificate } from './acme-issuer.ts';
+import { acmeItemKey, checkIssued, readIssued, type HeldCertificate, type IssuedPem } from '../../../acme/issued-certificate.ts';
 
 /** An order holds its name's lease this long at most: a front that died ordering frees the name after it. */
 const ORDER_LEASE_MS = 10 * 60_000;
@@ -21,16 +21,9 @@ const MAX_ITEM_TTL_MS = 7 * 86_400_000;
 const MAX_WAITERS = 100;
 const ON_DEMAND_WAIT_MS = 30_000;
 
-interface Held {
-  pem: IssuedPem;
-  serial: string;
-  notBefore: number;
-  notAfter: number;
-}
-
 interface NameState {
   name: string;
-  held: Held | undefined;
+  held: HeldCertificate | undefined;
   timer: NodeJS.Timeout | undefined;
   homeRetry: Backoff;
   /** Handshakes waiting for an on-demand name's first certificate. */
@@ -60,8 +53,6 @@ export class AcmeManager {
   private readonly log: Logger;
   private readonly changed: () => void;
   private readonly names = new Map<string, NameState>();
-  /** The directory's hash: what is stored for one CA is never served for another. */
-  private readonly scope: string;
   private stopped = false;
 
   constructor(opts: { settings: AcmeSection; items: AcmeItems; holder: string; log: Logger; changed: () => void }) {
@@ -71,7 +62,6 @@ export class AcmeManager {
     this.log = opts.log.child({ acme: opts.settings.directory });
     this.changed = opts.changed;
     this.challenges = new ChallengeAnswers(opts.items);
-    this.scope = createHash('sha256').update(opts.settings.directory).digest('hex').slice(0, 16);
   }
 
   start(): void {
@@ -196,7 +186,7 @@ export class AcmeManager {
         name: s.name,
         hooks: { http: (token, answer) => this.challenges.setHttp(token, answer), alpn: (name, pair) => this.challenges.setAlpn(name, pair) },
       });
-      const held = parse(pem, s.name); // what the CA sent is checked before it is served or stored
+      const held = checkIssued(pem, s.name); // what the CA sent is checked before it is served or stored
       if (!held) throw new Error(`the CA answered a certificate that is not for ${s.name} with its key`);
       this.takeUp(s, JSON.stringify(pem));
       // Served here already; the other fronts get it from the home (if this fails they order their own).
@@ -234,14 +224,7 @@ export class AcmeManager {
 
   /** Serves a stored certificate that is new to this front and valid. */
   private takeUp(s: NameState, stored: string | undefined): void {
-    if (stored === undefined) return;
-    let pem: IssuedPem;
-    try {
-      pem = JSON.parse(stored) as IssuedPem;
-    } catch {
-      return;
-    }
-    const held = typeof pem?.cert === 'string' && typeof pem.key === 'string' ? parse(pem, s.name) : undefined;
+    const held = readIssued(stored, s.name);
     // Only a certificate for the name, still valid, and newer than the one held.
     if (!held || held.notAfter <= Date.now() || (s.held && held.notAfter <= s.held.notAfter)) return;
     s.held = held;
@@ -250,18 +233,7 @@ export class AcmeManager {
   }
 
   private key(kind: string, subject: string): string {
-    return `${kind}:${this.scope}/${subject}`;
-  }
-}
-
-/** The certificate's figures, or undefined if it is not a certificate for `name` with its key. */
-function parse(pem: IssuedPem, name: string): Held | undefined {
-  try {
-    const leaf = new X509Certificate(pem.cert);
-    if (leaf.checkHost(name) === undefined || !leaf.checkPrivateKey(createPrivateKey(pem.key))) return undefined;
-    return { pem, serial: leaf.serialNumber, notBefore: Date.parse(leaf.validFrom), notAfter: Date.parse(leaf.validTo) };
-  } catch {
-    return undefined;
+    return acmeItemKey(this.settings.directory, kind, subject);
   }
 }
 

@@ -1,6 +1,6 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
 import type { AcmeItems } from './acme-items.ts';
-import type { IssuedPem } from './acme-issuer.ts';
+import type { IssuedPem } from '../../../acme/issued-certificate.ts';
 
 /** How long a challenge's answer is kept in the node network: an order that takes longer has failed. */
 const CHALLENGE_TTL_MS = 10 * 60_000;
