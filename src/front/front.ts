@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
 import { FrontMetrics } from './front-metrics.ts';
@@ -27,6 +27,7 @@ import { RedirectServer } from './tls/redirect-server.ts';
 import { ListenerCertificates, warnExpiring } from '../tls/listener-certificates.ts';
 import { AcmeManager } from './tls/acme/acme-manager.ts';
 import { AcmeItems } from './tls/acme/acme-items.ts';
+import { AcmeCache } from './tls/acme/acme-cache.ts';
 import { acmeHome } from '../acme/issued-certificate.ts';
 import { SharedTicketKeys } from './tls/shared-tickets.ts';
 import { trustDirectory } from './tls/acme/acme-issuer.ts';
@@ -108,7 +109,9 @@ export class Front implements AdminFront {
     if (acme && this.caller) {
       trustDirectory(acme, dirname(table.file));
       const items = new AcmeItems(this.caller.call, acmeHome(table, acme.home));
-      this.acme = new AcmeManager({ settings: acme, items, holder: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`, log, changed: () => this.takeUpAcme() });
+      // Its copies under the cluster's dataDir, a folder per front (its listen port): served at start even while the home is down.
+      const cache = new AcmeCache(join(table.dataDir, `front-${cfg.listen.port}`, 'acme'), acme.directory, log);
+      this.acme = new AcmeManager({ settings: acme, items, holder: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`, log, cache, changed: () => this.takeUpAcme() });
     }
     // Session ticket keys through the node network (the ACME home keeps them), unless a secret derives them.
     if (this.caller && cfg.listen.tls) this.sharedTickets = new SharedTicketKeys(() => this.server?.tickets, new AcmeItems(this.caller.call, acmeHome(table, acme?.home)), log);
@@ -147,6 +150,8 @@ export class Front implements AdminFront {
     // Before the first request: whether maintenance is on, and (backends: apps) where the instances are.
     if (!this.caller) this.log.warn({ event: 'no_front_node' }, 'front.node is not set: this front does not hear maintenance mode');
     await Promise.all([bounded(this.maintenance?.start(), 3000), bounded(this.sharedTickets?.start(), 3000), this.followApps(this.table)]);
+    // ACME's names followed before the listener opens: this front's copies are in service from its first handshake.
+    this.acme?.start();
     try {
       await this.server.listen(cfg.listen.port, cfg.listen.host);
       if (cfg.admin) await this.admin!.listen(cfg.admin.port, cfg.admin.host);
@@ -157,7 +162,6 @@ export class Front implements AdminFront {
     }
     this.health.start();
     this.startLoads();
-    this.acme?.start();
     this.certificates.follow(cfg.listen.tls, dirname(this.table.file));
     warnExpiring(this.log, this.server.certificates);
     this.log.info({ event: 'front_ready', listen: `${cfg.listen.tls ? 'https' : 'http'}://${cfg.listen.host}:${cfg.listen.port}`, redirect: cfg.redirect ? `${cfg.redirect.host}:${cfg.redirect.port}` : null, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');

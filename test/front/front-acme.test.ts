@@ -46,6 +46,7 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
   let root = '';
   const fronts: FrontProcess[] = [];
   const tlsPorts: number[] = [];
+  const adminPorts: number[] = [];
 
   before(async () => {
     cluster = await TestCluster.create([{ id: 'A', role: 'library' }, { id: 'C', role: 'access' }]);
@@ -54,6 +55,7 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
     // Front 1: Pebble's ports; fronts 2-5: their own.
     const [tls1, http1, admin1, tls2, http2, admin2, tls3, admin3, tls4, admin4, tls5, admin5, backend] = ports;
     tlsPorts.push(tls1, tls2, tls3, tls4, tls5);
+    adminPorts.push(admin1, admin2, admin3, admin4, admin5);
     pebble = await Pebble.start(cluster.dir, { httpPort: http1, tlsPort: tls1, validityS: VALIDITY_S, nonceRejectPercent: 5, blocked: ['blocked.test'] });
     root = await pebble.root();
     const base = parse(readFileSync(cluster.config, 'utf8'));
@@ -162,5 +164,20 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
     const at = failures.map((e) => Date.parse(String(e.time)));
     assert.ok(at[1] - at[0] >= 1000 && at[2] - at[1] >= 2000, `orders spaced by the back-off: ${at[1] - at[0]} ms, ${at[2] - at[1]} ms`);
     assert.equal((await fronts[3].status()).backends.length, 1, 'the front answers its status');
+  });
+
+  it("a front restarted while the ACME home is down serves its certificate at once, from its own copy", async () => {
+    // A fresh certificate (just renewed), so it outlives the restart on a loaded machine.
+    const fresh = await waitFor('one.test issued within the last 3 s', async () => {
+      const got = await served(tlsPorts[0], 'one.test', root).catch(() => undefined);
+      return got?.authorized && got.validTo - Date.now() > (VALIDITY_S - 4) * 1000 ? got : undefined;
+    }, VALIDITY_S * 1000 + 15_000, 200);
+    await cluster.kill('A');
+    await fronts[0].stop();
+    fronts[0] = FrontProcess.start(join(cluster.dir, 'front-1.yaml'), { port: adminPorts[0], token: TOKEN }, { args: ['--log-level', 'debug'] });
+    const after = await waitFor('the restarted front to serve one.test', () => served(tlsPorts[0], 'one.test', root).catch(() => undefined), 10_000, 100);
+    assert.equal(after.serial, fresh.serial, 'the certificate it held before, with the home down');
+    assert.equal(after.authorized, true);
+    assert.ok(logEvents(fronts[0].log, 'acme_home_unreachable').length > 0, 'the home did not answer');
   });
 });

@@ -4,6 +4,7 @@ import { DNS_NAME } from '../../../host-name.ts';
 import { Backoff, doubling } from '../../../net/backoff.ts';
 import { ChallengeAnswers } from './challenges.ts';
 import type { AcmeItems } from './acme-items.ts';
+import type { AcmeCache } from './acme-cache.ts';
 import { newAccountKey, orderCertificate } from './acme-issuer.ts';
 import { acmeItemKey, checkIssued, readIssued, type HeldCertificate, type IssuedPem } from '../../../acme/issued-certificate.ts';
 
@@ -53,9 +54,12 @@ export class AcmeManager {
   private readonly log: Logger;
   private readonly changed: () => void;
   private readonly names = new Map<string, NameState>();
+  /** This front's own copies: served at once after a restart, even while the home is down. */
+  private readonly cache: AcmeCache | undefined;
   private stopped = false;
 
-  constructor(opts: { settings: AcmeSection; items: AcmeItems; holder: string; log: Logger; changed: () => void }) {
+  constructor(opts: { settings: AcmeSection; items: AcmeItems; holder: string; log: Logger; changed: () => void; cache?: AcmeCache }) {
+    this.cache = opts.cache;
     this.settings = opts.settings;
     this.items = opts.items;
     this.holder = opts.holder;
@@ -119,6 +123,7 @@ export class AcmeManager {
     if (known) return known;
     const s: NameState = { name, held: undefined, timer: undefined, homeRetry: new Backoff(HOME_RETRY.minMs, HOME_RETRY.maxMs), waiting: [], onDemand };
     this.names.set(name, s);
+    this.takeUp(s, this.cache?.read(name), false);
     void this.step(s);
     return s;
   }
@@ -223,11 +228,12 @@ export class AcmeManager {
   }
 
   /** Serves a stored certificate that is new to this front and valid. */
-  private takeUp(s: NameState, stored: string | undefined): void {
+  private takeUp(s: NameState, stored: string | undefined, keepCopy = true): void {
     const held = readIssued(stored, s.name);
     // Only a certificate for the name, still valid, and newer than the one held.
     if (!held || held.notAfter <= Date.now() || (s.held && held.notAfter <= s.held.notAfter)) return;
     s.held = held;
+    if (keepCopy) this.cache?.write(s.name, stored!);
     this.changed();
     this.wakeAll(s);
   }
