@@ -70,9 +70,10 @@ export class StoredCertificates {
         if (!this.unreachable) log.warn({ event: 'acme_home_unreachable', home, err: (err as Error).message }, `cannot read the ACME certificates on ${home}; the ones in service stay`);
       }
     }
+    if (this.unreachable && !failed) log.info({ event: 'acme_home_reachable', home }, `the ACME certificates on ${home} can be read again`);
     this.unreachable = failed;
-    if (changed) this.opts.changed();
     if (this.stopped) return;
+    if (changed) this.opts.changed();
     const missing = failed || names.some((n) => !this.held.has(n));
     this.timer = setTimeout(() => void this.round(), missing ? MISSING_POLL_MS : HELD_POLL_MS);
     this.timer.unref();

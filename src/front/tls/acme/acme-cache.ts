@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 
@@ -39,6 +39,21 @@ export class AcmeCache {
       renameSync(next, this.file(name));
     } catch (err) {
       this.log.warn({ event: 'acme_cache_failed', name, dir: this.dir, err: (err as Error).message }, `cannot keep a copy of the certificate for ${name} in ${this.dir}: ${(err as Error).message}`);
+    }
+  }
+
+  /** Removes the copies (for this CA) of names `keep` does not take, and files a crash left half written: no private key stays for a name no longer served. */
+  prune(keep: (name: string) => boolean): void {
+    let files: string[];
+    try {
+      files = readdirSync(this.dir);
+    } catch {
+      return; // no folder yet
+    }
+    for (const f of files) {
+      const name = f.startsWith(`${this.scope}-`) ? f.slice(this.scope.length + 1).replace(/\.json$/, '') : undefined;
+      if (name === undefined || (f.endsWith('.json') && keep(name))) continue;
+      rmSync(join(this.dir, f), { force: true });
     }
   }
 

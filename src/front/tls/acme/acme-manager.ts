@@ -31,6 +31,8 @@ interface NameState {
   waiting: (() => void)[];
   /** Followed since a handshake asked for it (not in acme.names): dropped again if its order fails. */
   onDemand: boolean;
+  /** A look at the home is under way. */
+  stepping: boolean;
 }
 
 /** When a certificate is renewed: once a third of its lifetime is left (Caddy's rule; Let's Encrypt's 6-day certificates at 2 days left). */
@@ -68,8 +70,20 @@ export class AcmeManager {
     this.challenges = new ChallengeAnswers(opts.items);
   }
 
+  /**
+   * Puts this front's own copies in service (before its listener opens), touching nothing on the
+   * home, and drops the copies of names it no longer serves.
+   */
+  loadCopies(): void {
+    const allow = this.settings.onDemand?.allow;
+    this.cache?.prune((name) => this.settings.names.includes(name) || (allow !== undefined && allowed(allow, name)));
+    for (const name of this.settings.names) this.follow(name, false, false);
+  }
+
+  /** Follows every configured name on the home: reads, orders when due (once the listener is open). */
   start(): void {
     for (const name of this.settings.names) this.follow(name);
+    for (const s of this.names.values()) if (s.timer === undefined && !s.stepping) void this.step(s);
   }
 
   stop(): void {
@@ -103,6 +117,7 @@ export class AcmeManager {
     if (!s) {
       if (this.names.size >= this.settings.names.length + allow.maxNames) return undefined;
       s = this.follow(name, true);
+      if (s.held) return undefined; // this front's copy serves it
     }
     if (s.waiting.length >= MAX_WAITERS) return undefined;
     const state = s;
@@ -118,13 +133,13 @@ export class AcmeManager {
     });
   }
 
-  private follow(name: string, onDemand = false): NameState {
+  private follow(name: string, onDemand = false, step = true): NameState {
     const known = this.names.get(name);
     if (known) return known;
-    const s: NameState = { name, held: undefined, timer: undefined, homeRetry: new Backoff(HOME_RETRY.minMs, HOME_RETRY.maxMs), waiting: [], onDemand };
+    const s: NameState = { name, held: undefined, timer: undefined, homeRetry: new Backoff(HOME_RETRY.minMs, HOME_RETRY.maxMs), waiting: [], onDemand, stepping: false };
     this.names.set(name, s);
     this.takeUp(s, this.cache?.read(name), false);
-    void this.step(s);
+    if (step) void this.step(s);
     return s;
   }
 
@@ -142,12 +157,15 @@ export class AcmeManager {
   private async step(s: NameState): Promise<void> {
     if (this.stopped || this.names.get(s.name) !== s) return;
     let next: number;
+    s.stepping = true;
     try {
       next = await this.renewIfDue(s);
       s.homeRetry.reset();
     } catch (err) {
       next = s.homeRetry.next();
       this.log.warn({ event: 'acme_home_unreachable', name: s.name, home: this.items.home, err: (err as Error).message, retryInMs: next }, `cannot reach the ACME state on ${this.items.home} for ${s.name}; the certificate in service stays`);
+    } finally {
+      s.stepping = false;
     }
     this.schedule(s, next);
   }
