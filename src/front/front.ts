@@ -1,6 +1,4 @@
-import { randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
 import { FrontMetrics } from './front-metrics.ts';
@@ -25,12 +23,11 @@ import { buildGeneration, type Generation } from './generation.ts';
 import { listenerOptions } from './listener-options.ts';
 import { RedirectServer } from './tls/redirect-server.ts';
 import { ListenerCertificates, warnExpiring } from '../tls/listener-certificates.ts';
-import { AcmeManager } from './tls/acme/acme-manager.ts';
+import type { AcmeManager } from './tls/acme/acme-manager.ts';
+import { frontAcme } from './tls/acme/front-acme.ts';
 import { AcmeItems } from './tls/acme/acme-items.ts';
-import { AcmeCache } from './tls/acme/acme-cache.ts';
 import { acmeHome } from '../acme/issued-certificate.ts';
 import { SharedTicketKeys } from './tls/shared-tickets.ts';
-import { trustDirectory } from './tls/acme/acme-issuer.ts';
 
 /** The nodes that run an app pool: the registries `backends: apps` follows. */
 function poolNodes(table: HostTable): string[] {
@@ -105,16 +102,9 @@ export class Front implements AdminFront {
     });
     if (cfg.admin) this.admin = new AdminServer(this, this.metrics, this.dashboard);
     this.health = new HealthChecker(() => this.proxy.state.all, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
-    const acme = cfg.listen.tls?.acme;
-    if (acme && this.caller) {
-      trustDirectory(acme, dirname(table.file));
-      const items = new AcmeItems(this.caller.call, acmeHome(table, acme.home));
-      // Its copies under the cluster's dataDir, a folder per front (its listen port): served at start even while the home is down.
-      const cache = new AcmeCache(join(table.dataDir, `front-${cfg.listen.port}`, 'acme'), acme.directory, log);
-      this.acme = new AcmeManager({ settings: acme, items, holder: `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`, log, cache, changed: () => this.takeUpAcme() });
-    }
+    if (this.caller) this.acme = frontAcme(table, cfg, this.caller.call, log, () => this.takeUpAcme());
     // Session ticket keys through the node network (the ACME home keeps them), unless a secret derives them.
-    if (this.caller && cfg.listen.tls) this.sharedTickets = new SharedTicketKeys(() => this.server?.tickets, new AcmeItems(this.caller.call, acmeHome(table, acme?.home)), log);
+    if (this.caller && cfg.listen.tls) this.sharedTickets = new SharedTicketKeys(() => this.server?.tickets, new AcmeItems(this.caller.call, acmeHome(table, cfg.listen.tls.acme?.home)), log);
     this.certificates = new ListenerCertificates(log, () => {
       const options = listenerOptions(this.config, dirname(this.table.file), this.server.tickets, this.acme);
       this.server.configure(options);

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { connect } from 'node:tls';
+import { connect, type TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
@@ -112,6 +112,21 @@ describe("a node's HTTP port over HTTPS", () => {
     assert.match(tryHandshake(['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256']).stdout, /Cipher is ECDHE-ECDSA-AES128-GCM-SHA256/);
     assert.doesNotMatch(tryHandshake(['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-SHA']).stdout, /Cipher is ECDHE-ECDSA-AES128-SHA\b/, 'a CBC suite');
     assert.doesNotMatch(tryHandshake(['-tls1_1', '-cipher', 'DEFAULT@SECLEVEL=0']).stdout, /Cipher is (?!\(NONE\))/, 'TLS 1.1');
+  });
+
+  it("a front's connections to the node resume the pool's last TLS session (no full handshake per connection)", async () => {
+    const trust = clusterTrustContext(cluster.table.tlsDir);
+    let session: Buffer | undefined;
+    const first = await UpstreamConnection.open('127.0.0.1', port, 5000, 65_536, () => {}, { trust, session: undefined, onSession: (s) => (session = s) });
+    await waitFor('a session ticket from the node', () => session !== undefined, 5000, 10);
+    const second = await UpstreamConnection.open('127.0.0.1', port, 5000, 65_536, () => {}, { trust, session, onSession: () => {} });
+    try {
+      assert.equal((first.socket as TLSSocket).isSessionReused(), false);
+      assert.equal((second.socket as TLSSocket).isSessionReused(), true, 'the second connection resumed');
+    } finally {
+      first.destroy();
+      second.destroy();
+    }
   });
 
   it("a front reaches the node's port over TLS: its health checks pass and a resource comes through", async () => {

@@ -21,6 +21,12 @@ export interface UpstreamTls {
   trust: SecureContext;
 }
 
+/** One connection's TLS: the trust, and the pool's last session with the back-end (resumed: no full handshake per new connection). */
+export interface UpstreamTlsDial extends UpstreamTls {
+  session: Buffer | undefined;
+  onSession: (session: Buffer) => void;
+}
+
 /**
  * A keep-alive HTTP/1.1 connection to one back-end, carrying one request at a time.
  * When a response ends it tells its pool whether it can be reused.
@@ -55,7 +61,7 @@ export class UpstreamConnection {
     if (!this.exchange) this.onFree(this, !this.closed);
   }
 
-  static open(host: string, port: number, timeoutMs: number, maxHeaderBytes: number, onFree: (conn: UpstreamConnection, reusable: boolean) => void, tls?: UpstreamTls): Promise<UpstreamConnection> {
+  static open(host: string, port: number, timeoutMs: number, maxHeaderBytes: number, onFree: (conn: UpstreamConnection, reusable: boolean) => void, tls?: UpstreamTls | UpstreamTlsDial): Promise<UpstreamConnection> {
     return new Promise((resolve, reject) => {
       let conn: UpstreamConnection | undefined;
       // Reads land in one shared buffer and reach the parser without the stream machinery
@@ -70,7 +76,7 @@ export class UpstreamConnection {
       // Over TLS the certificate is checked against tls.ca and the host's name (or address); its
       // reads come as 'data' (tls.connect has no onread).
       const socket = tls
-        ? connectTls({ host, port, secureContext: tls.trust, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'] }).setNoDelay(true).on('data', (chunk: Buffer) => conn?.onData(chunk))
+        ? dialTls(host, port, tls).setNoDelay(true).on('data', (chunk: Buffer) => conn?.onData(chunk))
         : connect({ host, port, noDelay: true, onread });
       const timer = setTimeout(() => {
         socket.destroy();
@@ -201,4 +207,12 @@ export class UpstreamConnection {
     if (exchange) exchange.onError(err, this.parser.started);
     this.onFree(this, false);
   }
+}
+
+/** A TLS connection to a back-end, resuming the pool's last session with it when there is one. */
+function dialTls(host: string, port: number, tls: UpstreamTls | UpstreamTlsDial) {
+  const dial = 'onSession' in tls ? tls : undefined;
+  const socket = connectTls({ host, port, secureContext: tls.trust, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], session: dial?.session });
+  if (dial) socket.on('session', dial.onSession);
+  return socket;
 }

@@ -31,19 +31,31 @@ export class UpstreamPool {
   private closed = false;
 
   /** HTTPS to the back-end: new connections check its certificate against these CAs. */
-  tls: UpstreamTls | undefined;
+  private tlsSettings: UpstreamTls | undefined;
+  /** The last TLS session the back-end gave: new connections resume it (until the trust changes). */
+  private tlsSession: Buffer | undefined;
 
   constructor(host: string, port: number, opts: PoolOptions, tls?: UpstreamTls) {
     this.host = host;
     this.port = port;
     this.opts = opts;
-    this.tls = tls;
+    this.tlsSettings = tls;
     this.sweeper = setInterval(() => this.sweep(), 1000);
     this.sweeper.unref();
   }
 
   configure(opts: PoolOptions): void {
     this.opts = opts;
+  }
+
+  get tls(): UpstreamTls | undefined {
+    return this.tlsSettings;
+  }
+
+  /** New trust (a reload): a session made under the old one is not resumed. */
+  set tls(tls: UpstreamTls | undefined) {
+    if (tls?.trust !== this.tlsSettings?.trust) this.tlsSession = undefined;
+    this.tlsSettings = tls;
   }
 
   get open(): number {
@@ -81,7 +93,8 @@ export class UpstreamPool {
 
   private dial(cb: (err: Error | null, conn?: UpstreamConnection) => void): void {
     this.connecting++;
-    UpstreamConnection.open(this.host, this.port, this.opts.connectTimeoutMs, this.opts.maxHeaderBytes, this.release, this.tls).then(
+    const tls = this.tls && { ...this.tls, session: this.tlsSession, onSession: (session: Buffer) => (this.tlsSession = session) };
+    UpstreamConnection.open(this.host, this.port, this.opts.connectTimeoutMs, this.opts.maxHeaderBytes, this.release, tls).then(
       (conn) => {
         this.connecting--;
         conn.setTimeout(this.opts.upstreamTimeoutMs);
