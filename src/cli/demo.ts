@@ -2,8 +2,9 @@ import { DEMO_LEARNER, DEMO_RESOURCE, DEMO_USER, DEMO_USERS, ensureDemoResources
 import { setTimeout as delay } from 'node:timers/promises';
 import { DEMO_FRONT_CERT, DEMO_INSTANCES, demoHostTable, demoPorts } from './demo-host-table.ts';
 import { allUp, formatMatrix, linkStates, linksUp, summary } from './link-matrix.ts';
+import { lastErrors } from './log-tail.ts';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -228,16 +229,4 @@ function isFree(port: number): Promise<boolean> {
 
 function say(line: string): void {
   process.stdout.write(`cohort demo: ${line}\n`);
-}
-
-/** The last error lines of a log (JSON lines, pino's levels: 50 error, 60 fatal), for a process that exited: why, where an operator sees it. */
-function lastErrors(log: string): string {
-  let text: string;
-  try {
-    text = readFileSync(log, 'utf8').slice(-64 * 1024);
-  } catch {
-    return '';
-  }
-  const errors = text.split('\n').filter((line) => /"level":(50|60)\b/.test(line) || (line.trim() !== '' && !line.startsWith('{'))).slice(-3);
-  return errors.length ? `; its last errors:\n  ${errors.map((l) => l.slice(0, 500)).join('\n  ')}` : '';
 }

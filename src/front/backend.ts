@@ -110,6 +110,8 @@ export class Backend {
     } else if (this.healthy && !ok && -this.streak >= this.cfg.health.fall) {
       this.healthy = false;
     }
+    // A failed check (a certificate that no longer checks out, say): no connection resumes past it.
+    if (!ok) this.pool.forgetTlsSession();
   }
 
   /** Live traffic's verdict: a burst of connection errors or 5xx ejects it for a while. */

@@ -209,10 +209,22 @@ export class UpstreamConnection {
   }
 }
 
-/** A TLS connection to a back-end, resuming the pool's last session with it when there is one. */
+/**
+ * A TLS connection to a back-end, resuming the pool's last session with it when there is one.
+ * A session goes to the pool only from a connection whose certificate checked out (TLS 1.2 gives
+ * it before the handshake ends: it waits for 'secureConnect', which comes only once verified).
+ */
 function dialTls(host: string, port: number, tls: UpstreamTls | UpstreamTlsDial) {
   const dial = 'onSession' in tls ? tls : undefined;
   const socket = connectTls({ host, port, secureContext: tls.trust, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], session: dial?.session });
-  if (dial) socket.on('session', dial.onSession);
+  if (dial) {
+    let verified = false;
+    let early: Buffer | undefined;
+    socket.once('secureConnect', () => {
+      verified = true;
+      if (early) dial.onSession(early);
+    });
+    socket.on('session', (session: Buffer) => (verified ? dial.onSession(session) : (early = session)));
+  }
   return socket;
 }

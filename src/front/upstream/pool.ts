@@ -12,6 +12,9 @@ export interface PoolOptions {
   maxHeaderBytes: number;
 }
 
+/** A session to a back-end is resumed for an hour at most: then a full handshake checks its certificate again. */
+const SESSION_MAX_AGE_MS = 3_600_000;
+
 type Waiter = { cb: (err: Error | null, conn?: UpstreamConnection) => void; deadline: number };
 
 /**
@@ -32,8 +35,9 @@ export class UpstreamPool {
 
   /** HTTPS to the back-end: new connections check its certificate against these CAs. */
   private tlsSettings: UpstreamTls | undefined;
-  /** The last TLS session the back-end gave: new connections resume it (until the trust changes). */
+  /** The last TLS session the back-end gave, and when: new connections resume it (until the trust changes, the back-end fails a check, or an hour passes). */
   private tlsSession: Buffer | undefined;
+  private tlsSessionAt = 0;
 
   constructor(host: string, port: number, opts: PoolOptions, tls?: UpstreamTls) {
     this.host = host;
@@ -54,8 +58,13 @@ export class UpstreamPool {
 
   /** New trust (a reload): a session made under the old one is not resumed. */
   set tls(tls: UpstreamTls | undefined) {
-    if (tls?.trust !== this.tlsSettings?.trust) this.tlsSession = undefined;
+    if (tls?.trust !== this.tlsSettings?.trust) this.forgetTlsSession();
     this.tlsSettings = tls;
+  }
+
+  /** The next connection makes a full handshake, its certificate checked again (the back-end failed a check). */
+  forgetTlsSession(): void {
+    this.tlsSession = undefined;
   }
 
   get open(): number {
@@ -93,7 +102,15 @@ export class UpstreamPool {
 
   private dial(cb: (err: Error | null, conn?: UpstreamConnection) => void): void {
     this.connecting++;
-    const tls = this.tls && { ...this.tls, session: this.tlsSession, onSession: (session: Buffer) => (this.tlsSession = session) };
+    const settings = this.tlsSettings;
+    // Kept only under the trust it was dialled with (a reload may have changed it meanwhile).
+    const keep = (session: Buffer) => {
+      if (this.tlsSettings?.trust !== settings?.trust) return;
+      this.tlsSession = session;
+      this.tlsSessionAt = Date.now();
+    };
+    const fresh = this.tlsSession !== undefined && Date.now() - this.tlsSessionAt < SESSION_MAX_AGE_MS ? this.tlsSession : undefined;
+    const tls = settings && { ...settings, session: fresh, onSession: keep };
     UpstreamConnection.open(this.host, this.port, this.opts.connectTimeoutMs, this.opts.maxHeaderBytes, this.release, tls).then(
       (conn) => {
         this.connecting--;
@@ -103,6 +120,7 @@ export class UpstreamPool {
       },
       (err: Error) => {
         this.connecting--;
+        if (tls) this.forgetTlsSession(); // a failed dial resumes nothing next time
         cb(err);
         this.serveWaiter();
       },
