@@ -54,7 +54,12 @@ test(`the home killed in the middle of a transfer: no partial copy is served or 
   assert.equal(again.digest, bigDigest);
 });
 
-test(`a ${BIG_MB} MB resource replicates with the node's peak memory bounded (its RSS grows by less than 100 MiB)`, async () => {
+// The bytes stream through (a copy held whole would take BIG_MB MiB and more); what the RSS grows
+// by is mostly the heap's garbage before a collection, 81-109 MiB for 200 MB in CI runs on 2 cores
+// (100 was too tight): three quarters of the size leaves that room and still fails a buffered copy.
+const RSS_GROWTH_MIB = Math.round(BIG_MB * 0.75);
+
+test(`a ${BIG_MB} MB resource replicates with the node's peak memory bounded (its RSS grows by less than ${RSS_GROWTH_MIB} MiB)`, async () => {
   const pid = c.pid('C')!;
   const before = rssMb(pid);
   const r = await nodeHttpDigest(c, 'C', BIG);
@@ -63,7 +68,7 @@ test(`a ${BIG_MB} MB resource replicates with the node's peak memory bounded (it
   assert.equal(r.digest, bigDigest);
   const peak = peakRssMb(pid);
   console.log(`replication: ${BIG_MB} MB copied; node C's RSS ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB`);
-  assert.ok(peak - before < 100, `peak RSS ${peak.toFixed(0)} MiB, ${(peak - before).toFixed(0)} MiB over the ${before.toFixed(0)} MiB before`);
+  assert.ok(peak - before < RSS_GROWTH_MIB, `peak RSS ${peak.toFixed(0)} MiB, ${(peak - before).toFixed(0)} MiB over the ${before.toFixed(0)} MiB before`);
 });
 
 test('past maxWaiting requests waiting on a transfer, the rest are told to come back (503, Retry-After)', async () => {
