@@ -12,8 +12,10 @@ import { CohortError } from '../errors.ts';
 const key = z.string().regex(/^[a-z0-9-]{1,40}:[\x21-\x7e]{1,300}$/, 'an ACME item key is "kind:subject", printable ASCII');
 /** A certificate chain with its key fits; anything larger is not an ACME item. */
 export const MAX_ACME_VALUE_BYTES = 64 * 1024;
+/** The longest an item with a lifetime lives (challenges, failure records, ticket keys). */
+export const MAX_ACME_TTL_MS = 7 * 86_400_000;
 /** Items kept at most: past it a put is refused (expired challenges are pruned first). */
-export const MAX_ACME_ITEMS = 10_000;
+const MAX_ACME_ITEMS = 10_000;
 const holder = z.string().min(1).max(200);
 
 const getArgs = z.strictObject({ key });
@@ -21,19 +23,19 @@ const putArgs = z.strictObject({
   key,
   value: z.string().max(MAX_ACME_VALUE_BYTES),
   /** Gone after this long (challenges); kept until replaced without it. */
-  ttlMs: z.number().int().min(1000).max(7 * 86_400_000).optional(),
+  ttlMs: z.number().int().min(1000).max(MAX_ACME_TTL_MS).optional(),
   /** Only if no live item has the key: the stored one is answered (two fronts making the account key agree on one). */
   ifAbsent: z.boolean().default(false),
 });
 const claimArgs = z.strictObject({ name: key, holder, ttlMs: z.number().int().min(1000).max(86_400_000) });
 const releaseArgs = z.strictObject({ name: key, holder });
 
-export interface AcmeItem {
+interface AcmeItem {
   value: string;
   updatedAt: number;
 }
 
-export interface Lease {
+interface Lease {
   granted: boolean;
   holder: string;
   untilMs: number;

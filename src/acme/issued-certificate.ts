@@ -32,8 +32,17 @@ export function acmeItemKey(directory: string, kind: string, subject: string): s
   return `${kind}:${createHash('sha256').update(directory).digest('hex').slice(0, 16)}/${subject}`;
 }
 
+/**
+ * What a front or a node takes up of a stored certificate (JSON of IssuedPem): one for `name`
+ * with its key, still valid, and newer than the one it holds; undefined for anything else.
+ */
+export function newerIssued(stored: string | undefined, name: string, held: HeldCertificate | undefined): HeldCertificate | undefined {
+  const found = readIssued(stored, name);
+  return found && found.notAfter > Date.now() && (!held || found.notAfter > held.notAfter) ? found : undefined;
+}
+
 /** A stored certificate (JSON of IssuedPem), if it is one for `name` with its key; undefined for anything else. */
-export function readIssued(stored: string | undefined, name: string): HeldCertificate | undefined {
+function readIssued(stored: string | undefined, name: string): HeldCertificate | undefined {
   if (stored === undefined) return undefined;
   try {
     const pem = JSON.parse(stored) as IssuedPem;

@@ -1,18 +1,18 @@
 import type { Logger } from 'pino';
-import { acmeItemKey, readIssued, type HeldCertificate, type IssuedPem } from './issued-certificate.ts';
+import type { AcmeItems } from './acme-items.ts';
+import { acmeItemKey, newerIssued, type HeldCertificate, type IssuedPem } from './issued-certificate.ts';
 
 /** A name not yet stored (no front ordered it yet) is looked for this often... */
 const MISSING_POLL_MS = 5000;
 /** ...a held one this often: a renewal another front stored is served within a minute. */
 const HELD_POLL_MS = 60_000;
 
-export interface StoredCertificatesOptions {
+interface StoredCertificatesOptions {
   /** The ACME directory the fronts order from (the items' scope). */
   directory: string;
   names: string[];
-  /** The node that keeps the ACME state (acmeHome). */
-  home: string;
-  call: (to: string, command: string, args: unknown) => Promise<unknown>;
+  /** The ACME state, on the cluster's ACME home. */
+  items: AcmeItems;
   log: Logger;
   /** The certificates held changed: the listener puts them in service. */
   changed: () => void;
@@ -51,16 +51,14 @@ export class StoredCertificates {
   }
 
   private async round(): Promise<void> {
-    const { directory, names, home, call, log } = this.opts;
+    const { directory, names, items, log } = this.opts;
+    const home = items.home;
     let changed = false;
     let failed = false;
     for (const name of names) {
       try {
-        const item = (await call(home, 'acme.get', { key: acmeItemKey(directory, 'cert', name) })) as { value?: unknown } | undefined;
-        const found = readIssued(typeof item?.value === 'string' ? item.value : undefined, name);
-        const had = this.held.get(name);
-        // Only a certificate for the name, valid, and newer than the one held (as the fronts take them up).
-        if (found && found.notAfter > Date.now() && (!had || found.notAfter > had.notAfter)) {
+        const found = newerIssued((await items.get(acmeItemKey(directory, 'cert', name)))?.value, name, this.held.get(name));
+        if (found) {
           this.held.set(name, found);
           changed = true;
           log.info({ event: 'acme_certificate_taken_up', name, serial: found.serial, notAfter: new Date(found.notAfter).toISOString() }, `serving the ACME certificate for ${name} the fronts keep on ${home}`);

@@ -47,27 +47,31 @@ export function initClusterCerts(tlsDir: string, cluster: string, nodeIds: strin
       kept.push(id);
       continue;
     }
-    const csr = join(tlsDir, `${id}.csr`);
-    const ext = join(tlsDir, `${id}.ext`);
     openssl(['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', p.key]);
-    openssl(['req', '-new', '-key', p.key, '-subj', `/O=${cluster}/CN=${id}`, '-out', csr]);
-    writeFileSync(
-      ext,
-      [
-        'basicConstraints=critical,CA:FALSE',
-        'keyUsage=critical,digitalSignature',
-        'extendedKeyUsage=serverAuth,clientAuth',
-        `subjectAltName=URI:cohort://${cluster}/${id}`,
-      ].join('\n') + '\n',
-    );
-    openssl(['x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-CAcreateserial', '-sha256', '-days', '825', '-extfile', ext, '-out', p.cert]);
-    rmSync(csr);
-    rmSync(ext);
+    signLeaf({ caCrt, caKey, key: p.key, subject: `/O=${cluster}/CN=${id}`, usage: 'serverAuth,clientAuth', subjectAltName: `URI:cohort://${cluster}/${id}`, days: 825, out: p.cert });
     created.push(id);
   }
   rmSync(join(tlsDir, 'ca.srl'), { force: true });
   for (const f of [caKey, caCrt, ...nodeIds.flatMap((id) => [certPaths(tlsDir, id).cert, certPaths(tlsDir, id).key])]) chmodSync(f, 0o600);
   return { createdCa, created, kept };
+}
+
+/**
+ * A certificate for `key` signed by the cluster CA: the subject, its extended key usage and
+ * alternative names, `days` long, written to `out`. The serial is `serial` (hex), else the next
+ * of the CA's serial file (made beside it; the caller removes it).
+ */
+export function signLeaf(o: { caCrt: string; caKey: string; key: string; subject: string; usage: string; subjectAltName: string; days: number; out: string; serial?: string }): void {
+  const csr = `${o.out}.csr`;
+  const ext = `${o.out}.ext`;
+  try {
+    openssl(['req', '-new', '-key', o.key, '-subj', o.subject, '-out', csr]);
+    writeFileSync(ext, ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', `extendedKeyUsage=${o.usage}`, `subjectAltName=${o.subjectAltName}`].join('\n') + '\n');
+    openssl(['x509', '-req', '-in', csr, '-CA', o.caCrt, '-CAkey', o.caKey, ...(o.serial ? ['-set_serial', `0x${o.serial}`] : ['-CAcreateserial']), '-sha256', '-days', String(o.days), '-extfile', ext, '-out', o.out]);
+  } finally {
+    rmSync(csr, { force: true });
+    rmSync(ext, { force: true });
+  }
 }
 
 /** The node id and cluster a certificate names (CN and O of its subject). */

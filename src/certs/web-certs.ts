@@ -1,9 +1,9 @@
-import { generateKeyPairSync, X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { DNS_NAME } from '../host-name.ts';
-import { openssl } from './openssl.ts';
+import { signLeaf } from './cluster-certs.ts';
 
 // HTTPS certificates the cluster's own CA signs (cluster-certs.ts): for a front or a node's HTTP
 // port where no public CA is at hand (the demo, a private network). Clients trust the CA's
@@ -20,7 +20,7 @@ export interface WebCertificate {
   created: boolean;
 }
 
-export function webCertPaths(tlsDir: string, name: string): { cert: string; key: string } {
+function webCertPaths(tlsDir: string, name: string): { cert: string; key: string } {
   return { cert: join(tlsDir, 'web', `${name}.crt`), key: join(tlsDir, 'web', `${name}.key`) };
 }
 
@@ -49,19 +49,17 @@ export function ensureWebCertificate(tlsDir: string, name: string, hosts: string
   // Made beside the files in service and renamed over them, key first: a server watching them
   // never reads half a file, and the key is never readable by others, not even for a moment.
   const next = { cert: `${paths.cert}.new`, key: `${paths.key}.new` };
-  const csr = `${paths.cert}.csr`;
-  const ext = `${paths.cert}.ext`;
   try {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
     writeFileSync(next.key, privateKey.export({ type: 'sec1', format: 'pem' }), { mode: 0o600 });
-    openssl(['req', '-new', '-key', next.key, '-subj', `/CN=${san[0].slice(san[0].indexOf(':') + 1)}`, '-out', csr]);
-    writeFileSync(ext, ['basicConstraints=critical,CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=serverAuth', `subjectAltName=${san.join(',')}`].join('\n') + '\n');
-    // A random serial (-CAcreateserial would write ca.srl beside a CA that may be read-only).
-    openssl(['x509', '-req', '-in', csr, '-CA', caCrt, '-CAkey', caKey, '-set_serial', `0x${randomSerial()}`, '-sha256', '-days', String(DAYS), '-extfile', ext, '-out', next.cert]);
+    // A random serial (a serial file would be written beside a CA that may be read-only); positive: top bit clear.
+    const serial = randomBytes(16);
+    serial[0] &= 0x7f;
+    signLeaf({ caCrt, caKey, key: next.key, subject: `/CN=${san[0].slice(san[0].indexOf(':') + 1)}`, usage: 'serverAuth', subjectAltName: san.join(','), days: DAYS, out: next.cert, serial: serial.toString('hex') });
     renameSync(next.key, paths.key);
     renameSync(next.cert, paths.cert);
   } finally {
-    for (const f of [csr, ext, next.key, next.cert]) rmSync(f, { force: true });
+    for (const f of [next.key, next.cert]) rmSync(f, { force: true });
   }
   return { ...paths, created: true };
 }
@@ -74,16 +72,9 @@ function current(paths: { cert: string; key: string }, caCrt: string, san: strin
     const ca = new X509Certificate(readFileSync(caCrt));
     if (!cert.verify(ca.publicKey)) return false;
     if (Date.parse(cert.validTo) - Date.now() < RENEW_BEFORE_MS) return false;
-    const have = (cert.subjectAltName ?? '').split(/,\s*/).map((e) => e.replace(/^DNS:/, 'DNS:').replace(/^IP Address:/, 'IP:')).sort();
+    const have = (cert.subjectAltName ?? '').split(/,\s*/).map((e) => e.replace(/^IP Address:/, 'IP:')).sort();
     return JSON.stringify(have) === JSON.stringify([...san].sort());
   } catch {
     return false;
   }
-}
-
-function randomSerial(): string {
-  // 16 random bytes, the top bit clear so the serial stays positive.
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  bytes[0] &= 0x7f;
-  return Buffer.from(bytes).toString('hex');
 }

@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { printable } from '../supervisor/app-process.ts';
 
 /**
  * The last errors in a process's log (pino's JSON lines at error or fatal, and stderr's own
@@ -35,6 +36,6 @@ export function lastErrors(log: string): string {
       }
     }
   }
-  const shown = errors.slice(-3).map((l) => l.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, '?').slice(0, 500));
+  const shown = errors.slice(-3).map((l) => printable(l).slice(0, 500));
   return shown.length ? `; its last errors:\n  ${shown.join('\n  ')}` : '';
 }

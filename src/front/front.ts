@@ -25,7 +25,7 @@ import { RedirectServer } from './tls/redirect-server.ts';
 import { ListenerCertificates, warnExpiring } from '../tls/listener-certificates.ts';
 import type { AcmeManager } from './tls/acme/acme-manager.ts';
 import { frontAcme } from './tls/acme/front-acme.ts';
-import { AcmeItems } from './tls/acme/acme-items.ts';
+import { AcmeItems } from '../acme/acme-items.ts';
 import { acmeHome } from '../acme/issued-certificate.ts';
 import { SharedTicketKeys } from './tls/shared-tickets.ts';
 
@@ -255,13 +255,7 @@ export class Front implements AdminFront {
 
   /** A certificate ACME issued (here or on another front) goes into service for new handshakes. */
   private takeUpAcme(): void {
-    try {
-      const options = listenerOptions(this.config, dirname(this.table.file), this.server.tickets, this.acme);
-      this.server.configure(options);
-      warnExpiring(this.log, options.tls?.certificates.summary);
-    } catch (err) {
-      this.log.error({ event: 'certificates_rejected', err: (err as Error).message }, `an ACME certificate cannot be served, the ones in service stay: ${(err as Error).message}`);
-    }
+    this.certificates.reread('an ACME certificate arrived');
   }
 
   async stop(): Promise<void> {

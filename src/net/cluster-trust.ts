@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
+import { isIP } from 'node:net';
+import { connect, createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
 import { Agent, setGlobalDispatcher } from 'undici';
 
 /**
@@ -17,6 +18,11 @@ export function clusterTrustContext(tlsDir: string): SecureContext {
     // No cluster CA here: the nodes' certificates must chain to a public one.
   }
   return createSecureContext({ ca: [...rootCertificates, ...cluster] });
+}
+
+/** A TLS connection to a node's HTTPS port: its certificate checked against `trust` and its host's name (or address: no SNI then). */
+export function connectTrusted(host: string, port: number, trust: SecureContext, options: ConnectionOptions = {}): TLSSocket {
+  return connect({ ...options, host, port, secureContext: trust, servername: isIP(host) ? undefined : host });
 }
 
 /** The cluster CA certificates this process trusts besides the system's, by file. */

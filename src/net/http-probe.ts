@@ -1,6 +1,6 @@
 import { request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { isIP } from 'node:net';
-import { connect as connectTls, type SecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
+import { connectTrusted } from './cluster-trust.ts';
 
 /** One probe's outcome: the answer's status and fields, or where it failed (L4: connect; L7: the HTTP exchange) and why. */
 export type ProbeOutcome =
@@ -47,7 +47,7 @@ export function httpProbe(o: ProbeOptions): Promise<ProbeOutcome> {
     // A TLS failure (an untrusted certificate) comes after the connection: L7, with OpenSSL's reason.
     const tls = o.tls;
     // Over TLS its own connection (no agent: an agent would dial plain TCP itself).
-    const req = tls ? request({ ...options, agent: undefined, createConnection: () => connectTls({ host: o.host, port: o.port, secureContext: tls.trust, servername: isIP(o.host) ? undefined : o.host }) }, onResponse) : request(options, onResponse);
+    const req = tls ? request({ ...options, agent: undefined, createConnection: () => connectTrusted(o.host, o.port, tls.trust) }, onResponse) : request(options, onResponse);
     req.once('socket', (socket) => {
       if (!socket.connecting) connected = true;
       else socket.once('connect', () => (connected = true));

@@ -94,11 +94,7 @@ export class NodeHttpPort {
 
   /** ACME's certificates changed (StoredCertificates): new handshakes get them; a set that cannot be built is logged and the one in service stays. */
   certificatesChanged(): void {
-    try {
-      warnExpiring(this.settings.log, this.readCertificates());
-    } catch (err) {
-      this.settings.log.error({ event: 'certificates_rejected', err: (err as Error).message }, `certificates cannot be served, the ones in service stay: ${(err as Error).message}`);
-    }
+    this.watch?.reread('an ACME certificate arrived');
   }
 
   /** Paths that start with `prefix` go to `handler` (which answers its own errors). */

@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import { acmeHome } from '../acme/issued-certificate.ts';
 import { StoredCertificates } from '../acme/stored-certificates.ts';
+import { AcmeItems } from '../acme/acme-items.ts';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { registerJournalCommands } from '../journal/commands.ts';
@@ -90,7 +91,7 @@ export class CohortNode {
     const status = new StatusPages({ self: id, table, registry, peers, critical: critical.service, apps: apps.pool, resources: (limit) => replication.summary(limit), transfers: () => replication.transfers, call: callAsNode, dashboard: isLoopback(self.host) || table.admin !== undefined });
     // nodes[].tls.acme: the certificates the fronts ordered for this port's names, read from the ACME home.
     const acmeTls = self.tls?.acme;
-    const acmeCertificates = acmeTls && new StoredCertificates({ directory: acmeTls.directory, names: acmeTls.names, home: acmeHome(table, acmeTls.home), call: callAsNode, log, changed: () => http.certificatesChanged() });
+    const acmeCertificates = acmeTls && new StoredCertificates({ directory: acmeTls.directory, names: acmeTls.names, items: new AcmeItems(callAsNode, acmeHome(table, acmeTls.home)), log, changed: () => http.certificatesChanged() });
     const http = new NodeHttpPort({
       host: self.host,
       port: self.httpPort,

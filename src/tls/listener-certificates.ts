@@ -24,21 +24,22 @@ export class ListenerCertificates {
   follow(tls: { certificates: CertificateFiles[] } | undefined, baseDir: string): void {
     this.watch?.close();
     const files = (tls?.certificates ?? []).flatMap((c) => [resolve(baseDir, c.cert), resolve(baseDir, c.key)]);
-    this.watch = files.length ? new CertificateWatch(files, () => this.changed()) : undefined;
+    this.watch = files.length ? new CertificateWatch(files, () => this.reread('certificate files changed')) : undefined;
   }
 
   close(): void {
     this.watch?.close();
   }
 
-  private changed(): void {
+  /** Reads the certificates again and puts them in service (their files changed, ACME brought one); what cannot be served is logged and the ones in service stay. */
+  reread(why: string): void {
     try {
       const summary = this.apply();
-      this.log.info({ event: 'certificates_reloaded', certificates: summary.map((c) => ({ file: c.file, serial: c.serial, notAfter: c.notAfter })) }, 'certificate files changed: new handshakes get them');
+      this.log.info({ event: 'certificates_reloaded', certificates: summary.map((c) => ({ file: c.file, serial: c.serial, notAfter: c.notAfter })) }, `${why}: new handshakes get them`);
       warnExpiring(this.log, summary);
     } catch (err) {
       const message = (err as Error).message;
-      this.log.error({ event: 'certificates_rejected', err: message }, `certificate files changed but cannot be served, the ones in service stay: ${message}`);
+      this.log.error({ event: 'certificates_rejected', err: message }, `${why} but they cannot be served, the ones in service stay: ${message}`);
     }
   }
 }

@@ -89,13 +89,13 @@ export class TicketKeyRing {
 
   /** The key that seals new tickets now. */
   current(now = Date.now()): TicketKey {
-    return this.random ?? this.generation(Math.floor(now / this.settings.rotateMs));
+    return this.random ?? this.generation(this.generationAt(now));
   }
 
   /** The key named in a client's ticket, if it is one of the generations still open. */
   find(name: string, now = Date.now()): TicketKey | undefined {
     if (this.random) return this.random.name === name ? this.random : undefined;
-    const gen = Math.floor(now / this.settings.rotateMs);
+    const gen = this.generationAt(now);
     for (let g = gen; g >= gen - this.keptGenerations; g--) {
       const key = this.generation(g);
       if (key.name === name) return key;

@@ -4,7 +4,7 @@ import type { CertificateSummary } from '../../tls/certificate-set.ts';
 import type { TLSSocket } from 'node:tls';
 import { Http2Connection } from '../http2/http2-connection.ts';
 import type { TicketKeyRing } from '../../tls/ticket-keys.ts';
-import { TlsAcceptor, type TlsListenerSettings } from '../../tls/tls-acceptor.ts';
+import { TlsAcceptor, type TlsListenerSettings } from '../tls/tls-acceptor.ts';
 import { ClientConnection } from './client-connection.ts';
 import type { ConnectionOwner } from './connection-owner.ts';
 import type { ClientExchange } from './client-exchange.ts';

@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { TicketKeyRing } from '../../tls/ticket-keys.ts';
-import type { AcmeItems } from './acme/acme-items.ts';
+import type { AcmeItems } from '../../acme/acme-items.ts';
+import { MAX_ACME_TTL_MS } from '../../acme/acme-store.ts';
 
-/** The store keeps a key this long at most (its items' longest lifetime). */
-const MAX_TTL_MS = 7 * 86_400_000;
 /** Asked at least this often (sooner for short rotations): a new generation's key is there before it seals. */
 const MAX_POLL_MS = 30_000;
 
@@ -62,7 +61,7 @@ export class SharedTicketKeys {
         const key = `tickets:${gen}`;
         // The current and the next generation's keys are made if no front made them yet; older ones only read.
         // Kept while a ticket it sealed (up to the generation's end) may still come back.
-        const ttlMs = Math.min(MAX_TTL_MS, Math.max(1000, (gen + 1) * ring.rotateMs + ring.lifetimeMs - now));
+        const ttlMs = Math.min(MAX_ACME_TTL_MS, Math.max(1000, (gen + 1) * ring.rotateMs + ring.lifetimeMs - now));
         const value = gen >= current ? await this.items.put(key, randomBytes(48).toString('base64'), ttlMs, true) : (await this.items.get(key))?.value;
         if (value === undefined) continue;
         const keys = Buffer.from(value, 'base64');

@@ -1,5 +1,6 @@
-import { connect, isIP, type Socket } from 'node:net';
-import { connect as connectTls, type SecureContext } from 'node:tls';
+import { connect, type Socket } from 'node:net';
+import type { SecureContext } from 'node:tls';
+import { connectTrusted } from '../../net/cluster-trust.ts';
 import { ResponseParser, type ResponseEvents, type Switch } from '../http/response-parser.ts';
 import { UpstreamError } from './upstream-error.ts';
 
@@ -216,7 +217,7 @@ export class UpstreamConnection {
  */
 function dialTls(host: string, port: number, tls: UpstreamTls | UpstreamTlsDial) {
   const dial = 'onSession' in tls ? tls : undefined;
-  const socket = connectTls({ host, port, secureContext: tls.trust, servername: isIP(host) ? undefined : host, ALPNProtocols: ['http/1.1'], session: dial?.session });
+  const socket = connectTrusted(host, port, tls.trust, { ALPNProtocols: ['http/1.1'], session: dial?.session });
   if (dial) {
     let verified = false;
     let early: Buffer | undefined;

@@ -3,10 +3,11 @@ import type { AcmeSection } from '../../../config/tls-schema.ts';
 import { DNS_NAME } from '../../../host-name.ts';
 import { Backoff, doubling } from '../../../net/backoff.ts';
 import { ChallengeAnswers } from './challenges.ts';
-import type { AcmeItems } from './acme-items.ts';
+import type { AcmeItems } from '../../../acme/acme-items.ts';
+import { MAX_ACME_TTL_MS } from '../../../acme/acme-store.ts';
 import type { AcmeCache } from './acme-cache.ts';
 import { newAccountKey, orderCertificate } from './acme-issuer.ts';
-import { acmeItemKey, checkIssued, readIssued, type HeldCertificate, type IssuedPem } from '../../../acme/issued-certificate.ts';
+import { acmeItemKey, checkIssued, newerIssued, type HeldCertificate, type IssuedPem } from '../../../acme/issued-certificate.ts';
 
 /** An order holds its name's lease this long at most: a front that died ordering frees the name after it. */
 const ORDER_LEASE_MS = 10 * 60_000;
@@ -16,8 +17,6 @@ const WAIT_POLL_MS = 2000;
 const RECHECK_MS = 10 * 60_000;
 /** Retries when the node network does not answer (not the CA's failures: those back off per acme.retry). */
 const HOME_RETRY = { minMs: 1000, maxMs: 60_000 };
-/** The longest an item lives on the home (acme-store.ts's bound on ttlMs). */
-const MAX_ITEM_TTL_MS = 7 * 86_400_000;
 /** Handshakes that may wait at once for one on-demand name, and how long one waits at most. */
 const MAX_WAITERS = 100;
 const ON_DEMAND_WAIT_MS = 30_000;
@@ -97,11 +96,6 @@ export class AcmeManager {
   /** The certificates held now, for the listener's certificate set. */
   issued(): IssuedPem[] {
     return [...this.names.values()].flatMap((s) => (s.held ? [s.held.pem] : []));
-  }
-
-  /** What status shows of each name. */
-  summary(): { name: string; serial?: string; notAfter?: string; renewAt?: string }[] {
-    return [...this.names.values()].map((s) => (s.held ? { name: s.name, serial: s.held.serial, notAfter: new Date(s.held.notAfter).toISOString(), renewAt: new Date(renewalDue(s.held.notBefore, s.held.notAfter)).toISOString() } : { name: s.name }));
   }
 
   /**
@@ -224,7 +218,7 @@ export class AcmeManager {
       this.log.error({ event: 'acme_order_failed', name: s.name, attempts, retryInS: delayMs / 1000, err: message }, `the order for ${s.name} failed (attempt ${attempts}); the next in ${delayMs / 1000} s: ${message}`);
       try {
         // Kept past its back-off (so the next failure counts on from it); removed by a success.
-        await this.items.put(this.key('failed', s.name), JSON.stringify({ attempts, until: Date.now() + delayMs, err: message }), Math.min(delayMs + maxS * 1000, MAX_ITEM_TTL_MS));
+        await this.items.put(this.key('failed', s.name), JSON.stringify({ attempts, until: Date.now() + delayMs, err: message }), Math.min(delayMs + maxS * 1000, MAX_ACME_TTL_MS));
       } finally {
         // An on-demand handshake waits no longer: it gets what the listener has (the default, or none).
         this.wakeAll(s);
@@ -247,9 +241,8 @@ export class AcmeManager {
 
   /** Serves a stored certificate that is new to this front and valid. */
   private takeUp(s: NameState, stored: string | undefined, keepCopy = true): void {
-    const held = readIssued(stored, s.name);
-    // Only a certificate for the name, still valid, and newer than the one held.
-    if (!held || held.notAfter <= Date.now() || (s.held && held.notAfter <= s.held.notAfter)) return;
+    const held = newerIssued(stored, s.name, s.held);
+    if (!held) return;
     s.held = held;
     if (keepCopy) this.cache?.write(s.name, stored!);
     this.changed();

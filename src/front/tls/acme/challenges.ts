@@ -1,6 +1,7 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
-import type { AcmeItems } from './acme-items.ts';
+import type { AcmeItems } from '../../../acme/acme-items.ts';
 import type { IssuedPem } from '../../../acme/issued-certificate.ts';
+import { RecentMap } from '../../../recent-map.ts';
 
 /** How long a challenge's answer is kept in the node network: an order that takes longer has failed. */
 const CHALLENGE_TTL_MS = 10 * 60_000;
@@ -26,10 +27,10 @@ interface Fetched<V> {
  */
 export class ChallengeAnswers {
   private readonly items: AcmeItems;
-  private readonly ownHttp = new Map<string, string>();
-  private readonly ownAlpn = new Map<string, SecureContext>();
-  private readonly fetchedHttp = new Map<string, Fetched<string>>();
-  private readonly fetchedAlpn = new Map<string, Fetched<SecureContext>>();
+  private readonly ownHttp = new RecentMap<string, string>(MAX_OWN);
+  private readonly ownAlpn = new RecentMap<string, SecureContext>(MAX_OWN);
+  private readonly fetchedHttp = new RecentMap<string, Fetched<string>>(MAX_FETCHED);
+  private readonly fetchedAlpn = new RecentMap<string, Fetched<SecureContext>>(MAX_FETCHED);
   private lookups = 0;
 
   constructor(items: AcmeItems) {
@@ -43,7 +44,7 @@ export class ChallengeAnswers {
       this.ownHttp.delete(token);
       return this.items.remove(key).catch(() => undefined);
     }
-    keep(this.ownHttp, token, keyAuthorization, MAX_OWN);
+    this.ownHttp.set(token, keyAuthorization);
     await this.items.put(key, keyAuthorization, CHALLENGE_TTL_MS);
   }
 
@@ -53,7 +54,7 @@ export class ChallengeAnswers {
       this.ownAlpn.delete(name);
       return this.items.remove(key).catch(() => undefined);
     }
-    keep(this.ownAlpn, name, contextOf(pair), MAX_OWN);
+    this.ownAlpn.set(name, contextOf(pair));
     await this.items.put(key, JSON.stringify(pair), CHALLENGE_TTL_MS);
   }
 
@@ -73,7 +74,7 @@ export class ChallengeAnswers {
   }
 
   /** A stored answer, cached briefly; a lookup skipped (too many at once) or failed is not cached. */
-  private async fetch<V>(cache: Map<string, Fetched<V>>, id: string, key: string, read: (value: string) => V): Promise<V | undefined> {
+  private async fetch<V>(cache: RecentMap<string, Fetched<V>>, id: string, key: string, read: (value: string) => V): Promise<V | undefined> {
     const kept = cache.get(id);
     if (kept && kept.until > Date.now()) return kept.value;
     if (this.lookups >= MAX_LOOKUPS) return undefined;
@@ -92,17 +93,11 @@ export class ChallengeAnswers {
     } catch {
       value = undefined; // a stored answer that does not parse answers nothing
     }
-    keep(cache, id, { value, until: Date.now() + FETCHED_TTL_MS }, MAX_FETCHED);
+    cache.set(id, { value, until: Date.now() + FETCHED_TTL_MS });
     return value;
   }
 }
 
 function contextOf(pair: IssuedPem): SecureContext {
   return createSecureContext({ cert: pair.cert, key: pair.key, minVersion: 'TLSv1.2' });
-}
-
-function keep<V>(map: Map<string, V>, key: string, value: V, max: number): void {
-  map.delete(key);
-  if (map.size >= max) map.delete(map.keys().next().value!);
-  map.set(key, value);
 }

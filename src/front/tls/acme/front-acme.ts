@@ -8,7 +8,7 @@ import type { HostTable } from '../../../config/host-table.ts';
 import type { FrontConfig } from '../../config.ts';
 import { AcmeCache } from './acme-cache.ts';
 import { trustDirectory } from './acme-issuer.ts';
-import { AcmeItems } from './acme-items.ts';
+import { AcmeItems } from '../../../acme/acme-items.ts';
 import { AcmeManager } from './acme-manager.ts';
 
 /**

@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import type { CallNode } from '../../../client/node-connection.ts';
+import type { CallNode } from '../client/node-connection.ts';
 
-// The front's side of src/acme/acme-store.ts: every call goes to the cluster's ACME home, and
-// each answer is checked like any input.
+// The callers' side of acme-store.ts (fronts, a node serving the fronts' certificates): every
+// call goes to the cluster's ACME home, and each answer is checked like any input.
 
 const item = z.object({ value: z.string(), updatedAt: z.number() });
 const maybeItem = z.union([item, z.object({}).strict()]);

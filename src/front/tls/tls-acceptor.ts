@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
-import type { CertificateSet } from './certificate-set.ts';
-import { readClientHello, type ClientHello } from './client-hello.ts';
+import type { CertificateSet } from '../../tls/certificate-set.ts';
+import { readClientHello, type ClientHello } from '../../tls/client-hello.ts';
 
 /** The ALPN protocol of ACME's TLS-ALPN-01 challenge (RFC 8737 §6.2). */
 const ACME_TLS_ALPN = 'acme-tls/1';
@@ -29,7 +29,7 @@ export interface TlsListenerSettings {
 }
 
 /**
- * The TLS side of an HTTPS listener (the front's, a node's HTTP port): reads each new connection's ClientHello
+ * The TLS side of the front's HTTPS listener: reads each new connection's ClientHello
  * (client-hello.ts), lets the certificate set pick the context for it (the name, and RSA or
  * ECDSA), then hands the bytes to OpenSSL for the handshake. A connection is pending from its
  * accept until its handshake ends: the front counts it against maxConnections and drops it
