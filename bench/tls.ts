@@ -14,6 +14,8 @@
 //   connections), req/s and p99 (from h2load's per-request log) at 1 KiB and 64 KiB, CPU per request;
 //   each terminator offers h2 by ALPN (HAProxy `alpn h2,http/1.1`, nginx `listen ... ssl http2`)
 //   and speaks kept-alive HTTP/1.1 to the back-ends.
+// - Node's floor: Node's own TLS servers answering from memory with the front's profile and
+//   nothing behind them (bench/peers/node-tls-floor.ts): what no front written in Node can beat here.
 // Needs: apt-get install -y wrk nginx-light haproxy openssl nghttp2-client (installed here when missing, as root).
 // Sizes: BENCH_TLS_SECONDS (default 4), BENCH_TLS_REPS (default 3).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -50,7 +52,7 @@ const start = (cmd: string, args: string[]) => {
 };
 
 interface Target {
-  name: 'front' | 'haproxy' | 'nginx';
+  name: 'front' | 'haproxy' | 'nginx' | 'floor';
   label: string;
   key: 'ec' | 'rsa';
   port: number;
@@ -64,7 +66,7 @@ try {
   makeTestCa(dir);
   const certs = { ec: issueTestCert(dir, 'ec', ['bench.example'], 'ec'), rsa: issueTestCert(dir, 'rsa', ['bench.example'], 'rsa') };
   for (const k of ['ec', 'rsa'] as const) writeFileSync(join(dir, `${k}.haproxy.pem`), readFileSync(certs[k].cert, 'utf8') + readFileSync(certs[k].key, 'utf8'));
-  const ports = await freePorts(8);
+  const ports = await freePorts(10);
   const [b1, b2] = ports;
   for (const p of [b1, b2]) {
     const conf = join(dir, `backend-${p}.conf`);
@@ -97,10 +99,11 @@ try {
     writeFileSync(conf, `worker_processes 1; master_process off; daemon off; pid ${dir}/tls-${port}.pid; error_log ${dir}/tls-${port}.err;\nevents { worker_connections 20000; }\nhttp { access_log off; upstream b { server 127.0.0.1:${b1}; server 127.0.0.1:${b2}; keepalive 64; }\n  server { listen 127.0.0.1:${port} ssl http2; ssl_certificate ${certs[key].cert}; ssl_certificate_key ${certs[key].key}; ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers ${CIPHERS}; ssl_prefer_server_ciphers off; ssl_session_cache shared:S:10m; ssl_session_timeout 1d; keepalive_requests 100000000;\n    location / { proxy_pass http://b; proxy_http_version 1.1; proxy_set_header Connection ""; } } }\n`);
     return start('nginx', ['-c', conf]);
   };
+  const floor = (key: 'ec' | 'rsa', port: number) => start(process.execPath, [join(ROOT, 'bench/peers/node-tls-floor.ts'), certs[key].cert, certs[key].key, String(port), dir]);
   const targets: Target[] = [];
   let next = 2;
   for (const key of ['ec', 'rsa'] as const) {
-    for (const [name, label, make] of [['front', "Cohort's front", front], ['haproxy', 'HAProxy (nbthread 1)', haproxy], ['nginx', 'nginx (1 worker)', nginx]] as const) {
+    for (const [name, label, make] of [['front', "Cohort's front", front], ['haproxy', 'HAProxy (nbthread 1)', haproxy], ['nginx', 'nginx (1 worker)', nginx], ['floor', "Node's floor", floor]] as const) {
       const port = ports[next++];
       targets.push({ name, label, key, port, proc: make(key, port) });
     }
@@ -188,11 +191,12 @@ try {
   ];
   const keys = ['h1_rps', 'h1_p99', 'h1_cpu', 'h1_64k_rps', 'h1_64k_p99', 'h1_64k_cpu', 'h2_rps', 'h2_p99', 'h2_cpu', 'h2_64k_rps', 'h2_64k_p99', 'h2_64k_cpu', 'full_ec', 'full_ec_cpu', 'full_rsa', 'full_rsa_cpu', 'resumed'];
   console.log(`TLS termination, wrk -t1 -c64 (h1), h2load -t1 -c8 -m8 (h2), median of ${REPS} alternating runs of ${SECONDS} s, two nginx back-ends`);
-  console.log(`${'figure'.padEnd(34)}${'front'.padStart(10)}${'HAProxy'.padStart(10)}${'× HAProxy'.padStart(11)}${'nginx'.padStart(10)}${'× nginx'.padStart(9)}`);
+  console.log(`${'figure'.padEnd(34)}${'front'.padStart(10)}${'HAProxy'.padStart(10)}${'× HAProxy'.padStart(11)}${'nginx'.padStart(10)}${'× nginx'.padStart(9)}${'floor'.padStart(10)}${'floor × HAProxy'.padStart(17)}`);
   rows.forEach(([label], i) => {
     const k = keys[i];
-    const [f, h, n] = ['front', 'haproxy', 'nginx'].map((t) => fig(t, k));
-    console.log(`${label.padEnd(34)}${f.toFixed(k.endsWith('p99') ? 2 : 0).padStart(10)}${h.toFixed(k.endsWith('p99') ? 2 : 0).padStart(10)}${(f / h).toFixed(2).padStart(11)}${n.toFixed(k.endsWith('p99') ? 2 : 0).padStart(10)}${(f / n).toFixed(2).padStart(9)}`);
+    const [f, h, n, fl] = ['front', 'haproxy', 'nginx', 'floor'].map((t) => fig(t, k));
+    const shown = (x: number) => x.toFixed(k.endsWith('p99') ? 2 : 0);
+    console.log(`${label.padEnd(34)}${shown(f).padStart(10)}${shown(h).padStart(10)}${(f / h).toFixed(2).padStart(11)}${shown(n).padStart(10)}${(f / n).toFixed(2).padStart(9)}${shown(fl).padStart(10)}${(fl / h).toFixed(2).padStart(17)}`);
   });
   const opensslHaproxy = spawnSync('haproxy', ['-vv'], { encoding: 'utf8' }).stdout.match(/Running on OpenSSL version : ([^\n]+)/)?.[1] ?? '?';
   const opensslNginx = spawnSync('nginx', ['-V'], { encoding: 'utf8' }).stderr.match(/built with OpenSSL ([^ \n]+)/)?.[1] ?? '?';
@@ -211,6 +215,8 @@ try {
     tls_full_rsa_handshakes_per_s: r(fig('front', 'full_rsa')), haproxy_tls_full_rsa_handshakes_per_s: r(fig('haproxy', 'full_rsa')), nginx_tls_full_rsa_handshakes_per_s: r(fig('nginx', 'full_rsa')),
     tls_full_handshake_cpu_us: r(fig('front', 'full_ec_cpu')), haproxy_tls_full_handshake_cpu_us: r(fig('haproxy', 'full_ec_cpu')), nginx_tls_full_handshake_cpu_us: r(fig('nginx', 'full_ec_cpu')),
     tls_full_rsa_handshake_cpu_us: r(fig('front', 'full_rsa_cpu')), haproxy_tls_full_rsa_handshake_cpu_us: r(fig('haproxy', 'full_rsa_cpu')), nginx_tls_full_rsa_handshake_cpu_us: r(fig('nginx', 'full_rsa_cpu')),
+    floor_tls_h1_rps: r(fig('floor', 'h1_rps')), floor_tls_h1_cpu_us: +fig('floor', 'h1_cpu').toFixed(1), floor_tls_h2_rps: r(fig('floor', 'h2_rps')), floor_tls_h2_cpu_us: +fig('floor', 'h2_cpu').toFixed(1),
+    floor_tls_full_handshakes_per_s: r(fig('floor', 'full_ec')), floor_tls_full_handshake_cpu_us: r(fig('floor', 'full_ec_cpu')), floor_tls_full_rsa_handshakes_per_s: r(fig('floor', 'full_rsa')),
     tls_resumed_per_s: r(fig('front', 'resumed')), haproxy_tls_resumed_per_s: r(fig('haproxy', 'resumed')), nginx_tls_resumed_per_s: r(fig('nginx', 'resumed')),
     reps: REPS, seconds: SECONDS,
   }, {

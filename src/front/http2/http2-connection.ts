@@ -30,6 +30,9 @@ export const HTTP2_BOUNDS = {
   maxSessionMemory: 10,
 } as const;
 
+/** For 'error' events: the 'close' that follows each one is what is handled. */
+const ignore = (): void => {};
+
 /** Streams the front refuses itself (malformed, too large) before the connection goes: nghttp2's reset limit counts only the client's resets. */
 const MAX_REFUSED_STREAMS = 100;
 
@@ -93,7 +96,7 @@ export class Http2Connection implements FrontConnection, StreamOwner {
     const request = translateRequest(rawHeaders, (flags & NGHTTP2_FLAG_END_STREAM) !== 0, this.owner.maxHeaderBytes);
     if ('malformed' in request) {
       this.owner.clientError(this, request.status ? 'H2_HEADERS_TOO_LARGE' : 'H2_MALFORMED', request.malformed);
-      stream.on('error', () => {});
+      stream.on('error', ignore);
       if (++this.refused > MAX_REFUSED_STREAMS) {
         this.session.goaway(NGHTTP2_ENHANCE_YOUR_CALM);
         return this.destroy();
@@ -106,10 +109,6 @@ export class Http2Connection implements FrontConnection, StreamOwner {
     const exchange = new Http2Exchange(this, stream, request);
     this.streams.add(exchange);
     this.idleSince = 0;
-    stream.once('close', () => {
-      this.streams.delete(exchange);
-      if (this.streams.size === 0) this.idleSince = Date.now();
-    });
     try {
       this.owner.request(exchange);
     } catch (err) {
@@ -118,6 +117,11 @@ export class Http2Connection implements FrontConnection, StreamOwner {
       stream.close(NGHTTP2_INTERNAL_ERROR);
     }
   };
+
+  streamClosed(exchange: Http2Exchange): void {
+    this.streams.delete(exchange);
+    if (this.streams.size === 0) this.idleSince = Date.now();
+  }
 
   internalError(stream: ServerHttp2Stream, err: unknown): void {
     this.owner.clientError(this, 'INTERNAL', err instanceof Error ? (err.stack ?? err.message) : String(err));

@@ -4,11 +4,15 @@ import type { TranslatedRequest } from './http2-request.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
 
+const ignore = (): void => {};
+
 /** What an HTTP/2 exchange needs of its connection (http2-connection.ts). */
 export interface StreamOwner {
   readonly remoteAddress: string;
   readonly serverName: string | undefined;
   readonly hsts: string | undefined;
+  /** The exchange's stream closed (it counts no more against the connection's idle time). */
+  streamClosed(exchange: Http2Exchange): void;
   /** A bug below the stream's events: it costs the stream, never the process. */
   internalError(stream: ServerHttp2Stream, err: unknown): void;
 }
@@ -39,8 +43,8 @@ export class Http2Exchange extends ClientExchange {
     this.stream = stream;
     this.websocket = request.websocket;
     this.contentLength = request.contentLength;
-    stream.on('error', () => {}); // 'close' follows
-    stream.once('close', () => this.guard(() => this.abort()));
+    stream.on('error', ignore); // 'close' follows
+    stream.on('close', this.onClose);
     // A WebSocket's data is the tunnel's, read only once it switches.
     if (request.hasBody) {
       stream.on('data', this.onData);
@@ -76,6 +80,11 @@ export class Http2Exchange extends ClientExchange {
   resume(): void {
     this.stream.resume();
   }
+
+  private readonly onClose = (): void => {
+    this.owner.streamClosed(this);
+    this.guard(() => this.abort());
+  };
 
   private readonly onData = (chunk: Buffer): void => {
     if (this.discarding) return;

@@ -45,11 +45,17 @@ export function translateRequest(raw: readonly string[], endStream: boolean, max
   let size = 0;
   for (let i = 0; i < raw.length; i += 2) size += raw[i].length + raw[i + 1].length + 32;
   if (size > maxHeaderBytes) return { malformed: `a header list of ${size} bytes (limit ${maxHeaderBytes})`, status: 431 };
-  const pseudo = new Map<string, string>();
-  const fields: string[] = [];
-  const lower: string[] = [];
-  const cookies: string[] = [];
-  const lengths = new Set<string>();
+  // Pseudo-headers in locals, not a map: this runs once per request.
+  let method: string | undefined;
+  let scheme: string | undefined;
+  let path: string | undefined;
+  let authority: string | undefined;
+  let protocol: string | undefined;
+  // Host first (from :authority or host, set below), cookies merged after it.
+  const rawHeaders = ['host', ''];
+  const lowerNames = ['host'];
+  let cookie: string | undefined;
+  let length: string | undefined;
   let host: string | undefined;
   let regular = false;
   for (let i = 0; i < raw.length; i += 2) {
@@ -59,9 +65,14 @@ export function translateRequest(raw: readonly string[], endStream: boolean, max
     if (EDGE_SPACE.test(value) || hasInvalidHeaderChar(value)) return malformed(`a control character or edge white space in ${show(name)}`);
     if (name.charCodeAt(0) === 58 /* ':' */) {
       if (regular) return malformed('a pseudo-header after a regular field');
-      if (!PSEUDO.has(name)) return malformed(`unknown pseudo-header ${show(name)}`);
-      if (pseudo.has(name)) return malformed(`${name} twice`);
-      pseudo.set(name, value);
+      switch (name) {
+        case ':method': if (method !== undefined) return malformed(`${name} twice`); method = value; break;
+        case ':path': if (path !== undefined) return malformed(`${name} twice`); path = value; break;
+        case ':scheme': if (scheme !== undefined) return malformed(`${name} twice`); scheme = value; break;
+        case ':authority': if (authority !== undefined) return malformed(`${name} twice`); authority = value; break;
+        case ':protocol': if (protocol !== undefined) return malformed(`${name} twice`); protocol = value; break;
+        default: return malformed(`unknown pseudo-header ${show(name)}`);
+      }
       continue;
     }
     regular = true;
@@ -69,7 +80,7 @@ export function translateRequest(raw: readonly string[], endStream: boolean, max
     if (CONNECTION_SPECIFIC.has(name)) return malformed(`the connection-specific field ${name}`);
     if (name === 'te' && value !== 'trailers') return malformed('te other than "trailers"');
     if (name === 'cookie') {
-      cookies.push(value);
+      cookie = cookie === undefined ? value : `${cookie}; ${value}`;
       continue;
     }
     if (name === 'host') {
@@ -79,46 +90,39 @@ export function translateRequest(raw: readonly string[], endStream: boolean, max
     }
     if (name === 'content-length') {
       if (!/^\d{1,15}$/.test(value)) return malformed('content-length is not a number');
-      lengths.add(value.replace(/^0+(?=\d)/, ''));
-      if (lengths.size > 1) return malformed('differing content-length values');
-      if (lower.includes('content-length')) continue; // the same value again: one is enough
+      const normal = value.replace(/^0+(?=\d)/, '');
+      if (length !== undefined && length !== normal) return malformed('differing content-length values');
+      if (length !== undefined) continue; // the same value again: one is enough
+      length = normal;
     }
-    fields.push(name, value);
-    lower.push(name);
+    rawHeaders.push(name, value);
+    lowerNames.push(name);
   }
 
-  const method = pseudo.get(':method');
   if (method === undefined || !isToken(method)) return malformed(':method is missing or not a token');
-  const protocol = pseudo.get(':protocol');
   const websocket = method === 'CONNECT' && protocol !== undefined;
   if (protocol !== undefined && (!websocket || protocol !== 'websocket')) return malformed(protocol === 'websocket' ? ':protocol without CONNECT' : `the protocol ${show(protocol)} is not supported`);
   if (method === 'CONNECT' && !websocket) return malformed('CONNECT is not supported: the front is not a forward proxy');
-  const scheme = pseudo.get(':scheme');
   if (scheme !== 'https' && scheme !== 'http') return malformed(':scheme is missing or not http(s)');
-  const path = pseudo.get(':path');
   if (path === undefined || path === '') return malformed(':path is missing');
   if (BAD_TARGET.test(path)) return malformed(':path holds a space, control or non-ASCII byte');
   if (path.charCodeAt(0) !== 47 /* '/' */ && !(path === '*' && method === 'OPTIONS')) return malformed(':path is not origin-form');
-  const authority = pseudo.get(':authority');
   if (authority !== undefined && (authority === '' || !AUTHORITY.test(authority))) return malformed(':authority is not a valid host[:port]');
   // Host and :authority must name the same origin (RFC 9113 §8.3.1): a differing Host would route one way and be read another.
   if (authority !== undefined && host !== undefined && !sameAuthority(authority, host, scheme)) return malformed('host differs from :authority');
   const hostField = authority ?? host;
   if (hostField === undefined) return malformed('neither :authority nor host');
-
-  const length = lengths.size ? Number([...lengths][0]) : -1;
-  if (endStream && length > 0) return malformed('content-length without data');
-  const rawHeaders = ['host', hostField];
-  const lowerNames = ['host'];
-  if (cookies.length) {
-    rawHeaders.push('cookie', cookies.join('; '));
-    lowerNames.push('cookie');
+  rawHeaders[1] = hostField;
+  if (cookie !== undefined) {
+    rawHeaders.splice(2, 0, 'cookie', cookie);
+    lowerNames.splice(1, 0, 'cookie');
   }
-  rawHeaders.push(...fields);
-  lowerNames.push(...lower);
-  const hasBody = !endStream && length !== 0 && !websocket;
+
+  const contentLength = length === undefined ? -1 : Number(length);
+  if (endStream && contentLength > 0) return malformed('content-length without data');
+  const hasBody = !endStream && contentLength !== 0 && !websocket;
   // A body of unknown length goes on as HTTP/1.1 chunks (or with its length once held whole).
-  if (hasBody && length < 0) {
+  if (hasBody && contentLength < 0) {
     rawHeaders.push('transfer-encoding', 'chunked');
     lowerNames.push('transfer-encoding');
   }
@@ -127,10 +131,8 @@ export function translateRequest(raw: readonly string[], endStream: boolean, max
     rawHeaders.push('connection', 'upgrade', 'upgrade', 'websocket', 'sec-websocket-key', randomBytes(16).toString('base64'));
     lowerNames.push('connection', 'upgrade', 'sec-websocket-key');
   }
-  return { method: websocket ? 'GET' : method, url: path, rawHeaders, lowerNames, hasBody, contentLength: length, websocket };
+  return { method: websocket ? 'GET' : method, url: path, rawHeaders, lowerNames, hasBody, contentLength, websocket };
 }
-
-const PSEUDO = new Set([':method', ':scheme', ':path', ':authority', ':protocol']);
 
 function malformed(why: string): MalformedRequest {
   return { malformed: why };
