@@ -28,6 +28,8 @@ const decideArgs = z.strictObject({
   settings: z.strictObject({ tLow: z.number().int().min(1).max(100_000), tHigh: z.number().int().min(2).max(100_000), kMs: z.number().min(0).max(3_600_000), maxTargets: z.number().int().min(1).max(10_000_000) }).refine((s) => s.tLow < s.tHigh, 'tLow must be below tHigh'),
   servers: z.array(z.strictObject({ id, capacity: z.number().int().min(1).max(1000) })).max(MAX_SERVERS),
   items: z.array(z.strictObject({ target: z.string().max(1024), exclude: z.array(id).max(64).optional() })).max(MAX_ITEMS),
+  /** Sizes of targets the front saw answered whole (LARD places new targets by bytes). */
+  sizes: z.array(z.strictObject({ target: z.string().max(1024), bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) })).max(MAX_ITEMS).optional(),
   /** Requests this front's earlier picks finished, per server. */
   done: z.record(id, z.number().int().min(1).max(1_000_000)).refine((d) => Object.keys(d).length <= MAX_SERVERS, 'too many servers'),
 });
@@ -70,6 +72,7 @@ export class SharedLard {
       else mine.delete(server);
     }
     this.forgetGone(table, now);
+    for (const s of a.sizes ?? []) table.lard.sized(s.target, s.bytes);
     const loads = new Map<string, number>();
     for (const counts of table.inFlight.values()) for (const [server, n] of counts) loads.set(server, (loads.get(server) ?? 0) + n);
     const all: ServerLoad[] = a.servers.map((s) => ({ id: s.id, capacity: s.capacity, load: loads.get(s.id) ?? 0 }));

@@ -56,6 +56,8 @@ export abstract class RequestContext implements StickyRequest, Exchange {
   candidates: string[] = [];
   explain = false;
   status = 0;
+  /** Body bytes the back-end answered (what LARD learns a target's size from). */
+  bodyBytes = 0;
   /** The client left (or broke the protocol) before its response ended. */
   get aborted(): boolean {
     return this.ex.aborted;

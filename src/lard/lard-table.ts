@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { RecentMap } from '../recent-map.ts';
 import { ownString } from '../own-string.ts';
+import { PlacedBytes } from './placed-bytes.ts';
 
 /** A server as LARD sees it: requests in flight from this front, and its capacity (1 = the paper's node). */
 export interface ServerLoad {
@@ -30,6 +31,10 @@ interface Entry {
   /** LARD: exactly one server; LARD/R: the target's server set (never empty while held). An array, not a Set: a few ids, at a tenth of the bytes. */
   members: string[];
   lastModified: number;
+  /** Bytes this target is counted for on each member: its size once a response said, else the mean size known when it was placed. */
+  charged: number;
+  /** Whether `charged` is the target's own size (a response told it). */
+  sized: boolean;
 }
 
 /**
@@ -80,6 +85,8 @@ export class Lard {
    * the first key is the LRU. Keys are at most MAX_KEY_CHARS long.
    */
   private readonly table: RecentMap<string, Entry>;
+  /** What each server's cache must hold for the targets placed on it. */
+  private readonly bytes = new PlacedBytes();
 
   constructor(mode: LardMode, settings: LardSettings) {
     const { tLow, tHigh, kMs, maxTargets } = settings;
@@ -132,17 +139,26 @@ export class Lard {
     const notes: string[] | undefined = explain ? [] : undefined;
     // A remembered server that is not a candidate now is out of the set (unset, for LARD).
     const gone = entry ? entry.members.filter((id) => !byId.has(id)) : [];
-    if (gone.length > 0) entry!.members = entry!.members.filter((id) => byId.has(id));
+    if (gone.length > 0) {
+      for (const id of gone) this.bytes.add(id, -entry!.charged);
+      entry!.members = entry!.members.filter((id) => byId.has(id));
+    }
     let changed = gone.length > 0;
     if (gone.length > 0) notes?.push(`${gone.join(',')} not a candidate`);
 
     let n: ServerLoad;
     if (!entry || entry.members.length === 0) {
-      // First assignment: the least loaded server.
-      n = leastLoaded(servers);
-      entry = { key: key === target ? ownString(key) : key, members: [n.id], lastModified: now };
-      notes?.push(`new, ${n.id} least loaded (${n.load})`);
-      this.table.set(entry.key, entry);
+      // First assignment: the bytes the servers' caches must hold spread evenly (firstServer).
+      n = this.firstServer(servers);
+      if (entry) {
+        entry.members = [n.id];
+        entry.lastModified = now;
+      } else {
+        entry = { key: key === target ? ownString(key) : key, members: [n.id], lastModified: now, charged: this.bytes.estimate, sized: false };
+      }
+      notes?.push(`new, ${n.id} (${Math.round(this.bytes.of(n.id))} B placed, load ${n.load})`);
+      this.bytes.add(n.id, entry.charged);
+      this.remember(entry);
       return { server: n.id, why: notes ? this.explain(target, entry, notes) : '' };
     }
 
@@ -154,6 +170,8 @@ export class Lard {
       const p = leastLoaded(servers);
       if (this.mode === 'lard') {
         if (p.id !== n.id) {
+          this.bytes.add(n.id, -entry.charged);
+          this.bytes.add(p.id, entry.charged);
           entry.members = [p.id];
           changed = true;
           notes?.push(`moved ${n.id}->${p.id} (${overload})`);
@@ -162,6 +180,7 @@ export class Lard {
         }
       } else if (!entry.members.includes(p.id)) {
         entry.members.push(p.id);
+        this.bytes.add(p.id, entry.charged);
         changed = true;
         notes?.push(`grew by ${p.id} (${overload})`);
       } else {
@@ -176,14 +195,69 @@ export class Lard {
       const age = now - entry.lastModified;
       if (entry.members.length > 1 && age > this.st.kMs) {
         entry.members.splice(entry.members.indexOf(m.id), 1);
+        this.bytes.add(m.id, -entry.charged);
         changed = true;
         notes?.push(`shrank by ${m.id} (unchanged ${age} ms > K ${this.st.kMs})`);
       }
       if (!overload) notes?.push(`${n.id} least loaded (${n.load})`);
     }
     if (changed) entry.lastModified = now;
-    this.table.set(entry.key, entry);
+    this.remember(entry);
     return { server: n.id, why: notes ? this.explain(target, entry, notes) : '' };
+  }
+
+  /** A whole response of `bytes` for `target`: the target counts at its own size from now on. */
+  sized(target: string, bytes: number): void {
+    const entry = this.table.get(tableKey(target));
+    if (!entry || !(bytes >= 0) || (entry.sized && entry.charged === bytes)) return;
+    this.bytes.learned(bytes, entry.sized ? entry.charged : undefined);
+    for (const id of entry.members) this.bytes.add(id, bytes - entry.charged);
+    entry.charged = bytes;
+    entry.sized = true;
+  }
+
+  /** Bytes placed on each server (for /status and tests). */
+  placed(): Record<string, number> {
+    return this.bytes.snapshot();
+  }
+
+  /** Puts the entry last in recency; the least recently used one goes past maxTargets, and its bytes with it. */
+  private remember(entry: Entry): void {
+    if (!this.table.has(entry.key) && this.table.size >= this.st.maxTargets) {
+      const [oldKey, oldest] = this.table.entries().next().value as [string, Entry];
+      this.table.delete(oldKey);
+      this.forgetEntry(oldest);
+    }
+    this.table.set(entry.key, entry);
+  }
+
+  private forgetEntry(entry: Entry): void {
+    for (const id of entry.members) this.bytes.add(id, -entry.charged);
+    if (entry.sized) this.bytes.unlearned(entry.charged);
+  }
+
+  /**
+   * Where a new target goes: among the underused servers (load under T_low), else those not over
+   * T_high, the one holding the fewest bytes per unit of capacity (the lighter on a tie); when
+   * every server is over T_high, the least loaded. The paper takes the least loaded server, but
+   * in-flight counts while caches are cold say little about what each cache will have to hold:
+   * placed that way, one back-end's share of the bytes can outgrow its cache and it misses for good.
+   */
+  private firstServer(servers: ServerLoad[]): ServerLoad {
+    const pick = (fits: (s: ServerLoad) => boolean): ServerLoad | undefined => {
+      let best: ServerLoad | undefined;
+      let bestBytes = Infinity;
+      for (const s of servers) {
+        if (!fits(s)) continue;
+        const bytes = this.bytes.of(s.id) / s.capacity;
+        if (bytes < bestBytes || (bytes === bestBytes && lighter(s, best!) < 0)) {
+          best = s;
+          bestBytes = bytes;
+        }
+      }
+      return best;
+    };
+    return pick((s) => s.load < tLowOf(s, this.st)) ?? pick((s) => s.load <= tHighOf(s, this.st)) ?? leastLoaded(servers);
   }
 
   /**

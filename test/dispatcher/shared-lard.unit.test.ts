@@ -94,3 +94,16 @@ test('a front configuration with more LARD routes on one dispatcher than it keep
   assert.equal(refused.success, false);
   assert.deepEqual(refused.error!.issues.map((i) => [i.path.join('.'), i.message]), [['routes.4.dispatcher', `the shared dispatcher on A keeps ${MAX_TABLES} routes' tables: this is route 5 on it (name another node, or let this route decide alone)`]]);
 });
+
+test('sizes a front reports place new targets by the bytes each server holds; unknown targets and bad sizes change nothing', () => {
+  const d = new SharedLard();
+  d.decide(args('f1', [{ target: '/big' }, { target: '/s1' }, { target: '/s2' }], { A: 1, B: 1, C: 1 }), 0);
+  const sized = (sizes: DecideArgs['sizes']) => ({ ...args('f1', [{ target: '/next' }]), sizes });
+  // /big on A is 9 MB, /s1 on B 1 MB, /s2 on C 2 MB: a new target goes to B (fewest bytes), though every load is 0.
+  assert.equal(d.decide(sized([{ target: '/big', bytes: 9_000_000 }, { target: '/s1', bytes: 1_000_000 }, { target: '/s2', bytes: 2_000_000 }, { target: '/never-placed', bytes: 1 }]), 1).picks[0]!.id, 'B');
+  const registry = new CommandRegistry();
+  registerDispatcherCommands(registry, d);
+  for (const bad of [[{ target: '/a', bytes: -1 }], [{ target: '/a', bytes: 1.5 }], Array.from({ length: MAX_ITEMS + 1 }, () => ({ target: '/a', bytes: 1 }))]) {
+    assert.throws(() => registry.execute('lard.decide', { ...args('f1', []), sizes: bad }, { from: LOCAL }), /bad_args|invalid|too/i);
+  }
+});

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import type { CallNode } from '../../client/node-connection.ts';
 import type { Backend } from '../backend.ts';
 import type { LardPolicy } from '../policies/lard.ts';
-import { pathOf } from '../policies/policy.ts';
+import { RecentMap } from '../../recent-map.ts';
 import { withTimeout } from '../../timeout.ts';
 import type { DecideArgs, DecideReply } from '../../dispatcher/shared-lard.ts';
 import { MAX_ITEMS } from '../../dispatcher/shared-lard.ts';
@@ -12,6 +12,10 @@ import { MAX_ITEMS } from '../../dispatcher/shared-lard.ts';
 const RETRY_MS = 1000;
 /** Completion notices wait at most this long for a batch of decisions to ride with. */
 const NOTICE_MS = 5;
+/** Targets whose size this front remembers having told the dispatcher (told again only when it changes). */
+const REPORTED_SIZES = 10_000;
+/** The dispatcher takes targets of at most 1 KiB: a longer one is placed, and sized, by its first KiB. */
+const dispatcherTarget = (target: string) => target.slice(0, 1024);
 
 interface Pending {
   target: string;
@@ -49,6 +53,9 @@ export class RemoteDispatcher {
   private front = newFrontId();
   private pending: Pending[] = [];
   private done = new Map<string, number>();
+  /** Sizes learned from whole answers, for the next batch (target -> bytes). */
+  private sizes = new Map<string, number>();
+  private readonly reported = new RecentMap<string, number>(REPORTED_SIZES);
   private inFlight = false;
   private scheduled: { handle: NodeJS.Immediate | NodeJS.Timeout; soon: boolean } | undefined;
   private aloneUntil = 0;
@@ -83,6 +90,16 @@ export class RemoteDispatcher {
     // Placed under an id given up since: those counts expire at the dispatcher by themselves.
     if (this.stopped || front !== this.front) return;
     this.done.set(backendId, (this.done.get(backendId) ?? 0) + 1);
+    this.schedule(NOTICE_MS);
+  }
+
+  /** A target the dispatcher placed was answered whole with `bytes`: it places by bytes too (lard-table.ts). */
+  sized(target: string, bytes: number): void {
+    if (this.stopped) return;
+    const key = dispatcherTarget(target);
+    // Advisory: past a batch's worth, a later answer tells it.
+    if (this.reported.get(key) === bytes || this.sizes.size >= MAX_ITEMS) return;
+    this.sizes.set(key, bytes);
     this.schedule(NOTICE_MS);
   }
 
@@ -124,12 +141,15 @@ export class RemoteDispatcher {
       // Asked meanwhile: not sent to a dispatcher that just failed to answer (decided alone at once).
       for (const p of this.pending.splice(0)) p.resolve(this.decideAlone(p.target, p.candidates));
       this.done.clear();
+      this.sizes.clear();
       return;
     }
     const batch = this.pending.splice(0, MAX_ITEMS);
     const done = this.done;
-    if (!batch.length && !done.size) return;
+    const sizes = this.sizes;
+    if (!batch.length && !done.size && !sizes.size) return;
     this.done = new Map();
+    this.sizes = new Map();
     this.inFlight = true;
     const servers = new Map<string, Backend>();
     for (const p of batch) for (const b of p.candidates) servers.set(b.id, b);
@@ -142,15 +162,16 @@ export class RemoteDispatcher {
       servers: [...servers.values()].map((b) => ({ id: b.id, capacity: b.weight })),
       items: batch.map((p) => {
         const exclude = p.candidates.length === servers.size ? undefined : [...servers.keys()].filter((id) => !p.candidates.some((b) => b.id === id));
-        // The dispatcher takes targets of at most 1 KiB: a longer path is placed by its first KiB.
-        const target = pathOf(p.target).slice(0, 1024);
+        const target = dispatcherTarget(p.target);
         return exclude ? { target, exclude } : { target };
       }),
       done: Object.fromEntries(done),
     };
+    if (sizes.size) args.sizes = [...sizes].map(([target, bytes]) => ({ target, bytes }));
     try {
       const reply = (await withTimeout(this.call(this.node, 'lard.decide', args), this.timeoutMs)) as DecideReply;
       this.batches++;
+      for (const [target, bytes] of sizes) this.reported.set(target, bytes);
       batch.forEach((p, i) => {
         const pick = reply.picks?.[i];
         const backend = pick ? p.candidates.find((b) => b.id === pick.id) : undefined;
@@ -171,7 +192,7 @@ export class RemoteDispatcher {
       this.front = newFrontId();
     } finally {
       this.inFlight = false;
-      if (this.pending.length || this.done.size) this.schedule(this.pending.length ? 0 : NOTICE_MS);
+      if (this.pending.length || this.done.size || this.sizes.size) this.schedule(this.pending.length ? 0 : NOTICE_MS);
     }
   }
 }

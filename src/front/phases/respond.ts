@@ -72,6 +72,7 @@ export class Respond {
   }
 
   body(ctx: RequestContext, chunk: Buffer): void {
+    ctx.bodyBytes += chunk.length;
     if (!ctx.ex.write(chunk)) {
       const socket = ctx.conn!.socket;
       socket.pause();
@@ -118,6 +119,11 @@ export class Respond {
     if (ctx.sharedPick !== undefined) route.remote?.completed(backend.id, ctx.sharedPick);
     this.p.admission.next(route);
     if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
+    // A whole 200 tells LARD how many bytes the target is (an error page is not its size), wherever it was placed.
+    if (verdict === 'ok' && ctx.status === 200) {
+      if (ctx.sharedPick !== undefined) route.remote?.sized(ctx.target, ctx.bodyBytes);
+      else route.policy.served?.(ctx.target, ctx.bodyBytes);
+    }
     // What the back-end answered (a status came back); connection errors end in fail() instead.
     const observer = this.p.observer;
     if (observer && verdict !== 'abandoned' && ctx.status > 0) observer.answered(route.cfg.name, backend.series, ctx.status, Date.now() - ctx.start);

@@ -1,8 +1,12 @@
 import type { Backend } from '../backend.ts';
 import { Lard, LARD_DEFAULTS, type LardMode, type LardSettings, type ServerLoad } from '../../lard/lard-table.ts';
-import { pathOf, type PickContext, type Policy } from './policy.ts';
+import type { PickContext, Policy } from './policy.ts';
 
-/** LARD or LARD/R as a front policy: load = requests in flight, capacity = weight, target = path. */
+/**
+ * LARD or LARD/R as a front policy: load = requests in flight, capacity = weight, target = the
+ * request target with its query (what a back-end's cache keys on: /cgi-bin/search?q=a and ?q=b
+ * are two things to cache, and placed as one they would all land on one back-end).
+ */
 export class LardPolicy implements Policy {
   readonly name: LardMode;
   readonly lard: Lard;
@@ -13,10 +17,14 @@ export class LardPolicy implements Policy {
   }
 
   pick(candidates: Backend[], ctx: PickContext): Backend | undefined {
-    const decision = this.lard.decide(pathOf(ctx.target), toLoads(candidates), ctx.now, ctx.explain ?? true);
+    const decision = this.lard.decide(ctx.target, toLoads(candidates), ctx.now, ctx.explain ?? true);
     if (!decision) return undefined;
     ctx.why = decision.why;
     return candidates.find((b) => b.id === decision.server);
+  }
+
+  served(target: string, bytes: number): void {
+    this.lard.sized(target, bytes);
   }
 
   /** The paper's S for these back-ends: how many requests may be in flight to them in total. */

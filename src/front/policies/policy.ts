@@ -19,6 +19,8 @@ export interface PickContext {
 export interface Policy {
   readonly name: string;
   pick(candidates: Backend[], ctx: PickContext): Backend | undefined;
+  /** A back-end answered `target` whole with 200 and `bytes` of body (LARD places targets by their bytes). */
+  served?(target: string, bytes: number): void;
 }
 
 /** FNV-1a, 32 bits: fast and well spread for short keys. */

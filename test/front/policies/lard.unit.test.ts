@@ -24,7 +24,7 @@ const to = (l: Lard, target: string, spec: string, now = 0) => l.decide(target, 
 describe('LARD (basic)', () => {
   it('first assignment goes to the least loaded server, ties by id', () => {
     const l = lard();
-    assert.deepEqual(l.decide('/a.html', loads('A:10 B:3 C:7'), 0), { server: 'B', why: 'lard: /a.html new, B least loaded (3)' });
+    assert.deepEqual(l.decide('/a.html', loads('A:10 B:3 C:7'), 0), { server: 'B', why: 'lard: /a.html new, B (0 B placed, load 3)' });
     assert.equal(to(l, '/b.html', 'C:0 B:0 A:0'), 'A');
     assert.equal(l.size, 2);
   });
@@ -82,7 +82,7 @@ describe('LARD (basic)', () => {
   it('a remembered server that is not a candidate now is replaced as on first assignment', () => {
     const l = lard();
     assert.equal(to(l, '/a', 'A:0 B:5 C:9'), 'A');
-    assert.deepEqual(l.decide('/a', loads('B:5 C:3'), 1), { server: 'C', why: 'lard: /a A not a candidate, new, C least loaded (3)' });
+    assert.deepEqual(l.decide('/a', loads('B:5 C:3'), 1), { server: 'C', why: 'lard: /a A not a candidate, new, C (0 B placed, load 3)' });
     assert.equal(to(l, '/a', 'A:0 B:5 C:30'), 'C'); // A is back, but /a now lives on C
   });
 });
@@ -90,7 +90,7 @@ describe('LARD (basic)', () => {
 describe('LARD/R (replication)', () => {
   it('the set grows by the least loaded server under the move conditions; requests go to the least loaded member', () => {
     const l = lardR();
-    assert.deepEqual(l.decide('/a.html', loads('A:0 B:5 C:9'), 0), { server: 'A', why: 'lard_r: /a.html set [A], new, A least loaded (0)' });
+    assert.deepEqual(l.decide('/a.html', loads('A:0 B:5 C:9'), 0), { server: 'A', why: 'lard_r: /a.html set [A], new, A (0 B placed, load 0)' });
     // over T_high but nobody under T_low: no growth
     assert.equal(to(l, '/a.html', 'A:66 B:25 C:30', 100), 'A');
     assert.deepEqual(l.decide('/a.html', loads('A:66 B:24 C:10'), 200), {
@@ -152,7 +152,7 @@ describe('LARD/R (replication)', () => {
     assert.deepEqual(l.decide('/a', loads('A:10 C:0'), 30_000), { server: 'A', why: 'lard_r: /a set [A], B not a candidate, A least loaded (10)' });
     assert.equal(to(l, '/a', 'A:70 B:0 C:9', 30_500), 'B'); // [A,B] again
     assert.equal(to(l, '/a', 'A:30 B:40', 50_000), 'A'); // 19 500 since the last change: no shrink
-    assert.deepEqual(l.decide('/a', loads('C:9'), 50_001), { server: 'C', why: 'lard_r: /a set [C], A,B not a candidate, new, C least loaded (9)' });
+    assert.deepEqual(l.decide('/a', loads('C:9'), 50_001), { server: 'C', why: 'lard_r: /a set [C], A,B not a candidate, new, C (0 B placed, load 9)' });
   });
 
   it('scales by capacity', () => {
@@ -188,6 +188,25 @@ describe('LARD admission limit', () => {
 });
 
 describe('LARD target table', () => {
+  it('keeps what each server holds in bytes through growth, shrinking and forgetting', () => {
+    const l = new Lard('lard_r', { ...LARD_DEFAULTS, maxTargets: 2 });
+    assert.equal(to(l, '/a', 'A:0 B:0', 0), 'A');
+    l.sized('/a', 100);
+    assert.equal(to(l, '/b', 'A:0 B:0', 0), 'B'); // A holds 100 bytes, B none
+    l.sized('/b', 50);
+    assert.deepEqual(l.placed(), { A: 100, B: 50 });
+    assert.equal(to(l, '/a', 'A:66 B:0', 1), 'B'); // grew by B: B holds /a too
+    assert.deepEqual(l.placed(), { A: 100, B: 150 });
+    assert.equal(to(l, '/a', 'A:10 B:30', 30_000), 'A'); // unchanged past K: shrank by B
+    assert.deepEqual(l.placed(), { A: 100, B: 50 });
+    // A third target in a table of two: /c, not yet answered, counts at the mean size known when it
+    // was placed (150 / 2), and /b (least recently used) is forgotten, its 50 bytes with it.
+    assert.equal(to(l, '/c', 'A:0 B:0', 30_001), 'B');
+    assert.deepEqual(l.placed(), { A: 100, B: 75 });
+    l.sized('/c', 10);
+    assert.deepEqual(l.placed(), { A: 100, B: 10 });
+  });
+
   it('holds at most maxTargets, forgets the least recently used first, and a forgotten target is assigned afresh', () => {
     const l = new Lard('lard', { ...LARD_DEFAULTS, maxTargets: 3 });
     assert.equal(to(l, '/a', 'A:0 B:5'), 'A');
@@ -196,7 +215,7 @@ describe('LARD target table', () => {
     assert.equal(to(l, '/a', 'A:10 B:5'), 'A'); // used: /b is now the least recently used
     assert.equal(to(l, '/d', 'A:10 B:5'), 'B');
     assert.equal(l.size, 3);
-    assert.deepEqual(l.decide('/b', loads('A:10 B:5'), 0), { server: 'B', why: 'lard: /b new, B least loaded (5)' }); // forgotten; /c goes
+    assert.deepEqual(l.decide('/b', loads('A:10 B:5'), 0), { server: 'B', why: 'lard: /b new, B (0 B placed, load 5)' }); // forgotten; /c goes
     assert.equal(l.size, 3);
     assert.equal(to(l, '/a', 'A:10 B:5'), 'A'); // still remembered
     assert.equal(to(l, '/c', 'A:10 B:5'), 'B'); // forgotten
@@ -234,7 +253,7 @@ describe('LardPolicy', () => {
   };
   const ctx = (target: string, now = 0): PickContext => ({ target, clientIp: '10.0.0.1', now });
 
-  it('targets the path without the query, uses in-flight counts and weights, and explains its pick', () => {
+  it('targets the path with its query (as a cache keys it), uses in-flight counts and weights, and explains its pick', () => {
     const policy = new LardPolicy('lard_r');
     assert.equal(policy.name, 'lard_r');
     const [a, b, c] = backends(1, 1, 2);
@@ -244,26 +263,54 @@ describe('LardPolicy', () => {
     assert.equal(policy.pick([], ctx('/x')), undefined);
     const first = ctx('/a.html?v=1');
     assert.equal(policy.pick([a, b, c], first), b);
-    assert.equal(first.why, 'lard_r: /a.html set [b1], new, b1 least loaded (1)');
+    assert.equal(first.why, 'lard_r: /a.html?v=1 set [b1], new, b1 (0 B placed, load 1)');
     b.active = 60;
-    const again = ctx('/a.html?v=2', 10);
+    const again = ctx('/a.html?v=1', 10);
     assert.equal(policy.pick([a, b, c], again), b);
-    assert.equal(again.why, 'lard_r: /a.html set [b1], b1 least loaded (60)');
+    assert.equal(again.why, 'lard_r: /a.html?v=1 set [b1], b1 least loaded (60)');
+    // Another query is another thing to cache: placed on its own (here the least loaded per unit of weight, c).
+    const other = ctx('/a.html?v=2', 10);
+    assert.equal(policy.pick([a, b, c], other), c);
     assert.equal(policy.admissionLimit([a, b, c]), 65 + 65 + 130 - 80 - 1);
-    // b1 leaves the pool (not a candidate): the path moves, with the pool's least loaded.
-    assert.equal(policy.pick([a, c], ctx('/a.html', 20)), c);
+    // b1 leaves the pool (not a candidate): the target moves, with the pool's least loaded.
+    assert.equal(policy.pick([a, c], ctx('/a.html?v=1', 20)), c);
   });
 
-  it('lard: moves a path off an overloaded back-end', () => {
+  it('places new targets by the bytes each back-end already holds, learned from whole answers', () => {
+    const policy = new LardPolicy('lard_r');
+    const [a, b] = backends(1, 1);
+    assert.equal(policy.pick([a, b], ctx('/big')), a);
+    policy.served('/big', 5_000_000);
+    // b holds nothing: the next targets go there until it holds as much, whatever the in-flight counts
+    a.active = 0;
+    b.active = 10;
+    assert.equal(policy.pick([a, b], ctx('/s1')), b);
+    policy.served('/s1', 1_000_000);
+    assert.equal(policy.pick([a, b], ctx('/s2')), b);
+    policy.served('/s2', 1_000_000);
+    assert.deepEqual(policy.lard.placed(), { b0: 5_000_000, b1: 2_000_000 });
+    // A target not yet answered counts at the mean size known (7 MB / 3), so a burst of new targets spreads.
+    assert.equal(policy.pick([a, b], ctx('/s3')), b);
+    assert.deepEqual(policy.lard.placed(), { b0: 5_000_000, b1: 4_333_333 });
+    // Its answer corrects it; an answer for a target not in the table changes nothing.
+    policy.served('/s3', 500_000);
+    policy.served('/unknown', 9_000_000);
+    assert.deepEqual(policy.lard.placed(), { b0: 5_000_000, b1: 2_500_000 });
+    // A back-end over T_high gets no new target while another is not, however few bytes it holds.
+    b.active = 66;
+    assert.equal(policy.pick([a, b], ctx('/s4')), a);
+  });
+
+  it('lard: moves a target off an overloaded back-end', () => {
     const policy = new LardPolicy('lard');
     assert.equal(policy.name, 'lard');
     const [a, b] = backends(1, 1);
-    assert.equal(policy.pick([a, b], ctx('/p')), a);
+    assert.equal(policy.pick([a, b], ctx('/p?q')), a);
     a.active = 66;
     b.active = 24;
     const c = ctx('/p?q');
     assert.equal(policy.pick([a, b], c), b);
-    assert.equal(c.why, 'lard: /p moved b0->b1 (b0 66 > T_high 65, b1 24 < T_low 25)');
+    assert.equal(c.why, 'lard: /p?q moved b0->b1 (b0 66 > T_high 65, b1 24 < T_low 25)');
   });
 
   it('holds a long target by a fixed-size digest, and a short path cut from a long target by a copy of its own', () => {

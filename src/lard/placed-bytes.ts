@@ -1,0 +1,44 @@
+/**
+ * The bytes of the targets LARD has placed on each server: what each back-end's cache must
+ * hold to answer its targets from memory. A target counts at its size once a whole response
+ * told it, and until then at the mean size of the targets already sized (0 before any is).
+ */
+export class PlacedBytes {
+  private readonly perServer = new Map<string, number>();
+  private sizedTargets = 0;
+  private sizedBytes = 0;
+
+  /** What a target of unknown size is counted at. */
+  get estimate(): number {
+    return this.sizedTargets === 0 ? 0 : this.sizedBytes / this.sizedTargets;
+  }
+
+  of(server: string): number {
+    return this.perServer.get(server) ?? 0;
+  }
+
+  /** `bytes` more (or, negative, fewer) on `server`. */
+  add(server: string, bytes: number): void {
+    const total = this.of(server) + bytes;
+    // Sums of fractional estimates leave crumbs: a server with nothing placed holds nothing.
+    if (total < 0.5) this.perServer.delete(server);
+    else this.perServer.set(server, total);
+  }
+
+  /** A target's size became known (`before`: its earlier known size, if it had one). */
+  learned(bytes: number, before?: number): void {
+    if (before === undefined) this.sizedTargets++;
+    this.sizedBytes += bytes - (before ?? 0);
+  }
+
+  /** A target of known size was forgotten. */
+  unlearned(bytes: number): void {
+    this.sizedTargets--;
+    this.sizedBytes -= bytes;
+  }
+
+  /** Per server, rounded (for /status and tests). */
+  snapshot(): Record<string, number> {
+    return Object.fromEntries([...this.perServer].map(([id, b]) => [id, Math.round(b)]));
+  }
+}
