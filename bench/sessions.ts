@@ -42,7 +42,7 @@ function get(agent: Agent, port: number, cookie: string): Promise<Reply> {
   });
 }
 
-interface Target { name: string; key: string; port: number; sessions: { cookie: string; visits: number }[]; pids: number[] }
+interface Target { name: string; key: string; port: number; sessions: { cookie: string; visits: number }[]; pids: number[]; names: string[] }
 
 /** Makes one session per connection; `keep` says whether a new session's id is one to use. */
 async function makeSessions(agent: Agent, port: number, keep: (id: string) => boolean): Promise<{ cookie: string; visits: number }[]> {
@@ -61,9 +61,11 @@ async function makeSessions(agent: Agent, port: number, keep: (id: string) => bo
  * Closed loop: each connection sends its session's next visit as soon as the last one is
  * answered. Round trips per second, and the CPU µs per round trip of the target's processes.
  */
-async function drive(agent: Agent, t: Target, seconds = SECONDS): Promise<{ rate: number; cpuUs: number }> {
+async function drive(agent: Agent, t: Target, seconds = SECONDS): Promise<{ rate: number; cpuUs: number; perProcess: number[] }> {
   let count = 0;
-  const cpu = () => t.pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+  const each = () => t.pids.map((pid) => cpuMs(pid));
+  const cpu = () => each().reduce((sum, ms) => sum + ms, 0);
+  const eachBefore = each();
   const cpuBefore = cpu();
   const deadline = performance.now() + seconds * 1000;
   const started = performance.now();
@@ -77,7 +79,8 @@ async function drive(agent: Agent, t: Target, seconds = SECONDS): Promise<{ rate
       count++;
     }
   }));
-  return { rate: Math.round(count / ((performance.now() - started) / 1000)), cpuUs: Math.round(((cpu() - cpuBefore) * 1000) / count) };
+  const perProcess = each().map((ms, i) => Math.round(((ms - eachBefore[i]) * 1000) / Math.max(1, count)));
+  return { rate: Math.round(count / ((performance.now() - started) / 1000)), cpuUs: Math.round(((cpu() - cpuBefore) * 1000) / count), perProcess };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -108,9 +111,9 @@ try {
   progress(`making ${CONNECTIONS} sessions per store`);
   const nodePids = ['C', 'D', 'E'].map((id) => cluster.pid(id)!);
   const targets: Target[] = [
-    { name: 'embedded, session on this node (C)', key: 'embedded_local_per_s', port: localPort, sessions: await makeSessions(agent, localPort, (id) => placement(cluster.table, id)[0] === 'C'), pids: [apps[0].proc.pid!, ...nodePids] },
-    { name: 'embedded, session on other nodes (D, E)', key: 'embedded_remote_per_s', port: remotePort, sessions: await makeSessions(agent, remotePort, (id) => !placement(cluster.table, id).includes('C')), pids: [apps[1].proc.pid!, ...nodePids] },
-    { name: 'connect-redis, local redis-server', key: 'connect_redis_per_s', port: redisAppPort, sessions: await makeSessions(agent, redisAppPort, () => true), pids: [apps[2].proc.pid!, redis.pid!] },
+    { name: 'embedded, session on this node (C)', key: 'embedded_local_per_s', port: localPort, sessions: await makeSessions(agent, localPort, (id) => placement(cluster.table, id)[0] === 'C'), pids: [apps[0].proc.pid!, ...nodePids], names: ['app', 'C', 'D', 'E'] },
+    { name: 'embedded, session on other nodes (D, E)', key: 'embedded_remote_per_s', port: remotePort, sessions: await makeSessions(agent, remotePort, (id) => !placement(cluster.table, id).includes('C')), pids: [apps[1].proc.pid!, ...nodePids], names: ['app', 'C', 'D', 'E'] },
+    { name: 'connect-redis, local redis-server', key: 'connect_redis_per_s', port: redisAppPort, sessions: await makeSessions(agent, redisAppPort, () => true), pids: [apps[2].proc.pid!, redis.pid!], names: ['app', 'redis-server'] },
   ];
   const runs = new Map<string, number[]>(targets.map((t) => [t.key, []]));
   const cpuRuns = new Map<string, number[]>(targets.map((t) => [t.key, []]));
@@ -119,10 +122,10 @@ try {
       const t = targets[(rep + i) % targets.length];
       await drive(agent, t, 0.5); // warm-up: connections, JIT
       progress(`rep ${rep + 1}/${REPS}: ${t.name}, ${CONNECTIONS} connections, ${SECONDS} s`);
-      const { rate, cpuUs } = await drive(agent, t);
+      const { rate, cpuUs, perProcess } = await drive(agent, t);
       runs.get(t.key)!.push(rate);
       cpuRuns.get(t.key)!.push(cpuUs);
-      progress(`  ${rate} round trips/s, ${cpuUs} µs of CPU each`);
+      progress(`  ${rate} round trips/s, ${cpuUs} µs of CPU each (${t.names.map((n, i) => `${n} ${perProcess[i]}`).join(', ')})`);
     }
   }
   const result = Object.fromEntries(targets.map((t) => [t.key, median(runs.get(t.key)!)])) as Record<string, number>;
