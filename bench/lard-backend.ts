@@ -16,7 +16,7 @@ import { createServer, type ServerResponse } from 'node:http';
 
 const [portArg, sizesFile, cacheArg, seekArg, mbpsArg, disksArg] = process.argv.slice(2);
 const sizes = new Map(Object.entries(JSON.parse(readFileSync(sizesFile, 'utf8')) as Record<string, number>));
-const CACHE_BYTES = Number(cacheArg);
+let cacheBytes = Number(cacheArg);
 const SEEK_MS = Number(seekArg);
 const MBPS = Number(mbpsArg);
 const DISKS = Number(disksArg);
@@ -44,10 +44,14 @@ function lookup(path: string): Buffer | undefined {
 }
 
 function insert(path: string, body: Buffer): void {
-  if (body.length > CACHE_BYTES || cache.has(path)) return;
+  if (body.length > cacheBytes || cache.has(path)) return;
   cache.set(path, body);
   cachedBytes += body.length;
-  while (cachedBytes > CACHE_BYTES) {
+  evictPast(cacheBytes);
+}
+
+function evictPast(limit: number): void {
+  while (cachedBytes > limit) {
     const [oldest, old] = cache.entries().next().value!;
     cache.delete(oldest);
     cachedBytes -= old.length;
@@ -103,10 +107,12 @@ const server = createServer((req, res) => {
       }
       if (q.get('clear') === '1' || q.get('zero') === '1') Object.assign(stats, { hits: 0, misses: 0, reads: 0, evictions: 0 });
       if (q.has('cost')) cost = Number(q.get('cost'));
+      // The bench's limit row: caches that hold every target.
+      if (q.has('cache')) evictPast((cacheBytes = Number(q.get('cache'))));
     }
     if (url === '/__health' || url.startsWith('/__ctl') || url === '/__stats') {
       res.writeHead(200, { 'content-type': 'application/json' });
-      return res.end(JSON.stringify({ ...stats, cachedBytes, items: cache.size, busy, waiting: line.length, cost }));
+      return res.end(JSON.stringify({ ...stats, cachedBytes, cacheBytes, items: cache.size, busy, waiting: line.length, cost }));
     }
   }
   const size = sizes.get(url);

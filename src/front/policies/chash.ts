@@ -1,7 +1,8 @@
 import type { Backend } from '../backend.ts';
 import { hash32, pathOf, type PickContext, type Policy } from './policy.ts';
 
-const POINTS_PER_WEIGHT = 64;
+/** Ring points a back-end gets per unit of weight (bench:lard gives HAProxy's servers as many). */
+export const CHASH_POINTS_PER_WEIGHT = 64;
 
 /**
  * Consistent hashing of the URL with bounded loads (Mirrokni et al., as in HAProxy's
@@ -43,7 +44,7 @@ export class ConsistentHash implements Policy {
     const known = new Map(this.ring.map((r) => [r.backend.id, r.backend]));
     for (const b of candidates) known.set(b.id, b);
     this.ring = [...known.values()]
-      .flatMap((b) => Array.from({ length: POINTS_PER_WEIGHT * b.weight }, (_, i) => ({ point: hash32(`${b.id}#${i}`), backend: b })))
+      .flatMap((b) => Array.from({ length: CHASH_POINTS_PER_WEIGHT * b.weight }, (_, i) => ({ point: hash32(`${b.id}#${i}`), backend: b })))
       .sort((x, y) => x.point - y.point);
   }
 
