@@ -212,12 +212,13 @@ try {
     { c: { ...lardR, name: 'limit', label: 'limit: LARD/R, caches holding everything' }, cacheBytes: Math.ceil(trace.workingSetBytes * 1.1) },
   ];
   const runs = new Map<string, number[]>(repeated.map((r) => [r.c.name, []]));
-  if (four.length === 4 && REPEATS > 0) {
+  // Exploring with BENCH_LARD_ONLY: the rounds only when asked for (BENCH_LARD_REPEATS set).
+  if (four.length === 4 && REPEATS > 0 && (!env.BENCH_LARD_ONLY || env.BENCH_LARD_REPEATS)) {
     for (let round = 0; round < REPEATS; round++) {
       for (let i = 0; i < repeated.length; i++) {
         const { c, cacheBytes } = repeated[(round + i) % repeated.length];
-        if (cacheBytes) for (const p of four) await getJson(p, `/__ctl?cache=${cacheBytes}`);
         try {
+          if (cacheBytes) for (const p of four) await getJson(p, `/__ctl?cache=${cacheBytes}`);
           runs.get(c.name)!.push((await measure(c, four, `round ${round + 1}/${REPEATS}, 4 back-ends, ${c.label}`)).rps);
         } finally {
           if (cacheBytes) for (const p of four) await getJson(p, `/__ctl?cache=${Math.floor(CACHE_MB * MB)}`);

@@ -65,9 +65,14 @@ const lardFields = z
     kS: z.number().min(0).max(3600).default(20),
     /** Targets remembered (least recently used forgotten first). */
     maxTargets: z.number().int().min(1).max(MAX_LARD_TARGETS).default(100_000),
+    /**
+     * A target is the path with its query, as caches key it (false: the path alone, for back-ends
+     * that ignore queries: tracking parameters, cache-busters).
+     */
+    query: z.boolean().default(true),
   })
   .refine((l) => l.tLow < l.tHigh, 'lard.tLow must be below lard.tHigh');
-const lardSchema = lardFields.default({ tLow: 25, tHigh: 65, kS: 20, maxTargets: 100_000 });
+const lardSchema = lardFields.default({ tLow: 25, tHigh: 65, kS: 20, maxTargets: 100_000, query: true });
 
 /** A dispatcher several fronts share: it runs in a node, reached through front.node (seed 003). */
 const dispatcherSchema = z.strictObject({

@@ -29,7 +29,7 @@ const decideArgs = z.strictObject({
   servers: z.array(z.strictObject({ id, capacity: z.number().int().min(1).max(1000) })).max(MAX_SERVERS),
   items: z.array(z.strictObject({ target: z.string().max(1024), exclude: z.array(id).max(64).optional() })).max(MAX_ITEMS),
   /** Sizes of targets the front saw answered whole (LARD places new targets by bytes). */
-  sizes: z.array(z.strictObject({ target: z.string().max(1024), bytes: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) })).max(MAX_ITEMS).optional(),
+  sizes: z.array(z.strictObject({ target: z.string().max(1024), bytes: z.number().int().min(0).max(2 ** 40) })).max(MAX_ITEMS).optional(),
   /** Requests this front's earlier picks finished, per server. */
   done: z.record(id, z.number().int().min(1).max(1_000_000)).refine((d) => Object.keys(d).length <= MAX_SERVERS, 'too many servers'),
 });

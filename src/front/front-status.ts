@@ -1,3 +1,4 @@
+import { LardPolicy } from './policies/lard.ts';
 import type { Backend } from './backend.ts';
 import type { FrontState } from './front-state.ts';
 import type { CertificateSummary } from '../tls/certificate-set.ts';
@@ -43,6 +44,8 @@ export function frontStatus(src: FrontStatusSources) {
       backends: r.list.map((b) => b.id),
       waiting: r.waiting.length,
       dispatcher: r.remote ? { node: r.remote.node, state: r.remote.state, shared: r.remote.shared, alone: r.remote.alone, batches: r.remote.batches } : null,
+      // This front's own LARD table (a shared dispatcher keeps its own): targets, and the bytes each back-end's cache must hold for them.
+      lard: r.policy instanceof LardPolicy ? { targets: r.policy.lard.size, placedBytes: r.policy.lard.placed() } : null,
     })),
   };
 }

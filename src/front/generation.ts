@@ -127,7 +127,7 @@ function sameHealth(a: RouteConfig['health'], b: RouteConfig['health']): boolean
 
 /** The route's policy settings are the same: its policy (and the memory it holds) carries over. */
 function samePolicy(a: RouteConfig, b: RouteConfig): boolean {
-  return stickyPolicy(a) === stickyPolicy(b) && a.chashLoadFactor === b.chashLoadFactor && a.lard.tLow === b.lard.tLow && a.lard.tHigh === b.lard.tHigh && a.lard.kS === b.lard.kS && a.lard.maxTargets === b.lard.maxTargets;
+  return stickyPolicy(a) === stickyPolicy(b) && a.chashLoadFactor === b.chashLoadFactor && a.lard.tLow === b.lard.tLow && a.lard.tHigh === b.lard.tHigh && a.lard.kS === b.lard.kS && a.lard.maxTargets === b.lard.maxTargets && a.lard.query === b.lard.query;
 }
 
 /** backends: access — every access node's own HTTP port (HTTPS where the node has tls: its certificate checked against the cluster CA and the system's roots). */

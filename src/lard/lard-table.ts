@@ -38,6 +38,12 @@ interface Entry {
 }
 
 /**
+ * The most bytes one target counts for: a download of gigabytes is not what a back-end's cache
+ * holds, and would make the mean that new targets count at meaningless.
+ */
+export const MAX_COUNTED_BYTES = 64 * 2 ** 20;
+
+/**
  * Targets longer than this are held by a digest: the table's keys then take at most
  * maxTargets × 128 characters, whatever paths clients choose (up to limits.maxHeaderBytes).
  */
@@ -156,7 +162,7 @@ export class Lard {
       } else {
         entry = { key: key === target ? ownString(key) : key, members: [n.id], lastModified: now, charged: this.bytes.estimate, sized: false };
       }
-      notes?.push(`new, ${n.id} (${Math.round(this.bytes.of(n.id))} B placed, load ${n.load})`);
+      notes?.push(`new, ${n.id} (${this.bytes.of(n.id)} B placed, load ${n.load})`);
       this.bytes.add(n.id, entry.charged);
       this.remember(entry);
       return { server: n.id, why: notes ? this.explain(target, entry, notes) : '' };
@@ -206,17 +212,19 @@ export class Lard {
     return { server: n.id, why: notes ? this.explain(target, entry, notes) : '' };
   }
 
-  /** A whole response of `bytes` for `target`: the target counts at its own size from now on. */
-  sized(target: string, bytes: number): void {
+  /** A whole response of `bytes` for `target`: the target counts at its own size (at most MAX_COUNTED_BYTES) from now on. */
+  sized(target: string, size: number): void {
     const entry = this.table.get(tableKey(target));
-    if (!entry || !(bytes >= 0) || (entry.sized && entry.charged === bytes)) return;
+    if (!entry || !(size >= 0)) return;
+    const bytes = Math.min(Math.round(size), MAX_COUNTED_BYTES);
+    if (entry.sized && entry.charged === bytes) return;
     this.bytes.learned(bytes, entry.sized ? entry.charged : undefined);
     for (const id of entry.members) this.bytes.add(id, bytes - entry.charged);
     entry.charged = bytes;
     entry.sized = true;
   }
 
-  /** Bytes placed on each server (for /status and tests). */
+  /** Bytes placed on each server (the front's /status). */
   placed(): Record<string, number> {
     return this.bytes.snapshot();
   }

@@ -10,7 +10,8 @@ export class PlacedBytes {
 
   /** What a target of unknown size is counted at. */
   get estimate(): number {
-    return this.sizedTargets === 0 ? 0 : this.sizedBytes / this.sizedTargets;
+    // Whole bytes: sums of integers add and take away exactly.
+    return this.sizedTargets === 0 ? 0 : Math.round(this.sizedBytes / this.sizedTargets);
   }
 
   of(server: string): number {
@@ -20,8 +21,7 @@ export class PlacedBytes {
   /** `bytes` more (or, negative, fewer) on `server`. */
   add(server: string, bytes: number): void {
     const total = this.of(server) + bytes;
-    // Sums of fractional estimates leave crumbs: a server with nothing placed holds nothing.
-    if (total < 0.5) this.perServer.delete(server);
+    if (total <= 0) this.perServer.delete(server);
     else this.perServer.set(server, total);
   }
 
@@ -37,8 +37,8 @@ export class PlacedBytes {
     this.sizedBytes -= bytes;
   }
 
-  /** Per server, rounded (for /status and tests). */
+  /** Per server (the front's /status). */
   snapshot(): Record<string, number> {
-    return Object.fromEntries([...this.perServer].map(([id, b]) => [id, Math.round(b)]));
+    return Object.fromEntries(this.perServer);
   }
 }

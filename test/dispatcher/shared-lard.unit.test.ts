@@ -103,6 +103,9 @@ test('sizes a front reports place new targets by the bytes each server holds; un
   assert.equal(d.decide(sized([{ target: '/big', bytes: 9_000_000 }, { target: '/s1', bytes: 1_000_000 }, { target: '/s2', bytes: 2_000_000 }, { target: '/never-placed', bytes: 1 }]), 1).picks[0]!.id, 'B');
   const registry = new CommandRegistry();
   registerDispatcherCommands(registry, d);
+  // Through the command (its schema) too: /next (on B) is 3 MB, so the next new target goes to C.
+  registry.execute('lard.decide', { ...args('f1', []), sizes: [{ target: '/next', bytes: 3_000_000 }] }, { from: LOCAL });
+  assert.equal(d.decide(args('f1', [{ target: '/after' }]), 2).picks[0]!.id, 'C');
   for (const bad of [[{ target: '/a', bytes: -1 }], [{ target: '/a', bytes: 1.5 }], Array.from({ length: MAX_ITEMS + 1 }, () => ({ target: '/a', bytes: 1 }))]) {
     assert.throws(() => registry.execute('lard.decide', { ...args('f1', []), sizes: bad }, { from: LOCAL }), /bad_args|invalid|too/i);
   }

@@ -38,7 +38,7 @@ describe('front reload', () => {
       const next = structuredClone(table) as HostTable;
       const routes = next.front!.routes!;
       routes[0].backends = [{ id: 'a', host: '127.0.0.1', port: port('a'), weight: 5 }];
-      routes[1].lard = { tLow: 9, tHigh: 3, kS: 20, maxTargets: 1000 };
+      routes[1].lard = { tLow: 9, tHigh: 3, kS: 20, maxTargets: 1000, query: true };
       assert.throws(() => front.reload(next), /LARD needs/);
       assert.equal(await weightOfA(), 1, 'a failed reload left the live back-end as it was');
       assert.equal(front.reloads, 0);

@@ -60,6 +60,24 @@ describe('front routes', () => {
     assert.deepEqual([...served].sort(), ['r1', 'r2']);
   });
 
+  it('LARD/R places by the bytes whole GET answers tell; a query makes another target; HEAD and errors tell nothing', async () => {
+    const lard = async () => ((await fc.status()) as unknown as { routes: { name: string; lard: { targets: number; placedBytes: Record<string, number> } | null }[] }).routes.find((r) => r.name === 'resources')!.lard!;
+    const before = await lard();
+    const got = await http(`${fc.url}/res/bytes/one.html`, { agent });
+    assert.equal(got.status, 200);
+    const bytes = got.body.length;
+    const afterGet = await lard();
+    assert.equal(afterGet.targets, before.targets + 1);
+    const total = (l: typeof before) => Object.values(l.placedBytes).reduce((a, b) => a + b, 0);
+    assert.equal(total(afterGet), total(before) + bytes, 'the target counts at its answer\'s bytes');
+    // A HEAD of it (an empty 200) does not make it 0 bytes.
+    assert.equal((await http(`${fc.url}/res/bytes/one.html`, { agent, method: 'HEAD' })).status, 200);
+    assert.deepEqual((await lard()).placedBytes, afterGet.placedBytes);
+    // The same path with a query is another target.
+    assert.equal((await http(`${fc.url}/res/bytes/one.html?v=2`, { agent })).status, 200);
+    assert.equal((await lard()).targets, afterGet.targets + 1);
+  });
+
   it('status shows each route', async () => {
     const status = (await fc.status()) as unknown as { routes: { name: string; prefix: string; host: string | null; policy: string; backends: string[] }[] };
     assert.deepEqual(status.routes.map((r) => [r.name, r.prefix, r.host, r.policy, r.backends.join(',')]), [

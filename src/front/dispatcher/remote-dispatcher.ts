@@ -4,6 +4,7 @@ import type { CallNode } from '../../client/node-connection.ts';
 import type { Backend } from '../backend.ts';
 import type { LardPolicy } from '../policies/lard.ts';
 import { RecentMap } from '../../recent-map.ts';
+import { tableKey } from '../../lard/lard-table.ts';
 import { withTimeout } from '../../timeout.ts';
 import type { DecideArgs, DecideReply } from '../../dispatcher/shared-lard.ts';
 import { MAX_ITEMS } from '../../dispatcher/shared-lard.ts';
@@ -12,8 +13,10 @@ import { MAX_ITEMS } from '../../dispatcher/shared-lard.ts';
 const RETRY_MS = 1000;
 /** Completion notices wait at most this long for a batch of decisions to ride with. */
 const NOTICE_MS = 5;
-/** Targets whose size this front remembers having told the dispatcher (told again only when it changes). */
+/** Targets whose size this front remembers having told the dispatcher: not told again while unchanged and recent. */
 const REPORTED_SIZES = 10_000;
+/** A size told is told again after this long (the dispatcher may have forgotten the target, or restarted). */
+const REPORTED_TTL_MS = 60_000;
 /** The dispatcher takes targets of at most 1 KiB: a longer one is placed, and sized, by its first KiB. */
 const dispatcherTarget = (target: string) => target.slice(0, 1024);
 
@@ -55,7 +58,8 @@ export class RemoteDispatcher {
   private done = new Map<string, number>();
   /** Sizes learned from whole answers, for the next batch (target -> bytes). */
   private sizes = new Map<string, number>();
-  private readonly reported = new RecentMap<string, number>(REPORTED_SIZES);
+  /** Keys are table keys (at most 128 characters, never a slice holding a long target alive). */
+  private readonly reported = new RecentMap<string, { bytes: number; at: number }>(REPORTED_SIZES);
   private inFlight = false;
   private scheduled: { handle: NodeJS.Immediate | NodeJS.Timeout; soon: boolean } | undefined;
   private aloneUntil = 0;
@@ -96,9 +100,11 @@ export class RemoteDispatcher {
   /** A target the dispatcher placed was answered whole with `bytes`: it places by bytes too (lard-table.ts). */
   sized(target: string, bytes: number): void {
     if (this.stopped) return;
-    const key = dispatcherTarget(target);
+    // The dispatcher's table key of what it placed (lard-table.ts keys a digest as itself).
+    const key = tableKey(dispatcherTarget(this.local.key(target)));
+    const told = this.reported.get(key);
     // Advisory: past a batch's worth, a later answer tells it.
-    if (this.reported.get(key) === bytes || this.sizes.size >= MAX_ITEMS) return;
+    if ((told && told.bytes === bytes && Date.now() - told.at < REPORTED_TTL_MS) || this.sizes.size >= MAX_ITEMS) return;
     this.sizes.set(key, bytes);
     this.schedule(NOTICE_MS);
   }
@@ -162,7 +168,7 @@ export class RemoteDispatcher {
       servers: [...servers.values()].map((b) => ({ id: b.id, capacity: b.weight })),
       items: batch.map((p) => {
         const exclude = p.candidates.length === servers.size ? undefined : [...servers.keys()].filter((id) => !p.candidates.some((b) => b.id === id));
-        const target = dispatcherTarget(p.target);
+        const target = dispatcherTarget(this.local.key(p.target));
         return exclude ? { target, exclude } : { target };
       }),
       done: Object.fromEntries(done),
@@ -171,7 +177,8 @@ export class RemoteDispatcher {
     try {
       const reply = (await withTimeout(this.call(this.node, 'lard.decide', args), this.timeoutMs)) as DecideReply;
       this.batches++;
-      for (const [target, bytes] of sizes) this.reported.set(target, bytes);
+      const now = Date.now();
+      for (const [target, bytes] of sizes) this.reported.set(target, { bytes, at: now });
       batch.forEach((p, i) => {
         const pick = reply.picks?.[i];
         const backend = pick ? p.candidates.find((b) => b.id === pick.id) : undefined;
@@ -190,6 +197,7 @@ export class RemoteDispatcher {
       // The dispatcher may have counted this batch, and our earlier picks' completions are lost
       // with it: under a new id our counts there start afresh, the old ones expire.
       this.front = newFrontId();
+      this.reported.clear(); // the dispatcher may come back without them
     } finally {
       this.inFlight = false;
       if (this.pending.length || this.done.size || this.sizes.size) this.schedule(this.pending.length ? 0 : NOTICE_MS);

@@ -119,8 +119,8 @@ export class Respond {
     if (ctx.sharedPick !== undefined) route.remote?.completed(backend.id, ctx.sharedPick);
     this.p.admission.next(route);
     if (verdict !== 'abandoned') backend.served(verdict === 'ok', detail);
-    // A whole 200 tells LARD how many bytes the target is (an error page is not its size), wherever it was placed.
-    if (verdict === 'ok' && ctx.status === 200) {
+    // A whole 200 to a GET tells LARD how many bytes the target is (not an error page, a HEAD or a POST's answer).
+    if (verdict === 'ok' && ctx.status === 200 && ctx.method === 'GET') {
       if (ctx.sharedPick !== undefined) route.remote?.sized(ctx.target, ctx.bodyBytes);
       else route.policy.served?.(ctx.target, ctx.bodyBytes);
     }

@@ -24,6 +24,6 @@ export function createPolicy(cfg: RouteConfig, loads: LoadFigures): Policy {
       return new ConsistentHash(cfg.chashLoadFactor);
     case 'lard':
     case 'lard_r':
-      return new LardPolicy(cfg.policy, { tLow: cfg.lard.tLow, tHigh: cfg.lard.tHigh, kMs: cfg.lard.kS * 1000, maxTargets: cfg.lard.maxTargets });
+      return new LardPolicy(cfg.policy, { tLow: cfg.lard.tLow, tHigh: cfg.lard.tHigh, kMs: cfg.lard.kS * 1000, maxTargets: cfg.lard.maxTargets }, cfg.lard.query);
   }
 }

@@ -36,5 +36,13 @@ test('sizes of targets answered whole ride with the next batch, each once, the q
   remote.sized('/cgi?q=1', 5000);
   await remote.decide('/third', backends);
   assert.deepEqual(sent[3].sizes, [{ target: '/cgi?q=1', bytes: 5000 }]);
+  // A long target is told by the dispatcher's own key for it (a digest of its first KiB): nothing holds the long string.
+  const long = `/long?${'x'.repeat(20_000)}`;
+  await remote.decide(long, backends);
+  assert.equal(sent[4].items[0].target.length, 1024);
+  remote.sized(long, 7);
+  await remote.decide('/fourth', backends);
+  assert.equal(sent[5].sizes?.length, 1);
+  assert.ok(sent[5].sizes![0].target.startsWith('#') && sent[5].sizes![0].target.length <= 128);
   remote.stop();
 });

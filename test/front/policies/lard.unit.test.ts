@@ -4,7 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Backend } from '../../../src/front/backend.ts';
 import { frontSchema } from '../../../src/front/config.ts';
-import { Lard, LARD_DEFAULTS, MAX_KEY_CHARS, tableKey, type ServerLoad } from '../../../src/lard/lard-table.ts';
+import { Lard, LARD_DEFAULTS, MAX_COUNTED_BYTES, MAX_KEY_CHARS, tableKey, type ServerLoad } from '../../../src/lard/lard-table.ts';
 import { LardPolicy } from '../../../src/front/policies/lard.ts';
 import type { PickContext } from '../../../src/front/policies/policy.ts';
 
@@ -205,6 +205,9 @@ describe('LARD target table', () => {
     assert.deepEqual(l.placed(), { A: 100, B: 75 });
     l.sized('/c', 10);
     assert.deepEqual(l.placed(), { A: 100, B: 10 });
+    // A huge answer counts at most MAX_COUNTED_BYTES.
+    l.sized('/c', 10 * 2 ** 30);
+    assert.deepEqual(l.placed(), { A: 100, B: MAX_COUNTED_BYTES });
   });
 
   it('holds at most maxTargets, forgets the least recently used first, and a forgotten target is assigned afresh', () => {
@@ -326,23 +329,35 @@ describe('LardPolicy', () => {
     assert.equal(lard.size, 1);
   });
 
-  it('is bounded in bytes: 50,000 targets of 8 KiB, and 50,000 short paths cut from 8 KiB targets, leave under 32 MiB of heap', () => {
+  it('is bounded in bytes: 50,000 targets of 8 KiB, and 50,000 short paths cut from 8 KiB targets (lard.query: false), leave under 32 MiB of heap', () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
-    const policy = new LardPolicy('lard_r');
+    const whole = new LardPolicy('lard_r');
+    const paths = new LardPolicy('lard_r', LARD_DEFAULTS, false);
     const list = backends(1, 1);
     const pad = 'x'.repeat(8192);
     gc();
     const before = process.memoryUsage().heapUsed;
     for (let i = 0; i < 50_000; i++) {
       // Flat strings of their own, as a request line's target is (a concatenation would share buffers and hide the cost).
-      policy.pick(list, { target: Buffer.from(`/long/${i}/${pad}`).toString(), clientIp: '', now: i, explain: false });
-      policy.pick(list, { target: Buffer.from(`/a/short/path/${i}?${pad}`).toString(), clientIp: '', now: i, explain: false });
+      whole.pick(list, { target: Buffer.from(`/long/${i}?${pad}`).toString(), clientIp: '', now: i, explain: false });
+      // The path alone is a slice of the whole target: held, it would keep the 8 KiB alive.
+      paths.pick(list, { target: Buffer.from(`/a/short/path/${i}?${pad}`).toString(), clientIp: '', now: i, explain: false });
     }
     gc();
     const grew = (process.memoryUsage().heapUsed - before) / 2 ** 20;
     console.log(`# 100,000 targets from 8 KiB request targets: LARD's heap grew ${grew.toFixed(1)} MiB`);
-    assert.equal(policy.lard.size, 100_000);
+    assert.equal(whole.lard.size + paths.lard.size, 100_000);
     assert.ok(grew < 32, `heap grew ${grew.toFixed(1)} MiB`);
+  });
+
+  it('lard.query: false places a target by its path alone', () => {
+    const policy = new LardPolicy('lard', LARD_DEFAULTS, false);
+    const [a, b] = backends(1, 1);
+    assert.equal(policy.pick([a, b], ctx('/p?v=1')), a);
+    b.active = 0;
+    a.active = 3;
+    assert.equal(policy.pick([a, b], ctx('/p?v=2')), a, 'the same path: the same target');
+    assert.equal(policy.lard.size, 1);
   });
 });
