@@ -1,8 +1,9 @@
-// Every benchmark ends through here: its figures, with the date, the commit measured and the
-// versions of the peers it ran against, printed as the last line and appended to
+// Every benchmark ends through here: its figures, with the date, the commit measured, the machine
+// (cores, CPU, kernel, memory) and the versions of the peers it ran against, printed as the last line and appended to
 // bench/results/<bench>.jsonl, so docs and notes quote saved lines, not memory.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { availableParallelism, cpus, release, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -32,9 +33,14 @@ export function packageVersion(name: string): string {
   return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version : 'missing';
 }
 
+/** The machine a figure was measured on: ratios from a 2-core machine are not a 16-core one's. */
+function machine(): { cores: number; cpu: string; kernel: string; memory_gib: number } {
+  return { cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', kernel: release(), memory_gib: Math.round(totalmem() / 2 ** 30) };
+}
+
 /** Prints the figures as one JSON object (the benchmark's last line) and appends it to bench/results/. */
 export function recordResult(bench: string, figures: Record<string, unknown>, peers: Record<string, string> = {}): void {
-  const line = JSON.stringify({ ...figures, bench, date: new Date().toISOString(), commit: commit(), node: process.version, peers });
+  const line = JSON.stringify({ ...figures, bench, date: new Date().toISOString(), commit: commit(), node: process.version, machine: machine(), peers });
   mkdirSync(RESULTS, { recursive: true });
   appendFileSync(`${RESULTS}${bench}.jsonl`, `${line}\n`);
   console.log(line);

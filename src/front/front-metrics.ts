@@ -51,6 +51,8 @@ export class FrontMetrics implements RequestObserver {
   private readonly series = new Map<string, Series>();
   /** route -> error answers the front made, by reason (FRONT_ERROR_REASONS' order). */
   private readonly errors = new Map<string, number[]>();
+  /** route + '\n' + back-end series label -> requests tried again elsewhere after failing there. */
+  private readonly retries = new Map<string, { route: string; backend: string; n: number }>();
   private readonly reasonIndex = new Map<string, number>(FRONT_ERROR_REASONS.map((r, i) => [r, i]));
 
   /** backends: each id once (FrontState.list); a back-end routes check by their own settings counts all its objects (sameId). */
@@ -85,6 +87,10 @@ export class FrontMetrics implements RequestObserver {
         }
         return out;
       }),
+    );
+    this.registry.registerMetric(
+      custom('cohort_front_retries_total', 'Requests that failed on a back-end before any answer and were tried again on another (HAProxy: wretr/wredis), by route and the back-end that failed.', 'counter', () =>
+        [...this.retries.values()].map((r) => ({ labels: { route: r.route, backend: r.backend }, value: r.n }))),
     );
     this.registry.registerMetric(
       custom('cohort_front_errors_total', 'Error answers the front made itself (500 dispatcher, 502, 503, 504), by route and reason.', 'counter', () => {
@@ -181,6 +187,13 @@ export class FrontMetrics implements RequestObserver {
     s.count++;
   }
 
+  retried(route: string, backend: string): void {
+    const key = `${route}\n${backend}`;
+    const r = this.retries.get(key);
+    if (r) r.n++;
+    else this.retries.set(key, { route, backend, n: 1 });
+  }
+
   failed(route: string, reason: FrontErrorReason): void {
     let counts = this.errors.get(route);
     if (!counts) this.errors.set(route, (counts = FRONT_ERROR_REASONS.map(() => 0)));
@@ -191,6 +204,7 @@ export class FrontMetrics implements RequestObserver {
   retain(routes: ReadonlySet<string>, backends: ReadonlySet<string>): void {
     for (const [key, s] of this.series) if (!routes.has(s.route) || !backends.has(s.backend)) this.series.delete(key);
     for (const route of this.errors.keys()) if (!routes.has(route)) this.errors.delete(route);
+    for (const [key, r] of this.retries) if (!routes.has(r.route) || !backends.has(r.backend)) this.retries.delete(key);
   }
 
   async render(): Promise<MetricsPage> {

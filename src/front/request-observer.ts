@@ -8,4 +8,6 @@ export interface RequestObserver {
   answered(route: string, backend: string, status: number, ms: number): void;
   /** The front answered with an error of its own. */
   failed(route: string, reason: FrontErrorReason): void;
+  /** A request that failed on `backend` (its series label) before any answer is tried again on another. */
+  retried(route: string, backend: string): void;
 }

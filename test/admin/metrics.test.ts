@@ -157,6 +157,13 @@ describe('front /metrics', () => {
     assert.ok(value(s, 'cohort_front_client_connections', { protocol: 'http/1.1' })! >= 0);
     assert.equal(value(s, 'cohort_front_client_connections', { protocol: 'h2' }), 0);
     assert.equal(value(s, 'cohort_front_h2_streams'), 0);
+    assert.equal(value(s, 'cohort_front_retries_total', { route, backend: B1 }), undefined, 'no retries yet');
+    // A back-end that closes without answering: the GET is tried again on the other, which does the same
+    // (then no back-end is left to try: 503).
+    assert.equal((await fetch(`${fc.url}/hang`)).status, 503);
+    const afterHang = await metrics();
+    const retried = [B1, B2].reduce((n, b) => n + (value(afterHang, 'cohort_front_retries_total', { route, backend: b }) ?? 0), 0);
+    assert.ok(retried >= 1, `retries counted: ${retried}`);
     // Both back-ends down: the front answers 503 itself.
     await Promise.all([fc.killBackend(B1), fc.killBackend(B2)]);
     await waitFor('both back-ends down in /metrics', async () => {
@@ -164,7 +171,7 @@ describe('front /metrics', () => {
       return value(m, 'cohort_front_backend_up', { backend: B1 }) === 0 && value(m, 'cohort_front_backend_up', { backend: B2 }) === 0;
     }, 10_000, 100);
     assert.equal((await fetch(`${fc.url}/x`)).status, 503);
-    assert.equal(value(await metrics(), 'cohort_front_errors_total', { route, reason: 'no_backend' }), 1);
+    assert.equal(value(await metrics(), 'cohort_front_errors_total', { route, reason: 'no_backend' }), 2, '/hang, then /x');
   });
 
   it('a back-end removed by a reload leaves no series behind', async () => {

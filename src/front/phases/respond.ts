@@ -98,6 +98,7 @@ export class Respond {
       if (this.p.budget.tryRetry(Date.now())) {
         ctx.tried.push(backend);
         ctx.retries++;
+        this.p.observer?.retried(ctx.route.cfg.name, backend.series);
         if (this.p.debug) this.p.log.debug({ event: 'retry', backend: backend.id, err: err.message, retries: ctx.retries }, 'retrying on another back-end');
         return this.retry(ctx);
       }
