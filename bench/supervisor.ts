@@ -4,10 +4,16 @@
 // SIGTERM or SIGINT (PM2 sends SIGINT) stops listening, answers what is in flight with
 // `Connection: close` and exits (server.close); it calls process.send('ready') once listening
 // (PM2's wait_ready). Cohort gives each instance its own $PORT; PM2's cluster module shares one.
-//   1. Failed requests during rolling reloads under wrk load (-t1 -c32): Cohort through its
-//      front (`backends: apps`, `node: A`, `policy: least_conn`, every other front setting at
-//      its default; it follows the node's app registry) while `cohort app reload --all` runs,
-//      back to back; PM2 on its shared port while `pm2 reload app` runs.
+//   1. Failed requests during rolling reloads under wrk load (-t1 -c32), each through the same
+//      front with the same settings (`policy: least_conn`, health on /healthz, retries at their
+//      default), whose retries are read from its /metrics and printed: Cohort's front following
+//      the node's app registry (`backends: apps`, `node: A`) while `cohort app reload --all`
+//      runs, back to back; and the front before PM2's 4 instances each on its own port (fork
+//      mode with `increment_var: 'PORT'`, PM2's way to give instances their own ports: a front
+//      cannot try a second instance behind cluster mode's one shared port) while they are
+//      reloaded one after the other (`pm2 reload <id>` each: `pm2 reload app-fork` would stop
+//      them all at once, fork mode having no zero-downtime reload). Also PM2 bare, as its docs recommend for a web app (cluster
+//      mode, its shared port, `pm2 reload app`), for reference.
 //      failed = non-2xx + socket errors (connect, read, write, timeout) from wrk's output.
 //   2. Restart: kill -9 of one instance, time until the supervisor lists a replacement
 //      (Cohort: the registry shows it `ready`; PM2: its list, `pm2 jlist`'s data read through
@@ -42,6 +48,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { frontSchema } from '../src/front/config.ts';
 import { CLI_PATH, spawnNodeProcess } from '../src/node/spawn.ts';
 import type { RegistrySnapshot } from '../src/supervisor/registry.ts';
@@ -61,6 +68,13 @@ const APP_DELAY_MS = 5;
 const KILL_TIMEOUT_MS = 3000;
 const STABLE_MS = 100; // PM2's least min_uptime
 const progress = (msg: string) => report('bench:supervisor', msg);
+const ADMIN_TOKEN = 'bench-supervisor-admin-token';
+
+/** Retries a front counted (cohort_front_retries_total, every route and back-end), from its /metrics. */
+async function frontRetries(adminPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
+  return [...text.matchAll(/^cohort_front_retries_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+}
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
@@ -168,6 +182,10 @@ interface Supervised {
   name: string;
   /** Where wrk goes during reloads (Cohort's front, PM2's shared port). */
   port: number;
+  /** The admin port of the front wrk goes through, if any (its retries are read there). */
+  frontAdmin?: number;
+  /** PM2's side: its CLI and API under the bench's PM2_HOME. */
+  pm2?: Pm2;
   /** The supervisor's JavaScript heap after a collection, where it can be read (Cohort's `memory` command). */
   heapMb?(): Promise<number>;
   /** One rolling reload of every instance, to its end. */
@@ -251,9 +269,9 @@ async function restartLoop(s: Supervised): Promise<Memory> {
 
 async function startCohort(dir: string, appFile: string): Promise<Supervised> {
   const basePort = await freePortRange(20);
-  const [frontPort] = await freePorts(1);
+  const [frontPort, adminPort] = await freePorts(2);
   // The front that follows every node's app registry through the node network.
-  const front = { listen: { port: frontPort }, backends: 'apps' as const, node: 'A', policy: 'least_conn' as const };
+  const front = { listen: { port: frontPort }, backends: 'apps' as const, node: 'A', policy: 'least_conn' as const, health: { path: '/healthz' }, admin: { port: adminPort, token: ADMIN_TOKEN } };
   const cluster = await TestCluster.create(
     [{ id: 'A', role: 'access', app: { command: [process.execPath, appFile], cwd: dir, instances: INSTANCES, basePort, portSpan: 20, health: { path: '/healthz' }, killTimeoutMs: KILL_TIMEOUT_MS, stableMs: STABLE_MS } }],
     { front },
@@ -289,6 +307,7 @@ async function startCohort(dir: string, appFile: string): Promise<Supervised> {
     return {
       name: 'Cohort',
       port: frontPort,
+      frontAdmin: adminPort,
       heapMb: async () => ((await client.call('A', 'memory', { gc: true })) as { heapUsed: number }).heapUsed / 1048576,
       reload: async () => void (await run(process.execPath, [CLI_PATH, 'app', 'reload', '--config', cluster.config, '--from', 'A', '--all', '--json'])),
       ready,
@@ -333,6 +352,7 @@ async function startPm2(dir: string, appFile: string): Promise<Supervised> {
     return {
       name: 'PM2',
       port,
+      pm2,
       reload: async () => void (await run(process.execPath, [bin, 'reload', 'app'], { PM2_HOME: pm2.home })),
       ready,
       answers: async (_key, pid) => {
@@ -349,6 +369,51 @@ async function startPm2(dir: string, appFile: string): Promise<Supervised> {
       },
       close,
     };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
+
+/**
+ * PM2's fork mode, each instance on its own port (increment_var), behind a front configured as
+ * Cohort's is: the row that compares reloads through the same retrying front.
+ */
+async function pm2BehindFront(dir: string, appFile: string, pm2: Pm2): Promise<{ port: number; adminPort: number; reload: () => Promise<void>; close: () => Promise<void> }> {
+  const base = await freePortRange(INSTANCES);
+  const [frontPort, adminPort] = await freePorts(2);
+  const ecosystem = join(dir, 'ecosystem-fork.config.cjs');
+  writeFileSync(ecosystem, `module.exports = { apps: [${JSON.stringify({
+    name: 'app-fork', script: appFile, cwd: dir, instances: INSTANCES, exec_mode: 'fork', increment_var: 'PORT',
+    wait_ready: true, listen_timeout: 10_000, kill_timeout: KILL_TIMEOUT_MS,
+    min_uptime: STABLE_MS, autorestart: true, env: { PORT: base },
+  })}] };\n`);
+  pm2.cli(['start', ecosystem]);
+  const ports = Array.from({ length: INSTANCES }, (_, i) => base + i);
+  const hosts = join(dir, 'front-pm2.yaml');
+  writeFileSync(hosts, stringify({
+    cluster: 'bench', dataDir: join(dir, 'front-pm2-data'), tls: { dir: join(dir, 'front-pm2-tls') }, domains: ['d'],
+    nodes: [{ id: 'A', domain: 'd', role: 'access', host: '127.0.0.1', linkPort: 1, httpPort: 2 }],
+    front: { listen: { port: frontPort }, backends: ports.map((port, i) => ({ id: `pm2-${i}`, host: '127.0.0.1', port })), policy: 'least_conn', health: { path: '/healthz' }, admin: { port: adminPort, token: ADMIN_TOKEN } },
+  }));
+  const front = spawn(process.execPath, [CLI_PATH, 'front', '--config', hosts, '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const close = async () => {
+    if (front.exitCode === null && front.signalCode === null) {
+      front.kill('SIGTERM');
+      await new Promise((r) => front.once('exit', r));
+    }
+    pm2.cli(['delete', 'app-fork']);
+  };
+  try {
+    await waitFor('the front before PM2 fork mode to serve', async () => (await fetch(`http://127.0.0.1:${frontPort}/`)).status === 200, 20_000, 100);
+    const bin = join(pm2.dir, 'bin', 'pm2');
+    // A rolling reload, one instance after the other as Cohort's is: `pm2 reload app-fork` stops
+    // every fork-mode instance at once (PM2's zero-downtime reload is cluster mode's alone).
+    const reload = async () => {
+      const ids = (await pm2.list()).filter((p) => p.name === 'app-fork').map((p) => p.pm_id).sort((a, b) => a - b);
+      for (const id of ids) await run(process.execPath, [bin, 'reload', String(id)], { PM2_HOME: pm2.home });
+    };
+    return { port: frontPort, adminPort, reload, close };
   } catch (err) {
     await close();
     throw err;
@@ -372,7 +437,19 @@ try {
     progress(`${s.name}: wrk -t1 -c${CONNECTIONS} for ${SECONDS} s on ${s.name === 'Cohort' ? 'the front' : 'the shared port'}, with rolling reloads of all ${INSTANCES} back to back`);
     return reloadsUnderLoad(s.name, s.port, () => s.reload());
   };
+  const cohortRetriesBefore = await frontRetries(cohortS.frontAdmin!);
   const cohortReload = await reloadPhase(cohortS);
+  const cohortRetries = (await frontRetries(cohortS.frontAdmin!)) - cohortRetriesBefore;
+  progress(`PM2 fork mode (own ports) behind the same front: wrk -t1 -c${CONNECTIONS} for ${SECONDS} s, with pm2 reload back to back`);
+  const fork = await pm2BehindFront(dir, appFile, pm2S.pm2!);
+  let pm2FrontReload: Reload;
+  let pm2FrontRetries: number;
+  try {
+    pm2FrontReload = await reloadsUnderLoad('PM2 behind the front', fork.port, fork.reload);
+    pm2FrontRetries = await frontRetries(fork.adminPort);
+  } finally {
+    await fork.close();
+  }
   const pm2Reload = await reloadPhase(pm2S);
   const cohortKills = await killTimings(cohortS);
   const pm2Kills = await killTimings(pm2S);
@@ -384,12 +461,15 @@ try {
   const p50 = (xs: number[]) => percentile(xs, 50);
   const fmt = (x: number, d = 1) => x.toFixed(d);
   const failed = (r: Reload) => (typeof r === 'string' ? 'skipped' : `${r.failed} of ${r.requests} (${r.reloads} reloads)`);
-  console.log(`supervisor: ${INSTANCES} instances of the same Node app (${APP_DELAY_MS} ms per request) under Cohort and PM2 ${PM2_VERSION} cluster mode, one machine`);
+  console.log(`supervisor: ${INSTANCES} instances of the same Node app (${APP_DELAY_MS} ms per request) under Cohort and PM2 ${PM2_VERSION}, one machine; wrk -c${CONNECTIONS} for ${SECONDS} s a reload row`);
+  console.log('reloads through the front: PM2 in fork mode, each instance on its own port; every other row: PM2 cluster mode');
   console.log(`${'what'.padEnd(46)}${'Cohort'.padStart(40)}${'PM2'.padStart(40)}${'Cohort/PM2'.padStart(12)}`);
   const row = (what: string, c: string, p: string, ratio: string) => console.log(`${what.padEnd(46)}${c.padStart(40)}${p.padStart(40)}${ratio.padStart(12)}`);
-  row(`failed requests in reloads (wrk -c${CONNECTIONS}, ${SECONDS} s)`, failed(cohort.reload), failed(pm2.reload), '-');
-  if (typeof cohort.reload !== 'string') row('  wrk socket errors', cohort.reload.socket, typeof pm2.reload === 'string' ? '-' : pm2.reload.socket, '-');
-  else row('  wrk socket errors', '-', typeof pm2.reload === 'string' ? '-' : pm2.reload.socket, '-');
+  row(`failed requests in reloads, through the front`, failed(cohort.reload), failed(pm2FrontReload), '-');
+  row('  wrk socket errors', typeof cohort.reload === 'string' ? '-' : cohort.reload.socket, typeof pm2FrontReload === 'string' ? '-' : pm2FrontReload.socket, '-');
+  row('  the front\'s retries', String(cohortRetries), String(pm2FrontRetries), '-');
+  row(`failed requests in reloads, PM2 bare (cluster)`, '-', failed(pm2.reload), '-');
+  row('  wrk socket errors', '-', typeof pm2.reload === 'string' ? '-' : pm2.reload.socket, '-');
   row(`restart after kill -9, p50 of ${KILLS} (ms)`, fmt(p50(cohort.restartMs)), fmt(p50(pm2.restartMs)), (p50(cohort.restartMs) / p50(pm2.restartMs)).toFixed(2));
   row(`restart after kill -9, max (ms)`, fmt(cohort.restartMs.at(-1)!), fmt(pm2.restartMs.at(-1)!), (cohort.restartMs.at(-1)! / pm2.restartMs.at(-1)!).toFixed(2));
   row('supervisor RSS before (MiB)', fmt(cohort.rssBefore), fmt(pm2.rssBefore), (cohort.rssBefore / pm2.rssBefore).toFixed(2));
@@ -404,7 +484,10 @@ try {
     ...(typeof cohort.reload === 'string'
       ? { reload_failed: null, reload_requests: null, reloads: 0, reload_skipped: cohort.reload }
       : { reload_failed: cohort.reload.failed, reload_requests: cohort.reload.requests, reloads: cohort.reload.reloads }),
-    ...(typeof pm2.reload === 'string' ? { pm2_reload_failed: null } : { pm2_reload_failed: pm2.reload.failed, pm2_reload_requests: pm2.reload.requests, pm2_reloads: pm2.reload.reloads }),
+    front_retries: cohortRetries,
+    ...(typeof pm2FrontReload === 'string' ? { pm2_reload_failed: null } : { pm2_reload_failed: pm2FrontReload.failed, pm2_reload_requests: pm2FrontReload.requests, pm2_reloads: pm2FrontReload.reloads }),
+    pm2_front_retries: pm2FrontRetries,
+    ...(typeof pm2.reload === 'string' ? { pm2_bare_reload_failed: null } : { pm2_bare_reload_failed: pm2.reload.failed, pm2_bare_reload_requests: pm2.reload.requests, pm2_bare_reloads: pm2.reload.reloads }),
     restart_ms: r2(p50(cohort.restartMs)), pm2_restart_ms: r2(p50(pm2.restartMs)),
     supervisor_rss_mb_before: r2(cohort.rssBefore), supervisor_rss_mb_after: r2(cohort.rssAfter),
     pm2_rss_mb_before: r2(pm2.rssBefore), pm2_rss_mb_after: r2(pm2.rssAfter),
