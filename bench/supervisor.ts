@@ -70,11 +70,15 @@ const STABLE_MS = 100; // PM2's least min_uptime
 const progress = (msg: string) => report('bench:supervisor', msg);
 const ADMIN_TOKEN = 'bench-supervisor-admin-token';
 
-/** Retries a front counted (cohort_front_retries_total, every route and back-end), from its /metrics. */
-async function frontRetries(adminPort: number): Promise<number> {
+/** What a front counted, from its /metrics: retries (every route and back-end), and its own error answers by reason. */
+async function frontCounts(adminPort: number): Promise<{ retries: number; errors: Record<string, number> }> {
   const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text();
-  return [...text.matchAll(/^cohort_front_retries_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  const retries = [...text.matchAll(/^cohort_front_retries_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  const errors: Record<string, number> = {};
+  for (const m of text.matchAll(/^cohort_front_errors_total\{[^}]*reason="([a-z_]+)"[^}]*\} (\d+)$/gm)) errors[m[1]] = (errors[m[1]] ?? 0) + Number(m[2]);
+  return { retries, errors };
 }
+const showErrors = (e: Record<string, number>) => Object.entries(e).map(([k, n]) => `${k} ${n}`).join(', ') || 'none';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 
@@ -437,16 +441,19 @@ try {
     progress(`${s.name}: wrk -t1 -c${CONNECTIONS} for ${SECONDS} s on ${s.name === 'Cohort' ? 'the front' : 'the shared port'}, with rolling reloads of all ${INSTANCES} back to back`);
     return reloadsUnderLoad(s.name, s.port, () => s.reload());
   };
-  const cohortRetriesBefore = await frontRetries(cohortS.frontAdmin!);
+  const cohortBefore = await frontCounts(cohortS.frontAdmin!);
   const cohortReload = await reloadPhase(cohortS);
-  const cohortRetries = (await frontRetries(cohortS.frontAdmin!)) - cohortRetriesBefore;
+  const cohortAfter = await frontCounts(cohortS.frontAdmin!);
+  const cohortRetries = cohortAfter.retries - cohortBefore.retries;
+  const cohortErrors = Object.fromEntries(Object.entries(cohortAfter.errors).map(([k, n]) => [k, n - (cohortBefore.errors[k] ?? 0)]).filter(([, n]) => (n as number) > 0));
   progress(`PM2 fork mode (own ports) behind the same front: wrk -t1 -c${CONNECTIONS} for ${SECONDS} s, with pm2 reload back to back`);
   const fork = await pm2BehindFront(dir, appFile, pm2S.pm2!);
   let pm2FrontReload: Reload;
   let pm2FrontRetries: number;
+  let pm2FrontErrors: Record<string, number>;
   try {
     pm2FrontReload = await reloadsUnderLoad('PM2 behind the front', fork.port, fork.reload);
-    pm2FrontRetries = await frontRetries(fork.adminPort);
+    ({ retries: pm2FrontRetries, errors: pm2FrontErrors } = await frontCounts(fork.adminPort));
   } finally {
     await fork.close();
   }
@@ -468,6 +475,7 @@ try {
   row(`failed requests in reloads, through the front`, failed(cohort.reload), failed(pm2FrontReload), '-');
   row('  wrk socket errors', typeof cohort.reload === 'string' ? '-' : cohort.reload.socket, typeof pm2FrontReload === 'string' ? '-' : pm2FrontReload.socket, '-');
   row('  the front\'s retries', String(cohortRetries), String(pm2FrontRetries), '-');
+  row('  the front\'s own error answers', showErrors(cohortErrors), showErrors(pm2FrontErrors), '-');
   row(`failed requests in reloads, PM2 bare (cluster)`, '-', failed(pm2.reload), '-');
   row('  wrk socket errors', '-', typeof pm2.reload === 'string' ? '-' : pm2.reload.socket, '-');
   row(`restart after kill -9, p50 of ${KILLS} (ms)`, fmt(p50(cohort.restartMs)), fmt(p50(pm2.restartMs)), (p50(cohort.restartMs) / p50(pm2.restartMs)).toFixed(2));
@@ -486,7 +494,7 @@ try {
       : { reload_failed: cohort.reload.failed, reload_requests: cohort.reload.requests, reloads: cohort.reload.reloads }),
     front_retries: cohortRetries,
     ...(typeof pm2FrontReload === 'string' ? { pm2_reload_failed: null } : { pm2_reload_failed: pm2FrontReload.failed, pm2_reload_requests: pm2FrontReload.requests, pm2_reloads: pm2FrontReload.reloads }),
-    pm2_front_retries: pm2FrontRetries,
+    pm2_front_retries: pm2FrontRetries, front_errors: cohortErrors, pm2_front_errors: pm2FrontErrors,
     ...(typeof pm2.reload === 'string' ? { pm2_bare_reload_failed: null } : { pm2_bare_reload_failed: pm2.reload.failed, pm2_bare_reload_requests: pm2.reload.requests, pm2_bare_reloads: pm2.reload.reloads }),
     restart_ms: r2(p50(cohort.restartMs)), pm2_restart_ms: r2(p50(pm2.restartMs)),
     supervisor_rss_mb_before: r2(cohort.rssBefore), supervisor_rss_mb_after: r2(cohort.rssAfter),

@@ -3,6 +3,8 @@
 //   SESSION_STORE=cohort (default): Cohort's embedded store through this node (COHORT_NODE,
 //     COHORT_CONFIG, both set by the supervisor), new sessions living first on this node;
 //   SESSION_STORE=redis: connect-redis on REDIS_URL (default redis://127.0.0.1:6379).
+// SESSION_TOUCH_AFTER_MS (cohort: how long a touch may be skipped, default 60 s) and
+// REDIS_DISABLE_TOUCH=1 (connect-redis' disableTouch) set each store's touch rule (bench:sessions).
 // A store that cannot be reached answers 503 with the reason; the app keeps running and works
 // again when the store is back. PORT and HOST as the supervisor sets them; SESSION_SECRET
 // signs the cookie. SESSION_NODE (tests, benchmarks) makes new sessions live first on another node.
@@ -43,7 +45,7 @@ if (kind === 'redis') {
     down = false;
   });
   redis.connect().catch((err: Error) => log(`redis: ${err.message}`));
-  store = new RedisStore({ client: redis, prefix: 'cohort-demo:' });
+  store = new RedisStore({ client: redis, prefix: 'cohort-demo:', disableTouch: env.REDIS_DISABLE_TOUCH === '1' });
   closeStore = () => redis.destroy();
 } else if (kind === 'cohort') {
   if (!env.COHORT_NODE || !env.COHORT_CONFIG) {
@@ -56,7 +58,12 @@ if (kind === 'redis') {
   // Its wait outlasts the node's own for a command that crosses the network (link.requestTimeoutMs
   // plus connectTimeoutMs, 13 s): the node's answer, even a con_lost, comes before the app gives up.
   const connection = new NodeConnection(table, node, 15_000);
-  const cohortStore = new CohortSessionStore({ client: connection, node: env.SESSION_NODE ?? node });
+  const touchAfterMs = env.SESSION_TOUCH_AFTER_MS === undefined ? undefined : Number(env.SESSION_TOUCH_AFTER_MS);
+  if (touchAfterMs !== undefined && !(Number.isInteger(touchAfterMs) && touchAfterMs >= 0)) {
+    log(`SESSION_TOUCH_AFTER_MS must be a whole number of milliseconds, not ${env.SESSION_TOUCH_AFTER_MS}`);
+    process.exit(2);
+  }
+  const cohortStore = new CohortSessionStore({ client: connection, node: env.SESSION_NODE ?? node, touchAfterMs });
   store = cohortStore;
   genid = cohortStore.genid;
   closeStore = () => connection.close();

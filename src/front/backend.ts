@@ -39,6 +39,8 @@ export class Backend {
   sameId: Backend[] = [this];
   healthy = true;
   ejectedUntil = 0;
+  /** Whether live traffic may eject it now: its route's cap on back-ends ejected at once (set by generation.ts). */
+  ejectionAllowed: (now: number) => boolean = () => true;
   /** When it last became usable again: slow start ramps its weight from here. */
   upSince = 0;
   active = 0;
@@ -122,6 +124,7 @@ export class Backend {
     this.recentErrors = this.recentErrors.filter((t) => t > now - windowMs);
     this.recentErrors.push(now);
     if (this.recentErrors.length >= errorsToEject && now >= this.ejectedUntil) {
+      if (!this.ejectionAllowed(now)) return this.notEjected(now, detail);
       this.ejectedUntil = now + ejectMs;
       this.upSince = this.ejectedUntil;
       this.recentErrors = [];
@@ -129,12 +132,21 @@ export class Backend {
     }
   }
 
-  /** A connection failure is certain news: eject at once, the health check brings it back. */
+  /** A connection failure is certain news: eject at once (within the route's cap), the health check brings it back. */
   unreachable(detail: string, now = Date.now()): void {
     this.errors++;
+    if (now >= this.ejectedUntil && !this.ejectionAllowed(now)) return this.notEjected(now, detail);
     this.ejectedUntil = now + this.cfg.health.ejectMs;
     this.upSince = this.ejectedUntil;
     this.note({ at: now, ok: false, layer: 'passive', detail });
+  }
+
+  /** Live traffic would eject it, but as many of its route's back-ends as may be are ejected already. */
+  private notEjected(now: number, detail: string): void {
+    const last = this.history.at(-1);
+    // Once a burst, not once a request: the history is what /status shows.
+    if (last?.layer === 'passive' && !last.ok && now - last.at < 1000) return;
+    this.note({ at: now, ok: false, layer: 'passive', detail: `not ejected (health.maxEjectedPercent: as many back-ends as may be are ejected): ${detail}` });
   }
 
   /** The active check saw it answer again: lift a passive ejection early. */

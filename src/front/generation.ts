@@ -81,6 +81,10 @@ export function buildGeneration(input: GenerationInput): Generation {
       }
       return b;
     });
+    // Live traffic ejects at most maxEjectedPercent of the route's back-ends at once, and always one.
+    const mayEject = Math.max(1, Math.floor((list.length * rc.health.maxEjectedPercent) / 100));
+    const ejectionAllowed = (now: number) => list.filter((b) => b.ejectedUntil > now).length < mayEject;
+    later.push(() => list.forEach((b) => (b.ejectionAllowed = ejectionAllowed)));
     const routeById = new Map(list.map((b) => [b.id, b]));
     // A DYING instance (its registry says so) takes only the requests of its sessions.
     if (rc.backends === 'apps') {

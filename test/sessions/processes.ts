@@ -30,9 +30,12 @@ function pong(port: number): Promise<boolean> {
   });
 }
 
-/** A redis-server without persistence on 127.0.0.1:port, once it answers PING. */
-export async function startRedis(binary: string, port: number): Promise<ChildProcess> {
-  const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+/**
+ * A redis-server on 127.0.0.1:port, once it answers PING: without persistence, or with `extra`
+ * arguments (bench:sessions' durable row: `--appendonly yes --dir D`, a replica's `--replicaof`).
+ */
+export async function startRedis(binary: string, port: number, extra: string[] = ['--save', '', '--appendonly', 'no']): Promise<ChildProcess> {
+  const proc = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', ...extra], { stdio: 'ignore' });
   await waitFor(`redis-server on port ${port}`, async () => {
     if (proc.exitCode !== null) throw new Error(`redis-server exited with ${proc.exitCode}`);
     return pong(port);
