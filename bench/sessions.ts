@@ -11,7 +11,8 @@
 //                     disableTouch (its docs' option when touches are not wanted);
 //   connect-redis, durable: on a redis-server with appendonly yes (fsync every second, Redis'
 //                     default) and a replica (asynchronous), as Cohort keeps two copies of a
-//                     session, the second in the background, in SQLite WAL without an fsync a write.
+//                     session, the second in the background, in SQLite WAL without an fsync a
+//                     write; with disableTouch, as Cohort's default skips touches (compared with it).
 // Three access nodes C, D, E (real processes, TLS links). A closed loop of BENCH_SESSIONS_CONNECTIONS
 // keep-alive clients, each on its own existing session, for BENCH_SESSIONS_SECONDS per run,
 // BENCH_SESSIONS_REPS repetitions with the order rotated; each figure is the median.
@@ -20,7 +21,6 @@
 // redis-servers; not the load generator): all share this machine's cores, so it is what sets the rate.
 // Needs redis-server (apt-get install -y redis-server; REDIS_SERVER=/path picks one).
 import type { ChildProcess } from 'node:child_process';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -29,7 +29,7 @@ import { placement } from '../src/sessions/placement.ts';
 import { TestCluster } from '../test/harness/cluster.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
-import { redisServerBinary, startRedis, startSessionApp, stopProcess } from '../test/sessions/processes.ts';
+import { redisInfo, redisServerBinary, startRedis, startSessionApp, stopProcess } from '../test/sessions/processes.ts';
 import { cpuMs, progress as report } from './stats.ts';
 import { commandVersion, packageVersion, recordResult } from './results.ts';
 
@@ -120,7 +120,7 @@ try {
   dirs.push(replicaDir);
   const replica = await startRedis(binary, replicaPort, ['--save', '', '--appendonly', 'no', '--dir', replicaDir, '--replicaof', '127.0.0.1', String(durablePort)]);
   procs.push(replica);
-  await waitFor('the replica in sync', () => /master_link_status:up/.test(spawnSync('redis-cli', ['-p', String(replicaPort), 'info', 'replication'], { encoding: 'utf8' }).stdout ?? ''), 15_000);
+  await waitFor('the replica in sync', async () => /master_link_status:up/.test(await redisInfo(replicaPort, 'replication')), 15_000);
   const cohortEnv = { COHORT_NODE: 'C', COHORT_CONFIG: cluster.config };
   const apps = await Promise.all([
     startSessionApp(localPort, cohortEnv),
@@ -128,7 +128,7 @@ try {
     startSessionApp(redisAppPort, { SESSION_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${redisPort}` }),
     startSessionApp(localTouchPort, { ...cohortEnv, SESSION_TOUCH_AFTER_MS: '0' }),
     startSessionApp(redisNoTouchPort, { SESSION_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${redisPort}`, REDIS_DISABLE_TOUCH: '1' }),
-    startSessionApp(durableAppPort, { SESSION_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${durablePort}` }),
+    startSessionApp(durableAppPort, { SESSION_STORE: 'redis', REDIS_URL: `redis://127.0.0.1:${durablePort}`, REDIS_DISABLE_TOUCH: '1' }),
   ]);
   procs.push(...apps.map((a) => a.proc));
 
@@ -140,7 +140,7 @@ try {
     { name: 'embedded, on C, touch every request', key: 'embedded_local_touch_per_s', port: localTouchPort, sessions: await makeSessions(agent, localTouchPort, (id) => placement(cluster.table, id)[0] === 'C'), pids: [apps[3].proc.pid!, ...nodePids], names: ['app', 'C', 'D', 'E'] },
     { name: 'connect-redis, local redis-server', key: 'connect_redis_per_s', port: redisAppPort, sessions: await makeSessions(agent, redisAppPort, () => true), pids: [apps[2].proc.pid!, redis.pid!], names: ['app', 'redis-server'] },
     { name: 'connect-redis, disableTouch', key: 'connect_redis_no_touch_per_s', port: redisNoTouchPort, sessions: await makeSessions(agent, redisNoTouchPort, () => true), pids: [apps[4].proc.pid!, redis.pid!], names: ['app', 'redis-server'] },
-    { name: 'connect-redis, AOF + replica', key: 'redis_durable_per_s', port: durableAppPort, sessions: await makeSessions(agent, durableAppPort, () => true), pids: [apps[5].proc.pid!, durable.pid!, replica.pid!], names: ['app', 'primary', 'replica'] },
+    { name: 'connect-redis, AOF + replica, no touch', key: 'redis_durable_per_s', port: durableAppPort, sessions: await makeSessions(agent, durableAppPort, () => true), pids: [apps[5].proc.pid!, durable.pid!, replica.pid!], names: ['app', 'primary', 'replica'] },
   ];
   const runs = new Map<string, number[]>(targets.map((t) => [t.key, []]));
   const cpuRuns = new Map<string, number[]>(targets.map((t) => [t.key, []]));

@@ -11,8 +11,8 @@
 //      runs, back to back; and the front before PM2's 4 instances each on its own port (fork
 //      mode with `increment_var: 'PORT'`, PM2's way to give instances their own ports: a front
 //      cannot try a second instance behind cluster mode's one shared port) while they are
-//      reloaded one after the other (`pm2 reload <id>` each: `pm2 reload app-fork` would stop
-//      them all at once, fork mode having no zero-downtime reload). Also PM2 bare, as its docs recommend for a web app (cluster
+//      reloaded one after the other (`pm2 reload <id>` each: `pm2 reload app-fork` stops and
+//      starts two at a time, fork mode having no zero-downtime reload). Also PM2 bare, as its docs recommend for a web app (cluster
 //      mode, its shared port, `pm2 reload app`), for reference.
 //      failed = non-2xx + socket errors (connect, read, write, timeout) from wrk's output.
 //   2. Restart: kill -9 of one instance, time until the supervisor lists a replacement
@@ -411,8 +411,8 @@ async function pm2BehindFront(dir: string, appFile: string, pm2: Pm2): Promise<{
   try {
     await waitFor('the front before PM2 fork mode to serve', async () => (await fetch(`http://127.0.0.1:${frontPort}/`)).status === 200, 20_000, 100);
     const bin = join(pm2.dir, 'bin', 'pm2');
-    // A rolling reload, one instance after the other as Cohort's is: `pm2 reload app-fork` stops
-    // every fork-mode instance at once (PM2's zero-downtime reload is cluster mode's alone).
+    // A rolling reload, one instance after the other as Cohort's is: `pm2 reload app-fork` stops and
+    // starts fork-mode instances two at a time (PM2's zero-downtime reload is cluster mode's alone).
     const reload = async () => {
       const ids = (await pm2.list()).filter((p) => p.name === 'app-fork').map((p) => p.pm_id).sort((a, b) => a - b);
       for (const id of ids) await run(process.execPath, [bin, 'reload', String(id)], { PM2_HOME: pm2.home });

@@ -50,14 +50,15 @@ const healthFields = z
         ejectMs: ms.default(10_000),
         /**
          * At most this share of a route's back-ends ejected by live traffic at once, and always one
-         * (Envoy's outlier detection, max_ejection_percent): a rolling restart must not eject them
-         * all and leave the route none. Active checks still take down what they find down.
+         * (Envoy's outlier detection, max_ejection_percent, whose 10 % is for large clusters: with
+         * a handful of back-ends half of them): a rolling restart must not eject them all and leave
+         * the route none. Active checks still take down what they find down.
          */
-        maxEjectedPercent: z.number().int().min(0).max(100).default(10),
+        maxEjectedPercent: z.number().int().min(0).max(100).default(50),
         /** A back-end that comes back ramps its share up over this long. */
         slowStartMs: z.number().int().min(0).default(10_000),
       });
-const healthSchema = healthFields.default({ path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, errorsToEject: 5, windowMs: 10_000, ejectMs: 10_000, maxEjectedPercent: 10, slowStartMs: 10_000 });
+const healthSchema = healthFields.default({ path: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 3, errorsToEject: 5, windowMs: 10_000, ejectMs: 10_000, maxEjectedPercent: 50, slowStartMs: 10_000 });
 
 /** The most targets a LARD table holds (a shared dispatcher holds no more either). */
 export const MAX_LARD_TARGETS = 1_000_000;

@@ -123,6 +123,8 @@ export class Backend {
     const { windowMs, errorsToEject, ejectMs } = this.cfg.health;
     this.recentErrors = this.recentErrors.filter((t) => t > now - windowMs);
     this.recentErrors.push(now);
+    // Only the last errorsToEject count (ejection may be refused, and the errors keep coming).
+    if (this.recentErrors.length > errorsToEject) this.recentErrors.splice(0, this.recentErrors.length - errorsToEject);
     if (this.recentErrors.length >= errorsToEject && now >= this.ejectedUntil) {
       if (!this.ejectionAllowed(now)) return this.notEjected(now, detail);
       this.ejectedUntil = now + ejectMs;

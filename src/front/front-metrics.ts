@@ -89,7 +89,7 @@ export class FrontMetrics implements RequestObserver {
       }),
     );
     this.registry.registerMetric(
-      custom('cohort_front_retries_total', 'Requests that failed on a back-end before any answer and were tried again on another (HAProxy: wretr/wredis), by route and the back-end that failed.', 'counter', () =>
+      custom('cohort_front_retries_total', 'Requests that failed on a back-end before any answer and were tried again (on another back-end, or answered 503 when none was left; HAProxy: wretr/wredis), by route and the back-end that failed.', 'counter', () =>
         [...this.retries.values()].map((r) => ({ labels: { route: r.route, backend: r.backend }, value: r.n }))),
     );
     this.registry.registerMetric(

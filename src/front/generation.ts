@@ -51,6 +51,8 @@ export function buildGeneration(input: GenerationInput): Generation {
   const ofId = new Map<string, Backend[]>();
   const routes: RouteState[] = [];
   const later: (() => void)[] = [];
+  /** Each back-end's routes' caps on passive ejection (generation-wide: an object may be in several routes). */
+  const ejectionGates = new Map<Backend, ((now: number) => boolean)[]>();
   for (const rc of routeConfigs(cfg)) {
     // What its back-ends run by: the front's limits and timeouts, the route's health and session settings (health.ts reads them as a FrontConfig).
     const settings: FrontConfig = { ...cfg, sticky: rc.sticky, health: rc.health };
@@ -81,10 +83,11 @@ export function buildGeneration(input: GenerationInput): Generation {
       }
       return b;
     });
-    // Live traffic ejects at most maxEjectedPercent of the route's back-ends at once, and always one.
+    // Live traffic ejects at most maxEjectedPercent of the route's back-ends at once, and always one;
+    // one that active checks hold down is out anyway and takes no place.
     const mayEject = Math.max(1, Math.floor((list.length * rc.health.maxEjectedPercent) / 100));
-    const ejectionAllowed = (now: number) => list.filter((b) => b.ejectedUntil > now).length < mayEject;
-    later.push(() => list.forEach((b) => (b.ejectionAllowed = ejectionAllowed)));
+    const routeAllows = (now: number) => list.filter((b) => b.ejectedUntil > now && b.healthy).length < mayEject;
+    for (const b of list) (ejectionGates.get(b) ?? ejectionGates.set(b, []).get(b)!).push(routeAllows);
     const routeById = new Map(list.map((b) => [b.id, b]));
     // A DYING instance (its registry says so) takes only the requests of its sessions.
     if (rc.backends === 'apps') {
@@ -108,6 +111,10 @@ export function buildGeneration(input: GenerationInput): Generation {
     routes.push({ cfg: rc, list, byId: routeById, policy, sticky, remote, waiting: [], deciding: 0 });
   }
   const all = [...healthOf.keys()];
+  // A back-end several routes list is ejected only if each of them allows it.
+  later.push(() => {
+    for (const [b, gates] of ejectionGates) b.ejectionAllowed = (now) => gates.every((allows) => allows(now));
+  });
   // At the swap, each object knows the others of its id (an app's drain header reaches them all).
   for (const group of ofId.values()) later.push(() => { for (const b of group) b.sameId = group; });
   const state: FrontState = { cfg, routes, list: [...byId.values()], byId, all, adminToken: cfg.admin?.token };

@@ -43,6 +43,23 @@ export async function startRedis(binary: string, port: number, extra: string[] =
   return proc;
 }
 
+/** A section of redis-server's INFO, over RESP (no redis-cli needed). */
+export function redisInfo(port: number, section: string): Promise<string> {
+  return new Promise((resolve) => {
+    let got = '';
+    const s = connect(port, '127.0.0.1', () => s.write(`INFO ${section}\r\n`));
+    s.setTimeout(1000, () => s.destroy());
+    s.on('data', (d) => {
+      got += d.toString('latin1');
+      // A bulk string: $<length>\r\n<text>\r\n
+      const m = /^\$(\d+)\r\n/.exec(got);
+      if (m && got.length >= m[0].length + Number(m[1])) s.destroy();
+    });
+    s.once('error', () => s.destroy());
+    s.once('close', () => resolve(got));
+  });
+}
+
 // Stopping them is the harness's one way (bench/sessions.ts imports it from here too).
 export { alive, stopProcess } from '../harness/stop.ts';
 
