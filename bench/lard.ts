@@ -257,6 +257,8 @@ try {
   recordResult('lard', {
     ...flat, lard_r_vs_wrr: ratio('lard_r', 'wrr'), lard_r_vs_haproxy_chash_bounded: ratio('lard_r', 'haproxy_chash_bounded'), by_backends: byBackends,
     lard_r_min_rps: lr?.min ?? null, lard_r_median_rps: lr?.median ?? null, lard_r_max_rps: lr?.max ?? null, limit_rps: limit?.median ?? null,
+    limit_min_rps: limit?.min ?? null, limit_max_rps: limit?.max ?? null,
+    rounds_rps: Object.fromEntries([...runs].map(([name, xs]) => [name, xs.map((x) => Math.round(x))])),
     haproxy_chash_bounded_min_rps: hc?.min ?? null, haproxy_chash_bounded_median_rps: hc?.median ?? null, repeats: lr ? REPEATS : 0, haproxy_weight: HAPROXY_WEIGHT,
     working_set_mb: +wsMb.toFixed(1), cache_mb: CACHE_MB, trace_requests: trace.requests.length, targets: trace.sizes.size, clients: CLIENTS, seconds: SECONDS, warm_cost: WARM_COST,
     miss_ms: SEEK_MS, disk_mbps: MBPS, disks: DISKS, lard: LARD,
