@@ -7,6 +7,7 @@ import { ADMIN_TOKEN, FrontCluster, STICKY_KEY } from '../harness/front-cluster.
 import { cookieFrom } from '../harness/cookie-jar.ts';
 import { http, keepAliveAgent } from '../harness/http-client.ts';
 import { RawHttp } from '../harness/raw-http.ts';
+import { freePorts } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
 
 const COOKIE = 'cohort_srv';
@@ -136,6 +137,26 @@ describe('the HTTP front against real back-end processes', () => {
       }
     } finally {
       c.destroy();
+    }
+  });
+
+  it('a POST whose connection is refused goes to another back-end: nothing was sent', async () => {
+    const [dead] = await freePorts(1);
+    // Health checked rarely, so the dead back-end is still thought ready when the POSTs come.
+    fc.writeConfig({ ...fc.frontConfig, backends: [{ id: 'dead', host: '127.0.0.1', port: dead }, { id: 'b1', host: '127.0.0.1', port: fc.backendPorts.get('b1')! }], policy: 'round_robin', health: { path: '/healthz', intervalMs: 60_000, timeoutMs: 500, rise: 1, fall: 100, slowStartMs: 0, ejectMs: 2000 } });
+    try {
+      assert.equal((await runCli(['front', 'reload', '--config', fc.config])).code, 0);
+      let retries = 0;
+      for (let i = 0; i < 2; i++) {
+        const r = await http(`${fc.url}/echo`, { method: 'POST', body: `pay once ${i}`, headers: { 'x-cohort-explain': ADMIN_TOKEN } });
+        assert.equal(r.status, 200);
+        assert.equal(r.json().body, `pay once ${i}`, 'the whole body reached b1');
+        retries += JSON.parse(String(r.headers['x-cohort-route'])).retries as number;
+      }
+      assert.equal(retries, 1, 'one of the two went to the dead back-end first');
+    } finally {
+      fc.writeConfig();
+      assert.equal((await runCli(['front', 'reload', '--config', fc.config])).code, 0);
     }
   });
 

@@ -94,7 +94,10 @@ export class Respond {
     // Nothing more to tell a client that left, or that already has its whole answer.
     if (ctx.aborted || ctx.ex.finished) return;
     const cfg = this.p.state.cfg;
-    if (!started && ctx.replayable && !ctx.bodySent && ctx.retries < cfg.retries.max && !ctx.ex.headersSent) {
+    // A connection never made carried nothing: any request may go elsewhere (Envoy's connect-failure),
+    // not only a replayable one, which may also go after a failure once sent.
+    const neverSent = err instanceof UpstreamError && (err.code === 'connect_failed' || err.code === 'connect_timeout');
+    if (!started && (ctx.replayable || neverSent) && !ctx.bodySent && ctx.retries < cfg.retries.max && !ctx.ex.headersSent) {
       if (this.p.budget.tryRetry(Date.now())) {
         ctx.tried.push(backend);
         ctx.retries++;
