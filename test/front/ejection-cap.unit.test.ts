@@ -8,7 +8,7 @@ import type { HostTable } from '../../src/config/host-table.ts';
 // Live traffic ejects at most health.maxEjectedPercent of a route's back-ends at once, and always
 // one (Envoy's max_ejection_percent): a rolling restart that refuses connections on each back-end
 // in turn must not leave the route with none (seen in bench:supervisor: four instances restarted
-// two at a time within 1.5 s were all ejected for 10 s, and the front answered 503 meanwhile).
+// one after the other within 1.5 s were all ejected for 10 s, and the front answered 503 meanwhile).
 function generation(front: Record<string, unknown>) {
   const cfg = frontSchema.parse({ listen: { port: 1 }, ...front });
   const g = buildGeneration({ table: {} as HostTable, cfg, apps: [], previous: undefined, call: undefined, loads: { get: () => undefined } as never, log: pino({ level: 'silent' }) });

@@ -2,7 +2,7 @@ import { constants, performServerHandshake, type IncomingHttpHeaders, type Serve
 import type { TLSSocket } from 'node:tls';
 import type { ConnectionOwner } from '../http/connection-owner.ts';
 import type { ConnectionLimits, FrontConnection } from '../http/front-connection.ts';
-import { Http2Exchange, type StreamOwner } from './http2-exchange.ts';
+import { Http2Exchange, ignore, type StreamOwner } from './http2-exchange.ts';
 import { translateRequest } from './http2-request.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_ENHANCE_YOUR_CALM, NGHTTP2_FLAG_END_STREAM } = constants;
@@ -29,9 +29,6 @@ export const HTTP2_BOUNDS = {
   /** Memory nghttp2 may hold for the session, in MB (header blocks, queued frames). */
   maxSessionMemory: 10,
 } as const;
-
-/** For 'error' events: the 'close' that follows each one is what is handled. */
-const ignore = (): void => {};
 
 /** Streams the front refuses itself (malformed, too large) before the connection goes: nghttp2's reset limit counts only the client's resets. */
 const MAX_REFUSED_STREAMS = 100;

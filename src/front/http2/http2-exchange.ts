@@ -4,7 +4,8 @@ import type { TranslatedRequest } from './http2-request.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
 
-const ignore = (): void => {};
+/** For 'error' events: the 'close' that follows each one is what is handled. */
+export const ignore = (): void => {};
 
 /** What an HTTP/2 exchange needs of its connection (http2-connection.ts). */
 export interface StreamOwner {

@@ -7,7 +7,7 @@ import type { FrontErrorReason } from '../request-observer.ts';
 import { redactHandover } from '../../sessions/handovers.ts';
 import { Tunnel } from '../tunnel.ts';
 import type { Exchange, UpstreamConnection } from '../upstream/connection.ts';
-import { UpstreamError } from '../upstream/upstream-error.ts';
+import { neverConnected, UpstreamError } from '../upstream/upstream-error.ts';
 import type { Pipeline } from './pipeline.ts';
 import { responseFields } from './response-fields.ts';
 
@@ -96,8 +96,7 @@ export class Respond {
     const cfg = this.p.state.cfg;
     // A connection never made carried nothing: any request may go elsewhere (Envoy's connect-failure),
     // not only a replayable one, which may also go after a failure once sent.
-    const neverSent = err instanceof UpstreamError && (err.code === 'connect_failed' || err.code === 'connect_timeout');
-    if (!started && (ctx.replayable || neverSent) && !ctx.bodySent && ctx.retries < cfg.retries.max && !ctx.ex.headersSent) {
+    if (!started && (ctx.replayable || neverConnected(err)) && !ctx.bodySent && ctx.retries < cfg.retries.max && !ctx.ex.headersSent) {
       if (this.p.budget.tryRetry(Date.now())) {
         ctx.tried.push(backend);
         ctx.retries++;

@@ -2,7 +2,7 @@ import type { Backend } from '../backend.ts';
 import type { RequestContext } from '../context.ts';
 import type { UpstreamConnection } from '../upstream/connection.ts';
 import { upstreamRequestHead } from '../upstream/request-head.ts';
-import { UpstreamError } from '../upstream/upstream-error.ts';
+import { neverConnected } from '../upstream/upstream-error.ts';
 import type { Respond } from './respond.ts';
 
 /**
@@ -29,8 +29,7 @@ export class Upstream {
   /** connect → send: the request head, then the body (whole, or streamed). */
   private connected(ctx: RequestContext, backend: Backend, err: Error | null, conn?: UpstreamConnection): void {
     if (err || !conn) {
-      const code = err instanceof UpstreamError ? err.code : 'error';
-      if (code === 'connect_failed' || code === 'connect_timeout') backend.unreachable(err!.message);
+      if (neverConnected(err)) backend.unreachable(err!.message);
       return this.respond.error(ctx, err ?? new Error('no connection'), false);
     }
     if (ctx.aborted) {

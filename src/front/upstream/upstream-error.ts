@@ -11,3 +11,8 @@ export type UpstreamCode =
   | 'protocol'; // the back-end's response broke HTTP/1.1
 
 export class UpstreamError extends CodedError<UpstreamCode> {}
+
+/** No connection was made: nothing reached the back-end (it is unreachable, and any request may go elsewhere). */
+export function neverConnected(err: unknown): boolean {
+  return err instanceof UpstreamError && (err.code === 'connect_failed' || err.code === 'connect_timeout');
+}
