@@ -1,8 +1,13 @@
-import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { constants, type ServerHttp2Stream } from 'node:http2';
 import { ClientExchange } from '../http/client-exchange.ts';
 import type { TranslatedRequest } from './http2-request.ts';
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_PROTOCOL_ERROR, NGHTTP2_INTERNAL_ERROR } = constants;
+
+const isSwitchField = (name: string): boolean => {
+  const lower = name.toLowerCase();
+  return lower === 'connection' || lower === 'upgrade' || lower === 'sec-websocket-accept';
+};
 
 /** For 'error' events: the 'close' that follows each one is what is handled. */
 export const ignore = (): void => {};
@@ -33,7 +38,7 @@ export class Http2Exchange extends ClientExchange {
   private readonly websocket: boolean;
   private readonly contentLength: number;
   private received = 0;
-  private response: OutgoingHttpHeaders | undefined;
+  private response: string[] | undefined;
   private noBody = false;
   /** The response ended before the request body did: what still comes is dropped. */
   private discarding = false;
@@ -124,15 +129,13 @@ export class Http2Exchange extends ClientExchange {
       // A 2xx to an extended CONNECT would tell the client its tunnel is open.
       throw new Error(switching ? 'a switch the request did not ask for' : 'the back-end did not switch protocols');
     }
-    const out: OutgoingHttpHeaders = { ':status': switching ? 200 : status };
+    // A flat list of fields (node:http2 takes one since Node 24): no object keyed by each name,
+    // no lower-casing here (node does it), repeated fields sent as they came.
+    const out: string[] = [':status', switching ? '200' : String(status)];
     this.eachField(reason, headers, this.owner.hsts, (name, value) => {
-      const lower = name.toLowerCase();
       // The 101's own fields mean nothing in HTTP/2 (RFC 8441 §5).
-      if (switching && (lower === 'connection' || lower === 'upgrade' || lower === 'sec-websocket-accept')) return;
-      const before = out[lower];
-      if (before === undefined) out[lower] = value;
-      else if (lower === 'set-cookie') out[lower] = [...(Array.isArray(before) ? before : [String(before)]), value];
-      else out[lower] = `${String(before)}, ${value}`;
+      if (switching && isSwitchField(name)) return;
+      out.push(name, value);
     });
     this.noBody = this.method === 'HEAD' || status === 204 || status === 304;
     this.response = out;
