@@ -167,6 +167,8 @@ try {
 
   const copyNode = access[0];
   checked(await get(port(copyNode), copy.url), copy, `${copyNode} first GET`, 'replicated');
+  // A first access is answered once the bytes are checked; the copy is stored just after.
+  await waitFor(`${copyNode} to store its copy`, async () => (await get(port(copyNode), copy.url, { method: 'HEAD' })).headers['x-cohort-source'] === 'copy', 10_000, 20);
   checked(await get(port(copyNode), copy.url), copy, `${copyNode} copy`, 'copy');
   checked(await get(staticPort, '/copy.bin'), copy, 'nginx static');
   const served = [

@@ -15,6 +15,8 @@ export interface NodeMetricsSources {
   critical: () => Readonly<{ ok: number; delayed: number; refused: number }>;
   /** Resource transfers from their homes since start. */
   transfers: () => Readonly<{ ok: number; failed: number; bytes: number }>;
+  /** Resources' bytes held in memory to serve (replication/blob-cache.ts). */
+  memoryCache: () => Readonly<{ bytes: number; entries: number }>;
   /** App instances restarted by this node's supervisor since start (none without an app pool). */
   appRestarts: () => number;
 }
@@ -87,6 +89,22 @@ export class NodeMetrics {
       collect() {
         this.reset();
         this.inc(src.transfers().bytes);
+      },
+    });
+    new Gauge({
+      name: 'cohort_resource_memory_cache_bytes',
+      help: "Bytes of resources held in memory to serve without reading their files (resources.memoryCacheBytes bounds it).",
+      registers,
+      collect() {
+        this.set(src.memoryCache().bytes);
+      },
+    });
+    new Gauge({
+      name: 'cohort_resource_memory_cache_entries',
+      help: 'Resources (distinct contents) held in memory to serve.',
+      registers,
+      collect() {
+        this.set(src.memoryCache().entries);
       },
     });
     new Counter({

@@ -57,6 +57,13 @@ export const resourceSettingsSchema = z.strictObject({
   authorMaxVersions: z.number().int().min(1).max(10_000_000).default(1000),
   /** Per node: the bytes of copies of others' resources; past it the least recently read copies are dropped (and unsubscribed). */
   copyBudgetBytes: z.number().int().min(1).max(2 ** 50).default(10 * 1024 ** 3),
+  /**
+   * Per node: bytes of resources (published here or copied) held in memory, the least recently
+   * served dropped first; a plain GET of one is served without reading its file (0: none).
+   */
+  memoryCacheBytes: z.number().int().min(0).max(2 ** 40).default(64 * 1024 ** 2),
+  /** The largest resource held in memory; a copy up to this size is also served from memory as soon as its bytes are checked. */
+  memoryCacheMaxFileBytes: z.number().int().min(0).max(2 ** 32).default(1024 ** 2),
   /** Free bytes under the node's data folder below which publishes and new copies are refused (507). */
   minFreeBytes: z.number().int().min(0).max(2 ** 50).default(512 * 1024 ** 2),
 });

@@ -18,6 +18,7 @@ export interface StatusSources {
   apps: AppPool | undefined;
   resources: (limit: number) => NodeSnapshot['resources'];
   transfers: () => Readonly<{ ok: number; failed: number; bytes: number }>;
+  memoryCache: () => Readonly<{ bytes: number; entries: number }>;
   /** Asks another node (its status.snapshot). */
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
   /** Whether this node serves a dashboard (on loopback, or with the host table's admin token). */
@@ -66,6 +67,7 @@ export class StatusPages {
       outbox: () => critical.status(),
       critical: () => critical.outcomes,
       transfers: src.transfers,
+      memoryCache: src.memoryCache,
       appRestarts: () => apps?.restarts ?? 0,
     });
   }

@@ -4,6 +4,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CohortError } from '../errors.ts';
+import type { BlobCache } from './blob-cache.ts';
 
 export const DIGEST = /^[0-9a-f]{64}$/;
 
@@ -23,7 +24,9 @@ export interface ReceivedBlob extends Blob {
  * a resource's versions and its copies elsewhere are the same files, and no name a client
  * chose ever reaches the file system. Bytes arrive in a temporary file (seed 000's D5a),
  * are checked, made durable, and only then renamed into place (D7): a file under its digest
- * is always complete and correct.
+ * is always complete and correct. A copy small enough for the memory cache is checked in
+ * memory and may be served from there (`onChecked`) while it is written, synced and renamed:
+ * only checked bytes are ever served, and only durable ones are named by a row.
  */
 export class BlobStore {
   readonly dir: string;
@@ -36,9 +39,13 @@ export class BlobStore {
    */
   private readonly held = new Map<string, number>();
 
-  constructor(dir: string, referenced: (digest: string) => boolean) {
+  /** Small contents' bytes in memory (blob-cache.ts); dropped with their files. */
+  readonly cache: BlobCache;
+
+  constructor(dir: string, referenced: (digest: string) => boolean, cache: BlobCache) {
     this.dir = dir;
     this.referenced = referenced;
+    this.cache = cache;
     this.tmp = join(dir, 'tmp');
     mkdirSync(this.tmp, { recursive: true, mode: 0o700 });
     // Transfers a crash cut short: never renamed, so never served.
@@ -71,12 +78,14 @@ export class BlobStore {
    * Streams `source` into the store. With `expect`, the bytes must have that digest and size
    * (a copy from the home node), else nothing is kept and the error says why. Past maxBytes
    * the transfer stops at once (too_large). The result is held (see ReceivedBlob) from before the
-   * file is in place.
+   * file is in place. With `onChecked` too, bytes the cache can hold are gathered whole and given
+   * to it once checked, before they are written.
    */
-  async receive(source: Readable, maxBytes: number, expect?: Blob): Promise<ReceivedBlob> {
+  async receive(source: Readable, maxBytes: number, expect?: Blob, onChecked?: (bytes: Buffer) => void): Promise<ReceivedBlob> {
     const hash = createHash('sha256');
     let size = 0;
     const limit = expect ? Math.min(expect.size, maxBytes) : maxBytes;
+    const whole = expect !== undefined && onChecked !== undefined && this.cache.holds(expect.size);
     const tmpFile = join(this.tmp, randomBytes(12).toString('hex'));
     const file = await open(tmpFile, 'w', 0o600);
     let release: (() => void) | undefined;
@@ -90,22 +99,28 @@ export class BlobStore {
         hash.update(chunk);
         gathered.push(chunk);
         gatheredBytes += chunk.length;
-        if (gatheredBytes >= WRITE_BYTES) {
+        if (!whole && gatheredBytes >= WRITE_BYTES) {
           await writeAll(file, gathered);
           gathered = [];
           gatheredBytes = 0;
         }
       }
-      await writeAll(file, gathered);
+      if (!whole) await writeAll(file, gathered);
       const digest = hash.digest('hex');
       if (expect && size !== expect.size) throw new CohortError('bad_frame', `the transfer ended after ${size} of ${expect.size} bytes`);
       if (expect && digest !== expect.digest) throw new CohortError('bad_frame', `digest mismatch: the bytes hash to ${digest}, the home node announced ${expect.digest}`);
+      const bytes = whole ? (gathered.length === 1 ? gathered[0] : Buffer.concat(gathered, size)) : undefined;
+      if (bytes) {
+        onChecked!(bytes);
+        await writeAll(file, [bytes]);
+      }
       await file.sync();
       await file.close();
       release = this.hold(digest);
       await rename(tmpFile, join(this.dir, digest));
       // The rename itself is durable only once the folder is: a power cut must not lose a file a row names.
       await syncFolder(this.dir);
+      if (bytes) this.cache.put(digest, bytes);
       return { digest, size, release };
     } catch (err) {
       release?.();
@@ -123,6 +138,7 @@ export class BlobStore {
   removeIfUnused(digest: string): boolean {
     if (this.held.has(digest) || this.referenced(digest)) return false;
     rmSync(this.path(digest), { force: true });
+    this.cache.drop(digest);
     return true;
   }
 
@@ -132,6 +148,7 @@ export class BlobStore {
     for (const f of readdirSync(this.dir)) {
       if (DIGEST.test(f) && !this.held.has(f) && !this.referenced(f)) {
         rmSync(join(this.dir, f), { force: true });
+        this.cache.drop(f);
         removed++;
       }
     }

@@ -41,8 +41,9 @@ export class CopyTransfers {
   /**
    * The bytes of `meta` from `home` into the blob store, checked (unless the same content is here
    * already). Resolves with the release of its hold on them: call it once the copy's row is added.
+   * `onChecked` gets the bytes as soon as they are checked, if they were checked in memory (blob-store.ts).
    */
-  async fetch(home: string, meta: VersionMeta): Promise<() => void> {
+  async fetch(home: string, meta: VersionMeta, onChecked?: (bytes: Buffer) => void): Promise<() => void> {
     const { blobs, settings } = this.deps;
     // Whatever a home announces, no copy is larger than the largest resource a publish may make.
     if (meta.size > settings.maxBytes) {
@@ -69,7 +70,7 @@ export class CopyTransfers {
     if (!here) {
       this.transferring++;
       try {
-        await this.transfer(home, meta, release);
+        await this.transfer(home, meta, release, onChecked);
       } finally {
         this.transferring--;
       }
@@ -79,7 +80,7 @@ export class CopyTransfers {
   }
 
   /** One transfer of `meta`'s bytes from `home`, in a transfer slot (see fetch); calls `release` if it fails. */
-  private async transfer(home: string, meta: VersionMeta, release: () => void): Promise<void> {
+  private async transfer(home: string, meta: VersionMeta, release: () => void, onChecked: ((bytes: Buffer) => void) | undefined): Promise<void> {
     const { blobs, raw, settings } = this.deps;
     let res;
     try {
@@ -91,7 +92,7 @@ export class CopyTransfers {
     }
     try {
       checkRawHeaders(res.headers, meta, home, this.deps.log);
-      (await blobs.receive(res, settings.maxBytes, { digest: meta.digest, size: meta.size })).release();
+      (await blobs.receive(res, settings.maxBytes, { digest: meta.digest, size: meta.size }, onChecked)).release();
       this.counts.ok++;
       this.counts.bytes += meta.size;
     } catch (err) {

@@ -4,13 +4,16 @@ import send from 'send';
 import { CohortError } from '../errors.ts';
 import { httpStatusOf } from '../error-status.ts';
 import { redactHandover } from '../sessions/handovers.ts';
-import type { Replicator } from './replicator.ts';
+import type { BlobCache } from './blob-cache.ts';
+import type { Local, Replicator } from './replicator.ts';
 import { plain } from '../net/plain-reply.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
 import type { Uploads } from './uploads.ts';
 
 export interface ResourceHttpDeps {
   replicator: Replicator;
+  /** Small resources' bytes in memory (blob-cache.ts). */
+  cache: BlobCache;
   uploads: Uploads;
   log: Logger;
 }
@@ -20,7 +23,8 @@ export interface ResourceHttpDeps {
  * /res/<domain>/<author>/<path>[?version=N], served from this node (its own resources, or
  * copies, replicated on first access) with Content-Type, ETag (the content's digest),
  * Last-Modified, conditional GET, Range and HEAD (the `send` module, express.static's engine);
- * PUT publishes (uploads.ts).
+ * a plain GET or HEAD of a small one from memory (blob-cache.ts), or of a copy being made from
+ * its checked bytes; PUT publishes (uploads.ts).
  */
 export class ResourceHttp {
   private readonly deps: ResourceHttpDeps;
@@ -59,9 +63,27 @@ export class ResourceHttp {
     res.setHeader('x-content-type-options', 'nosniff');
     // A version named in the URL never changes; the newest may.
     res.setHeader('cache-control', version === undefined ? 'no-cache' : 'public, max-age=31536000, immutable');
-    send(req, local.path, { etag: false, lastModified: false, cacheControl: false, dotfiles: 'allow' })
+    if (isPlain(req)) {
+      const bytes = req.method === 'HEAD' ? undefined : (local.bytes ?? this.cached(local));
+      if (req.method === 'HEAD' || bytes) {
+        res.setHeader('accept-ranges', 'bytes');
+        res.setHeader('content-length', meta.size);
+        if (bytes instanceof Promise) {
+          const read = await bytes.catch(() => undefined);
+          if (read) return void res.end(read);
+        } else return void res.end(bytes);
+      }
+    }
+    // The file serves the rest: a copy being made once it is in place.
+    const file = local.durable ? (await local.durable).path : local.path;
+    send(req, file, { etag: false, lastModified: false, cacheControl: false, dotfiles: 'allow' })
       .on('error', (err: Error) => this.fail(res, err, ref.url))
       .pipe(res);
+  }
+
+  /** The bytes from memory if the cache holds resources of this size (read once into it if not there yet). */
+  private cached(local: Local): Buffer | Promise<Buffer> | undefined {
+    return this.deps.cache.holds(local.meta.size) ? this.deps.cache.get(local.meta.digest, local.path) : undefined;
   }
 
   private fail(res: ServerResponse, err: unknown, url: string): void {
@@ -84,4 +106,10 @@ function parseVersion(params: URLSearchParams): number | undefined {
   if (v.length === 0) return undefined;
   if (v.length > 1 || !/^[1-9][0-9]{0,14}$/.test(v[0])) throw new ResourceUrlError('version is one positive whole number');
   return Number(v[0]);
+}
+
+/** A GET or HEAD of the whole resource, unconditionally: what memory can answer (the rest goes to `send`). */
+function isPlain(req: IncomingMessage): boolean {
+  const h = req.headers;
+  return (req.method === 'GET' || req.method === 'HEAD') && h.range === undefined && h['if-none-match'] === undefined && h['if-modified-since'] === undefined && h['if-match'] === undefined && h['if-unmodified-since'] === undefined;
 }

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
 import { httpStatusOf } from '../error-status.ts';
 import { plain } from '../net/plain-reply.ts';
+import type { BlobCache } from './blob-cache.ts';
 import type { PublishOptions, ResourceHome } from './resource-home.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
 
@@ -24,10 +25,12 @@ export class RawServer {
   /** Open raw connections: this server never listens, so it does not track them itself. */
   private readonly sockets = new Set<TLSSocket>();
   private readonly home: ResourceHome;
+  private readonly cache: BlobCache;
   private readonly log: Logger;
 
-  constructor(home: ResourceHome, log: Logger) {
+  constructor(home: ResourceHome, cache: BlobCache, log: Logger) {
     this.home = home;
+    this.cache = cache;
     this.log = log;
     this.server = createServer({ requestTimeout: 0, headersTimeout: 10_000, keepAliveTimeout: 30_000 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
@@ -92,9 +95,21 @@ export class RawServer {
       throw err;
     }
     const { meta, path } = found;
+    const head = { 'content-type': 'application/octet-stream', 'content-length': meta.size, 'x-cohort-digest': meta.digest };
+    // A small resource in one write from memory (read once for every subscriber that asks); a large one streamed from its file.
+    const held = this.cache.holds(meta.size) ? this.cache.get(meta.digest, path) : undefined;
+    if (held instanceof Promise) {
+      held.then((bytes) => res.writeHead(200, head).end(bytes), () => this.stream(url, path, head, res));
+      return;
+    }
+    if (held) return void res.writeHead(200, head).end(held);
+    this.stream(url, path, head, res);
+  }
+
+  private stream(url: string, path: string, head: Record<string, string | number>, res: ServerResponse): void {
     const stream = createReadStream(path);
     stream.once('open', () => {
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': meta.size, 'x-cohort-digest': meta.digest });
+      res.writeHead(200, head);
       stream.pipe(res);
     });
     stream.once('error', (err) => {

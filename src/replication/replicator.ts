@@ -37,6 +37,10 @@ export interface Local {
   path: string;
   /** 'home': this node is the author's; 'copy': a copy was here; 'replicated': copied for this request. */
   source: 'home' | 'copy' | 'replicated';
+  /** A copy being made, checked in memory: its bytes, served before its file is durable and named by a row. */
+  bytes?: Buffer;
+  /** With `bytes`: the copy once its file is in place (for the answers a file serves: ranges, conditional GETs). */
+  durable?: Promise<Local>;
 }
 
 /** Reads of copies are kept in memory and written to the database this often (the read window is hours). */
@@ -115,12 +119,18 @@ export class Replicator {
     }
     const running = this.inflight.get(key);
     if (running) return this.wait(running);
-    const transfer = this.replicate(ref, version).finally(() => this.inflight.delete(key));
-    this.inflight.set(key, transfer);
-    const out = await transfer;
-    this.reads.set(ref.url, Date.now());
-    this.remember(key, { ...out, source: 'copy' });
-    return out;
+    // Requests (the first and those waiting on it) are answered as soon as the bytes are checked,
+    // if they were checked in memory; otherwise once the copy is durable. The transfer stays the
+    // one in flight until then: no second one starts meanwhile.
+    const first = Promise.withResolvers<Local>();
+    const durable: Promise<Local> = this.replicate(ref, version, (meta, bytes) => first.resolve({ meta, path: this.deps.blobs.path(meta.digest), source: 'replicated', bytes, durable })).then((out) => {
+      this.reads.set(ref.url, Date.now());
+      this.remember(key, { ...out, source: 'copy' });
+      return out;
+    });
+    durable.then(first.resolve, first.reject).then(() => this.inflight.delete(key));
+    this.inflight.set(key, first.promise);
+    return first.promise;
   }
 
   /** The URL's copies or versions changed: the next request reads them again. */
@@ -149,14 +159,14 @@ export class Replicator {
     }
   }
 
-  private async replicate(ref: ResourceRef, version: number | undefined): Promise<Local> {
+  private async replicate(ref: ResourceRef, version: number | undefined, onChecked: (meta: VersionMeta, bytes: Buffer) => void): Promise<Local> {
     const { copies, log } = this.deps;
     const home = await this.lookups.home(ref, version); // D2
     this.deps.freeSpace.check(`a copy of ${ref.url}`); // what cannot be stored is not asked for
     const { gen, meta, newest } = await this.lookups.subscribe(ref, version, home); // D3, D4: the answer checked
     copies.subscribed(ref.url, home, gen, newest);
     const started = Date.now();
-    const release = await this.transfers.fetch(home, meta).catch((err: unknown) => {
+    const release = await this.transfers.fetch(home, meta, (bytes) => onChecked(meta, bytes)).catch((err: unknown) => {
       // No room for it here: the home need not keep (nor notify) this subscription.
       if (err instanceof CohortError && err.code === 'insufficient_storage') this.sendUnsubscribe(home, ref.url, this.endSubscription(ref.url, home));
       throw err;

@@ -10,6 +10,7 @@ import type { DomainPolicy } from '../records/domain-policy.ts';
 import { HomeLookup } from '../records/home-lookup.ts';
 import { z } from 'zod';
 import { AuthorQuota } from './author-quota.ts';
+import { BlobCache } from './blob-cache.ts';
 import { BlobStore } from './blob-store.ts';
 import { CopyBudget } from './copy-budget.ts';
 import { FreeSpace } from './free-space.ts';
@@ -71,7 +72,8 @@ export class ReplicationService {
     const settings = table.resources;
     this.published = new PublishedStore(deps.db);
     this.copies = new CopyStore(deps.db);
-    this.blobs = new BlobStore(join(deps.dataDir, 'blobs'), (d) => this.published.holds(d) || this.copies.holds(d));
+    const cache = new BlobCache(settings.memoryCacheBytes, settings.memoryCacheMaxFileBytes);
+    this.blobs = new BlobStore(join(deps.dataDir, 'blobs'), (d) => this.published.holds(d) || this.copies.holds(d), cache);
     this.freeSpace = new FreeSpace(this.blobs.dir, settings.minFreeBytes);
     const quota = new AuthorQuota(this.published, { maxBytes: settings.authorMaxBytes, maxVersions: settings.authorMaxVersions });
     const budget = new CopyBudget(this.copies, settings.copyBudgetBytes);
@@ -101,8 +103,8 @@ export class ReplicationService {
       maxBytes: settings.maxBytes,
       log,
     });
-    this.http = new ResourceHttp({ replicator: this.replicator, uploads, log });
-    this.rawServer = new RawServer(this.home, log);
+    this.http = new ResourceHttp({ replicator: this.replicator, uploads, cache, log });
+    this.rawServer = new RawServer(this.home, cache, log);
     registerResourceCommands(deps.registry, {
       self: deps.self.id,
       home: this.home,
@@ -127,6 +129,11 @@ export class ReplicationService {
   /** Transfers of resources' bytes from their homes since start (for /metrics). */
   get transfers(): Readonly<{ ok: number; failed: number; bytes: number }> {
     return this.replicator.transferCounts;
+  }
+
+  /** Resources' bytes held in memory to serve (for /metrics). */
+  get memoryCache(): Readonly<{ bytes: number; entries: number }> {
+    return this.blobs.cache.stats;
   }
 
   /** Counts and the most recent resources published and copied here (a dashboard's view; cheap every second). */

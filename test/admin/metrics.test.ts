@@ -8,7 +8,7 @@ import { TestCluster } from '../harness/cluster.ts';
 import { ADMIN_TOKEN, FrontCluster } from '../harness/front-cluster.ts';
 import { freePortRange } from '../harness/ports.ts';
 import { waitFor } from '../harness/wait.ts';
-import { nodeHttp } from '../replication/helpers.ts';
+import { copyStored, nodeHttp } from '../replication/helpers.ts';
 import { parseExposition, value } from '../harness/prometheus.ts';
 
 const NODE_ADMIN_TOKEN = 'node-admin-token-metrics-0123';
@@ -69,10 +69,14 @@ describe('node /metrics', () => {
     await (await c.client('A')).call('A', 'res.publish', { url: '/res/msu/ann/m/page.html', file });
     const r = await nodeHttp(c, 'C', '/res/msu/ann/m/page.html');
     assert.equal(r.status, 200);
+    await copyStored(c, 'C', '/res/msu/ann/m/page.html'); // answered from the checked bytes, stored just after
     const s = await scrape('C');
     assert.equal(value(s, 'cohort_resource_transfers_total', { result: 'ok' }), 1);
     assert.equal(value(s, 'cohort_resource_transfers_total', { result: 'failed' }), 0);
     assert.equal(value(s, 'cohort_resource_transfer_bytes_total'), page.length);
+    // Its bytes are held in memory for the next requests.
+    assert.equal(value(s, 'cohort_resource_memory_cache_bytes'), page.length);
+    assert.equal(value(s, 'cohort_resource_memory_cache_entries'), 1);
   });
 
   it('an app instance killed with -9 counts one restart', async () => {

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { runCli } from '../harness/cli.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { blobFiles, nodeHttp } from './helpers.ts';
+import { blobFiles, copyStored, nodeHttp } from './helpers.ts';
 
 // A node's byte budget for copies (here 300,000 bytes on C): copies past it push out the least
 // recently read ones, which are unsubscribed at their home (A); a copy larger than the budget is
@@ -29,6 +29,7 @@ const read = async (name: string) => {
   const r = await nodeHttp(c, 'C', url(name));
   assert.equal(r.status, 200, r.body.toString());
   assert.ok(r.body.equals(bodies.get(name)!));
+  await copyStored(c, 'C', url(name));
 };
 
 before(async () => {

@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { nodeDataDir } from '../../src/config/host-table.ts';
 import type { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
 
 export interface HttpReply {
   status: number;
@@ -58,4 +59,12 @@ export function rssMb(pid: number): number {
 export function blobFiles(c: TestCluster, id: string): { files: string[]; tmp: string[] } {
   const dir = join(nodeDataDir(c.table, id), 'blobs');
   return { files: readdirSync(dir).filter((f) => /^[0-9a-f]{64}$/.test(f)).sort(), tmp: readdirSync(join(dir, 'tmp')) };
+}
+
+/**
+ * Waits until node `id` holds its copy of `path` (durable and named by a row): a first access is
+ * answered as soon as the bytes are checked, before the copy is stored.
+ */
+export async function copyStored(c: TestCluster, id: string, path: string): Promise<void> {
+  await waitFor(`${id} to store its copy of ${path}`, async () => (await nodeHttp(c, id, path, { method: 'HEAD' })).headers['x-cohort-source'] === 'copy', 10_000);
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { nodeDataDir } from '../../src/config/host-table.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { nodeHttp } from './helpers.ts';
+import { copyStored, nodeHttp } from './helpers.ts';
 
 // A compromised library node F of domain evil (a real process holding F's cluster certificate,
 // test/harness/fake-library-node.ts) claims its domain's authors and lies in its answers. The
@@ -46,6 +46,7 @@ before(async () => {
   writeFileSync(file, page);
   await (await c.client('L')).call('L', 'res.publish', { url: VICTIM, file });
   assert.equal((await nodeHttp(c, 'A', VICTIM)).body.toString(), page, 'A holds a copy of ann\'s page');
+  await copyStored(c, 'A', VICTIM);
 });
 after(async () => {
   fake?.kill('SIGTERM');

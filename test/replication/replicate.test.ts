@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { nodeHttp } from './helpers.ts';
+import { copyStored, nodeHttp } from './helpers.ts';
 
 // Seed 000's dynamic resource replication with real nodes: A (library, home of the author
 // ann), access nodes C and D. A resource published on A is copied to an access node the
@@ -36,6 +36,7 @@ test('first access replicates; then the copy is served with ETag, Last-Modified,
   assert.equal(first.headers['content-type'], 'text/html; charset=utf-8');
   assert.equal(first.headers.etag, `"${sha(page)}"`);
   assert.ok(first.headers['last-modified']);
+  await copyStored(c, 'C', URL_1);
   const again = await nodeHttp(c, 'C', URL_1);
   assert.equal(again.headers['x-cohort-source'], 'copy');
   assert.equal((await nodeHttp(c, 'C', URL_1, { headers: { 'if-none-match': `"${sha(page)}"` } })).status, 304);

@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { LRUCache } from 'lru-cache';
+
+/** Files read at once to fill the cache; past it a request is served from its file (memory stays bounded under a flood of cold URLs). */
+const MAX_LOADING = 64;
+
+/**
+ * Small resources' bytes in memory, least recently served dropped first (lru-cache, bounded in
+ * bytes): a plain GET of one is a single write, without the open, stat, read and close of
+ * serving its file (nginx's open_file_cache and Varnish's malloc storage do the same job).
+ * Keyed by digest, so an entry is never stale: a new version is a new digest, and the same
+ * content published under two URLs is held once.
+ */
+export class BlobCache {
+  private readonly cache: LRUCache<string, Buffer> | undefined;
+  /** Reads of files into the cache under way: concurrent requests for one digest share one. */
+  private readonly loading = new Map<string, Promise<Buffer>>();
+  /** The largest resource held (and, in a transfer, checked in memory and served before it is on disk). */
+  readonly maxFileBytes: number;
+
+  constructor(maxBytes: number, maxFileBytes: number) {
+    this.maxFileBytes = Math.min(maxFileBytes, maxBytes);
+    this.cache = maxBytes > 0 && this.maxFileBytes > 0 ? new LRUCache({ maxSize: maxBytes, maxEntrySize: this.maxFileBytes, sizeCalculation: (b) => Math.max(1, b.length) }) : undefined;
+  }
+
+  /** Whether a resource of `size` bytes is held here. */
+  holds(size: number): boolean {
+    return this.cache !== undefined && size <= this.maxFileBytes;
+  }
+
+  /** Bytes just checked (a transfer's): held for the next requests. */
+  put(digest: string, bytes: Buffer): void {
+    if (this.holds(bytes.length)) this.cache!.set(digest, bytes);
+  }
+
+  /** The bytes of `digest` (whose file is `path`), read once if not held; undefined when too many reads are under way. */
+  get(digest: string, path: string): Buffer | Promise<Buffer> | undefined {
+    const held = this.cache?.get(digest);
+    if (held) return held;
+    const running = this.loading.get(digest);
+    if (running) return running;
+    if (this.loading.size >= MAX_LOADING) return undefined;
+    const load = readFile(path).then((bytes) => {
+      // Held only if they are what their name says: a damaged file is served as it is (its
+      // reader checks it), but is not kept in memory past its repair.
+      if (createHash('sha256').update(bytes).digest('hex') === digest) this.put(digest, bytes);
+      return bytes;
+    }).finally(() => this.loading.delete(digest));
+    this.loading.set(digest, load);
+    return load;
+  }
+
+  /** The file is gone (no row names the content any more): its memory goes too. */
+  drop(digest: string): void {
+    this.cache?.delete(digest);
+  }
+
+  /** Bytes and entries held (for /metrics). */
+  get stats(): { bytes: number; entries: number } {
+    return { bytes: this.cache?.calculatedSize ?? 0, entries: this.cache?.size ?? 0 };
+  }
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { after, test } from 'node:test';
+import { BlobCache } from '../../src/replication/blob-cache.ts';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const dir = mkdtempSync(join(tmpdir(), 'cohort-blob-cache-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+const file = (name: string, bytes: Buffer) => {
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  return path;
+};
+
+test('holds resources up to its largest file size, none when either bound is 0', () => {
+  assert.equal(new BlobCache(1000, 100).holds(100), true);
+  assert.equal(new BlobCache(1000, 100).holds(101), false);
+  assert.equal(new BlobCache(50, 100).holds(51), false, 'no file larger than the whole cache');
+  assert.equal(new BlobCache(0, 100).holds(1), false);
+  assert.equal(new BlobCache(1000, 0).holds(1), false);
+});
+
+test('bounded in bytes: the least recently served go first', async () => {
+  const cache = new BlobCache(3 * 1024, 1024);
+  for (const d of ['a', 'b', 'c']) cache.put(d, Buffer.alloc(1024, d));
+  assert.ok(cache.get('a', '/nonexistent') instanceof Buffer, 'a served: now the most recent');
+  cache.put('d', Buffer.alloc(1024, 'd'));
+  assert.deepEqual(cache.stats, { bytes: 3 * 1024, entries: 3 });
+  const b = cache.get('b', join(dir, 'absent'));
+  assert.ok(b instanceof Promise, 'b, the least recently served, went: its file is read again');
+  await assert.rejects(b);
+  assert.ok(cache.get('a', '/nonexistent') instanceof Buffer);
+  cache.put('big', Buffer.alloc(1025));
+  assert.equal(cache.stats.entries, 3, 'a file past the largest size is not held');
+});
+
+test('a file is read once for concurrent requests, then served from memory; drop forgets it', async () => {
+  const cache = new BlobCache(1 << 20, 1 << 16);
+  const path = file('one', Buffer.from('the bytes'));
+  const one = sha('the bytes');
+  const first = cache.get(one, path);
+  const second = cache.get(one, path);
+  assert.ok(first instanceof Promise);
+  assert.equal(second, first, 'one read for both');
+  assert.equal((await first).toString(), 'the bytes');
+  const held = cache.get(one, path);
+  assert.ok(held instanceof Buffer && held.toString() === 'the bytes');
+  cache.drop(one);
+  const again = cache.get(one, path);
+  assert.ok(again instanceof Promise, 'read again after a drop');
+  await again;
+});
+
+test('a file whose bytes are not what its digest names is served as read but not held', async () => {
+  const cache = new BlobCache(1 << 20, 1 << 16);
+  const path = file('damaged', Buffer.from('the wrong bytes'));
+  assert.equal((await cache.get(sha('the right bytes'), path))!.toString(), 'the wrong bytes');
+  assert.equal(cache.stats.entries, 0);
+});
+
+test('a missing file rejects and is not held; past 64 reads at once, the caller serves from the file', async () => {
+  const cache = new BlobCache(1 << 20, 1 << 16);
+  await assert.rejects(Promise.resolve(cache.get('gone', join(dir, 'gone'))));
+  assert.equal(cache.stats.entries, 0);
+  const path = file('many', Buffer.from('x'));
+  const reads = Array.from({ length: 64 }, (_, i) => cache.get(`d${i}`, path));
+  // (none of them is held: 'x' hashes to none of these names)
+  assert.equal(cache.get('d64', path), undefined);
+  await Promise.all(reads);
+  assert.ok(cache.get('d64', path) instanceof Promise, 'reads are possible again once those ended');
+});
