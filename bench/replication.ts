@@ -4,8 +4,11 @@
 //     cached, subscribe at A, raw bytes over TLS, digest check, fsync, rename, then served),
 //     against a plain GET of the same resource from A's own file (the limit; target ≤ 1.5×);
 //   herd: 50 concurrent first GETs of a fresh 1 MB resource on one access node (one transfer),
-//     against nginx as a caching proxy before A with proxy_cache_lock on (its waiters look
-//     again every 500 ms): p50 and max (target: Cohort's p50 ≤ 0.5× nginx's);
+//     against two caching proxies before A, each told to cache A's answers: nginx with
+//     proxy_cache_lock on (its waiters look again every 500 ms) at its default lock timeout (5 s)
+//     and at 50 ms (past it a waiter goes to the origin itself), and Varnish (its waiting list
+//     wakes the waiters when the object arrives): p50, max, and how many requests reached A
+//     (targets: Cohort's p50 ≤ 0.5× nginx's at 5 s, and ≤ Varnish's);
 //   copy served: wrk -t1 -c32 on an access node's copy of a 64 KiB resource, against nginx
 //     (1 worker, sendfile) serving the same bytes as a static file;
 //   fan-out: from the start of a publish on A until every access node (all subscribed) serves
@@ -13,7 +16,7 @@
 // Every body is checked (length and sha256, after the clock stops): a failure cannot look fast.
 // Sizes: BENCH_REPLICATION_REPS (3: fresh resources each, order alternated, medians),
 // BENCH_REPLICATION_SECONDS (wrk run, 5), BENCH_REPLICATION_NODES (access nodes, 10).
-// Needs: apt-get install -y wrk nginx-light (installed here when missing, as root).
+// Needs: apt-get install -y wrk nginx-light varnish (installed here when missing, as root).
 import { ensureDebianTools } from './peers/debian.ts';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -67,8 +70,10 @@ function checked(r: Reply, res: Res, what: string, source?: string): number {
   return r.ms;
 }
 
-/** HERD concurrent GETs of one resource: p50 and max latency, and how the peer's cache answered. */
-async function herd(port: number, res: Res, what: string): Promise<{ p50: number; max: number; cache: string }> {
+interface Herd { p50: number; max: number; cache: string; origin: number }
+
+/** HERD concurrent GETs of one resource: p50 and max latency, how the peer's cache answered, how many went to the origin (a peer's MISS). */
+async function herd(port: number, res: Res, what: string): Promise<Herd> {
   const replies = await Promise.all(Array.from({ length: HERD }, () => get(port, res.url)));
   const ms = replies.map((r) => checked(r, res, what)).sort((a, b) => a - b);
   const counts = new Map<string, number>();
@@ -76,7 +81,7 @@ async function herd(port: number, res: Res, what: string): Promise<{ p50: number
     const k = String(r.headers['x-cache-status'] ?? r.headers['x-cohort-source']);
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
-  return { p50: percentile(ms, 50), max: ms[ms.length - 1], cache: [...counts].map(([k, n]) => `${k}×${n}`).join(' ') };
+  return { p50: percentile(ms, 50), max: ms[ms.length - 1], cache: [...counts].map(([k, n]) => `${k}×${n}`).join(' '), origin: counts.get('MISS') ?? 0 };
 }
 
 /** wrk's requests/s; throws on error answers or bodies shorter than `bytes`. */
@@ -90,7 +95,7 @@ function wrk(url: string, seconds: number, bytes: number): number {
   return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)![1]);
 }
 
-ensureDebianTools('bench:replication', { wrk: 'wrk', nginx: 'nginx-light' });
+ensureDebianTools('bench:replication', { wrk: 'wrk', nginx: 'nginx-light', varnishd: 'varnish' });
 const access = Array.from({ length: NODES }, (_, i) => `N${i + 1}`);
 const cluster = await TestCluster.create([{ id: 'A', role: 'library' }, ...access.map((id) => ({ id, role: 'access' as const }))]);
 const dir = mkdtempSync(join(tmpdir(), 'cohort-bench-replication-'));
@@ -112,8 +117,9 @@ try {
     return { url, bytes, digest: out.digest, version: out.version };
   };
 
-  // nginx (1 worker each): a caching proxy before A, and a static server of the 64 KiB file.
-  const [cachePort, staticPort] = await freePorts(2);
+  // nginx (1 worker each): caching proxies before A (lock timeouts 5 s and 50 ms), and a static
+  // server of the 64 KiB file; Varnish before A.
+  const [cachePort, cache50Port, staticPort, varnishPort] = await freePorts(4);
   chmodSync(dir, 0o755); // nginx's workers run as an unprivileged user
   mkdirSync(join(dir, 'www'), { mode: 0o755 });
   const nginx = (name: string, body: string) => {
@@ -122,21 +128,32 @@ try {
     const p = spawn('nginx', ['-c', conf], { stdio: ['ignore', 'ignore', 'inherit'] });
     procs.push(p);
   };
-  // A answers the newest version with Cache-Control: no-cache; the proxy is told to cache it anyway.
-  nginx('cache', `proxy_cache_path ${dir}/cache levels=1:2 keys_zone=res:10m use_temp_path=off; server { listen 127.0.0.1:${cachePort}; location / { proxy_pass http://127.0.0.1:${port('A')}; proxy_cache res; proxy_cache_valid 200 10m; proxy_cache_lock on; proxy_cache_lock_timeout 5s; proxy_ignore_headers Cache-Control Expires; add_header X-Cache-Status $upstream_cache_status; } }`);
+  // A answers the newest version with Cache-Control: no-cache; the proxies are told to cache it anyway.
+  const cacheProxy = (name: string, listen: number, lockTimeout: string) => nginx(name, `proxy_cache_path ${dir}/${name}-cache levels=1:2 keys_zone=${name}:10m use_temp_path=off; server { listen 127.0.0.1:${listen}; location / { proxy_pass http://127.0.0.1:${port('A')}; proxy_cache ${name}; proxy_cache_valid 200 10m; proxy_cache_lock on; proxy_cache_lock_timeout ${lockTimeout}; proxy_ignore_headers Cache-Control Expires; add_header X-Cache-Status $upstream_cache_status; } }`);
+  cacheProxy('cache', cachePort, '5s');
+  cacheProxy('cache50', cache50Port, '50ms');
+  // Varnish as its docs set up a cache before one back-end (malloc storage), its built-in
+  // waiting list on; the TTL set as nginx's proxy_cache_valid (A's no-cache overridden).
+  writeFileSync(join(dir, 'herd.vcl'), `vcl 4.1;\nbackend a { .host = "127.0.0.1"; .port = "${port('A')}"; }\nsub vcl_backend_response { set beresp.ttl = 10m; return (deliver); }\nsub vcl_deliver { if (obj.hits > 0) { set resp.http.X-Cache-Status = "HIT"; } else { set resp.http.X-Cache-Status = "MISS"; } }\n`);
+  procs.push(spawn('varnishd', ['-F', '-n', join(dir, 'varnish'), '-a', `127.0.0.1:${varnishPort}`, '-f', join(dir, 'herd.vcl'), '-s', 'malloc,256m'], { stdio: ['ignore', 'ignore', 'inherit'] }));
   nginx('static', `server { listen 127.0.0.1:${staticPort}; location / { root ${dir}/www; } }`);
 
-  progress(`publishing ${FIRSTS + 2 * REPS} resources of 1 MB and two of 64 KiB on A`);
+  const PEERS = ['nginx', 'nginx50', 'varnish'] as const;
+  progress(`publishing ${FIRSTS + (1 + PEERS.length) * REPS} resources of 1 MB and two of 64 KiB on A`);
   const firsts: Res[] = [];
   for (let i = 0; i < FIRSTS; i++) firsts.push(await publish(`/res/msu/ann/bench/first-${i}.bin`, randomBytes(BIG)));
   const herds: Res[] = [];
-  for (let i = 0; i < 2 * REPS; i++) herds.push(await publish(`/res/msu/ann/bench/herd-${i}.bin`, randomBytes(BIG)));
+  for (let i = 0; i < (1 + PEERS.length) * REPS; i++) herds.push(await publish(`/res/msu/ann/bench/herd-${i}.bin`, randomBytes(BIG)));
   const copy = await publish('/res/msu/ann/bench/copy.bin', randomBytes(SMALL));
   writeFileSync(join(dir, 'www', 'copy.bin'), copy.bytes, { mode: 0o644 });
   let fan = await publish('/res/msu/ann/bench/fan.bin', randomBytes(SMALL));
   // Every access node subscribes to the fan-out resource (and so has its home lookup cached).
   for (const id of access) checked(await get(port(id), fan.url), fan, `${id} first GET`, 'replicated');
-  await waitFor('nginx to serve', async () => (await get(staticPort, '/copy.bin')).status === 200 && (await get(cachePort, '/')).status === 404, 10_000, 100);
+  await waitFor('nginx and Varnish to serve', async () => {
+    if ((await get(staticPort, '/copy.bin')).status !== 200) return false;
+    for (const p of [cachePort, cache50Port, varnishPort]) if ((await get(p, '/').catch(() => ({ status: 0 }))).status !== 404) return false;
+    return true;
+  }, 20_000, 100);
 
   progress(`first access: ${FIRSTS} resources of 1 MB, each on ${access[0]} and then from A`);
   const cohortFirst: number[] = [];
@@ -146,24 +163,24 @@ try {
     plainFirst.push(checked(await get(port('A'), r.url), r, 'A, plain', 'home'));
   }
 
-  const cohortHerd: { p50: number; max: number }[] = [];
-  const nginxHerd: { p50: number; max: number }[] = [];
+  // Each herd on a resource of its own (nothing cached yet anywhere); the order turns every rep.
+  const herdPorts = { nginx: cachePort, nginx50: cache50Port, varnish: varnishPort };
+  const herdLabels = { cohort: 'Cohort', nginx: 'nginx, lock timeout 5 s', nginx50: 'nginx, lock timeout 50 ms', varnish: 'Varnish' };
+  const herdsBy: Record<'cohort' | (typeof PEERS)[number], Herd[]> = { cohort: [], nginx: [], nginx50: [], varnish: [] };
+  const transfersOf = (id: string, url: string) => cluster.log(id).split('\n').filter((l) => l.includes('"event":"resource_replicated"') && l.includes(`"url":"${url}"`)).length;
   for (let rep = 0; rep < REPS; rep++) {
     const node = access[(rep + 1) % access.length];
-    const runs = [
-      async () => {
-        const h = await herd(port(node), herds[2 * rep], `${node} herd`);
-        cohortHerd.push(h);
-        progress(`rep ${rep + 1}/${REPS}: herd of ${HERD} on ${node}: p50 ${h.p50.toFixed(1)} ms, max ${h.max.toFixed(1)} ms (${h.cache})`);
-      },
-      async () => {
-        const h = await herd(cachePort, herds[2 * rep + 1], 'nginx herd');
-        nginxHerd.push(h);
-        progress(`rep ${rep + 1}/${REPS}: herd of ${HERD} on nginx: p50 ${h.p50.toFixed(1)} ms, max ${h.max.toFixed(1)} ms (${h.cache})`);
-      },
-    ];
-    for (const run of rep % 2 === 0 ? runs : runs.reverse()) await run();
+    const runs = (['cohort', ...PEERS] as const).map((who, i) => async () => {
+      const res = herds[(1 + PEERS.length) * rep + i];
+      const h = await herd(who === 'cohort' ? port(node) : herdPorts[who], res, `${herdLabels[who]} herd`);
+      // Cohort's requests to the home: its transfers (from the node's log, once the copy is stored).
+      if (who === 'cohort') h.origin = await waitFor(`${node} to log its copy`, () => transfersOf(node, res.url) || undefined, 10_000, 20);
+      herdsBy[who].push(h);
+      progress(`rep ${rep + 1}/${REPS}: herd of ${HERD} on ${who === 'cohort' ? node : herdLabels[who]}: p50 ${h.p50.toFixed(1)} ms, max ${h.max.toFixed(1)} ms, ${h.origin} to the origin (${h.cache})`);
+    });
+    for (let i = 0; i < runs.length; i++) await runs[(i + rep) % runs.length]();
   }
+  const herdFig = (who: keyof typeof herdsBy, key: 'p50' | 'max' | 'origin') => median(herdsBy[who].map((h) => h[key]));
 
   const copyNode = access[0];
   checked(await get(port(copyNode), copy.url), copy, `${copyNode} first GET`, 'replicated');
@@ -219,8 +236,10 @@ try {
 
   const fig = {
     cohort_first_ms: median(cohortFirst), plain_first_ms: median(plainFirst),
-    herd_p50_ms: median(cohortHerd.map((h) => h.p50)), herd_max_ms: median(cohortHerd.map((h) => h.max)),
-    nginx_herd_p50_ms: median(nginxHerd.map((h) => h.p50)), nginx_herd_max_ms: median(nginxHerd.map((h) => h.max)),
+    herd_p50_ms: herdFig('cohort', 'p50'), herd_max_ms: herdFig('cohort', 'max'),
+    nginx_herd_p50_ms: herdFig('nginx', 'p50'), nginx_herd_max_ms: herdFig('nginx', 'max'),
+    nginx_herd_50ms_p50_ms: herdFig('nginx50', 'p50'), nginx_herd_50ms_max_ms: herdFig('nginx50', 'max'),
+    varnish_herd_p50_ms: herdFig('varnish', 'p50'), varnish_herd_max_ms: herdFig('varnish', 'max'),
     copy_rps: Math.round(median(served[0].rps)), nginx_static_rps: Math.round(median(served[1].rps)),
     fanout_ms: median(fanMs), fanout_log_ms: median(fanLogMs),
   };
@@ -228,18 +247,24 @@ try {
   console.log(`resource replication: A (home) and ${NODES} access nodes; medians of ${REPS} reps (first access: of ${FIRSTS} resources)`);
   console.log(`${'measure'.padEnd(44)}${'Cohort'.padStart(10)}${'peer'.padStart(10)}${'ratio'.padStart(8)}  ${'target'.padEnd(7)} peer`);
   row('first access, 1 MB, ms', fig.cohort_first_ms, 'plain GET from the home node (the limit)', fig.plain_first_ms, '≤ 1.5');
-  row(`${HERD} concurrent first GETs, 1 MB, p50 ms`, fig.herd_p50_ms, 'nginx caching proxy, proxy_cache_lock on', fig.nginx_herd_p50_ms, '≤ 0.5');
-  row(`${HERD} concurrent first GETs, 1 MB, max ms`, fig.herd_max_ms, 'nginx caching proxy, proxy_cache_lock on', fig.nginx_herd_max_ms, '');
+  row(`${HERD} concurrent first GETs, 1 MB, p50 ms`, fig.herd_p50_ms, 'nginx caching proxy, proxy_cache_lock on, lock timeout 5 s (default)', fig.nginx_herd_p50_ms, '≤ 0.5');
+  row(`${HERD} concurrent first GETs, 1 MB, max ms`, fig.herd_max_ms, 'nginx caching proxy, proxy_cache_lock on, lock timeout 5 s (default)', fig.nginx_herd_max_ms, '');
+  row(`${HERD} concurrent first GETs, 1 MB, p50 ms`, fig.herd_p50_ms, 'nginx caching proxy, proxy_cache_lock on, lock timeout 50 ms', fig.nginx_herd_50ms_p50_ms, '');
+  row(`${HERD} concurrent first GETs, 1 MB, max ms`, fig.herd_max_ms, 'nginx caching proxy, proxy_cache_lock on, lock timeout 50 ms', fig.nginx_herd_50ms_max_ms, '');
+  row(`${HERD} concurrent first GETs, 1 MB, p50 ms`, fig.herd_p50_ms, 'Varnish (waiting list)', fig.varnish_herd_p50_ms, '≤ 1');
+  row(`${HERD} concurrent first GETs, 1 MB, max ms`, fig.herd_max_ms, 'Varnish (waiting list)', fig.varnish_herd_max_ms, '');
+  console.log(`requests of a herd that reached the home (medians): Cohort ${herdFig('cohort', 'origin')}, nginx 5 s ${herdFig('nginx', 'origin')}, nginx 50 ms ${herdFig('nginx50', 'origin')}, Varnish ${herdFig('varnish', 'origin')}`);
   row('copy served, 64 KiB, wrk -t1 -c32, req/s', fig.copy_rps, 'nginx static file (1 worker, sendfile)', fig.nginx_static_rps, '');
   row(`publish to ${NODES} subscribers serving it, ms`, fig.fanout_ms, '', NaN, '');
   console.log(`fan-out from the nodes' logs (no polling): ${fig.fanout_log_ms} ms; first access counts a cached home lookup`);
   recordResult('replication', {
     first_access_ratio: +(fig.cohort_first_ms / fig.plain_first_ms).toFixed(2), cohort_first_ms: +fig.cohort_first_ms.toFixed(2), plain_first_ms: +fig.plain_first_ms.toFixed(2),
     herd_p50_ms: +fig.herd_p50_ms.toFixed(1), herd_max_ms: +fig.herd_max_ms.toFixed(1), nginx_herd_p50_ms: +fig.nginx_herd_p50_ms.toFixed(1), nginx_herd_max_ms: +fig.nginx_herd_max_ms.toFixed(1),
-    herd_p50_ratio: +(fig.herd_p50_ms / fig.nginx_herd_p50_ms).toFixed(2), copy_rps: fig.copy_rps, nginx_static_rps: fig.nginx_static_rps, copy_ratio: +(fig.copy_rps / fig.nginx_static_rps).toFixed(2),
+    herd_p50_ratio: +(fig.herd_p50_ms / fig.nginx_herd_p50_ms).toFixed(2), herd_varnish_p50_ratio: +(fig.herd_p50_ms / fig.varnish_herd_p50_ms).toFixed(2),
+    herd_origin_requests: herdFig('cohort', 'origin'), nginx_herd_origin_requests: herdFig('nginx', 'origin'), nginx_herd_50ms_origin_requests: herdFig('nginx50', 'origin'), varnish_herd_origin_requests: herdFig('varnish', 'origin'), copy_rps: fig.copy_rps, nginx_static_rps: fig.nginx_static_rps, copy_ratio: +(fig.copy_rps / fig.nginx_static_rps).toFixed(2),
     [`fanout_${NODES}_ms`]: +fig.fanout_ms.toFixed(1), fanout_log_ms: fig.fanout_log_ms,
     first_bytes: BIG, herd_bytes: BIG, herd_requests: HERD, copy_bytes: SMALL, fanout_bytes: SMALL, access_nodes: NODES, reps: REPS, seconds: SECONDS,
-  }, { nginx: commandVersion('nginx'), wrk: commandVersion('wrk') });
+  }, { nginx: commandVersion('nginx'), varnish: commandVersion('varnishd', ['-V']), wrk: commandVersion('wrk') });
 } finally {
   agent.destroy();
   for (const p of procs) p.kill('SIGTERM');
