@@ -1,7 +1,13 @@
-// Benchmark: critical messages. Round trip with the peer up (durable on both ends),
-// the outbox drain rate when a peer returns to N queued messages, and as the peer on
-// the same machine, NATS JetStream's publish-with-ack latency (if nats-server is here),
-// with its default sync and with `sync_interval: always` (an fsync per message, as Cohort).
+// Benchmark: critical messages, each compared with NATS JetStream doing the same work on the
+// same machine (with its default sync, and with `sync_interval: always`: an fsync per message,
+// as Cohort):
+// - `ok`, the round trip with the peer up (durable in A's outbox, applied with its effect and
+//   durable at B, answered) against a publish whose message a durable consumer receives,
+//   commits its effect to SQLite (the node's own settings: WAL, synchronous=FULL) and acks,
+//   timed to the server's confirmation of that ack;
+// - `delayed`, the peer down (durable in A's outbox only) against a publish with its ack (durable
+//   in the stream only);
+// - the outbox drain rate when a peer returns to N queued messages.
 // Sizes: BENCH_CRITICAL_N (round trips), BENCH_DRAIN_N (queued messages, default 10,000).
 // NATS_SERVER: the nats-server binary (sync_interval needs 2.10+; Debian bookworm has 2.9,
 // so by default the bench takes Debian trixie's into a cache: bench/peers/nats-server.ts).
@@ -12,6 +18,7 @@ import { join } from 'node:path';
 import type { OutboxPeerStatus } from '../src/critical/critical-service.ts';
 import { TestCluster } from '../test/harness/cluster.ts';
 import { natsServer } from './peers/nats-server.ts';
+import { openNodeDatabase } from '../src/store/database.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { percentile, progress as report, sequentialLatencies } from './stats.ts';
@@ -28,7 +35,7 @@ const NATS_SERVER = natsServer(progress);
  * store in a temporary folder. syncAlways: `sync_interval: always`, an fsync per message
  * as Cohort does (the default syncs every 2 minutes). Returns why when it cannot run.
  */
-async function jetstreamLatencies(n: number, syncAlways: boolean): Promise<number[] | string> {
+async function jetstreamLatencies(n: number, syncAlways: boolean, endToEnd: boolean): Promise<number[] | string> {
   const version = spawnSync(NATS_SERVER, ['--version'], { encoding: 'utf8' });
   if (version.error) return `${NATS_SERVER} not installed (Debian: apt-get install nats-server)`;
   const [port] = await freePorts(1);
@@ -49,8 +56,40 @@ async function jetstreamLatencies(n: number, syncAlways: boolean): Promise<numbe
     await jsm.streams.add({ name: 'bench', subjects: ['bench.>'] });
     const js = jetstream(nc);
     const payload = JSON.stringify({ stream: 'bench', entry: { n: 1 } });
-    for (let i = 0; i < 500; i++) await js.publish('bench.x', payload);
-    const samples = await sequentialLatencies(n, () => js.publish('bench.x', payload));
+    if (!endToEnd) {
+      for (let i = 0; i < 500; i++) await js.publish('bench.x', payload);
+      const samples = await sequentialLatencies(n, () => js.publish('bench.x', payload));
+      await nc.close();
+      return samples;
+    }
+    // The consumer's effect: the message applied and its sequence kept (once only), in one
+    // transaction of a database like the node's, then the ack, confirmed by the server.
+    const { AckPolicy } = await import('@nats-io/jetstream');
+    await jsm.consumers.add('bench', { durable_name: 'effect', ack_policy: AckPolicy.Explicit });
+    const messages = await (await js.consumers.get('bench', 'effect')).consume({ max_messages: 16 });
+    const db = openNodeDatabase(store);
+    db.exec('CREATE TABLE effect (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    const apply = db.prepare('INSERT OR IGNORE INTO effect (seq, body) VALUES (?, ?)');
+    let acked: (() => void) | undefined;
+    const consuming = (async () => {
+      for await (const m of messages) {
+        db.exec('BEGIN');
+        apply.run(m.seq, m.string());
+        db.exec('COMMIT');
+        await m.ackAck();
+        acked?.();
+      }
+    })();
+    const once = async () => {
+      const done = new Promise<void>((resolve) => (acked = resolve));
+      await js.publish('bench.x', payload);
+      await done;
+    };
+    for (let i = 0; i < 300; i++) await once();
+    const samples = await sequentialLatencies(n, once);
+    messages.stop();
+    await consuming;
+    db.close();
     await nc.close();
     return samples;
   } finally {
@@ -76,15 +115,17 @@ try {
     if (r.status !== 'ok') throw new Error(`expected ok, got ${r.status}`);
   });
 
-  progress(`B down: queueing ${DRAIN_N} messages on A`);
+  progress(`B down: ${N} messages one at a time (delayed: durable in A's outbox), then up to ${DRAIN_N} queued`);
+  if (DRAIN_N < N) throw new Error(`BENCH_DRAIN_N (${DRAIN_N}) must be at least BENCH_CRITICAL_N (${N})`);
   await cluster.kill('B');
   let queued = 0;
+  const queue = async () => {
+    const r = await send(++queued);
+    if (r.status !== 'delayed') throw new Error(`expected delayed, got ${r.status}`);
+  };
+  const delayed = await sequentialLatencies(N, queue);
   await Promise.all(Array.from({ length: 64 }, async () => {
-    while (queued < DRAIN_N) {
-      queued++;
-      const r = await send(queued);
-      if (r.status !== 'delayed') throw new Error(`expected delayed, got ${r.status}`);
-    }
+    while (queued < DRAIN_N) await queue();
   }));
   const depth = async () => ((await client.call('A', 'outbox.status')) as { peers: OutboxPeerStatus[] }).peers.find((p) => p.peer === 'B')!.depth;
   if ((await depth()) !== DRAIN_N) throw new Error('the outbox does not hold every queued message');
@@ -96,33 +137,39 @@ try {
   const drainSeconds = (drainedAt - Date.parse(JSON.parse(readyLine).time)) / 1000;
   const drainPerS = Math.round(DRAIN_N / drainSeconds);
 
-  progress(`${N} JetStream publishes with ack (default sync), then ${N} with sync_interval: always`);
-  const js = await jetstreamLatencies(N, false);
-  const jsSync = await jetstreamLatencies(N, true);
+  progress(`JetStream, ${N} of each: publish with ack, then publish to a consumer's confirmed ack; default sync, then sync_interval: always`);
+  const js = await jetstreamLatencies(N, false, false);
+  const jsSync = await jetstreamLatencies(N, true, false);
+  const jsE2e = await jetstreamLatencies(N, false, true);
+  const jsE2eSync = await jetstreamLatencies(N, true, true);
 
-  const p50 = percentile(critical, 50);
-  console.log('critical messages, 2 nodes on 127.0.0.1');
-  console.log(`${'what'.padEnd(52)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'× critical'.padStart(12)}`);
-  console.log(`${'Cohort critical round trip (ok from the peer)'.padEnd(52)}${p50.toFixed(3).padStart(10)}${percentile(critical, 99).toFixed(3).padStart(10)}${'1.0'.padStart(12)}`);
-  const row = (what: string, samples: number[] | string) => {
-    if (typeof samples === 'string') return console.log(`${what.padEnd(52)}  skipped: ${samples}`);
-    const j50 = percentile(samples, 50);
-    console.log(`${what.padEnd(52)}${j50.toFixed(3).padStart(10)}${percentile(samples, 99).toFixed(3).padStart(10)}${(j50 / p50).toFixed(2).padStart(12)}`);
+  console.log('critical messages, 2 nodes on 127.0.0.1, each beside NATS JetStream doing the same work');
+  console.log(`${'what'.padEnd(72)}${'p50 ms'.padStart(10)}${'p99 ms'.padStart(10)}${'× Cohort'.padStart(10)}`);
+  const row = (what: string, samples: number[] | string, cohort: number[]) => {
+    if (typeof samples === 'string') return console.log(`${what.padEnd(72)}  skipped: ${samples}`);
+    console.log(`${what.padEnd(72)}${percentile(samples, 50).toFixed(3).padStart(10)}${percentile(samples, 99).toFixed(3).padStart(10)}${(percentile(samples, 50) / percentile(cohort, 50)).toFixed(2).padStart(10)}`);
   };
-  row('NATS JetStream publish with ack (file store)', js);
-  row('  same, sync_interval: always (fsync per message)', jsSync);
+  row('Cohort ok: outbox on A, applied with its effect on B, answered', critical, critical);
+  row('JetStream publish, a durable consumer commits its effect, acks (confirmed)', jsE2e, critical);
+  row('  same, sync_interval: always (fsync per message)', jsE2eSync, critical);
+  row("Cohort delayed (B down): durable in A's outbox", delayed, delayed);
+  row('JetStream publish with ack (durable in the stream)', js, delayed);
+  row('  same, sync_interval: always (fsync per message)', jsSync, delayed);
   console.log(`outbox drain: ${DRAIN_N} messages in ${drainSeconds.toFixed(2)} s after the peer came back = ${drainPerS} messages/s`);
+  /** p50 and p99 under `key`, or null with the reason when that JetStream run could not be made. */
+  const figures = (key: string, samples: number[] | string) => (typeof samples === 'string'
+    ? { [`${key}_p50_ms`]: null, [`${key}_skipped`]: samples }
+    : { [`${key}_p50_ms`]: +percentile(samples, 50).toFixed(4), [`${key}_p99_ms`]: +percentile(samples, 99).toFixed(4) });
   recordResult('critical', {
-      critical_p50_ms: +p50.toFixed(4),
-      critical_p99_ms: +percentile(critical, 99).toFixed(4),
-      drain_per_s: drainPerS,
-      drain_n: DRAIN_N,
-      ...(typeof js === 'string' ? {} : { jetstream_p50_ms: +percentile(js, 50).toFixed(4), jetstream_p99_ms: +percentile(js, 99).toFixed(4) }),
-      // null (with the reason) when this nats-server cannot fsync every message.
-      ...(typeof jsSync === 'string'
-        ? { jetstream_sync_p50_ms: null, jetstream_sync_skipped: jsSync }
-        : { jetstream_sync_p50_ms: +percentile(jsSync, 50).toFixed(4), jetstream_sync_p99_ms: +percentile(jsSync, 99).toFixed(4) }),
-    }, { 'nats-server': commandVersion('nats-server', ['--version']), '@nats-io/jetstream': packageVersion('@nats-io/jetstream') });
+    ...figures('critical', critical),
+    ...figures('delayed', delayed),
+    drain_per_s: drainPerS,
+    drain_n: DRAIN_N,
+    ...figures('jetstream', js),
+    ...figures('jetstream_sync', jsSync),
+    ...figures('jetstream_e2e', jsE2e),
+    ...figures('jetstream_e2e_sync', jsE2eSync),
+  }, { 'nats-server': commandVersion(NATS_SERVER, ['--version']), '@nats-io/jetstream': packageVersion('@nats-io/jetstream') });
 } finally {
   await cluster.destroy();
 }
