@@ -63,7 +63,7 @@ export const resourceSettingsSchema = z.strictObject({
    */
   memoryCacheBytes: z.number().int().min(0).max(2 ** 40).default(64 * 1024 ** 2),
   /** The largest resource held in memory; a copy up to this size is also served from memory as soon as its bytes are checked. */
-  memoryCacheMaxFileBytes: z.number().int().min(0).max(2 ** 32).default(1024 ** 2),
+  memoryCacheMaxFileBytes: z.number().int().min(0).max(64 * 1024 ** 2).default(1024 ** 2),
   /** Free bytes under the node's data folder below which publishes and new copies are refused (507). */
   minFreeBytes: z.number().int().min(0).max(2 ** 50).default(512 * 1024 ** 2),
 });

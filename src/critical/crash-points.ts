@@ -1,8 +1,9 @@
-// Fault injection for the delivery tests: COHORT_CRASH_POINTS="sent:0.02,acked:0.01" makes
-// the node kill itself (SIGKILL, no clean-up) with that probability each time it passes
+// Fault injection for the delivery and replication tests: COHORT_CRASH_POINTS="sent:0.02,acked:0.01"
+// makes the node kill itself (SIGKILL, no clean-up) with that probability each time it passes
 // the named point. Unset in production, where crashPoint() is one failed map lookup.
 
-export type CrashPoint = 'outbox_written' | 'sent' | 'acked';
+/** copy_answered: a copy's checked bytes were answered from memory and written, not yet synced, renamed or recorded. */
+export type CrashPoint = 'outbox_written' | 'sent' | 'acked' | 'copy_answered';
 
 const odds = new Map<string, number>();
 for (const part of (process.env.COHORT_CRASH_POINTS ?? '').split(',').filter(Boolean)) {

@@ -34,7 +34,11 @@ export class BlobCache {
     if (this.holds(bytes.length)) this.cache!.set(digest, bytes);
   }
 
-  /** The bytes of `digest` (whose file is `path`), read once if not held; undefined when too many reads are under way. */
+  /**
+   * The bytes of `digest` (whose file is `path`), read once if not held; undefined when too many
+   * reads are under way. Rejects when the file is missing or its bytes are not what their name
+   * says (a damaged file): the caller serves the file as it is, with its own length.
+   */
   get(digest: string, path: string): Buffer | Promise<Buffer> | undefined {
     const held = this.cache?.get(digest);
     if (held) return held;
@@ -42,11 +46,13 @@ export class BlobCache {
     if (running) return running;
     if (this.loading.size >= MAX_LOADING) return undefined;
     const load = readFile(path).then((bytes) => {
-      // Held only if they are what their name says: a damaged file is served as it is (its
-      // reader checks it), but is not kept in memory past its repair.
-      if (createHash('sha256').update(bytes).digest('hex') === digest) this.put(digest, bytes);
+      if (createHash('sha256').update(bytes).digest('hex') !== digest) throw new Error(`${path} does not hash to its name`);
+      // Not if the file was removed while it was read (drop() forgot this read).
+      if (this.loading.get(digest) === load) this.put(digest, bytes);
       return bytes;
-    }).finally(() => this.loading.delete(digest));
+    }).finally(() => {
+      if (this.loading.get(digest) === load) this.loading.delete(digest);
+    });
     this.loading.set(digest, load);
     return load;
   }
@@ -54,6 +60,7 @@ export class BlobCache {
   /** The file is gone (no row names the content any more): its memory goes too. */
   drop(digest: string): void {
     this.cache?.delete(digest);
+    this.loading.delete(digest);
   }
 
   /** Bytes and entries held (for /metrics). */

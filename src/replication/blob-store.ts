@@ -4,6 +4,7 @@ import { open, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { CohortError } from '../errors.ts';
+import { crashPoint } from '../critical/crash-points.ts';
 import type { BlobCache } from './blob-cache.ts';
 
 export const DIGEST = /^[0-9a-f]{64}$/;
@@ -109,10 +110,12 @@ export class BlobStore {
       const digest = hash.digest('hex');
       if (expect && size !== expect.size) throw new CohortError('bad_frame', `the transfer ended after ${size} of ${expect.size} bytes`);
       if (expect && digest !== expect.digest) throw new CohortError('bad_frame', `digest mismatch: the bytes hash to ${digest}, the home node announced ${expect.digest}`);
-      const bytes = whole ? (gathered.length === 1 ? gathered[0] : Buffer.concat(gathered, size)) : undefined;
+      // Copied whole, also from one chunk: a slice would keep the parser's larger buffer alive.
+      const bytes = whole ? Buffer.concat(gathered, size) : undefined;
       if (bytes) {
         onChecked!(bytes);
         await writeAll(file, [bytes]);
+        crashPoint('copy_answered');
       }
       await file.sync();
       await file.close();

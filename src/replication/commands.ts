@@ -69,7 +69,8 @@ export function registerResourceCommands(registry: CommandRegistry, deps: Resour
 
   const local = z.strictObject({ url: resourceUrl, version: version.optional() });
   const resolve = async (a: z.output<typeof local>) => {
-    const l = await replicator.local(parseResourceUrl(a.url), a.version);
+    // An app reads the file itself: it must be in place, not only checked in memory.
+    const l = await replicator.localFile(parseResourceUrl(a.url), a.version);
     return { ...l.meta, path: l.path, source: l.source };
   };
   registry.register({

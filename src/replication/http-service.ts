@@ -5,7 +5,7 @@ import { CohortError } from '../errors.ts';
 import { httpStatusOf } from '../error-status.ts';
 import { redactHandover } from '../sessions/handovers.ts';
 import type { BlobCache } from './blob-cache.ts';
-import type { Local, Replicator } from './replicator.ts';
+import type { Replicator } from './replicator.ts';
 import { plain } from '../net/plain-reply.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
 import type { Uploads } from './uploads.ts';
@@ -63,8 +63,9 @@ export class ResourceHttp {
     res.setHeader('x-content-type-options', 'nosniff');
     // A version named in the URL never changes; the newest may.
     res.setHeader('cache-control', version === undefined ? 'no-cache' : 'public, max-age=31536000, immutable');
-    if (isPlain(req)) {
-      const bytes = req.method === 'HEAD' ? undefined : (local.bytes ?? this.cached(local));
+    // What memory holds (or may hold) is answered from it, a HEAD from the metadata alone.
+    if (isPlain(req) && (local.bytes || this.deps.cache.holds(meta.size))) {
+      const bytes = req.method === 'HEAD' ? undefined : (local.bytes ?? this.deps.cache.get(meta.digest, local.path));
       if (req.method === 'HEAD' || bytes) {
         res.setHeader('accept-ranges', 'bytes');
         res.setHeader('content-length', meta.size);
@@ -79,11 +80,6 @@ export class ResourceHttp {
     send(req, file, { etag: false, lastModified: false, cacheControl: false, dotfiles: 'allow' })
       .on('error', (err: Error) => this.fail(res, err, ref.url))
       .pipe(res);
-  }
-
-  /** The bytes from memory if the cache holds resources of this size (read once into it if not there yet). */
-  private cached(local: Local): Buffer | Promise<Buffer> | undefined {
-    return this.deps.cache.holds(local.meta.size) ? this.deps.cache.get(local.meta.digest, local.path) : undefined;
   }
 
   private fail(res: ServerResponse, err: unknown, url: string): void {

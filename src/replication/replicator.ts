@@ -123,14 +123,28 @@ export class Replicator {
     // if they were checked in memory; otherwise once the copy is durable. The transfer stays the
     // one in flight until then: no second one starts meanwhile.
     const first = Promise.withResolvers<Local>();
-    const durable: Promise<Local> = this.replicate(ref, version, (meta, bytes) => first.resolve({ meta, path: this.deps.blobs.path(meta.digest), source: 'replicated', bytes, durable })).then((out) => {
+    let answered = false;
+    const durable: Promise<Local> = this.replicate(ref, version, (meta, bytes) => {
+      answered = true;
+      first.resolve({ meta, path: this.deps.blobs.path(meta.digest), source: 'replicated', bytes, durable });
+    }).then((out) => {
       this.reads.set(ref.url, Date.now());
       this.remember(key, { ...out, source: 'copy' });
       return out;
     });
-    durable.then(first.resolve, first.reject).then(() => this.inflight.delete(key));
+    durable.then(first.resolve, (err: unknown) => {
+      // Answered already: the requests had their checked bytes; only the copy is lost (the next request makes it again).
+      if (answered) this.deps.log.error({ event: 'resource_copy_not_stored', url: ref.url, err: (err as Error).message }, `${ref.url} was answered but its copy could not be stored: ${(err as Error).message}`);
+      first.reject(err);
+    }).then(() => this.inflight.delete(key));
     this.inflight.set(key, first.promise);
     return first.promise;
+  }
+
+  /** As local(), once its file is in place (a copy being made: when it is durable), for those that read the file itself. */
+  async localFile(ref: ResourceRef, version?: number): Promise<Local> {
+    const found = await this.local(ref, version);
+    return found.durable ? found.durable : found;
   }
 
   /** The URL's copies or versions changed: the next request reads them again. */

@@ -106,6 +106,21 @@ describe('the front over HTTP/2', () => {
     assert.deepEqual(field(r, 'x-custom'), ['v']);
   });
 
+  it("a back-end's repeated fields, single-value ones too, reach the client as they came (not a reset)", async () => {
+    backend.reset((req, conn) => conn.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\nX-App: a\r\nX-App: b\r\n\r\nhi'));
+    const s = session();
+    const raw = await new Promise<string[]>((resolve, reject) => {
+      const req = s.request({ ':path': '/' });
+      req.on('response', (_h, _f, rawHeaders: string[]) => resolve(rawHeaders));
+      req.on('error', reject);
+      req.resume();
+    });
+    assert.equal(raw[1], '200');
+    const pairs = Array.from({ length: raw.length / 2 }, (_, i) => [raw[2 * i], raw[2 * i + 1]]);
+    assert.deepEqual(pairs.filter(([n]) => n === 'content-type').map(([, v]) => v), ['text/plain', 'text/html']);
+    assert.deepEqual(pairs.filter(([n]) => n === 'x-app').map(([, v]) => v), ['a', 'b']);
+  });
+
   it('cookie crumbs are merged with "; " (RFC 9113 §8.2.3) before the sticky cookie is read, and it is Secure', async () => {
     const s = session();
     const first = await ask(s, { ':path': '/' });

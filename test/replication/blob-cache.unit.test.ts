@@ -54,10 +54,20 @@ test('a file is read once for concurrent requests, then served from memory; drop
   await again;
 });
 
-test('a file whose bytes are not what its digest names is served as read but not held', async () => {
+test('a file whose bytes are not what its digest names is refused (its caller serves the file as it is) and not held', async () => {
   const cache = new BlobCache(1 << 20, 1 << 16);
   const path = file('damaged', Buffer.from('the wrong bytes'));
-  assert.equal((await cache.get(sha('the right bytes'), path))!.toString(), 'the wrong bytes');
+  await assert.rejects(Promise.resolve(cache.get(sha('the right bytes'), path)), /does not hash to its name/);
+  assert.equal(cache.stats.entries, 0);
+});
+
+test('a file removed while it is read is not held once the read ends', async () => {
+  const cache = new BlobCache(1 << 20, 1 << 16);
+  const path = file('removed', Buffer.from('soon gone'));
+  const digest = sha('soon gone');
+  const read = cache.get(digest, path);
+  cache.drop(digest);
+  assert.equal((await read)!.toString(), 'soon gone');
   assert.equal(cache.stats.entries, 0);
 });
 
@@ -67,8 +77,10 @@ test('a missing file rejects and is not held; past 64 reads at once, the caller 
   assert.equal(cache.stats.entries, 0);
   const path = file('many', Buffer.from('x'));
   const reads = Array.from({ length: 64 }, (_, i) => cache.get(`d${i}`, path));
-  // (none of them is held: 'x' hashes to none of these names)
   assert.equal(cache.get('d64', path), undefined);
-  await Promise.all(reads);
-  assert.ok(cache.get('d64', path) instanceof Promise, 'reads are possible again once those ended');
+  // ('x' hashes to none of these names: each read is refused.)
+  await Promise.allSettled(reads);
+  const again = cache.get('d64', path);
+  assert.ok(again instanceof Promise, 'reads are possible again once those ended');
+  await assert.rejects(again);
 });

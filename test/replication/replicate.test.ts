@@ -78,3 +78,17 @@ test('apps: client.resources.localPath and meta, replicating on first use', asyn
   await assert.rejects(client.resources.meta('/res/msu/ann/no-such-thing.html'), (e: Error & { code?: string }) => e.code === 'not_found');
   await assert.rejects(client.resources.meta('/res/msu/nobody/x.html'), (e: Error & { code?: string }) => e.code === 'not_found');
 });
+
+test("apps: localPath while a first access is under way gives a file in place (the requests were answered from the checked bytes before it was)", async () => {
+  const url = '/res/msu/ann/physics/fresh.bin';
+  const bytes = Buffer.alloc(1_000_000, 7); // as large as a copy answered from memory may be: its write and fsync take longest
+  const file = join(c.dir, 'fresh.bin');
+  writeFileSync(file, bytes);
+  await (await c.client('A')).call('A', 'res.publish', { url, file });
+  const client = await c.client('C');
+  const { readFileSync } = await import('node:fs');
+  // The file is read the moment localPath answers.
+  const [read, ...replies] = await Promise.all([client.resources.localPath(url).then((path) => readFileSync(path)), ...Array.from({ length: 3 }, () => nodeHttp(c, 'C', url))]);
+  assert.ok(read.equals(bytes), 'the file is whole and in place when localPath answers');
+  for (const r of replies) assert.ok(r.status === 200 && r.body.equals(bytes));
+});

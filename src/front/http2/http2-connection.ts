@@ -67,6 +67,9 @@ export class Http2Connection implements FrontConnection, StreamOwner {
     const { maxConcurrentStreams, ...bounds } = HTTP2_BOUNDS;
     this.session = performServerHandshake(socket, {
       ...bounds,
+      // A back-end's repeated fields go out as they came, as over HTTP/1.1 (and as HAProxy and
+      // nginx relay them): node would otherwise refuse a second Content-Type and reset the stream.
+      strictSingleValueFields: false,
       settings: {
         maxConcurrentStreams,
         maxHeaderListSize: owner.maxHeaderBytes,
