@@ -8,7 +8,8 @@
 // - `delayed`, the peer down (durable in A's outbox only) against a publish with its ack (durable
 //   in the stream only);
 // - the outbox drain rate when a peer returns to N queued messages.
-// Sizes: BENCH_CRITICAL_N (round trips), BENCH_DRAIN_N (queued messages, default 10,000).
+// Sizes: BENCH_CRITICAL_N (round trips, 2,000), BENCH_DRAIN_N (queued messages, default 10,000;
+// at least BENCH_CRITICAL_N + 300, since the delayed run and its warm-up are among them).
 // NATS_SERVER: the nats-server binary (sync_interval needs 2.10+; Debian bookworm has 2.9,
 // so by default the bench takes Debian trixie's into a cache: bench/peers/nats-server.ts).
 import { spawn, spawnSync } from 'node:child_process';
