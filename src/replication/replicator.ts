@@ -63,6 +63,11 @@ export class Replicator {
    */
   private readonly resolved = new RecentMap<string, Local>(10_000);
   private waiting = 0;
+  /**
+   * Calls of forget() so far. A transfer remembers what it resolved to only if none came while it
+   * ran: a newer version stored meanwhile (an update notice's fetch) must not be hidden behind it.
+   */
+  private forgets = 0;
   /** url -> last read (ms), not yet written; bounded by the copies on disk (only served copies get in). */
   private readonly reads = new Map<string, number>();
   private readonly lookups: ResourceLookups;
@@ -123,13 +128,14 @@ export class Replicator {
     // if they were checked in memory; otherwise once the copy is durable. The transfer stays the
     // one in flight until then: no second one starts meanwhile.
     const first = Promise.withResolvers<Local>();
+    const forgets = this.forgets;
     let answered = false;
     const durable: Promise<Local> = this.replicate(ref, version, (meta, bytes) => {
       answered = true;
       first.resolve({ meta, path: this.deps.blobs.path(meta.digest), source: 'replicated', bytes, durable });
     }).then((out) => {
       this.reads.set(ref.url, Date.now());
-      this.remember(key, { ...out, source: 'copy' });
+      if (this.forgets === forgets) this.remember(key, { ...out, source: 'copy' });
       return out;
     });
     durable.then(first.resolve, (err: unknown) => {
@@ -149,6 +155,7 @@ export class Replicator {
 
   /** The URL's copies or versions changed: the next request reads them again. */
   forget(url: string): void {
+    this.forgets++;
     for (const key of this.resolved.keys()) if (key.startsWith(`${url}\n`)) this.resolved.delete(key);
   }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
-import { copyStored, nodeHttp } from './helpers.ts';
+import { copyStored, nodeHttp, nodeHttpDigest } from './helpers.ts';
 
 // Seed 000's dynamic resource replication with real nodes: A (library, home of the author
 // ann), access nodes C and D. A resource published on A is copied to an access node the
@@ -91,4 +91,30 @@ test("apps: localPath while a first access is under way gives a file in place (t
   const [read, ...replies] = await Promise.all([client.resources.localPath(url).then((path) => readFileSync(path)), ...Array.from({ length: 3 }, () => nodeHttp(c, 'C', url))]);
   assert.ok(read.equals(bytes), 'the file is whole and in place when localPath answers');
   for (const r of replies) assert.ok(r.status === 200 && r.body.equals(bytes));
+});
+
+test('a newer version stored while the first copy was on its way is what the bare URL serves once both are here', async () => {
+  const url = '/res/msu/ann/physics/big-then-small.bin';
+  const { randomBytes } = await import('node:crypto');
+  const big = randomBytes(40_000_000); // a transfer long enough for the notice of version 2, and its fetch, to overtake it
+  const file = join(c.dir, 'big.bin');
+  writeFileSync(file, big);
+  const a = await c.client('A');
+  await a.call('A', 'res.publish', { url, file });
+  const subscribers = async () => ((await a.call('A', 'res.list', {})) as { published: { url: string; subscribers: { node: string }[] }[] }).published.find((p) => p.url === url)!.subscribers.map((s) => s.node);
+  const first = nodeHttpDigest(c, 'C', url);
+  await waitFor('C subscribed (its transfer under way)', async () => (await subscribers()).includes('C'), 10_000, 5);
+  writeFileSync(file, 'version two\n');
+  await a.call('A', 'res.publish', { url, file });
+  const v1 = await first;
+  assert.equal(v1.status, 200);
+  assert.equal(v1.digest, sha(big), 'the first request gets the version it asked for');
+  const copies = async () => ((await (await c.client('C')).call('C', 'res.list', {})) as { copies: { url: string; version: number }[] }).copies.filter((x) => x.url === url).map((x) => x.version).sort();
+  await waitFor('C holds version 2 and its first copy', async () => {
+    const held = await copies();
+    return held.includes(2) && c.events('C', 'resource_replicated').some((e) => e.url === url);
+  }, 20_000);
+  const now = await nodeHttp(c, 'C', url);
+  assert.equal(now.headers['x-cohort-version'], '2');
+  assert.equal(now.body.toString(), 'version two\n');
 });
