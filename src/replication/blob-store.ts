@@ -79,8 +79,8 @@ export class BlobStore {
    * Streams `source` into the store. With `expect`, the bytes must have that digest and size
    * (a copy from the home node), else nothing is kept and the error says why. Past maxBytes
    * the transfer stops at once (too_large). The result is held (see ReceivedBlob) from before the
-   * file is in place. With `onChecked` too, bytes the cache can hold are gathered whole and given
-   * to it once checked, before they are written.
+   * file is in place. Bytes the memory cache can hold are held there once the file is in place;
+   * with `onChecked` too (a copy), they are also given to it once checked, before they are written.
    */
   async receive(source: Readable, maxBytes: number, expect?: Blob, onChecked?: (bytes: Buffer) => void): Promise<ReceivedBlob> {
     const hash = createHash('sha256');
@@ -94,11 +94,16 @@ export class BlobStore {
       // Gathered into large writes: a write per 16 KiB network chunk costs more than the bytes.
       let gathered: Buffer[] = [];
       let gatheredBytes = 0;
+      // What the memory cache can hold is kept (the chunks themselves) and held there once durable:
+      // a resource just published or copied is the one about to be read.
+      let kept: Buffer[] | undefined = this.cache.holds(expect?.size ?? 0) ? [] : undefined;
       for await (const chunk of source as AsyncIterable<Buffer>) {
         size += chunk.length;
         if (size > limit) throw new CohortError('too_large', expect ? `more bytes than the ${expect.size} announced` : `over the limit of ${maxBytes} bytes`);
         hash.update(chunk);
         gathered.push(chunk);
+        if (kept && size > this.cache.maxFileBytes) kept = undefined;
+        kept?.push(chunk);
         gatheredBytes += chunk.length;
         if (!whole && gatheredBytes >= WRITE_BYTES) {
           await writeAll(file, gathered);
@@ -111,10 +116,10 @@ export class BlobStore {
       if (expect && size !== expect.size) throw new CohortError('bad_frame', `the transfer ended after ${size} of ${expect.size} bytes`);
       if (expect && digest !== expect.digest) throw new CohortError('bad_frame', `digest mismatch: the bytes hash to ${digest}, the home node announced ${expect.digest}`);
       // Copied whole, also from one chunk: a slice would keep the parser's larger buffer alive.
-      const bytes = whole ? Buffer.concat(gathered, size) : undefined;
-      if (bytes) {
-        onChecked!(bytes);
-        await writeAll(file, [bytes]);
+      const bytes = kept && Buffer.concat(kept, size);
+      if (whole) {
+        onChecked!(bytes!);
+        await writeAll(file, [bytes!]);
         crashPoint('copy_answered');
       }
       await file.sync();

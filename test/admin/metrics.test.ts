@@ -67,6 +67,9 @@ describe('node /metrics', () => {
     const file = join(c.dir, 'page.html');
     writeFileSync(file, page);
     await (await c.client('A')).call('A', 'res.publish', { url: '/res/msu/ann/m/page.html', file });
+    const home = await scrape('A');
+    assert.equal(value(home, 'cohort_resource_memory_cache_bytes'), page.length, 'a resource just published is held in memory on its home');
+    assert.equal(value(home, 'cohort_resource_memory_cache_entries'), 1);
     const r = await nodeHttp(c, 'C', '/res/msu/ann/m/page.html');
     assert.equal(r.status, 200);
     await copyStored(c, 'C', '/res/msu/ann/m/page.html'); // answered from the checked bytes, stored just after

@@ -71,10 +71,12 @@ test('every failed author check on PUT is the same 401 with a Basic challenge; o
 test('a 500 on the HTTP port says only "Internal Server Error"; the reason (a file path) is in the log', async () => {
   const url = '/res/msu/bob/notes.txt';
   const file = join(c.dir, 'notes.txt');
-  writeFileSync(file, 'bob notes\n');
+  // Larger than what memory holds (resources.memoryCacheMaxFileBytes): served from its file.
+  const notes = 'bob notes\n'.repeat(120_000);
+  writeFileSync(file, notes);
   await (await c.client('A')).call('A', 'res.publish', { url, file });
   // The file under its digest goes missing (a disk fault, a hand): serving it fails inside the node.
-  const blob = join(nodeDataDir(c.table, 'A'), 'blobs', createHash('sha256').update('bob notes\n').digest('hex'));
+  const blob = join(nodeDataDir(c.table, 'A'), 'blobs', createHash('sha256').update(notes).digest('hex'));
   renameSync(blob, `${blob}.away`);
   try {
     const r = await nodeHttp(c, 'A', url);

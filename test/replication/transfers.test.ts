@@ -86,11 +86,12 @@ test('past maxWaiting requests waiting on a transfer, the rest are told to come 
 test('a copy whose bytes do not match the announced digest is discarded, logged and not served', async () => {
   const url = '/res/msu/ann/notes.txt';
   const file = join(c.dir, 'notes.txt');
-  const text = 'the right bytes\n';
+  // Larger than what memory holds (resources.memoryCacheMaxFileBytes): the home reads its file.
+  const text = 'the right bytes\n'.repeat(70_000);
   writeFileSync(file, text);
   const { digest } = (await (await c.client('A')).call('A', 'res.publish', { url, file })) as { digest: string };
   // The home's file is damaged (same length, other bytes).
-  writeFileSync(join(blobsOf('A'), digest), 'the wrong bytes\n');
+  writeFileSync(join(blobsOf('A'), digest), 'the wrong bytes\n'.repeat(70_000));
   const r = await nodeHttp(c, 'C', url);
   assert.equal(r.status, 503);
   assert.ok(!r.body.includes('wrong'));
