@@ -95,14 +95,16 @@ export class BlobStore {
       let gathered: Buffer[] = [];
       let gatheredBytes = 0;
       // What the memory cache can hold is kept (the chunks themselves) and held there once durable:
-      // a resource just published or copied is the one about to be read.
+      // a resource just published or copied is the one about to be read. A publish, whose size is
+      // not known before, keeps no more than one write's worth (held for the write anyway).
+      const keepUpTo = expect ? this.cache.maxFileBytes : Math.min(this.cache.maxFileBytes, WRITE_BYTES);
       let kept: Buffer[] | undefined = this.cache.holds(expect?.size ?? 0) ? [] : undefined;
       for await (const chunk of source as AsyncIterable<Buffer>) {
         size += chunk.length;
         if (size > limit) throw new CohortError('too_large', expect ? `more bytes than the ${expect.size} announced` : `over the limit of ${maxBytes} bytes`);
         hash.update(chunk);
         gathered.push(chunk);
-        if (kept && size > this.cache.maxFileBytes) kept = undefined;
+        if (kept && size > keepUpTo) kept = undefined;
         kept?.push(chunk);
         gatheredBytes += chunk.length;
         if (!whole && gatheredBytes >= WRITE_BYTES) {

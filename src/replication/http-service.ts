@@ -70,7 +70,7 @@ export class ResourceHttp {
         res.setHeader('accept-ranges', 'bytes');
         res.setHeader('content-length', meta.size);
         if (bytes instanceof Promise) {
-          const read = await bytes.catch(() => undefined);
+          const read = await bytes.catch((err: Error) => void this.unreadable(meta.url, err));
           if (read) return void res.end(read);
         } else return void res.end(bytes);
       }
@@ -80,6 +80,11 @@ export class ResourceHttp {
     send(req, file, { etag: false, lastModified: false, cacheControl: false, dotfiles: 'allow' })
       .on('error', (err: Error) => this.fail(res, err, ref.url))
       .pipe(res);
+  }
+
+  /** A small resource's file could not be read into memory (gone, or not what its name says): served from the file as it is, and logged. */
+  private unreadable(url: string, err: Error): void {
+    this.deps.log.warn({ event: 'resource_file_unreadable', url, err: err.message }, `${url}: its file could not be read into memory: ${err.message}`);
   }
 
   private fail(res: ServerResponse, err: unknown, url: string): void {

@@ -99,7 +99,10 @@ export class RawServer {
     // A small resource in one write from memory (read once for every subscriber that asks); a large one streamed from its file.
     const held = this.cache.holds(meta.size) ? this.cache.get(meta.digest, path) : undefined;
     if (held instanceof Promise) {
-      held.then((bytes) => res.writeHead(200, head).end(bytes), () => this.stream(url, path, head, res));
+      held.then((bytes) => res.writeHead(200, head).end(bytes), (err: Error) => {
+        this.log.warn({ event: 'resource_file_unreadable', url, err: err.message }, `${url}: its file could not be read into memory: ${err.message}`);
+        this.stream(url, path, head, res);
+      });
       return;
     }
     if (held) return void res.writeHead(200, head).end(held);
