@@ -15,13 +15,12 @@ import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { ensureDebianTools } from './peers/debian.ts';
 import { commandVersion, recordResult } from './results.ts';
-import { cpuMs, progress as report } from './stats.ts';
+import { cpuMs, progress as report, median } from './stats.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ROUNDS = Number(process.env.BENCH_VERSUS_ROUNDS ?? 6);
 const SECONDS = Number(process.env.BENCH_VERSUS_SECONDS ?? 4);
 const progress = (msg: string) => report('bench:front-versus', msg);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const rev = process.argv[2] ?? 'HEAD~1';
 if (rev.startsWith('-')) {

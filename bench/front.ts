@@ -16,7 +16,7 @@ import { CLI_PATH } from '../src/node/spawn.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { ensureDebianTools } from './peers/debian.ts';
-import { progress as report } from './stats.ts';
+import { progress as report, median } from './stats.ts';
 import { commandVersion, packageVersion, recordResult } from './results.ts';
 
 const SECONDS = Number(process.env.BENCH_FRONT_SECONDS ?? 5);
@@ -82,7 +82,6 @@ async function firstByteUnderLoad(port: number): Promise<number> {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 ensureDebianTools('bench:front', { wrk: 'wrk', nginx: 'nginx-light', haproxy: 'haproxy' });
 const dir = mkdtempSync(join(tmpdir(), 'cohort-bench-front-'));

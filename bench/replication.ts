@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { TestCluster } from '../test/harness/cluster.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
-import { percentile, progress as report } from './stats.ts';
+import { percentile, progress as report, median } from './stats.ts';
 import { commandVersion, recordResult } from './results.ts';
 
 const REPS = Number(process.env.BENCH_REPLICATION_REPS ?? 3);
@@ -39,7 +39,6 @@ const SMALL = 64 * 1024;
 const HERD = 50;
 const FIRSTS = 10;
 const progress = (msg: string) => report('bench:replication', msg);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -30,7 +30,7 @@ import { TestCluster } from '../test/harness/cluster.ts';
 import { freePorts } from '../test/harness/ports.ts';
 import { waitFor } from '../test/harness/wait.ts';
 import { redisInfo, redisServerBinary, startRedis, startSessionApp, stopProcess } from '../test/sessions/processes.ts';
-import { cpuMs, progress as report } from './stats.ts';
+import { cpuMs, progress as report, median } from './stats.ts';
 import { commandVersion, packageVersion, recordResult } from './results.ts';
 
 const SECONDS = Number(process.env.BENCH_SESSIONS_SECONDS ?? 5);
@@ -94,7 +94,6 @@ async function drive(agent: Agent, t: Target, seconds = SECONDS): Promise<{ rate
   return { rate: Math.round(count / ((performance.now() - started) / 1000)), cpuUs: Math.round(((cpu() - cpuBefore) * 1000) / count), perProcess };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const binary = redisServerBinary();
 if (!binary) {

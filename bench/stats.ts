@@ -4,6 +4,11 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+/** The middle of the samples, in any order (the upper middle for an even count). */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
+
 /** Times `fn` n times in a row; returns the sorted durations in milliseconds. */
 export async function sequentialLatencies(n: number, fn: () => Promise<unknown>): Promise<number[]> {
   const samples: number[] = [];

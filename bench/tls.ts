@@ -31,13 +31,12 @@ import { INTERMEDIATE_TLS12_SUITES } from '../src/tls/profiles.ts';
 import { spawnLogged } from '../src/node/spawn.ts';
 import { ensureDebianTools } from './peers/debian.ts';
 import { commandVersion, recordResult } from './results.ts';
-import { cpuMs, progress as report } from './stats.ts';
+import { cpuMs, progress as report, median } from './stats.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECONDS = Number(process.env.BENCH_TLS_SECONDS ?? 4);
 const REPS = Number(process.env.BENCH_TLS_REPS ?? 3);
 const progress = (msg: string) => report('bench:tls', msg);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 /** The front's own TLS 1.2 suites, for the peers. */
 const CIPHERS = INTERMEDIATE_TLS12_SUITES.join(':');
 

@@ -5,12 +5,15 @@
  */
 export class RecentMap<K, V> extends Map<K, V> {
   private limit: number;
+  /** Told of each entry that went because of the limit (its owner may have counted it elsewhere). */
+  private readonly onEvict: ((key: K, value: V) => void) | undefined;
   /** Entries that went because of the limit (not by delete). */
   evicted = 0;
 
-  constructor(limit: number) {
+  constructor(limit: number, onEvict?: (key: K, value: V) => void) {
     super();
     this.limit = checkLimit(limit);
+    this.onEvict = onEvict;
   }
 
   /** A new limit (a reload); past it the oldest go at once. */
@@ -28,8 +31,10 @@ export class RecentMap<K, V> extends Map<K, V> {
 
   private evictPastLimit(): void {
     while (this.size > this.limit) {
-      super.delete(this.keys().next().value as K);
+      const [key, value] = this.entries().next().value as [K, V];
+      super.delete(key);
       this.evicted++;
+      this.onEvict?.(key, value);
     }
   }
 }

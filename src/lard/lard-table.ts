@@ -104,7 +104,8 @@ export class Lard {
     }
     this.mode = mode;
     this.st = { ...settings };
-    this.table = new RecentMap(settings.maxTargets);
+    // The least recently used target goes past maxTargets, and the bytes it was placed with.
+    this.table = new RecentMap(settings.maxTargets, (_key, entry) => this.forgetEntry(entry));
   }
 
   /** Targets held. */
@@ -141,7 +142,6 @@ export class Lard {
     const byId = new Map(servers.map((s) => [s.id, s]));
     const key = tableKey(target);
     let entry = this.table.get(key);
-    if (entry) this.table.delete(key);
     const notes: string[] | undefined = explain ? [] : undefined;
     // A remembered server that is not a candidate now is out of the set (unset, for LARD).
     const gone = entry ? entry.members.filter((id) => !byId.has(id)) : [];
@@ -164,7 +164,7 @@ export class Lard {
       }
       notes?.push(`new, ${n.id} (${this.bytes.of(n.id)} B placed, load ${n.load})`);
       this.bytes.add(n.id, entry.charged);
-      this.remember(entry);
+      this.table.set(entry.key, entry);
       return { server: n.id, why: notes ? this.explain(target, entry, notes) : '' };
     }
 
@@ -208,7 +208,7 @@ export class Lard {
       if (!overload) notes?.push(`${n.id} least loaded (${n.load})`);
     }
     if (changed) entry.lastModified = now;
-    this.remember(entry);
+    this.table.set(entry.key, entry);
     return { server: n.id, why: notes ? this.explain(target, entry, notes) : '' };
   }
 
@@ -227,16 +227,6 @@ export class Lard {
   /** Bytes placed on each server (the front's /status). */
   placed(): Record<string, number> {
     return this.bytes.snapshot();
-  }
-
-  /** Puts the entry last in recency; the least recently used one goes past maxTargets, and its bytes with it. */
-  private remember(entry: Entry): void {
-    if (!this.table.has(entry.key) && this.table.size >= this.st.maxTargets) {
-      const [oldKey, oldest] = this.table.entries().next().value as [string, Entry];
-      this.table.delete(oldKey);
-      this.forgetEntry(oldest);
-    }
-    this.table.set(entry.key, entry);
   }
 
   private forgetEntry(entry: Entry): void {

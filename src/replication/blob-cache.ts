@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { LRUCache } from 'lru-cache';
+import type { Logger } from 'pino';
 
 /** Files read at once to fill the cache; past it a request is served from its file (memory stays bounded under a flood of cold URLs). */
 const MAX_LOADING = 64;
@@ -18,9 +19,11 @@ export class BlobCache {
   private readonly loading = new Map<string, Promise<Buffer>>();
   /** The largest resource held (and, in a transfer, checked in memory and served before it is on disk). */
   readonly maxFileBytes: number;
+  private readonly log: Logger;
 
-  constructor(maxBytes: number, maxFileBytes: number) {
+  constructor(maxBytes: number, maxFileBytes: number, log: Logger) {
     this.maxFileBytes = Math.min(maxFileBytes, maxBytes);
+    this.log = log;
     this.cache = maxBytes > 0 && this.maxFileBytes > 0 ? new LRUCache({ maxSize: maxBytes, maxEntrySize: this.maxFileBytes, sizeCalculation: (b) => Math.max(1, b.length) }) : undefined;
   }
 
@@ -55,6 +58,20 @@ export class BlobCache {
     });
     this.loading.set(digest, load);
     return load;
+  }
+
+  /**
+   * For a server that otherwise serves the file: the resource's bytes from memory (read into it
+   * if need be), or undefined (now, or once the read failed, logged) when the file is to be served.
+   */
+  read(resource: { url: string; digest: string; size: number }, path: string): Buffer | Promise<Buffer | undefined> | undefined {
+    if (!this.holds(resource.size)) return undefined;
+    const got = this.get(resource.digest, path);
+    if (!(got instanceof Promise)) return got;
+    return got.catch((err: Error) => {
+      this.log.warn({ event: 'resource_file_unreadable', url: resource.url, err: err.message }, `${resource.url}: its file could not be read into memory (served from the file): ${err.message}`);
+      return undefined;
+    });
   }
 
   /** The file is gone (no row names the content any more): its memory goes too. */

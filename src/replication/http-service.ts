@@ -5,7 +5,7 @@ import { CohortError } from '../errors.ts';
 import { httpStatusOf } from '../error-status.ts';
 import { redactHandover } from '../sessions/handovers.ts';
 import type { BlobCache } from './blob-cache.ts';
-import type { Replicator } from './replicator.ts';
+import { inPlace, type Replicator } from './replicator.ts';
 import { plain } from '../net/plain-reply.ts';
 import { parseResourcePath, ResourceUrlError } from './resource-url.ts';
 import type { Uploads } from './uploads.ts';
@@ -65,26 +65,18 @@ export class ResourceHttp {
     res.setHeader('cache-control', version === undefined ? 'no-cache' : 'public, max-age=31536000, immutable');
     // What memory holds (or may hold) is answered from it, a HEAD from the metadata alone.
     if (isPlain(req) && (local.bytes || this.deps.cache.holds(meta.size))) {
-      const bytes = req.method === 'HEAD' ? undefined : (local.bytes ?? this.deps.cache.get(meta.digest, local.path));
+      const bytes = req.method === 'HEAD' ? undefined : (local.bytes ?? (await this.deps.cache.read(meta, local.path)));
       if (req.method === 'HEAD' || bytes) {
         res.setHeader('accept-ranges', 'bytes');
         res.setHeader('content-length', meta.size);
-        if (bytes instanceof Promise) {
-          const read = await bytes.catch((err: Error) => void this.unreadable(meta.url, err));
-          if (read) return void res.end(read);
-        } else return void res.end(bytes);
+        return void res.end(bytes);
       }
     }
     // The file serves the rest: a copy being made once it is in place.
-    const file = local.durable ? (await local.durable).path : local.path;
+    const { path: file } = await inPlace(local);
     send(req, file, { etag: false, lastModified: false, cacheControl: false, dotfiles: 'allow' })
       .on('error', (err: Error) => this.fail(res, err, ref.url))
       .pipe(res);
-  }
-
-  /** A small resource's file could not be read into memory (gone, or not what its name says): served from the file as it is, and logged. */
-  private unreadable(url: string, err: Error): void {
-    this.deps.log.warn({ event: 'resource_file_unreadable', url, err: err.message }, `${url}: its file could not be read into memory: ${err.message}`);
   }
 
   private fail(res: ServerResponse, err: unknown, url: string): void {

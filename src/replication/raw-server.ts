@@ -97,16 +97,10 @@ export class RawServer {
     const { meta, path } = found;
     const head = { 'content-type': 'application/octet-stream', 'content-length': meta.size, 'x-cohort-digest': meta.digest };
     // A small resource in one write from memory (read once for every subscriber that asks); a large one streamed from its file.
-    const held = this.cache.holds(meta.size) ? this.cache.get(meta.digest, path) : undefined;
-    if (held instanceof Promise) {
-      held.then((bytes) => res.writeHead(200, head).end(bytes), (err: Error) => {
-        this.log.warn({ event: 'resource_file_unreadable', url, err: err.message }, `${url}: its file could not be read into memory: ${err.message}`);
-        this.stream(url, path, head, res);
-      });
-      return;
-    }
-    if (held) return void res.writeHead(200, head).end(held);
-    this.stream(url, path, head, res);
+    const send = (bytes: Buffer | undefined) => (bytes ? void res.writeHead(200, head).end(bytes) : this.stream(url, path, head, res));
+    const held = this.cache.read(meta, path);
+    if (held instanceof Promise) void held.then(send);
+    else send(held);
   }
 
   private stream(url: string, path: string, head: Record<string, string | number>, res: ServerResponse): void {

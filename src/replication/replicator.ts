@@ -43,6 +43,11 @@ export interface Local {
   durable?: Promise<Local>;
 }
 
+/** The resource once its file is in place: a copy being made (answered from its checked bytes) when it is durable. */
+export function inPlace(local: Local): Local | Promise<Local> {
+  return local.durable ?? local;
+}
+
 /** Reads of copies are kept in memory and written to the database this often (the read window is hours). */
 const READ_FLUSH_MS = 5000;
 
@@ -149,8 +154,7 @@ export class Replicator {
 
   /** As local(), once its file is in place (a copy being made: when it is durable), for those that read the file itself. */
   async localFile(ref: ResourceRef, version?: number): Promise<Local> {
-    const found = await this.local(ref, version);
-    return found.durable ? found.durable : found;
+    return inPlace(await this.local(ref, version));
   }
 
   /** The URL's copies or versions changed: the next request reads them again. */

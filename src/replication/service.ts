@@ -72,7 +72,7 @@ export class ReplicationService {
     const settings = table.resources;
     this.published = new PublishedStore(deps.db);
     this.copies = new CopyStore(deps.db);
-    const cache = new BlobCache(settings.memoryCacheBytes, settings.memoryCacheMaxFileBytes);
+    const cache = new BlobCache(settings.memoryCacheBytes, settings.memoryCacheMaxFileBytes, log);
     this.blobs = new BlobStore(join(deps.dataDir, 'blobs'), (d) => this.published.holds(d) || this.copies.holds(d), cache);
     this.freeSpace = new FreeSpace(this.blobs.dir, settings.minFreeBytes);
     const quota = new AuthorQuota(this.published, { maxBytes: settings.authorMaxBytes, maxVersions: settings.authorMaxVersions });

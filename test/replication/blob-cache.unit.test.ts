@@ -4,7 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { after, test } from 'node:test';
+import { pino } from 'pino';
 import { BlobCache } from '../../src/replication/blob-cache.ts';
+
+const silent = pino({ enabled: false });
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 const dir = mkdtempSync(join(tmpdir(), 'cohort-blob-cache-'));
@@ -16,15 +19,15 @@ const file = (name: string, bytes: Buffer) => {
 };
 
 test('holds resources up to its largest file size, none when either bound is 0', () => {
-  assert.equal(new BlobCache(1000, 100).holds(100), true);
-  assert.equal(new BlobCache(1000, 100).holds(101), false);
-  assert.equal(new BlobCache(50, 100).holds(51), false, 'no file larger than the whole cache');
-  assert.equal(new BlobCache(0, 100).holds(1), false);
-  assert.equal(new BlobCache(1000, 0).holds(1), false);
+  assert.equal(new BlobCache(1000, 100, silent).holds(100), true);
+  assert.equal(new BlobCache(1000, 100, silent).holds(101), false);
+  assert.equal(new BlobCache(50, 100, silent).holds(51), false, 'no file larger than the whole cache');
+  assert.equal(new BlobCache(0, 100, silent).holds(1), false);
+  assert.equal(new BlobCache(1000, 0, silent).holds(1), false);
 });
 
 test('bounded in bytes: the least recently served go first', async () => {
-  const cache = new BlobCache(3 * 1024, 1024);
+  const cache = new BlobCache(3 * 1024, 1024, silent);
   for (const d of ['a', 'b', 'c']) cache.put(d, Buffer.alloc(1024, d));
   assert.ok(cache.get('a', '/nonexistent') instanceof Buffer, 'a served: now the most recent');
   cache.put('d', Buffer.alloc(1024, 'd'));
@@ -38,7 +41,7 @@ test('bounded in bytes: the least recently served go first', async () => {
 });
 
 test('a file is read once for concurrent requests, then served from memory; drop forgets it', async () => {
-  const cache = new BlobCache(1 << 20, 1 << 16);
+  const cache = new BlobCache(1 << 20, 1 << 16, silent);
   const path = file('one', Buffer.from('the bytes'));
   const one = sha('the bytes');
   const first = cache.get(one, path);
@@ -55,14 +58,14 @@ test('a file is read once for concurrent requests, then served from memory; drop
 });
 
 test('a file whose bytes are not what its digest names is refused (its caller serves the file as it is) and not held', async () => {
-  const cache = new BlobCache(1 << 20, 1 << 16);
+  const cache = new BlobCache(1 << 20, 1 << 16, silent);
   const path = file('damaged', Buffer.from('the wrong bytes'));
   await assert.rejects(Promise.resolve(cache.get(sha('the right bytes'), path)), /does not hash to its name/);
   assert.equal(cache.stats.entries, 0);
 });
 
 test('a file removed while it is read is not held once the read ends', async () => {
-  const cache = new BlobCache(1 << 20, 1 << 16);
+  const cache = new BlobCache(1 << 20, 1 << 16, silent);
   const path = file('removed', Buffer.from('soon gone'));
   const digest = sha('soon gone');
   const read = cache.get(digest, path);
@@ -72,7 +75,7 @@ test('a file removed while it is read is not held once the read ends', async () 
 });
 
 test('a missing file rejects and is not held; past 64 reads at once, the caller serves from the file', async () => {
-  const cache = new BlobCache(1 << 20, 1 << 16);
+  const cache = new BlobCache(1 << 20, 1 << 16, silent);
   await assert.rejects(Promise.resolve(cache.get('gone', join(dir, 'gone'))));
   assert.equal(cache.stats.entries, 0);
   const path = file('many', Buffer.from('x'));
