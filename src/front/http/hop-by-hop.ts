@@ -1,8 +1,22 @@
 // Which header fields stop at the front (RFC 9110 §7.6.1): the hop-by-hop ones, and those a
 // message's Connection field names, except names the front itself needs end to end.
 
-/** Hop-by-hop fields: meaningful for one connection only, never forwarded as received. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-authenticate', 'proxy-authorization']);
+/**
+ * Hop-by-hop fields: meaningful for one connection only, never forwarded as received. Matched
+ * by length first (every field of every message is asked about: a Set would hash each name).
+ */
+function isHopByHopName(lower: string): boolean {
+  switch (lower.length) {
+    case 2: return lower === 'te';
+    case 7: return lower === 'trailer' || lower === 'upgrade';
+    case 10: return lower === 'connection' || lower === 'keep-alive';
+    case 16: return lower === 'proxy-connection';
+    case 17: return lower === 'transfer-encoding';
+    case 18: return lower === 'proxy-authenticate';
+    case 19: return lower === 'proxy-authorization';
+    default: return false;
+  }
+}
 
 /**
  * Fields that frame, route or identify the message. RFC 9110 §7.6.1 forbids naming an
@@ -33,6 +47,7 @@ const PROTECTED = new Set([
  * when none is left, which is the usual case.
  */
 export function connectionOptions(rawHeaders: string[], lowerNames: string[]): Set<string> | undefined {
+  if (!lowerNames.includes('connection')) return undefined;
   let set: Set<string> | undefined;
   for (const t of listValues(rawHeaders, lowerNames, 'connection')) {
     if (t !== 'close' && t !== 'keep-alive' && t !== 'upgrade' && !PROTECTED.has(t)) (set ??= new Set()).add(t);
@@ -46,7 +61,7 @@ export function isFrontHeader(lowerName: string): boolean {
 }
 
 export function isHopByHop(lowerName: string, options: Set<string> | undefined): boolean {
-  return HOP_BY_HOP.has(lowerName) || (options !== undefined && options.has(lowerName));
+  return isHopByHopName(lowerName) || (options !== undefined && options.has(lowerName));
 }
 
 /** The values of every field named `lowerName`, as received. */

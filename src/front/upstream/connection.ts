@@ -42,6 +42,8 @@ export class UpstreamConnection {
   private tunnelSink: ((chunk: Buffer) => void) | undefined;
   lastUsed = Date.now();
   closed = false;
+  /** Lent out by its pool (the pool's to set): a second release of it changes nothing. */
+  lent = false;
 
   private constructor(socket: Socket, maxHeaderBytes: number, onFree: (conn: UpstreamConnection, reusable: boolean) => void) {
     this.socket = socket;

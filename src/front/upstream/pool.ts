@@ -27,7 +27,8 @@ export class UpstreamPool {
   readonly port: number;
   private opts: PoolOptions;
   private readonly idle: UpstreamConnection[] = [];
-  private readonly busy = new Set<UpstreamConnection>();
+  /** Connections lent out (each marked `lent`: a flag and a count, not a Set, on the per-request path). */
+  private busy = 0;
   private readonly waiters: Waiter[] = [];
   private connecting = 0;
   private readonly sweeper: NodeJS.Timeout;
@@ -68,11 +69,11 @@ export class UpstreamPool {
   }
 
   get open(): number {
-    return this.idle.length + this.busy.size + this.connecting;
+    return this.idle.length + this.busy + this.connecting;
   }
 
   get inUse(): number {
-    return this.busy.size;
+    return this.busy;
   }
 
   get queued(): number {
@@ -84,10 +85,10 @@ export class UpstreamPool {
     let conn = this.idle.pop();
     while (conn?.closed) conn = this.idle.pop(); // the back-end closed it while idle
     if (conn) {
-      this.busy.add(conn);
+      this.lend(conn);
       return cb(null, conn);
     }
-    if (this.busy.size + this.connecting < this.opts.maxConns) return this.dial(cb);
+    if (this.busy + this.connecting < this.opts.maxConns) return this.dial(cb);
     if (this.waiters.length >= this.opts.queueSize) return cb(new UpstreamError('queue_full', `${this.host}:${this.port}: ${this.waiters.length} requests already waiting`));
     this.waiters.push({ cb, deadline: Date.now() + this.opts.queueTimeoutMs });
   }
@@ -115,7 +116,7 @@ export class UpstreamPool {
       (conn) => {
         this.connecting--;
         conn.setTimeout(this.opts.upstreamTimeoutMs);
-        this.busy.add(conn);
+        this.lend(conn);
         cb(null, conn);
       },
       (err: Error) => {
@@ -128,11 +129,13 @@ export class UpstreamPool {
   }
 
   private readonly release = (conn: UpstreamConnection, reusable: boolean): void => {
-    if (!this.busy.delete(conn)) return;
+    if (!conn.lent) return;
+    conn.lent = false;
+    this.busy--;
     if (reusable && !this.closed) {
       const waiter = this.waiters.shift();
       if (waiter) {
-        this.busy.add(conn);
+        this.lend(conn);
         return waiter.cb(null, conn);
       }
       this.idle.push(conn);
@@ -140,8 +143,13 @@ export class UpstreamPool {
     this.serveWaiter();
   };
 
+  private lend(conn: UpstreamConnection): void {
+    conn.lent = true;
+    this.busy++;
+  }
+
   private serveWaiter(): void {
-    if (this.waiters.length && this.busy.size + this.connecting < this.opts.maxConns) this.dial(this.waiters.shift()!.cb);
+    if (this.waiters.length && this.busy + this.connecting < this.opts.maxConns) this.dial(this.waiters.shift()!.cb);
   }
 
   private sweep(): void {
