@@ -48,7 +48,8 @@ function custom(name: string, help: string, type: 'counter' | 'histogram', value
 export class FrontMetrics implements RequestObserver {
   readonly registry = new Registry();
   /** route + '\n' + back-end series label -> its answers; entries of gone routes and back-ends are removed by retain(). */
-  private readonly series = new Map<string, Series>();
+  /** By route, then back-end: two lookups of configured strings (hashed once), not a key built per request. */
+  private readonly series = new Map<string, Map<string, Series>>();
   /** route -> error answers the front made, by reason (FRONT_ERROR_REASONS' order). */
   private readonly errors = new Map<string, number[]>();
   /** route + '\n' + back-end series label -> requests tried again elsewhere after failing there. */
@@ -62,7 +63,7 @@ export class FrontMetrics implements RequestObserver {
     this.registry.registerMetric(
       custom('cohort_front_requests_total', 'Requests a back-end answered, by route, back-end and the class of its status (a retried request counts once per back-end that answered).', 'counter', () => {
         const out: Sample[] = [];
-        for (const s of this.series.values()) {
+        for (const s of this.allSeries()) {
           s.classes.forEach((n, i) => {
             if (n > 0) out.push({ labels: { route: s.route, backend: s.backend, code_class: CLASSES[i] }, value: n });
           });
@@ -74,7 +75,7 @@ export class FrontMetrics implements RequestObserver {
       custom('cohort_front_request_duration_seconds', 'From the request accepted by the front to the end of the back-end answer (a WebSocket: until it closed).', 'histogram', () => {
         const out: Sample[] = [];
         const name = 'cohort_front_request_duration_seconds';
-        for (const s of this.series.values()) {
+        for (const s of this.allSeries()) {
           const labels = { route: s.route, backend: s.backend };
           let below = 0;
           BUCKETS.forEach((le, i) => {
@@ -173,9 +174,10 @@ export class FrontMetrics implements RequestObserver {
   }
 
   answered(route: string, backend: string, status: number, ms: number): void {
-    const key = `${route}\n${backend}`;
-    let s = this.series.get(key);
-    if (!s) this.series.set(key, (s = { route, backend, classes: CLASSES.map(() => 0), buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
+    let byBackend = this.series.get(route);
+    if (!byBackend) this.series.set(route, (byBackend = new Map()));
+    let s = byBackend.get(backend);
+    if (!s) byBackend.set(backend, (s = { route, backend, classes: CLASSES.map(() => 0), buckets: BUCKETS.map(() => 0), sum: 0, count: 0 }));
     s.classes[codeClass(status)]++;
     // A switched connection's lifetime is not a response time.
     if (status === 101) return;
@@ -202,9 +204,16 @@ export class FrontMetrics implements RequestObserver {
 
   /** After a swap: forgets the series of routes and back-ends (by series label) no longer configured. */
   retain(routes: ReadonlySet<string>, backends: ReadonlySet<string>): void {
-    for (const [key, s] of this.series) if (!routes.has(s.route) || !backends.has(s.backend)) this.series.delete(key);
+    for (const [route, byBackend] of this.series) {
+      if (!routes.has(route)) this.series.delete(route);
+      else for (const backend of byBackend.keys()) if (!backends.has(backend)) byBackend.delete(backend);
+    }
     for (const route of this.errors.keys()) if (!routes.has(route)) this.errors.delete(route);
     for (const [key, r] of this.retries) if (!routes.has(r.route) || !backends.has(r.backend)) this.retries.delete(key);
+  }
+
+  private *allSeries(): Iterable<Series> {
+    for (const byBackend of this.series.values()) yield* byBackend.values();
   }
 
   async render(): Promise<MetricsPage> {

@@ -36,6 +36,23 @@ describe('the front holds against slow, mangled and too many clients', () => {
     assert.ok(closedAt - opened < 3500, `cut off after ${closedAt - opened} ms (headersMs is 1000)`);
   });
 
+  it('a slow-loris head on a kept-alive connection, after a first answer, is cut off by the header timeout, not the idle one', async () => {
+    const s = connect(fc.port, '127.0.0.1');
+    let closedAt = 0;
+    let answers = '';
+    s.on('data', (d: Buffer) => (answers += d.toString('latin1')));
+    s.on('error', () => {});
+    s.on('close', () => (closedAt = Date.now()));
+    s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    await waitFor('the first answer', () => answers.startsWith('HTTP/1.1 200'), 5000);
+    const opened = Date.now();
+    s.write('GET / HTTP/1.1\r\nHost: x\r\n');
+    const drip = setInterval(() => s.writable && s.write('X-Drip: 1\r\n'), 200);
+    await waitFor('the slow client to be cut off', () => closedAt > 0, 5000);
+    clearInterval(drip);
+    assert.ok(closedAt - opened < 3500, `cut off after ${closedAt - opened} ms (headersMs is 1000, idleMs 60000)`);
+  });
+
   it('mangled requests (seeded: bytes flipped, cut, repeated, in odd pieces) never take the front down', async () => {
     const seed = Number(process.env.FRONT_FUZZ_SEED ?? Date.now() % 100_000);
     const random = seededRandom(seed);

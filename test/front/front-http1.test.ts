@@ -69,6 +69,17 @@ describe('the front speaks HTTP/1.x to clients', () => {
     for (let i = 0; i < 40; i++) assert.equal(echo.headers[`x-field-${i}`], `value-${i}`);
   });
 
+  it('a head of 40 fields on a kept-alive connection, after a first request, reaches the back-end whole', async () => {
+    const c = await open();
+    c.write('GET /echo HTTP/1.1\r\nHost: x\r\n\r\n');
+    await c.responses(1);
+    const fields = Array.from({ length: 40 }, (_, i) => `X-Field-${i}: value-${i}\r\n`).join('');
+    c.write(`GET /echo HTTP/1.1\r\nHost: x\r\n${fields}\r\n`);
+    const [, r] = await c.responses(2);
+    const echo = JSON.parse(r.body);
+    for (let i = 0; i < 40; i++) assert.equal(echo.headers[`x-field-${i}`], `value-${i}`);
+  });
+
   it('Expect: 100-continue is answered before the body is sent', async () => {
     const c = await open();
     c.write('POST /echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n');

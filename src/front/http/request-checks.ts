@@ -26,15 +26,15 @@ export interface Refusal {
 export function checkRequest(ex: ClientExchange, upgrades: readonly string[]): CheckedRequest | Refusal {
   const raw = ex.rawHeaders;
   const names = ex.lowerNames;
-  const hosts = ex.values('host');
-  if (hosts.length > 1) return refuse(400, 'more than one Host header');
-  if (hosts.length === 0 && ex.versionMinor >= 1) return refuse(400, 'an HTTP/1.1 request needs a Host header');
-  const host = hosts[0];
+  const hostAt = names.indexOf('host');
+  if (hostAt >= 0 && names.indexOf('host', hostAt + 1) >= 0) return refuse(400, 'more than one Host header');
+  if (hostAt < 0 && ex.versionMinor >= 1) return refuse(400, 'an HTTP/1.1 request needs a Host header');
+  const host = hostAt < 0 ? undefined : raw[2 * hostAt + 1];
   if (host !== undefined && !AUTHORITY.test(host)) return refuse(400, 'the Host header is not a valid host[:port]');
   const target = originForm(ex.url, ex.method, host);
   if (typeof target !== 'string') return target;
 
-  const codings = listValues(raw, names, 'transfer-encoding');
+  const codings = names.includes('transfer-encoding') ? listValues(raw, names, 'transfer-encoding') : NONE;
   if (codings.length > 0) {
     const other = codings.find((c) => c !== 'chunked');
     // 501, as RFC 9112 §6.1 says and nginx answers: the request is well formed, the coding is one the front does not forward.
@@ -46,6 +46,8 @@ export function checkRequest(ex: ClientExchange, upgrades: readonly string[]): C
   if (upgrade !== undefined && typeof upgrade !== 'string') return upgrade;
   return { target, upgrade, closeAfter };
 }
+
+const NONE: string[] = [];
 
 function refuse(status: number, error: string, headers?: string[]): Refusal {
   return { status, error, headers };

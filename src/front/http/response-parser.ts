@@ -190,7 +190,12 @@ export class ResponseParser {
       const colon = head.indexOf(':', pos);
       if (colon <= pos || colon > end) throw protocolError(`bad header line ${JSON.stringify(head.slice(pos, Math.min(end, pos + 60)))}`);
       const name = head.slice(pos, colon);
-      const value = head.slice(colon + 1, end).trim();
+      // The value less the optional whitespace around it (SP and HTAB only, RFC 9110 §5.5), sliced once.
+      let from = colon + 1;
+      let to = end;
+      while (from < to && isOws(head.charCodeAt(from))) from++;
+      while (to > from && isOws(head.charCodeAt(to - 1))) to--;
+      const value = head.slice(from, to);
       const lower = name.toLowerCase();
       pos = end + 2;
       if (lower === 'content-length') {
@@ -270,6 +275,8 @@ function dropField(headers: string[], lowerNames: string[], lowerName: string): 
     headers.splice(2 * i, 2);
   }
 }
+
+const isOws = (c: number) => c === 32 || c === 9;
 
 const PREFIX = Buffer.from('HTTP/1.');
 

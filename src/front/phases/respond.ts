@@ -83,7 +83,8 @@ export class Respond {
 
   end(ctx: RequestContext): void {
     ctx.ex.end();
-    this.done(ctx, ctx.status < 500 ? 'ok' : 'failed', `status ${ctx.status}`);
+    if (ctx.status < 500) this.done(ctx, 'ok', 'answered');
+    else this.done(ctx, 'failed', `status ${ctx.status}`);
   }
 
   error(ctx: RequestContext, err: Error, started: boolean): void {
