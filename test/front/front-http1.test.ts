@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { FrontCluster } from '../harness/front-cluster.ts';
+import { patternBytes } from '../harness/pattern-bytes.ts';
 import { RawHttp } from '../harness/raw-http.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -78,6 +81,32 @@ describe('the front speaks HTTP/1.x to clients', () => {
     const [, r] = await c.responses(2);
     const echo = JSON.parse(r.body);
     for (let i = 0; i < 40; i++) assert.equal(echo.headers[`x-field-${i}`], `value-${i}`);
+  });
+
+  it('large answers to clients that read slowly, side by side, arrive byte for byte', async () => {
+    // Body bytes go to clients as views of the upstream connection's read buffer: a write still
+    // under way (a client that stopped reading, its socket's buffers full) must keep its bytes
+    // while the connection reads on. The back-end sends in small pieces, so the front reads on
+    // while each write is short of its high-water mark.
+    const size = 16 << 20;
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const fetchSlowly = (seed: number) =>
+      new Promise<Buffer>((resolve, reject) => {
+        get(`${fc.url}/bytes?n=${size}&seed=${seed}&piece=4096`, (res) => {
+          const parts: Buffer[] = [];
+          res.pause();
+          setTimeout(() => res.resume(), 400);
+          res.on('data', (c: Buffer) => parts.push(c));
+          res.on('end', () => resolve(Buffer.concat(parts)));
+          res.on('error', reject);
+        }).on('error', reject);
+      });
+    const seeds = [1, 2];
+    const bodies = await Promise.all(seeds.map(fetchSlowly));
+    for (const [i, body] of bodies.entries()) {
+      assert.equal(body.length, size);
+      assert.equal(sha(body), sha(patternBytes(size, seeds[i])), `answer ${i} arrived as sent`);
+    }
   });
 
   it('Expect: 100-continue is answered before the body is sent', async () => {

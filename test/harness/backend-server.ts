@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
 import { WebSocketServer } from 'ws';
+import { patternBytes } from './pattern-bytes.ts';
 
 const { values } = parseArgs({ options: { name: { type: 'string' }, port: { type: 'string' }, unhealthy: { type: 'string' } } });
 const name = values.name!;
@@ -48,6 +49,21 @@ const server = createServer((req, res) => {
       res.writeHead(status, { 'content-type': 'application/json', 'x-backend': name, 'content-length': Buffer.byteLength(text), ...extra });
       res.end(text);
     };
+    // /bytes?n=N&seed=S&piece=P: N bytes that differ all along (a reused or overwritten buffer
+    // shows), with their length, written P bytes at a time (each after the last one left).
+    if (url.pathname === '/bytes') {
+      const body = patternBytes(Math.min(Number(url.searchParams.get('n') ?? 0), 64 << 20), Number(url.searchParams.get('seed') ?? 0));
+      const piece = Math.max(1, Number(url.searchParams.get('piece') ?? body.length));
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+      let at = 0;
+      const next = (): void => {
+        if (at >= body.length) return void res.end();
+        const part = body.subarray(at, (at += piece));
+        if (res.write(part)) setImmediate(next);
+        else res.once('drain', next);
+      };
+      return next();
+    }
     if (url.pathname === '/echo') return json(200, { backend: name, method: req.method, url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString() });
     const status = /^\/status\/(\d{3})$/.exec(url.pathname);
     if (status) return json(Number(status[1]), { backend: name });
@@ -76,3 +92,4 @@ wss.on('connection', (ws) => ws.on('error', () => ws.terminate()).on('message', 
 server.keepAliveTimeout = 60_000;
 server.listen(Number(values.port), '127.0.0.1', () => process.stdout.write(`listening ${name}\n`));
 process.on('SIGTERM', () => process.exit(0));
+

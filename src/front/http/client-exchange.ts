@@ -59,8 +59,12 @@ export abstract class ClientExchange {
    * forbids. `headers` must not hold hop-by-hop fields: the framing is the front's.
    */
   abstract writeHead(status: number, reason: string, headers: string[]): void;
-  /** Writes body bytes; false means the client is behind (wait for onDrain). */
-  abstract write(chunk: Buffer): boolean;
+  /**
+   * Writes body bytes; false means the client is behind (wait for onDrain). `done` is called
+   * once the writer reads `chunk` no more: when its write is done, or at once if it copied the
+   * bytes or wrote nothing (the chunk may be a view of a buffer that is reused after that).
+   */
+  abstract write(chunk: Buffer, done?: () => void): boolean;
   /** Completes the response. */
   abstract end(): void;
   /** Sends the 101 (HTTP/2: 200) prepared by writeHead and hands the byte stream over, with what the client sent after its request. */

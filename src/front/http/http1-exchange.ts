@@ -89,14 +89,18 @@ export class Http1Exchange extends ClientExchange {
     this.head = `${head}\r\n`;
   }
 
-  write(chunk: Buffer): boolean {
-    if (this.finished || this.aborted) return true;
+  write(chunk: Buffer, done?: () => void): boolean {
+    if (this.finished || this.aborted) {
+      done?.();
+      return true;
+    }
     const socket = this.connection.socket;
     if (this.noBody || chunk.length === 0) {
       if (!this.headersSent) this.sendHead();
+      done?.();
       return true;
     }
-    if (this.headersSent && !this.chunked) return socket.write(chunk);
+    if (this.headersSent && !this.chunked) return socket.write(chunk, done);
     if (!this.headersSent && !this.chunked && chunk.length <= JOIN_BYTES) {
       // A small answer's head and body leave as one buffer: one plain write, no cork and writev.
       const head = this.head;
@@ -104,6 +108,7 @@ export class Http1Exchange extends ClientExchange {
       out.write(head, 0, 'latin1');
       out.set(chunk, head.length);
       this.headersSent = true;
+      done?.();
       return socket.write(out);
     }
     // Head and first bytes (or a chunk and its framing) leave in one writev.
@@ -115,10 +120,10 @@ export class Http1Exchange extends ClientExchange {
     let ok: boolean;
     if (this.chunked) {
       socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
+      socket.write(chunk, done);
       ok = socket.write('\r\n', 'latin1');
     } else {
-      ok = socket.write(chunk);
+      ok = socket.write(chunk, done);
     }
     socket.uncork();
     return ok;

@@ -16,6 +16,7 @@ export interface ResponseEvents {
    * by Node when they are written to the client (token / invalid-character checks).
    */
   onHead(status: number, reason: string, headers: string[], lowerNames: string[], closeAfter: boolean): void;
+  /** Body bytes: a view of the caller's read buffer, which it reuses unless told it is still held (connection.ts). */
   onBody(chunk: Buffer): void;
   onEnd(): void;
 }
@@ -88,7 +89,7 @@ export class ResponseParser {
           const end = buf.indexOf('\r\n\r\n', pos, 'latin1');
           if (end < 0) {
             if (buf.length - pos > this.maxHeaderBytes) throw protocolError('response head too large');
-            this.pending = buf.subarray(pos);
+            this.pending = Buffer.from(buf.subarray(pos)); // the caller's buffer is reused
             return;
           }
           if (end - pos > this.maxHeaderBytes) throw protocolError('response head too large');
@@ -97,7 +98,7 @@ export class ResponseParser {
           if (upgrade) {
             this.state = 'upgraded';
             this.events = undefined;
-            this.switched = { ...upgrade, rest: buf.subarray(pos) };
+            this.switched = { ...upgrade, rest: Buffer.from(buf.subarray(pos)) };
             return;
           }
           break;
@@ -120,7 +121,7 @@ export class ResponseParser {
           const eol = buf.indexOf('\r\n', pos, 'latin1');
           if (eol < 0) {
             if (buf.length - pos > 8192) throw protocolError('chunk line too long');
-            this.pending = buf.subarray(pos);
+            this.pending = Buffer.from(buf.subarray(pos));
             return;
           }
           const line = buf.toString('latin1', pos, eol);

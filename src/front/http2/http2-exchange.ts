@@ -143,14 +143,18 @@ export class Http2Exchange extends ClientExchange {
     this.response = out;
   }
 
-  write(chunk: Buffer): boolean {
-    if (this.finished || this.aborted || this.stream.destroyed) return true;
+  write(chunk: Buffer, done?: () => void): boolean {
+    if (this.finished || this.aborted || this.stream.destroyed) {
+      done?.();
+      return true;
+    }
     if (this.noBody || chunk.length === 0) {
       if (!this.headersSent) this.sendHead(this.noBody);
+      done?.();
       return true;
     }
     if (!this.headersSent) this.sendHead(false);
-    return this.stream.write(chunk);
+    return this.stream.write(chunk, done);
   }
 
   end(): void {

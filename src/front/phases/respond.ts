@@ -73,7 +73,8 @@ export class Respond {
 
   body(ctx: RequestContext, chunk: Buffer): void {
     ctx.bodyBytes += chunk.length;
-    if (!ctx.ex.write(chunk)) {
+    // The chunk is a view of the upstream connection's read buffer: on loan until written.
+    if (!ctx.ex.write(chunk, ctx.conn?.borrow())) {
       const socket = ctx.conn!.socket;
       socket.pause();
       // Once the response is whole the connection is the pool's again (connection.ts resumed it).
