@@ -48,8 +48,12 @@ describe('the front holds against slow, mangled and too many clients', () => {
     const opened = Date.now();
     s.write('GET / HTTP/1.1\r\nHost: x\r\n');
     const drip = setInterval(() => s.writable && s.write('X-Drip: 1\r\n'), 200);
-    await waitFor('the slow client to be cut off', () => closedAt > 0, 5000);
-    clearInterval(drip);
+    try {
+      await waitFor('the slow client to be cut off', () => closedAt > 0, 5000);
+    } finally {
+      clearInterval(drip);
+      s.destroy();
+    }
     assert.ok(closedAt - opened < 3500, `cut off after ${closedAt - opened} ms (headersMs is 1000, idleMs 60000)`);
   });
 

@@ -86,13 +86,13 @@ describe('the front speaks HTTP/1.x to clients', () => {
   it('large answers to clients that read slowly, side by side, arrive byte for byte', async () => {
     // Body bytes go to clients as views of the upstream connection's read buffer: a write still
     // under way (a client that stopped reading, its socket's buffers full) must keep its bytes
-    // while the connection reads on. The back-end sends in small pieces, so the front reads on
-    // while each write is short of its high-water mark.
+    // while the connection reads on. The back-end sends 20,000-byte pieces: reads large enough to
+    // go on as views, and writes short of their high-water mark, so the front reads on.
     const size = 16 << 20;
     const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     const fetchSlowly = (seed: number) =>
       new Promise<Buffer>((resolve, reject) => {
-        get(`${fc.url}/bytes?n=${size}&seed=${seed}&piece=4096`, (res) => {
+        get(`${fc.url}/bytes?n=${size}&seed=${seed}&piece=20000`, (res) => {
           const parts: Buffer[] = [];
           res.pause();
           setTimeout(() => res.resume(), 400);

@@ -25,6 +25,11 @@ export interface Exchange extends ResponseEvents {
  */
 const READ_BYTES = 64 * 1024;
 const MAX_SPARES = 64;
+/**
+ * Reads smaller than this are copied (small copies come from node's pool): a client that reads
+ * nothing while a back-end streams small pieces would otherwise pin a whole read buffer per piece.
+ */
+const VIEW_MIN_BYTES = 16 * 1024;
 
 class ReadBuffer {
   readonly bytes = Buffer.allocUnsafeSlow(READ_BYTES);
@@ -61,6 +66,8 @@ export class UpstreamConnection {
   private tunnelSink: ((chunk: Buffer) => void) | undefined;
   /** Where the next read lands (plain connections; over TLS node's own buffers come as 'data'). */
   reading: ReadBuffer | undefined;
+  /** The read being delivered is a view of `reading` (not a copy). */
+  private viewing = false;
   lastUsed = Date.now();
   closed = false;
   /** Lent out by its pool (the pool's to set): a second release of it changes nothing. */
@@ -93,7 +100,7 @@ export class UpstreamConnection {
       // buffer the connection names for it (asked again after every read).
       let first: ReadBuffer | undefined = tls ? undefined : takeBuffer();
       const onread = {
-        buffer: () => (conn?.reading ?? first!).bytes,
+        buffer: () => (conn?.reading ?? first ?? takeBuffer()).bytes,
         callback: (n: number, buf: Buffer) => {
           conn?.onRead(buf, n);
           return true;
@@ -167,7 +174,13 @@ export class UpstreamConnection {
 
   /** A read into the connection's read buffer: delivered as it is; if a writer borrowed it, the next read goes to another. */
   private onRead(buf: Buffer, n: number): void {
-    this.onData(buf.subarray(0, n));
+    if (n < VIEW_MIN_BYTES) return this.onData(Buffer.from(buf.subarray(0, n)));
+    this.viewing = true;
+    try {
+      this.onData(buf.subarray(0, n));
+    } finally {
+      this.viewing = false;
+    }
     if (this.reading && this.reading.lent > 0) this.reading = takeBuffer();
   }
 
@@ -177,7 +190,7 @@ export class UpstreamConnection {
    */
   borrow(): () => void {
     const loaned = this.reading;
-    if (!loaned) return NOTHING_LENT;
+    if (!loaned || !this.viewing) return NOTHING_LENT;
     loaned.lent++;
     let returned = false;
     return () => {
@@ -239,6 +252,10 @@ export class UpstreamConnection {
 
   private readonly onClose = (): void => {
     this.closed = true;
+    // The socket reads no more: its buffer is a spare now (or once its last loan ends).
+    const reading = this.reading;
+    this.reading = undefined;
+    if (reading && reading.lent === 0 && spares.length < MAX_SPARES) spares.push(reading);
     const exchange = this.exchange;
     if (!exchange) return;
     try {
