@@ -39,7 +39,6 @@ class ReadBuffer {
 
 const spares: ReadBuffer[] = [];
 const takeBuffer = (): ReadBuffer => spares.pop() ?? new ReadBuffer();
-const NOTHING_LENT = (): void => {};
 
 /** HTTPS to a back-end (a node's HTTP port with tls): a context holding the CAs its certificate must chain to; its name is the host's. */
 export interface UpstreamTls {
@@ -188,9 +187,9 @@ export class UpstreamConnection {
    * For a writer about to keep a view of the bytes just read (a body chunk): the read buffer is
    * on loan until the returned function is called (once its write is done).
    */
-  borrow(): () => void {
+  borrow(): (() => void) | undefined {
     const loaned = this.reading;
-    if (!loaned || !this.viewing) return NOTHING_LENT;
+    if (!loaned || !this.viewing) return undefined; // a copy (or node's own buffer): nothing to give back
     loaned.lent++;
     let returned = false;
     return () => {
