@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { connect, constants, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { FrontCluster, STICKY_KEY } from '../harness/front-cluster.ts';
+import { createHash } from 'node:crypto';
 import { answerOk, RawBackend, type RawRequest } from '../harness/raw-backend.ts';
+import { patternBytes } from '../harness/pattern-bytes.ts';
 import { FLAG, frame, FRAME, headerBlock, RawH2 } from '../harness/raw-h2.ts';
 import { issueTestCert, makeTestCa } from '../harness/test-certs.ts';
 import { seededRandom } from '../harness/random.ts';
@@ -119,6 +121,33 @@ describe('the front over HTTP/2', () => {
     const pairs = Array.from({ length: raw.length / 2 }, (_, i) => [raw[2 * i], raw[2 * i + 1]]);
     assert.deepEqual(pairs.filter(([n]) => n === 'content-type').map(([, v]) => v), ['text/plain', 'text/html']);
     assert.deepEqual(pairs.filter(([n]) => n === 'x-app').map(([, v]) => v), ['a', 'b']);
+  });
+
+  it('a large answer to a stream that stops reading arrives byte for byte (body bytes are views of the upstream read buffer, on loan until node:http2 has sent them)', async () => {
+    const size = 8 << 20;
+    const body = patternBytes(size, 7);
+    backend.script = (_req, conn) => {
+      conn.write(`HTTP/1.1 200 OK\r\nContent-Length: ${size}\r\n\r\n`);
+      let at = 0;
+      const next = () => {
+        if (at >= size) return;
+        conn.write(body.subarray(at, (at += 20_000)).toString('latin1'));
+        setImmediate(next);
+      };
+      next();
+    };
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      const req = session().request({ ':path': '/big' });
+      const parts: Buffer[] = [];
+      req.pause();
+      setTimeout(() => req.resume(), 400);
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => resolve(Buffer.concat(parts)));
+      req.on('error', reject);
+    });
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    assert.equal(got.length, size);
+    assert.equal(sha(got), sha(body), 'the answer arrived as sent');
   });
 
   it('cookie crumbs are merged with "; " (RFC 9113 §8.2.3) before the sticky cookie is read, and it is Secure', async () => {
