@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { connect, constants, type ClientHttp2Session, type OutgoingHttpHeaders } from 'node:http2';
 import { after, afterEach, before, describe, it } from 'node:test';
 import { FrontCluster, STICKY_KEY } from '../harness/front-cluster.ts';
-import { createHash } from 'node:crypto';
 import { answerOk, RawBackend, type RawRequest } from '../harness/raw-backend.ts';
-import { patternBytes } from '../harness/pattern-bytes.ts';
+import { patternBytes, readAfterPause, sha256Hex } from '../harness/pattern-bytes.ts';
 import { FLAG, frame, FRAME, headerBlock, RawH2 } from '../harness/raw-h2.ts';
 import { issueTestCert, makeTestCa } from '../harness/test-certs.ts';
 import { seededRandom } from '../harness/random.ts';
@@ -136,18 +135,9 @@ describe('the front over HTTP/2', () => {
       };
       next();
     };
-    const got = await new Promise<Buffer>((resolve, reject) => {
-      const req = session().request({ ':path': '/big' });
-      const parts: Buffer[] = [];
-      req.pause();
-      setTimeout(() => req.resume(), 400);
-      req.on('data', (c: Buffer) => parts.push(c));
-      req.on('end', () => resolve(Buffer.concat(parts)));
-      req.on('error', reject);
-    });
-    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    const got = await readAfterPause(session().request({ ':path': '/big' }), 400);
     assert.equal(got.length, size);
-    assert.equal(sha(got), sha(body), 'the answer arrived as sent');
+    assert.equal(sha256Hex(got), sha256Hex(body), 'the answer arrived as sent');
   });
 
   it('cookie crumbs are merged with "; " (RFC 9113 §8.2.3) before the sticky cookie is read, and it is Secure', async () => {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { get } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { FrontCluster } from '../harness/front-cluster.ts';
-import { patternBytes } from '../harness/pattern-bytes.ts';
+import { patternBytes, readAfterPause, sha256Hex } from '../harness/pattern-bytes.ts';
 import { RawHttp } from '../harness/raw-http.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -89,23 +88,15 @@ describe('the front speaks HTTP/1.x to clients', () => {
     // while the connection reads on. The back-end sends 20,000-byte pieces: reads large enough to
     // go on as views, and writes short of their high-water mark, so the front reads on.
     const size = 16 << 20;
-    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
     const fetchSlowly = (seed: number) =>
       new Promise<Buffer>((resolve, reject) => {
-        get(`${fc.url}/bytes?n=${size}&seed=${seed}&piece=20000`, (res) => {
-          const parts: Buffer[] = [];
-          res.pause();
-          setTimeout(() => res.resume(), 400);
-          res.on('data', (c: Buffer) => parts.push(c));
-          res.on('end', () => resolve(Buffer.concat(parts)));
-          res.on('error', reject);
-        }).on('error', reject);
+        get(`${fc.url}/bytes?n=${size}&seed=${seed}&piece=20000`, (res) => resolve(readAfterPause(res, 400))).on('error', reject);
       });
     const seeds = [1, 2];
     const bodies = await Promise.all(seeds.map(fetchSlowly));
     for (const [i, body] of bodies.entries()) {
       assert.equal(body.length, size);
-      assert.equal(sha(body), sha(patternBytes(size, seeds[i])), `answer ${i} arrived as sent`);
+      assert.equal(sha256Hex(body), sha256Hex(patternBytes(size, seeds[i])), `answer ${i} arrived as sent`);
     }
   });
 
