@@ -88,16 +88,19 @@ describe('the front speaks HTTP/1.x to clients', () => {
     // while the connection reads on. The back-end sends 20,000-byte pieces: reads large enough to
     // go on as views, and writes short of their high-water mark, so the front reads on.
     const size = 16 << 20;
-    const fetchSlowly = (seed: number) =>
+    const fetchSlowly = (seed: number, chunked = false) =>
       new Promise<Buffer>((resolve, reject) => {
-        get(`${fc.url}/bytes?n=${size}&seed=${seed}&piece=20000`, (res) => resolve(readAfterPause(res, 400))).on('error', reject);
+        get(`${fc.url}/bytes?n=${size}&seed=${seed}&piece=20000${chunked ? '&chunked=1' : ''}`, (res) => resolve(readAfterPause(res, 400))).on('error', reject);
       });
     const seeds = [1, 2];
-    const bodies = await Promise.all(seeds.map(fetchSlowly));
+    const bodies = await Promise.all(seeds.map((seed) => fetchSlowly(seed)));
     for (const [i, body] of bodies.entries()) {
       assert.equal(body.length, size);
       assert.equal(sha256Hex(body), sha256Hex(patternBytes(size, seeds[i])), `answer ${i} arrived as sent`);
     }
+    // A chunked answer is framed again for the client (cork, size line, the view, CRLF, writev).
+    const chunked = await fetchSlowly(3, true);
+    assert.equal(sha256Hex(chunked), sha256Hex(patternBytes(size, 3)), 'the chunked answer arrived as sent');
   });
 
   it('Expect: 100-continue is answered before the body is sent', async () => {

@@ -54,7 +54,9 @@ const server = createServer((req, res) => {
     if (url.pathname === '/bytes') {
       const body = patternBytes(Math.min(Number(url.searchParams.get('n') ?? 0), 64 << 20), Number(url.searchParams.get('seed') ?? 0));
       const piece = Math.max(1, Number(url.searchParams.get('piece') ?? body.length));
-      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length });
+      // &chunked=1: no length, so node frames the body in chunks.
+      const chunked = url.searchParams.get('chunked') === '1';
+      res.writeHead(200, chunked ? { 'content-type': 'application/octet-stream' } : { 'content-type': 'application/octet-stream', 'content-length': body.length });
       let at = 0;
       const next = (): void => {
         if (at >= body.length) return void res.end();
