@@ -47,8 +47,10 @@ function custom(name: string, help: string, type: 'counter' | 'histogram', value
  */
 export class FrontMetrics implements RequestObserver {
   readonly registry = new Registry();
-  /** route + '\n' + back-end series label -> its answers; entries of gone routes and back-ends are removed by retain(). */
-  /** By route, then back-end: two lookups of configured strings (hashed once), not a key built per request. */
+  /**
+   * route -> back-end series label -> its answers: two lookups of configured strings (hashed once),
+   * not a key built per request. Entries of gone routes and back-ends are removed by retain().
+   */
   private readonly series = new Map<string, Map<string, Series>>();
   /** route -> error answers the front made, by reason (FRONT_ERROR_REASONS' order). */
   private readonly errors = new Map<string, number[]>();

@@ -94,4 +94,3 @@ wss.on('connection', (ws) => ws.on('error', () => ws.terminate()).on('message', 
 server.keepAliveTimeout = 60_000;
 server.listen(Number(values.port), '127.0.0.1', () => process.stdout.write(`listening ${name}\n`));
 process.on('SIGTERM', () => process.exit(0));
-

@@ -49,8 +49,7 @@ export class Http2Connection implements FrontConnection, StreamOwner {
   private readonly socket: TLSSocket;
   private readonly owner: ConnectionOwner;
   private readonly session: ServerHttp2Session;
-  /** Open streams; each knows its index (`slot`): no Set to add to and delete from per request. */
-  private readonly streams: Http2Exchange[] = [];
+  private readonly streams = new Set<Http2Exchange>();
   private readonly opened = Date.now();
   private anyStream = false;
   /** Since when no stream has been open (0 while one is). */
@@ -89,7 +88,7 @@ export class Http2Connection implements FrontConnection, StreamOwner {
 
   /** Streams open now (requests under way, RFC 8441 tunnels). */
   get streamCount(): number {
-    return this.streams.length;
+    return this.streams.size;
   }
 
   private readonly onStream = (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]): void => {
@@ -108,8 +107,7 @@ export class Http2Connection implements FrontConnection, StreamOwner {
       return;
     }
     const exchange = new Http2Exchange(this, stream, request);
-    exchange.slot = this.streams.length;
-    this.streams.push(exchange);
+    this.streams.add(exchange);
     this.idleSince = 0;
     try {
       this.owner.request(exchange);
@@ -121,15 +119,8 @@ export class Http2Connection implements FrontConnection, StreamOwner {
   };
 
   streamClosed(exchange: Http2Exchange): void {
-    const slot = exchange.slot;
-    if (slot < 0) return;
-    exchange.slot = -1;
-    const last = this.streams.pop()!;
-    if (last !== exchange) {
-      this.streams[slot] = last;
-      last.slot = slot;
-    }
-    if (this.streams.length === 0) this.idleSince = Date.now();
+    this.streams.delete(exchange);
+    if (this.streams.size === 0) this.idleSince = Date.now();
   }
 
   internalError(stream: ServerHttp2Stream, err: unknown): void {
@@ -143,7 +134,7 @@ export class Http2Connection implements FrontConnection, StreamOwner {
       return this.destroy();
     }
     if (this.idleSince !== 0 && now - this.idleSince > limits.idleMs) return this.close();
-    for (const ex of [...this.streams]) {
+    for (const ex of this.streams) {
       if (!ex.bodyComplete && !ex.finished && now - ex.opened > limits.bodyMs) ex.stream.close(NGHTTP2_CANCEL);
     }
   }

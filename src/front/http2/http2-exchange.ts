@@ -34,8 +34,6 @@ export class Http2Exchange extends ClientExchange {
   readonly stream: ServerHttp2Stream;
   /** When the stream opened (the body timeout counts from here). */
   readonly opened = Date.now();
-  /** Its index among its connection's open streams (-1 once closed): the connection's to set. */
-  slot = -1;
   private readonly owner: StreamOwner;
   private readonly websocket: boolean;
   private readonly contentLength: number;

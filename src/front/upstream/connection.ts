@@ -39,6 +39,10 @@ class ReadBuffer {
 
 const spares: ReadBuffer[] = [];
 const takeBuffer = (): ReadBuffer => spares.pop() ?? new ReadBuffer();
+/** A buffer no socket reads into any more: a spare once no loan holds it (the last loan's return brings it back then). */
+const giveBack = (buffer: ReadBuffer): void => {
+  if (buffer.lent === 0 && spares.length < MAX_SPARES) spares.push(buffer);
+};
 
 /** HTTPS to a back-end (a node's HTTP port with tls): a context holding the CAs its certificate must chain to; its name is the host's. */
 export interface UpstreamTls {
@@ -69,8 +73,8 @@ export class UpstreamConnection {
   private viewing = false;
   lastUsed = Date.now();
   closed = false;
-  /** Lent out by its pool (the pool's to set): a second release of it changes nothing. */
-  lent = false;
+  /** Checked out of its pool (the pool's to set): a second release of it changes nothing. */
+  checkedOut = false;
 
   private constructor(socket: Socket, maxHeaderBytes: number, onFree: (conn: UpstreamConnection, reusable: boolean) => void, reading: ReadBuffer | undefined) {
     this.socket = socket;
@@ -110,12 +114,19 @@ export class UpstreamConnection {
       const socket = tls
         ? dialTls(host, port, tls).setNoDelay(true).on('data', (chunk: Buffer) => conn?.onData(chunk))
         : connect({ host, port, noDelay: true, onread });
+      // A dial that fails never reads: its buffer is a spare again.
+      const failed = () => {
+        if (first) giveBack(first);
+        first = undefined;
+      };
       const timer = setTimeout(() => {
         socket.destroy();
+        failed();
         reject(new UpstreamError('connect_timeout', `no connection to ${host}:${port} within ${timeoutMs} ms`));
       }, timeoutMs);
       socket.once('error', (err) => {
         clearTimeout(timer);
+        failed();
         reject(new UpstreamError('connect_failed', `cannot connect to ${host}:${port}: ${err.message}`));
       });
       socket.once(tls ? 'secureConnect' : 'connect', () => {
@@ -173,7 +184,8 @@ export class UpstreamConnection {
 
   /** A read into the connection's read buffer: delivered as it is; if a writer borrowed it, the next read goes to another. */
   private onRead(buf: Buffer, n: number): void {
-    if (n < VIEW_MIN_BYTES) return this.onData(Buffer.from(buf.subarray(0, n)));
+    // A tunnel's writes keep what they are given, unlent: a tunnel gets copies.
+    if (n < VIEW_MIN_BYTES || this.tunnelSink) return this.onData(Buffer.from(buf.subarray(0, n)));
     this.viewing = true;
     try {
       this.onData(buf.subarray(0, n));
@@ -195,15 +207,14 @@ export class UpstreamConnection {
     return () => {
       if (returned) return;
       returned = true;
-      if (--loaned.lent === 0 && loaned !== this.reading && spares.length < MAX_SPARES) spares.push(loaned);
+      if (--loaned.lent === 0 && loaned !== this.reading) giveBack(loaned);
     };
   }
 
   private onData(chunk: Buffer): void {
     // Nothing thrown here may cross net's onread callback: it fails this connection only.
     try {
-      // A tunnel's writes may keep what they are given: the read buffer is not theirs to keep.
-      if (this.tunnelSink) return this.tunnelSink(Buffer.from(chunk));
+      if (this.tunnelSink) return this.tunnelSink(chunk);
       this.parser.push(chunk);
       if (this.parser.switched) this.switchProtocols(this.parser.switched);
       else if (this.exchange && this.parser.idle) this.complete();
@@ -252,9 +263,8 @@ export class UpstreamConnection {
   private readonly onClose = (): void => {
     this.closed = true;
     // The socket reads no more: its buffer is a spare now (or once its last loan ends).
-    const reading = this.reading;
+    if (this.reading) giveBack(this.reading);
     this.reading = undefined;
-    if (reading && reading.lent === 0 && spares.length < MAX_SPARES) spares.push(reading);
     const exchange = this.exchange;
     if (!exchange) return;
     try {

@@ -27,7 +27,7 @@ export class UpstreamPool {
   readonly port: number;
   private opts: PoolOptions;
   private readonly idle: UpstreamConnection[] = [];
-  /** Connections lent out (each marked `lent`: a flag and a count, not a Set, on the per-request path). */
+  /** Connections checked out (each marked `checkedOut`: a flag and a count, not a Set, on the per-request path). */
   private busy = 0;
   private readonly waiters: Waiter[] = [];
   private connecting = 0;
@@ -129,8 +129,8 @@ export class UpstreamPool {
   }
 
   private readonly release = (conn: UpstreamConnection, reusable: boolean): void => {
-    if (!conn.lent) return;
-    conn.lent = false;
+    if (!conn.checkedOut) return;
+    conn.checkedOut = false;
     this.busy--;
     if (reusable && !this.closed) {
       const waiter = this.waiters.shift();
@@ -144,7 +144,7 @@ export class UpstreamPool {
   };
 
   private lend(conn: UpstreamConnection): void {
-    conn.lent = true;
+    conn.checkedOut = true;
     this.busy++;
   }
 
