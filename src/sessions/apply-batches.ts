@@ -8,12 +8,6 @@ export type ApplyOutcome = null | { code: string; message: string };
 
 type Call = (to: string, cmd: string, args: unknown) => Promise<unknown>;
 
-interface Queue {
-  writes: Queued[];
-  /** JSON characters so far: a batch stays well under the link's frame limit. */
-  chars: number;
-}
-
 interface Queued {
   id: string;
   w: SessionWrite;
@@ -21,14 +15,29 @@ interface Queued {
   reject: (err: unknown) => void;
 }
 
+interface Peer {
+  /** Writes waiting for the next batch. */
+  queued: Queued[];
+  /** JSON characters queued: a batch stays well under the link's frame limit. */
+  chars: number;
+  /** Batches sent and not yet answered. */
+  inFlight: number;
+  /** A flush is due at the end of this turn of the event loop. */
+  scheduled: boolean;
+}
+
 /**
- * Writes to sessions' copies on other nodes, gathered per peer over one turn of the event loop
- * and sent as one `session.apply`: under load, one message (one frame each way, one validation,
- * one transaction there) carries many writes. Each write still hears its own outcome.
+ * Writes to sessions' copies on other nodes, sent to each peer as `session.apply` batches,
+ * one batch in flight at a time (group commit, as a database gathers the commits that arrive
+ * while its last fsync runs): a write that finds the peer idle leaves at the end of this turn
+ * of the event loop; writes that arrive while a batch is out wait for its answer and leave
+ * together. Under load one message (one frame each way, one validation, one transaction
+ * there) carries many writes; at rest a write waits for nothing. Each write still hears its
+ * own outcome. A batch that reaches MAX_BATCH writes or its byte bound leaves at once.
  */
 export class ApplyBatches {
   private readonly call: Call;
-  private readonly queues = new Map<string, Queue>();
+  private readonly peers = new Map<string, Peer>();
   private readonly maxChars: number;
 
   /** maxFrameBytes: the links' frame limit; a batch goes out before its JSON reaches a quarter of it. */
@@ -40,45 +49,57 @@ export class ApplyBatches {
   apply(node: string, id: string, w: SessionWrite): Promise<void> {
     return new Promise((resolve, reject) => {
       const chars = JSON.stringify(w).length + id.length + 16;
-      let queue = this.queues.get(node);
-      if (queue && queue.chars + chars > this.maxChars) {
-        this.flush(node);
-        queue = undefined;
+      let peer = this.peers.get(node);
+      if (!peer) {
+        peer = { queued: [], chars: 0, inFlight: 0, scheduled: false };
+        this.peers.set(node, peer);
       }
-      if (!queue) {
-        const fresh: Queue = { writes: [], chars: 0 };
-        this.queues.set(node, fresh);
+      if (peer.queued.length && peer.chars + chars > this.maxChars) this.send(node, peer);
+      peer.queued.push({ id, w, resolve, reject });
+      peer.chars += chars;
+      if (peer.queued.length >= MAX_BATCH) this.send(node, peer);
+      else if (peer.inFlight === 0 && !peer.scheduled) {
+        peer.scheduled = true;
         setImmediate(() => {
-          if (this.queues.get(node) === fresh) this.flush(node);
+          peer.scheduled = false;
+          if (peer.inFlight === 0) this.send(node, peer);
         });
-        queue = fresh;
       }
-      queue.writes.push({ id, w, resolve, reject });
-      queue.chars += chars;
-      if (queue.writes.length >= MAX_BATCH) this.flush(node);
     });
   }
 
-  private flush(node: string): void {
-    const queue = this.queues.get(node)?.writes;
-    if (!queue?.length) return;
-    this.queues.delete(node);
-    this.call(node, 'session.apply', { writes: queue.map(({ id, w }) => ({ id, ...w })) }).then(
+  /** Sends what `peer` has queued as one batch; when it is answered, the next batch leaves. */
+  private send(node: string, peer: Peer): void {
+    const batch = peer.queued;
+    if (!batch.length) {
+      if (peer.inFlight === 0 && !peer.scheduled) this.peers.delete(node);
+      return;
+    }
+    peer.queued = [];
+    peer.chars = 0;
+    peer.inFlight++;
+    const settled = () => {
+      peer.inFlight--;
+      if (peer.inFlight === 0) this.send(node, peer);
+    };
+    this.call(node, 'session.apply', { writes: batch.map(({ id, w }) => ({ id, ...w })) }).then(
       (reply) => {
+        settled();
         const outcomes = (reply as { outcomes?: unknown }).outcomes;
-        if (!Array.isArray(outcomes) || outcomes.length !== queue.length) {
-          const err = new CohortError('internal', `${node} answered a batch of ${queue.length} session writes with ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes`);
-          for (const q of queue) q.reject(err);
+        if (!Array.isArray(outcomes) || outcomes.length !== batch.length) {
+          const err = new CohortError('internal', `${node} answered a batch of ${batch.length} session writes with ${Array.isArray(outcomes) ? outcomes.length : 'no'} outcomes`);
+          for (const q of batch) q.reject(err);
           return;
         }
-        queue.forEach((q, i) => {
+        batch.forEach((q, i) => {
           const o = outcomes[i] as ApplyOutcome;
           if (o === null) q.resolve();
           else q.reject(new CohortError(isErrorCode(o?.code) ? o.code : 'internal', String(o?.message ?? 'a session write failed')));
         });
       },
       (err: unknown) => {
-        for (const q of queue) q.reject(err);
+        settled();
+        for (const q of batch) q.reject(err);
       },
     );
   }

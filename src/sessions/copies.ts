@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { ApplyBatches } from './apply-batches.ts';
+import { GroupCommit } from './group-commit.ts';
 import { placement } from './placement.ts';
 import { mergeStates, newestStamp, visible, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
 import type { SessionStore } from './session-store.ts';
@@ -35,6 +36,7 @@ export interface CopiesDeps {
 export class SessionCopies {
   private readonly deps: CopiesDeps;
   private readonly batches: ApplyBatches;
+  private readonly commits: GroupCommit;
   private timer: NodeJS.Timeout | undefined;
   private catchingUp = false;
   private cursor = 0;
@@ -44,6 +46,7 @@ export class SessionCopies {
   constructor(deps: CopiesDeps) {
     this.deps = deps;
     this.batches = new ApplyBatches(deps.call, deps.table.link.maxFrameBytes);
+    this.commits = new GroupCommit(deps.store);
   }
 
   /** A session from this node's own first copy at once (no promise), else from both copies. */
@@ -150,14 +153,7 @@ export class SessionCopies {
   }
 
   private applyAt(node: string, id: string, w: SessionWrite): Promise<unknown> {
-    if (node === this.deps.self) {
-      try {
-        return Promise.resolve(this.deps.store.apply(id, w));
-      } catch (err) {
-        return Promise.reject(err);
-      }
-    }
-    return this.batches.apply(node, id, w);
+    return node === this.deps.self ? this.commits.apply(id, w) : this.batches.apply(node, id, w);
   }
 
   private stateAt(node: string, id: string): Promise<SessionState> {
