@@ -24,16 +24,7 @@ interface Peer {
   inFlight: number;
   /** A flush is due at the end of this turn of the event loop. */
   scheduled: boolean;
-  /** A flush is due when the linger time has passed (only lingering writes are queued). */
-  timer: NodeJS.Timeout | undefined;
 }
-
-/**
- * How long a write nobody waits on (a session's second copy: the app has its answer from the
- * first) may wait for others to share its batch, as Kafka's producer lingers (linger.ms, 5 ms
- * by default since 4.0): at a few thousand writes a second, a handful share each message.
- */
-export const LINGER_MS = 2;
 
 /**
  * Writes to sessions' copies on other nodes, sent to each peer as `session.apply` batches,
@@ -41,30 +32,26 @@ export const LINGER_MS = 2;
  * while its last fsync runs): a write that finds the peer idle leaves at the end of this turn
  * of the event loop; writes that arrive while a batch is out wait for its answer and leave
  * together. Under load one message (one frame each way, one validation, one transaction
- * there) carries many writes. A write someone waits on waits for nothing at rest; one nobody
- * waits on (`linger`) waits up to LINGER_MS for company. Each write still hears its own
- * outcome. A batch that reaches MAX_BATCH writes or its byte bound leaves at once.
+ * there) carries many writes; at rest a write waits for nothing. Each write still hears its
+ * own outcome. A batch that reaches MAX_BATCH writes or its byte bound leaves at once.
  */
 export class ApplyBatches {
   private readonly call: Call;
   private readonly peers = new Map<string, Peer>();
   private readonly maxChars: number;
-  private readonly lingerMs: number;
 
   /** maxFrameBytes: the links' frame limit; a batch goes out before its JSON reaches a quarter of it. */
-  constructor(call: Call, maxFrameBytes: number, lingerMs = LINGER_MS) {
+  constructor(call: Call, maxFrameBytes: number) {
     this.call = call;
     this.maxChars = Math.floor(maxFrameBytes / 4);
-    this.lingerMs = lingerMs;
   }
 
-  /** Resolves once `node` applied the write. `linger`: nobody waits on it, it may wait for company (LINGER_MS). */
-  apply(node: string, id: string, w: SessionWrite, linger = false): Promise<void> {
+  apply(node: string, id: string, w: SessionWrite): Promise<void> {
     return new Promise((resolve, reject) => {
       const chars = JSON.stringify(w).length + id.length + 16;
       let peer = this.peers.get(node);
       if (!peer) {
-        peer = { queued: [], chars: 0, inFlight: 0, scheduled: false, timer: undefined };
+        peer = { queued: [], chars: 0, inFlight: 0, scheduled: false };
         this.peers.set(node, peer);
       }
       if (peer.queued.length && peer.chars + chars > this.maxChars) this.send(node, peer);
@@ -72,18 +59,11 @@ export class ApplyBatches {
       peer.chars += chars;
       if (peer.queued.length >= MAX_BATCH) this.send(node, peer);
       else if (peer.inFlight === 0 && !peer.scheduled) {
-        if (!linger) {
-          peer.scheduled = true;
-          setImmediate(() => {
-            peer.scheduled = false;
-            if (peer.inFlight === 0) this.send(node, peer);
-          });
-        } else if (!peer.timer) {
-          peer.timer = setTimeout(() => {
-            peer.timer = undefined;
-            if (peer.inFlight === 0 && !peer.scheduled) this.send(node, peer);
-          }, this.lingerMs);
-        }
+        peer.scheduled = true;
+        setImmediate(() => {
+          peer.scheduled = false;
+          if (peer.inFlight === 0) this.send(node, peer);
+        });
       }
     });
   }
@@ -92,11 +72,9 @@ export class ApplyBatches {
   private send(node: string, peer: Peer): void {
     const batch = peer.queued;
     if (!batch.length) {
-      if (peer.inFlight === 0 && !peer.scheduled && !peer.timer) this.peers.delete(node);
+      if (peer.inFlight === 0 && !peer.scheduled) this.peers.delete(node);
       return;
     }
-    clearTimeout(peer.timer);
-    peer.timer = undefined;
     peer.queued = [];
     peer.chars = 0;
     peer.inFlight++;

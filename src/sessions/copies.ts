@@ -77,8 +77,7 @@ export class SessionCopies {
     const firstDone = this.applyAt(first, id, w);
     // A refusal here (too_large) refuses the write everywhere: the other copy is not asked.
     if (first === self) await firstDone;
-    // Nobody waits on the second copy unless the first fails: it may linger for company (apply-batches.ts).
-    const secondDone = second === undefined ? undefined : this.applyAt(second, id, w, true);
+    const secondDone = second === undefined ? undefined : this.applyAt(second, id, w);
     secondDone?.catch((err: unknown) => this.missedBy(second!, id, err)).catch((err: unknown) => this.deps.log.error({ event: 'session_missed_unrecorded', err: (err as Error).message }, 'a missed session write could not be noted'));
     try {
       await firstDone;
@@ -153,8 +152,8 @@ export class SessionCopies {
     this.deps.log.debug({ event: 'session_copy_missed', node, err: (err as Error).message }, `${node} missed a session write; it gets it when back`);
   }
 
-  private applyAt(node: string, id: string, w: SessionWrite, linger = false): Promise<unknown> {
-    return node === this.deps.self ? this.commits.apply(id, w) : this.batches.apply(node, id, w, linger);
+  private applyAt(node: string, id: string, w: SessionWrite): Promise<unknown> {
+    return node === this.deps.self ? this.commits.apply(id, w) : this.batches.apply(node, id, w);
   }
 
   private stateAt(node: string, id: string): Promise<SessionState> {

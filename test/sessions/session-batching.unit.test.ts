@@ -8,7 +8,6 @@ import { GroupCommit } from '../../src/sessions/group-commit.ts';
 import { MAX_SESSION_BYTES } from '../../src/sessions/session-state.ts';
 import { SessionStore } from '../../src/sessions/session-store.ts';
 import { openSessionsDatabase } from '../../src/store/database.ts';
-import { waitFor } from '../harness/wait.ts';
 
 // How session writes are gathered: to a peer, one batch in flight and the writes that arrive
 // meanwhile in the next; to this node's own copies, one transaction a turn of the event loop.
@@ -78,32 +77,6 @@ test('writes to a peer: a failed batch fails its writes, and the next batch stil
   assert.deepEqual(peer.batches.slice(4).map((b) => b.writes.length), [1, 1]);
   for (const b of peer.batches.slice(4)) b.answer([null]);
   await Promise.all([toC, toB]);
-});
-
-test('a write nobody waits on lingers for company; one somebody waits on takes it along at once', async () => {
-  const peer = slowPeer();
-  const LINGER = 300; // long enough that a busy machine's turns of the event loop all fall within it
-  const batches = new ApplyBatches(peer.call, 16 * 1024 * 1024, LINGER);
-  const started = performance.now();
-  const lingering = [batches.apply('B', 'sid-0000000000000000', write(0), true)];
-  await turn();
-  lingering.push(batches.apply('B', 'sid-1000000000000000', write(1), true));
-  await turn();
-  if (performance.now() - started < LINGER) assert.equal(peer.batches.length, 0, 'lingering writes do not leave at the end of their turn');
-  await waitFor('the lingering batch to leave', () => peer.batches.length === 1, 5_000, 5);
-  assert.ok(performance.now() - started >= LINGER - 1, 'not before the linger time');
-  assert.equal(peer.batches[0].writes.length, 2, 'with the write that came meanwhile');
-  peer.batches[0].answer([null, null]);
-  await Promise.all(lingering);
-  const background = batches.apply('B', 'sid-2000000000000000', write(2), true);
-  const waitedOn = batches.apply('B', 'sid-3000000000000000', write(3));
-  await turn();
-  assert.equal(peer.batches.length, 2, 'a write somebody waits on does not linger, and takes the lingering one along');
-  assert.equal(peer.batches[1].writes.length, 2);
-  peer.batches[1].answer([null, null]);
-  await Promise.all([background, waitedOn]);
-  await new Promise((resolve) => setTimeout(resolve, LINGER + 50));
-  assert.equal(peer.batches.length, 2, 'the linger timer sent nothing more');
 });
 
 test("writes to this node's copies: those of one turn commit in one transaction, each with its own outcome", async () => {
