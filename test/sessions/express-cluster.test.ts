@@ -7,6 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, test } from 'node:test';
 import { TestCluster } from '../harness/cluster.ts';
 import { freePorts } from '../harness/ports.ts';
+import { copyAt } from '../harness/session-copy.ts';
 import { waitFor } from '../harness/wait.ts';
 import { browser } from './http-apps.ts';
 import { alive, startSessionApp, stopProcess } from './processes.ts';
@@ -37,6 +38,9 @@ test('express-session on the embedded store across two nodes, one killed and bac
   assert.equal((await onB.get('/visit')).body.visits, 3, 'read and written from node B');
   onA.cookie = onB.cookie;
   assert.equal((await onA.get('/visit')).body.visits, 4);
+  // A answers once its own copy has the write; B's follows in the background (docs/sessions.md):
+  // A is killed once B has it, as a write made more than a round trip before a crash would be.
+  await waitFor("B's copy to have the fourth visit", () => copyAt(cluster!, 'B', first.body.id)?.visits === 4);
 
   await cluster.kill('A', 'SIGKILL');
   const down = await onA.get('/visit');
