@@ -45,7 +45,7 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   const web = ensureWebCertificate(table.tlsDir, DEMO_FRONT_CERT.name, DEMO_FRONT_CERT.hosts);
   say(`host table ${relative(process.cwd(), config)}; certificates ${certs.created.length || web.created ? 'created' : 'reused'} in ${relative(process.cwd(), table.tlsDir)}`);
   // This process's own requests to the front (the first one, the readiness checks) trust the cluster CA.
-  trustClusterCa(table.tlsDir);
+  await trustClusterCa(table.tlsDir);
 
   // Started in this order, stopped in the reverse one: nodes (with their app instances), the front.
   const children: { name: string; child: ChildProcess }[] = [];

@@ -1,12 +1,12 @@
 import { Option, type Command } from 'commander';
 import { loadHostTable } from '../config/host-table.ts';
-import { Front, frontConfig } from '../front/front.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.ts';
 import { CliError, EXIT_ERROR, EXIT_USAGE, configOption, formatTable } from './common.ts';
 
 /** Calls the running front's admin API (its address and token come from the host table). */
 async function admin(configFile: string, method: string, path: string): Promise<unknown> {
-  const cfg = frontConfig(loadHostTable(configFile));
+  const cfg = loadHostTable(configFile).front;
+  if (!cfg) throw new CliError(`${configFile}: no 'front:' section`, EXIT_USAGE);
   if (!cfg.admin) throw new CliError("the host table's front has no 'admin:' listener to talk to", EXIT_USAGE);
   // X-Cohort-Admin: what a tokenless listener asks of a request that changes something (a page on another site cannot send it).
   const headers: Record<string, string> = { 'x-cohort-admin': '1', ...(cfg.admin.token ? { authorization: `Bearer ${cfg.admin.token}` } : {}) };
@@ -32,6 +32,8 @@ export function addFrontCommand(program: Command): void {
     .action(async (opts: { config: string; logLevel: LogLevel }) => {
       const table = loadHostTable(opts.config);
       const log = createLogger({ front: table.cluster }, opts.logLevel);
+      // The front's code is loaded when a front runs, not for its subcommands (they talk to one).
+      const { Front } = await import('../front/front.ts');
       const instance = new Front(table, log);
       await instance.start();
       process.on('SIGHUP', () => {

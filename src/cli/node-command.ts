@@ -1,7 +1,6 @@
 import { Option, type Command } from 'commander';
 import { findNode, loadHostTable } from '../config/host-table.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.ts';
-import { CohortNode } from '../node/node.ts';
 import { configOption } from './common.ts';
 
 export function addNodeCommand(program: Command): void {
@@ -15,6 +14,8 @@ export function addNodeCommand(program: Command): void {
       const table = loadHostTable(opts.config);
       findNode(table, opts.id);
       const log = createLogger({ node: opts.id }, opts.logLevel);
+      // The node's code is loaded when a node runs, not for --help or the other commands.
+      const { CohortNode } = await import('../node/node.ts');
       const node = new CohortNode(table, opts.id, log);
       await node.start();
       await new Promise<void>((resolve) => {

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
 import { connect, createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext, type TLSSocket } from 'node:tls';
-import { Agent, setGlobalDispatcher } from 'undici';
 
 /**
  * What a client of a node's HTTPS port trusts (a front's upstream connections, its health
@@ -34,10 +33,13 @@ const trusted = new Map<string, string>();
  * port). Idempotent; a second cluster's CA joins the first. The agent is undici's, which Node's
  * own fetch uses.
  */
-export function trustClusterCa(tlsDir: string): void {
+export async function trustClusterCa(tlsDir: string): Promise<void> {
   const file = join(tlsDir, 'ca.crt');
   const pem = readFileSync(file, 'utf8');
   if (trusted.get(file) === pem) return;
   trusted.set(file, pem);
+  // Loaded here, by the few processes that fetch from the cluster (the demo, the scenario): its
+  // hundred-odd modules would cost every node and front start.
+  const { Agent, setGlobalDispatcher } = await import('undici');
   setGlobalDispatcher(new Agent({ connect: { ca: [...rootCertificates, ...trusted.values()] } }));
 }

@@ -66,7 +66,7 @@ export class DemoRun {
     this.frontUrl = /front ready on (https:\/\/\S+\/):/.exec(this.output)?.[1] ?? '';
     this.table = loadHostTable(this.config);
     // The front's certificate is the cluster CA's: this process's fetch trusts it.
-    trustClusterCa(this.table.tlsDir);
+    await trustClusterCa(this.table.tlsDir);
   }
 
   /**

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Agent } from 'node:https';
 import { rootCertificates } from 'node:tls';
-import * as acme from 'acme-client';
+import type * as AcmeClient from 'acme-client';
 import type { AcmeSection } from '../../../config/tls-schema.ts';
 import type { IssuedPem } from '../../../acme/issued-certificate.ts';
 
@@ -14,8 +14,28 @@ export interface ChallengeHooks {
   alpn(name: string, pair: IssuedPem | undefined): Promise<void>;
 }
 
+/** The CAs the directory is reached through (trustDirectory): the system's roots until told. */
+let directoryCas: string[] = [...rootCertificates];
+let loaded: Promise<typeof AcmeClient> | undefined;
+
+/**
+ * acme-client, loaded on first use (a front with ACME orders now and then; its few hundred
+ * modules would cost every front's start), its one axios instance set up for the directory.
+ */
+function acmeClient(): Promise<typeof AcmeClient> {
+  loaded ??= import('acme-client').then((acme) => {
+    acme.axios.defaults.httpsAgent = new Agent({ ca: directoryCas, keepAlive: true });
+    acme.axios.defaults.timeout = 30_000;
+    // Its own retries (429, 5xx) stay few: the front's back-off paces failed orders.
+    (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 2;
+    return acme;
+  });
+  return loaded;
+}
+
 /** The account key for a directory: a new ECDSA P-256 key, PEM. */
 export async function newAccountKey(): Promise<string> {
+  const acme = await acmeClient();
   return (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
 }
 
@@ -25,10 +45,9 @@ export async function newAccountKey(): Promise<string> {
  */
 export function trustDirectory(settings: AcmeSection, baseDir: string): void {
   const extra = settings.caFile ? [readFileSync(resolve(baseDir, settings.caFile), 'utf8')] : [];
-  acme.axios.defaults.httpsAgent = new Agent({ ca: [...rootCertificates, ...extra], keepAlive: true });
-  acme.axios.defaults.timeout = 30_000;
-  // Its own retries (429, 5xx) stay few: the front's back-off paces failed orders.
-  (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number } }).acmeSettings.retryMaxAttempts = 2;
+  directoryCas = [...rootCertificates, ...extra];
+  // Loaded already (a reload): the agent follows the new file at once.
+  void loaded?.then((acme) => (acme.axios.defaults.httpsAgent = new Agent({ ca: directoryCas, keepAlive: true })));
 }
 
 /**
@@ -39,6 +58,7 @@ export function trustDirectory(settings: AcmeSection, baseDir: string): void {
  */
 export async function orderCertificate(opts: { settings: AcmeSection; accountKey: string; name: string; hooks: ChallengeHooks }): Promise<IssuedPem> {
   const { settings, name, hooks } = opts;
+  const acme = await acmeClient();
   const client = new acme.Client({ directoryUrl: settings.directory, accountKey: opts.accountKey, backoffAttempts: 10, backoffMin: 500, backoffMax: 5000 });
   const key = settings.keyType === 'rsa' ? await acme.crypto.createPrivateRsaKey(2048) : await acme.crypto.createPrivateEcdsaKey('P-256');
   const [, csr] = await acme.crypto.createCsr({ altNames: [name] }, key);
