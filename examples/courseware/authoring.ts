@@ -35,15 +35,14 @@ export function authoringRoutes({ client, userOf, page }: CourseDeps): express.R
       const forms: string[] = [];
       for (const [id, p] of mine) {
         // Right after a publish, the version just made (this node may still be fetching it as the newest).
-        const meta = await c.resources.meta(p.url, justPublished && req.query.problem === id ? published : undefined);
-        const path = await c.resources.localPath(p.url, meta.version);
+        const meta = await c.resources.local(p.url, justPublished && req.query.problem === id ? published : undefined);
         forms.push(
           `<h2>${esc(p.title)}</h2>`,
           `<p>${esc(p.url)}, version ${esc(meta.version)}. Publishing makes the next version; every version stays readable (<code>?version=N</code>).</p>`,
         );
         let html: string;
         try {
-          html = await readAuthoredPage(path);
+          html = await readAuthoredPage(meta.path);
         } catch (err) {
           if (!(err instanceof PageTooLargeError)) throw err;
           forms.push(`<p class="too-large">This version cannot be edited here: ${esc(err.message)}. Publish a shorter one with <code>cohort publish</code>.</p>`);

@@ -97,9 +97,8 @@ export function courseRoutes(deps: CourseDeps): express.Router {
     try {
       const c = await client();
       // The first access on this node copies the page here (and subscribes it to updates): meta says so.
-      const meta = await c.resources.meta(problem.url);
-      const path = await c.resources.localPath(problem.url);
-      const html = await readAuthoredPage(path);
+      const meta = await c.resources.local(problem.url);
+      const html = await readAuthoredPage(meta.path);
       const who = userOf(req);
       const recorded = req.query.recorded;
       const banner =

@@ -29,10 +29,18 @@ export class ResourcesApi {
     this.call = call;
   }
 
-  /** The absolute path of the resource's file on this machine (read it, do not change it), replicating it first if needed. */
+  /**
+   * The resource's file on this machine (read it, do not change it) and the metadata of that
+   * very file, replicating it first if needed. One answer: a page that shows the file and its
+   * version cannot pair the new file with the old version when an update lands between two calls.
+   */
+  local(url: string, version?: number): Promise<ResourceMeta & { path: string }> {
+    return this.call('res.local', version === undefined ? { url } : { url, version }) as Promise<ResourceMeta & { path: string }>;
+  }
+
+  /** The absolute path of the resource's file on this machine, as local() gives it. */
   async localPath(url: string, version?: number): Promise<string> {
-    const out = (await this.call('res.local', version === undefined ? { url } : { url, version })) as { path: string };
-    return out.path;
+    return (await this.local(url, version)).path;
   }
 
   /**

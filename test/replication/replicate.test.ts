@@ -79,6 +79,37 @@ test('apps: client.resources.localPath and meta, replicating on first use', asyn
   await assert.rejects(client.resources.meta('/res/msu/nobody/x.html'), (e: Error & { code?: string }) => e.code === 'not_found');
 });
 
+test('apps: client.resources.local gives a file and the version of that very file in one answer, also while new versions land', async () => {
+  const url = '/res/msu/ann/physics/revised.html';
+  const a = await c.client('A');
+  const d = await c.client('D');
+  const { readFileSync } = await import('node:fs');
+  const publish = async (n: number) => {
+    const file = join(c.dir, `revised-${n}.html`);
+    writeFileSync(file, `<p>version ${n}</p>`);
+    assert.equal(((await a.call('A', 'res.publish', { url, file })) as { version: number }).version, n);
+  };
+  await publish(1);
+  assert.equal((await d.resources.local(url)).version, 1); // D copies it and subscribes: updates reach it by notice
+  const seen: { version: number; text: string; digest: string; sha: string }[] = [];
+  let publishing = true;
+  const reading = (async () => {
+    while (publishing || seen.length < 5) {
+      const l = await d.resources.local(url);
+      const bytes = readFileSync(l.path);
+      seen.push({ version: l.version, text: bytes.toString(), digest: l.digest, sha: sha(bytes) });
+    }
+  })();
+  for (let n = 2; n <= 6; n++) await publish(n);
+  await waitFor("D's copy at version 6", async () => (await d.resources.local(url)).version === 6, 15_000);
+  publishing = false;
+  await reading;
+  for (const s of seen) {
+    assert.equal(s.text, `<p>version ${s.version}</p>`, 'the file answered is the version answered');
+    assert.equal(s.sha, s.digest);
+  }
+});
+
 test("apps: localPath while a first access is under way gives a file in place (the requests were answered from the checked bytes before it was)", async () => {
   const url = '/res/msu/ann/physics/fresh.bin';
   const bytes = Buffer.alloc(1_000_000, 7); // as large as a copy answered from memory may be: its write and fsync take longest
