@@ -34,7 +34,9 @@ export class Learner {
   /** Logs in at her app instance: the session is made there (303 to /, no hand-over to another node). */
   async logIn(check: Checker): Promise<void> {
     const page = await this.browser.post(`${this.app}/login`, { user: this.who.user, domain: this.who.domain, password: this.who.password });
-    check.equal(`${this.who.user}'s login at ${this.app}`, [page.status, page.location], [303, '/']);
+    // Another answer says why on its page (the app's 503 names the store error): the failure carries it.
+    const why = page.status === 303 ? '' : ` (its page: ${pageText(page.text)})`;
+    check.equal(`${this.who.user}'s login at ${this.app}${why}`, [page.status, page.location], [303, '/']);
   }
 
   async readProblem(): Promise<ProblemPage> {
@@ -77,4 +79,10 @@ export class Learner {
       req.on('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED' ? 'refused' : `failed: ${err.code ?? err.message}`));
     });
   }
+}
+
+/** A page's words without its markup, for a failure's message. */
+function pageText(html: string): string {
+  const text = html.replace(/<(script|style)[^>]*>[\s\S]*?<\/\1>/gi, ' ').replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+  return text.length > 300 ? `${text.slice(0, 300)}…` : text;
 }
