@@ -1,4 +1,4 @@
-import { CohortError, isErrorCode, toReplyError } from '../errors.ts';
+import { CohortError, isErrorCode } from '../errors.ts';
 import type { SessionWrite } from './session-state.ts';
 
 /** Writes to one peer's copies sent in one message at most. */
@@ -103,16 +103,4 @@ export class ApplyBatches {
       },
     );
   }
-}
-
-/** Applies each write of a batch on its own: one refused write does not refuse the others. */
-export function applyEach(writes: { id: string; w: SessionWrite }[], apply: (id: string, w: SessionWrite) => void): ApplyOutcome[] {
-  return writes.map(({ id, w }) => {
-    try {
-      apply(id, w);
-      return null;
-    } catch (err) {
-      return toReplyError(err);
-    }
-  });
 }

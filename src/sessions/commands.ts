@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { CommandRegistry } from '../commands/registry.ts';
-import { CohortError } from '../errors.ts';
-import { applyEach, MAX_BATCH } from './apply-batches.ts';
+import { CohortError, toReplyError } from '../errors.ts';
+import { MAX_BATCH } from './apply-batches.ts';
 import type { SessionCopies } from './copies.ts';
 import { MAX_SESSION_BYTES, newestStamp, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
 import { sessionKey, sessionStateSchema, stampSchema, tooFarAhead } from './state-schema.ts';
@@ -41,12 +41,17 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
     summary: "apply writes to this node's copies of sessions (each key: the newest write wins), each with its own outcome; peers only",
     args: applyArgs,
     scope: 'peers',
-    run: (a) => {
-      const writes = a.writes.map(({ id: sid, ...w }) => ({ id: sid, w }));
-      const outcomes = store.transaction(() => applyEach(writes, (sid, w) => {
-        // A stamp far ahead would fix a key against every later write.
-        if (tooFarAhead(w.at)) throw new CohortError('refused', 'a session write stamped more than a minute ahead of this node\'s clock');
-        store.apply(sid, w);
+    // Each write its own outcome: one refused write does not refuse the others of its batch.
+    run: async (a) => {
+      const outcomes = await Promise.all(a.writes.map(async ({ id: sid, ...w }) => {
+        try {
+          // A stamp far ahead would fix a key against every later write.
+          if (tooFarAhead(w.at)) throw new CohortError('refused', 'a session write stamped more than a minute ahead of this node\'s clock');
+          await store.commit(sid, w);
+          return null;
+        } catch (err) {
+          return toReplyError(err);
+        }
       }));
       return { outcomes };
     },

@@ -2,7 +2,6 @@ import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { ApplyBatches } from './apply-batches.ts';
-import { GroupCommit } from './group-commit.ts';
 import { placement } from './placement.ts';
 import { mergeStates, newestStamp, visible, type SessionState, type SessionWrite, type Stamp } from './session-state.ts';
 import type { SessionStore } from './session-store.ts';
@@ -36,7 +35,6 @@ export interface CopiesDeps {
 export class SessionCopies {
   private readonly deps: CopiesDeps;
   private readonly batches: ApplyBatches;
-  private readonly commits: GroupCommit;
   private timer: NodeJS.Timeout | undefined;
   private catchingUp = false;
   private cursor = 0;
@@ -46,7 +44,6 @@ export class SessionCopies {
   constructor(deps: CopiesDeps) {
     this.deps = deps;
     this.batches = new ApplyBatches(deps.call, deps.table.link.maxFrameBytes);
-    this.commits = new GroupCommit(deps.store);
   }
 
   /** A session from this node's own first copy at once (no promise), else from both copies. */
@@ -153,7 +150,7 @@ export class SessionCopies {
   }
 
   private applyAt(node: string, id: string, w: SessionWrite): Promise<unknown> {
-    return node === this.deps.self ? this.commits.apply(id, w) : this.batches.apply(node, id, w);
+    return node === this.deps.self ? this.deps.store.commit(id, w) : this.batches.apply(node, id, w);
   }
 
   private stateAt(node: string, id: string): Promise<SessionState> {

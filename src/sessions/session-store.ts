@@ -1,4 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { GroupCommit } from '../store/group-commit.ts';
 import { applyWrite, dropOldTombstones, EMPTY, LOGIN_KEY, mergeStates, type SessionState, type SessionWrite } from './session-state.ts';
 
 /** Expired sessions are kept this long past their expiry (late writes still find their tombstones), then dropped. */
@@ -19,11 +20,13 @@ export class SessionStore {
   private readonly dropAnonymous: StatementSync;
 
   private readonly db: DatabaseSync;
+  private readonly commits: GroupCommit;
   /** Rows this store has added since it opened (writes and merges of sessions it had no copy of). */
   created = 0;
 
   constructor(db: DatabaseSync) {
     this.db = db;
+    this.commits = new GroupCommit(db);
     db.exec(`CREATE TABLE IF NOT EXISTS sessions (
       id TEXT PRIMARY KEY,
       state TEXT NOT NULL,
@@ -78,6 +81,18 @@ export class SessionStore {
     const next = applyWrite(this.current(id), w);
     this.upsert.run(id, JSON.stringify(next), next.expires, now);
     return next;
+  }
+
+  /**
+   * Applies a write with the others made in this turn of the event loop, in one transaction
+   * (store/group-commit.ts: one commit's cost for them all, each write in its own savepoint):
+   * resolves once it is committed; a refused write (too_large) rejects alone, a failed commit
+   * rejects them all.
+   */
+  commit(id: string, w: SessionWrite): Promise<void> {
+    return this.commits.run(() => {
+      this.apply(id, w);
+    });
   }
 
   /** Runs `work` in one transaction (one commit for a batch of writes); rolled back if it throws. */

@@ -64,7 +64,8 @@ export class GroupCommit {
       injectedCommitFault();
       this.db.exec('COMMIT');
     } catch (err) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      // A closed database (the node stopping as a batch was queued) has nothing to roll back; asking would throw out of this callback.
+      if (this.db.isOpen && this.db.isTransaction) this.db.exec('ROLLBACK');
       const failed = new CommitFailed(err);
       for (const job of jobs) job.reject(failed);
       return;

@@ -4,7 +4,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { ApplyBatches, MAX_BATCH } from '../../src/sessions/apply-batches.ts';
-import { GroupCommit } from '../../src/sessions/group-commit.ts';
 import { MAX_SESSION_BYTES } from '../../src/sessions/session-state.ts';
 import { SessionStore } from '../../src/sessions/session-store.ts';
 import { openSessionsDatabase } from '../../src/store/database.ts';
@@ -83,26 +82,25 @@ test("writes to this node's copies: those of one turn commit in one transaction,
   const dir = mkdtempSync(join(tmpdir(), 'cohort-group-commit-'));
   const db = openSessionsDatabase(dir);
   try {
-    const store = new SessionStore(db);
     let transactions = 0;
-    const transaction = store.transaction.bind(store);
-    store.transaction = (work) => {
-      transactions++;
-      return transaction(work);
+    const exec = db.exec.bind(db);
+    db.exec = (sql: string) => {
+      if (/^BEGIN/.test(sql)) transactions++;
+      return exec(sql);
     };
-    const commits = new GroupCommit(store);
+    const store = new SessionStore(db);
     const big = 'x'.repeat(MAX_SESSION_BYTES);
     const ids = Array.from({ length: 20 }, (_, i) => `sid-${String(i).padStart(16, '0')}`);
-    const outcomes = await Promise.allSettled(ids.map((id, i) => commits.apply(id, i === 7 ? { at: 5_000, set: { big } } : { ...write(i), expires: Date.now() + 60_000 })));
+    const outcomes = await Promise.allSettled(ids.map((id, i) => store.commit(id, i === 7 ? { at: 5_000, set: { big } } : { ...write(i), expires: Date.now() + 60_000 })));
     assert.equal(transactions, 1, '20 writes in one turn: one transaction');
     assert.deepEqual(outcomes.map((o, i) => (o.status === 'rejected' ? i : -1)).filter((i) => i >= 0), [7], 'the oversized write alone is refused');
     assert.equal(((outcomes[7] as PromiseRejectedResult).reason as { code: string }).code, 'too_large');
     for (const [i, id] of ids.entries()) assert.deepEqual(store.state(id).fields.n?.[1], i === 7 ? undefined : i, id);
-    await commits.apply(ids[0], write(100));
+    await store.commit(ids[0], write(100));
     assert.equal(transactions, 2, 'a later turn: a transaction of its own');
     // A commit that fails (here: the database is gone) fails every write of its turn.
     db.close();
-    const failed = await Promise.allSettled([commits.apply(ids[1], write(101)), commits.apply(ids[2], write(102))]);
+    const failed = await Promise.allSettled([store.commit(ids[1], write(101)), store.commit(ids[2], write(102))]);
     assert.deepEqual(failed.map((o) => o.status), ['rejected', 'rejected']);
   } finally {
     if (db.isOpen) db.close();
