@@ -10,6 +10,8 @@ export interface CommandContext {
   from: string;
   /** Set for a process on this node's local sockets (who it is); unset for the node's own code and for peers. */
   caller?: Caller;
+  /** Set when it arrived as a critical message: it runs inside the inbox's transaction, which answers once committed. */
+  critical?: boolean;
 }
 
 export const LOCAL = 'local';
@@ -80,7 +82,7 @@ export class CommandRegistry {
   executeCritical(name: string, args: unknown, ctx: CommandContext): unknown {
     const def = this.lookup(name);
     if (!def.critical) throw new CohortError('refused', `'${name}' cannot be sent as a critical message`);
-    const result = this.run(def, args, ctx);
+    const result = this.run(def, args, { ...ctx, critical: true });
     if (result instanceof Promise) throw new CohortError('internal', `critical command '${name}' must be synchronous`);
     return result;
   }

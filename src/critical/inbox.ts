@@ -22,10 +22,13 @@ export class CriticalInbox {
   private readonly prune_: StatementSync;
   private readonly holds: InboxHolds;
   private readonly log: Logger;
+  private readonly settle: () => Promise<void>;
 
-  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit, log: Logger) {
+  /** `settle`: what an answer waits for once its transaction has committed (the home's backup holding it). */
+  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit, log: Logger, settle: () => Promise<void> = () => Promise.resolve()) {
     this.registry = registry;
     this.commit = commit;
+    this.settle = settle;
     this.holds = new InboxHolds(log);
     this.log = log;
     db.exec(`CREATE TABLE IF NOT EXISTS inbox (
@@ -45,7 +48,10 @@ export class CriticalInbox {
    * fails. `oldest`: the sender's oldest outbox seq still pending for us, if it said.
    */
   apply(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {
-    return this.applyOnce(from, mid, cmd, args, oldest).catch((err: unknown) => {
+    return this.applyOnce(from, mid, cmd, args, oldest).then(async (result) => {
+      await this.settle();
+      return result;
+    }, (err: unknown) => {
       // A failed commit applied nothing: the sender must keep the message and try again,
       // so it hears a transport-class error rather than a rejection for good.
       if (err instanceof CommitFailed) {

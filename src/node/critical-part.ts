@@ -21,8 +21,8 @@ export class CriticalPart implements Part {
   private readonly retentionMs: number;
   private pruneTimer: NodeJS.Timeout | undefined;
 
-  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; registry: CommandRegistry; peers: Map<string, Peer>; log: Logger }) {
-    this.inbox = new CriticalInbox(opts.db, opts.registry, opts.commit, opts.log);
+  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; registry: CommandRegistry; peers: Map<string, Peer>; log: Logger; settle: () => Promise<void> }) {
+    this.inbox = new CriticalInbox(opts.db, opts.registry, opts.commit, opts.log, opts.settle);
     this.service = new CriticalService({ self: opts.self, db: opts.db, commit: opts.commit, inbox: this.inbox, peers: opts.peers, settings: opts.table.critical, log: opts.log });
     registerOutboxCommands(opts.registry, this.service);
     this.retentionMs = opts.table.critical.inboxRetentionHours * 3_600_000;

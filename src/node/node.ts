@@ -27,6 +27,7 @@ import { NodeHttpPort } from './http-port.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { NodeLinks } from './links.ts';
 import { NodeDatabase } from './node-database.ts';
+import { NodeHomes } from './node-homes.ts';
 import { NodeSessions } from './node-sessions.ts';
 import { registerRecordCommands } from './record-commands.ts';
 import { StatusPages } from './status-pages.ts';
@@ -74,12 +75,14 @@ export class CohortNode {
       reconnectAll: () => links.reconnectAll(),
     });
     registerJournalCommands(registry, new Journal(db));
-    const critical = new CriticalPart({ self: id, table, db, commit, registry, peers, log });
+    // A home's changes are logged for its backup, and their answers wait for it (issue 27).
+    const homes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, call: callAsNode, log });
+    const critical = new CriticalPart({ self: id, table, db, commit, registry, peers, log, settle: () => homes.settled() });
     // Any node can be the LARD dispatcher a front's route names.
     registerDispatcherCommands(this.registry, new SharedLard());
-    const users = new UserStore(db);
+    const users = new UserStore(db, homes.log);
     const policy = new DomainPolicy(table, id, log);
-    registerRecordCommands(registry, { self: id, table, db, users, policy, critical: critical.service, call: callAsNode, log });
+    registerRecordCommands(registry, { self: id, table, db, commit, users, changes: homes.log, settle: () => homes.settled(), policy, critical: critical.service, call: callAsNode, log });
     const apps = new AppPart(self, table, registry, log);
     // Every node keeps the cluster's maintenance mode (fronts may follow any node).
     const maintenance = new MaintenanceStore(db, id);
@@ -125,6 +128,7 @@ export class CohortNode {
       replication,
       http,
       linkDialer: links.dialer,
+      homes,
       acmeCertificates: { start: () => acmeCertificates?.start(), drain: () => acmeCertificates?.stop() },
       commitFaults: { start: armCommitFaults },
       maintenance: { drain: () => maintenance.close() }, // answers the long polls waiting on it

@@ -9,18 +9,21 @@ import { registerHomeCommands } from '../records/home-commands.ts';
 import { HomeLookup } from '../records/home-lookup.ts';
 import { NameClaims } from '../records/name-claims.ts';
 import { FailureLimiter } from '../records/rate-limit.ts';
-import { RecordStore } from '../records/record-store.ts';
+import { RecordStore, type ChangeSink } from '../records/record-store.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
 import type { UserStore } from '../records/user-store.ts';
 
 /** Users and records on a node: the home side (library nodes) and the access side (every node). */
-export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; users: UserStore; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
-  const { self, table, db, users, policy, critical, call, log } = deps;
+export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; users: UserStore; changes: ChangeSink; settle: () => Promise<void>; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
+  const { self, table, db, commit, users, changes, settle, policy, critical, call, log } = deps;
   registerHomeCommands(registry, {
     self,
     table,
     users,
     claims: new NameClaims(db),
-    records: new RecordStore(db),
+    records: new RecordStore(db, changes),
+    commit,
+    settle,
     call,
     policy,
     limiter: new FailureLimiter(db, 5, 5 * 60_000),

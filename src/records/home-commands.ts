@@ -10,6 +10,7 @@ import { password, RECORD_WRITES, recordArgs, userRef, type RecordOp } from './n
 import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
 import type { RecordStore } from './record-store.ts';
+import type { GroupCommit } from '../store/group-commit.ts';
 import type { UserStore } from './user-store.ts';
 
 export interface HomeDeps {
@@ -18,6 +19,10 @@ export interface HomeDeps {
   users: UserStore;
   claims: NameClaims;
   records: RecordStore;
+  /** The node's group commit: a write that did not come as a critical message commits in it (its rows and its log entries together). */
+  commit: GroupCommit;
+  /** Resolves once the home's backup holds what has committed (issue 27): a write is answered after it. */
+  settle: () => Promise<void>;
   /** Commands to the other library nodes of a domain (name claims). */
   call: Call;
   policy: DomainPolicy;
@@ -87,7 +92,12 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       critical: RECORD_WRITES.includes(op),
       run: (a, ctx) => {
         resident(a, ctx, `rec.${op}`);
-        return run(a);
+        // A write as a critical message is in the inbox's transaction, which waits for the backup itself.
+        if (ctx.critical || !RECORD_WRITES.includes(op)) return run(a);
+        return deps.commit.run(() => run(a)).then(async (out) => {
+          await deps.settle();
+          return out;
+        });
       },
     });
   }
@@ -113,9 +123,9 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       }
       const hash = await hashPassword(a.password);
       await claimEverywhere(a.domain, a.user);
-      const created = users.create(a.domain, a.user, hash);
-      claims.release(a.domain, a.user, deps.self);
+      const created = await deps.commit.run(() => users.create(a.domain, a.user, hash)).finally(() => claims.release(a.domain, a.user, deps.self));
       if (!created) throw new CohortError('refused', `${a.user}@${a.domain} exists already`);
+      await deps.settle(); // her password hash is on the backup too before she is told she exists
       deps.log.info({ event: 'user_created', domain: a.domain, user: a.user }, `user ${a.user}@${a.domain} created`);
       return { created: true, home: deps.self };
     },

@@ -1,4 +1,10 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { HomeEntry } from '../homes/home-log.ts';
+
+/** Where a home's changes go as they are made (its HomeLog), for its backup. */
+export interface ChangeSink {
+  append(entry: HomeEntry): void;
+}
 
 export interface HistoryEntry {
   seq: number;
@@ -10,7 +16,9 @@ export interface HistoryEntry {
  * A user's records on her home node: namespaced key/value data, and per namespace an
  * append-only history of stored transactions (seed 000's store / restore of submissions).
  * Callers run writes inside a transaction (the critical inbox's), so effect and message
- * id commit together.
+ * id commit together; each change is also handed to `changes` (the home's log, for its
+ * backup) in that transaction. The row methods (putRow, delRow, historyRow) set rows as a
+ * change says: what a backup applies.
  */
 export class RecordStore {
   private readonly put_: StatementSync;
@@ -21,8 +29,11 @@ export class RecordStore {
   private readonly dumpAll_: StatementSync;
   private readonly store_: StatementSync;
   private readonly restore_: StatementSync;
+  private readonly history_: StatementSync;
+  private readonly changes: ChangeSink | undefined;
 
-  constructor(db: DatabaseSync) {
+  constructor(db: DatabaseSync, changes?: ChangeSink) {
+    this.changes = changes;
     db.exec(`
       CREATE TABLE IF NOT EXISTS records (
         domain TEXT NOT NULL, user TEXT NOT NULL, ns TEXT NOT NULL, key TEXT NOT NULL,
@@ -45,12 +56,21 @@ export class RecordStore {
     this.store_ = db.prepare(`INSERT INTO history (domain, user, ns, seq, at, data)
       SELECT ?1, ?2, ?3, COALESCE(MAX(seq), 0) + 1, ?4, ?5 FROM history WHERE domain = ?1 AND user = ?2 AND ns = ?3 RETURNING seq`);
     this.restore_ = db.prepare('SELECT seq, at, data FROM history WHERE domain = ? AND user = ? AND ns = ? AND seq > ? ORDER BY seq LIMIT ?');
+    this.history_ = db.prepare('INSERT OR REPLACE INTO history (domain, user, ns, seq, at, data) VALUES (?, ?, ?, ?, ?, ?)');
   }
 
   put(domain: string, user: string, ns: string, values: Record<string, unknown>): number {
     const now = Date.now();
-    for (const [key, value] of Object.entries(values)) this.put_.run(domain, user, ns, key, JSON.stringify(value), now);
+    for (const [key, value] of Object.entries(values)) {
+      const json = JSON.stringify(value);
+      this.putRow(domain, user, ns, key, json, now);
+      this.changes?.append(['put', domain, user, ns, key, json, now]);
+    }
     return Object.keys(values).length;
+  }
+
+  putRow(domain: string, user: string, ns: string, key: string, valueJson: string, updated: number): void {
+    this.put_.run(domain, user, ns, key, valueJson, updated);
   }
 
   get(domain: string, user: string, ns: string, keys: string[]): Record<string, unknown> {
@@ -64,8 +84,17 @@ export class RecordStore {
 
   del(domain: string, user: string, ns: string, keys: string[]): number {
     let n = 0;
-    for (const key of keys) n += Number(this.del_.run(domain, user, ns, key).changes);
+    for (const key of keys) {
+      if (!this.delRow(domain, user, ns, key)) continue;
+      n++;
+      this.changes?.append(['del', domain, user, ns, key]);
+    }
     return n;
+  }
+
+  /** False when there was no such key. */
+  delRow(domain: string, user: string, ns: string, key: string): boolean {
+    return Number(this.del_.run(domain, user, ns, key).changes) === 1;
   }
 
   keys(domain: string, user: string, ns: string): string[] {
@@ -81,7 +110,15 @@ export class RecordStore {
   }
 
   store(domain: string, user: string, ns: string, data: unknown): number {
-    return (this.store_.get(domain, user, ns, Date.now(), JSON.stringify(data)) as { seq: number }).seq;
+    const at = Date.now();
+    const json = JSON.stringify(data);
+    const { seq } = this.store_.get(domain, user, ns, at, json) as { seq: number };
+    this.changes?.append(['history', domain, user, ns, seq, at, json]);
+    return seq;
+  }
+
+  historyRow(domain: string, user: string, ns: string, seq: number, at: number, dataJson: string): void {
+    this.history_.run(domain, user, ns, seq, at, dataJson);
   }
 
   restore(domain: string, user: string, ns: string, after: number, limit: number): HistoryEntry[] {

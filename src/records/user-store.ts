@@ -1,12 +1,17 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { ChangeSink } from './record-store.ts';
 
 /** The users whose home is this library node, with their password hashes. */
 export class UserStore {
   private readonly insert_: StatementSync;
   private readonly get_: StatementSync;
   private readonly list_: StatementSync;
+  private readonly row_: StatementSync;
+  private readonly changes: ChangeSink | undefined;
 
-  constructor(db: DatabaseSync) {
+  /** `changes`: where each change goes as it is made (the home's log, for its backup). */
+  constructor(db: DatabaseSync, changes?: ChangeSink) {
+    this.changes = changes;
     db.exec(`CREATE TABLE IF NOT EXISTS users (
       domain TEXT NOT NULL,
       name TEXT NOT NULL,
@@ -17,11 +22,20 @@ export class UserStore {
     this.insert_ = db.prepare('INSERT INTO users (domain, name, password, created) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING');
     this.get_ = db.prepare('SELECT password FROM users WHERE domain = ? AND name = ?');
     this.list_ = db.prepare('SELECT domain, name, created FROM users ORDER BY domain, name');
+    this.row_ = db.prepare('INSERT OR REPLACE INTO users (domain, name, password, created) VALUES (?, ?, ?, ?)');
   }
 
   /** False when she exists already. */
   create(domain: string, name: string, passwordHash: string): boolean {
-    return Number(this.insert_.run(domain, name, passwordHash, Date.now()).changes) === 1;
+    const created = Date.now();
+    if (Number(this.insert_.run(domain, name, passwordHash, created).changes) !== 1) return false;
+    this.changes?.append(['user', domain, name, passwordHash, created]);
+    return true;
+  }
+
+  /** Sets a user's row as a change says (a backup applying its home's log). */
+  putRow(domain: string, name: string, passwordHash: string, created: number): void {
+    this.row_.run(domain, name, passwordHash, created);
   }
 
   passwordHash(domain: string, name: string): string | undefined {

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { HostTable } from '../config/host-table.ts';
 import type { NodeEntry } from '../config/schema.ts';
+import { rendezvousTop as top } from '../rendezvous.ts';
 
 // Where a session lives: two copies. The first on the node that made it (its id starts with
 // `<node>~`, see newSessionId), so an app's own sessions are read from its own node; else on
@@ -34,14 +34,4 @@ export function placement(table: HostTable, id: string): string[] {
   const first = maker !== undefined && ids.includes(maker.id) ? maker.id : top(id, nodes)!.id;
   const second = top(id, nodes.filter((n) => n.id !== first));
   return second === undefined ? [first] : [first, second.id];
-}
-
-function top(id: string, nodes: NodeEntry[]): NodeEntry | undefined {
-  let best: NodeEntry | undefined;
-  let bestScore = '';
-  for (const n of nodes) {
-    const score = createHash('sha256').update(`${n.id}\0${id}`).digest('hex');
-    if (score > bestScore) [best, bestScore] = [n, score];
-  }
-  return best;
 }

@@ -37,7 +37,12 @@ export function nodeDatabasePath(dataDir: string): string {
 }
 
 export function openNodeDatabase(dataDir: string): DatabaseSync {
-  const db = new DatabaseSync(nodeDatabasePath(dataDir));
+  return openDurableDatabase(nodeDatabasePath(dataDir));
+}
+
+/** A database whose commits are on disk before they are answered (the node's, a backup's copy of a home). */
+export function openDurableDatabase(file: string): DatabaseSync {
+  const db = new DatabaseSync(file);
   db.exec(`
     PRAGMA journal_mode = WAL;
     PRAGMA synchronous = FULL;

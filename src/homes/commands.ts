@@ -1,0 +1,59 @@
+import { z } from 'zod';
+import type { CommandContext, CommandRegistry } from '../commands/registry.ts';
+import type { HostTable } from '../config/host-table.ts';
+import { CohortError } from '../errors.ts';
+import { backupOf } from './backup-of.ts';
+import type { HomeShipper } from './home-shipper.ts';
+import { homeEntrySchema } from './home-log.ts';
+import { MAX_SHIP_ENTRIES } from './home-shipper.ts';
+import type { ReplicaStore } from './replica-store.ts';
+
+const home = z.string().min(1).max(64);
+const lsn = z.number().int().min(-1).max(Number.MAX_SAFE_INTEGER);
+const entries = z.array(homeEntrySchema).max(MAX_SHIP_ENTRIES);
+
+/**
+ * The backup's side of a home's log (issue 27): `home.replicate` and `home.snapshot` from the
+ * home itself only, and only for a home this node backs up; `home.backup`, what this node's
+ * home and copies stand at (for `cohort homes`, the dashboard).
+ */
+export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; shipper: HomeShipper | undefined }): void {
+  const replicaFor = (a: { home: string }, ctx: CommandContext): ReplicaStore => {
+    if (ctx.from !== a.home) throw new CohortError('refused', `only ${a.home} sends its own changes (this came from ${ctx.from})`);
+    const replica = deps.replicas.get(a.home);
+    if (!replica || backupOf(deps.table, a.home) !== deps.self) throw new CohortError('refused', `${deps.self} is not the backup of ${a.home}`);
+    return replica;
+  };
+  registry.register({
+    name: 'home.replica.held',
+    summary: "which of its home's changes this backup holds (the home asks; peers only)",
+    args: z.strictObject({ home }),
+    scope: 'peers',
+    run: (a, ctx) => ({ lsn: replicaFor(a, ctx).held() }),
+  });
+  registry.register({
+    name: 'home.replicate',
+    summary: "apply a batch of the home's changes that follows what this backup holds (peers only)",
+    args: z.strictObject({ home, from: lsn, entries }),
+    scope: 'peers',
+    run: (a, ctx) => replicaFor(a, ctx).apply(a.from, a.entries),
+  });
+  registry.register({
+    name: 'home.snapshot',
+    summary: "a part of a snapshot of the home's users and records, which this backup's copy becomes (peers only)",
+    args: z.strictObject({ home, part: z.enum(['begin', 'rows', 'end']), entries, lsn: lsn.min(0) }),
+    scope: 'peers',
+    run: (a, ctx) => replicaFor(a, ctx).snapshot(a.part, a.entries, a.lsn),
+  });
+  registry.register({
+    name: 'home.backup',
+    summary: "this node's home and its backup (in step or not, how far behind), and the homes it keeps copies of",
+    args: z.strictObject({}),
+    scope: 'any',
+    run: () => ({
+      node: deps.self,
+      home: deps.shipper?.status() ?? null,
+      copies: [...deps.replicas.values()].map((r) => ({ home: r.home, lsn: r.held() })),
+    }),
+  });
+}

@@ -1,0 +1,60 @@
+import type { DatabaseSync, SQLInputValue, StatementSync } from 'node:sqlite';
+import type { HomeEntry } from './home-log.ts';
+
+type Row = Record<string, SQLInputValue>;
+
+/** A table read in key order, a page after the last key: its rows as the entries that set them. */
+interface Source {
+  page: StatementSync;
+  /** The columns of its key, in order: the next page starts after the last row's. */
+  key: string[];
+  entry: (r: Row) => HomeEntry;
+}
+
+/**
+ * A home's users and records read as log entries, a page at a time in key order (each page a
+ * read of its own: writes go on between pages, and the log sent after the snapshot covers them).
+ * It reads the tables UserStore and RecordStore make.
+ */
+export class SnapshotReader {
+  private readonly sources: Source[];
+
+  constructor(db: DatabaseSync) {
+    const source = (table: string, key: string[], columns: string, entry: Source['entry']): Source => ({
+      page: db.prepare(`SELECT ${columns} FROM ${table} WHERE (${key.join(', ')}) > (${key.map(() => '?').join(', ')}) ORDER BY ${key.join(', ')} LIMIT ?`),
+      key,
+      entry,
+    });
+    this.sources = [
+      source('users', ['domain', 'name'], 'domain, name, password, created', (r) => ['user', String(r.domain), String(r.name), String(r.password), Number(r.created)]),
+      source('records', ['domain', 'user', 'ns', 'key'], 'domain, user, ns, key, value, updated', (r) => ['put', String(r.domain), String(r.user), String(r.ns), String(r.key), String(r.value), Number(r.updated)]),
+      source('history', ['domain', 'user', 'ns', 'seq'], 'domain, user, ns, seq, at, data', (r) => ['history', String(r.domain), String(r.user), String(r.ns), Number(r.seq), Number(r.at), String(r.data)]),
+    ];
+  }
+
+  /** Every row as entries, in pages of at most `limit` entries and about `maxChars` of JSON. */
+  *pages(limit: number, maxChars: number): Generator<HomeEntry[]> {
+    let page: HomeEntry[] = [];
+    let chars = 0;
+    for (const { page: read, key, entry } of this.sources) {
+      let after: SQLInputValue[] = key.map(() => '');
+      for (;;) {
+        const rows = read.all(...after, limit) as Row[];
+        for (const r of rows) {
+          const e = entry(r);
+          page.push(e);
+          chars += JSON.stringify(e).length;
+          if (page.length >= limit || chars >= maxChars) {
+            yield page;
+            page = [];
+            chars = 0;
+          }
+        }
+        if (rows.length < limit) break;
+        const last = rows[rows.length - 1];
+        after = key.map((k) => last[k]);
+      }
+    }
+    if (page.length) yield page;
+  }
+}

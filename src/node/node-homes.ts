@@ -1,0 +1,58 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { Logger } from 'pino';
+import type { CommandRegistry } from '../commands/registry.ts';
+import type { HostTable } from '../config/host-table.ts';
+import { backupOf, homesBackedUpBy } from '../homes/backup-of.ts';
+import { registerHomeBackupCommands } from '../homes/commands.ts';
+import { HomeLog } from '../homes/home-log.ts';
+import { HomeShipper } from '../homes/home-shipper.ts';
+import { ReplicaStore } from '../homes/replica-store.ts';
+import type { Part, PartHealth } from './lifecycle.ts';
+
+/**
+ * Homes and their backups on a node (issue 27): a library node logs every change to its users
+ * and records and ships it to its backup, and keeps copies of the homes it is the backup of.
+ * It starts once the node dials its peers (the backup is one) and stops before the links close.
+ */
+export class NodeHomes implements Part {
+  /** Where the stores put each change (off on a node without a backup). */
+  readonly log: HomeLog;
+  private readonly shipper: HomeShipper | undefined;
+  private readonly replicas = new Map<string, ReplicaStore>();
+
+  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
+    const { self, table, db, log } = opts;
+    const backup = backupOf(table, self);
+    this.log = new HomeLog(db, backup !== undefined);
+    if (backup) this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
+    else if (table.nodes.find((n) => n.id === self)?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
+    for (const home of homesBackedUpBy(table, self)) this.replicas.set(home, new ReplicaStore(opts.dataDir, home));
+    registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, shipper: this.shipper });
+  }
+
+  /** Resolves once this home's backup holds every change committed so far (at once while it is out of step). */
+  settled(): Promise<void> {
+    return this.shipper?.settled() ?? Promise.resolve();
+  }
+
+  start(): void {
+    this.shipper?.start();
+  }
+
+  drain(): void {
+    this.shipper?.stop(); // writes still waiting for the backup are answered now
+  }
+
+  stop(): void {
+    for (const r of this.replicas.values()) r.close();
+  }
+
+  status(): PartHealth {
+    const copies = [...this.replicas.keys()];
+    const kept = copies.length ? `; keeps the copies of ${copies.join(', ')}` : '';
+    const s = this.shipper?.status();
+    if (!s) return { ok: true, detail: `no home backup here${kept}` };
+    const step = s.inSync ? `in step (log ${s.acked})` : `out of step since ${new Date(s.outOfSyncSince ?? Date.now()).toISOString()} (holds ${s.acked} of ${s.lsn})`;
+    return { ok: true, detail: `backup ${s.backup} ${step}${kept}` };
+  }
+}

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, before, describe, it } from 'node:test';
+import { backupOf } from '../../src/homes/backup-of.ts';
+import { BACKUP_ANSWER_MS, type BackupStatus } from '../../src/homes/home-shipper.ts';
+import { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
+
+// Issue 27, a home's synchronous backup: msu's library nodes A and E back each other up; J is
+// an access node that writes to A's user as critical messages. Rows are read from the SQLite
+// files themselves: the home's node.db and the backup's replicas/<home>.db.
+describe("a home's backup", () => {
+  let c: TestCluster;
+  const ann = { domain: 'msu', user: 'ann' };
+
+  before(async () => {
+    c = await TestCluster.create(
+      [
+        { id: 'A', domain: 'msu', role: 'library' },
+        { id: 'E', domain: 'msu', role: 'library' },
+        { id: 'J', domain: 'msu', role: 'access' },
+      ],
+      { critical: { waitMs: 500, retries: 1, retryDelayMs: 100 }, link: { backoffMinMs: 100, backoffMaxMs: 1000 } },
+    );
+    await c.startAll();
+    await waitFor('links up', () => c.linksUp());
+  });
+  after(() => c?.destroy());
+
+  const homeStatus = async (node: string) => ((await (await c.client(node)).call(node, 'home.backup', {})) as { home: BackupStatus | null }).home!;
+  const inStep = async (node: string) => (await homeStatus(node)).inSync;
+
+  function rows(file: string, sql: string): Record<string, unknown>[] {
+    const db = new DatabaseSync(file, { readOnly: true });
+    try {
+      return db.prepare(sql).all().map((r) => ({ ...r }));
+    } finally {
+      db.close();
+    }
+  }
+  const homeDb = (id: string) => join(c.table.dataDir, id, 'node.db');
+  const copyDb = (backup: string, home: string) => join(c.table.dataDir, backup, 'replicas', `${home}.db`);
+  const TABLES = ['SELECT * FROM users ORDER BY domain, name', 'SELECT * FROM records ORDER BY domain, user, ns, key', 'SELECT * FROM history ORDER BY domain, user, ns, seq'];
+  const sameRows = (home: string, backup: string) => TABLES.every((sql) => JSON.stringify(rows(homeDb(home), sql)) === JSON.stringify(rows(copyDb(backup, home), sql)));
+
+  it('every node names the same backup; a user and each write are on the backup before they are answered, also one answered just before the home is killed', async () => {
+    assert.equal(backupOf(c.table, 'A'), 'E');
+    assert.equal(backupOf(c.table, 'E'), 'A');
+    assert.equal(backupOf(c.table, 'J'), undefined, 'an access node is no home');
+    await waitFor("A's backup E in step", () => inStep('A'), 15_000);
+    const j = await c.client('J');
+    await j.auth.addUser(ann, 'A', 'ann password');
+    assert.deepEqual(rows(copyDb('E', 'A'), 'SELECT domain, name FROM users'), [{ domain: 'msu', name: 'ann' }], 'her password hash is on E once she is created');
+    for (let i = 1; i <= 20; i++) {
+      const out = await j.records.put(ann, 'grades', { [`k${i}`]: i });
+      assert.equal(out.status, 'ok');
+      const stored = await j.records.store(ann, 'answers', { answer: i });
+      assert.equal(stored.status, 'ok');
+      // Answered: both writes are on E's disk already.
+      assert.deepEqual(rows(copyDb('E', 'A'), `SELECT value FROM records WHERE key = 'k${i}'`), [{ value: String(i) }]);
+      assert.equal(rows(copyDb('E', 'A'), `SELECT count(*) AS n FROM history`)[0].n, i);
+    }
+    const last = await j.records.put(ann, 'grades', { last: 'before the kill' });
+    assert.equal(last.status, 'ok');
+    await c.kill('A');
+    assert.deepEqual(rows(copyDb('E', 'A'), "SELECT value FROM records WHERE key = 'last'"), [{ value: '"before the kill"' }]);
+    assert.ok(sameRows('A', 'E'), "E's copy of A holds A's rows");
+    await c.start('A');
+    await waitFor('links up again', () => c.linksUp());
+  });
+
+  it('the backup down: writes are answered by the home alone; back, it catches up from the log; a lost copy is sent whole again', async () => {
+    await waitFor("A's backup E in step", () => inStep('A'), 15_000);
+    const j = await c.client('J');
+    await c.kill('E');
+    for (let i = 0; i < 10; i++) assert.equal((await j.records.put(ann, 'while-e-down', { [`w${i}`]: i })).status, 'ok');
+    assert.equal(await inStep('A'), false, 'A says its backup is out of step');
+    const behind = await homeStatus('A');
+    assert.ok(behind.acked < behind.lsn, JSON.stringify(behind));
+    await c.start('E');
+    await waitFor('E caught up', async () => (await inStep('A')) && sameRows('A', 'E'), 20_000);
+    assert.ok(c.events('A', 'home_backup_out_of_sync').length >= 1);
+    assert.ok(c.events('A', 'home_backup_in_sync').length >= 2);
+    // E loses its copy (a new disk): A sends it whole, then the log from there.
+    const snapshotsBefore = c.events('A', 'home_backup_snapshot').length;
+    await c.kill('E');
+    rmSync(copyDb('E', 'A'));
+    assert.equal(existsSync(copyDb('E', 'A')), false);
+    await c.start('E');
+    await waitFor('E holds A again, from a snapshot', async () => (await inStep('A')) && sameRows('A', 'E'), 20_000);
+    assert.ok(c.events('A', 'home_backup_snapshot').length > snapshotsBefore, 'the new copy came from a snapshot');
+    assert.equal((await j.records.put(ann, 'after', { x: 1 })).status, 'ok');
+    assert.ok(sameRows('A', 'E'));
+  });
+
+  it('a backup that hangs (SIGSTOP) holds up its home\'s writes once, for seconds, not each write; resumed, it catches up', async () => {
+    await waitFor("A's backup E in step", () => inStep('A'), 15_000);
+    const j = await c.client('J');
+    c.signal('E', 'SIGSTOP');
+    const outcomes: string[] = [];
+    try {
+      // J waits 500 ms for each (critical.waitMs here): the first write, held while A waits for E, is
+      // 'delayed' (kept in J's outbox until A answers); once A has given up on E, writes are 'ok' at once.
+      for (let i = 0; i < 8; i++) outcomes.push((await j.records.put(ann, 'while-e-stopped', { [`s${i}`]: i })).status);
+      assert.equal(outcomes.at(-1), 'ok', outcomes.join(' '));
+      assert.ok(outcomes.filter((o) => o === 'delayed').length <= Math.ceil(BACKUP_ANSWER_MS / 500) + 1, outcomes.join(' '));
+      assert.equal(await inStep('A'), false);
+    } finally {
+      c.signal('E', 'SIGCONT');
+    }
+    await waitFor('every write on A, and E caught up', async () => rows(homeDb('A'), "SELECT count(*) AS n FROM records WHERE ns = 'while-e-stopped'")[0].n === 8 && (await inStep('A')) && sameRows('A', 'E'), 20_000);
+  });
+});
