@@ -19,6 +19,8 @@ export interface NodeMetricsSources {
   memoryCache: () => Readonly<{ bytes: number; entries: number }>;
   /** App instances restarted by this node's supervisor since start (none without an app pool). */
   appRestarts: () => number;
+  /** This node's home and its backup (null: no backup, or not a home). */
+  homeBackup: () => Readonly<{ backup: string; acked: number; lsn: number; inSync: boolean }> | null;
 }
 
 /**
@@ -105,6 +107,28 @@ export class NodeMetrics {
       registers,
       collect() {
         this.set(src.memoryCache().entries);
+      },
+    });
+    new Gauge({
+      name: 'cohort_home_backup_in_sync',
+      help: "Whether this home's backup holds every change, so writes are answered only once it has them (1), or not (0: it is unreachable or catching up, and writes are on this node alone).",
+      labelNames: ['backup'],
+      registers,
+      collect() {
+        this.reset();
+        const b = src.homeBackup();
+        if (b) this.set({ backup: b.backup }, b.inSync ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cohort_home_backup_lag_entries',
+      help: "Changes to this home's users and records its backup does not hold yet (as last heard from it).",
+      labelNames: ['backup'],
+      registers,
+      collect() {
+        this.reset();
+        const b = src.homeBackup();
+        if (b) this.set({ backup: b.backup }, Math.max(0, b.lsn - Math.max(0, b.acked)));
       },
     });
     new Counter({

@@ -7,6 +7,12 @@ import { CommitFailed, type GroupCommit } from '../store/group-commit.ts';
 import { isStorageFault } from '../store/storage-faults.ts';
 import { InboxHolds } from './inbox-holds.ts';
 
+/** A home's backup as the inbox sees it (node-homes.ts): how many changes it has logged, and a wait for the backup to hold them. */
+export interface BackupGate {
+  appended(): number;
+  settled(): Promise<void>;
+}
+
 /**
  * The receiving side of critical messages: applies each message id once. The command's
  * effect and the record of its id commit in the same transaction, so a message sent
@@ -22,13 +28,13 @@ export class CriticalInbox {
   private readonly prune_: StatementSync;
   private readonly holds: InboxHolds;
   private readonly log: Logger;
-  private readonly settle: () => Promise<void>;
+  private readonly backup: BackupGate | undefined;
 
-  /** `settle`: what an answer waits for once its transaction has committed (the home's backup holding it). */
-  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit, log: Logger, settle: () => Promise<void> = () => Promise.resolve()) {
+  /** `backup`: a message whose command changed the home's users or records is answered once the home's backup holds the change. */
+  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit, log: Logger, backup?: BackupGate) {
     this.registry = registry;
     this.commit = commit;
-    this.settle = settle;
+    this.backup = backup;
     this.holds = new InboxHolds(log);
     this.log = log;
     db.exec(`CREATE TABLE IF NOT EXISTS inbox (
@@ -48,8 +54,9 @@ export class CriticalInbox {
    * fails. `oldest`: the sender's oldest outbox seq still pending for us, if it said.
    */
   apply(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {
-    return this.applyOnce(from, mid, cmd, args, oldest).then(async (result) => {
-      await this.settle();
+    const changed = { home: false };
+    return this.applyOnce(from, mid, cmd, args, oldest, changed).then(async (result) => {
+      if (changed.home) await this.backup!.settled();
       return result;
     }, (err: unknown) => {
       // A failed commit applied nothing: the sender must keep the message and try again,
@@ -62,13 +69,15 @@ export class CriticalInbox {
     });
   }
 
-  private applyOnce(from: string, mid: string, cmd: string, args: unknown, oldest: number | undefined): Promise<unknown> {
+  private applyOnce(from: string, mid: string, cmd: string, args: unknown, oldest: number | undefined, changed: { home: boolean }): Promise<unknown> {
     return this.commit.run(() => {
       try {
         const previous = this.seen.get(from, mid) as { result: string } | undefined;
         if (previous) return JSON.parse(previous.result);
         this.holds.admit(from, mid, oldest, (held) => this.seen.get(from, held) !== undefined);
+        const before = this.backup?.appended();
         const result = this.registry.executeCritical(cmd, args, { from }) ?? null;
+        changed.home = before !== this.backup?.appended();
         this.record.run(from, mid, JSON.stringify(result), Date.now());
         injectedJobFault(); // tests only: as if that write had failed
         this.holds.settled(from, mid);

@@ -4,24 +4,29 @@ import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { backupOf } from './backup-of.ts';
 import type { HomeShipper } from './home-shipper.ts';
-import { homeEntrySchema } from './home-log.ts';
+import { homeEntrySchema, type HomeEntry } from './home-log.ts';
 import { MAX_SHIP_ENTRIES } from './home-shipper.ts';
 import type { ReplicaStore } from './replica-store.ts';
 
 const home = z.string().min(1).max(64);
-const lsn = z.number().int().min(-1).max(Number.MAX_SAFE_INTEGER);
+const lsn = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const logId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'a log id');
 const entries = z.array(homeEntrySchema).max(MAX_SHIP_ENTRIES);
 
 /**
  * The backup's side of a home's log (issue 27): `home.replicate` and `home.snapshot` from the
- * home itself only, and only for a home this node backs up; `home.backup`, what this node's
- * home and copies stand at (for `cohort homes`, the dashboard).
+ * home itself only, only at its backup, and only rows of the home's domain; `home.backup`, what
+ * this node's home and copies stand at (for operators and the dashboard).
  */
 export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; shipper: HomeShipper | undefined }): void {
-  const replicaFor = (a: { home: string }, ctx: CommandContext): ReplicaStore => {
+  const replicaFor = (a: { home: string; entries?: HomeEntry[] }, ctx: CommandContext): ReplicaStore => {
     if (ctx.from !== a.home) throw new CohortError('refused', `only ${a.home} sends its own changes (this came from ${ctx.from})`);
     const replica = deps.replicas.get(a.home);
     if (!replica || backupOf(deps.table, a.home) !== deps.self) throw new CohortError('refused', `${deps.self} is not the backup of ${a.home}`);
+    // A home's users are of its domain: a row of another domain is no change it could have made.
+    const domain = deps.table.nodes.find((n) => n.id === a.home)!.domain;
+    const foreign = a.entries?.find((e) => e[1] !== domain);
+    if (foreign) throw new CohortError('refused', `${a.home} is a home of domain '${domain}', not '${foreign[1]}'`);
     return replica;
   };
   registry.register({
@@ -29,21 +34,21 @@ export function registerHomeBackupCommands(registry: CommandRegistry, deps: { se
     summary: "which of its home's changes this backup holds (the home asks; peers only)",
     args: z.strictObject({ home }),
     scope: 'peers',
-    run: (a, ctx) => ({ lsn: replicaFor(a, ctx).held() }),
+    run: (a, ctx) => replicaFor(a, ctx).held(),
   });
   registry.register({
     name: 'home.replicate',
     summary: "apply a batch of the home's changes that follows what this backup holds (peers only)",
-    args: z.strictObject({ home, from: lsn, entries }),
+    args: z.strictObject({ home, logId, from: lsn, entries }),
     scope: 'peers',
-    run: (a, ctx) => replicaFor(a, ctx).apply(a.from, a.entries),
+    run: (a, ctx) => replicaFor(a, ctx).apply(a.logId, a.from, a.entries),
   });
   registry.register({
     name: 'home.snapshot',
     summary: "a part of a snapshot of the home's users and records, which this backup's copy becomes (peers only)",
-    args: z.strictObject({ home, part: z.enum(['begin', 'rows', 'end']), entries, lsn: lsn.min(0) }),
+    args: z.strictObject({ home, part: z.enum(['begin', 'rows', 'end']), id: logId, logId, entries, lsn }),
     scope: 'peers',
-    run: (a, ctx) => replicaFor(a, ctx).snapshot(a.part, a.entries, a.lsn),
+    run: (a, ctx) => replicaFor(a, ctx).snapshot(a.part, a.id, a.logId, a.entries, a.lsn),
   });
   registry.register({
     name: 'home.backup',
@@ -53,7 +58,7 @@ export function registerHomeBackupCommands(registry: CommandRegistry, deps: { se
     run: () => ({
       node: deps.self,
       home: deps.shipper?.status() ?? null,
-      copies: [...deps.replicas.values()].map((r) => ({ home: r.home, lsn: r.held() })),
+      copies: [...deps.replicas.values()].map((r) => ({ home: r.home, ...r.held() })),
     }),
   });
 }

@@ -1,58 +1,79 @@
+import { randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { z } from 'zod';
-import { domainName, MAX_KEY_BYTES, MAX_VALUE_BYTES, namespace, userName } from '../records/names.ts';
+import { domainName, namespace, recordKey, recordValue, userName } from '../records/names.ts';
 
 /**
- * One change to a home's users or records, as the rows it leaves (not the command that made
+ * One change to a home's users and records, as the rows it leaves (not the command that made
  * it): applied in order at the backup, it leaves the same rows there, and applying it twice
- * leaves them too (a snapshot read while writes went on, then the log from its start).
+ * leaves them too (a snapshot read while writes went on, then the log from its start). Values
+ * travel as values (not as their JSON text inside JSON), so an entry is no larger than the
+ * command that made it.
  */
 export type HomeEntry =
   | ['user', domain: string, name: string, passwordHash: string, created: number]
-  | ['put', domain: string, user: string, ns: string, key: string, valueJson: string, updated: number]
+  | ['put', domain: string, user: string, ns: string, key: string, value: unknown, updated: number]
   | ['del', domain: string, user: string, ns: string, key: string]
-  | ['history', domain: string, user: string, ns: string, seq: number, at: number, dataJson: string];
+  | ['history', domain: string, user: string, ns: string, seq: number, at: number, data: unknown];
 
 const int = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
-const key = z.string().min(1).refine((k) => Buffer.byteLength(k) <= MAX_KEY_BYTES, 'a key too long');
-const json = z.string().max(MAX_VALUE_BYTES); // a value's JSON, as the home stored it
-/** An entry from a peer: checked as any input (a peer's bug must not write rows no home could). */
+/** An entry from a peer: checked as the record commands check their arguments (a peer's bug must not write rows no home could). */
 export const homeEntrySchema = z.union([
-  z.tuple([z.literal('user'), domainName, userName, z.string().min(1).max(512), int]),
-  z.tuple([z.literal('put'), domainName, userName, namespace, key, json, int]),
-  z.tuple([z.literal('del'), domainName, userName, namespace, key]),
-  z.tuple([z.literal('history'), domainName, userName, namespace, int.min(1), int, json]),
+  z.tuple([z.literal('user'), domainName, userName, z.string().regex(/^scrypt\$/, 'a password hash').max(512), int]),
+  z.tuple([z.literal('put'), domainName, userName, namespace, recordKey, recordValue, int]),
+  z.tuple([z.literal('del'), domainName, userName, namespace, recordKey]),
+  z.tuple([z.literal('history'), domainName, userName, namespace, int.min(1), int, recordValue]),
 ]);
 
-/** Log entries kept for a backup that is behind; past this, the oldest go and it gets a snapshot instead. */
+/** Log kept for a backup that is behind, in entries and in bytes; past either, the oldest go and it gets a snapshot instead. */
 export const MAX_LOG_ENTRIES = 100_000;
+export const MAX_LOG_BYTES = 256 * 1024 * 1024;
 
 /**
  * A home's change log, in the node's database: each change to its users and records is
  * appended in the transaction that makes it (the stores call append), numbered by a log
  * sequence number that only grows. The backup's shipper (home-shipper.ts) sends it in order
  * and drops what the backup has acknowledged. Off (append does nothing) on a node without a
- * backup.
+ * backup. Each run of logging has an id, new when the log starts and when it comes back on
+ * after being off: a backup's copy made from another id than the current one missed what was
+ * not logged, and one made from an id this home never had is not a copy of this home's history.
  */
 export class HomeLog {
+  /** This log's id (its current run of logging). */
+  readonly id: string;
+  /** Entries appended by this process: a transaction that added some waits for the backup. */
+  appended = 0;
   private readonly on: boolean;
+  private readonly bounds: { entries: number; bytes: number };
   private readonly insert_: StatementSync;
   private readonly since_: StatementSync;
   private readonly last_: StatementSync;
   private readonly first_: StatementSync;
   private readonly drop_: StatementSync;
-  private readonly count_: StatementSync;
+  private readonly size_: StatementSync;
+  private readonly known_: StatementSync;
 
-  constructor(db: DatabaseSync, on: boolean) {
+  constructor(db: DatabaseSync, on: boolean, bounds = { entries: MAX_LOG_ENTRIES, bytes: MAX_LOG_BYTES }) {
     this.on = on;
+    this.bounds = bounds;
     // AUTOINCREMENT: numbers are never reused, even once every row up to the last is dropped.
-    db.exec('CREATE TABLE IF NOT EXISTS home_log (lsn INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL)');
-    this.insert_ = db.prepare('INSERT INTO home_log (entry) VALUES (?)');
+    db.exec(`CREATE TABLE IF NOT EXISTS home_log (lsn INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL, bytes INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS home_log_ids (id TEXT PRIMARY KEY, since INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS home_log_state (one INTEGER PRIMARY KEY CHECK (one = 1), id TEXT NOT NULL, logging INTEGER NOT NULL)`);
+    const state = db.prepare('SELECT id, logging FROM home_log_state').get() as { id: string; logging: number } | undefined;
+    if (state && (state.logging === 1 || !on)) this.id = state.id;
+    else {
+      this.id = randomBytes(9).toString('base64url');
+      db.prepare('INSERT INTO home_log_ids (id, since) VALUES (?, ?)').run(this.id, Date.now());
+    }
+    db.prepare('INSERT OR REPLACE INTO home_log_state (one, id, logging) VALUES (1, ?, ?)').run(this.id, on ? 1 : 0);
+    this.insert_ = db.prepare('INSERT INTO home_log (entry, bytes) VALUES (?, ?)');
     this.since_ = db.prepare('SELECT lsn, entry FROM home_log WHERE lsn > ? ORDER BY lsn LIMIT ?');
     this.last_ = db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'home_log'), 0) AS lsn");
     this.first_ = db.prepare('SELECT min(lsn) AS lsn FROM home_log');
     this.drop_ = db.prepare('DELETE FROM home_log WHERE lsn <= ?');
-    this.count_ = db.prepare('SELECT count(*) AS n FROM home_log');
+    this.size_ = db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS bytes FROM home_log');
+    this.known_ = db.prepare('SELECT 1 FROM home_log_ids WHERE id = ?');
   }
 
   get enabled(): boolean {
@@ -60,7 +81,15 @@ export class HomeLog {
   }
 
   append(entry: HomeEntry): void {
-    if (this.on) this.insert_.run(JSON.stringify(entry));
+    if (!this.on) return;
+    const json = JSON.stringify(entry);
+    this.insert_.run(json, Buffer.byteLength(json));
+    this.appended++;
+  }
+
+  /** Was `id` ever this home's log id (a copy made from it is of this home's history)? */
+  knows(id: string): boolean {
+    return this.known_.get(id) !== undefined;
   }
 
   /** The newest committed entry's number (0: none yet). Outside a transaction, what is durable. */
@@ -73,7 +102,7 @@ export class HomeLog {
     return ((this.first_.get() as { lsn: number | null }).lsn ?? undefined) as number | undefined;
   }
 
-  /** Entries after `lsn`, oldest first, up to `limit` of them and about `maxChars` of JSON. */
+  /** Entries after `lsn`, oldest first, up to `limit` of them and about `maxChars` of JSON (at least one). */
   since(lsn: number, limit: number, maxChars: number): { lsn: number; entry: HomeEntry }[] {
     const out: { lsn: number; entry: HomeEntry }[] = [];
     let chars = 0;
@@ -85,10 +114,22 @@ export class HomeLog {
     return out;
   }
 
-  /** Drops entries up to `lsn` (the backup has them), and past MAX_LOG_ENTRIES the oldest. */
+  /** Drops entries up to `lsn` (the backup has them). */
   drop(lsn: number): void {
     this.drop_.run(lsn);
-    const { n } = this.count_.get() as { n: number };
-    if (n > MAX_LOG_ENTRIES) this.drop_.run(this.last() - MAX_LOG_ENTRIES);
+  }
+
+  /**
+   * Keeps the log within its bounds (MAX_LOG_ENTRIES, MAX_LOG_BYTES) while its backup is away
+   * (an app rewriting one key would otherwise grow it without bound): the oldest go first, and
+   * the backup then gets a snapshot. Returns how many went.
+   */
+  trim(): number {
+    const { n, bytes } = this.size_.get() as { n: number; bytes: number };
+    const { entries, bytes: maxBytes } = this.bounds;
+    if (n <= entries && bytes <= maxBytes) return 0;
+    // Over the bytes: the older half goes (entries vary in size; another pass follows if need be).
+    const keep = bytes > maxBytes ? Math.floor(Math.min(n, entries) / 2) : entries;
+    return Number(this.drop_.run(this.last() - keep).changes);
   }
 }

@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { CohortError } from '../errors.ts';
 import { withTimeout } from '../timeout.ts';
 import type { HomeLog } from './home-log.ts';
+import type { ReplicaAnswer } from './replica-store.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
 
 /** Entries sent to the backup in one message at most. */
@@ -11,55 +13,61 @@ export const MAX_SHIP_ENTRIES = 256;
 /** While the backup is behind or unreachable, how often the home tries again (and, in step, asks what it holds). */
 const RETRY_MS = 1000;
 /**
- * How long a write waits for a backup that does not answer (stopped, or its link silent) before
- * it is answered on the home alone: less than a critical message's sender waits (critical.waitMs,
- * 2 s by default), and far less than a link's request timeout, so a hung backup delays its home's
- * writes by this once, not by 10 s each. An answer that comes later is not
- * lost: the backup says what it holds, and the log goes on from there.
+ * How long a write waits for its backup, from the moment it is ready to be answered, before it
+ * is answered on the home alone (and the backup counts as out of step): less than a critical
+ * message's sender waits (critical.waitMs, 2 s by default), and far less than a link's request
+ * timeout. A backup that answers later is not lost: it says what it holds, and the log goes on
+ * from there.
  */
 export const BACKUP_ANSWER_MS = 1500;
 
 type Call = (to: string, cmd: string, args: unknown) => Promise<unknown>;
-const answer = z.object({ lsn: z.number().int().min(-1) });
+const answer = z.object({ lsn: z.number().int().min(-1), logId: z.string().nullable() });
 
 export interface BackupStatus {
   backup: string;
-  /** Every change up to this log number is on the backup (-1: not known yet, or it needs a snapshot). */
+  /** Every change up to this log number is on the backup, as last heard (-1: nothing known yet, or it needs a snapshot). */
   acked: number;
   /** The home's newest log number. */
   lsn: number;
-  /** Writes wait for the backup (false: it is unreachable or catching up, and writes are answered on the home alone). */
+  /** Writes wait for the backup (false: it is unreachable, catching up, or its copy is not this home's, and writes are answered on the home alone). */
   inSync: boolean;
   /** When it last fell out of step, if it did. */
   outOfSyncSince: number | null;
+  /** Why it is out of step, if it is. */
+  why: string | null;
 }
 
 /**
  * The home's side of its backup (issue 27): sends its log to the backup in order, one batch in
  * flight, and drops what the backup holds. A write's answer waits (settled) until the backup
- * holds it, so an acknowledged write is on two machines. When the backup cannot be reached (or
- * answers an error), the home says so in its log and answers writes on its own until the backup
- * has caught up again (it is sent the log from where it stopped, or a snapshot when the log no
- * longer reaches back that far or its copy is new).
+ * holds it, so an acknowledged write is on two machines. When the backup cannot be reached, does
+ * not answer in time, or holds less than it did, the home says so and answers writes on its own
+ * until the backup has caught up (the log from where it stopped, or a snapshot when the log no
+ * longer reaches back that far, or its copy is new or of an earlier run of this home's log). A
+ * copy this home cannot account for (of a log id it never had, or ahead of its log: this home's
+ * database was replaced) is never overwritten: that is for the operator, and it is logged.
  */
 export class HomeShipper {
   private readonly self: string;
   private readonly backup: string;
   private readonly log: HomeLog;
   private readonly db: DatabaseSync;
-  /** Made at the first snapshot: the stores make their tables after this shipper is built. */
-  private snapshots: SnapshotReader | undefined;
   private readonly call: Call;
   private readonly logger: Logger;
   private readonly maxChars: number;
+  /** Made at the first snapshot: the stores make their tables after this shipper is built. */
+  private snapshots: SnapshotReader | undefined;
   private acked = -1;
+  /** What the backup holds was heard since the last check (the timer asks again each second). */
   private known = false;
   private inSync = false;
   private outOfSyncSince: number | null = Date.now();
+  private why: string | null = 'not heard from yet';
   private busy = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
-  private waiters: { lsn: number; resolve: () => void }[] = [];
+  private waiters: { lsn: number; resolve: () => void; reject: (err: Error) => void; timer: NodeJS.Timeout }[] = [];
 
   constructor(opts: { self: string; backup: string; log: HomeLog; db: DatabaseSync; call: Call; logger: Logger; maxFrameBytes: number }) {
     this.self = opts.self;
@@ -75,6 +83,11 @@ export class HomeShipper {
     // Also when idle and in step: the backup is asked what it holds, so one that restarted with
     // its copy lost (a new disk) is found, and sent a snapshot, without waiting for a write.
     this.timer = setInterval(() => {
+      if (this.acked > 0) this.log.drop(Math.min(this.acked, this.log.last())); // once a second, not an fsync per batch
+      if (!this.inSync) {
+        const dropped = this.log.trim();
+        if (dropped) this.logger.warn({ event: 'home_log_trimmed', backup: this.backup, dropped }, `the log kept for backup ${this.backup} reached its bound: its ${dropped} oldest entries went (it gets a snapshot when back)`);
+      }
       if (this.busy) return;
       this.known = false;
       this.kick();
@@ -83,26 +96,33 @@ export class HomeShipper {
     this.kick();
   }
 
+  /** The node stops: writes still waiting for the backup are not answered ok (their senders try again). */
   stop(): void {
     this.stopped = true;
     clearInterval(this.timer);
-    this.release(Infinity);
+    this.inSync = false;
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new CohortError('con_lost', `the node is stopping before its backup ${this.backup} confirmed this write; it was kept here and may be sent again`));
+    }
   }
 
   status(): BackupStatus {
-    return { backup: this.backup, acked: this.known ? this.acked : -1, lsn: this.log.last(), inSync: this.inSync, outOfSyncSince: this.outOfSyncSince };
+    return { backup: this.backup, acked: this.acked, lsn: this.log.last(), inSync: this.inSync, outOfSyncSince: this.outOfSyncSince, why: this.why };
   }
 
   /**
-   * Resolves once the backup holds every change committed so far, or at once while it is out
-   * of step (the write is then on this node alone, and the backup gets it when it catches up).
-   * Never rejects: a write's outcome is the home's.
+   * Resolves once the backup holds every change committed so far, at once while it is out of
+   * step (the write is then on this node alone, and the backup gets it when it catches up), and
+   * after BACKUP_ANSWER_MS at most (then it is out of step). Rejects only when the node stops.
    */
   settled(): Promise<void> {
+    if (this.stopped) return Promise.reject(new CohortError('con_lost', 'the node is stopping'));
     const lsn = this.log.last();
-    if (!this.inSync || this.acked >= lsn || this.stopped) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push({ lsn, resolve });
+    if (!this.inSync || this.acked >= lsn) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.outOfStep(`${this.backup} did not confirm a write within ${BACKUP_ANSWER_MS} ms`), BACKUP_ANSWER_MS);
+      this.waiters.push({ lsn, resolve, reject, timer });
       this.kick();
     });
   }
@@ -113,72 +133,92 @@ export class HomeShipper {
     this.ship().then(
       () => {
         this.busy = false;
-        if (!this.stopped && this.acked < this.log.last()) this.kick();
+        if (!this.stopped && this.inSync && this.acked < this.log.last()) this.kick();
       },
       (err: unknown) => {
         this.busy = false;
-        this.fellBehind(err);
+        this.known = false; // asked again next time: it may have lost its copy, or kept more than it said
+        this.outOfStep(`${this.backup} cannot be reached (${(err as Error).message})`);
       },
     );
   }
 
   private async ship(): Promise<void> {
-    if (!this.known) this.heard(await this.ask('home.replica.held', { home: this.self }));
+    if (!this.known && !this.heard(await this.ask('home.replica.held', { home: this.self }))) return;
     for (let target = this.log.last(); this.acked < target && !this.stopped; target = this.log.last()) {
       const first = this.log.first();
-      // The log no longer reaches back to what the backup holds (or its copy is new, or ahead of this home's): a snapshot.
-      if (this.acked < 0 || this.acked > target || first === undefined || first > this.acked + 1) {
+      // The log no longer reaches back to what the backup holds, or its copy is new: a snapshot.
+      if (this.acked < 0 || first === undefined || first > this.acked + 1) {
         await this.snapshot();
         continue;
       }
       const batch = this.log.since(this.acked, MAX_SHIP_ENTRIES, this.maxChars);
-      this.heard(await this.ask('home.replicate', { home: this.self, from: this.acked, entries: batch.map((b) => b.entry) }));
+      if (!this.heard(await this.ask('home.replicate', { home: this.self, logId: this.log.id, from: this.acked, entries: batch.map((b) => b.entry) }))) return;
     }
-    if (!this.inSync && !this.stopped) {
+    if (!this.inSync && !this.stopped && this.acked >= this.log.last()) {
       this.inSync = true;
       this.logger.info({ event: 'home_backup_in_sync', backup: this.backup, lsn: this.acked, behindMs: Date.now() - (this.outOfSyncSince ?? Date.now()) }, `backup ${this.backup} holds every change: writes wait for it again`);
       this.outOfSyncSince = null;
+      this.why = null;
     }
   }
 
   private async snapshot(): Promise<void> {
     const from = this.log.last();
+    const id = randomBytes(9).toString('base64url');
     this.logger.info({ event: 'home_backup_snapshot', backup: this.backup, lsn: from, held: this.acked }, `sending backup ${this.backup} a snapshot (it holds ${this.acked}, the log starts at ${this.log.first() ?? 'none'})`);
-    await this.ask('home.snapshot', { home: this.self, part: 'begin', entries: [], lsn: from });
+    const part = (p: 'begin' | 'rows' | 'end', entries: unknown[]) => this.ask('home.snapshot', { home: this.self, part: p, id, logId: this.log.id, entries, lsn: from });
+    await part('begin', []);
     this.snapshots ??= new SnapshotReader(this.db);
     for (const entries of this.snapshots.pages(MAX_SHIP_ENTRIES, this.maxChars)) {
       if (this.stopped) throw new CohortError('con_lost', 'stopping');
-      await this.ask('home.snapshot', { home: this.self, part: 'rows', entries, lsn: from });
+      await part('rows', entries);
     }
-    this.heard(await this.ask('home.snapshot', { home: this.self, part: 'end', entries: [], lsn: from }));
+    this.heard(await part('end', []));
   }
 
-  private async ask(cmd: string, args: unknown): Promise<{ lsn: number }> {
+  private async ask(cmd: string, args: unknown): Promise<ReplicaAnswer> {
     const out = answer.safeParse(await withTimeout(this.call(this.backup, cmd, args), BACKUP_ANSWER_MS));
-    if (!out.success) throw new CohortError('bad_frame', `${this.backup} answered ${cmd} with something else than { lsn }`);
+    if (!out.success) throw new CohortError('bad_frame', `${this.backup} answered ${cmd} with something else than { lsn, logId }`);
     return out.data;
   }
 
-  /** What the backup holds now: what it holds is on its disk, so writes up to it are answered. */
-  private heard({ lsn }: { lsn: number }): void {
-    // Less than it held before: its copy was lost or cut short. Writes stop waiting for it until it is whole again.
-    if (this.known && lsn < this.acked) this.outOfStep(`${this.backup} holds ${lsn} of this home's changes, having held ${this.acked}: its copy was lost`);
+  /**
+   * What the backup holds now (it is on its disk, so writes up to it are answered). False when
+   * its copy cannot be built on: nothing more is sent, and the home stays out of step.
+   */
+  private heard(held: ReplicaAnswer): boolean {
     this.known = true;
-    this.acked = lsn;
-    if (lsn > 0) this.log.drop(Math.min(lsn, this.log.last()));
-    this.release(lsn);
+    if (held.lsn >= 0 && held.logId !== this.log.id) {
+      // A copy of an earlier run of this home's log missed what was not logged: made again. One of a log this home never had is left alone.
+      if (held.logId !== null && this.log.knows(held.logId)) {
+        this.acked = -1;
+        this.outOfStep(`${this.backup}'s copy is of an earlier run of this home's log: it is sent a snapshot`);
+        return true;
+      }
+      return this.foreign(`${this.backup} holds a copy of ${this.self} from a log this node never had (${held.logId}, up to ${held.lsn}): this node's database was replaced. Not overwritten; if this node's data is the one to keep, remove ${this.backup}'s replicas/${this.self}.db`);
+    }
+    if (held.lsn > this.log.last()) {
+      return this.foreign(`${this.backup} holds ${held.lsn} of this home's changes, more than it has made (${this.log.last()}): this node's database was restored from an older copy. Not overwritten; if this node's data is the one to keep, remove ${this.backup}'s replicas/${this.self}.db`);
+    }
+    // Less than it held before: its copy was lost or cut short. Writes stop waiting for it until it is whole again.
+    if (held.lsn < this.acked) this.outOfStep(`${this.backup} holds ${held.lsn} of this home's changes, having held ${this.acked}: its copy was lost`);
+    this.acked = held.lsn;
+    for (const w of this.waiters.filter((x) => x.lsn <= held.lsn)) this.answered(w);
+    return true;
   }
 
-  private release(lsn: number): void {
-    if (!this.waiters.length) return;
-    const still = [];
-    for (const w of this.waiters) (w.lsn <= lsn ? w.resolve() : still.push(w));
-    this.waiters = still;
+  private foreign(why: string): false {
+    if (this.why !== why) this.logger.error({ event: 'home_backup_copy_refused', backup: this.backup, why }, why);
+    this.acked = -1;
+    this.outOfStep(why);
+    return false;
   }
 
-  private fellBehind(err: unknown): void {
-    this.known = false; // asked again: it may have lost its copy, or kept more than it said
-    this.outOfStep(`${this.backup} cannot be reached (${(err as Error).message})`);
+  private answered(w: (typeof this.waiters)[number]): void {
+    clearTimeout(w.timer);
+    this.waiters.splice(this.waiters.indexOf(w), 1);
+    w.resolve();
   }
 
   private outOfStep(why: string): void {
@@ -187,6 +227,7 @@ export class HomeShipper {
       this.outOfSyncSince = Date.now();
       this.logger.warn({ event: 'home_backup_out_of_sync', backup: this.backup, why }, `${why}: writes are answered on this node alone until its backup has caught up`);
     }
-    this.release(Infinity);
+    this.why = why;
+    for (const w of [...this.waiters]) this.answered(w);
   }
 }

@@ -6,17 +6,22 @@ import { UserStore } from '../records/user-store.ts';
 import { openDurableDatabase } from '../store/database.ts';
 import type { HomeEntry } from './home-log.ts';
 
-/** What a backup answers a batch or a snapshot part: the log number it now holds (-1: a new copy, or a snapshot under way or cut short). */
+/**
+ * What a backup holds of a home: every change of the home's log `logId` up to `lsn`, none after.
+ * -1 (and no logId): a new copy, or a snapshot under way or cut short.
+ */
 export interface ReplicaAnswer {
   lsn: number;
+  logId: string | null;
 }
 
 /**
  * A backup's copy of one home's users and records (issue 27), in a database file of its own
  * (data/<node>/replicas/<home>.db), so the home's users never mix with this node's own: the
- * same tables as the home's, the same row methods, and the log number it holds. Batches apply
- * in order only: a batch that does not start right after what is held changes nothing and is
- * answered with what is held, and the home sends from there (or a snapshot).
+ * same tables as the home's, the same row methods, and what it holds of the home's log. Batches
+ * apply in order only: one that is not of the log held, or does not start right after what is
+ * held, changes nothing and is answered with what is held (the home sends from there, or a
+ * snapshot). A snapshot's parts carry its id: a late part of an earlier one changes nothing.
  */
 export class ReplicaStore {
   readonly home: string;
@@ -25,6 +30,7 @@ export class ReplicaStore {
   private readonly db: DatabaseSync;
   private readonly held_: StatementSync;
   private readonly setHeld_: StatementSync;
+  private readonly begin_: StatementSync;
 
   constructor(dataDir: string, home: string) {
     this.home = home;
@@ -33,50 +39,57 @@ export class ReplicaStore {
     this.db = openDurableDatabase(join(dir, `${home}.db`));
     this.users = new UserStore(this.db);
     this.records = new RecordStore(this.db);
-    this.db.exec('CREATE TABLE IF NOT EXISTS replica_state (one INTEGER PRIMARY KEY CHECK (one = 1), lsn INTEGER NOT NULL)');
+    this.db.exec('CREATE TABLE IF NOT EXISTS replica_state (one INTEGER PRIMARY KEY CHECK (one = 1), lsn INTEGER NOT NULL, log_id TEXT, snapshot TEXT)');
     // -1 until a first snapshot ends: a new copy holds nothing yet, not even "nothing since 0" (the home may have had users before it logged).
     this.db.exec('INSERT OR IGNORE INTO replica_state (one, lsn) VALUES (1, -1)');
-    this.held_ = this.db.prepare('SELECT lsn FROM replica_state');
-    this.setHeld_ = this.db.prepare('UPDATE replica_state SET lsn = ?');
+    this.held_ = this.db.prepare('SELECT lsn, log_id AS logId, snapshot FROM replica_state');
+    this.setHeld_ = this.db.prepare('UPDATE replica_state SET lsn = ?, log_id = ?, snapshot = NULL');
+    this.begin_ = this.db.prepare('UPDATE replica_state SET lsn = -1, log_id = NULL, snapshot = ?');
   }
 
-  /** The home's log number this copy holds: every change up to it, none after (-1: a new copy, or an unfinished snapshot). */
-  held(): number {
-    return (this.held_.get() as { lsn: number }).lsn;
+  /** What this copy holds of its home's log. */
+  held(): ReplicaAnswer {
+    const { lsn, logId } = this.state();
+    return { lsn, logId };
   }
 
-  /** Applies entries numbered from+1, from+2, ... in one transaction, if they follow what is held. */
-  apply(from: number, entries: HomeEntry[]): ReplicaAnswer {
+  /** Applies entries numbered from+1, from+2, ... of log `logId` in one transaction, if they follow what is held. */
+  apply(logId: string, from: number, entries: HomeEntry[]): ReplicaAnswer {
     const held = this.held();
-    if (held !== from) return { lsn: held };
+    if (held.logId !== logId || held.lsn !== from || from < 0) return held;
     this.transaction(() => {
       for (const e of entries) this.applyEntry(e);
-      this.setHeld_.run(from + entries.length);
+      this.setHeld_.run(from + entries.length, logId);
     });
-    return { lsn: from + entries.length };
+    return { lsn: from + entries.length, logId };
   }
 
   /**
-   * A snapshot of the home, in parts: `begin` empties this copy (held -1 until `end`), `rows`
-   * applies entries as they are, `end` says which log number the snapshot started at: the home
-   * then sends its log from there, and entries it read already are applied again, to the same rows.
+   * A snapshot of the home, in parts with one id: `begin` empties this copy (it holds -1 until
+   * `end`), `rows` applies entries as they are, `end` says at which number of which log the
+   * snapshot started: the home then sends its log from there, and entries it read already are
+   * applied again, to the same rows.
    */
-  snapshot(part: 'begin' | 'rows' | 'end', entries: HomeEntry[], lsn: number): ReplicaAnswer {
+  snapshot(part: 'begin' | 'rows' | 'end', id: string, logId: string, entries: HomeEntry[], lsn: number): ReplicaAnswer {
     this.transaction(() => {
       if (part === 'begin') {
         this.db.exec('DELETE FROM users; DELETE FROM records; DELETE FROM history');
-        this.setHeld_.run(-1);
-      } else if (this.held() !== -1) {
-        throw new Error('a snapshot part without its beginning');
+        this.begin_.run(id);
+      } else if (this.state().snapshot !== id) {
+        throw new Error(`snapshot ${id} is not the one under way`);
       }
       for (const e of entries) this.applyEntry(e);
-      if (part === 'end') this.setHeld_.run(lsn);
+      if (part === 'end') this.setHeld_.run(lsn, logId);
     });
-    return { lsn: this.held() };
+    return this.held();
   }
 
   close(): void {
     if (this.db.isOpen) this.db.close();
+  }
+
+  private state(): { lsn: number; logId: string | null; snapshot: string | null } {
+    return this.held_.get() as { lsn: number; logId: string | null; snapshot: string | null };
   }
 
   private applyEntry(e: HomeEntry): void {
@@ -84,11 +97,11 @@ export class ReplicaStore {
       case 'user':
         return this.users.putRow(e[1], e[2], e[3], e[4]);
       case 'put':
-        return this.records.putRow(e[1], e[2], e[3], e[4], e[5], e[6]);
+        return this.records.putRow(e[1], e[2], e[3], e[4], JSON.stringify(e[5]), e[6]);
       case 'del':
         return void this.records.delRow(e[1], e[2], e[3], e[4]);
       case 'history':
-        return this.records.historyRow(e[1], e[2], e[3], e[4], e[5], e[6]);
+        return this.records.historyRow(e[1], e[2], e[3], e[4], e[5], JSON.stringify(e[6]));
     }
   }
 

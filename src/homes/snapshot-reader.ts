@@ -27,8 +27,8 @@ export class SnapshotReader {
     });
     this.sources = [
       source('users', ['domain', 'name'], 'domain, name, password, created', (r) => ['user', String(r.domain), String(r.name), String(r.password), Number(r.created)]),
-      source('records', ['domain', 'user', 'ns', 'key'], 'domain, user, ns, key, value, updated', (r) => ['put', String(r.domain), String(r.user), String(r.ns), String(r.key), String(r.value), Number(r.updated)]),
-      source('history', ['domain', 'user', 'ns', 'seq'], 'domain, user, ns, seq, at, data', (r) => ['history', String(r.domain), String(r.user), String(r.ns), Number(r.seq), Number(r.at), String(r.data)]),
+      source('records', ['domain', 'user', 'ns', 'key'], 'domain, user, ns, key, value, updated', (r) => ['put', String(r.domain), String(r.user), String(r.ns), String(r.key), JSON.parse(String(r.value)), Number(r.updated)]),
+      source('history', ['domain', 'user', 'ns', 'seq'], 'domain, user, ns, seq, at, data', (r) => ['history', String(r.domain), String(r.user), String(r.ns), Number(r.seq), Number(r.at), JSON.parse(String(r.data))]),
     ];
   }
 

@@ -4,7 +4,7 @@ import type { CommandRegistry } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { registerOutboxCommands } from '../critical/commands.ts';
 import { CriticalService } from '../critical/critical-service.ts';
-import { CriticalInbox } from '../critical/inbox.ts';
+import { CriticalInbox, type BackupGate } from '../critical/inbox.ts';
 import type { Peer } from '../net/peer.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { Part } from './lifecycle.ts';
@@ -21,8 +21,8 @@ export class CriticalPart implements Part {
   private readonly retentionMs: number;
   private pruneTimer: NodeJS.Timeout | undefined;
 
-  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; registry: CommandRegistry; peers: Map<string, Peer>; log: Logger; settle: () => Promise<void> }) {
-    this.inbox = new CriticalInbox(opts.db, opts.registry, opts.commit, opts.log, opts.settle);
+  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; registry: CommandRegistry; peers: Map<string, Peer>; log: Logger; backup: BackupGate }) {
+    this.inbox = new CriticalInbox(opts.db, opts.registry, opts.commit, opts.log, opts.backup);
     this.service = new CriticalService({ self: opts.self, db: opts.db, commit: opts.commit, inbox: this.inbox, peers: opts.peers, settings: opts.table.critical, log: opts.log });
     registerOutboxCommands(opts.registry, this.service);
     this.retentionMs = opts.table.critical.inboxRetentionHours * 3_600_000;

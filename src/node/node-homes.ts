@@ -5,16 +5,18 @@ import type { HostTable } from '../config/host-table.ts';
 import { backupOf, homesBackedUpBy } from '../homes/backup-of.ts';
 import { registerHomeBackupCommands } from '../homes/commands.ts';
 import { HomeLog } from '../homes/home-log.ts';
-import { HomeShipper } from '../homes/home-shipper.ts';
+import { HomeShipper, type BackupStatus } from '../homes/home-shipper.ts';
 import { ReplicaStore } from '../homes/replica-store.ts';
+import type { BackupGate } from '../critical/inbox.ts';
 import type { Part, PartHealth } from './lifecycle.ts';
 
 /**
  * Homes and their backups on a node (issue 27): a library node logs every change to its users
  * and records and ships it to its backup, and keeps copies of the homes it is the backup of.
- * It starts once the node dials its peers (the backup is one) and stops before the links close.
+ * It starts before the node listens (until the links are up its backup counts as out of step)
+ * and stops after the links and sockets have closed.
  */
-export class NodeHomes implements Part {
+export class NodeHomes implements Part, BackupGate {
   /** Where the stores put each change (off on a node without a backup). */
   readonly log: HomeLog;
   private readonly shipper: HomeShipper | undefined;
@@ -30,7 +32,17 @@ export class NodeHomes implements Part {
     registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, shipper: this.shipper });
   }
 
-  /** Resolves once this home's backup holds every change committed so far (at once while it is out of step). */
+  /** Where this home's backup stands (null: no backup here). */
+  backupStatus(): BackupStatus | null {
+    return this.shipper?.status() ?? null;
+  }
+
+  /** Changes logged by this process so far (a transaction that added some waits for the backup). */
+  appended(): number {
+    return this.log.appended;
+  }
+
+  /** Resolves once this home's backup holds every change committed so far (at once while it is out of step); rejects once the node stops. */
   settled(): Promise<void> {
     return this.shipper?.settled() ?? Promise.resolve();
   }
@@ -39,11 +51,9 @@ export class NodeHomes implements Part {
     this.shipper?.start();
   }
 
-  drain(): void {
-    this.shipper?.stop(); // writes still waiting for the backup are answered now
-  }
-
+  /** After the links and sockets (declared before them): no write comes in once this has stopped waiting for the backup. */
   stop(): void {
+    this.shipper?.stop(); // writes still waiting for the backup are not answered ok: their senders try again
     for (const r of this.replicas.values()) r.close();
   }
 

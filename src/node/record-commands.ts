@@ -11,11 +11,12 @@ import { NameClaims } from '../records/name-claims.ts';
 import { FailureLimiter } from '../records/rate-limit.ts';
 import { RecordStore, type ChangeSink } from '../records/record-store.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import type { BackupGate } from '../critical/inbox.ts';
 import type { UserStore } from '../records/user-store.ts';
 
 /** Users and records on a node: the home side (library nodes) and the access side (every node). */
-export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; users: UserStore; changes: ChangeSink; settle: () => Promise<void>; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
-  const { self, table, db, commit, users, changes, settle, policy, critical, call, log } = deps;
+export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; users: UserStore; changes: ChangeSink; backup: BackupGate; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
+  const { self, table, db, commit, users, changes, backup, policy, critical, call, log } = deps;
   registerHomeCommands(registry, {
     self,
     table,
@@ -23,7 +24,7 @@ export function registerRecordCommands(registry: CommandRegistry, deps: { self: 
     claims: new NameClaims(db),
     records: new RecordStore(db, changes),
     commit,
-    settle,
+    backup,
     call,
     policy,
     limiter: new FailureLimiter(db, 5, 5 * 60_000),

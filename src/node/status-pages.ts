@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DashboardFeed } from '../admin/dashboard-feed.ts';
-import { NodeMetrics } from '../admin/node-metrics.ts';
+import { NodeMetrics, type NodeMetricsSources } from '../admin/node-metrics.ts';
 import { clusterStatus, nodeSnapshot, SNAPSHOT_PING_CAP_MS, type NodeSnapshot } from '../admin/node-status.ts';
 import { SharedFetch } from '../admin/shared-fetch.ts';
 import { LOCAL, type CommandRegistry } from '../commands/registry.ts';
@@ -19,6 +19,7 @@ export interface StatusSources {
   resources: (limit: number) => NodeSnapshot['resources'];
   transfers: () => Readonly<{ ok: number; failed: number; bytes: number }>;
   memoryCache: () => Readonly<{ bytes: number; entries: number }>;
+  homeBackup: NodeMetricsSources['homeBackup'];
   /** Asks another node (its status.snapshot). */
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
   /** Whether this node serves a dashboard (on loopback, or with the host table's admin token). */
@@ -69,6 +70,7 @@ export class StatusPages {
       transfers: src.transfers,
       memoryCache: src.memoryCache,
       appRestarts: () => apps?.restarts ?? 0,
+      homeBackup: src.homeBackup,
     });
   }
 

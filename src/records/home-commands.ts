@@ -11,6 +11,7 @@ import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
 import type { RecordStore } from './record-store.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import type { BackupGate } from '../critical/inbox.ts';
 import type { UserStore } from './user-store.ts';
 
 export interface HomeDeps {
@@ -21,8 +22,8 @@ export interface HomeDeps {
   records: RecordStore;
   /** The node's group commit: a write that did not come as a critical message commits in it (its rows and its log entries together). */
   commit: GroupCommit;
-  /** Resolves once the home's backup holds what has committed (issue 27): a write is answered after it. */
-  settle: () => Promise<void>;
+  /** The home's backup (issue 27): a write that changed something is answered once the backup holds it. */
+  backup: BackupGate;
   /** Commands to the other library nodes of a domain (name claims). */
   call: Call;
   policy: DomainPolicy;
@@ -94,8 +95,9 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
         resident(a, ctx, `rec.${op}`);
         // A write as a critical message is in the inbox's transaction, which waits for the backup itself.
         if (ctx.critical || !RECORD_WRITES.includes(op)) return run(a);
+        const before = deps.backup.appended();
         return deps.commit.run(() => run(a)).then(async (out) => {
-          await deps.settle();
+          if (deps.backup.appended() !== before) await deps.backup.settled();
           return out;
         });
       },
@@ -125,7 +127,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       await claimEverywhere(a.domain, a.user);
       const created = await deps.commit.run(() => users.create(a.domain, a.user, hash)).finally(() => claims.release(a.domain, a.user, deps.self));
       if (!created) throw new CohortError('refused', `${a.user}@${a.domain} exists already`);
-      await deps.settle(); // her password hash is on the backup too before she is told she exists
+      await deps.backup.settled(); // her password hash is on the backup too before she is told she exists
       deps.log.info({ event: 'user_created', domain: a.domain, user: a.user }, `user ${a.user}@${a.domain} created`);
       return { created: true, home: deps.self };
     },

@@ -64,7 +64,7 @@ export class RecordStore {
     for (const [key, value] of Object.entries(values)) {
       const json = JSON.stringify(value);
       this.putRow(domain, user, ns, key, json, now);
-      this.changes?.append(['put', domain, user, ns, key, json, now]);
+      this.changes?.append(['put', domain, user, ns, key, value, now]);
     }
     return Object.keys(values).length;
   }
@@ -113,7 +113,7 @@ export class RecordStore {
     const at = Date.now();
     const json = JSON.stringify(data);
     const { seq } = this.store_.get(domain, user, ns, at, json) as { seq: number };
-    this.changes?.append(['history', domain, user, ns, seq, at, json]);
+    this.changes?.append(['history', domain, user, ns, seq, at, data]);
     return seq;
   }
 

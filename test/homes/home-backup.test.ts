@@ -22,7 +22,7 @@ describe("a home's backup", () => {
         { id: 'E', domain: 'msu', role: 'library' },
         { id: 'J', domain: 'msu', role: 'access' },
       ],
-      { critical: { waitMs: 500, retries: 1, retryDelayMs: 100 }, link: { backoffMinMs: 100, backoffMaxMs: 1000 } },
+      { critical: { waitMs: 2000, retries: 1, retryDelayMs: 100 }, link: { backoffMinMs: 100, backoffMaxMs: 1000 } },
     );
     await c.startAll();
     await waitFor('links up', () => c.linksUp());
@@ -40,6 +40,7 @@ describe("a home's backup", () => {
       db.close();
     }
   }
+  const metricsOf = async (id: string) => (await fetch(`http://127.0.0.1:${c.table.nodes.find((n) => n.id === id)!.httpPort}/metrics`)).text();
   const homeDb = (id: string) => join(c.table.dataDir, id, 'node.db');
   const copyDb = (backup: string, home: string) => join(c.table.dataDir, backup, 'replicas', `${home}.db`);
   const TABLES = ['SELECT * FROM users ORDER BY domain, name', 'SELECT * FROM records ORDER BY domain, user, ns, key', 'SELECT * FROM history ORDER BY domain, user, ns, seq'];
@@ -53,19 +54,31 @@ describe("a home's backup", () => {
     const j = await c.client('J');
     await j.auth.addUser(ann, 'A', 'ann password');
     assert.deepEqual(rows(copyDb('E', 'A'), 'SELECT domain, name FROM users'), [{ domain: 'msu', name: 'ann' }], 'her password hash is on E once she is created');
+    // A write answered while A was in step with E (before and after it) is on E's disk already. (A
+    // backup slower than 1.5 s puts its home out of step: on a loaded machine a write may be
+    // answered on A alone, as documented; those are not checked, and must be few.)
+    let checked = 0;
     for (let i = 1; i <= 20; i++) {
+      const stepBefore = await inStep('A');
       const out = await j.records.put(ann, 'grades', { [`k${i}`]: i });
-      assert.equal(out.status, 'ok');
       const stored = await j.records.store(ann, 'answers', { answer: i });
-      assert.equal(stored.status, 'ok');
-      // Answered: both writes are on E's disk already.
+      assert.deepEqual([out.status, stored.status], ['ok', 'ok']);
+      if (!stepBefore || !(await inStep('A'))) continue;
+      checked++;
       assert.deepEqual(rows(copyDb('E', 'A'), `SELECT value FROM records WHERE key = 'k${i}'`), [{ value: String(i) }]);
-      assert.equal(rows(copyDb('E', 'A'), `SELECT count(*) AS n FROM history`)[0].n, i);
+      assert.equal(rows(copyDb('E', 'A'), `SELECT count(*) AS n FROM history WHERE seq = ${i}`)[0].n, 1);
     }
-    const last = await j.records.put(ann, 'grades', { last: 'before the kill' });
-    assert.equal(last.status, 'ok');
+    assert.ok(checked >= 15, `${checked} of 20 writes made in step`);
+    // The last write before the kill, answered in step.
+    let last = '';
+    for (let attempt = 0; attempt < 5 && !last; attempt++) {
+      await waitFor("A's backup E in step", () => inStep('A'), 15_000);
+      const value = `before the kill ${attempt}`;
+      assert.equal((await j.records.put(ann, 'grades', { last: value })).status, 'ok');
+      if (await inStep('A')) last = value;
+    }
     await c.kill('A');
-    assert.deepEqual(rows(copyDb('E', 'A'), "SELECT value FROM records WHERE key = 'last'"), [{ value: '"before the kill"' }]);
+    assert.deepEqual(rows(copyDb('E', 'A'), "SELECT value FROM records WHERE key = 'last'"), [{ value: JSON.stringify(last) }]);
     assert.ok(sameRows('A', 'E'), "E's copy of A holds A's rows");
     await c.start('A');
     await waitFor('links up again', () => c.linksUp());
@@ -77,10 +90,13 @@ describe("a home's backup", () => {
     await c.kill('E');
     for (let i = 0; i < 10; i++) assert.equal((await j.records.put(ann, 'while-e-down', { [`w${i}`]: i })).status, 'ok');
     assert.equal(await inStep('A'), false, 'A says its backup is out of step');
+    assert.match(await metricsOf('A'), /^cohort_home_backup_in_sync\{(?=[^}]*backup="E")[^}]*\} 0$/m);
+    assert.match(await metricsOf('A'), /^cohort_home_backup_lag_entries\{(?=[^}]*backup="E")[^}]*\} [1-9]\d*$/m);
     const behind = await homeStatus('A');
     assert.ok(behind.acked < behind.lsn, JSON.stringify(behind));
     await c.start('E');
     await waitFor('E caught up', async () => (await inStep('A')) && sameRows('A', 'E'), 20_000);
+    assert.match(await metricsOf('A'), /^cohort_home_backup_in_sync\{(?=[^}]*backup="E")[^}]*\} 1$/m);
     assert.ok(c.events('A', 'home_backup_out_of_sync').length >= 1);
     assert.ok(c.events('A', 'home_backup_in_sync').length >= 2);
     // E loses its copy (a new disk): A sends it whole, then the log from there.
@@ -101,11 +117,13 @@ describe("a home's backup", () => {
     c.signal('E', 'SIGSTOP');
     const outcomes: string[] = [];
     try {
-      // J waits 500 ms for each (critical.waitMs here): the first write, held while A waits for E, is
-      // 'delayed' (kept in J's outbox until A answers); once A has given up on E, writes are 'ok' at once.
+      // J waits 2 s for each (critical.waitMs): the first write is held while A waits for E (1.5 s at
+      // most), then answered; once A has given up on E, writes are answered at once.
+      const started = Date.now();
       for (let i = 0; i < 8; i++) outcomes.push((await j.records.put(ann, 'while-e-stopped', { [`s${i}`]: i })).status);
+      const took = Date.now() - started;
       assert.equal(outcomes.at(-1), 'ok', outcomes.join(' '));
-      assert.ok(outcomes.filter((o) => o === 'delayed').length <= Math.ceil(BACKUP_ANSWER_MS / 500) + 1, outcomes.join(' '));
+      assert.ok(took < BACKUP_ANSWER_MS + 4000, `8 writes took ${took} ms (${outcomes.join(' ')})`);
       assert.equal(await inStep('A'), false);
     } finally {
       c.signal('E', 'SIGCONT');

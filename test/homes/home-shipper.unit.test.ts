@@ -61,7 +61,7 @@ test('a write is answered once the backup holds it; what the backup holds leaves
       await p.write(`k${i}`, i);
       assert.equal(p.copyValue(`k${i}`), i, `k${i} on the backup when answered`);
     }
-    assert.equal(p.log.first(), undefined, 'every entry acknowledged, none kept');
+    await waitFor('every entry acknowledged, none kept (dropped once a second)', () => p.log.first() === undefined, 5000);
     assert.equal(p.shipper.status().acked, p.log.last());
   } finally {
     p.shipper.stop();
@@ -109,22 +109,110 @@ test('a backup that lost its copy while reachable: writes stop waiting for it, i
   }
 });
 
-test("the backup's commands: only the home sends its changes, only to its backup, only well-formed, only in order", async () => {
+test("the backup's commands: only the home sends its changes, only to its backup, only of its domain, well-formed, in order", async () => {
   const p = pair('checks');
-  const replicate = (from: string, args: unknown) => Promise.resolve().then(() => p.backup.execute('home.replicate', args, { from }));
-  const put = ['put', 'msu', 'ann', 'ns', 'k', '1', 1];
-  await assert.rejects(replicate('X', { home: 'A', from: -1, entries: [] }), { code: 'refused', message: /only A sends its own changes/ });
-  await assert.rejects(replicate('X', { home: 'X', from: 0, entries: [] }), { code: 'refused', message: /E is not the backup of X/ });
-  await assert.rejects(replicate('A', { home: 'A', from: 0, entries: [['put', 'msu', '../etc', 'ns', 'k', '1', 1]] }), { code: 'bad_args' });
-  await assert.rejects(replicate('A', { home: 'A', from: 0, entries: [['drop', 'everything']] }), { code: 'bad_args' });
-  await assert.rejects(Promise.resolve().then(() => p.backup.execute('home.replicate', { home: 'A', from: 0, entries: [] }, { from: 'local' })), { code: 'refused' });
-  // A new copy holds -1 (it needs a snapshot): a batch from 0 changes nothing and hears what is held.
-  assert.deepEqual(await replicate('A', { home: 'A', from: 0, entries: [put] }), { lsn: -1 });
+  const run = (cmd: string, from: string, args: unknown) => Promise.resolve().then(() => p.backup.execute(cmd, args, { from }));
+  const put = ['put', 'msu', 'ann', 'ns', 'k', 1, 1];
+  const log = 'log1';
+  await assert.rejects(run('home.replicate', 'X', { home: 'A', logId: log, from: 0, entries: [] }), { code: 'refused', message: /only A sends its own changes/ });
+  await assert.rejects(run('home.replicate', 'X', { home: 'X', logId: log, from: 0, entries: [] }), { code: 'refused', message: /E is not the backup of X/ });
+  await assert.rejects(run('home.replicate', 'A', { home: 'A', logId: log, from: 0, entries: [['put', 'msu', '../etc', 'ns', 'k', 1, 1]] }), { code: 'bad_args' });
+  await assert.rejects(run('home.replicate', 'A', { home: 'A', logId: log, from: 0, entries: [['put', 'msu', 'ann', 'ns', 'a\u0001b', 1, 1]] }), { code: 'bad_args' }, 'a key with a control character');
+  await assert.rejects(run('home.replicate', 'A', { home: 'A', logId: log, from: 0, entries: [['put', 'msu', 'ann', 'ns', 'k', 'x'.repeat(70_000), 1]] }), { code: 'bad_args' }, 'a value past 64 KiB');
+  await assert.rejects(run('home.replicate', 'A', { home: 'A', logId: log, from: 0, entries: [['drop', 'everything']] }), { code: 'bad_args' });
+  await assert.rejects(run('home.replicate', 'A', { home: 'A', logId: log, from: -1, entries: [] }), { code: 'bad_args' });
+  await assert.rejects(run('home.replicate', 'A', { home: 'A', logId: log, from: 0, entries: [['put', 'other', 'ann', 'ns', 'k', 1, 1]] }), { code: 'refused', message: /domain 'msu', not 'other'/ });
+  await assert.rejects(run('home.replicate', 'local', { home: 'A', logId: log, from: 0, entries: [] }), { code: 'refused' });
+  // A new copy holds -1 (it needs a snapshot): a batch changes nothing and hears what is held.
+  assert.deepEqual(await run('home.replicate', 'A', { home: 'A', logId: log, from: 0, entries: [put] }), { lsn: -1, logId: null });
   assert.equal(p.copyValue('k'), undefined);
-  assert.deepEqual(p.backup.execute('home.snapshot', { home: 'A', part: 'begin', entries: [], lsn: 7 }, { from: 'A' }), { lsn: -1 });
-  assert.deepEqual(p.backup.execute('home.snapshot', { home: 'A', part: 'end', entries: [put], lsn: 7 }, { from: 'A' }), { lsn: 7 });
-  assert.deepEqual(await replicate('A', { home: 'A', from: 9, entries: [put] }), { lsn: 7 }, 'a gap: nothing applied');
-  assert.deepEqual(await replicate('A', { home: 'A', from: 7, entries: [put, ['del', 'msu', 'ann', 'ns', 'k']] }), { lsn: 9 });
+  const snap = (part: string, id: string, entries: unknown[], lsn = 7) => run('home.snapshot', 'A', { home: 'A', part, id, logId: log, entries, lsn });
+  assert.deepEqual(await snap('begin', 's1', []), { lsn: -1, logId: null });
+  await snap('begin', 's2', []);
+  await assert.rejects(snap('rows', 's1', [put]), /snapshot s1 is not the one under way/, 'a late part of an earlier snapshot');
+  assert.deepEqual(await snap('end', 's2', [put]), { lsn: 7, logId: log });
+  assert.deepEqual(await run('home.replicate', 'A', { home: 'A', logId: log, from: 9, entries: [put] }), { lsn: 7, logId: log }, 'a gap: nothing applied');
+  assert.deepEqual(await run('home.replicate', 'A', { home: 'A', logId: 'log2', from: 7, entries: [put] }), { lsn: 7, logId: log }, 'another log: nothing applied');
+  assert.deepEqual(await run('home.replicate', 'A', { home: 'A', logId: log, from: 7, entries: [put, ['del', 'msu', 'ann', 'ns', 'k']] }), { lsn: 9, logId: log });
   assert.equal(p.copyValue('k'), undefined);
-  assert.throws(() => p.backup.execute('home.snapshot', { home: 'A', part: 'rows', entries: [put], lsn: 9 }, { from: 'A' }), /without its beginning/);
+});
+
+test('a copy the home cannot account for is not overwritten: one of a log this home never had', async () => {
+  const p = pair('foreign');
+  p.shipper.start();
+  try {
+    await p.write('a', 1);
+    await waitFor('in step', () => p.shipper.status().inSync && p.copyValue('a') === 1);
+    // The home's database replaced by a new one (its log and id new): the backup's copy is kept.
+    p.shipper.stop();
+    mkdirSync(join(root, 'foreign', 'A2'), { recursive: true });
+    const fresh = openNodeDatabase(join(root, 'foreign', 'A2'));
+    const log2 = new HomeLog(fresh, true);
+    new RecordStore(fresh, log2);
+    new UserStore(fresh, log2);
+    const shipper2 = new HomeShipper({ self: 'A', backup: 'E', log: log2, db: fresh, call: async (_to, cmd, args) => p.backup.execute(cmd, args, { from: 'A' }), logger: silent, maxFrameBytes: 1 << 20 });
+    shipper2.start();
+    try {
+      await waitFor('refused', () => /a log this node never had/.test(shipper2.status().why ?? ''));
+      assert.equal(shipper2.status().inSync, false);
+      assert.equal(p.copyValue('a'), 1, 'the copy is kept');
+    } finally {
+      shipper2.stop();
+    }
+  } finally {
+    p.shipper.stop();
+  }
+});
+
+test("the log kept for an absent backup stays within its bounds, oldest out, and the backup then gets a snapshot", () => {
+  mkdirSync(join(root, 'trim'), { recursive: true });
+  const db = openNodeDatabase(join(root, 'trim'));
+  const log = new HomeLog(db, true, { entries: 10, bytes: 2000 });
+  for (let i = 0; i < 25; i++) log.append(['put', 'msu', 'ann', 'ns', 'k', String(i), i]);
+  assert.equal(log.trim(), 15);
+  assert.deepEqual([log.first(), log.last()], [16, 25]);
+  assert.equal(log.trim(), 0, 'within bounds: nothing goes');
+  for (let i = 0; i < 5; i++) log.append(['put', 'msu', 'ann', 'ns', 'k', JSON.stringify('x'.repeat(500)), i]);
+  assert.ok(log.trim() > 0, 'over the bytes: the older half goes');
+  assert.equal(log.last(), 30);
+  db.close();
+});
+
+test("a copy of an earlier run of the home's log (logging was off a while) is made again from a snapshot", async () => {
+  const p = pair('rerun');
+  p.shipper.start();
+  await p.write('a', 1);
+  await waitFor('in step', () => p.shipper.status().inSync && p.copyValue('a') === 1);
+  p.shipper.stop();
+  // No backup for a while (the host table named none): nothing logged; then one again.
+  const off = new HomeLog(p.homeDb, false);
+  new RecordStore(p.homeDb, off).put('msu', 'ann', 'ns', { b: 2 });
+  const on = new HomeLog(p.homeDb, true);
+  assert.notEqual(on.id, p.log.id);
+  assert.ok(on.knows(p.log.id));
+  p.wire.sent.length = 0;
+  const shipper = new HomeShipper({ self: 'A', backup: 'E', log: on, db: p.homeDb, call: async (_to, cmd, args) => (p.wire.sent.push(cmd), p.backup.execute(cmd, args, { from: 'A' })), logger: silent, maxFrameBytes: 1 << 20 });
+  shipper.start();
+  try {
+    await waitFor('in step again, with what was not logged', () => shipper.status().inSync && p.copyValue('b') === 2, 10_000);
+    assert.ok(p.wire.sent.includes('home.snapshot'));
+  } finally {
+    shipper.stop();
+  }
+});
+
+test('the node stopping: a write still waiting for its backup is not answered ok (its sender sends it again)', async () => {
+  const p = pair('stopping');
+  p.shipper.start();
+  await waitFor('in step', () => p.shipper.status().inSync);
+  // The backup takes its time: the write waits for it when the node stops.
+  const original = p.backup.execute.bind(p.backup);
+  p.backup.execute = (cmd, args, ctx) => (cmd === 'home.replicate' ? new Promise(() => {}) : original(cmd, args, ctx));
+  p.wire.sent.length = 0;
+  const waiting = p.write('late', 1);
+  await waitFor('the write on its way to the backup', () => p.wire.sent.includes('home.replicate'));
+  p.shipper.stop();
+  await assert.rejects(waiting, { code: 'con_lost' });
+  assert.equal(p.shipper.status().inSync, false);
+  await assert.rejects(p.shipper.settled(), { code: 'con_lost' });
 });
