@@ -5,6 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { backupOf } from '../../src/homes/backup-of.ts';
 import { BACKUP_ANSWER_MS, type BackupStatus } from '../../src/homes/home-shipper.ts';
+import { runCli } from '../harness/cli.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -94,6 +95,13 @@ describe("a home's backup", () => {
     assert.match(await metricsOf('A'), /^cohort_home_backup_lag_entries\{(?=[^}]*backup="E")[^}]*\} [1-9]\d*$/m);
     const behind = await homeStatus('A');
     assert.ok(behind.acked < behind.lsn, JSON.stringify(behind));
+    const shown = await runCli(['homes', '--config', c.config, '--from', 'J']);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /^HOME\s+BACKUP\s+IN STEP\s+HELD\s+LOG\s+LAG\s+COPIES KEPT\s+WHY/);
+    assert.match(shown.stdout, /\nA\s+E\s+NO\s+\d+\s+\d+\s+[1-9]\d*\s+E@\d+\s+since \S+: E cannot be reached/);
+    assert.match(shown.stdout, /\nE\s+\?\s+unreachable/);
+    const json = JSON.parse((await runCli(['homes', '--config', c.config, '--from', 'J', '--json'])).stdout) as { node: string; home: BackupStatus | null }[];
+    assert.equal(json.find((r) => r.node === 'A')!.home!.inSync, false);
     await c.start('E');
     await waitFor('E caught up', async () => (await inStep('A')) && sameRows('A', 'E'), 20_000);
     assert.match(await metricsOf('A'), /^cohort_home_backup_in_sync\{(?=[^}]*backup="E")[^}]*\} 1$/m);

@@ -1,0 +1,42 @@
+import type { Command } from 'commander';
+import type { BackupStatus } from '../homes/home-shipper.ts';
+import { configOption, formatTable, fromOption, withClient } from './common.ts';
+
+interface HomeReport {
+  node: string;
+  home: BackupStatus | null;
+  copies: { home: string; lsn: number; logId: string | null }[];
+}
+
+/** `cohort homes`: each home library node, its backup, whether writes wait for it, how far behind it is (issue 27). */
+export function addHomesCommand(program: Command): void {
+  program
+    .command('homes')
+    .description("each home library node and its backup: in step (writes wait for it) or not, and how far behind")
+    .addOption(configOption())
+    .addOption(fromOption())
+    .option('--json', 'print JSON')
+    .action(async (opts: { config: string; from: string; json?: boolean }) => {
+      const reports = await withClient(opts, async (client, table) => {
+        const libraries = table.nodes.filter((n) => n.role === 'library').map((n) => n.id);
+        return Promise.all(libraries.map(async (node) => {
+          try {
+            return { node, ...((await client.call(node, 'home.backup', {})) as Omit<HomeReport, 'node'>), error: null };
+          } catch (err) {
+            return { node, home: null, copies: [], error: (err as Error).message };
+          }
+        }));
+      });
+      if (opts.json) return void process.stdout.write(JSON.stringify(reports) + '\n');
+      const rows = reports.map((r) => {
+        const h = r.home;
+        const kept = r.copies.map((c) => `${c.home}@${c.lsn}`).join(' ') || '-';
+        if (r.error) return [r.node, '?', 'unreachable', '-', '-', '-', kept, r.error];
+        if (!h) return [r.node, '-', 'no backup', '-', '-', '-', kept, 'no other library node in its domain'];
+        const lag = String(Math.max(0, h.lsn - Math.max(0, h.acked)));
+        const since = h.outOfSyncSince === null ? '' : `since ${new Date(h.outOfSyncSince).toISOString()}: `;
+        return [r.node, h.backup, h.inSync ? 'yes' : 'NO', String(h.acked), String(h.lsn), lag, kept, h.inSync ? '' : `${since}${h.why ?? ''}`];
+      });
+      process.stdout.write(formatTable(['HOME', 'BACKUP', 'IN STEP', 'HELD', 'LOG', 'LAG', 'COPIES KEPT', 'WHY'], rows));
+    });
+}
