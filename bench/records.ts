@@ -12,7 +12,7 @@
 // The two cluster rows alternate, BENCH_RECORDS_REPS times each (default 3); figures are medians.
 // Sizes: BENCH_PUTS, BENCH_GETS, BENCH_CALLERS. Needs PostgreSQL reachable (trust auth here).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { CohortClient } from '../src/client/client.ts';
@@ -28,7 +28,8 @@ const PUTS = Number(process.env.BENCH_PUTS ?? 10_000);
 const GETS = Number(process.env.BENCH_GETS ?? 50_000);
 const CALLERS = Number(process.env.BENCH_CALLERS ?? 32);
 const REPS = Number(process.env.BENCH_RECORDS_REPS ?? 3);
-const PG_URL = process.env.BENCH_PG_URL ?? 'postgresql://127.0.0.1:5432/test';
+// The machine's server, as its own user (node-postgres takes the user from $USER, unset in some shells).
+const PG_URL = process.env.BENCH_PG_URL ?? `postgresql://${encodeURIComponent(process.env.PGUSER ?? userInfo().username)}@127.0.0.1:5432/test`;
 const progress = (msg: string) => report('bench:records', msg);
 const carol = { domain: 'rice', user: 'carol' }; // home R, no backup
 const alice = { domain: 'msu', user: 'alice' }; // home E, backup F
@@ -112,11 +113,11 @@ try {
   const row = (name: string, v: number, base: number) => console.log(`${name.padEnd(34)}${String(v).padStart(10)}${(v / base).toFixed(2).padStart(14)}`);
   row('put, home without a backup', fig.remote_put_per_s, fig.remote_put_per_s);
   row('put, home with a backup', fig.remote_put_backup_per_s, fig.remote_put_per_s);
-  row(`put, PostgreSQL ${version}`, fig.pg_put_per_s, fig.remote_put_per_s);
+  row(`put, PostgreSQL ${version.split(' ')[0]}`, fig.pg_put_per_s, fig.remote_put_per_s);
   row('put, SQLite in this process', fig.local_put_per_s, fig.remote_put_per_s);
   row('get, home without a backup', fig.remote_get_per_s, fig.remote_get_per_s);
   row('get, home with a backup', fig.remote_get_backup_per_s, fig.remote_get_per_s);
-  row(`get, PostgreSQL ${version}`, fig.pg_get_per_s, fig.remote_get_per_s);
+  row(`get, PostgreSQL ${version.split(' ')[0]}`, fig.pg_get_per_s, fig.remote_get_per_s);
   row('get, SQLite in this process', fig.local_get_per_s, fig.remote_get_per_s);
   console.log(`a put with a backup costs ${backupCost.toFixed(2)}× one without (target ≤ 2); E's backup fell out of step ${fellBehind} time(s)`);
   recordResult('records', { ...fig, backup_put_cost: Number(backupCost.toFixed(3)), backup_out_of_step: fellBehind, callers: CALLERS, puts: PUTS, gets: GETS, reps: REPS }, { postgresql: version, pg: packageVersion('pg') });
