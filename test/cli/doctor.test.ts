@@ -21,6 +21,7 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
   // Long redial back-off: a link that went down stays down until someone redials it.
   const c = (cluster = await TestCluster.create([
     { id: 'L', role: 'library' },
+    { id: 'M', role: 'library' }, // L's backup, and L M's (issue 27)
     // Slow start (1.5 s): a killed instance stays missing long enough for the doctor to see it.
     { id: 'A', app: { command: [process.execPath, TEST_APP], instances: 2, basePort, portSpan: 10, env: { TEST_APP_MODE: 'slow-start' }, health: { intervalMs: 200, timeoutMs: 200 }, startTimeoutMs: 5000 } },
     { id: 'B', proxied: true },
@@ -30,6 +31,8 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
   const ready = async () => (await registry()).instances.filter((i) => i.state === 'ready');
   await waitFor('A\'s two instances ready', async () => (await ready()).length === 2);
   await waitFor('every link up', () => c.linksUp());
+  const inStep = async (id: string) => ((await (await c.client(id)).call(id, 'home.backup', {})) as { home: { inSync: boolean } }).home.inSync;
+  await waitFor('L and M each in step with its backup', async () => (await inStep('L')) && (await inStep('M')));
   const doctor = async (...args: string[]) => {
     // Free disk is the machine's, not the test's: its bounds are off here (the unit tests cover them).
     const r = await runCli(['doctor', '--config', c.config, '--json', '--min-free-mb', '0', '--min-free-pct', '0', ...args], { timeoutMs: 30_000 });
@@ -40,7 +43,9 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
   // (a) All healthy: every node whose socket is here, exit 0. The table form says the same.
   const healthy = await doctor();
   assert.equal(healthy.code, 0, JSON.stringify(healthy.report.rows, null, 1));
-  assert.deepEqual(healthy.report.nodes, ['L', 'A', 'B']);
+  assert.deepEqual(healthy.report.nodes, ['L', 'M', 'A', 'B']);
+  assert.match(rowsOf(healthy.report, 'home backup', 'L')[0].detail, /^M in step/);
+  assert.deepEqual(rowsOf(healthy.report, 'home backup', 'A'), [], 'an access node is no home');
   assert.equal(healthy.report.summary.warn + healthy.report.summary.fail + healthy.report.summary.repaired, 0);
   for (const check of ['node', 'parts', 'links', 'outbox', 'disk', 'cert']) assert.ok(rowsOf(healthy.report, check, 'B').length > 0, check);
   assert.match(rowsOf(healthy.report, 'apps', 'A')[0].detail, /2\/2 instances ready/);
