@@ -36,7 +36,7 @@ h2 { font-size: 15px; margin: 16px 4px 8px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 2px 6px 2px 0; border-bottom: 1px solid #f0f1f4; vertical-align: top; }
 th { color: var(--muted); font-weight: 500; }
-td.up { color: var(--green); } td.down, td.connecting { color: var(--red); }
+td.up { color: var(--green); } td.down, td.connecting, .home-backup.down { color: var(--red); }
 .section { margin-top: 6px; font-weight: 600; font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; }
 .scroll { overflow-x: auto; }
 #matrix td, #matrix th { text-align: center; white-space: nowrap; }
@@ -102,6 +102,15 @@ td.up { color: var(--green); } td.down, td.connecting { color: var(--red); }
     if (r.problem) card.appendChild(el('div', { 'class': 'down', text: r.problem }));
     if (r.publishedList.length) card.appendChild(table(['published', 'v', 'subscribers'], r.publishedList.map(function (p) { return [p.url, p.version, p.subscribers.join(', ') || '–']; })));
     if (r.copiesList.length) card.appendChild(table(['copy', 'v'], r.copiesList.map(function (c) { return [c.url, c.version]; })));
+    if (s.home || n.role === 'library') {
+      // A home whose backup is out of step, or that has none, answers writes alone: red, as the operator must know.
+      card.appendChild(el('div', { 'class': 'section', text: 'home backup' }));
+      card.appendChild(!s.home
+        ? el('div', { 'class': 'home-backup down', text: 'none: no other library node in ' + n.domain })
+        : s.home.inSync
+          ? el('div', { 'class': 'home-backup', text: s.home.backup + ' in step' })
+          : el('div', { 'class': 'home-backup down', text: s.home.backup + ' out of step (' + s.home.lag + ' behind): ' + (s.home.why || '') }));
+    }
     if (s.apps) {
       card.appendChild(el('div', { 'class': 'section', text: 'app instances' + (s.apps.reload !== 'idle' ? ' (reload ' + s.apps.reload + ')' : '') }));
       if (s.apps.problem) card.appendChild(el('div', { 'class': 'down', text: s.apps.problem }));

@@ -20,7 +20,7 @@ export interface NodeMetricsSources {
   /** App instances restarted by this node's supervisor since start (none without an app pool). */
   appRestarts: () => number;
   /** This node's home and its backup (null: no backup, or not a home). */
-  homeBackup: () => Readonly<{ backup: string; acked: number; lsn: number; inSync: boolean }> | null;
+  homeBackup: () => Readonly<{ backup: string; acked: number; lsn: number; inSync: boolean; why: string | null }> | null;
 }
 
 /**

@@ -23,6 +23,8 @@ export interface NodeSnapshot {
   load: unknown;
   resources: ResourcesSummary;
   apps: { problem: string | null; reload: string; instances: { id: string; state: string; port: number | null; requests: number; restarts: number }[] } | null;
+  /** A home library node's backup (issue 27): in step, or not and why; null on a node that is no home or has none. */
+  home: { backup: string; inSync: boolean; lag: number; why: string | null } | null;
 }
 
 /** The live state a snapshot reads (all of it kept by the node's services anyway). */
@@ -36,6 +38,7 @@ export interface NodeStatusSources {
   /** Counts and the most recent resources (at most MAX_LISTED of each). */
   resources: (limit: number) => NodeSnapshot['resources'];
   apps: () => RegistrySnapshot | undefined;
+  home: () => { backup: string; inSync: boolean; acked: number; lsn: number; why: string | null } | null;
 }
 
 /** One node's view: its links with round trips, outbox per peer and dead letters, load, resources, app instances. */
@@ -43,6 +46,7 @@ export async function nodeSnapshot(src: NodeStatusSources): Promise<NodeSnapshot
   const rtts = await src.roundTrips();
   const apps = src.apps();
   const outbox = src.outbox();
+  const home = src.home();
   return {
     node: src.self,
     pid: process.pid,
@@ -62,6 +66,7 @@ export async function nodeSnapshot(src: NodeStatusSources): Promise<NodeSnapshot
           instances: apps.instances.map((i) => ({ id: i.id, state: i.state, port: i.port, requests: i.requests, restarts: i.restarts })),
         }
       : null,
+    home: home ? { backup: home.backup, inSync: home.inSync, lag: Math.max(0, home.lsn - Math.max(0, home.acked)), why: home.why } : null,
   };
 }
 

@@ -54,6 +54,7 @@ export class StatusPages {
         load: () => registry.execute('load', {}, { from: LOCAL }),
         resources: src.resources,
         apps: () => apps?.snapshot(),
+        home: src.homeBackup,
       });
     registry.register({ name: 'status.snapshot', summary: "this node's status for a dashboard: links with round trips, outbox, load, resources, app instances", args: z.strictObject({}), scope: 'any', run: snapshot });
     this.dashboard = src.dashboard
