@@ -103,10 +103,10 @@ td.up { color: var(--green); } td.down, td.connecting, .home-backup.down { color
     if (r.publishedList.length) card.appendChild(table(['published', 'v', 'subscribers'], r.publishedList.map(function (p) { return [p.url, p.version, p.subscribers.join(', ') || '–']; })));
     if (r.copiesList.length) card.appendChild(table(['copy', 'v'], r.copiesList.map(function (c) { return [c.url, c.version]; })));
     if (s.home || n.role === 'library') {
-      // A home whose backup is out of step, or that has none, answers writes alone: red, as the operator must know.
+      // A home whose backup is out of step answers writes alone: red, as the operator must know. None at all is the table's choice: said plainly.
       card.appendChild(el('div', { 'class': 'section', text: 'home backup' }));
       card.appendChild(!s.home
-        ? el('div', { 'class': 'home-backup down', text: 'none: no other library node in ' + n.domain })
+        ? el('div', { 'class': 'home-backup', text: 'none: no other library node in ' + n.domain })
         : s.home.inSync
           ? el('div', { 'class': 'home-backup', text: s.home.backup + ' in step' })
           : el('div', { 'class': 'home-backup down', text: s.home.backup + ' out of step (' + s.home.lag + ' behind): ' + (s.home.why || '') }));

@@ -73,7 +73,11 @@ export class CriticalInbox {
     return this.commit.run(() => {
       try {
         const previous = this.seen.get(from, mid) as { result: string } | undefined;
-        if (previous) return JSON.parse(previous.result);
+        // Sent again (its answer was lost, or it was answered con_lost at a stop): it may be one whose change the backup does not hold yet.
+        if (previous) {
+          changed.home = this.backup !== undefined;
+          return JSON.parse(previous.result);
+        }
         this.holds.admit(from, mid, oldest, (held) => this.seen.get(from, held) !== undefined);
         const before = this.backup?.appended();
         const result = this.registry.executeCritical(cmd, args, { from }) ?? null;

@@ -57,7 +57,9 @@ export class HomeLog {
     this.on = on;
     this.bounds = bounds;
     // AUTOINCREMENT: numbers are never reused, even once every row up to the last is dropped.
+    // The index on (lsn, bytes) lets the bound be checked without reading the entries.
     db.exec(`CREATE TABLE IF NOT EXISTS home_log (lsn INTEGER PRIMARY KEY AUTOINCREMENT, entry TEXT NOT NULL, bytes INTEGER NOT NULL);
+      CREATE INDEX IF NOT EXISTS home_log_bytes ON home_log (lsn, bytes);
       CREATE TABLE IF NOT EXISTS home_log_ids (id TEXT PRIMARY KEY, since INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS home_log_state (one INTEGER PRIMARY KEY CHECK (one = 1), id TEXT NOT NULL, logging INTEGER NOT NULL)`);
     const state = db.prepare('SELECT id, logging FROM home_log_state').get() as { id: string; logging: number } | undefined;

@@ -61,7 +61,17 @@ export class HomeShipper {
   private acked = -1;
   /** What the backup holds was heard since the last check (the timer asks again each second). */
   private known = false;
+  /** The backup holds every change: reported as in step. */
   private inSync = false;
+  /**
+   * Writes wait for the backup: while in step, and from the start until it is first heard from
+   * (a restart does not answer writes alone for the moment it takes to ask); the per-write
+   * deadline still answers them alone if it does not answer.
+   */
+  private writesWait = true;
+  /** The log's newest number when this process started: a backup first heard holding more than it kept entries this home lost. */
+  private readonly startLast: number;
+  private heardOnce = false;
   private outOfSyncSince: number | null = Date.now();
   private why: string | null = 'not heard from yet';
   private busy = false;
@@ -77,6 +87,7 @@ export class HomeShipper {
     this.call = opts.call;
     this.logger = opts.logger;
     this.maxChars = Math.floor(opts.maxFrameBytes / 4);
+    this.startLast = opts.log.last();
   }
 
   start(): void {
@@ -101,6 +112,7 @@ export class HomeShipper {
     this.stopped = true;
     clearInterval(this.timer);
     this.inSync = false;
+    this.writesWait = false;
     for (const w of this.waiters.splice(0)) {
       clearTimeout(w.timer);
       w.reject(new CohortError('con_lost', `the node is stopping before its backup ${this.backup} confirmed this write; it was kept here and may be sent again`));
@@ -119,7 +131,7 @@ export class HomeShipper {
   settled(): Promise<void> {
     if (this.stopped) return Promise.reject(new CohortError('con_lost', 'the node is stopping'));
     const lsn = this.log.last();
-    if (!this.inSync || this.acked >= lsn) return Promise.resolve();
+    if (!this.writesWait || this.acked >= lsn) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.outOfStep(`${this.backup} did not confirm a write within ${BACKUP_ANSWER_MS} ms`), BACKUP_ANSWER_MS);
       this.waiters.push({ lsn, resolve, reject, timer });
@@ -133,11 +145,13 @@ export class HomeShipper {
     this.ship().then(
       () => {
         this.busy = false;
-        if (!this.stopped && this.inSync && this.acked < this.log.last()) this.kick();
+        if (!this.stopped && this.writesWait && this.acked < this.log.last()) this.kick();
       },
       (err: unknown) => {
         this.busy = false;
         this.known = false; // asked again next time: it may have lost its copy, or kept more than it said
+        // Not heard from since this node started (its links are still coming up): asked again soon; writes wait for it up to their deadline.
+        if (!this.heardOnce && this.writesWait && !this.stopped) return void setTimeout(() => this.kick(), 100).unref();
         this.outOfStep(`${this.backup} cannot be reached (${(err as Error).message})`);
       },
     );
@@ -157,6 +171,7 @@ export class HomeShipper {
     }
     if (!this.inSync && !this.stopped && this.acked >= this.log.last()) {
       this.inSync = true;
+      this.writesWait = true;
       this.logger.info({ event: 'home_backup_in_sync', backup: this.backup, lsn: this.acked, behindMs: Date.now() - (this.outOfSyncSince ?? Date.now()) }, `backup ${this.backup} holds every change: writes wait for it again`);
       this.outOfSyncSince = null;
       this.why = null;
@@ -189,6 +204,8 @@ export class HomeShipper {
    */
   private heard(held: ReplicaAnswer): boolean {
     this.known = true;
+    const first = !this.heardOnce;
+    this.heardOnce = true;
     if (held.lsn >= 0 && held.logId !== this.log.id) {
       // A copy of an earlier run of this home's log missed what was not logged: made again. One of a log this home never had is left alone.
       if (held.logId !== null && this.log.knows(held.logId)) {
@@ -198,7 +215,8 @@ export class HomeShipper {
       }
       return this.foreign(`${this.backup} holds a copy of ${this.self} from a log this node never had (${held.logId}, up to ${held.lsn}): this node's database was replaced. Not overwritten; if this node's data is the one to keep, remove ${this.backup}'s replicas/${this.self}.db`);
     }
-    if (held.lsn > this.log.last()) {
+    // Ahead of the log: of what this home has (a restore to an older file), or, first heard, of what it had when it started (its entries since then were never sent).
+    if (held.lsn > this.log.last() || (first && held.lsn > this.startLast)) {
       return this.foreign(`${this.backup} holds ${held.lsn} of this home's changes, more than it has made (${this.log.last()}): this node's database was restored from an older copy. Not overwritten; if this node's data is the one to keep, remove ${this.backup}'s replicas/${this.self}.db`);
     }
     // Less than it held before: its copy was lost or cut short. Writes stop waiting for it until it is whole again.
@@ -222,8 +240,9 @@ export class HomeShipper {
   }
 
   private outOfStep(why: string): void {
-    if (this.inSync) {
+    if (this.writesWait) {
       this.inSync = false;
+      this.writesWait = false;
       this.outOfSyncSince = Date.now();
       this.logger.warn({ event: 'home_backup_out_of_sync', backup: this.backup, why }, `${why}: writes are answered on this node alone until its backup has caught up`);
     }

@@ -73,6 +73,9 @@ export class ReplicaStore {
   snapshot(part: 'begin' | 'rows' | 'end', id: string, logId: string, entries: HomeEntry[], lsn: number): ReplicaAnswer {
     this.transaction(() => {
       if (part === 'begin') {
+        // A late beginning of an earlier snapshot must not empty a copy that holds more of the same log.
+        const held = this.state();
+        if (held.logId === logId && held.lsn > lsn) throw new Error(`a snapshot from ${lsn} of log ${logId}, which this copy holds to ${held.lsn}`);
         this.db.exec('DELETE FROM users; DELETE FROM records; DELETE FROM history');
         this.begin_.run(id);
       } else if (this.state().snapshot !== id) {

@@ -51,9 +51,17 @@ export class NodeHomes implements Part, BackupGate {
     this.shipper?.start();
   }
 
-  /** After the links and sockets (declared before them): no write comes in once this has stopped waiting for the backup. */
+  /**
+   * The node stops: before any part lets go of its links, writes waiting for the backup, and
+   * those that come while the others drain, are answered con_lost (their senders try again
+   * after the restart), never ok on this node alone.
+   */
+  drain(): void {
+    this.shipper?.stop();
+  }
+
+  /** After the links and sockets (declared before them). */
   stop(): void {
-    this.shipper?.stop(); // writes still waiting for the backup are not answered ok: their senders try again
     for (const r of this.replicas.values()) r.close();
   }
 

@@ -106,7 +106,7 @@ describe("a home's backup", () => {
     await waitFor('E caught up', async () => (await inStep('A')) && sameRows('A', 'E'), 20_000);
     assert.match(await metricsOf('A'), /^cohort_home_backup_in_sync\{(?=[^}]*backup="E")[^}]*\} 1$/m);
     assert.ok(c.events('A', 'home_backup_out_of_sync').length >= 1);
-    assert.ok(c.events('A', 'home_backup_in_sync').length >= 2);
+    assert.ok(c.events('A', 'home_backup_in_sync').length >= 1);
     // E loses its copy (a new disk): A sends it whole, then the log from there.
     const snapshotsBefore = c.events('A', 'home_backup_snapshot').length;
     await c.kill('E');

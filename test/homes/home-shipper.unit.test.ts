@@ -216,3 +216,52 @@ test('the node stopping: a write still waiting for its backup is not answered ok
   assert.equal(p.shipper.status().inSync, false);
   await assert.rejects(p.shipper.settled(), { code: 'con_lost' });
 });
+
+test('a home just started waits for its backup before answering writes (it does not answer alone while it has not asked yet)', async () => {
+  const p = pair('fresh-start');
+  let up = false; // the link to E comes up a little after the node starts
+  const original = p.backup.execute.bind(p.backup);
+  p.backup.execute = (cmd, args, ctx) => {
+    if (!up) throw Object.assign(new Error('link to E not up yet'), { code: 'con_lost' });
+    return original(cmd, args, ctx);
+  };
+  p.shipper.start();
+  try {
+    const writing = p.write('first', 1);
+    setTimeout(() => (up = true), 300).unref();
+    await writing;
+    assert.equal(p.copyValue('first'), 1, 'on the backup when answered');
+    assert.equal(p.shipper.status().inSync, true);
+  } finally {
+    p.shipper.stop();
+  }
+});
+
+test('a backup first heard holding more of the same log than the home had when it started: refused (the home was restored from an older file)', async () => {
+  const p = pair('restored');
+  p.shipper.start();
+  for (let i = 0; i < 5; i++) await p.write(`r${i}`, i);
+  await waitFor('in step', () => p.shipper.status().inSync && p.copyValue('r4') === 4);
+  p.shipper.stop();
+  // The home's database as it was two writes ago (same log id), and three writes made before the backup is first asked.
+  p.homeDb.exec(`DELETE FROM home_log; UPDATE sqlite_sequence SET seq = seq - 2 WHERE name = 'home_log'`);
+  const shipper = new HomeShipper({ self: 'A', backup: 'E', log: new HomeLog(p.homeDb, true), db: p.homeDb, call: async (_to, cmd, args) => p.backup.execute(cmd, args, { from: 'A' }), logger: silent, maxFrameBytes: 1 << 20 });
+  new RecordStore(p.homeDb, p.log).put('msu', 'ann', 'ns', { x: 1, y: 2, z: 3 }); // the log at 6, past the 5 the backup holds
+  assert.equal(p.log.last(), 6);
+  shipper.start();
+  try {
+    await waitFor('refused', () => /more than it has made|restored/.test(shipper.status().why ?? ''));
+    assert.equal(p.copyValue('r4'), 4, 'the copy is kept');
+  } finally {
+    shipper.stop();
+  }
+});
+
+test('a late beginning of an earlier snapshot does not empty a copy that holds more of the same log', async () => {
+  const p = pair('late-begin');
+  const snap = (part: string, id: string, entries: unknown[], lsn: number) => p.backup.execute('home.snapshot', { home: 'A', part, id, logId: 'L1', entries, lsn }, { from: 'A' });
+  snap('begin', 's2', [], 9);
+  snap('end', 's2', [['put', 'msu', 'ann', 'ns', 'k', 1, 1]], 9);
+  assert.throws(() => snap('begin', 's1', [], 5), /holds to 9/);
+  assert.equal(p.copyValue('k'), 1);
+});
