@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { findNode, loadHostTable } from '../config/host-table.ts';
-import { CliError, EXIT_USAGE, configOption, withClient } from './common.ts';
+import { CliError, EXIT_USAGE, configOption, fromOption, withClient } from './common.ts';
 
 /** Reads the password from a prompt (no echo) on a terminal, or the first line of stdin otherwise. */
 async function readPassword(prompt: string): Promise<string> {
@@ -37,5 +37,18 @@ export function addUserCommand(program: Command): void {
       if (!password) throw new CliError('no password given (type it at the prompt or pipe it on stdin)', EXIT_USAGE);
       await withClient({ config: opts.config, from: opts.from ?? opts.home }, (client) => client.auth.addUser({ domain: opts.domain, user: name }, opts.home, password));
       process.stdout.write(`created ${name}@${opts.domain} on ${opts.home}\n`);
+    });
+  user
+    .command('passwd')
+    .description("set a new password for user NAME of DOMAIN, on her home; it comes from stdin or a prompt. Refused (exit 1) while her home's backup is out of step")
+    .argument('<name>', 'user name')
+    .requiredOption('--domain <domain>', 'her domain')
+    .addOption(configOption())
+    .addOption(fromOption())
+    .action(async (name: string, opts: { domain: string; config: string; from: string }) => {
+      const password = await readPassword(`new password for ${name}@${opts.domain}: `);
+      if (!password) throw new CliError('no password given (type it at the prompt or pipe it on stdin)', EXIT_USAGE);
+      const reply = await withClient(opts, (client) => client.auth.resetPassword({ domain: opts.domain, user: name }, password));
+      process.stdout.write(`password of ${name}@${opts.domain} set on ${reply.home}\n`);
     });
 }

@@ -100,6 +100,14 @@ export class AuthApi {
     return this.call('user.add', { ...who, home, password }) as Promise<{ created: true; home: string }>;
   }
 
+  /**
+   * Sets her password on her home (operator processes only): refused (con_lost) while her home's
+   * backup is out of step, so the old password never works on either copy once this resolves.
+   */
+  resetPassword(who: UserRef, password: string): Promise<{ changed: true; home: string }> {
+    return this.call('user.password', { ...who, password }) as Promise<{ changed: true; home: string }>;
+  }
+
   async home(who: UserRef): Promise<string> {
     return ((await this.call('home.find', who)) as { home: string }).home;
   }

@@ -7,10 +7,15 @@ import { CommitFailed, type GroupCommit } from '../store/group-commit.ts';
 import { isStorageFault } from '../store/storage-faults.ts';
 import { InboxHolds } from './inbox-holds.ts';
 
-/** A home's backup as the inbox sees it (node-homes.ts): how many changes it has logged, and a wait for the backup to hold them. */
+/** A home's backup as the inbox and the home's commands see it (node-homes.ts): how many changes it has logged, and waits for the backup to hold them. */
 export interface BackupGate {
   appended(): number;
+  /** The backup holds what has committed, or it is out of step (then at once). */
   settled(): Promise<void>;
+  /** No backup, or one in step now. */
+  readonly inStep: boolean;
+  /** The backup holds what has committed; rejects if it is out of step. */
+  confirmed(): Promise<void>;
 }
 
 /**

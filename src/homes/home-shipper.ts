@@ -77,7 +77,8 @@ export class HomeShipper {
   private busy = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
-  private waiters: { lsn: number; resolve: () => void; reject: (err: Error) => void; timer: NodeJS.Timeout }[] = [];
+  /** Writes waiting for the backup; a strict one (a password change) is refused, not answered alone, if the backup falls out of step. */
+  private waiters: { lsn: number; resolve: () => void; reject: (err: Error) => void; timer: NodeJS.Timeout; strict: boolean }[] = [];
 
   constructor(opts: { self: string; backup: string; log: HomeLog; db: DatabaseSync; call: Call; logger: Logger; maxFrameBytes: number }) {
     this.self = opts.self;
@@ -129,14 +130,37 @@ export class HomeShipper {
    * after BACKUP_ANSWER_MS at most (then it is out of step). Rejects only when the node stops.
    */
   settled(): Promise<void> {
+    return this.wait(false);
+  }
+
+  /** In step now: a change that must be on both copies or on neither may be made (then `confirmed`). */
+  get inStep(): boolean {
+    return this.inSync && !this.stopped;
+  }
+
+  /**
+   * Resolves once the backup holds every change committed so far; rejects (con_lost) if it is
+   * out of step or falls out of step first. For a change that must never be on the home alone
+   * when it is answered ok: a password changed (the old one must not work at the backup).
+   */
+  confirmed(): Promise<void> {
+    if (!this.inSync) return Promise.reject(this.notConfirmed());
+    return this.wait(true);
+  }
+
+  private wait(strict: boolean): Promise<void> {
     if (this.stopped) return Promise.reject(new CohortError('con_lost', 'the node is stopping'));
     const lsn = this.log.last();
     if (!this.writesWait || this.acked >= lsn) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.outOfStep(`${this.backup} did not confirm a write within ${BACKUP_ANSWER_MS} ms`), BACKUP_ANSWER_MS);
-      this.waiters.push({ lsn, resolve, reject, timer });
+      this.waiters.push({ lsn, resolve, reject, timer, strict });
       this.kick();
     });
+  }
+
+  private notConfirmed(): CohortError {
+    return new CohortError('con_lost', `backup ${this.backup} is out of step (${this.why ?? 'not heard from yet'}): a change that must be on both copies was not confirmed; try again when it is back`);
   }
 
   private kick(): void {
@@ -247,6 +271,13 @@ export class HomeShipper {
       this.logger.warn({ event: 'home_backup_out_of_sync', backup: this.backup, why }, `${why}: writes are answered on this node alone until its backup has caught up`);
     }
     this.why = why;
-    for (const w of [...this.waiters]) this.answered(w);
+    for (const w of [...this.waiters]) {
+      if (!w.strict) this.answered(w);
+      else {
+        clearTimeout(w.timer);
+        this.waiters.splice(this.waiters.indexOf(w), 1);
+        w.reject(this.notConfirmed());
+      }
+    }
   }
 }

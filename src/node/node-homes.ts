@@ -37,6 +37,16 @@ export class NodeHomes implements Part, BackupGate {
     return this.shipper?.status() ?? null;
   }
 
+  /** No backup, or one in step now: a change that must be on both copies may be made. */
+  get inStep(): boolean {
+    return this.shipper?.inStep ?? true;
+  }
+
+  /** Resolves once the backup holds every change so far; rejects if it is out of step (no backup: at once). */
+  confirmed(): Promise<void> {
+    return this.shipper?.confirmed() ?? Promise.resolve();
+  }
+
   /** Changes logged by this process so far (a transaction that added some waits for the backup). */
   appended(): number {
     return this.log.appended;

@@ -105,4 +105,12 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
       return reply;
     },
   });
+
+  registry.register({
+    name: 'user.password',
+    summary: "set a new password for a user, on her home (operator only; refused while her home's backup is out of step)",
+    args: z.strictObject({ domain: userRef.domain, user: userName, password }),
+    scope: 'operator',
+    run: async (a) => deps.call(await homes.find(a.domain, a.user), 'user.password.reset', { domain: a.domain, user: a.user, password: a.password }),
+  });
 }

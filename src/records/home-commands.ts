@@ -133,6 +133,23 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     },
   });
   registry.register({
+    name: 'user.password.reset',
+    summary: "set a new password for a user whose home is this node (operator); only while its backup is in step: the old password must not work on either copy once this is answered",
+    args: z.strictObject({ ...userRef, password }),
+    scope: 'operator',
+    run: async (a, ctx) => {
+      policy.check(ctx.from, a.domain, 'user.password.reset');
+      if (!users.exists(a.domain, a.user)) throw new CohortError('no_such_user', `${a.user}@${a.domain} does not live on ${deps.self}`);
+      const hash = await hashPassword(a.password);
+      // Refused before anything changes while the backup is out of step (issue 27): never a new password on one copy and the old on the other.
+      if (!deps.backup.inStep) await deps.backup.confirmed(); // rejects, saying why the backup is out of step
+      await deps.commit.run(() => users.setPassword(a.domain, a.user, hash));
+      await deps.backup.confirmed();
+      deps.log.info({ event: 'user_password_reset', domain: a.domain, user: a.user }, `password of ${a.user}@${a.domain} reset`);
+      return { changed: true, home: deps.self };
+    },
+  });
+  registry.register({
     name: 'user.claim',
     summary: 'a library node of the domain claims a user name it is about to create',
     args: z.strictObject({ ...userRef, home: z.string().min(1) }),

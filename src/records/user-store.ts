@@ -7,6 +7,7 @@ export class UserStore {
   private readonly get_: StatementSync;
   private readonly list_: StatementSync;
   private readonly row_: StatementSync;
+  private readonly created_: StatementSync;
   private readonly changes: ChangeSink | undefined;
 
   /** `changes`: where each change goes as it is made (the home's log, for its backup). */
@@ -23,6 +24,7 @@ export class UserStore {
     this.get_ = db.prepare('SELECT password FROM users WHERE domain = ? AND name = ?');
     this.list_ = db.prepare('SELECT domain, name, created FROM users ORDER BY domain, name');
     this.row_ = db.prepare('INSERT OR REPLACE INTO users (domain, name, password, created) VALUES (?, ?, ?, ?)');
+    this.created_ = db.prepare('SELECT created FROM users WHERE domain = ? AND name = ?');
   }
 
   /** False when she exists already. */
@@ -30,6 +32,15 @@ export class UserStore {
     const created = Date.now();
     if (Number(this.insert_.run(domain, name, passwordHash, created).changes) !== 1) return false;
     this.changes?.append(['user', domain, name, passwordHash, created]);
+    return true;
+  }
+
+  /** A new password hash for a user who lives here; false when she does not. */
+  setPassword(domain: string, name: string, passwordHash: string): boolean {
+    const row = this.created_.get(domain, name) as { created: number } | undefined;
+    if (!row) return false;
+    this.row_.run(domain, name, passwordHash, row.created);
+    this.changes?.append(['user', domain, name, passwordHash, row.created]);
     return true;
   }
 

@@ -56,6 +56,9 @@ describe('command scopes: an app process is not the operator', () => {
       refused(await fromApp({ via, to: 'A', cmd: 'app.reload', args: {} }), 'app.reload');
       refused(await fromApp({ via, to: 'B', cmd: 'lard.decide', args: { front: 'f', route: 'r', mode: 'lard', settings: { tLow: 2, tHigh: 4, kMs: 0, maxTargets: 10 }, servers: [{ id: 's', capacity: 1 }], items: [{ target: '/a' }], done: {} } }), 'lard.decide');
       refused(await fromApp({ via, to: 'A', cmd: 'outbox.retry', args: { id: 1 } }), 'outbox.retry');
+      // An app may not set a user's password, at her home or through a node that finds it (issue 27's password reset).
+      refused(await fromApp({ via, to: 'B', cmd: 'user.password', args: { domain: 'd', user: 'u', password: 'p' } }), 'user.password');
+      refused(await fromApp({ via, to: 'A', cmd: 'user.password.reset', args: { domain: 'd', user: 'u', password: 'p' } }), 'user.password.reset');
       // On the app socket the node knows at once; on the operator socket it found the app's process.
       const why = ((await fromApp({ via, to: 'A', cmd: 'maintenance.set', args: set })) as { message: string }).message;
       if (via === 'client') assert.doesNotMatch(why, /counts as an app's/);

@@ -85,6 +85,27 @@ describe("a home's backup", () => {
     await waitFor('links up again', () => c.linksUp());
   });
 
+  it("a password is reset on both copies, or refused while the backup is out of step: the old one never works on one copy once it is answered", async () => {
+    await waitFor("A's backup E in step", () => inStep('A'), 15_000);
+    const j = await c.client('J');
+    const hashOn = (file: string) => String(rows(file, "SELECT password FROM users WHERE name = 'ann'")[0].password);
+    const passwd = (password: string) => runCli(['user', 'passwd', 'ann', '--domain', 'msu', '--config', c.config, '--from', 'J'], { input: `${password}\n` });
+    const set = await passwd('new password');
+    assert.equal(set.code, 0, set.stderr);
+    assert.match(set.stdout, /password of ann@msu set on A/);
+    assert.equal(hashOn(copyDb('E', 'A')), hashOn(homeDb('A')), 'the new hash on both copies when answered');
+    assert.deepEqual(await j.auth.login(ann, 'new password'), { ok: true, home: 'A' });
+    await assert.rejects(j.auth.login(ann, 'ann password'), { code: 'refused' });
+    await c.kill('E');
+    await waitFor('A out of step', async () => !(await inStep('A')), 10_000);
+    const refused = await passwd('while E is down');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /backup E is out of step/);
+    assert.deepEqual(await j.auth.login(ann, 'new password'), { ok: true, home: 'A' }, 'nothing changed');
+    await c.start('E');
+    await waitFor('links up again', () => c.linksUp());
+  });
+
   it('the backup down: writes are answered by the home alone; back, it catches up from the log; a lost copy is sent whole again', async () => {
     await waitFor("A's backup E in step", () => inStep('A'), 15_000);
     const j = await c.client('J');

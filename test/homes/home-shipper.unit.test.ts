@@ -265,3 +265,24 @@ test('a late beginning of an earlier snapshot does not empty a copy that holds m
   assert.throws(() => snap('begin', 's1', [], 5), /holds to 9/);
   assert.equal(p.copyValue('k'), 1);
 });
+
+test("confirmed: resolves once the backup holds the change; refused while it is out of step, or if it falls out of step first", async () => {
+  const p = pair('confirmed');
+  p.shipper.start();
+  try {
+    await waitFor('in step', () => p.shipper.status().inSync);
+    await p.commit.run(() => p.records.put('msu', 'ann', 'ns', { c: 1 }));
+    await p.shipper.confirmed();
+    assert.equal(p.copyValue('c'), 1);
+    // The backup stops answering while a change waits: refused, not answered alone.
+    const original = p.backup.execute.bind(p.backup);
+    p.backup.execute = (cmd, args, ctx) => (cmd === 'home.replicate' ? new Promise(() => {}) : original(cmd, args, ctx));
+    await p.commit.run(() => p.records.put('msu', 'ann', 'ns', { c: 2 }));
+    await assert.rejects(p.shipper.confirmed(), { code: 'con_lost', message: /out of step/ });
+    assert.equal(p.shipper.inStep, false);
+    await assert.rejects(p.shipper.confirmed(), { code: 'con_lost' }, 'out of step: refused at once');
+    await p.shipper.settled(); // an ordinary write is answered alone meanwhile
+  } finally {
+    p.shipper.stop();
+  }
+});
