@@ -33,6 +33,7 @@ export class ResourcesApi {
    * The resource's file on this machine (read it, do not change it) and the metadata of that
    * very file, replicating it first if needed. One answer: a page that shows the file and its
    * version cannot pair the new file with the old version when an update lands between two calls.
+   * A copy's file replaced by a newer version stays readable for 10 s (RETIRE_MS): open it at once.
    */
   local(url: string, version?: number): Promise<ResourceMeta & { path: string }> {
     return this.call('res.local', version === undefined ? { url } : { url, version }) as Promise<ResourceMeta & { path: string }>;

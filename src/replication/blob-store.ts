@@ -15,6 +15,8 @@ export interface Blob {
   size: number;
 }
 
+/** How long the file of a copy replaced or dropped stays readable (see retire). */
+export const RETIRE_MS = 10_000;
 /** Bytes just received: kept from removal until `release()` (call it once the row that names them is added, or given up). */
 export interface ReceivedBlob extends Blob {
   release: () => void;
@@ -150,6 +152,20 @@ export class BlobStore {
     rmSync(this.path(digest), { force: true });
     this.cache.drop(digest);
     return true;
+  }
+
+  /**
+   * Removes the file once RETIRE_MS have passed, unless a row refers to it or it is held then: a
+   * copy replaced by a newer version, or dropped, may still be read by an app that was given its
+   * path a moment ago (client.resources.local), and a path answered must not vanish before it is
+   * opened. A node that stops meanwhile leaves the file to the sweep at its next start.
+   */
+  retire(digest: string): void {
+    const release = this.hold(digest);
+    setTimeout(() => {
+      release();
+      this.removeIfUnused(digest);
+    }, RETIRE_MS).unref();
   }
 
   /** Removes every file no row refers to any more (a delete a crash interrupted). */

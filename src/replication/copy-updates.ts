@@ -92,7 +92,7 @@ export class CopyUpdates {
     this.deps.reads.delete(meta.url);
     log.info({ event: 'resource_dropped', url: meta.url, lastRead }, `${meta.url}: not read within the window, copy dropped and unsubscribed`);
     this.later(() => {
-      for (const d of digests) this.deps.blobs.removeIfUnused(d);
+      for (const d of digests) this.deps.blobs.retire(d);
       sendUnsubscribe(this.deps, from, meta.url, gen);
     });
     return { action: 'dropped' };
@@ -116,7 +116,7 @@ export class CopyUpdates {
       }
       this.deps.forget(url);
       if (copies.subscription(url)?.pending === meta.version) copies.setPending(url, null);
-      for (const d of dropped) this.deps.blobs.removeIfUnused(d);
+      for (const d of dropped) this.deps.blobs.retire(d);
       this.deps.log.info({ event: 'resource_updated', url, version: meta.version }, `${url}: now version ${meta.version}`);
     })();
     this.inflight.add(url);

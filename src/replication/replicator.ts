@@ -213,7 +213,8 @@ export class Replicator {
       this.reads.delete(v.url);
       this.deps.log.info({ event: 'resource_evicted', url: v.url, bytes: v.bytes, for: meta.url }, `${v.url}: copy dropped and unsubscribed to make room for ${meta.url} (resources.copyBudgetBytes)`);
       if (v.home) this.sendUnsubscribe(v.home, v.url, this.endSubscription(v.url, v.home));
-      this.removeUnused(digests);
+      // Removed at once, not retired: the room is needed now (the disk's free space is checked, not the rows).
+      for (const d of digests) this.deps.blobs.removeIfUnused(d);
     }
     room.evicted();
   }
@@ -224,10 +225,6 @@ export class Replicator {
 
   private sendUnsubscribe(home: string, url: string, gen: number): void {
     sendUnsubscribe(this.deps, home, url, gen);
-  }
-
-  private removeUnused(digests: string[]): void {
-    for (const d of digests) this.deps.blobs.removeIfUnused(d);
   }
 
   private flushReads(): void {

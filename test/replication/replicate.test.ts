@@ -108,6 +108,11 @@ test('apps: client.resources.local gives a file and the version of that very fil
     assert.equal(s.text, `<p>version ${s.version}</p>`, 'the file answered is the version answered');
     assert.equal(s.sha, s.digest);
   }
+  // A path answered stays readable a while after a newer version replaces its copy (an app opens it after the answer).
+  const old = await d.resources.local(url);
+  await publish(7);
+  await waitFor("D's copy at version 7", async () => (await d.resources.local(url)).version === 7, 15_000);
+  assert.equal(readFileSync(old.path, 'utf8'), '<p>version 6</p>', 'the replaced version\'s file is still there');
 });
 
 test("apps: localPath while a first access is under way gives a file in place (the requests were answered from the checked bytes before it was)", async () => {
