@@ -7,6 +7,7 @@ import { withTimeout } from '../timeout.ts';
 import type { HomeLog } from './home-log.ts';
 import type { ReplicaAnswer } from './replica-store.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
+import { WaitingWrites } from './waiting-writes.ts';
 
 /** Entries sent to the backup in one message at most. */
 export const MAX_SHIP_ENTRIES = 256;
@@ -77,8 +78,7 @@ export class HomeShipper {
   private busy = false;
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
-  /** Writes waiting for the backup; a strict one (a password change) is refused, not answered alone, if the backup falls out of step. */
-  private waiters: { lsn: number; resolve: () => void; reject: (err: Error) => void; timer: NodeJS.Timeout; strict: boolean }[] = [];
+  private readonly waiting = new WaitingWrites();
 
   constructor(opts: { self: string; backup: string; log: HomeLog; db: DatabaseSync; call: Call; logger: Logger; maxFrameBytes: number }) {
     this.self = opts.self;
@@ -114,10 +114,7 @@ export class HomeShipper {
     clearInterval(this.timer);
     this.inSync = false;
     this.writesWait = false;
-    for (const w of this.waiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(new CohortError('con_lost', `the node is stopping before its backup ${this.backup} confirmed this write; it was kept here and may be sent again`));
-    }
+    this.waiting.refuseAll(new CohortError('con_lost', `the node is stopping before its backup ${this.backup} confirmed this write; it was kept here and may be sent again`));
   }
 
   status(): BackupStatus {
@@ -152,11 +149,9 @@ export class HomeShipper {
     if (this.stopped) return Promise.reject(new CohortError('con_lost', 'the node is stopping'));
     const lsn = this.log.last();
     if (!this.writesWait || this.acked >= lsn) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.outOfStep(`${this.backup} did not confirm a write within ${BACKUP_ANSWER_MS} ms`), BACKUP_ANSWER_MS);
-      this.waiters.push({ lsn, resolve, reject, timer, strict });
-      this.kick();
-    });
+    const waited = this.waiting.add(lsn, strict, BACKUP_ANSWER_MS, () => this.outOfStep(`${this.backup} did not confirm a write within ${BACKUP_ANSWER_MS} ms`));
+    this.kick();
+    return waited;
   }
 
   private notConfirmed(): CohortError {
@@ -246,7 +241,7 @@ export class HomeShipper {
     // Less than it held before: its copy was lost or cut short. Writes stop waiting for it until it is whole again.
     if (held.lsn < this.acked) this.outOfStep(`${this.backup} holds ${held.lsn} of this home's changes, having held ${this.acked}: its copy was lost`);
     this.acked = held.lsn;
-    for (const w of this.waiters.filter((x) => x.lsn <= held.lsn)) this.answered(w);
+    this.waiting.held(held.lsn);
     return true;
   }
 
@@ -257,12 +252,6 @@ export class HomeShipper {
     return false;
   }
 
-  private answered(w: (typeof this.waiters)[number]): void {
-    clearTimeout(w.timer);
-    this.waiters.splice(this.waiters.indexOf(w), 1);
-    w.resolve();
-  }
-
   private outOfStep(why: string): void {
     if (this.writesWait) {
       this.inSync = false;
@@ -271,13 +260,6 @@ export class HomeShipper {
       this.logger.warn({ event: 'home_backup_out_of_sync', backup: this.backup, why }, `${why}: writes are answered on this node alone until its backup has caught up`);
     }
     this.why = why;
-    for (const w of [...this.waiters]) {
-      if (!w.strict) this.answered(w);
-      else {
-        clearTimeout(w.timer);
-        this.waiters.splice(this.waiters.indexOf(w), 1);
-        w.reject(this.notConfirmed());
-      }
-    }
+    this.waiting.outOfStep(() => this.notConfirmed());
   }
 }
