@@ -1,6 +1,7 @@
 import type { CohortClient } from '../client/client.ts';
 import { appSettingsFor, type HostTable } from '../config/host-table.ts';
 import type { OutboxPeerStatus } from '../critical/critical-service.ts';
+import type { BackupStatus } from '../homes/home-shipper.ts';
 import type { PeerStatus } from '../net/peer.ts';
 import type { RegistrySnapshot } from '../supervisor/registry.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -168,7 +169,6 @@ export async function checkParts(client: CohortClient, node: string): Promise<Ro
   return bad.map((p) => ({ check: 'parts', node, status: 'fail', detail: `${p.part} ${p.state}${p.detail ? `: ${p.detail}` : ''}` }));
 }
 
-type HomeReply = { home: { backup: string; inSync: boolean; acked: number; lsn: number; outOfSyncSince: number | null; why: string | null } | null };
 
 /**
  * A home library node's backup (issue 27): in step is ok; out of step (its writes are on this
@@ -179,11 +179,10 @@ type HomeReply = { home: { backup: string; inSync: boolean; acked: number; lsn: 
 export async function checkHome(client: CohortClient, table: HostTable, node: string): Promise<Row[]> {
   const entry = table.nodes.find((n) => n.id === node);
   if (entry?.role !== 'library') return [];
-  const { home } = (await client.call(node, 'home.backup')) as HomeReply;
+  const { home } = (await client.call(node, 'home.backup')) as { home: BackupStatus | null };
   // A domain with one library node has no backup by the operator's choice of nodes: said, not a warning cron would raise forever.
   if (!home) return [{ check: 'home backup', node, status: 'ok', detail: `none: no other library node in domain ${entry.domain} (add one to have a backup)` }];
   if (home.inSync) return [{ check: 'home backup', node, status: 'ok', detail: `${home.backup} in step (log ${home.acked})` }];
   const since = home.outOfSyncSince === null ? '' : ` for ${Math.round((Date.now() - home.outOfSyncSince) / 1000)} s`;
-  const refused = /Not overwritten/.test(home.why ?? '');
-  return [{ check: 'home backup', node, status: refused ? 'fail' : 'warn', detail: `${home.backup} out of step${since} (holds ${home.acked} of ${home.lsn}): ${home.why ?? ''}; writes are on ${node} alone` }];
+  return [{ check: 'home backup', node, status: home.copyRefused ? 'fail' : 'warn', detail: `${home.backup} out of step${since} (holds ${home.acked} of ${home.lsn}): ${home.why ?? ''}; writes are on ${node} alone` }];
 }

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { OutboxPeerStatus } from '../critical/critical-service.ts';
+import type { BackupStatus } from '../homes/home-shipper.ts';
 import type { PeerStatus } from '../net/peer.ts';
 import type { MetricsPage } from './metrics-page.ts';
 
@@ -20,7 +21,7 @@ export interface NodeMetricsSources {
   /** App instances restarted by this node's supervisor since start (none without an app pool). */
   appRestarts: () => number;
   /** This node's home and its backup (null: no backup, or not a home). */
-  homeBackup: () => Readonly<{ backup: string; acked: number; lsn: number; inSync: boolean; why: string | null }> | null;
+  homeBackup: () => BackupStatus | null;
 }
 
 /**
@@ -128,7 +129,7 @@ export class NodeMetrics {
       collect() {
         this.reset();
         const b = src.homeBackup();
-        if (b) this.set({ backup: b.backup }, Math.max(0, b.lsn - Math.max(0, b.acked)));
+        if (b) this.set({ backup: b.backup }, b.lag);
       },
     });
     new Counter({

@@ -1,3 +1,4 @@
+import type { BackupStatus } from '../homes/home-shipper.ts';
 import { withTimeout } from '../timeout.ts';
 import type { HostTable } from '../config/host-table.ts';
 import type { OutboxPeerStatus } from '../critical/critical-service.ts';
@@ -38,7 +39,7 @@ export interface NodeStatusSources {
   /** Counts and the most recent resources (at most MAX_LISTED of each). */
   resources: (limit: number) => NodeSnapshot['resources'];
   apps: () => RegistrySnapshot | undefined;
-  home: () => { backup: string; inSync: boolean; acked: number; lsn: number; why: string | null } | null;
+  home: () => BackupStatus | null;
 }
 
 /** One node's view: its links with round trips, outbox per peer and dead letters, load, resources, app instances. */
@@ -66,7 +67,7 @@ export async function nodeSnapshot(src: NodeStatusSources): Promise<NodeSnapshot
           instances: apps.instances.map((i) => ({ id: i.id, state: i.state, port: i.port, requests: i.requests, restarts: i.restarts })),
         }
       : null,
-    home: home ? { backup: home.backup, inSync: home.inSync, lag: Math.max(0, home.lsn - Math.max(0, home.acked)), why: home.why } : null,
+    home: home ? { backup: home.backup, inSync: home.inSync, lag: home.lag, why: home.why } : null,
   };
 }
 

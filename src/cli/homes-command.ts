@@ -33,9 +33,8 @@ export function addHomesCommand(program: Command): void {
         const kept = r.copies.map((c) => `${c.home}@${c.lsn}`).join(' ') || '-';
         if (r.error) return [r.node, '?', 'unreachable', '-', '-', '-', kept, r.error];
         if (!h) return [r.node, '-', 'no backup', '-', '-', '-', kept, 'no other library node in its domain'];
-        const lag = String(Math.max(0, h.lsn - Math.max(0, h.acked)));
         const since = h.outOfSyncSince === null ? '' : `since ${new Date(h.outOfSyncSince).toISOString()}: `;
-        return [r.node, h.backup, h.inSync ? 'yes' : 'NO', String(h.acked), String(h.lsn), lag, kept, h.inSync ? '' : `${since}${h.why ?? ''}`];
+        return [r.node, h.backup, h.inSync ? 'yes' : 'NO', String(h.acked), String(h.lsn), String(h.lag), kept, h.inSync ? '' : `${since}${h.why ?? ''}`];
       });
       process.stdout.write(formatTable(['HOME', 'BACKUP', 'IN STEP', 'HELD', 'LOG', 'LAG', 'COPIES KEPT', 'WHY'], rows));
     });

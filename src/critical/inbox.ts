@@ -12,8 +12,6 @@ export interface BackupGate {
   appended(): number;
   /** The backup holds what has committed, or it is out of step (then at once). */
   settled(): Promise<void>;
-  /** No backup, or one in step now. */
-  readonly inStep: boolean;
   /** The backup holds what has committed; rejects if it is out of step. */
   confirmed(): Promise<void>;
 }

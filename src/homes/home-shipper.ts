@@ -23,7 +23,8 @@ const RETRY_MS = 1000;
 export const BACKUP_ANSWER_MS = 1500;
 
 type Call = (to: string, cmd: string, args: unknown) => Promise<unknown>;
-const answer = z.object({ lsn: z.number().int().min(-1), logId: z.string().nullable() });
+// A peer's answer: its log id is shown to operators (why), so it is held to what a log id is.
+const answer = z.object({ lsn: z.number().int().min(-1), logId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).nullable() });
 
 export interface BackupStatus {
   backup: string;
@@ -37,6 +38,10 @@ export interface BackupStatus {
   outOfSyncSince: number | null;
   /** Why it is out of step, if it is. */
   why: string | null;
+  /** Changes the backup does not hold yet, as last heard. */
+  lag: number;
+  /** The backup's copy is one this home cannot account for, left for the operator (not overwritten). */
+  copyRefused: boolean;
 }
 
 /**
@@ -73,6 +78,8 @@ export class HomeShipper {
   /** The log's newest number when this process started: a backup first heard holding more than it kept entries this home lost. */
   private readonly startLast: number;
   private heardOnce = false;
+  /** The backup's copy was refused (foreign): the operator decides. */
+  private refusedCopy = false;
   private outOfSyncSince: number | null = Date.now();
   private why: string | null = 'not heard from yet';
   private busy = false;
@@ -118,7 +125,8 @@ export class HomeShipper {
   }
 
   status(): BackupStatus {
-    return { backup: this.backup, acked: this.acked, lsn: this.log.last(), inSync: this.inSync, outOfSyncSince: this.outOfSyncSince, why: this.why };
+    const lsn = this.log.last();
+    return { backup: this.backup, acked: this.acked, lsn, inSync: this.inSync, outOfSyncSince: this.outOfSyncSince, why: this.why, lag: Math.max(0, lsn - Math.max(0, this.acked)), copyRefused: this.refusedCopy };
   }
 
   /**
@@ -128,11 +136,6 @@ export class HomeShipper {
    */
   settled(): Promise<void> {
     return this.wait(false);
-  }
-
-  /** In step now: a change that must be on both copies or on neither may be made (then `confirmed`). */
-  get inStep(): boolean {
-    return this.inSync && !this.stopped;
   }
 
   /**
@@ -223,6 +226,7 @@ export class HomeShipper {
    */
   private heard(held: ReplicaAnswer): boolean {
     this.known = true;
+    this.refusedCopy = false;
     const first = !this.heardOnce;
     this.heardOnce = true;
     if (held.lsn >= 0 && held.logId !== this.log.id) {
@@ -247,6 +251,7 @@ export class HomeShipper {
 
   private foreign(why: string): false {
     if (this.why !== why) this.logger.error({ event: 'home_backup_copy_refused', backup: this.backup, why }, why);
+    this.refusedCopy = true;
     this.acked = -1;
     this.outOfStep(why);
     return false;

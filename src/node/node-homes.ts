@@ -13,8 +13,8 @@ import type { Part, PartHealth } from './lifecycle.ts';
 /**
  * Homes and their backups on a node (issue 27): a library node logs every change to its users
  * and records and ships it to its backup, and keeps copies of the homes it is the backup of.
- * It starts before the node listens (until the links are up its backup counts as out of step)
- * and stops after the links and sockets have closed.
+ * It starts before the node listens (writes wait for the backup until it is first heard from,
+ * each up to its deadline), drains before any link closes, and stops after the links.
  */
 export class NodeHomes implements Part, BackupGate {
   /** Where the stores put each change (off on a node without a backup). */
@@ -35,11 +35,6 @@ export class NodeHomes implements Part, BackupGate {
   /** Where this home's backup stands (null: no backup here). */
   backupStatus(): BackupStatus | null {
     return this.shipper?.status() ?? null;
-  }
-
-  /** No backup, or one in step now: a change that must be on both copies may be made. */
-  get inStep(): boolean {
-    return this.shipper?.inStep ?? true;
   }
 
   /** Resolves once the backup holds every change so far; rejects if it is out of step (no backup: at once). */
