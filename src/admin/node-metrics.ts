@@ -22,6 +22,8 @@ export interface NodeMetricsSources {
   appRestarts: () => number;
   /** This node's home and its backup (null: no backup, or not a home). */
   homeBackup: () => BackupStatus | null;
+  /** Reads and logins this node answered from the copies it keeps, while their homes could not be reached. */
+  homeCopyAnswers: () => Readonly<{ read: number; login: number }>;
 }
 
 /**
@@ -130,6 +132,18 @@ export class NodeMetrics {
         this.reset();
         const b = src.homeBackup();
         if (b) this.set({ backup: b.backup }, b.lag);
+      },
+    });
+    new Counter({
+      name: 'cohort_home_copy_answers_total',
+      help: "Reads and logins this node answered from the copies it keeps of other homes, asked while those homes could not be reached.",
+      labelNames: ['use'],
+      registers,
+      collect() {
+        this.reset();
+        const n = src.homeCopyAnswers();
+        this.inc({ use: 'read' }, n.read);
+        this.inc({ use: 'login' }, n.login);
       },
     });
     new Counter({

@@ -71,8 +71,8 @@ export class AuthApi {
   }
 
   /** Resolves when the password is right; rejects with refused (wrong name or password) or rate_limited. */
-  login(who: UserRef, password: string): Promise<{ ok: true; home: string }> {
-    return this.call('auth.login', { ...who, password }) as Promise<{ ok: true; home: string }>;
+  login(who: UserRef, password: string): Promise<{ ok: true; home: string; copy?: string }> {
+    return this.call('auth.login', { ...who, password }) as Promise<{ ok: true; home: string; copy?: string }>;
   }
 
   /**

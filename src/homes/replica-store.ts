@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS } from '../records/rate-limit.ts';
 import { RecordStore } from '../records/record-store.ts';
 import { UserStore } from '../records/user-store.ts';
 import { openDurableDatabase } from '../store/database.ts';
@@ -27,6 +28,8 @@ export class ReplicaStore {
   readonly home: string;
   readonly users: UserStore;
   readonly records: RecordStore;
+  /** The home's failed logins (from its log) and this copy's own: a login checked here counts both. */
+  readonly logins: FailureLimiter;
   private readonly db: DatabaseSync;
   private readonly held_: StatementSync;
   private readonly setHeld_: StatementSync;
@@ -39,6 +42,7 @@ export class ReplicaStore {
     this.db = openDurableDatabase(join(dir, `${home}.db`));
     this.users = new UserStore(this.db);
     this.records = new RecordStore(this.db);
+    this.logins = new FailureLimiter(this.db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS);
     this.db.exec('CREATE TABLE IF NOT EXISTS replica_state (one INTEGER PRIMARY KEY CHECK (one = 1), lsn INTEGER NOT NULL, log_id TEXT, snapshot TEXT)');
     // -1 until a first snapshot ends: a new copy holds nothing yet, not even "nothing since 0" (the home may have had users before it logged).
     this.db.exec('INSERT OR IGNORE INTO replica_state (one, lsn) VALUES (1, -1)');
@@ -51,6 +55,11 @@ export class ReplicaStore {
   held(): ReplicaAnswer {
     const { lsn, logId } = this.state();
     return { lsn, logId };
+  }
+
+  /** Holds a whole copy of some run of the home's log (not new, not in the middle of a snapshot). */
+  whole(): boolean {
+    return this.state().lsn >= 0;
   }
 
   /** Applies entries numbered from+1, from+2, ... of log `logId` in one transaction, if they follow what is held. */
@@ -105,6 +114,10 @@ export class ReplicaStore {
         return void this.records.delRow(e[1], e[2], e[3], e[4]);
       case 'history':
         return this.records.historyRow(e[1], e[2], e[3], e[4], e[5], JSON.stringify(e[6]));
+      case 'fail':
+        return this.logins.addFailure(`${e[1]}/${e[2]}`, e[3]);
+      case 'forgive':
+        return this.logins.forgive(`${e[1]}/${e[2]}`, e[3]);
     }
   }
 

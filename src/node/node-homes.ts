@@ -4,10 +4,14 @@ import type { CommandRegistry } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { backupOf, homesBackedUpBy } from '../homes/backup-of.ts';
 import { registerHomeBackupCommands } from '../homes/commands.ts';
-import { HomeLog } from '../homes/home-log.ts';
+import { registerCopyCommands, type CopyUse } from '../homes/copy-commands.ts';
+import { HomeLog, loginFailureEntries } from '../homes/home-log.ts';
 import { HomeShipper, type BackupStatus } from '../homes/home-shipper.ts';
 import { ReplicaStore } from '../homes/replica-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
+import type { DomainPolicy } from '../records/domain-policy.ts';
+import type { CopiesHeld } from '../records/home-lookup.ts';
+import type { FailureSink } from '../records/rate-limit.ts';
 import type { Part, PartHealth } from './lifecycle.ts';
 
 /**
@@ -16,20 +20,47 @@ import type { Part, PartHealth } from './lifecycle.ts';
  * It starts before the node listens (writes wait for the backup until it is first heard from,
  * each up to its deadline), drains before any link closes, and stops after the links.
  */
-export class NodeHomes implements Part, BackupGate {
+export class NodeHomes implements Part, BackupGate, CopiesHeld {
   /** Where the stores put each change (off on a node without a backup). */
   readonly log: HomeLog;
+  /** Where the login limiter tells its failures (to the log: the backup counts them too). */
+  readonly loginFailures: FailureSink;
+  /** Answers given from the copies kept here, while their homes could not be reached. */
+  readonly copyAnswers: Record<CopyUse, number> = { read: 0, login: 0 };
+  private readonly lastCopyNotice = new Map<string, number>();
   private readonly shipper: HomeShipper | undefined;
   private readonly replicas = new Map<string, ReplicaStore>();
 
-  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
+  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; policy: DomainPolicy; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
     const { self, table, db, log } = opts;
     const backup = backupOf(table, self);
     this.log = new HomeLog(db, backup !== undefined);
+    this.loginFailures = loginFailureEntries(this.log, table.nodes.find((n) => n.id === self)!.domain);
     if (backup) this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
     else if (table.nodes.find((n) => n.id === self)?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
     for (const home of homesBackedUpBy(table, self)) this.replicas.set(home, new ReplicaStore(opts.dataDir, home));
     registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, shipper: this.shipper });
+    registerCopyCommands(opts.registry, { self, replicas: this.replicas, policy: opts.policy, call: opts.call, log, answered: (home, use) => this.answeredFromCopy(home, use, log) });
+  }
+
+  /** The home whose copy here holds this user, if any (home.query says so: she is found while her home is down). */
+  copyHolding(domain: string, user: string): string | undefined {
+    for (const [home, replica] of this.replicas) if (replica.whole() && replica.users.exists(domain, user)) return home;
+    return undefined;
+  }
+
+  /** The homes whose copies this node keeps whole (a copy being made from a snapshot speaks for no one). */
+  copiesKept(): string[] {
+    return [...this.replicas].flatMap(([home, replica]) => (replica.whole() ? [home] : []));
+  }
+
+  private answeredFromCopy(home: string, use: CopyUse, log: Logger): void {
+    this.copyAnswers[use]++;
+    // Once a minute per home, not per answer: a home down under load would flood the log.
+    const now = Date.now();
+    if (now - (this.lastCopyNotice.get(home) ?? 0) < 60_000) return;
+    this.lastCopyNotice.set(home, now);
+    log.warn({ event: 'home_copy_answering', home, use }, `answering for ${home}'s users from the copy kept here: ${home} cannot be reached by the nodes asking`);
   }
 
   /** Where this home's backup stands (null: no backup here). */

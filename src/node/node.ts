@@ -76,13 +76,13 @@ export class CohortNode {
     });
     registerJournalCommands(registry, new Journal(db));
     // A home's changes are logged for its backup, and their answers wait for it (issue 27).
-    const homes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, call: callAsNode, log });
+    const policy = new DomainPolicy(table, id, log);
+    const homes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, policy, call: callAsNode, log });
     const critical = new CriticalPart({ self: id, table, db, commit, registry, peers, log, backup: homes });
     // Any node can be the LARD dispatcher a front's route names.
     registerDispatcherCommands(this.registry, new SharedLard());
     const users = new UserStore(db, homes.log);
-    const policy = new DomainPolicy(table, id, log);
-    registerRecordCommands(registry, { self: id, table, db, commit, users, changes: homes.log, backup: homes, policy, critical: critical.service, call: callAsNode, log });
+    registerRecordCommands(registry, { self: id, table, db, commit, users, changes: homes.log, loginFailures: homes.loginFailures, backup: homes, copies: homes, policy, critical: critical.service, call: callAsNode, log });
     const apps = new AppPart(self, table, registry, log);
     // Every node keeps the cluster's maintenance mode (fronts may follow any node).
     const maintenance = new MaintenanceStore(db, id);
@@ -91,7 +91,7 @@ export class CohortNode {
     registerAcmeCommands(registry, new AcmeStore(db));
     const replication = new ReplicationService({ self, table, dataDir: this.dataDir, db, tls, registry, critical: critical.service, policy, isAuthorHere: (domain, author) => users.exists(domain, author), call: callAsNode, log });
     // The dashboard beyond loopback only with the admin token (checked per request by the HTTP port).
-    const status = new StatusPages({ self: id, table, registry, peers, critical: critical.service, apps: apps.pool, resources: (limit) => replication.summary(limit), transfers: () => replication.transfers, memoryCache: () => replication.memoryCache, homeBackup: () => homes.backupStatus(), call: callAsNode, dashboard: isLoopback(self.host) || table.admin !== undefined });
+    const status = new StatusPages({ self: id, table, registry, peers, critical: critical.service, apps: apps.pool, resources: (limit) => replication.summary(limit), transfers: () => replication.transfers, memoryCache: () => replication.memoryCache, homeBackup: () => homes.backupStatus(), homeCopyAnswers: () => homes.copyAnswers, call: callAsNode, dashboard: isLoopback(self.host) || table.admin !== undefined });
     // nodes[].tls.acme: the certificates the fronts ordered for this port's names, read from the ACME home.
     const acmeTls = self.tls?.acme;
     const acmeCertificates = acmeTls && new StoredCertificates({ directory: acmeTls.directory, names: acmeTls.names, items: new AcmeItems(callAsNode, acmeHome(table, acmeTls.home)), log, changed: () => http.certificatesChanged() });

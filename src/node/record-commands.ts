@@ -6,17 +6,17 @@ import type { CriticalService } from '../critical/critical-service.ts';
 import { registerAccessCommands } from '../records/access-commands.ts';
 import type { DomainPolicy } from '../records/domain-policy.ts';
 import { registerHomeCommands } from '../records/home-commands.ts';
-import { HomeLookup } from '../records/home-lookup.ts';
+import { HomeLookup, type CopiesHeld } from '../records/home-lookup.ts';
 import { NameClaims } from '../records/name-claims.ts';
-import { FailureLimiter } from '../records/rate-limit.ts';
+import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, type FailureSink } from '../records/rate-limit.ts';
 import { RecordStore, type ChangeSink } from '../records/record-store.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { BackupGate } from '../critical/inbox.ts';
 import type { UserStore } from '../records/user-store.ts';
 
 /** Users and records on a node: the home side (library nodes) and the access side (every node). */
-export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; users: UserStore; changes: ChangeSink; backup: BackupGate; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
-  const { self, table, db, commit, users, changes, backup, policy, critical, call, log } = deps;
+export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; users: UserStore; changes: ChangeSink; loginFailures: FailureSink; backup: BackupGate; copies: CopiesHeld; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
+  const { self, table, db, commit, users, changes, backup, copies, policy, critical, call, log } = deps;
   registerHomeCommands(registry, {
     self,
     table,
@@ -25,9 +25,10 @@ export function registerRecordCommands(registry: CommandRegistry, deps: { self: 
     records: new RecordStore(db, changes),
     commit,
     backup,
+    copies,
     call,
     policy,
-    limiter: new FailureLimiter(db, 5, 5 * 60_000),
+    limiter: new FailureLimiter(db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, { sink: deps.loginFailures }),
     log,
   });
   registerAccessCommands(registry, {

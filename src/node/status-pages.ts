@@ -20,6 +20,7 @@ export interface StatusSources {
   transfers: () => Readonly<{ ok: number; failed: number; bytes: number }>;
   memoryCache: () => Readonly<{ bytes: number; entries: number }>;
   homeBackup: NodeMetricsSources['homeBackup'];
+  homeCopyAnswers: NodeMetricsSources['homeCopyAnswers'];
   /** Asks another node (its status.snapshot). */
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
   /** Whether this node serves a dashboard (on loopback, or with the host table's admin token). */
@@ -72,6 +73,7 @@ export class StatusPages {
       memoryCache: src.memoryCache,
       appRestarts: () => apps?.restarts ?? 0,
       homeBackup: src.homeBackup,
+      homeCopyAnswers: src.homeCopyAnswers,
     });
   }
 

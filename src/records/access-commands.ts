@@ -6,6 +6,7 @@ import { LOCAL } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import type { CriticalService } from '../critical/critical-service.ts';
 import { CohortError } from '../errors.ts';
+import { backupOf } from '../homes/backup-of.ts';
 import type { Call, HomeLookup } from './home-lookup.ts';
 import { password, RECORD_WRITES, recordArgs, userName, userRef, type RecordOp } from './names.ts';
 
@@ -44,14 +45,34 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     }
   };
 
+  /**
+   * A read or a login at her home, or, when the home cannot be reached, at its backup from the
+   * copy it keeps (issue 27). Either answer stands, a refusal included; only a home that cannot
+   * be reached sends the question on.
+   */
+  const homeOrCopy = async (home: string, cmd: string, args: object, copyCmd: string, copyArgs: object = {}): Promise<unknown> => {
+    try {
+      return await deps.call(home, cmd, args);
+    } catch (err) {
+      const backup = backupOf(deps.table, home);
+      if (!(err instanceof CohortError) || err.code !== 'con_lost' || backup === undefined) throw err;
+      try {
+        return await deps.call(backup, copyCmd, { ...args, ...copyArgs, home });
+      } catch (copyErr) {
+        if (copyErr instanceof CohortError && copyErr.code === 'con_lost') throw new CohortError('con_lost', `${home}: ${err.message}; its backup ${backup}: ${copyErr.message}`);
+        throw copyErr;
+      }
+    }
+  };
+
   for (const op of Object.keys(recordArgs) as RecordOp[]) {
     const write = RECORD_WRITES.includes(op);
     registry.register({
       name: `records.${op}`,
-      summary: write ? `rec.${op} on the user's home node, as a critical message (ok or delayed)` : `rec.${op} on the user's home node`,
+      summary: write ? `rec.${op} on the user's home node, as a critical message (ok or delayed)` : `rec.${op} on the user's home node (or its backup's copy while it cannot be reached)`,
       args: recordArgs[op] as z.ZodType<{ domain: string; user: string }>,
       scope: 'local',
-      run: (a) => atHome(a.domain, a.user, (home) => (write ? deps.critical.send(home, `rec.${op}`, a) : deps.call(home, `rec.${op}`, a))),
+      run: (a) => atHome(a.domain, a.user, (home) => (write ? deps.critical.send(home, `rec.${op}`, a) : homeOrCopy(home, `rec.${op}`, a, 'home.copy.read', { op }))),
     });
   }
 
@@ -65,7 +86,7 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
 
   registry.register({
     name: 'auth.login',
-    summary: "check a user's password at her home node, from any node",
+    summary: "check a user's password at her home node (or its backup while it cannot be reached), from any node",
     args: z.strictObject({ ...userRef, password }),
     scope: 'local',
     run: async (a) => {
@@ -79,7 +100,7 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
         // same answers, so neither the answer nor the limit tells which names exist.
         home = standIn(a.domain, a.user);
       }
-      return deps.call(home, 'auth.check', a);
+      return homeOrCopy(home, 'auth.check', a, 'home.copy.auth');
     },
   });
 

@@ -4,10 +4,12 @@ import type { CommandContext, CommandRegistry } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import type { DomainPolicy } from './domain-policy.ts';
-import type { Call } from './home-lookup.ts';
+import type { Call, CopiesHeld } from './home-lookup.ts';
 import type { NameClaims } from './name-claims.ts';
 import { password, RECORD_WRITES, recordArgs, userRef, type RecordOp } from './names.ts';
-import { dummyHash, hashPassword, verifyPassword } from './password.ts';
+import { checkLogin } from './login-check.ts';
+import { readRecords } from './record-reads.ts';
+import { hashPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
 import type { RecordStore } from './record-store.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
@@ -24,6 +26,8 @@ export interface HomeDeps {
   commit: GroupCommit;
   /** The home's backup (issue 27): a write that changed something is answered once the backup holds it. */
   backup: BackupGate;
+  /** The copies this node keeps of other homes: home.query names them (her home is found while it is down). */
+  copies: CopiesHeld;
   /** Commands to the other library nodes of a domain (name claims). */
   call: Call;
   policy: DomainPolicy;
@@ -76,12 +80,12 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
   type Args<K extends RecordOp> = z.output<(typeof recordArgs)[K]>;
   const operations: { [K in RecordOp]: { summary: string; run: (a: Args<K>) => unknown } } = {
     put: { summary: "set keys in a namespace of a user's records", run: (a) => ({ stored: records.put(a.domain, a.user, a.ns, a.values) }) },
-    get: { summary: "read keys from a namespace of a user's records", run: (a) => ({ values: records.get(a.domain, a.user, a.ns, a.keys) }) },
+    get: { summary: "read keys from a namespace of a user's records", run: (a) => readRecords(records, 'get', a) },
     del: { summary: "delete keys from a namespace of a user's records", run: (a) => ({ deleted: records.del(a.domain, a.user, a.ns, a.keys) }) },
-    keys: { summary: 'list the keys of a namespace', run: (a) => ({ keys: records.keys(a.domain, a.user, a.ns) }) },
-    dump: { summary: "every namespace of a user's records (or one)", run: (a) => ({ records: records.dump(a.domain, a.user, a.ns) }) },
+    keys: { summary: 'list the keys of a namespace', run: (a) => readRecords(records, 'keys', a) },
+    dump: { summary: "every namespace of a user's records (or one)", run: (a) => readRecords(records, 'dump', a) },
     store: { summary: "append a transaction to a namespace's history (a submission)", run: (a) => ({ seq: records.store(a.domain, a.user, a.ns, a.data) }) },
-    restore: { summary: "read a namespace's history after a sequence number", run: (a) => ({ history: records.restore(a.domain, a.user, a.ns, a.after, a.limit) }) },
+    restore: { summary: "read a namespace's history after a sequence number", run: (a) => readRecords(records, 'restore', a) },
   };
   for (const op of Object.keys(operations) as RecordOp[]) {
     const { summary, run } = operations[op] as { summary: string; run: (a: unknown) => unknown };
@@ -110,7 +114,10 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     scope: 'any',
     run: (a, ctx) => {
       policy.check(ctx.from, a.domain, 'home.query');
-      return { home: users.exists(a.domain, a.user) };
+      const here = users.exists(a.domain, a.user);
+      const copyOf = here ? undefined : deps.copies.copyHolding(a.domain, a.user);
+      const copies = deps.copies.copiesKept();
+      return { home: here, ...(copyOf && { copyOf }), ...(copies.length && { copies }) };
     },
   });
   registry.register({
@@ -181,22 +188,11 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     scope: 'any',
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'auth.check');
-      // Counted before the check is awaited (and in the same synchronous step as the limit
-      // check), so concurrent guesses cannot all pass the limit while the first are hashing.
-      const reservation = deps.limiter.reserve(`${a.domain}/${a.user}`);
-      if (!reservation.ok) throw new CohortError('rate_limited', `too many failed logins; try again in ${Math.ceil(reservation.retryAfterMs / 1000)} s`);
-      let ok = false;
       try {
-        // A user who does not exist costs the same check, and fails the same way.
-        const stored = users.passwordHash(a.domain, a.user);
-        ok = (await verifyPassword(a.password, stored ?? (await dummyHash()))) && stored !== undefined;
-      } finally {
-        if (ok) reservation.attempt.succeed();
-        else reservation.attempt.fail();
-      }
-      if (!ok) {
-        deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from }, 'login failed');
-        throw new CohortError('refused', 'bad user name or password');
+        await checkLogin(users.passwordHash(a.domain, a.user), deps.limiter, a);
+      } catch (err) {
+        if (err instanceof CohortError && err.code === 'refused') deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from }, 'login failed');
+        throw err;
       }
       return { ok: true, home: deps.self };
     },

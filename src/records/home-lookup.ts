@@ -3,12 +3,26 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
+import { backupOf } from '../homes/backup-of.ts';
 import { RecentMap } from '../recent-map.ts';
 
 const MEMORY_CAP = 10_000;
 
-/** What a library node answers to home.query / res.author: parsed, never taken as given. */
-const homeAnswer = z.object({ home: z.boolean() });
+/**
+ * What a library node answers to home.query / res.author: parsed, never taken as given. A backup
+ * also names the home whose copy holds her (`copyOf`) and the homes whose copies it keeps
+ * (`copies`): so she is found while her home is down, and a "no" covers those homes too.
+ */
+const homeAnswer = z.object({ home: z.boolean(), copyOf: z.string().max(64).optional(), copies: z.array(z.string().max(64)).max(256).optional() });
+type HomeAnswer = z.output<typeof homeAnswer>;
+
+/** What a library node tells of the copies it keeps of other homes (issue 27). */
+export interface CopiesHeld {
+  /** The home whose copy here holds this user, if any. */
+  copyHolding(domain: string, user: string): string | undefined;
+  /** The homes whose copies this node keeps. */
+  copiesKept(): string[];
+}
 
 /** Sends a command to a node (this one or a peer) and returns the reply. */
 export type Call = (to: string, cmd: string, args: unknown) => Promise<unknown>;
@@ -63,13 +77,27 @@ export class HomeLookup {
     const libraries = this.table.nodes.filter((n) => n.domain === domain && n.role === 'library').map((n) => n.id);
     if (!libraries.length) throw new CohortError('no_such_user', `domain '${domain}' has no library nodes`);
     const answers = await Promise.allSettled(libraries.map(async (id) => this.parsed(id, await this.call(id, this.query, { domain, user }), `${user}@${domain}`)));
-    const home = libraries.find((_id, i) => answers[i].status === 'fulfilled' && answers[i].value);
+    const said = (i: number): HomeAnswer | undefined => (answers[i].status === 'fulfilled' ? (answers[i] as PromiseFulfilledResult<HomeAnswer>).value : undefined);
+    // Her home said yes; or, while it cannot answer, its backup says its copy holds her (only
+    // the home's own backup is taken at its word: another node naming a home proves nothing).
+    const home =
+      libraries.find((_id, i) => said(i)?.home) ??
+      libraries.flatMap((id, i) => {
+        const of = said(i)?.copyOf;
+        return of !== undefined && libraries.includes(of) && answers[libraries.indexOf(of)].status === 'rejected' && backupOf(this.table, of) === id ? [of] : [];
+      })[0];
     if (home) {
       this.memory.set(key, home);
       this.put_.run(domain, user, home, Date.now());
       return home;
     }
-    const failed = answers.flatMap((a, i) => (a.status === 'rejected' ? [{ id: libraries[i], err: a.reason as CohortError }] : []));
+    // A node that could not answer counts as a no when its backup answered for its copy.
+    const covered = (id: string): boolean => {
+      const b = backupOf(this.table, id);
+      const i = b === undefined ? -1 : libraries.indexOf(b);
+      return i >= 0 && (said(i)?.copies ?? []).includes(id);
+    };
+    const failed = answers.flatMap((a, i) => (a.status === 'rejected' && !covered(libraries[i]) ? [{ id: libraries[i], err: a.reason as CohortError }] : []));
     if (failed.length === 0) throw new CohortError('no_such_user', `no library node of domain '${domain}' knows ${user}`);
     const refused = failed.find((f) => f.err.code === 'refused');
     if (refused) throw new CohortError('refused', refused.err.message);
@@ -77,9 +105,9 @@ export class HomeLookup {
   }
 
   /** A library node's answer, or a refusal (logged) when it is not one: a failed answer, not a yes. */
-  private parsed(from: string, answer: unknown, who: string): boolean {
+  private parsed(from: string, answer: unknown, who: string): HomeAnswer {
     const out = homeAnswer.safeParse(answer);
-    if (out.success) return out.data.home;
+    if (out.success) return out.data;
     const why = out.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || 'answer'}: ${i.message}`).join('; ');
     this.log?.warn({ event: 'home_answer_refused', cmd: this.query, from, who, why }, `${from}'s answer to ${this.query} for ${who} refused: ${why}`);
     throw new CohortError('bad_frame', `${from} answered ${this.query} with something else than { home: true|false }`);

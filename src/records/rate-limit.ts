@@ -10,6 +10,19 @@ export interface Attempt {
 
 export type Reservation = { ok: true; attempt: Attempt } | { ok: false; retryAfterMs: number };
 
+/** Logins: 5 failures per user in 5 minutes, at the home and at its backup alike (issue 27). */
+export const LOGIN_FAILURE_LIMIT = 5;
+export const LOGIN_FAILURE_WINDOW_MS = 5 * 60_000;
+
+/**
+ * Where a limiter tells its failures, and the forgiving of them, as they happen: a home's log,
+ * so that its backup, checking logins while the home is down, counts the failures the home saw.
+ */
+export interface FailureSink {
+  failed(key: string, at: number): void;
+  forgiven(key: string, at: number): void;
+}
+
 /**
  * Counts attempts per key in a sliding window; at the limit, the key is blocked until its
  * oldest attempt in the window ages out. Kept in the node's database, so restarting the home
@@ -48,8 +61,12 @@ export class FailureLimiter {
   private readonly clear_: StatementSync;
   private readonly prune_: StatementSync;
   private readonly cap_: StatementSync;
+  private readonly forgive_: StatementSync;
+  private readonly sink: FailureSink | undefined;
 
-  constructor(db: DatabaseSync, limit: number, windowMs: number, maxRows = 100_000) {
+  constructor(db: DatabaseSync, limit: number, windowMs: number, opts: { maxRows?: number; sink?: FailureSink } = {}) {
+    const { maxRows = 100_000, sink } = opts;
+    this.sink = sink;
     this.db = db;
     this.limit = limit;
     this.windowMs = windowMs;
@@ -63,6 +80,18 @@ export class FailureLimiter {
     this.clear_ = db.prepare('DELETE FROM login_failures WHERE key = ? AND rowid <= ? AND rowid NOT IN (SELECT value FROM json_each(?))');
     this.prune_ = db.prepare('DELETE FROM login_failures WHERE at <= ? OR at > ?');
     this.cap_ = db.prepare('DELETE FROM login_failures WHERE rowid <= ?');
+    this.forgive_ = db.prepare('DELETE FROM login_failures WHERE key = ? AND at <= ?');
+  }
+
+  /** A failure another copy counted (a backup applying its home's log): it counts here too. */
+  addFailure(key: string, at: number): void {
+    const row = Number(this.add_.run(key, at).lastInsertRowid);
+    if (row > this.maxRows) this.cap_.run(row - this.maxRows);
+  }
+
+  /** A success another copy saw: the key's failures up to then are forgotten here too. */
+  forgive(key: string, at: number): void {
+    this.forgive_.run(key, at);
   }
 
   /** Milliseconds until `key` may try again; 0 when it may now. */
@@ -103,11 +132,14 @@ export class FailureLimiter {
           this.inFlight.delete(id);
           // Only failures before this attempt are forgiven; guesses made while it was checked stay.
           const stillChecking = [...this.inFlight.values()].flatMap((a) => (a.key === key ? [a.row] : []));
-          this.clear_.run(key, row, JSON.stringify(stillChecking));
+          // More than its own row went: there were failures, which the sink's copy forgets too.
+          if (Number(this.clear_.run(key, row, JSON.stringify(stillChecking)).changes) > 1) this.sink?.forgiven(key, now);
         },
         fail: () => {
+          if (ended) return;
           ended = true;
           this.inFlight.delete(id);
+          this.sink?.failed(key, now);
         },
       },
     };

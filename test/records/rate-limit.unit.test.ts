@@ -53,7 +53,7 @@ describe('FailureLimiter', () => {
 
   it('keeps at most maxRows rows, however many distinct keys come, oldest out', () => {
     const db = new DatabaseSync(':memory:');
-    const limiter = new FailureLimiter(db, 5, 60_000, 100);
+    const limiter = new FailureLimiter(db, 5, 60_000, { maxRows: 100 });
     for (let i = 0; i < 1000; i++) let_(limiter.reserve(`msu/nobody${i}`, 1000 + i)).fail();
     const rows = db.prepare('SELECT COUNT(*) AS n FROM login_failures').get() as { n: number };
     assert.equal(rows.n, 100);

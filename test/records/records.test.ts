@@ -78,14 +78,15 @@ describe('users and records on their home library nodes', () => {
     assert.deepEqual((await j.records.restore(alice, 'hw1.submissions')).map((h) => [h.seq, h.data]), [[1, { q1: 41 }], [2, { q1: 42 }]]);
   });
 
-  it('written while E is down, the record is there after E restarts; reads answer con_lost meanwhile', async () => {
+  it("written while E is down, the record is there after E restarts; reads are answered from E's backup A meanwhile, which has not got it yet", async () => {
     const j = await client('J');
     await cluster.kill('E');
     const put = await j.records.put(alice, 'hw2', { q1: 'late' });
     assert.equal(put.status, 'delayed');
     const stored = await j.records.store(alice, 'hw2.submissions', { q1: 'late' });
     assert.equal(stored.status, 'delayed');
-    await assert.rejects(j.records.get(alice, 'hw2', ['q1']), { code: 'con_lost' });
+    assert.deepEqual(await j.records.get(alice, 'hw2', ['q1']), {}, 'the write waits in J\'s outbox for E');
+    assert.deepEqual(await j.records.get(alice, 'hw1', ['q1']), { q1: 42 }, 'from A\'s copy of E');
     await cluster.start('E');
     await waitFor('the delayed write applied on E', async () => (await j.records.get(alice, 'hw2', ['q1'])).q1 === 'late');
     assert.deepEqual((await j.records.restore(alice, 'hw2.submissions')).map((h) => h.data), [{ q1: 'late' }]);
@@ -97,7 +98,11 @@ describe('users and records on their home library nodes', () => {
     await assert.rejects(j.auth.login(alice, 'wrong'), { code: 'refused', message: 'bad user name or password' });
     await assert.rejects(j.auth.login({ domain: 'msu', user: 'nobody' }, 'wrong'), { code: 'refused', message: 'bad user name or password' });
     await cluster.kill('E');
-    await assert.rejects(j.auth.login(alice, 'wonderland'), { code: 'con_lost' }, 'the home node is the one that checks');
+    assert.deepEqual(await j.auth.login(alice, 'wonderland'), { ok: true, home: 'E', copy: 'A' }, "with E down, E's backup A checks");
+    await assert.rejects(j.auth.login(alice, 'wrong'), { code: 'refused', message: 'bad user name or password' });
+    await cluster.kill('A');
+    await assert.rejects(j.auth.login(alice, 'wonderland'), { code: 'con_lost', message: /E: .*its backup A: / }, 'both copies down');
+    await cluster.start('A');
     await cluster.start('E');
     await waitFor('links up', () => cluster.linksUp());
     assert.equal((await j.auth.login(alice, 'wonderland')).ok, true);
@@ -181,12 +186,16 @@ describe('users and records on their home library nodes', () => {
     assert.deepEqual(await j.records.get(alice, 'hw1', ['q1']), { q1: 42 }, 'nothing changed');
   });
 
-  it('the home lookup survives one library node down; no_such_user when no library node knows her', async () => {
+  it("the home lookup survives one library node down (its backup answers for its copy); no_such_user when no library node knows her", async () => {
     await (await client('E')).auth.addUser({ domain: 'msu', user: 'erin' }, 'E', 'pw');
     await cluster.kill('A');
     const j = await client('J');
     assert.equal(await j.auth.home({ domain: 'msu', user: 'erin' }), 'E');
-    await assert.rejects(j.auth.home({ domain: 'msu', user: 'nobody' }), { code: 'con_lost', message: /A: / }, 'with A down nobody can say she does not exist');
+    await assert.rejects(j.auth.home({ domain: 'msu', user: 'nobody' }), { code: 'no_such_user' }, "with A down its backup E says she is not in A's copy");
+    await (await client('C')).auth.addUser({ domain: 'rice', user: 'rita' }, 'R', 'pw');
+    await cluster.kill('R');
+    await assert.rejects(j.auth.home({ domain: 'rice', user: 'nobody' }), { code: 'con_lost', message: /R: / }, 'R has no backup: with R down nobody can say she does not exist');
+    await cluster.start('R');
     await cluster.start('A');
     await waitFor('links up', () => cluster.linksUp());
     await assert.rejects(j.auth.home({ domain: 'msu', user: 'nobody' }), { code: 'no_such_user' });

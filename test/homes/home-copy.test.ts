@@ -1,0 +1,104 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { after, before, describe, it } from 'node:test';
+import type { BackupStatus } from '../../src/homes/home-shipper.ts';
+import { runCli } from '../harness/cli.ts';
+import { TestCluster } from '../harness/cluster.ts';
+import { waitFor } from '../harness/wait.ts';
+
+// Issue 27, reads and logins while a home is down: msu's library nodes A and E back each other
+// up; J and K are msu's access nodes (K never looks ann up before A dies); R is a library node
+// of rice, a domain msu does not share records with. A is killed with -9.
+describe("a home's users while it is down: reads and logins at its backup", () => {
+  let c: TestCluster;
+  const ann = { domain: 'msu', user: 'ann' };
+  const bob = { domain: 'msu', user: 'bob' };
+  const cat = { domain: 'msu', user: 'cat' };
+
+  before(async () => {
+    c = await TestCluster.create(
+      [
+        { id: 'A', domain: 'msu', role: 'library' },
+        { id: 'E', domain: 'msu', role: 'library' },
+        { id: 'J', domain: 'msu', role: 'access' },
+        { id: 'K', domain: 'msu', role: 'access' },
+        { id: 'R', domain: 'rice', role: 'library' },
+      ],
+      { critical: { waitMs: 2000, retries: 1, retryDelayMs: 100 }, link: { backoffMinMs: 100, backoffMaxMs: 1000 } },
+    );
+    await c.startAll();
+    await waitFor('links up', () => c.linksUp());
+  });
+  after(() => c?.destroy());
+
+  const inStep = async () => ((await (await c.client('A')).call('A', 'home.backup', {})) as { home: BackupStatus }).home.inSync;
+  const failuresOnCopy = (user: string): number => {
+    const db = new DatabaseSync(join(c.table.dataDir, 'E', 'replicas', 'A.db'), { readOnly: true });
+    try {
+      return Number((db.prepare('SELECT count(*) AS n FROM login_failures WHERE key = ?').get(`msu/${user}`) as { n: number }).n);
+    } finally {
+      db.close();
+    }
+  };
+  const metricsOf = async (id: string) => (await fetch(`http://127.0.0.1:${c.table.nodes.find((n) => n.id === id)!.httpPort}/metrics`)).text();
+
+  it('while A is up, its backup asks A to check a login before its copy: A counts the failure', async () => {
+    await waitFor("A's backup E in step", inStep, 15_000);
+    const j = await c.client('J');
+    await j.auth.addUser(ann, 'A', 'ann password');
+    await j.auth.addUser(bob, 'A', 'bob password');
+    await j.auth.addUser(cat, 'A', 'cat password');
+    const failedAtA = c.events('A', 'login_failed').length;
+    await assert.rejects(j.call('E', 'home.copy.auth', { home: 'A', ...ann, password: 'wrong' }), { code: 'refused' });
+    assert.equal(c.events('A', 'login_failed').length, failedAtA + 1, 'A checked it');
+    assert.equal(c.events('E', 'login_failed').length, 0, 'not E');
+    assert.deepEqual(await j.call('E', 'home.copy.auth', { home: 'A', ...ann, password: 'ann password' }), { ok: true, home: 'A' }, "A's own answer");
+    // Not a copy kept here, another domain's node, arguments a home would refuse: refused.
+    await assert.rejects(j.call('E', 'home.copy.auth', { home: 'E', ...ann, password: 'x' }), { code: 'refused' });
+    await assert.rejects(j.call('E', 'home.copy.read', { home: 'J', op: 'get', ...ann, ns: 'grades', keys: ['q1'] }), { code: 'refused' });
+    await assert.rejects((await c.client('R')).call('E', 'home.copy.read', { home: 'A', op: 'dump', ...ann }), { code: 'refused' });
+    await assert.rejects((await c.client('R')).call('E', 'home.copy.auth', { home: 'A', ...ann, password: 'ann password' }), { code: 'refused' });
+    await assert.rejects(j.call('E', 'home.copy.read', { home: 'A', op: 'put', ...ann, ns: 'grades', values: { q1: 1 } }), { code: 'bad_args' });
+    await assert.rejects(j.call('E', 'home.copy.read', { home: 'A', op: 'get', ...ann, ns: '../x', keys: ['q1'] }), { code: 'bad_args' });
+  });
+
+  it('A killed: its users log in at E, her records are read from E, a new password works and the old does not, failures count across both copies', async () => {
+    const j = await c.client('J');
+    await waitFor("A's backup E in step", inStep, 15_000);
+    assert.equal((await j.records.put(ann, 'grades', { q1: 'A+', q2: 'B' })).status, 'ok');
+    assert.equal((await j.records.store(ann, 'answers', { answer: 42 })).status, 'ok');
+    // bob's password is reset (both copies, or refused), then A dies.
+    const reset = await runCli(['user', 'passwd', 'bob', '--domain', 'msu', '--config', c.config, '--from', 'J'], { input: 'bob new password\n' });
+    assert.equal(reset.code, 0, reset.stderr);
+    // cat fails 3 times at A; E's copy holds them. ann's failure of the first test was forgiven by her login since.
+    for (let i = 0; i < 3; i++) await assert.rejects(j.auth.login(cat, `guess ${i}`), { code: 'refused' });
+    await waitFor("A's failed logins on E's copy", () => failuresOnCopy('cat') === 3 && failuresOnCopy('ann') === 0, 10_000);
+    await c.kill('A');
+
+    assert.deepEqual(await j.auth.login(ann, 'ann password'), { ok: true, home: 'A', copy: 'E' });
+    assert.deepEqual(await j.records.get(ann, 'grades', ['q1', 'q2']), { q1: 'A+', q2: 'B' });
+    assert.deepEqual((await j.records.restore(ann, 'answers')).map((h) => h.data), [{ answer: 42 }]);
+    assert.deepEqual(await j.auth.login(bob, 'bob new password'), { ok: true, home: 'A', copy: 'E' });
+    await assert.rejects(j.auth.login(bob, 'bob password'), { code: 'refused' }, 'the old password is refused at the copy');
+    // K never asked where ann lives: E's answer to home.query names A's copy.
+    const k = await c.client('K');
+    assert.deepEqual(await k.call('K', 'home.find', ann), { home: 'A' });
+    assert.deepEqual(await k.auth.login(ann, 'ann password'), { ok: true, home: 'A', copy: 'E' });
+    // A name nobody holds is refused as a wrong password, not con_lost (E answers for A's copy too).
+    await assert.rejects(k.auth.login({ domain: 'msu', user: 'nobody' }, 'x'), { code: 'refused' });
+    // cat's 3 failures at A and 2 at E reach the limit of 5: the right password is then refused too.
+    for (let i = 0; i < 2; i++) await assert.rejects(j.auth.login(cat, `more ${i}`), { code: 'refused' });
+    await assert.rejects(j.auth.login(cat, 'cat password'), { code: 'rate_limited' });
+    // Writes wait for A (delayed), as before.
+    assert.equal((await j.records.put(ann, 'grades', { q3: 'C' })).status, 'delayed');
+    assert.match(await metricsOf('E'), /^cohort_home_copy_answers_total\{(?=[^}]*use="login")[^}]*\} [1-9]\d*$/m);
+    assert.match(await metricsOf('E'), /^cohort_home_copy_answers_total\{(?=[^}]*use="read")[^}]*\} [1-9]\d*$/m);
+    assert.equal(c.events('E', 'home_copy_answering').length >= 1, true);
+
+    await c.start('A');
+    await waitFor('links up again', () => c.linksUp());
+    await waitFor('the delayed write reached A', async () => (await j.records.get(ann, 'grades', ['q3'])).q3 === 'C', 15_000);
+    assert.deepEqual(await j.auth.login(bob, 'bob new password'), { ok: true, home: 'A' }, 'A answers again');
+  });
+});
