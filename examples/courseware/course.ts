@@ -83,7 +83,7 @@ export function courseRoutes(deps: CourseDeps): express.Router {
     page(res, 200, 'My submissions', [
       nav,
       `<h1>Submissions of ${esc(who.user)} (domain ${esc(who.domain)})</h1>`,
-      `<p>Read from your home node, through node ${esc(nodeId)}.</p>`,
+      `<p>Read from your home node (from its backup while it is down: answers on their way to it are not listed yet), through node ${esc(nodeId)}.</p>`,
       list.length
         ? ['<table><tr><th>when</th><th>problem</th><th>answer</th><th>correct</th><th>answered on node</th></tr>', ...list.map((s) => `<tr><td>${esc(s.at)}</td><td>${esc(s.problem)}</td><td class="answer">${esc(s.answer)}</td><td>${s.correct ? 'yes' : 'no'}</td><td>${esc(s.node)}</td></tr>`), '</table>'].join('\n')
         : '<p>No submissions yet.</p>',
@@ -149,14 +149,18 @@ export function courseRoutes(deps: CourseDeps): express.Router {
       const c = await client();
       // Her tries so far, as her home keeps them. A try's key is its number: answers sent at once
       // take the same key (the last one written is the try), so her home never holds more than
-      // MAX_TRIES of them. With her home down, this instance counts on from the last count it read.
+      // MAX_TRIES of them. This instance's own count wins when it is ahead: while her home is down
+      // her records are read from its backup, which lacks the answers still on their way to the
+      // home (delayed), and a number taken twice would overwrite one of them. With neither copy
+      // reachable, this instance counts on from the last count it read.
       const counted = `${who.domain}/${who.user}/${id}`;
       let key: string;
       try {
         const kept = Object.keys((await c.records.dump(who, SUBMISSIONS_NS))[SUBMISSIONS_NS] ?? {}).filter((k) => k.startsWith(`${id}.`)).length;
-        if (kept >= MAX_TRIES) return page(res, 409, problem.title, [nav, `<p>You have used all ${MAX_TRIES} tries at this problem. <a href="/course/submissions">Your submissions</a>.</p>`]);
-        triesSeen.set(counted, kept + 1);
-        key = `${id}.${kept + 1}`;
+        const n = Math.max(kept, triesSeen.get(counted) ?? 0) + 1;
+        if (n > MAX_TRIES) return page(res, 409, problem.title, [nav, `<p>You have used all ${MAX_TRIES} tries at this problem. <a href="/course/submissions">Your submissions</a>.</p>`]);
+        triesSeen.set(counted, n);
+        key = `${id}.${n}`;
       } catch (err) {
         if (!HOME_DOWN.has(code(err))) throw err;
         const n = (triesSeen.get(counted) ?? 0) + 1;

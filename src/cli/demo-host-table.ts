@@ -3,7 +3,9 @@ import { fileURLToPath } from 'node:url';
 
 // The demo's host table: the cluster of seed 000's figure on 127.0.0.1, its ports from one base.
 
-// Library nodes A and E, access nodes C, D, I and J.
+// Library nodes A and E, access nodes C, D, I and J (seed 000's figure); library nodes B and K
+// are the backups of A and E (issue 27: each home's writes are on two machines, and its users
+// log in and read their records at its backup while it is down). Appended, so the others keep their ports.
 export const DEMO_NODES = [
   { id: 'A', domain: 'msu', role: 'library' },
   { id: 'C', domain: 'msu', role: 'access' },
@@ -11,6 +13,8 @@ export const DEMO_NODES = [
   { id: 'E', domain: 'rice', role: 'library' },
   { id: 'I', domain: 'rice', role: 'access' },
   { id: 'J', domain: 'rice', role: 'access' },
+  { id: 'B', domain: 'msu', role: 'library' },
+  { id: 'K', domain: 'rice', role: 'library' },
 ];
 
 const DEMO_APP = fileURLToPath(new URL('../../examples/demo-app.ts', import.meta.url));

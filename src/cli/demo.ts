@@ -16,7 +16,7 @@ import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { CLI_PATH, spawnLogged, spawnNodeProcess } from '../node/spawn.ts';
 import { CliError, EXIT_ERROR, EXIT_USAGE, demoBasePort } from './common.ts';
 
-/** How long the links, and then the app instances behind the front, may take: a loaded machine starts six nodes slowly. */
+/** How long the links, and then the app instances behind the front, may take: a loaded machine starts eight nodes slowly. */
 const READY_WAIT_MS = 60_000;
 
 export function addDemoCommand(program: Command): void {

@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { z } from 'zod';
 import { domainName, namespace, recordKey, recordValue, userName } from '../records/names.ts';
-import type { ChangeSink } from '../records/record-store.ts';
 import type { FailureSink } from '../records/rate-limit.ts';
 
 /**
@@ -37,7 +36,7 @@ export const homeEntrySchema = z.union([
  * of the home's own domain only: a peer may ask about a name of its own domain at any library
  * node, and a row of another domain would be refused by the backup with the whole batch.
  */
-export function loginFailureEntries(log: ChangeSink, homeDomain: string): FailureSink {
+export function loginFailureEntries(log: { append(entry: HomeEntry): void }, homeDomain: string): FailureSink {
   const entry = (kind: 'fail' | 'forgive', key: string, at: number): void => {
     const cut = key.indexOf('/');
     if (key.slice(0, cut) === homeDomain) log.append([kind, homeDomain, key.slice(cut + 1), at]);

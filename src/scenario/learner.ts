@@ -49,7 +49,7 @@ export class Learner {
     return { node: served[1], version: Number(served[2]), source: served[3], text: page.text };
   }
 
-  /** Her answers as the app lists them, newest first (read from her home node; 503 while it is down). */
+  /** Her answers as the app lists them, newest first (read from her home node, or its backup while it is down; 503 while neither answers). */
   async submissions(): Promise<{ status: number; answers: { answer: string; node: string }[] }> {
     const page = await this.browser.get(`${this.app}/course/submissions`);
     const rows = [...page.text.matchAll(/<td class="answer">([^<]*)<\/td><td>(?:yes|no)<\/td><td>([^<]*)<\/td>/g)];

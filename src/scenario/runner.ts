@@ -46,7 +46,7 @@ export async function runScenario(opts: { dir: string; basePort: number; breakSt
   try {
     await run.start(opts.basePort);
     result.readySeconds = run.readySeconds;
-    say(`the demo cluster is ready (in ${run.readySeconds} s): nodes A, E (library), C, D, I, J (access, each with its app instances), the front`);
+    say(`the demo cluster is ready (in ${run.readySeconds} s): nodes A, E (library; B and K their backups), C, D, I, J (access, each with its app instances), the front`);
     const state = newState();
     for (const [i, step] of STEPS.entries()) {
       const n = i + 1;

@@ -10,7 +10,8 @@ import type { DemoRun } from './demo-run.ts';
 // the author publishes a new version on her home A while D is offline (the notice waits on A);
 // learners F and G on I see it at once; I goes offline and learner H goes to J, which copies
 // the problem as he opens it; his answer on J is stored on his home E, also while E is down
-// (delayed, then delivered); D comes back and its copy is brought up to date.
+// (delayed, then delivered), and G logs in while E is down (at E's backup K) and answers too;
+// D comes back and its copy is brought up to date.
 
 export interface StepContext {
   run: DemoRun;
@@ -182,7 +183,7 @@ export const STEPS: Step[] = [
   },
   {
     id: 'e-down',
-    title: "E goes offline; H's next answer is delayed on J",
+    title: "E goes offline; H's next answer is delayed on J; his submissions are read from E's backup K",
     breaks: 'E is left running',
     async run(ctx) {
       const h = learnerNamed(ctx, H.user);
@@ -191,13 +192,25 @@ export const STEPS: Step[] = [
       ctx.check.equal("the answer's outcome", await h.answer(ctx.check, '9.79'), 'delayed');
       const waiting = await outboxDepth(ctx, 'J', 'E');
       ctx.check.equal("J's outbox for E holds the answer", waiting >= 1, true);
-      ctx.check.equal("H's submissions page while his home is down", (await h.submissions()).status, 503);
-      return `node E killed (pid ${pids.join(', ')}); answered 9.79 on J: delayed, ${waiting} message(s) wait in J's outbox for E; his submissions page says his home is down (503)`;
+      const listed = await h.submissions();
+      ctx.check.equal("H's submissions while his home is down, from K's copy (the delayed answer not yet)", [listed.status, listed.answers.length, listed.answers[0]], [200, ctx.state.answers + 1, { answer: '9.81', node: 'J' }]);
+      return `node E killed (pid ${pids.join(', ')}); answered 9.79 on J: delayed, ${waiting} message(s) wait in J's outbox for E; his submissions page lists his earlier answers from K's copy of E`;
+    },
+  },
+  {
+    id: 'g-home-down',
+    title: "G logs in on J while her home E is down (E's backup K checks her password) and answers: delayed",
+    async run(ctx) {
+      const g = await logIn(ctx, 'J', G);
+      const page = await g.readProblem();
+      ctx.check.equal('G: node and version', [page.node, page.version], ['J', ctx.state.after]);
+      ctx.check.equal("G's answer's outcome", await g.answer(ctx.check, '9.80'), 'delayed');
+      return "G logged in on J with E down (checked on K's copy of E) and answered 9.80: delayed on J for E";
     },
   },
   {
     id: 'e-back',
-    title: 'E comes back; the delayed answer is delivered to it',
+    title: 'E comes back; the delayed answers are delivered to it',
     breaks: 'E is not started again',
     async run(ctx) {
       const h = learnerNamed(ctx, H.user);
@@ -205,7 +218,9 @@ export const STEPS: Step[] = [
       const ms = await ctx.check.until("J's outbox for E", () => outboxDepth(ctx, 'J', 'E'), 0);
       const after = await h.submissions();
       ctx.check.equal("H's submissions, as E keeps them", [after.status, after.answers.length, after.answers.slice(0, 2)], [200, ctx.state.answers + 2, [{ answer: '9.79', node: 'J' }, { answer: '9.81', node: 'J' }]]);
-      return `E restarted; J delivered the delayed answer ${ms} ms after E answered; E keeps both answers`;
+      const g = await learnerNamed(ctx, G.user).submissions();
+      ctx.check.equal("G's newest submission, as E keeps it", [g.status, g.answers[0]], [200, { answer: '9.80', node: 'J' }]);
+      return `E restarted; J delivered the delayed answers ${ms} ms after E answered; E keeps them`;
     },
   },
   {

@@ -47,7 +47,7 @@ describe('dashboard (chromium)', () => {
     let nodeDash = '';
     let frontDash = '';
     before(async () => {
-      // `cohort demo` as README runs it: six nodes, their app instances, the front (about 7 s).
+      // `cohort demo` as README runs it: eight nodes, their app instances, the front (about 7 s).
       demo = await startDemo(dir);
       out = demo.out;
       [, nodeDash, frontDash] = /dashboard: (http:\/\/127\.0\.0\.1:\d+\/dashboard) .* (http:\/\/127\.0\.0\.1:\d+\/dashboard\?token=\w+) /.exec(out)!;
@@ -60,7 +60,7 @@ describe('dashboard (chromium)', () => {
 
     it("renders the demo cluster on node C's dashboard, turns a node killed with -9 red within 5 s and green when it returns, and writes a screenshot", async () => {
       const started = Date.now();
-      const ids = ['A', 'C', 'D', 'E', 'I', 'J'];
+      const ids = ['A', 'C', 'D', 'E', 'I', 'J', 'B', 'K'];
       const page = await browser.newPage({ viewport: { width: 390, height: 844 } }); // a phone's screen
       try {
         const res = await page.goto(nodeDash);
@@ -112,11 +112,11 @@ describe('dashboard (chromium)', () => {
         const front = page.locator('#front');
         await front.locator('td', { hasText: /^C\.\d+\.\d+$/ }).first().waitFor({ timeout: 10_000 });
         assert.match(await front.innerText(), /ready/);
-        for (const id of ['A', 'C', 'D', 'E', 'I', 'J']) await page.locator(`.card[data-node="${id}"]`).waitFor({ timeout: 10_000 });
-        // msu's library nodes back each other up (issue 27): each card says so.
-        // The demo's library nodes are alone in their domains (A in msu, E in rice): no backup, said (issue 27).
-        await page.locator('.card[data-node="A"] .home-backup', { hasText: /^none: no other library node in msu$/ }).waitFor({ timeout: 10_000 });
-        await page.locator('.card[data-node="E"] .home-backup', { hasText: /^none: no other library node in rice$/ }).waitFor({ timeout: 10_000 });
+        for (const id of ['A', 'C', 'D', 'E', 'I', 'J', 'B', 'K']) await page.locator(`.card[data-node="${id}"]`).waitFor({ timeout: 10_000 });
+        // Each library node of the demo has a backup (issue 27): A and B back each other up in msu, E and K in rice; each card says so.
+        for (const [home, backup] of [['A', 'B'], ['B', 'A'], ['E', 'K'], ['K', 'E']]) {
+          await page.locator(`.card[data-node="${home}"] .home-backup`, { hasText: new RegExp(`^${backup} in step$`) }).waitFor({ timeout: 20_000 });
+        }
         assert.equal(await page.locator('.card[data-node="C"] .home-backup').count(), 0, 'an access node is no home');
         mkdirSync(OUTPUT, { recursive: true });
         await page.screenshot({ path: join(OUTPUT, 'dashboard-front.png'), fullPage: true });

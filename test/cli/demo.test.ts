@@ -17,7 +17,7 @@ describe('cohort demo', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cohort-demo-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('writes the host table and certificates, starts six nodes, their supervised app instances and the front, shows every link up, serves a request, and stops them', async () => {
+  it('writes the host table and certificates, starts eight nodes, their supervised app instances and the front, shows every link up, serves a request, and stops them', async () => {
     // Below the kernel's ephemeral range (32768 and up), so no client socket of another test
     // sits on the block; the demo refuses a busy block, and then we try another.
     let result;
@@ -27,12 +27,12 @@ describe('cohort demo', () => {
       if (!/are in use/.test(result.stderr) || attempt === 4) break;
     }
     assert.equal(result.code, 0, result.stderr + result.stdout);
-    assert.match(result.stdout, /all 30 links up in \d+ ms/);
+    assert.match(result.stdout, /all 56 links up in \d+ ms/);
     assert.match(result.stdout, /user ann@msu created \(home A\)/);
     assert.match(result.stdout, /\/res\/msu\/ann\/welcome\.html published by ann on A/);
     const matrix = result.stdout.split('\n').filter((l) => /^[ACDEIJ] /.test(l));
     assert.equal(matrix.length, 6);
-    for (const row of matrix) assert.equal(row.split(/\s+/).filter((c) => c === 'up').length, 5, row);
+    for (const row of matrix) assert.equal(row.split(/\s+/).filter((c) => c === 'up').length, 7, row);
     assert.match(result.stdout, /front ready on https:\/\/127\.0\.0\.1:\d+\/: 2 app instances on each of C, D, I, J \(least_conn, sticky cookie\)/);
     assert.match(result.stdout, /through the front: Hello from the app on node [CDIJ], instance [CDIJ]\.\d+\.\d+/);
     assert.ok(existsSync(join(dir, 'hosts.yaml')));

@@ -18,7 +18,7 @@ interface Result {
   error: string | null;
 }
 
-const STEPS = ['setup', 'd-down', 'publish', 'i-current', 'i-down', 'h-on-j', 'h-answers', 'e-down', 'e-back', 'd-back'];
+const STEPS = ['setup', 'd-down', 'publish', 'i-current', 'i-down', 'h-on-j', 'h-answers', 'e-down', 'g-home-down', 'e-back', 'd-back'];
 
 /** cohort scenario --json in `dir`, on a free block of ports (another block when one was busy). */
 async function scenario(dir: string, extra: string[] = []): Promise<{ r: CliResult; result: Result }> {
@@ -50,14 +50,14 @@ describe('cohort scenario', () => {
 
   // One run shows both: the first four steps pass with every outcome checked, and the fifth,
   // broken on purpose (--break i-down: server I is left running), fails by its own check, named.
-  // CI runs `npm run scenario` as README gives it, unbroken: all ten steps must pass there.
+  // CI runs `npm run scenario` as README gives it, unbroken: all eleven steps must pass there.
   it("plays seed 000's Example Transactions checking each outcome, and fails (exit 1) naming a step broken on purpose; the cluster is stopped", async () => {
     const dir = join(root, 'run');
     const { r, result } = await scenario(dir, ['--break', 'i-down']);
     assert.equal(r.code, 1, r.stderr);
     assert.equal(result.ok, false);
     assert.deepEqual(result.steps.map((s) => [s.id, s.ok]), STEPS.slice(0, 5).map((id) => [id, id !== 'i-down']), `failed: ${JSON.stringify(result.failed)}\n${r.stderr}`);
-    for (const id of STEPS.slice(0, 4)) assert.match(r.stderr, new RegExp(`step \\d+/10 ${id}: .*\\n.*ok \\(`), `progress for ${id}`);
+    for (const id of STEPS.slice(0, 4)) assert.match(r.stderr, new RegExp(`step \\d+/11 ${id}: .*\\n.*ok \\(`), `progress for ${id}`);
     assert.equal(result.failed?.id, 'i-down');
     assert.match(r.stderr, /broken on purpose \(--break\): I is left running/);
     assert.match(r.stderr, /cohort: step 5 \(i-down: server I goes offline; learner H cannot reach it\) failed: H's requests to I's app instances and its own port: expected \["refused","refused","refused"\], saw \["answered 200","answered 200","answered 404"\]/);
