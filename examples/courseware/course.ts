@@ -149,18 +149,19 @@ export function courseRoutes(deps: CourseDeps): express.Router {
       const c = await client();
       // Her tries so far, as her home keeps them. A try's key is its number: answers sent at once
       // take the same key (the last one written is the try), so her home never holds more than
-      // MAX_TRIES of them. This instance's own count wins when it is ahead: while her home is down
-      // her records are read from its backup, which lacks the answers still on their way to the
-      // home (delayed), and a number taken twice would overwrite one of them. With neither copy
-      // reachable, this instance counts on from the last count it read.
+      // MAX_TRIES of them. This instance's own count (of answers it stored or queued) wins when it
+      // is ahead: while her home is down her records are read from its backup, which lacks the
+      // answers still on their way to the home (delayed), and a number taken twice would
+      // overwrite one of them. With neither copy reachable, this instance counts on from it.
       const counted = `${who.domain}/${who.user}/${id}`;
       let key: string;
+      let tried: number | undefined;
       try {
         const kept = Object.keys((await c.records.dump(who, SUBMISSIONS_NS))[SUBMISSIONS_NS] ?? {}).filter((k) => k.startsWith(`${id}.`)).length;
         const n = Math.max(kept, triesSeen.get(counted) ?? 0) + 1;
         if (n > MAX_TRIES) return page(res, 409, problem.title, [nav, `<p>You have used all ${MAX_TRIES} tries at this problem. <a href="/course/submissions">Your submissions</a>.</p>`]);
-        triesSeen.set(counted, n);
         key = `${id}.${n}`;
+        tried = n;
       } catch (err) {
         if (!HOME_DOWN.has(code(err))) throw err;
         const n = (triesSeen.get(counted) ?? 0) + 1;
@@ -170,6 +171,7 @@ export function courseRoutes(deps: CourseDeps): express.Router {
       }
       // A critical message to her home node: ok (stored there) or delayed (stored on this node, delivered later).
       const result = await c.records.put(who, SUBMISSIONS_NS, { [key]: submission });
+      if (tried !== undefined) triesSeen.set(counted, Math.max(tried, triesSeen.get(counted) ?? 0));
       res.redirect(303, `/course/${encodeURIComponent(id)}?recorded=${result.status === 'ok' ? 'ok' : 'delayed'}&correct=${submission.correct ? 'yes' : 'no'}`);
     } catch (err) {
       next(err);

@@ -7,11 +7,14 @@ import type { HomeShipper } from './home-shipper.ts';
 import { homeEntrySchema, type HomeEntry } from './home-log.ts';
 import { MAX_SHIP_ENTRIES } from './home-shipper.ts';
 import type { ReplicaStore } from './replica-store.ts';
+import { MAX_SENT_EVENTS } from './login-relay.ts';
+import { userName } from '../records/names.ts';
 
 const home = z.string().min(1).max(64);
 const lsn = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const logId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'a log id');
 const entries = z.array(homeEntrySchema).max(MAX_SHIP_ENTRIES);
+const loginEvents = z.array(z.tuple([z.enum(['fail', 'forgive']), userName, lsn])).max(MAX_SENT_EVENTS);
 
 /**
  * The backup's side of a home's log (issue 27): `home.replicate` and `home.snapshot` from the
@@ -49,6 +52,16 @@ export function registerHomeBackupCommands(registry: CommandRegistry, deps: { se
     args: z.strictObject({ home, part: z.enum(['begin', 'rows', 'end']), id: logId, logId, entries, lsn }),
     scope: 'peers',
     run: (a, ctx) => replicaFor(a, ctx).snapshot(a.part, a.id, a.logId, a.entries, a.lsn),
+  });
+  registry.register({
+    name: 'home.logins',
+    summary: "the home's failed logins (and those a right password forgave), counted by this backup too (peers only)",
+    args: z.strictObject({ home, events: loginEvents }),
+    scope: 'peers',
+    run: (a, ctx) => {
+      replicaFor(a, ctx).recordLogins(deps.table.nodes.find((n) => n.id === a.home)!.domain, a.events);
+      return { taken: a.events.length };
+    },
   });
   registry.register({
     name: 'home.backup',

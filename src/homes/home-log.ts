@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { z } from 'zod';
 import { domainName, namespace, recordKey, recordValue, userName } from '../records/names.ts';
-import type { FailureSink } from '../records/rate-limit.ts';
 
 /**
  * One change to a home's users and records, as the rows it leaves (not the command that made
@@ -15,10 +14,7 @@ export type HomeEntry =
   | ['user', domain: string, name: string, passwordHash: string, created: number]
   | ['put', domain: string, user: string, ns: string, key: string, value: unknown, updated: number]
   | ['del', domain: string, user: string, ns: string, key: string]
-  | ['history', domain: string, user: string, ns: string, seq: number, at: number, data: unknown]
-  // A failed login, and a login that forgave the failures before it: the backup counts them too.
-  | ['fail', domain: string, user: string, at: number]
-  | ['forgive', domain: string, user: string, at: number];
+  | ['history', domain: string, user: string, ns: string, seq: number, at: number, data: unknown];
 
 const int = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** An entry from a peer: checked as the record commands check their arguments (a peer's bug must not write rows no home could). */
@@ -27,22 +23,7 @@ export const homeEntrySchema = z.union([
   z.tuple([z.literal('put'), domainName, userName, namespace, recordKey, recordValue, int]),
   z.tuple([z.literal('del'), domainName, userName, namespace, recordKey]),
   z.tuple([z.literal('history'), domainName, userName, namespace, int.min(1), int, recordValue]),
-  z.tuple([z.literal('fail'), domainName, userName, int]),
-  z.tuple([z.literal('forgive'), domainName, userName, int]),
 ]);
-
-/**
- * A login limiter's failures as entries of the home's log (its keys are "domain/user"), those
- * of the home's own domain only: a peer may ask about a name of its own domain at any library
- * node, and a row of another domain would be refused by the backup with the whole batch.
- */
-export function loginFailureEntries(log: { append(entry: HomeEntry): void }, homeDomain: string): FailureSink {
-  const entry = (kind: 'fail' | 'forgive', key: string, at: number): void => {
-    const cut = key.indexOf('/');
-    if (key.slice(0, cut) === homeDomain) log.append([kind, homeDomain, key.slice(cut + 1), at]);
-  };
-  return { failed: (key, at) => entry('fail', key, at), forgiven: (key, at) => entry('forgive', key, at) };
-}
 
 /** Log kept for a backup that is behind, in entries and in bytes; past either, the oldest go and it gets a snapshot instead. */
 export const MAX_LOG_ENTRIES = 100_000;

@@ -6,6 +6,7 @@ import { RecordStore } from '../records/record-store.ts';
 import { UserStore } from '../records/user-store.ts';
 import { openDurableDatabase } from '../store/database.ts';
 import type { HomeEntry } from './home-log.ts';
+import type { LoginEvent } from './login-relay.ts';
 
 /**
  * What a backup holds of a home: every change of the home's log `logId` up to `lsn`, none after.
@@ -28,7 +29,7 @@ export class ReplicaStore {
   readonly home: string;
   readonly users: UserStore;
   readonly records: RecordStore;
-  /** The home's failed logins (from its log) and this copy's own: a login checked here counts both. */
+  /** The home's failed logins (its LoginRelay tells them) and this copy's own: a login checked here counts both. */
   readonly logins: FailureLimiter;
   private readonly db: DatabaseSync;
   private readonly held_: StatementSync;
@@ -96,6 +97,16 @@ export class ReplicaStore {
     return this.held();
   }
 
+  /** The home's failed logins, and its logins that forgave failures, as it told them (one transaction). */
+  recordLogins(domain: string, events: LoginEvent[]): void {
+    this.transaction(() => {
+      for (const [what, user, at] of events) {
+        if (what === 'fail') this.logins.addFailure(`${domain}/${user}`, at);
+        else this.logins.forgive(`${domain}/${user}`, at);
+      }
+    });
+  }
+
   close(): void {
     if (this.db.isOpen) this.db.close();
   }
@@ -114,10 +125,6 @@ export class ReplicaStore {
         return void this.records.delRow(e[1], e[2], e[3], e[4]);
       case 'history':
         return this.records.historyRow(e[1], e[2], e[3], e[4], e[5], JSON.stringify(e[6]));
-      case 'fail':
-        return this.logins.addFailure(`${e[1]}/${e[2]}`, e[3]);
-      case 'forgive':
-        return this.logins.forgive(`${e[1]}/${e[2]}`, e[3]);
     }
   }
 

@@ -5,7 +5,8 @@ import type { HostTable } from '../config/host-table.ts';
 import { backupOf, homesBackedUpBy } from '../homes/backup-of.ts';
 import { registerHomeBackupCommands } from '../homes/commands.ts';
 import { registerCopyCommands, type CopyUse } from '../homes/copy-commands.ts';
-import { HomeLog, loginFailureEntries } from '../homes/home-log.ts';
+import { HomeLog } from '../homes/home-log.ts';
+import { LoginRelay } from '../homes/login-relay.ts';
 import { HomeShipper, type BackupStatus } from '../homes/home-shipper.ts';
 import { ReplicaStore } from '../homes/replica-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
@@ -23,8 +24,9 @@ import type { Part, PartHealth } from './lifecycle.ts';
 export class NodeHomes implements Part, BackupGate, CopiesHeld {
   /** Where the stores put each change (off on a node without a backup). */
   readonly log: HomeLog;
-  /** Where the login limiter tells its failures (to the log: the backup counts them too). */
+  /** Where the login limiter tells its failures (to the backup, which counts them too; nowhere without one). */
   readonly loginFailures: FailureSink;
+  private readonly relay: LoginRelay | undefined;
   /** Answers given from the copies kept here, while their homes could not be reached. */
   readonly copyAnswers: Record<CopyUse, number> = { read: 0, login: 0 };
   private readonly lastCopyNotice = new Map<string, number>();
@@ -35,7 +37,8 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     const { self, table, db, log } = opts;
     const backup = backupOf(table, self);
     this.log = new HomeLog(db, backup !== undefined);
-    this.loginFailures = loginFailureEntries(this.log, table.nodes.find((n) => n.id === self)!.domain);
+    if (backup) this.relay = new LoginRelay({ home: self, domain: table.nodes.find((n) => n.id === self)!.domain, backup, call: opts.call, logger: log });
+    this.loginFailures = this.relay ?? { failed: () => {}, forgiven: () => {} };
     if (backup) this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
     else if (table.nodes.find((n) => n.id === self)?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
     for (const home of homesBackedUpBy(table, self)) this.replicas.set(home, new ReplicaStore(opts.dataDir, home));
@@ -43,15 +46,10 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     registerCopyCommands(opts.registry, { self, replicas: this.replicas, policy: opts.policy, call: opts.call, log, answered: (home, use) => this.answeredFromCopy(home, use, log) });
   }
 
-  /** The home whose copy here holds this user, if any (home.query says so: she is found while her home is down). */
+  /** The home whose copy here holds this user, if any (home.query says so: she is found while her home is down). A copy being made from a snapshot speaks for no one. */
   copyHolding(domain: string, user: string): string | undefined {
     for (const [home, replica] of this.replicas) if (replica.whole() && replica.users.exists(domain, user)) return home;
     return undefined;
-  }
-
-  /** The homes whose copies this node keeps whole (a copy being made from a snapshot speaks for no one). */
-  copiesKept(): string[] {
-    return [...this.replicas].flatMap(([home, replica]) => (replica.whole() ? [home] : []));
   }
 
   private answeredFromCopy(home: string, use: CopyUse, log: Logger): void {
@@ -85,6 +83,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
 
   start(): void {
     this.shipper?.start();
+    this.relay?.start();
   }
 
   /**
@@ -94,6 +93,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
    */
   drain(): void {
     this.shipper?.stop();
+    this.relay?.stop();
   }
 
   /** After the links and sockets (declared before them). */

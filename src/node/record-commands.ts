@@ -36,6 +36,8 @@ export function registerRecordCommands(registry: CommandRegistry, deps: { self: 
     homes: new HomeLookup(table, db, call),
     critical,
     call,
+    // This node asking itself as a peer (it is the backup of the home it cannot reach).
+    callAsPeer: async (to, cmd, args) => (to === self ? registry.execute(cmd, args, { from: self }) : call(to, cmd, args)),
     log,
   });
 }

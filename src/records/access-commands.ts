@@ -16,6 +16,8 @@ export interface AccessDeps {
   critical: CriticalService;
   /** A plain command to any node, this one included. */
   call: Call;
+  /** A command as a node sends it to another (peers-only commands), also when the other is this one. */
+  callAsPeer: Call;
   log: Logger;
 }
 
@@ -57,7 +59,7 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
       const backup = backupOf(deps.table, home);
       if (!(err instanceof CohortError) || err.code !== 'con_lost' || backup === undefined) throw err;
       try {
-        return await deps.call(backup, copyCmd, { ...args, ...copyArgs, home });
+        return await deps.callAsPeer(backup, copyCmd, { ...args, ...copyArgs, home });
       } catch (copyErr) {
         if (copyErr instanceof CohortError && copyErr.code === 'con_lost') throw new CohortError('con_lost', `${home}: ${err.message}; its backup ${backup}: ${copyErr.message}`);
         throw copyErr;
@@ -94,10 +96,12 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
       try {
         home = await homes.find(a.domain, a.user);
       } catch (err) {
-        if (!(err instanceof CohortError) || err.code !== 'no_such_user') throw err;
+        if (!(err instanceof CohortError) || (err.code !== 'no_such_user' && err.code !== 'con_lost')) throw err;
         // An unknown name is checked like a real one, on a library node of the domain chosen
         // by the name: the same hash, the same rate limit (rate_limited after 5 failures), the
-        // same answers, so neither the answer nor the limit tells which names exist.
+        // same answers, so neither the answer nor the limit tells which names exist. Also when
+        // a library node that might hold her cannot answer: a backup's copy finds its home's
+        // users (home.query), so a con_lost here would tell a name nobody holds from a real one.
         home = standIn(a.domain, a.user);
       }
       return homeOrCopy(home, 'auth.check', a, 'home.copy.auth');

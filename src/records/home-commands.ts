@@ -116,8 +116,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       policy.check(ctx.from, a.domain, 'home.query');
       const here = users.exists(a.domain, a.user);
       const copyOf = here ? undefined : deps.copies.copyHolding(a.domain, a.user);
-      const copies = deps.copies.copiesKept();
-      return { home: here, ...(copyOf && { copyOf }), ...(copies.length && { copies }) };
+      return { home: here, ...(copyOf && { copyOf }) };
     },
   });
   registry.register({
@@ -188,12 +187,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     scope: 'any',
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'auth.check');
-      try {
-        await checkLogin(users.passwordHash(a.domain, a.user), deps.limiter, a);
-      } catch (err) {
-        if (err instanceof CohortError && err.code === 'refused') deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from }, 'login failed');
-        throw err;
-      }
+      await checkLogin(users.passwordHash(a.domain, a.user), deps.limiter, a, () => deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from }, 'login failed'));
       return { ok: true, home: deps.self };
     },
   });

@@ -10,18 +10,16 @@ const MEMORY_CAP = 10_000;
 
 /**
  * What a library node answers to home.query / res.author: parsed, never taken as given. A backup
- * also names the home whose copy holds her (`copyOf`) and the homes whose copies it keeps
- * (`copies`): so she is found while her home is down, and a "no" covers those homes too.
+ * also names the home whose copy holds her (`copyOf`), so she is found while her home is down.
+ * Its "no" proves nothing of the home: a copy may be behind (users made while it was out of step).
  */
-const homeAnswer = z.object({ home: z.boolean(), copyOf: z.string().max(64).optional(), copies: z.array(z.string().max(64)).max(256).optional() });
+const homeAnswer = z.object({ home: z.boolean(), copyOf: z.string().max(64).optional() });
 type HomeAnswer = z.output<typeof homeAnswer>;
 
 /** What a library node tells of the copies it keeps of other homes (issue 27). */
 export interface CopiesHeld {
   /** The home whose copy here holds this user, if any. */
   copyHolding(domain: string, user: string): string | undefined;
-  /** The homes whose copies this node keeps. */
-  copiesKept(): string[];
 }
 
 /** Sends a command to a node (this one or a peer) and returns the reply. */
@@ -91,13 +89,7 @@ export class HomeLookup {
       this.put_.run(domain, user, home, Date.now());
       return home;
     }
-    // A node that could not answer counts as a no when its backup answered for its copy.
-    const covered = (id: string): boolean => {
-      const b = backupOf(this.table, id);
-      const i = b === undefined ? -1 : libraries.indexOf(b);
-      return i >= 0 && (said(i)?.copies ?? []).includes(id);
-    };
-    const failed = answers.flatMap((a, i) => (a.status === 'rejected' && !covered(libraries[i]) ? [{ id: libraries[i], err: a.reason as CohortError }] : []));
+    const failed = answers.flatMap((a, i) => (a.status === 'rejected' ? [{ id: libraries[i], err: a.reason as CohortError }] : []));
     if (failed.length === 0) throw new CohortError('no_such_user', `no library node of domain '${domain}' knows ${user}`);
     const refused = failed.find((f) => f.err.code === 'refused');
     if (refused) throw new CohortError('refused', refused.err.message);

@@ -83,10 +83,11 @@ export class FailureLimiter {
     this.forgive_ = db.prepare('DELETE FROM login_failures WHERE key = ? AND at <= ?');
   }
 
-  /** A failure another copy counted (a backup applying its home's log): it counts here too. */
-  addFailure(key: string, at: number): void {
+  /** A failure another copy counted (a backup told by its home): it counts here too. Returns its row. */
+  addFailure(key: string, at: number): number {
     const row = Number(this.add_.run(key, at).lastInsertRowid);
     if (row > this.maxRows) this.cap_.run(row - this.maxRows);
+    return row;
   }
 
   /** A success another copy saw: the key's failures up to then are forgotten here too. */
@@ -113,8 +114,7 @@ export class FailureLimiter {
     let row: number;
     try {
       this.prune_.run(now - this.windowMs, now + this.windowMs);
-      row = Number(this.add_.run(key, now).lastInsertRowid);
-      if (row > this.maxRows) this.cap_.run(row - this.maxRows);
+      row = this.addFailure(key, now);
       if (own) this.db.exec('COMMIT');
     } catch (err) {
       if (own && this.db.isTransaction) this.db.exec('ROLLBACK');

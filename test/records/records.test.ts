@@ -186,16 +186,15 @@ describe('users and records on their home library nodes', () => {
     assert.deepEqual(await j.records.get(alice, 'hw1', ['q1']), { q1: 42 }, 'nothing changed');
   });
 
-  it("the home lookup survives one library node down (its backup answers for its copy); no_such_user when no library node knows her", async () => {
+  it('the home lookup survives one library node down; no_such_user when no library node knows her', async () => {
     await (await client('E')).auth.addUser({ domain: 'msu', user: 'erin' }, 'E', 'pw');
     await cluster.kill('A');
     const j = await client('J');
     assert.equal(await j.auth.home({ domain: 'msu', user: 'erin' }), 'E');
-    await assert.rejects(j.auth.home({ domain: 'msu', user: 'nobody' }), { code: 'no_such_user' }, "with A down its backup E says she is not in A's copy");
-    await (await client('C')).auth.addUser({ domain: 'rice', user: 'rita' }, 'R', 'pw');
-    await cluster.kill('R');
-    await assert.rejects(j.auth.home({ domain: 'rice', user: 'nobody' }), { code: 'con_lost', message: /R: / }, 'R has no backup: with R down nobody can say she does not exist');
-    await cluster.start('R');
+    // Not even A's backup E: its copy of A may be behind (a user made while it was out of step).
+    await assert.rejects(j.auth.home({ domain: 'msu', user: 'nobody' }), { code: 'con_lost', message: /A: / }, 'with A down nobody can say she does not exist');
+    // A login tells nothing of it: a name nobody holds is checked as one, as when every node answers.
+    await assert.rejects(j.auth.login({ domain: 'msu', user: 'nobody' }, 'x'), { code: 'refused', message: 'bad user name or password' });
     await cluster.start('A');
     await waitFor('links up', () => cluster.linksUp());
     await assert.rejects(j.auth.home({ domain: 'msu', user: 'nobody' }), { code: 'no_such_user' });
