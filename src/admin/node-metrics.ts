@@ -135,6 +135,17 @@ export class NodeMetrics {
       },
     });
     new Counter({
+      name: 'cohort_home_backup_alone_seconds_total',
+      help: "Seconds this home answered writes on its own since the node started: its backup was out of step (unreachable, catching up, or its copy refused), so those writes were on this node alone until it caught up.",
+      labelNames: ['backup'],
+      registers,
+      collect() {
+        this.reset();
+        const b = src.homeBackup();
+        if (b) this.inc({ backup: b.backup }, b.aloneSeconds);
+      },
+    });
+    new Counter({
       name: 'cohort_home_copy_answers_total',
       help: "Reads and logins this node answered from the copies it keeps of other homes, asked while those homes could not be reached.",
       labelNames: ['use'],

@@ -108,6 +108,16 @@ export class AuthApi {
     return this.call('user.password', { ...who, password }) as Promise<{ changed: true; home: string }>;
   }
 
+  /**
+   * A user changes her own password: her current one is checked at her home as a login is
+   * (rate_limited alike), then the new one is set on her home and its backup, or on neither
+   * (con_lost while either cannot be reached: try again). Once it resolves, the old password
+   * works on neither copy.
+   */
+  changePassword(who: UserRef, current: string, next: string): Promise<{ changed: true; home: string }> {
+    return this.call('auth.password.change', { ...who, password: current, newPassword: next }) as Promise<{ changed: true; home: string }>;
+  }
+
   async home(who: UserRef): Promise<string> {
     return ((await this.call('home.find', who)) as { home: string }).home;
   }

@@ -42,6 +42,8 @@ export interface BackupStatus {
   lag: number;
   /** The backup's copy is one this home cannot account for, left for the operator (not overwritten). */
   copyRefused: boolean;
+  /** Seconds this home has answered writes on its own (its backup out of step) since the node started. */
+  aloneSeconds: number;
 }
 
 /**
@@ -81,6 +83,9 @@ export class HomeShipper {
   /** The backup's copy was refused (foreign): the operator decides. */
   private refusedCopy = false;
   private outOfSyncSince: number | null = Date.now();
+  /** Time spent answering writes alone: ended spells, and when the current one began. */
+  private aloneMs = 0;
+  private aloneSince: number | null = null;
   private why: string | null = 'not heard from yet';
   private busy = false;
   private stopped = false;
@@ -126,7 +131,7 @@ export class HomeShipper {
 
   status(): BackupStatus {
     const lsn = this.log.last();
-    return { backup: this.backup, acked: this.acked, lsn, inSync: this.inSync, outOfSyncSince: this.outOfSyncSince, why: this.why, lag: Math.max(0, lsn - Math.max(0, this.acked)), copyRefused: this.refusedCopy };
+    return { backup: this.backup, acked: this.acked, lsn, inSync: this.inSync, outOfSyncSince: this.outOfSyncSince, why: this.why, lag: Math.max(0, lsn - Math.max(0, this.acked)), copyRefused: this.refusedCopy, aloneSeconds: (this.aloneMs + (this.aloneSince === null ? 0 : Date.now() - this.aloneSince)) / 1000 };
   }
 
   /**
@@ -194,6 +199,8 @@ export class HomeShipper {
     if (!this.inSync && !this.stopped && this.acked >= this.log.last()) {
       this.inSync = true;
       this.writesWait = true;
+      if (this.aloneSince !== null) this.aloneMs += Date.now() - this.aloneSince;
+      this.aloneSince = null;
       this.logger.info({ event: 'home_backup_in_sync', backup: this.backup, lsn: this.acked, behindMs: Date.now() - (this.outOfSyncSince ?? Date.now()) }, `backup ${this.backup} holds every change: writes wait for it again`);
       this.outOfSyncSince = null;
       this.why = null;
@@ -262,6 +269,7 @@ export class HomeShipper {
       this.inSync = false;
       this.writesWait = false;
       this.outOfSyncSince = Date.now();
+      this.aloneSince = Date.now();
       this.logger.warn({ event: 'home_backup_out_of_sync', backup: this.backup, why }, `${why}: writes are answered on this node alone until its backup has caught up`);
     }
     this.why = why;

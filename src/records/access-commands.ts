@@ -132,6 +132,15 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
   });
 
   registry.register({
+    name: 'auth.password.change',
+    summary: "a user changes her own password (her current one checked at her home as a login is); set on her home and its backup, or on neither",
+    args: z.strictObject({ ...userRef, password, newPassword: password }),
+    scope: 'local',
+    // No copy answers this: a password is set on both copies or refused (con_lost while her home cannot be reached).
+    run: async (a) => deps.call(await homes.find(a.domain, a.user), 'user.password.change', a),
+  });
+
+  registry.register({
     name: 'user.password',
     summary: "set a new password for a user, on her home (operator only; refused while her home's backup is out of step)",
     args: z.strictObject({ domain: userRef.domain, user: userName, password }),

@@ -72,6 +72,17 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     throw new CohortError('con_lost', `cannot check that ${user}@${domain} is unique: ${failed.map((f) => `${f.id}: ${f.err.message}`).join('; ')}`);
   };
 
+  /**
+   * A new password on this home and its backup, or on neither: refused before anything changes
+   * while the backup is out of step (issue 27), and answered only once the backup holds it.
+   */
+  const setPassword = async (domain: string, user: string, newPassword: string): Promise<void> => {
+    const hash = await hashPassword(newPassword);
+    await deps.backup.confirmed();
+    await deps.commit.run(() => users.setPassword(domain, user, hash));
+    await deps.backup.confirmed();
+  };
+
   const resident = (args: { domain: string; user: string }, ctx: CommandContext, what: string) => {
     policy.check(ctx.from, args.domain, what);
     if (!users.exists(args.domain, args.user)) throw new CohortError('no_such_user', `${args.user}@${args.domain} does not live on ${deps.self}`);
@@ -146,12 +157,21 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'user.password.reset');
       if (!users.exists(a.domain, a.user)) throw new CohortError('no_such_user', `${a.user}@${a.domain} does not live on ${deps.self}`);
-      const hash = await hashPassword(a.password);
-      // Refused before anything changes while the backup is out of step (issue 27): never a new password on one copy and the old on the other.
-      await deps.backup.confirmed();
-      await deps.commit.run(() => users.setPassword(a.domain, a.user, hash));
-      await deps.backup.confirmed();
+      await setPassword(a.domain, a.user, a.password);
       deps.log.info({ event: 'user_password_reset', domain: a.domain, user: a.user }, `password of ${a.user}@${a.domain} reset`);
+      return { changed: true, home: deps.self };
+    },
+  });
+  registry.register({
+    name: 'user.password.change',
+    summary: "a user whose home is this node changes her password: her current one is checked as a login is; only while the backup is in step, as a reset",
+    args: z.strictObject({ ...userRef, password, newPassword: password }),
+    scope: 'any',
+    run: async (a, ctx) => {
+      policy.check(ctx.from, a.domain, 'user.password.change');
+      await checkLogin(users.passwordHash(a.domain, a.user), deps.limiter, a, () => deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from, for: 'password change' }, 'login failed (a password change)'));
+      await setPassword(a.domain, a.user, a.newPassword);
+      deps.log.info({ event: 'user_password_changed', domain: a.domain, user: a.user, from: ctx.from }, `${a.user}@${a.domain} changed her password`);
       return { changed: true, home: deps.self };
     },
   });

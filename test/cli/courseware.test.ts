@@ -7,6 +7,7 @@ import { browse, Jar } from '../harness/cookie-jar.ts';
 import { logIn, nodePid, startDemo, stopDemo } from '../harness/demo.ts';
 import { stopProcess } from '../harness/stop.ts';
 import { spawnNodeProcess } from '../../src/node/spawn.ts';
+import { loadHostTable } from '../../src/config/host-table.ts';
 
 
 
@@ -161,15 +162,17 @@ describe('cohort demo: the courseware app', () => {
       }
       assert.doesNotMatch((await browse(new Jar(), `${front}course/problem1`)).text, /bob was here/);
 
-      // bob's home E dies: his answer is delayed (kept on the app's node), his list is a 503; E back, it arrives.
+      // bob's home E dies: his list is read from E's backup K meanwhile; his answer is delayed (kept on the app's node); E back, it arrives.
+      const table = loadHostTable(join(dir, 'hosts.yaml'));
+      const copyReadsAtK = async () => Number(/^cohort_home_copy_answers_total\{(?=[^}]*use="read")[^}]*\} (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${table.nodes.find((n) => n.id === 'K')!.httpPort}/metrics`)).text())?.[1] ?? 0);
+      const readsBefore = await copyReadsAtK();
       process.kill(nodePid(dir, 'E'), 'SIGKILL');
-      let status = 0;
-      for (const until = Date.now() + 5000; status !== 503 && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+      for (const until = Date.now() + 10_000; (await copyReadsAtK()) === readsBefore && Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
         page = await browse(bob, `${front}course/submissions`);
-        status = page.res.status;
       }
-      assert.equal(status, 503, page.text);
-      assert.match(page.text, /Your home node cannot be reached right now/);
+      assert.ok((await copyReadsAtK()) > readsBefore, 'his list was read from K');
+      assert.equal(page.res.status, 200, page.text);
+      assert.deepEqual(answersOf(page.text), ['9,8'], 'his answers as K holds them');
       answer = await answerAs(bob, front!, '9.81');
       assert.equal(answer.res.status, 303, answer.text);
       assert.equal(answer.res.headers.get('location'), '/course/problem1?recorded=delayed&correct=yes');

@@ -96,12 +96,18 @@ describe("a home's backup", () => {
     assert.equal(hashOn(copyDb('E', 'A')), hashOn(homeDb('A')), 'the new hash on both copies when answered');
     assert.deepEqual(await j.auth.login(ann, 'new password'), { ok: true, home: 'A' });
     await assert.rejects(j.auth.login(ann, 'ann password'), { code: 'refused' });
+    // She changes it herself: her current password is checked first, then both copies get the new one.
+    await assert.rejects(j.auth.changePassword(ann, 'not hers', 'her own'), { code: 'refused', message: 'bad user name or password' });
+    assert.deepEqual(await j.auth.changePassword(ann, 'new password', 'her own'), { changed: true, home: 'A' });
+    assert.equal(hashOn(copyDb('E', 'A')), hashOn(homeDb('A')), 'her own password on both copies when answered');
+    await assert.rejects(j.auth.login(ann, 'new password'), { code: 'refused' });
     await c.kill('E');
     await waitFor('A out of step', async () => !(await inStep('A')), 10_000);
     const refused = await passwd('while E is down');
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /backup E is out of step/);
-    assert.deepEqual(await j.auth.login(ann, 'new password'), { ok: true, home: 'A' }, 'nothing changed');
+    await assert.rejects(j.auth.changePassword(ann, 'her own', 'while E is down'), { code: 'con_lost', message: /backup E is out of step/ });
+    assert.deepEqual(await j.auth.login(ann, 'her own'), { ok: true, home: 'A' }, 'nothing changed');
     await c.start('E');
     await waitFor('links up again', () => c.linksUp());
   });
@@ -114,6 +120,10 @@ describe("a home's backup", () => {
     assert.equal(await inStep('A'), false, 'A says its backup is out of step');
     assert.match(await metricsOf('A'), /^cohort_home_backup_in_sync\{(?=[^}]*backup="E")[^}]*\} 0$/m);
     assert.match(await metricsOf('A'), /^cohort_home_backup_lag_entries\{(?=[^}]*backup="E")[^}]*\} [1-9]\d*$/m);
+    const aloneSeconds = async () => Number(/^cohort_home_backup_alone_seconds_total\{(?=[^}]*backup="E")[^}]*\} (\S+)$/m.exec(await metricsOf('A'))?.[1]);
+    const alone = await aloneSeconds();
+    assert.ok(alone > 0, `A has answered alone for ${alone} s`);
+    await waitFor('the time alone grows while E is down', async () => (await aloneSeconds()) > alone);
     const behind = await homeStatus('A');
     assert.ok(behind.acked < behind.lsn, JSON.stringify(behind));
     const shown = await runCli(['homes', '--config', c.config, '--from', 'J']);
