@@ -9,6 +9,9 @@ import { MAX_SHIP_ENTRIES } from './home-shipper.ts';
 import type { ReplicaStore } from './replica-store.ts';
 import { MAX_SENT_EVENTS } from './login-relay.ts';
 import { userName } from '../records/names.ts';
+import type { FailureLimiter } from '../records/rate-limit.ts';
+
+type FailureLimiterLike = Pick<FailureLimiter, 'told'>;
 
 const home = z.string().min(1).max(64);
 const lsn = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -21,7 +24,7 @@ const loginEvents = z.array(z.tuple([z.enum(['fail', 'forgive']), userName, lsn]
  * home itself only, only at its backup, and only rows of the home's domain; `home.backup`, what
  * this node's home and copies stand at (for operators and the dashboard).
  */
-export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; shipper: HomeShipper | undefined }): void {
+export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; shipper: HomeShipper | undefined; ownLogins: FailureLimiterLike }): void {
   const replicaFor = (a: { home: string; entries?: HomeEntry[] }, ctx: CommandContext): ReplicaStore => {
     if (ctx.from !== a.home) throw new CohortError('refused', `only ${a.home} sends its own changes (this came from ${ctx.from})`);
     const replica = deps.replicas.get(a.home);
@@ -55,11 +58,18 @@ export function registerHomeBackupCommands(registry: CommandRegistry, deps: { se
   });
   registry.register({
     name: 'home.logins',
-    summary: "the home's failed logins (and those a right password forgave), counted by this backup too (peers only)",
+    summary: "failed logins of a home's users (and those a right password forgave) checked on the other copy: the home tells its backup, the backup its home (peers only)",
     args: z.strictObject({ home, events: loginEvents }),
     scope: 'peers',
     run: (a, ctx) => {
-      replicaFor(a, ctx).recordLogins(deps.table.nodes.find((n) => n.id === a.home)!.domain, a.events);
+      const domain = deps.table.nodes.find((n) => n.id === a.home)?.domain;
+      if (a.home === deps.self) {
+        // The backup tells this home what it checked on its copy while this home could not be reached.
+        if (ctx.from !== backupOf(deps.table, deps.self)) throw new CohortError('refused', `only ${deps.self}'s backup tells it of logins checked on its copy (this came from ${ctx.from})`);
+        deps.ownLogins.told(domain!, a.events);
+      } else {
+        replicaFor(a, ctx).logins.told(domain!, a.events);
+      }
       return { taken: a.events.length };
     },
   });

@@ -12,18 +12,20 @@ const SEND_MS = 1000;
 type Call = (to: string, cmd: string, args: unknown) => Promise<unknown>;
 
 /**
- * Tells a home's backup of the home's failed logins, once a second (issue 27), so that the
- * backup, checking logins while the home is down, counts the home's failures and its own against
- * the one limit. Apart from the home's log on purpose: failures for names nobody holds come at
- * the rate of password checks, and must neither grow the log nor push records out of it. Held
- * in memory, bounded (the oldest go first); what the backup did not take is sent again. Only
- * names of the home's own domain: a peer may ask about a name of its own domain at any library
- * node, and the backup takes only the home's domain.
+ * Tells the other copy of a home's users of the failed logins checked on this one, once a
+ * second (issue 27): the home tells its backup, so that the backup, checking logins while the
+ * home is down, counts the home's failures and its own against the one limit; the backup tells
+ * the home what it checked on its copy meanwhile, once the home is back. Apart from the home's
+ * log on purpose: failures for names nobody holds come at the rate of password checks, and must
+ * neither grow the log nor push records out of it. Held in memory, bounded (the oldest go
+ * first); what the other did not take is sent again. Only names of the home's domain: a peer may
+ * ask about a name of its own domain at any library node, and the other copy takes only those.
  */
 export class LoginRelay implements FailureSink {
   private readonly home: string;
   private readonly domain: string;
-  private readonly backup: string;
+  /** The other copy: the home's backup, or the home. */
+  private readonly to: string;
   private readonly call: Call;
   private readonly logger: Logger;
   private readonly maxHeld: number;
@@ -32,11 +34,11 @@ export class LoginRelay implements FailureSink {
   private busy = false;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(opts: { home: string; domain: string; backup: string; call: Call; logger: Logger; maxHeld?: number }) {
+  constructor(opts: { home: string; domain: string; to: string; call: Call; logger: Logger; maxHeld?: number }) {
     this.maxHeld = opts.maxHeld ?? MAX_HELD_EVENTS;
     this.home = opts.home;
     this.domain = opts.domain;
-    this.backup = opts.backup;
+    this.to = opts.to;
     this.call = opts.call;
     this.logger = opts.logger;
   }
@@ -73,12 +75,12 @@ export class LoginRelay implements FailureSink {
     this.busy = true;
     const events = this.held.slice(0, MAX_SENT_EVENTS);
     try {
-      await this.call(this.backup, 'home.logins', { home: this.home, events });
+      await this.call(this.to, 'home.logins', { home: this.home, events });
       // Taken: those sent go (unless the bound already pushed some of them out).
       const sent = new Set(events);
       this.held = this.held.filter((e) => !sent.has(e));
       if (this.dropped) {
-        this.logger.warn({ event: 'home_logins_dropped', backup: this.backup, times: this.dropped }, `failed logins were held for backup ${this.backup} past their bound (${this.maxHeld}): the oldest went`);
+        this.logger.warn({ event: 'home_logins_dropped', to: this.to, home: this.home, times: this.dropped }, `failed logins of ${this.home}'s users were held for ${this.to} past their bound (${this.maxHeld}): the oldest went`);
         this.dropped = 0;
       }
     } catch {

@@ -1,12 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS } from '../records/rate-limit.ts';
+import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, type FailureSink } from '../records/rate-limit.ts';
 import { RecordStore } from '../records/record-store.ts';
 import { UserStore } from '../records/user-store.ts';
 import { openDurableDatabase } from '../store/database.ts';
 import type { HomeEntry } from './home-log.ts';
-import type { LoginEvent } from './login-relay.ts';
 
 /**
  * What a backup holds of a home: every change of the home's log `logId` up to `lsn`, none after.
@@ -29,21 +28,22 @@ export class ReplicaStore {
   readonly home: string;
   readonly users: UserStore;
   readonly records: RecordStore;
-  /** The home's failed logins (its LoginRelay tells them) and this copy's own: a login checked here counts both. */
+  /** The home's failed logins (its LoginRelay tells them) and this copy's own (told to the home): a login checked here counts both. */
   readonly logins: FailureLimiter;
   private readonly db: DatabaseSync;
   private readonly held_: StatementSync;
   private readonly setHeld_: StatementSync;
   private readonly begin_: StatementSync;
 
-  constructor(dataDir: string, home: string) {
+  /** `logins`: where the logins checked on this copy are told (the home, once it is back). */
+  constructor(dataDir: string, home: string, logins?: FailureSink) {
     this.home = home;
     const dir = join(dataDir, 'replicas');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     this.db = openDurableDatabase(join(dir, `${home}.db`));
     this.users = new UserStore(this.db);
     this.records = new RecordStore(this.db);
-    this.logins = new FailureLimiter(this.db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS);
+    this.logins = new FailureLimiter(this.db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, { sink: logins });
     this.db.exec('CREATE TABLE IF NOT EXISTS replica_state (one INTEGER PRIMARY KEY CHECK (one = 1), lsn INTEGER NOT NULL, log_id TEXT, snapshot TEXT)');
     // -1 until a first snapshot ends: a new copy holds nothing yet, not even "nothing since 0" (the home may have had users before it logged).
     this.db.exec('INSERT OR IGNORE INTO replica_state (one, lsn) VALUES (1, -1)');
@@ -95,16 +95,6 @@ export class ReplicaStore {
       if (part === 'end') this.setHeld_.run(lsn, logId);
     });
     return this.held();
-  }
-
-  /** The home's failed logins, and its logins that forgave failures, as it told them (one transaction). */
-  recordLogins(domain: string, events: LoginEvent[]): void {
-    this.transaction(() => {
-      for (const [what, user, at] of events) {
-        if (what === 'fail') this.logins.addFailure(`${domain}/${user}`, at);
-        else this.logins.forgive(`${domain}/${user}`, at);
-      }
-    });
   }
 
   close(): void {

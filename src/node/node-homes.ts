@@ -12,7 +12,7 @@ import { ReplicaStore } from '../homes/replica-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
 import type { DomainPolicy } from '../records/domain-policy.ts';
 import type { CopiesHeld } from '../records/home-lookup.ts';
-import type { FailureSink } from '../records/rate-limit.ts';
+import type { FailureLimiter, FailureSink } from '../records/rate-limit.ts';
 import type { Part, PartHealth } from './lifecycle.ts';
 
 /**
@@ -27,22 +27,29 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
   /** Where the login limiter tells its failures (to the backup, which counts them too; nowhere without one). */
   readonly loginFailures: FailureSink;
   private readonly relay: LoginRelay | undefined;
+  /** One per copy kept here: the logins checked on it, told to its home once it is back. */
+  private readonly copyRelays: LoginRelay[] = [];
   /** Answers given from the copies kept here, while their homes could not be reached. */
   readonly copyAnswers: Record<CopyUse, number> = { read: 0, login: 0 };
   private readonly lastCopyNotice = new Map<string, number>();
   private readonly shipper: HomeShipper | undefined;
   private readonly replicas = new Map<string, ReplicaStore>();
 
-  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; policy: DomainPolicy; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
+  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; policy: DomainPolicy; ownLogins: Pick<FailureLimiter, 'told'>; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
     const { self, table, db, log } = opts;
     const backup = backupOf(table, self);
     this.log = new HomeLog(db, backup !== undefined);
-    if (backup) this.relay = new LoginRelay({ home: self, domain: table.nodes.find((n) => n.id === self)!.domain, backup, call: opts.call, logger: log });
+    const domainOf = (id: string) => table.nodes.find((n) => n.id === id)!.domain;
+    if (backup) this.relay = new LoginRelay({ home: self, domain: domainOf(self), to: backup, call: opts.call, logger: log });
     this.loginFailures = this.relay ?? { failed: () => {}, forgiven: () => {} };
     if (backup) this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
     else if (table.nodes.find((n) => n.id === self)?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
-    for (const home of homesBackedUpBy(table, self)) this.replicas.set(home, new ReplicaStore(opts.dataDir, home));
-    registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, shipper: this.shipper });
+    for (const home of homesBackedUpBy(table, self)) {
+      const relay = new LoginRelay({ home, domain: domainOf(home), to: home, call: opts.call, logger: log });
+      this.copyRelays.push(relay);
+      this.replicas.set(home, new ReplicaStore(opts.dataDir, home, relay));
+    }
+    registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, shipper: this.shipper, ownLogins: opts.ownLogins });
     registerCopyCommands(opts.registry, { self, replicas: this.replicas, policy: opts.policy, call: opts.call, log, answered: (home, use) => this.answeredFromCopy(home, use, log) });
   }
 
@@ -84,6 +91,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
   start(): void {
     this.shipper?.start();
     this.relay?.start();
+    for (const r of this.copyRelays) r.start();
   }
 
   /**
@@ -94,6 +102,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
   drain(): void {
     this.shipper?.stop();
     this.relay?.stop();
+    for (const r of this.copyRelays) r.stop();
   }
 
   /** After the links and sockets (declared before them). */

@@ -28,6 +28,7 @@ import { Lifecycle } from './lifecycle.ts';
 import { NodeLinks } from './links.ts';
 import { NodeDatabase } from './node-database.ts';
 import { NodeHomes } from './node-homes.ts';
+import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS } from '../records/rate-limit.ts';
 import { NodeSessions } from './node-sessions.ts';
 import { registerRecordCommands } from './record-commands.ts';
 import { StatusPages } from './status-pages.ts';
@@ -77,12 +78,14 @@ export class CohortNode {
     registerJournalCommands(registry, new Journal(db));
     // A home's changes are logged for its backup, and their answers wait for it (issue 27).
     const policy = new DomainPolicy(table, id, log);
-    const homes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, policy, call: callAsNode, log });
+    // The home's login limiter (its failures told to its backup; the backup's told to it): made once the homes part says where they go.
+    const homes: NodeHomes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, policy, ownLogins: { told: (domain, events) => logins.told(domain, events) }, call: callAsNode, log });
+    const logins = new FailureLimiter(db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, { sink: homes.loginFailures });
     const critical = new CriticalPart({ self: id, table, db, commit, registry, peers, log, backup: homes });
     // Any node can be the LARD dispatcher a front's route names.
     registerDispatcherCommands(this.registry, new SharedLard());
     const users = new UserStore(db, homes.log);
-    registerRecordCommands(registry, { self: id, table, db, commit, users, changes: homes.log, loginFailures: homes.loginFailures, backup: homes, copies: homes, policy, critical: critical.service, call: callAsNode, log });
+    registerRecordCommands(registry, { self: id, table, db, commit, users, changes: homes.log, logins, backup: homes, copies: homes, policy, critical: critical.service, call: callAsNode, log });
     const apps = new AppPart(self, table, registry, log);
     // Every node keeps the cluster's maintenance mode (fronts may follow any node).
     const maintenance = new MaintenanceStore(db, id);

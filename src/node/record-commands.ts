@@ -8,14 +8,14 @@ import type { DomainPolicy } from '../records/domain-policy.ts';
 import { registerHomeCommands } from '../records/home-commands.ts';
 import { HomeLookup, type CopiesHeld } from '../records/home-lookup.ts';
 import { NameClaims } from '../records/name-claims.ts';
-import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, type FailureSink } from '../records/rate-limit.ts';
+import type { FailureLimiter } from '../records/rate-limit.ts';
 import { RecordStore, type ChangeSink } from '../records/record-store.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { BackupGate } from '../critical/inbox.ts';
 import type { UserStore } from '../records/user-store.ts';
 
 /** Users and records on a node: the home side (library nodes) and the access side (every node). */
-export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; users: UserStore; changes: ChangeSink; loginFailures: FailureSink; backup: BackupGate; copies: CopiesHeld; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
+export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; users: UserStore; changes: ChangeSink; logins: FailureLimiter; backup: BackupGate; copies: CopiesHeld; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
   const { self, table, db, commit, users, changes, backup, copies, policy, critical, call, log } = deps;
   registerHomeCommands(registry, {
     self,
@@ -28,7 +28,7 @@ export function registerRecordCommands(registry: CommandRegistry, deps: { self: 
     copies,
     call,
     policy,
-    limiter: new FailureLimiter(db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, { sink: deps.loginFailures }),
+    limiter: deps.logins,
     log,
   });
   registerAccessCommands(registry, {

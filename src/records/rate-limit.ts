@@ -83,17 +83,32 @@ export class FailureLimiter {
     this.forgive_ = db.prepare('DELETE FROM login_failures WHERE key = ? AND at <= ?');
   }
 
-  /** A failure another copy counted (a backup told by its home): it counts here too. Returns its row. */
-  addFailure(key: string, at: number): number {
+  /**
+   * What the other copy of these users counted (issue 27: a home and its backup tell each
+   * other), in one transaction: its failures count here too, and a right login there forgives
+   * the failures before it here too. `domain` is the home's: the events name users of it.
+   */
+  told(domain: string, events: readonly (readonly ['fail' | 'forgive', string, number])[]): void {
+    const own = !this.db.isTransaction;
+    if (own) this.db.exec('BEGIN');
+    try {
+      for (const [what, user, at] of events) {
+        if (what === 'fail') this.addFailure(`${domain}/${user}`, at);
+        else this.forgive_.run(`${domain}/${user}`, at);
+      }
+      if (own) this.db.exec('COMMIT');
+    } catch (err) {
+      if (own && this.db.isTransaction) this.db.exec('ROLLBACK');
+      throw err;
+    }
+  }
+
+  private addFailure(key: string, at: number): number {
     const row = Number(this.add_.run(key, at).lastInsertRowid);
     if (row > this.maxRows) this.cap_.run(row - this.maxRows);
     return row;
   }
 
-  /** A success another copy saw: the key's failures up to then are forgotten here too. */
-  forgive(key: string, at: number): void {
-    this.forgive_.run(key, at);
-  }
 
   /** Milliseconds until `key` may try again; 0 when it may now. */
   retryAfter(key: string, now = Date.now()): number {

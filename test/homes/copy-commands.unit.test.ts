@@ -13,7 +13,8 @@ import { ReplicaStore } from '../../src/homes/replica-store.ts';
 import { CohortError } from '../../src/errors.ts';
 import { DomainPolicy } from '../../src/records/domain-policy.ts';
 import { hashPassword } from '../../src/records/password.ts';
-import { LOGIN_FAILURE_LIMIT } from '../../src/records/rate-limit.ts';
+import { FailureLimiter, LOGIN_FAILURE_LIMIT } from '../../src/records/rate-limit.ts';
+import { DatabaseSync } from 'node:sqlite';
 import { waitFor } from '../harness/wait.ts';
 
 // A backup E answering for its home A from its copy (issue 27), in one process: `home` stands
@@ -34,14 +35,15 @@ const silent = pino({ level: 'silent' });
 const ann = { domain: 'msu', user: 'ann' };
 
 async function backupOfA(name: string) {
-  const replica = new ReplicaStore(join(root, name), 'A');
+  const toldHome: unknown[] = [];
+  const replica = new ReplicaStore(join(root, name), 'A', { failed: (key, at) => toldHome.push(['fail', key, at]), forgiven: (key, at) => toldHome.push(['forgive', key, at]) });
   replica.snapshot('begin', 's1', 'log1', [], 0);
   replica.snapshot('end', 's1', 'log1', [['user', 'msu', 'ann', await hashPassword('ann password'), 1]], 0);
   const replicas = new Map([['A', replica]]);
   const home = { answers: undefined as undefined | ((cmd: string, args: unknown) => unknown), asked: [] as string[] };
   const registry = new CommandRegistry();
   const answered: string[] = [];
-  registerHomeBackupCommands(registry, { self: 'E', table, replicas, shipper: undefined });
+  registerHomeBackupCommands(registry, { self: 'E', table, replicas, shipper: undefined, ownLogins: { told: () => assert.fail('E is no home here') } });
   registerCopyCommands(registry, {
     self: 'E',
     replicas,
@@ -56,11 +58,11 @@ async function backupOfA(name: string) {
     },
   });
   const run = (cmd: string, args: unknown, from = 'J') => Promise.resolve().then(() => registry.execute(cmd, args, { from }));
-  return { replica, home, run, answered };
+  return { replica, home, run, answered, toldHome };
 }
 
 test('a login is asked of the home first; its answer stands, a refusal included; only a home that cannot be reached leaves it to the copy', async () => {
-  const { home, run, answered } = await backupOfA('ask-first');
+  const { home, run, answered, toldHome } = await backupOfA('ask-first');
   home.answers = (cmd) => {
     assert.equal(cmd, 'auth.check');
     throw new CohortError('rate_limited', 'too many failed logins; try again in 100 s');
@@ -74,6 +76,19 @@ test('a login is asked of the home first; its answer stands, a refusal included;
   await assert.rejects(run('home.copy.auth', { home: 'A', ...ann, password: 'wrong' }), { code: 'refused', message: 'bad user name or password' });
   await assert.rejects(run('home.copy.auth', { home: 'A', domain: 'msu', user: 'nobody', password: 'x' }), { code: 'refused', message: 'bad user name or password' }, 'a name nobody holds: the same answer');
   assert.deepEqual(answered, ['A login', 'A login', 'A login']);
+  assert.deepEqual(toldHome.map((e) => (e as unknown[]).slice(0, 2)), [['fail', 'msu/ann'], ['fail', 'msu/nobody']], "the copy's failures, to be told to A");
+});
+
+test("the home takes what its backup checked on its copy, from its backup only: a guesser gets no fresh allowance when it is back", async () => {
+  const db = new DatabaseSync(':memory:');
+  const own = new FailureLimiter(db, LOGIN_FAILURE_LIMIT, 60_000);
+  const registry = new CommandRegistry();
+  registerHomeBackupCommands(registry, { self: 'A', table, replicas: new Map(), shipper: undefined, ownLogins: own });
+  const events = Array.from({ length: LOGIN_FAILURE_LIMIT }, (_, i) => ['fail', 'ann', Date.now() - 10 + i]);
+  await assert.rejects(Promise.resolve().then(() => registry.execute('home.logins', { home: 'A', events }, { from: 'J' })), { code: 'refused' });
+  assert.equal(own.retryAfter('msu/ann'), 0);
+  assert.deepEqual(await registry.execute('home.logins', { home: 'A', events }, { from: 'E' }), { taken: LOGIN_FAILURE_LIMIT });
+  assert.ok(own.retryAfter('msu/ann') > 0, 'ann is locked at A for the rest of the window');
 });
 
 test("the home's failed logins count at the copy: the home's and the copy's own reach one limit; a forgiving login clears them", async () => {
@@ -108,7 +123,7 @@ test("the relay sends the home's own domain's failures, once a second, again whi
   const sent: unknown[] = [];
   let up = false;
   const MAX_HELD = 50;
-  const relay = new LoginRelay({ home: 'A', domain: 'msu', backup: 'E', logger: silent, maxHeld: MAX_HELD, call: async (_to, _cmd, args) => {
+  const relay = new LoginRelay({ home: 'A', domain: 'msu', to: 'E', logger: silent, maxHeld: MAX_HELD, call: async (_to, _cmd, args) => {
     if (!up) throw new CohortError('con_lost', 'no link to E');
     sent.push(...(args as { events: unknown[] }).events);
     return { taken: 1 };

@@ -34,8 +34,9 @@ describe("a home's users while it is down: reads and logins at its backup", () =
   after(() => c?.destroy());
 
   const inStep = async () => ((await (await c.client('A')).call('A', 'home.backup', {})) as { home: BackupStatus }).home.inSync;
-  const failuresOnCopy = (user: string, domain = 'msu'): number => {
-    const db = new DatabaseSync(join(c.table.dataDir, 'E', 'replicas', 'A.db'), { readOnly: true });
+  const failuresOnCopy = (user: string, domain = 'msu'): number => failuresOn(join(c.table.dataDir, 'E', 'replicas', 'A.db'), user, domain);
+  const failuresOn = (file: string, user: string, domain = 'msu'): number => {
+    const db = new DatabaseSync(file, { readOnly: true });
     try {
       return Number((db.prepare('SELECT count(*) AS n FROM login_failures WHERE key = ?').get(`${domain}/${user}`) as { n: number }).n);
     } finally {
@@ -99,6 +100,9 @@ describe("a home's users while it is down: reads and logins at its backup", () =
 
     await c.start('A');
     await waitFor('links up again', () => c.linksUp());
+    // E tells A the failures it counted on its copy: A's return is no fresh allowance for cat's guesser.
+    await waitFor("cat's 5 failures on A", () => failuresOn(join(c.table.dataDir, 'A', 'node.db'), 'cat') === 5, 10_000);
+    await assert.rejects(j.auth.login(cat, 'cat password'), { code: 'rate_limited' });
     await waitFor('the delayed write reached A', async () => (await j.records.get(ann, 'grades', ['q3'])).q3 === 'C', 15_000);
     assert.deepEqual(await j.auth.login(bob, 'bob new password'), { ok: true, home: 'A' }, 'A answers again');
   });
