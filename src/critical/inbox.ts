@@ -10,6 +10,11 @@ import { InboxHolds } from './inbox-holds.ts';
 /** A home's backup as the inbox and the home's commands see it (node-homes.ts): how many changes it has logged, and waits for the backup to hold them. */
 export interface BackupGate {
   appended(): number;
+  /** A message's job begins and ends: what it changes goes to the backup in one batch, with its applied id. */
+  beginJob(): void;
+  endJob(): void;
+  /** A message whose job changed the home's users or records: its id and result go to the backup with the change. */
+  applied(sender: string, mid: string, result: unknown, at: number): void;
   /** The backup holds what has committed, or it is out of step (then at once). */
   settled(): Promise<void>;
   /** The backup holds what has committed; rejects if it is out of step. */
@@ -83,9 +88,17 @@ export class CriticalInbox {
         }
         this.holds.admit(from, mid, oldest, (held) => this.seen.get(from, held) !== undefined);
         const before = this.backup?.appended();
-        const result = this.registry.executeCritical(cmd, args, { from }) ?? null;
-        changed.home = before !== this.backup?.appended();
-        this.record.run(from, mid, JSON.stringify(result), Date.now());
+        const at = Date.now();
+        this.backup?.beginJob();
+        let result: unknown;
+        try {
+          result = this.registry.executeCritical(cmd, args, { from }) ?? null;
+          changed.home = before !== this.backup?.appended();
+          if (changed.home) this.backup!.applied(from, mid, result, at);
+        } finally {
+          this.backup?.endJob();
+        }
+        this.record.run(from, mid, JSON.stringify(result), at);
         injectedJobFault(); // tests only: as if that write had failed
         this.holds.settled(from, mid);
         return result;

@@ -4,7 +4,7 @@ import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { backupOf } from './backup-of.ts';
 import type { HomeShipper } from './home-shipper.ts';
-import { homeEntrySchema, type HomeEntry } from './home-log.ts';
+import { homeEntrySchema, MAX_JOB_ENTRIES, type HomeEntry } from './home-log.ts';
 import { MAX_SHIP_ENTRIES } from './home-shipper.ts';
 import type { ReplicaStore } from './replica-store.ts';
 import { MAX_SENT_EVENTS } from './login-relay.ts';
@@ -16,7 +16,8 @@ type FailureLimiterLike = Pick<FailureLimiter, 'told'>;
 const home = z.string().min(1).max(64);
 const lsn = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const logId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'a log id');
-const entries = z.array(homeEntrySchema).max(MAX_SHIP_ENTRIES);
+// A batch, or one critical message's job sent whole (it may be more than a batch).
+const entries = z.array(homeEntrySchema).max(Math.max(MAX_SHIP_ENTRIES, MAX_JOB_ENTRIES));
 const loginEvents = z.array(z.tuple([z.enum(['fail', 'forgive']), userName, lsn])).max(MAX_SENT_EVENTS);
 
 /**
@@ -31,7 +32,7 @@ export function registerHomeBackupCommands(registry: CommandRegistry, deps: { se
     if (!replica || backupOf(deps.table, a.home) !== deps.self) throw new CohortError('refused', `${deps.self} is not the backup of ${a.home}`);
     // A home's users are of its domain: a row of another domain is no change it could have made.
     const domain = deps.table.nodes.find((n) => n.id === a.home)!.domain;
-    const foreign = a.entries?.find((e) => e[1] !== domain);
+    const foreign = a.entries?.find((e) => e[0] !== 'applied' && e[1] !== domain);
     if (foreign) throw new CohortError('refused', `${a.home} is a home of domain '${domain}', not '${foreign[1]}'`);
     return replica;
   };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { z } from 'zod';
-import { domainName, namespace, recordKey, recordValue, userName } from '../records/names.ts';
+import { domainName, MAX_KEYS_PER_CALL, namespace, recordKey, recordValue, userName } from '../records/names.ts';
 
 /**
  * One change to a home's users and records, as the rows it leaves (not the command that made
@@ -14,7 +14,13 @@ export type HomeEntry =
   | ['user', domain: string, name: string, passwordHash: string, created: number]
   | ['put', domain: string, user: string, ns: string, key: string, value: unknown, updated: number]
   | ['del', domain: string, user: string, ns: string, key: string]
-  | ['history', domain: string, user: string, ns: string, seq: number, at: number, data: unknown];
+  | ['history', domain: string, user: string, ns: string, seq: number, at: number, data: unknown]
+  // A critical message whose command changed the home's users or records: its id and first answer,
+  // as the inbox keeps them (a sender that sends it again is answered with it, not applied again).
+  | ['applied', sender: string, mid: string, result: unknown, at: number];
+
+/** Entries one critical message's job leaves at most: a put of as many keys as a call may carry, and its applied id. */
+export const MAX_JOB_ENTRIES = MAX_KEYS_PER_CALL + 1;
 
 const int = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 /** An entry from a peer: checked as the record commands check their arguments (a peer's bug must not write rows no home could). */
@@ -23,7 +29,16 @@ export const homeEntrySchema = z.union([
   z.tuple([z.literal('put'), domainName, userName, namespace, recordKey, recordValue, int]),
   z.tuple([z.literal('del'), domainName, userName, namespace, recordKey]),
   z.tuple([z.literal('history'), domainName, userName, namespace, int.min(1), int, recordValue]),
+  // What the inbox took (a link's sender and message id are 1-64 characters; any answer of a command).
+  z.tuple([z.literal('applied'), z.string().min(1).max(64), z.string().min(1).max(64), z.unknown().refine((v) => v !== undefined, 'a result is required'), int]),
 ]);
+
+/** An entry as the log keeps it: its number, and the critical message's job it belongs to (0: none). */
+export interface LoggedEntry {
+  lsn: number;
+  job: number;
+  entry: HomeEntry;
+}
 
 /** Log kept for a backup that is behind, in entries and in bytes; past either, the oldest go and it gets a snapshot instead. */
 export const MAX_LOG_ENTRIES = 100_000;
@@ -52,6 +67,11 @@ export class HomeLog {
   private readonly drop_: StatementSync;
   private readonly size_: StatementSync;
   private readonly known_: StatementSync;
+  private readonly jobOf_: StatementSync;
+  private readonly jobEntries_: StatementSync;
+  /** The critical message's job under way (its entries go to the backup in one batch), 0 when none. */
+  private job = 0;
+  private jobs: number;
 
   constructor(db: DatabaseSync, on: boolean, bounds = { entries: MAX_LOG_ENTRIES, bytes: MAX_LOG_BYTES }) {
     this.on = on;
@@ -62,6 +82,9 @@ export class HomeLog {
       CREATE INDEX IF NOT EXISTS home_log_bytes ON home_log (lsn, bytes);
       CREATE TABLE IF NOT EXISTS home_log_ids (id TEXT PRIMARY KEY, since INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS home_log_state (one INTEGER PRIMARY KEY CHECK (one = 1), id TEXT NOT NULL, logging INTEGER NOT NULL)`);
+    // job: the entries of one critical message's job share it (a log from before it had none).
+    if (!(db.prepare('SELECT name FROM pragma_table_info(?)').all('home_log') as { name: string }[]).some((c) => c.name === 'job')) db.exec('ALTER TABLE home_log ADD COLUMN job INTEGER NOT NULL DEFAULT 0');
+    this.jobs = (db.prepare('SELECT coalesce(max(job), 0) AS job FROM home_log').get() as { job: number }).job;
     const state = db.prepare('SELECT id, logging FROM home_log_state').get() as { id: string; logging: number } | undefined;
     if (state && (state.logging === 1 || !on)) this.id = state.id;
     else {
@@ -69,8 +92,10 @@ export class HomeLog {
       db.prepare('INSERT INTO home_log_ids (id, since) VALUES (?, ?)').run(this.id, Date.now());
     }
     db.prepare('INSERT OR REPLACE INTO home_log_state (one, id, logging) VALUES (1, ?, ?)').run(this.id, on ? 1 : 0);
-    this.insert_ = db.prepare('INSERT INTO home_log (entry, bytes) VALUES (?, ?)');
-    this.since_ = db.prepare('SELECT lsn, entry FROM home_log WHERE lsn > ? ORDER BY lsn LIMIT ?');
+    this.insert_ = db.prepare('INSERT INTO home_log (entry, bytes, job) VALUES (?, ?, ?)');
+    this.since_ = db.prepare('SELECT lsn, job, entry FROM home_log WHERE lsn > ? ORDER BY lsn LIMIT ?');
+    this.jobOf_ = db.prepare('SELECT job FROM home_log WHERE lsn = ?');
+    this.jobEntries_ = db.prepare('SELECT lsn, job, entry FROM home_log WHERE lsn > ? AND job = ? ORDER BY lsn LIMIT ?');
     this.last_ = db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'home_log'), 0) AS lsn");
     this.first_ = db.prepare('SELECT min(lsn) AS lsn FROM home_log');
     this.drop_ = db.prepare('DELETE FROM home_log WHERE lsn <= ?');
@@ -85,8 +110,32 @@ export class HomeLog {
   append(entry: HomeEntry): void {
     if (!this.on) return;
     const json = JSON.stringify(entry);
-    this.insert_.run(json, Buffer.byteLength(json));
+    this.insert_.run(json, Buffer.byteLength(json), this.job);
     this.appended++;
+  }
+
+  /**
+   * A critical message's job begins: what it appends, up to endJob(), goes to the backup in one
+   * batch, with its applied id, so a backup never holds its effect without its id (or its id
+   * without its effect), whatever it holds when its home dies. Synchronous jobs: no other
+   * entries come in between.
+   */
+  beginJob(): void {
+    this.job = ++this.jobs;
+  }
+
+  endJob(): void {
+    this.job = 0;
+  }
+
+  /** The job of entry `lsn` (0: none), undefined when there is no such entry (yet). */
+  jobOf(lsn: number): number | undefined {
+    return (this.jobOf_.get(lsn) as { job: number } | undefined)?.job;
+  }
+
+  /** Every entry of `job` after `lsn`, oldest first (at most MAX_JOB_ENTRIES). */
+  jobEntries(job: number, lsn: number): LoggedEntry[] {
+    return (this.jobEntries_.all(lsn, job, MAX_JOB_ENTRIES) as { lsn: number; job: number; entry: string }[]).map((r) => ({ lsn: r.lsn, job: r.job, entry: JSON.parse(r.entry) as HomeEntry }));
   }
 
   /** Was `id` ever this home's log id (a copy made from it is of this home's history)? */
@@ -105,13 +154,13 @@ export class HomeLog {
   }
 
   /** Entries after `lsn`, oldest first, up to `limit` of them and about `maxChars` of JSON (at least one). */
-  since(lsn: number, limit: number, maxChars: number): { lsn: number; entry: HomeEntry }[] {
-    const out: { lsn: number; entry: HomeEntry }[] = [];
+  since(lsn: number, limit: number, maxChars: number): LoggedEntry[] {
+    const out: LoggedEntry[] = [];
     let chars = 0;
-    for (const row of this.since_.iterate(lsn, limit) as Iterable<{ lsn: number; entry: string }>) {
+    for (const row of this.since_.iterate(lsn, limit) as Iterable<{ lsn: number; job: number; entry: string }>) {
       if (out.length && chars + row.entry.length > maxChars) break;
       chars += row.entry.length;
-      out.push({ lsn: row.lsn, entry: JSON.parse(row.entry) as HomeEntry });
+      out.push({ lsn: row.lsn, job: row.job, entry: JSON.parse(row.entry) as HomeEntry });
     }
     return out;
   }

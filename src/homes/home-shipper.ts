@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import { CohortError } from '../errors.ts';
 import { withTimeout } from '../timeout.ts';
-import type { HomeLog } from './home-log.ts';
+import type { HomeLog, LoggedEntry } from './home-log.ts';
 import type { ReplicaAnswer } from './replica-store.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
 import { WaitingWrites } from './waiting-writes.ts';
@@ -193,7 +193,7 @@ export class HomeShipper {
         await this.snapshot();
         continue;
       }
-      const batch = this.log.since(this.acked, MAX_SHIP_ENTRIES, this.maxChars);
+      const batch = this.wholeJobs(this.log.since(this.acked, MAX_SHIP_ENTRIES, this.maxChars));
       if (!this.heard(await this.ask('home.replicate', { home: this.self, logId: this.log.id, from: this.acked, entries: batch.map((b) => b.entry) }))) return;
     }
     if (!this.inSync && !this.stopped && this.acked >= this.log.last()) {
@@ -205,6 +205,18 @@ export class HomeShipper {
       this.outOfSyncSince = null;
       this.why = null;
     }
+  }
+
+  /**
+   * A batch that ends inside a critical message's job is cut before the job (it goes whole in
+   * the next one); a job that alone is more than a batch goes whole by itself. So the backup
+   * never holds a message's effect without its applied id, nor the id without the effect.
+   */
+  private wholeJobs(batch: LoggedEntry[]): LoggedEntry[] {
+    const last = batch.at(-1);
+    if (!last || last.job === 0 || this.log.jobOf(last.lsn + 1) !== last.job) return batch;
+    const start = batch.findIndex((b) => b.job === last.job);
+    return start > 0 ? batch.slice(0, start) : this.log.jobEntries(last.job, this.acked);
   }
 
   private async snapshot(): Promise<void> {

@@ -34,6 +34,8 @@ export class ReplicaStore {
   private readonly held_: StatementSync;
   private readonly setHeld_: StatementSync;
   private readonly begin_: StatementSync;
+  private readonly applied_: StatementSync;
+  private readonly pruneApplied_: StatementSync;
 
   /** `logins`: where the logins checked on this copy are told (the home, once it is back). */
   constructor(dataDir: string, home: string, logins?: FailureSink) {
@@ -44,6 +46,14 @@ export class ReplicaStore {
     this.users = new UserStore(this.db);
     this.records = new RecordStore(this.db);
     this.logins = new FailureLimiter(this.db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, { sink: logins });
+    // The home's inbox as far as its users and records go: the ids (and first answers) of the
+    // critical messages whose changes this copy holds, the same table as the inbox's.
+    this.db.exec(`CREATE TABLE IF NOT EXISTS inbox (
+      sender TEXT NOT NULL, mid TEXT NOT NULL, result TEXT NOT NULL, applied_at INTEGER NOT NULL,
+      PRIMARY KEY (sender, mid)
+    ) WITHOUT ROWID`);
+    this.applied_ = this.db.prepare('INSERT OR REPLACE INTO inbox (sender, mid, result, applied_at) VALUES (?, ?, ?, ?)');
+    this.pruneApplied_ = this.db.prepare('DELETE FROM inbox WHERE applied_at < ?');
     this.db.exec('CREATE TABLE IF NOT EXISTS replica_state (one INTEGER PRIMARY KEY CHECK (one = 1), lsn INTEGER NOT NULL, log_id TEXT, snapshot TEXT)');
     // -1 until a first snapshot ends: a new copy holds nothing yet, not even "nothing since 0" (the home may have had users before it logged).
     this.db.exec('INSERT OR IGNORE INTO replica_state (one, lsn) VALUES (1, -1)');
@@ -86,7 +96,7 @@ export class ReplicaStore {
         // A late beginning of an earlier snapshot must not empty a copy that holds more of the same log.
         const held = this.state();
         if (held.logId === logId && held.lsn > lsn) throw new Error(`a snapshot from ${lsn} of log ${logId}, which this copy holds to ${held.lsn}`);
-        this.db.exec('DELETE FROM users; DELETE FROM records; DELETE FROM history');
+        this.db.exec('DELETE FROM users; DELETE FROM records; DELETE FROM history; DELETE FROM inbox');
         this.begin_.run(id);
       } else if (this.state().snapshot !== id) {
         throw new Error(`snapshot ${id} is not the one under way`);
@@ -95,6 +105,11 @@ export class ReplicaStore {
       if (part === 'end') this.setHeld_.run(lsn, logId);
     });
     return this.held();
+  }
+
+  /** Forgets applied ids older than `before`, as the home's inbox does (a sender re-sends only until its ack arrives). */
+  pruneApplied(before: number): number {
+    return Number(this.pruneApplied_.run(before).changes);
   }
 
   close(): void {
@@ -115,6 +130,8 @@ export class ReplicaStore {
         return void this.records.delRow(e[1], e[2], e[3], e[4]);
       case 'history':
         return this.records.historyRow(e[1], e[2], e[3], e[4], e[5], JSON.stringify(e[6]));
+      case 'applied':
+        return void this.applied_.run(e[1], e[2], JSON.stringify(e[3]), e[4]);
     }
   }
 

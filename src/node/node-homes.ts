@@ -32,6 +32,9 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
   /** Answers given from the copies kept here, while their homes could not be reached. */
   readonly copyAnswers: Record<CopyUse, number> = { read: 0, login: 0 };
   private readonly lastCopyNotice = new Map<string, number>();
+  /** Applied message ids are kept on the copies as long as the inbox keeps them. */
+  private readonly retentionMs: number;
+  private pruneTimer: NodeJS.Timeout | undefined;
   private readonly shipper: HomeShipper | undefined;
   private readonly replicas = new Map<string, ReplicaStore>();
 
@@ -40,6 +43,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     const backup = backupOf(table, self);
     this.log = new HomeLog(db, backup !== undefined);
     const domainOf = (id: string) => table.nodes.find((n) => n.id === id)!.domain;
+    this.retentionMs = table.critical.inboxRetentionHours * 3_600_000;
     if (backup) this.relay = new LoginRelay({ home: self, domain: domainOf(self), to: backup, call: opts.call, logger: log });
     this.loginFailures = this.relay ?? { failed: () => {}, forgiven: () => {} };
     if (backup) this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
@@ -78,6 +82,18 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     return this.shipper?.confirmed() ?? Promise.resolve();
   }
 
+  beginJob(): void {
+    this.log.beginJob();
+  }
+
+  endJob(): void {
+    this.log.endJob();
+  }
+
+  applied(sender: string, mid: string, result: unknown, at: number): void {
+    this.log.append(['applied', sender, mid, result, at]);
+  }
+
   /** Changes logged by this process so far (a transaction that added some waits for the backup). */
   appended(): number {
     return this.log.appended;
@@ -92,6 +108,12 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     this.shipper?.start();
     this.relay?.start();
     for (const r of this.copyRelays) r.start();
+    const prune = () => {
+      for (const r of this.replicas.values()) r.pruneApplied(Date.now() - this.retentionMs);
+    };
+    prune();
+    this.pruneTimer = setInterval(prune, Math.min(this.retentionMs, 3_600_000));
+    this.pruneTimer.unref();
   }
 
   /**
@@ -103,6 +125,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     this.shipper?.stop();
     this.relay?.stop();
     for (const r of this.copyRelays) r.stop();
+    clearInterval(this.pruneTimer);
   }
 
   /** After the links and sockets (declared before them). */

@@ -81,6 +81,10 @@ describe("a home's backup", () => {
     await c.kill('A');
     assert.deepEqual(rows(copyDb('E', 'A'), "SELECT value FROM records WHERE key = 'last'"), [{ value: JSON.stringify(last) }]);
     assert.ok(sameRows('A', 'E'), "E's copy of A holds A's rows");
+    // And the ids of the critical messages that made them, with their answers (a sender that sends one again is not applied twice).
+    const applied = "SELECT sender, mid, result FROM inbox WHERE sender = 'J' ORDER BY mid";
+    assert.ok(rows(homeDb('A'), applied).length >= 41, 'J sent A 41 critical writes');
+    assert.deepEqual(rows(copyDb('E', 'A'), applied), rows(homeDb('A'), applied));
     await c.start('A');
     await waitFor('links up again', () => c.linksUp());
   });

@@ -287,3 +287,53 @@ test("confirmed: resolves once the backup holds the change; refused while it is 
     p.shipper.stop();
   }
 });
+
+test("a critical message's job goes to the backup whole, with its applied id: a batch never ends inside one, and one larger than a batch goes alone", async () => {
+  const p = pair('jobs');
+  const batches: unknown[][] = [];
+  let reachable = false;
+  const shipper = new HomeShipper({
+    self: 'A', backup: 'E', log: p.log, db: p.homeDb, logger: silent, maxFrameBytes: 1 << 20,
+    call: async (_to, cmd, args) => {
+      if (!reachable) throw Object.assign(new Error('link to E down'), { code: 'con_lost' });
+      if (cmd === 'home.replicate') batches.push((args as { entries: unknown[] }).entries);
+      return p.backup.execute(cmd, args, { from: 'A' });
+    },
+  });
+  shipper.start();
+  try {
+    // The copy first: then the log (not a snapshot) carries what follows.
+    reachable = true;
+    await waitFor('in step', () => shipper.status().inSync);
+    reachable = false;
+    const job = (keys: number, mid: string) =>
+      p.commit.run(() => {
+        p.log.beginJob();
+        try {
+          const values = Object.fromEntries(Array.from({ length: keys }, (_, i) => [`${mid}.${i}`, i]));
+          const result = { stored: p.records.put('msu', 'ann', 'ns', values) };
+          p.log.append(['applied', 'J', mid, result, Date.now()]);
+        } finally {
+          p.log.endJob();
+        }
+      });
+    for (let i = 0; i < 200; i++) await p.commit.run(() => p.records.put('msu', 'ann', 'ns', { [`single${i}`]: i }));
+    await job(600, 'aaaaaaaaaaaa.1'); // more than a batch (256)
+    await job(100, 'aaaaaaaaaaaa.2'); // would straddle the next batch's end
+    for (let i = 0; i < 100; i++) await p.commit.run(() => p.records.put('msu', 'ann', 'ns', { [`after${i}`]: i }));
+    reachable = true;
+    await waitFor('in step again', () => shipper.status().inSync && shipper.status().acked === p.log.last(), 10_000);
+    // Each job's entries (its puts and its applied id) are in one batch.
+    for (const [mid, keys] of [['aaaaaaaaaaaa.1', 600], ['aaaaaaaaaaaa.2', 100]] as const) {
+      const holding = batches.filter((b) => b.some((e) => (e as string[])[0] === 'put' && String((e as string[])[4]).startsWith(`${mid}.`)) || b.some((e) => (e as string[])[2] === mid));
+      assert.equal(holding.length, 1, `${mid} in ${holding.length} batches`);
+      assert.equal(holding[0].filter((e) => String((e as string[])[4]).startsWith(`${mid}.`)).length, keys);
+      assert.ok(holding[0].some((e) => (e as string[])[0] === 'applied' && (e as string[])[2] === mid), 'with its applied id');
+    }
+    assert.ok(batches.some((b) => b.length === 601), 'the large job went alone, past the batch size');
+    const copied = p.replicas.get('A')!;
+    assert.equal(copied.records.get('msu', 'ann', 'ns', ['aaaaaaaaaaaa.1.599'])['aaaaaaaaaaaa.1.599'], 599);
+  } finally {
+    shipper.stop();
+  }
+});
