@@ -136,7 +136,7 @@ export class NodeMetrics {
     });
     new Counter({
       name: 'cohort_home_backup_alone_seconds_total',
-      help: "Seconds this home answered writes on its own since the node started: its backup was out of step (unreachable, catching up, or its copy refused), so those writes were on this node alone until it caught up.",
+      help: "Seconds this home's backup was out of step since the node started (unreachable, catching up, or its copy refused): writes in that time were answered on this node alone, and were on it alone until the backup caught up.",
       labelNames: ['backup'],
       registers,
       collect() {

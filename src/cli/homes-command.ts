@@ -34,7 +34,7 @@ export function addHomesCommand(program: Command): void {
         if (r.error) return [r.node, '?', 'unreachable', '-', '-', '-', '-', kept, r.error];
         if (!h) return [r.node, '-', 'no backup', '-', '-', '-', '-', kept, 'no other library node in its domain'];
         const since = h.outOfSyncSince === null ? '' : `since ${new Date(h.outOfSyncSince).toISOString()}: `;
-        return [r.node, h.backup, h.inSync ? 'yes' : 'NO', String(h.acked), String(h.lsn), String(h.lag), `${Math.round(h.aloneSeconds)}s`, kept, h.inSync ? '' : `${since}${h.why ?? ''}`];
+        return [r.node, h.backup, h.inSync ? 'yes' : 'NO', String(h.acked), String(h.lsn), String(h.lag), Number.isFinite(h.aloneSeconds) ? `${Math.round(h.aloneSeconds)}s` : '-', kept, h.inSync ? '' : `${since}${h.why ?? ''}`];
       });
       // ALONE: the time the home answered writes on its own since it started (its backup out of step).
       process.stdout.write(formatTable(['HOME', 'BACKUP', 'IN STEP', 'HELD', 'LOG', 'LAG', 'ALONE', 'COPIES KEPT', 'WHY'], rows));

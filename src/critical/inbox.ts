@@ -52,8 +52,10 @@ export class CriticalInbox {
       applied_at INTEGER NOT NULL,
       PRIMARY KEY (sender, mid)
     ) WITHOUT ROWID`);
+    // home: the message changed this home's users or records (its id is on the home's backup too, issue 27).
+    if (!(db.prepare('SELECT name FROM pragma_table_info(?)').all('inbox') as { name: string }[]).some((c) => c.name === 'home')) db.exec('ALTER TABLE inbox ADD COLUMN home INTEGER NOT NULL DEFAULT 0');
     this.seen = db.prepare('SELECT result FROM inbox WHERE sender = ? AND mid = ?');
-    this.record = db.prepare('INSERT INTO inbox (sender, mid, result, applied_at) VALUES (?, ?, ?, ?)');
+    this.record = db.prepare('INSERT INTO inbox (sender, mid, result, applied_at, home) VALUES (?, ?, ?, ?, ?)');
     this.prune_ = db.prepare('DELETE FROM inbox WHERE applied_at < ?');
   }
 
@@ -98,7 +100,7 @@ export class CriticalInbox {
         } finally {
           this.backup?.endJob();
         }
-        this.record.run(from, mid, JSON.stringify(result), at);
+        this.record.run(from, mid, JSON.stringify(result), at, changed.home ? 1 : 0);
         injectedJobFault(); // tests only: as if that write had failed
         this.holds.settled(from, mid);
         return result;

@@ -133,9 +133,11 @@ export class HomeLog {
     return (this.jobOf_.get(lsn) as { job: number } | undefined)?.job;
   }
 
-  /** Every entry of `job` after `lsn`, oldest first (at most MAX_JOB_ENTRIES). */
-  jobEntries(job: number, lsn: number): LoggedEntry[] {
-    return (this.jobEntries_.all(lsn, job, MAX_JOB_ENTRIES) as { lsn: number; job: number; entry: string }[]).map((r) => ({ lsn: r.lsn, job: r.job, entry: JSON.parse(r.entry) as HomeEntry }));
+  /** Every entry of `job` after `lsn`, oldest first (at most MAX_JOB_ENTRIES); undefined when they are more than `maxChars` of JSON. */
+  jobEntries(job: number, lsn: number, maxChars: number): LoggedEntry[] | undefined {
+    const rows = this.jobEntries_.all(lsn, job, MAX_JOB_ENTRIES) as { lsn: number; job: number; entry: string }[];
+    if (rows.reduce((n, r) => n + r.entry.length, 0) > maxChars) return undefined;
+    return rows.map((r) => ({ lsn: r.lsn, job: r.job, entry: JSON.parse(r.entry) as HomeEntry }));
   }
 
   /** Was `id` ever this home's log id (a copy made from it is of this home's history)? */

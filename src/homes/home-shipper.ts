@@ -209,14 +209,21 @@ export class HomeShipper {
 
   /**
    * A batch that ends inside a critical message's job is cut before the job (it goes whole in
-   * the next one); a job that alone is more than a batch goes whole by itself. So the backup
-   * never holds a message's effect without its applied id, nor the id without the effect.
+   * the next one); a job that alone is more than a batch goes whole by itself, up to a batch's
+   * budget in characters (a quarter of a link's frame: a frame holds it). So the backup never
+   * holds a message's effect without its applied id, nor the id without the effect. A job larger
+   * than that (a put of 1000 values of 4 KiB and more, with the default frame) goes in parts, as the log would without
+   * jobs, and it is said: a frame too large would only cut the link, again and again.
    */
   private wholeJobs(batch: LoggedEntry[]): LoggedEntry[] {
     const last = batch.at(-1);
     if (!last || last.job === 0 || this.log.jobOf(last.lsn + 1) !== last.job) return batch;
     const start = batch.findIndex((b) => b.job === last.job);
-    return start > 0 ? batch.slice(0, start) : this.log.jobEntries(last.job, this.acked);
+    if (start > 0) return batch.slice(0, start);
+    const whole = this.log.jobEntries(last.job, this.acked, this.maxChars);
+    if (whole) return whole;
+    this.logger.warn({ event: 'home_log_job_in_parts', backup: this.backup, from: batch[0].lsn }, `a critical message's changes are larger than a batch can carry whole: sent to backup ${this.backup} in parts (its effect may be held there without its applied id until the last part)`);
+    return batch;
   }
 
   private async snapshot(): Promise<void> {

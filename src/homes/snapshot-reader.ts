@@ -14,14 +14,14 @@ interface Source {
 /**
  * A home's users and records read as log entries, a page at a time in key order (each page a
  * read of its own: writes go on between pages, and the log sent after the snapshot covers them).
- * It reads the tables UserStore and RecordStore make, and the critical inbox's.
+ * It reads the tables UserStore and RecordStore make, and the critical inbox's (made before it).
  */
 export class SnapshotReader {
   private readonly sources: Source[];
 
   constructor(db: DatabaseSync) {
-    const source = (table: string, key: string[], columns: string, entry: Source['entry']): Source => ({
-      page: db.prepare(`SELECT ${columns} FROM ${table} WHERE (${key.join(', ')}) > (${key.map(() => '?').join(', ')}) ORDER BY ${key.join(', ')} LIMIT ?`),
+    const source = (table: string, key: string[], columns: string, entry: Source['entry'], only = 'true'): Source => ({
+      page: db.prepare(`SELECT ${columns} FROM ${table} WHERE ${only} AND (${key.join(', ')}) > (${key.map(() => '?').join(', ')}) ORDER BY ${key.join(', ')} LIMIT ?`),
       key,
       entry,
     });
@@ -30,8 +30,8 @@ export class SnapshotReader {
       source('users', ['domain', 'name'], 'domain, name, password, created', (r) => ['user', String(r.domain), String(r.name), String(r.password), Number(r.created)]),
       source('records', ['domain', 'user', 'ns', 'key'], 'domain, user, ns, key, value, updated', (r) => ['put', String(r.domain), String(r.user), String(r.ns), String(r.key), JSON.parse(String(r.value)), Number(r.updated)]),
       source('history', ['domain', 'user', 'ns', 'seq'], 'domain, user, ns, seq, at, data', (r) => ['history', String(r.domain), String(r.user), String(r.ns), Number(r.seq), Number(r.at), JSON.parse(String(r.data))]),
-      // The inbox's applied ids (all of them: kept for the inbox's retention, so bounded); a node has one, a bare home store need not.
-      ...(exists('inbox') ? [source('inbox', ['sender', 'mid'], 'sender, mid, result, applied_at', (r) => ['applied', String(r.sender), String(r.mid), JSON.parse(String(r.result)), Number(r.applied_at)])] : []),
+      // The inbox's applied ids of the messages that changed users or records, as the log sends them (a node has an inbox, a bare home store need not).
+      ...(exists('inbox') ? [source('inbox', ['sender', 'mid'], 'sender, mid, result, applied_at', (r) => ['applied', String(r.sender), String(r.mid), JSON.parse(String(r.result)), Number(r.applied_at)], 'home = 1')] : []),
     ];
   }
 

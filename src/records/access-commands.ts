@@ -36,6 +36,22 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     return libraries[createHash('sha256').update(`${domain}/${user}`).digest().readUInt32BE(0) % libraries.length];
   };
 
+  /**
+   * Where her password is checked: her home; for an unknown name, a library node of the domain
+   * chosen by the name, which checks it like a real one (the same hash, the same rate limit, the
+   * same answers), so neither the answer nor the limit tells which names exist. Also when a
+   * library node that might hold her cannot answer: a backup's copy finds its home's users
+   * (home.query), so a con_lost here would tell a name nobody holds from a real one.
+   */
+  const passwordChecker = async (domain: string, user: string): Promise<string> => {
+    try {
+      return await homes.find(domain, user);
+    } catch (err) {
+      if (!(err instanceof CohortError) || (err.code !== 'no_such_user' && err.code !== 'con_lost')) throw err;
+      return standIn(domain, user);
+    }
+  };
+
   // A home that says she does not live there any more makes us ask again next time.
   const atHome = async <T>(domain: string, user: string, fn: (home: string) => Promise<T>): Promise<T> => {
     const home = await homes.find(domain, user);
@@ -91,21 +107,7 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     summary: "check a user's password at her home node (or its backup while it cannot be reached), from any node",
     args: z.strictObject({ ...userRef, password }),
     scope: 'local',
-    run: async (a) => {
-      let home: string;
-      try {
-        home = await homes.find(a.domain, a.user);
-      } catch (err) {
-        if (!(err instanceof CohortError) || (err.code !== 'no_such_user' && err.code !== 'con_lost')) throw err;
-        // An unknown name is checked like a real one, on a library node of the domain chosen
-        // by the name: the same hash, the same rate limit (rate_limited after 5 failures), the
-        // same answers, so neither the answer nor the limit tells which names exist. Also when
-        // a library node that might hold her cannot answer: a backup's copy finds its home's
-        // users (home.query), so a con_lost here would tell a name nobody holds from a real one.
-        home = standIn(a.domain, a.user);
-      }
-      return homeOrCopy(home, 'auth.check', a, 'home.copy.auth');
-    },
+    run: async (a) => homeOrCopy(await passwordChecker(a.domain, a.user), 'auth.check', a, 'home.copy.auth'),
   });
 
   registry.register({
@@ -137,7 +139,7 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     args: z.strictObject({ ...userRef, password, newPassword: password }),
     scope: 'local',
     // No copy answers this: a password is set on both copies or refused (con_lost while her home cannot be reached).
-    run: async (a) => deps.call(await homes.find(a.domain, a.user), 'user.password.change', a),
+    run: async (a) => deps.call(await passwordChecker(a.domain, a.user), 'user.password.change', a),
   });
 
   registry.register({

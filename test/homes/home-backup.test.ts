@@ -105,6 +105,12 @@ describe("a home's backup", () => {
     assert.deepEqual(await j.auth.changePassword(ann, 'new password', 'her own'), { changed: true, home: 'A' });
     assert.equal(hashOn(copyDb('E', 'A')), hashOn(homeDb('A')), 'her own password on both copies when answered');
     await assert.rejects(j.auth.login(ann, 'new password'), { code: 'refused' });
+    // Sent again (its answer was lost): answered as done, not refused for its old current password; another new one is refused.
+    assert.deepEqual(await j.auth.changePassword(ann, 'new password', 'her own'), { changed: true, home: 'A' });
+    await assert.rejects(j.auth.changePassword(ann, 'new password', 'yet another'), { code: 'refused' });
+    // A name nobody holds is answered as a wrong password, not no_such_user.
+    await assert.rejects(j.auth.changePassword({ domain: 'msu', user: 'nobody' }, 'x', 'y'), { code: 'refused', message: 'bad user name or password' });
+    assert.deepEqual(await j.auth.login(ann, 'her own'), { ok: true, home: 'A' });
     await c.kill('E');
     await waitFor('A out of step', async () => !(await inStep('A')), 10_000);
     const refused = await passwd('while E is down');
@@ -150,6 +156,9 @@ describe("a home's backup", () => {
     await c.start('E');
     await waitFor('E holds A again, from a snapshot', async () => (await inStep('A')) && sameRows('A', 'E'), 20_000);
     assert.ok(c.events('A', 'home_backup_snapshot').length > snapshotsBefore, 'the new copy came from a snapshot');
+    const applied = "SELECT sender, mid, result FROM inbox WHERE sender = 'J' ORDER BY mid";
+    assert.ok(rows(copyDb('E', 'A'), applied).length > 0);
+    assert.deepEqual(rows(copyDb('E', 'A'), applied), rows(homeDb('A'), `${applied.replace('ORDER BY', 'AND home = 1 ORDER BY')}`), 'with the ids of the messages that made them');
     assert.equal((await j.records.put(ann, 'after', { x: 1 })).status, 'ok');
     assert.ok(sameRows('A', 'E'));
   });

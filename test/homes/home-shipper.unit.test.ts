@@ -337,3 +337,38 @@ test("a critical message's job goes to the backup whole, with its applied id: a 
     shipper.stop();
   }
 });
+
+test("a critical message's changes larger than a link's frame can carry whole go in parts, said, and the backup still catches up", async () => {
+  const p = pair('big-job');
+  const sizes: number[] = [];
+  const warnings: string[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(line) });
+  const maxFrameBytes = 64 * 1024;
+  const shipper = new HomeShipper({
+    self: 'A', backup: 'E', log: p.log, db: p.homeDb, logger, maxFrameBytes,
+    call: async (_to, cmd, args) => {
+      if (cmd === 'home.replicate') sizes.push(Buffer.byteLength(JSON.stringify(args)));
+      return p.backup.execute(cmd, args, { from: 'A' });
+    },
+  });
+  shipper.start();
+  try {
+    await waitFor('in step', () => shipper.status().inSync);
+    await p.commit.run(() => {
+      p.log.beginJob();
+      try {
+        p.records.put('msu', 'ann', 'ns', Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`big${i}`, 'x'.repeat(1024)])));
+        p.log.append(['applied', 'J', 'aaaaaaaaaaaa.9', { stored: 300 }, Date.now()]);
+      } finally {
+        p.log.endJob();
+      }
+    });
+    await shipper.settled();
+    await waitFor('the backup holds it all', () => shipper.status().inSync && shipper.status().acked === p.log.last(), 10_000);
+    assert.ok(sizes.length > 1 && sizes.every((n) => n < maxFrameBytes), `batches of ${sizes.join(', ')} bytes, each within a frame`);
+    assert.ok(warnings.some((w) => w.includes('home_log_job_in_parts')), 'said');
+    assert.equal(p.replicas.get('A')!.records.get('msu', 'ann', 'ns', ['big299'])['big299'], 'x'.repeat(1024));
+  } finally {
+    shipper.stop();
+  }
+});
