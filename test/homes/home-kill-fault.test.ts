@@ -44,6 +44,11 @@ interface ScheduleResult {
   /** From the kill to the first right login begun after it that was answered ok. */
   loginAgainMs: number;
   loginsRefusedAfterKill: number;
+  /** A password changed just before the kill: 'answered' (then checked at E), or why not. */
+  passwordChange: string;
+  /** After the kill, at E: the new password refused, the old one accepted (both must be 0). */
+  newPasswordRefused: number;
+  oldPasswordAccepted: number;
   catchUpMs: number;
 }
 
@@ -100,6 +105,10 @@ describe('a home killed with -9 under logins and writes from four access nodes',
     const killAfterMs = Math.round(1000 + random() * 2000);
     const downMs = Math.round(1000 + random() * 3000);
     await waitFor("A's backup E in step", inStep, 30_000);
+    // A user of A changes her password shortly before A dies (0-500 ms before the kill).
+    const changer = { domain: 'msu', user: `changer${s}` };
+    await clients.get('J1')!.auth.addUser(changer, 'A', 'old password');
+    const changeLeadMs = Math.round(random() * 500);
     const writes: Write[] = [];
     const logins: Login[] = [];
     const writer = paced(WRITES_PER_S, async (n) => {
@@ -113,9 +122,19 @@ describe('a home killed with -9 under logins and writes from four access nodes',
       const outcome = await clients.get(pick(random, ACCESS))!.auth.login(pick(random, USERS), PASSWORD).then(() => 'ok', (err: { code?: string }) => String(err.code));
       logins.push({ startedAt, endedAt: Date.now(), outcome });
     });
-    await new Promise((r) => setTimeout(r, killAfterMs));
+    await new Promise((r) => setTimeout(r, killAfterMs - changeLeadMs));
+    const passwordChange = await clients.get(pick(random, ACCESS))!.auth.changePassword(changer, 'old password', 'new password').then(() => 'answered', (err: { code?: string }) => `not answered (${err.code})`);
+    await new Promise((r) => setTimeout(r, changeLeadMs));
     const killedAt = Date.now();
     await c.kill('A');
+    // Once the change was answered, the new password works at E and the old one never does.
+    let newPasswordRefused = 0;
+    let oldPasswordAccepted = 0;
+    if (passwordChange === 'answered') {
+      const at = clients.get(pick(random, ACCESS))!;
+      newPasswordRefused = await at.auth.login(changer, 'new password').then(() => 0, () => 1);
+      oldPasswordAccepted = await at.auth.login(changer, 'old password').then(() => 1, () => 0);
+    }
     await new Promise((r) => setTimeout(r, downMs));
     const startedAt = Date.now();
     await c.start('A');
@@ -148,25 +167,30 @@ describe('a home killed with -9 under logins and writes from four access nodes',
       twice,
       loginAgainMs: firstOk ? firstOk.endedAt - killedAt : Number.POSITIVE_INFINITY,
       loginsRefusedAfterKill: logins.filter((l) => l.endedAt >= killedAt && l.outcome !== 'ok').length,
+      passwordChange,
+      newPasswordRefused,
+      oldPasswordAccepted,
       catchUpMs,
     };
   }
 
-  it(`${SCHEDULES} seeded schedules (seed ${SEED}): no acknowledged write lost or applied twice; her users log in again at E within ${LOGIN_AGAIN_WITHIN_MS / 1000} s of the kill; A catches up`, async () => {
+  it(`${SCHEDULES} seeded schedules (seed ${SEED}): no acknowledged write lost or applied twice; her users log in again at E within ${LOGIN_AGAIN_WITHIN_MS / 1000} s of the kill; a password changed just before it: the new one works at E, the old one never; A catches up`, async () => {
     const results: ScheduleResult[] = [];
     for (let s = 0; s < SCHEDULES; s++) {
       const r = await runSchedule(s);
       results.push(r);
-      console.log(`schedule ${s}: kill after ${r.killAfterMs} ms, down ${r.downMs} ms; writes ${JSON.stringify(r.writes)}; lost ${r.lost}, twice ${r.twice}; login again after ${r.loginAgainMs} ms (${r.loginsRefusedAfterKill} not ok after the kill); caught up ${r.catchUpMs} ms after the restart`);
+      console.log(`schedule ${s}: kill after ${r.killAfterMs} ms, down ${r.downMs} ms; writes ${JSON.stringify(r.writes)}; lost ${r.lost}, twice ${r.twice}; login again after ${r.loginAgainMs} ms (${r.loginsRefusedAfterKill} not ok after the kill); password change ${r.passwordChange}, at E: new refused ${r.newPasswordRefused}, old accepted ${r.oldPasswordAccepted}; caught up ${r.catchUpMs} ms after the restart`);
     }
     const again = results.map((r) => r.loginAgainMs);
     const catchUp = results.map((r) => r.catchUpMs);
     console.log(`login again after the kill: p50 ${quantile(again, 0.5)} ms, p99 ${quantile(again, 0.99)} ms; catch-up after the restart: p50 ${quantile(catchUp, 0.5)} ms, p99 ${quantile(catchUp, 0.99)} ms (${SCHEDULES} schedules, ${LOGINS_PER_S} logins/s, ${WRITES_PER_S} writes/s)`);
+    assert.ok(results.some((r) => r.passwordChange === 'answered'), 'some password change was answered before its kill (else nothing was checked)');
     for (const [s, r] of results.entries()) {
       assert.equal(r.lost, 0, `schedule ${s}: ${r.lost} acknowledged writes lost`);
       assert.equal(r.twice, 0, `schedule ${s}: ${r.twice} writes applied twice`);
       assert.ok((r.writes.ok ?? 0) > 0 && (r.writes.delayed ?? 0) > 0, `schedule ${s}: writes answered ok and delayed both (${JSON.stringify(r.writes)})`);
       assert.ok(r.loginAgainMs <= LOGIN_AGAIN_WITHIN_MS, `schedule ${s}: her users logged in again ${r.loginAgainMs} ms after the kill`);
+      assert.deepEqual([r.newPasswordRefused, r.oldPasswordAccepted], [0, 0], `schedule ${s}: after a password change answered before the kill, the new one refused ${r.newPasswordRefused} times, the old accepted ${r.oldPasswordAccepted} times at E`);
     }
   });
 });
