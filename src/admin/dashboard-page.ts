@@ -110,6 +110,8 @@ td.up { color: var(--green); } td.down, td.connecting, .home-backup.down { color
         : s.home.inSync
           ? el('div', { 'class': 'home-backup', text: s.home.backup + ' in step' })
           : el('div', { 'class': 'home-backup down', text: s.home.backup + ' out of step (' + s.home.lag + ' behind): ' + (s.home.why || '') }));
+      // The time in degraded mode (cohort_home_backup_alone_seconds_total), once there was some.
+      if (s.home && typeof s.home.aloneSeconds === 'number' && s.home.aloneSeconds >= 1) card.appendChild(el('div', { 'class': 'home-alone', text: 'answered writes alone ' + Math.round(s.home.aloneSeconds) + ' s since it started' }));
     }
     if (s.apps) {
       card.appendChild(el('div', { 'class': 'section', text: 'app instances' + (s.apps.reload !== 'idle' ? ' (reload ' + s.apps.reload + ')' : '') }));

@@ -161,7 +161,7 @@ describe('dashboard (chromium)', () => {
 
   it('puts what the cluster says into the page as text, never as markup', async () => {
     const evil = '<img src=x onerror="document.title=\'owned\'">';
-    const snapshot = { node: evil, at: Date.now(), links: [{ peer: evil, state: 'up', since: 0, rttMs: 1, inFlight: 0, lastError: null }], outbox: { peers: [], dead: 0 }, load: { percent: 1 }, resources: { published: 1, copies: 0, subscribers: 0, publishedList: [{ url: evil, version: 1, subscribers: [evil] }], copiesList: [], problem: evil }, apps: { problem: evil, reload: 'idle', instances: [{ id: evil, state: evil, port: 1, requests: 0, restarts: 0 }] }, home: { backup: evil, inSync: false, lag: 3, why: evil } };
+    const snapshot = { node: evil, at: Date.now(), links: [{ peer: evil, state: 'up', since: 0, rttMs: 1, inFlight: 0, lastError: null }], outbox: { peers: [], dead: 0 }, load: { percent: 1 }, resources: { published: 1, copies: 0, subscribers: 0, publishedList: [{ url: evil, version: 1, subscribers: [evil] }], copiesList: [], problem: evil }, apps: { problem: evil, reload: 'idle', instances: [{ id: evil, state: evil, port: 1, requests: 0, restarts: 0 }] }, home: { backup: evil, inSync: false, lag: 3, why: evil, aloneSeconds: 12.4 } };
     const feed = new DashboardFeed(evil, async () => ({
       cluster: { from: evil, at: Date.now(), nodes: [{ id: evil, role: evil, domain: evil, host: evil, httpPort: 1, answered: true, error: null, snapshot }] },
       front: { listen: evil, policy: evil, connections: 0, uptimeS: 0, maintenance: null, backends: [{ id: evil, address: evil, node: evil, state: evil, healthy: true, active: 0, requests: 0, errors: 0, admin: 'ready', liveSessions: 0 }] },
@@ -179,6 +179,7 @@ describe('dashboard (chromium)', () => {
       assert.equal(await page.title(), evil);
       assert.ok((await page.locator('#nodes').innerText()).includes(evil));
       assert.equal(await page.locator('.home-backup.down').innerText(), `${evil} out of step (3 behind): ${evil}`);
+      assert.equal(await page.locator('.home-alone').innerText(), 'answered writes alone 12 s since it started');
       assert.ok((await page.locator('#front').innerText()).includes(evil));
     } finally {
       await page.close();
