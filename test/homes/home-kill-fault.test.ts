@@ -18,6 +18,8 @@ const SCHEDULES = Number(process.env.HOME_FAULT_SCHEDULES ?? 2);
 const LOGINS_PER_S = Number(process.env.HOME_FAULT_LOGINS_PER_S ?? 4);
 const WRITES_PER_S = Number(process.env.HOME_FAULT_WRITES_PER_S ?? 40);
 const SEED = Number(process.env.HOME_FAULT_SEED ?? 27);
+/** Schedules of the second run (the backup killed, then the home): one in CI. */
+const BOTH_SCHEDULES = Number(process.env.HOME_FAULT_BOTH_SCHEDULES ?? process.env.HOME_FAULT_SCHEDULES ?? 1);
 /** The issue's bound on a user's login after her home dies: its lease (8 s by default) + 2 s. */
 const LOGIN_AGAIN_WITHIN_MS = 10_000;
 
@@ -100,6 +102,34 @@ describe('a home killed with -9 under logins and writes from four access nodes',
     };
   }
 
+  /** Every write answered ok or delayed is on A exactly once; one that ended in an error may be there at most once. */
+  async function checkWrites(s: number, writes: Write[]): Promise<{ lost: number; twice: number; outcomes: Record<string, number> }> {
+    const seen = new Map<string, number>();
+    const reader = clients.get('J1')!;
+    for (const who of USERS) {
+      for (const h of await reader.records.restore(who, 'fault', 0, 10_000)) {
+        const id = String((h.data as { id: string }).id);
+        seen.set(id, (seen.get(id) ?? 0) + 1);
+      }
+    }
+    const mine = writes.filter((w) => w.id.startsWith(`s${s}.`));
+    const lost = mine.filter((w) => (w.outcome === 'ok' || w.outcome === 'delayed') && !seen.has(w.id)).length;
+    const twice = [...seen].filter(([id, n]) => id.startsWith(`s${s}.`) && n > 1).length;
+    const outcomes: Record<string, number> = {};
+    for (const w of mine) outcomes[w.outcome] = (outcomes[w.outcome] ?? 0) + 1;
+    return { lost, twice, outcomes };
+  }
+
+  /** Stores answers of random users from random access nodes, `perSecond`, each with an id of schedule `s`. */
+  function writeLoad(s: number, random: () => number, writes: Write[]) {
+    return paced(WRITES_PER_S, async (n) => {
+      const who = pick(random, USERS);
+      const id = `s${s}.w${n}`;
+      const outcome = await clients.get(pick(random, ACCESS))!.records.store(who, 'fault', { id }).then((r) => r.status, (err: { code?: string }) => `error ${err.code}`);
+      writes.push({ id, user: who.user, outcome });
+    });
+  }
+
   async function runSchedule(s: number): Promise<ScheduleResult> {
     const random = seededRandom(SEED + s);
     const killAfterMs = Math.round(1000 + random() * 2000);
@@ -111,12 +141,7 @@ describe('a home killed with -9 under logins and writes from four access nodes',
     const changeLeadMs = Math.round(random() * 500);
     const writes: Write[] = [];
     const logins: Login[] = [];
-    const writer = paced(WRITES_PER_S, async (n) => {
-      const who = pick(random, USERS);
-      const id = `s${s}.w${n}`;
-      const outcome = await clients.get(pick(random, ACCESS))!.records.store(who, 'fault', { id }).then((r) => r.status, (err: { code?: string }) => `error ${err.code}`);
-      writes.push({ id, user: who.user, outcome });
-    });
+    const writer = writeLoad(s, random, writes);
     const loginer = paced(LOGINS_PER_S, async () => {
       const startedAt = Date.now();
       const outcome = await clients.get(pick(random, ACCESS))!.auth.login(pick(random, USERS), PASSWORD).then(() => 'ok', (err: { code?: string }) => String(err.code));
@@ -143,20 +168,7 @@ describe('a home killed with -9 under logins and writes from four access nodes',
     await waitFor('the outboxes for A drained and E in step with A', async () => (await outboxToA()) === 0 && (await inStep()), 60_000, 100);
     const catchUpMs = Date.now() - startedAt;
 
-    // Every write answered ok or delayed is on A exactly once; one that ended in an error may be there at most once.
-    const seen = new Map<string, number>();
-    const reader = clients.get('J1')!;
-    for (const who of USERS) {
-      for (const h of await reader.records.restore(who, 'fault', 0, 10_000)) {
-        const id = String((h.data as { id: string }).id);
-        seen.set(id, (seen.get(id) ?? 0) + 1);
-      }
-    }
-    const mine = writes.filter((w) => w.id.startsWith(`s${s}.`));
-    const lost = mine.filter((w) => (w.outcome === 'ok' || w.outcome === 'delayed') && !seen.has(w.id)).length;
-    const twice = [...seen].filter(([id, n]) => id.startsWith(`s${s}.`) && n > 1).length;
-    const outcomes: Record<string, number> = {};
-    for (const w of mine) outcomes[w.outcome] = (outcomes[w.outcome] ?? 0) + 1;
+    const { lost, twice, outcomes } = await checkWrites(s, writes);
     const after = logins.filter((l) => l.startedAt >= killedAt);
     const firstOk = after.filter((l) => l.outcome === 'ok').sort((a, b) => a.endedAt - b.endedAt)[0];
     return {
@@ -191,6 +203,34 @@ describe('a home killed with -9 under logins and writes from four access nodes',
       assert.ok((r.writes.ok ?? 0) > 0 && (r.writes.delayed ?? 0) > 0, `schedule ${s}: writes answered ok and delayed both (${JSON.stringify(r.writes)})`);
       assert.ok(r.loginAgainMs <= LOGIN_AGAIN_WITHIN_MS, `schedule ${s}: her users logged in again ${r.loginAgainMs} ms after the kill`);
       assert.deepEqual([r.newPasswordRefused, r.oldPasswordAccepted], [0, 0], `schedule ${s}: after a password change answered before the kill, the new one refused ${r.newPasswordRefused} times, the old accepted ${r.oldPasswordAccepted} times at E`);
+    }
+  });
+
+  it(`${BOTH_SCHEDULES} seeded schedules (seed ${SEED}): the backup killed, then the home: writes answered by the home alone meanwhile, then delayed; none lost or applied twice once both are back`, async () => {
+    for (let k = 0; k < BOTH_SCHEDULES; k++) {
+      const s = 1000 + k; // ids apart from the schedules above
+      const random = seededRandom(SEED + s);
+      const backupDownAfterMs = Math.round(500 + random() * 1000);
+      const homeDownAfterMs = Math.round(2000 + random() * 1000); // past BACKUP_ANSWER_MS: A answers alone a while
+      const downMs = Math.round(1000 + random() * 1000);
+      const homeFirst = random() < 0.5;
+      await waitFor("A's backup E in step", inStep, 30_000);
+      const writes: Write[] = [];
+      const writer = writeLoad(s, random, writes);
+      await new Promise((r) => setTimeout(r, backupDownAfterMs));
+      await c.kill('E');
+      await new Promise((r) => setTimeout(r, homeDownAfterMs));
+      await c.kill('A');
+      await new Promise((r) => setTimeout(r, downMs));
+      for (const id of homeFirst ? ['A', 'E'] : ['E', 'A']) await c.start(id);
+      await new Promise((r) => setTimeout(r, 1000));
+      await writer.stop();
+      await waitFor('the outboxes for A drained and E in step with A', async () => (await outboxToA()) === 0 && (await inStep()), 60_000, 100);
+      const { lost, twice, outcomes } = await checkWrites(s, writes);
+      console.log(`both down, schedule ${k}: E killed after ${backupDownAfterMs} ms, A ${homeDownAfterMs} ms later, down ${downMs} ms, ${homeFirst ? 'A' : 'E'} back first; writes ${JSON.stringify(outcomes)}; lost ${lost}, twice ${twice}`);
+      assert.equal(lost, 0, `schedule ${k}: ${lost} acknowledged writes lost`);
+      assert.equal(twice, 0, `schedule ${k}: ${twice} writes applied twice`);
+      assert.ok((outcomes.ok ?? 0) > 0 && (outcomes.delayed ?? 0) > 0, `schedule ${k}: writes answered ok and delayed both (${JSON.stringify(outcomes)})`);
     }
   });
 });
