@@ -22,7 +22,7 @@ const READY_WAIT_MS = 60_000;
 export function addDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('write a host table for a six-node cluster on 127.0.0.1, create its certificates, start every node (each access node supervises two instances of an example app) and the HTTP front before them, show the links; Ctrl-C stops all')
+    .description('write a host table for an eight-node cluster on 127.0.0.1, create its certificates, start every node (each access node supervises two instances of an example app) and the HTTP front before them, show the links; Ctrl-C stops all')
     .option('-d, --dir <dir>', 'working folder for the host table, certificates, data and logs', '.cohort-demo')
     .option('--base-port <port>', 'first link port; link ports are base..base+5, node HTTP ports base+1000.., app instances base+1100.., the front base+2000 (HTTPS; admin base+2001, plain HTTP redirecting base+2002)', demoBasePort, 7101)
     .option('--until-ready', 'stop everything and exit 0 as soon as every link is up and a request went through the front')

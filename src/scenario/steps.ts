@@ -201,7 +201,10 @@ export const STEPS: Step[] = [
     id: 'g-home-down',
     title: "G logs in on J while her home E is down (E's backup K checks her password) and answers: delayed",
     async run(ctx) {
+      const loginsAtK = async () => Number(/^cohort_home_copy_answers_total\{(?=[^}]*use="login")[^}]*\} (\S+)$/m.exec((await nodeGet(ctx, 'K', '/metrics')).text)?.[1] ?? 0);
+      const before = await loginsAtK();
       const g = await logIn(ctx, 'J', G);
+      ctx.check.equal("G's password checked on K's copy of E (K's logins checked on copies went up)", (await loginsAtK()) > before, true);
       const page = await g.readProblem();
       ctx.check.equal('G: node and version', [page.node, page.version], ['J', ctx.state.after]);
       ctx.check.equal("G's answer's outcome", await g.answer(ctx.check, '9.80'), 'delayed');

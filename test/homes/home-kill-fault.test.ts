@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { CohortClient } from '../../src/client/client.ts';
-import type { BackupStatus } from '../../src/homes/home-shipper.ts';
+import { BACKUP_ANSWER_MS, type BackupStatus } from '../../src/homes/home-shipper.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { pick, seededRandom } from '../harness/random.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -31,6 +31,7 @@ interface Write {
   id: string;
   user: string;
   outcome: string;
+  endedAt: number;
 }
 interface Login {
   startedAt: number;
@@ -126,7 +127,7 @@ describe('a home killed with -9 under logins and writes from four access nodes',
       const who = pick(random, USERS);
       const id = `s${s}.w${n}`;
       const outcome = await clients.get(pick(random, ACCESS))!.records.store(who, 'fault', { id }).then((r) => r.status, (err: { code?: string }) => `error ${err.code}`);
-      writes.push({ id, user: who.user, outcome });
+      writes.push({ id, user: who.user, outcome, endedAt: Date.now() });
     });
   }
 
@@ -219,8 +220,10 @@ describe('a home killed with -9 under logins and writes from four access nodes',
       const writer = writeLoad(s, random, writes);
       await new Promise((r) => setTimeout(r, backupDownAfterMs));
       await c.kill('E');
+      const backupKilledAt = Date.now();
       await new Promise((r) => setTimeout(r, homeDownAfterMs));
       await c.kill('A');
+      const homeKilledAt = Date.now();
       await new Promise((r) => setTimeout(r, downMs));
       for (const id of homeFirst ? ['A', 'E'] : ['E', 'A']) await c.start(id);
       await new Promise((r) => setTimeout(r, 1000));
@@ -231,6 +234,9 @@ describe('a home killed with -9 under logins and writes from four access nodes',
       assert.equal(lost, 0, `schedule ${k}: ${lost} acknowledged writes lost`);
       assert.equal(twice, 0, `schedule ${k}: ${twice} writes applied twice`);
       assert.ok((outcomes.ok ?? 0) > 0 && (outcomes.delayed ?? 0) > 0, `schedule ${k}: writes answered ok and delayed both (${JSON.stringify(outcomes)})`);
+      // Some were answered ok by A alone: after E's death, before A's (else this proved nothing of them).
+      const alone = writes.filter((w) => w.outcome === 'ok' && w.endedAt > backupKilledAt + BACKUP_ANSWER_MS && w.endedAt < homeKilledAt).length;
+      assert.ok(alone > 0, `schedule ${k}: no write answered ok by A alone`);
     }
   });
 });
