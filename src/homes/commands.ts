@@ -18,12 +18,14 @@ const lsn = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 const logId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'a log id');
 // A batch, or one critical message's job sent whole (it may be more than a batch).
 const entries = z.array(homeEntrySchema).max(Math.max(MAX_SHIP_ENTRIES, MAX_JOB_ENTRIES));
-const loginEvents = z.array(z.tuple([z.enum(['fail', 'forgive']), userName, lsn])).max(MAX_SENT_EVENTS);
+const time = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+const loginEvents = z.array(z.tuple([z.enum(['fail', 'forgive']), userName, time])).max(MAX_SENT_EVENTS);
 
 /**
  * The backup's side of a home's log (issue 27): `home.replicate` and `home.snapshot` from the
- * home itself only, only at its backup, and only rows of the home's domain; `home.backup`, what
- * this node's home and copies stand at (for operators and the dashboard).
+ * home itself only, only at its backup, and only rows of the home's domain; `home.logins`, the
+ * failed logins a home and its backup tell each other; `home.backup`, what this node's home and
+ * copies stand at (for operators and the dashboard).
  */
 export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; shipper: HomeShipper | undefined; ownLogins: FailureLimiterLike }): void {
   const replicaFor = (a: { home: string; entries?: HomeEntry[] }, ctx: CommandContext): ReplicaStore => {

@@ -83,9 +83,8 @@ export class HomeShipper {
   /** The backup's copy was refused (foreign): the operator decides. */
   private refusedCopy = false;
   private outOfSyncSince: number | null = Date.now();
-  /** Time spent answering writes alone: ended spells, and when the current one began. */
+  /** Time spent answering writes alone, in spells that ended (the current one: since outOfSyncSince while writes do not wait). */
   private aloneMs = 0;
-  private aloneSince: number | null = null;
   private why: string | null = 'not heard from yet';
   private busy = false;
   private stopped = false;
@@ -131,7 +130,12 @@ export class HomeShipper {
 
   status(): BackupStatus {
     const lsn = this.log.last();
-    return { backup: this.backup, acked: this.acked, lsn, inSync: this.inSync, outOfSyncSince: this.outOfSyncSince, why: this.why, lag: Math.max(0, lsn - Math.max(0, this.acked)), copyRefused: this.refusedCopy, aloneSeconds: (this.aloneMs + (this.aloneSince === null ? 0 : Date.now() - this.aloneSince)) / 1000 };
+    return { backup: this.backup, acked: this.acked, lsn, inSync: this.inSync, outOfSyncSince: this.outOfSyncSince, why: this.why, lag: Math.max(0, lsn - Math.max(0, this.acked)), copyRefused: this.refusedCopy, aloneSeconds: (this.aloneMs + this.aloneSpellMs()) / 1000 };
+  }
+
+  /** The current spell of writes answered alone, if one is under way. */
+  private aloneSpellMs(): number {
+    return !this.writesWait && !this.stopped && this.outOfSyncSince !== null ? Date.now() - this.outOfSyncSince : 0;
   }
 
   /**
@@ -197,10 +201,9 @@ export class HomeShipper {
       if (!this.heard(await this.ask('home.replicate', { home: this.self, logId: this.log.id, from: this.acked, entries: batch.map((b) => b.entry) }))) return;
     }
     if (!this.inSync && !this.stopped && this.acked >= this.log.last()) {
+      this.aloneMs += this.aloneSpellMs();
       this.inSync = true;
       this.writesWait = true;
-      if (this.aloneSince !== null) this.aloneMs += Date.now() - this.aloneSince;
-      this.aloneSince = null;
       this.logger.info({ event: 'home_backup_in_sync', backup: this.backup, lsn: this.acked, behindMs: Date.now() - (this.outOfSyncSince ?? Date.now()) }, `backup ${this.backup} holds every change: writes wait for it again`);
       this.outOfSyncSince = null;
       this.why = null;
@@ -288,7 +291,6 @@ export class HomeShipper {
       this.inSync = false;
       this.writesWait = false;
       this.outOfSyncSince = Date.now();
-      this.aloneSince = Date.now();
       this.logger.warn({ event: 'home_backup_out_of_sync', backup: this.backup, why }, `${why}: writes are answered on this node alone until its backup has caught up`);
     }
     this.why = why;

@@ -4,7 +4,7 @@ import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, type FailureSink } from '../records/rate-limit.ts';
 import { RecordStore } from '../records/record-store.ts';
 import { UserStore } from '../records/user-store.ts';
-import { openDurableDatabase } from '../store/database.ts';
+import { inTransaction, openDurableDatabase } from '../store/database.ts';
 import type { HomeEntry } from './home-log.ts';
 
 /**
@@ -136,13 +136,6 @@ export class ReplicaStore {
   }
 
   private transaction(work: () => void): void {
-    this.db.exec('BEGIN IMMEDIATE');
-    try {
-      work();
-      this.db.exec('COMMIT');
-    } catch (err) {
-      if (this.db.isOpen && this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw err;
-    }
+    inTransaction(this.db, work, 'BEGIN IMMEDIATE');
   }
 }

@@ -44,10 +44,11 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     this.log = new HomeLog(db, backup !== undefined);
     const domainOf = (id: string) => table.nodes.find((n) => n.id === id)!.domain;
     this.retentionMs = table.critical.inboxRetentionHours * 3_600_000;
-    if (backup) this.relay = new LoginRelay({ home: self, domain: domainOf(self), to: backup, call: opts.call, logger: log });
+    if (backup) {
+      this.relay = new LoginRelay({ home: self, domain: domainOf(self), to: backup, call: opts.call, logger: log });
+      this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
+    } else if (table.nodes.find((n) => n.id === self)?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
     this.loginFailures = this.relay ?? { failed: () => {}, forgiven: () => {} };
-    if (backup) this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
-    else if (table.nodes.find((n) => n.id === self)?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
     for (const home of homesBackedUpBy(table, self)) {
       const relay = new LoginRelay({ home, domain: domainOf(home), to: home, call: opts.call, logger: log });
       this.copyRelays.push(relay);

@@ -1,3 +1,4 @@
+import { inTransaction } from '../store/database.ts';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 
 /** An attempt the limiter has let through and already counted; say how it ended. */
@@ -15,8 +16,9 @@ export const LOGIN_FAILURE_LIMIT = 5;
 export const LOGIN_FAILURE_WINDOW_MS = 5 * 60_000;
 
 /**
- * Where a limiter tells its failures, and the forgiving of them, as they happen: a home's log,
- * so that its backup, checking logins while the home is down, counts the failures the home saw.
+ * Where a limiter tells its failures, and the forgiving of them, as they happen: the other copy
+ * of a home's users (its LoginRelay), so that a backup checking logins while the home is down,
+ * and the home once it is back, count the failures the other saw.
  */
 export interface FailureSink {
   failed(key: string, at: number): void;
@@ -89,18 +91,12 @@ export class FailureLimiter {
    * the failures before it here too. `domain` is the home's: the events name users of it.
    */
   told(domain: string, events: readonly (readonly ['fail' | 'forgive', string, number])[]): void {
-    const own = !this.db.isTransaction;
-    if (own) this.db.exec('BEGIN');
-    try {
+    inTransaction(this.db, () => {
       for (const [what, user, at] of events) {
         if (what === 'fail') this.addFailure(`${domain}/${user}`, at);
         else this.forgive_.run(`${domain}/${user}`, at);
       }
-      if (own) this.db.exec('COMMIT');
-    } catch (err) {
-      if (own && this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw err;
-    }
+    });
   }
 
   private addFailure(key: string, at: number): number {
@@ -108,7 +104,6 @@ export class FailureLimiter {
     if (row > this.maxRows) this.cap_.run(row - this.maxRows);
     return row;
   }
-
 
   /** Milliseconds until `key` may try again; 0 when it may now. */
   retryAfter(key: string, now = Date.now()): number {
@@ -124,17 +119,10 @@ export class FailureLimiter {
     const wait = this.retryAfter(key, now);
     if (wait > 0) return { ok: false, retryAfterMs: wait };
     // One transaction, one fsync: prune, count, cap (nothing else holds one between turns).
-    const own = !this.db.isTransaction;
-    if (own) this.db.exec('BEGIN');
-    let row: number;
-    try {
+    const row = inTransaction(this.db, () => {
       this.prune_.run(now - this.windowMs, now + this.windowMs);
-      row = this.addFailure(key, now);
-      if (own) this.db.exec('COMMIT');
-    } catch (err) {
-      if (own && this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw err;
-    }
+      return this.addFailure(key, now);
+    });
     const id = ++this.attempts;
     this.inFlight.set(id, { key, row });
     let ended = false;

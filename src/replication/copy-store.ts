@@ -1,4 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { inTransaction } from '../store/database.ts';
 import type { VersionMeta } from './published-store.ts';
 
 export interface Copy extends VersionMeta {
@@ -112,18 +113,9 @@ export class CopyStore {
 
   /** Last reads, in one transaction (one commit however many copies were read). */
   readAll(reads: Map<string, number>): void {
-    if (this.db.isTransaction) {
+    inTransaction(this.db, () => {
       for (const [url, at] of reads) this.readQ.run(at, url);
-      return;
-    }
-    this.db.exec('BEGIN');
-    try {
-      for (const [url, at] of reads) this.readQ.run(at, url);
-      this.db.exec('COMMIT');
-    } catch (err) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
-      throw err;
-    }
+    });
   }
 
   /** The newer version the home announced (fetched next), or none (null). */

@@ -73,3 +73,20 @@ export function quickCheck(db: DatabaseSync): string[] {
   const rows = db.prepare('PRAGMA quick_check').all() as { quick_check: string }[];
   return rows.map((r) => r.quick_check).filter((r) => r !== 'ok');
 }
+
+/**
+ * Runs `work` in a transaction of its own (one commit, one fsync), or inside the one already
+ * open on `db` (it then commits with it). Rolled back if `work` throws.
+ */
+export function inTransaction<T>(db: DatabaseSync, work: () => T, begin: 'BEGIN' | 'BEGIN IMMEDIATE' = 'BEGIN'): T {
+  if (db.isTransaction) return work();
+  db.exec(begin);
+  try {
+    const out = work();
+    db.exec('COMMIT');
+    return out;
+  } catch (err) {
+    if (db.isOpen && db.isTransaction) db.exec('ROLLBACK');
+    throw err;
+  }
+}
