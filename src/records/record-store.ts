@@ -1,5 +1,6 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { HomeEntry } from '../homes/home-log.ts';
+import type { HomeRecords } from './home-store.ts';
 
 /** Where a home's changes go as they are made (its HomeLog), for its backup. */
 export interface ChangeSink {
@@ -20,7 +21,7 @@ export interface HistoryEntry {
  * backup) in that transaction. The row methods (putRow, delRow, historyRow) set rows as a
  * change says: what a backup applies.
  */
-export class RecordStore {
+export class RecordStore implements HomeRecords {
   private readonly put_: StatementSync;
   private readonly get_: StatementSync;
   private readonly del_: StatementSync;

@@ -1,8 +1,9 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { ChangeSink } from './record-store.ts';
+import type { HomeUsers } from './home-store.ts';
 
 /** The users whose home is this library node, with their password hashes. */
-export class UserStore {
+export class UserStore implements HomeUsers {
   private readonly insert_: StatementSync;
   private readonly get_: StatementSync;
   private readonly list_: StatementSync;

@@ -1,0 +1,30 @@
+import type { DatabaseSync } from 'node:sqlite';
+import type { GroupCommit } from '../store/group-commit.ts';
+import type { HomeStore, Maybe } from './home-store.ts';
+import { RecordStore, type ChangeSink } from './record-store.ts';
+import { UserStore } from './user-store.ts';
+
+/**
+ * A home's users and records in the node's own SQLite file (the default): each change goes to
+ * the home's log for its backup, and critical messages are applied once by the node's inbox,
+ * in its transaction.
+ */
+export class SqliteHome implements HomeStore {
+  readonly kind = 'sqlite';
+  readonly users: UserStore;
+  readonly records: RecordStore;
+  private readonly commit: GroupCommit;
+
+  constructor(db: DatabaseSync, commit: GroupCommit, changes?: ChangeSink) {
+    this.commit = commit;
+    this.users = new UserStore(db, changes);
+    this.records = new RecordStore(db, changes);
+  }
+
+  write<T>(work: () => Maybe<T>): Promise<T> {
+    // SQLite's work is synchronous: it runs inside the batch's transaction.
+    return this.commit.run(work as () => T);
+  }
+
+  async close(): Promise<void> {}
+}
