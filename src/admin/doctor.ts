@@ -179,7 +179,8 @@ export async function checkParts(client: CohortClient, node: string): Promise<Ro
 export async function checkHome(client: CohortClient, table: HostTable, node: string): Promise<Row[]> {
   const entry = table.nodes.find((n) => n.id === node);
   if (entry?.role !== 'library') return [];
-  const { home } = (await client.call(node, 'home.backup')) as { home: BackupStatus | null };
+  const { home, store } = (await client.call(node, 'home.backup')) as { home: BackupStatus | null; store?: string };
+  if (store === 'postgres') return [{ check: 'home backup', node, status: 'ok', detail: "none of Cohort's: its users and records are in PostgreSQL, whose standby is their backup" }];
   // A domain with one library node has no backup by the operator's choice of nodes: said, not a warning cron would raise forever.
   if (!home) return [{ check: 'home backup', node, status: 'ok', detail: `none: no other library node in domain ${entry.domain} (add one to have a backup)` }];
   if (home.inSync) return [{ check: 'home backup', node, status: 'ok', detail: `${home.backup} in step (log ${home.acked})` }];

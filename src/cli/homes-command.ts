@@ -4,6 +4,8 @@ import { configOption, formatTable, fromOption, withClient } from './common.ts';
 
 interface HomeReport {
   node: string;
+  /** Where its users and records are (older nodes do not say: sqlite). */
+  store?: 'sqlite' | 'postgres';
   home: BackupStatus | null;
   copies: { home: string; lsn: number; logId: string | null }[];
 }
@@ -23,7 +25,7 @@ export function addHomesCommand(program: Command): void {
           try {
             return { node, ...((await client.call(node, 'home.backup', {})) as Omit<HomeReport, 'node'>), error: null };
           } catch (err) {
-            return { node, home: null, copies: [], error: (err as Error).message };
+            return { node, home: null, store: undefined, copies: [], error: (err as Error).message };
           }
         }));
       });
@@ -32,6 +34,7 @@ export function addHomesCommand(program: Command): void {
         const h = r.home;
         const kept = r.copies.map((c) => `${c.home}@${c.lsn}`).join(' ') || '-';
         if (r.error) return [r.node, '?', 'unreachable', '-', '-', '-', '-', kept, r.error];
+        if (!h && r.store === 'postgres') return [r.node, 'postgres', '-', '-', '-', '-', '-', kept, "records in PostgreSQL: its standby is their backup"];
         if (!h) return [r.node, '-', 'no backup', '-', '-', '-', '-', kept, 'no other library node in its domain'];
         const since = h.outOfSyncSince === null ? '' : `since ${new Date(h.outOfSyncSince).toISOString()}: `;
         return [r.node, h.backup, h.inSync ? 'yes' : 'NO', String(h.acked), String(h.lsn), String(h.lag), Number.isFinite(h.aloneSeconds) ? `${Math.round(h.aloneSeconds)}s` : '-', kept, h.inSync ? '' : `${since}${h.why ?? ''}`];

@@ -12,6 +12,8 @@ export interface CommandContext {
   caller?: Caller;
   /** Set when it arrived as a critical message: it runs inside the inbox's transaction, which answers once committed. */
   critical?: boolean;
+  /** The critical message's id, for a command that applies itself once per id ('itself' below). */
+  mid?: string;
 }
 
 export const LOCAL = 'local';
@@ -36,10 +38,12 @@ export interface CommandDefinition<S extends z.ZodType = z.ZodType> {
   /** Who may send it (see Scope). */
   scope: Scope;
   /**
-   * May arrive as a critical message. Such a command must be synchronous: it runs inside
-   * the receiver's transaction, together with the record of the message id.
+   * May arrive as a critical message. `true`: the command is synchronous and runs inside the
+   * receiver's transaction, together with the inbox's record of the message id. `'itself'`: the
+   * command records the id (ctx.mid) in its own store's transaction with its effect, and answers a
+   * second delivery with the first result (a home whose records are in PostgreSQL).
    */
-  critical?: boolean;
+  critical?: boolean | 'itself';
   run: (args: z.output<S>, ctx: CommandContext) => unknown | Promise<unknown>;
 }
 
@@ -78,9 +82,22 @@ export class CommandRegistry {
     return this.run(this.lookup(name), args, ctx);
   }
 
+  /** Whether `name` arrives as a critical message that applies itself once (see CommandDefinition.critical). */
+  appliesItself(name: string): boolean {
+    return this.commands.get(name)?.critical === 'itself';
+  }
+
+  /** Runs a critical message's command that applies itself once per message id. */
+  async executeItself(name: string, args: unknown, ctx: CommandContext & { mid: string }): Promise<unknown> {
+    const def = this.lookup(name);
+    if (def.critical !== 'itself') throw new CohortError('internal', `'${name}' does not apply critical messages itself`);
+    return this.run(def, args, { ...ctx, critical: true });
+  }
+
   /** Runs a command that arrived as a critical message: only commands made for it. */
   executeCritical(name: string, args: unknown, ctx: CommandContext): unknown {
     const def = this.lookup(name);
+    if (def.critical === 'itself') throw new CohortError('internal', `'${name}' applies critical messages itself`);
     if (!def.critical) throw new CohortError('refused', `'${name}' cannot be sent as a critical message`);
     const result = this.run(def, args, { ...ctx, critical: true });
     if (result instanceof Promise) throw new CohortError('internal', `critical command '${name}' must be synchronous`);

@@ -89,6 +89,22 @@ export const nodeSchema = z.strictObject({
   publicUrl: z.url({ protocol: /^https?$/ }).optional(),
   /** This node's overrides of the cluster's `app:` section (a library node runs a pool only with one). */
   app: appSectionSchema.optional(),
+  /**
+   * Where a library node keeps its users and their records: its own SQLite file (the default,
+   * copied to its backup) or PostgreSQL, whose standby is then the backup (issue 27).
+   */
+  records: z
+    .strictObject({
+      postgres: z.strictObject({
+        /** postgres://user@host:port/database; give the password in PGPASSWORD or ~/.pgpass rather than here. */
+        url: z.string().max(2048).refine((u) => /^postgres(ql)?:\/\/[^\s]+$/.test(u) && URL.canParse(u), 'a postgres:// or postgresql:// URL'),
+        /** Its tables' schema (default cohort_<node id>): several nodes may share one database. */
+        schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a schema name: lower-case letters, digits and _, at most 63').optional(),
+        /** Connections to it (node-postgres' default is 10). */
+        maxConnections: z.number().int().min(1).max(1000).default(10),
+      }),
+    })
+    .optional(),
 });
 
 const hostTableBaseSchema = z
@@ -147,6 +163,7 @@ export const hostTableSchema = hostTableBaseSchema
     table.nodes.forEach((node, i) => {
       const prev = ids.get(node.id);
       if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id '${node.id}' (also nodes[${prev}])` });
+      if (node.records && node.role !== 'library') ctx.addIssue({ code: 'custom', path: ['nodes', i, 'records'], message: 'only a library node keeps users and records' });
       ids.set(node.id, i);
       if (!seenDomains.has(node.domain)) {
         ctx.addIssue({ code: 'custom', path: ['nodes', i, 'domain'], message: `unknown domain '${node.domain}' (declared: ${table.domains.join(', ')})` });

@@ -37,10 +37,18 @@ export class CriticalInbox {
   private readonly holds: InboxHolds;
   private readonly log: Logger;
   private readonly backup: BackupGate | undefined;
+  /** Per sender, the end of its messages applying now: set only when some commands apply themselves (inOrder). */
+  private readonly tails: Map<string, Promise<unknown>> | undefined;
 
-  /** `backup`: a message whose command changed the home's users or records is answered once the home's backup holds the change. */
-  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit, log: Logger, backup?: BackupGate) {
+  /**
+   * `backup`: a message whose command changed the home's users or records is answered once the
+   * home's backup holds the change. `inOrder`: some commands apply themselves in a store of their
+   * own (PostgreSQL), whose commits do not follow this node's batches: then each sender's
+   * messages are applied one after the other, so they still take effect in send order.
+   */
+  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit, log: Logger, backup?: BackupGate, opts: { inOrder?: boolean } = {}) {
     this.registry = registry;
+    if (opts.inOrder) this.tails = new Map();
     this.commit = commit;
     this.backup = backup;
     this.holds = new InboxHolds(log);
@@ -64,6 +72,37 @@ export class CriticalInbox {
    * fails. `oldest`: the sender's oldest outbox seq still pending for us, if it said.
    */
   apply(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {
+    if (!this.tails) return this.applyHere(from, mid, cmd, args, oldest);
+    // After the sender's earlier messages have settled, whatever their outcome (held ones refuse the rest themselves).
+    const previous = this.tails.get(from) ?? Promise.resolve();
+    const next = previous.then(() => (this.registry.appliesItself(cmd) ? this.applyItself(from, mid, cmd, args, oldest) : this.applyHere(from, mid, cmd, args, oldest)));
+    const tail = next.catch(() => {});
+    this.tails.set(from, tail);
+    void tail.then(() => {
+      if (this.tails!.get(from) === tail) this.tails!.delete(from);
+    });
+    return next;
+  }
+
+  /**
+   * A command that records the id with its effect in its own store (PostgreSQL): the same holds
+   * as a batch here. A failure of the store's connection is con_lost (nothing applied, sent again).
+   */
+  private async applyItself(from: string, mid: string, cmd: string, args: unknown, oldest: number | undefined): Promise<unknown> {
+    // The held message may be applied in the other store; only its settling here lifts the hold.
+    this.holds.admit(from, mid, oldest, () => false);
+    try {
+      const result = await this.registry.executeItself(cmd, args, { from, mid });
+      this.holds.settled(from, mid);
+      return result;
+    } catch (err) {
+      if (err instanceof CohortError && err.code === 'con_lost') this.holds.failed(from, mid);
+      else this.holds.settled(from, mid);
+      throw err;
+    }
+  }
+
+  private applyHere(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {
     const changed = { home: false };
     return this.applyOnce(from, mid, cmd, args, oldest, changed).then(async (result) => {
       if (changed.home) await this.backup!.settled();

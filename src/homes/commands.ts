@@ -83,6 +83,8 @@ export function registerHomeBackupCommands(registry: CommandRegistry, deps: { se
     scope: 'any',
     run: () => ({
       node: deps.self,
+      // Where its users and records are: 'postgres' has no backup here (PostgreSQL's standby is it).
+      store: deps.table.nodes.find((n) => n.id === deps.self)?.records?.postgres ? 'postgres' : 'sqlite',
       home: deps.shipper?.status() ?? null,
       copies: [...deps.replicas.values()].map((r) => ({ home: r.home, ...r.held() })),
     }),

@@ -7,6 +7,7 @@ import { CriticalService } from '../critical/critical-service.ts';
 import { CriticalInbox, type BackupGate } from '../critical/inbox.ts';
 import type { Peer } from '../net/peer.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
+import type { HomeStore } from '../records/home-store.ts';
 import type { Part } from './lifecycle.ts';
 
 /**
@@ -21,8 +22,14 @@ export class CriticalPart implements Part {
   private readonly retentionMs: number;
   private pruneTimer: NodeJS.Timeout | undefined;
 
-  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; registry: CommandRegistry; peers: Map<string, Peer>; log: Logger; backup: BackupGate }) {
-    this.inbox = new CriticalInbox(opts.db, opts.registry, opts.commit, opts.log, opts.backup);
+  private readonly store: HomeStore;
+  private readonly log: Logger;
+
+  /** `store`: the home's users and records; one that applies critical messages itself (PostgreSQL) keeps their ids too, pruned with the inbox. */
+  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; registry: CommandRegistry; peers: Map<string, Peer>; log: Logger; backup: BackupGate; store: HomeStore }) {
+    this.store = opts.store;
+    this.log = opts.log;
+    this.inbox = new CriticalInbox(opts.db, opts.registry, opts.commit, opts.log, opts.backup, { inOrder: opts.store.once !== undefined });
     this.service = new CriticalService({ self: opts.self, db: opts.db, commit: opts.commit, inbox: this.inbox, peers: opts.peers, settings: opts.table.critical, log: opts.log });
     registerOutboxCommands(opts.registry, this.service);
     this.retentionMs = opts.table.critical.inboxRetentionHours * 3_600_000;
@@ -30,7 +37,11 @@ export class CriticalPart implements Part {
 
   async start(): Promise<void> {
     await this.service.start();
-    const prune = () => this.inbox.prune(Date.now() - this.retentionMs);
+    const prune = () => {
+      const before = Date.now() - this.retentionMs;
+      this.inbox.prune(before);
+      this.store.pruneApplied?.(before).catch((err: unknown) => this.log.warn({ event: 'applied_prune_failed', err: (err as Error).message }, `cannot prune the store's applied message ids now: ${(err as Error).message}`));
+    };
     prune();
     this.pruneTimer = setInterval(prune, Math.min(this.retentionMs, 3_600_000));
     this.pruneTimer.unref();

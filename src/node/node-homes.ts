@@ -47,6 +47,8 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     if (backup) {
       this.relay = new LoginRelay({ home: self, domain: domainOf(self), to: backup, call: opts.call, logger: log });
       this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
+    } else if (table.nodes.find((n) => n.id === self)?.records?.postgres) {
+      log.info({ event: 'home_in_postgres' }, `${self}'s users and records are in PostgreSQL: its standby is their backup`);
     } else if (table.nodes.find((n) => n.id === self)?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
     this.loginFailures = this.relay ?? { failed: () => {}, forgiven: () => {} };
     for (const home of homesBackedUpBy(table, self)) {

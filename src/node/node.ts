@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { registerJournalCommands } from '../journal/commands.ts';
 import { Journal } from '../journal/journal.ts';
 import { DomainPolicy } from '../records/domain-policy.ts';
-import { UserStore } from '../records/user-store.ts';
+import { HomeStorePart, homeStoreFor } from './home-store-part.ts';
 import { armCommitFaults } from '../store/commit-faults.ts';
 import { MaintenanceStore, registerMaintenanceCommands } from '../supervisor/maintenance.ts';
 import { AcmeStore, registerAcmeCommands } from '../acme/acme-store.ts';
@@ -81,18 +81,19 @@ export class CohortNode {
     // The home's login limiter (its failures told to its backup; the backup's told to it): made once the homes part says where they go.
     const homes: NodeHomes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, policy, ownLogins: { told: (domain, events) => logins.told(domain, events) }, call: callAsNode, log });
     const logins = new FailureLimiter(db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, { sink: homes.loginFailures });
-    const critical = new CriticalPart({ self: id, table, db, commit, registry, peers, log, backup: homes });
+    // Her users and records: this node's SQLite file (its changes logged for the backup) or PostgreSQL.
+    const homeStore = homeStoreFor(self, db, commit, homes.log);
+    const critical = new CriticalPart({ self: id, table, db, commit, registry, peers, log, backup: homes, store: homeStore });
     // Any node can be the LARD dispatcher a front's route names.
     registerDispatcherCommands(this.registry, new SharedLard());
-    const users = new UserStore(db, homes.log);
-    registerRecordCommands(registry, { self: id, table, db, commit, users, changes: homes.log, logins, backup: homes, copies: homes, policy, critical: critical.service, call: callAsNode, log });
+    registerRecordCommands(registry, { self: id, table, db, store: homeStore, logins, backup: homes, copies: homes, policy, critical: critical.service, call: callAsNode, log });
     const apps = new AppPart(self, table, registry, log);
     // Every node keeps the cluster's maintenance mode (fronts may follow any node).
     const maintenance = new MaintenanceStore(db, id);
     registerMaintenanceCommands(registry, maintenance);
     // The fronts' ACME state (account, certificates, leases) on whichever node is their ACME home.
     registerAcmeCommands(registry, new AcmeStore(db));
-    const replication = new ReplicationService({ self, table, dataDir: this.dataDir, db, tls, registry, critical: critical.service, policy, isAuthorHere: (domain, author) => users.exists(domain, author), call: callAsNode, log });
+    const replication = new ReplicationService({ self, table, dataDir: this.dataDir, db, tls, registry, critical: critical.service, policy, isAuthorHere: (domain, author) => homeStore.users.exists(domain, author), call: callAsNode, log });
     // The dashboard beyond loopback only with the admin token (checked per request by the HTTP port).
     const status = new StatusPages({ self: id, table, registry, peers, critical: critical.service, apps: apps.pool, resources: (limit) => replication.summary(limit), transfers: () => replication.transfers, memoryCache: () => replication.memoryCache, homeBackup: () => homes.backupStatus(), homeCopyAnswers: () => homes.copyAnswers, call: callAsNode, dashboard: isLoopback(self.host) || table.admin !== undefined });
     // nodes[].tls.acme: the certificates the fronts ordered for this port's names, read from the ACME home.
@@ -124,6 +125,8 @@ export class CohortNode {
     // once it listens (links.ts); app instances come last and go first.
     this.parts = new Lifecycle({
       database,
+      // Before the inbox takes messages: PostgreSQL's tables made (or, while it cannot be reached, tried again at each use).
+      homeStore: new HomeStorePart(homeStore, log),
       critical,
       sessions,
       // Before the links: it stops after them, so no write comes in once it has given up waiting for the backup.

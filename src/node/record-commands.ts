@@ -9,21 +9,17 @@ import { registerHomeCommands } from '../records/home-commands.ts';
 import { HomeLookup, type CopiesHeld } from '../records/home-lookup.ts';
 import { NameClaims } from '../records/name-claims.ts';
 import type { FailureLimiter } from '../records/rate-limit.ts';
-import { RecordStore, type ChangeSink } from '../records/record-store.ts';
-import type { GroupCommit } from '../store/group-commit.ts';
+import type { HomeStore } from '../records/home-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
-import type { UserStore } from '../records/user-store.ts';
 
 /** Users and records on a node: the home side (library nodes) and the access side (every node). */
-export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; users: UserStore; changes: ChangeSink; logins: FailureLimiter; backup: BackupGate; copies: CopiesHeld; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
-  const { self, table, db, commit, users, changes, backup, copies, policy, critical, call, log } = deps;
+export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; store: HomeStore; logins: FailureLimiter; backup: BackupGate; copies: CopiesHeld; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
+  const { self, table, db, store, backup, copies, policy, critical, call, log } = deps;
   registerHomeCommands(registry, {
     self,
     table,
-    users,
+    store,
     claims: new NameClaims(db),
-    records: new RecordStore(db, changes),
-    commit,
     backup,
     copies,
     call,

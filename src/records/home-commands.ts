@@ -11,19 +11,15 @@ import { checkLogin } from './login-check.ts';
 import { readRecords } from './record-reads.ts';
 import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
-import type { RecordStore } from './record-store.ts';
-import type { GroupCommit } from '../store/group-commit.ts';
 import type { BackupGate } from '../critical/inbox.ts';
-import type { UserStore } from './user-store.ts';
+import { then, type HomeRecords, type HomeStore } from './home-store.ts';
 
 export interface HomeDeps {
   self: string;
   table: HostTable;
-  users: UserStore;
+  /** Her users and records: the node's SQLite file (a write that did not come as a critical message commits in its group commit, rows and log entries together) or PostgreSQL. */
+  store: HomeStore;
   claims: NameClaims;
-  records: RecordStore;
-  /** The node's group commit: a write that did not come as a critical message commits in it (its rows and its log entries together). */
-  commit: GroupCommit;
   /** The home's backup (issue 27): a write that changed something is answered once the backup holds it. */
   backup: BackupGate;
   /** The copies this node keeps of other homes: home.query names them (her home is found while it is down). */
@@ -38,11 +34,13 @@ export interface HomeDeps {
 
 /**
  * Commands a user's home node runs on her records (seed 000's lond side). Each checks the
- * domain policy and that she lives here. Writes are synchronous, so they can arrive as
- * critical messages and commit with their message id.
+ * domain policy and that she lives here. Writes arrive as critical messages and commit with
+ * their message id: in the inbox's transaction (SQLite, synchronous), or in the store's own
+ * (PostgreSQL, which records the id itself).
  */
 export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps): void {
-  const { users, claims, records, policy } = deps;
+  const { store, claims, policy } = deps;
+  const { users } = store;
   const selfEntry = deps.table.nodes.find((n) => n.id === deps.self)!;
 
   /**
@@ -51,7 +49,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
    * uniqueness cannot be checked) after dropping what it claimed.
    */
   const claimEverywhere = async (domain: string, user: string): Promise<void> => {
-    if (users.exists(domain, user)) throw new CohortError('refused', `${user}@${domain} exists already`);
+    if (await users.exists(domain, user)) throw new CohortError('refused', `${user}@${domain} exists already`);
     const holder = claims.claim(domain, user, deps.self);
     if (holder) throw new CohortError('refused', `${user}@${domain} is being created on ${holder}; try again`);
     const others = deps.table.nodes.filter((n) => n.role === 'library' && n.domain === domain && n.id !== deps.self).map((n) => n.id);
@@ -79,39 +77,43 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
   const setPassword = async (domain: string, user: string, newPassword: string): Promise<void> => {
     const hash = await hashPassword(newPassword);
     await deps.backup.confirmed();
-    await deps.commit.run(() => users.setPassword(domain, user, hash));
+    await store.write(() => users.setPassword(domain, user, hash));
     await deps.backup.confirmed();
   };
 
-  const resident = (args: { domain: string; user: string }, ctx: CommandContext, what: string) => {
-    policy.check(ctx.from, args.domain, what);
-    if (!users.exists(args.domain, args.user)) throw new CohortError('no_such_user', `${args.user}@${args.domain} does not live on ${deps.self}`);
-  };
+  /** Throws unless she lives here: at once on SQLite (inside the inbox's transaction), later on PostgreSQL. */
+  const livesHere = (args: { domain: string; user: string }) =>
+    then(users.exists(args.domain, args.user), (here) => {
+      if (!here) throw new CohortError('no_such_user', `${args.user}@${args.domain} does not live on ${deps.self}`);
+    });
 
   type Args<K extends RecordOp> = z.output<(typeof recordArgs)[K]>;
-  const operations: { [K in RecordOp]: { summary: string; run: (a: Args<K>) => unknown } } = {
-    put: { summary: "set keys in a namespace of a user's records", run: (a) => ({ stored: records.put(a.domain, a.user, a.ns, a.values) }) },
-    get: { summary: "read keys from a namespace of a user's records", run: (a) => readRecords(records, 'get', a) },
-    del: { summary: "delete keys from a namespace of a user's records", run: (a) => ({ deleted: records.del(a.domain, a.user, a.ns, a.keys) }) },
-    keys: { summary: 'list the keys of a namespace', run: (a) => readRecords(records, 'keys', a) },
-    dump: { summary: "every namespace of a user's records (or one)", run: (a) => readRecords(records, 'dump', a) },
-    store: { summary: "append a transaction to a namespace's history (a submission)", run: (a) => ({ seq: records.store(a.domain, a.user, a.ns, a.data) }) },
-    restore: { summary: "read a namespace's history after a sequence number", run: (a) => readRecords(records, 'restore', a) },
+  const operations: { [K in RecordOp]: { summary: string; run: (records: HomeRecords, a: Args<K>) => unknown } } = {
+    put: { summary: "set keys in a namespace of a user's records", run: (records, a) => then(records.put(a.domain, a.user, a.ns, a.values), (stored) => ({ stored })) },
+    get: { summary: "read keys from a namespace of a user's records", run: (records, a) => readRecords(records, 'get', a) },
+    del: { summary: "delete keys from a namespace of a user's records", run: (records, a) => then(records.del(a.domain, a.user, a.ns, a.keys), (deleted) => ({ deleted })) },
+    keys: { summary: 'list the keys of a namespace', run: (records, a) => readRecords(records, 'keys', a) },
+    dump: { summary: "every namespace of a user's records (or one)", run: (records, a) => readRecords(records, 'dump', a) },
+    store: { summary: "append a transaction to a namespace's history (a submission)", run: (records, a) => then(records.store(a.domain, a.user, a.ns, a.data), (seq) => ({ seq })) },
+    restore: { summary: "read a namespace's history after a sequence number", run: (records, a) => readRecords(records, 'restore', a) },
   };
   for (const op of Object.keys(operations) as RecordOp[]) {
-    const { summary, run } = operations[op] as { summary: string; run: (a: unknown) => unknown };
+    const { summary, run } = operations[op] as { summary: string; run: (records: HomeRecords, a: unknown) => unknown };
+    const write = RECORD_WRITES.includes(op);
     registry.register({
       name: `rec.${op}`,
       summary: `${summary} (on her home node)`,
       args: recordArgs[op] as z.ZodType<{ domain: string; user: string }>,
       scope: 'any',
-      critical: RECORD_WRITES.includes(op),
+      critical: write && (store.once ? 'itself' : true),
       run: (a, ctx) => {
-        resident(a, ctx, `rec.${op}`);
-        // A write as a critical message is in the inbox's transaction, which waits for the backup itself.
-        if (ctx.critical || !RECORD_WRITES.includes(op)) return run(a);
+        policy.check(ctx.from, a.domain, `rec.${op}`);
+        // PostgreSQL: the id, the check and the effect in one of its transactions.
+        if (write && store.once && ctx.mid) return store.once(ctx.from, ctx.mid, async (records) => { await livesHere(a); return run(records, a); });
+        // SQLite: a write as a critical message is in the inbox's transaction (synchronous), which waits for the backup itself.
+        if (ctx.critical || !write) return then(livesHere(a), () => run(store.records, a));
         const before = deps.backup.appended();
-        return deps.commit.run(() => run(a)).then(async (out) => {
+        return store.write(() => then(livesHere(a), () => run(store.records, a))).then(async (out) => {
           if (deps.backup.appended() !== before) await deps.backup.settled();
           return out;
         });
@@ -123,9 +125,9 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     summary: 'is this node the home of the user? (asked of the library nodes of her domain)',
     args: z.strictObject(userRef),
     scope: 'any',
-    run: (a, ctx) => {
+    run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'home.query');
-      const here = users.exists(a.domain, a.user);
+      const here = await users.exists(a.domain, a.user);
       const copyOf = here ? undefined : deps.copies.copyHolding(a.domain, a.user);
       return { home: here, ...(copyOf && { copyOf }) };
     },
@@ -142,7 +144,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       }
       const hash = await hashPassword(a.password);
       await claimEverywhere(a.domain, a.user);
-      const created = await deps.commit.run(() => users.create(a.domain, a.user, hash)).finally(() => claims.release(a.domain, a.user, deps.self));
+      const created = await store.write(() => users.create(a.domain, a.user, hash)).finally(() => claims.release(a.domain, a.user, deps.self));
       if (!created) throw new CohortError('refused', `${a.user}@${a.domain} exists already`);
       await deps.backup.settled(); // her password hash is on the backup too before she is told she exists
       deps.log.info({ event: 'user_created', domain: a.domain, user: a.user }, `user ${a.user}@${a.domain} created`);
@@ -156,7 +158,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     scope: 'operator',
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'user.password.reset');
-      if (!users.exists(a.domain, a.user)) throw new CohortError('no_such_user', `${a.user}@${a.domain} does not live on ${deps.self}`);
+      await livesHere(a);
       await setPassword(a.domain, a.user, a.password);
       deps.log.info({ event: 'user_password_reset', domain: a.domain, user: a.user }, `password of ${a.user}@${a.domain} reset`);
       return { changed: true, home: deps.self };
@@ -169,7 +171,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     scope: 'any',
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'user.password.change');
-      const stored = users.passwordHash(a.domain, a.user);
+      const stored = await users.passwordHash(a.domain, a.user);
       try {
         await checkLogin(stored, deps.limiter, a, () => deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from, for: 'password change' }, 'login failed (a password change)'));
       } catch (err) {
@@ -192,10 +194,10 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     summary: 'a library node of the domain claims a user name it is about to create',
     args: z.strictObject({ ...userRef, home: z.string().min(1) }),
     scope: 'any',
-    run: (a, ctx) => {
+    run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'user.claim');
       if (ctx.from !== a.home) throw new CohortError('refused', `${ctx.from} cannot claim a name for ${a.home}`);
-      if (users.exists(a.domain, a.user)) throw new CohortError('refused', `${a.user}@${a.domain} exists already (home ${deps.self})`);
+      if (await users.exists(a.domain, a.user)) throw new CohortError('refused', `${a.user}@${a.domain} exists already (home ${deps.self})`);
       const holder = claims.claim(a.domain, a.user, a.home);
       if (holder) throw new CohortError('refused', `${a.user}@${a.domain} is being created on ${holder}; try again`);
       return { claimed: true };
@@ -219,7 +221,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     scope: 'any',
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'auth.check');
-      await checkLogin(users.passwordHash(a.domain, a.user), deps.limiter, a, () => deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from }, 'login failed'));
+      await checkLogin(await users.passwordHash(a.domain, a.user), deps.limiter, a, () => deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from }, 'login failed'));
       return { ok: true, home: deps.self };
     },
   });

@@ -52,6 +52,10 @@ export interface HomeStore {
   once?(sender: string, mid: string, work: (records: HomeRecords) => Promise<unknown>): Promise<unknown>;
   /** Forgets message ids applied before `before` (ms since the epoch), as the inbox is pruned. */
   pruneApplied?(before: number): Promise<number>;
+  /** Makes what it needs (PostgreSQL's tables); rejects while it cannot be reached. */
+  prepare(): Promise<void>;
+  /** Whether it can be used, in a few words. */
+  status(): { ok: boolean; detail: string };
   close(): Promise<void>;
 }
 

@@ -35,28 +35,71 @@ export interface PostgresHomeOptions {
  */
 export class PostgresHome implements HomeStore {
   readonly kind = 'postgres';
-  readonly users: HomeUsers;
-  readonly records: HomeRecords;
+  readonly users: PostgresUsers;
+  readonly records: PostgresRecords;
   private readonly pool: pg.Pool;
   private readonly schema: string;
+  private prepared = false;
+  private preparing: Promise<void> | undefined;
+  private lastError: string | undefined;
 
-  private constructor(pool: pg.Pool, schema: string) {
-    this.pool = pool;
-    this.schema = schema;
-    this.users = new PostgresUsers(pool, schema);
-    this.records = new PostgresRecords(pool, schema);
+  /** The pool is made now; nothing connects until prepare() or the first statement. */
+  constructor(opts: PostgresHomeOptions) {
+    this.pool = new pg.Pool({ connectionString: opts.url, max: opts.maxConnections ?? 10, connectionTimeoutMillis: 5000, application_name: 'cohort' });
+    // An idle client whose server went away emits here; the next statement gets a new one.
+    this.pool.on('error', () => {});
+    this.schema = pg.escapeIdentifier(opts.schema);
+    const ready = () => this.ready();
+    this.users = new PostgresUsers(this.pool, this.schema, ready);
+    this.records = new PostgresRecords(this.pool, this.schema, ready);
   }
 
-  /** Connects and makes the schema and its tables if they are missing. */
+  /** Connects and opens the store, making the schema and its tables if they are missing. */
   static async open(opts: PostgresHomeOptions): Promise<PostgresHome> {
-    const pool = new pg.Pool({ connectionString: opts.url, max: opts.maxConnections ?? 10, connectionTimeoutMillis: 5000, application_name: 'cohort' });
-    // An idle client whose server went away emits here; the next query gets a new one.
-    pool.on('error', () => {});
-    const schema = pg.escapeIdentifier(opts.schema);
+    const home = new PostgresHome(opts);
     try {
-      await pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
+      await home.prepare();
+    } catch (err) {
+      await home.close().catch(() => {});
+      throw err;
+    }
+    return home;
+  }
+
+  /**
+   * Makes the schema and its tables if they are missing. A node whose PostgreSQL cannot be
+   * reached starts anyway: each statement tries this again first, and is con_lost until it works.
+   */
+  prepare(): Promise<void> {
+    if (this.prepared) return Promise.resolve();
+    this.preparing ??= this.createTables().then(
+      () => {
+        this.prepared = true;
+        this.lastError = undefined;
+      },
+      (err: unknown) => {
+        this.lastError = (err as Error).message;
+        throw err;
+      },
+    ).finally(() => (this.preparing = undefined));
+    return this.preparing;
+  }
+
+  /** Whether its tables are there and the last attempt to reach it worked (the node's parts report). */
+  status(): { ok: boolean; detail: string } {
+    return this.prepared ? { ok: true, detail: 'PostgreSQL' } : { ok: false, detail: `PostgreSQL not reached yet${this.lastError ? `: ${this.lastError}` : ''}` };
+  }
+
+  private ready(): Promise<void> {
+    return this.prepare();
+  }
+
+  private async createTables(): Promise<void> {
+    const schema = this.schema;
+    try {
+      await this.pool.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
       // "C" collation: keys sort by the bytes of their UTF-8, as SQLite's do.
-      await pool.query(`
+      await this.pool.query(`
         CREATE TABLE IF NOT EXISTS ${schema}.users (
           domain text NOT NULL, name text NOT NULL, password text NOT NULL, created bigint NOT NULL,
           PRIMARY KEY (domain, name));
@@ -77,17 +120,16 @@ export class PostgresHome implements HomeStore {
         CREATE INDEX IF NOT EXISTS applied_at ON ${schema}.applied (applied_at);
       `);
     } catch (err) {
-      await pool.end().catch(() => {});
       throw asCohortError(err);
     }
-    return new PostgresHome(pool, schema);
   }
 
   async write<T>(work: () => T | Promise<T>): Promise<T> {
     return work();
   }
 
-  async once(sender: string, mid: string, work: (records: HomeRecords) => Promise<unknown>): Promise<unknown> {
+  async once(sender: string, mid: string, work: (records: PostgresRecords) => Promise<unknown>): Promise<unknown> {
+    await this.ready();
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -95,6 +137,9 @@ export class PostgresHome implements HomeStore {
       throw asCohortError(err);
     }
     let broken: Error | undefined;
+    // A checked-out client's connection error is emitted on it, not on the pool: unheard, it would end the process. The query in flight rejects too.
+    const heard = (err: Error) => (broken = err);
+    client.on('error', heard);
     try {
       await client.query('BEGIN');
       // A second delivery of the same id waits here for the first's transaction, then finds its row.
@@ -104,7 +149,7 @@ export class PostgresHome implements HomeStore {
         await client.query('COMMIT');
         return JSON.parse((rows[0] as { result: string }).result);
       }
-      const result = (await work(new PostgresRecords(client, this.schema))) ?? null;
+      const result = (await work(new PostgresRecords(client, this.schema, async () => {}))) ?? null;
       await client.query(`UPDATE ${this.schema}.applied SET result = $3 WHERE sender = $1 AND mid = $2`, [sender, mid, JSON.stringify(result)]);
       await client.query('COMMIT');
       return result;
@@ -112,11 +157,13 @@ export class PostgresHome implements HomeStore {
       await client.query('ROLLBACK').catch((e: Error) => (broken = e));
       throw asCohortError(err);
     } finally {
+      client.off('error', heard);
       client.release(broken);
     }
   }
 
   async pruneApplied(before: number): Promise<number> {
+    await this.ready();
     const { rowCount } = await this.pool.query(`DELETE FROM ${this.schema}.applied WHERE applied_at < $1`, [before]).catch((err: unknown) => Promise.reject(asCohortError(err)));
     return rowCount ?? 0;
   }
@@ -126,7 +173,9 @@ export class PostgresHome implements HomeStore {
   }
 }
 
-async function run<R extends pg.QueryResultRow>(db: Queryable, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+/** A statement once the tables are there (`ready`), its failures as the network's errors. */
+async function run<R extends pg.QueryResultRow>(db: Queryable, ready: () => Promise<void>, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+  await ready();
   try {
     return await db.query<R>(text, values);
   } catch (err) {
@@ -137,24 +186,26 @@ async function run<R extends pg.QueryResultRow>(db: Queryable, text: string, val
 class PostgresUsers implements HomeUsers {
   private readonly db: Queryable;
   private readonly t: string;
+  private readonly ready: () => Promise<void>;
 
-  constructor(db: Queryable, schema: string) {
+  constructor(db: Queryable, schema: string, ready: () => Promise<void>) {
     this.db = db;
     this.t = `${schema}.users`;
+    this.ready = ready;
   }
 
   async create(domain: string, name: string, passwordHash: string): Promise<boolean> {
-    const r = await run(this.db, `INSERT INTO ${this.t} (domain, name, password, created) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [domain, name, passwordHash, Date.now()]);
+    const r = await run(this.db, this.ready, `INSERT INTO ${this.t} (domain, name, password, created) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [domain, name, passwordHash, Date.now()]);
     return r.rowCount === 1;
   }
 
   async setPassword(domain: string, name: string, passwordHash: string): Promise<boolean> {
-    const r = await run(this.db, `UPDATE ${this.t} SET password = $3 WHERE domain = $1 AND name = $2`, [domain, name, passwordHash]);
+    const r = await run(this.db, this.ready, `UPDATE ${this.t} SET password = $3 WHERE domain = $1 AND name = $2`, [domain, name, passwordHash]);
     return r.rowCount === 1;
   }
 
   async passwordHash(domain: string, name: string): Promise<string | undefined> {
-    const { rows } = await run<{ password: string }>(this.db, `SELECT password FROM ${this.t} WHERE domain = $1 AND name = $2`, [domain, name]);
+    const { rows } = await run<{ password: string }>(this.db, this.ready, `SELECT password FROM ${this.t} WHERE domain = $1 AND name = $2`, [domain, name]);
     return rows[0]?.password;
   }
 
@@ -163,7 +214,7 @@ class PostgresUsers implements HomeUsers {
   }
 
   async list(): Promise<{ domain: string; name: string; created: number }[]> {
-    const { rows } = await run<{ domain: string; name: string; created: string }>(this.db, `SELECT domain, name, created FROM ${this.t} ORDER BY domain COLLATE "C", name COLLATE "C"`, []);
+    const { rows } = await run<{ domain: string; name: string; created: string }>(this.db, this.ready, `SELECT domain, name, created FROM ${this.t} ORDER BY domain COLLATE "C", name COLLATE "C"`, []);
     return rows.map((r) => ({ domain: r.domain, name: r.name, created: Number(r.created) }));
   }
 }
@@ -171,24 +222,26 @@ class PostgresUsers implements HomeUsers {
 class PostgresRecords implements HomeRecords {
   private readonly db: Queryable;
   private readonly schema: string;
+  private readonly ready: () => Promise<void>;
 
-  constructor(db: Queryable, schema: string) {
+  constructor(db: Queryable, schema: string, ready: () => Promise<void>) {
     this.db = db;
     this.schema = schema;
+    this.ready = ready;
   }
 
   async put(domain: string, user: string, ns: string, values: Record<string, unknown>): Promise<number> {
     const keys = Object.keys(values);
     if (keys.length === 0) return 0;
     // One statement for every key: atomic without a transaction of its own.
-    await run(this.db, `INSERT INTO ${this.schema}.records (domain, "user", ns, key, value, updated)
+    await run(this.db, this.ready, `INSERT INTO ${this.schema}.records (domain, "user", ns, key, value, updated)
       SELECT $1, $2, $3, k, v, $6 FROM unnest($4::text[], $5::text[]) AS kv(k, v)
       ON CONFLICT (domain, "user", ns, key) DO UPDATE SET value = excluded.value, updated = excluded.updated`, [domain, user, ns, keys, keys.map((k) => JSON.stringify(values[k])), Date.now()]);
     return keys.length;
   }
 
   async get(domain: string, user: string, ns: string, keys: string[]): Promise<Record<string, unknown>> {
-    const { rows } = await run<{ key: string; value: string }>(this.db, `SELECT key, value FROM ${this.schema}.records WHERE domain = $1 AND "user" = $2 AND ns = $3 AND key = ANY($4::text[])`, [domain, user, ns, keys]);
+    const { rows } = await run<{ key: string; value: string }>(this.db, this.ready, `SELECT key, value FROM ${this.schema}.records WHERE domain = $1 AND "user" = $2 AND ns = $3 AND key = ANY($4::text[])`, [domain, user, ns, keys]);
     const found = new Map(rows.map((r) => [r.key, r.value]));
     const out: Record<string, unknown> = {};
     // In the order asked, as the SQLite store answers.
@@ -197,18 +250,19 @@ class PostgresRecords implements HomeRecords {
   }
 
   async del(domain: string, user: string, ns: string, keys: string[]): Promise<number> {
-    const r = await run(this.db, `DELETE FROM ${this.schema}.records WHERE domain = $1 AND "user" = $2 AND ns = $3 AND key = ANY($4::text[])`, [domain, user, ns, [...new Set(keys)]]);
+    const r = await run(this.db, this.ready, `DELETE FROM ${this.schema}.records WHERE domain = $1 AND "user" = $2 AND ns = $3 AND key = ANY($4::text[])`, [domain, user, ns, [...new Set(keys)]]);
     return r.rowCount ?? 0;
   }
 
   async keys(domain: string, user: string, ns: string): Promise<string[]> {
-    const { rows } = await run<{ key: string }>(this.db, `SELECT key FROM ${this.schema}.records WHERE domain = $1 AND "user" = $2 AND ns = $3 ORDER BY key`, [domain, user, ns]);
+    const { rows } = await run<{ key: string }>(this.db, this.ready, `SELECT key FROM ${this.schema}.records WHERE domain = $1 AND "user" = $2 AND ns = $3 ORDER BY key`, [domain, user, ns]);
     return rows.map((r) => r.key);
   }
 
   async dump(domain: string, user: string, ns?: string): Promise<Record<string, Record<string, unknown>>> {
     const { rows } = await run<{ ns: string; key: string; value: string }>(
       this.db,
+      this.ready,
       `SELECT ns, key, value FROM ${this.schema}.records WHERE domain = $1 AND "user" = $2 AND ($3::text IS NULL OR ns = $3) ORDER BY ns COLLATE "C", key`,
       [domain, user, ns ?? null],
     );
@@ -221,6 +275,7 @@ class PostgresRecords implements HomeRecords {
     // The counter row's lock orders two stores to one namespace; the CTE makes it one statement.
     const { rows } = await run<{ seq: string }>(
       this.db,
+      this.ready,
       `WITH next AS (
          INSERT INTO ${this.schema}.history_last (domain, "user", ns, seq) VALUES ($1, $2, $3, 1)
          ON CONFLICT (domain, "user", ns) DO UPDATE SET seq = ${this.schema}.history_last.seq + 1 RETURNING seq)
@@ -231,7 +286,7 @@ class PostgresRecords implements HomeRecords {
   }
 
   async restore(domain: string, user: string, ns: string, after: number, limit: number): Promise<HistoryEntry[]> {
-    const { rows } = await run<{ seq: string; at: string; data: string }>(this.db, `SELECT seq, at, data FROM ${this.schema}.history WHERE domain = $1 AND "user" = $2 AND ns = $3 AND seq > $4 ORDER BY seq LIMIT $5`, [domain, user, ns, after, limit]);
+    const { rows } = await run<{ seq: string; at: string; data: string }>(this.db, this.ready, `SELECT seq, at, data FROM ${this.schema}.history WHERE domain = $1 AND "user" = $2 AND ns = $3 AND seq > $4 ORDER BY seq LIMIT $5`, [domain, user, ns, after, limit]);
     return rows.map((r) => ({ seq: Number(r.seq), at: Number(r.at), data: JSON.parse(r.data) }));
   }
 }

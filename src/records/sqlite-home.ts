@@ -26,5 +26,11 @@ export class SqliteHome implements HomeStore {
     return this.commit.run(work as () => T);
   }
 
+  async prepare(): Promise<void> {}
+
+  status(): { ok: boolean; detail: string } {
+    return { ok: true, detail: 'SQLite' };
+  }
+
   async close(): Promise<void> {}
 }

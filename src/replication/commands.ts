@@ -16,7 +16,8 @@ import { encodeResourceUrl, parseResourceUrl, resourceUrl, version } from './res
 
 export interface ResourceCommandDeps {
   /** Does this author live on this node? */
-  isAuthorHere: (domain: string, author: string) => boolean;
+  /** Whether the author lives here: now (SQLite) or later (PostgreSQL). */
+  isAuthorHere: (domain: string, author: string) => boolean | Promise<boolean>;
   self: string;
   home: ResourceHome;
   replicator: Replicator;
@@ -64,7 +65,7 @@ export function registerResourceCommands(registry: CommandRegistry, deps: Resour
     summary: "is this node the home of this author? (D2: any node may ask, for resources open to the cluster; records ask home.query)",
     args: z.strictObject(userRef),
     scope: 'any',
-    run: (a) => ({ home: deps.isAuthorHere(a.domain, a.user) }),
+    run: async (a) => ({ home: await deps.isAuthorHere(a.domain, a.user) }),
   });
 
   const local = z.strictObject({ url: resourceUrl, version: version.optional() });

@@ -7,7 +7,8 @@ import type { ResourceRef } from './resource-url.ts';
 export interface PruneDeps {
   published: PublishedStore;
   blobs: BlobStore;
-  isAuthorHere: (domain: string, author: string) => boolean;
+  /** Whether the author lives here: now (SQLite) or later (PostgreSQL). */
+  isAuthorHere: (domain: string, author: string) => boolean | Promise<boolean>;
   /** The URL's versions changed: what was served for it must be looked up again. */
   onChanged: (url: string) => void;
   log: Logger;
@@ -28,9 +29,9 @@ export interface PruneResult {
  * keep working: they hold (or are sent) the newest; a copy asked for by an old version number
  * elsewhere stays where it is, and fetching it anew is a 404.
  */
-export function pruneVersions(deps: PruneDeps, ref: ResourceRef, keep: number): PruneResult {
+export async function pruneVersions(deps: PruneDeps, ref: ResourceRef, keep: number): Promise<PruneResult> {
   if (!Number.isSafeInteger(keep) || keep < 1) throw new CohortError('bad_args', '--keep is at least 1: the newest version is never pruned');
-  if (!deps.isAuthorHere(ref.domain, ref.author)) throw new CohortError('refused', `${ref.author}@${ref.domain} does not live on this node: prune on her home node`);
+  if (!(await deps.isAuthorHere(ref.domain, ref.author))) throw new CohortError('refused', `${ref.author}@${ref.domain} does not live on this node: prune on her home node`);
   if (!deps.published.newest(ref.url)) throw new CohortError('not_found', `no resource ${ref.url} here`);
   const removed = deps.published.prune(ref.url, keep);
   deps.onChanged(ref.url);

@@ -17,7 +17,8 @@ export interface ResourceHomeDeps {
   critical: CriticalService;
   policy: DomainPolicy;
   /** Does the author live on this node (is it her home)? */
-  isAuthorHere: (domain: string, author: string) => boolean;
+  /** Whether the author lives here: now (SQLite) or later (PostgreSQL). */
+  isAuthorHere: (domain: string, author: string) => boolean | Promise<boolean>;
   /** A new version of `url` is here: what was served for it must be looked up again. */
   onPublished: (url: string) => void;
   maxBytes: number;
@@ -60,7 +61,7 @@ export class ResourceHome {
   /** Stores `source` as the next version of `ref`, then tells every subscriber. */
   async publish(ref: ResourceRef, source: Readable, opts: PublishOptions = {}): Promise<Published> {
     const { blobs, published, log } = this.deps;
-    if (!this.deps.isAuthorHere(ref.domain, ref.author)) throw new CohortError('refused', `${ref.author}@${ref.domain} does not live on this node: publish on her home node`);
+    if (!(await this.deps.isAuthorHere(ref.domain, ref.author))) throw new CohortError('refused', `${ref.author}@${ref.domain} does not live on this node: publish on her home node`);
     if (opts.contentType !== undefined && !MEDIA_TYPE.test(opts.contentType)) throw new CohortError('bad_args', 'a Content-Type is a media type (type/subtype, optional parameters), at most 256 characters');
     // Checked before the bytes come (nothing stored for a stale edit), and again right before the
     // version is added: no other publish can come between that check and the add.

@@ -48,7 +48,8 @@ export interface ReplicationDeps {
   registry: CommandRegistry;
   critical: CriticalService;
   policy: DomainPolicy;
-  isAuthorHere: (domain: string, author: string) => boolean;
+  /** Whether the author lives here: now (SQLite) or later (PostgreSQL). */
+  isAuthorHere: (domain: string, author: string) => boolean | Promise<boolean>;
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
   log: Logger;
 }
