@@ -2,8 +2,11 @@
 // makes the node kill itself (SIGKILL, no clean-up) with that probability each time it passes
 // the named point. Unset in production, where crashPoint() is one failed map lookup.
 
-/** copy_answered: a copy's checked bytes were answered from memory and written, not yet synced, renamed or recorded. */
-export type CrashPoint = 'outbox_written' | 'sent' | 'acked' | 'copy_answered';
+/**
+ * copy_answered: a copy's checked bytes were answered from memory and written, not yet synced, renamed or recorded.
+ * applied: a critical message's effect and id committed at the receiver, its answer not yet sent (the sender will send it again).
+ */
+export type CrashPoint = 'outbox_written' | 'sent' | 'acked' | 'copy_answered' | 'applied';
 
 const odds = new Map<string, number>();
 for (const part of (process.env.COHORT_CRASH_POINTS ?? '').split(',').filter(Boolean)) {

@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { CommandRegistry } from '../commands/registry.ts';
 import { CohortError } from '../errors.ts';
 import { injectedJobFault } from '../store/commit-faults.ts';
+import { crashPoint, crashPointsEnabled } from './crash-points.ts';
 import { CommitFailed, type GroupCommit } from '../store/group-commit.ts';
 import { isStorageFault } from '../store/storage-faults.ts';
 import { InboxHolds } from './inbox-holds.ts';
@@ -72,10 +73,12 @@ export class CriticalInbox {
    * fails. `oldest`: the sender's oldest outbox seq still pending for us, if it said.
    */
   apply(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {
-    if (!this.tails) return this.applyHere(from, mid, cmd, args, oldest);
+    const applyOnce = () => (this.registry.appliesItself(cmd) ? this.applyItself(from, mid, cmd, args, oldest) : this.applyHere(from, mid, cmd, args, oldest));
+    const run = crashPointsEnabled ? () => applyOnce().then((result) => (crashPoint('applied'), result)) : applyOnce;
+    if (!this.tails) return run();
     // After the sender's earlier messages have settled, whatever their outcome (held ones refuse the rest themselves).
     const previous = this.tails.get(from) ?? Promise.resolve();
-    const next = previous.then(() => (this.registry.appliesItself(cmd) ? this.applyItself(from, mid, cmd, args, oldest) : this.applyHere(from, mid, cmd, args, oldest)));
+    const next = previous.then(run);
     const tail = next.catch(() => {});
     this.tails.set(from, tail);
     void tail.then(() => {

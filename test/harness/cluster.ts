@@ -31,6 +31,8 @@ export interface ClusterNodeSpec {
   publicUrl?: string;
   /** HTTPS on its HTTP port (the host table's node `tls`). */
   tls?: NodeTlsInput;
+  /** Where a library node keeps its users and records (PostgreSQL). */
+  records?: HostTableInput['nodes'][number]['records'];
 }
 
 /**
@@ -74,6 +76,7 @@ export class TestCluster {
         ...(n.spares ? { spares: n.spares } : {}),
         ...(n.publicUrl ? { publicUrl: n.publicUrl } : {}),
         ...(n.tls ? { tls: n.tls } : {}),
+        ...(n.records ? { records: n.records } : {}),
       })),
       ...extra,
     };

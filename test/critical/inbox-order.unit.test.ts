@@ -1,0 +1,87 @@
+import assert from 'node:assert/strict';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, it } from 'node:test';
+import { z } from 'zod';
+import pino from 'pino';
+import { CommandRegistry } from '../../src/commands/registry.ts';
+import { CriticalInbox } from '../../src/critical/inbox.ts';
+import { CohortError } from '../../src/errors.ts';
+import { GroupCommit } from '../../src/store/group-commit.ts';
+
+// A node whose home store applies critical messages itself (PostgreSQL) next to commands applied in
+// the node's own batches: each sender's messages still take effect in send order (DESIGN's
+// guarantee), and a failed one holds the sender's later ones of either kind.
+describe('critical inbox with commands that apply themselves', () => {
+  const mid = (seq: number) => `0123456789ab.${seq}`;
+
+  function setup(inOrder: boolean) {
+    const db = new DatabaseSync(':memory:');
+    const registry = new CommandRegistry();
+    const applied: string[] = [];
+    const failNext = { itself: 0 };
+    const seen = new Map<string, unknown>();
+    registry.register({
+      name: 'slow.itself',
+      summary: 'applies itself, after a while (a store of its own)',
+      args: z.strictObject({ tag: z.string() }),
+      scope: 'any',
+      critical: 'itself',
+      run: async (a, ctx) => {
+        await new Promise((r) => setTimeout(r, 30));
+        if (failNext.itself > 0) {
+          failNext.itself--;
+          throw new CohortError('con_lost', 'its store cannot be reached');
+        }
+        const key = `${ctx.from}/${ctx.mid}`;
+        if (!seen.has(key)) {
+          seen.set(key, a.tag);
+          applied.push(a.tag);
+        }
+        return seen.get(key);
+      },
+    });
+    registry.register({
+      name: 'fast.here',
+      summary: "applied in the node's batch",
+      args: z.strictObject({ tag: z.string() }),
+      scope: 'any',
+      critical: true,
+      run: (a) => {
+        applied.push(a.tag);
+        return a.tag;
+      },
+    });
+    const inbox = new CriticalInbox(db, registry, new GroupCommit(db), pino({ level: 'silent' }), undefined, { inOrder });
+    return { inbox, applied, failNext };
+  }
+
+  it("applies a sender's messages in the order they came, whichever store applies each", async () => {
+    const { inbox, applied } = setup(true);
+    await Promise.all([
+      inbox.apply('J', mid(1), 'slow.itself', { tag: 'J1' }),
+      inbox.apply('J', mid(2), 'fast.here', { tag: 'J2' }),
+      inbox.apply('K', mid(1), 'fast.here', { tag: 'K1' }),
+      inbox.apply('J', mid(3), 'slow.itself', { tag: 'J3' }),
+    ]);
+    assert.deepEqual(applied.filter((t) => t.startsWith('J')), ['J1', 'J2', 'J3']);
+    assert.ok(applied.indexOf('K1') < applied.indexOf('J1'), 'another sender does not wait for J');
+  });
+
+  it('without inOrder, the batch would have applied the later message first (what the option is for)', async () => {
+    const { inbox, applied } = setup(false);
+    await Promise.all([inbox.apply('J', mid(1), 'slow.itself', { tag: 'J1' }), inbox.apply('J', mid(2), 'fast.here', { tag: 'J2' })]);
+    assert.deepEqual(applied, ['J2', 'J1']);
+  });
+
+  it("holds the sender's later messages after one failed, until it comes again and is applied", async () => {
+    const { inbox, applied, failNext } = setup(true);
+    failNext.itself = 1;
+    const [first, second] = await Promise.allSettled([inbox.apply('J', mid(1), 'slow.itself', { tag: 'J1' }), inbox.apply('J', mid(2), 'fast.here', { tag: 'J2' })]);
+    assert.equal(first.status === 'rejected' && (first.reason as CohortError).code, 'con_lost');
+    assert.equal(second.status === 'rejected' && (second.reason as CohortError).code, 'con_lost', 'held behind J1');
+    assert.deepEqual(applied, []);
+    assert.equal(await inbox.apply('J', mid(1), 'slow.itself', { tag: 'J1' }), 'J1');
+    assert.equal(await inbox.apply('J', mid(2), 'fast.here', { tag: 'J2' }), 'J2');
+    assert.deepEqual(applied, ['J1', 'J2']);
+  });
+});
