@@ -1,5 +1,5 @@
 import type { CriticalResult } from './critical-result.ts';
-import type { HistoryEntry } from '../records/record-store.ts';
+import type { HistoryEntry } from '../records/home-store.ts';
 
 /** A user, known by her domain and name. */
 export interface UserRef {

@@ -1,7 +1,12 @@
-import type { HistoryEntry } from './record-store.ts';
-
 /** A value now (SQLite, in the caller's transaction) or later (PostgreSQL, over a connection). */
 export type Maybe<T> = T | Promise<T>;
+
+/** One entry of a namespace's history (a stored submission). */
+export interface HistoryEntry {
+  seq: number;
+  at: number;
+  data: unknown;
+}
 
 /** The users whose home this is, with their password hashes (UserStore, PostgresHome). */
 export interface HomeUsers {

@@ -1,7 +1,6 @@
 import pg from 'pg';
 import { CohortError } from '../errors.ts';
-import type { HistoryEntry } from './record-store.ts';
-import type { HomeRecords, HomeStore, HomeUsers } from './home-store.ts';
+import type { HistoryEntry, HomeStore, HomeUsers, HomeRecords } from './home-store.ts';
 
 /** A pool or one of its clients in a transaction: what the statements run on. */
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;

@@ -1,17 +1,12 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import type { HomeEntry } from '../homes/home-log.ts';
-import type { HomeRecords } from './home-store.ts';
+import type { HistoryEntry, HomeRecords } from './home-store.ts';
 
 /** Where a home's changes go as they are made (its HomeLog), for its backup. */
 export interface ChangeSink {
   append(entry: HomeEntry): void;
 }
 
-export interface HistoryEntry {
-  seq: number;
-  at: number;
-  data: unknown;
-}
 
 /**
  * A user's records on her home node: namespaced key/value data, and per namespace an
