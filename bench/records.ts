@@ -8,8 +8,10 @@
 //     the same upsert of the same rows from 32 connections (a pg Pool of 32, as node-postgres'
 //     docs recommend for concurrent work): one durable commit each, grouped by its WAL writer;
 //     no standby (a synchronous standby would be the like of the backup row: not set up here);
+//   - to a home whose users and records are in that PostgreSQL (library node P, issue 27's "when a
+//     user outgrows this"): each put's message id recorded in PostgreSQL with its effect;
 //   - the same record operations on a SQLite database in this process (the local limit).
-// The two cluster rows alternate, BENCH_RECORDS_REPS times each (default 3); figures are medians.
+// The three cluster rows alternate (rotating their order), BENCH_RECORDS_REPS times each (default 3); figures are medians.
 // Sizes: BENCH_PUTS, BENCH_GETS, BENCH_CALLERS. Needs PostgreSQL reachable (trust auth here).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
@@ -33,6 +35,7 @@ const PG_URL = process.env.BENCH_PG_URL ?? `postgresql://${encodeURIComponent(pr
 const progress = (msg: string) => report('bench:records', msg);
 const carol = { domain: 'rice', user: 'carol' }; // home R, no backup
 const alice = { domain: 'msu', user: 'alice' }; // home E, backup F
+const dana = { domain: 'pgd', user: 'dana' }; // home P, records in PostgreSQL
 const value = (i: number) => ({ i, answer: 'x'.repeat(32) });
 
 /** Runs `total` operations spread over CALLERS concurrent loops; returns operations per second. */
@@ -45,33 +48,38 @@ async function rate(total: number, op: (caller: number, i: number) => Promise<un
   return Math.round(total / (Number(process.hrtime.bigint() - started) / 1e9));
 }
 
+const pgSchema = `cohort_bench_home_${process.pid}`;
 const cluster = await TestCluster.create(
   [
     { id: 'E', domain: 'msu', role: 'library' },
     { id: 'F', domain: 'msu', role: 'library' },
     { id: 'R', domain: 'rice', role: 'library' },
+    { id: 'P', domain: 'pgd', role: 'library', records: { postgres: { url: PG_URL, schema: pgSchema } } },
     { id: 'J', domain: 'msu', role: 'access' },
   ],
-  { trust: { rice: ['msu'] } },
+  { trust: { rice: ['msu'], pgd: ['msu'] } },
 );
 const localDir = mkdtempSync(join(tmpdir(), 'cohort-records-'));
 const pool = new pg.Pool({ connectionString: PG_URL, max: CALLERS });
 const table = `cohort_bench_records_${process.pid}`;
 try {
-  progress('starting library nodes E, F (msu: each the backup of the other) and R (rice, alone: no backup), access node J');
+  progress('starting library nodes E, F (msu: each the backup of the other), R (rice, alone: no backup) and P (pgd, records in PostgreSQL), access node J');
   await cluster.startAll({ logLevel: 'info' });
   await waitFor('links up', () => cluster.linksUp());
   await (await cluster.client('J')).auth.addUser(alice, 'E', 'pw');
   await (await cluster.client('J')).auth.addUser(carol, 'R', 'pw');
+  await (await cluster.client('J')).auth.addUser(dana, 'P', 'pw');
   const inStep = async () => ((await (await cluster.client('E')).call('E', 'home.backup', {})) as { home: { inSync: boolean } }).home.inSync;
   await waitFor("E's backup F in step", inStep, 30_000);
   const clients = await Promise.all(Array.from({ length: CALLERS }, () => CohortClient.forNode(cluster.table, 'J')));
-  for (let i = 0; i < 300; i++) await Promise.all([clients[0].records.put(alice, 'warm', { [`k${i}`]: i }), clients[1].records.put(carol, 'warm', { [`k${i}`]: i })]);
+  for (let i = 0; i < 300; i++) await Promise.all([clients[0].records.put(alice, 'warm', { [`k${i}`]: i }), clients[1].records.put(carol, 'warm', { [`k${i}`]: i }), clients[2].records.put(dana, 'warm', { [`k${i}`]: i })]);
 
-  const runs: Record<'plain' | 'backup', { put: number[]; get: number[] }> = { plain: { put: [], get: [] }, backup: { put: [], get: [] } };
+  type Row = 'plain' | 'backup' | 'pgHome';
+  const runs: Record<Row, { put: number[]; get: number[] }> = { plain: { put: [], get: [] }, backup: { put: [], get: [] }, pgHome: { put: [], get: [] } };
+  const rows: [Row, typeof alice, string][] = [['plain', carol, 'R (no backup)'], ['backup', alice, 'E (backup F)'], ['pgHome', dana, 'P (records in PostgreSQL)']];
   for (let rep = 0; rep < REPS; rep++) {
-    for (const [row, who] of (rep % 2 ? [['backup', alice], ['plain', carol]] : [['plain', carol], ['backup', alice]]) as ['plain' | 'backup', typeof alice][]) {
-      progress(`rep ${rep + 1}/${REPS}: ${PUTS} puts J -> ${who === alice ? 'E (backup F)' : 'R (no backup)'}, then ${GETS} gets`);
+    for (const [row, who, where] of [...rows.slice(rep % 3), ...rows.slice(0, rep % 3)]) {
+      progress(`rep ${rep + 1}/${REPS}: ${PUTS} puts J -> ${where}, then ${GETS} gets`);
       if (row === 'backup' && !(await inStep())) throw new Error("E's backup F is out of step: the backup row would measure E alone");
       runs[row].put.push(await rate(PUTS, async (c, i) => {
         const r = await clients[c].records.put(who, 'bench', { [`k${i % 1000}`]: value(i) });
@@ -106,6 +114,7 @@ try {
   const fig = {
     remote_put_per_s: median(runs.plain.put), remote_put_backup_per_s: median(runs.backup.put), pg_put_per_s: median(pgPuts), local_put_per_s: localPut,
     remote_get_per_s: median(runs.plain.get), remote_get_backup_per_s: median(runs.backup.get), pg_get_per_s: median(pgGets), local_get_per_s: localGet,
+    remote_put_pg_home_per_s: median(runs.pgHome.put), remote_get_pg_home_per_s: median(runs.pgHome.get),
   };
   const backupCost = fig.remote_put_per_s / fig.remote_put_backup_per_s;
   console.log(`records, ${CALLERS} concurrent callers on access node J; medians of ${REPS} alternating runs`);
@@ -113,16 +122,19 @@ try {
   const row = (name: string, v: number, base: number) => console.log(`${name.padEnd(34)}${String(v).padStart(10)}${(v / base).toFixed(2).padStart(14)}`);
   row('put, home without a backup', fig.remote_put_per_s, fig.remote_put_per_s);
   row('put, home with a backup', fig.remote_put_backup_per_s, fig.remote_put_per_s);
+  row('put, home in PostgreSQL', fig.remote_put_pg_home_per_s, fig.remote_put_per_s);
   row(`put, PostgreSQL ${version.split(' ')[0]}`, fig.pg_put_per_s, fig.remote_put_per_s);
   row('put, SQLite in this process', fig.local_put_per_s, fig.remote_put_per_s);
   row('get, home without a backup', fig.remote_get_per_s, fig.remote_get_per_s);
   row('get, home with a backup', fig.remote_get_backup_per_s, fig.remote_get_per_s);
+  row('get, home in PostgreSQL', fig.remote_get_pg_home_per_s, fig.remote_get_per_s);
   row(`get, PostgreSQL ${version.split(' ')[0]}`, fig.pg_get_per_s, fig.remote_get_per_s);
   row('get, SQLite in this process', fig.local_get_per_s, fig.remote_get_per_s);
   console.log(`a put with a backup costs ${backupCost.toFixed(2)}× one without (target ≤ 2); E's backup fell out of step ${fellBehind} time(s)`);
   recordResult('records', { ...fig, backup_put_cost: Number(backupCost.toFixed(3)), backup_out_of_step: fellBehind, callers: CALLERS, puts: PUTS, gets: GETS, reps: REPS }, { postgresql: version, pg: packageVersion('pg') });
 } finally {
   await pool.query(`DROP TABLE IF EXISTS ${table}`).catch(() => {});
+  await pool.query(`DROP SCHEMA IF EXISTS ${pgSchema} CASCADE`).catch(() => {});
   await pool.end();
   await cluster.destroy();
   rmSync(localDir, { recursive: true, force: true });

@@ -7,6 +7,7 @@ import { crashPoint, crashPointsEnabled } from './crash-points.ts';
 import { CommitFailed, type GroupCommit } from '../store/group-commit.ts';
 import { isStorageFault } from '../store/storage-faults.ts';
 import { InboxHolds } from './inbox-holds.ts';
+import { SenderQueues, type Arrival, type Outcome } from './sender-queues.ts';
 
 /** A home's backup as the inbox and the home's commands see it (node-homes.ts): how many changes it has logged, and waits for the backup to hold them. */
 export interface BackupGate {
@@ -38,18 +39,27 @@ export class CriticalInbox {
   private readonly holds: InboxHolds;
   private readonly log: Logger;
   private readonly backup: BackupGate | undefined;
-  /** Per sender, the end of its messages applying now: set only when some commands apply themselves (inOrder). */
-  private readonly tails: Map<string, Promise<unknown>> | undefined;
+  /** Set when some commands apply themselves (a store's `batch`): each sender's messages then wait their turn. */
+  private readonly queues: SenderQueues | undefined;
+  private readonly storeBatch: (<T>(work: () => Promise<T>) => Promise<T>) | undefined;
 
   /**
    * `backup`: a message whose command changed the home's users or records is answered once the
-   * home's backup holds the change. `inOrder`: some commands apply themselves in a store of their
-   * own (PostgreSQL), whose commits do not follow this node's batches: then each sender's
-   * messages are applied one after the other, so they still take effect in send order.
+   * home's backup holds the change. `batch`: some commands apply themselves in a store of their
+   * own (PostgreSQL), whose commits do not follow this node's batches; `batch` runs several of
+   * them in one of its transactions. Each sender's messages are then applied one run after the
+   * other, so they still take effect in send order.
    */
-  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit, log: Logger, backup?: BackupGate, opts: { inOrder?: boolean } = {}) {
+  constructor(db: DatabaseSync, registry: CommandRegistry, commit: GroupCommit, log: Logger, backup?: BackupGate, opts: { batch?: <T>(work: () => Promise<T>) => Promise<T> } = {}) {
     this.registry = registry;
-    if (opts.inOrder) this.tails = new Map();
+    this.storeBatch = opts.batch;
+    if (opts.batch) {
+      this.queues = new SenderQueues({
+        itself: (cmd) => registry.appliesItself(cmd),
+        here: (from, a) => this.applyHere(from, a.mid, a.cmd, a.args, a.oldest),
+        batch: (from, run) => this.applyItself(from, run),
+      });
+    }
     this.commit = commit;
     this.backup = backup;
     this.holds = new InboxHolds(log);
@@ -73,36 +83,46 @@ export class CriticalInbox {
    * fails. `oldest`: the sender's oldest outbox seq still pending for us, if it said.
    */
   apply(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {
-    const applyOnce = () => (this.registry.appliesItself(cmd) ? this.applyItself(from, mid, cmd, args, oldest) : this.applyHere(from, mid, cmd, args, oldest));
-    const run = crashPointsEnabled ? () => applyOnce().then((result) => (crashPoint('applied'), result)) : applyOnce;
-    if (!this.tails) return run();
-    // After the sender's earlier messages have settled, whatever their outcome (held ones refuse the rest themselves).
-    const previous = this.tails.get(from) ?? Promise.resolve();
-    const next = previous.then(run);
-    const tail = next.catch(() => {});
-    this.tails.set(from, tail);
-    void tail.then(() => {
-      if (this.tails!.get(from) === tail) this.tails!.delete(from);
-    });
-    return next;
+    const applied = this.queues ? this.queues.apply(from, { mid, cmd, args, oldest }) : this.applyHere(from, mid, cmd, args, oldest);
+    return crashPointsEnabled ? applied.then((result) => (crashPoint('applied'), result)) : applied;
   }
 
   /**
-   * A command that records the id with its effect in its own store (PostgreSQL): the same holds
-   * as a batch here. A failure of the store's connection is con_lost (nothing applied, sent again).
+   * A run of a sender's messages whose commands record their ids with their effects in their own
+   * store (PostgreSQL), in one of its transactions; the same holds as a batch here. A message
+   * refused for good rolls back alone; a failure of the store (con_lost, or its commit) applies
+   * none of the run, and each hears con_lost (sent again).
    */
-  private async applyItself(from: string, mid: string, cmd: string, args: unknown, oldest: number | undefined): Promise<unknown> {
-    // The held message may be applied in the other store; only its settling here lifts the hold.
-    this.holds.admit(from, mid, oldest, () => false);
+  private async applyItself(from: string, run: Arrival[]): Promise<Outcome[]> {
+    const outcomes: Outcome[] = [];
+    const held = new Set<number>();
     try {
-      const result = await this.registry.executeItself(cmd, args, { from, mid });
-      this.holds.settled(from, mid);
-      return result;
+      await this.storeBatch!(async () => {
+        for (const [i, a] of run.entries()) {
+          try {
+            // The held message may be applied in the other store; only its settling here lifts the hold.
+            this.holds.admit(from, a.mid, a.oldest, () => false);
+          } catch (err) {
+            held.add(i);
+            outcomes.push({ ok: false, err });
+            continue;
+          }
+          try {
+            outcomes.push({ ok: true, result: await this.registry.executeItself(a.cmd, a.args, { from, mid: a.mid }) });
+          } catch (err) {
+            if (err instanceof CohortError && err.code === 'con_lost') throw err; // the store failed, not the message
+            outcomes.push({ ok: false, err });
+          }
+        }
+      });
     } catch (err) {
-      if (err instanceof CohortError && err.code === 'con_lost') this.holds.failed(from, mid);
-      else this.holds.settled(from, mid);
-      throw err;
+      const first = run.find((_, i) => !held.has(i)) ?? run[0];
+      this.holds.failed(from, first.mid);
+      const lost = err instanceof CohortError && err.code === 'con_lost' ? err : new CohortError('con_lost', `not applied: ${(err as Error).message}`);
+      return run.map(() => ({ ok: false, err: lost }));
     }
+    run.forEach((a, i) => held.has(i) || this.holds.settled(from, a.mid));
+    return outcomes;
   }
 
   private applyHere(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {

@@ -29,7 +29,7 @@ export class CriticalPart implements Part {
   constructor(opts: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; registry: CommandRegistry; peers: Map<string, Peer>; log: Logger; backup: BackupGate; store: HomeStore }) {
     this.store = opts.store;
     this.log = opts.log;
-    this.inbox = new CriticalInbox(opts.db, opts.registry, opts.commit, opts.log, opts.backup, { inOrder: opts.store.once !== undefined });
+    this.inbox = new CriticalInbox(opts.db, opts.registry, opts.commit, opts.log, opts.backup, { batch: opts.store.batch?.bind(opts.store) });
     this.service = new CriticalService({ self: opts.self, db: opts.db, commit: opts.commit, inbox: this.inbox, peers: opts.peers, settings: opts.table.critical, log: opts.log });
     registerOutboxCommands(opts.registry, this.service);
     this.retentionMs = opts.table.critical.inboxRetentionHours * 3_600_000;

@@ -12,7 +12,7 @@ import { readRecords } from './record-reads.ts';
 import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
 import type { BackupGate } from '../critical/inbox.ts';
-import { then, type HomeRecords, type HomeStore } from './home-store.ts';
+import { then, type HomeRecords, type HomeStore, type HomeUsers } from './home-store.ts';
 
 export interface HomeDeps {
   self: string;
@@ -81,9 +81,9 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     await deps.backup.confirmed();
   };
 
-  /** Throws unless she lives here: at once on SQLite (inside the inbox's transaction), later on PostgreSQL. */
-  const livesHere = (args: { domain: string; user: string }) =>
-    then(users.exists(args.domain, args.user), (here) => {
+  /** Throws unless she lives here: at once on SQLite (inside the inbox's transaction), later on PostgreSQL (in `among`, a transaction's). */
+  const livesHere = (args: { domain: string; user: string }, among: HomeUsers = users) =>
+    then(among.exists(args.domain, args.user), (here) => {
       if (!here) throw new CohortError('no_such_user', `${args.user}@${args.domain} does not live on ${deps.self}`);
     });
 
@@ -109,7 +109,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       run: (a, ctx) => {
         policy.check(ctx.from, a.domain, `rec.${op}`);
         // PostgreSQL: the id, the check and the effect in one of its transactions.
-        if (write && store.once && ctx.mid) return store.once(ctx.from, ctx.mid, async (records) => { await livesHere(a); return run(records, a); });
+        if (write && store.once && ctx.mid) return store.once(ctx.from, ctx.mid, async (tx) => { await livesHere(a, tx.users); return run(tx.records, a); });
         // SQLite: a write as a critical message is in the inbox's transaction (synchronous), which waits for the backup itself.
         if (ctx.critical || !write) return then(livesHere(a), () => run(store.records, a));
         const before = deps.backup.appended();

@@ -51,10 +51,12 @@ export interface HomeStore {
   write<T>(work: () => Maybe<T>): Promise<T>;
   /**
    * Only a store that applies critical messages itself (PostgreSQL): `work` runs in one
-   * transaction with the record of (sender, mid); a message applied before is answered with its
-   * first result and not run again. Without it, the node's critical inbox does this (SQLite).
+   * transaction with the record of (sender, mid), and reads and writes through `tx` (in it); a
+   * message applied before is answered with its first result and not run again. Without it, the node's critical inbox does this (SQLite).
    */
-  once?(sender: string, mid: string, work: (records: HomeRecords) => Promise<unknown>): Promise<unknown>;
+  once?(sender: string, mid: string, work: (tx: { users: HomeUsers; records: HomeRecords }) => Promise<unknown>): Promise<unknown>;
+  /** With once: runs `work`, whose once() calls share one transaction (each in a savepoint), committed when it ends. */
+  batch?<T>(work: () => Promise<T>): Promise<T>;
   /** Forgets message ids applied before `before` (ms since the epoch), as the inbox is pruned. */
   pruneApplied?(before: number): Promise<number>;
   /** Makes what it needs (PostgreSQL's tables); rejects while it cannot be reached. */

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import { CohortError } from '../errors.ts';
 import type { HistoryEntry, HomeStore, HomeUsers, HomeRecords } from './home-store.ts';
@@ -41,6 +42,8 @@ export class PostgresHome implements HomeStore {
   private prepared = false;
   private preparing: Promise<void> | undefined;
   private lastError: string | undefined;
+  /** The batch() this call runs in, if any: its connection, and the end of the once() calls made in it so far. */
+  private readonly tx = new AsyncLocalStorage<{ client: pg.PoolClient; turn: Promise<unknown> }>();
 
   /** The pool is made now; nothing connects until prepare() or the first statement. */
   constructor(opts: PostgresHomeOptions) {
@@ -127,7 +130,57 @@ export class PostgresHome implements HomeStore {
     return work();
   }
 
-  async once(sender: string, mid: string, work: (records: PostgresRecords) => Promise<unknown>): Promise<unknown> {
+  /**
+   * Runs `work` in one transaction: each once() inside it applies its message in a savepoint
+   * (one refused for good rolls back alone), and all commit together when `work` ends; a
+   * failure of the connection or of the commit rejects, and then nothing of it is known applied.
+   */
+  batch<T>(work: () => Promise<T>): Promise<T> {
+    return this.inTransaction(async (client) => {
+      const batch = { client, turn: Promise.resolve() as Promise<unknown> };
+      const result = await this.tx.run(batch, work);
+      await batch.turn; // every once() it started has ended
+      return result;
+    });
+  }
+
+  once(sender: string, mid: string, work: (tx: { users: PostgresUsers; records: PostgresRecords }) => Promise<unknown>): Promise<unknown> {
+    const batch = this.tx.getStore();
+    if (!batch) return this.inTransaction((client) => this.applyOnce(client, sender, mid, work));
+    // One savepoint at a time on the batch's connection, in the order they were called.
+    const turn = batch.turn.then(() => this.inSavepoint(batch.client, sender, mid, work));
+    batch.turn = turn.catch(() => {});
+    return turn;
+  }
+
+  private async inSavepoint(client: pg.PoolClient, sender: string, mid: string, work: (tx: { users: PostgresUsers; records: PostgresRecords }) => Promise<unknown>): Promise<unknown> {
+    await client.query('SAVEPOINT once').catch((err: unknown) => Promise.reject(asCohortError(err)));
+    try {
+      const result = await this.applyOnce(client, sender, mid, work);
+      await client.query('RELEASE SAVEPOINT once');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK TO SAVEPOINT once').catch(() => {}); // a broken connection fails the batch's commit
+      throw asCohortError(err);
+    }
+  }
+
+  /** The message's id, then (the first time only) its work and its result, on `client` (in a transaction). */
+  private async applyOnce(client: pg.PoolClient, sender: string, mid: string, work: (tx: { users: PostgresUsers; records: PostgresRecords }) => Promise<unknown>): Promise<unknown> {
+    // A second delivery of the same id waits here for the first's transaction, then finds its row.
+    const first = await client.query(`INSERT INTO ${this.schema}.applied (sender, mid, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [sender, mid, Date.now()]);
+    if (first.rowCount === 0) {
+      const { rows } = await client.query(`SELECT result FROM ${this.schema}.applied WHERE sender = $1 AND mid = $2`, [sender, mid]);
+      return JSON.parse((rows[0] as { result: string }).result);
+    }
+    const inTx = async () => {};
+    const result = (await work({ users: new PostgresUsers(client, this.schema, inTx), records: new PostgresRecords(client, this.schema, inTx) })) ?? null;
+    await client.query(`UPDATE ${this.schema}.applied SET result = $3 WHERE sender = $1 AND mid = $2`, [sender, mid, JSON.stringify(result)]);
+    return result;
+  }
+
+  /** `work` between BEGIN and COMMIT on a client of its own; its errors as the network's. */
+  private async inTransaction<T>(work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     await this.ready();
     let client: pg.PoolClient;
     try {
@@ -141,15 +194,7 @@ export class PostgresHome implements HomeStore {
     client.on('error', heard);
     try {
       await client.query('BEGIN');
-      // A second delivery of the same id waits here for the first's transaction, then finds its row.
-      const first = await client.query(`INSERT INTO ${this.schema}.applied (sender, mid, applied_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING`, [sender, mid, Date.now()]);
-      if (first.rowCount === 0) {
-        const { rows } = await client.query(`SELECT result FROM ${this.schema}.applied WHERE sender = $1 AND mid = $2`, [sender, mid]);
-        await client.query('COMMIT');
-        return JSON.parse((rows[0] as { result: string }).result);
-      }
-      const result = (await work(new PostgresRecords(client, this.schema, async () => {}))) ?? null;
-      await client.query(`UPDATE ${this.schema}.applied SET result = $3 WHERE sender = $1 AND mid = $2`, [sender, mid, JSON.stringify(result)]);
+      const result = await work(client);
       await client.query('COMMIT');
       return result;
     } catch (err) {

@@ -29,7 +29,7 @@ describe('PostgreSQL home: each message applied once', () => {
 
   it('answers a second delivery with the first result, without applying it again', async () => {
     let runs = 0;
-    const work = async (records: typeof home.records) => {
+    const work = async ({ records }: { records: typeof home.records }) => {
       runs++;
       return { seq: await records.store('msu', 'ann', 'quiz', { try: runs }) };
     };
@@ -42,7 +42,7 @@ describe('PostgreSQL home: each message applied once', () => {
 
   it('applies one of two deliveries at once, and both hear its result', async () => {
     let runs = 0;
-    const work = async (records: typeof home.records) => {
+    const work = async ({ records }: { records: typeof home.records }) => {
       runs++;
       await new Promise((r) => setTimeout(r, 50)); // the second waits on the first's row
       return { stored: await records.put('msu', 'ann', 'race', { k: runs }) };
@@ -53,13 +53,36 @@ describe('PostgreSQL home: each message applied once', () => {
   });
 
   it('keeps nothing of a message whose work failed: it is applied when it comes again', async () => {
-    await assert.rejects(home.once('J', 'fail.1', async (records) => {
+    await assert.rejects(home.once('J', 'fail.1', async ({ records }) => {
       await records.put('msu', 'ann', 'half', { a: 1 });
       throw new Error('the command refused');
     }), /the command refused/);
     assert.deepEqual(await home.records.get('msu', 'ann', 'half', ['a']), {}, 'its first write rolled back');
-    assert.deepEqual(await home.once('J', 'fail.1', async (records) => ({ stored: await records.put('msu', 'ann', 'half', { a: 2 }) })), { stored: 1 });
+    assert.deepEqual(await home.once('J', 'fail.1', async ({ records }) => ({ stored: await records.put('msu', 'ann', 'half', { a: 2 }) })), { stored: 1 });
     assert.deepEqual(await home.records.get('msu', 'ann', 'half', ['a']), { a: 2 });
+  });
+
+  it('applies a batch of messages in one transaction: one refused for good rolls back alone, a message twice in it is applied once', async () => {
+    let runs = 0;
+    const store = (data: unknown) => async ({ records }: { records: typeof home.records }) => {
+      runs++;
+      return records.store('msu', 'bea', 'batch', data);
+    };
+    const outcomes = await home.batch(() =>
+      Promise.all([
+        home.once('J', 'b.1', store('one')),
+        home.once('J', 'b.2', async ({ records }) => {
+          await records.put('msu', 'bea', 'batch-refused', { k: 1 });
+          throw new Error('refused for good');
+        }).catch((err: Error) => err.message),
+        home.once('J', 'b.3', store('three')),
+        home.once('J', 'b.1', store('one, sent again')),
+      ]),
+    );
+    assert.deepEqual(outcomes, [1, 'PostgreSQL: refused for good', 2, 1]);
+    assert.equal(runs, 2);
+    assert.deepEqual((await home.records.restore('msu', 'bea', 'batch', 0, 10)).map((e) => e.data), ['one', 'three']);
+    assert.deepEqual(await home.records.get('msu', 'bea', 'batch-refused', ['k']), {}, 'the refused one left nothing');
   });
 
   it('forgets ids applied before a time', async () => {
@@ -105,12 +128,19 @@ describe('PostgreSQL home: a server that cannot be reached', () => {
   it('a connection cut in the middle of a transaction applies nothing and is con_lost', async () => {
     proxy.refuse(false);
     await home.prepare();
-    const work = async (records: typeof home.records) => {
+    const work = async ({ records }: { records: typeof home.records }) => {
       await records.put('msu', 'ann', 'cut', { a: 1 });
       proxy.cut();
       return records.put('msu', 'ann', 'cut', { b: 2 });
     };
     await assert.rejects(home.once('J', 'cut.1', work), { code: 'con_lost' });
     assert.deepEqual(await home.records.get('msu', 'ann', 'cut', ['a', 'b']), {}, 'its first write rolled back; the pool made a new connection');
+    const batch = home.batch(async () => {
+      await home.once('J', 'cut.2', async ({ records }) => records.put('msu', 'ann', 'cut', { c: 3 }));
+      proxy.cut();
+      return home.once('J', 'cut.3', async ({ records }) => records.put('msu', 'ann', 'cut', { d: 4 }));
+    });
+    await assert.rejects(batch, { code: 'con_lost' });
+    assert.deepEqual(await home.records.get('msu', 'ann', 'cut', ['c', 'd']), {}, 'nothing of the batch applied');
   });
 });

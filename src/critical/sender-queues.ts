@@ -1,0 +1,59 @@
+/** A critical message as it arrived, waiting for its turn. */
+export interface Arrival {
+  mid: string;
+  cmd: string;
+  args: unknown;
+  oldest: number | undefined;
+}
+
+/** What applying one message came to: its result, or why not. */
+export type Outcome = { ok: true; result: unknown } | { ok: false; err: unknown };
+
+/** The most messages applied in one transaction of a store that applies them itself. */
+export const MAX_BATCH = 256;
+
+/**
+ * Each sender's critical messages, applied one run after the other in the order they came
+ * (DESIGN: in send order per peer), when some commands apply themselves in a store whose commits
+ * do not follow the node's own batches (PostgreSQL). Consecutive messages of such commands go to
+ * `batch` together (one transaction of that store); any other message goes to `here` on its own.
+ * A sender's queue is there while it has messages waiting: at most one per peer that sends.
+ */
+export class SenderQueues {
+  private readonly queues = new Map<string, (Arrival & { settle: (o: Outcome) => void })[]>();
+  private readonly itself: (cmd: string) => boolean;
+  private readonly here: (from: string, a: Arrival) => Promise<unknown>;
+  private readonly batch: (from: string, run: Arrival[]) => Promise<Outcome[]>;
+
+  constructor(opts: { itself: (cmd: string) => boolean; here: (from: string, a: Arrival) => Promise<unknown>; batch: (from: string, run: Arrival[]) => Promise<Outcome[]> }) {
+    this.itself = opts.itself;
+    this.here = opts.here;
+    this.batch = opts.batch;
+  }
+
+  apply(from: string, arrival: Arrival): Promise<unknown> {
+    return new Promise<Outcome>((settle) => {
+      const queue = this.queues.get(from);
+      if (queue) return void queue.push({ ...arrival, settle });
+      this.queues.set(from, [{ ...arrival, settle }]);
+      void this.drain(from);
+    }).then((o) => (o.ok ? o.result : Promise.reject(o.err)));
+  }
+
+  private async drain(from: string): Promise<void> {
+    const queue = this.queues.get(from)!;
+    while (queue.length > 0) {
+      if (!this.itself(queue[0].cmd)) {
+        const one = queue.shift()!;
+        one.settle(await this.here(from, one).then((result) => ({ ok: true, result }), (err: unknown) => ({ ok: false, err })));
+        continue;
+      }
+      let n = 1;
+      while (n < queue.length && n < MAX_BATCH && this.itself(queue[n].cmd)) n++;
+      const run = queue.splice(0, n);
+      const outcomes = await this.batch(from, run).catch((err: unknown) => run.map((): Outcome => ({ ok: false, err })));
+      run.forEach((a, i) => a.settle(outcomes[i]));
+    }
+    this.queues.delete(from);
+  }
+}
