@@ -97,9 +97,18 @@ export const nodeSchema = z.strictObject({
     .strictObject({
       postgres: z.strictObject({
         /** postgres://user@host:port/database; give the password in PGPASSWORD or ~/.pgpass rather than here. */
-        url: z.string().max(2048).refine((u) => /^postgres(ql)?:\/\/[^\s]+$/.test(u) && URL.canParse(u), 'a postgres:// or postgresql:// URL'),
-        /** Its tables' schema (default cohort_<node id>): several nodes may share one database. */
-        schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a schema name: lower-case letters, digits and _, at most 63').optional(),
+        url: z
+          .string()
+          .max(2048)
+          .refine((u) => /^postgres(ql)?:\/\/[^\s]+$/.test(u) && URL.canParse(u), 'a postgres:// or postgresql:// URL')
+          // The host table is copied to every node: a password in it would be on each of them.
+          .refine((u) => !URL.canParse(u) || (new URL(u).password === '' && !/[?&]password=/i.test(u)), 'no password in the URL: give it in PGPASSWORD or ~/.pgpass on the node'),
+        /** Its tables' schema (default cohort_<node id, lower case>): several nodes may share one database. */
+        schema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a schema name: lower-case letters, digits and _, at most 63')
+          .refine((n) => !n.startsWith('pg_'), "schema names starting with 'pg_' are PostgreSQL's own")
+          .optional(),
         /** Connections to it (node-postgres' default is 10). */
         maxConnections: z.number().int().min(1).max(1000).default(10),
       }),
@@ -151,6 +160,18 @@ const hostTableBaseSchema = z
     app: appSectionSchema.optional(),
   });
 
+/** A library node's PostgreSQL schema: the one it names, or cohort_<its id in lower case, '-' as '_'>. */
+export function postgresSchemaOf(node: { id: string; records?: { postgres?: { schema?: string } } }): string {
+  return node.records?.postgres?.schema ?? `cohort_${node.id.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;
+}
+
+/** Which database a URL names (its host, port and database; not who connects). */
+function postgresPlace(url: string): string {
+  if (!URL.canParse(url)) return url;
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || '5432'}${u.pathname}`;
+}
+
 export const hostTableSchema = hostTableBaseSchema
   .superRefine((table, ctx) => {
     const seenDomains = new Set<string>();
@@ -160,10 +181,19 @@ export const hostTableSchema = hostTableBaseSchema
     });
     const ids = new Map<string, number>();
     const ports = new Map<string, string>();
+    const postgresPlaces = new Map<string, string>();
     table.nodes.forEach((node, i) => {
       const prev = ids.get(node.id);
       if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id '${node.id}' (also nodes[${prev}])` });
       if (node.records && node.role !== 'library') ctx.addIssue({ code: 'custom', path: ['nodes', i, 'records'], message: 'only a library node keeps users and records' });
+      const pg = node.records?.postgres;
+      if (pg) {
+        // Two homes in one schema would each take the other's users for its own.
+        const place = `${postgresPlace(pg.url)}\0${postgresSchemaOf(node)}`;
+        const other = postgresPlaces.get(place);
+        if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'records', 'postgres', 'schema'], message: `the same database and schema (${postgresSchemaOf(node)}) as node ${other}: give each home a schema of its own` });
+        postgresPlaces.set(place, node.id);
+      }
       ids.set(node.id, i);
       if (!seenDomains.has(node.domain)) {
         ctx.addIssue({ code: 'custom', path: ['nodes', i, 'domain'], message: `unknown domain '${node.domain}' (declared: ${table.domains.join(', ')})` });

@@ -1,3 +1,5 @@
+import { CohortError } from '../errors.ts';
+
 /** A critical message as it arrived, waiting for its turn. */
 export interface Arrival {
   mid: string;
@@ -11,6 +13,8 @@ export type Outcome = { ok: true; result: unknown } | { ok: false; err: unknown 
 
 /** The most messages applied in one transaction of a store that applies them itself. */
 export const MAX_BATCH = 256;
+/** The most messages of one sender waiting their turn; past it, con_lost (the sender sends them again later). */
+export const MAX_WAITING = 4096;
 
 /**
  * Each sender's critical messages, applied one run after the other in the order they came
@@ -21,6 +25,8 @@ export const MAX_BATCH = 256;
  */
 export class SenderQueues {
   private readonly queues = new Map<string, (Arrival & { settle: (o: Outcome) => void })[]>();
+  /** Messages waiting or being applied, by sender and id: one sent again meanwhile hears the same answer (bounded as the queues are). */
+  private readonly pending = new Map<string, Promise<unknown>>();
   private readonly itself: (cmd: string) => boolean;
   private readonly here: (from: string, a: Arrival) => Promise<unknown>;
   private readonly batch: (from: string, run: Arrival[]) => Promise<Outcome[]>;
@@ -32,12 +38,20 @@ export class SenderQueues {
   }
 
   apply(from: string, arrival: Arrival): Promise<unknown> {
-    return new Promise<Outcome>((settle) => {
-      const queue = this.queues.get(from);
+    const key = `${from}\0${arrival.mid}`;
+    const same = this.pending.get(key);
+    if (same) return same;
+    const queue = this.queues.get(from);
+    if (queue && queue.length >= MAX_WAITING) return Promise.reject(new CohortError('con_lost', `${MAX_WAITING} messages from ${from} are waiting their turn here: ${arrival.mid} is not taken now`));
+    const answer = new Promise<Outcome>((settle) => {
       if (queue) return void queue.push({ ...arrival, settle });
       this.queues.set(from, [{ ...arrival, settle }]);
       void this.drain(from);
-    }).then((o) => (o.ok ? o.result : Promise.reject(o.err)));
+    })
+      .finally(() => this.pending.delete(key))
+      .then((o) => (o.ok ? o.result : Promise.reject(o.err)));
+    this.pending.set(key, answer);
+    return answer;
   }
 
   private async drain(from: string): Promise<void> {

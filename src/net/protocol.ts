@@ -39,7 +39,8 @@ export function validateMessage(m: unknown): Message {
       if (!isName(msg.cmd)) throw new CohortError('bad_frame', `req.cmd must be a string of 1-${MAX_NAME} characters`);
       if (msg.to !== undefined && !isName(msg.to)) throw new CohortError('bad_frame', `req.to must be a string of 1-${MAX_NAME} characters`);
       if (msg.crit !== undefined && typeof msg.crit !== 'boolean') throw new CohortError('bad_frame', 'req.crit must be a boolean');
-      if (msg.mid !== undefined && !isName(msg.mid)) throw new CohortError('bad_frame', `req.mid must be a string of 1-${MAX_NAME} characters`);
+      // Printable ASCII: an id is a key in the receiver's store (SQLite or PostgreSQL), which must not fold two ids into one.
+      if (msg.mid !== undefined && !(isName(msg.mid) && /^[\x21-\x7e]+$/.test(msg.mid))) throw new CohortError('bad_frame', `req.mid must be 1-${MAX_NAME} printable ASCII characters`);
       if (msg.oldest !== undefined && !(Number.isSafeInteger(msg.oldest) && (msg.oldest as number) >= 0)) throw new CohortError('bad_frame', 'req.oldest must be a non-negative integer');
       return msg as unknown as RequestMessage;
     case 'res':

@@ -1,6 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
-import type { NodeEntry } from '../config/schema.ts';
+import { postgresSchemaOf, type NodeEntry } from '../config/schema.ts';
 import type { HomeStore } from '../records/home-store.ts';
 import { PostgresHome } from '../records/postgres-home.ts';
 import type { ChangeSink } from '../records/record-store.ts';
@@ -9,10 +9,10 @@ import type { GroupCommit } from '../store/group-commit.ts';
 import type { Part, PartHealth } from './lifecycle.ts';
 
 /** The store the host table names for this node's users and records: PostgreSQL, or (the default) the node's own file. */
-export function homeStoreFor(self: NodeEntry, db: DatabaseSync, commit: GroupCommit, changes: ChangeSink): HomeStore {
+export function homeStoreFor(self: NodeEntry, db: DatabaseSync, commit: GroupCommit, changes: ChangeSink, log: Logger): HomeStore {
   const pg = self.records?.postgres;
   if (!pg) return new SqliteHome(db, commit, changes);
-  return new PostgresHome({ url: pg.url, schema: pg.schema ?? `cohort_${self.id.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`, maxConnections: pg.maxConnections });
+  return new PostgresHome({ url: pg.url, schema: postgresSchemaOf(self), maxConnections: pg.maxConnections, log });
 }
 
 /**

@@ -82,7 +82,7 @@ export class CohortNode {
     const homes: NodeHomes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, policy, ownLogins: { told: (domain, events) => logins.told(domain, events) }, call: callAsNode, log });
     const logins = new FailureLimiter(db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, { sink: homes.loginFailures });
     // Her users and records: this node's SQLite file (its changes logged for the backup) or PostgreSQL.
-    const homeStore = homeStoreFor(self, db, commit, homes.log);
+    const homeStore = homeStoreFor(self, db, commit, homes.log, log);
     const critical = new CriticalPart({ self: id, table, db, commit, registry, peers, log, backup: homes, store: homeStore });
     // Any node can be the LARD dispatcher a front's route names.
     registerDispatcherCommands(this.registry, new SharedLard());

@@ -24,7 +24,9 @@ export const recordKey = z
   .string()
   .min(1)
   .refine((k) => Buffer.byteLength(k) <= MAX_KEY_BYTES, `keys are at most ${MAX_KEY_BYTES} bytes`)
-  .refine((k) => !/[\u0000-\u001f]/.test(k), 'keys may not contain control characters');
+  .refine((k) => !/[\u0000-\u001f]/.test(k), 'keys may not contain control characters')
+  // A lone surrogate has no UTF-8: each store would write it as U+FFFD, folding distinct keys into one.
+  .refine((k) => k.isWellFormed(), 'keys must be well-formed Unicode (no lone surrogates)');
 
 export const recordValue = z
   .unknown()

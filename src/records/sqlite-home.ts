@@ -22,8 +22,12 @@ export class SqliteHome implements HomeStore {
   }
 
   write<T>(work: () => Maybe<T>): Promise<T> {
-    // SQLite's work is synchronous: it runs inside the batch's transaction.
-    return this.commit.run(work as () => T);
+    // SQLite's work is synchronous: it runs inside the batch's transaction (what it left for later would not be in it).
+    return this.commit.run(() => {
+      const out = work();
+      if (out instanceof Promise) throw new Error('SqliteHome.write: the work must be synchronous');
+      return out;
+    });
   }
 
   async prepare(): Promise<void> {}

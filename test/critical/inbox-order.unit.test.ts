@@ -5,6 +5,7 @@ import { z } from 'zod';
 import pino from 'pino';
 import { CommandRegistry } from '../../src/commands/registry.ts';
 import { CriticalInbox } from '../../src/critical/inbox.ts';
+import { MAX_WAITING } from '../../src/critical/sender-queues.ts';
 import { CohortError } from '../../src/errors.ts';
 import { GroupCommit } from '../../src/store/group-commit.ts';
 
@@ -40,6 +41,20 @@ describe('critical inbox with commands that apply themselves', () => {
         return seen.get(key);
       },
     });
+    let open = () => {};
+    const gate = new Promise<void>((r) => (open = r));
+    registry.register({
+      name: 'gated.itself',
+      summary: 'applies itself once the test opens the gate',
+      args: z.strictObject({ tag: z.string() }),
+      scope: 'any',
+      critical: 'itself',
+      run: async (a) => {
+        await gate;
+        applied.push(a.tag);
+        return a.tag;
+      },
+    });
     registry.register({
       name: 'fast.here',
       summary: "applied in the node's batch",
@@ -60,7 +75,7 @@ describe('critical inbox with commands that apply themselves', () => {
       return out;
     };
     const inbox = new CriticalInbox(db, registry, new GroupCommit(db), pino({ level: 'silent' }), undefined, { batch });
-    return { inbox, applied, failNext, batches };
+    return { inbox, applied, failNext, batches, open };
   }
 
   it("applies a sender's messages in the order they came, whichever store applies each", async () => {
@@ -80,6 +95,26 @@ describe('critical inbox with commands that apply themselves', () => {
     await Promise.all([1, 2, 3].map((n) => inbox.apply('J', mid(n), 'slow.itself', { tag: `J${n}` })));
     assert.deepEqual(applied, ['J1', 'J2', 'J3']);
     assert.deepEqual(batches, [1, 2], 'the first alone (nothing else had come), then the two that came meanwhile');
+  });
+
+  it('answers a message sent again while it waits with its first answer, applying it once', async () => {
+    const { inbox, applied, open } = setup();
+    const first = inbox.apply('J', mid(1), 'gated.itself', { tag: 'J1' });
+    const again = inbox.apply('J', mid(1), 'gated.itself', { tag: 'J1' });
+    open();
+    assert.deepEqual(await Promise.all([first, again]), ['J1', 'J1']);
+    assert.deepEqual(applied, ['J1']);
+  });
+
+  it("refuses (con_lost) a sender's messages past MAX_WAITING while its queue is full, and takes them again once it drains", async () => {
+    const { inbox, applied, open } = setup();
+    const waiting = Array.from({ length: MAX_WAITING + 1 }, (_, i) => inbox.apply('J', mid(i + 1), 'gated.itself', { tag: `J${i + 1}` }));
+    await assert.rejects(inbox.apply('J', mid(MAX_WAITING + 2), 'gated.itself', { tag: 'over' }), { code: 'con_lost' });
+    assert.equal((await inbox.apply('K', mid(1), 'fast.here', { tag: 'K1' })), 'K1', 'other senders are not held up');
+    open();
+    await Promise.all(waiting);
+    assert.equal(applied.length, MAX_WAITING + 2);
+    assert.equal(await inbox.apply('J', mid(MAX_WAITING + 2), 'gated.itself', { tag: 'over' }), 'over');
   });
 
   it("holds the sender's later messages after one failed, until it comes again and is applied", async () => {

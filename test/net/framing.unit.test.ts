@@ -37,6 +37,7 @@ describe('framing', () => {
     assert.deepEqual(validateMessage({ t: 'req', id: 8, cmd: 'x', mid: 'm', oldest: 3 }), { t: 'req', id: 8, cmd: 'x', mid: 'm', oldest: 3 });
     for (const bad of [null, [], 'x', { t: 'req', id: '7', cmd: 'ping' }, { t: 'req', id: 1, cmd: '' }, { t: 'req', id: 1, cmd: 'x'.repeat(65) },
       { t: 'req', id: 1, cmd: 'x', oldest: -1 }, { t: 'req', id: 1, cmd: 'x', oldest: '3' },
+      { t: 'req', id: 1, cmd: 'x', mid: 'a\ud800' }, { t: 'req', id: 1, cmd: 'x', mid: 'a\u0000b' }, { t: 'req', id: 1, cmd: 'x', mid: 'a b' }, { t: 'req', id: 1, cmd: 'x', mid: 'é' },
       { t: 'res', id: 1, ok: false, code: 'made_up', message: 'x' }, { t: 'hello', v: 1 }, { t: 'nope' }]) {
       assert.throws(() => validateMessage(bad), { code: 'bad_frame' }, JSON.stringify(bad));
     }

@@ -78,6 +78,15 @@ export function homeStoreConformance(name: string, open: () => Promise<{ store: 
       assert.deepEqual(await store.records.dump('msu', 'nobody'), {});
     });
 
+    it('takes keys that mean something to SQL or to an array literal as plain text', async () => {
+      const keys = ['NULL', '{a,b}', ',', '\\', '"q"', "'; DROP TABLE records; --", '%_', 'a'.repeat(256)];
+      await put('eve', 'odd', Object.fromEntries(keys.map((k, i) => [k, i])));
+      assert.deepEqual(await store.records.get('msu', 'eve', 'odd', keys), Object.fromEntries(keys.map((k, i) => [k, i])));
+      assert.deepEqual(await store.records.keys('msu', 'eve', 'odd'), [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+      assert.equal(await store.write(() => store.records.del('msu', 'eve', 'odd', ['NULL', '{a,b}'])), 2);
+      assert.equal((await store.records.keys('msu', 'eve', 'odd')).length, keys.length - 2);
+    });
+
     it('keeps a value of 64 KiB of JSON whole', async () => {
       const big = 'x'.repeat(64 * 1024 - 2);
       await put('ann', 'big', { v: big });

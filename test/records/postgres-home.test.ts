@@ -79,7 +79,7 @@ describe('PostgreSQL home: each message applied once', () => {
         home.once('J', 'b.1', store('one, sent again')),
       ]),
     );
-    assert.deepEqual(outcomes, [1, 'PostgreSQL: refused for good', 2, 1]);
+    assert.deepEqual(outcomes, [1, 'refused for good', 2, 1]);
     assert.equal(runs, 2);
     assert.deepEqual((await home.records.restore('msu', 'bea', 'batch', 0, 10)).map((e) => e.data), ['one', 'three']);
     assert.deepEqual(await home.records.get('msu', 'bea', 'batch-refused', ['k']), {}, 'the refused one left nothing');
@@ -123,6 +123,13 @@ describe('PostgreSQL home: a server that cannot be reached', () => {
     assert.equal(await home.users.exists('msu', 'ann'), false);
     assert.equal(home.status().ok, true);
     assert.equal(await home.once('J', 'down.1', async () => 'applied'), 'applied');
+    proxy.refuse(true);
+    proxy.cut();
+    await assert.rejects(home.users.exists('msu', 'ann'), { code: 'con_lost' });
+    assert.equal(home.status().ok, false, 'unsound again while it cannot be reached');
+    proxy.refuse(false);
+    await home.users.exists('msu', 'ann');
+    assert.equal(home.status().ok, true);
   });
 
   it('a connection cut in the middle of a transaction applies nothing and is con_lost', async () => {
