@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
 import type { HomeStore } from './home-store.ts';
 import { asCohortError } from './postgres-errors.ts';
-import { IN_TRANSACTION, PostgresRecords, PostgresUsers, type StoreGate } from './postgres-rows.ts';
+import { IN_TRANSACTION, knownUsers, PostgresRecords, PostgresUsers, type StoreGate } from './postgres-rows.ts';
 
 export interface PostgresHomeOptions {
   /** postgres://user@host:port/database; its password from PGPASSWORD or ~/.pgpass. */
@@ -47,6 +47,7 @@ export class PostgresHome implements HomeStore {
   /** The batch() this call runs in, if any: its connection, and the end of the once() calls made in it so far. */
   private readonly tx = new AsyncLocalStorage<{ client: pg.PoolClient; turn: Promise<unknown> }>();
   private readonly gate: StoreGate;
+  private readonly known = knownUsers();
 
   /** The pool is made now; nothing connects until prepare() or the first statement. */
   constructor(opts: PostgresHomeOptions) {
@@ -67,7 +68,7 @@ export class PostgresHome implements HomeStore {
       ready: () => this.prepare(),
       answered: (err) => (this.lastError = err instanceof CohortError && err.code === 'con_lost' ? err.message : undefined),
     };
-    this.users = new PostgresUsers(this.pool, this.schema, this.gate);
+    this.users = new PostgresUsers(this.pool, this.schema, this.gate, this.known);
     this.records = new PostgresRecords(this.pool, this.schema, this.gate);
   }
 
@@ -170,29 +171,34 @@ export class PostgresHome implements HomeStore {
   }
 
   private async inSavepoint(client: pg.PoolClient, sender: string, mid: string, work: (tx: Tx) => Promise<unknown>): Promise<unknown> {
-    await client.query('SAVEPOINT once').catch((err: unknown) => Promise.reject(asCohortError(err)));
     try {
-      const result = await this.applyOnce(client, sender, mid, work);
-      await client.query('RELEASE SAVEPOINT once');
-      return result;
+      return await this.applyOnce(client, sender, mid, work, true);
     } catch (err) {
       await client.query('ROLLBACK TO SAVEPOINT once').catch(() => {}); // a broken connection fails the batch's commit
       throw asCohortError(err);
     }
   }
 
-  /** The message's id, then (the first time only) its work and its result, on `client` (in a transaction). */
-  private async applyOnce(client: pg.PoolClient, sender: string, mid: string, work: (tx: Tx) => Promise<unknown>): Promise<unknown> {
+  /**
+   * The message's id, then (the first time only) its work and its result, on `client` (in a
+   * transaction; in a savepoint of its own when `savepoint`). The statements around the work go
+   * as one round trip each (simple protocol, values as escaped literals): a batch's messages
+   * take their turns on one connection, so round trips are what its rate is made of.
+   */
+  private async applyOnce(client: pg.PoolClient, sender: string, mid: string, work: (tx: Tx) => Promise<unknown>, savepoint = false): Promise<unknown> {
+    const lit = (v: string) => client.escapeLiteral(v);
     // A second delivery of the same id waits here for the first's transaction, then gets its row
     // (locked by the no-op update, so a prune cannot take it between the two).
-    const { rows } = await client.query<{ fresh: boolean; result: string | null }>(
-      `INSERT INTO ${this.schema}.applied AS a (sender, mid, applied_at) VALUES ($1, $2, $3)
-       ON CONFLICT (sender, mid) DO UPDATE SET applied_at = a.applied_at RETURNING (xmax = 0) AS fresh, result`,
-      [sender, mid, Date.now()],
-    );
-    if (!rows[0].fresh) return JSON.parse(rows[0].result ?? 'null');
-    const result = (await work({ users: new PostgresUsers(client, this.schema, IN_TRANSACTION), records: new PostgresRecords(client, this.schema, IN_TRANSACTION) })) ?? null;
-    await client.query(`UPDATE ${this.schema}.applied SET result = $3 WHERE sender = $1 AND mid = $2`, [sender, mid, JSON.stringify(result)]);
+    const claim = `INSERT INTO ${this.schema}.applied AS a (sender, mid, applied_at) VALUES (${lit(sender)}, ${lit(mid)}, ${Date.now()})
+       ON CONFLICT (sender, mid) DO UPDATE SET applied_at = a.applied_at RETURNING (xmax = 0) AS fresh, result`;
+    const claimed = await client.query<{ fresh: boolean; result: string | null }>(savepoint ? `SAVEPOINT once; ${claim}` : claim);
+    const { rows } = (Array.isArray(claimed) ? claimed.at(-1) : claimed) as pg.QueryResult<{ fresh: boolean; result: string | null }>;
+    if (!rows[0].fresh) {
+      if (savepoint) await client.query('RELEASE SAVEPOINT once');
+      return JSON.parse(rows[0].result ?? 'null');
+    }
+    const result = (await work({ users: new PostgresUsers(client, this.schema, IN_TRANSACTION, this.known), records: new PostgresRecords(client, this.schema, IN_TRANSACTION) })) ?? null;
+    await client.query(`UPDATE ${this.schema}.applied SET result = ${lit(JSON.stringify(result))} WHERE sender = ${lit(sender)} AND mid = ${lit(mid)}${savepoint ? '; RELEASE SAVEPOINT once' : ''}`);
     return result;
   }
 

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type pg from 'pg';
 import { asCohortError } from './postgres-errors.ts';
 import type { HistoryEntry, HomeRecords, HomeUsers } from './home-store.ts';
@@ -28,17 +29,29 @@ async function run<R extends pg.QueryResultRow>(db: Queryable, gate: StoreGate, 
   }
 }
 
+/**
+ * Users known to live here, so that each record operation does not ask PostgreSQL first: a home
+ * never removes a user, so a yes stays true (a minute at most, in case an operator removed one
+ * by hand); a no is always asked again. Bounded: the least recently used go first.
+ */
+export function knownUsers(): LRUCache<string, true> {
+  return new LRUCache<string, true>({ max: 100_000, ttl: 60_000 });
+}
+
 /** The users' rows of a home in PostgreSQL (the conformance suite holds them to the SQLite store's answers). */
 export class PostgresUsers implements HomeUsers {
   private readonly db: Queryable;
   private readonly t: string;
   private readonly gate: StoreGate;
+  private readonly known: LRUCache<string, true>;
 
-  constructor(db: Queryable, schema: string, gate: StoreGate) {
+  constructor(db: Queryable, schema: string, gate: StoreGate, known: LRUCache<string, true>) {
     this.db = db;
     this.t = `${schema}.users`;
     this.gate = gate;
+    this.known = known;
   }
+
   async create(domain: string, name: string, passwordHash: string): Promise<boolean> {
     const r = await run(this.db, this.gate, `INSERT INTO ${this.t} (domain, name, password, created) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [domain, name, passwordHash, Date.now()]);
     return r.rowCount === 1;
@@ -55,7 +68,11 @@ export class PostgresUsers implements HomeUsers {
   }
 
   async exists(domain: string, name: string): Promise<boolean> {
-    return (await this.passwordHash(domain, name)) !== undefined;
+    const key = `${domain}\0${name}`;
+    if (this.known.get(key)) return true;
+    const here = (await this.passwordHash(domain, name)) !== undefined;
+    if (here) this.known.set(key, true);
+    return here;
   }
 
   async list(): Promise<{ domain: string; name: string; created: number }[]> {
