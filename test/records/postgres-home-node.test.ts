@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
+import type { CohortClient } from '../../src/client/client.ts';
 import { runCli } from '../harness/cli.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { FaultProxy } from '../harness/fault-proxy.ts';
@@ -99,35 +100,33 @@ describe('a home whose users and records are in PostgreSQL', () => {
     assert.deepEqual(await j.records.get(ann, 'offline', ['k']), { k: 'while cut off' });
   });
 
-  // A dies (SIGKILL) right after a write committed in PostgreSQL, before its answer went back: its
-  // sender sends it again once A is back, and PostgreSQL's record of the id answers it.
-  it('applies every write answered ok or delayed exactly once when A dies between a commit and its answer, under writes from two access nodes', async () => {
-    const clients = [await c.client('J'), await c.client('K')];
+  /** Stores of ann's from J and K by turns every 20 ms, each with its own id, until stopped. */
+  function writeLoad(ns: string, clients: CohortClient[]) {
     const answers: { id: string; outcome: string }[] = [];
     let n = 0;
     const inFlight = new Set<Promise<void>>();
     const timer = setInterval(() => {
-      const id = `w${n++}`;
+      const id = `${ns}.${n++}`;
       const p = clients[n % 2].records
-        .store(ann, 'fault', { id })
+        .store(ann, ns, { id })
         .then((r) => r.status, (err: { code?: string }) => `error ${err.code}`)
         .then((outcome) => void answers.push({ id, outcome }))
         .finally(() => inFlight.delete(p));
       inFlight.add(p);
     }, 20);
-    await waitFor('some writes answered ok', () => answers.filter((a) => a.outcome === 'ok').length >= 20, 30_000, 20);
-    await c.kill('A');
-    await c.start('A', { COHORT_CRASH_POINTS: 'applied:0.1' }, { mayDie: true });
-    assert.ok(await c.exited('A', 30_000), 'A died at a crash point');
-    assert.match(c.log('A'), /crash point applied: killing myself/);
-    await waitFor('some writes delayed while A is down', () => answers.filter((a) => a.outcome === 'delayed').length >= 5, 30_000, 20);
-    await c.start('A');
-    await waitFor('writes answered ok again', () => answers.slice(-5).every((a) => a.outcome === 'ok'), 30_000, 50);
-    clearInterval(timer);
-    await Promise.all([...inFlight]);
-    await waitFor("the outboxes for A drained", async () => (await outboxTo(['J', 'K'], 'A')) === 0, 60_000, 100);
+    const count = (outcome: string) => answers.filter((a) => a.outcome === outcome).length;
+    const stop = async () => {
+      clearInterval(timer);
+      await Promise.all([...inFlight]);
+      await waitFor('the outboxes for A drained', async () => (await outboxTo(['J', 'K'], 'A')) === 0, 60_000, 100);
+    };
+    return { answers, count, stop };
+  }
+
+  /** Every write answered ok or delayed is in PostgreSQL exactly once, and her history has no gap. */
+  async function checkExactlyOnce(ns: string, answers: { id: string; outcome: string }[]): Promise<void> {
     const counts = new Map<string, number>();
-    for (const row of await q(`SELECT data FROM $schema.history WHERE "user" = 'ann' AND ns = 'fault'`)) {
+    for (const row of await q('SELECT data FROM $schema.history WHERE "user" = $1 AND ns = $2', ['ann', ns])) {
       const id = (JSON.parse(String(row.data)) as { id: string }).id;
       counts.set(id, (counts.get(id) ?? 0) + 1);
     }
@@ -135,7 +134,45 @@ describe('a home whose users and records are in PostgreSQL', () => {
     const lost = acknowledged.filter((a) => !counts.has(a.id)).map((a) => a.id);
     const twice = [...counts].filter(([, k]) => k > 1).map(([id]) => id);
     assert.deepEqual({ lost, twice }, { lost: [], twice: [] }, `outcomes: ${JSON.stringify(Object.groupBy(answers, (a) => a.outcome), (k, v) => (Array.isArray(v) ? v.length : v))}`);
-    const seqs = (await q(`SELECT seq FROM $schema.history WHERE "user" = 'ann' AND ns = 'fault' ORDER BY seq`)).map((r) => Number(r.seq));
+    const seqs = (await q('SELECT seq FROM $schema.history WHERE "user" = $1 AND ns = $2 ORDER BY seq', ['ann', ns])).map((r) => Number(r.seq));
     assert.deepEqual(seqs, seqs.map((_, i) => i + 1), 'her history numbered without a gap');
+  }
+
+  // A dies (SIGKILL) right after a write committed in PostgreSQL, before its answer went back: its
+  // sender sends it again once A is back, and PostgreSQL's record of the id answers it.
+  it('applies every write answered ok or delayed exactly once when A dies between a commit and its answer, under writes from two access nodes', async () => {
+    const load = writeLoad('fault', [await c.client('J'), await c.client('K')]);
+    await waitFor('some writes answered ok', () => load.count('ok') >= 20, 30_000, 20);
+    await c.kill('A');
+    await c.start('A', { COHORT_CRASH_POINTS: 'applied:0.1' }, { mayDie: true });
+    assert.ok(await c.exited('A', 30_000), 'A died at a crash point');
+    assert.match(c.log('A'), /crash point applied: killing myself/);
+    await waitFor('some writes delayed while A is down', () => load.count('delayed') >= 5, 30_000, 20);
+    await c.start('A');
+    await waitFor('writes answered ok again', () => load.answers.slice(-5).every((a) => a.outcome === 'ok'), 30_000, 50);
+    await load.stop();
+    await checkExactlyOnce('fault', load.answers);
+  });
+
+  // PostgreSQL goes away under load (its connections reset in the middle of batches, new ones
+  // refused), then comes back: the runs that failed are sent again, those that committed are not
+  // applied twice.
+  it('applies every write answered ok or delayed exactly once when PostgreSQL is cut off under writes, then back', async () => {
+    const load = writeLoad('cut', [await c.client('J'), await c.client('K')]);
+    await waitFor('some writes answered ok', () => load.count('ok') >= 20, 30_000, 20);
+    proxy.refuse(true);
+    proxy.cut();
+    await waitFor('some writes delayed while PostgreSQL is away', () => load.count('delayed') >= 5, 30_000, 20);
+    proxy.refuse(false);
+    await waitFor('writes answered ok again', () => load.answers.slice(-5).every((a) => a.outcome === 'ok'), 30_000, 50);
+    // Once more, cutting its connections while batches are under way, without refusing new ones.
+    for (let i = 0; i < 5; i++) {
+      proxy.cut();
+      await new Promise((r) => setTimeout(r, 100)); // a cut every 100 ms: the span between is what is tested
+    }
+    await waitFor('writes answered ok again', () => load.answers.slice(-5).every((a) => a.outcome === 'ok'), 30_000, 50);
+    await load.stop();
+    assert.ok(load.count('ok') > 20 && load.count('delayed') >= 5);
+    await checkExactlyOnce('cut', load.answers);
   });
 });
