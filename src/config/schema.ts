@@ -160,6 +160,11 @@ const hostTableBaseSchema = z
     app: appSectionSchema.optional(),
   });
 
+/** Whether a node keeps its users and records in PostgreSQL (no backup of Cohort's: PostgreSQL's standby is it). */
+export function recordsInPostgres(node: { records?: { postgres?: unknown } } | undefined): boolean {
+  return node?.records?.postgres !== undefined;
+}
+
 /** A library node's PostgreSQL schema: the one it names, or cohort_<its id in lower case, '-' as '_'>. */
 export function postgresSchemaOf(node: { id: string; records?: { postgres?: { schema?: string } } }): string {
   return node.records?.postgres?.schema ?? `cohort_${node.id.toLowerCase().replace(/[^a-z0-9_]/g, '_')}`;

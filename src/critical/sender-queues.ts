@@ -11,8 +11,11 @@ export interface Arrival {
 /** What applying one message came to: its result, or why not. */
 export type Outcome = { ok: true; result: unknown } | { ok: false; err: unknown };
 
-/** The most messages applied in one transaction of a store that applies them itself. */
-export const MAX_BATCH = 256;
+/**
+ * The most messages applied in one transaction of a store that applies them itself. Each is in a
+ * savepoint of its own: past 64 subtransactions PostgreSQL's snapshots overflow to disk.
+ */
+export const MAX_BATCH = 64;
 /** The most messages of one sender waiting their turn; past it, con_lost (the sender sends them again later). */
 export const MAX_WAITING = 4096;
 
@@ -20,7 +23,8 @@ export const MAX_WAITING = 4096;
  * Each sender's critical messages, applied one run after the other in the order they came
  * (DESIGN: in send order per peer), when some commands apply themselves in a store whose commits
  * do not follow the node's own batches (PostgreSQL). Consecutive messages of such commands go to
- * `batch` together (one transaction of that store); any other message goes to `here` on its own.
+ * `batch` together (one transaction of that store); consecutive other ones go to `here` together
+ * (the node's own batch), and the next run waits for them.
  * A sender's queue is there while it has messages waiting: at most one per peer that sends.
  */
 export class SenderQueues {
@@ -46,7 +50,11 @@ export class SenderQueues {
     const answer = new Promise<Outcome>((settle) => {
       if (queue) return void queue.push({ ...arrival, settle });
       this.queues.set(from, [{ ...arrival, settle }]);
-      void this.drain(from);
+      this.drain(from).catch((err: unknown) => {
+        // Not expected (here and batch answer for themselves): nothing waiting may hang.
+        for (const a of this.queues.get(from) ?? []) a.settle({ ok: false, err });
+        this.queues.delete(from);
+      });
     })
       .finally(() => this.pending.delete(key))
       .then((o) => (o.ok ? o.result : Promise.reject(o.err)));
@@ -57,14 +65,16 @@ export class SenderQueues {
   private async drain(from: string): Promise<void> {
     const queue = this.queues.get(from)!;
     while (queue.length > 0) {
-      if (!this.itself(queue[0].cmd)) {
-        const one = queue.shift()!;
-        one.settle(await this.here(from, one).then((result) => ({ ok: true, result }), (err: unknown) => ({ ok: false, err })));
+      const itself = this.itself(queue[0].cmd);
+      let n = 1;
+      while (n < queue.length && n < MAX_BATCH && this.itself(queue[n].cmd) === itself) n++;
+      const run = queue.splice(0, n);
+      if (!itself) {
+        // Handed over together, in order: the node's group commit applies them in that order (and holds the rest if one fails).
+        const outcomes = await Promise.all(run.map((a) => this.here(from, a).then((result): Outcome => ({ ok: true, result }), (err: unknown): Outcome => ({ ok: false, err }))));
+        run.forEach((a, i) => a.settle(outcomes[i]));
         continue;
       }
-      let n = 1;
-      while (n < queue.length && n < MAX_BATCH && this.itself(queue[n].cmd)) n++;
-      const run = queue.splice(0, n);
       const outcomes = await this.batch(from, run).catch((err: unknown) => run.map((): Outcome => ({ ok: false, err })));
       run.forEach((a, i) => a.settle(outcomes[i]));
     }

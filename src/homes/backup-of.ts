@@ -1,3 +1,4 @@
+import { recordsInPostgres } from '../config/schema.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { rendezvousTop } from '../rendezvous.ts';
 
@@ -11,7 +12,7 @@ import { rendezvousTop } from '../rendezvous.ts';
 export function backupOf(table: HostTable, home: string): string | undefined {
   const self = table.nodes.find((n) => n.id === home);
   // A home whose records are in PostgreSQL has PostgreSQL's standby instead.
-  if (!self || self.role !== 'library' || self.records?.postgres) return undefined;
+  if (!self || self.role !== 'library' || recordsInPostgres(self)) return undefined;
   const others = table.nodes.filter((n) => n.role === 'library' && n.domain === self.domain && n.id !== home);
   return rendezvousTop(`home-backup\0${home}`, others)?.id;
 }

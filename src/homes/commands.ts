@@ -1,3 +1,4 @@
+import { recordsInPostgres } from '../config/schema.ts';
 import { z } from 'zod';
 import type { CommandContext, CommandRegistry } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
@@ -84,7 +85,7 @@ export function registerHomeBackupCommands(registry: CommandRegistry, deps: { se
     run: () => ({
       node: deps.self,
       // Where its users and records are: 'postgres' has no backup here (PostgreSQL's standby is it).
-      store: deps.table.nodes.find((n) => n.id === deps.self)?.records?.postgres ? 'postgres' : 'sqlite',
+      store: recordsInPostgres(deps.table.nodes.find((n) => n.id === deps.self)) ? 'postgres' : 'sqlite',
       home: deps.shipper?.status() ?? null,
       copies: [...deps.replicas.values()].map((r) => ({ home: r.home, ...r.held() })),
     }),

@@ -15,6 +15,9 @@ export function homeStoreFor(self: NodeEntry, db: DatabaseSync, commit: GroupCom
   return new PostgresHome({ url: pg.url, schema: postgresSchemaOf(self), maxConnections: pg.maxConnections, log });
 }
 
+/** How often a store on another server is asked whether it answers (what node.parts and doctor show). */
+const PROBE_EVERY_MS = 5000;
+
 /**
  * The home store as a part of the node: PostgreSQL's tables made at the start. A node whose
  * PostgreSQL cannot be reached starts anyway (its other parts serve; each use of the store tries
@@ -23,6 +26,7 @@ export function homeStoreFor(self: NodeEntry, db: DatabaseSync, commit: GroupCom
 export class HomeStorePart implements Part {
   private readonly store: HomeStore;
   private readonly log: Logger;
+  private probeTimer: NodeJS.Timeout | undefined;
 
   constructor(store: HomeStore, log: Logger) {
     this.store = store;
@@ -31,6 +35,14 @@ export class HomeStorePart implements Part {
 
   async start(): Promise<void> {
     await this.store.prepare().catch((err: unknown) => this.log.warn({ event: 'home_store_unreachable', kind: this.store.kind, err: (err as Error).message }, `cannot reach the users' and records' store (${this.store.kind}) yet: ${(err as Error).message}`));
+    if (this.store.probe) {
+      this.probeTimer = setInterval(() => void this.store.probe!(), PROBE_EVERY_MS);
+      this.probeTimer.unref();
+    }
+  }
+
+  drain(): void {
+    clearInterval(this.probeTimer);
   }
 
   stop(): Promise<void> {

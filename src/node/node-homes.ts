@@ -1,3 +1,4 @@
+import { recordsInPostgres } from '../config/schema.ts';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
 import type { CommandRegistry } from '../commands/registry.ts';
@@ -47,7 +48,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     if (backup) {
       this.relay = new LoginRelay({ home: self, domain: domainOf(self), to: backup, call: opts.call, logger: log });
       this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
-    } else if (table.nodes.find((n) => n.id === self)?.records?.postgres) {
+    } else if (recordsInPostgres(table.nodes.find((n) => n.id === self))) {
       log.info({ event: 'home_in_postgres' }, `${self}'s users and records are in PostgreSQL: its standby is their backup`);
     } else if (table.nodes.find((n) => n.id === self)?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
     this.loginFailures = this.relay ?? { failed: () => {}, forgiven: () => {} };

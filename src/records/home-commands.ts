@@ -12,7 +12,7 @@ import { readRecords } from './record-reads.ts';
 import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
 import type { BackupGate } from '../critical/inbox.ts';
-import { then, type HomeRecords, type HomeStore, type HomeUsers } from './home-store.ts';
+import { mapMaybe, type HomeRecords, type HomeStore, type HomeUsers } from './home-store.ts';
 
 export interface HomeDeps {
   self: string;
@@ -83,18 +83,18 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
 
   /** Throws unless she lives here: at once on SQLite (inside the inbox's transaction), later on PostgreSQL (in `among`, a transaction's). */
   const livesHere = (args: { domain: string; user: string }, among: HomeUsers = users) =>
-    then(among.exists(args.domain, args.user), (here) => {
+    mapMaybe(among.exists(args.domain, args.user), (here) => {
       if (!here) throw new CohortError('no_such_user', `${args.user}@${args.domain} does not live on ${deps.self}`);
     });
 
   type Args<K extends RecordOp> = z.output<(typeof recordArgs)[K]>;
   const operations: { [K in RecordOp]: { summary: string; run: (records: HomeRecords, a: Args<K>) => unknown } } = {
-    put: { summary: "set keys in a namespace of a user's records", run: (records, a) => then(records.put(a.domain, a.user, a.ns, a.values), (stored) => ({ stored })) },
+    put: { summary: "set keys in a namespace of a user's records", run: (records, a) => mapMaybe(records.put(a.domain, a.user, a.ns, a.values), (stored) => ({ stored })) },
     get: { summary: "read keys from a namespace of a user's records", run: (records, a) => readRecords(records, 'get', a) },
-    del: { summary: "delete keys from a namespace of a user's records", run: (records, a) => then(records.del(a.domain, a.user, a.ns, a.keys), (deleted) => ({ deleted })) },
+    del: { summary: "delete keys from a namespace of a user's records", run: (records, a) => mapMaybe(records.del(a.domain, a.user, a.ns, a.keys), (deleted) => ({ deleted })) },
     keys: { summary: 'list the keys of a namespace', run: (records, a) => readRecords(records, 'keys', a) },
     dump: { summary: "every namespace of a user's records (or one)", run: (records, a) => readRecords(records, 'dump', a) },
-    store: { summary: "append a transaction to a namespace's history (a submission)", run: (records, a) => then(records.store(a.domain, a.user, a.ns, a.data), (seq) => ({ seq })) },
+    store: { summary: "append a transaction to a namespace's history (a submission)", run: (records, a) => mapMaybe(records.store(a.domain, a.user, a.ns, a.data), (seq) => ({ seq })) },
     restore: { summary: "read a namespace's history after a sequence number", run: (records, a) => readRecords(records, 'restore', a) },
   };
   for (const op of Object.keys(operations) as RecordOp[]) {
@@ -111,9 +111,9 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
         // PostgreSQL: the id, the check and the effect in one of its transactions.
         if (write && store.once && ctx.mid) return store.once(ctx.from, ctx.mid, async (tx) => { await livesHere(a, tx.users); return run(tx.records, a); });
         // SQLite: a write as a critical message is in the inbox's transaction (synchronous), which waits for the backup itself.
-        if (ctx.critical || !write) return then(livesHere(a), () => run(store.records, a));
+        if (ctx.critical || !write) return mapMaybe(livesHere(a), () => run(store.records, a));
         const before = deps.backup.appended();
-        return store.write(() => then(livesHere(a), () => run(store.records, a))).then(async (out) => {
+        return store.write(() => mapMaybe(livesHere(a), () => run(store.records, a))).then(async (out) => {
           if (deps.backup.appended() !== before) await deps.backup.settled();
           return out;
         });

@@ -63,10 +63,12 @@ export interface HomeStore {
   prepare(): Promise<void>;
   /** Whether it can be used, in a few words. */
   status(): { ok: boolean; detail: string };
+  /** A store on another server: asks it something cheap, so that status() is fresh while nothing else runs. */
+  probe?(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** `f` of a value now or later: now when it is now (SQLite's callers stay inside their transaction). */
-export function then<T, U>(value: Maybe<T>, f: (v: T) => U): Maybe<U> | Promise<U> {
+/** `f` of a value now or later: now when it is now (SQLite's callers stay inside their transaction). Not named `then`: a module exporting that is a thenable. */
+export function mapMaybe<T, U>(value: Maybe<T>, f: (v: T) => U): Maybe<U> | Promise<U> {
   return value instanceof Promise ? value.then(f) : f(value);
 }

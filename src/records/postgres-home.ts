@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
 import type { HomeStore } from './home-store.ts';
-import { asCohortError } from './postgres-errors.ts';
+import { asCohortError, sqlstateOf, TABLES_GONE } from './postgres-errors.ts';
 import { IN_TRANSACTION, knownUsers, PostgresRecords, PostgresUsers, type StoreGate } from './postgres-rows.ts';
 
 export interface PostgresHomeOptions {
@@ -45,7 +45,7 @@ export class PostgresHome implements HomeStore {
   /** The last failure to reach it, until a statement is answered again. */
   private lastError: string | undefined;
   /** The batch() this call runs in, if any: its connection, and the end of the once() calls made in it so far. */
-  private readonly tx = new AsyncLocalStorage<{ client: pg.PoolClient; turn: Promise<unknown> }>();
+  private readonly tx = new AsyncLocalStorage<{ client: pg.PoolClient; turn: Promise<unknown>; closed: boolean }>();
   private readonly gate: StoreGate;
   private readonly known = knownUsers();
 
@@ -56,6 +56,7 @@ export class PostgresHome implements HomeStore {
       max: opts.maxConnections ?? 10,
       connectionTimeoutMillis: 5000,
       keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
       // The client gives up a little after the server would have: a server that no longer answers at all.
       query_timeout: STATEMENT_TIMEOUT_MS + 5000,
       application_name: 'cohort',
@@ -66,7 +67,11 @@ export class PostgresHome implements HomeStore {
     this.schema = pg.escapeIdentifier(opts.schema);
     this.gate = {
       ready: () => this.prepare(),
-      answered: (err) => (this.lastError = err instanceof CohortError && err.code === 'con_lost' ? err.message : undefined),
+      answered: (err) => {
+        this.lastError = err instanceof CohortError && err.code === 'con_lost' ? err.message : undefined;
+        // Its schema or tables were dropped under it: made again before the next statement.
+        if (TABLES_GONE.has(sqlstateOf(err) ?? '')) this.prepared = false;
+      },
     };
     this.users = new PostgresUsers(this.pool, this.schema, this.gate, this.known);
     this.records = new PostgresRecords(this.pool, this.schema, this.gate);
@@ -154,16 +159,21 @@ export class PostgresHome implements HomeStore {
    */
   batch<T>(work: () => Promise<T>): Promise<T> {
     return this.inTransaction(async (client) => {
-      const batch = { client, turn: Promise.resolve() as Promise<unknown> };
-      const result = await this.tx.run(batch, work);
-      await batch.turn; // every once() it started has ended
-      return result;
+      const batch = { client, turn: Promise.resolve() as Promise<unknown>, closed: false };
+      try {
+        return await this.tx.run(batch, work);
+      } finally {
+        // Every once() it started has ended before the connection goes back; a later one is refused.
+        batch.closed = true;
+        await batch.turn;
+      }
     });
   }
 
   once(sender: string, mid: string, work: (tx: Tx) => Promise<unknown>): Promise<unknown> {
     const batch = this.tx.getStore();
-    if (!batch) return this.inTransaction((client) => this.applyOnce(client, sender, mid, work));
+    if (!batch) return this.inTransaction((client) => this.claimAndApply(client, sender, mid, work));
+    if (batch.closed) return Promise.reject(new CohortError('internal', 'once() called after its batch ended'));
     // One savepoint at a time on the batch's connection, in the order they were called.
     const turn = batch.turn.then(() => this.inSavepoint(batch.client, sender, mid, work));
     batch.turn = turn.catch(() => {});
@@ -172,9 +182,11 @@ export class PostgresHome implements HomeStore {
 
   private async inSavepoint(client: pg.PoolClient, sender: string, mid: string, work: (tx: Tx) => Promise<unknown>): Promise<unknown> {
     try {
-      return await this.applyOnce(client, sender, mid, work, true);
+      return await this.claimAndApply(client, sender, mid, work, true);
     } catch (err) {
-      await client.query('ROLLBACK TO SAVEPOINT once').catch(() => {}); // a broken connection fails the batch's commit
+      // Undone and let go, so the next message's savepoint is not nested in it. If that fails, so
+      // does the batch: nothing of it is kept.
+      await client.query('ROLLBACK TO SAVEPOINT once; RELEASE SAVEPOINT once').catch((e: unknown) => Promise.reject(asCohortError(e, true)));
       throw asCohortError(err);
     }
   }
@@ -185,7 +197,7 @@ export class PostgresHome implements HomeStore {
    * as one round trip each (simple protocol, values as escaped literals): a batch's messages
    * take their turns on one connection, so round trips are what its rate is made of.
    */
-  private async applyOnce(client: pg.PoolClient, sender: string, mid: string, work: (tx: Tx) => Promise<unknown>, savepoint = false): Promise<unknown> {
+  private async claimAndApply(client: pg.PoolClient, sender: string, mid: string, work: (tx: Tx) => Promise<unknown>, savepoint = false): Promise<unknown> {
     const lit = (v: string) => client.escapeLiteral(v);
     // A second delivery of the same id waits here for the first's transaction, then gets its row
     // (locked by the no-op update, so a prune cannot take it between the two).
@@ -238,10 +250,29 @@ export class PostgresHome implements HomeStore {
     }
   }
 
+  /** In chunks, each well within the statement timeout, however many ids a busy day left. */
   async pruneApplied(before: number): Promise<number> {
     await this.prepare();
-    const { rowCount } = await this.pool.query(`DELETE FROM ${this.schema}.applied WHERE applied_at < $1`, [before]).catch((err: unknown) => Promise.reject(asCohortError(err)));
-    return rowCount ?? 0;
+    const CHUNK = 10_000;
+    let pruned = 0;
+    for (;;) {
+      const { rowCount } = await this.pool
+        .query(`DELETE FROM ${this.schema}.applied WHERE ctid IN (SELECT ctid FROM ${this.schema}.applied WHERE applied_at < $1 LIMIT ${CHUNK})`, [before])
+        .catch((err: unknown) => Promise.reject(asCohortError(err)));
+      pruned += rowCount ?? 0;
+      if ((rowCount ?? 0) < CHUNK) return pruned;
+    }
+  }
+
+  /** Asks PostgreSQL something cheap, so that status() says how it is while nothing else runs. */
+  async probe(): Promise<void> {
+    try {
+      await this.prepare();
+      await this.pool.query('SELECT 1');
+      this.gate.answered();
+    } catch (err) {
+      this.gate.answered(asCohortError(err));
+    }
   }
 
   close(): Promise<void> {

@@ -54,6 +54,7 @@ export class PostgresUsers implements HomeUsers {
 
   async create(domain: string, name: string, passwordHash: string): Promise<boolean> {
     const r = await run(this.db, this.gate, `INSERT INTO ${this.t} (domain, name, password, created) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`, [domain, name, passwordHash, Date.now()]);
+    if (r.rowCount === 1) this.known.set(`${domain}\0${name}`, true);
     return r.rowCount === 1;
   }
 

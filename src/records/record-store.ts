@@ -7,7 +7,6 @@ export interface ChangeSink {
   append(entry: HomeEntry): void;
 }
 
-
 /**
  * A user's records on her home node: namespaced key/value data, and per namespace an
  * append-only history of stored transactions (seed 000's store / restore of submissions).

@@ -15,8 +15,7 @@ import type { ResourceHome } from './resource-home.ts';
 import { encodeResourceUrl, parseResourceUrl, resourceUrl, version } from './resource-url.ts';
 
 export interface ResourceCommandDeps {
-  /** Does this author live on this node? */
-  /** Whether the author lives here: now (SQLite) or later (PostgreSQL). */
+  /** Whether the author lives here (her home): now (SQLite) or later (PostgreSQL). */
   isAuthorHere: (domain: string, author: string) => boolean | Promise<boolean>;
   self: string;
   home: ResourceHome;

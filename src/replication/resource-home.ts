@@ -16,8 +16,7 @@ export interface ResourceHomeDeps {
   published: PublishedStore;
   critical: CriticalService;
   policy: DomainPolicy;
-  /** Does the author live on this node (is it her home)? */
-  /** Whether the author lives here: now (SQLite) or later (PostgreSQL). */
+  /** Whether the author lives here (her home): now (SQLite) or later (PostgreSQL). */
   isAuthorHere: (domain: string, author: string) => boolean | Promise<boolean>;
   /** A new version of `url` is here: what was served for it must be looked up again. */
   onPublished: (url: string) => void;

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { PostgresHome } from '../../src/records/postgres-home.ts';
 import { FaultProxy } from '../harness/fault-proxy.ts';
 import { freePorts } from '../harness/ports.ts';
@@ -96,6 +97,7 @@ describe('PostgreSQL home: each message applied once', () => {
 
 describe('PostgreSQL home: a server that cannot be reached', () => {
   let proxy: FaultProxy;
+  let schema: string;
   let home: PostgresHome;
   let drop: () => Promise<void>;
   before(async () => {
@@ -105,6 +107,7 @@ describe('PostgreSQL home: a server that cannot be reached', () => {
     target.port = String(port);
     const s = testSchema();
     drop = s.drop;
+    schema = s.schema;
     proxy.refuse(true);
     home = new PostgresHome({ url: target.toString(), schema: s.schema });
   });
@@ -130,6 +133,34 @@ describe('PostgreSQL home: a server that cannot be reached', () => {
     proxy.refuse(false);
     await home.users.exists('msu', 'ann');
     assert.equal(home.status().ok, true);
+  });
+
+  it('a probe tells whether it answers while nothing else runs', async () => {
+    proxy.refuse(false);
+    await home.probe();
+    assert.equal(home.status().ok, true);
+    proxy.refuse(true);
+    proxy.cut();
+    await home.probe();
+    assert.equal(home.status().ok, false);
+    proxy.refuse(false);
+    await home.probe();
+    assert.equal(home.status().ok, true);
+  });
+
+  it('makes its tables again when they were dropped under it (the write in between is con_lost: sent again)', async () => {
+    proxy.refuse(false);
+    await home.records.put('msu', 'ann', 'dropped', { a: 1 });
+    const admin = new pg.Client({ connectionString: TEST_PG_URL });
+    await admin.connect();
+    try {
+      await admin.query(`DROP SCHEMA ${pg.escapeIdentifier(schema)} CASCADE`);
+    } finally {
+      await admin.end();
+    }
+    await assert.rejects(home.records.put('msu', 'ann', 'dropped', { a: 2 }), { code: 'con_lost' });
+    assert.equal(await home.records.put('msu', 'ann', 'dropped', { a: 3 }), 1);
+    assert.deepEqual(await home.records.get('msu', 'ann', 'dropped', ['a']), { a: 3 });
   });
 
   it('a connection cut in the middle of a transaction applies nothing and is con_lost', async () => {
