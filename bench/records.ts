@@ -18,7 +18,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { CohortClient } from '../src/client/client.ts';
-import { RecordStore } from '../src/records/record-store.ts';
+import { RecordStore } from '../src/records/stores/record-store.ts';
 import { openNodeDatabase } from '../src/store/database.ts';
 import { GroupCommit } from '../src/store/group-commit.ts';
 import { TestCluster } from '../test/harness/cluster.ts';

@@ -1,5 +1,5 @@
 import type { CriticalResult } from './critical-result.ts';
-import type { HistoryEntry } from '../records/home-store.ts';
+import type { HistoryEntry } from '../records/stores/home-store.ts';
 
 /** A user, known by her domain and name. */
 export interface UserRef {

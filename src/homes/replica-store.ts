@@ -2,8 +2,8 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, type FailureSink } from '../records/rate-limit.ts';
-import { RecordStore } from '../records/record-store.ts';
-import { UserStore } from '../records/user-store.ts';
+import { RecordStore } from '../records/stores/record-store.ts';
+import { UserStore } from '../records/stores/user-store.ts';
 import { inTransaction, openDurableDatabase } from '../store/database.ts';
 import type { HomeEntry } from './home-log.ts';
 

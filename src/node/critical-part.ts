@@ -7,7 +7,7 @@ import { CriticalService } from '../critical/critical-service.ts';
 import { CriticalInbox, type BackupGate } from '../critical/inbox.ts';
 import type { Peer } from '../net/peer.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
-import type { HomeStore } from '../records/home-store.ts';
+import type { HomeStore } from '../records/stores/home-store.ts';
 import type { Part } from './lifecycle.ts';
 
 /**

@@ -1,10 +1,10 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
 import { postgresSchemaOf, type NodeEntry } from '../config/schema.ts';
-import type { HomeStore } from '../records/home-store.ts';
-import { PostgresHome } from '../records/postgres-home.ts';
-import type { ChangeSink } from '../records/record-store.ts';
-import { SqliteHome } from '../records/sqlite-home.ts';
+import type { HomeStore } from '../records/stores/home-store.ts';
+import { PostgresHome } from '../records/stores/postgres-home.ts';
+import type { ChangeSink } from '../records/stores/record-store.ts';
+import { SqliteHome } from '../records/stores/sqlite-home.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { Part, PartHealth } from './lifecycle.ts';
 

@@ -9,7 +9,7 @@ import { registerHomeCommands } from '../records/home-commands.ts';
 import { HomeLookup, type CopiesHeld } from '../records/home-lookup.ts';
 import { NameClaims } from '../records/name-claims.ts';
 import type { FailureLimiter } from '../records/rate-limit.ts';
-import type { HomeStore } from '../records/home-store.ts';
+import type { HomeStore } from '../records/stores/home-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
 
 /** Users and records on a node: the home side (library nodes) and the access side (every node). */

@@ -12,7 +12,7 @@ import { readRecords } from './record-reads.ts';
 import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
 import type { BackupGate } from '../critical/inbox.ts';
-import { mapMaybe, type HomeRecords, type HomeStore, type HomeUsers } from './home-store.ts';
+import { mapMaybe, type HomeRecords, type HomeStore, type HomeUsers } from './stores/home-store.ts';
 
 export interface HomeDeps {
   self: string;

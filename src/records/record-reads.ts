@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import type { recordArgs } from './names.ts';
-import { mapMaybe, type HomeRecords, type Maybe } from './home-store.ts';
+import { mapMaybe, type HomeRecords, type Maybe } from './stores/home-store.ts';
 
 /** The record operations that only read: what a home answers, and its backup while the home is down (issue 27). */
 export const RECORD_READS = ['get', 'keys', 'dump', 'restore'] as const;

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { CohortError } from '../errors.ts';
+import { CohortError } from '../../errors.ts';
 import type { HomeStore } from './home-store.ts';
 import { asCohortError, sqlstateOf, TABLES_GONE } from './postgres-errors.ts';
 import { IN_TRANSACTION, knownUsers, PostgresRecords, PostgresUsers, type StoreGate } from './postgres-rows.ts';

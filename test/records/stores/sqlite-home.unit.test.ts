@@ -1,6 +1,6 @@
 import { DatabaseSync } from 'node:sqlite';
-import { SqliteHome } from '../../src/records/sqlite-home.ts';
-import { GroupCommit } from '../../src/store/group-commit.ts';
+import { SqliteHome } from '../../../src/records/stores/sqlite-home.ts';
+import { GroupCommit } from '../../../src/store/group-commit.ts';
 import { homeStoreConformance } from './home-store-conformance.ts';
 
 homeStoreConformance('SQLite (the node\'s own file)', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CohortError } from '../../src/errors.ts';
-import { asCohortError } from '../../src/records/postgres-errors.ts';
+import { CohortError } from '../../../src/errors.ts';
+import { asCohortError } from '../../../src/records/stores/postgres-errors.ts';
 
 // What a sender does with a failed critical write follows from this: con_lost is sent again (its
 // id settles whether it was applied), internal is given up. A server that is down, failing over or

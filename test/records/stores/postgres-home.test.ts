@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
-import { PostgresHome } from '../../src/records/postgres-home.ts';
-import { FaultProxy } from '../harness/fault-proxy.ts';
-import { freePorts } from '../harness/ports.ts';
-import { TEST_PG_URL, testSchema } from '../harness/postgres.ts';
+import { PostgresHome } from '../../../src/records/stores/postgres-home.ts';
+import { FaultProxy } from '../../harness/fault-proxy.ts';
+import { freePorts } from '../../harness/ports.ts';
+import { TEST_PG_URL, testSchema } from '../../harness/postgres.ts';
 import { homeStoreConformance } from './home-store-conformance.ts';
 
 homeStoreConformance('PostgreSQL', async () => {

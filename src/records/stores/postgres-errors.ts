@@ -1,4 +1,4 @@
-import { CohortError } from '../errors.ts';
+import { CohortError } from '../../errors.ts';
 
 /**
  * SQLSTATE classes that say the statement itself is wrong, whatever the server's state: a bug

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { HomeStore } from '../../src/records/home-store.ts';
+import type { HomeStore } from '../../../src/records/stores/home-store.ts';
 
 /**
  * What every home store answers the same way (issue 27: the same suite on SQLite and on

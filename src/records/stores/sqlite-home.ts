@@ -1,5 +1,5 @@
 import type { DatabaseSync } from 'node:sqlite';
-import type { GroupCommit } from '../store/group-commit.ts';
+import type { GroupCommit } from '../../store/group-commit.ts';
 import type { HomeStore, Maybe } from './home-store.ts';
 import { RecordStore, type ChangeSink } from './record-store.ts';
 import { UserStore } from './user-store.ts';

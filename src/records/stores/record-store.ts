@@ -1,5 +1,5 @@
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
-import type { HomeEntry } from '../homes/home-log.ts';
+import type { HomeEntry } from '../../homes/home-log.ts';
 import type { HistoryEntry, HomeRecords } from './home-store.ts';
 
 /** Where a home's changes go as they are made (its HomeLog), for its backup. */
