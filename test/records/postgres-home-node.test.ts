@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
@@ -81,6 +81,17 @@ describe('a home whose users and records are in PostgreSQL', () => {
     assert.equal(homes.code, 0, homes.stderr);
     const a = (JSON.parse(homes.stdout) as { node: string; store: string; home: unknown }[]).find((r) => r.node === 'A')!;
     assert.deepEqual([a.store, a.home], ['postgres', null]);
+  });
+
+  it("publishes her resources on A (a home's authors are its users, asked of PostgreSQL); an author nobody holds is no_such_user", async () => {
+    const file = join(c.dir, 'notes.txt');
+    writeFileSync(file, 'her notes');
+    const published = (await (await c.client('J')).call('J', 'res.publish', { url: '/res/msu/ann/notes.txt', file })) as { version: number };
+    assert.equal(published.version, 1);
+    const j = await c.client('J');
+    assert.deepEqual(await j.call('A', 'res.author', { domain: 'msu', user: 'ann' }), { home: true });
+    assert.deepEqual(await j.call('A', 'res.author', { domain: 'msu', user: 'nobody' }), { home: false });
+    await assert.rejects(j.call('J', 'res.publish', { url: '/res/msu/nobody/notes.txt', file }), { code: 'no_such_user' });
   });
 
   it('logs her in with her password only, through any access node', async () => {
