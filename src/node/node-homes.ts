@@ -1,7 +1,7 @@
-import { recordsInPostgres } from '../config/schema.ts';
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
 import type { CommandRegistry } from '../commands/registry.ts';
+import { recordsInPostgres } from '../config/schema.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { backupOf, homesBackedUpBy } from '../homes/backup-of.ts';
 import { registerHomeBackupCommands } from '../homes/commands.ts';
@@ -41,6 +41,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
 
   constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; policy: DomainPolicy; ownLogins: Pick<FailureLimiter, 'told'>; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
     const { self, table, db, log } = opts;
+    const entry = table.nodes.find((n) => n.id === self);
     const backup = backupOf(table, self);
     this.log = new HomeLog(db, backup !== undefined);
     const domainOf = (id: string) => table.nodes.find((n) => n.id === id)!.domain;
@@ -48,9 +49,9 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     if (backup) {
       this.relay = new LoginRelay({ home: self, domain: domainOf(self), to: backup, call: opts.call, logger: log });
       this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
-    } else if (recordsInPostgres(table.nodes.find((n) => n.id === self))) {
+    } else if (recordsInPostgres(entry)) {
       log.info({ event: 'home_in_postgres' }, `${self}'s users and records are in PostgreSQL: its standby is their backup`);
-    } else if (table.nodes.find((n) => n.id === self)?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
+    } else if (entry?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
     this.loginFailures = this.relay ?? { failed: () => {}, forgiven: () => {} };
     for (const home of homesBackedUpBy(table, self)) {
       const relay = new LoginRelay({ home, domain: domainOf(home), to: home, call: opts.call, logger: log });

@@ -108,12 +108,14 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       critical: write && (store.once ? 'itself' : true),
       run: (a, ctx) => {
         policy.check(ctx.from, a.domain, `rec.${op}`);
+        /** She lives here, then the operation, on the store or on one of its transactions. */
+        const checked = (on: { users: HomeUsers; records: HomeRecords }) => mapMaybe(livesHere(a, on.users), () => run(on.records, a));
         // PostgreSQL: the id, the check and the effect in one of its transactions.
-        if (write && store.once && ctx.mid) return store.once(ctx.from, ctx.mid, async (tx) => { await livesHere(a, tx.users); return run(tx.records, a); });
+        if (write && store.once && ctx.mid) return store.once(ctx.from, ctx.mid, async (tx) => checked(tx));
         // SQLite: a write as a critical message is in the inbox's transaction (synchronous), which waits for the backup itself.
-        if (ctx.critical || !write) return mapMaybe(livesHere(a), () => run(store.records, a));
+        if (ctx.critical || !write) return checked(store);
         const before = deps.backup.appended();
-        return store.write(() => mapMaybe(livesHere(a), () => run(store.records, a))).then(async (out) => {
+        return store.write(() => checked(store)).then(async (out) => {
           if (deps.backup.appended() !== before) await deps.backup.settled();
           return out;
         });
