@@ -47,6 +47,8 @@ export interface HostTable {
   handoverTtlMs: number;
   /** Copies of sessions without a login a node keeps (the least recently written go first). */
   sessionsMaxAnonymous: number;
+  /** A home's lease with its domain's voters (issue 27). */
+  homeLeaseMs: number;
 }
 
 export function parseHostTable(file: string, text: string): HostTable {
@@ -82,6 +84,7 @@ export function parseHostTable(file: string, text: string): HostTable {
     loadSessionWindowMs: t.load.sessionWindowMin * 60_000,
     handoverTtlMs: t.load.handoverTtlS * 1000,
     sessionsMaxAnonymous: t.sessions.maxAnonymous,
+    homeLeaseMs: t.homes.leaseMs,
   };
 }
 

@@ -74,6 +74,11 @@ export const nodeSchema = z.strictObject({
   role: z.enum(['library', 'access']),
   host: z.string().min(1).max(253),
   linkPort: port,
+  /**
+   * An access node that votes on which library node takes a home's writes (issue 27). A domain's
+   * voters are its library nodes and these; promotion and leases need at least 3.
+   */
+  voter: z.boolean().optional(),
   /** The port the node binds when a forwarder sits in front of linkPort (default: linkPort). */
   bindLinkPort: port.optional(),
   httpPort: port,
@@ -146,6 +151,8 @@ const hostTableBaseSchema = z
     resources: resourceSettingsSchema.default(resourceSettingsSchema.parse({})),
     link: linkSettingsSchema.default(linkSettingsSchema.parse({})),
     critical: criticalSettingsSchema.default(criticalSettingsSchema.parse({})),
+    /** A home's lease (issue 27): a home that has not renewed it with a majority of its domain's voters for this long may be replaced. */
+    homes: z.strictObject({ leaseMs: z.number().int().min(1000).max(120_000).default(8000) }).default({ leaseMs: 8000 }),
     nodes: z.array(nodeSchema).min(1),
     /**
      * The nodes' admin token: a node's dashboard (on its httpPort) answers whoever shows it
@@ -190,6 +197,7 @@ export const hostTableSchema = hostTableBaseSchema
     table.nodes.forEach((node, i) => {
       const prev = ids.get(node.id);
       if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id '${node.id}' (also nodes[${prev}])` });
+      if (node.voter !== undefined && node.role !== 'access') ctx.addIssue({ code: 'custom', path: ['nodes', i, 'voter'], message: 'library nodes always vote: only an access node says voter' });
       if (node.records && node.role !== 'library') ctx.addIssue({ code: 'custom', path: ['nodes', i, 'records'], message: 'only a library node keeps users and records' });
       const pg = node.records?.postgres;
       if (pg) {

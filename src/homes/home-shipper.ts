@@ -23,6 +23,12 @@ const RETRY_MS = 1000;
 export const BACKUP_ANSWER_MS = 1500;
 
 type Call = (to: string, cmd: string, args: unknown) => Promise<unknown>;
+
+/** The home's terms as its shipper sees them (terms/home-term.ts): writes are answered alone only once a majority of voters recorded the backup out of step. */
+export interface AloneConsent {
+  /** False: resolves once a majority recorded it (rejects con_lost if none does in time). True: told with the next renewals. */
+  setInSync(inSync: boolean): Promise<void>;
+}
 // A peer's answer: its log id is shown to operators (why), so it is held to what a log id is.
 const answer = z.object({ lsn: z.number().int().min(-1), logId: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/).nullable() });
 
@@ -90,8 +96,11 @@ export class HomeShipper {
   private stopped = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly waiting = new WaitingWrites();
+  /** Without terms (fewer than 3 voters), a home answers alone as soon as its backup is out of step. */
+  private readonly consent: AloneConsent | undefined;
 
-  constructor(opts: { self: string; backup: string; log: HomeLog; db: DatabaseSync; call: Call; logger: Logger; maxFrameBytes: number }) {
+  constructor(opts: { self: string; backup: string; log: HomeLog; db: DatabaseSync; call: Call; logger: Logger; maxFrameBytes: number; consent?: AloneConsent }) {
+    this.consent = opts.consent;
     this.self = opts.self;
     this.backup = opts.backup;
     this.log = opts.log;
@@ -139,9 +148,11 @@ export class HomeShipper {
   }
 
   /**
-   * Resolves once the backup holds every change committed so far, at once while it is out of
-   * step (the write is then on this node alone, and the backup gets it when it catches up), and
-   * after BACKUP_ANSWER_MS at most (then it is out of step). Rejects only when the node stops.
+   * Resolves once the backup holds every change committed so far, or, while it is out of step,
+   * once this home may answer alone (at once without terms; with them, once a majority of voters
+   * recorded that the backup lacks writes: the write is then on this node alone, and the backup
+   * gets it when it catches up). The backup has BACKUP_ANSWER_MS at most (then it is out of
+   * step). Rejects when the node stops, or (con_lost) when no majority of voters records it.
    */
   settled(): Promise<void> {
     return this.wait(false);
@@ -160,10 +171,16 @@ export class HomeShipper {
   private wait(strict: boolean): Promise<void> {
     if (this.stopped) return Promise.reject(new CohortError('con_lost', 'the node is stopping'));
     const lsn = this.log.last();
-    if (!this.writesWait || this.acked >= lsn) return Promise.resolve();
+    if (this.acked >= lsn) return Promise.resolve();
+    if (!this.writesWait) return this.alone();
     const waited = this.waiting.add(lsn, strict, BACKUP_ANSWER_MS, () => this.outOfStep(`${this.backup} did not confirm a write within ${BACKUP_ANSWER_MS} ms`));
     this.kick();
     return waited;
+  }
+
+  /** A write answered on this home alone: once the voters recorded that its backup lacks it (at once without terms). */
+  private alone(): Promise<void> {
+    return this.consent ? this.consent.setInSync(false) : Promise.resolve();
   }
 
   private notConfirmed(): CohortError {
@@ -207,6 +224,8 @@ export class HomeShipper {
       this.logger.info({ event: 'home_backup_in_sync', backup: this.backup, lsn: this.acked, behindMs: Date.now() - (this.outOfSyncSince ?? Date.now()) }, `backup ${this.backup} holds every change: writes wait for it again`);
       this.outOfSyncSince = null;
       this.why = null;
+      // After writes wait again: every write answered from now on is on the backup.
+      void this.consent?.setInSync(true);
     }
   }
 
@@ -292,8 +311,9 @@ export class HomeShipper {
       this.writesWait = false;
       this.outOfSyncSince = Date.now();
       this.logger.warn({ event: 'home_backup_out_of_sync', backup: this.backup, why }, `${why}: writes are answered on this node alone until its backup has caught up`);
+      this.alone().catch(() => {}); // the voters are told now, not at the next write
     }
     this.why = why;
-    this.waiting.outOfStep(() => this.notConfirmed());
+    this.waiting.outOfStep(() => this.notConfirmed(), () => this.alone());
   }
 }

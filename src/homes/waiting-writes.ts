@@ -29,9 +29,18 @@ export class WaitingWrites {
     for (const w of this.list.filter((x) => x.lsn <= lsn)) this.settle(w, null);
   }
 
-  /** The backup is out of step: ordinary writes are answered (on the home alone), strict ones refused with `err`. */
-  outOfStep(err: () => Error): void {
-    for (const w of [...this.list]) this.settle(w, w.strict ? err() : null);
+  /**
+   * The backup is out of step: strict writes are refused with `err`; ordinary ones are answered
+   * (on the home alone) once `alone` resolves (the voters recorded it), or refused as it rejects.
+   */
+  outOfStep(err: () => Error, alone: () => Promise<void>): void {
+    for (const w of [...this.list]) {
+      if (w.strict) this.settle(w, err());
+      else {
+        this.take(w);
+        alone().then(w.resolve, w.reject);
+      }
+    }
   }
 
   /** The node stops: every waiting write is refused with `err`. */
@@ -39,9 +48,13 @@ export class WaitingWrites {
     for (const w of [...this.list]) this.settle(w, err);
   }
 
-  private settle(w: Waiting, err: Error | null): void {
+  private take(w: Waiting): void {
     clearTimeout(w.timer);
     this.list.splice(this.list.indexOf(w), 1);
+  }
+
+  private settle(w: Waiting, err: Error | null): void {
+    this.take(w);
     if (err) w.reject(err);
     else w.resolve();
   }

@@ -8,7 +8,7 @@ import { registerHomeBackupCommands } from '../homes/commands.ts';
 import { registerCopyCommands, type CopyUse } from '../homes/copy-commands.ts';
 import { HomeLog } from '../homes/home-log.ts';
 import { LoginRelay } from '../homes/login-relay.ts';
-import { HomeShipper, type BackupStatus } from '../homes/home-shipper.ts';
+import { HomeShipper, type AloneConsent, type BackupStatus } from '../homes/home-shipper.ts';
 import { ReplicaStore } from '../homes/replica-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
 import type { DomainPolicy } from '../records/domain-policy.ts';
@@ -39,7 +39,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
   private readonly shipper: HomeShipper | undefined;
   private readonly replicas = new Map<string, ReplicaStore>();
 
-  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; policy: DomainPolicy; ownLogins: Pick<FailureLimiter, 'told'>; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
+  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; policy: DomainPolicy; consent: AloneConsent | undefined; ownLogins: Pick<FailureLimiter, 'told'>; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
     const { self, table, db, log } = opts;
     const entry = table.nodes.find((n) => n.id === self);
     const backup = backupOf(table, self);
@@ -48,7 +48,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     this.retentionMs = table.critical.inboxRetentionHours * 3_600_000;
     if (backup) {
       this.relay = new LoginRelay({ home: self, domain: domainOf(self), to: backup, call: opts.call, logger: log });
-      this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes });
+      this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes, consent: opts.consent });
     } else if (recordsInPostgres(entry)) {
       log.info({ event: 'home_in_postgres' }, `${self}'s users and records are in PostgreSQL: its standby is their backup`);
     } else if (entry?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);

@@ -28,6 +28,7 @@ import { Lifecycle } from './lifecycle.ts';
 import { NodeLinks } from './links.ts';
 import { NodeDatabase } from './node-database.ts';
 import { NodeHomes } from './node-homes.ts';
+import { NodeTerms } from './node-terms.ts';
 import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS } from '../records/rate-limit.ts';
 import { NodeSessions } from './node-sessions.ts';
 import { registerRecordCommands } from './record-commands.ts';
@@ -79,14 +80,15 @@ export class CohortNode {
     // A home's changes are logged for its backup, and their answers wait for it (issue 27).
     const policy = new DomainPolicy(table, id, log);
     // The home's login limiter (its failures told to its backup; the backup's told to it): made once the homes part says where they go.
-    const homes: NodeHomes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, policy, ownLogins: { told: (domain, events) => logins.told(domain, events) }, call: callAsNode, log });
+    const terms = new NodeTerms({ self: id, table, dataDir: this.dataDir, registry, call: callAsNode, log });
+    const homes: NodeHomes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, policy, consent: terms.home, ownLogins: { told: (domain, events) => logins.told(domain, events) }, call: callAsNode, log });
     const logins = new FailureLimiter(db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, { sink: homes.loginFailures });
     // Her users and records: this node's SQLite file (its changes logged for the backup) or PostgreSQL.
     const homeStore = homeStoreFor(self, db, commit, homes.log, log);
     const critical = new CriticalPart({ self: id, table, db, commit, registry, peers, log, backup: homes, store: homeStore });
     // Any node can be the LARD dispatcher a front's route names.
     registerDispatcherCommands(this.registry, new SharedLard());
-    registerRecordCommands(registry, { self: id, table, db, store: homeStore, logins, backup: homes, copies: homes, policy, critical: critical.service, call: callAsNode, log });
+    registerRecordCommands(registry, { self: id, table, db, store: homeStore, logins, backup: homes, lease: terms, copies: homes, policy, critical: critical.service, call: callAsNode, log });
     const apps = new AppPart(self, table, registry, log);
     // Every node keeps the cluster's maintenance mode (fronts may follow any node).
     const maintenance = new MaintenanceStore(db, id);
@@ -129,6 +131,8 @@ export class CohortNode {
       homeStore: new HomeStorePart(homeStore, log),
       critical,
       sessions,
+      // Before the links: its voter answers as soon as peers can ask; its lease is renewed once links are up.
+      terms,
       // Before the links: it stops after them, so no write comes in once it has given up waiting for the backup.
       homes,
       linkListener: links.listener,

@@ -11,9 +11,10 @@ import { NameClaims } from '../records/name-claims.ts';
 import type { FailureLimiter } from '../records/rate-limit.ts';
 import type { HomeStore } from '../records/stores/home-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
+import type { HomeFence } from './node-terms.ts';
 
 /** Users and records on a node: the home side (library nodes) and the access side (every node). */
-export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; store: HomeStore; logins: FailureLimiter; backup: BackupGate; copies: CopiesHeld; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
+export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; store: HomeStore; logins: FailureLimiter; backup: BackupGate; lease: HomeFence; copies: CopiesHeld; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
   const { self, table, db, store, backup, copies, policy, critical, call, log } = deps;
   registerHomeCommands(registry, {
     self,
@@ -21,6 +22,7 @@ export function registerRecordCommands(registry: CommandRegistry, deps: { self: 
     store,
     claims: new NameClaims(db),
     backup,
+    lease: deps.lease,
     copies,
     call,
     policy,

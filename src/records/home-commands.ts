@@ -12,6 +12,7 @@ import { readRecords } from './record-reads.ts';
 import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
 import type { BackupGate } from '../critical/inbox.ts';
+import type { HomeFence } from '../node/node-terms.ts';
 import { mapMaybe, type HomeRecords, type HomeStore, type HomeUsers } from './stores/home-store.ts';
 
 export interface HomeDeps {
@@ -22,6 +23,8 @@ export interface HomeDeps {
   claims: NameClaims;
   /** The home's backup (issue 27): a write that changed something is answered once the backup holds it. */
   backup: BackupGate;
+  /** The home's lease (issue 27): nothing of her users or records is read or written here unless it holds it (another node may hold her writes). */
+  lease: HomeFence;
   /** The copies this node keeps of other homes: home.query names them (her home is found while it is down). */
   copies: CopiesHeld;
   /** Commands to the other library nodes of a domain (name claims). */
@@ -76,6 +79,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
    */
   const setPassword = async (domain: string, user: string, newPassword: string): Promise<void> => {
     const hash = await hashPassword(newPassword);
+    await deps.lease.leased('a new password');
     await deps.backup.confirmed();
     await store.write(() => users.setPassword(domain, user, hash));
     await deps.backup.confirmed();
@@ -108,8 +112,8 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       critical: write && (store.once ? 'itself' : true),
       run: (a, ctx) => {
         policy.check(ctx.from, a.domain, `rec.${op}`);
-        /** She lives here, then the operation, on the store or on one of its transactions. */
-        const checked = (on: { users: HomeUsers; records: HomeRecords }) => mapMaybe(livesHere(a, on.users), () => run(on.records, a));
+        /** Under the lease, she lives here, then the operation, on the store or on one of its transactions. */
+        const checked = (on: { users: HomeUsers; records: HomeRecords }) => (deps.lease.fence(`rec.${op}`), mapMaybe(livesHere(a, on.users), () => run(on.records, a)));
         // PostgreSQL: the id, the check and the effect in one of its transactions.
         if (write && store.once && ctx.mid) return store.once(ctx.from, ctx.mid, async (tx) => checked(tx));
         // SQLite: a write as a critical message is in the inbox's transaction (synchronous), which waits for the backup itself.
@@ -145,6 +149,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
         throw new CohortError('refused', `${deps.self} is not a library node of domain '${a.domain}'`);
       }
       const hash = await hashPassword(a.password);
+      await deps.lease.leased('user.create');
       await claimEverywhere(a.domain, a.user);
       const created = await store.write(() => users.create(a.domain, a.user, hash)).finally(() => claims.release(a.domain, a.user, deps.self));
       if (!created) throw new CohortError('refused', `${a.user}@${a.domain} exists already`);
@@ -173,6 +178,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     scope: 'any',
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'user.password.change');
+      await deps.lease.leased('user.password.change');
       const stored = await users.passwordHash(a.domain, a.user);
       try {
         await checkLogin(stored, deps.limiter, a, () => deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from, for: 'password change' }, 'login failed (a password change)'));
@@ -223,6 +229,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     scope: 'any',
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'auth.check');
+      await deps.lease.leased('auth.check');
       await checkLogin(await users.passwordHash(a.domain, a.user), deps.limiter, a, () => deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from }, 'login failed'));
       return { ok: true, home: deps.self };
     },

@@ -1,0 +1,79 @@
+import type { Logger } from 'pino';
+import type { CommandRegistry } from '../commands/registry.ts';
+import type { HostTable } from '../config/host-table.ts';
+import { backupOf } from '../homes/backup-of.ts';
+import { HomeTerm, type TermStatus } from '../homes/terms/home-term.ts';
+import { registerTermCommands } from '../homes/terms/term-commands.ts';
+import { TermStore } from '../homes/terms/term-store.ts';
+import { Voter } from '../homes/terms/voter.ts';
+import { homesVotedOnBy, termPairOf } from '../homes/terms/voters.ts';
+import type { Part, PartHealth } from './lifecycle.ts';
+
+/** What the home's commands ask of its terms before they touch its users or records. */
+export interface HomeFence {
+  /** Throws con_lost unless this home holds its lease (synchronous: inside the inbox's transaction). */
+  fence(what?: string): void;
+  /** Waits a little for the lease (a node just started), then as fence(). */
+  leased(what?: string): Promise<void>;
+}
+
+/**
+ * A node's part in the homes' terms (issue 27): as a voter (a library node, or an access node
+ * marked `voter`) it keeps the terms of its domain's homes on disk and answers renewals and
+ * claims; as a home with a backup and at least 3 voters, it holds its own lease. A node with
+ * neither does nothing here, and a home without terms is never fenced.
+ */
+export class NodeTerms implements Part, HomeFence {
+  /** This node's own home's terms (undefined: no terms for it). */
+  readonly home: HomeTerm | undefined;
+  private readonly store: TermStore | undefined;
+  private readonly voter: Voter | undefined;
+
+  constructor(opts: { self: string; table: HostTable; dataDir: string; registry: CommandRegistry; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
+    const { self, table, registry } = opts;
+    if (homesVotedOnBy(table, self).length > 0) {
+      this.store = new TermStore(opts.dataDir);
+      this.voter = new Voter({ store: this.store, leaseMs: table.homeLeaseMs, log: opts.log });
+      registerTermCommands(registry, { self, table, voter: this.voter });
+    }
+    const pair = termPairOf(table, self);
+    if (pair) {
+      // Its own vote goes straight to its registry, as a peer's would (peers-only commands).
+      const call = async (to: string, cmd: string, args: unknown) => (to === self ? registry.execute(cmd, args, { from: self }) : opts.call(to, cmd, args));
+      this.home = new HomeTerm({ self, home: self, pair: [pair.home, pair.backup], voters: pair.voters, leaseMs: table.homeLeaseMs, call, logger: opts.log });
+    } else if (backupOf(table, self) !== undefined) {
+      const domain = table.nodes.find((n) => n.id === self)!.domain;
+      opts.log.warn({ event: 'home_without_voters' }, `fewer than 3 voters in domain '${domain}': ${self} answers writes alone whenever its backup is away, without the voters' consent (mark access nodes voter: true)`);
+    }
+  }
+
+  fence(what?: string): void {
+    this.home?.fence(what);
+  }
+
+  async leased(what?: string): Promise<void> {
+    await this.home?.leased(2000, what);
+  }
+
+  termStatus(): TermStatus | null {
+    return this.home?.status() ?? null;
+  }
+
+  start(): void {
+    this.home?.start();
+  }
+
+  drain(): void {
+    this.home?.stop();
+  }
+
+  stop(): void {
+    this.store?.close();
+  }
+
+  status(): PartHealth {
+    if (!this.home) return { ok: true, detail: this.voter ? 'votes on its domain\'s homes' : 'no terms here' };
+    const s = this.home.status();
+    return s.leaseHeld ? { ok: true, detail: `holds its home's lease at epoch ${s.epoch}` } : { ok: false, detail: `does not hold its home's lease (${s.votersAnswered.length} of ${s.voters.length} voters answered)` };
+  }
+}
