@@ -36,7 +36,7 @@ h2 { font-size: 15px; margin: 16px 4px 8px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 2px 6px 2px 0; border-bottom: 1px solid #f0f1f4; vertical-align: top; }
 th { color: var(--muted); font-weight: 500; }
-td.up { color: var(--green); } td.down, td.connecting, .home-backup.down { color: var(--red); }
+td.up { color: var(--green); } td.down, td.connecting, .home-backup.down, .home-lease.down { color: var(--red); }
 .section { margin-top: 6px; font-weight: 600; font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; }
 .scroll { overflow-x: auto; }
 #matrix td, #matrix th { text-align: center; white-space: nowrap; }
@@ -110,6 +110,10 @@ td.up { color: var(--green); } td.down, td.connecting, .home-backup.down { color
         : s.home.inSync
           ? el('div', { 'class': 'home-backup', text: s.home.backup + ' in step' })
           : el('div', { 'class': 'home-backup down', text: s.home.backup + ' out of step (' + s.home.lag + ' behind): ' + (s.home.why || '') }));
+      // Its lease with the domain's voters: not held means it takes none of its users' reads or writes (red).
+      if (s.home && s.home.lease) card.appendChild(s.home.lease.held
+        ? el('div', { 'class': 'home-lease', text: 'lease held at epoch ' + s.home.lease.epoch + ' (' + s.home.lease.answered + ' of ' + s.home.lease.voters + ' voters)' })
+        : el('div', { 'class': 'home-lease down', text: 'lease NOT held (' + s.home.lease.answered + ' of ' + s.home.lease.voters + ' voters answered): takes no reads or writes' }));
       // The time in degraded mode (cohort_home_backup_alone_seconds_total), once there was some.
       if (s.home && typeof s.home.aloneSeconds === 'number' && s.home.aloneSeconds >= 1) card.appendChild(el('div', { 'class': 'home-alone', text: 'answered writes alone ' + Math.round(s.home.aloneSeconds) + ' s since it started' }));
     }

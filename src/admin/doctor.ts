@@ -183,7 +183,17 @@ export async function checkHome(client: CohortClient, table: HostTable, node: st
   if (store === 'postgres') return [{ check: 'home backup', node, status: 'ok', detail: "none of Cohort's: its users and records are in PostgreSQL, whose standby is their backup" }];
   // A domain with one library node has no backup by the operator's choice of nodes: said, not a warning cron would raise forever.
   if (!home) return [{ check: 'home backup', node, status: 'ok', detail: `none: no other library node in domain ${entry.domain} (add one to have a backup)` }];
-  if (home.inSync) return [{ check: 'home backup', node, status: 'ok', detail: `${home.backup} in step (log ${home.acked})` }];
+  const rows: Row[] = [termRow(node, entry.domain, home.term)];
+  if (home.inSync) return [{ check: 'home backup', node, status: 'ok', detail: `${home.backup} in step (log ${home.acked})` }, ...rows];
   const since = home.outOfSyncSince === null ? '' : ` for ${Math.round((Date.now() - home.outOfSyncSince) / 1000)} s`;
-  return [{ check: 'home backup', node, status: home.copyRefused ? 'fail' : 'warn', detail: `${home.backup} out of step${since} (holds ${home.acked} of ${home.lsn}): ${home.why ?? ''}; writes are on ${node} alone` }];
+  return [{ check: 'home backup', node, status: home.copyRefused ? 'fail' : 'warn', detail: `${home.backup} out of step${since} (holds ${home.acked} of ${home.lsn}): ${home.why ?? ''}; writes are on ${node} alone` }, ...rows];
+}
+
+/** A home's terms: its lease held is ok; not held fails (it takes no writes); fewer than 3 voters warns (no consent to answer alone, no promotion). */
+function termRow(node: string, domain: string, term: BackupStatus['term']): Row {
+  if (term === undefined) return { check: 'home lease', node, status: 'ok', detail: 'not told (a node of an earlier version)' };
+  if (term === null) return { check: 'home lease', node, status: 'warn', detail: `fewer than 3 voters in domain ${domain}: ${node} answers writes alone whenever its backup is away, without a majority's consent (mark access nodes voter: true)` };
+  if (term.leaseHeld) return { check: 'home lease', node, status: 'ok', detail: `held at epoch ${term.epoch} (${term.votersAnswered.length} of ${term.voters.length} voters answered)` };
+  const heldBy = term.heldBy ? `; ${term.heldBy.primary} holds epoch ${term.heldBy.epoch}` : '';
+  return { check: 'home lease', node, status: 'fail', detail: `not held (${term.votersAnswered.length} of ${term.voters.length} voters answered${heldBy}): ${node} takes no reads or writes of its users` };
 }

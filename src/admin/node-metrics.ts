@@ -145,6 +145,26 @@ export class NodeMetrics {
         if (b) this.inc({ backup: b.backup }, b.aloneSeconds);
       },
     });
+    new Gauge({
+      name: 'cohort_home_epoch',
+      help: "The epoch at which this home takes its users' writes, granted by a majority of its domain's voters (0: none now).",
+      registers,
+      collect() {
+        this.reset();
+        const t = src.homeBackup()?.term;
+        if (t) this.set(t.epoch);
+      },
+    });
+    new Gauge({
+      name: 'cohort_home_lease_held',
+      help: "Whether this home holds its lease with a majority of its domain's voters (1), so it takes its users' reads and writes, or not (0).",
+      registers,
+      collect() {
+        this.reset();
+        const t = src.homeBackup()?.term;
+        if (t) this.set(t.leaseHeld ? 1 : 0);
+      },
+    });
     new Counter({
       name: 'cohort_home_copy_answers_total',
       help: "Reads and logins this node answered from the copies it keeps of other homes, asked while those homes could not be reached.",

@@ -25,7 +25,7 @@ export interface NodeSnapshot {
   resources: ResourcesSummary;
   apps: { problem: string | null; reload: string; instances: { id: string; state: string; port: number | null; requests: number; restarts: number }[] } | null;
   /** A home library node's backup (issue 27): in step, or not and why; null on a node that is no home or has none. */
-  home: { backup: string; inSync: boolean; lag: number; why: string | null; aloneSeconds: number } | null;
+  home: { backup: string; inSync: boolean; lag: number; why: string | null; aloneSeconds: number; lease: { epoch: number; held: boolean; answered: number; voters: number } | null } | null;
 }
 
 /** The live state a snapshot reads (all of it kept by the node's services anyway). */
@@ -67,7 +67,7 @@ export async function nodeSnapshot(src: NodeStatusSources): Promise<NodeSnapshot
           instances: apps.instances.map((i) => ({ id: i.id, state: i.state, port: i.port, requests: i.requests, restarts: i.restarts })),
         }
       : null,
-    home: home ? { backup: home.backup, inSync: home.inSync, lag: home.lag, why: home.why, aloneSeconds: home.aloneSeconds } : null,
+    home: home ? { backup: home.backup, inSync: home.inSync, lag: home.lag, why: home.why, aloneSeconds: home.aloneSeconds, lease: home.term ? { epoch: home.term.epoch, held: home.term.leaseHeld, answered: home.term.votersAnswered.length, voters: home.term.voters.length } : null } : null,
   };
 }
 

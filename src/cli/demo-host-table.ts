@@ -6,12 +6,13 @@ import { fileURLToPath } from 'node:url';
 // Library nodes A and E, access nodes C, D, I and J (seed 000's figure); library nodes B and K
 // are the backups of A and E (issue 27: each home's writes are on two machines, and its users
 // log in and read their records at its backup while it is down). Appended, so the others keep their ports.
+// Access nodes C and I vote on their domain's homes' terms with its two library nodes (three voters each).
 export const DEMO_NODES = [
   { id: 'A', domain: 'msu', role: 'library' },
-  { id: 'C', domain: 'msu', role: 'access' },
+  { id: 'C', domain: 'msu', role: 'access', voter: true },
   { id: 'D', domain: 'msu', role: 'access' },
   { id: 'E', domain: 'rice', role: 'library' },
-  { id: 'I', domain: 'rice', role: 'access' },
+  { id: 'I', domain: 'rice', role: 'access', voter: true },
   { id: 'J', domain: 'rice', role: 'access' },
   { id: 'B', domain: 'msu', role: 'library' },
   { id: 'K', domain: 'rice', role: 'library' },
@@ -48,7 +49,7 @@ export function demoHostTable(basePort: number, secrets = { adminToken: randomBy
   const ports = demoPorts(basePort);
   const lines = DEMO_NODES.map(
     (n, i) =>
-      `  - { id: ${n.id}, domain: ${n.domain}, role: ${n.role.padEnd(7)}, host: 127.0.0.1, linkPort: ${ports.links[i]}, httpPort: ${ports.http[i]}${n.role === 'access' ? `, spares: [${DEMO_SPARES[n.id]}], app: { basePort: ${ports.apps[i]} }` : ''} }`,
+      `  - { id: ${n.id}, domain: ${n.domain}, role: ${n.role.padEnd(7)}, host: 127.0.0.1, linkPort: ${ports.links[i]}, httpPort: ${ports.http[i]}${'voter' in n ? ', voter: true' : ''}${n.role === 'access' ? `, spares: [${DEMO_SPARES[n.id]}], app: { basePort: ${ports.apps[i]} }` : ''} }`,
   );
   return [
     '# Cohort demo cluster, written by `cohort demo`. Every node runs on this machine.',

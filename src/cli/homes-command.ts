@@ -33,13 +33,16 @@ export function addHomesCommand(program: Command): void {
       const rows = reports.map((r) => {
         const h = r.home;
         const kept = r.copies.map((c) => `${c.home}@${c.lsn}`).join(' ') || '-';
-        if (r.error) return [r.node, '?', 'unreachable', '-', '-', '-', '-', kept, r.error];
-        if (!h && r.store === 'postgres') return [r.node, 'postgres', '-', '-', '-', '-', '-', kept, "records in PostgreSQL: its standby is their backup"];
-        if (!h) return [r.node, '-', 'no backup', '-', '-', '-', '-', kept, 'no other library node in its domain'];
+        if (r.error) return [r.node, '?', 'unreachable', '-', '-', '-', '-', '-', '-', kept, r.error];
+        if (!h && r.store === 'postgres') return [r.node, 'postgres', '-', '-', '-', '-', '-', '-', '-', kept, "records in PostgreSQL: its standby is their backup"];
+        if (!h) return [r.node, '-', 'no backup', '-', '-', '-', '-', '-', '-', kept, 'no other library node in its domain'];
         const since = h.outOfSyncSince === null ? '' : `since ${new Date(h.outOfSyncSince).toISOString()}: `;
-        return [r.node, h.backup, h.inSync ? 'yes' : 'NO', String(h.acked), String(h.lsn), String(h.lag), Number.isFinite(h.aloneSeconds) ? `${Math.round(h.aloneSeconds)}s` : '-', kept, h.inSync ? '' : `${since}${h.why ?? ''}`];
+        const t = h.term;
+        const lease = t ? (t.leaseHeld ? `held ${t.votersAnswered.length}/${t.voters.length}` : `NOT HELD ${t.votersAnswered.length}/${t.voters.length}`) : t === null ? 'no voters' : '-';
+        const why = [h.inSync ? '' : `${since}${h.why ?? ''}`, t?.heldBy ? `${t.heldBy.primary} holds epoch ${t.heldBy.epoch}` : ''].filter(Boolean).join('; ');
+        return [r.node, h.backup, h.inSync ? 'yes' : 'NO', t ? String(t.epoch) : '-', lease, String(h.acked), String(h.lsn), String(h.lag), Number.isFinite(h.aloneSeconds) ? `${Math.round(h.aloneSeconds)}s` : '-', kept, why];
       });
-      // ALONE: the time the home answered writes on its own since it started (its backup out of step).
-      process.stdout.write(formatTable(['HOME', 'BACKUP', 'IN STEP', 'HELD', 'LOG', 'LAG', 'ALONE', 'COPIES KEPT', 'WHY'], rows));
+      // EPOCH and LEASE: its terms with its domain's voters (voters that answered / voters); ALONE: the time it answered writes on its own since it started.
+      process.stdout.write(formatTable(['HOME', 'BACKUP', 'IN STEP', 'EPOCH', 'LEASE', 'HELD', 'LOG', 'LAG', 'ALONE', 'COPIES KEPT', 'WHY'], rows));
     });
 }

@@ -4,7 +4,7 @@ import type { CommandContext, CommandRegistry } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { backupOf } from './backup-of.ts';
-import type { HomeShipper } from './home-shipper.ts';
+import type { BackupStatus } from './home-shipper.ts';
 import { homeEntrySchema, MAX_JOB_ENTRIES, type HomeEntry } from './home-log.ts';
 import { MAX_SHIP_ENTRIES } from './home-shipper.ts';
 import type { ReplicaStore } from './replica-store.ts';
@@ -28,7 +28,7 @@ const loginEvents = z.array(z.tuple([z.enum(['fail', 'forgive']), userName, time
  * failed logins a home and its backup tell each other; `home.backup`, what this node's home and
  * copies stand at (for operators and the dashboard).
  */
-export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; shipper: HomeShipper | undefined; ownLogins: FailureLimiterLike }): void {
+export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; status: () => BackupStatus | null; ownLogins: FailureLimiterLike }): void {
   const replicaFor = (a: { home: string; entries?: HomeEntry[] }, ctx: CommandContext): ReplicaStore => {
     if (ctx.from !== a.home) throw new CohortError('refused', `only ${a.home} sends its own changes (this came from ${ctx.from})`);
     const replica = deps.replicas.get(a.home);
@@ -86,7 +86,7 @@ export function registerHomeBackupCommands(registry: CommandRegistry, deps: { se
       node: deps.self,
       // Where its users and records are: 'postgres' has no backup here (PostgreSQL's standby is it).
       store: recordsInPostgres(deps.table.nodes.find((n) => n.id === deps.self)) ? 'postgres' : 'sqlite',
-      home: deps.shipper?.status() ?? null,
+      home: deps.status(),
       copies: [...deps.replicas.values()].map((r) => ({ home: r.home, ...r.held() })),
     }),
   });

@@ -8,6 +8,7 @@ import type { HomeLog, LoggedEntry } from './home-log.ts';
 import type { ReplicaAnswer } from './replica-store.ts';
 import { SnapshotReader } from './snapshot-reader.ts';
 import { WaitingWrites } from './waiting-writes.ts';
+import type { TermStatus } from './terms/home-term.ts';
 
 /** Entries sent to the backup in one message at most. */
 export const MAX_SHIP_ENTRIES = 256;
@@ -50,6 +51,8 @@ export interface BackupStatus {
   copyRefused: boolean;
   /** Seconds this home has answered writes on its own (its backup out of step) since the node started. */
   aloneSeconds: number;
+  /** Its terms with its domain's voters (null: fewer than 3 voters; absent: a node of an earlier version). */
+  term?: TermStatus | null;
 }
 
 /**

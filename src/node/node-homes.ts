@@ -8,7 +8,8 @@ import { registerHomeBackupCommands } from '../homes/commands.ts';
 import { registerCopyCommands, type CopyUse } from '../homes/copy-commands.ts';
 import { HomeLog } from '../homes/home-log.ts';
 import { LoginRelay } from '../homes/login-relay.ts';
-import { HomeShipper, type AloneConsent, type BackupStatus } from '../homes/home-shipper.ts';
+import { HomeShipper, type BackupStatus } from '../homes/home-shipper.ts';
+import type { HomeTerm } from '../homes/terms/home-term.ts';
 import { ReplicaStore } from '../homes/replica-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
 import type { DomainPolicy } from '../records/domain-policy.ts';
@@ -38,9 +39,11 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly shipper: HomeShipper | undefined;
   private readonly replicas = new Map<string, ReplicaStore>();
+  private readonly term: HomeTerm | undefined;
 
-  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; policy: DomainPolicy; consent: AloneConsent | undefined; ownLogins: Pick<FailureLimiter, 'told'>; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
+  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; policy: DomainPolicy; consent: HomeTerm | undefined; ownLogins: Pick<FailureLimiter, 'told'>; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
     const { self, table, db, log } = opts;
+    this.term = opts.consent;
     const entry = table.nodes.find((n) => n.id === self);
     const backup = backupOf(table, self);
     this.log = new HomeLog(db, backup !== undefined);
@@ -58,7 +61,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
       this.copyRelays.push(relay);
       this.replicas.set(home, new ReplicaStore(opts.dataDir, home, relay));
     }
-    registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, shipper: this.shipper, ownLogins: opts.ownLogins });
+    registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, status: () => this.backupStatus(), ownLogins: opts.ownLogins });
     registerCopyCommands(opts.registry, { self, replicas: this.replicas, policy: opts.policy, call: opts.call, log, answered: (home, use) => this.answeredFromCopy(home, use, log) });
   }
 
@@ -79,7 +82,8 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
 
   /** Where this home's backup stands (null: no backup here). */
   backupStatus(): BackupStatus | null {
-    return this.shipper?.status() ?? null;
+    const s = this.shipper?.status();
+    return s ? { ...s, term: this.term?.status() ?? null } : null;
   }
 
   /** Resolves once the backup holds every change so far; rejects if it is out of step (no backup: at once). */

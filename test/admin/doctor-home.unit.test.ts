@@ -10,7 +10,16 @@ const answering = (home: unknown) => ({ call: async (_node: string, cmd: string)
 const status = (over: object) => ({ backup: 'M', inSync: true, acked: 7, lsn: 7, outOfSyncSince: null, why: null, lag: 0, copyRefused: false, ...over });
 
 test("cohort doctor's home backup: in step ok; out of step a warning; a copy refused fails; no backup said; no home no row", async () => {
-  assert.deepEqual((await checkHome(answering(status({})), table, 'L')).map((r) => [r.status, r.detail]), [['ok', 'M in step (log 7)']]);
+  assert.deepEqual((await checkHome(answering(status({})), table, 'L')).map((r) => [r.status, r.detail]), [['ok', 'M in step (log 7)'], ['ok', 'not told (a node of an earlier version)']]);
+  // Its lease: held ok; not held fails (it takes nothing); no terms (fewer than 3 voters) warns.
+  const term = { epoch: 4, leaseHeld: true, leaseLeftMs: 5000, inSyncRecorded: true, votersAnswered: ['A', 'L', 'M'], voters: ['A', 'L', 'M'], heldBy: null };
+  assert.deepEqual((await checkHome(answering(status({ term })), table, 'L'))[1], { check: 'home lease', node: 'L', status: 'ok', detail: 'held at epoch 4 (3 of 3 voters answered)' });
+  const lost = (await checkHome(answering(status({ term: { ...term, leaseHeld: false, votersAnswered: ['L'], heldBy: { epoch: 5, primary: 'M' } } })), table, 'L'))[1];
+  assert.equal(lost.status, 'fail');
+  assert.match(lost.detail, /^not held \(1 of 3 voters answered; M holds epoch 5\): L takes no reads or writes of its users$/);
+  const none = (await checkHome(answering(status({ term: null })), table, 'L'))[1];
+  assert.equal(none.status, 'warn');
+  assert.match(none.detail, /fewer than 3 voters in domain d/);
   const behind = await checkHome(answering(status({ inSync: false, acked: 3, outOfSyncSince: Date.now() - 5000, why: 'M cannot be reached (link down)' })), table, 'L');
   assert.equal(behind[0].status, 'warn');
   assert.match(behind[0].detail, /^M out of step for 5 s \(holds 3 of 7\): M cannot be reached \(link down\); writes are on L alone$/);

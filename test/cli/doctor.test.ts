@@ -23,7 +23,7 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
     { id: 'L', role: 'library' },
     { id: 'M', role: 'library' }, // L's backup, and L M's (issue 27)
     // Slow start (1.5 s): a killed instance stays missing long enough for the doctor to see it.
-    { id: 'A', app: { command: [process.execPath, TEST_APP], instances: 2, basePort, portSpan: 10, env: { TEST_APP_MODE: 'slow-start' }, health: { intervalMs: 200, timeoutMs: 200 }, startTimeoutMs: 5000 } },
+    { id: 'A', voter: true, app: { command: [process.execPath, TEST_APP], instances: 2, basePort, portSpan: 10, env: { TEST_APP_MODE: 'slow-start' }, health: { intervalMs: 200, timeoutMs: 200 }, startTimeoutMs: 5000 } },
     { id: 'B', proxied: true },
   ], { link: { backoffMinMs: 20_000, backoffMaxMs: 60_000 } }));
   await c.startAll();
@@ -45,6 +45,7 @@ test('cohort doctor: healthy, a killed app instance, a down link, a growing outb
   assert.equal(healthy.code, 0, JSON.stringify(healthy.report.rows, null, 1));
   assert.deepEqual(healthy.report.nodes, ['L', 'M', 'A', 'B']);
   assert.match(rowsOf(healthy.report, 'home backup', 'L')[0].detail, /^M in step/);
+  assert.match(rowsOf(healthy.report, 'home lease', 'L')[0].detail, /^held at epoch [1-9]\d* \([23] of 3 voters answered\)$/, 'voters L, M and A');
   assert.deepEqual(rowsOf(healthy.report, 'home backup', 'A'), [], 'an access node is no home');
   assert.equal(healthy.report.summary.warn + healthy.report.summary.fail + healthy.report.summary.repaired, 0);
   for (const check of ['node', 'parts', 'links', 'outbox', 'disk', 'cert']) assert.ok(rowsOf(healthy.report, check, 'B').length > 0, check);

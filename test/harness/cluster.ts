@@ -31,6 +31,8 @@ export interface ClusterNodeSpec {
   publicUrl?: string;
   /** HTTPS on its HTTP port (the host table's node `tls`). */
   tls?: NodeTlsInput;
+  /** An access node that votes on its domain's homes' terms (issue 27). */
+  voter?: boolean;
   /** Where a library node keeps its users and records (PostgreSQL). */
   records?: HostTableInput['nodes'][number]['records'];
 }
@@ -77,6 +79,7 @@ export class TestCluster {
         ...(n.publicUrl ? { publicUrl: n.publicUrl } : {}),
         ...(n.tls ? { tls: n.tls } : {}),
         ...(n.records ? { records: n.records } : {}),
+        ...(n.voter !== undefined ? { voter: n.voter } : {}),
       })),
       ...extra,
     };

@@ -43,7 +43,7 @@ async function backupOfA(name: string) {
   const home = { answers: undefined as undefined | ((cmd: string, args: unknown) => unknown), asked: [] as string[] };
   const registry = new CommandRegistry();
   const answered: string[] = [];
-  registerHomeBackupCommands(registry, { self: 'E', table, replicas, shipper: undefined, ownLogins: { told: () => assert.fail('E is no home here') } });
+  registerHomeBackupCommands(registry, { self: 'E', table, replicas, status: () => null, ownLogins: { told: () => assert.fail('E is no home here') } });
   registerCopyCommands(registry, {
     self: 'E',
     replicas,
@@ -83,7 +83,7 @@ test("the home takes what its backup checked on its copy, from its backup only: 
   const db = new DatabaseSync(':memory:');
   const own = new FailureLimiter(db, LOGIN_FAILURE_LIMIT, 60_000);
   const registry = new CommandRegistry();
-  registerHomeBackupCommands(registry, { self: 'A', table, replicas: new Map(), shipper: undefined, ownLogins: own });
+  registerHomeBackupCommands(registry, { self: 'A', table, replicas: new Map(), status: () => null, ownLogins: own });
   const events = Array.from({ length: LOGIN_FAILURE_LIMIT }, (_, i) => ['fail', 'ann', Date.now() - 10 + i]);
   await assert.rejects(Promise.resolve().then(() => registry.execute('home.logins', { home: 'A', events }, { from: 'J' })), { code: 'refused' });
   assert.equal(own.retryAfter('msu/ann'), 0);

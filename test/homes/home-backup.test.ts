@@ -138,8 +138,8 @@ describe("a home's backup", () => {
     assert.ok(behind.acked < behind.lsn, JSON.stringify(behind));
     const shown = await runCli(['homes', '--config', c.config, '--from', 'J']);
     assert.equal(shown.code, 0, shown.stderr);
-    assert.match(shown.stdout, /^HOME\s+BACKUP\s+IN STEP\s+HELD\s+LOG\s+LAG\s+ALONE\s+COPIES KEPT\s+WHY/);
-    assert.match(shown.stdout, /\nA\s+E\s+NO\s+\d+\s+\d+\s+[1-9]\d*\s+\d+s\s+E@\d+\s+since \S+: E cannot be reached/);
+    assert.match(shown.stdout, /^HOME\s+BACKUP\s+IN STEP\s+EPOCH\s+LEASE\s+HELD\s+LOG\s+LAG\s+ALONE\s+COPIES KEPT\s+WHY/);
+    assert.match(shown.stdout, /\nA\s+E\s+NO\s+-\s+no voters\s+\d+\s+\d+\s+[1-9]\d*\s+\d+s\s+E@\d+\s+since \S+: E cannot be reached/);
     assert.match(shown.stdout, /\nE\s+\?\s+unreachable/);
     const json = JSON.parse((await runCli(['homes', '--config', c.config, '--from', 'J', '--json'])).stdout) as { node: string; home: BackupStatus | null }[];
     assert.equal(json.find((r) => r.node === 'A')!.home!.inSync, false);

@@ -32,7 +32,7 @@ function pair(name: string) {
   const commit = new GroupCommit(homeDb);
   const replicas = new Map([['A', new ReplicaStore(join(root, name, 'E'), 'A')]]);
   const backup = new CommandRegistry();
-  registerHomeBackupCommands(backup, { self: 'E', table, replicas, shipper: undefined, ownLogins: { told: () => assert.fail('E is no home here') } });
+  registerHomeBackupCommands(backup, { self: 'E', table, replicas, status: () => null, ownLogins: { told: () => assert.fail('E is no home here') } });
   const wire = { reachable: true, sent: [] as string[] };
   const call = async (to: string, cmd: string, args: unknown) => {
     assert.equal(to, 'E');
