@@ -2,20 +2,13 @@ import type { Logger } from 'pino';
 import type { CommandRegistry } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import { backupOf } from '../homes/backup-of.ts';
-import { HomeTerm, type TermStatus } from '../homes/terms/home-term.ts';
+import { HomeTerm, type HomeFence, type TermStatus } from '../homes/terms/home-term.ts';
 import { registerTermCommands } from '../homes/terms/term-commands.ts';
 import { TermStore } from '../homes/terms/term-store.ts';
 import { Voter } from '../homes/terms/voter.ts';
 import { homesVotedOnBy, termPairOf } from '../homes/terms/voters.ts';
 import type { Part, PartHealth } from './lifecycle.ts';
 
-/** What the home's commands ask of its terms before they touch its users or records. */
-export interface HomeFence {
-  /** Throws con_lost unless this home holds its lease (synchronous: inside the inbox's transaction). */
-  fence(what?: string): void;
-  /** Waits a little for the lease (a node just started), then as fence(). */
-  leased(what?: string): Promise<void>;
-}
 
 /**
  * A node's part in the homes' terms (issue 27): as a voter (a library node, or an access node

@@ -11,7 +11,7 @@ import { NameClaims } from '../records/name-claims.ts';
 import type { FailureLimiter } from '../records/rate-limit.ts';
 import type { HomeStore } from '../records/stores/home-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
-import type { HomeFence } from './node-terms.ts';
+import type { HomeFence } from '../homes/terms/home-term.ts';
 
 /** Users and records on a node: the home side (library nodes) and the access side (every node). */
 export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; store: HomeStore; logins: FailureLimiter; backup: BackupGate; lease: HomeFence; copies: CopiesHeld; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {

@@ -12,7 +12,7 @@ import { readRecords } from './record-reads.ts';
 import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
 import type { BackupGate } from '../critical/inbox.ts';
-import type { HomeFence } from '../node/node-terms.ts';
+import type { HomeFence } from '../homes/terms/home-term.ts';
 import { mapMaybe, type HomeRecords, type HomeStore, type HomeUsers } from './stores/home-store.ts';
 
 export interface HomeDeps {

@@ -14,6 +14,14 @@ export const CONSENT_MS = 3000;
 
 const vote = z.object({ ok: z.boolean(), epoch: z.number().int().min(0), primary: z.string().max(64), inSync: z.boolean(), version: z.number().int().min(0), why: z.string().max(500).optional() });
 
+/** What the home's commands ask of its terms before they touch its users or records. */
+export interface HomeFence {
+  /** Throws con_lost unless this home holds its lease (synchronous: inside the inbox's transaction). */
+  fence(what?: string): void;
+  /** Waits a little for the lease (a node just started), then as fence(). */
+  leased(what?: string): Promise<void>;
+}
+
 export interface TermStatus {
   /** The epoch this node holds the home's writes at (0: it does not). */
   epoch: number;
