@@ -12,8 +12,12 @@ export interface CommandContext {
   caller?: Caller;
   /** Set when it arrived as a critical message: it runs inside the inbox's transaction, which answers once committed. */
   critical?: boolean;
-  /** The critical message's id, for a command that applies itself once per id ('itself' below). */
+  /** The critical message's id, for a command that applies itself once per id ('itself' below, or a backup taking its home's writes). */
   mid?: string;
+  /** The critical message's sender as the inbox keys it (the node, or the node and a home's lane). */
+  sender?: string;
+  /** The home whose lane it came in (issue 27): meant for whichever of the home and its backup holds its lease. */
+  lane?: string;
 }
 
 export const LOCAL = 'local';

@@ -7,6 +7,7 @@ import { crashPoint, crashPointsEnabled } from './crash-points.ts';
 import type { CriticalInbox } from './inbox.ts';
 import { OutboxStore, type DeadLetter } from './outbox-store.ts';
 import { PeerDelivery, type CriticalOutcome, type DeliverySettings } from './peer-delivery.ts';
+import type { HomeLane } from './home-lane.ts';
 
 export interface OutboxPeerStatus {
   peer: string;
@@ -33,13 +34,22 @@ export class CriticalService {
   /** How send() ended, since this process started (read by /metrics): refused is an error thrown to the sender. */
   readonly outcomes = { ok: 0, delayed: 0, refused: 0 };
 
-  constructor(opts: { self: string; db: DatabaseSync; commit: GroupCommit; inbox: CriticalInbox; peers: Map<string, Peer>; settings: DeliverySettings; log: Logger }) {
+  /** The homes' lanes (issue 27), by the home: their writes go to whichever of the home and its backup holds its lease. */
+  private readonly lanes = new Map<string, HomeLane>();
+
+  constructor(opts: { self: string; db: DatabaseSync; commit: GroupCommit; inbox: CriticalInbox; peers: Map<string, Peer>; lanes?: HomeLane[]; settings: DeliverySettings; log: Logger }) {
     this.self = opts.self;
     this.store = new OutboxStore(opts.db);
     this.commit = opts.commit;
     this.inbox = opts.inbox;
     this.log = opts.log;
     for (const [id, peer] of opts.peers) this.deliveries.set(id, new PeerDelivery(peer, this.store, opts.commit, opts.settings, opts.log));
+    for (const lane of opts.lanes ?? []) {
+      const delivery = new PeerDelivery(lane, this.store, opts.commit, opts.settings, opts.log);
+      lane.pending = () => delivery.depth;
+      this.deliveries.set(lane.id, delivery);
+      this.lanes.set(lane.home, lane);
+    }
   }
 
   /**
@@ -64,8 +74,18 @@ export class CriticalService {
       delivery.resume(n);
       queued += n;
     }
+    for (const lane of this.lanes.values()) lane.start();
     if (queued || corrupt.length) this.log.info({ event: 'outbox_loaded', queued, corrupt: corrupt.length, orphans: orphaned }, `outbox: ${queued} messages to deliver`);
     return { queued, corrupt: corrupt.length };
+  }
+
+  /**
+   * A write to a home's users: through its lane where it has one (the home or its promoted
+   * backup takes it), else to the home itself.
+   */
+  sendToHome(home: string, cmd: string, args: unknown): Promise<CriticalOutcome> {
+    const lane = this.lanes.get(home);
+    return this.send(lane ? lane.id : home, cmd, args);
   }
 
   /** ok once the target applied it; delayed once it is durable here and the target is out of reach. */
@@ -120,5 +140,6 @@ export class CriticalService {
 
   stop(): void {
     for (const d of this.deliveries.values()) d.stop();
+    for (const lane of this.lanes.values()) lane.stop();
   }
 }

@@ -82,7 +82,9 @@ export class CriticalInbox {
    * Resolves once the effect and the id are durable; rejects (nothing applied) if the command
    * fails. `oldest`: the sender's oldest outbox seq still pending for us, if it said.
    */
-  apply(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {
+  apply(from: string, mid: string, cmd: string, args: unknown, oldest?: number, lane?: string): Promise<unknown> {
+    // A home's lane (issue 27: its writes, sent to whichever of it and its backup holds its lease): its ids and order apart from the sender's others.
+    if (lane !== undefined) return this.applyHere(laneSender(from, lane), mid, cmd, args, oldest, from, lane);
     const applied = this.queues ? this.queues.apply(from, { mid, cmd, args, oldest }) : this.applyHere(from, mid, cmd, args, oldest);
     return crashPointsEnabled ? applied.then((result) => (crashPoint('applied'), result)) : applied;
   }
@@ -125,9 +127,10 @@ export class CriticalInbox {
     return outcomes;
   }
 
-  private applyHere(from: string, mid: string, cmd: string, args: unknown, oldest?: number): Promise<unknown> {
+  /** `from`: the sender's key in the inbox (with its lane, if any); `node`: the node that sent it, as its commands see it. */
+  private applyHere(from: string, mid: string, cmd: string, args: unknown, oldest?: number, node = from, lane?: string): Promise<unknown> {
     const changed = { home: false };
-    return this.applyOnce(from, mid, cmd, args, oldest, changed).then(async (result) => {
+    return this.applyOnce(from, mid, cmd, args, oldest, changed, node, lane).then(async (result) => {
       if (changed.home) await this.backup!.settled();
       return result;
     }, (err: unknown) => {
@@ -141,7 +144,7 @@ export class CriticalInbox {
     });
   }
 
-  private applyOnce(from: string, mid: string, cmd: string, args: unknown, oldest: number | undefined, changed: { home: boolean }): Promise<unknown> {
+  private applyOnce(from: string, mid: string, cmd: string, args: unknown, oldest: number | undefined, changed: { home: boolean }, node: string, lane: string | undefined): Promise<unknown> {
     return this.commit.run(() => {
       try {
         const previous = this.seen.get(from, mid) as { result: string } | undefined;
@@ -156,7 +159,7 @@ export class CriticalInbox {
         this.backup?.beginJob();
         let result: unknown;
         try {
-          result = this.registry.executeCritical(cmd, args, { from }) ?? null;
+          result = this.registry.executeCritical(cmd, args, { from: node, mid, sender: from, lane }) ?? null;
           changed.home = before !== this.backup?.appended();
           if (changed.home) this.backup!.applied(from, mid, result, at);
         } finally {
@@ -186,4 +189,9 @@ export class CriticalInbox {
   prune(before: number): number {
     return Number(this.prune_.run(before).changes);
   }
+}
+
+/** The inbox's key for a sender's messages in a home's lane. */
+export function laneSender(from: string, lane: string): string {
+  return `${from}@${lane}`;
 }

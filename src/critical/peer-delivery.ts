@@ -1,7 +1,17 @@
 import type { Logger } from 'pino';
 import { CohortError } from '../errors.ts';
 import { Backoff } from '../net/backoff.ts';
-import type { Peer } from '../net/peer.ts';
+import type { RequestExtras } from '../net/channel.ts';
+import type { PeerState } from '../net/peer.ts';
+
+/** What a delivery needs of its link: a peer, or a home's lane (home-lane.ts). */
+export interface DeliveryLink {
+  readonly id: string;
+  readonly state: PeerState;
+  request(cmd: string, args?: unknown, extra?: RequestExtras): Promise<unknown>;
+  reconnectNow(): void;
+  on(event: 'state', listener: (state: PeerState) => void): unknown;
+}
 import type { GroupCommit } from '../store/group-commit.ts';
 import { crashPoint, crashPointsEnabled } from './crash-points.ts';
 import type { CorruptRow, OutboxEntry, OutboxStore } from './outbox-store.ts';
@@ -34,7 +44,7 @@ interface Waiter {
  * Only a bounded window of the queue is in memory (OutboxWindow); the rest is on disk.
  */
 export class PeerDelivery {
-  private readonly peer: Peer;
+  private readonly peer: DeliveryLink;
   private readonly store: OutboxStore;
   private readonly commit: GroupCommit;
   private readonly settings: DeliverySettings;
@@ -53,7 +63,7 @@ export class PeerDelivery {
   private retryTimer: NodeJS.Timeout | undefined;
   delivered = 0;
 
-  constructor(peer: Peer, store: OutboxStore, commit: GroupCommit, settings: DeliverySettings, log: Logger) {
+  constructor(peer: DeliveryLink, store: OutboxStore, commit: GroupCommit, settings: DeliverySettings, log: Logger) {
     this.peer = peer;
     this.store = store;
     this.commit = commit;

@@ -28,11 +28,13 @@ const loginEvents = z.array(z.tuple([z.enum(['fail', 'forgive']), userName, time
  * failed logins a home and its backup tell each other; `home.backup`, what this node's home and
  * copies stand at (for operators and the dashboard).
  */
-export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; status: () => BackupStatus | null; ownLogins: FailureLimiterLike }): void {
+export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; status: () => BackupStatus | null; ownLogins: FailureLimiterLike; takenOver?: (home: string) => boolean }): void {
   const replicaFor = (a: { home: string; entries?: HomeEntry[] }, ctx: CommandContext): ReplicaStore => {
     if (ctx.from !== a.home) throw new CohortError('refused', `only ${a.home} sends its own changes (this came from ${ctx.from})`);
     const replica = deps.replicas.get(a.home);
     if (!replica || backupOf(deps.table, a.home) !== deps.self) throw new CohortError('refused', `${deps.self} is not the backup of ${a.home}`);
+    // Promoted: this copy took writes of its own, which the home lacks; it hands them back before it takes the home's log again.
+    if (deps.takenOver?.(a.home)) throw new CohortError('refused', `${deps.self} holds ${a.home}'s writes now (a later epoch): its copy takes no log from ${a.home} until it has handed them back`);
     // A home's users are of its domain: a row of another domain is no change it could have made.
     const domain = deps.table.nodes.find((n) => n.id === a.home)!.domain;
     const foreign = a.entries?.find((e) => e[0] !== 'applied' && e[1] !== domain);

@@ -30,7 +30,7 @@ export const homeEntrySchema = z.union([
   z.tuple([z.literal('del'), domainName, userName, namespace, recordKey]),
   z.tuple([z.literal('history'), domainName, userName, namespace, int.min(1), int, recordValue]),
   // What the inbox took (a link's sender and message id are 1-64 characters; any answer of a command).
-  z.tuple([z.literal('applied'), z.string().min(1).max(64), z.string().min(1).max(64), z.unknown().refine((v) => v !== undefined, 'a result is required'), int]),
+  z.tuple([z.literal('applied'), z.string().min(1).max(130), z.string().min(1).max(64), z.unknown().refine((v) => v !== undefined, 'a result is required'), int]),
 ]);
 
 /** An entry as the log keeps it: its number, and the critical message's job it belongs to (0: none). */

@@ -5,6 +5,7 @@ import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, type Fail
 import { RecordStore } from '../records/stores/record-store.ts';
 import { UserStore } from '../records/stores/user-store.ts';
 import { inTransaction, openDurableDatabase } from '../store/database.ts';
+import { EntryWriter } from './entry-writer.ts';
 import type { HomeEntry } from './home-log.ts';
 
 /**
@@ -31,10 +32,12 @@ export class ReplicaStore {
   /** The home's failed logins (its LoginRelay tells them) and this copy's own (told to the home): a login checked here counts both. */
   readonly logins: FailureLimiter;
   private readonly db: DatabaseSync;
+  private readonly writer: EntryWriter;
   private readonly held_: StatementSync;
   private readonly setHeld_: StatementSync;
   private readonly begin_: StatementSync;
   private readonly applied_: StatementSync;
+  private readonly seen_: StatementSync;
   private readonly pruneApplied_: StatementSync;
 
   /** `logins`: where the logins checked on this copy are told (the home, once it is back). */
@@ -45,6 +48,7 @@ export class ReplicaStore {
     this.db = openDurableDatabase(join(dir, `${home}.db`));
     this.users = new UserStore(this.db);
     this.records = new RecordStore(this.db);
+    this.writer = new EntryWriter(this.db, { users: this.users, records: this.records, marksHome: false });
     this.logins = new FailureLimiter(this.db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, { sink: logins });
     // The home's inbox as far as its users and records go: the ids (and first answers) of the
     // critical messages whose changes this copy holds, the same table as the inbox's.
@@ -54,6 +58,7 @@ export class ReplicaStore {
     ) WITHOUT ROWID`);
     this.applied_ = this.db.prepare('INSERT OR REPLACE INTO inbox (sender, mid, result, applied_at) VALUES (?, ?, ?, ?)');
     this.pruneApplied_ = this.db.prepare('DELETE FROM inbox WHERE applied_at < ?');
+    this.seen_ = this.db.prepare('SELECT result FROM inbox WHERE sender = ? AND mid = ?');
     this.db.exec('CREATE TABLE IF NOT EXISTS replica_state (one INTEGER PRIMARY KEY CHECK (one = 1), lsn INTEGER NOT NULL, log_id TEXT, snapshot TEXT)');
     // -1 until a first snapshot ends: a new copy holds nothing yet, not even "nothing since 0" (the home may have had users before it logged).
     this.db.exec('INSERT OR IGNORE INTO replica_state (one, lsn) VALUES (1, -1)');
@@ -96,7 +101,7 @@ export class ReplicaStore {
         // A late beginning of an earlier snapshot must not empty a copy that holds more of the same log.
         const held = this.state();
         if (held.logId === logId && held.lsn > lsn) throw new Error(`a snapshot from ${lsn} of log ${logId}, which this copy holds to ${held.lsn}`);
-        this.db.exec('DELETE FROM users; DELETE FROM records; DELETE FROM history; DELETE FROM inbox');
+        this.writer.empty();
         this.begin_.run(id);
       } else if (this.state().snapshot !== id) {
         throw new Error(`snapshot ${id} is not the one under way`);
@@ -105,6 +110,33 @@ export class ReplicaStore {
       if (part === 'end') this.setHeld_.run(lsn, logId);
     });
     return this.held();
+  }
+
+  /**
+   * A critical write to the home's users taken here while this node holds the home's lease
+   * (promoted, issue 27): applied once per message id, the id and first answer recorded with
+   * the effect in one transaction (the home's own applied ids are here already, so a message it
+   * applied before it died is answered, not applied again).
+   */
+  applyOnce(sender: string, mid: string, work: () => unknown): unknown {
+    let out: unknown = null;
+    this.transaction(() => {
+      const seen = this.seen_.get(sender, mid) as { result: string } | undefined;
+      if (seen) return void (out = JSON.parse(seen.result));
+      out = work() ?? null;
+      this.applied_.run(sender, mid, JSON.stringify(out), Date.now());
+    });
+    return out;
+  }
+
+  /** The database file, for a snapshot of it (handing the home's writes back). */
+  get database(): DatabaseSync {
+    return this.db;
+  }
+
+  /** This copy no longer follows the home's log (it took writes of its own, then handed them back): the home sends it whole again. */
+  forget(): void {
+    this.db.exec('UPDATE replica_state SET lsn = -1, log_id = NULL, snapshot = NULL');
   }
 
   /** Forgets applied ids older than `before`, as the home's inbox does (a sender re-sends only until its ack arrives). */
@@ -121,18 +153,7 @@ export class ReplicaStore {
   }
 
   private applyEntry(e: HomeEntry): void {
-    switch (e[0]) {
-      case 'user':
-        return this.users.putRow(e[1], e[2], e[3], e[4]);
-      case 'put':
-        return this.records.putRow(e[1], e[2], e[3], e[4], JSON.stringify(e[5]), e[6]);
-      case 'del':
-        return void this.records.delRow(e[1], e[2], e[3], e[4]);
-      case 'history':
-        return this.records.historyRow(e[1], e[2], e[3], e[4], e[5], JSON.stringify(e[6]));
-      case 'applied':
-        return void this.applied_.run(e[1], e[2], JSON.stringify(e[3]), e[4]);
-    }
+    this.writer.apply(e);
   }
 
   private transaction(work: () => void): void {

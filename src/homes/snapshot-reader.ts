@@ -26,12 +26,14 @@ export class SnapshotReader {
       entry,
     });
     const exists = (table: string) => db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(table) !== undefined;
+    // A node's inbox marks the messages that changed users or records; a backup's copy keeps only those.
+    const onlyHome = (db.prepare('SELECT name FROM pragma_table_info(?)').all('inbox') as { name: string }[]).some((c) => c.name === 'home') ? 'home = 1' : 'true';
     this.sources = [
       source('users', ['domain', 'name'], 'domain, name, password, created', (r) => ['user', String(r.domain), String(r.name), String(r.password), Number(r.created)]),
       source('records', ['domain', 'user', 'ns', 'key'], 'domain, user, ns, key, value, updated', (r) => ['put', String(r.domain), String(r.user), String(r.ns), String(r.key), JSON.parse(String(r.value)), Number(r.updated)]),
       source('history', ['domain', 'user', 'ns', 'seq'], 'domain, user, ns, seq, at, data', (r) => ['history', String(r.domain), String(r.user), String(r.ns), Number(r.seq), Number(r.at), JSON.parse(String(r.data))]),
       // The inbox's applied ids of the messages that changed users or records, as the log sends them (a node has an inbox, a bare home store need not).
-      ...(exists('inbox') ? [source('inbox', ['sender', 'mid'], 'sender, mid, result, applied_at', (r) => ['applied', String(r.sender), String(r.mid), JSON.parse(String(r.result)), Number(r.applied_at)], 'home = 1')] : []),
+      ...(exists('inbox') ? [source('inbox', ['sender', 'mid'], 'sender, mid, result, applied_at', (r) => ['applied', String(r.sender), String(r.mid), JSON.parse(String(r.result)), Number(r.applied_at)], onlyHome)] : []),
     ];
   }
 

@@ -18,7 +18,7 @@ export interface ChannelOptions {
 }
 
 /** Optional request fields: the target node (local socket), critical delivery. */
-export type RequestExtras = Pick<RequestMessage, 'to' | 'crit' | 'mid' | 'oldest'>;
+export type RequestExtras = Pick<RequestMessage, 'to' | 'crit' | 'mid' | 'oldest' | 'lane'>;
 
 interface Pending {
   resolve: (data: unknown) => void;

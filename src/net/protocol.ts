@@ -13,9 +13,11 @@ export interface RefuseMessage { t: 'refuse'; code: ErrorCode; message: string }
  * to: the target node (local socket only). crit: send as a critical message (local socket
  * only). mid: a critical message's id on a link; the receiver applies it once. oldest: with
  * mid, the outbox seq of the sender's oldest message to this peer not yet done (acknowledged
- * or set aside); any of its messages before that one will never be sent again.
+ * or set aside); any of its messages before that one will never be sent again. lane: with mid,
+ * the home whose writes these are, sent to whichever of it and its backup holds its lease (issue
+ * 27): the receiver keeps such messages' ids and order apart from the sender's others.
  */
-export interface RequestMessage { t: 'req'; id: number; cmd: string; args?: unknown; to?: string; crit?: boolean; mid?: string; oldest?: number }
+export interface RequestMessage { t: 'req'; id: number; cmd: string; args?: unknown; to?: string; crit?: boolean; mid?: string; oldest?: number; lane?: string }
 export type ReplyMessage =
   | { t: 'res'; id: number; ok: true; data?: unknown }
   | { t: 'res'; id: number; ok: false; code: ErrorCode; message: string };
@@ -42,6 +44,7 @@ export function validateMessage(m: unknown): Message {
       // Printable ASCII: an id is a key in the receiver's store (SQLite or PostgreSQL), which must not fold two ids into one.
       if (msg.mid !== undefined && !(isName(msg.mid) && /^[\x21-\x7e]+$/.test(msg.mid))) throw new CohortError('bad_frame', `req.mid must be 1-${MAX_NAME} printable ASCII characters`);
       if (msg.oldest !== undefined && !(Number.isSafeInteger(msg.oldest) && (msg.oldest as number) >= 0)) throw new CohortError('bad_frame', 'req.oldest must be a non-negative integer');
+      if (msg.lane !== undefined && !(isName(msg.lane) && /^[\x21-\x7e]+$/.test(msg.lane) && msg.mid !== undefined)) throw new CohortError('bad_frame', `req.lane must be 1-${MAX_NAME} printable ASCII characters, with a mid`);
       return msg as unknown as RequestMessage;
     case 'res':
       if (!Number.isSafeInteger(msg.id)) throw new CohortError('bad_frame', 'res.id must be an integer');

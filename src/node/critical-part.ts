@@ -9,6 +9,8 @@ import type { Peer } from '../net/peer.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { HomeStore } from '../records/stores/home-store.ts';
 import type { Part } from './lifecycle.ts';
+import { HomeLane } from '../critical/home-lane.ts';
+import { termPairOf } from '../homes/terms/voters.ts';
 
 /**
  * Critical messages on a node, both ends: the inbox (applied once, kept for the host table's
@@ -27,10 +29,11 @@ export class CriticalPart implements Part {
 
   /** `store`: the home's users and records; one that applies critical messages itself (PostgreSQL) keeps their ids too, pruned with the inbox. */
   constructor(opts: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; registry: CommandRegistry; peers: Map<string, Peer>; log: Logger; backup: BackupGate; store: HomeStore }) {
+    const lanes = homeLanes(opts.self, opts.table, opts.peers, opts.log);
     this.store = opts.store;
     this.log = opts.log;
     this.inbox = new CriticalInbox(opts.db, opts.registry, opts.commit, opts.log, opts.backup, { batch: opts.store.batch?.bind(opts.store) });
-    this.service = new CriticalService({ self: opts.self, db: opts.db, commit: opts.commit, inbox: this.inbox, peers: opts.peers, settings: opts.table.critical, log: opts.log });
+    this.service = new CriticalService({ self: opts.self, db: opts.db, commit: opts.commit, inbox: this.inbox, peers: opts.peers, lanes, settings: opts.table.critical, log: opts.log });
     registerOutboxCommands(opts.registry, this.service);
     this.retentionMs = opts.table.critical.inboxRetentionHours * 3_600_000;
   }
@@ -51,4 +54,13 @@ export class CriticalPart implements Part {
     clearInterval(this.pruneTimer);
     this.service.stop();
   }
+}
+
+/** A lane for each home with terms (issue 27), on every node but the home and its backup (they reach it directly, or are it). */
+function homeLanes(self: string, table: HostTable, peers: Map<string, Peer>, log: Logger): HomeLane[] {
+  return table.nodes.flatMap((n) => {
+    const pair = termPairOf(table, n.id);
+    if (!pair || pair.home === self || pair.backup === self) return [];
+    return [new HomeLane(peers.get(pair.home)!, peers.get(pair.backup)!, log)];
+  });
 }

@@ -10,6 +10,9 @@ import { HomeLog } from '../homes/home-log.ts';
 import { LoginRelay } from '../homes/login-relay.ts';
 import { HomeShipper, type BackupStatus } from '../homes/home-shipper.ts';
 import type { HomeTerm } from '../homes/terms/home-term.ts';
+import { registerRestoreCommand } from '../homes/terms/restore-command.ts';
+import { TakenOverHomes } from '../homes/terms/taken-over.ts';
+import type { NodeTerms } from './node-terms.ts';
 import { ReplicaStore } from '../homes/replica-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
 import type { DomainPolicy } from '../records/domain-policy.ts';
@@ -40,10 +43,12 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
   private readonly shipper: HomeShipper | undefined;
   private readonly replicas = new Map<string, ReplicaStore>();
   private readonly term: HomeTerm | undefined;
+  /** The homes whose writes this node took over (promoted), handed back once they return. */
+  readonly takenOver: TakenOverHomes;
 
-  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; policy: DomainPolicy; consent: HomeTerm | undefined; ownLogins: Pick<FailureLimiter, 'told'>; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
+  constructor(opts: { self: string; table: HostTable; db: DatabaseSync; dataDir: string; registry: CommandRegistry; policy: DomainPolicy; terms: NodeTerms; ownLogins: Pick<FailureLimiter, 'told'>; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
     const { self, table, db, log } = opts;
-    this.term = opts.consent;
+    this.term = opts.terms.home;
     const entry = table.nodes.find((n) => n.id === self);
     const backup = backupOf(table, self);
     this.log = new HomeLog(db, backup !== undefined);
@@ -51,7 +56,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     this.retentionMs = table.critical.inboxRetentionHours * 3_600_000;
     if (backup) {
       this.relay = new LoginRelay({ home: self, domain: domainOf(self), to: backup, call: opts.call, logger: log });
-      this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes, consent: opts.consent });
+      this.shipper = new HomeShipper({ self, backup, log: this.log, db, call: opts.call, logger: log, maxFrameBytes: table.link.maxFrameBytes, consent: this.term });
     } else if (recordsInPostgres(entry)) {
       log.info({ event: 'home_in_postgres' }, `${self}'s users and records are in PostgreSQL: its standby is their backup`);
     } else if (entry?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
@@ -61,7 +66,11 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
       this.copyRelays.push(relay);
       this.replicas.set(home, new ReplicaStore(opts.dataDir, home, relay));
     }
-    registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, status: () => this.backupStatus(), ownLogins: opts.ownLogins });
+    // Promotion (issue 27): the homes whose writes this node may take over, and a home taking its users back.
+    opts.terms.attachCopies((home) => this.replicas.get(home)?.whole() ?? false);
+    this.takenOver = new TakenOverHomes({ copies: this.replicas, terms: opts.terms.backedUp, call: opts.call, log, maxFrameBytes: table.link.maxFrameBytes });
+    if (this.term) registerRestoreCommand(opts.registry, { self, table, db, term: this.term, log });
+    registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, status: () => this.backupStatus(), ownLogins: opts.ownLogins, takenOver: (home) => this.takenOver.holds(home) });
     registerCopyCommands(opts.registry, { self, replicas: this.replicas, policy: opts.policy, call: opts.call, log, answered: (home, use) => this.answeredFromCopy(home, use, log) });
   }
 
@@ -115,6 +124,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
 
   start(): void {
     this.shipper?.start();
+    this.takenOver.start();
     this.relay?.start();
     for (const r of this.copyRelays) r.start();
     const prune = () => {
@@ -132,6 +142,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
    */
   drain(): void {
     this.shipper?.stop();
+    this.takenOver.stop();
     this.relay?.stop();
     for (const r of this.copyRelays) r.stop();
     clearInterval(this.pruneTimer);

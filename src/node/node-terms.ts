@@ -1,7 +1,9 @@
 import type { Logger } from 'pino';
 import type { CommandRegistry } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
-import { backupOf } from '../homes/backup-of.ts';
+import { z } from 'zod';
+import { recordsInPostgres } from '../config/schema.ts';
+import { backupOf, homesBackedUpBy } from '../homes/backup-of.ts';
 import { HomeTerm, type HomeFence, type TermStatus } from '../homes/terms/home-term.ts';
 import { registerTermCommands } from '../homes/terms/term-commands.ts';
 import { TermStore } from '../homes/terms/term-store.ts';
@@ -19,8 +21,12 @@ import type { Part, PartHealth } from './lifecycle.ts';
 export class NodeTerms implements Part, HomeFence {
   /** This node's own home's terms (undefined: no terms for it). */
   readonly home: HomeTerm | undefined;
+  /** The terms of the homes this node is the backup of: it claims one once its home has been silent for a lease (promotion). */
+  readonly backedUp = new Map<string, HomeTerm>();
   private readonly store: TermStore | undefined;
   private readonly voter: Voter | undefined;
+  /** Whether this node's copy of a home is whole (set by the homes part, made after this one). */
+  private copyWhole: (home: string) => boolean = () => false;
 
   constructor(opts: { self: string; table: HostTable; dataDir: string; registry: CommandRegistry; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
     const { self, table, registry } = opts;
@@ -29,15 +35,46 @@ export class NodeTerms implements Part, HomeFence {
       this.voter = new Voter({ store: this.store, leaseMs: table.homeLeaseMs, log: opts.log });
       registerTermCommands(registry, { self, table, voter: this.voter });
     }
+    // Its own vote goes straight to its registry, as a peer's would (peers-only commands).
+    const call = async (to: string, cmd: string, args: unknown) => (to === self ? registry.execute(cmd, args, { from: self }) : opts.call(to, cmd, args));
     const pair = termPairOf(table, self);
+    // A node whose own users are in PostgreSQL applies critical writes in its own transactions: it takes no other home's writes.
+    for (const home of recordsInPostgres(table.nodes.find((n) => n.id === self)) ? [] : homesBackedUpBy(table, self)) {
+      const theirs = termPairOf(table, home);
+      if (!theirs || !this.voter) continue;
+      const voter = this.voter;
+      // Its own vote must say the home has been silent for a lease (the voters check it too), and its copy must be whole.
+      const canClaim = () => this.copyWhole(home) && voter.silentMs(home) >= table.homeLeaseMs;
+      this.backedUp.set(home, new HomeTerm({ self, home, pair: [theirs.home, theirs.backup], voters: theirs.voters, leaseMs: table.homeLeaseMs, call, logger: opts.log, canClaim }));
+    }
+    registry.register({
+      name: 'home.term.holder',
+      summary: "whether this node holds a home's lease now (the home itself, or its backup once promoted), and at which epoch: a home's lane asks, to send its writes there",
+      args: z.strictObject({ home: z.string().min(1).max(64) }),
+      scope: 'any',
+      run: (a) => {
+        const term = a.home === self ? this.home : this.backedUp.get(a.home);
+        const s = term?.status();
+        return { holds: s?.leaseHeld ?? false, epoch: s?.epoch ?? 0 };
+      },
+    });
     if (pair) {
-      // Its own vote goes straight to its registry, as a peer's would (peers-only commands).
-      const call = async (to: string, cmd: string, args: unknown) => (to === self ? registry.execute(cmd, args, { from: self }) : opts.call(to, cmd, args));
       this.home = new HomeTerm({ self, home: self, pair: [pair.home, pair.backup], voters: pair.voters, leaseMs: table.homeLeaseMs, call, logger: opts.log });
     } else if (backupOf(table, self) !== undefined) {
       const domain = table.nodes.find((n) => n.id === self)!.domain;
       opts.log.warn({ event: 'home_without_voters' }, `fewer than 3 voters in domain '${domain}': ${self} answers writes alone whenever its backup is away, without the voters' consent (mark access nodes voter: true)`);
     }
+  }
+
+  /** The homes part says which copies are whole (a backup claims only with a whole copy). */
+  attachCopies(whole: (home: string) => boolean): void {
+    this.copyWhole = whole;
+  }
+
+  /** The term of a home whose writes this node took over (its backup, promoted), while it holds the lease. */
+  promotedFor(home: string): HomeTerm | undefined {
+    const t = this.backedUp.get(home);
+    return t?.holdsLease() ? t : undefined;
   }
 
   fence(what?: string): void {
@@ -54,10 +91,12 @@ export class NodeTerms implements Part, HomeFence {
 
   start(): void {
     this.home?.start();
+    for (const t of this.backedUp.values()) t.start();
   }
 
   drain(): void {
     this.home?.stop();
+    for (const t of this.backedUp.values()) t.stop();
   }
 
   stop(): void {

@@ -62,7 +62,7 @@ export class CohortNode {
       tls,
       log,
       // A request with a message id is critical: applied once, in a transaction.
-      onRequest: (from) => (req) => (req.mid ? critical.inbox.apply(from, req.mid, req.cmd, req.args, req.oldest) : registry.execute(req.cmd, req.args, { from })),
+      onRequest: (from) => (req) => (req.mid ? critical.inbox.apply(from, req.mid, req.cmd, req.args, req.oldest, req.lane) : registry.execute(req.cmd, req.args, { from })),
       onRaw: (socket, from) => replication.rawServer.accept(socket, from),
     });
     const peers = links.peers;
@@ -81,14 +81,14 @@ export class CohortNode {
     const policy = new DomainPolicy(table, id, log);
     // The home's login limiter (its failures told to its backup; the backup's told to it): made once the homes part says where they go.
     const terms = new NodeTerms({ self: id, table, dataDir: this.dataDir, registry, call: callAsNode, log });
-    const homes: NodeHomes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, policy, consent: terms.home, ownLogins: { told: (domain, events) => logins.told(domain, events) }, call: callAsNode, log });
+    const homes: NodeHomes = new NodeHomes({ self: id, table, db, dataDir: this.dataDir, registry, policy, terms, ownLogins: { told: (domain, events) => logins.told(domain, events) }, call: callAsNode, log });
     const logins = new FailureLimiter(db, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS, { sink: homes.loginFailures });
     // Her users and records: this node's SQLite file (its changes logged for the backup) or PostgreSQL.
     const homeStore = homeStoreFor(self, db, commit, homes.log, log);
     const critical = new CriticalPart({ self: id, table, db, commit, registry, peers, log, backup: homes, store: homeStore });
     // Any node can be the LARD dispatcher a front's route names.
     registerDispatcherCommands(this.registry, new SharedLard());
-    registerRecordCommands(registry, { self: id, table, db, store: homeStore, logins, backup: homes, lease: terms, copies: homes, policy, critical: critical.service, call: callAsNode, log });
+    registerRecordCommands(registry, { self: id, table, db, store: homeStore, logins, backup: homes, lease: terms, takenOver: (domain, user) => homes.takenOver.find(domain, user), copies: homes, policy, critical: critical.service, call: callAsNode, log });
     const apps = new AppPart(self, table, registry, log);
     // Every node keeps the cluster's maintenance mode (fronts may follow any node).
     const maintenance = new MaintenanceStore(db, id);

@@ -12,9 +12,10 @@ import type { FailureLimiter } from '../records/rate-limit.ts';
 import type { HomeStore } from '../records/stores/home-store.ts';
 import type { BackupGate } from '../critical/inbox.ts';
 import type { HomeFence } from '../homes/terms/home-term.ts';
+import type { TakenOver } from '../homes/terms/taken-over.ts';
 
 /** Users and records on a node: the home side (library nodes) and the access side (every node). */
-export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; store: HomeStore; logins: FailureLimiter; backup: BackupGate; lease: HomeFence; copies: CopiesHeld; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
+export function registerRecordCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; store: HomeStore; logins: FailureLimiter; backup: BackupGate; lease: HomeFence; takenOver: (domain: string, user: string) => TakenOver | undefined; copies: CopiesHeld; policy: DomainPolicy; critical: CriticalService; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }): void {
   const { self, table, db, store, backup, copies, policy, critical, call, log } = deps;
   registerHomeCommands(registry, {
     self,
@@ -23,6 +24,7 @@ export function registerRecordCommands(registry: CommandRegistry, deps: { self: 
     claims: new NameClaims(db),
     backup,
     lease: deps.lease,
+    takenOver: deps.takenOver,
     copies,
     call,
     policy,

@@ -90,7 +90,7 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
       summary: write ? `rec.${op} on the user's home node, as a critical message (ok or delayed)` : `rec.${op} on the user's home node (or its backup's copy while it cannot be reached)`,
       args: recordArgs[op] as z.ZodType<{ domain: string; user: string }>,
       scope: 'local',
-      run: (a) => atHome(a.domain, a.user, (home) => (write ? deps.critical.send(home, `rec.${op}`, a) : homeOrCopy(home, `rec.${op}`, a, 'home.copy.read', { op }))),
+      run: (a) => atHome(a.domain, a.user, (home) => (write ? deps.critical.sendToHome(home, `rec.${op}`, a) : homeOrCopy(home, `rec.${op}`, a, 'home.copy.read', { op }))),
     });
   }
 

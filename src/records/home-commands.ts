@@ -13,6 +13,7 @@ import { dummyHash, hashPassword, verifyPassword } from './password.ts';
 import type { FailureLimiter } from './rate-limit.ts';
 import type { BackupGate } from '../critical/inbox.ts';
 import type { HomeFence } from '../homes/terms/home-term.ts';
+import type { TakenOver } from '../homes/terms/taken-over.ts';
 import { mapMaybe, type HomeRecords, type HomeStore, type HomeUsers } from './stores/home-store.ts';
 
 export interface HomeDeps {
@@ -25,6 +26,8 @@ export interface HomeDeps {
   backup: BackupGate;
   /** The home's lease (issue 27): nothing of her users or records is read or written here unless it holds it (another node may hold her writes). */
   lease: HomeFence;
+  /** A user of a home whose writes this node took over (its backup, promoted): a critical write to her goes to that home's copy. */
+  takenOver?: (domain: string, user: string) => TakenOver | undefined;
   /** The copies this node keeps of other homes: home.query names them (her home is found while it is down). */
   copies: CopiesHeld;
   /** Commands to the other library nodes of a domain (name claims). */
@@ -116,6 +119,14 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
         const checked = (on: { users: HomeUsers; records: HomeRecords }) => (deps.lease.fence(`rec.${op}`), mapMaybe(livesHere(a, on.users), () => run(on.records, a)));
         // PostgreSQL: the id, the check and the effect in one of its transactions.
         if (write && store.once && ctx.mid) return store.once(ctx.from, ctx.mid, async (tx) => checked(tx));
+        // A write for a home this node took over: on its copy, its id kept there with its effect (the inbox's own record of it here is not what counts).
+        const taken = write && ctx.critical && ctx.mid ? deps.takenOver?.(a.domain, a.user) : undefined;
+        if (taken) {
+          taken.fence(`rec.${op}`);
+          return taken.applyOnce(ctx.sender ?? ctx.from, ctx.mid!, () => run(taken.records, a));
+        }
+        // Another home's lane, whose writes this node does not hold (any more, or yet): not a refusal for good, the sender's lane finds the holder.
+        if (ctx.lane !== undefined && ctx.lane !== deps.self) throw new CohortError('con_lost', `${deps.self} does not hold ${ctx.lane}'s writes now: rec.${op} is for whichever of ${ctx.lane} and its backup holds its lease`);
         // SQLite: a write as a critical message is in the inbox's transaction (synchronous), which waits for the backup itself.
         if (ctx.critical || !write) return checked(store);
         const before = deps.backup.appended();

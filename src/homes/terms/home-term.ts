@@ -57,8 +57,12 @@ export class HomeTerm {
   private readonly now: () => number;
   private readonly logger: Logger;
   private readonly consentMs: number;
+  /** When this node may claim the home's next epoch (its backup: only once the home has been silent for a lease, its copy whole). */
+  private readonly canClaim: () => boolean;
   private epoch = 0;
   private leaseUntil = 0;
+  /** After a release, no claim for a lease: the partner takes the next epoch. */
+  private noClaimUntil = 0;
   /** The backup holds every acknowledged write, as this node last decided; `version` counts its changes within the epoch. */
   private desired = false;
   private version = 0;
@@ -74,8 +78,9 @@ export class HomeTerm {
   private timer: NodeJS.Timeout | undefined;
   private waiters: { resolve: () => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
 
-  constructor(opts: { self: string; home: string; pair: readonly string[]; voters: readonly string[]; leaseMs: number; call: Call; logger: Logger; now?: () => number; consentMs?: number }) {
+  constructor(opts: { self: string; home: string; pair: readonly string[]; voters: readonly string[]; leaseMs: number; call: Call; logger: Logger; now?: () => number; consentMs?: number; canClaim?: () => boolean }) {
     this.consentMs = opts.consentMs ?? CONSENT_MS;
+    this.canClaim = opts.canClaim ?? (() => true);
     this.self = opts.self;
     this.home = opts.home;
     this.pair = opts.pair;
@@ -176,7 +181,7 @@ export class HomeTerm {
 
   /** Renews at the epoch held; without one (a start, or one lost to a later epoch), claims the next. */
   private async round(): Promise<void> {
-    if (this.epoch === 0) return this.claim();
+    if (this.epoch === 0) return this.canClaim() && this.now() >= this.noClaimUntil ? this.claim() : undefined;
     const started = this.now();
     const sent = { epoch: this.epoch, version: this.version, inSync: this.desired };
     const votes = await this.ask('home.term.renew', { home: this.home, ...sent });
@@ -220,12 +225,38 @@ export class HomeTerm {
       return;
     }
     this.epoch = epoch;
-    this.version = version;
-    this.recorded = { version, inSync: args.inSync };
+    // What the voters hold of the backup is told anew: a grant to the backup records it in step (nothing answered at this epoch yet).
+    this.version = version + 1;
+    this.recorded = null;
     this.leaseUntil = started + LEASE_SHARE * this.leaseMs;
-    this.logger.info({ event: 'home_term_epoch', home: this.home, epoch, inSync: args.inSync }, `${this.self} takes ${this.home}'s writes at epoch ${epoch}`);
-    this.settleWaiters(null);
-    if (this.desired !== args.inSync) this.kick();
+    const how = this.self === this.home ? '' : ` (promoted: ${this.home} silent for a lease)`;
+    this.logger.warn({ event: 'home_term_epoch', home: this.home, epoch, promoted: this.self !== this.home }, `${this.self} takes ${this.home}'s writes at epoch ${epoch}${how}`);
+    this.kick();
+  }
+
+  /**
+   * Hands the home's writes on (its backup giving them back to the home, once the home holds
+   * everything): the voters record the partner in step, then this node's lease ends at every
+   * voter that hears it, so the partner may claim the next epoch at once. This node takes no
+   * writes from the first step on (the caller fences them).
+   */
+  async release(): Promise<void> {
+    if (this.epoch === 0) throw new CohortError('con_lost', `${this.self} holds no epoch of ${this.home}`);
+    if (!this.desired) {
+      this.desired = true;
+      this.version++;
+    }
+    const sent = { epoch: this.epoch, version: this.version, inSync: true, release: true };
+    const votes = await this.ask('home.term.renew', { home: this.home, ...sent });
+    if (votes.filter((v) => v.vote?.ok && v.vote.epoch === sent.epoch && v.vote.inSync).length < majorityOf(this.voters.length)) {
+      throw new CohortError('con_lost', `no majority of ${this.home}'s voters recorded its partner in step: ${this.self} keeps its epoch`);
+    }
+    this.logger.warn({ event: 'home_term_released', home: this.home, epoch: this.epoch }, `${this.self} hands ${this.home}'s writes on (epoch ${this.epoch} ends)`);
+    this.epoch = 0;
+    this.leaseUntil = 0;
+    this.recorded = null;
+    this.desired = false;
+    this.noClaimUntil = this.now() + this.leaseMs;
   }
 
   /** Every voter at once; each answer parsed (a voter is a peer, not trusted to be well-formed), failures as undefined. */

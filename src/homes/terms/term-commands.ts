@@ -26,7 +26,7 @@ export function registerTermCommands(registry: CommandRegistry, deps: { self: st
   registry.register({
     name: 'home.term.renew',
     summary: "the home's primary renews its lease at its epoch and says whether its backup holds every write it acknowledged (peers only)",
-    args: z.strictObject({ home, epoch, version, inSync: z.boolean() }),
+    args: z.strictObject({ home, epoch, version, inSync: z.boolean(), release: z.boolean().optional() }),
     scope: 'peers',
     run: (a, ctx) => {
       pairFor(a.home, ctx);

@@ -52,7 +52,8 @@ export class Voter {
     return this.now() - Math.max(this.renewedAt.get(home) ?? this.startedAt, this.startedAt);
   }
 
-  renew(from: string, home: string, r: { epoch: number; version: number; inSync: boolean }): Vote {
+  /** `release`: the primary hands the home on: its lease ends here now (its partner may claim at once, if in step). */
+  renew(from: string, home: string, r: { epoch: number; version: number; inSync: boolean; release?: boolean }): Vote {
     const t = this.store.get(home);
     if (r.epoch < t.epoch) return { ok: false, ...t, why: `epoch ${r.epoch} is over: ${t.primary} holds ${home} at epoch ${t.epoch}` };
     if (r.epoch === t.epoch && from !== t.primary) return { ok: false, ...t, why: `${t.primary}, not ${from}, holds ${home} at epoch ${t.epoch}` };
@@ -60,7 +61,7 @@ export class Voter {
     if (r.epoch > t.epoch) next = { epoch: r.epoch, primary: from, inSync: r.inSync, version: r.version };
     else if (r.version > t.version) next = { ...t, inSync: r.inSync, version: r.version };
     if (next !== t) this.store.put(home, next);
-    this.renewedAt.set(home, this.now());
+    this.renewedAt.set(home, r.release ? -Infinity : this.now());
     return { ok: true, ...next };
   }
 
