@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { findNode, loadHostTable } from '../config/host-table.ts';
 import { createLogger, LOG_LEVELS, type LogLevel } from '../log.ts';
 import { configOption } from './common.ts';
+import { applyTestClockOffset } from '../test-clock.ts';
 
 export function addNodeCommand(program: Command): void {
   program
@@ -13,7 +14,9 @@ export function addNodeCommand(program: Command): void {
     .action(async (opts: { config: string; id: string; logLevel: LogLevel }) => {
       const table = loadHostTable(opts.config);
       findNode(table, opts.id);
+      const clockOffsetMs = applyTestClockOffset();
       const log = createLogger({ node: opts.id }, opts.logLevel);
+      if (clockOffsetMs) log.warn({ event: 'test_clock_offset', ms: clockOffsetMs }, `tests only: this node's wall clock is ${clockOffsetMs} ms off`);
       // The node's code is loaded when a node runs, not for --help or the other commands.
       const { CohortNode } = await import('../node/node.ts');
       const node = new CohortNode(table, opts.id, log);

@@ -9,8 +9,11 @@ import { waitFor } from '../harness/wait.ts';
 // Issue 27, promotion on real processes: msu's voters are library nodes A (ann's home) and E
 // (its backup) and access node V; J writes to ann as critical messages. A is killed (-9): once
 // it has been silent for a lease, E takes its writes at the next epoch, and J's writes for ann
-// go there; A comes back, E hands its writes back, and every write is on A exactly once.
+// go there; A comes back, E hands its writes back, and every write is on A exactly once. Then A
+// is frozen (SIGSTOP) past its lease and thawed: it applies nothing at its old epoch. E's wall
+// clock runs 5 s behind and V's 5 s ahead (a test hook): leases use monotonic clocks only.
 const LEASE_MS = 2000;
+const OFFSET_MS: Record<string, string> = { E: '-5000', V: '5000' };
 
 describe("a home's backup promoted while the home is down", () => {
   let c: TestCluster;
@@ -26,7 +29,7 @@ describe("a home's backup promoted while the home is down", () => {
       ],
       { homes: { leaseMs: LEASE_MS }, critical: { waitMs: 1500, retries: 1, retryDelayMs: 100 }, link: { backoffMinMs: 100, backoffMaxMs: 1000 } },
     );
-    await c.startAll();
+    await Promise.all(c.ids.map((id) => c.start(id, OFFSET_MS[id] ? { COHORT_TEST_CLOCK_OFFSET_MS: OFFSET_MS[id] } : {})));
     await waitFor('links up', () => c.linksUp());
   });
   after(() => c?.destroy());
@@ -42,6 +45,16 @@ describe("a home's backup promoted while the home is down", () => {
     }
   }
   const onA = (ns: string) => historyOn(join(c.table.dataDir, 'A', 'node.db'), ns);
+  /** The last number of A's own change log: a write A applies itself adds to it (a copy taken back from E does not). */
+  function logOfA(): number {
+    const db = new DatabaseSync(join(c.table.dataDir, 'A', 'node.db'), { readOnly: true });
+    try {
+      return (db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'home_log'), 0) AS n").get() as { n: number }).n;
+    } finally {
+      db.close();
+    }
+  }
+  const laneDepth = async () => ((await (await c.client('J')).call('J', 'outbox.status', {})) as { peers: { peer: string; depth: number }[] }).peers.find((p) => p.peer === 'home:A')?.depth ?? 0;
 
   it('E takes the writes of a killed home after a lease; J\'s writes go there; A back, E hands them back and each write is on A once', async () => {
     await waitFor('A in step with E', async () => (await homeStatus()).inSync && (await homeStatus()).term?.inSyncRecorded === true, 20_000);
@@ -60,6 +73,8 @@ describe("a home's backup promoted while the home is down", () => {
       return (await holder('E')).holds;
     }, 30_000, 200);
     const promotedAfter = Date.now() - killed;
+    assert.ok(promotedAfter >= LEASE_MS - 500, `not before A had been silent for a lease at the voters, whatever their wall clocks say (${promotedAfter} ms)`);
+    assert.ok(c.events('E', 'test_clock_offset').length === 1 && c.events('V', 'test_clock_offset').length === 1);
     assert.ok((await holder('E')).epoch > epochBefore);
     // Once J's lane moved to E, its writes are answered there.
     await waitFor('a write answered ok by E', async () => (await j.records.store(ann, 'during', { i: i++ })).status === 'ok', 15_000, 100);
@@ -80,7 +95,46 @@ describe("a home's backup promoted while the home is down", () => {
     assert.equal((await j.records.store(ann, 'after', { i: 0 })).status, 'ok');
     assert.deepEqual(onA('after'), [0]);
     await waitFor('E in step with A again', async () => (await homeStatus()).inSync, 20_000);
-    c.log('J'); // kept for a failure's report
     process.stdout.write(`# promoted ${promotedAfter} ms after the kill; ${statuses.filter((s) => s === 'delayed').length} writes delayed before\n`);
+  });
+
+  it('A frozen (SIGSTOP) past its lease under writes: E takes them; thawed, A applies nothing at its old epoch, and every write is on A once after the hand-back', async () => {
+    await waitFor('A holds its lease, E in step', async () => (await holder('A')).holds && (await homeStatus()).inSync, 30_000);
+    const j = await c.client('J');
+    const sent: { i: number; status: string }[] = [];
+    let i = 0;
+    let writing = true;
+    const writer = (async () => {
+      while (writing) {
+        const n = i++;
+        const status = await j.records.store(ann, 'frozen', { i: n }).then((r) => r.status, (err: { code?: string }) => `error ${err.code}`);
+        sent.push({ i: n, status });
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    let thawed = false;
+    try {
+      await waitFor('some writes taken by A', () => sent.filter((s) => s.status === 'ok').length >= 5, 10_000);
+      c.signal('A', 'SIGSTOP');
+      const logWhenFrozen = logOfA();
+      await waitFor('E holds A\'s lease', async () => (await holder('E')).holds, 30_000);
+      const promotedAt = sent.length;
+      await waitFor('writes answered ok by E', () => sent.slice(promotedAt).filter((s) => s.status === 'ok').length >= 5, 15_000);
+      writing = false;
+      await writer;
+      await waitFor("J's lane for A drained (at E)", async () => (await laneDepth()) === 0, 15_000);
+      c.signal('A', 'SIGCONT');
+      thawed = true;
+      // A runs again, past its lease by its own monotonic clock; its senders' lanes went to E.
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.equal(logOfA(), logWhenFrozen, 'A applied no write after it was frozen, at its old epoch');
+    } finally {
+      writing = false;
+      if (!thawed) c.signal('A', 'SIGCONT');
+    }
+    await waitFor('A holds its lease again (E handed back)', async () => (await holder('A')).holds && !(await holder('E')).holds, 30_000);
+    assert.ok(sent.every((s) => s.status === 'ok' || s.status === 'delayed'), JSON.stringify(sent.filter((s) => s.status !== 'ok' && s.status !== 'delayed')));
+    await waitFor('every write on A', () => new Set(onA('frozen')).size === sent.length, 30_000);
+    assert.equal(onA('frozen').length, sent.length, 'each once');
   });
 });
