@@ -179,11 +179,13 @@ export async function checkParts(client: CohortClient, node: string): Promise<Ro
 export async function checkHome(client: CohortClient, table: HostTable, node: string): Promise<Row[]> {
   const entry = table.nodes.find((n) => n.id === node);
   if (entry?.role !== 'library') return [];
-  const { home, store } = (await client.call(node, 'home.backup')) as { home: BackupStatus | null; store?: string };
-  if (store === 'postgres') return [{ check: 'home backup', node, status: 'ok', detail: "none of Cohort's: its users and records are in PostgreSQL, whose standby is their backup" }];
+  const { home, store, copies } = (await client.call(node, 'home.backup')) as { home: BackupStatus | null; store?: string; copies?: { home: string; holds?: number }[] };
+  // A backup holding its home's writes (promoted): a warning while it lasts (its home is down, or back and not yet handed them back).
+  const held: Row[] = (copies ?? []).filter((c) => c.holds).map((c) => ({ check: 'home writes held', node, status: 'warn', detail: `${node} holds ${c.home}'s writes at epoch ${c.holds}: ${c.home} was silent for a lease; they go back to it once it answers again` }));
+  if (store === 'postgres') return [{ check: 'home backup', node, status: 'ok', detail: "none of Cohort's: its users and records are in PostgreSQL, whose standby is their backup" }, ...held];
   // A domain with one library node has no backup by the operator's choice of nodes: said, not a warning cron would raise forever.
-  if (!home) return [{ check: 'home backup', node, status: 'ok', detail: `none: no other library node in domain ${entry.domain} (add one to have a backup)` }];
-  const rows: Row[] = [termRow(node, entry.domain, home.term)];
+  if (!home) return [{ check: 'home backup', node, status: 'ok', detail: `none: no other library node in domain ${entry.domain} (add one to have a backup)` }, ...held];
+  const rows: Row[] = [termRow(node, entry.domain, home.term), ...held];
   if (home.inSync) return [{ check: 'home backup', node, status: 'ok', detail: `${home.backup} in step (log ${home.acked})` }, ...rows];
   const since = home.outOfSyncSince === null ? '' : ` for ${Math.round((Date.now() - home.outOfSyncSince) / 1000)} s`;
   return [{ check: 'home backup', node, status: home.copyRefused ? 'fail' : 'warn', detail: `${home.backup} out of step${since} (holds ${home.acked} of ${home.lsn}): ${home.why ?? ''}; writes are on ${node} alone` }, ...rows];

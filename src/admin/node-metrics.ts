@@ -24,6 +24,8 @@ export interface NodeMetricsSources {
   homeBackup: () => BackupStatus | null;
   /** Reads and logins this node answered from the copies it keeps, while their homes could not be reached. */
   homeCopyAnswers: () => Readonly<{ read: number; login: number }>;
+  /** The homes this node may take over as their backup: the epoch it holds one at (0: none), its promotions since it started. */
+  homesTakenOver: () => { home: string; epoch: number; promotions: number }[];
 }
 
 /**
@@ -163,6 +165,26 @@ export class NodeMetrics {
         this.reset();
         const t = src.homeBackup()?.term;
         if (t) this.set(t.leaseHeld ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'cohort_home_writes_taken_over',
+      help: "Whether this node holds a home's writes as its promoted backup (1: the home was silent for a lease; they go back once it answers again), or not (0).",
+      labelNames: ['home'],
+      registers,
+      collect() {
+        this.reset();
+        for (const h of src.homesTakenOver()) this.set({ home: h.home }, h.epoch > 0 ? 1 : 0);
+      },
+    });
+    new Counter({
+      name: 'cohort_home_failovers_total',
+      help: "Times this node took a home's writes over as its backup (promoted) since it started.",
+      labelNames: ['home'],
+      registers,
+      collect() {
+        this.reset();
+        for (const h of src.homesTakenOver()) this.inc({ home: h.home }, h.promotions);
       },
     });
     new Counter({

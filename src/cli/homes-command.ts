@@ -7,7 +7,8 @@ interface HomeReport {
   /** Where its users and records are (older nodes do not say: sqlite). */
   store?: 'sqlite' | 'postgres';
   home: BackupStatus | null;
-  copies: { home: string; lsn: number; logId: string | null }[];
+  /** holds: the epoch at which that node took the home's writes over (0 or absent: it did not). */
+  copies: { home: string; lsn: number; logId: string | null; holds?: number }[];
 }
 
 /** `cohort homes`: each home library node, its backup, whether writes wait for it, how far behind it is (issue 27). */
@@ -32,7 +33,7 @@ export function addHomesCommand(program: Command): void {
       if (opts.json) return void process.stdout.write(JSON.stringify(reports) + '\n');
       const rows = reports.map((r) => {
         const h = r.home;
-        const kept = r.copies.map((c) => `${c.home}@${c.lsn}`).join(' ') || '-';
+        const kept = r.copies.map((c) => `${c.home}@${c.lsn}${c.holds ? ` HOLDS ${c.home}'s writes (epoch ${c.holds})` : ''}`).join(' ') || '-';
         if (r.error) return [r.node, '?', 'unreachable', '-', '-', '-', '-', '-', '-', kept, r.error];
         if (!h && r.store === 'postgres') return [r.node, 'postgres', '-', '-', '-', '-', '-', '-', '-', kept, "records in PostgreSQL: its standby is their backup"];
         if (!h) return [r.node, '-', 'no backup', '-', '-', '-', '-', '-', '-', kept, 'no other library node in its domain'];

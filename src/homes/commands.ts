@@ -28,7 +28,7 @@ const loginEvents = z.array(z.tuple([z.enum(['fail', 'forgive']), userName, time
  * failed logins a home and its backup tell each other; `home.backup`, what this node's home and
  * copies stand at (for operators and the dashboard).
  */
-export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; status: () => BackupStatus | null; ownLogins: FailureLimiterLike; takenOver?: (home: string) => boolean }): void {
+export function registerHomeBackupCommands(registry: CommandRegistry, deps: { self: string; table: HostTable; replicas: Map<string, ReplicaStore>; status: () => BackupStatus | null; ownLogins: FailureLimiterLike; takenOver?: (home: string) => number }): void {
   const replicaFor = (a: { home: string; entries?: HomeEntry[] }, ctx: CommandContext): ReplicaStore => {
     if (ctx.from !== a.home) throw new CohortError('refused', `only ${a.home} sends its own changes (this came from ${ctx.from})`);
     const replica = deps.replicas.get(a.home);
@@ -89,7 +89,8 @@ export function registerHomeBackupCommands(registry: CommandRegistry, deps: { se
       // Where its users and records are: 'postgres' has no backup here (PostgreSQL's standby is it).
       store: recordsInPostgres(deps.table.nodes.find((n) => n.id === deps.self)) ? 'postgres' : 'sqlite',
       home: deps.status(),
-      copies: [...deps.replicas.values()].map((r) => ({ home: r.home, ...r.held() })),
+      // holds: the epoch at which this node took the home's writes over (promoted), 0 if it did not.
+      copies: [...deps.replicas.values()].map((r) => ({ home: r.home, ...r.held(), holds: deps.takenOver?.(r.home) ?? 0 })),
     }),
   });
 }

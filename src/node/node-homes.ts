@@ -70,7 +70,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     opts.terms.attachCopies((home) => this.replicas.get(home)?.whole() ?? false);
     this.takenOver = new TakenOverHomes({ copies: this.replicas, terms: opts.terms.backedUp, call: opts.call, log, maxFrameBytes: table.link.maxFrameBytes });
     if (this.term) registerRestoreCommand(opts.registry, { self, table, db, term: this.term, log });
-    registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, status: () => this.backupStatus(), ownLogins: opts.ownLogins, takenOver: (home) => this.takenOver.holds(home) });
+    registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, status: () => this.backupStatus(), ownLogins: opts.ownLogins, takenOver: (home) => this.takenOver.epochHeld(home) });
     registerCopyCommands(opts.registry, { self, replicas: this.replicas, policy: opts.policy, call: opts.call, log, answered: (home, use) => this.answeredFromCopy(home, use, log) });
   }
 

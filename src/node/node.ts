@@ -97,7 +97,7 @@ export class CohortNode {
     registerAcmeCommands(registry, new AcmeStore(db));
     const replication = new ReplicationService({ self, table, dataDir: this.dataDir, db, tls, registry, critical: critical.service, policy, isAuthorHere: (domain, author) => homeStore.users.exists(domain, author), call: callAsNode, log });
     // The dashboard beyond loopback only with the admin token (checked per request by the HTTP port).
-    const status = new StatusPages({ self: id, table, registry, peers, critical: critical.service, apps: apps.pool, resources: (limit) => replication.summary(limit), transfers: () => replication.transfers, memoryCache: () => replication.memoryCache, homeBackup: () => homes.backupStatus(), homeCopyAnswers: () => homes.copyAnswers, call: callAsNode, dashboard: isLoopback(self.host) || table.admin !== undefined });
+    const status = new StatusPages({ self: id, table, registry, peers, critical: critical.service, apps: apps.pool, resources: (limit) => replication.summary(limit), transfers: () => replication.transfers, memoryCache: () => replication.memoryCache, homeBackup: () => homes.backupStatus(), homeCopyAnswers: () => homes.copyAnswers, homesTakenOver: () => homes.takenOver.status(), call: callAsNode, dashboard: isLoopback(self.host) || table.admin !== undefined });
     // nodes[].tls.acme: the certificates the fronts ordered for this port's names, read from the ACME home.
     const acmeTls = self.tls?.acme;
     const acmeCertificates = acmeTls && new StoredCertificates({ directory: acmeTls.directory, names: acmeTls.names, items: new AcmeItems(callAsNode, acmeHome(table, acmeTls.home)), log, changed: () => http.certificatesChanged() });

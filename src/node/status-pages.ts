@@ -21,6 +21,7 @@ export interface StatusSources {
   memoryCache: () => Readonly<{ bytes: number; entries: number }>;
   homeBackup: NodeMetricsSources['homeBackup'];
   homeCopyAnswers: NodeMetricsSources['homeCopyAnswers'];
+  homesTakenOver: NodeMetricsSources['homesTakenOver'];
   /** Asks another node (its status.snapshot). */
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
   /** Whether this node serves a dashboard (on loopback, or with the host table's admin token). */
@@ -74,6 +75,7 @@ export class StatusPages {
       appRestarts: () => apps?.restarts ?? 0,
       homeBackup: src.homeBackup,
       homeCopyAnswers: src.homeCopyAnswers,
+      homesTakenOver: src.homesTakenOver,
     });
   }
 

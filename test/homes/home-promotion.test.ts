@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import type { BackupStatus } from '../../src/homes/home-shipper.ts';
+import { runCli } from '../harness/cli.ts';
 import { TestCluster } from '../harness/cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -83,6 +84,16 @@ describe("a home's backup promoted while the home is down", () => {
     // Her login and her records, read at E meanwhile.
     assert.deepEqual(await j.auth.login(ann, 'ann password'), { ok: true, home: 'A', copy: 'E' });
     assert.ok(c.events('E', 'home_term_epoch').some((e) => e.promoted === true));
+    // Operators see it: cohort homes, /metrics, cohort doctor.
+    const epochE = (await holder('E')).epoch;
+    const shown = await runCli(['homes', '--config', c.config, '--from', 'J']);
+    assert.match(shown.stdout, new RegExp(`\\nE\\s.*A@-?\\d+ HOLDS A's writes \\(epoch ${epochE}\\)`), shown.stdout);
+    const metrics = await (await fetch(`http://127.0.0.1:${c.table.nodes.find((n) => n.id === 'E')!.httpPort}/metrics`)).text();
+    assert.match(metrics, /^cohort_home_failovers_total\{(?=[^}]*home="A")[^}]*\} 1$/m);
+    assert.match(metrics, /^cohort_home_writes_taken_over\{(?=[^}]*home="A")[^}]*\} 1$/m);
+    const doctor = await runCli(['doctor', '--config', c.config, '--from', 'E', '--json', '--min-free-mb', '0', '--min-free-pct', '0'], { timeoutMs: 30_000 });
+    const heldRow = (JSON.parse(doctor.stdout) as { rows: { check: string; status: string; detail: string }[] }).rows.find((r) => r.check === 'home writes held');
+    assert.equal(heldRow?.status, 'warn', doctor.stdout);
     assert.ok(c.events('J', 'home_lane_moved').some((e) => e.to === 'E'));
 
     await c.start('A');

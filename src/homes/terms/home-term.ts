@@ -72,6 +72,8 @@ export class HomeTerm {
   private highest = 0;
   private other: { epoch: number; primary: string } = { epoch: 0, primary: '' };
   private answered: string[] = [];
+  /** Epochs this node won as the home's backup (promotions), since it started. */
+  promotions = 0;
   private busy = false;
   private again = false;
   private stopped = false;
@@ -230,6 +232,7 @@ export class HomeTerm {
     this.recorded = null;
     this.leaseUntil = started + LEASE_SHARE * this.leaseMs;
     const how = this.self === this.home ? '' : ` (promoted: ${this.home} silent for a lease)`;
+    if (this.self !== this.home) this.promotions++;
     this.logger.warn({ event: 'home_term_epoch', home: this.home, epoch, promoted: this.self !== this.home }, `${this.self} takes ${this.home}'s writes at epoch ${epoch}${how}`);
     this.kick();
   }

@@ -52,7 +52,17 @@ export class TakenOverHomes {
 
   /** Whether this node holds `home`'s writes now (a copy must not take that home's log meanwhile). */
   holds(home: string): boolean {
-    return (this.terms.get(home)?.status().epoch ?? 0) > 0;
+    return this.epochHeld(home) > 0;
+  }
+
+  /** The epoch at which this node holds `home`'s writes (0: it does not). */
+  epochHeld(home: string): number {
+    return this.terms.get(home)?.status().epoch ?? 0;
+  }
+
+  /** Each home this node may take over: the epoch it holds it at (0: none), and how often it was promoted since it started. */
+  status(): { home: string; epoch: number; promotions: number }[] {
+    return [...this.terms].map(([home, t]) => ({ home, epoch: t.status().epoch, promotions: t.promotions }));
   }
 
   /** Where a user's write goes on this node when her home's writes were taken over here. */
