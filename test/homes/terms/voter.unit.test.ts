@@ -77,3 +77,16 @@ test('a renewal at a later epoch than this voter holds is taken (a majority gran
   assert.deepEqual(vote, { ok: true, epoch: 3, primary: 'B', inSync: false, version: 0 });
   assert.equal(v.renew('H', 'H', { epoch: 1, version: 9, inSync: true }).ok, false);
 });
+
+test('a primary that releases its epoch (handing the writes back) ends its lease here at once: its partner, in step, may claim; not the same one again early', () => {
+  const { v, clock } = voter();
+  clock.t += LEASE; // this voter has been up for a lease
+  v.claim('H', 'H', { epoch: 1, inSync: true }, PAIR);
+  clock.t += LEASE;
+  assert.equal(v.claim('B', 'H', { epoch: 2, inSync: false }, PAIR).ok, true, 'B promoted');
+  assert.equal(v.renew('B', 'H', { epoch: 2, version: 1, inSync: false }).ok, true);
+  assert.equal(v.claim('H', 'H', { epoch: 3, inSync: false }, PAIR).ok, false, 'H back: B answered alone, H lacks its writes');
+  assert.equal(v.renew('B', 'H', { epoch: 2, version: 2, inSync: true, release: true }).ok, true, 'B sent H its copy, then releases');
+  assert.deepEqual(v.claim('H', 'H', { epoch: 3, inSync: false }, PAIR), { ok: true, epoch: 3, primary: 'H', inSync: true, version: 0 });
+  assert.equal(v.renew('B', 'H', { epoch: 2, version: 3, inSync: true }).ok, false, "B's epoch is over");
+});
