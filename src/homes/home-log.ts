@@ -55,7 +55,11 @@ export const MAX_LOG_BYTES = 256 * 1024 * 1024;
  */
 export class HomeLog {
   /** This log's id (its current run of logging). */
-  readonly id: string;
+  get id(): string {
+    return this.id_;
+  }
+  private id_: string;
+  private readonly db: DatabaseSync;
   /** Entries appended by this process: a transaction that added some waits for the backup. */
   appended = 0;
   private readonly on: boolean;
@@ -86,12 +90,10 @@ export class HomeLog {
     if (!(db.prepare('SELECT name FROM pragma_table_info(?)').all('home_log') as { name: string }[]).some((c) => c.name === 'job')) db.exec('ALTER TABLE home_log ADD COLUMN job INTEGER NOT NULL DEFAULT 0');
     this.jobs = (db.prepare('SELECT coalesce(max(job), 0) AS job FROM home_log').get() as { job: number }).job;
     const state = db.prepare('SELECT id, logging FROM home_log_state').get() as { id: string; logging: number } | undefined;
-    if (state && (state.logging === 1 || !on)) this.id = state.id;
-    else {
-      this.id = randomBytes(9).toString('base64url');
-      db.prepare('INSERT INTO home_log_ids (id, since) VALUES (?, ?)').run(this.id, Date.now());
-    }
-    db.prepare('INSERT OR REPLACE INTO home_log_state (one, id, logging) VALUES (1, ?, ?)').run(this.id, on ? 1 : 0);
+    this.db = db;
+    if (state && (state.logging === 1 || !on)) this.id_ = state.id;
+    else this.id_ = this.newId();
+    db.prepare('INSERT OR REPLACE INTO home_log_state (one, id, logging) VALUES (1, ?, ?)').run(this.id_, on ? 1 : 0);
     this.insert_ = db.prepare('INSERT INTO home_log (entry, bytes, job) VALUES (?, ?, ?)');
     this.since_ = db.prepare('SELECT lsn, job, entry FROM home_log WHERE lsn > ? ORDER BY lsn LIMIT ?');
     this.jobOf_ = db.prepare('SELECT job FROM home_log WHERE lsn = ?');
@@ -101,6 +103,23 @@ export class HomeLog {
     this.drop_ = db.prepare('DELETE FROM home_log WHERE lsn <= ?');
     this.size_ = db.prepare('SELECT count(*) AS n, coalesce(sum(bytes), 0) AS bytes FROM home_log');
     this.known_ = db.prepare('SELECT 1 FROM home_log_ids WHERE id = ?');
+  }
+
+  private newId(): string {
+    const id = randomBytes(9).toString('base64url');
+    this.db.prepare('INSERT INTO home_log_ids (id, since) VALUES (?, ?)').run(id, Date.now());
+    return id;
+  }
+
+  /**
+   * A new run of logging, its entries gone: the home's users and records were replaced whole (its
+   * promoted backup handed them back, issue 27), so what it logged before describes rows it no
+   * longer has. Its backup's copy, of the earlier run, is then sent whole.
+   */
+  restart(): void {
+    this.db.exec('DELETE FROM home_log');
+    this.id_ = this.newId();
+    this.db.prepare('UPDATE home_log_state SET id = ?').run(this.id_);
   }
 
   get enabled(): boolean {

@@ -69,7 +69,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
     // Promotion (issue 27): the homes whose writes this node may take over, and a home taking its users back.
     opts.terms.attachCopies((home) => this.replicas.get(home)?.whole() ?? false);
     this.takenOver = new TakenOverHomes({ copies: this.replicas, terms: opts.terms.backedUp, call: opts.call, log, maxFrameBytes: table.link.maxFrameBytes });
-    if (this.term) registerRestoreCommand(opts.registry, { self, table, db, term: this.term, log });
+    if (this.term) registerRestoreCommand(opts.registry, { self, table, db, term: this.term, homeLog: this.log, log });
     registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, status: () => this.backupStatus(), ownLogins: opts.ownLogins, takenOver: (home) => this.takenOver.epochHeld(home) });
     registerCopyCommands(opts.registry, { self, replicas: this.replicas, policy: opts.policy, call: opts.call, log, answered: (home, use) => this.answeredFromCopy(home, use, log) });
   }

@@ -7,7 +7,7 @@ import { CohortError } from '../../errors.ts';
 import { inTransaction } from '../../store/database.ts';
 import { backupOf } from '../backup-of.ts';
 import { EntryWriter } from '../entry-writer.ts';
-import { homeEntrySchema } from '../home-log.ts';
+import { homeEntrySchema, type HomeLog } from '../home-log.ts';
 import { MAX_SHIP_ENTRIES } from '../home-shipper.ts';
 import type { HomeTerm } from './home-term.ts';
 
@@ -22,7 +22,7 @@ const restoreId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'a restore id');
  * goes with the rest: those messages were taken by the backup (their ids come with its copy),
  * or their senders send them again.
  */
-export function registerRestoreCommand(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; term: HomeTerm; log: Logger }): void {
+export function registerRestoreCommand(registry: CommandRegistry, deps: { self: string; table: HostTable; db: DatabaseSync; term: HomeTerm; homeLog: HomeLog; log: Logger }): void {
   const backup = backupOf(deps.table, deps.self);
   const writer = new EntryWriter(deps.db, { marksHome: true });
   let under: string | undefined;
@@ -41,7 +41,11 @@ export function registerRestoreCommand(registry: CommandRegistry, deps: { self: 
       if (foreign) throw new CohortError('refused', `${deps.self} is a home of domain '${domain}', not '${foreign[1]}'`);
       if (a.part !== 'begin' && under !== a.id) throw new CohortError('refused', `restore ${a.id} is not the one under way`);
       inTransaction(deps.db, () => {
-        if (a.part === 'begin') writer.empty();
+        // Its log described the rows it had: a new run, so its backup's copy is sent whole once it holds its writes again.
+        if (a.part === 'begin') {
+          writer.empty();
+          deps.homeLog.restart();
+        }
         for (const e of a.entries) writer.apply(e);
       }, 'BEGIN IMMEDIATE');
       if (a.part === 'begin') {
