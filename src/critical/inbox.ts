@@ -178,8 +178,11 @@ export class CriticalInbox {
           this.holds.failed(from, mid);
           throw new CohortError('con_lost', `not applied: ${(err as Error).message}`);
         }
-        // Rejected for good (the sender buries it), unless admit() held it back.
-        if (!(err instanceof CohortError && err.code === 'con_lost')) this.holds.settled(from, mid);
+        // Not applied now (a home without its lease, a lane whose writes are not held here, or admit()
+        // held it back): the sender's later messages wait for it, as after a failed commit. Else
+        // rejected for good (the sender buries it).
+        if (err instanceof CohortError && err.code === 'con_lost') this.holds.failed(from, mid);
+        else this.holds.settled(from, mid);
         throw err;
       }
     });

@@ -29,6 +29,8 @@ import { NodeLinks } from './links.ts';
 import { NodeDatabase } from './node-database.ts';
 import { NodeHomes } from './node-homes.ts';
 import { NodeTerms } from './node-terms.ts';
+import { lanesServedBy } from '../homes/terms/voters.ts';
+import { CohortError } from '../errors.ts';
 import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS } from '../records/rate-limit.ts';
 import { NodeSessions } from './node-sessions.ts';
 import { registerRecordCommands } from './record-commands.ts';
@@ -62,11 +64,17 @@ export class CohortNode {
       tls,
       log,
       // A request with a message id is critical: applied once, in a transaction.
-      onRequest: (from) => (req) => (req.mid ? critical.inbox.apply(from, req.mid, req.cmd, req.args, req.oldest, req.lane) : registry.execute(req.cmd, req.args, { from })),
+      onRequest: (from) => (req) => (req.mid ? critical.inbox.apply(from, req.mid, req.cmd, req.args, req.oldest, laneServed(req.lane)) : registry.execute(req.cmd, req.args, { from })),
       onRaw: (socket, from) => replication.rawServer.accept(socket, from),
     });
     const peers = links.peers;
     const router = new Router(id, table, registry, peers);
+    // A home's lane (issue 27) is this node's own home or one it may take over as its backup: any other is no message for it.
+    const lanes = lanesServedBy(table, id);
+    const laneServed = (lane: string | undefined) => {
+      if (lane !== undefined && !lanes.includes(lane)) throw new CohortError('refused', `${id} takes no writes of ${lane}'s lane (it is neither ${lane} nor its backup)`);
+      return lane;
+    };
     const callAsNode = async (to: string, cmd: string, args: unknown) => router.route(to, cmd, args, { from: LOCAL });
     const sessions = new NodeSessions({ self: id, table, db: database.sessionsDb, registry, call: callAsNode, log });
     registerBuiltins(registry, {

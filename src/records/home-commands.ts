@@ -84,7 +84,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     const hash = await hashPassword(newPassword);
     await deps.lease.leased('a new password');
     await deps.backup.confirmed();
-    await store.write(() => users.setPassword(domain, user, hash));
+    await store.write(() => (deps.lease.fence('a new password'), users.setPassword(domain, user, hash)));
     await deps.backup.confirmed();
   };
 
@@ -162,7 +162,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       const hash = await hashPassword(a.password);
       await deps.lease.leased('user.create');
       await claimEverywhere(a.domain, a.user);
-      const created = await store.write(() => users.create(a.domain, a.user, hash)).finally(() => claims.release(a.domain, a.user, deps.self));
+      const created = await store.write(() => (deps.lease.fence('user.create'), users.create(a.domain, a.user, hash))).finally(() => claims.release(a.domain, a.user, deps.self));
       if (!created) throw new CohortError('refused', `${a.user}@${a.domain} exists already`);
       await deps.backup.settled(); // her password hash is on the backup too before she is told she exists
       deps.log.info({ event: 'user_created', domain: a.domain, user: a.user }, `user ${a.user}@${a.domain} created`);
@@ -216,6 +216,8 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'user.claim');
       if (ctx.from !== a.home) throw new CohortError('refused', `${ctx.from} cannot claim a name for ${a.home}`);
+      // Without its lease this home's users may be under way from its backup (a restore): it cannot say a name is free.
+      deps.lease.fence('user.claim');
       if (await users.exists(a.domain, a.user)) throw new CohortError('refused', `${a.user}@${a.domain} exists already (home ${deps.self})`);
       const holder = claims.claim(a.domain, a.user, a.home);
       if (holder) throw new CohortError('refused', `${a.user}@${a.domain} is being created on ${holder}; try again`);

@@ -4,9 +4,10 @@ import type { HostTable } from '../../config/host-table.ts';
 import { CohortError } from '../../errors.ts';
 import { termPairOf } from './voters.ts';
 import type { Voter } from './voter.ts';
+import { MAX_EPOCH } from './home-term.ts';
 
 const home = z.string().min(1).max(64);
-const epoch = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const epoch = z.number().int().min(1).max(MAX_EPOCH + 1);
 const version = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 
 /**

@@ -37,3 +37,8 @@ export function termPairOf(table: HostTable, home: string): { home: string; back
 export function homesVotedOnBy(table: HostTable, node: string): string[] {
   return table.nodes.filter((n) => n.role === 'library' && termPairOf(table, n.id)?.voters.includes(node)).map((n) => n.id);
 }
+
+/** The homes whose lanes `node` takes writes of: its own, and those it may take over as their backup. */
+export function lanesServedBy(table: HostTable, node: string): string[] {
+  return table.nodes.filter((n) => n.role === 'library' && (n.id === node || backupOf(table, n.id) === node) && termPairOf(table, n.id)).map((n) => n.id);
+}
