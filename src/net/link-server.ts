@@ -148,6 +148,18 @@ export class LinkServer extends EventEmitter {
     this.opts.onRaw(socket, from);
   }
 
+  /** Peers whose links are refused and closed (tests only: a partition, COHORT_TEST_HOOKS). */
+  private readonly cut = new Set<string>();
+
+  /** Tests only: refuses and closes the links of these peers (none: healed). */
+  setCut(peers: string[]): void {
+    this.cut.clear();
+    for (const p of peers) {
+      this.cut.add(p);
+      this.inbound.get(p)?.close(new CohortError('con_lost', 'cut (a test\'s partition)'));
+    }
+  }
+
   private accept(socket: TLSSocket): void {
     const { table, self } = this.opts;
     const remote = socket.remoteAddress ?? '?';
@@ -189,6 +201,7 @@ export class LinkServer extends EventEmitter {
       if (!entry || entry.id === self) return refuse(new CohortError('refused', `node '${msg.node}' is not a peer in the host table`));
       const wrong = identityMismatch(socket.getPeerCertificate().subject, table.cluster, msg.node);
       if (wrong) return refuse(new CohortError('refused', `hello says node '${msg.node}' but the ${wrong}`));
+      if (this.cut.has(entry.id)) return refuse(new CohortError('con_lost', `links from ${entry.id} are cut (a test's partition)`));
       if (isIP(entry.host) && normalizeIp(remote) !== normalizeIp(entry.host)) {
         return refuse(new CohortError('refused', `node '${msg.node}' must connect from ${entry.host}, not ${remote}`));
       }

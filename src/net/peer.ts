@@ -51,6 +51,14 @@ export class Peer extends EventEmitter {
     this.connect();
   }
 
+  /** Tests only (a partition, COHORT_TEST_HOOKS): drops the link and dials no more until resumed. */
+  pause(on: boolean): void {
+    if (on) return this.stop();
+    this.stopped = false;
+    this.backoff.reset();
+    this.connect();
+  }
+
   get state(): PeerState {
     return this.status.state;
   }

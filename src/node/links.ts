@@ -35,6 +35,16 @@ export class NodeLinks {
     };
   }
 
+  /**
+   * Tests only (COHORT_TEST_HOOKS=1, command test.partition): cuts this node off from these
+   * peers both ways (its links to them dropped and not dialed, theirs refused), as a network
+   * partition would; an empty list heals it.
+   */
+  partition(peers: string[]): void {
+    this.server.setCut(peers);
+    for (const [id, peer] of this.peers) peer.pause(peers.includes(id));
+  }
+
   /** The peers whose links to us are up. */
   connectedPeers(): string[] {
     return this.server.connectedPeers();

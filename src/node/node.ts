@@ -153,6 +153,10 @@ export class CohortNode {
       maintenance: { drain: () => maintenance.close() }, // answers the long polls waiting on it
       apps,
     });
+    // Fault injection for tests (COHORT_TEST_HOOKS=1, never in production): a partition from chosen peers.
+    if (process.env.COHORT_TEST_HOOKS === '1') {
+      registry.register({ name: 'test.partition', summary: 'tests only: cut this node off from these peers, both ways (none: heal)', args: z.strictObject({ peers: z.array(z.string().max(64)).max(1000) }), scope: 'operator-local', run: (a) => (links.partition(a.peers), { cut: a.peers }) });
+    }
     registry.register({ name: 'node.parts', summary: "this node's parts in start order: each one's state (running, draining...) and what it says of itself", args: z.strictObject({}), scope: 'operator', run: () => this.parts.status() });
   }
 
