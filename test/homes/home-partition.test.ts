@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import type { BackupStatus } from '../../src/homes/home-shipper.ts';
-import { TestCluster } from '../harness/cluster.ts';
+import type { TestCluster } from '../harness/cluster.ts';
+import { votingCluster, VOTING_LEASE_MS as LEASE_MS } from '../harness/voting-cluster.ts';
 import { pick, seededRandom } from '../harness/random.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -17,24 +18,13 @@ import { waitFor } from '../harness/wait.ts';
 //   HOME_PARTITION_SCHEDULES=20 node --test test/homes/home-partition.test.ts
 const SCHEDULES = Number(process.env.HOME_PARTITION_SCHEDULES ?? 2);
 const SEED = Number(process.env.HOME_PARTITION_SEED ?? 27);
-const LEASE_MS = 2000;
 
 describe('a home cut off from its voters, not from its clients', () => {
   let c: TestCluster;
   const ann = { domain: 'msu', user: 'ann' };
 
   before(async () => {
-    c = await TestCluster.create(
-      [
-        { id: 'A', role: 'library' },
-        { id: 'E', role: 'library' },
-        { id: 'V', role: 'access', voter: true },
-        { id: 'J', role: 'access' },
-      ],
-      { homes: { leaseMs: LEASE_MS }, critical: { waitMs: 1500, retries: 1, retryDelayMs: 100 }, link: { backoffMinMs: 100, backoffMaxMs: 500 } },
-    );
-    await Promise.all(c.ids.map((id) => c.start(id, id === 'A' ? { COHORT_TEST_HOOKS: '1' } : {})));
-    await waitFor('links up', () => c.linksUp());
+    c = await votingCluster({ A: { COHORT_TEST_HOOKS: '1' } });
     await waitFor('A in step with E', async () => (await homeStatus()).inSync, 20_000);
     await (await c.client('J')).auth.addUser(ann, 'A', 'ann password');
   });

@@ -4,7 +4,8 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import type { BackupStatus } from '../../src/homes/home-shipper.ts';
 import { runCli } from '../harness/cli.ts';
-import { TestCluster } from '../harness/cluster.ts';
+import type { TestCluster } from '../harness/cluster.ts';
+import { votingCluster, VOTING_LEASE_MS as LEASE_MS } from '../harness/voting-cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // Issue 27, promotion on real processes: msu's voters are library nodes A (ann's home) and E
@@ -13,7 +14,6 @@ import { waitFor } from '../harness/wait.ts';
 // go there; A comes back, E hands its writes back, and every write is on A exactly once. Then A
 // is frozen (SIGSTOP) past its lease and thawed: it applies nothing at its old epoch. E's wall
 // clock runs 5 s behind and V's 5 s ahead (a test hook): leases use monotonic clocks only.
-const LEASE_MS = 2000;
 const OFFSET_MS: Record<string, string> = { E: '-5000', V: '5000' };
 
 describe("a home's backup promoted while the home is down", () => {
@@ -21,17 +21,7 @@ describe("a home's backup promoted while the home is down", () => {
   const ann = { domain: 'msu', user: 'ann' };
 
   before(async () => {
-    c = await TestCluster.create(
-      [
-        { id: 'A', role: 'library' },
-        { id: 'E', role: 'library' },
-        { id: 'V', role: 'access', voter: true },
-        { id: 'J', role: 'access' },
-      ],
-      { homes: { leaseMs: LEASE_MS }, critical: { waitMs: 1500, retries: 1, retryDelayMs: 100 }, link: { backoffMinMs: 100, backoffMaxMs: 1000 } },
-    );
-    await Promise.all(c.ids.map((id) => c.start(id, OFFSET_MS[id] ? { COHORT_TEST_CLOCK_OFFSET_MS: OFFSET_MS[id] } : {})));
-    await waitFor('links up', () => c.linksUp());
+    c = await votingCluster(Object.fromEntries(Object.entries(OFFSET_MS).map(([id, ms]) => [id, { COHORT_TEST_CLOCK_OFFSET_MS: ms }])));
   });
   after(() => c?.destroy());
 

@@ -5,30 +5,20 @@ import { after, before, describe, it } from 'node:test';
 import type { BackupStatus } from '../../src/homes/home-shipper.ts';
 import type { Term } from '../../src/homes/terms/term-store.ts';
 import { runCli } from '../harness/cli.ts';
-import { TestCluster } from '../harness/cluster.ts';
+import type { TestCluster } from '../harness/cluster.ts';
+import { votingCluster, VOTING_LEASE_MS as LEASE_MS } from '../harness/voting-cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // Issue 27, the homes' terms on real processes: msu's voters are library nodes A (ann's home)
 // and E (its backup) and access node V (voter: true); J, an access node that does not vote,
 // writes to ann as critical messages. A lease of 2 s.
-const LEASE_MS = 2000;
 
 describe("a home's terms with its domain's voters", () => {
   let c: TestCluster;
   const ann = { domain: 'msu', user: 'ann' };
 
   before(async () => {
-    c = await TestCluster.create(
-      [
-        { id: 'A', role: 'library' },
-        { id: 'E', role: 'library' },
-        { id: 'V', role: 'access', voter: true },
-        { id: 'J', role: 'access' },
-      ],
-      { homes: { leaseMs: LEASE_MS }, critical: { waitMs: 1500, retries: 1, retryDelayMs: 100 }, link: { backoffMinMs: 100, backoffMaxMs: 1000 } },
-    );
-    await c.startAll();
-    await waitFor('links up', () => c.linksUp());
+    c = await votingCluster();
   });
   after(() => c?.destroy());
 
