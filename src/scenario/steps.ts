@@ -57,7 +57,9 @@ const resources = (ctx: StepContext, node: string) => ctx.run.cliJson<ResList>([
 const copyVersion = async (ctx: StepContext, node: string) => (await resources(ctx, node)).copies.find((c) => c.url === DEMO_PROBLEM)?.version ?? null;
 const newestAtHome = async (ctx: StepContext) => Math.max(0, ...(await resources(ctx, 'A')).published.filter((p) => p.url === DEMO_PROBLEM).map((p) => p.version));
 const subscribersAtHome = async (ctx: StepContext) => [...new Set((await resources(ctx, 'A')).published.filter((p) => p.url === DEMO_PROBLEM).flatMap((p) => p.subscribers.map((s) => s.node)))].sort();
-const outboxDepth = async (ctx: StepContext, from: string, to: string) => (await ctx.run.cliJson<{ peers: { peer: string; depth: number }[] }>(['outbox', '--from', from])).peers.find((p) => p.peer === to)?.depth ?? 0;
+/** Messages waiting on `from` for `to`: straight to it, and in its lane (a home's writes, issue 27: `home:<id>`). */
+const outboxDepth = async (ctx: StepContext, from: string, to: string) =>
+  (await ctx.run.cliJson<{ peers: { peer: string; depth: number }[] }>(['outbox', '--from', from])).peers.filter((p) => p.peer === to || p.peer === `home:${to}`).reduce((n, p) => n + p.depth, 0);
 const linkUp = async (ctx: StepContext, from: string, to: string) => (await ctx.run.cliJson<{ peers: PeerStatus[] }>(['peers', '--from', from])).peers.find((p) => p.id === to)?.state === 'up';
 
 /** GET on a node's own HTTP port: status, X-Cohort-Source and the body. */

@@ -4,6 +4,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import type { BackupStatus } from '../../src/homes/home-shipper.ts';
 import { runCli } from '../harness/cli.ts';
+import { seededRandom } from '../harness/random.ts';
 import type { TestCluster } from '../harness/cluster.ts';
 import { votingCluster, VOTING_LEASE_MS as LEASE_MS } from '../harness/voting-cluster.ts';
 import { waitFor } from '../harness/wait.ts';
@@ -15,6 +16,9 @@ import { waitFor } from '../harness/wait.ts';
 // is frozen (SIGSTOP) past its lease and thawed: it applies nothing at its old epoch. E's wall
 // clock runs 5 s behind and V's 5 s ahead (a test hook): leases use monotonic clocks only.
 const OFFSET_MS: Record<string, string> = { E: '-5000', V: '5000' };
+/** Schedules of the SIGSTOP run (1 in CI): HOME_STOP_SCHEDULES=20 node --test test/homes/home-promotion.test.ts */
+const STOP_SCHEDULES = Number(process.env.HOME_STOP_SCHEDULES ?? 1);
+const STOP_SEED = Number(process.env.HOME_STOP_SEED ?? 27);
 
 describe("a home's backup promoted while the home is down", () => {
   let c: TestCluster;
@@ -99,43 +103,52 @@ describe("a home's backup promoted while the home is down", () => {
     process.stdout.write(`# promoted ${promotedAfter} ms after the kill; ${statuses.filter((s) => s === 'delayed').length} writes delayed before\n`);
   });
 
-  it('A frozen (SIGSTOP) past its lease under writes: E takes them; thawed, A applies nothing at its old epoch, and every write is on A once after the hand-back', async () => {
-    await waitFor('A holds its lease, E in step', async () => (await holder('A')).holds && (await homeStatus()).inSync, 30_000);
-    const j = await c.client('J');
-    const sent: { i: number; status: string }[] = [];
-    let i = 0;
-    let writing = true;
-    const writer = (async () => {
-      while (writing) {
-        const n = i++;
-        const status = await j.records.store(ann, 'frozen', { i: n }).then((r) => r.status, (err: { code?: string }) => `error ${err.code}`);
-        sent.push({ i: n, status });
-        await new Promise((r) => setTimeout(r, 50));
+  it(`A frozen (SIGSTOP) past its lease under writes, ${STOP_SCHEDULES} seeded schedule(s): E takes them; thawed, A applies nothing at its old epoch, and every write is on A once after the hand-back`, async () => {
+    for (let s = 0; s < STOP_SCHEDULES; s++) {
+      const random = seededRandom(STOP_SEED + s);
+      const ns = `frozen${s}`;
+      // How long writes go on at E before A is thawed: 0-3 s past its promotion.
+      const extraMs = Math.round(random() * 3000);
+      await waitFor('A holds its lease, E in step', async () => (await holder('A')).holds && (await homeStatus()).inSync, 30_000);
+      const j = await c.client('J');
+      const sent: { i: number; status: string }[] = [];
+      let i = 0;
+      let writing = true;
+      const writer = (async () => {
+        while (writing) {
+          const n = i++;
+          const status = await j.records.store(ann, ns, { i: n }).then((r) => r.status, (err: { code?: string }) => `error ${err.code}`);
+          sent.push({ i: n, status });
+          await new Promise((r) => setTimeout(r, 20 + Math.round(random() * 40)));
+        }
+      })();
+      let thawed = false;
+      try {
+        await waitFor('some writes taken by A', () => sent.filter((w) => w.status === 'ok').length >= 5, 10_000);
+        c.signal('A', 'SIGSTOP');
+        const logWhenFrozen = logOfA();
+        await waitFor("E holds A's lease", async () => (await holder('E')).holds, 30_000);
+        const promotedAt = sent.length;
+        await waitFor('writes answered ok by E', () => sent.slice(promotedAt).filter((w) => w.status === 'ok').length >= 5, 15_000);
+        await new Promise((r) => setTimeout(r, extraMs));
+        writing = false;
+        await writer;
+        await waitFor("J's lane for A drained (at E)", async () => (await laneDepth()) === 0, 15_000);
+        c.signal('A', 'SIGCONT');
+        thawed = true;
+        // A runs again, past its lease by its own monotonic clock; its senders' lanes went to E.
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal(logOfA(), logWhenFrozen, `schedule ${s}: A applied no write after it was frozen, at its old epoch`);
+      } finally {
+        writing = false;
+        await writer;
+        if (!thawed) c.signal('A', 'SIGCONT');
       }
-    })();
-    let thawed = false;
-    try {
-      await waitFor('some writes taken by A', () => sent.filter((s) => s.status === 'ok').length >= 5, 10_000);
-      c.signal('A', 'SIGSTOP');
-      const logWhenFrozen = logOfA();
-      await waitFor('E holds A\'s lease', async () => (await holder('E')).holds, 30_000);
-      const promotedAt = sent.length;
-      await waitFor('writes answered ok by E', () => sent.slice(promotedAt).filter((s) => s.status === 'ok').length >= 5, 15_000);
-      writing = false;
-      await writer;
-      await waitFor("J's lane for A drained (at E)", async () => (await laneDepth()) === 0, 15_000);
-      c.signal('A', 'SIGCONT');
-      thawed = true;
-      // A runs again, past its lease by its own monotonic clock; its senders' lanes went to E.
-      await new Promise((r) => setTimeout(r, 1500));
-      assert.equal(logOfA(), logWhenFrozen, 'A applied no write after it was frozen, at its old epoch');
-    } finally {
-      writing = false;
-      if (!thawed) c.signal('A', 'SIGCONT');
+      await waitFor('A holds its lease again (E handed back)', async () => (await holder('A')).holds && !(await holder('E')).holds, 30_000);
+      assert.ok(sent.every((w) => w.status === 'ok' || w.status === 'delayed'), JSON.stringify(sent.filter((w) => w.status !== 'ok' && w.status !== 'delayed')));
+      await waitFor('every write on A', () => new Set(onA(ns)).size === sent.length, 30_000);
+      assert.equal(onA(ns).length, sent.length, `schedule ${s}: each once`);
+      console.log(`frozen, schedule ${s}: ${sent.length} writes (${sent.filter((w) => w.status === 'ok').length} ok, ${sent.filter((w) => w.status === 'delayed').length} delayed), kept at E ${extraMs} ms more; lost 0, twice 0, applied by A after it was frozen 0`);
     }
-    await waitFor('A holds its lease again (E handed back)', async () => (await holder('A')).holds && !(await holder('E')).holds, 30_000);
-    assert.ok(sent.every((s) => s.status === 'ok' || s.status === 'delayed'), JSON.stringify(sent.filter((s) => s.status !== 'ok' && s.status !== 'delayed')));
-    await waitFor('every write on A', () => new Set(onA('frozen')).size === sent.length, 30_000);
-    assert.equal(onA('frozen').length, sent.length, 'each once');
   });
 });
