@@ -48,11 +48,6 @@ export class HomeLane extends EventEmitter {
     return this.target.state;
   }
 
-  /** Where its messages go now. */
-  get via(): string {
-    return this.target.id;
-  }
-
   start(): void {
     this.timer = setInterval(() => {
       if (this.pending() > 0) void this.ask();

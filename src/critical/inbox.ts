@@ -195,6 +195,6 @@ export class CriticalInbox {
 }
 
 /** The inbox's key for a sender's messages in a home's lane. */
-export function laneSender(from: string, lane: string): string {
+function laneSender(from: string, lane: string): string {
   return `${from}@${lane}`;
 }

@@ -5,7 +5,7 @@ import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { backupOf } from './backup-of.ts';
 import type { BackupStatus } from './home-shipper.ts';
-import { homeEntrySchema, MAX_JOB_ENTRIES, type HomeEntry } from './home-log.ts';
+import { entryOfOtherDomain, homeEntrySchema, MAX_JOB_ENTRIES, type HomeEntry } from './home-log.ts';
 import { MAX_SHIP_ENTRIES } from './home-shipper.ts';
 import type { ReplicaStore } from './replica-store.ts';
 import { MAX_SENT_EVENTS } from './login-relay.ts';
@@ -37,7 +37,7 @@ export function registerHomeBackupCommands(registry: CommandRegistry, deps: { se
     if (deps.takenOver?.(a.home)) throw new CohortError('refused', `${deps.self} holds ${a.home}'s writes now (a later epoch): its copy takes no log from ${a.home} until it has handed them back`);
     // A home's users are of its domain: a row of another domain is no change it could have made.
     const domain = deps.table.nodes.find((n) => n.id === a.home)!.domain;
-    const foreign = a.entries?.find((e) => e[0] !== 'applied' && e[1] !== domain);
+    const foreign = a.entries && entryOfOtherDomain(a.entries, domain);
     if (foreign) throw new CohortError('refused', `${a.home} is a home of domain '${domain}', not '${foreign[1]}'`);
     return replica;
   };

@@ -19,6 +19,11 @@ export type HomeEntry =
   // as the inbox keeps them (a sender that sends it again is answered with it, not applied again).
   | ['applied', sender: string, mid: string, result: unknown, at: number];
 
+/** The first entry that sets a row of another domain than `domain` (a home's users are of its own domain), if any. */
+export function entryOfOtherDomain(entries: HomeEntry[], domain: string): HomeEntry | undefined {
+  return entries.find((e) => e[0] !== 'applied' && e[1] !== domain);
+}
+
 /** Entries one critical message's job leaves at most: a put of as many keys as a call may carry, and its applied id. */
 export const MAX_JOB_ENTRIES = MAX_KEYS_PER_CALL + 1;
 

@@ -4,7 +4,7 @@ import type { HostTable } from '../config/host-table.ts';
 import { z } from 'zod';
 import { recordsInPostgres } from '../config/schema.ts';
 import { backupOf, homesBackedUpBy } from '../homes/backup-of.ts';
-import { HomeTerm, type HomeFence, type TermStatus } from '../homes/terms/home-term.ts';
+import { HomeTerm, type HomeFence } from '../homes/terms/home-term.ts';
 import { registerTermCommands } from '../homes/terms/term-commands.ts';
 import { TermStore } from '../homes/terms/term-store.ts';
 import { Voter } from '../homes/terms/voter.ts';
@@ -71,22 +71,12 @@ export class NodeTerms implements Part, HomeFence {
     this.copyWhole = whole;
   }
 
-  /** The term of a home whose writes this node took over (its backup, promoted), while it holds the lease. */
-  promotedFor(home: string): HomeTerm | undefined {
-    const t = this.backedUp.get(home);
-    return t?.holdsLease() ? t : undefined;
-  }
-
   fence(what?: string): void {
     this.home?.fence(what);
   }
 
   async leased(what?: string): Promise<void> {
     await this.home?.leased(2000, what);
-  }
-
-  termStatus(): TermStatus | null {
-    return this.home?.status() ?? null;
   }
 
   start(): void {

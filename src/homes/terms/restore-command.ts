@@ -7,7 +7,7 @@ import { CohortError } from '../../errors.ts';
 import { inTransaction } from '../../store/database.ts';
 import { backupOf } from '../backup-of.ts';
 import { EntryWriter } from '../entry-writer.ts';
-import { homeEntrySchema, type HomeLog } from '../home-log.ts';
+import { entryOfOtherDomain, homeEntrySchema, type HomeLog } from '../home-log.ts';
 import { MAX_SHIP_ENTRIES } from '../home-shipper.ts';
 import type { HomeTerm } from './home-term.ts';
 
@@ -37,7 +37,7 @@ export function registerRestoreCommand(registry: CommandRegistry, deps: { self: 
       const s = deps.term.status();
       if (s.leaseHeld) throw new CohortError('refused', `${deps.self} holds its own lease at epoch ${s.epoch}: it takes no copy from ${ctx.from}`);
       if (s.heldBy?.primary !== ctx.from) throw new CohortError('refused', `the voters have not told ${deps.self} that ${ctx.from} holds its writes`);
-      const foreign = a.entries.find((e) => e[0] !== 'applied' && e[1] !== domain);
+      const foreign = entryOfOtherDomain(a.entries, domain);
       if (foreign) throw new CohortError('refused', `${deps.self} is a home of domain '${domain}', not '${foreign[1]}'`);
       if (a.part !== 'begin' && under !== a.id) throw new CohortError('refused', `restore ${a.id} is not the one under way`);
       inTransaction(deps.db, () => {

@@ -50,12 +50,7 @@ export class TakenOverHomes {
     this.maxChars = Math.floor(opts.maxFrameBytes / 4);
   }
 
-  /** Whether this node holds `home`'s writes now (a copy must not take that home's log meanwhile). */
-  holds(home: string): boolean {
-    return this.epochHeld(home) > 0;
-  }
-
-  /** The epoch at which this node holds `home`'s writes (0: it does not). */
+  /** The epoch at which this node holds `home`'s writes (0: it does not; a copy must not take that home's log meanwhile). */
   epochHeld(home: string): number {
     return this.terms.get(home)?.status().epoch ?? 0;
   }
