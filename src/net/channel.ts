@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { CohortError, toReplyError } from '../errors.ts';
 import { FrameDecoder, encodeFrame } from './framing.ts';
+import { AwakeClock } from './awake-clock.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { validateMessage, type Message, type ReplyMessage, type RequestMessage } from './protocol.ts';
 
@@ -42,6 +43,8 @@ export class Channel extends EventEmitter {
   private readonly requestTimeoutMs: number;
   private readonly pending = new Map<number, Pending>();
   private readonly heartbeat: Heartbeat | undefined;
+  /** Silence and deadlines count only while this process ran (src/net/awake-clock.ts). */
+  private readonly clock: AwakeClock;
   private readonly timer: NodeJS.Timeout;
   private nextId = 1;
   private batch: Buffer[] = [];
@@ -56,9 +59,9 @@ export class Channel extends EventEmitter {
     this.onRequest = opts.onRequest;
     this.decoder = new FrameDecoder(opts.maxFrameBytes);
     this.requestTimeoutMs = opts.requestTimeoutMs;
-    const now = Date.now();
-    if (opts.heartbeat) this.heartbeat = new Heartbeat(opts.heartbeat.intervalMs, opts.heartbeat.deadAfterMs, now);
     const tickMs = Math.min(opts.heartbeat?.intervalMs ?? 250, 250);
+    this.clock = new AwakeClock(tickMs);
+    if (opts.heartbeat) this.heartbeat = new Heartbeat(opts.heartbeat.intervalMs, opts.heartbeat.deadAfterMs, this.clock.now());
     this.timer = setInterval(this.tick, tickMs);
     this.timer.unref();
     socket.on('data', this.onData);
@@ -76,7 +79,7 @@ export class Channel extends EventEmitter {
     if (args !== undefined) msg.args = args;
     if (extra) Object.assign(msg, extra);
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, deadline: Date.now() + this.requestTimeoutMs });
+      this.pending.set(id, { resolve, reject, deadline: this.clock.now() + this.requestTimeoutMs });
       this.send(msg);
     });
   }
@@ -118,13 +121,13 @@ export class Channel extends EventEmitter {
     this.batch = [];
     if (this.socket.destroyed) return;
     this.socket.write(batch.length === 1 ? batch[0] : Buffer.concat(batch));
-    this.heartbeat?.sent(Date.now());
+    this.heartbeat?.sent(this.clock.now());
   };
 
   private readonly onData = (chunk: Buffer): void => {
     // Bytes still buffered on a channel we closed (e.g. a replaced link) must not be acted on.
     if (this.closed) return;
-    this.heartbeat?.heard(Date.now());
+    this.heartbeat?.heard(this.clock.now());
     try {
       this.decoder.push(chunk, this.onFrame);
     } catch (err) {
@@ -192,7 +195,7 @@ export class Channel extends EventEmitter {
   }
 
   private readonly tick = (): void => {
-    const now = Date.now();
+    const now = this.clock.tick();
     if (this.heartbeat) {
       const action = this.heartbeat.tick(now);
       if (action === 'dead') {

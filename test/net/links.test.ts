@@ -117,6 +117,25 @@ describe('links between real node processes', () => {
     assert.deepEqual(await (await cluster.client('A')).ping('D'), { node: 'D' });
   });
 
+  it('every node frozen at once (a paused machine) for twice deadAfterMs: no link is declared dead, and a request in flight gets its reply', async () => {
+    await waitFor('every link up', () => cluster.linksUp(), 5000);
+    const upSince = new Map<string, number[]>();
+    for (const id of cluster.ids) upSince.set(id, (await cluster.peers(id)).map((p) => p.since));
+    const client = await cluster.client('A');
+    const logBefore = cluster.log('A').length;
+    for (const id of cluster.ids) cluster.signal(id, 'SIGSTOP');
+    const inFlight = client.ping('C');
+    await new Promise((r) => setTimeout(r, 3000)); // the freeze itself: nothing to wait on
+    for (const id of cluster.ids) cluster.signal(id, 'SIGCONT');
+    assert.deepEqual(await inFlight, { node: 'C' });
+    // What must not happen has deadAfterMs (1500) after the thaw to happen in.
+    await new Promise((r) => setTimeout(r, 2000));
+    for (const id of cluster.ids) {
+      assert.deepEqual((await cluster.peers(id)).map((p) => p.since), upSince.get(id), `${id}'s links went down: ${JSON.stringify(await cluster.peers(id))}`);
+    }
+    assert.doesNotMatch(cluster.log('A').slice(logBefore), /link_down/);
+  });
+
   it('stops cleanly on SIGTERM: exit code 0 and a stop record in its log', async () => {
     await cluster.kill('B', 'SIGTERM');
     assert.equal(cluster.exitCode('B'), 0);

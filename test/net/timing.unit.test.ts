@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { AwakeClock } from '../../src/net/awake-clock.ts';
 import { Backoff } from '../../src/net/backoff.ts';
 import { Heartbeat } from '../../src/net/heartbeat.ts';
 
@@ -15,6 +16,34 @@ describe('heartbeat (fake clock)', () => {
     hb.sent(2000);
     assert.equal(hb.tick(4199), 'send');
     assert.equal(hb.tick(4200), 'dead');
+  });
+});
+
+describe('awake clock (fake clock)', () => {
+  it('follows real time while ticks come on time; a stall counts as one late tick at most', () => {
+    let real = 1000;
+    const clock = new AwakeClock(250, () => real);
+    for (let i = 0; i < 4; i++) { real += 250; clock.tick(); }
+    assert.equal(clock.now(), 1000);
+    real += 10_000; // the process did not run for ten seconds
+    assert.equal(clock.now(), 1500, 'between ticks, at most two ticks\' worth');
+    assert.equal(clock.tick(), 1500);
+    assert.equal(clock.stalledMs, 9500);
+    real += 250;
+    assert.equal(clock.tick(), 1750);
+  });
+
+  it('a peer silent while this process stalled is not dead; one silent while it ran is', () => {
+    let real = 0;
+    const clock = new AwakeClock(250, () => real);
+    const hb = new Heartbeat(1000, 3000, clock.now());
+    real += 5000; // frozen: on the wall clock the peer has been silent for five seconds
+    assert.notEqual(hb.tick(clock.tick()), 'dead');
+    hb.heard(clock.now()); // what waited in the socket is read after the timers
+    let verdict = hb.tick(clock.now());
+    for (let i = 0; verdict !== 'dead' && i < 100; i++) { real += 250; verdict = hb.tick(clock.tick()); }
+    assert.equal(verdict, 'dead');
+    assert.equal(real, 5000 + 3000, 'dead after deadAfterMs of running');
   });
 });
 
