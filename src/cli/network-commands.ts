@@ -71,7 +71,8 @@ export function formatPeers(reply: PeersReply, now = Date.now()): string {
     `${((now - p.since) / 1000).toFixed(1)}s`,
     p.inbound ? 'yes' : 'no',
     String(p.attempts),
+    p.tableVersion === undefined ? '-' : String(p.tableVersion),
     p.lastError ?? '',
   ]);
-  return `links of ${reply.node}:\n` + formatTable(['PEER', 'OUT', 'FOR', 'IN', 'FAILED DIALS', 'LAST ERROR'], rows);
+  return `links of ${reply.node}:\n` + formatTable(['PEER', 'OUT', 'FOR', 'IN', 'FAILED DIALS', 'TABLE', 'LAST ERROR'], rows);
 }

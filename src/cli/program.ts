@@ -1,6 +1,7 @@
 // The `cohort` command line: its subcommands, and how an error ends it (exit codes: common.ts).
 import { Command, CommanderError } from 'commander';
 import { addAppCommand } from './app-command.ts';
+import { addHostsCommand } from './hosts-command.ts';
 import { addCertsCommand } from './certs-command.ts';
 import { addDemoCommand } from './demo.ts';
 import { addDoctorCommand } from './doctor-command.ts';
@@ -24,6 +25,7 @@ const program = new Command('cohort')
 addDemoCommand(program);
 addNodeCommand(program);
 addCertsCommand(program);
+addHostsCommand(program);
 addNetworkCommands(program);
 addOutboxCommand(program);
 addUserCommand(program);

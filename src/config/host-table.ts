@@ -21,6 +21,8 @@ export class ConfigError extends Error {
 
 export interface HostTable {
   file: string;
+  /** The table's `version` (0: the file names none; such a table cannot change while nodes run). */
+  version: number;
   cluster: string;
   /** Absolute; node X keeps its files under dataDir/X. */
   dataDir: string;
@@ -67,6 +69,7 @@ export function parseHostTable(file: string, text: string): HostTable {
   const base = dirname(resolve(file));
   return {
     file: resolve(file),
+    version: t.version ?? 0,
     cluster: t.cluster,
     dataDir: resolve(base, t.dataDir),
     tlsDir: resolve(base, t.tls.dir),

@@ -123,6 +123,8 @@ export const nodeSchema = z.strictObject({
 
 const hostTableBaseSchema = z
   .strictObject({
+    /** The table's version (issue 28): a node takes a newer one, signed by the operator's key, while it runs. */
+    version: z.number().int().min(1).max(2 ** 31).optional(),
     cluster: name('cluster name'),
     dataDir: z.string().min(1),
     tls: z.strictObject({ dir: z.string().min(1) }),

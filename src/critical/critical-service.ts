@@ -36,6 +36,8 @@ export class CriticalService {
 
   /** The homes' lanes (issue 27), by the home: their writes go to whichever of the home and its backup holds its lease. */
   private readonly lanes = new Map<string, HomeLane>();
+  private readonly settings: DeliverySettings;
+  private started = false;
 
   constructor(opts: { self: string; db: DatabaseSync; commit: GroupCommit; inbox: CriticalInbox; peers: Map<string, Peer>; lanes?: HomeLane[]; settings: DeliverySettings; log: Logger }) {
     this.self = opts.self;
@@ -43,6 +45,7 @@ export class CriticalService {
     this.commit = opts.commit;
     this.inbox = opts.inbox;
     this.log = opts.log;
+    this.settings = opts.settings;
     for (const [id, peer] of opts.peers) this.deliveries.set(id, new PeerDelivery(peer, this.store, opts.commit, opts.settings, opts.log));
     for (const lane of opts.lanes ?? []) {
       const delivery = new PeerDelivery(lane, this.store, opts.commit, opts.settings, opts.log);
@@ -75,8 +78,17 @@ export class CriticalService {
       queued += n;
     }
     for (const lane of this.lanes.values()) lane.start();
+    this.started = true;
     if (queued || corrupt.length) this.log.info({ event: 'outbox_loaded', queued, corrupt: corrupt.length, orphans: orphaned }, `outbox: ${queued} messages to deliver`);
     return { queued, corrupt: corrupt.length };
+  }
+
+  /** A node a newer host table added (issue 28): messages to it are kept and delivered from now on. */
+  addPeer(peer: Peer): void {
+    if (this.deliveries.has(peer.id)) return;
+    const delivery = new PeerDelivery(peer, this.store, this.commit, this.settings, this.log);
+    this.deliveries.set(peer.id, delivery);
+    if (this.started) delivery.resume(0);
   }
 
   /**

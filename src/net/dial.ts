@@ -11,6 +11,8 @@ export interface DialOptions {
   peer: NodeEntry;
   tls: TlsMaterial;
   link: LinkSettings;
+  /** The host table version this node holds, said in each hello (issue 28). */
+  tableVersion?: () => { version: number; hash: string } | undefined;
 }
 
 /**
@@ -70,7 +72,8 @@ export function dialPeer(opts: DialOptions): Promise<Channel> {
           giveUp(new CohortError('bad_frame', `${peer.id} answered hello with ${JSON.stringify(msg)}`));
         }
       });
-      channel.send({ t: 'hello', v: PROTOCOL_VERSION, cluster: opts.cluster, node: opts.self });
+      const table = opts.tableVersion?.();
+      channel.send({ t: 'hello', v: PROTOCOL_VERSION, cluster: opts.cluster, node: opts.self, ...(table ? { tv: table.version, th: table.hash } : {}) });
     });
   });
 }

@@ -85,6 +85,11 @@ export class LinkServer extends EventEmitter {
     await listenOn(this.server, { port, host });
   }
 
+  /** The host table changed (issue 28): the addresses links may come from are its nodes' now. */
+  async refreshAddresses(): Promise<void> {
+    this.allowed = await peerAddresses(this.opts.table, this.log);
+  }
+
   connectedPeers(): string[] {
     return [...this.inbound.keys()];
   }
@@ -219,7 +224,7 @@ export class LinkServer extends EventEmitter {
       });
       channel.send({ t: 'welcome', v: PROTOCOL_VERSION, node: self });
       this.log.info({ event: 'peer_hello', peer: peerId }, `${peerId} linked to us`);
-      this.emit('hello', peerId);
+      this.emit('hello', peerId, msg.tv === undefined ? undefined : { version: msg.tv, hash: msg.th });
     });
   }
 }

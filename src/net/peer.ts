@@ -17,6 +17,8 @@ export interface PeerStatus {
   attempts: number;
   lastError?: string;
   inFlight: number;
+  /** The host table version the peer said it holds in its last hello to us (issue 28). */
+  tableVersion?: number;
 }
 
 /**
@@ -63,8 +65,11 @@ export class Peer extends EventEmitter {
     return this.status.state;
   }
 
+  /** What the peer's last hello to us said of its host table (NodeLinks sets it). */
+  heardTable: { version: number; hash: string } | undefined;
+
   snapshot(): PeerStatus {
-    return { id: this.id, ...this.status, attempts: this.status.state === 'up' ? 0 : this.backoff.attempts, inFlight: this.channel?.inFlight ?? 0 };
+    return { id: this.id, ...this.status, attempts: this.status.state === 'up' ? 0 : this.backoff.attempts, inFlight: this.channel?.inFlight ?? 0, ...(this.heardTable ? { tableVersion: this.heardTable.version } : {}) };
   }
 
   /** One honest try: sent on the live link, or con_lost at once. A dial under way is awaited. */

@@ -6,7 +6,8 @@ import { CohortError, type ErrorCode, isErrorCode } from '../errors.ts';
 
 export const PROTOCOL_VERSION = 1;
 
-export interface HelloMessage { t: 'hello'; v: number; cluster: string; node: string }
+/** tv, th: the version and hash (SHA-256, hex) of the host table the dialer holds (issue 28; absent: an unversioned table). */
+export interface HelloMessage { t: 'hello'; v: number; cluster: string; node: string; tv?: number; th?: string }
 export interface WelcomeMessage { t: 'welcome'; v: number; node: string }
 export interface RefuseMessage { t: 'refuse'; code: ErrorCode; message: string }
 /**
@@ -55,6 +56,7 @@ export function validateMessage(m: unknown): Message {
       return msg as unknown as HeartbeatMessage;
     case 'hello':
       if (!Number.isInteger(msg.v) || !isName(msg.cluster) || !isName(msg.node)) throw new CohortError('bad_frame', 'hello needs v, cluster and node');
+      if (msg.tv !== undefined && !(Number.isSafeInteger(msg.tv) && (msg.tv as number) >= 1 && typeof msg.th === 'string' && /^[0-9a-f]{64}$/.test(msg.th))) throw new CohortError('bad_frame', 'hello.tv must be a positive integer, with th a SHA-256 in hex');
       return msg as unknown as HelloMessage;
     case 'welcome':
       if (!Number.isInteger(msg.v) || !isName(msg.node)) throw new CohortError('bad_frame', 'welcome needs v and node');

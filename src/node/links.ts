@@ -17,20 +17,36 @@ export class NodeLinks {
   readonly peers = new Map<string, Peer>();
   readonly listener: Part;
   readonly dialer: Part;
+  /** A peer's hello said which host table version it holds (issue 28: NodeHosts follows it). */
+  onPeerTable: ((peer: string, table: { version: number; hash: string }) => void) | undefined;
   private readonly server: LinkServer;
+  private readonly makePeer: (entry: NodeEntry) => Peer;
+  private dialing = false;
 
-  constructor(opts: { self: NodeEntry; table: HostTable; tls: TlsMaterial; log: Logger; onRequest: (from: string) => RequestHandler; onRaw: (socket: TLSSocket, from: string) => void }) {
+  constructor(opts: { self: NodeEntry; table: HostTable; tls: TlsMaterial; log: Logger; tableVersion?: () => { version: number; hash: string } | undefined; onRequest: (from: string) => RequestHandler; onRaw: (socket: TLSSocket, from: string) => void }) {
     const { self, table, tls, log } = opts;
+    this.makePeer = (entry) => new Peer({ self: self.id, cluster: table.cluster, peer: entry, tls, link: table.link, tableVersion: opts.tableVersion }, log);
     for (const entry of table.nodes) {
-      if (entry.id !== self.id) this.peers.set(entry.id, new Peer({ self: self.id, cluster: table.cluster, peer: entry, tls, link: table.link }, log));
+      if (entry.id !== self.id) this.peers.set(entry.id, this.makePeer(entry));
     }
     this.server = new LinkServer({ self: self.id, table, tls, log, onRequest: opts.onRequest, onRaw: opts.onRaw });
     // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
-    this.server.on('hello', (peerId: string) => this.peers.get(peerId)?.reconnectNow());
+    this.server.on('hello', (peerId: string, heard: { version: number; hash: string } | undefined) => {
+      const peer = this.peers.get(peerId);
+      if (peer && heard) peer.heardTable = heard;
+      peer?.reconnectNow();
+      if (heard) this.onPeerTable?.(peerId, heard);
+    });
     this.listener = { start: () => this.server.listen(self.host, self.bindLinkPort ?? self.linkPort), stop: () => this.server.close() };
     this.dialer = {
-      start: () => this.peers.forEach((peer) => peer.start()),
-      stop: () => this.peers.forEach((peer) => peer.stop()),
+      start: () => {
+        this.dialing = true;
+        this.peers.forEach((peer) => peer.start());
+      },
+      stop: () => {
+        this.dialing = false;
+        this.peers.forEach((peer) => peer.stop());
+      },
       status: () => ({ ok: true, detail: `${[...this.peers.values()].filter((p) => p.state === 'up').length} of ${this.peers.size} links up` }),
     };
   }
@@ -43,6 +59,20 @@ export class NodeLinks {
   partition(peers: string[]): void {
     this.server.setCut(peers);
     for (const [id, peer] of this.peers) peer.pause(peers.includes(id));
+  }
+
+  /**
+   * Nodes a newer host table added (issue 28): their links are dialed now, and their hellos
+   * taken (the link server reads the table it was given, which has them now).
+   */
+  async added(entries: NodeEntry[]): Promise<void> {
+    await this.server.refreshAddresses();
+    for (const entry of entries) {
+      if (this.peers.has(entry.id)) continue;
+      const peer = this.makePeer(entry);
+      this.peers.set(entry.id, peer);
+      if (this.dialing) peer.start();
+    }
   }
 
   /** The peers whose links to us are up. */

@@ -29,6 +29,17 @@ export class NodeSessions implements Part {
     registerSessionCommands(opts.registry, { store: this.store, copies: this.copies, clock: stamps });
   }
 
+  /** A newer host table placed sessions anew (issue 28): this node's copies are owed to their new places, a batch a turn. */
+  async tableChanged(previous: HostTable): Promise<void> {
+    for (let after = 0; ; ) {
+      const rows = this.store.idsAfter(after, 1000);
+      this.copies.placedAnew(previous, rows.map((r) => r.id));
+      if (rows.length < 1000) return;
+      after = rows[rows.length - 1].rowid;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
   start(): void {
     this.pruner.start();
     this.copies.start();

@@ -26,6 +26,8 @@ import { CriticalPart } from './critical-part.ts';
 import { NodeHttpPort } from './http-port.ts';
 import { Lifecycle } from './lifecycle.ts';
 import { NodeLinks } from './links.ts';
+import type { StartTable } from './accepted-table.ts';
+import { NodeHosts } from './node-hosts.ts';
 import { NodeDatabase } from './node-database.ts';
 import { NodeHomes } from './node-homes.ts';
 import { NodeTerms } from './node-terms.ts';
@@ -49,7 +51,12 @@ export class CohortNode {
   private readonly log: Logger;
   private readonly parts: Lifecycle;
 
-  constructor(table: HostTable, id: string, log: Logger) {
+  /** The host table over time (issue 28): versions taken while running. */
+  readonly hosts: NodeHosts;
+
+  /** `start`: the table to run on (accepted-table.ts: the config file or a newer version accepted earlier). */
+  constructor(start: StartTable, configFile: string, id: string, log: Logger) {
+    const table = start.table;
     this.id = id;
     this.table = table;
     this.log = log;
@@ -63,6 +70,7 @@ export class CohortNode {
       table,
       tls,
       log,
+      tableVersion: () => hosts.version(),
       // A request with a message id is critical: applied once, in a transaction.
       onRequest: (from) => (req) => (req.mid ? critical.inbox.apply(from, req.mid, req.cmd, req.args, req.oldest, laneServed(req.lane)) : registry.execute(req.cmd, req.args, { from })),
       onRaw: (socket, from) => replication.rawServer.accept(socket, from),
@@ -77,6 +85,16 @@ export class CohortNode {
     };
     const callAsNode = async (to: string, cmd: string, args: unknown) => router.route(to, cmd, args, { from: LOCAL });
     const sessions = new NodeSessions({ self: id, table, db: database.sessionsDb, registry, call: callAsNode, log });
+    const hosts = new NodeHosts({ self: id, table, configFile, held: start.held, peers, registry, call: callAsNode, log });
+    this.hosts = hosts;
+    links.onPeerTable = (peer, heard) => hosts.peerSaid(peer, heard);
+    hosts.appliers = {
+      nodesAdded: async (entries) => {
+        await links.added(entries);
+        for (const e of entries) critical.service.addPeer(peers.get(e.id)!);
+      },
+      placedAnew: (previous) => sessions.tableChanged(previous),
+    };
     registerBuiltins(registry, {
       self: id,
       load: () => loadFigures({ self: id, fullAt: self.loadFullAt ?? table.loadFullAt, userLimit: self.loadUserLimit ?? table.loadUserLimit, windowMs: table.loadSessionWindowMs, activeSessions: (since) => sessions.store.madeHereActiveSince(id, since) }),
@@ -135,6 +153,7 @@ export class CohortNode {
     // once it listens (links.ts); app instances come last and go first.
     this.parts = new Lifecycle({
       database,
+      hosts,
       // Before the inbox takes messages: PostgreSQL's tables made (or, while it cannot be reached, tried again at each use).
       homeStore: new HomeStorePart(homeStore, log),
       critical,

@@ -15,6 +15,8 @@ const CATCH_UP_BATCH = 200;
 const CATCH_UP_WINDOW_MS = 10_000;
 /** At a start, sessions written here in the node's last moments are sent to their other copies again (at most this many). */
 const RESEND_LIMIT = 10_000;
+/** After a host table moved copies (issue 28), reads merge old and new places and writes go to both this long: every node takes a version within seconds. */
+const MOVE_WINDOW_MS = 60_000;
 
 export interface CopiesDeps {
   self: string;
@@ -40,6 +42,8 @@ export class SessionCopies {
   private cursor = 0;
   /** Until then this node's own copies may lack writes made while it was down: read both. */
   private readBothUntil = 0;
+  /** The host table before the last change that moved copies, until its window ends. */
+  private moved: { previous: HostTable; until: number } | undefined;
 
   constructor(deps: CopiesDeps) {
     this.deps = deps;
@@ -50,8 +54,34 @@ export class SessionCopies {
   read(id: string): ReturnType<typeof visible> | Promise<ReturnType<typeof visible>> {
     const { self, table, store } = this.deps;
     const copies = placement(table, id);
+    const formerly = this.formerPlaces(id, copies);
+    if (formerly.length) return this.readBoth(id, [...copies, ...formerly]);
     if (copies[0] === self && Date.now() >= this.readBothUntil) return this.seen(store.state(id));
     return this.readBoth(id, copies);
+  }
+
+  /** Within a move's window: where the session's copies were before the table changed, and are not now. */
+  private formerPlaces(id: string, copies: string[]): string[] {
+    if (!this.moved) return [];
+    if (Date.now() >= this.moved.until) {
+      this.moved = undefined;
+      return [];
+    }
+    return placement(this.moved.previous, id).filter((n) => !copies.includes(n));
+  }
+
+  /**
+   * A newer host table moved some sessions' copies (a node added): for a window, reads merge
+   * old and new places and writes reach both; each session this node holds is owed to its new
+   * places, which catch-up fills from the copies that have it. `held`: the ids this node keeps.
+   */
+  placedAnew(previous: HostTable, held: readonly string[]): void {
+    this.moved = { previous, until: Date.now() + MOVE_WINDOW_MS };
+    const { table, store, self } = this.deps;
+    for (const id of held) {
+      const before = placement(previous, id);
+      for (const node of placement(table, id)) if (node !== self && !before.includes(node)) store.missed(id, node);
+    }
   }
 
   private async readBoth(id: string, copies: string[]): Promise<ReturnType<typeof visible>> {
@@ -71,6 +101,8 @@ export class SessionCopies {
   async write(id: string, w: SessionWrite): Promise<void> {
     const { self, table } = this.deps;
     const [first, second] = placement(table, id);
+    // Within a move's window, the former places too (a reader that still follows the older table reads there).
+    for (const node of this.formerPlaces(id, [first, second].filter((n) => n !== undefined))) this.applyAt(node, id, w).catch(() => undefined);
     const firstDone = this.applyAt(first, id, w);
     // A refusal here (too_large) refuses the write everywhere: the other copy is not asked.
     if (first === self) await firstDone;

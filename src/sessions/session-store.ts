@@ -115,6 +115,11 @@ export class SessionStore {
     this.upsertMerged.run(id, JSON.stringify(next), next.expires);
   }
 
+  /** Up to `limit` ids of the sessions this copy keeps, after the row `after` (a cursor; 0 from the start). */
+  idsAfter(after: number, limit: number): { rowid: number; id: string }[] {
+    return this.db.prepare('SELECT rowid, id FROM sessions WHERE rowid > ? ORDER BY rowid LIMIT ?').all(after, limit) as { rowid: number; id: string }[];
+  }
+
   missed(id: string, node: string): void {
     this.addMissed.run(id, node);
   }

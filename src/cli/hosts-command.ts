@@ -1,0 +1,131 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { parseDocument } from 'yaml';
+import { initClusterCerts } from '../certs/cluster-certs.ts';
+import { ConfigError, loadHostTable, parseHostTable } from '../config/host-table.ts';
+import { makeOperatorKey, OPERATOR_PRIVATE_KEY, readSignedFile, signatureFile, signTable, tableHash, type SignedTable } from '../config/signed-table.ts';
+import type { HostsStatus } from '../node/node-hosts.ts';
+import { CliError, configOption, EXIT_USAGE, formatTable, fromOption, withClient } from './common.ts';
+
+// Versioned, signed host tables (issue 28): the operator's key, signing a version, handing it
+// to a running node (which passes it on to every node), adding a node, and what each node holds.
+
+export function addHostsCommand(program: Command): void {
+  const hosts = program.command('hosts').description('host table versions: sign one, hand it to the running cluster, add a node (issue 28)');
+
+  hosts
+    .command('keygen')
+    .description("make the operator's Ed25519 key pair (<tls dir>/operator.key, and operator.pub which every node pins); kept unless --force")
+    .addOption(configOption())
+    .option('--force', 'make a new pair (tables signed with the old key are then refused)')
+    .action((opts: { config: string; force?: boolean }) => {
+      const table = loadHostTable(opts.config);
+      const made = makeOperatorKey(table.tlsDir, { force: opts.force });
+      process.stdout.write(`${made.created ? 'created' : 'kept'} ${made.privateKey} (keep it with the operator) and ${made.publicKey} (give it to every node with ca.crt)\n`);
+    });
+
+  hosts
+    .command('sign')
+    .description('sign the host table file as it is (writes <file>.sig); --bump first raises its version by one')
+    .addOption(configOption())
+    .option('--bump', 'raise the version by one (1 if it has none) before signing')
+    .option('--key <file>', "the operator's private key (default: <tls dir>/operator.key)")
+    .option('--json', 'print JSON')
+    .action((opts: { config: string; bump?: boolean; key?: string; json?: boolean }) => {
+      const signed = signFile(opts.config, { bump: opts.bump, key: opts.key });
+      if (opts.json) return void process.stdout.write(JSON.stringify(signed) + '\n');
+      process.stdout.write(`signed version ${signed.version} of ${opts.config} (sha256 ${signed.hash.slice(0, 16)}): ${signatureFile(opts.config)}\n`);
+    });
+
+  hosts
+    .command('push')
+    .description('hand a signed host table (the file and its .sig) to a running node, which passes it on to every node')
+    .argument('[file]', 'the signed table (default: the --config file)')
+    .addOption(configOption())
+    .addOption(fromOption())
+    .option('--json', 'print JSON')
+    .action(async (file: string | undefined, opts: { config: string; from: string; json?: boolean }) => {
+      const signed = readSigned(file ?? opts.config);
+      const reply = (await withClient(opts, (client) => client.call(opts.from, 'hosts.offer', signed))) as { taken: boolean; version: number };
+      if (opts.json) return void process.stdout.write(JSON.stringify(reply) + '\n');
+      process.stdout.write(reply.taken ? `${opts.from} took version ${reply.version}; it passes it on to its peers\n` : `${opts.from} already holds version ${reply.version}\n`);
+    });
+
+  hosts
+    .command('show')
+    .description('the host table version a node holds and runs on, and the one each of its peers said it holds')
+    .addOption(configOption())
+    .addOption(fromOption())
+    .option('--json', 'print JSON')
+    .action(async (opts: { config: string; from: string; json?: boolean }) => {
+      const { current, peers } = await withClient(opts, async (client) => ({
+        current: (await client.call(opts.from, 'hosts.current')) as HostsStatus,
+        peers: ((await client.call(opts.from, 'peers')) as { peers: { id: string; state: string; tableVersion?: number }[] }).peers,
+      }));
+      if (opts.json) return void process.stdout.write(JSON.stringify({ node: opts.from, ...current, peers }) + '\n');
+      const head = current.signed ? `${opts.from} holds host table version ${current.version} (sha256 ${current.hash!.slice(0, 16)}), runs on ${current.running}` : `${opts.from} runs on an unversioned host table (no operator key pinned)`;
+      const pending = current.pendingRestart.length ? `\nwaits for a restart: ${current.pendingRestart.join('; ')}` : '';
+      process.stdout.write(`${head}${pending}\n` + formatTable(['PEER', 'LINK', 'TABLE'], peers.map((p) => [p.id, p.state, p.tableVersion === undefined ? '-' : String(p.tableVersion)])));
+    });
+
+  hosts
+    .command('add')
+    .description("add a node to the host table file: its entry, the next version, its certificate (cluster CA), signed; with --from, handed to that running node")
+    .argument('<id>', 'the new node id (never one used before)')
+    .requiredOption('--domain <domain>', 'its domain')
+    .requiredOption('--host <host>', 'its address')
+    .requiredOption('--link-port <port>', 'its link port', portArg)
+    .requiredOption('--http-port <port>', 'its HTTP port', portArg)
+    .option('--role <role>', 'access or library', 'access')
+    .option('--from <node>', 'hand the new version to this running node (its local socket)')
+    .option('--key <file>', "the operator's private key (default: <tls dir>/operator.key)")
+    .addOption(configOption())
+    .action(async (id: string, opts: { domain: string; host: string; linkPort: number; httpPort: number; role: string; from?: string; key?: string; config: string }) => {
+      const text = readFileSync(opts.config, 'utf8');
+      const doc = parseDocument(text, { uniqueKeys: true });
+      const nodes = doc.get('nodes');
+      if (!nodes || typeof nodes !== 'object' || !('add' in nodes)) throw new CliError(`${opts.config}: no nodes list to add to`, EXIT_USAGE);
+      (nodes as { add: (v: unknown) => void }).add(doc.createNode({ id, domain: opts.domain, role: opts.role, host: opts.host, linkPort: opts.linkPort, httpPort: opts.httpPort }, { flow: true }));
+      const before = loadHostTable(opts.config);
+      doc.set('version', before.version + 1);
+      const next = doc.toString();
+      parseHostTable(opts.config, next); // the new entry is checked like any table (unique id and ports, a known domain, its role)
+      writeFileSync(opts.config, next);
+      const signed = signFile(opts.config, { key: opts.key });
+      const certs = initClusterCerts(before.tlsDir, before.cluster, [...before.nodes.map((n) => n.id), id]);
+      process.stdout.write(`added ${id} as version ${signed.version} of ${opts.config}, signed${certs.created.includes(id) ? `; its certificate: ${join(before.tlsDir, `${id}.crt`)}` : ''}\n`);
+      if (!opts.from) return;
+      const reply = (await withClient({ config: opts.config, from: opts.from }, (client) => client.call(opts.from!, 'hosts.offer', readSigned(opts.config)))) as { taken: boolean; version: number };
+      process.stdout.write(`${opts.from} ${reply.taken ? 'took' : 'already held'} version ${reply.version}; start ${id} with this table (cohort node -i ${id})\n`);
+    });
+}
+
+function portArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new InvalidArgumentError('a port number, 1-65535');
+  return n;
+}
+
+function readSigned(file: string): SignedTable {
+  const signed = readSignedFile(file);
+  if (!signed) throw new CliError(`${file} is not signed: no ${signatureFile(file)} (cohort hosts sign)`, EXIT_USAGE);
+  return signed;
+}
+
+/** Signs the file in place (its .sig beside it); with bump, its version goes up by one first. */
+function signFile(file: string, opts: { bump?: boolean; key?: string }): { version: number; hash: string } {
+  let text = readFileSync(file, 'utf8');
+  let table = parseHostTable(file, text);
+  if (opts.bump) {
+    const doc = parseDocument(text, { uniqueKeys: true });
+    doc.set('version', table.version + 1);
+    text = doc.toString();
+    table = parseHostTable(file, text);
+    writeFileSync(file, text);
+  }
+  if (table.version < 1) throw new ConfigError(file, ['version: a table to sign needs one (add `version: 1`, or use --bump)']);
+  const signed = signTable(text, opts.key ?? join(table.tlsDir, OPERATOR_PRIVATE_KEY));
+  writeFileSync(signatureFile(file), `${signed.signature}\n`);
+  return { version: table.version, hash: tableHash(text) };
+}

@@ -1,0 +1,74 @@
+import type { HostTable } from './host-table.ts';
+import type { NodeEntry } from './schema.ts';
+
+// What a newer host table changes, and which of it a running node can take at once (issue 28).
+// A node takes a version once (older ones, and another text of the same version, are refused);
+// what it cannot apply while running waits for its next start, as PostgreSQL's settings do
+// (pending_restart): the version is kept on its disk and the node starts on it.
+
+export interface TableVersion {
+  version: number;
+  hash: string;
+}
+
+/** 'take' a newer version, 'have' this one already, or why it is refused. */
+export function judgeVersion(held: TableVersion, offered: TableVersion): 'take' | 'have' | string {
+  if (offered.version > held.version) return 'take';
+  if (offered.version < held.version) return `version ${offered.version} is older than version ${held.version}, which this node holds`;
+  if (offered.hash === held.hash) return 'have';
+  return `version ${offered.version} with another text (hash ${offered.hash.slice(0, 12)}) than this node's (${held.hash.slice(0, 12)}): a version is signed once`;
+}
+
+export interface TableChange {
+  /** Nodes in the new table only. */
+  added: NodeEntry[];
+  /** Node ids in the old table only. */
+  removed: string[];
+  /** Nodes in both whose entries differ. */
+  changed: string[];
+  /** Cluster-wide settings that differ (the host table's own fields). */
+  settings: string[];
+}
+
+/** Fields of HostTable that are not settings: where the file is, and its version. */
+const NOT_SETTINGS = new Set(['file', 'version', 'nodes']);
+
+export function tableChange(old: HostTable, next: HostTable): TableChange {
+  const before = new Map(old.nodes.map((n) => [n.id, n]));
+  const after = new Map(next.nodes.map((n) => [n.id, n]));
+  const keys = new Set([...Object.keys(old), ...Object.keys(next)].filter((k) => !NOT_SETTINGS.has(k)));
+  return {
+    added: next.nodes.filter((n) => !before.has(n.id)),
+    removed: old.nodes.filter((n) => !after.has(n.id)).map((n) => n.id),
+    changed: next.nodes.filter((n) => before.has(n.id) && !same(before.get(n.id), n)).map((n) => n.id),
+    settings: [...keys].filter((k) => !same((old as unknown as Record<string, unknown>)[k], (next as unknown as Record<string, unknown>)[k])).sort(),
+  };
+}
+
+/**
+ * What of a change waits for a restart (empty: all of it applies at once). Live: access nodes
+ * added that do not vote (their links are dialed, the outbox takes messages for them, sessions'
+ * copies are placed anew). The rest (library nodes and voters, which move homes' backups and
+ * terms; removals; changed entries and settings) waits.
+ */
+export function waitsForRestart(change: TableChange): string[] {
+  const why: string[] = [];
+  for (const n of change.added) {
+    if (n.role !== 'access') why.push(`${n.id} added as a ${n.role} node`);
+    else if (n.voter) why.push(`${n.id} added as a voter`);
+  }
+  for (const id of change.removed) why.push(`${id} removed`);
+  for (const id of change.changed) why.push(`${id}'s entry changed`);
+  for (const key of change.settings) why.push(`${key} changed`);
+  return why;
+}
+
+function same(a: unknown, b: unknown): boolean {
+  return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
+}
+
+function sorted(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(sorted);
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, sorted(x)]));
+  return v;
+}

@@ -1,0 +1,202 @@
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import type { CommandRegistry } from '../commands/registry.ts';
+import { nodeDataDir, type HostTable } from '../config/host-table.ts';
+import { MAX_TABLE_BYTES, pinnedOperatorKey, readSignedFile, verifySignedTable, type SignedTable, type VerifiedTable } from '../config/signed-table.ts';
+import { judgeVersion, tableChange, waitsForRestart } from '../config/table-change.ts';
+import type { NodeEntry } from '../config/schema.ts';
+import { CohortError } from '../errors.ts';
+import type { Peer } from '../net/peer.ts';
+import { AcceptedTableFile } from './accepted-table.ts';
+import type { Part } from './lifecycle.ts';
+
+const signedArgs = z.strictObject({ text: z.string().max(MAX_TABLE_BYTES), signature: z.string().max(200) });
+/** A peer that said it holds a newer version is asked for it this often until it answers, at most this many times. */
+const FETCH_RETRY_MS = 500;
+const FETCH_TRIES = 20;
+
+export interface HostsStatus {
+  /** The highest version this node accepted (0: an unversioned table). */
+  version: number;
+  hash: string | null;
+  /** The version it runs on: lower while what a newer one changes waits for a restart. */
+  running: number;
+  /** What waits for a restart (empty: it runs on the version it holds). */
+  pendingRestart: string[];
+  /** Whether a newer version can reach this node (an operator key is pinned). */
+  signed: boolean;
+}
+
+/** What a node does when a newer table adds nodes it can take at once. */
+export interface TableAppliers {
+  /** Links dialed and accepted (links.ts), the outbox's deliveries made (critical-service.ts). */
+  nodesAdded: (entries: NodeEntry[]) => Promise<void>;
+  /** Sessions' copies placed anew (node-sessions.ts). */
+  placedAnew: (previous: HostTable) => Promise<void>;
+}
+
+/**
+ * The node's host table over time (issue 28): it holds the highest signed version it accepted
+ * (on its disk, accepted-table.ts), takes a newer one from the operator (`cohort hosts push`,
+ * SIGHUP) or a peer, passes it to every peer whose hello said an older one, and fetches it from
+ * a peer whose hello said a newer one. What a version changes applies at once where it can
+ * (table-change.ts); the rest waits for a restart and is said so. Offers are taken one at a time.
+ */
+export class NodeHosts implements Part {
+  private readonly self: string;
+  /** The table the node runs on: the same object every part holds, changed in place. */
+  private readonly running: HostTable;
+  private readonly configFile: string;
+  private readonly key: KeyObject | undefined;
+  private readonly store: AcceptedTableFile;
+  private readonly peers: Map<string, Peer>;
+  private readonly call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
+  private readonly log: Logger;
+  private held: VerifiedTable | undefined;
+  private pendingRestart: string[] = [];
+  private queue: Promise<unknown> = Promise.resolve();
+  private stopped = false;
+  appliers: TableAppliers | undefined;
+
+  constructor(opts: { self: string; table: HostTable; configFile: string; held: VerifiedTable | undefined; peers: Map<string, Peer>; registry: CommandRegistry; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
+    this.self = opts.self;
+    this.running = opts.table;
+    this.configFile = opts.configFile;
+    this.held = opts.held;
+    this.key = opts.held ? pinnedOperatorKey(opts.table.tlsDir) : undefined;
+    this.store = new AcceptedTableFile(nodeDataDir(opts.table, opts.self));
+    this.peers = opts.peers;
+    this.call = opts.call;
+    this.log = opts.log;
+    const registry = opts.registry;
+    registry.register({ name: 'hosts.current', summary: "the host table version this node holds and runs on, and what waits for a restart", args: z.strictObject({}), scope: 'operator', run: () => this.current() });
+    registry.register({ name: 'hosts.offer', summary: 'a signed host table version (text and Ed25519 signature): taken if newer, refused if older, unsigned, altered or another text of the same version', args: signedArgs, scope: 'operator', run: (a, ctx) => this.offer(a, ctx.from) });
+    registry.register({ name: 'hosts.fetch', summary: 'the signed host table version this node holds (nodes ask a peer whose hello said a newer one)', args: z.strictObject({}), scope: 'peers', run: () => this.signed() });
+  }
+
+  /** Said in each hello this node sends. */
+  version(): { version: number; hash: string } | undefined {
+    return this.held && { version: this.held.version, hash: this.held.hash };
+  }
+
+  current(): HostsStatus {
+    return { version: this.held?.version ?? 0, hash: this.held?.hash ?? null, running: this.running.version, pendingRestart: [...this.pendingRestart], signed: this.key !== undefined };
+  }
+
+  start(): void {
+    this.stopped = false;
+  }
+
+  stop(): void {
+    this.stopped = true;
+  }
+
+  status(): { ok: boolean; detail: string } {
+    const s = this.current();
+    if (!s.signed) return { ok: true, detail: 'unversioned host table (no operator key pinned)' };
+    return { ok: true, detail: s.pendingRestart.length ? `holds version ${s.version}, runs on ${s.running}: restart for ${s.pendingRestart.join('; ')}` : `version ${s.version}` };
+  }
+
+  private signed(): SignedTable {
+    if (!this.held) throw new CohortError('refused', 'this node holds no signed host table');
+    return { text: this.held.text, signature: this.held.signature };
+  }
+
+  /** SIGHUP: the config file again; a newer signed version in it is taken (an older or the same one changes nothing). */
+  reloadFile(): Promise<{ taken: boolean; version: number }> {
+    const signed = readSignedFile(this.configFile);
+    if (!signed) return Promise.reject(new CohortError('refused', `${this.configFile} is not signed (no ${this.configFile}.sig)`));
+    return this.offer(signed, 'file');
+  }
+
+  /** A version offered by the operator, a peer or the file: one at a time, in arrival order. */
+  offer(signed: SignedTable, from: string): Promise<{ taken: boolean; version: number }> {
+    const next = this.queue.then(() => this.take(signed, from));
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async take(signed: SignedTable, from: string): Promise<{ taken: boolean; version: number }> {
+    if (!this.key || !this.held) throw new CohortError('refused', `${this.self} pins no operator key (<tls dir>/operator.pub): its host table cannot change while it runs`);
+    const offered = verifySignedTable(signed, this.key, this.configFile);
+    if (offered.table.cluster !== this.running.cluster) throw new CohortError('refused', `a table of cluster '${offered.table.cluster}', not '${this.running.cluster}'`);
+    const verdict = judgeVersion(this.held, offered);
+    this.holds(from, offered); // a peer offers what it holds
+    if (verdict === 'have') return { taken: false, version: offered.version };
+    if (verdict !== 'take') {
+      this.log.warn({ event: 'host_table_refused', from, version: offered.version, why: verdict }, `host table from ${from} refused: ${verdict}`);
+      throw new CohortError('refused', verdict);
+    }
+    this.store.write(offered);
+    this.held = offered;
+    const previous = { ...this.running, nodes: [...this.running.nodes] };
+    const change = tableChange(this.running, offered.table);
+    const waits = waitsForRestart(change);
+    if (waits.length === 0) {
+      this.running.nodes.push(...change.added);
+      this.running.version = offered.version;
+      this.pendingRestart = [];
+      if (change.added.length) {
+        await this.appliers?.nodesAdded(change.added);
+        await this.appliers?.placedAnew(previous);
+      }
+      this.log.info({ event: 'host_table_applied', from, version: offered.version, added: change.added.map((n) => n.id) }, `host table version ${offered.version} from ${from} applied${change.added.length ? ` (added ${change.added.map((n) => n.id).join(', ')})` : ''}`);
+    } else {
+      this.pendingRestart = waits;
+      this.log.warn({ event: 'host_table_pending_restart', from, version: offered.version, running: this.running.version, waits }, `host table version ${offered.version} from ${from} kept; it applies at the next start: ${waits.join('; ')}`);
+    }
+    this.spread(from);
+    return { taken: true, version: offered.version };
+  }
+
+  /** A peer's hello said which version it holds: an older one gets ours, a newer one is fetched. */
+  peerSaid(peer: string, heard: { version: number; hash: string }): void {
+    if (!this.held || this.stopped) return;
+    const verdict = judgeVersion(this.held, heard);
+    if (verdict === 'have') return;
+    if (heard.version < this.held.version) return void this.push(peer);
+    if (heard.version > this.held.version) return void this.fetchFrom(peer);
+    this.log.error({ event: 'host_table_split', peer, version: heard.version, ours: this.held.hash, theirs: heard.hash }, `${peer} holds another text of host table version ${heard.version}: sign a newer version`);
+  }
+
+  private spread(from: string): void {
+    for (const peer of this.peers.values()) {
+      if (peer.id === from || peer.id === this.self) continue;
+      if (peer.heardTable && peer.heardTable.version >= this.held!.version) continue;
+      if (peer.state === 'up') void this.push(peer.id);
+    }
+  }
+
+  /** What `peer` holds now, when it offered or took a version (its hello said what it held then). */
+  private holds(peer: string, table: { version: number; hash: string }): void {
+    const p = this.peers.get(peer);
+    if (p && (!p.heardTable || p.heardTable.version < table.version)) p.heardTable = { version: table.version, hash: table.hash };
+  }
+
+  private async push(peer: string): Promise<void> {
+    const held = this.held!;
+    try {
+      await this.call(peer, 'hosts.offer', this.signed());
+      this.holds(peer, held);
+    } catch (err) {
+      this.log.debug({ event: 'host_table_push_failed', peer, err: (err as Error).message }, `host table not passed to ${peer}`);
+    }
+  }
+
+  private async fetchFrom(peer: string): Promise<void> {
+    for (let i = 0; i < FETCH_TRIES && !this.stopped; i++) {
+      try {
+        const signed = signedArgs.parse(await this.call(peer, 'hosts.fetch', {}));
+        await this.offer(signed, peer);
+        return;
+      } catch (err) {
+        if (err instanceof CohortError && err.code === 'refused') {
+          this.log.warn({ event: 'host_table_fetch_refused', peer, err: err.message }, `the host table ${peer} holds was refused: ${err.message}`);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, FETCH_RETRY_MS));
+      }
+    }
+  }
+}

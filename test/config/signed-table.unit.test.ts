@@ -1,0 +1,78 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { parseHostTable } from '../../src/config/host-table.ts';
+import { makeOperatorKey, pinnedOperatorKey, signatureFile, signTable, tableHash, verifySignedTable } from '../../src/config/signed-table.ts';
+import { judgeVersion, tableChange, waitsForRestart } from '../../src/config/table-change.ts';
+import { tableToRun } from '../../src/node/accepted-table.ts';
+
+const node = (id: string, i: number, more: Record<string, unknown> = {}) => ({ id, domain: 'msu', role: i === 0 ? 'library' : 'access', host: '127.0.0.1', linkPort: 21000 + 2 * i, httpPort: 21001 + 2 * i, ...more });
+const text = (version: number | undefined, nodes = ['A', 'B'], extra: Record<string, unknown> = {}) =>
+  stringify({ ...(version === undefined ? {} : { version }), cluster: 'test', dataDir: './data', tls: { dir: './tls' }, domains: ['msu'], nodes: nodes.map((id, i) => node(id, i)), ...extra });
+
+describe('signed host tables', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cohort-signed-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const keys = makeOperatorKey(join(dir, 'tls'));
+  const other = makeOperatorKey(join(dir, 'other'));
+  const file = join(dir, 'hosts.yaml');
+  const key = pinnedOperatorKey(join(dir, 'tls'))!;
+
+  it('a table signed with the pinned key is taken with its version and hash; altered, other key, or no version is refused', () => {
+    const signed = signTable(text(4), keys.privateKey);
+    const v = verifySignedTable(signed, key, file);
+    assert.equal(v.version, 4);
+    assert.equal(v.hash, tableHash(text(4)));
+    assert.throws(() => verifySignedTable({ ...signed, text: signed.text.replace('21000', '21009') }, key, file), /does not match the operator's key/);
+    assert.throws(() => verifySignedTable(signTable(text(4), other.privateKey), key, file), /does not match/);
+    assert.throws(() => verifySignedTable({ ...signed, signature: 'not base64!' }, key, file), /not 64 bytes/);
+    assert.throws(() => verifySignedTable(signTable(text(undefined), keys.privateKey), key, file), /no version/);
+    assert.throws(() => verifySignedTable(signTable(text(5, ['A', 'A']), keys.privateKey), key, file), /signed, but not a host table that can be used/);
+    assert.equal(makeOperatorKey(join(dir, 'tls')).created, false, 'kept');
+  });
+
+  it('versions: newer is taken, the same one is already held, older and another text of the same one are refused', () => {
+    const held = { version: 3, hash: 'a'.repeat(64) };
+    assert.equal(judgeVersion(held, { version: 4, hash: 'b'.repeat(64) }), 'take');
+    assert.equal(judgeVersion(held, { ...held }), 'have');
+    assert.match(judgeVersion(held, { version: 2, hash: 'b'.repeat(64) }), /older/);
+    assert.match(judgeVersion(held, { version: 3, hash: 'b'.repeat(64) }), /another text/);
+  });
+
+  it('what waits for a restart: nothing for access nodes added; library nodes, voters, removals, changed entries and settings wait', () => {
+    const base = parseHostTable(file, text(1));
+    assert.deepEqual(waitsForRestart(tableChange(base, parseHostTable(file, text(2, ['A', 'B', 'C'])))), []);
+    const withLibrary = parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes: [node('A', 0), node('B', 1), node('L', 2, { role: 'library' })] }));
+    assert.deepEqual(waitsForRestart(tableChange(base, withLibrary)), ['L added as a library node']);
+    const withVoter = parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes: [node('A', 0), node('B', 1), node('V', 2, { voter: true })] }));
+    assert.deepEqual(waitsForRestart(tableChange(base, withVoter)), ['V added as a voter']);
+    assert.deepEqual(waitsForRestart(tableChange(base, parseHostTable(file, text(2, ['A'])))), ['B removed']);
+    assert.deepEqual(waitsForRestart(tableChange(base, parseHostTable(file, text(2, ['A', 'B'], { link: { heartbeatMs: 500 } })))), ['link changed']);
+    const moved = parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes: [node('A', 0), node('B', 1, { host: '127.0.0.2' })] }));
+    assert.deepEqual(waitsForRestart(tableChange(base, moved)), ["B's entry changed"]);
+  });
+
+  it('at start: the file, or the newer version accepted earlier; a signature missing or another text of the same version stops it', () => {
+    const start = join(dir, 'start.yaml');
+    const write = (t: string, sign = true) => {
+      writeFileSync(start, t);
+      if (sign) writeFileSync(signatureFile(start), signTable(t, keys.privateKey).signature);
+      else rmSync(signatureFile(start), { force: true });
+    };
+    write(text(1), false);
+    assert.throws(() => tableToRun(start, 'A'), /must be signed/);
+    write(text(2));
+    assert.equal(tableToRun(start, 'A').table.version, 2);
+    write(text(1));
+    const older = tableToRun(start, 'A');
+    assert.equal(older.table.version, 2, 'the version accepted earlier');
+    assert.match(older.notes[0], /holds version 1; running on version 2/);
+    write(text(2, ['A', 'B', 'C']));
+    assert.throws(() => tableToRun(start, 'A'), /another text/);
+    write(text(3, ['B']));
+    assert.throws(() => tableToRun(start, 'A'), /no node 'A'/);
+  });
+});

@@ -1,0 +1,115 @@
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { parseDocument } from 'yaml';
+import { makeOperatorKey, OPERATOR_PRIVATE_KEY, signatureFile, signTable } from '../../src/config/signed-table.ts';
+import type { HostsStatus } from '../../src/node/node-hosts.ts';
+import { runCli } from '../harness/cli.ts';
+import { TestCluster } from '../harness/cluster.ts';
+import { timed, waitFor } from '../harness/wait.ts';
+
+// Issue 28: a host table that changes while the cluster runs. Version 1 has A, B and C; D's
+// entry (ports picked with the others) is added as version 2 with `cohort hosts add` while
+// they run, handed to A only; B and C take it from A, and D is started on it. No node restarts.
+describe('signed host table versions across real node processes', () => {
+  let cluster: TestCluster;
+  let key: string;
+  const running = ['A', 'B', 'C'];
+  const current = async (id: string) => (await (await cluster.client(id)).call(id, 'hosts.current')) as HostsStatus;
+  const offer = async (id: string, text: string, signature: string) => (await cluster.client(id)).call(id, 'hosts.offer', { text, signature });
+  const held = (id: string) => readFileSync(join(cluster.table.dataDir, id, 'host-table.yaml'), 'utf8');
+
+  before(async () => {
+    cluster = await TestCluster.create([{ id: 'A' }, { id: 'B' }, { id: 'C' }, { id: 'D' }], { link: { heartbeatMs: 1000, deadAfterMs: 4000 } });
+    key = makeOperatorKey(cluster.table.tlsDir).privateKey;
+    // Version 1: the file without D.
+    const doc = parseDocument(readFileSync(cluster.config, 'utf8'));
+    doc.set('version', 1);
+    doc.deleteIn(['nodes', 3]);
+    writeFileSync(cluster.config, doc.toString());
+    writeFileSync(signatureFile(cluster.config), signTable(doc.toString(), key).signature);
+    await Promise.all(running.map((id) => cluster.start(id)));
+    await waitFor('links among A, B and C', () => cluster.linksUp(running), 10_000);
+  });
+  after(() => cluster.destroy());
+
+  it('every node holds version 1; a node that pins the key refuses an unsigned file at start', async () => {
+    for (const id of running) assert.deepEqual({ ...(await current(id)), hash: null }, { version: 1, hash: null, running: 1, pendingRestart: [], signed: true });
+  });
+
+  it('`cohort hosts add D --from A`: B and C take version 2 from A at once, D starts on it, every link is up; a critical message reaches D', async () => {
+    const d = cluster.table.nodes.find((n) => n.id === 'D')!;
+    const { ms } = await timed(async () => {
+      const added = await runCli(['hosts', 'add', 'D', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(d.linkPort), '--http-port', String(d.httpPort), '--from', 'A', '-c', cluster.config]);
+      assert.equal(added.code, 0, added.stderr);
+      assert.match(added.stdout, /added D as version 2/);
+      await waitFor('A, B and C on version 2', async () => (await Promise.all(running.map(current))).every((s) => s.version === 2 && s.running === 2), 10_000);
+    });
+    assert.ok(ms < 2 * 1000 + 5000, `version 2 everywhere ${ms} ms after the push`);
+    await cluster.start('D');
+    await waitFor('every link up, D included', () => cluster.linksUp(), 15_000);
+    assert.equal((await current('D')).version, 2);
+    const sent = await (await cluster.client('B')).critical('D', 'journal.append', { stream: 'joined', entry: 'hello D' });
+    assert.equal(sent.status, 'ok');
+    assert.deepEqual((await cluster.journal('D', 'joined')).map((e) => e.entry), ['hello D']);
+    const peers = await cluster.peers('A');
+    assert.deepEqual(peers.map((p) => [p.id, p.tableVersion]).sort(), [['B', 2], ['C', 2], ['D', 2]]);
+    const shown = await runCli(['hosts', 'show', '-f', 'C', '-c', cluster.config]);
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /C holds host table version 2/);
+  });
+
+  it('older, unsigned, altered and same-version-other-text tables are refused, and change nothing', async () => {
+    const v2 = readFileSync(cluster.config, 'utf8');
+    const v2sig = readFileSync(signatureFile(cluster.config), 'utf8').trim();
+    const before = { status: await current('B'), file: held('B') };
+    const doc = parseDocument(v2);
+    doc.set('version', 1);
+    const older = signTable(doc.toString(), key);
+    const other = parseDocument(v2);
+    other.set('link', { heartbeatMs: 1000, deadAfterMs: 5000 });
+    const sameVersion = signTable(other.toString(), key);
+    const cases: [string, string, string, RegExp][] = [
+      ['older', older.text, older.signature, /older than version 2/],
+      ['unsigned', v2.replace('version: 2', 'version: 3'), Buffer.alloc(64).toString('base64'), /does not match the operator's key/],
+      ['altered', v2.replace('127.0.0.1', '127.0.0.2'), v2sig, /does not match/],
+      ['no signature at all', v2, '', /not 64 bytes/],
+      ['same version, other text', sameVersion.text, sameVersion.signature, /another text/],
+    ];
+    for (const [what, text, signature, why] of cases) {
+      await assert.rejects(offer('B', text, signature), (err: Error) => why.test(err.message), what);
+    }
+    assert.deepEqual(await current('B'), before.status);
+    assert.equal(held('B'), before.file);
+  });
+
+  it('SIGHUP: a node reads its file again and takes a newer signed version (it keeps running); the others follow', async () => {
+    const signed = await runCli(['hosts', 'sign', '--bump', '-c', cluster.config]);
+    assert.equal(signed.code, 0, signed.stderr);
+    assert.match(signed.stdout, /signed version 3/);
+    cluster.signal('C', 'SIGHUP');
+    await waitFor('every node on version 3', async () => (await Promise.all(cluster.ids.map(current))).every((s) => s.version === 3), 10_000);
+    assert.ok(cluster.running('C'));
+    assert.equal(cluster.events('C', 'host_table_reload').length, 1);
+  });
+
+  it('a node restarted with an older file starts on the newer version it accepted', async () => {
+    const v3 = readFileSync(cluster.config, 'utf8');
+    const v3sig = readFileSync(signatureFile(cluster.config), 'utf8');
+    await cluster.kill('B', 'SIGTERM');
+    const doc = parseDocument(v3);
+    doc.set('version', 1);
+    doc.deleteIn(['nodes', 3]);
+    writeFileSync(cluster.config, doc.toString());
+    writeFileSync(signatureFile(cluster.config), signTable(doc.toString(), join(cluster.table.tlsDir, OPERATOR_PRIVATE_KEY)).signature);
+    try {
+      await cluster.start('B');
+      assert.equal((await current('B')).version, 3);
+      await waitFor('every link up, D included', () => cluster.linksUp(), 15_000);
+    } finally {
+      writeFileSync(cluster.config, v3);
+      writeFileSync(signatureFile(cluster.config), v3sig);
+    }
+  });
+});
