@@ -26,6 +26,10 @@ export interface NodeMetricsSources {
   homeCopyAnswers: () => Readonly<{ read: number; login: number }>;
   /** The homes this node may take over as their backup: the epoch it holds one at (0: none), its promotions since it started. */
   homesTakenOver: () => { home: string; epoch: number; promotions: number }[];
+  /** Session copies on other nodes owed writes they missed (or copies a host table moved to them). */
+  sessionCopiesOwed: () => number;
+  /** The host table version this node holds, and the one it runs on (issue 28). */
+  hostTable: () => { version: number; running: number };
 }
 
 /**
@@ -185,6 +189,25 @@ export class NodeMetrics {
       collect() {
         this.reset();
         for (const h of src.homesTakenOver()) this.inc({ home: h.home }, h.promotions);
+      },
+    });
+    new Gauge({
+      name: 'cohort_session_copies_owed',
+      help: "Session copies on other nodes that this node still owes writes (their node was down, or a host table moved the copy there); catch-up sends them each second.",
+      registers,
+      collect() {
+        this.set(src.sessionCopiesOwed());
+      },
+    });
+    new Gauge({
+      name: 'cohort_host_table_version',
+      help: 'The host table version this node holds (held) and the one it runs on (running: lower while what the newer one changes waits for a restart); 0: an unversioned table.',
+      labelNames: ['of'],
+      registers,
+      collect() {
+        const t = src.hostTable();
+        this.set({ of: 'held' }, t.version);
+        this.set({ of: 'running' }, t.running);
       },
     });
     new Counter({

@@ -101,6 +101,12 @@ export class Backend {
     return Math.max(this.weight * 0.05, (this.weight * since) / ramp);
   }
 
+  /** A back-end a running front takes on (a node the host table added): out until its first check passes. */
+  startDown(): void {
+    this.healthy = false;
+    this.streak = this.cfg.health.rise - 1;
+  }
+
   /** An active check's result; state flips only after `rise` or `fall` results in a row. */
   checked(ok: boolean, layer: string, detail: string, now = Date.now()): void {
     this.note({ at: now, ok, layer, detail });

@@ -13,6 +13,7 @@ import { HttpServer } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
 import { bounded } from './long-poll.ts';
 import { MaintenanceWatch } from './maintenance-watch.ts';
+import { TableFollower } from './table-follower.ts';
 import { NodeConnection } from '../client/node-connection.ts';
 import { Proxy } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -62,6 +63,8 @@ export class Front implements AdminFront {
   private loads: LoadSource | undefined;
   /** The front's link into the node network (front.node): load figures, app registries. */
   private readonly caller: NodeConnection | undefined;
+  /** The cluster's host table versions, followed through front.node (issue 28). */
+  private readonly follower: TableFollower | undefined;
   /** backends: apps — the registries followed, and the request counts reported back. */
   private apps: AppRegistries | undefined;
   private served: ServedReporter | undefined;
@@ -102,6 +105,7 @@ export class Front implements AdminFront {
     });
     if (cfg.admin) this.admin = new AdminServer(this, this.metrics, this.dashboard);
     this.health = new HealthChecker(() => this.proxy.state.all, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
+    if (this.caller) this.follower = new TableFollower({ node: this.caller.node, call: this.caller.call, table: () => this.table, apply: (t) => this.reload(t), log });
     if (this.caller) this.acme = frontAcme(table, cfg, this.caller.call, log, () => this.takeUpAcme());
     // Session ticket keys through the node network (the ACME home keeps them), unless a secret derives them.
     if (this.caller && cfg.listen.tls) this.sharedTickets = new SharedTicketKeys(() => this.server?.tickets, new AcmeItems(this.caller.call, acmeHome(table, cfg.listen.tls.acme?.home)), log);
@@ -151,6 +155,7 @@ export class Front implements AdminFront {
       throw err;
     }
     this.health.start();
+    this.follower?.start();
     this.startLoads();
     this.acme?.start();
     this.certificates.follow(cfg.listen.tls, dirname(this.table.file));
@@ -160,6 +165,7 @@ export class Front implements AdminFront {
 
   /** Applies a new host table whole, or nothing: an invalid one throws before any change. */
   reload(table: HostTable): void {
+    if (table.version < this.table.version) throw new Error(`host table version ${table.version} is older than version ${this.table.version}, which this front runs on`);
     const cfg = frontConfig(table);
     const old = this.proxy.state;
     if (cfg.listen.host !== old.cfg.listen.host || cfg.listen.port !== old.cfg.listen.port) throw new Error('front.listen cannot change on reload; restart the front');
@@ -259,6 +265,7 @@ export class Front implements AdminFront {
   }
 
   async stop(): Promise<void> {
+    this.follower?.stop();
     this.acme?.stop();
     this.sharedTickets?.stop();
     this.health.stop();

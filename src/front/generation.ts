@@ -73,6 +73,8 @@ export function buildGeneration(input: GenerationInput): Generation {
         b = old;
       } else {
         b = new Backend(def, settings);
+        // An access node a newer host table added joins a front in service once it answers (issue 28).
+        if (previous && rc.backends === 'access') b.startDown();
       }
       healthOf.set(b, rc.health);
       const same = ofId.get(def.id);

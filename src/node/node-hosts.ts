@@ -72,7 +72,7 @@ export class NodeHosts implements Part {
     const registry = opts.registry;
     registry.register({ name: 'hosts.current', summary: "the host table version this node holds and runs on, and what waits for a restart", args: z.strictObject({}), scope: 'operator', run: () => this.current() });
     registry.register({ name: 'hosts.offer', summary: 'a signed host table version (text and Ed25519 signature): taken if newer, refused if older, unsigned, altered or another text of the same version', args: signedArgs, scope: 'operator', run: (a, ctx) => this.offer(a, ctx.from) });
-    registry.register({ name: 'hosts.fetch', summary: 'the signed host table version this node holds (nodes ask a peer whose hello said a newer one)', args: z.strictObject({}), scope: 'peers', run: () => this.signed() });
+    registry.register({ name: 'hosts.fetch', summary: 'the signed host table version this node holds (a node asks a peer whose hello said a newer one; a front asks its node)', args: z.strictObject({}), scope: 'operator', run: () => this.signed() });
   }
 
   /** Said in each hello this node sends. */

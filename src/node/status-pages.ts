@@ -22,6 +22,8 @@ export interface StatusSources {
   homeBackup: NodeMetricsSources['homeBackup'];
   homeCopyAnswers: NodeMetricsSources['homeCopyAnswers'];
   homesTakenOver: NodeMetricsSources['homesTakenOver'];
+  sessionCopiesOwed: NodeMetricsSources['sessionCopiesOwed'];
+  hostTable: NodeMetricsSources['hostTable'];
   /** Asks another node (its status.snapshot). */
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
   /** Whether this node serves a dashboard (on loopback, or with the host table's admin token). */
@@ -76,6 +78,8 @@ export class StatusPages {
       homeBackup: src.homeBackup,
       homeCopyAnswers: src.homeCopyAnswers,
       homesTakenOver: src.homesTakenOver,
+      sessionCopiesOwed: src.sessionCopiesOwed,
+      hostTable: src.hostTable,
     });
   }
 

@@ -120,6 +120,11 @@ export class SessionStore {
     return this.db.prepare('SELECT rowid, id FROM sessions WHERE rowid > ? ORDER BY rowid LIMIT ?').all(after, limit) as { rowid: number; id: string }[];
   }
 
+  /** Copies elsewhere owed a catch-up. */
+  missedCount(): number {
+    return (this.db.prepare('SELECT count(*) AS n FROM sessions_missed').get() as { n: number }).n;
+  }
+
   missed(id: string, node: string): void {
     this.addMissed.run(id, node);
   }

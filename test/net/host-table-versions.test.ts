@@ -3,17 +3,25 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
+import { randomBytes } from 'node:crypto';
+import { loadHostTable } from '../../src/config/host-table.ts';
 import { makeOperatorKey, OPERATOR_PRIVATE_KEY, signatureFile, signTable } from '../../src/config/signed-table.ts';
 import type { HostsStatus } from '../../src/node/node-hosts.ts';
+import { placement } from '../../src/sessions/placement.ts';
 import { runCli } from '../harness/cli.ts';
 import { TestCluster } from '../harness/cluster.ts';
+import { FrontProcess } from '../harness/front-process.ts';
+import { freePorts } from '../harness/ports.ts';
 import { timed, waitFor } from '../harness/wait.ts';
 
 // Issue 28: a host table that changes while the cluster runs. Version 1 has A, B and C; D's
 // entry (ports picked with the others) is added as version 2 with `cohort hosts add` while
 // they run, handed to A only; B and C take it from A, and D is started on it. No node restarts.
+// A front (backends: access, following A) sends requests to B and C, then to D too.
 describe('signed host table versions across real node processes', () => {
   let cluster: TestCluster;
+  let front: FrontProcess;
+  let frontUrl: string;
   let key: string;
   const running = ['A', 'B', 'C'];
   const current = async (id: string) => (await (await cluster.client(id)).call(id, 'hosts.current')) as HostsStatus;
@@ -27,19 +35,40 @@ describe('signed host table versions across real node processes', () => {
     const doc = parseDocument(readFileSync(cluster.config, 'utf8'));
     doc.set('version', 1);
     doc.deleteIn(['nodes', 3]);
+    const [listen, admin] = await freePorts(2);
+    doc.set('front', doc.createNode({ listen: { port: listen }, admin: { port: admin }, backends: 'access', node: 'A', health: { intervalMs: 200 } }));
+    frontUrl = `http://127.0.0.1:${listen}`;
     writeFileSync(cluster.config, doc.toString());
     writeFileSync(signatureFile(cluster.config), signTable(doc.toString(), key).signature);
     await Promise.all(running.map((id) => cluster.start(id)));
     await waitFor('links among A, B and C', () => cluster.linksUp(running), 10_000);
+    front = FrontProcess.start(cluster.config, { port: admin });
+    await front.waitFor('B and C (the access nodes) ready at the front', (st) => st.backends.filter((b) => b.state === 'ready').length === 2);
   });
-  after(() => cluster.destroy());
+  after(async () => {
+    await front?.stop();
+    await cluster.destroy();
+  });
 
   it('every node holds version 1; a node that pins the key refuses an unsigned file at start', async () => {
     for (const id of running) assert.deepEqual({ ...(await current(id)), hash: null }, { version: 1, hash: null, running: 1, pendingRestart: [], signed: true });
   });
 
-  it('`cohort hosts add D --from A`: B and C take version 2 from A at once, D starts on it, every link is up; a critical message reaches D', async () => {
+  it('`cohort hosts add D --from A` under load: B and C take version 2 from A at once, D starts on it, every link is up, the front sends D requests with none failed; a critical message reaches D', async () => {
     const d = cluster.table.nodes.find((n) => n.id === 'D')!;
+    // Sessions written before D joins; those the new table places on D must be on D afterwards.
+    const ids = Array.from({ length: 200 }, () => randomBytes(16).toString('hex'));
+    const b = await cluster.client('B');
+    for (const id of ids) await b.call('B', 'sessions.write', { id, set: { who: id.slice(0, 8) } });
+    // Requests through the front the whole time: each must be answered by a node (a node's HTTP port answers this path 404; the front's own failures are 502/503).
+    let load = true;
+    const statuses = new Map<number | string, number>();
+    const loop = (async () => {
+      while (load) {
+        const r = await fetch(`${frontUrl}/nothing-here`).then((res) => (void res.arrayBuffer(), res.status), (err: Error) => err.message);
+        statuses.set(r, (statuses.get(r) ?? 0) + 1);
+      }
+    })();
     const { ms } = await timed(async () => {
       const added = await runCli(['hosts', 'add', 'D', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(d.linkPort), '--http-port', String(d.httpPort), '--from', 'A', '-c', cluster.config]);
       assert.equal(added.code, 0, added.stderr);
@@ -50,6 +79,26 @@ describe('signed host table versions across real node processes', () => {
     await cluster.start('D');
     await waitFor('every link up, D included', () => cluster.linksUp(), 15_000);
     assert.equal((await current('D')).version, 2);
+    const served = await front.waitFor('the front sending D requests', (st) => (st.backends.find((x) => x.id === 'D')?.requests ?? 0) > 20, 15_000);
+    load = false;
+    await loop;
+    assert.deepEqual([...statuses.keys()], [404], `answers through the front while D joined: ${JSON.stringify([...statuses])}`);
+    console.log(`D joined: ${statuses.get(404)} requests through the front, none failed; D served ${served.backends.find((x) => x.id === 'D')!.requests}; version 2 everywhere ${Math.round(ms)} ms after the push`);
+    // Every session the new table places on D is there once B and C owe nothing: read at D with B and C down.
+    const owed = async (id: string) => Number(/^cohort_session_copies_owed\{[^}]*\} (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${cluster.table.nodes.find((n) => n.id === id)!.httpPort}/metrics`)).text())?.[1] ?? NaN);
+    await waitFor('B and C owe no session copies', async () => (await owed('B')) === 0 && (await owed('C')) === 0, 15_000);
+    const v2 = loadHostTable(cluster.config);
+    const onD = ids.filter((id) => placement(v2, id).includes('D'));
+    assert.ok(onD.length > 20, `${onD.length} of 200 sessions placed on D`);
+    await cluster.kill('B');
+    await cluster.kill('C');
+    try {
+      const dc = await cluster.client('D');
+      for (const id of onD) assert.deepEqual(((await dc.call('D', 'sessions.get', { id })) as { data: unknown } | null)?.data, { who: id.slice(0, 8) }, id);
+    } finally {
+      await cluster.start('B');
+      await cluster.start('C');
+    }
     const sent = await (await cluster.client('B')).critical('D', 'journal.append', { stream: 'joined', entry: 'hello D' });
     assert.equal(sent.status, 'ok');
     assert.deepEqual((await cluster.journal('D', 'joined')).map((e) => e.entry), ['hello D']);
