@@ -36,7 +36,7 @@ h2 { font-size: 15px; margin: 16px 4px 8px; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { text-align: left; padding: 2px 6px 2px 0; border-bottom: 1px solid #f0f1f4; vertical-align: top; }
 th { color: var(--muted); font-weight: 500; }
-td.up { color: var(--green); } td.down, td.connecting, .home-backup.down, .home-lease.down { color: var(--red); }
+td.up { color: var(--green); } td.down, td.connecting, .home-backup.down, .home-lease.down, .host-table.down { color: var(--red); }
 .section { margin-top: 6px; font-weight: 600; font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .03em; }
 .scroll { overflow-x: auto; }
 #matrix td, #matrix th { text-align: center; white-space: nowrap; }
@@ -88,6 +88,10 @@ td.up { color: var(--green); } td.down, td.connecting, .home-backup.down, .home-
       var up = Math.max(0, Math.floor((s.at - s.startedAt) / 1000));
       card.appendChild(el('div', { 'class': 'meta', text: 'pid ' + s.pid + ', up ' + (up < 120 ? up + ' s' : up < 7200 ? Math.floor(up / 60) + ' min' : Math.floor(up / 3600) + ' h') }));
     }
+    // Its host table version (issue 28): red while a newer one waits for its restart.
+    if (s.hostTable && s.hostTable.version > 0) card.appendChild(s.hostTable.running < s.hostTable.version
+      ? el('div', { 'class': 'host-table down', text: 'host table v' + s.hostTable.version + ', runs on v' + s.hostTable.running + ': restart for ' + s.hostTable.pendingRestart.join('; ') })
+      : el('div', { 'class': 'host-table meta', text: 'host table v' + s.hostTable.version }));
     var depth = {};
     s.outbox.peers.forEach(function (p) { depth[p.peer] = p; });
     card.appendChild(el('div', { 'class': 'section', text: 'links and outbox' }));

@@ -26,6 +26,8 @@ export interface NodeSnapshot {
   apps: { problem: string | null; reload: string; instances: { id: string; state: string; port: number | null; requests: number; restarts: number }[] } | null;
   /** A home library node's backup (issue 27): in step, or not and why; null on a node that is no home or has none. */
   home: { backup: string; inSync: boolean; lag: number; why: string | null; aloneSeconds: number; lease: { epoch: number; held: boolean; answered: number; voters: number } | null } | null;
+  /** The host table version it holds and runs on (issue 28; 0: unversioned). */
+  hostTable?: { version: number; running: number; pendingRestart: string[] };
 }
 
 /** The live state a snapshot reads (all of it kept by the node's services anyway). */
@@ -40,6 +42,7 @@ export interface NodeStatusSources {
   resources: (limit: number) => NodeSnapshot['resources'];
   apps: () => RegistrySnapshot | undefined;
   home: () => BackupStatus | null;
+  hostTable: () => { version: number; running: number; pendingRestart: string[] };
 }
 
 /** One node's view: its links with round trips, outbox per peer and dead letters, load, resources, app instances. */
@@ -67,6 +70,7 @@ export async function nodeSnapshot(src: NodeStatusSources): Promise<NodeSnapshot
           instances: apps.instances.map((i) => ({ id: i.id, state: i.state, port: i.port, requests: i.requests, restarts: i.restarts })),
         }
       : null,
+    hostTable: (({ version, running, pendingRestart }) => ({ version, running, pendingRestart }))(src.hostTable()),
     home: home ? { backup: home.backup, inSync: home.inSync, lag: home.lag, why: home.why, aloneSeconds: home.aloneSeconds, lease: home.term ? { epoch: home.term.epoch, held: home.term.leaseHeld, answered: home.term.votersAnswered.length, voters: home.term.voters.length } : null } : null,
   };
 }

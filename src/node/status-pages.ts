@@ -23,7 +23,7 @@ export interface StatusSources {
   homeCopyAnswers: NodeMetricsSources['homeCopyAnswers'];
   homesTakenOver: NodeMetricsSources['homesTakenOver'];
   sessionCopiesOwed: NodeMetricsSources['sessionCopiesOwed'];
-  hostTable: NodeMetricsSources['hostTable'];
+  hostTable: () => { version: number; running: number; pendingRestart: string[] };
   /** Asks another node (its status.snapshot). */
   call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
   /** Whether this node serves a dashboard (on loopback, or with the host table's admin token). */
@@ -59,6 +59,7 @@ export class StatusPages {
         resources: src.resources,
         apps: () => apps?.snapshot(),
         home: src.homeBackup,
+        hostTable: src.hostTable,
       });
     registry.register({ name: 'status.snapshot', summary: "this node's status for a dashboard: links with round trips, outbox, load, resources, app instances", args: z.strictObject({}), scope: 'any', run: snapshot });
     this.dashboard = src.dashboard

@@ -50,7 +50,7 @@ describe('signed host table versions across real node processes', () => {
     await cluster.destroy();
   });
 
-  it('every node holds version 1; a node that pins the key refuses an unsigned file at start', async () => {
+  it('every node holds version 1, signed', async () => {
     for (const id of running) assert.deepEqual({ ...(await current(id)), hash: null }, { version: 1, hash: null, running: 1, pendingRestart: [], signed: true });
   });
 
@@ -143,6 +143,30 @@ describe('signed host table versions across real node processes', () => {
     assert.equal(cluster.events('C', 'host_table_reload').length, 1);
   });
 
+  it('a version that adds a library node is kept but waits for a restart: hosts.current, cohort doctor and the dashboard say so; a restarted node runs on it', async () => {
+    const v3 = readFileSync(cluster.config, 'utf8');
+    const v3sig = readFileSync(signatureFile(cluster.config), 'utf8');
+    const [linkPort, httpPort] = await freePorts(2);
+    try {
+      const added = await runCli(['hosts', 'add', 'L', '--role', 'library', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(linkPort), '--http-port', String(httpPort), '--from', 'B', '-c', cluster.config]);
+      assert.equal(added.code, 0, added.stderr);
+      await waitFor('every node holding version 4', async () => (await Promise.all(cluster.ids.map(current))).every((s) => s.version === 4), 10_000);
+      assert.deepEqual(await current('A'), { ...(await current('A')), version: 4, running: 3, pendingRestart: ['L added as a library node'] });
+      const doctor = await runCli(['doctor', '--no-repair', '--json', '-f', 'A', '-c', cluster.config]);
+      const rows = (JSON.parse(doctor.stdout) as { rows: { check: string; status: string; detail: string }[] }).rows.filter((r) => r.check === 'host table');
+      assert.deepEqual(rows.map((r) => r.status), ['warn'], JSON.stringify(rows));
+      assert.match(rows[0].detail, /holds version 4, runs on 3: restart it for L added as a library node/);
+      const snapshot = (await (await cluster.client('A')).call('A', 'status.snapshot', {})) as { hostTable: unknown };
+      assert.deepEqual(snapshot.hostTable, { version: 4, running: 3, pendingRestart: ['L added as a library node'] });
+      await cluster.kill('D', 'SIGTERM');
+      await cluster.start('D');
+      assert.deepEqual(await current('D'), { ...(await current('D')), version: 4, running: 4, pendingRestart: [] });
+    } finally {
+      writeFileSync(cluster.config, v3);
+      writeFileSync(signatureFile(cluster.config), v3sig);
+    }
+  });
+
   it('a node restarted with an older file starts on the newer version it accepted', async () => {
     const v3 = readFileSync(cluster.config, 'utf8');
     const v3sig = readFileSync(signatureFile(cluster.config), 'utf8');
@@ -154,7 +178,8 @@ describe('signed host table versions across real node processes', () => {
     writeFileSync(signatureFile(cluster.config), signTable(doc.toString(), join(cluster.table.tlsDir, OPERATOR_PRIVATE_KEY)).signature);
     try {
       await cluster.start('B');
-      assert.equal((await current('B')).version, 3);
+      assert.deepEqual(await current('B'), { ...(await current('B')), version: 4, running: 4 });
+      assert.match(cluster.log('B'), /holds version 1; running on version 4, accepted earlier/);
       await waitFor('every link up, D included', () => cluster.linksUp(), 15_000);
     } finally {
       writeFileSync(cluster.config, v3);
