@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { parseDocument } from 'yaml';
+import { isMap, isSeq, parseDocument, type Document } from 'yaml';
 import { initClusterCerts } from '../certs/cluster-certs.ts';
 import { ConfigError, loadHostTable, parseHostTable } from '../config/host-table.ts';
 import { makeOperatorKey, OPERATOR_PRIVATE_KEY, readSignedFile, signatureFile, signTable, tableHash, type SignedTable } from '../config/signed-table.ts';
@@ -78,27 +78,88 @@ export function addHostsCommand(program: Command): void {
     .requiredOption('--link-port <port>', 'its link port', portArg)
     .requiredOption('--http-port <port>', 'its HTTP port', portArg)
     .option('--role <role>', 'access or library', 'access')
+    .option('--app-base-port <port>', 'the first port of its app instances (when the table has an app section)', portArg)
     .option('--from <node>', 'hand the new version to this running node (its local socket)')
     .option('--key <file>', "the operator's private key (default: <tls dir>/operator.key)")
     .addOption(configOption())
-    .action(async (id: string, opts: { domain: string; host: string; linkPort: number; httpPort: number; role: string; from?: string; key?: string; config: string }) => {
-      const text = readFileSync(opts.config, 'utf8');
-      const doc = parseDocument(text, { uniqueKeys: true });
-      const nodes = doc.get('nodes');
-      if (!nodes || typeof nodes !== 'object' || !('add' in nodes)) throw new CliError(`${opts.config}: no nodes list to add to`, EXIT_USAGE);
-      (nodes as { add: (v: unknown) => void }).add(doc.createNode({ id, domain: opts.domain, role: opts.role, host: opts.host, linkPort: opts.linkPort, httpPort: opts.httpPort }, { flow: true }));
+    .action(async (id: string, opts: EditOptions & { domain: string; host: string; linkPort: number; httpPort: number; role: string; appBasePort?: number }) => {
       const before = loadHostTable(opts.config);
-      doc.set('version', before.version + 1);
-      const next = doc.toString();
-      parseHostTable(opts.config, next); // the new entry is checked like any table (unique id and ports, a known domain, its role)
-      writeFileSync(opts.config, next);
-      const signed = signFile(opts.config, { key: opts.key });
+      const version = await editTable(opts, `added ${id}`, (doc) => {
+        const nodes = doc.get('nodes');
+        if (!isSeq(nodes)) throw new CliError(`${opts.config}: no nodes list to add to`, EXIT_USAGE);
+        nodes.add(doc.createNode({ id, domain: opts.domain, role: opts.role, host: opts.host, linkPort: opts.linkPort, httpPort: opts.httpPort, ...(opts.appBasePort ? { app: { basePort: opts.appBasePort } } : {}) }, { flow: true }));
+      });
       const certs = initClusterCerts(before.tlsDir, before.cluster, [...before.nodes.map((n) => n.id), id]);
-      process.stdout.write(`added ${id} as version ${signed.version} of ${opts.config}, signed${certs.created.includes(id) ? `; its certificate: ${join(before.tlsDir, `${id}.crt`)}` : ''}\n`);
-      if (!opts.from) return;
-      const reply = (await withClient({ config: opts.config, from: opts.from }, (client) => client.call(opts.from!, 'hosts.offer', readSigned(opts.config)))) as { taken: boolean; version: number };
-      process.stdout.write(`${opts.from} ${reply.taken ? 'took' : 'already held'} version ${reply.version}; start ${id} with this table (cohort node -i ${id})\n`);
+      process.stdout.write(`${certs.created.includes(id) ? `its certificate: ${join(before.tlsDir, `${id}.crt`)}; ` : ''}start ${id} on version ${version} (cohort node -i ${id})\n`);
     });
+
+  hosts
+    .command('leave')
+    .description('mark a node leaving (the next version, signed; with --from, handed to a running node): no new sessions or logins go to it, fronts drain it; remove it once its outbox and sessions have moved (cohort doctor)')
+    .argument('<id>', 'the node that leaves')
+    .option('--from <node>', 'hand the new version to this running node (its local socket)')
+    .option('--key <file>', "the operator's private key (default: <tls dir>/operator.key)")
+    .addOption(configOption())
+    .action(async (id: string, opts: EditOptions) => {
+      await editTable(opts, `${id} leaving`, (doc) => {
+        const i = nodeIndex(doc, id, opts.config);
+        doc.setIn(['nodes', i, 'leaving'], true);
+      });
+    });
+
+  hosts
+    .command('remove')
+    .description('remove a node that is leaving (the next version, signed; with --from, handed to a running node): links to it close, messages still queued for it are set aside, its id is never used again')
+    .argument('<id>', 'the node to remove')
+    .option('--force', 'remove it although it was not marked leaving first')
+    .option('--from <node>', 'hand the new version to this running node (its local socket)')
+    .option('--key <file>', "the operator's private key (default: <tls dir>/operator.key)")
+    .addOption(configOption())
+    .action(async (id: string, opts: EditOptions & { force?: boolean }) => {
+      await editTable(opts, `removed ${id}`, (doc) => {
+        const i = nodeIndex(doc, id, opts.config);
+        if (!opts.force && doc.getIn(['nodes', i, 'leaving']) !== true) throw new CliError(`${id} is not leaving: mark it first (cohort hosts leave ${id}), let its outbox and sessions move, then remove it; or --force`, EXIT_USAGE);
+        doc.deleteIn(['nodes', i]);
+        const removed = doc.get('removed');
+        if (isSeq(removed)) removed.add(id);
+        else doc.set('removed', doc.createNode([id], { flow: true }));
+      });
+    });
+}
+
+interface EditOptions {
+  config: string;
+  from?: string;
+  key?: string;
+}
+
+/**
+ * One change to the host table file: made on its YAML (comments kept), the version raised by
+ * one, checked as any table is, written, signed, and with --from handed to that running node.
+ * Nothing is written when the change or the new table is refused. Says the new version.
+ */
+async function editTable(opts: EditOptions, what: string, edit: (doc: Document) => void): Promise<number> {
+  const doc = parseDocument(readFileSync(opts.config, 'utf8'), { uniqueKeys: true });
+  const before = loadHostTable(opts.config);
+  edit(doc);
+  doc.set('version', before.version + 1);
+  const next = doc.toString();
+  parseHostTable(opts.config, next); // unique ids and ports, known domains, no removed id again
+  writeFileSync(opts.config, next);
+  const signed = signFile(opts.config, { key: opts.key });
+  process.stdout.write(`${what}: version ${signed.version} of ${opts.config}, signed\n`);
+  if (opts.from) {
+    const reply = (await withClient({ config: opts.config, from: opts.from }, (client) => client.call(opts.from!, 'hosts.offer', readSigned(opts.config)))) as { taken: boolean; version: number };
+    process.stdout.write(`${opts.from} ${reply.taken ? 'took' : 'already held'} version ${reply.version}; it passes it on to its peers\n`);
+  }
+  return signed.version;
+}
+
+function nodeIndex(doc: Document, id: string, file: string): number {
+  const nodes = doc.get('nodes');
+  const i = isSeq(nodes) ? nodes.items.findIndex((n) => isMap(n) && n.get('id') === id) : -1;
+  if (i < 0) throw new CliError(`${file}: no node '${id}'`, EXIT_USAGE);
+  return i;
 }
 
 function portArg(v: string): number {

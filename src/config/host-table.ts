@@ -23,6 +23,8 @@ export interface HostTable {
   file: string;
   /** The table's `version` (0: the file names none; such a table cannot change while nodes run). */
   version: number;
+  /** Ids of nodes removed: never used again. */
+  removed: string[];
   cluster: string;
   /** Absolute; node X keeps its files under dataDir/X. */
   dataDir: string;
@@ -70,6 +72,7 @@ export function parseHostTable(file: string, text: string): HostTable {
   return {
     file: resolve(file),
     version: t.version ?? 0,
+    removed: t.removed,
     cluster: t.cluster,
     dataDir: resolve(base, t.dataDir),
     tlsDir: resolve(base, t.tls.dir),

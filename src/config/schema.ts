@@ -75,6 +75,11 @@ export const nodeSchema = z.strictObject({
   host: z.string().min(1).max(253),
   linkPort: port,
   /**
+   * Leaving the cluster (issue 28): no new placements (sessions' copies move off it, logins go
+   * elsewhere), fronts drain it, its outbox drains; the next version removes it.
+   */
+  leaving: z.boolean().optional(),
+  /**
    * An access node that votes on which library node takes a home's writes (issue 27). A domain's
    * voters are its library nodes and these; promotion and leases need at least 3.
    */
@@ -126,6 +131,8 @@ const hostTableBaseSchema = z
     /** The table's version (issue 28): a node takes a newer one, signed by the operator's key, while it runs. */
     version: z.number().int().min(1).max(2 ** 31).optional(),
     cluster: name('cluster name'),
+    /** Ids of nodes removed from the cluster (issue 28): never used again, so no certificate made for one is taken for another node. */
+    removed: z.array(name('node id')).max(100_000).default([]),
     dataDir: z.string().min(1),
     tls: z.strictObject({ dir: z.string().min(1) }),
     domains: z.array(name('domain')).min(1),
@@ -210,6 +217,7 @@ export const hostTableSchema = hostTableBaseSchema
         postgresPlaces.set(place, node.id);
       }
       ids.set(node.id, i);
+      if (table.removed.includes(node.id)) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `'${node.id}' was removed (removed: [...]): an id is never used again; give the node a new one` });
       if (!seenDomains.has(node.domain)) {
         ctx.addIssue({ code: 'custom', path: ['nodes', i, 'domain'], message: `unknown domain '${node.domain}' (declared: ${table.domains.join(', ')})` });
       }

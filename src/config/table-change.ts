@@ -24,40 +24,50 @@ export interface TableChange {
   added: NodeEntry[];
   /** Node ids in the old table only. */
   removed: string[];
-  /** Nodes in both whose entries differ. */
+  /** Nodes in both now marked leaving (their entries otherwise the same). */
+  leaving: string[];
+  /** Nodes in both whose entries differ otherwise. */
   changed: string[];
   /** Cluster-wide settings that differ (the host table's own fields). */
   settings: string[];
 }
 
 /** Fields of HostTable that are not settings: where the file is, and its version. */
-const NOT_SETTINGS = new Set(['file', 'version', 'nodes']);
+const NOT_SETTINGS = new Set(['file', 'version', 'nodes', 'removed']);
 
 export function tableChange(old: HostTable, next: HostTable): TableChange {
   const before = new Map(old.nodes.map((n) => [n.id, n]));
   const after = new Map(next.nodes.map((n) => [n.id, n]));
   const keys = new Set([...Object.keys(old), ...Object.keys(next)].filter((k) => !NOT_SETTINGS.has(k)));
+  const both = next.nodes.filter((n) => before.has(n.id) && !same(before.get(n.id), n));
+  const onlyLeaving = (n: NodeEntry) => n.leaving === true && !before.get(n.id)!.leaving && same({ ...before.get(n.id), leaving: true }, n);
   return {
     added: next.nodes.filter((n) => !before.has(n.id)),
     removed: old.nodes.filter((n) => !after.has(n.id)).map((n) => n.id),
-    changed: next.nodes.filter((n) => before.has(n.id) && !same(before.get(n.id), n)).map((n) => n.id),
+    leaving: both.filter(onlyLeaving).map((n) => n.id),
+    changed: both.filter((n) => !onlyLeaving(n)).map((n) => n.id),
     settings: [...keys].filter((k) => !same((old as unknown as Record<string, unknown>)[k], (next as unknown as Record<string, unknown>)[k])).sort(),
   };
 }
 
 /**
  * What of a change waits for a restart (empty: all of it applies at once). Live: access nodes
- * added that do not vote (their links are dialed, the outbox takes messages for them, sessions'
- * copies are placed anew). The rest (library nodes and voters, which move homes' backups and
- * terms; removals; changed entries and settings) waits.
+ * that do not vote, added (their links are dialed, the outbox takes messages for them),
+ * leaving (no new placements, fronts drain them) or removed (links closed, queued messages set
+ * aside, subscriptions dropped); sessions' copies are placed anew each time. The rest (library
+ * nodes and voters, which move homes' backups and terms; changed entries and settings) waits.
  */
-export function waitsForRestart(change: TableChange): string[] {
+export function waitsForRestart(change: TableChange, old: HostTable): string[] {
   const why: string[] = [];
+  const kind = (n: NodeEntry) => (n.role !== 'access' ? `a ${n.role} node` : n.voter ? 'a voter' : undefined);
   for (const n of change.added) {
-    if (n.role !== 'access') why.push(`${n.id} added as a ${n.role} node`);
-    else if (n.voter) why.push(`${n.id} added as a voter`);
+    const k = kind(n);
+    if (k) why.push(`${n.id} added as ${k}`);
   }
-  for (const id of change.removed) why.push(`${id} removed`);
+  for (const id of [...change.leaving, ...change.removed]) {
+    const k = kind(old.nodes.find((n) => n.id === id)!);
+    if (k) why.push(`${id}, ${k}, ${change.leaving.includes(id) ? 'leaving' : 'removed'}`);
+  }
   for (const id of change.changed) why.push(`${id}'s entry changed`);
   for (const key of change.settings) why.push(`${key} changed`);
   return why;

@@ -92,6 +92,25 @@ export class CriticalService {
   }
 
   /**
+   * A node a newer host table removed (issue 28): its delivery ends, senders still waiting hear
+   * no_such_host, and what is queued for it is set aside as dead letters (a node leaving first
+   * drains its queue: `cohort outbox` shows what remains). Says how many were set aside.
+   */
+  async removePeer(peer: string): Promise<number> {
+    const delivery = this.deliveries.get(peer);
+    if (!delivery) return 0;
+    this.deliveries.delete(peer);
+    const why = `node '${peer}' was removed from the host table`;
+    delivery.abandon(new CohortError('no_such_host', why));
+    let buried = 0;
+    await this.commit.run(() => {
+      buried = this.store.buryPeer(peer, 'no_such_host', why);
+    });
+    if (buried) this.log.warn({ event: 'outbox_peer_removed', peer, buried }, `${buried} messages for ${peer} set aside as dead letters: ${why}`);
+    return buried;
+  }
+
+  /**
    * A write to a home's users: through its lane where it has one (the home or its promoted
    * backup takes it), else to the home itself.
    */

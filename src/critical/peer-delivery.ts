@@ -123,6 +123,15 @@ export class PeerDelivery {
     for (const waiter of this.waiters.values()) clearTimeout(waiter.timer);
   }
 
+  /** The peer left the host table (issue 28): nothing more is sent, and whoever waits hears why. */
+  abandon(err: CohortError): void {
+    this.stop();
+    for (const waiter of this.waiters.values()) waiter.reject(err);
+    this.waiters.clear();
+    this.generation++;
+    this.live = 0;
+  }
+
   private restart(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;

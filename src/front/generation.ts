@@ -91,6 +91,16 @@ export function buildGeneration(input: GenerationInput): Generation {
     const routeAllows = (now: number) => list.filter((b) => b.ejectedUntil > now && b.healthy).length < mayEject;
     for (const b of list) (ejectionGates.get(b) ?? ejectionGates.set(b, []).get(b)!).push(routeAllows);
     const routeById = new Map(list.map((b) => [b.id, b]));
+    // A node leaving the cluster (issue 28): its back-ends (its own port, its app instances) take only their sessions' requests.
+    const leaving = new Set(input.table.nodes.filter((n) => n.leaving).map((n) => n.id));
+    for (const b of list) {
+      if (b.node === undefined || !leaving.has(b.node)) continue;
+      later.push(() => {
+        if (b.admin === 'draining') return;
+        b.admin = 'draining';
+        log.info({ event: 'backend_draining', backend: b.id, by: 'host table' }, `${b.id} is on node ${b.node}, which is leaving: its sessions only`);
+      });
+    }
     // A DYING instance (its registry says so) takes only the requests of its sessions.
     if (rc.backends === 'apps') {
       for (const { def, dying } of input.apps) {

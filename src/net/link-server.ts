@@ -90,6 +90,11 @@ export class LinkServer extends EventEmitter {
     this.allowed = await peerAddresses(this.opts.table, this.log);
   }
 
+  /** A node the host table no longer has (issue 28): its link to us is closed (a new one is refused at its hello). */
+  closeInbound(peer: string): void {
+    this.inbound.get(peer)?.close(new CohortError('refused', `${peer} is no longer in the host table`));
+  }
+
   connectedPeers(): string[] {
     return [...this.inbound.keys()];
   }

@@ -75,6 +75,16 @@ export class NodeLinks {
     }
   }
 
+  /** Nodes a newer host table removed: our links to them closed and not dialed again, theirs to us closed. */
+  async removed(ids: string[]): Promise<void> {
+    for (const id of ids) {
+      this.peers.get(id)?.stop();
+      this.peers.delete(id);
+      this.server.closeInbound(id);
+    }
+    await this.server.refreshAddresses();
+  }
+
   /** The peers whose links to us are up. */
   connectedPeers(): string[] {
     return this.server.connectedPeers();

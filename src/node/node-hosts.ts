@@ -32,6 +32,8 @@ export interface HostsStatus {
 export interface TableAppliers {
   /** Links dialed and accepted (links.ts), the outbox's deliveries made (critical-service.ts). */
   nodesAdded: (entries: NodeEntry[]) => Promise<void>;
+  /** Links closed, queued messages set aside, subscriptions dropped. */
+  nodesRemoved: (ids: string[]) => Promise<void>;
   /** Sessions' copies placed anew (node-sessions.ts). */
   placedAnew: (previous: HostTable) => Promise<void>;
 }
@@ -130,18 +132,25 @@ export class NodeHosts implements Part {
     }
     this.store.write(offered);
     this.held = offered;
-    const previous = { ...this.running, nodes: [...this.running.nodes] };
+    // Entries copied: a node marked leaving is changed in place below.
+    const previous = { ...this.running, nodes: this.running.nodes.map((n) => ({ ...n })) };
     const change = tableChange(this.running, offered.table);
-    const waits = waitsForRestart(change);
+    const waits = waitsForRestart(change, this.running);
+    if (change.removed.includes(this.self)) waits.push(`${this.self} itself removed: stop it (it cannot start on this version)`);
     if (waits.length === 0) {
-      this.running.nodes.push(...change.added);
+      // In place: every part holds this object and reads its nodes when it needs them.
+      const nodes = this.running.nodes;
+      for (const id of change.leaving) nodes.find((n) => n.id === id)!.leaving = true;
+      for (const id of change.removed) nodes.splice(nodes.findIndex((n) => n.id === id), 1);
+      nodes.push(...change.added);
+      this.running.removed = offered.table.removed;
       this.running.version = offered.version;
       this.pendingRestart = [];
-      if (change.added.length) {
-        await this.appliers?.nodesAdded(change.added);
-        await this.appliers?.placedAnew(previous);
-      }
-      this.log.info({ event: 'host_table_applied', from, version: offered.version, added: change.added.map((n) => n.id) }, `host table version ${offered.version} from ${from} applied${change.added.length ? ` (added ${change.added.map((n) => n.id).join(', ')})` : ''}`);
+      if (change.added.length) await this.appliers?.nodesAdded(change.added);
+      if (change.removed.length) await this.appliers?.nodesRemoved(change.removed);
+      if (change.added.length || change.leaving.length || change.removed.length) await this.appliers?.placedAnew(previous);
+      const what = [['added', change.added.map((n) => n.id)], ['leaving', change.leaving], ['removed', change.removed]].filter(([, ids]) => ids.length).map(([w, ids]) => `${w} ${(ids as string[]).join(', ')}`);
+      this.log.info({ event: 'host_table_applied', from, version: offered.version, added: change.added.map((n) => n.id), leaving: change.leaving, removed: change.removed }, `host table version ${offered.version} from ${from} applied${what.length ? ` (${what.join('; ')})` : ''}`);
     } else {
       this.pendingRestart = waits;
       this.log.warn({ event: 'host_table_pending_restart', from, version: offered.version, running: this.running.version, waits }, `host table version ${offered.version} from ${from} kept; it applies at the next start: ${waits.join('; ')}`);

@@ -93,6 +93,13 @@ export class CohortNode {
         await links.added(entries);
         for (const e of entries) critical.service.addPeer(peers.get(e.id)!);
       },
+      nodesRemoved: async (ids) => {
+        await links.removed(ids);
+        for (const id of ids) {
+          await critical.service.removePeer(id);
+          replication.nodeRemoved(id);
+        }
+      },
       placedAnew: (previous) => sessions.tableChanged(previous),
     };
     registerBuiltins(registry, {

@@ -138,6 +138,12 @@ export class ReplicationService {
   }
 
   /** Counts and the most recent resources published and copied here (a dashboard's view; cheap every second). */
+  /** A node the host table removed (issue 28): its subscriptions end here (no notices wait for it). */
+  nodeRemoved(node: string): void {
+    const n = this.published.dropSubscriber(node);
+    if (n) this.deps.log.info({ event: 'resource_subscriber_removed', node, subscriptions: n }, `${node} left the cluster: its ${n} subscriptions end`);
+  }
+
   summary(limit: number): ResourcesSummary {
     const own = this.published.summary(limit);
     const held = this.copies.summary(limit);

@@ -9,13 +9,15 @@ type Loads = (nodes: string[]) => Promise<Map<string, number>>;
  * `allowed` for her domain are candidates. A node whose load cannot be read counts as over.
  */
 export async function placeLogin(table: HostTable, self: string, loads: Loads, allowed: (node: string) => boolean): Promise<{ node: string; why: string }> {
+  // A node leaving the cluster (issue 28) takes no new logins: not as itself, nor as a spare.
+  const leaving = new Set(table.nodes.filter((n) => n.leaving).map((n) => n.id));
   const mine = (await loads([self])).get(self) ?? 0;
-  if (mine < 100) return { node: self, why: `${self} is at ${mine}%` };
-  const spares = (table.nodes.find((n) => n.id === self)?.spares ?? []).filter(allowed);
+  if (mine < 100 && !leaving.has(self)) return { node: self, why: `${self} is at ${mine}%` };
+  const spares = (table.nodes.find((n) => n.id === self)?.spares ?? []).filter((n) => allowed(n) && !leaving.has(n));
   const spare = least(await loads(spares), (p) => p < 100);
   if (spare) return { node: spare[0], why: `${self} is at ${mine}%; spare ${spare[0]} at ${spare[1]}%` };
   // Every access node that could take her (her domain's, or one it trusts).
-  const access = table.nodes.filter((n) => n.role === 'access' && (n.id === self || allowed(n.id))).map((n) => n.id);
+  const access = table.nodes.filter((n) => n.role === 'access' && (n.id === self || (allowed(n.id) && !leaving.has(n.id)))).map((n) => n.id);
   const accessLoads = await loads(access.filter((n) => n !== self));
   const allOver = access.every((n) => n === self || (accessLoads.get(n) ?? Infinity) >= 100);
   if (allOver) {

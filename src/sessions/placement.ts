@@ -9,9 +9,9 @@ import { rendezvousTop as top } from '../rendezvous.ts';
 // A session is personal data of the maker's domain: both copies stay on nodes of that domain
 // or of a domain it trusts (the host table's `trust`, as for records: seed 000's domains).
 
-/** The nodes that keep sessions: the access nodes (or every node, in a cluster without one). */
+/** The nodes that keep sessions: the access nodes not leaving (or every node, in a cluster without one). */
 function sessionNodes(table: HostTable): NodeEntry[] {
-  const access = table.nodes.filter((n) => n.role === 'access');
+  const access = table.nodes.filter((n) => n.role === 'access' && !n.leaving);
   return access.length ? access : table.nodes;
 }
 

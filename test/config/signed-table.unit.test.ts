@@ -42,17 +42,22 @@ describe('signed host tables', () => {
     assert.match(judgeVersion(held, { version: 3, hash: 'b'.repeat(64) }), /another text/);
   });
 
-  it('what waits for a restart: nothing for access nodes added; library nodes, voters, removals, changed entries and settings wait', () => {
-    const base = parseHostTable(file, text(1));
-    assert.deepEqual(waitsForRestart(tableChange(base, parseHostTable(file, text(2, ['A', 'B', 'C'])))), []);
-    const withLibrary = parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes: [node('A', 0), node('B', 1), node('L', 2, { role: 'library' })] }));
-    assert.deepEqual(waitsForRestart(tableChange(base, withLibrary)), ['L added as a library node']);
-    const withVoter = parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes: [node('A', 0), node('B', 1), node('V', 2, { voter: true })] }));
-    assert.deepEqual(waitsForRestart(tableChange(base, withVoter)), ['V added as a voter']);
-    assert.deepEqual(waitsForRestart(tableChange(base, parseHostTable(file, text(2, ['A'])))), ['B removed']);
-    assert.deepEqual(waitsForRestart(tableChange(base, parseHostTable(file, text(2, ['A', 'B'], { link: { heartbeatMs: 500 } })))), ['link changed']);
-    const moved = parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes: [node('A', 0), node('B', 1, { host: '127.0.0.2' })] }));
-    assert.deepEqual(waitsForRestart(tableChange(base, moved)), ["B's entry changed"]);
+  it('what waits for a restart: nothing for access nodes added, leaving or removed; library nodes, voters, changed entries and settings wait', () => {
+    const base = parseHostTable(file, text(1, ['A', 'B', 'C']));
+    const waits = (nodes: Record<string, unknown>[], extra: Record<string, unknown> = {}) => waitsForRestart(tableChange(base, parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes, ...extra }))), base);
+    const [a, b, c] = [node('A', 0), node('B', 1), node('C', 2)];
+    assert.deepEqual(waits([a, b, c, node('D', 3)]), []);
+    assert.deepEqual(waits([a, b, c, node('L', 3, { role: 'library' })]), ['L added as a library node']);
+    assert.deepEqual(waits([a, b, c, node('V', 3, { voter: true })]), ['V added as a voter']);
+    assert.deepEqual(waits([a, { ...b, leaving: true }, c]), []);
+    assert.deepEqual(waits([a, c], { removed: ['B'] }), []);
+    assert.deepEqual(waits([{ ...a, leaving: true }, b, c]), ['A, a library node, leaving']);
+    assert.deepEqual(waits([b, c], { removed: ['A'] }), ['A, a library node, removed']);
+    assert.deepEqual(waits([a, { ...b, leaving: true, host: '127.0.0.2' }, c]), ["B's entry changed"]);
+    assert.deepEqual(waits([a, b, c], { link: { heartbeatMs: 500 } }), ['link changed']);
+    assert.throws(() => parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), removed: ['B'] })), /'B' was removed/);
+    const change = tableChange(base, parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes: [a, { ...b, leaving: true }, node('D', 3)], removed: ['C'] })));
+    assert.deepEqual([change.added.map((n) => n.id), change.leaving, change.removed, change.changed], [['D'], ['B'], ['C'], []]);
   });
 
   it('at start: the file, or the newer version accepted earlier; a signature missing or another text of the same version stops it', () => {

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseDocument } from 'yaml';
 import { randomBytes } from 'node:crypto';
+import { certPaths } from '../../src/certs/cluster-certs.ts';
+import { collect, frame, rawTls } from '../harness/raw.ts';
 import { loadHostTable } from '../../src/config/host-table.ts';
 import { makeOperatorKey, OPERATOR_PRIVATE_KEY, signatureFile, signTable } from '../../src/config/signed-table.ts';
 import type { HostsStatus } from '../../src/node/node-hosts.ts';
@@ -29,7 +31,7 @@ describe('signed host table versions across real node processes', () => {
   const held = (id: string) => readFileSync(join(cluster.table.dataDir, id, 'host-table.yaml'), 'utf8');
 
   before(async () => {
-    cluster = await TestCluster.create([{ id: 'A' }, { id: 'B' }, { id: 'C' }, { id: 'D' }], { link: { heartbeatMs: 1000, deadAfterMs: 4000 } });
+    cluster = await TestCluster.create([{ id: 'A' }, { id: 'B' }, { id: 'C' }, { id: 'D' }], { link: { heartbeatMs: 1000, deadAfterMs: 4000, backoffMaxMs: 500 } });
     key = makeOperatorKey(cluster.table.tlsDir).privateKey;
     // Version 1: the file without D.
     const doc = parseDocument(readFileSync(cluster.config, 'utf8'));
@@ -72,7 +74,7 @@ describe('signed host table versions across real node processes', () => {
     const { ms } = await timed(async () => {
       const added = await runCli(['hosts', 'add', 'D', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(d.linkPort), '--http-port', String(d.httpPort), '--from', 'A', '-c', cluster.config]);
       assert.equal(added.code, 0, added.stderr);
-      assert.match(added.stdout, /added D as version 2/);
+      assert.match(added.stdout, /added D: version 2/);
       await waitFor('A, B and C on version 2', async () => (await Promise.all(running.map(current))).every((s) => s.version === 2 && s.running === 2), 10_000);
     });
     assert.ok(ms < 2 * 1000 + 5000, `version 2 everywhere ${ms} ms after the push`);
@@ -143,30 +145,6 @@ describe('signed host table versions across real node processes', () => {
     assert.equal(cluster.events('C', 'host_table_reload').length, 1);
   });
 
-  it('a version that adds a library node is kept but waits for a restart: hosts.current, cohort doctor and the dashboard say so; a restarted node runs on it', async () => {
-    const v3 = readFileSync(cluster.config, 'utf8');
-    const v3sig = readFileSync(signatureFile(cluster.config), 'utf8');
-    const [linkPort, httpPort] = await freePorts(2);
-    try {
-      const added = await runCli(['hosts', 'add', 'L', '--role', 'library', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(linkPort), '--http-port', String(httpPort), '--from', 'B', '-c', cluster.config]);
-      assert.equal(added.code, 0, added.stderr);
-      await waitFor('every node holding version 4', async () => (await Promise.all(cluster.ids.map(current))).every((s) => s.version === 4), 10_000);
-      assert.deepEqual(await current('A'), { ...(await current('A')), version: 4, running: 3, pendingRestart: ['L added as a library node'] });
-      const doctor = await runCli(['doctor', '--no-repair', '--json', '-f', 'A', '-c', cluster.config]);
-      const rows = (JSON.parse(doctor.stdout) as { rows: { check: string; status: string; detail: string }[] }).rows.filter((r) => r.check === 'host table');
-      assert.deepEqual(rows.map((r) => r.status), ['warn'], JSON.stringify(rows));
-      assert.match(rows[0].detail, /holds version 4, runs on 3: restart it for L added as a library node/);
-      const snapshot = (await (await cluster.client('A')).call('A', 'status.snapshot', {})) as { hostTable: unknown };
-      assert.deepEqual(snapshot.hostTable, { version: 4, running: 3, pendingRestart: ['L added as a library node'] });
-      await cluster.kill('D', 'SIGTERM');
-      await cluster.start('D');
-      assert.deepEqual(await current('D'), { ...(await current('D')), version: 4, running: 4, pendingRestart: [] });
-    } finally {
-      writeFileSync(cluster.config, v3);
-      writeFileSync(signatureFile(cluster.config), v3sig);
-    }
-  });
-
   it('a node restarted with an older file starts on the newer version it accepted', async () => {
     const v3 = readFileSync(cluster.config, 'utf8');
     const v3sig = readFileSync(signatureFile(cluster.config), 'utf8');
@@ -178,12 +156,105 @@ describe('signed host table versions across real node processes', () => {
     writeFileSync(signatureFile(cluster.config), signTable(doc.toString(), join(cluster.table.tlsDir, OPERATOR_PRIVATE_KEY)).signature);
     try {
       await cluster.start('B');
-      assert.deepEqual(await current('B'), { ...(await current('B')), version: 4, running: 4 });
-      assert.match(cluster.log('B'), /holds version 1; running on version 4, accepted earlier/);
+      assert.deepEqual(await current('B'), { ...(await current('B')), version: 3, running: 3 });
+      assert.match(cluster.log('B'), /holds version 1; running on version 3, accepted earlier/);
       await waitFor('every link up, D included', () => cluster.linksUp(), 15_000);
     } finally {
       writeFileSync(cluster.config, v3);
       writeFileSync(signatureFile(cluster.config), v3sig);
+    }
+  });
+  it('`cohort hosts leave D`, then `remove D`, under load: the front drains D, sessions on D move off it, then its links close everywhere, messages queued for it are set aside, its certificate is refused and nothing dials it', async () => {
+    const v3 = loadHostTable(cluster.config);
+    const ids = Array.from({ length: 200 }, () => randomBytes(16).toString('hex'));
+    const c = await cluster.client('C');
+    for (const id of ids) await c.call('C', 'sessions.write', { id, set: { who: id.slice(0, 8) } });
+    // Those on D and B only: once D has left, C must hold them (read there with D and B down).
+    const onDB = ids.filter((id) => placement(v3, id).includes('D') && placement(v3, id).includes('B'));
+    assert.ok(onDB.length > 20, `${onDB.length} of 200 sessions placed on D and B`);
+    let load = true;
+    const statuses = new Map<number | string, number>();
+    const loop = (async () => {
+      while (load) {
+        const r = await fetch(`${frontUrl}/nothing-here`).then((res) => (void res.arrayBuffer(), res.status), (err: Error) => err.message);
+        statuses.set(r, (statuses.get(r) ?? 0) + 1);
+      }
+    })();
+    const left = await runCli(['hosts', 'leave', 'D', '--from', 'A', '-c', cluster.config]);
+    assert.equal(left.code, 0, left.stderr);
+    await waitFor('every node on version 4', async () => (await Promise.all(cluster.ids.map(current))).every((st) => st.version === 4 && st.running === 4), 10_000);
+    await front.waitFor('the front draining D', (st) => st.backends.find((b) => b.id === 'D')?.admin === 'draining', 10_000);
+    const drained = (await front.status()).backends.find((b) => b.id === 'D')!.requests;
+    const busyBefore = statuses.get(404) ?? 0;
+    await waitFor('50 more requests through the front', async () => (statuses.get(404) ?? 0) > busyBefore + 50, 10_000);
+    assert.equal((await front.status()).backends.find((b) => b.id === 'D')!.requests, drained, 'no new request went to D once it was draining');
+    load = false;
+    await loop;
+    assert.deepEqual([...statuses.keys()], [404], `answers through the front while D left: ${JSON.stringify([...statuses])}`);
+    // Its sessions moved: read with D gone, once nobody owes a copy.
+    const owed = async (id: string) => Number(/^cohort_session_copies_owed\{[^}]*\} (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${cluster.table.nodes.find((n) => n.id === id)!.httpPort}/metrics`)).text())?.[1] ?? NaN);
+    await waitFor('B, C and D owe no session copies', async () => (await owed('B')) === 0 && (await owed('C')) === 0 && (await owed('D')) === 0, 15_000);
+    await cluster.kill('D');
+    await cluster.kill('B');
+    try {
+      for (const id of onDB) assert.deepEqual(((await c.call('C', 'sessions.get', { id })) as { data: unknown } | null)?.data, { who: id.slice(0, 8) }, id);
+    } finally {
+      await cluster.start('B');
+    }
+    // A message for D while it is down waits in B's outbox; the removal sets it aside.
+    assert.equal((await (await cluster.client('B')).critical('D', 'journal.append', { stream: 'late', entry: 1 })).status, 'delayed');
+    const removed = await runCli(['hosts', 'remove', 'D', '--from', 'A', '-c', cluster.config]);
+    assert.equal(removed.code, 0, removed.stderr);
+    const live = ['A', 'B', 'C'];
+    await waitFor('A, B and C on version 5', async () => (await Promise.all(live.map(current))).every((st) => st.version === 5 && st.running === 5), 10_000);
+    for (const id of live) assert.deepEqual((await cluster.peers(id)).map((p) => p.id).sort(), live.filter((x) => x !== id), `${id}'s peers`);
+    const b = await cluster.client('B');
+    assert.deepEqual(((await b.call('B', 'outbox.status', {})) as { peers: { peer: string }[] }).peers.filter((p) => p.peer === 'D'), []);
+    const dead = ((await b.call('B', 'outbox.dead', {})) as { dead: { peer: string; code: string; cmd: string }[] }).dead.filter((d) => d.peer === 'D');
+    assert.deepEqual(dead.map((d) => [d.code, d.cmd]), [['no_such_host', 'journal.append']]);
+    await front.waitFor('the front without D', (st) => !st.backends.some((x) => x.id === 'D'), 10_000);
+    // D's certificate still passes the CA check, but D is no node of the table: its hello is refused.
+    const p = certPaths(cluster.table.tlsDir, 'D');
+    const socket = await rawTls(cluster.table.nodes[0].linkPort, { ca: readFileSync(p.ca), cert: readFileSync(p.cert), key: readFileSync(p.key) });
+    socket.write(frame(JSON.stringify({ t: 'hello', v: 1, cluster: 'test', node: 'D' })));
+    const outcome = await collect(socket);
+    assert.equal(outcome.frames[0]?.t, 'refuse');
+    assert.match(String(outcome.frames[0]?.message), /not a peer in the host table/);
+    // Nor can it start again on this table, and its id is never taken again.
+    const again = await runCli(['node', '-i', 'D', '-c', cluster.config]);
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /no node 'D'/);
+    const reuse = await runCli(['hosts', 'add', 'D', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', '1', '--http-port', '2', '-c', cluster.config]);
+    assert.equal(reuse.code, 2);
+    assert.match(reuse.stderr, /'D' was removed/);
+    const dials = () => cluster.events('A', 'dial_failed').filter((e) => e.peer === 'D').length;
+    const before = dials();
+    assert.ok(before > 0, 'A dialed D while it was down and still in the table');
+    await new Promise((r) => setTimeout(r, 1500)); // three times the back-off's cap (500 ms): a dial that was due has happened
+    assert.equal(dials(), before, 'A dials D no more');
+  });
+
+  it('a version that adds a library node is kept but waits for a restart: hosts.current, cohort doctor and the dashboard say so; a restarted node runs on it', async () => {
+    const v5 = readFileSync(cluster.config, 'utf8');
+    const v5sig = readFileSync(signatureFile(cluster.config), 'utf8');
+    const [linkPort, httpPort] = await freePorts(2);
+    try {
+      const added = await runCli(['hosts', 'add', 'L', '--role', 'library', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(linkPort), '--http-port', String(httpPort), '--from', 'B', '-c', cluster.config]);
+      assert.equal(added.code, 0, added.stderr);
+      await waitFor('every node holding version 6', async () => (await Promise.all(['A', 'B', 'C'].map(current))).every((s) => s.version === 6), 10_000);
+      assert.deepEqual(await current('A'), { ...(await current('A')), version: 6, running: 5, pendingRestart: ['L added as a library node'] });
+      const doctor = await runCli(['doctor', '--no-repair', '--json', '-f', 'A', '-c', cluster.config]);
+      const rows = (JSON.parse(doctor.stdout) as { rows: { check: string; status: string; detail: string }[] }).rows.filter((r) => r.check === 'host table');
+      assert.deepEqual(rows.map((r) => r.status), ['warn'], JSON.stringify(rows));
+      assert.match(rows[0].detail, /holds version 6, runs on 5: restart it for L added as a library node/);
+      const snapshot = (await (await cluster.client('A')).call('A', 'status.snapshot', {})) as { hostTable: unknown };
+      assert.deepEqual(snapshot.hostTable, { version: 6, running: 5, pendingRestart: ['L added as a library node'] });
+      await cluster.kill('C', 'SIGTERM');
+      await cluster.start('C');
+      assert.deepEqual(await current('C'), { ...(await current('C')), version: 6, running: 6, pendingRestart: [] });
+    } finally {
+      writeFileSync(cluster.config, v5);
+      writeFileSync(signatureFile(cluster.config), v5sig);
     }
   });
 });
