@@ -29,6 +29,20 @@ describe('signed host table versions across real node processes', () => {
   const current = async (id: string) => (await (await cluster.client(id)).call(id, 'hosts.current')) as HostsStatus;
   const offer = async (id: string, text: string, signature: string) => (await cluster.client(id)).call(id, 'hosts.offer', { text, signature });
   const held = (id: string) => readFileSync(join(cluster.table.dataDir, id, 'host-table.yaml'), 'utf8');
+  /** Session copies node `id` still owes others (its metric). */
+  const owed = async (id: string) => Number(/^cohort_session_copies_owed\{[^}]*\} (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${cluster.table.nodes.find((n) => n.id === id)!.httpPort}/metrics`)).text())?.[1] ?? NaN);
+  /** Requests through the front until stopped, counted by answer: each must come from a node (a node's HTTP port answers this path 404; the front's own failures are 502/503). */
+  const loadThroughFront = () => {
+    let on = true;
+    const statuses = new Map<number | string, number>();
+    const loop = (async () => {
+      while (on) {
+        const r = await fetch(`${frontUrl}/nothing-here`).then((res) => (void res.arrayBuffer(), res.status), (err: Error) => err.message);
+        statuses.set(r, (statuses.get(r) ?? 0) + 1);
+      }
+    })();
+    return { statuses, stop: () => ((on = false), loop) };
+  };
 
   before(async () => {
     cluster = await TestCluster.create([{ id: 'A' }, { id: 'B' }, { id: 'C' }, { id: 'D' }], { link: { heartbeatMs: 1000, deadAfterMs: 4000, backoffMaxMs: 500 } });
@@ -62,15 +76,7 @@ describe('signed host table versions across real node processes', () => {
     const ids = Array.from({ length: 200 }, () => randomBytes(16).toString('hex'));
     const b = await cluster.client('B');
     for (const id of ids) await b.call('B', 'sessions.write', { id, set: { who: id.slice(0, 8) } });
-    // Requests through the front the whole time: each must be answered by a node (a node's HTTP port answers this path 404; the front's own failures are 502/503).
-    let load = true;
-    const statuses = new Map<number | string, number>();
-    const loop = (async () => {
-      while (load) {
-        const r = await fetch(`${frontUrl}/nothing-here`).then((res) => (void res.arrayBuffer(), res.status), (err: Error) => err.message);
-        statuses.set(r, (statuses.get(r) ?? 0) + 1);
-      }
-    })();
+    const { statuses, stop } = loadThroughFront();
     const { ms } = await timed(async () => {
       const added = await runCli(['hosts', 'add', 'D', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(d.linkPort), '--http-port', String(d.httpPort), '--from', 'A', '-c', cluster.config]);
       assert.equal(added.code, 0, added.stderr);
@@ -82,12 +88,10 @@ describe('signed host table versions across real node processes', () => {
     await waitFor('every link up, D included', () => cluster.linksUp(), 15_000);
     assert.equal((await current('D')).version, 2);
     const served = await front.waitFor('the front sending D requests', (st) => (st.backends.find((x) => x.id === 'D')?.requests ?? 0) > 20, 15_000);
-    load = false;
-    await loop;
+    await stop();
     assert.deepEqual([...statuses.keys()], [404], `answers through the front while D joined: ${JSON.stringify([...statuses])}`);
     console.log(`D joined: ${statuses.get(404)} requests through the front, none failed; D served ${served.backends.find((x) => x.id === 'D')!.requests}; version 2 everywhere ${Math.round(ms)} ms after the push`);
     // Every session the new table places on D is there once B and C owe nothing: read at D with B and C down.
-    const owed = async (id: string) => Number(/^cohort_session_copies_owed\{[^}]*\} (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${cluster.table.nodes.find((n) => n.id === id)!.httpPort}/metrics`)).text())?.[1] ?? NaN);
     await waitFor('B and C owe no session copies', async () => (await owed('B')) === 0 && (await owed('C')) === 0, 15_000);
     const v2 = loadHostTable(cluster.config);
     const onD = ids.filter((id) => placement(v2, id).includes('D'));
@@ -172,14 +176,7 @@ describe('signed host table versions across real node processes', () => {
     // Those on D and B only: once D has left, C must hold them (read there with D and B down).
     const onDB = ids.filter((id) => placement(v3, id).includes('D') && placement(v3, id).includes('B'));
     assert.ok(onDB.length > 20, `${onDB.length} of 200 sessions placed on D and B`);
-    let load = true;
-    const statuses = new Map<number | string, number>();
-    const loop = (async () => {
-      while (load) {
-        const r = await fetch(`${frontUrl}/nothing-here`).then((res) => (void res.arrayBuffer(), res.status), (err: Error) => err.message);
-        statuses.set(r, (statuses.get(r) ?? 0) + 1);
-      }
-    })();
+    const { statuses, stop } = loadThroughFront();
     const left = await runCli(['hosts', 'leave', 'D', '--from', 'A', '-c', cluster.config]);
     assert.equal(left.code, 0, left.stderr);
     await waitFor('every node on version 4', async () => (await Promise.all(cluster.ids.map(current))).every((st) => st.version === 4 && st.running === 4), 10_000);
@@ -188,11 +185,9 @@ describe('signed host table versions across real node processes', () => {
     const busyBefore = statuses.get(404) ?? 0;
     await waitFor('50 more requests through the front', async () => (statuses.get(404) ?? 0) > busyBefore + 50, 10_000);
     assert.equal((await front.status()).backends.find((b) => b.id === 'D')!.requests, drained, 'no new request went to D once it was draining');
-    load = false;
-    await loop;
+    await stop();
     assert.deepEqual([...statuses.keys()], [404], `answers through the front while D left: ${JSON.stringify([...statuses])}`);
     // Its sessions moved: read with D gone, once nobody owes a copy.
-    const owed = async (id: string) => Number(/^cohort_session_copies_owed\{[^}]*\} (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${cluster.table.nodes.find((n) => n.id === id)!.httpPort}/metrics`)).text())?.[1] ?? NaN);
     await waitFor('B, C and D owe no session copies', async () => (await owed('B')) === 0 && (await owed('C')) === 0 && (await owed('D')) === 0, 15_000);
     await cluster.kill('D');
     await cluster.kill('B');
