@@ -5,7 +5,7 @@ import { isMap, isSeq, parseDocument, type Document } from 'yaml';
 import { initClusterCerts } from '../certs/cluster-certs.ts';
 import { ConfigError, loadHostTable, parseHostTable } from '../config/host-table.ts';
 import { makeOperatorKey, OPERATOR_PRIVATE_KEY, readSignedFile, signatureFile, signTable, tableHash, type SignedTable } from '../config/signed-table.ts';
-import type { HostsStatus } from '../node/node-hosts.ts';
+import type { HostsStatus } from '../config/table-change.ts';
 import { CliError, configOption, EXIT_USAGE, formatTable, fromOption, withClient } from './common.ts';
 
 // Versioned, signed host tables (issue 28): the operator's key, signing a version, handing it

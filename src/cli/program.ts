@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { addAppCommand } from './app-command.ts';
 import { addHostsCommand } from './hosts-command.ts';
+import { addUnitsCommand } from './units-command.ts';
 import { addCertsCommand } from './certs-command.ts';
 import { addDemoCommand } from './demo.ts';
 import { addDoctorCommand } from './doctor-command.ts';
@@ -26,6 +27,7 @@ addDemoCommand(program);
 addNodeCommand(program);
 addCertsCommand(program);
 addHostsCommand(program);
+addUnitsCommand(program);
 addNetworkCommands(program);
 addOutboxCommand(program);
 addUserCommand(program);

@@ -6,6 +6,19 @@ import type { NodeEntry } from './schema.ts';
 // what it cannot apply while running waits for its next start, as PostgreSQL's settings do
 // (pending_restart): the version is kept on its disk and the node starts on it.
 
+/** What a node says of its host table (hosts.current). */
+export interface HostsStatus {
+  /** The highest version this node accepted (0: an unversioned table). */
+  version: number;
+  hash: string | null;
+  /** The version it runs on: lower while what a newer one changes waits for a restart. */
+  running: number;
+  /** What waits for a restart (empty: it runs on the version it holds). */
+  pendingRestart: string[];
+  /** Whether a newer version can reach this node (an operator key is pinned). */
+  signed: boolean;
+}
+
 export interface TableVersion {
   version: number;
   hash: string;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import { pinnedOperatorKey, verifySignedTable, type SignedTable } from '../config/signed-table.ts';
-import type { HostsStatus } from '../node/node-hosts.ts';
+import type { HostsStatus } from '../config/table-change.ts';
 
 /** How often the front asks its node which host table version it holds (a local socket, one small answer). */
 const EVERY_MS = 1000;

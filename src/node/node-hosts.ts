@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { CommandRegistry } from '../commands/registry.ts';
 import { nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { MAX_TABLE_BYTES, pinnedOperatorKey, readSignedFile, verifySignedTable, type SignedTable, type VerifiedTable } from '../config/signed-table.ts';
-import { judgeVersion, tableChange, waitsForRestart } from '../config/table-change.ts';
+import { judgeVersion, tableChange, waitsForRestart, type HostsStatus } from '../config/table-change.ts';
 import type { NodeEntry } from '../config/schema.ts';
 import { CohortError } from '../errors.ts';
 import type { Peer } from '../net/peer.ts';
@@ -16,17 +16,6 @@ const signedArgs = z.strictObject({ text: z.string().max(MAX_TABLE_BYTES), signa
 const FETCH_RETRY_MS = 500;
 const FETCH_TRIES = 20;
 
-export interface HostsStatus {
-  /** The highest version this node accepted (0: an unversioned table). */
-  version: number;
-  hash: string | null;
-  /** The version it runs on: lower while what a newer one changes waits for a restart. */
-  running: number;
-  /** What waits for a restart (empty: it runs on the version it holds). */
-  pendingRestart: string[];
-  /** Whether a newer version can reach this node (an operator key is pinned). */
-  signed: boolean;
-}
 
 /** What a node does when a newer table adds nodes it can take at once. */
 export interface TableAppliers {

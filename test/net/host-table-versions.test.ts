@@ -8,7 +8,7 @@ import { certPaths } from '../../src/certs/cluster-certs.ts';
 import { collect, frame, rawTls } from '../harness/raw.ts';
 import { loadHostTable } from '../../src/config/host-table.ts';
 import { makeOperatorKey, OPERATOR_PRIVATE_KEY, signatureFile, signTable } from '../../src/config/signed-table.ts';
-import type { HostsStatus } from '../../src/node/node-hosts.ts';
+import type { HostsStatus } from '../../src/config/table-change.ts';
 import { placement } from '../../src/sessions/placement.ts';
 import { runCli } from '../harness/cli.ts';
 import { TestCluster } from '../harness/cluster.ts';
