@@ -45,7 +45,8 @@ export function demoPorts(basePort: number): { links: number[]; http: number[]; 
   };
 }
 
-export function demoHostTable(basePort: number, secrets = { adminToken: randomBytes(16).toString('hex'), stickyKey: randomBytes(24).toString('hex') }): string {
+/** `version`: the table's version (signed by the demo's operator key; issue 28): past any a node of an earlier run accepted. */
+export function demoHostTable(basePort: number, version = 1, secrets = { adminToken: randomBytes(16).toString('hex'), stickyKey: randomBytes(24).toString('hex') }): string {
   const ports = demoPorts(basePort);
   const lines = DEMO_NODES.map(
     (n, i) =>
@@ -53,6 +54,7 @@ export function demoHostTable(basePort: number, secrets = { adminToken: randomBy
   );
   return [
     '# Cohort demo cluster, written by `cohort demo`. Every node runs on this machine.',
+    `version: ${version}                 # a newer version, signed (cohort hosts sign --bump, or hosts add/leave/remove), reaches running nodes`,
     'cluster: demo',
     'dataDir: ./data            # node X keeps its files under dataDir/X',
     'tls: { dir: ./tls }        # cluster CA and node certificates',

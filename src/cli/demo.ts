@@ -4,11 +4,12 @@ import { DEMO_FRONT_CERT, DEMO_INSTANCES, demoHostTable, demoPorts } from './dem
 import { allUp, formatMatrix, linkStates, linksUp, summary } from './link-matrix.ts';
 import { lastErrors } from './log-tail.ts';
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { initClusterCerts } from '../certs/cluster-certs.ts';
+import { makeOperatorKey, signatureFile, signTable } from '../config/signed-table.ts';
 import { ensureWebCertificate } from '../certs/web-certs.ts';
 import { trustClusterCa } from '../net/cluster-trust.ts';
 import { CohortClient } from '../client/client.ts';
@@ -33,8 +34,13 @@ async function runDemo(opts: { dir: string; basePort: number; untilReady?: boole
   const dir = resolve(opts.dir);
   const config = join(dir, 'hosts.yaml');
   mkdirSync(join(dir, 'logs'), { recursive: true });
-  writeFileSync(config, demoHostTable(opts.basePort));
+  // A version past any a node of an earlier run in this folder accepted (each run's table has new secrets).
+  const text = demoHostTable(opts.basePort, acceptedBefore(join(dir, 'data')) + 1);
+  writeFileSync(config, text);
   const table = loadHostTable(config);
+  // The operator's key (issue 28): the table is signed, so \`cohort hosts add\` and the rest change it while the demo runs.
+  const operator = makeOperatorKey(table.tlsDir);
+  writeFileSync(signatureFile(config), `${signTable(text, operator.privateKey).signature}\n`);
   const ports = demoPorts(opts.basePort);
   // App instances skip a taken port by themselves; the ports the host table fixes must be free.
   const wanted = [...ports.links, ...ports.http, ports.front, ports.admin, ports.redirect];
@@ -229,4 +235,15 @@ function isFree(port: number): Promise<boolean> {
 
 function say(line: string): void {
   process.stdout.write(`cohort demo: ${line}\n`);
+}
+
+/** The highest host table version the nodes of an earlier demo run in this folder accepted (0: none). */
+function acceptedBefore(dataDir: string): number {
+  let highest = 0;
+  for (const node of existsSync(dataDir) ? readdirSync(dataDir) : []) {
+    const held = join(dataDir, node, 'host-table.yaml');
+    const m = existsSync(held) ? /^version:\s*(\d+)/m.exec(readFileSync(held, 'utf8')) : null;
+    if (m) highest = Math.max(highest, Number(m[1]));
+  }
+  return highest;
 }

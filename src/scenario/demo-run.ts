@@ -31,6 +31,8 @@ export class DemoRun {
   errors = '';
   /** The front's address, with a trailing slash. */
   frontUrl = '';
+  /** The demo's first link port (its other ports follow from it: demoPorts). */
+  basePort = 0;
   private demo: ChildProcess | undefined;
   private demoExit: Promise<number | null> = Promise.resolve(null);
   private readonly restarted = new Map<string, ChildProcess>();
@@ -48,6 +50,7 @@ export class DemoRun {
    * so stop() can end them all even if the demo itself does not.
    */
   async start(basePort: number): Promise<void> {
+    this.basePort = basePort;
     const demo = spawn(process.execPath, [CLI_PATH, 'demo', '--dir', this.dir, '--base-port', String(basePort)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, NODE_NO_WARNINGS: '1' } });
     this.demo = demo;
     this.demoExit = new Promise((res) => {
@@ -112,6 +115,11 @@ export class DemoRun {
     const r = await this.cli(['call', id, command, '--from', id]);
     if (r.code !== 0) throw new Error(`cohort call ${id} ${command} exited with ${r.code}: ${r.stderr.trim()}`);
     return JSON.parse(r.stdout) as T;
+  }
+
+  /** The host table file changed (a node added): read it again. */
+  tableChanged(): void {
+    this.table = loadHostTable(this.config);
   }
 
   /** Node `id`'s own HTTP address (resources, /healthz, its dashboard). */

@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_LEARNER, DEMO_PROBLEM, DEMO_USER } from '../cli/demo-content.ts';
+import { demoPorts } from '../cli/demo-host-table.ts';
 import type { PeerStatus } from '../net/peer.ts';
 import { StepFailure, type Checker } from './checker.ts';
 import { Learner, type Credentials } from './learner.ts';
@@ -31,6 +32,8 @@ export interface Step {
 }
 
 export interface ScenarioState {
+  /** The host table version the demo started on (issue 28). */
+  tableVersion: number;
   /** The problem's version before the author's update, and after it. */
   before: number;
   after: number;
@@ -40,7 +43,7 @@ export interface ScenarioState {
 }
 
 export function newState(): ScenarioState {
-  return { before: 0, after: 0, marker: '', learners: new Map(), answers: 0 };
+  return { tableVersion: 0, before: 0, after: 0, marker: '', learners: new Map(), answers: 0 };
 }
 
 // Learners F and G (one of each domain) are made by the scenario; H is the demo's learner bob (home E).
@@ -90,6 +93,7 @@ export const STEPS: Step[] = [
         ctx.check.equal(`cohort user add ${u.user} (${r.stderr.trim()})`, r.code, 0);
       }
       ctx.state.before = await newestAtHome(ctx);
+      ctx.state.tableVersion = (await ctx.run.cliJson<{ version: number }>(['hosts', 'show', '--json', '-f', 'A'])).version;
       const seen = [];
       for (const u of [F, G]) seen.push(await (await logIn(ctx, 'I', u)).readProblem());
       ctx.check.equal('F and G: node, version and source of the problem page', seen.map((s) => [s.node, s.version, s.source]), [
@@ -239,6 +243,50 @@ export const STEPS: Step[] = [
       const d = await nodeGet(ctx, 'D', DEMO_PROBLEM);
       ctx.check.equal(`GET ${DEMO_PROBLEM} on D: status, X-Cohort-Source, the revision in it`, [d.status, d.source, d.text.includes(ctx.state.marker)], [200, 'copy', true]);
       return `D restarted; A's notice delivered after ${delivered} ms, D's copy at version ${ctx.state.after} ${updated} ms later, served from the copy`;
+    },
+  },
+  {
+    id: 'l-joins',
+    title: 'server L joins while learners work (no node restarted): every node takes the new host table, and a learner served by L reads the problem L copies on first access',
+    breaks: 'L is added to the host table but not started',
+    async run(ctx) {
+      // G keeps reading on J the whole time: none of her reads may fail.
+      const g = learnerNamed(ctx, G.user);
+      let working = true;
+      let reads = 0;
+      const failed: string[] = [];
+      const reading = (async () => {
+        while (working) {
+          try {
+            const page = await g.readProblem();
+            if (page.node !== 'J') failed.push(`served by ${page.node}`);
+            reads++;
+          } catch (err) {
+            failed.push((err as Error).message);
+          }
+        }
+      })();
+      try {
+        const ports = demoPorts(ctx.run.basePort);
+        const added = await ctx.run.cli(['hosts', 'add', 'L', '--domain', 'rice', '--host', '127.0.0.1', '--link-port', String(ctx.run.basePort + 8), '--http-port', String(ports.http[0] + 8), '--app-base-port', String(ports.apps[0] + 80), '--from', 'J']);
+        ctx.check.equal(`cohort hosts add L (${added.stderr.trim()})`, added.code, 0);
+        ctx.run.tableChanged();
+        const everyone = ['A', 'B', 'C', 'D', 'E', 'I', 'J', 'K'].filter((n) => n !== 'I'); // I is still down (i-down)
+        const ms = await ctx.check.until('the nodes on version 2 of the host table', async () => (await Promise.all(everyone.map(async (n) => (await ctx.run.cliJson<{ version: number; running: number }>(['hosts', 'show', '--json', '-f', n])).running - ctx.state.tableVersion))).every((d) => d === 1), true);
+        if (!ctx.broken) await ctx.run.restart('L');
+        await ctx.check.until("L's app instances ready", async () => (await ctx.run.appUrls('L')).length, 2);
+        const f = await logIn(ctx, 'L', F);
+        const page = await f.readProblem();
+        ctx.check.equal('F on L: node, version and source', [page.node, page.version, page.source], ['L', ctx.state.after, 'copied here for this request']);
+        ctx.check.equal("A's subscribers of the problem include L", (await subscribersAtHome(ctx)).includes('L'), true);
+        working = false;
+        await reading;
+        ctx.check.equal(`G's ${reads} reads on J while L joined: failed`, failed, []);
+        return `L added (version ${ctx.state.tableVersion + 1}) and on every running node ${ms} ms after the push; L started, F read the problem there (copied on first access); G read it ${reads} times on J meanwhile, none failed`;
+      } finally {
+        working = false;
+        await reading;
+      }
     },
   },
 ];
