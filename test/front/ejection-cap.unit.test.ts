@@ -11,7 +11,7 @@ import type { HostTable } from '../../src/config/host-table.ts';
 // one after the other within 1.5 s were all ejected for 10 s, and the front answered 503 meanwhile).
 function generation(front: Record<string, unknown>) {
   const cfg = frontSchema.parse({ listen: { port: 1 }, ...front });
-  const g = buildGeneration({ table: {} as HostTable, cfg, apps: [], previous: undefined, call: undefined, loads: { get: () => undefined } as never, log: pino({ level: 'silent' }) });
+  const g = buildGeneration({ table: { nodes: [] } as unknown as HostTable, cfg, apps: [], previous: undefined, call: undefined, loads: { get: () => undefined } as never, log: pino({ level: 'silent' }) });
   g.commit();
   return g.state;
 }
