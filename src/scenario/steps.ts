@@ -275,6 +275,8 @@ export const STEPS: Step[] = [
         const ms = await ctx.check.until('the nodes on version 2 of the host table', async () => (await Promise.all(everyone.map(async (n) => (await ctx.run.cliJson<{ version: number; running: number }>(['hosts', 'show', '--json', '-f', n])).running - ctx.state.tableVersion))).every((d) => d === 1), true);
         if (!ctx.broken) await ctx.run.restart('L');
         await ctx.check.until("L's app instances ready", async () => (await ctx.run.appUrls('L')).length, 2);
+        // The front follows the new version through its node: L's own port (resources) and its two app instances become its back-ends.
+        await ctx.check.until("the front's ready back-ends on L", async () => (await ctx.run.cliJson<{ backends: { node: string | null; state: string }[] }>(['front', 'status', '--json'])).backends.filter((b) => b.node === 'L' && b.state === 'ready').length, 3);
         const f = await logIn(ctx, 'L', F);
         const page = await f.readProblem();
         ctx.check.equal('F on L: node, version and source', [page.node, page.version, page.source], ['L', ctx.state.after, 'copied here for this request']);
@@ -282,7 +284,7 @@ export const STEPS: Step[] = [
         working = false;
         await reading;
         ctx.check.equal(`G's ${reads} reads on J while L joined: failed`, failed, []);
-        return `L added (version ${ctx.state.tableVersion + 1}) and on every running node ${ms} ms after the push; L started, F read the problem there (copied on first access); G read it ${reads} times on J meanwhile, none failed`;
+        return `L added (version ${ctx.state.tableVersion + 1}): every running node held it when checked ${ms} ms after the push (a cohort hosts show per node); L started, the front took its port and app instances, F read the problem there (copied on first access); G read it ${reads} times on J meanwhile, none failed`;
       } finally {
         working = false;
         await reading;
