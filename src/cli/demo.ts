@@ -241,8 +241,13 @@ function say(line: string): void {
 function acceptedBefore(dataDir: string): number {
   let highest = 0;
   for (const node of existsSync(dataDir) ? readdirSync(dataDir) : []) {
-    const held = join(dataDir, node, 'host-table.yaml');
-    const m = existsSync(held) ? /^version:\s*(\d+)/m.exec(readFileSync(held, 'utf8')) : null;
+    const held = join(dataDir, node, 'host-table.json');
+    let m: RegExpExecArray | null = null;
+    try {
+      m = existsSync(held) ? /^version:\s*(\d+)/m.exec((JSON.parse(readFileSync(held, 'utf8')) as { text: string }).text) : null;
+    } catch {
+      // not one a node wrote whole: the node itself says so when it starts
+    }
     if (m) highest = Math.max(highest, Number(m[1]));
   }
   return highest;

@@ -30,19 +30,26 @@ export function addFrontCommand(program: Command): void {
     .addOption(configOption())
     .addOption(new Option('--log-level <level>', 'log level (debug logs every routing decision)').choices(LOG_LEVELS).env('COHORT_LOG_LEVEL').default('info'))
     .action(async (opts: { config: string; logLevel: LogLevel }) => {
-      const table = loadHostTable(opts.config);
-      const log = createLogger({ front: table.cluster }, opts.logLevel);
+      // SIGHUP reloads; listened for first (Node's default ends the process), taken once the front has started.
+      let onHup: (() => void) | undefined;
+      let hupEarly = false;
+      process.on('SIGHUP', () => (onHup ? onHup() : (hupEarly = true)));
       // The front's code is loaded when a front runs, not for its subcommands (they talk to one).
       const { Front } = await import('../front/front.ts');
+      const { loadFrontTable } = await import('../front/table-follower.ts');
+      const { table, hash } = loadFrontTable(opts.config);
+      const log = createLogger({ front: table.cluster }, opts.logLevel);
       const instance = new Front(table, log);
+      instance.tableHash = hash;
       await instance.start();
-      process.on('SIGHUP', () => {
+      onHup = () => {
         try {
-          instance.reload(loadHostTable(opts.config));
+          instance.reloadFromFile();
         } catch (err) {
           log.error({ event: 'reload_rejected', err: (err as Error).message }, 'reload rejected; the running configuration is unchanged');
         }
-      });
+      };
+      if (hupEarly) onHup();
       await new Promise<void>((resolve) => {
         const stop = () => void instance.stop().then(resolve, resolve);
         process.once('SIGTERM', stop);

@@ -12,6 +12,12 @@ export function addNodeCommand(program: Command): void {
     .requiredOption('-i, --id <node>', 'which node of the host table this is')
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).env('COHORT_LOG_LEVEL').default('info'))
     .action(async (opts: { config: string; id: string; logLevel: LogLevel }) => {
+      // SIGHUP: a newer signed host table in the file is taken, as one pushed would be (the node
+      // keeps running). Listened for first (Node's default for SIGHUP ends the process); one that
+      // comes while the node starts is taken once it has.
+      let onHup: (() => void) | undefined;
+      let hupEarly = false;
+      process.on('SIGHUP', () => (onHup ? onHup() : (hupEarly = true)));
       const start = tableToRun(opts.config, opts.id);
       const clockOffsetMs = applyTestClockOffset();
       const log = createLogger({ node: opts.id }, opts.logLevel);
@@ -20,14 +26,15 @@ export function addNodeCommand(program: Command): void {
       const { CohortNode } = await import('../node/node.ts');
       for (const note of start.notes) log.warn({ event: 'host_table_start', note }, note);
       const node = new CohortNode(start, opts.config, opts.id, log);
-      await node.start();
-      // SIGHUP: a newer signed host table in the file is taken, as one pushed would be (the node keeps running).
-      process.on('SIGHUP', () => {
+      const reload = () => {
         node.hosts.reloadFile().then(
           (r) => log.info({ event: 'host_table_reload', ...r }, r.taken ? `SIGHUP: host table version ${r.version} taken` : `SIGHUP: host table version ${r.version} already held`),
           (err: Error) => log.error({ event: 'host_table_reload_failed', err: err.message }, `SIGHUP: host table not taken: ${err.message}`),
         );
-      });
+      };
+      await node.start();
+      onHup = reload;
+      if (hupEarly) reload();
       await new Promise<void>((resolve) => {
         const shutdown = (signal: string) => {
           log.info({ event: 'signal', signal }, 'stopping');

@@ -64,26 +64,37 @@ export function tableChange(old: HostTable, next: HostTable): TableChange {
 }
 
 /**
- * What of a change waits for a restart (empty: all of it applies at once). Live: access nodes
- * that do not vote, added (their links are dialed, the outbox takes messages for them),
- * leaving (no new placements, fronts drain them) or removed (links closed, queued messages set
- * aside, subscriptions dropped); sessions' copies are placed anew each time. The rest (library
- * nodes and voters, which move homes' backups and terms; changed entries and settings) waits.
+ * What of a change a running node applies now, and what waits for its restart (the reasons).
+ * Now: access nodes that do not vote, added (their links are dialed, the outbox takes messages
+ * for them), leaving (no new placements, fronts drain them) or removed (links closed, queued
+ * messages set aside, subscriptions dropped); sessions' copies are placed anew each time. They
+ * apply even while something else waits. The rest (library nodes and voters, which move homes'
+ * backups and terms; changed entries and settings) waits.
  */
-export function waitsForRestart(change: TableChange, old: HostTable): string[] {
-  const why: string[] = [];
+export function splitChange(change: TableChange, old: HostTable): { live: Pick<TableChange, 'added' | 'leaving' | 'removed'>; waits: string[] } {
+  const waits: string[] = [];
   const kind = (n: NodeEntry) => (n.role !== 'access' ? `a ${n.role} node` : n.voter ? 'a voter' : undefined);
+  const live = { added: [] as NodeEntry[], leaving: [] as string[], removed: [] as string[] };
   for (const n of change.added) {
     const k = kind(n);
-    if (k) why.push(`${n.id} added as ${k}`);
+    if (k) waits.push(`${n.id} added as ${k}`);
+    else live.added.push(n);
   }
-  for (const id of [...change.leaving, ...change.removed]) {
-    const k = kind(old.nodes.find((n) => n.id === id)!);
-    if (k) why.push(`${id}, ${k}, ${change.leaving.includes(id) ? 'leaving' : 'removed'}`);
+  for (const what of ['leaving', 'removed'] as const) {
+    for (const id of change[what]) {
+      const k = kind(old.nodes.find((n) => n.id === id)!);
+      if (k) waits.push(`${id}, ${k}, ${what}`);
+      else live[what].push(id);
+    }
   }
-  for (const id of change.changed) why.push(`${id}'s entry changed`);
-  for (const key of change.settings) why.push(`${key} changed`);
-  return why;
+  for (const id of change.changed) waits.push(`${id}'s entry changed`);
+  for (const key of change.settings) waits.push(`${key} changed`);
+  return { live, waits };
+}
+
+/** What of a change waits for a restart (empty: all of it applies at once). */
+export function waitsForRestart(change: TableChange, old: HostTable): string[] {
+  return splitChange(change, old).waits;
 }
 
 function same(a: unknown, b: unknown): boolean {

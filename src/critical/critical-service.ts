@@ -140,6 +140,12 @@ export class CriticalService {
     if (!delivery) throw new CohortError('no_such_host', `no node '${to}' in the host table`);
     const entry = await this.commit.run(() => this.store.add(to, cmd, args));
     if (crashPointsEnabled) crashPoint('outbox_written');
+    // Removed from the host table while the row was written (issue 28): set aside, never 'delayed'.
+    if (this.deliveries.get(to) !== delivery) {
+      const why = `node '${to}' was removed from the host table`;
+      await this.commit.run(() => this.store.bury(entry.seq, 'no_such_host', why));
+      throw new CohortError('no_such_host', why);
+    }
     return new Promise((resolve, reject) => delivery.add(entry, { resolve, reject }));
   }
 

@@ -1,6 +1,6 @@
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { appSettingsFor, loadHostTable, type HostTable } from '../config/host-table.ts';
+import { appSettingsFor, type HostTable } from '../config/host-table.ts';
 import { FrontMetrics } from './front-metrics.ts';
 import { DashboardFeed } from '../admin/dashboard-feed.ts';
 import { clusterStatus, type NodeSnapshot } from '../admin/node-status.ts';
@@ -13,7 +13,7 @@ import { HttpServer } from './http/server.ts';
 import { LoadSource } from './load-source.ts';
 import { bounded } from './long-poll.ts';
 import { MaintenanceWatch } from './maintenance-watch.ts';
-import { TableFollower } from './table-follower.ts';
+import { loadFrontTable, TableFollower } from './table-follower.ts';
 import { NodeConnection } from '../client/node-connection.ts';
 import { Proxy } from './proxy.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -65,6 +65,8 @@ export class Front implements AdminFront {
   private readonly caller: NodeConnection | undefined;
   /** The cluster's host table versions, followed through front.node (issue 28). */
   private readonly follower: TableFollower | undefined;
+  /** The signed text's hash of the table it runs on (undefined: unsigned, or not known). */
+  tableHash: string | undefined;
   /** backends: apps — the registries followed, and the request counts reported back. */
   private apps: AppRegistries | undefined;
   private served: ServedReporter | undefined;
@@ -105,7 +107,7 @@ export class Front implements AdminFront {
     });
     if (cfg.admin) this.admin = new AdminServer(this, this.metrics, this.dashboard);
     this.health = new HealthChecker(() => this.proxy.state.all, () => [this.proxy.state.cfg.health.intervalMs, ...this.proxy.state.routes.map((r) => r.cfg.health.intervalMs)]);
-    if (this.caller) this.follower = new TableFollower({ node: this.caller.node, call: this.caller.call, table: () => this.table, apply: (t) => this.reload(t), log });
+    if (this.caller) this.follower = new TableFollower({ node: this.caller.node, call: this.caller.call, table: () => this.table, apply: (t, hash) => this.reload(t, hash), log });
     if (this.caller) this.acme = frontAcme(table, cfg, this.caller.call, log, () => this.takeUpAcme());
     // Session ticket keys through the node network (the ACME home keeps them), unless a secret derives them.
     if (this.caller && cfg.listen.tls) this.sharedTickets = new SharedTicketKeys(() => this.server?.tickets, new AcmeItems(this.caller.call, acmeHome(table, cfg.listen.tls.acme?.home)), log);
@@ -163,9 +165,10 @@ export class Front implements AdminFront {
     this.log.info({ event: 'front_ready', listen: `${cfg.listen.tls ? 'https' : 'http'}://${cfg.listen.host}:${cfg.listen.port}`, redirect: cfg.redirect ? `${cfg.redirect.host}:${cfg.redirect.port}` : null, admin: cfg.admin ? `${cfg.admin.host}:${cfg.admin.port}` : null, policy: cfg.policy, backends: this.proxy.state.list.map((b) => b.id) }, 'front ready');
   }
 
-  /** Applies a new host table whole, or nothing: an invalid one throws before any change. */
-  reload(table: HostTable): void {
+  /** Applies a new host table whole, or nothing: an invalid one throws before any change. `hash`: its signed text's. */
+  reload(table: HostTable, hash?: string): void {
     if (table.version < this.table.version) throw new Error(`host table version ${table.version} is older than version ${this.table.version}, which this front runs on`);
+    if (table.version === this.table.version && table.version > 0 && hash !== undefined && this.tableHash !== undefined && hash !== this.tableHash) throw new Error(`another text of host table version ${table.version} than the one this front runs on: a version is signed once`);
     const cfg = frontConfig(table);
     const old = this.proxy.state;
     if (cfg.listen.host !== old.cfg.listen.host || cfg.listen.port !== old.cfg.listen.port) throw new Error('front.listen cannot change on reload; restart the front');
@@ -179,6 +182,7 @@ export class Front implements AdminFront {
     // Built whole beside the generation in service: if this throws, nothing has changed.
     const next = this.build(table, old);
     this.table = table;
+    if (hash !== undefined) this.tableHash = hash;
     this.swapIn(next);
     for (const t of this.proxy.tunnels) t.setIdle(cfg.timeouts.tunnelIdleMs);
     this.server.configure(options);
@@ -195,7 +199,8 @@ export class Front implements AdminFront {
 
   /** The admin listener's POST /reload: the host table's file, read again. */
   reloadFromFile(): number {
-    this.reload(loadHostTable(this.table.file));
+    const { table, hash } = loadFrontTable(this.table.file);
+    this.reload(table, hash);
     return this.reloads;
   }
 

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
-import { pinnedOperatorKey, verifySignedTable, type SignedTable } from '../config/signed-table.ts';
+import { ConfigError, loadHostTable } from '../config/host-table.ts';
+import { pinnedOperatorKey, readSignedFile, verifySignedTable, type SignedTable } from '../config/signed-table.ts';
+import { CohortError } from '../errors.ts';
 import type { HostsStatus } from '../config/table-change.ts';
 
 /** How often the front asks its node which host table version it holds (a local socket, one small answer). */
@@ -11,7 +13,7 @@ interface FollowerOptions {
   call: (node: string, cmd: string, args: unknown) => Promise<unknown>;
   /** The table the front runs on now. */
   table: () => HostTable;
-  apply: (table: HostTable) => void;
+  apply: (table: HostTable, hash: string) => void;
   log: Logger;
 }
 
@@ -54,7 +56,7 @@ export class TableFollower {
       const next = verifySignedTable(signed, pinnedOperatorKey(running.tlsDir)!, running.file);
       if (next.version <= running.version) return;
       try {
-        this.opts.apply(next.table);
+        this.opts.apply(next.table, next.hash);
         log.info({ event: 'front_table_followed', version: next.version, via: node }, `host table version ${next.version} (from ${node}) applied`);
       } catch (err) {
         this.refused = next.version;
@@ -65,5 +67,24 @@ export class TableFollower {
     } finally {
       this.busy = false;
     }
+  }
+}
+
+/**
+ * The front's host table from its file (at start, SIGHUP, POST /reload): where the operator's key
+ * is pinned, only a signed one, as for a node (its hash says which text of its version it is).
+ */
+export function loadFrontTable(file: string): { table: HostTable; hash: string | undefined } {
+  const table = loadHostTable(file);
+  const key = pinnedOperatorKey(table.tlsDir);
+  if (!key) return { table, hash: undefined };
+  const signed = readSignedFile(file);
+  if (!signed) throw new ConfigError(file, [`not signed (no ${file}.sig), and the operator's key is pinned (${table.tlsDir}/operator.pub): cohort hosts sign`]);
+  try {
+    const verified = verifySignedTable(signed, key, file);
+    return { table: verified.table, hash: verified.hash };
+  } catch (err) {
+    if (err instanceof CohortError) throw new ConfigError(file, [err.message]);
+    throw err;
   }
 }

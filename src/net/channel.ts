@@ -15,6 +15,8 @@ export interface ChannelOptions {
   maxFrameBytes: number;
   requestTimeoutMs: number;
   heartbeat?: { intervalMs: number; deadAfterMs: number };
+  /** What each heartbeat says of the sender's host table (issue 28). */
+  heartbeatTable?: () => { version: number; hash: string } | undefined;
   onRequest?: RequestHandler;
 }
 
@@ -43,6 +45,7 @@ export class Channel extends EventEmitter {
   private readonly requestTimeoutMs: number;
   private readonly pending = new Map<number, Pending>();
   private readonly heartbeat: Heartbeat | undefined;
+  private readonly heartbeatTable: ChannelOptions['heartbeatTable'];
   /** Silence and deadlines count only while this process ran (src/net/awake-clock.ts). */
   private readonly clock: AwakeClock;
   private readonly timer: NodeJS.Timeout;
@@ -61,6 +64,7 @@ export class Channel extends EventEmitter {
     this.requestTimeoutMs = opts.requestTimeoutMs;
     const tickMs = Math.min(opts.heartbeat?.intervalMs ?? 250, 250);
     this.clock = new AwakeClock(tickMs);
+    this.heartbeatTable = opts.heartbeatTable;
     if (opts.heartbeat) this.heartbeat = new Heartbeat(opts.heartbeat.intervalMs, opts.heartbeat.deadAfterMs, this.clock.now());
     this.timer = setInterval(this.tick, tickMs);
     this.timer.unref();
@@ -144,6 +148,8 @@ export class Channel extends EventEmitter {
       case 'req':
         return this.onRequestFrame(msg);
       case 'hb':
+        // Events: 'table' ({ version, hash }) when a heartbeat says which host table the peer holds.
+        if (msg.tv !== undefined) this.emit('table', { version: msg.tv, hash: msg.th });
         return;
       default:
         this.emit('control', msg);
@@ -202,7 +208,10 @@ export class Channel extends EventEmitter {
         this.close(new CohortError('con_lost', `heard nothing for ${this.heartbeat.deadAfterMs} ms`));
         return;
       }
-      if (action === 'send') this.send({ t: 'hb' });
+      if (action === 'send') {
+        const table = this.heartbeatTable?.();
+        this.send(table ? { t: 'hb', tv: table.version, th: table.hash } : { t: 'hb' });
+      }
     }
     // Deadlines grow with ids (one timeout per channel), so the oldest come first.
     for (const [id, p] of this.pending) {

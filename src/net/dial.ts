@@ -54,6 +54,7 @@ export function dialPeer(opts: DialOptions): Promise<Channel> {
         maxFrameBytes: link.maxFrameBytes,
         requestTimeoutMs: link.requestTimeoutMs,
         heartbeat: { intervalMs: link.heartbeatMs, deadAfterMs: link.deadAfterMs },
+        heartbeatTable: opts.tableVersion,
       });
       const onChannelClose = (reason?: Error) => giveUp(reason ?? new CohortError('con_lost', `${peer.id} closed the link during the handshake`));
       channel.once('close', onChannelClose);

@@ -230,6 +230,8 @@ export class LinkServer extends EventEmitter {
       channel.send({ t: 'welcome', v: PROTOCOL_VERSION, node: self });
       this.log.info({ event: 'peer_hello', peer: peerId }, `${peerId} linked to us`);
       this.emit('hello', peerId, msg.tv === undefined ? undefined : { version: msg.tv, hash: msg.th });
+      // Its heartbeats say the same later (issue 28): a version it took since, or one it still lacks.
+      channel.on('table', (heard: { version: number; hash: string }) => this.emit('table', peerId, heard));
     });
   }
 }

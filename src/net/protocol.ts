@@ -22,7 +22,8 @@ export interface RequestMessage { t: 'req'; id: number; cmd: string; args?: unkn
 export type ReplyMessage =
   | { t: 'res'; id: number; ok: true; data?: unknown }
   | { t: 'res'; id: number; ok: false; code: ErrorCode; message: string };
-export interface HeartbeatMessage { t: 'hb' }
+/** tv, th: as in hello, the host table the sender holds now (issue 28). */
+export interface HeartbeatMessage { t: 'hb'; tv?: number; th?: string }
 
 export type Message = HelloMessage | WelcomeMessage | RefuseMessage | RequestMessage | ReplyMessage | HeartbeatMessage;
 
@@ -53,10 +54,11 @@ export function validateMessage(m: unknown): Message {
       if (msg.ok === false && isErrorCode(msg.code) && typeof msg.message === 'string') return msg as unknown as ReplyMessage;
       throw new CohortError('bad_frame', 'res must have ok: true, or ok: false with a known code and a message');
     case 'hb':
+      if (msg.tv !== undefined) checkTable(msg, 'hb');
       return msg as unknown as HeartbeatMessage;
     case 'hello':
       if (!Number.isInteger(msg.v) || !isName(msg.cluster) || !isName(msg.node)) throw new CohortError('bad_frame', 'hello needs v, cluster and node');
-      if (msg.tv !== undefined && !(Number.isSafeInteger(msg.tv) && (msg.tv as number) >= 1 && typeof msg.th === 'string' && /^[0-9a-f]{64}$/.test(msg.th))) throw new CohortError('bad_frame', 'hello.tv must be a positive integer, with th a SHA-256 in hex');
+      if (msg.tv !== undefined) checkTable(msg, 'hello');
       return msg as unknown as HelloMessage;
     case 'welcome':
       if (!Number.isInteger(msg.v) || !isName(msg.node)) throw new CohortError('bad_frame', 'welcome needs v and node');
@@ -67,4 +69,9 @@ export function validateMessage(m: unknown): Message {
     default:
       throw new CohortError('bad_frame', `unknown frame type ${JSON.stringify(msg.t)}`);
   }
+}
+
+/** A host table's version and hash, as hello and hb carry them. */
+function checkTable(msg: Record<string, unknown>, what: string): void {
+  if (!(Number.isSafeInteger(msg.tv) && (msg.tv as number) >= 1 && typeof msg.th === 'string' && /^[0-9a-f]{64}$/.test(msg.th))) throw new CohortError('bad_frame', `${what}.tv must be a positive integer, with th a SHA-256 in hex`);
 }

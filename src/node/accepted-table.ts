@@ -5,40 +5,54 @@ import { pinnedOperatorKey, readSignedFile, verifySignedTable, type SignedTable,
 import { judgeVersion } from '../config/table-change.ts';
 import { CohortError } from '../errors.ts';
 
-// The highest host table version a node accepted (issue 28), on its disk: data/<node>/host-table.yaml
-// and its signature beside it. A node starts on it when it is newer than its config file (a
-// version that came over a link while it ran), so a restart never goes back to an older table.
+// The highest host table version a node accepted (issue 28), on its disk: data/<node>/host-table.json,
+// its text and signature in one file written whole (temporary file, fsync, rename, the folder
+// fsynced), so a crash leaves the old pair or the new one. A node starts on it when it is newer
+// than its config file (a version that came over a link while it ran): a restart never goes back.
 
 export class AcceptedTableFile {
   readonly file: string;
 
   constructor(dataDir: string) {
-    this.file = join(dataDir, 'host-table.yaml');
+    this.file = join(dataDir, 'host-table.json');
+  }
+
+  exists(): boolean {
+    return existsSync(this.file);
   }
 
   read(): SignedTable | undefined {
     if (!existsSync(this.file)) return undefined;
-    return readSignedFile(this.file);
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(this.file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(this.file, [`not a host table this node accepted: ${(err as Error).message}`]);
+    }
+    const p = parsed as Partial<SignedTable> | null;
+    if (!p || typeof p.text !== 'string' || typeof p.signature !== 'string') throw new ConfigError(this.file, ['not a host table this node accepted: { text, signature } expected']);
+    return { text: p.text, signature: p.signature };
   }
 
-  /** The signature first, then the text: each written whole (temporary file, fsync, rename). */
   write(signed: SignedTable): void {
-    mkdirSync(dirname(this.file), { recursive: true });
-    writeWhole(`${this.file}.sig`, `${signed.signature}\n`);
-    writeWhole(this.file, signed.text);
+    const dir = dirname(this.file);
+    mkdirSync(dir, { recursive: true });
+    const tmp = `${this.file}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify({ text: signed.text, signature: signed.signature }));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+    const d = openSync(dir, 'r');
+    try {
+      fsyncSync(d);
+    } finally {
+      closeSync(d);
+    }
   }
-}
-
-function writeWhole(file: string, text: string): void {
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
 }
 
 export interface StartTable {
@@ -60,7 +74,12 @@ export function tableToRun(configFile: string, id: string): StartTable {
   const fromFile = loadHostTable(configFile);
   findNode(fromFile, id);
   const key = pinnedOperatorKey(fromFile.tlsDir);
-  if (!key) return { table: fromFile, held: undefined, notes: [] };
+  const store = new AcceptedTableFile(nodeDataDir(fromFile, id));
+  if (!key) {
+    // A node that took signed versions does not quietly fall back to an unsigned, maybe older, file.
+    if (store.exists()) throw new ConfigError(join(fromFile.tlsDir, 'operator.pub'), [`missing, but ${store.file} holds a signed version this node accepted: put the operator's public key back`]);
+    return { table: fromFile, held: undefined, notes: [] };
+  }
   const check = (signed: SignedTable, where: string): VerifiedTable => {
     try {
       return verifySignedTable(signed, key, configFile);
@@ -69,7 +88,6 @@ export function tableToRun(configFile: string, id: string): StartTable {
       throw err;
     }
   };
-  const store = new AcceptedTableFile(nodeDataDir(fromFile, id));
   const storedText = store.read();
   const stored = storedText && check(storedText, store.file);
   const fileText = readSignedFile(configFile);
@@ -91,6 +109,7 @@ export function tableToRun(configFile: string, id: string): StartTable {
     } else throw new ConfigError(configFile, [verdict]);
   }
   findNode(run.table, id);
+  if (stored && (stored.table.cluster !== fromFile.cluster || stored.table.dataDir !== fromFile.dataDir)) throw new ConfigError(store.file, [`holds a table of cluster '${stored.table.cluster}' with its data in ${stored.table.dataDir}; ${configFile} says '${fromFile.cluster}', ${fromFile.dataDir}`]);
   if (run !== stored) store.write(run);
   return { table: run.table, held: run, notes };
 }

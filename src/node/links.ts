@@ -17,7 +17,7 @@ export class NodeLinks {
   readonly peers = new Map<string, Peer>();
   readonly listener: Part;
   readonly dialer: Part;
-  /** A peer's hello said which host table version it holds (issue 28: NodeHosts follows it). */
+  /** A peer's hello or heartbeat said which host table version it holds (issue 28: NodeHosts follows it). */
   onPeerTable: ((peer: string, table: { version: number; hash: string }) => void) | undefined;
   private readonly server: LinkServer;
   private readonly makePeer: (entry: NodeEntry) => Peer;
@@ -36,6 +36,12 @@ export class NodeLinks {
       if (peer && heard) peer.heardTable = heard;
       peer?.reconnectNow();
       if (heard) this.onPeerTable?.(peerId, heard);
+    });
+    this.server.on('table', (peerId: string, heard: { version: number; hash: string }) => {
+      const peer = this.peers.get(peerId);
+      if (!peer) return;
+      peer.heardTable = heard;
+      this.onPeerTable?.(peerId, heard);
     });
     this.listener = { start: () => this.server.listen(self.host, self.bindLinkPort ?? self.linkPort), stop: () => this.server.close() };
     this.dialer = {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { CommandRegistry } from '../commands/registry.ts';
 import { nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { MAX_TABLE_BYTES, pinnedOperatorKey, readSignedFile, verifySignedTable, type SignedTable, type VerifiedTable } from '../config/signed-table.ts';
-import { judgeVersion, tableChange, waitsForRestart, type HostsStatus } from '../config/table-change.ts';
+import { judgeVersion, splitChange, tableChange, type HostsStatus } from '../config/table-change.ts';
 import type { NodeEntry } from '../config/schema.ts';
 import { CohortError } from '../errors.ts';
 import type { Peer } from '../net/peer.ts';
@@ -15,6 +15,8 @@ const signedArgs = z.strictObject({ text: z.string().max(MAX_TABLE_BYTES), signa
 /** A peer that said it holds a newer version is asked for it this often until it answers, at most this many times. */
 const FETCH_RETRY_MS = 500;
 const FETCH_TRIES = 20;
+/** A version is pushed to, or fetched from, one peer at most this often: heartbeats say a peer's version every second. */
+const AGAIN_AFTER_MS = 10_000;
 
 
 /** What a node does when a newer table adds nodes it can take at once. */
@@ -48,6 +50,10 @@ export class NodeHosts implements Part {
   private pendingRestart: string[] = [];
   private queue: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** Per peer of the table (so bounded by it): the last version pushed to or fetched from it, and when. */
+  private readonly lastAsked = new Map<string, { version: number; at: number }>();
+  /** Peers a newer version is being fetched from (one fetch per peer at a time). */
+  private readonly fetching = new Set<string>();
   appliers: TableAppliers | undefined;
 
   constructor(opts: { self: string; table: HostTable; configFile: string; held: VerifiedTable | undefined; peers: Map<string, Peer>; registry: CommandRegistry; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
@@ -77,6 +83,11 @@ export class NodeHosts implements Part {
 
   start(): void {
     this.stopped = false;
+  }
+
+  /** Offers are refused from here on (a SIGHUP or a push while the node stops changes nothing). */
+  drain(): void {
+    this.stopped = true;
   }
 
   stop(): void {
@@ -110,8 +121,13 @@ export class NodeHosts implements Part {
 
   private async take(signed: SignedTable, from: string): Promise<{ taken: boolean; version: number }> {
     if (!this.key || !this.held) throw new CohortError('refused', `${this.self} pins no operator key (<tls dir>/operator.pub): its host table cannot change while it runs`);
+    if (this.stopped) throw new CohortError('con_lost', `${this.self} is stopping: it takes no host table now`);
     const offered = verifySignedTable(signed, this.key, this.configFile);
     if (offered.table.cluster !== this.running.cluster) throw new CohortError('refused', `a table of cluster '${offered.table.cluster}', not '${this.running.cluster}'`);
+    // Where a node keeps its files and finds its keys (its accepted versions, operator.pub) is not a version's to move.
+    for (const [key, what] of [['dataDir', 'dataDir'], ['tlsDir', 'tls.dir']] as const) {
+      if (offered.table[key] !== this.running[key]) throw new CohortError('refused', `a version may not move ${what} (${this.running[key]} -> ${offered.table[key]}): move the files and restart every node on a new table`);
+    }
     const verdict = judgeVersion(this.held, offered);
     this.holds(from, offered); // a peer offers what it holds
     if (verdict === 'have') return { taken: false, version: offered.version };
@@ -123,36 +139,43 @@ export class NodeHosts implements Part {
     this.held = offered;
     // Entries copied: a node marked leaving is changed in place below.
     const previous = { ...this.running, nodes: this.running.nodes.map((n) => ({ ...n })) };
-    const change = tableChange(this.running, offered.table);
-    const waits = waitsForRestart(change, this.running);
-    if (change.removed.includes(this.self)) waits.push(`${this.self} itself removed: stop it (it cannot start on this version)`);
-    if (waits.length === 0) {
-      // In place: every part holds this object and reads its nodes when it needs them.
-      const nodes = this.running.nodes;
-      for (const id of change.leaving) nodes.find((n) => n.id === id)!.leaving = true;
-      for (const id of change.removed) nodes.splice(nodes.findIndex((n) => n.id === id), 1);
-      nodes.push(...change.added);
-      this.running.removed = offered.table.removed;
-      this.running.version = offered.version;
-      this.pendingRestart = [];
-      if (change.added.length) await this.appliers?.nodesAdded(change.added);
-      if (change.removed.length) await this.appliers?.nodesRemoved(change.removed);
-      if (change.added.length || change.leaving.length || change.removed.length) await this.appliers?.placedAnew(previous);
-      const what = [['added', change.added.map((n) => n.id)], ['leaving', change.leaving], ['removed', change.removed]].filter(([, ids]) => ids.length).map(([w, ids]) => `${w} ${(ids as string[]).join(', ')}`);
-      this.log.info({ event: 'host_table_applied', from, version: offered.version, added: change.added.map((n) => n.id), leaving: change.leaving, removed: change.removed }, `host table version ${offered.version} from ${from} applied${what.length ? ` (${what.join('; ')})` : ''}`);
-    } else {
-      this.pendingRestart = waits;
-      this.log.warn({ event: 'host_table_pending_restart', from, version: offered.version, running: this.running.version, waits }, `host table version ${offered.version} from ${from} kept; it applies at the next start: ${waits.join('; ')}`);
+    const { live, waits } = splitChange(tableChange(this.running, offered.table), this.running);
+    if (live.removed.includes(this.self)) {
+      live.removed = live.removed.filter((id) => id !== this.self);
+      waits.push(`${this.self} itself removed: stop it (it cannot start on this version)`);
     }
+    // In place: every part holds this object and reads its nodes when it needs them. What applies
+    // now does so even while something else waits for the restart (a removal must not wait).
+    const nodes = this.running.nodes;
+    for (const id of live.leaving) nodes.find((n) => n.id === id)!.leaving = true;
+    for (const id of live.removed) nodes.splice(nodes.findIndex((n) => n.id === id), 1);
+    nodes.push(...live.added);
+    for (const id of live.removed) if (!this.running.removed.includes(id)) this.running.removed.push(id);
+    if (waits.length === 0) this.running.version = offered.version;
+    this.pendingRestart = waits;
+    if (live.added.length) await this.appliers?.nodesAdded(live.added);
+    if (live.removed.length) await this.appliers?.nodesRemoved(live.removed);
+    // Passed on before the sessions are placed anew (a scan of every session this node keeps).
     this.spread(from);
+    if (live.added.length || live.leaving.length || live.removed.length) await this.appliers?.placedAnew(previous);
+    const what = [['added', live.added.map((n) => n.id)], ['leaving', live.leaving], ['removed', live.removed]].filter(([, ids]) => ids.length).map(([w, ids]) => `${w} ${(ids as string[]).join(', ')}`);
+    if (waits.length === 0) {
+      this.log.info({ event: 'host_table_applied', from, version: offered.version, added: live.added.map((n) => n.id), leaving: live.leaving, removed: live.removed }, `host table version ${offered.version} from ${from} applied${what.length ? ` (${what.join('; ')})` : ''}`);
+    } else {
+      this.log.warn({ event: 'host_table_pending_restart', from, version: offered.version, running: this.running.version, applied: what, waits }, `host table version ${offered.version} from ${from} kept${what.length ? `; applied now: ${what.join('; ')}` : ''}; at the next start: ${waits.join('; ')}`);
+    }
     return { taken: true, version: offered.version };
   }
 
-  /** A peer's hello said which version it holds: an older one gets ours, a newer one is fetched. */
+  /** A peer's hello or heartbeat said which version it holds: an older one gets ours, a newer one is fetched. */
   peerSaid(peer: string, heard: { version: number; hash: string }): void {
     if (!this.held || this.stopped) return;
     const verdict = judgeVersion(this.held, heard);
     if (verdict === 'have') return;
+    const version = Math.max(heard.version, this.held.version);
+    const last = this.lastAsked.get(peer);
+    if (last && last.version === version && performance.now() - last.at < AGAIN_AFTER_MS) return;
+    this.lastAsked.set(peer, { version, at: performance.now() });
     if (heard.version < this.held.version) return void this.push(peer);
     if (heard.version > this.held.version) return void this.fetchFrom(peer);
     this.log.error({ event: 'host_table_split', peer, version: heard.version, ours: this.held.hash, theirs: heard.hash }, `${peer} holds another text of host table version ${heard.version}: sign a newer version`);
@@ -183,18 +206,26 @@ export class NodeHosts implements Part {
   }
 
   private async fetchFrom(peer: string): Promise<void> {
-    for (let i = 0; i < FETCH_TRIES && !this.stopped; i++) {
-      try {
-        const signed = signedArgs.parse(await this.call(peer, 'hosts.fetch', {}));
-        await this.offer(signed, peer);
-        return;
-      } catch (err) {
-        if (err instanceof CohortError && err.code === 'refused') {
-          this.log.warn({ event: 'host_table_fetch_refused', peer, err: err.message }, `the host table ${peer} holds was refused: ${err.message}`);
+    if (this.fetching.has(peer)) return;
+    this.fetching.add(peer);
+    try {
+      for (let i = 0; i < FETCH_TRIES && !this.stopped && this.peers.has(peer); i++) {
+        try {
+          const signed = signedArgs.parse(await this.call(peer, 'hosts.fetch', {}));
+          await this.offer(signed, peer);
           return;
+        } catch (err) {
+          // Only a link that is not there yet (con_lost) is worth another try; what it sent was judged.
+          if (!(err instanceof CohortError && err.code === 'con_lost')) {
+            this.log.warn({ event: 'host_table_fetch_refused', peer, err: (err as Error).message }, `the host table ${peer} holds was not taken: ${(err as Error).message}`);
+            return;
+          }
+          await new Promise((r) => setTimeout(r, FETCH_RETRY_MS));
         }
-        await new Promise((r) => setTimeout(r, FETCH_RETRY_MS));
       }
+    } finally {
+      this.fetching.delete(peer);
     }
   }
+
 }

@@ -55,6 +55,12 @@ export class RawClient {
     this.agents.clear();
   }
 
+  /** A node the host table removed: its pooled connections end. */
+  forget(peer: string): void {
+    this.agents.get(peer)?.destroy();
+    this.agents.delete(peer);
+  }
+
   private agent(peer: string): Agent {
     let agent = this.agents.get(peer);
     if (!agent) {

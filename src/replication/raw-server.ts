@@ -59,6 +59,11 @@ export class RawServer {
     this.sockets.clear();
   }
 
+  /** A node the host table removed (issue 28): its open raw-transfer connections end now. */
+  closeFrom(peer: string): void {
+    for (const socket of this.sockets) if (this.peerOf.get(socket) === peer) socket.destroy();
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const from = this.peerOf.get(req.socket);
     if (!from) return plain(res, 403, 'not a raw-transfer connection');

@@ -140,6 +140,8 @@ export class ReplicationService {
   /** Counts and the most recent resources published and copied here (a dashboard's view; cheap every second). */
   /** A node the host table removed (issue 28): its subscriptions end here (no notices wait for it). */
   nodeRemoved(node: string): void {
+    this.rawServer.closeFrom(node);
+    this.raw.forget(node);
     const n = this.published.dropSubscriber(node);
     if (n) this.deps.log.info({ event: 'resource_subscriber_removed', node, subscriptions: n }, `${node} left the cluster: its ${n} subscriptions end`);
   }

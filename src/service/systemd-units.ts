@@ -1,10 +1,12 @@
 import { fileURLToPath } from 'node:url';
 
 // systemd units for a node and a front (issue 28, item 7), as operators run HAProxy or nginx:
-// started at boot after the network, restarted on failure, reloaded with SIGHUP (a node takes a
-// newer signed host table from its file, a front reloads its configuration), stopped with
-// SIGTERM (a node drains, then stops its app instances), and sandboxed with systemd's usual
-// options. Not MemoryDenyWriteExecute: V8's JIT writes the code it runs.
+// started at boot after the network, reloaded with SIGHUP (a node takes a newer signed host table
+// from its file, a front reloads its configuration), stopped with SIGTERM (a node drains, then
+// stops its app instances), restarted whenever it exits otherwise (Restart=always, as HAProxy's
+// unit does: systemd counts a death by a signal such as SIGHUP as clean, which on-failure would
+// leave down), and sandboxed with systemd's usual options. Not MemoryDenyWriteExecute: V8's JIT
+// writes the code it runs.
 
 /** The `cohort` command of this install (bin/cohort: it runs on the Node.js Cohort was installed with). */
 export const COHORT_BIN = fileURLToPath(new URL('../../bin/cohort', import.meta.url));
@@ -44,7 +46,7 @@ export function frontUnit(o: UnitOptions): string {
 function unit(u: { description: string; exec: string; o: UnitOptions; extra: string[] }): string {
   return `# Written by \`cohort units\`. Install: copy to /etc/systemd/system, then systemctl daemon-reload && systemctl enable --now <unit>.
 [Unit]
-Description=${u.description}
+Description=${quote(u.description).replace(/^"|"$/g, '')}
 After=network-online.target
 Wants=network-online.target
 
@@ -52,7 +54,7 @@ Wants=network-online.target
 Type=exec
 ExecStart=${u.exec}
 ExecReload=/bin/kill -HUP $MAINPID
-Restart=on-failure
+Restart=always
 RestartSec=2s
 User=${u.o.user}
 Group=${u.o.user}
@@ -85,7 +87,13 @@ WantedBy=multi-user.target
 `;
 }
 
-/** systemd's quoting for a path with spaces (others as they are). */
-function quote(s: string): string {
-  return /[\s"\\]/.test(s) ? `"${s.replace(/["\\]/g, '\\$&')}"` : s;
+/**
+ * A value in a unit: % and $ escaped (systemd expands specifiers and variables), quoted when it
+ * holds spaces, quotes or backslashes; a control character (a newline would start a directive of
+ * its own) is refused.
+ */
+export function quote(s: string): string {
+  if (/[\x00-\x1f\x7f]/.test(s)) throw new Error(`a control character in ${JSON.stringify(s)}: not written into a unit`);
+  const escaped = s.replace(/%/g, '%%').replace(/\$/g, '$$$$');
+  return /[\s"\\]/.test(escaped) ? `"${escaped.replace(/["\\]/g, '\\$&')}"` : escaped;
 }

@@ -156,7 +156,16 @@ export class SessionCopies {
           continue;
         }
         try {
-          const states = await Promise.all(copies.filter((n) => n !== node).map((n) => this.stateAt(n, id)));
+          // Sources: its other copies now, where its copies were before the table moved them
+          // (within the move's window), and this node's own copy (it noted the write it holds).
+          const current = copies.filter((n) => n !== node);
+          const former = this.moved && Date.now() < this.moved.until ? placement(this.moved.previous, id).filter((n) => n !== node && !copies.includes(n)) : [];
+          const sources = [...new Set([...current, ...former, this.deps.self])].filter((n) => n !== node);
+          const answers = await Promise.allSettled(sources.map((n) => this.stateAt(n, id)));
+          // A copy of its current places out of reach may hold what the target lacks: a later round.
+          if (answers.some((a, i) => a.status === 'rejected' && current.includes(sources[i]))) continue;
+          const states = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value] : []));
+          if (!states.length) continue;
           const state = states.reduce(mergeStates);
           if (visible(state, Date.now()) !== null || state.destroyedAt > 0) {
             // This node's own copy missed a write (its disk refused it): merged here, not through the peers' command.

@@ -18,7 +18,7 @@ interface Result {
   error: string | null;
 }
 
-const STEPS = ['setup', 'd-down', 'publish', 'i-current', 'i-down', 'h-on-j', 'h-answers', 'e-down', 'g-home-down', 'e-back', 'd-back'];
+const STEPS = ['setup', 'd-down', 'publish', 'i-current', 'i-down', 'h-on-j', 'h-answers', 'e-down', 'g-home-down', 'e-back', 'd-back', 'l-joins'];
 
 /** cohort scenario --json in `dir`, on a free block of ports (another block when one was busy). */
 async function scenario(dir: string, extra: string[] = []): Promise<{ r: CliResult; result: Result }> {

@@ -27,7 +27,7 @@ describe('cohort as a service: the command on PATH and systemd units', () => {
     const names = ['cohort-node-A.service', 'cohort-node-C.service', 'cohort-front.service'];
     const node = readFileSync(join(out, names[0]), 'utf8');
     assert.match(node, new RegExp(`^ExecStart=${COHORT_BIN} node --config ${join(dir, 'hosts.yaml')} --id A$`, 'm'));
-    for (const line of ['ExecReload=/bin/kill -HUP $MAINPID', 'Restart=on-failure', 'User=cohort', `ReadWritePaths=${join(dir, 'data')}`, 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'WantedBy=multi-user.target']) {
+    for (const line of ['ExecReload=/bin/kill -HUP $MAINPID', 'Restart=always', 'User=cohort', `ReadWritePaths=${join(dir, 'data')}`, 'ProtectSystem=strict', 'NoNewPrivileges=yes', 'WantedBy=multi-user.target']) {
       assert.ok(node.split('\n').includes(line), line);
     }
     assert.match(readFileSync(join(out, names[2]), 'utf8'), /^AmbientCapabilities=CAP_NET_BIND_SERVICE$/m);

@@ -79,5 +79,11 @@ describe('signed host tables', () => {
     assert.throws(() => tableToRun(start, 'A'), /another text/);
     write(text(3, ['B']));
     assert.throws(() => tableToRun(start, 'A'), /no node 'A'/);
+    write(text(4, ['A', 'B'], { cluster: 'other' }));
+    assert.throws(() => tableToRun(start, 'A'), /holds a table of cluster 'test'/);
+    // The key gone while a signed version is held: no quiet fall back to the unsigned file.
+    write(text(2), false);
+    rmSync(join(dir, 'tls', 'operator.pub'));
+    assert.throws(() => tableToRun(start, 'A'), /operator.pub.*missing, but .* holds a signed version/s);
   });
 });

@@ -35,10 +35,13 @@ describe('framing', () => {
   it('validates message shapes', () => {
     assert.deepEqual(validateMessage({ t: 'req', id: 7, cmd: 'ping', to: 'B' }), { t: 'req', id: 7, cmd: 'ping', to: 'B' });
     assert.deepEqual(validateMessage({ t: 'req', id: 8, cmd: 'x', mid: 'm', oldest: 3 }), { t: 'req', id: 8, cmd: 'x', mid: 'm', oldest: 3 });
+    assert.deepEqual(validateMessage({ t: 'hb', tv: 4, th: 'f'.repeat(64) }), { t: 'hb', tv: 4, th: 'f'.repeat(64) });
     for (const bad of [null, [], 'x', { t: 'req', id: '7', cmd: 'ping' }, { t: 'req', id: 1, cmd: '' }, { t: 'req', id: 1, cmd: 'x'.repeat(65) },
       { t: 'req', id: 1, cmd: 'x', oldest: -1 }, { t: 'req', id: 1, cmd: 'x', oldest: '3' },
       { t: 'req', id: 1, cmd: 'x', mid: 'a\ud800' }, { t: 'req', id: 1, cmd: 'x', mid: 'a\u0000b' }, { t: 'req', id: 1, cmd: 'x', mid: 'a b' }, { t: 'req', id: 1, cmd: 'x', mid: 'é' },
-      { t: 'res', id: 1, ok: false, code: 'made_up', message: 'x' }, { t: 'hello', v: 1 }, { t: 'nope' }]) {
+      { t: 'res', id: 1, ok: false, code: 'made_up', message: 'x' }, { t: 'hello', v: 1 }, { t: 'nope' },
+      // A host table's version and hash (issue 28): a positive integer and 64 hex digits, or neither.
+      { t: 'hb', tv: 0, th: 'a'.repeat(64) }, { t: 'hb', tv: 2 }, { t: 'hb', tv: 2, th: 'A'.repeat(64) }, { t: 'hello', v: 1, cluster: 'c', node: 'A', tv: 1.5, th: 'a'.repeat(64) }, { t: 'hello', v: 1, cluster: 'c', node: 'A', tv: 3, th: 'a'.repeat(63) }]) {
       assert.throws(() => validateMessage(bad), { code: 'bad_frame' }, JSON.stringify(bad));
     }
   });

@@ -28,7 +28,7 @@ describe('signed host table versions across real node processes', () => {
   const running = ['A', 'B', 'C'];
   const current = async (id: string) => (await (await cluster.client(id)).call(id, 'hosts.current')) as HostsStatus;
   const offer = async (id: string, text: string, signature: string) => (await cluster.client(id)).call(id, 'hosts.offer', { text, signature });
-  const held = (id: string) => readFileSync(join(cluster.table.dataDir, id, 'host-table.yaml'), 'utf8');
+  const held = (id: string) => readFileSync(join(cluster.table.dataDir, id, 'host-table.json'), 'utf8');
   /** Session copies node `id` still owes others (its metric). */
   const owed = async (id: string) => Number(/^cohort_session_copies_owed\{[^}]*\} (\S+)$/m.exec(await (await fetch(`http://127.0.0.1:${cluster.table.nodes.find((n) => n.id === id)!.httpPort}/metrics`)).text())?.[1] ?? NaN);
   /** Requests through the front until stopped, counted by answer: each must come from a node (a node's HTTP port answers this path 404; the front's own failures are 502/503). */
@@ -125,8 +125,13 @@ describe('signed host table versions across real node processes', () => {
     const other = parseDocument(v2);
     other.set('link', { heartbeatMs: 1000, deadAfterMs: 5000 });
     const sameVersion = signTable(other.toString(), key);
+    const moved = parseDocument(v2);
+    moved.set('version', 3);
+    moved.set('dataDir', './elsewhere');
+    const movesData = signTable(moved.toString(), key);
     const cases: [string, string, string, RegExp][] = [
       ['older', older.text, older.signature, /older than version 2/],
+      ['moving dataDir', movesData.text, movesData.signature, /may not move dataDir/],
       ['unsigned', v2.replace('version: 2', 'version: 3'), Buffer.alloc(64).toString('base64'), /does not match the operator's key/],
       ['altered', v2.replace('127.0.0.1', '127.0.0.2'), v2sig, /does not match/],
       ['no signature at all', v2, '', /not 64 bytes/],
@@ -244,9 +249,15 @@ describe('signed host table versions across real node processes', () => {
       assert.match(rows[0].detail, /holds version 6, runs on 5: restart it for L added as a library node/);
       const snapshot = (await (await cluster.client('A')).call('A', 'status.snapshot', {})) as { hostTable: unknown };
       assert.deepEqual(snapshot.hostTable, { version: 6, running: 5, pendingRestart: ['L added as a library node'] });
+      // What a later version changes that applies at once does so although L still waits: M, an access node, is dialed.
+      const [mLink, mHttp] = await freePorts(2);
+      const addM = await runCli(['hosts', 'add', 'M', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(mLink), '--http-port', String(mHttp), '--from', 'B', '-c', cluster.config]);
+      assert.equal(addM.code, 0, addM.stderr);
+      await waitFor('A dialing M while L waits', async () => (await cluster.peers('A')).some((p) => p.id === 'M'), 10_000);
+      assert.deepEqual(await current('A'), { ...(await current('A')), version: 7, running: 5, pendingRestart: ['L added as a library node'] });
       await cluster.kill('C', 'SIGTERM');
       await cluster.start('C');
-      assert.deepEqual(await current('C'), { ...(await current('C')), version: 6, running: 6, pendingRestart: [] });
+      assert.deepEqual(await current('C'), { ...(await current('C')), version: 7, running: 7, pendingRestart: [] });
     } finally {
       writeFileSync(cluster.config, v5);
       writeFileSync(signatureFile(cluster.config), v5sig);

@@ -20,17 +20,22 @@ describe('heartbeat (fake clock)', () => {
 });
 
 describe('awake clock (fake clock)', () => {
-  it('follows real time while ticks come on time; a stall counts as one late tick at most', () => {
+  it('follows real time while ticks come on time; a stall counts as two ticks, or a quarter of it if more', () => {
     let real = 1000;
     const clock = new AwakeClock(250, () => real);
     for (let i = 0; i < 4; i++) { real += 250; clock.tick(); }
     assert.equal(clock.now(), 1000);
-    real += 10_000; // the process did not run for ten seconds
-    assert.equal(clock.now(), 1500, 'between ticks, at most two ticks\' worth');
+    real += 1200; // the process did not run for 1.2 s
+    assert.equal(clock.now(), 1500, "between ticks too: two ticks' worth");
     assert.equal(clock.tick(), 1500);
-    assert.equal(clock.stalledMs, 9500);
+    assert.equal(clock.stalledMs, 700);
     real += 250;
     assert.equal(clock.tick(), 1750);
+    real += 12_000; // twelve seconds: three count
+    assert.equal(clock.tick(), 4750);
+    // Ticks late again and again (load, not a freeze): a quarter of real time still counts.
+    for (let i = 0; i < 10; i++) { real += 4000; clock.tick(); }
+    assert.equal(clock.now(), 14_750);
   });
 
   it('a peer silent while this process stalled is not dead; one silent while it ran is', () => {
@@ -44,6 +49,10 @@ describe('awake clock (fake clock)', () => {
     for (let i = 0; verdict !== 'dead' && i < 100; i++) { real += 250; verdict = hb.tick(clock.tick()); }
     assert.equal(verdict, 'dead');
     assert.equal(real, 5000 + 3000, 'dead after deadAfterMs of running');
+    // A freeze longer than four times deadAfterMs is a death, freeze or not.
+    const later = new Heartbeat(1000, 3000, clock.now());
+    real += 12_000;
+    assert.equal(later.tick(clock.tick()), 'dead');
   });
 });
 
