@@ -234,33 +234,58 @@ describe('signed host table versions across real node processes', () => {
     assert.equal(dials(), before, 'A dials D no more');
   });
 
+  it('a node that was down while a version spread fetches it from a peer ahead of it (their hellos say so) when it is back', async () => {
+    const before = readFileSync(cluster.config, 'utf8');
+    const beforeSig = readFileSync(signatureFile(cluster.config), 'utf8');
+    const was = (await current('A')).version;
+    await cluster.kill('A', 'SIGTERM');
+    const signed = await runCli(['hosts', 'sign', '--bump', '-c', cluster.config]);
+    assert.equal(signed.code, 0, signed.stderr);
+    const pushed = await runCli(['hosts', 'push', '-f', 'B', '-c', cluster.config]);
+    assert.equal(pushed.code, 0, pushed.stderr);
+    await waitFor('B and C on the new version', async () => (await Promise.all(['B', 'C'].map(current))).every((st) => st.version === was + 1), 10_000);
+    // A starts on its own older file and stored version; its peers' hellos say a newer one.
+    const newer = readFileSync(cluster.config, 'utf8');
+    const newerSig = readFileSync(signatureFile(cluster.config), 'utf8');
+    writeFileSync(cluster.config, before);
+    writeFileSync(signatureFile(cluster.config), beforeSig);
+    try {
+      await cluster.start('A');
+      await waitFor('A fetching the new version', async () => (await current('A')).version === was + 1, 10_000);
+      assert.ok(cluster.events('A', 'host_table_applied').some((e) => e.version === was + 1 && (e.from === 'B' || e.from === 'C')), 'taken from a peer');
+    } finally {
+      writeFileSync(cluster.config, newer);
+      writeFileSync(signatureFile(cluster.config), newerSig);
+    }
+  });
+
   it('a version that adds a library node is kept but waits for a restart: hosts.current, cohort doctor and the dashboard say so; a restarted node runs on it', async () => {
-    const v5 = readFileSync(cluster.config, 'utf8');
-    const v5sig = readFileSync(signatureFile(cluster.config), 'utf8');
+    const fileBefore = readFileSync(cluster.config, 'utf8');
+    const sigBefore = readFileSync(signatureFile(cluster.config), 'utf8');
     const [linkPort, httpPort] = await freePorts(2);
     try {
       const added = await runCli(['hosts', 'add', 'L', '--role', 'library', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(linkPort), '--http-port', String(httpPort), '--from', 'B', '-c', cluster.config]);
       assert.equal(added.code, 0, added.stderr);
-      await waitFor('every node holding version 6', async () => (await Promise.all(['A', 'B', 'C'].map(current))).every((s) => s.version === 6), 10_000);
-      assert.deepEqual(await current('A'), { ...(await current('A')), version: 6, running: 5, pendingRestart: ['L added as a library node'] });
+      await waitFor('every node holding version 7', async () => (await Promise.all(['A', 'B', 'C'].map(current))).every((s) => s.version === 7), 10_000);
+      assert.deepEqual(await current('A'), { ...(await current('A')), version: 7, running: 6, pendingRestart: ['L added as a library node'] });
       const doctor = await runCli(['doctor', '--no-repair', '--json', '-f', 'A', '-c', cluster.config]);
       const rows = (JSON.parse(doctor.stdout) as { rows: { check: string; status: string; detail: string }[] }).rows.filter((r) => r.check === 'host table');
       assert.deepEqual(rows.map((r) => r.status), ['warn'], JSON.stringify(rows));
-      assert.match(rows[0].detail, /holds version 6, runs on 5: restart it for L added as a library node/);
+      assert.match(rows[0].detail, /holds version 7, runs on 6: restart it for L added as a library node/);
       const snapshot = (await (await cluster.client('A')).call('A', 'status.snapshot', {})) as { hostTable: unknown };
-      assert.deepEqual(snapshot.hostTable, { version: 6, running: 5, pendingRestart: ['L added as a library node'] });
+      assert.deepEqual(snapshot.hostTable, { version: 7, running: 6, pendingRestart: ['L added as a library node'] });
       // What a later version changes that applies at once does so although L still waits: M, an access node, is dialed.
       const [mLink, mHttp] = await freePorts(2);
       const addM = await runCli(['hosts', 'add', 'M', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(mLink), '--http-port', String(mHttp), '--from', 'B', '-c', cluster.config]);
       assert.equal(addM.code, 0, addM.stderr);
       await waitFor('A dialing M while L waits', async () => (await cluster.peers('A')).some((p) => p.id === 'M'), 10_000);
-      assert.deepEqual(await current('A'), { ...(await current('A')), version: 7, running: 5, pendingRestart: ['L added as a library node'] });
+      assert.deepEqual(await current('A'), { ...(await current('A')), version: 8, running: 6, pendingRestart: ['L added as a library node'] });
       await cluster.kill('C', 'SIGTERM');
       await cluster.start('C');
-      assert.deepEqual(await current('C'), { ...(await current('C')), version: 7, running: 7, pendingRestart: [] });
+      assert.deepEqual(await current('C'), { ...(await current('C')), version: 8, running: 8, pendingRestart: [] });
     } finally {
-      writeFileSync(cluster.config, v5);
-      writeFileSync(signatureFile(cluster.config), v5sig);
+      writeFileSync(cluster.config, fileBefore);
+      writeFileSync(signatureFile(cluster.config), sigBefore);
     }
   });
 });
