@@ -199,27 +199,3 @@ function termRow(node: string, domain: string, term: BackupStatus['term']): Row 
   const heldBy = term.heldBy ? `; ${term.heldBy.primary} holds epoch ${term.heldBy.epoch}` : '';
   return { check: 'home lease', node, status: 'fail', detail: `not held (${term.votersAnswered.length} of ${term.voters.length} voters answered${heldBy}): ${node} takes no reads or writes of its users` };
 }
-
-/**
- * The host table version (issue 28): the node runs on the one it holds, and every peer said the
- * same one (a peer behind is passed the newer one at its next link; one that stays behind is
- * refusing it: its log says why). An unversioned table has nothing to compare.
- */
-export async function checkHostTable(client: CohortClient, node: string): Promise<Row[]> {
-  let held: { version: number; running: number; pendingRestart: string[]; signed: boolean };
-  try {
-    held = (await client.call(node, 'hosts.current')) as typeof held;
-  } catch (err) {
-    if ((err as { code?: string }).code === 'unknown_cmd') return [{ check: 'host table', node, status: 'ok', detail: 'not told (a node of an earlier version)' }];
-    throw err;
-  }
-  if (!held.signed) return [{ check: 'host table', node, status: 'ok', detail: 'unversioned (no operator key pinned): it changes only by a restart of every node' }];
-  const peers = ((await client.call(node, 'peers')) as PeersReply).peers;
-  const behind = peers.filter((p) => p.tableVersion !== undefined && p.tableVersion < held.version).map((p) => `${p.id} on version ${p.tableVersion}`);
-  const ahead = peers.filter((p) => p.tableVersion !== undefined && p.tableVersion > held.version).map((p) => `${p.id} on version ${p.tableVersion}`);
-  const rows: Row[] = [];
-  if (held.pendingRestart.length) rows.push({ check: 'host table', node, status: 'warn', detail: `holds version ${held.version}, runs on ${held.running}: restart it for ${held.pendingRestart.join('; ')}` });
-  if (behind.length || ahead.length) rows.push({ check: 'host table', node, status: 'warn', detail: `version ${held.version}; peers on another: ${[...behind, ...ahead].join(', ')}` });
-  if (!rows.length) rows.push({ check: 'host table', node, status: 'ok', detail: `version ${held.version}; every peer heard from holds it` });
-  return rows;
-}

@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { CohortClient } from '../client/client.ts';
 import { findNode, loadHostTable, localSocketPath, type HostTable } from '../config/host-table.ts';
-import { checkApps, checkHome, checkHostTable, checkLinks, checkOutbox, checkParts, checkResources, type DoctorOptions, type Row, type Status } from '../admin/doctor.ts';
+import { checkHostTable, checkMembership } from '../admin/membership-checks.ts';
+import { checkApps, checkHome, checkLinks, checkOutbox, checkParts, checkResources, type DoctorOptions, type Row, type Status } from '../admin/doctor.ts';
 import { checkCerts, checkDisk, checkLogs, type HostLimits } from '../admin/host-checks.ts';
 import { CliError, EXIT_ERROR, EXIT_USAGE, configOption, formatTable } from './common.ts';
 import { errorText } from '../errors.ts';
@@ -50,7 +51,7 @@ async function doctorNode(table: HostTable, node: string, net: DoctorOptions, ho
   }
   if (client) {
     try {
-      for (const check of [() => checkParts(client!, node), () => checkLinks(client!, node, net), () => checkApps(client!, table, node, net), () => checkOutbox(client!, node, net), () => checkResources(client!, node), () => checkHome(client!, table, node), () => checkHostTable(client!, node)]) {
+      for (const check of [() => checkParts(client!, node), () => checkLinks(client!, node, net), () => checkApps(client!, table, node, net), () => checkOutbox(client!, node, net), () => checkResources(client!, node), () => checkHome(client!, table, node), () => checkHostTable(client!, node), () => checkMembership(client!, table, node)]) {
         try {
           rows.push(...(await check()));
         } catch (err) {

@@ -100,6 +100,13 @@ export function registerSessionCommands(registry: CommandRegistry, deps: Session
     },
   });
   registry.register({
+    name: 'sessions.owed',
+    summary: 'session copies on other nodes this node still owes writes (their node was down, or a host table moved the copy there)',
+    args: z.strictObject({}),
+    scope: 'operator',
+    run: () => ({ owed: store.missedCount() }),
+  });
+  registry.register({
     name: 'sessions.touch',
     summary: "move a session's expiry",
     args: z.strictObject({ id, expires: z.number().int().min(0) }),

@@ -194,6 +194,10 @@ describe('signed host table versions across real node processes', () => {
     assert.deepEqual([...statuses.keys()], [404], `answers through the front while D left: ${JSON.stringify([...statuses])}`);
     // Its sessions moved: read with D gone, once nobody owes a copy.
     await waitFor('B, C and D owe no session copies', async () => (await owed('B')) === 0 && (await owed('C')) === 0 && (await owed('D')) === 0, 15_000);
+    // cohort doctor on D says it may go now (its outbox empty, no copy owed by it).
+    const doctor = await runCli(['doctor', '--no-repair', '--json', '-f', 'D', '-c', cluster.config]);
+    const leavingRows = (JSON.parse(doctor.stdout) as { rows: { check: string; status: string; detail: string }[] }).rows.filter((r) => r.check === 'leaving' || r.check === 'session copies');
+    assert.deepEqual(leavingRows.map((r) => [r.check, r.status]), [['leaving', 'ok']], JSON.stringify(leavingRows));
     await cluster.kill('D');
     await cluster.kill('B');
     try {
