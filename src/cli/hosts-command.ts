@@ -33,7 +33,8 @@ export function addHostsCommand(program: Command): void {
     .option('--key <file>', "the operator's private key (default: <tls dir>/operator.key)")
     .option('--json', 'print JSON')
     .action((opts: { config: string; bump?: boolean; key?: string; json?: boolean }) => {
-      const signed = signFile(opts.config, { bump: opts.bump, key: opts.key });
+      if (opts.bump) changeFile(opts.config, () => undefined);
+      const signed = signFile(opts.config, { key: opts.key });
       if (opts.json) return void process.stdout.write(JSON.stringify(signed) + '\n');
       process.stdout.write(`signed version ${signed.version} of ${opts.config} (sha256 ${signed.hash.slice(0, 16)}): ${signatureFile(opts.config)}\n`);
     });
@@ -134,18 +135,11 @@ interface EditOptions {
 }
 
 /**
- * One change to the host table file: made on its YAML (comments kept), the version raised by
- * one, checked as any table is, written, signed, and with --from handed to that running node.
- * Nothing is written when the change or the new table is refused. Says the new version.
+ * One change to the host table file (changeFile), signed, and with --from handed to that running
+ * node. Nothing is written when the change or the new table is refused. Says the new version.
  */
 async function editTable(opts: EditOptions, what: string, edit: (doc: Document) => void): Promise<number> {
-  const doc = parseDocument(readFileSync(opts.config, 'utf8'), { uniqueKeys: true });
-  const before = loadHostTable(opts.config);
-  edit(doc);
-  doc.set('version', before.version + 1);
-  const next = doc.toString();
-  parseHostTable(opts.config, next); // unique ids and ports, known domains, no removed id again
-  writeFileSync(opts.config, next);
+  changeFile(opts.config, edit);
   const signed = signFile(opts.config, { key: opts.key });
   process.stdout.write(`${what}: version ${signed.version} of ${opts.config}, signed\n`);
   if (opts.from) {
@@ -153,6 +147,17 @@ async function editTable(opts: EditOptions, what: string, edit: (doc: Document) 
     process.stdout.write(`${opts.from} ${reply.taken ? 'took' : 'already held'} version ${reply.version}; it passes it on to its peers\n`);
   }
   return signed.version;
+}
+
+/** A change made on the file's YAML (comments kept), its version raised by one, checked as any table is, then written. */
+function changeFile(file: string, edit: (doc: Document) => void): void {
+  const doc = parseDocument(readFileSync(file, 'utf8'), { uniqueKeys: true });
+  const before = loadHostTable(file);
+  edit(doc);
+  doc.set('version', before.version + 1);
+  const next = doc.toString();
+  parseHostTable(file, next); // unique ids and ports, known domains, no removed id again
+  writeFileSync(file, next);
 }
 
 function nodeIndex(doc: Document, id: string, file: string): number {
@@ -174,17 +179,10 @@ function readSigned(file: string): SignedTable {
   return signed;
 }
 
-/** Signs the file in place (its .sig beside it); with bump, its version goes up by one first. */
-function signFile(file: string, opts: { bump?: boolean; key?: string }): { version: number; hash: string } {
-  let text = readFileSync(file, 'utf8');
-  let table = parseHostTable(file, text);
-  if (opts.bump) {
-    const doc = parseDocument(text, { uniqueKeys: true });
-    doc.set('version', table.version + 1);
-    text = doc.toString();
-    table = parseHostTable(file, text);
-    writeFileSync(file, text);
-  }
+/** Signs the file in place (its .sig beside it). */
+function signFile(file: string, opts: { key?: string }): { version: number; hash: string } {
+  const text = readFileSync(file, 'utf8');
+  const table = parseHostTable(file, text);
   if (table.version < 1) throw new ConfigError(file, ['version: a table to sign needs one (add `version: 1`, or use --bump)']);
   const signed = signTable(text, opts.key ?? join(table.tlsDir, OPERATOR_PRIVATE_KEY));
   writeFileSync(signatureFile(file), `${signed.signature}\n`);

@@ -98,6 +98,16 @@ export function verifySignedTable(signed: SignedTable, key: KeyObject, file: str
   return { text: signed.text, signature: signed.signature.trim(), version: table.version, hash: tableHash(signed.text), table };
 }
 
+/** verifySignedTable for a file a process starts or reloads on: a refusal is that file's ConfigError (`where`: the file named). */
+export function verifySignedFile(signed: SignedTable, key: KeyObject, file: string, where = file): VerifiedTable {
+  try {
+    return verifySignedTable(signed, key, file);
+  } catch (err) {
+    if (err instanceof CohortError) throw new ConfigError(where, [err.message]);
+    throw err;
+  }
+}
+
 /** Reads a table file and its signature file (`<file>.sig`); undefined when there is no signature. */
 export function readSignedFile(file: string): SignedTable | undefined {
   const sig = signatureFile(file);

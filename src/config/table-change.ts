@@ -92,11 +92,6 @@ export function splitChange(change: TableChange, old: HostTable): { live: Pick<T
   return { live, waits };
 }
 
-/** What of a change waits for a restart (empty: all of it applies at once). */
-export function waitsForRestart(change: TableChange, old: HostTable): string[] {
-  return splitChange(change, old).waits;
-}
-
 function same(a: unknown, b: unknown): boolean {
   return JSON.stringify(sorted(a)) === JSON.stringify(sorted(b));
 }

@@ -1,8 +1,7 @@
 import type { Logger } from 'pino';
 import type { HostTable } from '../config/host-table.ts';
 import { ConfigError, loadHostTable } from '../config/host-table.ts';
-import { pinnedOperatorKey, readSignedFile, verifySignedTable, type SignedTable } from '../config/signed-table.ts';
-import { CohortError } from '../errors.ts';
+import { pinnedOperatorKey, readSignedFile, verifySignedFile, verifySignedTable, type SignedTable } from '../config/signed-table.ts';
 import type { HostsStatus } from '../config/table-change.ts';
 
 /** How often the front asks its node which host table version it holds (a local socket, one small answer). */
@@ -80,11 +79,6 @@ export function loadFrontTable(file: string): { table: HostTable; hash: string |
   if (!key) return { table, hash: undefined };
   const signed = readSignedFile(file);
   if (!signed) throw new ConfigError(file, [`not signed (no ${file}.sig), and the operator's key is pinned (${table.tlsDir}/operator.pub): cohort hosts sign`]);
-  try {
-    const verified = verifySignedTable(signed, key, file);
-    return { table: verified.table, hash: verified.hash };
-  } catch (err) {
-    if (err instanceof CohortError) throw new ConfigError(file, [err.message]);
-    throw err;
-  }
+  const verified = verifySignedFile(signed, key, file);
+  return { table: verified.table, hash: verified.hash };
 }

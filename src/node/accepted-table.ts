@@ -1,9 +1,8 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ConfigError, findNode, loadHostTable, nodeDataDir, type HostTable } from '../config/host-table.ts';
-import { pinnedOperatorKey, readSignedFile, verifySignedTable, type SignedTable, type VerifiedTable } from '../config/signed-table.ts';
+import { pinnedOperatorKey, readSignedFile, verifySignedFile, type SignedTable, type VerifiedTable } from '../config/signed-table.ts';
 import { judgeVersion } from '../config/table-change.ts';
-import { CohortError } from '../errors.ts';
 
 // The highest host table version a node accepted (issue 28), on its disk: data/<node>/host-table.json,
 // its text and signature in one file written whole (temporary file, fsync, rename, the folder
@@ -80,18 +79,10 @@ export function tableToRun(configFile: string, id: string): StartTable {
     if (store.exists()) throw new ConfigError(join(fromFile.tlsDir, 'operator.pub'), [`missing, but ${store.file} holds a signed version this node accepted: put the operator's public key back`]);
     return { table: fromFile, held: undefined, notes: [] };
   }
-  const check = (signed: SignedTable, where: string): VerifiedTable => {
-    try {
-      return verifySignedTable(signed, key, configFile);
-    } catch (err) {
-      if (err instanceof CohortError) throw new ConfigError(where, [err.message]);
-      throw err;
-    }
-  };
   const storedText = store.read();
-  const stored = storedText && check(storedText, store.file);
+  const stored = storedText && verifySignedFile(storedText, key, configFile, store.file);
   const fileText = readSignedFile(configFile);
-  const file = fileText && check(fileText, configFile);
+  const file = fileText && verifySignedFile(fileText, key, configFile);
   const notes: string[] = [];
   let run: VerifiedTable;
   if (!file) {

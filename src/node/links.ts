@@ -32,17 +32,10 @@ export class NodeLinks {
     this.server = new LinkServer({ self: self.id, table, tls, log, onRequest: opts.onRequest, onRaw: opts.onRaw });
     // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
     this.server.on('hello', (peerId: string, heard: { version: number; hash: string } | undefined) => {
-      const peer = this.peers.get(peerId);
-      if (peer && heard) peer.heardTable = heard;
-      peer?.reconnectNow();
-      if (heard) this.onPeerTable?.(peerId, heard);
+      this.peers.get(peerId)?.reconnectNow();
+      if (heard) this.peerHolds(peerId, heard);
     });
-    this.server.on('table', (peerId: string, heard: { version: number; hash: string }) => {
-      const peer = this.peers.get(peerId);
-      if (!peer) return;
-      peer.heardTable = heard;
-      this.onPeerTable?.(peerId, heard);
-    });
+    this.server.on('table', (peerId: string, heard: { version: number; hash: string }) => this.peerHolds(peerId, heard));
     this.listener = { start: () => this.server.listen(self.host, self.bindLinkPort ?? self.linkPort), stop: () => this.server.close() };
     this.dialer = {
       start: () => {
@@ -65,6 +58,14 @@ export class NodeLinks {
   partition(peers: string[]): void {
     this.server.setCut(peers);
     for (const [id, peer] of this.peers) peer.pause(peers.includes(id));
+  }
+
+  /** A peer's hello or heartbeat said which host table it holds. */
+  private peerHolds(peerId: string, heard: { version: number; hash: string }): void {
+    const peer = this.peers.get(peerId);
+    if (!peer) return;
+    peer.heardTable = heard;
+    this.onPeerTable?.(peerId, heard);
   }
 
   /**

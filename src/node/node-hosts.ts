@@ -18,7 +18,6 @@ const FETCH_TRIES = 20;
 /** A version is pushed to, or fetched from, one peer at most this often: heartbeats say a peer's version every second. */
 const AGAIN_AFTER_MS = 10_000;
 
-
 /** What a node does when a newer table adds nodes it can take at once. */
 export interface TableAppliers {
   /** Links dialed and accepted (links.ts), the outbox's deliveries made (critical-service.ts). */
@@ -87,10 +86,6 @@ export class NodeHosts implements Part {
 
   /** Offers are refused from here on (a SIGHUP or a push while the node stops changes nothing). */
   drain(): void {
-    this.stopped = true;
-  }
-
-  stop(): void {
     this.stopped = true;
   }
 

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { parseHostTable } from '../../src/config/host-table.ts';
 import { makeOperatorKey, pinnedOperatorKey, signatureFile, signTable, tableHash, verifySignedTable } from '../../src/config/signed-table.ts';
-import { judgeVersion, tableChange, waitsForRestart } from '../../src/config/table-change.ts';
+import { judgeVersion, splitChange, tableChange } from '../../src/config/table-change.ts';
 import { tableToRun } from '../../src/node/accepted-table.ts';
 
 const node = (id: string, i: number, more: Record<string, unknown> = {}) => ({ id, domain: 'msu', role: i === 0 ? 'library' : 'access', host: '127.0.0.1', linkPort: 21000 + 2 * i, httpPort: 21001 + 2 * i, ...more });
@@ -44,7 +44,7 @@ describe('signed host tables', () => {
 
   it('what waits for a restart: nothing for access nodes added, leaving or removed; library nodes, voters, changed entries and settings wait', () => {
     const base = parseHostTable(file, text(1, ['A', 'B', 'C']));
-    const waits = (nodes: Record<string, unknown>[], extra: Record<string, unknown> = {}) => waitsForRestart(tableChange(base, parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes, ...extra }))), base);
+    const waits = (nodes: Record<string, unknown>[], extra: Record<string, unknown> = {}) => splitChange(tableChange(base, parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes, ...extra }))), base).waits;
     const [a, b, c] = [node('A', 0), node('B', 1), node('C', 2)];
     assert.deepEqual(waits([a, b, c, node('D', 3)]), []);
     assert.deepEqual(waits([a, b, c, node('L', 3, { role: 'library' })]), ['L added as a library node']);
