@@ -28,6 +28,8 @@ export function entryOfOtherDomain(entries: HomeEntry[], domain: string): HomeEn
 export const MAX_JOB_ENTRIES = MAX_KEYS_PER_CALL + 1;
 
 const int = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+/** Who sent an applied message: a node id, or `<node>@<home>` for a home's lane (names of at most 64 characters). */
+const MAX_SENDER = 64 + 1 + 64;
 /** An entry from a peer: checked as the record commands check their arguments (a peer's bug must not write rows no home could). */
 export const homeEntrySchema = z.union([
   z.tuple([z.literal('user'), domainName, userName, z.string().regex(/^scrypt\$/, 'a password hash').max(512), int]),
@@ -35,7 +37,7 @@ export const homeEntrySchema = z.union([
   z.tuple([z.literal('del'), domainName, userName, namespace, recordKey]),
   z.tuple([z.literal('history'), domainName, userName, namespace, int.min(1), int, recordValue]),
   // What the inbox took (a link's sender and message id are 1-64 characters; any answer of a command).
-  z.tuple([z.literal('applied'), z.string().min(1).max(130), z.string().min(1).max(64), z.unknown().refine((v) => v !== undefined, 'a result is required'), int]),
+  z.tuple([z.literal('applied'), z.string().min(1).max(MAX_SENDER), z.string().min(1).max(64), z.unknown().refine((v) => v !== undefined, 'a result is required'), int]),
 ]);
 
 /** An entry as the log keeps it: its number, and the critical message's job it belongs to (0: none). */

@@ -33,6 +33,11 @@ function isName(v: unknown): v is string {
   return typeof v === 'string' && v.length > 0 && v.length <= MAX_NAME;
 }
 
+/** A name that is a key in the receiver's stores (message ids, lanes): printable ASCII only. */
+function isKey(v: unknown): v is string {
+  return isName(v) && /^[\x21-\x7e]+$/.test(v);
+}
+
 /** Checks the shape of a decoded frame; anything else is a bad_frame. */
 export function validateMessage(m: unknown): Message {
   if (typeof m !== 'object' || m === null || Array.isArray(m)) throw new CohortError('bad_frame', 'frame is not a JSON object');
@@ -44,9 +49,9 @@ export function validateMessage(m: unknown): Message {
       if (msg.to !== undefined && !isName(msg.to)) throw new CohortError('bad_frame', `req.to must be a string of 1-${MAX_NAME} characters`);
       if (msg.crit !== undefined && typeof msg.crit !== 'boolean') throw new CohortError('bad_frame', 'req.crit must be a boolean');
       // Printable ASCII: an id is a key in the receiver's store (SQLite or PostgreSQL), which must not fold two ids into one.
-      if (msg.mid !== undefined && !(isName(msg.mid) && /^[\x21-\x7e]+$/.test(msg.mid))) throw new CohortError('bad_frame', `req.mid must be 1-${MAX_NAME} printable ASCII characters`);
+      if (msg.mid !== undefined && !isKey(msg.mid)) throw new CohortError('bad_frame', `req.mid must be 1-${MAX_NAME} printable ASCII characters`);
       if (msg.oldest !== undefined && !(Number.isSafeInteger(msg.oldest) && (msg.oldest as number) >= 0)) throw new CohortError('bad_frame', 'req.oldest must be a non-negative integer');
-      if (msg.lane !== undefined && !(isName(msg.lane) && /^[\x21-\x7e]+$/.test(msg.lane) && msg.mid !== undefined)) throw new CohortError('bad_frame', `req.lane must be 1-${MAX_NAME} printable ASCII characters, with a mid`);
+      if (msg.lane !== undefined && !(isKey(msg.lane) && msg.mid !== undefined)) throw new CohortError('bad_frame', `req.lane must be 1-${MAX_NAME} printable ASCII characters, with a mid`);
       return msg as unknown as RequestMessage;
     case 'res':
       if (!Number.isSafeInteger(msg.id)) throw new CohortError('bad_frame', 'res.id must be an integer');

@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEMO_LEARNER, DEMO_PROBLEM, DEMO_USER } from '../cli/demo-content.ts';
 import { demoPorts } from '../cli/demo-host-table.ts';
+import { laneKey } from '../critical/home-lane.ts';
 import type { PeerStatus } from '../net/peer.ts';
 import { StepFailure, type Checker } from './checker.ts';
 import { Learner, type Credentials } from './learner.ts';
@@ -62,7 +63,7 @@ const newestAtHome = async (ctx: StepContext) => Math.max(0, ...(await resources
 const subscribersAtHome = async (ctx: StepContext) => [...new Set((await resources(ctx, 'A')).published.filter((p) => p.url === DEMO_PROBLEM).flatMap((p) => p.subscribers.map((s) => s.node)))].sort();
 /** Messages waiting on `from` for `to`: straight to it, and in its lane (a home's writes, issue 27: `home:<id>`). */
 const outboxDepth = async (ctx: StepContext, from: string, to: string) =>
-  (await ctx.run.cliJson<{ peers: { peer: string; depth: number }[] }>(['outbox', '--from', from])).peers.filter((p) => p.peer === to || p.peer === `home:${to}`).reduce((n, p) => n + p.depth, 0);
+  (await ctx.run.cliJson<{ peers: { peer: string; depth: number }[] }>(['outbox', '--from', from])).peers.filter((p) => p.peer === to || p.peer === laneKey(to)).reduce((n, p) => n + p.depth, 0);
 const linkUp = async (ctx: StepContext, from: string, to: string) => (await ctx.run.cliJson<{ peers: PeerStatus[] }>(['peers', '--from', from])).peers.find((p) => p.id === to)?.state === 'up';
 
 /** GET on a node's own HTTP port: status, X-Cohort-Source and the body. */

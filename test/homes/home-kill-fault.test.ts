@@ -5,6 +5,7 @@ import { BACKUP_ANSWER_MS, type BackupStatus } from '../../src/homes/home-shippe
 import { TestCluster } from '../harness/cluster.ts';
 import { pick, seededRandom } from '../harness/random.ts';
 import { waitFor } from '../harness/wait.ts';
+import { laneKey } from '../../src/critical/home-lane.ts';
 
 // Issue 27's first fault run: msu's home A is killed with -9 while four access nodes log its
 // users in and store their answers, then started again. msu's voters are A, E and J1. Each
@@ -94,7 +95,7 @@ describe('a home killed with -9 under logins and writes from four access nodes',
   const outboxToA = async () => {
     let depth = 0;
     // Straight to A, and in A's lane (to A, or to E while it holds A's lease).
-    for (const id of ACCESS) depth += ((await clients.get(id)!.call(id, 'outbox.status', {})) as { peers: { peer: string; depth: number }[] }).peers.filter((p) => p.peer === 'A' || p.peer === 'home:A').reduce((n, p) => n + p.depth, 0);
+    for (const id of ACCESS) depth += ((await clients.get(id)!.call(id, 'outbox.status', {})) as { peers: { peer: string; depth: number }[] }).peers.filter((p) => p.peer === 'A' || p.peer === laneKey('A')).reduce((n, p) => n + p.depth, 0);
     return depth;
   };
 

@@ -1,10 +1,8 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
-import type { BackupStatus } from '../../src/homes/home-shipper.ts';
 import type { TestCluster } from '../harness/cluster.ts';
-import { votingCluster, VOTING_LEASE_MS as LEASE_MS } from '../harness/voting-cluster.ts';
+import { historyIn, holderOf, homeStatusOf, logOfA as logOfAIn, readNodeDb, votingCluster, VOTING_LEASE_MS as LEASE_MS } from '../harness/voting-cluster.ts';
 import { pick, seededRandom } from '../harness/random.ts';
 import { waitFor } from '../harness/wait.ts';
 
@@ -30,27 +28,12 @@ describe('a home cut off from its voters, not from its clients', () => {
   });
   after(() => c?.destroy());
 
-  const homeStatus = async () => ((await (await c.client('J')).call('A', 'home.backup', {})) as { home: BackupStatus }).home;
-  const holder = async (node: string) => (await (await c.client('J')).call(node, 'home.term.holder', { home: 'A' })) as { holds: boolean; epoch: number };
+  const homeStatus = () => homeStatusOf(c);
+  const holder = (node: string) => holderOf(c, node);
   const partition = async (peers: string[]) => (await c.client('A')).call('A', 'test.partition', { peers });
-  function onA<T>(sql: string): T {
-    const db = new DatabaseSync(join(c.table.dataDir, 'A', 'node.db'), { readOnly: true });
-    try {
-      return db.prepare(sql).get() as T;
-    } finally {
-      db.close();
-    }
-  }
-  /** A's own change log: a write A applies itself adds to it (a copy taken back from E does not). */
-  const logOfA = () => onA<{ n: number }>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'home_log'), 0) AS n").n;
-  const historyOfA = (ns: string): number[] => {
-    const db = new DatabaseSync(join(c.table.dataDir, 'A', 'node.db'), { readOnly: true });
-    try {
-      return (db.prepare("SELECT data FROM history WHERE domain = 'msu' AND user = 'ann' AND ns = ?").all(ns) as { data: string }[]).map((r) => (JSON.parse(r.data) as { i: number }).i);
-    } finally {
-      db.close();
-    }
-  };
+  const onA = <T>(sql: string): T => readNodeDb(c, 'A', (db) => db.prepare(sql).get() as T);
+  const logOfA = () => logOfAIn(c);
+  const historyOfA = (ns: string): number[] => historyIn(join(c.table.dataDir, 'A', 'node.db'), ns);
 
   it(`${SCHEDULES} seeded schedules (seed ${SEED}): A takes no write after its lease, E takes them, healed every write is on A once`, async () => {
     const j = await c.client('J');

@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
-import type { BackupStatus } from '../../src/homes/home-shipper.ts';
 import { runCli } from '../harness/cli.ts';
 import { seededRandom } from '../harness/random.ts';
 import type { TestCluster } from '../harness/cluster.ts';
-import { votingCluster, VOTING_LEASE_MS as LEASE_MS } from '../harness/voting-cluster.ts';
+import { historyIn, holderOf, homeStatusOf, logOfA as logOfAIn, votingCluster, VOTING_LEASE_MS as LEASE_MS } from '../harness/voting-cluster.ts';
 import { waitFor } from '../harness/wait.ts';
+import { laneKey } from '../../src/critical/home-lane.ts';
 
 // Issue 27, promotion on real processes: msu's voters are library nodes A (ann's home) and E
 // (its backup) and access node V; J writes to ann as critical messages. A is killed (-9): once
@@ -29,27 +28,12 @@ describe("a home's backup promoted while the home is down", () => {
   });
   after(() => c?.destroy());
 
-  const holder = async (node: string) => (await (await c.client('J')).call(node, 'home.term.holder', { home: 'A' })) as { holds: boolean; epoch: number };
-  const homeStatus = async () => ((await (await c.client('J')).call('A', 'home.backup', {})) as { home: BackupStatus }).home;
-  function historyOn(file: string, ns: string): number[] {
-    const db = new DatabaseSync(file, { readOnly: true });
-    try {
-      return (db.prepare("SELECT data FROM history WHERE domain = 'msu' AND user = 'ann' AND ns = ? ORDER BY seq").all(ns) as { data: string }[]).map((r) => (JSON.parse(r.data) as { i: number }).i);
-    } finally {
-      db.close();
-    }
-  }
-  const onA = (ns: string) => historyOn(join(c.table.dataDir, 'A', 'node.db'), ns);
-  /** The last number of A's own change log: a write A applies itself adds to it (a copy taken back from E does not). */
-  function logOfA(): number {
-    const db = new DatabaseSync(join(c.table.dataDir, 'A', 'node.db'), { readOnly: true });
-    try {
-      return (db.prepare("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'home_log'), 0) AS n").get() as { n: number }).n;
-    } finally {
-      db.close();
-    }
-  }
-  const laneDepth = async () => ((await (await c.client('J')).call('J', 'outbox.status', {})) as { peers: { peer: string; depth: number }[] }).peers.find((p) => p.peer === 'home:A')?.depth ?? 0;
+  const holder = (node: string) => holderOf(c, node);
+  const homeStatus = () => homeStatusOf(c);
+  const historyOn = historyIn;
+  const onA = (ns: string) => historyIn(join(c.table.dataDir, 'A', 'node.db'), ns);
+  const logOfA = () => logOfAIn(c);
+  const laneDepth = async () => ((await (await c.client('J')).call('J', 'outbox.status', {})) as { peers: { peer: string; depth: number }[] }).peers.find((p) => p.peer === laneKey('A'))?.depth ?? 0;
 
   it('E takes the writes of a killed home after a lease; J\'s writes go there; A back, E hands them back and each write is on A once', async () => {
     await waitFor('A in step with E', async () => (await homeStatus()).inSync && (await homeStatus()).term?.inSyncRecorded === true, 20_000);

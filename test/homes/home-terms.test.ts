@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
-import type { BackupStatus } from '../../src/homes/home-shipper.ts';
 import type { Term } from '../../src/homes/terms/term-store.ts';
 import { runCli } from '../harness/cli.ts';
 import type { TestCluster } from '../harness/cluster.ts';
-import { votingCluster, VOTING_LEASE_MS as LEASE_MS } from '../harness/voting-cluster.ts';
+import { historyIn, homeStatusOf, votingCluster, VOTING_LEASE_MS as LEASE_MS } from '../harness/voting-cluster.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // Issue 27, the homes' terms on real processes: msu's voters are library nodes A (ann's home)
@@ -22,16 +20,9 @@ describe("a home's terms with its domain's voters", () => {
   });
   after(() => c?.destroy());
 
-  const homeStatus = async () => ((await (await c.client('J')).call('A', 'home.backup', {})) as { home: BackupStatus }).home;
+  const homeStatus = () => homeStatusOf(c);
   const termAt = async (voter: string) => ((await (await c.client('J')).call(voter, 'home.term.state', {})) as { homes: (Term & { home: string })[] }).homes.find((h) => h.home === 'A')!;
-  function historyOf(ns: string): number[] {
-    const db = new DatabaseSync(join(c.table.dataDir, 'A', 'node.db'), { readOnly: true });
-    try {
-      return (db.prepare("SELECT data FROM history WHERE domain = 'msu' AND user = 'ann' AND ns = ? ORDER BY seq").all(ns) as { data: string }[]).map((r) => (JSON.parse(r.data) as { i: number }).i);
-    } finally {
-      db.close();
-    }
-  }
+  const historyOf = (ns: string) => historyIn(join(c.table.dataDir, 'A', 'node.db'), ns);
 
   it('the home holds its lease at an epoch the voters granted; each voter keeps it, and that the backup is in step', async () => {
     await waitFor('A in step with E, and the voters told', async () => (await homeStatus()).inSync && (await termAt('V')).inSync, 20_000);

@@ -14,7 +14,8 @@ export const CONSENT_MS = 3000;
 
 // Epochs are bounded (2^40: a new one each second for 30,000 years), so a voter's answer cannot push the next claim past what voters take.
 export const MAX_EPOCH = 2 ** 40;
-const vote = z.object({ ok: z.boolean(), epoch: z.number().int().min(0).max(MAX_EPOCH), primary: z.string().max(64), inSync: z.boolean(), version: z.number().int().min(0), why: z.string().max(500).optional() });
+// Up to MAX_EPOCH + 1, as the voters' commands take (a claim is the epoch held plus one).
+const vote = z.object({ ok: z.boolean(), epoch: z.number().int().min(0).max(MAX_EPOCH + 1), primary: z.string().max(64), inSync: z.boolean(), version: z.number().int().min(0), why: z.string().max(500).optional() });
 
 /** What the home's commands ask of its terms before they touch its users or records. */
 export interface HomeFence {

@@ -4,13 +4,13 @@ import { CohortError } from '../../errors.ts';
 import type { HomeRecords } from '../../records/stores/home-store.ts';
 import { withTimeout } from '../../timeout.ts';
 import type { ReplicaStore } from '../replica-store.ts';
+import { MAX_SHIP_ENTRIES } from '../home-shipper.ts';
 import { SnapshotReader } from '../snapshot-reader.ts';
 import type { HomeTerm } from './home-term.ts';
 
 type Call = (to: string, cmd: string, args: unknown) => Promise<unknown>;
 
 /** Entries in one part of a hand-back, and how long the home has to take each. */
-const PART_ENTRIES = 256;
 const PART_MS = 5000;
 /** How often a promoted backup looks for its home, to hand its writes back. */
 const LOOK_MS = 1000;
@@ -103,7 +103,7 @@ export class TakenOverHomes {
       const part = (p: 'begin' | 'rows' | 'end', entries: unknown[]) => withTimeout(this.call(home, 'home.restore', { part: p, id, entries }), PART_MS);
       await part('begin', []);
       let rows = 0;
-      for (const entries of new SnapshotReader(copy.database).pages(PART_ENTRIES, this.maxChars)) {
+      for (const entries of new SnapshotReader(copy.database).pages(MAX_SHIP_ENTRIES, this.maxChars)) {
         await part('rows', entries);
         rows += entries.length;
       }
