@@ -13,6 +13,7 @@ const STATUS: Record<ErrorCode, [number, string]> = {
   conflict: [409, 'Conflict'],
   too_large: [413, 'Content Too Large'],
   con_lost: [503, 'Service currently not available'],
+  moved: [503, 'Service currently not available'], // answered between nodes; a client asks again and is sent to her new home
   rate_limited: [503, 'Service currently not available'],
   insufficient_storage: [507, 'Insufficient Storage'],
   unknown_cmd: [500, 'Internal Server Error'],

@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   'not_found', // no such resource (or version) on its home node
   'conflict', // the state changed since the caller read it (a publish based on a version that is no longer the newest)
   'insufficient_storage', // the node's disk is below its free-space floor (or a copy is over its budget): nothing was stored
+  'moved', // the user lives on another home now (`cohort user move`); the message ends with 'lives on <node> now'
   'internal', // a bug or an unexpected failure on the executing node
 ] as const;
 
@@ -33,6 +34,19 @@ export class CohortError extends CodedError<ErrorCode> {}
 
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
+}
+
+/** The reply code (`moved`) of a command for a user who lives on another node now; its message ends with the node. */
+const MOVED_TO = / lives on ([A-Za-z0-9][A-Za-z0-9_-]{0,31}) now$/;
+
+export function movedError(domain: string, user: string, to: string): CohortError {
+  return new CohortError('moved', `${user}@${domain} lives on ${to} now`);
+}
+
+/** The node a 'moved' error names, if it is one. */
+export function movedTo(err: unknown): string | undefined {
+  if (!(err instanceof CohortError) || err.code !== 'moved') return undefined;
+  return MOVED_TO.exec(err.message)?.[1];
 }
 
 /** What an operator reads of an error: `code: message` for the network's errors, else the message. */

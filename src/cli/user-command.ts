@@ -39,6 +39,22 @@ export function addUserCommand(program: Command): void {
       process.stdout.write(`created ${name}@${opts.domain} on ${opts.home}\n`);
     });
   user
+    .command('move')
+    .description("move user NAME of DOMAIN to library node TO of her domain: her records are copied there and her home switched, her writes waiting meanwhile (none is lost). Exit 1 when TO has not taken her yet: her home finishes the move by itself once it does")
+    .argument('<name>', 'user name')
+    .requiredOption('--domain <domain>', 'her domain')
+    .requiredOption('--to <node>', 'her new home: another library node of the domain')
+    .addOption(configOption())
+    .addOption(fromOption())
+    .option('--json', 'print the outcome as JSON')
+    .action(async (name: string, opts: { domain: string; to: string; config: string; from: string; json?: boolean }) => {
+      const table = loadHostTable(opts.config);
+      const to = table.nodes.find((n) => n.id === opts.to);
+      if (!to || to.role !== 'library' || to.domain !== opts.domain) throw new CliError(`--to must be a library node of domain '${opts.domain}', not '${opts.to}'`, EXIT_USAGE);
+      const reply = await withClient(opts, (client) => client.auth.moveUser({ domain: opts.domain, user: name }, opts.to));
+      process.stdout.write(opts.json ? `${JSON.stringify(reply)}\n` : `${name}@${opts.domain} moved from ${reply.from} to ${reply.to} (${reply.rows} rows)\n`);
+    });
+  user
     .command('passwd')
     .description("set a new password for user NAME of DOMAIN, on her home; it comes from stdin or a prompt. Refused (exit 1) while her home's backup is out of step")
     .argument('<name>', 'user name')

@@ -118,6 +118,15 @@ export class AuthApi {
     return this.call('auth.password.change', { ...who, password: current, newPassword: next }) as Promise<{ changed: true; home: string }>;
   }
 
+  /**
+   * Moves her to another library node of her domain (operator processes only): her records are
+   * copied there and her home switched; her writes wait meanwhile and none is lost. con_lost when
+   * the new home did not take her yet: the move then finishes by itself once it does.
+   */
+  moveUser(who: UserRef, to: string): Promise<{ moved: true; from: string; to: string; rows: number }> {
+    return this.call('user.move', { ...who, to }) as Promise<{ moved: true; from: string; to: string; rows: number }>;
+  }
+
   async home(who: UserRef): Promise<string> {
     return ((await this.call('home.find', who)) as { home: string }).home;
   }

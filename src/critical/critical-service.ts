@@ -6,7 +6,8 @@ import type { GroupCommit } from '../store/group-commit.ts';
 import { crashPoint, crashPointsEnabled } from './crash-points.ts';
 import type { CriticalInbox } from './inbox.ts';
 import { OutboxStore, type DeadLetter } from './outbox-store.ts';
-import { PeerDelivery, type CriticalOutcome, type DeliverySettings } from './peer-delivery.ts';
+import { PeerDelivery, type CriticalOutcome, type DeliverySettings, type Reroute } from './peer-delivery.ts';
+import type { OutboxEntry } from './outbox-store.ts';
 import type { HomeLane } from './home-lane.ts';
 
 export interface OutboxPeerStatus {
@@ -38,6 +39,14 @@ export class CriticalService {
   private readonly lanes = new Map<string, HomeLane>();
   private readonly settings: DeliverySettings;
   private started = false;
+  private stopped = false;
+  /**
+   * Told when a user's writes went on to her new home (`cohort user move`) and nothing older waits
+   * for the old one: the access side then sends hers there at once (sooner, one of hers could pass
+   * one still queued for the old home).
+   */
+  onMoved: ((cmd: string, args: unknown, to: string) => void) | undefined;
+  private readonly reroute_: Reroute = (entry, to, waiter, drained) => void this.reroute(entry, to, waiter, drained);
 
   constructor(opts: { self: string; db: DatabaseSync; commit: GroupCommit; inbox: CriticalInbox; peers: Map<string, Peer>; lanes?: HomeLane[]; settings: DeliverySettings; log: Logger }) {
     this.self = opts.self;
@@ -46,9 +55,9 @@ export class CriticalService {
     this.inbox = opts.inbox;
     this.log = opts.log;
     this.settings = opts.settings;
-    for (const [id, peer] of opts.peers) this.deliveries.set(id, new PeerDelivery(peer, this.store, opts.commit, opts.settings, opts.log));
+    for (const [id, peer] of opts.peers) this.deliveries.set(id, new PeerDelivery(peer, this.store, opts.commit, opts.settings, opts.log, this.reroute_));
     for (const lane of opts.lanes ?? []) {
-      const delivery = new PeerDelivery(lane, this.store, opts.commit, opts.settings, opts.log);
+      const delivery = new PeerDelivery(lane, this.store, opts.commit, opts.settings, opts.log, this.reroute_);
       lane.pending = () => delivery.depth;
       this.deliveries.set(lane.id, delivery);
       this.lanes.set(lane.home, lane);
@@ -86,7 +95,7 @@ export class CriticalService {
   /** A node a newer host table added (issue 28): messages to it are kept and delivered from now on. */
   addPeer(peer: Peer): void {
     if (this.deliveries.has(peer.id)) return;
-    const delivery = new PeerDelivery(peer, this.store, this.commit, this.settings, this.log);
+    const delivery = new PeerDelivery(peer, this.store, this.commit, this.settings, this.log, this.reroute_);
     this.deliveries.set(peer.id, delivery);
     if (this.started) delivery.resume(0);
   }
@@ -115,8 +124,58 @@ export class CriticalService {
    * backup takes it), else to the home itself.
    */
   sendToHome(home: string, cmd: string, args: unknown): Promise<CriticalOutcome> {
-    const lane = this.lanes.get(home);
-    return this.send(lane ? lane.id : home, cmd, args);
+    return this.send(this.homeKey(home), cmd, args);
+  }
+
+  /** Where a home's writes are queued: its lane where it has one, else the home itself. */
+  private homeKey(home: string): string {
+    return this.lanes.get(home)?.id ?? home;
+  }
+
+  /**
+   * A message whose user lives on another home now (issue 28, `cohort user move`): its row
+   * becomes a row for the new home in one transaction (sent once there, never twice), and its
+   * sender, if it still waits, hears how it went there. For this node itself, it is applied here
+   * under an id made from its own (once, whatever stops in between), then its row goes.
+   */
+  private async reroute(entry: OutboxEntry, to: string, waiter: Parameters<Reroute>[2], drained: () => boolean): Promise<void> {
+    const key = this.homeKey(to);
+    const delivery = this.deliveries.get(key);
+    try {
+      if (to === this.self) {
+        const id = `${entry.mid}.moved`;
+        const reply = await this.applyHereOnce(id, entry);
+        await this.commit.run(() => this.store.remove(entry.seq));
+        waiter?.resolve({ status: 'ok', id, reply });
+      } else if (!delivery) {
+        throw new CohortError('no_such_host', `${entry.cmd} is for a user who moved to '${to}', which is not in the host table`);
+      } else {
+        const moved = await this.commit.run(() => (this.store.take(entry.seq) ? this.store.add(key, entry.cmd, entry.args, entry.created) : undefined));
+        if (moved) delivery.add(moved, waiter);
+        else waiter?.resolve({ status: 'delayed', id: entry.mid });
+      }
+      this.log.info({ event: 'critical_rerouted', mid: entry.mid, cmd: entry.cmd, from: entry.peer, to }, `critical message ${entry.mid} goes on to ${to}: its user lives there now`);
+      if (drained()) this.onMoved?.(entry.cmd, entry.args, to);
+    } catch (err) {
+      const error = err instanceof CohortError ? err : new CohortError('internal', String(err));
+      // Stopping: its row stays, and is sent again at the next start.
+      if (error.code === 'con_lost') return waiter?.resolve({ status: 'delayed', id: entry.mid });
+      this.log.error({ event: 'critical_dead_letter', seq: entry.seq, mid: entry.mid, cmd: entry.cmd, code: error.code, err: error.message }, `critical message ${entry.mid} cannot go on to ${to}; moved to dead letters`);
+      await this.commit.run(() => this.store.bury(entry.seq, error.code, error.message)).catch(() => {});
+      waiter?.reject(error);
+    }
+  }
+
+  /** Applies a moved message here, trying again while this node cannot take it yet (con_lost), until it stops. */
+  private async applyHereOnce(id: string, entry: OutboxEntry): Promise<unknown> {
+    for (let delay = this.settings.retryDelayMs; ; delay = Math.min(delay * 2, 10_000)) {
+      try {
+        return await this.inbox.apply(this.self, id, entry.cmd, entry.args);
+      } catch (err) {
+        if (!(err instanceof CohortError) || err.code !== 'con_lost' || this.stopped) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
   }
 
   /** ok once the target applied it; delayed once it is durable here and the target is out of reach. */
@@ -176,6 +235,7 @@ export class CriticalService {
   }
 
   stop(): void {
+    this.stopped = true;
     for (const d of this.deliveries.values()) d.stop();
     for (const lane of this.lanes.values()) lane.stop();
   }

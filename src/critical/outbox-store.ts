@@ -123,6 +123,11 @@ export class OutboxStore {
     this.delete_.run(seq);
   }
 
+  /** Removes a row; false when it was gone already (another pass moved it). */
+  take(seq: number): boolean {
+    return Number(this.delete_.run(seq).changes) === 1;
+  }
+
   /** Up to `limit` of `peer`'s rows after `afterSeq`, in order (keyset paging); damaged rows come back apart. */
   page(peer: string, afterSeq: number, limit: number): { entries: OutboxEntry[]; corrupt: CorruptRow[]; lastSeq: number } {
     const entries: OutboxEntry[] = [];

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { CohortError } from '../errors.ts';
+import { CohortError, movedTo } from '../errors.ts';
 import { Backoff } from '../net/backoff.ts';
 import type { RequestExtras } from '../net/channel.ts';
 import type { PeerState } from '../net/peer.ts';
@@ -27,9 +27,12 @@ export interface DeliverySettings {
   retryDelayMs: number;
 }
 
+/** Moves a message whose user lives on `to` now; `drained`: nothing more waits for this peer (a sender may then send her writes to `to` without passing any). */
+export type Reroute = (entry: OutboxEntry, to: string, waiter: Waiter | undefined, drained: () => boolean) => void;
+
 export type CriticalOutcome = { status: 'ok'; id: string; reply: unknown } | { status: 'delayed'; id: string };
 
-interface Waiter {
+export interface Waiter {
   resolve: (outcome: CriticalOutcome) => void;
   reject: (err: CohortError) => void;
   timer?: NodeJS.Timeout;
@@ -62,9 +65,12 @@ export class PeerDelivery {
   private pokeTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   delivered = 0;
+  /** Where a message goes whose user lives on another home now (its row moves there); without it, it is set aside. */
+  private readonly reroute: Reroute | undefined;
 
-  constructor(peer: DeliveryLink, store: OutboxStore, commit: GroupCommit, settings: DeliverySettings, log: Logger) {
+  constructor(peer: DeliveryLink, store: OutboxStore, commit: GroupCommit, settings: DeliverySettings, log: Logger, reroute?: Reroute) {
     this.peer = peer;
+    this.reroute = reroute;
     this.store = store;
     this.commit = commit;
     this.settings = settings;
@@ -179,7 +185,10 @@ export class PeerDelivery {
     if (error.code !== 'con_lost') {
       // The peer heard it and said no: retrying would only repeat the answer.
       if (gen === this.generation) this.inflight--;
-      if (!item.done) this.reject(item, error);
+      const to = movedTo(error);
+      // Her home moved (issue 28): the message goes on to the new one, in the order the replies came (the old home answers in send order).
+      if (!item.done && to !== undefined && this.reroute) this.reroute(item.entry, to, this.finish(item), () => this.live === 0);
+      else if (!item.done) this.reject(item, error);
       return this.pump();
     }
     if (gen !== this.generation) return; // that round was already abandoned

@@ -47,6 +47,7 @@ export function registerCopyCommands(registry: CommandRegistry, deps: { self: st
       const { op, home: of, ...args } = a as { op: RecordRead; home: string; domain: string; user: string };
       deps.policy.check(ctx.from, args.domain, `home.copy.read ${op}`);
       const replica = copyOf(of);
+      replica.moves.check(args.domain, args.user, false, `home.copy.read ${op}`);
       // Not proof that she does not live there: the copy may be behind (she was made while it was out of step).
       if (!replica.users.exists(args.domain, args.user)) throw new CohortError('con_lost', `${args.user}@${args.domain} is not in ${deps.self}'s copy of ${of}, which may be behind; ${of} cannot be reached`);
       deps.answered(of, 'read');
@@ -70,6 +71,7 @@ export function registerCopyCommands(registry: CommandRegistry, deps: { self: st
         if (err instanceof CohortError && err.code !== 'con_lost') throw err;
       }
       const replica = copyOf(a.home);
+      replica.moves.check(a.domain, a.user, false, 'home.copy.auth');
       deps.answered(a.home, 'login');
       await checkLogin(replica.users.passwordHash(a.domain, a.user), replica.logins, login, () =>
         deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from, copyOf: a.home }, 'login failed (checked on the copy of her home)'),

@@ -17,7 +17,10 @@ export type HomeEntry =
   | ['history', domain: string, user: string, ns: string, seq: number, at: number, data: unknown]
   // A critical message whose command changed the home's users or records: its id and first answer,
   // as the inbox keeps them (a sender that sends it again is answered with it, not applied again).
-  | ['applied', sender: string, mid: string, result: unknown, at: number];
+  | ['applied', sender: string, mid: string, result: unknown, at: number]
+  // A user moving away (issue 28): 'leaving' while her rows are copied to `to`, 'gone' once `to` holds them (her rows go here),
+  // 'here' once she lives here again (a mark of an earlier move away goes).
+  | ['moved', domain: string, user: string, to: string, state: 'leaving' | 'gone' | 'here', at: number];
 
 /** The first entry that sets a row of another domain than `domain` (a home's users are of its own domain), if any. */
 export function entryOfOtherDomain(entries: HomeEntry[], domain: string): HomeEntry | undefined {
@@ -37,6 +40,7 @@ export const homeEntrySchema = z.union([
   z.tuple([z.literal('del'), domainName, userName, namespace, recordKey]),
   z.tuple([z.literal('history'), domainName, userName, namespace, int.min(1), int, recordValue]),
   // What the inbox took (a link's sender and message id are 1-64 characters; any answer of a command).
+  z.tuple([z.literal('moved'), domainName, userName, z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, 'a node id'), z.enum(['leaving', 'gone', 'here']), int]),
   z.tuple([z.literal('applied'), z.string().min(1).max(MAX_SENDER), z.string().min(1).max(64), z.unknown().refine((v) => v !== undefined, 'a result is required'), int]),
 ]);
 

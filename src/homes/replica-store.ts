@@ -6,6 +6,7 @@ import { RecordStore } from '../records/stores/record-store.ts';
 import { UserStore } from '../records/stores/user-store.ts';
 import { inTransaction, openDurableDatabase } from '../store/database.ts';
 import { EntryWriter } from './entry-writer.ts';
+import type { MovedUsers } from '../records/stores/moved-users.ts';
 import type { HomeEntry } from './home-log.ts';
 
 /**
@@ -71,6 +72,11 @@ export class ReplicaStore {
   held(): ReplicaAnswer {
     const { lsn, logId } = this.state();
     return { lsn, logId };
+  }
+
+  /** Where the home's users moved (a promoted backup answers for them as the home would). */
+  get moves(): MovedUsers {
+    return this.writer.moves;
   }
 
   /** Holds a whole copy of some run of the home's log (not new, not in the middle of a snapshot). */

@@ -32,6 +32,8 @@ export class SnapshotReader {
       source('users', ['domain', 'name'], 'domain, name, password, created', (r) => ['user', String(r.domain), String(r.name), String(r.password), Number(r.created)]),
       source('records', ['domain', 'user', 'ns', 'key'], 'domain, user, ns, key, value, updated', (r) => ['put', String(r.domain), String(r.user), String(r.ns), String(r.key), JSON.parse(String(r.value)), Number(r.updated)]),
       source('history', ['domain', 'user', 'ns', 'seq'], 'domain, user, ns, seq, at, data', (r) => ['history', String(r.domain), String(r.user), String(r.ns), Number(r.seq), Number(r.at), JSON.parse(String(r.data))]),
+      // Where its users moved (a table made with the home's own, but a store from before moves had none).
+      ...(exists('moved_users') ? [source('moved_users', ['domain', 'user'], 'domain, user, to_node, state, at', (r) => ['moved', String(r.domain), String(r.user), String(r.to_node), String(r.state) as 'leaving' | 'gone', Number(r.at)])] : []),
       // The inbox's applied ids of the messages that changed users or records, as the log sends them (a node has an inbox, a bare home store need not).
       ...(exists('inbox') ? [source('inbox', ['sender', 'mid'], 'sender, mid, result, applied_at', (r) => ['applied', String(r.sender), String(r.mid), JSON.parse(String(r.result)), Number(r.applied_at)], onlyHome)] : []),
     ];

@@ -36,6 +36,7 @@ import { CohortError } from '../errors.ts';
 import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS } from '../records/rate-limit.ts';
 import { NodeSessions } from './node-sessions.ts';
 import { registerRecordCommands } from './record-commands.ts';
+import { UserMover } from '../homes/user-mover.ts';
 import { StatusPages } from './status-pages.ts';
 
 /**
@@ -129,6 +130,8 @@ export class CohortNode {
     // The fronts' ACME state (account, certificates, leases) on whichever node is their ACME home.
     registerAcmeCommands(registry, new AcmeStore(db));
     const replication = new ReplicationService({ self, table, dataDir: this.dataDir, db, tls, registry, critical: critical.service, policy, isAuthorHere: (domain, author) => homeStore.users.exists(domain, author), call: callAsNode, log });
+    // `cohort user move` (issue 28): a user of this home moves to another library node of her domain.
+    const userMover = new UserMover(registry, { self: id, table, store: homeStore, lease: terms, backup: homes, call: callAsNode, policy, hasPublished: (domain, user) => replication.hasPublished(domain, user), maxFrameBytes: table.link.maxFrameBytes, log });
     // The dashboard beyond loopback only with the admin token (checked per request by the HTTP port).
     const status = new StatusPages({ self: id, table, registry, peers, critical: critical.service, apps: apps.pool, resources: (limit) => replication.summary(limit), transfers: () => replication.transfers, memoryCache: () => replication.memoryCache, homeBackup: () => homes.backupStatus(), homeCopyAnswers: () => homes.copyAnswers, homesTakenOver: () => homes.takenOver.status(), sessionCopiesOwed: () => sessions.store.missedCount(), hostTable: () => hosts.current(), call: callAsNode, dashboard: isLoopback(self.host) || table.admin !== undefined });
     // nodes[].tls.acme: the certificates the fronts ordered for this port's names, read from the ACME home.
@@ -172,6 +175,7 @@ export class CohortNode {
       linkListener: links.listener,
       localSockets: { start: () => localSockets.listen(), stop: () => localSockets.close() },
       replication,
+      userMover: { start: () => userMover.start(), drain: () => userMover.stop() },
       http,
       linkDialer: links.dialer,
       acmeCertificates: { start: () => acmeCertificates?.start(), drain: () => acmeCertificates?.stop() },

@@ -5,7 +5,7 @@ import type { CommandRegistry } from '../commands/registry.ts';
 import { LOCAL } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
 import type { CriticalService } from '../critical/critical-service.ts';
-import { CohortError } from '../errors.ts';
+import { CohortError, movedTo } from '../errors.ts';
 import { backupOf } from '../homes/backup-of.ts';
 import type { Call, HomeLookup } from './home-lookup.ts';
 import { password, RECORD_WRITES, recordArgs, userName, userRef, type RecordOp } from './names.ts';
@@ -52,15 +52,33 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     }
   };
 
+  /** At `home`, or, once it says she moved (`cohort user move`), at her new home, which is remembered. */
+  const followingMove = async <T>(domain: string, user: string, home: string, fn: (home: string) => Promise<T>): Promise<T> => {
+    try {
+      return await fn(home);
+    } catch (err) {
+      const to = movedTo(err);
+      if (to === undefined || to === home) throw err;
+      homes.remember(domain, user, to);
+      return fn(to);
+    }
+  };
+
   // A home that says she does not live there any more makes us ask again next time.
   const atHome = async <T>(domain: string, user: string, fn: (home: string) => Promise<T>): Promise<T> => {
     const home = await homes.find(domain, user);
     try {
-      return await fn(home);
+      return await followingMove(domain, user, home, fn);
     } catch (err) {
       if (err instanceof CohortError && err.code === 'no_such_user') homes.forget(domain, user);
       throw err;
     }
+  };
+
+  // A write sent on to her new home by the outbox (its old home said she moved): hers go there from now on.
+  deps.critical.onMoved = (cmd, args, to) => {
+    const who = z.object(userRef).safeParse(args);
+    if (cmd.startsWith('rec.') && who.success) homes.remember(who.data.domain, who.data.user, to);
   };
 
   /**
@@ -107,7 +125,7 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     summary: "check a user's password at her home node (or its backup while it cannot be reached), from any node",
     args: z.strictObject({ ...userRef, password }),
     scope: 'local',
-    run: async (a) => homeOrCopy(await passwordChecker(a.domain, a.user), 'auth.check', a, 'home.copy.auth'),
+    run: async (a) => followingMove(a.domain, a.user, await passwordChecker(a.domain, a.user), (home) => homeOrCopy(home, 'auth.check', a, 'home.copy.auth')),
   });
 
   registry.register({
@@ -139,7 +157,7 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     args: z.strictObject({ ...userRef, password, newPassword: password }),
     scope: 'local',
     // No copy answers this: a password is set on both copies or refused (con_lost while her home cannot be reached).
-    run: async (a) => deps.call(await passwordChecker(a.domain, a.user), 'user.password.change', a),
+    run: async (a) => followingMove(a.domain, a.user, await passwordChecker(a.domain, a.user), (home) => deps.call(home, 'user.password.change', a)),
   });
 
   registry.register({
@@ -147,6 +165,14 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     summary: "set a new password for a user, on her home (operator only; refused while her home's backup is out of step)",
     args: z.strictObject({ domain: userRef.domain, user: userName, password }),
     scope: 'operator',
-    run: async (a) => deps.call(await homes.find(a.domain, a.user), 'user.password.reset', { domain: a.domain, user: a.user, password: a.password }),
+    run: async (a) => atHome(a.domain, a.user, (home) => deps.call(home, 'user.password.reset', { domain: a.domain, user: a.user, password: a.password })),
+  });
+
+  registry.register({
+    name: 'user.move',
+    summary: "move a user to another library node of her domain (operator): her records are copied and her home switched; her writes wait meanwhile, none is lost",
+    args: z.strictObject({ domain: userRef.domain, user: userName, to: z.string().min(1).max(32) }),
+    scope: 'operator',
+    run: async (a) => deps.call(await homes.find(a.domain, a.user), 'home.user.move', a),
   });
 }

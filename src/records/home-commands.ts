@@ -88,6 +88,9 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     await deps.backup.confirmed();
   };
 
+  /** Throws 'moved' when she lives on another home now; con_lost for a write while she moves (it waits for her new home). */
+  const notMoved = (a: { domain: string; user: string }, write: boolean, what: string): void => store.moves?.marks.check(a.domain, a.user, write, what);
+
   /** Throws unless she lives here: at once on SQLite (inside the inbox's transaction), later on PostgreSQL (in `among`, a transaction's). */
   const livesHere = (args: { domain: string; user: string }, among: HomeUsers = users) =>
     mapMaybe(among.exists(args.domain, args.user), (here) => {
@@ -116,13 +119,14 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
       run: (a, ctx) => {
         policy.check(ctx.from, a.domain, `rec.${op}`);
         /** Under the lease, she lives here, then the operation, on the store or on one of its transactions. */
-        const checked = (on: { users: HomeUsers; records: HomeRecords }) => (deps.lease.fence(`rec.${op}`), mapMaybe(livesHere(a, on.users), () => run(on.records, a)));
+        const checked = (on: { users: HomeUsers; records: HomeRecords }) => (deps.lease.fence(`rec.${op}`), notMoved(a, write, `rec.${op}`), mapMaybe(livesHere(a, on.users), () => run(on.records, a)));
         // PostgreSQL: the id, the check and the effect in one of its transactions.
         if (write && store.once && ctx.mid) return store.once(ctx.from, ctx.mid, async (tx) => checked(tx));
         // A write for a home this node took over: on its copy, its id kept there with its effect (the inbox's own record of it here is not what counts).
         const taken = write && ctx.critical && ctx.mid ? deps.takenOver?.(a.domain, a.user) : undefined;
         if (taken) {
           taken.fence(`rec.${op}`);
+          taken.moves.check(a.domain, a.user, write, `rec.${op}`);
           return taken.applyOnce(ctx.sender ?? ctx.from, ctx.mid!, () => run(taken.records, a));
         }
         // Another home's lane, whose writes this node does not hold (any more, or yet): not a refusal for good, the sender's lane finds the holder.
@@ -176,6 +180,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     scope: 'operator',
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'user.password.reset');
+      notMoved(a, true, 'user.password.reset');
       await livesHere(a);
       await setPassword(a.domain, a.user, a.password);
       deps.log.info({ event: 'user_password_reset', domain: a.domain, user: a.user }, `password of ${a.user}@${a.domain} reset`);
@@ -190,6 +195,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'user.password.change');
       await deps.lease.leased('user.password.change');
+      notMoved(a, true, 'user.password.change');
       const stored = await users.passwordHash(a.domain, a.user);
       try {
         await checkLogin(stored, deps.limiter, a, () => deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from, for: 'password change' }, 'login failed (a password change)'));
@@ -243,6 +249,7 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     run: async (a, ctx) => {
       policy.check(ctx.from, a.domain, 'auth.check');
       await deps.lease.leased('auth.check');
+      notMoved(a, false, 'auth.check');
       await checkLogin(await users.passwordHash(a.domain, a.user), deps.limiter, a, () => deps.log.warn({ event: 'login_failed', domain: a.domain, user: a.user, from: ctx.from }, 'login failed'));
       return { ok: true, home: deps.self };
     },

@@ -105,6 +105,13 @@ export class HomeLookup {
     throw new CohortError('bad_frame', `${from} answered ${this.query} with something else than { home: true|false }`);
   }
 
+  /** She lives on `home` now (her old home said she moved there): asked of no one, it is a library node of her domain. */
+  remember(domain: string, user: string, home: string): void {
+    if (!this.table.nodes.some((n) => n.id === home && n.role === 'library' && n.domain === domain)) return;
+    this.memory.set(`${domain}/${user}`, home);
+    this.put_.run(domain, user, home, Date.now());
+  }
+
   forget(domain: string, user: string): void {
     this.memory.delete(`${domain}/${user}`);
     this.del_.run(domain, user);

@@ -137,6 +137,11 @@ export class ReplicationService {
     return this.blobs.cache.stats;
   }
 
+  /** Whether an author published any resource here (her resources stay where they were published: she does not move). */
+  hasPublished(domain: string, author: string): boolean {
+    return this.published.use(`/res/${domain}/${author}/`).versions > 0;
+  }
+
   /** Counts and the most recent resources published and copied here (a dashboard's view; cheap every second). */
   /** A node the host table removed (issue 28): its subscriptions end here (no notices wait for it). */
   nodeRemoved(node: string): void {

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { after, before, describe, it } from 'node:test';
 import { backupOf } from '../../src/homes/backup-of.ts';
 import { BACKUP_ANSWER_MS, type BackupStatus } from '../../src/homes/home-shipper.ts';
 import { runCli } from '../harness/cli.ts';
-import { TestCluster } from '../harness/cluster.ts';
+import type { TestCluster } from '../harness/cluster.ts';
+import { homePairCluster, sqlRows } from '../harness/home-pair.ts';
 import { waitFor } from '../harness/wait.ts';
 
 // Issue 27, a home's synchronous backup: msu's library nodes A and E back each other up; J is
@@ -17,30 +17,14 @@ describe("a home's backup", () => {
   const ann = { domain: 'msu', user: 'ann' };
 
   before(async () => {
-    c = await TestCluster.create(
-      [
-        { id: 'A', domain: 'msu', role: 'library' },
-        { id: 'E', domain: 'msu', role: 'library' },
-        { id: 'J', domain: 'msu', role: 'access' },
-      ],
-      { critical: { waitMs: 2000, retries: 1, retryDelayMs: 100 }, link: { backoffMinMs: 100, backoffMaxMs: 1000 } },
-    );
-    await c.startAll();
-    await waitFor('links up', () => c.linksUp());
+    c = await homePairCluster([{ id: 'J', domain: 'msu', role: 'access' }]);
   });
   after(() => c?.destroy());
 
   const homeStatus = async (node: string) => ((await (await c.client(node)).call(node, 'home.backup', {})) as { home: BackupStatus | null }).home!;
   const inStep = async (node: string) => (await homeStatus(node)).inSync;
 
-  function rows(file: string, sql: string): Record<string, unknown>[] {
-    const db = new DatabaseSync(file, { readOnly: true });
-    try {
-      return db.prepare(sql).all().map((r) => ({ ...r }));
-    } finally {
-      db.close();
-    }
-  }
+  const rows = sqlRows;
   const metricsOf = async (id: string) => (await fetch(`http://127.0.0.1:${c.table.nodes.find((n) => n.id === id)!.httpPort}/metrics`)).text();
   const homeDb = (id: string) => join(c.table.dataDir, id, 'node.db');
   const copyDb = (backup: string, home: string) => join(c.table.dataDir, backup, 'replicas', `${home}.db`);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { CohortError } from '../../errors.ts';
 import type { HomeRecords } from '../../records/stores/home-store.ts';
+import type { MovedUsers } from '../../records/stores/moved-users.ts';
 import { withTimeout } from '../../timeout.ts';
 import type { ReplicaStore } from '../replica-store.ts';
 import { MAX_SHIP_ENTRIES } from '../home-shipper.ts';
@@ -18,6 +19,8 @@ const LOOK_MS = 1000;
 /** A home's users whose writes this node took over: her rows, and the check before each write. */
 export interface TakenOver {
   records: HomeRecords;
+  /** Where the home's users moved, as the home marked them (a write for one goes on to her new home). */
+  moves: MovedUsers;
   /** Throws con_lost unless this node takes the home's writes now (lease held, the voters told it answers alone, no hand-back under way). */
   fence(what: string): void;
   applyOnce(sender: string, mid: string, work: () => unknown): unknown;
@@ -64,9 +67,10 @@ export class TakenOverHomes {
   find(domain: string, user: string): TakenOver | undefined {
     for (const [home, term] of this.terms) {
       const copy = this.copies.get(home);
-      if (!copy || !term.holdsLease() || !copy.users.exists(domain, user)) continue;
+      if (!copy || !term.holdsLease() || !(copy.users.exists(domain, user) || copy.moves.mark(domain, user))) continue;
       return {
         records: copy.records,
+        moves: copy.moves,
         fence: (what) => {
           if (this.handingBack.has(home)) throw new CohortError('con_lost', `${home}'s writes are being handed back to it: ${what} is taken there in a moment; try again`);
           term.fence(what);

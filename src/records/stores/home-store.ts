@@ -1,3 +1,6 @@
+import type { HomeEntry } from '../../homes/home-log.ts';
+import type { MovedUsers } from './moved-users.ts';
+
 /** A value now (SQLite, in the caller's transaction) or later (PostgreSQL, over a connection). */
 export type Maybe<T> = T | Promise<T>;
 
@@ -38,6 +41,15 @@ export interface HomeRecords {
   restore(domain: string, user: string, ns: string, after: number, limit: number): Maybe<HistoryEntry[]>;
 }
 
+/** What moving a user between homes needs of a store (`cohort user move`, issue 28): SQLite's only, for now. */
+export interface UserMoves {
+  readonly marks: MovedUsers;
+  /** Her user row, records and history, as the entries that set them. */
+  entries(domain: string, user: string): HomeEntry[];
+  /** Sets rows as the entries say, each logged for the home's backup: inside a write(). */
+  apply(entries: HomeEntry[]): void;
+}
+
 /**
  * Where a home library node keeps its users and their records (issue 27's "one interface"):
  * the node's own SQLite file, copied to its backup by the home's log; or a PostgreSQL
@@ -47,6 +59,8 @@ export interface HomeStore {
   readonly kind: 'sqlite' | 'postgres';
   readonly users: HomeUsers;
   readonly records: HomeRecords;
+  /** Users moving away or moved (SQLite only: a PostgreSQL home's users do not move). */
+  readonly moves?: UserMoves;
   /** A write that did not come as a critical message: SQLite's group commit (rows and log entries together), PostgreSQL's own statement. */
   write<T>(work: () => Maybe<T>): Promise<T>;
   /**

@@ -25,6 +25,10 @@ export class RecordStore implements HomeRecords {
   private readonly store_: StatementSync;
   private readonly restore_: StatementSync;
   private readonly history_: StatementSync;
+  private readonly userRows_: StatementSync;
+  private readonly userHistory_: StatementSync;
+  private readonly dropRecords_: StatementSync;
+  private readonly dropHistory_: StatementSync;
   private readonly changes: ChangeSink | undefined;
 
   constructor(db: DatabaseSync, changes?: ChangeSink) {
@@ -52,6 +56,10 @@ export class RecordStore implements HomeRecords {
       SELECT ?1, ?2, ?3, COALESCE(MAX(seq), 0) + 1, ?4, ?5 FROM history WHERE domain = ?1 AND user = ?2 AND ns = ?3 RETURNING seq`);
     this.restore_ = db.prepare('SELECT seq, at, data FROM history WHERE domain = ? AND user = ? AND ns = ? AND seq > ? ORDER BY seq LIMIT ?');
     this.history_ = db.prepare('INSERT OR REPLACE INTO history (domain, user, ns, seq, at, data) VALUES (?, ?, ?, ?, ?, ?)');
+    this.userRows_ = db.prepare('SELECT ns, key, value, updated FROM records WHERE domain = ? AND user = ? ORDER BY ns, key');
+    this.userHistory_ = db.prepare('SELECT ns, seq, at, data FROM history WHERE domain = ? AND user = ? ORDER BY ns, seq');
+    this.dropRecords_ = db.prepare('DELETE FROM records WHERE domain = ? AND user = ?');
+    this.dropHistory_ = db.prepare('DELETE FROM history WHERE domain = ? AND user = ?');
   }
 
   put(domain: string, user: string, ns: string, values: Record<string, unknown>): number {
@@ -118,5 +126,17 @@ export class RecordStore implements HomeRecords {
 
   restore(domain: string, user: string, ns: string, after: number, limit: number): HistoryEntry[] {
     return (this.restore_.all(domain, user, ns, after, limit) as { seq: number; at: number; data: string }[]).map((r) => ({ seq: r.seq, at: r.at, data: JSON.parse(r.data) }));
+  }
+
+  /** Every row of hers (records and history) as the entries that set them: what a move copies. */
+  *userEntries(domain: string, user: string): Generator<HomeEntry> {
+    for (const r of this.userRows_.iterate(domain, user) as Iterable<{ ns: string; key: string; value: string; updated: number }>) yield ['put', domain, user, r.ns, r.key, JSON.parse(r.value), r.updated];
+    for (const r of this.userHistory_.iterate(domain, user) as Iterable<{ ns: string; seq: number; at: number; data: string }>) yield ['history', domain, user, r.ns, r.seq, r.at, JSON.parse(r.data)];
+  }
+
+  /** Her records and history go (she moved to another home). */
+  deleteUserRows(domain: string, user: string): void {
+    this.dropRecords_.run(domain, user);
+    this.dropHistory_.run(domain, user);
   }
 }

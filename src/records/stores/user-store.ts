@@ -9,6 +9,8 @@ export class UserStore implements HomeUsers {
   private readonly list_: StatementSync;
   private readonly row_: StatementSync;
   private readonly created_: StatementSync;
+  private readonly delete_: StatementSync;
+  private readonly full_: StatementSync;
   private readonly changes: ChangeSink | undefined;
 
   /** `changes`: where each change goes as it is made (the home's log, for its backup). */
@@ -26,6 +28,8 @@ export class UserStore implements HomeUsers {
     this.list_ = db.prepare('SELECT domain, name, created FROM users ORDER BY domain, name');
     this.row_ = db.prepare('INSERT OR REPLACE INTO users (domain, name, password, created) VALUES (?, ?, ?, ?)');
     this.created_ = db.prepare('SELECT created FROM users WHERE domain = ? AND name = ?');
+    this.full_ = db.prepare('SELECT password, created FROM users WHERE domain = ? AND name = ?');
+    this.delete_ = db.prepare('DELETE FROM users WHERE domain = ? AND name = ?');
   }
 
   /** False when she exists already. */
@@ -48,6 +52,21 @@ export class UserStore implements HomeUsers {
   /** Sets a user's row as a change says (a backup applying its home's log). */
   putRow(domain: string, name: string, passwordHash: string, created: number): void {
     this.row_.run(domain, name, passwordHash, created);
+  }
+
+  /** Her row goes (she moved to another home): what a 'moved' entry of state 'gone' does. */
+  deleteRow(domain: string, name: string): void {
+    this.delete_.run(domain, name);
+  }
+
+  /** Her row as the entry that sets it, if she lives here. */
+  entry(domain: string, name: string): ['user', string, string, string, number] | undefined {
+    const row = this.row(domain, name);
+    return row && ['user', domain, name, row.password, row.created];
+  }
+
+  private row(domain: string, name: string): { password: string; created: number } | undefined {
+    return this.full_.get(domain, name) as { password: string; created: number } | undefined;
   }
 
   passwordHash(domain: string, name: string): string | undefined {
