@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { isMap, isSeq, parseDocument, type Document } from 'yaml';
@@ -6,6 +7,7 @@ import { initClusterCerts } from '../certs/cluster-certs.ts';
 import { ConfigError, loadHostTable, parseHostTable } from '../config/host-table.ts';
 import { makeOperatorKey, OPERATOR_PRIVATE_KEY, readSignedFile, signatureFile, signTable, tableHash, type SignedTable } from '../config/signed-table.ts';
 import type { HostsStatus } from '../config/table-change.ts';
+import { certSha256 } from '../cert-sha256.ts';
 import { CliError, configOption, EXIT_USAGE, formatTable, fromOption, withClient } from './common.ts';
 
 // Versioned, signed host tables (issue 28): the operator's key, signing a version, handing it
@@ -85,13 +87,32 @@ export function addHostsCommand(program: Command): void {
     .addOption(configOption())
     .action(async (id: string, opts: EditOptions & { domain: string; host: string; linkPort: number; httpPort: number; role: string; appBasePort?: number }) => {
       const before = loadHostTable(opts.config);
+      if (before.removed.includes(id)) throw new CliError(`${opts.config}: '${id}' was removed (removed: [...]): an id is never used again; give the node a new one`, EXIT_USAGE);
+      if (before.nodes.some((n) => n.id === id)) throw new CliError(`${opts.config}: node '${id}' is in the table already`, EXIT_USAGE);
+      // Its certificate first: the new entry pins it.
+      const certs = initClusterCerts(before.tlsDir, before.cluster, [...before.nodes.map((n) => n.id), id]);
       const version = await editTable(opts, `added ${id}`, (doc) => {
         const nodes = doc.get('nodes');
         if (!isSeq(nodes)) throw new CliError(`${opts.config}: no nodes list to add to`, EXIT_USAGE);
-        nodes.add(doc.createNode({ id, domain: opts.domain, role: opts.role, host: opts.host, linkPort: opts.linkPort, httpPort: opts.httpPort, ...(opts.appBasePort ? { app: { basePort: opts.appBasePort } } : {}) }, { flow: true }));
+        nodes.add(doc.createNode({ id, domain: opts.domain, role: opts.role, host: opts.host, linkPort: opts.linkPort, httpPort: opts.httpPort, ...(opts.appBasePort ? { app: { basePort: opts.appBasePort } } : {}), certSha256: pinOf(before.tlsDir, id) }, { flow: true }));
       });
-      const certs = initClusterCerts(before.tlsDir, before.cluster, [...before.nodes.map((n) => n.id), id]);
       process.stdout.write(`${certs.created.includes(id) ? `its certificate: ${join(before.tlsDir, `${id}.crt`)}; ` : ''}start ${id} on version ${version} (cohort node -i ${id})\n`);
+    });
+
+  hosts
+    .command('pin')
+    .description("pin each node's certificate in the host table (certSha256, from <tls dir>/<id>.crt): the next version, signed; with --from, handed to a running node. Its peers then refuse any other certificate for it, though the cluster CA signed it. A node already running takes a new pin at its next start")
+    .argument('[ids...]', 'the nodes to pin (default: every node whose certificate is in the tls dir)')
+    .option('--from <node>', 'hand the new version to this running node (its local socket)')
+    .option('--key <file>', "the operator's private key (default: <tls dir>/operator.key)")
+    .addOption(configOption())
+    .action(async (ids: string[], opts: EditOptions) => {
+      const table = loadHostTable(opts.config);
+      const chosen = ids.length ? ids : table.nodes.map((n) => n.id).filter((id) => existsSync(join(table.tlsDir, `${id}.crt`)));
+      const pins = new Map(chosen.map((id) => [id, pinOf(table.tlsDir, id)]));
+      await editTable(opts, `pinned ${chosen.join(', ')}`, (doc) => {
+        for (const [id, sha] of pins) doc.setIn(['nodes', nodeIndex(doc, id, opts.config), 'certSha256'], sha);
+      });
     });
 
   hosts
@@ -165,6 +186,13 @@ function nodeIndex(doc: Document, id: string, file: string): number {
   const i = isSeq(nodes) ? nodes.items.findIndex((n) => isMap(n) && n.get('id') === id) : -1;
   if (i < 0) throw new CliError(`${file}: no node '${id}'`, EXIT_USAGE);
   return i;
+}
+
+/** The SHA-256 of a node's certificate in the tls dir, as the host table pins it. */
+function pinOf(tlsDir: string, id: string): string {
+  const file = join(tlsDir, `${id}.crt`);
+  if (!existsSync(file)) throw new CliError(`no certificate for ${id}: ${file} (cohort certs init)`, EXIT_USAGE);
+  return certSha256(new X509Certificate(readFileSync(file)).fingerprint256);
 }
 
 function portArg(v: string): number {

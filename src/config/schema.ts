@@ -80,6 +80,13 @@ export const nodeSchema = z.strictObject({
    */
   leaving: z.boolean().optional(),
   /**
+   * The SHA-256 of the node's certificate (64 hex digits, as `openssl x509 -fingerprint -sha256`
+   * without colons; `cohort hosts add` and `cohort hosts pin` write it): its links and transfers
+   * are refused under any other certificate, though the cluster CA signed it (a node's retired
+   * or stolen certificate).
+   */
+  certSha256: z.string().regex(/^[0-9a-f]{64}$/, '64 lower-case hex digits (the SHA-256 of the certificate)').optional(),
+  /**
    * An access node that votes on which library node takes a home's writes (issue 27). A domain's
    * voters are its library nodes and these; promotion and leases need at least 3.
    */

@@ -32,7 +32,7 @@ export function dialPeer(opts: DialOptions): Promise<Channel> {
       key: opts.tls.key,
       minVersion: 'TLSv1.3',
       checkServerIdentity: (_host, cert) => {
-        const wrong = identityMismatch(cert.subject, opts.cluster, peer.id);
+        const wrong = identityMismatch(cert, opts.cluster, peer);
         return wrong ? new CohortError('refused', `peer at ${peer.host}:${peer.linkPort}: ${wrong}`) : undefined;
       },
     });

@@ -209,7 +209,7 @@ export class LinkServer extends EventEmitter {
       if (msg.cluster !== table.cluster) return refuse(new CohortError('refused', `cluster '${msg.cluster}' is not '${table.cluster}'`));
       const entry = table.nodes.find((n) => n.id === msg.node);
       if (!entry || entry.id === self) return refuse(new CohortError('refused', `node '${msg.node}' is not a peer in the host table`));
-      const wrong = identityMismatch(socket.getPeerCertificate().subject, table.cluster, msg.node);
+      const wrong = identityMismatch(socket.getPeerCertificate(), table.cluster, entry);
       if (wrong) return refuse(new CohortError('refused', `hello says node '${msg.node}' but the ${wrong}`));
       if (this.cut.has(entry.id)) return refuse(new CohortError('con_lost', `links from ${entry.id} are cut (a test's partition)`));
       if (isIP(entry.host) && normalizeIp(remote) !== normalizeIp(entry.host)) {
@@ -241,7 +241,7 @@ function rawPeer(socket: TLSSocket, table: HostTable, self: string): string | Er
   const cn = socket.getPeerCertificate().subject?.CN;
   const entry = table.nodes.find((n) => n.id === cn);
   if (!entry || entry.id === self) return new Error(`certificate names '${String(cn)}', not a peer in the host table`);
-  const wrong = identityMismatch(socket.getPeerCertificate().subject, table.cluster, entry.id);
+  const wrong = identityMismatch(socket.getPeerCertificate(), table.cluster, entry);
   if (wrong) return new Error(wrong);
   if (isIP(entry.host) && normalizeIp(socket.remoteAddress ?? '') !== normalizeIp(entry.host)) return new Error(`node '${entry.id}' must connect from ${entry.host}, not ${socket.remoteAddress}`);
   return entry.id;

@@ -1,4 +1,6 @@
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { certSha256 } from '../cert-sha256.ts';
 import { certIdentity, certPaths } from '../certs/cluster-certs.ts';
 import { ConfigError } from '../config/host-table.ts';
 
@@ -9,7 +11,8 @@ export interface TlsMaterial {
   key: Buffer;
 }
 
-export function loadTlsMaterial(tlsDir: string, cluster: string, nodeId: string): TlsMaterial {
+/** `pin`: the SHA-256 the host table pins for this node's certificate, if any (its peers refuse any other). */
+export function loadTlsMaterial(tlsDir: string, cluster: string, nodeId: string, pin?: string): TlsMaterial {
   const paths = certPaths(tlsDir, nodeId);
   let material: TlsMaterial;
   try {
@@ -21,13 +24,19 @@ export function loadTlsMaterial(tlsDir: string, cluster: string, nodeId: string)
   if (id.node !== nodeId || id.cluster !== cluster) {
     throw new ConfigError(paths.cert, [`certificate names node '${id.node}' of cluster '${id.cluster}', expected node '${nodeId}' of cluster '${cluster}'`]);
   }
+  const sha = certSha256(new X509Certificate(material.cert).fingerprint256);
+  if (pin !== undefined && sha !== pin) throw new ConfigError(paths.cert, [`its SHA-256 is ${sha}, but the host table pins ${pin} for node ${nodeId} (certSha256): its peers would refuse it`]);
   return material;
 }
 
-/** Does a peer certificate's subject name the expected node of our cluster? */
-export function identityMismatch(subject: { CN?: unknown; O?: unknown } | undefined, cluster: string, nodeId: string): string | undefined {
-  const cn = subject?.CN;
-  const o = subject?.O;
-  if (cn === nodeId && o === cluster) return undefined;
-  return `certificate names node '${String(cn)}' of cluster '${String(o)}', expected node '${nodeId}' of cluster '${cluster}'`;
+/**
+ * Does a peer certificate name the expected node of our cluster, and is it the one the host
+ * table pins for that node (if it pins one)?
+ */
+export function identityMismatch(cert: { subject?: { CN?: unknown; O?: unknown }; fingerprint256?: string }, cluster: string, node: { id: string; certSha256?: string }): string | undefined {
+  const cn = cert.subject?.CN;
+  const o = cert.subject?.O;
+  if (cn !== node.id || o !== cluster) return `certificate names node '${String(cn)}' of cluster '${String(o)}', expected node '${node.id}' of cluster '${cluster}'`;
+  if (node.certSha256 !== undefined && certSha256(cert.fingerprint256 ?? '') !== node.certSha256) return `certificate of node '${node.id}' is not the one the host table pins for it (certSha256)`;
+  return undefined;
 }

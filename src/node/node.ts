@@ -62,7 +62,7 @@ export class CohortNode {
     this.table = table;
     this.log = log;
     const self = findNode(table, id);
-    const tls = loadTlsMaterial(table.tlsDir, table.cluster, id);
+    const tls = loadTlsMaterial(table.tlsDir, table.cluster, id, self.certSha256);
     const database = new NodeDatabase(nodeDataDir(table, id), log);
     const { db, commit } = database;
     const registry = this.registry;

@@ -73,7 +73,8 @@ export class RawClient {
         minVersion: 'TLSv1.3',
         ALPNProtocols: [RAW_PROTOCOL],
         checkServerIdentity: (_host, cert) => {
-          const wrong = identityMismatch(cert.subject, this.table.cluster, peer);
+          const entry = this.table.nodes.find((n) => n.id === peer);
+          const wrong = entry ? identityMismatch(cert, this.table.cluster, entry) : `no node '${peer}' in the host table`;
           return wrong ? new CohortError('refused', `raw transfer to ${peer}: ${wrong}`) : undefined;
         },
       });

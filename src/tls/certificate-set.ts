@@ -6,6 +6,7 @@ import { hostName } from '../host-name.ts';
 import type { ClientHello } from './client-hello.ts';
 import type { TlsProfile } from '../config/tls-schema.ts';
 import { profileOptions } from './profiles.ts';
+import { certSha256 } from '../cert-sha256.ts';
 import type { TicketKey, TicketKeyRing } from './ticket-keys.ts';
 
 export interface CertificateFiles {
@@ -239,7 +240,7 @@ function checkPair(cert: string, key: string, certFile: string, keyFile: string)
     curve: leaf.publicKey.asymmetricKeyDetails?.namedCurve,
     names,
     addresses: (leaf.subjectAltName ?? '').split(/,\s*/).filter((e) => e.startsWith('IP Address:')).map((e) => hostName(e.includes(':', 11) ? new URL(`http://[${e.slice(11)}]`).host : e.slice(11))),
-    summary: { file: certFile, names, keyType, serial: leaf.serialNumber, notAfter: new Date(leaf.validTo).toISOString(), fingerprint: leaf.fingerprint256.replaceAll(':', '').toLowerCase() },
+    summary: { file: certFile, names, keyType, serial: leaf.serialNumber, notAfter: new Date(leaf.validTo).toISOString(), fingerprint: certSha256(leaf.fingerprint256) },
   };
 }
 
