@@ -1,6 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
-import { CohortError } from '../errors.ts';
+import { CohortError, movedTo } from '../errors.ts';
 import type { Peer } from '../net/peer.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import { crashPoint, crashPointsEnabled } from './crash-points.ts';
@@ -46,6 +46,10 @@ export class CriticalService {
    * one still queued for the old home).
    */
   onMoved: ((cmd: string, args: unknown, to: string) => void) | undefined;
+  /** Whether a message may go on to `to` because `from` said its user lives there now (the access side checks: a record write, to a library node of her domain). */
+  movesTo: ((cmd: string, args: unknown, to: string, from: string) => boolean) | undefined;
+  /** Messages moved to this node itself, applied one after the other in the order they came. */
+  private selfMoves: Promise<unknown> = Promise.resolve();
   private readonly reroute_: Reroute = (entry, to, waiter, drained) => void this.reroute(entry, to, waiter, drained);
 
   constructor(opts: { self: string; db: DatabaseSync; commit: GroupCommit; inbox: CriticalInbox; peers: Map<string, Peer>; lanes?: HomeLane[]; settings: DeliverySettings; log: Logger }) {
@@ -132,19 +136,30 @@ export class CriticalService {
     return this.lanes.get(home)?.id ?? home;
   }
 
+  /** Messages not yet done for a home (its lane's, or its own queue's). */
+  pendingFor(home: string): number {
+    return this.deliveries.get(this.homeKey(home))?.depth ?? 0;
+  }
+
   /**
    * A message whose user lives on another home now (issue 28, `cohort user move`): its row
    * becomes a row for the new home in one transaction (sent once there, never twice), and its
    * sender, if it still waits, hears how it went there. For this node itself, it is applied here
-   * under an id made from its own (once, whatever stops in between), then its row goes.
+   * under an id made from its own (once, whatever stops in between), one after the other, then
+   * its row goes. Refused (set aside, as any rejection) unless the access side says the new home
+   * is one of her domain's library nodes.
    */
-  private async reroute(entry: OutboxEntry, to: string, waiter: Parameters<Reroute>[2], drained: () => boolean): Promise<void> {
+  private async reroute(entry: OutboxEntry, to: string, waiter: Parameters<Reroute>[2], drained: () => boolean, hops = 0): Promise<void> {
+    const from = entry.peer.startsWith('home:') ? entry.peer.slice('home:'.length) : entry.peer;
     const key = this.homeKey(to);
     const delivery = this.deliveries.get(key);
     try {
+      if (hops > 2 || !this.movesTo?.(entry.cmd, entry.args, to, from)) throw new CohortError('refused', `${from} says the user of ${entry.cmd} lives on '${to}' now, which is not another library node of her domain`);
       if (to === this.self) {
         const id = `${entry.mid}.moved`;
-        const reply = await this.applyHereOnce(id, entry);
+        const applied = this.selfMoves.then(() => this.applyHereOnce(id, entry));
+        this.selfMoves = applied.catch(() => {});
+        const reply = await applied;
         await this.commit.run(() => this.store.remove(entry.seq));
         waiter?.resolve({ status: 'ok', id, reply });
       } else if (!delivery) {
@@ -154,12 +169,15 @@ export class CriticalService {
         if (moved) delivery.add(moved, waiter);
         else waiter?.resolve({ status: 'delayed', id: entry.mid });
       }
-      this.log.info({ event: 'critical_rerouted', mid: entry.mid, cmd: entry.cmd, from: entry.peer, to }, `critical message ${entry.mid} goes on to ${to}: its user lives there now`);
+      this.log.info({ event: 'critical_rerouted', mid: entry.mid, cmd: entry.cmd, from, to }, `critical message ${entry.mid} goes on to ${to}: its user lives there now`);
       if (drained()) this.onMoved?.(entry.cmd, entry.args, to);
     } catch (err) {
       const error = err instanceof CohortError ? err : new CohortError('internal', String(err));
       // Stopping: its row stays, and is sent again at the next start.
       if (error.code === 'con_lost') return waiter?.resolve({ status: 'delayed', id: entry.mid });
+      // This node, her new home, says she moved on again: on from here.
+      const further = movedTo(error);
+      if (to === this.self && further !== undefined) return this.reroute({ ...entry, peer: this.self }, further, waiter, drained, hops + 1);
       this.log.error({ event: 'critical_dead_letter', seq: entry.seq, mid: entry.mid, cmd: entry.cmd, code: error.code, err: error.message }, `critical message ${entry.mid} cannot go on to ${to}; moved to dead letters`);
       await this.commit.run(() => this.store.bury(entry.seq, error.code, error.message)).catch(() => {});
       waiter?.reject(error);

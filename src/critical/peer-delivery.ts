@@ -186,9 +186,11 @@ export class PeerDelivery {
       // The peer heard it and said no: retrying would only repeat the answer.
       if (gen === this.generation) this.inflight--;
       const to = movedTo(error);
-      // Her home moved (issue 28): the message goes on to the new one, in the order the replies came (the old home answers in send order).
-      if (!item.done && to !== undefined && this.reroute) this.reroute(item.entry, to, this.finish(item), () => this.live === 0);
-      else if (!item.done) this.reject(item, error);
+      // Her home moved (issue 28): the message goes on to the new one, in the order the replies came (the old home answers in send order);
+      // a reply of a round already abandoned is not that order, and the message is sent again.
+      if (to !== undefined && this.reroute) {
+        if (!item.done && gen === this.generation) this.reroute(item.entry, to, this.finish(item), () => this.live === 0);
+      } else if (!item.done) this.reject(item, error);
       return this.pump();
     }
     if (gen !== this.generation) return; // that round was already abandoned

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { CommandRegistry } from '../commands/registry.ts';
 import type { HostTable } from '../config/host-table.ts';
+import { recordsInPostgres } from '../config/schema.ts';
 import { CohortError, errorText } from '../errors.ts';
 import type { BackupGate } from '../critical/inbox.ts';
 import type { DomainPolicy } from '../records/domain-policy.ts';
@@ -93,6 +94,7 @@ export class UserMover {
       const others = table.nodes.filter((n) => n.role === 'library' && n.domain === domain && n.id !== self).map((n) => n.id);
       throw new CohortError('bad_args', `she moves to another library node of domain '${domain}' (${others.join(', ') || 'none'}), not '${to}'`);
     }
+    if (recordsInPostgres(target)) throw new CohortError('refused', `${to}'s users are in PostgreSQL: users do not move there`);
     await lease.leased('user.move');
     const mark = moves.marks.mark(domain, user);
     if (mark?.state === 'gone') throw new CohortError('refused', `${user}@${domain} lives on ${mark.to} already (moved from ${self})`);
@@ -100,17 +102,19 @@ export class UserMover {
     if (!mark) {
       if (!(await store.users.exists(domain, user))) throw new CohortError('no_such_user', `${user}@${domain} does not live on ${self}`);
       if (this.deps.hasPublished(domain, user)) throw new CohortError('refused', `${user}@${domain} has published resources on ${self}, which do not move with her: she stays`);
-      const bytes = JSON.stringify(moves.entries(domain, user)).length;
-      if (bytes > this.maxChars) throw new CohortError('too_large', `${user}@${domain}'s records are ${bytes} bytes, more than one message to her new home carries (${this.maxChars}): she stays`);
       await store.write(() => {
         lease.fence('user.move');
         if (moves.marks.mark(domain, user)) throw new CohortError('refused', `${user}@${domain} is moving already`);
+        // Measured in the transaction that marks her: no write of hers comes after it.
+        const bytes = Buffer.byteLength(JSON.stringify(moves.entries(domain, user)));
+        if (bytes > this.maxBytes) throw new CohortError('too_large', `${user}@${domain}'s records are ${bytes} bytes, more than one message to her new home carries (${this.maxBytes}): she stays`);
         moves.apply([['moved', domain, user, to, 'leaving', Date.now()]]);
       });
       await backup.settled();
       this.deps.log.info({ event: 'user_moving', domain, user, to }, `${user}@${domain} is moving to ${to}: her writes wait here until she is there`);
     }
     const rows = await this.finish(domain, user, to).catch((err: unknown) => {
+      if (err instanceof CohortError && err.code !== 'con_lost') throw err; // refused for good: she stays (finish() took the mark back)
       throw new CohortError('con_lost', `${user}@${domain} is marked moving to ${to}, but ${to} has not taken her yet (${errorText(err)}): her writes wait, and ${self} finishes the move by itself once ${to} takes her`);
     });
     return { moved: true, from: self, to, rows };
@@ -132,7 +136,13 @@ export class UserMover {
     const moves = this.moves('a move');
     // Her writes wait while she is leaving: what is read now is all of her.
     const entries = moves.entries(domain, user);
-    if (entries.length) await this.deps.call(to, 'user.adopt', { domain, user, from: self, entries });
+    try {
+      if (entries.length) await this.deps.call(to, 'user.adopt', { domain, user, from: self, entries });
+    } catch (err) {
+      // Refused for good (not a new home that cannot be reached, or cannot answer yet): she stays here, her writes taken again.
+      if (err instanceof CohortError && err.code !== 'con_lost') await this.stay(domain, user, to, err);
+      throw err;
+    }
     await store.write(() => {
       lease.fence('user.move');
       const mark = moves.marks.mark(domain, user);
@@ -141,6 +151,19 @@ export class UserMover {
     await backup.settled();
     log.info({ event: 'user_moved', domain, user, to, rows: entries.length }, `${user}@${domain} moved to ${to} (${entries.length} rows)`);
     return entries.length;
+  }
+
+  /** A move the new home refused for good: the mark goes, and her writes are taken here again. */
+  private async stay(domain: string, user: string, to: string, why: CohortError): Promise<void> {
+    const { store, lease, backup, log } = this.deps;
+    const moves = this.moves('a move');
+    await store.write(() => {
+      lease.fence('user.move');
+      const mark = moves.marks.mark(domain, user);
+      if (mark?.state === 'leaving' && mark.to === to) moves.apply([['moved', domain, user, this.deps.self, 'here', Date.now()]]);
+    });
+    await backup.settled();
+    log.warn({ event: 'user_move_refused', domain, user, to, err: errorText(why) }, `${to} refused ${user}@${domain} (${errorText(why)}): she stays on ${this.deps.self}`);
   }
 
   private resume(): void {
@@ -172,6 +195,11 @@ export class UserMover {
     const first = entries[0];
     const stray = entries.find((e) => (e[0] !== 'user' && e[0] !== 'put' && e[0] !== 'history') || e[1] !== a.domain || e[2] !== a.user);
     if (first[0] !== 'user' || stray) throw new CohortError('bad_args', `user.adopt carries her user row first, then her records and history, nothing else`);
+    // A name is one user of the domain: none of its other library nodes may hold her (a peer's word that she is its to give is checked).
+    const others = table.nodes.filter((n) => n.role === 'library' && n.domain === a.domain && n.id !== self && n.id !== from).map((n) => n.id);
+    const answers = await Promise.all(others.map((id) => this.deps.call(id, 'home.query', { domain: a.domain, user: a.user })));
+    const holder = others.find((_id, i) => (answers[i] as { home?: unknown }).home === true);
+    if (holder) throw new CohortError('refused', `${a.user}@${a.domain} lives on ${holder}, not on ${from}`);
     await lease.leased('user.adopt');
     const adopted = await store.write(() => {
       lease.fence('user.adopt');
@@ -184,7 +212,8 @@ export class UserMover {
     return { adopted };
   }
 
-  private get maxChars(): number {
+  /** A user's rows travel in one message: a quarter of a frame leaves room for JSON's escapes. */
+  private get maxBytes(): number {
     return Math.floor(this.deps.maxFrameBytes / 4);
   }
 }

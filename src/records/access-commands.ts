@@ -52,14 +52,21 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     }
   };
 
-  /** At `home`, or, once it says she moved (`cohort user move`), at her new home, which is remembered. */
+  /** Is `to` a library node of her domain, other than the home that named it? (A home's word is checked, as any peer's.) */
+  const homeOfDomain = (domain: string, to: string, from: string): boolean => to !== from && deps.table.nodes.some((n) => n.id === to && n.role === 'library' && n.domain === domain);
+
+  /**
+   * At `home`, or, once it says she moved (`cohort user move`), at her new home. Remembered only
+   * while no write of this node waits for the old home: one sent to the new home at once could
+   * pass it (the outbox remembers her new home once they are through).
+   */
   const followingMove = async <T>(domain: string, user: string, home: string, fn: (home: string) => Promise<T>): Promise<T> => {
     try {
       return await fn(home);
     } catch (err) {
       const to = movedTo(err);
-      if (to === undefined || to === home) throw err;
-      homes.remember(domain, user, to);
+      if (to === undefined || !homeOfDomain(domain, to, home)) throw err;
+      if (deps.critical.pendingFor(home) === 0) homes.remember(domain, user, to);
       return fn(to);
     }
   };
@@ -79,6 +86,11 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
   deps.critical.onMoved = (cmd, args, to) => {
     const who = z.object(userRef).safeParse(args);
     if (cmd.startsWith('rec.') && who.success) homes.remember(who.data.domain, who.data.user, to);
+  };
+  // Only a record write for her, and only to another library node of her domain, goes on.
+  deps.critical.movesTo = (cmd, args, to, from) => {
+    const who = z.object(userRef).safeParse(args);
+    return cmd.startsWith('rec.') && who.success && homeOfDomain(who.data.domain, to, from);
   };
 
   /**

@@ -76,6 +76,9 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     throw new CohortError('con_lost', `cannot check that ${user}@${domain} is unique: ${failed.map((f) => `${f.id}: ${f.err.message}`).join('; ')}`);
   };
 
+  /** Throws 'moved' when she lives on another home now; con_lost for a write while she moves (it waits for her new home). */
+  const notMoved = (a: { domain: string; user: string }, write: boolean, what: string): void => store.moves?.marks.check(a.domain, a.user, write, what);
+
   /**
    * A new password on this home and its backup, or on neither: refused before anything changes
    * while the backup is out of step (issue 27), and answered only once the backup holds it.
@@ -84,12 +87,16 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
     const hash = await hashPassword(newPassword);
     await deps.lease.leased('a new password');
     await deps.backup.confirmed();
-    await store.write(() => (deps.lease.fence('a new password'), users.setPassword(domain, user, hash)));
+    // She may have begun to move while her password was hashed: checked in the write itself.
+    await store.write(() => {
+      deps.lease.fence('a new password');
+      notMoved({ domain, user }, true, 'a new password');
+      return mapMaybe(users.setPassword(domain, user, hash), (set) => {
+        if (!set) throw new CohortError('no_such_user', `${user}@${domain} does not live on ${deps.self}`);
+      });
+    });
     await deps.backup.confirmed();
   };
-
-  /** Throws 'moved' when she lives on another home now; con_lost for a write while she moves (it waits for her new home). */
-  const notMoved = (a: { domain: string; user: string }, write: boolean, what: string): void => store.moves?.marks.check(a.domain, a.user, write, what);
 
   /** Throws unless she lives here: at once on SQLite (inside the inbox's transaction), later on PostgreSQL (in `among`, a transaction's). */
   const livesHere = (args: { domain: string; user: string }, among: HomeUsers = users) =>
@@ -126,8 +133,8 @@ export function registerHomeCommands(registry: CommandRegistry, deps: HomeDeps):
         const taken = write && ctx.critical && ctx.mid ? deps.takenOver?.(a.domain, a.user) : undefined;
         if (taken) {
           taken.fence(`rec.${op}`);
-          taken.moves.check(a.domain, a.user, write, `rec.${op}`);
-          return taken.applyOnce(ctx.sender ?? ctx.from, ctx.mid!, () => run(taken.records, a));
+          // After its id is looked up: one the home applied before she moved is answered, not sent on.
+          return taken.applyOnce(ctx.sender ?? ctx.from, ctx.mid!, () => (taken.moves.check(a.domain, a.user, write, `rec.${op}`), run(taken.records, a)));
         }
         // Another home's lane, whose writes this node does not hold (any more, or yet): not a refusal for good, the sender's lane finds the holder.
         if (ctx.lane !== undefined && ctx.lane !== deps.self) throw new CohortError('con_lost', `${deps.self} does not hold ${ctx.lane}'s writes now: rec.${op} is for whichever of ${ctx.lane} and its backup holds its lease`);
