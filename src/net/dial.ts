@@ -13,6 +13,8 @@ export interface DialOptions {
   link: LinkSettings;
   /** The host table version this node holds, said in each hello (issue 28). */
   tableVersion?: () => { version: number; hash: string } | undefined;
+  /** The signed table to bring in the hello, when the peer may not hold it (undefined: none). */
+  tableToBring?: () => { text: string; signature: string } | undefined;
 }
 
 /**
@@ -74,7 +76,8 @@ export function dialPeer(opts: DialOptions): Promise<Channel> {
         }
       });
       const table = opts.tableVersion?.();
-      channel.send({ t: 'hello', v: PROTOCOL_VERSION, cluster: opts.cluster, node: opts.self, ...(table ? { tv: table.version, th: table.hash } : {}) });
+      const bring = opts.tableToBring?.();
+      channel.send({ t: 'hello', v: PROTOCOL_VERSION, cluster: opts.cluster, node: opts.self, ...(table ? { tv: table.version, th: table.hash } : {}), ...(bring ? { table: bring } : {}) });
     });
   });
 }

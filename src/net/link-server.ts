@@ -25,7 +25,18 @@ export interface LinkServerOptions {
    * file never holds up commands.
    */
   onRaw?: (socket: TLSSocket, from: string) => void;
+  /**
+   * A signed host table a dialer brought in its hello (issue 28: a new node started on a newer
+   * version than ours brings it). Set only where versions are signed (an operator key pinned):
+   * then a connection from an address the table does not have yet gets a TLS handshake too, a
+   * few a second at most, and is welcomed only if the table it brings names it there.
+   */
+  takeTable?: (table: { text: string; signature: string }, from: string) => Promise<unknown>;
 }
+
+/** Connections from addresses the host table does not have (a new node bringing its table): at most this many a second, and this many at once. */
+const STRANGERS_PER_S = 1;
+const STRANGERS_AT_ONCE = 4;
 
 /** The ALPN name of raw-transfer connections on a node's link port; links offer none. */
 export const RAW_PROTOCOL = 'cohort-raw';
@@ -54,6 +65,9 @@ export class LinkServer extends EventEmitter {
   private readonly perAddress = new Map<string, number>();
   /** When each turned-away address was last logged (one line a minute each, not one a connection); the least recent forgotten past 10 000. */
   private readonly loggedRefusals = new RecentMap<string, number>(10_000);
+  /** Connections open from addresses not in the host table, and when the last one was let in. */
+  private strangersOpen = 0;
+  private strangerAt = 0;
 
   constructor(opts: LinkServerOptions) {
     super();
@@ -125,7 +139,7 @@ export class LinkServer extends EventEmitter {
     raw.once('close', () => this.sockets.delete(raw));
     const ip = normalizeIp(raw.remoteAddress ?? '');
     const nodesThere = this.allowed?.get(ip);
-    if (this.allowed && nodesThere === undefined) return this.turnAway(raw, ip, 'not a node address in the host table');
+    if (this.allowed && nodesThere === undefined && !this.letStrangerIn(raw)) return this.turnAway(raw, ip, 'not a node address in the host table');
     // Each node there keeps one link to us (reconnects overlap for a moment) and up to
     // RAW_SOCKETS_PER_PEER raw-transfer connections, kept open between transfers.
     const cap = 8 + (2 + RAW_SOCKETS_PER_PEER) * (nodesThere ?? 1);
@@ -139,6 +153,21 @@ export class LinkServer extends EventEmitter {
     });
   }
 
+  /** A connection from an address the table lacks, where a dialer may bring a newer table: a few, and not often. */
+  private letStrangerIn(raw: Socket): boolean {
+    const now = Date.now();
+    if (!this.opts.takeTable || this.strangersOpen >= STRANGERS_AT_ONCE || now - this.strangerAt < 1000 / STRANGERS_PER_S) return false;
+    this.strangerAt = now;
+    this.strangersOpen++;
+    raw.once('close', () => this.strangersOpen--);
+    return true;
+  }
+
+  /** Whether the table (as it is now) has this address: a connection from elsewhere was let in as a stranger. */
+  private knownAddress(remote: string): boolean {
+    return !this.allowed || this.allowed.has(normalizeIp(remote));
+  }
+
   private turnAway(raw: Socket, ip: string, why: string): void {
     raw.destroy();
     const now = Date.now();
@@ -148,7 +177,7 @@ export class LinkServer extends EventEmitter {
   }
 
   private acceptRaw(socket: TLSSocket): void {
-    const from = rawPeer(socket, this.opts.table, this.opts.self);
+    const from = this.knownAddress(socket.remoteAddress ?? '') ? rawPeer(socket, this.opts.table, this.opts.self) : new Error(`${socket.remoteAddress} is not a node address in the host table`);
     if (from instanceof Error || !this.opts.onRaw) {
       const why = from instanceof Error ? from.message : 'this node takes no raw transfers';
       this.log.warn({ event: 'raw_refused', remote: socket.remoteAddress, err: why }, `raw transfer connection refused: ${why}`);
@@ -203,10 +232,20 @@ export class LinkServer extends EventEmitter {
       if (reason && !welcomed) this.log.debug({ event: 'link_closed', remote, err: reason.message }, 'handshake failed');
     });
     let welcomed = false;
-    channel.once('control', (msg: Message) => {
+    channel.once('control', async (msg: Message) => {
       if (msg.t !== 'hello') return refuse(new CohortError('bad_frame', `expected hello, got ${msg.t}`));
       if (msg.v !== PROTOCOL_VERSION) return refuse(new CohortError('refused', `protocol version ${msg.v} is not ${PROTOCOL_VERSION}`));
       if (msg.cluster !== table.cluster) return refuse(new CohortError('refused', `cluster '${msg.cluster}' is not '${table.cluster}'`));
+      // A table the dialer brought (issue 28): taken as any offer (its signature, then newer than ours), before the dialer is looked up in it.
+      if (msg.table && this.opts.takeTable) {
+        try {
+          await this.opts.takeTable(msg.table, `the hello of ${msg.node}`);
+        } catch (err) {
+          this.log.warn({ event: 'hello_table_refused', remote, node: msg.node, err: (err as Error).message }, `the host table ${msg.node}'s hello brought was refused: ${(err as Error).message}`);
+        }
+        if (welcomed || socket.destroyed) return;
+      }
+      if (!this.knownAddress(remote)) return refuse(new CohortError('refused', `${remote} is not a node address in the host table${msg.table ? ' the dialer brought' : ''}`));
       const entry = table.nodes.find((n) => n.id === msg.node);
       if (!entry || entry.id === self) return refuse(new CohortError('refused', `node '${msg.node}' is not a peer in the host table`));
       const wrong = identityMismatch(socket.getPeerCertificate(), table.cluster, entry);

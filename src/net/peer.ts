@@ -125,7 +125,10 @@ export class Peer extends EventEmitter {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.setState('connecting');
-    this.dialing = dialPeer(this.dialOpts).then(
+    // The signed table goes in the hello while this peer has not said it holds ours (it may not know this node yet: issue 28).
+    const own = this.dialOpts.tableVersion?.();
+    const behind = own !== undefined && (this.heardTable === undefined || this.heardTable.version < own.version);
+    this.dialing = dialPeer({ ...this.dialOpts, tableToBring: behind ? this.dialOpts.tableToBring : undefined }).then(
       (channel) => {
         this.dialing = undefined;
         if (this.stopped) {

@@ -7,7 +7,11 @@ import { CohortError, type ErrorCode, isErrorCode } from '../errors.ts';
 export const PROTOCOL_VERSION = 1;
 
 /** tv, th: the version and hash (SHA-256, hex) of the host table the dialer holds (issue 28; absent: an unversioned table). */
-export interface HelloMessage { t: 'hello'; v: number; cluster: string; node: string; tv?: number; th?: string }
+/** table: the signed host table itself, brought by a dialer whose peer may not hold it yet (a new node started on it, issue 28). */
+export interface HelloMessage { t: 'hello'; v: number; cluster: string; node: string; tv?: number; th?: string; table?: { text: string; signature: string } }
+
+/** A signed table brought in a hello: at most this many characters of text (MAX_TABLE_BYTES bytes is checked with its signature). */
+const MAX_HELLO_TABLE_CHARS = 1024 * 1024;
 export interface WelcomeMessage { t: 'welcome'; v: number; node: string }
 export interface RefuseMessage { t: 'refuse'; code: ErrorCode; message: string }
 /**
@@ -64,6 +68,7 @@ export function validateMessage(m: unknown): Message {
     case 'hello':
       if (!Number.isInteger(msg.v) || !isName(msg.cluster) || !isName(msg.node)) throw new CohortError('bad_frame', 'hello needs v, cluster and node');
       if (msg.tv !== undefined) checkTable(msg, 'hello');
+      if (msg.table !== undefined && !isBroughtTable(msg.table)) throw new CohortError('bad_frame', `hello.table must be { text, signature }: strings, the text at most ${MAX_HELLO_TABLE_CHARS} characters`);
       return msg as unknown as HelloMessage;
     case 'welcome':
       if (!Number.isInteger(msg.v) || !isName(msg.node)) throw new CohortError('bad_frame', 'welcome needs v and node');
@@ -74,6 +79,12 @@ export function validateMessage(m: unknown): Message {
     default:
       throw new CohortError('bad_frame', `unknown frame type ${JSON.stringify(msg.t)}`);
   }
+}
+
+function isBroughtTable(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const t = v as Record<string, unknown>;
+  return Object.keys(t).length === 2 && typeof t.text === 'string' && t.text.length <= MAX_HELLO_TABLE_CHARS && typeof t.signature === 'string' && t.signature.length <= 200;
 }
 
 /** A host table's version and hash, as hello and hb carry them. */

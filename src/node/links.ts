@@ -23,13 +23,23 @@ export class NodeLinks {
   private readonly makePeer: (entry: NodeEntry) => Peer;
   private dialing = false;
 
-  constructor(opts: { self: NodeEntry; table: HostTable; tls: TlsMaterial; log: Logger; tableVersion?: () => { version: number; hash: string } | undefined; onRequest: (from: string) => RequestHandler; onRaw: (socket: TLSSocket, from: string) => void }) {
+  constructor(opts: {
+    self: NodeEntry;
+    table: HostTable;
+    tls: TlsMaterial;
+    log: Logger;
+    tableVersion?: () => { version: number; hash: string } | undefined;
+    tableToBring?: () => { text: string; signature: string } | undefined;
+    takeTable?: (table: { text: string; signature: string }, from: string) => Promise<unknown>;
+    onRequest: (from: string) => RequestHandler;
+    onRaw: (socket: TLSSocket, from: string) => void;
+  }) {
     const { self, table, tls, log } = opts;
-    this.makePeer = (entry) => new Peer({ self: self.id, cluster: table.cluster, peer: entry, tls, link: table.link, tableVersion: opts.tableVersion }, log);
+    this.makePeer = (entry) => new Peer({ self: self.id, cluster: table.cluster, peer: entry, tls, link: table.link, tableVersion: opts.tableVersion, tableToBring: opts.tableToBring }, log);
     for (const entry of table.nodes) {
       if (entry.id !== self.id) this.peers.set(entry.id, this.makePeer(entry));
     }
-    this.server = new LinkServer({ self: self.id, table, tls, log, onRequest: opts.onRequest, onRaw: opts.onRaw });
+    this.server = new LinkServer({ self: self.id, table, tls, log, onRequest: opts.onRequest, onRaw: opts.onRaw, takeTable: opts.takeTable });
     // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
     this.server.on('hello', (peerId: string, heard: { version: number; hash: string } | undefined) => {
       this.peers.get(peerId)?.reconnectNow();

@@ -96,8 +96,14 @@ export class NodeHosts implements Part {
   }
 
   private signed(): SignedTable {
-    if (!this.held) throw new CohortError('refused', 'this node holds no signed host table');
-    return { text: this.held.text, signature: this.held.signature };
+    const signed = this.signedTable();
+    if (!signed) throw new CohortError('refused', 'this node holds no signed host table');
+    return signed;
+  }
+
+  /** The signed version this node holds (undefined: it pins no operator key). */
+  signedTable(): SignedTable | undefined {
+    return this.held && { text: this.held.text, signature: this.held.signature };
   }
 
   /** SIGHUP: the config file again; a newer signed version in it is taken (an older or the same one changes nothing). */

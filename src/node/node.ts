@@ -72,6 +72,9 @@ export class CohortNode {
       tls,
       log,
       tableVersion: () => hosts.version(),
+      // A new node started on a newer signed version brings it in its hellos, and takes one a hello brings (issue 28).
+      tableToBring: () => hosts.signedTable(),
+      takeTable: start.held ? (brought, from) => hosts.offer(brought, from) : undefined,
       // A request with a message id is critical: applied once, in a transaction.
       onRequest: (from) => (req) => (req.mid ? critical.inbox.apply(from, req.mid, req.cmd, req.args, req.oldest, laneServed(req.lane)) : registry.execute(req.cmd, req.args, { from })),
       onRaw: (socket, from) => replication.rawServer.accept(socket, from),

@@ -51,9 +51,10 @@ export function rawUnix(path: string): Promise<Socket> {
 }
 
 /** A TLS connection presenting the given certificate; resolves once our side sees the handshake done. */
-export function rawTls(port: number, creds: { ca: Buffer; cert: Buffer; key: Buffer }): Promise<TLSSocket> {
+/** `localAddress`: another loopback address to come from (127.0.0.x: an address the host table lacks). */
+export function rawTls(port: number, creds: { ca: Buffer; cert: Buffer; key: Buffer }, localAddress?: string): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
-    const s = tlsConnect({ host: '127.0.0.1', port, ...creds, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined }, () => resolve(s));
+    const s = tlsConnect({ host: '127.0.0.1', port, ...creds, ...({ localAddress } as object), minVersion: 'TLSv1.3', checkServerIdentity: () => undefined }, () => resolve(s));
     s.once('error', reject);
   });
 }

@@ -238,7 +238,7 @@ describe('signed host table versions across real node processes', () => {
     assert.deepEqual(dials().filter((t) => t > removedAt), [], 'A dials D no more');
   });
 
-  it('a node that was down while a version spread fetches it from a peer ahead of it (their hellos say so) when it is back', async () => {
+  it('a node that was down while a version spread takes it from a peer ahead of it when it is back (their hellos say so, or bring it)', async () => {
     const before = readFileSync(cluster.config, 'utf8');
     const beforeSig = readFileSync(signatureFile(cluster.config), 'utf8');
     const was = (await current('A')).version;
@@ -257,7 +257,7 @@ describe('signed host table versions across real node processes', () => {
       await cluster.start('A');
       await waitFor('A fetching the new version', async () => (await current('A')).version === was + 1, 10_000);
       // Its log says from whom (written a moment after the answer, on a busy machine).
-      await waitFor('A logging the version taken from a peer', () => cluster.events('A', 'host_table_applied').some((e) => e.version === was + 1 && (e.from === 'B' || e.from === 'C')), 5000);
+      await waitFor('A logging the version taken from a peer', () => cluster.events('A', 'host_table_applied').some((e) => e.version === was + 1 && ['B', 'C', 'the hello of B', 'the hello of C'].includes(String(e.from))), 5000);
     } finally {
       writeFileSync(cluster.config, newer);
       writeFileSync(signatureFile(cluster.config), newerSig);
@@ -292,5 +292,51 @@ describe('signed host table versions across real node processes', () => {
       writeFileSync(cluster.config, fileBefore);
       writeFileSync(signatureFile(cluster.config), sigBefore);
     }
+  });
+
+  it('a new node started on a version no running node holds brings it: its hellos hand it over, every node takes it and links to it', async () => {
+    const fileBefore = readFileSync(cluster.config, 'utf8');
+    const sigBefore = readFileSync(signatureFile(cluster.config), 'utf8');
+    const held = (await (await cluster.client('A')).call('A', 'hosts.fetch', {})) as { text: string; signature: string };
+    const was = (await current('A')).version;
+    writeFileSync(cluster.config, held.text);
+    writeFileSync(signatureFile(cluster.config), held.signature);
+    const [nLink, nHttp] = await freePorts(2);
+    try {
+      // Added and signed, handed to no one (no --from): only N's file has it.
+      const added = await runCli(['hosts', 'add', 'N', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(nLink), '--http-port', String(nHttp), '-c', cluster.config]);
+      assert.equal(added.code, 0, added.stderr);
+      assert.equal((await current('B')).version, was);
+      await cluster.start('N');
+      await waitFor('every running node on the version N brought', async () => (await Promise.all(['A', 'B', 'C'].map(current))).every((st) => st.version === was + 1), 10_000);
+      await waitFor('N linked both ways with A, B and C', async () => {
+        const fromN = (await cluster.peers('N')).filter((p) => ['A', 'B', 'C'].includes(p.id) && p.state === 'up').length;
+        const toN = await Promise.all(['A', 'B', 'C'].map(async (id) => (await cluster.peers(id)).some((p) => p.id === 'N' && p.state === 'up')));
+        return fromN === 3 && toN.every(Boolean);
+      }, 10_000);
+      assert.ok(['A', 'B', 'C'].some((id) => cluster.events(id, 'host_table_applied').some((e) => e.version === was + 1 && e.from === 'the hello of N')), 'taken from the table N brought');
+    } finally {
+      await cluster.kill('N');
+      writeFileSync(cluster.config, fileBefore);
+      writeFileSync(signatureFile(cluster.config), sigBefore);
+    }
+  });
+
+  it('from an address the table lacks: a TLS handshake at most once a second, and a hello that brings no table naming it is refused', async () => {
+    const linkPortA = cluster.table.nodes.find((n) => n.id === 'A')!.linkPort;
+    const creds = (() => {
+      const p = certPaths(cluster.table.tlsDir, 'B');
+      return { ca: readFileSync(p.ca), cert: readFileSync(p.cert), key: readFileSync(p.key) };
+    })();
+    // Past the last stranger's second.
+    await new Promise((r) => setTimeout(r, 1100));
+    const socket = await rawTls(linkPortA, creds, '127.0.0.9');
+    // A second stranger in the same second: closed before TLS.
+    await assert.rejects(rawTls(linkPortA, creds, '127.0.0.10'));
+    socket.write(frame(JSON.stringify({ t: 'hello', v: 1, cluster: cluster.table.cluster, node: 'B' })));
+    const outcome = await collect(socket);
+    assert.equal(outcome.frames[0]?.t, 'refuse');
+    assert.match(String(outcome.frames[0]?.message), /127\.0\.0\.9 is not a node address in the host table/);
+    assert.deepEqual(await (await cluster.client('B')).ping('A'), { node: 'A' }, 'A still serves B');
   });
 });
