@@ -14,7 +14,7 @@ describe('error codes as HTTP statuses (one table, both directions)', () => {
     const statuses = Object.fromEntries(ERROR_CODES.map((code) => [code, httpStatusOf(code).status]));
     assert.deepEqual(statuses, {
       unknown_cmd: 500, no_such_host: 500, con_lost: 503, refused: 403, bad_args: 400, bad_frame: 500, internal: 500,
-      not_found: 404, no_such_user: 404, conflict: 409, too_large: 413, rate_limited: 503, insufficient_storage: 507,
+      not_found: 404, no_such_user: 404, conflict: 409, too_large: 413, rate_limited: 503, insufficient_storage: 507, moved: 503,
     });
   });
 

@@ -74,7 +74,7 @@ export function addHostsCommand(program: Command): void {
 
   hosts
     .command('add')
-    .description("add a node to the host table file: its entry, the next version, its certificate (cluster CA), signed; with --from, handed to that running node")
+    .description("add a node to the host table file: its entry, the next version, its certificate (cluster CA, pinned), signed; with --from, handed to that running node. A library node is added joining: it takes new users while every node runs, and votes and backs up other homes once a later version without `joining` is taken at each node's restart")
     .argument('<id>', 'the new node id (never one used before)')
     .requiredOption('--domain <domain>', 'its domain')
     .requiredOption('--host <host>', 'its address')
@@ -94,7 +94,7 @@ export function addHostsCommand(program: Command): void {
       const version = await editTable(opts, `added ${id}`, (doc) => {
         const nodes = doc.get('nodes');
         if (!isSeq(nodes)) throw new CliError(`${opts.config}: no nodes list to add to`, EXIT_USAGE);
-        nodes.add(doc.createNode({ id, domain: opts.domain, role: opts.role, host: opts.host, linkPort: opts.linkPort, httpPort: opts.httpPort, ...(opts.appBasePort ? { app: { basePort: opts.appBasePort } } : {}), certSha256: pinOf(before.tlsDir, id) }, { flow: true }));
+        nodes.add(doc.createNode({ id, domain: opts.domain, role: opts.role, host: opts.host, linkPort: opts.linkPort, httpPort: opts.httpPort, ...(opts.appBasePort ? { app: { basePort: opts.appBasePort } } : {}), ...(opts.role === 'library' ? { joining: true } : {}), certSha256: pinOf(before.tlsDir, id) }, { flow: true }));
       });
       process.stdout.write(`${certs.created.includes(id) ? `its certificate: ${join(before.tlsDir, `${id}.crt`)}; ` : ''}start ${id} on version ${version} (cohort node -i ${id})\n`);
     });

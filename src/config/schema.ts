@@ -80,6 +80,14 @@ export const nodeSchema = z.strictObject({
    */
   leaving: z.boolean().optional(),
   /**
+   * A library node joining while the cluster runs (issue 28; `cohort hosts add --role library`
+   * sets it): it takes new users and users moved to it, and its backup (another library node of
+   * its domain) keeps its copy, but it votes on no home's terms and backs up no other home, so
+   * no running home's backup or voters change. A later version without it, taken at each node's
+   * restart, makes it a full member.
+   */
+  joining: z.boolean().optional(),
+  /**
    * The SHA-256 of the node's certificate (64 hex digits, as `openssl x509 -fingerprint -sha256`
    * without colons; `cohort hosts add` and `cohort hosts pin` write it): its links and transfers
    * are refused under any other certificate, though the cluster CA signed it (a node's retired
@@ -214,6 +222,7 @@ export const hostTableSchema = hostTableBaseSchema
       const prev = ids.get(node.id);
       if (prev !== undefined) ctx.addIssue({ code: 'custom', path: ['nodes', i, 'id'], message: `duplicate node id '${node.id}' (also nodes[${prev}])` });
       if (node.voter !== undefined && node.role !== 'access') ctx.addIssue({ code: 'custom', path: ['nodes', i, 'voter'], message: 'library nodes always vote: only an access node says voter' });
+      if (node.joining !== undefined && node.role !== 'library') ctx.addIssue({ code: 'custom', path: ['nodes', i, 'joining'], message: 'only a library node joins (an access node is added as it is)' });
       if (node.records && node.role !== 'library') ctx.addIssue({ code: 'custom', path: ['nodes', i, 'records'], message: 'only a library node keeps users and records' });
       const pg = node.records?.postgres;
       if (pg) {

@@ -65,7 +65,8 @@ export function tableChange(old: HostTable, next: HostTable): TableChange {
 
 /**
  * What of a change a running node applies now, and what waits for its restart (the reasons).
- * Now: access nodes that do not vote, added (their links are dialed, the outbox takes messages
+ * Now: library nodes added joining (links, outbox, a lane to them; their backup keeps their copy),
+ * access nodes that do not vote, added (their links are dialed, the outbox takes messages
  * for them), leaving (no new placements, fronts drain them) or removed (links closed, queued
  * messages set aside, subscriptions dropped); sessions' copies are placed anew each time. They
  * apply even while something else waits. The rest (library nodes and voters, which move homes'
@@ -76,7 +77,8 @@ export function splitChange(change: TableChange, old: HostTable): { live: Pick<T
   const kind = (n: NodeEntry) => (n.role !== 'access' ? `a ${n.role} node` : n.voter ? 'a voter' : undefined);
   const live = { added: [] as NodeEntry[], leaving: [] as string[], removed: [] as string[] };
   for (const n of change.added) {
-    const k = kind(n);
+    // A library node joining backs up no home and votes on none: it moves nothing that runs.
+    const k = n.role === 'library' && n.joining ? undefined : kind(n);
     if (k) waits.push(`${n.id} added as ${k}`);
     else live.added.push(n);
   }

@@ -60,11 +60,19 @@ export class CriticalService {
     this.log = opts.log;
     this.settings = opts.settings;
     for (const [id, peer] of opts.peers) this.deliveries.set(id, new PeerDelivery(peer, this.store, opts.commit, opts.settings, opts.log, this.reroute_));
-    for (const lane of opts.lanes ?? []) {
-      const delivery = new PeerDelivery(lane, this.store, opts.commit, opts.settings, opts.log, this.reroute_);
-      lane.pending = () => delivery.depth;
-      this.deliveries.set(lane.id, delivery);
-      this.lanes.set(lane.home, lane);
+    for (const lane of opts.lanes ?? []) this.addLane(lane);
+  }
+
+  /** A home's lane: at start, and when a library node joins (issue 28) with a backup to follow. */
+  addLane(lane: HomeLane): void {
+    if (this.lanes.has(lane.home)) return;
+    const delivery = new PeerDelivery(lane, this.store, this.commit, this.settings, this.log, this.reroute_);
+    lane.pending = () => delivery.depth;
+    this.deliveries.set(lane.id, delivery);
+    this.lanes.set(lane.home, lane);
+    if (this.started) {
+      delivery.resume(0);
+      lane.start();
     }
   }
 

@@ -13,7 +13,8 @@ export function backupOf(table: HostTable, home: string): string | undefined {
   const self = table.nodes.find((n) => n.id === home);
   // A home whose records are in PostgreSQL has PostgreSQL's standby instead.
   if (!self || self.role !== 'library' || recordsInPostgres(self)) return undefined;
-  const others = table.nodes.filter((n) => n.role === 'library' && n.domain === self.domain && n.id !== home);
+  // A node joining (issue 28) backs up no home yet: adding it moves no running home's backup.
+  const others = table.nodes.filter((n) => n.role === 'library' && n.domain === self.domain && n.id !== home && !n.joining);
   return rendezvousTop(`home-backup\0${home}`, others)?.id;
 }
 

@@ -28,14 +28,23 @@ export class CriticalPart implements Part {
   private readonly log: Logger;
 
   /** `store`: the home's users and records; one that applies critical messages itself (PostgreSQL) keeps their ids too, pruned with the inbox. */
+  private readonly laneTo: (home: string) => HomeLane | undefined;
+
   constructor(opts: { self: string; table: HostTable; db: DatabaseSync; commit: GroupCommit; registry: CommandRegistry; peers: Map<string, Peer>; log: Logger; backup: BackupGate; store: HomeStore }) {
     const lanes = homeLanes(opts.self, opts.table, opts.peers, opts.log);
+    this.laneTo = (home) => laneTo(home, opts.self, opts.table, opts.peers, opts.log);
     this.store = opts.store;
     this.log = opts.log;
     this.inbox = new CriticalInbox(opts.db, opts.registry, opts.commit, opts.log, opts.backup, { batch: opts.store.batch?.bind(opts.store) });
     this.service = new CriticalService({ self: opts.self, db: opts.db, commit: opts.commit, inbox: this.inbox, peers: opts.peers, lanes, settings: opts.table.critical, log: opts.log });
     registerOutboxCommands(opts.registry, this.service);
     this.retentionMs = opts.table.critical.inboxRetentionHours * 3_600_000;
+  }
+
+  /** A library node joined (issue 28): its writes go in a lane that follows its lease, where it keeps terms. */
+  homeAdded(home: string): void {
+    const lane = this.laneTo(home);
+    if (lane) this.service.addLane(lane);
   }
 
   async start(): Promise<void> {
@@ -58,9 +67,11 @@ export class CriticalPart implements Part {
 
 /** A lane for each home with terms (issue 27), on every node but the home and its backup (they reach it directly, or are it). */
 function homeLanes(self: string, table: HostTable, peers: Map<string, Peer>, log: Logger): HomeLane[] {
-  return table.nodes.flatMap((n) => {
-    const pair = termPairOf(table, n.id);
-    if (!pair || pair.home === self || pair.backup === self) return [];
-    return [new HomeLane(peers.get(pair.home)!, peers.get(pair.backup)!, log)];
-  });
+  return table.nodes.flatMap((n) => laneTo(n.id, self, table, peers, log) ?? []);
+}
+
+function laneTo(home: string, self: string, table: HostTable, peers: Map<string, Peer>, log: Logger): HomeLane | undefined {
+  const pair = termPairOf(table, home);
+  if (!pair || pair.home === self || pair.backup === self) return undefined;
+  return new HomeLane(peers.get(pair.home)!, peers.get(pair.backup)!, log);
 }

@@ -61,17 +61,30 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
       log.info({ event: 'home_in_postgres' }, `${self}'s users and records are in PostgreSQL: its standby is their backup`);
     } else if (entry?.role === 'library') log.warn({ event: 'home_without_backup' }, `no other library node in ${self}'s domain: its users and records have no backup`);
     this.loginFailures = this.relay ?? { failed: () => {}, forgiven: () => {} };
-    for (const home of homesBackedUpBy(table, self)) {
-      const relay = new LoginRelay({ home, domain: domainOf(home), to: home, call: opts.call, logger: log });
-      this.copyRelays.push(relay);
-      this.replicas.set(home, new ReplicaStore(opts.dataDir, home, relay));
-    }
+    this.keep = { domainOf, dataDir: opts.dataDir, call: opts.call, log };
+    for (const home of homesBackedUpBy(table, self)) this.keepCopyOf(home);
     // Promotion (issue 27): the homes whose writes this node may take over, and a home taking its users back.
     opts.terms.attachCopies((home) => this.replicas.get(home)?.whole() ?? false);
     this.takenOver = new TakenOverHomes({ copies: this.replicas, terms: opts.terms.backedUp, call: opts.call, log, maxFrameBytes: table.link.maxFrameBytes });
     if (this.term) registerRestoreCommand(opts.registry, { self, table, db, term: this.term, homeLog: this.log, log });
     registerHomeBackupCommands(opts.registry, { self, table, replicas: this.replicas, status: () => this.backupStatus(), ownLogins: opts.ownLogins, takenOver: (home) => this.takenOver.epochHeld(home) });
     registerCopyCommands(opts.registry, { self, replicas: this.replicas, policy: opts.policy, call: opts.call, log, answered: (home, use) => this.answeredFromCopy(home, use, log) });
+  }
+
+  private readonly keep: { domainOf: (id: string) => string; dataDir: string; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger };
+  private started = false;
+
+  /**
+   * A home whose copy this node keeps: at start, and when a library node joins with this node as
+   * its backup (issue 28: its home then sends it a snapshot, as to any new copy).
+   */
+  keepCopyOf(home: string): void {
+    if (this.replicas.has(home)) return;
+    const { domainOf, dataDir, call, log } = this.keep;
+    const relay = new LoginRelay({ home, domain: domainOf(home), to: home, call, logger: log });
+    this.copyRelays.push(relay);
+    this.replicas.set(home, new ReplicaStore(dataDir, home, relay));
+    if (this.started) relay.start();
   }
 
   /** The home whose copy here holds this user, if any (home.query says so: she is found while her home is down). A copy being made from a snapshot speaks for no one. */
@@ -123,6 +136,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
   }
 
   start(): void {
+    this.started = true;
     this.shipper?.start();
     this.takenOver.start();
     this.relay?.start();

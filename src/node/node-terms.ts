@@ -38,15 +38,11 @@ export class NodeTerms implements Part, HomeFence {
     // Its own vote goes straight to its registry, as a peer's would (peers-only commands).
     const call = async (to: string, cmd: string, args: unknown) => (to === self ? registry.execute(cmd, args, { from: self }) : opts.call(to, cmd, args));
     const pair = termPairOf(table, self);
-    // A node whose own users are in PostgreSQL applies critical writes in its own transactions: it takes no other home's writes.
-    for (const home of recordsInPostgres(table.nodes.find((n) => n.id === self)) ? [] : homesBackedUpBy(table, self)) {
-      const theirs = termPairOf(table, home);
-      if (!theirs || !this.voter) continue;
-      const voter = this.voter;
-      // Its own vote must say the home has been silent for a lease (the voters check it too), and its copy must be whole.
-      const canClaim = () => this.copyWhole(home) && voter.silentMs(home) >= table.homeLeaseMs;
-      this.backedUp.set(home, new HomeTerm({ self, home, pair: [theirs.home, theirs.backup], voters: theirs.voters, leaseMs: table.homeLeaseMs, call, logger: opts.log, canClaim }));
-    }
+    this.table = table;
+    this.self = self;
+    this.call = call;
+    this.log = opts.log;
+    for (const home of homesBackedUpBy(table, self)) this.addBackedUp(home);
     registry.register({
       name: 'home.term.holder',
       summary: "whether this node holds a home's lease now (the home itself, or its backup once promoted), and at which epoch: a home's lane asks, to send its writes there",
@@ -66,6 +62,30 @@ export class NodeTerms implements Part, HomeFence {
     }
   }
 
+  private readonly table: HostTable;
+  private readonly self: string;
+  private readonly call: (to: string, cmd: string, args: unknown) => Promise<unknown>;
+  private readonly log: Logger;
+  private started = false;
+
+  /**
+   * A home this node backs up: its term, which it claims once the home has been silent for a
+   * lease (promotion). At start, and when a library node joins with this node as its backup (issue 28).
+   */
+  addBackedUp(home: string): void {
+    const { table, self } = this;
+    // A node whose own users are in PostgreSQL applies critical writes in its own transactions: it takes no other home's writes.
+    if (this.backedUp.has(home) || recordsInPostgres(table.nodes.find((n) => n.id === self))) return;
+    const theirs = termPairOf(table, home);
+    if (!theirs || !this.voter) return;
+    const voter = this.voter;
+    // Its own vote must say the home has been silent for a lease (the voters check it too), and its copy must be whole.
+    const canClaim = () => this.copyWhole(home) && voter.silentMs(home) >= table.homeLeaseMs;
+    const term = new HomeTerm({ self, home, pair: [theirs.home, theirs.backup], voters: theirs.voters, leaseMs: table.homeLeaseMs, call: this.call, logger: this.log, canClaim });
+    this.backedUp.set(home, term);
+    if (this.started) term.start();
+  }
+
   /** The homes part says which copies are whole (a backup claims only with a whole copy). */
   attachCopies(whole: (home: string) => boolean): void {
     this.copyWhole = whole;
@@ -80,6 +100,7 @@ export class NodeTerms implements Part, HomeFence {
   }
 
   start(): void {
+    this.started = true;
     this.home?.start();
     for (const t of this.backedUp.values()) t.start();
   }

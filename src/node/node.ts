@@ -37,6 +37,7 @@ import { FailureLimiter, LOGIN_FAILURE_LIMIT, LOGIN_FAILURE_WINDOW_MS } from '..
 import { NodeSessions } from './node-sessions.ts';
 import { registerRecordCommands } from './record-commands.ts';
 import { UserMover } from '../homes/user-mover.ts';
+import { backupOf } from '../homes/backup-of.ts';
 import { StatusPages } from './status-pages.ts';
 
 /**
@@ -82,7 +83,8 @@ export class CohortNode {
     const peers = links.peers;
     const router = new Router(id, table, registry, peers);
     // A home's lane (issue 27) is this node's own home or one it may take over as its backup: any other is no message for it.
-    const lanes = lanesServedBy(table, id);
+    // Computed again when a library node joins (issue 28).
+    let lanes = lanesServedBy(table, id);
     const laneServed = (lane: string | undefined) => {
       if (lane !== undefined && !lanes.includes(lane)) throw new CohortError('refused', `${id} takes no writes of ${lane}'s lane (it is neither ${lane} nor its backup)`);
       return lane;
@@ -96,6 +98,14 @@ export class CohortNode {
       nodesAdded: async (entries) => {
         await links.added(entries);
         for (const e of entries) critical.service.addPeer(peers.get(e.id)!);
+        // A library node joining (issue 28): a lane to it, and, on its backup, its copy and its term.
+        lanes = lanesServedBy(table, id);
+        for (const e of entries.filter((n) => n.role === 'library')) {
+          critical.homeAdded(e.id);
+          if (backupOf(table, e.id) !== id) continue;
+          homes.keepCopyOf(e.id);
+          terms.addBackedUp(e.id);
+        }
       },
       nodesRemoved: async (ids) => {
         await links.removed(ids);

@@ -48,6 +48,12 @@ describe('signed host tables', () => {
     const [a, b, c] = [node('A', 0), node('B', 1), node('C', 2)];
     assert.deepEqual(waits([a, b, c, node('D', 3)]), []);
     assert.deepEqual(waits([a, b, c, node('L', 3, { role: 'library' })]), ['L added as a library node']);
+    // Joining (issue 28): it backs up no home and votes on none, so it moves nothing that runs; becoming a full member waits.
+    assert.deepEqual(waits([a, b, c, node('L', 3, { role: 'library', joining: true })]), []);
+    const withL = parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes: [a, b, c, node('L', 3, { role: 'library', joining: true })] }));
+    const full = parseHostTable(file, stringify({ ...(parse(text(3)) as Record<string, unknown>), nodes: [a, b, c, node('L', 3, { role: 'library' })] }));
+    assert.deepEqual(splitChange(tableChange(withL, full), withL).waits, ["L's entry changed"]);
+    assert.throws(() => parseHostTable(file, stringify({ ...(parse(text(2)) as Record<string, unknown>), nodes: [a, b, c, node('J', 3, { joining: true })] })), /only a library node joins/);
     assert.deepEqual(waits([a, b, c, node('V', 3, { voter: true })]), ['V added as a voter']);
     assert.deepEqual(waits([a, { ...b, leaving: true }, c]), []);
     assert.deepEqual(waits([a, c], { removed: ['B'] }), []);

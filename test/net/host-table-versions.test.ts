@@ -15,6 +15,7 @@ import { TestCluster } from '../harness/cluster.ts';
 import { FrontProcess } from '../harness/front-process.ts';
 import { freePorts } from '../harness/ports.ts';
 import { timed, waitFor } from '../harness/wait.ts';
+import { sqlRows } from '../harness/home-pair.ts';
 
 // Issue 28: a host table that changes while the cluster runs. Version 1 has A, B and C; D's
 // entry (ports picked with the others) is added as version 2 with `cohort hosts add` while
@@ -264,31 +265,51 @@ describe('signed host table versions across real node processes', () => {
     }
   });
 
-  it('a version that adds a library node is kept but waits for a restart: hosts.current, cohort doctor and the dashboard say so; a restarted node runs on it', async () => {
+  it('a library node joins while every node runs: the version applies at once, L takes a new user and A keeps her copy; the version that makes L a full member waits for a restart (hosts.current, cohort doctor and the dashboard say so); a restarted node runs on it', async () => {
     const fileBefore = readFileSync(cluster.config, 'utf8');
     const sigBefore = readFileSync(signatureFile(cluster.config), 'utf8');
     const [linkPort, httpPort] = await freePorts(2);
     try {
       const added = await runCli(['hosts', 'add', 'L', '--role', 'library', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(linkPort), '--http-port', String(httpPort), '--from', 'B', '-c', cluster.config]);
       assert.equal(added.code, 0, added.stderr);
-      await waitFor('every node holding version 7', async () => (await Promise.all(['A', 'B', 'C'].map(current))).every((s) => s.version === 7), 10_000);
-      assert.deepEqual(await current('A'), { ...(await current('A')), version: 7, running: 6, pendingRestart: ['L added as a library node'] });
+      assert.equal(loadHostTable(cluster.config).nodes.find((n) => n.id === 'L')?.joining, true, 'added joining');
+      await waitFor('every node running version 7', async () => (await Promise.all(['A', 'B', 'C'].map(current))).every((st) => st.version === 7 && st.running === 7 && st.pendingRestart.length === 0), 10_000);
+      await cluster.start('L');
+      await waitFor('A linked to L', async () => (await cluster.peers('A')).some((p) => p.id === 'L' && p.state === 'up'), 10_000);
+      // L takes a new user (no node restarted), and A, its backup (the domain's other library node), keeps her copy.
+      const b = await cluster.client('B');
+      assert.deepEqual(await b.auth.addUser({ domain: 'msu', user: 'lee' }, 'L', 'lee password'), { created: true, home: 'L' });
+      assert.equal((await b.records.put({ domain: 'msu', user: 'lee' }, 'w', { first: 1 })).status, 'ok');
+      await waitFor("lee on A's copy of L", () => sqlRows(join(cluster.table.dataDir, 'A', 'replicas', 'L.db'), "SELECT count(*) AS n FROM records WHERE user = 'lee'")[0].n === 1, 10_000);
+      assert.deepEqual(await b.auth.login({ domain: 'msu', user: 'lee' }, 'lee password'), { ok: true, home: 'L' });
+      // A full member (not joining): its backups and voters change, so that waits for each node's restart.
+      const doc = parseDocument(readFileSync(cluster.config, 'utf8'));
+      const i = loadHostTable(cluster.config).nodes.findIndex((n) => n.id === 'L');
+      doc.deleteIn(['nodes', i, 'joining']);
+      writeFileSync(cluster.config, doc.toString());
+      for (const args of [['hosts', 'sign', '--bump'], ['hosts', 'push', '-f', 'B']]) {
+        const out = await runCli([...args, '-c', cluster.config]);
+        assert.equal(out.code, 0, out.stderr);
+      }
+      await waitFor('every node holding version 8', async () => (await Promise.all(['A', 'B', 'C'].map(current))).every((st) => st.version === 8), 10_000);
+      assert.deepEqual(await current('A'), { ...(await current('A')), version: 8, running: 7, pendingRestart: ["L's entry changed"] });
       const doctor = await runCli(['doctor', '--no-repair', '--json', '-f', 'A', '-c', cluster.config]);
       const rows = (JSON.parse(doctor.stdout) as { rows: { check: string; status: string; detail: string }[] }).rows.filter((r) => r.check === 'host table');
       assert.deepEqual(rows.map((r) => r.status), ['warn'], JSON.stringify(rows));
-      assert.match(rows[0].detail, /holds version 7, runs on 6: restart it for L added as a library node/);
+      assert.match(rows[0].detail, /holds version 8, runs on 7: restart it for L's entry changed/);
       const snapshot = (await (await cluster.client('A')).call('A', 'status.snapshot', {})) as { hostTable: unknown };
-      assert.deepEqual(snapshot.hostTable, { version: 7, running: 6, pendingRestart: ['L added as a library node'] });
-      // What a later version changes that applies at once does so although L still waits: M, an access node, is dialed.
+      assert.deepEqual(snapshot.hostTable, { version: 8, running: 7, pendingRestart: ["L's entry changed"] });
+      // What a later version changes that applies at once does so although L's entry still waits: M, an access node, is dialed.
       const [mLink, mHttp] = await freePorts(2);
       const addM = await runCli(['hosts', 'add', 'M', '--domain', 'msu', '--host', '127.0.0.1', '--link-port', String(mLink), '--http-port', String(mHttp), '--from', 'B', '-c', cluster.config]);
       assert.equal(addM.code, 0, addM.stderr);
       await waitFor('A dialing M while L waits', async () => (await cluster.peers('A')).some((p) => p.id === 'M'), 10_000);
-      assert.deepEqual(await current('A'), { ...(await current('A')), version: 8, running: 6, pendingRestart: ['L added as a library node'] });
+      assert.deepEqual(await current('A'), { ...(await current('A')), version: 9, running: 7, pendingRestart: ["L's entry changed"] });
       await cluster.kill('C', 'SIGTERM');
       await cluster.start('C');
-      assert.deepEqual(await current('C'), { ...(await current('C')), version: 8, running: 8, pendingRestart: [] });
+      assert.deepEqual(await current('C'), { ...(await current('C')), version: 9, running: 9, pendingRestart: [] });
     } finally {
+      await cluster.kill('L');
       writeFileSync(cluster.config, fileBefore);
       writeFileSync(signatureFile(cluster.config), sigBefore);
     }

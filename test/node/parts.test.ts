@@ -25,7 +25,7 @@ test("node.parts names every part in start order; /healthz is 503 while the node
   const parts = async () => (await (await c!.client('A')).call('A', 'node.parts', {})) as PartReport[];
   await waitFor("A's instance ready", async () => (await parts()).find((p) => p.part === 'apps')?.detail === '1 of 1 instances ready');
   const running = await parts();
-  assert.deepEqual(running.map((p) => p.part), ['database', 'hosts', 'homeStore', 'critical', 'sessions', 'terms', 'homes', 'linkListener', 'localSockets', 'replication', 'http', 'linkDialer', 'acmeCertificates', 'commitFaults', 'maintenance', 'apps']);
+  assert.deepEqual(running.map((p) => p.part), ['database', 'hosts', 'homeStore', 'critical', 'sessions', 'terms', 'homes', 'linkListener', 'localSockets', 'replication', 'userMover', 'http', 'linkDialer', 'acmeCertificates', 'commitFaults', 'maintenance', 'apps']);
   assert.ok(running.every((p) => p.state === 'running' && p.ok), JSON.stringify(running));
   assert.equal(running.find((p) => p.part === 'database')!.detail, undefined);
   assert.equal((await nodeHttp(c, 'A', '/healthz')).status, 200);

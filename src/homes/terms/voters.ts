@@ -10,7 +10,8 @@ export const MIN_VOTERS = 3;
  */
 export function votersOf(table: HostTable, domain: string): string[] {
   return table.nodes
-    .filter((n) => n.domain === domain && (n.role === 'library' || n.voter === true))
+    // A library node joining (issue 28) does not vote yet: adding it changes no home's voters.
+    .filter((n) => n.domain === domain && ((n.role === 'library' && !n.joining) || n.voter === true))
     .map((n) => n.id)
     .sort();
 }
