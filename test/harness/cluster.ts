@@ -216,7 +216,8 @@ export class TestCluster {
   async destroy(): Promise<void> {
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
-    await Promise.all(this.ids.map((id) => this.kill(id, 'SIGTERM')));
+    // Every node started, those a test added to the table as it ran too.
+    await Promise.all([...new Set([...this.ids, ...this.procs.keys()])].map((id) => this.kill(id, 'SIGTERM')));
     await Promise.all([...this.proxies.values()].map((p) => p.close()));
     if (!process.env.COHORT_KEEP_TEST_DIRS) rmSync(this.dir, { recursive: true, force: true });
   }
