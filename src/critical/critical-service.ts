@@ -70,7 +70,7 @@ export class CriticalService {
     lane.pending = () => delivery.depth;
     this.deliveries.set(lane.id, delivery);
     this.lanes.set(lane.home, lane);
-    if (this.started) {
+    if (this.started && !this.stopped) {
       delivery.resume(0);
       lane.start();
     }
@@ -109,7 +109,7 @@ export class CriticalService {
     if (this.deliveries.has(peer.id)) return;
     const delivery = new PeerDelivery(peer, this.store, this.commit, this.settings, this.log, this.reroute_);
     this.deliveries.set(peer.id, delivery);
-    if (this.started) delivery.resume(0);
+    if (this.started && !this.stopped) delivery.resume(0);
   }
 
   /**

@@ -32,9 +32,11 @@ export interface LinkServerOptions {
    * few a second at most, and is welcomed only if the table it brings names it there.
    */
   takeTable?: (table: { text: string; signature: string }, from: string) => Promise<unknown>;
+  /** The version this node holds: a brought table is looked at only when the hello says a newer one. */
+  tableVersion?: () => { version: number } | undefined;
 }
 
-/** Connections from addresses the host table does not have (a new node bringing its table): at most this many a second, and this many at once. */
+/** Connections from addresses the host table does not have (a new node bringing its table): at most this many a second, this many at once, one per address. */
 const STRANGERS_PER_S = 1;
 const STRANGERS_AT_ONCE = 4;
 
@@ -139,7 +141,7 @@ export class LinkServer extends EventEmitter {
     raw.once('close', () => this.sockets.delete(raw));
     const ip = normalizeIp(raw.remoteAddress ?? '');
     const nodesThere = this.allowed?.get(ip);
-    if (this.allowed && nodesThere === undefined && !this.letStrangerIn(raw)) return this.turnAway(raw, ip, 'not a node address in the host table');
+    if (this.allowed && nodesThere === undefined && !this.letStrangerIn(raw, ip)) return this.turnAway(raw, ip, 'not a node address in the host table');
     // Each node there keeps one link to us (reconnects overlap for a moment) and up to
     // RAW_SOCKETS_PER_PEER raw-transfer connections, kept open between transfers.
     const cap = 8 + (2 + RAW_SOCKETS_PER_PEER) * (nodesThere ?? 1);
@@ -154,9 +156,9 @@ export class LinkServer extends EventEmitter {
   }
 
   /** A connection from an address the table lacks, where a dialer may bring a newer table: a few, and not often. */
-  private letStrangerIn(raw: Socket): boolean {
+  private letStrangerIn(raw: Socket, ip: string): boolean {
     const now = Date.now();
-    if (!this.opts.takeTable || this.strangersOpen >= STRANGERS_AT_ONCE || now - this.strangerAt < 1000 / STRANGERS_PER_S) return false;
+    if (!this.opts.takeTable || this.strangersOpen >= STRANGERS_AT_ONCE || this.perAddress.has(ip) || now - this.strangerAt < 1000 / STRANGERS_PER_S) return false;
     this.strangerAt = now;
     this.strangersOpen++;
     raw.once('close', () => this.strangersOpen--);
@@ -232,22 +234,25 @@ export class LinkServer extends EventEmitter {
       if (reason && !welcomed) this.log.debug({ event: 'link_closed', remote, err: reason.message }, 'handshake failed');
     });
     let welcomed = false;
-    channel.once('control', async (msg: Message) => {
+    channel.once('control', (msg: Message) => {
       if (msg.t !== 'hello') return refuse(new CohortError('bad_frame', `expected hello, got ${msg.t}`));
       if (msg.v !== PROTOCOL_VERSION) return refuse(new CohortError('refused', `protocol version ${msg.v} is not ${PROTOCOL_VERSION}`));
       if (msg.cluster !== table.cluster) return refuse(new CohortError('refused', `cluster '${msg.cluster}' is not '${table.cluster}'`));
-      // A table the dialer brought (issue 28): taken as any offer (its signature, then newer than ours), before the dialer is looked up in it.
-      if (msg.table && this.opts.takeTable) {
-        try {
-          await this.opts.takeTable(msg.table, `the hello of ${msg.node}`);
-        } catch (err) {
-          this.log.warn({ event: 'hello_table_refused', remote, node: msg.node, err: (err as Error).message }, `the host table ${msg.node}'s hello brought was refused: ${(err as Error).message}`);
-        }
-        if (welcomed || socket.destroyed) return;
+      const known = table.nodes.find((n) => n.id === msg.node);
+      // A node of the table is who its certificate says before anything it brings is looked at.
+      const wrongKnown = known && identityMismatch(socket.getPeerCertificate(), table.cluster, known);
+      if (wrongKnown) return refuse(new CohortError('refused', `hello says node '${msg.node}' but the ${wrongKnown}`));
+      // A table the dialer brought (issue 28), newer than ours: taken as any offer (its signature first), in the background.
+      // A dialer the table lacks (its address or its id) is told to dial again, by when the table names it, or not.
+      const brought = msg.table !== undefined && this.opts.takeTable !== undefined && (msg.tv ?? 0) > (this.opts.tableVersion?.()?.version ?? 0);
+      if (brought) {
+        this.opts.takeTable!(msg.table!, `the hello of ${msg.node}`).catch((err: Error) =>
+          this.log.warn({ event: 'hello_table_refused', remote, node: msg.node, err: err.message }, `the host table ${msg.node}'s hello brought was refused: ${err.message}`),
+        );
       }
-      if (!this.knownAddress(remote)) return refuse(new CohortError('refused', `${remote} is not a node address in the host table${msg.table ? ' the dialer brought' : ''}`));
-      const entry = table.nodes.find((n) => n.id === msg.node);
-      if (!entry || entry.id === self) return refuse(new CohortError('refused', `node '${msg.node}' is not a peer in the host table`));
+      if (!this.knownAddress(remote)) return refuse(new CohortError(brought ? 'con_lost' : 'refused', `${remote} is not a node address in the host table${brought ? ' yet (taking the one the hello brought: dial again)' : ''}`));
+      const entry = known;
+      if (!entry || entry.id === self) return refuse(new CohortError(brought && !entry ? 'con_lost' : 'refused', `node '${msg.node}' is not a peer in the host table${brought ? ' yet (taking the one the hello brought: dial again)' : ''}`));
       const wrong = identityMismatch(socket.getPeerCertificate(), table.cluster, entry);
       if (wrong) return refuse(new CohortError('refused', `hello says node '${msg.node}' but the ${wrong}`));
       if (this.cut.has(entry.id)) return refuse(new CohortError('con_lost', `links from ${entry.id} are cut (a test's partition)`));

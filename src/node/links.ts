@@ -39,7 +39,7 @@ export class NodeLinks {
     for (const entry of table.nodes) {
       if (entry.id !== self.id) this.peers.set(entry.id, this.makePeer(entry));
     }
-    this.server = new LinkServer({ self: self.id, table, tls, log, onRequest: opts.onRequest, onRaw: opts.onRaw, takeTable: opts.takeTable });
+    this.server = new LinkServer({ self: self.id, table, tls, log, onRequest: opts.onRequest, onRaw: opts.onRaw, takeTable: opts.takeTable, tableVersion: opts.tableVersion });
     // A peer that links to us is alive: dial it back at once instead of waiting out a back-off.
     this.server.on('hello', (peerId: string, heard: { version: number; hash: string } | undefined) => {
       this.peers.get(peerId)?.reconnectNow();

@@ -155,6 +155,7 @@ export class NodeHomes implements Part, BackupGate, CopiesHeld {
    * after the restart), never ok on this node alone.
    */
   drain(): void {
+    this.started = false;
     this.shipper?.stop();
     this.takenOver.stop();
     this.relay?.stop();

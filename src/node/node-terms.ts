@@ -8,7 +8,7 @@ import { HomeTerm, type HomeFence } from '../homes/terms/home-term.ts';
 import { registerTermCommands } from '../homes/terms/term-commands.ts';
 import { TermStore } from '../homes/terms/term-store.ts';
 import { Voter } from '../homes/terms/voter.ts';
-import { homesVotedOnBy, termPairOf } from '../homes/terms/voters.ts';
+import { homesVotedOnBy, termPairOf, votersOf } from '../homes/terms/voters.ts';
 import type { Part, PartHealth } from './lifecycle.ts';
 
 
@@ -30,7 +30,9 @@ export class NodeTerms implements Part, HomeFence {
 
   constructor(opts: { self: string; table: HostTable; dataDir: string; registry: CommandRegistry; call: (to: string, cmd: string, args: unknown) => Promise<unknown>; log: Logger }) {
     const { self, table, registry } = opts;
-    if (homesVotedOnBy(table, self).length > 0) {
+    // Every voter of its domain keeps a voter, though no home has terms yet: a library node joining may bring one (issue 28).
+    const domain = table.nodes.find((n) => n.id === self)?.domain;
+    if (homesVotedOnBy(table, self).length > 0 || (domain !== undefined && votersOf(table, domain).includes(self))) {
       this.store = new TermStore(opts.dataDir);
       this.voter = new Voter({ store: this.store, leaseMs: table.homeLeaseMs, log: opts.log });
       registerTermCommands(registry, { self, table, voter: this.voter });
@@ -106,6 +108,7 @@ export class NodeTerms implements Part, HomeFence {
   }
 
   drain(): void {
+    this.started = false;
     this.home?.stop();
     for (const t of this.backedUp.values()) t.stop();
   }
