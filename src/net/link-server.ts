@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import { EventEmitter } from 'node:events';
 import { isIP, type Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
@@ -10,7 +9,7 @@ import { encodeFrame } from './framing.ts';
 import { PROTOCOL_VERSION, type Message } from './protocol.ts';
 import { identityMismatch, type TlsMaterial } from './tls-material.ts';
 import { listenOn } from './listen.ts';
-import { RecentMap } from '../recent-map.ts';
+import { AddressScreen, normalizeIp } from './address-screen.ts';
 
 export interface LinkServerOptions {
   self: string;
@@ -36,15 +35,9 @@ export interface LinkServerOptions {
   tableVersion?: () => { version: number } | undefined;
 }
 
-/** Connections from addresses the host table does not have (a new node bringing its table): at most this many a second, this many at once, one per address. */
-const STRANGERS_PER_S = 1;
-const STRANGERS_AT_ONCE = 4;
-
 /** The ALPN name of raw-transfer connections on a node's link port; links offer none. */
 export const RAW_PROTOCOL = 'cohort-raw';
 
-/** Raw-transfer connections a node keeps open to one peer (a few transfers at once, no handshake each). */
-export const RAW_SOCKETS_PER_PEER = 4;
 
 /**
  * Accepts peers' links (seed 000's lond): TLS 1.3 with a client certificate from the
@@ -61,20 +54,13 @@ export class LinkServer extends EventEmitter {
   /** Every connection open to the link port (links, raw transfers, handshakes), to cut at close. */
   private readonly sockets = new Set<Socket>();
   private closing = false;
-  /** The addresses peers may connect from (null: a host name did not resolve, so no screening). */
-  private allowed: Map<string, number> | null = null;
-  /** Open connections per remote address, welcomed or not. */
-  private readonly perAddress = new Map<string, number>();
-  /** When each turned-away address was last logged (one line a minute each, not one a connection); the least recent forgotten past 10 000. */
-  private readonly loggedRefusals = new RecentMap<string, number>(10_000);
-  /** Connections open from addresses not in the host table, and when the last one was let in. */
-  private strangersOpen = 0;
-  private strangerAt = 0;
+  private readonly addresses: AddressScreen;
 
   constructor(opts: LinkServerOptions) {
     super();
     this.opts = opts;
     this.log = opts.log;
+    this.addresses = new AddressScreen(opts.table, opts.log, { strangers: opts.takeTable !== undefined });
     const { link } = opts.table;
     this.server = createServer({
       ca: opts.tls.ca,
@@ -97,13 +83,13 @@ export class LinkServer extends EventEmitter {
   }
 
   async listen(host: string, port: number): Promise<void> {
-    this.allowed = await peerAddresses(this.opts.table, this.log);
+    await this.addresses.refresh();
     await listenOn(this.server, { port, host });
   }
 
   /** The host table changed (issue 28): the addresses links may come from are its nodes' now. */
   async refreshAddresses(): Promise<void> {
-    this.allowed = await peerAddresses(this.opts.table, this.log);
+    await this.addresses.refresh();
   }
 
   /** A node the host table no longer has (issue 28): its link to us is closed (a new one is refused at its hello). */
@@ -139,47 +125,11 @@ export class LinkServer extends EventEmitter {
     if (this.closing) return void raw.destroy();
     this.sockets.add(raw);
     raw.once('close', () => this.sockets.delete(raw));
-    const ip = normalizeIp(raw.remoteAddress ?? '');
-    const nodesThere = this.allowed?.get(ip);
-    if (this.allowed && nodesThere === undefined && !this.letStrangerIn(raw, ip)) return this.turnAway(raw, ip, 'not a node address in the host table');
-    // Each node there keeps one link to us (reconnects overlap for a moment) and up to
-    // RAW_SOCKETS_PER_PEER raw-transfer connections, kept open between transfers.
-    const cap = 8 + (2 + RAW_SOCKETS_PER_PEER) * (nodesThere ?? 1);
-    const open = (this.perAddress.get(ip) ?? 0) + 1;
-    if (open > cap) return this.turnAway(raw, ip, `more than ${cap} connections at once from one address`);
-    this.perAddress.set(ip, open);
-    raw.once('close', () => {
-      const n = (this.perAddress.get(ip) ?? 1) - 1;
-      if (n > 0) this.perAddress.set(ip, n);
-      else this.perAddress.delete(ip);
-    });
-  }
-
-  /** A connection from an address the table lacks, where a dialer may bring a newer table: a few, and not often. */
-  private letStrangerIn(raw: Socket, ip: string): boolean {
-    const now = Date.now();
-    if (!this.opts.takeTable || this.strangersOpen >= STRANGERS_AT_ONCE || this.perAddress.has(ip) || now - this.strangerAt < 1000 / STRANGERS_PER_S) return false;
-    this.strangerAt = now;
-    this.strangersOpen++;
-    raw.once('close', () => this.strangersOpen--);
-    return true;
-  }
-
-  /** Whether the table (as it is now) has this address: a connection from elsewhere was let in as a stranger. */
-  private knownAddress(remote: string): boolean {
-    return !this.allowed || this.allowed.has(normalizeIp(remote));
-  }
-
-  private turnAway(raw: Socket, ip: string, why: string): void {
-    raw.destroy();
-    const now = Date.now();
-    if (now - (this.loggedRefusals.get(ip) ?? 0) < 60_000) return;
-    this.loggedRefusals.set(ip, now);
-    this.log.warn({ event: 'link_turned_away', remote: ip, why }, `connection from ${ip} closed before TLS: ${why} (logged once a minute per address)`);
+    this.addresses.admit(raw);
   }
 
   private acceptRaw(socket: TLSSocket): void {
-    const from = this.knownAddress(socket.remoteAddress ?? '') ? rawPeer(socket, this.opts.table, this.opts.self) : new Error(`${socket.remoteAddress} is not a node address in the host table`);
+    const from = this.addresses.known(socket.remoteAddress ?? '') ? rawPeer(socket, this.opts.table, this.opts.self) : new Error(`${socket.remoteAddress} is not a node address in the host table`);
     if (from instanceof Error || !this.opts.onRaw) {
       const why = from instanceof Error ? from.message : 'this node takes no raw transfers';
       this.log.warn({ event: 'raw_refused', remote: socket.remoteAddress, err: why }, `raw transfer connection refused: ${why}`);
@@ -250,7 +200,7 @@ export class LinkServer extends EventEmitter {
           this.log.warn({ event: 'hello_table_refused', remote, node: msg.node, err: err.message }, `the host table ${msg.node}'s hello brought was refused: ${err.message}`),
         );
       }
-      if (!this.knownAddress(remote)) return refuse(new CohortError(brought ? 'con_lost' : 'refused', `${remote} is not a node address in the host table${brought ? ' yet (taking the one the hello brought: dial again)' : ''}`));
+      if (!this.addresses.known(remote)) return refuse(new CohortError(brought ? 'con_lost' : 'refused', `${remote} is not a node address in the host table${brought ? ' yet (taking the one the hello brought: dial again)' : ''}`));
       const entry = known;
       if (!entry || entry.id === self) return refuse(new CohortError(brought && !entry ? 'con_lost' : 'refused', `node '${msg.node}' is not a peer in the host table${brought ? ' yet (taking the one the hello brought: dial again)' : ''}`));
       const wrong = identityMismatch(socket.getPeerCertificate(), table.cluster, entry);
@@ -289,28 +239,4 @@ function rawPeer(socket: TLSSocket, table: HostTable, self: string): string | Er
   if (wrong) return new Error(wrong);
   if (isIP(entry.host) && normalizeIp(socket.remoteAddress ?? '') !== normalizeIp(entry.host)) return new Error(`node '${entry.id}' must connect from ${entry.host}, not ${socket.remoteAddress}`);
   return entry.id;
-}
-
-function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
-}
-
-/** Every address a peer of the host table may connect from, with how many nodes share it. */
-async function peerAddresses(table: HostTable, log: Logger): Promise<Map<string, number> | null> {
-  const counts = new Map<string, number>();
-  for (const node of table.nodes) {
-    let addresses: string[];
-    if (isIP(node.host)) {
-      addresses = [node.host];
-    } else {
-      try {
-        addresses = (await lookup(node.host, { all: true })).map((a) => a.address);
-      } catch (err) {
-        log.warn({ event: 'link_screening_off', host: node.host, err: (err as Error).message }, `cannot resolve ${node.host}; links are not screened by address`);
-        return null;
-      }
-    }
-    for (const a of new Set(addresses.map(normalizeIp))) counts.set(a, (counts.get(a) ?? 0) + 1);
-  }
-  return counts;
 }

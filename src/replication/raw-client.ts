@@ -5,7 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import type { HostTable } from '../config/host-table.ts';
 import { CohortError } from '../errors.ts';
 import { errorCodeOf } from '../error-status.ts';
-import { RAW_PROTOCOL, RAW_SOCKETS_PER_PEER } from '../net/link-server.ts';
+import { RAW_PROTOCOL } from '../net/link-server.ts';
+import { RAW_SOCKETS_PER_PEER } from '../net/address-screen.ts';
 import { identityMismatch, type TlsMaterial } from '../net/tls-material.ts';
 
 /**
