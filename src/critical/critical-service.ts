@@ -1,13 +1,13 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { Logger } from 'pino';
-import { CohortError, movedTo } from '../errors.ts';
+import { CohortError } from '../errors.ts';
 import type { Peer } from '../net/peer.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import { crashPoint, crashPointsEnabled } from './crash-points.ts';
 import type { CriticalInbox } from './inbox.ts';
 import { OutboxStore, type DeadLetter } from './outbox-store.ts';
 import { PeerDelivery, type CriticalOutcome, type DeliverySettings, type Reroute } from './peer-delivery.ts';
-import type { OutboxEntry } from './outbox-store.ts';
+import { MovedMessages } from './moved-messages.ts';
 import type { HomeLane } from './home-lane.ts';
 
 export interface OutboxPeerStatus {
@@ -40,17 +40,9 @@ export class CriticalService {
   private readonly settings: DeliverySettings;
   private started = false;
   private stopped = false;
-  /**
-   * Told when a user's writes went on to her new home (`cohort user move`) and nothing older waits
-   * for the old one: the access side then sends hers there at once (sooner, one of hers could pass
-   * one still queued for the old home).
-   */
-  onMoved: ((cmd: string, args: unknown, to: string) => void) | undefined;
-  /** Whether a message may go on to `to` because `from` said its user lives there now (the access side checks: a record write, to a library node of her domain). */
-  movesTo: ((cmd: string, args: unknown, to: string, from: string) => boolean) | undefined;
-  /** Messages moved to this node itself, applied one after the other in the order they came. */
-  private selfMoves: Promise<unknown> = Promise.resolve();
-  private readonly reroute_: Reroute = (entry, to, waiter, drained) => void this.reroute(entry, to, waiter, drained);
+  /** Messages whose user moved to another home (`cohort user move`): sent on there. */
+  readonly moved: MovedMessages;
+  private readonly reroute_: Reroute;
 
   constructor(opts: { self: string; db: DatabaseSync; commit: GroupCommit; inbox: CriticalInbox; peers: Map<string, Peer>; lanes?: HomeLane[]; settings: DeliverySettings; log: Logger }) {
     this.self = opts.self;
@@ -59,6 +51,18 @@ export class CriticalService {
     this.inbox = opts.inbox;
     this.log = opts.log;
     this.settings = opts.settings;
+    this.moved = new MovedMessages({
+      self: opts.self,
+      store: this.store,
+      commit: opts.commit,
+      inbox: opts.inbox,
+      retryDelayMs: opts.settings.retryDelayMs,
+      deliveryOf: (home) => this.deliveries.get(this.homeKey(home)),
+      homeKey: (home) => this.homeKey(home),
+      stopped: () => this.stopped,
+      log: opts.log,
+    });
+    this.reroute_ = (entry, to, waiter, drained) => void this.moved.reroute(entry, to, waiter, drained);
     for (const [id, peer] of opts.peers) this.deliveries.set(id, new PeerDelivery(peer, this.store, opts.commit, opts.settings, opts.log, this.reroute_));
     for (const lane of opts.lanes ?? []) this.addLane(lane);
   }
@@ -147,61 +151,6 @@ export class CriticalService {
   /** Messages not yet done for a home (its lane's, or its own queue's). */
   pendingFor(home: string): number {
     return this.deliveries.get(this.homeKey(home))?.depth ?? 0;
-  }
-
-  /**
-   * A message whose user lives on another home now (issue 28, `cohort user move`): its row
-   * becomes a row for the new home in one transaction (sent once there, never twice), and its
-   * sender, if it still waits, hears how it went there. For this node itself, it is applied here
-   * under an id made from its own (once, whatever stops in between), one after the other, then
-   * its row goes. Refused (set aside, as any rejection) unless the access side says the new home
-   * is one of her domain's library nodes.
-   */
-  private async reroute(entry: OutboxEntry, to: string, waiter: Parameters<Reroute>[2], drained: () => boolean, hops = 0): Promise<void> {
-    const from = entry.peer.startsWith('home:') ? entry.peer.slice('home:'.length) : entry.peer;
-    const key = this.homeKey(to);
-    const delivery = this.deliveries.get(key);
-    try {
-      if (hops > 2 || !this.movesTo?.(entry.cmd, entry.args, to, from)) throw new CohortError('refused', `${from} says the user of ${entry.cmd} lives on '${to}' now, which is not another library node of her domain`);
-      if (to === this.self) {
-        const id = `${entry.mid}.moved`;
-        const applied = this.selfMoves.then(() => this.applyHereOnce(id, entry));
-        this.selfMoves = applied.catch(() => {});
-        const reply = await applied;
-        await this.commit.run(() => this.store.remove(entry.seq));
-        waiter?.resolve({ status: 'ok', id, reply });
-      } else if (!delivery) {
-        throw new CohortError('no_such_host', `${entry.cmd} is for a user who moved to '${to}', which is not in the host table`);
-      } else {
-        const moved = await this.commit.run(() => (this.store.take(entry.seq) ? this.store.add(key, entry.cmd, entry.args, entry.created) : undefined));
-        if (moved) delivery.add(moved, waiter);
-        else waiter?.resolve({ status: 'delayed', id: entry.mid });
-      }
-      this.log.info({ event: 'critical_rerouted', mid: entry.mid, cmd: entry.cmd, from, to }, `critical message ${entry.mid} goes on to ${to}: its user lives there now`);
-      if (drained()) this.onMoved?.(entry.cmd, entry.args, to);
-    } catch (err) {
-      const error = err instanceof CohortError ? err : new CohortError('internal', String(err));
-      // Stopping: its row stays, and is sent again at the next start.
-      if (error.code === 'con_lost') return waiter?.resolve({ status: 'delayed', id: entry.mid });
-      // This node, her new home, says she moved on again: on from here.
-      const further = movedTo(error);
-      if (to === this.self && further !== undefined) return this.reroute({ ...entry, peer: this.self }, further, waiter, drained, hops + 1);
-      this.log.error({ event: 'critical_dead_letter', seq: entry.seq, mid: entry.mid, cmd: entry.cmd, code: error.code, err: error.message }, `critical message ${entry.mid} cannot go on to ${to}; moved to dead letters`);
-      await this.commit.run(() => this.store.bury(entry.seq, error.code, error.message)).catch(() => {});
-      waiter?.reject(error);
-    }
-  }
-
-  /** Applies a moved message here, trying again while this node cannot take it yet (con_lost), until it stops. */
-  private async applyHereOnce(id: string, entry: OutboxEntry): Promise<unknown> {
-    for (let delay = this.settings.retryDelayMs; ; delay = Math.min(delay * 2, 10_000)) {
-      try {
-        return await this.inbox.apply(this.self, id, entry.cmd, entry.args);
-      } catch (err) {
-        if (!(err instanceof CohortError) || err.code !== 'con_lost' || this.stopped) throw err;
-        await new Promise((resolve) => setTimeout(resolve, delay).unref());
-      }
-    }
   }
 
   /** ok once the target applied it; delayed once it is durable here and the target is out of reach. */

@@ -83,12 +83,12 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
   };
 
   // A write sent on to her new home by the outbox (its old home said she moved): hers go there from now on.
-  deps.critical.onMoved = (cmd, args, to) => {
+  deps.critical.moved.onMoved = (cmd, args, to) => {
     const who = z.object(userRef).safeParse(args);
     if (cmd.startsWith('rec.') && who.success) homes.remember(who.data.domain, who.data.user, to);
   };
   // Only a record write for her, and only to another library node of her domain, goes on.
-  deps.critical.movesTo = (cmd, args, to, from) => {
+  deps.critical.moved.movesTo = (cmd, args, to, from) => {
     const who = z.object(userRef).safeParse(args);
     return cmd.startsWith('rec.') && who.success && homeOfDomain(who.data.domain, to, from);
   };
