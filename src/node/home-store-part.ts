@@ -5,13 +5,14 @@ import type { HomeStore } from '../records/stores/home-store.ts';
 import { PostgresHome } from '../records/stores/postgres-home.ts';
 import type { ChangeSink } from '../records/stores/record-store.ts';
 import { SqliteHome } from '../records/stores/sqlite-home.ts';
+import { sqliteUserMoves } from '../homes/sqlite-moves.ts';
 import type { GroupCommit } from '../store/group-commit.ts';
 import type { Part, PartHealth } from './lifecycle.ts';
 
 /** The store the host table names for this node's users and records: PostgreSQL, or (the default) the node's own file. */
 export function homeStoreFor(self: NodeEntry, db: DatabaseSync, commit: GroupCommit, changes: ChangeSink, log: Logger): HomeStore {
   const pg = self.records?.postgres;
-  if (!pg) return new SqliteHome(db, commit, changes);
+  if (!pg) return new SqliteHome(db, commit, changes, (store) => sqliteUserMoves(db, store, changes));
   return new PostgresHome({ url: pg.url, schema: postgresSchemaOf(self), maxConnections: pg.maxConnections, log });
 }
 

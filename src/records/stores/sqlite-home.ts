@@ -1,9 +1,6 @@
 import type { DatabaseSync } from 'node:sqlite';
 import type { GroupCommit } from '../../store/group-commit.ts';
-import { EntryWriter } from '../../homes/entry-writer.ts';
-import type { HomeEntry } from '../../homes/home-log.ts';
 import type { HomeStore, Maybe, UserMoves } from './home-store.ts';
-import { MovedUsers } from './moved-users.ts';
 import { RecordStore, type ChangeSink } from './record-store.ts';
 import { UserStore } from './user-store.ts';
 
@@ -16,28 +13,15 @@ export class SqliteHome implements HomeStore {
   readonly kind = 'sqlite';
   readonly users: UserStore;
   readonly records: RecordStore;
-  readonly moves: UserMoves;
+  readonly moves: UserMoves | undefined;
   private readonly commit: GroupCommit;
 
-  constructor(db: DatabaseSync, commit: GroupCommit, changes?: ChangeSink) {
+  /** `moves`: how its users move to another home (homes/sqlite-moves.ts), made from its users and records. */
+  constructor(db: DatabaseSync, commit: GroupCommit, changes?: ChangeSink, moves?: (store: { users: UserStore; records: RecordStore }) => UserMoves) {
     this.commit = commit;
     this.users = new UserStore(db, changes);
     this.records = new RecordStore(db, changes);
-    // A move's rows are set as a backup sets its home's (one EntryWriter), and logged for this home's backup.
-    const writer = new EntryWriter(db, { users: this.users, records: this.records, moves: new MovedUsers(db), marksHome: true });
-    this.moves = {
-      marks: writer.moves,
-      entries: (domain, user) => {
-        const row = this.users.entry(domain, user);
-        return row ? [row, ...this.records.userEntries(domain, user)] : [];
-      },
-      apply: (entries: HomeEntry[]) => {
-        for (const e of entries) {
-          writer.apply(e);
-          changes?.append(e);
-        }
-      },
-    };
+    this.moves = moves?.(this);
   }
 
   write<T>(work: () => Maybe<T>): Promise<T> {
