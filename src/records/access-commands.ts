@@ -129,7 +129,14 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     summary: "the id of a user's home node",
     args: z.strictObject(userRef),
     scope: 'local',
-    run: async (a) => ({ home: await homes.find(a.domain, a.user) }),
+    run: async (a) => {
+      const home = await homes.find(a.domain, a.user);
+      // Remembered homes are not asked again; this question is: one she moved away from says no (a home that cannot be reached stands).
+      const answer = (await deps.call(home, 'home.query', { domain: a.domain, user: a.user }).catch(() => undefined)) as { home?: unknown } | undefined;
+      if (answer?.home !== false) return { home };
+      homes.forget(a.domain, a.user);
+      return { home: await homes.find(a.domain, a.user) };
+    },
   });
 
   registry.register({

@@ -292,6 +292,46 @@ export const STEPS: Step[] = [
       }
     },
   },
+  {
+    id: 'f-moves',
+    title: "F moves from her home A to B (cohort user move) while she answers: every answer of hers is on B, and she stays logged in",
+    breaks: 'the move is not made',
+    async run(ctx) {
+      const f = learnerNamed(ctx, F.user);
+      const before = await f.submissions();
+      ctx.check.equal("F's submissions page", before.status, 200);
+      // An answer every 200 ms, at most 12 (the courseware allows 20 tries a problem): some before the move, some while it runs, some after.
+      const tries = Math.min(12, 20 - before.answers.length);
+      const outcomes: string[] = [];
+      let working = true;
+      const answering = (async () => {
+        while (working && outcomes.length < tries) {
+          outcomes.push(await f.answer(ctx.check, `moving ${outcomes.length + 1}`));
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      })();
+      try {
+        await ctx.check.until('F answering', async () => outcomes.length >= 2, true);
+        if (!ctx.broken) {
+          const moved = await ctx.run.cli(['user', 'move', F.user, '--domain', F.domain, '--to', 'B', '--from', 'C']);
+          ctx.check.equal(`cohort user move ${F.user} --to B (${moved.stderr.trim()})`, moved.code, 0);
+        }
+        const atMove = outcomes.length;
+        await ctx.check.until('F answering after the move', async () => outcomes.length >= Math.min(atMove + 2, tries), true);
+      } finally {
+        working = false;
+        await answering.catch(() => undefined);
+      }
+      ctx.check.equal("her answers' outcomes that are neither ok nor delayed", outcomes.filter((o) => o !== 'ok' && o !== 'delayed'), []);
+      const found = await ctx.run.cli(['call', 'C', 'home.find', JSON.stringify({ domain: F.domain, user: F.user }), '--from', 'C']);
+      ctx.check.equal("F's home, as C finds it", found.code === 0 ? (JSON.parse(found.stdout) as { home: string }).home : found.stderr.trim(), 'B');
+      // Her submissions page reads them from her home, B now: the earlier ones and each one made while she moved, once.
+      await ctx.check.until("F's answers on B", async () => (await f.submissions()).answers.length, before.answers.length + outcomes.length);
+      const texts = (await f.submissions()).answers.map((a) => a.answer).filter((a) => a.startsWith('moving '));
+      ctx.check.equal('each answer made while she moved, once', [...texts].sort(), outcomes.map((_o, k) => `moving ${k + 1}`).sort());
+      return `F answered ${outcomes.length} times while cohort user move took her from A to B (${outcomes.filter((o) => o === 'ok').length} ok, ${outcomes.filter((o) => o === 'delayed').length} delayed); C finds her on B, and her submissions, read from B, list all ${before.answers.length + outcomes.length}`;
+    },
+  },
 ];
 
 /** The steps --break can break, with what it leaves undone in each. */

@@ -18,7 +18,7 @@ interface Result {
   error: string | null;
 }
 
-const STEPS = ['setup', 'd-down', 'publish', 'i-current', 'i-down', 'h-on-j', 'h-answers', 'e-down', 'g-home-down', 'e-back', 'd-back', 'l-joins'];
+const STEPS = ['setup', 'd-down', 'publish', 'i-current', 'i-down', 'h-on-j', 'h-answers', 'e-down', 'g-home-down', 'e-back', 'd-back', 'l-joins', 'f-moves'];
 
 /** cohort scenario --json in `dir`, on a free block of ports (another block when one was busy). */
 async function scenario(dir: string, extra: string[] = []): Promise<{ r: CliResult; result: Result }> {
@@ -50,7 +50,7 @@ describe('cohort scenario', () => {
 
   // One run shows both: the first four steps pass with every outcome checked, and the fifth,
   // broken on purpose (--break i-down: server I is left running), fails by its own check, named.
-  // CI runs `npm run scenario` as README gives it, unbroken: all eleven steps must pass there.
+  // CI runs `npm run scenario` as README gives it, unbroken: all thirteen steps must pass there.
   it("plays seed 000's Example Transactions checking each outcome, and fails (exit 1) naming a step broken on purpose; the cluster is stopped", async () => {
     const dir = join(root, 'run');
     const { r, result } = await scenario(dir, ['--break', 'i-down']);
