@@ -4,7 +4,7 @@ import { DEMO_FRONT_CERT, DEMO_INSTANCES, demoHostTable, demoPorts } from './dem
 import { allUp, formatMatrix, linkStates, linksUp, summary } from './link-matrix.ts';
 import { lastErrors } from './log-tail.ts';
 import type { ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, relative, resolve } from 'node:path';
 import type { Command } from 'commander';
@@ -15,6 +15,8 @@ import { trustClusterCa } from '../net/cluster-trust.ts';
 import { CohortClient } from '../client/client.ts';
 import { loadHostTable, type HostTable } from '../config/host-table.ts';
 import { CLI_PATH, spawnLogged, spawnNodeProcess } from '../node/spawn.ts';
+import { AcceptedTableFile } from '../node/accepted-table.ts';
+import { parse as parseYaml } from 'yaml';
 import { CliError, EXIT_ERROR, EXIT_USAGE, demoBasePort } from './common.ts';
 
 /** How long the links, and then the app instances behind the front, may take: a loaded machine starts eight nodes slowly. */
@@ -241,14 +243,13 @@ function say(line: string): void {
 function acceptedBefore(dataDir: string): number {
   let highest = 0;
   for (const node of existsSync(dataDir) ? readdirSync(dataDir) : []) {
-    const held = join(dataDir, node, 'host-table.json');
-    let m: RegExpExecArray | null = null;
     try {
-      m = existsSync(held) ? /^version:\s*(\d+)/m.exec((JSON.parse(readFileSync(held, 'utf8')) as { text: string }).text) : null;
+      const held = new AcceptedTableFile(join(dataDir, node)).read();
+      const version: unknown = held && parseYaml(held.text)?.version;
+      if (typeof version === 'number') highest = Math.max(highest, version);
     } catch {
       // not one a node wrote whole: the node itself says so when it starts
     }
-    if (m) highest = Math.max(highest, Number(m[1]));
   }
   return highest;
 }

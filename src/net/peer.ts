@@ -65,7 +65,7 @@ export class Peer extends EventEmitter {
     return this.status.state;
   }
 
-  /** What the peer's last hello to us said of its host table (NodeLinks sets it). */
+  /** What the peer last said of its host table: its hello or heartbeat, an offer it made or took (NodeLinks and NodeHosts set it). */
   heardTable: { version: number; hash: string } | undefined;
 
   snapshot(): PeerStatus {

@@ -130,8 +130,9 @@ export function registerAccessCommands(registry: CommandRegistry, deps: AccessDe
     args: z.strictObject(userRef),
     scope: 'local',
     run: async (a) => {
-      const home = await homes.find(a.domain, a.user);
-      // Remembered homes are not asked again; this question is: one she moved away from says no (a home that cannot be reached stands).
+      const home = homes.remembered(a.domain, a.user);
+      if (home === undefined) return { home: await homes.find(a.domain, a.user) };
+      // A remembered home is asked again here: one she moved away from says no (a home that cannot be reached stands).
       const answer = (await deps.call(home, 'home.query', { domain: a.domain, user: a.user }).catch(() => undefined)) as { home?: unknown } | undefined;
       if (answer?.home !== false) return { home };
       homes.forget(a.domain, a.user);

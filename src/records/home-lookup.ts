@@ -65,13 +65,19 @@ export class HomeLookup {
     this.del_ = db.prepare('DELETE FROM homes WHERE domain = ? AND user = ?');
   }
 
-  async find(domain: string, user: string): Promise<string> {
+  /** The home remembered for her (memory, then the homes table), if it is still a node of the table. */
+  remembered(domain: string, user: string): string | undefined {
     const key = `${domain}/${user}`;
     const cached = this.memory.get(key) ?? (this.get_.get(domain, user) as { home: string } | undefined)?.home;
-    if (cached && this.table.nodes.some((n) => n.id === cached)) {
-      this.memory.set(key, cached);
-      return cached;
-    }
+    if (!cached || !this.table.nodes.some((n) => n.id === cached)) return undefined;
+    this.memory.set(key, cached);
+    return cached;
+  }
+
+  async find(domain: string, user: string): Promise<string> {
+    const cached = this.remembered(domain, user);
+    if (cached) return cached;
+    const key = `${domain}/${user}`;
     const libraries = this.table.nodes.filter((n) => n.domain === domain && n.role === 'library').map((n) => n.id);
     if (!libraries.length) throw new CohortError('no_such_user', `domain '${domain}' has no library nodes`);
     const answers = await Promise.allSettled(libraries.map(async (id) => this.parsed(id, await this.call(id, this.query, { domain, user }), `${user}@${domain}`)));

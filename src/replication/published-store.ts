@@ -97,12 +97,12 @@ export class PublishedStore {
     this.subscribeQ.run(url, node, gen, Date.now(), notified);
   }
 
-  /** U3c/U3d: true if `node` was subscribed (and not since by a newer subscribe). */
   /** Every subscription of a node the host table removed (issue 28); says how many. */
   dropSubscriber(node: string): number {
     return Number(this.db.prepare('DELETE FROM res_subscribers WHERE node = ?').run(node).changes);
   }
 
+  /** U3c/U3d: true if `node` was subscribed (and not since by a newer subscribe). */
   unsubscribe(url: string, node: string, gen: number): boolean {
     return Number(this.unsubscribeQ.run(url, node, gen).changes) > 0;
   }

@@ -142,7 +142,6 @@ export class ReplicationService {
     return this.published.use(`/res/${domain}/${author}/`).versions > 0;
   }
 
-  /** Counts and the most recent resources published and copied here (a dashboard's view; cheap every second). */
   /** A node the host table removed (issue 28): its subscriptions end here (no notices wait for it). */
   nodeRemoved(node: string): void {
     this.rawServer.closeFrom(node);
@@ -151,6 +150,7 @@ export class ReplicationService {
     if (n) this.deps.log.info({ event: 'resource_subscriber_removed', node, subscriptions: n }, `${node} left the cluster: its ${n} subscriptions end`);
   }
 
+  /** Counts and the most recent resources published and copied here (a dashboard's view; cheap every second). */
   summary(limit: number): ResourcesSummary {
     const own = this.published.summary(limit);
     const held = this.copies.summary(limit);
