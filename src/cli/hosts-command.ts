@@ -89,8 +89,10 @@ export function addHostsCommand(program: Command): void {
       const before = loadHostTable(opts.config);
       if (before.removed.includes(id)) throw new CliError(`${opts.config}: '${id}' was removed (removed: [...]): an id is never used again; give the node a new one`, EXIT_USAGE);
       if (before.nodes.some((n) => n.id === id)) throw new CliError(`${opts.config}: node '${id}' is in the table already`, EXIT_USAGE);
-      // Its certificate first: the new entry pins it.
-      const certs = initClusterCerts(before.tlsDir, before.cluster, [...before.nodes.map((n) => n.id), id]);
+      // Its certificate first (the new entry pins it), signed by the cluster's CA: never a new CA, nor new certificates for the others.
+      const caKey = join(before.tlsDir, 'ca.key');
+      if (!existsSync(caKey) || !existsSync(join(before.tlsDir, 'ca.crt'))) throw new CliError(`no cluster CA at ${before.tlsDir} (ca.key and ca.crt): run cohort hosts add where the CA's key is kept`, EXIT_USAGE);
+      const certs = initClusterCerts(before.tlsDir, before.cluster, [id]);
       const version = await editTable(opts, `added ${id}`, (doc) => {
         const nodes = doc.get('nodes');
         if (!isSeq(nodes)) throw new CliError(`${opts.config}: no nodes list to add to`, EXIT_USAGE);
