@@ -32,6 +32,13 @@ export function judgeVersion(held: TableVersion, offered: TableVersion): 'take' 
   return `version ${offered.version} with another text (hash ${offered.hash.slice(0, 12)}) than this node's (${held.hash.slice(0, 12)}): a version is signed once`;
 }
 
+/** Why `next` may not follow `old`: it forgets an id `old` removed (ids are never used again, issue 28; a table's schema refuses one listed again among its nodes); undefined when none. */
+export function reusesRemovedId(old: Pick<HostTable, 'removed'>, next: Pick<HostTable, 'removed'>): string | undefined {
+  const forgotten = old.removed.filter((id) => !next.removed.includes(id));
+  if (forgotten.length) return `it drops ${forgotten.join(', ')} from removed: an id removed stays removed`;
+  return undefined;
+}
+
 export interface TableChange {
   /** Nodes in the new table only. */
   added: NodeEntry[];

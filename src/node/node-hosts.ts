@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { CommandRegistry } from '../commands/registry.ts';
 import { nodeDataDir, type HostTable } from '../config/host-table.ts';
 import { MAX_TABLE_BYTES, pinnedOperatorKey, readSignedFile, verifySignedTable, type SignedTable, type VerifiedTable } from '../config/signed-table.ts';
-import { judgeVersion, splitChange, tableChange, type HostsStatus } from '../config/table-change.ts';
+import { judgeVersion, reusesRemovedId, splitChange, tableChange, type HostsStatus } from '../config/table-change.ts';
 import type { NodeEntry } from '../config/schema.ts';
 import { CohortError } from '../errors.ts';
 import type { Peer } from '../net/peer.ts';
@@ -129,6 +129,8 @@ export class NodeHosts implements Part {
     for (const [key, what] of [['dataDir', 'dataDir'], ['tlsDir', 'tls.dir']] as const) {
       if (offered.table[key] !== this.running[key]) throw new CohortError('refused', `a version may not move ${what} (${this.running[key]} -> ${offered.table[key]}): move the files and restart every node on a new table`);
     }
+    const reused = reusesRemovedId(this.running, offered.table);
+    if (reused) throw new CohortError('refused', `version ${offered.version} is refused: ${reused}`);
     const verdict = judgeVersion(this.held, offered);
     this.holds(from, offered); // a peer offers what it holds
     if (verdict === 'have') return { taken: false, version: offered.version };

@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { parseHostTable } from '../../src/config/host-table.ts';
 import { makeOperatorKey, pinnedOperatorKey, signatureFile, signTable, tableHash, verifySignedTable } from '../../src/config/signed-table.ts';
-import { judgeVersion, splitChange, tableChange } from '../../src/config/table-change.ts';
+import { judgeVersion, reusesRemovedId, splitChange, tableChange } from '../../src/config/table-change.ts';
 import { tableToRun } from '../../src/node/accepted-table.ts';
 
 const node = (id: string, i: number, more: Record<string, unknown> = {}) => ({ id, domain: 'msu', role: i === 0 ? 'library' : 'access', host: '127.0.0.1', linkPort: 21000 + 2 * i, httpPort: 21001 + 2 * i, ...more });
@@ -40,6 +40,9 @@ describe('signed host tables', () => {
     assert.equal(judgeVersion(held, { ...held }), 'have');
     assert.match(judgeVersion(held, { version: 2, hash: 'b'.repeat(64) }), /older/);
     assert.match(judgeVersion(held, { version: 3, hash: 'b'.repeat(64) }), /another text/);
+    // An id removed stays removed: a later version that forgets it (and could list it again) is refused.
+    assert.match(reusesRemovedId({ removed: ['B'] }, { removed: [] }) ?? '', /drops B from removed/);
+    assert.equal(reusesRemovedId({ removed: ['B'] }, { removed: ['B', 'C'] }), undefined);
   });
 
   it('what waits for a restart: nothing for access nodes added, leaving or removed; library nodes, voters, changed entries and settings wait', () => {
